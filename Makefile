@@ -1,0 +1,38 @@
+# Two commands set everything up: `make run` and `make test` (each creates .venv if needed).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: run test validate docs bench clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: the CPU build; anything else pulls gigabytes of CUDA wheels.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/engine run --stage 1
+
+test: $(STAMP)
+	$(BIN)/engine validate specs
+	$(BIN)/engine docs --check
+	$(BIN)/python -m pytest
+
+validate: $(STAMP)
+	$(BIN)/engine validate specs
+
+docs: $(STAMP)
+	$(BIN)/engine docs
+
+bench: $(STAMP)
+	$(BIN)/python tools/bench_validate.py
+	$(BIN)/python tools/bench_interpreter.py
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,66 @@
+"""The `engine` console script.
+
+The command table is static so that `engine --help` lists every command
+without importing any of them; a command's module (engine/commands/NAME.py)
+is imported only when it runs. That keeps `engine --help` and `engine validate`
+free of pandas, sqlmodel, torch and xgboost.
+
+Each command module provides:
+    def add_arguments(parser: argparse.ArgumentParser) -> None
+    def run(args: argparse.Namespace) -> int
+Exit codes: 0 success, 1 failure (problems found), 2 usage.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, str] = {
+    "validate": "lint specs: every problem as file:line:col",
+    "schema": "print the JSON Schema of spec files (for editor autocomplete)",
+    "docs": "generate state-diagram docs under docs/specs (--check: fail when stale)",
+    "diff": "show what changed between two versions of a spec",
+    "run": "run a rollout stage on bundled market data (paper venue by default)",
+    "status": "show stage, kill mode, wallets and open positions",
+    "kill": "switch the running engine's kill mode (flatten, close-only, resume)",
+    "promote": "confirm a gated promotion to the next stage",
+    "data": "import market data into the day-partitioned parquet store",
+    "train": "train a model (ml: XGBoost signal filter, rl: PPO)",
+    "select": "rank symbols and write the top-K active set",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="engine",
+        description="Stagecraft: a trading engine whose rules are YAML state machines.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        parser = _parser()
+        if not argv:
+            parser.print_help()
+            return 2
+        parser.parse_args(argv)  # prints help or a usage error and exits
+        return 2
+    name, rest = argv[0], argv[1:]
+    module = importlib.import_module(f"engine.commands.{name}")
+    parser = argparse.ArgumentParser(prog=f"engine {name}", description=COMMANDS[name])
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Strict domain types shared by strategies, risk, venues and the state store.
+
+Values are immutable; money and prices are floats in the quote currency (USD
+for every bundled domain). Times are UTC epoch seconds (float), so a replay
+clock and a wall clock produce the same types.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Side(str, Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class Domain(str, Enum):
+    """Capital is segregated per domain: no cross-funding (seed 001)."""
+
+    CRYPTO_SPOT = "crypto_spot"
+    CRYPTO_PERP = "crypto_perp"
+    FOREX = "forex"
+    FOREX_OPTIONS = "forex_options"
+
+
+class Mode(str, Enum):
+    OFF = "off"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class OrderType(str, Enum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+
+
+class Role(str, Enum):
+    """What an order is for: entries open risk; exits (TP, SL, flatten) always pass close-only."""
+
+    ENTRY = "entry"
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
+    EXIT = "exit"
+
+    @property
+    def opens_risk(self) -> bool:
+        return self is Role.ENTRY
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    symbol: str
+    ts: float  # bar close time, epoch seconds UTC
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float = 0.0
+    bid: float | None = None  # real quotes when the data has them (forex bid/ask files)
+    ask: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A priced snapshot; every order carries the id of the one it was priced from."""
+
+    snapshot_id: str
+    symbol: str
+    ts: float
+    bid: float
+    ask: float
+    last: float
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + self.ask) / 2.0
+
+    @property
+    def spread(self) -> float:
+        return self.ask - self.bid
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    symbol: str
+    domain: Domain
+    tick: float
+    step: float
+    min_notional: float
+    multiplier: float = 1.0
+    kind: str = "spot"  # spot | perp | future | option | fx
+    expiry: float | None = None  # epoch seconds for futures and options
+    strike: float | None = None
+    option_right: str | None = None  # call | put
+    underlying: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: float
+    type: OrderType
+    role: Role
+    quote_id: str
+    ts: float
+    price: float | None = None  # limit price, or trigger for stops
+    reduce_only: bool = False
+    strategy: str = ""
+    parent_id: str | None = None  # entry order id for bracket legs
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    client_order_id: str
+    fill_id: str
+    symbol: str
+    side: Side
+    qty: float
+    price: float
+    fee: float
+    ts: float
+    quote_id: str
+    liquidity: str = "taker"
+
+
+@dataclass(slots=True)
+class Position:
+    symbol: str
+    domain: Domain
+    qty: float = 0.0  # signed: >0 long, <0 short
+    avg_price: float = 0.0
+    realized_pnl: float = 0.0
+    opened_ts: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_open(self) -> bool:
+        return abs(self.qty) > 1e-12
+
+
+def client_order_id(strategy: str, symbol: str, ts: float, nonce: int | str) -> str:
+    """Idempotent id = hash(strategy, symbol, ts, nonce) (seed 004): a replayed intent gets the same id."""
+    raw = f"{strategy}|{symbol}|{ts:.6f}|{nonce}".encode()
+    return "sc-" + hashlib.sha256(raw).hexdigest()[:24]

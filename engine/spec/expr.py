@@ -1,0 +1,184 @@
+"""Sandboxed guard and argument expressions.
+
+An expression is a Python expression restricted to a whitelist of AST nodes,
+over declared root names only (`params`, `ctx`, `event`, declared inputs such
+as `kpi`) and calls to declared functions only. It is checked once, compiled
+once to a code object, and then evaluated with no builtins. We check the AST
+ourselves instead of using simpleeval because the linter needs the static
+facts (names read, calls made, comparisons) and the interpreter needs compiled
+speed: simpleeval re-walks the tree on every call.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from types import CodeType, SimpleNamespace
+from typing import Any, Callable, Mapping
+
+from engine.diagnostics import did_you_mean
+
+# Functions every expression may call; pure and total on numbers.
+BUILTINS: Mapping[str, Callable[..., Any]] = {"abs": abs, "min": min, "max": max, "round": round}
+
+_ALLOWED = (
+    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
+    ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.FloorDiv, ast.Pow,
+    ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
+    ast.Is, ast.IsNot, ast.IfExp, ast.Constant, ast.Name, ast.Load, ast.Attribute, ast.Call,
+    ast.Tuple, ast.List, ast.keyword,
+)
+MAX_LEN = 2000  # a guard longer than this is a smell, and bounds compile time
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A static problem in an expression; `col` is 0-based within the source text."""
+
+    code: str  # EXPR_PARSE | EXPR_NAME | EXPR_FORBIDDEN
+    message: str
+    col: int = 0
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What an expression may see: root -> declared fields (None: any public field)."""
+
+    roots: Mapping[str, frozenset[str] | None]
+    functions: frozenset[str] = frozenset()
+
+    def with_functions(self, names: frozenset[str]) -> "Scope":
+        return Scope(self.roots, self.functions | names)
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    source: str
+    code: CodeType
+    reads: tuple[str, ...]  # dotted paths read, e.g. ("kpi.sharpe", "params.min_sharpe")
+    calls: frozenset[str]
+
+    def __call__(self, env: Mapping[str, Any]) -> Any:
+        return eval(self.code, {"__builtins__": {}}, env)  # noqa: S307 - AST-whitelisted above
+
+
+def parse(source: str) -> tuple[ast.Expression | None, Problem | None]:
+    if len(source) > MAX_LEN:
+        return None, Problem("EXPR_PARSE", f"expression longer than {MAX_LEN} characters")
+    try:
+        return ast.parse(source.strip(), mode="eval"), None
+    except SyntaxError as e:
+        col = max((e.offset or 1) - 1, 0)
+        return None, Problem("EXPR_PARSE", f"cannot parse expression: {e.msg}", col,
+                             "guards are Python expressions, e.g. `kpi.trades >= params.min_trades`")
+
+
+def dotted(node: ast.AST) -> str | None:
+    """`a.b.c` for a chain of attribute accesses on a name, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def analyse(source: str, scope: Scope) -> tuple[list[Problem], tuple[str, ...], frozenset[str]]:
+    """Static check: returns problems, the dotted paths read, and the functions called."""
+    tree, err = parse(source)
+    if err:
+        return [err], (), frozenset()
+    problems: list[Problem] = []
+    reads: list[str] = []
+    calls: set[str] = set()
+    callable_names = scope.functions | frozenset(BUILTINS)
+    for node in ast.walk(tree):
+        col = getattr(node, "col_offset", 0)
+        if not isinstance(node, _ALLOWED):
+            problems.append(Problem("EXPR_FORBIDDEN", f"`{type(node).__name__}` is not allowed in an expression", col,
+                                    "use comparisons, and/or/not, arithmetic and declared functions"))
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            problems.append(Problem("EXPR_FORBIDDEN", f"private attribute `{node.attr}` is not accessible", col))
+        elif isinstance(node, ast.Call):
+            fname = node.func.id if isinstance(node.func, ast.Name) else None
+            if fname is None or fname not in callable_names:
+                shown = fname or ast.unparse(node.func)
+                problems.append(Problem("EXPR_FORBIDDEN", f"call to undeclared function `{shown}`", col,
+                                        did_you_mean(shown, callable_names) or "declare it in specs/catalogue.yaml"))
+            else:
+                calls.add(fname)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not _is_call_target(tree, node):
+            path = _longest_path(tree, node)
+            problem = _check_path(path, scope, getattr(node, "col_offset", 0))
+            if problem:
+                problems.append(problem)
+            else:
+                reads.append(path)
+    return problems, tuple(dict.fromkeys(reads)), frozenset(calls)
+
+
+def _is_call_target(tree: ast.AST, name: ast.Name) -> bool:
+    return any(isinstance(n, ast.Call) and n.func is name for n in ast.walk(tree))
+
+
+def _longest_path(tree: ast.AST, name: ast.Name) -> str:
+    best = name.id
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Attribute):
+            p = dotted(n)
+            if p and p.split(".")[0] == name.id and _root_node(n) is name and len(p) > len(best):
+                best = p
+    return best
+
+
+def _root_node(node: ast.AST) -> ast.AST:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node
+
+
+def _check_path(path: str, scope: Scope, col: int) -> Problem | None:
+    root, _, rest = path.partition(".")
+    if root in ("True", "False", "None"):
+        return None
+    if root not in scope.roots:
+        return Problem("EXPR_NAME", f"unknown name `{root}`", col,
+                       did_you_mean(root, scope.roots) or f"known names: {', '.join(sorted(scope.roots))}")
+    fields = scope.roots[root]
+    if fields is None:
+        return None
+    field = rest.split(".")[0] if rest else ""
+    if not field:
+        return Problem("EXPR_NAME", f"`{root}` must be followed by a field, e.g. `{root}.x`", col)
+    if field not in fields:
+        return Problem("EXPR_NAME", f"unknown name `{root}.{field}`", col,
+                       did_you_mean(field, fields, prefix=f"{root}."))
+    return None
+
+
+def compile_expr(source: str, scope: Scope) -> Compiled:
+    """Compile a checked expression; raises ValueError listing problems (callers lint first)."""
+    problems, reads, calls = analyse(source, scope)
+    if problems:
+        raise ValueError("; ".join(p.message for p in problems))
+    code = compile(ast.parse(source.strip(), mode="eval"), f"<expr {source!r}>", "eval")
+    return Compiled(source, code, reads, calls)
+
+
+def ns(value: Any) -> Any:
+    """Plain data to attribute-access form (mappings become namespaces), for evaluation envs."""
+    if isinstance(value, Mapping):
+        return SimpleNamespace(**{k: ns(v) for k, v in value.items()})
+    return value
+
+
+def read_path(env: Mapping[str, Any], path: str) -> Any:
+    """The value of a dotted path in an env, for audit records; None when absent."""
+    root, *rest = path.split(".")
+    cur = env.get(root)
+    for part in rest:
+        cur = cur.get(part) if isinstance(cur, Mapping) else getattr(cur, part, None)
+    return cur

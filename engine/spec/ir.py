@@ -1,0 +1,222 @@
+"""The immutable intermediate model (IR) of a spec.
+
+The loader builds it from YAML (via pydantic), and everything downstream
+consumes only this: the linter, the interpreter, the docs renderer and
+`engine diff`. It is inert data (Sismic's "model" layer): no callables, no I/O.
+Every node keeps the source position of the YAML it came from so that any
+later stage can report `file:line:col`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, Mapping
+
+from engine.diagnostics import Pos
+
+Kind = Literal["rollout", "orders", "gates", "kill"]
+KINDS: tuple[str, ...] = ("rollout", "orders", "gates", "kill")
+ParamType = Literal["float", "int", "bool", "str", "duration", "money", "fraction"]
+CheckKind = Literal["reachable_from_all", "must_handle", "unreachable"]
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def frozen_map(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(d or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A guard or argument expression, kept as source text; compiled by engine.spec.expr."""
+
+    source: str
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: ParamType
+    default: Any
+    pos: Pos
+    unit: str | None = None
+    description: str = ""
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextVar:
+    """A per-instance variable (XState's context); actions `assign` it, guards read `ctx.NAME`."""
+
+    name: str
+    type: str
+    default: Any
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """A host-supplied read-only value tree visible to guards as a root name, e.g. `kpi.sharpe`."""
+
+    name: str
+    fields: Mapping[str, str]  # field -> type name
+    pos: Pos
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    name: str
+    pos: Pos
+    description: str = ""
+    payload: Mapping[str, str] = EMPTY  # field -> type name, visible to guards as `event.FIELD`
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRef:
+    """A named action, or the built-ins `assign` and `raise`; args are expressions."""
+
+    name: str
+    pos: Pos
+    args: Mapping[str, Expr] = EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """`after: 15m` on a state: raise `event` once the state has been active for `delay`."""
+
+    event: str
+    delay: str  # literal duration ("15m") or an expression naming a duration parameter
+    pos: Pos
+    delay_s: float | None = None  # resolved seconds when known at load time
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    name: str
+    pos: Pos
+    description: str = ""
+    parent: str | None = None
+    children: tuple[str, ...] = ()
+    initial: bool = False
+    final: bool = False
+    entry: tuple[ActionRef, ...] = ()
+    exit: tuple[ActionRef, ...] = ()
+    timers: tuple[Timer, ...] = ()
+    tags: frozenset[str] = frozenset()
+    gate: str | None = None  # rollout: the gates/ machine that governs promotion out of here
+    attrs: Mapping[str, Any] = EMPTY  # kind-specific data, e.g. rollout `domains`
+
+    @property
+    def compound(self) -> bool:
+        return bool(self.children)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    index: int  # document order: SCXML priority among siblings
+    event: str
+    sources: tuple[str, ...]  # as written; ("*",) means every non-final state
+    target: str | None  # None: targetless (actions only, no exit/entry)
+    pos: Pos
+    guard: Expr | None = None
+    actions: tuple[ActionRef, ...] = ()
+    priority: int | None = None  # explicit tie-break; lower runs first
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    kind: CheckKind
+    args: tuple[str, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """An operator command (`engine kill --mode flatten`) mapped to the event it raises."""
+
+    name: str
+    event: str
+    pos: Pos
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Machine:
+    kind: str
+    name: str
+    version: int
+    description: str
+    path: str
+    spec_hash: str  # sha256 of the file bytes, first 16 hex digits
+    pos: Pos
+    params: Mapping[str, Param] = EMPTY
+    context: Mapping[str, ContextVar] = EMPTY
+    inputs: Mapping[str, Input] = EMPTY
+    events: Mapping[str, Event] = EMPTY
+    states: Mapping[str, State] = EMPTY  # every state, flat, in document order
+    transitions: tuple[Transition, ...] = ()
+    checks: tuple[Check, ...] = ()
+    commands: Mapping[str, Command] = EMPTY
+    broadcasts: tuple[str, ...] = ()  # events every other machine must handle (kill spec)
+    ignores: tuple[str, ...] = ()  # broadcast events this machine deliberately ignores
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        return tuple(n for n, s in self.states.items() if s.parent is None)
+
+    def initial_child(self, parent: str | None) -> str | None:
+        kids = self.roots if parent is None else self.states[parent].children
+        return next((k for k in kids if self.states[k].initial), None)
+
+    def ancestors(self, name: str) -> tuple[str, ...]:
+        """`name` and its ancestors, innermost first."""
+        out = []
+        cur: str | None = name
+        while cur is not None:
+            out.append(cur)
+            cur = self.states[cur].parent
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """A guard function, action or command that code must provide under this name."""
+
+    name: str
+    role: Literal["guard", "action"]
+    provider: str  # engine | strategies | risk | adapters | rl | state
+    pos: Pos
+    description: str = ""
+    args: Mapping[str, str] = EMPTY  # arg -> type name
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    guards: Mapping[str, CatalogueEntry] = EMPTY
+    actions: Mapping[str, CatalogueEntry] = EMPTY
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Parameter overrides per stage or environment, applied without editing the machine."""
+
+    scope: Literal["stage", "env"]
+    key: str  # "2" for stage 2, "prod" for an environment
+    values: Mapping[str, Mapping[str, Any]]  # machine name -> param -> value
+    pos: Pos
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SpecSet:
+    """Everything under specs/: the unit that cross-spec references resolve within."""
+
+    machines: Mapping[str, Machine] = EMPTY
+    catalogue: Catalogue = field(default_factory=Catalogue)
+    overrides: tuple[Overrides, ...] = ()
+    extra: Mapping[str, Any] = EMPTY  # other validated documents (risk, strategies), by name
