@@ -1,0 +1,83 @@
+"""Markdown pages for every machine, from the IR only (never from raw YAML)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+from engine.docs.mermaid import diagram
+from engine.spec.ir import ActionRef, Machine, Param, SpecSet
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("engine.docs", "templates"),
+    keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False,
+    autoescape=False,  # Markdown, not HTML; cells are escaped by `cell`
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def actions(refs: tuple[ActionRef, ...]) -> str:
+    out = []
+    for a in refs:
+        if a.args:
+            args = ", ".join(f"{k}={v.source}" for k, v in a.args.items())
+            out.append(f"`{a.name}({cell(args)})`")
+        else:
+            out.append(f"`{a.name}`")
+    return ", ".join(out)
+
+
+def bounds(p: Param) -> str:
+    lo = "" if p.min is None else f"{p.min} ≤"
+    hi = "" if p.max is None else f"≤ {p.max}"
+    return f"{lo} x {hi}".strip() if (lo or hi) else ""
+
+
+def machine_page(m: Machine) -> str:
+    tpl = _ENV.get_template("machine.md.j2")
+    return tpl.render(m=m, diagram=diagram(m), cell=cell, actions=actions, bounds=bounds)
+
+
+def pages(specs: SpecSet) -> dict[str, str]:
+    """Relative path -> content for every generated page, index included."""
+    ms = sorted(specs.machines.values(), key=lambda m: (m.kind, m.name))
+    out = {f"{m.kind}/{m.name}.md": machine_page(m) for m in ms}
+    out["index.md"] = _ENV.get_template("index.md.j2").render(machines=ms)
+    return out
+
+
+def write(out_dir: Path, generated: dict[str, str]) -> list[str]:
+    """Write pages; remove stale generated pages; return what changed."""
+    changed = stale(out_dir, generated)
+    for rel, text in generated.items():
+        path = out_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+    for rel in _existing(out_dir) - set(generated):
+        (out_dir / rel).unlink()
+    return changed
+
+
+def stale(out_dir: Path, generated: dict[str, str]) -> list[str]:
+    """Pages that are missing, different, or no longer generated."""
+    problems = []
+    for rel, text in sorted(generated.items()):
+        path = out_dir / rel
+        if not path.exists():
+            problems.append(f"{rel}: missing")
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append(f"{rel}: out of date")
+    problems += [f"{rel}: no longer generated" for rel in sorted(_existing(out_dir) - set(generated))]
+    return problems
+
+
+def _existing(out_dir: Path) -> set[str]:
+    if not out_dir.exists():
+        return set()
+    return {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.md")}
