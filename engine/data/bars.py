@@ -1,0 +1,34 @@
+"""Frames to domain Bars. A row's `ts` is the bar's open; Bar.ts is its close,
+the first moment anyone could have known the bar (so replay cannot peek)."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import pandas as pd
+
+from engine.data.timeframes import infer_tf, parse_tf
+from engine.domain import Bar
+
+
+def interval_of(df: pd.DataFrame) -> pd.Timedelta:
+    tf = df.attrs.get("tf")
+    interval = parse_tf(tf) if tf else infer_tf(df.index)
+    if interval is None:
+        raise ValueError("cannot tell the bar interval of a frame with fewer than 2 rows; pass tf")
+    return interval
+
+
+def iter_bars(df: pd.DataFrame, symbol: str | None = None) -> Iterator[Bar]:
+    symbol = symbol or df.attrs.get("symbol")
+    if not symbol:
+        raise ValueError("iter_bars needs a symbol (argument or df.attrs['symbol'])")
+    close_ts = (df.index + interval_of(df)).asi8 / 1e9
+    has_quotes = "bid" in df.columns and "ask" in df.columns
+    volume = df["volume"].to_numpy() if "volume" in df.columns else [0.0] * len(df)
+    cols = [df[c].to_numpy() for c in ("open", "high", "low", "close")]
+    bids = df["bid"].to_numpy() if has_quotes else None
+    asks = df["ask"].to_numpy() if has_quotes else None
+    for i, ts in enumerate(close_ts):
+        yield Bar(symbol, float(ts), float(cols[0][i]), float(cols[1][i]), float(cols[2][i]),
+                  float(cols[3][i]), float(volume[i]),
+                  float(bids[i]) if has_quotes else None, float(asks[i]) if has_quotes else None)

@@ -1,0 +1,194 @@
+"""Load and validate OHLCV bars from CSV (.csv, .csv.gz), feather and parquet.
+
+Every frame returned has a UTC DatetimeIndex named `ts` holding each bar's
+OPEN time (as in the source files); a bar is known only at `ts + interval`
+(see engine.data.bars). Columns are lower-case open/high/low/close/volume,
+plus bid/ask when the data has real quotes. Anything unusable raises
+DataError (`file:row: what is wrong`); gaps are warnings in
+`df.attrs["warnings"]` (a list of Diagnostic) because markets close.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.data.errors import DataError, data_warning
+from engine.data.timeframes import infer_tf, parse_tf, tf_name
+
+OHLC = ("open", "high", "low", "close")
+TIME_COLUMNS = ("ts", "timestamp", "timestamp_utc", "date", "datetime", "time", "unnamed: 0")
+GAP_FACTOR = 3.0  # a gap wider than this many bar intervals is reported
+
+
+def load_bars(path: str | Path, symbol: str | None = None, tf: str | None = None,
+              gap_factor: float = GAP_FACTOR) -> pd.DataFrame:
+    path = Path(path)
+    raw = read_table(path)
+    ts = _timestamps(raw, path)
+    cols = _numeric_columns(raw, path, [*OHLC, "volume", "bid", "ask"], required=OHLC)
+    df = pd.DataFrame(cols, index=pd.DatetimeIndex(ts, name="ts"))
+    _check_order(df.index, path)
+    _check_ohlc(df, path)
+    interval = parse_tf(tf) if tf else infer_tf(df.index)
+    df.attrs.update(symbol=symbol, tf=tf_name(interval) if interval is not None else None,
+                    source=str(path), warnings=_gaps(df.index, interval, gap_factor, path))
+    return df
+
+
+def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None = None,
+                 tf: str | None = None) -> pd.DataFrame:
+    """Merge separate bid and ask bar files: mid OHLC plus the closing bid/ask."""
+    bid = load_bars(bid_path, symbol, tf)
+    ask = load_bars(ask_path, symbol, tf)
+    if not bid.index.equals(ask.index):
+        row = _first_mismatch(bid.index, ask.index)
+        raise DataError(str(ask_path), row, f"timestamp differs from {Path(bid_path).name} at this row",
+                        "bid and ask files must cover the same bars, row for row")
+    b, a = bid["close"].to_numpy(), ask["close"].to_numpy()
+    crossed = np.flatnonzero(a < b)
+    warnings = list(bid.attrs["warnings"])
+    if crossed.size:  # real FXCM bid and ask bars are sampled separately: ~1-2% close crossed
+        warnings.append(data_warning(str(ask_path), int(crossed[0]) + 1,
+                                     f"{crossed.size} bar(s) close with ask below bid; using the wider side "
+                                     "as ask (the quote is never narrowed)", code="DATA_CROSSED"))
+    df = (bid[list(OHLC)] + ask[list(OHLC)]) / 2.0
+    df["volume"] = bid["volume"] if "volume" in bid else 0.0
+    df["bid"], df["ask"] = np.minimum(b, a), np.maximum(b, a)
+    df.attrs.update(bid.attrs, warnings=warnings)
+    return df
+
+
+def load_funding(path: str | Path, symbol: str | None = None) -> pd.DataFrame:
+    """Funding rates (column `rate`), one row per funding time, floored to the minute."""
+    path = Path(path)
+    raw = read_table(path)
+    ts = _timestamps(raw, path).floor("min")
+    rate_col = next((c for c in ("rate", "funding_rate", "open") if c in raw.columns), None)
+    if rate_col is None:
+        raise DataError(str(path), 0, "no funding rate column", "expected `rate`, `funding_rate` or `open`")
+    rate = _numeric_columns(raw.rename(columns={rate_col: "rate"}), path, ["rate"], required=("rate",))
+    df = pd.DataFrame(rate, index=pd.DatetimeIndex(ts, name="ts"))
+    _check_order(df.index, path)
+    df.attrs.update(symbol=symbol, source=str(path), warnings=[])
+    return df
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """The file as a frame with lower-case column names; a datetime index becomes a column."""
+    if not path.exists():
+        raise DataError(str(path), 0, "file not found", "check the path (bundled data: engine data list --bundled)")
+    name = path.name.lower()
+    try:
+        if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")):
+            df = pd.read_csv(path)
+        elif name.endswith((".feather", ".arrow")):
+            df = pd.read_feather(path)
+        elif name.endswith((".parquet", ".pq")):
+            df = pd.read_parquet(path)
+        else:
+            raise DataError(str(path), 0, "unknown file type",
+                            "use .csv, .csv.gz, .feather or .parquet")
+    except DataError:
+        raise
+    except pd.errors.ParserError as e:
+        m = re.search(r"line (\d+)", str(e))
+        row = int(m.group(1)) - 1 if m else 0
+        raise DataError(str(path), row, f"cannot parse CSV: {str(e).strip()}",
+                        "every row needs the same number of fields as the header") from None
+    except (OSError, ValueError, EOFError, pd.errors.EmptyDataError) as e:
+        raise DataError(str(path), 0, f"cannot read file: {e}",
+                        "is it a complete, uncorrupted CSV/feather/parquet file?") from None
+    if isinstance(df.index, pd.DatetimeIndex):
+        df = df.reset_index(names="ts")
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    return df
+
+
+def _timestamps(raw: pd.DataFrame, path: Path) -> pd.DatetimeIndex:
+    col = next((c for c in TIME_COLUMNS if c in raw.columns), None)
+    if col is None:
+        raise DataError(str(path), 0, f"no timestamp column among {list(raw.columns)}",
+                        f"name it one of {', '.join(TIME_COLUMNS[:5])}")
+    values = raw[col]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        unit = "ms" if values.abs().max() > 1e11 else "s"
+        ts = pd.to_datetime(values, unit=unit, utc=True, errors="coerce")
+    else:
+        ts = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    bad = np.flatnonzero(ts.isna().to_numpy())
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(str(path), i + 1, f"cannot parse timestamp {raw[col].iloc[i]!r} in column `{col}`",
+                        "use ISO 8601 (2024-01-31 13:05:00, UTC unless an offset is given) or epoch s/ms")
+    return pd.DatetimeIndex(ts).as_unit("ns")
+
+
+def _numeric_columns(raw: pd.DataFrame, path: Path, wanted: list[str],
+                     required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    missing = [c for c in required if c not in raw.columns]
+    if missing:
+        raise DataError(str(path), 0, f"missing column(s) {', '.join(missing)} (have {list(raw.columns)})",
+                        "column names are matched case-insensitively")
+    out: dict[str, np.ndarray] = {}
+    for c in wanted:
+        if c not in raw.columns:
+            continue
+        values = pd.to_numeric(raw[c], errors="coerce").to_numpy(dtype="float64")
+        if c == "volume" and np.isnan(values).all():
+            values = np.zeros(len(values))  # e.g. mark-price files carry no volume at all
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(str(path), i + 1, f"`{c}` is missing or not a number ({raw[c].iloc[i]!r})",
+                            "drop or repair the row; bars are never filled in silently")
+        out[c] = values
+    return out
+
+
+def _check_order(index: pd.DatetimeIndex, path: Path) -> None:
+    step = np.diff(index.asi8)
+    back = np.flatnonzero(step < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise DataError(str(path), i + 1, f"timestamp {index[i]} goes back in time (previous row {index[i - 1]})",
+                        "sort the file by time")
+    dup = np.flatnonzero(step == 0)
+    if dup.size:
+        i = int(dup[0]) + 1
+        raise DataError(str(path), i + 1, f"duplicate timestamp {index[i]} (same as row {i})",
+                        "keep one bar per timestamp")
+
+
+def _check_ohlc(df: pd.DataFrame, path: Path) -> None:
+    o, h, lo, c = (df[k].to_numpy() for k in OHLC)
+    checks = (
+        (~((o > 0) & (h > 0) & (lo > 0) & (c > 0)), "prices must be positive"),
+        (lo > np.minimum(o, c), "low is above open or close"),
+        (h < np.maximum(o, c), "high is below open or close"),
+        (df["volume"].to_numpy() < 0 if "volume" in df else np.zeros(len(df), bool), "volume is negative"),
+    )
+    first = [(int(np.flatnonzero(mask)[0]), what) for mask, what in checks if mask.any()]
+    if first:
+        i, what = min(first)
+        raise DataError(str(path), i + 1, f"OHLC sanity: {what} "
+                        f"(open={o[i]:g} high={h[i]:g} low={lo[i]:g} close={c[i]:g})",
+                        "low <= open, close <= high and all prices > 0")
+
+
+def _gaps(index: pd.DatetimeIndex, interval: pd.Timedelta | None, factor: float, path: Path) -> list:
+    if interval is None or len(index) < 2:
+        return []
+    step = np.diff(index.asi8)
+    limit = interval.value * factor
+    return [data_warning(str(path), int(i) + 2,
+                         f"gap of {pd.Timedelta(int(step[i]))} after {index[i]} (> {factor:g} x {tf_name(interval)})")
+            for i in np.flatnonzero(step > limit)]
+
+
+def _first_mismatch(a: pd.DatetimeIndex, b: pd.DatetimeIndex) -> int:
+    n = min(len(a), len(b))
+    diff = np.flatnonzero(a.asi8[:n] != b.asi8[:n])
+    return int(diff[0]) + 1 if diff.size else n + 1
