@@ -1,0 +1,44 @@
+"""The write-ahead journal: an append-only log of every decision and fact.
+
+Rows are only ever inserted; on SQLite triggers make UPDATE and DELETE fail,
+so even code that bypasses the Store cannot rewrite history.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, text
+from sqlmodel import Session
+
+from state.models import JournalEntry
+
+_SQLITE_APPEND_ONLY = [
+    """CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
+       BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
+       BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END""",
+]
+
+
+def install_append_only(engine: Engine, conn: Connection) -> None:
+    if engine.dialect.name == "sqlite":
+        for ddl in _SQLITE_APPEND_ONLY:
+            conn.execute(text(ddl))
+
+
+def append(session: Session, ts: float, kind: str, key: str, payload: dict[str, Any],
+           spec_hash: str, reason: str) -> int:
+    """Insert one entry inside the caller's transaction; returns its sequence number."""
+    result = session.execute(insert(JournalEntry).values(
+        ts=ts, kind=kind, key=key, payload=payload, spec_hash=spec_hash, reason=reason))
+    return int(result.inserted_primary_key[0])
+
+
+def entries(session: Session, kind: str | None = None, key: str | None = None,
+            after_seq: int = 0) -> list[JournalEntry]:
+    query = select(JournalEntry).where(JournalEntry.seq > after_seq)
+    if kind is not None:
+        query = query.where(JournalEntry.kind == kind)
+    if key is not None:
+        query = query.where(JournalEntry.key == key)
+    return list(session.scalars(query.order_by(JournalEntry.seq)))

@@ -1,0 +1,174 @@
+"""The tables. One row class per table; the Store is the only writer.
+
+Money and prices are floats in the quote currency, times epoch seconds UTC,
+as in engine.domain. Status strings follow the venue vocabulary
+(adapters/base.py) plus "intent": journaled and committed, never acknowledged.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+from engine.domain import Domain, OrderRequest, OrderType, Position, Role, Side
+
+INTENT = "intent"
+# Terminal statuses never change again; reconciliation and acks respect that.
+TERMINAL = frozenset({"filled", "canceled", "rejected", "expired"})
+# Statuses whose order may still fill at the venue.
+OPEN = frozenset({"accepted", "partially_filled", "triggered"})
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class OrderRow(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_order_id: str = Field(unique=True, index=True)
+    machine_state: str = ""
+    symbol: str = Field(index=True)
+    side: str
+    qty: float
+    filled_qty: float = 0.0
+    type: str = OrderType.MARKET.value
+    price: float | None = None
+    reduce_only: bool = False
+    role: str
+    parent_id: str | None = Field(default=None, index=True)
+    domain: str
+    mode: str = "paper"
+    strategy: str = ""
+    quote_id: str = ""
+    tags: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ts: float
+    status: str = Field(default=INTENT, index=True)
+    venue_order_id: str = ""
+
+    def to_request(self) -> OrderRequest:
+        """The request exactly as journaled, so a resubmission reuses its client_order_id."""
+        return OrderRequest(
+            client_order_id=self.client_order_id, symbol=self.symbol, side=Side(self.side),
+            qty=self.qty, type=OrderType(self.type), role=Role(self.role), quote_id=self.quote_id,
+            ts=self.ts, price=self.price, reduce_only=self.reduce_only, strategy=self.strategy,
+            parent_id=self.parent_id, tags=tuple(self.tags),
+        )
+
+
+class FillRow(SQLModel, table=True):
+    __tablename__ = "fills"
+
+    id: int | None = Field(default=None, primary_key=True)
+    fill_id: str = Field(unique=True, index=True)
+    client_order_id: str = Field(index=True)
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    fee: float
+    ts: float
+    quote_id: str = ""
+    liquidity: str = "taker"
+
+
+class PositionRow(SQLModel, table=True):
+    """Keyed by symbol + domain + mode: paper and live books never mix (seed 001)."""
+
+    __tablename__ = "positions"
+
+    symbol: str = Field(primary_key=True)
+    domain: str = Field(primary_key=True)
+    mode: str = Field(default="paper", primary_key=True)
+    qty: float = 0.0  # signed: >0 long, <0 short
+    avg_price: float = 0.0
+    realized_pnl: float = 0.0
+    opened_ts: float | None = None
+    extra: dict = _json()
+
+    def to_position(self) -> Position:
+        return Position(symbol=self.symbol, domain=Domain(self.domain), qty=self.qty,
+                        avg_price=self.avg_price, realized_pnl=self.realized_pnl,
+                        opened_ts=self.opened_ts, extra=dict(self.extra))
+
+
+class WalletRow(SQLModel, table=True):
+    """One segregated wallet per domain and mode; money never moves between rows."""
+
+    __tablename__ = "wallets"
+
+    domain: str = Field(primary_key=True)
+    mode: str = Field(primary_key=True)
+    balance: float
+    start_balance: float
+    realized_pnl: float = 0.0
+    updated_ts: float
+
+
+class MachineSnapshot(SQLModel, table=True):
+    __tablename__ = "machine_snapshots"
+
+    machine: str = Field(primary_key=True)
+    instance_id: str = Field(primary_key=True)
+    spec_hash: str
+    data: dict = _json()
+    updated_ts: float
+
+
+class JournalEntry(SQLModel, table=True):
+    """Append-only: on SQLite, triggers refuse UPDATE and DELETE (state.journal)."""
+
+    __tablename__ = "journal"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    ts: float = Field(index=True)
+    kind: str = Field(index=True)
+    key: str = Field(default="", index=True)
+    payload: dict = _json()
+    spec_hash: str = ""
+    reason: str = ""
+
+
+class KpiSnapshot(SQLModel, table=True):
+    __tablename__ = "kpi_snapshots"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: float = Field(index=True)
+    stage: int
+    domain: str
+    mode: str
+    trades: int
+    win_rate: float
+    sharpe: float
+    sortino: float
+    max_dd: float
+    profit_factor: float
+    expectancy: float
+
+
+class ControlRow(SQLModel, table=True):
+    """Operator commands typed in another process (`engine kill`); consumed exactly once."""
+
+    __tablename__ = "control"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: float
+    command: str
+    args: dict = _json()
+    consumed_ts: float | None = Field(default=None, index=True)
+
+
+class KvRow(SQLModel, table=True):
+    __tablename__ = "kv"
+
+    key: str = Field(primary_key=True)
+    value: Any = Field(default=None, sa_column=Column(JSON))
+    updated_ts: float
+
+
+TABLES = [t.__table__ for t in (OrderRow, FillRow, PositionRow, WalletRow, MachineSnapshot,
+                                 JournalEntry, KpiSnapshot, ControlRow, KvRow)]
+__all__ = ["OrderRow", "FillRow", "PositionRow", "WalletRow", "MachineSnapshot", "JournalEntry",
+           "KpiSnapshot", "ControlRow", "KvRow", "TABLES", "INTENT", "TERMINAL", "OPEN"]

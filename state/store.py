@@ -1,0 +1,478 @@
+"""The Store: the engine's one door to durable state.
+
+Write-ahead discipline: `record_intent` journals and commits an order before
+the venue ever hears of it; `reconcile` heals what a crash left behind.
+Every write is a unit (a savepoint): it applies entirely or not at all, and
+is journaled in the same transaction as the fact it records.
+
+Durability "full" commits (fsync) after every unit; "batch" commits every
+`batch_size` units or on `commit()` (backtests). `atomic()` groups several
+units into one all-or-nothing commit. The operator channel always commits at
+once: another process is waiting on it.
+
+Rows returned are detached snapshots: changing them changes nothing stored.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlmodel import Session, SQLModel
+
+from engine.domain import Domain, Fill, Mode, OrderRequest, Position, Side
+from state import control, journal
+from state.control import Command
+from state.db import Durability, make_engine, resolve_url
+from state.ledger import FLAT_EPS, Book, apply_fill
+from state.models import (INTENT, OPEN, TABLES, TERMINAL, ControlRow, FillRow, JournalEntry,
+                          KpiSnapshot, KvRow, MachineSnapshot, OrderRow, PositionRow, WalletRow)
+
+VENUE_STATUSES = frozenset({"accepted", "rejected", "partially_filled", "filled", "canceled",
+                            "expired", "triggered", "unknown"})
+# Never acknowledged by the venue: what a restart must reconcile.
+PENDING = frozenset({INTENT, "unknown"})
+_ORDER_FIELDS = frozenset({"machine_state", "status", "venue_order_id", "filled_qty"})
+
+
+class StoreError(Exception):
+    """A write the store refuses; nothing was changed."""
+
+
+class InsufficientFunds(StoreError):
+    pass
+
+
+class UnknownOrder(StoreError, KeyError):
+    pass
+
+
+class UnknownWallet(StoreError, KeyError):
+    pass
+
+
+class IdCollision(StoreError):
+    """Two different requests hashed to one client_order_id."""
+
+
+@dataclass(frozen=True, slots=True)
+class FillResult:
+    recorded: bool  # False: this fill_id was already stored, nothing changed
+    realized_pnl: float = 0.0  # net of fee; what the engine credits to the wallet
+
+
+class Store:
+    def __init__(self, engine: Engine, durability: Durability, batch_size: int,
+                 clock: Callable[[], float], spec_hash: str) -> None:
+        self.engine = engine
+        self.durability = durability
+        self.batch_size = batch_size
+        self.spec_hash = spec_hash
+        self._clock = clock
+        self._session = Session(engine, expire_on_commit=False)
+        self._depth = 0  # open units: commits wait for the outermost
+        self._pending = 0  # units written since the last commit
+
+    @classmethod
+    def open(cls, url: str | None = None, path: str | None = None,
+             durability: Durability = "full", *, batch_size: int = 500,
+             clock: Callable[[], float] = time.time, spec_hash: str = "") -> "Store":
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        engine = make_engine(resolve_url(url, path), durability)
+        with engine.begin() as conn:
+            SQLModel.metadata.create_all(conn, tables=TABLES)
+            journal.install_append_only(engine, conn)
+        return cls(engine, durability, batch_size, clock, spec_hash)
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.commit()
+        self._session.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions --------------------------------------------------------
+
+    def commit(self) -> None:
+        self._session.commit()
+        self._session.expunge_all()  # next reads see other processes' commits
+        self._pending = 0
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Everything inside commits together or not at all."""
+        with self._unit():
+            yield
+
+    @contextmanager
+    def _unit(self, commit_now: bool = False) -> Iterator[None]:
+        self._depth += 1
+        try:
+            with self._session.begin_nested():
+                yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0 and self._pending == 0:
+                self.commit()  # release the write lock; the savepoint undid this unit
+            raise
+        self._depth -= 1
+        self._pending += 1
+        if self._depth == 0 and (commit_now or self.durability == "full"
+                                 or self._pending >= self.batch_size):
+            self.commit()
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        try:
+            yield self._session
+        finally:
+            if self._depth == 0 and self._pending == 0:
+                self.commit()  # end the read transaction so other writers are not kept waiting
+
+    def _detach(self, *rows: SQLModel) -> None:
+        self._session.flush()
+        for row in rows:
+            self._session.expunge(row)
+
+    # -- journal -------------------------------------------------------------
+
+    def journal(self, kind: str, key: str, payload: dict[str, Any], spec_hash: str = "",
+                reason: str = "") -> int:
+        with self._unit():
+            seq = self._append(kind, key, payload, spec_hash, reason)
+        return seq
+
+    def journal_entries(self, kind: str | None = None, key: str | None = None,
+                        after_seq: int = 0) -> list[JournalEntry]:
+        with self._read() as s:
+            rows = journal.entries(s, kind, key, after_seq)
+            self._detach(*rows)
+            return rows
+
+    def _append(self, kind: str, key: str, payload: dict[str, Any], spec_hash: str = "",
+                reason: str = "") -> int:
+        return journal.append(self._session, self._clock(), kind, key, payload,
+                              spec_hash or self.spec_hash, reason)
+
+    # -- orders and fills ----------------------------------------------------
+
+    def record_intent(self, req: OrderRequest, domain: Domain | str, mode: Mode | str = "paper",
+                      *, machine_state: str = "", spec_hash: str = "", reason: str = "") -> OrderRow:
+        """Journal the order before the venue sees it. An id already stored returns its row."""
+        dom, md = Domain(domain).value, _mode(mode)
+        with self._unit():
+            row = self._order(req.client_order_id)
+            if row is not None:
+                _same_request(row, req, dom, md)
+            else:
+                row = _order_row(req, dom, md, machine_state)
+                self._session.add(row)
+                self._append("intent", req.client_order_id,
+                             {**_jsonable(req), "domain": dom, "mode": md}, spec_hash, reason)
+            self._detach(row)
+        return row
+
+    def record_ack(self, client_order_id: str, status: str = "accepted", venue_order_id: str = "",
+                   reason: str = "") -> OrderRow:
+        if status not in VENUE_STATUSES:
+            raise ValueError(f"unknown venue status {status!r}; expected one of {sorted(VENUE_STATUSES)}")
+        with self._unit():
+            row = self._require_order(client_order_id)
+            row.status = _advance(row.status, status)
+            row.venue_order_id = venue_order_id or row.venue_order_id
+            self._append("ack", client_order_id,
+                         {"status": status, "stored": row.status, "venue_order_id": venue_order_id},
+                         reason=reason)
+            self._detach(row)
+        return row
+
+    def record_fill(self, fill: Fill, *, multiplier: float = 1.0, reason: str = "") -> FillResult:
+        """Store a fill and move its order and position, once per fill_id."""
+        with self._unit():
+            if self._session.scalar(select(FillRow.id).where(FillRow.fill_id == fill.fill_id)):
+                return FillResult(recorded=False)
+            order = self._require_order(fill.client_order_id)
+            if fill.symbol != order.symbol or fill.side.value != order.side:
+                raise StoreError(f"fill {fill.fill_id} ({fill.symbol} {fill.side.value}) does not "
+                                 f"match order {order.client_order_id} ({order.symbol} {order.side})")
+            self._session.add(FillRow(**_jsonable(fill)))
+            order.filled_qty += fill.qty
+            if order.status not in TERMINAL:
+                done = order.filled_qty >= order.qty - FLAT_EPS
+                order.status = "filled" if done else "partially_filled"
+            pnl = self._move_position(order, fill, multiplier)
+            self._append("fill", fill.fill_id, {**_jsonable(fill), "realized_pnl": pnl},
+                         reason=reason)
+        return FillResult(recorded=True, realized_pnl=pnl)
+
+    def upsert_order(self, client_order_id: str, *, reason: str = "", **changes: Any) -> OrderRow:
+        """Update an order's machine_state, status, venue_order_id or filled_qty.
+
+        Orders come into being only through record_intent (write-ahead), so an
+        unknown id raises rather than inserting.
+        """
+        unknown = set(changes) - _ORDER_FIELDS
+        if unknown:
+            raise TypeError(f"upsert_order cannot change {sorted(unknown)}; only {sorted(_ORDER_FIELDS)}")
+        with self._unit():
+            row = self._require_order(client_order_id)
+            for name, value in changes.items():
+                setattr(row, name, value)
+            self._append("order", client_order_id, changes, reason=reason)
+            self._detach(row)
+        return row
+
+    def pending_intents(self) -> list[OrderRequest]:
+        """Intents journaled but never acknowledged, oldest first: a restart reconciles these."""
+        return [r.to_request() for r in self._orders_where(OrderRow.status.in_(PENDING))]
+
+    def open_orders(self) -> list[OrderRow]:
+        return self._orders_where(OrderRow.status.in_(OPEN))
+
+    def order(self, client_order_id: str) -> OrderRow | None:
+        with self._read():
+            row = self._order(client_order_id)
+            if row is not None:
+                self._detach(row)
+            return row
+
+    def orders(self) -> list[OrderRow]:
+        return self._orders_where(None)
+
+    def fills(self, client_order_id: str | None = None) -> list[FillRow]:
+        query = select(FillRow).order_by(FillRow.id)
+        if client_order_id is not None:
+            query = query.where(FillRow.client_order_id == client_order_id)
+        return self._all(query)
+
+    def _order(self, client_order_id: str) -> OrderRow | None:
+        return self._session.scalar(select(OrderRow).where(OrderRow.client_order_id == client_order_id))
+
+    def _require_order(self, client_order_id: str) -> OrderRow:
+        row = self._order(client_order_id)
+        if row is None:
+            raise UnknownOrder(f"no order {client_order_id!r}: record_intent must come first")
+        return row
+
+    def _orders_where(self, condition: Any) -> list[OrderRow]:
+        query = select(OrderRow).order_by(OrderRow.id)
+        return self._all(query if condition is None else query.where(condition))
+
+    def _all(self, query: Any) -> list:
+        with self._read() as s:
+            rows = list(s.scalars(query))
+            self._detach(*rows)
+            return rows
+
+    # -- positions -----------------------------------------------------------
+
+    def upsert_position(self, position: Position, mode: Mode | str = "paper", reason: str = "") -> None:
+        """Set a position outright (venue truth on reconcile, settlement); fills move it themselves."""
+        key = (position.symbol, Domain(position.domain).value, _mode(mode))
+        with self._unit():
+            row = self._session.get(PositionRow, key) or PositionRow(
+                symbol=key[0], domain=key[1], mode=key[2])
+            row.qty, row.avg_price = position.qty, position.avg_price
+            row.realized_pnl, row.opened_ts = position.realized_pnl, position.opened_ts
+            row.extra = dict(position.extra)
+            self._session.add(row)
+            self._append("position", "/".join(key),
+                         {"qty": row.qty, "avg_price": row.avg_price,
+                          "realized_pnl": row.realized_pnl}, reason=reason)
+
+    def position(self, symbol: str, domain: Domain | str, mode: Mode | str = "paper") -> Position:
+        with self._read() as s:
+            row = s.get(PositionRow, (symbol, Domain(domain).value, _mode(mode)))
+            return row.to_position() if row else Position(symbol, Domain(domain))
+
+    def positions(self, mode: Mode | str | None = None) -> list[PositionRow]:
+        query = select(PositionRow).order_by(PositionRow.domain, PositionRow.symbol)
+        return self._all(query if mode is None else query.where(PositionRow.mode == _mode(mode)))
+
+    def _move_position(self, order: OrderRow, fill: Fill, multiplier: float) -> float:
+        key = (order.symbol, order.domain, order.mode)
+        row = self._session.get(PositionRow, key) or PositionRow(
+            symbol=key[0], domain=key[1], mode=key[2])
+        book, pnl = apply_fill(Book(row.qty, row.avg_price, row.realized_pnl, row.opened_ts),
+                               fill.side, fill.qty, fill.price, fill.fee, fill.ts, multiplier)
+        row.qty, row.avg_price = book.qty, book.avg_price
+        row.realized_pnl, row.opened_ts = book.realized_pnl, book.opened_ts
+        self._session.add(row)
+        return pnl
+
+    # -- wallets: one per domain and mode; no call moves money between two --
+
+    def open_wallet(self, domain: Domain | str, mode: Mode | str, start_balance: float,
+                    reason: str = "") -> WalletRow:
+        """Create a wallet funded once; an existing wallet is returned unchanged."""
+        dom, md = Domain(domain).value, _mode(mode)
+        if not math.isfinite(start_balance) or start_balance < 0:
+            raise StoreError(f"start balance must be a finite amount >= 0, got {start_balance}")
+        with self._unit():
+            row = self._session.get(WalletRow, (dom, md))
+            if row is None:
+                row = WalletRow(domain=dom, mode=md, balance=start_balance,
+                                start_balance=start_balance, updated_ts=self._clock())
+                self._session.add(row)
+                self._append("wallet_open", f"{dom}/{md}", {"start_balance": start_balance},
+                             reason=reason)
+            self._detach(row)
+        return row
+
+    def wallet(self, domain: Domain | str, mode: Mode | str) -> WalletRow:
+        dom, md = Domain(domain).value, _mode(mode)
+        with self._read() as s:
+            row = s.get(WalletRow, (dom, md))
+            if row is None:
+                raise UnknownWallet(f"no {md} wallet for {dom}: open_wallet first")
+            self._detach(row)
+            return row
+
+    def wallets(self) -> list[WalletRow]:
+        return self._all(select(WalletRow).order_by(WalletRow.domain, WalletRow.mode))
+
+    def credit(self, domain: Domain | str, mode: Mode | str, amount: float, reason: str,
+               *, realized: bool = False) -> float:
+        """Add `amount` (negative: a debit) to one wallet; returns the new balance.
+
+        A debit below zero raises InsufficientFunds and changes nothing.
+        `realized` also books the amount as realized P&L.
+        """
+        if not math.isfinite(amount):
+            raise StoreError(f"amount must be finite, got {amount}")
+        if not reason:
+            raise StoreError("every wallet movement needs a reason (audit)")
+        dom, md = Domain(domain).value, _mode(mode)
+        with self._unit():
+            row = self._session.get(WalletRow, (dom, md))
+            if row is None:
+                raise UnknownWallet(f"no {md} wallet for {dom}: open_wallet first")
+            if row.balance + amount < 0:
+                raise InsufficientFunds(f"{dom}/{md} holds {row.balance:.2f}; "
+                                        f"a debit of {-amount:.2f} would make it negative")
+            row.balance += amount
+            row.realized_pnl += amount if realized else 0.0
+            row.updated_ts = self._clock()
+            self._append("credit", f"{dom}/{md}",
+                         {"amount": amount, "balance": row.balance, "realized": realized},
+                         reason=reason)
+            balance = row.balance
+        return balance
+
+    # -- machine snapshots, KPIs, key-value ----------------------------------
+
+    def save_snapshot(self, machine: str, instance_id: str, spec_hash: str,
+                      data: dict[str, Any]) -> None:
+        with self._unit():
+            row = self._session.get(MachineSnapshot, (machine, instance_id)) or MachineSnapshot(
+                machine=machine, instance_id=instance_id, spec_hash=spec_hash,
+                updated_ts=self._clock())
+            row.spec_hash, row.data, row.updated_ts = spec_hash, data, self._clock()
+            self._session.add(row)
+
+    def load_snapshots(self, machine: str) -> dict[str, MachineSnapshot]:
+        rows = self._all(select(MachineSnapshot).where(MachineSnapshot.machine == machine))
+        return {r.instance_id: r for r in rows}
+
+    def put_kpis(self, *, stage: int, domain: Domain | str, mode: Mode | str, trades: int,
+                 win_rate: float, sharpe: float, sortino: float, max_dd: float,
+                 profit_factor: float, expectancy: float, ts: float | None = None) -> int:
+        row = KpiSnapshot(ts=self._clock() if ts is None else ts, stage=stage,
+                          domain=Domain(domain).value, mode=_mode(mode), trades=trades,
+                          win_rate=win_rate, sharpe=sharpe, sortino=sortino, max_dd=max_dd,
+                          profit_factor=profit_factor, expectancy=expectancy)
+        with self._unit():
+            self._session.add(row)
+            self._session.flush()
+            kpi_id = int(row.id)
+        return kpi_id
+
+    def kpis(self, stage: int | None = None, domain: Domain | str | None = None) -> list[KpiSnapshot]:
+        query = select(KpiSnapshot).order_by(KpiSnapshot.ts, KpiSnapshot.id)
+        if stage is not None:
+            query = query.where(KpiSnapshot.stage == stage)
+        if domain is not None:
+            query = query.where(KpiSnapshot.domain == Domain(domain).value)
+        return self._all(query)
+
+    def put_json(self, key: str, value: Any) -> None:
+        with self._unit():
+            row = self._session.get(KvRow, key) or KvRow(key=key, updated_ts=self._clock())
+            row.value, row.updated_ts = value, self._clock()
+            self._session.add(row)
+            self._append("kv", key, {"value": value})
+
+    def get_json(self, key: str, default: Any = None) -> Any:
+        with self._read() as s:
+            row = s.get(KvRow, key)
+            return default if row is None else row.value
+
+    # -- operator control channel --------------------------------------------
+
+    def post_command(self, command: str, args: dict[str, Any] | None = None) -> int:
+        with self._unit(commit_now=True):
+            command_id = control.post(self._session, self._clock(), command, dict(args or {}))
+        return command_id
+
+    def take_commands(self) -> list[Command]:
+        """Claim every unconsumed command, journal each, and commit before returning."""
+        with self._unit(commit_now=True):
+            taken = control.take(self._session, self._clock())
+            for c in taken:
+                self._append("command", c.command, {"id": c.id, "args": c.args, "posted_ts": c.ts})
+        return taken
+
+    def commands(self) -> list[ControlRow]:
+        return self._all(select(ControlRow).order_by(ControlRow.id))
+
+
+def _mode(mode: Mode | str) -> str:
+    md = Mode(mode)
+    if md is Mode.OFF:
+        raise StoreError("a domain that is off has no wallet, orders or positions")
+    return md.value
+
+
+def _jsonable(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        out[f.name] = value.value if isinstance(value, Enum) else list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _order_row(req: OrderRequest, domain: str, mode: str, machine_state: str) -> OrderRow:
+    return OrderRow(client_order_id=req.client_order_id, machine_state=machine_state,
+                    symbol=req.symbol, side=Side(req.side).value, qty=req.qty,
+                    type=req.type.value, price=req.price, reduce_only=req.reduce_only,
+                    role=req.role.value, parent_id=req.parent_id, domain=domain, mode=mode,
+                    strategy=req.strategy, quote_id=req.quote_id, tags=list(req.tags), ts=req.ts)
+
+
+def _same_request(row: OrderRow, req: OrderRequest, domain: str, mode: str) -> None:
+    if row.to_request() != req or (row.domain, row.mode) != (domain, mode):
+        raise IdCollision(f"client_order_id {req.client_order_id} is already stored for a "
+                          "different request; refusing to overwrite it")
+
+
+def _advance(current: str, new: str) -> str:
+    """Statuses only move forward: a terminal one is final, a late ack does not undo a fill."""
+    if current in TERMINAL:
+        return current
+    if new == "accepted" and current in ("partially_filled", "triggered"):
+        return current
+    return new
