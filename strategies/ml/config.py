@@ -1,0 +1,305 @@
+"""Typed parameters of the ML filter, ensemble, regimes, selection and exploration.
+
+The values live in specs/ml/*.yaml (specs are the source of truth); this module
+only declares their types and bounds and loads them. It imports neither pandas
+nor xgboost, so `engine validate` may use it. A bad file is reported as
+`file:line:col` diagnostics (SpecError), never as a traceback.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.diagnostics import Diagnostic, Pos, Severity, SpecError
+
+SPEC_DIR = Path(__file__).resolve().parents[2] / "specs" / "ml"
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d|w)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+REGIMES = ("TREND_UP", "TREND_DOWN", "RANGE", "HIGH_VOL", "NEUTRAL")
+SESSIONS = ("asian", "eu", "us")
+
+
+def duration_seconds(text: str) -> float:
+    """'30s', '15m', '4h', '7d', '4w' -> seconds (the spec format's literal durations)."""
+    m = _DURATION.match(str(text).strip())
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 4h, 7d, 4w)")
+    return float(m.group(1)) * _SECONDS[m.group(2)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_duration(v: str) -> str:
+    duration_seconds(v)
+    return v
+
+
+# -- ML filter ---------------------------------------------------------------------------
+
+class FeatureConfig(_Strict):
+    higher_timeframes: list[str] = Field(default_factory=lambda: ["1h", "4h"])
+    ema_windows: list[int] = Field(default_factory=lambda: [12, 26, 50])
+    rsi_window: int = Field(14, ge=2)
+    atr_window: int = Field(14, ge=2)
+    adx_window: int = Field(14, ge=2)
+    bb_window: int = Field(20, ge=2)
+    bb_dev: float = Field(2.0, gt=0)
+    volume_delta_windows: list[int] = Field(default_factory=lambda: [1, 12])
+    return_windows: list[int] = Field(default_factory=lambda: [1, 3, 12])
+
+    @field_validator("higher_timeframes")
+    @classmethod
+    def _tfs(cls, v: list[str]) -> list[str]:
+        for tf in v:
+            _check_duration(tf)
+        return v
+
+
+class LabelConfig(_Strict):
+    vol_window: int = Field(50, ge=2, description="bars of returns in the rolling volatility")
+    upper_k: float = Field(2.0, gt=0, description="upper barrier = upper_k x rolling vol")
+    lower_k: float = Field(2.0, gt=0)
+    horizon: int = Field(12, ge=1, description="vertical barrier, in bars")
+    target: Literal["triple_barrier", "next_return"] = "triple_barrier"
+
+
+class WalkForwardConfig(_Strict):
+    train: str = "4w"
+    test: str = "1w"
+    embargo_bars: int = Field(12, ge=0)
+    min_folds: int = Field(4, ge=1, description="scale train/test down (4:1 kept) to get this many folds")
+    min_train_samples: int = Field(200, ge=10)
+
+    @field_validator("train", "test")
+    @classmethod
+    def _durations(cls, v: str) -> str:
+        return _check_duration(v)
+
+
+class ModelParams(_Strict):
+    n_estimators: int = Field(200, ge=1)
+    max_depth: int = Field(3, ge=1)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    min_child_weight: float = Field(5.0, ge=0)
+    seed: int = 7
+
+
+class ThresholdConfig(_Strict):
+    default: float = Field(0.55, ge=0.5, lt=1)
+    per_symbol: dict[str, float] = Field(default_factory=dict)
+    search_grid: list[float] = Field(default_factory=lambda: [0.51, 0.53, 0.55, 0.57, 0.6, 0.65])
+    min_trades: int = Field(20, ge=1, description="fewest validation trades a searched threshold needs")
+
+    @field_validator("per_symbol")
+    @classmethod
+    def _bounds(cls, v: dict[str, float]) -> dict[str, float]:
+        for sym, thr in v.items():
+            if not 0.5 <= thr < 1:
+                raise ValueError(f"threshold for {sym} must be in [0.5, 1), got {thr}")
+        return v
+
+    def for_symbol(self, symbol: str) -> float:
+        return self.per_symbol.get(symbol, self.default)
+
+
+class DecayConfig(_Strict):
+    window: int = Field(100, ge=10, description="recent resolved predictions compared to validation")
+    min_samples: int = Field(30, ge=1)
+    max_hit_rate_drop: float = Field(0.05, ge=0, le=1)
+    max_brier_rise: float = Field(0.02, ge=0, le=1)
+
+
+class MLConfig(_Strict):
+    kind: Literal["ml"]
+    features: FeatureConfig = FeatureConfig()
+    labels: LabelConfig = LabelConfig()
+    walkforward: WalkForwardConfig = WalkForwardConfig()
+    model: ModelParams = ModelParams()
+    thresholds: ThresholdConfig = ThresholdConfig()
+    decay: DecayConfig = DecayConfig()
+    registry_root: str = "var/models"
+
+
+# -- ensemble -----------------------------------------------------------------------------
+
+class EnsembleConfig(_Strict):
+    kind: Literal["ensemble"]
+    method: Literal["majority", "weighted"] = "weighted"
+    threshold: float = Field(0.6, ge=0.5, lt=1)
+    min_models: int = Field(2, ge=1)
+    weights: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("weights")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, w in v.items() if w < 0]
+        if bad:
+            raise ValueError(f"weights must be >= 0: {', '.join(bad)}")
+        return v
+
+
+# -- regimes, sessions, allowlists --------------------------------------------------------
+
+class SessionWindow(_Strict):
+    start_hour: int = Field(ge=0, le=23)
+    end_hour: int = Field(ge=0, le=24)
+
+
+class RegimeConfig(_Strict):
+    kind: Literal["regime"]
+    adx_window: int = Field(14, ge=2)
+    ema_window: int = Field(50, ge=2)
+    slope_bars: int = Field(5, ge=1)
+    trend_adx_min: float = Field(20.0, ge=0)
+    range_adx_max: float = Field(18.0, ge=0)
+    bb_window: int = Field(20, ge=2)
+    bb_dev: float = Field(2.0, gt=0)
+    tight_band_quantile: float = Field(0.5, gt=0, lt=1)
+    atr_window: int = Field(14, ge=2)
+    vol_lookback: int = Field(500, ge=20, description="past bars the HIGH_VOL quantile is taken over")
+    high_vol_quantile: float = Field(0.8, gt=0, lt=1)
+    sessions: dict[str, SessionWindow] = Field(default_factory=lambda: {
+        "asian": SessionWindow(start_hour=23, end_hour=7),
+        "eu": SessionWindow(start_hour=7, end_hour=15),
+        "us": SessionWindow(start_hour=13, end_hour=21),
+    })
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> "RegimeConfig":
+        if self.range_adx_max > self.trend_adx_min:
+            raise ValueError("range_adx_max must not exceed trend_adx_min")
+        return self
+
+
+class Allowlist(_Strict):
+    """Where a strategy may open risk; '*' allows everything in that dimension."""
+
+    sessions: list[str]
+    regimes: list[str]
+    assets: list[str]
+
+    @field_validator("regimes")
+    @classmethod
+    def _known_regimes(cls, v: list[str]) -> list[str]:
+        bad = [r for r in v if r != "*" and r not in REGIMES]
+        if bad:
+            raise ValueError(f"unknown regime(s) {bad}; known: {', '.join(REGIMES)}")
+        return v
+
+
+class AllowlistsConfig(_Strict):
+    kind: Literal["allowlists"]
+    strategies: dict[str, Allowlist]
+
+
+# -- selection, exploration ---------------------------------------------------------------
+
+class MetricRange(_Strict):
+    lo: float
+    hi: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MetricRange":
+        if self.hi <= self.lo:
+            raise ValueError("hi must be greater than lo")
+        return self
+
+
+class SelectionConfig(_Strict):
+    kind: Literal["selection"]
+    top_k: int = Field(5, ge=1)
+    min_trades: int = Field(25, ge=0)
+    weights: dict[Literal["sharpe", "profit_factor", "max_drawdown", "winrate"], float] = Field(
+        default_factory=lambda: {"sharpe": 0.5, "profit_factor": 0.3, "max_drawdown": 0.2, "winrate": 0.0})
+    ranges: dict[Literal["sharpe", "profit_factor", "max_drawdown", "winrate"], MetricRange] = Field(
+        default_factory=lambda: {
+            "sharpe": MetricRange(lo=-1.0, hi=3.0),
+            "profit_factor": MetricRange(lo=0.0, hi=3.0),
+            "max_drawdown": MetricRange(lo=0.0, hi=0.5),
+            "winrate": MetricRange(lo=0.0, hi=1.0),
+        })
+    state_key: str = "active_symbols"
+    fallback_file: str = "var/active_symbols.json"
+
+
+class ExplorationConfig(_Strict):
+    kind: Literal["exploration"]
+    min_rate: float = Field(0.10, ge=0.10, le=1, description="seed 001: never below 10%")
+    chop_rate: float = Field(0.25, ge=0, le=1)
+    chop_regimes: list[str] = Field(default_factory=lambda: ["RANGE"])
+    tag: str = "exploration"
+
+    @model_validator(mode="after")
+    def _chop_not_lower(self) -> "ExplorationConfig":
+        if self.chop_rate < self.min_rate:
+            raise ValueError("chop_rate must be >= min_rate")
+        return self
+
+
+# -- loading ------------------------------------------------------------------------------
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _node_pos(root: Any, loc: tuple, file: str) -> Pos:
+    """Walk ruamel's round-trip nodes along a pydantic error location to the closest line:col."""
+    node, line, col = root, 0, 0
+    for key in loc:
+        lc = getattr(node, "lc", None)
+        if lc is None:
+            break
+        try:
+            if isinstance(key, int):
+                line, col = lc.item(key)
+            else:
+                line, col = lc.key(key)
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+    return Pos(file, line + 1 if lc is not None else 0, col + 1 if lc is not None else 0)
+
+
+def load_yaml(path: Path) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
+
+    try:
+        return YAML(typ="rt").load(path.read_text())
+    except MarkedYAMLError as e:
+        mark = e.problem_mark
+        pos = Pos(str(path), mark.line + 1, mark.column + 1) if mark else Pos(str(path))
+        raise SpecError([Diagnostic(pos, Severity.ERROR, "YAML", str(e.problem),
+                                    "check indentation and quoting")]) from None
+    except OSError as e:
+        raise SpecError([Diagnostic(Pos(str(path)), Severity.ERROR, "IO", str(e))]) from None
+
+
+def load_model(path: str | Path, model: type[M]) -> M:
+    """Validate one YAML document against `model`; errors become file:line:col diagnostics."""
+    path = Path(path)
+    data = load_yaml(path)
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as e:
+        diags = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            where = ".".join(str(p) for p in loc) or "(document)"
+            diags.append(Diagnostic(_node_pos(data, loc, str(path)), Severity.ERROR, "CONFIG",
+                                    f"{where}: {err['msg']}",
+                                    f"see the {model.__name__} fields in strategies/ml/config.py"))
+        raise SpecError(diags) from None
+
+
+def load_spec(name: str, model: type[M], spec_dir: Path | None = None) -> M:
+    """Load specs/ml/NAME.yaml (or the same name under `spec_dir`)."""
+    return load_model((spec_dir or SPEC_DIR) / f"{name}.yaml", model)

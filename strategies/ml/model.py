@@ -1,0 +1,154 @@
+"""XGBoost probabilities of "price goes up", walk-forward evaluation and per-symbol thresholds.
+
+xgboost is imported lazily and always runs with nthread=1 (OMP pinned too): on
+the 2 shared cores, spinning threads made it many times slower, and one thread
+makes training bit-for-bit reproducible.
+
+Decision rule per row (the symmetric rule of seed 002): BUY when p >= thr,
+SELL when p <= 1 - thr, no trade otherwise. A trade's outcome is side x the
+label's return (`ret`); "precision" is the share of trades on the right side.
+The threshold is chosen on the out-of-fold validation predictions (the
+`search_grid` value with the largest summed trade return among those with at
+least `min_trades` trades); when none qualifies, the symbol's table value
+from specs/ml/filter.yaml stands.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from strategies.ml.config import MLConfig, ModelParams
+from strategies.ml.walkforward import Fold, walk_forward
+
+
+def _xgb() -> Any:
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    import xgboost
+
+    return xgboost
+
+
+def booster_params(p: ModelParams) -> dict[str, Any]:
+    return {"objective": "binary:logistic", "eval_metric": "logloss", "tree_method": "hist",
+            "nthread": 1, "max_depth": p.max_depth, "eta": p.learning_rate, "subsample": p.subsample,
+            "colsample_bytree": p.colsample_bytree, "min_child_weight": p.min_child_weight, "seed": p.seed}
+
+
+def fit(X: pd.DataFrame, y: np.ndarray, p: ModelParams) -> Any:
+    xgb = _xgb()
+    dtrain = xgb.DMatrix(X.to_numpy(dtype=np.float32), label=np.asarray(y, dtype=np.float32),
+                         feature_names=list(X.columns), nthread=1)
+    return xgb.train(booster_params(p), dtrain, num_boost_round=p.n_estimators)
+
+
+def predict(booster: Any, X: pd.DataFrame) -> np.ndarray:
+    """P(up) per row; columns are matched by name to the booster's feature list."""
+    xgb = _xgb()
+    names = booster.feature_names or list(X.columns)
+    missing = [c for c in names if c not in X.columns]
+    if missing:
+        raise ValueError(f"features missing for this model: {missing[:5]}")
+    dm = xgb.DMatrix(X[names].to_numpy(dtype=np.float32), feature_names=names, nthread=1)
+    return booster.predict(dm)
+
+
+def sides(prob: np.ndarray, thr: float) -> np.ndarray:
+    """+1 BUY, -1 SELL, 0 no trade (the symmetric rule)."""
+    prob = np.asarray(prob, dtype=float)
+    return np.where(prob >= thr, 1, np.where(prob <= 1.0 - thr, -1, 0))
+
+
+def auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC by the Mann-Whitney rank sum (ties averaged); NaN if one class is absent."""
+    y = np.asarray(y, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = pd.Series(np.asarray(score, dtype=float)).rank().to_numpy()
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def evaluate(prob: np.ndarray, y: np.ndarray, ret: np.ndarray, thr: float) -> dict[str, float]:
+    prob, y, ret = (np.asarray(a, dtype=float) for a in (prob, y, ret))
+    side = sides(prob, thr)
+    traded = side != 0
+    pnl = side[traded] * ret[traded]
+    right = (side[traded] > 0) == (y[traded] > 0.5)
+    return {
+        "samples": int(len(y)),
+        "auc": auc(y, prob),
+        "accuracy": float(((prob >= 0.5) == (y > 0.5)).mean()) if len(y) else float("nan"),
+        "brier": float(np.mean((prob - y) ** 2)) if len(y) else float("nan"),
+        "threshold": float(thr),
+        "trades": int(traded.sum()),
+        "precision": float(right.mean()) if traded.any() else float("nan"),
+        "avg_trade_ret": float(pnl.mean()) if traded.any() else float("nan"),
+        "total_ret": float(pnl.sum()),
+    }
+
+
+def choose_threshold(prob: np.ndarray, y: np.ndarray, ret: np.ndarray, grid: list[float],
+                     min_trades: int, fallback: float) -> tuple[float, str]:
+    best: tuple[float, float] | None = None
+    for thr in grid:
+        m = evaluate(prob, y, ret, thr)
+        if m["trades"] >= min_trades and (best is None or m["total_ret"] > best[1]):
+            best = (thr, m["total_ret"])
+    if best is None:
+        return fallback, f"table value (no grid threshold reached {min_trades} validation trades)"
+    return best[0], "chosen on validation folds"
+
+
+@dataclass
+class FoldResult:
+    fold: Fold
+    metrics: dict[str, float]
+
+
+@dataclass
+class WalkForwardResult:
+    folds: list[FoldResult]
+    oos: pd.DataFrame  # t0-indexed: prob, y, ret, fold
+    threshold: float
+    threshold_source: str
+    overall: dict[str, float] = field(default_factory=dict)
+
+
+def run_walk_forward(X: pd.DataFrame, labels: pd.DataFrame, cfg: MLConfig, symbol: str,
+                     on_fold: Callable[[FoldResult, int], None] | None = None) -> WalkForwardResult:
+    """Train/test over purged walk-forward folds; metrics per fold use the table threshold,
+    the overall metrics the threshold chosen on all out-of-fold predictions."""
+    folds = walk_forward(X.index, pd.DatetimeIndex(labels["t1"]), cfg.walkforward)
+    if not folds:
+        raise ValueError(f"not enough data for a walk-forward fold ({len(X)} samples; "
+                         f"min_train_samples={cfg.walkforward.min_train_samples})")
+    table_thr = cfg.thresholds.for_symbol(symbol)
+    y, ret = labels["y"].to_numpy(), labels["ret"].to_numpy()
+    results, parts = [], []
+    for fold in folds:
+        booster = fit(X.iloc[fold.train_idx], y[fold.train_idx], cfg.model)
+        prob = predict(booster, X.iloc[fold.test_idx])
+        res = FoldResult(fold, evaluate(prob, y[fold.test_idx], ret[fold.test_idx], table_thr))
+        results.append(res)
+        parts.append(pd.DataFrame({"prob": prob, "y": y[fold.test_idx], "ret": ret[fold.test_idx],
+                                   "fold": fold.number}, index=X.index[fold.test_idx]))
+        if on_fold:
+            on_fold(res, len(folds))
+    oos = pd.concat(parts)
+    thr, source = choose_threshold(oos["prob"].to_numpy(), oos["y"].to_numpy(), oos["ret"].to_numpy(),
+                                   cfg.thresholds.search_grid, cfg.thresholds.min_trades, table_thr)
+    overall = evaluate(oos["prob"].to_numpy(), oos["y"].to_numpy(), oos["ret"].to_numpy(), thr)
+    return WalkForwardResult(results, oos, thr, source, overall)
+
+
+def oos_trades(oos: pd.DataFrame, thr: float) -> pd.DataFrame:
+    """The validation trades at `thr`: time, side, return (what selection evaluates)."""
+    side = sides(oos["prob"].to_numpy(), thr)
+    traded = side != 0
+    return pd.DataFrame({"side": side[traded], "ret": side[traded] * oos["ret"].to_numpy()[traded]},
+                        index=oos.index[traded])

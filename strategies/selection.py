@@ -1,0 +1,191 @@
+"""Evaluation and top-K selection (seed 002).
+
+Metrics per symbol/timeframe from a list of trade returns (log returns, as the
+labels give them): trades, win rate, profit factor, Sharpe, Sortino, max
+drawdown, average trade, exposure, total return. Ranking uses the composite
+
+    score = w_s * n(sharpe) + w_pf * n(profit_factor) - w_dd * n(max_drawdown) + w_wr * n(winrate)
+
+where n() maps a metric linearly onto [0, 1] over its range and clamps, and the
+weights are clamped to >= 0 and normalised to sum to 1 (specs/ml/selection.yaml).
+
+The active set and how the engine must use it:
+  * `ActiveSet.allows_entry(symbol)`: new entries only on active symbols; no
+    active set at all -> no entries (fail closed);
+  * `ActiveSet.manages(symbol)`: always True. Open positions on a symbol that
+    was deselected stay managed (TP/SL, trailing, exits, reconciliation) until
+    they close; deselection never orphans or force-closes a position.
+The set is written to the state store kv key "active_symbols" when a store is
+given, else to a JSON file (var/active_symbols.json).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from strategies.ml.config import SelectionConfig, load_spec
+
+PF_CAP = 100.0  # profit factor with no losing trade: capped so it stays finite (and JSON-safe)
+SECONDS_PER_YEAR = 365.25 * 86400
+
+
+def load_selection_config() -> SelectionConfig:
+    return load_spec("selection", SelectionConfig)
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def _std(xs: Sequence[float], mu: float) -> float:
+    return math.sqrt(sum((x - mu) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+
+
+def trade_metrics(log_returns: Sequence[float], span_seconds: float,
+                  exposure: float | None = None) -> dict[str, float]:
+    """Metrics of sequential trades over a period of `span_seconds`.
+
+    Sharpe and Sortino are per trade, annualised by the number of trades per
+    year in this period; drawdown is on the compounded equity curve.
+    """
+    r = [math.expm1(x) for x in log_returns]
+    n = len(r)
+    if n == 0:
+        return {"trades": 0, "winrate": 0.0, "profit_factor": 0.0, "sharpe": 0.0, "sortino": 0.0,
+                "max_drawdown": 0.0, "avg_trade": 0.0, "exposure": exposure or 0.0, "total_return": 0.0}
+    gains, losses = sum(x for x in r if x > 0), -sum(x for x in r if x < 0)
+    mu, sd = _mean(r), _std(r, _mean(r))
+    downside = math.sqrt(sum(min(x, 0.0) ** 2 for x in r) / n)
+    per_year = math.sqrt(n * SECONDS_PER_YEAR / span_seconds) if span_seconds > 0 else 1.0
+    equity, peak, max_dd = 1.0, 1.0, 0.0
+    for x in r:
+        equity *= 1.0 + x
+        peak = max(peak, equity)
+        max_dd = max(max_dd, 1.0 - equity / peak)
+    return {
+        "trades": n,
+        "winrate": sum(x > 0 for x in r) / n,
+        "profit_factor": min(gains / losses, PF_CAP) if losses > 0 else (PF_CAP if gains > 0 else 0.0),
+        "sharpe": mu / sd * per_year if sd > 0 else 0.0,
+        "sortino": mu / downside * per_year if downside > 0 else 0.0,
+        "max_drawdown": max_dd,
+        "avg_trade": mu,
+        "exposure": exposure if exposure is not None else 0.0,
+        "total_return": equity - 1.0,
+    }
+
+
+def normalised_weights(weights: dict[str, float]) -> dict[str, float]:
+    clamped = {k: max(0.0, float(w)) for k, w in weights.items()}
+    total = sum(clamped.values())
+    if total <= 0:
+        raise ValueError("selection weights are all zero or negative")
+    return {k: w / total for k, w in clamped.items()}
+
+
+def composite_score(metrics: dict[str, float], cfg: SelectionConfig) -> float:
+    score = 0.0
+    for name, w in normalised_weights(dict(cfg.weights)).items():
+        rng = cfg.ranges[name]
+        n = min(1.0, max(0.0, (float(metrics[name]) - rng.lo) / (rng.hi - rng.lo)))
+        score += -w * n if name == "max_drawdown" else w * n
+    return score
+
+
+@dataclass(frozen=True)
+class Ranked:
+    symbol: str
+    tf: str
+    score: float
+    eligible: bool
+    reason: str
+    metrics: dict[str, float]
+
+
+def rank(rows: Iterable[dict[str, Any]], cfg: SelectionConfig, min_trades: int | None = None) -> list[Ranked]:
+    """Rows of {symbol, tf, metrics...} ranked best first; ineligible rows (too few trades) last."""
+    floor = cfg.min_trades if min_trades is None else min_trades
+    out = []
+    for row in rows:
+        m = {k: v for k, v in row.items() if k not in ("symbol", "tf")}
+        ok = m["trades"] >= floor
+        out.append(Ranked(row["symbol"], row.get("tf", ""), composite_score(m, cfg), ok,
+                          "ok" if ok else f"{m['trades']} trades < min_trades {floor}", m))
+    return sorted(out, key=lambda r: (not r.eligible, -r.score, r.symbol, r.tf))
+
+
+def top_k(ranked: Sequence[Ranked], k: int) -> list[Ranked]:
+    """The best eligible row per symbol, k symbols at most."""
+    chosen: dict[str, Ranked] = {}
+    for r in ranked:
+        if r.eligible and r.symbol not in chosen and len(chosen) < k:
+            chosen[r.symbol] = r
+    return list(chosen.values())
+
+
+@dataclass(frozen=True)
+class ActiveSet:
+    symbols: tuple[str, ...]
+    generated_at: str
+    criteria: dict[str, Any] = field(default_factory=dict)
+    timeframes: tuple[str, ...] = ()
+
+    def allows_entry(self, symbol: str) -> bool:
+        return symbol in self.symbols
+
+    def manages(self, symbol: str) -> bool:  # noqa: ARG002 - the rule is unconditional by design
+        return True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"symbols": list(self.symbols), "generated_at": self.generated_at,
+                "timeframes": list(self.timeframes), "top_k": self.criteria.get("top_k"),
+                "criteria": self.criteria}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ActiveSet":
+        return cls(tuple(d["symbols"]), d["generated_at"], dict(d.get("criteria", {})),
+                   tuple(d.get("timeframes", ())))
+
+
+def build_active_set(chosen: Sequence[Ranked], cfg: SelectionConfig, top: int, min_trades: int,
+                     now: float) -> ActiveSet:
+    return ActiveSet(
+        tuple(r.symbol for r in chosen),
+        datetime.fromtimestamp(now, tz=timezone.utc).isoformat(),
+        {"top_k": top, "min_trades": min_trades, "weights": normalised_weights(dict(cfg.weights)),
+         "ranges": {k: [v.lo, v.hi] for k, v in cfg.ranges.items()}},
+        tuple(sorted({r.tf for r in chosen})),
+    )
+
+
+def write_active_set(active: ActiveSet, cfg: SelectionConfig, store: Any = None,
+                     fallback: Path | None = None) -> str:
+    """Persist to the store kv (preferred) or the fallback JSON file; returns where it went."""
+    if store is not None:
+        store.put_json(cfg.state_key, active.as_dict())
+        return f"state store key {cfg.state_key!r}"
+    path = fallback or Path(cfg.fallback_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(active.as_dict(), indent=2))
+    tmp.replace(path)
+    return str(path)
+
+
+def read_active_set(cfg: SelectionConfig, store: Any = None, fallback: Path | None = None) -> ActiveSet | None:
+    """The recorded active set, or None (callers then open no new risk)."""
+    if store is not None:
+        data = store.get_json(cfg.state_key)
+    else:
+        path = fallback or Path(cfg.fallback_file)
+        data = json.loads(path.read_text()) if path.exists() else None
+    return ActiveSet.from_dict(data) if data else None
+
+
+def is_active(symbol: str, active: ActiveSet | None) -> bool:
+    """Entry permission: True only for a symbol in a recorded active set."""
+    return active is not None and active.allows_entry(symbol)
