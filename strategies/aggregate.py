@@ -1,0 +1,31 @@
+"""Seed 003 aggregation: a symbol's target is the plain sum of its models' positions,
+rounded to a tenth of capital before sizing (port_rebalance: round(position_pct * 10) / 10)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+from strategies.base import Strategy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def position_pct(models: Iterable[Strategy], bars: "pd.DataFrame") -> float:
+    """Sum of every model's latest position (strat_weight already applied by each model).
+
+    A model that is not ready raises NotReadyError: the caller fails closed rather than
+    trading a partial sum."""
+    return float(sum(m.one_step_predict(bars) for m in models))
+
+
+def position_pct_history(models: Iterable[Strategy], bars: "pd.DataFrame") -> "pd.Series":
+    """The same sum over history; NaN wherever any model is still warming up."""
+    import pandas as pd
+
+    frame = pd.concat([m.predict(bars) for m in models], axis=1)
+    return frame.sum(axis=1, skipna=False).rename("position_pct")
+
+
+def rebalance_target(position_pct: float) -> float:
+    """round(position_pct * 10) / 10, exactly as the seed (Python's round: ties go to even)."""
+    return round(position_pct * 10) / 10

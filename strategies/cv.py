@@ -1,0 +1,132 @@
+"""Block cross-validation for choosing strategy parameters (seed 003 strat_cv / strat_scorer).
+
+Bars are cut into contiguous blocks so that serial dependence survives inside a block.
+- BlockBootstrap: each split fits on blocks drawn with replacement and scores on the
+  blocks never drawn (out of bag).
+- BlockPermutation: the blocks are put in a seeded random order and dealt into k folds;
+  each fold is scored once with the strategy fitted on the others (shuffled blocked k-fold).
+Features are always computed causally on the full, contiguous bar history (EWMs need
+it); only the fitted in-sample statistics (vol-tilt scale, decay defactor, target-vol
+scaler) see the training rows, and the score sees only the test rows.
+Every split is reproducible from `seed`.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from strategies import blocks
+from strategies.base import Strategy, StrategyError
+
+Split = tuple[np.ndarray, np.ndarray]
+Scorer = Callable[[pd.Series, pd.Series], float]
+
+
+def _blocks(n: int, block_size: int) -> list[np.ndarray]:
+    if block_size < 2 or n < 2 * block_size:
+        raise ValueError(f"need block_size >= 2 and at least two blocks: n={n}, block_size={block_size}")
+    return [np.arange(i, min(i + block_size, n)) for i in range(0, n, block_size)]
+
+
+@dataclass(frozen=True)
+class BlockBootstrap:
+    n_splits: int = 10
+    block_size: int = 24 * 7
+    seed: int = 0
+
+    def split(self, n: int) -> Iterator[Split]:
+        rng = np.random.default_rng(self.seed)
+        chunks = _blocks(n, self.block_size)
+        for _ in range(self.n_splits):
+            drawn = rng.integers(0, len(chunks), size=len(chunks))
+            out_of_bag = np.setdiff1d(np.arange(len(chunks)), drawn)
+            if len(out_of_bag) == 0:
+                continue  # every block drawn (rare): nothing to score on
+            yield (np.concatenate([chunks[i] for i in drawn]),
+                   np.concatenate([chunks[i] for i in out_of_bag]))
+
+
+@dataclass(frozen=True)
+class BlockPermutation:
+    n_splits: int = 5
+    block_size: int = 24 * 7
+    seed: int = 0
+
+    def split(self, n: int) -> Iterator[Split]:
+        rng = np.random.default_rng(self.seed)
+        chunks = _blocks(n, self.block_size)
+        if len(chunks) < self.n_splits:
+            raise ValueError(f"{len(chunks)} blocks cannot make {self.n_splits} folds")
+        order = rng.permutation(len(chunks))
+        for fold in np.array_split(order, self.n_splits):
+            test = np.sort(np.concatenate([chunks[i] for i in fold]))
+            train = np.setdiff1d(np.arange(n), test)
+            yield train, test
+
+
+def pearson_score(position: pd.Series, ret: pd.Series) -> float:
+    """Correlation of the position held over a bar with that bar's return (scale-free)."""
+    ok = position.notna() & ret.notna()
+    if ok.sum() < 3 or position[ok].std() == 0:
+        return float("nan")
+    return float(np.corrcoef(position[ok], ret[ok])[0, 1])
+
+
+def sharpe_score(position: pd.Series, ret: pd.Series) -> float:
+    """Per-bar Sharpe of the strategy PnL (not annualised: splits are compared like for like)."""
+    pnl = (position * ret).dropna()
+    sd = pnl.std()
+    return float(pnl.mean() / sd) if len(pnl) > 2 and sd > 0 else float("nan")
+
+
+SCORERS: dict[str, Scorer] = {"pearson": pearson_score, "sharpe": sharpe_score}
+
+
+def cv_scores(strategy: Strategy, bars: pd.DataFrame, cv: BlockBootstrap | BlockPermutation,
+              scorer: str | Scorer = "pearson") -> list[float]:
+    """One score per split: fit on the train rows, score the next-bar PnL on the test rows."""
+    score = SCORERS[scorer] if isinstance(scorer, str) else scorer
+    ret = blocks.returns(bars["close"])
+    out = []
+    for train, test in cv.split(len(bars)):
+        held = strategy.fit(bars, sample=train).predict(bars).shift(1)  # held over bar t: decided at t-1
+        out.append(score(held.iloc[test], ret.iloc[test]))
+    return out
+
+
+def parameter_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """{'a': [1, 2], 'b': [3]} -> [{'a': 1, 'b': 3}, {'a': 2, 'b': 3}]; a list of dicts passes through."""
+    if isinstance(grid, Mapping):
+        keys = list(grid)
+        return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+    return [dict(g) for g in grid]
+
+
+def choose_params(cls: type[Strategy], grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
+                  bars: pd.DataFrame, cv: BlockBootstrap | BlockPermutation,
+                  scorer: str | Scorer = "pearson",
+                  base_params: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The grid point with the best mean CV score, and every point's mean/std/n scores.
+
+    Candidates whose fit fails or whose scores are all NaN rank last; ties keep grid order."""
+    rows = []
+    for point in parameter_grid(grid):
+        params = {**(base_params or {}), **point}
+        try:
+            scores = np.asarray(cv_scores(cls(params), bars, cv, scorer), dtype=float)
+        except StrategyError:  # e.g. windows too long for a split's rows: this point cannot win
+            scores = np.array([math.nan])
+        finite = scores[np.isfinite(scores)]
+        rows.append({**point, "mean": float(finite.mean()) if len(finite) else math.nan,
+                     "std": float(finite.std(ddof=1)) if len(finite) > 1 else math.nan,
+                     "n": int(len(finite))})
+    table = pd.DataFrame(rows)
+    if table["mean"].isna().all():
+        raise ValueError(f"{cls.__name__}: no grid point produced a finite score")
+    best = int(table["mean"].fillna(-np.inf).to_numpy().argmax())
+    return parameter_grid(grid)[best], table

@@ -1,0 +1,53 @@
+"""Alpha orthogonal to momentum: the intercept of a rolling regression of realised
+risk-adjusted returns on lagged momentum (OrthAlphaStrategy; WLS variant with 1/vol^2)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from statsmodels.regression.rolling import RollingOLS, RollingWLS
+
+from strategies import blocks, params
+from strategies.voltarget import VolTargetStrategy, ema_gap
+
+
+class OrthAlphaStrategy(VolTargetStrategy):
+    """The seed regresses the forward return on dp.shift(forward_window). At row t the only
+    forward return already realised is the one that started forward_window bars ago, so
+        y_t = log(close_t / close_{t-fw}) / (per-bar vol_{t-fw} x sqrt(fw)),  x_t = dp_{t-fw}
+    and the window's intercept (alpha) and its t-value are known at t. Signal:
+        clip(alpha / EWM std(alpha), +-2) x ((1 - alpha_w) + alpha_w x min(|t| / t_full, 1))."""
+
+    params_model = params.OrthAlphaParams
+
+    def _regression(self, y: pd.Series, x: pd.DataFrame, per_bar_start: pd.Series):
+        return RollingOLS(y.to_numpy(), x.to_numpy(), window=self.params.regression_window,
+                          min_nobs=self.params.regression_window // 2, missing="drop").fit()
+
+    def _direction(self, bars: pd.DataFrame, vol: pd.Series) -> pd.Series:
+        p = self.params
+        fw = p.forward_window
+        close = bars["close"]
+        dp = blocks.ewm_standardise(ema_gap(close, p.fast_ema_window, p.slow_ema_multiplier), p.vol_window)
+        per_bar_start = self._per_bar(bars, vol).shift(fw)
+        y = np.log(close / close.shift(fw)) / (per_bar_start * math.sqrt(fw))
+        x = pd.DataFrame({"const": 1.0, "dp": dp.shift(fw)}, index=bars.index)
+        res = self._regression(y, x, per_bar_start)
+        alpha = pd.Series(res.params[:, 0], index=bars.index)
+        t_value = pd.Series(res.tvalues[:, 0], index=bars.index)
+        signal = blocks.ewm_standardise(alpha, p.vol_window)
+        return signal * ((1 - p.alpha) + p.alpha * (t_value.abs() / p.t_full).clip(upper=1.0))
+
+
+class WeightedOrthAlphaStrategy(OrthAlphaStrategy):
+    """RollingWLS with weights 1 / vol^2 (vol at the start of each observation's return)."""
+
+    params_model = params.WeightedOrthAlphaParams
+
+    def _regression(self, y: pd.Series, x: pd.DataFrame, per_bar_start: pd.Series):
+        w = 1.0 / per_bar_start**2
+        y = y.where(np.isfinite(w))
+        return RollingWLS(y.to_numpy(), x.to_numpy(), window=self.params.regression_window,
+                          weights=w.fillna(0.0).to_numpy(), min_nobs=self.params.regression_window // 2,
+                          missing="drop").fit()
