@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Iterator, Literal, Mapping
 
 from engine.diagnostics import Pos
 
@@ -19,7 +19,29 @@ KINDS: tuple[str, ...] = ("rollout", "orders", "gates", "kill")
 ParamType = Literal["float", "int", "bool", "str", "duration", "money", "fraction"]
 CheckKind = Literal["reachable_from_all", "must_handle", "unreachable"]
 
-EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class _Empty(Mapping[str, Any]):
+    """The immutable empty mapping used as a field default. Not a mappingproxy: before
+    Python 3.12 that is unhashable, and dataclasses reject unhashable defaults as mutable."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+
+EMPTY: Mapping[str, Any] = _Empty()
 
 
 def frozen_map(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -210,6 +232,8 @@ class Overrides:
     values: Mapping[str, Mapping[str, Any]]  # machine name -> param -> value
     pos: Pos
     path: str = ""
+    # Where each value was written: "machine" -> its key, "machine.param" -> the value.
+    positions: Mapping[str, Pos] = EMPTY
 
 
 @dataclass(frozen=True, slots=True)

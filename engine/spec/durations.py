@@ -1,0 +1,39 @@
+"""Literal durations in specs: "30s", "15m", "2h", "7d", "1w" and combinations such as "1h30m".
+
+Units are whole-number multiples written largest first; a bare number is rejected
+because "30" could mean seconds or minutes and a spec must not be ambiguous.
+"""
+from __future__ import annotations
+
+import re
+
+UNITS: dict[str, int] = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?[wdhms])+")
+EXAMPLES = "30s, 15m, 2h, 7d, 1w or a combination such as 1h30m"
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a literal duration; raises ValueError with a message fit for a diagnostic."""
+    s = text.strip() if isinstance(text, str) else text
+    if not isinstance(s, str) or not _WHOLE.fullmatch(s):
+        raise ValueError(f"`{text}` is not a duration: write {EXAMPLES}")
+    parts = _PART.findall(s)
+    units = [u for _, u in parts]
+    order = list(UNITS)
+    if len(set(units)) != len(units) or units != sorted(units, key=order.index):
+        raise ValueError(f"`{text}` is not a duration: give each unit once, largest first (e.g. 1h30m)")
+    return float(sum(float(n) * UNITS[u] for n, u in parts))
+
+
+def is_duration(text: object) -> bool:
+    try:
+        parse_duration(text)  # type: ignore[arg-type]
+    except ValueError:
+        return False
+    return True
+
+
+def looks_like_duration(text: str) -> bool:
+    """True when text is meant as a literal (starts with a digit) rather than an expression."""
+    return text.strip()[:1].isdigit()

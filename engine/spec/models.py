@@ -1,0 +1,386 @@
+"""Pydantic models of the spec documents (docs/spec-format.md), and their errors as diagnostics.
+
+These models say what a well-formed document looks like; the loader turns a
+validated one into the IR. They are strict (no "3" for 3, no `yes` for true) and
+forbid unknown keys, so a typo is an error with a did-you-mean, never a silently
+ignored rule. Unions are discriminated by the shape of the input (mapping, list
+or scalar) so that a bad value yields one precise error, not one per union member.
+This module imports only pydantic: `engine validate` must stay light.
+"""
+from __future__ import annotations
+
+import re
+import types
+import typing
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag,
+                      TypeAdapter, ValidationError, model_validator)
+
+from engine.diagnostics import Diagnostic, Severity, did_you_mean
+from engine.spec.yamlio import YamlDoc
+
+MACHINE_KINDS = ("rollout", "orders", "gates", "kill")
+PARAM_TYPES = ("float", "int", "bool", "str", "duration", "money", "fraction")
+PROVIDERS = ("engine", "strategies", "risk", "adapters", "rl", "state")
+
+ParamTypeName = Literal["float", "int", "bool", "str", "duration", "money", "fraction"]
+# Value types of context variables, inputs, payloads and catalogue arguments.
+FieldType = Literal["float", "int", "bool", "str", "duration", "money", "fraction",
+                    "timestamp", "list", "map"]
+Provider = Literal["engine", "strategies", "risk", "adapters", "rl", "state"]
+DomainName = Literal["crypto_spot", "crypto_perp", "forex", "forex_options"]
+DomainMode = Literal["off", "paper", "live"]
+# Names that expressions and docs refer to: `params.NAME`, `event.FIELD`, state ids.
+Ident = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, dict):
+        return "map"
+    return "list" if isinstance(value, list) else "scalar"
+
+
+def _scalar_tag(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    return {int: "int", float: "float"}.get(type(value), "str")
+
+
+# An expression: text, or a YAML number/boolean that stands for its own literal.
+ExprValue = Annotated[
+    Union[Annotated[str, Tag("str")], Annotated[bool, Tag("bool")],
+          Annotated[int, Tag("int")], Annotated[float, Tag("float")]],
+    Discriminator(_scalar_tag),
+]
+StrOrList = Annotated[
+    Union[Annotated[str, Tag("scalar")], Annotated[list[str], Tag("list")]],
+    Discriminator(lambda v: "list" if isinstance(v, list) else "scalar"),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ParamModel(Strict):
+    type: ParamTypeName
+    default: Any
+    unit: str | None = None
+    min: float | str | None = Field(default=None, description="a number; a duration for duration params")
+    max: float | str | None = None
+    description: str = ""
+
+
+class ContextVarModel(Strict):
+    type: FieldType
+    default: Any = None
+    description: str = ""
+
+
+class InputModel(Strict):
+    description: str = ""
+    fields: dict[Ident, FieldType] = {}
+
+
+class EventModel(Strict):
+    description: str = ""
+    payload: dict[Ident, FieldType] = {}
+
+
+class CommandModel(Strict):
+    event: Ident
+    description: str = ""
+
+
+class TimerModel(Strict):
+    delay: str = Field(description="a literal duration (15m) or an expression naming a duration parameter")
+    event: Ident
+
+
+ActionArgs = Annotated[
+    Union[Annotated[dict[Ident, ExprValue], Tag("map")], Annotated[str, Tag("scalar")],
+          Annotated[None, Tag("none")]],
+    Discriminator(lambda v: "none" if v is None else ("map" if isinstance(v, dict) else "scalar")),
+]
+
+
+def _one_action(call: dict[str, Any]) -> dict[str, Any]:
+    if len(call) != 1:
+        raise ValueError("an action mapping has exactly one key, the action's name, "
+                         "e.g. `- notify: {text: \"'done'\"}`")
+    (name, args), = call.items()
+    if name == "raise" and not isinstance(args, str):
+        raise ValueError("`raise` takes the event name, e.g. `- raise: kill_close_only`")
+    if name != "raise" and isinstance(args, str):
+        raise ValueError(f"`{name}` takes a mapping of arguments, e.g. `- {name}: {{arg: expr}}`")
+    if name == "assign" and not args:
+        raise ValueError("`assign` takes a mapping of context variables to expressions")
+    return call
+
+
+Action = Annotated[
+    Union[Annotated[Ident, Tag("name")],
+          Annotated[dict[Ident, ActionArgs], AfterValidator(_one_action), Tag("call")]],
+    Discriminator(lambda v: "call" if isinstance(v, dict) else "name"),
+]
+Timers = Annotated[
+    Union[Annotated[TimerModel, Tag("map")], Annotated[list[TimerModel], Tag("list")]],
+    Discriminator(lambda v: "list" if isinstance(v, list) else "map"),
+]
+
+
+class StateModel(Strict):
+    description: str = ""
+    initial: bool = False
+    final: bool = False
+    tags: list[str] = []
+    entry: list[Action] = []
+    exit: list[Action] = []
+    after: Timers | None = None
+    states: dict[Ident, StateModel | None] = {}
+
+
+class RolloutStateModel(StateModel):
+    gate: Ident | None = Field(default=None, description="the gates/ machine that governs promotion out of here")
+    domains: dict[DomainName, DomainMode] = {}
+    states: dict[Ident, RolloutStateModel | None] = {}
+
+
+class TransitionModel(Strict):
+    event: Ident
+    source: StrOrList = Field(description='a state, a list of states, or "*" (every non-final state)')
+    target: Ident | None = None
+    guard: ExprValue | None = None
+    actions: list[Action] = []
+    priority: int | None = None
+    description: str = ""
+
+
+class CheckModel(Strict):
+    reachable_from_all: StrOrList | None = None
+    must_handle: StrOrList | None = None
+    unreachable: StrOrList | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CheckModel:
+        if len(self.model_fields_set) != 1:
+            raise ValueError("a check has exactly one key: reachable_from_all, must_handle or unreachable")
+        return self
+
+
+class MachineBase(Strict):
+    name: Ident
+    version: int = Field(ge=1)
+    description: str = ""
+    parameters: dict[Ident, ParamModel] = {}
+    context: dict[Ident, ContextVarModel] = {}
+    inputs: dict[Ident, InputModel] = {}
+    events: dict[Ident, EventModel | None] = {}
+    commands: dict[Ident, CommandModel] = {}
+    broadcasts: list[Ident] = []
+    ignores: list[Ident] = []
+    transitions: list[TransitionModel] = []
+    checks: list[CheckModel] = []
+
+
+class MachineModel(MachineBase):
+    kind: Literal["orders", "gates", "kill"]
+    states: dict[Ident, StateModel | None] = Field(min_length=1)
+
+
+class RolloutMachineModel(MachineBase):
+    kind: Literal["rollout"]
+    states: dict[Ident, RolloutStateModel | None] = Field(min_length=1)
+
+
+class CatalogueEntryModel(Strict):
+    provider: Provider
+    args: dict[Ident, FieldType] = {}
+    description: str = ""
+
+
+class CatalogueModel(Strict):
+    kind: Literal["catalogue"]
+    guards: dict[Ident, CatalogueEntryModel] = {}
+    actions: dict[Ident, CatalogueEntryModel] = {}
+
+
+class OverridesModel(Strict):
+    kind: Literal["overrides"]
+    scope: Literal["stage", "env"]
+    key: str = Field(min_length=1, description='stage number ("2") or environment name (prod)')
+    values: dict[Ident, dict[Ident, Any]] = {}
+
+    @model_validator(mode="after")
+    def _stage_key(self) -> OverridesModel:
+        if self.scope == "stage" and not self.key.isdigit():
+            raise ValueError(f'a stage key is a stage number such as "2", not `{self.key}`')
+        return self
+
+
+def model_for_kind(kind: str) -> type[Strict]:
+    """The model for a built-in kind (a machine kind, catalogue or overrides)."""
+    if kind == "rollout":
+        return RolloutMachineModel
+    if kind in MACHINE_KINDS:
+        return MachineModel
+    return {"catalogue": CatalogueModel, "overrides": OverridesModel}[kind]
+
+
+def json_schema(kind: str) -> dict[str, Any]:
+    """JSON Schema for `engine schema`: machine, catalogue, overrides or all of them."""
+    members: dict[str, list[type]] = {
+        "machine": [RolloutMachineModel, MachineModel],
+        "catalogue": [CatalogueModel],
+        "overrides": [OverridesModel],
+    }
+    chosen = [m for k, ms in members.items() if kind in (k, "all") for m in ms]
+    tp: Any = chosen[0] if len(chosen) == 1 else Annotated[Union[tuple(chosen)], Field(discriminator="kind")]
+    schema = TypeAdapter(tp).json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema.setdefault("title", f"Stagecraft {kind} spec")
+    return schema
+
+
+# --- pydantic errors -> diagnostics -------------------------------------------------
+
+_TYPE_WORDS = {
+    "int_type": "an integer", "float_type": "a number", "string_type": "a string",
+    "bool_type": "true or false", "dict_type": "a mapping", "model_type": "a mapping",
+    "model_attributes_type": "a mapping", "list_type": "a list", "none_required": "empty",
+}
+
+
+def _yaml_word(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean `{str(value).lower()}`"
+    if isinstance(value, (int, float)):
+        return f"the number `{value}`"
+    if isinstance(value, str):
+        return f"the string `{value}`"
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
+    """The YAML path of a pydantic loc (union tags dropped) and whether it names a key."""
+    path: list[Any] = []
+    cur = data
+    for part in loc:
+        if part == "[key]":
+            return tuple(path), True
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            cur = cur[part]
+        elif isinstance(cur, dict) and isinstance(part, str):
+            path.append(part)  # a key that is not there: missing
+            return tuple(path), False
+        else:
+            continue  # a union tag
+        path.append(part)
+    return tuple(path), False
+
+
+def _unwrap(tp: Any) -> Any:
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _tag_of(tp: Any) -> str | None:
+    if typing.get_origin(tp) is Annotated:
+        return next((m.tag for m in typing.get_args(tp)[1:] if isinstance(m, Tag)), None)
+    return None
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (Union, types.UnionType)
+
+
+def _model_at(tp: Any, loc: tuple[Any, ...]) -> Any:
+    """The type that validated the value at `loc`, walking models, dicts, lists and unions."""
+    for part in loc:
+        tp = _unwrap(tp)
+        while _is_union(tp):
+            members = typing.get_args(tp)
+            tagged = [m for m in members if _tag_of(m) == part]
+            tp = _unwrap(tagged[0] if tagged else next(m for m in members if m is not type(None)))
+            if tagged:
+                break
+        else:
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                f = tp.model_fields.get(part)
+                tp = f.annotation if f else Any
+            elif typing.get_origin(tp) in (dict, list):
+                tp = typing.get_args(tp)[-1]
+    return _unwrap(tp)
+
+
+def allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    tp = _model_at(model, loc)
+    while _is_union(tp):
+        tp = _unwrap(next(m for m in typing.get_args(tp) if m is not type(None)))
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return []
+
+
+def schema_diagnostics(err: ValidationError, doc: YamlDoc, model: Any) -> list[Diagnostic]:
+    """One diagnostic per pydantic error, at the YAML node it is about."""
+    out: dict[tuple, Diagnostic] = {}
+    for e in err.errors(include_url=False):
+        d = _diagnostic(e, doc, model)
+        out.setdefault((d.pos, d.code), d)
+    return list(out.values())
+
+
+def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any) -> Diagnostic:
+    loc = tuple(e["loc"])
+    path, is_key = _data_path(doc.data, loc)
+    where = ".".join(str(p) for p in path) or "document"
+    kind, value = e["type"], e.get("input")
+    if kind == "extra_forbidden":
+        key = path[-1]
+        allowed = allowed_keys(model, loc[:-1])
+        hint = did_you_mean(str(key), allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else None)
+        return _d(doc.key_pos_of(path), "SCHEMA_UNKNOWN_KEY", f"unknown key `{key}`", hint)
+    if kind == "missing":
+        return _d(doc.pos_of(path[:-1]), "SCHEMA_MISSING", f"missing required key `{path[-1]}`"
+                  + (f" in `{'.'.join(map(str, path[:-1]))}`" if path[:-1] else ""))
+    pos = doc.key_pos_of(path) if is_key else doc.pos_of(path)
+    subject = f"key `{path[-1]}`" if is_key else f"`{where}`"
+    if kind in _TYPE_WORDS:
+        return _d(pos, "SCHEMA_TYPE", f"{subject} must be {_TYPE_WORDS[kind]}, not {_yaml_word(value)}",
+                  _type_hint(kind, value))
+    if kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", e.get("ctx", {}).get("expected", ""))
+        hint = did_you_mean(str(value), expected) or f"one of: {', '.join(expected)}"
+        return _d(pos, "SCHEMA_VALUE", f"{subject}: `{value}` is not one of {', '.join(expected)}", hint)
+    if kind == "string_pattern_mismatch":
+        return _d(pos, "SCHEMA_VALUE", f"{subject}: `{value}` is not a valid name",
+                  "names are letters, digits and underscores, not starting with a digit")
+    msg = e["msg"].removeprefix("Value error, ")
+    return _d(pos, "SCHEMA_VALUE", f"{subject}: {msg[:1].lower()}{msg[1:]}")
+
+
+def _type_hint(kind: str, value: Any) -> str | None:
+    if kind == "string_type" and isinstance(value, (int, float, bool)):
+        return "quote it to make it a string"
+    if kind in ("int_type", "float_type", "bool_type") and isinstance(value, str):
+        return "remove the quotes"
+    return None
+
+
+def _d(pos: Any, code: str, message: str, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(pos, Severity.ERROR, code, message, hint)
+
+
+def validate(model: Any, data: Any, doc: YamlDoc) -> tuple[Any | None, list[Diagnostic]]:
+    """Validate `data` with a model class; (instance, []) or (None, diagnostics)."""
+    try:
+        return model.model_validate(data), []
+    except ValidationError as err:
+        return None, schema_diagnostics(err, doc, model)
