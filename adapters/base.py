@@ -1,0 +1,97 @@
+"""The one venue interface every adapter implements, and what it reports.
+
+A VenueReport's status maps 1:1 onto an order-lifecycle event of the orders
+spec (accepted -> order_accepted, ...), so the engine forwards reports to the
+state machine without interpreting them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, Protocol, runtime_checkable
+
+from engine.domain import Bar, Domain, Fill, OrderRequest, Position, Quote
+
+
+class ReportStatus(str, Enum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    TRIGGERED = "triggered"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (ReportStatus.REJECTED, ReportStatus.FILLED, ReportStatus.CANCELED,
+                        ReportStatus.EXPIRED)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueEvent:
+    """Something the venue did besides an order transition: CLAMP, FUNDING."""
+
+    kind: str
+    ts: float
+    symbol: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueReport:
+    client_order_id: str
+    status: ReportStatus
+    fills: tuple[Fill, ...] = ()
+    reason: str = ""
+    ts: float = 0.0
+    clamp: VenueEvent | None = None  # set when the conformance clamp changed or refused the order
+    filled_qty: float = 0.0  # cumulative over the order's life
+    remaining_qty: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    request: OrderRequest  # as conformed (clamped) by the venue
+    status: ReportStatus
+    filled_qty: float
+    active_at: float  # sim/wall time from which the venue works the order (latency)
+
+
+EventHook = Callable[[VenueEvent], None]
+
+
+@runtime_checkable
+class Venue(Protocol):
+    name: str
+    is_live: bool
+
+    def quote(self, symbol: str) -> Quote: ...
+
+    def submit(self, req: OrderRequest) -> VenueReport: ...
+
+    def cancel(self, client_order_id: str) -> VenueReport: ...
+
+    def amend(self, client_order_id: str, price: float | None = None,
+              qty: float | None = None) -> VenueReport: ...
+
+    def on_bar(self, bar: Bar) -> list[VenueReport]:
+        """Paper: advance the simulation by one bar. Live adapters stream and return []."""
+        ...
+
+    def open_orders(self) -> list[OpenOrder]: ...
+
+    def positions(self) -> list[Position]: ...
+
+    def balances(self) -> dict[Domain, float]: ...
+
+    def order_status(self, client_order_id: str) -> VenueReport | None:
+        """The venue's truth about one order, for reconciliation after a restart."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class VenueError(Exception):
+    """The venue cannot answer (e.g. no market data yet for a symbol): fail closed."""

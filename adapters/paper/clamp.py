@@ -1,0 +1,60 @@
+"""The exchange-conformance clamp (seed 004): snap price to tick and qty to
+step, refuse below min notional, and say what changed as a CLAMP event.
+
+Snapping never makes an order more aggressive or larger than asked: qty
+rounds down; buy prices round down and sell prices up (a protective stop thus
+moves toward the market, never away: a stop is never widened).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from adapters.base import VenueEvent
+from engine.domain import Instrument, OrderRequest, OrderType, Side
+
+_EPS = Decimal("1e-9")
+
+
+def snap(x: float, inc: float, up: bool) -> float:
+    """x on the grid of `inc`, floor or ceiling; values within 1e-9 steps of a grid point stay on it."""
+    ratio = Decimal(repr(x)) / Decimal(repr(inc))
+    nearest = ratio.to_integral_value()
+    n = nearest if abs(ratio - nearest) < _EPS else ratio.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)
+    return float(n * Decimal(repr(inc)))
+
+
+@dataclass(frozen=True, slots=True)
+class Clamped:
+    request: OrderRequest | None  # None when refused
+    event: VenueEvent | None  # CLAMP event when anything changed or the order was refused
+    reason: str = ""
+
+
+def conform(req: OrderRequest, inst: Instrument, ref_price: float, ts: float) -> Clamped:
+    """ref_price prices market orders for the notional check (the quote's ask for a buy, bid for a sell)."""
+    if req.qty <= 0 or (req.price is not None and req.price <= 0):
+        return Clamped(None, None, f"qty and price must be positive (qty={req.qty}, price={req.price})")
+    if req.type is not OrderType.MARKET and req.price is None:
+        return Clamped(None, None, f"a {req.type.value} order needs a price")
+    qty = snap(req.qty, inst.step, up=False)
+    price = None if req.price is None else snap(req.price, inst.tick, up=req.side is Side.SELL)
+    changes = {k: {"from": old, "to": new} for k, old, new in
+               (("qty", req.qty, qty), ("price", req.price, price)) if old != new}
+    notional = qty * (price if price is not None else ref_price) * inst.multiplier
+    reason = ""
+    if qty <= 0:
+        reason = f"qty {req.qty:g} is below the step {inst.step:g} of {inst.symbol}"
+    elif notional < inst.min_notional:
+        reason = (f"notional {notional:g} is below the minimum {inst.min_notional:g} of {inst.symbol} "
+                  f"(qty {qty:g} x price {price if price is not None else ref_price:g})")
+    event = None
+    if changes or reason:
+        detail = {"client_order_id": req.client_order_id, "changes": changes, "tick": inst.tick,
+                  "step": inst.step, "min_notional": inst.min_notional, "notional": notional}
+        if reason:
+            detail["rejected"] = reason
+        event = VenueEvent("CLAMP", ts, inst.symbol, detail)
+    if reason:
+        return Clamped(None, event, reason)
+    return Clamped(replace(req, qty=qty, price=price), event)

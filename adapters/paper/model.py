@@ -1,0 +1,69 @@
+"""The venue's mutable order record and JSON (de)serialisation of domain types."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from adapters.base import OpenOrder, ReportStatus, VenueReport
+from engine.domain import Domain, Fill, OrderRequest, OrderType, Position, Quote, Role, Side
+
+WORKING = (ReportStatus.ACCEPTED, ReportStatus.PARTIALLY_FILLED, ReportStatus.TRIGGERED)
+
+
+@dataclass
+class WorkingOrder:
+    req: OrderRequest
+    seq: int
+    status: ReportStatus
+    active_at: float
+    reason: str = ""
+    filled_qty: float = 0.0
+    bars_worked: int = 0
+    triggered: bool = False
+    updated_ts: float = 0.0
+    fills: list[Fill] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> float:
+        return max(self.req.qty - self.filled_qty, 0.0)
+
+    @property
+    def working(self) -> bool:
+        return self.status in WORKING
+
+    def report(self, status: ReportStatus | None = None, fills: tuple[Fill, ...] = (),
+               reason: str | None = None, clamp=None) -> VenueReport:
+        return VenueReport(self.req.client_order_id, status or self.status, fills,
+                           self.reason if reason is None else reason, self.updated_ts, clamp,
+                           self.filled_qty, self.remaining)
+
+    def view(self) -> OpenOrder:
+        return OpenOrder(self.req, self.status, self.filled_qty, self.active_at)
+
+    def to_row(self) -> dict[str, Any]:
+        return {"client_order_id": self.req.client_order_id, "seq": self.seq, "status": self.status.value,
+                "active_at": self.active_at, "reason": self.reason, "filled_qty": self.filled_qty,
+                "bars_worked": self.bars_worked, "triggered": int(self.triggered),
+                "updated_ts": self.updated_ts, "request": dump(self.req)}
+
+
+def dump(obj: Any) -> dict[str, Any]:
+    d = asdict(obj)
+    return {k: (v.value if hasattr(v, "value") else list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def load_request(d: dict[str, Any]) -> OrderRequest:
+    return OrderRequest(**{**d, "side": Side(d["side"]), "type": OrderType(d["type"]), "role": Role(d["role"]),
+                           "tags": tuple(d.get("tags", ()))})
+
+
+def load_fill(d: dict[str, Any]) -> Fill:
+    return Fill(**{**d, "side": Side(d["side"])})
+
+
+def load_position(d: dict[str, Any]) -> Position:
+    return Position(**{**d, "domain": Domain(d["domain"])})
+
+
+def load_quote(d: dict[str, Any]) -> Quote:
+    return Quote(**d)

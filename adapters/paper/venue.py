@@ -1,0 +1,389 @@
+"""PaperVenue: the local simulator behind adapters.base.Venue. It never reaches
+a network endpoint. Prices come only from the bars it is fed: every order must
+carry the id of a quote this venue issued for the current bar, so no price is
+ever invented. Randomness (partial fills) is a seeded numpy Generator whose
+state is persisted with everything else, so a replay is exact."""
+from __future__ import annotations
+
+import bisect
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from adapters.base import EventHook, OpenOrder, ReportStatus, VenueError, VenueEvent, VenueReport
+from adapters.paper.catalogue import Catalogue
+from adapters.paper.clamp import conform, snap
+from adapters.paper.config import PaperConfig
+from adapters.paper.ledger import Ledger
+from adapters.paper.model import WorkingOrder, dump, load_fill, load_position, load_quote, load_request
+from adapters.paper.persist import Changes, StateFile
+from adapters.paper.pricing import Pricer, make_quote
+from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote, Role, Side
+
+_EPS = 1e-12
+_PRIORITY = {OrderType.STOP: 0, OrderType.MARKET: 1, OrderType.LIMIT: 2}  # stops first: SL beats TP
+_BRACKET = (Role.TAKE_PROFIT, Role.STOP_LOSS)
+S = ReportStatus
+
+
+class PaperVenue:
+    name = "paper"
+    is_live = False
+
+    def __init__(self, config: PaperConfig | None = None, catalogue: Catalogue | None = None,
+                 funding: Mapping[str, Iterable[tuple[float, float]]] | None = None,
+                 on_event: EventHook | None = None, state: StateFile | None = None):
+        self.config = config or PaperConfig()
+        self.catalogue = catalogue or Catalogue.load()
+        self.on_event = on_event
+        self._funding = {s: sorted(v) for s, v in (funding or {}).items()}
+        self._state = state
+        self._rng = np.random.Generator(np.random.PCG64(self.config.seed))
+        self.ledger = Ledger({d: float(self.config.starting_balance.get(d, 0.0)) for d in Domain})
+        self._orders: dict[str, WorkingOrder] = {}
+        self._open: dict[str, WorkingOrder] = {}
+        self._bars: dict[str, Bar] = {}
+        self._issued: dict[str, Quote] = {}
+        self._funding_done: dict[str, float] = {}
+        self._events: list[VenueEvent] = []
+        self._seq = 0
+        self._ch = Changes()
+
+    @classmethod
+    def open(cls, path: str | Path, config: PaperConfig | None = None, **kwargs) -> "PaperVenue":
+        """Open (or create) the venue whose state lives in the SQLite file `path`."""
+        state = StateFile(path)
+        meta = state.meta()
+        if config is None and "config" in meta:
+            config = PaperConfig.model_validate(meta["config"])
+        venue = cls(config, state=state, **kwargs)
+        if meta:
+            venue._restore(meta)
+        else:
+            venue._ch.balances = True
+            venue._commit()
+        return venue
+
+    # -- market data -------------------------------------------------------------------------
+
+    def quote(self, symbol: str) -> Quote:
+        bar = self._bars.get(symbol)
+        if bar is None:
+            raise VenueError(f"no market data for {symbol} yet: no quote to price an order from")
+        inst = self.catalogue.get(symbol)
+        q = make_quote(bar, inst, self.config.spread_bps[inst.domain])
+        if q.snapshot_id not in self._issued:
+            self._issued[q.snapshot_id] = q
+            self._ch.quotes.append(q)
+        return q
+
+    def on_bar(self, bar: Bar) -> list[VenueReport]:
+        """Advance the simulation by one closed bar: funding, then stops, market orders, limits."""
+        inst = self.catalogue.get(bar.symbol)
+        prev = self._bars.get(bar.symbol)
+        if prev is not None and bar.ts <= prev.ts:
+            raise VenueError(f"{bar.symbol}: bar at {bar.ts} does not follow {prev.ts}; time only moves forward")
+        self._bars[bar.symbol] = bar
+        self._accrue_funding(inst, bar, prev)
+        pricer = self._pricer(inst)
+        active = [o for o in self._open.values() if o.req.symbol == bar.symbol and o.active_at < bar.ts]
+        reports: list[VenueReport] = []
+        for o in sorted(active, key=lambda o: (_PRIORITY[o.req.type], o.seq)):
+            if o.working:
+                reports += self._work(o, bar, inst, pricer)
+                o.bars_worked += 1
+                self._ch.orders[o.req.client_order_id] = o
+        self._commit()
+        return reports
+
+    # -- orders ------------------------------------------------------------------------------
+
+    def submit(self, req: OrderRequest) -> VenueReport:
+        existing = self._orders.get(req.client_order_id)
+        if existing is not None:  # an idempotent replay: answer with the venue's truth
+            return existing.report(reason=f"duplicate client_order_id; order is {existing.status.value}")
+        if req.symbol not in self.catalogue:
+            return self._reject(req, f"symbol {req.symbol!r} is not in the contract catalogue")
+        inst = self.catalogue.get(req.symbol)
+        quote, why = self._check_quote(req)
+        if quote is None:
+            return self._reject(req, why)
+        now = self._bars[req.symbol].ts
+        clamped = conform(req, inst, quote.ask if req.side is Side.BUY else quote.bid, now)
+        if clamped.event is not None:
+            self._emit(clamped.event)
+        if clamped.request is None:
+            return self._reject(req, clamped.reason, clamped.event)
+        why = self._pretrade(clamped.request, inst, quote)
+        if why:
+            return self._reject(clamped.request, why, clamped.event)
+        o = WorkingOrder(clamped.request, self._next_seq(), S.ACCEPTED,
+                         now + self.config.latency_ms / 1000.0, updated_ts=now)
+        self._track(o)
+        self._commit()
+        return o.report(clamp=clamped.event)
+
+    def cancel(self, client_order_id: str) -> VenueReport:
+        o = self._orders.get(client_order_id)
+        if o is None:
+            return VenueReport(client_order_id, S.UNKNOWN, reason="no such order at this venue")
+        if not o.working:
+            return o.report(reason=f"cannot cancel: order is already {o.status.value}")
+        self._finish(o, S.CANCELED, "canceled by request", self._now(o.req.symbol))
+        self._commit()
+        return o.report()
+
+    def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
+        o = self._orders.get(client_order_id)
+        if o is None:
+            return VenueReport(client_order_id, S.UNKNOWN, reason="no such order at this venue")
+        if not o.working:
+            return o.report(reason=f"amend refused: order is already {o.status.value}")
+        inst, q = self.catalogue.get(o.req.symbol), self.quote(o.req.symbol)
+        new = replace(o.req, price=o.req.price if price is None else price, qty=o.req.qty if qty is None else qty)
+        clamped = conform(new, inst, q.ask if new.side is Side.BUY else q.bid, q.ts)
+        if clamped.event is not None:
+            self._emit(clamped.event)
+        if clamped.request is None or clamped.request.qty <= o.filled_qty + _EPS:
+            why = clamped.reason or f"new qty {new.qty:g} is not above the filled {o.filled_qty:g}"
+            self._commit()
+            return o.report(reason=f"amend refused: {why}", clamp=clamped.event)
+        o.req, o.reason, o.updated_ts = clamped.request, "amended", q.ts
+        self._ch.orders[client_order_id] = o
+        self._commit()
+        return o.report(clamp=clamped.event)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def open_orders(self) -> list[OpenOrder]:
+        return [o.view() for o in sorted(self._open.values(), key=lambda o: o.seq)]
+
+    def positions(self) -> list[Position]:
+        return [replace(p, extra=dict(p.extra)) for p in self.ledger.positions.values() if p.is_open]
+
+    def balances(self) -> dict[Domain, float]:
+        return dict(self.ledger.cash)
+
+    def equity(self, domain: Domain) -> float:
+        """Cash plus unrealised P&L at the last close of each open position."""
+        upnl = sum((self._bars[p.symbol].close - p.avg_price) * p.qty * self.catalogue.get(p.symbol).multiplier
+                   for p in self.positions() if p.domain is domain and p.symbol in self._bars)
+        return self.ledger.cash[domain] + upnl
+
+    def order_status(self, client_order_id: str) -> VenueReport | None:
+        o = self._orders.get(client_order_id)
+        return None if o is None else o.report(fills=tuple(o.fills))
+
+    def events(self, kind: str | None = None) -> list[VenueEvent]:
+        return [e for e in self._events if kind is None or e.kind == kind]
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._commit(force=True)
+            self._state.close()
+            self._state = None
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _pricer(self, inst: Instrument) -> Pricer:
+        return Pricer(inst, self.config.spread_bps[inst.domain], self.config.slippage_bps)
+
+    def _now(self, symbol: str) -> float:
+        bar = self._bars.get(symbol)
+        return bar.ts if bar else 0.0
+
+    def _check_quote(self, req: OrderRequest) -> tuple[Quote | None, str]:
+        q = self._issued.get(req.quote_id)
+        if q is None:
+            return None, (f"quote_id {req.quote_id!r} was never issued by this venue: "
+                          "price every order from venue.quote(symbol)")
+        if q.symbol != req.symbol:
+            return None, f"quote_id {req.quote_id!r} is a {q.symbol} quote, not {req.symbol}"
+        age = self._bars[req.symbol].ts - q.ts
+        if age > self.config.max_quote_age_s:
+            return None, (f"quote {req.quote_id!r} is {age:g}s old (max {self.config.max_quote_age_s:g}s): "
+                          "re-quote from the current bar")
+        return q, ""
+
+    @staticmethod
+    def _reduces(req: OrderRequest) -> bool:
+        return req.reduce_only or req.role is not Role.ENTRY
+
+    def _pretrade(self, req: OrderRequest, inst: Instrument, q: Quote) -> str:
+        held = self.ledger.qty(req.symbol)
+        if self._reduces(req):
+            if held * req.side.sign >= -_EPS:
+                return f"reduce-only {req.side.value} but no opposite position in {req.symbol} (qty {held:g})"
+            return ""
+        if inst.domain is Domain.CRYPTO_SPOT and req.side is Side.SELL and req.qty > held + _EPS:
+            return f"crypto spot cannot go short: sell {req.qty:g} but hold {held:g} {req.symbol}"
+        lev = self.config.leverage[inst.domain]
+        price = req.price if req.price is not None else (q.ask if req.side is Side.BUY else q.bid)
+        notional = req.qty * price * inst.multiplier
+        need = notional / lev + notional * self.config.taker_fee_bps[inst.domain] / 1e4
+        free = self.ledger.cash[inst.domain] - self._margin_in_use(inst.domain, lev)
+        if need > free + _EPS:
+            return f"insufficient {inst.domain.value} funds: needs {need:g} (margin + fee), free {free:g}"
+        return ""
+
+    def _margin_in_use(self, domain: Domain, lev: float) -> float:
+        mult = {i.symbol: i.multiplier for i in self.catalogue}
+        used = self.ledger.margin_used(domain, lev, mult)
+        for o in self._open.values():
+            inst = self.catalogue.get(o.req.symbol)
+            if inst.domain is domain and not self._reduces(o.req):
+                price = o.req.price if o.req.price is not None else self._bars[o.req.symbol].close
+                used += o.remaining * price * inst.multiplier / lev
+        return used
+
+    def _work(self, o: WorkingOrder, bar: Bar, inst: Instrument, pricer: Pricer) -> list[VenueReport]:
+        side, reports = o.req.side, []
+        if o.req.type is OrderType.STOP and not o.triggered:
+            price = pricer.stop_trigger(bar, side, o.req.price)
+            if price is None:
+                return []
+            o.triggered, o.status, o.updated_ts = True, S.TRIGGERED, bar.ts
+            reports.append(o.report(reason=f"stop {o.req.price:g} touched (bar low {bar.low:g} high {bar.high:g})"))
+        elif o.req.type is OrderType.LIMIT:
+            price = pricer.limit(bar, side, o.req.price, first_bar=o.bars_worked == 0)
+            if price is None:
+                return []
+        else:  # market, or a triggered stop's remainder; the snapshot binds only on arrival
+            snapshot = self._issued.get(o.req.quote_id) if o.bars_worked == 0 else None
+            price = pricer.market(bar, side, snapshot)
+        return reports + self._fill(o, bar, inst, price)
+
+    def _fill(self, o: WorkingOrder, bar: Bar, inst: Instrument, price: float) -> list[VenueReport]:
+        qty, side = o.remaining, o.req.side
+        reduces = self._reduces(o.req)
+        if reduces:
+            held = self.ledger.qty(inst.symbol)
+            available = abs(held) if held * side.sign < 0 else 0.0
+            if available <= _EPS:
+                return [self._finish(o, S.CANCELED, "reduce-only: no position left to reduce", bar.ts)]
+            qty = min(qty, available)
+        qty = self._maybe_partial(qty, inst)
+        fee = qty * price * inst.multiplier * self.config.taker_fee_bps[inst.domain] / 1e4
+        fill = Fill(o.req.client_order_id, f"{o.req.client_order_id}-{len(o.fills) + 1}", inst.symbol, side,
+                    qty, price, fee, bar.ts, o.req.quote_id)
+        self.ledger.apply_fill(fill, inst)
+        o.fills.append(fill)
+        o.filled_qty += qty
+        o.status = S.FILLED if o.remaining <= _EPS * max(1.0, o.req.qty) else S.PARTIALLY_FILLED
+        o.updated_ts, o.reason = bar.ts, ""
+        self._ch.fills.append(fill)
+        self._ch.positions[inst.symbol] = self.ledger.positions[inst.symbol]
+        self._ch.balances = True
+        reports = [o.report(fills=(fill,))]
+        if o.status is S.FILLED:
+            self._open.pop(o.req.client_order_id, None)
+        elif reduces and abs(self.ledger.qty(inst.symbol)) <= _EPS:
+            reports.append(self._finish(o, S.CANCELED, "reduce-only: position closed; remainder canceled", bar.ts))
+        if o.req.parent_id and o.req.role in _BRACKET:
+            reports += self._cancel_siblings(o, bar.ts)
+        return reports
+
+    def _maybe_partial(self, qty: float, inst: Instrument) -> float:
+        # Always draw, so the random stream depends only on the sequence of fill attempts.
+        u, frac = self._rng.random(), self._rng.uniform(self.config.partial_fill_min, self.config.partial_fill_max)
+        if u >= self.config.partial_fill_prob:
+            return qty
+        part = snap(qty * frac, inst.step, up=False)
+        return part if 0 < part < qty else qty
+
+    def _cancel_siblings(self, o: WorkingOrder, ts: float) -> list[VenueReport]:
+        """One-cancels-other for bracket legs: the first leg to fill cancels the rest."""
+        return [self._finish(s, S.CANCELED, f"oco: bracket leg {o.req.client_order_id} filled", ts)
+                for s in list(self._open.values())
+                if s is not o and s.req.parent_id == o.req.parent_id and s.req.role in _BRACKET]
+
+    def _finish(self, o: WorkingOrder, status: ReportStatus, reason: str, ts: float) -> VenueReport:
+        o.status, o.reason, o.updated_ts = status, reason, ts
+        self._open.pop(o.req.client_order_id, None)
+        self._ch.orders[o.req.client_order_id] = o
+        return o.report()
+
+    def _accrue_funding(self, inst: Instrument, bar: Bar, prev: Bar | None) -> None:
+        schedule = self._funding.get(inst.symbol)
+        if not self.config.funding or inst.kind != "perp" or not schedule:
+            return
+        start = self._funding_done.get(inst.symbol, prev.ts if prev else bar.ts)
+        lo = bisect.bisect_right(schedule, (start, float("inf")))
+        hi = bisect.bisect_right(schedule, (bar.ts, float("inf")))
+        for ts, rate in schedule[lo:hi]:
+            qty = self.ledger.qty(inst.symbol)
+            paid = self.ledger.apply_funding(inst, rate, bar.close)
+            if paid:
+                self._emit(VenueEvent("FUNDING", ts, inst.symbol,
+                                      {"rate": rate, "qty": qty, "mark": bar.close, "paid": paid}))
+                self._ch.positions[inst.symbol] = self.ledger.positions[inst.symbol]
+                self._ch.balances = True
+        self._funding_done[inst.symbol] = bar.ts
+
+    def _reject(self, req: OrderRequest, reason: str, clamp: VenueEvent | None = None) -> VenueReport:
+        o = WorkingOrder(req, self._next_seq(), S.REJECTED, 0.0, reason, updated_ts=self._now(req.symbol))
+        self._track(o)
+        self._commit()
+        return o.report(clamp=clamp)
+
+    def _track(self, o: WorkingOrder) -> None:
+        self._orders[o.req.client_order_id] = o
+        if o.working:
+            self._open[o.req.client_order_id] = o
+        self._ch.orders[o.req.client_order_id] = o
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _emit(self, event: VenueEvent) -> None:
+        self._events.append(event)
+        self._ch.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _commit(self, force: bool = False) -> None:
+        if self._state is None:
+            self._ch = Changes()
+            return
+        if not (self._ch or force):
+            return
+        self._ch.meta.update(
+            config=self.config.model_dump(mode="json"), seq=self._seq, rng=self._rng.bit_generator.state,
+            bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done)
+        self._state.flush(self._ch, self.ledger.cash)
+        self._ch = Changes()
+
+    def _restore(self, meta: dict) -> None:
+        st = self._state
+        fills: dict[str, list[Fill]] = {}
+        for (body,) in st.rows("SELECT body FROM fills ORDER BY rowid"):
+            f = load_fill(json.loads(body))
+            fills.setdefault(f.client_order_id, []).append(f)
+        for row in st.rows("SELECT client_order_id, seq, status, active_at, reason, filled_qty, bars_worked, "
+                           "triggered, updated_ts, request FROM orders ORDER BY seq"):
+            coid, seq, status, active_at, reason, filled, worked, trig, upd, req = row
+            o = WorkingOrder(load_request(json.loads(req)), seq, S(status), active_at, reason or "", filled, worked,
+                             bool(trig), upd, fills.get(coid, []))
+            self._orders[coid] = o
+            if o.working:
+                self._open[coid] = o
+        self.ledger.positions = {s: load_position(json.loads(b)) for s, b in st.rows("SELECT symbol, body FROM positions")}
+        self.ledger.cash.update({Domain(d): c for d, c in st.rows("SELECT domain, cash FROM balances")})
+        self._issued = {i: load_quote(json.loads(b)) for i, b in st.rows("SELECT snapshot_id, body FROM quotes")}
+        self._seq = meta.get("seq", 0)
+        if "rng" in meta:
+            self._rng.bit_generator.state = meta["rng"]
+        self._bars = {s: Bar(**b) for s, b in meta.get("bars", {}).items()}
+        self._funding_done = dict(meta.get("funding_done", {}))
+
+
+def feed(venue: PaperVenue, bars: Sequence[Bar]) -> list[VenueReport]:
+    """Run a sequence of bars through the venue (a convenience for tools and tests)."""
+    out: list[VenueReport] = []
+    for bar in bars:
+        out += venue.on_bar(bar)
+    return out
