@@ -1,0 +1,130 @@
+"""Audit records and the sinks they go to.
+
+Every decision the interpreter takes becomes one `Record`: plain data that a
+sink writes as a JSON line, a test compares exactly, and a replay reproduces
+bit for bit (the time comes from the injected clock).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields
+from types import SimpleNamespace
+from typing import IO, Any, Mapping, Protocol, runtime_checkable
+
+# init: an instance entered its initial configuration; transition: a transition fired;
+# unhandled: no enabled transition (event dropped); guard_error: a guard raised and was
+# taken as false; action_error: an action raised (the instance is in `target`, see docs).
+KINDS = ("init", "transition", "unhandled", "guard_error", "action_error")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    machine: str
+    instance_id: str
+    source: str | None
+    target: str | None
+    event: str
+    guard_inputs: Mapping[str, Any]
+    time: float
+    spec_hash: str
+    kind: str
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["guard_inputs"] = plain(self.guard_inputs)
+        return d
+
+
+def plain(value: Any) -> Any:
+    """JSON-able copy of a guard input (inputs may be mappings, namespaces or tuples)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, SimpleNamespace):
+        return plain(vars(value))
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    def write(self, record: Record) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class NullSink:
+    """Drops records (benchmarks; `send` still returns them)."""
+
+    __slots__ = ()
+
+    def write(self, record: Record) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+class ListSink:
+    """Keeps records in memory (tests, dry runs)."""
+
+    __slots__ = ("records",)
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def write(self, record: Record) -> None:
+        self.records.append(record)
+
+    def flush(self) -> None:
+        pass
+
+
+class JsonlSink:
+    """Appends one JSON object per line; with fsync=True each record is on disk before
+    `write` returns (the audit trail survives a crash at the cost of one fsync per record)."""
+
+    def __init__(self, path: str | os.PathLike[str], fsync: bool = False):
+        self.path = os.fspath(path)
+        self.fsync = fsync
+        self._f: IO[str] = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: Record) -> None:
+        self._f.write(json.dumps(record.as_dict(), default=str, separators=(",", ":")) + "\n")
+        if self.fsync:
+            self.flush()
+
+    def flush(self) -> None:
+        self._f.flush()
+        if self.fsync:
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self.flush()
+            self._f.close()
+
+    def __enter__(self) -> "JsonlSink":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FanoutSink:
+    """Writes every record to each sink in turn."""
+
+    __slots__ = ("sinks",)
+
+    def __init__(self, *sinks: AuditSink):
+        self.sinks = sinks
+
+    def write(self, record: Record) -> None:
+        for s in self.sinks:
+            s.write(record)
+
+    def flush(self) -> None:
+        for s in self.sinks:
+            s.flush()

@@ -1,0 +1,483 @@
+"""A machine bound to code: compiled once at load, so that a send is a dict
+lookup plus guard evaluations.
+
+`BoundMachine.build` compiles every guard and argument expression once, looks
+every named guard and action up in a `Registry` once, resolves timer delays
+and precomputes the dispatch table {(active leaf, event): candidates in
+selection order}, each candidate carrying its exit and entry paths. The
+interpreter only walks these tuples.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+from types import CodeType, MappingProxyType
+from typing import Any, Callable, Mapping
+
+from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mean
+from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, guard_calls
+from engine.spec import durations
+from engine.spec.expr import BUILTINS, Scope, compile_expr
+from engine.spec.ir import EMPTY, ActionRef, Machine, Transition
+
+
+
+class BindError(SpecError):
+    """A machine cannot be bound: unknown names, bad expressions or parameters."""
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number (already seconds) or a literal such as `15m`."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    return durations.parse_duration(value)
+
+
+class View:
+    """Attribute access over a mapping, built lazily (only what a guard reads is wrapped).
+
+    Cheaper than `expr.ns`, which copies the whole tree on every send; and it sees
+    `assign` writes at once because it wraps the live ctx dict."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, d: Mapping[str, Any]):
+        self._d = d
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            v = self._d[name]
+        except KeyError:
+            raise AttributeError(f"no field `{name}`") from None
+        return View(v) if isinstance(v, Mapping) else v
+
+
+class Step:
+    """One transition being fired: what guards and actions evaluate against."""
+
+    __slots__ = ("bound", "instance", "event", "payload", "inputs", "now", "raised", "_env", "_actx")
+
+    def __init__(self, bound: "BoundMachine", instance: Any, event: str, payload: Mapping[str, Any],
+                 inputs: Mapping[str, Any], now: float, raised: list):
+        self.bound = bound
+        self.instance = instance
+        self.event = event
+        self.payload = payload
+        self.inputs = inputs
+        self.now = now
+        self.raised = raised
+        self._env: dict[str, Any] | None = None
+        self._actx: ActionContext | None = None
+
+    def env(self) -> dict[str, Any]:
+        if self._env is None:
+            env = {k: (View(v) if isinstance(v, Mapping) else v) for k, v in self.inputs.items()}
+            env["ctx"] = View(self.instance.ctx)
+            env["event"] = View(self.payload)
+            self._env = env
+        return self._env
+
+    def raw(self) -> dict[str, Any]:
+        """The same roots as plain data, for reading guard inputs into records."""
+        return {**self.inputs, "params": self.bound.params, "ctx": self.instance.ctx, "event": self.payload}
+
+    def actx(self) -> ActionContext:
+        if self._actx is None:
+            self._actx = ActionContext(self.instance, self.event, self.payload, self.inputs,
+                                       self.bound.params, self.now, self.raised, self.bound.events)
+        return self._actx
+
+
+class BoundAction:
+    """An action ready to run: `run(step)`. Name and position are kept for ActionError."""
+
+    __slots__ = ("name", "pos", "run")
+
+    def __init__(self, name: str, pos: Pos, run: Callable[[Step], None]):
+        self.name = name
+        self.pos = pos
+        self.run = run
+
+
+class StateRt:
+    """A state's runtime part: its entry/exit actions and timers (index, event, delay_s)."""
+
+    __slots__ = ("name", "entry", "exit", "timers")
+
+    def __init__(self, name: str, entry: tuple[BoundAction, ...], exit: tuple[BoundAction, ...],
+                 timers: tuple[tuple[int, str, float], ...]):
+        self.name = name
+        self.entry = entry
+        self.exit = exit
+        self.timers = timers
+
+
+class Candidate:
+    """One transition as seen from one active leaf, with its paths precomputed."""
+
+    __slots__ = ("transition", "source", "guard", "guard_src", "guard_reads", "actions",
+                 "exits", "entries", "leaf", "done")
+
+    def __init__(self, transition: Transition, source: str, guard: CodeType | None, guard_src: str,
+                 guard_reads: tuple[str, ...], actions: tuple[BoundAction, ...],
+                 exits: tuple[StateRt, ...], entries: tuple[StateRt, ...], leaf: str, done: bool):
+        self.transition = transition
+        self.source = source  # the state whose transition this is (where selection found it)
+        self.guard = guard
+        self.guard_src = guard_src
+        self.guard_reads = guard_reads
+        self.actions = actions
+        self.exits = exits  # innermost first
+        self.entries = entries  # outermost first, down to the new leaf
+        self.leaf = leaf
+        self.done = done
+
+    @property
+    def targetless(self) -> bool:
+        return self.transition.target is None
+
+
+def _order(t: Transition) -> tuple:
+    # Explicit priority first (lower first), unset after any set one, then document order.
+    return (t.priority is None, t.priority or 0, t.index)
+
+
+class BoundMachine:
+    """A Machine with everything resolved; immutable once built, shared by all instances."""
+
+    def __init__(self) -> None:
+        raise TypeError("use BoundMachine.build(machine, registry, params)")
+
+    @classmethod
+    def build(cls, machine: Machine, registry: Registry,
+              params: Mapping[str, Any] | None = None) -> "BoundMachine":
+        self = object.__new__(cls)
+        _Binder(self, machine, registry, params or EMPTY).bind()
+        return self
+
+    # Set by _Binder.bind; listed for readers and type checkers.
+    machine: Machine
+    name: str
+    spec_hash: str
+    params: Mapping[str, Any]
+    globals: dict[str, Any]
+    events: frozenset[str]
+    states: Mapping[str, StateRt]
+    table: Mapping[tuple[str, str], tuple[Candidate, ...]]
+    initial_entries: tuple[StateRt, ...]
+    initial_leaf: str
+    initial_done: bool
+    leaves: frozenset[str]
+    done_leaves: frozenset[str]  # top-level final states: an instance there is done
+    config: Mapping[str, frozenset[str]]  # leaf -> the leaf and its ancestors (the active set)
+    tags: Mapping[str, frozenset[str]]  # leaf -> tags of the active set
+    ctx_defaults: Mapping[str, Any]
+    ctx_deep: bool  # some default is mutable: each instance needs a deep copy
+
+    def new_ctx(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        ctx = copy.deepcopy(dict(self.ctx_defaults)) if self.ctx_deep else dict(self.ctx_defaults)
+        if overrides:
+            unknown = set(overrides) - set(self.ctx_defaults)
+            if unknown:
+                raise ValueError(f"machine `{self.name}` has no context variable(s) {sorted(unknown)}; "
+                                 f"declared: {sorted(self.ctx_defaults)}")
+            ctx.update(overrides)
+        return ctx
+
+    def candidates(self, leaf: str, event: str) -> tuple[Candidate, ...]:
+        return self.table.get((leaf, event), ())
+
+
+class _Binder:
+    """Does the one-off work of `BoundMachine.build`, collecting every problem before failing."""
+
+    def __init__(self, out: BoundMachine, m: Machine, registry: Registry, params: Mapping[str, Any]):
+        self.out = out
+        self.m = m
+        self.registry = registry
+        self.params_in = params
+        self.diags: list[Diagnostic] = []
+
+    def err(self, pos: Pos, code: str, message: str, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(pos, Severity.ERROR, code, f"{self.m.name}: {message}", hint))
+
+    def bind(self) -> None:
+        m, out = self.m, self.out
+        out.machine, out.name, out.spec_hash = m, m.name, m.spec_hash
+        out.events = frozenset(m.events)
+        self._check_names()
+        out.params = MappingProxyType(self._params())
+        out.globals = self._globals()
+        out.ctx_defaults = MappingProxyType({k: v.default for k, v in m.context.items()})
+        out.ctx_deep = any(not isinstance(v, (int, float, str, bool, type(None)))
+                           for v in out.ctx_defaults.values())
+        out.states = {n: self._state(n) for n in m.states}
+        out.leaves = frozenset(n for n, s in m.states.items() if not s.children)
+        out.done_leaves = frozenset(n for n in out.leaves if self._done(n))
+        out.config = {n: frozenset(m.ancestors(n)) for n in out.leaves}
+        out.tags = {n: frozenset().union(*(m.states[a].tags for a in m.ancestors(n))) for n in out.leaves}
+        out.table = self._table()
+        out.initial_entries = self._descend(None)
+        out.initial_leaf = out.initial_entries[-1].name if out.initial_entries else ""
+        out.initial_done = self._done(out.initial_leaf)
+        if self.diags:
+            raise BindError(self.diags)
+
+    # -- names and params ---------------------------------------------------
+
+    def _check_names(self) -> None:
+        for ref in self._refs():
+            if ref.name not in BUILTIN_ACTIONS and ref.name not in self.registry.actions:
+                self.err(ref.pos, "UNBOUND", f"no implementation for action `{ref.name}`",
+                         did_you_mean(ref.name, self.registry.actions)
+                         or "register it with @registry.action, or import its provider module")
+        for expr in self._exprs():
+            for fn in sorted(guard_calls(expr.source) - set(self.registry.guards)):
+                self.err(expr.pos, "UNBOUND", f"no implementation for guard function `{fn}`",
+                         did_you_mean(fn, self.registry.guards)
+                         or "register it with @registry.guard, or import its provider module")
+
+    def _refs(self):
+        for s in self.m.states.values():
+            yield from s.entry
+            yield from s.exit
+        for t in self.m.transitions:
+            yield from t.actions
+
+    def _exprs(self):
+        for t in self.m.transitions:
+            if t.guard:
+                yield t.guard
+        for ref in self._refs():
+            yield from ref.args.values()
+
+    def _params(self) -> dict[str, Any]:
+        m = self.m
+        unknown = set(self.params_in) - set(m.params)
+        for name in sorted(unknown):
+            self.err(m.pos, "PARAM", f"unknown parameter `{name}`", did_you_mean(name, m.params))
+        values = {n: p.default for n, p in m.params.items()}
+        values.update({k: v for k, v in self.params_in.items() if k in m.params})
+        for n, p in m.params.items():
+            if p.type == "duration":
+                try:
+                    values[n] = parse_duration(values[n])
+                except ValueError as e:
+                    self.err(p.pos, "PARAM", f"parameter `{n}`: {e}")
+        return values
+
+    def _globals(self) -> dict[str, Any]:
+        g: dict[str, Any] = {"__builtins__": {}, **BUILTINS}
+        g.update(self.registry.guards)
+        g["params"] = View(self.out.params)
+        return g
+
+    # -- expressions and actions ---------------------------------------------
+
+    def _scope(self, event: str | None) -> Scope:
+        m = self.m
+        roots: dict[str, frozenset[str] | None] = {
+            name: (frozenset(i.fields) or None) for name, i in m.inputs.items()}
+        roots["params"] = frozenset(m.params)
+        roots["ctx"] = frozenset(m.context)
+        ev = m.events.get(event) if event else None
+        roots["event"] = frozenset(ev.payload) if ev is not None else None
+        return Scope(roots, frozenset(self.registry.guards))
+
+    def _compile(self, source: str, pos: Pos, scope: Scope):
+        try:
+            return compile_expr(source, scope)
+        except ValueError as e:
+            self.err(pos, "EXPR", f"expression `{source}`: {e}")
+            return None
+
+    def _actions(self, refs: tuple[ActionRef, ...], event: str | None) -> tuple[BoundAction, ...]:
+        scope = self._scope(event)
+        out = []
+        for ref in refs:
+            run = self._action(ref, scope)
+            if run is not None:
+                out.append(BoundAction(ref.name, ref.pos, run))
+        return tuple(out)
+
+    def _action(self, ref: ActionRef, scope: Scope) -> Callable[[Step], None] | None:
+        if ref.name == "raise":
+            return self._raise(ref)
+        args = []
+        for k, e in ref.args.items():
+            c = self._compile(e.source, e.pos, scope)
+            if c is not None:
+                args.append((k, c.code))
+        g = self.out.globals
+        if ref.name == "assign":
+            for k, _ in args:
+                if k not in self.m.context:
+                    self.err(ref.pos, "ASSIGN", f"assign to undeclared context variable `{k}`",
+                             did_you_mean(k, self.m.context, "ctx."))
+            return _assign(tuple(args), g)
+        fn = self.registry.actions.get(ref.name)
+        return _call(fn, tuple(args), g) if fn else None
+
+    def _raise(self, ref: ActionRef) -> Callable[[Step], None] | None:
+        name = _raised_event(ref, self.m)
+        if name is None:
+            self.err(ref.pos, "RAISE", "`raise` must name a declared event",
+                     f"declared events: {', '.join(sorted(self.m.events))}")
+            return None
+
+        def run(step: Step) -> None:
+            step.raised.append((name, EMPTY))
+        return run
+
+    # -- states, timers, paths -------------------------------------------------
+
+    def _state(self, name: str) -> StateRt:
+        s = self.m.states[name]
+        timers = []
+        for i, t in enumerate(s.timers):
+            delay = self._delay(t.delay, t.delay_s, t.pos)
+            if delay is not None:
+                timers.append((i, t.event, delay))
+        return StateRt(name, self._actions(s.entry, None), self._actions(s.exit, None), tuple(timers))
+
+    def _delay(self, text: str, resolved: float | None, pos: Pos) -> float | None:
+        if resolved is not None:
+            return float(resolved)
+        try:
+            return parse_duration(text)
+        except ValueError:
+            pass
+        # Otherwise an expression over parameters (`params.cooldown`), constant per binding.
+        c = self._compile(text, pos, Scope({"params": frozenset(self.m.params)}))
+        if c is None:
+            return None
+        try:
+            return parse_duration(eval(c.code, self.out.globals, {}))  # noqa: S307 - checked above
+        except (ValueError, TypeError) as e:
+            self.err(pos, "TIMER", f"timer delay `{text}`: {e}")
+            return None
+
+    def _done(self, leaf: str) -> bool:
+        s = self.m.states.get(leaf)
+        return bool(s and s.final and s.parent is None)
+
+    def _descend(self, start: str | None) -> tuple[StateRt, ...]:
+        """`start` (if any) then its initial child, repeatedly, down to a leaf."""
+        path = [self.out.states[start]] if start else []
+        cur = start
+        while cur is None or self.m.states[cur].children:
+            nxt = self.m.initial_child(cur)
+            if nxt is None:
+                pos = self.m.states[cur].pos if cur else self.m.pos
+                self.err(pos, "INITIAL", f"`{cur or 'the machine'}` has no initial child state")
+                break
+            path.append(self.out.states[nxt])
+            cur = nxt
+        return tuple(path)
+
+    def _table(self) -> dict[tuple[str, str], tuple[Candidate, ...]]:
+        m = self.m
+        by_state: dict[tuple[str, str], list[Transition]] = {}
+        star: dict[str, list[Transition]] = {}
+        for t in m.transitions:
+            for src in t.sources:
+                if src == "*":
+                    star.setdefault(t.event, []).append(t)
+                elif src in m.states:
+                    by_state.setdefault((src, t.event), []).append(t)
+        for lst in (*by_state.values(), *star.values()):
+            lst.sort(key=_order)
+        bound_t = {t.index: self._transition(t) for t in m.transitions}
+        table = {}
+        for leaf in sorted(n for n, s in m.states.items() if not s.children):
+            chain = m.ancestors(leaf)
+            for event in m.events:
+                cands = self._select(leaf, chain, event, by_state, star, bound_t)
+                if cands:
+                    table[(leaf, event)] = cands
+        return table
+
+    def _transition(self, t: Transition) -> tuple:
+        guard = None
+        if t.guard is not None:
+            guard = self._compile(t.guard.source, t.guard.pos, self._scope(t.event))
+        return guard, self._actions(t.actions, t.event)
+
+    def _select(self, leaf, chain, event, by_state, star, bound_t) -> tuple[Candidate, ...]:
+        found: list[tuple[str, Transition]] = []
+        seen: set[int] = set()
+        for s in chain:
+            for t in by_state.get((s, event), ()):
+                if t.index not in seen:
+                    seen.add(t.index)
+                    found.append((s, t))
+        # `*` is every non-final state; seen from this leaf it is the innermost non-final one.
+        src = next((s for s in chain if not self.m.states[s].final), None)
+        if src is not None:
+            found += [(src, t) for t in star.get(event, ()) if t.index not in seen]
+        return tuple(self._candidate(leaf, chain, s, t, bound_t[t.index]) for s, t in found)
+
+    def _candidate(self, leaf, chain, source, t: Transition, bound) -> Candidate:
+        guard, actions = bound
+        code, src, reads = (guard.code, guard.source, guard.reads) if guard else (None, "", ())
+        if t.target is None:
+            return Candidate(t, source, code, src, reads, actions, (), (), leaf, self._done(leaf))
+        if t.target not in self.m.states:
+            self.err(t.pos, "TARGET", f"unknown target state `{t.target}`", did_you_mean(t.target, self.m.states))
+            return Candidate(t, source, code, src, reads, actions, (), (), leaf, False)
+        # SCXML external transition: the domain is the innermost proper ancestor of both
+        # source and target; everything active below it is exited, then re-entered down to target.
+        target_up = self.m.ancestors(t.target)
+        proper = set(target_up[1:])
+        domain = next((a for a in self.m.ancestors(source)[1:] if a in proper), None)
+        exits = []
+        for s in chain:
+            if s == domain:
+                break
+            exits.append(self.out.states[s])
+        entries = [self.out.states[s] for s in reversed(target_up[:target_up.index(domain)]
+                                                         if domain else target_up)]
+        entries += self._descend(t.target)[1:]
+        new_leaf = entries[-1].name
+        return Candidate(t, source, code, src, reads, actions, tuple(exits), tuple(entries),
+                         new_leaf, self._done(new_leaf))
+
+
+def _assign(pairs: tuple[tuple[str, CodeType], ...], g: dict[str, Any]) -> Callable[[Step], None]:
+    def run(step: Step) -> None:
+        env = step.env()
+        # Every right-hand side sees ctx as it was before this assign (simultaneous assignment).
+        values = [(k, eval(c, g, env)) for k, c in pairs]  # noqa: S307 - AST-whitelisted
+        ctx = step.instance.ctx
+        for k, v in values:
+            ctx[k] = v
+    return run
+
+
+def _call(fn: Callable[..., None], pairs: tuple[tuple[str, CodeType], ...],
+          g: dict[str, Any]) -> Callable[[Step], None]:
+    if not pairs:
+        return lambda step: fn(step.actx())
+
+    def run(step: Step) -> None:
+        env = step.env()
+        fn(step.actx(), **{k: eval(c, g, env) for k, c in pairs})  # noqa: S307 - AST-whitelisted
+    return run
+
+
+def _raised_event(ref: ActionRef, m: Machine) -> str | None:
+    """The event a `raise` names: `{event: NAME}` (bare or quoted) or `{NAME: ...}`."""
+    expr = ref.args.get("event") or ref.args.get("name")
+    if expr is not None:
+        text = expr.source.strip()
+        try:
+            text = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            pass
+        return text if isinstance(text, str) and text in m.events else None
+    if len(ref.args) == 1:
+        (only,) = ref.args
+        return only if only in m.events else None
+    return None
