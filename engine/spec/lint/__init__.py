@@ -1,0 +1,45 @@
+"""The spec linter: every problem in a SpecSet, in one pass, as Diagnostics.
+
+`lint(specset)` runs each rule area (one module each) over every machine, then
+the cross-machine rules. It never raises: a rule that crashes on malformed
+input is reported as an INTERNAL diagnostic at the machine, so `engine
+validate` still prints every other problem.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator
+
+from engine.diagnostics import Diagnostic, Severity, sort_key
+from engine.spec.ir import Machine, SpecSet
+from engine.spec.lint import checks, conflicts, events, expressions, graph, names, structure
+from engine.spec.lint._context import Context
+
+MachineRule = Callable[[Context, Machine], Iterable[Diagnostic]]
+MACHINE_RULES: tuple[MachineRule, ...] = (
+    names.check, structure.check, expressions.check, conflicts.check,
+    graph.check, events.check, checks.check,
+)
+SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (events.check_specset,)
+
+__all__ = ["lint"]
+
+
+def lint(specset: SpecSet) -> list[Diagnostic]:
+    cx = Context(specset)
+    out: list[Diagnostic] = []
+    for m in specset.machines.values():
+        for rule in MACHINE_RULES:
+            out.extend(_safely(lambda: rule(cx, m), m.pos, rule))
+    for srule in SPECSET_RULES:
+        out.extend(_safely(lambda: srule(cx), None, srule))
+    return sorted(dict.fromkeys(out), key=sort_key)
+
+
+def _safely(run: Callable[[], Iterable[Diagnostic]], pos, rule: Callable) -> Iterator[Diagnostic]:
+    from engine.diagnostics import Pos
+    try:
+        yield from list(run())
+    except Exception as e:  # noqa: BLE001 - a linter bug must not hide every other finding
+        yield Diagnostic(pos or Pos("specs"), Severity.ERROR, "INTERNAL",
+                         f"lint rule {rule.__module__}.{rule.__name__} failed: {type(e).__name__}: {e}",
+                         "this is a bug in the linter; please report it with the spec")

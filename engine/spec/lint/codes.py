@@ -1,0 +1,64 @@
+"""Every diagnostic code `engine validate` can print, with its severity.
+
+One table so that the linter, docs/lint-rules.md and the tests agree on what
+is an error (fails the build) and what is a warning (fails only `--strict`).
+"""
+from __future__ import annotations
+
+from engine.diagnostics import Severity
+
+E, W = Severity.ERROR, Severity.WARNING
+
+# Codes the loader emits (engine/spec/loader.py); listed so docs and tests cover them too.
+LOADER_CODES: dict[str, Severity] = {
+    "YAML_SYNTAX": E,
+    "YAML_DUPLICATE_KEY": E,
+    "YAML_IMPLICIT_SCALAR": E,
+    "YAML_ALIAS_LIMIT": E,
+    "SCHEMA_MISSING": E,
+    "SCHEMA_TYPE": E,
+    "SCHEMA_VALUE": E,
+    "SCHEMA_UNKNOWN_KEY": E,
+    "SPEC_KIND_FOLDER": E,
+    "DUPLICATE_ID": E,
+    "UNRESOLVED_OVERRIDE": E,
+    "PARAM_BOUNDS": E,
+    "INTERNAL": E,
+}
+
+LINT_CODES: dict[str, Severity] = {
+    # names and references (DUPLICATE_ID, for machines and states, comes from the loader)
+    "UNRESOLVED_STATE": E,
+    "UNRESOLVED_EVENT": E,
+    "UNRESOLVED_GATE": E,
+    "UNRESOLVED_PARAM": E,
+    "UNRESOLVED_GUARD": E,
+    "UNRESOLVED_ACTION": E,
+    # initial and final states
+    "INITIAL_MISSING": E,
+    "INITIAL_MULTIPLE": E,
+    "FINAL_OUTGOING": E,
+    # graph
+    "UNREACHABLE_STATE": E,
+    "TRAP_STATE": E,
+    "NO_PATH_TO_FINAL": W,
+    # conflicts
+    "NONDETERMINISTIC": E,
+    "SHADOWED_TRANSITION": E,
+    # expressions
+    "EXPR_PARSE": E,
+    "EXPR_NAME": E,
+    "EXPR_FORBIDDEN": E,
+    # events and timers
+    "UNHANDLED_BROADCAST": E,
+    "TIMER_BOUNDS": E,
+    # hygiene
+    "UNUSED_PARAM": W,
+    "UNUSED_EVENT": W,
+    # declared checks
+    "CHECK_REACHABLE_FROM_ALL": E,
+    "CHECK_MUST_HANDLE": E,
+    "CHECK_UNREACHABLE": E,
+}
+
+ALL_CODES: dict[str, Severity] = {**LOADER_CODES, **LINT_CODES}

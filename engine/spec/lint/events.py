@@ -1,0 +1,116 @@
+"""Events and timers: broadcasts handled everywhere, timer delays in bounds,
+and declarations nothing uses."""
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from engine.diagnostics import Diagnostic, did_you_mean
+from engine.spec.ir import Machine, State, Timer
+from engine.spec.lint._base import MAX_TIMER_S, diag, seconds
+from engine.spec.lint._context import Context, raised_event
+
+_PARAM_REF = re.compile(r"^\s*params\.(\w+)\s*$")
+
+
+def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    for s in m.states.values():
+        for timer in s.timers:
+            yield from _timer(cx, m, s, timer)
+    yield from _unused_params(cx, m)
+    yield from _unused_events(m)
+
+
+def check_specset(cx: Context) -> Iterator[Diagnostic]:
+    yield from _broadcasts(cx)
+
+
+def _broadcasts(cx: Context) -> Iterator[Diagnostic]:
+    specs = cx.specset.machines.values()
+    sources = {e: k.name for k in specs for e in k.broadcasts}
+    for m in specs:
+        ix = cx.index(m)
+        for event, origin in sources.items():
+            if origin == m.name or event in m.ignores:
+                continue
+            missing = [leaf for leaf in ix.leaves if not ix.is_final(leaf) and event not in ix.handled(leaf)]
+            if missing:
+                shown = ", ".join(f"`{s}`" for s in missing[:5]) + (" ..." if len(missing) > 5 else "")
+                yield diag(m.pos, "UNHANDLED_BROADCAST",
+                           f"`{m.name}` does not handle `{event}`, which `{origin}` broadcasts, in {shown}",
+                           f"add a transition on `{event}` from \"*\" (declare the event), "
+                           f"or list it under `ignores:`", path=(missing[0],))
+
+
+def _timer(cx: Context, m: Machine, s: State, timer: Timer) -> Iterator[Diagnostic]:
+    pos = cx.sources.find(timer.pos, "delay") if timer.pos.line else timer.pos
+    delays = _delays(cx, m, timer)
+    if delays is None:
+        ref = _PARAM_REF.match(timer.delay)
+        if ref and ref.group(1) not in m.params:
+            yield diag(pos, "UNRESOLVED_PARAM",
+                       f"timer delay of `{s.name}` names parameter `{ref.group(1)}`, which is not declared",
+                       did_you_mean(ref.group(1), m.params, prefix="params.") or "declare it under `parameters`")
+        else:
+            yield diag(pos, "TIMER_BOUNDS", f"timer delay `{timer.delay}` of `{s.name}` is not a duration",
+                       did_you_mean(timer.delay.strip(), m.params, prefix="params.")
+                       or "write a literal such as `15m`, or `params.NAME` naming a duration parameter")
+        return
+    for where, value in delays:
+        if not 0 < value <= MAX_TIMER_S:
+            yield diag(pos, "TIMER_BOUNDS",
+                       f"timer delay of `{s.name}` is {_fmt(value)}{where}; it must be above 0 and at most 30 days",
+                       "a timer that never or instantly fires is a bug; use a state without `after`")
+
+
+def _delays(cx: Context, m: Machine, timer: Timer) -> list[tuple[str, float]] | None:
+    """Every value the delay may take (default, then overrides), or None when unresolvable."""
+    literal = seconds(timer.delay)
+    if literal is not None:
+        return [("", literal)]
+    ref = _PARAM_REF.match(timer.delay)
+    p = m.params.get(ref.group(1)) if ref else None
+    if p is None or p.type not in ("duration", "int", "float"):
+        return [("", timer.delay_s)] if timer.delay_s is not None else None
+    default = seconds(p.default)
+    if default is None:
+        return None
+    out = [(f" (default of `params.{p.name}`)", default)]
+    for o in cx.specset.overrides:
+        value = seconds(o.values.get(m.name, {}).get(p.name))
+        if value is not None:
+            out.append((f" (override for {o.scope} {o.key}, {o.path or 'overrides'})", value))
+    return out
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _unused_params(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    used = {r.split(".")[1] for site in cx.sites(m) for r in site.reads
+            if r.startswith("params.") and r.count(".") >= 1}
+    for s in m.states.values():
+        for timer in s.timers:
+            ref = _PARAM_REF.match(timer.delay)
+            if ref:
+                used.add(ref.group(1))
+    for name, p in m.params.items():
+        if name not in used:
+            yield diag(p.pos, "UNUSED_PARAM", f"parameter `{name}` is never read",
+                       "read it in a guard (`params.NAME`) or a timer delay, or delete it")
+
+
+def _unused_events(m: Machine) -> Iterator[Diagnostic]:
+    used = {t.event for t in m.transitions}
+    used |= {timer.event for s in m.states.values() for timer in s.timers}
+    used |= {c.event for c in m.commands.values()}
+    used |= set(m.broadcasts)
+    actions = [a for t in m.transitions for a in t.actions]
+    actions += [a for s in m.states.values() for a in s.entry + s.exit]
+    used |= {e for a in actions if (e := raised_event(a))}
+    for name, e in m.events.items():
+        if name not in used:
+            yield diag(e.pos, "UNUSED_EVENT", f"event `{name}` is declared but never used",
+                       "handle it in a transition, raise it, or delete it")
+

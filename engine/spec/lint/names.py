@@ -1,0 +1,101 @@
+"""Names and references: every state, event, gate and action a machine names exists."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from engine.diagnostics import Diagnostic, Pos, did_you_mean
+from engine.spec.ir import ActionRef, Machine
+from engine.spec.lint._base import diag
+from engine.spec.lint._context import BUILTIN_ACTIONS, Context, raised_event
+from engine.spec.lint._index import STAR
+
+
+def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    yield from _states(cx, m)
+    yield from _events(cx, m)
+    yield from _actions(cx, m)
+    yield from _gates(cx, m)
+
+
+def _unresolved_state(m: Machine, name: str, pos: Pos, what: str) -> Diagnostic:
+    return diag(pos, "UNRESOLVED_STATE", f"{what} `{name}` is not a state of `{m.name}`",
+                did_you_mean(name, m.states) or f"states: {', '.join(m.states) or '(none)'}")
+
+
+def _unresolved_event(m: Machine, name: str, pos: Pos, what: str) -> Diagnostic:
+    return diag(pos, "UNRESOLVED_EVENT", f"{what} `{name}` is not declared under `events`",
+                did_you_mean(name, m.events) or f"declare it: `events: {{{name}: {{}}}}`")
+
+
+def _states(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    for t in m.transitions:
+        for s in t.sources:
+            if s != STAR and s not in m.states:
+                yield _unresolved_state(m, s, cx.sources.find(t.pos, "source", s), "source")
+        if t.target is not None and t.target not in m.states:
+            yield _unresolved_state(m, t.target, cx.sources.find(t.pos, "target", t.target), "target")
+    for c in m.checks:
+        if c.kind in ("reachable_from_all", "unreachable"):
+            for s in c.args:
+                if s not in m.states:
+                    yield _unresolved_state(m, s, cx.sources.find(c.pos, c.kind, s), f"`{c.kind}` names")
+
+
+def _events(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    ev = m.events
+    for t in m.transitions:
+        if t.event not in ev:
+            yield _unresolved_event(m, t.event, cx.sources.find(t.pos, "event", t.event), "event")
+        for a in t.actions:
+            yield from _raise(cx, m, a)
+    for s in m.states.values():
+        for timer in s.timers:
+            if timer.event not in ev:
+                yield _unresolved_event(m, timer.event, cx.sources.find(timer.pos, "event", timer.event),
+                                        f"timer of `{s.name}` raises")
+        for a in s.entry + s.exit:
+            yield from _raise(cx, m, a)
+    for c in m.commands.values():
+        if c.event not in ev:
+            yield _unresolved_event(m, c.event, cx.sources.find(c.pos, "event", c.event),
+                                    f"command `{c.name}` raises")
+    for c in m.checks:
+        if c.kind == "must_handle":
+            for e in c.args:
+                if e not in ev:
+                    yield _unresolved_event(m, e, cx.sources.find(c.pos, c.kind, e), "`must_handle` names")
+    for e in m.broadcasts:
+        if e not in ev:
+            yield _unresolved_event(m, e, cx.sources.find(m.pos, "broadcasts", e), "broadcast")
+
+
+def _raise(cx: Context, m: Machine, a: ActionRef) -> Iterator[Diagnostic]:
+    e = raised_event(a)
+    if a.name == "raise" and e is not None and e not in m.events:
+        yield _unresolved_event(m, e, cx.sources.find(a.pos, "raise", e), "`raise`")
+
+
+def _actions(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    known = cx.specset.catalogue.actions
+    refs = [a for t in m.transitions for a in t.actions]
+    refs += [a for s in m.states.values() for a in s.entry + s.exit]
+    for a in refs:
+        if a.name == "assign":
+            for var in a.args:
+                if var not in m.context:
+                    yield diag(cx.sources.find(a.pos, var), "UNRESOLVED_ACTION",
+                               f"`assign` writes `{var}`, which is not declared under `context`",
+                               did_you_mean(var, m.context) or f"declare it: `context: {{{var}: {{type: ..., default: ...}}}}`")
+        elif a.name not in known and a.name not in BUILTIN_ACTIONS:
+            yield diag(a.pos, "UNRESOLVED_ACTION", f"action `{a.name}` is not in the catalogue",
+                       did_you_mean(a.name, [*known, *BUILTIN_ACTIONS])
+                       or "declare it under `actions` in specs/catalogue.yaml")
+
+
+def _gates(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    gates = [g.name for g in cx.specset.machines.values() if g.kind == "gates"]
+    for s in m.states.values():
+        if s.gate is not None and s.gate not in gates:
+            yield diag(cx.sources.find(s.pos, "gate", s.gate), "UNRESOLVED_GATE",
+                       f"state `{s.name}` names gate `{s.gate}`, which is no machine under specs/gates/",
+                       did_you_mean(s.gate, gates) or f"gate machines: {', '.join(gates) or '(none)'}")

@@ -1,0 +1,51 @@
+from engine.spec.lint import lint
+from test_lint_builders import machine, only, specset
+
+KILL = machine({"normal": {"initial": True}, "halted": {}},
+               [{"event": "kill_halt", "source": "normal", "target": "halted"},
+                {"event": "kill_resume", "source": "halted", "target": "normal"}],
+               name="kill", kind="kill", broadcasts=("kill_halt", "kill_resume"))
+
+
+def _orders(transitions, **kw):
+    return machine({"idle": {"initial": True}, "open": {"states": {"working": {"initial": True}}},
+                    "closed": {"final": True}},
+                   [{"event": "fill", "source": "idle", "target": "open"},
+                    {"event": "close", "source": "open", "target": "closed"}, *transitions],
+                   events=["fill", "close", "kill_halt", "kill_resume"], name="orders", **kw)
+
+
+def test_unhandled_broadcast_lists_states():
+    ds = only(lint(specset(KILL, _orders([{"event": "kill_halt", "source": "open", "target": "closed"}]))),
+              "UNHANDLED_BROADCAST")
+    assert [d.message for d in ds] == [
+        "`orders` does not handle `kill_halt`, which `kill` broadcasts, in `idle`",
+        "`orders` does not handle `kill_resume`, which `kill` broadcasts, in `idle`, `working`"]
+    assert ds[0].path == ("idle",)
+
+
+def test_broadcast_handled_via_star_or_ignored():
+    m = _orders([{"event": "kill_halt", "source": "*", "target": "closed"}], ignores=("kill_resume",))
+    assert only(lint(specset(KILL, m)), "UNHANDLED_BROADCAST") == []
+
+
+def test_timer_bounds():
+    m = machine({"a": {"initial": True, "after": [{"delay": "0s", "event": "t"}, {"delay": "31d", "event": "t"},
+                                                   {"delay": "params.wait", "event": "t"},
+                                                   {"delay": "soon", "event": "t"},
+                                                   {"delay": "params.nope", "event": "t"}]},
+                 "b": {"final": True}},
+                [{"event": "t", "source": "a", "target": "b"}], params={"wait": {"type": "duration", "default": "-1m"}})
+    ds = lint(specset(m))
+    assert [d.code for d in ds] == ["TIMER_BOUNDS"] * 4 + ["UNRESOLVED_PARAM"]
+    assert "(default of `params.wait`)" in ds[2].message
+
+
+def test_unused_param_and_event_are_warnings():
+    m = machine({"a": {"initial": True, "after": {"delay": "params.wait", "event": "t"}}, "b": {"final": True}},
+                [{"event": "t", "source": "a", "target": "b", "guard": "ctx.n < params.used"}],
+                events=["t", "spare"], context={"n": {}},
+                params={"wait": {"type": "duration", "default": "5m"}, "used": {}, "spare_p": {}})
+    ds = lint(specset(m))
+    assert [(d.code, d.severity.value) for d in ds] == [("UNUSED_PARAM", "warning"), ("UNUSED_EVENT", "warning")]
+    assert "`spare_p`" in ds[0].message and "`spare`" in ds[1].message
