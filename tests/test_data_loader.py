@@ -1,0 +1,129 @@
+"""The loader reads every bundled file and rejects bad files with the right row."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.cli import main
+from engine.data import bundled
+from engine.data.errors import DataError
+from engine.data.loader import load_bars, load_bid_ask, load_funding
+
+HEADER = "timestamp,open,high,low,close,volume\n"
+GOOD = ["2024-01-01 00:00,1.0,1.2,0.9,1.1,10", "2024-01-01 00:01,1.1,1.3,1.0,1.2,11",
+        "2024-01-01 00:02,1.2,1.4,1.1,1.3,12", "2024-01-01 00:03,1.3,1.5,1.2,1.4,13"]
+
+
+def write(tmp_path: Path, rows: list[str], name: str = "bars.csv") -> Path:
+    p = tmp_path / name
+    text = HEADER + "\n".join(rows) + "\n"
+    if name.endswith(".gz"):
+        p.write_bytes(gzip.compress(text.encode()))
+    else:
+        p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("name", list(bundled.DATASETS))
+def test_every_bundled_dataset_loads(name):
+    df = bundled.load(name)
+    assert len(df) > 50
+    assert isinstance(df.index, pd.DatetimeIndex) and str(df.index.tz) == "UTC" and df.index.name == "ts"
+    assert df.index.is_monotonic_increasing and df.index.is_unique
+    if bundled.get(name).loader != "funding":
+        assert {"open", "high", "low", "close", "volume"} <= set(df.columns)
+        assert (df["low"] <= df[["open", "close"]].min(axis=1)).all()
+        assert df.attrs["tf"] == bundled.get(name).tf
+
+
+def test_forex_bid_ask_merge_has_real_quotes_and_mid_prices():
+    df = bundled.load("forex/GBPUSD-1m")
+    assert (df["ask"] >= df["bid"]).all()
+    raw_bid = pd.read_csv(bundled.get("forex/GBPUSD-1m").paths[0])
+    assert df["bid"].iloc[0] == min(raw_bid["close"].iloc[0], df["ask"].iloc[0])
+    assert any(w.code == "DATA_CROSSED" for w in df.attrs["warnings"])  # real FXCM quirk, reported
+
+
+def test_eurusd_capitalised_columns_and_unnamed_index():
+    df = bundled.load("forex/EURUSD-1h")
+    assert list(df.columns) == ["open", "high", "low", "close", "volume"]
+    assert df.index[0] == pd.Timestamp("2017-04-19 09:00", tz="UTC")
+
+
+def test_funding_rate_comes_from_open_and_is_floored_to_the_minute():
+    df = load_funding(bundled.get("crypto_perp/XRP-funding-8h").paths[0])
+    assert df.index[0] == pd.Timestamp("2021-11-18 00:00", tz="UTC")
+    assert df["rate"].iloc[0] == pytest.approx(0.0001)
+
+
+def test_forex_weekend_gaps_are_warnings_not_errors():
+    df = bundled.load("forex/GBPUSD-1m")
+    gaps = [w for w in df.attrs["warnings"] if w.code == "DATA_GAP"]
+    assert gaps and all(w.severity.value == "warning" for w in gaps)
+    assert "2 days" in gaps[0].message
+
+
+@pytest.mark.parametrize("rows, row, words", [
+    ([GOOD[0], GOOD[2], GOOD[1], GOOD[3]], 3, "goes back in time"),
+    ([GOOD[0], GOOD[1], GOOD[1], GOOD[3]], 3, "duplicate timestamp"),
+    ([GOOD[0], GOOD[1], "2024-01-01 00:02,1.2,1.25,1.1,1.3,12", GOOD[3]], 3, "high is below"),
+    ([GOOD[0], "2024-01-01 00:01,1.1,1.3,1.15,1.2,11", GOOD[2]], 2, "low is above"),
+    ([GOOD[0], GOOD[1], GOOD[2], "2024-01-01 00:03,1.3,,1.2,1.4,13"], 4, "`high` is missing"),
+    ([GOOD[0], "2024-01-01 00:01,1.1,1.3,1.0,abc,11"], 2, "`close` is missing or not a number"),
+    ([GOOD[0], "2024-01-01 00:01,-1,1.3,-2,1.2,11"], 2, "positive"),
+    ([GOOD[0], "yesterday,1.1,1.3,1.0,1.2,11"], 2, "cannot parse timestamp"),
+])
+def test_bad_file_names_the_data_row(tmp_path, rows, row, words):
+    path = write(tmp_path, rows, "bad.csv.gz")
+    with pytest.raises(DataError) as err:
+        load_bars(path)
+    assert err.value.row == row
+    assert words in err.value.message
+    assert str(err.value).startswith(f"{path}:{row}: ")
+    assert err.value.hint
+
+
+def test_missing_column_and_unknown_type_are_header_errors(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("timestamp,open,high,close\n2024-01-01,1,1,1\n")
+    with pytest.raises(DataError, match="missing column.*low") as err:
+        load_bars(p)
+    assert err.value.row == 0
+    q = tmp_path / "x.xlsx"
+    q.write_text("")
+    with pytest.raises(DataError, match="unknown file type"):
+        load_bars(q)
+
+
+def test_ragged_csv_is_a_data_error_not_a_pandas_traceback(tmp_path):
+    path = write(tmp_path, [GOOD[0], GOOD[1] + ",7,8"])
+    with pytest.raises(DataError, match="cannot parse CSV") as err:
+        load_bars(path)
+    assert err.value.row == 2
+
+
+def test_bid_ask_files_must_align(tmp_path):
+    bid = write(tmp_path, GOOD, "bid.csv")
+    ask = write(tmp_path, GOOD[:2] + ["2024-01-01 00:05,1.2,1.4,1.1,1.3,12"], "ask.csv")
+    with pytest.raises(DataError, match="timestamp differs") as err:
+        load_bid_ask(bid, ask)
+    assert err.value.row == 3
+
+
+def test_feather_and_parquet_round_trip(tmp_path):
+    df = load_bars(write(tmp_path, GOOD))
+    df.reset_index().rename(columns={"ts": "date"}).to_feather(tmp_path / "b.feather")
+    df.to_parquet(tmp_path / "b.parquet")
+    for name in ("b.feather", "b.parquet"):
+        back = load_bars(tmp_path / name)
+        assert back[["open", "close"]].equals(df[["open", "close"]])
+
+
+def test_cli_import_bad_file_prints_message_and_exits_1(tmp_path, capsys):
+    path = write(tmp_path, [GOOD[0], GOOD[0]])
+    assert main(["data", "import", str(path), "--symbol", "X", "--tf", "1m", "--store", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:2: duplicate timestamp" in err and "Traceback" not in err

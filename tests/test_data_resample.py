@@ -1,0 +1,62 @@
+"""Resampling never leaks the future; multi-timeframe pairs only closed bars."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.data import bundled
+from engine.data.errors import DataError
+from engine.data.resample import DEFAULT_TIMEFRAMES, multi_timeframe, resample
+from engine.domain import Domain
+
+ETH = bundled.load("crypto_spot/ETH_BTC-5m")
+M15 = pd.Timedelta("15min")
+M5 = pd.Timedelta("5min")
+
+
+@given(st.integers(min_value=3, max_value=len(ETH) - 1))
+def test_15m_bar_at_t_is_the_resample_of_only_5m_bars_closed_by_t(cut):
+    """Truncate the 5m data at any point: every 15m bar built from the truncated data
+    equals the bar built from all data, and uses only 5m bars closed by its close."""
+    known = ETH.iloc[:cut]
+    known.attrs = dict(ETH.attrs)
+    partial, full = resample(known, "15m"), resample(ETH, "15m")
+    assert partial.equals(full.loc[partial.index])  # nothing later changes a published bar
+    assert (partial.index + M15 <= known.index[-1] + M5).all()  # each closed by the data's end
+    if len(partial):
+        t = partial.index[-1]
+        window = known[(known.index >= t) & (known.index + M5 <= t + M15)]
+        assert partial.loc[t, "open"] == window["open"].iloc[0]
+        assert partial.loc[t, "high"] == window["high"].max()
+        assert partial.loc[t, "low"] == window["low"].min()
+        assert partial.loc[t, "close"] == window["close"].iloc[-1]
+        assert partial.loc[t, "volume"] == pytest.approx(window["volume"].sum())
+
+
+def test_partial_leading_bin_is_dropped():
+    r = resample(ETH, "15m")  # the data starts at 04:55, mid-bin
+    assert r.index[0] == pd.Timestamp("2018-01-10 05:00", tz="UTC")
+
+
+def test_multi_timeframe_confirmation_is_never_newer_than_primary():
+    primary, confirm = DEFAULT_TIMEFRAMES[Domain.CRYPTO_SPOT]
+    m = multi_timeframe(ETH, primary, confirm)
+    assert (m["confirm_ts"] + M5 <= m.index + M15).all()
+    assert (m["confirm_ts"] + M5 == m.index + M15).all()  # ...and the latest one closed by then
+
+
+def test_forex_bid_ask_resample_keeps_last_quote():
+    fx = bundled.load("forex/GBPUSD-1m")
+    h = resample(fx, "1h")
+    t = h.index[1]
+    window = fx[(fx.index >= t) & (fx.index < t + pd.Timedelta("1h"))]
+    assert h.loc[t, "bid"] == window["bid"].iloc[-1] and h.loc[t, "ask"] == window["ask"].iloc[-1]
+    m = multi_timeframe(fx, *DEFAULT_TIMEFRAMES[Domain.FOREX])
+    assert {"confirm_close", "confirm_bid"} <= set(m.columns)
+
+
+def test_cannot_upsample():
+    with pytest.raises(DataError, match="cannot make 15m bars from 1h"):
+        resample(bundled.load("forex/EURUSD-1h"), "15m")
