@@ -343,13 +343,14 @@ class _Binder:
         return StateRt(name, self._actions(s.entry, None), self._actions(s.exit, None), tuple(timers))
 
     def _delay(self, text: str, resolved: float | None, pos: Pos) -> float | None:
-        if resolved is not None:
-            return float(resolved)
-        try:
-            return parse_duration(text)
-        except ValueError:
-            pass
-        # Otherwise an expression over parameters (`params.cooldown`), constant per binding.
+        if durations.looks_like_duration(text):
+            try:
+                return float(resolved) if resolved is not None else parse_duration(text)
+            except ValueError as e:
+                self.err(pos, "TIMER", f"timer delay: {e}")
+                return None
+        # An expression over parameters (`params.cooldown`): evaluated here, against the bound
+        # params, so that overrides apply (the loader's delay_s only knows the default).
         c = self._compile(text, pos, Scope({"params": frozenset(self.m.params)}))
         if c is None:
             return None
