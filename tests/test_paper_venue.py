@@ -1,0 +1,231 @@
+"""The paper venue on real bundled bars: harsh, deterministic, no invented prices."""
+from __future__ import annotations
+
+import pytest
+
+from adapters.base import ReportStatus as S
+from adapters.base import Venue
+from adapters.paper import PaperConfig, PaperVenue
+from adapters.paper.funding import bundled_funding
+from engine.data import bundled
+from engine.data.bars import iter_bars
+from engine.domain import Domain, OrderRequest, OrderType, Role, Side
+
+XRP = list(iter_bars(bundled.load("crypto_perp/XRP-PERP-5m")))
+ETH = list(iter_bars(bundled.load("crypto_spot/ETH_BTC-5m")))
+GBP = list(iter_bars(bundled.load("forex/GBPUSD-1m")))[:200]
+NO_PARTIALS = PaperConfig(partial_fill_prob=0.0)
+
+
+def order(venue, coid, side, qty, type_=OrderType.MARKET, role=Role.ENTRY, price=None, symbol="XRP-PERP",
+          quote_id=None, **kw) -> OrderRequest:
+    q = venue.quote(symbol)
+    return OrderRequest(coid, symbol, side, qty, type_, role, quote_id or q.snapshot_id, q.ts, price=price, **kw)
+
+
+def run(venue, bars):
+    reports = []
+    for b in bars:
+        reports += venue.on_bar(b)
+    return reports
+
+
+def fills(reports, coid):
+    return [f for r in reports if r.client_order_id == coid for f in r.fills]
+
+
+def test_paper_venue_implements_the_venue_protocol():
+    v = PaperVenue()
+    assert isinstance(v, Venue) and v.is_live is False and v.name == "paper"
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+def test_market_slippage_always_against_the_trader(side):
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[10])
+    q = v.quote("XRP-PERP")
+    v.submit(order(v, "m", side, 50))
+    (fill,) = fills(v.on_bar(XRP[11]), "m")
+    touch = q.ask if side is Side.BUY else q.bid
+    slipped = touch * (1 + side.sign * 8 / 1e4)
+    assert side.sign * (fill.price - slipped) >= -1e-4  # at or beyond snapshot + 8 bps (tick-rounded against)
+    assert fill.liquidity == "taker" and fill.quote_id == q.snapshot_id
+    assert fill.fee == pytest.approx(fill.qty * fill.price * 5.5 / 1e4)
+
+
+def test_real_bid_ask_quotes_are_used_where_the_data_has_them():
+    v = PaperVenue()
+    v.on_bar(GBP[5])
+    q = v.quote("GBP/USD")
+    assert (q.bid, q.ask) == (GBP[5].bid, GBP[5].ask)
+    assert q.snapshot_id == f"q:GBP/USD:{int(GBP[5].ts * 1000)}"
+
+
+def partial_run(seed):
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.5, seed=seed))
+    v.on_bar(XRP[0])
+    for i in range(6):
+        v.submit(order(v, f"p{i}", Side.BUY, 40))
+    reports = run(v, XRP[1:8])
+    return [(r.client_order_id, r.status, tuple((f.qty, f.price) for f in r.fills)) for r in reports]
+
+
+def test_partial_fills_are_deterministic_under_a_seed():
+    a, b = partial_run(7), partial_run(7)
+    assert a == b
+    assert any(status is S.PARTIALLY_FILLED for _, status, _ in a)
+    assert partial_run(8) != a
+
+
+def test_limit_orders_are_taker_only_they_fill_only_when_price_trades_through():
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    i = next(k for k in range(2, 300) if XRP[k].low < XRP[k - 1].low - 0.002)
+    run(v, XRP[1:i - 1])
+    touch = XRP[i].low  # a buy limit exactly at the low is only touched, never traded through
+    through = XRP[i].low + 0.001
+    v.submit(order(v, "touch", Side.BUY, 50, OrderType.LIMIT, price=touch))
+    v.submit(order(v, "through", Side.BUY, 50, OrderType.LIMIT, price=through))
+    reports = run(v, XRP[i - 1:i + 1])
+    assert not fills(reports, "touch")
+    (f,) = fills(reports, "through")
+    assert f.price == pytest.approx(through) and f.liquidity == "taker"
+    assert f.fee == pytest.approx(f.qty * f.price * 5.5 / 1e4)  # taker fee, no maker rebate
+
+
+def test_clamp_snaps_to_tick_and_step_and_rejects_below_min_notional():
+    events = []
+    v = PaperVenue(NO_PARTIALS, on_event=events.append)
+    v.on_bar(XRP[0])
+    r = v.submit(order(v, "c1", Side.BUY, 12.345, OrderType.LIMIT, price=1.123456))
+    assert r.status is S.ACCEPTED
+    assert r.clamp.kind == "CLAMP" and r.clamp.detail["changes"] == {
+        "qty": {"from": 12.345, "to": 12.3}, "price": {"from": 1.123456, "to": 1.1234}}
+    (o,) = v.open_orders()
+    assert (o.request.qty, o.request.price) == (12.3, 1.1234)
+    small = v.submit(order(v, "c2", Side.BUY, 2.0))  # 2 XRP ~ 2.4 USDT < 5 USDT minimum
+    assert small.status is S.REJECTED and "below the minimum 5" in small.reason
+    assert small.clamp.detail["rejected"] == small.reason
+    tiny = v.submit(order(v, "c3", Side.BUY, 0.05))
+    assert tiny.status is S.REJECTED and "below the step 0.1" in tiny.reason
+    assert [e.kind for e in events] == ["CLAMP", "CLAMP", "CLAMP"]
+
+
+def test_sell_prices_round_up_buy_prices_round_down():
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    r = v.submit(order(v, "s", Side.SELL, 10, OrderType.LIMIT, price=1.300001))
+    assert r.status is S.ACCEPTED and r.clamp.detail["changes"]["price"]["to"] == 1.3001
+
+
+def test_stop_beats_take_profit_when_both_touched_in_one_bar():
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    run(v, XRP[1:3])
+    v.submit(order(v, "entry", Side.BUY, 100))
+    run(v, XRP[3:5])
+    assert v.positions()
+    # an "outside" bar: its range exceeds the previous bar's by 0.002 (20 ticks) on each side
+    k = next(k for k in range(6, len(XRP)) if XRP[k].low + 0.002 < XRP[k - 1].low
+             and XRP[k].high - 0.002 > XRP[k - 1].high)
+    run(v, XRP[5:k])
+    bar = XRP[k]
+    sl, tp = bar.low + 0.002, bar.high - 0.002  # both inside bar k's range, outside bar k-1's
+    v.submit(order(v, "sl", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=sl, parent_id="entry"))
+    v.submit(order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=tp, parent_id="entry"))
+    reports = v.on_bar(bar)
+    statuses = {(r.client_order_id, r.status) for r in reports}
+    assert ("sl", S.TRIGGERED) in statuses and ("sl", S.FILLED) in statuses
+    assert ("tp", S.CANCELED) in statuses and not fills(reports, "tp")
+    assert fills(reports, "sl")[0].price <= sl  # the worse outcome for the trader
+    assert not v.positions()
+
+
+def test_funding_longs_pay_positive_rate_shorts_receive():
+    funding = bundled_funding()
+    start = next(i for i, b in enumerate(XRP) if b.ts >= funding["XRP-PERP"][0][0] - 3600)
+    paid = {}
+    for side in (Side.BUY, Side.SELL):
+        v = PaperVenue(NO_PARTIALS, funding=funding)
+        v.on_bar(XRP[start])
+        v.submit(order(v, "f", side, 100))
+        run(v, XRP[start + 1:start + 20])  # crosses 2021-11-18 00:00, rate +0.0001
+        (event,) = v.events("FUNDING")
+        assert event.detail["rate"] > 0
+        paid[side] = event.detail["paid"]
+        (pos,) = v.positions()
+        assert pos.extra["funding_paid"] == pytest.approx(paid[side])
+    assert paid[Side.BUY] == pytest.approx(0.0001 * 100 * event.detail["mark"])
+    assert paid[Side.BUY] > 0 > paid[Side.SELL]
+
+
+def test_orders_need_a_quote_the_venue_issued_for_the_current_bar():
+    v = PaperVenue()
+    v.on_bar(XRP[0])
+    invented = v.submit(order(v, "x", Side.BUY, 50, quote_id="q:XRP-PERP:123"))
+    assert invented.status is S.REJECTED and "never issued" in invented.reason
+    stale_id = v.quote("XRP-PERP").snapshot_id
+    v.on_bar(XRP[1])
+    stale = v.submit(order(v, "y", Side.BUY, 50, quote_id=stale_id))
+    assert stale.status is S.REJECTED and "old" in stale.reason
+    assert v.submit(order(v, "z", Side.BUY, 50)).status is S.ACCEPTED
+    assert v.submit(order(v, "x", Side.BUY, 50)).status is S.REJECTED  # idempotent replay of the same id
+
+
+def test_spot_cannot_short_and_reduce_only_needs_a_position():
+    v = PaperVenue()
+    v.on_bar(ETH[0])
+    short = v.submit(order(v, "s", Side.SELL, 1.0, symbol="ETH/BTC"))
+    assert short.status is S.REJECTED and "cannot go short" in short.reason
+    exit_ = v.submit(order(v, "e", Side.SELL, 1.0, role=Role.EXIT, symbol="ETH/BTC"))
+    assert exit_.status is S.REJECTED and "reduce-only" in exit_.reason
+    broke = v.submit(order(v, "b", Side.BUY, 50_000.0, symbol="ETH/BTC"))
+    assert broke.status is S.REJECTED and "insufficient crypto_spot funds" in broke.reason
+
+
+def test_latency_orders_wait_for_the_next_bar():
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.0, latency_ms=10 * 60 * 1000))  # two 5m bars
+    v.on_bar(XRP[0])
+    v.submit(order(v, "slow", Side.BUY, 50))
+    assert not fills(run(v, XRP[1:3]), "slow")
+    assert fills(run(v, XRP[3:4]), "slow")
+
+
+def test_state_survives_close_and_reopen(tmp_path):
+    path = tmp_path / "paper.sqlite"
+    cfg = PaperConfig(partial_fill_prob=0.3, seed=3)
+    v = PaperVenue.open(path, cfg, funding=bundled_funding())
+    v.on_bar(XRP[0])
+    v.submit(order(v, "a", Side.BUY, 100))
+    run(v, XRP[1:4])
+    v.submit(order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=2.0, parent_id="a"))
+    v.submit(order(v, "b", Side.SELL, 30, OrderType.LIMIT, price=1.9))
+    before = (v.open_orders(), v.positions(), v.balances(), v.order_status("a"))
+    v.close()
+
+    w = PaperVenue.open(path, funding=bundled_funding())  # config restored from the file too
+    assert w.config == cfg
+    assert (w.open_orders(), w.positions(), w.balances(), w.order_status("a")) == before
+    assert w.quote("XRP-PERP").snapshot_id == v.quote("XRP-PERP").snapshot_id
+    # ...and the replay continues exactly as an uninterrupted venue would
+    rest = XRP[4:60]
+    w_reports = run(w, rest)
+    u = PaperVenue(cfg, funding=bundled_funding())
+    u.on_bar(XRP[0])
+    u.submit(order(u, "a", Side.BUY, 100))
+    run(u, XRP[1:4])
+    u.submit(order(u, "tp", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=2.0, parent_id="a"))
+    u.submit(order(u, "b", Side.SELL, 30, OrderType.LIMIT, price=1.9))
+    assert run(u, rest) == w_reports and u.balances() == w.balances()
+
+
+def test_cancel_and_amend():
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    v.submit(order(v, "l", Side.BUY, 50, OrderType.LIMIT, price=0.5))
+    amended = v.amend("l", price=0.612345)
+    assert amended.status is S.ACCEPTED and v.open_orders()[0].request.price == 0.6123
+    assert v.cancel("l").status is S.CANCELED and not v.open_orders()
+    assert v.cancel("l").status is S.CANCELED  # the venue's truth, unchanged
+    assert v.cancel("nope").status is S.UNKNOWN and v.order_status("nope") is None
+    assert v.balances()[Domain.CRYPTO_PERP] == 1000.0
