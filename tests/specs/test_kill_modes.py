@@ -1,0 +1,120 @@
+"""kill_modes: losing streak -> cooldown, daily loss -> close-only, drawdown and manual flatten."""
+import pytest
+
+OK = {"pnl": {"daily_loss": 0.0, "drawdown": 0.0}}
+
+
+def pnl(daily_loss: float = 0.0, drawdown: float = 0.0) -> dict:
+    return {"pnl": {"daily_loss": daily_loss, "drawdown": drawdown}}
+
+
+def raised(records) -> list[str]:
+    """Broadcast events the kill machine raised (recorded as events it does not itself take)."""
+    return [r.event for r in records if r.event.startswith("kill_")]
+
+
+def test_three_losses_start_a_cooldown_that_ends_on_its_timer(machine):
+    k = machine("kill_modes")
+    assert k.inst.has_tag("opens_risk")
+    k.send("trade_closed", pnl=-10.0)
+    k.send("trade_closed", pnl=-5.0)
+    assert (k.state, k.ctx["consecutive_losses"]) == ("normal", 2)
+    k.send("trade_closed", pnl=-1.0)
+    assert k.state == "cooldown"
+    assert not k.inst.has_tag("opens_risk") and k.inst.has_tag("exits_allowed")
+    k.wait(k.params["cooldown"] - 1)
+    assert k.state == "cooldown"
+    k.wait(1)
+    assert k.state == "normal"
+    assert k.states() == ["normal", "cooldown", "normal"]
+
+
+def test_a_win_resets_the_losing_streak(machine):
+    k = machine("kill_modes")
+    k.send("trade_closed", pnl=-1.0)
+    k.send("trade_closed", pnl=-1.0)
+    k.send("trade_closed", pnl=3.0)
+    k.send("trade_closed", pnl=-1.0)
+    assert (k.state, k.ctx["consecutive_losses"]) == ("normal", 1)
+
+
+def test_daily_loss_goes_close_only_until_the_next_day(machine):
+    k = machine("kill_modes")
+    k.send("risk_update", inputs=pnl(daily_loss=0.049))
+    assert k.state == "normal"
+    records = k.send("risk_update", inputs=pnl(daily_loss=0.05))
+    assert k.state == "close_only" and k.ctx["tripped_by"] == "daily_loss"
+    assert raised(records) == ["kill_close_only"]
+    assert records[0].guard_inputs == {"pnl.daily_loss": 0.05, "params.daily_loss_limit": 0.05}
+    assert k.inst.has_tag("exits_allowed") and not k.inst.has_tag("opens_risk")
+    assert k.called("notify")
+    records = k.send("day_rolled")
+    assert k.state == "normal" and raised(records) == ["kill_resume"]
+
+
+def test_stage_2_override_tightens_the_daily_loss_limit(machine):
+    k = machine("kill_modes", stage=2)
+    assert k.params["daily_loss_limit"] == 0.03
+    k.send("risk_update", inputs=pnl(daily_loss=0.03))
+    assert k.state == "close_only"
+
+
+def test_manual_close_only_is_not_lifted_by_the_day_roll(machine):
+    k = machine("kill_modes")
+    k.send("manual_close_only")
+    k.send("day_rolled")
+    assert k.state == "close_only"
+    k.send("manual_resume", inputs=OK)
+    assert k.state == "normal"
+
+
+def test_resume_is_refused_outside_the_limits(machine):
+    k = machine("kill_modes")
+    k.send("manual_halt")
+    assert k.state == "halted"
+    k.send("manual_resume", inputs=pnl(drawdown=0.10))
+    assert k.state == "halted"
+    k.send("manual_resume")  # no inputs: the guard errors and counts as false (fail closed)
+    assert k.state == "halted"
+    assert k.sink.records[-1].kind in ("guard_error", "unhandled")
+
+
+def test_max_drawdown_flattens_then_halts(machine):
+    k = machine("kill_modes")
+    records = k.send("risk_update", inputs=pnl(daily_loss=0.06, drawdown=0.10))
+    assert k.state == "flatten_all" and k.ctx["tripped_by"] == "max_drawdown"
+    assert raised(records) == ["kill_flatten"]
+    assert k.called("flatten_all") == [{}]
+    k.wait(k.params["flatten_retry"])  # not flat yet: the flatten is sent again
+    assert k.state == "flatten_all" and len(k.called("flatten_all")) == 2
+    records = k.send("flattened")
+    assert k.state == "halted" and raised(records) == ["kill_halt"]
+
+
+@pytest.mark.parametrize("start", ["normal", "cooldown", "close_only", "halted"])
+def test_manual_flatten_works_from_every_mode(machine, start):
+    k = machine("kill_modes")
+    if start == "cooldown":
+        for _ in range(3):
+            k.send("trade_closed", pnl=-1.0)
+    elif start == "close_only":
+        k.send("manual_close_only")
+    elif start == "halted":
+        k.send("manual_halt")
+    assert k.state == start
+    k.send("manual_flatten")
+    assert k.state == "flatten_all" and k.ctx["tripped_by"] == "manual"
+
+
+def test_disaster_and_fault(machine):
+    k = machine("kill_modes")
+    k.send("fault", reason="feed lost")
+    assert k.state == "close_only" and k.ctx["tripped_by"] == "fault: feed lost"
+    k.send("disaster")
+    assert k.state == "flatten_all" and k.ctx["tripped_by"] == "disaster"
+
+
+def test_only_normal_opens_risk_and_every_state_lets_exits_pass(specset):
+    m = specset.machines["kill_modes"]
+    assert {n for n, s in m.states.items() if "opens_risk" in s.tags} == {"normal"}
+    assert all("exits_allowed" in s.tags for s in m.states.values())

@@ -1,0 +1,147 @@
+"""order: the NautilusTrader lifecycle, timeouts into UNRESOLVED, reconciliation, late fills."""
+import pytest
+
+
+def submitted(machine, qty=10.0, price=100.0, reduce_only=False, **kw):
+    o = machine("order", **kw)
+    o.send("submit", qty=qty, price=price, reduce_only=reduce_only)
+    return o
+
+
+def test_submit_accept_partial_then_filled(machine):
+    o = submitted(machine)
+    assert o.called("submit_order") == [{"qty": 10.0, "price": 100.0, "reduce_only": False}]
+    o.send("accepted")
+    o.send("fill", qty=4.0, price=100.0)
+    assert (o.state, o.ctx["filled_qty"]) == ("PARTIALLY_FILLED", 4.0)
+    o.send("fill", qty=6.0, price=105.0)
+    assert o.state == "FILLED" and o.inst.done
+    assert o.ctx["filled_qty"] == 10.0
+    assert o.ctx["avg_px"] == pytest.approx(103.0)
+    assert o.states() == ["INITIALIZED", "SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED", "FILLED"]
+    assert [a["qty"] for a in o.called("record_fill")] == [4.0, 6.0]
+
+
+def test_cancel(machine):
+    o = submitted(machine)
+    o.send("accepted")
+    o.send("cancel")
+    assert o.state == "PENDING_CANCEL" and o.called("cancel_order") == [{}]
+    o.send("canceled")
+    assert o.state == "CANCELED" and o.inst.has_tag("terminal")
+
+
+def test_cancel_refused_returns_to_the_working_state(machine):
+    o = submitted(machine)
+    o.send("accepted")
+    o.send("fill", qty=2.0, price=100.0)
+    o.send("cancel")
+    o.send("cancel_rejected", reason="too late")
+    assert o.state == "PARTIALLY_FILLED"
+
+
+def test_reject_and_deny(machine):
+    o = submitted(machine)
+    o.send("rejected", reason="insufficient margin")
+    assert o.state == "REJECTED" and o.inst.done
+    assert o.called("record_rejection") == [{"reason": "insufficient margin"}]
+    d = machine("order")
+    d.send("denied", reason="spread too wide")
+    assert d.state == "DENIED" and d.inst.done
+
+
+def test_submit_timeout_goes_unresolved_and_only_reconciliation_leaves(machine):
+    o = submitted(machine)
+    o.wait(o.params["submit_timeout"])
+    assert o.state == "UNRESOLVED"
+    assert o.called("request_reconciliation") == [{}]
+    for event in ("accepted", "canceled", "rejected", "expired", "cancel"):
+        o.send(event, reason="x") if event == "rejected" else o.send(event)
+        assert o.state == "UNRESOLVED", event
+    o.wait(o.params["reconcile_overdue"])  # overdue: asks again and alerts, still unresolved
+    assert o.state == "UNRESOLVED" and len(o.called("request_reconciliation")) == 2
+    o.send("reconciled", status="open", filled_qty=3.0, avg_px=99.5)
+    assert o.state == "PARTIALLY_FILLED"
+    assert (o.ctx["filled_qty"], o.ctx["avg_px"]) == (3.0, 99.5)
+
+
+@pytest.mark.parametrize("status, filled, final", [
+    ("filled", 10.0, "FILLED"), ("canceled", 0.0, "CANCELED"), ("expired", 0.0, "EXPIRED"),
+    ("not_found", 0.0, "REJECTED"), ("open", 0.0, "ACCEPTED"),
+])
+def test_reconciliation_adopts_the_venue_truth(machine, status, filled, final):
+    o = submitted(machine)
+    o.wait(o.params["submit_timeout"])
+    o.send("reconciled", status=status, filled_qty=filled, avg_px=100.0)
+    assert o.state == final
+
+
+def test_an_unknown_reconciliation_status_stays_unresolved(machine):
+    o = submitted(machine)
+    o.wait(o.params["submit_timeout"])
+    o.send("reconciled", status="garbled", filled_qty=0.0, avg_px=0.0)
+    assert o.state == "UNRESOLVED"
+
+
+def test_cancel_timeout_goes_unresolved(machine):
+    o = submitted(machine)
+    o.send("accepted")
+    o.send("cancel")
+    o.wait(o.params["ack_timeout"])
+    assert o.state == "UNRESOLVED"
+
+
+def test_paper_env_override_shortens_the_submit_timeout(machine):
+    o = submitted(machine, env="paper")
+    assert o.params["submit_timeout"] == 2.0
+    o.wait(2.0)
+    assert o.state == "UNRESOLVED"
+
+
+def test_late_fill_on_a_canceled_order_is_booked(machine):
+    o = submitted(machine)
+    o.send("accepted")
+    o.send("cancel")
+    o.send("canceled")
+    o.send("fill", qty=3.0, price=101.0)
+    assert o.state == "CANCELED"
+    assert (o.ctx["filled_qty"], o.ctx["late_fills"]) == (3.0, 1)
+    assert o.called("record_fill") == [{"qty": 3.0, "price": 101.0}]
+    assert any("late fill" in a["text"] for a in o.called("notify"))
+    o.send("fill", qty=7.0, price=101.0)  # the rest arrives too: the order did fill
+    assert o.state == "FILLED" and o.ctx["late_fills"] == 2
+
+
+def test_amend_round_trip_and_refused_amend(machine):
+    o = submitted(machine)
+    o.send("accepted")
+    o.send("amend", qty=12.0, price=99.0)
+    assert o.state == "PENDING_UPDATE"
+    o.send("updated", qty=12.0, price=99.0)
+    assert (o.state, o.ctx["qty"]) == ("ACCEPTED", 12.0)
+    o.send("fill", qty=5.0, price=99.0)
+    o.send("amend", qty=5.0, price=99.0)  # not above what already filled
+    assert o.state == "PARTIALLY_FILLED"
+    assert o.called("record_rejection") == [{"reason": "amend below the filled quantity"}]
+
+
+def test_kill_denies_new_entries_but_exits_pass(machine):
+    entry = machine("order")
+    entry.send("kill_close_only")
+    entry.send("submit", qty=1.0, price=0.0, reduce_only=False)
+    assert entry.state == "DENIED" and entry.called("submit_order") == []
+    exit_ = machine("order")
+    exit_.send("kill_halt")
+    exit_.send("submit", qty=1.0, price=0.0, reduce_only=True)
+    assert exit_.state == "SUBMITTED"
+
+
+def test_kill_cancels_a_working_entry_and_leaves_a_working_exit(machine):
+    entry = submitted(machine)
+    entry.send("accepted")
+    entry.send("kill_flatten")
+    assert entry.state == "PENDING_CANCEL" and entry.called("cancel_order") == [{}]
+    exit_ = submitted(machine, reduce_only=True)
+    exit_.send("accepted")
+    records = exit_.send("kill_flatten")
+    assert exit_.state == "ACCEPTED" and records[-1].kind == "transition"
