@@ -1,0 +1,100 @@
+"""Registry, missing implementations, audit sinks and clocks."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.diagnostics import Pos
+from engine.runtime import (FanoutSink, JsonlSink, ListSink, NullSink, Record, Registry, ReplayClock,
+                            WallClock, missing_implementations)
+from engine.runtime import registry as registry_mod
+from engine.spec.ir import Catalogue, CatalogueEntry, SpecSet
+from runtime_support import build, log
+
+P = Pos("catalogue.yaml", 1, 1)
+
+
+def test_decorators_register_and_a_second_provider_is_refused():
+    reg = Registry()
+
+    @reg.guard("in_session")
+    def in_session(ts: float) -> bool:
+        return True
+
+    assert reg.guards["in_session"] is in_session
+    reg.guard("in_session")(in_session)  # re-import of the same function: fine
+    with pytest.raises(ValueError, match="already provided"):
+        reg.guard("in_session")(lambda ts: False)
+    with pytest.raises(ValueError, match="built-in"):
+        reg.action("assign")
+
+
+def specset() -> SpecSet:
+    m = build({"a": {"initial": True, "entry": [log("x"), "train"]}, "b": {}},
+              [{"event": "e", "source": "a", "target": "b", "guard": "in_session(1.0) and abs(-1) > 0"}])
+    cat = Catalogue(guards={"in_session": CatalogueEntry("in_session", "guard", "risk", P)},
+                    actions={n: CatalogueEntry(n, "action", p, P)
+                             for n, p in (("log", "engine"), ("train", "rl"), ("unused", "state"))})
+    return SpecSet(machines={"m": m}, catalogue=cat)
+
+
+def test_missing_implementations_imports_only_used_providers_and_tolerates_import_errors(monkeypatch):
+    imported = []
+
+    def fake_import(module: str):
+        imported.append(module)
+        if module == "rl.actions":
+            raise ImportError("No module named 'torch'")
+
+    monkeypatch.setattr(registry_mod.importlib, "import_module", fake_import)
+    reg = Registry()
+    reg.action("log")(lambda ctx, tag: None)
+    assert missing_implementations(specset(), reg) == ["in_session", "train"]
+    assert sorted(imported) == ["engine.actions", "engine.risk.actions", "rl.actions"]  # not state
+    reg.guard("in_session")(lambda ts: True)
+    reg.action("train")(lambda ctx: None)
+    assert missing_implementations(specset(), reg) == []
+
+
+def test_import_providers_reports_why():
+    errors = registry_mod.import_providers(["nonsense"])
+    assert "unknown provider" in errors["nonsense"]
+
+
+def record(**kw) -> Record:
+    base = dict(machine="m", instance_id="i", source="a", target="b", event="e",
+                guard_inputs={"kpi.x": {"y": (1, 2)}}, time=1.5, spec_hash="h", kind="transition")
+    return Record(**{**base, **kw})
+
+
+def test_records_are_plain_data():
+    d = record().as_dict()
+    assert d["guard_inputs"] == {"kpi.x": {"y": [1, 2]}} and json.loads(json.dumps(d)) == d
+    with pytest.raises(AttributeError):
+        record().kind = "x"  # type: ignore[misc]
+
+
+def test_jsonl_and_fanout_sinks(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    mem = ListSink()
+    with JsonlSink(path, fsync=True) as js:
+        sink = FanoutSink(js, mem, NullSink())
+        sink.write(record())
+        sink.write(record(kind="unhandled", target=None))
+        sink.flush()
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [x["kind"] for x in lines] == ["transition", "unhandled"] and len(mem.records) == 2
+    assert lines[0] == record().as_dict()
+
+
+def test_clocks():
+    c = ReplayClock(10)
+    c.advance(5)
+    c.set(20)
+    assert c.now() == 20
+    with pytest.raises(ValueError):
+        c.set(19)
+    with pytest.raises(ValueError):
+        c.advance(-1)
+    assert WallClock().now() > 1.6e9
