@@ -79,6 +79,16 @@ def trade_metrics(log_returns: Sequence[float], span_seconds: float,
     }
 
 
+def exposure(intervals: Iterable[tuple[float, float]], span_seconds: float) -> float:
+    """Share of the period with a position open: the union of [entry, exit] intervals (epoch s)."""
+    total, end = 0.0, -math.inf
+    for a, b in sorted(intervals):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return min(1.0, total / span_seconds) if span_seconds > 0 else 0.0
+
+
 def normalised_weights(weights: dict[str, float]) -> dict[str, float]:
     clamped = {k: max(0.0, float(w)) for k, w in weights.items()}
     total = sum(clamped.values())

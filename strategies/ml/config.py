@@ -84,12 +84,12 @@ class WalkForwardConfig(_Strict):
 
 
 class ModelParams(_Strict):
-    n_estimators: int = Field(200, ge=1)
-    max_depth: int = Field(3, ge=1)
-    learning_rate: float = Field(0.05, gt=0, le=1)
+    n_estimators: int = Field(150, ge=1)
+    max_depth: int = Field(2, ge=1)
+    learning_rate: float = Field(0.03, gt=0, le=1)
     subsample: float = Field(0.8, gt=0, le=1)
     colsample_bytree: float = Field(0.8, gt=0, le=1)
-    min_child_weight: float = Field(5.0, ge=0)
+    min_child_weight: float = Field(50.0, ge=0)
     seed: int = 7
 
 

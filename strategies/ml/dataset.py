@@ -1,12 +1,7 @@
-"""Bars in, a training table out: the bundled data sets by name, and features joined to labels.
-
-Loading goes through engine.data.loader (validation, file:row errors). The
-catalogue below names the bundled files that are OHLCV bars a filter can be
-trained on (funding-rate and mark-price files are not).
-"""
+"""Bars in, a training table out: bundled data sets (engine.data.bundled) or files, and
+features joined to labels."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -15,63 +10,40 @@ from strategies.ml.config import MLConfig, RegimeConfig
 from strategies.ml.features import build_features
 from strategies.ml.labels import make_labels
 
-BUNDLED = Path(__file__).resolve().parents[2] / "engine" / "data" / "bundled"
+
+def bar_datasets() -> list[str]:
+    """Bundled data sets a filter can be trained on (OHLCV bars, not funding or mark prices)."""
+    from engine.data.bundled import DATASETS
+
+    return [n for n, d in DATASETS.items() if d.loader != "funding" and "mark" not in n]
 
 
-@dataclass(frozen=True)
-class DataSet:
-    name: str
-    symbol: str
-    tf: str
-    domain: str
-    files: tuple[str, ...]  # one bars file, or (bid, ask)
+def resolve(name: str, tf: str | None = None) -> str | None:
+    """A bundled data-set name from a name, its short form (ETH_BTC-5m) or a symbol (+ tf)."""
+    from engine.data.bundled import DATASETS
 
-
-CATALOGUE: tuple[DataSet, ...] = (
-    DataSet("ADA_BTC-5m", "ADA/BTC", "5m", "crypto_spot", ("crypto_spot/ADA_BTC-5m.feather",)),
-    DataSet("ETH_BTC-5m", "ETH/BTC", "5m", "crypto_spot", ("crypto_spot/ETH_BTC-5m.feather",)),
-    DataSet("LTC_BTC-5m", "LTC/BTC", "5m", "crypto_spot", ("crypto_spot/LTC_BTC-5m.feather",)),
-    DataSet("XRP_ETH-5m", "XRP/ETH", "5m", "crypto_spot", ("crypto_spot/XRP_ETH-5m.feather",)),
-    DataSet("BTC-PERP-1m", "BTC-PERP", "1m", "crypto_perp", ("crypto_perp/BTC-PERP-1m-2022-01.csv.gz",)),
-    DataSet("XRP_USDT-5m", "XRP/USDT:USDT", "5m", "crypto_perp",
-            ("crypto_perp/XRP_USDT_USDT-5m-futures.feather",)),
-    DataSet("EURUSD-1h", "EURUSD", "1h", "forex", ("forex/EURUSD-1h.csv",)),
-    DataSet("GBPUSD-1m", "GBPUSD", "1m", "forex",
-            ("forex/gbpusd-m1-bid-2012.csv.gz", "forex/gbpusd-m1-ask-2012.csv.gz")),
-    DataSet("USDJPY-1m", "USDJPY", "1m", "forex",
-            ("forex/usdjpy-m1-bid-2013.csv.gz", "forex/usdjpy-m1-ask-2013.csv.gz")),
-    DataSet("6EH4-1m", "6EH4", "1m", "futures", ("futures/6EH4-1m-2024-01.csv.gz",)),
-)
-
-
-def find(name_or_symbol: str, tf: str | None = None) -> DataSet | None:
-    """A catalogue entry by data-set name, or by symbol (and timeframe)."""
-    key = name_or_symbol.lower()
-    for ds in CATALOGUE:
-        if ds.name.lower() == key:
-            return ds
-    for ds in CATALOGUE:
-        if ds.symbol.lower() == key and (tf is None or ds.tf == tf):
-            return ds
-    return None
-
-
-def load_dataset(ds: DataSet) -> pd.DataFrame:
-    from engine.data.loader import load_bars, load_bid_ask
-
-    paths = [BUNDLED / f for f in ds.files]
-    if len(paths) == 2:
-        return load_bid_ask(paths[0], paths[1], symbol=ds.symbol, tf=ds.tf)
-    return load_bars(paths[0], symbol=ds.symbol, tf=ds.tf)
+    names = bar_datasets()
+    if name in DATASETS:
+        return name
+    short = [n for n in names if n.split("/", 1)[1].lower() == name.lower()]
+    by_symbol = [n for n in names if DATASETS[n].symbol.lower() == name.lower()
+                 and (tf is None or DATASETS[n].tf == tf)]
+    found = short or by_symbol
+    return found[0] if len(found) == 1 else None
 
 
 def load(name_or_path: str, tf: str | None = None) -> tuple[str, str, pd.DataFrame]:
-    """(symbol, tf, bars) for a catalogue name/symbol or a file path."""
+    """(symbol, tf, bars) for a bundled data set or a bars file."""
+    from engine.data import bundled
     from engine.data.loader import load_bars
 
-    ds = find(name_or_path, tf)
-    if ds is not None:
-        return ds.symbol, ds.tf, load_dataset(ds)
+    name = resolve(name_or_path, tf)
+    if name is not None:
+        d = bundled.get(name)
+        return d.symbol, d.tf, bundled.load(name)
+    if not Path(name_or_path).exists():
+        raise KeyError(f"no bundled data set or file {name_or_path!r}; "
+                       f"bundled: {', '.join(bar_datasets())}")
     bars = load_bars(name_or_path, tf=tf)
     return Path(name_or_path).name.split("-")[0], bars.attrs.get("tf") or tf or "?", bars
 

@@ -9,7 +9,8 @@ Convention (the contract every consumer relies on):
 How it is enforced:
   * primary-timeframe indicators are computed causally (bar t uses bars <= t)
     and the whole frame is shifted by one row;
-  * a higher timeframe (HTF) is built by grouping primary bars into buckets
+  * a higher timeframe (HTF, a whole multiple of the primary one; others are
+    skipped) is built by engine.data.resample into left-labelled buckets
     (`index.floor(tf)`); the HTF indicators of bucket B use buckets <= B, and
     row t receives the value of the last bucket BEFORE the bucket of t. Every
     primary bar of that bucket lies before t, so a HTF value is used only after
@@ -25,8 +26,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from engine.data.bars import interval_of
+from engine.data.resample import resample
+from engine.data.timeframes import parse_tf
 from strategies.ml import indicators as ind
-from strategies.ml.config import FeatureConfig, RegimeConfig, duration_seconds
+from strategies.ml.config import FeatureConfig, RegimeConfig
 from strategies.regime import load_regime_config, regime_flags
 
 REQUIRED = ("open", "high", "low", "close", "volume")
@@ -40,11 +44,6 @@ def check_bars(bars: pd.DataFrame) -> None:
         raise ValueError("bars need a DatetimeIndex (bar open times, UTC)")
     if not bars.index.is_monotonic_increasing or not bars.index.is_unique:
         raise ValueError("bars index must be sorted and unique")
-
-
-def bar_seconds(index: pd.DatetimeIndex) -> float:
-    """The primary bar length: the median spacing of the index."""
-    return float(pd.Series(index).diff().median().total_seconds())
 
 
 def _base(bars: pd.DataFrame, cfg: FeatureConfig) -> dict[str, pd.Series]:
@@ -89,16 +88,9 @@ def _primary(bars: pd.DataFrame, cfg: FeatureConfig, regime_cfg: RegimeConfig) -
     return pd.DataFrame(cols, index=bars.index)
 
 
-def resample(bars: pd.DataFrame, tf: str) -> pd.DataFrame:
-    """Aggregate primary bars into `tf` buckets labelled by their start (empty buckets dropped)."""
-    key = bars.index.floor(pd.Timedelta(seconds=duration_seconds(tf)))
-    agg = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-    return bars[list(REQUIRED)].groupby(key).agg(agg)
-
-
 def _higher(bars: pd.DataFrame, tf: str, cfg: FeatureConfig) -> pd.DataFrame:
-    freq = pd.Timedelta(seconds=duration_seconds(tf))
-    htf = resample(bars, tf)
+    freq = parse_tf(tf)
+    htf = resample(bars, tf)  # left-labelled buckets; partial buckets at either end are dropped
     feats = pd.DataFrame(_base(htf, cfg), index=htf.index).shift(1)  # last CLOSED bucket before this one
     aligned = feats.reindex(bars.index.floor(freq))
     aligned.index = bars.index
@@ -113,9 +105,9 @@ def build_features(bars: pd.DataFrame, cfg: FeatureConfig | None = None,
     regime_cfg = regime_cfg or load_regime_config()
     bars = bars.astype({k: float for k in REQUIRED})
     parts = [_primary(bars, cfg, regime_cfg).shift(1)]
-    base_s = bar_seconds(bars.index)
+    base = interval_of(bars)
     for tf in cfg.higher_timeframes:
-        if duration_seconds(tf) > base_s:
+        if parse_tf(tf) > base and parse_tf(tf) % base == pd.Timedelta(0):
             parts.append(_higher(bars, tf, cfg))
     out = pd.concat(parts, axis=1)
     return out.replace([np.inf, -np.inf], np.nan).astype("float32")

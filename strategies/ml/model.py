@@ -136,7 +136,8 @@ def run_walk_forward(X: pd.DataFrame, labels: pd.DataFrame, cfg: MLConfig, symbo
         res = FoldResult(fold, evaluate(prob, y[fold.test_idx], ret[fold.test_idx], table_thr))
         results.append(res)
         parts.append(pd.DataFrame({"prob": prob, "y": y[fold.test_idx], "ret": ret[fold.test_idx],
-                                   "fold": fold.number}, index=X.index[fold.test_idx]))
+                                   "t1": labels["t1"].iloc[fold.test_idx].to_numpy(), "fold": fold.number},
+                                  index=X.index[fold.test_idx]))
         if on_fold:
             on_fold(res, len(folds))
     oos = pd.concat(parts)
@@ -147,8 +148,14 @@ def run_walk_forward(X: pd.DataFrame, labels: pd.DataFrame, cfg: MLConfig, symbo
 
 
 def oos_trades(oos: pd.DataFrame, thr: float) -> pd.DataFrame:
-    """The validation trades at `thr`: time, side, return (what selection evaluates)."""
+    """The validation trades at `thr`, one position at a time: a signal is taken only once the
+    previous trade has exited (at its label's t1). Columns side, ret (side x label return), t1."""
     side = sides(oos["prob"].to_numpy(), thr)
-    traded = side != 0
-    return pd.DataFrame({"side": side[traded], "ret": side[traded] * oos["ret"].to_numpy()[traded]},
-                        index=oos.index[traded])
+    rows, busy_until = [], None
+    for ts, s, r, t1 in zip(oos.index, side, oos["ret"].to_numpy(), oos["t1"]):
+        if s == 0 or (busy_until is not None and ts <= busy_until):
+            continue
+        rows.append((ts, int(s), float(s * r), t1))
+        busy_until = t1
+    out = pd.DataFrame(rows, columns=["ts", "side", "ret", "t1"])
+    return out.set_index(pd.DatetimeIndex(out.pop("ts")))

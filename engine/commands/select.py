@@ -1,0 +1,142 @@
+"""`engine select`: rank symbols/timeframes and write the top-K active set.
+
+    engine select [--top-k 5] [--min-trades 25] [--metrics FILE] [--registry var/models]
+                  [--state var/state.db] [--out var/active_symbols.json]
+
+Metrics come from --metrics (a JSON list of {symbol, tf, trades, winrate,
+profit_factor, sharpe, sortino, max_drawdown, ...}) or, by default, from the
+out-of-sample walk-forward trades of every bundled data set: the active
+registered model's stored validation trades when there is one, else a fresh
+walk-forward run (nothing is registered). The active set goes to the state
+store kv key "active_symbols" (with --state) or to a JSON file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--top-k", type=int, help="symbols to keep (default: specs/ml/selection.yaml)")
+    parser.add_argument("--min-trades", type=int, help="fewest trades a candidate needs (default: the spec)")
+    parser.add_argument("--metrics", help="JSON file with precomputed metrics instead of evaluating data")
+    parser.add_argument("--registry", help="model registry root (default: specs/ml/filter.yaml)")
+    parser.add_argument("--data", nargs="*", help="bundled data-set names to evaluate (default: all)")
+    parser.add_argument("--state", help="state store (SQLite path); default: write a JSON file")
+    parser.add_argument("--out", help="JSON file for the active set when no --state (default: the spec)")
+
+
+def run(args: argparse.Namespace) -> int:
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from engine.diagnostics import SpecError
+
+    try:
+        return _select(args)
+    except SpecError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except (KeyError, ValueError, OSError) as e:
+        print(f"engine select: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 1
+
+
+def _select(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from strategies import selection as sel
+
+    console = Console(width=max(Console().width, 110))
+    cfg = sel.load_selection_config()
+    top = args.top_k if args.top_k is not None else cfg.top_k
+    min_trades = args.min_trades if args.min_trades is not None else cfg.min_trades
+    if top < 1 or min_trades < 0:
+        raise ValueError("--top-k must be >= 1 and --min-trades >= 0")
+    rows = json.loads(Path(args.metrics).read_text()) if args.metrics else _evaluate(console, args)
+    ranked = sel.rank(rows, cfg, min_trades)
+    chosen = sel.top_k(ranked, top)
+    active = sel.build_active_set(chosen, cfg, top, min_trades, time.time())
+    where = sel.write_active_set(active, cfg, store=_open_store(args.state),
+                                 fallback=Path(args.out) if args.out else None)
+    _print_ranking(console, ranked, {(r.symbol, r.tf) for r in chosen})
+    console.print(f"active symbols ({len(active.symbols)}/{top}): {', '.join(active.symbols) or '(none)'}"
+                  f" -> {where}")
+    return 0
+
+
+def _evaluate(console, args: argparse.Namespace) -> list[dict]:
+    from strategies.ml import dataset
+
+    names = args.data or dataset.bar_datasets()
+    rows = []
+    with console.status("evaluating") as status:
+        for name in names:
+            status.update(f"evaluating {name}")
+            row, note = _evaluate_one(name, args.registry)
+            console.print(f"{name}: {note}")
+            if row is not None:
+                rows.append(row)
+    return rows
+
+
+def _evaluate_one(name: str, registry_root: str | None) -> tuple[dict | None, str]:
+    import pandas as pd
+
+    from strategies import selection as sel
+    from strategies.ml import dataset
+    from strategies.ml.config import MLConfig, load_spec
+    from strategies.ml.model import oos_trades, run_walk_forward
+    from strategies.ml.registry import ModelRegistry
+
+    cfg = load_spec("filter", MLConfig)
+    symbol, tf, bars = dataset.load(name)
+    registry = ModelRegistry(registry_root or cfg.registry_root)
+    version = registry.active_version(symbol, tf)
+    if version is not None:
+        t = registry.oos_trades(symbol, tf, version)
+        ts, t1, ret = pd.DatetimeIndex(t["ts"]), pd.DatetimeIndex(t["t1"]), t["ret"]
+        start, end = pd.Timestamp(t["span"][0]), pd.Timestamp(t["span"][1])
+        note = f"validation trades of registered v{version}"
+    else:
+        X, labels = dataset.training_frame(bars, cfg)
+        try:
+            result = run_walk_forward(X, labels, cfg, symbol)
+        except ValueError as e:
+            return None, f"skipped ({e})"
+        trades = oos_trades(result.oos, result.threshold)
+        ts, ret, t1 = trades.index, trades["ret"].tolist(), pd.DatetimeIndex(trades["t1"])
+        start, end = result.oos.index[0], result.oos.index[-1]
+        note = f"walk-forward over {len(result.folds)} folds (no registered model)"
+    span = (end - start).total_seconds()
+    held = zip(ts.as_unit("ns").asi8 / 1e9, t1.as_unit("ns").asi8 / 1e9)  # units differ by source
+    m = sel.trade_metrics(ret, span, sel.exposure(held, span))
+    return {"symbol": symbol, "tf": tf, **m}, note
+
+
+def _print_ranking(console, ranked, chosen: set) -> None:
+    from rich.table import Table
+
+    table = Table(title="symbol ranking (composite score)")
+    for col in ("#", "symbol", "tf", "score", "trades", "win", "PF", "Sharpe", "Sortino", "maxDD", "avg",
+                "expo", "total", "status"):
+        table.add_column(col, justify="right")
+    for i, r in enumerate(ranked, 1):
+        m = r.metrics
+        status = "ACTIVE" if (r.symbol, r.tf) in chosen else r.reason if not r.eligible else "-"
+        table.add_row(str(i), r.symbol, r.tf, f"{r.score:.3f}", str(m["trades"]), f"{m['winrate']:.2f}",
+                      f"{m['profit_factor']:.2f}", f"{m['sharpe']:.2f}", f"{m.get('sortino', 0.0):.2f}",
+                      f"{m['max_drawdown']:.2%}", f"{m.get('avg_trade', 0.0):.4%}",
+                      f"{m.get('exposure', 0.0):.0%}", f"{m.get('total_return', 0.0):.1%}", status)
+    console.print(table)
+
+
+def _open_store(path: str | None):
+    if path is None:
+        return None
+    from state.store import Store
+
+    return Store.open(path=path)

@@ -1,0 +1,172 @@
+"""`engine train ml|rl`: train the XGBoost signal filter with purged walk-forward validation.
+
+    engine train ml --symbol ETH/BTC --tf 5m [--data NAME_OR_PATH] [--registry var/models]
+                    [--activate] [--state var/state.db]
+
+Progress is shown per walk-forward fold; metrics are printed per fold and
+overall; the model refit on all samples is registered as the next version.
+A first version becomes active; later ones only with --activate (promotion is
+a gate decision, not a side effect of training). Native threads are pinned to 1.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+    ml = sub.add_parser("ml", help="XGBoost signal filter (features, triple-barrier labels, walk-forward)")
+    ml.add_argument("--symbol", required=True, help="engine symbol, e.g. ETH/BTC, or a bundled data-set name")
+    ml.add_argument("--tf", required=True, help="bar timeframe of the data, e.g. 5m, 1h")
+    ml.add_argument("--data", help="bundled data-set name (engine data list --bundled) or a bars file; "
+                                   "default: the bundled data set of --symbol/--tf")
+    ml.add_argument("--registry", help="model registry root (default: registry_root in specs/ml/filter.yaml)")
+    ml.add_argument("--spec", help="ML spec file (default specs/ml/filter.yaml)")
+    ml.add_argument("--activate", action="store_true", help="make the new version active")
+    ml.add_argument("--state", help="state store (SQLite path) that records the active version")
+    sub.add_parser("rl", help="PPO policy (a later issue)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.kind == "rl":
+        print("engine train rl: not implemented in this issue (PPO comes later)", file=sys.stderr)
+        return 2
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from engine.diagnostics import SpecError
+
+    try:
+        return _train(args)
+    except SpecError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except (KeyError, ValueError, LookupError) as e:
+        print(f"engine train ml: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 1
+
+
+def _train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from strategies.ml import dataset
+    from strategies.ml.config import MLConfig, load_model, load_spec
+    from strategies.ml.model import fit
+    from strategies.ml.registry import ModelRegistry
+
+    console = Console(width=max(Console().width, 110))  # the metrics table needs ~100 columns
+    cfg = load_model(args.spec, MLConfig) if args.spec else load_spec("filter", MLConfig)
+    symbol, tf, bars = dataset.load(args.data or args.symbol, args.tf)
+    if args.data:  # explicit data: register under the symbol asked for
+        symbol = args.symbol
+    if tf != args.tf:
+        raise ValueError(f"data is {tf} bars but --tf is {args.tf}")
+    console.print(f"[bold]{symbol} {tf}[/]: {len(bars)} bars {bars.index[0]} .. {bars.index[-1]}")
+
+    t0 = time.perf_counter()
+    X, labels = dataset.training_frame(bars, cfg)
+    t_feat = time.perf_counter() - t0
+    console.print(f"features: {X.shape[1]} columns x {len(X)} samples in {t_feat:.2f}s")
+
+    t0 = time.perf_counter()
+    result = _walk_forward_with_progress(console, X, labels, cfg, symbol)
+    t_wf = time.perf_counter() - t0
+    _print_metrics(console, result, symbol)
+
+    t0 = time.perf_counter()
+    booster = fit(X, labels["y"].to_numpy(), cfg.model)
+    t_fit = time.perf_counter() - t0
+
+    registry = ModelRegistry(args.registry or cfg.registry_root, store=_open_store(args.state))
+    first = not registry.versions(symbol, tf)
+    version = registry.register(symbol, tf, booster, _manifest(cfg, result, X, labels, bars, t_wf + t_fit),
+                                _trades_json(result), activate=args.activate or first)
+    active = registry.active_version(symbol, tf)
+    console.print(f"timing: features {t_feat:.2f}s, walk-forward {t_wf:.2f}s "
+                  f"({len(result.folds)} folds), final fit {t_fit:.2f}s")
+    console.print(f"registered [bold]{symbol} {tf} v{version}[/] under {registry.root} "
+                  f"(active: v{active}{'' if active == version else '; pass --activate to switch'})")
+    return 0
+
+
+def _walk_forward_with_progress(console, X, labels, cfg, symbol):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from strategies.ml.model import run_walk_forward
+    from strategies.ml.walkforward import walk_forward
+
+    n_folds = len(walk_forward(X.index, labels["t1"], cfg.walkforward))
+    with Progress(TextColumn("walk-forward"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("folds", total=n_folds)
+        return run_walk_forward(X, labels, cfg, symbol, on_fold=lambda _res, _n: progress.advance(task))
+
+
+def _fmt(v: float) -> str:
+    return "-" if v != v else f"{v:.3f}"  # NaN
+
+
+def _print_metrics(console, result, symbol: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"walk-forward ({symbol})")
+    for col in ("fold", "train", "purged", "test", "test from", "AUC", "accuracy", "thr", "trades",
+                "precision", "sum ret"):
+        table.add_column(col, justify="right")
+    for r in result.folds:
+        m, f = r.metrics, r.fold
+        table.add_row(str(f.number), str(len(f.train_idx)), str(f.purged), str(len(f.test_idx)),
+                      f.test_start.strftime("%m-%d %H:%M"), _fmt(m["auc"]), _fmt(m["accuracy"]),
+                      f"{m['threshold']:.2f}", str(m["trades"]), _fmt(m["precision"]), _fmt(m["total_ret"]))
+    o = result.overall
+    table.add_row("all", "", "", str(o["samples"]), "", _fmt(o["auc"]), _fmt(o["accuracy"]),
+                  f"{o['threshold']:.2f}", str(o["trades"]), _fmt(o["precision"]), _fmt(o["total_ret"]),
+                  style="bold")
+    console.print(table)
+    console.print(f"threshold {result.threshold:.2f}: {result.threshold_source}; "
+                  f"Brier {o['brier']:.4f}")
+
+
+def _manifest(cfg, result, X, labels, bars, train_seconds: float) -> dict:
+    import xgboost
+
+    from strategies.ml.registry import frame_hash
+
+    return {
+        "kind": "xgboost",
+        "xgboost_version": xgboost.__version__,
+        "params": cfg.model.model_dump(),
+        "labels": cfg.labels.model_dump(),
+        "walkforward": cfg.walkforward.model_dump(),
+        "features": list(X.columns),
+        "feature_config": cfg.features.model_dump(),
+        "threshold": result.threshold,
+        "threshold_source": result.threshold_source,
+        "metrics": {"overall": result.overall,
+                    "folds": [{"fold": r.fold.number, "test_start": r.fold.test_start.isoformat(),
+                               "test_end": r.fold.test_end.isoformat(), "train": len(r.fold.train_idx),
+                               "purged": r.fold.purged, **r.metrics} for r in result.folds]},
+        "data_hash": frame_hash(X, labels[["label", "ret", "y"]]),
+        "data": {"source": bars.attrs.get("source"), "rows": len(bars), "samples": len(X),
+                 "start": bars.index[0].isoformat(), "end": bars.index[-1].isoformat()},
+        "train_seconds": round(train_seconds, 3),
+    }
+
+
+def _trades_json(result) -> dict:
+    from strategies.ml.model import oos_trades
+
+    trades = oos_trades(result.oos, result.threshold)
+    return {"ts": [t.isoformat() for t in trades.index], "t1": [t.isoformat() for t in trades["t1"]],
+            "side": trades["side"].astype(int).tolist(), "ret": trades["ret"].astype(float).tolist(),
+            "span": [result.oos.index[0].isoformat(), result.oos.index[-1].isoformat()]}
+
+
+def _open_store(path: str | None):
+    if path is None:
+        return None
+    from state.store import Store
+
+    return Store.open(path=path)
