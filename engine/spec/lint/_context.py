@@ -50,16 +50,29 @@ class Context:
     def _analyse(self, m: Machine) -> Iterator[Site]:
         base = {"params": frozenset(m.params), "ctx": frozenset(m.context),
                 **{i.name: frozenset(i.fields) for i in m.inputs.values()}}
-        no_event = Scope({**base, "event": frozenset()}, self.guards)
+        scopes: dict[str | None, Scope] = {None: Scope({**base, "event": frozenset()}, self.guards)}
+        memo: dict[tuple[str, str | None], tuple] = {}  # specs repeat argument texts a lot
+
+        def site(e: Expr, where: str, event: str | None) -> Site:
+            if event not in scopes:
+                ev = m.events.get(event) if event else None
+                scopes[event] = Scope({**base, "event": frozenset(ev.payload) if ev else None}, self.guards)
+            key = (e.source, event)
+            if key not in memo:
+                memo[key] = _analysed(e.source, scopes[event])
+            return Site(e, where, *memo[key])
+
         for t in m.transitions:
-            ev = m.events.get(t.event)
-            scope = Scope({**base, "event": frozenset(ev.payload) if ev else None}, self.guards)
             label = transition_label(t)
             if t.guard is not None:
-                yield _site(t.guard, f"guard of {label}", scope)
-            yield from _action_sites(t.actions, label, scope)
+                yield site(t.guard, f"guard of {label}", t.event)
+            for a in t.actions:
+                for k, e in action_exprs(a):
+                    yield site(e, f"argument `{k}` of action `{a.name}` in {label}", t.event)
         for s in m.states.values():
-            yield from _action_sites(s.entry + s.exit, f"state `{s.name}`", no_event)
+            for a in s.entry + s.exit:
+                for k, e in action_exprs(a):
+                    yield site(e, f"argument `{k}` of action `{a.name}` in state `{s.name}`", None)
 
 
 def action_exprs(a: ActionRef) -> Iterator[tuple[str, Expr]]:
@@ -79,16 +92,10 @@ def raised_event(a: ActionRef) -> str | None:
     return text.strip().strip("'\"")
 
 
-def _action_sites(actions: tuple[ActionRef, ...], label: str, scope: Scope) -> Iterator[Site]:
-    for a in actions:
-        for key, e in action_exprs(a):
-            yield _site(e, f"argument `{key}` of action `{a.name}` in {label}", scope)
-
-
-def _site(e: Expr, where: str, scope: Scope) -> Site:
-    problems, reads, _ = analyse(e.source, scope)
-    tree, _ = parse(e.source) if not any(p.code == "EXPR_PARSE" for p in problems) else (None, None)
-    return Site(e, where, tuple(problems), reads, tree)
+def _analysed(source: str, scope: Scope) -> tuple:
+    problems, reads, _ = analyse(source, scope)
+    tree = None if any(p.code == "EXPR_PARSE" for p in problems) else parse(source)[0]
+    return tuple(problems), reads, tree
 
 
 def transition_label(t: Transition) -> str:

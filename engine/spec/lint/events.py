@@ -43,7 +43,7 @@ def _broadcasts(cx: Context) -> Iterator[Diagnostic]:
 
 
 def _timer(cx: Context, m: Machine, s: State, timer: Timer) -> Iterator[Diagnostic]:
-    pos = cx.sources.find(timer.pos, "delay") if timer.pos.line else timer.pos
+    pos = cx.sources.find(timer.pos, "delay", timer.delay.strip())
     delays = _delays(cx, m, timer)
     if delays is None:
         ref = _PARAM_REF.match(timer.delay)
@@ -84,7 +84,7 @@ def _delays(cx: Context, m: Machine, timer: Timer) -> list[tuple[str, float]] | 
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}s"
+    return f"{value / 86400:g}d" if abs(value) >= 86400 else f"{value:g}s"
 
 
 def _unused_params(cx: Context, m: Machine) -> Iterator[Diagnostic]:

@@ -28,8 +28,10 @@ def _traps(ix: MachineIndex) -> Iterator[str]:
     for leaf in ix.leaves:
         if ix.is_final(leaf):
             continue
-        if not any(b != leaf for h in ix.chain(leaf) for t in ix.holders.get(h, ())
-                   if t.target is not None for b in ix.enter(t.target)):
+        targets = [t.target for h in ix.chain(leaf) for t in ix.holders.get(h, ()) if t.target is not None]
+        if any(t not in ix.m.states for t in targets):
+            continue  # it tries to leave; UNRESOLVED_STATE says where to
+        if not any(b != leaf for t in targets for b in ix.enter(t)):
             yield leaf
 
 
