@@ -94,8 +94,9 @@ class PaperVenue:
         for o in sorted(active, key=lambda o: (_PRIORITY[o.req.type], o.seq)):
             if o.working:
                 reports += self._work(o, bar, inst, pricer)
+                if o.bars_worked == 0:  # only "first bar or not" matters; later bars need no write
+                    self._ch.orders[o.req.client_order_id] = o
                 o.bars_worked += 1
-                self._ch.orders[o.req.client_order_id] = o
         self._commit()
         return reports
 

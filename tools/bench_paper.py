@@ -1,0 +1,51 @@
+"""Throughput of the paper venue on the bundled BTC-PERP 1m bars (45k bars).
+
+Prints bars/s in memory and with the SQLite state file (WAL, synchronous=FULL),
+and the ratio between them: the price of durability. An order is placed every
+N bars, so about 2 x 45k / N state changes are committed.
+
+    .venv/bin/python tools/bench_paper.py [--every 60]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from adapters.paper import PaperVenue
+from engine.data import bundled
+from engine.data.bars import iter_bars
+from engine.domain import OrderRequest, OrderType, Role, Side
+
+
+def drive(venue: PaperVenue, bars, every: int) -> tuple[float, int]:
+    t0, n_fills = time.perf_counter(), 0
+    for i, bar in enumerate(bars):
+        n_fills += sum(len(r.fills) for r in venue.on_bar(bar))
+        if i % every == 0:
+            q = venue.quote(bar.symbol)
+            side = Side.BUY if (i // every) % 2 == 0 else Side.SELL
+            venue.submit(OrderRequest(f"b{i}", bar.symbol, side, 0.01, OrderType.MARKET, Role.ENTRY,
+                                      q.snapshot_id, q.ts))
+    return time.perf_counter() - t0, n_fills
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--every", type=int, default=60, help="place an order every N bars")
+    args = ap.parse_args()
+    bars = list(iter_bars(bundled.load("crypto_perp/BTC-PERP-1m")))
+    mem, fills = drive(PaperVenue(), bars, args.every)
+    with tempfile.TemporaryDirectory() as d:
+        venue = PaperVenue.open(Path(d) / "paper.sqlite")
+        disk, _ = drive(venue, bars, args.every)
+        venue.close()
+    print(f"bars: {len(bars)}  orders: {len(bars) // args.every + 1}  fills: {fills}")
+    print(f"in memory : {len(bars) / mem:10.0f} bars/s  ({mem:.2f} s)")
+    print(f"sqlite    : {len(bars) / disk:10.0f} bars/s  ({disk:.2f} s)")
+    print(f"durability costs x{disk / mem:.1f}")
+
+
+if __name__ == "__main__":
+    main()
