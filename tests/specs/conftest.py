@@ -34,12 +34,12 @@ class Harness:
     """One instance of one machine, with its clock, its records and the actions it called."""
 
     def __init__(self, specset: SpecSet, machine: str, *, stage: int | None = None,
-                 env: str | None = None, ctx: dict | None = None):
+                 env: str | None = None, ctx: dict | None = None, params: dict | None = None):
         self.clock = ReplayClock(T0)
         self.sink = ListSink()
         self.interp = Interpreter(self.clock, self.sink)
-        params = effective_params(specset, machine, stage=stage, env=env)
-        self.bound = BoundMachine.build(specset.machines[machine], _recording_registry(specset), params)
+        values = {**effective_params(specset, machine, stage=stage, env=env), **(params or {})}
+        self.bound = BoundMachine.build(specset.machines[machine], _recording_registry(specset), values)
         self.calls: list[tuple[str, dict]] = []
         self.inst = self.interp.create(self.bound, f"{machine}-1", ctx=ctx, host=self)
 

@@ -1,0 +1,77 @@
+"""futures_roll: the DTE gate on opening, the TWAP roll, settlement at expiry."""
+
+
+def holding(machine, qty=4.0):
+    f = machine("futures_roll")
+    f.send("open_requested", qty=qty, dte=20.0)
+    return f
+
+
+def test_dte_gate_blocks_opening_near_expiry(machine):
+    f = machine("futures_roll")
+    assert f.params["open_dte_min"] == 5
+    f.send("open_requested", qty=1.0, dte=4.9)
+    assert f.state == "flat" and f.called("submit_entry") == []
+    assert f.called("record_rejection") == [{"reason": "days to expiry below open_dte_min"}]
+    f.send("open_requested", qty=1.0, dte=5.0)
+    assert f.state == "holding"
+    assert f.called("submit_entry") == [{"side": "buy", "qty": 1.0, "price": 0}]
+
+
+def test_roll_in_twap_slices(machine):
+    f = holding(machine)
+    n, interval = f.params["roll_slices"], f.params["slice_interval"]
+    f.send("dte_update", dte=3.0)
+    assert f.state == "holding"
+    f.send("dte_update", dte=2.0)
+    assert f.state == "rolling" and f.ctx["slices_done"] == 1
+    for _ in range(n - 1):
+        f.wait(interval)
+    assert f.state == "rolling" and f.ctx["slices_done"] == n
+    f.wait(interval)
+    assert f.state == "holding" and f.ctx["rolls"] == 1
+    slices = f.called("roll_slice")
+    assert [s["slice"] for s in slices] == list(range(1, n + 1))
+    assert sum(s["qty"] for s in slices) == 4.0
+
+
+def test_no_slice_before_its_interval(machine):
+    f = holding(machine)
+    f.send("dte_update", dte=1.0)
+    f.wait(f.params["slice_interval"] - 1)
+    assert len(f.called("roll_slice")) == 1
+
+
+def test_settlement_at_expiry(machine):
+    f = holding(machine)
+    f.send("expiry_reached", settlement_price=1.0842)
+    assert f.state == "settled" and f.inst.done
+    assert f.called("settle_position") == [{"price": 1.0842}]
+
+
+def test_close_only_turns_a_due_roll_into_a_close(machine):
+    f = holding(machine)
+    f.send("kill_close_only")
+    f.send("dte_update", dte=2.0)
+    assert f.state == "closing" and f.called("roll_slice") == []
+    f.send("position_closed")
+    assert f.state == "closed"
+
+
+def test_kill_during_a_roll_stops_it(machine):
+    f = holding(machine)
+    f.send("dte_update", dte=2.0)
+    f.send("kill_halt")
+    assert f.state == "closing"
+    f.wait(f.params["slice_interval"] * 2)
+    assert len(f.called("roll_slice")) == 1  # the slice timer died with the rolling state
+
+
+def test_kill_blocks_then_resume_allows_opening(machine):
+    f = machine("futures_roll")
+    f.send("kill_halt")
+    f.send("open_requested", qty=1.0, dte=20.0)
+    assert f.state == "flat"
+    f.send("kill_resume")
+    f.send("open_requested", qty=1.0, dte=20.0)
+    assert f.state == "holding"

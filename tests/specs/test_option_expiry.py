@@ -1,0 +1,53 @@
+"""option_expiry: the DTE gate, OTM expiry, ITM exercise above the threshold, assignment."""
+import pytest
+
+
+def holding(machine, qty=1.0):
+    o = machine("option_expiry")
+    o.send("open_requested", qty=qty, dte=10.0, premium=0.02)
+    assert o.state == "holding"
+    return o
+
+
+def test_open_dte_gate(machine):
+    o = machine("option_expiry")
+    o.send("open_requested", qty=1.0, dte=2.9, premium=0.02)
+    assert o.state == "flat" and o.called("submit_entry") == []
+    o.send("open_requested", qty=1.0, dte=3.0, premium=0.02)
+    assert o.state == "holding"
+
+
+def test_otm_expires(machine):
+    o = holding(machine)
+    o.send("expiry_reached", moneyness=-0.03, settlement_price=1.05)
+    assert o.state == "expired" and o.called("expire_option") == [{"qty": 1.0}]
+
+
+@pytest.mark.parametrize("moneyness, final", [(0.005, "expired"), (0.01, "exercised"), (0.2, "exercised")])
+def test_long_itm_exercises_from_the_threshold(machine, moneyness, final):
+    o = holding(machine)
+    o.send("expiry_reached", moneyness=moneyness, settlement_price=1.10)
+    assert o.state == final and o.inst.done
+
+
+def test_short_itm_is_assigned(machine):
+    o = holding(machine, qty=-2.0)
+    assert o.ctx["short"] is True
+    assert o.called("submit_entry") == [{"side": "sell", "qty": 2.0, "price": 0.02}]
+    o.send("expiry_reached", moneyness=0.05, settlement_price=1.10)
+    assert o.state == "assigned"
+    assert o.called("assign_option") == [{"qty": 2.0, "settlement_price": 1.10}]
+
+
+def test_short_otm_expires(machine):
+    o = holding(machine, qty=-1.0)
+    o.send("expiry_reached", moneyness=-0.01, settlement_price=1.0)
+    assert o.state == "expired" and o.called("assign_option") == []
+
+
+def test_kill_flatten_closes(machine):
+    o = holding(machine)
+    o.send("kill_flatten")
+    assert o.state == "closing" and o.called("close_position")
+    o.send("position_closed")
+    assert o.state == "closed"
