@@ -1,7 +1,8 @@
 """The write-ahead journal: an append-only log of every decision and fact.
 
 Rows are only ever inserted; on SQLite triggers make UPDATE and DELETE fail,
-so even code that bypasses the Store cannot rewrite history.
+so even code that bypasses the Store cannot rewrite history (SQLite and
+PostgreSQL; other databases rely on the Store having no such call).
 """
 from __future__ import annotations
 
@@ -19,11 +20,18 @@ _SQLITE_APPEND_ONLY = [
        BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END""",
 ]
 
+_POSTGRES_APPEND_ONLY = [
+    """CREATE OR REPLACE FUNCTION journal_append_only() RETURNS trigger LANGUAGE plpgsql AS
+       $$ BEGIN RAISE EXCEPTION 'journal is append-only'; END $$""",
+    """CREATE OR REPLACE TRIGGER journal_append_only BEFORE UPDATE OR DELETE ON journal
+       FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only()""",
+]
+
 
 def install_append_only(engine: Engine, conn: Connection) -> None:
-    if engine.dialect.name == "sqlite":
-        for ddl in _SQLITE_APPEND_ONLY:
-            conn.execute(text(ddl))
+    ddl = {"sqlite": _SQLITE_APPEND_ONLY, "postgresql": _POSTGRES_APPEND_ONLY}
+    for statement in ddl.get(engine.dialect.name, []):
+        conn.execute(text(statement))
 
 
 def append(session: Session, ts: float, kind: str, key: str, payload: dict[str, Any],

@@ -1,0 +1,54 @@
+"""Position arithmetic, property-tested: P&L is conserved however fills are split."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.domain import Side
+from state.ledger import Book, apply_fill
+
+qty = st.floats(0.01, 100, allow_nan=False)
+price = st.floats(1, 1000, allow_nan=False)
+
+
+@given(st.lists(st.tuples(st.sampled_from(Side), qty, price), min_size=1, max_size=20), price)
+def test_realized_pnl_equals_the_cash_flow_once_flat(trades, close_price) -> None:
+    book, cash = Book(), 0.0
+    for side, q, p in trades:
+        book, _ = apply_fill(book, side, q, p, 0.0, 0.0)
+        cash -= side.sign * q * p
+    if abs(book.qty) > 1e-12:  # close the remainder at any price
+        side, rest = (Side.SELL if book.qty > 0 else Side.BUY), abs(book.qty)
+        book, _ = apply_fill(book, side, rest, close_price, 0.0, 0.0)
+        cash -= side.sign * rest * close_price
+    assert book.qty == 0.0
+    assert book.realized_pnl == pytest.approx(cash, rel=1e-9, abs=1e-6)
+
+
+@given(qty, price, price, st.floats(0, 5))
+def test_round_trip_pnl_and_fees(q, entry, exit_, fee) -> None:
+    book, pnl_open = apply_fill(Book(), Side.BUY, q, entry, fee, 1.0)
+    assert (book.qty, book.avg_price, book.opened_ts, pnl_open) == (q, entry, 1.0, -fee)
+    book, pnl = apply_fill(book, Side.SELL, q, exit_, fee, 2.0)
+    assert pnl == pytest.approx(q * (exit_ - entry) - fee)
+    assert book.realized_pnl == pytest.approx(q * (exit_ - entry) - 2 * fee)
+    assert (book.qty, book.avg_price, book.opened_ts) == (0.0, 0.0, None)
+
+
+def test_a_flip_reopens_at_the_fill_price() -> None:
+    book, _ = apply_fill(Book(), Side.BUY, 1.0, 100.0, 0.0, 1.0)
+    book, pnl = apply_fill(book, Side.SELL, 3.0, 110.0, 0.0, 2.0)
+    assert (book.qty, book.avg_price, book.opened_ts, pnl) == (-2.0, 110.0, 2.0, 10.0)
+
+
+def test_multiplier_scales_realized_pnl() -> None:
+    book, _ = apply_fill(Book(), Side.SELL, 2.0, 1.10, 0.0, 0.0)
+    _, pnl = apply_fill(book, Side.BUY, 2.0, 1.09, 0.0, 0.0, multiplier=125_000)
+    assert pnl == pytest.approx(2 * 0.01 * 125_000)
+
+
+@pytest.mark.parametrize("q,p", [(0.0, 1.0), (-1.0, 1.0), (1.0, 0.0)])
+def test_impossible_fills_are_refused(q, p) -> None:
+    with pytest.raises(ValueError):
+        apply_fill(Book(), Side.BUY, q, p, 0.0, 0.0)

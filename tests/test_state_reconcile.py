@@ -1,0 +1,117 @@
+"""The reconciler heals pending intents and open orders from venue truth and
+never asks for a second submission of an order the venue has seen."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from engine.domain import Fill
+from state.reconcile import reconcile
+from state.store import Store
+from state_support import fill, open_store, order
+
+
+@dataclass
+class Report:
+    status: str
+    fills: list[Fill] = field(default_factory=list)
+
+
+class DictVenue:
+    """Venue truth as a dict; ids it does not hold are 'unknown'."""
+
+    def __init__(self, truth: dict[str, Report] | None = None) -> None:
+        self.truth = truth or {}
+        self.asked: list[str] = []
+
+    def order_status(self, client_order_id: str) -> Report:
+        self.asked.append(client_order_id)
+        return self.truth.get(client_order_id, Report("unknown"))
+
+
+class DownVenue:
+    def order_status(self, client_order_id: str) -> Report:
+        raise ConnectionError("venue unreachable")
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = open_store(tmp_path)
+    yield s
+    s.close()
+
+
+def _actions(decisions) -> dict[str, str]:
+    return {d.client_order_id: d.action for d in decisions}
+
+
+def test_an_intent_the_venue_never_saw_is_resubmitted_once(store: Store) -> None:
+    req = order()
+    store.record_intent(req, "crypto_spot")
+    [d] = reconcile(store, DictVenue())
+    assert (d.action, d.request) == ("resubmit", req)
+    assert store.pending_intents() == [req]  # still pending until the venue acknowledges
+    # The engine resubmitted, then crashed before recording the ack: the venue now knows it.
+    venue = DictVenue({req.client_order_id: Report("accepted")})
+    assert _actions(reconcile(store, venue)) == {req.client_order_id: "acknowledged"}
+    assert store.pending_intents() == [] and store.order(req.client_order_id).status == "accepted"
+
+
+def test_missing_fills_are_recorded_once(store: Store) -> None:
+    req = order(qty=2.0)
+    store.record_intent(req, "crypto_spot")
+    fills = [fill(req, 0, qty=1.0), fill(req, 1, qty=1.0, price=101.0)]
+    venue = DictVenue({req.client_order_id: Report("filled", fills)})
+    [d] = reconcile(store, venue)
+    assert (d.action, d.fills_recorded) == ("acknowledged", 2)
+    assert store.order(req.client_order_id).status == "filled"
+    assert reconcile(store, venue) == []  # nothing pending or open any more
+    assert len(store.fills()) == 2 and store.position("BTCUSDT", "crypto_spot").qty == 2.0
+
+
+def test_fills_missed_on_an_open_order_are_healed(store: Store) -> None:
+    req = order(qty=2.0)
+    store.record_intent(req, "crypto_spot")
+    store.record_ack(req.client_order_id)
+    store.record_fill(fill(req, 0, qty=1.0))
+    venue = DictVenue({req.client_order_id: Report("filled", [fill(req, 0, qty=1.0), fill(req, 1, qty=1.0)])})
+    [d] = reconcile(store, venue)
+    assert (d.action, d.fills_recorded) == ("acknowledged", 1)
+    assert store.order(req.client_order_id).filled_qty == 2.0
+
+
+def test_rejections_are_marked_and_no_longer_pending(store: Store) -> None:
+    req = order()
+    store.record_intent(req, "crypto_spot")
+    assert _actions(reconcile(store, DictVenue({req.client_order_id: Report("rejected")}))) == {
+        req.client_order_id: "rejected"}
+    assert store.order(req.client_order_id).status == "rejected" and store.pending_intents() == []
+
+
+@pytest.mark.parametrize("venue", [DownVenue(), DictVenue({}), None], ids=["down", "forgot", "odd"])
+def test_anything_unclear_is_held_not_resubmitted(store: Store, venue) -> None:
+    req = order()
+    store.record_intent(req, "crypto_spot")
+    if isinstance(venue, DictVenue):  # an acknowledged order the venue no longer knows
+        store.record_ack(req.client_order_id)
+    if venue is None:
+        venue = DictVenue({req.client_order_id: Report("teleported")})
+    [d] = reconcile(store, venue)
+    assert d.action == "hold" and d.request is None and d.reason
+    status = store.order(req.client_order_id).status
+    assert status in ("intent", "accepted")
+
+
+def test_every_decision_is_journaled(store: Store) -> None:
+    reqs = [order(i) for i in range(3)]
+    for r in reqs:
+        store.record_intent(r, "crypto_spot")
+    venue = DictVenue({reqs[0].client_order_id: Report("accepted"),
+                       reqs[1].client_order_id: Report("rejected")})
+    decisions = reconcile(store, venue)
+    entries = store.journal_entries(kind="reconcile")
+    assert [(e.key, e.payload["action"]) for e in entries] == [
+        (d.client_order_id, d.action) for d in decisions]
+    assert [d.action for d in decisions] == ["acknowledged", "rejected", "resubmit"]
