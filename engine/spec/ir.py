@@ -232,7 +232,7 @@ class Overrides:
     values: Mapping[str, Mapping[str, Any]]  # machine name -> param -> value
     pos: Pos
     path: str = ""
-    # Where each value was written: "machine" -> its key, "machine.param" -> the value.
+    # Where each name under `values` is written: "machine" and "machine.param" -> Pos.
     positions: Mapping[str, Pos] = EMPTY
 
 

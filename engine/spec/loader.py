@@ -165,7 +165,7 @@ def _overrides(m: Any, doc: YamlDoc) -> Overrides:
     for machine, values in m.values.items():
         positions[machine] = doc.key_pos_of(("values", machine))
         for param in values:
-            positions[f"{machine}.{param}"] = doc.pos_of(("values", machine, param))
+            positions[f"{machine}.{param}"] = doc.key_pos_of(("values", machine, param))
     values = {k: frozen_map(v) for k, v in m.values.items()}
     return Overrides(m.scope, m.key, frozen_map(values), doc.pos_of(()), doc.file, frozen_map(positions))
 
