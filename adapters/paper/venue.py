@@ -93,8 +93,9 @@ class PaperVenue:
         reports: list[VenueReport] = []
         for o in sorted(active, key=lambda o: (_PRIORITY[o.req.type], o.seq)):
             if o.working:
+                before = (o.status, o.filled_qty, o.bars_worked == 0)
                 reports += self._work(o, bar, inst, pricer)
-                if o.bars_worked == 0:  # only "first bar or not" matters; later bars need no write
+                if before != (o.status, o.filled_qty, False):  # a quiet bar on a resting order needs no write
                     self._ch.orders[o.req.client_order_id] = o
                 o.bars_worked += 1
         self._commit()
