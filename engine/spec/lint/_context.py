@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterator
 
 from engine.diagnostics import Pos
@@ -23,7 +24,13 @@ class Site:
     where: str  # "guard of transition #3", for messages
     problems: tuple[Problem, ...]
     reads: tuple[str, ...]
-    tree: ast.Expression | None
+
+    @property
+    def tree(self) -> ast.Expression | None:
+        """The parsed expression (parsed on demand: only conflict analysis needs it)."""
+        if any(p.code == "EXPR_PARSE" for p in self.problems):
+            return None
+        return _parsed(self.expr.source)
 
 
 @dataclass
@@ -94,8 +101,12 @@ def raised_event(a: ActionRef) -> str | None:
 
 def _analysed(source: str, scope: Scope) -> tuple:
     problems, reads, _ = analyse(source, scope)
-    tree = None if any(p.code == "EXPR_PARSE" for p in problems) else parse(source)[0]
-    return tuple(problems), reads, tree
+    return tuple(problems), reads
+
+
+@lru_cache(maxsize=1024)
+def _parsed(source: str) -> ast.Expression | None:
+    return parse(source)[0]
 
 
 def transition_label(t: Transition) -> str:
