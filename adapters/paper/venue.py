@@ -9,7 +9,7 @@ import bisect
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -373,7 +373,8 @@ class PaperVenue:
             self._orders[coid] = o
             if o.working:
                 self._open[coid] = o
-        self.ledger.positions = {s: load_position(json.loads(b)) for s, b in st.rows("SELECT symbol, body FROM positions")}
+        rows = st.rows("SELECT symbol, body FROM positions")
+        self.ledger.positions = {s: load_position(json.loads(b)) for s, b in rows}
         self.ledger.cash.update({Domain(d): c for d, c in st.rows("SELECT domain, cash FROM balances")})
         self._issued = {i: load_quote(json.loads(b)) for i, b in st.rows("SELECT snapshot_id, body FROM quotes")}
         self._seq = meta.get("seq", 0)
@@ -382,10 +383,3 @@ class PaperVenue:
         self._bars = {s: Bar(**b) for s, b in meta.get("bars", {}).items()}
         self._funding_done = dict(meta.get("funding_done", {}))
 
-
-def feed(venue: PaperVenue, bars: Sequence[Bar]) -> list[VenueReport]:
-    """Run a sequence of bars through the venue (a convenience for tools and tests)."""
-    out: list[VenueReport] = []
-    for bar in bars:
-        out += venue.on_bar(bar)
-    return out
