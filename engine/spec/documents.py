@@ -17,7 +17,16 @@ import importlib
 from functools import cache
 from typing import Any
 
-DOCUMENT_KINDS: dict[str, str] = {}
+DOCUMENT_KINDS: dict[str, str] = {
+    "risk": "engine.risk.config:RiskConfig",
+    "strategy": "strategies.config:StrategyFile",
+    "ml": "strategies.ml.config:MLConfig",
+    "ensemble": "strategies.ml.config:EnsembleConfig",
+    "regime": "strategies.ml.config:RegimeConfig",
+    "allowlists": "strategies.ml.config:AllowlistsConfig",
+    "selection": "strategies.ml.config:SelectionConfig",
+    "exploration": "strategies.ml.config:ExplorationConfig",
+}
 
 
 @cache

@@ -1,0 +1,113 @@
+"""The pre-trade guards. specs/risk/*.yaml names them and orders the chain;
+each returns None to pass or a Rejection with the numbers it judged."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+from engine.risk.config import Limits
+from engine.risk.types import Context, Rejection
+
+Guard = Callable[[Context, Limits], "Rejection | None"]
+GUARDS: dict[str, Guard] = {}
+
+
+def guard(fn: Guard) -> Guard:
+    GUARDS[fn.__name__] = fn
+    return fn
+
+
+@guard
+def kill_mode(c: Context, lim: Limits) -> Rejection | None:
+    if c.entries_allowed:
+        return None
+    return Rejection("kill_mode", f"kill mode `{c.kill_mode}` does not open risk", {"mode": c.kill_mode})
+
+
+@guard
+def active_symbol(c: Context, lim: Limits) -> Rejection | None:
+    if c.active_symbols is None or c.intent.symbol in c.active_symbols:
+        return None
+    return Rejection("active_symbol", f"{c.intent.symbol} is not in the active top-K set")
+
+
+@guard
+def session_hours(c: Context, lim: Limits) -> Rejection | None:
+    sess = lim.sessions.get(c.intent.domain.value)
+    t = datetime.fromtimestamp(c.intent.ts, tz=timezone.utc)
+    if sess is not None and t.weekday() not in sess.weekdays:
+        return Rejection("session_hours", f"{c.intent.domain.value} is closed on {t:%A}", {"weekday": t.weekday()})
+    if sess is not None and t.weekday() == 4:
+        # Entries stop a buffer before the weekly close; open positions are closed then too
+        # when `avoid_weekend_carry` is set (the run loop does that).
+        secs = t.hour * 3600 + t.minute * 60 + t.second
+        cutoff = sess.friday_close_s - lim.friday_close_buffer
+        if secs >= cutoff:
+            return Rejection("session_hours", "too close to the Friday close to open a position",
+                             {"seconds_of_day": secs, "cutoff": cutoff})
+    return None
+
+
+@guard
+def spread_filter(c: Context, lim: Limits) -> Rejection | None:
+    q = c.intent.quote
+    bps = 1e4 * q.spread / q.mid if q.mid > 0 else float("inf")
+    cap = lim.spread_max_bps[c.intent.domain.value]
+    if bps <= cap:
+        return None
+    return Rejection("spread_filter", f"spread {bps:.1f} bps exceeds {cap:g} bps", {"spread_bps": bps, "max_bps": cap})
+
+
+@guard
+def max_concurrent(c: Context, lim: Limits) -> Rejection | None:
+    if c.book.open_positions < lim.max_concurrent_positions:
+        return None
+    return Rejection("max_concurrent", f"{c.book.open_positions} positions open (max {lim.max_concurrent_positions})",
+                     {"open": c.book.open_positions, "max": lim.max_concurrent_positions})
+
+
+@guard
+def min_size(c: Context, lim: Limits) -> Rejection | None:
+    n, floor = c.sized.notional, c.instrument.min_notional
+    if c.sized.qty > 0 and n >= floor:
+        return None
+    return Rejection("min_size", f"size {n:.4f} is below the venue minimum {floor:g}", {"notional": n, "min": floor})
+
+
+@guard
+def exposure_pair(c: Context, lim: Limits) -> Rejection | None:
+    have = c.book.open_notional.get(c.intent.symbol, 0.0)
+    cap = lim.exposure_pair_pct * c.book.equity
+    if have + c.sized.notional <= cap:
+        return None
+    return Rejection("exposure_pair", f"{c.intent.symbol} exposure would be {have + c.sized.notional:.2f} > cap {cap:.2f}",
+                     {"open": have, "add": c.sized.notional, "cap": cap})
+
+
+@guard
+def exposure_portfolio(c: Context, lim: Limits) -> Rejection | None:
+    have = sum(c.book.open_notional.values())
+    cap = lim.exposure_portfolio_pct * c.book.equity
+    if have + c.sized.notional <= cap:
+        return None
+    return Rejection("exposure_portfolio", f"portfolio exposure would be {have + c.sized.notional:.2f} > cap {cap:.2f}",
+                     {"open": have, "add": c.sized.notional, "cap": cap})
+
+
+@guard
+def leverage_cap(c: Context, lim: Limits) -> Rejection | None:
+    lev = lim.leverage_caps[c.intent.domain.value]
+    gross = sum(c.book.open_notional.values()) + c.sized.notional
+    if c.book.equity > 0 and gross <= lev * c.book.equity:
+        return None
+    return Rejection("leverage_cap", f"gross {gross:.2f} exceeds {lev:g}x equity {c.book.equity:.2f}",
+                     {"gross": gross, "equity": c.book.equity, "cap": lev})
+
+
+@guard
+def wallet_available(c: Context, lim: Limits) -> Rejection | None:
+    margin = c.sized.notional / lim.leverage_caps[c.intent.domain.value]
+    if margin <= c.book.available:
+        return None
+    return Rejection("wallet_available", f"needs {margin:.2f} but only {c.book.available:.2f} is available",
+                     {"margin": margin, "available": c.book.available})

@@ -1,0 +1,1 @@
+"""`engine run`: a rollout stage's machines trading market data through a venue."""

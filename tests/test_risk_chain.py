@@ -1,0 +1,89 @@
+"""The risk chain: sizing formulas from the seeds, and caps that are never exceeded."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, strategies as st
+from ruamel.yaml import YAML
+
+from engine.domain import Domain, Instrument, Quote, Side
+from engine.risk.chain import RiskChain
+from engine.risk.config import RiskConfig
+from engine.risk.sizing import ladder_multiplier, risk_cap
+from engine.risk.types import Book, Intent
+
+SPEC = Path(__file__).resolve().parents[1] / "specs" / "risk" / "risk.yaml"
+
+
+@pytest.fixture(scope="module")
+def config() -> RiskConfig:
+    return RiskConfig.model_validate(YAML(typ="safe").load(SPEC.read_text()))
+
+
+def book(**kw) -> Book:
+    base = dict(domain=Domain.FOREX, equity=1000.0, available=1000.0, peak_equity=1000.0, trades_closed=100,
+                days_active=30.0, pnl_window=0.0)
+    return Book(**{**base, **kw})
+
+
+def intent(price: float = 1.10, stop_dist: float = 0.002, side: Side = Side.BUY, ts: float = 1_500_000_000.0) -> Intent:
+    q = Quote("q1", "EURUSD", ts, price - 0.00001, price + 0.00001, price)
+    stop = q.ask - stop_dist if side is Side.BUY else q.bid + stop_dist
+    return Intent("EURUSD", Domain.FOREX, side, q, stop, price + 2 * stop_dist, ts, "sma")
+
+
+FX = Instrument("EURUSD", Domain.FOREX, tick=1e-5, step=1.0, min_notional=1.0)
+
+
+def test_ladder_follows_seed_004_and_clamps(config: RiskConfig) -> None:
+    lad = config.sizing.ladder
+    assert [ladder_multiplier(p, lad) for p in (0, 199, 200, 500, 1000, 10_000)] == [1.0, 1.0, 1.2, 1.5, 2.0, 2.0]
+
+
+def test_percent_sizing_above_threshold(config: RiskConfig) -> None:
+    s = config.sizing
+    assert risk_cap(1000, s, "forex", 1.0) == pytest.approx(5.0)  # B x r_A = 1000 x 0.5%
+    # 7k -> 50k -> 150k progression of seed 004: B x r exceeds $1000 only at 200k+ for forex
+    assert risk_cap(300_000, s, "forex", 1.0) == pytest.approx(max(1000, 300_000 * 0.0035))
+
+
+def test_canary_uses_two_percent(config: RiskConfig) -> None:
+    chain = RiskChain(config)
+    fresh = chain.evaluate(intent(stop_dist=0.05), book(trades_closed=3, days_active=1), FX,
+                           kill_mode="normal", entries_allowed=True, active_symbols=None)
+    seasoned = chain.evaluate(intent(stop_dist=0.05), book(), FX,
+                              kill_mode="normal", entries_allowed=True, active_symbols=None)
+    assert fresh.sized.factors["size_pct"] == 0.02 and seasoned.sized.factors["size_pct"] == 0.05
+
+
+def test_close_only_rejects_with_rule_and_numbers(config: RiskConfig) -> None:
+    d = RiskChain(config).evaluate(intent(), book(), FX, kill_mode="close_only", entries_allowed=False,
+                                   active_symbols=None)
+    assert not d.approved and d.rejection.rule == "kill_mode" and d.rejection.numbers["mode"] == "close_only"
+
+
+def test_wide_spread_rejected(config: RiskConfig) -> None:
+    wide = intent()
+    q = Quote("q2", "EURUSD", wide.ts, 1.0990, 1.1010, 1.1)
+    d = RiskChain(config).evaluate(Intent("EURUSD", Domain.FOREX, Side.BUY, q, 1.09, 1.12, wide.ts, "sma"),
+                                   book(), FX, kill_mode="normal", entries_allowed=True, active_symbols=None)
+    assert d.rejection.rule == "spread_filter" and d.rejection.numbers["spread_bps"] > 4
+
+
+@given(equity=st.floats(10, 1e6), have=st.floats(0, 1e6), n_open=st.integers(0, 10),
+       dist=st.floats(1e-5, 0.5), price=st.floats(0.5, 2.0), pnl=st.floats(-1e4, 1e4),
+       trades=st.integers(0, 500), win=st.floats(0.0, 1.0))
+def test_approved_entries_never_exceed_a_cap(config: RiskConfig, equity: float, have: float, n_open: int,
+                                             dist: float, price: float, pnl: float, trades: int, win: float) -> None:
+    b = book(equity=equity, available=equity, peak_equity=equity * 1.1, open_positions=n_open,
+             open_notional={"EURUSD": have}, pnl_window=pnl, trades_closed=trades, win_rate=win, payoff_ratio=1.5)
+    d = RiskChain(config).evaluate(intent(price, dist), b, FX, kill_mode="normal",
+                                   entries_allowed=True, active_symbols=None)
+    if not d.approved:
+        return
+    lim = config.limits
+    assert have + d.sized.notional <= lim.exposure_pair_pct * equity + 1e-9
+    assert have + d.sized.notional <= lim.exposure_portfolio_pct * equity + 1e-9
+    assert n_open < lim.max_concurrent_positions
+    assert d.sized.risk_at_stop <= d.sized.factors["risk_cap"] + 1e-9
