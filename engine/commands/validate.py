@@ -46,7 +46,8 @@ def validate(paths: list[str]) -> tuple[list[Diagnostic], int]:
     """Every diagnostic for the specs under `paths` (loader's and linter's), and the file count."""
     from engine.spec.lint import lint
     from engine.spec.loader import load_specs, spec_files
+    from engine.spec.params import check_overrides
 
     specset, diags = load_specs(paths)
-    diags = diags + lint(specset)
+    diags = diags + check_overrides(specset) + lint(specset)  # duplicates dropped below
     return list(dict.fromkeys(diags)), len(spec_files(paths)[0])
