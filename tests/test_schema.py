@@ -1,0 +1,56 @@
+"""`engine schema` and the weight of the spec front end's imports."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from engine.cli import main
+
+
+def schema(capsys, *args: str) -> dict:
+    assert main(["schema", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_machine_schema_switches_on_kind(capsys):
+    s = schema(capsys, "--kind", "machine")
+    assert set(s["discriminator"]["mapping"]) == {"rollout", "orders", "gates", "kill"}
+    state = s["$defs"]["StateModel"]
+    assert state["additionalProperties"] is False
+    assert {"initial", "final", "entry", "exit", "after", "states", "tags"} <= set(state["properties"])
+    assert "gate" in s["$defs"]["RolloutStateModel"]["properties"] and "gate" not in state["properties"]
+
+
+@pytest.mark.parametrize("kind,required", [("catalogue", {"kind"}), ("overrides", {"kind", "scope", "key"})])
+def test_document_schemas(capsys, kind, required):
+    s = schema(capsys, "--kind", kind)
+    assert set(s["required"]) == required and s["properties"]["kind"]["const"] == kind
+
+
+def test_all_in_one_schema_for_language_servers(capsys):
+    s = schema(capsys)
+    assert s["$schema"].startswith("https://json-schema.org/")
+    assert set(s["discriminator"]["mapping"]) >= {"rollout", "orders", "gates", "kill", "catalogue", "overrides"}
+
+
+def test_unknown_kind_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["schema", "--kind", "nope"])
+    assert e.value.code == 2
+
+
+def test_loading_specs_imports_nothing_heavy(tmp_path):
+    (tmp_path / "m.yaml").write_text("kind: kill\nname: m\nversion: 1\nstates: {a: {initial: true}}\n")
+    code = (
+        "import sys\n"
+        "from engine.spec.loader import load_specs\n"
+        "from engine.spec.params import check_overrides\n"
+        f"specset, diags = load_specs([{str(tmp_path)!r}])\n"
+        "assert not diags and check_overrides(specset) == [], diags\n"
+        "heavy = {'pandas', 'sqlmodel', 'torch', 'xgboost', 'stable_baselines3'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
