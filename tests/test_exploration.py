@@ -1,0 +1,32 @@
+import random
+
+import pytest
+from pydantic import ValidationError
+
+from strategies.exploration import exploration_rate, explore, split_kpis, tags_for
+from strategies.ml.config import ExplorationConfig
+
+CFG = ExplorationConfig(kind="exploration")
+
+
+def test_rates_floor_and_chop():
+    assert exploration_rate("TREND_UP", CFG) == 0.10
+    assert exploration_rate("RANGE", CFG) == 0.25
+    with pytest.raises(ValidationError):
+        ExplorationConfig(kind="exploration", min_rate=0.05)
+
+
+def test_seeded_decisions_replay_and_match_rates():
+    a = [explore(random.Random(7), "RANGE", CFG) for _ in range(3)]
+    assert a == [explore(random.Random(7), "RANGE", CFG) for _ in range(3)]
+    rng = random.Random(1)
+    trend = sum(explore(rng, "TREND_UP", CFG) for _ in range(20_000)) / 20_000
+    chop = sum(explore(rng, "RANGE", CFG) for _ in range(20_000)) / 20_000
+    assert abs(trend - 0.10) < 0.01 and abs(chop - 0.25) < 0.015
+
+
+def test_kpis_are_split_by_tag():
+    trades = [{"pnl": 1.0, "tags": tags_for(False, CFG)}, {"pnl": -5.0, "tags": tags_for(True, CFG)},
+              {"pnl": 2.0, "tags": ()}]
+    kpis = split_kpis(trades, lambda ts: {"n": len(ts), "pnl": sum(t["pnl"] for t in ts)}, CFG)
+    assert kpis == {"exploitation": {"n": 2, "pnl": 3.0}, "exploration": {"n": 1, "pnl": -5.0}}

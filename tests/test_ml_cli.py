@@ -1,0 +1,46 @@
+import json
+
+from ml_helpers import random_bars
+
+from engine.cli import main
+
+
+def test_train_rl_is_not_in_this_issue(capsys):
+    assert main(["train", "rl"]) == 2
+    assert "not implemented" in capsys.readouterr().err
+
+
+def test_train_ml_registers_versions(tmp_path, capsys):
+    data = tmp_path / "TEST-5m.csv"
+    random_bars(2500, seed=8, drift=0.0001).to_csv(data, index_label="ts")
+    spec = tmp_path / "filter.yaml"
+    spec.write_text("kind: ml\nmodel: {n_estimators: 5}\n"
+                    "walkforward: {train: 2d, test: 12h, min_folds: 3, min_train_samples: 100}\n")
+    args = ["train", "ml", "--symbol", "TEST", "--tf", "5m", "--data", str(data),
+            "--registry", str(tmp_path / "reg"), "--spec", str(spec)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "registered TEST 5m v1" in out and "AUC" in out and "all" in out
+    assert main(args) == 0
+    assert "v2" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "reg" / "TEST" / "5m" / "v2" / "manifest.json").read_text())
+    assert len(manifest["data_hash"]) == 64 and manifest["features"] and manifest["metrics"]["folds"]
+    assert json.loads((tmp_path / "reg" / "TEST" / "5m" / "index.json").read_text())["active"] == 1
+
+
+def test_train_ml_bad_spec_is_a_positioned_error(tmp_path, capsys):
+    spec = tmp_path / "filter.yaml"
+    spec.write_text("kind: ml\nmodel:\n  n_estimators: -1\n")
+    assert main(["train", "ml", "--symbol", "ETH/BTC", "--tf", "5m", "--spec", str(spec)]) == 1
+    assert f"{spec}:3:3" in capsys.readouterr().err
+
+
+def test_select_from_given_metrics(tmp_path, capsys):
+    rows = [{"symbol": s, "tf": "1h", "trades": t, "sharpe": sh, "profit_factor": 1.5, "max_drawdown": 0.1,
+             "winrate": 0.5} for s, t, sh in [("A", 30, 2.0), ("B", 30, 1.0), ("C", 3, 3.0)]]
+    metrics = tmp_path / "m.json"
+    metrics.write_text(json.dumps(rows))
+    out = tmp_path / "active.json"
+    assert main(["select", "--top-k", "5", "--min-trades", "25", "--metrics", str(metrics), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["symbols"] == ["A", "B"]
+    assert "ACTIVE" in capsys.readouterr().out

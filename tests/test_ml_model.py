@@ -1,0 +1,115 @@
+import numpy as np
+import pandas as pd
+import pytest
+from ml_helpers import random_bars
+
+from strategies.ml.config import (DecayConfig, FeatureConfig, LabelConfig, MLConfig, ModelParams,
+                                  ThresholdConfig, WalkForwardConfig)
+from strategies.ml.dataset import training_frame
+from strategies.ml.decay import DecayTracker
+from strategies.ml.model import auc, choose_threshold, evaluate, fit, oos_trades, predict, run_walk_forward, sides
+from strategies.ml.registry import ModelRegistry, frame_hash
+
+CFG = MLConfig(kind="ml", features=FeatureConfig(higher_timeframes=["1h"]),
+               labels=LabelConfig(horizon=6, vol_window=20),
+               walkforward=WalkForwardConfig(train="2d", test="12h", min_folds=3, min_train_samples=100),
+               model=ModelParams(n_estimators=10, max_depth=2, min_child_weight=1),
+               thresholds=ThresholdConfig(per_symbol={"TEST": 0.52}, min_trades=5))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return training_frame(random_bars(1500, seed=5, drift=0.0002), CFG)
+
+
+@pytest.fixture(scope="module")
+def result(data):
+    return run_walk_forward(*data, CFG, "TEST")
+
+
+def test_walk_forward_reports_fold_and_overall_metrics(result):
+    assert len(result.folds) >= 3
+    for key in ("auc", "accuracy", "precision", "trades", "brier"):
+        assert key in result.overall
+    assert set(result.oos["fold"]) == {f.fold.number for f in result.folds}
+    assert result.threshold in CFG.thresholds.search_grid or result.threshold == 0.52
+
+
+def test_training_is_deterministic_with_one_thread(data):
+    X, lab = data
+    a = predict(fit(X, lab["y"].to_numpy(), CFG.model), X.iloc[:50])
+    b = predict(fit(X, lab["y"].to_numpy(), CFG.model), X.iloc[:50])
+    assert np.array_equal(a, b)
+
+
+def test_symmetric_sides_and_metrics():
+    assert list(sides(np.array([0.7, 0.5, 0.3, 0.6]), 0.6)) == [1, 0, -1, 1]
+    assert auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
+    m = evaluate(np.array([0.9, 0.1, 0.5]), np.array([1, 1, 0]), np.array([0.01, 0.02, 0.0]), 0.6)
+    assert m["trades"] == 2 and m["precision"] == 0.5 and np.isclose(m["total_ret"], -0.01)
+
+
+def test_threshold_falls_back_to_table_without_enough_trades():
+    thr, why = choose_threshold(np.full(10, 0.5), np.ones(10), np.ones(10), [0.55, 0.6], 5, 0.58)
+    assert thr == 0.58 and "table" in why
+
+
+def test_oos_trades_hold_one_position_at_a_time():
+    idx = pd.date_range("2024-01-01", periods=4, freq="1h", tz="UTC")
+    oos = pd.DataFrame({"prob": [0.9, 0.9, 0.1, 0.9], "ret": [0.01, 0.02, -0.03, 0.01],
+                        "t1": idx[[2, 2, 3, 3]]}, index=idx)
+    trades = oos_trades(oos, 0.6)
+    assert list(trades.index) == [idx[0], idx[3]]  # 01:00 and 02:00 fall inside the first trade
+
+
+def test_registry_versions_active_and_load_by_version(tmp_path, data, result):
+    X, lab = data
+    booster = fit(X, lab["y"].to_numpy(), CFG.model)
+    kv: dict = {}
+
+    class Store:
+        def put_json(self, k, v):
+            kv[k] = v
+
+        def get_json(self, k, default=None):
+            return kv.get(k, default)
+
+    reg = ModelRegistry(tmp_path, store=Store(), clock=lambda: 1_700_000_000.0)
+    manifest = {"features": list(X.columns), "threshold": result.threshold,
+                "metrics": {"overall": result.overall}, "data_hash": frame_hash(X, lab[["y"]])}
+    v1 = reg.register("ETH/BTC", "5m", booster, manifest, activate=True)
+    v2 = reg.register("ETH/BTC", "5m", booster, manifest)
+    assert (v1, v2) == (1, 2)
+    assert reg.active_version("ETH/BTC", "5m") == 1 and kv["ml/active/ETH/BTC/5m"] == {"version": 1}
+    (tmp_path / "ETH_BTC" / "5m" / "v9").mkdir()  # a stray newer folder must never be picked
+    loaded = reg.load("ETH/BTC", "5m")
+    assert loaded.version == 1 and loaded.manifest["created_at"].startswith("2023-11-14")
+    assert np.allclose(predict(loaded.booster, X.iloc[:20]), predict(booster, X.iloc[:20]))
+    reg.activate("ETH/BTC", "5m", 2)
+    assert reg.load("ETH/BTC", "5m").version == 2
+    with pytest.raises(LookupError):
+        reg.load("ETH/BTC", "5m", version=9)
+    with pytest.raises(LookupError):
+        ModelRegistry(tmp_path).load("LTC/BTC", "5m")
+
+
+def test_data_hash_changes_with_the_data(data):
+    X, lab = data
+    changed = X.copy()
+    changed.iloc[0, 0] += 1
+    assert frame_hash(X) != frame_hash(changed) and frame_hash(X) == frame_hash(X.copy())
+
+
+def test_decay_flags_retraining_on_worse_hit_rate_or_brier():
+    cfg = DecayConfig(window=50, min_samples=20, max_hit_rate_drop=0.05, max_brier_rise=0.02)
+    good = DecayTracker(0.55, 0.24, cfg)
+    bad = DecayTracker(0.55, 0.24, cfg)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        up = bool(rng.random() < 0.5)
+        good.record(0.6 if up else 0.4, up, 1 if up else -1)
+        bad.record(0.7 if not up else 0.3, up, -1 if up else 1)
+    assert not good.status().retrain
+    s = bad.status()
+    assert s.retrain and "hit rate" in s.reason and "Brier" in s.reason
+    assert not DecayTracker(0.55, 0.24, cfg).status().retrain  # warming up
