@@ -13,6 +13,23 @@ GATES = [("crypto_spot", "candidate"), ("crypto_spot", "canary"), ("forex", "can
          ("crypto_perp", "candidate"), ("forex_options", "candidate")]
 
 
+def started(machine, stage: int = 1):
+    """A rollout activated as `engine run --stage N` does."""
+    r = machine("rollout")
+    assert r.state == "inactive" and not r.called("apply_stage")
+    r.send("activate", stage=stage)
+    return r
+
+
+def test_activate_enters_the_requested_stage(machine):
+    for n in range(1, 6):
+        r = started(machine, n)
+        assert (r.state, r.ctx["stage"]) == (f"stage_{n}", n)
+    r = started(machine, 1)
+    r.send("activate", stage=3)  # already active: a second activation changes nothing
+    assert r.state == "stage_1"
+
+
 def promote(r, domain, phase):
     r.send("gate_passed", domain=domain, phase=phase)
     assert r.inst.has_tag("awaiting_operator")
@@ -28,7 +45,7 @@ def test_domains_per_stage_follow_seed_001(specset):
 
 
 def test_gate_passes_then_waits_for_the_operator(machine):
-    r = machine("rollout")
+    r = started(machine)
     assert r.called("apply_stage")[0]["paper_wallet_usd"] == 1000
     r.send("gate_passed", domain="forex", phase="candidate")  # not this stage's gate
     assert r.state == "stage_1"
@@ -38,21 +55,21 @@ def test_gate_passes_then_waits_for_the_operator(machine):
     assert r.state == "confirm_stage_2"  # no automatic promotion into live
     r.send("operator_confirmed")
     assert (r.state, r.ctx["stage"]) == ("stage_2", 2)
-    assert r.states() == ["stage_1", "confirm_stage_2", "stage_2"]
+    assert r.states() == ["inactive", "stage_1", "confirm_stage_2", "stage_2"]
 
 
 def test_all_the_way_to_options_live(machine):
-    r = machine("rollout")
+    r = started(machine)
     for domain, phase in GATES:
         promote(r, domain, phase)
-    assert r.states() == ["stage_1", "confirm_stage_2", "stage_2", "confirm_stage_3", "stage_3",
+    assert r.states() == ["inactive", "stage_1", "confirm_stage_2", "stage_2", "confirm_stage_3", "stage_3",
                           "confirm_stage_4", "stage_4", "confirm_stage_5", "stage_5",
                           "confirm_options_live", "stage_5_options_live"]
     assert len(r.called("apply_stage")) == 6
 
 
 def test_a_lapsed_or_declined_confirmation_stays_in_the_stage(machine):
-    r = machine("rollout")
+    r = started(machine)
     r.send("gate_passed", domain="crypto_spot", phase="candidate")
     r.wait(r.params["confirmation_timeout"])
     assert r.state == "stage_1"
@@ -62,7 +79,7 @@ def test_a_lapsed_or_declined_confirmation_stays_in_the_stage(machine):
 
 
 def test_no_promotion_while_the_kill_switch_is_engaged(machine):
-    r = machine("rollout")
+    r = started(machine)
     r.send("kill_close_only")
     r.send("gate_passed", domain="crypto_spot", phase="candidate")
     assert r.state == "stage_1"
@@ -75,7 +92,7 @@ def test_no_promotion_while_the_kill_switch_is_engaged(machine):
 
 @pytest.mark.parametrize("kill", ["kill_flatten", "kill_halt"])
 def test_a_kill_demotes_and_only_the_operator_reinstates(machine, kill):
-    r = machine("rollout")
+    r = started(machine)
     for domain, phase in GATES[:3]:
         promote(r, domain, phase)
     assert r.state == "stage_4"
@@ -92,7 +109,7 @@ def test_a_kill_demotes_and_only_the_operator_reinstates(machine, kill):
 
 def test_kill_broadcasts_reach_the_rollout(machine):
     """A host relays the kill machine's broadcasts; the rollout demotes on the flatten."""
-    k, r = machine("kill_modes"), machine("rollout")
+    k, r = machine("kill_modes"), started(machine)
     promote(r, "crypto_spot", "candidate")
     broadcasts = set(k.bound.machine.broadcasts)
     records = k.send("risk_update", inputs={"pnl": {"daily_loss": 0.0, "drawdown": 0.11}})
