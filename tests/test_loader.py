@@ -301,9 +301,16 @@ class RiskDoc(BaseModel):
     max_leverage: float
 
 
-def test_registered_document_kinds(tmp_path, monkeypatch):
+@pytest.fixture
+def risk_kind(monkeypatch):
+    """`risk` validated by RiskDoc for one test; the model cache must not leak it to others."""
     monkeypatch.setitem(documents.DOCUMENT_KINDS, "risk", f"{__name__}:RiskDoc")
     documents.document_model.cache_clear()
+    yield
+    documents.document_model.cache_clear()
+
+
+def test_registered_document_kinds(tmp_path, risk_kind):
     write(tmp_path, "specs/risk/risk.yaml", "kind: risk\nname: limits\nmax_leverage: 3\n")
     write(tmp_path, "specs/risk/bad.yaml", "kind: risk\nname: bad\nmax_levrage: 3\n")
     specset, diags = load_specs([tmp_path / "specs"])
