@@ -73,7 +73,7 @@ class Strategy(ABC):
 
     def fit(self, bars: "pd.DataFrame", sample: np.ndarray | None = None) -> Self:
         """Fit in-sample statistics on `bars` (optionally only on the row positions `sample`)."""
-        self._check(bars)
+        bars = self._frame(bars)
         self.state_ = {}
         self._fit_rows = np.arange(len(bars)) if sample is None else np.asarray(sample, dtype=int)
         try:
@@ -90,7 +90,7 @@ class Strategy(ABC):
         """Target position per row (NaN during warm-up), strat_weight applied."""
         if not self.fitted:
             raise NotFittedError(f"{self.name}: call fit() before predict()")
-        self._check(bars)
+        bars = self._frame(bars)
         pos = self._position(bars) * self.weight
         return pos.replace([np.inf, -np.inf], np.nan).rename(self.name)
 
@@ -130,6 +130,15 @@ class Strategy(ABC):
     def _in_sample(self, s: "pd.Series") -> "pd.Series":
         assert self._fit_rows is not None
         return s.iloc[self._fit_rows]
+
+    def _frame(self, bars: "pd.DataFrame") -> "pd.DataFrame":
+        """Checked bars without `attrs`: pandas deep-copies attrs on every operation, and the
+        loader's (a list of gap diagnostics) made each predict several times slower."""
+        self._check(bars)
+        if bars.attrs:
+            bars = bars.copy(deep=False)
+            bars.attrs = {}
+        return bars
 
     def _check(self, bars: "pd.DataFrame") -> None:
         missing = [c for c in self.required_columns if c not in bars.columns]

@@ -31,8 +31,8 @@ def rogers_satchell(bars: pd.DataFrame, window: int, bars_per_year: float) -> pd
     o, h, lo, c = (np.log(bars[k]) for k in ("open", "high", "low", "close"))
     rs = (h - c) * (h - o) + (lo - c) * (lo - o)
     var = rs.rolling(window, min_periods=window).mean()
-    vol = np.sqrt(var * bars_per_year)
-    return vol.where(vol > 0)  # a flat window has no usable vol: no position rather than infinity
+    # A flat window (or bars with high < close, i.e. bad data) has no usable vol: no position.
+    return np.sqrt(var.where(var > 0) * bars_per_year)
 
 
 def rs_window(vol_window: int) -> int:

@@ -17,13 +17,27 @@ class OrthAlphaStrategy(VolTargetStrategy):
     forward return already realised is the one that started forward_window bars ago, so
         y_t = log(close_t / close_{t-fw}) / (per-bar vol_{t-fw} x sqrt(fw)),  x_t = dp_{t-fw}
     and the window's intercept (alpha) and its t-value are known at t. Signal:
-        clip(alpha / EWM std(alpha), +-2) x ((1 - alpha_w) + alpha_w x min(|t| / t_full, 1))."""
+        clip(alpha / EWM std(alpha), +-2) x ((1 - alpha_w) + alpha_w x min(|t| / t_full, 1)).
+
+    The regressions run with reset=1 (each window summed afresh): statsmodels' default
+    recomputes only the LAST window from scratch, so a row's value would differ in the
+    last bits between a replay step and the full history, and replay must equal predict."""
 
     params_model = params.OrthAlphaParams
 
     def _regression(self, y: pd.Series, x: pd.DataFrame, per_bar_start: pd.Series):
         return RollingOLS(y.to_numpy(), x.to_numpy(), window=self.params.regression_window,
-                          min_nobs=self.params.regression_window // 2, missing="drop").fit()
+                          min_nobs=self.params.regression_window // 2, missing="drop").fit(reset=1)
+
+    def _intercept(self, y: pd.Series, x: pd.DataFrame, per_bar_start: pd.Series) -> tuple[pd.Series, pd.Series]:
+        """Rolling intercept and its t-value; all NaN while too few complete rows exist
+        (statsmodels refuses a sample with none, and every window would be NaN anyway)."""
+        complete = int((y.notna() & x.notna().all(axis=1) & per_bar_start.notna()).sum())
+        if complete < self.params.regression_window // 2:
+            nan = pd.Series(np.nan, index=y.index)
+            return nan, nan
+        res = self._regression(y, x, per_bar_start)
+        return pd.Series(res.params[:, 0], index=y.index), pd.Series(res.tvalues[:, 0], index=y.index)
 
     def _direction(self, bars: pd.DataFrame, vol: pd.Series) -> pd.Series:
         p = self.params
@@ -33,9 +47,7 @@ class OrthAlphaStrategy(VolTargetStrategy):
         per_bar_start = self._per_bar(bars, vol).shift(fw)
         y = np.log(close / close.shift(fw)) / (per_bar_start * math.sqrt(fw))
         x = pd.DataFrame({"const": 1.0, "dp": dp.shift(fw)}, index=bars.index)
-        res = self._regression(y, x, per_bar_start)
-        alpha = pd.Series(res.params[:, 0], index=bars.index)
-        t_value = pd.Series(res.tvalues[:, 0], index=bars.index)
+        alpha, t_value = self._intercept(y, x, per_bar_start)
         signal = blocks.ewm_standardise(alpha, p.vol_window)
         return signal * ((1 - p.alpha) + p.alpha * (t_value.abs() / p.t_full).clip(upper=1.0))
 
@@ -50,4 +62,4 @@ class WeightedOrthAlphaStrategy(OrthAlphaStrategy):
         y = y.where(np.isfinite(w))
         return RollingWLS(y.to_numpy(), x.to_numpy(), window=self.params.regression_window,
                           weights=w.fillna(0.0).to_numpy(), min_nobs=self.params.regression_window // 2,
-                          missing="drop").fit()
+                          missing="drop").fit(reset=1)
