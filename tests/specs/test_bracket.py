@@ -1,8 +1,8 @@
 """bracket: legs follow the entry fills, one-cancels-other, the stop never widens."""
 import pytest
 
-LONG = dict(side="buy", qty=10.0, entry_price=100.0, stop=95.0, take_profit=110.0)
-SHORT = dict(side="sell", qty=10.0, entry_price=100.0, stop=105.0, take_profit=90.0)
+LONG = dict(side="buy", qty=10.0, entry_price=100.0, limit_price=0.0, stop=95.0, take_profit=110.0)
+SHORT = dict(side="sell", qty=10.0, entry_price=100.0, limit_price=0.0, stop=105.0, take_profit=90.0)
 
 
 def opened(machine, spec=LONG, **kw):
@@ -12,8 +12,8 @@ def opened(machine, spec=LONG, **kw):
 
 
 def test_partial_entry_fill_resizes_the_legs(machine):
-    b = opened(machine)
-    assert b.called("submit_entry") == [{"side": "buy", "qty": 10.0, "price": 100.0}]
+    b = opened(machine, params={"two_step_placement": False})
+    assert b.called("submit_entry") == [{"side": "buy", "qty": 10.0, "price": 0.0}]
     assert b.called("place_legs") == [{"qty": 10.0, "stop": 95.0, "take_profit": 110.0}]
     b.send("entry_fill", qty=4.0, price=100.0)
     assert b.state == "entry_partial" and b.called("resize_legs") == [{"qty": 4.0}]
@@ -101,7 +101,7 @@ def test_kill_flatten_closes_the_position(machine):
     b = opened(machine)
     b.send("entry_fill", qty=10.0, price=100.0)
     b.send("kill_close_only")  # exits pass: nothing changes
-    assert b.state == "protected" and b.calls[-1][0] == "resize_legs"
+    assert b.state == "protected" and b.calls[-1][0] == "place_legs"
     b.send("kill_flatten")
     assert b.state == "flattening"
     assert [n for n, _ in b.calls[-3:]] == ["cancel_entry", "cancel_legs", "close_position"]
@@ -115,3 +115,13 @@ def test_kill_close_only_stops_a_working_entry(machine):
     assert b.called("cancel_entry") == [{}]
     b.send("entry_canceled")
     assert b.state == "closed" and b.called("cancel_legs") == [{}]
+
+
+def test_an_engine_exit_closes_at_market_and_cancels_the_legs(machine):
+    b = opened(machine)
+    b.send("entry_fill", qty=10.0, price=100.0)
+    b.send("exit", reason="signal flipped")
+    assert b.state == "flattening"
+    assert b.called("close_position") == [{"reason": "signal flipped"}] and b.called("cancel_legs")
+    b.send("position_closed")
+    assert b.state == "closed"
