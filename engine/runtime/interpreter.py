@@ -77,7 +77,7 @@ class Interpreter:
         if self._busy:
             self._pending.append((instance, event, payload or EMPTY, inputs or EMPTY, now))
             return []
-        return self._guarded(self._macro, instance, event, payload or EMPTY, inputs or EMPTY, now)
+        return self._guarded(self._drain, instance, deque(((event, payload or EMPTY),)), inputs or EMPTY, now)
 
     def advance(self, now: float | None = None) -> list[Record]:
         """Fire every timer due at `now` (default: the clock's time), in deadline order.
@@ -98,7 +98,7 @@ class Interpreter:
             if not timers:
                 inst.timers = None
             self._live -= 1
-            records += self._guarded(self._macro, inst, event, EMPTY, EMPTY, deadline)
+            records += self._guarded(self._drain, inst, deque(((event, EMPTY),)), EMPTY, deadline)
         return records
 
     def next_deadline(self) -> float | None:
@@ -129,7 +129,7 @@ class Interpreter:
             out = fn(*args, records)
             while self._pending:
                 inst, event, payload, inputs, now = self._pending.popleft()
-                self._macro(inst, event, payload, inputs, now, records)
+                self._drain(inst, deque(((event, payload),)), inputs, now, records)
             return records if out is None else out
         finally:
             self._busy = False
@@ -146,11 +146,6 @@ class Interpreter:
             self._raise_action_error(inst, "", None, None, fail, records)
         self._drain(inst, queue, EMPTY, step.now, records)
         return inst
-
-    def _macro(self, inst: Instance, event: str, payload: Mapping[str, Any],
-               inputs: Mapping[str, Any], now: float, records: list[Record]) -> None:
-        queue: deque = deque([(event, payload)])
-        self._drain(inst, queue, inputs, now, records)
 
     def _drain(self, inst: Instance, queue: deque, inputs: Mapping[str, Any], now: float,
                records: list[Record]) -> None:
