@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.diagnostics import Diagnostic, Pos
+from engine.spec.durations import parse_duration
 from engine.spec.lint.codes import LINT_CODES
 
 MAX_TIMER_S = 30 * 86400.0
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_NEGATIVE = re.compile(r"^\s*-\s*")
 
 
 def diag(pos: Pos, code: str, message: str, hint: str | None = None,
@@ -25,16 +25,23 @@ def diag(pos: Pos, code: str, message: str, hint: str | None = None,
 
 
 def seconds(value: object) -> float | None:
-    """Seconds in a duration literal (`15m`) or number; None when it is neither."""
+    """Seconds in a duration literal (`15m`, `-1m`, `1h30m`) or number; None when it is neither."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return float(m.group(1)) * _UNITS[m.group(2)]
+        sign = -1.0 if _NEGATIVE.match(value) else 1.0
+        try:
+            return sign * parse_duration(_NEGATIVE.sub("", value))
+        except ValueError:
+            return None
     return None
+
+
+def file_start(file: str) -> Pos:
+    """A position whose node is the whole file, for `Sources.find` of a top-level key."""
+    return Pos(file, 1, 1)
 
 
 @dataclass

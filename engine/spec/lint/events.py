@@ -65,13 +65,11 @@ def _timer(cx: Context, m: Machine, s: State, timer: Timer) -> Iterator[Diagnost
 
 def _delays(cx: Context, m: Machine, timer: Timer) -> list[tuple[str, float]] | None:
     """Every value the delay may take (default, then overrides), or None when unresolvable."""
-    literal = seconds(timer.delay)
-    if literal is not None:
-        return [("", literal)]
     ref = _PARAM_REF.match(timer.delay)
     p = m.params.get(ref.group(1)) if ref else None
     if p is None or p.type not in ("duration", "int", "float"):
-        return [("", timer.delay_s)] if timer.delay_s is not None else None
+        literal = timer.delay_s if timer.delay_s is not None and not ref else seconds(timer.delay)
+        return None if literal is None else [("", literal)]
     default = seconds(p.default)
     if default is None:
         return None

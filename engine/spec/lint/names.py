@@ -5,7 +5,7 @@ from typing import Iterator
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
 from engine.spec.ir import ActionRef, Machine
-from engine.spec.lint._base import diag
+from engine.spec.lint._base import diag, file_start
 from engine.spec.lint._context import BUILTIN_ACTIONS, Context, raised_event
 from engine.spec.lint._index import STAR
 
@@ -66,7 +66,7 @@ def _events(cx: Context, m: Machine) -> Iterator[Diagnostic]:
                     yield _unresolved_event(m, e, cx.sources.find(c.pos, c.kind, e), "`must_handle` names")
     for e in m.broadcasts:
         if e not in ev:
-            yield _unresolved_event(m, e, cx.sources.find(m.pos, "broadcasts", e), "broadcast")
+            yield _unresolved_event(m, e, cx.sources.find(file_start(m.path), "broadcasts", e), "broadcast")
 
 
 def _raise(cx: Context, m: Machine, a: ActionRef) -> Iterator[Diagnostic]:

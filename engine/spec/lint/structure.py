@@ -5,17 +5,17 @@ from typing import Iterator
 
 from engine.diagnostics import Diagnostic
 from engine.spec.ir import Machine
-from engine.spec.lint._base import diag
+from engine.spec.lint._base import diag, file_start
 from engine.spec.lint._context import Context
 from engine.spec.lint._index import STAR
 
 
 def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
-    yield from _initials(m)
+    yield from _initials(cx, m)
     yield from _final_outgoing(cx, m)
 
 
-def _initials(m: Machine) -> Iterator[Diagnostic]:
+def _initials(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     levels: list[tuple[str | None, tuple[str, ...]]] = [(None, m.roots)]
     levels += [(n, s.children) for n, s in m.states.items() if s.children]
     for parent, kids in levels:
@@ -25,7 +25,7 @@ def _initials(m: Machine) -> Iterator[Diagnostic]:
         where = "the top level" if parent is None else f"compound state `{parent}`"
         initial = [k for k in kids if m.states[k].initial]
         if not initial:
-            pos = m.pos if parent is None else m.states[parent].pos
+            pos = cx.sources.find(file_start(m.path), "states") if parent is None else m.states[parent].pos
             yield diag(pos, "INITIAL_MISSING", f"{where} has no initial state",
                        f"mark one of {', '.join(f'`{k}`' for k in kids[:5])} with `initial: true`")
         for extra in initial[1:]:
