@@ -26,14 +26,6 @@ def parse_duration(text: str) -> float:
     return float(sum(float(n) * UNITS[u] for n, u in parts))
 
 
-def is_duration(text: object) -> bool:
-    try:
-        parse_duration(text)  # type: ignore[arg-type]
-    except ValueError:
-        return False
-    return True
-
-
 def looks_like_duration(text: str) -> bool:
     """True when text is meant as a literal (starts with a digit) rather than an expression."""
     return text.strip()[:1].isdigit()

@@ -70,9 +70,6 @@ class YamlDoc:
         line, col, _, _, _ = self._entry(path)
         return Pos(self.file, line, col)
 
-    def has(self, path: Sequence[Any]) -> bool:
-        return tuple(path) in self.index
-
 
 class _AliasLimit(Exception):
     def __init__(self, message: str, node: Node):
