@@ -1,0 +1,57 @@
+"""`engine kill --mode MODE`: ask the running engine to switch its kill mode.
+
+The modes are the `commands:` of the kill spec (specs/kill/kill_modes.yaml),
+written with hyphens on the command line (`close_only` -> `close-only`). The
+command is posted to the state store's control channel; the engine takes it
+with `Store.take_commands()` on its next bar and raises the event in the
+machine named in the command:
+
+    command: "kill"
+    args: {"machine": "kill_modes", "command": "flatten", "event": "manual_flatten",
+           "mode": "flatten", "reason": "operator"}
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.commands.status import (KILL_KIND, CommandError, add_db_argument, add_specs_argument,
+                                    load_machine, machine_state, open_existing_store)
+
+COMMAND = "kill"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", required=True,
+                        help="a command of the kill spec: flatten, close-only, halt, resume, ...")
+    parser.add_argument("--reason", default="operator", help="why, for the audit journal (default: operator)")
+    add_db_argument(parser)
+    add_specs_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        machine = load_machine(args.specs, KILL_KIND)
+    except CommandError as e:
+        print(f"engine kill: {e}", file=sys.stderr)
+        return 1
+    modes = {name.replace("_", "-"): cmd for name, cmd in machine.commands.items()}
+    cmd = modes.get(args.mode.replace("_", "-"))
+    if cmd is None:
+        print(f"engine kill: error: unknown mode {args.mode!r}; valid modes: {', '.join(modes)}",
+              file=sys.stderr)
+        return 2
+    try:
+        with open_existing_store(args.db) as store:
+            current, _ = machine_state(store, machine.name)
+            command_id = store.post_command(COMMAND, {
+                "machine": machine.name, "command": cmd.name, "event": cmd.event,
+                "mode": cmd.name.replace("_", "-"), "reason": args.reason})
+    except CommandError as e:
+        print(f"engine kill: {e}", file=sys.stderr)
+        return 1
+    print(f"posted #{command_id}: {cmd.name.replace('_', '-')} -> event `{cmd.event}` of `{machine.name}`"
+          f" ({cmd.description})")
+    print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; "
+          "the running engine acts on it at its next bar (check with `engine status`)")
+    return 0

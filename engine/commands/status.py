@@ -1,0 +1,195 @@
+"""`engine status`: stage, kill mode, wallets, open positions, pending operator commands, KPIs.
+
+Reads the state store the running engine writes (SQLite in WAL mode, so this
+works while it runs). It never creates a store: with none yet it says how to
+start a run. The helpers here (`add_db_argument`, `open_existing_store`,
+`machine_state`, `load_machine`) are shared by `engine kill` and `engine promote`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+NO_RUN = "no run yet: start one with `engine run --stage 1`"
+ROLLOUT_KIND, KILL_KIND = "rollout", "kill"  # spec document kinds; machine names come from the specs
+AWAITING_TAG = "awaiting_operator"  # states tagged so wait for `engine promote` (rollout spec)
+DEFAULT_NAMES = {ROLLOUT_KIND: "rollout", KILL_KIND: "kill_modes"}  # when the specs do not load
+FLAT = 1e-12
+
+
+class CommandError(Exception):
+    """A clear, expected refusal: printed as one message, exit 1."""
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH",
+                        help="the engine's SQLite store (default: $ENGINE_DB_URL, else var/engine.db)")
+
+
+def add_specs_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--specs", default="specs", metavar="DIR",
+                        help="spec folder the running engine loaded (default: specs)")
+
+
+def open_existing_store(db: str | None) -> Any:
+    """The Store at --db, $ENGINE_DB_URL or var/engine.db; CommandError when no run created it yet."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from state.db import DEFAULT_PATH, ENV_VAR
+    from state.store import Store
+
+    url = f"sqlite:///{db}" if db else os.environ.get(ENV_VAR) or f"sqlite:///{DEFAULT_PATH}"
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise CommandError(f"{ENV_VAR} is not a database URL ({e})") from None
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path in ("", ":memory:") or not Path(path).is_file():
+            raise CommandError(f"{NO_RUN} (no store at {path or url})")
+    try:
+        return Store.open(url=url)
+    except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
+        raise CommandError(f"cannot open the state store {parsed.render_as_string(hide_password=True)}: "
+                           f"{type(e).__name__}: {e}") from None
+
+
+def load_machines(specs: str, *kinds: str) -> dict[str, Any]:
+    """{kind: the one machine of that document kind under `specs`, or None}; CommandError without specs."""
+    from engine.spec.loader import load_specs
+
+    if not Path(specs).exists():
+        raise CommandError(f"no spec folder {specs!r}: pass --specs DIR")
+    machines = load_specs([specs])[0].machines.values()
+    found = {kind: [m for m in machines if m.kind == kind] for kind in kinds}
+    return {kind: ms[0] if len(ms) == 1 else None for kind, ms in found.items()}
+
+
+def load_machine(specs: str, kind: str) -> Any:
+    """The one machine of document `kind` under `specs` (its commands, states, tags)."""
+    machine = load_machines(specs, kind)[kind]
+    if machine is None:
+        raise CommandError(f"expected one `{kind}` machine under {specs}; run `engine validate {specs}`")
+    return machine
+
+
+def machine_state(store: Any, machine: str) -> tuple[str | None, dict[str, Any]]:
+    """(state, ctx) of the most recently saved snapshot of `machine`, or (None, {}) before any."""
+    snaps = store.load_snapshots(machine)
+    if not snaps:
+        return None, {}
+    latest = max(snaps.values(), key=lambda s: (s.updated_ts, s.instance_id))
+    return latest.data.get("state"), dict(latest.data.get("ctx") or {})
+
+
+def awaits_operator(machine: Any, state: str | None) -> bool:
+    """Whether `state` waits for an operator confirmation: the spec tags it `awaiting_operator`."""
+    return state is not None and state in machine.states and AWAITING_TAG in machine.states[state].tags
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_db_argument(parser)
+    add_specs_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        with open_existing_store(args.db) as store:
+            data = collect(store, _machines(args.specs))
+    except CommandError as e:
+        print(f"engine status: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        render(data)
+    return 0
+
+
+def _machines(specs: str) -> dict[str, Any]:
+    """The rollout and kill machines; None for one the specs do not provide (status still shows the store)."""
+    try:
+        return load_machines(specs, ROLLOUT_KIND, KILL_KIND)
+    except CommandError:
+        return {}
+
+
+def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
+    """Everything `engine status` shows, as JSON-able data."""
+    rollout, kill = machines.get(ROLLOUT_KIND), machines.get(KILL_KIND)
+    stage_state, stage_ctx = machine_state(store, rollout.name if rollout else DEFAULT_NAMES[ROLLOUT_KIND])
+    kill_state, kill_ctx = machine_state(store, kill.name if kill else DEFAULT_NAMES[KILL_KIND])
+    latest_kpis: dict[tuple[str, str], Any] = {}
+    for k in store.kpis():  # oldest first: the last one per domain and mode wins
+        latest_kpis[(k.domain, k.mode)] = k
+    return {
+        "db": store.url,
+        "stage": {"state": stage_state, "stage": stage_ctx.get("stage"),
+                  # None: the rollout spec did not load, so nobody can tell
+                  "awaiting_confirmation": awaits_operator(rollout, stage_state) if rollout else None},
+        "kill": {"mode": kill_state, "tripped_by": kill_ctx.get("tripped_by") or None},
+        "wallets": [{"domain": w.domain, "mode": w.mode, "balance": w.balance,
+                     "start_balance": w.start_balance, "realized_pnl": w.realized_pnl}
+                    for w in store.wallets()],
+        "positions": [{"domain": p.domain, "mode": p.mode, "symbol": p.symbol, "qty": p.qty,
+                       "avg_price": p.avg_price, "realized_pnl": p.realized_pnl, "opened_ts": p.opened_ts}
+                      for p in store.positions() if abs(p.qty) > FLAT],
+        "pending_commands": [{"id": c.id, "ts": c.ts, "command": c.command, "args": c.args}
+                             for c in store.commands() if c.consumed_ts is None],
+        "kpis": [{"domain": k.domain, "mode": k.mode, "stage": k.stage, "ts": k.ts, "trades": k.trades,
+                  "win_rate": k.win_rate, "sharpe": k.sharpe, "sortino": k.sortino, "max_dd": k.max_dd,
+                  "profit_factor": k.profit_factor, "expectancy": k.expectancy}
+                 for k in latest_kpis.values()],
+    }
+
+
+def render(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console.width = max(console.width, 120)  # piped or logged: no screen to fit, do not truncate
+    stage, kill = data["stage"], data["kill"]
+    awaiting = "  [yellow]awaiting operator confirmation: `engine promote`[/]" if stage["awaiting_confirmation"] else ""
+    console.print(f"store: {data['db']}", highlight=False)
+    console.print(f"stage: [bold]{stage['state'] or 'unknown (no rollout snapshot yet)'}[/]{awaiting}")
+    tripped = f" (tripped by {kill['tripped_by']})" if kill["tripped_by"] else ""
+    console.print(f"kill mode: [bold]{kill['mode'] or 'unknown (no kill snapshot yet)'}[/]{tripped}")
+    money, num, pct, text = "{:,.2f}".format, "{:.2f}".format, "{:.1%}".format, str
+    _table(console, Table, "wallets", data["wallets"], (
+        ("domain", "domain", text), ("mode", "mode", text), ("balance", "balance", money),
+        ("start_balance", "start", money), ("realized_pnl", "realised pnl", money)))
+    _table(console, Table, "open positions", data["positions"], (
+        ("domain", "domain", text), ("mode", "mode", text), ("symbol", "symbol", text),
+        ("qty", "qty", "{:g}".format), ("avg_price", "avg price", "{:,.6g}".format)))
+    _table(console, Table, "pending operator commands", data["pending_commands"], (
+        ("id", "id", text), ("command", "command", text),
+        ("args", "event", lambda a: f"{a.get('machine', '?')}.{a.get('event', '?')}")))
+    kpi_rows = [{**k, "book": f"{k['domain']}/{k['mode']}"} for k in data["kpis"]]
+    _table(console, Table, "last KPIs", kpi_rows, (
+        ("book", "domain/mode", text), ("trades", "trades", text),
+        ("win_rate", "win", pct), ("sharpe", "Sharpe", num), ("sortino", "Sortino", num),
+        ("max_dd", "max DD", pct), ("profit_factor", "PF", num), ("expectancy", "expect.", money)))
+
+
+def _table(console: Any, table_cls: Any, title: str, rows: list[dict[str, Any]],
+           cols: tuple[tuple[str, str, Callable[[Any], str]], ...]) -> None:
+    if not rows:
+        console.print(f"{title}: none")
+        return
+    from rich import box
+
+    table = table_cls(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for key, label, _ in cols:
+        numeric = isinstance(rows[0][key], (int, float)) and not isinstance(rows[0][key], bool)
+        table.add_column(label, justify="right" if numeric else "left")
+    for r in rows:
+        table.add_row(*("-" if r[key] is None else fmt(r[key]) for key, _, fmt in cols))
+    console.print(table)

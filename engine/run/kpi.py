@@ -1,0 +1,142 @@
+"""Run KPIs: per-trade figures from closed trades, risk figures from an equity curve.
+
+Definitions (docs/run-report.md repeats them):
+  * trades: closed round trips; win_rate: share with pnl > 0 (pnl is net of fees).
+  * profit_factor: gross profit / gross loss, in money.
+  * expectancy: mean pnl per trade, in money.
+  * sharpe, sortino: from the simple returns between consecutive equity samples,
+    annualised by the curve's mean sampling rate, sqrt((samples - 1) * year / span),
+    with a 365.25-day year (strategies.selection uses the same year and the same
+    "per period in this span" rule for trades). Sortino's downside deviation is
+    sqrt(mean(min(r, 0)^2)) over every return, as in strategies.selection.
+  * max_dd: largest peak-to-trough fall of the curve, as a fraction of the peak.
+  * total_return: last equity / start balance - 1.
+
+A figure that does not exist is None, never NaN or infinity: win_rate and
+expectancy with no trade; profit_factor with no losing trade (nothing to divide
+by); sharpe with fewer than two returns or a flat curve; sortino with fewer than
+two returns or no negative return; total_return with a zero start balance.
+max_dd is 0.0 for a curve that never fell.
+
+Exploration trades never mix with exploitation ones (seed 001): `split_kpis`
+removes their realised pnl from the exploitation curve and measures them on a
+curve of their own.
+"""
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from engine.run.result import ClosedTrade
+from strategies.selection import SECONDS_PER_YEAR
+
+Curve = Sequence[tuple[float, float]]  # (ts, equity), time-ordered
+
+
+@dataclass(frozen=True, slots=True)
+class Kpis:
+    trades: int
+    win_rate: float | None
+    sharpe: float | None
+    sortino: float | None
+    max_dd: float
+    profit_factor: float | None
+    expectancy: float | None
+    total_return: float | None
+    gross_profit: float
+    gross_loss: float  # positive amount
+    fees: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def store_fields(self) -> dict[str, Any]:
+        """Keyword arguments for Store.put_kpis, whose columns are not nullable: None -> 0.0."""
+        return {k: (0.0 if v is None else v) for k, v in asdict(self).items()
+                if k in ("trades", "win_rate", "sharpe", "sortino", "max_dd", "profit_factor", "expectancy")}
+
+
+def kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float) -> Kpis:
+    """KPIs of `trades` and the curve they moved; an empty curve falls back to the closed-trade curve."""
+    curve = list(equity) or trade_curve(trades, start_balance)
+    pnls = [t.pnl for t in trades]
+    n = len(pnls)
+    gross_profit = sum(p for p in pnls if p > 0)
+    gross_loss = -sum(p for p in pnls if p < 0)
+    sharpe, sortino = _ratios(curve)
+    last = curve[-1][1] if curve else start_balance
+    return Kpis(
+        trades=n,
+        win_rate=sum(p > 0 for p in pnls) / n if n else None,
+        sharpe=sharpe,
+        sortino=sortino,
+        max_dd=max_drawdown(curve),
+        profit_factor=gross_profit / gross_loss if gross_loss > 0 else None,
+        expectancy=sum(pnls) / n if n else None,
+        total_return=last / start_balance - 1.0 if start_balance else None,
+        gross_profit=gross_profit,
+        gross_loss=gross_loss,
+        fees=sum(t.fees for t in trades),
+    )
+
+
+def split_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float) -> dict[str, Kpis]:
+    """{"exploitation": ..., "exploration": ...} for one domain.
+
+    Exploitation is measured on `equity` less the exploration trades' realised
+    pnl (booked at their exit time); exploration on its own closed-trade curve
+    from the same start balance.
+    """
+    explore = sorted((t for t in trades if t.exploration), key=lambda t: t.exit_ts)
+    exploit = [t for t in trades if not t.exploration]
+    return {
+        "exploitation": kpis(exploit, _without(equity, explore), start_balance),
+        "exploration": kpis(explore, trade_curve(explore, start_balance), start_balance),
+    }
+
+
+def trade_curve(trades: Sequence[ClosedTrade], start_balance: float) -> list[tuple[float, float]]:
+    """Equity sampled at each exit: start balance plus cumulative realised pnl."""
+    ordered = sorted(trades, key=lambda t: t.exit_ts)
+    if not ordered:
+        return []
+    first = min(t.entry_ts for t in ordered)
+    cum = itertools.accumulate(t.pnl for t in ordered)
+    return [(first, start_balance)] + [(t.exit_ts, start_balance + c) for t, c in zip(ordered, cum)]
+
+
+def max_drawdown(curve: Curve) -> float:
+    peak, worst = -math.inf, 0.0
+    for _, e in curve:
+        peak = max(peak, e)
+        if peak > 0:
+            worst = max(worst, (peak - e) / peak)
+    return min(worst, 1.0)  # equity below zero (leverage) is a total loss, not more
+
+
+def periods_per_year(curve: Curve) -> float | None:
+    span = curve[-1][0] - curve[0][0] if len(curve) > 1 else 0.0
+    return (len(curve) - 1) * SECONDS_PER_YEAR / span if span > 0 else None
+
+
+def _ratios(curve: Curve) -> tuple[float | None, float | None]:
+    returns = [b / a - 1.0 for (_, a), (_, b) in zip(curve, curve[1:]) if a > 0]
+    per_year = periods_per_year(curve)
+    if len(returns) < 2 or per_year is None:
+        return None, None
+    mu = sum(returns) / len(returns)
+    sd = math.sqrt(sum((r - mu) ** 2 for r in returns) / (len(returns) - 1))
+    downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
+    scale = math.sqrt(per_year)
+    return (mu / sd * scale if sd > 0 else None), (mu / downside * scale if downside > 0 else None)
+
+
+def _without(equity: Curve, explore: Sequence[ClosedTrade]) -> list[tuple[float, float]]:
+    if not explore:
+        return list(equity)
+    exits = [t.exit_ts for t in explore]
+    cum = [0.0, *itertools.accumulate(t.pnl for t in explore)]
+    return [(ts, e - cum[bisect.bisect_right(exits, ts)]) for ts, e in equity]

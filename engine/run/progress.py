@@ -1,0 +1,92 @@
+"""A progress bar for `engine run`: bars processed, total, bars/s.
+
+Disabled: prints nothing at all. On a terminal: a live rich bar, then a final
+line. Not on a terminal (CI, a pipe, a log file): no bar, only the final line,
+so logs are not flooded with redraws.
+
+`advance` is called once per bar, so it only counts; rich hears about it at most
+every `total / 1000` bars (the refresh thread redraws a few times a second anyway).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class RunProgress:
+    def __init__(self, total: int | None, enabled: bool = True, *, console: Any = None,
+                 description: str = "bars", clock: Callable[[], float] = time.perf_counter) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.description = description
+        self.bars = 0
+        self._clock = clock
+        self._console = console
+        self._started: float | None = None
+        self._finished: float | None = None
+        self._pushed = 0
+        self._step = max(1, (total or 0) // 1000)
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> "RunProgress":
+        self._started = self._clock()
+        if self.enabled:
+            from rich.console import Console
+
+            self._console = self._console or Console()
+            if self._console.is_terminal:
+                self._progress = _live_bar(self._console)
+                self._task = self._progress.add_task(self.description, total=self.total)
+                self._progress.start()
+        return self
+
+    def advance(self, n: int = 1) -> None:
+        self.bars += n
+        if self._progress is not None and self.bars - self._pushed >= self._step:
+            self._progress.update(self._task, completed=self.bars)
+            self._pushed = self.bars
+
+    @property
+    def elapsed(self) -> float:
+        if self._started is None:
+            return 0.0
+        end = self._finished if self._finished is not None else self._clock()
+        return end - self._started
+
+    @property
+    def rate(self) -> float | None:
+        """Bars per second since the context was entered; None before any time has passed."""
+        elapsed = self.elapsed
+        return self.bars / elapsed if elapsed > 0 else None
+
+    def summary(self) -> str:
+        rate = self.rate
+        of = f"/{self.total:,}" if self.total is not None else ""
+        speed = f"{rate:,.0f} bars/s" if rate is not None else "- bars/s"
+        return f"{self.description}: {self.bars:,}{of} in {self.elapsed:.2f}s ({speed})"
+
+    def __exit__(self, *exc: object) -> None:
+        self._finished = self._clock()
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self.bars)
+            self._progress.stop()
+        if self.enabled:
+            self._console.print(self.summary(), highlight=False)
+
+
+def _live_bar(console: Any) -> Any:
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn,
+                               TaskProgressColumn, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+    from rich.text import Text
+
+    class BarsPerSecond(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("- bars/s" if speed is None else f"{speed:,.0f} bars/s", style="cyan")
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TaskProgressColumn(), BarsPerSecond(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=console, transient=False)

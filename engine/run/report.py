@@ -1,0 +1,200 @@
+"""The run directory: report.json, trades.csv, equity.png (and the loop's audit.jsonl).
+
+Every key of report.json is documented in docs/run-report.md. The report is
+strict JSON: figures that do not exist are null (see engine.run.kpi), never
+NaN or infinity. matplotlib and rich are imported inside the functions that
+draw, so importing this module stays cheap.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from engine.run.kpi import Kpis, split_kpis
+from engine.run.result import ClosedTrade, RunResult
+
+FORMAT = 1
+REPORT, TRADES, EQUITY, AUDIT = "report.json", "trades.csv", "equity.png", "audit.jsonl"
+TRADE_COLUMNS = tuple(f.name for f in dataclasses.fields(ClosedTrade))
+
+
+def write_run_dir(result: RunResult) -> dict[str, Path]:
+    """Write the report files into result.run_dir; returns {"report"|"trades"|"equity"|"audit": path}.
+
+    "audit" is present only when the loop wrote audit.jsonl; report.json says
+    `files.audit: null` otherwise, so a missing journal is visible, not silent.
+    """
+    run_dir = Path(result.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    files = {"trades": write_trades_csv(result.trades, run_dir / TRADES),
+             "equity": write_equity_png(result, run_dir / EQUITY)}
+    audit = run_dir / AUDIT
+    if audit.is_file():
+        files["audit"] = audit
+    report = run_dir / REPORT
+    _write_atomic(report, json.dumps(report_dict(result, files), indent=2, allow_nan=False) + "\n")
+    return {"report": report, **files}
+
+
+def domain_kpis(result: RunResult) -> dict[str, dict[str, Kpis]]:
+    """{domain: {"exploitation": Kpis, "exploration": Kpis}} for every domain of the run."""
+    return {d: split_kpis(result.domain_trades(d), result.equity.get(d, []), dr.start_balance)
+            for d, dr in result.domains.items()}
+
+
+def report_dict(result: RunResult, files: dict[str, Path]) -> dict[str, Any]:
+    per_domain = domain_kpis(result)
+    elapsed = result.finished - result.started
+    return _clean({
+        "format": FORMAT,
+        "stage": result.stage,
+        "started": _iso(result.started),
+        "finished": _iso(result.finished),
+        "elapsed_s": elapsed,
+        "bars": result.bars,
+        "bars_per_second": result.bars / elapsed if elapsed > 0 else None,
+        "domains": {d: {"mode": dr.mode, "start_balance": dr.start_balance,
+                        "end_balance": dr.end_balance, "open_positions": dr.open_positions,
+                        "kpis": per_domain[d]["exploitation"].as_dict(),
+                        "exploration_kpis": per_domain[d]["exploration"].as_dict()}
+                    for d, dr in result.domains.items()},
+        "trade_count": len(result.trades),
+        "gate_decisions": result.gate_decisions,
+        "kill_events": result.kill_events,
+        "rejections": dict(sorted(result.rejections.items())),
+        "spec_hashes": dict(sorted(result.spec_hashes.items())),
+        "final_kill_mode": result.final_kill_mode,
+        "final_stage_state": result.final_stage_state,
+        "files": {"report": REPORT, "trades": TRADES, "equity": EQUITY,
+                  "audit": AUDIT if "audit" in files else None},
+    })
+
+
+def write_trades_csv(trades: list[ClosedTrade], path: Path) -> Path:
+    """One row per trade in exit order; the header is written even with no trade."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(TRADE_COLUMNS)
+        for t in sorted(trades, key=lambda t: (t.exit_ts, t.entry_ts)):
+            w.writerow(["" if v is None else v for v in dataclasses.astuple(t)])
+    return path
+
+
+def write_equity_png(result: RunResult, path: Path) -> Path:
+    """One equity line per domain against UTC time; a flat start-balance line for a domain with no curve."""
+    from matplotlib import dates as mdates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 5), dpi=100)
+    FigureCanvasAgg(fig)  # no pyplot: no global backend switch, no GUI, thread-safe
+    ax = fig.add_subplot()
+    span = _span(result)
+    for domain, dr in sorted(result.domains.items()):
+        curve = result.equity.get(domain) or [(span[0], dr.start_balance), (span[1], dr.end_balance)]
+        ax.plot([_dt(ts) for ts, _ in curve], [e for _, e in curve], label=f"{domain} ({dr.mode})",
+                linewidth=1.2)
+    if not result.domains:
+        ax.text(0.5, 0.5, "no domain traded in this stage", ha="center", va="center",
+                transform=ax.transAxes)
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel("equity (USD)")
+    ax.set_title(f"Stage {result.stage}: equity by domain ({len(result.trades)} closed trades)")
+    ax.grid(True, alpha=0.3)
+    if result.domains:
+        ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def print_kpi_table(result: RunResult, console: Any) -> None:
+    """KPIs per domain (exploration on its own row), then the kill, gate and rejection summary."""
+    from rich.table import Table
+
+    table = Table(title=f"Stage {result.stage}: {result.bars} bars, {len(result.trades)} trades")
+    for name in ("domain", "trades", "win rate", "Sharpe", "Sortino", "max DD", "profit factor",
+                 "expectancy", "end balance"):
+        table.add_column(name, justify="left" if name == "domain" else "right")
+    for domain, split in domain_kpis(result).items():
+        dr = result.domains[domain]
+        table.add_row(f"{domain} ({dr.mode})", *_kpi_cells(split["exploitation"]), f"{dr.end_balance:,.2f}")
+        if split["exploration"].trades:
+            table.add_row("  exploration", *_kpi_cells(split["exploration"]), "", style="dim")
+    console.print(table)
+    console.print(f"stage state: [bold]{result.final_stage_state or '?'}[/]   "
+                  f"kill mode: [bold]{result.final_kill_mode or '?'}[/]   "
+                  f"kill events: {len(result.kill_events)}   gate decisions: {len(result.gate_decisions)}")
+    for event in result.kill_events[-5:]:
+        console.print(f"  kill: {_brief(event)}")
+    for decision in result.gate_decisions[-5:]:
+        console.print(f"  gate: {_brief(decision)}")
+    if result.rejections:
+        top = sorted(result.rejections.items(), key=lambda kv: (-kv[1], kv[0]))
+        console.print("rejected orders: " + ", ".join(f"{rule} {n}" for rule, n in top))
+
+
+def _kpi_cells(k: Kpis) -> list[str]:
+    return [str(k.trades), _pct(k.win_rate), _num(k.sharpe), _num(k.sortino), _pct(k.max_dd),
+            _num(k.profit_factor), _num(k.expectancy)]
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.2f}"
+
+
+def _brief(record: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_iso(v) if k == 'ts' and isinstance(v, (int, float)) else v}"
+                     for k, v in record.items())
+
+
+def _span(result: RunResult) -> tuple[float, float]:
+    stamps = [ts for curve in result.equity.values() for ts, _ in curve]
+    stamps += [t.entry_ts for t in result.trades] + [t.exit_ts for t in result.trades]
+    return (min(stamps), max(stamps)) if stamps else (result.started, result.finished)
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def _iso(ts: float) -> str:
+    return _dt(ts).isoformat()
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats -> null, enums -> value, paths and other objects -> str."""
+    if isinstance(value, dict):
+        return {str(_clean(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_clean(v) for v in value]
+    if isinstance(value, Enum):
+        return _clean(value.value)
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):  # numpy scalars from strategies and models
+        return _clean(value.item())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _clean(dataclasses.asdict(value))
+    return str(value)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

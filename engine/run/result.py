@@ -1,0 +1,61 @@
+"""What a run produced, as plain data: the loop fills these in, the report reads them.
+
+Money is in the quote currency (USD), times are UTC epoch seconds, as in engine.domain.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """One round trip, entry to exit. `pnl` is net of `fees` (what the wallet was credited)."""
+
+    domain: str
+    mode: str
+    symbol: str
+    side: str  # side of the entry: buy (long) or sell (short)
+    qty: float
+    entry_ts: float
+    entry_price: float
+    exit_ts: float
+    exit_price: float
+    pnl: float
+    fees: float
+    exit_reason: str  # take_profit | stop_loss | flatten | signal | expiry ...
+    strategy: str
+    exploration: bool = False  # seed 001: exploration trades are measured apart
+    model_version: str | None = None
+    client_order_id: str = ""  # the entry order's id, to find it in the audit journal
+
+
+@dataclass(frozen=True, slots=True)
+class DomainResult:
+    domain: str
+    mode: str  # paper | live, as the stage ran it
+    start_balance: float
+    end_balance: float
+    open_positions: int  # still open when the run ended (they stay managed on restart)
+
+
+@dataclass(slots=True)
+class RunResult:
+    stage: int
+    run_dir: Path
+    started: float  # wall clock, epoch seconds
+    finished: float
+    bars: int
+    domains: dict[str, DomainResult]
+    trades: list[ClosedTrade] = field(default_factory=list)
+    equity: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # domain -> (ts, equity)
+    gate_decisions: list[dict[str, Any]] = field(default_factory=list)
+    kill_events: list[dict[str, Any]] = field(default_factory=list)
+    rejections: dict[str, int] = field(default_factory=dict)  # risk rule -> orders it refused
+    spec_hashes: dict[str, str] = field(default_factory=dict)  # machine -> spec hash
+    final_kill_mode: str = ""
+    final_stage_state: str = ""
+
+    def domain_trades(self, domain: str) -> list[ClosedTrade]:
+        return [t for t in self.trades if t.domain == domain]
