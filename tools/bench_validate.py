@@ -22,13 +22,13 @@ t0 = time.perf_counter()
 from engine.spec.loader import load_specs
 from engine.spec.lint import lint
 t1 = time.perf_counter()
-specset, diags = load_specs(sys.argv[1:])
+specset, diags = load_specs(sys.argv[2:])
 t2 = time.perf_counter()
 diags += lint(specset)
 t3 = time.perf_counter()
 mods = {m.split('.')[0] for m in sys.modules}
 print(json.dumps({"import": t1 - t0, "load": t2 - t1, "lint": t3 - t2, "modules": len(sys.modules),
-                  "heavy": sorted(mods & set(sys.argv[0].split(','))), "diagnostics": len(diags)}))
+                  "heavy": sorted(mods & set(sys.argv[1].split(","))), "diagnostics": len(diags)}))
 """
 
 
