@@ -203,3 +203,14 @@ def test_bind_reports_every_unknown_name_at_once():
     text = str(ei.value)
     assert "action `nope`" in text and "action `logg`" in text and "did you mean `log`" in text
     assert "guard function `in_sesion`" in text and "test.yaml:1:1" in text
+
+
+def test_a_failing_initial_entry_still_hands_over_a_consistent_instance():
+    m = build({"a": {"initial": True, "entry": ["boom"], "after": [(5, "t")]}, "b": {}},
+              [{"event": "t", "source": "a", "target": "b"}])
+    it, _, sink = interp()
+    with pytest.raises(ActionError, match="init") as ei:
+        it.create(BoundMachine.build(m, registry()), "i")
+    inst = ei.value.instance
+    assert inst.state == "a" and trail(sink.records) == [("action_error", None, "a", "")]
+    assert trail(it.advance(1005)) == [("transition", "a", "b", "t")]

@@ -27,9 +27,10 @@ class ActionError(RuntimeError):
     the instance is in `state`, its timers match that state, the actions after the failing
     one were skipped and the events queued in this macro-step were dropped."""
 
-    def __init__(self, machine: str, instance_id: str, event: str, source: str | None,
-                 target: str | None, action: str, phase: str, where: str, state: str,
-                 records: list[Record]):
+    def __init__(self, instance: Instance, event: str, source: str | None, target: str | None,
+                 action: str, phase: str, where: str, records: list[Record]):
+        machine, instance_id, state = instance.bound.name, instance.id, instance.state
+        self.instance = instance  # also how `create` hands over an instance whose entry failed
         self.machine = machine
         self.instance_id = instance_id
         self.event = event
@@ -233,8 +234,7 @@ class Interpreter:
     def _raise_action_error(self, inst, event, source, target, fail, records) -> None:
         a, phase, where, e = fail
         self._pending.clear()
-        raise ActionError(inst.bound.name, inst.id, event, source, target, a.name, phase, where,
-                          inst.state, records) from e
+        raise ActionError(inst, event, source, target, a.name, phase, where, records) from e
 
     @staticmethod
     def _reads(cand: Candidate, step: Step) -> Mapping[str, Any]:
