@@ -214,3 +214,28 @@ def test_a_failing_initial_entry_still_hands_over_a_consistent_instance():
     inst = ei.value.instance
     assert inst.state == "a" and trail(sink.records) == [("action_error", None, "a", "")]
     assert trail(it.advance(1005)) == [("transition", "a", "b", "t")]
+
+
+def test_a_send_from_inside_an_action_runs_after_the_current_macro_step():
+    m = build({"a": {"initial": True}, "b": {}},
+              [{"event": "go", "source": "a", "target": "b", "actions": ["relay", {"raise": "own"}]},
+               {"event": "own", "source": "b", "actions": [log("own")]}])
+    reg = registry()
+    it, _, _ = interp()
+    host: list = []
+    others: list = []
+
+    @reg.action("relay")
+    def relay(ctx) -> None:
+        for other in others:
+            if other is not ctx.instance:
+                assert it.send(other, "go") == []  # queued: a step is running
+        ctx.host.append(f"relayed {ctx.instance.id}")
+
+    bound = BoundMachine.build(m, reg)
+    others.append(it.create(bound, "other", host=host))
+    first = it.create(bound, "first", host=host)
+    recs = it.send(first, "go")
+    assert host == ["relayed first", "own", "relayed other", "own"]  # other waits for first's step
+    assert [(r.instance_id, r.event) for r in recs] == [("first", "go"), ("first", "own"),
+                                                         ("other", "go"), ("other", "own")]
