@@ -45,7 +45,7 @@ ALTERATIONS = st.sampled_from(["scale", "nan", "extreme", "reverse"])
 
 
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=15)
+@settings(max_examples=30)
 @given(t=st.integers(0, N_ROWS - 2), how=ALTERATIONS, seed=st.integers(0, 2**16))
 def test_predict_at_t_ignores_bars_after_t(name, t, how, seed):
     s, df, base = _fitted(name)

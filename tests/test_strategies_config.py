@@ -1,0 +1,146 @@
+"""The strategy spec (specs/strategies/seed003.yaml), the registry, seed aggregation and the
+shared blocks' formulas."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.diagnostics import SpecError
+from strategies import blocks
+from strategies.aggregate import position_pct, position_pct_history, rebalance_target
+from strategies.base import NotReadyError, Strategy
+from strategies.config import StrategyFile, load_strategy_file
+from strategies.registry import CLASSES, build, build_all, strategy_class
+from test_strategies_cases import bars
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED003 = ROOT / "specs" / "strategies" / "seed003.yaml"
+
+
+def test_seed003_spec_has_the_seed_weights_and_emavol_variants_as_entries():
+    doc = load_strategy_file(SEED003)
+    ema = [e for e in doc.enabled if e.class_ == "EmaVolStrategy"]
+    assert [e.params.fast_ema_window for e in ema] == [24, 48, 96, 192]
+    by_class: dict[str, float] = {}
+    for e in doc.enabled:
+        by_class[e.class_] = by_class.get(e.class_, 0) + e.weight
+    assert by_class == pytest.approx({"WedThuStrategy": 0.10, "EmaVolStrategy": 0.20, "AccelVolStrategy": 0.15,
+                                      "BreakVolStrategy": 0.20, "BlockVolStrategy": 0.15, "RevStrategy": 0.10,
+                                      "OrthAlphaStrategy": 0.20})
+
+
+def test_config_and_registry_import_without_pandas():
+    code = "import sys, strategies.config, strategies.registry; print('pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("old, new, where, text", [
+    ("fast_ema_window: 48, slow", "fast_window: 48, slow", ":19:14:", "params.fast_window: Extra inputs"),
+    ("class: RevStrategy", "class: RevStrat", ":50:5:", "unknown strategy class 'RevStrat'"),
+    ("weight: 0.15\n    params: {fast_ema_window: 48", "weight: -1\n    params: {fast_ema_window: 48",
+     ":36:5:", "weight: Input should be greater than or equal to 0"),
+    ("id: rev_6h", "id: wedthu", "", "duplicate strategy id 'wedthu'"),
+])
+def test_bad_spec_is_reported_with_file_line_col(tmp_path, old, new, where, text):
+    src = SEED003.read_text()
+    assert old in src
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(src.replace(old, new, 1))
+    with pytest.raises(SpecError) as exc:
+        load_strategy_file(bad)
+    msg = str(exc.value)
+    assert text in msg and where in msg, msg
+    if "RevStrat" in new:
+        assert "did you mean `RevStrategy`?" in msg
+
+
+def test_registry_maps_every_name_to_a_strategy_with_matching_params():
+    for name, (_, params_model) in CLASSES.items():
+        cls = strategy_class(name)
+        assert issubclass(cls, Strategy) and cls.params_model is params_model
+    with pytest.raises(KeyError, match="unknown strategy class"):
+        strategy_class("Nope")
+
+
+def test_build_from_a_plain_mapping_validates_params():
+    s = build({"id": "ema", "class": "EmaVolStrategy", "weight": 0.5, "params": {"fast_ema_window": 6}})
+    assert (s.name, s.weight, s.params.fast_ema_window) == ("ema", 0.5, 6)
+    with pytest.raises(ValueError, match="fast_window"):
+        build({"id": "ema", "class": "EmaVolStrategy", "weight": 0.5, "params": {"fast_window": 6}})
+
+
+def test_emavol_end_to_end_from_yaml_to_a_rebalance_target():
+    """The `engine run` path: spec -> registry -> fit on history -> one step -> seed rounding."""
+    doc = load_strategy_file(SEED003)
+    models = build_all(doc)
+    assert list(models) == [e.id for e in doc.enabled]
+    df = bars("eurusd_1h")
+    emavol = [m for m in models.values() if type(m).__name__ == "EmaVolStrategy"]
+    for m in emavol:
+        m.fit(df.iloc[:4000])
+    pct = position_pct(emavol, df)
+    assert pct == pytest.approx(sum(m.predict(df).iloc[-1] for m in emavol), rel=1e-12)
+    assert math.isfinite(pct) and pct != 0
+    assert rebalance_target(pct) == round(pct * 10) / 10
+    hist = position_pct_history(emavol, df)
+    assert hist.iloc[-1] == pytest.approx(pct, rel=1e-12)
+
+
+def test_aggregate_fails_closed_when_a_model_is_not_ready():
+    df = bars("eurusd_1h")
+    doc = load_strategy_file(SEED003)
+    models = [m.fit(df.iloc[:4000]) for m in build_all(doc).values() if type(m).__name__ == "EmaVolStrategy"]
+    with pytest.raises(NotReadyError):
+        position_pct(models, df.iloc[:100])
+
+
+@pytest.mark.parametrize("pct, target", [(0.0, 0.0), (0.26, 0.3), (-0.26, -0.3), (0.04, 0.0), (1.749, 1.7),
+                                         (0.25, 0.2), (0.35, 0.4)])  # .5 ties: Python round, as the seed
+def test_rebalance_target_rounds_like_the_seed(pct, target):
+    assert rebalance_target(pct) == target
+
+
+def test_decay_formula_matches_the_seed_including_its_clip():
+    pnl = pd.Series([-10.0, -2.0, 0.0, 1.0, 2.0, 10.0])
+    assert blocks.decay_factor(pnl, defactor=1.0).tolist() == [1.0, 1.0, 0.75, 0.625, 0.5, 0.5]
+
+
+def test_weibull_tilt_is_one_minus_the_cdf():
+    v = pd.Series([0.0, 0.1, 0.3, 1.0])
+    tilt = blocks.weibull_tilt(v, c=2.0, scale=0.3)
+    np.testing.assert_allclose(tilt, np.exp(-(v / 0.3) ** 2.0), rtol=1e-12)
+    assert tilt.iloc[0] == 1.0 and tilt.is_monotonic_decreasing
+
+
+def test_rogers_satchell_by_hand():
+    idx = pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC")
+    df = pd.DataFrame({"open": [1.0, 1.0, 1.0], "high": [1.1, 1.2, 1.0], "low": [0.9, 0.95, 1.0],
+                       "close": [1.05, 1.0, 1.0]}, index=idx)
+    rs = [math.log(1.1 / 1.05) * math.log(1.1) + math.log(0.9 / 1.05) * math.log(0.9),
+          math.log(1.2) * math.log(1.2) + math.log(0.95) * math.log(0.95), 0.0]
+    vol = blocks.rogers_satchell(df, window=2, bars_per_year=100.0)
+    assert math.isnan(vol.iloc[0])
+    assert vol.iloc[1] == pytest.approx(math.sqrt((rs[0] + rs[1]) / 2 * 100), rel=1e-12)
+    flat = blocks.rogers_satchell(df.iloc[[2, 2, 2]].set_axis(idx), window=2, bars_per_year=100.0)
+    assert flat.isna().all()  # no usable vol: no position, never an infinite one
+
+
+def test_bars_per_year_is_inferred_from_the_bar_interval():
+    df = bars("ethbtc_5m").iloc[:2000]
+    s = strategy_class("VolScaleStrategy")({"vol_window": 96}).fit(df)
+    assert s.state_["bars_per_year"] == pytest.approx(365.25 * 24 * 12)
+    fixed = strategy_class("VolScaleStrategy")({"vol_window": 96, "bars_per_year": 252 * 24}).fit(df)
+    assert fixed.state_["bars_per_year"] == 252 * 24
+
+
+def test_strategy_file_schema_forbids_extra_keys():
+    with pytest.raises(ValueError, match="Extra inputs"):
+        StrategyFile.model_validate({"kind": "strategy", "name": "x", "version": 1, "oops": 1,
+                                     "strategies": [{"id": "a", "class": "VolScaleStrategy", "weight": 1}]})

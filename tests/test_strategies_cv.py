@@ -1,0 +1,74 @@
+"""Block CV for parameter choice: seeded splits with the right shape, and choose_params."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strategies.cv import (BlockBootstrap, BlockPermutation, choose_params, cv_scores, parameter_grid,
+                           pearson_score, sharpe_score)
+from strategies.registry import strategy_class
+from test_strategies_cases import bars
+
+
+@given(n=st.integers(40, 600), block=st.integers(2, 20), seed=st.integers(0, 1000))
+def test_bootstrap_scores_only_out_of_bag_blocks(n, block, seed):
+    cv = BlockBootstrap(n_splits=4, block_size=block, seed=seed)
+    splits = list(cv.split(n))
+    for train, test in splits:
+        assert len(test) and not set(train) & set(test)
+        assert train.max() < n and test.max() < n
+    again = list(cv.split(n))
+    assert all((a[0] == b[0]).all() and (a[1] == b[1]).all() for a, b in zip(splits, again))
+
+
+@given(n=st.integers(40, 600), block=st.integers(2, 8), seed=st.integers(0, 1000))
+def test_permutation_folds_partition_the_rows(n, block, seed):
+    folds = list(BlockPermutation(n_splits=5, block_size=block, seed=seed).split(n))
+    tests = np.concatenate([t for _, t in folds])
+    assert sorted(tests) == list(range(n))
+    for train, test in folds:
+        assert len(train) + len(test) == n and not set(train) & set(test)
+
+
+def test_seeds_give_different_splits():
+    a = [t for _, t in BlockPermutation(5, 10, seed=1).split(500)]
+    b = [t for _, t in BlockPermutation(5, 10, seed=2).split(500)]
+    assert any(not np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_scorers():
+    rng = np.random.default_rng(0)
+    ret = pd.Series(rng.normal(size=200))
+    assert pearson_score(ret, ret) == pytest.approx(1.0)
+    assert pearson_score(-ret, ret) == pytest.approx(-1.0)
+    assert sharpe_score(np.sign(ret), ret) > 0 > sharpe_score(-np.sign(ret), ret)
+
+
+def test_choose_params_is_the_best_mean_and_reproducible():
+    df = bars("eurusd_1h").iloc[:2500]
+    cls = strategy_class("EmaVolStrategy")
+    grid = {"fast_ema_window": [6, 24], "alpha": [0.0, 0.5]}
+    cv = BlockBootstrap(n_splits=4, block_size=200, seed=7)
+    base = {"vol_window": 96, "decay_span": 200}
+    best, table = choose_params(cls, grid, df, cv, base_params=base)
+    assert len(table) == 4 and list(table.columns[:2]) == ["fast_ema_window", "alpha"]
+    top = table.loc[table["mean"].idxmax()]
+    assert best == {"fast_ema_window": int(top["fast_ema_window"]), "alpha": float(top["alpha"])}
+    assert choose_params(cls, grid, df, cv, base_params=base)[1].equals(table)
+    scores = cv_scores(cls({**base, **best}), df, cv, "sharpe")
+    assert len(scores) >= 3 and np.isfinite(scores).all()
+
+
+def test_grid_points_that_cannot_fit_rank_last():
+    df = bars("eurusd_1h").iloc[:1200]
+    cls = strategy_class("VolScaleStrategy")
+    best, table = choose_params(cls, [{"vol_window": 96}, {"vol_window": 5000}], df,
+                                BlockPermutation(n_splits=3, block_size=100, seed=0), scorer="sharpe")
+    assert best == {"vol_window": 96} and np.isnan(table["mean"].iloc[1])
+
+
+def test_parameter_grid():
+    assert parameter_grid({"a": [1, 2], "b": [3]}) == [{"a": 1, "b": 3}, {"a": 2, "b": 3}]
