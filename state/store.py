@@ -119,10 +119,13 @@ class Store:
             yield
 
     @contextmanager
-    def _unit(self, commit_now: bool = False) -> Iterator[None]:
+    def _unit(self, commit_now: bool = False, savepoint: bool = True) -> Iterator[None]:
         self._depth += 1
         try:
-            with self._session.begin_nested():
+            if savepoint:
+                with self._session.begin_nested():
+                    yield
+            else:  # a single statement is atomic on its own
                 yield
         except BaseException:
             self._depth -= 1
@@ -152,7 +155,7 @@ class Store:
 
     def journal(self, kind: str, key: str, payload: dict[str, Any], spec_hash: str = "",
                 reason: str = "") -> int:
-        with self._unit():
+        with self._unit(savepoint=False):
             seq = self._append(kind, key, payload, spec_hash, reason)
         return seq
 

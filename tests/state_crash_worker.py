@@ -7,6 +7,8 @@ each durable step so the parent knows how far it got (a pipe handshake, no
 sleeps). The venue appends every submit with fsync and does not deduplicate,
 so a double submission would show in its log.
 
+The test forks it (the child inherits the imports, so 20+ restarts stay
+fast); it also runs on its own:
 usage: state_crash_worker.py STORE_PATH VENUE_PATH N_ORDERS
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from engine.domain import Fill, OrderRequest, OrderType, Role, Side, client_order_id
 from state.reconcile import reconcile
@@ -70,29 +73,29 @@ def request(i: int) -> OrderRequest:
                         Role.ENTRY, "q", ts, strategy="crash")
 
 
-def execute(store: Store, venue: FileVenue, req: OrderRequest) -> None:
+def execute(store: Store, venue: FileVenue, req: OrderRequest, out: TextIO) -> None:
     venue.submit(req)
     store.record_ack(req.client_order_id)
     for fill in venue.order_status(req.client_order_id).fills:
         store.record_fill(fill)
-        print("fill", fill.fill_id, flush=True)
+        print("fill", fill.fill_id, file=out, flush=True)
 
 
-def main(store_path: str, venue_path: str, n_orders: int) -> None:
+def main(store_path: str, venue_path: str, n_orders: int, out: TextIO = sys.stdout) -> None:
     store = Store.open(path=store_path, durability="full")
     venue = FileVenue(venue_path)
     for d in reconcile(store, venue):
-        print("reconciled", d.client_order_id, d.action, flush=True)
+        print("reconciled", d.client_order_id, d.action, file=out, flush=True)
         if d.action == "resubmit":
-            execute(store, venue, d.request)
+            execute(store, venue, d.request, out)
     for i in range(n_orders):
         req = request(i)
         if store.record_intent(req, "crypto_spot").status != "intent":
             continue  # handled before the last crash: the replayed intent is the stored one
-        print("intent", req.client_order_id, flush=True)
-        execute(store, venue, req)
+        print("intent", req.client_order_id, file=out, flush=True)
+        execute(store, venue, req, out)
     store.close()
-    print("done", flush=True)
+    print("done", file=out, flush=True)
 
 
 if __name__ == "__main__":
