@@ -74,7 +74,7 @@ def kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float) -> 
         sharpe=sharpe,
         sortino=sortino,
         max_dd=max_drawdown(curve),
-        profit_factor=gross_profit / gross_loss if gross_loss > 0 else None,
+        profit_factor=_ratio(gross_profit, gross_loss),
         expectancy=sum(pnls) / n if n else None,
         total_return=last / start_balance - 1.0 if start_balance else None,
         gross_profit=gross_profit,
@@ -131,7 +131,13 @@ def _ratios(curve: Curve) -> tuple[float | None, float | None]:
     sd = math.sqrt(sum((r - mu) ** 2 for r in returns) / (len(returns) - 1))
     downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
     scale = math.sqrt(per_year)
-    return (mu / sd * scale if sd > 0 else None), (mu / downside * scale if downside > 0 else None)
+    return _ratio(mu * scale, sd), _ratio(mu * scale, downside)
+
+
+def _ratio(num: float, den: float) -> float | None:
+    """num / den, or None when den is zero or the quotient overflows (a denormal loss)."""
+    q = num / den if den > 0 else math.inf
+    return q if math.isfinite(q) else None
 
 
 def _without(equity: Curve, explore: Sequence[ClosedTrade]) -> list[tuple[float, float]]:

@@ -1,0 +1,239 @@
+"""Run outputs: KPIs on hand-computed examples, the exploration split, the run directory
+(report.json, trades.csv, equity.png) with and without trades, the KPI table and the progress bar."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.console import Console
+
+from engine.run.kpi import kpis, max_drawdown, split_kpis, trade_curve
+from engine.run.progress import RunProgress
+from engine.run.report import TRADE_COLUMNS, print_kpi_table, write_run_dir
+from engine.run.result import ClosedTrade, DomainResult, RunResult
+from strategies.selection import SECONDS_PER_YEAR
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = 1_704_067_200.0  # 2024-01-01T00:00:00Z
+
+
+def trade(pnl: float, exit_ts: float, *, exploration: bool = False, domain: str = "crypto_spot",
+          fees: float = 1.0, model_version: str | None = None) -> ClosedTrade:
+    return ClosedTrade(domain=domain, mode="paper", symbol="BTC/USDT", side="buy", qty=0.01,
+                       entry_ts=exit_ts - 0.5, entry_price=40_000.0, exit_ts=exit_ts,
+                       exit_price=40_000.0 + pnl * 100, pnl=pnl, fees=fees, exit_reason="take_profit",
+                       strategy="seed003", exploration=exploration, model_version=model_version,
+                       client_order_id=f"sc-{exit_ts}")
+
+
+# -- KPIs ---------------------------------------------------------------------
+
+HAND_TRADES = [trade(30, 1), trade(-10, 2), trade(20, 3), trade(-20, 4)]
+HAND_CURVE = [(0.0, 1000.0), (1.0, 1030.0), (2.0, 1020.0), (3.0, 1040.0), (4.0, 1020.0)]
+
+
+def test_kpis_on_a_hand_computed_example():
+    k = kpis(HAND_TRADES, HAND_CURVE, 1000.0)
+    assert k.trades == 4
+    assert k.win_rate == 0.5
+    assert k.profit_factor == pytest.approx(50 / 30)
+    assert k.expectancy == pytest.approx(5.0)
+    assert k.max_dd == pytest.approx(20 / 1040)  # 1040 -> 1020 beats 1030 -> 1020
+    assert k.total_return == pytest.approx(0.02)
+    assert (k.gross_profit, k.gross_loss, k.fees) == (50, 30, 4)
+    returns = [b / a - 1 for (_, a), (_, b) in zip(HAND_CURVE, HAND_CURVE[1:])]
+    # four returns over four seconds: one period per second
+    per_year = math.sqrt(SECONDS_PER_YEAR)
+    assert k.sharpe == pytest.approx(statistics.mean(returns) / statistics.stdev(returns) * per_year)
+    downside = math.sqrt(sum(min(r, 0) ** 2 for r in returns) / len(returns))
+    assert k.sortino == pytest.approx(statistics.mean(returns) / downside * per_year)
+
+
+def test_sharpe_is_annualised_by_the_sampling_interval():
+    hourly = [(T0 + i * 3600, e) for i, (_, e) in enumerate(HAND_CURVE)]
+    daily = [(T0 + i * 86400, e) for i, (_, e) in enumerate(HAND_CURVE)]
+    ratio = kpis([], hourly, 1000).sharpe / kpis([], daily, 1000).sharpe
+    assert ratio == pytest.approx(math.sqrt(24))
+
+
+def test_no_trades_and_no_losses_give_none_not_nan():
+    empty = kpis([], [], 1000.0)
+    assert (empty.trades, empty.win_rate, empty.profit_factor, empty.expectancy) == (0, None, None, None)
+    assert (empty.sharpe, empty.sortino, empty.max_dd, empty.total_return) == (None, None, 0.0, 0.0)
+    winners = kpis([trade(5, 1), trade(7, 2)], [], 1000.0)  # curve falls back to the trades
+    assert winners.win_rate == 1.0 and winners.profit_factor is None and winners.sortino is None
+    assert winners.max_dd == 0.0 and winners.total_return == pytest.approx(0.012)
+    flat = kpis([], [(0, 1000.0), (1, 1000.0), (2, 1000.0)], 1000.0)
+    assert flat.sharpe is None and flat.sortino is None
+
+
+def test_max_drawdown_is_a_fraction_of_the_peak_and_capped_at_one():
+    assert max_drawdown([(0, 100.0), (1, 150.0), (2, 75.0), (3, 200.0)]) == pytest.approx(0.5)
+    assert max_drawdown([(0, 100.0), (1, -20.0)]) == 1.0
+
+
+def test_exploration_never_mixes_with_exploitation():
+    trades = [trade(10, 1), trade(-50, 2, exploration=True)]
+    equity = [(0.0, 1000.0), (1.0, 1010.0), (2.0, 960.0)]  # the wallet saw both trades
+    split = split_kpis(trades, equity, 1000.0)
+    exploit, explore = split["exploitation"], split["exploration"]
+    assert (exploit.trades, exploit.win_rate, exploit.max_dd) == (1, 1.0, 0.0)
+    assert exploit.total_return == pytest.approx(0.01)  # the exploration loss is not in it
+    assert (explore.trades, explore.win_rate, explore.expectancy) == (1, 0.0, -50.0)
+    assert explore.max_dd == pytest.approx(0.05)
+    assert trade_curve(trades[1:], 1000.0) == [(1.5, 1000.0), (2.0, 950.0)]
+
+
+pnls = st.lists(st.floats(-500, 500, allow_nan=False), max_size=30)
+
+
+@given(pnls, st.lists(st.booleans(), min_size=30, max_size=30))
+def test_kpis_are_always_finite_or_none(values, flags):
+    trades = [trade(p, i + 1.0, exploration=f) for i, (p, f) in enumerate(zip(values, flags))]
+    for k in split_kpis(trades, trade_curve(trades, 1000.0), 1000.0).values():
+        for name, v in k.as_dict().items():
+            assert v is None or math.isfinite(v), name
+        assert 0.0 <= k.max_dd <= 1.0
+
+
+# -- run directory -----------------------------------------------------------
+
+def result(tmp_path: Path, trades: list[ClosedTrade], equity: dict | None = None) -> RunResult:
+    return RunResult(
+        stage=1, run_dir=tmp_path / "run", started=T0, finished=T0 + 2.0, bars=500,
+        domains={"crypto_spot": DomainResult("crypto_spot", "paper", 1000.0, 1000.0 + sum(t.pnl for t in trades), 0)},
+        trades=trades, equity=equity if equity is not None else {},
+        gate_decisions=[{"ts": T0 + 1, "machine": "model_promotion", "phase": "candidate", "passed": False}],
+        kill_events=[{"ts": T0 + 1, "from": "normal", "to": "cooldown", "reason": "losing_streak"}],
+        rejections={"max_positions": 3, "min_notional": 1}, spec_hashes={"rollout": "abc123"},
+        final_kill_mode="normal", final_stage_state="stage_1")
+
+
+def read_report(files: dict[str, Path]) -> dict:
+    return json.loads(files["report"].read_text())
+
+
+def test_run_dir_with_zero_trades_is_complete_and_parseable(tmp_path):
+    files = write_run_dir(result(tmp_path, []))
+    assert set(files) == {"report", "trades", "equity"}  # no audit.jsonl was written
+    report = read_report(files)
+    assert report["trade_count"] == 0 and report["bars"] == 500 and report["bars_per_second"] == 250
+    assert report["started"] == "2024-01-01T00:00:00+00:00"
+    dom = report["domains"]["crypto_spot"]
+    assert dom["kpis"]["trades"] == 0 and dom["kpis"]["win_rate"] is None
+    assert dom["exploration_kpis"]["profit_factor"] is None
+    assert report["files"] == {"report": "report.json", "trades": "trades.csv", "equity": "equity.png",
+                               "audit": None}
+    assert files["trades"].read_text().splitlines() == [",".join(TRADE_COLUMNS)]
+    assert files["equity"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_dir_with_trades(tmp_path):
+    trades = [trade(30, T0 + 60), trade(-10, T0 + 120, model_version="xgb-3"),
+              trade(-5, T0 + 180, exploration=True)]
+    equity = {"crypto_spot": [(T0 + 60 * i, 1000.0 + e) for i, e in enumerate((0, 30, 20, 15))]}
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "audit.jsonl").write_text('{"kind": "transition"}\n')
+    files = write_run_dir(result(tmp_path, trades, equity))
+    report = read_report(files)
+    assert files["audit"].name == "audit.jsonl" and report["files"]["audit"] == "audit.jsonl"
+    assert report["trade_count"] == 3
+    dom = report["domains"]["crypto_spot"]
+    assert dom["kpis"]["trades"] == 2 and dom["exploration_kpis"]["trades"] == 1
+    assert dom["kpis"]["total_return"] == pytest.approx(0.02)  # 1015 plus the 5 exploration lost
+    assert report["rejections"] == {"max_positions": 3, "min_notional": 1}
+    assert report["kill_events"][0]["to"] == "cooldown"
+    with files["trades"].open() as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["pnl"]) for r in rows] == [30, -10, -5]
+    assert [r["model_version"] for r in rows] == ["", "xgb-3", ""]
+    assert [r["exploration"] for r in rows] == ["False", "False", "True"]
+    assert files["equity"].stat().st_size > 5000
+
+
+def test_report_is_strict_json_even_with_odd_values(tmp_path):
+    res = result(tmp_path, [])
+    res.gate_decisions = [{"sharpe": float("nan"), "path": tmp_path, "kpi": float("inf")}]
+    res.finished = res.started  # zero duration: no bars/s
+    report = read_report(write_run_dir(res))
+    assert report["gate_decisions"] == [{"sharpe": None, "path": str(tmp_path), "kpi": None}]
+    assert report["bars_per_second"] is None
+
+
+def _keys(obj: object, prefix: str = "") -> set[str]:
+    if not isinstance(obj, dict):
+        return set()
+    out = set()
+    for k, v in obj.items():
+        out.add(k)
+        if k not in ("domains", "rejections", "spec_hashes"):  # their keys are data, not names
+            out |= _keys(v)
+        elif k == "domains":
+            for dom in v.values():
+                out |= _keys(dom)
+    return out
+
+
+def test_every_report_key_is_documented(tmp_path):
+    report = read_report(write_run_dir(result(tmp_path, [trade(1, T0 + 1)])))
+    documented = set(re.findall(r"`([a-z_]+)`", (ROOT / "docs" / "run-report.md").read_text()))
+    assert _keys(report) - {"machine", "phase", "passed", "ts", "from", "to", "reason"} <= documented
+    assert set(TRADE_COLUMNS) <= documented
+
+
+def test_kpi_table_lists_each_domain_and_the_kill_summary(tmp_path):
+    out = io.StringIO()
+    print_kpi_table(result(tmp_path, [trade(30, T0 + 1), trade(-3, T0 + 2, exploration=True)]),
+                    Console(file=out, width=140))
+    text = out.getvalue()
+    for needle in ("crypto_spot (paper)", "exploration", "Sharpe", "profit factor", "1,027.00",
+                   "kill mode: normal", "stage_1", "max_positions 3"):
+        assert needle in text
+
+
+def test_report_module_imports_no_plotting_or_rich():
+    code = "import sys, engine.run.report; print(sorted(m for m in ('matplotlib', 'rich') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# -- progress ------------------------------------------------------------------
+
+def ticking(*values: float):
+    it = iter(values)
+    return lambda: next(it)
+
+
+def test_progress_disabled_prints_nothing():
+    out = io.StringIO()
+    with RunProgress(10, enabled=False, console=Console(file=out, force_terminal=True)) as p:
+        p.advance(10)
+    assert out.getvalue() == "" and p.bars == 10
+
+
+def test_progress_off_a_terminal_prints_only_the_final_line():
+    out = io.StringIO()
+    with RunProgress(10, console=Console(file=out, force_terminal=False), clock=ticking(0.0, 2.0)) as p:
+        for _ in range(10):
+            p.advance()
+    assert out.getvalue() == "bars: 10/10 in 2.00s (5 bars/s)\n"
+    assert p.rate == 5.0
+
+
+def test_progress_on_a_terminal_draws_a_bar_and_the_final_line():
+    out = io.StringIO()
+    with RunProgress(4, console=Console(file=out, force_terminal=True, width=120),
+                     clock=ticking(0.0, 1.0)) as p:
+        p.advance(4)
+    text = out.getvalue()
+    assert "4/4" in text and "bars: 4/4 in 1.00s (4 bars/s)" in text
