@@ -106,6 +106,12 @@ class Limits(_Strict):
     _durations = field_validator("max_hold", "friday_close_buffer", mode="before")(_seconds)
 
 
+class Brackets(_Strict):
+    atr_window: int = Field(ge=2)
+    stop_atr: dict[DomainName, float]
+    take_profit_atr: dict[DomainName, float]
+
+
 GuardName = Literal["kill_mode", "active_symbol", "session_hours", "spread_filter", "max_concurrent",
                     "min_size", "exposure_pair", "exposure_portfolio", "leverage_cap", "wallet_available"]
 
@@ -117,6 +123,7 @@ class RiskConfig(_Strict):
     description: str
     sizing: Sizing
     limits: Limits
+    brackets: Brackets
     guards: list[GuardName]
 
     @field_validator("guards")

@@ -91,10 +91,11 @@ def analyse(source: str, scope: Scope) -> tuple[list[Problem], tuple[str, ...], 
     if err:
         return [err], (), frozenset()
     problems: list[Problem] = []
-    reads: list[str] = []
     calls: set[str] = set()
     callable_names = scope.functions | frozenset(BUILTINS)
-    for node in ast.walk(tree):
+    nodes = list(ast.walk(tree))
+    parents = {child: node for node in nodes for child in ast.iter_child_nodes(node)}
+    for node in nodes:
         col = getattr(node, "col_offset", 0)
         if not isinstance(node, _ALLOWED):
             problems.append(Problem("EXPR_FORBIDDEN", f"`{type(node).__name__}` is not allowed in an expression", col,
@@ -109,35 +110,29 @@ def analyse(source: str, scope: Scope) -> tuple[list[Problem], tuple[str, ...], 
                                         did_you_mean(shown, callable_names) or "declare it in specs/catalogue.yaml"))
             else:
                 calls.add(fname)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and not _is_call_target(tree, node):
-            path = _longest_path(tree, node)
-            problem = _check_path(path, scope, getattr(node, "col_offset", 0))
-            if problem:
-                problems.append(problem)
-            else:
-                reads.append(path)
+    reads = _reads(nodes, parents, scope, problems)
     return problems, tuple(dict.fromkeys(reads)), frozenset(calls)
 
 
-def _is_call_target(tree: ast.AST, name: ast.Name) -> bool:
-    return any(isinstance(n, ast.Call) and n.func is name for n in ast.walk(tree))
-
-
-def _longest_path(tree: ast.AST, name: ast.Name) -> str:
-    best = name.id
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Attribute):
-            p = dotted(n)
-            if p and p.split(".")[0] == name.id and _root_node(n) is name and len(p) > len(best):
-                best = p
-    return best
-
-
-def _root_node(node: ast.AST) -> ast.AST:
-    while isinstance(node, ast.Attribute):
-        node = node.value
-    return node
+def _reads(nodes: list[ast.AST], parents: dict[ast.AST, ast.AST], scope: Scope, problems: list[Problem]) -> list[str]:
+    """The longest dotted path read at every name (one parent map: linear in the expression)."""
+    reads = []
+    for node in nodes:
+        if not isinstance(node, ast.Name):
+            continue
+        parent = parents.get(node)
+        if isinstance(parent, ast.Call) and parent.func is node:
+            continue
+        top: ast.AST = node
+        while isinstance(parents.get(top), ast.Attribute) and parents[top].value is top:
+            top = parents[top]
+        path = dotted(top) or node.id
+        problem = _check_path(path, scope, getattr(node, "col_offset", 0))
+        if problem:
+            problems.append(problem)
+        else:
+            reads.append(path)
+    return reads
 
 
 def _check_path(path: str, scope: Scope, col: int) -> Problem | None:

@@ -1,0 +1,140 @@
+"""Execution: every order and every bracket is an instance of its YAML machine.
+
+The venue's reports become order-machine events; fills are booked by the
+`record_fill` action the order spec names; brackets hear about their orders
+through an outbox, drained run-to-completion. Nothing here decides what may
+happen: the specs do. This module only carries events and calls the venue.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Mapping
+
+from adapters.base import ReportStatus, Venue, VenueReport
+from engine.domain import Domain, Fill, OrderRequest
+from engine.exec.handles import BracketHandle, OrderHandle
+from engine.risk.types import Intent
+from engine.runtime import BoundMachine, Clock, Instance, Interpreter
+
+_REPORT_EVENTS = {ReportStatus.TRIGGERED: "triggered", ReportStatus.CANCELED: "canceled",
+                  ReportStatus.EXPIRED: "expired", ReportStatus.REJECTED: "rejected",
+                  ReportStatus.UNKNOWN: "ack_timeout"}
+_DONE_STATES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "DENIED"})
+
+
+class Execution:
+    def __init__(self, interp: Interpreter, order_machine: BoundMachine, bracket_machine: BoundMachine,
+                 venue: Venue, store: Any, clock: Clock, *, mode: str, durable_intents: bool,
+                 multiplier: Callable[[str], float], on_closed: Callable[[BracketHandle], None]) -> None:
+        self.interp, self.venue, self.store, self.clock = interp, venue, store, clock
+        self.order_machine, self.bracket_machine = order_machine, bracket_machine
+        self.mode, self.durable_intents = mode, durable_intents
+        self.multiplier, self.on_closed = multiplier, on_closed
+        self.orders: dict[str, OrderHandle] = {}
+        self.brackets: dict[str, BracketHandle] = {}
+        self._outbox: deque[tuple[Instance, str, Mapping[str, Any]]] = deque()
+        self._seq = 0
+
+    # -- creating instances -----------------------------------------------------
+    def new_order(self, req: OrderRequest, domain: Domain, bracket: BracketHandle | None = None) -> OrderHandle:
+        handle = OrderHandle(self, req, domain, bracket)
+        handle.instance = self.interp.create(self.order_machine, req.client_order_id, host=handle)
+        self.orders[req.client_order_id] = handle
+        return handle
+
+    def open_bracket(self, intent: Intent, qty: float, tags: tuple[str, ...] = ()) -> BracketHandle:
+        self._seq += 1
+        bid = f"{intent.strategy}:{intent.symbol}:{intent.ts:.0f}:{self._seq}"
+        b = BracketHandle(self, bid, intent.symbol, intent.domain, intent.side, intent.strategy, intent.ts, tags)
+        b.instance = self.interp.create(self.bracket_machine, bid, host=b)
+        self.brackets[bid] = b
+        self.post(b.instance, "open", {"side": intent.side.value, "qty": qty, "entry_price": intent.entry,
+                                       "limit_price": 0.0, "stop": intent.stop, "take_profit": intent.take_profit})
+        self.pump()
+        return b
+
+    # -- events -------------------------------------------------------------------
+    def post(self, instance: Instance | None, event: str, payload: Mapping[str, Any] | None = None) -> None:
+        if instance is not None:
+            self._outbox.append((instance, event, payload or {}))
+
+    def pump(self) -> None:
+        send = self.interp.send
+        while self._outbox:
+            inst, event, payload = self._outbox.popleft()
+            send(inst, event, payload)
+        self._retire()
+
+    def on_reports(self, reports: list[VenueReport]) -> None:
+        for r in reports:
+            order = self.orders.get(r.client_order_id)
+            if order is None:
+                continue  # an order from before a restart that reconciliation already settled
+            for fill in r.fills:
+                self._dispatch_fill(order, fill)
+            event = _REPORT_EVENTS.get(r.status)
+            if event == "rejected":
+                self.post(order.instance, event, {"reason": r.reason})
+            elif event is not None:
+                self.post(order.instance, event)
+            self.pump()
+            if r.status.is_final and not r.fills and order.bracket is not None:
+                order.bracket.on_order_done(order, r.status)
+                self.pump()
+
+    def _dispatch_fill(self, order: OrderHandle, fill: Fill) -> None:
+        order.fill = fill
+        try:
+            self.interp.send(order.instance, "fill", {"qty": fill.qty, "price": fill.price})
+        finally:
+            order.fill = None
+        self.pump()
+
+    def broadcast(self, event: str) -> None:
+        """A kill broadcast reaches every bracket and every order still working."""
+        for b in list(self.brackets.values()):
+            self.post(b.instance, event)
+        for o in list(self.orders.values()):
+            if self.is_live(o):
+                self.post(o.instance, event)
+        self.pump()
+
+    def exit(self, bracket: BracketHandle, reason: str) -> None:
+        self.post(bracket.instance, "exit", {"reason": reason})
+        self.pump()
+
+    # -- queries ------------------------------------------------------------------
+    def is_live(self, order: OrderHandle) -> bool:
+        inst = order.instance
+        return inst is not None and not inst.done and inst.state not in _DONE_STATES
+
+    def open_brackets(self, symbol: str | None = None) -> list[BracketHandle]:
+        return [b for b in self.brackets.values() if symbol is None or b.symbol == symbol]
+
+    # -- the book and the journal (called by handles) -----------------------------
+    def book_fill(self, order: OrderHandle, fill: Fill) -> None:
+        result = self.store.record_fill(fill, multiplier=self.multiplier(fill.symbol))
+        if result.recorded and result.realized_pnl:
+            self.store.credit(order.domain, self.mode, result.realized_pnl,
+                              f"fill {fill.fill_id}", realized=True)
+
+    def journal_intent(self, order: OrderHandle) -> None:
+        self.store.record_intent(order.request, order.domain, self.mode, machine_state=order.instance.state)
+        if self.durable_intents:
+            self.store.commit()
+
+    def note(self, kind: str, key: str, text: str) -> None:
+        self.store.journal(kind, key, {"text": text}, reason=text)
+
+    def journal_report(self, order: OrderHandle, report: VenueReport) -> None:
+        if report.status in (ReportStatus.ACCEPTED, ReportStatus.REJECTED):
+            self.store.record_ack(order.id, report.status.value, reason=report.reason)
+
+    def _retire(self) -> None:
+        done = [b for b in self.brackets.values() if b.instance.done]
+        for b in done:
+            del self.brackets[b.id]
+            for o in [b.entry, *b.legs.values(), *b.exits]:
+                if o is not None:
+                    self.orders.pop(o.id, None)
+            self.on_closed(b)

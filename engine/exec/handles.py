@@ -1,0 +1,216 @@
+"""Hosts for order and bracket machine instances.
+
+An instance's `host` is one of these handles. The catalogue actions the specs
+name (adapters/actions.py, state/actions.py) call the method of the same name
+here; the handle talks to the venue and the store. Events for *other*
+instances go through the execution's outbox, so each instance still runs to
+completion before the next one is stepped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from adapters.base import ReportStatus, VenueReport
+from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side, client_order_id
+
+if TYPE_CHECKING:
+    from engine.exec.execution import Execution
+    from engine.runtime import ActionContext, Instance
+
+# A venue's synchronous answer to a request, as the order machine's event.
+_SYNC_EVENTS = {ReportStatus.ACCEPTED: "accepted", ReportStatus.REJECTED: "rejected",
+                ReportStatus.CANCELED: "canceled", ReportStatus.EXPIRED: "expired",
+                ReportStatus.TRIGGERED: "triggered"}
+
+
+@dataclass(slots=True)
+class OrderHandle:
+    execution: "Execution"
+    request: OrderRequest
+    domain: Domain
+    bracket: "BracketHandle | None" = None
+    instance: "Instance | None" = None
+    fill: Fill | None = None  # the fill being dispatched to the machine right now
+
+    @property
+    def id(self) -> str:
+        return self.request.client_order_id
+
+    # -- actions (provider adapters) ------------------------------------------
+    def submit_order(self, ctx: "ActionContext", qty: float, price: float, reduce_only: bool) -> None:
+        ex = self.execution
+        ex.journal_intent(self)  # write-ahead: committed before the venue hears of it
+        report = ex.venue.submit(self.request)
+        self._answer(ctx, report)
+
+    def cancel_order(self, ctx: "ActionContext") -> None:
+        self._answer(ctx, self.execution.venue.cancel(self.id), refused="cancel_rejected")
+
+    def amend_order(self, ctx: "ActionContext", qty: float, price: float) -> None:
+        report = self.execution.venue.amend(self.id, price=price or None, qty=qty or None)
+        if report.status is ReportStatus.REJECTED:
+            ctx.raise_event("update_rejected", {"reason": report.reason})
+        else:
+            ctx.raise_event("updated", {"qty": qty, "price": price})
+
+    def request_reconciliation(self, ctx: "ActionContext") -> None:
+        report = self.execution.venue.order_status(self.id)
+        if report is None:
+            ctx.raise_event("reconciled", {"status": "unknown", "filled_qty": 0.0, "avg_px": 0.0})
+            return
+        fills = report.fills
+        qty = sum(f.qty for f in fills)
+        avg = sum(f.qty * f.price for f in fills) / qty if qty else 0.0
+        ctx.raise_event("reconciled", {"status": report.status.value, "filled_qty": report.filled_qty, "avg_px": avg})
+
+    # -- actions (provider engine) --------------------------------------------
+    def notify(self, ctx: "ActionContext", text: str) -> None:
+        self.execution.note("notify", self.id, text)
+
+    def record_rejection(self, ctx: "ActionContext", reason: str) -> None:
+        self.execution.note("rejection", self.id, reason)
+
+    # -- actions (provider state) ---------------------------------------------
+    def record_fill(self, ctx: "ActionContext", qty: float, price: float) -> None:
+        fill = self.fill
+        if fill is None:  # a reconciliation fill without venue detail: nothing to book
+            return
+        self.execution.book_fill(self, fill)
+        if self.bracket is not None:
+            self.bracket.on_order_fill(self, fill)
+
+    def _answer(self, ctx: "ActionContext", report: VenueReport, refused: str = "rejected") -> None:
+        if report.status is ReportStatus.REJECTED and refused != "rejected":
+            ctx.raise_event(refused, {"reason": report.reason})
+            return
+        event = _SYNC_EVENTS.get(report.status)
+        if event == "rejected":
+            ctx.raise_event("rejected", {"reason": report.reason})
+        elif event is not None:
+            ctx.raise_event(event)
+        self.execution.journal_report(self, report)
+        if report.status.is_final and self.bracket is not None:
+            self.bracket.on_order_done(self, report.status)
+
+
+@dataclass(slots=True)
+class BracketHandle:
+    """A position: its entry, its take-profit and stop-loss legs, and exits."""
+
+    execution: "Execution"
+    id: str
+    symbol: str
+    domain: Domain
+    side: Side
+    strategy: str
+    ts: float
+    tags: tuple[str, ...] = ()
+    instance: "Instance | None" = None
+    entry: OrderHandle | None = None
+    legs: dict[str, OrderHandle] = field(default_factory=dict)  # take_profit | stop_loss -> order
+    exits: list[OrderHandle] = field(default_factory=list)
+    entry_fills: list[Fill] = field(default_factory=list)
+    exit_fills: list[Fill] = field(default_factory=list)
+    exit_reason: str = ""
+    nonce: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def open_qty(self) -> float:
+        return sum(f.qty for f in self.entry_fills) - sum(f.qty for f in self.exit_fills)
+
+    def _order(self, side: Side, qty: float, type_: OrderType, role: Role, price: float | None,
+               reduce_only: bool) -> OrderHandle:
+        self.nonce += 1
+        ex = self.execution
+        quote = ex.venue.quote(self.symbol)
+        req = OrderRequest(client_order_id(self.strategy, self.symbol, self.ts, f"{self.id}/{self.nonce}"),
+                           self.symbol, side, qty, type_, role, quote.snapshot_id, ex.clock.now(), price=price,
+                           reduce_only=reduce_only, strategy=self.strategy,
+                           parent_id=self.entry.id if self.entry and role is not Role.ENTRY else None,
+                           tags=self.tags)
+        return ex.new_order(req, self.domain, bracket=self)
+
+    # -- actions (provider engine) --------------------------------------------
+    def notify(self, ctx: "ActionContext", text: str) -> None:
+        self.execution.note("notify", self.id, text)
+
+    def record_rejection(self, ctx: "ActionContext", reason: str) -> None:
+        self.exit_reason = self.exit_reason or f"refused: {reason}"
+        self.execution.note("rejection", self.id, reason)
+
+    # -- actions (provider adapters) ------------------------------------------
+    def submit_entry(self, ctx: "ActionContext", side: str, qty: float, price: float) -> None:
+        type_ = OrderType.LIMIT if price > 0 else OrderType.MARKET
+        self.entry = self._order(Side(side), qty, type_, Role.ENTRY, price or None, False)
+        self.execution.post(self.entry.instance, "submit", {"qty": qty, "price": price, "reduce_only": False})
+
+    def place_legs(self, ctx: "ActionContext", qty: float, stop: float, take_profit: float) -> None:
+        out = self.side.opposite
+        self.legs["take_profit"] = self._order(out, qty, OrderType.LIMIT, Role.TAKE_PROFIT, take_profit, True)
+        self.legs["stop_loss"] = self._order(out, qty, OrderType.STOP, Role.STOP_LOSS, stop, True)
+        for leg in self.legs.values():
+            self.execution.post(leg.instance, "submit", {"qty": qty, "price": leg.request.price, "reduce_only": True})
+
+    def resize_legs(self, ctx: "ActionContext", qty: float) -> None:
+        for leg in self._live_legs():
+            self.execution.post(leg.instance, "amend", {"qty": qty, "price": leg.request.price})
+
+    def amend_stop(self, ctx: "ActionContext", stop: float) -> None:
+        leg = self.legs.get("stop_loss")
+        if leg is not None and self.execution.is_live(leg):
+            self.execution.post(leg.instance, "amend", {"qty": self.open_qty, "price": stop})
+
+    def cancel_sibling(self, ctx: "ActionContext", leg: str) -> None:
+        for name, order in self.legs.items():
+            if name != leg and self.execution.is_live(order):
+                self.execution.post(order.instance, "cancel")
+
+    def cancel_legs(self, ctx: "ActionContext") -> None:
+        for order in self._live_legs():
+            self.execution.post(order.instance, "cancel")
+
+    def cancel_entry(self, ctx: "ActionContext") -> None:
+        if self.entry is not None and self.execution.is_live(self.entry):
+            self.execution.post(self.entry.instance, "cancel")
+
+    def close_position(self, ctx: "ActionContext", reason: str) -> None:
+        self.exit_reason = self.exit_reason or reason
+        qty = self.open_qty
+        if qty <= 1e-12:
+            ctx.raise_event("position_closed")
+            return
+        order = self._order(self.side.opposite, qty, OrderType.MARKET, Role.EXIT, None, True)
+        self.exits.append(order)
+        self.execution.post(order.instance, "submit", {"qty": qty, "price": 0.0, "reduce_only": True})
+
+    # -- fills routed from the order machines ---------------------------------
+    def on_order_fill(self, order: OrderHandle, fill: Fill) -> None:
+        ex = self.execution
+        if order is self.entry:
+            self.entry_fills.append(fill)
+            ex.post(self.instance, "entry_fill", {"qty": fill.qty, "price": fill.price})
+            return
+        self.exit_fills.append(fill)
+        leg = next((name for name, o in self.legs.items() if o is order), None)
+        if leg is not None:
+            self.exit_reason = self.exit_reason or leg
+            ex.post(self.instance, "leg_filled", {"leg": leg, "qty": fill.qty, "price": fill.price})
+        elif self.open_qty <= 1e-12:
+            ex.post(self.instance, "position_closed")
+
+    def on_order_done(self, order: OrderHandle, status: ReportStatus) -> None:
+        """A child order ended without (more) fills: tell the bracket machine."""
+        if order is self.entry and status in (ReportStatus.CANCELED, ReportStatus.EXPIRED):
+            self.execution.post(self.instance, "entry_canceled")
+        elif order is self.entry and status is ReportStatus.REJECTED:
+            self.execution.post(self.instance, "entry_rejected", {"reason": "venue rejected the entry"})
+        elif order in self.legs.values() and status in (ReportStatus.CANCELED, ReportStatus.EXPIRED):
+            leg = next(n for n, o in self.legs.items() if o is order)
+            self.execution.post(self.instance, "leg_canceled", {"leg": leg})
+        elif order in self.exits and status is ReportStatus.REJECTED and self.open_qty <= 1e-12:
+            self.execution.post(self.instance, "position_closed")
+
+    def _live_legs(self) -> list[OrderHandle]:
+        return [o for o in self.legs.values() if self.execution.is_live(o)]

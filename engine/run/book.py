@@ -1,0 +1,71 @@
+"""The run's in-memory view of each domain's wallet and positions.
+
+The store is the durable record (every fill and credit goes there first); this
+mirror exists so that marking to market and sizing on every bar costs no query.
+Position arithmetic is the store's own (state.ledger.apply_fill).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from engine.domain import Domain, Fill
+from engine.risk.types import Book
+from state.ledger import FLAT_EPS, Book as Position, apply_fill
+
+
+@dataclass(slots=True)
+class DomainBook:
+    domain: Domain
+    mode: str
+    start_balance: float
+    balance: float
+    activated_ts: float
+    peak_equity: float
+    day_start_equity: float
+    positions: dict[str, Position] = field(default_factory=dict)
+    marks: dict[str, float] = field(default_factory=dict)
+    multipliers: dict[str, float] = field(default_factory=dict)
+    closed: list[float] = field(default_factory=list)  # realised P&L per closed trade
+    recent: deque = field(default_factory=deque)  # (ts, pnl) inside the ladder window
+
+    def apply(self, fill: Fill, multiplier: float) -> float:
+        pos = self.positions.get(fill.symbol, Position())
+        new, pnl = apply_fill(pos, fill.side, fill.qty, fill.price, fill.fee, fill.ts, multiplier)
+        self.positions[fill.symbol] = new
+        self.multipliers[fill.symbol] = multiplier
+        self.balance += pnl
+        return pnl
+
+    def mark(self, symbol: str, price: float) -> None:
+        self.marks[symbol] = price
+
+    @property
+    def unrealized(self) -> float:
+        return sum(p.qty * (self.marks.get(s, p.avg_price) - p.avg_price) * self.multipliers.get(s, 1.0)
+                   for s, p in self.positions.items() if abs(p.qty) > FLAT_EPS)
+
+    @property
+    def equity(self) -> float:
+        return self.balance + self.unrealized
+
+    def open_notional(self) -> dict[str, float]:
+        return {s: abs(p.qty) * self.marks.get(s, p.avg_price) * self.multipliers.get(s, 1.0)
+                for s, p in self.positions.items() if abs(p.qty) > FLAT_EPS}
+
+    def trade_closed(self, ts: float, pnl: float, window: float) -> None:
+        self.closed.append(pnl)
+        self.recent.append((ts, pnl))
+        while self.recent and self.recent[0][0] < ts - window:
+            self.recent.popleft()
+
+    def risk_view(self, now: float, leverage: float) -> Book:
+        eq = self.equity
+        self.peak_equity = max(self.peak_equity, eq)
+        wins = [p for p in self.closed if p > 0]
+        losses = [-p for p in self.closed if p < 0]
+        payoff = (sum(wins) / len(wins)) / (sum(losses) / len(losses)) if wins and losses else None
+        notional = self.open_notional()
+        return Book(self.domain, eq, eq - sum(notional.values()) / leverage, self.peak_equity, len(self.closed),
+                    (now - self.activated_ts) / 86400, sum(p for _, p in self.recent),
+                    len(wins) / len(self.closed) if self.closed else None, payoff, len(notional), notional)

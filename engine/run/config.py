@@ -1,0 +1,79 @@
+"""`engine run` configuration: embedded defaults merged with an optional user file.
+
+Errors in a user file are reported as file:line:col diagnostics, like specs.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.diagnostics import SpecError
+
+DEFAULTS = "defaults.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Execution(_Strict):
+    trading_enabled: bool = False
+
+
+class DomainData(_Strict):
+    datasets: list[str] = []
+    primary: str
+    confirm: str
+
+
+class StrategyUse(_Strict):
+    file: str
+    use: list[str] = Field(min_length=1)
+    fit_fraction: float = Field(gt=0, lt=1)
+    deadband: float = Field(ge=0)
+
+
+class RunConfig(_Strict):
+    execution: Execution
+    db: str
+    runs_dir: str
+    env: str
+    seed: int
+    durability: Literal["full", "batch"]
+    checkpoint_every: int = Field(ge=1)
+    data: dict[Literal["crypto_spot", "crypto_perp", "forex", "forex_options"], DomainData]
+    strategy: StrategyUse
+    venue: dict[str, Any] = {}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _parse(text: str, file: str) -> tuple[Any, Any]:
+    from engine.spec.yamlio import parse_yaml
+
+    doc, diags = parse_yaml(text, file)
+    if diags or doc is None:
+        raise SpecError(diags)
+    return doc.data, doc
+
+
+def load_config(path: str | Path | None = None) -> RunConfig:
+    from engine.spec.models import validate
+
+    text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
+    data, doc = _parse(text, f"engine/run/{DEFAULTS}")
+    if path is not None:
+        user, doc = _parse(Path(path).read_text(encoding="utf-8"), str(path))
+        data = _merge(data, user or {})
+    cfg, diags = validate(RunConfig, data, doc)
+    if diags:
+        raise SpecError(diags)
+    return cfg

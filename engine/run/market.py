@@ -1,0 +1,97 @@
+"""Market data for a run: bundled series resampled to the stage's timeframes,
+with the strategy's causal signals and ATR precomputed once.
+
+Precomputing is safe because every column at row t uses rows <= t only (the
+strategies' and features' no-future property tests prove it); replay then
+reads row t, exactly what one_step_predict would return on bars[:t+1].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from engine.domain import Bar, Domain
+from engine.run.config import DomainData, StrategyUse
+
+
+@dataclass(slots=True)
+class Series:
+    symbol: str
+    domain: Domain
+    ts: np.ndarray  # bar close, epoch seconds
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    bid: np.ndarray | None
+    ask: np.ndarray | None
+    signal: np.ndarray  # target position fraction (NaN: not ready); acted on at the bar's close
+    confirm: np.ndarray  # +1 / -1 / 0: direction of the last confirmation-timeframe bar
+    atr: np.ndarray
+    start: int  # first tradable row: after the in-sample fit window
+
+    def bar(self, i: int) -> Bar:
+        bid = None if self.bid is None else float(self.bid[i])
+        ask = None if self.ask is None else float(self.ask[i])
+        return Bar(self.symbol, float(self.ts[i]), float(self.open[i]), float(self.high[i]), float(self.low[i]),
+                   float(self.close[i]), float(self.volume[i]), bid, ask)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+def atr(df: pd.DataFrame, window: int) -> np.ndarray:
+    prev = df["close"].shift(1)
+    tr = pd.concat([df["high"] - df["low"], (df["high"] - prev).abs(), (df["low"] - prev).abs()], axis=1).max(axis=1)
+    return tr.ewm(alpha=1.0 / window, adjust=False, min_periods=window).mean().to_numpy()
+
+
+def _strategies(use: StrategyUse):
+    from ruamel.yaml import YAML
+
+    from strategies.config import StrategyFile
+    from strategies.registry import build
+
+    doc = StrategyFile.model_validate(YAML(typ="safe").load(open(use.file, encoding="utf-8")))
+    entries = {e.id: e for e in doc.strategies}
+    return [build(entries[name]) for name in use.use]
+
+
+def load_series(dataset: str, dd: DomainData, use: StrategyUse, atr_window: int) -> Series:
+    from engine.data import bundled
+    from engine.data.resample import multi_timeframe
+
+    meta = bundled.get(dataset)
+    df = multi_timeframe(bundled.load(dataset), dd.primary, dd.confirm)
+    fit_end = int(len(df) * use.fit_fraction)
+    signal = np.zeros(len(df))
+    for strat in _strategies(use):
+        strat.fit(df.iloc[:fit_end])
+        signal = signal + strat.predict(df).to_numpy(dtype=float)
+    confirm = np.sign(df["confirm_close"].to_numpy() - df["confirm_open"].to_numpy())
+    step = pd.Timedelta(dd.primary).total_seconds()
+    ts = df.index.asi8 / 1e9 + step  # the loader indexes by bar open; decisions happen at the close
+    has_quotes = "bid" in df.columns
+    return Series(meta.symbol, Domain(meta.domain), ts, *(df[c].to_numpy(dtype=float) for c in
+                  ("open", "high", "low", "close", "volume")),
+                  df["bid"].to_numpy(dtype=float) if has_quotes else None,
+                  df["ask"].to_numpy(dtype=float) if has_quotes else None,
+                  signal, np.nan_to_num(confirm), atr(df, atr_window), max(fit_end, 1))
+
+
+def merged(series: list[Series]) -> Iterator[tuple[Series, int]]:
+    """Every tradable bar of every series, in time order (ties by symbol for determinism)."""
+    keys = []
+    for n, s in enumerate(series):
+        idx = np.arange(s.start, len(s))
+        keys.append(np.stack([s.ts[idx], np.full(len(idx), n), idx], axis=1))
+    if not keys:
+        return
+    allk = np.concatenate(keys)
+    order = np.lexsort((allk[:, 1], allk[:, 0]))
+    for t, n, i in allk[order]:
+        yield series[int(n)], int(i)
