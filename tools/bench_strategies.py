@@ -1,0 +1,53 @@
+"""Time fit and predict of every seed 003 strategy (seed003.yaml windows) on bundled bars.
+
+    .venv/bin/python tools/bench_strategies.py
+
+Prints milliseconds per call and the cost of one replay step (one_step_predict on the
+full history) relative to EmaVolStrategy's, the family's cheapest trend model.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.data.loader import load_bars  # noqa: E402
+from strategies.config import load_strategy_file  # noqa: E402
+from strategies.registry import build  # noqa: E402
+
+
+def _ms(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best * 1e3
+
+
+def main() -> None:
+    bars = load_bars(ROOT / "engine" / "data" / "bundled" / "forex" / "EURUSD-1h.csv")
+    doc = load_strategy_file(ROOT / "specs" / "strategies" / "seed003.yaml")
+    fit_rows = 4000
+    print(f"EURUSD-1h, {len(bars)} bars, fit on {fit_rows}; best of 3")
+    print(f"{'entry':26s} {'fit ms':>8s} {'predict ms':>11s} {'x EmaVol':>9s}")
+    rows = []
+    for entry in doc.strategies:
+        if entry.class_ == "BuySellVolStrategy":
+            continue  # needs taker_buy_base_vol: no bundled data has it
+        s = build(entry)
+        fit = _ms(lambda: s.fit(bars.iloc[:fit_rows]))
+        pred = _ms(lambda: s.one_step_predict(bars))
+        rows.append((entry.id, fit, pred))
+    ref = next(p for i, _, p in rows if i.startswith("emavol"))
+    for name, fit, pred in rows:
+        print(f"{name:26s} {fit:8.1f} {pred:11.1f} {pred / ref:9.1f}")
+
+
+if __name__ == "__main__":
+    main()
