@@ -1,0 +1,144 @@
+"""engine kill / promote / status against a real SQLite store in a temp folder: what they
+post on the control channel, when they refuse, and what status shows."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.domain import Domain, Position
+from state.store import Store
+
+SPECS = str(Path(__file__).resolve().parents[1] / "specs")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "engine.db"
+    with Store.open(path=str(path)) as s:
+        s.open_wallet("crypto_spot", "paper", 1000.0)
+        s.credit("crypto_spot", "paper", 25.0, "trade closed", realized=True)
+        s.open_wallet("forex", "paper", 1000.0)
+        s.upsert_position(Position("BTC/USDT", Domain.CRYPTO_SPOT, qty=0.02, avg_price=42_000.0))
+        s.upsert_position(Position("ETH/USDT", Domain.CRYPTO_SPOT, qty=0.0))  # flat: not shown
+        s.put_kpis(stage=1, domain="crypto_spot", mode="paper", trades=7, win_rate=0.5, sharpe=1.1,
+                   sortino=1.4, max_dd=0.03, profit_factor=1.8, expectancy=3.5)
+    set_state(path, "rollout", "stage_1", {"stage": 1})
+    set_state(path, "kill_modes", "normal", {"tripped_by": ""})
+    return path
+
+
+def set_state(path: Path, machine: str, state: str, ctx: dict) -> None:
+    with Store.open(path=str(path)) as s:
+        s.save_snapshot(machine, machine, "h", {"format": 1, "machine": machine, "state": state, "ctx": ctx})
+
+
+def engine(*argv: str) -> int:
+    return main([*argv, "--specs", SPECS])
+
+
+def taken(path: Path) -> list:
+    with Store.open(path=str(path)) as s:
+        return s.take_commands()
+
+
+@pytest.mark.parametrize("mode, command, event", [
+    ("flatten", "flatten", "manual_flatten"), ("close-only", "close_only", "manual_close_only"),
+    ("halt", "halt", "manual_halt"), ("resume", "resume", "manual_resume")])
+def test_kill_posts_exactly_one_command_with_the_spec_event(db, capsys, mode, command, event):
+    assert engine("kill", "--mode", mode, "--db", str(db)) == 0
+    [cmd] = taken(db)
+    assert cmd.command == "kill"
+    assert cmd.args == {"machine": "kill_modes", "command": command, "event": event, "mode": mode,
+                        "reason": "operator"}
+    out = capsys.readouterr().out
+    assert event in out and "next bar" in out
+
+
+def test_kill_unknown_mode_is_a_usage_error_listing_the_modes(db, capsys):
+    assert engine("kill", "--mode", "panic", "--db", str(db)) == 2
+    err = capsys.readouterr().err
+    assert "panic" in err and "flatten, close-only, halt, resume" in err
+    assert taken(db) == []
+
+
+def test_kill_without_a_store_refuses_and_creates_none(tmp_path, capsys):
+    missing = tmp_path / "var" / "engine.db"
+    assert engine("kill", "--mode", "halt", "--db", str(missing)) == 1
+    assert "no run yet: start one with `engine run --stage 1`" in capsys.readouterr().err
+    assert not missing.parent.exists()
+
+
+def test_promote_is_refused_when_nothing_awaits_confirmation(db, capsys):
+    assert engine("promote", "--db", str(db)) == 1
+    captured = capsys.readouterr()
+    assert "stage_1" in captured.out and "nothing awaits confirmation" in captured.err
+    assert taken(db) == []
+
+
+def test_promote_confirms_a_pending_promotion(db, capsys):
+    set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
+    assert engine("promote", "--db", str(db), "--stage", "2") == 0
+    [cmd] = taken(db)
+    assert cmd.command == "promote"
+    assert cmd.args == {"machine": "rollout", "command": "promote", "event": "operator_confirmed",
+                        "expect_state": "confirm_stage_2", "stage": 2, "reason": "operator"}
+    assert "confirm_stage_2" in capsys.readouterr().out
+
+
+def test_promote_refuses_a_different_stage_than_the_pending_one(db, capsys):
+    set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
+    assert engine("promote", "--db", str(db), "--stage", "3") == 1
+    assert "stage_2, not stage 3" in capsys.readouterr().err
+    assert taken(db) == []
+
+
+def test_promote_reinstates_after_a_demotion(db):
+    set_state(db, "rollout", "demoted", {"stage": 2, "kill_clear": True})  # spec tags it awaiting_operator
+    assert engine("promote", "--db", str(db)) == 0
+    assert [c.args["expect_state"] for c in taken(db)] == ["demoted"]
+
+
+def test_promote_before_any_rollout_snapshot_refuses(tmp_path, capsys):
+    path = tmp_path / "engine.db"
+    Store.open(path=str(path)).close()
+    assert engine("promote", "--db", str(path)) == 1
+    assert "no `rollout` snapshot" in capsys.readouterr().err
+
+
+def test_status_lists_stage_kill_wallets_positions_commands_and_kpis(db, capsys):
+    assert engine("kill", "--mode", "close-only", "--db", str(db)) == 0
+    capsys.readouterr()
+    assert engine("status", "--db", str(db)) == 0
+    out = capsys.readouterr().out
+    for needle in ("stage: stage_1", "kill mode: normal", "crypto_spot", "forex", "1,025.00", "25.00",
+                   "BTC/USDT", "0.02", "42,000", "kill_modes.manual_close_only", "50.0%"):
+        assert needle in out
+    assert "ETH/USDT" not in out  # flat positions are not open positions
+
+
+def test_status_json(db, capsys, monkeypatch):
+    set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
+    set_state(db, "kill_modes", "close_only", {"tripped_by": "daily_loss"})
+    monkeypatch.setenv("ENGINE_DB_URL", f"sqlite:///{db}")  # honoured when --db is not given
+    assert engine("status", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["stage"] == {"state": "confirm_stage_2", "stage": 1, "awaiting_confirmation": True}
+    assert data["kill"] == {"mode": "close_only", "tripped_by": "daily_loss"}
+    assert [(w["domain"], w["balance"], w["start_balance"], w["realized_pnl"]) for w in data["wallets"]] == [
+        ("crypto_spot", 1025.0, 1000.0, 25.0), ("forex", 1000.0, 1000.0, 0.0)]
+    assert [(p["symbol"], p["qty"]) for p in data["positions"]] == [("BTC/USDT", 0.02)]
+    assert data["pending_commands"] == []
+    assert [(k["domain"], k["trades"], k["sharpe"]) for k in data["kpis"]] == [("crypto_spot", 7, 1.1)]
+
+
+def test_status_without_a_store_says_how_to_start(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ENGINE_DB_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # default var/engine.db, relative to the working folder
+    assert engine("status") == 1
+    captured = capsys.readouterr()
+    assert "no run yet: start one with `engine run --stage 1`" in captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert not (tmp_path / "var").exists()
