@@ -30,9 +30,12 @@ class OrderStatus(Protocol):
 
 
 class StatusVenue(Protocol):
-    """All the reconciler needs from a venue adapter."""
+    """All the reconciler needs from a venue adapter (adapters.base.Venue has it).
 
-    def order_status(self, client_order_id: str) -> OrderStatus: ...
+    None means the venue holds no record of the order, as "unknown" does.
+    """
+
+    def order_status(self, client_order_id: str) -> OrderStatus | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +64,9 @@ def reconcile(store: Store, venue: StatusVenue) -> list[Decision]:
 def _decide(store: Store, venue: StatusVenue, coid: str, pending: bool) -> Decision:
     try:
         report = venue.order_status(coid)
-        status = report.status
-        fills = list(report.fills)
+        # Adapters report a str Enum; the store and the journal speak plain strings.
+        status = "unknown" if report is None else str(getattr(report.status, "value", report.status))
+        fills = [] if report is None else list(report.fills)
     except Exception as exc:  # fail closed: keep it pending, the engine stays close-only
         return Decision(coid, "unreachable", "hold", reason=f"venue error: {type(exc).__name__}: {exc}")
     try:

@@ -59,6 +59,26 @@ def test_an_intent_the_venue_never_saw_is_resubmitted_once(store: Store) -> None
     assert store.pending_intents() == [] and store.order(req.client_order_id).status == "accepted"
 
 
+def test_works_with_the_adapter_interface(store: Store) -> None:
+    from adapters.base import ReportStatus, VenueReport
+
+    seen, unseen = order(0), order(1)
+    for r in (seen, unseen):
+        store.record_intent(r, "crypto_spot")
+
+    class Adapter:
+        def order_status(self, client_order_id: str) -> VenueReport | None:
+            if client_order_id != seen.client_order_id:
+                return None  # the adapter's way to say it never saw the order
+            return VenueReport(client_order_id, ReportStatus.FILLED, (fill(seen),))
+
+    decisions = reconcile(store, Adapter())
+    assert [(d.venue_status, d.action) for d in decisions] == [("filled", "acknowledged"),
+                                                                ("unknown", "resubmit")]
+    assert store.order(seen.client_order_id).status == "filled"
+    assert [d.request for d in decisions] == [None, unseen]
+
+
 def test_missing_fills_are_recorded_once(store: Store) -> None:
     req = order(qty=2.0)
     store.record_intent(req, "crypto_spot")

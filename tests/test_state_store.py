@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from engine.domain import Domain, Fill, Position, Side
@@ -198,8 +199,8 @@ def test_journal_is_append_only(store: Store, tmp_path: Path) -> None:
             with pytest.raises(sqlite3.DatabaseError, match="append-only"):
                 conn.execute(sql)
     with pytest.raises(DBAPIError):
-        store._session.execute(__import__("sqlalchemy").text("DELETE FROM journal"))
-    store._session.rollback()
+        with store.engine.begin() as conn:  # a second connection, bypassing the Store
+            conn.execute(text("DELETE FROM journal"))
     assert len(store.journal_entries()) == 3
 
 
