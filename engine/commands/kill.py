@@ -2,13 +2,13 @@
 
 The modes are the `commands:` of the kill spec (specs/kill/kill_modes.yaml),
 written with hyphens on the command line (`close_only` -> `close-only`). The
-command is posted to the state store's control channel; the engine takes it
-with `Store.take_commands()` on its next bar and raises the event in the
-machine named in the command:
+command is posted to the state store's control channel under the spec's
+command name; the engine takes it with `Store.take_commands()` on its next bar
+and raises the event the spec maps it to (also given in the args):
 
-    command: "kill"
-    args: {"machine": "kill_modes", "command": "flatten", "event": "manual_flatten",
-           "mode": "flatten", "reason": "operator"}
+    command: "close_only"
+    args: {"machine": "kill_modes", "event": "manual_close_only", "mode": "close-only",
+           "reason": "operator"}
 """
 from __future__ import annotations
 
@@ -17,9 +17,6 @@ import sys
 
 from engine.commands.status import (KILL_KIND, CommandError, add_db_argument, add_specs_argument,
                                     load_machine, machine_state, open_existing_store)
-
-COMMAND = "kill"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", required=True,
@@ -44,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with open_existing_store(args.db) as store:
             current, _ = machine_state(store, machine.name)
-            command_id = store.post_command(COMMAND, {
-                "machine": machine.name, "command": cmd.name, "event": cmd.event,
-                "mode": cmd.name.replace("_", "-"), "reason": args.reason})
+            command_id = store.post_command(cmd.name, {
+                "machine": machine.name, "event": cmd.event, "mode": cmd.name.replace("_", "-"),
+                "reason": args.reason})
     except CommandError as e:
         print(f"engine kill: {e}", file=sys.stderr)
         return 1

@@ -7,8 +7,8 @@ command. The engine takes the command on its next bar and must raise the event
 only while the rollout is still in `expect_state`: a confirmation given for one
 promotion never confirms a later one.
 
-    command: "promote"
-    args: {"machine": "rollout", "command": "promote", "event": "operator_confirmed",
+    command: "promote"   (the rollout spec's command name)
+    args: {"machine": "rollout", "event": "operator_confirmed",
            "expect_state": "confirm_stage_2", "stage": 2 | None, "reason": "operator"}
 """
 from __future__ import annotations
@@ -57,8 +57,8 @@ def _promote(args: argparse.Namespace) -> str:
         if args.stage is not None and not any(_is_stage(t, args.stage) for t in targets):
             raise CommandError(f"the pending promotion from `{state}` leads to {', '.join(targets)}, "
                                f"not stage {args.stage}")
-        command_id = store.post_command(COMMAND, {
-            "machine": machine.name, "command": cmd.name, "event": cmd.event, "expect_state": state,
+        command_id = store.post_command(cmd.name, {
+            "machine": machine.name, "event": cmd.event, "expect_state": state,
             "stage": args.stage, "reason": args.reason})
     return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `{machine.name}` "
             f"(pending: {state} -> {' | '.join(targets)}); the running engine acts on it at its next bar")

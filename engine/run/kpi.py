@@ -30,6 +30,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
+import numpy as np
+
 from engine.run.result import ClosedTrade
 from strategies.selection import SECONDS_PER_YEAR
 
@@ -66,14 +68,15 @@ def kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float) -> 
     n = len(pnls)
     gross_profit = sum(p for p in pnls if p > 0)
     gross_loss = -sum(p for p in pnls if p < 0)
-    sharpe, sortino = _ratios(curve)
-    last = curve[-1][1] if curve else start_balance
+    values = _values(curve)
+    sharpe, sortino = _ratios(curve, values)
+    last = float(values[-1]) if values.size else start_balance
     return Kpis(
         trades=n,
         win_rate=sum(p > 0 for p in pnls) / n if n else None,
         sharpe=sharpe,
         sortino=sortino,
-        max_dd=max_drawdown(curve),
+        max_dd=_max_dd(values),
         profit_factor=_ratio(gross_profit, gross_loss),
         expectancy=sum(pnls) / n if n else None,
         total_return=last / start_balance - 1.0 if start_balance else None,
@@ -109,12 +112,7 @@ def trade_curve(trades: Sequence[ClosedTrade], start_balance: float) -> list[tup
 
 
 def max_drawdown(curve: Curve) -> float:
-    peak, worst = -math.inf, 0.0
-    for _, e in curve:
-        peak = max(peak, e)
-        if peak > 0:
-            worst = max(worst, (peak - e) / peak)
-    return min(worst, 1.0)  # equity below zero (leverage) is a total loss, not more
+    return _max_dd(_values(curve))
 
 
 def periods_per_year(curve: Curve) -> float | None:
@@ -122,14 +120,30 @@ def periods_per_year(curve: Curve) -> float | None:
     return (len(curve) - 1) * SECONDS_PER_YEAR / span if span > 0 else None
 
 
-def _ratios(curve: Curve) -> tuple[float | None, float | None]:
-    returns = [b / a - 1.0 for (_, a), (_, b) in zip(curve, curve[1:]) if a > 0]
+def _values(curve: Curve) -> np.ndarray:
+    # The loop re-measures a gate's KPIs at every closed trade: vectorised, a
+    # 100k-sample curve costs a few ms instead of ~80 ms in pure Python.
+    return np.fromiter((e for _, e in curve), dtype=float, count=len(curve))
+
+
+def _max_dd(values: np.ndarray) -> float:
+    peak = np.maximum.accumulate(values) if values.size else values
+    above = peak > 0
+    if not above.any():
+        return 0.0
+    worst = float(np.max((peak[above] - values[above]) / peak[above]))
+    return min(max(worst, 0.0), 1.0)  # equity below zero (leverage) is a total loss, not more
+
+
+def _ratios(curve: Curve, values: np.ndarray) -> tuple[float | None, float | None]:
     per_year = periods_per_year(curve)
-    if len(returns) < 2 or per_year is None:
+    prev, nxt = values[:-1], values[1:]
+    returns = nxt[prev > 0] / prev[prev > 0] - 1.0
+    if returns.size < 2 or per_year is None:
         return None, None
-    mu = sum(returns) / len(returns)
-    sd = math.sqrt(sum((r - mu) ** 2 for r in returns) / (len(returns) - 1))
-    downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
+    mu = float(returns.mean())
+    sd = float(returns.std(ddof=1))
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
     scale = math.sqrt(per_year)
     return _ratio(mu * scale, sd), _ratio(mu * scale, downside)
 
