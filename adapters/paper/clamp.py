@@ -18,7 +18,7 @@ _EPS = Decimal("1e-9")
 
 def snap(x: float, inc: float, up: bool) -> float:
     """x on the grid of `inc`, floor or ceiling; values within 1e-9 steps of a grid point stay on it."""
-    ratio = Decimal(repr(x)) / Decimal(repr(inc))
+    ratio = Decimal(repr(float(x))) / Decimal(repr(float(inc)))  # numpy 2 floats repr as np.float64(..)
     nearest = ratio.to_integral_value()
     n = nearest if abs(ratio - nearest) < _EPS else ratio.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)
     return float(n * Decimal(repr(inc)))

@@ -25,11 +25,12 @@ _DONE_STATES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "DENIED"}
 class Execution:
     def __init__(self, interp: Interpreter, order_machine: BoundMachine, bracket_machine: BoundMachine,
                  venue: Venue, store: Any, clock: Clock, *, mode: str, durable_intents: bool,
-                 multiplier: Callable[[str], float], on_closed: Callable[[BracketHandle], None]) -> None:
+                 multiplier: Callable[[str], float], on_closed: Callable[[BracketHandle], None],
+                 on_fill: Callable[[Domain, Fill, float], None] = lambda d, f, m: None) -> None:
         self.interp, self.venue, self.store, self.clock = interp, venue, store, clock
         self.order_machine, self.bracket_machine = order_machine, bracket_machine
         self.mode, self.durable_intents = mode, durable_intents
-        self.multiplier, self.on_closed = multiplier, on_closed
+        self.multiplier, self.on_closed, self.on_fill = multiplier, on_closed, on_fill
         self.orders: dict[str, OrderHandle] = {}
         self.brackets: dict[str, BracketHandle] = {}
         self._outbox: deque[tuple[Instance, str, Mapping[str, Any]]] = deque()
@@ -113,10 +114,13 @@ class Execution:
 
     # -- the book and the journal (called by handles) -----------------------------
     def book_fill(self, order: OrderHandle, fill: Fill) -> None:
-        result = self.store.record_fill(fill, multiplier=self.multiplier(fill.symbol))
-        if result.recorded and result.realized_pnl:
-            self.store.credit(order.domain, self.mode, result.realized_pnl,
-                              f"fill {fill.fill_id}", realized=True)
+        mult = self.multiplier(fill.symbol)
+        result = self.store.record_fill(fill, multiplier=mult)
+        if not result.recorded:
+            return  # already booked (a replayed report): idempotent by fill id
+        if result.realized_pnl:
+            self.store.credit(order.domain, self.mode, result.realized_pnl, f"fill {fill.fill_id}", realized=True)
+        self.on_fill(order.domain, fill, mult)
 
     def journal_intent(self, order: OrderHandle) -> None:
         self.store.record_intent(order.request, order.domain, self.mode, machine_state=order.instance.state)

@@ -125,7 +125,7 @@ class Session:
     def _relay(self, records: list[Record]) -> None:
         broadcasts = set(self.specs.machines["kill_modes"].broadcasts)
         for r in records:
-            if r.kind == "transition":
+            if r.kind == "transition" and r.target is not None and r.target != r.source:
                 self.kill_events.append({"ts": r.time, "from": r.source, "to": r.target, "event": r.event})
             if r.event in broadcasts and r.kind == "unhandled":
                 for inst in [self.rollout, *self.gates.values()]:

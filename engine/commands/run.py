@@ -1,0 +1,78 @@
+"""`engine run --stage N`: the stage's machines trading bundled real data on the paper venue."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from engine.diagnostics import SpecError, render
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stage", type=int, required=True, choices=range(1, 6), metavar="N",
+                   help="rollout stage 1-5, as specs/rollout/rollout.yaml defines it")
+    p.add_argument("--config", help="run config YAML merged over the embedded defaults")
+    p.add_argument("--live", action="store_true", help="opt in to live legs (also needs config and env)")
+    p.add_argument("--paper", action="store_true", help="route the stage's live legs to the paper venue")
+    p.add_argument("--specs", nargs="*", default=["specs"], help="spec folders (default: specs)")
+    p.add_argument("--db", help="state database file (default from config: var/engine.db)")
+    p.add_argument("--run-dir", help="where to write the run's outputs (default: runs/<stage>-<time>)")
+    p.add_argument("--max-bars", type=int, help="stop after this many bars (smoke runs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.run.optin import OptInError, route
+    from engine.run.config import load_config
+    from engine.run.session import RefusedToStart, load_specset
+
+    try:
+        cfg = load_config(args.config)
+        if args.db:
+            cfg = cfg.model_copy(update={"db": args.db})
+        specs = load_specset(args.specs)
+        modes = dict(specs.machines["rollout"].states[f"stage_{args.stage}"].attrs.get("domains", {}))
+        routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
+                        paper_flag=args.paper)
+    except SpecError as e:
+        print(render(e.diagnostics), file=sys.stderr)
+        return 1
+    except (OptInError, RefusedToStart) as e:
+        print(f"engine run: {e}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as e:
+        print(f"engine run: {e}", file=sys.stderr)
+        return 2
+    if routing.live_domains:
+        print(f"engine run: live trading in {', '.join(routing.live_domains)} needs a live venue adapter "
+              "(Bybit, IBKR, MT5), and none is connected in this build; refusing rather than guessing. "
+              f"Use `engine run --stage {args.stage} --paper`.", file=sys.stderr)
+        return 1
+    run_dir = Path(args.run_dir or Path(cfg.runs_dir) /
+                   f"stage{args.stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+    return _execute(args, cfg, specs, routing, run_dir)
+
+
+def _execute(args, cfg, specs, routing, run_dir: Path) -> int:
+    from rich.console import Console
+
+    from engine.run.assemble import assemble
+    from engine.run.progress import RunProgress
+    from engine.run.report import print_kpi_table, write_run_dir
+
+    console = Console()
+    started = time.time()
+    runner = assemble(cfg, specs, args.stage, routing, run_dir)
+    total = sum(len(s) - s.start for s in runner.series)
+    if args.max_bars:
+        total = min(total, args.max_bars)
+    with RunProgress(total, enabled=not args.no_progress, console=console) as progress:
+        runner.run(progress, limit=args.max_bars)
+    result = runner.result(started)
+    files = write_run_dir(result)
+    print_kpi_table(result, console)
+    console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
+    return 0

@@ -1,0 +1,65 @@
+"""Put a run together: store, venue, interpreter, the stage's machines, market series."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.domain import Domain
+from engine.exec.execution import Execution
+from engine.run.config import RunConfig
+from engine.run.loop import Runner
+from engine.run.market import load_series
+from engine.run.optin import Routing
+from engine.run.session import Session, audit_sink, bind, open_store, spec_hash
+from engine.runtime import Interpreter, ReplayClock
+from engine.spec.ir import SpecSet
+from engine.spec.params import effective_params
+
+
+def paper_venue(cfg: RunConfig, wallet: float, path: Path | None) -> Any:
+    from adapters.paper.config import PaperConfig
+    from adapters.paper.funding import bundled_funding
+    from adapters.paper.venue import PaperVenue
+
+    config = PaperConfig.model_validate({"seed": cfg.seed, "starting_balance": {d.value: wallet for d in Domain},
+                                         **cfg.venue})
+    if path is None:
+        return PaperVenue(config, funding=bundled_funding())
+    return PaperVenue.open(path, config, funding=bundled_funding())
+
+
+def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_dir: Path, *,
+             venue_path: Path | None = None, series: list | None = None) -> Runner:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    risk = specs.extra["risk"]
+    series = series if series is not None else _series(cfg, routing, risk.brackets.atr_window)
+    t0 = min((float(s.ts[s.start]) for s in series), default=0.0) - 1.0
+    clock = ReplayClock(t0)
+    hash_ = spec_hash(specs)
+    store = open_store(cfg, clock, hash_)
+    wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
+    venue = paper_venue(cfg, wallet, venue_path)
+    interp = Interpreter(clock, audit_sink(run_dir, cfg.durability == "full"))
+    session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, bind(specs, stage, cfg.env))
+    runner = Runner(session, series, risk, cfg.strategy)
+    session.execution = Execution(interp, session.bound["order"], session.bound["bracket"], venue, store, clock,
+                                  mode="paper", durable_intents=cfg.durability == "full",
+                                  multiplier=lambda s: venue.catalogue.get(s).multiplier, on_closed=runner.on_closed,
+                                  on_fill=runner.on_fill)
+    session.kill = interp.create(session.bound["kill_modes"], "kill", host=session)
+    session.rollout = interp.create(session.bound["rollout"], "rollout", host=session)
+    session.send(session.rollout, "activate", {"stage": stage})
+    for dom in session.books:
+        session.gates[dom] = interp.create(session.bound["model_promotion"], f"gate:{dom.value}", host=session)
+    runner.start()
+    return runner
+
+
+def _series(cfg: RunConfig, routing: Routing, atr_window: int) -> list:
+    out = []
+    for name, mode in routing.modes.items():
+        if mode == "off":
+            continue
+        dd = cfg.data[name]
+        out += [load_series(ds, dd, cfg.strategy, atr_window) for ds in dd.datasets]
+    return out

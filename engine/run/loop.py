@@ -1,0 +1,245 @@
+"""The replay loop: every bar of every series, in time order, through the machines.
+
+Per bar: clock -> timers -> the venue works resting orders -> marks and
+tripwires -> operator commands -> engine exits (max hold, weekend) -> the
+strategy's decision at the bar's close, through the risk chain, into a
+bracket machine. Decisions use only data up to the bar's close.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from engine.domain import Domain, Fill, Side
+from engine.exec.handles import BracketHandle
+from engine.risk.chain import RiskChain
+from engine.risk.config import RiskConfig
+from engine.risk.types import Intent
+from engine.run.config import StrategyUse
+from engine.run.market import Series, merged
+from engine.run.kpi import split_kpis
+from engine.run.result import ClosedTrade, DomainResult, RunResult
+from engine.run.session import Session
+
+NO_SHORT = frozenset({Domain.CRYPTO_SPOT})  # spot cannot go short (seed 004)
+COMMAND_POLL_BARS = 25  # operator commands are read at least this often
+
+
+@dataclass
+class Runner:
+    session: Session
+    series: list[Series]
+    risk: RiskConfig
+    use: StrategyUse
+    chain: RiskChain = field(init=False)
+    trades: list[ClosedTrade] = field(default_factory=list)
+    equity: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    rejections: dict[str, int] = field(default_factory=dict)
+    bars: int = 0
+    _day: int = -1
+    _peak: float = 0.0
+    _day_start: float = 0.0
+    _kill_machine: str = "kill_modes"
+    _instruments: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.chain = RiskChain(self.risk)
+
+    def start(self) -> None:
+        """Called once the stage is active (its wallets exist)."""
+        self._peak = self._day_start = self.total_equity()
+
+    # -- the loop -------------------------------------------------------------------
+    def run(self, progress=None, limit: int | None = None) -> None:
+        for s, i in merged(self.series):
+            if limit is not None and self.bars >= limit:
+                break
+            self.step(s, i)
+            self.bars += 1
+            if progress is not None:
+                progress.advance(1)
+            if self.bars % self.session.cfg.checkpoint_every == 0:
+                self.session.store.commit()
+        self.poll_commands()
+        self.session.store.commit()
+
+    def result(self, started: float) -> RunResult:
+        ses = self.session
+        domains = {d.value: DomainResult(d.value, b.mode, b.start_balance, b.balance,
+                                         sum(1 for br in ses.execution.brackets.values() if br.domain is d))
+                   for d, b in ses.books.items()}
+        for d, b in ses.books.items():
+            for k_name, k in split_kpis([t for t in self.trades if t.domain == d.value],
+                                        self.equity.get(d.value, []), b.start_balance).items():
+                if k_name == "exploitation":
+                    ses.store.put_kpis(stage=ses.stage, domain=d, mode=b.mode, **k.store_fields())
+        ses.store.commit()
+        hashes = {n: m.spec_hash for n, m in ses.specs.machines.items()}
+        return RunResult(ses.stage, ses.run_dir, started, time.time(), self.bars, domains, self.trades, self.equity,
+                         ses.gate_decisions, ses.kill_events, self.rejections, hashes, ses.kill.state,
+                         ses.rollout.state)
+
+    def step(self, s: Series, i: int) -> None:
+        ses = self.session
+        t = max(float(s.ts[i]), ses.clock.now())
+        ses.clock.set(t)
+        self._day_roll(t)
+        ses._relay([r for r in ses.interp.advance(t) if r.machine == self._kill_machine])
+        ses.execution.on_reports(ses.venue.on_bar(s.bar(i)))
+        book = ses.books.get(s.domain)
+        if book is None:
+            return
+        book.mark(s.symbol, float(s.close[i]))
+        self._tripwires(t)
+        if self.bars % COMMAND_POLL_BARS == 0:
+            self.poll_commands()
+        self._engine_exits(s, t)
+        self._decide(s, i, t)
+        if ses.flatten_pending and not ses.execution.brackets:
+            ses.flatten_pending = False
+            ses.send(ses.kill, "flattened")
+        self.equity.setdefault(s.domain.value, []).append((t, book.equity))
+
+    # -- kill tripwires, day roll, operator ----------------------------------------
+    def total_equity(self) -> float:
+        return sum(b.equity for b in self.session.books.values())
+
+    def _day_roll(self, t: float) -> None:
+        day = int(t // 86400)
+        if day == self._day:
+            return
+        first = self._day < 0
+        self._day = day
+        self._day_start = self.total_equity()
+        for b in self.session.books.values():
+            b.day_start_equity = b.equity
+        if not first:
+            self.session.send(self.session.kill, "day_rolled")
+
+    def pnl_inputs(self) -> dict:
+        eq = self.total_equity()
+        self._peak = max(self._peak, eq)
+        daily = max(0.0, 1.0 - eq / self._day_start) if self._day_start > 0 else 0.0
+        dd = max(0.0, 1.0 - eq / self._peak) if self._peak > 0 else 0.0
+        return {"pnl": {"daily_loss": daily, "drawdown": dd}}
+
+    def _tripwires(self, t: float) -> None:
+        self.session.send(self.session.kill, "risk_update", inputs=self.pnl_inputs())
+
+    def poll_commands(self) -> None:
+        ses = self.session
+        for cmd in ses.store.take_commands():
+            for inst in (ses.kill, ses.rollout, *ses.gates.values()):
+                spec_cmd = inst.bound.machine.commands.get(cmd.command)
+                if spec_cmd is not None:
+                    ses.send(inst, spec_cmd.event, inputs=self.pnl_inputs())
+            ses.store.journal("command", cmd.command, {"args": cmd.args}, reason="operator")
+
+    # -- exits the engine decides ----------------------------------------------------
+    def _engine_exits(self, s: Series, t: float) -> None:
+        lim = self.risk.limits
+        for b in self.session.execution.open_brackets(s.symbol):
+            if b.instance.has_tag("position_open") and t - b.ts >= lim.max_hold:
+                self.session.execution.exit(b, "max_hold")
+            elif lim.avoid_weekend_carry and self._near_weekly_close(s.domain, t):
+                self.session.execution.exit(b, "weekend")
+
+    def _near_weekly_close(self, domain: Domain, t: float) -> bool:
+        sess = self.risk.limits.sessions.get(domain.value)
+        if sess is None:
+            return False
+        d = datetime.fromtimestamp(t, tz=timezone.utc)
+        secs = d.hour * 3600 + d.minute * 60 + d.second
+        return d.weekday() == 4 and secs >= sess.friday_close_s - self.risk.limits.friday_close_buffer
+
+    # -- the strategy's decision ----------------------------------------------------------
+    def _decide(self, s: Series, i: int, t: float) -> None:
+        target = s.signal[i]
+        if not math.isfinite(target):
+            return
+        want = 1 if target > self.use.deadband else -1 if target < -self.use.deadband else 0
+        ex = self.session.execution
+        open_ = ex.open_brackets(s.symbol)
+        for b in open_:
+            if want != b.side.sign:
+                ex.exit(b, "signal")
+        if open_ or want == 0 or (want < 0 and s.domain in NO_SHORT) or s.confirm[i] == -want:
+            return
+        self._enter(s, i, t, Side.BUY if want > 0 else Side.SELL)
+
+    def _enter(self, s: Series, i: int, t: float, side: Side) -> None:
+        ses = self.session
+        atr = float(s.atr[i])
+        if not math.isfinite(atr) or atr <= 0:
+            return
+        quote = ses.venue.quote(s.symbol)
+        br = self.risk.brackets
+        entry = quote.ask if side is Side.BUY else quote.bid
+        stop = entry - side.sign * br.stop_atr[s.domain.value] * atr
+        tp = entry + side.sign * br.take_profit_atr[s.domain.value] * atr
+        intent = Intent(s.symbol, s.domain, side, quote, stop, tp, t, "+".join(self.use.use))
+        book = ses.books[s.domain]
+        lev = self.risk.limits.leverage_caps[s.domain.value]
+        decision = self.chain.evaluate(intent, book.risk_view(t, lev), self._instrument(s.symbol),
+                                       kill_mode=ses.kill.state, entries_allowed=ses.entries_allowed,
+                                       active_symbols=None)
+        if decision.rejection is not None:
+            rej = decision.rejection
+            self.rejections[rej.rule] = self.rejections.get(rej.rule, 0) + 1
+            ses.store.journal("signal_rejected", s.symbol, {"rule": rej.rule, "numbers": dict(rej.numbers),
+                                                            "side": side.value, "factors": dict(decision.sized.factors)},
+                              reason=rej.message)
+            return
+        ses.execution.open_bracket(intent, float(decision.sized.qty))
+
+    def _instrument(self, symbol: str):
+        inst = self._instruments.get(symbol)
+        if inst is None:
+            inst = self._instruments[symbol] = self.session.venue.catalogue.get(symbol)
+        return inst
+
+    # -- fills and closed positions ----------------------------------------------------
+    def on_fill(self, domain: Domain, fill: Fill, multiplier: float) -> None:
+        book = self.session.books.get(domain)
+        if book is not None:
+            book.apply(fill, multiplier)
+            book.mark(fill.symbol, fill.price)
+
+    def on_closed(self, b: BracketHandle) -> None:
+        ses = self.session
+        if not b.entry_fills:
+            return
+        qty = sum(f.qty for f in b.entry_fills)
+        entry_px = sum(f.qty * f.price for f in b.entry_fills) / qty
+        out = sum(f.qty for f in b.exit_fills)
+        exit_px = sum(f.qty * f.price for f in b.exit_fills) / out if out else entry_px
+        fees = sum(f.fee for f in b.entry_fills + b.exit_fills)
+        mult = self._instrument(b.symbol).multiplier
+        pnl = b.side.sign * (exit_px - entry_px) * min(qty, out) * mult - fees
+        book = ses.books[b.domain]
+        exit_ts = max((f.ts for f in b.exit_fills), default=ses.clock.now())
+        book.trade_closed(exit_ts, pnl, self.risk.sizing.ladder.window)
+        self.trades.append(ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, qty, b.ts, entry_px,
+                                       exit_ts, exit_px, pnl, fees, b.exit_reason or "closed", b.strategy,
+                                       "exploration" in b.tags, None, b.entry.id if b.entry else ""))
+        ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())
+        self._update_gate(b.domain)
+
+    def _update_gate(self, domain: Domain) -> None:
+        from engine.run.kpi import kpis
+
+        gate = self.session.gates.get(domain)
+        if gate is None:
+            return
+        book = self.session.books[domain]
+        mine = [t for t in self.trades if t.domain == domain.value and not t.exploration]
+        k = kpis(mine, self.equity.get(domain.value, []), book.start_balance)
+        inputs = {"kpi": {"trades": k.trades, "sharpe": k.sharpe or 0.0, "max_dd": k.max_dd or 0.0,
+                          "win_rate": k.win_rate or 0.0, "baseline_sharpe": 0.0}}
+        self.session.send(gate, "kpi_update", inputs=inputs)
+
+
+def wall() -> float:
+    return time.perf_counter()
