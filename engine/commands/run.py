@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="where to write the run's outputs (default: runs/<stage>-<time>)")
     p.add_argument("--max-bars", type=int, help="stop after this many bars (smoke runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run saved in the state database (after a crash or a kill -9)")
+    p.add_argument("--heartbeat", action="store_true", help=argparse.SUPPRESS)  # a line per bar, for crash tests
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,12 +54,44 @@ def run(args: argparse.Namespace) -> int:
               "(Bybit, IBKR, MT5), and none is connected in this build; refusing rather than guessing. "
               f"Use `engine run --stage {args.stage} --paper`.", file=sys.stderr)
         return 1
-    run_dir = Path(args.run_dir or Path(cfg.runs_dir) /
+    db = Path(cfg.db)
+    venue_path = db.parent / "paper-venue.db"
+    if not args.resume:
+        moved = _archive(db, venue_path)
+        if moved:
+            print(f"previous run's state moved to {moved} (use --resume to continue a run instead)")
+    run_dir = Path(args.run_dir or _saved_run_dir(cfg, args.resume) or Path(cfg.runs_dir) /
                    f"stage{args.stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
-    return _execute(args, cfg, specs, routing, run_dir)
+    try:
+        return _execute(args, cfg, specs, routing, run_dir, venue_path)
+    except FileNotFoundError as e:
+        print(f"engine run: {e}", file=sys.stderr)
+        return 2
 
 
-def _execute(args, cfg, specs, routing, run_dir: Path) -> int:
+def _archive(db: Path, venue: Path) -> Path | None:
+    """A fresh run starts from empty state; the last run's files are kept, never deleted."""
+    files = [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), venue, Path(f"{venue}-wal"), Path(f"{venue}-shm"))
+             if p.exists()]
+    if not files or os.environ.get("ENGINE_DB_URL"):
+        return None
+    dest = db.parent / "archive" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    dest.mkdir(parents=True, exist_ok=True)
+    for p in files:
+        p.rename(dest / p.name)
+    return dest
+
+
+def _saved_run_dir(cfg, resume: bool) -> str | None:
+    if not resume or not Path(cfg.db).exists():
+        return None
+    from state.store import Store
+
+    with Store.open(url=os.environ.get("ENGINE_DB_URL"), path=cfg.db) as store:
+        return store.get_json("run/dir")
+
+
+def _execute(args, cfg, specs, routing, run_dir: Path, venue_path: Path) -> int:
     from rich.console import Console
 
     from engine.run.assemble import assemble
@@ -65,11 +100,14 @@ def _execute(args, cfg, specs, routing, run_dir: Path) -> int:
 
     console = Console()
     started = time.time()
-    runner = assemble(cfg, specs, args.stage, routing, run_dir)
+    runner = assemble(cfg, specs, args.stage, routing, run_dir, venue_path=venue_path, resume=args.resume)
+    runner.session.store.put_json("run/dir", str(run_dir))
+    runner.heartbeat = args.heartbeat
     total = sum(len(s) - s.start for s in runner.series)
     if args.max_bars:
         total = min(total, args.max_bars)
-    with RunProgress(total, enabled=not args.no_progress, console=console) as progress:
+    with RunProgress(total, enabled=not (args.no_progress or args.heartbeat), console=console) as progress:
+        progress.advance(runner.bars)
         runner.run(progress, limit=args.max_bars)
     result = runner.result(started)
     files = write_run_dir(result)

@@ -116,9 +116,9 @@ class Execution:
     def book_fill(self, order: OrderHandle, fill: Fill) -> None:
         mult = self.multiplier(fill.symbol)
         result = self.store.record_fill(fill, multiplier=mult)
-        if not result.recorded:
-            return  # already booked (a replayed report): idempotent by fill id
-        if result.realized_pnl:
+        # Already stored means a re-processed bar after a crash: the store has it (idempotent
+        # by fill id), but the in-memory book was restored from before it, so apply it there.
+        if result.recorded and result.realized_pnl:
             self.store.credit(order.domain, self.mode, result.realized_pnl, f"fill {fill.fill_id}", realized=True)
         self.on_fill(order.domain, fill, mult)
 

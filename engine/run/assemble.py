@@ -29,7 +29,11 @@ def paper_venue(cfg: RunConfig, wallet: float, path: Path | None) -> Any:
 
 
 def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_dir: Path, *,
-             venue_path: Path | None = None, series: list | None = None) -> Runner:
+             venue_path: Path | None = None, series: list | None = None, resume: bool = False) -> Runner:
+    """A ready-to-run Runner: fresh (the stage activated through the rollout spec), or resumed
+    from the store's last checkpoint."""
+    from engine.run import checkpoint
+
     run_dir.mkdir(parents=True, exist_ok=True)
     risk = specs.extra["risk"]
     series = series if series is not None else _series(cfg, routing, risk.brackets.atr_window)
@@ -37,6 +41,13 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     clock = ReplayClock(t0)
     hash_ = spec_hash(specs)
     store = open_store(cfg, clock, hash_)
+    saved = store.get_json(checkpoint.KEY) if resume else None
+    if resume and saved is None:
+        raise FileNotFoundError(f"nothing to resume in {store.url}: start a run without --resume")
+    if saved is not None:
+        if saved["stage"] != stage:
+            raise FileNotFoundError(f"the saved run is stage {saved['stage']}, not stage {stage}")
+        clock.set(saved["clock"])
     wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
     venue = paper_venue(cfg, wallet, venue_path)
     interp = Interpreter(clock, audit_sink(run_dir, cfg.durability == "full"))
@@ -46,6 +57,10 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
                                   mode="paper", durable_intents=cfg.durability == "full",
                                   multiplier=lambda s: venue.catalogue.get(s).multiplier, on_closed=runner.on_closed,
                                   on_fill=runner.on_fill)
+    if saved is not None:
+        checkpoint.load(runner, saved)
+        store.journal("resume", "run", {"cursor": saved["cursor"]}, reason="resumed from checkpoint")
+        return runner
     session.kill = interp.create(session.bound["kill_modes"], "kill", host=session)
     session.rollout = interp.create(session.bound["rollout"], "rollout", host=session)
     session.send(session.rollout, "activate", {"stage": stage})

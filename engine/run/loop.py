@@ -7,6 +7,7 @@ bracket machine. Decisions use only data up to the bar's close.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ class Runner:
     _day_start: float = 0.0
     _kill_machine: str = "kill_modes"
     _instruments: dict = field(default_factory=dict)
+    _equity_pending: list = field(default_factory=list)
+    heartbeat: bool = False  # print one line per bar (the crash test reads them)
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk)
@@ -53,17 +56,27 @@ class Runner:
 
     # -- the loop -------------------------------------------------------------------
     def run(self, progress=None, limit: int | None = None) -> None:
-        for s, i in merged(self.series):
+        every = self.session.cfg.checkpoint_every
+        for n, (s, i) in enumerate(merged(self.series)):
+            if n < self.bars:
+                continue  # resumed: these bars are in the checkpoint
             if limit is not None and self.bars >= limit:
                 break
             self.step(s, i)
             self.bars += 1
             if progress is not None:
                 progress.advance(1)
-            if self.bars % self.session.cfg.checkpoint_every == 0:
-                self.session.store.commit()
+            if self.bars % every == 0:
+                self.checkpoint()
+            if self.heartbeat:
+                print(f"bar {self.bars}", flush=True)
         self.poll_commands()
-        self.session.store.commit()
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        from engine.run.checkpoint import save
+
+        save(self)
 
     def result(self, started: float) -> RunResult:
         ses = self.session
@@ -100,7 +113,9 @@ class Runner:
         if ses.flatten_pending and not ses.execution.brackets:
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
-        self.equity.setdefault(s.domain.value, []).append((t, book.equity))
+        point = (t, book.equity)
+        self.equity.setdefault(s.domain.value, []).append(point)
+        self._equity_pending.append((s.domain.value, *point))
 
     # -- kill tripwires, day roll, operator ----------------------------------------
     def total_equity(self) -> float:
@@ -221,9 +236,11 @@ class Runner:
         book = ses.books[b.domain]
         exit_ts = max((f.ts for f in b.exit_fills), default=ses.clock.now())
         book.trade_closed(exit_ts, pnl, self.risk.sizing.ladder.window)
-        self.trades.append(ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, qty, b.ts, entry_px,
-                                       exit_ts, exit_px, pnl, fees, b.exit_reason or "closed", b.strategy,
-                                       "exploration" in b.tags, None, b.entry.id if b.entry else ""))
+        trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, qty, b.ts, entry_px, exit_ts, exit_px,
+                            pnl, fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags, None,
+                            b.entry.id if b.entry else "")
+        self.trades.append(trade)
+        ses.store.journal("trade", b.id, dataclasses.asdict(trade), reason=trade.exit_reason)
         ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())
         self._update_gate(b.domain)
 

@@ -1,0 +1,154 @@
+"""Checkpoints: everything a replay needs to resume after a crash, committed at once.
+
+A checkpoint holds the bar cursor, the domain books, the order and bracket
+handles and a snapshot of every live machine instance, in ONE store
+transaction; then the venue's catch-up log is acknowledged. After a crash the
+engine restores the last checkpoint and re-processes the bars after it; the
+engine is deterministic, the venue answers those repeated calls from its
+catch-up log, and the store's writes are idempotent (intents by
+client_order_id, fills by fill_id), so nothing is lost and nothing doubles.
+Closed trades and equity points are journaled; those written after the
+checkpoint are ignored on resume and re-created by the re-processed bars.
+"""
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+from typing import Any
+
+from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side
+from engine.exec.handles import BracketHandle, OrderHandle
+from engine.run.book import DomainBook
+from engine.run.result import ClosedTrade
+from state.ledger import Book as Position
+
+KEY = "run/checkpoint"
+
+
+def plain(obj: Any) -> Any:
+    if isinstance(obj, Enum):
+        return obj.value
+    if dataclasses.is_dataclass(obj):
+        return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [plain(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): plain(v) for k, v in obj.items()}
+    return obj
+
+
+def request(d: dict) -> OrderRequest:
+    return OrderRequest(**{**d, "side": Side(d["side"]), "type": OrderType(d["type"]), "role": Role(d["role"]),
+                           "tags": tuple(d["tags"])})
+
+
+def fill(d: dict) -> Fill:
+    return Fill(**{**d, "side": Side(d["side"])})
+
+
+# -- books --------------------------------------------------------------------------
+def book_data(b: DomainBook) -> dict:
+    return {"domain": b.domain.value, "mode": b.mode, "start_balance": b.start_balance, "balance": b.balance,
+            "activated_ts": b.activated_ts, "peak_equity": b.peak_equity, "day_start_equity": b.day_start_equity,
+            "positions": {s: plain(p) for s, p in b.positions.items()}, "marks": b.marks,
+            "multipliers": b.multipliers, "closed": b.closed, "recent": [list(x) for x in b.recent]}
+
+
+def book_from(d: dict) -> DomainBook:
+    b = DomainBook(Domain(d["domain"]), d["mode"], d["start_balance"], d["balance"], d["activated_ts"],
+                   d["peak_equity"], d["day_start_equity"])
+    b.positions = {s: Position(**p) for s, p in d["positions"].items()}
+    b.marks, b.multipliers, b.closed = dict(d["marks"]), dict(d["multipliers"]), list(d["closed"])
+    b.recent.extend(tuple(x) for x in d["recent"])
+    return b
+
+
+# -- handles ------------------------------------------------------------------------
+def order_data(o: OrderHandle) -> dict:
+    return {"request": plain(o.request), "domain": o.domain.value, "bracket": o.bracket.id if o.bracket else None}
+
+
+def bracket_data(b: BracketHandle) -> dict:
+    return {"id": b.id, "symbol": b.symbol, "domain": b.domain.value, "side": b.side.value,
+            "strategy": b.strategy, "ts": b.ts, "tags": list(b.tags), "entry": b.entry.id if b.entry else None,
+            "legs": {k: o.id for k, o in b.legs.items()}, "exits": [o.id for o in b.exits],
+            "entry_fills": plain(b.entry_fills), "exit_fills": plain(b.exit_fills),
+            "exit_reason": b.exit_reason, "nonce": b.nonce, "extra": b.extra}
+
+
+def restore_handles(execution: Any, orders: list[dict], brackets: list[dict], snapshots: dict) -> None:
+    """Rebuild handles and their machine instances (timers rejoin the interpreter)."""
+    interp = execution.interp
+    bmap: dict[str, BracketHandle] = {}
+    for d in brackets:
+        b = BracketHandle(execution, d["id"], d["symbol"], Domain(d["domain"]), Side(d["side"]), d["strategy"],
+                          d["ts"], tuple(d["tags"]), exit_reason=d["exit_reason"], nonce=d["nonce"], extra=d["extra"])
+        b.entry_fills = [fill(f) for f in d["entry_fills"]]
+        b.exit_fills = [fill(f) for f in d["exit_fills"]]
+        b.instance = interp.restore(execution.bracket_machine, snapshots["bracket"][b.id], host=b)
+        bmap[b.id] = b
+        execution.brackets[b.id] = b
+    for d in orders:
+        req = request(d["request"])
+        o = OrderHandle(execution, req, Domain(d["domain"]), bmap.get(d["bracket"]))
+        o.instance = interp.restore(execution.order_machine, snapshots["order"][req.client_order_id], host=o)
+        execution.orders[req.client_order_id] = o
+    for d in brackets:
+        b = bmap[d["id"]]
+        b.entry = execution.orders.get(d["entry"]) if d["entry"] else None
+        b.legs = {k: execution.orders[i] for k, i in d["legs"].items() if i in execution.orders}
+        b.exits = [execution.orders[i] for i in d["exits"] if i in execution.orders]
+
+
+def trade_from(d: dict) -> ClosedTrade:
+    return ClosedTrade(**d)
+
+
+# -- save and load ------------------------------------------------------------------
+def save(runner: Any) -> None:
+    ses = runner.session
+    store, interp, ex = ses.store, ses.interp, ses.execution
+    with store.atomic():
+        seq = store.journal("equity", "points", {"points": runner._equity_pending})
+        store.put_json(KEY, {
+            "cursor": runner.bars, "clock": ses.clock.now(), "journal_seq": seq, "stage": ses.stage,
+            "day": runner._day, "peak": runner._peak, "day_start": runner._day_start,
+            "rejections": runner.rejections, "seq": ex._seq, "flatten_pending": ses.flatten_pending,
+            "gate_decisions": ses.gate_decisions, "kill_events": ses.kill_events,
+            "books": [book_data(b) for b in ses.books.values()], "gates": [d.value for d in ses.gates],
+            "orders": [order_data(o) for o in ex.orders.values()],
+            "brackets": [bracket_data(b) for b in ex.brackets.values()]})
+        for inst in [ses.kill, ses.rollout, *ses.gates.values(), *(b.instance for b in ex.brackets.values()),
+                     *(o.instance for o in ex.orders.values())]:
+            store.save_snapshot(inst.bound.name, inst.id, inst.bound.machine.spec_hash, interp.snapshot(inst))
+    store.commit()
+    runner._equity_pending = []
+    ack = getattr(ses.venue, "ack", None)
+    if ack is not None:
+        ack()
+
+
+def load(runner: Any, data: dict) -> None:
+    """Restore a runner (and its session) from checkpoint data, inside a freshly assembled run."""
+    ses = runner.session
+    store, interp, ex = ses.store, ses.interp, ses.execution
+    snaps = {m: {i: row.data for i, row in store.load_snapshots(m).items()} for m in ("kill_modes", "rollout",
+                                                                                   "model_promotion", "order",
+                                                                                   "bracket")}
+    ses.kill = interp.restore(ses.bound["kill_modes"], snaps["kill_modes"]["kill"], host=ses)
+    ses.rollout = interp.restore(ses.bound["rollout"], snaps["rollout"]["rollout"], host=ses)
+    ses.books = {Domain(d["domain"]): book_from(d) for d in data["books"]}
+    ses.gates = {Domain(d): interp.restore(ses.bound["model_promotion"], snaps["model_promotion"][f"gate:{d}"],
+                                           host=ses) for d in data["gates"]}
+    ses.gate_decisions, ses.kill_events = list(data["gate_decisions"]), list(data["kill_events"])
+    ses.flatten_pending = data["flatten_pending"]
+    restore_handles(ex, data["orders"], data["brackets"], snaps)
+    ex._seq = data["seq"]
+    runner.bars, runner._day, runner._peak, runner._day_start = data["cursor"], data["day"], data["peak"], data["day_start"]
+    runner.rejections = dict(data["rejections"])
+    upto = data["journal_seq"]
+    runner.trades = [trade_from(e.payload) for e in store.journal_entries("trade") if e.seq < upto]
+    for e in store.journal_entries("equity"):
+        if e.seq <= upto:
+            for dom, t, eq in e.payload["points"]:
+                runner.equity.setdefault(dom, []).append((t, eq))
