@@ -19,12 +19,12 @@ from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
 from engine.risk.types import Intent
 from engine.run.config import StrategyUse
+from engine.run.decide import Decider, Want
 from engine.run.market import Series, merged
 from engine.run.kpi import split_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import Session
 
-NO_SHORT = frozenset({Domain.CRYPTO_SPOT})  # spot cannot go short (seed 004)
 COMMAND_POLL_BARS = 25  # operator commands are read at least this often
 
 
@@ -46,9 +46,12 @@ class Runner:
     _instruments: dict = field(default_factory=dict)
     _equity_pending: list = field(default_factory=list)
     heartbeat: bool = False  # print one line per bar (the crash test reads them)
+    decider: Decider | None = None
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk)
+        if self.decider is None:
+            self.decider = Decider(self.use)
 
     def start(self) -> None:
         """Called once the stage is active (its wallets exist)."""
@@ -171,20 +174,21 @@ class Runner:
 
     # -- the strategy's decision ----------------------------------------------------------
     def _decide(self, s: Series, i: int, t: float) -> None:
-        target = s.signal[i]
-        if not math.isfinite(target):
+        want = self.decider.decide(s, i, t)
+        if want is None:
             return
-        want = 1 if target > self.use.deadband else -1 if target < -self.use.deadband else 0
         ex = self.session.execution
         open_ = ex.open_brackets(s.symbol)
         for b in open_:
-            if want != b.side.sign:
+            if want.direction != b.side.sign:
                 ex.exit(b, "signal")
-        if open_ or want == 0 or (want < 0 and s.domain in NO_SHORT) or s.confirm[i] == -want:
+        if open_ or not want.enter:
+            if want.refusal is not None and not open_:
+                self._refused(s.symbol, *want.refusal, {})
             return
-        self._enter(s, i, t, Side.BUY if want > 0 else Side.SELL)
+        self._enter(s, i, t, Side.BUY if want.direction > 0 else Side.SELL, want)
 
-    def _enter(self, s: Series, i: int, t: float, side: Side) -> None:
+    def _enter(self, s: Series, i: int, t: float, side: Side, want: Want) -> None:
         ses = self.session
         atr = float(s.atr[i])
         if not math.isfinite(atr) or atr <= 0:
@@ -197,17 +201,21 @@ class Runner:
         intent = Intent(s.symbol, s.domain, side, quote, stop, tp, t, "+".join(self.use.use))
         book = ses.books[s.domain]
         lev = self.risk.limits.leverage_caps[s.domain.value]
+        self.decider.spent(s.symbol)
         decision = self.chain.evaluate(intent, book.risk_view(t, lev), self._instrument(s.symbol),
                                        kill_mode=ses.kill.state, entries_allowed=ses.entries_allowed,
                                        active_symbols=None)
         if decision.rejection is not None:
             rej = decision.rejection
-            self.rejections[rej.rule] = self.rejections.get(rej.rule, 0) + 1
-            ses.store.journal("signal_rejected", s.symbol, {"rule": rej.rule, "numbers": dict(rej.numbers),
-                                                            "side": side.value, "factors": dict(decision.sized.factors)},
-                              reason=rej.message)
+            self._refused(s.symbol, rej.rule, rej.message, {"numbers": dict(rej.numbers), "side": side.value,
+                                                            "factors": dict(decision.sized.factors)})
             return
-        ses.execution.open_bracket(intent, float(decision.sized.qty))
+        b = ses.execution.open_bracket(intent, float(decision.sized.qty), want.tags)
+        b.extra["model_version"] = want.model_version
+
+    def _refused(self, symbol: str, rule: str, reason: str, detail: dict) -> None:
+        self.rejections[rule] = self.rejections.get(rule, 0) + 1
+        self.session.store.journal("signal_rejected", symbol, {"rule": rule, **detail}, reason=reason)
 
     def _instrument(self, symbol: str):
         inst = self._instruments.get(symbol)
@@ -237,7 +245,8 @@ class Runner:
         exit_ts = max((f.ts for f in b.exit_fills), default=ses.clock.now())
         book.trade_closed(exit_ts, pnl, self.risk.sizing.ladder.window)
         trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, qty, b.ts, entry_px, exit_ts, exit_px,
-                            pnl, fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags, None,
+                            pnl, fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags,
+                            b.extra.get("model_version"),
                             b.entry.id if b.entry else "")
         self.trades.append(trade)
         ses.store.journal("trade", b.id, dataclasses.asdict(trade), reason=trade.exit_reason)
