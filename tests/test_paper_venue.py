@@ -201,6 +201,7 @@ def test_state_survives_close_and_reopen(tmp_path):
     v.submit(order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=2.0, parent_id="a"))
     v.submit(order(v, "b", Side.SELL, 30, OrderType.LIMIT, price=1.9))
     before = (v.open_orders(), v.positions(), v.balances(), v.order_status("a"))
+    v.ack()  # the engine checkpointed: a reopened venue goes live at once (catch-up: test_paper_replay.py)
     v.close()
 
     w = PaperVenue.open(path, funding=bundled_funding())  # config restored from the file too

@@ -1,14 +1,16 @@
 """The paper venue's durable state in SQLite (WAL, synchronous=FULL): orders,
 fills, positions, cash per domain, the fill RNG state, issued quote ids and
-venue events. Each state change that matters is one committed transaction, so
-a restarted process finds exactly what the venue had acknowledged."""
+venue events, and the catch-up log (replay.py). Each state change that
+matters is one committed transaction, together with the log entries of the
+calls up to it, so a restarted process finds exactly what the venue had
+acknowledged and what it had answered."""
 from __future__ import annotations
 
 import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from adapters.base import VenueEvent
 from adapters.paper.model import WorkingOrder, dump
@@ -25,6 +27,7 @@ CREATE TABLE IF NOT EXISTS balances (domain TEXT PRIMARY KEY, cash REAL NOT NULL
 CREATE TABLE IF NOT EXISTS quotes (snapshot_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL, kind TEXT, symbol TEXT,
   detail TEXT);
+CREATE TABLE IF NOT EXISTS replay_log (last INTEGER PRIMARY KEY, first INTEGER NOT NULL, body TEXT NOT NULL);
 """
 
 
@@ -53,8 +56,11 @@ class StateFile:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
 
-    def flush(self, ch: Changes, cash: dict) -> None:
+    def flush(self, ch: Changes, cash: dict, log: Sequence[tuple[int, int, str]] = (), acked: int | None = None) -> None:
         with self.db:  # one transaction: all of it or none of it
+            self.db.executemany("INSERT OR REPLACE INTO replay_log VALUES (?, ?, ?)", log)
+            if acked is not None:
+                self.db.execute("DELETE FROM replay_log WHERE last <= ?", (acked,))
             self.db.executemany(
                 "INSERT OR REPLACE INTO orders VALUES (:client_order_id, :seq, :status, :active_at, :reason, "
                 ":filled_qty, :bars_worked, :triggered, :updated_ts, :request)",

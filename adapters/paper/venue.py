@@ -2,14 +2,20 @@
 a network endpoint. Prices come only from the bars it is fed: every order must
 carry the id of a quote this venue issued for the current bar, so no price is
 ever invented. Randomness (partial fills) is a seeded numpy Generator whose
-state is persisted with everything else, so a replay is exact."""
+state is persisted with everything else, so a replay is exact.
+
+A durable venue is also replay-safe: it logs each engine-facing call with its
+answer (replay.py) until the engine's `ack()`, and a venue reopened with a
+non-empty log answers the engine's repeated calls from it before going live.
+Reads that are not engine calls (open_orders, positions, balances, equity,
+events) always show the venue's newest state, also while it catches up."""
 from __future__ import annotations
 
 import bisect
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -20,6 +26,7 @@ from adapters.paper.config import PaperConfig
 from adapters.paper.ledger import Ledger
 from adapters.paper.model import WorkingOrder, dump, load_fill, load_position, load_quote, load_request
 from adapters.paper.persist import Changes, StateFile
+from adapters.paper.replay import CatchUpLog
 from adapters.paper.pricing import Pricer, make_quote
 from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote, Role, Side
 
@@ -51,15 +58,30 @@ class PaperVenue:
         self._events: list[VenueEvent] = []
         self._seq = 0
         self._ch = Changes()
+        self._log: CatchUpLog | None = None  # durable venues only: in memory there is no restart to survive
+        self._acked = 0
 
     @classmethod
-    def open(cls, path: str | Path, config: PaperConfig | None = None, **kwargs) -> "PaperVenue":
-        """Open (or create) the venue whose state lives in the SQLite file `path`."""
+    def open(cls, path: str | Path, config: PaperConfig | None = None, *, resume_at: int | None = None,
+             **kwargs) -> "PaperVenue":
+        """Open (or create) the venue whose state lives in the SQLite file `path`.
+
+        With calls logged since the last `ack()`, the venue starts catching up: the
+        engine's next calls are answered from the log. `resume_at` is the count
+        `sync()` returned for the engine's checkpoint: calls up to it are skipped,
+        which also covers a crash between the engine's checkpoint commit and `ack()`."""
         state = StateFile(path)
         meta = state.meta()
         if config is None and "config" in meta:
             config = PaperConfig.model_validate(meta["config"])
         venue = cls(config, state=state, **kwargs)
+        venue._acked, saved = meta.get("acked", 0), meta.get("calls", 0)
+        if resume_at is not None and not venue._acked <= resume_at <= saved:
+            state.close()
+            raise VenueError(f"the engine resumes after call {resume_at} but the venue holds calls "
+                             f"{venue._acked + 1}..{saved}: checkpoint with n = venue.sync(), then ack(n)")
+        venue._log = CatchUpLog(venue._acked if resume_at is None else resume_at,
+                                state.rows("SELECT last, first, body FROM replay_log ORDER BY last"))
         if meta:
             venue._restore(meta)
         else:
@@ -67,9 +89,66 @@ class PaperVenue:
             venue._commit()
         return venue
 
+    # -- replay safety -------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> int:
+        """Engine calls answered so far (0 in memory): save it with a checkpoint, pass it to ack/open."""
+        return 0 if self._log is None else self._log.calls
+
+    @property
+    def catching_up(self) -> bool:
+        """True while the engine's calls are answered from the log rather than live."""
+        return self._log is not None and self._log.catching_up
+
+    def sync(self) -> int:
+        """Commit the venue's state and log now and return `calls`, for the engine to save in
+        the checkpoint it is about to commit (then `ack(n)`; after a crash `open(resume_at=n)`)."""
+        if self._log is None:
+            return 0
+        self._commit(force=True)
+        return self._log.calls
+
+    def ack(self, upto: int | None = None) -> None:
+        """The engine has durably checkpointed everything up to call `upto` (default: all
+        calls so far): forget their log entries. Call it right after the checkpoint commit."""
+        if self._log is None:
+            return
+        upto = self._log.calls if upto is None else upto
+        self._log.ack(upto)
+        self._acked = max(self._acked, upto)
+        self._ch.meta["acked"] = self._acked
+        self._commit(force=True, acked=self._acked)
+
+    def _call(self, name: str, args: tuple, live: Callable[..., Any]) -> Any:
+        """Answer an engine call: from the catch-up log while there is one, else live (and log it)."""
+        log = self._log
+        if log is not None and log.replay:
+            result, events = log.answer(name, args)
+            if self.on_event is not None:  # the hook sees the same events as in the first run
+                for e in events:
+                    self.on_event(e)
+        else:
+            mark = len(self._events)
+            try:
+                result = live(*args)
+            except VenueError as e:  # an error is an answer too: a replay must get it again
+                if log is None:
+                    raise
+                result = e
+            if log is not None:
+                log.record(name, args, result, tuple(self._events[mark:]) if len(self._events) > mark else ())
+            self._commit()
+        if isinstance(result, VenueError):
+            raise result
+        return result
+
     # -- market data -------------------------------------------------------------------------
 
     def quote(self, symbol: str) -> Quote:
+        return self._call("quote", (symbol,), self._quote)
+
+    def _quote(self, symbol: str) -> Quote:
         bar = self._bars.get(symbol)
         if bar is None:
             raise VenueError(f"no market data for {symbol} yet: no quote to price an order from")
@@ -82,6 +161,9 @@ class PaperVenue:
 
     def on_bar(self, bar: Bar) -> list[VenueReport]:
         """Advance the simulation by one closed bar: funding, then stops, market orders, limits."""
+        return self._call("on_bar", (bar,), self._on_bar)
+
+    def _on_bar(self, bar: Bar) -> list[VenueReport]:
         inst = self.catalogue.get(bar.symbol)
         prev = self._bars.get(bar.symbol)
         if prev is not None and bar.ts <= prev.ts:
@@ -98,12 +180,14 @@ class PaperVenue:
                 if before != (o.status, o.filled_qty, False):  # a quiet bar on a resting order needs no write
                     self._ch.orders[o.req.client_order_id] = o
                 o.bars_worked += 1
-        self._commit()
         return reports
 
     # -- orders ------------------------------------------------------------------------------
 
     def submit(self, req: OrderRequest) -> VenueReport:
+        return self._call("submit", (req,), self._submit)
+
+    def _submit(self, req: OrderRequest) -> VenueReport:
         existing = self._orders.get(req.client_order_id)
         if existing is not None:  # an idempotent replay: answer with the venue's truth
             return existing.report(reason=f"duplicate client_order_id; order is {existing.status.value}")
@@ -125,37 +209,39 @@ class PaperVenue:
         o = WorkingOrder(clamped.request, self._next_seq(), S.ACCEPTED,
                          now + self.config.latency_ms / 1000.0, updated_ts=now)
         self._track(o)
-        self._commit()
         return o.report(clamp=clamped.event)
 
     def cancel(self, client_order_id: str) -> VenueReport:
+        return self._call("cancel", (client_order_id,), self._cancel)
+
+    def _cancel(self, client_order_id: str) -> VenueReport:
         o = self._orders.get(client_order_id)
         if o is None:
             return VenueReport(client_order_id, S.UNKNOWN, reason="no such order at this venue")
         if not o.working:
             return o.report(reason=f"cannot cancel: order is already {o.status.value}")
         self._finish(o, S.CANCELED, "canceled by request", self._now(o.req.symbol))
-        self._commit()
         return o.report()
 
     def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
+        return self._call("amend", (client_order_id, price, qty), self._amend)
+
+    def _amend(self, client_order_id: str, price: float | None, qty: float | None) -> VenueReport:
         o = self._orders.get(client_order_id)
         if o is None:
             return VenueReport(client_order_id, S.UNKNOWN, reason="no such order at this venue")
         if not o.working:
             return o.report(reason=f"amend refused: order is already {o.status.value}")
-        inst, q = self.catalogue.get(o.req.symbol), self.quote(o.req.symbol)
+        inst, q = self.catalogue.get(o.req.symbol), self._quote(o.req.symbol)
         new = replace(o.req, price=o.req.price if price is None else price, qty=o.req.qty if qty is None else qty)
         clamped = conform(new, inst, q.ask if new.side is Side.BUY else q.bid, q.ts)
         if clamped.event is not None:
             self._emit(clamped.event)
         if clamped.request is None or clamped.request.qty <= o.filled_qty + _EPS:
             why = clamped.reason or f"new qty {new.qty:g} is not above the filled {o.filled_qty:g}"
-            self._commit()
             return o.report(reason=f"amend refused: {why}", clamp=clamped.event)
         o.req, o.reason, o.updated_ts = clamped.request, "amended", q.ts
         self._ch.orders[client_order_id] = o
-        self._commit()
         return o.report(clamp=clamped.event)
 
     # -- state ---------------------------------------------------------------------------------
@@ -176,6 +262,9 @@ class PaperVenue:
         return self.ledger.cash[domain] + upnl
 
     def order_status(self, client_order_id: str) -> VenueReport | None:
+        return self._call("order_status", (client_order_id,), self._order_status)
+
+    def _order_status(self, client_order_id: str) -> VenueReport | None:
         o = self._orders.get(client_order_id)
         return None if o is None else o.report(fills=tuple(o.fills))
 
@@ -187,6 +276,7 @@ class PaperVenue:
             self._commit(force=True)
             self._state.close()
             self._state = None
+            self._log = None
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -328,7 +418,6 @@ class PaperVenue:
     def _reject(self, req: OrderRequest, reason: str, clamp: VenueEvent | None = None) -> VenueReport:
         o = WorkingOrder(req, self._next_seq(), S.REJECTED, 0.0, reason, updated_ts=self._now(req.symbol))
         self._track(o)
-        self._commit()
         return o.report(clamp=clamp)
 
     def _track(self, o: WorkingOrder) -> None:
@@ -347,7 +436,7 @@ class PaperVenue:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _commit(self, force: bool = False) -> None:
+    def _commit(self, force: bool = False, acked: int | None = None) -> None:
         if self._state is None:
             self._ch = Changes()
             return
@@ -356,7 +445,9 @@ class PaperVenue:
         self._ch.meta.update(
             config=self.config.model_dump(mode="json"), seq=self._seq, rng=self._rng.bit_generator.state,
             bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done)
-        self._state.flush(self._ch, self.ledger.cash)
+        if self._log is not None:
+            self._ch.meta["calls"] = self._log.calls
+        self._state.flush(self._ch, self.ledger.cash, self._log.take() if self._log else (), acked)
         self._ch = Changes()
 
     def _restore(self, meta: dict) -> None:
@@ -382,4 +473,6 @@ class PaperVenue:
             self._rng.bit_generator.state = meta["rng"]
         self._bars = {s: Bar(**b) for s, b in meta.get("bars", {}).items()}
         self._funding_done = dict(meta.get("funding_done", {}))
+        self._events = [VenueEvent(kind, ts, symbol, json.loads(detail))
+                        for ts, kind, symbol, detail in st.rows("SELECT ts, kind, symbol, detail FROM events ORDER BY seq")]
 
