@@ -180,6 +180,23 @@ def test_many_crashes_at_random_points_including_during_catch_up(reference, cras
         eng.venue.close()
 
 
+def test_a_checkpoint_taken_while_catching_up_resumes_too(tmp_path, reference):
+    eng = Engine(tmp_path / "v.sqlite")
+    while eng.pos < len(OPS) - 8:
+        eng.step()
+    eng.crash_and_resume()
+    for _ in range(3):
+        eng.step()
+    assert eng.venue.catching_up
+    eng.checkpoint = (eng.pos, eng.venue.sync(), len(eng.hooked))
+    eng.venue.ack(eng.checkpoint[1])
+    eng.crash_and_resume()
+    assert eng.venue.catching_up
+    while eng.pos < len(OPS):
+        eng.step()
+    assert_same_as(eng, reference)
+
+
 def test_catch_up_answers_from_the_log_without_changing_state(tmp_path, reference):
     eng = Engine(tmp_path / "v.sqlite")
     while eng.pos < len(OPS) - 8:

@@ -56,7 +56,9 @@ class StateFile:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
 
-    def flush(self, ch: Changes, cash: dict, log: Sequence[tuple[int, int, str]] = (), acked: int | None = None) -> None:
+    def flush(self, ch: Changes, cash: dict, log: Sequence[tuple[int, int, str]] = (),
+              acked: int | None = None) -> None:
+        """`log`: catch-up log rows of the calls up to this change; `acked`: drop the rows up to it."""
         with self.db:  # one transaction: all of it or none of it
             self.db.executemany("INSERT OR REPLACE INTO replay_log VALUES (?, ?, ?)", log)
             if acked is not None:

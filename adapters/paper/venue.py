@@ -445,7 +445,7 @@ class PaperVenue:
         self._ch.meta.update(
             config=self.config.model_dump(mode="json"), seq=self._seq, rng=self._rng.bit_generator.state,
             bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done)
-        if self._log is not None:
+        if self._log is not None and not self._log.replay:  # catching up, the state is ahead of `calls`
             self._ch.meta["calls"] = self._log.calls
         self._state.flush(self._ch, self.ledger.cash, self._log.take() if self._log else (), acked)
         self._ch = Changes()
@@ -473,6 +473,6 @@ class PaperVenue:
             self._rng.bit_generator.state = meta["rng"]
         self._bars = {s: Bar(**b) for s, b in meta.get("bars", {}).items()}
         self._funding_done = dict(meta.get("funding_done", {}))
-        self._events = [VenueEvent(kind, ts, symbol, json.loads(detail))
-                        for ts, kind, symbol, detail in st.rows("SELECT ts, kind, symbol, detail FROM events ORDER BY seq")]
+        rows = st.rows("SELECT kind, ts, symbol, detail FROM events ORDER BY seq")
+        self._events = [VenueEvent(kind, ts, symbol, json.loads(detail)) for kind, ts, symbol, detail in rows]
 
