@@ -119,7 +119,7 @@ class Engine:
         self.venue = PaperVenue.open(self.path, funding=FUNDING, on_event=self.hooked.append, resume_at=resume)
 
 
-def run_with_crashes(path: Path, crash_after: list[int], synced: bool = True) -> Engine:
+def run_with_crashes(path: Path, crash_after: list[int], synced: bool) -> Engine:
     """Crash after the given numbers of executed steps (counted over the whole life, replays included)."""
     eng, steps, todo = Engine(path, synced), 0, sorted(crash_after)
     while eng.pos < len(OPS):
@@ -150,9 +150,10 @@ def test_the_script_exercises_fills_partials_clamps_funding_and_errors(reference
     assert positions or open_
 
 
+@pytest.mark.parametrize("synced", [True, False], ids=["sync-ack(n)-resume_at", "ack()"])
 @pytest.mark.parametrize("k", range(len(OPS) + 1))
-def test_a_crash_at_any_step_resumes_to_the_uninterrupted_result(tmp_path, reference, k):
-    eng = run_with_crashes(tmp_path / "v.sqlite", [k])
+def test_a_crash_at_any_step_resumes_to_the_uninterrupted_result(tmp_path, reference, k, synced):
+    eng = run_with_crashes(tmp_path / "v.sqlite", [k], synced)
     assert_same_as(eng, reference)
 
 
@@ -175,7 +176,7 @@ def test_a_crash_inside_the_checkpoint_window_resumes_with_resume_at(tmp_path, r
 @given(st.lists(st.integers(0, 2 * len(OPS)), min_size=1, max_size=25))
 def test_many_crashes_at_random_points_including_during_catch_up(reference, crashes):
     with tempfile.TemporaryDirectory() as d:
-        eng = run_with_crashes(Path(d) / "v.sqlite", crashes)
+        eng = run_with_crashes(Path(d) / "v.sqlite", crashes, synced=True)
         assert_same_as(eng, reference)
         eng.venue.close()
 
@@ -254,12 +255,28 @@ def test_ack_clears_the_log(tmp_path):
     assert v.submit(req("a", 0, Side.BUY, 100.0)).status.value == "accepted"  # a commit: the log goes with it
     assert log_rows(path) == 1 and v.calls == 3
     v.ack()
-    assert log_rows(path) == 0 and v.calls == 3
+    assert log_rows(path) == 0 and v.calls == 3  # at once: a reopen without resume_at must not replay
     v.quote("XRP-PERP")  # commits nothing: its log entry stays in memory
     kill(v)
     w = PaperVenue.open(path)
     assert not w.catching_up and w.calls == 3  # nothing to replay: live at once
     assert w.on_bar(XRP[1])  # the market order fills on this bar, live
+
+
+def test_ack_n_after_sync_clears_the_log_with_the_next_commit(tmp_path):
+    path = tmp_path / "v.sqlite"
+    v = PaperVenue.open(path, CFG)
+    v.on_bar(XRP[0])
+    v.quote("XRP-PERP")
+    n = v.sync()
+    v.ack(n)
+    assert log_rows(path) == 1  # no commit of its own...
+    v.submit(req("a", 0, Side.BUY, 100.0))
+    assert log_rows(path) == 1 and v.calls == n + 1  # ...it rode on this one: only the submit is left
+    kill(v)
+    w = PaperVenue.open(path, resume_at=n)
+    assert w.catching_up and w.submit(req("a", 0, Side.BUY, 100.0)).status.value == "accepted"
+    assert not w.catching_up
 
 
 def test_resume_at_outside_the_log_is_refused(tmp_path):

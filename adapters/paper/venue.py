@@ -111,14 +111,19 @@ class PaperVenue:
 
     def ack(self, upto: int | None = None) -> None:
         """The engine has durably checkpointed everything up to call `upto` (default: all
-        calls so far): forget their log entries. Call it right after the checkpoint commit."""
+        calls so far): forget their log entries. Call it right after the checkpoint commit.
+
+        ack() commits at once: a venue reopened without `resume_at` replays its whole log.
+        ack(n) after sync() costs nothing: the deletion rides on the venue's next commit,
+        as open(resume_at=n) skips those calls anyway."""
         if self._log is None:
             return
-        upto = self._log.calls if upto is None else upto
-        self._log.ack(upto)
-        self._acked = max(self._acked, upto)
+        n = self._log.calls if upto is None else upto
+        self._log.ack(n)
+        self._acked = max(self._acked, n)
         self._ch.meta["acked"] = self._acked
-        self._commit(force=True, acked=self._acked)
+        if upto is None:
+            self._commit(force=True)
 
     def _call(self, name: str, args: tuple, live: Callable[..., Any]) -> Any:
         """Answer an engine call: from the catch-up log while there is one, else live (and log it)."""
@@ -436,7 +441,7 @@ class PaperVenue:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _commit(self, force: bool = False, acked: int | None = None) -> None:
+    def _commit(self, force: bool = False) -> None:
         if self._state is None:
             self._ch = Changes()
             return
@@ -447,7 +452,7 @@ class PaperVenue:
             bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done)
         if self._log is not None and not self._log.replay:  # catching up, the state is ahead of `calls`
             self._ch.meta["calls"] = self._log.calls
-        self._state.flush(self._ch, self.ledger.cash, self._log.take() if self._log else (), acked)
+        self._state.flush(self._ch, self.ledger.cash, self._log.take() if self._log else (), self._ch.meta.get("acked"))
         self._ch = Changes()
 
     def _restore(self, meta: dict) -> None:
