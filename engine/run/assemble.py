@@ -10,6 +10,7 @@ from engine.run.config import RunConfig
 from engine.run.loop import Runner
 from engine.run.market import load_series
 from engine.run.optin import Routing
+from engine.run.signals import active_symbols, build_decider
 from engine.run.session import Session, audit_sink, bind, open_store, spec_hash
 from engine.runtime import Interpreter, ReplayClock
 from engine.spec.ir import SpecSet
@@ -57,6 +58,9 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
                                   mode="paper", durable_intents=cfg.durability == "full",
                                   multiplier=lambda s: venue.catalogue.get(s).multiplier, on_closed=runner.on_closed,
                                   on_fill=runner.on_fill)
+    runner.decider = build_decider(cfg, specs, stage, series, store, session.notes, resume=saved is not None)
+    runner.decider.flat = lambda symbol: not session.execution.open_brackets(symbol)
+    runner.active_symbols = active_symbols(cfg, store, session.notes, resume=saved is not None)
     if saved is not None:
         checkpoint.load(runner, saved)
         store.journal("resume", "run", {"cursor": saved["cursor"]}, reason="resumed from checkpoint")

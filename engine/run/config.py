@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.diagnostics import SpecError
 
@@ -34,6 +34,32 @@ class StrategyUse(_Strict):
     use: list[str] = Field(min_length=1)
     fit_fraction: float = Field(gt=0, lt=1)
     deadband: float = Field(ge=0)
+    # specs/ml/allowlists.yaml entry checked before routing an entry; "auto": ml_filter's
+    # while the ML filter is on, none otherwise; null: none.
+    allowlist: str | None = "auto"
+
+    @field_validator("allowlist")
+    @classmethod
+    def _known_allowlist(cls, v: str | None) -> str | None:
+        from strategies.regime import load_allowlists
+
+        known = load_allowlists()
+        if v not in (None, "auto") and v not in known:
+            raise ValueError(f"unknown allowlist {v!r}; specs/ml/allowlists.yaml has {', '.join(known)}")
+        return v
+
+
+class ModelRef(_Strict):
+    tf: str | None = None  # the model's bar timeframe; None: the data set's own
+    version: int | None = Field(None, ge=1)  # None: the registry's active version
+
+
+class MLFilter(_Strict):
+    enabled: bool | Literal["auto"] = "auto"  # auto: on for symbols with an active registered model
+    registry: str = "var/models"
+    symbols: dict[str, list[ModelRef]] = {}  # symbol -> models (several vote as an ensemble)
+    exploration: bool = True
+    active_set_file: str | None = None  # None: specs/ml/selection.yaml's fallback_file
 
 
 class RunConfig(_Strict):
@@ -47,6 +73,7 @@ class RunConfig(_Strict):
     data: dict[Literal["crypto_spot", "crypto_perp", "forex", "forex_options"], DomainData]
     strategy: StrategyUse
     venue: dict[str, Any] = {}
+    ml: MLFilter = MLFilter()
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -2,18 +2,31 @@
 
 The Decider turns a series' precomputed target position into a wanted
 direction, and may refuse an entry (with the rule that refused it, for the
-audit trail). Refusals here are the strategy's own filters (confirmation
-timeframe, no shorting spot); the engine's rules live in the risk chain and
-the specs.
+audit trail). Refusals here are the strategy's own filters: confirmation
+timeframe, no shorting spot, the strategy's sessions/regimes allowlist
+(seed 004) and the ML signal filter (seed 000/002). The engine's rules (kill
+mode, the active top-K set, exposure...) live in the spec-ordered risk chain.
+
+Exploration (seed 001): every entry that reaches the ML filter draws once from
+the run's seeded rng; a hit is taken whatever the model says and tagged, so
+exploration is at least `min_rate` of the filtered entries (`chop_rate` in a
+choppy regime) and its KPIs are kept apart. The rng's state is checkpointed.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
 
 from engine.domain import Domain
 from engine.run.config import StrategyUse
 from engine.run.market import Series
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from strategies.ml.config import Allowlist, EnsembleConfig, ExplorationConfig, RegimeConfig
 
 NO_SHORT = frozenset({Domain.CRYPTO_SPOT})  # spot cannot go short (seed 004)
 
@@ -27,18 +40,41 @@ class Want:
     refusal: tuple[str, str] | None = None  # (rule, reason) when an entry was refused here
 
 
+@dataclass
+class SymbolInputs:
+    """One series' causal decision inputs, row-aligned with it (engine.run.signals builds them)."""
+
+    regime: "np.ndarray"  # regime known at each row's close (strategies.regime names)
+    prob: dict[str, "np.ndarray"] = field(default_factory=dict)  # model name -> P(up) per row (NaN: none)
+    threshold: float = 0.5  # the single model's per-symbol threshold (an ensemble uses its own)
+    allowlist: "tuple[str, Allowlist] | None" = None  # (name, allowlist) checked before routing
+
+
+@dataclass
+class EntryFilters:
+    inputs: dict[str, SymbolInputs]  # by symbol; a symbol without inputs is not filtered
+    exploration: "ExplorationConfig | None" = None
+    ensemble: "EnsembleConfig | None" = None  # votes when a symbol has several models
+    regime_cfg: "RegimeConfig | None" = None  # trading sessions
+
+
 class Decider:
     """Edge-triggered: a new direction arms one entry; it is spent once risk has seen it.
 
     Holding the same direction after a stop-out does not re-enter on every bar, and a
-    refusal is recorded once per signal, not once per bar.
+    refusal is recorded once per signal and rule, not once per bar.
     """
 
-    def __init__(self, use: StrategyUse) -> None:
+    def __init__(self, use: StrategyUse, filters: EntryFilters | None = None, seed: int = 0) -> None:
         self.use = use
+        self.filters = filters
+        self.rng = random.Random(seed)
+        # Whether a symbol has no open position; the filters judge an entry only when it can
+        # happen (a reversal waits for its exit), so each signal is judged and drawn for once.
+        self.flat: Callable[[str], bool] = lambda symbol: True
         self.last: dict[str, int] = {}
         self.armed: dict[str, int] = {}
-        self.reported: set[str] = set()
+        self.reported: dict[str, list[str]] = {}
 
     def decide(self, s: Series, i: int, t: float) -> Want | None:
         target = s.signal[i]
@@ -49,7 +85,7 @@ class Decider:
         if d != self.last.get(sym):
             self.last[sym] = d
             self.armed[sym] = d
-            self.reported.discard(sym)
+            self.reported.pop(sym, None)
         if d == 0 or self.armed.get(sym) != d:
             return Want(d, False)
         if d < 0 and s.domain in NO_SHORT:
@@ -58,21 +94,83 @@ class Decider:
         if s.confirm[i] == -d:
             return Want(d, False, refusal=self._once(sym, ("confirmation",
                                                            "the confirmation timeframe points the other way")))
-        return Want(d, True)
+        if self.filters is None:
+            return Want(d, True)
+        return self._filtered(s, i, t, d)
 
     def spent(self, symbol: str) -> None:
         """Risk has judged the armed entry (approved or not)."""
         self.armed.pop(symbol, None)
 
+    # -- allowlist, ML filter, exploration ------------------------------------------------
+    def _filtered(self, s: Series, i: int, t: float, d: int) -> Want:
+        f, sym = self.filters, s.symbol
+        inp = f.inputs.get(sym)
+        if inp is None:
+            return Want(d, True)
+        if inp.allowlist is not None:
+            why = self._not_allowed(s, t, inp.regime[i], *inp.allowlist)
+            if why is not None:  # stays armed: the session or regime may change while the signal holds
+                return Want(d, False, refusal=self._once(sym, ("allowlist", why)))
+        if not inp.prob or not self.flat(sym):
+            return Want(d, True)
+        version = "+".join(inp.prob)
+        exploring = f.exploration is not None and self._explore(str(inp.regime[i]))
+        ok, reason = self._judge(inp, i, d)
+        if exploring:
+            return Want(d, True, (f.exploration.tag,), version)
+        if ok:
+            return Want(d, True, (), version)
+        self.armed.pop(sym, None)  # the model judged this signal; the next one is judged afresh
+        return Want(d, False, model_version=version, refusal=("ml_filter", reason))
+
+    def _not_allowed(self, s: Series, t: float, regime: str, name: str, allow: "Allowlist") -> str | None:
+        from strategies.regime import check_allowlist
+
+        cfg = self.filters.regime_cfg
+        ok, why = check_allowlist(allow, t, regime, s.symbol, cfg)
+        if not ok and why.startswith("asset:"):  # a symbol or its domain may be listed
+            ok, why = check_allowlist(allow, t, regime, s.domain.value, cfg)
+        return None if ok else f"{name}: {why}"
+
+    def _explore(self, regime: str) -> bool:
+        from strategies.exploration import explore
+
+        return explore(self.rng, regime, self.filters.exploration)
+
+    def _judge(self, inp: SymbolInputs, i: int, d: int) -> tuple[bool, str]:
+        """(allowed, reason): BUY needs p >= thr, SELL p <= 1 - thr (seed 002), or the ensemble's vote."""
+        side = "BUY" if d > 0 else "SELL"
+        probs = {name: float(p[i]) for name, p in inp.prob.items()}
+        if len(probs) > 1:
+            from strategies.ensemble import vote
+
+            rec = vote(probs, self.filters.ensemble)
+            shown = ", ".join(f"{k}={v:.4f}" for k, v in probs.items())
+            return rec.decision == side, f"ensemble {rec.decision} for {side} ({rec.reason}; {shown})"
+        (name, p), = probs.items()
+        thr = inp.threshold
+        if not math.isfinite(p):
+            return False, f"{name}: no probability at this bar (features not warm), threshold {thr}"
+        ok = p >= thr if d > 0 else p <= 1.0 - thr
+        need = f">= {thr}" if d > 0 else f"<= {1.0 - thr:.4f} (1 - {thr})"
+        return ok, f"{name}: p_up {p:.4f} {'meets' if ok else 'fails'} {side} threshold {need}"
+
     def _once(self, sym: str, refusal: tuple[str, str]) -> tuple[str, str] | None:
-        if sym in self.reported:
+        seen = self.reported.setdefault(sym, [])
+        if refusal[0] in seen:
             return None
-        self.reported.add(sym)
+        seen.append(refusal[0])
         return refusal
 
+    # -- checkpoint -----------------------------------------------------------------------
     def state(self) -> dict:
-        return {"last": self.last, "armed": self.armed, "reported": sorted(self.reported)}
+        version, internal, gauss = self.rng.getstate()
+        return {"last": self.last, "armed": self.armed, "reported": self.reported,
+                "rng": [version, list(internal), gauss]}
 
     def load(self, data: dict) -> None:
         self.last, self.armed = dict(data["last"]), dict(data["armed"])
-        self.reported = set(data["reported"])
+        self.reported = {k: list(v) for k, v in data["reported"].items()}
+        version, internal, gauss = data["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))

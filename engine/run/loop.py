@@ -47,6 +47,7 @@ class Runner:
     _equity_pending: list = field(default_factory=list)
     heartbeat: bool = False  # print one line per bar (the crash test reads them)
     decider: Decider | None = None
+    active_symbols: frozenset[str] | None = None  # the top-K set entries are limited to (None: no selection)
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk)
@@ -204,7 +205,7 @@ class Runner:
         self.decider.spent(s.symbol)
         decision = self.chain.evaluate(intent, book.risk_view(t, lev), self._instrument(s.symbol),
                                        kill_mode=ses.kill.state, entries_allowed=ses.entries_allowed,
-                                       active_symbols=None)
+                                       active_symbols=self.active_symbols)
         if decision.rejection is not None:
             rej = decision.rejection
             self._refused(s.symbol, rej.rule, rej.message, {"numbers": dict(rej.numbers), "side": side.value,

@@ -1,0 +1,277 @@
+"""The entry filters' inputs for a run: registered models' probabilities, regimes, the active set.
+
+Like the strategy's position (engine.run.market), the model probability and the
+regime of every row are computed once at load time, causally, so replay stays
+fast; a live feed computes the same values bar by bar (`ModelFeed.prob_live`,
+`regime_live`) and tests/test_parity.py proves both give identical decisions.
+
+Clock: the decision for a row is taken at the row's close `t`. The features
+module's row n is built from bars 0..n-1 only, so the features known at `t`
+are the row of the bar that OPENS at `t`, computed over the bars closed by
+`t`. Precomputed over the whole series, that is simply the row indexed `t` (a
+phantom bar is appended after the last bar so the final close has a row too;
+its values are never read). Where the data has a gap right at `t`, the row is
+computed the live way. Models are loaded BY VERSION and pinned in the store, so
+a resumed run uses the versions it started with.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.run.config import RunConfig
+from engine.run.decide import Decider, EntryFilters, SymbolInputs
+from engine.run.market import Series
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MODELS_KEY = "run/ml_models"  # symbol -> [[tf, version], ...] the run started with
+
+
+@dataclass
+class ModelFeed:
+    """One registered model over one symbol's bars (the data set's own, bar opens UTC)."""
+
+    name: str  # "ETH/BTC:5m:v1": what trades, refusals and reports record
+    model: Any  # strategies.ml.registry.LoadedModel
+    bars: "pd.DataFrame"
+
+    def probs(self, ts: np.ndarray) -> np.ndarray:
+        """P(up) known at each decision time in `ts` (epoch seconds), for the whole series at once."""
+        import pandas as pd
+
+        bars = self._at_model_tf(self.bars)
+        prob = self._predict(_with_phantom(bars, bars.index[-1] + self._step()))
+        at = pd.to_datetime(np.asarray(ts, dtype=float), unit="s", utc=True).round("s")
+        out = prob.reindex(at).to_numpy(dtype=float)
+        for k in np.flatnonzero(~at.isin(prob.index)):  # a gap at the decision: as a live feed would
+            out[k] = self.prob_live(self.bars, float(ts[k]))
+        return out
+
+    def prob_live(self, received: "pd.DataFrame", t: float) -> float:
+        """P(up) at decision time `t` from the bars a live feed has received (only those closed by t count)."""
+        import pandas as pd
+
+        when = pd.Timestamp(t, unit="s", tz="UTC").round("s")
+        native = received[received.index + _interval(received) <= when]
+        bars = self._at_model_tf(native)
+        bars = bars[bars.index + self._step() <= when]
+        if len(bars) < 2:
+            return float("nan")
+        return float(self._predict(_with_phantom(bars, when)).iloc[-1])
+
+    def _step(self) -> "pd.Timedelta":
+        from engine.data.timeframes import parse_tf
+
+        return parse_tf(self.model.tf)
+
+    def _at_model_tf(self, bars: "pd.DataFrame") -> "pd.DataFrame":
+        from engine.data.resample import resample
+
+        return bars if _interval(bars) == self._step() else resample(bars, self.model.tf)
+
+    def _predict(self, bars: "pd.DataFrame") -> "pd.Series":
+        """P(up) per row; NaN where the slowest primary features are not warm (as in training)."""
+        import pandas as pd
+
+        from strategies.ml.config import FeatureConfig
+        from strategies.ml.features import build_features
+        from strategies.ml.model import predict
+
+        cfg = FeatureConfig.model_validate(self.model.manifest["feature_config"])
+        X = build_features(bars, cfg)
+        warm = X[[f"ema{max(cfg.ema_windows)}_dist", "adx"]].notna().all(axis=1).to_numpy()
+        return pd.Series(np.where(warm, predict(self.model.booster, X), np.nan), index=X.index)
+
+
+def _interval(bars: "pd.DataFrame") -> "pd.Timedelta":
+    from engine.data.bars import interval_of
+
+    return interval_of(bars)
+
+
+def _with_phantom(bars: "pd.DataFrame", at: "pd.Timestamp") -> "pd.DataFrame":
+    import pandas as pd
+
+    row = bars.iloc[[-1]].copy()
+    row.index = pd.DatetimeIndex([at], name=bars.index.name).as_unit(bars.index.unit)
+    out = pd.concat([bars, row])
+    out.attrs = dict(bars.attrs)
+    return out
+
+
+# -- regimes -------------------------------------------------------------------------------
+def _primary(s: Series) -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.DataFrame({"high": s.high, "low": s.low, "close": s.close})
+
+
+def regimes(s: Series, cfg: Any = None) -> np.ndarray:
+    """The regime known at each row's close (strategies.regime.classify uses rows <= t)."""
+    from strategies.regime import classify
+
+    return classify(_primary(s), cfg).to_numpy(dtype=object)
+
+
+def regime_live(s: Series, i: int, cfg: Any = None) -> str:
+    """The regime at row i from rows 0..i only: what a live feed computes."""
+    from strategies.regime import classify
+
+    return str(classify(_primary(s).iloc[: i + 1], cfg).iloc[-1])
+
+
+# -- building the Decider ------------------------------------------------------------------
+def build_decider(cfg: RunConfig, specs: Any, stage: int, series: list[Series], store: Any,
+                  notes: list[str], resume: bool) -> Decider:
+    """The run's Decider with its filters; every choice is written to `notes` and the journal."""
+    feeds = _feeds(cfg, series, store, notes, resume)
+    allow = {s.symbol: _allowlist(cfg, s.symbol in feeds) for s in series}
+    if not feeds and not any(allow.values()):
+        return Decider(cfg.strategy, seed=cfg.seed)
+    from strategies.regime import load_regime_config
+
+    regime_cfg = load_regime_config()
+    inputs = {}
+    for s in series:
+        mine = feeds.get(s.symbol, [])
+        if mine or allow[s.symbol]:
+            inputs[s.symbol] = SymbolInputs(regimes(s, regime_cfg), {f.name: f.probs(s.ts) for f in mine},
+                                            mine[0].model.threshold if len(mine) == 1 else 0.5, allow[s.symbol])
+    for name in sorted({a[0] for a in allow.values() if a}):
+        syms = [sym for sym, a in allow.items() if a and a[0] == name]
+        _note(store, notes, "allowlist", f"entries on {', '.join(syms)} checked against allowlist {name!r} "
+                                         "(specs/ml/allowlists.yaml)")
+    filters = EntryFilters(inputs, _exploration(cfg, specs, stage, bool(feeds)), _ensemble(feeds), regime_cfg)
+    return Decider(cfg.strategy, filters, seed=cfg.seed)
+
+
+def _note(store: Any, notes: list[str], what: str, text: str, **payload: Any) -> None:
+    notes.append(text)
+    store.journal("ml", what, payload, reason=text)
+
+
+def _dataset_for(cfg: RunConfig, s: Series) -> str | None:
+    from engine.data import bundled
+
+    dd = cfg.data.get(s.domain.value)
+    names = dd.datasets if dd is not None else []
+    return next((n for n in names if bundled.get(n).symbol == s.symbol), None)
+
+
+def _feeds(cfg: RunConfig, series: list[Series], store: Any, notes: list[str],
+           resume: bool) -> dict[str, list[ModelFeed]]:
+    """symbol -> its models, loaded by version; refuses to start when `ml.enabled: true` lacks one."""
+    if cfg.ml.enabled is False:
+        _note(store, notes, "filter", "ML filter off (ml.enabled: false)")
+        return {}
+    from engine.data import bundled
+    from strategies.ml.registry import ModelRegistry
+
+    registry = ModelRegistry(cfg.ml.registry, store=store)
+    pinned = store.get_json(MODELS_KEY) if resume else None
+    feeds: dict[str, list[ModelFeed]] = {}
+    missing: list[str] = []
+    for s in series:
+        dataset = _dataset_for(cfg, s)
+        if dataset is None:
+            missing.append(f"{s.symbol} (no bundled data set in the run config)")
+            continue
+        refs = _refs(cfg, s.symbol, bundled.get(dataset).tf, registry, pinned)
+        if not refs:
+            missing.append(f"{s.symbol} {bundled.get(dataset).tf}")
+            continue
+        bars = bundled.load(dataset)
+        feeds[s.symbol] = [ModelFeed(f"{s.symbol}:{tf}:v{v}", _load(registry, s.symbol, tf, v), bars)
+                           for tf, v in refs]
+    if missing and cfg.ml.enabled is True:
+        raise FileNotFoundError(f"ml.enabled is true but there is no active model for {', '.join(missing)} in "
+                                f"{cfg.ml.registry}: train one (engine train ml --symbol SYMBOL --tf TF) "
+                                "or set ml.enabled: auto")
+    if not resume:
+        store.put_json(MODELS_KEY, {sym: [[f.model.tf, f.model.version] for f in fs] for sym, fs in feeds.items()})
+    on = "; ".join(f"{sym}: {', '.join(f'{f.name} (threshold {f.model.threshold})' for f in fs)}"
+                   for sym, fs in feeds.items())
+    if on:
+        _note(store, notes, "filter", f"ML filter on for {on}", models={k: [f.name for f in v] for k, v in feeds.items()})
+    if missing:
+        _note(store, notes, "filter", f"ML filter off for {', '.join(missing)}: no active model in "
+                                      f"{cfg.ml.registry} (engine train ml --symbol SYMBOL --tf TF)")
+    return feeds
+
+
+def _refs(cfg: RunConfig, symbol: str, data_tf: str, registry: Any, pinned: dict | None) -> list[tuple[str, int]]:
+    if pinned is not None:
+        return [(tf, int(v)) for tf, v in pinned.get(symbol, [])]
+    out = []
+    for ref in cfg.ml.symbols.get(symbol) or [None]:
+        tf = (ref.tf if ref is not None else None) or data_tf
+        version = (ref.version if ref is not None else None) or registry.active_version(symbol, tf)
+        if version is not None:
+            out.append((tf, int(version)))
+    return out
+
+
+def _load(registry: Any, symbol: str, tf: str, version: int) -> Any:
+    try:
+        return registry.load(symbol, tf, version)
+    except LookupError as e:
+        raise FileNotFoundError(f"{e} in {registry.root} (ml.symbols in the run config)") from None
+
+
+def _allowlist(cfg: RunConfig, ml_on: bool) -> Any:
+    from strategies.regime import load_allowlists
+
+    name = cfg.strategy.allowlist
+    if name == "auto":
+        name = "ml_filter" if ml_on else None
+    return None if name is None else (name, load_allowlists()[name])
+
+
+def _exploration(cfg: RunConfig, specs: Any, stage: int, ml_on: bool) -> Any:
+    """The rollout stage's exploration_min / exploration_max_chop (what apply_stage receives);
+    chop regimes and the tag from specs/ml/exploration.yaml. Exploration means trading against
+    the filter, so it is off without one."""
+    if not (ml_on and cfg.ml.exploration):
+        return None
+    from engine.spec.params import effective_params
+    from strategies.exploration import load_exploration_config
+    from strategies.ml.config import ExplorationConfig
+
+    params = effective_params(specs, "rollout", stage=stage, env=cfg.env)
+    base = load_exploration_config()
+    return ExplorationConfig.model_validate({**base.model_dump(), "min_rate": params["exploration_min"],
+                                             "chop_rate": params["exploration_max_chop"]})
+
+
+def _ensemble(feeds: dict[str, list[ModelFeed]]) -> Any:
+    if not any(len(fs) > 1 for fs in feeds.values()):
+        return None
+    from strategies.ensemble import load_ensemble_config
+
+    return load_ensemble_config()
+
+
+# -- the active top-K set --------------------------------------------------------------------
+def active_symbols(cfg: RunConfig, store: Any, notes: list[str], resume: bool) -> frozenset[str] | None:
+    """The store's active set, else `engine select`'s file (copied into the store so a resume
+    sees the same set); None when no selection was made (every symbol may enter)."""
+    from strategies.selection import load_selection_config, read_active_set
+
+    sel = load_selection_config()
+    active = read_active_set(sel, store=store)
+    if active is None and not resume:
+        path = Path(cfg.ml.active_set_file or sel.fallback_file)
+        active = read_active_set(sel, fallback=path)
+        if active is not None:
+            store.put_json(sel.state_key, active.as_dict())
+    if active is None:
+        _note(store, notes, "active_set", "no active set recorded (engine select): every symbol may enter")
+        return None
+    _note(store, notes, "active_set", f"entries only on the active set: {', '.join(active.symbols) or '(none)'} "
+                                      f"(selected {active.generated_at})", symbols=list(active.symbols))
+    return frozenset(active.symbols)
