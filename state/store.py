@@ -22,13 +22,14 @@ from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlmodel import Session, SQLModel
 
 from engine.domain import Domain, Fill, Mode, OrderRequest, Position, Side
 from state import control, journal
 from state.control import Command
 from state.db import Durability, make_engine, resolve_url
+from state.batch import Batch
 from state.ledger import FLAT_EPS, Book, apply_fill
 from state.models import (INTENT, OPEN, TABLES, TERMINAL, ControlRow, FillRow, JournalEntry,
                           KpiSnapshot, KvRow, MachineSnapshot, OrderRow, PositionRow, WalletRow)
@@ -188,6 +189,30 @@ class Store:
                              {**_jsonable(req), "domain": dom, "mode": md}, spec_hash, reason)
             self._detach(row)
         return row
+
+    def write_batch(self, batch: Batch) -> None:
+        """Write a Batch with bulk statements inside the current transaction (commit decides).
+
+        Intents and fills already stored are skipped (idempotent, as record_intent and
+        record_fill are); orders, positions and wallets take the batch's latest values.
+        """
+        if not batch:
+            return
+        with self._unit():
+            conn = self._session.connection()
+            if batch.journal:
+                conn.execute(journal._INSERT, batch.journal)
+            if batch.intents:
+                conn.execute(_insert_ignore(conn, OrderRow, ["client_order_id"]), list(batch.intents.values()))
+            if batch.order_updates:
+                conn.execute(_ORDER_UPDATE, [{"b_id": k, **v} for k, v in batch.order_updates.items()])
+            if batch.fills:
+                conn.execute(_insert_ignore(conn, FillRow, ["fill_id"]), batch.fills)
+            if batch.positions:
+                conn.execute(_upsert(conn, PositionRow, ["symbol", "domain", "mode"]), list(batch.positions.values()))
+            if batch.wallets:
+                conn.execute(_WALLET_UPDATE, [{"b_domain": d, "b_mode": m, **v} for (d, m), v in batch.wallets.items()])
+        self._session.expire_all()
 
     def record_ack(self, client_order_id: str, status: str = "accepted", venue_order_id: str = "",
                    reason: str = "") -> OrderRow:
@@ -479,3 +504,31 @@ def _advance(current: str, new: str) -> str:
     if new == "accepted" and current in ("partially_filled", "triggered"):
         return current
     return new
+
+
+_ORDER_UPDATE = (update(OrderRow.__table__).where(OrderRow.__table__.c.client_order_id == bindparam("b_id"))
+                 .values(status=bindparam("status"), filled_qty=bindparam("filled_qty"),
+                         machine_state=bindparam("machine_state")))
+_WALLET_UPDATE = (update(WalletRow.__table__)
+                  .where(WalletRow.__table__.c.domain == bindparam("b_domain"),
+                         WalletRow.__table__.c.mode == bindparam("b_mode"))
+                  .values(balance=bindparam("balance"), realized_pnl=bindparam("realized_pnl"),
+                          updated_ts=bindparam("updated_ts")))
+
+
+def _dialect_insert(conn: Any, model: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(model.__table__)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert(model.__table__)
+
+
+def _insert_ignore(conn: Any, model: Any, keys: list[str]) -> Any:
+    return _dialect_insert(conn, model).on_conflict_do_nothing(index_elements=keys)
+
+
+def _upsert(conn: Any, model: Any, keys: list[str]) -> Any:
+    stmt = _dialect_insert(conn, model)
+    cols = {c.name: stmt.excluded[c.name] for c in model.__table__.columns if c.name not in keys}
+    return stmt.on_conflict_do_update(index_elements=keys, set_=cols)

@@ -24,12 +24,12 @@ _DONE_STATES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "DENIED"}
 
 class Execution:
     def __init__(self, interp: Interpreter, order_machine: BoundMachine, bracket_machine: BoundMachine,
-                 venue: Venue, store: Any, clock: Clock, *, mode: str, durable_intents: bool,
+                 venue: Venue, ledger: Any, clock: Clock, *, mode: str,
                  multiplier: Callable[[str], float], on_closed: Callable[[BracketHandle], None],
                  on_fill: Callable[[Domain, Fill, float], None] = lambda d, f, m: None) -> None:
-        self.interp, self.venue, self.store, self.clock = interp, venue, store, clock
+        self.interp, self.venue, self.ledger, self.clock = interp, venue, ledger, clock
         self.order_machine, self.bracket_machine = order_machine, bracket_machine
-        self.mode, self.durable_intents = mode, durable_intents
+        self.mode = mode
         self.multiplier, self.on_closed, self.on_fill = multiplier, on_closed, on_fill
         self.orders: dict[str, OrderHandle] = {}
         self.brackets: dict[str, BracketHandle] = {}
@@ -115,24 +115,20 @@ class Execution:
     # -- the book and the journal (called by handles) -----------------------------
     def book_fill(self, order: OrderHandle, fill: Fill) -> None:
         mult = self.multiplier(fill.symbol)
-        result = self.store.record_fill(fill, multiplier=mult)
-        # Already stored means a re-processed bar after a crash: the store has it (idempotent
-        # by fill id), but the in-memory book was restored from before it, so apply it there.
-        if result.recorded and result.realized_pnl:
-            self.store.credit(order.domain, self.mode, result.realized_pnl, f"fill {fill.fill_id}", realized=True)
+        self.ledger.fill(order, fill, mult)
+        # Always applied to the in-memory book: after a resume it was restored from before
+        # this fill, even when the store already has it (idempotent by fill id).
         self.on_fill(order.domain, fill, mult)
 
     def journal_intent(self, order: OrderHandle) -> None:
-        self.store.record_intent(order.request, order.domain, self.mode, machine_state=order.instance.state)
-        if self.durable_intents:
-            self.store.commit()
+        self.ledger.intent(order)
 
     def note(self, kind: str, key: str, text: str) -> None:
-        self.store.journal(kind, key, {"text": text}, reason=text)
+        self.ledger.journal(kind, key, {"text": text}, reason=text)
 
     def journal_report(self, order: OrderHandle, report: VenueReport) -> None:
         if report.status in (ReportStatus.ACCEPTED, ReportStatus.REJECTED):
-            self.store.record_ack(order.id, report.status.value, reason=report.reason)
+            self.ledger.ack(order, report.status.value, report.reason)
 
     def _retire(self) -> None:
         done = [b for b in self.brackets.values() if b.instance.done]

@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.domain import Domain
 from engine.exec.execution import Execution
+from engine.exec.ledger import BufferedLedger, StoreLedger
 from engine.run.config import RunConfig
 from engine.run.loop import Runner
 from engine.run.market import load_series
@@ -54,8 +55,10 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     interp = Interpreter(clock, audit_sink(run_dir, cfg.durability == "full"))
     session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, bind(specs, stage, cfg.env))
     runner = Runner(session, series, risk, cfg.strategy)
-    session.execution = Execution(interp, session.bound["order"], session.bound["bracket"], venue, store, clock,
-                                  mode="paper", durable_intents=cfg.durability == "full",
+    session.ledger = (StoreLedger(store, "paper") if cfg.durability == "full"
+                      else BufferedLedger(store, "paper", clock.now, hash_))
+    session.execution = Execution(interp, session.bound["order"], session.bound["bracket"], venue, session.ledger,
+                                  clock, mode="paper",
                                   multiplier=lambda s: venue.catalogue.get(s).multiplier, on_closed=runner.on_closed,
                                   on_fill=runner.on_fill)
     runner.decider = build_decider(cfg, specs, stage, series, store, session.notes, resume=saved is not None)

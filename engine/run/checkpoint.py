@@ -109,11 +109,14 @@ def save(runner: Any) -> None:
     ses = runner.session
     store, interp, ex = ses.store, ses.interp, ses.execution
     with store.atomic():
+        ses.ledger.flush(ses.books.values(), ex.orders.values())
         seq = store.journal("equity", "points", {"points": runner._equity_pending})
+        ledger_rows = ses.ledger.state()
         store.put_json(KEY, {
             "cursor": runner.bars, "clock": ses.clock.now(), "journal_seq": seq, "stage": ses.stage,
             "day": runner._day, "peak": runner._peak, "day_start": runner._day_start,
-            "rejections": runner.rejections, "seq": ex._seq, "decider": runner.decider.state(), "flatten_pending": ses.flatten_pending,
+            "rejections": runner.rejections, "seq": ex._seq, "decider": runner.decider.state(),
+            "ledger": ledger_rows, "flatten_pending": ses.flatten_pending,
             "gate_decisions": ses.gate_decisions, "kill_events": ses.kill_events,
             "books": [book_data(b) for b in ses.books.values()], "gates": [d.value for d in ses.gates],
             "orders": [order_data(o) for o in ex.orders.values()],
@@ -147,6 +150,7 @@ def load(runner: Any, data: dict) -> None:
     runner.bars, runner._day, runner._peak, runner._day_start = data["cursor"], data["day"], data["peak"], data["day_start"]
     runner.rejections = dict(data["rejections"])
     runner.decider.load(data["decider"])
+    ses.ledger.load(data["ledger"])
     upto = data["journal_seq"]
     runner.trades = [trade_from(e.payload) for e in store.journal_entries("trade") if e.seq < upto]
     for e in store.journal_entries("equity"):

@@ -154,7 +154,7 @@ class Runner:
                 spec_cmd = inst.bound.machine.commands.get(cmd.command)
                 if spec_cmd is not None:
                     ses.send(inst, spec_cmd.event, inputs=self.pnl_inputs())
-            ses.store.journal("command", cmd.command, {"args": cmd.args}, reason="operator")
+            ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason="operator")
 
     # -- exits the engine decides ----------------------------------------------------
     def _engine_exits(self, s: Series, t: float) -> None:
@@ -216,7 +216,7 @@ class Runner:
 
     def _refused(self, symbol: str, rule: str, reason: str, detail: dict) -> None:
         self.rejections[rule] = self.rejections.get(rule, 0) + 1
-        self.session.store.journal("signal_rejected", symbol, {"rule": rule, **detail}, reason=reason)
+        self.session.ledger.journal("signal_rejected", symbol, {"rule": rule, **detail}, reason=reason)
 
     def _instrument(self, symbol: str):
         inst = self._instruments.get(symbol)
@@ -250,7 +250,7 @@ class Runner:
                             b.extra.get("model_version"),
                             b.entry.id if b.entry else "")
         self.trades.append(trade)
-        ses.store.journal("trade", b.id, dataclasses.asdict(trade), reason=trade.exit_reason)
+        ses.ledger.journal("trade", b.id, dataclasses.asdict(trade), reason=trade.exit_reason)
         ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())
         self._update_gate(b.domain)
 

@@ -72,6 +72,7 @@ class Session:
     rollout: Instance | None = None
     gates: dict[Domain, Instance] = field(default_factory=dict)
     execution: Execution | None = None
+    ledger: Any = None
     gate_decisions: list[dict] = field(default_factory=list)
     kill_events: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -90,7 +91,7 @@ class Session:
             if dom not in self.books:
                 self.books[dom] = DomainBook(dom, routed, wallet.start_balance, wallet.balance, ctx.now,
                                              wallet.balance, wallet.balance)
-        self.store.journal("stage", ctx.instance.state, {"domains": dict(domains), "base_size_pct": base_size_pct,
+        self.ledger.journal("stage", ctx.instance.state, {"domains": dict(domains), "base_size_pct": base_size_pct,
                                                          "canary_risk_pct": canary_risk_pct,
                                                          "exploration_min": exploration_min}, reason="apply_stage")
 
@@ -98,16 +99,16 @@ class Session:
         domain = ctx.instance.id.split(":", 1)[1]
         decision = {"ts": ctx.now, "domain": domain, "phase": phase, "passed": passed, "state": ctx.instance.state}
         self.gate_decisions.append(decision)
-        self.store.journal("gate", domain, decision, reason=f"{phase} {'passed' if passed else 'failed'}")
+        self.ledger.journal("gate", domain, decision, reason=f"{phase} {'passed' if passed else 'failed'}")
         if passed and self.rollout is not None:
             self.send(self.rollout, "gate_passed", {"domain": domain, "phase": phase})
 
     def notify(self, ctx: ActionContext, text: str) -> None:
         self.notes.append(text)
-        self.store.journal("notify", ctx.instance.id, {"text": text}, reason=text)
+        self.ledger.journal("notify", ctx.instance.id, {"text": text}, reason=text)
 
     def record_rejection(self, ctx: ActionContext, reason: str) -> None:
-        self.store.journal("rejection", ctx.instance.id, {"event": ctx.event}, reason=reason)
+        self.ledger.journal("rejection", ctx.instance.id, {"event": ctx.event}, reason=reason)
 
     def flatten_all(self, ctx: ActionContext) -> None:
         # The kill_flatten broadcast makes every bracket close at market; `flattened`

@@ -1,0 +1,128 @@
+"""Where execution records its facts: intents, acknowledgements, fills, journal notes.
+
+`StoreLedger` (durability "full") writes each fact through the Store at once;
+intents are committed before the venue is called (write-ahead). `BufferedLedger`
+(durability "batch", backtests and replays) collects the same facts and writes
+them in bulk inside the next checkpoint transaction, so orders, fills,
+positions, wallets and machine snapshots always land together.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from engine.domain import Fill
+
+if TYPE_CHECKING:
+    from engine.exec.handles import OrderHandle
+    from engine.run.book import DomainBook
+
+FINAL = frozenset({"filled", "canceled", "rejected", "expired"})
+# A status only moves forward; final ones never change (as Store.record_ack enforces).
+RANK = {"intent": 0, "unknown": 0, "accepted": 1, "triggered": 2, "partially_filled": 3}
+
+
+class StoreLedger:
+    def __init__(self, store: Any, mode: str) -> None:
+        self.store, self.mode = store, mode
+
+    def intent(self, order: "OrderHandle") -> None:
+        self.store.record_intent(order.request, order.domain, self.mode, machine_state=order.instance.state)
+        self.store.commit()  # write-ahead: durable before the venue hears of it
+
+    def ack(self, order: "OrderHandle", status: str, reason: str) -> None:
+        self.store.record_ack(order.id, status, reason=reason)
+
+    def fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
+        result = self.store.record_fill(fill, multiplier=multiplier)
+        # Already stored means a re-processed bar after a crash: idempotent by fill id.
+        if result.recorded and result.realized_pnl:
+            self.store.credit(order.domain, self.mode, result.realized_pnl, f"fill {fill.fill_id}", realized=True)
+
+    def journal(self, kind: str, key: str, payload: dict, reason: str = "") -> None:
+        self.store.journal(kind, key, payload, reason=reason)
+
+    def state(self) -> dict:
+        return {}  # the store holds every status already
+
+    def load(self, rows: dict) -> None:
+        pass
+
+    def flush(self, books: Iterable["DomainBook"], orders: Iterable["OrderHandle"]) -> None:
+        for o in orders:  # the machine state of every live order, for `engine status` and reconciliation
+            self.store.upsert_order(o.id, machine_state=o.instance.state)
+
+
+class BufferedLedger:
+    def __init__(self, store: Any, mode: str, now: Callable[[], float], spec_hash: str) -> None:
+        from state.batch import Batch
+
+        self.store, self.mode, self.now, self.spec_hash = store, mode, now, spec_hash
+        self._new = Batch
+        self.batch = Batch()
+        self.rows: dict[str, dict[str, Any]] = {}  # status of orders not yet final, across flushes
+
+    def intent(self, order: "OrderHandle") -> None:
+        r = order.request
+        row = {"client_order_id": r.client_order_id, "machine_state": order.instance.state, "symbol": r.symbol,
+               "side": r.side.value, "qty": r.qty, "filled_qty": 0.0, "type": r.type.value, "price": r.price,
+               "reduce_only": r.reduce_only, "role": r.role.value, "parent_id": r.parent_id,
+               "domain": order.domain.value, "mode": self.mode, "strategy": r.strategy, "quote_id": r.quote_id,
+               "tags": list(r.tags), "ts": r.ts, "status": "intent", "venue_order_id": ""}
+        self.batch.intents[r.client_order_id] = row
+        self._update(order, status="intent")
+        self.journal("intent", r.client_order_id, {"symbol": r.symbol, "side": r.side.value, "qty": r.qty,
+                                                   "role": r.role.value, "quote_id": r.quote_id})
+
+    def ack(self, order: "OrderHandle", status: str, reason: str) -> None:
+        self._update(order, status=status)
+        self.journal("ack", order.id, {"status": status}, reason)
+
+    def fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
+        self.batch.fills.append({"fill_id": fill.fill_id, "client_order_id": fill.client_order_id,
+                                 "symbol": fill.symbol, "side": fill.side.value, "qty": fill.qty,
+                                 "price": fill.price, "fee": fill.fee, "ts": fill.ts, "quote_id": fill.quote_id,
+                                 "liquidity": fill.liquidity})
+        filled = self.rows.get(order.id, {}).get("filled_qty", 0.0) + fill.qty
+        done = filled >= order.request.qty - 1e-12
+        self._update(order, status="filled" if done else "partially_filled", filled_qty=filled)
+        self.journal("fill", fill.fill_id, {"order": fill.client_order_id, "qty": fill.qty, "price": fill.price,
+                                            "fee": fill.fee})
+
+    def journal(self, kind: str, key: str, payload: dict, reason: str = "") -> None:
+        self.batch.journal.append({"ts": self.now(), "kind": kind, "key": key, "payload": payload,
+                                   "spec_hash": self.spec_hash, "reason": reason})
+
+    def state(self) -> dict:
+        """Statuses of orders still working: part of the run's checkpoint."""
+        return self.rows
+
+    def load(self, rows: dict) -> None:
+        self.rows = {k: dict(v) for k, v in rows.items()}
+
+    def flush(self, books: Iterable["DomainBook"], orders: Iterable["OrderHandle"]) -> None:
+        b = self.batch
+        for o in orders:
+            self._update(o)
+        for book in books:
+            if book.balance < 0:
+                raise ValueError(f"{book.domain.value} wallet would go negative ({book.balance:.2f}): refusing to "
+                                 "write it; close-only until an operator looks")
+            b.wallets[(book.domain.value, self.mode)] = {"balance": book.balance,
+                                                         "realized_pnl": book.balance - book.start_balance,
+                                                         "updated_ts": self.now()}
+            for sym, p in book.positions.items():
+                b.positions[(sym, book.domain.value, self.mode)] = {
+                    "symbol": sym, "domain": book.domain.value, "mode": self.mode, "qty": p.qty,
+                    "avg_price": p.avg_price, "realized_pnl": p.realized_pnl, "opened_ts": p.opened_ts, "extra": {}}
+        self.store.write_batch(b)
+        self.batch = self._new()
+        self.rows = {k: r for k, r in self.rows.items() if r["status"] not in FINAL}
+
+    def _update(self, order: "OrderHandle", **changes: Any) -> None:
+        row = self.rows.setdefault(order.id, {"status": "intent", "filled_qty": 0.0, "machine_state": ""})
+        status = changes.pop("status", None)
+        if status is not None and row["status"] not in FINAL and RANK.get(status, 9) >= RANK.get(row["status"], 9):
+            row["status"] = status
+        row.update(changes)
+        row["machine_state"] = order.instance.state
+        self.batch.order_updates[order.id] = row

@@ -1,0 +1,185 @@
+"""Replay benchmark: 1,000,000 bars through the full pipeline vs backtesting.py.
+
+Both run an SMA(10)/SMA(30) crossover whose entries carry a 1.5 x ATR(14) stop
+and a 3 x ATR(14) take-profit, on the EURUSD hourly series tiled to N bars with
+continuous prices. Ours sends every order through the order and bracket
+machines, with the risk chain and paper fills on and the store journaling in
+batch mode. Prints bars/s for both, the ratio, both trade counts, peak memory,
+and journaled events per second with fsync per commit and in batch mode.
+
+    python tools/bench_replay.py [--bars 1000000] [--skip-peer]
+
+The benchmark env (specs/overrides/env_bench.yaml) loosens the kill tripwires and
+this script widens the risk limits that backtesting.py does not have (sessions,
+max hold), so that both engines can take the same trades; fills have no costs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+FAST, SLOW, ATR_N, SL_ATR, TP_ATR = 10, 30, 14, 1.5, 3.0
+
+
+def tiled_eurusd(n: int) -> pd.DataFrame:
+    """The bundled EURUSD 1h series repeated to n bars, each copy rescaled to start where
+    the last one ended, so prices stay continuous; hourly timestamps continue."""
+    from engine.data import bundled
+
+    base = bundled.load("forex/EURUSD-1h")[["open", "high", "low", "close", "volume"]]
+    reps = -(-n // len(base))
+    o, h, l, c, v = (base[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
+    out, scale = [], 1.0
+    for _ in range(reps):
+        out.append(np.stack([o * scale, h * scale, l * scale, c * scale, v], axis=1))
+        scale = out[-1][-1, 3] / o[0]
+    arr = np.concatenate(out)[:n]
+    idx = pd.date_range(base.index[0], periods=n, freq="h")
+    return pd.DataFrame(arr, index=idx, columns=["open", "high", "low", "close", "volume"])
+
+
+def sma_cross_direction(close: np.ndarray) -> np.ndarray:
+    fast = pd.Series(close).rolling(FAST).mean().to_numpy()
+    slow = pd.Series(close).rolling(SLOW).mean().to_numpy()
+    return np.where(np.isnan(slow), np.nan, np.sign(fast - slow))
+
+
+# -- ours ------------------------------------------------------------------------------
+def run_ours(df: pd.DataFrame, work: Path) -> dict:
+    from engine.domain import Domain
+    from engine.run.assemble import assemble
+    from engine.run.config import load_config
+    from engine.run.market import Series, atr
+    from engine.run.optin import Routing
+    from engine.run.session import load_specset
+
+    cfg = load_config().model_copy(update={
+        "db": str(work / "engine.db"), "env": "bench", "durability": "batch", "checkpoint_every": 100_000,
+        "venue": {"slippage_bps": 0.0, "partial_fill_prob": 0.0, "spread_bps": {d.value: 0.0 for d in Domain},
+                  "taker_fee_bps": {d.value: 0.0 for d in Domain}}})
+    specs = load_specset([str(ROOT / "specs")])
+    risk = specs.extra["risk"]
+    limits = risk.limits.model_copy(update={"sessions": {}, "avoid_weekend_carry": False, "max_hold": 1e12})
+    brackets = risk.brackets.model_copy(update={"stop_atr": {**risk.brackets.stop_atr, "forex": SL_ATR},
+                                                "take_profit_atr": {**risk.brackets.take_profit_atr, "forex": TP_ATR}})
+    risk = risk.model_copy(update={"limits": limits, "brackets": brackets})
+    specs = type(specs)(specs.machines, specs.catalogue, specs.overrides, {**specs.extra, "risk": risk})
+
+    t0 = time.perf_counter()
+    close = df["close"].to_numpy()
+    ts = df.index.asi8 / 1e9 + 3600.0
+    series = Series("EUR/USD", Domain.FOREX, ts, *(df[k].to_numpy() for k in ("open", "high", "low", "close", "volume")),
+                    None, None, sma_cross_direction(close), np.zeros(len(df)), atr(df, ATR_N), SLOW)
+    routing = Routing({"crypto_spot": "off", "crypto_perp": "off", "forex": "paper", "forex_options": "off"}, (), ())
+    runner = assemble(cfg, specs, 3, routing, work / "run", series=[series])
+    runner.decider.use = runner.decider.use.model_copy(update={"deadband": 0.0})
+    t1 = time.perf_counter()
+    runner.run()
+    t2 = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    journaled = runner.session.store.journal_entries()[-1].seq if runner.bars else 0
+    return {"bars": runner.bars, "setup_s": t1 - t0, "run_s": t2 - t1, "trades": len(runner.trades),
+            "peak_rss_mib": rss, "journal_rows": journaled}
+
+
+# -- backtesting.py --------------------------------------------------------------------
+def run_peer(df: pd.DataFrame) -> dict:
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+
+    def sma(x, n):
+        return pd.Series(x).rolling(n).mean()
+
+    def atr_ind(h, l, c, n):
+        prev = pd.Series(c).shift(1)
+        tr = pd.concat([pd.Series(h) - pd.Series(l), (pd.Series(h) - prev).abs(), (pd.Series(l) - prev).abs()],
+                       axis=1).max(axis=1)
+        return tr.ewm(alpha=1.0 / n, adjust=False, min_periods=n).mean()
+
+    class SmaCross(Strategy):
+        def init(self):
+            self.fast = self.I(sma, self.data.Close, FAST)
+            self.slow = self.I(sma, self.data.Close, SLOW)
+            self.atr = self.I(atr_ind, self.data.High, self.data.Low, self.data.Close, ATR_N)
+
+        def next(self):
+            price, a = self.data.Close[-1], self.atr[-1]
+            if not a > 0:
+                return
+            if crossover(self.fast, self.slow):
+                self.position.close()
+                self.buy(size=0.05, sl=price - SL_ATR * a, tp=price + TP_ATR * a)
+            elif crossover(self.slow, self.fast):
+                self.position.close()
+                self.sell(size=0.05, sl=price + SL_ATR * a, tp=price - TP_ATR * a)
+
+    data = df.rename(columns=str.capitalize)
+    bt = Backtest(data, SmaCross, cash=1_000_000, commission=0.0, finalize_trades=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        stats = bt.run()
+        t1 = time.perf_counter()
+    return {"bars": len(df), "run_s": t1 - t0, "trades": int(stats["# Trades"])}
+
+
+def journal_rates(n: int = 400) -> dict:
+    from engine.domain import Domain
+    from state.store import Store
+
+    out = {}
+    for mode in ("full", "batch"):
+        with tempfile.TemporaryDirectory() as d:
+            store = Store.open(path=str(Path(d) / "j.db"), durability=mode)
+            store.open_wallet(Domain.FOREX, "paper", 1000.0)
+            t0 = time.perf_counter()
+            for k in range(n):
+                store.journal("bench", str(k), {"k": k})
+                if mode == "full":
+                    store.commit()
+            store.commit()
+            out[mode] = n / (time.perf_counter() - t0)
+            store.close()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bars", type=int, default=1_000_000)
+    ap.add_argument("--skip-peer", action="store_true", help="do not run backtesting.py")
+    args = ap.parse_args()
+    df = tiled_eurusd(args.bars)
+    with tempfile.TemporaryDirectory() as d:
+        ours = run_ours(df, Path(d))
+    print(f"ours:            {ours['bars']:>9,} bars in {ours['run_s']:.2f}s = {ours['bars'] / ours['run_s']:,.0f} bars/s"
+          f"  (setup {ours['setup_s']:.2f}s), {ours['trades']:,} trades, peak RSS {ours['peak_rss_mib']:.0f} MiB,"
+          f" {ours['journal_rows']:,} journal rows")
+    if not args.skip_peer:
+        peer = run_peer(df)
+        ratio = (ours["bars"] / ours["run_s"]) / (peer["bars"] / peer["run_s"])
+        print(f"backtesting.py:  {peer['bars']:>9,} bars in {peer['run_s']:.2f}s = {peer['bars'] / peer['run_s']:,.0f} bars/s,"
+              f" {peer['trades']:,} trades")
+        print(f"ratio ours/backtesting.py: {ratio:.2f}x   trade counts: {ours['trades']:,} vs {peer['trades']:,}"
+              f" ({'agree' if ours['trades'] == peer['trades'] else 'differ'})")
+    rates = journal_rates()
+    print(f"journal: {rates['full']:,.0f} events/s with fsync per commit, {rates['batch']:,.0f} events/s in batch mode"
+          f" ({rates['batch'] / rates['full']:.0f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
