@@ -19,6 +19,7 @@ from typing import Any
 from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side
 from engine.exec.handles import BracketHandle, OrderHandle
 from engine.run.book import DomainBook
+from engine.run.kpi import RunningKpis
 from engine.run.result import ClosedTrade
 from state.ledger import Book as Position
 
@@ -116,7 +117,8 @@ def save(runner: Any) -> None:
             "cursor": runner.bars, "clock": ses.clock.now(), "journal_seq": seq, "stage": ses.stage,
             "day": runner._day, "peak": runner._peak, "day_start": runner._day_start,
             "rejections": runner.rejections, "seq": ex._seq, "decider": runner.decider.state(),
-            "ledger": ledger_rows, "flatten_pending": ses.flatten_pending,
+            "ledger": ledger_rows, "gate_kpis": {d.value: k.state() for d, k in runner.gate_kpis.items()},
+            "last_risk_equity": runner._last_risk_equity, "flatten_pending": ses.flatten_pending,
             "gate_decisions": ses.gate_decisions, "kill_events": ses.kill_events,
             "books": [book_data(b) for b in ses.books.values()], "gates": [d.value for d in ses.gates],
             "orders": [order_data(o) for o in ex.orders.values()],
@@ -151,6 +153,8 @@ def load(runner: Any, data: dict) -> None:
     runner.rejections = dict(data["rejections"])
     runner.decider.load(data["decider"])
     ses.ledger.load(data["ledger"])
+    runner.gate_kpis = {Domain(d): RunningKpis(**k) for d, k in data["gate_kpis"].items()}
+    runner._last_risk_equity = data["last_risk_equity"]
     upto = data["journal_seq"]
     runner.trades = [trade_from(e.payload) for e in store.journal_entries("trade") if e.seq < upto]
     for e in store.journal_entries("equity"):

@@ -160,3 +160,51 @@ def _without(equity: Curve, explore: Sequence[ClosedTrade]) -> list[tuple[float,
     exits = [t.exit_ts for t in explore]
     cum = [0.0, *itertools.accumulate(t.pnl for t in explore)]
     return [(ts, e - cum[bisect.bisect_right(exits, ts)]) for ts, e in equity]
+
+
+@dataclass(slots=True)
+class RunningKpis:
+    """What the promotion gates read, kept in O(1) per event so a long replay stays linear.
+
+    Sharpe is of daily equity returns, annualised with sqrt(365) (crypto trades every
+    day); max DD is on daily closes; trades and win rate count closed exploitation trades.
+    """
+
+    trades: int = 0
+    wins: int = 0
+    days: int = 0
+    ret_sum: float = 0.0
+    ret_sq: float = 0.0
+    last_equity: float | None = None
+    peak: float = 0.0
+    max_dd: float = 0.0
+
+    def trade(self, pnl: float) -> None:
+        self.trades += 1
+        self.wins += pnl > 0
+
+    def day(self, equity: float) -> None:
+        if self.last_equity:
+            r = equity / self.last_equity - 1.0
+            self.days += 1
+            self.ret_sum += r
+            self.ret_sq += r * r
+        self.last_equity = equity
+        self.peak = max(self.peak, equity)
+        if self.peak > 0:
+            self.max_dd = max(self.max_dd, 1.0 - equity / self.peak)
+
+    @property
+    def sharpe(self) -> float:
+        if self.days < 2:
+            return 0.0
+        mean = self.ret_sum / self.days
+        var = max(self.ret_sq / self.days - mean * mean, 0.0) * self.days / (self.days - 1)
+        return 0.0 if var <= 0 else mean / math.sqrt(var) * math.sqrt(365.0)
+
+    def inputs(self) -> dict[str, Any]:
+        return {"kpi": {"trades": self.trades, "sharpe": self.sharpe, "max_dd": self.max_dd,
+                        "win_rate": self.wins / self.trades if self.trades else 0.0, "baseline_sharpe": 0.0}}
+
+    def state(self) -> dict[str, Any]:
+        return asdict(self)

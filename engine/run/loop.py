@@ -21,11 +21,11 @@ from engine.risk.types import Intent
 from engine.run.config import StrategyUse
 from engine.run.decide import Decider, Want
 from engine.run.market import Series, merged
-from engine.run.kpi import split_kpis
+from engine.run.kpi import RunningKpis, split_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import Session
 
-COMMAND_POLL_BARS = 25  # operator commands are read at least this often
+COMMAND_POLL_S = 0.25  # operator commands (engine kill, promote) are read this often, in wall time
 
 
 @dataclass
@@ -45,6 +45,9 @@ class Runner:
     _kill_machine: str = "kill_modes"
     _instruments: dict = field(default_factory=dict)
     _equity_pending: list = field(default_factory=list)
+    _last_risk_equity: float | None = None
+    _next_poll: float = 0.0
+    gate_kpis: dict = field(default_factory=dict)  # Domain -> RunningKpis, what the gates read
     heartbeat: bool = False  # print one line per bar (the crash test reads them)
     decider: Decider | None = None
     active_symbols: frozenset[str] | None = None  # the top-K set entries are limited to (None: no selection)
@@ -110,7 +113,7 @@ class Runner:
             return
         book.mark(s.symbol, float(s.close[i]))
         self._tripwires(t)
-        if self.bars % COMMAND_POLL_BARS == 0:
+        if wall() >= self._next_poll:
             self.poll_commands()
         self._engine_exits(s, t)
         self._decide(s, i, t)
@@ -132,10 +135,12 @@ class Runner:
         first = self._day < 0
         self._day = day
         self._day_start = self.total_equity()
-        for b in self.session.books.values():
+        for d, b in self.session.books.items():
             b.day_start_equity = b.equity
+            self.gate_kpis.setdefault(d, RunningKpis()).day(b.equity)
         if not first:
             self.session.send(self.session.kill, "day_rolled")
+            self._update_gates()
 
     def pnl_inputs(self) -> dict:
         eq = self.total_equity()
@@ -145,9 +150,14 @@ class Runner:
         return {"pnl": {"daily_loss": daily, "drawdown": dd}}
 
     def _tripwires(self, t: float) -> None:
+        eq = self.total_equity()
+        if eq == self._last_risk_equity:
+            return  # nothing the kill spec's guards read has changed
+        self._last_risk_equity = eq
         self.session.send(self.session.kill, "risk_update", inputs=self.pnl_inputs())
 
     def poll_commands(self) -> None:
+        self._next_poll = wall() + COMMAND_POLL_S
         ses = self.session
         for cmd in ses.store.take_commands():
             for inst in (ses.kill, ses.rollout, *ses.gates.values()):
@@ -252,20 +262,15 @@ class Runner:
         self.trades.append(trade)
         ses.ledger.journal("trade", b.id, dataclasses.asdict(trade), reason=trade.exit_reason)
         ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())
-        self._update_gate(b.domain)
+        if not trade.exploration:
+            self.gate_kpis.setdefault(b.domain, RunningKpis()).trade(pnl)
 
-    def _update_gate(self, domain: Domain) -> None:
-        from engine.run.kpi import kpis
-
-        gate = self.session.gates.get(domain)
-        if gate is None:
-            return
-        book = self.session.books[domain]
-        mine = [t for t in self.trades if t.domain == domain.value and not t.exploration]
-        k = kpis(mine, self.equity.get(domain.value, []), book.start_balance)
-        inputs = {"kpi": {"trades": k.trades, "sharpe": k.sharpe or 0.0, "max_dd": k.max_dd or 0.0,
-                          "win_rate": k.win_rate or 0.0, "baseline_sharpe": 0.0}}
-        self.session.send(gate, "kpi_update", inputs=inputs)
+    def _update_gates(self) -> None:
+        """Gates re-measure once a day: their periods are days, and it keeps long replays linear."""
+        for domain, gate in self.session.gates.items():
+            k = self.gate_kpis.get(domain)
+            if k is not None:
+                self.session.send(gate, "kpi_update", inputs=k.inputs())
 
 
 def wall() -> float:

@@ -6,7 +6,6 @@ bit for bit (the time comes from the injected clock).
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, fields
 from types import SimpleNamespace
@@ -48,6 +47,15 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _jsonable(value: Any) -> Any:
+    """For orjson: namespaces and read-only mappings in guard inputs, anything else as text."""
+    if isinstance(value, SimpleNamespace):
+        return vars(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
+
+
 @runtime_checkable
 class AuditSink(Protocol):
     def write(self, record: Record) -> None: ...
@@ -87,12 +95,16 @@ class JsonlSink:
     `write` returns (the audit trail survives a crash at the cost of one fsync per record)."""
 
     def __init__(self, path: str | os.PathLike[str], fsync: bool = False):
+        import orjson  # serialises the slotted Record directly: ~10x json.dumps(as_dict())
+
         self.path = os.fspath(path)
         self.fsync = fsync
-        self._f: IO[str] = open(self.path, "a", encoding="utf-8")
+        self._dumps = orjson.dumps
+        self._opt = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+        self._f: IO[bytes] = open(self.path, "ab")
 
     def write(self, record: Record) -> None:
-        self._f.write(json.dumps(record.as_dict(), default=str, separators=(",", ":")) + "\n")
+        self._f.write(self._dumps(record, default=_jsonable, option=self._opt))
         if self.fsync:
             self.flush()
 
