@@ -33,6 +33,10 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tools/bench_validate.py
 	$(BIN)/python tools/bench_interpreter.py
+	$(BIN)/python tools/bench_journal.py
+	$(BIN)/python tools/bench_paper.py
+	$(BIN)/python tools/bench_strategies.py
+	$(BIN)/python tools/bench_replay.py
 
 clean:
 	rm -rf $(VENV) runs
