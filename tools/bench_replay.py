@@ -2,7 +2,7 @@
 
 Both run an SMA(10)/SMA(30) crossover whose entries carry a 1.5 x ATR(14) stop
 and a 3 x ATR(14) take-profit, on the EURUSD hourly series tiled to N bars with
-continuous prices. Ours sends every order through the order and bracket
+continuous prices (every other copy time-reversed, so the tiles join exactly). Ours sends every order through the order and bracket
 machines, with the risk chain and paper fills on and the store journaling in
 batch mode. Prints bars/s for both, the ratio, both trade counts, peak memory,
 and journaled events per second with fsync per commit and in batch mode.
@@ -11,7 +11,8 @@ and journaled events per second with fsync per commit and in batch mode.
 
 The benchmark env (specs/overrides/env_bench.yaml) loosens the kill tripwires and
 this script widens the risk limits that backtesting.py does not have (sessions,
-max hold), so that both engines can take the same trades; fills have no costs.
+max hold, exposure caps: on a reversal the old position still counts until its
+exit fills), so that both engines take the same trades; fills have no costs.
 """
 from __future__ import annotations
 
@@ -36,19 +37,16 @@ FAST, SLOW, ATR_N, SL_ATR, TP_ATR = 10, 30, 14, 1.5, 3.0
 
 
 def tiled_eurusd(n: int) -> pd.DataFrame:
-    """The bundled EURUSD 1h series repeated to n bars, each copy rescaled to start where
-    the last one ended, so prices stay continuous; hourly timestamps continue."""
+    """The bundled EURUSD 1h series repeated to n bars with continuous prices: every other
+    copy runs backwards in time (open and close swapped), so each copy starts exactly where
+    the last one ended and prices stay in EURUSD's range instead of compounding a drift."""
     from engine.data import bundled
 
-    base = bundled.load("forex/EURUSD-1h")[["open", "high", "low", "close", "volume"]]
+    base = bundled.load("forex/EURUSD-1h")[["open", "high", "low", "close", "volume"]].to_numpy()
+    backwards = base[::-1][:, [3, 1, 2, 0, 4]]  # reversed bars: open <-> close
     reps = -(-n // len(base))
-    o, h, l, c, v = (base[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
-    out, scale = [], 1.0
-    for _ in range(reps):
-        out.append(np.stack([o * scale, h * scale, l * scale, c * scale, v], axis=1))
-        scale = out[-1][-1, 3] / o[0]
-    arr = np.concatenate(out)[:n]
-    idx = pd.date_range(base.index[0], periods=n, freq="h")
+    arr = np.concatenate([base if k % 2 == 0 else backwards for k in range(reps)])[:n]
+    idx = pd.date_range("2017-04-19 09:00", periods=n, freq="h", tz="UTC")
     return pd.DataFrame(arr, index=idx, columns=["open", "high", "low", "close", "volume"])
 
 
@@ -60,6 +58,7 @@ def sma_cross_direction(close: np.ndarray) -> np.ndarray:
 
 # -- ours ------------------------------------------------------------------------------
 def run_ours(df: pd.DataFrame, work: Path) -> dict:
+    from engine.data.bars import epoch_seconds
     from engine.domain import Domain
     from engine.run.assemble import assemble
     from engine.run.config import load_config
@@ -73,7 +72,8 @@ def run_ours(df: pd.DataFrame, work: Path) -> dict:
                   "taker_fee_bps": {d.value: 0.0 for d in Domain}}})
     specs = load_specset([str(ROOT / "specs")])
     risk = specs.extra["risk"]
-    limits = risk.limits.model_copy(update={"sessions": {}, "avoid_weekend_carry": False, "max_hold": 1e12})
+    limits = risk.limits.model_copy(update={"sessions": {}, "avoid_weekend_carry": False, "max_hold": 1e12,
+                                            "exposure_pair_pct": 1.0, "exposure_portfolio_pct": 1.0})
     brackets = risk.brackets.model_copy(update={"stop_atr": {**risk.brackets.stop_atr, "forex": SL_ATR},
                                                 "take_profit_atr": {**risk.brackets.take_profit_atr, "forex": TP_ATR}})
     risk = risk.model_copy(update={"limits": limits, "brackets": brackets})
@@ -81,7 +81,7 @@ def run_ours(df: pd.DataFrame, work: Path) -> dict:
 
     t0 = time.perf_counter()
     close = df["close"].to_numpy()
-    ts = df.index.asi8 / 1e9 + 3600.0
+    ts = epoch_seconds(df.index) + 3600.0
     series = Series("EUR/USD", Domain.FOREX, ts, *(df[k].to_numpy() for k in ("open", "high", "low", "close", "volume")),
                     None, None, sma_cross_direction(close), np.zeros(len(df)), atr(df, ATR_N), SLOW)
     routing = Routing({"crypto_spot": "off", "crypto_perp": "off", "forex": "paper", "forex_options": "off"}, (), ())
@@ -92,7 +92,9 @@ def run_ours(df: pd.DataFrame, work: Path) -> dict:
     t2 = time.perf_counter()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     journaled = runner.session.store.journal_entries()[-1].seq if runner.bars else 0
-    return {"bars": runner.bars, "setup_s": t1 - t0, "run_s": t2 - t1, "trades": len(runner.trades),
+    # backtesting.py's finalize_trades counts a position still open at the end as a trade; so do we.
+    still_open = sum(1 for b in runner.session.execution.brackets.values() if b.entry_fills)
+    return {"bars": runner.bars, "setup_s": t1 - t0, "run_s": t2 - t1, "trades": len(runner.trades) + still_open,
             "peak_rss_mib": rss, "journal_rows": journaled}
 
 

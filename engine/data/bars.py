@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from engine.data.timeframes import infer_tf, parse_tf
@@ -18,11 +19,16 @@ def interval_of(df: pd.DataFrame) -> pd.Timedelta:
     return interval
 
 
+def epoch_seconds(index: pd.DatetimeIndex) -> np.ndarray:
+    """Epoch seconds of a DatetimeIndex, whatever its resolution (pandas 3 defaults to µs for some)."""
+    return index.as_unit("ns").asi8 / 1e9
+
+
 def iter_bars(df: pd.DataFrame, symbol: str | None = None) -> Iterator[Bar]:
     symbol = symbol or df.attrs.get("symbol")
     if not symbol:
         raise ValueError("iter_bars needs a symbol (argument or df.attrs['symbol'])")
-    close_ts = (df.index + interval_of(df)).asi8 / 1e9
+    close_ts = epoch_seconds(df.index + interval_of(df))
     has_quotes = "bid" in df.columns and "ask" in df.columns
     volume = df["volume"].to_numpy() if "volume" in df.columns else [0.0] * len(df)
     cols = [df[c].to_numpy() for c in ("open", "high", "low", "close")]

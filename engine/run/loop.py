@@ -192,9 +192,9 @@ class Runner:
         open_ = ex.open_brackets(s.symbol)
         for b in open_:
             if want.direction != b.side.sign:
-                ex.exit(b, "signal")
-        if open_ or not want.enter:
-            if want.refusal is not None and not open_:
+                ex.exit(b, "signal")  # a reversal exits and enters on the same bar
+        if any(b.side.sign == want.direction for b in open_) or not want.enter:
+            if want.refusal is not None:
                 self._refused(s.symbol, *want.refusal, {})
             return
         self._enter(s, i, t, Side.BUY if want.direction > 0 else Side.SELL, want)

@@ -63,6 +63,7 @@ def _strategies(use: StrategyUse):
 
 def load_series(dataset: str, dd: DomainData, use: StrategyUse, atr_window: int) -> Series:
     from engine.data import bundled
+    from engine.data.bars import epoch_seconds
     from engine.data.resample import multi_timeframe
 
     meta = bundled.get(dataset)
@@ -74,7 +75,7 @@ def load_series(dataset: str, dd: DomainData, use: StrategyUse, atr_window: int)
         signal = signal + strat.predict(df).to_numpy(dtype=float)
     confirm = np.sign(df["confirm_close"].to_numpy() - df["confirm_open"].to_numpy())
     step = pd.Timedelta(dd.primary).total_seconds()
-    ts = df.index.asi8 / 1e9 + step  # the loader indexes by bar open; decisions happen at the close
+    ts = epoch_seconds(df.index) + step  # the loader indexes by bar open; decisions happen at the close
     has_quotes = "bid" in df.columns
     return Series(meta.symbol, Domain(meta.domain), ts, *(df[c].to_numpy(dtype=float) for c in
                   ("open", "high", "low", "close", "volume")),
