@@ -51,6 +51,7 @@ def registry(tmp_path_factory) -> Path:
 
 
 def run_config(work: Path, registry: Path, **ml) -> Path:
+    work.mkdir(parents=True, exist_ok=True)
     (work / "fast.yaml").write_text(STRATEGY)
     ml = {"registry": str(registry), "active_set_file": str(work / "active.json"), **ml}
     (work / "run.yaml").write_text(json.dumps({

@@ -8,10 +8,12 @@ fast; a live feed computes the same values bar by bar (`ModelFeed.prob_live`,
 Clock: the decision for a row is taken at the row's close `t`. The features
 module's row n is built from bars 0..n-1 only, so the features known at `t`
 are the row of the bar that OPENS at `t`, computed over the bars closed by
-`t`. Precomputed over the whole series, that is simply the row indexed `t` (a
-phantom bar is appended after the last bar so the final close has a row too;
-its values are never read). Where the data has a gap right at `t`, the row is
-computed the live way. Models are loaded BY VERSION and pinned in the store, so
+`t`. Precomputed over the whole series, that is simply the row indexed `t`.
+Live, the bars received by `t` are padded with phantom bars from `t` to the
+end of the current higher-timeframe bucket: row `t` never reads them (the
+features' causality), but a higher timeframe's last closed bucket is found
+only once the bucket after it exists. The whole series' end is padded the same
+way; where the data has a gap right at `t`, the row is computed the live way. Models are loaded BY VERSION and pinned in the store, so
 a resumed run uses the versions it started with.
 """
 from __future__ import annotations
@@ -45,7 +47,7 @@ class ModelFeed:
         import pandas as pd
 
         bars = self._at_model_tf(self.bars)
-        prob = self._predict(_with_phantom(bars, bars.index[-1] + self._step()))
+        prob = self._predict(self._padded(bars, bars.index[-1] + self._step()))
         at = pd.to_datetime(np.asarray(ts, dtype=float), unit="s", utc=True).round("s")
         out = prob.reindex(at).to_numpy(dtype=float)
         for k in np.flatnonzero(~at.isin(prob.index)):  # a gap at the decision: as a live feed would
@@ -60,9 +62,40 @@ class ModelFeed:
         native = received[received.index + _interval(received) <= when]
         bars = self._at_model_tf(native)
         bars = bars[bars.index + self._step() <= when]
-        if len(bars) < 2:
+        if not self._enough(bars, when):
             return float("nan")
-        return float(self._predict(_with_phantom(bars, when)).iloc[-1])
+        return float(self._predict(self._padded(bars, when)).loc[when])
+
+    def _padded(self, bars: "pd.DataFrame", at: "pd.Timestamp") -> "pd.DataFrame":
+        """`bars` and copies of their last bar from `at` to the end of every higher-timeframe bucket."""
+        import pandas as pd
+
+        from engine.data.timeframes import parse_tf
+
+        step = self._step()
+        tfs = [parse_tf(tf) for tf in self._features().higher_timeframes]
+        end = max([at + step] + [(at + step).ceil(tf) for tf in tfs if tf > step and tf % step == pd.Timedelta(0)])
+        pad = bars.iloc[[-1] * int((end - at) / step)].copy()
+        pad.index = pd.date_range(at, periods=len(pad), freq=step, name=bars.index.name).as_unit(bars.index.unit)
+        out = pd.concat([bars, pad])
+        out.attrs = dict(bars.attrs)
+        return out
+
+    def _enough(self, bars: "pd.DataFrame", when: "pd.Timestamp") -> bool:
+        """Enough closed buckets of every timeframe for its ATR to exist (the warm rule below), which
+        is also what the indicators need so as not to fail on a short history."""
+        from engine.data.timeframes import parse_tf
+
+        cfg = self._features()
+        for tf in [self._step()] + [parse_tf(tf) for tf in cfg.higher_timeframes]:
+            if bars.index[bars.index < when.floor(tf)].floor(tf).nunique() - 1 < cfg.atr_window:
+                return False
+        return True
+
+    def _features(self) -> Any:
+        from strategies.ml.config import FeatureConfig
+
+        return FeatureConfig.model_validate(self.model.manifest["feature_config"])
 
     def _step(self) -> "pd.Timedelta":
         from engine.data.timeframes import parse_tf
@@ -75,16 +108,17 @@ class ModelFeed:
         return bars if _interval(bars) == self._step() else resample(bars, self.model.tf)
 
     def _predict(self, bars: "pd.DataFrame") -> "pd.Series":
-        """P(up) per row; NaN where the slowest primary features are not warm (as in training)."""
+        """P(up) per row; NaN until the slowest primary features (as in training) and every
+        timeframe's ATR are warm."""
         import pandas as pd
 
-        from strategies.ml.config import FeatureConfig
         from strategies.ml.features import build_features
         from strategies.ml.model import predict
 
-        cfg = FeatureConfig.model_validate(self.model.manifest["feature_config"])
+        cfg = self._features()
         X = build_features(bars, cfg)
-        warm = X[[f"ema{max(cfg.ema_windows)}_dist", "adx"]].notna().all(axis=1).to_numpy()
+        natr = [c for c in X.columns if c.endswith("natr")]
+        warm = X[[f"ema{max(cfg.ema_windows)}_dist", "adx", *natr]].notna().all(axis=1).to_numpy()
         return pd.Series(np.where(warm, predict(self.model.booster, X), np.nan), index=X.index)
 
 
@@ -92,16 +126,6 @@ def _interval(bars: "pd.DataFrame") -> "pd.Timedelta":
     from engine.data.bars import interval_of
 
     return interval_of(bars)
-
-
-def _with_phantom(bars: "pd.DataFrame", at: "pd.Timestamp") -> "pd.DataFrame":
-    import pandas as pd
-
-    row = bars.iloc[[-1]].copy()
-    row.index = pd.DatetimeIndex([at], name=bars.index.name).as_unit(bars.index.unit)
-    out = pd.concat([bars, row])
-    out.attrs = dict(bars.attrs)
-    return out
 
 
 # -- regimes -------------------------------------------------------------------------------
