@@ -242,9 +242,10 @@ def test_plain_ack_crash_between_engine_checkpoint_and_ack_fails_closed(tmp_path
     assert first <= 1 and all("replay diverged" in a[1] for a in answers[first:])
 
 
-def log_rows(path: Path) -> int:
+def log_rows(path: Path) -> list[tuple[int, int]]:
+    """(first, last) call of each committed row of the catch-up log."""
     with sqlite3.connect(path) as db:
-        return db.execute("SELECT count(*) FROM replay_log").fetchone()[0]
+        return db.execute("SELECT first, last FROM replay_log ORDER BY last").fetchall()
 
 
 def test_ack_clears_the_log(tmp_path):
@@ -253,9 +254,9 @@ def test_ack_clears_the_log(tmp_path):
     v.on_bar(XRP[0])
     v.quote("XRP-PERP")
     assert v.submit(req("a", 0, Side.BUY, 100.0)).status.value == "accepted"  # a commit: the log goes with it
-    assert log_rows(path) == 1 and v.calls == 3
+    assert log_rows(path) == [(1, 3)] and v.calls == 3
     v.ack()
-    assert log_rows(path) == 0 and v.calls == 3  # at once: a reopen without resume_at must not replay
+    assert log_rows(path) == [] and v.calls == 3  # at once: a reopen without resume_at must not replay
     v.quote("XRP-PERP")  # commits nothing: its log entry stays in memory
     kill(v)
     w = PaperVenue.open(path)
@@ -270,12 +271,14 @@ def test_ack_n_after_sync_clears_the_log_with_the_next_commit(tmp_path):
     v.quote("XRP-PERP")
     n = v.sync()
     v.ack(n)
-    assert log_rows(path) == 1  # no commit of its own...
+    v.quote("XRP-PERP")  # a quiet call: still no commit
+    assert log_rows(path) == [(1, n)]  # no commit of its own...
     v.submit(req("a", 0, Side.BUY, 100.0))
-    assert log_rows(path) == 1 and v.calls == n + 1  # ...it rode on this one: only the submit is left
+    assert log_rows(path) == [(n + 1, n + 2)]  # ...it rode on this one: only the quote and submit are left
     kill(v)
     w = PaperVenue.open(path, resume_at=n)
-    assert w.catching_up and w.submit(req("a", 0, Side.BUY, 100.0)).status.value == "accepted"
+    assert w.catching_up and w.quote("XRP-PERP").snapshot_id == snapshot_id("XRP-PERP", XRP[0].ts)
+    assert w.submit(req("a", 0, Side.BUY, 100.0)).status.value == "accepted"  # live, it would be a duplicate
     assert not w.catching_up
 
 

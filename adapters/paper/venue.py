@@ -59,7 +59,7 @@ class PaperVenue:
         self._seq = 0
         self._ch = Changes()
         self._log: CatchUpLog | None = None  # durable venues only: in memory there is no restart to survive
-        self._acked = 0
+        self._acked = self._acked_saved = 0  # the log is acknowledged up to call _acked; on disk, _acked_saved
 
     @classmethod
     def open(cls, path: str | Path, config: PaperConfig | None = None, *, resume_at: int | None = None,
@@ -75,7 +75,8 @@ class PaperVenue:
         if config is None and "config" in meta:
             config = PaperConfig.model_validate(meta["config"])
         venue = cls(config, state=state, **kwargs)
-        venue._acked, saved = meta.get("acked", 0), meta.get("calls", 0)
+        venue._acked = venue._acked_saved = meta.get("acked", 0)
+        saved = meta.get("calls", 0)
         if resume_at is not None and not venue._acked <= resume_at <= saved:
             state.close()
             raise VenueError(f"the engine resumes after call {resume_at} but the venue holds calls "
@@ -121,14 +122,17 @@ class PaperVenue:
         n = self._log.calls if upto is None else upto
         self._log.ack(n)
         self._acked = max(self._acked, n)
-        self._ch.meta["acked"] = self._acked
         if upto is None:
             self._commit(force=True)
 
     def _call(self, name: str, args: tuple, live: Callable[..., Any]) -> Any:
         """Answer an engine call: from the catch-up log while there is one, else live (and log it)."""
         log = self._log
-        if log is not None and log.replay:
+        if log is None:  # in memory: no restart to survive, nothing to log
+            result = live(*args)
+            self._commit()
+            return result
+        if log.replay:
             result, events = log.answer(name, args)
             if self.on_event is not None:  # the hook sees the same events as in the first run
                 for e in events:
@@ -138,11 +142,8 @@ class PaperVenue:
             try:
                 result = live(*args)
             except VenueError as e:  # an error is an answer too: a replay must get it again
-                if log is None:
-                    raise
                 result = e
-            if log is not None:
-                log.record(name, args, result, tuple(self._events[mark:]) if len(self._events) > mark else ())
+            log.record(name, args, result, tuple(self._events[mark:]) if len(self._events) > mark else ())
             self._commit()
         if isinstance(result, VenueError):
             raise result
@@ -452,7 +453,10 @@ class PaperVenue:
             bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done)
         if self._log is not None and not self._log.replay:  # catching up, the state is ahead of `calls`
             self._ch.meta["calls"] = self._log.calls
-        self._state.flush(self._ch, self.ledger.cash, self._log.take() if self._log else (), self._ch.meta.get("acked"))
+        acked = None
+        if self._acked != self._acked_saved:
+            acked = self._ch.meta["acked"] = self._acked_saved = self._acked
+        self._state.flush(self._ch, self.ledger.cash, self._log.take() if self._log else (), acked)
         self._ch = Changes()
 
     def _restore(self, meta: dict) -> None:
