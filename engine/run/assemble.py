@@ -62,7 +62,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
                                   multiplier=lambda s: venue.catalogue.get(s).multiplier, on_closed=runner.on_closed,
                                   on_fill=runner.on_fill)
     runner.decider = build_decider(cfg, specs, stage, series, store, session.notes, resume=saved is not None)
-    runner.decider.flat = lambda symbol: not session.execution.open_brackets(symbol)
+    runner.decider.holding = lambda symbol, d: any(b.side.sign == d for b in session.execution.open_brackets(symbol))
     runner.active_symbols = active_symbols(cfg, store, session.notes, resume=saved is not None)
     if saved is not None:
         checkpoint.load(runner, saved)

@@ -69,9 +69,9 @@ class Decider:
         self.use = use
         self.filters = filters
         self.rng = random.Random(seed)
-        # Whether a symbol has no open position; the filters judge an entry only when it can
-        # happen (a reversal waits for its exit), so each signal is judged and drawn for once.
-        self.flat: Callable[[str], bool] = lambda symbol: True
+        # Whether a position in that direction is open on the symbol (no entry then): the filters
+        # judge an entry only when it can happen, so each signal is judged and drawn for once.
+        self.holding: Callable[[str, int], bool] = lambda symbol, direction: False
         self.last: dict[str, int] = {}
         self.armed: dict[str, int] = {}
         self.reported: dict[str, list[str]] = {}
@@ -112,7 +112,7 @@ class Decider:
             why = self._not_allowed(s, t, inp.regime[i], *inp.allowlist)
             if why is not None:  # stays armed: the session or regime may change while the signal holds
                 return Want(d, False, refusal=self._once(sym, ("allowlist", why)))
-        if not inp.prob or not self.flat(sym):
+        if not inp.prob or self.holding(sym, d):
             return Want(d, True)
         version = "+".join(inp.prob)
         exploring = f.exploration is not None and self._explore(str(inp.regime[i]))
