@@ -74,7 +74,7 @@ def test_documented_example_round_trips_into_the_ir(tmp_path):
     assert m.broadcasts == ("kill_close_only", "kill_flatten", "kill_halt", "kill_resume")
 
     t0, t1 = m.transitions
-    assert (t0.index, t0.event, t0.sources, t0.target, t0.priority) == (0, "trade_closed", ("normal",), "cooldown", None)
+    assert (t0.index, t0.event, t0.sources, t0.target, t0.priority) == (0, "trade_closed", ("normal",), "cooldown", 1)
     assert (t1.index, t1.target, t1.priority) == (1, None, 2)
     guard_line = at("guard: ctx.consecutive_losses")
     assert t0.guard.source == "ctx.consecutive_losses + 1 >= params.max_consecutive_losses"

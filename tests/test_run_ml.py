@@ -93,7 +93,6 @@ def test_trained_model_decides_and_is_recorded(tmp_path, registry):
     assert report["trade_count"] == len(trades)
 
 
-@pytest.mark.xfail(strict=True, reason="engine/run/report.py has no model-version key yet (see the ML wiring report)")
 def test_report_json_names_the_model_versions(tmp_path, registry):
     report = finish(make_runner(tmp_path, registry))
     assert MODEL in json.dumps(report)

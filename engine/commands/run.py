@@ -103,6 +103,8 @@ def _execute(args, cfg, specs, routing, run_dir: Path, venue_path: Path) -> int:
     runner = assemble(cfg, specs, args.stage, routing, run_dir, venue_path=venue_path, resume=args.resume)
     runner.session.store.put_json("run/dir", str(run_dir))
     runner.heartbeat = args.heartbeat
+    for note in runner.session.notes:
+        console.print(f"note: {note}")
     total = sum(len(s) - s.start for s in runner.series)
     if args.max_bars:
         total = min(total, args.max_bars)

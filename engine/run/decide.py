@@ -83,8 +83,9 @@ class Decider:
         d = 1 if target > self.use.deadband else -1 if target < -self.use.deadband else 0
         sym = s.symbol
         if d != self.last.get(sym):
+            if sym in self.last:  # the first valid bar sets the direction; only a change is a signal
+                self.armed[sym] = d
             self.last[sym] = d
-            self.armed[sym] = d
             self.reported.pop(sym, None)
         if d == 0 or self.armed.get(sym) != d:
             return Want(d, False)

@@ -65,6 +65,7 @@ def report_dict(result: RunResult, files: dict[str, Path]) -> dict[str, Any]:
                         "exploration_kpis": per_domain[d]["exploration"].as_dict()}
                     for d, dr in result.domains.items()},
         "trade_count": len(result.trades),
+        "models": _models(result.trades),
         "gate_decisions": result.gate_decisions,
         "kill_events": result.kill_events,
         "rejections": dict(sorted(result.rejections.items())),
@@ -74,6 +75,17 @@ def report_dict(result: RunResult, files: dict[str, Path]) -> dict[str, Any]:
         "files": {"report": REPORT, "trades": TRADES, "equity": EQUITY,
                   "audit": AUDIT if "audit" in files else None},
     })
+
+
+def _models(trades: list[ClosedTrade]) -> dict[str, dict[str, int]]:
+    """Trades per model version that made the decision (exploration trades counted apart)."""
+    out: dict[str, dict[str, int]] = {}
+    for t in trades:
+        if t.model_version:
+            m = out.setdefault(t.model_version, {"trades": 0, "exploration": 0})
+            m["trades"] += 1
+            m["exploration"] += int(t.exploration)
+    return dict(sorted(out.items()))
 
 
 def write_trades_csv(trades: list[ClosedTrade], path: Path) -> Path:
