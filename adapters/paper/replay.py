@@ -44,9 +44,8 @@ def encode(result: Any, events: tuple[VenueEvent, ...]) -> str:
     if not events and result == []:
         return _QUIET
     body: dict[str, Any] = {"x": str(result)} if isinstance(result, VenueError) else {"r": _enc(result)}
-    events = [dump_event(e) for e in events]
     if events:
-        body["e"] = events
+        body["e"] = [dump_event(e) for e in events]
     return json.dumps(body)
 
 
