@@ -1,0 +1,545 @@
+"""Drive real `engine run` replays in-process and check safety invariants on every event.
+
+Two observation points, both test doubles that only watch:
+- `CheckingVenue` wraps the paper venue: every submit, amend, cancel and bar goes
+  through it, so it sees each order the engine sends and each answer it gets;
+- `CheckingSink` wraps the interpreter's audit sink: the checks run again after
+  every audit record (every transition of every machine instance).
+
+`Checker` holds the invariants; `drive` runs a `Scenario` (data slice, venue
+settings, operator commands and stop moves at given bars) through the real
+Runner and returns the checker with any violations and the events before them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from adapters.base import VenueReport
+from engine.domain import Domain, OrderRequest, Role, Side
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = "invariants"  # the run env of these tests: env `paper` plus a wallet that can trade every domain
+TOL = 1e-9
+EVENTS_PER_STEP = 3000  # a bar's step makes 3-50 events; far more means a loop (a timer re-armed in the past)
+
+
+class RunawayRun(AssertionError):
+    """The run stopped making progress through its bars."""
+
+
+# Domains per stage, datasets that trade with the default strategies, and their timeframes.
+DATASETS: dict[str, tuple[str, str, str]] = {
+    "crypto_spot/ETH_BTC-5m": ("crypto_spot", "15m", "5m"),
+    "crypto_spot/LTC_BTC-5m": ("crypto_spot", "15m", "5m"),
+    "crypto_spot/ADA_BTC-5m": ("crypto_spot", "15m", "5m"),
+    "crypto_perp/BTC-PERP-1m": ("crypto_perp", "15m", "5m"),
+    "forex/GBPUSD-1m": ("forex", "15m", "5m"),
+    "forex/USDJPY-1m": ("forex", "15m", "5m"),
+}
+
+
+# -- specs, config, data ---------------------------------------------------------------
+def write_env_override(folder: Path, wallet: float) -> Path:
+    """specs/overrides/env_paper.yaml under env `invariants`, plus the paper wallet.
+
+    With the spec default wallet (1000) only BTC-quoted spot clears the venues' minimum
+    lots; a bigger wallet lets perps and forex (the domains that go short) trade too.
+    """
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe")
+    doc = yaml.load((ROOT / "specs/overrides/env_paper.yaml").read_text(encoding="utf-8"))
+    doc["key"] = ENV
+    doc["values"]["rollout"] = {"paper_wallet_usd": wallet}
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "env_invariants.yaml", "w", encoding="utf-8") as f:
+        yaml.dump(doc, f)
+    return folder
+
+
+@functools.cache
+def specset(override_dir: str):
+    from engine.run.session import load_specset
+
+    return load_specset([str(ROOT / "specs"), override_dir])
+
+
+@functools.cache
+def base_config():
+    from engine.run.config import load_config
+
+    return load_config()
+
+
+@functools.cache
+def full_series(dataset: str, atr_window: int):
+    from engine.run.config import DomainData
+    from engine.run.market import load_series
+
+    _, primary, confirm = DATASETS[dataset]
+    cfg = base_config()
+    use = cfg.strategy.model_copy(update={"file": str(ROOT / cfg.strategy.file)})
+    return load_series(dataset, DomainData(primary=primary, confirm=confirm), use, atr_window)
+
+
+def window(s, offset: int, bars: int):
+    """The series cut to `bars` tradable bars starting `offset` bars after its fit window."""
+    lo = min(s.start + offset, len(s) - 1)
+    hi = min(len(s), lo + bars)
+    cut = {f.name: getattr(s, f.name)[:hi] for f in dataclasses.fields(s)
+           if f.name in ("ts", "open", "high", "low", "close", "volume", "bid", "ask", "signal", "confirm", "atr")
+           and getattr(s, f.name) is not None}
+    return dataclasses.replace(s, **cut, start=lo)
+
+
+# -- the scenario ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scenario:
+    stage: int
+    datasets: tuple[str, ...]
+    offset: int
+    bars: int  # per series
+    seed: int
+    partial_fill_prob: float
+    slippage_bps: float
+    max_hold_s: float
+    commands: tuple[tuple[int, str], ...] = ()  # (bar, kill command) posted to the control channel
+    stop_moves: tuple[tuple[int, float], ...] = ()  # (bar, fraction of the stop distance; > 0 tightens)
+    price_updates: bool = False  # feed the brackets' breakeven/trailing rules every bar
+    size_pct: float | None = None  # overrides risk.yaml's base and canary size, so that the caps bind
+    durability: str = "batch"  # full: a store write (and a credit) per fill; batch: at checkpoints
+    flip_every: int = 0  # > 0: a seeded random target (long/flat/short) held ~this many bars replaces
+    #                      the strategy's, so that a few hundred bars see many entries and exits
+
+
+# -- observation points ----------------------------------------------------------------
+class CheckingVenue:
+    """The paper venue, watched: each engine call is checked before and after it runs."""
+
+    def __init__(self, inner: Any, checker: "Checker") -> None:
+        self._inner, self._checker = inner, checker
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def submit(self, req: OrderRequest) -> VenueReport:
+        self._checker.before_submit(req)
+        report = self._inner.submit(req)
+        self._checker.after_submit(req, report)
+        return report
+
+    def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
+        report = self._inner.amend(client_order_id, price=price, qty=qty)
+        self._checker.event(f"venue.amend {client_order_id} price={price} qty={qty} -> "
+                            f"{report.status.value} {report.reason}")
+        return report
+
+    def cancel(self, client_order_id: str) -> VenueReport:
+        self._checker.before_cancel(client_order_id)
+        report = self._inner.cancel(client_order_id)
+        self._checker.event(f"venue.cancel {client_order_id} -> {report.status.value} {report.reason}")
+        return report
+
+    def on_bar(self, bar) -> list[VenueReport]:
+        before = self._inner.ledger.qty(bar.symbol)
+        reports = self._inner.on_bar(bar)
+        self._checker.after_bar(bar, reports, before, self._inner.ledger.qty(bar.symbol))
+        return reports
+
+
+class CheckingSink:
+    """The interpreter's audit sink, with the invariants checked after every record."""
+
+    def __init__(self, inner: Any, checker: "Checker") -> None:
+        self.inner, self.checker = inner, checker
+
+    def write(self, record) -> None:
+        self.inner.write(record)
+        self.checker.event(f"audit {record.machine}:{record.instance_id} {record.kind} "
+                           f"{record.source}->{record.target} on {record.event}")
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+
+# -- the invariants --------------------------------------------------------------------
+@dataclass
+class Checker:
+    """Safety invariants of a run, checked at every event.
+
+    Stop grace (two-step placement): an entry is sent bare and its legs go out when the
+    engine processes the venue's fill report, within the same bar. A symbol whose position
+    grew in this bar's `venue.on_bar` is in grace until the end of that bar's step; so is
+    a symbol whose stop the engine cancels (an exit: cancel the legs, then send a
+    reduce-only market exit). Outside grace, and unconditionally at the end of every
+    step, each open position must be covered by working reduce-only orders on the other
+    side: its stop-loss, or a market exit, which is stronger (it fills on the next bar
+    whatever the price, a stop only if touched).
+    """
+
+    runner: Any = None
+    events: deque = field(default_factory=lambda: deque(maxlen=60))
+    violations: dict[str, list[str]] = field(default_factory=dict)  # rule -> first few, with the events before
+    grace: set[str] = field(default_factory=set)
+    stop_best: dict[str, tuple[Side, float]] = field(default_factory=dict)  # stop order -> (side, tightest)
+    credit_seq: int = 0
+    store_dirty: bool = False  # a fill since the last look at the store
+    step_events: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    _busy: bool = False
+
+    # -- plumbing --------------------------------------------------------------
+    @property
+    def venue(self):
+        return self.runner.session.venue._inner
+
+    def _count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def fail(self, rule: str, text: str) -> None:
+        seen = self.violations.setdefault(rule, [])
+        if len(seen) < 3 and not any(v.startswith(text) for v in seen):
+            trail = "\n    ".join(self.events)
+            seen.append(f"{text}\n  at bar {self.runner.bars} of the run, after these events (oldest first):\n    {trail}")
+
+    def report(self, rule: str) -> str:
+        return f"{rule}: " + "\n\n".join(self.violations.get(rule, []))
+
+    def event(self, label: str) -> None:
+        self.events.append(label)
+        if self.runner is None or self._busy:
+            return
+        self.step_events += 1
+        if self.step_events > EVENTS_PER_STEP:
+            raise RunawayRun(f"{self.step_events} events in bar {self.runner.bars}'s step: the engine is looping; "
+                             "last events:\n    " + "\n    ".join(self.events))
+        self._busy = True  # the checks read the store and the venue; nothing they do is an event
+        try:
+            self._count("events")
+            self.check_stops(strict=False)
+            self.check_stop_never_widens()
+            self.check_balances()
+        finally:
+            self._busy = False
+
+    # -- venue hooks -------------------------------------------------------------
+    def before_submit(self, req: OrderRequest) -> None:
+        if req.role is Role.ENTRY:
+            self.check_close_only(req)
+            self.check_entry_limits(req)
+
+    def after_submit(self, req: OrderRequest, report: VenueReport) -> None:
+        self.event(f"venue.submit {req.client_order_id} {req.symbol} {req.role.value} {req.side.value} "
+                   f"{req.type.value} qty={req.qty:g} price={req.price} -> {report.status.value} {report.reason}")
+
+    def before_cancel(self, client_order_id: str) -> None:
+        for o in self.venue.open_orders():
+            if o.request.client_order_id == client_order_id and o.request.role is Role.STOP_LOSS:
+                self.grace.add(o.request.symbol)
+
+    def after_bar(self, bar, reports: list[VenueReport], before: float, after: float) -> None:
+        self.store_dirty |= any(r.fills for r in reports)
+        if abs(after) > abs(before) + TOL or before * after < 0:
+            self.grace.add(bar.symbol)  # the position grew: its legs go out as the engine reads the fills
+        self.event(f"venue.on_bar {bar.symbol} ts={bar.ts:.0f} o={bar.open:g} h={bar.high:g} l={bar.low:g} "
+                   f"c={bar.close:g}: " + "; ".join(f"{r.client_order_id} {r.status.value} "
+                                                  f"{' '.join(f'{f.qty:g}@{f.price:g}' for f in r.fills)}"
+                                                  for r in reports))
+
+    def end_of_step(self) -> None:
+        self.grace.clear()
+        self.step_events = 0
+        self.event("end of step")
+        self._busy = True
+        try:
+            self.check_stops(strict=True)
+            self.check_books_agree()
+            if self.store_dirty:
+                self.check_store_wallets()
+        finally:
+            self._busy = False
+
+    # -- 1. no open position without a working stop --------------------------------
+    def check_stops(self, strict: bool) -> None:
+        orders = self.venue.open_orders()
+        for p in self.venue.positions():
+            if abs(p.qty) <= TOL or (not strict and p.symbol in self.grace):
+                continue
+            self._count("positions checked")
+            closing = Side.SELL if p.qty > 0 else Side.BUY
+            cover = sum(o.request.qty - o.filled_qty for o in orders
+                        if o.request.symbol == p.symbol and o.request.side is closing
+                        and o.request.role in (Role.STOP_LOSS, Role.EXIT)
+                        and (o.request.role is Role.EXIT or o.request.reduce_only))
+            if cover < abs(p.qty) * (1 - 1e-9) - TOL:
+                self.fail("stop", f"{p.symbol} position {p.qty:.12g} is covered by working stops/exits for only "
+                                  f"{cover:.12g}" + (" at the end of the bar's step" if strict else ""))
+
+    # -- 2. a stop is never widened ------------------------------------------------------
+    def check_stop_never_widens(self) -> None:
+        for o in self.venue.open_orders():
+            r = o.request
+            if r.role is not Role.STOP_LOSS or r.price is None:
+                continue
+            side, best = self.stop_best.get(r.client_order_id, (r.side, r.price))
+            # a sell stop protects a long: it may only rise; a buy stop protects a short: only fall
+            wider = r.price < best - TOL * best if side is Side.SELL else r.price > best + TOL * best
+            if wider:
+                self.fail("stop_widened", f"{r.symbol} {r.client_order_id}: {side.value} stop moved from {best:g} "
+                                          f"to {r.price:g}, away from the market")
+            tight = max(best, r.price) if side is Side.SELL else min(best, r.price)
+            if r.client_order_id in self.stop_best and tight != best:
+                self._count("stop tightenings")
+            self.stop_best[r.client_order_id] = (side, tight)
+
+    # -- 3. wallets ---------------------------------------------------------------
+    def check_balances(self) -> None:
+        for dom, cash in self.venue.balances().items():
+            if cash < -TOL:
+                self.fail("wallet", f"venue cash of {dom.value} is {cash:g}")
+        for dom, book in self.runner.session.books.items():
+            if book.balance < -TOL:
+                self.fail("wallet", f"in-memory {dom.value} balance is {book.balance:g}")
+
+    def check_store_wallets(self) -> None:
+        """The store's money changes only when the engine books a fill (durability `full`)
+        or writes a checkpoint (`batch`): checked after every step with a fill and every
+        checkpoint."""
+        self.store_dirty = False
+        ses = self.runner.session
+        for w in ses.store.wallets():
+            if w.balance < -TOL:
+                self.fail("wallet", f"stored {w.domain}/{w.mode} wallet is {w.balance:g}")
+        self.check_credits()
+
+    def check_credits(self) -> None:
+        """Every stored credit (durability `full` books one per fill) names a fill of an
+        order of the same domain, and moves exactly that fill's realised P&L."""
+        store = self.runner.session.store
+        for c in store.journal_entries(kind="credit", after_seq=self.credit_seq):
+            self.credit_seq = max(self.credit_seq, c.seq)
+            self._count("credits")
+            domain = c.key.split("/", 1)[0]
+            fill_id = c.reason.removeprefix("fill ") if c.reason.startswith("fill ") else None
+            fill = next(iter(store.journal_entries(kind="fill", key=fill_id)), None) if fill_id else None
+            order = store.order(fill.payload["client_order_id"]) if fill else None
+            if order is None:
+                self.fail("wallet", f"credit of {c.payload['amount']:g} to {c.key} cites no stored fill: {c.reason!r}")
+            elif order.domain != domain:
+                self.fail("wallet", f"{c.key} credited {c.payload['amount']:g} for fill {fill_id} of a "
+                                    f"{order.domain} order")
+            elif not _close(c.payload["amount"], fill.payload["realized_pnl"]):
+                self.fail("wallet", f"{c.key} credited {c.payload['amount']:g} for fill {fill_id}, whose "
+                                    f"P&L is {fill.payload['realized_pnl']:g}")
+
+    def check_store_conserves(self) -> None:
+        """Each stored wallet holds its start balance plus the P&L of the stored fills of its
+        own domain's orders, replayed in order: money enters a wallet only through its fills."""
+        from state.ledger import Book, apply_fill
+
+        store = self.runner.session.store
+        self._count("store audits")
+        orders = {o.client_order_id: o for o in store.orders()}
+        mult = {i.symbol: i.multiplier for i in self.venue.catalogue}
+        books: dict[str, Book] = {}
+        pnl: dict[tuple[str, str], float] = {}
+        for f in store.fills():
+            o = orders.get(f.client_order_id)
+            if o is None:
+                self.fail("wallet", f"stored fill {f.fill_id} belongs to no stored order")
+                continue
+            books[f.symbol], p = apply_fill(books.get(f.symbol, Book()), Side(f.side), f.qty, f.price, f.fee, f.ts,
+                                            mult.get(f.symbol, 1.0))
+            pnl[(o.domain, o.mode)] = pnl.get((o.domain, o.mode), 0.0) + p
+        for w in store.wallets():
+            want = w.start_balance + pnl.pop((w.domain, w.mode), 0.0)
+            if not _close(w.balance, want):
+                self.fail("wallet", f"stored {w.domain}/{w.mode} wallet is {w.balance!r}, but its start and its "
+                                    f"own fills make {want!r}")
+        for (dom, mode), p in pnl.items():
+            self.fail("wallet", f"fills of {dom}/{mode} orders made {p:g} with no {dom}/{mode} wallet to hold it")
+        held = {(p.symbol, p.domain): p.qty for p in store.positions()}
+        for sym, b in books.items():
+            dom = self.venue.catalogue.get(sym).domain.value
+            if not _close(held.get((sym, dom), 0.0), b.qty):
+                self.fail("wallet", f"stored position {sym} is {held.get((sym, dom), 0.0):g}, its fills make {b.qty:g}")
+
+    def check_books_agree(self) -> None:
+        """At a bar's end the in-memory books and the venue hold the same money and positions."""
+        ses = self.runner.session
+        cash = self.venue.balances()
+        for dom, book in ses.books.items():
+            if not _close(book.balance, cash[dom]):
+                self.fail("ledger", f"{dom.value}: book balance {book.balance!r}, venue cash {cash[dom]!r}")
+        for dom in set(cash) - set(ses.books):
+            start = self.venue.config.starting_balance.get(dom, 0.0)
+            if not _close(cash[dom], start):
+                self.fail("wallet", f"{dom.value} is not traded in this run but its venue cash moved "
+                                    f"{start:g} -> {cash[dom]:g}")
+        held = {p.symbol: p.qty for p in self.venue.positions()}
+        mine = {sym: pos.qty for book in ses.books.values() for sym, pos in book.positions.items()}
+        for sym in set(held) | set(mine):
+            if not _close(mine.get(sym, 0.0), held.get(sym, 0.0)):
+                self.fail("ledger", f"{sym}: the engine's book holds {mine.get(sym, 0.0):g}, the venue "
+                                    f"{held.get(sym, 0.0):g}")
+
+    # -- 4. caps at every approved entry ------------------------------------------
+    def check_entry_limits(self, req: OrderRequest) -> None:
+        runner = self.runner
+        ses, lim, sizing = runner.session, runner.risk.limits, runner.risk.sizing
+        inst = self.venue.catalogue.get(req.symbol)
+        book = ses.books[inst.domain]
+        self._count("entries checked")
+        q = self.venue.quote(req.symbol)
+        price = req.price if req.price is not None else (q.ask if req.side is Side.BUY else q.bid)
+        new = req.qty * price * inst.multiplier
+        eq = book.equity
+        held = book.open_notional()
+        have_pair, have_all = held.get(req.symbol, 0.0), sum(held.values())
+        dom = inst.domain.value
+        checks = [
+            ("exposure_pair", have_pair + new, lim.exposure_pair_pct * eq),
+            ("exposure_portfolio", have_all + new, lim.exposure_portfolio_pct * eq),
+            ("leverage_cap", have_all + new, lim.leverage_caps[dom] * eq),
+            ("budget", new, _size_budget(book, sizing, eq, req.ts)),
+        ]
+        for rule, got, cap in checks:
+            if got > cap * (1 + 1e-9) + TOL:
+                self.fail("caps", f"{req.symbol} entry {req.client_order_id} qty {req.qty:g} @ {price:g}: "
+                                  f"{rule} {got:.6g} > cap {cap:.6g} (equity {eq:.6g})")
+        if len(held) + (req.symbol not in held) > lim.max_concurrent_positions:
+            self.fail("caps", f"{req.symbol} entry makes {len(held) + 1} positions (max {lim.max_concurrent_positions})")
+
+    # -- 5. close-only never opens ---------------------------------------------------
+    def check_close_only(self, req: OrderRequest) -> None:
+        kill = self.runner.session.kill
+        self._count(f"entries sent in {kill.state}")
+        if not kill.has_tag("opens_risk"):
+            self.fail("close_only", f"entry {req.client_order_id} ({req.symbol} {req.side.value} {req.qty:g}) "
+                                    f"sent to the venue while the kill machine is `{kill.state}`")
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _size_budget(book, sizing, equity: float, now: float) -> float:
+    """The most an entry may commit: equity x size% (canary or base) x the ladder's multiplier,
+    from specs/risk/risk.yaml (drawdown recovery and Kelly only ever shrink it)."""
+    days = (now - book.activated_ts) / 86400
+    canary = len(book.closed) < sizing.canary.trades or days * 86400 < sizing.canary.days
+    pct = sizing.canary.size_pct if canary else sizing.base_size_pct
+    window = sum(p for ts, p in book.recent if ts >= now - sizing.ladder.window)
+    ladder = 1.0
+    for step in sizing.ladder.steps:
+        if window >= step.profit_usd:
+            ladder = step.multiplier
+    lo, hi = sizing.ladder.clamp
+    return max(equity, 0.0) * pct * min(max(ladder, lo), hi)
+
+
+# -- running a scenario ------------------------------------------------------------------
+def build(sc: Scenario, work: Path, override_dir: Path, checker: Checker):
+    from engine.risk.chain import RiskChain
+    from engine.run.assemble import assemble
+    from engine.run.optin import route
+
+    specs = specset(str(override_dir))
+    risk = specs.extra["risk"]
+    cfg = base_config().model_copy(update={
+        "db": str(work / "engine.db"), "env": ENV, "seed": sc.seed, "checkpoint_every": 50,
+        "durability": sc.durability,
+        "venue": {"partial_fill_prob": sc.partial_fill_prob, "slippage_bps": sc.slippage_bps}})
+    modes = dict(specs.machines["rollout"].states[f"stage_{sc.stage}"].attrs.get("domains", {}))
+    routing = route(sc.stage, modes, config_enabled=False, live_flag=False, paper_flag=True)
+    series = [window(full_series(ds, risk.brackets.atr_window), sc.offset, sc.bars) for ds in sc.datasets
+              if routing.modes.get(DATASETS[ds][0]) == "paper"]
+    if sc.flip_every:
+        series = [dataclasses.replace(s, signal=_flips(len(s), sc.flip_every, sc.seed + n))
+                  for n, s in enumerate(series)]
+    runner = assemble(cfg, specs, sc.stage, routing, work / "run", series=series)
+    limits = runner.risk.limits.model_copy(update={"max_hold": sc.max_hold_s})
+    sizing = runner.risk.sizing
+    if sc.size_pct is not None:
+        canary = sizing.canary.model_copy(update={"size_pct": sc.size_pct})
+        sizing = sizing.model_copy(update={"base_size_pct": sc.size_pct, "canary": canary})
+    runner.risk = runner.risk.model_copy(update={"limits": limits, "sizing": sizing})
+    runner.chain = RiskChain(runner.risk)
+    ses = runner.session
+    ses.venue = ses.execution.venue = CheckingVenue(ses.venue, checker)
+    ses.interp.sink = CheckingSink(ses.interp.sink, checker)
+    checker.runner = runner
+    return runner
+
+
+def drive(sc: Scenario, work: Path, override_dir: Path) -> Checker:
+    checker = Checker()
+    runner = build(sc, work, override_dir, checker)
+    ses = runner.session
+    commands: dict[int, list[str]] = {}
+    for bar, cmd in sc.commands:
+        commands.setdefault(bar, []).append(cmd)
+    moves: dict[int, list[float]] = {}
+    for bar, frac in sc.stop_moves:
+        moves.setdefault(bar, []).append(frac)
+    step: Callable = runner.step
+    checkpoint: Callable = runner.checkpoint
+
+    def watched_checkpoint() -> None:
+        checkpoint()
+        checker.check_store_wallets()
+        checker.check_store_conserves()
+
+    def watched_step(s, i) -> None:
+        n = runner.bars
+        for cmd in commands.get(n, ()):
+            ses.store.post_command(cmd)  # the operator's channel (what `engine kill` writes)
+            runner.poll_commands()
+            checker.event(f"operator {cmd} -> kill `{ses.kill.state}`")
+        for frac in moves.get(n, ()):
+            _move_stops(ses.execution, frac, checker)
+        step(s, i)
+        if sc.price_updates:
+            for b in ses.execution.open_brackets(s.symbol):
+                ses.execution.post(b.instance, "price_update", {"price": float(s.close[i]), "atr": float(s.atr[i])})
+            ses.execution.pump()
+        checker.end_of_step()
+
+    runner.step = watched_step
+    runner.checkpoint = watched_checkpoint
+    try:
+        runner.run()
+    finally:
+        ses.store.close()
+    checker.counts["bars"] = runner.bars
+    checker.counts["trades"] = len(runner.trades)
+    checker.counts.update({f"refused: {k}": v for k, v in runner.rejections.items()})
+    return checker
+
+
+def _flips(n: int, every: int, seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.geometric(1.0 / every, size=n)
+    levels = rng.choice([-1.0, 0.0, 1.0], size=n)
+    return np.repeat(levels, lengths)[:n]
+
+
+def _move_stops(execution, frac: float, checker: Checker) -> None:
+    """A request to move each open position's stop by `frac` of its distance to the entry."""
+    for b in execution.open_brackets():
+        ctx = b.instance.ctx
+        dist = abs(ctx["entry_px"] - ctx["stop"])
+        if not b.instance.has_tag("position_open") or dist <= 0:
+            continue
+        new = ctx["stop"] + b.side.sign * frac * dist
+        checker.event(f"move_stop {b.id} {ctx['stop']:g} -> {new:g}")
+        execution.post(b.instance, "move_stop", {"stop": new})
+    execution.pump()
