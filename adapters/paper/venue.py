@@ -380,7 +380,9 @@ class PaperVenue:
             self._open.pop(o.req.client_order_id, None)
         elif reduces and abs(self.ledger.qty(inst.symbol)) <= _EPS:
             reports.append(self._finish(o, S.CANCELED, "reduce-only: position closed; remainder canceled", bar.ts))
-        if o.req.parent_id and o.req.role in _BRACKET:
+        if o.req.parent_id and o.req.role in _BRACKET and o.status is S.FILLED:
+            # One-cancels-other on a complete fill only: after a partial fill both legs must
+            # keep covering what is left (the engine resizes them).
             reports += self._cancel_siblings(o, bar.ts)
         return reports
 

@@ -52,6 +52,7 @@ class Execution:
         self.post(b.instance, "open", {"side": intent.side.value, "qty": qty, "entry_price": intent.entry,
                                        "limit_price": 0.0, "stop": intent.stop, "take_profit": intent.take_profit})
         self.pump()
+        self._retire()
         return b
 
     # -- events -------------------------------------------------------------------
@@ -64,7 +65,6 @@ class Execution:
         while self._outbox:
             inst, event, payload = self._outbox.popleft()
             send(inst, event, payload)
-        self._retire()
 
     def on_reports(self, reports: list[VenueReport]) -> None:
         for r in reports:
@@ -82,6 +82,9 @@ class Execution:
             if r.status.is_final and not r.fills and order.bracket is not None:
                 order.bracket.on_order_done(order, r.status)
                 self.pump()
+        # Only after the whole batch: one bar can hold a leg's fill that closes the bracket
+        # and the entry's last fill, which must still reach its order (see on_order_fill).
+        self._retire()
 
     def _dispatch_fill(self, order: OrderHandle, fill: Fill) -> None:
         order.fill = fill
@@ -99,10 +102,12 @@ class Execution:
             if self.is_live(o):
                 self.post(o.instance, event)
         self.pump()
+        self._retire()
 
     def exit(self, bracket: BracketHandle, reason: str) -> None:
         self.post(bracket.instance, "exit", {"reason": reason})
         self.pump()
+        self._retire()
 
     # -- queries ------------------------------------------------------------------
     def is_live(self, order: OrderHandle) -> bool:
@@ -131,10 +136,15 @@ class Execution:
             self.ledger.ack(order, report.status.value, report.reason)
 
     def _retire(self) -> None:
+        """Forget closed brackets and orders that can no longer change.
+
+        An order still working when its bracket closes (an entry whose cancel is not yet
+        confirmed) stays tracked, so a fill the venue reports later is still booked."""
         done = [b for b in self.brackets.values() if b.instance.done]
         for b in done:
             del self.brackets[b.id]
-            for o in [b.entry, *b.legs.values(), *b.exits]:
-                if o is not None:
-                    self.orders.pop(o.id, None)
             self.on_closed(b)
+        open_ids = {b.id for b in self.brackets.values()}
+        for cid, o in list(self.orders.items()):
+            if (o.bracket is None or o.bracket.id not in open_ids) and not self.is_live(o):
+                del self.orders[cid]

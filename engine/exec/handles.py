@@ -154,13 +154,24 @@ class BracketHandle:
             self.execution.post(leg.instance, "submit", {"qty": qty, "price": leg.request.price, "reduce_only": True})
 
     def resize_legs(self, ctx: "ActionContext", qty: float) -> None:
-        for leg in self._live_legs():
-            self.execution.post(leg.instance, "amend", {"qty": qty, "price": leg.request.price})
+        for name, leg in self.legs.items():
+            if self.execution.is_live(leg):
+                self._amend(leg, qty, self._level(name))
 
     def amend_stop(self, ctx: "ActionContext", stop: float) -> None:
         leg = self.legs.get("stop_loss")
         if leg is not None and self.execution.is_live(leg):
-            self.execution.post(leg.instance, "amend", {"qty": self.open_qty, "price": stop})
+            self._amend(leg, self.open_qty, stop)
+
+    def _level(self, leg: str) -> float:
+        """The leg's price as the bracket machine holds it now (tightened by breakeven or trailing)."""
+        return float(self.instance.ctx["stop" if leg == "stop_loss" else "take_profit"])
+
+    def _amend(self, leg: OrderHandle, cover: float, price: float) -> None:
+        # An order's qty is its total: to cover `cover` more, it is what the leg already
+        # filled plus `cover`, or a partly filled stop would protect less than the position.
+        total = float(leg.instance.ctx.get("filled_qty", 0.0)) + cover
+        self.execution.post(leg.instance, "amend", {"qty": total, "price": price})
 
     def cancel_sibling(self, ctx: "ActionContext", leg: str) -> None:
         for name, order in self.legs.items():
@@ -181,6 +192,9 @@ class BracketHandle:
         if qty <= 1e-12:
             ctx.raise_event("position_closed")
             return
+        self._close_now(qty, reason)
+
+    def _close_now(self, qty: float, reason: str) -> None:
         order = self._order(self.side.opposite, qty, OrderType.MARKET, Role.EXIT, None, True)
         self.exits.append(order)
         self.execution.post(order.instance, "submit", {"qty": qty, "price": 0.0, "reduce_only": True})
@@ -190,6 +204,12 @@ class BracketHandle:
         ex = self.execution
         if order is self.entry:
             self.entry_fills.append(fill)
+            if self.instance.done:
+                # The bracket already closed (its stop filled in the same bar as this last
+                # entry fill): nothing protects these units, so they leave at once (fail closed).
+                ex.note("late_entry_fill", self.id, f"entry filled {fill.qty:g} after the bracket closed: closing")
+                self._close_now(fill.qty, "late entry fill after the bracket closed")
+                return
             ex.post(self.instance, "entry_fill", {"qty": fill.qty, "price": fill.price})
             return
         self.exit_fills.append(fill)

@@ -18,7 +18,7 @@ from engine.spec.ir import SpecSet
 from engine.spec.params import effective_params
 
 
-def paper_venue(cfg: RunConfig, wallet: float, path: Path | None) -> Any:
+def paper_venue(cfg: RunConfig, wallet: float, path: Path | None, resume_at: int | None = None) -> Any:
     from adapters.paper.config import PaperConfig
     from adapters.paper.funding import bundled_funding
     from adapters.paper.venue import PaperVenue
@@ -27,7 +27,7 @@ def paper_venue(cfg: RunConfig, wallet: float, path: Path | None) -> Any:
                                          **cfg.venue})
     if path is None:
         return PaperVenue(config, funding=bundled_funding())
-    return PaperVenue.open(path, config, funding=bundled_funding())
+    return PaperVenue.open(path, config, funding=bundled_funding(), resume_at=resume_at)
 
 
 def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_dir: Path, *,
@@ -51,7 +51,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
             raise FileNotFoundError(f"the saved run is stage {saved['stage']}, not stage {stage}")
         clock.set(saved["clock"])
     wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
-    venue = paper_venue(cfg, wallet, venue_path)
+    venue = paper_venue(cfg, wallet, venue_path, saved["venue_calls"] if saved else None)
     interp = Interpreter(clock, audit_sink(run_dir, cfg.durability == "full"))
     session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, bind(specs, stage, cfg.env))
     runner = Runner(session, series, risk, cfg.strategy)
