@@ -1,9 +1,8 @@
 """Test-wide settings: pin native threads (2 shared cores; spinning threads made
 xgboost and PPO 8-38x slower here) and keep hypothesis deterministic."""
-import os
+from engine.threads import pin_threads
 
-for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
+pin_threads()
 
 from hypothesis import settings  # noqa: E402
 

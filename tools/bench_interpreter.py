@@ -10,11 +10,6 @@ halted; the cycle of five events crosses the hierarchy and one is guarded.
 """
 from __future__ import annotations
 
-import os
-
-for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[_v] = "1"  # pinned before anything native is imported
-
 import argparse  # noqa: E402
 import gc  # noqa: E402
 import sys  # noqa: E402
@@ -24,6 +19,10 @@ import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.threads import pin_threads  # noqa: E402
+
+pin_threads()  # before anything native is imported
 
 from engine.diagnostics import Pos  # noqa: E402
 from engine.runtime import BoundMachine, Interpreter, JsonlSink, NullSink, Registry, ReplayClock  # noqa: E402

@@ -8,15 +8,16 @@ BLAS run on one thread. Times are best of 3 for features, single runs for traini
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from engine.threads import pin_threads  # noqa: E402
+
+pin_threads()  # before anything native is imported
 
 import numpy as np  # noqa: E402
 

@@ -17,7 +17,6 @@ exit fills), so that both engines take the same trades; fills have no costs.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import tempfile
@@ -25,10 +24,12 @@ import time
 import warnings
 from pathlib import Path
 
-for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from engine.threads import pin_threads  # noqa: E402
+
+pin_threads()  # before anything native is imported
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

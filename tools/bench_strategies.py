@@ -7,14 +7,16 @@ full history) relative to EmaVolStrategy's, the family's cheapest trend model.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from engine.threads import pin_threads  # noqa: E402
+
+pin_threads()  # before anything native is imported
 
 from engine.data.loader import load_bars  # noqa: E402
 from strategies.config import load_strategy_file  # noqa: E402

@@ -11,7 +11,6 @@ a gate decision, not a side effect of training). Native threads are pinned to 1.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -34,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "rl":
         print("engine train rl: not implemented in this issue (PPO comes later)", file=sys.stderr)
         return 2
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+    from engine.threads import pin_threads
+
+    pin_threads()
     from engine.diagnostics import SpecError
 
     try:

@@ -74,24 +74,23 @@ def min_size(c: Context, lim: Limits) -> Rejection | None:
     return Rejection("min_size", f"size {n:.4f} is below the venue minimum {floor:g}", {"notional": n, "min": floor})
 
 
+def _exposure(rule: str, what: str, have: float, add: float, cap: float) -> Rejection | None:
+    if have + add <= cap:
+        return None
+    return Rejection(rule, f"{what} exposure would be {have + add:.2f} > cap {cap:.2f}",
+                     {"open": have, "add": add, "cap": cap})
+
+
 @guard
 def exposure_pair(c: Context, lim: Limits) -> Rejection | None:
-    have = c.book.open_notional.get(c.intent.symbol, 0.0)
-    cap = lim.exposure_pair_pct * c.book.equity
-    if have + c.sized.notional <= cap:
-        return None
-    return Rejection("exposure_pair", f"{c.intent.symbol} exposure would be {have + c.sized.notional:.2f} > cap {cap:.2f}",
-                     {"open": have, "add": c.sized.notional, "cap": cap})
+    return _exposure("exposure_pair", c.intent.symbol, c.book.open_notional.get(c.intent.symbol, 0.0),
+                     c.sized.notional, lim.exposure_pair_pct * c.book.equity)
 
 
 @guard
 def exposure_portfolio(c: Context, lim: Limits) -> Rejection | None:
-    have = sum(c.book.open_notional.values())
-    cap = lim.exposure_portfolio_pct * c.book.equity
-    if have + c.sized.notional <= cap:
-        return None
-    return Rejection("exposure_portfolio", f"portfolio exposure would be {have + c.sized.notional:.2f} > cap {cap:.2f}",
-                     {"open": have, "add": c.sized.notional, "cap": cap})
+    return _exposure("exposure_portfolio", "portfolio", sum(c.book.open_notional.values()), c.sized.notional,
+                     lim.exposure_portfolio_pct * c.book.equity)
 
 
 @guard

@@ -14,7 +14,6 @@ from specs/ml/filter.yaml stands.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -26,8 +25,9 @@ from strategies.ml.walkforward import Fold, walk_forward
 
 
 def _xgb() -> Any:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+    from engine.threads import pin_threads
+
+    pin_threads()
     import xgboost
 
     return xgboost
