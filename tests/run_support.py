@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from adapters.base import VenueReport
-from engine.domain import Domain, OrderRequest, Role, Side
+from engine.domain import OrderRequest, Role, Side
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "invariants"  # the run env of these tests: env `paper` plus a wallet that can trade every domain
@@ -33,7 +33,7 @@ class RunawayRun(AssertionError):
     """The run stopped making progress through its bars."""
 
 
-# Domains per stage, datasets that trade with the default strategies, and their timeframes.
+# Bundled datasets that trade with the default strategies: domain, primary and confirmation timeframes.
 DATASETS: dict[str, tuple[str, str, str]] = {
     "crypto_spot/ETH_BTC-5m": ("crypto_spot", "15m", "5m"),
     "crypto_spot/LTC_BTC-5m": ("crypto_spot", "15m", "5m"),
@@ -174,8 +174,9 @@ class Checker:
     """Safety invariants of a run, checked at every event.
 
     Stop grace (two-step placement): an entry is sent bare and its legs go out when the
-    engine processes the venue's fill report, within the same bar. A symbol whose position
-    grew in this bar's `venue.on_bar` is in grace until the end of that bar's step; so is
+    engine processes the venue's fill report, within the same bar. A symbol whose entry
+    filled (or whose position grew) in this bar's `venue.on_bar` is in grace until the end
+    of that bar's step; so is
     a symbol whose stop the engine cancels (an exit: cancel the legs, then send a
     reduce-only market exit). Outside grace, and unconditionally at the end of every
     step, each open position must be covered by working reduce-only orders on the other
@@ -191,6 +192,7 @@ class Checker:
     credit_seq: int = 0
     store_dirty: bool = False  # a fill since the last look at the store
     step_events: int = 0
+    entries: set[str] = field(default_factory=set)  # client_order_ids of the entries sent
     counts: dict[str, int] = field(default_factory=dict)
     _busy: bool = False
 
@@ -206,7 +208,8 @@ class Checker:
         seen = self.violations.setdefault(rule, [])
         if len(seen) < 3 and not any(v.startswith(text) for v in seen):
             trail = "\n    ".join(self.events)
-            seen.append(f"{text}\n  at bar {self.runner.bars} of the run, after these events (oldest first):\n    {trail}")
+            seen.append(f"{text}\n  at bar {self.runner.bars} of the run, after these events (oldest first):"
+                        f"\n    {trail}")
 
     def report(self, rule: str) -> str:
         return f"{rule}: " + "\n\n".join(self.violations.get(rule, []))
@@ -235,6 +238,8 @@ class Checker:
             self.check_entry_limits(req)
 
     def after_submit(self, req: OrderRequest, report: VenueReport) -> None:
+        if req.role is Role.ENTRY:
+            self.entries.add(req.client_order_id)
         self.event(f"venue.submit {req.client_order_id} {req.symbol} {req.role.value} {req.side.value} "
                    f"{req.type.value} qty={req.qty:g} price={req.price} -> {report.status.value} {report.reason}")
 
@@ -245,8 +250,9 @@ class Checker:
 
     def after_bar(self, bar, reports: list[VenueReport], before: float, after: float) -> None:
         self.store_dirty |= any(r.fills for r in reports)
-        if abs(after) > abs(before) + TOL or before * after < 0:
-            self.grace.add(bar.symbol)  # the position grew: its legs go out as the engine reads the fills
+        entered = any(r.fills and r.client_order_id in self.entries for r in reports)
+        if entered or abs(after) > abs(before) + TOL or before * after < 0:
+            self.grace.add(bar.symbol)  # new units: their legs go out as the engine reads the fills
         self.event(f"venue.on_bar {bar.symbol} ts={bar.ts:.0f} o={bar.open:g} h={bar.high:g} l={bar.low:g} "
                    f"c={bar.close:g}: " + "; ".join(f"{r.client_order_id} {r.status.value} "
                                                   f"{' '.join(f'{f.qty:g}@{f.price:g}' for f in r.fills)}"
@@ -414,7 +420,8 @@ class Checker:
                 self.fail("caps", f"{req.symbol} entry {req.client_order_id} qty {req.qty:g} @ {price:g}: "
                                   f"{rule} {got:.6g} > cap {cap:.6g} (equity {eq:.6g})")
         if len(held) + (req.symbol not in held) > lim.max_concurrent_positions:
-            self.fail("caps", f"{req.symbol} entry makes {len(held) + 1} positions (max {lim.max_concurrent_positions})")
+            self.fail("caps", f"{req.symbol} entry makes {len(held) + 1} positions "
+                              f"(max {lim.max_concurrent_positions})")
 
     # -- 5. close-only never opens ---------------------------------------------------
     def check_close_only(self, req: OrderRequest) -> None:
