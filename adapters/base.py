@@ -49,6 +49,7 @@ class VenueReport:
     clamp: VenueEvent | None = None  # set when the conformance clamp changed or refused the order
     filled_qty: float = 0.0  # cumulative over the order's life
     remaining_qty: float = 0.0
+    refused: bool = False  # a cancel or amend the venue declined: the order is as it was
 
 
 @dataclass(frozen=True, slots=True)

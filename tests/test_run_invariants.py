@@ -13,9 +13,11 @@ around every venue call; the store is audited after every step with a fill and e
 checkpoint. Each test asserts one rule; the message lists the events before the
 first violation.
 
-Scenarios that once broke a rule are pinned with @example. Where the engine still
-breaks one, the test is xfail(strict=True) with the cause: a stop can still cover less
-than its position, and a flatten can run away across a gap in the data.
+Scenarios that once broke a rule are pinned with @example (a reversal whose netted
+entry left legs with no position, legs a lot step short, a partly filled stop
+resized below its position, a stop widened by a resize, a fill lost when its
+bracket retired in the same bar, and a flatten that never finished across a gap
+in the data).
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ ERAS = (SPOT, ("crypto_perp/BTC-PERP-1m",), ("forex/GBPUSD-1m",), ("forex/USDJPY
 KILL_COMMANDS = ("close_only", "flatten", "halt", "resume")
 HOUR = 3600.0
 SHM = Path("/dev/shm")
-NO_SHRINK = (Phase.explicit, Phase.generate)  # an xfail stops at its first failure; shrinking costs minutes
+NO_SHRINK = (Phase.explicit, Phase.generate)  # shrinking a whole run costs minutes
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +123,6 @@ GAP_FLATTEN = Scenario(stage=3, datasets=("crypto_spot/ADA_BTC-5m", "forex/GBPUS
                        max_hold_s=42 * HOUR, commands=((200, "flatten"),), flip_every=3)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: a position can be left without a stop covering it. (a) Runner._decide enters a "
-    "reversal on the exit's bar: at the netting paper venue the new bracket's reduce-only legs are "
-    "rejected ('no opposite position') while the old exit still works, and when its entry fills "
-    "the position has no stop (REVERSAL_BARE: GBP/USD 5000 bare). (b) Legs are sized "
-    "from a float sum of partial fills (161234.62399999998) that the venue clamp snaps down a "
-    "step, so one step of the position is unprotected (SNAPPED_SHORT)"))
 @settings(max_examples=20, deadline=None, phases=NO_SHRINK)
 @example(sc=STOP_RESIZED_SHORT)
 @example(sc=REVERSAL_BARE)
@@ -162,10 +157,6 @@ def test_the_engine_books_every_fill_the_venue_makes(sc: Scenario, overrides: Pa
     assert "ledger" not in checker.violations, checker.report("ledger")
 
 
-@pytest.mark.xfail(strict=True, raises=RunawayRun, reason=(
-    "engine: brackets whose legs were rejected (see REVERSAL_BARE) stay in `flattening`, so a "
-    "flatten never reports `flattened`; kill_modes re-enters flatten_all every flatten_retry (2m), "
-    "and when the replay clock jumps from the GBP/USD bars (Feb 2012) to the ADA/BTC bars "
-    "(Jan 2018) Interpreter.advance fires that timer once per 2 minutes of the gap (~1.6M times)"))
 def test_a_flatten_across_a_data_gap_terminates(overrides: Path) -> None:
+    """A flatten reaches `flattened` (then `halted`) instead of re-arming its retry timer for ever."""
     run(GAP_FLATTEN, overrides)

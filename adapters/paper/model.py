@@ -32,10 +32,10 @@ class WorkingOrder:
         return self.status in WORKING
 
     def report(self, status: ReportStatus | None = None, fills: tuple[Fill, ...] = (),
-               reason: str | None = None, clamp=None) -> VenueReport:
+               reason: str | None = None, clamp=None, refused: bool = False) -> VenueReport:
         return VenueReport(self.req.client_order_id, status or self.status, fills,
                            self.reason if reason is None else reason, self.updated_ts, clamp,
-                           self.filled_qty, self.remaining)
+                           self.filled_qty, self.remaining, refused)
 
     def view(self) -> OpenOrder:
         return OpenOrder(self.req, self.status, self.filled_qty, self.active_at)

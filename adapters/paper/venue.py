@@ -179,7 +179,11 @@ class PaperVenue:
         pricer = self._pricer(inst)
         active = [o for o in self._open.values() if o.req.symbol == bar.symbol and o.active_at < bar.ts]
         reports: list[VenueReport] = []
-        for o in sorted(active, key=lambda o: (_PRIORITY[o.req.type], o.seq)):
+        # Exits before entries (a same-bar reversal nets: the old position closes, then the
+        # new one opens), stops before limits, then arrival order.
+        for o in sorted(active, key=lambda o: (not self._reduces(o.req), _PRIORITY[o.req.type], o.seq)):
+            if o.working and self._held(o, bar.symbol):
+                continue
             if o.working:
                 before = (o.status, o.filled_qty, o.bars_worked == 0)
                 reports += self._work(o, bar, inst, pricer)
@@ -187,6 +191,16 @@ class PaperVenue:
                     self._ch.orders[o.req.client_order_id] = o
                 o.bars_worked += 1
         return reports
+
+    def _held(self, o: WorkingOrder, symbol: str) -> bool:
+        """An entry against the open position waits while an exit of that position still works.
+
+        A reversal sends the exit and the new entry together; if the exit fills only in
+        part, netting the entry against the remainder would leave the engine's new bracket
+        with no position for its reduce-only legs. The entry fills once the exit is done."""
+        if self._reduces(o.req) or o.req.side.sign * self.ledger.qty(symbol) >= 0:
+            return False
+        return any(x.working and x.req.symbol == symbol and self._reduces(x.req) for x in self._open.values())
 
     # -- orders ------------------------------------------------------------------------------
 
@@ -225,7 +239,7 @@ class PaperVenue:
         if o is None:
             return VenueReport(client_order_id, S.UNKNOWN, reason="no such order at this venue")
         if not o.working:
-            return o.report(reason=f"cannot cancel: order is already {o.status.value}")
+            return o.report(reason=f"cannot cancel: order is already {o.status.value}", refused=True)
         self._finish(o, S.CANCELED, "canceled by request", self._now(o.req.symbol))
         return o.report()
 
@@ -237,7 +251,7 @@ class PaperVenue:
         if o is None:
             return VenueReport(client_order_id, S.UNKNOWN, reason="no such order at this venue")
         if not o.working:
-            return o.report(reason=f"amend refused: order is already {o.status.value}")
+            return o.report(reason=f"amend refused: order is already {o.status.value}", refused=True)
         inst, q = self.catalogue.get(o.req.symbol), self._quote(o.req.symbol)
         new = replace(o.req, price=o.req.price if price is None else price, qty=o.req.qty if qty is None else qty)
         clamped = conform(new, inst, q.ask if new.side is Side.BUY else q.bid, q.ts)
@@ -245,7 +259,7 @@ class PaperVenue:
             self._emit(clamped.event)
         if clamped.request is None or clamped.request.qty <= o.filled_qty + _EPS:
             why = clamped.reason or f"new qty {new.qty:g} is not above the filled {o.filled_qty:g}"
-            return o.report(reason=f"amend refused: {why}", clamp=clamped.event)
+            return o.report(reason=f"amend refused: {why}", clamp=clamped.event, refused=True)
         o.req, o.reason, o.updated_ts = clamped.request, "amended", q.ts
         self._ch.orders[client_order_id] = o
         return o.report(clamp=clamped.event)

@@ -7,6 +7,7 @@ happen: the specs do. This module only carries events and calls the venue.
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any, Callable, Mapping
 
@@ -43,7 +44,15 @@ class Execution:
         self.orders[req.client_order_id] = handle
         return handle
 
+    def on_step(self, symbol: str, qty: float, down: bool = False) -> float:
+        """`qty` on the instrument's lot grid: legs and exits to the nearest step, so a sum of
+        partial fills (161234.62399999998) is not snapped a step short by the venue; entries down."""
+        step = self.venue.catalogue.get(symbol).step
+        n = qty / step
+        return round((math.floor(n + 1e-9) if down else round(n)) * step, 12)
+
     def open_bracket(self, intent: Intent, qty: float, tags: tuple[str, ...] = ()) -> BracketHandle:
+        qty = self.on_step(intent.symbol, qty, down=True)  # the bracket's qty is what the venue will fill
         self._seq += 1
         bid = f"{intent.strategy}:{intent.symbol}:{intent.ts:.0f}:{self._seq}"
         b = BracketHandle(self, bid, intent.symbol, intent.domain, intent.side, intent.strategy, intent.ts, tags)

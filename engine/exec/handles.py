@@ -49,7 +49,7 @@ class OrderHandle:
 
     def amend_order(self, ctx: "ActionContext", qty: float, price: float) -> None:
         report = self.execution.venue.amend(self.id, price=price or None, qty=qty or None)
-        if report.status is ReportStatus.REJECTED:
+        if report.status is ReportStatus.REJECTED or report.refused:
             ctx.raise_event("update_rejected", {"reason": report.reason})
         else:
             ctx.raise_event("updated", {"qty": qty, "price": price})
@@ -81,7 +81,7 @@ class OrderHandle:
             self.bracket.on_order_fill(self, fill)
 
     def _answer(self, ctx: "ActionContext", report: VenueReport, refused: str = "rejected") -> None:
-        if report.status is ReportStatus.REJECTED and refused != "rejected":
+        if refused != "rejected" and (report.refused or report.status is ReportStatus.REJECTED):
             ctx.raise_event(refused, {"reason": report.reason})
             return
         event = _SYNC_EVENTS.get(report.status)
@@ -124,6 +124,7 @@ class BracketHandle:
                reduce_only: bool) -> OrderHandle:
         self.nonce += 1
         ex = self.execution
+        qty = ex.on_step(self.symbol, qty)
         quote = ex.venue.quote(self.symbol)
         req = OrderRequest(client_order_id(self.strategy, self.symbol, self.ts, f"{self.id}/{self.nonce}"),
                            self.symbol, side, qty, type_, role, quote.snapshot_id, ex.clock.now(), price=price,

@@ -38,7 +38,8 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
 
     run_dir.mkdir(parents=True, exist_ok=True)
     risk = specs.extra["risk"]
-    series = series if series is not None else _series(cfg, routing, risk.brackets.atr_window)
+    notes: list[str] = []
+    series = series if series is not None else _series(cfg, routing, risk.brackets.atr_window, notes)
     t0 = min((float(s.ts[s.start]) for s in series), default=0.0) - 1.0
     clock = ReplayClock(t0)
     hash_ = spec_hash(specs)
@@ -54,6 +55,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     venue = paper_venue(cfg, wallet, venue_path, saved["venue_calls"] if saved else None)
     interp = Interpreter(clock, audit_sink(run_dir, cfg.durability == "full"))
     session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, bind(specs, stage, cfg.env))
+    session.notes.extend(notes)
     runner = Runner(session, series, risk, cfg.strategy)
     session.ledger = (StoreLedger(store, "paper") if cfg.durability == "full"
                       else BufferedLedger(store, "paper", clock.now, hash_))
@@ -77,11 +79,18 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     return runner
 
 
-def _series(cfg: RunConfig, routing: Routing, atr_window: int) -> list:
+def _series(cfg: RunConfig, routing: Routing, atr_window: int, notes: list[str]) -> list:
+    """The stage's series; one the strategy cannot be fitted on is left out (not traded) with a note."""
+    from strategies.base import StrategyError
+
     out = []
     for name, mode in routing.modes.items():
         if mode == "off":
             continue
         dd = cfg.data[name]
-        out += [load_series(ds, dd, cfg.strategy, atr_window) for ds in dd.datasets]
+        for ds in dd.datasets:
+            try:
+                out.append(load_series(ds, dd, cfg.strategy, atr_window))
+            except StrategyError as e:
+                notes.append(f"{ds} is not traded: {e}")
     return out

@@ -112,6 +112,7 @@ class Runner:
         if book is None:
             return
         book.mark(s.symbol, float(s.close[i]))
+        self._price_update(s, i)
         self._tripwires(t)
         if wall() >= self._next_poll:
             self.poll_commands()
@@ -165,6 +166,17 @@ class Runner:
                 if spec_cmd is not None:
                     ses.send(inst, spec_cmd.event, inputs=self.pnl_inputs())
             ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason="operator")
+
+    def _price_update(self, s: Series, i: int) -> None:
+        """Each bar's close and ATR reach the open brackets: the spec's breakeven and trailing rules."""
+        atr = float(s.atr[i])
+        if not math.isfinite(atr):
+            return
+        ex = self.session.execution
+        for b in ex.open_brackets(s.symbol):
+            if b.instance.has_tag("position_open"):
+                ex.post(b.instance, "price_update", {"price": float(s.close[i]), "atr": atr})
+        ex.pump()
 
     # -- exits the engine decides ----------------------------------------------------
     def _engine_exits(self, s: Series, t: float) -> None:
