@@ -440,7 +440,7 @@ def _size_budget(book, sizing, equity: float, now: float) -> float:
     """The most an entry may commit: equity x size% (canary or base) x the ladder's multiplier,
     from specs/risk/risk.yaml (drawdown recovery and Kelly only ever shrink it)."""
     days = (now - book.activated_ts) / 86400
-    canary = len(book.closed) < sizing.canary.trades or days * 86400 < sizing.canary.days
+    canary = book.trades < sizing.canary.trades or days * 86400 < sizing.canary.days
     pct = sizing.canary.size_pct if canary else sizing.base_size_pct
     window = sum(p for ts, p in book.recent if ts >= now - sizing.ladder.window)
     ladder = 1.0

@@ -26,7 +26,11 @@ class DomainBook:
     positions: dict[str, Position] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     multipliers: dict[str, float] = field(default_factory=dict)
-    closed: list[float] = field(default_factory=list)  # realised P&L per closed trade
+    trades: int = 0  # closed trades, and their wins and losses: running sums keep sizing O(1)
+    wins: int = 0
+    win_sum: float = 0.0
+    losses: int = 0
+    loss_sum: float = 0.0  # positive amount
     recent: deque = field(default_factory=deque)  # (ts, pnl) inside the ladder window
 
     def apply(self, fill: Fill, multiplier: float) -> float:
@@ -54,7 +58,11 @@ class DomainBook:
                 for s, p in self.positions.items() if abs(p.qty) > FLAT_EPS}
 
     def trade_closed(self, ts: float, pnl: float, window: float) -> None:
-        self.closed.append(pnl)
+        self.trades += 1
+        if pnl > 0:
+            self.wins, self.win_sum = self.wins + 1, self.win_sum + pnl
+        elif pnl < 0:
+            self.losses, self.loss_sum = self.losses + 1, self.loss_sum - pnl
         self.recent.append((ts, pnl))
         while self.recent and self.recent[0][0] < ts - window:
             self.recent.popleft()
@@ -62,10 +70,8 @@ class DomainBook:
     def risk_view(self, now: float, leverage: float) -> Book:
         eq = self.equity
         self.peak_equity = max(self.peak_equity, eq)
-        wins = [p for p in self.closed if p > 0]
-        losses = [-p for p in self.closed if p < 0]
-        payoff = (sum(wins) / len(wins)) / (sum(losses) / len(losses)) if wins and losses else None
+        payoff = (self.win_sum / self.wins) / (self.loss_sum / self.losses) if self.wins and self.losses else None
         notional = self.open_notional()
-        return Book(self.domain, eq, eq - sum(notional.values()) / leverage, self.peak_equity, len(self.closed),
+        return Book(self.domain, eq, eq - sum(notional.values()) / leverage, self.peak_equity, self.trades,
                     (now - self.activated_ts) / 86400, sum(p for _, p in self.recent),
-                    len(wins) / len(self.closed) if self.closed else None, payoff, len(notional), notional)
+                    self.wins / self.trades if self.trades else None, payoff, len(notional), notional)
