@@ -7,9 +7,10 @@ bit for bit (the time comes from the injected clock).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import SimpleNamespace
-from typing import IO, Any, Mapping, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
 
 # init: an instance entered its initial configuration; transition: a transition fired;
 # unhandled: no enabled transition (event dropped); guard_error: a guard raised and was
@@ -48,11 +49,11 @@ def plain(value: Any) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
-    """For orjson: namespaces and read-only mappings in guard inputs, anything else as text."""
+    """For orjson: read-only mappings (most records' empty guard inputs) and namespaces; else text."""
+    if hasattr(value, "items"):
+        return dict(value.items())
     if isinstance(value, SimpleNamespace):
         return vars(value)
-    if isinstance(value, Mapping):
-        return dict(value)
     return str(value)
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ast
 import copy
+from collections.abc import Mapping
 from types import CodeType, MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mean
 from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, guard_calls
@@ -35,6 +36,9 @@ def parse_duration(value: Any) -> float:
     return durations.parse_duration(value)
 
 
+_LEAVES = frozenset({int, float, str, bool, type(None)})  # the common case, checked without ABCs
+
+
 class View:
     """Attribute access over a mapping, built lazily (only what a guard reads is wrapped).
 
@@ -51,7 +55,7 @@ class View:
             v = self._d[name]
         except KeyError:
             raise AttributeError(f"no field `{name}`") from None
-        return View(v) if isinstance(v, Mapping) else v
+        return v if type(v) in _LEAVES else View(v) if isinstance(v, Mapping) else v
 
 
 class Step:

@@ -11,9 +11,10 @@ speed: simpleeval re-walks the tree on every call.
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import CodeType, SimpleNamespace
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from engine.diagnostics import did_you_mean
 
