@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json", "github"), default="text",
                         help="text (file:line:col, default), json, or GitHub annotations")
     parser.add_argument("--strict", action="store_true", help="fail on warnings too")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="ignore var/cache/validate (results are reused only when no spec or validator file changed)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         for p in missing:
             print(f"engine validate: no such file or directory: {p}", file=sys.stderr)
         return 2
-    diags, n_files = validate(args.paths)
+    diags, n_files = validate(args.paths, use_cache=not args.no_cache)
     errors = sum(d.severity is Severity.ERROR for d in diags)
     warnings = len(diags) - errors
     summary = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)} in {n_files} file{'s' * (n_files != 1)}"
@@ -42,12 +44,22 @@ def run(args: argparse.Namespace) -> int:
     return 1 if errors or (args.strict and warnings) else 0
 
 
-def validate(paths: list[str]) -> tuple[list[Diagnostic], int]:
+def validate(paths: list[str], use_cache: bool = False) -> tuple[list[Diagnostic], int]:
     """Every diagnostic for the specs under `paths` (loader's and linter's), and the file count."""
+    from engine.spec import cache
+    from engine.spec.files import spec_files
+
+    files = spec_files(paths)[0]
+    k = cache.key(files) if use_cache else ""
+    hit = cache.load(k) if use_cache else None
+    if hit is not None:
+        return hit
     from engine.spec.lint import lint
-    from engine.spec.loader import load_specs, spec_files
+    from engine.spec.loader import load_specs
     from engine.spec.params import check_overrides
 
     specset, diags = load_specs(paths)
-    diags = diags + check_overrides(specset) + lint(specset)  # duplicates dropped below
-    return list(dict.fromkeys(diags)), len(spec_files(paths)[0])
+    diags = list(dict.fromkeys(diags + check_overrides(specset) + lint(specset)))  # duplicates dropped
+    if use_cache:
+        cache.save(k, diags, len(files))
+    return diags, len(files)

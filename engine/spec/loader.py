@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mean
 from engine.spec import documents
 from engine.spec.durations import looks_like_duration, parse_duration
+from engine.spec.files import spec_files
 from engine.spec.ir import (ActionRef, Catalogue, CatalogueEntry, Check, Command, ContextVar, Event,
                             Expr, Input, Machine, Overrides, Param, SpecSet, State, Timer,
                             Transition, frozen_map)
@@ -32,24 +33,6 @@ def _err(pos: Pos, code: str, message: str, hint: str | None = None) -> Diagnost
 
 
 # --- finding files ---------------------------------------------------------------
-
-def spec_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
-    """Files named directly, and *.yaml/*.yml under directories (recursively, sorted)."""
-    out: dict[Path, Path] = {}
-    diags: list[Diagnostic] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = [f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file()
-                     and not any(part.startswith(".") for part in f.relative_to(p).parts)]
-            for f in sorted(found):
-                out.setdefault(f.resolve(), f)
-        elif p.is_file():
-            out.setdefault(p.resolve(), p)
-        else:
-            diags.append(_err(Pos(str(p), 1, 1), "INTERNAL", f"no such file or directory: {p}",
-                              "pass spec files or folders, e.g. `engine validate specs/`"))
-    return list(out.values()), diags
-
 
 def _folder_problem(path: Path, kind: str, pos: Pos) -> Diagnostic | None:
     """SPEC_KIND_FOLDER when `kind` contradicts where the file lives."""

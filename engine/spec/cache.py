@@ -1,0 +1,56 @@
+"""A result cache for `engine validate`, so the edit-validate loop pays for pydantic only when
+something changed (like ruff's and mypy's caches).
+
+The key covers the bytes of every spec file and the size and mtime of every source
+file of the packages that validate specs (engine, strategies): any edit, checkout or
+upgrade of the validator is a miss. Entries live under var/cache/validate (or
+$ENGINE_CACHE_DIR); deleting them is always safe.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from engine.diagnostics import Diagnostic, Pos, Severity
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE = ("engine", "strategies")
+
+
+def _dir() -> Path:
+    return Path(os.environ.get("ENGINE_CACHE_DIR", ROOT / "var" / "cache")) / "validate"
+
+
+def key(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f}\0".encode())
+        h.update(f.read_bytes())
+    for pkg in CODE:
+        for src in sorted((ROOT / pkg).rglob("*.py")):
+            st = src.stat()
+            h.update(f"{src}:{st.st_size}:{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()
+
+
+def load(k: str) -> tuple[list[Diagnostic], int] | None:
+    try:
+        data = json.loads((_dir() / f"{k}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    diags = [Diagnostic(Pos(**d["pos"]), Severity(d["severity"]), d["code"], d["message"], d["hint"],
+                        tuple(d["path"])) for d in data["diagnostics"]]
+    return diags, data["files"]
+
+
+def save(k: str, diags: list[Diagnostic], n_files: int) -> None:
+    d = _dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f"{k}.tmp"
+        tmp.write_text(json.dumps({"files": n_files, "diagnostics": [x.as_dict() for x in diags]}), encoding="utf-8")
+        tmp.replace(d / f"{k}.json")
+    except OSError:
+        pass  # a read-only checkout still validates; it just does not remember

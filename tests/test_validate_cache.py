@@ -1,0 +1,51 @@
+"""engine validate reuses a result only while no spec and no validator source changed."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _validate(specs: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ENGINE_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-m", "engine.cli", "validate", str(specs), *extra], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_hit_prints_what_a_miss_printed_and_an_edit_invalidates(tmp_path: Path) -> None:
+    specs, cache = tmp_path / "specs", tmp_path / "cache"
+    shutil.copytree(ROOT / "specs", specs)
+    first = _validate(specs, cache)
+    assert first.returncode == 0 and len(list((cache / "validate").glob("*.json"))) == 1
+    again = _validate(specs, cache)
+    assert (again.returncode, again.stdout) == (first.returncode, first.stdout)
+
+    kill = specs / "kill" / "kill_modes.yaml"
+    kill.write_text(kill.read_text().replace("target: cooldown", "target: cooldwn", 1))
+    broken = _validate(specs, cache)
+    assert broken.returncode == 1 and "did you mean `cooldown`?" in broken.stdout
+    assert _validate(specs, cache).stdout == broken.stdout  # the error is cached too, exactly
+    assert len(list((cache / "validate").glob("*.json"))) == 2
+
+
+def test_no_cache_never_reads_or_writes(tmp_path: Path) -> None:
+    out = _validate(ROOT / "specs", tmp_path, "--no-cache")
+    assert out.returncode == 0 and not (tmp_path / "validate").exists()
+
+
+def test_a_changed_validator_source_is_a_miss(tmp_path: Path) -> None:
+    from engine.spec import cache
+
+    files = sorted((ROOT / "specs").rglob("*.yaml"))
+    before = cache.key(files)
+    src = ROOT / "engine" / "spec" / "files.py"
+    stat = src.stat()
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    try:
+        assert cache.key(files) != before
+    finally:
+        os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))
