@@ -1,0 +1,80 @@
+"""engine docs and engine diff: pages from the IR, a freshness check that can fail, a review diff."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.docs.mermaid import diagram, escape
+from engine.docs.render import pages, stale, write
+from engine.spec.diff import diff
+from engine.spec.loader import load_machine, load_specs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _engine(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_every_machine_gets_a_page_with_diagram_tables_parameters_and_hash() -> None:
+    specs, diags = load_specs([ROOT / "specs"])
+    assert not diags
+    out = pages(specs)
+    assert set(out) == {"index.md"} | {f"{m.kind}/{m.name}.md" for m in specs.machines.values()}
+    kill = out["kill/kill_modes.md"]
+    m = specs.machines["kill_modes"]
+    assert "```mermaid\nstateDiagram-v2" in kill and m.spec_hash in kill
+    assert "| `daily_loss_limit` | fraction |" in kill  # parameters with their type and unit columns
+    assert "normal --> cooldown : trade_closed [" in kill  # guards label the edges
+    assert all(f"[{n}]({m.kind}/{n}.md)" in out["index.md"] for n, m in specs.machines.items())
+
+
+def test_mermaid_labels_cannot_break_the_grammar() -> None:
+    assert escape("a: b; {c} #d <e>") == "a#58; b#59; #123;c#125; #35;d #60;e#62;"
+    specs, _ = load_specs([ROOT / "specs"])
+    for m in specs.machines.values():
+        for line in diagram(m).splitlines()[1:]:
+            label = re.sub(r"#\d+;", "", line.split(" : ", 1)[1] if " : " in line else "")
+            assert not any(ch in label for ch in ":;{}#"), line
+
+
+def test_check_reports_missing_changed_and_extra_pages(tmp_path: Path) -> None:
+    specs, _ = load_specs([ROOT / "specs"])
+    generated = pages(specs)
+    write(tmp_path, generated)
+    assert stale(tmp_path, generated) == []
+    (tmp_path / "kill" / "kill_modes.md").write_text("edited by hand")
+    (tmp_path / "orders" / "order.md").unlink()
+    (tmp_path / "old.md").write_text("a page for a deleted spec")
+    assert stale(tmp_path, generated) == ["kill/kill_modes.md: out of date", "orders/order.md: missing",
+                                          "old.md: no longer generated"]
+
+
+def test_committed_docs_are_fresh_and_check_fails_on_a_stale_tree(tmp_path: Path) -> None:
+    assert _engine("docs", "--check").returncode == 0
+    out = tmp_path / "docs"
+    shutil.copytree(ROOT / "docs" / "specs", out)
+    (out / "index.md").write_text("stale")
+    done = _engine("docs", "--check", "--out", str(out))
+    assert done.returncode == 1 and "index.md" in done.stderr
+
+
+def test_diff_names_states_transitions_guards_and_parameters(tmp_path: Path) -> None:
+    src = ROOT / "specs" / "kill" / "kill_modes.yaml"
+    new = tmp_path / "specs" / "kill" / "kill_modes.yaml"
+    new.parent.mkdir(parents=True)
+    text = src.read_text()
+    text = text.replace("    default: 3\n", "    default: 2\n", 1)  # max_consecutive_losses
+    text = text.replace("guard: pnl.drawdown >= params.max_drawdown", "guard: pnl.drawdown > params.max_drawdown", 1)
+    new.write_text(text)
+    changes = [str(c) for c in diff(load_machine(src), load_machine(new))]
+    assert "~ parameter max_consecutive_losses: default 3 -> 2" in changes
+    assert any(c.startswith("~ transition") and "guard" in c and "pnl.drawdown > params.max_drawdown" in c
+               for c in changes)
+    cli = _engine("diff", str(src), str(new))
+    assert cli.returncode == 0 and "max_consecutive_losses" in cli.stdout
+    assert diff(load_machine(src), load_machine(src)) == []

@@ -1,0 +1,66 @@
+"""engine run: live legs need the triple opt-in (a clear refusal otherwise); --paper runs them on paper."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.run.optin import ENV_VAR, OptInError, route
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE2 = {"crypto_spot": "live", "crypto_perp": "off", "forex": "off", "forex_options": "off"}
+
+
+def _engine(tmp: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ("ENGINE_DB_URL", ENV_VAR)}
+    return subprocess.run([sys.executable, "-m", "engine.cli", "run", *args, "--db", str(tmp / "engine.db"),
+                           "--run-dir", str(tmp / "run"), "--no-progress"], cwd=ROOT, capture_output=True,
+                          text=True, env={**base, **(env or {})}, timeout=600)
+
+
+def test_stage_2_without_opt_in_names_all_three_switches_and_paper(tmp_path: Path) -> None:
+    done = _engine(tmp_path, "--stage", "2")
+    assert done.returncode == 1
+    msg = done.stderr
+    for needle in ("execution.trading_enabled: true", "--live", f"{ENV_VAR}=1", "engine run --stage 2 --paper"):
+        assert needle in msg, needle
+    assert "Traceback" not in msg and not (tmp_path / "run").exists()
+
+
+def test_every_missing_switch_is_named_and_only_those() -> None:
+    with pytest.raises(OptInError) as e:
+        route(2, STAGE2, config_enabled=True, live_flag=False, paper_flag=False, environ={ENV_VAR: "1"})
+    assert "--live" in str(e.value) and "trading_enabled" not in str(e.value) and ENV_VAR not in str(e.value)
+    ok = route(2, STAGE2, config_enabled=True, live_flag=True, paper_flag=False, environ={ENV_VAR: "1"})
+    assert ok.live_domains == ("crypto_spot",)
+    paper = route(2, STAGE2, config_enabled=False, live_flag=False, paper_flag=True, environ={})
+    assert paper.modes["crypto_spot"] == "paper" and paper.paper_routed == ("crypto_spot",)
+
+
+def test_all_three_opt_ins_still_refuse_without_a_live_adapter(tmp_path: Path) -> None:
+    cfg = tmp_path / "live.yaml"
+    cfg.write_text("execution: {trading_enabled: true}\n")
+    done = _engine(tmp_path, "--stage", "2", "--live", "--config", str(cfg), env={ENV_VAR: "1"})
+    assert done.returncode == 1 and "no" in done.stderr and "--paper" in done.stderr
+
+
+def test_stage_2_with_paper_runs_and_writes_its_run_directory(tmp_path: Path) -> None:
+    done = _engine(tmp_path, "--stage", "2", "--paper", "--max-bars", "400")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["stage"] == 2 and report["domains"]["crypto_spot"]["mode"] == "paper"
+    assert report["final_stage_state"] == "stage_2"
+    for name in ("report.json", "trades.csv", "equity.png", "audit.jsonl"):
+        assert (tmp_path / "run" / name).is_file(), name
+
+
+def test_a_bad_run_config_is_reported_at_its_line_without_a_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("seed: 7\ndurability: sometimes\n")
+    done = _engine(tmp_path, "--stage", "1", "--config", str(cfg))
+    assert done.returncode == 1
+    assert f"{cfg}:2:" in done.stderr and "durability" in done.stderr and "Traceback" not in done.stderr
