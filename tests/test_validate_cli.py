@@ -96,9 +96,20 @@ def test_real_specs_validate_clean(capsys):
     assert rc == 0, out
 
 
+HEAVY = "{'pandas', 'sqlmodel', 'torch', 'xgboost', 'stable_baselines3', 'sqlalchemy', 'numpy'}"
+
+
+def _heavy_after(call: str) -> subprocess.CompletedProcess:
+    code = (f"import sys\nfrom engine.cli import main\ntry:\n    {call}\nexcept SystemExit:\n    pass\n"
+            f"print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & {HEAVY}))")
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
 def test_validate_does_not_import_heavy_modules():
-    code = ("import sys; from engine.cli import main; rc = main(['validate', 'specs']); "
-            "heavy = {'pandas', 'sqlmodel', 'torch', 'xgboost', 'stable_baselines3', 'sqlalchemy'}; "
-            "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & heavy))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    proc = _heavy_after("main(['validate', '--no-cache', 'specs'])")  # the full path: parse, models, lint
     assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_help_does_not_import_heavy_modules():
+    proc = _heavy_after("main(['--help'])")
+    assert "HEAVY []" in proc.stdout and "validate" in proc.stdout, proc.stdout + proc.stderr
