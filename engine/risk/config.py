@@ -93,6 +93,7 @@ class Session(_Strict):
 
 
 class Limits(_Strict):
+    short_allowed: dict[DomainName, bool]
     leverage_caps: dict[DomainName, float]
     exposure_pair_pct: float = Fraction
     exposure_portfolio_pct: float = Fraction
@@ -112,7 +113,7 @@ class Brackets(_Strict):
     take_profit_atr: dict[DomainName, float]
 
 
-GuardName = Literal["kill_mode", "active_symbol", "session_hours", "spread_filter", "max_concurrent",
+GuardName = Literal["kill_mode", "no_short", "active_symbol", "session_hours", "spread_filter", "max_concurrent",
                     "min_size", "exposure_pair", "exposure_portfolio", "leverage_cap", "wallet_available"]
 
 

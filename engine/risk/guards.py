@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable
 
+from engine.domain import Side
 from engine.risk.config import Limits
 from engine.risk.types import Context, Rejection
 
@@ -22,6 +23,13 @@ def kill_mode(c: Context, lim: Limits) -> Rejection | None:
     if c.entries_allowed:
         return None
     return Rejection("kill_mode", f"kill mode `{c.kill_mode}` does not open risk", {"mode": c.kill_mode})
+
+
+@guard
+def no_short(c: Context, lim: Limits) -> Rejection | None:
+    if c.intent.side is Side.BUY or lim.short_allowed[c.intent.domain.value]:
+        return None
+    return Rejection("no_short", f"{c.intent.domain.value} cannot go short")
 
 
 @guard

@@ -3,9 +3,9 @@
 The Decider turns a series' precomputed target position into a wanted
 direction, and may refuse an entry (with the rule that refused it, for the
 audit trail). Refusals here are the strategy's own filters: confirmation
-timeframe, no shorting spot, the strategy's sessions/regimes allowlist
-(seed 004) and the ML signal filter (seed 000/002). The engine's rules (kill
-mode, the active top-K set, exposure...) live in the spec-ordered risk chain.
+timeframe, the strategy's sessions/regimes allowlist (seed 004) and the ML
+signal filter (seed 000/002). The engine's rules (kill mode, no shorting spot,
+the active top-K set, exposure...) live in the spec-ordered risk chain.
 
 Exploration (seed 001): every entry that reaches the ML filter draws once from
 the run's seeded rng; a hit is taken whatever the model says and tagged, so
@@ -19,7 +19,6 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from engine.domain import Domain
 from engine.run.config import StrategyUse
 from engine.run.market import Series
 
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
 
     from strategies.ml.config import Allowlist, EnsembleConfig, ExplorationConfig, RegimeConfig
 
-NO_SHORT = frozenset({Domain.CRYPTO_SPOT})  # spot cannot go short (seed 004)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +87,6 @@ class Decider:
             self.reported.pop(sym, None)
         if d == 0 or self.armed.get(sym) != d:
             return Want(d, False)
-        if d < 0 and s.domain in NO_SHORT:
-            self.armed.pop(sym, None)
-            return Want(d, False, refusal=("no_short", f"{s.domain.value} cannot go short"))
         if s.confirm[i] == -d:
             return Want(d, False, refusal=self._once(sym, ("confirmation",
                                                            "the confirmation timeframe points the other way")))
