@@ -60,10 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"engine {name}", description=COMMANDS[name])
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    from engine.diagnostics import SpecError, render
+
     try:
         return int(module.run(args) or 0)
+    except SpecError as e:  # bad input from any command: file:line:col diagnostics, never a traceback
+        print(render(e.diagnostics), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `engine status --json | head`
+        return 0
 
 
 if __name__ == "__main__":

@@ -33,13 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.threads import pin_threads
 
     pin_threads()
-    from engine.diagnostics import SpecError
-
     try:
         return _select(args)
-    except SpecError as e:
-        print(str(e), file=sys.stderr)
-        return 1
     except (KeyError, ValueError, OSError) as e:
         print(f"engine select: {e.args[0] if e.args else e}", file=sys.stderr)
         return 1

@@ -36,13 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.threads import pin_threads
 
     pin_threads()
-    from engine.diagnostics import SpecError
-
     try:
         return _train(args)
-    except SpecError as e:
-        print(str(e), file=sys.stderr)
-        return 1
     except (KeyError, ValueError, LookupError) as e:
         print(f"engine train ml: {e.args[0] if e.args else e}", file=sys.stderr)
         return 1
