@@ -25,12 +25,11 @@ _DONE_STATES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "DENIED"}
 
 class Execution:
     def __init__(self, interp: Interpreter, order_machine: BoundMachine, bracket_machine: BoundMachine,
-                 venue: Venue, ledger: Any, clock: Clock, *, mode: str,
+                 venue: Venue, ledger: Any, clock: Clock, *,
                  multiplier: Callable[[str], float], on_closed: Callable[[BracketHandle], None],
                  on_fill: Callable[[Domain, Fill, float], None] = lambda d, f, m: None) -> None:
         self.interp, self.venue, self.ledger, self.clock = interp, venue, ledger, clock
         self.order_machine, self.bracket_machine = order_machine, bracket_machine
-        self.mode = mode
         self.multiplier, self.on_closed, self.on_fill = multiplier, on_closed, on_fill
         self.orders: dict[str, OrderHandle] = {}
         self.brackets: dict[str, BracketHandle] = {}

@@ -12,8 +12,8 @@ from engine.run.loop import Runner
 from engine.run.market import load_series
 from engine.run.optin import Routing
 from engine.run.signals import active_symbols, build_decider
-from engine.run.session import Session, audit_sink, bind, open_store, spec_hash
-from engine.runtime import Interpreter, ReplayClock
+from engine.run.session import Session, bind, open_store, spec_hash
+from engine.runtime import Interpreter, JsonlSink, ReplayClock
 from engine.spec.ir import SpecSet
 from engine.spec.params import effective_params
 
@@ -53,14 +53,14 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         clock.set(saved["clock"])
     wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
     venue = paper_venue(cfg, wallet, venue_path, saved["venue_calls"] if saved else None)
-    interp = Interpreter(clock, audit_sink(run_dir, cfg.durability == "full"))
+    interp = Interpreter(clock, JsonlSink(run_dir / "audit.jsonl", fsync=cfg.durability == "full"))
     session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, bind(specs, stage, cfg.env))
     session.notes.extend(notes)
     runner = Runner(session, series, risk, cfg.strategy)
     session.ledger = (StoreLedger(store, "paper") if cfg.durability == "full"
                       else BufferedLedger(store, "paper", clock.now, hash_))
     session.execution = Execution(interp, session.bound["order"], session.bound["bracket"], venue, session.ledger,
-                                  clock, mode="paper",
+                                  clock,
                                   multiplier=lambda s: venue.catalogue.get(s).multiplier, on_closed=runner.on_closed,
                                   on_fill=runner.on_fill)
     runner.decider = build_decider(cfg, specs, stage, series, store, session.notes, resume=saved is not None)

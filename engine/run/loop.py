@@ -113,7 +113,7 @@ class Runner:
             return
         book.mark(s.symbol, float(s.close[i]))
         self._price_update(s, i)
-        self._tripwires(t)
+        self._tripwires()
         if wall() >= self._next_poll:
             self.poll_commands()
         self._engine_exits(s, t)
@@ -150,7 +150,7 @@ class Runner:
         dd = max(0.0, 1.0 - eq / self._peak) if self._peak > 0 else 0.0
         return {"pnl": {"daily_loss": daily, "drawdown": dd}}
 
-    def _tripwires(self, t: float) -> None:
+    def _tripwires(self) -> None:
         eq = self.total_equity()
         if eq == self._last_risk_equity:
             return  # nothing the kill spec's guards read has changed

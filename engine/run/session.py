@@ -19,7 +19,7 @@ from engine.exec.execution import Execution
 from engine.run.book import DomainBook
 from engine.run.config import RunConfig
 from engine.run.optin import Routing
-from engine.runtime import (ActionContext, BoundMachine, FanoutSink, Instance, Interpreter, JsonlSink, Record,
+from engine.runtime import (ActionContext, BoundMachine, Instance, Interpreter, Record,
                             ReplayClock, default_registry, missing_implementations)
 from engine.spec.ir import SpecSet
 
@@ -150,10 +150,6 @@ def open_store(cfg: RunConfig, clock: ReplayClock, hash_: str):
     Path(cfg.db).parent.mkdir(parents=True, exist_ok=True)
     return Store.open(url=os.environ.get("ENGINE_DB_URL"), path=cfg.db, durability=cfg.durability,
                       clock=clock.now, spec_hash=hash_)
-
-
-def audit_sink(run_dir: Path, durable: bool) -> FanoutSink:
-    return FanoutSink(JsonlSink(run_dir / "audit.jsonl", fsync=durable))
 
 
 def bind(specs: SpecSet, stage: int, env: str) -> dict[str, BoundMachine]:
