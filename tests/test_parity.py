@@ -18,7 +18,7 @@ import pytest
 from test_run_ml import SYMBOL, make_runner, registry, rejected  # noqa: F401 (registry is a fixture)
 
 from engine.run.decide import SymbolInputs
-from engine.run.market import atr, merged
+from engine.run.market import Timeline, atr
 from engine.run.signals import ModelFeed, regime_live
 
 HISTORY = slice(2000, 4000)  # 5m bars of ETH/BTC in this test (7 days): live rebuilds features every bar
@@ -98,7 +98,7 @@ def test_replay_and_live_feed_make_identical_decisions(tmp_path, registry, short
     live.decider.filters = dataclasses.replace(live.decider.filters, exploration=replay.decider.filters.exploration)
     feed.inputs.allowlist = live.decider.filters.inputs[SYMBOL].allowlist
     live.decider.filters.inputs = {SYMBOL: feed.inputs}  # nothing precomputed is left
-    for s, i in merged(live.series):
+    for s, i in Timeline(live.series):
         if live.bars >= BARS:
             break
         feed.advance(i)

@@ -20,7 +20,7 @@ from engine.domain import Domain
 from engine.run.assemble import assemble
 from engine.run.config import load_config
 from engine.run.decide import Decider, EntryFilters, SymbolInputs
-from engine.run.market import Series, merged
+from engine.run.market import Series, Timeline
 from engine.run.optin import Routing
 from engine.run.report import write_run_dir
 from engine.run.session import load_specset
@@ -226,7 +226,7 @@ def test_active_set_refuses_entries_in_the_risk_chain(tmp_path, registry):
 def test_deselected_symbol_keeps_its_open_position_managed(tmp_path, registry):
     runner = make_runner(tmp_path, registry)
     ex = runner.session.execution
-    for s, i in merged(runner.series):  # bar by bar, as Runner.run does, until a position is open
+    for s, i in Timeline(runner.series):  # bar by bar, as Runner.run does, until a position is open
         runner.step(s, i)
         runner.bars += 1
         if ex.open_brackets(SYMBOL):

@@ -6,6 +6,7 @@ trigger and the bar's open."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from adapters.paper.clamp import snap
 from engine.domain import Bar, Instrument, Quote, Side
@@ -33,6 +34,18 @@ def make_quote(bar: Bar, inst: Instrument, spread_bps: float) -> Quote:
     return Quote(snapshot_id(bar.symbol, bar.ts), bar.symbol, bar.ts, bid, ask, bar.close)
 
 
+# The touch rules, shared by the per-bar fill (scalars) and the quiet-bar screen (arrays),
+# so that "no order can act on these bars" is exactly "_work would do nothing there".
+def stop_hit(side: Side, trigger: float, low: Any, high: Any) -> Any:
+    """A sell stop triggers when low <= stop, a buy stop when high >= stop."""
+    return low <= trigger if side is Side.SELL else high >= trigger
+
+
+def limit_through(side: Side, limit: float, low: Any, high: Any) -> Any:
+    """A resting limit fills only when price trades through it."""
+    return low < limit if side is Side.BUY else high > limit
+
+
 @dataclass(frozen=True, slots=True)
 class Pricer:
     inst: Instrument
@@ -58,11 +71,7 @@ class Pricer:
 
     def stop_trigger(self, bar: Bar, side: Side, trigger: float) -> float | None:
         """Fill price when the stop triggers in this bar, else None. A sell stop triggers when low <= stop."""
-        if side is Side.SELL:
-            hit = bar.low <= trigger
-        else:
-            hit = bar.high >= trigger
-        if not hit:
+        if not stop_hit(side, trigger, bar.low, bar.high):
             return None
         base = self.worse(trigger, bar.open, side)  # a gap through the stop fills at the open
         return self.taker(self.side_price(bar, base, side), side)
@@ -73,5 +82,4 @@ class Pricer:
             arrival = self.taker(self.side_price(bar, bar.open, side), side)
             if (arrival <= limit) if side is Side.BUY else (arrival >= limit):
                 return arrival
-        through = bar.low < limit if side is Side.BUY else bar.high > limit
-        return limit if through else None
+        return limit if limit_through(side, limit, bar.low, bar.high) else None

@@ -27,7 +27,7 @@ from adapters.paper.ledger import Ledger
 from adapters.paper.model import WorkingOrder, dump, load_fill, load_position, load_quote, load_request
 from adapters.paper.persist import Changes, StateFile
 from adapters.paper.replay import CatchUpLog
-from adapters.paper.pricing import Pricer, make_quote
+from adapters.paper.pricing import Pricer, limit_through, make_quote, stop_hit
 from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote, Role, Side
 
 _EPS = 1e-12
@@ -201,6 +201,47 @@ class PaperVenue:
         if self._reduces(o.req) or o.req.side.sign * self.ledger.qty(symbol) >= 0:
             return False
         return any(x.working and x.req.symbol == symbol and self._reduces(x.req) for x in self._open.values())
+
+    def quiet_bars(self, symbol: str, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
+        """How many of `symbol`'s coming bars (arrays, in order) provably change nothing here:
+        no resting order is touched, none is new, triggered or held, no funding falls due.
+        The engine may pass those bars with `skip_bars` instead of `on_bar` one by one."""
+        n = len(ts)
+        for o in self._open.values():
+            if o.req.symbol != symbol:
+                continue
+            if o.bars_worked == 0 or o.active_at >= ts[0] or o.req.type is OrderType.MARKET or o.triggered:
+                return 0  # arrival, latency and market fills depend on more than a touch
+            if self._held(o, symbol):
+                return 0
+            touch = (stop_hit(o.req.side, o.req.price, low[:n], high[:n]) if o.req.type is OrderType.STOP
+                     else limit_through(o.req.side, o.req.price, low[:n], high[:n]))
+            hits = np.flatnonzero(touch)
+            n = int(hits[0]) if hits.size else n
+        return min(n, self._bars_before_funding(symbol, ts))
+
+    def _bars_before_funding(self, symbol: str, ts: np.ndarray) -> int:
+        schedule = self._funding.get(symbol)
+        if not self.config.funding or not schedule or self.catalogue.get(symbol).kind != "perp":
+            return len(ts)
+        done = self._funding_done.get(symbol, self._bars[symbol].ts if symbol in self._bars else -np.inf)
+        nxt = bisect.bisect_right(schedule, (done, float("inf")))
+        return len(ts) if nxt >= len(schedule) else int(np.searchsorted(ts, schedule[nxt][0], side="left"))
+
+    def skip_bars(self, bar: Bar, n: int) -> None:
+        """Pass n quiet bars of `bar.symbol` ending with `bar` (see quiet_bars): the same state
+        as n calls of on_bar that work nothing."""
+        self._call("skip_bars", (bar, n), self._skip_bars)
+
+    def _skip_bars(self, bar: Bar, n: int) -> None:
+        prev = self._bars.get(bar.symbol)
+        if prev is not None and bar.ts <= prev.ts:
+            raise VenueError(f"{bar.symbol}: bar at {bar.ts} does not follow {prev.ts}; time only moves forward")
+        self._bars[bar.symbol] = bar
+        self._accrue_funding(self.catalogue.get(bar.symbol), bar, prev)
+        for o in self._open.values():
+            if o.req.symbol == bar.symbol and o.working:
+                o.bars_worked += n
 
     # -- orders ------------------------------------------------------------------------------
 

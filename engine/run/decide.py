@@ -19,12 +19,12 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+
 from engine.run.config import StrategyUse
 from engine.run.market import Series
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from strategies.ml.config import Allowlist, EnsembleConfig, ExplorationConfig, RegimeConfig
 
 
@@ -93,6 +93,19 @@ class Decider:
         if self.filters is None:
             return Want(d, True)
         return self._filtered(s, i, t, d)
+
+    def quiet_bars(self, s: Series, lo: int, hi: int) -> int:
+        """How many bars from `lo` provably want nothing new: no entry is armed and the
+        direction does not change (NaN rows decide nothing). See engine/run/quiet.py."""
+        sym, last = s.symbol, self.last.get(s.symbol)
+        if last is not None and last != 0 and self.armed.get(sym) == last:
+            return 0
+        sig = s.signal[lo:hi]
+        db = self.use.deadband
+        d = np.where(sig > db, 1, np.where(sig < -db, -1, 0))
+        change = np.isfinite(sig) & ((d != last) if last is not None else True)
+        hits = np.flatnonzero(change)
+        return int(hits[0]) if hits.size else hi - lo
 
     def spent(self, symbol: str) -> None:
         """Risk has judged the armed entry (approved or not)."""

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from itertools import repeat
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+import numpy as np
 
 from engine.domain import Domain, Fill, Side
 from engine.exec.handles import BracketHandle
@@ -20,7 +23,8 @@ from engine.risk.config import RiskConfig
 from engine.risk.types import Intent
 from engine.run.config import StrategyUse
 from engine.run.decide import Decider, Want
-from engine.run.market import Series, merged
+from engine.run.market import Series, Timeline
+from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, split_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import Session
@@ -51,9 +55,13 @@ class Runner:
     heartbeat: bool = False  # print one line per bar (the crash test reads them)
     decider: Decider | None = None
     active_symbols: frozenset[str] | None = None  # the top-K set entries are limited to (None: no selection)
+    _booked: tuple = (None, None)
+    skip_quiet: bool = True  # apply provably quiet rows at once (off: step every bar; same result, slower)
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk)
+        self.timeline = Timeline(self.series)
+        self.quiet = QuietScreen(self)
         if self.decider is None:
             self.decider = Decider(self.use)
 
@@ -61,24 +69,43 @@ class Runner:
         """Called once the stage is active (its wallets exist)."""
         self._peak = self._day_start = self.total_equity()
 
+    @property
+    def booked_series(self) -> np.ndarray:
+        """Per series: does its domain have a book (rows of other series only feed the venue)?"""
+        key = tuple(self.session.books)
+        if self._booked[0] != key:
+            self._booked = (key, np.array([s.domain in self.session.books for s in self.series], dtype=bool))
+        return self._booked[1]
+
     # -- the loop -------------------------------------------------------------------
     def run(self, progress=None, limit: int | None = None) -> None:
+        """Rows from `bars` on (a resumed run starts after its checkpoint); quiet stretches
+        are applied at once (engine/run/quiet.py), the rest stepped one bar at a time."""
         every = self.session.cfg.checkpoint_every
-        for n, (s, i) in enumerate(merged(self.series)):
-            if n < self.bars:
-                continue  # resumed: these bars are in the checkpoint
-            if limit is not None and self.bars >= limit:
-                break
-            self.step(s, i)
-            self.bars += 1
-            if progress is not None:
-                progress.advance(1)
-            if self.bars % every == 0:
-                self.checkpoint()
-            if self.heartbeat:
-                print(f"bar {self.bars}", flush=True)
+        tl = self.timeline
+        stop = len(tl) if limit is None else min(len(tl), limit)
+        while self.bars < stop:
+            k = self.bars
+            self.step(self.series[tl.ser[k]], int(tl.idx[k]))
+            self._passed(1, progress, every)
+            if self.skip_quiet and not self.heartbeat and self.bars < stop:
+                k = self.bars
+                end = self.quiet.end(k, min(stop, (k // every + 1) * every))
+                if end > k:
+                    self._passed(self.skip(k, end) - k, progress, every)
         self.poll_commands()
         self.checkpoint()
+
+    def _passed(self, n: int, progress, every: int) -> None:
+        if n <= 0:
+            return
+        self.bars += n
+        if progress is not None:
+            progress.advance(n)
+        if self.bars % every == 0:
+            self.checkpoint()
+        if self.heartbeat:
+            print(f"bar {self.bars}", flush=True)
 
     def checkpoint(self) -> None:
         from engine.run.checkpoint import save
@@ -125,23 +152,83 @@ class Runner:
         self.equity.setdefault(s.domain.value, []).append(point)
         self._equity_pending.append((s.domain.value, *point))
 
+    # -- quiet rows, applied at once -------------------------------------------------
+    def skip(self, k: int, end: int) -> int:
+        """Apply rows [k, end), which QuietScreen proved quiet, as stepping them would;
+        returns the row reached (earlier than `end` when a day roll moved a machine)."""
+        ts = self.timeline.ts
+        day = np.floor_divide(np.maximum(ts[k:end], self.session.clock.now()), 86400.0).astype(np.int64)
+        starts = k + np.flatnonzero(day != np.concatenate(([self._day], day[:-1])))
+        path = self.quiet.path if self.quiet.path is not None and self.quiet.path.a == k else EquityPath(self, k, end)
+        cur = k
+        for b in [*starts.tolist(), end]:
+            if b > cur:
+                self._apply_quiet(path.part(cur, b))
+            if b == end:
+                break
+            t = max(float(ts[b]), self.session.clock.now())
+            self.session.clock.set(t)
+            if self._day_roll(t):
+                return b
+            cur = b
+        return end
+
+    def _apply_quiet(self, path: EquityPath) -> None:
+        ses, tl = self.session, self.timeline
+        a, b = path.a, path.b
+        for n in tl.series_in(a, b):
+            s, rows = self.series[n], tl.rows_of[n]
+            lo, hi = np.searchsorted(rows, (a, b))
+            i = int(tl.idx[rows[hi - 1]])
+            ses.venue.skip_bars(s.bar(i), int(hi - lo))
+            book = ses.books.get(s.domain)
+            if book is not None:
+                book.mark(s.symbol, float(s.close[i]))
+        booked = np.flatnonzero(path.any_book)
+        self._record_equity(path, booked)
+        if booked.size:
+            self._last_risk_equity = float(path.total[booked[-1]])
+            self._peak = max(self._peak, float(path.total[booked].max()))
+        ses.clock.set(float(path.ts[-1]))
+        if wall() >= self._next_poll:
+            self.poll_commands()
+
+    def _record_equity(self, path: EquityPath, booked: np.ndarray) -> None:
+        """One point per booked row, in row order, as step() appends them."""
+        ser = self.timeline.ser[path.a:path.b][booked]
+        domains = {self.series[n].domain for n in self.timeline.series_in(path.a, path.b)
+                   if self.booked_series[n]}
+        if len(domains) == 1:
+            d = domains.pop()
+            t, e = path.ts[booked].tolist(), path.by_domain[d][booked].tolist()
+            self.equity.setdefault(d.value, []).extend(zip(t, e))
+            self._equity_pending.extend(zip(repeat(d.value), t, e))
+            return
+        for r, n in zip(booked.tolist(), ser.tolist()):
+            d = self.series[n].domain
+            point = (float(path.ts[r]), float(path.by_domain[d][r]))
+            self.equity.setdefault(d.value, []).append(point)
+            self._equity_pending.append((d.value, *point))
+
     # -- kill tripwires, day roll, operator ----------------------------------------
     def total_equity(self) -> float:
         return sum(b.equity for b in self.session.books.values())
 
-    def _day_roll(self, t: float) -> None:
+    def _day_roll(self, t: float) -> bool:
+        """A new day resets the daily loss and re-measures the gates; True if a machine moved."""
         day = int(t // 86400)
         if day == self._day:
-            return
+            return False
         first = self._day < 0
         self._day = day
         self._day_start = self.total_equity()
         for d, b in self.session.books.items():
             b.day_start_equity = b.equity
             self.gate_kpis.setdefault(d, RunningKpis()).day(b.equity)
-        if not first:
-            self.session.send(self.session.kill, "day_rolled")
-            self._update_gates()
+        if first:
+            return False
+        records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
+        return any(r.kind != "unhandled" for r in records)
 
     def pnl_inputs(self) -> dict:
         eq = self.total_equity()
@@ -277,12 +364,14 @@ class Runner:
         if not trade.exploration:
             self.gate_kpis.setdefault(b.domain, RunningKpis()).trade(pnl)
 
-    def _update_gates(self) -> None:
+    def _update_gates(self) -> list:
         """Gates re-measure once a day: their periods are days, and it keeps long replays linear."""
+        records = []
         for domain, gate in self.session.gates.items():
             k = self.gate_kpis.get(domain)
             if k is not None:
-                self.session.send(gate, "kpi_update", inputs=k.inputs())
+                records += self.session.send(gate, "kpi_update", inputs=k.inputs())
+        return records
 
 
 def wall() -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterator
-
 import numpy as np
 import pandas as pd
 
@@ -84,15 +83,36 @@ def load_series(dataset: str, dd: DomainData, use: StrategyUse, atr_window: int)
                   signal, np.nan_to_num(confirm), atr(df, atr_window), max(fit_end, 1))
 
 
-def merged(series: list[Series]) -> Iterator[tuple[Series, int]]:
-    """Every tradable bar of every series, in time order (ties by symbol for determinism)."""
-    keys = []
-    for n, s in enumerate(series):
-        idx = np.arange(s.start, len(s))
-        keys.append(np.stack([s.ts[idx], np.full(len(idx), n), idx], axis=1))
-    if not keys:
-        return
-    allk = np.concatenate(keys)
-    order = np.lexsort((allk[:, 1], allk[:, 0]))
-    for t, n, i in allk[order]:
-        yield series[int(n)], int(i)
+class Timeline:
+    """Every tradable bar of every series, in time order (ties by symbol for determinism),
+    as arrays: row r is bar `idx[r]` of series `ser[r]`, closing at `ts[r]`."""
+
+    def __init__(self, series: list[Series]):
+        keys = [np.stack([s.ts[s.start:], np.full(len(s) - s.start, n), np.arange(s.start, len(s))], axis=1)
+                for n, s in enumerate(series)]
+        allk = np.concatenate(keys) if keys else np.empty((0, 3))
+        allk = allk[np.lexsort((allk[:, 1], allk[:, 0]))]
+        self.series = series
+        self.ts = allk[:, 0].copy()
+        self.ser = allk[:, 1].astype(np.int64)
+        self.idx = allk[:, 2].astype(np.int64)
+        self.rows_of = [np.flatnonzero(self.ser == n) for n in range(len(series))]  # bar idx - start -> row
+        self.series_of = {s.symbol: n for n, s in enumerate(series)}
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def __iter__(self) -> Iterator[tuple[Series, int]]:
+        """(series, bar index) per row, in order."""
+        for n, i in zip(self.ser.tolist(), self.idx.tolist()):
+            yield self.series[n], i
+
+    def series_in(self, a: int, b: int) -> list[int]:
+        """The series with rows in [a, b), in series order."""
+        if len(self.series) == 1:
+            return [0] if b > a else []
+        return sorted(set(self.ser[a:b].tolist()))
+
+    def row(self, n: int, i: int) -> int:
+        """The row of bar i of series n."""
+        return int(self.rows_of[n][i - self.series[n].start])

@@ -180,6 +180,8 @@ class Interpreter:
                              f"guard `{cand.guard_src}` raised {type(e).__name__}: {e} "
                              f"({cand.transition.guard.pos if cand.transition.guard else ''})")
         else:
+            if bound.machine.events[event].sampled:
+                return None  # a sampled measurement that passes no guard is not a decision
             return self._record(records, inst, inst.state, None, event, EMPTY, now, "unhandled",
                                 f"no enabled transition for `{event}` from `{inst.state}` (guards false)")
         self._fire(inst, cand, step, records)

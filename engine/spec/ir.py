@@ -94,6 +94,7 @@ class Event:
     pos: Pos
     description: str = ""
     payload: Mapping[str, str] = EMPTY  # field -> type name, visible to guards as `event.FIELD`
+    sampled: bool = False  # a measurement re-sent every bar: a sample that fires nothing is not recorded
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,7 +205,7 @@ class _MachineBuilder:
         pos = self.doc.key_pos_of(("events", name))
         if e is None:
             return Event(name, pos)
-        return Event(name, pos, e.description, frozen_map(e.payload))
+        return Event(name, pos, e.description, frozen_map(e.payload), e.sampled)
 
     def walk_states(self, states: dict[str, Any], path: tuple[Any, ...], parent: str | None) -> tuple[str, ...]:
         names = []

@@ -90,6 +90,7 @@ class InputModel(Strict):
 class EventModel(Strict):
     description: str = ""
     payload: dict[Ident, FieldType] = {}
+    sampled: bool = False
 
 
 class CommandModel(Strict):

@@ -1,0 +1,195 @@
+"""Guards over many samples at once: which of the next N bars could fire a transition.
+
+A host that re-sends a measurement on every bar (the book's P&L to the kill
+machine, the mark price to each bracket) may skip the bars on which no guard
+could pass. `VectorGuard` evaluates one guard over numpy arrays of the event's
+payload and inputs, with the instance's ctx and the machine's params as
+scalars. It is conservative by construction: anything it cannot evaluate
+exactly (a registered guard function, `in`, a floating-point error, a
+non-boolean operand of `and`) answers "maybe" for every sample, so the host
+steps those bars one by one and the scalar guard decides. It never answers
+"no" where the scalar guard would fire or raise.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Any, Mapping
+
+import numpy as np
+
+from engine.runtime.compiled import Candidate, View
+
+
+class Unvectorizable(Exception):
+    """The expression (or these operands) cannot be evaluated exactly over arrays."""
+
+
+def _truth(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        if x.dtype == bool:
+            return x
+        if x.dtype.kind in "iuf":
+            return x != 0  # NaN is truthy, as bool(float("nan")) is
+        raise Unvectorizable(f"truth value of a {x.dtype} array")
+    return bool(x)
+
+
+def _and(*xs: Any) -> Any:
+    out: Any = True
+    for x in xs:
+        out = np.logical_and(out, _truth(x))
+    return out
+
+
+def _or(*xs: Any) -> Any:
+    out: Any = False
+    for x in xs:
+        out = np.logical_or(out, _truth(x))
+    return out
+
+
+def _not(x: Any) -> Any:
+    return np.logical_not(_truth(x))
+
+
+def _scalar_only(op: str):
+    def check(a: Any, b: Any) -> Any:
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            raise Unvectorizable(f"`{op}` over arrays")
+        return {"in": lambda: a in b, "not in": lambda: a not in b,
+                "is": lambda: a is b, "is not": lambda: a is not b}[op]()
+    return check
+
+
+def _where(c: Any, a: Any, b: Any) -> Any:
+    return np.where(_truth(c), a, b)
+
+
+def _min(*xs: Any) -> Any:
+    if len(xs) < 2:
+        raise Unvectorizable("min() of one iterable")
+    return np.minimum.reduce(np.broadcast_arrays(*xs)) if any(isinstance(x, np.ndarray) for x in xs) else min(xs)
+
+
+def _max(*xs: Any) -> Any:
+    if len(xs) < 2:
+        raise Unvectorizable("max() of one iterable")
+    return np.maximum.reduce(np.broadcast_arrays(*xs)) if any(isinstance(x, np.ndarray) for x in xs) else max(xs)
+
+
+_HELPERS: dict[str, Any] = {"__builtins__": {}, "_and": _and, "_or": _or, "_not": _not, "_where": _where,
+                            "_in": _scalar_only("in"), "_not_in": _scalar_only("not in"),
+                            "_is": _scalar_only("is"), "_is_not": _scalar_only("is not"),
+                            "abs": np.abs, "min": _min, "max": _max}
+_CMP = {ast.In: "_in", ast.NotIn: "_not_in", ast.Is: "_is", ast.IsNot: "_is_not"}
+
+
+class _Rewrite(ast.NodeTransformer):
+    """Python's short-circuit and truthiness -> elementwise helpers."""
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        self.generic_visit(node)
+        return _call("_and" if isinstance(node.op, ast.And) else "_or", node.values)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        self.generic_visit(node)
+        return _call("_not", [node.operand]) if isinstance(node.op, ast.Not) else node
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        return _call("_where", [node.test, node.body, node.orelse])
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        parts, left = [], node.left
+        for op, right in zip(node.ops, node.comparators):
+            helper = _CMP.get(type(op))
+            parts.append(_call(helper, [left, right]) if helper else ast.Compare(left, [op], [right]))
+            left = right
+        return parts[0] if len(parts) == 1 else _call("_and", parts)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        if not (isinstance(node.func, ast.Name) and node.func.id in ("abs", "min", "max")) or node.keywords:
+            raise Unvectorizable(f"call to `{ast.unparse(node.func)}`")
+        self.generic_visit(node)
+        return node
+
+
+def _call(name: str, args: list[ast.expr]) -> ast.Call:
+    return ast.Call(ast.Name(name, ast.Load()), list(args), [])
+
+
+def _check_boolean_context(tree: ast.Expression) -> None:
+    """`and`/`or`/`not` yield booleans here, operands in Python: only allow them where that is the same."""
+    parents = {c: n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+    for node in ast.walk(tree):
+        boolean = isinstance(node, ast.BoolOp) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
+        if boolean and not _in_boolean_slot(node, parents.get(node)):
+            raise Unvectorizable("`and`/`or`/`not` used as a value")
+
+
+def _in_boolean_slot(node: ast.AST, parent: ast.AST | None) -> bool:
+    if isinstance(parent, (ast.Expression, ast.BoolOp)):
+        return True
+    if isinstance(parent, ast.UnaryOp):
+        return isinstance(parent.op, ast.Not)
+    return isinstance(parent, ast.IfExp) and parent.test is node
+
+
+class VectorGuard:
+    """One candidate's guard, compiled once for array evaluation (`None`: always maybe)."""
+
+    __slots__ = ("source", "code")
+
+    def __init__(self, source: str):
+        self.source = source
+        try:
+            tree = ast.parse(source.strip(), mode="eval")
+            _check_boolean_context(tree)
+            tree = ast.fix_missing_locations(_Rewrite().visit(tree))
+            self.code = compile(tree, f"<vector {source!r}>", "eval")
+        except (Unvectorizable, SyntaxError):
+            self.code = None
+
+    def maybe(self, n: int, params: View, ctx: Mapping[str, Any], payload: Mapping[str, Any],
+              inputs: Mapping[str, Any]) -> np.ndarray:
+        """Per sample: could the scalar guard be true (or raise) there? Arrays in payload/inputs have length n."""
+        if self.code is None:
+            return np.ones(n, dtype=bool)
+        env = {k: View(v) if isinstance(v, Mapping) else v for k, v in inputs.items()}
+        env.update(params=params, ctx=View(ctx), event=View(payload))
+        try:
+            with np.errstate(all="raise"):
+                out = _truth(eval(self.code, _HELPERS, env))  # noqa: S307 - rewritten from a checked AST
+        except Exception:  # noqa: BLE001 - a scalar guard may raise there: let it decide bar by bar
+            return np.ones(n, dtype=bool)
+        return np.broadcast_to(np.asarray(out, dtype=bool), (n,))
+
+
+class SampledEvent:
+    """Screens one sampled event of one machine: the first sample at which a transition could fire."""
+
+    def __init__(self, event: str):
+        self.event = event
+        self._guards: dict[int, VectorGuard] = {}  # by id(Candidate): bound machines live for the run
+
+    def first(self, cands: tuple[Candidate, ...], n: int, params: View, ctx: Mapping[str, Any],
+              payload: Mapping[str, Any], inputs: Mapping[str, Any]) -> int:
+        """Index of the first sample where any candidate could fire; n when none can."""
+        first = n
+        for cand in cands:
+            if cand.guard is None:
+                return 0
+            vg = self._guards.get(id(cand))
+            if vg is None:
+                vg = self._guards[id(cand)] = VectorGuard(cand.guard_src)
+            hits = np.flatnonzero(vg.maybe(first, params, ctx, _head(payload, first), _head(inputs, first)))
+            if hits.size:
+                first = int(hits[0])
+        return first
+
+
+def _head(tree: Mapping[str, Any], n: int) -> dict[str, Any]:
+    """The first n samples of every array in a (nested) mapping."""
+    return {k: _head(v, n) if isinstance(v, Mapping) else v[:n] if isinstance(v, np.ndarray) else v
+            for k, v in tree.items()}

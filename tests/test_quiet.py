@@ -1,0 +1,175 @@
+"""Skipping quiet bars changes speed and nothing else.
+
+Each example replays real bundled data twice, once stepping every bar and once
+applying the rows engine/run/quiet.py proves quiet at once, and compares all
+that a run leaves behind: every audit record, every journal row, the trades, the
+equity curve, the books and the venue's orders, positions and balances.
+Hypothesis varies what decides whether a bar is quiet: entries and exits (a
+seeded random target flips often), partial fills, slippage, max hold, several
+series side by side, checkpoints, perp funding, and kill limits tight enough
+that the daily-loss tripwire fires between trades, inside would-be quiet stretches.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import astuple
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import strategies as st
+
+from run_support import Checker, Scenario, build, write_env_override
+
+SPOT = ("crypto_spot/ETH_BTC-5m", "crypto_spot/LTC_BTC-5m", "crypto_spot/ADA_BTC-5m")
+PERP = "crypto_perp/BTC-PERP-1m"
+HOUR = 3600.0
+
+
+def _tight_kill(folder: Path) -> Path:
+    """The invariants env plus kill limits a few hundred bars can breach."""
+    from ruamel.yaml import YAML
+
+    write_env_override(folder, wallet=1_000_000.0)
+    yaml = YAML(typ="safe")
+    path = folder / "env_invariants.yaml"
+    doc = yaml.load(path.read_text(encoding="utf-8"))
+    doc["values"]["kill_modes"] = {"daily_loss_limit": 0.001, "max_drawdown": 0.004,
+                                   "max_consecutive_losses": 2}
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.dump(doc, f)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def loose(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_env_override(tmp_path_factory.mktemp("loose"), wallet=1_000_000.0)
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _tight_kill(tmp_path_factory.mktemp("tight"))
+
+
+class Collect:
+    def __init__(self, inner) -> None:
+        self.inner, self.records = inner, []
+
+    def write(self, record) -> None:
+        self.records.append(astuple(record))
+        self.inner.write(record)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+
+def replay(sc: Scenario, overrides: Path, skip: bool) -> tuple[dict, int]:
+    with tempfile.TemporaryDirectory() as work:
+        runner = build(sc, Path(work), overrides, Checker())
+        runner.skip_quiet = skip
+        ses = runner.session
+        sink = ses.interp.sink = Collect(ses.interp.sink)
+        stepped = 0
+        step = runner.step
+
+        def counted(s, i) -> None:
+            nonlocal stepped
+            stepped += 1
+            step(s, i)
+
+        runner.step = counted
+        try:
+            runner.run()
+            venue = ses.venue
+            out = {
+                "bars": runner.bars,
+                "audit": sink.records,
+                "journal": [(e.kind, e.key, e.payload, e.ts, e.reason) for e in ses.store.journal_entries()],
+                "trades": runner.trades,
+                "equity": runner.equity,
+                "books": {d.value: (b.balance, {s: astuple(p) for s, p in b.positions.items()}, b.marks)
+                          for d, b in ses.books.items()},
+                "venue": (venue.open_orders(), venue.positions(), venue.balances()),
+                "kill": (ses.kill.state, ses.kill_events),
+                "rejections": runner.rejections,
+            }
+        finally:
+            ses.store.close()
+    return out, stepped
+
+
+@st.composite
+def scenarios(draw) -> Scenario:
+    datasets = tuple(draw(st.lists(st.sampled_from(SPOT), min_size=1, max_size=2, unique=True)))
+    return Scenario(stage=1, datasets=datasets, offset=draw(st.integers(0, 600)), bars=draw(st.integers(150, 300)),
+                    seed=draw(st.integers(0, 2**16)),
+                    partial_fill_prob=draw(st.sampled_from((0.0, 0.3))),
+                    slippage_bps=draw(st.floats(0.0, 20.0)),
+                    max_hold_s=draw(st.integers(1, 24)) * HOUR,
+                    flip_every=draw(st.sampled_from((0, 12, 40))))
+
+
+def _same(sc: Scenario, overrides: Path) -> None:
+    slow, all_steps = replay(sc, overrides, skip=False)
+    fast, steps = replay(sc, overrides, skip=True)
+    for key in slow:
+        assert fast[key] == slow[key], f"{key} differs when quiet bars are skipped"
+    assert all_steps == slow["bars"] and steps <= all_steps
+
+
+@settings(max_examples=6, deadline=None, phases=(Phase.explicit, Phase.generate),
+          suppress_health_check=[HealthCheck.too_slow])
+@example(sc=Scenario(1, ("crypto_spot/ETH_BTC-5m",), 0, 300, 7, 0.0, 0.0, 12 * HOUR))
+@example(sc=Scenario(1, SPOT[:2], 100, 250, 3, 0.3, 10.0, 6 * HOUR, flip_every=12))
+@given(sc=scenarios())
+def test_skipping_quiet_bars_changes_nothing(sc: Scenario, loose: Path) -> None:
+    _same(sc, loose)
+
+
+# A perp position of 15% of the wallet: the mark alone breaches 0.1% daily loss between trades.
+TRIPS = Scenario(3, (PERP,), 0, 300, 5, 0.0, 5.0, 24 * HOUR, size_pct=0.15)
+
+
+@st.composite
+def leveraged(draw) -> Scenario:
+    return Scenario(stage=3, datasets=(PERP,), offset=draw(st.integers(0, 600)), bars=draw(st.integers(200, 300)),
+                    seed=draw(st.integers(0, 2**16)), partial_fill_prob=draw(st.sampled_from((0.0, 0.3))),
+                    slippage_bps=draw(st.floats(0.0, 20.0)), max_hold_s=24 * HOUR, size_pct=0.15,
+                    flip_every=draw(st.sampled_from((0, 40))))
+
+
+@settings(max_examples=4, deadline=None, phases=(Phase.explicit, Phase.generate),
+          suppress_health_check=[HealthCheck.too_slow])
+@example(sc=TRIPS)
+@given(sc=leveraged())
+def test_tripwires_fire_on_the_same_bar_when_skipping(sc: Scenario, tight: Path) -> None:
+    _same(sc, tight)
+
+
+def test_most_bars_of_a_calm_replay_are_skipped(loose: Path) -> None:
+    """Not a timing: the point of the screen is that it proves most bars quiet."""
+    sc = Scenario(1, ("crypto_spot/ETH_BTC-5m",), 0, 300, 7, 0.0, 0.0, 12 * HOUR)
+    out, steps = replay(sc, loose, skip=True)
+    assert out["trades"] and steps < out["bars"] / 3, (steps, out["bars"])
+
+
+def test_the_tight_kill_limits_really_trip(tight: Path) -> None:
+    """The second property is only worth something if its runs do hit the tripwires."""
+    out, _ = replay(TRIPS, tight, skip=True)
+    closes = {t.exit_ts for t in out["trades"]}
+    assert any(e["event"] == "risk_update" and e["ts"] not in closes for e in out["kill"][1]), out["kill"]
+
+
+def test_a_venue_touch_ends_a_quiet_stretch() -> None:
+    """quiet_bars stops at the first bar that touches a resting stop or limit, as _work would fill it."""
+    from adapters.paper.pricing import limit_through, stop_hit
+    from engine.domain import Side
+
+    low = np.array([1.0, 0.9, 0.8, 0.95])
+    high = low + 0.1
+    assert np.flatnonzero(stop_hit(Side.SELL, 0.8, low, high))[0] == 2
+    assert stop_hit(Side.SELL, 0.8, 0.8, 0.9) and not stop_hit(Side.SELL, 0.8, 0.81, 0.9)
+    assert np.flatnonzero(limit_through(Side.SELL, 1.0, low, high))[0] == 0
+    assert not limit_through(Side.BUY, 0.8, 0.8, 0.9)  # a limit needs price through it
+
