@@ -37,6 +37,27 @@ class Record:
         return d
 
 
+class _NoInputs(dict):
+    """The guard inputs of a record whose guard read nothing: an empty dict that refuses
+    changes (it is shared by every such record), which orjson writes natively."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a record's guard inputs are read-only")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = __ior__ = _refuse  # type: ignore[assignment]
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+
+NO_INPUTS: Mapping[str, Any] = _NoInputs()
+
+
 def plain(value: Any) -> Any:
     """JSON-able copy of a guard input (inputs may be mappings, namespaces or tuples)."""
     if isinstance(value, Mapping):

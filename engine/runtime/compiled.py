@@ -13,7 +13,7 @@ import ast
 import copy
 from collections.abc import Mapping
 from types import CodeType, MappingProxyType
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mean
 from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, guard_calls
@@ -58,6 +58,23 @@ class View:
         return v if type(v) in _LEAVES else View(v) if isinstance(v, Mapping) else v
 
 
+class Fields:
+    """A mapping's fields as attributes, copied once: an expression's `ctx.stop` is then a
+    plain attribute read, several times cheaper than View's `__getattr__` (a guard reads a
+    dozen fields). Nested mappings stay lazy Views. It is a copy: `Step.assign` keeps the
+    one over ctx current."""
+
+    def __init__(self, d: Mapping[str, Any]):
+        self.__dict__.update({k: _wrap(v) for k, v in d.items()})
+
+    def __getattr__(self, name: str) -> Any:  # only reached for a field the mapping lacks
+        raise AttributeError(f"no field `{name}`")
+
+
+def _wrap(v: Any) -> Any:
+    return v if type(v) in _LEAVES else View(v) if isinstance(v, Mapping) else v
+
+
 class Step:
     """One transition being fired: what guards and actions evaluate against."""
 
@@ -76,16 +93,33 @@ class Step:
         self._actx: ActionContext | None = None
 
     def env(self) -> dict[str, Any]:
-        if self._env is None:
-            env = {k: (View(v) if isinstance(v, Mapping) else v) for k, v in self.inputs.items()}
-            env["ctx"] = View(self.instance.ctx)
-            env["event"] = View(self.payload)
+        env = self._env
+        if env is None:
+            inputs = self.inputs
+            env = {k: (Fields(v) if isinstance(v, Mapping) else v) for k, v in inputs.items()} if inputs else {}
+            env["ctx"] = Fields(self.instance.ctx)
+            env["event"] = Fields(self.payload)
             self._env = env
-        return self._env
+        return env
 
-    def raw(self) -> dict[str, Any]:
-        """The same roots as plain data, for reading guard inputs into records."""
-        return {**self.inputs, "params": self.bound.params, "ctx": self.instance.ctx, "event": self.payload}
+    def assign(self, values: Iterable[tuple[str, Any]]) -> None:
+        """Write ctx variables; expressions evaluated later in this step see the new values."""
+        ctx = self.instance.ctx
+        fields = self._env["ctx"].__dict__ if self._env is not None else None
+        for k, v in values:
+            ctx[k] = v
+            if fields is not None:
+                fields[k] = _wrap(v)
+
+    def root(self, name: str) -> Any:
+        """A root as plain data (params, ctx, event, then the inputs), for guard inputs in records."""
+        if name == "ctx":
+            return self.instance.ctx
+        if name == "event":
+            return self.payload
+        if name == "params":
+            return self.bound.params
+        return self.inputs.get(name)
 
     def actx(self) -> ActionContext:
         if self._actx is None:
@@ -119,7 +153,10 @@ class StateRt:
 
 
 class Candidate:
-    """One transition as seen from one active leaf, with its paths precomputed."""
+    """One transition as seen from one active leaf, with its paths precomputed.
+
+    `guard_reads` are the dotted paths the guard reads, each split once into
+    (path, root, fields) so that recording them needs no string work per step."""
 
     __slots__ = ("transition", "source", "guard", "guard_src", "guard_reads", "actions",
                  "exits", "entries", "leaf", "done")
@@ -131,7 +168,7 @@ class Candidate:
         self.source = source  # the state whose transition this is (where selection found it)
         self.guard = guard
         self.guard_src = guard_src
-        self.guard_reads = guard_reads
+        self.guard_reads = tuple((p, *_split(p)) for p in guard_reads)
         self.actions = actions
         self.exits = exits  # innermost first
         self.entries = entries  # outermost first, down to the new leaf
@@ -141,6 +178,11 @@ class Candidate:
     @property
     def targetless(self) -> bool:
         return self.transition.target is None
+
+
+def _split(path: str) -> tuple[str, tuple[str, ...]]:
+    root, *rest = path.split(".")
+    return root, tuple(rest)
 
 
 def _order(t: Transition) -> tuple:
@@ -275,7 +317,7 @@ class _Binder:
     def _globals(self) -> dict[str, Any]:
         g: dict[str, Any] = {"__builtins__": {}, **BUILTINS}
         g.update(self.registry.guards)
-        g["params"] = View(self.out.params)
+        g["params"] = Fields(self.out.params)  # params never change once bound
         return g
 
     # -- expressions and actions ---------------------------------------------
@@ -309,20 +351,21 @@ class _Binder:
     def _action(self, ref: ActionRef, scope: Scope) -> Callable[[Step], None] | None:
         if ref.name == "raise":
             return self._raise(ref)
-        args = []
+        names, sources = [], []
         for k, e in ref.args.items():
-            c = self._compile(e.source, e.pos, scope)
-            if c is not None:
-                args.append((k, c.code))
+            if self._compile(e.source, e.pos, scope) is not None:
+                names.append(k)
+                sources.append(e.source)
         g = self.out.globals
+        values = _values_code(sources)
         if ref.name == "assign":
-            for k, _ in args:
+            for k in names:
                 if k not in self.m.context:
                     self.err(ref.pos, "ASSIGN", f"assign to undeclared context variable `{k}`",
                              did_you_mean(k, self.m.context, "ctx."))
-            return _assign(tuple(args), g)
+            return _assign(tuple(names), values, g)
         fn = self.registry.actions.get(ref.name)
-        return _call(fn, tuple(args), g) if fn else None
+        return _call(fn, tuple(names), values, g) if fn else None
 
     def _raise(self, ref: ActionRef) -> Callable[[Step], None] | None:
         name = _raised_event(ref, self.m)
@@ -450,25 +493,28 @@ class _Binder:
                          new_leaf, self._done(new_leaf))
 
 
-def _assign(pairs: tuple[tuple[str, CodeType], ...], g: dict[str, Any]) -> Callable[[Step], None]:
+def _values_code(sources: list[str]) -> CodeType:
+    """One code object evaluating every argument (each already checked by compile_expr) to a
+    tuple, in order: an action's arguments cost one eval, not one per argument."""
+    elts = [ast.parse(src.strip(), mode="eval").body for src in sources]
+    tree = ast.fix_missing_locations(ast.Expression(ast.Tuple(elts, ast.Load())))
+    return compile(tree, f"<args {' ; '.join(sources)!r}>", "eval")
+
+
+def _assign(names: tuple[str, ...], values: CodeType, g: dict[str, Any]) -> Callable[[Step], None]:
     def run(step: Step) -> None:
-        env = step.env()
         # Every right-hand side sees ctx as it was before this assign (simultaneous assignment).
-        values = [(k, eval(c, g, env)) for k, c in pairs]  # noqa: S307 - AST-whitelisted
-        ctx = step.instance.ctx
-        for k, v in values:
-            ctx[k] = v
+        step.assign(zip(names, eval(values, g, step.env())))  # noqa: S307 - AST-whitelisted
     return run
 
 
-def _call(fn: Callable[..., None], pairs: tuple[tuple[str, CodeType], ...],
+def _call(fn: Callable[..., None], names: tuple[str, ...], values: CodeType,
           g: dict[str, Any]) -> Callable[[Step], None]:
-    if not pairs:
+    if not names:
         return lambda step: fn(step.actx())
 
     def run(step: Step) -> None:
-        env = step.env()
-        fn(step.actx(), **{k: eval(c, g, env) for k, c in pairs})  # noqa: S307 - AST-whitelisted
+        fn(step.actx(), **dict(zip(names, eval(values, g, step.env()))))  # noqa: S307 - AST-whitelisted
     return run
 
 

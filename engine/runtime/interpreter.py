@@ -9,17 +9,18 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from engine.runtime.audit import AuditSink, Record, plain
+from engine.runtime.audit import NO_INPUTS, AuditSink, Record, plain
 from engine.runtime.clock import Clock
 from engine.runtime.compiled import BoundAction, BoundMachine, Candidate, StateRt, Step
 from engine.runtime.instance import Instance
 from engine.runtime import snapshot as snap
-from engine.spec.expr import read_path
 from engine.spec.ir import EMPTY
 
 _COMPACT_MIN = 1024  # heap entries before cancelled timers are worth sweeping out
+_SCALARS = frozenset({int, float, str, bool, type(None)})  # guard inputs recorded as they are
 
 
 class ActionError(RuntimeError):
@@ -239,13 +240,20 @@ class Interpreter:
         raise ActionError(inst, event, source, target, a.name, phase, where, records) from e
 
     @staticmethod
-    def _reads(cand: Candidate, step: Step) -> Mapping[str, Any]:
-        raw = step.raw()
-        return {p: plain(read_path(raw, p)) for p in cand.guard_reads}
+    def _reads(cand: Candidate, step: Step) -> dict[str, Any]:
+        out = {}
+        for path, root, fields in cand.guard_reads:
+            cur = step.root(root)
+            for f in fields:  # a missing field reads as None
+                cur = cur.get(f) if isinstance(cur, Mapping) else getattr(cur, f, None)
+            out[path] = cur if type(cur) in _SCALARS else plain(cur)
+        return out
 
     def _record(self, records: list[Record], inst: Instance, source: str | None, target: str | None,
                 event: str, reads: Mapping[str, Any], now: float, kind: str, reason: str) -> None:
-        r = Record(inst.bound.name, inst.id, source, target, event, reads, now, inst.bound.spec_hash,
+        bound = inst.bound
+        # NO_INPUTS rather than EMPTY: a dict the JSON encoder writes natively, without a fallback call.
+        r = Record(bound.name, inst.id, source, target, event, reads or NO_INPUTS, now, bound.spec_hash,
                    kind, reason)
         records.append(r)
         self.sink.write(r)
