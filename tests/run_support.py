@@ -520,6 +520,8 @@ def drive(sc: Scenario, work: Path, override_dir: Path) -> Checker:
 
     runner.step = watched_step
     runner.checkpoint = watched_checkpoint
+    # Commands, stop moves and price updates are injected at given bars: step every bar then.
+    runner.skip_quiet = not (sc.commands or sc.stop_moves or sc.price_updates)
     try:
         runner.run()
     finally:

@@ -34,6 +34,8 @@ def signature(name: str, args: tuple) -> str:
     if name == "on_bar":  # the hot path: a bar's fields, without the dataclass repr machinery
         b = args[0]
         return repr((name, b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume, b.bid, b.ask))
+    if name == "quiet_bars":  # (symbol, ts, high, low): the bars are named by their first close and count
+        return repr((name, args[0], float(args[1][0]), len(args[1])))
     return repr((name, *args))
 
 
@@ -60,6 +62,8 @@ def decode(name: str, text: str) -> tuple[Any, list[VenueEvent]]:
         return [load_report(d) for d in r], events
     if name == "quote":
         return load_quote(r), events
+    if name == "quiet_bars":
+        return r, events
     return (None if r is None else load_report(r)), events
 
 
@@ -68,6 +72,8 @@ def _enc(result: Any) -> Any:
         return [dump_report(r) for r in result]
     if isinstance(result, Quote):
         return dump(result)
+    if isinstance(result, int):  # quiet_bars
+        return result
     return None if result is None else dump_report(result)
 
 

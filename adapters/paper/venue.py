@@ -205,7 +205,12 @@ class PaperVenue:
     def quiet_bars(self, symbol: str, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
         """How many of `symbol`'s coming bars (arrays, in order) provably change nothing here:
         no resting order is touched, none is new, triggered or held, no funding falls due.
-        The engine may pass those bars with `skip_bars` instead of `on_bar` one by one."""
+        The engine may pass those bars with `skip_bars` instead of `on_bar` one by one.
+        An engine call like any other (logged): a resumed engine must get the answer the
+        venue gave then, not one from its newer state."""
+        return self._call("quiet_bars", (symbol, ts, high, low), self._quiet_bars)
+
+    def _quiet_bars(self, symbol: str, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
         n = len(ts)
         for o in self._open.values():
             if o.req.symbol != symbol:

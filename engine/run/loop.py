@@ -84,28 +84,34 @@ class Runner:
         every = self.session.cfg.checkpoint_every
         tl = self.timeline
         stop = len(tl) if limit is None else min(len(tl), limit)
+        screen = True
         while self.bars < stop:
             k = self.bars
-            self.step(self.series[tl.ser[k]], int(tl.idx[k]))
-            self._passed(1, progress, every)
-            if self.skip_quiet and not self.heartbeat and self.bars < stop:
-                k = self.bars
+            if self.skip_quiet and screen:
                 end = self.quiet.end(k, min(stop, (k // every + 1) * every))
                 if end > k:
-                    self._passed(self.skip(k, end) - k, progress, every)
+                    # A stretch ends at a row that must be stepped, or at a checkpoint. After a
+                    # checkpoint the next row is screened again, as a run resumed there does:
+                    # the venue's catch-up log needs the very same calls.
+                    screen = self._passed(self.skip(k, end) - k, progress, every)
+                    continue
+            self.step(self.series[tl.ser[k]], int(tl.idx[k]))
+            self._passed(1, progress, every)
+            screen = True
         self.poll_commands()
         self.checkpoint()
 
-    def _passed(self, n: int, progress, every: int) -> None:
-        if n <= 0:
-            return
+    def _passed(self, n: int, progress, every: int) -> bool:
+        """Count n rows done; True if that reached a checkpoint."""
         self.bars += n
         if progress is not None:
             progress.advance(n)
-        if self.bars % every == 0:
+        at_checkpoint = self.bars % every == 0
+        if at_checkpoint:
             self.checkpoint()
         if self.heartbeat:
             print(f"bar {self.bars}", flush=True)
+        return at_checkpoint
 
     def checkpoint(self) -> None:
         from engine.run.checkpoint import save
