@@ -81,9 +81,9 @@ class Venue(Protocol):
         """Paper: advance the simulation by one bar. Live adapters stream and return []."""
         ...
 
-    def quiet_bars(self, symbol: str, ts: Any, high: Any, low: Any) -> int:
-        """Paper: how many of the coming bars (arrays) provably change nothing at the venue,
-        so the engine may pass them with one `skip_bars`. Live adapters return 0."""
+    def quiet_bars(self, first: Bar, ts: Any, high: Any, low: Any) -> int:
+        """Paper: how many of the coming bars (`first`, then arrays from it on) provably change
+        nothing at the venue, so the engine may pass them with one `skip_bars`. Live: 0."""
         ...
 
     def skip_bars(self, bar: Bar, n: int) -> None:

@@ -34,8 +34,8 @@ def signature(name: str, args: tuple) -> str:
     if name == "on_bar":  # the hot path: a bar's fields, without the dataclass repr machinery
         b = args[0]
         return repr((name, b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume, b.bid, b.ask))
-    if name == "quiet_bars":  # (symbol, ts, high, low): the bars are named by their first close and count
-        return repr((name, args[0], float(args[1][0]), len(args[1])))
+    if name == "quiet_bars":  # (first bar, ts, high, low): the bars are named by the first and their count
+        return repr((name, args[0].symbol, args[0].ts, len(args[1])))
     return repr((name, *args))
 
 

@@ -202,28 +202,36 @@ class PaperVenue:
             return False
         return any(x.working and x.req.symbol == symbol and self._reduces(x.req) for x in self._open.values())
 
-    def quiet_bars(self, symbol: str, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
-        """How many of `symbol`'s coming bars (arrays, in order) provably change nothing here:
-        no resting order is touched, none is new, triggered or held, no funding falls due.
-        The engine may pass those bars with `skip_bars` instead of `on_bar` one by one.
-        An engine call like any other (logged): a resumed engine must get the answer the
-        venue gave then, not one from its newer state."""
-        return self._call("quiet_bars", (symbol, ts, high, low), self._quiet_bars)
+    def quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
+        """How many of the coming bars of `first.symbol` (`first`, then arrays from it on)
+        provably change nothing here: no resting order is touched, none is new, triggered
+        or held, no funding falls due. The engine may pass those bars with `skip_bars`
+        instead of `on_bar` one by one. An engine call like any other (logged): a resumed
+        engine must get the answer the venue gave then, not one from its newer state."""
+        return self._call("quiet_bars", (first, ts, high, low), self._quiet_bars)
 
-    def _quiet_bars(self, symbol: str, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
-        n = len(ts)
+    def _quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
+        n, symbol = len(ts), first.symbol
         for o in self._open.values():
             if o.req.symbol != symbol:
                 continue
-            if o.bars_worked == 0 or o.active_at >= ts[0] or o.req.type is OrderType.MARKET or o.triggered:
-                return 0  # arrival, latency and market fills depend on more than a touch
-            if self._held(o, symbol):
-                return 0
-            touch = (stop_hit(o.req.side, o.req.price, low[:n], high[:n]) if o.req.type is OrderType.STOP
-                     else limit_through(o.req.side, o.req.price, low[:n], high[:n]))
-            hits = np.flatnonzero(touch)
-            n = int(hits[0]) if hits.size else n
+            if o.active_at >= first.ts or o.req.type is OrderType.MARKET or o.triggered or self._held(o, symbol):
+                return 0  # latency, market fills and holds depend on more than a touch
+            n = min(n, self._untouched(o, first, high[:n], low[:n]))
         return min(n, self._bars_before_funding(symbol, ts))
+
+    def _untouched(self, o: WorkingOrder, first: Bar, high: np.ndarray, low: np.ndarray) -> int:
+        """Bars before the first that would work `o` (the touch rules _work applies)."""
+        side, price = o.req.side, o.req.price
+        if o.req.type is OrderType.STOP:
+            touch = stop_hit(side, price, low, high)
+        else:
+            if o.bars_worked == 0 and self._pricer(self.catalogue.get(first.symbol)).limit(
+                    first, side, price, first_bar=True) is not None:
+                return 0  # marketable on arrival (the first bar's own rule)
+            touch = limit_through(side, price, low, high)
+        hits = np.flatnonzero(touch)
+        return int(hits[0]) if hits.size else len(high)
 
     def _bars_before_funding(self, symbol: str, ts: np.ndarray) -> int:
         schedule = self._funding.get(symbol)
@@ -246,6 +254,8 @@ class PaperVenue:
         self._accrue_funding(self.catalogue.get(bar.symbol), bar, prev)
         for o in self._open.values():
             if o.req.symbol == bar.symbol and o.working:
+                if o.bars_worked == 0:  # as on_bar writes an order on its first bar worked
+                    self._ch.orders[o.req.client_order_id] = o
                 o.bars_worked += n
 
     # -- orders ------------------------------------------------------------------------------

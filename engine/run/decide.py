@@ -14,6 +14,7 @@ choppy regime) and its KPIs are kept apart. The rng's state is checkpointed.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class Decider:
         self.last: dict[str, int] = {}
         self.armed: dict[str, int] = {}
         self.reported: dict[str, list[str]] = {}
+        self._change_cache: dict[tuple[str, float], tuple[list[int], "np.ndarray"]] = {}
 
     def decide(self, s: Series, i: int, t: float) -> Want | None:
         target = s.signal[i]
@@ -100,12 +102,34 @@ class Decider:
         sym, last = s.symbol, self.last.get(s.symbol)
         if last is not None and last != 0 and self.armed.get(sym) == last:
             return 0
+        changes, held = self._changes(s)
+        if lo > 0 and last is not None and held[lo - 1] == last:  # the usual case: O(log n)
+            j = bisect.bisect_left(changes, lo)
+            return min(changes[j] - lo, hi - lo) if j < len(changes) else hi - lo
         sig = s.signal[lo:hi]
-        db = self.use.deadband
-        d = np.where(sig > db, 1, np.where(sig < -db, -1, 0))
-        change = np.isfinite(sig) & ((d != last) if last is not None else True)
+        change = np.isfinite(sig) & ((self._direction(sig) != last) if last is not None else True)
         hits = np.flatnonzero(change)
         return int(hits[0]) if hits.size else hi - lo
+
+    def _direction(self, sig: "np.ndarray") -> "np.ndarray":
+        db = self.use.deadband
+        return np.where(sig > db, 1, np.where(sig < -db, -1, 0))
+
+    def _changes(self, s: Series) -> tuple[list[int], "np.ndarray"]:
+        """Bars where the direction differs from the last finite one, and the direction held
+        after each bar (NaN rows keep it): computed once per series and deadband."""
+        key = (s.symbol, self.use.deadband)
+        got = self._change_cache.get(key)
+        if got is None:
+            finite = np.isfinite(s.signal)
+            d = np.where(finite, self._direction(s.signal), np.nan)
+            idx = np.where(finite, np.arange(len(d)), -1)
+            last = np.maximum.accumulate(idx)
+            held = np.where(last >= 0, d[np.maximum(last, 0)], np.nan)
+            prev = np.concatenate(([np.nan], held[:-1]))
+            changed = finite & ~(held == prev)
+            got = self._change_cache[key] = (np.flatnonzero(changed).tolist(), held)
+        return got
 
     def spent(self, symbol: str) -> None:
         """Risk has judged the armed entry (approved or not)."""

@@ -107,6 +107,15 @@ class Timeline:
         for n, i in zip(self.ser.tolist(), self.idx.tolist()):
             yield self.series[n], i
 
+    def span(self, n: int, a: int, b: int) -> tuple[int, int, int]:
+        """Series n's bars within rows [a, b): (first bar, end bar, index into rows_of[n])."""
+        if len(self.series) == 1:
+            start = self.series[0].start
+            return a + start, b + start, a
+        rows = self.rows_of[n]
+        lo, hi = np.searchsorted(rows, (a, b))
+        return int(self.idx[rows[lo]]), int(self.idx[rows[hi - 1]]) + 1, int(lo)
+
     def series_in(self, a: int, b: int) -> list[int]:
         """The series with rows in [a, b), in series order."""
         if len(self.series) == 1:

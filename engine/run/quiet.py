@@ -61,22 +61,23 @@ class QuietScreen:
     def _series_end(self, a: int, b: int) -> int:
         tl, end = self.tl, b
         for n in tl.series_in(a, b):
-            rows = tl.rows_of[n]
-            lo, hi = np.searchsorted(rows, (a, b))
-            s = tl.series[n]
-            i0, i1 = int(tl.idx[rows[lo]]), int(tl.idx[rows[hi - 1]]) + 1
-            q = self._quiet_bars(s, i0, i1)
+            i0, i1, lo = tl.span(n, a, b)
+            q = self._quiet_bars(tl.series[n], i0, i1)
             if q < i1 - i0:
-                end = min(end, int(rows[lo + q]))
+                end = min(end, int(tl.rows_of[n][lo + q]))
         return end
 
     def _quiet_bars(self, s: "Series", i0: int, i1: int) -> int:
         r = self.runner
         ses = r.session
-        q = ses.venue.quiet_bars(s.symbol, s.ts[i0:i1], s.high[i0:i1], s.low[i0:i1])
-        if q == 0 or s.domain not in ses.books:
+        booked = s.domain in ses.books
+        if booked:  # the strategy's bound is O(log n): it narrows what the venue must search
+            i1 = i0 + r.decider.quiet_bars(s, i0, i1)
+            if i1 == i0:
+                return 0
+        q = ses.venue.quiet_bars(s.bar(i0), s.ts[i0:i1], s.high[i0:i1], s.low[i0:i1])
+        if q == 0 or not booked:
             return q  # a domain without a book only feeds the venue
-        q = min(q, r.decider.quiet_bars(s, i0, i0 + q))
         for b in ses.execution.open_brackets(s.symbol):
             if q == 0:
                 break
@@ -168,9 +169,11 @@ class EquityPath:
             unreal = unreal + p.qty * (mark - p.avg_price) * book.multipliers.get(sym, 1.0)
         return book.balance + np.broadcast_to(np.asarray(unreal, dtype=float), (b - a,))
 
-    def day_start(self) -> np.ndarray:
+    def day_start(self) -> np.ndarray | float:
         """Start-of-day equity per row: Runner._day_roll resets it to the equity before a new day's first row."""
         r = self.runner
+        if int(self.ts[-1] // _DAY) == r._day:
+            return r._day_start  # no new day in these rows (ts only grows)
         day = np.floor_divide(self.ts, _DAY).astype(np.int64)
         prev_day = np.concatenate(([r._day], day[:-1]))
         before = np.concatenate(([r.total_equity()], self.total[:-1]))
@@ -181,6 +184,8 @@ class EquityPath:
 
     def daily_loss(self) -> np.ndarray:
         ds = self.day_start()
+        if isinstance(ds, float):
+            return np.maximum(0.0, 1.0 - self.total / ds) if ds > 0 else np.zeros(len(self.total))
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(ds > 0, np.maximum(0.0, 1.0 - self.total / ds), 0.0)
 
@@ -199,6 +204,8 @@ def _marks(tl, ser: np.ndarray, a: int, b: int, symbol: str, current: float) -> 
     n = tl.series_of.get(symbol)
     if n is None:
         return np.full(b - a, current)
+    if len(tl.series) == 1:  # every row is this symbol's own bar
+        return tl.series[0].close[tl.idx[a]:tl.idx[a] + b - a]
     own = np.where(ser == n, np.arange(b - a), -1)
     last = np.maximum.accumulate(own)
     closes = tl.series[n].close[tl.idx[a:b]]

@@ -13,7 +13,7 @@ steps those bars one by one and the scalar guard decides. It never answers
 from __future__ import annotations
 
 import ast
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -34,17 +34,22 @@ def _truth(x: Any) -> Any:
     return bool(x)
 
 
-def _and(*xs: Any) -> Any:
-    out: Any = True
-    for x in xs:
-        out = np.logical_and(out, _truth(x))
+def _and(first: Any, *rest: Callable[[], Any]) -> Any:
+    """Operands after the first come as thunks: a scalar False ends it, as in Python."""
+    out = _truth(first)
+    for thunk in rest:
+        if out is False or (isinstance(out, np.bool_) and not out):
+            return False
+        out = np.logical_and(out, _truth(thunk()))
     return out
 
 
-def _or(*xs: Any) -> Any:
-    out: Any = False
-    for x in xs:
-        out = np.logical_or(out, _truth(x))
+def _or(first: Any, *rest: Callable[[], Any]) -> Any:
+    out = _truth(first)
+    for thunk in rest:
+        if out is True or (isinstance(out, np.bool_) and out):
+            return True
+        out = np.logical_or(out, _truth(thunk()))
     return out
 
 
@@ -66,15 +71,22 @@ def _where(c: Any, a: Any, b: Any) -> Any:
 
 
 def _min(*xs: Any) -> Any:
+    """Python's min, elementwise: the first operand unless a later one is smaller (NaN included)."""
     if len(xs) < 2:
         raise Unvectorizable("min() of one iterable")
-    return np.minimum.reduce(np.broadcast_arrays(*xs)) if any(isinstance(x, np.ndarray) for x in xs) else min(xs)
+    out = xs[0]
+    for x in xs[1:]:
+        out = np.where(x < out, x, out)
+    return out
 
 
 def _max(*xs: Any) -> Any:
     if len(xs) < 2:
         raise Unvectorizable("max() of one iterable")
-    return np.maximum.reduce(np.broadcast_arrays(*xs)) if any(isinstance(x, np.ndarray) for x in xs) else max(xs)
+    out = xs[0]
+    for x in xs[1:]:
+        out = np.where(x > out, x, out)
+    return out
 
 
 _HELPERS: dict[str, Any] = {"__builtins__": {}, "_and": _and, "_or": _or, "_not": _not, "_where": _where,
@@ -89,7 +101,8 @@ class _Rewrite(ast.NodeTransformer):
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
         self.generic_visit(node)
-        return _call("_and" if isinstance(node.op, ast.And) else "_or", node.values)
+        first, *rest = node.values
+        return _call("_and" if isinstance(node.op, ast.And) else "_or", [first, *map(_thunk, rest)])
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
         self.generic_visit(node)
@@ -106,13 +119,18 @@ class _Rewrite(ast.NodeTransformer):
             helper = _CMP.get(type(op))
             parts.append(_call(helper, [left, right]) if helper else ast.Compare(left, [op], [right]))
             left = right
-        return parts[0] if len(parts) == 1 else _call("_and", parts)
+        return parts[0] if len(parts) == 1 else _call("_and", [parts[0], *map(_thunk, parts[1:])])
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         if not (isinstance(node.func, ast.Name) and node.func.id in ("abs", "min", "max")) or node.keywords:
             raise Unvectorizable(f"call to `{ast.unparse(node.func)}`")
         self.generic_visit(node)
         return node
+
+
+def _thunk(node: ast.expr) -> ast.Lambda:
+    args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
+    return ast.Lambda(args, node)
 
 
 def _call(name: str, args: list[ast.expr]) -> ast.Call:
@@ -157,10 +175,10 @@ class VectorGuard:
         if self.code is None:
             return np.ones(n, dtype=bool)
         env = {k: View(v) if isinstance(v, Mapping) else v for k, v in inputs.items()}
-        env.update(params=params, ctx=View(ctx), event=View(payload))
+        env.update(_HELPERS, params=params, ctx=View(ctx), event=View(payload))  # globals: the thunks see them
         try:
             with np.errstate(all="raise"):
-                out = _truth(eval(self.code, _HELPERS, env))  # noqa: S307 - rewritten from a checked AST
+                out = _truth(eval(self.code, env))  # noqa: S307 - rewritten from a checked AST
         except Exception:  # noqa: BLE001 - a scalar guard may raise there: let it decide bar by bar
             return np.ones(n, dtype=bool)
         return np.broadcast_to(np.asarray(out, dtype=bool), (n,))
