@@ -14,15 +14,17 @@ Rows returned are detached snapshots: changing them changes nothing stored.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from enum import Enum
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import JSON, Engine, bindparam, insert, select, update
 from sqlmodel import Session, SQLModel
 
 from engine.domain import Domain, Fill, Mode, OrderRequest, Position, Side
@@ -200,14 +202,22 @@ class Store:
             return
         with self._unit():
             conn = self._session.connection()
+            sqlite = conn.dialect.name == "sqlite"
             if batch.journal:
-                conn.execute(journal._INSERT, batch.journal)
+                _insert_rows(conn, JournalEntry, batch.journal, None) if sqlite else \
+                    conn.execute(journal._INSERT, batch.journal)
             if batch.intents:
-                conn.execute(_insert_ignore(conn, OrderRow, ["client_order_id"]), list(batch.intents.values()))
+                _insert_rows(conn, OrderRow, list(batch.intents.values()), "client_order_id") if sqlite else \
+                    conn.execute(_insert_ignore(conn, OrderRow, ["client_order_id"]), list(batch.intents.values()))
             if batch.order_updates:
-                conn.execute(_ORDER_UPDATE, [{"b_id": k, **v} for k, v in batch.order_updates.items()])
+                if sqlite:
+                    conn.exec_driver_sql(_SQLITE_ORDER_UPDATE, [
+                        (v["status"], v["filled_qty"], v["machine_state"], k) for k, v in batch.order_updates.items()])
+                else:
+                    conn.execute(_ORDER_UPDATE, [{"b_id": k, **v} for k, v in batch.order_updates.items()])
             if batch.fills:
-                conn.execute(_insert_ignore(conn, FillRow, ["fill_id"]), batch.fills)
+                _insert_rows(conn, FillRow, batch.fills, "fill_id") if sqlite else \
+                    conn.execute(_insert_ignore(conn, FillRow, ["fill_id"]), batch.fills)
             if batch.positions:
                 conn.execute(_upsert(conn, PositionRow, ["symbol", "domain", "mode"]), list(batch.positions.values()))
             if batch.wallets:
@@ -514,6 +524,32 @@ _WALLET_UPDATE = (update(WalletRow.__table__)
                          WalletRow.__table__.c.mode == bindparam("b_mode"))
                   .values(balance=bindparam("balance"), realized_pnl=bindparam("realized_pnl"),
                           updated_ts=bindparam("updated_ts")))
+
+
+_SQLITE_ORDER_UPDATE = "UPDATE orders SET status = ?, filled_qty = ?, machine_state = ? WHERE client_order_id = ?"
+
+
+def _insert_rows(conn: Any, model: Any, rows: list[dict[str, Any]], unique: str | None) -> None:
+    """SQLite bulk insert (skipping rows whose `unique` key is stored) with the driver's own
+    binding: SQLAlchemy's per-row parameter processing cost more than the inserts themselves.
+    JSON columns are serialised with json.dumps, exactly as the JSON column type does."""
+    cols = list(rows[0])
+    table = model.__table__
+    json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    conflict = f" ON CONFLICT ({unique}) DO NOTHING" if unique else ""
+    sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}){conflict}")
+    params = list(map(itemgetter(*cols), rows)) if len(cols) > 1 else [(r[cols[0]],) for r in rows]
+    json_at = [i for i, c in enumerate(cols) if c in json_cols]
+    if json_at:
+        params = [_json_encoded(p, json_at) for p in params]
+    conn.exec_driver_sql(sql, params)
+
+
+def _json_encoded(values: tuple, at: list[int]) -> tuple:
+    out = list(values)
+    for i in at:
+        out[i] = json.dumps(out[i])
+    return tuple(out)
 
 
 def _dialect_insert(conn: Any, model: Any) -> Any:
