@@ -163,8 +163,11 @@ class Runner:
         """Apply rows [k, end), which QuietScreen proved quiet, as stepping them would;
         returns the row reached (earlier than `end` when a day roll moved a machine)."""
         ts = self.timeline.ts
-        day = np.floor_divide(np.maximum(ts[k:end], self.session.clock.now()), 86400.0).astype(np.int64)
-        starts = k + np.flatnonzero(day != np.concatenate(([self._day], day[:-1])))
+        if int(max(float(ts[end - 1]), self.session.clock.now()) // 86400) == self._day:
+            starts = np.empty(0, dtype=np.int64)  # the usual case: no new day in these rows
+        else:
+            day = np.floor_divide(np.maximum(ts[k:end], self.session.clock.now()), 86400.0).astype(np.int64)
+            starts = k + np.flatnonzero(day != np.concatenate(([self._day], day[:-1])))
         path = self.quiet.path if self.quiet.path is not None and self.quiet.path.a == k else EquityPath(self, k, end)
         cur = k
         for b in [*starts.tolist(), end]:

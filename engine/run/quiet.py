@@ -146,7 +146,7 @@ class EquityPath:
         total = 0
         for d in ses.books:  # the order Runner.total_equity adds them in
             total = total + self.by_domain[d]
-        self.total = np.broadcast_to(np.asarray(total, dtype=float), (b - a,))
+        self.total = total if isinstance(total, np.ndarray) else np.full(b - a, float(total))
 
     def part(self, a: int, b: int) -> "EquityPath":
         """Rows [a, b) of this path (absolute row numbers)."""
@@ -167,7 +167,7 @@ class EquityPath:
                 continue
             mark = _marks(tl, ser, a, b, sym, book.marks.get(sym, p.avg_price))
             unreal = unreal + p.qty * (mark - p.avg_price) * book.multipliers.get(sym, 1.0)
-        return book.balance + np.broadcast_to(np.asarray(unreal, dtype=float), (b - a,))
+        return book.balance + unreal if isinstance(unreal, np.ndarray) else np.full(b - a, book.balance + unreal)
 
     def day_start(self) -> np.ndarray | float:
         """Start-of-day equity per row: Runner._day_roll resets it to the equity before a new day's first row."""

@@ -181,7 +181,9 @@ class VectorGuard:
                 out = _truth(eval(self.code, env))  # noqa: S307 - rewritten from a checked AST
         except Exception:  # noqa: BLE001 - a scalar guard may raise there: let it decide bar by bar
             return np.ones(n, dtype=bool)
-        return np.broadcast_to(np.asarray(out, dtype=bool), (n,))
+        if isinstance(out, np.ndarray) and out.shape == (n,):
+            return out
+        return np.full(n, bool(out))
 
 
 class SampledEvent:
@@ -201,9 +203,14 @@ class SampledEvent:
             vg = self._guards.get(id(cand))
             if vg is None:
                 vg = self._guards[id(cand)] = VectorGuard(cand.guard_src)
-            hits = np.flatnonzero(vg.maybe(first, params, ctx, _head(payload, first), _head(inputs, first)))
-            if hits.size:
-                first = int(hits[0])
+            if first < n:
+                payload, inputs, n = _head(payload, first), _head(inputs, first), first
+            maybe = vg.maybe(first, params, ctx, payload, inputs)
+            k = int(maybe.argmax())
+            if maybe[k]:
+                first = k
+                if k == 0:
+                    return 0
         return first
 
 
