@@ -7,7 +7,6 @@ bracket machine. Decisions use only data up to the bar's close.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from itertools import repeat
 import time
@@ -368,7 +367,7 @@ class Runner:
                             b.extra.get("model_version"),
                             b.entry.id if b.entry else "")
         self.trades.append(trade)
-        ses.ledger.journal("trade", b.id, dataclasses.asdict(trade), reason=trade.exit_reason)
+        ses.ledger.journal("trade", b.id, trade.as_dict(), reason=trade.exit_reason)
         ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())
         if not trade.exploration:
             self.gate_kpis.setdefault(b.domain, RunningKpis()).trade(pnl)

@@ -30,6 +30,10 @@ class ClosedTrade:
     model_version: str | None = None
     client_order_id: str = ""  # the entry order's id, to find it in the audit journal
 
+    def as_dict(self) -> dict:
+        """Flat fields (dataclasses.asdict deep-copies through recursion, ~80 us a trade)."""
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
 
 @dataclass(frozen=True, slots=True)
 class DomainResult:
