@@ -80,4 +80,11 @@ def conform(req: OrderRequest, inst: Instrument, ref_price: float, ts: float) ->
         event = VenueEvent("CLAMP", ts, inst.symbol, detail)
     if reason:
         return Clamped(None, event, reason)
-    return Clamped(replace(req, qty=qty, price=price), event)
+    return Clamped(req if _same(req, qty, price) else replace(req, qty=qty, price=price), event)
+
+
+def _same(req: OrderRequest, qty: float, price: float | None) -> bool:
+    """Already on the grid, as floats: the request itself is the conformed one (a copy costs
+    more than the rest of conform). Exact types, since an int qty still becomes a float."""
+    return (type(req.qty) is float and req.qty == qty
+            and (price is None if req.price is None else type(req.price) is float and req.price == price))

@@ -33,6 +33,7 @@ from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType
 _EPS = 1e-12
 _PRIORITY = {OrderType.STOP: 0, OrderType.MARKET: 1, OrderType.LIMIT: 2}  # stops first: SL beats TP
 _BRACKET = (Role.TAKE_PROFIT, Role.STOP_LOSS)
+_MEMORY_CHANGES = 1024  # an in-memory venue drops its (unwritten) change set past this size
 S = ReportStatus
 
 
@@ -515,8 +516,11 @@ class PaperVenue:
             self.on_event(event)
 
     def _commit(self, force: bool = False) -> None:
-        if self._state is None:  # in memory nothing is written: only drop what the call noted
-            if self._ch or self._ch.quotes:
+        if self._state is None:
+            # In memory the change set is never written, only dropped: now and then, so that
+            # it stays small without a fresh one per call.
+            ch = self._ch
+            if len(ch.orders) + len(ch.fills) + len(ch.quotes) + len(ch.events) > _MEMORY_CHANGES:
                 self._ch = Changes()
             return
         if not (self._ch or force):

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from engine.diagnostics import Pos
 from engine.runtime.audit import NO_INPUTS, AuditSink, Record, plain
 from engine.runtime.clock import Clock
 from engine.runtime.compiled import BoundAction, BoundMachine, Candidate, StateRt, Step
@@ -197,7 +198,7 @@ class Interpreter:
             if st.exit and fail is None:
                 fail = self._run(st.exit, step, "exit", st.name)
         if cand.actions and fail is None:
-            fail = self._run(cand.actions, step, "transition", f"transition at {cand.transition.pos}")
+            fail = self._run(cand.actions, step, "transition", cand.transition.pos)
         inst.state = cand.leaf
         inst.done = cand.done
         fail = self._enter(inst, cand.entries, step, fail)
@@ -219,12 +220,13 @@ class Interpreter:
         return fail
 
     @staticmethod
-    def _run(actions: tuple[BoundAction, ...], step: Step, phase: str, where: str):
+    def _run(actions: tuple[BoundAction, ...], step: Step, phase: str, where: str | Pos):
+        """`where`: the state's name, or the transition's position (formatted only on failure)."""
         for a in actions:
             try:
                 a.run(step)
             except Exception as e:  # noqa: BLE001 - reported as ActionError after recording
-                return a, phase, where, e
+                return a, phase, where if isinstance(where, str) else f"transition at {where}", e
         return None
 
     @staticmethod
