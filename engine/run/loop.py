@@ -7,11 +7,14 @@ bracket machine. Decisions use only data up to the bar's close.
 """
 from __future__ import annotations
 
+import gc
 import math
-from itertools import repeat
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import repeat
+from typing import Iterator
 
 import numpy as np
 
@@ -80,6 +83,12 @@ class Runner:
     def run(self, progress=None, limit: int | None = None) -> None:
         """Rows from `bars` on (a resumed run starts after its checkpoint); quiet stretches
         are applied at once (engine/run/quiet.py), the rest stepped one bar at a time."""
+        with _long_lived_heap():
+            self._run(progress, limit)
+        self.poll_commands()
+        self.checkpoint()
+
+    def _run(self, progress, limit: int | None) -> None:
         every = self.session.cfg.checkpoint_every
         tl = self.timeline
         stop = len(tl) if limit is None else min(len(tl), limit)
@@ -97,8 +106,6 @@ class Runner:
             self.step(self.series[tl.ser[k]], int(tl.idx[k]))
             self._passed(1, progress, every)
             screen = True
-        self.poll_commands()
-        self.checkpoint()
 
     def _passed(self, n: int, progress, every: int) -> bool:
         """Count n rows done; True if that reached a checkpoint."""
@@ -384,3 +391,19 @@ class Runner:
 
 def wall() -> float:
     return time.perf_counter()
+
+
+@contextmanager
+def _long_lived_heap() -> Iterator[None]:
+    """Specs, bound machines, data and models live for the whole run: take them out of the
+    cycle collector's view, and collect the cycles each order handle and its machine
+    instance form less often (7-10% of a long replay went to re-scanning them)."""
+    gc.collect()
+    gc.freeze()
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()

@@ -169,12 +169,3 @@ def ns(value: Any) -> Any:
     if isinstance(value, Mapping):
         return SimpleNamespace(**{k: ns(v) for k, v in value.items()})
     return value
-
-
-def read_path(env: Mapping[str, Any], path: str) -> Any:
-    """The value of a dotted path in an env, for audit records; None when absent."""
-    root, *rest = path.split(".")
-    cur = env.get(root)
-    for part in rest:
-        cur = cur.get(part) if isinstance(cur, Mapping) else getattr(cur, part, None)
-    return cur
