@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from run_support import Checker, Scenario, build, write_env_override
+from run_support import ROOT, Checker, Scenario, build, write_env_override
 
 SPOT = ("crypto_spot/ETH_BTC-5m", "crypto_spot/LTC_BTC-5m", "crypto_spot/ADA_BTC-5m")
 PERP = "crypto_perp/BTC-PERP-1m"
@@ -177,3 +177,20 @@ def test_a_venue_touch_ends_a_quiet_stretch() -> None:
     assert np.flatnonzero(limit_through(Side.SELL, 1.0, low, high))[0] == 0
     assert not limit_through(Side.BUY, 0.8, 0.8, 0.9)  # a limit needs price through it
 
+
+
+@settings(max_examples=200, deadline=None)
+@given(t=st.integers(946_684_800, 2_000_000_000))
+def test_the_weekly_close_rule_reads_the_utc_calendar(t: int) -> None:
+    """One rule serves the per-bar exit (a time) and the screen (arrays): Friday, from the buffer on."""
+    from datetime import datetime, timezone
+
+    from run_support import specset
+
+    limits = specset(str(ROOT / "specs" / "overrides")).extra["risk"].limits
+    domain, sess = next(iter(limits.sessions.items()))
+    d = datetime.fromtimestamp(t, tz=timezone.utc)
+    secs = d.hour * 3600 + d.minute * 60 + d.second
+    want = d.weekday() == 4 and secs >= sess.friday_close_s - limits.friday_close_buffer
+    assert bool(limits.near_weekly_close(domain, float(t))) == want
+    assert limits.near_weekly_close(domain, np.array([float(t), float(t)])).tolist() == [want, want]

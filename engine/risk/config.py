@@ -1,7 +1,7 @@
 """The schema of specs/risk/*.yaml (kind: risk). Light: no pandas, so `engine validate` can load it."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -105,6 +105,19 @@ class Limits(_Strict):
     avoid_weekend_carry: bool
 
     _durations = field_validator("max_hold", "friday_close_buffer", mode="before")(_seconds)
+
+    def near_weekly_close(self, domain: str, ts: Any) -> Any:
+        """Inside the Friday close buffer of `domain`'s session, for a UTC time or an array of
+        them (one rule for the per-bar exit and the quiet-bar screen); False without a session."""
+        import numpy as np
+
+        ts = np.asarray(ts, dtype=float)
+        sess = self.sessions.get(domain)
+        if sess is None:
+            return np.zeros(ts.shape, dtype=bool)
+        weekday = (np.floor_divide(ts, 86400.0).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
+        secs = np.floor(np.mod(ts, 86400.0))
+        return (weekday == 4) & (secs >= sess.friday_close_s - self.friday_close_buffer)
 
 
 class Brackets(_Strict):

@@ -12,7 +12,6 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from itertools import repeat
 from typing import Iterator
 
@@ -286,16 +285,8 @@ class Runner:
         for b in self.session.execution.open_brackets(s.symbol):
             if b.instance.has_tag("position_open") and t - b.ts >= lim.max_hold:
                 self.session.execution.exit(b, "max_hold")
-            elif lim.avoid_weekend_carry and self._near_weekly_close(s.domain, t):
+            elif lim.avoid_weekend_carry and lim.near_weekly_close(s.domain.value, t):
                 self.session.execution.exit(b, "weekend")
-
-    def _near_weekly_close(self, domain: Domain, t: float) -> bool:
-        sess = self.risk.limits.sessions.get(domain.value)
-        if sess is None:
-            return False
-        d = datetime.fromtimestamp(t, tz=timezone.utc)
-        secs = d.hour * 3600 + d.minute * 60 + d.second
-        return d.weekday() == 4 and secs >= sess.friday_close_s - self.risk.limits.friday_close_buffer
 
     # -- the strategy's decision ----------------------------------------------------------
     def _decide(self, s: Series, i: int, t: float) -> None:

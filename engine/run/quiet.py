@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.domain import Domain
 from engine.runtime.vector import SampledEvent
 
 if TYPE_CHECKING:
@@ -97,7 +96,7 @@ class QuietScreen:
             due = np.flatnonzero(ts - b.ts >= lim.max_hold)  # Runner._engine_exits' own arithmetic
             n = int(due[0]) if due.size else n
         if lim.avoid_weekend_carry and s.domain.value in lim.sessions:
-            near = np.flatnonzero(self._near_weekly_close(s.domain, ts[:n]))
+            near = np.flatnonzero(lim.near_weekly_close(s.domain.value, ts[:n]))
             n = int(near[0]) if near.size else n
         if not open_ or n == 0:
             return n
@@ -107,14 +106,6 @@ class QuietScreen:
             return n
         payload = {"price": s.close[i0:i0 + n], "atr": s.atr[i0:i0 + n]}
         return self.price_update.first(cands, n, inst.bound.globals["params"], inst.ctx, payload, {})
-
-    def _near_weekly_close(self, domain: Domain, ts: np.ndarray) -> np.ndarray:
-        """Runner._near_weekly_close over an array (1970-01-01 was a Thursday)."""
-        lim = self.runner.risk.limits
-        sess = lim.sessions[domain.value]
-        weekday = (np.floor_divide(ts, _DAY).astype(np.int64) + 3) % 7
-        secs = np.floor(np.mod(ts, _DAY))
-        return (weekday == 4) & (secs >= sess.friday_close_s - lim.friday_close_buffer)
 
     # -- the book's P&L to the kill machine -----------------------------------------
     def _tripwire_end(self, k: int, end: int) -> int:
