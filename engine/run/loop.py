@@ -191,10 +191,10 @@ class Runner:
         ses, tl = self.session, self.timeline
         a, b = path.a, path.b
         for n in tl.series_in(a, b):
-            s, rows = self.series[n], tl.rows_of[n]
-            lo, hi = np.searchsorted(rows, (a, b))
-            i = int(tl.idx[rows[hi - 1]])
-            ses.venue.skip_bars(s.bar(i), int(hi - lo))
+            s = self.series[n]
+            i0, i1, _ = tl.span(n, a, b)
+            i = i1 - 1
+            ses.venue.skip_bars(s.bar(i), i1 - i0)
             book = ses.books.get(s.domain)
             if book is not None:
                 book.mark(s.symbol, float(s.close[i]))

@@ -121,7 +121,3 @@ class Timeline:
         if len(self.series) == 1:
             return [0] if b > a else []
         return sorted(set(self.ser[a:b].tolist()))
-
-    def row(self, n: int, i: int) -> int:
-        """The row of bar i of series n."""
-        return int(self.rows_of[n][i - self.series[n].start])

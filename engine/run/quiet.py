@@ -33,8 +33,8 @@ class QuietScreen:
     def __init__(self, runner: "Runner"):
         self.runner = runner
         self.tl = runner.timeline
-        self.price_update = SampledEvent("price_update")
-        self.risk_update = SampledEvent("risk_update")
+        self.price_update = SampledEvent()
+        self.risk_update = SampledEvent()
         self.path: EquityPath | None = None  # the last screen's equity path, reused by Runner.skip
 
     def end(self, k: int, hi: int) -> int:

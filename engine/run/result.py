@@ -31,7 +31,7 @@ class ClosedTrade:
     client_order_id: str = ""  # the entry order's id, to find it in the audit journal
 
     def as_dict(self) -> dict:
-        """Flat fields (dataclasses.asdict deep-copies through recursion, ~80 us a trade)."""
+        """Flat fields (dataclasses.asdict deep-copies through recursion: 23 us against 2 us)."""
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
 

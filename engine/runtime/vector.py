@@ -189,8 +189,7 @@ class VectorGuard:
 class SampledEvent:
     """Screens one sampled event of one machine: the first sample at which a transition could fire."""
 
-    def __init__(self, event: str):
-        self.event = event
+    def __init__(self) -> None:
         self._guards: dict[int, VectorGuard] = {}  # by id(Candidate): bound machines live for the run
 
     def first(self, cands: tuple[Candidate, ...], n: int, params: View, ctx: Mapping[str, Any],
