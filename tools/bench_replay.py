@@ -59,6 +59,21 @@ def sma_cross_direction(close: np.ndarray) -> np.ndarray:
 
 # -- ours ------------------------------------------------------------------------------
 def run_ours(df: pd.DataFrame, work: Path) -> dict:
+    t0 = time.perf_counter()
+    runner = build_ours(df, work)
+    t1 = time.perf_counter()
+    runner.run()
+    t2 = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    journaled = runner.session.store.journal_entries()[-1].seq if runner.bars else 0
+    # backtesting.py's finalize_trades counts a position still open at the end as a trade; so do we.
+    still_open = sum(1 for b in runner.session.execution.brackets.values() if b.entry_fills)
+    return {"bars": runner.bars, "setup_s": t1 - t0, "run_s": t2 - t1, "trades": len(runner.trades) + still_open,
+            "peak_rss_mib": rss, "journal_rows": journaled}
+
+
+def build_ours(df: pd.DataFrame, work: Path):
+    """The benchmark's Runner, assembled and ready to run (setup is timed apart from the run)."""
     from engine.data.bars import epoch_seconds
     from engine.domain import Domain
     from engine.run.assemble import assemble
@@ -80,7 +95,6 @@ def run_ours(df: pd.DataFrame, work: Path) -> dict:
     risk = risk.model_copy(update={"limits": limits, "brackets": brackets})
     specs = type(specs)(specs.machines, specs.catalogue, specs.overrides, {**specs.extra, "risk": risk})
 
-    t0 = time.perf_counter()
     close = df["close"].to_numpy()
     ts = epoch_seconds(df.index) + 3600.0
     series = Series("EUR/USD", Domain.FOREX, ts, *(df[k].to_numpy() for k in ("open", "high", "low", "close", "volume")),
@@ -88,15 +102,7 @@ def run_ours(df: pd.DataFrame, work: Path) -> dict:
     routing = Routing({"crypto_spot": "off", "crypto_perp": "off", "forex": "paper", "forex_options": "off"}, (), ())
     runner = assemble(cfg, specs, 3, routing, work / "run", series=[series])
     runner.decider.use = runner.decider.use.model_copy(update={"deadband": 0.0})
-    t1 = time.perf_counter()
-    runner.run()
-    t2 = time.perf_counter()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    journaled = runner.session.store.journal_entries()[-1].seq if runner.bars else 0
-    # backtesting.py's finalize_trades counts a position still open at the end as a trade; so do we.
-    still_open = sum(1 for b in runner.session.execution.brackets.values() if b.entry_fills)
-    return {"bars": runner.bars, "setup_s": t1 - t0, "run_s": t2 - t1, "trades": len(runner.trades) + still_open,
-            "peak_rss_mib": rss, "journal_rows": journaled}
+    return runner
 
 
 # -- backtesting.py --------------------------------------------------------------------
