@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlmodel import Session
 
-from state.models import JournalEntry
+from state.models import JournalEntry, json_text
 
 _SQLITE_APPEND_ONLY = [
     """CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
@@ -37,12 +37,20 @@ def install_append_only(engine: Engine, conn: Connection) -> None:
 # Built once: a Core insert on the session's connection skips the ORM unit of
 # work, which made journaling several times slower (tools/bench_journal.py).
 _INSERT = insert(JournalEntry.__table__)
+# On SQLite the driver binds the row itself: the Core statement's parameter processing and
+# json.dumps cost more than the insert (a checkpoint's equity entry holds every bar's point).
+COLUMNS = ("ts", "kind", "key", "payload", "spec_hash", "reason")
+SQLITE_INSERT = f"INSERT INTO journal ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
 def append(session: Session, ts: float, kind: str, key: str, payload: dict[str, Any],
            spec_hash: str, reason: str) -> int:
     """Insert one entry inside the caller's transaction; returns its sequence number."""
-    result = session.connection().execute(_INSERT, {
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        return int(conn.exec_driver_sql(SQLITE_INSERT, (ts, kind, key, json_text(payload), spec_hash,
+                                                        reason)).lastrowid)
+    result = conn.execute(_INSERT, {
         "ts": ts, "kind": kind, "key": key, "payload": payload, "spec_hash": spec_hash,
         "reason": reason})
     return int(result.inserted_primary_key[0])

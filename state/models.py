@@ -6,8 +6,10 @@ as in engine.domain. Status strings follow the venue vocabulary
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
@@ -22,6 +24,44 @@ OPEN = frozenset({"accepted", "partially_filled", "triggered"})
 
 def _json() -> Any:
     return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# orjson's own types where json.dumps raises: those keep raising (through json.dumps).
+_ORJSON_OPT = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def json_text(value: Any) -> str:
+    """The text a JSON column stores for `value`, for writers that bypass SQLAlchemy's JSON type:
+    it decodes to exactly what the type's json.dumps text decodes to, ~10x faster (orjson).
+
+    Where orjson's reading would differ, json.dumps writes the text, as the type does:
+    - NaN and +-Infinity: orjson writes null, which would read back as None; json.dumps writes
+      the NaN/Infinity tokens, which SQLite stores and json.loads reads back as the float. So a
+      text with a null is re-encoded when `value` holds a non-finite float. (PostgreSQL's JSON
+      type rejects those tokens; its writes go through SQLAlchemy, unchanged.)
+    - what orjson refuses (float subclasses such as numpy.float64, non-str keys, ints over 64
+      bits, dataclasses, datetimes): json.dumps writes it or raises its own error.
+    Only the spacing and non-ASCII escaping of the text differ, never its decoded value; the one
+    widening is that a plain Enum or a UUID is written (as its value) where json.dumps raised.
+    """
+    try:
+        out = orjson.dumps(value, option=_ORJSON_OPT)
+    except TypeError:
+        return json.dumps(value)
+    if b"null" in out and not _finite(value):
+        return json.dumps(value)
+    return out.decode()
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in `value` (orjson accepted it: floats are exact floats)."""
+    if type(value) is float:
+        return value - value == 0.0
+    if isinstance(value, dict):
+        return all(map(_finite, value.values()))
+    if isinstance(value, (list, tuple)):
+        return all(map(_finite, value))
+    return True
 
 
 class OrderRow(SQLModel, table=True):
@@ -171,4 +211,4 @@ class KvRow(SQLModel, table=True):
 TABLES = [t.__table__ for t in (OrderRow, FillRow, PositionRow, WalletRow, MachineSnapshot,
                                  JournalEntry, KpiSnapshot, ControlRow, KvRow)]
 __all__ = ["OrderRow", "FillRow", "PositionRow", "WalletRow", "MachineSnapshot", "JournalEntry",
-           "KpiSnapshot", "ControlRow", "KvRow", "TABLES", "INTENT", "TERMINAL", "OPEN"]
+           "KpiSnapshot", "ControlRow", "KvRow", "TABLES", "INTENT", "TERMINAL", "OPEN", "json_text"]

@@ -14,7 +14,6 @@ Rows returned are detached snapshots: changing them changes nothing stored.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +33,7 @@ from state.db import Durability, make_engine, resolve_url
 from state.batch import Batch
 from state.ledger import FLAT_EPS, Book, apply_fill
 from state.models import (INTENT, OPEN, TABLES, TERMINAL, ControlRow, FillRow, JournalEntry,
-                          KpiSnapshot, KvRow, MachineSnapshot, OrderRow, PositionRow, WalletRow)
+                          KpiSnapshot, KvRow, MachineSnapshot, OrderRow, PositionRow, WalletRow, json_text)
 
 VENUE_STATUSES = frozenset({"accepted", "rejected", "partially_filled", "filled", "canceled",
                             "expired", "triggered", "unknown"})
@@ -202,22 +201,10 @@ class Store:
             return
         with self._unit():
             conn = self._session.connection()
-            sqlite = conn.dialect.name == "sqlite"
-            if batch.journal:
-                _insert_rows(conn, JournalEntry, batch.journal, None) if sqlite else \
-                    conn.execute(journal._INSERT, batch.journal)
-            if batch.intents:
-                _insert_rows(conn, OrderRow, list(batch.intents.values()), "client_order_id") if sqlite else \
-                    conn.execute(_insert_ignore(conn, OrderRow, ["client_order_id"]), list(batch.intents.values()))
-            if batch.order_updates:
-                if sqlite:
-                    conn.exec_driver_sql(_SQLITE_ORDER_UPDATE, [
-                        (v["status"], v["filled_qty"], v["machine_state"], k) for k, v in batch.order_updates.items()])
-                else:
-                    conn.execute(_ORDER_UPDATE, [{"b_id": k, **v} for k, v in batch.order_updates.items()])
-            if batch.fills:
-                _insert_rows(conn, FillRow, batch.fills, "fill_id") if sqlite else \
-                    conn.execute(_insert_ignore(conn, FillRow, ["fill_id"]), batch.fills)
+            if conn.dialect.name == "sqlite":
+                _write_sqlite(conn, batch)
+            else:
+                _write_core(conn, batch)
             if batch.positions:
                 conn.execute(_upsert(conn, PositionRow, ["symbol", "domain", "mode"]), list(batch.positions.values()))
             if batch.wallets:
@@ -526,13 +513,63 @@ _WALLET_UPDATE = (update(WalletRow.__table__)
                           updated_ts=bindparam("updated_ts")))
 
 
+def _write_core(conn: Any, batch: Batch) -> None:
+    """Journal, orders and fills through SQLAlchemy Core (PostgreSQL and other servers)."""
+    if batch.journal:
+        conn.execute(journal._INSERT, batch.journal)
+    if batch.intents:
+        conn.execute(_insert_ignore(conn, OrderRow, ["client_order_id"]), list(batch.intents.values()))
+    if batch.order_updates:
+        conn.execute(_ORDER_UPDATE, [{"b_id": k, **v} for k, v in batch.order_updates.items()])
+    if batch.fills:
+        conn.execute(_insert_ignore(conn, FillRow, ["fill_id"]), batch.fills)
+
+
+# SQLite: the driver binds the rows itself. SQLAlchemy's per-row parameter processing and
+# json.dumps cost more than the inserts; JSON columns are written by json_text instead.
+_ORDER_STATUS = ("status", "filled_qty", "machine_state")  # what an order update sets
+_ORDER_COLS = tuple(c.name for c in OrderRow.__table__.columns if c.name != "id" and c.name not in _ORDER_STATUS)
 _SQLITE_ORDER_UPDATE = "UPDATE orders SET status = ?, filled_qty = ?, machine_state = ? WHERE client_order_id = ?"
+# An intent with its update folded in; stored already, it takes the update alone (as the UPDATE would).
+_SQLITE_INTENT_UPSERT = (
+    f"INSERT INTO orders ({', '.join(_ORDER_COLS + _ORDER_STATUS)}) "
+    f"VALUES ({', '.join('?' * (len(_ORDER_COLS) + len(_ORDER_STATUS)))}) ON CONFLICT (client_order_id) "
+    f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ORDER_STATUS)}")
+
+
+def _write_sqlite(conn: Any, batch: Batch) -> None:
+    run = conn.exec_driver_sql
+    if batch.journal:
+        run(journal.SQLITE_INSERT, [(ts, kind, key, json_text(payload), spec_hash, reason)
+                                    for ts, kind, key, payload, spec_hash, reason
+                                    in map(_JOURNAL_ROW, batch.journal)])
+    intents, updates = batch.intents, batch.order_updates
+    if intents and intents.keys() <= updates.keys():
+        # Every new order already has its latest status (a run's ledger always does): one
+        # statement per order rather than an insert and then an update.
+        run(_SQLITE_INTENT_UPSERT, [_order_params(row) + _ORDER_UPDATE_ROW(updates[k]) for k, row in intents.items()])
+        updates = {k: v for k, v in updates.items() if k not in intents}
+    elif intents:
+        _insert_rows(conn, OrderRow, list(intents.values()), "client_order_id")
+    if updates:
+        run(_SQLITE_ORDER_UPDATE, [(*_ORDER_UPDATE_ROW(v), k) for k, v in updates.items()])
+    if batch.fills:
+        _insert_rows(conn, FillRow, batch.fills, "fill_id")
+
+
+_JOURNAL_ROW = itemgetter(*journal.COLUMNS)
+_ORDER_ROW = itemgetter(*_ORDER_COLS)
+_ORDER_UPDATE_ROW = itemgetter(*_ORDER_STATUS)
+_ORDER_TAGS = _ORDER_COLS.index("tags")
+
+
+def _order_params(row: dict[str, Any]) -> tuple:
+    values = _ORDER_ROW(row)
+    return (*values[:_ORDER_TAGS], json_text(values[_ORDER_TAGS]), *values[_ORDER_TAGS + 1:])
 
 
 def _insert_rows(conn: Any, model: Any, rows: list[dict[str, Any]], unique: str | None) -> None:
-    """SQLite bulk insert (skipping rows whose `unique` key is stored) with the driver's own
-    binding: SQLAlchemy's per-row parameter processing cost more than the inserts themselves.
-    JSON columns are serialised with json.dumps, exactly as the JSON column type does."""
+    """SQLite bulk insert of dict rows (skipping rows whose `unique` key is stored)."""
     cols = list(rows[0])
     table = model.__table__
     json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
@@ -548,7 +585,7 @@ def _insert_rows(conn: Any, model: Any, rows: list[dict[str, Any]], unique: str 
 def _json_encoded(values: tuple, at: list[int]) -> tuple:
     out = list(values)
     for i in at:
-        out[i] = json.dumps(out[i])
+        out[i] = json_text(out[i])
     return tuple(out)
 
 
