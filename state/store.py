@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from enum import Enum
@@ -402,12 +402,29 @@ class Store:
 
     def save_snapshot(self, machine: str, instance_id: str, spec_hash: str,
                       data: dict[str, Any]) -> None:
+        self.save_snapshots([(machine, instance_id, spec_hash, data)])
+
+    def save_snapshots(self, snapshots: Iterable[tuple[str, str, str, dict[str, Any]]]) -> None:
+        """Store (machine, instance_id, spec_hash, data) snapshots together, each replacing its
+        instance's earlier one (a checkpoint saves every live instance).
+
+        SQLite: written past the ORM session, which holds no snapshot row to go stale
+        (load_snapshots detaches what it reads); put_json likewise (get_json keeps no row)."""
+        rows = {(m, i): (h, d) for m, i, h, d in snapshots}
+        if not rows:
+            return
+        ts = self._clock()
         with self._unit():
-            row = self._session.get(MachineSnapshot, (machine, instance_id)) or MachineSnapshot(
-                machine=machine, instance_id=instance_id, spec_hash=spec_hash,
-                updated_ts=self._clock())
-            row.spec_hash, row.data, row.updated_ts = spec_hash, data, self._clock()
-            self._session.add(row)
+            conn = self._session.connection()
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(_SQLITE_SNAPSHOT_UPSERT, [(m, i, h, json_text(d), ts)
+                                                               for (m, i), (h, d) in rows.items()])
+            else:
+                for (m, i), (h, d) in rows.items():
+                    row = self._session.get(MachineSnapshot, (m, i)) or MachineSnapshot(
+                        machine=m, instance_id=i, spec_hash=h, updated_ts=ts)
+                    row.spec_hash, row.data, row.updated_ts = h, d, ts
+                    self._session.add(row)
 
     def load_snapshots(self, machine: str) -> dict[str, MachineSnapshot]:
         rows = self._all(select(MachineSnapshot).where(MachineSnapshot.machine == machine))
@@ -436,9 +453,13 @@ class Store:
 
     def put_json(self, key: str, value: Any) -> None:
         with self._unit():
-            row = self._session.get(KvRow, key) or KvRow(key=key, updated_ts=self._clock())
-            row.value, row.updated_ts = value, self._clock()
-            self._session.add(row)
+            conn = self._session.connection()
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(_SQLITE_KV_UPSERT, (key, json_text(value), self._clock()))
+            else:
+                row = self._session.get(KvRow, key) or KvRow(key=key, updated_ts=self._clock())
+                row.value, row.updated_ts = value, self._clock()
+                self._session.add(row)
             self._append("kv", key, {"value": value})
 
     def get_json(self, key: str, default: Any = None) -> Any:
@@ -529,6 +550,12 @@ def _write_core(conn: Any, batch: Batch) -> None:
 # json.dumps cost more than the inserts; JSON columns are written by json_text instead.
 _ORDER_STATUS = ("status", "filled_qty", "machine_state")  # what an order update sets
 _ORDER_COLS = tuple(c.name for c in OrderRow.__table__.columns if c.name != "id" and c.name not in _ORDER_STATUS)
+_SQLITE_SNAPSHOT_UPSERT = (
+    "INSERT INTO machine_snapshots (machine, instance_id, spec_hash, data, updated_ts) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (machine, instance_id) DO UPDATE SET spec_hash = excluded.spec_hash, data = excluded.data, "
+    "updated_ts = excluded.updated_ts")
+_SQLITE_KV_UPSERT = ("INSERT INTO kv (key, value, updated_ts) VALUES (?, ?, ?) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts")
 _SQLITE_ORDER_UPDATE = "UPDATE orders SET status = ?, filled_qty = ?, machine_state = ? WHERE client_order_id = ?"
 # An intent with its update folded in; stored already, it takes the update alone (as the UPDATE would).
 _SQLITE_INTENT_UPSERT = (

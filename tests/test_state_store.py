@@ -176,6 +176,31 @@ def test_snapshots_round_trip(tmp_path: Path) -> None:
     assert snaps["global"].data == data and snaps["global"].spec_hash == "abc124"
 
 
+def test_a_checkpoints_snapshots_are_saved_together(tmp_path: Path) -> None:
+    with open_store(tmp_path, "batch") as s:
+        s.save_snapshot("order", "a", "h1", {"state": "new"})
+        s.save_snapshots([("order", "a", "h2", {"state": "filled", "px": float("nan")}),
+                          ("order", "b", "h2", {"state": "new"}), ("kill_modes", "kill", "h3", {})])
+        s.save_snapshots([])
+    with open_store(tmp_path) as s:
+        orders = s.load_snapshots("order")
+    assert sorted(orders) == ["a", "b"] and orders["a"].spec_hash == "h2"
+    assert orders["a"].data["state"] == "filled" and orders["a"].data["px"] != orders["a"].data["px"]  # NaN
+
+
+def test_a_write_inside_a_transaction_is_read_back_there(tmp_path: Path) -> None:
+    """Rows read earlier in the transaction are not served stale after a write."""
+    with open_store(tmp_path, "batch") as s:
+        s.put_json("k", 1)
+        s.save_snapshot("m", "i", "h", {"v": 1})
+        with s.atomic():
+            assert s.get_json("k") == 1 and s.load_snapshots("m")["i"].data == {"v": 1}
+            s.put_json("k", 2)
+            s.save_snapshot("m", "i", "h", {"v": 2})
+            assert s.get_json("k") == 2 and s.load_snapshots("m")["i"].data == {"v": 2}
+        assert [e.payload for e in s.journal_entries("kv")] == [{"value": 1}, {"value": 2}]
+
+
 def test_kv_and_kpis_round_trip(tmp_path: Path) -> None:
     with open_store(tmp_path) as s:
         s.put_json("active_symbols", ["BTCUSDT", "ETHUSDT"])
