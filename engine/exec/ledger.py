@@ -63,28 +63,32 @@ class BufferedLedger:
 
     def intent(self, order: "OrderHandle") -> None:
         r = order.request
-        row = {"client_order_id": r.client_order_id, "machine_state": order.instance.state, "symbol": r.symbol,
-               "side": r.side.value, "qty": r.qty, "filled_qty": 0.0, "type": r.type.value, "price": r.price,
-               "reduce_only": r.reduce_only, "role": r.role.value, "parent_id": r.parent_id,
-               "domain": order.domain.value, "mode": self.mode, "strategy": r.strategy, "quote_id": r.quote_id,
-               "tags": list(r.tags), "ts": r.ts, "status": "intent", "venue_order_id": ""}
-        self.batch.intents[r.client_order_id] = row
-        self._update(order, status="intent")
-        self.journal("intent", r.client_order_id, {"symbol": r.symbol, "side": r.side.value, "qty": r.qty,
-                                                   "role": r.role.value, "quote_id": r.quote_id})
+        oid, side, role = r.client_order_id, r.side.value, r.role.value  # an enum's .value costs ~0.2 us
+        self.batch.intents[oid] = {
+            "client_order_id": oid, "machine_state": order.instance.state, "symbol": r.symbol, "side": side,
+            "qty": r.qty, "filled_qty": 0.0, "type": r.type.value, "price": r.price, "reduce_only": r.reduce_only,
+            "role": role, "parent_id": r.parent_id, "domain": order.domain.value, "mode": self.mode,
+            "strategy": r.strategy, "quote_id": r.quote_id, "tags": list(r.tags), "ts": r.ts, "status": "intent",
+            "venue_order_id": ""}
+        self._update(order, oid, "intent")
+        self.journal("intent", oid, {"symbol": r.symbol, "side": side, "qty": r.qty, "role": role,
+                                     "quote_id": r.quote_id})
 
     def ack(self, order: "OrderHandle", status: str, reason: str) -> None:
-        self._update(order, status=status)
-        self.journal("ack", order.id, {"status": status}, reason)
+        oid = order.request.client_order_id
+        self._update(order, oid, status)
+        self.journal("ack", oid, {"status": status}, reason)
 
     def fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
         self.batch.fills.append({"fill_id": fill.fill_id, "client_order_id": fill.client_order_id,
                                  "symbol": fill.symbol, "side": fill.side.value, "qty": fill.qty,
                                  "price": fill.price, "fee": fill.fee, "ts": fill.ts, "quote_id": fill.quote_id,
                                  "liquidity": fill.liquidity})
-        filled = self.rows.get(order.id, {}).get("filled_qty", 0.0) + fill.qty
+        oid = order.request.client_order_id
+        row = self.rows.get(oid)
+        filled = (0.0 if row is None else row["filled_qty"]) + fill.qty
         done = filled >= order.request.qty - 1e-12
-        self._update(order, status="filled" if done else "partially_filled", filled_qty=filled)
+        self._update(order, oid, "filled" if done else "partially_filled", filled)
         self.journal("fill", fill.fill_id, {"order": fill.client_order_id, "qty": fill.qty, "price": fill.price,
                                             "fee": fill.fee})
 
@@ -102,7 +106,7 @@ class BufferedLedger:
     def flush(self, books: Iterable["DomainBook"], orders: Iterable["OrderHandle"]) -> None:
         b = self.batch
         for o in orders:
-            self._update(o)
+            self._update(o, o.request.client_order_id)
         for book in books:
             if book.balance < 0:
                 raise ValueError(f"{book.domain.value} wallet would go negative ({book.balance:.2f}): refusing to "
@@ -118,11 +122,14 @@ class BufferedLedger:
         self.batch = self._new()
         self.rows = {k: r for k, r in self.rows.items() if r["status"] not in FINAL}
 
-    def _update(self, order: "OrderHandle", **changes: Any) -> None:
-        row = self.rows.setdefault(order.id, {"status": "intent", "filled_qty": 0.0, "machine_state": ""})
-        status = changes.pop("status", None)
+    def _update(self, order: "OrderHandle", oid: str, status: str | None = None,
+                filled_qty: float | None = None) -> None:
+        row = self.rows.get(oid)
+        if row is None:
+            row = self.rows[oid] = {"status": "intent", "filled_qty": 0.0, "machine_state": ""}
         if status is not None and row["status"] not in FINAL and RANK.get(status, 9) >= RANK.get(row["status"], 9):
             row["status"] = status
-        row.update(changes)
+        if filled_qty is not None:
+            row["filled_qty"] = filled_qty
         row["machine_state"] = order.instance.state
-        self.batch.order_updates[order.id] = row
+        self.batch.order_updates[oid] = row

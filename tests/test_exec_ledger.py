@@ -1,0 +1,41 @@
+"""BufferedLedger: what a run in batch durability buffers reaches the store at the next flush,
+with statuses that only move forward and fills that add up across flushes."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from engine.domain import Domain
+from engine.exec.handles import OrderHandle
+from engine.exec.ledger import BufferedLedger
+from state_support import fill, open_store, order
+
+
+def test_statuses_move_forward_and_fills_add_up_across_flushes(tmp_path: Path) -> None:
+    with open_store(tmp_path, "batch") as store:
+        ledger = BufferedLedger(store, "paper", lambda: 5.0, "h")
+        req = order(1, qty=2.0)
+        o = OrderHandle(None, req, Domain.CRYPTO_SPOT, None, SimpleNamespace(state="NEW"))
+        ledger.intent(o)
+        ledger.ack(o, "accepted", "")
+        ledger.fill(o, fill(req, 1, qty=0.5), 1.0)
+        o.instance.state = "WORKING"
+        ledger.flush([], [o])
+        store.commit()
+        row = store.order(req.client_order_id)
+        assert (row.status, row.filled_qty, row.machine_state) == ("partially_filled", 0.5, "WORKING")
+        assert ledger.state() == {req.client_order_id: {"status": "partially_filled", "filled_qty": 0.5,
+                                                        "machine_state": "WORKING"}}
+        o.instance.state = "FILLED"
+        ledger.fill(o, fill(req, 2, qty=1.5), 1.0)
+        ledger.ack(o, "accepted", "late")  # a late ack does not undo the fill
+        ledger.flush([], [])
+        store.commit()
+        row = store.order(req.client_order_id)
+        assert (row.status, row.filled_qty, row.machine_state) == ("filled", 2.0, "FILLED")
+        assert ledger.state() == {}  # final: no longer carried in checkpoints
+        assert [(e.kind, e.key, e.ts) for e in store.journal_entries()] == [
+            ("intent", req.client_order_id, 5.0), ("ack", req.client_order_id, 5.0),
+            ("fill", f"{req.client_order_id}-1", 5.0), ("fill", f"{req.client_order_id}-2", 5.0),
+            ("ack", req.client_order_id, 5.0)]
+        assert [f.qty for f in store.fills(req.client_order_id)] == [0.5, 1.5]
