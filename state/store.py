@@ -406,10 +406,7 @@ class Store:
 
     def save_snapshots(self, snapshots: Iterable[tuple[str, str, str, dict[str, Any]]]) -> None:
         """Store (machine, instance_id, spec_hash, data) snapshots together, each replacing its
-        instance's earlier one (a checkpoint saves every live instance).
-
-        SQLite: written past the ORM session, which holds no snapshot row to go stale
-        (load_snapshots detaches what it reads); put_json likewise (get_json keeps no row)."""
+        instance's earlier one (a checkpoint saves every live instance)."""
         rows = {(m, i): (h, d) for m, i, h, d in snapshots}
         if not rows:
             return
@@ -548,20 +545,26 @@ def _write_core(conn: Any, batch: Batch) -> None:
 
 # SQLite: the driver binds the rows itself. SQLAlchemy's per-row parameter processing and
 # json.dumps cost more than the inserts; JSON columns are written by json_text instead.
-_ORDER_STATUS = ("status", "filled_qty", "machine_state")  # what an order update sets
-_ORDER_COLS = tuple(c.name for c in OrderRow.__table__.columns if c.name != "id" and c.name not in _ORDER_STATUS)
+# Snapshots and kv rows are written past the ORM session, which holds none of them to go
+# stale: load_snapshots detaches what it reads and get_json keeps no row.
 _SQLITE_SNAPSHOT_UPSERT = (
     "INSERT INTO machine_snapshots (machine, instance_id, spec_hash, data, updated_ts) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (machine, instance_id) DO UPDATE SET spec_hash = excluded.spec_hash, data = excluded.data, "
     "updated_ts = excluded.updated_ts")
 _SQLITE_KV_UPSERT = ("INSERT INTO kv (key, value, updated_ts) VALUES (?, ?, ?) "
                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts")
+_ORDER_STATUS = ("status", "filled_qty", "machine_state")  # what an order update sets
+_ORDER_COLS = tuple(c.name for c in OrderRow.__table__.columns if c.name != "id" and c.name not in _ORDER_STATUS)
 _SQLITE_ORDER_UPDATE = "UPDATE orders SET status = ?, filled_qty = ?, machine_state = ? WHERE client_order_id = ?"
 # An intent with its update folded in; stored already, it takes the update alone (as the UPDATE would).
 _SQLITE_INTENT_UPSERT = (
     f"INSERT INTO orders ({', '.join(_ORDER_COLS + _ORDER_STATUS)}) "
     f"VALUES ({', '.join('?' * (len(_ORDER_COLS) + len(_ORDER_STATUS)))}) ON CONFLICT (client_order_id) "
     f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ORDER_STATUS)}")
+_JOURNAL_ROW = itemgetter(*journal.COLUMNS)
+_ORDER_ROW = itemgetter(*_ORDER_COLS)
+_ORDER_UPDATE_ROW = itemgetter(*_ORDER_STATUS)
+_ORDER_TAGS = _ORDER_COLS.index("tags")
 
 
 def _write_sqlite(conn: Any, batch: Batch) -> None:
@@ -582,12 +585,6 @@ def _write_sqlite(conn: Any, batch: Batch) -> None:
         run(_SQLITE_ORDER_UPDATE, [(*_ORDER_UPDATE_ROW(v), k) for k, v in updates.items()])
     if batch.fills:
         _insert_rows(conn, FillRow, batch.fills, "fill_id")
-
-
-_JOURNAL_ROW = itemgetter(*journal.COLUMNS)
-_ORDER_ROW = itemgetter(*_ORDER_COLS)
-_ORDER_UPDATE_ROW = itemgetter(*_ORDER_STATUS)
-_ORDER_TAGS = _ORDER_COLS.index("tags")
 
 
 def _order_params(row: dict[str, Any]) -> tuple:
