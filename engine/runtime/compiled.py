@@ -13,7 +13,7 @@ import ast
 import copy
 from collections.abc import Mapping
 from types import CodeType, MappingProxyType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mean
 from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, guard_calls
@@ -193,10 +193,10 @@ def fast_globals(g: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]
     return {**g, **_FAST_NAMES, "__params": params}
 
 
-def fast_value(sources: list[str], inputs: frozenset[str], g: dict[str, Any], as_tuple: bool = False,
+def fast_value(sources: list[str], inputs: frozenset[str], g: dict[str, Any],
                keys: tuple[str, ...] | None = None) -> Callable[..., Any] | None:
-    """The fast form of one expression's value, of a tuple of several (as_tuple) or of a dict
-    of them by `keys` (which wins); None if not covered."""
+    """The fast form of one expression's value, or with `keys` of {key: value} of several;
+    None if not covered."""
     form = FastForm(inputs, g)
     try:
         parts = [form.rewrite(src) for src in sources]
@@ -204,8 +204,6 @@ def fast_value(sources: list[str], inputs: frozenset[str], g: dict[str, Any], as
         return None
     if keys is not None:
         body = f"{{{', '.join(f'{k!r}: ({p})' for k, p in zip(keys, parts))}}}"
-    elif as_tuple:
-        body = f"({''.join(f'({p}), ' for p in parts)})"
     else:
         body = f"({parts[0]})"
     return form.function(body, " ; ".join(sources))
@@ -259,14 +257,11 @@ class Step(ActionContext):
             self._env = env
         return env
 
-    def assign(self, values: Iterable[tuple[str, Any]]) -> None:
+    def assign(self, values: Mapping[str, Any]) -> None:
         """Write ctx variables; expressions evaluated later in this step see the new values."""
-        ctx = self.instance.ctx
-        fields = self._env["ctx"].__dict__ if self._env is not None else None
-        for k, v in values:
-            ctx[k] = v
-            if fields is not None:
-                fields[k] = _wrap(v)
+        self.instance.ctx.update(values)
+        if self._env is not None:
+            self._env["ctx"].__dict__.update({k: _wrap(v) for k, v in values.items()})
 
     def root(self, name: str) -> Any:
         """A root as plain data (params, ctx, event, then the inputs), for guard inputs in records."""
@@ -378,6 +373,7 @@ class BoundMachine:
     params: Mapping[str, Any]
     globals: dict[str, Any]
     events: frozenset[str]
+    sampled: frozenset[str]  # events declared `sampled: true`
     states: Mapping[str, StateRt]
     table: Mapping[tuple[str, str], tuple[Candidate, ...]]
     initial_entries: tuple[StateRt, ...]
@@ -423,6 +419,7 @@ class _Binder:
         m, out = self.m, self.out
         out.machine, out.name, out.spec_hash = m, m.name, m.spec_hash
         out.events = frozenset(m.events)
+        out.sampled = frozenset(n for n, e in m.events.items() if e.sampled)
         self._check_names()
         out.params = MappingProxyType(self._params())
         out.globals = self._globals()
@@ -529,8 +526,7 @@ class _Binder:
             if self._compile(e.source, e.pos, scope) is not None:
                 names.append(k)
                 sources.append(e.source)
-        args = _Args(tuple(names), sources, self.out.globals, self.fast_g, self.inputs,
-                     keyword=ref.name != "assign")
+        args = _Args(tuple(names), sources, self.out.globals, self.fast_g, self.inputs)
         if ref.name == "assign":
             for k in names:
                 if k not in self.m.context:
@@ -625,7 +621,7 @@ class _Binder:
         if t.guard is not None:
             guard = self._compile(t.guard.source, t.guard.pos, self._scope(t.event))
             if guard is not None:
-                fast = (fast_value([guard.source], self.inputs, self.fast_g, as_tuple=False),
+                fast = (fast_value([guard.source], self.inputs, self.fast_g),
                         fast_reads(guard.reads, self.inputs, self.fast_g, self.out.params))
         return guard, fast, self._actions(t.actions, t.event)
 
@@ -678,37 +674,34 @@ def _values_code(sources: list[str]) -> CodeType:
 
 
 class _Args:
-    """An action's named argument expressions. `values(step)`: a tuple of their values (for
-    `assign`), or with keyword=True {name: value} (for a call): by the fast form when it covers
-    the step's data, else by evaluating `code` (the tuple of them) over `step.env()`."""
+    """An action's named argument expressions: `values(step)` is {name: value}, by the fast
+    form when it covers the step's data, else by evaluating `code` (the tuple of them) over
+    `step.env()`."""
 
-    __slots__ = ("names", "code", "g", "fast", "keyword")
+    __slots__ = ("names", "code", "g", "fast")
 
     def __init__(self, names: tuple[str, ...], sources: list[str], g: dict[str, Any],
-                 fast_g: dict[str, Any], inputs: frozenset[str], keyword: bool):
+                 fast_g: dict[str, Any], inputs: frozenset[str]):
         self.names = names
         self.code = _values_code(sources)
         self.g = g
-        self.keyword = keyword
-        self.fast = (fast_value(sources, inputs, fast_g, keys=names if keyword else None, as_tuple=True)
-                     if sources else None)
+        self.fast = fast_value(sources, inputs, fast_g, keys=names) if sources else None
 
-    def values(self, step: Step) -> Any:
+    def values(self, step: Step) -> dict[str, Any]:
         fast = self.fast
         if fast is not None:
             out = fast(step.instance.ctx, step.payload, step.inputs)
             if out is not SLOW:
                 return out
-        out = eval(self.code, self.g, step.env())  # noqa: S307 - AST-whitelisted
-        return dict(zip(self.names, out)) if self.keyword else out
+        return dict(zip(self.names, eval(self.code, self.g, step.env())))  # noqa: S307 - AST-whitelisted
 
 
 def _assign(args: _Args) -> Callable[[Step], None]:
-    names, values = args.names, args.values
+    values = args.values
 
     def run(step: Step) -> None:
         # Every right-hand side sees ctx as it was before this assign (simultaneous assignment).
-        step.assign(zip(names, values(step)))
+        step.assign(values(step))
     return run
 
 

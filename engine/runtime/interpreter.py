@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.diagnostics import Pos
-from engine.runtime.audit import NO_INPUTS, AuditSink, Record, new_record, plain
+from engine.runtime.audit import NO_INPUTS, AuditSink, Record, plain
 from engine.runtime.clock import Clock
 from engine.runtime.compiled import SLOW, BoundAction, BoundMachine, Candidate, StateRt, Step
 from engine.runtime.instance import Instance
@@ -22,6 +22,7 @@ from engine.spec.ir import EMPTY
 
 _COMPACT_MIN = 1024  # heap entries before cancelled timers are worth sweeping out
 _SCALARS = frozenset({int, float, str, bool, type(None)})  # guard inputs recorded as they are
+_new = tuple.__new__  # _new(Record, all ten fields): a Record without NamedTuple's keyword-handling __new__
 
 
 class ActionError(RuntimeError):
@@ -127,9 +128,10 @@ class Interpreter:
 
     def next_deadline(self) -> float | None:
         """The earliest pending timer's deadline (a host's sleep target), or None."""
-        while self._heap and not self._valid(self._heap[0]):
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
+        heap, valid = self._heap, self._valid
+        while heap and not valid(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def snapshot(self, instance: Instance) -> dict[str, Any]:
         return snap.to_data(instance)
@@ -220,7 +222,7 @@ class Interpreter:
                              f"({cand.transition.guard.pos if cand.transition.guard else ''})",
                              self._reads(cand, inst, payload, inputs))
         else:
-            if bound.machine.events[event].sampled:
+            if event in bound.sampled:
                 return None  # a sampled measurement that passes no guard is not a decision
             return self._record(records, inst, inst.state, None, event, now, "unhandled",
                                 f"no enabled transition for `{event}` from `{inst.state}` (guards false)")
@@ -254,8 +256,8 @@ class Interpreter:
             self._record(records, inst, source, target, event, now, "action_error", self._why(fail), reads)
             self._raise_action_error(inst, event, source, target, fail, records)
         bound = inst.bound
-        r = new_record((bound.name, inst.id, source, target, event, reads or NO_INPUTS, now, bound.spec_hash,
-                        "transition", cand.guard_src))
+        r = _new(Record, (bound.name, inst.id, source, target, event, reads or NO_INPUTS, now, bound.spec_hash,
+                          "transition", cand.guard_src))
         records.append(r)
         self.sink.write(r)
 
@@ -309,8 +311,8 @@ class Interpreter:
                 event: str, now: float, kind: str, reason: str, reads: Mapping[str, Any] = NO_INPUTS) -> None:
         bound = inst.bound
         # NO_INPUTS rather than EMPTY: a dict the JSON encoder writes natively, without a fallback call.
-        r = new_record((bound.name, inst.id, source, target, event, reads or NO_INPUTS, now, bound.spec_hash,
-                        kind, reason))
+        r = _new(Record, (bound.name, inst.id, source, target, event, reads or NO_INPUTS, now, bound.spec_hash,
+                          kind, reason))
         records.append(r)
         self.sink.write(r)
 
