@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from types import SimpleNamespace
-from typing import IO, Any, NamedTuple, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
 
 # init: an instance entered its initial configuration; transition: a transition fired;
 # unhandled: no enabled transition (event dropped); guard_error: a guard raised and was
@@ -17,10 +18,10 @@ from typing import IO, Any, NamedTuple, Protocol, runtime_checkable
 KINDS = ("init", "transition", "unhandled", "guard_error", "action_error")
 
 
-class Record(NamedTuple):
-    """Immutable. A named tuple rather than a frozen dataclass: the interpreter makes ~24 per
-    trade, and a frozen dataclass's __init__ (one object.__setattr__ per field) costs 1.1 µs
-    against 0.2 µs for `tuple.__new__(Record, fields)`, which is how the interpreter makes them."""
+@dataclass(frozen=True)
+class Record:
+    """Not slotted on purpose: the interpreter makes ~24 per trade with `record_from`, and orjson
+    writes a dataclass from its __dict__ 3x faster than from slots."""
 
     machine: str
     instance_id: str
@@ -34,9 +35,22 @@ class Record(NamedTuple):
     reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        d = self._asdict()
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["guard_inputs"] = plain(self.guard_inputs)
         return d
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def record_from(values: dict[str, Any]) -> Record:
+    """The Record of `values`: every field, in declaration order, in a fresh dict the record then
+    owns. One object.__setattr__ of __dict__ instead of the frozen __init__'s one per field
+    (0.4 µs with building the dict, against 1.0 µs)."""
+    r = _new(Record)
+    _set(r, "__dict__", values)
+    return r
 
 
 
@@ -121,7 +135,7 @@ class JsonlSink:
     `write` returns (the audit trail survives a crash at the cost of one fsync per record)."""
 
     def __init__(self, path: str | os.PathLike[str], fsync: bool = False):
-        import orjson  # ~10x json.dumps(as_dict())
+        import orjson  # serialises the Record directly: ~10x json.dumps(as_dict())
 
         self.path = os.fspath(path)
         self.fsync = fsync
@@ -134,15 +148,10 @@ class JsonlSink:
         self._f: IO[bytes] = open(self.path, "ab")
 
     def write(self, record: Record) -> None:
-        machine, instance_id, source, target, event, guard_inputs, time, spec_hash, kind, reason = record
-        # A dict display: orjson writes a dict 3x faster than a dataclass, and a tuple as a list.
-        d = {"machine": machine, "instance_id": instance_id, "source": source, "target": target,
-             "event": event, "guard_inputs": guard_inputs, "time": time, "spec_hash": spec_hash,
-             "kind": kind, "reason": reason}
         try:
-            line = self._dumps(d, default=_jsonable, option=self._fast)
+            line = self._dumps(record, default=_jsonable, option=self._fast)
         except self._error:
-            line = self._dumps(d, default=_jsonable, option=self._opt)
+            line = self._dumps(record, default=_jsonable, option=self._opt)
         self._f.write(line)
         if self.fsync:
             self.flush()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.diagnostics import Pos
-from engine.runtime.audit import NO_INPUTS, AuditSink, Record, plain
+from engine.runtime.audit import NO_INPUTS, AuditSink, Record, plain, record_from
 from engine.runtime.clock import Clock
 from engine.runtime.compiled import SLOW, BoundAction, BoundMachine, Candidate, StateRt, Step
 from engine.runtime.instance import Instance
@@ -22,7 +22,6 @@ from engine.spec.ir import EMPTY
 
 _COMPACT_MIN = 1024  # heap entries before cancelled timers are worth sweeping out
 _SCALARS = frozenset({int, float, str, bool, type(None)})  # guard inputs recorded as they are
-_new = tuple.__new__  # _new(Record, all ten fields): a Record without NamedTuple's keyword-handling __new__
 
 
 class ActionError(RuntimeError):
@@ -256,8 +255,9 @@ class Interpreter:
             self._record(records, inst, source, target, event, now, "action_error", self._why(fail), reads)
             self._raise_action_error(inst, event, source, target, fail, records)
         bound = inst.bound
-        r = _new(Record, (bound.name, inst.id, source, target, event, reads or NO_INPUTS, now, bound.spec_hash,
-                          "transition", cand.guard_src))
+        r = record_from({"machine": bound.name, "instance_id": inst.id, "source": source, "target": target,
+                         "event": event, "guard_inputs": reads or NO_INPUTS, "time": now,
+                         "spec_hash": bound.spec_hash, "kind": "transition", "reason": cand.guard_src})
         records.append(r)
         self.sink.write(r)
 
@@ -311,8 +311,9 @@ class Interpreter:
                 event: str, now: float, kind: str, reason: str, reads: Mapping[str, Any] = NO_INPUTS) -> None:
         bound = inst.bound
         # NO_INPUTS rather than EMPTY: a dict the JSON encoder writes natively, without a fallback call.
-        r = _new(Record, (bound.name, inst.id, source, target, event, reads or NO_INPUTS, now, bound.spec_hash,
-                          kind, reason))
+        r = record_from({"machine": bound.name, "instance_id": inst.id, "source": source, "target": target,
+                         "event": event, "guard_inputs": reads or NO_INPUTS, "time": now,
+                         "spec_hash": bound.spec_hash, "kind": kind, "reason": reason})
         records.append(r)
         self.sink.write(r)
 
