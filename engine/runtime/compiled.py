@@ -228,6 +228,27 @@ def fast_reads(paths: tuple[str, ...], inputs: frozenset[str], g: dict[str, Any]
     return form.function(f"{{{', '.join(items)}}}", f"reads {' ; '.join(paths)}", strict=True)
 
 
+def _general(ctx: Any, payload: Any, inputs: Any) -> _Slow:
+    """The fast form of what has none: always the general way."""
+    return SLOW
+
+
+class Lazy:
+    """A fast form made on first use: generating and compiling one for every expression at bind
+    time would triple binding's cost, and a run evaluates only some of a spec's expressions."""
+
+    __slots__ = ("make", "fn")
+
+    def __init__(self, make: Callable[[], Callable[..., Any] | None]):
+        self.make = make
+        self.fn: Callable[..., Any] | None = None
+
+    def get(self) -> Callable[..., Any]:
+        if self.fn is None:
+            self.fn = self.make() or _general
+        return self.fn
+
+
 class Step(ActionContext):
     """One transition being fired: what guards and actions evaluate against. It is also the
     ActionContext its actions receive (one object per step instead of two)."""
@@ -308,17 +329,18 @@ class Candidate:
 
     `guard_reads` are the dotted paths the guard reads, each split once into
     (path, root, fields) so that recording them needs no string work per step.
-    `test` is the guard's fast form (`_general` if it has none; None: no guard) and
-    `read` the fast form of its record's guard inputs (None: Interpreter._reads);
+    `test(ctx, payload, inputs)` is the guard's fast form (None: no guard) and `read` that of
+    the guard inputs its record shows (Interpreter._reads); either answers SLOW for the general
+    way. Both are made on first call (see Lazy), shared by the transition's candidates.
     `acts` says whether firing runs any action (exit, transition or entry)."""
 
     __slots__ = ("transition", "source", "guard", "guard_src", "guard_reads", "actions",
-                 "exits", "entries", "leaf", "done", "test", "read", "acts")
+                 "exits", "entries", "leaf", "done", "test", "read", "acts", "_forms")
 
     def __init__(self, transition: Transition, source: str, guard: CodeType | None, guard_src: str,
                  guard_reads: tuple[str, ...], actions: tuple[BoundAction, ...],
                  exits: tuple[StateRt, ...], entries: tuple[StateRt, ...], leaf: str, done: bool,
-                 fast: tuple[Callable[..., Any] | None, Callable[..., Any] | None] = (None, None)):
+                 forms: tuple[Lazy, Lazy] | None = None):
         self.transition = transition
         self.source = source  # the state whose transition this is (where selection found it)
         self.guard = guard
@@ -329,18 +351,22 @@ class Candidate:
         self.entries = entries  # outermost first, down to the new leaf
         self.leaf = leaf
         self.done = done
-        self.test = None if guard is None else (fast[0] or _general)
-        self.read = fast[1]
+        self._forms = forms or (Lazy(lambda: None), Lazy(lambda: None))
+        self.test = None if guard is None else self._first_test
+        self.read = self._first_read
         self.acts = bool(actions) or any(st.exit for st in exits) or any(st.entry for st in entries)
+
+    def _first_test(self, ctx: Any, payload: Any, inputs: Any) -> Any:
+        self.test = test = self._forms[0].get()
+        return test(ctx, payload, inputs)
+
+    def _first_read(self, ctx: Any, payload: Any, inputs: Any) -> Any:
+        self.read = read = self._forms[1].get()
+        return read(ctx, payload, inputs)
 
     @property
     def targetless(self) -> bool:
         return self.transition.target is None
-
-
-def _general(ctx: Any, payload: Any, inputs: Any) -> _Slow:
-    """The `test` of a guard with no fast form: always evaluate it the general way."""
-    return SLOW
 
 
 def _split(path: str) -> tuple[str, tuple[str, ...]]:
@@ -617,13 +643,14 @@ class _Binder:
         return table
 
     def _transition(self, t: Transition) -> tuple:
-        guard, fast = None, (None, None)
+        guard, forms = None, None
         if t.guard is not None:
             guard = self._compile(t.guard.source, t.guard.pos, self._scope(t.event))
             if guard is not None:
-                fast = (fast_value([guard.source], self.inputs, self.fast_g),
-                        fast_reads(guard.reads, self.inputs, self.fast_g, self.out.params))
-        return guard, fast, self._actions(t.actions, t.event)
+                inputs, g, params = self.inputs, self.fast_g, self.out.params
+                forms = (Lazy(lambda: fast_value([guard.source], inputs, g)),
+                         Lazy(lambda: fast_reads(guard.reads, inputs, g, params)))
+        return guard, forms, self._actions(t.actions, t.event)
 
     def _select(self, leaf, chain, event, by_state, star, bound_t) -> tuple[Candidate, ...]:
         found: list[tuple[str, Transition]] = []
@@ -640,13 +667,13 @@ class _Binder:
         return tuple(self._candidate(leaf, chain, s, t, bound_t[t.index]) for s, t in found)
 
     def _candidate(self, leaf, chain, source, t: Transition, bound) -> Candidate:
-        guard, fast, actions = bound
+        guard, forms, actions = bound
         code, src, reads = (guard.code, guard.source, guard.reads) if guard else (None, "", ())
         if t.target is None:
-            return Candidate(t, source, code, src, reads, actions, (), (), leaf, self._done(leaf), fast)
+            return Candidate(t, source, code, src, reads, actions, (), (), leaf, self._done(leaf), forms)
         if t.target not in self.m.states:
             self.err(t.pos, "TARGET", f"unknown target state `{t.target}`", did_you_mean(t.target, self.m.states))
-            return Candidate(t, source, code, src, reads, actions, (), (), leaf, False, fast)
+            return Candidate(t, source, code, src, reads, actions, (), (), leaf, False, forms)
         # SCXML external transition: the domain is the innermost proper ancestor of both
         # source and target; everything active below it is exited, then re-entered down to target.
         target_up = self.m.ancestors(t.target)
@@ -662,7 +689,7 @@ class _Binder:
         entries += self._descend(t.target)[1:]
         new_leaf = entries[-1].name
         return Candidate(t, source, code, src, reads, actions, tuple(exits), tuple(entries),
-                         new_leaf, self._done(new_leaf), fast)
+                         new_leaf, self._done(new_leaf), forms)
 
 
 def _values_code(sources: list[str]) -> CodeType:
@@ -685,15 +712,13 @@ class _Args:
         self.names = names
         self.code = _values_code(sources)
         self.g = g
-        self.fast = fast_value(sources, inputs, fast_g, keys=names) if sources else None
+        self.fast = Lazy(lambda: fast_value(sources, inputs, fast_g, keys=names))
 
     def values(self, step: Step) -> dict[str, Any]:
-        fast = self.fast
-        if fast is not None:
-            out = fast(step.instance.ctx, step.payload, step.inputs)
-            if out is not SLOW:
-                return out
-        return dict(zip(self.names, eval(self.code, self.g, step.env())))  # noqa: S307 - AST-whitelisted
+        out = (self.fast.fn or self.fast.get())(step.instance.ctx, step.payload, step.inputs)
+        if out is SLOW:
+            out = dict(zip(self.names, eval(self.code, self.g, step.env())))  # noqa: S307 - AST-whitelisted
+        return out
 
 
 def _assign(args: _Args) -> Callable[[Step], None]:

@@ -232,7 +232,7 @@ class Interpreter:
               step: Step | None) -> None:
         reads = NO_INPUTS
         if cand.guard_reads:
-            reads = SLOW if cand.read is None else cand.read(inst.ctx, payload, inputs)
+            reads = cand.read(inst.ctx, payload, inputs)
             if reads is SLOW:
                 reads = self._reads(cand, inst, payload, inputs)
         if cand.acts and step is None:
