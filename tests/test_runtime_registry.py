@@ -1,6 +1,7 @@
 """Registry, missing implementations, audit sinks and clocks."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -9,6 +10,7 @@ from engine.diagnostics import Pos
 from engine.runtime import (FanoutSink, JsonlSink, ListSink, NullSink, Record, Registry, ReplayClock,
                             WallClock, missing_implementations)
 from engine.runtime import registry as registry_mod
+from engine.runtime.audit import record_from
 from engine.spec.ir import Catalogue, CatalogueEntry, SpecSet
 from runtime_support import build, log
 
@@ -86,6 +88,23 @@ def test_jsonl_and_fanout_sinks(tmp_path):
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert [x["kind"] for x in lines] == ["transition", "unhandled"] and len(mem.records) == 2
     assert lines[0] == record().as_dict()
+
+
+def test_record_from_makes_the_same_record(tmp_path):
+    """The interpreter's shortcut past the frozen __init__: equal records, equal JSON lines,
+    still frozen, still a dataclass."""
+    kw = dict(machine="m", instance_id="i", source="a", target=None, event="e",
+              guard_inputs={"kpi.x": 1.5, "n": None}, time=2.25, spec_hash="h", kind="transition", reason="r")
+    fast, slow = record_from(dict(kw)), Record(**kw)
+    assert fast == slow and dataclasses.astuple(fast) == dataclasses.astuple(slow)
+    with pytest.raises(AttributeError):
+        fast.kind = "x"  # type: ignore[misc]
+    with JsonlSink(tmp_path / "a.jsonl") as js:
+        js.write(fast)
+        js.write(slow)
+        js.write(record(guard_inputs={1: (2, 3)}))  # a non-str key: written with OPT_NON_STR_KEYS
+    first, second, third = (tmp_path / "a.jsonl").read_bytes().splitlines()
+    assert first == second and json.loads(third)["guard_inputs"] == {"1": [2, 3]}
 
 
 def test_clocks():

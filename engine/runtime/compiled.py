@@ -13,14 +13,13 @@ import ast
 import copy
 from collections.abc import Mapping
 from types import CodeType, MappingProxyType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mean
 from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, guard_calls
 from engine.spec import durations
-from engine.spec.expr import BUILTINS, Scope, compile_expr
+from engine.spec.expr import BUILTINS, Scope, compile_expr, dotted
 from engine.spec.ir import EMPTY, ActionRef, Machine, Transition
-
 
 
 class BindError(SpecError):
@@ -78,10 +77,183 @@ def _wrap(v: Any) -> Any:
     return v if type(v) in _LEAVES else View(v) if isinstance(v, Mapping) else v
 
 
-class Step:
-    """One transition being fired: what guards and actions evaluate against."""
+# -- fast forms: expressions over plain dicts, without building Fields ---------------------------
 
-    __slots__ = ("bound", "instance", "event", "payload", "inputs", "now", "raised", "_env", "_actx")
+class _Slow:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SLOW"
+
+
+SLOW = _Slow()  # a fast form's answer when the data is not plain: evaluate the general way
+
+# Names the generated code uses; `__` names cannot clash with a spec's (roots and functions).
+_FAST_NAMES = {"__type": type, "__dict": dict, "__isinstance": isinstance, "__Mapping": Mapping,
+               "__KeyError": KeyError, "__SLOW": SLOW, "__LEAVES": _LEAVES}
+
+
+class _NotFast(Exception):
+    """The expression uses a root other than by reading its fields (`kpi` alone, say)."""
+
+
+class FastForm:
+    """Generates `f(ctx, payload, inputs)`: expressions with every dotted read of ctx, the event
+    payload or an input bound once to a local read straight from the dicts.
+
+        ctx.filled_qty + event.qty >= ctx.qty
+    becomes
+        def __fast(__ctx, __event, __inputs):
+            try:
+                if __type(__ctx) is not __dict or __type(__event) is not __dict:
+                    return __SLOW
+                __v0 = __ctx['filled_qty']
+                __v1 = __event['qty']
+                __v2 = __ctx['qty']
+            except __KeyError:
+                return __SLOW
+            if (... any __vN is a Mapping ...):
+                return __SLOW
+            return __v0 + __v1 >= __v2
+
+    This replaces building Fields over ctx, the payload and every input on each step. The general
+    way (the compiled expression evaluated over Fields and Views) stays the definition: a fast
+    form covers plain data only (containers exactly dicts, values not mappings, which Fields and
+    Views pass through unchanged) and returns SLOW *before* evaluating anything otherwise, e.g.
+    for a missing field, a namespace input or a nested mapping read as a value. Callers then run
+    the general way, so the values, results and errors are the same either way. Reads are made
+    eagerly, which is safe for that reason: an eager read that fails only means SLOW."""
+
+    def __init__(self, inputs: frozenset[str], g: dict[str, Any]):
+        self.inputs = inputs
+        self.g = g  # the machine's globals with _FAST_NAMES (see fast_globals)
+        self.local: dict[str, str] = {}  # dotted path -> local name, in first-read order
+
+    def covers(self, root: str) -> bool:
+        # Evaluation scope: ctx and event shadow an input of that name; inputs shadow globals.
+        return root in ("ctx", "event") or root in self.inputs
+
+    def rewrite(self, source: str) -> str:
+        """`source` with its reads replaced by locals; raises _NotFast if it cannot be."""
+        tree = _Rewrite(self).visit(ast.parse(source.strip(), mode="eval").body)
+        return ast.unparse(ast.fix_missing_locations(tree))
+
+    def bind(self, path: str) -> str:
+        return self.local.setdefault(path, f"__v{len(self.local)}")
+
+    def function(self, body: str, label: str, strict: bool = False) -> Callable[..., Any]:
+        """The generated function returning `body`. strict: every value read must be a scalar
+        (for records, where anything else would need `plain`), not merely not a mapping."""
+        checks, reads = set(), []
+        for path, var in self.local.items():
+            root, *fields = path.split(".")
+            if root in ("ctx", "event"):
+                checks.add(f"__type(__{root}) is not __dict")
+                reads.append(f"{var} = __{root}[{fields.pop(0)!r}]")
+            else:
+                checks.add("__type(__inputs) is not __dict")
+                reads.append(f"{var} = __inputs[{root!r}]")
+            for f in fields:
+                reads += [f"if __type({var}) is not __dict:", "    return __SLOW", f"{var} = {var}[{f!r}]"]
+        src = ["def __fast(__ctx, __event, __inputs):"]
+        if reads:
+            src += ["    try:", f"        if {' or '.join(sorted(checks))}:", "            return __SLOW"]
+            src += [f"        {line}" for line in reads]
+            src += ["    except __KeyError:", "        return __SLOW"]
+            odd = [f"__type({v}) not in __LEAVES" if strict
+                   else f"(__type({v}) not in __LEAVES and __isinstance({v}, __Mapping))"
+                   for v in self.local.values()]
+            src += [f"    if {' or '.join(odd)}:", "        return __SLOW"]
+        src += [f"    return {body}"]
+        text = "\n".join(src) + "\n"
+        ns: dict[str, Any] = {}
+        exec(compile(text, f"<fast {label!r}>", "exec"), self.g, ns)  # noqa: S102 - built from a checked AST
+        fn = ns["__fast"]
+        fn.source = text  # what runs, for a reader debugging a step
+        return fn
+
+
+class _Rewrite(ast.NodeTransformer):
+    def __init__(self, form: FastForm):
+        self.form = form
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        path = dotted(node)
+        if path is not None and self.form.covers(path.partition(".")[0]):
+            return ast.Name(self.form.bind(path), ast.Load())
+        return self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if self.form.covers(node.id) or node.id.startswith("__"):
+            raise _NotFast(node.id)
+        return node
+
+
+def fast_globals(g: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    return {**g, **_FAST_NAMES, "__params": params}
+
+
+def fast_value(sources: list[str], inputs: frozenset[str], g: dict[str, Any],
+               keys: tuple[str, ...] | None = None) -> Callable[..., Any] | None:
+    """The fast form of one expression's value, or with `keys` of {key: value} of several;
+    None if not covered."""
+    form = FastForm(inputs, g)
+    try:
+        parts = [form.rewrite(src) for src in sources]
+    except _NotFast:
+        return None
+    if keys is not None:
+        body = f"{{{', '.join(f'{k!r}: ({p})' for k, p in zip(keys, parts))}}}"
+    else:
+        body = f"({parts[0]})"
+    return form.function(body, " ; ".join(sources))
+
+
+def fast_reads(paths: tuple[str, ...], inputs: frozenset[str], g: dict[str, Any],
+               params: Mapping[str, Any]) -> Callable[..., Any] | None:
+    """The fast form of a record's guard inputs {path: value} (Interpreter._reads, whose roots
+    are ctx, event, params, then the inputs), for scalar values; None if not covered."""
+    form = FastForm(inputs - {"params"}, g)
+    items = []
+    for path in paths:
+        root, _, rest = path.partition(".")
+        if root == "params":
+            if "." in rest or rest not in params or type(params[rest]) not in _LEAVES:
+                return None
+            items.append(f"{path!r}: __params[{rest!r}]")
+        elif rest and form.covers(root):
+            items.append(f"{path!r}: {form.bind(path)}")
+        else:
+            return None
+    return form.function(f"{{{', '.join(items)}}}", f"reads {' ; '.join(paths)}", strict=True)
+
+
+def _general(ctx: Any, payload: Any, inputs: Any) -> _Slow:
+    """The fast form of what has none: always the general way."""
+    return SLOW
+
+
+class Lazy:
+    """A fast form made on first use: generating and compiling one for every expression at bind
+    time would triple binding's cost, and a run evaluates only some of a spec's expressions."""
+
+    __slots__ = ("make", "fn")
+
+    def __init__(self, make: Callable[[], Callable[..., Any] | None]):
+        self.make = make
+        self.fn: Callable[..., Any] | None = None
+
+    def get(self) -> Callable[..., Any]:
+        if self.fn is None:
+            self.fn = self.make() or _general
+        return self.fn
+
+
+class Step(ActionContext):
+    """One transition being fired: what guards and actions evaluate against. It is also the
+    ActionContext its actions receive (one object per step instead of two)."""
+
+    __slots__ = ("bound", "_env")
 
     def __init__(self, bound: "BoundMachine", instance: Any, event: str, payload: Mapping[str, Any],
                  inputs: Mapping[str, Any], now: float, raised: list):
@@ -90,10 +262,11 @@ class Step:
         self.event = event
         self.payload = payload
         self.inputs = inputs
+        self.params = bound.params
         self.now = now
-        self.raised = raised
+        self._raised = raised
+        self._declared = bound.events
         self._env: dict[str, Any] | None = None
-        self._actx: ActionContext | None = None
 
     def env(self) -> dict[str, Any]:
         env = self._env
@@ -105,14 +278,11 @@ class Step:
             self._env = env
         return env
 
-    def assign(self, values: Iterable[tuple[str, Any]]) -> None:
+    def assign(self, values: Mapping[str, Any]) -> None:
         """Write ctx variables; expressions evaluated later in this step see the new values."""
-        ctx = self.instance.ctx
-        fields = self._env["ctx"].__dict__ if self._env is not None else None
-        for k, v in values:
-            ctx[k] = v
-            if fields is not None:
-                fields[k] = _wrap(v)
+        self.instance.ctx.update(values)
+        if self._env is not None:
+            self._env["ctx"].__dict__.update({k: _wrap(v) for k, v in values.items()})
 
     def root(self, name: str) -> Any:
         """A root as plain data (params, ctx, event, then the inputs), for guard inputs in records."""
@@ -124,11 +294,10 @@ class Step:
             return self.bound.params
         return self.inputs.get(name)
 
-    def actx(self) -> ActionContext:
-        if self._actx is None:
-            self._actx = ActionContext(self.instance, self.event, self.payload, self.inputs,
-                                       self.bound.params, self.now, self.raised, self.bound.events)
-        return self._actx
+    @property
+    def raised(self) -> list:
+        """The macro-step's queue of raised events (run-to-completion)."""
+        return self._raised
 
 
 class BoundAction:
@@ -159,14 +328,19 @@ class Candidate:
     """One transition as seen from one active leaf, with its paths precomputed.
 
     `guard_reads` are the dotted paths the guard reads, each split once into
-    (path, root, fields) so that recording them needs no string work per step."""
+    (path, root, fields) so that recording them needs no string work per step.
+    `test(ctx, payload, inputs)` is the guard's fast form (None: no guard) and `read` that of
+    the guard inputs its record shows (Interpreter._reads); either answers SLOW for the general
+    way. Both are made on first call (see Lazy), shared by the transition's candidates.
+    `acts` says whether firing runs any action (exit, transition or entry)."""
 
     __slots__ = ("transition", "source", "guard", "guard_src", "guard_reads", "actions",
-                 "exits", "entries", "leaf", "done")
+                 "exits", "entries", "leaf", "done", "test", "read", "acts", "_forms")
 
     def __init__(self, transition: Transition, source: str, guard: CodeType | None, guard_src: str,
                  guard_reads: tuple[str, ...], actions: tuple[BoundAction, ...],
-                 exits: tuple[StateRt, ...], entries: tuple[StateRt, ...], leaf: str, done: bool):
+                 exits: tuple[StateRt, ...], entries: tuple[StateRt, ...], leaf: str, done: bool,
+                 forms: tuple[Lazy, Lazy] | None = None):
         self.transition = transition
         self.source = source  # the state whose transition this is (where selection found it)
         self.guard = guard
@@ -177,6 +351,18 @@ class Candidate:
         self.entries = entries  # outermost first, down to the new leaf
         self.leaf = leaf
         self.done = done
+        self._forms = forms or (Lazy(lambda: None), Lazy(lambda: None))
+        self.test = None if guard is None else self._first_test
+        self.read = self._first_read
+        self.acts = bool(actions) or any(st.exit for st in exits) or any(st.entry for st in entries)
+
+    def _first_test(self, ctx: Any, payload: Any, inputs: Any) -> Any:
+        self.test = test = self._forms[0].get()
+        return test(ctx, payload, inputs)
+
+    def _first_read(self, ctx: Any, payload: Any, inputs: Any) -> Any:
+        self.read = read = self._forms[1].get()
+        return read(ctx, payload, inputs)
 
     @property
     def targetless(self) -> bool:
@@ -213,9 +399,11 @@ class BoundMachine:
     params: Mapping[str, Any]
     globals: dict[str, Any]
     events: frozenset[str]
+    sampled: frozenset[str]  # events declared `sampled: true`
     states: Mapping[str, StateRt]
     table: Mapping[tuple[str, str], tuple[Candidate, ...]]
     initial_entries: tuple[StateRt, ...]
+    initial_acts: bool  # some initial entry action runs: creating an instance needs a Step
     initial_leaf: str
     initial_done: bool
     leaves: frozenset[str]
@@ -226,7 +414,8 @@ class BoundMachine:
     ctx_deep: bool  # some default is mutable: each instance needs a deep copy
 
     def new_ctx(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        ctx = copy.deepcopy(dict(self.ctx_defaults)) if self.ctx_deep else dict(self.ctx_defaults)
+        # mappingproxy.copy() copies the dict beneath (a plain dict), ~7x faster than dict(proxy).
+        ctx = copy.deepcopy(dict(self.ctx_defaults)) if self.ctx_deep else self.ctx_defaults.copy()
         if overrides:
             unknown = set(overrides) - set(self.ctx_defaults)
             if unknown:
@@ -256,9 +445,12 @@ class _Binder:
         m, out = self.m, self.out
         out.machine, out.name, out.spec_hash = m, m.name, m.spec_hash
         out.events = frozenset(m.events)
+        out.sampled = frozenset(n for n, e in m.events.items() if e.sampled)
         self._check_names()
         out.params = MappingProxyType(self._params())
         out.globals = self._globals()
+        self.fast_g = fast_globals(out.globals, out.params)
+        self.inputs = frozenset(m.inputs)
         out.ctx_defaults = MappingProxyType({k: v.default for k, v in m.context.items()})
         out.ctx_deep = any(not isinstance(v, (int, float, str, bool, type(None)))
                            for v in out.ctx_defaults.values())
@@ -269,6 +461,7 @@ class _Binder:
         out.tags = {n: frozenset().union(*(m.states[a].tags for a in m.ancestors(n))) for n in out.leaves}
         out.table = self._table()
         out.initial_entries = self._descend(None)
+        out.initial_acts = any(st.entry for st in out.initial_entries)
         out.initial_leaf = out.initial_entries[-1].name if out.initial_entries else ""
         out.initial_done = self._done(out.initial_leaf)
         if self.diags:
@@ -359,16 +552,15 @@ class _Binder:
             if self._compile(e.source, e.pos, scope) is not None:
                 names.append(k)
                 sources.append(e.source)
-        g = self.out.globals
-        values = _values_code(sources)
+        args = _Args(tuple(names), sources, self.out.globals, self.fast_g, self.inputs)
         if ref.name == "assign":
             for k in names:
                 if k not in self.m.context:
                     self.err(ref.pos, "ASSIGN", f"assign to undeclared context variable `{k}`",
                              did_you_mean(k, self.m.context, "ctx."))
-            return _assign(tuple(names), values, g)
+            return _assign(args)
         fn = self.registry.actions.get(ref.name)
-        return _call(fn, tuple(names), values, g) if fn else None
+        return _call(fn, args) if fn else None
 
     def _raise(self, ref: ActionRef) -> Callable[[Step], None] | None:
         name = _raised_event(ref, self.m)
@@ -378,7 +570,7 @@ class _Binder:
             return None
 
         def run(step: Step) -> None:
-            step.raised.append((name, EMPTY))
+            step._raised.append((name, EMPTY))
         return run
 
     # -- states, timers, paths -------------------------------------------------
@@ -451,10 +643,14 @@ class _Binder:
         return table
 
     def _transition(self, t: Transition) -> tuple:
-        guard = None
+        guard, forms = None, None
         if t.guard is not None:
             guard = self._compile(t.guard.source, t.guard.pos, self._scope(t.event))
-        return guard, self._actions(t.actions, t.event)
+            if guard is not None:
+                inputs, g, params = self.inputs, self.fast_g, self.out.params
+                forms = (Lazy(lambda: fast_value([guard.source], inputs, g)),
+                         Lazy(lambda: fast_reads(guard.reads, inputs, g, params)))
+        return guard, forms, self._actions(t.actions, t.event)
 
     def _select(self, leaf, chain, event, by_state, star, bound_t) -> tuple[Candidate, ...]:
         found: list[tuple[str, Transition]] = []
@@ -471,13 +667,13 @@ class _Binder:
         return tuple(self._candidate(leaf, chain, s, t, bound_t[t.index]) for s, t in found)
 
     def _candidate(self, leaf, chain, source, t: Transition, bound) -> Candidate:
-        guard, actions = bound
+        guard, forms, actions = bound
         code, src, reads = (guard.code, guard.source, guard.reads) if guard else (None, "", ())
         if t.target is None:
-            return Candidate(t, source, code, src, reads, actions, (), (), leaf, self._done(leaf))
+            return Candidate(t, source, code, src, reads, actions, (), (), leaf, self._done(leaf), forms)
         if t.target not in self.m.states:
             self.err(t.pos, "TARGET", f"unknown target state `{t.target}`", did_you_mean(t.target, self.m.states))
-            return Candidate(t, source, code, src, reads, actions, (), (), leaf, False)
+            return Candidate(t, source, code, src, reads, actions, (), (), leaf, False, forms)
         # SCXML external transition: the domain is the innermost proper ancestor of both
         # source and target; everything active below it is exited, then re-entered down to target.
         target_up = self.m.ancestors(t.target)
@@ -493,7 +689,7 @@ class _Binder:
         entries += self._descend(t.target)[1:]
         new_leaf = entries[-1].name
         return Candidate(t, source, code, src, reads, actions, tuple(exits), tuple(entries),
-                         new_leaf, self._done(new_leaf))
+                         new_leaf, self._done(new_leaf), forms)
 
 
 def _values_code(sources: list[str]) -> CodeType:
@@ -504,20 +700,51 @@ def _values_code(sources: list[str]) -> CodeType:
     return compile(tree, f"<args {' ; '.join(sources)!r}>", "eval")
 
 
-def _assign(names: tuple[str, ...], values: CodeType, g: dict[str, Any]) -> Callable[[Step], None]:
+class _Args:
+    """An action's named argument expressions: `values(step)` is {name: value}, by the fast
+    form when it covers the step's data, else by evaluating `code` (the tuple of them) over
+    `step.env()`."""
+
+    __slots__ = ("names", "code", "g", "fast")
+
+    def __init__(self, names: tuple[str, ...], sources: list[str], g: dict[str, Any],
+                 fast_g: dict[str, Any], inputs: frozenset[str]):
+        self.names = names
+        self.code = _values_code(sources)
+        self.g = g
+        self.fast = Lazy(lambda: fast_value(sources, inputs, fast_g, keys=names))
+
+    def values(self, step: Step) -> dict[str, Any]:
+        out = (self.fast.fn or self.fast.get())(step.instance.ctx, step.payload, step.inputs)
+        if out is SLOW:
+            out = dict(zip(self.names, eval(self.code, self.g, step.env())))  # noqa: S307 - AST-whitelisted
+        return out
+
+
+def _assign(args: _Args) -> Callable[[Step], None]:
+    values = args.values
+
     def run(step: Step) -> None:
         # Every right-hand side sees ctx as it was before this assign (simultaneous assignment).
-        step.assign(zip(names, eval(values, g, step.env())))  # noqa: S307 - AST-whitelisted
+        step.assign(values(step))
     return run
 
 
-def _call(fn: Callable[..., None], names: tuple[str, ...], values: CodeType,
-          g: dict[str, Any]) -> Callable[[Step], None]:
-    if not names:
-        return lambda step: fn(step.actx())
+def _call(fn: Callable[..., None], args: _Args) -> Callable[[Step], None]:
+    kwargs = args.values
+    method = getattr(fn, "host_method", None)
+    if method is not None:  # a hosted action (hosted.py): call the host's method, one frame less
+        if not args.names:
+            return lambda step: getattr(step.instance.host, method)(step)
+
+        def run_hosted(step: Step) -> None:
+            getattr(step.instance.host, method)(step, **kwargs(step))
+        return run_hosted
+    if not args.names:
+        return fn  # the step is the ActionContext
 
     def run(step: Step) -> None:
-        fn(step.actx(), **dict(zip(names, eval(values, g, step.env()))))  # noqa: S307 - AST-whitelisted
+        fn(step, **kwargs(step))
     return run
 
 

@@ -22,4 +22,7 @@ def _forwarder(name: str):
         getattr(ctx.host, name)(ctx, **args)
 
     act.__name__ = act.__qualname__ = f"hosted_{name}"
+    # Binding (compiled._call) reads this and calls the host's method itself: the same call,
+    # without this frame in between.
+    act.host_method = name  # type: ignore[attr-defined]
     return act

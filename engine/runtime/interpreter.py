@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.diagnostics import Pos
-from engine.runtime.audit import NO_INPUTS, AuditSink, Record, plain
+from engine.runtime.audit import NO_INPUTS, AuditSink, Record, plain, record_from
 from engine.runtime.clock import Clock
-from engine.runtime.compiled import BoundAction, BoundMachine, Candidate, StateRt, Step
+from engine.runtime.compiled import SLOW, BoundAction, BoundMachine, Candidate, StateRt, Step
 from engine.runtime.instance import Instance
 from engine.runtime import snapshot as snap
 from engine.spec.ir import EMPTY
@@ -64,10 +64,16 @@ class Interpreter:
 
     def create(self, bound: BoundMachine, instance_id: str, ctx: Mapping[str, Any] | None = None,
                host: Any = None) -> Instance:
-        """A new instance in its initial configuration (entry actions run, "init" recorded)."""
+        """A new instance in its initial configuration (entry actions run, "init" recorded).
+
+        Called from inside an action (an order created by a bracket's action, say), it is part
+        of the running step: its records go to the sink and nothing else is run before it returns."""
         inst = Instance(bound, instance_id, bound.initial_leaf, bound.new_ctx(ctx), host,
                         bound.initial_done)
-        self._guarded(self._init, inst)
+        if self._busy:
+            self._init(inst, [])
+        else:
+            self._top(self._init, inst)
         return inst
 
     def send(self, instance: Instance, event: str, payload: Mapping[str, Any] | None = None,
@@ -80,7 +86,22 @@ class Interpreter:
         if self._busy:
             self._pending.append((instance, event, payload or EMPTY, inputs or EMPTY, now))
             return []
-        return self._guarded(self._drain, instance, deque(((event, payload or EMPTY),)), inputs or EMPTY, now)
+        # _top(_macro, ...) written out: this is the path every event takes.
+        records: list[Record] = []
+        queue: list = []
+        inputs = inputs or EMPTY
+        self._busy = True
+        try:
+            self._step(instance, event, payload or EMPTY, inputs, now, records, queue)
+            if queue:
+                self._drain(instance, queue, inputs, now, records)
+            pending = self._pending
+            while pending:
+                self._macro(*pending.popleft(), records)
+            return records
+        finally:
+            self._busy = False
+            self._pending.clear()
 
     def advance(self, now: float | None = None) -> list[Record]:
         """Fire every timer due at `now` (default: the clock's time), in deadline order.
@@ -101,14 +122,15 @@ class Interpreter:
             if not timers:
                 inst.timers = None
             self._live -= 1
-            records += self._guarded(self._drain, inst, deque(((event, EMPTY),)), EMPTY, deadline)
+            records += self._top(self._macro, inst, event, EMPTY, EMPTY, deadline)
         return records
 
     def next_deadline(self) -> float | None:
         """The earliest pending timer's deadline (a host's sleep target), or None."""
-        while self._heap and not self._valid(self._heap[0]):
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
+        heap, valid = self._heap, self._valid
+        while heap and not valid(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def snapshot(self, instance: Instance) -> dict[str, Any]:
         return snap.to_data(instance)
@@ -124,72 +146,97 @@ class Interpreter:
         return inst
 
     # -- run-to-completion --------------------------------------------------------
+    # The common path is short on purpose: send -> _step -> _fire, the guards and arguments in
+    # their fast forms (compiled.FastForm), a Step only when an action runs.
 
-    def _guarded(self, fn, *args):
+    def _top(self, fn, *args) -> list[Record]:
+        """`fn(*args, records)` from outside any step, then the sends its actions made."""
+        records: list[Record] = []
         self._busy = True
         try:
-            records: list[Record] = []
-            out = fn(*args, records)
-            while self._pending:
-                inst, event, payload, inputs, now = self._pending.popleft()
-                self._drain(inst, deque(((event, payload),)), inputs, now, records)
-            return records if out is None else out
+            fn(*args, records)
+            pending = self._pending
+            while pending:
+                self._macro(*pending.popleft(), records)
+            return records
         finally:
             self._busy = False
             self._pending.clear()
 
-    def _init(self, inst: Instance, records: list[Record]) -> Instance:
+    def _init(self, inst: Instance, records: list[Record]) -> None:
         bound = inst.bound
-        queue: deque = deque()
-        step = Step(bound, inst, "", EMPTY, EMPTY, self.clock.now(), queue)
-        fail = self._enter(inst, bound.initial_entries, step, None)
-        self._record(records, inst, None, inst.state, "", EMPTY, step.now,
+        queue: list = []
+        now = self.clock.now()
+        step = Step(bound, inst, "", EMPTY, EMPTY, now, queue) if bound.initial_acts else None
+        fail = self._enter(inst, bound.initial_entries, step, None, now)
+        self._record(records, inst, None, inst.state, "", now,
                      "action_error" if fail else "init", self._why(fail))
         if fail:
             self._raise_action_error(inst, "", None, None, fail, records)
-        self._drain(inst, queue, EMPTY, step.now, records)
-        return inst
+        if queue:
+            self._drain(inst, queue, EMPTY, now, records)
 
-    def _drain(self, inst: Instance, queue: deque, inputs: Mapping[str, Any], now: float,
+    def _macro(self, inst: Instance, event: str, payload: Mapping[str, Any], inputs: Mapping[str, Any],
+               now: float, records: list[Record]) -> None:
+        """One event and the events its actions raise (they are queued in `queue`)."""
+        queue: list = []
+        self._step(inst, event, payload, inputs, now, records, queue)
+        if queue:
+            self._drain(inst, queue, inputs, now, records)
+
+    def _drain(self, inst: Instance, queue: list, inputs: Mapping[str, Any], now: float,
                records: list[Record]) -> None:
         # Raised events keep the inputs of the send that caused them: one macro-step, one world view.
         while queue:
-            event, payload = queue.popleft()
+            event, payload = queue.pop(0)
             self._step(inst, event, payload, inputs, now, records, queue)
 
     def _step(self, inst: Instance, event: str, payload: Mapping[str, Any], inputs: Mapping[str, Any],
-              now: float, records: list[Record], queue: deque) -> None:
+              now: float, records: list[Record], queue: list) -> None:
         bound = inst.bound
         if inst.done:
-            return self._record(records, inst, inst.state, None, event, EMPTY, now, "unhandled",
-                                "instance is done")
+            return self._record(records, inst, inst.state, None, event, now, "unhandled", "instance is done")
         cands = bound.table.get((inst.state, event))
         if cands is None:
             why = (f"no transition for `{event}` from `{inst.state}`" if event in bound.events
                    else f"event `{event}` is not declared by `{bound.name}`")
-            return self._record(records, inst, inst.state, None, event, EMPTY, now, "unhandled", why)
-        step = Step(bound, inst, event, payload, inputs, now, queue)
-        g = bound.globals
+            return self._record(records, inst, inst.state, None, event, now, "unhandled", why)
+        ctx = inst.ctx
+        step = None  # made when a guard needs the general way or an action runs
         for cand in cands:
-            if cand.guard is None:
+            test = cand.test
+            if test is None:
                 break
             try:
-                if eval(cand.guard, g, step.env()):  # noqa: S307 - compiled from a checked AST
+                ok = test(ctx, payload, inputs)
+                if ok is SLOW:
+                    if step is None:
+                        step = Step(bound, inst, event, payload, inputs, now, queue)
+                    ok = eval(cand.guard, bound.globals, step.env())  # noqa: S307 - compiled from a checked AST
+                if ok:
                     break
             except Exception as e:  # noqa: BLE001 - fail closed: a raising guard is false
-                self._record(records, inst, inst.state, cand.transition.target, event,
-                             self._reads(cand, step), now, "guard_error",
+                self._record(records, inst, inst.state, cand.transition.target, event, now, "guard_error",
                              f"guard `{cand.guard_src}` raised {type(e).__name__}: {e} "
-                             f"({cand.transition.guard.pos if cand.transition.guard else ''})")
+                             f"({cand.transition.guard.pos if cand.transition.guard else ''})",
+                             self._reads(cand, inst, payload, inputs))
         else:
-            if bound.machine.events[event].sampled:
+            if event in bound.sampled:
                 return None  # a sampled measurement that passes no guard is not a decision
-            return self._record(records, inst, inst.state, None, event, EMPTY, now, "unhandled",
+            return self._record(records, inst, inst.state, None, event, now, "unhandled",
                                 f"no enabled transition for `{event}` from `{inst.state}` (guards false)")
-        self._fire(inst, cand, step, records)
+        self._fire(inst, cand, event, payload, inputs, now, records, queue, step)
 
-    def _fire(self, inst: Instance, cand: Candidate, step: Step, records: list[Record]) -> None:
-        reads = self._reads(cand, step) if cand.guard_reads else EMPTY
+    def _fire(self, inst: Instance, cand: Candidate, event: str, payload: Mapping[str, Any],
+              inputs: Mapping[str, Any], now: float, records: list[Record], queue: list,
+              step: Step | None) -> None:
+        reads = NO_INPUTS
+        if cand.guard_reads:
+            reads = cand.read(inst.ctx, payload, inputs)
+            if reads is SLOW:
+                reads = self._reads(cand, inst, payload, inputs)
+        if cand.acts and step is None:
+            step = Step(inst.bound, inst, event, payload, inputs, now, queue)
         source = inst.state
         fail = None
         for st in cand.exits:
@@ -201,14 +248,20 @@ class Interpreter:
             fail = self._run(cand.actions, step, "transition", cand.transition.pos)
         inst.state = cand.leaf
         inst.done = cand.done
-        fail = self._enter(inst, cand.entries, step, fail)
+        if cand.entries:
+            fail = self._enter(inst, cand.entries, step, fail, now)
         target = None if cand.transition.target is None else cand.leaf
-        self._record(records, inst, source, target, step.event, reads, step.now,
-                     "action_error" if fail else "transition", self._why(fail) or cand.guard_src)
         if fail:
-            self._raise_action_error(inst, step.event, source, target, fail, records)
+            self._record(records, inst, source, target, event, now, "action_error", self._why(fail), reads)
+            self._raise_action_error(inst, event, source, target, fail, records)
+        bound = inst.bound
+        r = record_from({"machine": bound.name, "instance_id": inst.id, "source": source, "target": target,
+                         "event": event, "guard_inputs": reads or NO_INPUTS, "time": now,
+                         "spec_hash": bound.spec_hash, "kind": "transition", "reason": cand.guard_src})
+        records.append(r)
+        self.sink.write(r)
 
-    def _enter(self, inst: Instance, states: tuple[StateRt, ...], step: Step, fail):
+    def _enter(self, inst: Instance, states: tuple[StateRt, ...], step: Step | None, fail, now: float):
         """Entry actions outermost first; timers start even if an action failed, so the
         instance's timers always match its state."""
         for st in states:
@@ -216,7 +269,7 @@ class Interpreter:
                 fail = self._run(st.entry, step, "entry", st.name)
             if st.timers:
                 for i, event, delay in st.timers:
-                    self._push(inst, (st.name, i), step.now + delay, event)
+                    self._push(inst, (st.name, i), now + delay, event)
         return fail
 
     @staticmethod
@@ -242,21 +295,25 @@ class Interpreter:
         raise ActionError(inst, event, source, target, a.name, phase, where, records) from e
 
     @staticmethod
-    def _reads(cand: Candidate, step: Step) -> dict[str, Any]:
+    def _reads(cand: Candidate, inst: Instance, payload: Mapping[str, Any],
+               inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The values the guard reads, as plain data (the general way of `Candidate.read`)."""
         out = {}
         for path, root, fields in cand.guard_reads:
-            cur = step.root(root)
+            cur = (inst.ctx if root == "ctx" else payload if root == "event"
+                   else inst.bound.params if root == "params" else inputs.get(root))
             for f in fields:  # a missing field reads as None
                 cur = cur.get(f) if isinstance(cur, Mapping) else getattr(cur, f, None)
             out[path] = cur if type(cur) in _SCALARS else plain(cur)
         return out
 
     def _record(self, records: list[Record], inst: Instance, source: str | None, target: str | None,
-                event: str, reads: Mapping[str, Any], now: float, kind: str, reason: str) -> None:
+                event: str, now: float, kind: str, reason: str, reads: Mapping[str, Any] = NO_INPUTS) -> None:
         bound = inst.bound
         # NO_INPUTS rather than EMPTY: a dict the JSON encoder writes natively, without a fallback call.
-        r = Record(bound.name, inst.id, source, target, event, reads or NO_INPUTS, now, bound.spec_hash,
-                   kind, reason)
+        r = record_from({"machine": bound.name, "instance_id": inst.id, "source": source, "target": target,
+                         "event": event, "guard_inputs": reads or NO_INPUTS, "time": now,
+                         "spec_hash": bound.spec_hash, "kind": kind, "reason": reason})
         records.append(r)
         self.sink.write(r)
 
