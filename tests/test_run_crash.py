@@ -1,6 +1,6 @@
 """SIGKILL the engine at random points of a replay, resume it each time, and
-compare the end state with an uninterrupted run: same orders, fills and
-positions, and no client_order_id twice.
+compare the end state with an uninterrupted run: same orders, fills,
+positions and audit trail, and no client_order_id twice.
 
 The kill lands wherever the engine happens to be when the signal arrives: the
 parent only waits for a random number of heartbeat lines first (no sleeps),
@@ -75,7 +75,10 @@ def _state(work: Path) -> dict:
                        for f in store.fills())
         positions = sorted((p.symbol, p.domain, round(p.qty, 9), round(p.avg_price, 12)) for p in store.positions())
         wallets = sorted((w.domain, w.mode, round(w.balance, 6)) for w in store.wallets())
-    return {"orders": orders, "fills": fills, "positions": positions, "wallets": wallets}
+    # The audit trail too: records a crash left after the last checkpoint are set aside and
+    # re-made by the resumed run, so the trail reads as one uninterrupted run's.
+    audit = (work / "run" / "audit.jsonl").read_bytes()
+    return {"orders": orders, "fills": fills, "positions": positions, "wallets": wallets, "audit": audit}
 
 
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -> None:
@@ -101,4 +104,5 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -
     assert kills >= KILLS
     ids = [o[0] for o in got["orders"]]
     assert len(ids) == len(set(ids)), "a client_order_id was used twice"
+    assert got["audit"], "the run must leave an audit trail"
     assert got == expected

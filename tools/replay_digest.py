@@ -38,7 +38,7 @@ def digests(bars: int) -> dict[str, str]:
         runner.run()
         store = runner.session.store
         parts = {
-            "audit": (work / "run" / "audit.jsonl").read_bytes(),
+            "audit": (work / "run" / "audit.jsonl").read_bytes(),  # complete: the final checkpoint marks it
             "journal": _rows(store.journal_entries()),
             "orders": _rows(store.orders()),
             "fills": _rows(store.fills()),

@@ -53,7 +53,10 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         clock.set(saved["clock"])
     wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
     venue = paper_venue(cfg, wallet, venue_path, saved["venue_calls"] if saved else None)
-    interp = Interpreter(clock, JsonlSink(run_dir / "audit.jsonl", fsync=cfg.durability == "full"))
+    sink = JsonlSink(run_dir / "audit.jsonl", fsync=cfg.durability == "full")
+    if saved is not None and saved.get("audit_offset") is not None:
+        sink.resume_at(saved["audit_offset"])
+    interp = Interpreter(clock, sink)
     session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, bind(specs, stage, cfg.env))
     session.notes.extend(notes)
     runner = Runner(session, series, risk, cfg.strategy)

@@ -116,12 +116,15 @@ def save(runner: Any) -> None:
     store, interp, ex = ses.store, ses.interp, ses.execution
     sync = getattr(ses.venue, "sync", None)  # a durable paper venue: its call count joins the checkpoint
     venue_calls = sync() if sync is not None else 0
+    mark = getattr(interp.sink, "mark", None)  # a file trail: its length joins the checkpoint
+    audit_offset = mark() if mark is not None else None
     with _collector_paused(), store.atomic():
         ses.ledger.flush(ses.books.values(), ex.orders.values())
         seq = store.journal("equity", "points", {"points": runner._equity_pending})
         ledger_rows = ses.ledger.state()
         store.put_json(KEY, {
-            "cursor": runner.bars, "clock": ses.clock.now(), "venue_calls": venue_calls, "journal_seq": seq, "stage": ses.stage,
+            "cursor": runner.bars, "clock": ses.clock.now(), "venue_calls": venue_calls, "audit_offset": audit_offset,
+            "journal_seq": seq, "stage": ses.stage,
             "day": runner._day, "peak": runner._peak, "day_start": runner._day_start,
             "rejections": runner.rejections, "seq": ex._seq, "decider": runner.decider.state(),
             "ledger": ledger_rows, "gate_kpis": {d.value: k.state() for d, k in runner.gate_kpis.items()},

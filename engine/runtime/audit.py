@@ -130,6 +130,10 @@ class ListSink:
         pass
 
 
+class AuditGap(FileNotFoundError):
+    """The audit trail is shorter than a committed checkpoint says it was."""
+
+
 class JsonlSink:
     """Appends one JSON object per line; with fsync=True each record is on disk before
     `write` returns (the audit trail survives a crash at the cost of one fsync per record)."""
@@ -145,7 +149,9 @@ class JsonlSink:
         # every dict by a third; a record that has them fails the fast options and is retried.
         self._fast = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
         self._opt = self._fast | orjson.OPT_NON_STR_KEYS
-        self._f: IO[bytes] = open(self.path, "ab")
+        # Without fsync a run's checkpoints flush the trail (`mark`); a 1 MiB buffer saves a
+        # write(2) per 8 KiB, 1-1.5% of a replay. With fsync each record is flushed as written.
+        self._f: IO[bytes] = open(self.path, "ab", buffering=-1 if fsync else 1 << 20)
 
     def write(self, record: Record) -> None:
         try:
@@ -160,6 +166,33 @@ class JsonlSink:
         self._f.flush()
         if self.fsync:
             os.fsync(self._f.fileno())
+
+    def mark(self) -> int:
+        """Everything written so far on disk; returns the file's length, which a checkpoint
+        keeps so that a resumed run can cut the trail back to it (`resume_at`)."""
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        return self._f.tell()
+
+    def resume_at(self, offset: int) -> None:
+        """Cut the trail back to a checkpoint's mark: the crashed run's records after it are
+        re-made by the resumed run, so they move to `<path>.after-crash` (kept, never
+        deleted) instead of appearing twice. A trail shorter than the mark lost records
+        that a committed checkpoint covers: refuse rather than resume with a gap."""
+        self._f.flush()
+        size = os.path.getsize(self.path)
+        if size < offset:
+            raise AuditGap(f"{self.path} has {size} bytes but the checkpoint covers {offset}: "
+                           "the audit trail lost records; resume refused (start a fresh run)")
+        if size == offset:
+            return
+        with open(self.path, "rb") as f, open(f"{self.path}.after-crash", "ab") as tail:
+            f.seek(offset)
+            tail.write(f.read())
+            tail.flush()
+            os.fsync(tail.fileno())
+        self._f.truncate(offset)
+        self._f.seek(offset)
 
     def close(self) -> None:
         if not self._f.closed:
