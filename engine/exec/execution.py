@@ -35,18 +35,26 @@ class Execution:
         self.brackets: dict[str, BracketHandle] = {}
         self._outbox: deque[tuple[Instance, str, Mapping[str, Any]]] = deque()
         self._seq = 0
+        self._steps: dict[str, float] = {}  # symbol -> lot step (the catalogue does not change in a run)
+        # Orders whose bracket is not open (or that have none): only they, or a bracket that
+        # closed, give _retire anything to forget.
+        self._unbracketed = True
 
     # -- creating instances -----------------------------------------------------
     def new_order(self, req: OrderRequest, domain: Domain, bracket: BracketHandle | None = None) -> OrderHandle:
         handle = OrderHandle(self, req, domain, bracket)
         handle.instance = self.interp.create(self.order_machine, req.client_order_id, host=handle)
         self.orders[req.client_order_id] = handle
+        if bracket is None or bracket.id not in self.brackets:
+            self._unbracketed = True
         return handle
 
     def on_step(self, symbol: str, qty: float, down: bool = False) -> float:
         """`qty` on the instrument's lot grid: legs and exits to the nearest step, so a sum of
         partial fills (161234.62399999998) is not snapped a step short by the venue; entries down."""
-        step = self.venue.catalogue.get(symbol).step
+        step = self._steps.get(symbol)
+        if step is None:
+            step = self._steps[symbol] = self.venue.catalogue.get(symbol).step
         n = qty / step
         return round((math.floor(n + 1e-9) if down else round(n)) * step, 12)
 
@@ -149,10 +157,16 @@ class Execution:
         An order still working when its bracket closes (an entry whose cancel is not yet
         confirmed) stays tracked, so a fill the venue reports later is still booked."""
         done = [b for b in self.brackets.values() if b.instance.done]
+        if not done and not self._unbracketed:
+            return  # every order belongs to an open bracket: nothing can be forgotten
         for b in done:
             del self.brackets[b.id]
             self.on_closed(b)
-        open_ids = {b.id for b in self.brackets.values()}
+        brackets, unbracketed = self.brackets, False
         for cid, o in list(self.orders.items()):
-            if (o.bracket is None or o.bracket.id not in open_ids) and not self.is_live(o):
-                del self.orders[cid]
+            if o.bracket is None or o.bracket.id not in brackets:
+                if self.is_live(o):
+                    unbracketed = True
+                else:
+                    del self.orders[cid]
+        self._unbracketed = unbracketed

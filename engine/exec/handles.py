@@ -123,15 +123,14 @@ class BracketHandle:
     def _order(self, side: Side, qty: float, type_: OrderType, role: Role, price: float | None,
                reduce_only: bool) -> OrderHandle:
         self.nonce += 1
-        ex = self.execution
-        qty = ex.on_step(self.symbol, qty)
-        quote = ex.venue.quote(self.symbol)
-        req = OrderRequest(client_order_id(self.strategy, self.symbol, self.ts, f"{self.id}/{self.nonce}"),
-                           self.symbol, side, qty, type_, role, quote.snapshot_id, ex.clock.now(), price=price,
-                           reduce_only=reduce_only, strategy=self.strategy,
-                           parent_id=self.entry.id if self.entry and role is not Role.ENTRY else None,
-                           tags=self.tags)
-        return ex.new_order(req, self.domain, bracket=self)
+        ex, symbol, entry = self.execution, self.symbol, self.entry
+        qty = ex.on_step(symbol, qty)
+        quote = ex.venue.quote(symbol)
+        parent = entry.request.client_order_id if entry is not None and role is not Role.ENTRY else None
+        req = OrderRequest(client_order_id(self.strategy, symbol, self.ts, f"{self.id}/{self.nonce}"), symbol,
+                           side, qty, type_, role, quote.snapshot_id, ex.clock.now(), price, reduce_only,
+                           self.strategy, parent, self.tags)
+        return ex.new_order(req, self.domain, self)
 
     # -- actions (provider engine) --------------------------------------------
     def notify(self, ctx: "ActionContext", text: str) -> None:

@@ -42,10 +42,12 @@ def active_symbol(c: Context, lim: Limits) -> Rejection | None:
 @guard
 def session_hours(c: Context, lim: Limits) -> Rejection | None:
     sess = lim.sessions.get(c.intent.domain.value)
+    if sess is None:
+        return None
     t = datetime.fromtimestamp(c.intent.ts, tz=timezone.utc)
-    if sess is not None and t.weekday() not in sess.weekdays:
+    if t.weekday() not in sess.weekdays:
         return Rejection("session_hours", f"{c.intent.domain.value} is closed on {t:%A}", {"weekday": t.weekday()})
-    if sess is not None and t.weekday() == 4:
+    if t.weekday() == 4:
         # Entries stop a buffer before the weekly close; open positions are closed then too
         # when `avoid_weekend_carry` is set (the run loop does that).
         secs = t.hour * 3600 + t.minute * 60 + t.second
