@@ -16,6 +16,7 @@ from adapters.base import VenueEvent
 from engine.domain import Instrument, OrderRequest, OrderType, Side
 
 _EPS = Decimal("1e-9")
+_MARKET, _SELL = OrderType.MARKET, Side.SELL  # bound once: an Enum class attribute is a slow lookup
 
 
 def snap(x: float, inc: float, up: bool) -> float:
@@ -71,10 +72,10 @@ def conform(req: OrderRequest, inst: Instrument, ref_price: float, ts: float) ->
     """ref_price prices market orders for the notional check (the quote's ask for a buy, bid for a sell)."""
     if req.qty <= 0 or (req.price is not None and req.price <= 0):
         return Clamped(None, None, f"qty and price must be positive (qty={req.qty}, price={req.price})")
-    if req.type is not OrderType.MARKET and req.price is None:
+    if req.type is not _MARKET and req.price is None:
         return Clamped(None, None, f"a {req.type.value} order needs a price")
     qty = snap(req.qty, inst.step, up=False)
-    price = None if req.price is None else snap(req.price, inst.tick, up=req.side is Side.SELL)
+    price = None if req.price is None else snap(req.price, inst.tick, up=req.side is _SELL)
     changes = {}
     if req.qty != qty:
         changes["qty"] = {"from": req.qty, "to": qty}

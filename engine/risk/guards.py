@@ -11,6 +11,7 @@ from engine.risk.types import Context, Rejection
 
 Guard = Callable[[Context, Limits], "Rejection | None"]
 GUARDS: dict[str, Guard] = {}
+_BUY = Side.BUY  # bound once: an Enum class attribute is a slow lookup
 
 
 def guard(fn: Guard) -> Guard:
@@ -27,7 +28,7 @@ def kill_mode(c: Context, lim: Limits) -> Rejection | None:
 
 @guard
 def no_short(c: Context, lim: Limits) -> Rejection | None:
-    if c.intent.side is Side.BUY or lim.short_allowed[c.intent.domain.value]:
+    if c.intent.side is _BUY or lim.short_allowed[c.intent.domain.value]:
         return None
     return Rejection("no_short", f"{c.intent.domain.value} cannot go short")
 

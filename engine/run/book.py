@@ -34,7 +34,9 @@ class DomainBook:
     recent: deque = field(default_factory=deque)  # (ts, pnl) inside the ladder window
 
     def apply(self, fill: Fill, multiplier: float) -> float:
-        pos = self.positions.get(fill.symbol, Position())
+        pos = self.positions.get(fill.symbol)
+        if pos is None:
+            pos = Position()
         new, pnl = apply_fill(pos, fill.side, fill.qty, fill.price, fill.fee, fill.ts, multiplier)
         self.positions[fill.symbol] = new
         self.multipliers[fill.symbol] = multiplier
@@ -46,8 +48,12 @@ class DomainBook:
 
     @property
     def unrealized(self) -> float:
-        return sum(p.qty * (self.marks.get(s, p.avg_price) - p.avg_price) * self.multipliers.get(s, 1.0)
-                   for s, p in self.positions.items() if abs(p.qty) > FLAT_EPS)
+        # A loop, not sum() over a generator: read on every stepped bar, mostly over one position.
+        total, marks, multipliers = 0, self.marks, self.multipliers
+        for s, p in self.positions.items():
+            if abs(p.qty) > FLAT_EPS:
+                total += p.qty * (marks.get(s, p.avg_price) - p.avg_price) * multipliers.get(s, 1.0)
+        return total
 
     @property
     def equity(self) -> float:

@@ -144,7 +144,9 @@ class Runner:
         t = max(float(s.ts[i]), ses.clock.now())
         ses.clock.set(t)
         self._day_roll(t)
-        ses._relay([r for r in ses.interp.advance(t) if r.machine == self._kill_machine])
+        fired = ses.interp.advance(t)
+        if fired:
+            ses._relay([r for r in fired if r.machine == self._kill_machine])
         ses.execution.on_reports(ses.venue.on_bar(s.bar(i)))
         book = ses.books.get(s.domain)
         if book is None:
@@ -159,9 +161,9 @@ class Runner:
         if ses.flatten_pending and not ses.execution.brackets:
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
-        point = (t, book.equity)
-        self.equity.setdefault(s.domain.value, []).append(point)
-        self._equity_pending.append((s.domain.value, *point))
+        domain, point = s.domain.value, (t, book.equity)
+        self.equity.setdefault(domain, []).append(point)
+        self._equity_pending.append((domain, *point))
 
     # -- quiet rows, applied at once -------------------------------------------------
     def skip(self, k: int, end: int) -> int:
