@@ -33,9 +33,10 @@ class WorkingOrder:
 
     def report(self, status: ReportStatus | None = None, fills: tuple[Fill, ...] = (),
                reason: str | None = None, clamp=None, refused: bool = False) -> VenueReport:
-        return VenueReport(self.req.client_order_id, status or self.status, fills,
+        req, filled = self.req, self.filled_qty
+        return VenueReport(req.client_order_id, status or self.status, fills,
                            self.reason if reason is None else reason, self.updated_ts, clamp,
-                           self.filled_qty, self.remaining, refused)
+                           filled, max(req.qty - filled, 0.0), refused)  # remaining, inline
 
     def view(self) -> OpenOrder:
         return OpenOrder(self.req, self.status, self.filled_qty, self.active_at)

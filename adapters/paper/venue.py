@@ -44,6 +44,12 @@ _ENTRY = Role.ENTRY
 _CRYPTO_SPOT = Domain.CRYPTO_SPOT
 
 
+def _work_order(o: WorkingOrder) -> tuple:
+    """Exits before entries (a same-bar reversal nets: the old position closes, then the
+    new one opens), stops before limits, then arrival order."""
+    return (not (o.req.reduce_only or o.req.role is not _ENTRY), _PRIORITY[o.req.type], o.seq)
+
+
 class PaperVenue:
     name = "paper"
     is_live = False
@@ -64,6 +70,7 @@ class PaperVenue:
         self._issued: dict[str, Quote] = {}
         self._quoted: dict[str, tuple[Bar, Quote]] = {}  # symbol -> (bar, its quote): one make_quote per bar
         self._pricers: dict[str, Pricer] = {}
+        self._instruments = {i.symbol: i for i in self.catalogue}  # the catalogue is fixed: one lookup, no raise
         self._multipliers = {i.symbol: i.multiplier for i in self.catalogue}
         self._funding_done: dict[str, float] = {}
         self._events: list[VenueEvent] = []
@@ -141,10 +148,12 @@ class PaperVenue:
         log = self._log
         if log is None:  # in memory: no restart to survive, nothing to log
             result = live(*args)
-            if self._state is None:
-                self._drop_changes()
-            else:
+            if self._state is not None:
                 self._commit()
+            else:  # _drop_changes, inline: every call of a replay passes here
+                ch = self._ch
+                if len(ch.orders) + len(ch.fills) + len(ch.quotes) + len(ch.events) > _MEMORY_CHANGES:
+                    self._ch = Changes()
             return result
         if log.replay:
             result, events = log.answer(name, args)
@@ -194,21 +203,23 @@ class PaperVenue:
         if prev is not None and bar.ts <= prev.ts:
             raise VenueError(f"{bar.symbol}: bar at {bar.ts} does not follow {prev.ts}; time only moves forward")
         self._bars[bar.symbol] = bar
-        self._accrue_funding(inst, bar, prev)
+        if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
+            self._accrue_funding(inst, bar, prev)
+        symbol, ts = bar.symbol, bar.ts
+        active = [o for o in self._open.values() if o.req.symbol == symbol and o.active_at < ts]
+        if not active:
+            return []
         pricer = self._pricer(inst)
-        active = [o for o in self._open.values() if o.req.symbol == bar.symbol and o.active_at < bar.ts]
         reports: list[VenueReport] = []
-        # Exits before entries (a same-bar reversal nets: the old position closes, then the
-        # new one opens), stops before limits, then arrival order.
-        for o in sorted(active, key=lambda o: (not self._reduces(o.req), _PRIORITY[o.req.type], o.seq)):
-            if o.working and self._held(o, bar.symbol):
+        active.sort(key=_work_order)
+        for o in active:
+            if not o.working or self._held(o, symbol):  # an earlier order's fill may have ended it
                 continue
-            if o.working:
-                before = (o.status, o.filled_qty, o.bars_worked == 0)
-                reports += self._work(o, bar, inst, pricer)
-                if before != (o.status, o.filled_qty, False):  # a quiet bar on a resting order needs no write
-                    self._ch.orders[o.req.client_order_id] = o
-                o.bars_worked += 1
+            before = (o.status, o.filled_qty, o.bars_worked == 0)
+            reports += self._work(o, bar, inst, pricer)
+            if before != (o.status, o.filled_qty, False):  # a quiet bar on a resting order needs no write
+                self._ch.orders[o.req.client_order_id] = o
+            o.bars_worked += 1
         return reports
 
     def _held(self, o: WorkingOrder, symbol: str) -> bool:
@@ -217,8 +228,9 @@ class PaperVenue:
         A reversal sends the exit and the new entry together; if the exit fills only in
         part, netting the entry against the remainder would leave the engine's new bracket
         with no position for its reduce-only legs. The entry fills once the exit is done."""
-        if self._reduces(o.req) or o.req.side.sign * self.ledger.qty(symbol) >= 0:
-            return False
+        req = o.req
+        if req.reduce_only or req.role is not _ENTRY or req.side.sign * self.ledger.qty(symbol) >= 0:
+            return False  # an exit (_reduces), or an entry that adds to the position
         return any(x.working and x.req.symbol == symbol and self._reduces(x.req) for x in self._open.values())
 
     def quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
@@ -272,7 +284,9 @@ class PaperVenue:
         if prev is not None and bar.ts <= prev.ts:
             raise VenueError(f"{bar.symbol}: bar at {bar.ts} does not follow {prev.ts}; time only moves forward")
         self._bars[bar.symbol] = bar
-        self._accrue_funding(self.catalogue.get(bar.symbol), bar, prev)
+        inst = self.catalogue.get(bar.symbol)
+        if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
+            self._accrue_funding(inst, bar, prev)
         for o in self._open.values():
             if o.req.symbol == bar.symbol and o.working:
                 if o.bars_worked == 0:  # as on_bar writes an order on its first bar worked
@@ -288,9 +302,9 @@ class PaperVenue:
         existing = self._orders.get(req.client_order_id)
         if existing is not None:  # an idempotent replay: answer with the venue's truth
             return existing.report(reason=f"duplicate client_order_id; order is {existing.status.value}")
-        if req.symbol not in self.catalogue:
+        inst = self._instruments.get(req.symbol)
+        if inst is None:
             return self._reject(req, f"symbol {req.symbol!r} is not in the contract catalogue")
-        inst = self.catalogue.get(req.symbol)
         quote, why = self._check_quote(req)
         if quote is None:
             return self._reject(req, why)
@@ -317,8 +331,7 @@ class PaperVenue:
             return VenueReport(client_order_id, _UNKNOWN, reason="no such order at this venue")
         if not o.working:
             return o.report(reason=f"cannot cancel: order is already {o.status.value}", refused=True)
-        self._finish(o, _CANCELED, "canceled by request", self._now(o.req.symbol))
-        return o.report()
+        return self._finish(o, _CANCELED, "canceled by request", self._now(o.req.symbol))
 
     def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
         return self._call("amend", (client_order_id, price, qty), self._amend)

@@ -79,3 +79,4 @@ class Context:
     kill_mode: str
     entries_allowed: bool  # from the kill spec: the active kill state carries `opens_risk`
     active_symbols: frozenset[str] | None  # None: no selection made, every symbol active
+    domain: str  # intent.domain.value, the key of every per-domain limit (read once: Enum.value is slow)

@@ -240,7 +240,10 @@ class Runner:
         self._day_start = self.total_equity()
         for d, b in self.session.books.items():
             b.day_start_equity = b.equity
-            self.gate_kpis.setdefault(d, RunningKpis()).day(b.equity)
+            kpis = self.gate_kpis.get(d)  # not setdefault: that builds a RunningKpis per call
+            if kpis is None:
+                kpis = self.gate_kpis[d] = RunningKpis()
+            kpis.day(b.equity)
         if first:
             return False
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
@@ -312,13 +315,13 @@ class Runner:
         if not math.isfinite(atr) or atr <= 0:
             return
         quote = ses.venue.quote(s.symbol)
-        br = self.risk.brackets
+        br, domain = self.risk.brackets, s.domain.value
         entry = quote.ask if side is Side.BUY else quote.bid
-        stop = entry - side.sign * br.stop_atr[s.domain.value] * atr
-        tp = entry + side.sign * br.take_profit_atr[s.domain.value] * atr
+        stop = entry - side.sign * br.stop_atr[domain] * atr
+        tp = entry + side.sign * br.take_profit_atr[domain] * atr
         intent = Intent(s.symbol, s.domain, side, quote, stop, tp, t, "+".join(self.use.use))
         book = ses.books[s.domain]
-        lev = self.risk.limits.leverage_caps[s.domain.value]
+        lev = self.risk.limits.leverage_caps[domain]
         self.decider.spent(s.symbol)
         decision = self.chain.evaluate(intent, book.risk_view(t, lev), self._instrument(s.symbol),
                                        kill_mode=ses.kill.state, entries_allowed=ses.entries_allowed,
@@ -370,7 +373,10 @@ class Runner:
         ses.ledger.journal("trade", b.id, trade.as_dict(), reason=trade.exit_reason)
         ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())
         if not trade.exploration:
-            self.gate_kpis.setdefault(b.domain, RunningKpis()).trade(pnl)
+            kpis = self.gate_kpis.get(b.domain)  # not setdefault: that builds a RunningKpis per call
+            if kpis is None:
+                kpis = self.gate_kpis[b.domain] = RunningKpis()
+            kpis.trade(pnl)
 
     def _update_gates(self) -> list:
         """Gates re-measure once a day: their periods are days, and it keeps long replays linear."""
