@@ -15,9 +15,8 @@ class Side(str, Enum):
     BUY = "buy"
     SELL = "sell"
 
-    @property
-    def sign(self) -> int:
-        return 1 if self is _BUY else -1
+    def __init__(self, value: str) -> None:
+        self.sign = 1 if value == "buy" else -1  # +1 buy, -1 sell: a plain attribute, read on every fill
 
     @property
     def opposite(self) -> "Side":

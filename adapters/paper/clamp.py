@@ -25,8 +25,18 @@ def snap(x: float, inc: float, up: bool) -> float:
     The rule is decimal (the repr of x and inc); float division decides it exactly whenever its
     error bound keeps the quotient clear of the 1e-9 band (nearly always, at ~5x the speed)."""
     x, inc = float(x), float(inc)
-    n = _grid_index(x, inc, up)
-    if type(n) is int and -_EXACT < n < _EXACT:
+    n = None
+    r = x / inc if inc else math.nan
+    if math.isfinite(r):
+        nearest = round(r)
+        off, err = abs(r - nearest), abs(r) * 4e-15 + 1e-15  # err bounds |r - the decimal ratio|
+        if off + err < 1e-9:
+            n = nearest
+        elif off - err >= 1e-9:  # no integer lies between r and the decimal ratio
+            n = math.ceil(r) if up else math.floor(r)
+    if n is None:
+        n = _decimal_index(x, inc, up)
+    elif -_EXACT < n < _EXACT:
         # n x inc as the exact fraction n*p/q: int division rounds correctly, as float(Decimal) does,
         # so this is the same float as the Decimal product below, at half the cost.
         p, q = _ratio(inc)
@@ -34,15 +44,8 @@ def snap(x: float, inc: float, up: bool) -> float:
     return float(n * _decimal(inc))
 
 
-def _grid_index(x: float, inc: float, up: bool) -> int | Decimal:
-    r = x / inc if inc else math.nan
-    if math.isfinite(r):
-        nearest = round(r)
-        off, err = abs(r - nearest), abs(r) * 4e-15 + 1e-15  # err bounds |r - the decimal ratio|
-        if off + err < 1e-9:
-            return nearest
-        if off - err >= 1e-9:  # no integer lies between r and the decimal ratio
-            return math.ceil(r) if up else math.floor(r)
+def _decimal_index(x: float, inc: float, up: bool) -> Decimal:
+    """The grid index by the decimal rule itself, for quotients float division cannot decide."""
     ratio = Decimal(repr(x)) / _decimal(inc)  # numpy 2 floats repr as np.float64(..): x is a float here
     nearest = ratio.to_integral_value()
     return nearest if abs(ratio - nearest) < _EPS else ratio.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)

@@ -33,7 +33,7 @@ from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType
 _EPS = 1e-12
 _PRIORITY = {OrderType.STOP: 0, OrderType.MARKET: 1, OrderType.LIMIT: 2}  # stops first: SL beats TP
 _BRACKET = (Role.TAKE_PROFIT, Role.STOP_LOSS)
-_MEMORY_CHANGES = 1024  # an in-memory venue drops its (unwritten) change set past this size
+_MEMORY_DROP_EVERY = 256  # calls after which an in-memory venue drops its (unwritten) change set
 S = ReportStatus
 # Members bound once: an Enum class attribute costs ~250 ns (EnumType.__getattr__), a global ~30.
 _ACCEPTED, _REJECTED, _CANCELED, _FILLED, _PARTIAL, _TRIGGERED, _UNKNOWN = (
@@ -78,6 +78,7 @@ class PaperVenue:
         self._ch = Changes()
         self._log: CatchUpLog | None = None  # durable venues only: in memory there is no restart to survive
         self._acked = self._acked_saved = 0  # the log is acknowledged up to call _acked; on disk, _acked_saved
+        self._until_drop = _MEMORY_DROP_EVERY
 
     @classmethod
     def open(cls, path: str | Path, config: PaperConfig | None = None, *, resume_at: int | None = None,
@@ -150,9 +151,10 @@ class PaperVenue:
             result = live(*args)
             if self._state is not None:
                 self._commit()
-            else:  # _drop_changes, inline: every call of a replay passes here
-                ch = self._ch
-                if len(ch.orders) + len(ch.fills) + len(ch.quotes) + len(ch.events) > _MEMORY_CHANGES:
+            else:
+                self._until_drop -= 1
+                if not self._until_drop:  # in memory the change set is never written, only dropped
+                    self._until_drop = _MEMORY_DROP_EVERY
                     self._ch = Changes()
             return result
         if log.replay:
@@ -465,8 +467,9 @@ class PaperVenue:
         return reports + self._fill(o, bar, inst, price)
 
     def _fill(self, o: WorkingOrder, bar: Bar, inst: Instrument, price: float) -> list[VenueReport]:
-        qty, side = o.remaining, o.req.side
-        reduces = self._reduces(o.req)
+        req = o.req
+        qty, side = o.remaining, req.side
+        reduces = req.reduce_only or req.role is not _ENTRY  # _reduces
         if reduces:
             held = self.ledger.qty(inst.symbol)
             available = abs(held) if held * side.sign < 0 else 0.0
@@ -557,17 +560,9 @@ class PaperVenue:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _drop_changes(self) -> None:
-        # In memory the change set is never written, only dropped: now and then, so that
-        # it stays small without a fresh one per call.
-        ch = self._ch
-        if len(ch.orders) + len(ch.fills) + len(ch.quotes) + len(ch.events) > _MEMORY_CHANGES:
-            self._ch = Changes()
-
     def _commit(self, force: bool = False) -> None:
         if self._state is None:
-            self._drop_changes()
-            return
+            return  # in memory: nothing to write (_call drops the change set now and then)
         if not (self._ch or force):
             return
         self._ch.meta.update(

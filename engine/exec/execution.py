@@ -139,6 +139,8 @@ class Execution:
         return inst is not None and not inst.done and inst.state not in _DONE_STATES
 
     def open_brackets(self, symbol: str | None = None) -> list[BracketHandle]:
+        if not self.brackets:  # most stepped bars of a replay
+            return []
         return [b for b in self.brackets.values() if symbol is None or b.symbol == symbol]
 
     # -- the book and the journal (called by handles) -----------------------------

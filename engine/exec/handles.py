@@ -38,10 +38,10 @@ class OrderHandle:
     bracket: "BracketHandle | None" = None
     instance: "Instance | None" = None
     fill: Fill | None = None  # the fill being dispatched to the machine right now
+    id: str = field(init=False, default="")  # request.client_order_id: read for every journal row
 
-    @property
-    def id(self) -> str:
-        return self.request.client_order_id
+    def __post_init__(self) -> None:
+        self.id = self.request.client_order_id
 
     # -- actions (provider adapters) ------------------------------------------
     def submit_order(self, ctx: "ActionContext", qty: float, price: float, reduce_only: bool) -> None:
@@ -223,7 +223,11 @@ class BracketHandle:
             ex.post(self.instance, "entry_fill", {"qty": fill.qty, "price": fill.price})
             return
         self.exit_fills.append(fill)
-        leg = next((name for name, o in self.legs.items() if o is order), None)
+        leg = None
+        for name, o in self.legs.items():
+            if o is order:
+                leg = name
+                break
         if leg is not None:
             self.exit_reason = self.exit_reason or leg
             ex.post(self.instance, "leg_filled", {"leg": leg, "qty": fill.qty, "price": fill.price})
@@ -232,14 +236,15 @@ class BracketHandle:
 
     def on_order_done(self, order: OrderHandle, status: ReportStatus) -> None:
         """A child order ended without (more) fills: tell the bracket machine."""
+        # Handles are told apart by identity (`in` would compare their fields, requests and all).
+        leg = next((n for n, o in self.legs.items() if o is order), None)
         if order is self.entry and (status is _CANCELED or status is _EXPIRED):
             self.execution.post(self.instance, "entry_canceled")
         elif order is self.entry and status is _REJECTED:
             self.execution.post(self.instance, "entry_rejected", {"reason": "venue rejected the entry"})
-        elif order in self.legs.values() and (status is _CANCELED or status is _EXPIRED):
-            leg = next(n for n, o in self.legs.items() if o is order)
+        elif leg is not None and (status is _CANCELED or status is _EXPIRED):
             self.execution.post(self.instance, "leg_canceled", {"leg": leg})
-        elif order in self.exits and status is _REJECTED and self.open_qty <= 1e-12:
+        elif any(o is order for o in self.exits) and status is _REJECTED and self.open_qty <= 1e-12:
             self.execution.post(self.instance, "position_closed")
 
     def _live_legs(self) -> list[OrderHandle]:
