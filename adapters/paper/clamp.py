@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import NamedTuple
 
 from adapters.base import VenueEvent
 from engine.domain import Instrument, OrderRequest, OrderType, Side
@@ -64,8 +64,7 @@ def _ratio(inc: float) -> tuple[int, int]:
 _EXACT = 10 ** 15  # below this, n x the digits of an increment stay well inside Decimal's 28 digits
 
 
-@dataclass(frozen=True, slots=True)
-class Clamped:
+class Clamped(NamedTuple):  # a tuple: built for every order, read once by the venue
     request: OrderRequest | None  # None when refused
     event: VenueEvent | None  # CLAMP event when anything changed or the order was refused
     reason: str = ""

@@ -143,7 +143,8 @@ class Runner:
         ses = self.session
         t = max(float(s.ts[i]), ses.clock.now())
         ses.clock.set(t)
-        self._day_roll(t)
+        if t // 86400 != self._day:  # _day_roll's own first test, without the call on most rows
+            self._day_roll(t)
         fired = ses.interp.advance(t)
         if fired:
             ses._relay([r for r in fired if r.machine == self._kill_machine])
@@ -239,11 +240,11 @@ class Runner:
         self._day = day
         self._day_start = self.total_equity()
         for d, b in self.session.books.items():
-            b.day_start_equity = b.equity
+            b.day_start_equity = eq = b.equity
             kpis = self.gate_kpis.get(d)  # not setdefault: that builds a RunningKpis per call
             if kpis is None:
                 kpis = self.gate_kpis[d] = RunningKpis()
-            kpis.day(b.equity)
+            kpis.day(eq)
         if first:
             return False
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
@@ -355,11 +356,15 @@ class Runner:
         ses = self.session
         if not b.entry_fills:
             return
-        qty = sum(f.qty for f in b.entry_fills)
-        entry_px = sum(f.qty * f.price for f in b.entry_fills) / qty
-        out = sum(f.qty for f in b.exit_fills)
-        exit_px = sum(f.qty * f.price for f in b.exit_fills) / out if out else entry_px
-        fees = sum(f.fee for f in b.entry_fills + b.exit_fills)
+        # One pass per side; each running sum adds in the order sum() would (entry fees, then exit fees).
+        qty = paid = fees = 0
+        for f in b.entry_fills:
+            qty, paid, fees = qty + f.qty, paid + f.qty * f.price, fees + f.fee
+        out = got = 0
+        for f in b.exit_fills:
+            out, got, fees = out + f.qty, got + f.qty * f.price, fees + f.fee
+        entry_px = paid / qty
+        exit_px = got / out if out else entry_px
         mult = self._instrument(b.symbol).multiplier
         pnl = b.side.sign * (exit_px - entry_px) * min(qty, out) * mult - fees
         book = ses.books[b.domain]
