@@ -1,7 +1,7 @@
 """The venue's mutable order record and JSON (de)serialisation of domain types."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from adapters.base import OpenOrder, ReportStatus, VenueReport
@@ -48,7 +48,34 @@ class WorkingOrder:
                 "updated_ts": self.updated_ts, "request": dump(self.req)}
 
 
+_SCALARS = frozenset({float, int, str, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def dump(obj: Any) -> dict[str, Any]:
+    """A domain value as JSON-ready data: enum members as their values, tuples as lists.
+
+    Field by field when every field is a scalar, an enum member or a tuple of scalars (a bar,
+    quote, fill or request: what a durable venue writes on every commit); dataclasses.asdict,
+    whose recursive deep copy costs ~10x as much, only for anything nested."""
+    names = _FIELDS.get(type(obj))
+    if names is None:
+        names = _FIELDS[type(obj)] = tuple(f.name for f in fields(obj))
+    out = {}
+    for name in names:
+        v = getattr(obj, name)
+        if type(v) in _SCALARS:
+            out[name] = v
+        elif hasattr(v, "value"):
+            out[name] = v.value
+        elif type(v) is tuple and all(type(x) in _SCALARS for x in v):
+            out[name] = list(v)
+        else:
+            return _dump_nested(obj)
+    return out
+
+
+def _dump_nested(obj: Any) -> dict[str, Any]:
     d = asdict(obj)
     return {k: (v.value if hasattr(v, "value") else list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 

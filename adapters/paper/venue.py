@@ -79,6 +79,7 @@ class PaperVenue:
         self._log: CatchUpLog | None = None  # durable venues only: in memory there is no restart to survive
         self._acked = self._acked_saved = 0  # the log is acknowledged up to call _acked; on disk, _acked_saved
         self._until_drop = _MEMORY_DROP_EVERY
+        self._config_json: dict | None = None  # config.model_dump(mode="json"), made once: the config is frozen
 
     @classmethod
     def open(cls, path: str | Path, config: PaperConfig | None = None, *, resume_at: int | None = None,
@@ -565,8 +566,10 @@ class PaperVenue:
             return  # in memory: nothing to write (_call drops the change set now and then)
         if not (self._ch or force):
             return
+        if self._config_json is None:
+            self._config_json = self.config.model_dump(mode="json")
         self._ch.meta.update(
-            config=self.config.model_dump(mode="json"), seq=self._seq, rng=self._rng.bit_generator.state,
+            config=self._config_json, seq=self._seq, rng=self._rng.bit_generator.state,
             bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done)
         if self._log is not None and not self._log.replay:  # catching up, the state is ahead of `calls`
             self._ch.meta["calls"] = self._log.calls
