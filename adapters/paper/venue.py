@@ -33,7 +33,7 @@ from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType
 _EPS = 1e-12
 _PRIORITY = {OrderType.STOP: 0, OrderType.MARKET: 1, OrderType.LIMIT: 2}  # stops first: SL beats TP
 _BRACKET = (Role.TAKE_PROFIT, Role.STOP_LOSS)
-_MEMORY_DROP_EVERY = 256  # calls after which an in-memory venue drops its (unwritten) change set
+_MEMORY_DROP_EVERY = 256  # bars after which an in-memory venue drops its (unwritten) change set
 S = ReportStatus
 # Members bound once: an Enum class attribute costs ~250 ns (EnumType.__getattr__), a global ~30.
 _ACCEPTED, _REJECTED, _CANCELED, _FILLED, _PARTIAL, _TRIGGERED, _UNKNOWN = (
@@ -78,6 +78,9 @@ class PaperVenue:
         self._ch = Changes()
         self._log: CatchUpLog | None = None  # durable venues only: in memory there is no restart to survive
         self._acked = self._acked_saved = 0  # the log is acknowledged up to call _acked; on disk, _acked_saved
+        # In memory there is no restart to survive: engine calls run as they are, with no log
+        # and no commit, and the never-written change set is dropped every _MEMORY_DROP_EVERY bars.
+        self._memory = state is None
         self._until_drop = _MEMORY_DROP_EVERY
         self._config_json: dict | None = None  # config.model_dump(mode="json"), made once: the config is frozen
 
@@ -148,15 +151,9 @@ class PaperVenue:
     def _call(self, name: str, args: tuple, live: Callable[..., Any]) -> Any:
         """Answer an engine call: from the catch-up log while there is one, else live (and log it)."""
         log = self._log
-        if log is None:  # in memory: no restart to survive, nothing to log
+        if log is None:  # nothing to log: in memory (the hot calls skip _call there), or closed
             result = live(*args)
-            if self._state is not None:
-                self._commit()
-            else:
-                self._until_drop -= 1
-                if not self._until_drop:  # in memory the change set is never written, only dropped
-                    self._until_drop = _MEMORY_DROP_EVERY
-                    self._ch = Changes()
+            self._commit()
             return result
         if log.replay:
             result, events = log.answer(name, args)
@@ -178,6 +175,8 @@ class PaperVenue:
     # -- market data -------------------------------------------------------------------------
 
     def quote(self, symbol: str) -> Quote:
+        if self._memory:
+            return self._quote(symbol)
         return self._call("quote", (symbol,), self._quote)
 
     def _quote(self, symbol: str) -> Quote:
@@ -198,6 +197,9 @@ class PaperVenue:
 
     def on_bar(self, bar: Bar) -> list[VenueReport]:
         """Advance the simulation by one closed bar: funding, then stops, market orders, limits."""
+        if self._memory:
+            self._count_bar()
+            return self._on_bar(bar)
         return self._call("on_bar", (bar,), self._on_bar)
 
     def _on_bar(self, bar: Bar) -> list[VenueReport]:
@@ -242,6 +244,8 @@ class PaperVenue:
         or held, no funding falls due. The engine may pass those bars with `skip_bars`
         instead of `on_bar` one by one. An engine call like any other (logged): a resumed
         engine must get the answer the venue gave then, not one from its newer state."""
+        if self._memory:
+            return self._quiet_bars(first, ts, high, low)
         return self._call("quiet_bars", (first, ts, high, low), self._quiet_bars)
 
     def _quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
@@ -280,7 +284,11 @@ class PaperVenue:
     def skip_bars(self, bar: Bar, n: int) -> None:
         """Pass n quiet bars of `bar.symbol` ending with `bar` (see quiet_bars): the same state
         as n calls of on_bar that work nothing."""
-        self._call("skip_bars", (bar, n), self._skip_bars)
+        if self._memory:
+            self._count_bar()
+            self._skip_bars(bar, n)
+        else:
+            self._call("skip_bars", (bar, n), self._skip_bars)
 
     def _skip_bars(self, bar: Bar, n: int) -> None:
         prev = self._bars.get(bar.symbol)
@@ -299,6 +307,8 @@ class PaperVenue:
     # -- orders ------------------------------------------------------------------------------
 
     def submit(self, req: OrderRequest) -> VenueReport:
+        if self._memory:
+            return self._submit(req)
         return self._call("submit", (req,), self._submit)
 
     def _submit(self, req: OrderRequest) -> VenueReport:
@@ -326,6 +336,8 @@ class PaperVenue:
         return o.report(clamp=clamped.event)
 
     def cancel(self, client_order_id: str) -> VenueReport:
+        if self._memory:
+            return self._cancel(client_order_id)
         return self._call("cancel", (client_order_id,), self._cancel)
 
     def _cancel(self, client_order_id: str) -> VenueReport:
@@ -561,9 +573,15 @@ class PaperVenue:
         if self.on_event is not None:
             self.on_event(event)
 
+    def _count_bar(self) -> None:
+        self._until_drop -= 1
+        if not self._until_drop:  # in memory the change set is never written, only dropped
+            self._until_drop = _MEMORY_DROP_EVERY
+            self._ch = Changes()
+
     def _commit(self, force: bool = False) -> None:
         if self._state is None:
-            return  # in memory: nothing to write (_call drops the change set now and then)
+            return  # in memory (or closed): nothing to write
         if not (self._ch or force):
             return
         if self._config_json is None:
