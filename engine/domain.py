@@ -15,13 +15,17 @@ class Side(str, Enum):
     BUY = "buy"
     SELL = "sell"
 
-    @property
-    def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+    def __init__(self, value: str) -> None:
+        self.sign = 1 if value == "buy" else -1  # +1 buy, -1 sell: a plain attribute, read on every fill
 
     @property
     def opposite(self) -> "Side":
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return _SELL if self is _BUY else _BUY
+
+
+# A class attribute of an Enum goes through EnumType.__getattr__'s slow lookup (~250 ns against
+# ~30 ns for a global): hot code compares against members bound once, like these.
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 class Domain(str, Enum):
@@ -55,7 +59,10 @@ class Role(str, Enum):
 
     @property
     def opens_risk(self) -> bool:
-        return self is Role.ENTRY
+        return self is _ENTRY
+
+
+_ENTRY = Role.ENTRY
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,5 +161,15 @@ class Position:
 
 def client_order_id(strategy: str, symbol: str, ts: float, nonce: int | str) -> str:
     """Idempotent id = hash(strategy, symbol, ts, nonce) (seed 004): a replayed intent gets the same id."""
-    raw = f"{strategy}|{symbol}|{ts:.6f}|{nonce}".encode()
-    return "sc-" + hashlib.sha256(raw).hexdigest()[:24]
+    return order_id(order_id_prefix(strategy, symbol, ts), nonce)
+
+
+def order_id_prefix(strategy: str, symbol: str, ts: float) -> "hashlib._Hash":
+    """The hash state of (strategy, symbol, ts): the ids of one intent's orders differ only by nonce."""
+    return hashlib.sha256(f"{strategy}|{symbol}|{ts:.6f}|".encode())
+
+
+def order_id(prefix: "hashlib._Hash", nonce: int | str) -> str:
+    h = prefix.copy()
+    h.update(f"{nonce}".encode())
+    return "sc-" + h.hexdigest()[:24]

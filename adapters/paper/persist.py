@@ -47,6 +47,12 @@ class Changes:
         return bool(self.orders or self.fills or self.positions or self.balances or self.events or self.meta)
 
 
+def _order_row(o: WorkingOrder) -> dict[str, Any]:
+    row = o.to_row()
+    row["request"] = json.dumps(row["request"])
+    return row
+
+
 class StateFile:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -66,7 +72,7 @@ class StateFile:
             self.db.executemany(
                 "INSERT OR REPLACE INTO orders VALUES (:client_order_id, :seq, :status, :active_at, :reason, "
                 ":filled_qty, :bars_worked, :triggered, :updated_ts, :request)",
-                [{**o.to_row(), "request": json.dumps(o.to_row()["request"])} for o in ch.orders.values()])
+                [_order_row(o) for o in ch.orders.values()])
             self.db.executemany("INSERT OR REPLACE INTO fills VALUES (?, ?, ?)",
                                 [(f.fill_id, f.client_order_id, json.dumps(dump(f))) for f in ch.fills])
             self.db.executemany("INSERT OR REPLACE INTO positions VALUES (?, ?)",

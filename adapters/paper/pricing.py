@@ -11,6 +11,8 @@ from typing import Any
 from adapters.paper.clamp import snap
 from engine.domain import Bar, Instrument, Quote, Side
 
+_BUY, _SELL = Side.BUY, Side.SELL  # bound once: an Enum class attribute is a slow lookup
+
 
 def snapshot_id(symbol: str, ts: float) -> str:
     """Deterministic: the same bar always yields the same id, across restarts and replays."""
@@ -38,12 +40,12 @@ def make_quote(bar: Bar, inst: Instrument, spread_bps: float) -> Quote:
 # so that "no order can act on these bars" is exactly "_work would do nothing there".
 def stop_hit(side: Side, trigger: float, low: Any, high: Any) -> Any:
     """A sell stop triggers when low <= stop, a buy stop when high >= stop."""
-    return low <= trigger if side is Side.SELL else high >= trigger
+    return low <= trigger if side is _SELL else high >= trigger
 
 
 def limit_through(side: Side, limit: float, low: Any, high: Any) -> Any:
     """A resting limit fills only when price trades through it."""
-    return low < limit if side is Side.BUY else high > limit
+    return low < limit if side is _BUY else high > limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +60,15 @@ class Pricer:
 
     def taker(self, base: float, side: Side) -> float:
         """base moved against the trader by slippage, onto the tick grid (also against the trader)."""
-        return snap(base * (1 + side.sign * self.slippage_bps / 1e4), self.inst.tick, up=side is Side.BUY)
+        return snap(base * (1 + side.sign * self.slippage_bps / 1e4), self.inst.tick, up=side is _BUY)
 
     def worse(self, a: float, b: float, side: Side) -> float:
-        return max(a, b) if side is Side.BUY else min(a, b)
+        return max(a, b) if side is _BUY else min(a, b)
 
     def market(self, bar: Bar, side: Side, snapshot: Quote | None) -> float:
         base = self.side_price(bar, bar.open, side)
         if snapshot is not None:
-            base = self.worse(base, snapshot.ask if side is Side.BUY else snapshot.bid, side)
+            base = self.worse(base, snapshot.ask if side is _BUY else snapshot.bid, side)
         return self.taker(base, side)
 
     def stop_trigger(self, bar: Bar, side: Side, trigger: float) -> float | None:
@@ -80,6 +82,6 @@ class Pricer:
         """Fill price of a limit in this bar, else None. Never better than the limit for the venue."""
         if first_bar:  # marketable on arrival: a taker fill, capped at the limit
             arrival = self.taker(self.side_price(bar, bar.open, side), side)
-            if (arrival <= limit) if side is Side.BUY else (arrival >= limit):
+            if (arrival <= limit) if side is _BUY else (arrival >= limit):
                 return arrival
         return limit if limit_through(side, limit, bar.low, bar.high) else None

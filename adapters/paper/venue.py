@@ -33,8 +33,21 @@ from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType
 _EPS = 1e-12
 _PRIORITY = {OrderType.STOP: 0, OrderType.MARKET: 1, OrderType.LIMIT: 2}  # stops first: SL beats TP
 _BRACKET = (Role.TAKE_PROFIT, Role.STOP_LOSS)
-_MEMORY_CHANGES = 1024  # an in-memory venue drops its (unwritten) change set past this size
+_MEMORY_DROP_EVERY = 256  # bars after which an in-memory venue drops its (unwritten) change set
 S = ReportStatus
+# Members bound once: an Enum class attribute costs ~250 ns (EnumType.__getattr__), a global ~30.
+_ACCEPTED, _REJECTED, _CANCELED, _FILLED, _PARTIAL, _TRIGGERED, _UNKNOWN = (
+    S.ACCEPTED, S.REJECTED, S.CANCELED, S.FILLED, S.PARTIALLY_FILLED, S.TRIGGERED, S.UNKNOWN)
+_BUY, _SELL = Side.BUY, Side.SELL
+_MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
+_ENTRY = Role.ENTRY
+_CRYPTO_SPOT = Domain.CRYPTO_SPOT
+
+
+def _work_order(o: WorkingOrder) -> tuple:
+    """Exits before entries (a same-bar reversal nets: the old position closes, then the
+    new one opens), stops before limits, then arrival order."""
+    return (not (o.req.reduce_only or o.req.role is not _ENTRY), _PRIORITY[o.req.type], o.seq)
 
 
 class PaperVenue:
@@ -55,12 +68,21 @@ class PaperVenue:
         self._open: dict[str, WorkingOrder] = {}
         self._bars: dict[str, Bar] = {}
         self._issued: dict[str, Quote] = {}
+        self._quoted: dict[str, tuple[Bar, Quote]] = {}  # symbol -> (bar, its quote): one make_quote per bar
+        self._pricers: dict[str, Pricer] = {}
+        self._instruments = {i.symbol: i for i in self.catalogue}  # the catalogue is fixed: one lookup, no raise
+        self._multipliers = {i.symbol: i.multiplier for i in self.catalogue}
         self._funding_done: dict[str, float] = {}
         self._events: list[VenueEvent] = []
         self._seq = 0
         self._ch = Changes()
         self._log: CatchUpLog | None = None  # durable venues only: in memory there is no restart to survive
         self._acked = self._acked_saved = 0  # the log is acknowledged up to call _acked; on disk, _acked_saved
+        # In memory there is no restart to survive: engine calls run as they are, with no log
+        # and no commit, and the never-written change set is dropped every _MEMORY_DROP_EVERY bars.
+        self._memory = state is None
+        self._until_drop = _MEMORY_DROP_EVERY
+        self._config_json: dict | None = None  # config.model_dump(mode="json"), made once: the config is frozen
 
     @classmethod
     def open(cls, path: str | Path, config: PaperConfig | None = None, *, resume_at: int | None = None,
@@ -129,7 +151,7 @@ class PaperVenue:
     def _call(self, name: str, args: tuple, live: Callable[..., Any]) -> Any:
         """Answer an engine call: from the catch-up log while there is one, else live (and log it)."""
         log = self._log
-        if log is None:  # in memory: no restart to survive, nothing to log
+        if log is None:  # nothing to log: in memory (the hot calls skip _call there), or closed
             result = live(*args)
             self._commit()
             return result
@@ -153,14 +175,21 @@ class PaperVenue:
     # -- market data -------------------------------------------------------------------------
 
     def quote(self, symbol: str) -> Quote:
+        if self._memory:
+            return self._quote(symbol)
         return self._call("quote", (symbol,), self._quote)
 
     def _quote(self, symbol: str) -> Quote:
         bar = self._bars.get(symbol)
         if bar is None:
             raise VenueError(f"no market data for {symbol} yet: no quote to price an order from")
-        inst = self.catalogue.get(symbol)
-        q = make_quote(bar, inst, self.config.spread_bps[inst.domain])
+        last = self._quoted.get(symbol)
+        if last is not None and last[0] is bar:  # the same bar always makes the same quote
+            q = last[1]
+        else:
+            inst = self.catalogue.get(symbol)
+            q = make_quote(bar, inst, self.config.spread_bps[inst.domain])
+            self._quoted[symbol] = (bar, q)
         if q.snapshot_id not in self._issued:
             self._issued[q.snapshot_id] = q
             self._ch.quotes.append(q)
@@ -168,6 +197,9 @@ class PaperVenue:
 
     def on_bar(self, bar: Bar) -> list[VenueReport]:
         """Advance the simulation by one closed bar: funding, then stops, market orders, limits."""
+        if self._memory:
+            self._count_bar()
+            return self._on_bar(bar)
         return self._call("on_bar", (bar,), self._on_bar)
 
     def _on_bar(self, bar: Bar) -> list[VenueReport]:
@@ -176,21 +208,23 @@ class PaperVenue:
         if prev is not None and bar.ts <= prev.ts:
             raise VenueError(f"{bar.symbol}: bar at {bar.ts} does not follow {prev.ts}; time only moves forward")
         self._bars[bar.symbol] = bar
-        self._accrue_funding(inst, bar, prev)
+        if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
+            self._accrue_funding(inst, bar, prev)
+        symbol, ts = bar.symbol, bar.ts
+        active = [o for o in self._open.values() if o.req.symbol == symbol and o.active_at < ts]
+        if not active:
+            return []
         pricer = self._pricer(inst)
-        active = [o for o in self._open.values() if o.req.symbol == bar.symbol and o.active_at < bar.ts]
         reports: list[VenueReport] = []
-        # Exits before entries (a same-bar reversal nets: the old position closes, then the
-        # new one opens), stops before limits, then arrival order.
-        for o in sorted(active, key=lambda o: (not self._reduces(o.req), _PRIORITY[o.req.type], o.seq)):
-            if o.working and self._held(o, bar.symbol):
+        active.sort(key=_work_order)
+        for o in active:
+            if not o.working or self._held(o, symbol):  # an earlier order's fill may have ended it
                 continue
-            if o.working:
-                before = (o.status, o.filled_qty, o.bars_worked == 0)
-                reports += self._work(o, bar, inst, pricer)
-                if before != (o.status, o.filled_qty, False):  # a quiet bar on a resting order needs no write
-                    self._ch.orders[o.req.client_order_id] = o
-                o.bars_worked += 1
+            before = (o.status, o.filled_qty, o.bars_worked == 0)
+            reports += self._work(o, bar, inst, pricer)
+            if before != (o.status, o.filled_qty, False):  # a quiet bar on a resting order needs no write
+                self._ch.orders[o.req.client_order_id] = o
+            o.bars_worked += 1
         return reports
 
     def _held(self, o: WorkingOrder, symbol: str) -> bool:
@@ -199,8 +233,9 @@ class PaperVenue:
         A reversal sends the exit and the new entry together; if the exit fills only in
         part, netting the entry against the remainder would leave the engine's new bracket
         with no position for its reduce-only legs. The entry fills once the exit is done."""
-        if self._reduces(o.req) or o.req.side.sign * self.ledger.qty(symbol) >= 0:
-            return False
+        req = o.req
+        if req.reduce_only or req.role is not _ENTRY or req.side.sign * self.ledger.qty(symbol) >= 0:
+            return False  # an exit (_reduces), or an entry that adds to the position
         return any(x.working and x.req.symbol == symbol and self._reduces(x.req) for x in self._open.values())
 
     def quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
@@ -209,6 +244,8 @@ class PaperVenue:
         or held, no funding falls due. The engine may pass those bars with `skip_bars`
         instead of `on_bar` one by one. An engine call like any other (logged): a resumed
         engine must get the answer the venue gave then, not one from its newer state."""
+        if self._memory:
+            return self._quiet_bars(first, ts, high, low)
         return self._call("quiet_bars", (first, ts, high, low), self._quiet_bars)
 
     def _quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
@@ -216,7 +253,7 @@ class PaperVenue:
         for o in self._open.values():
             if o.req.symbol != symbol:
                 continue
-            if o.active_at >= first.ts or o.req.type is OrderType.MARKET or o.triggered or self._held(o, symbol):
+            if o.active_at >= first.ts or o.req.type is _MARKET or o.triggered or self._held(o, symbol):
                 return 0  # latency, market fills and holds depend on more than a touch
             n = min(n, self._untouched(o, first, high[:n], low[:n]))
         return min(n, self._bars_before_funding(symbol, ts))
@@ -224,15 +261,17 @@ class PaperVenue:
     def _untouched(self, o: WorkingOrder, first: Bar, high: np.ndarray, low: np.ndarray) -> int:
         """Bars before the first that would work `o` (the touch rules _work applies)."""
         side, price = o.req.side, o.req.price
-        if o.req.type is OrderType.STOP:
+        if o.req.type is _STOP:
             touch = stop_hit(side, price, low, high)
         else:
             if o.bars_worked == 0 and self._pricer(self.catalogue.get(first.symbol)).limit(
                     first, side, price, first_bar=True) is not None:
                 return 0  # marketable on arrival (the first bar's own rule)
             touch = limit_through(side, price, low, high)
-        hits = np.flatnonzero(touch)
-        return int(hits[0]) if hits.size else len(high)
+        if not touch.size:
+            return 0
+        first = int(touch.argmax())  # the first touch, or 0 when there is none
+        return first if touch[first] else len(high)
 
     def _bars_before_funding(self, symbol: str, ts: np.ndarray) -> int:
         schedule = self._funding.get(symbol)
@@ -245,14 +284,20 @@ class PaperVenue:
     def skip_bars(self, bar: Bar, n: int) -> None:
         """Pass n quiet bars of `bar.symbol` ending with `bar` (see quiet_bars): the same state
         as n calls of on_bar that work nothing."""
-        self._call("skip_bars", (bar, n), self._skip_bars)
+        if self._memory:
+            self._count_bar()
+            self._skip_bars(bar, n)
+        else:
+            self._call("skip_bars", (bar, n), self._skip_bars)
 
     def _skip_bars(self, bar: Bar, n: int) -> None:
         prev = self._bars.get(bar.symbol)
         if prev is not None and bar.ts <= prev.ts:
             raise VenueError(f"{bar.symbol}: bar at {bar.ts} does not follow {prev.ts}; time only moves forward")
         self._bars[bar.symbol] = bar
-        self._accrue_funding(self.catalogue.get(bar.symbol), bar, prev)
+        inst = self.catalogue.get(bar.symbol)
+        if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
+            self._accrue_funding(inst, bar, prev)
         for o in self._open.values():
             if o.req.symbol == bar.symbol and o.working:
                 if o.bars_worked == 0:  # as on_bar writes an order on its first bar worked
@@ -262,20 +307,22 @@ class PaperVenue:
     # -- orders ------------------------------------------------------------------------------
 
     def submit(self, req: OrderRequest) -> VenueReport:
+        if self._memory:
+            return self._submit(req)
         return self._call("submit", (req,), self._submit)
 
     def _submit(self, req: OrderRequest) -> VenueReport:
         existing = self._orders.get(req.client_order_id)
         if existing is not None:  # an idempotent replay: answer with the venue's truth
             return existing.report(reason=f"duplicate client_order_id; order is {existing.status.value}")
-        if req.symbol not in self.catalogue:
+        inst = self._instruments.get(req.symbol)
+        if inst is None:
             return self._reject(req, f"symbol {req.symbol!r} is not in the contract catalogue")
-        inst = self.catalogue.get(req.symbol)
         quote, why = self._check_quote(req)
         if quote is None:
             return self._reject(req, why)
         now = self._bars[req.symbol].ts
-        clamped = conform(req, inst, quote.ask if req.side is Side.BUY else quote.bid, now)
+        clamped = conform(req, inst, quote.ask if req.side is _BUY else quote.bid, now)
         if clamped.event is not None:
             self._emit(clamped.event)
         if clamped.request is None:
@@ -283,22 +330,23 @@ class PaperVenue:
         why = self._pretrade(clamped.request, inst, quote)
         if why:
             return self._reject(clamped.request, why, clamped.event)
-        o = WorkingOrder(clamped.request, self._next_seq(), S.ACCEPTED,
+        o = WorkingOrder(clamped.request, self._next_seq(), _ACCEPTED,
                          now + self.config.latency_ms / 1000.0, updated_ts=now)
         self._track(o)
         return o.report(clamp=clamped.event)
 
     def cancel(self, client_order_id: str) -> VenueReport:
+        if self._memory:
+            return self._cancel(client_order_id)
         return self._call("cancel", (client_order_id,), self._cancel)
 
     def _cancel(self, client_order_id: str) -> VenueReport:
         o = self._orders.get(client_order_id)
         if o is None:
-            return VenueReport(client_order_id, S.UNKNOWN, reason="no such order at this venue")
+            return VenueReport(client_order_id, _UNKNOWN, reason="no such order at this venue")
         if not o.working:
             return o.report(reason=f"cannot cancel: order is already {o.status.value}", refused=True)
-        self._finish(o, S.CANCELED, "canceled by request", self._now(o.req.symbol))
-        return o.report()
+        return self._finish(o, _CANCELED, "canceled by request", self._now(o.req.symbol))
 
     def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
         return self._call("amend", (client_order_id, price, qty), self._amend)
@@ -306,12 +354,12 @@ class PaperVenue:
     def _amend(self, client_order_id: str, price: float | None, qty: float | None) -> VenueReport:
         o = self._orders.get(client_order_id)
         if o is None:
-            return VenueReport(client_order_id, S.UNKNOWN, reason="no such order at this venue")
+            return VenueReport(client_order_id, _UNKNOWN, reason="no such order at this venue")
         if not o.working:
             return o.report(reason=f"amend refused: order is already {o.status.value}", refused=True)
         inst, q = self.catalogue.get(o.req.symbol), self._quote(o.req.symbol)
         new = replace(o.req, price=o.req.price if price is None else price, qty=o.req.qty if qty is None else qty)
-        clamped = conform(new, inst, q.ask if new.side is Side.BUY else q.bid, q.ts)
+        clamped = conform(new, inst, q.ask if new.side is _BUY else q.bid, q.ts)
         if clamped.event is not None:
             self._emit(clamped.event)
         if clamped.request is None or clamped.request.qty <= o.filled_qty + _EPS:
@@ -358,7 +406,11 @@ class PaperVenue:
     # -- internals -----------------------------------------------------------------------------
 
     def _pricer(self, inst: Instrument) -> Pricer:
-        return Pricer(inst, self.config.spread_bps[inst.domain], self.config.slippage_bps)
+        p = self._pricers.get(inst.symbol)
+        if p is None or p.inst is not inst:
+            p = self._pricers[inst.symbol] = Pricer(inst, self.config.spread_bps[inst.domain],
+                                                    self.config.slippage_bps)
+        return p
 
     def _now(self, symbol: str) -> float:
         bar = self._bars.get(symbol)
@@ -379,7 +431,7 @@ class PaperVenue:
 
     @staticmethod
     def _reduces(req: OrderRequest) -> bool:
-        return req.reduce_only or req.role is not Role.ENTRY
+        return req.reduce_only or req.role is not _ENTRY
 
     def _pretrade(self, req: OrderRequest, inst: Instrument, q: Quote) -> str:
         held = self.ledger.qty(req.symbol)
@@ -387,10 +439,10 @@ class PaperVenue:
             if held * req.side.sign >= -_EPS:
                 return f"reduce-only {req.side.value} but no opposite position in {req.symbol} (qty {held:g})"
             return ""
-        if inst.domain is Domain.CRYPTO_SPOT and req.side is Side.SELL and req.qty > held + _EPS:
+        if inst.domain is _CRYPTO_SPOT and req.side is _SELL and req.qty > held + _EPS:
             return f"crypto spot cannot go short: sell {req.qty:g} but hold {held:g} {req.symbol}"
         lev = self.config.leverage[inst.domain]
-        price = req.price if req.price is not None else (q.ask if req.side is Side.BUY else q.bid)
+        price = req.price if req.price is not None else (q.ask if req.side is _BUY else q.bid)
         notional = req.qty * price * inst.multiplier
         need = notional / lev + notional * self.config.taker_fee_bps[inst.domain] / 1e4
         free = self.ledger.cash[inst.domain] - self._margin_in_use(inst.domain, lev)
@@ -399,24 +451,26 @@ class PaperVenue:
         return ""
 
     def _margin_in_use(self, domain: Domain, lev: float) -> float:
-        mult = {i.symbol: i.multiplier for i in self.catalogue}
-        used = self.ledger.margin_used(domain, lev, mult)
+        used = self.ledger.margin_used(domain, lev, self._multipliers)
         for o in self._open.values():
-            inst = self.catalogue.get(o.req.symbol)
-            if inst.domain is domain and not self._reduces(o.req):
-                price = o.req.price if o.req.price is not None else self._bars[o.req.symbol].close
+            req = o.req
+            if req.reduce_only or req.role is not _ENTRY:  # _reduces: exits tie up no margin
+                continue
+            inst = self.catalogue.get(req.symbol)
+            if inst.domain is domain:
+                price = req.price if req.price is not None else self._bars[req.symbol].close
                 used += o.remaining * price * inst.multiplier / lev
         return used
 
     def _work(self, o: WorkingOrder, bar: Bar, inst: Instrument, pricer: Pricer) -> list[VenueReport]:
         side, reports = o.req.side, []
-        if o.req.type is OrderType.STOP and not o.triggered:
+        if o.req.type is _STOP and not o.triggered:
             price = pricer.stop_trigger(bar, side, o.req.price)
             if price is None:
                 return []
-            o.triggered, o.status, o.updated_ts = True, S.TRIGGERED, bar.ts
+            o.triggered, o.status, o.updated_ts = True, _TRIGGERED, bar.ts
             reports.append(o.report(reason=f"stop {o.req.price:g} touched (bar low {bar.low:g} high {bar.high:g})"))
-        elif o.req.type is OrderType.LIMIT:
+        elif o.req.type is _LIMIT:
             price = pricer.limit(bar, side, o.req.price, first_bar=o.bars_worked == 0)
             if price is None:
                 return []
@@ -426,13 +480,14 @@ class PaperVenue:
         return reports + self._fill(o, bar, inst, price)
 
     def _fill(self, o: WorkingOrder, bar: Bar, inst: Instrument, price: float) -> list[VenueReport]:
-        qty, side = o.remaining, o.req.side
-        reduces = self._reduces(o.req)
+        req = o.req
+        qty, side = o.remaining, req.side
+        reduces = req.reduce_only or req.role is not _ENTRY  # _reduces
         if reduces:
             held = self.ledger.qty(inst.symbol)
             available = abs(held) if held * side.sign < 0 else 0.0
             if available <= _EPS:
-                return [self._finish(o, S.CANCELED, "reduce-only: no position left to reduce", bar.ts)]
+                return [self._finish(o, _CANCELED, "reduce-only: no position left to reduce", bar.ts)]
             qty = min(qty, available)
         qty = self._maybe_partial(qty, inst)
         fee = qty * price * inst.multiplier * self.config.taker_fee_bps[inst.domain] / 1e4
@@ -441,33 +496,36 @@ class PaperVenue:
         self.ledger.apply_fill(fill, inst)
         o.fills.append(fill)
         o.filled_qty += qty
-        o.status = S.FILLED if o.remaining <= _EPS * max(1.0, o.req.qty) else S.PARTIALLY_FILLED
+        o.status = _FILLED if o.remaining <= _EPS * max(1.0, o.req.qty) else _PARTIAL
         o.updated_ts, o.reason = bar.ts, ""
         self._ch.fills.append(fill)
         self._ch.positions[inst.symbol] = self.ledger.positions[inst.symbol]
         self._ch.balances = True
         reports = [o.report(fills=(fill,))]
-        if o.status is S.FILLED:
+        if o.status is _FILLED:
             self._open.pop(o.req.client_order_id, None)
         elif reduces and abs(self.ledger.qty(inst.symbol)) <= _EPS:
-            reports.append(self._finish(o, S.CANCELED, "reduce-only: position closed; remainder canceled", bar.ts))
-        if o.req.parent_id and o.req.role in _BRACKET and o.status is S.FILLED:
+            reports.append(self._finish(o, _CANCELED, "reduce-only: position closed; remainder canceled", bar.ts))
+        if o.req.parent_id and o.req.role in _BRACKET and o.status is _FILLED:
             # One-cancels-other on a complete fill only: after a partial fill both legs must
             # keep covering what is left (the engine resizes them).
             reports += self._cancel_siblings(o, bar.ts)
         return reports
 
     def _maybe_partial(self, qty: float, inst: Instrument) -> float:
-        # Always draw, so the random stream depends only on the sequence of fill attempts.
-        u, frac = self._rng.random(), self._rng.uniform(self.config.partial_fill_min, self.config.partial_fill_max)
-        if u >= self.config.partial_fill_prob:
+        # Always draw twice, so the random stream depends only on the sequence of fill attempts.
+        # A whole fill discards its second draw with random(), which takes the same one value
+        # from the stream as uniform() at a third of the cost.
+        rng, cfg = self._rng, self.config
+        if rng.random() >= cfg.partial_fill_prob:
+            rng.random()
             return qty
-        part = snap(qty * frac, inst.step, up=False)
+        part = snap(qty * rng.uniform(cfg.partial_fill_min, cfg.partial_fill_max), inst.step, up=False)
         return part if 0 < part < qty else qty
 
     def _cancel_siblings(self, o: WorkingOrder, ts: float) -> list[VenueReport]:
         """One-cancels-other for bracket legs: the first leg to fill cancels the rest."""
-        return [self._finish(s, S.CANCELED, f"oco: bracket leg {o.req.client_order_id} filled", ts)
+        return [self._finish(s, _CANCELED, f"oco: bracket leg {o.req.client_order_id} filled", ts)
                 for s in list(self._open.values())
                 if s is not o and s.req.parent_id == o.req.parent_id and s.req.role in _BRACKET]
 
@@ -495,7 +553,7 @@ class PaperVenue:
         self._funding_done[inst.symbol] = bar.ts
 
     def _reject(self, req: OrderRequest, reason: str, clamp: VenueEvent | None = None) -> VenueReport:
-        o = WorkingOrder(req, self._next_seq(), S.REJECTED, 0.0, reason, updated_ts=self._now(req.symbol))
+        o = WorkingOrder(req, self._next_seq(), _REJECTED, 0.0, reason, updated_ts=self._now(req.symbol))
         self._track(o)
         return o.report(clamp=clamp)
 
@@ -515,18 +573,21 @@ class PaperVenue:
         if self.on_event is not None:
             self.on_event(event)
 
+    def _count_bar(self) -> None:
+        self._until_drop -= 1
+        if not self._until_drop:  # in memory the change set is never written, only dropped
+            self._until_drop = _MEMORY_DROP_EVERY
+            self._ch = Changes()
+
     def _commit(self, force: bool = False) -> None:
         if self._state is None:
-            # In memory the change set is never written, only dropped: now and then, so that
-            # it stays small without a fresh one per call.
-            ch = self._ch
-            if len(ch.orders) + len(ch.fills) + len(ch.quotes) + len(ch.events) > _MEMORY_CHANGES:
-                self._ch = Changes()
-            return
+            return  # in memory (or closed): nothing to write
         if not (self._ch or force):
             return
+        if self._config_json is None:
+            self._config_json = self.config.model_dump(mode="json")
         self._ch.meta.update(
-            config=self.config.model_dump(mode="json"), seq=self._seq, rng=self._rng.bit_generator.state,
+            config=self._config_json, seq=self._seq, rng=self._rng.bit_generator.state,
             bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done)
         if self._log is not None and not self._log.replay:  # catching up, the state is ahead of `calls`
             self._ch.meta["calls"] = self._log.calls

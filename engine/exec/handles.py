@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import ReportStatus, VenueReport
-from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side, client_order_id
+from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side, order_id, order_id_prefix
 
 if TYPE_CHECKING:
     from engine.exec.execution import Execution
@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 _SYNC_EVENTS = {ReportStatus.ACCEPTED: "accepted", ReportStatus.REJECTED: "rejected",
                 ReportStatus.CANCELED: "canceled", ReportStatus.EXPIRED: "expired",
                 ReportStatus.TRIGGERED: "triggered"}
+# Members bound once: an Enum class attribute costs ~250 ns (EnumType.__getattr__), a global ~30.
+_REJECTED, _CANCELED, _EXPIRED = ReportStatus.REJECTED, ReportStatus.CANCELED, ReportStatus.EXPIRED
+_FINAL = frozenset(s for s in ReportStatus if s.is_final)
+_SIDES = {s.value: s for s in Side}
+_MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
+_ENTRY, _TAKE_PROFIT, _STOP_LOSS, _EXIT = Role.ENTRY, Role.TAKE_PROFIT, Role.STOP_LOSS, Role.EXIT
 
 
 @dataclass(slots=True)
@@ -32,10 +38,10 @@ class OrderHandle:
     bracket: "BracketHandle | None" = None
     instance: "Instance | None" = None
     fill: Fill | None = None  # the fill being dispatched to the machine right now
+    id: str = field(init=False, default="")  # request.client_order_id: read for every journal row
 
-    @property
-    def id(self) -> str:
-        return self.request.client_order_id
+    def __post_init__(self) -> None:
+        self.id = self.request.client_order_id
 
     # -- actions (provider adapters) ------------------------------------------
     def submit_order(self, ctx: "ActionContext", qty: float, price: float, reduce_only: bool) -> None:
@@ -49,7 +55,7 @@ class OrderHandle:
 
     def amend_order(self, ctx: "ActionContext", qty: float, price: float) -> None:
         report = self.execution.venue.amend(self.id, price=price or None, qty=qty or None)
-        if report.status is ReportStatus.REJECTED or report.refused:
+        if report.status is _REJECTED or report.refused:
             ctx.raise_event("update_rejected", {"reason": report.reason})
         else:
             ctx.raise_event("updated", {"qty": qty, "price": price})
@@ -81,17 +87,18 @@ class OrderHandle:
             self.bracket.on_order_fill(self, fill)
 
     def _answer(self, ctx: "ActionContext", report: VenueReport, refused: str = "rejected") -> None:
-        if refused != "rejected" and (report.refused or report.status is ReportStatus.REJECTED):
+        status = report.status
+        if refused != "rejected" and (report.refused or status is _REJECTED):
             ctx.raise_event(refused, {"reason": report.reason})
             return
-        event = _SYNC_EVENTS.get(report.status)
+        event = _SYNC_EVENTS.get(status)
         if event == "rejected":
             ctx.raise_event("rejected", {"reason": report.reason})
         elif event is not None:
             ctx.raise_event(event)
         self.execution.journal_report(self, report)
-        if report.status.is_final and self.bracket is not None:
-            self.bracket.on_order_done(self, report.status)
+        if self.bracket is not None and status in _FINAL:
+            self.bracket.on_order_done(self, status)
 
 
 @dataclass(slots=True)
@@ -115,6 +122,7 @@ class BracketHandle:
     exit_reason: str = ""
     nonce: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    _ids: Any = field(default=None, repr=False, compare=False)  # order_id_prefix of this bracket's intent
 
     @property
     def open_qty(self) -> float:
@@ -123,15 +131,16 @@ class BracketHandle:
     def _order(self, side: Side, qty: float, type_: OrderType, role: Role, price: float | None,
                reduce_only: bool) -> OrderHandle:
         self.nonce += 1
-        ex = self.execution
-        qty = ex.on_step(self.symbol, qty)
-        quote = ex.venue.quote(self.symbol)
-        req = OrderRequest(client_order_id(self.strategy, self.symbol, self.ts, f"{self.id}/{self.nonce}"),
-                           self.symbol, side, qty, type_, role, quote.snapshot_id, ex.clock.now(), price=price,
-                           reduce_only=reduce_only, strategy=self.strategy,
-                           parent_id=self.entry.id if self.entry and role is not Role.ENTRY else None,
-                           tags=self.tags)
-        return ex.new_order(req, self.domain, bracket=self)
+        ex, symbol, entry = self.execution, self.symbol, self.entry
+        qty = ex.on_step(symbol, qty)
+        quote = ex.venue.quote(symbol)
+        parent = entry.request.client_order_id if entry is not None and role is not _ENTRY else None
+        if self._ids is None:
+            self._ids = order_id_prefix(self.strategy, symbol, self.ts)
+        # client_order_id(strategy, symbol, ts, nonce), from the hash state the three share
+        req = OrderRequest(order_id(self._ids, f"{self.id}/{self.nonce}"), symbol, side, qty, type_, role,
+                           quote.snapshot_id, ex.clock.now(), price, reduce_only, self.strategy, parent, self.tags)
+        return ex.new_order(req, self.domain, self)
 
     # -- actions (provider engine) --------------------------------------------
     def notify(self, ctx: "ActionContext", text: str) -> None:
@@ -143,14 +152,14 @@ class BracketHandle:
 
     # -- actions (provider adapters) ------------------------------------------
     def submit_entry(self, ctx: "ActionContext", side: str, qty: float, price: float) -> None:
-        type_ = OrderType.LIMIT if price > 0 else OrderType.MARKET
-        self.entry = self._order(Side(side), qty, type_, Role.ENTRY, price or None, False)
+        type_ = _LIMIT if price > 0 else _MARKET
+        self.entry = self._order(_SIDES.get(side) or Side(side), qty, type_, _ENTRY, price or None, False)
         self.execution.post(self.entry.instance, "submit", {"qty": qty, "price": price, "reduce_only": False})
 
     def place_legs(self, ctx: "ActionContext", qty: float, stop: float, take_profit: float) -> None:
         out = self.side.opposite
-        self.legs["take_profit"] = self._order(out, qty, OrderType.LIMIT, Role.TAKE_PROFIT, take_profit, True)
-        self.legs["stop_loss"] = self._order(out, qty, OrderType.STOP, Role.STOP_LOSS, stop, True)
+        self.legs["take_profit"] = self._order(out, qty, _LIMIT, _TAKE_PROFIT, take_profit, True)
+        self.legs["stop_loss"] = self._order(out, qty, _STOP, _STOP_LOSS, stop, True)
         for leg in self.legs.values():
             self.execution.post(leg.instance, "submit", {"qty": qty, "price": leg.request.price, "reduce_only": True})
 
@@ -196,7 +205,7 @@ class BracketHandle:
         self._close_now(qty, reason)
 
     def _close_now(self, qty: float, reason: str) -> None:
-        order = self._order(self.side.opposite, qty, OrderType.MARKET, Role.EXIT, None, True)
+        order = self._order(self.side.opposite, qty, _MARKET, _EXIT, None, True)
         self.exits.append(order)
         self.execution.post(order.instance, "submit", {"qty": qty, "price": 0.0, "reduce_only": True})
 
@@ -214,7 +223,11 @@ class BracketHandle:
             ex.post(self.instance, "entry_fill", {"qty": fill.qty, "price": fill.price})
             return
         self.exit_fills.append(fill)
-        leg = next((name for name, o in self.legs.items() if o is order), None)
+        leg = None
+        for name, o in self.legs.items():
+            if o is order:
+                leg = name
+                break
         if leg is not None:
             self.exit_reason = self.exit_reason or leg
             ex.post(self.instance, "leg_filled", {"leg": leg, "qty": fill.qty, "price": fill.price})
@@ -223,14 +236,15 @@ class BracketHandle:
 
     def on_order_done(self, order: OrderHandle, status: ReportStatus) -> None:
         """A child order ended without (more) fills: tell the bracket machine."""
-        if order is self.entry and status in (ReportStatus.CANCELED, ReportStatus.EXPIRED):
+        # Handles are told apart by identity (`in` would compare their fields, requests and all).
+        leg = next((n for n, o in self.legs.items() if o is order), None)
+        if order is self.entry and (status is _CANCELED or status is _EXPIRED):
             self.execution.post(self.instance, "entry_canceled")
-        elif order is self.entry and status is ReportStatus.REJECTED:
+        elif order is self.entry and status is _REJECTED:
             self.execution.post(self.instance, "entry_rejected", {"reason": "venue rejected the entry"})
-        elif order in self.legs.values() and status in (ReportStatus.CANCELED, ReportStatus.EXPIRED):
-            leg = next(n for n, o in self.legs.items() if o is order)
+        elif leg is not None and (status is _CANCELED or status is _EXPIRED):
             self.execution.post(self.instance, "leg_canceled", {"leg": leg})
-        elif order in self.exits and status is ReportStatus.REJECTED and self.open_qty <= 1e-12:
+        elif any(o is order for o in self.exits) and status is _REJECTED and self.open_qty <= 1e-12:
             self.execution.post(self.instance, "position_closed")
 
     def _live_legs(self) -> list[OrderHandle]:

@@ -31,9 +31,11 @@ class RiskChain:
     def evaluate(self, intent: Intent, book: Book, instrument: Instrument, *, kill_mode: str,
                  entries_allowed: bool, active_symbols: frozenset[str] | None) -> Decision:
         sized = size(intent, book, self.config.sizing)
-        ctx = Context(intent, sized, book, instrument, kill_mode, entries_allowed, active_symbols)
+        ctx = Context(intent, sized, book, instrument, kill_mode, entries_allowed, active_symbols,
+                      intent.domain.value)
+        limits = self.config.limits
         for _, fn in self._chain:
-            rejection = fn(ctx, self.config.limits)
+            rejection = fn(ctx, limits)
             if rejection is not None:
                 return Decision(sized, rejection)
         return Decision(sized, None)

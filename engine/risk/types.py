@@ -6,6 +6,8 @@ from typing import Mapping
 
 from engine.domain import Domain, Instrument, Quote, Side
 
+_BUY = Side.BUY  # bound once: an Enum class attribute is a slow lookup
+
 
 @dataclass(frozen=True, slots=True)
 class Book:
@@ -44,7 +46,7 @@ class Intent:
 
     @property
     def entry(self) -> float:
-        return self.quote.ask if self.side is Side.BUY else self.quote.bid
+        return self.quote.ask if self.side is _BUY else self.quote.bid
 
     @property
     def stop_distance(self) -> float:
@@ -77,3 +79,4 @@ class Context:
     kill_mode: str
     entries_allowed: bool  # from the kill spec: the active kill state carries `opens_risk`
     active_symbols: frozenset[str] | None  # None: no selection made, every symbol active
+    domain: str  # intent.domain.value, the key of every per-domain limit (read once: Enum.value is slow)

@@ -8,10 +8,24 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from engine.domain import Domain, Fill
 from engine.risk.types import Book
 from state.ledger import FLAT_EPS, Book as Position, apply_fill
+
+
+_PNL = itemgetter(1)  # of a (ts, pnl) entry of `recent`
+
+
+def _unrealized(positions: dict[str, Position], marks: dict[str, float], multipliers: dict[str, float]) -> float:
+    # A loop, not sum() over a generator: equity is read several times a stepped bar, mostly over
+    # one position (the additions are sum()'s own, in its order).
+    total = 0
+    for s, p in positions.items():
+        if abs(p.qty) > FLAT_EPS:
+            total += p.qty * (marks.get(s, p.avg_price) - p.avg_price) * multipliers.get(s, 1.0)
+    return total
 
 
 @dataclass(slots=True)
@@ -34,7 +48,9 @@ class DomainBook:
     recent: deque = field(default_factory=deque)  # (ts, pnl) inside the ladder window
 
     def apply(self, fill: Fill, multiplier: float) -> float:
-        pos = self.positions.get(fill.symbol, Position())
+        pos = self.positions.get(fill.symbol)
+        if pos is None:
+            pos = Position()
         new, pnl = apply_fill(pos, fill.side, fill.qty, fill.price, fill.fee, fill.ts, multiplier)
         self.positions[fill.symbol] = new
         self.multipliers[fill.symbol] = multiplier
@@ -46,12 +62,11 @@ class DomainBook:
 
     @property
     def unrealized(self) -> float:
-        return sum(p.qty * (self.marks.get(s, p.avg_price) - p.avg_price) * self.multipliers.get(s, 1.0)
-                   for s, p in self.positions.items() if abs(p.qty) > FLAT_EPS)
+        return _unrealized(self.positions, self.marks, self.multipliers)
 
     @property
     def equity(self) -> float:
-        return self.balance + self.unrealized
+        return self.balance + _unrealized(self.positions, self.marks, self.multipliers)
 
     def open_notional(self) -> dict[str, float]:
         return {s: abs(p.qty) * self.marks.get(s, p.avg_price) * self.multipliers.get(s, 1.0)
@@ -73,5 +88,5 @@ class DomainBook:
         payoff = (self.win_sum / self.wins) / (self.loss_sum / self.losses) if self.wins and self.losses else None
         notional = self.open_notional()
         return Book(self.domain, eq, eq - sum(notional.values()) / leverage, self.peak_equity, self.trades,
-                    (now - self.activated_ts) / 86400, sum(p for _, p in self.recent),
+                    (now - self.activated_ts) / 86400, sum(map(_PNL, self.recent)),
                     self.wins / self.trades if self.trades else None, payoff, len(notional), notional)

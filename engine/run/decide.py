@@ -57,6 +57,9 @@ class EntryFilters:
     regime_cfg: "RegimeConfig | None" = None  # trading sessions
 
 
+_HOLD = {d: Want(d, False) for d in (-1, 0, 1)}  # nothing new wanted (most bars): one immutable value each
+
+
 class Decider:
     """Edge-triggered: a new direction arms one entry; it is spent once risk has seen it.
 
@@ -88,7 +91,7 @@ class Decider:
             self.last[sym] = d
             self.reported.pop(sym, None)
         if d == 0 or self.armed.get(sym) != d:
-            return Want(d, False)
+            return _HOLD[d]
         if s.confirm[i] == -d:
             return Want(d, False, refusal=self._once(sym, ("confirmation",
                                                            "the confirmation timeframe points the other way")))

@@ -143,8 +143,11 @@ class Runner:
         ses = self.session
         t = max(float(s.ts[i]), ses.clock.now())
         ses.clock.set(t)
-        self._day_roll(t)
-        ses._relay([r for r in ses.interp.advance(t) if r.machine == self._kill_machine])
+        if t // 86400 != self._day:  # _day_roll's own first test, without the call on most rows
+            self._day_roll(t)
+        fired = ses.interp.advance(t)
+        if fired:
+            ses._relay([r for r in fired if r.machine == self._kill_machine])
         ses.execution.on_reports(ses.venue.on_bar(s.bar(i)))
         book = ses.books.get(s.domain)
         if book is None:
@@ -159,9 +162,9 @@ class Runner:
         if ses.flatten_pending and not ses.execution.brackets:
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
-        point = (t, book.equity)
-        self.equity.setdefault(s.domain.value, []).append(point)
-        self._equity_pending.append((s.domain.value, *point))
+        domain, point = s.domain.value, (t, book.equity)
+        self.equity.setdefault(domain, []).append(point)
+        self._equity_pending.append((domain, *point))
 
     # -- quiet rows, applied at once -------------------------------------------------
     def skip(self, k: int, end: int) -> int:
@@ -237,8 +240,11 @@ class Runner:
         self._day = day
         self._day_start = self.total_equity()
         for d, b in self.session.books.items():
-            b.day_start_equity = b.equity
-            self.gate_kpis.setdefault(d, RunningKpis()).day(b.equity)
+            b.day_start_equity = eq = b.equity
+            kpis = self.gate_kpis.get(d)  # not setdefault: that builds a RunningKpis per call
+            if kpis is None:
+                kpis = self.gate_kpis[d] = RunningKpis()
+            kpis.day(eq)
         if first:
             return False
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
@@ -310,13 +316,13 @@ class Runner:
         if not math.isfinite(atr) or atr <= 0:
             return
         quote = ses.venue.quote(s.symbol)
-        br = self.risk.brackets
+        br, domain = self.risk.brackets, s.domain.value
         entry = quote.ask if side is Side.BUY else quote.bid
-        stop = entry - side.sign * br.stop_atr[s.domain.value] * atr
-        tp = entry + side.sign * br.take_profit_atr[s.domain.value] * atr
+        stop = entry - side.sign * br.stop_atr[domain] * atr
+        tp = entry + side.sign * br.take_profit_atr[domain] * atr
         intent = Intent(s.symbol, s.domain, side, quote, stop, tp, t, "+".join(self.use.use))
         book = ses.books[s.domain]
-        lev = self.risk.limits.leverage_caps[s.domain.value]
+        lev = self.risk.limits.leverage_caps[domain]
         self.decider.spent(s.symbol)
         decision = self.chain.evaluate(intent, book.risk_view(t, lev), self._instrument(s.symbol),
                                        kill_mode=ses.kill.state, entries_allowed=ses.entries_allowed,
@@ -350,11 +356,15 @@ class Runner:
         ses = self.session
         if not b.entry_fills:
             return
-        qty = sum(f.qty for f in b.entry_fills)
-        entry_px = sum(f.qty * f.price for f in b.entry_fills) / qty
-        out = sum(f.qty for f in b.exit_fills)
-        exit_px = sum(f.qty * f.price for f in b.exit_fills) / out if out else entry_px
-        fees = sum(f.fee for f in b.entry_fills + b.exit_fills)
+        # One pass per side; each running sum adds in the order sum() would (entry fees, then exit fees).
+        qty = paid = fees = 0
+        for f in b.entry_fills:
+            qty, paid, fees = qty + f.qty, paid + f.qty * f.price, fees + f.fee
+        out = got = 0
+        for f in b.exit_fills:
+            out, got, fees = out + f.qty, got + f.qty * f.price, fees + f.fee
+        entry_px = paid / qty
+        exit_px = got / out if out else entry_px
         mult = self._instrument(b.symbol).multiplier
         pnl = b.side.sign * (exit_px - entry_px) * min(qty, out) * mult - fees
         book = ses.books[b.domain]
@@ -368,7 +378,10 @@ class Runner:
         ses.ledger.journal("trade", b.id, trade.as_dict(), reason=trade.exit_reason)
         ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())
         if not trade.exploration:
-            self.gate_kpis.setdefault(b.domain, RunningKpis()).trade(pnl)
+            kpis = self.gate_kpis.get(b.domain)  # not setdefault: that builds a RunningKpis per call
+            if kpis is None:
+                kpis = self.gate_kpis[b.domain] = RunningKpis()
+            kpis.trade(pnl)
 
     def _update_gates(self) -> list:
         """Gates re-measure once a day: their periods are days, and it keeps long replays linear."""

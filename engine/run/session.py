@@ -124,6 +124,8 @@ class Session:
         return records
 
     def _relay(self, records: list[Record]) -> None:
+        if not records:
+            return
         broadcasts = set(self.specs.machines["kill_modes"].broadcasts)
         for r in records:
             if r.kind == "transition" and r.target is not None and r.target != r.source:
