@@ -225,8 +225,11 @@ class Store:
             self._detach(row)
         return row
 
-    def record_fill(self, fill: Fill, *, multiplier: float = 1.0, reason: str = "") -> FillResult:
-        """Store a fill and move its order and position, once per fill_id."""
+    def record_fill(self, fill: Fill, *, multiplier: float = 1.0, reason: str = "",
+                    settle: bool = True) -> FillResult:
+        """Store a fill and move its order and position, once per fill_id. With settle=False the
+        order stays partially filled until the venue's own report says filled (record_ack):
+        an amended order's stored qty is its original one, so the sum of fills cannot tell."""
         with self._unit():
             if self._session.scalar(select(FillRow.id).where(FillRow.fill_id == fill.fill_id)):
                 return FillResult(recorded=False)
@@ -237,7 +240,7 @@ class Store:
             self._session.add(FillRow(**_jsonable(fill)))
             order.filled_qty += fill.qty
             if order.status not in TERMINAL:
-                done = order.filled_qty >= order.qty - FLAT_EPS
+                done = settle and order.filled_qty >= order.qty - FLAT_EPS
                 order.status = "filled" if done else "partially_filled"
             pnl = self._move_position(order, fill, multiplier)
             self._append("fill", fill.fill_id, {**_jsonable(fill), "realized_pnl": pnl},

@@ -376,6 +376,23 @@ class Checker:
             if not _close(held.get((sym, dom), 0.0), b.qty):
                 self.fail("wallet", f"stored position {sym} is {held.get((sym, dom), 0.0):g}, its fills make {b.qty:g}")
 
+    def check_store_orders(self) -> None:
+        """At a checkpoint each stored order's status follows the venue's: final with the very
+        same status once the venue is done with it (filled, canceled, expired, rejected),
+        not final while the venue still works it; so `engine status` lists no dead order."""
+        from state.models import TERMINAL
+
+        for o in self.runner.session.store.orders():
+            report = self.venue.order_status(o.client_order_id)
+            if report is None:
+                continue  # an intent the venue never heard of: reconciliation's business
+            venue, stored = report.status.value, o.status
+            if venue in TERMINAL and stored != venue:
+                self.fail("store_orders", f"{o.client_order_id} ({o.role}) is {venue} at the venue, stored {stored}")
+            elif venue not in TERMINAL and stored in TERMINAL:
+                self.fail("store_orders", f"{o.client_order_id} ({o.role}) still works at the venue ({venue}), "
+                                          f"stored {stored}")
+
     def check_books_agree(self) -> None:
         """At a bar's end the in-memory books and the venue hold the same money and positions."""
         ses = self.runner.session
@@ -502,6 +519,7 @@ def drive(sc: Scenario, work: Path, override_dir: Path) -> Checker:
         checkpoint()
         checker.check_store_wallets()
         checker.check_store_conserves()
+        checker.check_store_orders()
 
     def watched_step(s, i) -> None:
         n = runner.bars

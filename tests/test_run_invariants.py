@@ -95,7 +95,15 @@ def test_every_approved_entry_respects_budget_and_exposure_caps(sc: Scenario, ov
     assert "caps" not in checker.violations, checker.report("caps")
 
 
+# Two spot series whose lengths differ: the quiet screen once read one symbol's closes at the
+# other's row numbers (IndexError past the shorter series).
+TWO_SERIES_MARKS = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m", "crypto_spot/ADA_BTC-5m"), offset=0,
+                            bars=120, seed=0, partial_fill_prob=0.0, slippage_bps=0.0, max_hold_s=HOUR,
+                            flip_every=3)
+
+
 @settings(max_examples=30, deadline=None)
+@example(sc=TWO_SERIES_MARKS)
 @given(sc=scenarios(durability=("batch", "full")))
 def test_wallets_never_go_negative_nor_take_another_domains_money(sc: Scenario, overrides: Path) -> None:
     """Venue cash, in-memory books and stored wallets stay >= 0; each stored credit cites a
@@ -103,6 +111,15 @@ def test_wallets_never_go_negative_nor_take_another_domains_money(sc: Scenario, 
     plus its own fills' P&L; a domain not in the run keeps its venue cash."""
     checker = run(sc, overrides)
     assert "wallet" not in checker.violations, checker.report("wallet")
+
+
+@settings(max_examples=15, deadline=None)
+@given(sc=scenarios(durability=("batch", "full")))
+def test_stored_order_statuses_follow_the_venue(sc: Scenario, overrides: Path) -> None:
+    """Canceled and expired orders (OCO legs, cancelled entries) are stored as such, not left
+    `accepted` for `engine status` and reconciliation to mistake for working orders."""
+    checker = run(sc, overrides)
+    assert "store_orders" not in checker.violations, checker.report("store_orders")
 
 
 # -- stops -------------------------------------------------------------------------------

@@ -23,7 +23,11 @@ _REPORT_EVENTS = {ReportStatus.TRIGGERED: "triggered", ReportStatus.CANCELED: "c
 _EXACT_INT = 2.0 ** 53  # below it, a whole step times an int is an exact whole float
 _DONE_STATES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "DENIED"})
 _FINAL = frozenset(s for s in ReportStatus if s.is_final)  # a set: ReportStatus.is_final costs ~500 ns a call
-_ACKS = {s: s.value for s in (ReportStatus.ACCEPTED, ReportStatus.REJECTED)}  # statuses journaled as acks
+# The venue's word on an order becomes its stored status. "filled" too: the venue fills the qty it
+# conformed to its lot grid, which a float sum of fills may miss by an ulp of the request's. A part
+# fill's status comes with its quantities (ledger.fill); an ack timeout is not the venue's word.
+_ACKS = {s: s.value for s in (ReportStatus.ACCEPTED, ReportStatus.REJECTED, ReportStatus.TRIGGERED,
+                              ReportStatus.CANCELED, ReportStatus.EXPIRED, ReportStatus.FILLED)}
 
 
 class Execution:
@@ -103,6 +107,7 @@ class Execution:
             elif event is not None:
                 self.post(order.instance, event)
             self.pump()
+            self.journal_report(order, r)
             if not r.fills and order.bracket is not None and r.status in _FINAL:
                 order.bracket.on_order_done(order, r.status)
                 self.pump()

@@ -33,7 +33,7 @@ class StoreLedger:
         self.store.record_ack(order.id, status, reason=reason)
 
     def fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
-        result = self.store.record_fill(fill, multiplier=multiplier)
+        result = self.store.record_fill(fill, multiplier=multiplier, settle=False)  # "filled": the venue's ack
         # Already stored means a re-processed bar after a crash: idempotent by fill id.
         if result.recorded and result.realized_pnl:
             self.store.credit(order.domain, self.mode, result.realized_pnl, f"fill {fill.fill_id}", realized=True)
@@ -87,8 +87,9 @@ class BufferedLedger:
         oid = order.request.client_order_id
         row = self.rows.get(oid)
         filled = (0.0 if row is None else row["filled_qty"]) + fill.qty
-        done = filled >= order.request.qty - 1e-12
-        self._update(order, oid, "filled" if done else "partially_filled", filled)
+        # "filled" is the venue's word (Execution.journal_report): an amended leg's request qty
+        # is stale, and the venue fills what it conformed to its grid, not the float requested.
+        self._update(order, oid, "partially_filled", filled)
         self.journal("fill", fill.fill_id, {"order": fill.client_order_id, "qty": fill.qty, "price": fill.price,
                                             "fee": fill.fee})
 
@@ -105,7 +106,9 @@ class BufferedLedger:
 
     def flush(self, books: Iterable["DomainBook"], orders: Iterable["OrderHandle"]) -> None:
         b = self.batch
+        tracked = set()
         for o in orders:
+            tracked.add(o.request.client_order_id)
             self._update(o, o.request.client_order_id)
         for book in books:
             if book.balance < 0:
@@ -120,7 +123,10 @@ class BufferedLedger:
                     "avg_price": p.avg_price, "realized_pnl": p.realized_pnl, "opened_ts": p.opened_ts, "extra": {}}
         self.store.write_batch(b)
         self.batch = self._new()
-        self.rows = {k: r for k, r in self.rows.items() if r["status"] not in FINAL}
+        # A final order is forgotten once execution no longer tracks it (a filled entry stays
+        # tracked while its bracket is open): forgotten earlier, the next flush would write
+        # it back as a fresh intent.
+        self.rows = {k: r for k, r in self.rows.items() if r["status"] not in FINAL or k in tracked}
 
     def _update(self, order: "OrderHandle", oid: str, status: str | None = None,
                 filled_qty: float | None = None) -> None:

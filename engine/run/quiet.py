@@ -197,7 +197,7 @@ def _marks(tl, ser: np.ndarray, a: int, b: int, symbol: str, current: float) -> 
         return np.full(b - a, current)
     if len(tl.series) == 1:  # every row is this symbol's own bar
         return tl.series[0].close[tl.idx[a]:tl.idx[a] + b - a]
-    own = np.where(ser == n, np.arange(b - a), -1)
-    last = np.maximum.accumulate(own)
-    closes = tl.series[n].close[tl.idx[a:b]]
-    return np.where(last >= 0, closes[np.maximum(last, 0)], current)
+    last = np.maximum.accumulate(np.where(ser == n, np.arange(b - a), -1))
+    # Only this symbol's own rows index its closes: another series' row numbers may run past them.
+    at = np.where(last >= 0, tl.idx[a:b][np.maximum(last, 0)], 0)
+    return np.where(last >= 0, tl.series[n].close[at], current)
