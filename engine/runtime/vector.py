@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from engine.runtime.compiled import Candidate, View
+from engine.runtime.compiled import Candidate, Fields
 
 
 class Unvectorizable(Exception):
@@ -25,6 +25,7 @@ class Unvectorizable(Exception):
 
 
 def _truth(x: Any) -> Any:
+    """A bool array, or a Python bool for a scalar."""
     if isinstance(x, np.ndarray):
         if x.dtype == bool:
             return x
@@ -35,26 +36,36 @@ def _truth(x: Any) -> Any:
 
 
 def _and(first: Any, *rest: Callable[[], Any]) -> Any:
-    """Operands after the first come as thunks: a scalar False ends it, as in Python."""
+    """Operands after the first come as thunks: a scalar False ends it, as in Python (later
+    operands are not evaluated, so cannot raise); a scalar True leaves the rest as it is."""
     out = _truth(first)
     for thunk in rest:
-        if out is False or (isinstance(out, np.bool_) and not out):
+        if out is False:
             return False
-        out = np.logical_and(out, _truth(thunk()))
+        nxt = _truth(thunk())
+        if nxt is False:
+            return False
+        if nxt is not True:
+            out = nxt if out is True else np.logical_and(out, nxt)
     return out
 
 
 def _or(first: Any, *rest: Callable[[], Any]) -> Any:
     out = _truth(first)
     for thunk in rest:
-        if out is True or (isinstance(out, np.bool_) and out):
+        if out is True:
             return True
-        out = np.logical_or(out, _truth(thunk()))
+        nxt = _truth(thunk())
+        if nxt is True:
+            return True
+        if nxt is not False:
+            out = nxt if out is False else np.logical_or(out, nxt)
     return out
 
 
 def _not(x: Any) -> Any:
-    return np.logical_not(_truth(x))
+    t = _truth(x)
+    return np.logical_not(t) if isinstance(t, np.ndarray) else not t
 
 
 def _scalar_only(op: str):
@@ -169,21 +180,49 @@ class VectorGuard:
         except (Unvectorizable, SyntaxError):
             self.code = None
 
-    def maybe(self, n: int, params: View, ctx: Mapping[str, Any], payload: Mapping[str, Any],
+    def maybe(self, n: int, params: Any, ctx: Mapping[str, Any], payload: Mapping[str, Any],
               inputs: Mapping[str, Any]) -> np.ndarray:
         """Per sample: could the scalar guard be true (or raise) there? Arrays in payload/inputs have length n."""
+        with np.errstate(all="raise"):
+            out = self.truth(guard_env(params, ctx, payload, inputs))
+        if isinstance(out, np.ndarray):
+            if out.shape == (n,):
+                return out
+            if out.size != 1:
+                return np.ones(n, dtype=bool)
+        return np.ones(n, dtype=bool) if out is None else np.full(n, bool(out))
+
+    def truth(self, env: dict[str, Any]) -> Any:
+        """The guard over `guard_env`'s arrays, under the caller's `np.errstate(all="raise")`:
+        a bool array, a bool for every sample, or None where it cannot tell (maybe everywhere)."""
         if self.code is None:
-            return np.ones(n, dtype=bool)
-        env = {k: View(v) if isinstance(v, Mapping) else v for k, v in inputs.items()}
-        env.update(_HELPERS, params=params, ctx=View(ctx), event=View(payload))  # globals: the thunks see them
+            return None
         try:
-            with np.errstate(all="raise"):
-                out = _truth(eval(self.code, env))  # noqa: S307 - rewritten from a checked AST
+            return _truth(eval(self.code, env))  # noqa: S307 - rewritten from a checked AST
         except Exception:  # noqa: BLE001 - a scalar guard may raise there: let it decide bar by bar
-            return np.ones(n, dtype=bool)
-        if isinstance(out, np.ndarray) and out.shape == (n,):
-            return out
-        return np.full(n, bool(out))
+            return None
+
+
+def guard_env(params: Any, ctx: Mapping[str, Any], payload: Mapping[str, Any],
+              inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a guard reads, built once for all of an event's candidates: the thunks see it as globals."""
+    env = {k: _Fields(v) if isinstance(v, Mapping) else v for k, v in inputs.items()}
+    env.update(_HELPERS)
+    env["params"] = params
+    env["ctx"] = Fields(ctx)  # a copy: nothing assigns while a screen reads it
+    env["event"] = _Fields(payload)
+    return env
+
+
+class _Fields:
+    """A mapping's fields as attributes, arrays included (View would check each for Mapping on every read)."""
+
+    def __init__(self, d: Mapping[str, Any]):
+        self.__dict__.update({k: v if type(v) is np.ndarray else _Fields(v) if isinstance(v, Mapping) else v
+                              for k, v in d.items()})
+
+    def __getattr__(self, name: str) -> Any:  # only reached for a field the mapping lacks
+        raise AttributeError(f"no field `{name}`")
 
 
 class SampledEvent:
@@ -192,25 +231,38 @@ class SampledEvent:
     def __init__(self) -> None:
         self._guards: dict[int, VectorGuard] = {}  # by id(Candidate): bound machines live for the run
 
-    def first(self, cands: tuple[Candidate, ...], n: int, params: View, ctx: Mapping[str, Any],
+    def first(self, cands: tuple[Candidate, ...], n: int, params: Any, ctx: Mapping[str, Any],
               payload: Mapping[str, Any], inputs: Mapping[str, Any]) -> int:
-        """Index of the first sample where any candidate could fire; n when none can."""
-        first = n
-        for cand in cands:
-            if cand.guard is None:
-                return 0
-            vg = self._guards.get(id(cand))
-            if vg is None:
-                vg = self._guards[id(cand)] = VectorGuard(cand.guard_src)
-            if first < n:
-                payload, inputs, n = _head(payload, first), _head(inputs, first), first
-            maybe = vg.maybe(first, params, ctx, payload, inputs)
-            k = int(maybe.argmax())
-            if maybe[k]:
-                first = k
-                if k == 0:
+        """Index of the first sample where any candidate could fire; n when none can. Each
+        candidate is evaluated over the samples before the earliest found so far."""
+        first, env = n, None
+        with np.errstate(all="raise"):
+            for cand in cands:
+                if cand.guard is None:
+                    return 0
+                vg = self._guards.get(id(cand))
+                if vg is None:
+                    vg = self._guards[id(cand)] = VectorGuard(cand.guard_src)
+                if vg.code is None:
+                    return 0
+                if first < n:
+                    payload, inputs, n, env = _head(payload, first), _head(inputs, first), first, None
+                if env is None:
+                    env = guard_env(params, ctx, payload, inputs)
+                first = min(first, _first_true(vg.truth(env), n))
+                if first == 0:
                     return 0
         return first
+
+
+def _first_true(out: Any, n: int) -> int:
+    """The first sample where `VectorGuard.truth`'s answer may hold; n when none."""
+    if isinstance(out, np.ndarray):
+        if out.shape != (n,):
+            return 0 if out.size != 1 or out.any() else n
+        k = int(out.argmax())
+        return k if out[k] else n
+    return n if out is False else 0
 
 
 def _head(tree: Mapping[str, Any], n: int) -> dict[str, Any]:
