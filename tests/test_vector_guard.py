@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +47,7 @@ GUARDS = _spec_guards() + HANDMADE
 values = st.one_of(st.floats(-1e6, 1e6), st.sampled_from([0.0, -0.0, math.nan, math.inf, -math.inf]))
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf - inf and the like: NaN, as Python's floats give it
 @settings(max_examples=300, deadline=None)
 @given(src=st.sampled_from(GUARDS), price=st.lists(values, min_size=1, max_size=8),
        atr=values, daily=values, dd=values, level=values, a=values, b=values, k=values,

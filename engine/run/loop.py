@@ -210,15 +210,17 @@ class Runner:
         booked = path.booked
         if booked is False:
             return None
-        rows = slice(lo, hi) if booked is True else lo + np.flatnonzero(booked[lo:hi])
+        rows = slice(lo, hi) if booked is True else lo + booked[lo:hi].nonzero()[0]
         tl = self.timeline
-        a, b = path.a + lo, path.a + hi
-        domains = {self.series[n].domain for n in tl.series_in(a, b) if self.booked_series[n]}
+        if len(self.series) == 1:
+            domains = {self.series[0].domain}
+        else:
+            domains = {self.series[n].domain for n in tl.series_in(path.a + lo, path.a + hi) if self.booked_series[n]}
         if len(domains) == 1:
             d = domains.pop()
-            t, e = path.ts[rows].tolist(), path.by_domain[d][rows].tolist()
-            self.equity.setdefault(d.value, []).extend(zip(t, e))
-            self._equity_pending.extend(zip(repeat(d.value), t, e))
+            name, t, e = d.value, path.ts[rows].tolist(), path.by_domain[d][rows].tolist()
+            self.equity.setdefault(name, []).extend(zip(t, e))
+            self._equity_pending.extend(zip(repeat(name), t, e))
             return rows
         rows = np.arange(lo, hi) if booked is True else rows
         for r, n in zip(rows.tolist(), tl.ser[path.a + rows].tolist()):

@@ -15,6 +15,7 @@ leaves no record either way.
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -103,7 +104,7 @@ class QuietScreen:
         open_ = b.instance.has_tag("position_open")
         n = i1 - i0
         if open_ and ts[-1] - b.ts >= lim.max_hold:  # rising with ts: none is due unless the last is
-            n = int(np.flatnonzero(ts - b.ts >= lim.max_hold)[0])  # Runner._engine_exits' own arithmetic
+            n = int((ts - b.ts >= lim.max_hold).argmax())  # Runner._engine_exits' own arithmetic
         if lim.avoid_weekend_carry and s.domain.value in lim.sessions:
             near = np.flatnonzero(lim.near_weekly_close(s.domain.value, ts[:n]))
             n = int(near[0]) if near.size else n
@@ -126,9 +127,12 @@ class QuietScreen:
         path = self.path = EquityPath(r, k, end)
         if path.booked is False:
             return end
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inputs = {"pnl": {"daily_loss": path.daily_loss(), "drawdown": path.drawdown()}}
-        return k + self.risk_update.first(cands, end - k, kill.bound.globals["params"], kill.ctx, {}, inputs)
+        params = kill.bound.globals["params"]
+        upper = path.pnl_upper()
+        if upper is not None and self.risk_update.none_below(cands, params, kill.ctx, {}, {"pnl": upper}):
+            return end  # the usual case: proven with scalars, no per-row arrays needed
+        inputs = {"pnl": {"daily_loss": path.daily_loss(), "drawdown": path.drawdown()}}
+        return k + self.risk_update.first(cands, end - k, params, kill.ctx, {}, inputs)
 
 
 class EquityPath:
@@ -143,13 +147,12 @@ class EquityPath:
         ses = runner.session
         ts, now = tl.ts[a:b], ses.clock.now()
         self.ts = ts if ts[0] >= now else np.maximum(ts, now)  # the clock step() would set (ts rise)
-        ser = tl.ser[a:b]
+        ser = None if len(tl.series) == 1 else tl.ser[a:b]
         self.by_domain = {d: self._domain(book, tl, ser, a, b) for d, book in ses.books.items()}
-        booked = runner.booked_series
-        if len(booked) == 1:
-            self.booked: np.ndarray | bool = bool(booked[0])  # every row booked (True) or none (False)
+        if ser is None:
+            self.booked: np.ndarray | bool = tl.series[0].domain in ses.books  # every row (True) or none
         else:
-            rows = booked[ser]
+            rows = runner.booked_series[ser]
             count = int(np.count_nonzero(rows))
             self.booked = rows if 0 < count < len(rows) else count > 0
         if len(self.by_domain) == 1:  # 0 + x is x but for -0.0, which no use of the total tells apart
@@ -162,7 +165,7 @@ class EquityPath:
         self._days: list[int] | None = None
 
     @staticmethod
-    def _domain(book, tl, ser: np.ndarray, a: int, b: int) -> np.ndarray:
+    def _domain(book, tl, ser: np.ndarray | None, a: int, b: int) -> np.ndarray:
         unreal = None
         for sym, p in book.positions.items():  # book.unrealized's order and arithmetic, per row
             if abs(p.qty) <= FLAT_EPS:
@@ -186,10 +189,30 @@ class EquityPath:
                 self._days = []  # the usual case: no new day in these rows (ts only grows)
             else:
                 day = np.floor_divide(ts, _DAY)
-                self._days = [i + 1 for i in np.flatnonzero(day[1:] != day[:-1]).tolist()]
+                self._days = [i + 1 for i in (day[1:] != day[:-1]).nonzero()[0].tolist()]
                 if day[0] != r._day:
                     self._days.insert(0, 0)
         return self._days
+
+    def pnl_upper(self) -> dict[str, float] | None:
+        """The largest daily loss and drawdown of these rows (what daily_loss() and drawdown()
+        would hold at most), from the lowest equity of each day: both fall as equity rises.
+        None where that is not cheap or not exact: rows without a book, a new peak, non-finite values."""
+        r, total = self.runner, self.total
+        if self.booked is not True or not np.maximum.reduce(total) <= r._peak:  # NaN never passes
+            return None
+        daily, low, prev, start = 0.0, math.inf, 0, r._day_start
+        for i in [*self.new_days(), len(total)]:
+            if i > prev:
+                m = float(np.minimum.reduce(total[prev:i]))
+                if not (math.isfinite(m) and math.isfinite(start)):
+                    return None
+                daily, low = max(daily, 1.0 - m / start if start > 0 else 0.0), min(low, m)
+            start, prev = (float(total[i - 1]) if i else r.total_equity()) if i < len(total) else start, i
+        pk = r._peak
+        if not math.isfinite(pk):
+            return None
+        return {"daily_loss": daily, "drawdown": max(0.0, 1.0 - low / pk) if pk > 0 else 0.0}
 
     def daily_loss(self) -> np.ndarray:
         """Per row, Runner.pnl_inputs' daily loss: the start of day is reset by Runner._day_roll
@@ -208,7 +231,8 @@ class EquityPath:
         ds[prev:] = start
         if positive and start > 0:
             return np.maximum(0.0, 1.0 - total / ds)
-        return np.where(ds > 0, np.maximum(0.0, 1.0 - total / ds), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # rows whose start is not positive read 0
+            return np.where(ds > 0, np.maximum(0.0, 1.0 - total / ds), 0.0)
 
     def drawdown(self) -> np.ndarray:
         """Per row, Runner.pnl_inputs' drawdown from the running peak of booked rows."""
@@ -221,11 +245,13 @@ class EquityPath:
         pk = np.maximum(np.maximum.accumulate(eq), r._peak)
         if r._peak > 0 and top == top:  # every peak positive: where() would pick the first operand
             return np.maximum(0.0, 1.0 - total / pk)
-        return np.where(pk > 0, np.maximum(0.0, 1.0 - total / pk), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # rows without a positive peak read 0
+            return np.where(pk > 0, np.maximum(0.0, 1.0 - total / pk), 0.0)
 
 
-def _marks(tl, ser: np.ndarray, a: int, b: int, symbol: str, current: float) -> np.ndarray:
-    """The symbol's mark after each row: its last close so far, else `current`."""
+def _marks(tl, ser: np.ndarray | None, a: int, b: int, symbol: str, current: float) -> np.ndarray:
+    """The symbol's mark after each row: its last close so far, else `current` (ser: the rows'
+    series, None when the timeline has one)."""
     n = tl.series_of.get(symbol)
     if n is None:
         return np.full(b - a, current)
