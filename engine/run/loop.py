@@ -199,7 +199,8 @@ class Runner:
             total = path.total[rows]
             if len(total):
                 self._last_risk_equity = float(total[-1])
-                self._peak = max(self._peak, float(np.maximum.reduce(total)))
+                if not path.below_peak:  # (the peak only rises, so a path below it stays below)
+                    self._peak = max(self._peak, float(np.maximum.reduce(total)))
         ses.clock.set(float(path.ts[hi - 1]))
         if wall() >= self._next_poll:
             self.poll_commands()
@@ -213,11 +214,12 @@ class Runner:
         rows = slice(lo, hi) if booked is True else lo + booked[lo:hi].nonzero()[0]
         tl = self.timeline
         if len(self.series) == 1:
-            domains = {self.series[0].domain}
+            domains = [self.series[0].domain]
         else:
-            domains = {self.series[n].domain for n in tl.series_in(path.a + lo, path.a + hi) if self.booked_series[n]}
+            domains = list({self.series[n].domain for n in tl.series_in(path.a + lo, path.a + hi)
+                            if self.booked_series[n]})
         if len(domains) == 1:
-            d = domains.pop()
+            d = domains[0]
             name, t, e = d.value, path.ts[rows].tolist(), path.by_domain[d][rows].tolist()
             self.equity.setdefault(name, []).extend(zip(t, e))
             self._equity_pending.extend(zip(repeat(name), t, e))

@@ -139,7 +139,7 @@ class EquityPath:
     """Each domain's equity after each row of [a, b), as the books would mark it; valid
     while no order fills (a quiet stretch), so one path serves its screen and its apply."""
 
-    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "total", "_days")
+    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "total", "below_peak", "_days")
 
     def __init__(self, runner: "Runner", a: int, b: int):
         self.runner, self.a, self.b = runner, a, b
@@ -162,6 +162,7 @@ class EquityPath:
             for d in ses.books:  # the order Runner.total_equity adds them in
                 total = total + self.by_domain[d]
         self.total = total if isinstance(total, np.ndarray) else np.full(b - a, float(total))
+        self.below_peak = False  # known: no row's total exceeds the runner's peak (pnl_upper checks it)
         self._days: list[int] | None = None
 
     @staticmethod
@@ -201,6 +202,7 @@ class EquityPath:
         r, total = self.runner, self.total
         if self.booked is not True or not np.maximum.reduce(total) <= r._peak:  # NaN never passes
             return None
+        self.below_peak = True
         daily, low, prev, start = 0.0, math.inf, 0, r._day_start
         for i in [*self.new_days(), len(total)]:
             if i > prev:
