@@ -228,8 +228,8 @@ def equity_paths(draw):
     tl = Timeline(series)
     now = float(tl.ts[0]) - draw(st.sampled_from([0.0, 3600.0, 90000.0, -1800.0]))
     equity = book.equity
-    runner = SimpleNamespace(timeline=tl, booked_series=np.ones(n_series, dtype=bool),
-                             session=SimpleNamespace(clock=SimpleNamespace(now=lambda: now), books={Domain.FOREX: book}),
+    session = SimpleNamespace(clock=SimpleNamespace(now=lambda: now), books={Domain.FOREX: book})
+    runner = SimpleNamespace(timeline=tl, booked_series=np.ones(n_series, dtype=bool), session=session,
                              _day=int(now // 86400), _day_start=draw(st.sampled_from([equity, 0.0, equity * 1.01])),
                              _peak=draw(st.sampled_from([equity, 0.0, equity * 1.05, 2 * equity])),
                              total_equity=lambda: equity)

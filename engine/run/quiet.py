@@ -204,13 +204,15 @@ class EquityPath:
             return None
         self.below_peak = True
         daily, low, prev, start = 0.0, math.inf, 0, r._day_start
-        for i in [*self.new_days(), len(total)]:
+        for i in [*self.new_days(), len(total)]:  # each day's rows [prev, i), its start `start`
             if i > prev:
                 m = float(np.minimum.reduce(total[prev:i]))
                 if not (math.isfinite(m) and math.isfinite(start)):
                     return None
                 daily, low = max(daily, 1.0 - m / start if start > 0 else 0.0), min(low, m)
-            start, prev = (float(total[i - 1]) if i else r.total_equity()) if i < len(total) else start, i
+            if i < len(total):
+                start = float(total[i - 1]) if i else r.total_equity()
+            prev = i
         pk = r._peak
         if not math.isfinite(pk):
             return None

@@ -5,18 +5,23 @@ machine, the mark price to each bracket) may skip the bars on which no guard
 could pass. `VectorGuard` evaluates one guard over numpy arrays of the event's
 payload and inputs, with the instance's ctx and the machine's params as
 scalars. It is conservative by construction: anything it cannot evaluate
-exactly (a registered guard function, `in`, a floating-point error, a
-non-boolean operand of `and`) answers "maybe" for every sample, so the host
-steps those bars one by one and the scalar guard decides. It never answers
-"no" where the scalar guard would fire or raise.
+exactly (a registered guard function, `in`, a floating-point error where
+Python's float would raise, a non-boolean operand of `and`) answers "maybe"
+for every sample, so the host steps those bars one by one and the scalar guard
+decides. It never answers "no" where the scalar guard would fire or raise.
+
+A guard whose truth only rises with the fields that vary (`pnl.drawdown >=
+params.max_drawdown`) can also be checked once, with scalars, at upper bounds
+of those fields (`SampledEvent.none_below`): false there, it is false at every
+sample below them, and the host needs no per-sample arrays at all.
 """
 from __future__ import annotations
 
 import ast
 import re
 import warnings
-from contextlib import nullcontext
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any, Callable
 
 import numpy as np
@@ -124,8 +129,8 @@ def _scalar_truth(x: Any) -> bool:
 _GUARDS = __name__ + ".guards"
 warnings.filterwarnings("ignore", category=RuntimeWarning, module=re.escape(_GUARDS) + "$")
 
-_HELPERS: dict[str, Any] = {"__builtins__": {}, "__name__": _GUARDS, "_and": _and, "_or": _or, "_not": _not, "_where": _where,
-                            "_all": _all, "_any": _any,
+_HELPERS: dict[str, Any] = {"__builtins__": {}, "__name__": _GUARDS,
+                            "_and": _and, "_or": _or, "_not": _not, "_where": _where, "_all": _all, "_any": _any,
                             "_in": _scalar_only("in"), "_not_in": _scalar_only("not in"),
                             "_is": _scalar_only("is"), "_is_not": _scalar_only("is not"),
                             "abs": np.abs, "min": _min, "max": _max}
@@ -361,7 +366,7 @@ class SampledEvent:
         """True when no candidate can fire at any sample whose event and input fields are at
         most `upper`'s (the same tree, with scalars): one scalar evaluation per guard, where
         `first` needs arrays. False when it cannot tell."""
-        if not cands or any(c.guard is None for c in cands):
+        if any(c.guard is None for c in cands):
             return False
         env = guard_env(params, ctx, payload, upper)
         return all(self._guard(c).false_below(env) for c in cands)
