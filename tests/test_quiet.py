@@ -11,6 +11,7 @@ that the daily-loss tripwire fires between trades, inside would-be quiet stretch
 """
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import astuple
 from pathlib import Path
@@ -194,3 +195,86 @@ def test_the_weekly_close_rule_reads_the_utc_calendar(t: int) -> None:
     want = d.weekday() == 4 and secs >= sess.friday_close_s - limits.friday_close_buffer
     assert bool(limits.near_weekly_close(domain, float(t))) == want
     assert limits.near_weekly_close(domain, np.array([float(t), float(t)])).tolist() == [want, want]
+
+
+@st.composite
+def equity_paths(draw):
+    """A runner's state before a stretch, as EquityPath reads it: one or two series of one
+    book, hourly-ish rows across day boundaries, and the day start and peak so far."""
+    from types import SimpleNamespace
+
+    from engine.domain import Domain
+    from engine.run.book import DomainBook
+    from engine.run.market import Series, Timeline
+    from state.ledger import Book as Position
+
+    n_series = draw(st.integers(1, 2))
+    n = draw(st.integers(1, 40))
+    t0 = draw(st.integers(1_600_000_000, 1_600_200_000)) * 1.0
+    price = st.floats(0.5, 2.0)
+    series = []
+    for j in range(n_series):
+        steps = draw(st.lists(st.sampled_from([1800.0, 3600.0, 7200.0, 86400.0]), min_size=n, max_size=n))
+        ts = t0 + j + np.cumsum(steps)
+        close = np.array(draw(st.lists(price, min_size=n, max_size=n)))
+        series.append(Series(f"S{j}", Domain.FOREX, ts, close, close, close, close, close, None, None,
+                             close, close, close, 0))
+    book = DomainBook(Domain.FOREX, "paper", 1e5, draw(st.floats(-1e3, 1e5)), 0.0, 0.0, 0.0)
+    for s in series:
+        if draw(st.booleans()):
+            book.positions[s.symbol] = Position(draw(st.floats(-1e4, 1e4)), draw(price))
+            book.marks[s.symbol] = draw(price)
+            book.multipliers[s.symbol] = draw(st.sampled_from([1.0, 10.0]))
+    tl = Timeline(series)
+    now = float(tl.ts[0]) - draw(st.sampled_from([0.0, 3600.0, 90000.0, -1800.0]))
+    equity = book.equity
+    session = SimpleNamespace(clock=SimpleNamespace(now=lambda: now), books={Domain.FOREX: book})
+    runner = SimpleNamespace(timeline=tl, booked_series=np.ones(n_series, dtype=bool), session=session,
+                             _day=int(now // 86400), _day_start=draw(st.sampled_from([equity, 0.0, equity * 1.01])),
+                             _peak=draw(st.sampled_from([equity, 0.0, equity * 1.05, 2 * equity])),
+                             total_equity=lambda: equity)
+    return runner, len(tl)
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=equity_paths())
+def test_the_tripwire_bounds_are_the_largest_daily_loss_and_drawdown(case) -> None:
+    """The scalar screen of the kill guards rests on pnl_upper: it answers unless the stretch
+    makes a new peak (finite values here), and then it is exactly the largest daily loss and
+    drawdown the per-row arrays hold."""
+    from engine.run.quiet import EquityPath
+
+    runner, n = case
+    path = EquityPath(runner, 0, n)
+    upper = path.pnl_upper()
+    assert (upper is None) == (path.total.max() > runner._peak)
+    if upper is not None:
+        assert upper["daily_loss"] == path.daily_loss().max()
+        assert upper["drawdown"] == path.drawdown().max()
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=equity_paths())
+def test_the_equity_path_is_what_stepping_the_rows_would_measure(case) -> None:
+    """Row by row, as step() would: marks, the book's equity (DomainBook's own arithmetic),
+    the day roll's start of day, the running peak, and Runner.pnl_inputs' daily loss and drawdown."""
+    from engine.run.quiet import EquityPath
+
+    runner, n = case
+    path = EquityPath(runner, 0, n)
+    tl, (book,) = runner.timeline, runner.session.books.values()
+    marks, day, day_start, peak = dict(book.marks), runner._day, runner._day_start, runner._peak
+    before = runner.total_equity()
+    for r in range(n):
+        t = max(float(tl.ts[r]), runner.session.clock.now())
+        if int(t // 86400) != day:
+            day, day_start = int(t // 86400), before
+        s = tl.series[tl.ser[r]]
+        marks[s.symbol] = float(s.close[tl.idx[r]])
+        shadow = dataclasses.replace(book, marks=marks)
+        eq = sum(b.equity for b in (shadow,))
+        peak = max(peak, eq)
+        assert path.by_domain[book.domain][r] == shadow.equity and path.ts[r] == t
+        assert path.daily_loss()[r] == (max(0.0, 1.0 - eq / day_start) if day_start > 0 else 0.0)
+        assert path.drawdown()[r] == (max(0.0, 1.0 - eq / peak) if peak > 0 else 0.0)
+        before = eq

@@ -170,29 +170,24 @@ class Runner:
     def skip(self, k: int, end: int) -> int:
         """Apply rows [k, end), which QuietScreen proved quiet, as stepping them would;
         returns the row reached (earlier than `end` when a day roll moved a machine)."""
-        ts = self.timeline.ts
-        if int(max(float(ts[end - 1]), self.session.clock.now()) // 86400) == self._day:
-            starts = np.empty(0, dtype=np.int64)  # the usual case: no new day in these rows
-        else:
-            day = np.floor_divide(np.maximum(ts[k:end], self.session.clock.now()), 86400.0).astype(np.int64)
-            starts = k + np.flatnonzero(day != np.concatenate(([self._day], day[:-1])))
-        path = self.quiet.path if self.quiet.path is not None and self.quiet.path.a == k else EquityPath(self, k, end)
+        path = self.quiet.path_over(k, end)
         cur = k
-        for b in [*starts.tolist(), end]:
-            if b > cur:
-                self._apply_quiet(path.part(cur, b))
-            if b == end:
+        for i in path.new_days():  # usually none
+            b = k + i
+            if b >= end:
                 break
-            t = max(float(ts[b]), self.session.clock.now())
+            if b > cur:
+                self._apply_quiet(path, cur, b)
+            t = max(float(self.timeline.ts[b]), self.session.clock.now())
             self.session.clock.set(t)
             if self._day_roll(t):
                 return b
             cur = b
+        self._apply_quiet(path, cur, end)
         return end
 
-    def _apply_quiet(self, path: EquityPath) -> None:
+    def _apply_quiet(self, path: EquityPath, a: int, b: int) -> None:
         ses, tl = self.session, self.timeline
-        a, b = path.a, path.b
         for n in tl.series_in(a, b):
             s = self.series[n]
             i0, i1, _ = tl.span(n, a, b)
@@ -201,31 +196,44 @@ class Runner:
             book = ses.books.get(s.domain)
             if book is not None:
                 book.mark(s.symbol, float(s.close[i]))
-        booked = np.flatnonzero(path.any_book)
-        self._record_equity(path, booked)
-        if booked.size:
-            self._last_risk_equity = float(path.total[booked[-1]])
-            self._peak = max(self._peak, float(path.total[booked].max()))
-        ses.clock.set(float(path.ts[-1]))
+        lo, hi = a - path.a, b - path.a
+        rows = self._record_equity(path, lo, hi)
+        if rows is not None:
+            total = path.total[rows]
+            if len(total):
+                self._last_risk_equity = float(total[-1])
+                if not path.below_peak:  # (the peak only rises, so a path below it stays below)
+                    self._peak = max(self._peak, float(np.maximum.reduce(total)))
+        ses.clock.set(float(path.ts[hi - 1]))
         if wall() >= self._next_poll:
             self.poll_commands()
 
-    def _record_equity(self, path: EquityPath, booked: np.ndarray) -> None:
-        """One point per booked row, in row order, as step() appends them."""
-        ser = self.timeline.ser[path.a:path.b][booked]
-        domains = {self.series[n].domain for n in self.timeline.series_in(path.a, path.b)
-                   if self.booked_series[n]}
+    def _record_equity(self, path: EquityPath, lo: int, hi: int) -> slice | np.ndarray | None:
+        """One point per booked row of the path's rows [lo, hi), in row order, as step() appends
+        them; returns those rows (None: no booked row)."""
+        booked = path.booked
+        if booked is False:
+            return None
+        rows = slice(lo, hi) if booked is True else lo + booked[lo:hi].nonzero()[0]
+        tl = self.timeline
+        if len(self.series) == 1:
+            domains = [self.series[0].domain]
+        else:
+            domains = list({self.series[n].domain for n in tl.series_in(path.a + lo, path.a + hi)
+                            if self.booked_series[n]})
         if len(domains) == 1:
-            d = domains.pop()
-            t, e = path.ts[booked].tolist(), path.by_domain[d][booked].tolist()
-            self.equity.setdefault(d.value, []).extend(zip(t, e))
-            self._equity_pending.extend(zip(repeat(d.value), t, e))
-            return
-        for r, n in zip(booked.tolist(), ser.tolist()):
+            d = domains[0]
+            name, t, e = d.value, path.ts[rows].tolist(), path.by_domain[d][rows].tolist()
+            self.equity.setdefault(name, []).extend(zip(t, e))
+            self._equity_pending.extend(zip(repeat(name), t, e))
+            return rows
+        rows = np.arange(lo, hi) if booked is True else rows
+        for r, n in zip(rows.tolist(), tl.ser[path.a + rows].tolist()):
             d = self.series[n].domain
             point = (float(path.ts[r]), float(path.by_domain[d][r]))
             self.equity.setdefault(d.value, []).append(point)
             self._equity_pending.append((d.value, *point))
+        return rows
 
     # -- kill tripwires, day roll, operator ----------------------------------------
     def total_equity(self) -> float:

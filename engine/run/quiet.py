@@ -15,11 +15,13 @@ leaves no record either way.
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.runtime.vector import SampledEvent
+from state.ledger import FLAT_EPS
 
 if TYPE_CHECKING:
     from engine.run.loop import Runner
@@ -56,9 +58,18 @@ class QuietScreen:
             width *= 4
         return self._tripwire_end(k, end) if end > k else k
 
+    def path_over(self, k: int, end: int) -> "EquityPath":
+        """The equity path of rows [k, end): the last screen's when it covers them."""
+        path = self.path
+        return path if path is not None and path.a == k and path.b >= end else EquityPath(self.runner, k, end)
+
     # -- per series: venue, strategy, engine exits, breakeven and trailing ------------
     def _series_end(self, a: int, b: int) -> int:
-        tl, end = self.tl, b
+        tl = self.tl
+        if len(tl.series) == 1:  # row r is the series' bar start + r
+            start = tl.series[0].start
+            return a + self._quiet_bars(tl.series[0], a + start, b + start)
+        end = b
         for n in tl.series_in(a, b):
             i0, i1, lo = tl.span(n, a, b)
             q = self._quiet_bars(tl.series[n], i0, i1)
@@ -92,9 +103,8 @@ class QuietScreen:
         ts = s.ts[i0:i1]
         open_ = b.instance.has_tag("position_open")
         n = i1 - i0
-        if open_:
-            due = np.flatnonzero(ts - b.ts >= lim.max_hold)  # Runner._engine_exits' own arithmetic
-            n = int(due[0]) if due.size else n
+        if open_ and ts[-1] - b.ts >= lim.max_hold:  # rising with ts: none is due unless the last is
+            n = int((ts - b.ts >= lim.max_hold).argmax())  # Runner._engine_exits' own arithmetic
         if lim.avoid_weekend_carry and s.domain.value in lim.sessions:
             near = np.flatnonzero(lim.near_weekly_close(s.domain.value, ts[:n]))
             n = int(near[0]) if near.size else n
@@ -115,83 +125,137 @@ class QuietScreen:
         if not cands:
             return end
         path = self.path = EquityPath(r, k, end)
-        if not path.any_book.any():
+        if path.booked is False:
             return end
-        n = end - k
+        params = kill.bound.globals["params"]
+        upper = path.pnl_upper()
+        if upper is not None and self.risk_update.none_below(cands, params, kill.ctx, {}, {"pnl": upper}):
+            return end  # the usual case: proven with scalars, no per-row arrays needed
         inputs = {"pnl": {"daily_loss": path.daily_loss(), "drawdown": path.drawdown()}}
-        return k + self.risk_update.first(cands, n, kill.bound.globals["params"], kill.ctx, {}, inputs)
+        return k + self.risk_update.first(cands, end - k, params, kill.ctx, {}, inputs)
 
 
 class EquityPath:
     """Each domain's equity after each row of [a, b), as the books would mark it; valid
     while no order fills (a quiet stretch), so one path serves its screen and its apply."""
 
+    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "total", "below_peak", "_days")
+
     def __init__(self, runner: "Runner", a: int, b: int):
         self.runner, self.a, self.b = runner, a, b
         tl = runner.timeline
         ses = runner.session
-        self.ts = np.maximum(tl.ts[a:b], ses.clock.now())
-        ser = tl.ser[a:b]
+        ts, now = tl.ts[a:b], ses.clock.now()
+        self.ts = ts if ts[0] >= now else np.maximum(ts, now)  # the clock step() would set (ts rise)
+        ser = None if len(tl.series) == 1 else tl.ser[a:b]
         self.by_domain = {d: self._domain(book, tl, ser, a, b) for d, book in ses.books.items()}
-        self.any_book = runner.booked_series[ser]
-        total = 0
-        for d in ses.books:  # the order Runner.total_equity adds them in
-            total = total + self.by_domain[d]
+        if ser is None:
+            self.booked: np.ndarray | bool = tl.series[0].domain in ses.books  # every row (True) or none
+        else:
+            rows = runner.booked_series[ser]
+            count = int(np.count_nonzero(rows))
+            self.booked = rows if 0 < count < len(rows) else count > 0
+        if len(self.by_domain) == 1:  # 0 + x is x but for -0.0, which no use of the total tells apart
+            (total,) = self.by_domain.values()
+        else:
+            total = 0
+            for d in ses.books:  # the order Runner.total_equity adds them in
+                total = total + self.by_domain[d]
         self.total = total if isinstance(total, np.ndarray) else np.full(b - a, float(total))
-
-    def part(self, a: int, b: int) -> "EquityPath":
-        """Rows [a, b) of this path (absolute row numbers)."""
-        lo, hi = a - self.a, b - self.a
-        out = object.__new__(EquityPath)
-        out.runner, out.a, out.b = self.runner, a, b
-        out.ts, out.any_book, out.total = self.ts[lo:hi], self.any_book[lo:hi], self.total[lo:hi]
-        out.by_domain = {d: v[lo:hi] for d, v in self.by_domain.items()}
-        return out
+        self.below_peak = False  # known: no row's total exceeds the runner's peak (pnl_upper checks it)
+        self._days: list[int] | None = None
 
     @staticmethod
-    def _domain(book, tl, ser: np.ndarray, a: int, b: int) -> np.ndarray:
-        from state.ledger import FLAT_EPS
-
-        unreal = 0
+    def _domain(book, tl, ser: np.ndarray | None, a: int, b: int) -> np.ndarray:
+        unreal = None
         for sym, p in book.positions.items():  # book.unrealized's order and arithmetic, per row
             if abs(p.qty) <= FLAT_EPS:
                 continue
             mark = _marks(tl, ser, a, b, sym, book.marks.get(sym, p.avg_price))
-            unreal = unreal + p.qty * (mark - p.avg_price) * book.multipliers.get(sym, 1.0)
-        return book.balance + unreal if isinstance(unreal, np.ndarray) else np.full(b - a, book.balance + unreal)
+            mult = book.multipliers.get(sym, 1.0)
+            u = p.qty * (mark - p.avg_price)
+            u = u if mult == 1.0 else u * mult  # x * 1.0 is x, bit for bit
+            unreal = u if unreal is None else unreal + u
+        if unreal is None:
+            return np.full(b - a, book.balance + 0)
+        if book.balance == 0:  # sum() starts from 0, and 0 + -0.0 is 0.0: only a zero balance shows it
+            unreal = 0 + unreal
+        return book.balance + unreal
 
-    def day_start(self) -> np.ndarray | float:
-        """Start-of-day equity per row: Runner._day_roll resets it to the equity before a new day's first row."""
-        r = self.runner
-        if int(self.ts[-1] // _DAY) == r._day:
-            return r._day_start  # no new day in these rows (ts only grows)
-        day = np.floor_divide(self.ts, _DAY).astype(np.int64)
-        prev_day = np.concatenate(([r._day], day[:-1]))
-        before = np.concatenate(([r.total_equity()], self.total[:-1]))
-        start = np.where(day != prev_day, before, np.nan)
-        start[0] = start[0] if day[0] != r._day else r._day_start
-        idx = np.where(np.isnan(start), 0, np.arange(len(start)))
-        return start[np.maximum.accumulate(idx)]
+    def new_days(self) -> list[int]:
+        """Rows (from a) whose time starts a new day, as Runner._day_roll counts days."""
+        if self._days is None:
+            r, ts = self.runner, self.ts
+            if int(ts[-1] // _DAY) == r._day:
+                self._days = []  # the usual case: no new day in these rows (ts only grows)
+            else:
+                day = np.floor_divide(ts, _DAY)
+                self._days = [i + 1 for i in (day[1:] != day[:-1]).nonzero()[0].tolist()]
+                if day[0] != r._day:
+                    self._days.insert(0, 0)
+        return self._days
+
+    def pnl_upper(self) -> dict[str, float] | None:
+        """The largest daily loss and drawdown of these rows (what daily_loss() and drawdown()
+        would hold at most), from the lowest equity of each day: both fall as equity rises.
+        None where that is not cheap or not exact: rows without a book, a new peak, non-finite values."""
+        r, total = self.runner, self.total
+        if self.booked is not True or not np.maximum.reduce(total) <= r._peak:  # NaN never passes
+            return None
+        self.below_peak = True
+        daily, low, prev, start = 0.0, math.inf, 0, r._day_start
+        for i in [*self.new_days(), len(total)]:  # each day's rows [prev, i), its start `start`
+            if i > prev:
+                m = float(np.minimum.reduce(total[prev:i]))
+                if not (math.isfinite(m) and math.isfinite(start)):
+                    return None
+                daily, low = max(daily, 1.0 - m / start if start > 0 else 0.0), min(low, m)
+            if i < len(total):
+                start = float(total[i - 1]) if i else r.total_equity()
+            prev = i
+        pk = r._peak
+        if not math.isfinite(pk):
+            return None
+        return {"daily_loss": daily, "drawdown": max(0.0, 1.0 - low / pk) if pk > 0 else 0.0}
 
     def daily_loss(self) -> np.ndarray:
-        ds = self.day_start()
-        if isinstance(ds, float):
-            return np.maximum(0.0, 1.0 - self.total / ds) if ds > 0 else np.zeros(len(self.total))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(ds > 0, np.maximum(0.0, 1.0 - self.total / ds), 0.0)
-
-    def peak(self) -> np.ndarray:
-        eq = np.where(self.any_book, self.total, -np.inf)
-        return np.maximum(np.maximum.accumulate(eq), self.runner._peak)
+        """Per row, Runner.pnl_inputs' daily loss: the start of day is reset by Runner._day_roll
+        to the equity before a new day's first row."""
+        r, total = self.runner, self.total
+        days = self.new_days()
+        if not days:
+            ds = r._day_start
+            return np.maximum(0.0, 1.0 - total / ds) if ds > 0 else np.zeros(len(total))
+        ds = np.empty(len(total))
+        start, prev, positive = r._day_start, 0, True
+        for i in days:
+            ds[prev:i] = start
+            positive = positive and (i == 0 or start > 0)
+            start, prev = (float(total[i - 1]) if i else r.total_equity()), i
+        ds[prev:] = start
+        if positive and start > 0:
+            return np.maximum(0.0, 1.0 - total / ds)
+        with np.errstate(divide="ignore", invalid="ignore"):  # rows whose start is not positive read 0
+            return np.where(ds > 0, np.maximum(0.0, 1.0 - total / ds), 0.0)
 
     def drawdown(self) -> np.ndarray:
-        pk = self.peak()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(pk > 0, np.maximum(0.0, 1.0 - self.total / pk), 0.0)
+        """Per row, Runner.pnl_inputs' drawdown from the running peak of booked rows."""
+        r, total = self.runner, self.total
+        eq = total if self.booked is True else np.where(self.booked, total, -np.inf)
+        top = np.maximum.reduce(eq)
+        if top <= r._peak:  # no new peak in these rows (NaN never passes)
+            pk = r._peak
+            return np.maximum(0.0, 1.0 - total / pk) if pk > 0 else np.zeros(len(total))
+        pk = np.maximum(np.maximum.accumulate(eq), r._peak)
+        if r._peak > 0 and top == top:  # every peak positive: where() would pick the first operand
+            return np.maximum(0.0, 1.0 - total / pk)
+        with np.errstate(divide="ignore", invalid="ignore"):  # rows without a positive peak read 0
+            return np.where(pk > 0, np.maximum(0.0, 1.0 - total / pk), 0.0)
 
 
-def _marks(tl, ser: np.ndarray, a: int, b: int, symbol: str, current: float) -> np.ndarray:
-    """The symbol's mark after each row: its last close so far, else `current`."""
+def _marks(tl, ser: np.ndarray | None, a: int, b: int, symbol: str, current: float) -> np.ndarray:
+    """The symbol's mark after each row: its last close so far, else `current` (ser: the rows'
+    series, None when the timeline has one)."""
     n = tl.series_of.get(symbol)
     if n is None:
         return np.full(b - a, current)

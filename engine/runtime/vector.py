@@ -5,19 +5,28 @@ machine, the mark price to each bracket) may skip the bars on which no guard
 could pass. `VectorGuard` evaluates one guard over numpy arrays of the event's
 payload and inputs, with the instance's ctx and the machine's params as
 scalars. It is conservative by construction: anything it cannot evaluate
-exactly (a registered guard function, `in`, a floating-point error, a
-non-boolean operand of `and`) answers "maybe" for every sample, so the host
-steps those bars one by one and the scalar guard decides. It never answers
-"no" where the scalar guard would fire or raise.
+exactly (a registered guard function, `in`, a floating-point error where
+Python's float would raise, a non-boolean operand of `and`) answers "maybe"
+for every sample, so the host steps those bars one by one and the scalar guard
+decides. It never answers "no" where the scalar guard would fire or raise.
+
+A guard whose truth only rises with the fields that vary (`pnl.drawdown >=
+params.max_drawdown`) can also be checked once, with scalars, at upper bounds
+of those fields (`SampledEvent.none_below`): false there, it is false at every
+sample below them, and the host needs no per-sample arrays at all.
 """
 from __future__ import annotations
 
 import ast
-from typing import Any, Callable, Mapping
+import re
+import warnings
+from collections.abc import Mapping
+from contextlib import nullcontext
+from typing import Any, Callable
 
 import numpy as np
 
-from engine.runtime.compiled import Candidate, View
+from engine.runtime.compiled import Candidate, Fields
 
 
 class Unvectorizable(Exception):
@@ -25,6 +34,7 @@ class Unvectorizable(Exception):
 
 
 def _truth(x: Any) -> Any:
+    """A bool array, or a Python bool for a scalar."""
     if isinstance(x, np.ndarray):
         if x.dtype == bool:
             return x
@@ -35,26 +45,36 @@ def _truth(x: Any) -> Any:
 
 
 def _and(first: Any, *rest: Callable[[], Any]) -> Any:
-    """Operands after the first come as thunks: a scalar False ends it, as in Python."""
+    """Operands after the first come as thunks: a scalar False ends it, as in Python (later
+    operands are not evaluated, so cannot raise); a scalar True leaves the rest as it is."""
     out = _truth(first)
     for thunk in rest:
-        if out is False or (isinstance(out, np.bool_) and not out):
+        if out is False:
             return False
-        out = np.logical_and(out, _truth(thunk()))
+        nxt = _truth(thunk())
+        if nxt is False:
+            return False
+        if nxt is not True:
+            out = nxt if out is True else np.logical_and(out, nxt)
     return out
 
 
 def _or(first: Any, *rest: Callable[[], Any]) -> Any:
     out = _truth(first)
     for thunk in rest:
-        if out is True or (isinstance(out, np.bool_) and out):
+        if out is True:
             return True
-        out = np.logical_or(out, _truth(thunk()))
+        nxt = _truth(thunk())
+        if nxt is True:
+            return True
+        if nxt is not False:
+            out = nxt if out is False else np.logical_or(out, nxt)
     return out
 
 
 def _not(x: Any) -> Any:
-    return np.logical_not(_truth(x))
+    t = _truth(x)
+    return np.logical_not(t) if isinstance(t, np.ndarray) else not t
 
 
 def _scalar_only(op: str):
@@ -89,7 +109,28 @@ def _max(*xs: Any) -> Any:
     return out
 
 
-_HELPERS: dict[str, Any] = {"__builtins__": {}, "_and": _and, "_or": _or, "_not": _not, "_where": _where,
+def _all(*xs: Any) -> bool:
+    """`and` with every operand evaluated (see _Eager); scalars only."""
+    return all([_scalar_truth(x) for x in xs])
+
+
+def _any(*xs: Any) -> bool:
+    return any([_scalar_truth(x) for x in xs])
+
+
+def _scalar_truth(x: Any) -> bool:
+    if isinstance(x, np.ndarray) and x.size != 1:
+        raise Unvectorizable("an array where a bound check needs a scalar")
+    return bool(_truth(x))
+
+
+# Guards run as if in this module (their globals' __name__), so that one filter keeps numpy's
+# warnings about inf and NaN in arithmetic, which Python's floats give silently, off stderr.
+_GUARDS = __name__ + ".guards"
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=re.escape(_GUARDS) + "$")
+
+_HELPERS: dict[str, Any] = {"__builtins__": {}, "__name__": _GUARDS,
+                            "_and": _and, "_or": _or, "_not": _not, "_where": _where, "_all": _all, "_any": _any,
                             "_in": _scalar_only("in"), "_not_in": _scalar_only("not in"),
                             "_is": _scalar_only("is"), "_is_not": _scalar_only("is not"),
                             "abs": np.abs, "min": _min, "max": _max}
@@ -128,6 +169,49 @@ class _Rewrite(ast.NodeTransformer):
         return node
 
 
+class _Eager(_Rewrite):
+    """For `VectorGuard.false_below`: an `and`/`or` over fields that vary evaluates every
+    operand, so that a clean answer at the bounds means every operand a sample could
+    evaluate has been evaluated (the fixed ones to the same values) without raising."""
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        if not _varies(node):
+            return super().visit_BoolOp(node)
+        self.generic_visit(node)
+        return _call("_all" if isinstance(node.op, ast.And) else "_any", node.values)
+
+
+_FIXED = frozenset({"params", "ctx"})  # the same for every sample; the event's and the inputs' fields vary
+
+
+def _varies(node: ast.AST) -> bool:
+    funcs = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+    return any(isinstance(n, ast.Name) and n.id not in _FIXED and id(n) not in funcs for n in ast.walk(node))
+
+
+def _rising(node: ast.AST) -> bool:
+    """Does the truth only rise with every field that varies: `and`/`or` over `field >= fixed`
+    (`>`, or mirrored) and fixed expressions? Then false at upper bounds of the fields, it is
+    false at every sample below them."""
+    if not _varies(node):
+        return True
+    if isinstance(node, ast.BoolOp):
+        return all(_rising(v) for v in node.values)
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        left, op, right = node.left, node.ops[0], node.comparators[0]
+        if isinstance(op, (ast.Gt, ast.GtE)):
+            return _is_field(left) and not _varies(right)
+        if isinstance(op, (ast.Lt, ast.LtE)):
+            return _is_field(right) and not _varies(left)
+    return False
+
+
+def _is_field(node: ast.AST) -> bool:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
+
+
 def _thunk(node: ast.expr) -> ast.Lambda:
     args = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
     return ast.Lambda(args, node)
@@ -154,63 +238,162 @@ def _in_boolean_slot(node: ast.AST, parent: ast.AST | None) -> bool:
     return isinstance(parent, ast.IfExp) and parent.test is node
 
 
-class VectorGuard:
-    """One candidate's guard, compiled once for array evaluation (`None`: always maybe)."""
+# Operators whose Python float form raises (ZeroDivisionError, OverflowError): over arrays they
+# run under np.errstate(all="raise"), so that numpy raises too. The others (+, -, *, comparisons,
+# abs, min, max) give numpy what Python gives, inf and NaN included, and run without errstate:
+# ufuncs under any errstate context cost about twice as much (numpy 2).
+_RAISING = (ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 
-    __slots__ = ("source", "code")
+
+class VectorGuard:
+    """One candidate's guard, compiled once for array evaluation (`code` None: always maybe),
+    and once more for checks at upper bounds (`bound_code` None: the guard is not `_rising`).
+    `strict`: it must run under np.errstate(all="raise") (see _RAISING)."""
+
+    __slots__ = ("source", "code", "bound_code", "strict")
 
     def __init__(self, source: str):
         self.source = source
+        self.code = self.bound_code = None
+        self.strict = True
         try:
             tree = ast.parse(source.strip(), mode="eval")
             _check_boolean_context(tree)
-            tree = ast.fix_missing_locations(_Rewrite().visit(tree))
-            self.code = compile(tree, f"<vector {source!r}>", "eval")
+            rising = _rising(tree.body)
+            self.strict = any(isinstance(n, ast.BinOp) and isinstance(n.op, _RAISING) for n in ast.walk(tree))
+            self.code = compile(ast.fix_missing_locations(_Rewrite().visit(tree)), f"<vector {source!r}>", "eval")
+            if rising:
+                tree = ast.fix_missing_locations(_Eager().visit(ast.parse(source.strip(), mode="eval")))
+                self.bound_code = compile(tree, f"<bound {source!r}>", "eval")
         except (Unvectorizable, SyntaxError):
-            self.code = None
+            pass
 
-    def maybe(self, n: int, params: View, ctx: Mapping[str, Any], payload: Mapping[str, Any],
+    def false_below(self, env: dict[str, Any]) -> bool:
+        """Is the guard false at every sample whose varying fields are at most env's (scalars)?
+        Only a rising guard that evaluates there cleanly to False says so."""
+        if self.bound_code is None:
+            return False
+        try:
+            return _scalar_truth(eval(self.bound_code, env)) is False  # noqa: S307 - from a checked AST
+        except Exception:  # noqa: BLE001 - it cannot tell
+            return False
+
+    def maybe(self, n: int, params: Any, ctx: Mapping[str, Any], payload: Mapping[str, Any],
               inputs: Mapping[str, Any]) -> np.ndarray:
         """Per sample: could the scalar guard be true (or raise) there? Arrays in payload/inputs have length n."""
+        with np.errstate(all="raise") if self.strict else nullcontext():
+            out = self.truth(guard_env(params, ctx, payload, inputs))
+        if isinstance(out, np.ndarray):
+            if out.shape == (n,):
+                return out
+            if out.size != 1:
+                return np.ones(n, dtype=bool)
+        return np.ones(n, dtype=bool) if out is None else np.full(n, bool(out))
+
+    def truth(self, env: dict[str, Any]) -> Any:
+        """The guard over `guard_env`'s arrays (under np.errstate(all="raise") if `strict`): a
+        bool array, a bool for every sample, or None where it cannot tell (maybe everywhere)."""
         if self.code is None:
-            return np.ones(n, dtype=bool)
-        env = {k: View(v) if isinstance(v, Mapping) else v for k, v in inputs.items()}
-        env.update(_HELPERS, params=params, ctx=View(ctx), event=View(payload))  # globals: the thunks see them
+            return None
         try:
-            with np.errstate(all="raise"):
-                out = _truth(eval(self.code, env))  # noqa: S307 - rewritten from a checked AST
+            return _truth(eval(self.code, env))  # noqa: S307 - rewritten from a checked AST
         except Exception:  # noqa: BLE001 - a scalar guard may raise there: let it decide bar by bar
-            return np.ones(n, dtype=bool)
-        if isinstance(out, np.ndarray) and out.shape == (n,):
-            return out
-        return np.full(n, bool(out))
+            return None
+
+
+def guard_env(params: Any, ctx: Mapping[str, Any], payload: Mapping[str, Any],
+              inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a guard reads, built once for all of an event's candidates: the thunks see it as globals."""
+    env = {k: _Fields(v) if type(v) is dict or isinstance(v, Mapping) else v for k, v in inputs.items()}
+    env.update(_HELPERS)
+    env["params"] = params
+    env["ctx"] = Fields(ctx)  # a copy: nothing assigns while a screen reads it
+    env["event"] = _Fields(payload)
+    return env
+
+
+_PLAIN = frozenset({float, int, bool, str, type(None), np.ndarray, np.float64})
+
+
+class _Fields:
+    """A mapping's fields as attributes, arrays included (View would check each for Mapping on every read)."""
+
+    def __init__(self, d: Mapping[str, Any]):
+        self.__dict__.update(d)
+        if not _PLAIN.issuperset(map(type, d.values())):  # nested mappings: fields too
+            self.__dict__.update({k: _Fields(v) for k, v in d.items() if isinstance(v, Mapping)})
+
+    def __getattr__(self, name: str) -> Any:  # only reached for a field the mapping lacks
+        raise AttributeError(f"no field `{name}`")
 
 
 class SampledEvent:
     """Screens one sampled event of one machine: the first sample at which a transition could fire."""
 
     def __init__(self) -> None:
-        self._guards: dict[int, VectorGuard] = {}  # by id(Candidate): bound machines live for the run
+        self._guards: dict[int, tuple[Candidate, VectorGuard]] = {}
+        self._by_cands: dict[int, tuple[tuple, tuple[VectorGuard, ...] | None]] = {}  # a dispatch table entry's
 
-    def first(self, cands: tuple[Candidate, ...], n: int, params: View, ctx: Mapping[str, Any],
+    def first(self, cands: tuple[Candidate, ...], n: int, params: Any, ctx: Mapping[str, Any],
               payload: Mapping[str, Any], inputs: Mapping[str, Any]) -> int:
-        """Index of the first sample where any candidate could fire; n when none can."""
-        first = n
-        for cand in cands:
-            if cand.guard is None:
-                return 0
-            vg = self._guards.get(id(cand))
-            if vg is None:
-                vg = self._guards[id(cand)] = VectorGuard(cand.guard_src)
-            if first < n:
-                payload, inputs, n = _head(payload, first), _head(inputs, first), first
-            maybe = vg.maybe(first, params, ctx, payload, inputs)
-            k = int(maybe.argmax())
-            if maybe[k]:
-                first = k
-                if k == 0:
-                    return 0
-        return first
+        """Index of the first sample where any candidate could fire; n when none can. Each
+        candidate is evaluated over the samples before the earliest found so far."""
+        guards = self._vectors(cands)
+        if guards is None:
+            return 0
+        if any(vg.strict for vg in guards):
+            with np.errstate(all="raise"):
+                return _first(guards, n, params, ctx, payload, inputs)
+        return _first(guards, n, params, ctx, payload, inputs)
+
+    def _vectors(self, cands: tuple[Candidate, ...]) -> tuple[VectorGuard, ...] | None:
+        """The candidates' guards for arrays; None when one has none or cannot be vectorized."""
+        got = self._by_cands.get(id(cands))
+        if got is None or got[0] is not cands:  # kept alive by the entry, so the id is not reused
+            guards = tuple(self._guard(c) for c in cands)
+            ok = all(c.guard is not None for c in cands) and all(vg.code is not None for vg in guards)
+            got = self._by_cands[id(cands)] = (cands, guards if ok else None)
+        return got[1]
+
+    def _guard(self, cand: Candidate) -> VectorGuard:
+        got = self._guards.get(id(cand))
+        if got is None or got[0] is not cand:
+            got = self._guards[id(cand)] = (cand, VectorGuard(cand.guard_src))
+        return got[1]
+
+    def none_below(self, cands: tuple[Candidate, ...], params: Any, ctx: Mapping[str, Any],
+                   payload: Mapping[str, Any], upper: Mapping[str, Any]) -> bool:
+        """True when no candidate can fire at any sample whose event and input fields are at
+        most `upper`'s (the same tree, with scalars): one scalar evaluation per guard, where
+        `first` needs arrays. False when it cannot tell."""
+        if any(c.guard is None for c in cands):
+            return False
+        env = guard_env(params, ctx, payload, upper)
+        return all(self._guard(c).false_below(env) for c in cands)
+
+
+def _first(guards: tuple[VectorGuard, ...], n: int, params: Any, ctx: Mapping[str, Any],
+           payload: Mapping[str, Any], inputs: Mapping[str, Any]) -> int:
+    first, env = n, None
+    for vg in guards:
+        if first < n:
+            payload, inputs, n, env = _head(payload, first), _head(inputs, first), first, None
+        if env is None:
+            env = guard_env(params, ctx, payload, inputs)
+        first = min(first, _first_true(vg.truth(env), n))
+        if first == 0:
+            return 0
+    return first
+
+
+def _first_true(out: Any, n: int) -> int:
+    """The first sample where `VectorGuard.truth`'s answer may hold; n when none."""
+    if isinstance(out, np.ndarray):
+        if out.shape != (n,):
+            return 0 if out.size != 1 or out.any() else n
+        k = int(out.argmax())
+        return k if out[k] else n
+    return n if out is False else 0
 
 
 def _head(tree: Mapping[str, Any], n: int) -> dict[str, Any]:
