@@ -23,7 +23,7 @@ from enum import Enum
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Engine, bindparam, insert, select, update
+from sqlalchemy import JSON, Engine, bindparam, select, update
 from sqlmodel import Session, SQLModel
 
 from engine.domain import Domain, Fill, Mode, OrderRequest, Position, Side

@@ -364,10 +364,6 @@ class Candidate:
         self.read = read = self._forms[1].get()
         return read(ctx, payload, inputs)
 
-    @property
-    def targetless(self) -> bool:
-        return self.transition.target is None
-
 
 def _split(path: str) -> tuple[str, tuple[str, ...]]:
     root, *rest = path.split(".")
@@ -423,9 +419,6 @@ class BoundMachine:
                                  f"declared: {sorted(self.ctx_defaults)}")
             ctx.update(overrides)
         return ctx
-
-    def candidates(self, leaf: str, event: str) -> tuple[Candidate, ...]:
-        return self.table.get((leaf, event), ())
 
 
 class _Binder:

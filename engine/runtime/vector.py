@@ -44,32 +44,28 @@ def _truth(x: Any) -> Any:
     return bool(x)
 
 
-def _and(first: Any, *rest: Callable[[], Any]) -> Any:
-    """Operands after the first come as thunks: a scalar False ends it, as in Python (later
-    operands are not evaluated, so cannot raise); a scalar True leaves the rest as it is."""
+def _fold(short: bool, combine: Callable[[Any, Any], Any], first: Any, rest: tuple[Callable[[], Any], ...]) -> Any:
+    """Python's `and` (short=False) or `or` (short=True) over arrays. Operands after the first
+    come as thunks: a scalar `short` ends it, as in Python (later operands are not evaluated, so
+    cannot raise); the other scalar leaves the rest as it is."""
     out = _truth(first)
     for thunk in rest:
-        if out is False:
-            return False
+        if out is short:
+            return short
         nxt = _truth(thunk())
-        if nxt is False:
-            return False
-        if nxt is not True:
-            out = nxt if out is True else np.logical_and(out, nxt)
+        if nxt is short:
+            return short
+        if nxt is not (not short):
+            out = nxt if out is (not short) else combine(out, nxt)
     return out
+
+
+def _and(first: Any, *rest: Callable[[], Any]) -> Any:
+    return _fold(False, np.logical_and, first, rest)
 
 
 def _or(first: Any, *rest: Callable[[], Any]) -> Any:
-    out = _truth(first)
-    for thunk in rest:
-        if out is True:
-            return True
-        nxt = _truth(thunk())
-        if nxt is True:
-            return True
-        if nxt is not False:
-            out = nxt if out is False else np.logical_or(out, nxt)
-    return out
+    return _fold(True, np.logical_or, first, rest)
 
 
 def _not(x: Any) -> Any:
