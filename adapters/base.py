@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from engine.domain import Bar, Domain, Fill, OrderRequest, Position, Quote
+from engine.domain import Bar, Domain, Fill, OrderRequest, Position, Quote, slot_init
 
 
 class ReportStatus(str, Enum):
@@ -29,6 +29,7 @@ class ReportStatus(str, Enum):
                         ReportStatus.EXPIRED)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class VenueEvent:
     """Something the venue did besides an order transition: CLAMP, FUNDING."""
@@ -39,6 +40,7 @@ class VenueEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class VenueReport:
     client_order_id: str
@@ -52,6 +54,7 @@ class VenueReport:
     refused: bool = False  # a cancel or amend the venue declined: the order is as it was
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class OpenOrder:
     request: OrderRequest  # as conformed (clamped) by the venue

@@ -7,8 +7,55 @@ clock and a wall clock produce the same types.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+
+class _Factory:
+    """The default of a field with a default_factory: call the factory (dataclasses' own marker is private)."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
+
+
+def slot_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen, slotted dataclass an __init__ that stores each field through its slot's own
+    descriptor. The frozen __init__ dataclasses generates calls object.__setattr__ per field, which
+    looks the name up along the MRO every time: twice the cost for the types the venue and the
+    engine build on every bar and order. Same signature, defaults and values; the class stays
+    frozen (its __setattr__ still refuses) with the dataclass's own eq, hash and repr."""
+    if "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__"):
+        raise TypeError(f"slot_init needs a slotted dataclass without __post_init__: {cls.__name__}")
+    names = {"_FACTORY": _FACTORY}
+    params, body = [], []
+    for f in fields(cls):
+        if not f.init or f.kw_only:
+            raise TypeError(f"slot_init supports positional init fields only: {cls.__name__}.{f.name}")
+        names[f"_set_{f.name}"] = cls.__dict__[f.name].__set__  # the slot's member descriptor
+        value = f.name
+        if f.default is not MISSING:
+            names[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        elif f.default_factory is not MISSING:
+            names[f"_factory_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=_FACTORY")
+            value = f"_factory_{f.name}() if {f.name} is _FACTORY else {f.name}"
+        else:
+            params.append(f.name)
+        body.append(f"    _set_{f.name}(self, {value})")
+    source = "\n".join([f"def __init__(self, {', '.join(params)}):", *(body or ["    pass"])])
+    exec(compile(source, f"<{cls.__name__}.__init__>", "exec"), names)
+    init = names["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__annotations__ = cls.__init__.__annotations__
+    cls.__init__ = init
+    return cls
 
 
 class Side(str, Enum):
@@ -65,6 +112,7 @@ class Role(str, Enum):
 _ENTRY = Role.ENTRY
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Bar:
     symbol: str
@@ -78,6 +126,7 @@ class Bar:
     ask: float | None = None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Quote:
     """A priced snapshot; every order carries the id of the one it was priced from."""
@@ -98,6 +147,7 @@ class Quote:
         return self.ask - self.bid
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Instrument:
     symbol: str
@@ -113,6 +163,7 @@ class Instrument:
     underlying: str | None = None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     client_order_id: str
@@ -130,6 +181,7 @@ class OrderRequest:
     tags: tuple[str, ...] = ()
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     client_order_id: str
