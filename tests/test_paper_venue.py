@@ -263,7 +263,7 @@ def test_a_conformed_request_keeps_every_other_field():
     assert _on_grid(req, 12.3, 1.2346) == replace(req, qty=12.3, price=1.2346)
 
 
-@pytest.mark.parametrize("inc", [1e-5, 1e-4, 0.01, 0.1, 0.5, 2.5e-5, 1.0, 5.0, 0.3])
+@pytest.mark.parametrize("inc", [1e-5, 1e-4, 0.01, 0.1, 0.5, 2.5e-5, 1.0, 5.0, 0.3, 1000.0, 1e-20])
 def test_snap_is_the_decimal_grid_point(inc):
     from decimal import Decimal
 

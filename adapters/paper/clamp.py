@@ -24,24 +24,31 @@ def snap(x: float, inc: float, up: bool) -> float:
 
     The rule is decimal (the repr of x and inc); float division decides it exactly whenever its
     error bound keeps the quotient clear of the 1e-9 band (nearly always, at ~5x the speed)."""
-    x, inc = float(x), float(inc)
+    if type(x) is not float:
+        x = float(x)
+    grid = _GRIDS.get(inc)
+    inc, p, q, bound = _grid(inc) if grid is None else grid
     n = None
     r = x / inc if inc else math.nan
-    if math.isfinite(r):
-        nearest = round(r)
-        off, err = abs(r - nearest), abs(r) * 4e-15 + 1e-15  # err bounds |r - the decimal ratio|
-        if off + err < 1e-9:
-            n = nearest
-        elif off - err >= 1e-9:  # no integer lies between r and the decimal ratio
-            n = math.ceil(r) if up else math.floor(r)
+    if r - r == 0.0:  # finite
+        # The nearest integer as a float. Where a tie or the sum's rounding picks the other
+        # neighbour, both lie ~0.5 away: far outside the band, so the rule decides the same.
+        n = (r + 0.5) // 1.0
+        off = r - n if r >= n else n - r
+        err = (r if r >= 0.0 else -r) * 4e-15 + 1e-15  # bounds |r - the decimal ratio|
+        if off + err >= 1e-9:  # off the grid: floor or ceiling, unless an integer may lie between
+            n = None if off - err < 1e-9 else r // 1.0 + 1.0 if up else r // 1.0  # r and the ratio
     if n is None:
-        n = _decimal_index(x, inc, up)
-    elif -_EXACT < n < _EXACT:
-        # n x inc as the exact fraction n*p/q: int division rounds correctly, as float(Decimal) does,
-        # so this is the same float as the Decimal product below, at half the cost.
-        p, q = _ratio(inc)
+        return float(_decimal_index(x, inc, up) * _decimal(inc))
+    if -bound < n < bound:
+        # n x inc as the exact fraction n*p/q in floats: n*p is exact below 2**53 and so is q, so
+        # the one division rounds correctly, as float(Decimal) does: the same float as the Decimal
+        # product below at a fraction of the cost. n is never -0.0 (no signed zero leaks).
         return n * p / q
-    return float(n * _decimal(inc))
+    if -_EXACT < n < _EXACT:  # the same fraction in ints, whose true division rounds correctly too
+        p, q = _ratio(inc)
+        return int(n) * p / q
+    return float(int(n) * _decimal(inc))
 
 
 def _decimal_index(x: float, inc: float, up: bool) -> Decimal:
@@ -59,6 +66,24 @@ def _decimal(inc: float) -> Decimal:
 @functools.lru_cache(maxsize=64)
 def _ratio(inc: float) -> tuple[int, int]:
     return _decimal(inc).as_integer_ratio()
+
+
+_GRIDS: dict[float, tuple[float, float, float, float]] = {}  # _grid's answers for usable increments
+
+
+@functools.lru_cache(maxsize=64)
+def _grid(inc: float) -> tuple[float, float, float, float]:
+    """(inc, p, q, bound) for an increment whose decimal is p/q: |n| < bound keeps n*p/q exact in
+    floats (p and q exact in floats, n*p below 2**53) and inside Decimal's 28 digits (below 10**15).
+    A bound of 0 (a non-positive or odd increment) leaves every grid point to the int fraction."""
+    inc = float(inc)
+    if not 0 < inc < math.inf:
+        return inc, 0.0, 0.0, 0.0
+    p, q = _ratio(inc)
+    if not (p <= 2 ** 53 and q <= 2 ** 53):
+        return inc, 0.0, 0.0, 0.0
+    grid = _GRIDS[inc] = (inc, float(p), float(q), float(min(_EXACT, (2 ** 53 - 1) // p)))
+    return grid
 
 
 _EXACT = 10 ** 15  # below this, n x the digits of an increment stay well inside Decimal's 28 digits
