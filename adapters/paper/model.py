@@ -34,9 +34,10 @@ class WorkingOrder:
     def report(self, status: ReportStatus | None = None, fills: tuple[Fill, ...] = (),
                reason: str | None = None, clamp=None, refused: bool = False) -> VenueReport:
         req, filled = self.req, self.filled_qty
+        remaining = req.qty - filled
         return VenueReport(req.client_order_id, status or self.status, fills,
                            self.reason if reason is None else reason, self.updated_ts, clamp,
-                           filled, max(req.qty - filled, 0.0), refused)  # remaining, inline
+                           filled, 0.0 if remaining < 0.0 else remaining, refused)  # max(.., 0.0), inline
 
     def view(self) -> OpenOrder:
         return OpenOrder(self.req, self.status, self.filled_qty, self.active_at)

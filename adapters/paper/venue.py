@@ -187,7 +187,7 @@ class PaperVenue:
         if last is not None and last[0] is bar:  # the same bar always makes the same quote
             q = last[1]
         else:
-            inst = self.catalogue.get(symbol)
+            inst = self._instruments.get(symbol) or self.catalogue.get(symbol)
             q = make_quote(bar, inst, self.config.spread_bps[inst.domain])
             self._quoted[symbol] = (bar, q)
         if q.snapshot_id not in self._issued:
@@ -203,7 +203,7 @@ class PaperVenue:
         return self._call("on_bar", (bar,), self._on_bar)
 
     def _on_bar(self, bar: Bar) -> list[VenueReport]:
-        inst = self.catalogue.get(bar.symbol)
+        inst = self._instruments.get(bar.symbol) or self.catalogue.get(bar.symbol)  # (which raises)
         prev = self._bars.get(bar.symbol)
         if prev is not None and bar.ts <= prev.ts:
             raise VenueError(f"{bar.symbol}: bar at {bar.ts} does not follow {prev.ts}; time only moves forward")
@@ -216,7 +216,8 @@ class PaperVenue:
             return []
         pricer = self._pricer(inst)
         reports: list[VenueReport] = []
-        active.sort(key=_work_order)
+        if len(active) > 1:
+            active.sort(key=_work_order)
         for o in active:
             if not o.working or self._held(o, symbol):  # an earlier order's fill may have ended it
                 continue
@@ -268,10 +269,8 @@ class PaperVenue:
                     first, side, price, first_bar=True) is not None:
                 return 0  # marketable on arrival (the first bar's own rule)
             touch = limit_through(side, price, low, high)
-        if not touch.size:
-            return 0
-        first = int(touch.argmax())  # the first touch, or 0 when there is none
-        return first if touch[first] else len(high)
+        first = touch.tobytes().find(1)  # the first touch (a bool is one byte, 0 or 1), or -1
+        return len(high) if first < 0 else first
 
     def _bars_before_funding(self, symbol: str, ts: np.ndarray) -> int:
         schedule = self._funding.get(symbol)
@@ -295,7 +294,7 @@ class PaperVenue:
         if prev is not None and bar.ts <= prev.ts:
             raise VenueError(f"{bar.symbol}: bar at {bar.ts} does not follow {prev.ts}; time only moves forward")
         self._bars[bar.symbol] = bar
-        inst = self.catalogue.get(bar.symbol)
+        inst = self._instruments.get(bar.symbol) or self.catalogue.get(bar.symbol)
         if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
             self._accrue_funding(inst, bar, prev)
         for o in self._open.values():
