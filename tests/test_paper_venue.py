@@ -233,7 +233,7 @@ def test_cancel_and_amend():
 
 
 def test_every_fill_attempt_takes_two_draws_from_the_seeded_stream():
-    # A whole fill discards its fraction draw (random() instead of uniform()): the stream, and
+    # A whole fill discards its fraction draw (random_raw() instead of uniform()): the stream, and
     # so every later partial fill and a restored venue, must not depend on which one it was.
     import numpy as np
 

@@ -256,7 +256,8 @@ class PaperVenue:
                 continue
             if o.active_at >= first.ts or o.req.type is _MARKET or o.triggered or self._held(o, symbol):
                 return 0  # latency, market fills and holds depend on more than a touch
-            n = min(n, self._untouched(o, first, high[:n], low[:n]))
+            n = min(n, self._untouched(o, first, high[:n], low[:n]) if n < len(high) else
+                    self._untouched(o, first, high, low))  # (a slice is a new view: ~100 ns each)
         return min(n, self._bars_before_funding(symbol, ts))
 
     def _untouched(self, o: WorkingOrder, first: Bar, high: np.ndarray, low: np.ndarray) -> int:
@@ -513,11 +514,11 @@ class PaperVenue:
 
     def _maybe_partial(self, qty: float, inst: Instrument) -> float:
         # Always draw twice, so the random stream depends only on the sequence of fill attempts.
-        # A whole fill discards its second draw with random(), which takes the same one value
-        # from the stream as uniform() at a third of the cost.
+        # A whole fill discards its second draw with random_raw(), which takes the same one 64-bit
+        # value from the stream as uniform() (and random()) at a quarter of the cost.
         rng, cfg = self._rng, self.config
         if rng.random() >= cfg.partial_fill_prob:
-            rng.random()
+            rng.bit_generator.random_raw()
             return qty
         part = snap(qty * rng.uniform(cfg.partial_fill_min, cfg.partial_fill_max), inst.step, up=False)
         return part if 0 < part < qty else qty
