@@ -74,3 +74,9 @@ def test_slot_init_refuses_what_it_does_not_build():
     for cls in (NoSlots, KwOnly):
         with pytest.raises(TypeError):
             slot_init(cls)
+
+
+def test_final_statuses_are_the_ones_no_report_follows():
+    from adapters.base import ReportStatus as S
+
+    assert {s for s in S if s.is_final} == {S.REJECTED, S.FILLED, S.CANCELED, S.EXPIRED}
