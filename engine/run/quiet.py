@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.runtime.vector import SampledEvent
+from engine.runtime.vector import SampledEvent, span
 from state.ledger import FLAT_EPS
 
 if TYPE_CHECKING:
@@ -114,8 +114,10 @@ class QuietScreen:
         cands = inst.bound.table.get((inst.state, "price_update"))
         if not cands:
             return n
-        payload = {"price": s.close[i0:i0 + n], "atr": s.atr[i0:i0 + n]}
-        return self.price_update.first(cands, n, inst.bound.globals["params"], inst.ctx, payload, {})
+        params, price, atr = inst.bound.globals["params"], s.close[i0:i0 + n], s.atr[i0:i0 + n]
+        if self.price_update.none_within(cands, params, inst.ctx, {"price": span(price), "atr": span(atr)}):
+            return n  # the usual case: the stretch's price and ATR ranges prove it, no arrays
+        return self.price_update.first(cands, n, params, inst.ctx, {"price": price, "atr": atr}, {})
 
     # -- the book's P&L to the kill machine -----------------------------------------
     def _tripwire_end(self, k: int, end: int) -> int:
