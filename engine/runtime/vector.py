@@ -399,21 +399,25 @@ class SampledEvent:
         Params never change once bound; with no payload and the same values of the ctx fields
         the guards read, a point proven before covers every bound under it. A bound above it
         is first tried joined with it (the largest of each field), so that few screens evaluate."""
+        got = self._proven.get(id(cands))  # (cands, params, ctx fields read, their values, point)
+        if got is not None and got[0] is cands and got[1] is params and not payload:
+            key = _ctx_key(got[2], ctx)
+            if key is not None and key == got[3]:
+                if _under(upper, got[4]):
+                    return True
+                joined = _join(upper, got[4])
+                if joined is not None and self._false_below(cands, params, ctx, payload, joined):
+                    self._proven[id(cands)] = (*got[:4], joined)
+                    return True
+                return self._false_below(cands, params, ctx, payload, upper)
         if any(c.guard is None for c in cands):
             return False
-        key = None if payload else _ctx_key(tuple(self._guard(c) for c in cands), ctx)
-        got = self._proven.get(id(cands))
-        if key is not None and got is not None and got[0] is cands and got[1] is params and got[2] == key:
-            if _under(upper, got[3]):
-                return True
-            joined = _join(upper, got[3])
-            if joined is not None and self._false_below(cands, params, ctx, payload, joined):
-                self._proven[id(cands)] = (cands, params, key, joined)
-                return True
-            return self._false_below(cands, params, ctx, payload, upper)
         ok = self._false_below(cands, params, ctx, payload, upper)
-        if ok and key is not None:
-            self._proven[id(cands)] = (cands, params, key, upper)
+        if ok and not payload:
+            reads = _reads(tuple(self._guard(c) for c in cands))
+            key = None if reads is None else _ctx_key(reads, ctx)
+            if key is not None:
+                self._proven[id(cands)] = (cands, params, reads, key, upper)
         return ok
 
     def _false_below(self, cands: tuple[Candidate, ...], params: Any, ctx: Mapping[str, Any],
@@ -474,32 +478,43 @@ def _head(tree: Mapping[str, Any], n: int) -> dict[str, Any]:
 _KEYABLE = frozenset({int, float, str, bool, type(None)})  # immutable: equal now means equal later
 
 
-def _ctx_key(guards: tuple[VectorGuard, ...], ctx: Mapping[str, Any]) -> tuple | None:
-    """The values of the ctx fields the guards read (None: not known, or not safe to keep)."""
-    values = []
+def _reads(guards: tuple[VectorGuard, ...]) -> tuple[str, ...] | None:
+    """The ctx fields the guards read (None: not only fields)."""
+    names: list[str] = []
     for vg in guards:
         if vg.ctx_reads is None:
             return None
-        for name in vg.ctx_reads:
-            v = ctx.get(name, _Fields)  # a missing field: a marker no ctx holds
-            if type(v) not in _KEYABLE and v is not _Fields:
-                return None
-            values.append((type(v), v))  # 1 == 1.0 == True, yet `in` or `min` may tell them apart
+        names += vg.ctx_reads
+    return tuple(dict.fromkeys(names))
+
+
+def _ctx_key(reads: tuple[str, ...], ctx: Mapping[str, Any]) -> tuple | None:
+    """The values of those ctx fields (None: one is not safe to keep: mutable)."""
+    values = []
+    for name in reads:
+        v = ctx.get(name, _Fields)  # a missing field: a marker no ctx holds
+        if type(v) not in _KEYABLE and v is not _Fields:
+            return None
+        values.append((type(v), v))  # 1 == 1.0 == True, yet `in` or `min` may tell them apart
     return tuple(values)
 
 
 def _under(upper: Mapping[str, Any], point: Mapping[str, Any]) -> bool:
     """Is every number of `upper` at most the same field's in `point` (the same tree)?"""
-    if upper.keys() != point.keys():
+    if len(upper) != len(point):
         return False
     for k, v in upper.items():
-        p = point[k]
-        if isinstance(v, Mapping):
-            if not (isinstance(p, Mapping) and _under(v, p)):
+        p = point.get(k, point)  # (a missing key: point itself, which no number is)
+        if type(v) in _SCALAR:
+            if not (type(p) in _SCALAR and v <= p):  # NaN never passes
                 return False
-        elif not (type(v) in (int, float) and type(p) in (int, float) and v <= p):  # NaN never passes
+        elif not (_is_mapping(v) and _is_mapping(p) and _under(v, p)):
             return False
     return True
+
+
+def _is_mapping(x: Any) -> bool:
+    return type(x) is dict or isinstance(x, Mapping)  # (the ABC check costs more than the rest)
 
 
 def _join(upper: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -556,6 +571,7 @@ class _Maybe:
 MAYBE = _Maybe()
 _INF = math.inf
 _NUMBER = (int, float)  # bool is an int, np.float64 a float: Python's arithmetic either way
+_SCALAR = frozenset({float, int})  # exact types: _Interval's short ways (a bool takes the long one)
 
 
 def _ends(x: Any) -> tuple[Any, Any]:
@@ -569,7 +585,7 @@ def _ends(x: Any) -> tuple[Any, Any]:
 class _Interval:
     """Every value a varying field takes over the samples: [lo, hi], both finite. Each
     operation applies the sample's own float operation to the ends (see the module doc);
-    a float operand, the usual one, takes the short way."""
+    a float or int operand, the usual one, takes the short way."""
 
     __slots__ = ("lo", "hi")
     __array_ufunc__ = None  # numpy scalars defer to the reflected operations below
@@ -583,7 +599,7 @@ class _Interval:
         self.lo, self.hi = lo, hi
 
     def __add__(self, o: Any) -> "_Interval":
-        if type(o) is float:
+        if type(o) in _SCALAR:
             return _Interval(self.lo + o, self.hi + o)
         a, b = _ends(o)
         return _Interval(self.lo + a, self.hi + b)
@@ -593,25 +609,25 @@ class _Interval:
         return _Interval(a + self.lo, b + self.hi)
 
     def __sub__(self, o: Any) -> "_Interval":
-        if type(o) is float:
+        if type(o) in _SCALAR:
             return _Interval(self.lo - o, self.hi - o)
         a, b = _ends(o)
         return _Interval(self.lo - b, self.hi - a)
 
     def __rsub__(self, o: Any) -> "_Interval":
-        if type(o) is float:
+        if type(o) in _SCALAR:
             return _Interval(o - self.hi, o - self.lo)
         a, b = _ends(o)
         return _Interval(a - self.hi, b - self.lo)
 
     def __mul__(self, o: Any) -> "_Interval":
-        if type(o) is float:  # a NaN o takes the second way, and its NaN ends raise
+        if type(o) in _SCALAR:  # a NaN o takes the second way, and its NaN ends raise
             return _Interval(self.lo * o, self.hi * o) if o >= 0 else _Interval(self.hi * o, self.lo * o)
         a, b = _ends(o)
         return _hull(self.lo * a, self.lo * b, self.hi * a, self.hi * b)
 
     def __rmul__(self, o: Any) -> "_Interval":
-        if type(o) is float:
+        if type(o) in _SCALAR:
             return _Interval(o * self.lo, o * self.hi) if o >= 0 else _Interval(o * self.hi, o * self.lo)
         a, b = _ends(o)
         return _hull(a * self.lo, b * self.lo, a * self.hi, b * self.hi)
@@ -623,19 +639,19 @@ class _Interval:
         return self
 
     def __ge__(self, o: Any) -> Any:
-        a, b = (o, o) if type(o) is float else _ends(o)
+        a, b = (o, o) if type(o) in _SCALAR else _ends(o)
         return True if self.lo >= b else False if self.hi < a else MAYBE
 
     def __gt__(self, o: Any) -> Any:
-        a, b = (o, o) if type(o) is float else _ends(o)
+        a, b = (o, o) if type(o) in _SCALAR else _ends(o)
         return True if self.lo > b else False if self.hi <= a else MAYBE
 
     def __le__(self, o: Any) -> Any:
-        a, b = (o, o) if type(o) is float else _ends(o)
+        a, b = (o, o) if type(o) in _SCALAR else _ends(o)
         return True if self.hi <= a else False if self.lo > b else MAYBE
 
     def __lt__(self, o: Any) -> Any:
-        a, b = (o, o) if type(o) is float else _ends(o)
+        a, b = (o, o) if type(o) in _SCALAR else _ends(o)
         return True if self.hi < a else False if self.lo >= b else MAYBE
 
     def __eq__(self, o: Any) -> Any:  # type: ignore[override]
