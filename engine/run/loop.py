@@ -256,9 +256,11 @@ class Runner:
             return False
         first = self._day < 0
         self._day = day
-        self._day_start = self.total_equity()
-        for d, b in self.session.books.items():
-            b.day_start_equity = eq = b.equity
+        books = self.session.books
+        equities = [b.equity for b in books.values()]
+        self._day_start = sum(equities)  # total_equity(), with each book's equity measured once
+        for (d, b), eq in zip(books.items(), equities):
+            b.day_start_equity = eq
             kpis = self.gate_kpis.get(d)  # not setdefault: that builds a RunningKpis per call
             if kpis is None:
                 kpis = self.gate_kpis[d] = RunningKpis()
