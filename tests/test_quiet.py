@@ -230,7 +230,7 @@ def equity_paths(draw):
     equity = book.equity
     session = SimpleNamespace(clock=SimpleNamespace(now=lambda: now), books={Domain.FOREX: book})
     runner = SimpleNamespace(timeline=tl, booked_series=np.ones(n_series, dtype=bool), session=session,
-                             _day=int(now // 86400), _day_start=draw(st.sampled_from([equity, 0.0, equity * 1.01])),
+                             _day=draw(st.sampled_from([int(now // 86400), -1])), _day_start=draw(st.sampled_from([equity, 0.0, equity * 1.01])),
                              _peak=draw(st.sampled_from([equity, 0.0, equity * 1.05, 2 * equity])),
                              total_equity=lambda: equity)
     return runner, len(tl)
@@ -257,18 +257,20 @@ def test_the_tripwire_bounds_are_the_largest_daily_loss_and_drawdown(case) -> No
 @given(case=equity_paths())
 def test_the_equity_path_is_what_stepping_the_rows_would_measure(case) -> None:
     """Row by row, as step() would: marks, the book's equity (DomainBook's own arithmetic),
-    the day roll's start of day, the running peak, and Runner.pnl_inputs' daily loss and drawdown."""
+    the day roll's days and start of day, the running peak, and Runner.pnl_inputs' daily loss
+    and drawdown."""
     from engine.run.quiet import EquityPath
 
     runner, n = case
     path = EquityPath(runner, 0, n)
     tl, (book,) = runner.timeline, runner.session.books.values()
     marks, day, day_start, peak = dict(book.marks), runner._day, runner._day_start, runner._peak
-    before = runner.total_equity()
+    before, new_days = runner.total_equity(), []
     for r in range(n):
         t = max(float(tl.ts[r]), runner.session.clock.now())
         if int(t // 86400) != day:
             day, day_start = int(t // 86400), before
+            new_days.append(r)
         s = tl.series[tl.ser[r]]
         marks[s.symbol] = float(s.close[tl.idx[r]])
         shadow = dataclasses.replace(book, marks=marks)
@@ -278,3 +280,4 @@ def test_the_equity_path_is_what_stepping_the_rows_would_measure(case) -> None:
         assert path.daily_loss()[r] == (max(0.0, 1.0 - eq / day_start) if day_start > 0 else 0.0)
         assert path.drawdown()[r] == (max(0.0, 1.0 - eq / peak) if peak > 0 else 0.0)
         before = eq
+    assert path.new_days() == new_days

@@ -132,3 +132,138 @@ def test_a_guard_false_at_the_bounds_fires_and_raises_at_no_sample_below(
             except Exception:  # noqa: BLE001 - a guard error needs a step as much as a firing guard
                 fires = True
             assert not fires, f"{src!r} fires at daily_loss={x}, drawdown={y} under bounds {top}"
+
+
+INTERVAL = GUARDS + [
+    "event.price * event.atr > params.k or -event.price >= ctx.level",
+    "ctx.a - 2 * event.price >= event.atr + ctx.b",
+    "abs(event.price - ctx.level) < event.atr and event.price != ctx.a",
+    "(event.price if event.atr > ctx.a else ctx.b) <= params.k",
+    "max(event.price, event.atr) >= ctx.level or min(event.price, ctx.a, event.atr) < ctx.b",
+    "event.price == ctx.level",
+    "params.k * event.price > ctx.level or event.atr * -0.5 < ctx.a or 0.5 - event.price >= ctx.b",
+]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@settings(max_examples=400, deadline=None)
+@example(src=next(g for g in GUARDS if "trail_activation" in g), price=[1.0, 1.5], atr=[0.1, 0.2], level=1.2, a=0.0, b=1.3, k=1.0,
+         flag=False, side="buy")
+@given(src=st.sampled_from(INTERVAL), price=st.lists(values, min_size=1, max_size=8),
+       atr=st.lists(values, min_size=1, max_size=8), level=values, a=values, b=values, k=values,
+       flag=st.booleans(), side=st.sampled_from(["buy", "sell"]))
+def test_a_guard_false_over_the_intervals_fires_and_raises_at_no_sample_within(
+        src, price, atr, level, a, b, k, flag, side) -> None:
+    """SampledEvent.none_within proves a stretch quiet from each field's lowest and highest
+    sample: then no sample inside those ranges may fire or raise the scalar guard."""
+    from types import SimpleNamespace
+
+    from engine.runtime.vector import SampledEvent, span
+
+    params = {"k": k, "breakeven_atr": 1.0, "trail_activation_atr": 2.0, "trail_distance_atr": 1.0}
+    ctx = {"level": level, "a": a, "b": b, "flag": flag, "side": side, "entry_px": level, "stop": b}
+    cand = SimpleNamespace(guard=object(), guard_src=src)
+    prices, atrs = np.array(price, dtype=float), np.array(atr, dtype=float)
+    if not SampledEvent().none_within((cand,), View(params), ctx, {"price": span(prices), "atr": span(atrs)}):
+        return
+    code = compile(src.strip(), "<guard>", "eval")
+    for p in price:
+        for x in atr:
+            env = {"ctx": View(ctx), "event": View({"price": p, "atr": x}), "params": View(params)}
+            try:
+                fires = bool(eval(code, {"__builtins__": {}, **BUILTINS}, env))  # noqa: S307 - test fixture
+            except Exception:  # noqa: BLE001 - a guard error needs a step as much as a firing guard
+                fires = True
+            assert not fires, f"{src!r} fires at price={p}, atr={x} within the intervals"
+
+
+def test_the_intervals_prove_a_calm_stretch_of_the_bracket_guards() -> None:
+    """Not only safe: a bracket far from breakeven and trailing is proven quiet without arrays,
+    and a NaN sample (an ATR not yet defined) leaves it to the arrays."""
+    from types import SimpleNamespace
+
+    from engine.runtime.vector import SampledEvent, span
+
+    cands = tuple(SimpleNamespace(guard=object(), guard_src=src) for src in _spec_guards() if "event." in src)
+    params = View({"breakeven_atr": 1.0, "trail_activation_atr": 2.0, "trail_distance_atr": 1.0})
+    ctx = {"side": "buy", "entry_px": 1.1, "stop": 1.09}
+    price, atr = np.array([1.1, 1.1004, 1.0995]), np.array([0.002, 0.0021, 0.0019])
+    screen = SampledEvent()
+    assert screen.none_within(cands, params, ctx, {"price": span(price), "atr": span(atr)})
+    assert not screen.none_within(cands, params, ctx, {"price": span(price + 0.0025), "atr": span(atr)})
+    atr[1] = math.nan
+    assert not screen.none_within(cands, params, ctx, {"price": span(price), "atr": span(atr)})
+
+
+@settings(max_examples=200, deadline=None)
+@given(calls=st.lists(st.tuples(st.floats(0.0, 0.2), st.floats(0.0, 0.2), st.sampled_from([0.0, 0.05, 0.1]),
+                                st.booleans()), min_size=1, max_size=12))
+def test_a_kept_bound_answers_as_a_fresh_evaluation(calls) -> None:
+    """none_below keeps the point it proved; the ctx fields a guard reads (here ctx.level and
+    ctx.flag) change what it may reuse. Every answer is the one a fresh screen gives."""
+    from types import SimpleNamespace
+
+    from engine.runtime.vector import SampledEvent
+
+    srcs = RISING[:2] + ["pnl.daily_loss > min(params.k, ctx.level) and not ctx.flag"]
+    cands = tuple(SimpleNamespace(guard=object(), guard_src=src) for src in srcs)
+    params, kept = View({"k": 0.1, "daily_loss_limit": 0.05, "max_drawdown": 0.1}), SampledEvent()
+    for daily, dd, level, flag in calls:
+        ctx, upper = {"level": level, "flag": flag, "other": daily}, {"pnl": {"daily_loss": daily, "drawdown": dd}}
+        assert kept.none_below(cands, params, ctx, {}, upper) == SampledEvent().none_below(cands, params, ctx, {}, upper)
+
+
+finite = st.floats(-1e6, 1e6) | st.sampled_from([0.0, -0.0, math.inf, -math.inf])
+
+
+@st.composite
+def in_range(draw):
+    """An interval's ends and samples inside it (the ends themselves included)."""
+    lo, hi = sorted([draw(finite), draw(finite)])
+    inner = [lo + (hi - lo) * f for f in draw(st.lists(st.floats(0.0, 1.0), max_size=3))]
+    return lo, hi, [lo, hi] + [x for x in inner if lo <= x <= hi]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@settings(max_examples=500, deadline=None)
+@given(x=in_range(), y=in_range(), c=finite | st.integers(-3, 3))
+def test_every_sample_operation_lands_inside_its_interval(x, y, c) -> None:
+    """Each _Interval operation bounds what the same float operation gives at every sample,
+    with a fixed operand (float or int, either side) or another interval; a comparison's
+    True or False holds at every sample."""
+    import operator
+
+    from engine.runtime import vector as V
+
+    if not all(map(math.isfinite, (*x[:2], *y[:2]))):
+        with pytest.raises(V.Unvectorizable):  # a sample at inf could make NaN: not an interval
+            V._Interval(min(x[0], y[0]), max(x[1], y[1]))
+        return
+    xi, yi = V._Interval(x[0], x[1]), V._Interval(y[0], y[1])
+    ops = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}
+    cmps = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt,
+            "eq": operator.eq, "ne": operator.ne}
+    pairs = [(xi, c, lambda s: (s, c)), (c, xi, lambda s: (c, s))]
+    pairs += [(xi, yi, lambda s, t=t: (s, t)) for t in y[2]]
+    for left, right, sample in pairs:
+        for name, op in {**ops, **cmps}.items():
+            try:
+                got = op(left, right)
+            except V.Unvectorizable:
+                continue  # "cannot tell": always safe
+            for s in x[2]:
+                want = op(*sample(s))
+                if name in ops:
+                    assert got.lo <= want <= got.hi, (name, left, right, s, want, got.lo, got.hi)
+                elif got is not V.MAYBE:
+                    assert got == want, (name, s, want)
+    for f, g in ((operator.neg, operator.neg), (V._iabs, abs)):
+        got = f(xi)
+        assert all(got.lo <= g(s) <= got.hi for s in x[2])
+    for f, g in ((V._INTERVAL_HELPERS["min"], min), (V._INTERVAL_HELPERS["max"], max)):
+        try:
+            got = f(xi, c, yi)
+        except V.Unvectorizable:
+            assert not math.isfinite(c)
+            continue
+        assert all(got.lo <= g(s, c, t) <= got.hi for s in x[2] for t in y[2])

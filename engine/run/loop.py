@@ -169,24 +169,34 @@ class Runner:
     # -- quiet rows, applied at once -------------------------------------------------
     def skip(self, k: int, end: int) -> int:
         """Apply rows [k, end), which QuietScreen proved quiet, as stepping them would;
-        returns the row reached (earlier than `end` when a day roll moved a machine)."""
+        returns the row reached (earlier than `end` when a day roll moved a machine).
+        Only the venue, the marks and the clock need to be at a new day's row before its
+        roll (what the roll and the machines read); the equity points, the peak and the risk
+        equity, which only the next step and a checkpoint read, are applied once at the end."""
         path = self.quiet.path_over(k, end)
-        cur = k
+        ses, cur, moved = self.session, k, False
+        ts = path.lists()[0]  # max(ts, clock), as step() sets it (the clock only rose to path.ts)
         for i in path.new_days():  # usually none
             b = k + i
             if b >= end:
                 break
             if b > cur:
-                self._apply_quiet(path, cur, b)
-            t = max(float(self.timeline.ts[b]), self.session.clock.now())
-            self.session.clock.set(t)
-            if self._day_roll(t):
-                return b
+                self._apply_quiet(cur, b)
+            ses.clock.set(ts[i])
             cur = b
-        self._apply_quiet(path, cur, end)
+            if self._day_roll(ts[i]):
+                end, moved = b, True
+                break
+        if not moved:
+            self._apply_quiet(cur, end)
+            ses.clock.set(ts[end - 1 - k])
+        self._record_equity(path, 0, end - k)
+        if wall() >= self._next_poll:
+            self.poll_commands()
         return end
 
-    def _apply_quiet(self, path: EquityPath, a: int, b: int) -> None:
+    def _apply_quiet(self, a: int, b: int) -> None:
+        """The venue and the marks after rows [a, b)."""
         ses, tl = self.session, self.timeline
         for n in tl.series_in(a, b):
             s = self.series[n]
@@ -196,44 +206,44 @@ class Runner:
             book = ses.books.get(s.domain)
             if book is not None:
                 book.mark(s.symbol, float(s.close[i]))
-        lo, hi = a - path.a, b - path.a
-        rows = self._record_equity(path, lo, hi)
-        if rows is not None:
-            total = path.total[rows]
-            if len(total):
-                self._last_risk_equity = float(total[-1])
-                if not path.below_peak:  # (the peak only rises, so a path below it stays below)
-                    self._peak = max(self._peak, float(np.maximum.reduce(total)))
-        ses.clock.set(float(path.ts[hi - 1]))
-        if wall() >= self._next_poll:
-            self.poll_commands()
 
-    def _record_equity(self, path: EquityPath, lo: int, hi: int) -> slice | np.ndarray | None:
+    def _record_equity(self, path: EquityPath, lo: int, hi: int) -> None:
         """One point per booked row of the path's rows [lo, hi), in row order, as step() appends
-        them; returns those rows (None: no booked row)."""
+        them; and the risk equity and the peak that step() would leave after them."""
         booked = path.booked
-        if booked is False:
-            return None
-        rows = slice(lo, hi) if booked is True else lo + booked[lo:hi].nonzero()[0]
+        if booked is False or hi <= lo:
+            return
         tl = self.timeline
         if len(self.series) == 1:
             domains = [self.series[0].domain]
         else:
             domains = list({self.series[n].domain for n in tl.series_in(path.a + lo, path.a + hi)
                             if self.booked_series[n]})
+            if not domains:
+                return
         if len(domains) == 1:
             d = domains[0]
-            name, t, e = d.value, path.ts[rows].tolist(), path.by_domain[d][rows].tolist()
+            name, e = d.value, path.by_domain[d]
+            if booked is True:  # the usual case: every row, as lists the screen may have made already
+                ts, total = path.lists()
+                t, totals = ts[lo:hi], total[lo:hi]
+                e = totals if e is path.total else e[lo:hi].tolist()
+            else:
+                rows = lo + booked[lo:hi].nonzero()[0]
+                t, e, totals = path.ts[rows].tolist(), e[rows].tolist(), path.total[rows].tolist()
             self.equity.setdefault(name, []).extend(zip(t, e))
             self._equity_pending.extend(zip(repeat(name), t, e))
-            return rows
-        rows = np.arange(lo, hi) if booked is True else rows
-        for r, n in zip(rows.tolist(), tl.ser[path.a + rows].tolist()):
-            d = self.series[n].domain
-            point = (float(path.ts[r]), float(path.by_domain[d][r]))
-            self.equity.setdefault(d.value, []).append(point)
-            self._equity_pending.append((d.value, *point))
-        return rows
+        else:
+            rows = np.arange(lo, hi) if booked is True else lo + booked[lo:hi].nonzero()[0]
+            for r, n in zip(rows.tolist(), tl.ser[path.a + rows].tolist()):
+                d = self.series[n].domain
+                point = (float(path.ts[r]), float(path.by_domain[d][r]))
+                self.equity.setdefault(d.value, []).append(point)
+                self._equity_pending.append((d.value, *point))
+            totals = path.total[rows].tolist()
+        self._last_risk_equity = totals[-1]
+        if not path.below_peak:  # (the peak only rises, so a path below it stays below)
+            self._peak = max(self._peak, *totals)  # pnl_inputs' max(peak, equity), row after row
 
     # -- kill tripwires, day roll, operator ----------------------------------------
     def total_equity(self) -> float:
@@ -246,9 +256,11 @@ class Runner:
             return False
         first = self._day < 0
         self._day = day
-        self._day_start = self.total_equity()
-        for d, b in self.session.books.items():
-            b.day_start_equity = eq = b.equity
+        books = self.session.books
+        equities = [b.equity for b in books.values()]
+        self._day_start = sum(equities)  # total_equity(), with each book's equity measured once
+        for (d, b), eq in zip(books.items(), equities):
+            b.day_start_equity = eq
             kpis = self.gate_kpis.get(d)  # not setdefault: that builds a RunningKpis per call
             if kpis is None:
                 kpis = self.gate_kpis[d] = RunningKpis()

@@ -16,11 +16,12 @@ leaves no record either way.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.runtime.vector import SampledEvent
+from engine.runtime.vector import SampledEvent, span
 from state.ledger import FLAT_EPS
 
 if TYPE_CHECKING:
@@ -114,8 +115,10 @@ class QuietScreen:
         cands = inst.bound.table.get((inst.state, "price_update"))
         if not cands:
             return n
-        payload = {"price": s.close[i0:i0 + n], "atr": s.atr[i0:i0 + n]}
-        return self.price_update.first(cands, n, inst.bound.globals["params"], inst.ctx, payload, {})
+        params, price, atr = inst.bound.globals["params"], s.close[i0:i0 + n], s.atr[i0:i0 + n]
+        if self.price_update.none_within(cands, params, inst.ctx, {"price": span(price), "atr": span(atr)}):
+            return n  # the usual case: the stretch's price and ATR ranges prove it, no arrays
+        return self.price_update.first(cands, n, params, inst.ctx, {"price": price, "atr": atr}, {})
 
     # -- the book's P&L to the kill machine -----------------------------------------
     def _tripwire_end(self, k: int, end: int) -> int:
@@ -139,7 +142,7 @@ class EquityPath:
     """Each domain's equity after each row of [a, b), as the books would mark it; valid
     while no order fills (a quiet stretch), so one path serves its screen and its apply."""
 
-    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "total", "below_peak", "_days")
+    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "total", "below_peak", "_days", "_lists")
 
     def __init__(self, runner: "Runner", a: int, b: int):
         self.runner, self.a, self.b = runner, a, b
@@ -164,6 +167,14 @@ class EquityPath:
         self.total = total if isinstance(total, np.ndarray) else np.full(b - a, float(total))
         self.below_peak = False  # known: no row's total exceeds the runner's peak (pnl_upper checks it)
         self._days: list[int] | None = None
+        self._lists: tuple[list[float], list[float]] | None = None
+
+    def lists(self) -> tuple[list[float], list[float]]:
+        """ts and total as lists of floats: Python's min, max and bisect over a short stretch
+        cost less than numpy's calls, and Runner._record_equity wants Python floats anyway."""
+        if self._lists is None:
+            self._lists = (self.ts.tolist(), self.total.tolist())
+        return self._lists
 
     @staticmethod
     def _domain(book, tl, ser: np.ndarray | None, a: int, b: int) -> np.ndarray:
@@ -183,35 +194,39 @@ class EquityPath:
         return book.balance + unreal
 
     def new_days(self) -> list[int]:
-        """Rows (from a) whose time starts a new day, as Runner._day_roll counts days."""
+        """Rows (from a) whose time starts a new day, as Runner._day_roll counts days: ts only
+        grows from the runner's day on (-1 before its first row: times are from 1970 on), and
+        t // 86400 >= d exactly when t >= d * 86400 (both exact)."""
         if self._days is None:
-            r, ts = self.runner, self.ts
-            if int(ts[-1] // _DAY) == r._day:
-                self._days = []  # the usual case: no new day in these rows (ts only grows)
-            else:
-                day = np.floor_divide(ts, _DAY)
-                self._days = [i + 1 for i in (day[1:] != day[:-1]).nonzero()[0].tolist()]
-                if day[0] != r._day:
-                    self._days.insert(0, 0)
+            ts, day, i, days = self.lists()[0], self.runner._day, 0, []
+            if int(ts[-1] // _DAY) != day:  # else the usual case: no new day in these rows
+                while (i := bisect_left(ts, (day + 1) * _DAY, i)) < len(ts):
+                    days.append(i)
+                    day = int(ts[i] // _DAY)
+            self._days = days
         return self._days
 
     def pnl_upper(self) -> dict[str, float] | None:
         """The largest daily loss and drawdown of these rows (what daily_loss() and drawdown()
         would hold at most), from the lowest equity of each day: both fall as equity rises.
         None where that is not cheap or not exact: rows without a book, a new peak, non-finite values."""
-        r, total = self.runner, self.total
-        if self.booked is not True or not np.maximum.reduce(total) <= r._peak:  # NaN never passes
+        r = self.runner
+        if self.booked is not True:
+            return None
+        total = self.lists()[1]
+        nan = sum(total)  # NaN if any is (or inf - inf): then no answer, as a NaN max would give
+        if nan != nan or not max(total) <= r._peak:
             return None
         self.below_peak = True
         daily, low, prev, start = 0.0, math.inf, 0, r._day_start
         for i in [*self.new_days(), len(total)]:  # each day's rows [prev, i), its start `start`
             if i > prev:
-                m = float(np.minimum.reduce(total[prev:i]))
+                m = min(total[prev:i]) if prev or i < len(total) else min(total)
                 if not (math.isfinite(m) and math.isfinite(start)):
                     return None
                 daily, low = max(daily, 1.0 - m / start if start > 0 else 0.0), min(low, m)
             if i < len(total):
-                start = float(total[i - 1]) if i else r.total_equity()
+                start = total[i - 1] if i else r.total_equity()
             prev = i
         pk = r._peak
         if not math.isfinite(pk):

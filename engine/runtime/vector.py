@@ -13,11 +13,23 @@ decides. It never answers "no" where the scalar guard would fire or raise.
 A guard whose truth only rises with the fields that vary (`pnl.drawdown >=
 params.max_drawdown`) can also be checked once, with scalars, at upper bounds
 of those fields (`SampledEvent.none_below`): false there, it is false at every
-sample below them, and the host needs no per-sample arrays at all.
+sample below them, and the host needs no per-sample arrays at all. A point
+proven so is kept: while nothing fixed the guards read moves, bounds under it
+need no evaluation.
+
+Any vectorizable guard can be checked on intervals too (`SampledEvent.none_within`):
+the same rewritten code runs once over `_Interval`s [min, max] of each varying
+field, with three-valued comparisons. Rounding to nearest is monotone, so the
+endpoints, computed with the very float operations a sample would use, bound
+every sample's value; a guard false on the intervals is false at every sample.
+Only +, -, * (which never raise on floats), abs, min, max and comparisons take
+an interval, and only finite ends are kept (a sample at inf could make NaN of
+inf - inf, which the ends would not show); anything else answers "cannot tell".
 """
 from __future__ import annotations
 
 import ast
+import math
 import re
 import warnings
 from collections.abc import Mapping
@@ -202,6 +214,22 @@ def _rising(node: ast.AST) -> bool:
     return False
 
 
+def _ctx_reads(tree: ast.AST) -> tuple[str, ...] | None:
+    """The names of `ctx.NAME` the expression reads; None if it reads ctx otherwise, or
+    compares identities (`is`: equal values need not be the same object)."""
+    nodes = list(ast.walk(tree))
+    if any(isinstance(n, (ast.Is, ast.IsNot)) for n in nodes):
+        return None
+    fields = {id(n.value): n.attr for n in nodes if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+    names = set()
+    for n in nodes:
+        if isinstance(n, ast.Name) and n.id == "ctx":
+            if id(n) not in fields:
+                return None
+            names.add(fields[id(n)])
+    return tuple(sorted(names))
+
+
 def _is_field(node: ast.AST) -> bool:
     while isinstance(node, ast.Attribute):
         node = node.value
@@ -246,14 +274,16 @@ class VectorGuard:
     and once more for checks at upper bounds (`bound_code` None: the guard is not `_rising`).
     `strict`: it must run under np.errstate(all="raise") (see _RAISING)."""
 
-    __slots__ = ("source", "code", "bound_code", "strict")
+    __slots__ = ("source", "code", "bound_code", "strict", "ctx_reads")
 
     def __init__(self, source: str):
         self.source = source
         self.code = self.bound_code = None
         self.strict = True
+        self.ctx_reads: tuple[str, ...] | None = None  # the ctx fields it reads (None: not only fields)
         try:
             tree = ast.parse(source.strip(), mode="eval")
+            self.ctx_reads = _ctx_reads(tree)
             _check_boolean_context(tree)
             rising = _rising(tree.body)
             self.strict = any(isinstance(n, ast.BinOp) and isinstance(n.op, _RAISING) for n in ast.walk(tree))
@@ -329,6 +359,9 @@ class SampledEvent:
     def __init__(self) -> None:
         self._guards: dict[int, tuple[Candidate, VectorGuard]] = {}
         self._by_cands: dict[int, tuple[tuple, tuple[VectorGuard, ...] | None]] = {}  # a dispatch table entry's
+        # per dispatch table entry: (cands, params, the ctx fields its guards read, a point none_below proved)
+        self._proven: dict[int, tuple[tuple, Any, tuple, Mapping[str, Any]]] = {}
+        self._interval_env = dict(_INTERVAL_HELPERS)
 
     def first(self, cands: tuple[Candidate, ...], n: int, params: Any, ctx: Mapping[str, Any],
               payload: Mapping[str, Any], inputs: Mapping[str, Any]) -> int:
@@ -361,11 +394,55 @@ class SampledEvent:
                    payload: Mapping[str, Any], upper: Mapping[str, Any]) -> bool:
         """True when no candidate can fire at any sample whose event and input fields are at
         most `upper`'s (the same tree, with scalars): one scalar evaluation per guard, where
-        `first` needs arrays. False when it cannot tell."""
+        `first` needs arrays. False when it cannot tell.
+
+        Params never change once bound; with no payload and the same values of the ctx fields
+        the guards read, a point proven before covers every bound under it. A bound above it
+        is first tried joined with it (the largest of each field), so that few screens evaluate."""
+        got = self._proven.get(id(cands))  # (cands, params, ctx fields read, their values, point)
+        if got is not None and got[0] is cands and got[1] is params and not payload:
+            key = _ctx_key(got[2], ctx)
+            if key is not None and key == got[3]:
+                if _under(upper, got[4]):
+                    return True
+                joined = _join(upper, got[4])
+                if joined is not None and self._false_below(cands, params, ctx, payload, joined):
+                    self._proven[id(cands)] = (*got[:4], joined)
+                    return True
+                return self._false_below(cands, params, ctx, payload, upper)
         if any(c.guard is None for c in cands):
             return False
+        ok = self._false_below(cands, params, ctx, payload, upper)
+        if ok and not payload:
+            reads = _reads(tuple(self._guard(c) for c in cands))
+            key = None if reads is None else _ctx_key(reads, ctx)
+            if key is not None:
+                self._proven[id(cands)] = (cands, params, reads, key, upper)
+        return ok
+
+    def _false_below(self, cands: tuple[Candidate, ...], params: Any, ctx: Mapping[str, Any],
+                     payload: Mapping[str, Any], upper: Mapping[str, Any]) -> bool:
         env = guard_env(params, ctx, payload, upper)
         return all(self._guard(c).false_below(env) for c in cands)
+
+    def none_within(self, cands: tuple[Candidate, ...], params: Any, ctx: Mapping[str, Any],
+                    bounds: Mapping[str, tuple[float, float]]) -> bool:
+        """True when no candidate can fire (or raise) at any sample whose event fields lie
+        within `bounds` (the lowest and highest sample of each, no inputs): one scalar
+        evaluation per guard over intervals. False when it cannot tell; `first` then decides."""
+        guards = self._vectors(cands)
+        if guards is None:
+            return False
+        env = self._interval_env  # the guards' globals: only this call reads them
+        try:
+            env["params"], env["ctx"] = params, Fields(ctx)
+            env["event"] = _Event({k: _Interval(lo, hi) for k, (lo, hi) in bounds.items()})
+            for vg in guards:
+                if eval(vg.code, env) is not False:  # noqa: S307 - from a checked AST
+                    return False
+            return True
+        except Exception:  # noqa: BLE001 - it cannot tell
+            return False
 
 
 def _first(guards: tuple[VectorGuard, ...], n: int, params: Any, ctx: Mapping[str, Any],
@@ -396,3 +473,283 @@ def _head(tree: Mapping[str, Any], n: int) -> dict[str, Any]:
     """The first n samples of every array in a (nested) mapping."""
     return {k: _head(v, n) if isinstance(v, Mapping) else v[:n] if isinstance(v, np.ndarray) else v
             for k, v in tree.items()}
+
+
+_KEYABLE = frozenset({int, float, str, bool, type(None)})  # immutable: equal now means equal later
+
+
+def _reads(guards: tuple[VectorGuard, ...]) -> tuple[str, ...] | None:
+    """The ctx fields the guards read (None: not only fields)."""
+    names: list[str] = []
+    for vg in guards:
+        if vg.ctx_reads is None:
+            return None
+        names += vg.ctx_reads
+    return tuple(dict.fromkeys(names))
+
+
+def _ctx_key(reads: tuple[str, ...], ctx: Mapping[str, Any]) -> tuple | None:
+    """The values of those ctx fields (None: one is not safe to keep: mutable)."""
+    values = []
+    for name in reads:
+        v = ctx.get(name, _Fields)  # a missing field: a marker no ctx holds
+        if type(v) not in _KEYABLE and v is not _Fields:
+            return None
+        values.append((type(v), v))  # 1 == 1.0 == True, yet `in` or `min` may tell them apart
+    return tuple(values)
+
+
+def _under(upper: Mapping[str, Any], point: Mapping[str, Any]) -> bool:
+    """Is every number of `upper` at most the same field's in `point` (the same tree)?"""
+    if len(upper) != len(point):
+        return False
+    for k, v in upper.items():
+        p = point.get(k, point)  # (a missing key: point itself, which no number is)
+        if type(v) in _SCALAR:
+            if not (type(p) in _SCALAR and v <= p):  # NaN never passes
+                return False
+        elif not (_is_mapping(v) and _is_mapping(p) and _under(v, p)):
+            return False
+    return True
+
+
+def _is_mapping(x: Any) -> bool:
+    return type(x) is dict or isinstance(x, Mapping)  # (the ABC check costs more than the rest)
+
+
+def _join(upper: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The largest of each field of two trees of numbers (None: they differ, or hold NaN)."""
+    if upper.keys() != point.keys():
+        return None
+    out = {}
+    for k, v in upper.items():
+        p = point[k]
+        if isinstance(v, Mapping):
+            if not isinstance(p, Mapping) or (j := _join(v, p)) is None:
+                return None
+            out[k] = j
+        elif type(v) in (int, float) and type(p) in (int, float) and v == v and p == p:
+            out[k] = p if v <= p else v
+        else:
+            return None
+    return out
+
+
+# -- intervals -------------------------------------------------------------------------
+def span(x: np.ndarray) -> tuple[float, float]:
+    """The lowest and highest of a float array; NaN ends when it holds a NaN (an interval
+    refuses NaN and infinite ends: "cannot tell")."""
+    if len(x) > 64:
+        return float(np.minimum.reduce(x)), float(np.maximum.reduce(x))
+    xs = x.tolist()  # a short one: Python's min and max skip numpy's per-call cost
+    total = sum(xs)
+    if total != total:  # NaN (or inf - inf: a NaN end either way says "cannot tell")
+        return math.nan, math.nan
+    return min(xs), max(xs)
+
+
+class _Event:
+    """The event's fields as attributes (no nested mappings here)."""
+
+    def __init__(self, d: Mapping[str, Any]):
+        self.__dict__.update(d)
+
+    def __getattr__(self, name: str) -> Any:  # only reached for a field the mapping lacks
+        raise AttributeError(f"no field `{name}`")
+
+
+class _Maybe:
+    """A comparison that holds at some samples of its intervals and fails at others."""
+
+    def __bool__(self) -> bool:
+        raise Unvectorizable("the truth of a comparison over intervals")
+
+    def __repr__(self) -> str:
+        return "maybe"
+
+
+MAYBE = _Maybe()
+_INF = math.inf
+_NUMBER = (int, float)  # bool is an int, np.float64 a float: Python's arithmetic either way
+_SCALAR = frozenset({float, int})  # exact types: _Interval's short ways (a bool takes the long one)
+
+
+def _ends(x: Any) -> tuple[Any, Any]:
+    if type(x) is _Interval:
+        return x.lo, x.hi
+    if isinstance(x, _NUMBER):
+        return x, x
+    raise Unvectorizable(f"a {type(x).__name__} with an interval")
+
+
+class _Interval:
+    """Every value a varying field takes over the samples: [lo, hi], both finite. Each
+    operation applies the sample's own float operation to the ends (see the module doc);
+    a float or int operand, the usual one, takes the short way."""
+
+    __slots__ = ("lo", "hi")
+    __array_ufunc__ = None  # numpy scalars defer to the reflected operations below
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, lo: Any, hi: Any):
+        # Finite ends only: then no sample between them is inf, so none is inf - inf or 0 * inf
+        # (NaN, which no comparison of the ends would foresee). NaN fails the test too.
+        if not -_INF < lo <= hi < _INF:
+            raise Unvectorizable("an interval with an infinite or NaN end")
+        self.lo, self.hi = lo, hi
+
+    def __add__(self, o: Any) -> "_Interval":
+        if type(o) in _SCALAR:
+            return _Interval(self.lo + o, self.hi + o)
+        a, b = _ends(o)
+        return _Interval(self.lo + a, self.hi + b)
+
+    def __radd__(self, o: Any) -> "_Interval":
+        a, b = _ends(o)
+        return _Interval(a + self.lo, b + self.hi)
+
+    def __sub__(self, o: Any) -> "_Interval":
+        if type(o) in _SCALAR:
+            return _Interval(self.lo - o, self.hi - o)
+        a, b = _ends(o)
+        return _Interval(self.lo - b, self.hi - a)
+
+    def __rsub__(self, o: Any) -> "_Interval":
+        if type(o) in _SCALAR:
+            return _Interval(o - self.hi, o - self.lo)
+        a, b = _ends(o)
+        return _Interval(a - self.hi, b - self.lo)
+
+    def __mul__(self, o: Any) -> "_Interval":
+        if type(o) in _SCALAR:  # a NaN o takes the second way, and its NaN ends raise
+            return _Interval(self.lo * o, self.hi * o) if o >= 0 else _Interval(self.hi * o, self.lo * o)
+        a, b = _ends(o)
+        return _hull(self.lo * a, self.lo * b, self.hi * a, self.hi * b)
+
+    def __rmul__(self, o: Any) -> "_Interval":
+        if type(o) in _SCALAR:
+            return _Interval(o * self.lo, o * self.hi) if o >= 0 else _Interval(o * self.hi, o * self.lo)
+        a, b = _ends(o)
+        return _hull(a * self.lo, b * self.lo, a * self.hi, b * self.hi)
+
+    def __neg__(self) -> "_Interval":
+        return _Interval(-self.hi, -self.lo)
+
+    def __pos__(self) -> "_Interval":
+        return self
+
+    def __ge__(self, o: Any) -> Any:
+        a, b = (o, o) if type(o) in _SCALAR else _ends(o)
+        return True if self.lo >= b else False if self.hi < a else MAYBE
+
+    def __gt__(self, o: Any) -> Any:
+        a, b = (o, o) if type(o) in _SCALAR else _ends(o)
+        return True if self.lo > b else False if self.hi <= a else MAYBE
+
+    def __le__(self, o: Any) -> Any:
+        a, b = (o, o) if type(o) in _SCALAR else _ends(o)
+        return True if self.hi <= a else False if self.lo > b else MAYBE
+
+    def __lt__(self, o: Any) -> Any:
+        a, b = (o, o) if type(o) in _SCALAR else _ends(o)
+        return True if self.hi < a else False if self.lo >= b else MAYBE
+
+    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
+        a, b = _ends(o)
+        return True if self.lo == self.hi == a == b else False if self.hi < a or self.lo > b else MAYBE
+
+    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
+        return _inot(self.__eq__(o))
+
+    def __bool__(self) -> bool:
+        raise Unvectorizable("the truth of an interval")
+
+
+def _hull(a: Any, b: Any, c: Any, d: Any) -> _Interval:
+    if not (a == a and b == b and c == c and d == d):  # min() and max() would skip a NaN
+        raise Unvectorizable("an interval with a NaN end")
+    return _Interval(min(a, b, c, d), max(a, b, c, d))
+
+
+def _known(x: Any) -> Any:
+    """True, False or MAYBE: a truth over every sample."""
+    if x is MAYBE:
+        return x
+    if type(x) is _Interval:
+        raise Unvectorizable("the truth of an interval")
+    return bool(x)
+
+
+def _ifold(short: bool, first: Any, rest: tuple[Callable[[], Any], ...]) -> Any:
+    """`and` (short=False) or `or` (short=True) over truths that may be MAYBE: an operand at
+    `short` decides it for every sample; one at MAYBE leaves later ones to evaluate."""
+    out = first if first is MAYBE or first is short or first is (not short) else _known(first)
+    for thunk in rest:
+        if out is short:
+            return short
+        nxt = thunk()
+        if nxt is not MAYBE:
+            nxt = nxt if nxt is True or nxt is False else _known(nxt)
+            if nxt is short:
+                return short
+        else:
+            out = MAYBE
+    return out
+
+
+def _iand(first: Any, *rest: Callable[[], Any]) -> Any:
+    return _ifold(False, first, rest)
+
+
+def _ior(first: Any, *rest: Callable[[], Any]) -> Any:
+    return _ifold(True, first, rest)
+
+
+def _inot(x: Any) -> Any:
+    t = _known(x)
+    return t if t is MAYBE else not t
+
+
+def _iwhere(c: Any, a: Any, b: Any) -> Any:
+    t = _known(c)
+    if t is not MAYBE:
+        return a if t else b
+    if type(a) is _Interval or type(b) is _Interval:
+        (a0, a1), (b0, b1) = _ends(a), _ends(b)
+        return _hull(a0, a1, b0, b1)
+    raise Unvectorizable("either branch of an `if`")
+
+
+def _iabs(x: Any) -> Any:
+    if type(x) is not _Interval:
+        return abs(x)
+    if x.lo >= 0:
+        return x
+    return -x if x.hi <= 0 else _Interval(0.0, max(-x.lo, x.hi))
+
+
+def _iextreme(pick: Callable[..., Any], xs: tuple) -> Any:
+    if len(xs) < 2:
+        raise Unvectorizable("min()/max() of one iterable")
+    if not any(type(x) is _Interval for x in xs):
+        return pick(*xs)
+    ends = [_ends(x) for x in xs]
+    return _Interval(pick(e[0] for e in ends), pick(e[1] for e in ends))
+
+
+def _fixed_only(op: str) -> Callable[[Any, Any], Any]:
+    check = _scalar_only(op)
+
+    def run(a: Any, b: Any) -> Any:
+        if type(a) is _Interval or type(b) is _Interval:
+            raise Unvectorizable(f"`{op}` over an interval")
+        return check(a, b)
+    return run
+
+
+_INTERVAL_HELPERS: dict[str, Any] = {
+    "__builtins__": {}, "__name__": _GUARDS,
+    "_and": _iand, "_or": _ior, "_not": _inot, "_where": _iwhere, "_all": _all, "_any": _any,
+    "_in": _fixed_only("in"), "_not_in": _fixed_only("not in"), "_is": _fixed_only("is"),
+    "_is_not": _fixed_only("is not"),
+    "abs": _iabs, "min": lambda *xs: _iextreme(min, xs), "max": lambda *xs: _iextreme(max, xs)}
