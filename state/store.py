@@ -33,7 +33,8 @@ from state.db import Durability, make_engine, resolve_url
 from state.batch import Batch
 from state.ledger import FLAT_EPS, Book, apply_fill
 from state.models import (INTENT, OPEN, TABLES, TERMINAL, ControlRow, FillRow, JournalEntry,
-                          KpiSnapshot, KvRow, MachineSnapshot, OrderRow, PositionRow, WalletRow, json_text)
+                          KpiSnapshot, KvRow, MachineSnapshot, OrderRow, PositionRow, RETIRED_INDEXES, WalletRow,
+                          json_text)
 
 VENUE_STATUSES = frozenset({"accepted", "rejected", "partially_filled", "filled", "canceled",
                             "expired", "triggered", "unknown"})
@@ -90,6 +91,7 @@ class Store:
         with engine.begin() as conn:
             SQLModel.metadata.create_all(conn, tables=TABLES)
             journal.install_append_only(engine, conn)
+            _drop_retired_indexes(conn)
         return cls(engine, durability, batch_size, clock, spec_hash)
 
     @property
@@ -484,6 +486,13 @@ class Store:
 
     def commands(self) -> list[ControlRow]:
         return self._all(select(ControlRow).order_by(ControlRow.id))
+
+
+def _drop_retired_indexes(conn: Any) -> None:
+    """A file made by an earlier version sheds the indexes no query uses (a no-op after once)."""
+    if conn.dialect.name in ("sqlite", "postgresql"):  # both know DROP INDEX IF EXISTS
+        for name in RETIRED_INDEXES:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
 
 
 def _mode(mode: Mode | str) -> str:
