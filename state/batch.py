@@ -2,7 +2,8 @@
 
 Backtests and replays in batch durability produce thousands of orders and fills;
 writing each through the ORM unit of work costs ~50 µs a row. A Batch collects
-the rows as plain dicts and the Store writes them with executemany, inside the
+the rows as plain tuples (journal, ~13 rows a trade) and dicts and the Store writes
+them with executemany, inside the
 caller's checkpoint transaction, so a crash loses the batch and the checkpoint
 together and a resumed run re-creates both.
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 @dataclass
 class Batch:
-    journal: list[dict[str, Any]] = field(default_factory=list)  # ts, kind, key, payload, spec_hash, reason
+    journal: list[tuple] = field(default_factory=list)  # (ts, kind, key, payload, spec_hash, reason)
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_order_id -> full order row
     order_updates: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> status, filled_qty, machine_state
     fills: list[dict[str, Any]] = field(default_factory=list)

@@ -53,6 +53,17 @@ def json_text(value: Any) -> str:
     return out.decode()
 
 
+def json_texts(values: list[Any]) -> list[str]:
+    """json_text of each value, in one pass: a checkpoint encodes ~10^5 journal payloads at
+    once, and the per-call checks cost as much as the encoding."""
+    dumps, opt = orjson.dumps, _ORJSON_OPT
+    try:
+        texts = [dumps(v, option=opt).decode() for v in values]
+    except TypeError:
+        return [json_text(v) for v in values]
+    return [t if "null" not in t or _finite(v) else json.dumps(v) for v, t in zip(values, texts)]
+
+
 def _finite(value: Any) -> bool:
     """No NaN or infinity anywhere in `value` (orjson accepted it: floats are exact floats)."""
     if type(value) is float:

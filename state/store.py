@@ -34,7 +34,7 @@ from state.batch import Batch
 from state.ledger import FLAT_EPS, Book, apply_fill
 from state.models import (INTENT, OPEN, TABLES, TERMINAL, ControlRow, FillRow, JournalEntry,
                           KpiSnapshot, KvRow, MachineSnapshot, OrderRow, PositionRow, RETIRED_INDEXES, WalletRow,
-                          json_text)
+                          json_text, json_texts)
 
 VENUE_STATUSES = frozenset({"accepted", "rejected", "partially_filled", "filled", "canceled",
                             "expired", "triggered", "unknown"})
@@ -546,7 +546,7 @@ _WALLET_UPDATE = (update(WalletRow.__table__)
 def _write_core(conn: Any, batch: Batch) -> None:
     """Journal, orders and fills through SQLAlchemy Core (PostgreSQL and other servers)."""
     if batch.journal:
-        conn.execute(journal._INSERT, batch.journal)
+        conn.execute(journal._INSERT, [dict(zip(journal.COLUMNS, row)) for row in batch.journal])
     if batch.intents:
         conn.execute(_insert_ignore(conn, OrderRow, ["client_order_id"]), list(batch.intents.values()))
     if batch.order_updates:
@@ -573,7 +573,6 @@ _SQLITE_INTENT_UPSERT = (
     f"INSERT INTO orders ({', '.join(_ORDER_COLS + _ORDER_STATUS)}) "
     f"VALUES ({', '.join('?' * (len(_ORDER_COLS) + len(_ORDER_STATUS)))}) ON CONFLICT (client_order_id) "
     f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ORDER_STATUS)}")
-_JOURNAL_ROW = itemgetter(*journal.COLUMNS)
 _ORDER_ROW = itemgetter(*_ORDER_COLS)
 _ORDER_UPDATE_ROW = itemgetter(*_ORDER_STATUS)
 _ORDER_TAGS = _ORDER_COLS.index("tags")
@@ -582,9 +581,9 @@ _ORDER_TAGS = _ORDER_COLS.index("tags")
 def _write_sqlite(conn: Any, batch: Batch) -> None:
     run = conn.exec_driver_sql
     if batch.journal:
-        run(journal.SQLITE_INSERT, [(ts, kind, key, json_text(payload), spec_hash, reason)
-                                    for ts, kind, key, payload, spec_hash, reason
-                                    in map(_JOURNAL_ROW, batch.journal)])
+        texts = json_texts([row[3] for row in batch.journal])
+        run(journal.SQLITE_INSERT, [(ts, kind, key, text, spec_hash, reason)
+                                    for (ts, kind, key, _, spec_hash, reason), text in zip(batch.journal, texts)])
     intents, updates = batch.intents, batch.order_updates
     if intents and intents.keys() <= updates.keys():
         # Every new order already has its latest status (a run's ledger always does): one

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from state.batch import Batch
-from state.models import json_text
+from state.models import json_text, json_texts
 from state.store import Store, _write_core, _write_sqlite
 from state_support import open_store
 
@@ -32,6 +32,17 @@ def _same(a: object, b: object) -> bool:
 @given(_json_values)
 def test_json_text_reads_back_as_json_dumps_text_does(value: object) -> None:
     assert _same(json.loads(json_text(value)), json.loads(json.dumps(value)))
+
+
+@given(st.lists(_json_values, max_size=5))
+def test_json_texts_is_json_text_of_each(values: list) -> None:
+    assert json_texts(values) == [json_text(v) for v in values]
+
+
+def test_json_texts_keeps_non_finite_floats_and_what_orjson_refuses() -> None:
+    values = [{"a": float("nan")}, {"b": None}, {"c": 1.5}]
+    assert json_texts(values) == ['{"a": NaN}', '{"b":null}', '{"c":1.5}']
+    assert json_texts([{"x": 1}, {1: np.float64(0.5)}]) == ['{"x":1}', json.dumps({1: np.float64(0.5)})]
 
 
 def test_json_text_keeps_non_finite_floats_and_what_orjson_refuses() -> None:
@@ -53,8 +64,7 @@ def _batch(prefix: str, n: int, status: str = "filled") -> Batch:
     b = Batch()
     for k in range(n):
         oid = f"{prefix}-{k}"
-        b.journal.append({"ts": float(k), "kind": "intent", "key": oid, "payload": {"qty": 1.0, "px": math.nan},
-                          "spec_hash": "h", "reason": ""})
+        b.journal.append((float(k), "intent", oid, {"qty": 1.0, "px": math.nan}, "h", ""))
         b.intents[oid] = {"client_order_id": oid, "machine_state": "NEW", "symbol": "EUR/USD", "side": "buy",
                           "qty": 1.0, "filled_qty": 0.0, "type": "market", "price": None, "reduce_only": False,
                           "role": "entry", "parent_id": None, "domain": "forex", "mode": "paper", "strategy": "s",

@@ -94,8 +94,7 @@ class BufferedLedger:
                                             "fee": fill.fee})
 
     def journal(self, kind: str, key: str, payload: dict, reason: str = "") -> None:
-        self.batch.journal.append({"ts": self.now(), "kind": kind, "key": key, "payload": payload,
-                                   "spec_hash": self.spec_hash, "reason": reason})
+        self.batch.journal.append((self.now(), kind, key, payload, self.spec_hash, reason))
 
     def state(self) -> dict:
         """Statuses of orders still working: part of the run's checkpoint."""
