@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from state.batch import Batch
+from state.batch import FILL_COLUMNS, INTENT_COLUMNS, JOURNAL_COLUMNS, ORDER_UPDATE_COLUMNS, Batch
+from state.models import FillRow, JournalEntry, OrderRow
 from state.models import json_text, json_texts
 from state.store import Store, _write_core, _write_sqlite
 from state_support import open_store
@@ -65,17 +66,21 @@ def _batch(prefix: str, n: int, status: str = "filled") -> Batch:
     for k in range(n):
         oid = f"{prefix}-{k}"
         b.journal.append((float(k), "intent", oid, {"qty": 1.0, "px": math.nan}, "h", ""))
-        b.intents[oid] = {"client_order_id": oid, "machine_state": "NEW", "symbol": "EUR/USD", "side": "buy",
-                          "qty": 1.0, "filled_qty": 0.0, "type": "market", "price": None, "reduce_only": False,
-                          "role": "entry", "parent_id": None, "domain": "forex", "mode": "paper", "strategy": "s",
-                          "quote_id": "q", "tags": ["t", k], "ts": float(k), "status": "intent", "venue_order_id": ""}
+        b.intents[oid] = (oid, "EUR/USD", "buy", 1.0, "market", None, False, "entry", None, "forex", "paper", "s", "q",
+                          ["t", k], float(k), "")
         b.order_updates[oid] = {"status": status, "filled_qty": 1.0, "machine_state": "DONE"}
-        b.fills.append({"fill_id": f"{oid}-1", "client_order_id": oid, "symbol": "EUR/USD", "side": "buy",
-                        "qty": 1.0, "price": 1.1, "fee": 0.0, "ts": float(k), "quote_id": "q", "liquidity": "taker"})
+        b.fills.append((f"{oid}-1", oid, "EUR/USD", "buy", 1.0, 1.1, 0.0, float(k), "q", "taker"))
     b.positions[("EUR/USD", "forex", "paper")] = {"symbol": "EUR/USD", "domain": "forex", "mode": "paper",
                                                   "qty": float(n), "avg_price": 1.1, "realized_pnl": 0.0,
                                                   "opened_ts": 0.0, "extra": {}}
     return b
+
+
+def test_the_row_layouts_name_every_column_once() -> None:
+    orders = INTENT_COLUMNS + ORDER_UPDATE_COLUMNS
+    for layout, row, key in ((JOURNAL_COLUMNS, JournalEntry, "seq"), (orders, OrderRow, "id"),
+                             (FILL_COLUMNS, FillRow, "id")):
+        assert sorted((key, *layout)) == sorted(c.name for c in row.__table__.columns)
 
 
 def _stored(tmp_path: Path) -> dict[str, list]:
