@@ -58,10 +58,10 @@ def json_texts(values: list[Any]) -> list[str]:
     once, and the per-call checks cost as much as the encoding."""
     dumps, opt = orjson.dumps, _ORJSON_OPT
     try:
-        texts = [dumps(v, option=opt).decode() for v in values]
+        return [t if "null" not in (t := dumps(v, option=opt).decode()) or _finite(v) else json.dumps(v)
+                for v in values]
     except TypeError:
         return [json_text(v) for v in values]
-    return [t if "null" not in t or _finite(v) else json.dumps(v) for v, t in zip(values, texts)]
 
 
 _LEAVES = frozenset({str, int, bool, type(None)})
