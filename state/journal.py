@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlmodel import Session
 
+from state.batch import JOURNAL_COLUMNS as COLUMNS
 from state.models import JournalEntry, json_text
 
 _SQLITE_APPEND_ONLY = [
@@ -39,7 +40,6 @@ def install_append_only(engine: Engine, conn: Connection) -> None:
 _INSERT = insert(JournalEntry.__table__)
 # On SQLite the driver binds the row itself: the Core statement's parameter processing and
 # json.dumps cost more than the insert (a checkpoint's equity entry holds every bar's point).
-COLUMNS = ("ts", "kind", "key", "payload", "spec_hash", "reason")
 SQLITE_INSERT = f"INSERT INTO journal ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 

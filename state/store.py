@@ -23,17 +23,18 @@ from enum import Enum
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Engine, bindparam, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlmodel import Session, SQLModel
 
 from engine.domain import Domain, Fill, Mode, OrderRequest, Position, Side
 from state import control, journal
 from state.control import Command
 from state.db import Durability, make_engine, resolve_url
-from state.batch import Batch
+from state.batch import FILL_COLUMNS, INTENT_COLUMNS, JOURNAL_COLUMNS, ORDER_UPDATE_COLUMNS, Batch
 from state.ledger import FLAT_EPS, Book, apply_fill
 from state.models import (INTENT, OPEN, TABLES, TERMINAL, ControlRow, FillRow, JournalEntry,
-                          KpiSnapshot, KvRow, MachineSnapshot, OrderRow, PositionRow, WalletRow, json_text)
+                          KpiSnapshot, KvRow, MachineSnapshot, OrderRow, PositionRow, RETIRED_INDEXES, WalletRow,
+                          json_text, json_texts)
 
 VENUE_STATUSES = frozenset({"accepted", "rejected", "partially_filled", "filled", "canceled",
                             "expired", "triggered", "unknown"})
@@ -90,6 +91,7 @@ class Store:
         with engine.begin() as conn:
             SQLModel.metadata.create_all(conn, tables=TABLES)
             journal.install_append_only(engine, conn)
+            _drop_retired_indexes(conn)
         return cls(engine, durability, batch_size, clock, spec_hash)
 
     @property
@@ -486,6 +488,13 @@ class Store:
         return self._all(select(ControlRow).order_by(ControlRow.id))
 
 
+def _drop_retired_indexes(conn: Any) -> None:
+    """A file made by an earlier version sheds the indexes no query uses (a no-op after once)."""
+    if conn.dialect.name in ("sqlite", "postgresql"):  # both know DROP INDEX IF EXISTS
+        for name in RETIRED_INDEXES:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+
+
 def _mode(mode: Mode | str) -> str:
     md = Mode(mode)
     if md is Mode.OFF:
@@ -537,13 +546,14 @@ _WALLET_UPDATE = (update(WalletRow.__table__)
 def _write_core(conn: Any, batch: Batch) -> None:
     """Journal, orders and fills through SQLAlchemy Core (PostgreSQL and other servers)."""
     if batch.journal:
-        conn.execute(journal._INSERT, batch.journal)
+        conn.execute(journal._INSERT, [dict(zip(JOURNAL_COLUMNS, row)) for row in batch.journal])
     if batch.intents:
-        conn.execute(_insert_ignore(conn, OrderRow, ["client_order_id"]), list(batch.intents.values()))
+        conn.execute(_insert_ignore(conn, OrderRow, ["client_order_id"]),
+                     [{**dict(zip(INTENT_COLUMNS, row)), **_NEW_ORDER} for row in batch.intents.values()])
     if batch.order_updates:
         conn.execute(_ORDER_UPDATE, [{"b_id": k, **v} for k, v in batch.order_updates.items()])
     if batch.fills:
-        conn.execute(_insert_ignore(conn, FillRow, ["fill_id"]), batch.fills)
+        conn.execute(_insert_ignore(conn, FillRow, ["fill_id"]), [dict(zip(FILL_COLUMNS, row)) for row in batch.fills])
 
 
 # SQLite: the driver binds the rows itself. SQLAlchemy's per-row parameter processing and
@@ -556,64 +566,41 @@ _SQLITE_SNAPSHOT_UPSERT = (
     "updated_ts = excluded.updated_ts")
 _SQLITE_KV_UPSERT = ("INSERT INTO kv (key, value, updated_ts) VALUES (?, ?, ?) "
                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts")
-_ORDER_STATUS = ("status", "filled_qty", "machine_state")  # what an order update sets
-_ORDER_COLS = tuple(c.name for c in OrderRow.__table__.columns if c.name != "id" and c.name not in _ORDER_STATUS)
+_NEW_ORDER = {"status": INTENT, "filled_qty": 0.0, "machine_state": ""}  # an intent with no update
 _SQLITE_ORDER_UPDATE = "UPDATE orders SET status = ?, filled_qty = ?, machine_state = ? WHERE client_order_id = ?"
+_INTENT_INSERT = (f"INSERT INTO orders ({', '.join(INTENT_COLUMNS + ORDER_UPDATE_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * (len(INTENT_COLUMNS) + len(ORDER_UPDATE_COLUMNS)))}) "
+                  "ON CONFLICT (client_order_id) DO ")
+_SQLITE_INTENT_IGNORE = _INTENT_INSERT + "NOTHING"
 # An intent with its update folded in; stored already, it takes the update alone (as the UPDATE would).
-_SQLITE_INTENT_UPSERT = (
-    f"INSERT INTO orders ({', '.join(_ORDER_COLS + _ORDER_STATUS)}) "
-    f"VALUES ({', '.join('?' * (len(_ORDER_COLS) + len(_ORDER_STATUS)))}) ON CONFLICT (client_order_id) "
-    f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ORDER_STATUS)}")
-_JOURNAL_ROW = itemgetter(*journal.COLUMNS)
-_ORDER_ROW = itemgetter(*_ORDER_COLS)
-_ORDER_UPDATE_ROW = itemgetter(*_ORDER_STATUS)
-_ORDER_TAGS = _ORDER_COLS.index("tags")
+_SQLITE_INTENT_UPSERT = _INTENT_INSERT + "UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in ORDER_UPDATE_COLUMNS)
+_SQLITE_FILL_INSERT = (f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' * len(FILL_COLUMNS))}) "
+                       "ON CONFLICT (fill_id) DO NOTHING")
+_ORDER_UPDATE_ROW = itemgetter(*ORDER_UPDATE_COLUMNS)
+_TAGS = INTENT_COLUMNS.index("tags")
 
 
 def _write_sqlite(conn: Any, batch: Batch) -> None:
     run = conn.exec_driver_sql
     if batch.journal:
-        run(journal.SQLITE_INSERT, [(ts, kind, key, json_text(payload), spec_hash, reason)
-                                    for ts, kind, key, payload, spec_hash, reason
-                                    in map(_JOURNAL_ROW, batch.journal)])
+        texts = json_texts([row[3] for row in batch.journal])
+        run(journal.SQLITE_INSERT, [(ts, kind, key, text, spec_hash, reason)
+                                    for (ts, kind, key, _, spec_hash, reason), text in zip(batch.journal, texts)])
     intents, updates = batch.intents, batch.order_updates
-    if intents and intents.keys() <= updates.keys():
+    if intents:
         # Every new order already has its latest status (a run's ledger always does): one
         # statement per order rather than an insert and then an update.
-        run(_SQLITE_INTENT_UPSERT, [_order_params(row) + _ORDER_UPDATE_ROW(updates[k]) for k, row in intents.items()])
-        updates = {k: v for k, v in updates.items() if k not in intents}
-    elif intents:
-        _insert_rows(conn, OrderRow, list(intents.values()), "client_order_id")
+        upsert = intents.keys() <= updates.keys()
+        tags = json_texts([row[_TAGS] for row in intents.values()])
+        run(_SQLITE_INTENT_UPSERT if upsert else _SQLITE_INTENT_IGNORE,
+            [(*row[:_TAGS], text, *row[_TAGS + 1:], *_ORDER_UPDATE_ROW(updates.get(k, _NEW_ORDER)))
+             for (k, row), text in zip(intents.items(), tags)])
+        if upsert:
+            updates = {k: v for k, v in updates.items() if k not in intents}
     if updates:
         run(_SQLITE_ORDER_UPDATE, [(*_ORDER_UPDATE_ROW(v), k) for k, v in updates.items()])
     if batch.fills:
-        _insert_rows(conn, FillRow, batch.fills, "fill_id")
-
-
-def _order_params(row: dict[str, Any]) -> tuple:
-    values = _ORDER_ROW(row)
-    return (*values[:_ORDER_TAGS], json_text(values[_ORDER_TAGS]), *values[_ORDER_TAGS + 1:])
-
-
-def _insert_rows(conn: Any, model: Any, rows: list[dict[str, Any]], unique: str | None) -> None:
-    """SQLite bulk insert of dict rows (skipping rows whose `unique` key is stored)."""
-    cols = list(rows[0])
-    table = model.__table__
-    json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    conflict = f" ON CONFLICT ({unique}) DO NOTHING" if unique else ""
-    sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}){conflict}")
-    params = list(map(itemgetter(*cols), rows)) if len(cols) > 1 else [(r[cols[0]],) for r in rows]
-    json_at = [i for i, c in enumerate(cols) if c in json_cols]
-    if json_at:
-        params = [_json_encoded(p, json_at) for p in params]
-    conn.exec_driver_sql(sql, params)
-
-
-def _json_encoded(values: tuple, at: list[int]) -> tuple:
-    out = list(values)
-    for i in at:
-        out[i] = json_text(out[i])
-    return tuple(out)
+        run(_SQLITE_FILL_INSERT, batch.fills)
 
 
 def _dialect_insert(conn: Any, model: Any) -> Any:

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from state.batch import Batch
-from state.models import json_text
+from state.batch import FILL_COLUMNS, INTENT_COLUMNS, JOURNAL_COLUMNS, ORDER_UPDATE_COLUMNS, Batch
+from state.models import FillRow, JournalEntry, OrderRow
+from state.models import json_text, json_texts
 from state.store import Store, _write_core, _write_sqlite
 from state_support import open_store
 
@@ -32,6 +33,17 @@ def _same(a: object, b: object) -> bool:
 @given(_json_values)
 def test_json_text_reads_back_as_json_dumps_text_does(value: object) -> None:
     assert _same(json.loads(json_text(value)), json.loads(json.dumps(value)))
+
+
+@given(st.lists(_json_values, max_size=5))
+def test_json_texts_is_json_text_of_each(values: list) -> None:
+    assert json_texts(values) == [json_text(v) for v in values]
+
+
+def test_json_texts_keeps_non_finite_floats_and_what_orjson_refuses() -> None:
+    values = [{"a": float("nan")}, {"b": None}, {"c": 1.5}]
+    assert json_texts(values) == ['{"a": NaN}', '{"b":null}', '{"c":1.5}']
+    assert json_texts([{"x": 1}, {1: np.float64(0.5)}]) == ['{"x":1}', json.dumps({1: np.float64(0.5)})]
 
 
 def test_json_text_keeps_non_finite_floats_and_what_orjson_refuses() -> None:
@@ -53,19 +65,22 @@ def _batch(prefix: str, n: int, status: str = "filled") -> Batch:
     b = Batch()
     for k in range(n):
         oid = f"{prefix}-{k}"
-        b.journal.append({"ts": float(k), "kind": "intent", "key": oid, "payload": {"qty": 1.0, "px": math.nan},
-                          "spec_hash": "h", "reason": ""})
-        b.intents[oid] = {"client_order_id": oid, "machine_state": "NEW", "symbol": "EUR/USD", "side": "buy",
-                          "qty": 1.0, "filled_qty": 0.0, "type": "market", "price": None, "reduce_only": False,
-                          "role": "entry", "parent_id": None, "domain": "forex", "mode": "paper", "strategy": "s",
-                          "quote_id": "q", "tags": ["t", k], "ts": float(k), "status": "intent", "venue_order_id": ""}
+        b.journal.append((float(k), "intent", oid, {"qty": 1.0, "px": math.nan}, "h", ""))
+        b.intents[oid] = (oid, "EUR/USD", "buy", 1.0, "market", None, False, "entry", None, "forex", "paper", "s", "q",
+                          ["t", k], float(k), "")
         b.order_updates[oid] = {"status": status, "filled_qty": 1.0, "machine_state": "DONE"}
-        b.fills.append({"fill_id": f"{oid}-1", "client_order_id": oid, "symbol": "EUR/USD", "side": "buy",
-                        "qty": 1.0, "price": 1.1, "fee": 0.0, "ts": float(k), "quote_id": "q", "liquidity": "taker"})
+        b.fills.append((f"{oid}-1", oid, "EUR/USD", "buy", 1.0, 1.1, 0.0, float(k), "q", "taker"))
     b.positions[("EUR/USD", "forex", "paper")] = {"symbol": "EUR/USD", "domain": "forex", "mode": "paper",
                                                   "qty": float(n), "avg_price": 1.1, "realized_pnl": 0.0,
                                                   "opened_ts": 0.0, "extra": {}}
     return b
+
+
+def test_the_row_layouts_name_every_column_once() -> None:
+    orders = INTENT_COLUMNS + ORDER_UPDATE_COLUMNS
+    for layout, row, key in ((JOURNAL_COLUMNS, JournalEntry, "seq"), (orders, OrderRow, "id"),
+                             (FILL_COLUMNS, FillRow, "id")):
+        assert sorted((key, *layout)) == sorted(c.name for c in row.__table__.columns)
 
 
 def _stored(tmp_path: Path) -> dict[str, list]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -50,6 +51,21 @@ def test_sqlite_runs_in_wal_with_the_chosen_fsync(tmp_path: Path, durability: st
         with s.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == sync  # 2 FULL, 1 NORMAL
+
+
+def test_a_batch_file_gets_large_pages_and_an_existing_file_keeps_its_own(tmp_path: Path) -> None:
+    def page_size(name: str) -> int:
+        with sqlite3.connect(tmp_path / name) as conn:
+            return conn.execute("PRAGMA page_size").fetchone()[0]
+
+    for durability in ("batch", "full"):
+        with Store.open(path=str(tmp_path / f"{durability}.db"), durability=durability) as s:
+            s.journal("hello", "", {})
+    assert (page_size("batch.db"), page_size("full.db")) == (16384, 4096)
+    with Store.open(path=str(tmp_path / "full.db"), durability="batch") as s:  # made by a "full" run
+        s.journal("again", "", {})
+        assert [e.kind for e in s.journal_entries()] == ["hello", "again"]
+    assert page_size("full.db") == 4096
 
 
 def test_unknown_durability_is_refused(tmp_path: Path) -> None:

@@ -262,3 +262,22 @@ def test_rows_returned_are_snapshots(store: Store) -> None:
     w.balance = 1e6
     store.credit("forex", "paper", 1.0, "interest")
     assert store.wallet("forex", "paper").balance == 11.0
+
+
+def test_a_file_from_an_earlier_version_opens_without_its_unused_indexes(tmp_path: Path) -> None:
+    with open_store(tmp_path) as s:
+        s.record_intent(order(1), "crypto_spot")
+        s.journal("decision", "k", {"i": 1})
+    old = {"ix_journal_ts": "journal (ts)", "ix_journal_kind": "journal (kind)", "ix_journal_key": 'journal ("key")',
+           "ix_orders_symbol": "orders (symbol)", "ix_orders_parent_id": "orders (parent_id)",
+           "ix_fills_client_order_id": "fills (client_order_id)"}
+    with sqlite3.connect(tmp_path / "engine.db") as conn:  # the indexes an earlier version made
+        for name, on in old.items():
+            conn.execute(f"CREATE INDEX {name} ON {on}")
+    with open_store(tmp_path) as s:
+        assert [(e.kind, e.key) for e in s.journal_entries(kind="decision", key="k")] == [("decision", "k")]
+        assert [r.client_order_id for r in s.pending_intents()] == [order(1).client_order_id]
+    indexes = {r[0] for r in _committed(tmp_path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert not indexes & old.keys()
+    # what queries and conflict clauses need stays
+    assert {"ix_orders_client_order_id", "ix_orders_status", "ix_fills_fill_id"} <= indexes

@@ -64,12 +64,8 @@ class BufferedLedger:
     def intent(self, order: "OrderHandle") -> None:
         r = order.request
         oid, side, role = r.client_order_id, r.side.value, r.role.value  # an enum's .value costs ~0.2 us
-        self.batch.intents[oid] = {
-            "client_order_id": oid, "machine_state": order.instance.state, "symbol": r.symbol, "side": side,
-            "qty": r.qty, "filled_qty": 0.0, "type": r.type.value, "price": r.price, "reduce_only": r.reduce_only,
-            "role": role, "parent_id": r.parent_id, "domain": order.domain.value, "mode": self.mode,
-            "strategy": r.strategy, "quote_id": r.quote_id, "tags": list(r.tags), "ts": r.ts, "status": "intent",
-            "venue_order_id": ""}
+        self.batch.intents[oid] = (oid, r.symbol, side, r.qty, r.type.value, r.price, r.reduce_only, role, r.parent_id,
+                                   order.domain.value, self.mode, r.strategy, r.quote_id, list(r.tags), r.ts, "")
         self._update(order, oid, "intent")
         self.journal("intent", oid, {"symbol": r.symbol, "side": side, "qty": r.qty, "role": role,
                                      "quote_id": r.quote_id})
@@ -80,10 +76,8 @@ class BufferedLedger:
         self.journal("ack", oid, {"status": status}, reason)
 
     def fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
-        self.batch.fills.append({"fill_id": fill.fill_id, "client_order_id": fill.client_order_id,
-                                 "symbol": fill.symbol, "side": fill.side.value, "qty": fill.qty,
-                                 "price": fill.price, "fee": fill.fee, "ts": fill.ts, "quote_id": fill.quote_id,
-                                 "liquidity": fill.liquidity})
+        self.batch.fills.append((fill.fill_id, fill.client_order_id, fill.symbol, fill.side.value, fill.qty, fill.price,
+                                 fill.fee, fill.ts, fill.quote_id, fill.liquidity))
         oid = order.request.client_order_id
         row = self.rows.get(oid)
         filled = (0.0 if row is None else row["filled_qty"]) + fill.qty
@@ -94,8 +88,7 @@ class BufferedLedger:
                                             "fee": fill.fee})
 
     def journal(self, kind: str, key: str, payload: dict, reason: str = "") -> None:
-        self.batch.journal.append({"ts": self.now(), "kind": kind, "key": key, "payload": payload,
-                                   "spec_hash": self.spec_hash, "reason": reason})
+        self.batch.journal.append((self.now(), kind, key, payload, self.spec_hash, reason))
 
     def state(self) -> dict:
         """Statuses of orders still working: part of the run's checkpoint."""
