@@ -43,6 +43,7 @@ class Execution:
         self._outbox: deque[tuple[Instance, str, Mapping[str, Any]]] = deque()
         self._seq = 0
         self._steps: dict[str, tuple[float, bool]] = {}  # symbol -> (lot step, whole?): the catalogue is fixed
+        self._mults: dict[str, float] = {}  # symbol -> contract multiplier, for the same reason
         # Orders whose bracket is not open (or that have none): only they, or a bracket that
         # closed, give _retire anything to forget.
         self._unbracketed = True
@@ -106,7 +107,8 @@ class Execution:
                 self.post(order.instance, event, {"reason": r.reason})
             elif event is not None:
                 self.post(order.instance, event)
-            self.pump()
+            if self._outbox:
+                self.pump()
             self.journal_report(order, r)
             if not r.fills and order.bracket is not None and r.status in _FINAL:
                 order.bracket.on_order_done(order, r.status)
@@ -150,7 +152,9 @@ class Execution:
 
     # -- the book and the journal (called by handles) -----------------------------
     def book_fill(self, order: OrderHandle, fill: Fill) -> None:
-        mult = self.multiplier(fill.symbol)
+        mult = self._mults.get(fill.symbol)
+        if mult is None:
+            mult = self._mults[fill.symbol] = self.multiplier(fill.symbol)
         self.ledger.fill(order, fill, mult)
         # Always applied to the in-memory book: after a resume it was restored from before
         # this fill, even when the store already has it (idempotent by fill id).

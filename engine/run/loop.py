@@ -381,14 +381,17 @@ class Runner:
         for f in b.entry_fills:
             qty, paid, fees = qty + f.qty, paid + f.qty * f.price, fees + f.fee
         out = got = 0
+        last = None  # the last exit fill's time: max() in the same pass
         for f in b.exit_fills:
             out, got, fees = out + f.qty, got + f.qty * f.price, fees + f.fee
+            if last is None or f.ts > last:
+                last = f.ts
         entry_px = paid / qty
         exit_px = got / out if out else entry_px
         mult = self._instrument(b.symbol).multiplier
         pnl = b.side.sign * (exit_px - entry_px) * min(qty, out) * mult - fees
         book = ses.books[b.domain]
-        exit_ts = max((f.ts for f in b.exit_fills), default=ses.clock.now())
+        exit_ts = ses.clock.now() if last is None else last
         book.trade_closed(exit_ts, pnl, self.risk.sizing.ladder.window)
         trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, qty, b.ts, entry_px, exit_ts, exit_px,
                             pnl, fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags,
