@@ -40,7 +40,7 @@ class Execution:
         self.multiplier, self.on_closed, self.on_fill = multiplier, on_closed, on_fill
         self.orders: dict[str, OrderHandle] = {}
         self.brackets: dict[str, BracketHandle] = {}
-        self._outbox: deque[tuple[Instance, str, Mapping[str, Any]]] = deque()
+        self._outbox: deque[tuple[Instance, str, Mapping[str, Any] | None]] = deque()
         self._seq = 0
         self._steps: dict[str, tuple[float, bool]] = {}  # symbol -> (lot step, whole?): the catalogue is fixed
         self._mults: dict[str, float] = {}  # symbol -> contract multiplier, for the same reason
@@ -86,8 +86,8 @@ class Execution:
 
     # -- events -------------------------------------------------------------------
     def post(self, instance: Instance | None, event: str, payload: Mapping[str, Any] | None = None) -> None:
-        if instance is not None:
-            self._outbox.append((instance, event, payload or {}))
+        if instance is not None:  # no payload stays None: Interpreter.send reads it as empty
+            self._outbox.append((instance, event, payload))
 
     def pump(self) -> None:
         send = self.interp.send

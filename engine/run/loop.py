@@ -167,9 +167,9 @@ class Runner:
         if ses.flatten_pending and not ex.brackets:
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
-        domain, point = s.domain.value, (t, book.equity)
-        self.equity.setdefault(domain, []).append(point)
-        self._equity_pending.append((domain, *point))
+        domain, eq = s.domain.value, book.equity
+        self.equity.setdefault(domain, []).append((t, eq))
+        self._equity_pending.append((domain, t, eq))
 
     # -- quiet rows, applied at once -------------------------------------------------
     def skip(self, k: int, end: int) -> int:
