@@ -10,7 +10,7 @@ from ruamel.yaml import YAML
 from engine.domain import Domain, Instrument, Quote, Side
 from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
-from engine.risk.sizing import ladder_multiplier, risk_cap
+from engine.risk.sizing import Sizer
 from engine.risk.types import Book, Intent
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "risk" / "risk.yaml"
@@ -37,15 +37,15 @@ FX = Instrument("EURUSD", Domain.FOREX, tick=1e-5, step=1.0, min_notional=1.0)
 
 
 def test_ladder_follows_seed_004_and_clamps(config: RiskConfig) -> None:
-    lad = config.sizing.ladder
-    assert [ladder_multiplier(p, lad) for p in (0, 199, 200, 500, 1000, 10_000)] == [1.0, 1.0, 1.2, 1.5, 2.0, 2.0]
+    ladder = Sizer(config.sizing).ladder
+    assert [ladder(p) for p in (0, 199, 200, 500, 1000, 10_000)] == [1.0, 1.0, 1.2, 1.5, 2.0, 2.0]
 
 
 def test_percent_sizing_above_threshold(config: RiskConfig) -> None:
-    s = config.sizing
-    assert risk_cap(1000, s, "forex", 1.0) == pytest.approx(5.0)  # B x r_A = 1000 x 0.5%
+    s = Sizer(config.sizing)
+    assert s.risk_cap(1000, "forex", 1.0) == pytest.approx(5.0)  # B x r_A = 1000 x 0.5%
     # 7k -> 50k -> 150k progression of seed 004: B x r exceeds $1000 only at 200k+ for forex
-    assert risk_cap(300_000, s, "forex", 1.0) == pytest.approx(max(1000, 300_000 * 0.0035))
+    assert s.risk_cap(300_000, "forex", 1.0) == pytest.approx(max(1000, 300_000 * 0.0035))
 
 
 def test_canary_uses_two_percent(config: RiskConfig) -> None:

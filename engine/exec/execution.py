@@ -40,9 +40,10 @@ class Execution:
         self.multiplier, self.on_closed, self.on_fill = multiplier, on_closed, on_fill
         self.orders: dict[str, OrderHandle] = {}
         self.brackets: dict[str, BracketHandle] = {}
-        self._outbox: deque[tuple[Instance, str, Mapping[str, Any]]] = deque()
+        self._outbox: deque[tuple[Instance, str, Mapping[str, Any] | None]] = deque()
         self._seq = 0
         self._steps: dict[str, tuple[float, bool]] = {}  # symbol -> (lot step, whole?): the catalogue is fixed
+        self._mults: dict[str, float] = {}  # symbol -> contract multiplier, for the same reason
         # Orders whose bracket is not open (or that have none): only they, or a bracket that
         # closed, give _retire anything to forget.
         self._unbracketed = True
@@ -85,8 +86,8 @@ class Execution:
 
     # -- events -------------------------------------------------------------------
     def post(self, instance: Instance | None, event: str, payload: Mapping[str, Any] | None = None) -> None:
-        if instance is not None:
-            self._outbox.append((instance, event, payload or {}))
+        if instance is not None:  # no payload stays None: Interpreter.send reads it as empty
+            self._outbox.append((instance, event, payload))
 
     def pump(self) -> None:
         send = self.interp.send
@@ -106,7 +107,8 @@ class Execution:
                 self.post(order.instance, event, {"reason": r.reason})
             elif event is not None:
                 self.post(order.instance, event)
-            self.pump()
+            if self._outbox:
+                self.pump()
             self.journal_report(order, r)
             if not r.fills and order.bracket is not None and r.status in _FINAL:
                 order.bracket.on_order_done(order, r.status)
@@ -150,7 +152,9 @@ class Execution:
 
     # -- the book and the journal (called by handles) -----------------------------
     def book_fill(self, order: OrderHandle, fill: Fill) -> None:
-        mult = self.multiplier(fill.symbol)
+        mult = self._mults.get(fill.symbol)
+        if mult is None:
+            mult = self._mults[fill.symbol] = self.multiplier(fill.symbol)
         self.ledger.fill(order, fill, mult)
         # Always applied to the in-memory book: after a resume it was restored from before
         # this fill, even when the store already has it (idempotent by fill id).

@@ -236,16 +236,21 @@ class BracketHandle:
 
     def on_order_done(self, order: OrderHandle, status: ReportStatus) -> None:
         """A child order ended without (more) fills: tell the bracket machine."""
+        ex = self.execution
+        if order is self.entry:
+            if status is _CANCELED or status is _EXPIRED:
+                ex.post(self.instance, "entry_canceled")
+            elif status is _REJECTED:
+                ex.post(self.instance, "entry_rejected", {"reason": "venue rejected the entry"})
+            return
         # Handles are told apart by identity (`in` would compare their fields, requests and all).
-        leg = next((n for n, o in self.legs.items() if o is order), None)
-        if order is self.entry and (status is _CANCELED or status is _EXPIRED):
-            self.execution.post(self.instance, "entry_canceled")
-        elif order is self.entry and status is _REJECTED:
-            self.execution.post(self.instance, "entry_rejected", {"reason": "venue rejected the entry"})
-        elif leg is not None and (status is _CANCELED or status is _EXPIRED):
-            self.execution.post(self.instance, "leg_canceled", {"leg": leg})
-        elif any(o is order for o in self.exits) and status is _REJECTED and self.open_qty <= 1e-12:
-            self.execution.post(self.instance, "position_closed")
+        for leg, o in self.legs.items():
+            if o is order:
+                if status is _CANCELED or status is _EXPIRED:
+                    ex.post(self.instance, "leg_canceled", {"leg": leg})
+                return
+        if status is _REJECTED and any(o is order for o in self.exits) and self.open_qty <= 1e-12:
+            ex.post(self.instance, "position_closed")
 
     def _live_legs(self) -> list[OrderHandle]:
         return [o for o in self.legs.values() if self.execution.is_live(o)]

@@ -6,51 +6,65 @@ qty        = min(notional / entry, risk cap / stop distance), snapped later by t
 """
 from __future__ import annotations
 
-from engine.risk.config import Kelly, Ladder, Sizing
+from engine.risk.config import Sizing
 from engine.risk.types import Book, Intent, Sized
 
 
-def ladder_multiplier(pnl_window: float, ladder: Ladder) -> float:
-    m = 1.0
-    for step in ladder.steps:
-        if pnl_window >= step.profit_usd:
-            m = step.multiplier
-    lo, hi = ladder.clamp
-    return min(max(m, lo), hi)
+class Sizer:
+    """The sizing section bound once to plain numbers: every entry reads them, and a pydantic
+    model's nested attributes and per-call dict lookups cost more than the arithmetic."""
 
+    __slots__ = ("base_pct", "canary_pct", "canary_trades", "canary_s", "steps", "lo", "hi", "recover_from",
+                 "recovery", "kelly_fraction", "kelly_min_trades", "kelly_floor", "risk_pct", "above",
+                 "threshold")
 
-def in_canary(book: Book, s: Sizing) -> bool:
-    # "first 50 trades or 7 days": stay in canary until both are behind us (fail closed).
-    return book.trades_closed < s.canary.trades or book.days_active * 86400 < s.canary.days
+    def __init__(self, s: Sizing) -> None:
+        self.base_pct, self.threshold = s.base_size_pct, s.percent_sizing_threshold_usd
+        self.canary_pct, self.canary_trades, self.canary_s = s.canary.size_pct, s.canary.trades, s.canary.days
+        self.steps = tuple((st.profit_usd, st.multiplier) for st in s.ladder.steps)
+        self.lo, self.hi = s.ladder.clamp
+        self.recover_from, self.recovery = s.drawdown_recovery.from_drawdown, s.drawdown_recovery.multiplier
+        k = s.kelly
+        self.kelly_fraction, self.kelly_min_trades, self.kelly_floor = k.fraction, k.min_trades, k.floor
+        self.risk_pct, self.above = dict(s.per_trade_risk_pct), dict(s.percent_sizing_above_threshold)
 
+    def ladder(self, pnl_window: float) -> float:
+        m = 1.0
+        for profit, mult in self.steps:
+            if pnl_window >= profit:
+                m = mult
+        return min(max(m, self.lo), self.hi)
 
-def kelly_multiplier(book: Book, k: Kelly, risk_pct: float) -> float:
-    """Half-Kelly fraction relative to the configured risk, clamped to [floor, 1]."""
-    if book.trades_closed < k.min_trades or not book.win_rate or not book.payoff_ratio:
-        return 1.0
-    w, r = book.win_rate, book.payoff_ratio
-    f = k.fraction * (w - (1.0 - w) / r)
-    return min(max(f / risk_pct, k.floor), 1.0) if risk_pct > 0 else k.floor
+    def in_canary(self, book: Book) -> bool:
+        # "first 50 trades or 7 days": stay in canary until both are behind us (fail closed).
+        return book.trades_closed < self.canary_trades or book.days_active * 86400 < self.canary_s
 
+    def kelly(self, book: Book, risk_pct: float) -> float:
+        """Half-Kelly fraction relative to the configured risk, clamped to [floor, 1]."""
+        w, r = book.win_rate, book.payoff_ratio
+        if book.trades_closed < self.kelly_min_trades or not w or not r:
+            return 1.0
+        f = self.kelly_fraction * (w - (1.0 - w) / r)
+        return min(max(f / risk_pct, self.kelly_floor), 1.0) if risk_pct > 0 else self.kelly_floor
 
-def risk_cap(equity: float, s: Sizing, domain: str, ladder: float) -> float:
-    base = equity * s.per_trade_risk_pct[domain] * ladder
-    if base <= s.percent_sizing_threshold_usd:
-        return base
-    return max(s.percent_sizing_threshold_usd, equity * s.percent_sizing_above_threshold[domain] * ladder)
+    def risk_cap(self, equity: float, domain: str, ladder: float) -> float:
+        base = equity * self.risk_pct[domain] * ladder
+        if base <= self.threshold:
+            return base
+        return max(self.threshold, equity * self.above[domain] * ladder)
 
-
-def size(intent: Intent, book: Book, s: Sizing) -> Sized:
-    domain = intent.domain.value
-    canary = in_canary(book, s)
-    ladder = ladder_multiplier(book.pnl_window, s.ladder)
-    recovery = s.drawdown_recovery.multiplier if book.drawdown >= s.drawdown_recovery.from_drawdown else 1.0
-    kelly = kelly_multiplier(book, s.kelly, s.per_trade_risk_pct[domain])
-    pct = s.canary.size_pct if canary else s.base_size_pct
-    notional = max(book.equity, 0.0) * pct * ladder * recovery * kelly
-    cap = risk_cap(max(book.equity, 0.0), s, domain, ladder)
-    entry, dist = intent.entry, intent.stop_distance
-    qty = 0.0 if entry <= 0 or dist <= 0 else min(notional / entry, cap / dist)
-    factors = {"canary": float(canary), "size_pct": pct, "ladder": ladder, "recovery": recovery,
-               "kelly": kelly, "risk_cap": cap}
-    return Sized(qty=qty, notional=qty * entry, risk_at_stop=qty * dist, factors=factors)
+    def __call__(self, intent: Intent, book: Book, domain: str) -> Sized:
+        """`domain` is intent.domain.value (read once by the caller: Enum.value is slow)."""
+        canary = self.in_canary(book)
+        ladder = self.ladder(book.pnl_window)
+        equity = book.equity
+        peak = book.peak_equity  # Book.drawdown, inline
+        drawdown = 0.0 if peak <= 0 else max(0.0, 1.0 - equity / peak)
+        recovery = self.recovery if drawdown >= self.recover_from else 1.0
+        kelly = self.kelly(book, self.risk_pct[domain])
+        pct = self.canary_pct if canary else self.base_pct
+        notional = max(equity, 0.0) * pct * ladder * recovery * kelly
+        cap = self.risk_cap(max(equity, 0.0), domain, ladder)
+        entry, dist = intent.entry, intent.stop_distance
+        qty = 0.0 if entry <= 0 or dist <= 0 else min(notional / entry, cap / dist)
+        return Sized(qty, qty * entry, qty * dist, canary, pct, ladder, recovery, kelly, cap)

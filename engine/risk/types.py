@@ -1,16 +1,21 @@
-"""What the risk chain reads and returns: plain, immutable data."""
+"""What the risk chain reads and returns: plain, immutable data.
+
+Named tuples rather than frozen dataclasses: each entry builds an Intent, a Book, a Context,
+a Sized and a Decision, and a frozen dataclass's __init__ sets every field through
+object.__setattr__ (Intent: ~1.7 us against ~0.3 us for the tuple).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping
+from types import MappingProxyType
+from typing import Mapping, NamedTuple
 
 from engine.domain import Domain, Instrument, Quote, Side
 
 _BUY = Side.BUY  # bound once: an Enum class attribute is a slow lookup
+_NONE: Mapping = MappingProxyType({})  # a default no one can mutate, shared by every tuple
 
 
-@dataclass(frozen=True, slots=True)
-class Book:
+class Book(NamedTuple):
     """One domain's wallet and open risk, as the engine sees it when a signal arrives."""
 
     domain: Domain
@@ -23,15 +28,14 @@ class Book:
     win_rate: float | None = None
     payoff_ratio: float | None = None  # average win / average loss
     open_positions: int = 0
-    open_notional: Mapping[str, float] = field(default_factory=dict)  # symbol -> |notional|
+    open_notional: Mapping[str, float] = _NONE  # symbol -> |notional|
 
     @property
     def drawdown(self) -> float:
         return 0.0 if self.peak_equity <= 0 else max(0.0, 1.0 - self.equity / self.peak_equity)
 
 
-@dataclass(frozen=True, slots=True)
-class Intent:
+class Intent(NamedTuple):
     """An entry the strategy wants, priced from one quote snapshot, with its bracket."""
 
     symbol: str
@@ -53,23 +57,33 @@ class Intent:
         return abs(self.entry - self.stop)
 
 
-@dataclass(frozen=True, slots=True)
-class Sized:
+class Sized(NamedTuple):
     qty: float
     notional: float
     risk_at_stop: float
-    factors: Mapping[str, float]  # canary, ladder, recovery, kelly, ... for the audit record
+    # The factors behind qty, read only for a rejection's journal row or a test: kept as numbers
+    # and made a mapping on request.
+    canary: bool
+    size_pct: float
+    ladder: float
+    recovery: float
+    kelly: float
+    risk_cap: float
+
+    @property
+    def factors(self) -> dict[str, float]:
+        """canary, size_pct, ladder, recovery, kelly, risk_cap: for the audit record."""
+        return {"canary": float(self.canary), "size_pct": self.size_pct, "ladder": self.ladder,
+                "recovery": self.recovery, "kelly": self.kelly, "risk_cap": self.risk_cap}
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(NamedTuple):
     rule: str
     message: str
-    numbers: Mapping[str, float | str] = field(default_factory=dict)
+    numbers: Mapping[str, float | str] = _NONE
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
+class Context(NamedTuple):
     """Everything a guard may read."""
 
     intent: Intent

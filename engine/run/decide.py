@@ -83,7 +83,8 @@ class Decider:
         target = s.signal[i]
         if not math.isfinite(target):
             return None
-        d = 1 if target > self.use.deadband else -1 if target < -self.use.deadband else 0
+        db = self.use.deadband
+        d = 1 if target > db else -1 if target < -db else 0
         sym = s.symbol
         if d != self.last.get(sym):
             if sym in self.last:  # the first valid bar sets the direction; only a change is a signal

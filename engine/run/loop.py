@@ -31,6 +31,7 @@ from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import Session
 
 COMMAND_POLL_S = 0.25  # operator commands (engine kill, promote) are read this often, in wall time
+_BUY, _SELL = Side.BUY, Side.SELL  # bound once: an Enum class attribute is a slow lookup
 
 
 @dataclass
@@ -148,23 +149,27 @@ class Runner:
         fired = ses.interp.advance(t)
         if fired:
             ses._relay([r for r in fired if r.machine == self._kill_machine])
-        ses.execution.on_reports(ses.venue.on_bar(s.bar(i)))
+        ex = ses.execution
+        ex.on_reports(ses.venue.on_bar(s.bar(i)))
         book = ses.books.get(s.domain)
         if book is None:
             return
-        book.mark(s.symbol, float(s.close[i]))
-        self._price_update(s, i)
+        close = float(s.close[i])
+        book.mark(s.symbol, close)
+        if ex.brackets:  # nothing open (most stepped rows): no bracket to hear the price
+            self._price_update(s, i, close)
         self._tripwires()
         if wall() >= self._next_poll:
             self.poll_commands()
-        self._engine_exits(s, t)
+        if ex.brackets:
+            self._engine_exits(s, t)
         self._decide(s, i, t)
-        if ses.flatten_pending and not ses.execution.brackets:
+        if ses.flatten_pending and not ex.brackets:
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
-        domain, point = s.domain.value, (t, book.equity)
-        self.equity.setdefault(domain, []).append(point)
-        self._equity_pending.append((domain, *point))
+        domain, eq = s.domain.value, book.equity
+        self.equity.setdefault(domain, []).append((t, eq))
+        self._equity_pending.append((domain, t, eq))
 
     # -- quiet rows, applied at once -------------------------------------------------
     def skip(self, k: int, end: int) -> int:
@@ -270,8 +275,10 @@ class Runner:
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
         return any(r.kind != "unhandled" for r in records)
 
-    def pnl_inputs(self) -> dict:
-        eq = self.total_equity()
+    def pnl_inputs(self, eq: float | None = None) -> dict:
+        """The kill spec's inputs; `eq` is total_equity() when the caller has it already."""
+        if eq is None:
+            eq = self.total_equity()
         self._peak = max(self._peak, eq)
         daily = max(0.0, 1.0 - eq / self._day_start) if self._day_start > 0 else 0.0
         dd = max(0.0, 1.0 - eq / self._peak) if self._peak > 0 else 0.0
@@ -282,7 +289,7 @@ class Runner:
         if eq == self._last_risk_equity:
             return  # nothing the kill spec's guards read has changed
         self._last_risk_equity = eq
-        self.session.send(self.session.kill, "risk_update", inputs=self.pnl_inputs())
+        self.session.send(self.session.kill, "risk_update", inputs=self.pnl_inputs(eq))
 
     def poll_commands(self) -> None:
         self._next_poll = wall() + COMMAND_POLL_S
@@ -294,7 +301,7 @@ class Runner:
                     ses.send(inst, spec_cmd.event, inputs=self.pnl_inputs())
             ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason="operator")
 
-    def _price_update(self, s: Series, i: int) -> None:
+    def _price_update(self, s: Series, i: int, close: float) -> None:
         """Each bar's close and ATR reach the open brackets: the spec's breakeven and trailing rules."""
         atr = float(s.atr[i])
         if not math.isfinite(atr):
@@ -302,17 +309,21 @@ class Runner:
         ex = self.session.execution
         for b in ex.open_brackets(s.symbol):
             if b.instance.has_tag("position_open"):
-                ex.post(b.instance, "price_update", {"price": float(s.close[i]), "atr": atr})
+                ex.post(b.instance, "price_update", {"price": close, "atr": atr})
         ex.pump()
 
     # -- exits the engine decides ----------------------------------------------------
     def _engine_exits(self, s: Series, t: float) -> None:
-        lim = self.risk.limits
-        for b in self.session.execution.open_brackets(s.symbol):
-            if b.instance.has_tag("position_open") and t - b.ts >= lim.max_hold:
-                self.session.execution.exit(b, "max_hold")
-            elif lim.avoid_weekend_carry and lim.near_weekly_close(s.domain.value, t):
-                self.session.execution.exit(b, "weekend")
+        lim, ex = self.risk.limits, self.session.execution
+        max_hold, weekend = lim.max_hold, None  # weekend: the same for every bracket, asked once
+        for b in ex.open_brackets(s.symbol):
+            if b.instance.has_tag("position_open") and t - b.ts >= max_hold:
+                ex.exit(b, "max_hold")
+            elif lim.avoid_weekend_carry:
+                if weekend is None:
+                    weekend = bool(lim.near_weekly_close(s.domain.value, t))
+                if weekend:
+                    ex.exit(b, "weekend")
 
     # -- the strategy's decision ----------------------------------------------------------
     def _decide(self, s: Series, i: int, t: float) -> None:
@@ -328,23 +339,24 @@ class Runner:
             if want.refusal is not None:
                 self._refused(s.symbol, *want.refusal, {})
             return
-        self._enter(s, i, t, Side.BUY if want.direction > 0 else Side.SELL, want)
+        self._enter(s, i, t, _BUY if want.direction > 0 else _SELL, want)
 
     def _enter(self, s: Series, i: int, t: float, side: Side, want: Want) -> None:
         ses = self.session
         atr = float(s.atr[i])
         if not math.isfinite(atr) or atr <= 0:
             return
-        quote = ses.venue.quote(s.symbol)
-        br, domain = self.risk.brackets, s.domain.value
-        entry = quote.ask if side is Side.BUY else quote.bid
+        symbol, dom, risk = s.symbol, s.domain, self.risk
+        quote = ses.venue.quote(symbol)
+        br, domain = risk.brackets, dom.value
+        entry = quote.ask if side is _BUY else quote.bid
         stop = entry - side.sign * br.stop_atr[domain] * atr
         tp = entry + side.sign * br.take_profit_atr[domain] * atr
-        intent = Intent(s.symbol, s.domain, side, quote, stop, tp, t, "+".join(self.use.use))
-        book = ses.books[s.domain]
-        lev = self.risk.limits.leverage_caps[domain]
-        self.decider.spent(s.symbol)
-        decision = self.chain.evaluate(intent, book.risk_view(t, lev), self._instrument(s.symbol),
+        intent = Intent(symbol, dom, side, quote, stop, tp, t, "+".join(self.use.use))
+        book = ses.books[dom]
+        lev = risk.limits.leverage_caps[domain]
+        self.decider.spent(symbol)
+        decision = self.chain.evaluate(intent, book.risk_view(t, lev), self._instrument(symbol),
                                        kill_mode=ses.kill.state, entries_allowed=ses.entries_allowed,
                                        active_symbols=self.active_symbols)
         if decision.rejection is not None:
@@ -381,14 +393,17 @@ class Runner:
         for f in b.entry_fills:
             qty, paid, fees = qty + f.qty, paid + f.qty * f.price, fees + f.fee
         out = got = 0
+        last = None  # the last exit fill's time: max() in the same pass
         for f in b.exit_fills:
             out, got, fees = out + f.qty, got + f.qty * f.price, fees + f.fee
+            if last is None or f.ts > last:
+                last = f.ts
         entry_px = paid / qty
         exit_px = got / out if out else entry_px
         mult = self._instrument(b.symbol).multiplier
         pnl = b.side.sign * (exit_px - entry_px) * min(qty, out) * mult - fees
         book = ses.books[b.domain]
-        exit_ts = max((f.ts for f in b.exit_fills), default=ses.clock.now())
+        exit_ts = ses.clock.now() if last is None else last
         book.trade_closed(exit_ts, pnl, self.risk.sizing.ladder.window)
         trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, qty, b.ts, entry_px, exit_ts, exit_px,
                             pnl, fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags,

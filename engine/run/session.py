@@ -77,6 +77,7 @@ class Session:
     kill_events: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     flatten_pending: bool = False
+    _broadcasts: frozenset[str] | None = field(default=None, repr=False)
 
     # -- engine-provided actions (specs/catalogue.yaml provider `engine`) -----------
     def apply_stage(self, ctx: ActionContext, base_size_pct: float, canary_risk_pct: float, paper_wallet_usd: float,
@@ -126,7 +127,9 @@ class Session:
     def _relay(self, records: list[Record]) -> None:
         if not records:
             return
-        broadcasts = set(self.specs.machines["kill_modes"].broadcasts)
+        broadcasts = self._broadcasts
+        if broadcasts is None:  # the specs are fixed for the session: the set is made once
+            broadcasts = self._broadcasts = frozenset(self.specs.machines["kill_modes"].broadcasts)
         for r in records:
             if r.kind == "transition" and r.target is not None and r.target != r.source:
                 self.kill_events.append({"ts": r.time, "from": r.source, "to": r.target, "event": r.event})
