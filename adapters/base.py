@@ -54,6 +54,8 @@ class VenueReport:
     filled_qty: float = 0.0  # cumulative over the order's life
     remaining_qty: float = 0.0
     refused: bool = False  # a cancel or amend the venue declined: the order is as it was
+    qty: float = 0.0  # the order's qty as the venue holds it (conformed; an amend may have changed it)
+    price: float | None = None  # its limit or stop price as the venue holds it (None: a market order)
 
 
 @slot_init

@@ -27,8 +27,10 @@ class Batch:
     intents: dict[str, tuple] = field(default_factory=dict)  # client_order_id -> INTENT_COLUMNS
     order_updates: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> ORDER_UPDATE_COLUMNS
     fills: list[tuple] = field(default_factory=list)  # FILL_COLUMNS
+    figures: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # id -> (qty, price) at the venue
     positions: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)  # (symbol, domain, mode)
     wallets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (domain, mode) -> balance, pnl
 
     def __bool__(self) -> bool:
-        return any((self.journal, self.intents, self.order_updates, self.fills, self.positions, self.wallets))
+        return any((self.journal, self.intents, self.order_updates, self.fills, self.figures, self.positions,
+                    self.wallets))

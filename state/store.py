@@ -227,11 +227,23 @@ class Store:
             self._detach(row)
         return row
 
+    def record_amend(self, client_order_id: str, qty: float, price: float | None, *, reason: str = "",
+                     journal: bool = True) -> OrderRow:
+        """The order's qty and price as the venue now holds them: after an amend (journaled), or
+        as its conformance clamp snapped them at submit (journal=False: the ack is the record)."""
+        with self._unit():
+            row = self._require_order(client_order_id)
+            row.qty, row.price = qty, price
+            if journal:
+                self._append("amend", client_order_id, {"qty": qty, "price": price}, reason=reason)
+            self._detach(row)
+        return row
+
     def record_fill(self, fill: Fill, *, multiplier: float = 1.0, reason: str = "",
                     settle: bool = True) -> FillResult:
         """Store a fill and move its order and position, once per fill_id. With settle=False the
         order stays partially filled until the venue's own report says filled (record_ack):
-        an amended order's stored qty is its original one, so the sum of fills cannot tell."""
+        "filled" is the venue's word, whatever the float sum of the fills says."""
         with self._unit():
             if self._session.scalar(select(FillRow.id).where(FillRow.fill_id == fill.fill_id)):
                 return FillResult(recorded=False)
@@ -536,6 +548,8 @@ def _advance(current: str, new: str) -> str:
 _ORDER_UPDATE = (update(OrderRow.__table__).where(OrderRow.__table__.c.client_order_id == bindparam("b_id"))
                  .values(status=bindparam("status"), filled_qty=bindparam("filled_qty"),
                          machine_state=bindparam("machine_state")))
+_FIGURES_UPDATE = (update(OrderRow.__table__).where(OrderRow.__table__.c.client_order_id == bindparam("b_id"))
+                   .values(qty=bindparam("qty"), price=bindparam("price")))
 _WALLET_UPDATE = (update(WalletRow.__table__)
                   .where(WalletRow.__table__.c.domain == bindparam("b_domain"),
                          WalletRow.__table__.c.mode == bindparam("b_mode"))
@@ -552,6 +566,8 @@ def _write_core(conn: Any, batch: Batch) -> None:
                      [{**dict(zip(INTENT_COLUMNS, row)), **_NEW_ORDER} for row in batch.intents.values()])
     if batch.order_updates:
         conn.execute(_ORDER_UPDATE, [{"b_id": k, **v} for k, v in batch.order_updates.items()])
+    if batch.figures:
+        conn.execute(_FIGURES_UPDATE, [{"b_id": k, "qty": q, "price": p} for k, (q, p) in batch.figures.items()])
     if batch.fills:
         conn.execute(_insert_ignore(conn, FillRow, ["fill_id"]), [dict(zip(FILL_COLUMNS, row)) for row in batch.fills])
 
@@ -568,6 +584,7 @@ _SQLITE_KV_UPSERT = ("INSERT INTO kv (key, value, updated_ts) VALUES (?, ?, ?) "
                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts")
 _NEW_ORDER = {"status": INTENT, "filled_qty": 0.0, "machine_state": ""}  # an intent with no update
 _SQLITE_ORDER_UPDATE = "UPDATE orders SET status = ?, filled_qty = ?, machine_state = ? WHERE client_order_id = ?"
+_SQLITE_FIGURES_UPDATE = "UPDATE orders SET qty = ?, price = ? WHERE client_order_id = ?"
 _INTENT_INSERT = (f"INSERT INTO orders ({', '.join(INTENT_COLUMNS + ORDER_UPDATE_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * (len(INTENT_COLUMNS) + len(ORDER_UPDATE_COLUMNS)))}) "
                   "ON CONFLICT (client_order_id) DO ")
@@ -599,6 +616,8 @@ def _write_sqlite(conn: Any, batch: Batch) -> None:
             updates = {k: v for k, v in updates.items() if k not in intents}
     if updates:
         run(_SQLITE_ORDER_UPDATE, [(*_ORDER_UPDATE_ROW(v), k) for k, v in updates.items()])
+    if batch.figures:
+        run(_SQLITE_FIGURES_UPDATE, [(qty, price, k) for k, (qty, price) in batch.figures.items()])
     if batch.fills:
         run(_SQLITE_FILL_INSERT, batch.fills)
 

@@ -379,7 +379,8 @@ class Checker:
     def check_store_orders(self) -> None:
         """At a checkpoint each stored order's status follows the venue's: final with the very
         same status once the venue is done with it (filled, canceled, expired, rejected),
-        not final while the venue still works it; so `engine status` lists no dead order."""
+        not final while the venue still works it; so `engine status` lists no dead order.
+        Its qty and price are the venue's too: as conformed at submit, and after each amend."""
         from state.models import TERMINAL
 
         for o in self.runner.session.store.orders():
@@ -392,6 +393,9 @@ class Checker:
             elif venue not in TERMINAL and stored in TERMINAL:
                 self.fail("store_orders", f"{o.client_order_id} ({o.role}) still works at the venue ({venue}), "
                                           f"stored {stored}")
+            if (o.qty, o.price) != (report.qty, report.price):  # amended, or snapped by the clamp
+                self.fail("store_orders", f"{o.client_order_id} ({o.role}) is {report.qty!r} @ {report.price!r} "
+                                          f"at the venue, stored {o.qty!r} @ {o.price!r}")
 
     def check_books_agree(self) -> None:
         """At a bar's end the in-memory books and the venue hold the same money and positions."""

@@ -41,3 +41,25 @@ def test_statuses_move_forward_and_fills_add_up_across_flushes(tmp_path: Path) -
             ("fill", f"{req.client_order_id}-1", 5.0), ("fill", f"{req.client_order_id}-2", 5.0),
             ("ack", req.client_order_id, 5.0), ("ack", req.client_order_id, 5.0)]
         assert [f.qty for f in store.fills(req.client_order_id)] == [0.5, 1.5]
+
+
+def test_stored_qty_and_price_are_the_venues_before_and_after_a_flush(tmp_path: Path) -> None:
+    """Snapped by the clamp before the intent is written, then amended after it: the stored
+    order carries the venue's figures both times, and only the amend is journaled."""
+    with open_store(tmp_path, "batch") as store:
+        ledger = BufferedLedger(store, "paper", lambda: 5.0, "h")
+        req = order(1, qty=2.0)
+        o = OrderHandle(None, req, Domain.CRYPTO_SPOT, None, SimpleNamespace(state="NEW"))
+        ledger.intent(o)
+        ledger.figures(o, 1.9, 101.5)
+        ledger.flush([], [o])
+        store.commit()
+        row = store.order(req.client_order_id)
+        assert (row.qty, row.price, row.symbol) == (1.9, 101.5, req.symbol)
+        ledger.amend(o, 1.5, 102.0, "amended")
+        ledger.flush([], [o])
+        store.commit()
+        row = store.order(req.client_order_id)
+        assert (row.qty, row.price) == (1.5, 102.0)
+        assert [(e.kind, e.payload) for e in store.journal_entries() if e.kind == "amend"] == [
+            ("amend", {"qty": 1.5, "price": 102.0})]

@@ -22,6 +22,7 @@ in the data).
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -113,15 +114,6 @@ def test_wallets_never_go_negative_nor_take_another_domains_money(sc: Scenario, 
     assert "wallet" not in checker.violations, checker.report("wallet")
 
 
-@settings(max_examples=15, deadline=None)
-@given(sc=scenarios(durability=("batch", "full")))
-def test_stored_order_statuses_follow_the_venue(sc: Scenario, overrides: Path) -> None:
-    """Canceled and expired orders (OCO legs, cancelled entries) are stored as such, not left
-    `accepted` for `engine status` and reconciliation to mistake for working orders."""
-    checker = run(sc, overrides)
-    assert "store_orders" not in checker.violations, checker.report("store_orders")
-
-
 # -- stops -------------------------------------------------------------------------------
 # Scenarios that broke a rule (kept as explicit examples: each runs first, every time).
 STOP_RESIZED_SHORT = Scenario(stage=1, datasets=("crypto_spot/LTC_BTC-5m",), offset=0, bars=400, seed=7,
@@ -138,6 +130,18 @@ FILL_LOST = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m",), offset=561, 
 GAP_FLATTEN = Scenario(stage=3, datasets=("crypto_spot/ADA_BTC-5m", "forex/GBPUSD-1m"), offset=67, bars=218,
                        seed=132, partial_fill_prob=0.7157043509114738, slippage_bps=18.8233533405175,
                        max_hold_s=42 * HOUR, commands=((200, "flatten"),), flip_every=3)
+
+
+@settings(max_examples=15, deadline=None)
+@example(sc=replace(STOP_WIDENED, durability="batch"))  # trailing stops and resized legs: amends
+@example(sc=replace(STOP_WIDENED, durability="full"))
+@given(sc=scenarios(durability=("batch", "full")))
+def test_stored_order_statuses_follow_the_venue(sc: Scenario, overrides: Path) -> None:
+    """Canceled and expired orders (OCO legs, cancelled entries) are stored as such, not left
+    `accepted` for `engine status` and reconciliation to mistake for working orders; amended
+    and clamped orders are stored with the venue's qty and price."""
+    checker = run(sc, overrides)
+    assert "store_orders" not in checker.violations, checker.report("store_orders")
 
 
 @settings(max_examples=20, deadline=None, phases=NO_SHRINK)

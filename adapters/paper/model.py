@@ -37,7 +37,8 @@ class WorkingOrder:
         remaining = req.qty - filled
         return VenueReport(req.client_order_id, status or self.status, fills,
                            self.reason if reason is None else reason, self.updated_ts, clamp,
-                           filled, 0.0 if remaining < 0.0 else remaining, refused)  # max(.., 0.0), inline
+                           filled, 0.0 if remaining < 0.0 else remaining, refused,  # max(.., 0.0), inline
+                           req.qty, req.price)
 
     def view(self) -> OpenOrder:
         return OpenOrder(self.req, self.status, self.filled_qty, self.active_at)

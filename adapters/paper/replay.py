@@ -84,7 +84,8 @@ def dump_event(e: VenueEvent) -> dict[str, Any]:
 def dump_report(r: VenueReport) -> dict[str, Any]:
     return {"client_order_id": r.client_order_id, "status": r.status.value, "fills": [dump(f) for f in r.fills],
             "reason": r.reason, "ts": r.ts, "clamp": None if r.clamp is None else dump_event(r.clamp),
-            "filled_qty": r.filled_qty, "remaining_qty": r.remaining_qty, "refused": r.refused}
+            "filled_qty": r.filled_qty, "remaining_qty": r.remaining_qty, "refused": r.refused,
+            "qty": r.qty, "price": r.price}
 
 
 def load_report(d: dict[str, Any]) -> VenueReport:

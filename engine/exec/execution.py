@@ -163,6 +163,9 @@ class Execution:
     def journal_intent(self, order: OrderHandle) -> None:
         self.ledger.intent(order)
 
+    def journal_amend(self, order: OrderHandle, qty: float, price: float | None, reason: str) -> None:
+        self.ledger.amend(order, qty, price, reason)
+
     def note(self, kind: str, key: str, text: str) -> None:
         self.ledger.journal(kind, key, {"text": text}, reason=text)
 
@@ -170,6 +173,8 @@ class Execution:
         status = _ACKS.get(report.status)
         if status is not None:
             self.ledger.ack(order, status, report.reason)
+            if report.clamp is not None and report.qty > 0.0:  # stored as the venue holds it, not as asked
+                self.ledger.figures(order, report.qty, report.price)
 
     def _retire(self) -> None:
         """Forget closed brackets and orders that can no longer change.

@@ -57,8 +57,11 @@ class OrderHandle:
         report = self.execution.venue.amend(self.id, price=price or None, qty=qty or None)
         if report.status is _REJECTED or report.refused:
             ctx.raise_event("update_rejected", {"reason": report.reason})
-        else:
-            ctx.raise_event("updated", {"qty": qty, "price": price})
+            return
+        # The venue's figures, not the ones asked for: it conforms an amend to its grid.
+        price = price if report.price is None else report.price
+        self.execution.journal_amend(self, report.qty, price, report.reason)
+        ctx.raise_event("updated", {"qty": report.qty, "price": price})
 
     def request_reconciliation(self, ctx: "ActionContext") -> None:
         report = self.execution.venue.order_status(self.id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from engine.domain import Fill
+from state.batch import INTENT_COLUMNS
 
 if TYPE_CHECKING:
     from engine.exec.handles import OrderHandle
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 FINAL = frozenset({"filled", "canceled", "rejected", "expired"})
 # A status only moves forward; final ones never change (as Store.record_ack enforces).
+_QTY, _PRICE = INTENT_COLUMNS.index("qty"), INTENT_COLUMNS.index("price")
 RANK = {"intent": 0, "unknown": 0, "accepted": 1, "triggered": 2, "partially_filled": 3}
 
 
@@ -31,6 +33,12 @@ class StoreLedger:
 
     def ack(self, order: "OrderHandle", status: str, reason: str) -> None:
         self.store.record_ack(order.id, status, reason=reason)
+
+    def amend(self, order: "OrderHandle", qty: float, price: float | None, reason: str) -> None:
+        self.store.record_amend(order.id, qty, price, reason=reason)
+
+    def figures(self, order: "OrderHandle", qty: float, price: float | None) -> None:
+        self.store.record_amend(order.id, qty, price, journal=False)
 
     def fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
         result = self.store.record_fill(fill, multiplier=multiplier, settle=False)  # "filled": the venue's ack
@@ -74,6 +82,19 @@ class BufferedLedger:
         oid = order.request.client_order_id
         self._update(order, oid, status)
         self.journal("ack", oid, {"status": status}, reason)
+
+    def amend(self, order: "OrderHandle", qty: float, price: float | None, reason: str) -> None:
+        self.figures(order, qty, price)
+        self.journal("amend", order.id, {"qty": qty, "price": price}, reason)
+
+    def figures(self, order: "OrderHandle", qty: float, price: float | None) -> None:
+        """The order's qty and price as the venue holds them (conformed at submit, or amended)."""
+        oid, intents = order.id, self.batch.intents
+        row = intents.get(oid)
+        if row is not None:  # not written yet: it goes in with the venue's figures
+            intents[oid] = (*row[:_QTY], qty, *row[_QTY + 1:_PRICE], price, *row[_PRICE + 1:])
+        else:
+            self.batch.figures[oid] = (qty, price)
 
     def fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
         self.batch.fills.append((fill.fill_id, fill.client_order_id, fill.symbol, fill.side.value, fill.qty, fill.price,
