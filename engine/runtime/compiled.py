@@ -16,6 +16,7 @@ from types import CodeType, MappingProxyType
 from typing import Any, Callable
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mean
+from engine.runtime.audit import record_template
 from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, guard_calls
 from engine.spec import durations
 from engine.spec.expr import BUILTINS, Scope, compile_expr, dotted
@@ -332,15 +333,19 @@ class Candidate:
     `test(ctx, payload, inputs)` is the guard's fast form (None: no guard) and `read` that of
     the guard inputs its record shows (Interpreter._reads); either answers SLOW for the general
     way. Both are made on first call (see Lazy), shared by the transition's candidates.
-    `acts` says whether firing runs any action (exit, transition or entry)."""
+    `acts` says whether firing runs any action (exit, transition or entry); `entering` are the
+    entries with an entry action or a timer (the others need nothing done). `record` is the
+    audit record of its firing with every field that never changes filled in (see
+    audit.record_template): firing copies it and sets the instance, time and guard inputs."""
 
     __slots__ = ("transition", "source", "guard", "guard_src", "guard_reads", "actions",
-                 "exits", "entries", "leaf", "done", "test", "read", "acts", "_forms")
+                 "exits", "entries", "entering", "leaf", "done", "test", "read", "acts", "record",
+                 "_forms")
 
     def __init__(self, transition: Transition, source: str, guard: CodeType | None, guard_src: str,
                  guard_reads: tuple[str, ...], actions: tuple[BoundAction, ...],
                  exits: tuple[StateRt, ...], entries: tuple[StateRt, ...], leaf: str, done: bool,
-                 forms: tuple[Lazy, Lazy] | None = None):
+                 forms: tuple[Lazy, Lazy] | None = None, record: dict[str, Any] | None = None):
         self.transition = transition
         self.source = source  # the state whose transition this is (where selection found it)
         self.guard = guard
@@ -355,6 +360,8 @@ class Candidate:
         self.test = None if guard is None else self._first_test
         self.read = self._first_read
         self.acts = bool(actions) or any(st.exit for st in exits) or any(st.entry for st in entries)
+        self.entering = tuple(st for st in entries if st.entry or st.timers)
+        self.record = record
 
     def _first_test(self, ctx: Any, payload: Any, inputs: Any) -> Any:
         self.test = test = self._forms[0].get()
@@ -402,6 +409,9 @@ class BoundMachine:
     initial_acts: bool  # some initial entry action runs: creating an instance needs a Step
     initial_leaf: str
     initial_done: bool
+    init_record: dict[str, Any]  # the record template of `create` (audit.record_template)
+    # (leaf, declared event) -> the record template of that event taken by no transition there
+    unhandled: Mapping[tuple[str, str], dict[str, Any]]
     leaves: frozenset[str]
     done_leaves: frozenset[str]  # top-level final states: an instance there is done
     config: Mapping[str, frozenset[str]]  # leaf -> the leaf and its ancestors (the active set)
@@ -457,6 +467,11 @@ class _Binder:
         out.initial_acts = any(st.entry for st in out.initial_entries)
         out.initial_leaf = out.initial_entries[-1].name if out.initial_entries else ""
         out.initial_done = self._done(out.initial_leaf)
+        out.init_record = self._record(None, out.initial_leaf, "", "init", "")
+        out.unhandled = {(leaf, event): self._record(
+            leaf, None, event, "unhandled",
+            f"no enabled transition for `{event}` from `{leaf}` (guards false)" if (leaf, event) in out.table
+            else f"no transition for `{event}` from `{leaf}`") for leaf in sorted(out.leaves) for event in m.events}
         if self.diags:
             raise BindError(self.diags)
 
@@ -663,7 +678,8 @@ class _Binder:
         guard, forms, actions = bound
         code, src, reads = (guard.code, guard.source, guard.reads) if guard else (None, "", ())
         if t.target is None:
-            return Candidate(t, source, code, src, reads, actions, (), (), leaf, self._done(leaf), forms)
+            return Candidate(t, source, code, src, reads, actions, (), (), leaf, self._done(leaf), forms,
+                             self._record(leaf, None, t.event, "transition", src))
         if t.target not in self.m.states:
             self.err(t.pos, "TARGET", f"unknown target state `{t.target}`", did_you_mean(t.target, self.m.states))
             return Candidate(t, source, code, src, reads, actions, (), (), leaf, False, forms)
@@ -682,7 +698,12 @@ class _Binder:
         entries += self._descend(t.target)[1:]
         new_leaf = entries[-1].name
         return Candidate(t, source, code, src, reads, actions, tuple(exits), tuple(entries),
-                         new_leaf, self._done(new_leaf), forms)
+                         new_leaf, self._done(new_leaf), forms,
+                         self._record(leaf, new_leaf, t.event, "transition", src))
+
+    def _record(self, source: str | None, target: str | None, event: str, kind: str,
+                reason: str) -> dict[str, Any]:
+        return record_template(self.out.name, self.out.spec_hash, source, target, event, kind, reason)
 
 
 def _values_code(sources: list[str]) -> CodeType:
