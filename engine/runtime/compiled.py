@@ -61,7 +61,7 @@ class View:
 class Fields:
     """A mapping's fields as attributes, copied once: an expression's `ctx.stop` is then a
     plain attribute read, several times cheaper than View's `__getattr__` (a guard reads a
-    dozen fields). Nested mappings stay lazy Views. It is a copy: `Step.assign` keeps the
+    dozen fields). Nested mappings stay lazy Views. It is a copy: an `assign` action keeps the
     one over ctx current."""
 
     def __init__(self, d: Mapping[str, Any]):
@@ -279,12 +279,6 @@ class Step(ActionContext):
             self._env = env
         return env
 
-    def assign(self, values: Mapping[str, Any]) -> None:
-        """Write ctx variables; expressions evaluated later in this step see the new values."""
-        self.instance.ctx.update(values)
-        if self._env is not None:
-            self._env["ctx"].__dict__.update({k: _wrap(v) for k, v in values.items()})
-
     def root(self, name: str) -> Any:
         """A root as plain data (params, ctx, event, then the inputs), for guard inputs in records."""
         if name == "ctx":
@@ -407,6 +401,7 @@ class BoundMachine:
     table: Mapping[tuple[str, str], tuple[Candidate, ...]]
     initial_entries: tuple[StateRt, ...]
     initial_acts: bool  # some initial entry action runs: creating an instance needs a Step
+    initial_entering: tuple[StateRt, ...]  # the initial entries with an entry action or a timer
     initial_leaf: str
     initial_done: bool
     init_record: dict[str, Any]  # the record template of `create` (audit.record_template)
@@ -465,6 +460,7 @@ class _Binder:
         out.table = self._table()
         out.initial_entries = self._descend(None)
         out.initial_acts = any(st.entry for st in out.initial_entries)
+        out.initial_entering = tuple(st for st in out.initial_entries if st.entry or st.timers)
         out.initial_leaf = out.initial_entries[-1].name if out.initial_entries else ""
         out.initial_done = self._done(out.initial_leaf)
         out.init_record = self._record(None, out.initial_leaf, "", "init", "")
@@ -717,7 +713,7 @@ def _values_code(sources: list[str]) -> CodeType:
 class _Args:
     """An action's named argument expressions: `values(step)` is {name: value}, by the fast
     form when it covers the step's data, else by evaluating `code` (the tuple of them) over
-    `step.env()`."""
+    `step.env()` (`general`). The action closures below inline `values`: a frame less per action."""
 
     __slots__ = ("names", "code", "g", "fast")
 
@@ -730,35 +726,46 @@ class _Args:
 
     def values(self, step: Step) -> dict[str, Any]:
         out = (self.fast.fn or self.fast.get())(step.instance.ctx, step.payload, step.inputs)
-        if out is SLOW:
-            out = dict(zip(self.names, eval(self.code, self.g, step.env())))  # noqa: S307 - AST-whitelisted
-        return out
+        return self.general(step) if out is SLOW else out
+
+    def general(self, step: Step) -> dict[str, Any]:
+        return dict(zip(self.names, eval(self.code, self.g, step.env())))  # noqa: S307 - AST-whitelisted
 
 
 def _assign(args: _Args) -> Callable[[Step], None]:
-    values = args.values
+    fast, general = args.fast, args.general
 
     def run(step: Step) -> None:
         # Every right-hand side sees ctx as it was before this assign (simultaneous assignment).
-        step.assign(values(step))
+        ctx = step.instance.ctx
+        values = (fast.fn or fast.get())(ctx, step.payload, step.inputs)
+        if values is SLOW:
+            values = general(step)
+        ctx.update(values)
+        if step._env is not None:  # expressions evaluated later in this step see the new values
+            step._env["ctx"].__dict__.update({k: _wrap(v) for k, v in values.items()})
     return run
 
 
 def _call(fn: Callable[..., None], args: _Args) -> Callable[[Step], None]:
-    kwargs = args.values
+    fast, general = args.fast, args.general
     method = getattr(fn, "host_method", None)
     if method is not None:  # a hosted action (hosted.py): call the host's method, one frame less
         if not args.names:
             return lambda step: getattr(step.instance.host, method)(step)
 
         def run_hosted(step: Step) -> None:
-            getattr(step.instance.host, method)(step, **kwargs(step))
+            inst = step.instance
+            kwargs = (fast.fn or fast.get())(inst.ctx, step.payload, step.inputs)
+            if kwargs is SLOW:
+                kwargs = general(step)
+            getattr(inst.host, method)(step, **kwargs)
         return run_hosted
     if not args.names:
         return fn  # the step is the ActionContext
 
     def run(step: Step) -> None:
-        fn(step, **kwargs(step))
+        fn(step, **args.values(step))
     return run
 
 

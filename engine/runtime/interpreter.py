@@ -170,7 +170,7 @@ class Interpreter:
         queue: list = []
         now = self.clock.now()
         step = Step(bound, inst, "", EMPTY, EMPTY, now, queue) if bound.initial_acts else None
-        fail = self._enter(inst, bound.initial_entries, step, None, now)
+        fail = self._enter(inst, bound.initial_entering, step, None, now) if bound.initial_entering else None
         if fail:
             self._record(records, inst, None, inst.state, "", now, "action_error", self._why(fail))
             self._raise_action_error(inst, "", None, None, fail, records)
