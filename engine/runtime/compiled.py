@@ -327,13 +327,14 @@ class Candidate:
     `test(ctx, payload, inputs)` is the guard's fast form (None: no guard) and `read` that of
     the guard inputs its record shows (Interpreter._reads); either answers SLOW for the general
     way. Both are made on first call (see Lazy), shared by the transition's candidates.
-    `acts` says whether firing runs any action (exit, transition or entry); `entering` are the
-    entries with an entry action or a timer (the others need nothing done). `record` is the
+    `acts` says whether firing runs any action (exit, transition or entry); `leaving` and
+    `entering` are the exits and entries with an action or a timer (the others need nothing
+    done). `record` is the
     audit record of its firing with every field that never changes filled in (see
     audit.record_template): firing copies it and sets the instance, time and guard inputs."""
 
     __slots__ = ("transition", "source", "guard", "guard_src", "guard_reads", "actions",
-                 "exits", "entries", "entering", "leaf", "done", "test", "read", "acts", "record",
+                 "exits", "entries", "leaving", "entering", "leaf", "done", "test", "read", "acts", "record",
                  "_forms")
 
     def __init__(self, transition: Transition, source: str, guard: CodeType | None, guard_src: str,
@@ -355,6 +356,7 @@ class Candidate:
         self.read = self._first_read
         self.acts = bool(actions) or any(st.exit for st in exits) or any(st.entry for st in entries)
         self.entering = tuple(st for st in entries if st.entry or st.timers)
+        self.leaving = tuple(st for st in exits if st.exit or st.timers)
         self.record = record
 
     def _first_test(self, ctx: Any, payload: Any, inputs: Any) -> Any:

@@ -241,13 +241,18 @@ class Interpreter:
         if cand.acts and step is None:
             step = Step(inst.bound, inst, event, payload, inputs, now, queue)
         fail = None
-        for st in cand.exits:
+        for st in cand.leaving:
             if st.timers:
                 self._cancel(inst, st)
             if st.exit and fail is None:
                 fail = self._run(st.exit, step, "exit", st.name)
-        if cand.actions and fail is None:
-            fail = self._run(cand.actions, step, "transition", cand.transition.pos)
+        if fail is None:
+            for a in cand.actions:  # _run written out: most transitions that act do it here
+                try:
+                    a.run(step)
+                except Exception as e:  # noqa: BLE001 - reported as ActionError after recording
+                    fail = a, "transition", f"transition at {cand.transition.pos}", e
+                    break
         inst.state = cand.leaf
         inst.done = cand.done
         if cand.entering:
