@@ -312,3 +312,33 @@ def test_dump_writes_what_asdict_wrote():
               Position("X", Domain.CRYPTO_PERP, -2.0, 1.5, 0.3, 7.0, {"funding_paid": 0.1, "n": [1, 2]})]
     for v in values:
         assert json.dumps(dump(v)) == json.dumps(reference(v))
+
+
+@pytest.mark.parametrize("start, offset, first", [(0, 0.0005, "sl"), (77, 0.0005, "tp"), (0, 0.05, None)])
+def test_quiet_bars_is_the_first_bar_on_bar_would_act_on(start, offset, first):
+    """A resting take-profit and stop-loss either side of a long: quiet_bars counts exactly the
+    bars that on_bar passes without a report, whichever leg is touched first (or neither)."""
+    import numpy as np
+
+    bars = ETH[start:]
+
+    def venue():
+        v = PaperVenue(NO_PARTIALS)
+        run(v, bars[:3])
+        v.submit(order(v, "entry", Side.BUY, 1.0, symbol="ETH/BTC"))
+        run(v, bars[3:6])
+        lo, hi = min(b.low for b in bars[6:8]) - offset, max(b.high for b in bars[6:8]) + offset
+        for coid, type_, role, price in (("tp", OrderType.LIMIT, Role.TAKE_PROFIT, hi),
+                                         ("sl", OrderType.STOP, Role.STOP_LOSS, lo)):
+            v.submit(order(v, coid, Side.SELL, 1.0, type_, role, price=price, symbol="ETH/BTC",
+                           parent_id="entry"))
+        assert not run(v, bars[6:8])  # past the latency: both legs rest
+        return v
+
+    ahead = bars[8:400]
+    ts, high, low = (np.array([getattr(b, f) for b in ahead]) for f in ("ts", "high", "low"))
+    q = venue().quiet_bars(ahead[0], ts, high, low)
+    stepped = venue()
+    acted = next(((i, rs[0].client_order_id) for i, b in enumerate(ahead) if (rs := stepped.on_bar(b))),
+                 (len(ahead), None))
+    assert (q, first) == acted

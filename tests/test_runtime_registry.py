@@ -109,6 +109,36 @@ def test_jsonl_sink_resumes_at_a_checkpoint_mark(tmp_path, fsync):
     js.close()
 
 
+def test_jsonl_sink_writes_its_lines_on_flush_mark_a_full_spill_or_collection(tmp_path, monkeypatch):
+    """Lines gather in memory and reach the file where a 1 MiB file buffer would have put them:
+    on flush, on mark, once _SPILL bytes are gathered, and when the sink is collected unclosed."""
+    import gc
+
+    from engine.runtime import audit
+
+    path = tmp_path / "audit.jsonl"
+    js = JsonlSink(path)
+    js.write(record(event="e1"))
+    assert path.read_bytes() == b""
+    js.flush()
+    size = len(path.read_bytes())
+    js.write(record(event="e2"))
+    assert js.mark() == len(path.read_bytes()) == 2 * size
+    js.write(record(event="e3"))
+    del js
+    gc.collect()
+    assert [json.loads(x)["event"] for x in path.read_text().splitlines()] == ["e1", "e2", "e3"]
+    monkeypatch.setattr(audit, "_SPILL", 2 * size)
+    with JsonlSink(path) as small:
+        small.write(record(event="e4"))
+        assert len(path.read_bytes()) == 3 * size
+        small.write(record(event="e5"))
+        assert len(path.read_bytes()) == 5 * size
+    with JsonlSink(path, fsync=True) as synced:
+        synced.write(record(event="e6"))
+        assert len(path.read_bytes()) == 6 * size
+
+
 def test_jsonl_sink_refuses_a_trail_shorter_than_its_mark(tmp_path):
     path = tmp_path / "audit.jsonl"
     with JsonlSink(path) as js:

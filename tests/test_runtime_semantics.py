@@ -176,6 +176,39 @@ def test_unhandled_and_undeclared_events_are_recorded_and_dropped():
     assert inst.done and out[3][0].reason == "instance is done"
 
 
+def test_records_made_from_bound_templates_carry_every_field_of_their_step():
+    """init, transition and unhandled records copy a template made at bind time: each must still
+    name its instance, time, source, target, guard inputs and reason exactly."""
+    m = build({"a": {"initial": True}, "b": {}},
+              [{"event": "e", "source": "a", "target": "b", "guard": "event.x > 1"},
+               {"event": "f", "source": "b"}],
+              events={"e": {"x": "int"}, "f": {}})
+    it, clock, _ = interp()
+    bound = BoundMachine.build(m, registry())
+    first, second = it.create(bound, "i1"), it.create(bound, "i2")
+    clock.advance(7)
+    out = [it.send(first, "f"), it.send(second, "e", {"x": 0}), it.send(second, "e", {"x": 2}),
+           it.send(second, "f")]
+    got = [r.as_dict() for r in it.sink.records]
+    base = {"machine": bound.name, "spec_hash": bound.spec_hash, "guard_inputs": {}}
+    assert got == [
+        {**base, "instance_id": "i1", "source": None, "target": "a", "event": "", "time": 1000.0,
+         "kind": "init", "reason": ""},
+        {**base, "instance_id": "i2", "source": None, "target": "a", "event": "", "time": 1000.0,
+         "kind": "init", "reason": ""},
+        {**base, "instance_id": "i1", "source": "a", "target": None, "event": "f", "time": 1007.0,
+         "kind": "unhandled", "reason": "no transition for `f` from `a`"},
+        {**base, "instance_id": "i2", "source": "a", "target": None, "event": "e", "time": 1007.0,
+         "kind": "unhandled", "reason": "no enabled transition for `e` from `a` (guards false)"},
+        {**base, "instance_id": "i2", "source": "a", "target": "b", "event": "e", "time": 1007.0,
+         "guard_inputs": {"event.x": 2}, "kind": "transition", "reason": "event.x > 1"},
+        {**base, "instance_id": "i2", "source": "b", "target": None, "event": "f", "time": 1007.0,
+         "kind": "transition", "reason": ""},
+    ]
+    assert [r for o in out for r in o] == it.sink.records[2:]
+    assert it.sink.records[2].__dict__ is not it.sink.records[3].__dict__  # each owns its fields
+
+
 def test_action_error_is_recorded_then_raised_and_the_instance_is_consistent():
     m = build({"a": {"initial": True, "after": [(5, "t")]}, "b": {"entry": ["boom", log("+b")], "after": [(9, "t")]},
                "c": {}},

@@ -250,15 +250,21 @@ class PaperVenue:
         return self._call("quiet_bars", (first, ts, high, low), self._quiet_bars)
 
     def _quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
-        n, symbol = len(ts), first.symbol
+        n, symbol, t0 = len(ts), first.symbol, first.ts
         for o in self._open.values():
-            if o.req.symbol != symbol:
+            req = o.req
+            if req.symbol != symbol:
                 continue
-            if o.active_at >= first.ts or o.req.type is _MARKET or o.triggered or self._held(o, symbol):
+            if o.active_at >= t0 or req.type is _MARKET or o.triggered or self._held(o, symbol):
                 return 0  # latency, market fills and holds depend on more than a touch
-            n = min(n, self._untouched(o, first, high[:n], low[:n]) if n < len(high) else
-                    self._untouched(o, first, high, low))  # (a slice is a new view: ~100 ns each)
-        return min(n, self._bars_before_funding(symbol, ts))
+            if n < len(high):  # only once an order has shortened them (a slice is a new view: ~100 ns)
+                high, low = high[:n], low[:n]
+            n = self._untouched(o, first, high, low)  # at most len(high): the min of the bounds so far
+            if n == 0:
+                return 0  # no later order or funding date can lengthen it
+        if self.config.funding and self._funding.get(symbol):  # (_bars_before_funding's own first tests)
+            n = min(n, self._bars_before_funding(symbol, ts))
+        return n
 
     def _untouched(self, o: WorkingOrder, first: Bar, high: np.ndarray, low: np.ndarray) -> int:
         """Bars before the first that would work `o` (the touch rules _work applies)."""

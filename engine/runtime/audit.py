@@ -53,6 +53,13 @@ def record_from(values: dict[str, Any]) -> Record:
     return r
 
 
+def record_template(machine: str, spec_hash: str, source: str | None, target: str | None, event: str,
+                    kind: str, reason: str) -> dict[str, Any]:
+    """A record's fields, in declaration order, with those known before it happens filled in.
+    A binder makes one per transition and leaf; the interpreter copies it and sets instance_id,
+    time and guard_inputs: a dict copy and two or three stores, instead of building ten fields."""
+    return {"machine": machine, "instance_id": "", "source": source, "target": target, "event": event,
+            "guard_inputs": NO_INPUTS, "time": 0.0, "spec_hash": spec_hash, "kind": kind, "reason": reason}
 
 
 class _NoInputs(dict):
@@ -130,6 +137,9 @@ class ListSink:
         pass
 
 
+_SPILL = 1 << 20  # bytes of lines a JsonlSink gathers before writing them out
+
+
 class AuditGap(FileNotFoundError):
     """The audit trail is shorter than a committed checkpoint says it was."""
 
@@ -149,27 +159,39 @@ class JsonlSink:
         # every dict by a third; a record that has them fails the fast options and is retried.
         self._fast = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
         self._opt = self._fast | orjson.OPT_NON_STR_KEYS
-        # Without fsync a run's checkpoints flush the trail (`mark`); a 1 MiB buffer saves a
-        # write(2) per 8 KiB, 1-1.5% of a replay. With fsync each record is flushed as written.
-        self._f: IO[bytes] = open(self.path, "ab", buffering=-1 if fsync else 1 << 20)
+        # Lines gather in a bytearray (+= is ~4x cheaper than a buffered file's write) that goes to
+        # the file in one write when it reaches _SPILL bytes, on flush and on `mark`: the same
+        # bytes reach the disk at the same points as with a 1 MiB file buffer. With fsync every
+        # record is written and synced at once.
+        self._lines = bytearray()
+        self._spill_at = 1 if fsync else _SPILL
+        self._f: IO[bytes] = open(self.path, "ab")
 
     def write(self, record: Record) -> None:
         try:
             line = self._dumps(record, default=_jsonable, option=self._fast)
         except self._error:
             line = self._dumps(record, default=_jsonable, option=self._opt)
-        self._f.write(line)
-        if self.fsync:
+        lines = self._lines
+        lines += line
+        if len(lines) >= self._spill_at:
             self.flush()
 
     def flush(self) -> None:
+        self._spill()
         self._f.flush()
         if self.fsync:
             os.fsync(self._f.fileno())
 
+    def _spill(self) -> None:
+        if self._lines:
+            self._f.write(self._lines)
+            self._lines.clear()
+
     def mark(self) -> int:
         """Everything written so far on disk; returns the file's length, which a checkpoint
         keeps so that a resumed run can cut the trail back to it (`resume_at`)."""
+        self._spill()
         self._f.flush()
         os.fsync(self._f.fileno())
         return self._f.tell()
@@ -179,6 +201,7 @@ class JsonlSink:
         re-made by the resumed run, so they move to `<path>.after-crash` (kept, never
         deleted) instead of appearing twice. A trail shorter than the mark lost records
         that a committed checkpoint covers: refuse rather than resume with a gap."""
+        self._spill()
         self._f.flush()
         size = os.path.getsize(self.path)
         if size < offset:
@@ -198,6 +221,13 @@ class JsonlSink:
         if not self._f.closed:
             self.flush()
             self._f.close()
+
+    def __del__(self) -> None:
+        # As a file's buffer is written when the file is collected unclosed (a run that ends
+        # after its last checkpoint, without closing its sink), so are the gathered lines.
+        f = getattr(self, "_f", None)
+        if f is not None and not f.closed and self._lines:
+            f.write(self._lines)
 
     def __enter__(self) -> "JsonlSink":
         return self

@@ -16,6 +16,7 @@ from types import CodeType, MappingProxyType
 from typing import Any, Callable
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mean
+from engine.runtime.audit import record_template
 from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, guard_calls
 from engine.spec import durations
 from engine.spec.expr import BUILTINS, Scope, compile_expr, dotted
@@ -60,7 +61,7 @@ class View:
 class Fields:
     """A mapping's fields as attributes, copied once: an expression's `ctx.stop` is then a
     plain attribute read, several times cheaper than View's `__getattr__` (a guard reads a
-    dozen fields). Nested mappings stay lazy Views. It is a copy: `Step.assign` keeps the
+    dozen fields). Nested mappings stay lazy Views. It is a copy: an `assign` action keeps the
     one over ctx current."""
 
     def __init__(self, d: Mapping[str, Any]):
@@ -278,12 +279,6 @@ class Step(ActionContext):
             self._env = env
         return env
 
-    def assign(self, values: Mapping[str, Any]) -> None:
-        """Write ctx variables; expressions evaluated later in this step see the new values."""
-        self.instance.ctx.update(values)
-        if self._env is not None:
-            self._env["ctx"].__dict__.update({k: _wrap(v) for k, v in values.items()})
-
     def root(self, name: str) -> Any:
         """A root as plain data (params, ctx, event, then the inputs), for guard inputs in records."""
         if name == "ctx":
@@ -332,15 +327,20 @@ class Candidate:
     `test(ctx, payload, inputs)` is the guard's fast form (None: no guard) and `read` that of
     the guard inputs its record shows (Interpreter._reads); either answers SLOW for the general
     way. Both are made on first call (see Lazy), shared by the transition's candidates.
-    `acts` says whether firing runs any action (exit, transition or entry)."""
+    `acts` says whether firing runs any action (exit, transition or entry); `leaving` and
+    `entering` are the exits and entries with an action or a timer (the others need nothing
+    done). `record` is the
+    audit record of its firing with every field that never changes filled in (see
+    audit.record_template): firing copies it and sets the instance, time and guard inputs."""
 
     __slots__ = ("transition", "source", "guard", "guard_src", "guard_reads", "actions",
-                 "exits", "entries", "leaf", "done", "test", "read", "acts", "_forms")
+                 "exits", "entries", "leaving", "entering", "leaf", "done", "test", "read", "acts", "record",
+                 "_forms")
 
     def __init__(self, transition: Transition, source: str, guard: CodeType | None, guard_src: str,
                  guard_reads: tuple[str, ...], actions: tuple[BoundAction, ...],
                  exits: tuple[StateRt, ...], entries: tuple[StateRt, ...], leaf: str, done: bool,
-                 forms: tuple[Lazy, Lazy] | None = None):
+                 forms: tuple[Lazy, Lazy] | None = None, record: dict[str, Any] | None = None):
         self.transition = transition
         self.source = source  # the state whose transition this is (where selection found it)
         self.guard = guard
@@ -355,6 +355,9 @@ class Candidate:
         self.test = None if guard is None else self._first_test
         self.read = self._first_read
         self.acts = bool(actions) or any(st.exit for st in exits) or any(st.entry for st in entries)
+        self.entering = tuple(st for st in entries if st.entry or st.timers)
+        self.leaving = tuple(st for st in exits if st.exit or st.timers)
+        self.record = record
 
     def _first_test(self, ctx: Any, payload: Any, inputs: Any) -> Any:
         self.test = test = self._forms[0].get()
@@ -400,8 +403,12 @@ class BoundMachine:
     table: Mapping[tuple[str, str], tuple[Candidate, ...]]
     initial_entries: tuple[StateRt, ...]
     initial_acts: bool  # some initial entry action runs: creating an instance needs a Step
+    initial_entering: tuple[StateRt, ...]  # the initial entries with an entry action or a timer
     initial_leaf: str
     initial_done: bool
+    init_record: dict[str, Any]  # the record template of `create` (audit.record_template)
+    # (leaf, declared event) -> the record template of that event taken by no transition there
+    unhandled: Mapping[tuple[str, str], dict[str, Any]]
     leaves: frozenset[str]
     done_leaves: frozenset[str]  # top-level final states: an instance there is done
     config: Mapping[str, frozenset[str]]  # leaf -> the leaf and its ancestors (the active set)
@@ -455,8 +462,14 @@ class _Binder:
         out.table = self._table()
         out.initial_entries = self._descend(None)
         out.initial_acts = any(st.entry for st in out.initial_entries)
+        out.initial_entering = tuple(st for st in out.initial_entries if st.entry or st.timers)
         out.initial_leaf = out.initial_entries[-1].name if out.initial_entries else ""
         out.initial_done = self._done(out.initial_leaf)
+        out.init_record = self._record(None, out.initial_leaf, "", "init", "")
+        out.unhandled = {(leaf, event): self._record(
+            leaf, None, event, "unhandled",
+            f"no enabled transition for `{event}` from `{leaf}` (guards false)" if (leaf, event) in out.table
+            else f"no transition for `{event}` from `{leaf}`") for leaf in sorted(out.leaves) for event in m.events}
         if self.diags:
             raise BindError(self.diags)
 
@@ -663,7 +676,8 @@ class _Binder:
         guard, forms, actions = bound
         code, src, reads = (guard.code, guard.source, guard.reads) if guard else (None, "", ())
         if t.target is None:
-            return Candidate(t, source, code, src, reads, actions, (), (), leaf, self._done(leaf), forms)
+            return Candidate(t, source, code, src, reads, actions, (), (), leaf, self._done(leaf), forms,
+                             self._record(leaf, None, t.event, "transition", src))
         if t.target not in self.m.states:
             self.err(t.pos, "TARGET", f"unknown target state `{t.target}`", did_you_mean(t.target, self.m.states))
             return Candidate(t, source, code, src, reads, actions, (), (), leaf, False, forms)
@@ -682,7 +696,12 @@ class _Binder:
         entries += self._descend(t.target)[1:]
         new_leaf = entries[-1].name
         return Candidate(t, source, code, src, reads, actions, tuple(exits), tuple(entries),
-                         new_leaf, self._done(new_leaf), forms)
+                         new_leaf, self._done(new_leaf), forms,
+                         self._record(leaf, new_leaf, t.event, "transition", src))
+
+    def _record(self, source: str | None, target: str | None, event: str, kind: str,
+                reason: str) -> dict[str, Any]:
+        return record_template(self.out.name, self.out.spec_hash, source, target, event, kind, reason)
 
 
 def _values_code(sources: list[str]) -> CodeType:
@@ -696,7 +715,7 @@ def _values_code(sources: list[str]) -> CodeType:
 class _Args:
     """An action's named argument expressions: `values(step)` is {name: value}, by the fast
     form when it covers the step's data, else by evaluating `code` (the tuple of them) over
-    `step.env()`."""
+    `step.env()` (`general`). The action closures below inline `values`: a frame less per action."""
 
     __slots__ = ("names", "code", "g", "fast")
 
@@ -709,35 +728,46 @@ class _Args:
 
     def values(self, step: Step) -> dict[str, Any]:
         out = (self.fast.fn or self.fast.get())(step.instance.ctx, step.payload, step.inputs)
-        if out is SLOW:
-            out = dict(zip(self.names, eval(self.code, self.g, step.env())))  # noqa: S307 - AST-whitelisted
-        return out
+        return self.general(step) if out is SLOW else out
+
+    def general(self, step: Step) -> dict[str, Any]:
+        return dict(zip(self.names, eval(self.code, self.g, step.env())))  # noqa: S307 - AST-whitelisted
 
 
 def _assign(args: _Args) -> Callable[[Step], None]:
-    values = args.values
+    fast, general = args.fast, args.general
 
     def run(step: Step) -> None:
         # Every right-hand side sees ctx as it was before this assign (simultaneous assignment).
-        step.assign(values(step))
+        ctx = step.instance.ctx
+        values = (fast.fn or fast.get())(ctx, step.payload, step.inputs)
+        if values is SLOW:
+            values = general(step)
+        ctx.update(values)
+        if step._env is not None:  # expressions evaluated later in this step see the new values
+            step._env["ctx"].__dict__.update({k: _wrap(v) for k, v in values.items()})
     return run
 
 
 def _call(fn: Callable[..., None], args: _Args) -> Callable[[Step], None]:
-    kwargs = args.values
+    fast, general = args.fast, args.general
     method = getattr(fn, "host_method", None)
     if method is not None:  # a hosted action (hosted.py): call the host's method, one frame less
         if not args.names:
             return lambda step: getattr(step.instance.host, method)(step)
 
         def run_hosted(step: Step) -> None:
-            getattr(step.instance.host, method)(step, **kwargs(step))
+            inst = step.instance
+            kwargs = (fast.fn or fast.get())(inst.ctx, step.payload, step.inputs)
+            if kwargs is SLOW:
+                kwargs = general(step)
+            getattr(inst.host, method)(step, **kwargs)
         return run_hosted
     if not args.names:
         return fn  # the step is the ActionContext
 
     def run(step: Step) -> None:
-        fn(step, **kwargs(step))
+        fn(step, **args.values(step))
     return run
 
 

@@ -20,6 +20,8 @@ from engine.runtime.instance import Instance
 from engine.runtime import snapshot as snap
 from engine.spec.ir import EMPTY
 
+_new = object.__new__  # record_from's way past the frozen __init__ (see audit.record_from)
+_set = object.__setattr__
 _COMPACT_MIN = 1024  # heap entries before cancelled timers are worth sweeping out
 _SCALARS = frozenset({int, float, str, bool, type(None)})  # guard inputs recorded as they are
 
@@ -168,11 +170,11 @@ class Interpreter:
         queue: list = []
         now = self.clock.now()
         step = Step(bound, inst, "", EMPTY, EMPTY, now, queue) if bound.initial_acts else None
-        fail = self._enter(inst, bound.initial_entries, step, None, now)
-        self._record(records, inst, None, inst.state, "", now,
-                     "action_error" if fail else "init", self._why(fail))
+        fail = self._enter(inst, bound.initial_entering, step, None, now) if bound.initial_entering else None
         if fail:
+            self._record(records, inst, None, inst.state, "", now, "action_error", self._why(fail))
             self._raise_action_error(inst, "", None, None, fail, records)
+        self._emit(records, inst, bound.init_record.copy(), now)
         if queue:
             self._drain(inst, queue, EMPTY, now, records)
 
@@ -198,9 +200,10 @@ class Interpreter:
             return self._record(records, inst, inst.state, None, event, now, "unhandled", "instance is done")
         cands = bound.table.get((inst.state, event))
         if cands is None:
-            why = (f"no transition for `{event}` from `{inst.state}`" if event in bound.events
-                   else f"event `{event}` is not declared by `{bound.name}`")
-            return self._record(records, inst, inst.state, None, event, now, "unhandled", why)
+            if event in bound.events:
+                return self._emit(records, inst, bound.unhandled[(inst.state, event)].copy(), now)
+            return self._record(records, inst, inst.state, None, event, now, "unhandled",
+                                f"event `{event}` is not declared by `{bound.name}`")
         ctx = inst.ctx
         step = None  # made when a guard needs the general way or an action runs
         for cand in cands:
@@ -223,43 +226,43 @@ class Interpreter:
         else:
             if event in bound.sampled:
                 return None  # a sampled measurement that passes no guard is not a decision
-            return self._record(records, inst, inst.state, None, event, now, "unhandled",
-                                f"no enabled transition for `{event}` from `{inst.state}` (guards false)")
+            return self._emit(records, inst, bound.unhandled[(inst.state, event)].copy(), now)
         self._fire(inst, cand, event, payload, inputs, now, records, queue, step)
 
     def _fire(self, inst: Instance, cand: Candidate, event: str, payload: Mapping[str, Any],
               inputs: Mapping[str, Any], now: float, records: list[Record], queue: list,
               step: Step | None) -> None:
-        reads = NO_INPUTS
+        record = cand.record.copy()  # its source is the leaf the candidate is seen from: inst.state
         if cand.guard_reads:
             reads = cand.read(inst.ctx, payload, inputs)
             if reads is SLOW:
                 reads = self._reads(cand, inst, payload, inputs)
+            record["guard_inputs"] = reads
         if cand.acts and step is None:
             step = Step(inst.bound, inst, event, payload, inputs, now, queue)
-        source = inst.state
         fail = None
-        for st in cand.exits:
+        for st in cand.leaving:
             if st.timers:
                 self._cancel(inst, st)
             if st.exit and fail is None:
                 fail = self._run(st.exit, step, "exit", st.name)
-        if cand.actions and fail is None:
-            fail = self._run(cand.actions, step, "transition", cand.transition.pos)
+        if fail is None:
+            for a in cand.actions:  # _run written out: most transitions that act do it here
+                try:
+                    a.run(step)
+                except Exception as e:  # noqa: BLE001 - reported as ActionError after recording
+                    fail = a, "transition", f"transition at {cand.transition.pos}", e
+                    break
         inst.state = cand.leaf
         inst.done = cand.done
-        if cand.entries:
-            fail = self._enter(inst, cand.entries, step, fail, now)
-        target = None if cand.transition.target is None else cand.leaf
+        if cand.entering:
+            fail = self._enter(inst, cand.entering, step, fail, now)
         if fail:
-            self._record(records, inst, source, target, event, now, "action_error", self._why(fail), reads)
+            source, target = record["source"], record["target"]
+            self._record(records, inst, source, target, event, now, "action_error", self._why(fail),
+                         record["guard_inputs"])
             self._raise_action_error(inst, event, source, target, fail, records)
-        bound = inst.bound
-        r = record_from({"machine": bound.name, "instance_id": inst.id, "source": source, "target": target,
-                         "event": event, "guard_inputs": reads or NO_INPUTS, "time": now,
-                         "spec_hash": bound.spec_hash, "kind": "transition", "reason": cand.guard_src})
-        records.append(r)
-        self.sink.write(r)
+        self._emit(records, inst, record, now)
 
     def _enter(self, inst: Instance, states: tuple[StateRt, ...], step: Step | None, fail, now: float):
         """Entry actions outermost first; timers start even if an action failed, so the
@@ -306,6 +309,15 @@ class Interpreter:
                 cur = cur.get(f) if isinstance(cur, Mapping) else getattr(cur, f, None)
             out[path] = cur if type(cur) in _SCALARS else plain(cur)
         return out
+
+    def _emit(self, records: list[Record], inst: Instance, record: dict[str, Any], now: float) -> None:
+        """The Record of `record`, a copy of a bound template (audit.record_template) it then owns."""
+        record["instance_id"] = inst.id
+        record["time"] = now
+        r = _new(Record)
+        _set(r, "__dict__", record)
+        records.append(r)
+        self.sink.write(r)
 
     def _record(self, records: list[Record], inst: Instance, source: str | None, target: str | None,
                 event: str, now: float, kind: str, reason: str, reads: Mapping[str, Any] = NO_INPUTS) -> None:
