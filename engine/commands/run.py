@@ -108,9 +108,12 @@ def _execute(args, cfg, specs, routing, run_dir: Path, venue_path: Path) -> int:
     total = sum(len(s) - s.start for s in runner.series)
     if args.max_bars:
         total = min(total, args.max_bars)
-    with RunProgress(total, enabled=not (args.no_progress or args.heartbeat), console=console) as progress:
-        progress.advance(runner.bars)
-        runner.run(progress, limit=args.max_bars)
+    try:
+        with RunProgress(total, enabled=not (args.no_progress or args.heartbeat), console=console) as progress:
+            progress.advance(runner.bars)
+            runner.run(progress, limit=args.max_bars)
+    finally:  # the audit lines gathered since the last checkpoint reach the file, error or not
+        runner.session.interp.sink.flush()
     result = runner.result(started)
     files = write_run_dir(result)
     print_kpi_table(result, console)
