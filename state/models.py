@@ -48,7 +48,9 @@ def json_text(value: Any) -> str:
         out = orjson.dumps(value, option=_ORJSON_OPT)
     except TypeError:
         return json.dumps(value)
-    if b"null" in out and not _finite(value):
+    # A text without a "u" has no null: memchr finds that at once where a search for "null"
+    # scans slowly (a checkpoint's equity entry, ~4 MB: 0.1 ms instead of 2.3 ms).
+    if b"u" in out and b"null" in out and not _finite(value):
         return json.dumps(value)
     return out.decode()
 
