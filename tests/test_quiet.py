@@ -180,6 +180,22 @@ def test_a_venue_touch_ends_a_quiet_stretch() -> None:
 
 
 
+def test_a_screen_and_the_step_after_it_share_one_bar() -> None:
+    """Series.bar hands the last bar out again (the screen's, then the step's), equal to a fresh
+    one; another row in between makes its own."""
+    from engine.domain import Bar, Domain
+    from engine.run.market import Series
+
+    ts = np.array([10.0, 20.0, 30.0])
+    px = np.array([1.0, 1.5, 2.0])
+    s = Series("X", Domain.FOREX, ts, px, px + 1, px - 1, px, px * 3, px, px + 0.5, px, px, px, 0)
+    first = s.bar(1)
+    assert s.bar(1) is first
+    assert first == Bar("X", 20.0, 1.5, 2.5, 0.5, 1.5, 4.5, 1.5, 2.0)
+    other = s.bar(2)
+    assert other.ts == 30.0 and s.bar(1) is not first and s.bar(1) == first
+
+
 @settings(max_examples=200, deadline=None)
 @given(t=st.integers(946_684_800, 2_000_000_000))
 def test_the_weekly_close_rule_reads_the_utc_calendar(t: int) -> None:

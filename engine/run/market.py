@@ -7,7 +7,7 @@ reads row t, exactly what one_step_predict would return on bars[:t+1].
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 import numpy as np
 import pandas as pd
@@ -32,12 +32,22 @@ class Series:
     confirm: np.ndarray  # +1 / -1 / 0: direction of the last confirmation-timeframe bar
     atr: np.ndarray
     start: int  # first tradable row: after the in-sample fit window
+    _last: tuple[int, Bar | None] = field(default=(-1, None), init=False, repr=False, compare=False)
 
     def bar(self, i: int) -> Bar:
+        """Bar i. The last one made is handed out again: a quiet screen that ends at once is
+        followed by the step of the very row it asked the venue about (over a third of steps).
+        A Bar is frozen, and the venue keeps no bar but the last one fed to it, which is never
+        fed twice, so sharing it answers exactly as an equal copy would."""
+        last = self._last
+        if last[0] == i:
+            return last[1]
         bid = None if self.bid is None else float(self.bid[i])
         ask = None if self.ask is None else float(self.ask[i])
-        return Bar(self.symbol, float(self.ts[i]), float(self.open[i]), float(self.high[i]), float(self.low[i]),
-                   float(self.close[i]), float(self.volume[i]), bid, ask)
+        bar = Bar(self.symbol, float(self.ts[i]), float(self.open[i]), float(self.high[i]), float(self.low[i]),
+                  float(self.close[i]), float(self.volume[i]), bid, ask)
+        self._last = (i, bar)
+        return bar
 
     def __len__(self) -> int:
         return len(self.ts)
