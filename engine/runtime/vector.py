@@ -137,7 +137,21 @@ def _scalar_truth(x: Any) -> bool:
 _GUARDS = __name__ + ".guards"
 warnings.filterwarnings("ignore", category=RuntimeWarning, module=re.escape(_GUARDS) + "$")
 
-_HELPERS: dict[str, Any] = {"__builtins__": {}, "__name__": _GUARDS,
+def _nonzero(divisor: Any) -> Any:
+    """The divisor, unless some sample's is zero: Python's x / 0, x // 0 and x % 0 raise
+    whatever x is, while numpy's NaN / 0 sets no flag np.errstate could turn into an error."""
+    if type(divisor) is np.ndarray:
+        zero = bool((divisor == 0).any())
+    elif isinstance(divisor, _NUMBER):
+        zero = divisor == 0
+    else:
+        raise Unvectorizable(f"a division by a {type(divisor).__name__}")
+    if zero:
+        raise ZeroDivisionError("division by zero at some sample")
+    return divisor
+
+
+_HELPERS: dict[str, Any] = {"__builtins__": {}, "__name__": _GUARDS, "_nonzero": _nonzero,
                             "_and": _and, "_or": _or, "_not": _not, "_where": _where, "_all": _all, "_any": _any,
                             "_in": _scalar_only("in"), "_not_in": _scalar_only("not in"),
                             "_is": _scalar_only("is"), "_is_not": _scalar_only("is not"),
@@ -169,6 +183,12 @@ class _Rewrite(ast.NodeTransformer):
             parts.append(_call(helper, [left, right]) if helper else ast.Compare(left, [op], [right]))
             left = right
         return parts[0] if len(parts) == 1 else _call("_and", [parts[0], *map(_thunk, parts[1:])])
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.op, _BY_ZERO):
+            node.right = _call("_nonzero", [node.right])
+        return node
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         if not (isinstance(node.func, ast.Name) and node.func.id in ("abs", "min", "max")) or node.keywords:
@@ -267,6 +287,7 @@ def _in_boolean_slot(node: ast.AST, parent: ast.AST | None) -> bool:
 # abs, min, max) give numpy what Python gives, inf and NaN included, and run without errstate:
 # ufuncs under any errstate context cost about twice as much (numpy 2).
 _RAISING = (ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+_BY_ZERO = (ast.Div, ast.FloorDiv, ast.Mod)  # their divisor also goes through _nonzero (NaN / 0)
 
 
 class VectorGuard:
@@ -748,7 +769,7 @@ def _fixed_only(op: str) -> Callable[[Any, Any], Any]:
 
 
 _INTERVAL_HELPERS: dict[str, Any] = {
-    "__builtins__": {}, "__name__": _GUARDS,
+    "__builtins__": {}, "__name__": _GUARDS, "_nonzero": _nonzero,
     "_and": _iand, "_or": _ior, "_not": _inot, "_where": _iwhere, "_all": _all, "_any": _any,
     "_in": _fixed_only("in"), "_not_in": _fixed_only("not in"), "_is": _fixed_only("is"),
     "_is_not": _fixed_only("is not"),
