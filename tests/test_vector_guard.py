@@ -22,6 +22,15 @@ from engine.spec.expr import BUILTINS
 from run_support import ROOT
 
 
+def _fires(code, env: dict) -> bool:
+    """The scalar guard at one sample; a raising guard counts as firing: the interpreter
+    records a guard error, so that sample needs a step as much as a firing one."""
+    try:
+        return bool(eval(code, {"__builtins__": {}, **BUILTINS}, env))  # noqa: S307 - test fixture
+    except Exception:  # noqa: BLE001
+        return True
+
+
 def _spec_guards() -> list[str]:
     from engine.spec.loader import load_specs
 
@@ -49,6 +58,8 @@ values = st.one_of(st.floats(-1e6, 1e6), st.sampled_from([0.0, -0.0, math.nan, m
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf - inf and the like: NaN, as Python's floats give it
 @settings(max_examples=300, deadline=None)
+@example(src="event.price / event.atr > params.k", price=[math.nan], atr=0.0, daily=0.0, dd=0.0, level=0.0, a=0.0,
+         b=0.0, k=0.0, flag=False, side="buy")  # Python raises on NaN / 0; numpy sets no flag
 @given(src=st.sampled_from(GUARDS), price=st.lists(values, min_size=1, max_size=8),
        atr=values, daily=values, dd=values, level=values, a=values, b=values, k=values,
        flag=st.booleans(), side=st.sampled_from(["buy", "sell"]))
@@ -67,10 +78,7 @@ def test_vector_guard_covers_every_sample_the_scalar_guard_would_fire_or_raise(
     for i in range(n):
         env = {"ctx": View(ctx), "event": View({"price": price[i], "atr": atr}),
                "pnl": View({"daily_loss": daily, "drawdown": dd}), "params": View(params)}
-        try:
-            fires = bool(eval(code, {"__builtins__": {}, **BUILTINS}, env))  # noqa: S307 - test fixture
-        except Exception:  # noqa: BLE001 - the interpreter records a guard error: a step is needed
-            fires = True
+        fires = _fires(code, env)
         assert maybe[i] or not fires, f"{src!r} fires at sample {i} (price {price[i]}) but was screened out"
 
 
@@ -127,11 +135,7 @@ def test_a_guard_false_at_the_bounds_fires_and_raises_at_no_sample_below(
     for x in daily:
         for y in dd:
             env = {"ctx": View(ctx), "pnl": View({"daily_loss": x, "drawdown": y}), "params": View(params)}
-            try:
-                fires = bool(eval(code, {"__builtins__": {}, **BUILTINS}, env))  # noqa: S307 - test fixture
-            except Exception:  # noqa: BLE001 - a guard error needs a step as much as a firing guard
-                fires = True
-            assert not fires, f"{src!r} fires at daily_loss={x}, drawdown={y} under bounds {top}"
+            assert not _fires(code, env), f"{src!r} fires at daily_loss={x}, drawdown={y} under bounds {top}"
 
 
 INTERVAL = GUARDS + [
@@ -170,11 +174,7 @@ def test_a_guard_false_over_the_intervals_fires_and_raises_at_no_sample_within(
     for p in price:
         for x in atr:
             env = {"ctx": View(ctx), "event": View({"price": p, "atr": x}), "params": View(params)}
-            try:
-                fires = bool(eval(code, {"__builtins__": {}, **BUILTINS}, env))  # noqa: S307 - test fixture
-            except Exception:  # noqa: BLE001 - a guard error needs a step as much as a firing guard
-                fires = True
-            assert not fires, f"{src!r} fires at price={p}, atr={x} within the intervals"
+            assert not _fires(code, env), f"{src!r} fires at price={p}, atr={x} within the intervals"
 
 
 def test_the_intervals_prove_a_calm_stretch_of_the_bracket_guards() -> None:
