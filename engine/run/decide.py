@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from engine.domain import slot_init
 from engine.run.config import StrategyUse
 from engine.run.market import Series
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 
 
+@slot_init  # built on every entry and refusal: its __init__ without object.__setattr__ per field
 @dataclass(frozen=True, slots=True)
 class Want:
     direction: int  # +1 long, -1 short, 0 flat; existing positions against it are exited

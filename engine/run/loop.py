@@ -204,6 +204,16 @@ class Runner:
     def _apply_quiet(self, a: int, b: int) -> None:
         """The venue and the marks after rows [a, b)."""
         ses, tl = self.session, self.timeline
+        if len(self.series) == 1:  # row r is the series' bar start + r
+            if b <= a:
+                return
+            s = self.series[0]
+            bar = s.bar(s.start + b - 1)
+            ses.venue.skip_bars(bar, b - a)
+            book = ses.books.get(s.domain)
+            if book is not None:
+                book.mark(s.symbol, bar.close)
+            return
         for n in tl.series_in(a, b):
             s = self.series[n]
             i0, i1, _ = tl.span(n, a, b)
@@ -231,8 +241,9 @@ class Runner:
             d = domains[0]
             name, e = d.value, path.by_domain[d]
             if booked is True:  # the usual case: every row, as lists the screen may have made already
-                ts, total = path.lists()
-                t, totals = ts[lo:hi], total[lo:hi]
+                t, totals = path.lists()
+                if lo or hi < len(t):
+                    t, totals = t[lo:hi], totals[lo:hi]
                 e = totals if e is path.total else e[lo:hi].tolist()
             else:
                 rows = lo + booked[lo:hi].nonzero()[0]
@@ -332,11 +343,11 @@ class Runner:
         if want is None:
             return
         ex = self.session.execution
-        open_ = ex.open_brackets(s.symbol)
+        open_ = ex.open_brackets(s.symbol) if ex.brackets else ()  # (most stepped rows: none open)
         for b in open_:
             if want.direction != b.side.sign:
                 ex.exit(b, "signal")  # a reversal exits and enters on the same bar
-        if any(b.side.sign == want.direction for b in open_) or not want.enter:
+        if not want.enter or any(b.side.sign == want.direction for b in open_):
             if want.refusal is not None:
                 self._refused(s.symbol, *want.refusal, {})
             return

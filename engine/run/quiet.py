@@ -89,7 +89,8 @@ class QuietScreen:
         q = ses.venue.quiet_bars(s.bar(i0), s.ts[i0:i1], s.high[i0:i1], s.low[i0:i1])
         if q == 0 or not booked:
             return q  # a domain without a book only feeds the venue
-        for b in ses.execution.open_brackets(s.symbol):
+        ex = ses.execution
+        for b in ex.open_brackets(s.symbol) if ex.brackets else ():
             if q == 0:
                 break
             q = min(q, self._bracket_quiet(s, b, i0, i0 + q))
@@ -101,13 +102,12 @@ class QuietScreen:
         if last is not None and b.side.sign != last:
             return 0  # the strategy exits it on the next bar
         lim = r.risk.limits
-        ts = s.ts[i0:i1]
         open_ = b.instance.has_tag("position_open")
         n = i1 - i0
-        if open_ and ts[-1] - b.ts >= lim.max_hold:  # rising with ts: none is due unless the last is
-            n = int((ts - b.ts >= lim.max_hold).argmax())  # Runner._engine_exits' own arithmetic
+        if open_ and s.ts.item(i1 - 1) - b.ts >= lim.max_hold:  # rising with ts: none is due unless the last is
+            n = int((s.ts[i0:i1] - b.ts >= lim.max_hold).argmax())  # Runner._engine_exits' own arithmetic
         if lim.avoid_weekend_carry and s.domain.value in lim.sessions:
-            near = np.flatnonzero(lim.near_weekly_close(s.domain.value, ts[:n]))
+            near = np.flatnonzero(lim.near_weekly_close(s.domain.value, s.ts[i0:i0 + n]))
             n = int(near[0]) if near.size else n
         if not open_ or n == 0:
             return n
@@ -142,39 +142,48 @@ class EquityPath:
     """Each domain's equity after each row of [a, b), as the books would mark it; valid
     while no order fills (a quiet stretch), so one path serves its screen and its apply."""
 
-    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "total", "below_peak", "_days", "_lists")
+    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "total", "below_peak", "_days", "_times",
+                 "_totals")
 
     def __init__(self, runner: "Runner", a: int, b: int):
         self.runner, self.a, self.b = runner, a, b
         tl = runner.timeline
-        ses = runner.session
-        ts, now = tl.ts[a:b], ses.clock.now()
-        self.ts = ts if ts[0] >= now else np.maximum(ts, now)  # the clock step() would set (ts rise)
-        ser = None if len(tl.series) == 1 else tl.ser[a:b]
-        self.by_domain = {d: self._domain(book, tl, ser, a, b) for d, book in ses.books.items()}
-        if ser is None:
-            self.booked: np.ndarray | bool = tl.series[0].domain in ses.books  # every row (True) or none
+        books = runner.session.books
+        ts, now = tl.ts[a:b], runner.session.clock.now()
+        times = ts.tolist()  # (every use of a path reads them as floats)
+        if not times[0] >= now:  # the clock step() would set (ts rise)
+            ts = np.maximum(ts, now)
+            times = ts.tolist()
+        self.ts, self._times = ts, times
+        if len(tl.series) == 1:
+            ser = None
+            self.booked: np.ndarray | bool = tl.series[0].domain in books  # every row (True) or none
         else:
+            ser = tl.ser[a:b]
             rows = runner.booked_series[ser]
             count = int(np.count_nonzero(rows))
             self.booked = rows if 0 < count < len(rows) else count > 0
-        if len(self.by_domain) == 1:  # 0 + x is x but for -0.0, which no use of the total tells apart
-            (total,) = self.by_domain.values()
+        if len(books) == 1:  # 0 + x is x but for -0.0, which no use of the total tells apart
+            ((d, book),) = books.items()
+            total = self._domain(book, tl, ser, a, b)
+            self.by_domain = {d: total}
         else:
+            self.by_domain = {d: self._domain(book, tl, ser, a, b) for d, book in books.items()}
             total = 0
-            for d in ses.books:  # the order Runner.total_equity adds them in
+            for d in books:  # the order Runner.total_equity adds them in
                 total = total + self.by_domain[d]
         self.total = total if isinstance(total, np.ndarray) else np.full(b - a, float(total))
         self.below_peak = False  # known: no row's total exceeds the runner's peak (pnl_upper checks it)
         self._days: list[int] | None = None
-        self._lists: tuple[list[float], list[float]] | None = None
+        self._totals: list[float] | None = None
 
     def lists(self) -> tuple[list[float], list[float]]:
         """ts and total as lists of floats: Python's min, max and bisect over a short stretch
         cost less than numpy's calls, and Runner._record_equity wants Python floats anyway."""
-        if self._lists is None:
-            self._lists = (self.ts.tolist(), self.total.tolist())
-        return self._lists
+        totals = self._totals
+        if totals is None:
+            totals = self._totals = self.total.tolist()
+        return self._times, totals
 
     @staticmethod
     def _domain(book, tl, ser: np.ndarray | None, a: int, b: int) -> np.ndarray:
@@ -198,7 +207,7 @@ class EquityPath:
         grows from the runner's day on (-1 before its first row: times are from 1970 on), and
         t // 86400 >= d exactly when t >= d * 86400 (both exact)."""
         if self._days is None:
-            ts, day, i, days = self.lists()[0], self.runner._day, 0, []
+            ts, day, i, days = self._times, self.runner._day, 0, []
             if int(ts[-1] // _DAY) != day:  # else the usual case: no new day in these rows
                 while (i := bisect_left(ts, (day + 1) * _DAY, i)) < len(ts):
                     days.append(i)
