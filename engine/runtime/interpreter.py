@@ -100,9 +100,11 @@ class Interpreter:
             while pending:
                 self._macro(*pending.popleft(), records)
             return records
+        except BaseException:
+            self._pending.clear()  # drained on the way out, except when something raised
+            raise
         finally:
             self._busy = False
-            self._pending.clear()
 
     def advance(self, now: float | None = None) -> list[Record]:
         """Fire every timer due at `now` (default: the clock's time), in deadline order.
@@ -160,9 +162,11 @@ class Interpreter:
             while pending:
                 self._macro(*pending.popleft(), records)
             return records
+        except BaseException:
+            self._pending.clear()
+            raise
         finally:
             self._busy = False
-            self._pending.clear()
 
     def _init(self, inst: Instance, records: list[Record]) -> None:
         bound = inst.bound
@@ -261,7 +265,13 @@ class Interpreter:
             self._record(records, inst, source, target, event, now, "action_error", self._why(fail),
                          record["guard_inputs"])
             self._raise_action_error(inst, event, source, target, fail, records)
-        self._emit(records, inst, record, now)
+        # _emit written out: every transition ends here.
+        record["instance_id"] = inst.id
+        record["time"] = now
+        r = _new(Record)
+        set_dict(r, record)
+        records.append(r)
+        self.sink.write(r)
 
     def _enter(self, inst: Instance, states: tuple[StateRt, ...], step: Step | None, fail, now: float):
         """Entry actions outermost first; timers start even if an action failed, so the
