@@ -24,7 +24,7 @@ from adapters.paper.catalogue import Catalogue
 from adapters.paper.clamp import conform, snap
 from adapters.paper.config import PaperConfig
 from adapters.paper.ledger import Ledger
-from adapters.paper.model import WorkingOrder, dump, load_fill, load_position, load_quote, load_request
+from adapters.paper.model import WORKING, WorkingOrder, dump, load_fill, load_position, load_quote, load_request
 from adapters.paper.persist import Changes, StateFile
 from adapters.paper.replay import CatchUpLog
 from adapters.paper.pricing import Pricer, limit_through, make_quote, stop_hit
@@ -83,6 +83,9 @@ class PaperVenue:
         self._memory = state is None
         self._until_drop = _MEMORY_DROP_EVERY
         self._config_json: dict | None = None  # config.model_dump(mode="json"), made once: the config is frozen
+        if self._memory:  # nothing to log or commit: these engine calls go straight to the simulator
+            self.quote, self.submit, self.cancel = self._quote, self._submit, self._cancel  # type: ignore[method-assign]
+            self.quiet_bars = self._quiet_bars  # type: ignore[method-assign]
 
     @classmethod
     def open(cls, path: str | Path, config: PaperConfig | None = None, *, resume_at: int | None = None,
@@ -175,8 +178,6 @@ class PaperVenue:
     # -- market data -------------------------------------------------------------------------
 
     def quote(self, symbol: str) -> Quote:
-        if self._memory:
-            return self._quote(symbol)
         return self._call("quote", (symbol,), self._quote)
 
     def _quote(self, symbol: str) -> Quote:
@@ -198,7 +199,9 @@ class PaperVenue:
     def on_bar(self, bar: Bar) -> list[VenueReport]:
         """Advance the simulation by one closed bar: funding, then stops, market orders, limits."""
         if self._memory:
-            self._count_bar()
+            self._until_drop -= 1
+            if not self._until_drop:
+                self._drop_changes()
             return self._on_bar(bar)
         return self._call("on_bar", (bar,), self._on_bar)
 
@@ -214,12 +217,17 @@ class PaperVenue:
         active = [o for o in self._open.values() if o.req.symbol == symbol and o.active_at < ts]
         if not active:
             return []
-        pricer = self._pricer(inst)
+        pricer = self._pricers.get(symbol)
+        if pricer is None or pricer.inst is not inst:
+            pricer = self._pricer(inst)
         reports: list[VenueReport] = []
         if len(active) > 1:
             active.sort(key=_work_order)
         for o in active:
-            if not o.working or self._held(o, symbol):  # an earlier order's fill may have ended it
+            if o.status not in WORKING:  # (o.working) an earlier order's fill may have ended it
+                continue
+            req = o.req
+            if not (req.reduce_only or req.role is not _ENTRY) and self._held(o, symbol):  # (only entries wait)
                 continue
             before = (o.status, o.filled_qty, o.bars_worked == 0)
             reports += self._work(o, bar, inst, pricer)
@@ -245,8 +253,6 @@ class PaperVenue:
         or held, no funding falls due. The engine may pass those bars with `skip_bars`
         instead of `on_bar` one by one. An engine call like any other (logged): a resumed
         engine must get the answer the venue gave then, not one from its newer state."""
-        if self._memory:
-            return self._quiet_bars(first, ts, high, low)
         return self._call("quiet_bars", (first, ts, high, low), self._quiet_bars)
 
     def _quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
@@ -255,7 +261,8 @@ class PaperVenue:
             req = o.req
             if req.symbol != symbol:
                 continue
-            if o.active_at >= t0 or req.type is _MARKET or o.triggered or self._held(o, symbol):
+            if o.active_at >= t0 or req.type is _MARKET or o.triggered or (
+                    not (req.reduce_only or req.role is not _ENTRY) and self._held(o, symbol)):  # (only entries wait)
                 return 0  # latency, market fills and holds depend on more than a touch
             if n < len(high):  # only once an order has shortened them (a slice is a new view: ~100 ns)
                 high, low = high[:n], low[:n]
@@ -291,7 +298,9 @@ class PaperVenue:
         """Pass n quiet bars of `bar.symbol` ending with `bar` (see quiet_bars): the same state
         as n calls of on_bar that work nothing."""
         if self._memory:
-            self._count_bar()
+            self._until_drop -= 1
+            if not self._until_drop:
+                self._drop_changes()
             self._skip_bars(bar, n)
         else:
             self._call("skip_bars", (bar, n), self._skip_bars)
@@ -305,7 +314,7 @@ class PaperVenue:
         if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
             self._accrue_funding(inst, bar, prev)
         for o in self._open.values():
-            if o.req.symbol == bar.symbol and o.working:
+            if o.req.symbol == bar.symbol and o.status in WORKING:  # (o.working)
                 if o.bars_worked == 0:  # as on_bar writes an order on its first bar worked
                     self._ch.orders[o.req.client_order_id] = o
                 o.bars_worked += n
@@ -313,8 +322,6 @@ class PaperVenue:
     # -- orders ------------------------------------------------------------------------------
 
     def submit(self, req: OrderRequest) -> VenueReport:
-        if self._memory:
-            return self._submit(req)
         return self._call("submit", (req,), self._submit)
 
     def _submit(self, req: OrderRequest) -> VenueReport:
@@ -336,21 +343,20 @@ class PaperVenue:
         why = self._pretrade(clamped.request, inst, quote)
         if why:
             return self._reject(clamped.request, why, clamped.event)
-        o = WorkingOrder(clamped.request, self._next_seq(), _ACCEPTED,
-                         now + self.config.latency_ms / 1000.0, updated_ts=now)
-        self._track(o)
+        self._seq += 1
+        o = WorkingOrder(clamped.request, self._seq, _ACCEPTED, now + self.config.latency_ms / 1000.0, updated_ts=now)
+        coid = req.client_order_id
+        self._orders[coid] = self._open[coid] = self._ch.orders[coid] = o  # (_track: it is working)
         return o.report(clamp=clamped.event)
 
     def cancel(self, client_order_id: str) -> VenueReport:
-        if self._memory:
-            return self._cancel(client_order_id)
         return self._call("cancel", (client_order_id,), self._cancel)
 
     def _cancel(self, client_order_id: str) -> VenueReport:
         o = self._orders.get(client_order_id)
         if o is None:
             return VenueReport(client_order_id, _UNKNOWN, reason="no such order at this venue")
-        if not o.working:
+        if o.status not in WORKING:  # (o.working)
             return o.report(reason=f"cannot cancel: order is already {o.status.value}", refused=True)
         return self._finish(o, _CANCELED, "canceled by request", self._now(o.req.symbol))
 
@@ -441,7 +447,7 @@ class PaperVenue:
 
     def _pretrade(self, req: OrderRequest, inst: Instrument, q: Quote) -> str:
         held = self.ledger.qty(req.symbol)
-        if self._reduces(req):
+        if req.reduce_only or req.role is not _ENTRY:  # (_reduces)
             if held * req.side.sign >= -_EPS:
                 return f"reduce-only {req.side.value} but no opposite position in {req.symbol} (qty {held:g})"
             return ""
@@ -487,7 +493,7 @@ class PaperVenue:
 
     def _fill(self, o: WorkingOrder, bar: Bar, inst: Instrument, price: float) -> list[VenueReport]:
         req = o.req
-        qty, side = o.remaining, req.side
+        qty, side = max(req.qty - o.filled_qty, 0.0), req.side  # (o.remaining)
         reduces = req.reduce_only or req.role is not _ENTRY  # _reduces
         if reduces:
             held = self.ledger.qty(inst.symbol)
@@ -497,22 +503,22 @@ class PaperVenue:
             qty = min(qty, available)
         qty = self._maybe_partial(qty, inst)
         fee = qty * price * inst.multiplier * self.config.taker_fee_bps[inst.domain] / 1e4
-        fill = Fill(o.req.client_order_id, f"{o.req.client_order_id}-{len(o.fills) + 1}", inst.symbol, side,
-                    qty, price, fee, bar.ts, o.req.quote_id)
+        fill = Fill(req.client_order_id, f"{req.client_order_id}-{len(o.fills) + 1}", inst.symbol, side,
+                    qty, price, fee, bar.ts, req.quote_id)
         self.ledger.apply_fill(fill, inst)
         o.fills.append(fill)
         o.filled_qty += qty
-        o.status = _FILLED if o.remaining <= _EPS * max(1.0, o.req.qty) else _PARTIAL
+        o.status = _FILLED if req.qty - o.filled_qty <= _EPS * max(1.0, req.qty) else _PARTIAL  # (o.remaining)
         o.updated_ts, o.reason = bar.ts, ""
         self._ch.fills.append(fill)
         self._ch.positions[inst.symbol] = self.ledger.positions[inst.symbol]
         self._ch.balances = True
         reports = [o.report(fills=(fill,))]
         if o.status is _FILLED:
-            self._open.pop(o.req.client_order_id, None)
+            self._open.pop(req.client_order_id, None)
         elif reduces and abs(self.ledger.qty(inst.symbol)) <= _EPS:
             reports.append(self._finish(o, _CANCELED, "reduce-only: position closed; remainder canceled", bar.ts))
-        if o.req.parent_id and o.req.role in _BRACKET and o.status is _FILLED:
+        if req.parent_id and req.role in _BRACKET and o.status is _FILLED:
             # One-cancels-other on a complete fill only: after a partial fill both legs must
             # keep covering what is left (the engine resizes them).
             reports += self._cancel_siblings(o, bar.ts)
@@ -579,11 +585,10 @@ class PaperVenue:
         if self.on_event is not None:
             self.on_event(event)
 
-    def _count_bar(self) -> None:
-        self._until_drop -= 1
-        if not self._until_drop:  # in memory the change set is never written, only dropped
-            self._until_drop = _MEMORY_DROP_EVERY
-            self._ch = Changes()
+    def _drop_changes(self) -> None:
+        """In memory the change set is never written, only dropped every _MEMORY_DROP_EVERY bars."""
+        self._until_drop = _MEMORY_DROP_EVERY
+        self._ch = Changes()
 
     def _commit(self, force: bool = False) -> None:
         if self._state is None:
