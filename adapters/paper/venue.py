@@ -285,7 +285,7 @@ class PaperVenue:
         if o.req.type is _STOP:
             touch = stop_hit(side, price, low, high)
         else:
-            if o.bars_worked == 0 and self._pricer(self.catalogue.get(first.symbol)).limit(
+            if o.bars_worked == 0 and self._pricer(self._instruments[first.symbol]).limit(
                     first, side, price, first_bar=True) is not None:
                 return 0  # marketable on arrival (the first bar's own rule)
             touch = limit_through(side, price, low, high)
