@@ -10,7 +10,7 @@ from engine.domain import Domain, Fill, OrderRequest, OrderType, Position, Quote
 WORKING = (ReportStatus.ACCEPTED, ReportStatus.PARTIALLY_FILLED, ReportStatus.TRIGGERED)
 
 
-@dataclass
+@dataclass(slots=True)  # slots: the venue reads and writes these fields on every bar it works an order
 class WorkingOrder:
     req: OrderRequest
     seq: int
