@@ -24,7 +24,7 @@ FILL_COLUMNS = ("fill_id", "client_order_id", "symbol", "side", "qty", "price", 
 @dataclass
 class Batch:
     journal: list[tuple] = field(default_factory=list)  # JOURNAL_COLUMNS
-    intents: dict[str, tuple] = field(default_factory=dict)  # client_order_id -> INTENT_COLUMNS
+    intents: dict[str, list | tuple] = field(default_factory=dict)  # client_order_id -> INTENT_COLUMNS
     order_updates: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> ORDER_UPDATE_COLUMNS
     fills: list[tuple] = field(default_factory=list)  # FILL_COLUMNS
     figures: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # id -> (qty, price) at the venue
