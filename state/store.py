@@ -14,6 +14,7 @@ Rows returned are detached snapshots: changing them changes nothing stored.
 """
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import time
@@ -37,7 +38,7 @@ from state.batch import FILL_COLUMNS, INTENT_COLUMNS, JOURNAL_COLUMNS, ORDER_UPD
 from state.ledger import FLAT_EPS, Book, apply_fill
 from state.models import (INTENT, OPEN, TABLES, TERMINAL, ControlRow, FillRow, JournalEntry,
                           KpiSnapshot, KvRow, MachineSnapshot, OrderRow, PositionRow, RETIRED_INDEXES, WalletRow,
-                          json_text, json_texts)
+                          json_text)
 
 VENUE_STATUSES = frozenset({"accepted", "rejected", "partially_filled", "filled", "canceled",
                             "expired", "triggered", "unknown"})
@@ -561,12 +562,15 @@ _WALLET_UPDATE = (update(WalletRow.__table__)
 
 
 def _write_core(conn: Any, batch: Batch) -> None:
-    """Journal, orders and fills through SQLAlchemy Core (PostgreSQL and other servers)."""
+    """Journal, orders and fills through SQLAlchemy Core (PostgreSQL and other servers). The
+    batch's JSON texts are decoded for the JSON type to encode (json.loads reads NaN too)."""
     if batch.journal:
-        conn.execute(journal._INSERT, [dict(zip(JOURNAL_COLUMNS, row)) for row in batch.journal])
+        conn.execute(journal._INSERT, [{**dict(zip(JOURNAL_COLUMNS, row)), "payload": json.loads(row[_PAYLOAD])}
+                                       for row in batch.journal])
     if batch.intents:
         conn.execute(_insert_ignore(conn, OrderRow, ["client_order_id"]),
-                     [{**dict(zip(INTENT_COLUMNS, row)), **_NEW_ORDER} for row in batch.intents.values()])
+                     [{**dict(zip(INTENT_COLUMNS, row)), "tags": json.loads(row[_TAGS]), **_NEW_ORDER}
+                      for row in batch.intents.values()])
     if batch.order_updates:
         conn.execute(_ORDER_UPDATE, [{"b_id": k, **v} for k, v in batch.order_updates.items()])
     if batch.figures:
@@ -610,9 +614,7 @@ def _write_sqlite(conn: Any, batch: Batch) -> None:
 
 def _write_rows(cur: Any, batch: Batch) -> None:
     if batch.journal:
-        flat = list(chain.from_iterable(batch.journal))
-        flat[_PAYLOAD::len(JOURNAL_COLUMNS)] = json_texts(flat[_PAYLOAD::len(JOURNAL_COLUMNS)])
-        _insert(cur, "journal", JOURNAL_COLUMNS, flat, "")
+        _insert(cur, "journal", JOURNAL_COLUMNS, list(chain.from_iterable(batch.journal)), "")
     intents, updates = batch.intents, batch.order_updates
     if intents:
         # Every new order already has its latest status (a run's ledger always does): one
@@ -637,7 +639,6 @@ def _order_rows(intents: dict[str, tuple], updates: dict[str, dict[str, Any]]) -
     flat: list = [None] * (len(intents) * width)
     for j in range(n):
         flat[j::width] = src[j::n]
-    flat[_TAGS::width] = json_texts(src[_TAGS::n])
     # 0 or 1, as SQLite stores a bool: the driver binds an int at once, a bool (an int
     # subclass) only after a failed adapter lookup (~1 us each).
     flat[_REDUCE_ONLY::width] = map(int, src[_REDUCE_ONLY::n])

@@ -15,7 +15,7 @@ from hypothesis import given, strategies as st
 
 from state.batch import FILL_COLUMNS, INTENT_COLUMNS, JOURNAL_COLUMNS, ORDER_UPDATE_COLUMNS, Batch
 from state.models import FillRow, JournalEntry, OrderRow
-from state.models import json_text, json_texts
+from state.models import json_text
 from state.store import _ROWS_PER_INSERT, Store, _write_core, _write_sqlite
 from state_support import open_store
 
@@ -33,17 +33,6 @@ def _same(a: object, b: object) -> bool:
 @given(_json_values)
 def test_json_text_reads_back_as_json_dumps_text_does(value: object) -> None:
     assert _same(json.loads(json_text(value)), json.loads(json.dumps(value)))
-
-
-@given(st.lists(_json_values, max_size=5))
-def test_json_texts_is_json_text_of_each(values: list) -> None:
-    assert json_texts(values) == [json_text(v) for v in values]
-
-
-def test_json_texts_keeps_non_finite_floats_and_what_orjson_refuses() -> None:
-    values = [{"a": float("nan")}, {"b": None}, {"c": 1.5}]
-    assert json_texts(values) == ['{"a": NaN}', '{"b":null}', '{"c":1.5}']
-    assert json_texts([{"x": 1}, {1: np.float64(0.5)}]) == ['{"x":1}', json.dumps({1: np.float64(0.5)})]
 
 
 def test_json_text_keeps_non_finite_floats_and_what_orjson_refuses() -> None:
@@ -65,9 +54,9 @@ def _batch(prefix: str, n: int, status: str = "filled") -> Batch:
     b = Batch()
     for k in range(n):
         oid = f"{prefix}-{k}"
-        b.journal.append((float(k), "intent", oid, {"qty": 1.0, "px": math.nan}, "h", ""))
+        b.journal.append((float(k), "intent", oid, json_text({"qty": 1.0, "px": math.nan}), "h", ""))
         b.intents[oid] = (oid, "EUR/USD", "buy", 1.0, "market", None, k % 2 == 1, "entry", None, "forex", "paper", "s", "q",
-                          ["t", k], float(k), "")
+                          json_text(["t", k]), float(k), "")
         b.order_updates[oid] = {"status": status, "filled_qty": 1.0, "machine_state": "DONE"}
         b.fills.append((f"{oid}-1", oid, "EUR/USD", "buy", 1.0, 1.1, 0.0, float(k), "q", "taker"))
     b.positions[("EUR/USD", "forex", "paper")] = {"symbol": "EUR/USD", "domain": "forex", "mode": "paper",
