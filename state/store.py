@@ -493,12 +493,28 @@ class Store:
         return command_id
 
     def take_commands(self) -> list[Command]:
-        """Claim every unconsumed command, journal each, and commit before returning."""
+        """Claim every unconsumed command, journal each, and commit before returning (a batch
+        left open is committed too, releasing the write lock `engine kill` waits on)."""
+        if not self._session.in_transaction() and not self._commands_waiting():
+            return []
         with self._unit(commit_now=True):
             taken = control.take(self._session, self._clock())
             for c in taken:
                 self._append("command", c.command, {"id": c.id, "args": c.args, "posted_ts": c.ts})
         return taken
+
+    def _commands_waiting(self) -> bool:
+        """Is any command unconsumed? A run polls every 0.25 s and almost never finds one: this
+        read, on a pooled connection of its own in autocommit, costs ~0.1 ms where the claim's
+        ORM transaction costs ~1.4 ms (~0.5% of a replay). A command posted after the read is
+        taken at the next poll; the claim alone decides who gets it."""
+        conn = self.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            cur.execute(_COMMAND_WAITING)
+            return cur.fetchone() is not None
+        finally:
+            conn.close()
 
     def commands(self) -> list[ControlRow]:
         return self._all(select(ControlRow).order_by(ControlRow.id))
@@ -589,6 +605,7 @@ _SQLITE_SNAPSHOT_UPSERT = (
     "updated_ts = excluded.updated_ts")
 _SQLITE_KV_UPSERT = ("INSERT INTO kv (key, value, updated_ts) VALUES (?, ?, ?) "
                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts")
+_COMMAND_WAITING = "SELECT 1 FROM control WHERE consumed_ts IS NULL LIMIT 1"
 _NEW_ORDER = {"status": INTENT, "filled_qty": 0.0, "machine_state": ""}  # an intent with no update
 _SQLITE_ORDER_UPDATE = "UPDATE orders SET status = ?, filled_qty = ?, machine_state = ? WHERE client_order_id = ?"
 _SQLITE_FIGURES_UPDATE = "UPDATE orders SET qty = ?, price = ? WHERE client_order_id = ?"
