@@ -2,10 +2,13 @@
 
 Backtests and replays in batch durability produce thousands of orders and fills;
 writing each through the ORM unit of work costs ~50 µs a row. A Batch collects
-journal entries, intents and fills as tuples in the column orders below (a tuple
-costs a fifth of a dict to build, and the SQLite driver binds it as it is) and the
-Store writes them with executemany, inside the caller's checkpoint transaction, so
-a crash loses the batch and the checkpoint together and a resumed run re-creates both.
+journal entries, intents and fills as tuples (or lists) in the column orders below (a
+tuple costs a fifth of a dict to build, and the SQLite driver binds it as it is) and the
+Store writes them in bulk, inside the caller's checkpoint transaction, so a crash loses
+the batch and the checkpoint together and a resumed run re-creates both. JSON columns
+(a journal row's payload, an intent's tags) hold their text, state.models.json_text of
+the value, encoded when the fact is recorded: the payload as it was then, and half the
+rows (acks) share one text per status.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ FILL_COLUMNS = ("fill_id", "client_order_id", "symbol", "side", "qty", "price", 
 @dataclass
 class Batch:
     journal: list[tuple] = field(default_factory=list)  # JOURNAL_COLUMNS
-    intents: dict[str, tuple] = field(default_factory=dict)  # client_order_id -> INTENT_COLUMNS
+    intents: dict[str, list | tuple] = field(default_factory=dict)  # client_order_id -> INTENT_COLUMNS
     order_updates: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> ORDER_UPDATE_COLUMNS
     fills: list[tuple] = field(default_factory=list)  # FILL_COLUMNS
     figures: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # id -> (qty, price) at the venue

@@ -15,8 +15,8 @@ from hypothesis import given, strategies as st
 
 from state.batch import FILL_COLUMNS, INTENT_COLUMNS, JOURNAL_COLUMNS, ORDER_UPDATE_COLUMNS, Batch
 from state.models import FillRow, JournalEntry, OrderRow
-from state.models import json_text, json_texts
-from state.store import Store, _write_core, _write_sqlite
+from state.models import json_text
+from state.store import _ROWS_PER_INSERT, Store, _write_core, _write_sqlite
 from state_support import open_store
 
 _json_values = st.recursive(
@@ -33,17 +33,6 @@ def _same(a: object, b: object) -> bool:
 @given(_json_values)
 def test_json_text_reads_back_as_json_dumps_text_does(value: object) -> None:
     assert _same(json.loads(json_text(value)), json.loads(json.dumps(value)))
-
-
-@given(st.lists(_json_values, max_size=5))
-def test_json_texts_is_json_text_of_each(values: list) -> None:
-    assert json_texts(values) == [json_text(v) for v in values]
-
-
-def test_json_texts_keeps_non_finite_floats_and_what_orjson_refuses() -> None:
-    values = [{"a": float("nan")}, {"b": None}, {"c": 1.5}]
-    assert json_texts(values) == ['{"a": NaN}', '{"b":null}', '{"c":1.5}']
-    assert json_texts([{"x": 1}, {1: np.float64(0.5)}]) == ['{"x":1}', json.dumps({1: np.float64(0.5)})]
 
 
 def test_json_text_keeps_non_finite_floats_and_what_orjson_refuses() -> None:
@@ -65,9 +54,9 @@ def _batch(prefix: str, n: int, status: str = "filled") -> Batch:
     b = Batch()
     for k in range(n):
         oid = f"{prefix}-{k}"
-        b.journal.append((float(k), "intent", oid, {"qty": 1.0, "px": math.nan}, "h", ""))
-        b.intents[oid] = (oid, "EUR/USD", "buy", 1.0, "market", None, False, "entry", None, "forex", "paper", "s", "q",
-                          ["t", k], float(k), "")
+        b.journal.append((float(k), "intent", oid, json_text({"qty": 1.0, "px": math.nan}), "h", ""))
+        b.intents[oid] = (oid, "EUR/USD", "buy", 1.0, "market", None, k % 2 == 1, "entry", None, "forex", "paper", "s", "q",
+                          json_text(["t", k]), float(k), "")
         b.order_updates[oid] = {"status": status, "filled_qty": 1.0, "machine_state": "DONE"}
         b.fills.append((f"{oid}-1", oid, "EUR/USD", "buy", 1.0, 1.1, 0.0, float(k), "q", "taker"))
     b.positions[("EUR/USD", "forex", "paper")] = {"symbol": "EUR/USD", "domain": "forex", "mode": "paper",
@@ -113,6 +102,22 @@ def test_the_sqlite_path_stores_what_sqlalchemy_core_stores(tmp_path: Path) -> N
     status = {r["client_order_id"]: r["status"] for r in stored[1]["orders"]}
     assert (status["x-0"], status["p-1"], status["p-0"]) == ("canceled", "intent", "filled")
     assert math.isnan(stored[1]["journal"][0]["payload"]["px"]) and stored[1]["orders"][1]["tags"] == ["t", 1]
+
+
+def test_a_batch_larger_than_one_statement_is_stored_whole_and_in_order(tmp_path: Path) -> None:
+    """Rows go in several multi-row statements, the last one shorter: none lost, none reordered."""
+    n = 2 * _ROWS_PER_INSERT + 7
+    stored = []
+    for name, path in (("core", _write_core), ("sqlite", _write_sqlite)):
+        (tmp_path / name).mkdir()
+        with open_store(tmp_path / name, "batch") as s:
+            _write(s, _batch("z", n), path)
+            assert [o.reduce_only for o in s.orders()] == [k % 2 == 1 for k in range(n)]
+        stored.append(_stored(tmp_path / name))
+    assert _same(stored[0], stored[1])
+    assert [r["key"] for r in stored[1]["journal"]] == [f"z-{k}" for k in range(n)]
+    assert [r["client_order_id"] for r in stored[1]["orders"]] == [f"z-{k}" for k in range(n)]
+    assert len(stored[1]["fills"]) == n
 
 
 def test_rewriting_a_batch_doubles_nothing_and_applies_its_statuses(tmp_path: Path) -> None:

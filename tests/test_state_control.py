@@ -50,3 +50,19 @@ def test_a_command_posted_by_another_process_reaches_a_running_store(tmp_path: P
     assert (cmd.id, cmd.command, cmd.args) == (int(out.stdout), "kill", {"mode": "flatten"})
     assert engine.take_commands() == []
     engine.close()
+
+
+
+def test_a_poll_commits_a_batch_left_open_and_skips_the_claim_when_nothing_waits(tmp_path: Path) -> None:
+    """An open batch holds SQLite's write lock, which `engine kill` waits on: the poll commits
+    it. With nothing open and no command waiting, the poll writes nothing at all."""
+    engine, other = open_store(tmp_path, "batch"), open_store(tmp_path)
+    engine.journal("tick", "", {})  # open, not committed (batch)
+    assert engine.take_commands() == []
+    assert [e.kind for e in other.journal_entries()] == ["tick"]  # committed by the poll
+    before = other.journal_entries()
+    assert engine.take_commands() == [] and other.journal_entries() == before and other.commands() == []
+    other.post_command("kill", {"mode": "flatten"})
+    assert [c.args for c in engine.take_commands()] == [{"mode": "flatten"}]
+    for s in (engine, other):
+        s.close()

@@ -63,25 +63,37 @@ class StoreLedger:
 class BufferedLedger:
     def __init__(self, store: Any, mode: str, now: Callable[[], float], spec_hash: str) -> None:
         from state.batch import Batch
+        from state.models import json_text
 
         self.store, self.mode, self.now, self.spec_hash = store, mode, now, spec_hash
-        self._new = Batch
+        self._new, self._text = Batch, json_text
         self.batch = Batch()
         self.rows: dict[str, dict[str, Any]] = {}  # status of orders not yet final, across flushes
+        self._ack_texts: dict[str, str] = {}  # an ack's payload text by status: half the journal rows
 
     def intent(self, order: "OrderHandle") -> None:
-        r = order.request
+        r, b = order.request, self.batch
         oid, side, role = r.client_order_id, r.side.value, r.role.value  # an enum's .value costs ~0.2 us
-        self.batch.intents[oid] = (oid, r.symbol, side, r.qty, r.type.value, r.price, r.reduce_only, role, r.parent_id,
-                                   order.domain.value, self.mode, r.strategy, r.quote_id, list(r.tags), r.ts, "")
-        self._update(order, oid, "intent")
-        self.journal("intent", oid, {"symbol": r.symbol, "side": side, "qty": r.qty, "role": role,
-                                     "quote_id": r.quote_id})
+        # A list: `figures` sets the venue's qty and price in place.
+        b.intents[oid] = [oid, r.symbol, side, r.qty, r.type.value, r.price, r.reduce_only, role, r.parent_id,
+                          order.domain.value, self.mode, r.strategy, r.quote_id,
+                          self._text(list(r.tags)) if r.tags else "[]", r.ts, ""]
+        if oid in self.rows:  # a resumed run re-processing its bars
+            self._update(order, oid, "intent")
+        else:
+            b.order_updates[oid] = self.rows[oid] = {"status": "intent", "filled_qty": 0.0,
+                                                     "machine_state": order.instance.state}
+        b.journal.append((self.now(), "intent", oid, self._text({"symbol": r.symbol, "side": side, "qty": r.qty,
+                                                                  "role": role, "quote_id": r.quote_id}),
+                          self.spec_hash, ""))
 
     def ack(self, order: "OrderHandle", status: str, reason: str) -> None:
-        oid = order.request.client_order_id
+        oid = order.id
         self._update(order, oid, status)
-        self.journal("ack", oid, {"status": status}, reason)
+        text = self._ack_texts.get(status)
+        if text is None:
+            text = self._ack_texts[status] = self._text({"status": status})
+        self.batch.journal.append((self.now(), "ack", oid, text, self.spec_hash, reason))
 
     def amend(self, order: "OrderHandle", qty: float, price: float | None, reason: str) -> None:
         self.figures(order, qty, price)
@@ -89,27 +101,27 @@ class BufferedLedger:
 
     def figures(self, order: "OrderHandle", qty: float, price: float | None) -> None:
         """The order's qty and price as the venue holds them (conformed at submit, or amended)."""
-        oid, intents = order.id, self.batch.intents
-        row = intents.get(oid)
+        row = self.batch.intents.get(order.id)
         if row is not None:  # not written yet: it goes in with the venue's figures
-            intents[oid] = (*row[:_QTY], qty, *row[_QTY + 1:_PRICE], price, *row[_PRICE + 1:])
+            row[_QTY], row[_PRICE] = qty, price
         else:
-            self.batch.figures[oid] = (qty, price)
+            self.batch.figures[order.id] = (qty, price)
 
     def fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
         self.batch.fills.append((fill.fill_id, fill.client_order_id, fill.symbol, fill.side.value, fill.qty, fill.price,
                                  fill.fee, fill.ts, fill.quote_id, fill.liquidity))
-        oid = order.request.client_order_id
+        oid = order.id
         row = self.rows.get(oid)
         filled = (0.0 if row is None else row["filled_qty"]) + fill.qty
         # "filled" is the venue's word (Execution.journal_report): an amended leg's request qty
         # is stale, and the venue fills what it conformed to its grid, not the float requested.
         self._update(order, oid, "partially_filled", filled)
-        self.journal("fill", fill.fill_id, {"order": fill.client_order_id, "qty": fill.qty, "price": fill.price,
-                                            "fee": fill.fee})
+        self.batch.journal.append((self.now(), "fill", fill.fill_id,
+                                   self._text({"order": fill.client_order_id, "qty": fill.qty, "price": fill.price,
+                                               "fee": fill.fee}), self.spec_hash, ""))
 
     def journal(self, kind: str, key: str, payload: dict, reason: str = "") -> None:
-        self.batch.journal.append((self.now(), kind, key, payload, self.spec_hash, reason))
+        self.batch.journal.append((self.now(), kind, key, self._text(payload), self.spec_hash, reason))
 
     def state(self) -> dict:
         """Statuses of orders still working: part of the run's checkpoint."""
