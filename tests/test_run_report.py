@@ -201,6 +201,22 @@ def test_kpi_table_lists_each_domain_and_the_kill_summary(tmp_path):
         assert needle in text
 
 
+def test_kpi_table_never_cuts_a_cell_short(tmp_path, monkeypatch):
+    """Off a terminal (a pipe, a CI log) the console is wide enough for whole cells; on a
+    narrow terminal a cell wraps onto a second line: no digit is replaced by an ellipsis."""
+    from engine.commands import console as console_mod
+
+    run = result(tmp_path, [trade(30, T0 + 1), trade(-3, T0 + 2, exploration=True)])
+    monkeypatch.setattr("sys.stdout", io.StringIO())  # not a terminal, as under `make run | tee`
+    piped = console_mod.console()
+    assert piped.width >= console_mod.TABLE_WIDTH
+    print_kpi_table(run, piped)
+    assert "1,027.00" in sys.stdout.getvalue() and "…" not in sys.stdout.getvalue()
+    narrow = io.StringIO()
+    print_kpi_table(run, Console(file=narrow, width=50))
+    assert "…" not in narrow.getvalue()
+
+
 def test_report_module_imports_no_plotting_or_rich():
     code = "import sys, engine.run.report; print(sorted(m for m in ('matplotlib', 'rich') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

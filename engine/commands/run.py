@@ -92,13 +92,12 @@ def _saved_run_dir(cfg, resume: bool) -> str | None:
 
 
 def _execute(args, cfg, specs, routing, run_dir: Path, venue_path: Path) -> int:
-    from rich.console import Console
-
+    from engine.commands.console import console as make_console
     from engine.run.assemble import assemble
     from engine.run.progress import RunProgress
     from engine.run.report import print_kpi_table, write_run_dir
 
-    console = Console()
+    console = make_console()
     started = time.time()
     runner = assemble(cfg, specs, args.stage, routing, run_dir, venue_path=venue_path, resume=args.resume)
     runner.session.store.put_json("run/dir", str(run_dir))

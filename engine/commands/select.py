@@ -41,11 +41,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _select(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from engine.commands.console import console as make_console
     from strategies import selection as sel
 
-    console = Console(width=max(Console().width, 110))
+    console = make_console()
     cfg = sel.load_selection_config()
     top = args.top_k if args.top_k is not None else cfg.top_k
     min_trades = args.min_trades if args.min_trades is not None else cfg.min_trades
@@ -115,10 +114,11 @@ def _evaluate_one(name: str, registry_root: str | None) -> tuple[dict | None, st
 def _print_ranking(console, ranked, chosen: set) -> None:
     from rich.table import Table
 
+    from engine.commands.console import add_columns
+
     table = Table(title="symbol ranking (composite score)")
-    for col in ("#", "symbol", "tf", "score", "trades", "win", "PF", "Sharpe", "Sortino", "maxDD", "avg",
-                "expo", "total", "status"):
-        table.add_column(col, justify="right")
+    add_columns(table, ["#", "symbol", "tf", "score", "trades", "win", "PF", "Sharpe", "Sortino", "maxDD", "avg",
+                        "expo", "total", "status"])
     for i, r in enumerate(ranked, 1):
         m = r.metrics
         status = "ACTIVE" if (r.symbol, r.tf) in chosen else r.reason if not r.eligible else "-"

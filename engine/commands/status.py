@@ -150,12 +150,11 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(data: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:
-        console.width = max(console.width, 120)  # piped or logged: no screen to fit, do not truncate
+    from engine.commands.console import console as make_console
+
+    console = make_console()
     stage, kill = data["stage"], data["kill"]
     awaiting = "  [yellow]awaiting operator confirmation: `engine promote`[/]" if stage["awaiting_confirmation"] else ""
     console.print(f"store: {data['db']}", highlight=False)
@@ -189,7 +188,7 @@ def _table(console: Any, table_cls: Any, title: str, rows: list[dict[str, Any]],
     table = table_cls(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for key, label, _ in cols:
         numeric = isinstance(rows[0][key], (int, float)) and not isinstance(rows[0][key], bool)
-        table.add_column(label, justify="right" if numeric else "left")
+        table.add_column(label, justify="right" if numeric else "left", overflow="fold")
     for r in rows:
         table.add_row(*("-" if r[key] is None else fmt(r[key]) for key, _, fmt in cols))
     console.print(table)

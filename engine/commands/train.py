@@ -44,14 +44,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from engine.commands.console import console as make_console
     from strategies.ml import dataset
     from strategies.ml.config import MLConfig, load_model, load_spec
     from strategies.ml.model import fit
     from strategies.ml.registry import ModelRegistry
 
-    console = Console(width=max(Console().width, 110))  # the metrics table needs ~100 columns
+    console = make_console()
     cfg = load_model(args.spec, MLConfig) if args.spec else load_spec("filter", MLConfig)
     symbol, tf, bars = dataset.load(args.data or args.symbol, args.tf)
     if args.data:  # explicit data: register under the symbol asked for
@@ -106,10 +105,11 @@ def _fmt(v: float) -> str:
 def _print_metrics(console, result, symbol: str) -> None:
     from rich.table import Table
 
+    from engine.commands.console import add_columns
+
     table = Table(title=f"walk-forward ({symbol})")
-    for col in ("fold", "train", "purged", "test", "test from", "AUC", "accuracy", "thr", "trades",
-                "precision", "sum ret"):
-        table.add_column(col, justify="right")
+    add_columns(table, ["fold", "train", "purged", "test", "test from", "AUC", "accuracy", "thr", "trades",
+                        "precision", "sum ret"])
     for r in result.folds:
         m, f = r.metrics, r.fold
         table.add_row(str(f.number), str(len(f.train_idx)), str(f.purged), str(len(f.test_idx)),

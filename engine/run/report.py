@@ -133,10 +133,11 @@ def print_kpi_table(result: RunResult, console: Any) -> None:
     """KPIs per domain (exploration on its own row), then the kill, gate and rejection summary."""
     from rich.table import Table
 
+    from engine.commands.console import add_columns
+
     table = Table(title=f"Stage {result.stage}: {result.bars} bars, {len(result.trades)} trades")
-    for name in ("domain", "trades", "win rate", "Sharpe", "Sortino", "max DD", "profit factor",
-                 "expectancy", "end balance"):
-        table.add_column(name, justify="left" if name == "domain" else "right")
+    add_columns(table, ["domain", "trades", "win rate", "Sharpe", "Sortino", "max DD", "profit factor",
+                        "expectancy", "end balance"], left=("domain",))
     for domain, split in domain_kpis(result).items():
         dr = result.domains[domain]
         table.add_row(f"{domain} ({dr.mode})", *_kpi_cells(split["exploitation"]), f"{dr.end_balance:,.2f}")
