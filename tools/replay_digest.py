@@ -45,7 +45,7 @@ def digests(bars: int) -> dict[str, str]:
             "positions": _rows(store.positions()),
             "wallets": _rows(store.wallets()),
             "trades": [t.as_dict() for t in runner.trades],
-            "equity": runner.equity,
+            "equity": {d: list(curve) for d, curve in runner.equity.items()},
         }
     out = {}
     for name, value in parts.items():

@@ -120,7 +120,7 @@ def save(runner: Any) -> None:
     audit_offset = mark() if mark is not None else None
     with _collector_paused(), store.atomic():
         ses.ledger.flush(ses.books.values(), ex.orders.values())
-        seq = store.journal("equity", "points", {"points": runner._equity_pending})
+        seq = store.journal("equity", "points", {"points": runner._equity_pending.triples()})
         ledger_rows = ses.ledger.state()
         store.put_json(KEY, {
             "cursor": runner.bars, "clock": ses.clock.now(), "venue_calls": venue_calls, "audit_offset": audit_offset,
@@ -138,7 +138,7 @@ def save(runner: Any) -> None:
                                           *(b.instance for b in ex.brackets.values()),
                                           *(o.instance for o in ex.orders.values())])
     store.commit()
-    runner._equity_pending = []
+    runner._equity_pending.clear()
     ack = getattr(ses.venue, "ack", None)
     if ack is not None:
         # A crash before this ack is safe: a resumed venue skips to `venue_calls` first.
@@ -188,4 +188,4 @@ def load(runner: Any, data: dict) -> None:
     for e in store.journal_entries("equity"):
         if e.seq <= upto:
             for dom, t, eq in e.payload["points"]:
-                runner.equity.setdefault(dom, []).append((t, eq))
+                runner._curve(dom).append(t, eq)

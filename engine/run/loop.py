@@ -12,7 +12,6 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Iterator
 
 import numpy as np
@@ -24,6 +23,7 @@ from engine.risk.config import RiskConfig
 from engine.risk.types import Intent
 from engine.run.config import StrategyUse
 from engine.run.decide import Decider, Want
+from engine.run.equity import EquityCurve, PointLog
 from engine.run.market import Series, Timeline
 from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, split_kpis
@@ -42,7 +42,7 @@ class Runner:
     use: StrategyUse
     chain: RiskChain = field(init=False)
     trades: list[ClosedTrade] = field(default_factory=list)
-    equity: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    equity: dict[str, EquityCurve] = field(default_factory=dict)  # domain name -> its points
     rejections: dict[str, int] = field(default_factory=dict)
     bars: int = 0
     _day: int = -1
@@ -50,7 +50,7 @@ class Runner:
     _day_start: float = 0.0
     _kill_machine: str = "kill_modes"
     _instruments: dict = field(default_factory=dict)
-    _equity_pending: list = field(default_factory=list)
+    _equity_pending: PointLog = field(default_factory=PointLog)  # recorded since the last checkpoint
     _last_risk_equity: float | None = None
     _next_poll: float = 0.0
     gate_kpis: dict = field(default_factory=dict)  # Domain -> RunningKpis, what the gates read
@@ -169,8 +169,8 @@ class Runner:
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
         domain, eq = s.domain.value, book.equity
-        self.equity.setdefault(domain, []).append((t, eq))
-        self._equity_pending.append((domain, t, eq))
+        self._curve(domain).append(t, eq)
+        self._equity_pending.append(domain, t, eq)
 
     # -- quiet rows, applied at once -------------------------------------------------
     def skip(self, k: int, end: int) -> int:
@@ -248,19 +248,25 @@ class Runner:
             else:
                 rows = lo + booked[lo:hi].nonzero()[0]
                 t, e, totals = path.ts[rows].tolist(), e[rows].tolist(), path.total[rows].tolist()
-            self.equity.setdefault(name, []).extend(zip(t, e))
-            self._equity_pending.extend(zip(repeat(name), t, e))
+            self._curve(name).extend(t, e)
+            self._equity_pending.extend(name, t, e)
         else:
             rows = np.arange(lo, hi) if booked is True else lo + booked[lo:hi].nonzero()[0]
             for r, n in zip(rows.tolist(), tl.ser[path.a + rows].tolist()):
                 d = self.series[n].domain
-                point = (float(path.ts[r]), float(path.by_domain[d][r]))
-                self.equity.setdefault(d.value, []).append(point)
-                self._equity_pending.append((d.value, *point))
+                t, e = float(path.ts[r]), float(path.by_domain[d][r])
+                self._curve(d.value).append(t, e)
+                self._equity_pending.append(d.value, t, e)
             totals = path.total[rows].tolist()
         self._last_risk_equity = totals[-1]
         if not path.below_peak:  # (the peak only rises, so a path below it stays below)
             self._peak = max(self._peak, *totals)  # pnl_inputs' max(peak, equity), row after row
+
+    def _curve(self, domain: str) -> EquityCurve:
+        curve = self.equity.get(domain)
+        if curve is None:
+            curve = self.equity[domain] = EquityCurve()
+        return curve
 
     # -- kill tripwires, day roll, operator ----------------------------------------
     def total_equity(self) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -53,7 +54,7 @@ class RunResult:
     bars: int
     domains: dict[str, DomainResult]
     trades: list[ClosedTrade] = field(default_factory=list)
-    equity: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # domain -> (ts, equity)
+    equity: dict[str, Sequence[tuple[float, float]]] = field(default_factory=dict)  # domain -> (ts, equity) points
     gate_decisions: list[dict[str, Any]] = field(default_factory=list)
     kill_events: list[dict[str, Any]] = field(default_factory=list)
     rejections: dict[str, int] = field(default_factory=dict)  # risk rule -> orders it refused
