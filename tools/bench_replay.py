@@ -7,7 +7,7 @@ machines, with the risk chain and paper fills on and the store journaling in
 batch mode. Prints bars/s for both, the ratio, both trade counts, peak memory,
 and journaled events per second with fsync per commit and in batch mode.
 
-    python tools/bench_replay.py [--bars 1000000] [--skip-peer]
+    python tools/bench_replay.py [--bars 1000000] [--skip-peer] [--rounds N]
 
 The benchmark env (specs/overrides/env_bench.yaml) loosens the kill tripwires and
 this script widens the risk limits that backtesting.py does not have (sessions,
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -61,14 +62,15 @@ def sma_cross_direction(close: np.ndarray) -> np.ndarray:
 def run_ours(df: pd.DataFrame, work: Path) -> dict:
     t0 = time.perf_counter()
     runner = build_ours(df, work)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     runner.run()
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     journaled = runner.session.store.journal_entries()[-1].seq if runner.bars else 0
     # backtesting.py's finalize_trades counts a position still open at the end as a trade; so do we.
     still_open = sum(1 for b in runner.session.execution.brackets.values() if b.entry_fills)
-    return {"bars": runner.bars, "setup_s": t1 - t0, "run_s": t2 - t1, "trades": len(runner.trades) + still_open,
+    return {"bars": runner.bars, "setup_s": t1 - t0, "run_s": t2 - t1, "cpu_s": c2 - c1,
+            "trades": len(runner.trades) + still_open,
             "peak_rss_mib": rss, "journal_rows": journaled}
 
 
@@ -140,10 +142,10 @@ def run_peer(df: pd.DataFrame) -> dict:
     bt = Backtest(data, SmaCross, cash=1_000_000, commission=0.0, finalize_trades=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         stats = bt.run()
-        t1 = time.perf_counter()
-    return {"bars": len(df), "run_s": t1 - t0, "trades": int(stats["# Trades"])}
+        t1, c1 = time.perf_counter(), time.process_time()
+    return {"bars": len(df), "run_s": t1 - t0, "cpu_s": c1 - c0, "trades": int(stats["# Trades"])}
 
 
 def journal_rates(n: int = 2000) -> dict:
@@ -174,24 +176,42 @@ def journal_rates(n: int = 2000) -> dict:
     return out
 
 
+def bench_round(df: pd.DataFrame, skip_peer: bool) -> tuple[float, float] | None:
+    """Ours, then the peer, on the same data; returns the (wall, CPU time) ratios of bars/s."""
+    with tempfile.TemporaryDirectory() as d:
+        ours = run_ours(df, Path(d))
+    print(f"ours:            {ours['bars']:>9,} bars in {ours['run_s']:.2f}s = {ours['bars'] / ours['run_s']:,.0f} bars/s"
+          f"  (setup {ours['setup_s']:.2f}s), {ours['trades']:,} trades, process peak RSS so far {ours['peak_rss_mib']:.0f} MiB,"
+          f" {ours['journal_rows']:,} journal rows")
+    if skip_peer:
+        return None
+    peer = run_peer(df)
+    wall = (ours["bars"] / ours["run_s"]) / (peer["bars"] / peer["run_s"])
+    cpu = (ours["bars"] / ours["cpu_s"]) / (peer["bars"] / peer["cpu_s"])
+    print(f"backtesting.py:  {peer['bars']:>9,} bars in {peer['run_s']:.2f}s = {peer['bars'] / peer['run_s']:,.0f} bars/s,"
+          f" {peer['trades']:,} trades")
+    print(f"ratio ours/backtesting.py: {wall:.2f}x ({cpu:.2f}x in CPU time)   trade counts: {ours['trades']:,} vs"
+          f" {peer['trades']:,} ({'agree' if ours['trades'] == peer['trades'] else 'differ'})")
+    return wall, cpu
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bars", type=int, default=1_000_000)
     ap.add_argument("--skip-peer", action="store_true", help="do not run backtesting.py")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="alternate ours and the peer this many times; the median ratio is the figure "
+                         "(a shared machine's speed drifts by tens of percent within a minute)")
     args = ap.parse_args()
     df = tiled_eurusd(args.bars)
-    with tempfile.TemporaryDirectory() as d:
-        ours = run_ours(df, Path(d))
-    print(f"ours:            {ours['bars']:>9,} bars in {ours['run_s']:.2f}s = {ours['bars'] / ours['run_s']:,.0f} bars/s"
-          f"  (setup {ours['setup_s']:.2f}s), {ours['trades']:,} trades, peak RSS {ours['peak_rss_mib']:.0f} MiB,"
-          f" {ours['journal_rows']:,} journal rows")
-    if not args.skip_peer:
-        peer = run_peer(df)
-        ratio = (ours["bars"] / ours["run_s"]) / (peer["bars"] / peer["run_s"])
-        print(f"backtesting.py:  {peer['bars']:>9,} bars in {peer['run_s']:.2f}s = {peer['bars'] / peer['run_s']:,.0f} bars/s,"
-              f" {peer['trades']:,} trades")
-        print(f"ratio ours/backtesting.py: {ratio:.2f}x   trade counts: {ours['trades']:,} vs {peer['trades']:,}"
-              f" ({'agree' if ours['trades'] == peer['trades'] else 'differ'})")
+    ratios: list[tuple[float, float]] = []
+    for _ in range(max(1, args.rounds)):
+        ratio = bench_round(df, args.skip_peer)
+        if ratio is not None:
+            ratios.append(ratio)
+    if len(ratios) > 1:
+        wall, cpu = (statistics.median(r[k] for r in ratios) for k in (0, 1))
+        print(f"median over {len(ratios)} rounds: {wall:.2f}x wall, {cpu:.2f}x CPU time")
     rates = journal_rates()
     print(f"journal: {rates['full']:,.0f} events/s with fsync per commit, {rates['batch']:,.0f} events/s in batch mode"
           f" ({rates['batch'] / rates['full']:.0f}x)")
