@@ -265,13 +265,7 @@ class Interpreter:
             self._record(records, inst, source, target, event, now, "action_error", self._why(fail),
                          record["guard_inputs"])
             self._raise_action_error(inst, event, source, target, fail, records)
-        # _emit written out: every transition ends here.
-        record["instance_id"] = inst.id
-        record["time"] = now
-        r = _new(Record)
-        set_dict(r, record)
-        records.append(r)
-        self.sink.write(r)
+        self._emit(records, inst, record, now)
 
     def _enter(self, inst: Instance, states: tuple[StateRt, ...], step: Step | None, fail, now: float):
         """Entry actions outermost first; timers start even if an action failed, so the
