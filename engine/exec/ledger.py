@@ -83,9 +83,8 @@ class BufferedLedger:
         else:
             b.order_updates[oid] = self.rows[oid] = {"status": "intent", "filled_qty": 0.0,
                                                      "machine_state": order.instance.state}
-        b.journal.append((self.now(), "intent", oid, self._text({"symbol": r.symbol, "side": side, "qty": r.qty,
-                                                                  "role": role, "quote_id": r.quote_id}),
-                          self.spec_hash, ""))
+        self.journal("intent", oid, {"symbol": r.symbol, "side": side, "qty": r.qty, "role": role,
+                                     "quote_id": r.quote_id})
 
     def ack(self, order: "OrderHandle", status: str, reason: str) -> None:
         oid = order.id
@@ -93,7 +92,7 @@ class BufferedLedger:
         text = self._ack_texts.get(status)
         if text is None:
             text = self._ack_texts[status] = self._text({"status": status})
-        self.batch.journal.append((self.now(), "ack", oid, text, self.spec_hash, reason))
+        self._append("ack", oid, text, reason)
 
     def amend(self, order: "OrderHandle", qty: float, price: float | None, reason: str) -> None:
         self.figures(order, qty, price)
@@ -116,12 +115,15 @@ class BufferedLedger:
         # "filled" is the venue's word (Execution.journal_report): an amended leg's request qty
         # is stale, and the venue fills what it conformed to its grid, not the float requested.
         self._update(order, oid, "partially_filled", filled)
-        self.batch.journal.append((self.now(), "fill", fill.fill_id,
-                                   self._text({"order": fill.client_order_id, "qty": fill.qty, "price": fill.price,
-                                               "fee": fill.fee}), self.spec_hash, ""))
+        self.journal("fill", fill.fill_id, {"order": fill.client_order_id, "qty": fill.qty, "price": fill.price,
+                                            "fee": fill.fee})
 
     def journal(self, kind: str, key: str, payload: dict, reason: str = "") -> None:
-        self.batch.journal.append((self.now(), kind, key, self._text(payload), self.spec_hash, reason))
+        self._append(kind, key, self._text(payload), reason)
+
+    def _append(self, kind: str, key: str, text: str, reason: str) -> None:
+        """A journal row (JOURNAL_COLUMNS), its payload already JSON text."""
+        self.batch.journal.append((self.now(), kind, key, text, self.spec_hash, reason))
 
     def state(self) -> dict:
         """Statuses of orders still working: part of the run's checkpoint."""

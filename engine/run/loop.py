@@ -204,16 +204,6 @@ class Runner:
     def _apply_quiet(self, a: int, b: int) -> None:
         """The venue and the marks after rows [a, b)."""
         ses, tl = self.session, self.timeline
-        if len(self.series) == 1:  # row r is the series' bar start + r
-            if b <= a:
-                return
-            s = self.series[0]
-            bar = s.bar(s.start + b - 1)
-            ses.venue.skip_bars(bar, b - a)
-            book = ses.books.get(s.domain)
-            if book is not None:
-                book.mark(s.symbol, bar.close)
-            return
         for n in tl.series_in(a, b):
             s = self.series[n]
             i0, i1, _ = tl.span(n, a, b)
