@@ -7,6 +7,7 @@ from adapters.base import ReportStatus as S
 from adapters.base import Venue
 from adapters.paper import PaperConfig, PaperVenue
 from adapters.paper.funding import bundled_funding
+from adapters.paper.venue import _MEMORY_DROP_EVERY
 from engine.data import bundled
 from engine.data.bars import iter_bars
 from engine.domain import Domain, OrderRequest, OrderType, Role, Side
@@ -342,3 +343,56 @@ def test_quiet_bars_is_the_first_bar_on_bar_would_act_on(start, offset, first):
     acted = next(((i, rs[0].client_order_id) for i, b in enumerate(ahead) if (rs := stepped.on_bar(b))),
                  (len(ahead), None))
     assert (q, first) == acted
+
+
+# -- bounded history ---------------------------------------------------------------------
+def churn(v, bars, tag=""):
+    """A round trip a bar (with partial fills, a resting take-profit and a canceled limit), all
+    final soon after; returns every answer the venue gave."""
+    answers = [v.on_bar(bars[0])]
+    for i, b in enumerate(bars[1:]):
+        side = Side.BUY if i % 2 == 0 else Side.SELL
+        answers.append(v.submit(order(v, f"{tag}m{i}", side, 40)))
+        answers.append(v.submit(order(v, f"{tag}l{i}", Side.BUY, 30, OrderType.LIMIT, price=0.01)))
+        answers.append(v.cancel(f"{tag}l{i}"))
+        answers += v.on_bar(b)
+    return answers
+
+
+def asked_again(v, n, tag=""):
+    """What the venue says of every old order: its status, a duplicate submit, a cancel, an amend."""
+    out = []
+    for i in range(n):
+        for coid in (f"{tag}m{i}", f"{tag}l{i}"):
+            out += [v.order_status(coid), v.submit(order(v, coid, Side.BUY, 40)), v.cancel(coid),
+                    v.amend(coid, qty=50.0)]
+    return out
+
+
+def test_a_venue_keeps_a_bounded_history_and_answers_for_old_orders_as_before():
+    cfg = PaperConfig(partial_fill_prob=0.3, seed=5)
+    small, full = PaperVenue(cfg), PaperVenue(cfg)
+    small.history = 4
+    bars = XRP[:700]
+    assert churn(small, bars) == churn(full, bars)
+    # In memory the history is trimmed where the unwritten change set is dropped (every
+    # _MEMORY_DROP_EVERY bars): at most that many bars' orders (two a bar here) above the bound.
+    per_drop = 2 * _MEMORY_DROP_EVERY
+    assert small._retired and len(small._orders) <= 2 * small.history + per_drop + len(small._open) < len(full._orders)
+    assert len(small._issued) <= 2 * small.history + per_drop and len(small._events) <= 2 * small.history + per_drop
+    assert asked_again(small, len(bars) - 1) == asked_again(full, len(bars) - 1)
+    assert run(small, XRP[700:760]) == run(full, XRP[700:760])
+
+
+def test_a_durable_venue_with_a_small_history_reopens_and_answers_the_same(tmp_path):
+    cfg = PaperConfig(partial_fill_prob=0.3, seed=5)
+    small = PaperVenue.open(tmp_path / "small.sqlite", cfg)
+    small.history = 4
+    full = PaperVenue(cfg)
+    bars = XRP[:120]
+    assert churn(small, bars) == churn(full, bars)
+    assert small._retired and len(small._orders) <= 2 * small.history + len(small._open)  # trimmed at each commit
+    small.ack()
+    small.close()
+    again = PaperVenue.open(tmp_path / "small.sqlite")
+    assert asked_again(again, len(bars) - 1) == asked_again(full, len(bars) - 1)

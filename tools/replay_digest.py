@@ -5,7 +5,11 @@ what an operator or auditor can observe: the audit journal, the store's event
 journal, orders, fills, positions and wallets, the closed trades and the equity
 curve. Run it before and after a change; the digests must be equal.
 
-    python tools/replay_digest.py [--bars 30000]
+    python tools/replay_digest.py [--bars 30000] [--venue-history N]
+
+--venue-history sets how many final orders, quotes and events the paper venue keeps as
+objects (adapters/paper/venue.py HISTORY): a small N retires them all run long, and the
+digests must not move.
 """
 from __future__ import annotations
 
@@ -30,11 +34,13 @@ def _rows(rows) -> list:
     return [{k: v for k, v in r.model_dump().items() if k not in _SKIP} for r in rows]
 
 
-def digests(bars: int) -> dict[str, str]:
+def digests(bars: int, venue_history: int | None = None) -> dict[str, str]:
     df = bench_replay.tiled_eurusd(bars)
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
         runner = bench_replay.build_ours(df, work)
+        if venue_history is not None:
+            runner.session.venue.history = venue_history
         runner.run()
         store = runner.session.store
         parts = {
@@ -58,8 +64,9 @@ def digests(bars: int) -> dict[str, str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bars", type=int, default=30_000)
+    ap.add_argument("--venue-history", type=int, default=None)
     args = ap.parse_args()
-    for name, h in digests(args.bars).items():
+    for name, h in digests(args.bars, args.venue_history).items():
         print(f"{name:10} {h}")
     return 0
 
