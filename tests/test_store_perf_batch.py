@@ -70,3 +70,16 @@ def test_intents_partly_stored_insert_the_new_and_update_the_stored(tmp_path: Pa
     assert orders == {"x-0": (1, "accepted"), "x-1": (2, "accepted"), "x-2": (3, "filled"), "x-3": (4, "filled"),
                       "x-4": (5, "filled"), "x-5": (6, "filled"), "x-6": (7, "filled"), "x-7": (8, "filled")}
     assert _counts(tmp_path) == {"journal": 10, "orders": 8, "fills": 8}
+
+
+def test_a_batch_store_keeps_a_larger_page_cache(tmp_path: Path) -> None:
+    """Its checkpoints' new journal pages would push the random-keyed index pages out."""
+    from state.db import BATCH_CACHE_KIB
+
+    sizes = {}
+    for durability in ("batch", "full"):
+        (tmp_path / durability).mkdir()
+        with open_store(tmp_path / durability, durability) as s:
+            with s.engine.connect() as conn:
+                sizes[durability] = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    assert sizes["batch"] == -BATCH_CACHE_KIB != sizes["full"]
