@@ -611,14 +611,20 @@ _SQLITE_ORDER_UPDATE = "UPDATE orders SET status = ?, filled_qty = ?, machine_st
 _SQLITE_FIGURES_UPDATE = "UPDATE orders SET qty = ?, price = ? WHERE client_order_id = ?"
 _ORDER_COLUMNS = INTENT_COLUMNS + ORDER_UPDATE_COLUMNS
 _ORDER_UPDATE_ROW = itemgetter(*ORDER_UPDATE_COLUMNS)
-_INTENT_UPSERT = "ON CONFLICT (client_order_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}"
-                                                                             for c in ORDER_UPDATE_COLUMNS)
 _TAGS, _REDUCE_ONLY = INTENT_COLUMNS.index("tags"), INTENT_COLUMNS.index("reduce_only")
 _PAYLOAD = JOURNAL_COLUMNS.index("payload")
 # Rows per INSERT statement. One statement of many rows pays the per-statement work (step,
 # reset, the GIL released and retaken, SQLite's mutexes) once for all of them, where
 # executemany pays it per row: a 100k-bar checkpoint's ~62k rows went in 20% fewer
 # instructions (50 rows do as well; 1000 do worse, being slower to prepare).
+#
+# Each statement is INSERT OR FAIL: a multi-row INSERT that may ABORT (any NOT NULL column,
+# an upsert's DO UPDATE) opens a statement journal, and copies there every page it is first
+# to touch: with random client_order_id and fill_id keys that is one index page per row once
+# the index outgrows a statement, written to a temporary file (~13k pages of 16 KiB a
+# checkpoint by 300k bars, 28k writes), and a 1M-bar run's checkpoints grew ~60% slower from
+# first to last. OR FAIL needs none: a failing row leaves the rows before it in place, and
+# write_batch's unit (a savepoint) undoes them with the rest of the batch.
 _ROWS_PER_INSERT = 200
 
 
@@ -635,11 +641,11 @@ def _write_rows(cur: Any, batch: Batch) -> None:
     intents, updates = batch.intents, batch.order_updates
     if intents:
         # Every new order already has its latest status (a run's ledger always does): one
-        # row per order rather than an insert and then an update.
-        upsert = intents.keys() <= updates.keys()
-        _insert(cur, "orders", _ORDER_COLUMNS, _order_rows(intents, updates),
-                _INTENT_UPSERT if upsert else "ON CONFLICT (client_order_id) DO NOTHING")
-        if upsert:
+        # row per order rather than an insert and then an update. An intent already stored
+        # (a resumed run re-processing its bars) takes its update below, as any order does.
+        inserted = _insert(cur, "orders", _ORDER_COLUMNS, _order_rows(intents, updates),
+                           "ON CONFLICT (client_order_id) DO NOTHING")
+        if inserted == len(intents) and intents.keys() <= updates.keys():
             updates = {k: v for k, v in updates.items() if k not in intents}
     if updates:
         cur.executemany(_SQLITE_ORDER_UPDATE, [(*_ORDER_UPDATE_ROW(v), k) for k, v in updates.items()])
@@ -665,19 +671,22 @@ def _order_rows(intents: dict[str, tuple], updates: dict[str, dict[str, Any]]) -
     return flat
 
 
-def _insert(cur: Any, table: str, columns: tuple[str, ...], flat: list, conflict: str) -> None:
-    """Insert the rows of `flat` (len(columns) values each, in order) with multi-row statements."""
-    width = len(columns)
+def _insert(cur: Any, table: str, columns: tuple[str, ...], flat: list, conflict: str) -> int:
+    """Insert the rows of `flat` (len(columns) values each, in order) with multi-row statements;
+    returns how many were inserted (a conflict skips its row)."""
+    width, inserted = len(columns), 0
     step = min(_ROWS_PER_INSERT, cur.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width) * width
     for i in range(0, len(flat), step):
         part = flat[i:i + step]
         cur.execute(_insert_sql(table, columns, len(part) // width, conflict), part)
+        inserted += cur.rowcount
+    return inserted
 
 
 @lru_cache(maxsize=32)
 def _insert_sql(table: str, columns: tuple[str, ...], rows: int, conflict: str) -> str:
     values = ", ".join(["(" + ", ".join("?" * len(columns)) + ")"] * rows)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {conflict}"
+    return f"INSERT OR FAIL INTO {table} ({', '.join(columns)}) VALUES {values} {conflict}"
 
 
 def _dialect_insert(conn: Any, model: Any) -> Any:
