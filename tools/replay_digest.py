@@ -51,7 +51,8 @@ def digests(bars: int, venue_history: int | None = None) -> dict[str, str]:
             "positions": _rows(store.positions()),
             "wallets": _rows(store.wallets()),
             "trades": [t.as_dict() for t in runner.trades],
-            "equity": {d: list(curve) for d, curve in runner.equity.items()},
+            # As floats: a curve keeps C doubles, where the wallet's opening balance may be an int.
+            "equity": {d: [(float(t), float(e)) for t, e in curve] for d, curve in runner.equity.items()},
         }
     out = {}
     for name, value in parts.items():
