@@ -82,7 +82,7 @@ class Decider:
         self._change_cache: dict[tuple[str, float], tuple[list[int], "np.ndarray"]] = {}
 
     def decide(self, s: Series, i: int, t: float) -> Want | None:
-        target = s.signal[i]
+        target = s.signal.item(i)  # a Python float: its comparisons cost less than a numpy scalar's
         if not math.isfinite(target):
             return None
         db = self.use.deadband
@@ -109,7 +109,7 @@ class Decider:
         if last is not None and last != 0 and self.armed.get(sym) == last:
             return 0
         changes, held = self._changes(s)
-        if lo > 0 and last is not None and held[lo - 1] == last:  # the usual case: O(log n)
+        if lo > 0 and last is not None and held.item(lo - 1) == last:  # the usual case: O(log n)
             j = bisect.bisect_left(changes, lo)
             return min(changes[j] - lo, hi - lo) if j < len(changes) else hi - lo
         sig = s.signal[lo:hi]

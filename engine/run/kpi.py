@@ -190,9 +190,10 @@ class RunningKpis:
             self.ret_sum += r
             self.ret_sq += r * r
         self.last_equity = equity
-        self.peak = max(self.peak, equity)
-        if self.peak > 0:
-            self.max_dd = max(self.max_dd, 1.0 - equity / self.peak)
+        if equity > self.peak:  # max(peak, equity): the first unless the second is larger
+            self.peak = equity
+        if self.peak > 0 and (dd := 1.0 - equity / self.peak) > self.max_dd:
+            self.max_dd = dd
 
     @property
     def sharpe(self) -> float:

@@ -143,7 +143,9 @@ class Runner:
     def step(self, s: Series, i: int) -> None:
         ses = self.session
         bar = s.bar(i)  # its floats serve the clock and the mark too
-        t = max(bar.ts, ses.clock.now())
+        t, now = bar.ts, ses.clock.now()
+        if now > t:  # max(bar.ts, now), without the call
+            t = now
         ses.clock.set(t)
         if t // 86400 != self._day:  # _day_roll's own first test, without the call on most rows
             self._day_roll(t)
@@ -169,7 +171,8 @@ class Runner:
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
         domain, eq = s.domain.value, book.equity
-        self._curve(domain).append(t, eq)
+        curve = self.equity.get(domain)
+        (self._curve(domain) if curve is None else curve).append(t, eq)
         self._equity_pending.append(domain, t, eq)
 
     # -- quiet rows, applied at once -------------------------------------------------
@@ -260,7 +263,10 @@ class Runner:
 
     # -- kill tripwires, day roll, operator ----------------------------------------
     def total_equity(self) -> float:
-        return sum(b.equity for b in self.session.books.values())
+        total = 0  # sum()'s start and order, without a generator
+        for b in self.session.books.values():
+            total += b.equity
+        return total
 
     def _day_roll(self, t: float) -> bool:
         """A new day resets the daily loss and re-measures the gates; True if a machine moved."""
@@ -287,9 +293,16 @@ class Runner:
         """The kill spec's inputs; `eq` is total_equity() when the caller has it already."""
         if eq is None:
             eq = self.total_equity()
-        self._peak = max(self._peak, eq)
-        daily = max(0.0, 1.0 - eq / self._day_start) if self._day_start > 0 else 0.0
-        dd = max(0.0, 1.0 - eq / self._peak) if self._peak > 0 else 0.0
+        # max(a, b) is a unless b > a, and max(0.0, x) is x only when x > 0.0 (NaN: 0.0):
+        # written out as those comparisons, without three calls per bar
+        peak, start = self._peak, self._day_start
+        if eq > peak:
+            peak = self._peak = eq
+        daily = dd = 0.0
+        if start > 0 and (x := 1.0 - eq / start) > 0.0:
+            daily = x
+        if peak > 0 and (x := 1.0 - eq / peak) > 0.0:
+            dd = x
         return {"pnl": {"daily_loss": daily, "drawdown": dd}}
 
     def _tripwires(self) -> None:
@@ -311,7 +324,7 @@ class Runner:
 
     def _price_update(self, s: Series, i: int, close: float) -> None:
         """Each bar's close and ATR reach the open brackets: the spec's breakeven and trailing rules."""
-        atr = float(s.atr[i])
+        atr = s.atr.item(i)
         if not math.isfinite(atr):
             return
         ex = self.session.execution
@@ -351,7 +364,7 @@ class Runner:
 
     def _enter(self, s: Series, i: int, t: float, side: Side, want: Want) -> None:
         ses = self.session
-        atr = float(s.atr[i])
+        atr = s.atr.item(i)
         if not math.isfinite(atr) or atr <= 0:
             return
         symbol, dom, risk = s.symbol, s.domain, self.risk
@@ -436,8 +449,7 @@ class Runner:
         return records
 
 
-def wall() -> float:
-    return time.perf_counter()
+wall = time.perf_counter  # the wall clock the command poll is timed by (bound: one call a bar, not two)
 
 
 @contextmanager

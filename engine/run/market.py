@@ -42,10 +42,11 @@ class Series:
         last = self._last
         if last[0] == i:
             return last[1]
-        bid = None if self.bid is None else float(self.bid[i])
-        ask = None if self.ask is None else float(self.ask[i])
-        bar = Bar(self.symbol, float(self.ts[i]), float(self.open[i]), float(self.high[i]), float(self.low[i]),
-                  float(self.close[i]), float(self.volume[i]), bid, ask)
+        # ndarray.item(i): the Python float of row i in one call, where float(a[i]) makes a numpy scalar first
+        bid = None if self.bid is None else self.bid.item(i)
+        ask = None if self.ask is None else self.ask.item(i)
+        bar = Bar(self.symbol, self.ts.item(i), self.open.item(i), self.high.item(i), self.low.item(i),
+                  self.close.item(i), self.volume.item(i), bid, ask)
         self._last = (i, bar)
         return bar
 

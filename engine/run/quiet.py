@@ -172,7 +172,7 @@ class EquityPath:
             total = 0
             for d in books:  # the order Runner.total_equity adds them in
                 total = total + self.by_domain[d]
-        self.total = total if isinstance(total, np.ndarray) else np.full(b - a, float(total))
+        self.total = total if isinstance(total, np.ndarray) else _filled(b - a, float(total))
         self.below_peak = False  # known: no row's total exceeds the runner's peak (pnl_upper checks it)
         self._days: list[int] | None = None
         self._totals: list[float] | None = None
@@ -197,7 +197,7 @@ class EquityPath:
             u = u if mult == 1.0 else u * mult  # x * 1.0 is x, bit for bit
             unreal = u if unreal is None else unreal + u
         if unreal is None:
-            return np.full(b - a, book.balance + 0)
+            return _filled(b - a, book.balance + 0)
         if book.balance == 0:  # sum() starts from 0, and 0 + -0.0 is 0.0: only a zero balance shows it
             unreal = 0 + unreal
         return book.balance + unreal
@@ -277,14 +277,25 @@ class EquityPath:
             return np.where(pk > 0, np.maximum(0.0, 1.0 - total / pk), 0.0)
 
 
+def _filled(n: int, value: float) -> np.ndarray:
+    """np.full(n, value): for a float, without np.full's dispatch and dtype discovery (a third
+    of an EquityPath's cost on a flat book); another type keeps np.full's own dtype."""
+    if type(value) is not float:
+        return np.full(n, value)
+    out = np.empty(n)
+    out.fill(value)
+    return out
+
+
 def _marks(tl, ser: np.ndarray | None, a: int, b: int, symbol: str, current: float) -> np.ndarray:
     """The symbol's mark after each row: its last close so far, else `current` (ser: the rows'
     series, None when the timeline has one)."""
     n = tl.series_of.get(symbol)
     if n is None:
-        return np.full(b - a, current)
+        return _filled(b - a, current)
     if len(tl.series) == 1:  # every row is this symbol's own bar
-        return tl.series[0].close[tl.idx[a]:tl.idx[a] + b - a]
+        i = tl.idx.item(a)
+        return tl.series[0].close[i:i + b - a]
     last = np.maximum.accumulate(np.where(ser == n, np.arange(b - a), -1))
     # Only this symbol's own rows index its closes: another series' row numbers may run past them.
     at = np.where(last >= 0, tl.idx[a:b][np.maximum(last, 0)], 0)
