@@ -171,8 +171,7 @@ class Runner:
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
         domain, eq = s.domain.value, book.equity
-        curve = self.equity.get(domain)
-        (self._curve(domain) if curve is None else curve).append(t, eq)
+        self._curve(domain).append(t, eq)
         self._equity_pending.append(domain, t, eq)
 
     # -- quiet rows, applied at once -------------------------------------------------
