@@ -1,12 +1,13 @@
 """Strict domain types shared by strategies, risk, venues and the state store.
 
-Values are immutable; money and prices are floats in the quote currency (USD
-for every bundled domain). Times are UTC epoch seconds (float), so a replay
+Values are immutable; money and prices are floats in the quote currency of
+the instrument (see README's notes for operators). Times are UTC epoch seconds (float), so a replay
 clock and a wall clock produce the same types.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from operator import attrgetter
@@ -170,6 +171,20 @@ class Instrument:
     strike: float | None = None
     option_right: str | None = None  # call | put
     underlying: str | None = None
+
+
+_EXACT_INT = 2.0 ** 53  # below it, a whole step times an int is an exact whole float
+
+
+def on_lot_grid(qty: float, step: float, whole: bool, down: bool = False) -> float:
+    """`qty` in whole lots of `step` (`whole`: the step is an integer): down for a new entry, which
+    must not grow, else to the nearest lot, so a sum of partial fills (161234.62399999998) is
+    not cut a lot short. The sizing chain and the orders it leads to use this one rule."""
+    n = qty / step
+    v = (math.floor(n + 1e-9) if down else round(n)) * step
+    if whole and -_EXACT_INT < v < _EXACT_INT:
+        return v  # a whole number already has no decimals for round() to cut (its dtoa round trip ~1 us)
+    return round(v, 12)
 
 
 @slot_init

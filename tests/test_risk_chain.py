@@ -87,3 +87,32 @@ def test_approved_entries_never_exceed_a_cap(config: RiskConfig, equity: float, 
     assert have + d.sized.notional <= lim.exposure_portfolio_pct * equity + 1e-9
     assert n_open < lim.max_concurrent_positions
     assert d.sized.risk_at_stop <= d.sized.factors["risk_cap"] + 1e-9
+
+
+PERP = Instrument("BTC-PERP", Domain.CRYPTO_PERP, tick=0.5, step=0.001, min_notional=5.0)
+
+
+def perp_intent(price: float = 43_000.0) -> Intent:
+    q = Quote("q3", "BTC-PERP", 1_642_345_200.0, price - 0.5, price + 0.5, price)
+    return Intent("BTC-PERP", Domain.CRYPTO_PERP, Side.BUY, q, q.ask - 400.0, q.ask + 800.0, q.ts, "sma")
+
+
+def test_an_entry_smaller_than_one_lot_is_rejected_by_min_size(config: RiskConfig) -> None:
+    # A $1,000 canary wallet at 2% buys $20 of a $43k contract: 0.00046 BTC, under the 0.001 lot.
+    d = RiskChain(config).evaluate(perp_intent(), book(domain=Domain.CRYPTO_PERP, trades_closed=0, days_active=0),
+                                   PERP, kill_mode="normal", entries_allowed=True, active_symbols=None)
+    assert d.rejection is not None and d.rejection.rule == "min_size"
+    assert d.rejection.numbers["qty"] == 0.0 and d.rejection.numbers["step"] == 0.001
+    assert "less than one lot" in d.rejection.message
+
+
+@given(equity=st.floats(1_000, 1e6), price=st.floats(1_000, 100_000), trades=st.integers(0, 200))
+def test_an_approved_size_is_whole_lots(config: RiskConfig, equity: float, price: float, trades: int) -> None:
+    b = book(domain=Domain.CRYPTO_PERP, equity=equity, available=equity, peak_equity=equity, trades_closed=trades)
+    d = RiskChain(config).evaluate(perp_intent(price), b, PERP, kill_mode="normal", entries_allowed=True,
+                                   active_symbols=None)
+    lots = d.sized.qty / PERP.step
+    assert abs(lots - round(lots)) < 1e-6
+    assert d.sized.notional == pytest.approx(d.sized.qty * perp_intent(price).entry)
+    if d.approved:
+        assert d.sized.qty >= PERP.step

@@ -7,12 +7,11 @@ happen: the specs do. This module only carries events and calls the venue.
 """
 from __future__ import annotations
 
-import math
 from collections import deque
 from typing import Any, Callable, Mapping
 
 from adapters.base import ReportStatus, Venue, VenueReport
-from engine.domain import Domain, Fill, OrderRequest
+from engine.domain import Domain, Fill, OrderRequest, on_lot_grid
 from engine.exec.handles import BracketHandle, OrderHandle
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine, Clock, Instance, Interpreter
@@ -20,7 +19,6 @@ from engine.runtime import BoundMachine, Clock, Instance, Interpreter
 _REPORT_EVENTS = {ReportStatus.TRIGGERED: "triggered", ReportStatus.CANCELED: "canceled",
                   ReportStatus.EXPIRED: "expired", ReportStatus.REJECTED: "rejected",
                   ReportStatus.UNKNOWN: "ack_timeout"}
-_EXACT_INT = 2.0 ** 53  # below it, a whole step times an int is an exact whole float
 _DONE_STATES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "DENIED"})
 _FINAL = frozenset(s for s in ReportStatus if s.is_final)  # a set: ReportStatus.is_final costs ~500 ns a call
 # The venue's word on an order becomes its stored status. "filled" too: the venue fills the qty it
@@ -58,18 +56,12 @@ class Execution:
         return handle
 
     def on_step(self, symbol: str, qty: float, down: bool = False) -> float:
-        """`qty` on the instrument's lot grid: legs and exits to the nearest step, so a sum of
-        partial fills (161234.62399999998) is not snapped a step short by the venue; entries down."""
+        """`qty` on the instrument's lot grid (domain.on_lot_grid): entries down, legs and exits nearest."""
         got = self._steps.get(symbol)
         if got is None:
             step = self.venue.catalogue.get(symbol).step
             got = self._steps[symbol] = (step, float(step).is_integer())
-        step, whole = got
-        n = qty / step
-        v = (math.floor(n + 1e-9) if down else round(n)) * step
-        if whole and -_EXACT_INT < v < _EXACT_INT:
-            return v  # a whole number already has no decimals for round() to cut (its dtoa round trip ~1 us)
-        return round(v, 12)
+        return on_lot_grid(qty, got[0], got[1], down)
 
     def open_bracket(self, intent: Intent, qty: float, tags: tuple[str, ...] = ()) -> BracketHandle:
         qty = self.on_step(intent.symbol, qty, down=True)  # the bracket's qty is what the venue will fill

@@ -1,9 +1,10 @@
-"""The guard chain, bound once from the risk spec: size, then every guard in spec order."""
+"""The guard chain, bound once from the risk spec: size, put the size in whole lots of the
+instrument, then every guard in spec order: the guards judge the order the venue will get."""
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from engine.domain import Instrument
+from engine.domain import Instrument, on_lot_grid
 from engine.risk.config import RiskConfig
 from engine.risk.guards import GUARDS, Guard
 from engine.risk.sizing import Sizer
@@ -32,7 +33,7 @@ class RiskChain:
     def evaluate(self, intent: Intent, book: Book, instrument: Instrument, *, kill_mode: str,
                  entries_allowed: bool, active_symbols: frozenset[str] | None) -> Decision:
         domain = intent.domain.value
-        sized = self.size(intent, book, domain)
+        sized = in_lots(self.size(intent, book, domain), instrument)
         ctx = Context(intent, sized, book, instrument, kill_mode, entries_allowed, active_symbols, domain)
         limits = self._limits
         for fn in self._guards:
@@ -40,3 +41,17 @@ class RiskChain:
             if rejection is not None:
                 return Decision(sized, rejection)
         return Decision(sized, None)
+
+
+def in_lots(sized: Sized, instrument: Instrument) -> Sized:
+    """`sized` with its qty rounded down to whole lots (the venue's clamp would do the same), and
+    its notional and risk at the stop for that qty: an entry smaller than one lot is zero, which
+    min_size rejects, rather than an order of nothing sent to the venue."""
+    step = instrument.step
+    qty = sized.qty
+    if step <= 0 or qty <= 0:
+        return sized
+    lots = on_lot_grid(qty, step, float(step).is_integer(), down=True)
+    if lots == qty:
+        return sized
+    return sized._replace(qty=lots, notional=sized.notional * lots / qty, risk_at_stop=sized.risk_at_stop * lots / qty)

@@ -79,10 +79,18 @@ def max_concurrent(c: Context, lim: Limits) -> Rejection | None:
 
 @guard
 def min_size(c: Context, lim: Limits) -> Rejection | None:
-    n, floor = c.sized.notional, c.instrument.min_notional
-    if c.sized.qty > 0 and n >= floor:
+    """The sized qty is in whole lots already (chain.in_lots): zero lots, or a notional under the
+    venue's minimum, is too small to send."""
+    sized, inst = c.sized, c.instrument
+    n, floor = sized.notional, inst.min_notional
+    if sized.qty > 0 and n >= floor:
         return None
-    return Rejection("min_size", f"size {n:.4f} is below the venue minimum {floor:g}", {"notional": n, "min": floor})
+    lot = inst.step * c.intent.entry * inst.multiplier
+    numbers = {"qty": sized.qty, "step": inst.step, "lot_notional": lot, "notional": n, "min": floor}
+    if sized.qty <= 0:
+        return Rejection("min_size", f"the sized entry is less than one lot ({inst.step:g} {inst.symbol}, "
+                                     f"notional {lot:g})", numbers)
+    return Rejection("min_size", f"size {n:.4f} is below the venue minimum {floor:g}", numbers)
 
 
 def _exposure(rule: str, what: str, have: float, add: float, cap: float) -> Rejection | None:
