@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,19 @@ def test_a_bad_run_config_is_reported_at_its_line_without_a_traceback(tmp_path: 
     done = _engine(tmp_path, "--stage", "1", "--config", str(cfg))
     assert done.returncode == 1
     assert f"{cfg}:2:" in done.stderr and "durability" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_stage_3_refuses_entries_under_one_lot_in_the_risk_chain(tmp_path: Path) -> None:
+    """A $1,000 perp wallet in canary (2%) cannot buy one 0.001 BTC lot at ~$43k: min_size refuses
+    each such signal with its numbers, and no order of nothing reaches the venue."""
+    done = _engine(tmp_path, "--stage", "3", "--paper")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["rejections"].get("min_size", 0) > 0 and report["venue_rejections"] == 0
+    with sqlite3.connect(tmp_path / "engine.db") as db:
+        intents = [json.loads(p) for (p,) in db.execute("SELECT payload FROM journal WHERE kind = 'intent'")]
+        refusals = [json.loads(p) for (p,) in db.execute(
+            "SELECT payload FROM journal WHERE kind = 'signal_rejected' AND key = 'BTC-PERP'")]
+    assert intents and all(i["qty"] > 0 for i in intents)
+    lots = [r["numbers"] for r in refusals if r["rule"] == "min_size"]
+    assert lots and all(n["qty"] == 0.0 and n["step"] == 0.001 for n in lots)

@@ -115,7 +115,7 @@ def result(tmp_path: Path, trades: list[ClosedTrade], equity: dict | None = None
         trades=trades, equity=equity if equity is not None else {},
         gate_decisions=[{"ts": T0 + 1, "machine": "model_promotion", "phase": "candidate", "passed": False}],
         kill_events=[{"ts": T0 + 1, "from": "normal", "to": "cooldown", "reason": "losing_streak"}],
-        rejections={"max_positions": 3, "min_notional": 1}, spec_hashes={"rollout": "abc123"},
+        rejections={"max_positions": 3, "min_notional": 1}, venue_rejections=2, spec_hashes={"rollout": "abc123"},
         final_kill_mode="normal", final_stage_state="stage_1")
 
 
@@ -152,6 +152,7 @@ def test_run_dir_with_trades(tmp_path):
     assert dom["kpis"]["trades"] == 2 and dom["exploration_kpis"]["trades"] == 1
     assert dom["kpis"]["total_return"] == pytest.approx(0.02)  # 1015 plus the 5 exploration lost
     assert report["rejections"] == {"max_positions": 3, "min_notional": 1}
+    assert report["venue_rejections"] == 2
     assert report["kill_events"][0]["to"] == "cooldown"
     with files["trades"].open() as f:
         rows = list(csv.DictReader(f))
@@ -197,7 +198,7 @@ def test_kpi_table_lists_each_domain_and_the_kill_summary(tmp_path):
                     Console(file=out, width=140))
     text = out.getvalue()
     for needle in ("crypto_spot (paper)", "exploration", "Sharpe", "profit factor", "1,027.00",
-                   "kill mode: normal", "stage_1", "max_positions 3"):
+                   "kill mode: normal", "stage_1", "max_positions 3", "orders the venue refused: 2"):
         assert needle in text
 
 

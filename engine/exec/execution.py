@@ -40,6 +40,7 @@ class Execution:
         self.brackets: dict[str, BracketHandle] = {}
         self._outbox: deque[tuple[Instance, str, Mapping[str, Any] | None]] = deque()
         self._seq = 0
+        self.refused = 0  # orders the venue rejected (each also journaled as a `rejection`)
         self._steps: dict[str, tuple[float, bool]] = {}  # symbol -> (lot step, whole?): the catalogue is fixed
         self._mults: dict[str, float] = {}  # symbol -> contract multiplier, for the same reason
         # Orders whose bracket is not open (or that have none): only they, or a bracket that

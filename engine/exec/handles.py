@@ -78,6 +78,7 @@ class OrderHandle:
         self.execution.note("notify", self.id, text)
 
     def record_rejection(self, ctx: "ActionContext", reason: str) -> None:
+        self.execution.refused += 1
         self.execution.note("rejection", self.id, reason)
 
     # -- actions (provider state) ---------------------------------------------

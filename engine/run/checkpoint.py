@@ -126,7 +126,7 @@ def save(runner: Any) -> None:
             "cursor": runner.bars, "clock": ses.clock.now(), "venue_calls": venue_calls, "audit_offset": audit_offset,
             "journal_seq": seq, "stage": ses.stage,
             "day": runner._day, "peak": runner._peak, "day_start": runner._day_start,
-            "rejections": runner.rejections, "seq": ex._seq, "decider": runner.decider.state(),
+            "rejections": runner.rejections, "seq": ex._seq, "refused": ex.refused, "decider": runner.decider.state(),
             "ledger": ledger_rows, "gate_kpis": {d.value: k.state() for d, k in runner.gate_kpis.items()},
             "last_risk_equity": runner._last_risk_equity, "flatten_pending": ses.flatten_pending,
             "gate_decisions": ses.gate_decisions, "kill_events": ses.kill_events,
@@ -176,7 +176,7 @@ def load(runner: Any, data: dict) -> None:
     ses.gate_decisions, ses.kill_events = list(data["gate_decisions"]), list(data["kill_events"])
     ses.flatten_pending = data["flatten_pending"]
     restore_handles(ex, data["orders"], data["brackets"], snaps)
-    ex._seq = data["seq"]
+    ex._seq, ex.refused = data["seq"], data.get("refused", 0)
     runner.bars, runner._day, runner._peak, runner._day_start = data["cursor"], data["day"], data["peak"], data["day_start"]
     runner.rejections = dict(data["rejections"])
     runner.decider.load(data["decider"])

@@ -137,8 +137,8 @@ class Runner:
         ses.store.commit()
         hashes = {n: m.spec_hash for n, m in ses.specs.machines.items()}
         return RunResult(ses.stage, ses.run_dir, started, time.time(), self.bars, domains, self.trades, self.equity,
-                         ses.gate_decisions, ses.kill_events, self.rejections, hashes, ses.kill.state,
-                         ses.rollout.state)
+                         ses.gate_decisions, ses.kill_events, self.rejections, ses.execution.refused, hashes,
+                         ses.kill.state, ses.rollout.state)
 
     def step(self, s: Series, i: int) -> None:
         ses = self.session

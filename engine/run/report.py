@@ -69,6 +69,7 @@ def report_dict(result: RunResult, files: dict[str, Path]) -> dict[str, Any]:
         "gate_decisions": result.gate_decisions,
         "kill_events": result.kill_events,
         "rejections": dict(sorted(result.rejections.items())),
+        "venue_rejections": result.venue_rejections,
         "spec_hashes": dict(sorted(result.spec_hashes.items())),
         "final_kill_mode": result.final_kill_mode,
         "final_stage_state": result.final_stage_state,
@@ -154,6 +155,8 @@ def print_kpi_table(result: RunResult, console: Any) -> None:
     if result.rejections:
         top = sorted(result.rejections.items(), key=lambda kv: (-kv[1], kv[0]))
         console.print("rejected orders: " + ", ".join(f"{rule} {n}" for rule, n in top))
+    if result.venue_rejections:
+        console.print(f"orders the venue refused: {result.venue_rejections} (journal kind `rejection` has why)")
 
 
 def _kpi_cells(k: Kpis) -> list[str]:

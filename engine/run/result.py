@@ -58,6 +58,7 @@ class RunResult:
     gate_decisions: list[dict[str, Any]] = field(default_factory=list)
     kill_events: list[dict[str, Any]] = field(default_factory=list)
     rejections: dict[str, int] = field(default_factory=dict)  # risk rule -> orders it refused
+    venue_rejections: int = 0  # orders the venue refused after the risk chain let them through
     spec_hashes: dict[str, str] = field(default_factory=dict)  # machine -> spec hash
     final_kill_mode: str = ""
     final_stage_state: str = ""
