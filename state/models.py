@@ -200,12 +200,14 @@ class KpiSnapshot(SQLModel, table=True):
     domain: str
     mode: str
     trades: int
-    win_rate: float
-    sharpe: float
-    sortino: float
     max_dd: float
-    profit_factor: float
-    expectancy: float
+    # None where the figure does not exist (engine/run/kpi.py): no trade, no losing trade, a
+    # flat curve. A 0.0 there would read as a real win rate or profit factor of zero.
+    win_rate: float | None = None
+    sharpe: float | None = None
+    sortino: float | None = None
+    profit_factor: float | None = None
+    expectancy: float | None = None
 
 
 class ControlRow(SQLModel, table=True):

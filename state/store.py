@@ -96,6 +96,7 @@ class Store:
             SQLModel.metadata.create_all(conn, tables=TABLES)
             journal.install_append_only(engine, conn)
             _drop_retired_indexes(conn)
+            _relax_kpi_columns(conn)
         return cls(engine, durability, batch_size, clock, spec_hash)
 
     @property
@@ -449,8 +450,8 @@ class Store:
         return {r.instance_id: r for r in rows}
 
     def put_kpis(self, *, stage: int, domain: Domain | str, mode: Mode | str, trades: int,
-                 win_rate: float, sharpe: float, sortino: float, max_dd: float,
-                 profit_factor: float, expectancy: float, ts: float | None = None) -> int:
+                 win_rate: float | None, sharpe: float | None, sortino: float | None, max_dd: float,
+                 profit_factor: float | None, expectancy: float | None, ts: float | None = None) -> int:
         row = KpiSnapshot(ts=self._clock() if ts is None else ts, stage=stage,
                           domain=Domain(domain).value, mode=_mode(mode), trades=trades,
                           win_rate=win_rate, sharpe=sharpe, sortino=sortino, max_dd=max_dd,
@@ -525,6 +526,33 @@ def _drop_retired_indexes(conn: Any) -> None:
     if conn.dialect.name in ("sqlite", "postgresql"):  # both know DROP INDEX IF EXISTS
         for name in RETIRED_INDEXES:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+
+
+_OPTIONAL_KPIS = ("win_rate", "sharpe", "sortino", "profit_factor", "expectancy")
+
+
+def _relax_kpi_columns(conn: Any) -> None:
+    """A store made by an earlier version has NOT NULL KPI columns, where a figure that does not
+    exist is now NULL: let them take it (a no-op after once). SQLite cannot drop a column's
+    NOT NULL, so its small table is copied into the current shape."""
+    from sqlalchemy import inspect
+
+    cols = {c["name"]: c for c in inspect(conn).get_columns(KpiSnapshot.__tablename__)}
+    strict = [n for n in _OPTIONAL_KPIS if n in cols and not cols[n]["nullable"]]
+    if not strict:
+        return
+    table = KpiSnapshot.__table__
+    if conn.dialect.name != "sqlite":
+        for name in strict:
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ALTER COLUMN {name} DROP NOT NULL")
+        return
+    names = ", ".join(c.name for c in table.columns)
+    conn.exec_driver_sql(f"ALTER TABLE {table.name} RENAME TO {table.name}_strict")
+    for index in table.indexes:  # the renamed table keeps its indexes, under the names the new one needs
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+    table.create(conn)
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {table.name}_strict")
+    conn.exec_driver_sql(f"DROP TABLE {table.name}_strict")
 
 
 def _mode(mode: Mode | str) -> str:

@@ -281,3 +281,35 @@ def test_a_file_from_an_earlier_version_opens_without_its_unused_indexes(tmp_pat
     assert not indexes & old.keys()
     # what queries and conflict clauses need stays
     assert {"ix_orders_client_order_id", "ix_orders_status", "ix_fills_fill_id"} <= indexes
+
+
+def test_a_kpi_that_does_not_exist_is_stored_as_none_not_zero(tmp_path: Path) -> None:
+    """No trade has no win rate; no losing trade has no profit factor: 0.0 would be a lie."""
+    with open_store(tmp_path) as s:
+        s.put_kpis(stage=3, domain="crypto_perp", mode="paper", trades=0, win_rate=None, sharpe=None,
+                   sortino=None, max_dd=0.0, profit_factor=None, expectancy=None)
+    with open_store(tmp_path) as s:
+        [k] = s.kpis(stage=3, domain="crypto_perp")
+        assert (k.trades, k.win_rate, k.profit_factor, k.expectancy, k.max_dd) == (0, None, None, None, 0.0)
+
+
+def test_a_store_with_strict_kpi_columns_takes_a_missing_figure_and_keeps_its_rows(tmp_path: Path) -> None:
+    """An earlier version made the KPI columns NOT NULL; opening such a file relaxes them."""
+    with sqlite3.connect(tmp_path / "engine.db") as db:
+        db.execute("CREATE TABLE kpi_snapshots (id INTEGER NOT NULL PRIMARY KEY, ts FLOAT NOT NULL, "
+                   "stage INTEGER NOT NULL, domain VARCHAR NOT NULL, mode VARCHAR NOT NULL, trades INTEGER NOT NULL, "
+                   "win_rate FLOAT NOT NULL, sharpe FLOAT NOT NULL, sortino FLOAT NOT NULL, max_dd FLOAT NOT NULL, "
+                   "profit_factor FLOAT NOT NULL, expectancy FLOAT NOT NULL)")
+        db.execute("CREATE INDEX ix_kpi_snapshots_ts ON kpi_snapshots (ts)")
+        db.execute("INSERT INTO kpi_snapshots VALUES (1, 5.0, 1, 'crypto_spot', 'paper', 4, 0.5, 1.0, 1.2, 0.1, 2.0, 3.0)")
+    with open_store(tmp_path) as s:
+        s.put_kpis(stage=1, domain="crypto_spot", mode="paper", trades=0, win_rate=None, sharpe=None,
+                   sortino=None, max_dd=0.0, profit_factor=None, expectancy=None, ts=6.0)
+    with open_store(tmp_path) as s:  # a second open finds nothing left to relax
+        old, new = s.kpis(stage=1)
+        assert (old.trades, old.profit_factor, old.expectancy) == (4, 2.0, 3.0)
+        assert (new.trades, new.win_rate, new.profit_factor) == (0, None, None)
+    with sqlite3.connect(tmp_path / "engine.db") as db:
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'kpi_snapshots%'")] \
+            == ["kpi_snapshots"]
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'ix_kpi_snapshots_ts'").fetchone()

@@ -56,8 +56,8 @@ class Kpis:
         return asdict(self)
 
     def store_fields(self) -> dict[str, Any]:
-        """Keyword arguments for Store.put_kpis, whose columns are not nullable: None -> 0.0."""
-        return {k: (0.0 if v is None else v) for k, v in asdict(self).items()
+        """Keyword arguments for Store.put_kpis (a figure that does not exist stays None)."""
+        return {k: v for k, v in asdict(self).items()
                 if k in ("trades", "win_rate", "sharpe", "sortino", "max_dd", "profit_factor", "expectancy")}
 
 
