@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -80,14 +81,19 @@ def test_importing_state_stays_light() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_postgresql_round_trip() -> None:
-    """Runs against a PostgreSQL server when one answers at ENGINE_TEST_PG_URL; never starts one."""
+def _pg_admin() -> Any:
+    """An engine on the PostgreSQL server at ENGINE_TEST_PG_URL (.ci/run starts one); never starts one."""
     try:
         admin = create_engine(PG_URL, connect_args={"connect_timeout": 2})
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except (OperationalError, ImportError) as exc:
         pytest.skip(f"no PostgreSQL server at {PG_URL.split('@')[-1]}: {type(exc).__name__}")
+    return admin
+
+
+def test_postgresql_round_trip() -> None:
+    admin = _pg_admin()
     schema = f"stagecraft_test_{uuid.uuid4().hex[:8]}"
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
@@ -107,6 +113,32 @@ def test_postgresql_round_trip() -> None:
         with raw.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
             conn.execute(text("DELETE FROM journal"))
         raw.dispose()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_postgresql_store_with_strict_kpi_columns_takes_a_missing_figure() -> None:
+    """An earlier version's NOT NULL KPI columns are relaxed in place (ALTER ... DROP NOT NULL)."""
+    admin = _pg_admin()
+    schema = f"stagecraft_test_{uuid.uuid4().hex[:8]}"
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+        conn.execute(text(f"CREATE TABLE {schema}.kpi_snapshots (id SERIAL PRIMARY KEY, ts FLOAT NOT NULL, "
+                          "stage INTEGER NOT NULL, domain VARCHAR NOT NULL, mode VARCHAR NOT NULL, "
+                          "trades INTEGER NOT NULL, win_rate FLOAT NOT NULL, sharpe FLOAT NOT NULL, "
+                          "sortino FLOAT NOT NULL, max_dd FLOAT NOT NULL, profit_factor FLOAT NOT NULL, "
+                          "expectancy FLOAT NOT NULL)"))
+    try:
+        url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+        with Store.open(url=url, durability="batch") as s:
+            s.put_kpis(stage=3, domain="crypto_perp", mode="paper", trades=0, win_rate=None, sharpe=None,
+                       sortino=None, max_dd=0.0, profit_factor=None, expectancy=None)
+            s.commit()
+        with Store.open(url=url, durability="batch") as s:
+            [k] = s.kpis(stage=3)
+            assert (k.trades, k.win_rate, k.profit_factor) == (0, None, None)
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
