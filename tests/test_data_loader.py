@@ -66,7 +66,8 @@ def test_forex_weekend_gaps_are_warnings_not_errors():
     assert "2 days" in gaps[0].message
 
 
-@pytest.mark.parametrize("rows, row, words", [
+# `row`: the bad bar's 1-based data row; in the CSV it is on line row + 1, below the header.
+BAD = [
     ([GOOD[0], GOOD[2], GOOD[1], GOOD[3]], 3, "goes back in time"),
     ([GOOD[0], GOOD[1], GOOD[1], GOOD[3]], 3, "duplicate timestamp"),
     ([GOOD[0], GOOD[1], "2024-01-01 00:02,1.2,1.25,1.1,1.3,12", GOOD[3]], 3, "high is below"),
@@ -75,15 +76,30 @@ def test_forex_weekend_gaps_are_warnings_not_errors():
     ([GOOD[0], "2024-01-01 00:01,1.1,1.3,1.0,abc,11"], 2, "`close` is missing or not a number"),
     ([GOOD[0], "2024-01-01 00:01,-1,1.3,-2,1.2,11"], 2, "positive"),
     ([GOOD[0], "yesterday,1.1,1.3,1.0,1.2,11"], 2, "cannot parse timestamp"),
-])
-def test_bad_file_names_the_data_row(tmp_path, rows, row, words):
+]
+
+
+@pytest.mark.parametrize("rows, row, words", BAD)
+def test_bad_csv_names_the_line_an_editor_shows(tmp_path, rows, row, words):
     path = write(tmp_path, rows, "bad.csv.gz")
     with pytest.raises(DataError) as err:
         load_bars(path)
-    assert err.value.row == row
+    line = row + 1
     assert words in err.value.message
-    assert str(err.value).startswith(f"{path}:{row}: ")
+    assert err.value.line == line and str(err.value).startswith(f"{path}:{line}: ")
     assert err.value.hint
+    plain = write(tmp_path, rows, "bad.csv")
+    assert plain.read_text().splitlines()[line - 1] == rows[row - 1]  # that line is the bad bar
+
+
+@pytest.mark.parametrize("rows, row, words", [b for b in BAD if "timestamp" not in b[2] and "number" not in b[2]
+                                               and "missing" not in b[2]])
+def test_bad_feather_names_the_row(tmp_path, rows, row, words):
+    frame = pd.read_csv(write(tmp_path, rows, "src.csv"))
+    frame.to_feather(tmp_path / "bad.feather")
+    with pytest.raises(DataError) as err:
+        load_bars(tmp_path / "bad.feather")
+    assert words in err.value.message and err.value.line == row
 
 
 def test_missing_column_and_unknown_type_are_header_errors(tmp_path):
@@ -91,7 +107,7 @@ def test_missing_column_and_unknown_type_are_header_errors(tmp_path):
     p.write_text("timestamp,open,high,close\n2024-01-01,1,1,1\n")
     with pytest.raises(DataError, match="missing column.*low") as err:
         load_bars(p)
-    assert err.value.row == 0
+    assert err.value.line == 0
     q = tmp_path / "x.xlsx"
     q.write_text("")
     with pytest.raises(DataError, match="unknown file type"):
@@ -102,7 +118,7 @@ def test_ragged_csv_is_a_data_error_not_a_pandas_traceback(tmp_path):
     path = write(tmp_path, [GOOD[0], GOOD[1] + ",7,8"])
     with pytest.raises(DataError, match="cannot parse CSV") as err:
         load_bars(path)
-    assert err.value.row == 2
+    assert err.value.line == 3  # the header, then GOOD[0], then the ragged row
 
 
 def test_bid_ask_files_must_align(tmp_path):
@@ -110,7 +126,7 @@ def test_bid_ask_files_must_align(tmp_path):
     ask = write(tmp_path, GOOD[:2] + ["2024-01-01 00:05,1.2,1.4,1.1,1.3,12"], "ask.csv")
     with pytest.raises(DataError, match="timestamp differs") as err:
         load_bid_ask(bid, ask)
-    assert err.value.row == 3
+    assert err.value.line == 4
 
 
 def test_feather_and_parquet_round_trip(tmp_path):
@@ -126,4 +142,4 @@ def test_cli_import_bad_file_prints_message_and_exits_1(tmp_path, capsys):
     path = write(tmp_path, [GOOD[0], GOOD[0]])
     assert main(["data", "import", str(path), "--symbol", "X", "--tf", "1m", "--store", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert f"{path}:2: duplicate timestamp" in err and "Traceback" not in err
+    assert f"{path}:3: duplicate timestamp" in err and "Traceback" not in err

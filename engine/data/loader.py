@@ -4,8 +4,11 @@ Every frame returned has a UTC DatetimeIndex named `ts` holding each bar's
 OPEN time (as in the source files); a bar is known only at `ts + interval`
 (see engine.data.bars). Columns are lower-case open/high/low/close/volume,
 plus bid/ask when the data has real quotes. Anything unusable raises
-DataError (`file:row: what is wrong`); gaps are warnings in
+DataError (`file:line: what is wrong`); gaps are warnings in
 `df.attrs["warnings"]` (a list of Diagnostic) because markets close.
+A CSV's place is its line in the file (the header is line 1, so the first bar is
+line 2: what an editor jumps to); a feather or parquet file has no lines, so there
+it is the bar's row, counted from 1.
 """
 from __future__ import annotations
 
@@ -21,6 +24,12 @@ from engine.data.timeframes import infer_tf, parse_tf, tf_name
 OHLC = ("open", "high", "low", "close")
 TIME_COLUMNS = ("ts", "timestamp", "timestamp_utc", "date", "datetime", "time", "unnamed: 0")
 GAP_FACTOR = 3.0  # a gap wider than this many bar intervals is reported
+_CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
+
+
+def _line(path: Path, i: int) -> int:
+    """Where the bar at 0-based position `i` is: its CSV line (after the header), else its row."""
+    return i + 2 if path.name.lower().endswith(_CSV) else i + 1
 
 
 def load_bars(path: str | Path, symbol: str | None = None, tf: str | None = None,
@@ -45,13 +54,13 @@ def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None 
     ask = load_bars(ask_path, symbol, tf)
     if not bid.index.equals(ask.index):
         row = _first_mismatch(bid.index, ask.index)
-        raise DataError(str(ask_path), row, f"timestamp differs from {Path(bid_path).name} at this row",
+        raise DataError(str(ask_path), _line(Path(ask_path), row), f"timestamp differs from {Path(bid_path).name} at this row",
                         "bid and ask files must cover the same bars, row for row")
     b, a = bid["close"].to_numpy(), ask["close"].to_numpy()
     crossed = np.flatnonzero(a < b)
     warnings = list(bid.attrs["warnings"])
     if crossed.size:  # real FXCM bid and ask bars are sampled separately: ~1-2% close crossed
-        warnings.append(data_warning(str(ask_path), int(crossed[0]) + 1,
+        warnings.append(data_warning(str(ask_path), _line(Path(ask_path), int(crossed[0])),
                                      f"{crossed.size} bar(s) close with ask below bid; using the wider side "
                                      "as ask (the quote is never narrowed)", code="DATA_CROSSED"))
     df = (bid[list(OHLC)] + ask[list(OHLC)]) / 2.0
@@ -82,7 +91,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise DataError(str(path), 0, "file not found", "check the path (bundled data: engine data list --bundled)")
     name = path.name.lower()
     try:
-        if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")):
+        if name.endswith(_CSV):
             df = pd.read_csv(path)
         elif name.endswith((".feather", ".arrow")):
             df = pd.read_feather(path)
@@ -94,9 +103,8 @@ def read_table(path: Path) -> pd.DataFrame:
     except DataError:
         raise
     except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))
-        row = int(m.group(1)) - 1 if m else 0
-        raise DataError(str(path), row, f"cannot parse CSV: {str(e).strip()}",
+        m = re.search(r"line (\d+)", str(e))  # pandas counts the file's lines, header included
+        raise DataError(str(path), int(m.group(1)) if m else 0, f"cannot parse CSV: {str(e).strip()}",
                         "every row needs the same number of fields as the header") from None
     except (OSError, ValueError, EOFError, pd.errors.EmptyDataError) as e:
         raise DataError(str(path), 0, f"cannot read file: {e}",
@@ -121,7 +129,7 @@ def _timestamps(raw: pd.DataFrame, path: Path) -> pd.DatetimeIndex:
     bad = np.flatnonzero(ts.isna().to_numpy())
     if bad.size:
         i = int(bad[0])
-        raise DataError(str(path), i + 1, f"cannot parse timestamp {raw[col].iloc[i]!r} in column `{col}`",
+        raise DataError(str(path), _line(path, i), f"cannot parse timestamp {raw[col].iloc[i]!r} in column `{col}`",
                         "use ISO 8601 (2024-01-31 13:05:00, UTC unless an offset is given) or epoch s/ms")
     return pd.DatetimeIndex(ts).as_unit("ns")
 
@@ -142,7 +150,7 @@ def _numeric_columns(raw: pd.DataFrame, path: Path, wanted: list[str],
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             i = int(bad[0])
-            raise DataError(str(path), i + 1, f"`{c}` is missing or not a number ({raw[c].iloc[i]!r})",
+            raise DataError(str(path), _line(path, i), f"`{c}` is missing or not a number ({raw[c].iloc[i]!r})",
                             "drop or repair the row; bars are never filled in silently")
         out[c] = values
     return out
@@ -153,12 +161,13 @@ def _check_order(index: pd.DatetimeIndex, path: Path) -> None:
     back = np.flatnonzero(step < 0)
     if back.size:
         i = int(back[0]) + 1
-        raise DataError(str(path), i + 1, f"timestamp {index[i]} goes back in time (previous row {index[i - 1]})",
+        raise DataError(str(path), _line(path, i), f"timestamp {index[i]} goes back in time (previous row {index[i - 1]})",
                         "sort the file by time")
     dup = np.flatnonzero(step == 0)
     if dup.size:
         i = int(dup[0]) + 1
-        raise DataError(str(path), i + 1, f"duplicate timestamp {index[i]} (same as row {i})",
+        raise DataError(str(path), _line(path, i), f"duplicate timestamp {index[i]} (same as at "
+                        f"{_line(path, i - 1)})",
                         "keep one bar per timestamp")
 
 
@@ -173,7 +182,7 @@ def _check_ohlc(df: pd.DataFrame, path: Path) -> None:
     first = [(int(np.flatnonzero(mask)[0]), what) for mask, what in checks if mask.any()]
     if first:
         i, what = min(first)
-        raise DataError(str(path), i + 1, f"OHLC sanity: {what} "
+        raise DataError(str(path), _line(path, i), f"OHLC sanity: {what} "
                         f"(open={o[i]:g} high={h[i]:g} low={lo[i]:g} close={c[i]:g})",
                         "low <= open, close <= high and all prices > 0")
 
@@ -183,12 +192,13 @@ def _gaps(index: pd.DatetimeIndex, interval: pd.Timedelta | None, factor: float,
         return []
     step = np.diff(index.asi8)
     limit = interval.value * factor
-    return [data_warning(str(path), int(i) + 2,
+    return [data_warning(str(path), _line(path, int(i) + 1),
                          f"gap of {pd.Timedelta(int(step[i]))} after {index[i]} (> {factor:g} x {tf_name(interval)})")
             for i in np.flatnonzero(step > limit)]
 
 
 def _first_mismatch(a: pd.DatetimeIndex, b: pd.DatetimeIndex) -> int:
+    """0-based position of the first bar that differs (or the first one only the longer has)."""
     n = min(len(a), len(b))
     diff = np.flatnonzero(a.asi8[:n] != b.asi8[:n])
-    return int(diff[0]) + 1 if diff.size else n + 1
+    return int(diff[0]) if diff.size else n
