@@ -49,7 +49,9 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         raise FileNotFoundError(f"nothing to resume in {store.url}: start a run without --resume")
     if saved is not None:
         if saved["stage"] != stage:
-            raise FileNotFoundError(f"the saved run is stage {saved['stage']}, not stage {stage}")
+            raise FileNotFoundError(f"the saved run is stage {saved['stage']}, not stage {stage}: resume it with "
+                                    f"`engine run --stage {saved['stage']} --resume`, or start stage {stage} "
+                                    "afresh without --resume")
         clock.set(saved["clock"])
     wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
     venue = paper_venue(cfg, wallet, venue_path, saved["venue_calls"] if saved else None)
