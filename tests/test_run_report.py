@@ -19,7 +19,7 @@ from rich.console import Console
 
 from engine.run.kpi import kpis, max_drawdown, split_kpis, trade_curve
 from engine.run.progress import RunProgress
-from engine.run.report import TRADE_COLUMNS, print_kpi_table, write_run_dir
+from engine.run.report import TRADE_COLUMNS, equity_figure, print_kpi_table, write_run_dir
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from strategies.selection import SECONDS_PER_YEAR
 
@@ -254,3 +254,22 @@ def test_progress_on_a_terminal_draws_a_bar_and_the_final_line():
         p.advance(4)
     text = out.getvalue()
     assert "4/4" in text and "bars: 4/4 in 1.00s (4 bars/s)" in text
+
+
+def test_equity_png_gives_each_domain_its_own_time_axis(tmp_path):
+    """Bundled domains come from different years: each panel spans its own curve, not the union."""
+    from matplotlib import dates as mdates
+
+    year = 365 * 86400.0
+    spot = [(T0 + 3600 * i, 1000.0 + i) for i in range(5)]
+    perp = [(T0 + 4 * year + 3600 * i, 1000.0 - i) for i in range(5)]
+    res = result(tmp_path, [trade(4, T0 + 7200)], {"crypto_spot": spot, "crypto_perp": perp})
+    res.domains["crypto_perp"] = DomainResult("crypto_perp", "paper", 1000.0, 996.0, 0)
+    fig = equity_figure(res)
+    axes = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert [ax.get_title(loc="left").split(" ")[0] for ax in axes] == ["crypto_perp", "crypto_spot"]
+    for ax, curve in zip(axes, (perp, spot)):
+        lo, hi = (mdates.num2date(x).timestamp() for x in ax.get_xlim())
+        assert hi - lo < 86400.0  # four hours of data, with margins: not four years
+        assert lo <= curve[0][0] and curve[-1][0] <= hi
+    assert "1,000.00 -> 1,004.00" in axes[1].get_title(loc="left")

@@ -100,34 +100,43 @@ def write_trades_csv(trades: list[ClosedTrade], path: Path) -> Path:
 
 
 def write_equity_png(result: RunResult, path: Path) -> Path:
-    """One equity line per domain against UTC time; a flat start-balance line for a domain with no curve."""
+    equity_figure(result).savefig(path, format="png")
+    return path
+
+
+def equity_figure(result: RunResult) -> Any:
+    """One panel per domain, each on its own time axis: the bundled domains' data come from
+    different years, and one shared axis squeezed each domain's curve into a sliver of it.
+    A domain with no curve gets a flat start-to-end line over the run's span."""
     from matplotlib import dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 5), dpi=100)
+    domains = sorted(result.domains.items())
+    fig = Figure(figsize=(10, 1.2 + 2.4 * max(1, len(domains))), dpi=100)
     FigureCanvasAgg(fig)  # no pyplot: no global backend switch, no GUI, thread-safe
-    ax = fig.add_subplot()
+    fig.suptitle(f"Stage {result.stage}: equity by domain ({len(result.trades)} closed trades)")
+    if not domains:
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no domain traded in this stage", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
     span = _span(result)
-    for domain, dr in sorted(result.domains.items()):
+    for ax, (domain, dr) in zip(fig.subplots(len(domains), 1, squeeze=False)[:, 0], domains):
         curve = result.equity.get(domain) or [(span[0], dr.start_balance), (span[1], dr.end_balance)]
-        ax.plot([_dt(ts) for ts, _ in curve], [e for _, e in curve], label=f"{domain} ({dr.mode})",
-                linewidth=1.2)
-    if not result.domains:
-        ax.text(0.5, 0.5, "no domain traded in this stage", ha="center", va="center",
-                transform=ax.transAxes)
-    locator = mdates.AutoDateLocator()
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.plot([_dt(ts) for ts, _ in curve], [e for _, e in curve], linewidth=1.2)
+        trades = sum(1 for t in result.trades if t.domain == domain)
+        ax.set_title(f"{domain} ({dr.mode}): {dr.start_balance:,.2f} -> {dr.end_balance:,.2f}, "
+                     f"{trades} closed trades", loc="left", fontsize=10)
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")  # balances, not offsets from 1e3
+        ax.set_ylabel("equity")
+        ax.grid(True, alpha=0.3)
     ax.set_xlabel("time (UTC)")
-    ax.set_ylabel("equity (USD)")
-    ax.set_title(f"Stage {result.stage}: equity by domain ({len(result.trades)} closed trades)")
-    ax.grid(True, alpha=0.3)
-    if result.domains:
-        ax.legend(loc="best")
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    return path
+    return fig
 
 
 def print_kpi_table(result: RunResult, console: Any) -> None:
