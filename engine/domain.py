@@ -1,8 +1,8 @@
 """Strict domain types shared by strategies, risk, venues and the state store.
 
 Values are immutable; money and prices are floats in the quote currency of
-the instrument (see README's notes for operators). Times are UTC epoch seconds (float), so a replay
-clock and a wall clock produce the same types.
+the instrument (see README's notes for operators). Times are UTC epoch seconds
+(float), so a replay clock and a wall clock produce the same types.
 """
 from __future__ import annotations
 

@@ -301,7 +301,8 @@ def test_a_store_with_strict_kpi_columns_takes_a_missing_figure_and_keeps_its_ro
                    "win_rate FLOAT NOT NULL, sharpe FLOAT NOT NULL, sortino FLOAT NOT NULL, max_dd FLOAT NOT NULL, "
                    "profit_factor FLOAT NOT NULL, expectancy FLOAT NOT NULL)")
         db.execute("CREATE INDEX ix_kpi_snapshots_ts ON kpi_snapshots (ts)")
-        db.execute("INSERT INTO kpi_snapshots VALUES (1, 5.0, 1, 'crypto_spot', 'paper', 4, 0.5, 1.0, 1.2, 0.1, 2.0, 3.0)")
+        db.execute("INSERT INTO kpi_snapshots VALUES "
+                   "(1, 5.0, 1, 'crypto_spot', 'paper', 4, 0.5, 1.0, 1.2, 0.1, 2.0, 3.0)")
     with open_store(tmp_path) as s:
         s.put_kpis(stage=1, domain="crypto_spot", mode="paper", trades=0, win_rate=None, sharpe=None,
                    sortino=None, max_dd=0.0, profit_factor=None, expectancy=None, ts=6.0)

@@ -54,7 +54,8 @@ def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None 
     ask = load_bars(ask_path, symbol, tf)
     if not bid.index.equals(ask.index):
         row = _first_mismatch(bid.index, ask.index)
-        raise DataError(str(ask_path), _line(Path(ask_path), row), f"timestamp differs from {Path(bid_path).name} at this row",
+        raise DataError(str(ask_path), _line(Path(ask_path), row),
+                        f"timestamp differs from {Path(bid_path).name} at this bar",
                         "bid and ask files must cover the same bars, row for row")
     b, a = bid["close"].to_numpy(), ask["close"].to_numpy()
     crossed = np.flatnonzero(a < b)
@@ -161,7 +162,8 @@ def _check_order(index: pd.DatetimeIndex, path: Path) -> None:
     back = np.flatnonzero(step < 0)
     if back.size:
         i = int(back[0]) + 1
-        raise DataError(str(path), _line(path, i), f"timestamp {index[i]} goes back in time (previous row {index[i - 1]})",
+        raise DataError(str(path), _line(path, i),
+                        f"timestamp {index[i]} goes back in time (the bar before is {index[i - 1]})",
                         "sort the file by time")
     dup = np.flatnonzero(step == 0)
     if dup.size:
