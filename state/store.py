@@ -528,20 +528,17 @@ def _drop_retired_indexes(conn: Any) -> None:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
 
 
-_OPTIONAL_KPIS = ("win_rate", "sharpe", "sortino", "profit_factor", "expectancy")
-
-
 def _relax_kpi_columns(conn: Any) -> None:
     """A store made by an earlier version has NOT NULL KPI columns, where a figure that does not
-    exist is now NULL: let them take it (a no-op after once). SQLite cannot drop a column's
-    NOT NULL, so its small table is copied into the current shape."""
+    exist is now NULL (the model's nullable columns): let them take it (a no-op after once).
+    SQLite cannot drop a column's NOT NULL, so its small table is copied into the current shape."""
     from sqlalchemy import inspect
 
-    cols = {c["name"]: c for c in inspect(conn).get_columns(KpiSnapshot.__tablename__)}
-    strict = [n for n in _OPTIONAL_KPIS if n in cols and not cols[n]["nullable"]]
+    table = KpiSnapshot.__table__
+    found = {c["name"]: c["nullable"] for c in inspect(conn).get_columns(table.name)}
+    strict = [c.name for c in table.columns if c.nullable and found.get(c.name) is False]
     if not strict:
         return
-    table = KpiSnapshot.__table__
     if conn.dialect.name != "sqlite":
         for name in strict:
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ALTER COLUMN {name} DROP NOT NULL")
