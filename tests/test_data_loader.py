@@ -92,8 +92,7 @@ def test_bad_csv_names_the_line_an_editor_shows(tmp_path, rows, row, words):
     assert plain.read_text().splitlines()[line - 1] == rows[row - 1]  # that line is the bad bar
 
 
-@pytest.mark.parametrize("rows, row, words", [b for b in BAD if "timestamp" not in b[2] and "number" not in b[2]
-                                               and "missing" not in b[2]])
+@pytest.mark.parametrize("rows, row, words", BAD)
 def test_bad_feather_names_the_row(tmp_path, rows, row, words):
     frame = pd.read_csv(write(tmp_path, rows, "src.csv"))
     frame.to_feather(tmp_path / "bad.feather")
