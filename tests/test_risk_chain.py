@@ -116,3 +116,19 @@ def test_an_approved_size_is_whole_lots(config: RiskConfig, equity: float, price
     assert d.sized.notional == pytest.approx(d.sized.qty * perp_intent(price).entry)
     if d.approved:
         assert d.sized.qty >= PERP.step
+
+
+EURO_FUTURE = Instrument("6EH4", Domain.FOREX, tick=0.00005, step=1.0, min_notional=0.0, multiplier=125_000.0)
+
+
+def test_a_contract_multiplier_scales_notional_and_risk(config: RiskConfig) -> None:
+    # One 6EH4 contract is 125,000 EUR (~$137k at 1.10): 5% of a $10M wallet buys 3 of them,
+    # not the 450,000 that sizing per euro would give.
+    b = book(equity=1e7, available=1e7, peak_equity=1e7)
+    d = RiskChain(config).evaluate(intent(stop_dist=0.01), b, EURO_FUTURE, kill_mode="normal",
+                                   entries_allowed=True, active_symbols=None)
+    mult = EURO_FUTURE.multiplier
+    assert d.sized.qty >= 1 and d.sized.qty.is_integer()
+    assert d.sized.notional == pytest.approx(d.sized.qty * intent(stop_dist=0.01).entry * mult)
+    assert d.sized.risk_at_stop <= d.sized.factors["risk_cap"] + 1e-9
+    assert d.sized.qty == 3 and d.sized.notional <= config.sizing.base_size_pct * 1e7

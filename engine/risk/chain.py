@@ -33,7 +33,7 @@ class RiskChain:
     def evaluate(self, intent: Intent, book: Book, instrument: Instrument, *, kill_mode: str,
                  entries_allowed: bool, active_symbols: frozenset[str] | None) -> Decision:
         domain = intent.domain.value
-        sized = in_lots(self.size(intent, book, domain), instrument)
+        sized = in_lots(self.size(intent, book, domain, instrument.multiplier), instrument)
         ctx = Context(intent, sized, book, instrument, kill_mode, entries_allowed, active_symbols, domain)
         limits = self._limits
         for fn in self._guards:

@@ -2,7 +2,8 @@
 
 notional   = equity x size% x ladder x recovery x kelly   (size% = 5%, or 2% in canary)
 risk cap   = B x r_A x ladder, or max(T, B x q_A x ladder) once B x r_A x ladder > T  (seed 004)
-qty        = min(notional / entry, risk cap / stop distance), snapped later by the venue clamp
+qty        = min(notional / (entry x m), risk cap / (stop distance x m)), m the contract multiplier,
+             then put in whole lots by the chain (chain.in_lots)
 """
 from __future__ import annotations
 
@@ -53,8 +54,10 @@ class Sizer:
             return base
         return max(self.threshold, equity * self.above[domain] * ladder)
 
-    def __call__(self, intent: Intent, book: Book, domain: str) -> Sized:
-        """`domain` is intent.domain.value (read once by the caller: Enum.value is slow)."""
+    def __call__(self, intent: Intent, book: Book, domain: str, multiplier: float = 1.0) -> Sized:
+        """`domain` is intent.domain.value (read once by the caller: Enum.value is slow);
+        `multiplier` is the contract's: one contract of 6EH4 is 125,000 EUR, so its notional and
+        its loss at the stop are 125,000 times the price's."""
         canary = self.in_canary(book)
         ladder = self.ladder(book.pnl_window)
         equity = book.equity
@@ -65,6 +68,6 @@ class Sizer:
         pct = self.canary_pct if canary else self.base_pct
         notional = max(equity, 0.0) * pct * ladder * recovery * kelly
         cap = self.risk_cap(max(equity, 0.0), domain, ladder)
-        entry, dist = intent.entry, intent.stop_distance
+        entry, dist = intent.entry * multiplier, intent.stop_distance * multiplier  # per contract
         qty = 0.0 if entry <= 0 or dist <= 0 else min(notional / entry, cap / dist)
         return Sized(qty, qty * entry, qty * dist, canary, pct, ladder, recovery, kelly, cap)
