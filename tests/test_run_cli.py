@@ -32,6 +32,12 @@ def test_stage_2_without_opt_in_names_all_three_switches_and_paper(tmp_path: Pat
     assert "Traceback" not in msg and not (tmp_path / "run").exists()
 
 
+def test_the_paper_suggestion_keeps_resume_and_the_database(tmp_path: Path) -> None:
+    done = _engine(tmp_path, "--stage", "2", "--resume")
+    assert done.returncode == 1
+    assert f"`engine run --stage 2 --paper --db {tmp_path / 'engine.db'} --resume`" in done.stderr
+
+
 def test_every_missing_switch_is_named_and_only_those() -> None:
     with pytest.raises(OptInError) as e:
         route(2, STAGE2, config_enabled=True, live_flag=False, paper_flag=False, environ={ENV_VAR: "1"})

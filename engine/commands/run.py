@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         specs = load_specset(args.specs)
         modes = dict(specs.machines["rollout"].states[f"stage_{args.stage}"].attrs.get("domains", {}))
         routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
-                        paper_flag=args.paper)
+                        paper_flag=args.paper, paper_command=_paper_command(args))
     except SpecError as e:
         print(render(e.diagnostics), file=sys.stderr)
         return 1
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if routing.live_domains:
         print(f"engine run: live trading in {', '.join(routing.live_domains)} needs a live venue adapter "
               "(Bybit, IBKR, MT5), and none is connected in this build; refusing rather than guessing. "
-              f"Use `engine run --stage {args.stage} --paper`.", file=sys.stderr)
+              f"Use `{_paper_command(args)}`.", file=sys.stderr)
         return 1
     db = Path(cfg.db)
     venue_path = db.parent / "paper-venue.db"
@@ -67,6 +68,16 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         print(f"engine run: {e}", file=sys.stderr)
         return 2
+
+
+def _paper_command(args: argparse.Namespace) -> str:
+    """The user's command with --paper instead of --live, to suggest: a resumed run must stay
+    resumed, and its config, database and specs stay the same."""
+    words = ["engine run", f"--stage {args.stage}", "--paper"]
+    words += [f"--{k} {shlex.quote(str(getattr(args, k)))}" for k in ("config", "db") if getattr(args, k)]
+    if args.specs != ["specs"]:
+        words.append("--specs " + " ".join(map(shlex.quote, args.specs)))
+    return " ".join(words + (["--resume"] if args.resume else []))
 
 
 def _archive(db: Path, venue: Path) -> Path | None:

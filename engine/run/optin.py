@@ -27,7 +27,9 @@ class OptInError(Exception):
 
 
 def route(stage: int, modes: Mapping[str, str], *, config_enabled: bool, live_flag: bool, paper_flag: bool,
-          environ: Mapping[str, str] | None = None) -> Routing:
+          environ: Mapping[str, str] | None = None, paper_command: str = "") -> Routing:
+    """`paper_command` is the user's command line with --paper, to suggest (default:
+    `engine run --stage N --paper`)."""
     env = os.environ if environ is None else environ
     live = tuple(d for d, m in modes.items() if m == "live")
     if not live:
@@ -45,5 +47,5 @@ def route(stage: int, modes: Mapping[str, str], *, config_enabled: bool, live_fl
         lines = "\n".join(f"  - {m}" for m in missing)
         raise OptInError(
             f"stage {stage} trades live in {', '.join(live)}, which needs all three opt-ins; missing:\n{lines}\n"
-            f"Or run `engine run --stage {stage} --paper` to route the live legs to the paper venue.")
+            f"Or run `{paper_command or f'engine run --stage {stage} --paper'}` to route the live legs to the paper venue.")
     return Routing(dict(modes), live, ())
