@@ -45,8 +45,9 @@ DATASETS: dict[str, tuple[str, str, str]] = {
 
 
 # -- specs, config, data ---------------------------------------------------------------
-def write_env_override(folder: Path, wallet: float) -> Path:
-    """specs/overrides/env_paper.yaml under env `invariants`, plus the paper wallet.
+def write_env_override(folder: Path, wallet: float, values: dict | None = None) -> Path:
+    """specs/overrides/env_paper.yaml under env `invariants`, plus the paper wallet and any
+    other machine parameters in `values` ({machine: {param: value}}).
 
     With the spec default wallet (1000) only BTC-quoted spot clears the venues' minimum
     lots; a bigger wallet lets perps and forex (the domains that go short) trade too.
@@ -57,6 +58,8 @@ def write_env_override(folder: Path, wallet: float) -> Path:
     doc = yaml.load((ROOT / "specs/overrides/env_paper.yaml").read_text(encoding="utf-8"))
     doc["key"] = ENV
     doc["values"]["rollout"] = {"paper_wallet_usd": wallet}
+    for machine, params in (values or {}).items():
+        doc["values"].setdefault(machine, {}).update(params)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "env_invariants.yaml", "w", encoding="utf-8") as f:
         yaml.dump(doc, f)
@@ -551,6 +554,7 @@ def drive(sc: Scenario, work: Path, override_dir: Path) -> Checker:
     checker.counts["bars"] = runner.bars
     checker.counts["trades"] = len(runner.trades)
     checker.counts.update({f"refused: {k}": v for k, v in runner.rejections.items()})
+    checker.counts["venue refused"] = ses.execution.refused
     return checker
 
 

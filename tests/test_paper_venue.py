@@ -396,3 +396,32 @@ def test_a_durable_venue_with_a_small_history_reopens_and_answers_the_same(tmp_p
     small.close()
     again = PaperVenue.open(tmp_path / "small.sqlite")
     assert asked_again(again, len(bars) - 1) == asked_again(full, len(bars) - 1)
+
+
+def test_legs_sent_with_their_entry_wait_for_its_fill_then_protect_it():
+    # One-step placement: the take-profit and stop go with a resting entry, as contingent
+    # orders. They must neither fill nor be refused before the entry has made a position.
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    run(v, XRP[1:3])
+    below = XRP[2].low - 0.02  # a buy limit that rests: the price has to come down to it
+    assert v.submit(order(v, "entry", Side.BUY, 100, OrderType.LIMIT, price=below)).status is S.ACCEPTED
+    sl = order(v, "sl", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=below - 0.01, parent_id="entry")
+    tp = order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=XRP[2].low, parent_id="entry")
+    assert v.submit(sl).status is S.ACCEPTED and v.submit(tp).status is S.ACCEPTED
+    k = next(k for k in range(3, len(XRP)) if XRP[k].low <= below)
+    before = run(v, XRP[3:k])
+    assert not [r for r in before if r.client_order_id in ("sl", "tp")]  # the take-profit's price was traded
+    run(v, XRP[k:k + 1])
+    assert v.positions() and v.positions()[0].qty == 100
+    after = run(v, XRP[k + 1:])
+    assert fills(after, "sl") or fills(after, "tp")
+    assert not v.positions()
+
+
+def test_a_leg_without_a_working_entry_is_refused():
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    orphan = v.submit(order(v, "sl", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=XRP[0].low - 0.01,
+                            parent_id="no-such-entry"))
+    assert orphan.status is S.REJECTED and "reduce-only" in orphan.reason

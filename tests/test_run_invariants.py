@@ -127,6 +127,11 @@ STOP_WIDENED = Scenario(stage=3, datasets=("crypto_spot/ADA_BTC-5m",), offset=24
                         price_updates=True, flip_every=8)
 FILL_LOST = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m",), offset=561, bars=195, seed=4673,
                      partial_fill_prob=0.33, slippage_bps=11.0, max_hold_s=40 * HOUR, flip_every=6)
+AMEND_SHORT = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m", "crypto_spot/LTC_BTC-5m"), offset=0, bars=600,
+                      seed=4, partial_fill_prob=0.6, slippage_bps=8.0, max_hold_s=48 * HOUR, flip_every=20,
+                      stop_moves=tuple((b, -0.5) for b in range(10, 600, 7))
+                      + tuple((b, 0.3) for b in range(13, 600, 11)),
+                      price_updates=True)  # a resized leg's float total, rounded down by the venue, a lot short
 GAP_FLATTEN = Scenario(stage=3, datasets=("crypto_spot/ADA_BTC-5m", "forex/GBPUSD-1m"), offset=67, bars=218,
                        seed=132, partial_fill_prob=0.7157043509114738, slippage_bps=18.8233533405175,
                        max_hold_s=42 * HOUR, commands=((200, "flatten"),), flip_every=3)
@@ -148,6 +153,7 @@ def test_stored_order_statuses_follow_the_venue(sc: Scenario, overrides: Path) -
 @example(sc=STOP_RESIZED_SHORT)
 @example(sc=REVERSAL_BARE)
 @example(sc=SNAPPED_SHORT)
+@example(sc=AMEND_SHORT)
 @given(sc=scenarios())
 def test_every_open_position_has_a_working_stop(sc: Scenario, overrides: Path) -> None:
     """Grace (two-step placement): a position whose entry filled in this bar's venue.on_bar, or whose
@@ -156,6 +162,16 @@ def test_every_open_position_has_a_working_stop(sc: Scenario, overrides: Path) -
     exit) orders on the closing side cover the whole venue position."""
     checker = run(sc, overrides)
     assert "stop" not in checker.violations, checker.report("stop")
+
+
+def test_one_step_placement_protects_every_position(tmp_path: Path) -> None:
+    """With `two_step_placement: false` the legs go with the entry as contingent orders: the
+    venue holds them until the entry fills, refuses none, and they cover every position."""
+    one_step = write_env_override(tmp_path / "ovr", wallet=1_000_000.0,
+                                  values={"bracket": {"two_step_placement": False}})
+    checker = run(replace(AMEND_SHORT, stop_moves=()), one_step)
+    assert "stop" not in checker.violations, checker.report("stop")
+    assert checker.counts["trades"] > 0 and checker.counts["venue refused"] == 0
 
 
 @settings(max_examples=20, deadline=None)

@@ -241,7 +241,10 @@ class PaperVenue:
             if o.status not in WORKING:  # (o.working) an earlier order's fill may have ended it
                 continue
             req = o.req
-            if not (req.reduce_only or req.role is not _ENTRY) and self._held(o, symbol):  # (only entries wait)
+            if not (req.reduce_only or req.role is not _ENTRY):
+                if self._held(o, symbol):  # (only entries wait)
+                    continue
+            elif req.parent_id in self._open and self._dormant(o):  # (_dormant's own first test)
                 continue
             before = (o.status, o.filled_qty, o.bars_worked == 0)
             reports += self._work(o, bar, inst, pricer)
@@ -261,6 +264,14 @@ class PaperVenue:
             return False  # an exit (_reduces), or an entry that adds to the position
         return any(x.working and x.req.symbol == symbol and self._reduces(x.req) for x in self._open.values())
 
+    def _dormant(self, o: WorkingOrder) -> bool:
+        """A bracket leg sent with its entry (one-step placement) waits, untouched, until the
+        entry has made a position for it to reduce: a contingent order, as brokers hold child
+        orders until their parent fills."""
+        req = o.req
+        return (req.role in _BRACKET and req.parent_id in self._open
+                and self.ledger.qty(req.symbol) * req.side.sign >= -_EPS)
+
     def quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
         """How many of the coming bars of `first.symbol` (`first`, then arrays from it on)
         provably change nothing here: no resting order is touched, none is new, triggered
@@ -276,8 +287,9 @@ class PaperVenue:
             if req.symbol != symbol:
                 continue
             if o.active_at >= t0 or req.type is _MARKET or o.triggered or (
-                    not (req.reduce_only or req.role is not _ENTRY) and self._held(o, symbol)):  # (only entries wait)
-                return 0  # latency, market fills and holds depend on more than a touch
+                    self._dormant(o) if (req.reduce_only or req.role is not _ENTRY)
+                    else self._held(o, symbol)):  # (only entries wait, and legs sent with them)
+                return 0  # latency, market fills, holds and waiting legs depend on more than a touch
             if n < len(high):  # only once an order has shortened them (a slice is a new view: ~100 ns)
                 high, low = high[:n], low[:n]
             n = self._untouched(o, first, high, low)  # at most len(high): the min of the bounds so far
@@ -472,7 +484,7 @@ class PaperVenue:
     def _pretrade(self, req: OrderRequest, inst: Instrument, q: Quote) -> str:
         held = self.ledger.qty(req.symbol)
         if req.reduce_only or req.role is not _ENTRY:  # (_reduces)
-            if held * req.side.sign >= -_EPS:
+            if held * req.side.sign >= -_EPS and not self._contingent(req):
                 return f"reduce-only {req.side.value} but no opposite position in {req.symbol} (qty {held:g})"
             return ""
         if inst.domain is _CRYPTO_SPOT and req.side is _SELL and req.qty > held + _EPS:
@@ -485,6 +497,11 @@ class PaperVenue:
         if need > free + _EPS:
             return f"insufficient {inst.domain.value} funds: needs {need:g} (margin + fee), free {free:g}"
         return ""
+
+    def _contingent(self, req: OrderRequest) -> bool:
+        """A take-profit or stop-loss leg whose parent entry, on the other side, still works."""
+        parent = self._open.get(req.parent_id) if req.role in _BRACKET and req.parent_id else None
+        return parent is not None and parent.req.role is _ENTRY and parent.req.side is not req.side
 
     def _margin_in_use(self, domain: Domain, lev: float) -> float:
         used = self.ledger.margin_used(domain, lev, self._multipliers)

@@ -104,7 +104,7 @@ class Execution:
                 self.pump()
             self.journal_report(order, r)
             if not r.fills and order.bracket is not None and r.status in _FINAL:
-                order.bracket.on_order_done(order, r.status)
+                order.bracket.on_order_done(order, r.status, r.reason)
                 self.pump()
         # Only after the whole batch: one bar can hold a leg's fill that closes the bracket
         # and the entry's last fill, which must still reach its order (see on_order_fill).

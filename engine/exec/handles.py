@@ -102,7 +102,7 @@ class OrderHandle:
             ctx.raise_event(event)
         self.execution.journal_report(self, report)
         if self.bracket is not None and status in _FINAL:
-            self.bracket.on_order_done(self, status)
+            self.bracket.on_order_done(self, status, report.reason)
 
 
 @dataclass(slots=True)
@@ -184,7 +184,9 @@ class BracketHandle:
     def _amend(self, leg: OrderHandle, cover: float, price: float) -> None:
         # An order's qty is its total: to cover `cover` more, it is what the leg already
         # filled plus `cover`, or a partly filled stop would protect less than the position.
-        total = float(leg.instance.ctx.get("filled_qty", 0.0)) + cover
+        # On the lot grid, nearest: the venue rounds an amend down, and 137142.31699999998 down
+        # is a lot short of the position it must cover.
+        total = self.execution.on_step(self.symbol, float(leg.instance.ctx.get("filled_qty", 0.0)) + cover)
         self.execution.post(leg.instance, "amend", {"qty": total, "price": price})
 
     def cancel_sibling(self, ctx: "ActionContext", leg: str) -> None:
@@ -238,7 +240,7 @@ class BracketHandle:
         elif self.open_qty <= 1e-12:
             ex.post(self.instance, "position_closed")
 
-    def on_order_done(self, order: OrderHandle, status: ReportStatus) -> None:
+    def on_order_done(self, order: OrderHandle, status: ReportStatus, reason: str = "") -> None:
         """A child order ended without (more) fills: tell the bracket machine."""
         ex = self.execution
         if order is self.entry:
@@ -252,6 +254,8 @@ class BracketHandle:
             if o is order:
                 if status is _CANCELED or status is _EXPIRED:
                     ex.post(self.instance, "leg_canceled", {"leg": leg})
+                elif status is _REJECTED:
+                    ex.post(self.instance, "leg_rejected", {"leg": leg, "reason": reason or "venue rejected it"})
                 return
         if status is _REJECTED and any(o is order for o in self.exits) and self.open_qty <= 1e-12:
             ex.post(self.instance, "position_closed")
