@@ -3,13 +3,16 @@ post on the control channel, when they refuse, and what status shows."""
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from engine.cli import main
+from engine.commands import status
 from engine.domain import Domain, Position
-from state.store import Store
+from state.store import RunLock, Store
 
 SPECS = str(Path(__file__).resolve().parents[1] / "specs")
 
@@ -53,7 +56,39 @@ def test_kill_posts_exactly_one_command_with_the_spec_event(db, capsys, mode, co
     assert cmd.command == command  # the spec's command name: the loop looks it up in each machine
     assert cmd.args == {"machine": "kill_modes", "event": event, "mode": mode, "reason": "operator"}
     out = capsys.readouterr().out
-    assert event in out and "next bar" in out
+    assert event in out and "no engine is running" in out and "`engine run --resume`" in out
+
+
+def test_kill_names_the_running_engine_that_will_act_on_it(db, capsys):
+    with RunLock.acquire(db.parent):  # what `engine run` holds while it runs
+        assert engine("kill", "--mode", "halt", "--db", str(db)) == 0
+    out = capsys.readouterr().out
+    assert f"the running engine (pid {os.getpid()} since " in out and "next bar" in out
+    assert "no engine is running" not in out
+
+
+@pytest.fixture
+def writing(db):
+    """The engine in the middle of a write transaction (a checkpoint) on the store."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO kv (key, value, updated_ts) VALUES ('busy', '1', 0)")
+    yield
+    conn.rollback()
+    conn.close()
+
+
+def test_status_reads_while_the_engine_holds_a_write_transaction(db, writing, capsys, monkeypatch):
+    monkeypatch.setattr(status, "WRITE_WAIT_S", 0.2)  # a status that waited at all would fail here
+    assert engine("status", "--db", str(db)) == 0
+    assert "stage: stage_1" in capsys.readouterr().out
+
+
+def test_kill_gives_up_on_a_busy_store_with_a_clear_message(db, writing, capsys, monkeypatch):
+    monkeypatch.setattr(status, "WRITE_WAIT_S", 0.2)
+    assert engine("kill", "--mode", "halt", "--db", str(db)) == 1
+    err = capsys.readouterr().err
+    assert "is busy" in err and "try again" in err and "sqlalche.me" not in err and "Traceback" not in err
 
 
 def test_kill_unknown_mode_is_a_usage_error_listing_the_modes(db, capsys):
@@ -94,10 +129,30 @@ def test_promote_refuses_a_different_stage_than_the_pending_one(db, capsys):
     assert taken(db) == []
 
 
-def test_promote_reinstates_after_a_demotion(db):
+def test_promote_reinstates_after_a_demotion(db, capsys):
     set_state(db, "rollout", "demoted", {"stage": 2, "kill_clear": True})  # spec tags it awaiting_operator
     assert engine("promote", "--db", str(db)) == 0
     assert [c.args["expect_state"] for c in taken(db)] == ["demoted"]
+    out = capsys.readouterr().out
+    assert "demoted -> stage_2" in out and "queued" in out
+
+
+def test_promote_refuses_a_stage_the_reinstatement_does_not_lead_to(db, capsys):
+    """Demoted from stage 1, a confirmation reinstates stage 1 (the spec's guard reads ctx.stage):
+    `--stage 3` names another stage and is refused (docs/run-report.md)."""
+    set_state(db, "rollout", "demoted", {"stage": 1, "kill_clear": True})
+    assert engine("promote", "--db", str(db), "--stage", "3") == 1
+    assert "leads to stage_1, not stage 3" in capsys.readouterr().err
+    assert taken(db) == []
+    assert engine("promote", "--db", str(db), "--stage", "1") == 0
+    assert [c.args["stage"] for c in taken(db)] == [1]
+
+
+def test_promote_refuses_while_the_kill_switch_keeps_the_rollout_demoted(db, capsys):
+    set_state(db, "rollout", "demoted", {"stage": 2, "kill_clear": False})
+    assert engine("promote", "--db", str(db)) == 1
+    assert "would not leave `demoted`" in capsys.readouterr().err
+    assert taken(db) == []
 
 
 def test_promote_before_any_rollout_snapshot_refuses(tmp_path, capsys):

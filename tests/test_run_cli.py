@@ -87,3 +87,22 @@ def test_stage_3_refuses_entries_under_one_lot_in_the_risk_chain(tmp_path: Path)
     assert intents and all(i["qty"] > 0 for i in intents)
     lots = [r["numbers"] for r in refusals if r["rule"] == "min_size"]
     assert lots and all(n["qty"] == 0.0 and n["step"] == 0.001 for n in lots)
+
+
+@pytest.mark.parametrize("url", ["garbage", "nosuchdriver://x/y", "postgresql://x:s3cret@127.0.0.1:1/db",
+                                 "postgresql+psycopg2://x:s3cret@127.0.0.1:1/db"])
+def test_a_bad_engine_db_url_is_one_line_with_the_password_masked(tmp_path: Path, url: str) -> None:
+    done = _engine(tmp_path, "--stage", "1", env={"ENGINE_DB_URL": url})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.startswith("engine run: ") and done.stderr.count("\n") == 1
+    assert "s3cret" not in done.stderr and "Traceback" not in done.stderr and "sqlalche.me" not in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("make, what", [(lambda p: p.mkdir(), "a directory"), (lambda p: None, "missing")])
+def test_a_config_that_is_no_file_is_named_without_a_traceback(tmp_path: Path, make, what: str) -> None:
+    cfg = tmp_path / "cfg"
+    make(cfg)
+    done = _engine(tmp_path, "--stage", "1", "--config", str(cfg))
+    assert done.returncode == 2
+    assert f"--config {cfg}: {what}" in done.stderr and "Errno" not in done.stderr and "Traceback" not in done.stderr

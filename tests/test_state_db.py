@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from state.db import resolve_url
-from state.store import Store
+from state.store import EngineRunning, RunLock, Store
 from state_support import fill, order
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +82,49 @@ def test_importing_state_stays_light() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_the_run_lock_admits_one_holder_and_names_it(tmp_path: Path) -> None:
+    assert RunLock.holder(tmp_path) is None
+    with RunLock.acquire(tmp_path):
+        holder = RunLock.holder(tmp_path)
+        assert holder is not None and holder.pid == os.getpid()
+        with pytest.raises(EngineRunning, match=f"an engine is already running \\(pid {os.getpid()} since "):
+            RunLock.acquire(tmp_path)
+    assert RunLock.holder(tmp_path) is None
+    RunLock.acquire(tmp_path).release()
+
+
+def test_a_sigkilled_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    code = ("import sys; from pathlib import Path; from state.store import RunLock; "
+            f"lock = RunLock.acquire(Path({str(tmp_path)!r})); print('held', flush=True); sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        holder = RunLock.holder(tmp_path)
+        assert holder is not None and holder.pid == proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+    assert RunLock.holder(tmp_path) is None  # the file still names the dead pid; the kernel dropped the lock
+    RunLock.acquire(tmp_path).release()
+
+
+def test_a_readonly_store_reads_past_a_writer_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    with Store.open(path=str(path)) as s:
+        s.put_json("k", 1)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the engine mid-checkpoint: a BEGIN IMMEDIATE would wait 30 s here
+    try:
+        with Store.open_readonly(f"sqlite:///{path}") as ro:
+            assert ro.get_json("k") == 1 and ro.url == f"sqlite:///{path}"
+            with pytest.raises(OperationalError, match="readonly"):
+                ro.put_json("k", 2)
+    finally:
+        writer.rollback()
+        writer.close()
+
+
 def _pg_admin() -> Any:
     """An engine on the PostgreSQL server at ENGINE_TEST_PG_URL (.ci/run starts one); never starts one."""
     try:
@@ -143,3 +187,30 @@ def test_postgresql_store_with_strict_kpi_columns_takes_a_missing_figure() -> No
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def test_a_fresh_run_refuses_a_postgresql_store_that_holds_a_run(tmp_path: Path) -> None:
+    """A server database cannot be archived like a file: a fresh run on one that holds a run
+    is refused (URL masked, saved stage, the ways out) instead of mixing with it."""
+    admin = _pg_admin()
+    schema = f"stagecraft_test_{uuid.uuid4().hex[:8]}"
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    env = {**os.environ, "ENGINE_DB_URL": url, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "engine.cli", "run", "--stage", "1", "--no-progress", "--max-bars", "60",
+           "--db", str(tmp_path / "engine.db"), "--run-dir", str(tmp_path / "run")]
+    try:
+        first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert first.returncode == 0, first.stderr[-2000:]
+        second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert second.returncode == 1
+        for needle in ("already holds a run (stage 1)", "--resume", "empty database"):
+            assert needle in second.stderr, needle
+        password = make_url(PG_URL).password
+        assert not password or str(password) not in second.stderr
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+

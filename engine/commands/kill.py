@@ -1,10 +1,11 @@
-"""`engine kill --mode MODE`: ask the running engine to switch its kill mode.
+"""`engine kill --mode MODE`: ask the engine to switch its kill mode.
 
 The modes are the `commands:` of the kill spec (specs/kill/kill_modes.yaml),
 written with hyphens on the command line (`close_only` -> `close-only`). The
 command is posted to the state store's control channel under the spec's
-command name; the engine takes it with `Store.take_commands()` on its next bar
-and raises the event the spec maps it to (also given in the args):
+command name; the running engine takes it with `Store.take_commands()` on its
+next bar (with none running, the next `engine run --resume` does) and raises the
+event the spec maps it to (also given in the args):
 
     command: "close_only"
     args: {"machine": "kill_modes", "event": "manual_close_only", "mode": "close-only",
@@ -16,7 +17,7 @@ import argparse
 import sys
 
 from engine.commands.status import (KILL_KIND, CommandError, add_db_argument, add_specs_argument,
-                                    load_machine, machine_state, open_existing_store)
+                                    load_machine, machine_state, open_existing_store, when_applied)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", required=True,
@@ -49,6 +50,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"posted #{command_id}: {cmd.name.replace('_', '-')} -> event `{cmd.event}` of `{machine.name}`"
           f" ({cmd.description})")
-    print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; "
-          "the running engine acts on it at its next bar (check with `engine status`)")
+    print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; {when_applied(args.db)} "
+          "(check with `engine status`)")
     return 0

@@ -2,9 +2,11 @@
 
 Refused unless the rollout machine's stored state is one the spec tags
 `awaiting_operator` (a `confirm_stage_N` state after a passed gate, or `demoted`
-waiting for reinstatement). The event comes from the rollout spec's `promote`
-command. The engine takes the command on its next bar and must raise the event
-only while the rollout is still in `expect_state`: a confirmation given for one
+waiting for reinstatement), or when the transition the engine would take from there
+leaves it nowhere, or, with `--stage N`, leads to another stage (its guards read the
+saved ctx: `demoted` reinstates ctx.stage). The event comes from the rollout spec's
+`promote` command. The engine takes the command on its next bar and must raise the
+event only while the rollout is still in `expect_state`: a confirmation given for one
 promotion never confirms a later one.
 
     command: "promote"   (the rollout spec's command name)
@@ -18,7 +20,8 @@ import sys
 from typing import Any
 
 from engine.commands.status import (ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
-                                    awaits_operator, load_machine, machine_state, open_existing_store)
+                                    awaits_operator, load_machine, load_spec_set, machine_state,
+                                    open_existing_store, when_applied)
 
 COMMAND = "promote"
 
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> str:
-    machine = load_machine(args.specs, ROLLOUT_KIND)
+    spec_set = load_spec_set(args.specs)
+    machine = load_machine(args.specs, ROLLOUT_KIND, spec_set)
     cmd = machine.commands.get(COMMAND)
     if cmd is None:
         raise CommandError(f"the `{machine.name}` spec has no `{COMMAND}` command under `commands:`")
@@ -50,25 +54,48 @@ def _promote(args: argparse.Namespace) -> str:
         state, ctx = machine_state(store, machine.name)
         if state is None:
             raise CommandError(f"no `{machine.name}` snapshot in the store yet: the engine has not run a stage")
-        targets = _targets(machine, state, cmd.event)
         print(f"stage state: {state} (stage {ctx.get('stage', '?')})")
-        if not awaits_operator(machine, state) or not targets:
+        if not awaits_operator(machine, state):
             raise CommandError(f"nothing awaits confirmation: `{state}` is not waiting for the operator")
-        if args.stage is not None and not any(_is_stage(t, args.stage) for t in targets):
-            raise CommandError(f"the pending promotion from `{state}` leads to {', '.join(targets)}, "
-                               f"not stage {args.stage}")
+        target = _target(spec_set, machine, state, cmd.event, ctx)
+        if args.stage is not None and not _is_stage(target, args.stage):
+            raise CommandError(f"the pending promotion from `{state}` leads to {target}, not stage {args.stage}")
         command_id = store.post_command(cmd.name, {
             "machine": machine.name, "event": cmd.event, "expect_state": state,
             "stage": args.stage, "reason": args.reason})
     return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `{machine.name}` "
-            f"(pending: {state} -> {' | '.join(targets)}); the running engine acts on it at its next bar")
+            f"(pending: {state} -> {target}); {when_applied(args.db)}")
 
 
-def _targets(machine: Any, state: str, event: str) -> list[str]:
-    """States the event can lead to from `state`, in document order (guards decide which)."""
-    out = [t.target for t in machine.transitions
-           if t.event == event and t.target and (state in t.sources or "*" in t.sources)]
-    return list(dict.fromkeys(out))
+def _target(spec_set: Any, machine: Any, state: str, event: str, ctx: dict[str, Any]) -> str:
+    """The state the confirmation leads to from `state` with the saved ctx: the first transition
+    the engine would take there, its guards evaluated as the interpreter does (a guard that
+    raises is false). CommandError when none would leave `state`."""
+    from types import SimpleNamespace
+
+    from engine.runtime import BindError, BoundMachine, default_registry, missing_implementations
+    from engine.runtime.compiled import Step
+    from engine.spec.params import effective_params
+
+    missing_implementations(spec_set)  # imports the providers the machines name, as `engine run` does
+    try:
+        bound = BoundMachine.build(machine, default_registry,
+                                   effective_params(spec_set, machine.name, stage=ctx.get("stage")))
+    except BindError as e:
+        raise CommandError(f"the `{machine.name}` spec does not bind ({e}); run `engine validate`") from None
+    env = Step(bound, SimpleNamespace(ctx={**bound.ctx_defaults, **ctx}), event, {}, {}, 0.0, []).env()
+    for cand in bound.table.get((state, event), ()):
+        try:
+            taken = cand.guard is None or eval(cand.guard, bound.globals, env)  # noqa: S307 - compiled spec guard
+        except Exception:  # noqa: BLE001 - fail closed, as the engine does
+            taken = False
+        if taken and cand.transition.target:
+            return cand.transition.target
+        if taken:
+            raise CommandError(f"confirming now would not leave `{state}`: the `{event}` transition whose guard "
+                               f"holds (`{cand.guard_src}`, {cand.transition.pos}) has no target")
+    raise CommandError(f"confirming now would not leave `{state}`: no `{event}` transition's guard holds "
+                       f"for the saved ctx {ctx}")
 
 
 def _is_stage(state: str, n: int) -> bool:

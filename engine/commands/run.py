@@ -1,4 +1,10 @@
-"""`engine run --stage N`: the stage's machines trading bundled real data on the paper venue."""
+"""`engine run --stage N`: the stage's machines trading bundled real data on the paper venue.
+
+Everything bad input can refuse (config, specs, opt-in, the store's URL, data, the venue's
+settings, a resume that does not fit its saved run) is checked before anything is written.
+Only then does a fresh run archive the previous run's files, under the run lock that keeps
+a second engine off the same store.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,10 +12,40 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from engine.diagnostics import SpecError, render
+
+FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
+DIR_KEY = "run/dir"
+
+
+class Refused(Exception):
+    """A run that cannot start: one message, and the exit status (1 refused, 2 bad input)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """What the store holds of an earlier run, read before anything is written."""
+    checkpoint: dict | None
+    config: dict[str, str] | None  # checkpoint.config_digest of the config it started with
+    finished: dict | None
+    run_dir: str | None
+    spec_hashes: dict[str, set[str]] = field(default_factory=dict)  # machine -> its snapshots' spec hashes
+
+    @property
+    def exists(self) -> bool:
+        return self.checkpoint is not None or self.config is not None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,45 +65,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.run.optin import OptInError, route
-    from engine.run.config import load_config
-    from engine.run.session import RefusedToStart, load_specset
-
     try:
-        cfg = load_config(args.config)
-        if args.db:
-            cfg = cfg.model_copy(update={"db": args.db})
-        specs = load_specset(args.specs)
-        modes = dict(specs.machines["rollout"].states[f"stage_{args.stage}"].attrs.get("domains", {}))
-        routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
-                        paper_flag=args.paper, paper_command=_paper_command(args))
+        return _run(args)
     except SpecError as e:
         print(render(e.diagnostics), file=sys.stderr)
         return 1
-    except (OptInError, RefusedToStart) as e:
+    except Refused as e:
         print(f"engine run: {e}", file=sys.stderr)
-        return 1
-    except FileNotFoundError as e:
-        print(f"engine run: {e}", file=sys.stderr)
-        return 2
-    if routing.live_domains:
-        print(f"engine run: live trading in {', '.join(routing.live_domains)} needs a live venue adapter "
-              "(Bybit, IBKR, MT5), and none is connected in this build; refusing rather than guessing. "
-              f"Use `{_paper_command(args)}`.", file=sys.stderr)
-        return 1
-    db = Path(cfg.db)
-    venue_path = db.parent / "paper-venue.db"
-    if not args.resume:
-        moved = _archive(db, venue_path)
-        if moved:
-            print(f"previous run's state moved to {moved} (use --resume to continue a run instead)")
-    run_dir = Path(args.run_dir or _saved_run_dir(cfg, args.resume) or Path(cfg.runs_dir) /
-                   f"stage{args.stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+        return e.code
+
+
+def _run(args: argparse.Namespace) -> int:
+    from state.db import ENV_VAR
+    from state.store import EngineRunning, RunLock, local_folder
+
+    cfg, specs, routing = _inputs(args)
+    url = os.environ.get(ENV_VAR) or f"sqlite:///{cfg.db}"
+    parsed = _parse_url(url)
+    folder = local_folder(url, Path(cfg.db).parent)
+    file = _sqlite_file(parsed)
+    if args.resume and file is not None and not file.is_file():  # and make no empty store, nor its folder
+        raise Refused(f"nothing to resume: no store at {file}; start a run without --resume", 2)
     try:
-        return _execute(args, cfg, specs, routing, run_dir, venue_path)
-    except FileNotFoundError as e:
-        print(f"engine run: {e}", file=sys.stderr)
-        return 2
+        lock = RunLock.acquire(folder)
+    except EngineRunning as e:
+        raise Refused(f"{e}: one engine per store ({folder}); stop it or let it finish first", 1) from None
+    with lock:
+        saved = _saved_run(parsed)
+        _check_saved(args, cfg, specs, parsed, saved)
+        start, notes = time.time(), []
+        series = _checked_series(cfg, specs, routing, args.stage, notes)
+        run_dir = Path(args.run_dir or (saved.run_dir if args.resume and saved else None) or Path(cfg.runs_dir) /
+                       f"stage{args.stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+        runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, folder)
+        try:
+            return _execute(args, runner, run_dir, start)
+        except FileNotFoundError as e:
+            raise Refused(str(e), 2) from None
 
 
 def _paper_command(args: argparse.Namespace) -> str:
@@ -80,38 +114,207 @@ def _paper_command(args: argparse.Namespace) -> str:
     return " ".join(words + (["--resume"] if args.resume else []))
 
 
-def _archive(db: Path, venue: Path) -> Path | None:
-    """A fresh run starts from empty state; the last run's files are kept, never deleted."""
-    files = [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), venue, Path(f"{venue}-wal"), Path(f"{venue}-shm"))
-             if p.exists()]
-    if not files or os.environ.get("ENGINE_DB_URL"):
+# -- checks before anything is written ---------------------------------------------------
+def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """Config (--db applied), specs and the stage's routing; Refused or SpecError otherwise."""
+    from engine.run.optin import OptInError, route
+    from engine.run.session import RefusedToStart, load_specset
+
+    cfg = _config(args.config)
+    if args.db:
+        cfg = cfg.model_copy(update={"db": args.db})
+    try:
+        specs = load_specset(args.specs)
+        modes = dict(specs.machines["rollout"].states[f"stage_{args.stage}"].attrs.get("domains", {}))
+        routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
+                        paper_flag=args.paper, paper_command=_paper_command(args))
+    except (OptInError, RefusedToStart) as e:
+        raise Refused(str(e), 1) from None
+    except FileNotFoundError as e:
+        raise Refused(str(e), 2) from None
+    if routing.live_domains:
+        raise Refused(f"live trading in {', '.join(routing.live_domains)} needs a live venue adapter "
+                      "(Bybit, IBKR, MT5), and none is connected in this build; refusing rather than guessing. "
+                      f"Use `{_paper_command(args)}`.", 1)
+    return cfg, specs, routing
+
+
+def _config(path: str | None) -> Any:
+    from engine.run.config import load_config
+
+    if path is not None and not Path(path).is_file():
+        what = "a directory" if Path(path).is_dir() else "not a file" if Path(path).exists() else "missing"
+        raise Refused(f"--config {path}: {what}; pass a YAML run config file (keys as engine/run/defaults.yaml)", 2)
+    try:
+        return load_config(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise Refused(f"--config {path}: cannot read it ({e})", 2) from None
+
+
+def _parse_url(url: str) -> Any:
+    from engine.commands.status import CommandError, parse_store_url
+
+    try:
+        return parse_store_url(url)
+    except CommandError as e:
+        raise Refused(str(e), 2) from None
+
+
+def _sqlite_file(parsed: Any) -> Path | None:
+    name = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    return Path(name) if name and name != ":memory:" else None
+
+
+def _saved_run(parsed: Any) -> SavedRun | None:
+    """The earlier run in the store, read without writing (None: no store file yet). A store that
+    cannot be opened (bad driver, refused connection) is one line, password masked."""
+    from engine.commands.status import driver_error
+    from engine.run import checkpoint
+    from engine.run.session import MACHINES
+    from state.store import Store
+
+    file = _sqlite_file(parsed)
+    if file is not None and not file.is_file():
         return None
-    dest = db.parent / "archive" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    url = parsed.render_as_string(hide_password=False)
+    try:
+        with Store.open_readonly(url) if file is not None else Store.open(url=url) as store:
+            return SavedRun(store.get_json(checkpoint.KEY), store.get_json(checkpoint.CONFIG_KEY),
+                            store.get_json(FINISHED_KEY), store.get_json(DIR_KEY),
+                            {m: {r.spec_hash for r in store.load_snapshots(m).values()} for m in MACHINES})
+    except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
+        raise Refused(str(driver_error(parsed, e)), 2) from None
+
+
+def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, saved: SavedRun | None) -> None:
+    """A resume must continue an unfinished run under the same config and specs; a fresh run on a
+    server database (nothing to archive) must find it empty."""
+    from engine.run import checkpoint
+
+    where = parsed.render_as_string(hide_password=True)
+    if not args.resume:
+        if saved is not None and saved.exists and _sqlite_file(parsed) is None:
+            stage = (saved.checkpoint or {}).get("stage", "?")
+            raise Refused(f"the store {where} already holds a run (stage {stage}), and a database server's "
+                          "state cannot be archived: continue that run with `--resume`, or point "
+                          "ENGINE_DB_URL at an empty database", 1)
+        return
+    if saved is None or saved.checkpoint is None:
+        return  # assemble says there is nothing to resume
+    if saved.finished is not None:
+        raise Refused(f"the run in {where} already finished; its report is in {saved.finished['run_dir']}. "
+                      "Start a new run without --resume (the finished run's state is archived)", 1)
+    changed = checkpoint.config_changes(saved.config, cfg) if saved.config is not None else []
+    if changed:
+        raise Refused(f"the run config differs from the one the saved run started with ({', '.join(changed)}): "
+                      "resume with that config, or start afresh without --resume (archives the crashed run)", 1)
+    edited = sorted(m for m, hashes in saved.spec_hashes.items() if hashes - {specs.machines[m].spec_hash})
+    if edited:
+        raise Refused(f"the spec of {', '.join(f'`{m}`' for m in edited)} changed since the saved run's last "
+                      "checkpoint, and a resume replays under the specs it started with: put the spec back and "
+                      "resume, or start afresh without --resume (archives the crashed run)", 1)
+
+
+def _checked_series(cfg: Any, specs: Any, routing: Any, stage: int, notes: list[str]) -> list:
+    """The stage's market series, after the config's data set names and venue settings checked out."""
+    from pydantic import ValidationError
+
+    from engine.data import bundled
+    from engine.run.assemble import paper_config, stage_series
+    from engine.spec.params import effective_params
+
+    for name, mode in routing.modes.items():
+        for ds in cfg.data[name].datasets if mode != "off" else []:
+            try:
+                bundled.get(ds)
+            except KeyError as e:
+                raise Refused(f"data.{name}.datasets: {e.args[0]}", 2) from None
+    try:
+        paper_config(cfg, effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"])
+    except ValidationError as e:
+        raise Refused("venue: " + "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()),
+                      2) from None
+    try:
+        return stage_series(cfg, routing, specs.extra["risk"].brackets.atr_window, notes)
+    except FileNotFoundError as e:
+        raise Refused(str(e), 2) from None
+
+
+# -- starting ------------------------------------------------------------------------------
+def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: list[str], parsed: Any,
+              folder: Path) -> Any:
+    """The Runner, resumed or fresh; what assemble refuses becomes one message."""
+    from engine.run.assemble import assemble
+    from engine.run.session import RefusedToStart
+
+    venue = folder / "paper-venue.db"
+    build = partial(assemble, cfg, specs, args.stage, routing, run_dir, venue_path=venue, series=series, notes=notes)
+    try:
+        return build(resume=True) if args.resume else _fresh(build, _local_files(parsed, venue), folder)
+    except FileNotFoundError as e:
+        raise Refused(str(e), 2) from None
+    except RefusedToStart as e:
+        raise Refused(str(e), 1) from None
+
+
+def _fresh(build: Callable[[], Any], files: list[Path], folder: Path) -> Any:
+    """A fresh run archives the last run's files first, and puts them back when the config is
+    refused once the store is open (ML models, active set: assemble closed the store then)."""
+    from engine.run.session import RefusedToStart
+
+    moved = _archive(files, folder)
+    try:
+        runner = build()
+    except (FileNotFoundError, RefusedToStart):
+        _put_back(moved, files)
+        raise
+    if moved:
+        print(f"previous run's state moved to {moved} (use --resume to continue a run instead)")
+    return runner
+
+
+def _local_files(parsed: Any, venue: Path) -> list[Path]:
+    """The files a run keeps beside the store: the SQLite store (if it is one) and the paper venue."""
+    bases = [p for p in (_sqlite_file(parsed), venue) if p is not None]
+    return [Path(f"{b}{suffix}") for b in bases for suffix in ("", "-wal", "-shm")]
+
+
+def _archive(files: list[Path], folder: Path) -> Path | None:
+    """A fresh run starts from empty state; the last run's files are kept, never deleted."""
+    present = [p for p in files if p.exists()]
+    if not present:
+        return None
+    dest = folder / "archive" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     dest.mkdir(parents=True, exist_ok=True)
-    for p in files:
+    for p in present:
         p.rename(dest / p.name)
     return dest
 
 
-def _saved_run_dir(cfg, resume: bool) -> str | None:
-    if not resume or not Path(cfg.db).exists():
-        return None
-    from state.store import Store
+def _put_back(dest: Path | None, files: list[Path]) -> None:
+    """Undo _archive after a refused start: what the refused start made goes, the last run's
+    files come back (assemble closed its store before refusing)."""
+    for p in files:
+        p.unlink(missing_ok=True)
+        if dest is not None and (dest / p.name).exists():
+            (dest / p.name).rename(p)
+    if dest is not None:
+        dest.rmdir()
+        with suppress(OSError):  # the archive folder this run made, if nothing else is in it
+            dest.parent.rmdir()
 
-    with Store.open(url=os.environ.get("ENGINE_DB_URL"), path=cfg.db) as store:
-        return store.get_json("run/dir")
 
-
-def _execute(args, cfg, specs, routing, run_dir: Path, venue_path: Path) -> int:
+def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: float) -> int:
     from engine.commands.console import console as make_console
-    from engine.run.assemble import assemble
+    from engine.run import checkpoint
     from engine.run.progress import RunProgress
     from engine.run.report import print_kpi_table, write_run_dir
 
     console = make_console()
-    started = time.time()
-    runner = assemble(cfg, specs, args.stage, routing, run_dir, venue_path=venue_path, resume=args.resume)
-    runner.session.store.put_json("run/dir", str(run_dir))
+    store = runner.session.store
+    store.put_json(DIR_KEY, str(run_dir))
+    if not args.resume:  # a resume must find the config it started with (checked before it starts)
+        store.put_json(checkpoint.CONFIG_KEY, checkpoint.config_digest(runner.session.cfg))
     runner.heartbeat = args.heartbeat
     for note in runner.session.notes:
         console.print(f"note: {note}")
@@ -126,6 +329,9 @@ def _execute(args, cfg, specs, routing, run_dir: Path, venue_path: Path) -> int:
         runner.session.interp.sink.flush()
     result = runner.result(started)
     files = write_run_dir(result)
+    if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
+        store.put_json(FINISHED_KEY, {"run_dir": str(run_dir)})
+        store.commit()
     print_kpi_table(result, console)
     console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
     return 0

@@ -1,9 +1,10 @@
 """`engine status`: stage, kill mode, wallets, open positions, pending operator commands, KPIs.
 
-Reads the state store the running engine writes (SQLite in WAL mode, so this
-works while it runs). It never creates a store: with none yet it says how to
-start a run. The helpers here (`add_db_argument`, `open_existing_store`,
-`machine_state`, `load_machine`) are shared by `engine kill` and `engine promote`.
+Reads the state store the running engine writes, read-only: never waiting on the
+engine's write lock (SQLite in WAL mode), never creating a store (with none yet it
+says how to start a run). The helpers here (`add_db_argument`, `open_existing_store`,
+`machine_state`, `load_machine`, `when_applied`) are shared by `engine kill`,
+`engine promote` and `engine run`.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,6 +22,7 @@ ROLLOUT_KIND, KILL_KIND = "rollout", "kill"  # spec document kinds; machine name
 AWAITING_TAG = "awaiting_operator"  # states tagged so wait for `engine promote` (rollout spec)
 DEFAULT_NAMES = {ROLLOUT_KIND: "rollout", KILL_KIND: "kill_modes"}  # when the specs do not load
 FLAT = 1e-12
+WRITE_WAIT_S = 10.0  # how long kill/promote wait for the engine's write lock before saying so
 
 
 class CommandError(Exception):
@@ -35,44 +39,105 @@ def add_specs_argument(parser: argparse.ArgumentParser) -> None:
                         help="spec folder the running engine loaded (default: specs)")
 
 
-def open_existing_store(db: str | None) -> Any:
-    """The Store at --db, $ENGINE_DB_URL or var/engine.db; CommandError when no run created it yet."""
+def store_url(db: str | None) -> str:
+    """The store's URL: --db, else $ENGINE_DB_URL, else var/engine.db (what `engine run` uses)."""
+    from state.db import DEFAULT_PATH, ENV_VAR
+
+    return f"sqlite:///{db}" if db else os.environ.get(ENV_VAR) or f"sqlite:///{DEFAULT_PATH}"
+
+
+def parse_store_url(url: str) -> Any:
+    """The parsed URL, or CommandError saying it is none (a bad $ENGINE_DB_URL)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from state.db import DEFAULT_PATH, ENV_VAR
-    from state.store import Store
+    from state.db import ENV_VAR
 
-    url = f"sqlite:///{db}" if db else os.environ.get(ENV_VAR) or f"sqlite:///{DEFAULT_PATH}"
     try:
-        parsed = make_url(url)
+        return make_url(url)
     except ArgumentError as e:
         raise CommandError(f"{ENV_VAR} is not a database URL ({e})") from None
+
+
+def driver_error(url: Any, e: BaseException) -> CommandError:
+    """One line for a store that cannot be opened or read: the URL with its password masked and
+    the driver's own message (without SQLAlchemy's statement and help link)."""
+    if _busy(e):
+        return CommandError(f"the state store {url.render_as_string(hide_password=True)} is busy: the engine has "
+                            f"held its write lock for over {WRITE_WAIT_S:g} s (a long checkpoint?); try again "
+                            "(`engine status` reads without waiting)")
+    cause = getattr(e, "orig", None) or e
+    return CommandError(f"cannot open the state store {url.render_as_string(hide_password=True)}: "
+                        f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}")
+
+
+def _busy(e: BaseException) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(e, OperationalError) and "locked" in str(e.orig)
+
+
+@contextmanager
+def open_existing_store(db: str | None, *, readonly: bool = False) -> Iterator[Any]:
+    """The Store at --db, $ENGINE_DB_URL or var/engine.db; CommandError when no run created it
+    yet, or when it cannot be used. `readonly` never waits on the engine's write lock (status);
+    otherwise a write waits at most WRITE_WAIT_S for it (kill, promote)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from state.store import Store
+
+    url = store_url(db)
+    parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = parsed.database or ""
         if path in ("", ":memory:") or not Path(path).is_file():
             raise CommandError(f"{NO_RUN} (no store at {path or url})")
     try:
-        return Store.open(url=url)
+        store = Store.open_readonly(url) if readonly else Store.open(url=url, wait_s=WRITE_WAIT_S)
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
-        raise CommandError(f"cannot open the state store {parsed.render_as_string(hide_password=True)}: "
-                           f"{type(e).__name__}: {e}") from None
+        raise driver_error(parsed, e) from None
+    try:
+        with store:
+            yield store
+    except DBAPIError as e:
+        raise driver_error(parsed, e) from None
 
 
-def load_machines(specs: str, *kinds: str) -> dict[str, Any]:
-    """{kind: the one machine of that document kind under `specs`, or None}; CommandError without specs."""
+def running_engine(db: str | None) -> Any:
+    """The engine running on this store (its pid and start, from the run lock), or None."""
+    from state.db import DEFAULT_PATH
+    from state.store import RunLock, local_folder
+
+    return RunLock.holder(local_folder(store_url(db), DEFAULT_PATH.parent))
+
+
+def when_applied(db: str | None) -> str:
+    """What happens to a posted command: the running engine takes it, or it waits for a resume."""
+    holder = running_engine(db)
+    if holder is None:
+        return "no engine is running: the command is queued and is applied by the next `engine run --resume`"
+    return f"the running engine ({holder}) acts on it at its next bar"
+
+
+def load_spec_set(specs: str) -> Any:
+    """The SpecSet under `specs`; CommandError without the folder."""
     from engine.spec.loader import load_specs
 
     if not Path(specs).exists():
         raise CommandError(f"no spec folder {specs!r}: pass --specs DIR")
-    machines = load_specs([specs])[0].machines.values()
+    return load_specs([specs])[0]
+
+
+def load_machines(specs: str, *kinds: str, spec_set: Any = None) -> dict[str, Any]:
+    """{kind: the one machine of that document kind under `specs`, or None}; CommandError without specs."""
+    machines = (spec_set or load_spec_set(specs)).machines.values()
     found = {kind: [m for m in machines if m.kind == kind] for kind in kinds}
     return {kind: ms[0] if len(ms) == 1 else None for kind, ms in found.items()}
 
 
-def load_machine(specs: str, kind: str) -> Any:
+def load_machine(specs: str, kind: str, spec_set: Any = None) -> Any:
     """The one machine of document `kind` under `specs` (its commands, states, tags)."""
-    machine = load_machines(specs, kind)[kind]
+    machine = load_machines(specs, kind, spec_set=spec_set)[kind]
     if machine is None:
         raise CommandError(f"expected one `{kind}` machine under {specs}; run `engine validate {specs}`")
     return machine
@@ -100,7 +165,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with open_existing_store(args.db) as store:
+        with open_existing_store(args.db, readonly=True) as store:
             data = collect(store, _machines(args.specs))
     except CommandError as e:
         print(f"engine status: {e}", file=sys.stderr)

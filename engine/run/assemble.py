@@ -18,49 +18,59 @@ from engine.spec.ir import SpecSet
 from engine.spec.params import effective_params
 
 
-def paper_venue(cfg: RunConfig, wallet: float, path: Path | None, resume_at: int | None = None) -> Any:
+def paper_config(cfg: RunConfig, wallet: float) -> Any:
+    """The paper venue's settings: the run's seed and wallets under the config's `venue:` keys
+    (pydantic ValidationError on a bad one)."""
     from adapters.paper.config import PaperConfig
+
+    return PaperConfig.model_validate({"seed": cfg.seed, "starting_balance": {d.value: wallet for d in Domain},
+                                       **cfg.venue})
+
+
+def paper_venue(cfg: RunConfig, wallet: float, path: Path | None, resume_at: int | None = None) -> Any:
     from adapters.paper.funding import bundled_funding
     from adapters.paper.venue import PaperVenue
 
-    config = PaperConfig.model_validate({"seed": cfg.seed, "starting_balance": {d.value: wallet for d in Domain},
-                                         **cfg.venue})
+    config = paper_config(cfg, wallet)
     if path is None:
         return PaperVenue(config, funding=bundled_funding())
     return PaperVenue.open(path, config, funding=bundled_funding(), resume_at=resume_at)
 
 
 def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_dir: Path, *,
-             venue_path: Path | None = None, series: list | None = None, resume: bool = False) -> Runner:
+             venue_path: Path | None = None, series: list | None = None, notes: list[str] | None = None,
+             resume: bool = False) -> Runner:
     """A ready-to-run Runner: fresh (the stage activated through the rollout spec), or resumed
-    from the store's last checkpoint."""
+    from the store's last checkpoint. What a bad config can still refuse once the store is open
+    (the ML models, the active set) is checked before anything else is made: the store is closed
+    again on a refusal, and neither the run directory nor the venue's file exists yet."""
     from engine.run import checkpoint
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     risk = specs.extra["risk"]
-    notes: list[str] = []
-    series = series if series is not None else _series(cfg, routing, risk.brackets.atr_window, notes)
+    notes = notes if notes is not None else []
+    series = series if series is not None else stage_series(cfg, routing, risk.brackets.atr_window, notes)
     t0 = min((float(s.ts[s.start]) for s in series), default=0.0) - 1.0
     clock = ReplayClock(t0)
     hash_ = spec_hash(specs)
     store = open_store(cfg, clock, hash_)
-    saved = store.get_json(checkpoint.KEY) if resume else None
-    if resume and saved is None:
-        raise FileNotFoundError(f"nothing to resume in {store.url}: start a run without --resume")
-    if saved is not None:
-        if saved["stage"] != stage:
-            raise FileNotFoundError(f"the saved run is stage {saved['stage']}, not stage {stage}: resume it with "
-                                    f"`engine run --stage {saved['stage']} --resume`, or start stage {stage} "
-                                    "afresh without --resume")
-        clock.set(saved["clock"])
+    try:
+        saved = _saved(store, stage, resume)
+        if saved is not None:
+            clock.set(saved["clock"])
+        decider = build_decider(cfg, specs, stage, series, store, notes, resume=saved is not None)
+        active = active_symbols(cfg, store, notes, resume=saved is not None)
+    except BaseException:
+        store.close()
+        raise
+    run_dir.mkdir(parents=True, exist_ok=True)
     wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
     venue = paper_venue(cfg, wallet, venue_path, saved["venue_calls"] if saved else None)
     sink = JsonlSink(run_dir / "audit.jsonl", fsync=cfg.durability == "full")
     if saved is not None and saved.get("audit_offset") is not None:
         sink.resume_at(saved["audit_offset"])
     interp = Interpreter(clock, sink)
-    session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, bind(specs, stage, cfg.env))
-    session.notes.extend(notes)
+    session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, bind(specs, stage, cfg.env),
+                      notes=notes)
     runner = Runner(session, series, risk, cfg.strategy)
     session.ledger = (StoreLedger(store, "paper") if cfg.durability == "full"
                       else BufferedLedger(store, "paper", clock.now, hash_))
@@ -68,9 +78,9 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
                                   clock,
                                   multiplier=lambda s: venue.catalogue.get(s).multiplier, on_closed=runner.on_closed,
                                   on_fill=runner.on_fill)
-    runner.decider = build_decider(cfg, specs, stage, series, store, session.notes, resume=saved is not None)
+    runner.decider = decider
     runner.decider.holding = lambda symbol, d: any(b.side.sign == d for b in session.execution.open_brackets(symbol))
-    runner.active_symbols = active_symbols(cfg, store, session.notes, resume=saved is not None)
+    runner.active_symbols = active
     if saved is not None:
         checkpoint.load(runner, saved)
         store.journal("resume", "run", {"cursor": saved["cursor"]}, reason="resumed from checkpoint")
@@ -84,7 +94,24 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     return runner
 
 
-def _series(cfg: RunConfig, routing: Routing, atr_window: int, notes: list[str]) -> list:
+def _saved(store: Any, stage: int, resume: bool) -> dict | None:
+    """The checkpoint a resume continues from (None for a fresh run); refused when there is none
+    or it is another stage's."""
+    from engine.run import checkpoint
+
+    if not resume:
+        return None
+    saved = store.get_json(checkpoint.KEY)
+    if saved is None:
+        raise FileNotFoundError(f"nothing to resume in {store.url}: start a run without --resume")
+    if saved["stage"] != stage:
+        raise FileNotFoundError(f"the saved run is stage {saved['stage']}, not stage {stage}: resume it with "
+                                f"`engine run --stage {saved['stage']} --resume`, or start stage {stage} "
+                                "afresh without --resume")
+    return saved
+
+
+def stage_series(cfg: RunConfig, routing: Routing, atr_window: int, notes: list[str]) -> list:
     """The stage's series; one the strategy cannot be fitted on is left out (not traded) with a note."""
     from strategies.base import StrategyError
 

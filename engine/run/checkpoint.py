@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -27,6 +29,32 @@ from engine.run.result import ClosedTrade
 from state.ledger import Book as Position
 
 KEY = "run/checkpoint"
+CONFIG_KEY = "run/config"  # {dotted config key: hash of its value}, stored when a run starts
+# Where the store and the outputs live: a resume may find them by other means (--db,
+# ENGINE_DB_URL, the saved run dir) and they do not change what the replay does.
+CONFIG_PLACES = frozenset({"db", "runs_dir"})
+
+
+def config_digest(cfg: Any) -> dict[str, str]:
+    """{dotted key: hash of its value} of the effective run config. Hashes, not values: whatever a
+    config holds (a venue key one day) never reaches the store, yet a changed key can be named."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):  # an empty one adds nothing: setting a key in it names that key
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif prefix not in CONFIG_PLACES:
+            flat[prefix] = value
+
+    walk("", cfg.model_dump(mode="json"))
+    return {k: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:16] for k, v in flat.items()}
+
+
+def config_changes(saved: dict[str, str], cfg: Any) -> list[str]:
+    """The config keys whose value differs from the saved digest's (added or removed ones too)."""
+    now = config_digest(cfg)
+    return sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
 
 
 def plain(obj: Any) -> Any:
