@@ -192,27 +192,31 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
     from engine.run import checkpoint
 
     where = parsed.render_as_string(hide_password=True)
+    server = _sqlite_file(parsed) is None
+    afresh = ("start afresh with ENGINE_DB_URL on an empty database" if server
+              else "start afresh without --resume (archives the saved run)")
     if not args.resume:
-        if saved is not None and saved.exists and _sqlite_file(parsed) is None:
+        if server and saved is not None and saved.exists:
             stage = (saved.checkpoint or {}).get("stage", "?")
-            raise Refused(f"the store {where} already holds a run (stage {stage}), and a database server's "
-                          "state cannot be archived: continue that run with `--resume`, or point "
+            way = "" if saved.finished else "continue that run with `--resume`, or "
+            raise Refused(f"the store {where} already holds a {'finished ' if saved.finished else ''}run "
+                          f"(stage {stage}), and a database server's state cannot be archived: {way}point "
                           "ENGINE_DB_URL at an empty database", 1)
         return
     if saved is None or saved.checkpoint is None:
         return  # assemble says there is nothing to resume
     if saved.finished is not None:
         raise Refused(f"the run in {where} already finished; its report is in {saved.finished['run_dir']}. "
-                      "Start a new run without --resume (the finished run's state is archived)", 1)
+                      f"To run again, {afresh}", 1)
     changed = checkpoint.config_changes(saved.config, cfg) if saved.config is not None else []
     if changed:
         raise Refused(f"the run config differs from the one the saved run started with ({', '.join(changed)}): "
-                      "resume with that config, or start afresh without --resume (archives the crashed run)", 1)
+                      f"resume with that config, or {afresh}", 1)
     edited = sorted(m for m, hashes in saved.spec_hashes.items() if hashes - {specs.machines[m].spec_hash})
     if edited:
         raise Refused(f"the spec of {', '.join(f'`{m}`' for m in edited)} changed since the saved run's last "
                       "checkpoint, and a resume replays under the specs it started with: put the spec back and "
-                      "resume, or start afresh without --resume (archives the crashed run)", 1)
+                      f"resume, or {afresh}", 1)
 
 
 def _checked_series(cfg: Any, specs: Any, routing: Any, stage: int, notes: list[str]) -> list:
