@@ -315,11 +315,28 @@ class Runner:
         self._next_poll = wall() + COMMAND_POLL_S
         ses = self.session
         for cmd in ses.store.take_commands():
+            stale = self._stale(cmd.args)
+            if stale:
+                ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason=f"not applied: {stale}")
+                continue
             for inst in (ses.kill, ses.rollout, *ses.gates.values()):
                 spec_cmd = inst.bound.machine.commands.get(cmd.command)
                 if spec_cmd is not None:
                     ses.send(inst, spec_cmd.event, inputs=self.pnl_inputs())
             ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason="operator")
+
+    def _stale(self, args: dict) -> str:
+        """Why a confirmation no longer applies, or "": `engine promote` confirms the state the
+        operator saw; a stale or repeated one must not confirm the next stage towards live."""
+        expect = args.get("expect_state")
+        if expect is None:
+            return ""
+        ses = self.session
+        inst = next((i for i in (ses.kill, ses.rollout, *ses.gates.values())
+                     if i.bound.name == args.get("machine")), ses.rollout)
+        if inst.state == expect:
+            return ""
+        return f"{inst.bound.name} is in `{inst.state}`, the operator confirmed `{expect}`"
 
     def _price_update(self, s: Series, i: int, close: float) -> None:
         """Each bar's close and ATR reach the open brackets: the spec's breakeven and trailing rules."""
