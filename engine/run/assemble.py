@@ -18,16 +18,30 @@ from engine.spec.ir import SpecSet
 from engine.spec.params import effective_params
 
 
-def paper_venue(cfg: RunConfig, wallet: float, path: Path | None, resume_at: int | None = None) -> Any:
+def paper_venue(cfg: RunConfig, wallet: float, path: Path | None, funding: dict,
+                resume_at: int | None = None) -> Any:
     from adapters.paper.config import PaperConfig
-    from adapters.paper.funding import bundled_funding
     from adapters.paper.venue import PaperVenue
 
     config = PaperConfig.model_validate({"seed": cfg.seed, "starting_balance": {d.value: wallet for d in Domain},
                                          **cfg.venue})
     if path is None:
-        return PaperVenue(config, funding=bundled_funding())
-    return PaperVenue.open(path, config, funding=bundled_funding(), resume_at=resume_at)
+        return PaperVenue(config, funding=funding)
+    return PaperVenue.open(path, config, funding=funding, resume_at=resume_at)
+
+
+def funding_gaps(series: list, funding: dict[str, list[tuple[float, float]]]) -> list[str]:
+    """Notes for perps whose bars no real funding rate covers: their funding is not accrued,
+    and the operator must know the P&L lacks it (seed 004 accrues it, live and paper)."""
+    out = []
+    for s in series:
+        if s.domain is not Domain.CRYPTO_PERP or len(s.ts) == 0:
+            continue
+        rates = funding.get(s.symbol, [])
+        if not rates or rates[0][0] > s.ts[0] or rates[-1][0] < s.ts[-1] - 8 * 3600:
+            out.append(f"no funding rates cover {s.symbol}'s bars in the bundled data: its funding is not "
+                       "accrued, so its P&L leaves out the funding cost")
+    return out
 
 
 def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_dir: Path, *,
@@ -54,7 +68,11 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
                                     "afresh without --resume")
         clock.set(saved["clock"])
     wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
-    venue = paper_venue(cfg, wallet, venue_path, saved["venue_calls"] if saved else None)
+    from adapters.paper.funding import bundled_funding
+
+    funding = bundled_funding()
+    notes += funding_gaps(series, funding)
+    venue = paper_venue(cfg, wallet, venue_path, funding, saved["venue_calls"] if saved else None)
     sink = JsonlSink(run_dir / "audit.jsonl", fsync=cfg.durability == "full")
     if saved is not None and saved.get("audit_offset") is not None:
         sink.resume_at(saved["audit_offset"])
