@@ -125,7 +125,7 @@ def _execute(args, cfg, specs, routing, run_dir: Path, venue_path: Path) -> int:
     finally:  # the audit lines gathered since the last checkpoint reach the file, error or not
         runner.session.interp.sink.flush()
     result = runner.result(started)
-    files = write_run_dir(result)
+    files = write_run_dir(result, runner.session.store.journal_entries())
     print_kpi_table(result, console)
     console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
     return 0
