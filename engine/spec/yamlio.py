@@ -23,17 +23,21 @@ from typing import Any, Iterator, Sequence
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MantissaNoDotYAML1_1Warning, MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 try:  # libyaml via ruamel.yaml.clib: about 15x faster; marks and nodes are the same
-    from ruamel.yaml.cyaml import CSafeLoader
+    from ruamel.yaml.cyaml import CParser, CSafeLoader
 except ImportError:  # pragma: no cover - pure-Python fallback
-    CSafeLoader = None
+    CParser = CSafeLoader = None
 
 from engine.diagnostics import Diagnostic, Pos, Severity
 
 MAX_ALIASES = 100  # aliases per document; more is a bomb, not a spec
 MAX_NODES = 100_000  # nodes after alias expansion; stops "few aliases, many levels" bombs
+# Nesting levels; a spec nests about 6. libyaml's composer recurses in C once per level, and
+# about 30,000 levels overflow its stack: a segfault, not an exception, so we look first.
+MAX_DEPTH = 200
 
 Path = tuple[Any, ...]
 _STR = "tag:yaml.org,2002:str"
@@ -207,6 +211,54 @@ class _Builder:
         return self.scalar(knode)
 
 
+class _TooDeep(Exception):
+    def __init__(self, mark: Any):
+        super().__init__(f"nested deeper than {MAX_DEPTH} levels")
+        self.mark = mark
+
+
+def _check_depth(text: str) -> None:
+    """Raise _TooDeep at the first collection nested deeper than MAX_DEPTH. A cheap bound from
+    the text clears every real spec; only a file that may be that deep gets the exact check,
+    over parser events (libyaml's parser keeps its own stack, unlike its composer)."""
+    if _depth_bound(text) <= MAX_DEPTH:
+        return
+    depth = 0
+    for event in _events(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _TooDeep(event.start_mark)
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
+def _depth_bound(text: str) -> int:
+    """At least the nesting depth of `text`: the deepest run of open brackets, plus per line
+    what block nesting can reach (a level per indicator, two per column of indentation)."""
+    flow = text.count("[") + text.count("{")
+    if flow > MAX_DEPTH:
+        flow = depth = 0
+        for m in re.finditer(r"[\[\]{}]", text):
+            depth = depth + 1 if m.group() in "[{" else max(depth - 1, 0)
+            flow = max(flow, depth)
+    block = max((2 * (len(line) - len(line.lstrip())) + line.count("-") + line.count("?") + line.count(":") + 2
+                 for line in text.splitlines()), default=0)
+    return flow + block
+
+
+def _events(text: str) -> Iterator[Any]:
+    if CParser is None:
+        yield from YAML(typ="safe", pure=True).parse(text)
+        return
+    parser = CParser(text)
+    try:
+        while (event := parser.get_event()) is not None:
+            yield event
+    finally:
+        parser.dispose()
+
+
 def _compose(text: str) -> tuple[Node | None, Any]:
     """The node graph of the one document in `text` (by libyaml when available), and a
     constructor for its scalars."""
@@ -220,12 +272,16 @@ def _compose(text: str) -> tuple[Node | None, Any]:
 def parse_yaml(text: str, file: str) -> tuple[YamlDoc | None, list[Diagnostic]]:
     """Parse one YAML document. Never raises on bad input; None when nothing usable came out."""
     try:
+        _check_depth(text)
         root, constructor = _compose(text)
         if root is None:
             return YamlDoc(file, None, {(): (1, 1, 1, 1, 0)}), []
         _check_aliases(root)
         builder = _Builder(file, constructor)
         data = builder.build(root, (), None)
+    except _TooDeep as e:
+        return None, [_error(file, e.mark, "YAML_SYNTAX", f"invalid YAML: {e}",
+                             "a spec nests a few levels; look for an unclosed `[` or `{` before this")]
     except _AliasLimit as e:
         return None, [_error(file, e.mark, "YAML_ALIAS_LIMIT", str(e),
                              "use fewer anchors and aliases; a spec never needs this many")]
