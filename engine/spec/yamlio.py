@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MantissaNoDotYAML1_1Warning, MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MantissaNoDotYAML1_1Warning, YAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -167,8 +167,11 @@ class _Builder:
             what = "a base-60 number"
         else:
             return
+        hint = f'quote it: "{v}"'
+        if what == "a boolean":  # most often meant as one: `final: yes`
+            hint = f'write true or false; if you mean the text, {hint}'
         self.report(node.start_mark, "YAML_IMPLICIT_SCALAR",
-                    f"unquoted `{v}` is read as {what} by YAML 1.1 tools", f'quote it: "{v}"')
+                    f"unquoted `{v}` is read as {what} by YAML 1.1 tools", hint)
 
     def mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -285,23 +288,46 @@ def parse_yaml(text: str, file: str) -> tuple[YamlDoc | None, list[Diagnostic]]:
     except _AliasLimit as e:
         return None, [_error(file, e.mark, "YAML_ALIAS_LIMIT", str(e),
                              "use fewer anchors and aliases; a spec never needs this many")]
-    except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        return None, [_syntax(file, mark, e)]
     except (YAMLError, RecursionError) as e:
-        return None, [_syntax(file, None, e)]
+        return None, [_syntax(file, text, e)]
     diags = sorted(builder.diags.values(), key=lambda d: (d.pos.line, d.pos.col, d.code))
     return YamlDoc(file, data, builder.index), diags
 
 
-def _syntax(file: str, mark: Any, e: BaseException) -> Diagnostic:
+def _syntax(file: str, text: str, e: BaseException) -> Diagnostic:
     problem = getattr(e, "problem", None) or getattr(e, "context", None)
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    hint = "check indentation, colons and quotes near this position"
     if isinstance(e, RecursionError):
         problem = "nested too deeply"
+    elif _is_tab(text, mark):
+        problem, hint = "a tab in indentation (YAML allows only spaces there)", "indent with spaces"
+    elif _unclosed_quote(e):
+        end = e.problem_mark
+        problem = f"this quote is never closed (the text ends at line {end.line + 1})"
+        mark, hint = e.context_mark, "close the quote; inside '...' write a quote as '', inside \"...\" as \\\""
+    elif getattr(e, "context", None) and getattr(e, "context_mark", None) and mark is not e.context_mark:
+        c = e.context_mark
+        problem = f"{problem} ({e.context} at line {c.line + 1}, column {c.column + 1})"
     message = f"invalid YAML: {problem or str(e).splitlines()[0]}"
     pos = _pos(file, mark) if mark is not None else Pos(file, 1, 1)
-    return Diagnostic(pos, Severity.ERROR, "YAML_SYNTAX", message,
-                      "check indentation, colons and quotes near this position")
+    return Diagnostic(pos, Severity.ERROR, "YAML_SYNTAX", message, hint)
+
+
+def _is_tab(text: str, mark: Any) -> bool:
+    """The error is at a tab, or at the first token after a tab, in a line's indentation."""
+    if mark is None:
+        return False
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    lead = line[: len(line) - len(line.lstrip(" \t"))]
+    return "\t" in lead and mark.column <= len(lead)
+
+
+def _unclosed_quote(e: BaseException) -> bool:
+    return ("quoted scalar" in str(getattr(e, "context", "") or "")
+            and "end of stream" in str(getattr(e, "problem", "") or "")
+            and getattr(e, "context_mark", None) is not None)
 
 
 def decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
