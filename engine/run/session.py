@@ -31,11 +31,11 @@ class RefusedToStart(Exception):
 
 
 def load_specset(paths: list[str]) -> SpecSet:
-    from engine.spec.lint import lint
-    from engine.spec.loader import load_specs
+    """The spec set to run; raises SpecError on any error `engine validate` reports (the same check)."""
+    from engine.spec.validation import check_specs
 
-    specs, diags = load_specs(paths)
-    errors = [d for d in diags + lint(specs) if d.severity is Severity.ERROR]
+    specs, diags = check_specs(paths)
+    errors = [d for d in diags if d.severity is Severity.ERROR]
     if errors:
         raise SpecError(errors)
     missing = missing_implementations(specs)
