@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Iterable
 
 from engine.domain import Domain, Fill
 from engine.risk.types import Book
@@ -82,11 +83,16 @@ class DomainBook:
         while self.recent and self.recent[0][0] < ts - window:
             self.recent.popleft()
 
-    def risk_view(self, now: float, leverage: float) -> Book:
+    def risk_view(self, now: float, leverage: float, working: Iterable[tuple[str, float]] = ()) -> Book:
+        """The book the risk chain judges an entry against at `now`: each working entry in `working`
+        (symbol, unfilled notional) counted as the position it will become, so that entries sent
+        on the same bar, or before the last one filled, cannot pass the caps together."""
         eq = self.equity
         self.peak_equity = max(self.peak_equity, eq)
         payoff = (self.win_sum / self.wins) / (self.loss_sum / self.losses) if self.wins and self.losses else None
         notional = self.open_notional()
+        for symbol, pending in working:
+            notional[symbol] = notional.get(symbol, 0.0) + pending
         return Book(self.domain, eq, eq - sum(notional.values()) / leverage, self.peak_equity, self.trades,
                     (now - self.activated_ts) / 86400, sum(map(_PNL, self.recent)),
                     self.wins / self.trades if self.trades else None, payoff, len(notional), notional)
