@@ -376,7 +376,7 @@ class Runner:
         book = ses.books[dom]
         lev = risk.limits.leverage_caps[domain]
         self.decider.spent(symbol)
-        view = book.risk_view(t, lev, self._working_entries(dom, book.marks))
+        view = book.risk_view(t, lev, risk.sizing.ladder.window, self._working_entries(dom, book.marks))
         decision = self.chain.evaluate(intent, view, self._instrument(symbol),
                                        kill_mode=ses.kill.state, entries_allowed=ses.entries_allowed,
                                        active_symbols=self.active_symbols)
