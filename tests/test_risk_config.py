@@ -59,6 +59,11 @@ BAD = [
     ("max_hold: 2d", "max_hold: -5", "max_hold:", "`limits.max_hold`: -5s is outside (0s, 366d]"),
     ("forex: {weekdays: [0, 1, 2, 3, 4]", "forex: {weekdays: [0, 1, 2, 3, 9]", "forex: {weekdays",
      "`limits.sessions.forex.weekdays.4`: 9 is outside [0, 6]"),
+    ("forex: {weekdays: [0, 1, 2, 3, 4]", "forex: {weekdays: []", "forex: {weekdays",
+     "`limits.sessions.forex.weekdays`: no weekday listed"),
+    ("max_concurrent_positions: 5", "max_concurrent_positions: 0", "max_concurrent_positions:",
+     "`limits.max_concurrent_positions`: 0 is outside [1, 1000]"),
+    ("atr_window: 14", "atr_window: 1", "atr_window:", "`brackets.atr_window`: 1 is outside [2, 1000]"),
     ("  - kill_mode\n", "", "- no_short", "`guards`: the chain must start with `kill_mode`"),
     ("  - kill_mode\n  - no_short\n", "  - no_short\n  - kill_mode\n", "- no_short",
      "`guards`: the chain must start with `kill_mode`"),
@@ -91,11 +96,15 @@ def spec_data() -> dict:
     (("limits", "leverage_caps"), "crypto_spot", 0, "a multiple of equity: 1 is unlevered, 10 is 10:1"),
     (("sizing", "per_trade_risk_pct"), "crypto_spot", 5.0, "a fraction: 0.02 is 2%"),
     (("limits", "spread_max_bps"), "forex", -1, "basis points of the mid price: 25 is 0.25%"),
+    (("limits",), "max_concurrent_positions", 0, "positions open at once in a domain: seed 004 says 5"),
 ])
 def test_every_bound_carries_a_hint(where, key, value, hint) -> None:
     """The hint rides in the error's ctx, where engine/spec/models.py can show it."""
     data = spec_data()
-    data[where[0]][where[1]][key] = value
+    node = data
+    for k in where:
+        node = node[k]
+    node[key] = value
     with pytest.raises(ValidationError) as err:
         RiskConfig.model_validate(data)
     assert [e["ctx"]["hint"] for e in err.value.errors()] == [hint]

@@ -88,7 +88,7 @@ class _Strict(BaseModel):
 
 class Canary(_Strict):
     size_pct: Share
-    trades: int = Field(ge=0)
+    trades: Annotated[int, _within(0, 100_000, "closed trades: seed 001 says 50")]
     days: DurationOrZero  # 0: the canary ends by its trade count alone
 
 
@@ -127,7 +127,7 @@ class Ladder(_Strict):
 
 class Kelly(_Strict):
     fraction: Share
-    min_trades: int = Field(ge=1)
+    min_trades: Annotated[int, _within(1, 100_000, "closed trades before Kelly applies, such as 20")]
     floor: Share  # Kelly may shrink size to this multiple, never to zero
 
 
@@ -140,7 +140,7 @@ class Sizing(_Strict):
     base_size_pct: Share
     canary: Canary
     per_trade_risk_pct: PerDomain[Share]
-    percent_sizing_threshold_usd: float = Field(gt=0, allow_inf_nan=False)
+    percent_sizing_threshold_usd: Annotated[float, _within(0.0, 1e9, "US dollars: seed 004 says 1000", lo_open=True)]
     percent_sizing_above_threshold: PerDomain[Share]
     ladder: Ladder
     kelly: Kelly
@@ -148,12 +148,14 @@ class Sizing(_Strict):
 
 
 class Session(_Strict):
-    weekdays: list[Weekday] = Field(min_length=1)
+    weekdays: list[Weekday]
     friday_close_utc: str
 
     @field_validator("weekdays")
     @classmethod
     def _unique(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise _error("no weekday listed", "list the days entries are allowed on, 0 (Monday) to 6 (Sunday)")
         if len(set(v)) != len(v):
             raise _error("a weekday is listed twice", "list each day once")
         return v
@@ -177,7 +179,7 @@ class Limits(_Strict):
     leverage_caps: PerDomain[Leverage]
     exposure_pair_pct: Share
     exposure_portfolio_pct: Share
-    max_concurrent_positions: int = Field(ge=1)
+    max_concurrent_positions: Annotated[int, _within(1, 1000, "positions open at once in a domain: seed 004 says 5")]
     max_hold: Duration
     spread_max_bps: PerDomain[Bps]
     sessions: dict[DomainName, Session] = {}  # a domain without one trades around the clock
@@ -199,7 +201,7 @@ class Limits(_Strict):
 
 
 class Brackets(_Strict):
-    atr_window: int = Field(ge=2)
+    atr_window: Annotated[int, _within(2, 1000, "bars in the ATR, such as 14")]
     stop_atr: PerDomain[AtrMultiple]
     take_profit_atr: PerDomain[AtrMultiple]
 
