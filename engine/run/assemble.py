@@ -18,13 +18,15 @@ from engine.spec.ir import SpecSet
 from engine.spec.params import effective_params
 
 
-def paper_venue(cfg: RunConfig, wallet: float, path: Path | None, funding: dict,
+def paper_venue(cfg: RunConfig, wallet: float, path: Path | None, funding: dict, leverage: dict[str, float],
                 resume_at: int | None = None) -> Any:
+    """The paper venue, its margin at the risk spec's leverage caps unless the run config's
+    `venue` section sets the venue's own."""
     from adapters.paper.config import PaperConfig
     from adapters.paper.venue import PaperVenue
 
     config = PaperConfig.model_validate({"seed": cfg.seed, "starting_balance": {d.value: wallet for d in Domain},
-                                         **cfg.venue})
+                                         "leverage": leverage, **cfg.venue})
     if path is None:
         return PaperVenue(config, funding=funding)
     return PaperVenue.open(path, config, funding=funding, resume_at=resume_at)
@@ -72,7 +74,8 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
 
     funding = bundled_funding()
     notes += funding_gaps(series, funding)
-    venue = paper_venue(cfg, wallet, venue_path, funding, saved["venue_calls"] if saved else None)
+    venue = paper_venue(cfg, wallet, venue_path, funding, dict(risk.limits.leverage_caps),
+                        saved["venue_calls"] if saved else None)
     sink = JsonlSink(run_dir / "audit.jsonl", fsync=cfg.durability == "full")
     if saved is not None and saved.get("audit_offset") is not None:
         sink.resume_at(saved["audit_offset"])
