@@ -75,8 +75,9 @@ class ParquetStore:
         check_symbol(symbol)
         source = str(df.attrs.get("source", "<frame>"))
         self._check_columns(df, symbol, tf, source)
-        df = df.copy(deep=False)
-        df.attrs = {}  # attrs hold Diagnostics, which pandas deep-copies on every groupby and concat
+        # A frame without attrs: they hold Diagnostics, which pandas deep-copies on every copy,
+        # groupby and concat (minutes for a file with many gap warnings).
+        df = pd.DataFrame(df, copy=False)
         try:
             return self._write_days(df, self._dir(symbol, tf))
         except OSError as e:
