@@ -69,8 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `engine status --json | head`
+    except BrokenPipeError:  # `engine status --json | head`; a command whose verdict matters
+        silence_stdout()      # (validate) catches this itself and returns its real exit code
         return 0
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null after the reader of a pipe went away, so that the
+    interpreter's flush at exit does not raise BrokenPipeError a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -116,6 +116,7 @@ class Scenario:
     stop_moves: tuple[tuple[int, float], ...] = ()  # (bar, fraction of the stop distance; > 0 tightens)
     price_updates: bool = False  # feed the brackets' breakeven/trailing rules every bar
     size_pct: float | None = None  # overrides risk.yaml's base and canary size, so that the caps bind
+    max_concurrent: int | None = None  # overrides risk.yaml's max_concurrent_positions, so that it binds
     durability: str = "batch"  # full: a store write (and a credit) per fill; batch: at checkpoints
     flip_every: int = 0  # > 0: a seeded random target (long/flat/short) held ~this many bars replaces
     #                      the strategy's, so that a few hundred bars see many entries and exits
@@ -421,6 +422,9 @@ class Checker:
 
     # -- 4. caps at every approved entry ------------------------------------------
     def check_entry_limits(self, req: OrderRequest) -> None:
+        """Against the venue's view: positions, and every entry it still works (sent, not yet
+        filled), which will be a position too. Counting filled positions only, two entries sent
+        before either fills would pass a cap of one unseen."""
         runner = self.runner
         ses, lim, sizing = runner.session, runner.risk.limits, runner.risk.sizing
         inst = self.venue.catalogue.get(req.symbol)
@@ -431,6 +435,8 @@ class Checker:
         new = req.qty * price * inst.multiplier
         eq = book.equity
         held = book.open_notional()
+        for sym, working in self._working_entries(inst.domain, book.marks).items():
+            held[sym] = held.get(sym, 0.0) + working
         have_pair, have_all = held.get(req.symbol, 0.0), sum(held.values())
         dom = inst.domain.value
         checks = [
@@ -442,10 +448,21 @@ class Checker:
         for rule, got, cap in checks:
             if got > cap * (1 + 1e-9) + TOL:
                 self.fail("caps", f"{req.symbol} entry {req.client_order_id} qty {req.qty:g} @ {price:g}: "
-                                  f"{rule} {got:.6g} > cap {cap:.6g} (equity {eq:.6g})")
+                                  f"{rule} {got:.6g} > cap {cap:.6g} (equity {eq:.6g}, held or working {held})")
         if len(held) + (req.symbol not in held) > lim.max_concurrent_positions:
-            self.fail("caps", f"{req.symbol} entry makes {len(held) + 1} positions "
-                              f"(max {lim.max_concurrent_positions})")
+            self.fail("caps", f"{req.symbol} entry makes {len(held) + (req.symbol not in held)} positions or "
+                              f"working entries {sorted(held)} (max {lim.max_concurrent_positions})")
+
+    def _working_entries(self, domain, marks: dict[str, float]) -> dict[str, float]:
+        """symbol -> unfilled notional, at the mark, of the entries the venue still works in `domain`."""
+        out: dict[str, float] = {}
+        for o in self.venue.open_orders():
+            req = o.request
+            inst = self.venue.catalogue.get(req.symbol)
+            left = req.qty - o.filled_qty
+            if req.role is Role.ENTRY and inst.domain is domain and left > 0:
+                out[req.symbol] = out.get(req.symbol, 0.0) + left * marks.get(req.symbol, 0.0) * inst.multiplier
+        return out
 
     # -- 5. close-only never opens ---------------------------------------------------
     def check_close_only(self, req: OrderRequest) -> None:
@@ -496,6 +513,8 @@ def build(sc: Scenario, work: Path, override_dir: Path, checker: Checker):
                   for n, s in enumerate(series)]
     runner = assemble(cfg, specs, sc.stage, routing, work / "run", series=series)
     limits = runner.risk.limits.model_copy(update={"max_hold": sc.max_hold_s})
+    if sc.max_concurrent is not None:
+        limits = limits.model_copy(update={"max_concurrent_positions": sc.max_concurrent})
     sizing = runner.risk.sizing
     if sc.size_pct is not None:
         canary = sizing.canary.model_copy(update={"size_pct": sc.size_pct})

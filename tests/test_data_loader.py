@@ -86,7 +86,7 @@ def test_bad_csv_names_the_line_an_editor_shows(tmp_path, rows, row, words):
         load_bars(path)
     line = row + 1
     assert words in err.value.message
-    assert err.value.line == line and str(err.value).startswith(f"{path}:{line}: ")
+    assert err.value.line == line and str(err.value).startswith(f"{path}:{line}:1: error DATA ")
     assert err.value.hint
     plain = write(tmp_path, rows, "bad.csv")
     assert plain.read_text().splitlines()[line - 1] == rows[row - 1]  # that line is the bad bar
@@ -106,7 +106,7 @@ def test_missing_column_and_unknown_type_are_header_errors(tmp_path):
     p.write_text("timestamp,open,high,close\n2024-01-01,1,1,1\n")
     with pytest.raises(DataError, match="missing column.*low") as err:
         load_bars(p)
-    assert err.value.line == 0
+    assert err.value.line == 1
     q = tmp_path / "x.xlsx"
     q.write_text("")
     with pytest.raises(DataError, match="unknown file type"):
@@ -141,4 +141,5 @@ def test_cli_import_bad_file_prints_message_and_exits_1(tmp_path, capsys):
     path = write(tmp_path, [GOOD[0], GOOD[0]])
     assert main(["data", "import", str(path), "--symbol", "X", "--tf", "1m", "--store", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert f"{path}:3: duplicate timestamp" in err and "Traceback" not in err
+    assert f"{path}:3:1: error DATA duplicate timestamp" in err and "(same as line 2)" in err
+    assert "Traceback" not in err

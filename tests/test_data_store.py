@@ -1,4 +1,4 @@
-"""The day-partitioned store de-duplicates on timestamp, last write wins, idempotently."""
+"""The day-partitioned store replaces bars on timestamp, last write wins, idempotently."""
 from __future__ import annotations
 
 from engine.cli import main
@@ -14,15 +14,15 @@ def test_reimport_is_idempotent_and_overlap_last_write_wins(tmp_path):
     df = bundled.load("crypto_spot/LTC_BTC-5m")
     store = ParquetStore(tmp_path)
     first = store.write(df.iloc[:3000], "LTC/BTC", "5m")
-    assert (first.rows, first.duplicates) == (3000, 0) and first.days_written == 11
+    assert (first.rows, first.replaced) == (3000, 0) and first.days_written == 11
     before = snapshot(tmp_path)
     again = store.write(df.iloc[:3000], "LTC/BTC", "5m")
-    assert (again.duplicates, again.days_written) == (3000, 0)
+    assert (again.replaced, again.differed, again.days_written) == (3000, 0, 0)
     assert snapshot(tmp_path) == before
     overlap = df.iloc[2500:].copy()
     overlap.loc[overlap.index[0], "close"] = overlap["close"].iloc[0] * 1.01
     r = store.write(overlap, "LTC/BTC", "5m")
-    assert r.duplicates == 500
+    assert (r.replaced, r.differed, r.first_differed) == (500, 1, overlap.index[0])
     back = store.read("LTC/BTC", "5m")
     assert len(back) == len(df) and back.index.is_unique and back.index.is_monotonic_increasing
     assert back.loc[overlap.index[0], "close"] == overlap["close"].iloc[0]
@@ -35,8 +35,10 @@ def test_cli_import_twice(tmp_path, capsys):
     path = str(bundled.get("crypto_spot/XRP_ETH-5m").paths[0])
     args = ["data", "import", path, "--symbol", "XRP/ETH", "--tf", "5m", "--store", str(tmp_path)]
     assert main(args) == 0
-    assert "706 rows imported, 0 duplicates dropped, 3 days written" in capsys.readouterr().out
+    assert "706 rows imported, 0 stored bars replaced (0 with other values), 3 days written" in capsys.readouterr().out
     assert main(args) == 0
-    assert "706 rows imported, 706 duplicates dropped, 0 days written" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "706 rows imported, 706 stored bars replaced (0 with other values), 0 days written" in out.out
+    assert "DATA_REPLACED" not in out.err
     assert main(["data", "list", "--store", str(tmp_path)]) == 0
     assert "XRP/ETH" in capsys.readouterr().out

@@ -330,3 +330,17 @@ def test_durations(text, seconds):
 def test_bad_durations(text):
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("text, at, message, hint", [
+    ("kind: kill\nstates:\n\ta: {}\n", (3, 1), "a tab in indentation", "indent with spaces"),
+    ("kind: kill\nstates:\n  a: {}\n  \tb: {}\n", (4, 3), "a tab in indentation", "indent with spaces"),
+    ('kind: kill\ndescription: "never closed\nstates:\n  a: {}\n', (2, 14),
+     "this quote is never closed (the text ends at line 5)", "close the quote"),
+    ("kind: kill\nstates: {a: {final: yes}}\n", (2, 21), "unquoted `yes` is read as a boolean",
+     "write true or false"),
+])
+def test_yaml_errors_name_the_cause_where_it_is(tmp_path, text, at, message, hint):
+    (tmp_path / "m.yaml").write_text(text)
+    d = load_specs([tmp_path / "m.yaml"])[1][0]
+    assert (d.pos.line, d.pos.col) == at and message in d.message and hint in d.hint

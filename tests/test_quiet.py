@@ -132,7 +132,7 @@ def test_skipping_quiet_bars_changes_nothing(sc: Scenario, loose: Path) -> None:
 TRIPS = Scenario(3, (PERP,), 0, 300, 5, 0.0, 5.0, 24 * HOUR, size_pct=0.15)
 # Here the daily loss trips on a bar nothing else would step: without the screen the
 # kill machine would only hear of it at the next stepped bar (checked by mutation).
-TRIPS_QUIET = Scenario(3, (PERP,), 400, 300, 5, 0.0, 0.0, 24 * HOUR, size_pct=0.1, flip_every=40)
+TRIPS_QUIET = Scenario(3, (PERP,), 400, 300, 5, 0.0, 0.0, 24 * HOUR, size_pct=0.15, flip_every=40)
 
 
 @st.composite

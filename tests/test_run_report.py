@@ -125,7 +125,7 @@ def read_report(files: dict[str, Path]) -> dict:
 
 def test_run_dir_with_zero_trades_is_complete_and_parseable(tmp_path):
     files = write_run_dir(result(tmp_path, []))
-    assert set(files) == {"report", "trades", "equity"}  # no audit.jsonl was written
+    assert set(files) == {"report", "trades", "equity", "journal"}  # no audit.jsonl was written
     report = read_report(files)
     assert report["trade_count"] == 0 and report["bars"] == 500 and report["bars_per_second"] == 250
     assert report["started"] == "2024-01-01T00:00:00+00:00"
@@ -133,7 +133,8 @@ def test_run_dir_with_zero_trades_is_complete_and_parseable(tmp_path):
     assert dom["kpis"]["trades"] == 0 and dom["kpis"]["win_rate"] is None
     assert dom["exploration_kpis"]["profit_factor"] is None
     assert report["files"] == {"report": "report.json", "trades": "trades.csv", "equity": "equity.png",
-                               "audit": None}
+                               "journal": "journal.jsonl", "audit": None}
+    assert files["journal"].read_text() == ""  # a store with nothing journaled
     assert files["trades"].read_text().splitlines() == [",".join(TRADE_COLUMNS)]
     assert files["equity"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -160,6 +161,18 @@ def test_run_dir_with_trades(tmp_path):
     assert [r["model_version"] for r in rows] == ["", "xgb-3", ""]
     assert [r["exploration"] for r in rows] == ["False", "False", "True"]
     assert files["equity"].stat().st_size > 5000
+
+
+def test_the_journal_goes_into_the_run_directory(tmp_path):
+    from state.models import JournalEntry
+
+    rows = [JournalEntry(seq=1, ts=T0, kind="signal_rejected", key="ETH/BTC", reason="max_concurrent",
+                         spec_hash="abc", payload={"rule": "max_concurrent", "numbers": {"open": 5, "max": 5}})]
+    files = write_run_dir(result(tmp_path, []), journal=rows)
+    [line] = files["journal"].read_text().splitlines()
+    assert json.loads(line) == {"seq": 1, "ts": T0, "kind": "signal_rejected", "key": "ETH/BTC",
+                                "reason": "max_concurrent", "spec_hash": "abc",
+                                "payload": {"rule": "max_concurrent", "numbers": {"open": 5, "max": 5}}}
 
 
 def test_report_is_strict_json_even_with_odd_values(tmp_path):

@@ -1,21 +1,45 @@
 """`engine data`: import bars into the parquet store, list it, check a file.
 
-pandas is imported only when a subcommand runs, never by `engine --help`.
+pandas is imported only when a subcommand runs, never by `engine --help`. Problems are
+printed in the project's diagnostic format (`file:line:col: error CODE what` + hint);
+a bad --tf or --symbol is an argument error, like any other argparse one.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 DEFAULT_STORE = "var/store"
+CATALOGUE = "adapters/paper/contracts.yaml"
+
+
+def _timeframe(text: str) -> str:
+    from engine.data.timeframes import TimeframeError, canonical_tf
+
+    try:
+        return canonical_tf(text)
+    except TimeframeError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _symbol(text: str) -> str:
+    from engine.data.store import check_symbol
+
+    try:
+        return check_symbol(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    imp = sub.add_parser("import", help="validate FILE and merge it into the store (de-duplicated by time)")
+    imp = sub.add_parser("import", help="validate FILE and merge it into the store (replacing bars at the same times)")
     imp.add_argument("file", help="CSV (.csv, .csv.gz), feather or parquet bars")
-    imp.add_argument("--symbol", required=True, help="engine symbol, e.g. ETH/BTC")
-    imp.add_argument("--tf", required=True, help="bar timeframe, e.g. 1m, 5m, 1h")
+    imp.add_argument("--symbol", required=True, type=_symbol, help="engine symbol, e.g. ETH/BTC")
+    imp.add_argument("--tf", required=True, type=_timeframe,
+                     help="bar timeframe, e.g. 1m, 5m, 1h; must match the file's bar spacing")
     imp.add_argument("--ask", metavar="ASK_FILE", help="FILE holds bid bars and ASK_FILE the ask bars")
     imp.add_argument("--store", default=DEFAULT_STORE, help=f"store root (default {DEFAULT_STORE})")
     ls = sub.add_parser("list", help="list stored series (or --bundled datasets)")
@@ -23,17 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ls.add_argument("--bundled", action="store_true", help="list the bundled real datasets instead")
     chk = sub.add_parser("check", help="validate FILE without importing it; print gap warnings")
     chk.add_argument("file")
-    chk.add_argument("--tf", help="bar timeframe (inferred when omitted)")
+    chk.add_argument("--tf", type=_timeframe, help="bar timeframe (inferred when omitted)")
     chk.add_argument("--ask", metavar="ASK_FILE")
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.data.errors import DataError
+    from engine.diagnostics import SpecError, render
 
     try:
         return {"import": _import, "list": _list, "check": _check}[args.action](args)
-    except DataError as e:
-        print(str(e), file=sys.stderr)
+    except SpecError as e:
+        print(render(e.diagnostics), file=sys.stderr)
         return 1
 
 
@@ -45,10 +69,9 @@ def _load(args: argparse.Namespace, symbol: str | None):
     return loader.load_bars(args.file, symbol, args.tf)
 
 
-def _print_warnings(df) -> None:
-    warnings = df.attrs.get("warnings", [])
+def _print_warnings(warnings: list) -> None:
     for w in warnings[:5]:
-        print(f"{w.pos.file}:{w.pos.line}: warning: {w.message}", file=sys.stderr)
+        print(w.text(), file=sys.stderr)
     if len(warnings) > 5:
         print(f"... and {len(warnings) - 5} more warning(s)", file=sys.stderr)
 
@@ -56,18 +79,54 @@ def _print_warnings(df) -> None:
 def _import(args: argparse.Namespace) -> int:
     from engine.data.store import ParquetStore
 
+    store = ParquetStore(args.store)
+    _print_warnings(_symbol_warnings(args.symbol, store))
     df = _load(args, args.symbol)
-    _print_warnings(df)
-    result = ParquetStore(args.store).write(df, args.symbol, args.tf)
-    print(f"{args.symbol} {args.tf}: {result.rows} rows imported, {result.duplicates} duplicates dropped, "
-          f"{result.days_written} days written -> {args.store}")
+    _print_warnings(df.attrs.get("warnings", []))
+    source = df.attrs["source"]
+    result = store.write(df, args.symbol, args.tf)
+    if result.differed:
+        _print_warnings([_differed(result, df, source)])
+    print(f"{args.symbol} {args.tf}: {result.rows} rows imported, {result.replaced} stored bars replaced "
+          f"({result.differed} with other values), {result.days_written} days written -> {args.store}")
     return 0
+
+
+def _symbol_warnings(symbol: str, store: Any) -> list:
+    """A symbol the paper venue does not know, or one that differs from a stored one only in case."""
+    from adapters.paper.catalogue import Catalogue
+    from engine.diagnostics import Diagnostic, Pos, Severity
+
+    out = []
+    if symbol not in Catalogue.load():
+        out.append(Diagnostic(Pos(CATALOGUE, 1, 1), Severity.WARNING, "DATA_SYMBOL",
+                              f"symbol {symbol!r} is not in the contract catalogue: the paper venue cannot trade it",
+                              "add its contract to the catalogue before naming it in a run config"))
+    twins = sorted({s.symbol for s in store.list() if s.symbol != symbol and s.symbol.lower() == symbol.lower()})
+    if twins:
+        out.append(Diagnostic(Pos(str(store.root), 1, 1), Severity.WARNING, "DATA_SYMBOL",
+                              f"symbol {symbol!r} differs only in case from stored {', '.join(map(repr, twins))}",
+                              "symbols are case-sensitive: this makes a separate series"))
+    return out
+
+
+def _differed(result: Any, df: Any, source: str):
+    from engine.data.loader import bar_line
+    from engine.diagnostics import Diagnostic, Pos, Severity
+
+    line = bar_line(Path(source), int(df.index.get_loc(result.first_differed)))
+    return Diagnostic(Pos(source, line, 1), Severity.WARNING, "DATA_REPLACED",
+                      f"{result.differed} stored bar(s) had other values and were replaced by this file's, "
+                      f"the first at {result.first_differed}",
+                      "overlapping imports keep the newest file's bars; re-import the old file to undo")
 
 
 def _check(args: argparse.Namespace) -> int:
     df = _load(args, None)
-    _print_warnings(df)
-    print(f"{args.file}: ok, {len(df)} bars {df.attrs.get('tf')} from {df.index[0]} to {df.index[-1]}")
+    _print_warnings(df.attrs.get("warnings", []))
+    tf = df.attrs.get("tf") or "of unknown timeframe (one bar: pass --tf)"
+    bars = f"{len(df)} bar{'s' if len(df) != 1 else ''} {tf}"
+    print(f"{args.file}: ok, {bars} from {df.index[0]} to {df.index[-1]}")
     return 0
 
 
@@ -84,5 +143,6 @@ def _list(args: argparse.Namespace) -> int:
     if not series:
         print(f"no data under {args.store} (engine data import FILE --symbol S --tf T)")
     for s in series:
-        print(f"{s.symbol:12} {s.tf:4} {s.rows:8} rows {s.days:4} days {s.first} .. {s.last}")
+        print(f"{s.symbol:12} {s.tf:4} {s.rows:8} rows {s.days:4} days {s.first} .. {s.last}"
+              f"   (run config: store:{s.symbol}@{s.tf})")
     return 0

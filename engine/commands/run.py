@@ -220,26 +220,22 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
 
 
 def _checked_series(cfg: Any, specs: Any, routing: Any, stage: int, notes: list[str]) -> list:
-    """The stage's market series, after the config's data set names and venue settings checked out."""
+    """The stage's market series, after the venue settings checked out (load_config checked the
+    data set names)."""
     from pydantic import ValidationError
 
-    from engine.data import bundled
     from engine.run.assemble import paper_config, stage_series
     from engine.spec.params import effective_params
 
-    for name, mode in routing.modes.items():
-        for ds in cfg.data[name].datasets if mode != "off" else []:
-            try:
-                bundled.get(ds)
-            except KeyError as e:
-                raise Refused(f"data.{name}.datasets: {e.args[0]}", 2) from None
+    risk = specs.extra["risk"]
+    wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
     try:
-        paper_config(cfg, effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"])
+        paper_config(cfg, wallet, dict(risk.limits.leverage_caps))
     except ValidationError as e:
         raise Refused("venue: " + "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()),
                       2) from None
     try:
-        return stage_series(cfg, routing, specs.extra["risk"].brackets.atr_window, notes)
+        return stage_series(cfg, routing, risk.brackets.atr_window, notes)
     except FileNotFoundError as e:
         raise Refused(str(e), 2) from None
 
@@ -332,7 +328,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     finally:  # the audit lines gathered since the last checkpoint reach the file, error or not
         runner.session.interp.sink.flush()
     result = runner.result(started)
-    files = write_run_dir(result)
+    files = write_run_dir(result, store.journal_entries())
     if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
         store.put_json(FINISHED_KEY, {"run_dir": str(run_dir)})
         store.commit()

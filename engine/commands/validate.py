@@ -34,32 +34,36 @@ def run(args: argparse.Namespace) -> int:
     warnings = len(diags) - errors
     summary = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)} in {n_files} file{'s' * (n_files != 1)}"
     body = render(diags, args.format)
-    if args.format == "json":
-        print(body)
-        print(summary, file=sys.stderr)
-    else:
-        if body:
-            print(body)
-        print(summary)
-    return 1 if errors or (args.strict and warnings) else 0
+    code = 1 if errors or (args.strict and warnings) else 0
+    try:
+        if args.format == "json":
+            print(body, flush=True)
+            print(summary, file=sys.stderr)
+        else:
+            print(*([body] if body else []), summary, sep="\n", flush=True)
+    except BrokenPipeError:  # `engine validate | head -2`: the reader has enough; the verdict stands
+        from engine.cli import silence_stdout
+
+        silence_stdout()
+    return code
 
 
 def validate(paths: list[str], use_cache: bool = False) -> tuple[list[Diagnostic], int]:
-    """Every diagnostic for the specs under `paths` (loader's and linter's), and the file count."""
+    """Every diagnostic for the specs under `paths` and the file count. A path inside a spec
+    tree (a folder holding catalogue.yaml) stands for the whole tree: its references resolve
+    there, and an edit to one file can break another (an override of a removed parameter)."""
     from engine.spec import cache
-    from engine.spec.files import spec_files
+    from engine.spec.files import spec_files, spec_roots
 
-    files = spec_files(paths)[0]
+    roots = spec_roots(paths)
+    files = spec_files(roots)[0]
     k = cache.key(files) if use_cache else ""
     hit = cache.load(k) if use_cache else None
     if hit is not None:
         return hit
-    from engine.spec.lint import lint
-    from engine.spec.loader import load_specs
-    from engine.spec.params import check_overrides
+    from engine.spec.validation import check_specs
 
-    specset, diags = load_specs(paths)
-    diags = list(dict.fromkeys(diags + check_overrides(specset) + lint(specset)))  # duplicates dropped
+    diags = check_specs(roots)[1]
     if use_cache:
         cache.save(k, diags, len(files))
     return diags, len(files)

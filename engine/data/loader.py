@@ -4,32 +4,64 @@ Every frame returned has a UTC DatetimeIndex named `ts` holding each bar's
 OPEN time (as in the source files); a bar is known only at `ts + interval`
 (see engine.data.bars). Columns are lower-case open/high/low/close/volume,
 plus bid/ask when the data has real quotes. Anything unusable raises
-DataError (`file:line: what is wrong`); gaps are warnings in
+DataError (`file:line:col: error DATA what is wrong`); gaps are warnings in
 `df.attrs["warnings"]` (a list of Diagnostic) because markets close.
 A CSV's place is its line in the file (the header is line 1, so the first bar is
-line 2: what an editor jumps to); a feather or parquet file has no lines, so there
-it is the bar's row, counted from 1.
+line 2 unless blank lines come before it: what an editor jumps to); a feather or
+parquet file has no lines, so there it is the bar's row, counted from 1. Problems
+of the file as a whole (type, columns, no bars) are at line 1.
 """
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import re
+import zipfile
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from engine.data.errors import DataError, data_warning
-from engine.data.timeframes import infer_tf, parse_tf, tf_name
+from engine.data.timeframes import TimeframeError, infer_tf, parse_tf, tf_name
 
 OHLC = ("open", "high", "low", "close")
-TIME_COLUMNS = ("ts", "timestamp", "timestamp_utc", "date", "datetime", "time", "unnamed: 0")
+# Preferred first; `unnamed: 0` (a CSV written with its index) is the last resort, because a
+# plain row counter there would otherwise read as 1970 epoch seconds.
+TIME_COLUMNS = ("ts", "timestamp", "timestamp_utc", "date", "datetime", "time", "open_time", "time_open",
+                "opentime", "date_time", "unnamed: 0")
+EARLIEST, LATEST = "1990-01-01", "2200-01-01"  # outside this a "timestamp" is a counter or a wrong unit
 GAP_FACTOR = 3.0  # a gap wider than this many bar intervals is reported
 _CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 
 
-def _line(path: Path, i: int) -> int:
-    """Where the bar at 0-based position `i` is: its CSV line (after the header), else its row."""
-    return i + 2 if path.name.lower().endswith(_CSV) else i + 1
+def bar_line(path: Path, i: int) -> int:
+    """Where the bar at 0-based position `i` is: its CSV line, else its row."""
+    if not path.name.lower().endswith(_CSV):
+        return i + 1
+    st = path.stat()
+    lines = _csv_lines(str(path), st.st_mtime_ns, st.st_size)
+    return lines[i + 1] if i + 1 < len(lines) else i + 2
+
+
+@lru_cache(maxsize=8)
+def _csv_lines(path: str, _mtime: int, _size: int) -> tuple[int, ...]:
+    """1-based numbers of the lines read_csv reads (header first): it skips blank ones."""
+    with _open_text(path) as f:
+        return tuple(n for n, text in enumerate(f, 1) if text.strip())
+
+
+def _open_text(path: str) -> Any:
+    name = path.lower()
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(path) as z:  # pandas reads a zip's only member
+            return io.StringIO(z.read(z.namelist()[0]).decode("utf-8", errors="replace"))
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(name).suffix, open)
+    return opener(path, "rt", encoding="utf-8", errors="replace")
 
 
 def load_bars(path: str | Path, symbol: str | None = None, tf: str | None = None,
@@ -41,10 +73,27 @@ def load_bars(path: str | Path, symbol: str | None = None, tf: str | None = None
     df = pd.DataFrame(cols, index=pd.DatetimeIndex(ts, name="ts"))
     _check_order(df.index, path)
     _check_ohlc(df, path)
-    interval = parse_tf(tf) if tf else infer_tf(df.index)
+    interval = _interval(df.index, tf, path)
     df.attrs.update(symbol=symbol, tf=tf_name(interval) if interval is not None else None,
                     source=str(path), warnings=_gaps(df.index, interval, gap_factor, path))
     return df
+
+
+def _interval(index: pd.DatetimeIndex, tf: str | None, path: Path) -> pd.Timedelta | None:
+    """The bar interval: `tf` when given, which must be the data's own spacing."""
+    inferred = infer_tf(index)
+    if not tf:
+        return inferred
+    try:
+        interval = parse_tf(tf)
+    except TimeframeError as e:
+        raise DataError(str(path), 1, str(e), "pass the data's bar interval") from None
+    if inferred is not None and inferred != interval:
+        n = int((np.diff(index.asi8) == inferred.value).sum())
+        raise DataError(str(path), 1, f"timeframe {tf.strip()} does not match the data: most bars "
+                        f"({n} of {len(index) - 1} steps) are {tf_name(inferred)} apart",
+                        f"use --tf {tf_name(inferred)} (or resample the file first)")
+    return interval
 
 
 def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None = None,
@@ -54,14 +103,14 @@ def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None 
     ask = load_bars(ask_path, symbol, tf)
     if not bid.index.equals(ask.index):
         row = _first_mismatch(bid.index, ask.index)
-        raise DataError(str(ask_path), _line(Path(ask_path), row),
+        raise DataError(str(ask_path), bar_line(Path(ask_path), row),
                         f"timestamp differs from {Path(bid_path).name} at this bar",
                         "bid and ask files must cover the same bars, row for row")
     b, a = bid["close"].to_numpy(), ask["close"].to_numpy()
     crossed = np.flatnonzero(a < b)
     warnings = list(bid.attrs["warnings"])
     if crossed.size:  # real FXCM bid and ask bars are sampled separately: ~1-2% close crossed
-        warnings.append(data_warning(str(ask_path), _line(Path(ask_path), int(crossed[0])),
+        warnings.append(data_warning(str(ask_path), bar_line(Path(ask_path), int(crossed[0])),
                                      f"{crossed.size} bar(s) close with ask below bid; using the wider side "
                                      "as ask (the quote is never narrowed)", code="DATA_CROSSED"))
     df = (bid[list(OHLC)] + ask[list(OHLC)]) / 2.0
@@ -78,7 +127,7 @@ def load_funding(path: str | Path, symbol: str | None = None) -> pd.DataFrame:
     ts = _timestamps(raw, path).floor("min")
     rate_col = next((c for c in ("rate", "funding_rate", "open") if c in raw.columns), None)
     if rate_col is None:
-        raise DataError(str(path), 0, "no funding rate column", "expected `rate`, `funding_rate` or `open`")
+        raise DataError(str(path), 1, "no funding rate column", "expected `rate`, `funding_rate` or `open`")
     rate = _numeric_columns(raw.rename(columns={rate_col: "rate"}), path, ["rate"], required=("rate",))
     df = pd.DataFrame(rate, index=pd.DatetimeIndex(ts, name="ts"))
     _check_order(df.index, path)
@@ -87,59 +136,93 @@ def load_funding(path: str | Path, symbol: str | None = None) -> pd.DataFrame:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """The file as a frame with lower-case column names; a datetime index becomes a column."""
+    """The file as a frame with lower-case column names; a datetime index becomes a column.
+    A file without a single bar is an error: importing nothing must not look like success."""
     if not path.exists():
-        raise DataError(str(path), 0, "file not found", "check the path (bundled data: engine data list --bundled)")
-    name = path.name.lower()
+        raise DataError(str(path), 1, "file not found", "check the path (bundled data: engine data list --bundled)")
+    if path.is_dir():
+        raise DataError(str(path), 1, "is a folder, not a bars file", "name a .csv, .feather or .parquet file")
     try:
-        if name.endswith(_CSV):
-            df = pd.read_csv(path)
-        elif name.endswith((".feather", ".arrow")):
-            df = pd.read_feather(path)
-        elif name.endswith((".parquet", ".pq")):
-            df = pd.read_parquet(path)
-        else:
-            raise DataError(str(path), 0, "unknown file type",
-                            "use .csv, .csv.gz, .feather or .parquet")
+        df = _read(path)
     except DataError:
         raise
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame()
     except pd.errors.ParserError as e:
         m = re.search(r"line (\d+)", str(e))  # pandas counts the file's lines, header included
-        raise DataError(str(path), int(m.group(1)) if m else 0, f"cannot parse CSV: {str(e).strip()}",
+        raise DataError(str(path), int(m.group(1)) if m else 1, f"cannot parse CSV: {str(e).strip()}",
                         "every row needs the same number of fields as the header") from None
-    except (OSError, ValueError, EOFError, pd.errors.EmptyDataError) as e:
-        raise DataError(str(path), 0, f"cannot read file: {e}",
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(str(path), 1, f"cannot read file: {e}",
                         "is it a complete, uncorrupted CSV/feather/parquet file?") from None
+    if df.empty:
+        raise DataError(str(path), 1, "no bars: the file has no data rows",
+                        "export the bars again; a header alone imports nothing")
     if isinstance(df.index, pd.DatetimeIndex):
         df = df.reset_index(names="ts")
     df.columns = [str(c).strip().lower() for c in df.columns]
     return df
 
 
+def _read(path: Path) -> pd.DataFrame:
+    name = path.name.lower()
+    if name.endswith(_CSV):
+        return pd.read_csv(path)
+    if name.endswith((".feather", ".arrow")):
+        return pd.read_feather(path)
+    if name.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    raise DataError(str(path), 1, "unknown file type", "use .csv, .csv.gz, .feather or .parquet")
+
+
 def _timestamps(raw: pd.DataFrame, path: Path) -> pd.DatetimeIndex:
     col = next((c for c in TIME_COLUMNS if c in raw.columns), None)
     if col is None:
-        raise DataError(str(path), 0, f"no timestamp column among {list(raw.columns)}",
+        raise DataError(str(path), 1, f"no timestamp column among {list(raw.columns)}",
                         f"name it one of {', '.join(TIME_COLUMNS[:5])}")
     values = raw[col]
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        unit = "ms" if values.abs().max() > 1e11 else "s"
-        ts = pd.to_datetime(values, unit=unit, utc=True, errors="coerce")
+        ts = pd.to_datetime(values, unit=_epoch_unit(values), utc=True, errors="coerce")
     else:
         ts = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     bad = np.flatnonzero(ts.isna().to_numpy())
     if bad.size:
         i = int(bad[0])
-        raise DataError(str(path), _line(path, i), f"cannot parse timestamp {raw[col].iloc[i]!r} in column `{col}`",
-                        "use ISO 8601 (2024-01-31 13:05:00, UTC unless an offset is given) or epoch s/ms")
+        raise DataError(str(path), bar_line(path, i), f"cannot parse timestamp {_show(values.iloc[i])} in column `{col}`",
+                        "use ISO 8601 (2024-01-31 13:05:00, UTC unless an offset is given) or epoch s/ms/us/ns")
+    _check_range(pd.DatetimeIndex(ts), raw, col, path)
     return pd.DatetimeIndex(ts).as_unit("ns")
+
+
+def _epoch_unit(values: pd.Series) -> str:
+    """Epoch seconds, ms, µs or ns, by magnitude: now is ~1.7e9 s, 1.7e12 ms, 1.7e15 µs, 1.7e18 ns."""
+    top = float(values.abs().max())
+    return "s" if top < 1e11 else "ms" if top < 1e14 else "us" if top < 1e17 else "ns"
+
+
+def _check_range(ts: pd.DatetimeIndex, raw: pd.DataFrame, col: str, path: Path) -> None:
+    """Times before 1990 or after 2200 are not market data: a row counter, or a wrong unit."""
+    out = np.flatnonzero((ts < pd.Timestamp(EARLIEST, tz="UTC")) | (ts >= pd.Timestamp(LATEST, tz="UTC")))
+    if not out.size:
+        return
+    i = int(out[0])
+    others = [c for c in raw.columns if c != col and ("time" in c or "date" in c)]
+    hint = (f"column `{others[0]}` looks like the time; name it `timestamp` (or drop `{col}`)" if others
+            else "use ISO 8601 times, or epoch seconds/ms/us/ns since 1970")
+    raise DataError(str(path), bar_line(path, i), f"timestamp {_show(raw[col].iloc[i])} in column `{col}` is "
+                    f"{ts[i]:%Y-%m-%d}, outside {EARLIEST} .. {LATEST}", hint)
+
+
+def _show(value: Any) -> str:
+    """A cell as the file shows it, not as numpy spells it (np.float64(nan))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _numeric_columns(raw: pd.DataFrame, path: Path, wanted: list[str],
                      required: tuple[str, ...]) -> dict[str, np.ndarray]:
     missing = [c for c in required if c not in raw.columns]
     if missing:
-        raise DataError(str(path), 0, f"missing column(s) {', '.join(missing)} (have {list(raw.columns)})",
+        raise DataError(str(path), 1, f"missing column(s) {', '.join(missing)} (have {list(raw.columns)})",
                         "column names are matched case-insensitively")
     out: dict[str, np.ndarray] = {}
     for c in wanted:
@@ -151,7 +234,7 @@ def _numeric_columns(raw: pd.DataFrame, path: Path, wanted: list[str],
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             i = int(bad[0])
-            raise DataError(str(path), _line(path, i), f"`{c}` is missing or not a number ({raw[c].iloc[i]!r})",
+            raise DataError(str(path), bar_line(path, i), f"`{c}` is missing or not a number ({_show(raw[c].iloc[i])})",
                             "drop or repair the row; bars are never filled in silently")
         out[c] = values
     return out
@@ -162,14 +245,15 @@ def _check_order(index: pd.DatetimeIndex, path: Path) -> None:
     back = np.flatnonzero(step < 0)
     if back.size:
         i = int(back[0]) + 1
-        raise DataError(str(path), _line(path, i),
+        raise DataError(str(path), bar_line(path, i),
                         f"timestamp {index[i]} goes back in time (the bar before is {index[i - 1]})",
                         "sort the file by time")
     dup = np.flatnonzero(step == 0)
     if dup.size:
         i = int(dup[0]) + 1
-        raise DataError(str(path), _line(path, i), f"duplicate timestamp {index[i]} (same as at "
-                        f"{_line(path, i - 1)})",
+        where = "line" if path.name.lower().endswith(_CSV) else "row"
+        raise DataError(str(path), bar_line(path, i), f"duplicate timestamp {index[i]} (same as {where} "
+                        f"{bar_line(path, i - 1)})",
                         "keep one bar per timestamp")
 
 
@@ -181,10 +265,11 @@ def _check_ohlc(df: pd.DataFrame, path: Path) -> None:
         (h < np.maximum(o, c), "high is below open or close"),
         (df["volume"].to_numpy() < 0 if "volume" in df else np.zeros(len(df), bool), "volume is negative"),
     )
-    first = [(int(np.flatnonzero(mask)[0]), what) for mask, what in checks if mask.any()]
+    # The first bad bar, and its first problem in the order above (a negative open is "not positive").
+    first = [(int(np.flatnonzero(mask)[0]), k, what) for k, (mask, what) in enumerate(checks) if mask.any()]
     if first:
-        i, what = min(first)
-        raise DataError(str(path), _line(path, i), f"OHLC sanity: {what} "
+        i, _, what = min(first)
+        raise DataError(str(path), bar_line(path, i), f"OHLC sanity: {what} "
                         f"(open={o[i]:g} high={h[i]:g} low={lo[i]:g} close={c[i]:g})",
                         "low <= open, close <= high and all prices > 0")
 
@@ -194,7 +279,7 @@ def _gaps(index: pd.DatetimeIndex, interval: pd.Timedelta | None, factor: float,
         return []
     step = np.diff(index.asi8)
     limit = interval.value * factor
-    return [data_warning(str(path), _line(path, int(i) + 1),
+    return [data_warning(str(path), bar_line(path, int(i) + 1),
                          f"gap of {pd.Timedelta(int(step[i]))} after {index[i]} (> {factor:g} x {tf_name(interval)})")
             for i in np.flatnonzero(step > limit)]
 

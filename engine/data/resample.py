@@ -30,7 +30,7 @@ DEFAULT_TIMEFRAMES: dict[Domain, tuple[str, str]] = {
 def resample(df: pd.DataFrame, tf: str) -> pd.DataFrame:
     target, source = parse_tf(tf), interval_of(df)
     if target < source or target % source:
-        raise DataError(str(df.attrs.get("source", "<frame>")), 0,
+        raise DataError(str(df.attrs.get("source", "<frame>")), 1,
                         f"cannot make {tf} bars from {df.attrs.get('tf') or source} bars",
                         "the target timeframe must be a whole multiple of the source timeframe")
     if target == source:

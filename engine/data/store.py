@@ -1,25 +1,45 @@
 """A day-partitioned parquet store: root/symbol=S/tf=T/date=YYYY-MM-DD/part.parquet.
 
-Re-importing overlapping data de-duplicates on timestamp, last write wins, so
-importing the same file twice leaves the store byte-for-byte unchanged (the
-second import writes no day at all). Each day file is replaced atomically.
+Re-importing overlapping data replaces the stored bars at the same timestamps (last
+write wins) and says how many it replaced and how many of those had other values,
+so importing the same file twice leaves the store byte-for-byte unchanged (the second
+import writes no day at all). A series keeps one set of columns: a write with other
+columns is refused rather than leaving NaN bid/ask/volume in the merged days. The
+timeframe is stored under its canonical name (`60m` is `1h`). Each day file is
+replaced atomically.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pandas as pd
 
+from engine.data.errors import DataError
+from engine.data.timeframes import canonical_tf
+
 DEFAULT_ROOT = Path("var/store")
+# Letters and digits first, then the punctuation real symbols use (ETH/BTC, BTC-PERP, ES.c.0).
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:+-]{0,63}$")
+
+
+def check_symbol(symbol: str) -> str:
+    """The symbol, or ValueError: empty, padded or path-like names would make odd store folders."""
+    if not _SYMBOL.match(symbol) or ".." in symbol:
+        raise ValueError(f"bad symbol {symbol!r}: a symbol starts with a letter or digit and holds only "
+                         "letters, digits and / _ . : + - (e.g. ETH/BTC, BTC-PERP)")
+    return symbol
 
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     rows: int  # rows in the incoming frame
-    duplicates: int  # incoming rows whose timestamp was already stored (the stored copy is dropped)
+    replaced: int  # stored bars at an incoming timestamp, replaced by the incoming bar
+    differed: int  # of those, bars whose values were not the same
+    first_differed: pd.Timestamp | None  # the earliest of them
     days_written: int  # day files created or changed
 
 
@@ -39,40 +59,73 @@ class ParquetStore:
 
     def _dir(self, symbol: str, tf: str) -> Path:
         # quote() keeps `ETH/BTC` a single path segment
-        return self.root / f"symbol={quote(symbol, safe='')}" / f"tf={quote(tf, safe='')}"
+        return self.root / f"symbol={quote(symbol, safe='')}" / f"tf={quote(canonical_tf(tf), safe='')}"
+
+    def _days(self, symbol: str, tf: str) -> list[Path]:
+        return sorted(self._dir(symbol, tf).glob("date=*/part.parquet"))
+
+    def columns(self, symbol: str, tf: str) -> list[str] | None:
+        """The stored series' columns, or None when nothing is stored."""
+        import pyarrow.parquet as pq
+
+        days = self._days(symbol, tf)
+        return [c for c in pq.read_schema(days[0]).names if c != "ts" and not c.startswith("__")] if days else None
 
     def write(self, df: pd.DataFrame, symbol: str, tf: str) -> ImportResult:
-        base = self._dir(symbol, tf)
-        duplicates = days_written = 0
+        check_symbol(symbol)
+        source = str(df.attrs.get("source", "<frame>"))
+        self._check_columns(df, symbol, tf, source)
+        # A frame without attrs: they hold Diagnostics, which pandas deep-copies on every copy,
+        # groupby and concat (minutes for a file with many gap warnings).
+        df = pd.DataFrame(df, copy=False)
+        try:
+            return self._write_days(df, self._dir(symbol, tf))
+        except OSError as e:
+            raise DataError(str(self.root), 1, f"cannot write the store: {e.strerror or e} ({e.filename or self.root})",
+                            "--store must name a folder you can create and write to") from None
+
+    def _check_columns(self, df: pd.DataFrame, symbol: str, tf: str, source: str) -> None:
+        stored = self.columns(symbol, tf)
+        if stored is not None and sorted(stored) != sorted(df.columns):
+            raise DataError(source, 1, f"columns {list(df.columns)} differ from the stored {symbol} "
+                            f"{canonical_tf(tf)} series' {stored}; merging them would leave missing values",
+                            "import it under another symbol or timeframe, or give the same columns "
+                            "(a bid file needs its --ask file)")
+
+    def _write_days(self, df: pd.DataFrame, base: Path) -> ImportResult:
+        replaced = differed = days_written = 0
+        first: pd.Timestamp | None = None
         for day, part in df.groupby(df.index.normalize()):
             path = base / f"date={day:%Y-%m-%d}" / "part.parquet"
             old = _read(path)
             if old is not None:
-                duplicates += int(part.index.isin(old.index).sum())
-                merged = pd.concat([old, part])
-                merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+                same_ts = old.index.intersection(part.index)
+                replaced += len(same_ts)
+                changed = _changed(old.loc[same_ts, part.columns], part.loc[same_ts])
+                differed += len(changed)
+                first = changed[0] if len(changed) and first is None else first
+                merged = pd.concat([old[~old.index.isin(part.index)], part]).sort_index()
+                if _same(old, merged):
+                    continue
             else:
                 merged = part.sort_index()
-            if old is not None and _same(old, merged):
-                continue
             _write_atomic(merged, path)
             days_written += 1
-        return ImportResult(len(df), duplicates, days_written)
+        return ImportResult(len(df), replaced, differed, first, days_written)
 
     def read(self, symbol: str, tf: str, start: str | None = None, end: str | None = None) -> pd.DataFrame:
         """Bars with start <= ts < end (ISO dates or timestamps, UTC)."""
-        days = sorted(self._dir(symbol, tf).glob("date=*/part.parquet"))
         lo = pd.Timestamp(start, tz="UTC") if start else None
         hi = pd.Timestamp(end, tz="UTC") if end else None
-        frames = [f for f in (_read(p) for p in days if _day_in(p, lo, hi)) if f is not None]
+        frames = [f for f in (_read(p) for p in self._days(symbol, tf) if _day_in(p, lo, hi)) if f is not None]
         if not frames:
-            raise KeyError(f"no stored bars for {symbol} {tf} under {self.root}")
+            raise DataError(str(self.root), 1, f"no stored bars for {symbol} {tf}", self.holding())
         df = pd.concat(frames).sort_index()
         if lo is not None:
             df = df[df.index >= lo]
         if hi is not None:
             df = df[df.index < hi]
-        df.attrs.update(symbol=symbol, tf=tf, source=str(self._dir(symbol, tf)), warnings=[])
+        df.attrs.update(symbol=symbol, tf=canonical_tf(tf), source=str(self._dir(symbol, tf)), warnings=[])
         return df
 
     def list(self) -> list[Series]:
@@ -85,6 +138,12 @@ class ParquetStore:
             out.append(Series(unquote(tf_dir.parent.name[7:]), unquote(tf_dir.name[3:]), len(days), rows,
                               days[0].parent.name[5:], days[-1].parent.name[5:]))
         return out
+
+    def holding(self) -> str:
+        """What the store holds, for a hint."""
+        held = [f"{s.symbol}@{s.tf}" for s in self.list()]
+        return (f"it holds {', '.join(held)} (engine data list --store {self.root})" if held else
+                f"it holds no series: engine data import FILE --symbol S --tf T --store {self.root}")
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -101,6 +160,13 @@ def _rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
+def _changed(old: pd.DataFrame, new: pd.DataFrame) -> pd.DatetimeIndex:
+    """Timestamps whose stored bar is not the incoming one (NaN equals NaN)."""
+    a, b = old.to_numpy(dtype=float), new.to_numpy(dtype=float)
+    differs = ((a != b) & ~(pd.isna(a) & pd.isna(b))).any(axis=1)
+    return old.index[differs]
+
+
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     return a.shape == b.shape and list(a.columns) == list(b.columns) and a.index.equals(b.index) and a.equals(b)
 
@@ -113,7 +179,5 @@ def _day_in(path: Path, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> boo
 def _write_atomic(df: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    clean = df.copy()
-    clean.attrs = {}  # attrs hold Diagnostics; they are not data
-    clean.to_parquet(tmp)
+    df.to_parquet(tmp)
     os.replace(tmp, path)

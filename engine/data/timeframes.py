@@ -1,30 +1,70 @@
-"""Timeframe strings (`1m`, `5m`, `15m`, `1h`, `8h`, `1d`) as pandas offsets."""
+"""Timeframe strings (`1m`, `5m`, `15m`, `1h`, `8h`, `1d`) as pandas offsets.
+
+`canonical_tf` is the one spelling of a timeframe (`60m` and ` 1h` are both `1h`), so
+the store and the run config never hold one series under two names. Parsing needs no
+pandas, so the run config can check timeframes without importing it.
+"""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-_UNITS = {"s": "s", "m": "min", "h": "h", "d": "D", "w": "W"}
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TF = re.compile(r"^(\d+)([smhdw])$")
+_LOOSE = re.compile(r"^(\d+)\s*([a-z]+)$")  # 5min, 5M, 5 m: what a user may mean
+_ALIASES = {"min": "m", "mins": "m", "minute": "m", "minutes": "m", "t": "m", "hour": "h", "hours": "h",
+            "hr": "h", "day": "d", "days": "d", "sec": "s", "week": "w"}
+MAX_SECONDS = 366 * 86400  # a bar longer than a year is a typo, and pandas overflows far beyond it
+EXAMPLES = "e.g. 1m, 5m, 15m, 1h, 8h, 1d"
 
 
-def parse_tf(tf: str) -> pd.Timedelta:
-    m = _TF.match(tf.strip())
+class TimeframeError(ValueError):
+    """A timeframe string that is not one; the message carries the hint."""
+
+
+def tf_seconds(tf: str) -> int:
+    text = str(tf).strip()
+    m = _TF.match(text)
     if not m:
-        raise ValueError(f"bad timeframe {tf!r}: expected a number and one of s, m, h, d, w (e.g. 15m)")
-    return pd.Timedelta(int(m.group(1)), unit=_UNITS[m.group(2)])
+        raise TimeframeError(f"bad timeframe {tf!r}: expected a number and one of s, m, h, d, w; "
+                             + (_suggest(text) or EXAMPLES))
+    secs = int(m.group(1)) * _SECONDS[m.group(2)]
+    if not 0 < secs <= MAX_SECONDS:
+        raise TimeframeError(f"bad timeframe {tf!r}: must be more than 0 and at most a year; {EXAMPLES}")
+    return secs
 
 
-def tf_name(delta: pd.Timedelta) -> str:
-    secs = int(delta.total_seconds())
+def _suggest(text: str) -> str | None:
+    m = _LOOSE.match(text.lower())
+    if not m:
+        return None
+    unit = _ALIASES.get(m.group(2), m.group(2))
+    return f"did you mean `{m.group(1)}{unit}`?" if unit in _SECONDS else None
+
+
+def canonical_tf(tf: str) -> str:
+    """The one name of a timeframe: `60m` -> `1h`, ` 5m` -> `5m` (raises TimeframeError)."""
+    return tf_name(tf_seconds(tf))
+
+
+def parse_tf(tf: str) -> "pd.Timedelta":
+    import pandas as pd
+
+    return pd.Timedelta(tf_seconds(tf), unit="s")
+
+
+def tf_name(delta: "pd.Timedelta | int") -> str:
+    secs = delta if isinstance(delta, int) else int(delta.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs % size == 0:
             return f"{secs // size}{unit}"
     return f"{secs}s"
 
 
-def infer_tf(index: pd.DatetimeIndex) -> pd.Timedelta | None:
+def infer_tf(index: "pd.DatetimeIndex") -> "pd.Timedelta | None":
     """The most common spacing (the median hides nothing on weekend-gapped forex)."""
     if len(index) < 2:
         return None

@@ -123,7 +123,8 @@ class BracketHandle:
     exits: list[OrderHandle] = field(default_factory=list)
     entry_fills: list[Fill] = field(default_factory=list)
     exit_fills: list[Fill] = field(default_factory=list)
-    exit_reason: str = ""
+    exit_reason: str = ""  # the exits that closed it, in fill order: `take_profit+stop_loss`
+    exit_whys: dict[str, str] = field(default_factory=dict)  # market exit order id -> why it was sent
     nonce: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     _ids: Any = field(default=None, repr=False, compare=False)  # order_id_prefix of this bracket's intent
@@ -151,7 +152,6 @@ class BracketHandle:
         self.execution.note("notify", self.id, text)
 
     def record_rejection(self, ctx: "ActionContext", reason: str) -> None:
-        self.exit_reason = self.exit_reason or f"refused: {reason}"
         self.execution.note("rejection", self.id, reason)
 
     # -- actions (provider adapters) ------------------------------------------
@@ -203,7 +203,6 @@ class BracketHandle:
             self.execution.post(self.entry.instance, "cancel")
 
     def close_position(self, ctx: "ActionContext", reason: str) -> None:
-        self.exit_reason = self.exit_reason or reason
         qty = self.open_qty
         if qty <= 1e-12:
             ctx.raise_event("position_closed")
@@ -213,6 +212,7 @@ class BracketHandle:
     def _close_now(self, qty: float, reason: str) -> None:
         order = self._order(self.side.opposite, qty, _MARKET, _EXIT, None, True)
         self.exits.append(order)
+        self.exit_whys[order.id] = reason
         self.execution.post(order.instance, "submit", {"qty": qty, "price": 0.0, "reduce_only": True})
 
     # -- fills routed from the order machines ---------------------------------
@@ -234,11 +234,19 @@ class BracketHandle:
             if o is order:
                 leg = name
                 break
+        self._exited(leg or self.exit_whys.get(order.id, "exit"))
         if leg is not None:
-            self.exit_reason = self.exit_reason or leg
             ex.post(self.instance, "leg_filled", {"leg": leg, "qty": fill.qty, "price": fill.price})
         elif self.open_qty <= 1e-12:
             ex.post(self.instance, "position_closed")
+
+    def _exited(self, why: str) -> None:
+        """Name the trade after every exit that took part of it, in order: a take-profit that
+        filled in part before a flatten took the rest is `take_profit+kill switch flatten`."""
+        if not self.exit_reason:
+            self.exit_reason = why
+        elif self.exit_reason.rsplit("+", 1)[-1] != why:
+            self.exit_reason = f"{self.exit_reason}+{why}"
 
     def on_order_done(self, order: OrderHandle, status: ReportStatus, reason: str = "") -> None:
         """A child order ended without (more) fills: tell the bracket machine."""

@@ -28,7 +28,10 @@ class RiskChain:
         self.config = config
         self.size = Sizer(config.sizing)
         self._limits = config.limits
-        self._guards: tuple[Guard, ...] = tuple(GUARDS[g] for g in config.guards)
+        # The kill switch first, whatever the list says: the schema insists on it, but a config
+        # built in code (model_copy) is not validated, and no list may let entries past a kill.
+        kill = GUARDS["kill_mode"]
+        self._guards: tuple[Guard, ...] = (kill, *(GUARDS[g] for g in config.guards if GUARDS[g] is not kill))
 
     def evaluate(self, intent: Intent, book: Book, instrument: Instrument, *, kill_mode: str,
                  entries_allowed: bool, active_symbols: frozenset[str] | None) -> Decision:

@@ -1,18 +1,54 @@
-"""The schema of specs/risk/*.yaml (kind: risk). Light: no pandas, so `engine validate` can load it."""
+"""The schema of specs/risk/*.yaml (kind: risk). Light: no pandas, so `engine validate` can load it.
+
+Every number has bounds that make sense for what it means, and every per-domain map names every
+domain: a value the run cannot use (a zero leverage cap divides, a missing domain is a KeyError
+on the first entry) is refused here, at its line, rather than mid-run."""
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+import typing
+from typing import Annotated, Any, Callable, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo,
+                      field_validator)
+from pydantic_core import PydanticCustomError
 
 from engine.spec.durations import parse_duration
 
 DomainName = Literal["crypto_spot", "crypto_perp", "forex", "forex_options"]
-Fraction = Field(ge=0.0, le=1.0)
+DOMAINS: tuple[str, ...] = typing.get_args(DomainName)
+DAY = 86400.0
+T = TypeVar("T")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _error(message: str, hint: str, **ctx: Any) -> PydanticCustomError:
+    # ctx["hint"] is the diagnostic's hint (engine/spec/models.py); the message says what is wrong.
+    return PydanticCustomError("risk_value", message, {**ctx, "hint": hint})
+
+
+def _number(x: float) -> str:
+    return f"{x:g}"
+
+
+def _span(x: float) -> str:
+    """Seconds as the spec writes them: 7d, 2h, 90s."""
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if x and x % n == 0:
+            return f"{x / n:g}{unit}"
+    return f"{x:g}s"
+
+
+def _within(lo: float, hi: float, hint: str, *, lo_open: bool = False,
+            show: Callable[[float], str] = _number) -> AfterValidator:
+    """lo <= v <= hi (lo < v when lo_open); NaN is outside every range."""
+    shown = f"{'(' if lo_open else '['}{show(lo)}, {show(hi)}]"
+
+    def check(v: float) -> float:
+        if (lo < v if lo_open else lo <= v) and v <= hi:
+            return v
+        raise _error("{value} is outside {range}", hint, value=show(v), range=shown)
+
+    return AfterValidator(check)
 
 
 def _seconds(v: object) -> float:
@@ -23,60 +59,106 @@ def _seconds(v: object) -> float:
     raise ValueError("expected a duration such as 15m, 2h or 7d")
 
 
-class Canary(_Strict):
-    size_pct: float = Fraction
-    trades: int = Field(ge=0)
-    days: float
+_PCT = "a fraction: 0.02 is 2%"
+Share = Annotated[float, _within(0.0, 1.0, _PCT, lo_open=True)]  # 0 would size, or cap, every entry to nothing
+Leverage = Annotated[float, _within(0.0, 100.0, "a multiple of equity: 1 is unlevered, 10 is 10:1", lo_open=True)]
+Multiplier = Annotated[float, _within(0.0, 10.0, "a multiple of the size: 1 leaves it as it is", lo_open=True)]
+AtrMultiple = Annotated[float, _within(0.0, 20.0, "a multiple of the ATR, such as 1.5", lo_open=True)]
+Bps = Annotated[float, _within(0.0, 10_000.0, "basis points of the mid price: 25 is 0.25%")]
+_DURATION = "a duration such as 15m, 2h or 7d"
+Duration = Annotated[float, BeforeValidator(_seconds), _within(0.0, 366 * DAY, _DURATION, lo_open=True, show=_span)]
+DurationOrZero = Annotated[float, BeforeValidator(_seconds), _within(0.0, 366 * DAY, _DURATION, show=_span)]
+Weekday = Annotated[int, _within(0, 6, "0 is Monday, 4 Friday, 6 Sunday")]
 
-    _days = field_validator("days", mode="before")(_seconds)
+
+def _every_domain(v: dict[str, T]) -> dict[str, T]:
+    missing = [d for d in DOMAINS if d not in v]
+    if missing:
+        raise _error("no entry for {missing}", f"every domain needs one: {', '.join(DOMAINS)} (the run "
+                     "reads it for each entry of that domain)", missing=", ".join(missing))
+    return v
+
+
+PerDomain = Annotated[dict[DomainName, T], AfterValidator(_every_domain)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Canary(_Strict):
+    size_pct: Share
+    trades: Annotated[int, _within(0, 100_000, "closed trades: seed 001 says 50")]
+    days: DurationOrZero  # 0: the canary ends by its trade count alone
 
 
 class LadderStep(_Strict):
-    profit_usd: float
-    multiplier: float = Field(gt=0)
+    profit_usd: float = Field(allow_inf_nan=False)
+    multiplier: Multiplier
 
 
 class Ladder(_Strict):
-    window: float
-    clamp: tuple[float, float]
+    window: Duration
+    clamp: tuple[Multiplier, Multiplier]
     steps: list[LadderStep]
 
-    _window = field_validator("window", mode="before")(_seconds)
+    @field_validator("clamp")
+    @classmethod
+    def _low_high(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if v[0] > v[1]:
+            raise _error("clamp [{lo}, {hi}] is not [low, high]", "write the smaller multiplier first",
+                         lo=v[0], hi=v[1])
+        return v
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "Ladder":
-        if self.clamp[0] > self.clamp[1]:
-            raise ValueError("clamp must be [low, high] with low <= high")
-        if [s.profit_usd for s in self.steps] != sorted(s.profit_usd for s in self.steps):
-            raise ValueError("ladder steps must be in increasing profit_usd order")
-        return self
+    @field_validator("steps")
+    @classmethod
+    def _in_clamp(cls, v: list[LadderStep], info: ValidationInfo) -> list[LadderStep]:
+        if [s.profit_usd for s in v] != sorted(s.profit_usd for s in v):
+            raise _error("ladder steps must be in increasing profit_usd order", "sort the steps by profit_usd")
+        lo, hi = info.data.get("clamp", (0.0, math.inf))  # no clamp: its own error is reported
+        for n, s in enumerate(v, 1):
+            if not lo <= s.multiplier <= hi:
+                # The sizer would clamp it silently: the spec would say one size and trade another.
+                raise _error("step {n} (profit_usd {profit}): multiplier {m} is outside the clamp [{lo}, {hi}]",
+                             "widen the clamp or change the step's multiplier", n=n, profit=s.profit_usd,
+                             m=s.multiplier, lo=lo, hi=hi)
+        return v
 
 
 class Kelly(_Strict):
-    fraction: float = Fraction
-    min_trades: int = Field(ge=1)
-    floor: float = Fraction  # Kelly may shrink size to this multiple, never to zero
+    fraction: Share
+    min_trades: Annotated[int, _within(1, 100_000, "closed trades before Kelly applies, such as 20")]
+    floor: Share  # Kelly may shrink size to this multiple, never to zero
 
 
 class DrawdownRecovery(_Strict):
-    from_drawdown: float = Fraction
-    multiplier: float = Fraction
+    from_drawdown: Share
+    multiplier: Share
 
 
 class Sizing(_Strict):
-    base_size_pct: float = Fraction
+    base_size_pct: Share
     canary: Canary
-    per_trade_risk_pct: dict[DomainName, float]
-    percent_sizing_threshold_usd: float = Field(gt=0)
-    percent_sizing_above_threshold: dict[DomainName, float]
+    per_trade_risk_pct: PerDomain[Share]
+    percent_sizing_threshold_usd: Annotated[float, _within(0.0, 1e9, "US dollars: seed 004 says 1000", lo_open=True)]
+    percent_sizing_above_threshold: PerDomain[Share]
     ladder: Ladder
     kelly: Kelly
     drawdown_recovery: DrawdownRecovery
 
 
 class Session(_Strict):
-    weekdays: list[int]
+    weekdays: list[Weekday]
     friday_close_utc: str
+
+    @field_validator("weekdays")
+    @classmethod
+    def _unique(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise _error("no weekday listed", "list the days entries are allowed on, 0 (Monday) to 6 (Sunday)")
+        if len(set(v)) != len(v):
+            raise _error("a weekday is listed twice", "list each day once")
+        return v
 
     @field_validator("friday_close_utc")
     @classmethod
@@ -93,18 +175,16 @@ class Session(_Strict):
 
 
 class Limits(_Strict):
-    short_allowed: dict[DomainName, bool]
-    leverage_caps: dict[DomainName, float]
-    exposure_pair_pct: float = Fraction
-    exposure_portfolio_pct: float = Fraction
-    max_concurrent_positions: int = Field(ge=1)
-    max_hold: float
-    spread_max_bps: dict[DomainName, float]
-    sessions: dict[DomainName, Session] = {}
-    friday_close_buffer: float
+    short_allowed: PerDomain[bool]
+    leverage_caps: PerDomain[Leverage]
+    exposure_pair_pct: Share
+    exposure_portfolio_pct: Share
+    max_concurrent_positions: Annotated[int, _within(1, 1000, "positions open at once in a domain: seed 004 says 5")]
+    max_hold: Duration
+    spread_max_bps: PerDomain[Bps]
+    sessions: dict[DomainName, Session] = {}  # a domain without one trades around the clock
+    friday_close_buffer: Annotated[float, BeforeValidator(_seconds), _within(0.0, DAY, _DURATION, show=_span)]
     avoid_weekend_carry: bool
-
-    _durations = field_validator("max_hold", "friday_close_buffer", mode="before")(_seconds)
 
     def near_weekly_close(self, domain: str, ts: Any) -> Any:
         """Inside the Friday close buffer of `domain`'s session, for a UTC time or an array of
@@ -121,9 +201,9 @@ class Limits(_Strict):
 
 
 class Brackets(_Strict):
-    atr_window: int = Field(ge=2)
-    stop_atr: dict[DomainName, float]
-    take_profit_atr: dict[DomainName, float]
+    atr_window: Annotated[int, _within(2, 1000, "bars in the ATR, such as 14")]
+    stop_atr: PerDomain[AtrMultiple]
+    take_profit_atr: PerDomain[AtrMultiple]
 
 
 GuardName = Literal["kill_mode", "no_short", "active_symbol", "session_hours", "spread_filter", "max_concurrent",
@@ -142,8 +222,13 @@ class RiskConfig(_Strict):
 
     @field_validator("guards")
     @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
+    def _kill_first(cls, v: list[str]) -> list[str]:
         dup = {g for g in v if v.count(g) > 1}
         if dup:
-            raise ValueError(f"guard listed twice: {', '.join(sorted(dup))}")
+            raise _error("guard listed twice: {dup}", "list each guard once", dup=", ".join(sorted(dup)))
+        if not v or v[0] != "kill_mode":
+            # The chain checks the kill switch first whatever this list says (chain.RiskChain):
+            # a list without it would read as if entries ignored the kill switch.
+            raise _error("the chain must start with `kill_mode`", "put `- kill_mode` first: the kill "
+                         "switch blocks entries through it, before any other guard")
         return v

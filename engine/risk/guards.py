@@ -21,6 +21,7 @@ def guard(fn: Guard) -> Guard:
 
 @guard
 def kill_mode(c: Context, lim: Limits) -> Rejection | None:
+    """The one check of the kill switch for entries: RiskChain runs it first whatever the list says."""
     if c.entries_allowed:
         return None
     return Rejection("kill_mode", f"kill mode `{c.kill_mode}` does not open risk", {"mode": c.kill_mode})

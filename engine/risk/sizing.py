@@ -4,6 +4,11 @@ notional   = equity x size% x ladder x recovery x kelly   (size% = 5%, or 2% in 
 risk cap   = B x r_A x ladder, or max(T, B x q_A x ladder) once B x r_A x ladder > T  (seed 004)
 qty        = min(notional / (entry x m), risk cap / (stop distance x m)), m the contract multiplier,
              then put in whole lots by the chain (chain.in_lots)
+
+Seed 004 writes QtyCap = NotionalCap / P, capping the notional at B x r_A x m. Read that
+way, r_A (2% at most) would always undercut seed 001's 5% base size, which would never
+apply; the issue calls r_A the per-trade risk, so it caps the loss at the stop instead
+(specs/risk/risk.yaml says so at per_trade_risk_pct).
 """
 from __future__ import annotations
 

@@ -18,23 +18,39 @@ from engine.spec.ir import SpecSet
 from engine.spec.params import effective_params
 
 
-def paper_config(cfg: RunConfig, wallet: float) -> Any:
-    """The paper venue's settings: the run's seed and wallets under the config's `venue:` keys
-    (pydantic ValidationError on a bad one)."""
+def paper_config(cfg: RunConfig, wallet: float, leverage: dict[str, float]) -> Any:
+    """The paper venue's settings: the run's seed and wallets, its margin at the risk spec's
+    leverage caps, under the run config's `venue` keys (pydantic ValidationError on a bad one)."""
     from adapters.paper.config import PaperConfig
 
     return PaperConfig.model_validate({"seed": cfg.seed, "starting_balance": {d.value: wallet for d in Domain},
-                                       **cfg.venue})
+                                       "leverage": leverage, **cfg.venue})
 
 
-def paper_venue(cfg: RunConfig, wallet: float, path: Path | None, resume_at: int | None = None) -> Any:
-    from adapters.paper.funding import bundled_funding
+def paper_venue(cfg: RunConfig, wallet: float, path: Path | None, funding: dict, leverage: dict[str, float],
+                resume_at: int | None = None) -> Any:
+    """The paper venue, its margin at the risk spec's leverage caps unless the run config's
+    `venue` section sets the venue's own."""
     from adapters.paper.venue import PaperVenue
 
-    config = paper_config(cfg, wallet)
+    config = paper_config(cfg, wallet, leverage)
     if path is None:
-        return PaperVenue(config, funding=bundled_funding())
-    return PaperVenue.open(path, config, funding=bundled_funding(), resume_at=resume_at)
+        return PaperVenue(config, funding=funding)
+    return PaperVenue.open(path, config, funding=funding, resume_at=resume_at)
+
+
+def funding_gaps(series: list, funding: dict[str, list[tuple[float, float]]]) -> list[str]:
+    """Notes for perps whose bars no real funding rate covers: their funding is not accrued,
+    and the operator must know the P&L lacks it (seed 004 accrues it, live and paper)."""
+    out = []
+    for s in series:
+        if s.domain is not Domain.CRYPTO_PERP or len(s.ts) == 0:
+            continue
+        rates = funding.get(s.symbol, [])
+        if not rates or rates[0][0] > s.ts[0] or rates[-1][0] < s.ts[-1] - 8 * 3600:
+            out.append(f"no funding rates cover {s.symbol}'s bars in the bundled data: its funding is not "
+                       "accrued, so its P&L leaves out the funding cost")
+    return out
 
 
 def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_dir: Path, *,
@@ -44,6 +60,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     from the store's last checkpoint. What a bad config can still refuse once the store is open
     (the ML models, the active set) is checked before anything else is made: the store is closed
     again on a refusal, and neither the run directory nor the venue's file exists yet."""
+    from adapters.paper.funding import bundled_funding
     from engine.run import checkpoint
 
     risk = specs.extra["risk"]
@@ -52,6 +69,8 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     t0 = min((float(s.ts[s.start]) for s in series), default=0.0) - 1.0
     clock = ReplayClock(t0)
     hash_ = spec_hash(specs)
+    funding = bundled_funding()
+    notes += funding_gaps(series, funding)
     store = open_store(cfg, clock, hash_)
     try:
         saved = _saved(store, stage, resume)
@@ -64,7 +83,8 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         raise
     run_dir.mkdir(parents=True, exist_ok=True)
     wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
-    venue = paper_venue(cfg, wallet, venue_path, saved["venue_calls"] if saved else None)
+    venue = paper_venue(cfg, wallet, venue_path, funding, dict(risk.limits.leverage_caps),
+                        saved["venue_calls"] if saved else None)
     sink = JsonlSink(run_dir / "audit.jsonl", fsync=cfg.durability == "full")
     if saved is not None and saved.get("audit_offset") is not None:
         sink.resume_at(saved["audit_offset"])

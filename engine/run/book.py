@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Iterable
 
 from engine.domain import Domain, Fill
 from engine.risk.types import Book
@@ -79,14 +80,26 @@ class DomainBook:
         elif pnl < 0:
             self.losses, self.loss_sum = self.losses + 1, self.loss_sum - pnl
         self.recent.append((ts, pnl))
-        while self.recent and self.recent[0][0] < ts - window:
-            self.recent.popleft()
+        self._trim(ts - window)
 
-    def risk_view(self, now: float, leverage: float) -> Book:
+    def _trim(self, since: float) -> None:
+        recent = self.recent
+        while recent and recent[0][0] < since:
+            recent.popleft()
+
+    def risk_view(self, now: float, leverage: float, window: float,
+                  working: Iterable[tuple[str, float]] = ()) -> Book:
+        """The book the risk chain judges an entry against at `now`: P&L of the trades closed
+        within `window` of now (not of the last close), and each working entry in `working`
+        (symbol, unfilled notional) counted as the position it will become, so that entries sent
+        on the same bar, or before the last one filled, cannot pass the caps together."""
         eq = self.equity
         self.peak_equity = max(self.peak_equity, eq)
         payoff = (self.win_sum / self.wins) / (self.loss_sum / self.losses) if self.wins and self.losses else None
         notional = self.open_notional()
+        for symbol, pending in working:
+            notional[symbol] = notional.get(symbol, 0.0) + pending
+        self._trim(now - window)
         return Book(self.domain, eq, eq - sum(notional.values()) / leverage, self.peak_equity, self.trades,
                     (now - self.activated_ts) / 86400, sum(map(_PNL, self.recent)),
                     self.wins / self.trades if self.trades else None, payoff, len(notional), notional)

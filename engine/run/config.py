@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from engine.diagnostics import SpecError
+from engine.diagnostics import Diagnostic, Severity, SpecError
 
 DEFAULTS = "defaults.yaml"
 
@@ -23,10 +23,27 @@ class Execution(_Strict):
     trading_enabled: bool = False
 
 
+def _dataset(name: str) -> str:
+    from engine.data.sources import check_name
+
+    return check_name(name)
+
+
+def _timeframe(tf: str) -> str:
+    from engine.data.timeframes import canonical_tf
+
+    return canonical_tf(tf)
+
+
+Timeframe = Annotated[str, AfterValidator(_timeframe)]
+
+
 class DomainData(_Strict):
-    datasets: list[str] = []
-    primary: str
-    confirm: str
+    # bundled names (engine data list --bundled) or imported series as store:SYMBOL@TF
+    datasets: list[Annotated[str, AfterValidator(_dataset)]] = []
+    primary: Timeframe
+    confirm: Timeframe
+    store: str = "var/store"  # the folder `engine data import --store` wrote, for store: data sets
 
 
 class StrategyUse(_Strict):
@@ -103,4 +120,37 @@ def load_config(path: str | Path | None = None) -> RunConfig:
     cfg, diags = validate(RunConfig, data, doc)
     if diags:
         raise SpecError(diags)
+    diags = [d for dom, dd in cfg.data.items() for d in _check_datasets(dom, dd, doc)]
+    if diags:
+        raise SpecError(diags)
     return cfg
+
+
+def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
+    """Each data set exists (a store: one in its store), trades in this domain, and its bars
+    make the domain's primary and confirmation timeframes: found at load, not mid-run."""
+    from engine.data.sources import SourceError, describe
+    from engine.data.timeframes import tf_seconds
+
+    out: list[Diagnostic] = []
+    at = ["data", dom]
+    for i, name in enumerate(dd.datasets):
+        try:
+            src = describe(name, dd.store)
+        except SourceError as e:
+            out.append(_error(doc.pos_of([*at, "datasets", i]), str(e), e.hint or ""))
+            continue
+        if src.domain is None or src.domain.value != dom:
+            where = f"trades in {src.domain.value}" if src.domain else "is not in adapters/paper/contracts.yaml"
+            out.append(_error(doc.pos_of([*at, "datasets", i]), f"{name}: {src.symbol} {where}, not {dom}",
+                              "list it under its own domain (the contract catalogue says which)"))
+        for key in ("primary", "confirm"):
+            tf = getattr(dd, key)
+            if tf_seconds(tf) % tf_seconds(src.tf):
+                out.append(_error(doc.pos_of([*at, key]), f"cannot make {tf} bars from {name}'s {src.tf} bars",
+                                  f"use a whole multiple of {src.tf}"))
+    return out
+
+
+def _error(pos: Any, message: str, hint: str) -> Diagnostic:
+    return Diagnostic(pos, Severity.ERROR, "CONFIG_DATA", message, hint)

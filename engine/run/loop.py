@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from engine.domain import Domain, Fill, Side
+from engine.domain import Domain, Fill, Role, Side
 from engine.exec.handles import BracketHandle
 from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
@@ -31,7 +31,7 @@ from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import Session
 
 COMMAND_POLL_S = 0.25  # operator commands (engine kill, promote) are read this often, in wall time
-_BUY, _SELL = Side.BUY, Side.SELL  # bound once: an Enum class attribute is a slow lookup
+_BUY, _SELL, _ENTRY = Side.BUY, Side.SELL, Role.ENTRY  # bound once: an Enum class attribute is a slow lookup
 
 
 @dataclass
@@ -315,11 +315,28 @@ class Runner:
         self._next_poll = wall() + COMMAND_POLL_S
         ses = self.session
         for cmd in ses.store.take_commands():
+            stale = self._stale(cmd.args)
+            if stale:
+                ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason=f"not applied: {stale}")
+                continue
             for inst in (ses.kill, ses.rollout, *ses.gates.values()):
                 spec_cmd = inst.bound.machine.commands.get(cmd.command)
                 if spec_cmd is not None:
                     ses.send(inst, spec_cmd.event, inputs=self.pnl_inputs())
             ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason="operator")
+
+    def _stale(self, args: dict) -> str:
+        """Why a confirmation no longer applies, or "": `engine promote` confirms the state the
+        operator saw; a stale or repeated one must not confirm the next stage towards live."""
+        expect = args.get("expect_state")
+        if expect is None:
+            return ""
+        ses = self.session
+        inst = next((i for i in (ses.kill, ses.rollout, *ses.gates.values())
+                     if i.bound.name == args.get("machine")), ses.rollout)
+        if inst.state == expect:
+            return ""
+        return f"{inst.bound.name} is in `{inst.state}`, the operator confirmed `{expect}`"
 
     def _price_update(self, s: Series, i: int, close: float) -> None:
         """Each bar's close and ATR reach the open brackets: the spec's breakeven and trailing rules."""
@@ -376,7 +393,8 @@ class Runner:
         book = ses.books[dom]
         lev = risk.limits.leverage_caps[domain]
         self.decider.spent(symbol)
-        decision = self.chain.evaluate(intent, book.risk_view(t, lev), self._instrument(symbol),
+        view = book.risk_view(t, lev, risk.sizing.ladder.window, self._working_entries(dom, book.marks))
+        decision = self.chain.evaluate(intent, view, self._instrument(symbol),
                                        kill_mode=ses.kill.state, entries_allowed=ses.entries_allowed,
                                        active_symbols=self.active_symbols)
         if decision.rejection is not None:
@@ -386,6 +404,22 @@ class Runner:
             return
         b = ses.execution.open_bracket(intent, float(decision.sized.qty), want.tags)
         b.extra["model_version"] = want.model_version
+
+    def _working_entries(self, dom: Domain, marks: dict[str, float]) -> list[tuple[str, float]]:
+        """(symbol, unfilled notional at the mark) of each of `dom`'s entry orders still working,
+        its bracket open or not (a closed bracket's entry whose cancel is unconfirmed may fill)."""
+        ex = self.session.execution
+        out = []
+        for o in ex.orders.values():
+            req = o.request
+            if req.role is _ENTRY and o.domain is dom and ex.is_live(o):
+                ctx = o.instance.ctx
+                left = ctx["qty"] - ctx["filled_qty"]
+                if left > 0:
+                    # Without a mark yet (none before the symbol's first bar): its limit price.
+                    price = marks.get(req.symbol, req.price or 0.0)
+                    out.append((req.symbol, left * price * self._instrument(req.symbol).multiplier))
+        return out
 
     def _refused(self, symbol: str, rule: str, reason: str, detail: dict) -> None:
         self.rejections[rule] = self.rejections.get(rule, 0) + 1

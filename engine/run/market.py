@@ -1,4 +1,4 @@
-"""Market data for a run: bundled series resampled to the stage's timeframes,
+"""Market data for a run: bundled or stored series resampled to the stage's timeframes,
 with the strategy's causal signals and ATR precomputed once.
 
 Precomputing is safe because every column at row t uses rows <= t only (the
@@ -72,12 +72,12 @@ def _strategies(use: StrategyUse):
 
 
 def load_series(dataset: str, dd: DomainData, use: StrategyUse, atr_window: int) -> Series:
-    from engine.data import bundled
+    from engine.data import sources
     from engine.data.bars import epoch_seconds
     from engine.data.resample import multi_timeframe
 
-    meta = bundled.get(dataset)
-    df = multi_timeframe(bundled.load(dataset), dd.primary, dd.confirm)
+    meta = sources.describe(dataset, dd.store)  # the run config checked it names a known domain
+    df = multi_timeframe(sources.load(dataset, dd.store), dd.primary, dd.confirm)
     fit_end = int(len(df) * use.fit_fraction)
     signal = np.zeros(len(df))
     for strat in _strategies(use):

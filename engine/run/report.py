@@ -1,4 +1,4 @@
-"""The run directory: report.json, trades.csv, equity.png (and the loop's audit.jsonl).
+"""The run directory: report.json, trades.csv, equity.png, journal.jsonl (and the loop's audit.jsonl).
 
 Every key of report.json is documented in docs/run-report.md. The report is
 strict JSON: figures that do not exist are null (see engine.run.kpi), never
@@ -14,18 +14,19 @@ import math
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from engine.run.kpi import Kpis, split_kpis
 from engine.run.result import ClosedTrade, RunResult
 
 FORMAT = 1
-REPORT, TRADES, EQUITY, AUDIT = "report.json", "trades.csv", "equity.png", "audit.jsonl"
+REPORT, TRADES, EQUITY, AUDIT, JOURNAL = "report.json", "trades.csv", "equity.png", "audit.jsonl", "journal.jsonl"
 TRADE_COLUMNS = tuple(f.name for f in dataclasses.fields(ClosedTrade))
 
 
-def write_run_dir(result: RunResult) -> dict[str, Path]:
-    """Write the report files into result.run_dir; returns {"report"|"trades"|"equity"|"audit": path}.
+def write_run_dir(result: RunResult, journal: Iterable[Any] = ()) -> dict[str, Path]:
+    """Write the report files into result.run_dir; returns {"report"|"trades"|"equity"|"journal"
+    |"audit": path}. `journal` is the store's journal (state.models.JournalEntry rows).
 
     "audit" is present only when the loop wrote audit.jsonl; report.json says
     `files.audit: null` otherwise, so a missing journal is visible, not silent.
@@ -33,13 +34,27 @@ def write_run_dir(result: RunResult) -> dict[str, Path]:
     run_dir = Path(result.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     files = {"trades": write_trades_csv(result.trades, run_dir / TRADES),
-             "equity": write_equity_png(result, run_dir / EQUITY)}
+             "equity": write_equity_png(result, run_dir / EQUITY),
+             "journal": write_journal(journal, run_dir / JOURNAL)}
     audit = run_dir / AUDIT
     if audit.is_file():
         files["audit"] = audit
     report = run_dir / REPORT
     _write_atomic(report, json.dumps(report_dict(result, files), indent=2, allow_nan=False) + "\n")
     return {"report": report, **files}
+
+
+def write_journal(rows: Iterable[Any], path: Path) -> Path:
+    """The store's journal as JSON lines: every rejected signal with its rule and numbers,
+    every order intent, venue answer, fill, command and kill event, with time, reason and
+    spec hash. It stays with the run directory when the next run archives the database."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({"seq": r.seq, "ts": r.ts, "kind": r.kind, "key": r.key, "reason": r.reason,
+                                "spec_hash": r.spec_hash, "payload": r.payload}, default=str) + "\n")
+    tmp.replace(path)
+    return path
 
 
 def domain_kpis(result: RunResult) -> dict[str, dict[str, Kpis]]:
@@ -73,7 +88,7 @@ def report_dict(result: RunResult, files: dict[str, Path]) -> dict[str, Any]:
         "spec_hashes": dict(sorted(result.spec_hashes.items())),
         "final_kill_mode": result.final_kill_mode,
         "final_stage_state": result.final_stage_state,
-        "files": {"report": REPORT, "trades": TRADES, "equity": EQUITY,
+        "files": {"report": REPORT, "trades": TRADES, "equity": EQUITY, "journal": JOURNAL,
                   "audit": AUDIT if "audit" in files else None},
     })
 

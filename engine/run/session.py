@@ -31,11 +31,11 @@ class RefusedToStart(Exception):
 
 
 def load_specset(paths: list[str]) -> SpecSet:
-    from engine.spec.lint import lint
-    from engine.spec.loader import load_specs
+    """The spec set to run; raises SpecError on any error `engine validate` reports (the same check)."""
+    from engine.spec.validation import check_specs
 
-    specs, diags = load_specs(paths)
-    errors = [d for d in diags + lint(specs) if d.severity is Severity.ERROR]
+    specs, diags = check_specs(paths)
+    errors = [d for d in diags if d.severity is Severity.ERROR]
     if errors:
         raise SpecError(errors)
     missing = missing_implementations(specs)
@@ -80,8 +80,8 @@ class Session:
     _broadcasts: frozenset[str] | None = field(default=None, repr=False)
 
     # -- engine-provided actions (specs/catalogue.yaml provider `engine`) -----------
-    def apply_stage(self, ctx: ActionContext, base_size_pct: float, canary_risk_pct: float, paper_wallet_usd: float,
-                    exploration_min: float, exploration_max_chop: float) -> None:
+    def apply_stage(self, ctx: ActionContext, paper_wallet_usd: float, exploration_min: float,
+                    exploration_max_chop: float) -> None:
         domains = self.specs.machines["rollout"].states[ctx.instance.state].attrs.get("domains", {})
         for name, mode in domains.items():
             routed = self.routing.modes.get(name, mode) if ctx.instance.state == f"stage_{self.stage}" else mode
@@ -92,9 +92,9 @@ class Session:
             if dom not in self.books:
                 self.books[dom] = DomainBook(dom, routed, wallet.start_balance, wallet.balance, ctx.now,
                                              wallet.balance, wallet.balance)
-        self.ledger.journal("stage", ctx.instance.state, {"domains": dict(domains), "base_size_pct": base_size_pct,
-                                                         "canary_risk_pct": canary_risk_pct,
-                                                         "exploration_min": exploration_min}, reason="apply_stage")
+        self.ledger.journal("stage", ctx.instance.state, {"domains": dict(domains), "exploration_min": exploration_min,
+                                                         "exploration_max_chop": exploration_max_chop},
+                            reason="apply_stage")
 
     def report_gate(self, ctx: ActionContext, phase: str, passed: bool) -> None:
         domain = ctx.instance.id.split(":", 1)[1]

@@ -31,6 +31,8 @@ from engine.run.market import Series
 if TYPE_CHECKING:
     import pandas as pd
 
+    from engine.data.sources import Source
+
 MODELS_KEY = "run/ml_models"  # symbol -> [[tf, version], ...] the run started with
 
 
@@ -179,12 +181,14 @@ def _note(store: Any, notes: list[str], what: str, text: str, **payload: Any) ->
     store.journal("ml", what, payload, reason=text)
 
 
-def _dataset_for(cfg: RunConfig, s: Series) -> str | None:
-    from engine.data import bundled
+def _dataset_for(cfg: RunConfig, s: Series) -> tuple[Source, str] | None:
+    """The series' data set (bundled or stored) and its store folder."""
+    from engine.data.sources import describe
 
     dd = cfg.data.get(s.domain.value)
-    names = dd.datasets if dd is not None else []
-    return next((n for n in names if bundled.get(n).symbol == s.symbol), None)
+    found = (describe(n, dd.store) for n in (dd.datasets if dd is not None else []))
+    src = next((f for f in found if f.symbol == s.symbol), None)
+    return (src, dd.store) if src is not None else None
 
 
 def _feeds(cfg: RunConfig, series: list[Series], store: Any, notes: list[str],
@@ -193,7 +197,7 @@ def _feeds(cfg: RunConfig, series: list[Series], store: Any, notes: list[str],
     if cfg.ml.enabled is False:
         _note(store, notes, "filter", "ML filter off (ml.enabled: false)")
         return {}
-    from engine.data import bundled
+    from engine.data import sources
     from strategies.ml.registry import ModelRegistry
 
     registry = ModelRegistry(cfg.ml.registry, store=store)
@@ -201,15 +205,16 @@ def _feeds(cfg: RunConfig, series: list[Series], store: Any, notes: list[str],
     feeds: dict[str, list[ModelFeed]] = {}
     missing: list[str] = []
     for s in series:
-        dataset = _dataset_for(cfg, s)
-        if dataset is None:
-            missing.append(f"{s.symbol} (no bundled data set in the run config)")
+        found = _dataset_for(cfg, s)
+        if found is None:
+            missing.append(f"{s.symbol} (no data set in the run config)")
             continue
-        refs = _refs(cfg, s.symbol, bundled.get(dataset).tf, registry, pinned)
+        src, store_root = found
+        refs = _refs(cfg, s.symbol, src.tf, registry, pinned)
         if not refs:
-            missing.append(f"{s.symbol} {bundled.get(dataset).tf}")
+            missing.append(f"{s.symbol} {src.tf}")
             continue
-        bars = bundled.load(dataset)
+        bars = sources.load(src.name, store_root)
         feeds[s.symbol] = [ModelFeed(f"{s.symbol}:{tf}:v{v}", _load(registry, s.symbol, tf, v), bars)
                            for tf, v in refs]
     if missing and cfg.ml.enabled is True:

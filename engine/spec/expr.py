@@ -29,6 +29,10 @@ _ALLOWED = (
     ast.Tuple, ast.List, ast.keyword,
 )
 MAX_LEN = 2000  # a guard longer than this is a smell, and bounds compile time
+# `**` only with a literal exponent up to this, on a base without `**`: with MAX_LEN that bounds
+# every value a guard computes (`9 ** 9 ** 9 ** 9` would never finish evaluating).
+MAX_EXPONENT = 10
+_SEQUENCE = (ast.List, ast.Tuple)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +115,37 @@ def analyse(source: str, scope: Scope) -> tuple[list[Problem], tuple[str, ...], 
                                         did_you_mean(shown, callable_names) or "declare it in specs/catalogue.yaml"))
             else:
                 calls.add(fname)
+        elif isinstance(node, ast.BinOp) and not _inside_pow(node, parents) and (problem := _unbounded(node)):
+            problems.append(problem)
     reads = _reads(nodes, parents, scope, problems)
     return problems, tuple(dict.fromkeys(reads)), frozenset(calls)
+
+
+def _inside_pow(node: ast.BinOp, parents: dict[ast.AST, ast.AST]) -> bool:
+    """A power inside another is reported once, at the outer one."""
+    parent = parents.get(node)
+    return isinstance(node.op, ast.Pow) and isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow)
+
+
+def _unbounded(node: ast.BinOp) -> Problem | None:
+    """An operation whose result can be too large to compute: a power with a large or
+    non-literal exponent, or a repeated (or %-formatted) string or list."""
+    col = node.col_offset
+    if isinstance(node.op, ast.Pow):
+        exp = node.right.operand if isinstance(node.right, ast.UnaryOp) else node.right
+        literal = isinstance(exp, ast.Constant) and type(exp.value) in (int, float)
+        if not literal or abs(exp.value) > MAX_EXPONENT or any(
+                isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) for n in ast.walk(node.left)):
+            return Problem("EXPR_FORBIDDEN", f"`**` needs a literal exponent of at most {MAX_EXPONENT} "
+                           "and a base without `**`", col,
+                           "write the power out, e.g. `x ** 2`; a guard's values must stay small")
+    elif isinstance(node.op, (ast.Mult, ast.Mod)) and any(
+            isinstance(n, _SEQUENCE) or isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes))
+            for n in (node.left, node.right)):
+        what = "repetition" if isinstance(node.op, ast.Mult) else "%-formatting"
+        return Problem("EXPR_FORBIDDEN", f"string or list {what} is not allowed", col,
+                       "expressions compare numbers; build text with `+`")
+    return None
 
 
 def _reads(nodes: list[ast.AST], parents: dict[ast.AST, ast.AST], scope: Scope, problems: list[Problem]) -> list[str]:

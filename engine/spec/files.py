@@ -2,6 +2,7 @@
 cache before importing the loader."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -24,3 +25,22 @@ def spec_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Diagnostic
             diags.append(Diagnostic(Pos(str(p), 1, 1), Severity.ERROR, "INTERNAL", f"no such file or directory: {p}",
                                     "pass spec files or folders, e.g. `engine validate specs/`"))
     return list(out.values()), diags
+
+
+CATALOGUE = "catalogue.yaml"  # marks the root of a spec tree (specs/catalogue.yaml)
+
+
+def spec_roots(paths: Sequence[str | Path]) -> list[Path]:
+    """What to load for `paths`: a file or folder inside a spec tree stands for the whole tree,
+    because its references (actions, gates, the machines an override names) resolve there."""
+    return list(dict.fromkeys(_tree_of(Path(p)) or Path(p) for p in paths))
+
+
+def _tree_of(path: Path) -> Path | None:
+    """The nearest folder at or above `path` that holds catalogue.yaml, spelt relative to
+    `path` (so diagnostics keep the user's relative file names), or None."""
+    start = path if path.is_dir() else path.parent
+    for up, d in enumerate((start.resolve(), *start.resolve().parents)):
+        if (d / CATALOGUE).is_file():
+            return Path(os.path.normpath(start.joinpath(*[".."] * up)))
+    return None

@@ -235,6 +235,17 @@ class Overrides:
     path: str = ""
     # Where each name under `values` is written: "machine" and "machine.param" -> Pos.
     positions: Mapping[str, Pos] = EMPTY
+    key_pos: Pos | None = None  # where `key:` is written
+
+
+@dataclass(frozen=True, slots=True)
+class Unloaded:
+    """A spec file that failed to load, and what it would have defined as far as its text
+    tells: other files' references to it are unknown, not wrong, until it loads."""
+
+    path: str
+    kind: str | None
+    name: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,3 +256,11 @@ class SpecSet:
     catalogue: Catalogue = field(default_factory=Catalogue)
     overrides: tuple[Overrides, ...] = ()
     extra: Mapping[str, Any] = EMPTY  # other validated documents (risk, strategies), by name
+    extra_kinds: Mapping[str, str] = EMPTY  # name -> kind of each document in `extra`
+    unloaded: tuple[Unloaded, ...] = ()
+
+    def may_define(self, kinds: tuple[str, ...], name: str | None = None) -> bool:
+        """Whether a file that failed to load may define a document of one of `kinds` (named
+        `name`, when given); a file whose kind cannot be read may be of any kind."""
+        return any((u.kind is None or u.kind in kinds) and (name is None or u.name == name)
+                   for u in self.unloaded)

@@ -18,7 +18,7 @@ from engine.spec.durations import looks_like_duration, parse_duration
 from engine.spec.files import spec_files
 from engine.spec.ir import (ActionRef, Catalogue, CatalogueEntry, Check, Command, ContextVar, Event,
                             Expr, Input, Machine, Overrides, Param, SpecSet, State, Timer,
-                            Transition, frozen_map)
+                            Transition, Unloaded, frozen_map)
 from engine.spec.yamlio import YamlDoc, decode, parse_yaml
 
 MACHINE_KINDS = ("rollout", "orders", "gates", "kill")
@@ -26,6 +26,7 @@ BUILTIN_KINDS = MACHINE_KINDS + ("catalogue", "overrides")
 FOLDER_KINDS = MACHINE_KINDS + ("overrides",)  # kinds that must live in specs/<kind>/
 SPECS_ROOT = "specs"
 _PARAM_REF = re.compile(r"\s*params\.([A-Za-z_][A-Za-z0-9_]*)\s*")
+_TOP_KEY = r"^{}:[ \t]*[\"']?([A-Za-z0-9_.-]+)"
 
 
 def _err(pos: Pos, code: str, message: str, hint: str | None = None) -> Diagnostic:
@@ -64,8 +65,22 @@ class _Loaded:
     machine: Machine | None = None
     catalogue: Catalogue | None = None
     overrides: Overrides | None = None
-    extra: tuple[str, Any, Pos] | None = None
+    extra: tuple[str, Any, Pos, str] | None = None  # name, document, position, kind
     diags: list[Diagnostic] = field(default_factory=list)
+    unloaded: Unloaded | None = None  # set when the file failed to load
+
+
+def _failed(path: Path, diags: list[Diagnostic], text: str | None) -> _Loaded:
+    """A file left out of the set (fail closed), with what its text says it would define, so
+    that references to it are not also reported as unresolved."""
+    def top(key: str) -> str | None:
+        m = re.search(_TOP_KEY.format(key), text or "", flags=re.M)
+        return m.group(1) if m else None
+
+    kind = top("kind")
+    kind = kind if kind in BUILTIN_KINDS + tuple(documents.DOCUMENT_KINDS) else None
+    name = top("name") or (path.stem if kind in documents.DOCUMENT_KINDS else None)
+    return _Loaded(diags=diags, unloaded=Unloaded(str(path), kind, name))
 
 
 def load_file(path: Path) -> _Loaded:
@@ -73,17 +88,17 @@ def load_file(path: Path) -> _Loaded:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        return _Loaded(diags=[_err(Pos(file, 1, 1), "INTERNAL", f"cannot read the file: {e.strerror}")])
+        return _failed(path, [_err(Pos(file, 1, 1), "INTERNAL", f"cannot read the file: {e.strerror}")], None)
     text, diags = decode(raw, file)
     if text is None:
-        return _Loaded(diags=diags)
+        return _failed(path, diags, raw.decode("utf-8", errors="replace"))
     doc, diags = parse_yaml(text, file)
     if doc is None:
-        return _Loaded(diags=diags)
+        return _failed(path, diags, text)
     loaded = _from_doc(doc, path, raw)
     loaded.diags = diags + [d for d in loaded.diags if d.pos not in {y.pos for y in diags}]
     if loaded.diags:  # any error leaves the file out: fail closed
-        return _Loaded(diags=loaded.diags)
+        return _failed(path, loaded.diags, text)
     return loaded
 
 
@@ -117,7 +132,7 @@ def _from_doc(doc: YamlDoc, path: Path, raw: bytes) -> _Loaded:
         name = doc.data.get("name")
         name = name if isinstance(name, str) else path.stem
         pos = doc.pos_of(("name",)) if "name" in doc.data else doc.pos_of(())
-        return _Loaded(extra=(name, obj, pos), diags=diags + errs)
+        return _Loaded(extra=(name, obj, pos, kind), diags=diags + errs)
     obj, errs = models.validate(models.model_for_kind(kind), doc.data, doc)
     diags += errs
     if obj is None:
@@ -150,7 +165,8 @@ def _overrides(m: Any, doc: YamlDoc) -> Overrides:
         for param in values:
             positions[f"{machine}.{param}"] = doc.key_pos_of(("values", machine, param))
     values = {k: frozen_map(v) for k, v in m.values.items()}
-    return Overrides(m.scope, m.key, frozen_map(values), doc.pos_of(()), doc.file, frozen_map(positions))
+    return Overrides(m.scope, m.key, frozen_map(values), doc.pos_of(()), doc.file, frozen_map(positions),
+                     doc.pos_of(("key",)))
 
 
 class _MachineBuilder:
@@ -301,9 +317,9 @@ def load_specs(paths: Sequence[str | Path]) -> tuple[SpecSet, list[Diagnostic]]:
         try:
             one = load_file(f)
         except Exception as e:  # noqa: BLE001 - one broken file must not hide the others' problems
-            one = _Loaded(diags=[_err(Pos(str(f), 1, 1), "INTERNAL",
-                                      f"unexpected error while loading: {type(e).__name__}: {e}",
-                                      "this is a bug in the loader; please report it with the file")])
+            one = _failed(f, [_err(Pos(str(f), 1, 1), "INTERNAL",
+                                   f"unexpected error while loading: {type(e).__name__}: {e}",
+                                   "this is a bug in the loader; please report it with the file")], None)
         diags += one.diags
         loaded.append(one)
     specset, set_diags = _assemble(loaded)
@@ -313,7 +329,7 @@ def load_specs(paths: Sequence[str | Path]) -> tuple[SpecSet, list[Diagnostic]]:
 def _assemble(loaded: list[_Loaded]) -> tuple[SpecSet, list[Diagnostic]]:
     diags: list[Diagnostic] = []
     machines: dict[str, Machine] = {}
-    extra: dict[str, tuple[Any, Pos]] = {}
+    extra: dict[str, tuple[Any, Pos, str]] = {}
     guards: dict[str, CatalogueEntry] = {}
     actions: dict[str, CatalogueEntry] = {}
     cat_path = ""
@@ -322,8 +338,8 @@ def _assemble(loaded: list[_Loaded]) -> tuple[SpecSet, list[Diagnostic]]:
             _add_unique(machines, one.machine.name, one.machine, one.machine.pos, "machine",
                         lambda m: m.pos, diags)
         if one.extra:
-            name, obj, pos = one.extra
-            _add_unique(extra, name, (obj, pos), pos, "document", lambda e: e[1], diags)
+            name, obj, pos, kind = one.extra
+            _add_unique(extra, name, (obj, pos, kind), pos, "document", lambda e: e[1], diags)
         if one.catalogue:
             cat_path = cat_path or one.catalogue.path
             for n, e in one.catalogue.guards.items():
@@ -334,7 +350,9 @@ def _assemble(loaded: list[_Loaded]) -> tuple[SpecSet, list[Diagnostic]]:
         machines=frozen_map(machines),
         catalogue=Catalogue(frozen_map(guards), frozen_map(actions), cat_path),
         overrides=tuple(one.overrides for one in loaded if one.overrides),
-        extra=frozen_map({n: obj for n, (obj, _) in extra.items()}),
+        extra=frozen_map({n: obj for n, (obj, _, _) in extra.items()}),
+        extra_kinds=frozen_map({n: kind for n, (_, _, kind) in extra.items()}),
+        unloaded=tuple(one.unloaded for one in loaded if one.unloaded),
     )
     return specset, diags
 

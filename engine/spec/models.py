@@ -374,7 +374,8 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any) -> Diagnostic:
         return _d(pos, "SCHEMA_VALUE", f"{subject}: `{value}` is not a valid name",
                   "names are letters, digits and underscores, not starting with a digit")
     msg = e["msg"].removeprefix("Value error, ")
-    return _d(pos, "SCHEMA_VALUE", f"{subject}: {msg[:1].lower()}{msg[1:]}")
+    hint = e.get("ctx", {}).get("hint")  # a model's PydanticCustomError may carry one
+    return _d(pos, "SCHEMA_VALUE", f"{subject}: {msg[:1].lower()}{msg[1:]}", hint if isinstance(hint, str) else None)
 
 
 def _type_hint(kind: str, value: Any) -> str | None:

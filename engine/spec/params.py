@@ -1,13 +1,14 @@
 """Effective parameter values (default, then env override, then stage override) and their checks."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from engine.diagnostics import Diagnostic, Pos, Severity, did_you_mean
 from engine.spec.durations import parse_duration
-from engine.spec.ir import Param, SpecSet
+from engine.spec.ir import KINDS, Overrides, Param, SpecSet
 
 _NUMERIC = ("float", "money", "fraction")
+STAGE_PREFIX = "stage_"  # rollout state `stage_N` is what a `scope: stage` override with `key: N` tunes
 
 
 def effective_params(specset: SpecSet, machine_name: str, stage: int | None = None,
@@ -68,7 +69,8 @@ def _show(param: Param, bound: float) -> str:
 
 
 def check_overrides(specset: SpecSet) -> list[Diagnostic]:
-    """PARAM_BOUNDS for bad defaults and override values; UNRESOLVED_OVERRIDE for unknown names."""
+    """PARAM_BOUNDS for bad defaults and override values, UNRESOLVED_OVERRIDE for unknown names
+    and stages, OVERRIDE_CONFLICT for two files setting one value differently."""
     out = []
     for m in specset.machines.values():
         for p in m.params.values():
@@ -76,22 +78,60 @@ def check_overrides(specset: SpecSet) -> list[Diagnostic]:
             if problem:
                 out.append(_err(p.pos, "PARAM_BOUNDS", f"default of `{m.name}.{p.name}` {problem}"))
     for o in specset.overrides:
+        out += _stage_key(specset, o)
         for machine, values in o.values.items():
-            where = o.positions.get(machine, o.pos)
-            m = specset.machines.get(machine)
-            if m is None:
-                out.append(_err(where, "UNRESOLVED_OVERRIDE", f"no machine named `{machine}`",
-                                did_you_mean(machine, specset.machines)))
-                continue
+            out += _values(specset, o, machine, values)
+    return out + _conflicts(specset)
+
+
+def _stage_key(specset: SpecSet, o: Overrides) -> list[Diagnostic]:
+    """An override for a stage the rollout does not have would never apply."""
+    rollout = next((m for m in specset.machines.values() if m.kind == "rollout"), None)
+    if o.scope != "stage" or rollout is None:
+        return []
+    keys = [n.removeprefix(STAGE_PREFIX) for n in rollout.states
+            if n.startswith(STAGE_PREFIX) and n.removeprefix(STAGE_PREFIX).isdigit()]
+    if o.key in keys:
+        return []
+    return [_err(o.key_pos or o.pos, "UNRESOLVED_OVERRIDE", f"stage `{o.key}` is not a stage of `{rollout.name}`",
+                 f"stages in {rollout.path}: {', '.join(keys) or '(none)'}")]
+
+
+def _values(specset: SpecSet, o: Overrides, machine: str, values: Mapping[str, Any]) -> list[Diagnostic]:
+    where = o.positions.get(machine, o.pos)
+    m = specset.machines.get(machine)
+    if m is None:
+        if specset.may_define(KINDS, machine):
+            return []  # its file failed to load and says so already
+        return [_err(where, "UNRESOLVED_OVERRIDE", f"no machine named `{machine}`",
+                     did_you_mean(machine, specset.machines))]
+    out = []
+    for name, value in values.items():
+        pos = o.positions.get(f"{machine}.{name}", where)
+        p = m.params.get(name)
+        if p is None:
+            out.append(_err(pos, "UNRESOLVED_OVERRIDE", f"machine `{machine}` has no parameter `{name}`",
+                            did_you_mean(name, m.params) or f"declare it under `parameters` in {m.path}"))
+        elif problem := value_problem(p, value):
+            out.append(_err(pos, "PARAM_BOUNDS", f"`{machine}.{name}` {problem}", f"declared at {p.pos}"))
+    return out
+
+
+def _conflicts(specset: SpecSet) -> list[Diagnostic]:
+    """Two override files of one scope and key that set a parameter differently: which one
+    applies would depend on file order, so neither is taken silently."""
+    first: dict[tuple[str, str, str, str], tuple[Any, Pos]] = {}
+    out = []
+    for o in specset.overrides:
+        for machine, values in o.values.items():
             for name, value in values.items():
-                pos = o.positions.get(f"{machine}.{name}", where)
-                p = m.params.get(name)
-                if p is None:
-                    out.append(_err(pos, "UNRESOLVED_OVERRIDE", f"machine `{machine}` has no parameter `{name}`",
-                                    did_you_mean(name, m.params) or f"declare it under `parameters` in {m.path}"))
-                elif problem := value_problem(p, value):
-                    out.append(_err(pos, "PARAM_BOUNDS", f"`{machine}.{name}` {problem}",
-                                    f"declared at {p.pos}"))
+                pos = o.positions.get(f"{machine}.{name}", o.pos)
+                seen = first.setdefault((o.scope, o.key, machine, name), (value, pos))
+                if seen[1] != pos and seen[0] != value:
+                    out.append(_err(pos, "OVERRIDE_CONFLICT",
+                                    f"{o.scope} `{o.key}` sets `{machine}.{name}` to `{value}` here and to "
+                                    f"`{seen[0]}` at {seen[1]}",
+                                    "keep one value: delete it from one of the files"))
     return out
 
 

@@ -22,18 +22,22 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MantissaNoDotYAML1_1Warning, MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MantissaNoDotYAML1_1Warning, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 try:  # libyaml via ruamel.yaml.clib: about 15x faster; marks and nodes are the same
-    from ruamel.yaml.cyaml import CSafeLoader
+    from ruamel.yaml.cyaml import CParser, CSafeLoader
 except ImportError:  # pragma: no cover - pure-Python fallback
-    CSafeLoader = None
+    CParser = CSafeLoader = None
 
 from engine.diagnostics import Diagnostic, Pos, Severity
 
 MAX_ALIASES = 100  # aliases per document; more is a bomb, not a spec
 MAX_NODES = 100_000  # nodes after alias expansion; stops "few aliases, many levels" bombs
+# Nesting levels; a spec nests about 6. libyaml's composer recurses in C once per level, and
+# about 30,000 levels overflow its stack: a segfault, not an exception, so we look first.
+MAX_DEPTH = 200
 
 Path = tuple[Any, ...]
 _STR = "tag:yaml.org,2002:str"
@@ -163,8 +167,11 @@ class _Builder:
             what = "a base-60 number"
         else:
             return
+        hint = f'quote it: "{v}"'
+        if what == "a boolean":  # most often meant as one: `final: yes`
+            hint = f'write true or false; if you mean the text, {hint}'
         self.report(node.start_mark, "YAML_IMPLICIT_SCALAR",
-                    f"unquoted `{v}` is read as {what} by YAML 1.1 tools", f'quote it: "{v}"')
+                    f"unquoted `{v}` is read as {what} by YAML 1.1 tools", hint)
 
     def mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -207,6 +214,54 @@ class _Builder:
         return self.scalar(knode)
 
 
+class _TooDeep(Exception):
+    def __init__(self, mark: Any):
+        super().__init__(f"nested deeper than {MAX_DEPTH} levels")
+        self.mark = mark
+
+
+def _check_depth(text: str) -> None:
+    """Raise _TooDeep at the first collection nested deeper than MAX_DEPTH. A cheap bound from
+    the text clears every real spec; only a file that may be that deep gets the exact check,
+    over parser events (libyaml's parser keeps its own stack, unlike its composer)."""
+    if _depth_bound(text) <= MAX_DEPTH:
+        return
+    depth = 0
+    for event in _events(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _TooDeep(event.start_mark)
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
+def _depth_bound(text: str) -> int:
+    """At least the nesting depth of `text`: the deepest run of open brackets, plus per line
+    what block nesting can reach (a level per indicator, two per column of indentation)."""
+    flow = text.count("[") + text.count("{")
+    if flow > MAX_DEPTH:
+        flow = depth = 0
+        for m in re.finditer(r"[\[\]{}]", text):
+            depth = depth + 1 if m.group() in "[{" else max(depth - 1, 0)
+            flow = max(flow, depth)
+    block = max((2 * (len(line) - len(line.lstrip())) + line.count("-") + line.count("?") + line.count(":") + 2
+                 for line in text.splitlines()), default=0)
+    return flow + block
+
+
+def _events(text: str) -> Iterator[Any]:
+    if CParser is None:
+        yield from YAML(typ="safe", pure=True).parse(text)
+        return
+    parser = CParser(text)
+    try:
+        while (event := parser.get_event()) is not None:
+            yield event
+    finally:
+        parser.dispose()
+
+
 def _compose(text: str) -> tuple[Node | None, Any]:
     """The node graph of the one document in `text` (by libyaml when available), and a
     constructor for its scalars."""
@@ -220,32 +275,59 @@ def _compose(text: str) -> tuple[Node | None, Any]:
 def parse_yaml(text: str, file: str) -> tuple[YamlDoc | None, list[Diagnostic]]:
     """Parse one YAML document. Never raises on bad input; None when nothing usable came out."""
     try:
+        _check_depth(text)
         root, constructor = _compose(text)
         if root is None:
             return YamlDoc(file, None, {(): (1, 1, 1, 1, 0)}), []
         _check_aliases(root)
         builder = _Builder(file, constructor)
         data = builder.build(root, (), None)
+    except _TooDeep as e:
+        return None, [_error(file, e.mark, "YAML_SYNTAX", f"invalid YAML: {e}",
+                             "a spec nests a few levels; look for an unclosed `[` or `{` before this")]
     except _AliasLimit as e:
         return None, [_error(file, e.mark, "YAML_ALIAS_LIMIT", str(e),
                              "use fewer anchors and aliases; a spec never needs this many")]
-    except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        return None, [_syntax(file, mark, e)]
     except (YAMLError, RecursionError) as e:
-        return None, [_syntax(file, None, e)]
+        return None, [_syntax(file, text, e)]
     diags = sorted(builder.diags.values(), key=lambda d: (d.pos.line, d.pos.col, d.code))
     return YamlDoc(file, data, builder.index), diags
 
 
-def _syntax(file: str, mark: Any, e: BaseException) -> Diagnostic:
+def _syntax(file: str, text: str, e: BaseException) -> Diagnostic:
     problem = getattr(e, "problem", None) or getattr(e, "context", None)
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    hint = "check indentation, colons and quotes near this position"
     if isinstance(e, RecursionError):
         problem = "nested too deeply"
+    elif _is_tab(text, mark):
+        problem, hint = "a tab in indentation (YAML allows only spaces there)", "indent with spaces"
+    elif _unclosed_quote(e):
+        end = e.problem_mark
+        problem = f"this quote is never closed (the text ends at line {end.line + 1})"
+        mark, hint = e.context_mark, "close the quote; inside '...' write a quote as '', inside \"...\" as \\\""
+    elif getattr(e, "context", None) and getattr(e, "context_mark", None) and mark is not e.context_mark:
+        c = e.context_mark
+        problem = f"{problem} ({e.context} at line {c.line + 1}, column {c.column + 1})"
     message = f"invalid YAML: {problem or str(e).splitlines()[0]}"
     pos = _pos(file, mark) if mark is not None else Pos(file, 1, 1)
-    return Diagnostic(pos, Severity.ERROR, "YAML_SYNTAX", message,
-                      "check indentation, colons and quotes near this position")
+    return Diagnostic(pos, Severity.ERROR, "YAML_SYNTAX", message, hint)
+
+
+def _is_tab(text: str, mark: Any) -> bool:
+    """The error is at a tab, or at the first token after a tab, in a line's indentation."""
+    if mark is None:
+        return False
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    lead = line[: len(line) - len(line.lstrip(" \t"))]
+    return "\t" in lead and mark.column <= len(lead)
+
+
+def _unclosed_quote(e: BaseException) -> bool:
+    return ("quoted scalar" in str(getattr(e, "context", "") or "")
+            and "end of stream" in str(getattr(e, "problem", "") or "")
+            and getattr(e, "context_mark", None) is not None)
 
 
 def decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from engine.diagnostics import Severity
-from engine.runtime import BoundMachine, Interpreter, ListSink, Record, Registry, ReplayClock
+from engine.runtime import (BoundMachine, Interpreter, ListSink, Record, Registry, ReplayClock, default_registry,
+                            missing_implementations)
 from engine.spec.ir import SpecSet
 from engine.spec.loader import load_specs
 from engine.spec.params import effective_params
@@ -22,7 +23,11 @@ T0 = 1_700_000_000.0
 
 
 def _recording_registry(specset: SpecSet) -> Registry:
+    """Actions recorded, not run; guard functions are the real ones (pure functions)."""
     reg = Registry()
+    missing_implementations(specset)  # imports the guards' provider modules
+    for name in specset.catalogue.guards:
+        reg.guard(name)(default_registry.guards[name])
     for name in specset.catalogue.actions:
         def stub(actx: Any, _name: str = name, **args: Any) -> None:
             actx.host.calls.append((_name, args))

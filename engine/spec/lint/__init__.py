@@ -11,12 +11,13 @@ from typing import Callable, Iterable, Iterator
 
 from engine.diagnostics import Diagnostic, Severity, sort_key
 from engine.spec.ir import Machine, SpecSet
-from engine.spec.lint import checks, conflicts, events, expressions, graph, names, structure
+from engine.spec.lint import (arguments, checks, conflicts, events, expressions, graph, names, structure,
+                              types)
 from engine.spec.lint._context import Context
 
 MachineRule = Callable[[Context, Machine], Iterable[Diagnostic]]
 MACHINE_RULES: tuple[MachineRule, ...] = (
-    names.check, structure.check, expressions.check, conflicts.check,
+    names.check, arguments.check, structure.check, expressions.check, types.check, conflicts.check,
     graph.check, events.check, checks.check,
 )
 SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (events.check_specset,)

@@ -24,13 +24,15 @@ class Site:
     where: str  # "guard of transition #3", for messages
     problems: tuple[Problem, ...]
     reads: tuple[str, ...]
+    event: str | None = None  # the transition's event (whose payload `event.X` reads)
+    guard: bool = False
 
     @property
     def tree(self) -> ast.Expression | None:
         """The parsed expression (parsed on demand: only conflict analysis needs it)."""
         if any(p.code == "EXPR_PARSE" for p in self.problems):
             return None
-        return _parsed(self.expr.source)
+        return parsed(self.expr.source)
 
 
 @dataclass
@@ -43,6 +45,11 @@ class Context:
     @property
     def guards(self) -> frozenset[str]:
         return frozenset(self.specset.catalogue.guards)
+
+    @property
+    def catalogue_unloaded(self) -> bool:
+        """A catalogue file failed to load: any action or guard may be declared there."""
+        return self.specset.may_define(("catalogue",))
 
     def index(self, m: Machine) -> MachineIndex:
         if m.name not in self._index:
@@ -60,19 +67,19 @@ class Context:
         scopes: dict[str | None, Scope] = {None: Scope({**base, "event": frozenset()}, self.guards)}
         memo: dict[tuple[str, str | None], tuple] = {}  # specs repeat argument texts a lot
 
-        def site(e: Expr, where: str, event: str | None) -> Site:
+        def site(e: Expr, where: str, event: str | None, guard: bool = False) -> Site:
             if event not in scopes:
                 ev = m.events.get(event) if event else None
                 scopes[event] = Scope({**base, "event": frozenset(ev.payload) if ev else None}, self.guards)
             key = (e.source, event)
             if key not in memo:
                 memo[key] = _analysed(e.source, scopes[event])
-            return Site(e, where, *memo[key])
+            return Site(e, where, *memo[key], event=event, guard=guard)
 
         for t in m.transitions:
             label = transition_label(t)
             if t.guard is not None:
-                yield site(t.guard, f"guard of {label}", t.event)
+                yield site(t.guard, f"guard of {label}", t.event, guard=True)
             for a in t.actions:
                 for k, e in action_exprs(a):
                     yield site(e, f"argument `{k}` of action `{a.name}` in {label}", t.event)
@@ -105,7 +112,7 @@ def _analysed(source: str, scope: Scope) -> tuple:
 
 
 @lru_cache(maxsize=1024)
-def _parsed(source: str) -> ast.Expression | None:
+def parsed(source: str) -> ast.Expression | None:
     return parse(source)[0]
 
 

@@ -23,6 +23,8 @@ LOADER_CODES: dict[str, Severity] = {
     "DUPLICATE_ID": E,
     "UNRESOLVED_OVERRIDE": E,
     "PARAM_BOUNDS": E,
+    "OVERRIDE_CONFLICT": E,
+    "MISSING_DOCUMENT": E,  # engine/spec/validation.py: a full set lacks what `engine run` reads
     "INTERNAL": E,
 }
 
@@ -34,6 +36,7 @@ LINT_CODES: dict[str, Severity] = {
     "UNRESOLVED_PARAM": E,
     "UNRESOLVED_GUARD": E,
     "UNRESOLVED_ACTION": E,
+    "ACTION_ARGS": E,
     # initial and final states
     "INITIAL_MISSING": E,
     "INITIAL_MULTIPLE": E,
@@ -49,6 +52,7 @@ LINT_CODES: dict[str, Severity] = {
     "EXPR_PARSE": E,
     "EXPR_NAME": E,
     "EXPR_FORBIDDEN": E,
+    "EXPR_TYPE": E,
     # events and timers
     "UNHANDLED_BROADCAST": E,
     "TIMER_BOUNDS": E,

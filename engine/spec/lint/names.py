@@ -86,7 +86,7 @@ def _actions(cx: Context, m: Machine) -> Iterator[Diagnostic]:
                     yield diag(cx.sources.find(a.pos, var), "UNRESOLVED_ACTION",
                                f"`assign` writes `{var}`, which is not declared under `context`",
                                did_you_mean(var, m.context) or f"declare it: `context: {{{var}: {{type: ..., default: ...}}}}`")
-        elif a.name not in known and a.name not in BUILTIN_ACTIONS:
+        elif a.name not in known and a.name not in BUILTIN_ACTIONS and not cx.catalogue_unloaded:
             yield diag(a.pos, "UNRESOLVED_ACTION", f"action `{a.name}` is not in the catalogue",
                        did_you_mean(a.name, [*known, *BUILTIN_ACTIONS])
                        or "declare it under `actions` in specs/catalogue.yaml")
@@ -95,7 +95,7 @@ def _actions(cx: Context, m: Machine) -> Iterator[Diagnostic]:
 def _gates(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     gates = [g.name for g in cx.specset.machines.values() if g.kind == "gates"]
     for s in m.states.values():
-        if s.gate is not None and s.gate not in gates:
+        if s.gate is not None and s.gate not in gates and not cx.specset.may_define(("gates",), s.gate):
             yield diag(cx.sources.find(s.pos, "gate", s.gate), "UNRESOLVED_GATE",
                        f"state `{s.name}` names gate `{s.gate}`, which is no machine under specs/gates/",
                        did_you_mean(s.gate, gates) or f"gate machines: {', '.join(gates) or '(none)'}")

@@ -1,0 +1,45 @@
+"""The one check of a spec set that `engine validate` prints and `engine run` refuses on, so the
+two can never disagree: load, effective parameter values, lint, and the documents a run needs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from engine.diagnostics import Diagnostic, Severity
+from engine.spec.ir import SpecSet
+
+# Documents `engine run` reads besides the machines, in a spec tree with a catalogue and a rollout:
+# kind, the name it must have (None: any), and where it normally lives.
+REQUIRED_DOCUMENTS: tuple[tuple[str, str | None, str], ...] = (
+    ("risk", "risk", "specs/risk/risk.yaml"),
+    ("strategy", None, "a strategy file under specs/strategies/ (the run config's `strategy.file`)"),
+)
+
+
+def check_specs(paths: Sequence[str | Path]) -> tuple[SpecSet, list[Diagnostic]]:
+    """The spec set under `paths` (each widened to its whole spec tree) and every diagnostic."""
+    from engine.spec.files import spec_roots
+    from engine.spec.lint import lint
+    from engine.spec.loader import load_specs
+    from engine.spec.params import check_overrides
+
+    specset, diags = load_specs(spec_roots(paths))
+    diags += check_overrides(specset) + lint(specset) + missing_documents(specset)
+    return specset, list(dict.fromkeys(diags))  # duplicates dropped
+
+
+def missing_documents(specset: SpecSet) -> list[Diagnostic]:
+    """MISSING_DOCUMENT, at the rollout, for each document a run needs that the set lacks."""
+    rollout = next((m for m in specset.machines.values() if m.kind == "rollout"), None)
+    if rollout is None or not (specset.catalogue.path or specset.may_define(("catalogue",))):
+        return []  # not a whole spec tree (a test's few machines): nothing is run from it
+    out = []
+    for kind, name, where in REQUIRED_DOCUMENTS:
+        present = [n for n, k in specset.extra_kinds.items() if k == kind and name in (None, n)]
+        if present or specset.may_define((kind,), name):
+            continue
+        what = f"a `kind: {kind}` document" + (f" named `{name}`" if name else "")
+        out.append(Diagnostic(rollout.pos, Severity.ERROR, "MISSING_DOCUMENT",
+                              f"`engine run` of this rollout needs {what}, and the spec set has none",
+                              f"restore {where}"))
+    return out

@@ -1,0 +1,202 @@
+"""Bad data input is a diagnostic (file:line:col, what, hint, non-zero exit), never a traceback,
+and what is imported is what the data really is (timeframe, time column, columns, values)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import given, strategies as st
+
+from engine.cli import main
+from engine.data import bundled
+from engine.data.errors import DataError
+from engine.data.loader import load_bars
+from engine.data.store import ParquetStore
+from engine.data.timeframes import TimeframeError, canonical_tf
+
+HEADER = "timestamp,open,high,low,close,volume\n"
+ROWS = [f"2024-01-02 00:0{i},1.0,1.2,0.9,1.1,10" for i in range(6)]
+
+
+def csv(tmp_path: Path, text: str, name: str = "bars.csv") -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        rc = main(list(argv))
+    except SystemExit as e:  # argparse
+        rc = e.code
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err
+    return rc, out.out, out.err
+
+
+@pytest.mark.parametrize("tf", ["7x", "5M", "5min", "99999999999999d", "0m", ""])
+def test_bad_timeframe_is_an_argument_error(tmp_path, capsys, tf):
+    path = csv(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+    rc, _, err = cli(capsys, "data", "import", path, "--symbol", "X", "--tf", tf, "--store", str(tmp_path / "s"))
+    assert rc == 2 and "argument --tf: bad timeframe" in err
+    rc, _, err = cli(capsys, "data", "check", path, "--tf", tf)
+    assert rc == 2 and "argument --tf" in err
+
+
+def test_timeframe_hint_and_canonical_name():
+    with pytest.raises(TimeframeError, match="did you mean `5m`"):
+        canonical_tf("5min")
+    assert [canonical_tf(t) for t in (" 5m", "60m", "1h", "120s", "1w")] == ["5m", "1h", "1h", "2m", "7d"]
+
+
+@given(st.integers(1, 10_000), st.sampled_from("smhd"))
+def test_canonical_tf_is_idempotent(n, unit):
+    name = canonical_tf(f"{n}{unit}") if n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit] <= 366 * 86400 else None
+    if name is not None:
+        assert canonical_tf(name) == name
+
+
+def test_tf_must_match_the_data_and_is_stored_canonically(tmp_path, capsys):
+    path = csv(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+    store = str(tmp_path / "s")
+    rc, _, err = cli(capsys, "data", "import", path, "--symbol", "BTC-PERP", "--tf", "5m", "--store", store)
+    assert rc == 1 and f"{path}:1:1: error DATA timeframe 5m does not match the data" in err
+    assert "hint: use --tf 1m" in err
+    rc, out, _ = cli(capsys, "data", "import", path, "--symbol", "BTC-PERP", "--tf", " 60s", "--store", store)
+    assert rc == 0 and out.startswith("BTC-PERP 1m:")
+    assert [p.name for p in (tmp_path / "s" / "symbol=BTC-PERP").iterdir()] == ["tf=1m"]
+
+
+@pytest.mark.parametrize("stamp, unit", [(1704153600, "s"), (1704153600_000, "ms"),
+                                          (1704153600_000_000, "us"), (1704153600_000_000_000, "ns")])
+def test_epoch_unit_by_magnitude(tmp_path, stamp, unit):
+    step = {"s": 60, "ms": 60_000, "us": 60_000_000, "ns": 60_000_000_000}[unit]
+    rows = [f"{stamp + i * step},1.0,1.2,0.9,1.1,10" for i in range(3)]
+    df = load_bars(csv(tmp_path, HEADER + "\n".join(rows) + "\n"))
+    assert df.index[0] == pd.Timestamp("2024-01-02", tz="UTC") and df.attrs["tf"] == "1m"
+
+
+def test_dates_past_2200_are_refused_with_the_line(tmp_path):
+    path = csv(tmp_path, HEADER + "2024-01-01,1,2,0.5,1.5,10\n2262-06-01,1,2,0.5,1.5,10\n")
+    with pytest.raises(DataError, match="outside 1990-01-01 .. 2200-01-01") as err:
+        load_bars(path)
+    assert err.value.line == 3
+
+
+def test_row_index_column_is_not_read_as_1970(tmp_path):
+    rows = [f"{i},2021-12-31 23:0{i}:00,1.0,1.2,0.9,1.1,10" for i in range(4)]
+    df = load_bars(csv(tmp_path, ",open_time,open,high,low,close,volume\n" + "\n".join(rows) + "\n"))
+    assert df.index[0] == pd.Timestamp("2021-12-31 23:00", tz="UTC")
+    only_index = [f"{i},1.0,1.2,0.9,1.1,10" for i in range(4)]
+    with pytest.raises(DataError, match="1970-01-01, outside") as err:
+        load_bars(csv(tmp_path, ",open,high,low,close,volume\n" + "\n".join(only_index) + "\n", "b.csv"))
+    assert err.value.line == 2
+
+
+def test_counter_column_hint_names_the_time_looking_column(tmp_path):
+    rows = [f"{i},2021-12-31 23:0{i}:00,1.0,1.2,0.9,1.1,10" for i in range(4)]
+    with pytest.raises(DataError) as err:
+        load_bars(csv(tmp_path, ",bar_time,open,high,low,close,volume\n" + "\n".join(rows) + "\n"))
+    assert "`bar_time` looks like the time" in err.value.hint
+
+
+@pytest.mark.parametrize("name, data", [("h.csv", HEADER), ("e.csv", ""), ("e.parquet", None)])
+def test_no_bars_is_an_error_at_line_1(tmp_path, capsys, name, data):
+    if data is None:
+        pd.DataFrame({c: pd.Series(dtype=float) for c in ("open", "high", "low", "close")}).to_parquet(tmp_path / name)
+        path = str(tmp_path / name)
+    else:
+        path = csv(tmp_path, data, name)
+    rc, _, err = cli(capsys, "data", "import", path, "--symbol", "BTC-PERP", "--tf", "1m", "--store",
+                     str(tmp_path / "s"))
+    assert rc == 1 and err.startswith(f"{path}:1:1: error DATA no bars")
+    rc, _, err = cli(capsys, "data", "check", path)
+    assert rc == 1 and "no bars" in err
+
+
+def test_line_numbers_count_blank_lines(tmp_path):
+    bad = "2024-01-02 00:03,1.0,0.95,0.9,1.1,10"
+    text = HEADER + ROWS[0] + "\n\n   \n" + ROWS[1] + "\n" + bad + "\n"
+    path = csv(tmp_path, text)
+    with pytest.raises(DataError, match="high is below") as err:
+        load_bars(path)
+    assert Path(path).read_text().splitlines()[err.value.line - 1] == bad
+
+
+def test_store_write_failure_is_a_diagnostic(tmp_path, capsys):
+    path = csv(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    rc, _, err = cli(capsys, "data", "import", path, "--symbol", "BTC-PERP", "--tf", "1m", "--store", str(blocker))
+    assert rc == 1 and err.startswith(f"{blocker}:1:1: error DATA cannot write the store")
+
+
+def test_merging_other_columns_is_refused(tmp_path):
+    df = load_bars(csv(tmp_path, HEADER + "\n".join(ROWS) + "\n"))
+    store = ParquetStore(tmp_path / "s")
+    store.write(df, "X", "1m")
+    before = sorted((tmp_path / "s").rglob("*.parquet"))
+    with pytest.raises(DataError, match="differ from the stored X 1m series") as err:
+        store.write(df.drop(columns="volume").assign(bid=1.0), "X", "1m")
+    assert err.value.line == 1 and err.value.file.endswith("bars.csv")
+    assert sorted((tmp_path / "s").rglob("*.parquet")) == before
+    assert not store.read("X", "1m").isna().any().any()
+
+
+class _NoCopy(list):
+    """Stands for the gap warnings: pandas must not deep-copy them per day written."""
+
+    def __deepcopy__(self, memo):
+        raise AssertionError("attrs deep-copied")
+
+
+def test_store_write_does_not_copy_attrs(tmp_path):
+    df = bundled.load("crypto_spot/XRP_ETH-5m")
+    df.attrs["warnings"] = _NoCopy(df.attrs["warnings"])
+    result = ParquetStore(tmp_path).write(df, "XRP/ETH", "5m")
+    assert result.days_written == 3 and isinstance(df.attrs["warnings"], _NoCopy)  # the caller's frame keeps them
+    assert len(ParquetStore(tmp_path).read("XRP/ETH", "5m")) == len(df)
+
+
+def test_overlap_reports_replaced_and_warns_when_values_differ(tmp_path, capsys):
+    path = csv(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+    changed = ROWS[:3] + ["2024-01-02 00:03,1.0,1.3,0.9,1.1,10"] + ROWS[4:]
+    path2 = csv(tmp_path, HEADER + "\n".join(changed) + "\n", "b.csv")
+    store = ["--symbol", "BTC-PERP", "--tf", "1m", "--store", str(tmp_path / "s")]
+    assert cli(capsys, "data", "import", path, *store)[0] == 0
+    rc, out, err = cli(capsys, "data", "import", path2, *store)
+    assert rc == 0 and "6 stored bars replaced (1 with other values)" in out
+    assert f"{path2}:5:1: warning DATA_REPLACED 1 stored bar(s) had other values" in err
+
+
+@pytest.mark.parametrize("symbol", ["", " ", "..", "../x", " ETH/BTC", "a\\b"])
+def test_bad_symbols_are_refused(tmp_path, capsys, symbol):
+    path = csv(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+    rc, _, err = cli(capsys, "data", "import", path, "--symbol", symbol, "--tf", "1m", "--store", str(tmp_path / "s"))
+    assert rc == 2 and "argument --symbol: bad symbol" in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_unknown_and_case_twin_symbols_warn(tmp_path, capsys):
+    path = csv(tmp_path, HEADER + "\n".join(ROWS) + "\n")
+    store = str(tmp_path / "s")
+    rc, _, err = cli(capsys, "data", "import", path, "--symbol", "BTC-PERP", "--tf", "1m", "--store", store)
+    assert rc == 0 and "DATA_SYMBOL" not in err
+    rc, _, err = cli(capsys, "data", "import", path, "--symbol", "btc-perp", "--tf", "1m", "--store", store)
+    assert rc == 0
+    assert "adapters/paper/contracts.yaml:1:1: warning DATA_SYMBOL symbol 'btc-perp' is not in the contract" in err
+    assert f"{store}:1:1: warning DATA_SYMBOL symbol 'btc-perp' differs only in case from stored 'BTC-PERP'" in err
+
+
+def test_messages_show_plain_numbers_and_the_first_problem(tmp_path):
+    with pytest.raises(DataError) as err:
+        load_bars(csv(tmp_path, HEADER + ROWS[0] + "\n2024-01-02 00:01,1.0,1.2,0.9,,10\n"))
+    assert err.value.message.endswith("(nan)")
+    with pytest.raises(DataError, match="prices must be positive"):
+        load_bars(csv(tmp_path, HEADER + ROWS[0] + "\n2024-01-02 00:01,-1,1.2,0.9,1.1,10\n", "n.csv"))
+
+
+def test_check_one_bar_says_the_timeframe_is_unknown(tmp_path, capsys):
+    rc, out, _ = cli(capsys, "data", "check", csv(tmp_path, HEADER + ROWS[0] + "\n"))
+    assert rc == 0 and "1 bar of unknown timeframe" in out and "None" not in out
