@@ -57,10 +57,10 @@ def append(session: Session, ts: float, kind: str, key: str, payload: dict[str, 
 
 
 def entries(session: Session, kind: str | None = None, key: str | None = None,
-            after_seq: int = 0) -> list[JournalEntry]:
+            after_seq: int = 0, limit: int | None = None) -> list[JournalEntry]:
     query = select(JournalEntry).where(JournalEntry.seq > after_seq)
     if kind is not None:
         query = query.where(JournalEntry.kind == kind)
     if key is not None:
         query = query.where(JournalEntry.key == key)
-    return list(session.scalars(query.order_by(JournalEntry.seq)))
+    return list(session.scalars(query.order_by(JournalEntry.seq).limit(limit)))

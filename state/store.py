@@ -197,11 +197,19 @@ class Store:
         return seq
 
     def journal_entries(self, kind: str | None = None, key: str | None = None,
-                        after_seq: int = 0) -> list[JournalEntry]:
+                        after_seq: int = 0, limit: int | None = None) -> list[JournalEntry]:
         with self._read() as s:
-            rows = journal.entries(s, kind, key, after_seq)
+            rows = journal.entries(s, kind, key, after_seq, limit)
             self._detach(*rows)
             return rows
+
+    def iter_journal(self, page: int = 10_000) -> Iterator[JournalEntry]:
+        """The whole journal in seq order, a page at a time: a long run's journal need not fit
+        in memory at once."""
+        after = 0
+        while rows := self.journal_entries(after_seq=after, limit=page):
+            yield from rows
+            after = rows[-1].seq
 
     def _append(self, kind: str, key: str, payload: dict[str, Any], spec_hash: str = "",
                 reason: str = "") -> int:

@@ -314,3 +314,14 @@ def test_a_store_with_strict_kpi_columns_takes_a_missing_figure_and_keeps_its_ro
         assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'kpi_snapshots%'")] \
             == ["kpi_snapshots"]
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'ix_kpi_snapshots_ts'").fetchone()
+
+
+def test_the_journal_pages_through_in_seq_order(tmp_path) -> None:
+    from state.store import Store
+
+    with Store.open(path=str(tmp_path / "j.db")) as store:
+        for i in range(25):
+            store.journal("note", f"k{i}", {"i": i})
+        store.commit()
+        assert [e.payload["i"] for e in store.iter_journal(page=7)] == list(range(25))
+        assert [e.seq for e in store.iter_journal(page=7)] == [e.seq for e in store.journal_entries()]

@@ -328,7 +328,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     finally:  # the audit lines gathered since the last checkpoint reach the file, error or not
         runner.session.interp.sink.flush()
     result = runner.result(started)
-    files = write_run_dir(result, store.journal_entries())
+    files = write_run_dir(result, store.iter_journal())
     if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
         store.put_json(FINISHED_KEY, {"run_dir": str(run_dir)})
         store.commit()
