@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
 from enum import Enum
 from functools import lru_cache, partial
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Engine, bindparam, create_engine, event, select, update
@@ -51,8 +49,6 @@ VENUE_STATUSES = frozenset({"accepted", "rejected", "partially_filled", "filled"
 PENDING = frozenset({INTENT, "unknown"})
 _ORDER_FIELDS = frozenset({"machine_state", "status", "venue_order_id", "filled_qty"})
 READ_WAIT_S = 5.0  # a WAL reader waits only while SQLite recovers a crashed writer's log
-LOCK_FILE = "engine.lock"
-LOCK_TRIES, LOCK_PAUSE_S = 40, 0.025  # ~1 s: a status/kill probe holds the lock for microseconds
 
 
 class StoreError(Exception):
@@ -555,100 +551,6 @@ class Store:
 
     def commands(self) -> list[ControlRow]:
         return self._all(select(ControlRow).order_by(ControlRow.id))
-
-
-def local_folder(url: str, default: Path) -> Path:
-    """Where a run's local files live (paper venue, run lock, archive): the SQLite file's folder,
-    else `default` (a server database has no folder; var/, or the one of the config's `db`)."""
-    parsed = make_url(url)
-    name = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    return Path(name).parent if name and name != ":memory:" else default
-
-
-@dataclass(frozen=True, slots=True)
-class Holder:
-    """Who holds a run lock, as its file says."""
-    pid: int | None
-    since: str
-
-    def __str__(self) -> str:
-        return f"pid {self.pid if self.pid is not None else '?'} since {self.since}"
-
-
-class EngineRunning(Exception):
-    def __init__(self, holder: Holder) -> None:
-        super().__init__(f"an engine is already running ({holder})")
-        self.holder = holder
-
-
-class RunLock:
-    """One engine at a time per folder of local files: an OS lock (flock) on `engine.lock`,
-    held for the whole run. The kernel drops it when the process ends, however it ends, so a
-    SIGKILLed run never leaves a stale lock; the file's text (pid, start) is only for people."""
-
-    def __init__(self, file: IO[str]) -> None:
-        self._file = file
-
-    @classmethod
-    def acquire(cls, folder: Path) -> "RunLock":
-        import fcntl
-
-        folder.mkdir(parents=True, exist_ok=True)
-        file = open(folder / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
-        for _ in range(LOCK_TRIES):
-            try:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:  # an engine, or a status probe about to let go: ask again
-                time.sleep(LOCK_PAUSE_S)
-        else:
-            holder = _read_holder(file)
-            file.close()
-            raise EngineRunning(holder)
-        file.seek(0)
-        file.truncate()
-        file.write(json.dumps({"pid": os.getpid(), "since": _now_iso()}) + "\n")
-        file.flush()
-        return cls(file)
-
-    def release(self) -> None:
-        self._file.truncate(0)  # a finished run leaves no holder behind
-        self._file.close()  # closing drops the flock
-
-    def __enter__(self) -> "RunLock":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    @staticmethod
-    def holder(folder: Path) -> Holder | None:
-        """The engine running from `folder`, or None. Probes with a shared lock, never waits."""
-        import fcntl
-
-        try:
-            file = open(folder / LOCK_FILE, encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        with file:
-            try:
-                fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return _read_holder(file)
-            return None  # closing the file releases the probe's lock
-
-
-def _read_holder(file: IO[str]) -> Holder:
-    file.seek(0)
-    try:
-        data = json.loads(file.read())
-        return Holder(int(data["pid"]), str(data["since"]))
-    except (ValueError, KeyError, TypeError):  # being written this instant
-        return Holder(None, "?")
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _busy_timeout(seconds: float, dbapi_conn: Any, _record: Any) -> None:

@@ -12,7 +12,8 @@ import pytest
 from engine.cli import main
 from engine.commands import status
 from engine.domain import Domain, Position
-from state.store import RunLock, Store
+from state.runlock import RunLock
+from state.store import Store
 
 SPECS = str(Path(__file__).resolve().parents[1] / "specs")
 

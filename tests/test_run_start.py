@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from state.store import RunLock
+from state.runlock import RunLock
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE = """data:

@@ -15,7 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from state.db import resolve_url
-from state.store import EngineRunning, RunLock, Store
+from state.runlock import EngineRunning, RunLock
+from state.store import Store
 from state_support import fill, order
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +95,7 @@ def test_the_run_lock_admits_one_holder_and_names_it(tmp_path: Path) -> None:
 
 
 def test_a_sigkilled_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
-    code = ("import sys; from pathlib import Path; from state.store import RunLock; "
+    code = ("import sys; from pathlib import Path; from state.runlock import RunLock; "
             f"lock = RunLock.acquire(Path({str(tmp_path)!r})); print('held', flush=True); sys.stdin.read()")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})

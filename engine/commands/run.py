@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from state.db import ENV_VAR
-    from state.store import EngineRunning, RunLock, local_folder
+    from state.runlock import EngineRunning, RunLock, local_folder
 
     cfg, specs, routing = _inputs(args)
     url = os.environ.get(ENV_VAR) or f"sqlite:///{cfg.db}"
