@@ -36,7 +36,8 @@ def db(tmp_path: Path) -> Path:
 
 def set_state(path: Path, machine: str, state: str, ctx: dict) -> None:
     with Store.open(path=str(path)) as s:
-        s.save_snapshot(machine, machine, "h", {"format": 1, "machine": machine, "state": state, "ctx": ctx})
+        s.save_snapshot(machine, machine, "h", {"format": 1, "machine": machine, "spec_hash": "h", "id": machine,
+                                                "state": state, "ctx": ctx, "done": False, "timers": []})
 
 
 def engine(*argv: str) -> int:

@@ -20,7 +20,7 @@ import sys
 from typing import Any
 
 from engine.commands.status import (ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
-                                    awaits_operator, load_machine, load_spec_set, machine_state,
+                                    awaits_operator, latest_snapshot, load_machine, load_spec_set, machine_state,
                                     open_existing_store, when_applied)
 
 COMMAND = "promote"
@@ -57,7 +57,7 @@ def _promote(args: argparse.Namespace) -> str:
         print(f"stage state: {state} (stage {ctx.get('stage', '?')})")
         if not awaits_operator(machine, state):
             raise CommandError(f"nothing awaits confirmation: `{state}` is not waiting for the operator")
-        target = _target(spec_set, machine, state, cmd.event, ctx)
+        target = _target(spec_set, machine, latest_snapshot(store, machine.name), cmd.event)
         if args.stage is not None and not _is_stage(target, args.stage):
             raise CommandError(f"the pending promotion from `{state}` leads to {target}, not stage {args.stage}")
         command_id = store.post_command(cmd.name, {
@@ -67,35 +67,33 @@ def _promote(args: argparse.Namespace) -> str:
             f"(pending: {state} -> {target}); {when_applied(args.db)}")
 
 
-def _target(spec_set: Any, machine: Any, state: str, event: str, ctx: dict[str, Any]) -> str:
-    """The state the confirmation leads to from `state` with the saved ctx: the first transition
-    the engine would take there, its guards evaluated as the interpreter does (a guard that
-    raises is false). CommandError when none would leave `state`."""
-    from types import SimpleNamespace
-
-    from engine.runtime import BindError, BoundMachine, default_registry, missing_implementations
-    from engine.runtime.compiled import Step
+def _target(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str) -> str:
+    """The state the confirmation leads to: the saved instance, restored into a scratch
+    interpreter with the real guards and inert actions, is sent the event, so selection
+    (priorities, parent states, a guard that raises is false) is the engine's own.
+    CommandError when it would not leave its state."""
+    from engine.runtime import (BindError, BoundMachine, Interpreter, ListSink, Registry, ReplayClock,
+                                default_registry, missing_implementations)
     from engine.spec.params import effective_params
 
     missing_implementations(spec_set)  # imports the providers the machines name, as `engine run` does
+    registry = Registry()
+    registry.guards.update(default_registry.guards)
+    for name in default_registry.actions:
+        registry.action(name)(lambda ctx, **kw: None)  # a dry run: nothing happens
+    ctx = snapshot.get("ctx") or {}
     try:
-        bound = BoundMachine.build(machine, default_registry,
-                                   effective_params(spec_set, machine.name, stage=ctx.get("stage")))
+        bound = BoundMachine.build(machine, registry, effective_params(spec_set, machine.name, stage=ctx.get("stage")))
     except BindError as e:
         raise CommandError(f"the `{machine.name}` spec does not bind ({e}); run `engine validate`") from None
-    env = Step(bound, SimpleNamespace(ctx={**bound.ctx_defaults, **ctx}), event, {}, {}, 0.0, []).env()
-    for cand in bound.table.get((state, event), ()):
-        try:
-            taken = cand.guard is None or eval(cand.guard, bound.globals, env)  # noqa: S307 - compiled spec guard
-        except Exception:  # noqa: BLE001 - fail closed, as the engine does
-            taken = False
-        if taken and cand.transition.target:
-            return cand.transition.target
-        if taken:
-            raise CommandError(f"confirming now would not leave `{state}`: the `{event}` transition whose guard "
-                               f"holds (`{cand.guard_src}`, {cand.transition.pos}) has no target")
-    raise CommandError(f"confirming now would not leave `{state}`: no `{event}` transition's guard holds "
-                       f"for the saved ctx {ctx}")
+    interp = Interpreter(ReplayClock(0.0), ListSink())
+    inst = interp.restore(bound, snapshot, allow_spec_change=True)  # what the current spec would do
+    state = inst.state
+    interp.send(inst, event)
+    if inst.state == state:
+        raise CommandError(f"confirming now would not leave `{state}`: no `{event}` transition out of it "
+                           f"applies for the saved ctx {dict(ctx)}")
+    return inst.state
 
 
 def _is_stage(state: str, n: int) -> bool:

@@ -143,13 +143,20 @@ def load_machine(specs: str, kind: str, spec_set: Any = None) -> Any:
     return machine
 
 
-def machine_state(store: Any, machine: str) -> tuple[str | None, dict[str, Any]]:
-    """(state, ctx) of the most recently saved snapshot of `machine`, or (None, {}) before any."""
+def latest_snapshot(store: Any, machine: str) -> dict[str, Any] | None:
+    """The most recently saved snapshot data of `machine`, or None before any."""
     snaps = store.load_snapshots(machine)
     if not snaps:
+        return None
+    return max(snaps.values(), key=lambda s: (s.updated_ts, s.instance_id)).data
+
+
+def machine_state(store: Any, machine: str) -> tuple[str | None, dict[str, Any]]:
+    """(state, ctx) of the most recently saved snapshot of `machine`, or (None, {}) before any."""
+    data = latest_snapshot(store, machine)
+    if data is None:
         return None, {}
-    latest = max(snaps.values(), key=lambda s: (s.updated_ts, s.instance_id))
-    return latest.data.get("state"), dict(latest.data.get("ctx") or {})
+    return data.get("state"), dict(data.get("ctx") or {})
 
 
 def awaits_operator(machine: Any, state: str | None) -> bool:
