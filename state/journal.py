@@ -29,6 +29,11 @@ _POSTGRES_APPEND_ONLY = [
 ]
 
 
+def funding_key(symbol: str, ts: float) -> str:
+    """A funding row's key: one payment per symbol and funding time."""
+    return f"{symbol}@{ts:.0f}"
+
+
 def install_append_only(engine: Engine, conn: Connection) -> None:
     ddl = {"sqlite": _SQLITE_APPEND_ONLY, "postgresql": _POSTGRES_APPEND_ONLY}
     for statement in ddl.get(engine.dialect.name, []):

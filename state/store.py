@@ -221,7 +221,7 @@ class Store:
         with self._unit():
             row = self._order(req.client_order_id)
             if row is not None:
-                _same_request(row, req, dom, md)
+                self._same_request(row, req, dom, md)
             else:
                 row = _order_row(req, dom, md, machine_state)
                 self._session.add(row)
@@ -229,6 +229,17 @@ class Store:
                              {**_jsonable(req), "domain": dom, "mode": md}, spec_hash, reason)
             self._detach(row)
         return row
+
+    def _same_request(self, row: OrderRow, req: OrderRequest, domain: str, mode: str) -> None:
+        """Refuse a different request under a stored id. The row holds the venue's qty and price
+        (its clamp at submit, later amends); a run resumed after a crash re-sends the request
+        as it was first journaled, so that is the one it must equal."""
+        if (row.domain, row.mode) == (domain, mode) and row.to_request() == req:
+            return
+        first = journal.entries(self._session, "intent", req.client_order_id, limit=1)
+        if not (first and first[0].payload == {**_jsonable(req), "domain": domain, "mode": mode}):
+            raise IdCollision(f"client_order_id {req.client_order_id} is already stored for a "
+                              "different request; refusing to overwrite it")
 
     def write_batch(self, batch: Batch) -> None:
         """Write a Batch with bulk statements inside the current transaction (commit decides).
@@ -392,6 +403,27 @@ class Store:
         row.realized_pnl, row.opened_ts = book.realized_pnl, book.opened_ts
         self._session.add(row)
         return pnl
+
+    def record_funding(self, domain: Domain | str, mode: Mode | str, symbol: str, ts: float,
+                       detail: dict[str, Any], reason: str) -> bool:
+        """Book one perp funding payment (`detail["paid"]` leaves the wallet; negative: received)
+        into the wallet and the position's realized P&L, once per symbol and funding time: a
+        re-processed bar after a crash hears the venue's event again. False if already booked."""
+        dom, md = Domain(domain).value, _mode(mode)
+        booked = f"funding/{dom}/{md}/{symbol}"  # the last funding time booked
+        with self._unit():
+            last = self._session.get(KvRow, booked)
+            if last is not None and last.value >= ts:
+                return False
+            paid, key = detail["paid"], journal.funding_key(symbol, ts)
+            self.credit(dom, md, -paid, f"funding {key}", realized=True)  # as a fill's credit names its fill
+            pos = self._session.get(PositionRow, (symbol, dom, md))
+            if pos is not None:
+                pos.realized_pnl -= paid
+                self._session.add(pos)
+            self._append("funding", key, {"symbol": symbol, "domain": dom, "mode": md, **detail}, reason=reason)
+            self.put_json(booked, ts)
+        return True
 
     # -- wallets: one per domain and mode; no call moves money between two --
 
@@ -613,10 +645,6 @@ def _order_row(req: OrderRequest, domain: str, mode: str, machine_state: str) ->
                     strategy=req.strategy, quote_id=req.quote_id, tags=list(req.tags), ts=req.ts)
 
 
-def _same_request(row: OrderRow, req: OrderRequest, domain: str, mode: str) -> None:
-    if row.to_request() != req or (row.domain, row.mode) != (domain, mode):
-        raise IdCollision(f"client_order_id {req.client_order_id} is already stored for a "
-                          "different request; refusing to overwrite it")
 
 
 def _advance(current: str, new: str) -> str:

@@ -39,6 +39,7 @@ DATASETS: dict[str, tuple[str, str, str]] = {
     "crypto_spot/LTC_BTC-5m": ("crypto_spot", "15m", "5m"),
     "crypto_spot/ADA_BTC-5m": ("crypto_spot", "15m", "5m"),
     "crypto_perp/BTC-PERP-1m": ("crypto_perp", "15m", "5m"),
+    "crypto_perp/XRP-PERP-5m": ("crypto_perp", "15m", "5m"),  # with real funding rates
     "forex/GBPUSD-1m": ("forex", "15m", "5m"),
     "forex/USDJPY-1m": ("forex", "15m", "5m"),
 }
@@ -80,15 +81,41 @@ def base_config():
     return load_config()
 
 
+# Too short for the default strategies' fit window (a week of bars): traded by a scenario's
+# flips alone (Scenario.flip_every), for the real funding rates that cover them.
+UNFITTED = frozenset({"crypto_perp/XRP-PERP-5m"})
+
+
 @functools.cache
 def full_series(dataset: str, atr_window: int):
     from engine.run.config import DomainData
     from engine.run.market import load_series
 
     _, primary, confirm = DATASETS[dataset]
+    if dataset in UNFITTED:
+        return _unfitted_series(dataset, DomainData(primary=primary, confirm=confirm), atr_window)
     cfg = base_config()
     use = cfg.strategy.model_copy(update={"file": str(ROOT / cfg.strategy.file)})
     return load_series(dataset, DomainData(primary=primary, confirm=confirm), use, atr_window)
+
+
+def _unfitted_series(dataset: str, dd, atr_window: int):
+    """The series load_series makes, with no strategy signal (all flat) and no confirmation."""
+    import numpy as np
+    import pandas as pd
+
+    from engine.data import sources
+    from engine.data.bars import epoch_seconds
+    from engine.data.resample import multi_timeframe
+    from engine.domain import Domain
+    from engine.run.market import Series, atr
+
+    meta = sources.describe(dataset, dd.store)
+    df = multi_timeframe(sources.load(dataset, dd.store), dd.primary, dd.confirm)
+    ts = epoch_seconds(df.index) + pd.Timedelta(dd.primary).total_seconds()
+    return Series(meta.symbol, Domain(meta.domain), ts, *(df[c].to_numpy(dtype=float) for c in
+                  ("open", "high", "low", "close", "volume")), None, None, np.zeros(len(df)), np.zeros(len(df)),
+                  atr(df, atr_window), atr_window)
 
 
 def window(s, offset: int, bars: int):
@@ -336,6 +363,9 @@ class Checker:
             self.credit_seq = max(self.credit_seq, c.seq)
             self._count("credits")
             domain = c.key.split("/", 1)[0]
+            if c.reason.startswith("funding "):
+                self._check_funding_credit(store, c, domain)
+                continue
             fill_id = c.reason.removeprefix("fill ") if c.reason.startswith("fill ") else None
             fill = next(iter(store.journal_entries(kind="fill", key=fill_id)), None) if fill_id else None
             order = store.order(fill.payload["client_order_id"]) if fill else None
@@ -348,9 +378,21 @@ class Checker:
                 self.fail("wallet", f"{c.key} credited {c.payload['amount']:g} for fill {fill_id}, whose "
                                     f"P&L is {fill.payload['realized_pnl']:g}")
 
+    def _check_funding_credit(self, store: Any, c: Any, domain: str) -> None:
+        """A funding credit names its funding row (`funding SYMBOL@ts`), of its own domain, and
+        moves minus what that row says the position paid."""
+        key = c.reason.removeprefix("funding ")
+        row = next(iter(store.journal_entries(kind="funding", key=key)), None)
+        if row is None or row.payload["domain"] != domain:
+            self.fail("wallet", f"credit of {c.payload['amount']:g} to {c.key} cites no {domain} funding: {c.reason!r}")
+        elif not _close(c.payload["amount"], -row.payload["paid"]):
+            self.fail("wallet", f"{c.key} credited {c.payload['amount']:g} for funding {key}, which paid "
+                                f"{row.payload['paid']:g}")
+
     def check_store_conserves(self) -> None:
         """Each stored wallet holds its start balance plus the P&L of the stored fills of its
-        own domain's orders, replayed in order: money enters a wallet only through its fills."""
+        own domain's orders, replayed in order, less the funding its perps paid: money enters
+        a wallet only through its fills and its funding."""
         from state.ledger import Book, apply_fill
 
         store = self.runner.session.store
@@ -367,6 +409,9 @@ class Checker:
             books[f.symbol], p = apply_fill(books.get(f.symbol, Book()), Side(f.side), f.qty, f.price, f.fee, f.ts,
                                             mult.get(f.symbol, 1.0))
             pnl[(o.domain, o.mode)] = pnl.get((o.domain, o.mode), 0.0) + p
+        for r in store.journal_entries(kind="funding"):  # perp funding: the other way money moves
+            k = (r.payload["domain"], r.payload["mode"])
+            pnl[k] = pnl.get(k, 0.0) - r.payload["paid"]
         for w in store.wallets():
             want = w.start_balance + pnl.pop((w.domain, w.mode), 0.0)
             if not _close(w.balance, want):

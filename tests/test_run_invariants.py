@@ -34,7 +34,8 @@ from run_support import RunawayRun, Scenario, drive, write_env_override
 # Datasets that share dates (several series in one run trade side by side; series years
 # apart make the replay clock jump years, see test_a_flatten_across_a_data_gap_terminates).
 SPOT = ("crypto_spot/ETH_BTC-5m", "crypto_spot/LTC_BTC-5m", "crypto_spot/ADA_BTC-5m")  # Jan 2018
-ERAS = (SPOT, ("crypto_perp/BTC-PERP-1m",), ("forex/GBPUSD-1m",), ("forex/USDJPY-1m",))
+# XRP-PERP: real funding rates fall due from its 288th bar on (offsets reach past it).
+ERAS = (SPOT, ("crypto_perp/BTC-PERP-1m",), ("crypto_perp/XRP-PERP-5m",), ("forex/GBPUSD-1m",), ("forex/USDJPY-1m",))
 KILL_COMMANDS = ("close_only", "flatten", "halt", "resume")
 HOUR = 3600.0
 SHM = Path("/dev/shm")

@@ -59,6 +59,18 @@ def test_a_different_request_under_a_stored_id_is_refused(store: Store) -> None:
     assert store.orders()[0].qty == 1.0
 
 
+def test_a_resumed_run_resends_a_clamped_request_without_a_collision(store: Store) -> None:
+    """The row holds the venue's figures (clamp, amend); the re-processed intent after a crash is
+    the request as first journaled, and must not read as a different one. Others still clash."""
+    req = order()
+    store.record_intent(req, "crypto_spot")
+    store.record_amend(req.client_order_id, 0.999, 100.05, journal=False)
+    again = store.record_intent(req, "crypto_spot")
+    assert (again.qty, again.price) == (0.999, 100.05) and len(store.journal_entries(kind="intent")) == 1
+    with pytest.raises(IdCollision):
+        store.record_intent(order(qty=2.0), "crypto_spot")
+
+
 def test_recording_a_fill_twice_changes_nothing(store: Store) -> None:
     req = order(qty=2.0)
     store.record_intent(req, "crypto_spot")

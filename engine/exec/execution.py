@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Callable, Mapping
 
-from adapters.base import ReportStatus, Venue, VenueReport
+from adapters.base import ReportStatus, Venue, VenueEvent, VenueReport
 from engine.domain import Domain, Fill, OrderRequest, on_lot_grid
 from engine.exec.handles import BracketHandle, OrderHandle
 from engine.risk.types import Intent
@@ -32,10 +32,12 @@ class Execution:
     def __init__(self, interp: Interpreter, order_machine: BoundMachine, bracket_machine: BoundMachine,
                  venue: Venue, ledger: Any, clock: Clock, *,
                  multiplier: Callable[[str], float], on_closed: Callable[[BracketHandle], None],
-                 on_fill: Callable[[Domain, Fill, float], None] = lambda d, f, m: None) -> None:
+                 on_fill: Callable[[Domain, Fill, float], None] = lambda d, f, m: None,
+                 on_funding: Callable[[Domain, str, float], None] = lambda d, s, p: None) -> None:
         self.interp, self.venue, self.ledger, self.clock = interp, venue, ledger, clock
         self.order_machine, self.bracket_machine = order_machine, bracket_machine
         self.multiplier, self.on_closed, self.on_fill = multiplier, on_closed, on_fill
+        self.on_funding = on_funding
         self.orders: dict[str, OrderHandle] = {}
         self.brackets: dict[str, BracketHandle] = {}
         self._outbox: deque[tuple[Instance, str, Mapping[str, Any] | None]] = deque()
@@ -109,6 +111,20 @@ class Execution:
         # Only after the whole batch: one bar can hold a leg's fill that closes the bracket
         # and the entry's last fill, which must still reach its order (see on_order_fill).
         self._retire()
+
+    def on_venue_event(self, event: VenueEvent) -> None:
+        """The venue's hook for what it did besides answering orders. Funding moves the
+        domain's cash, as the venue's own ledger did (seed 004: accrue pay/receive to P&L).
+        A CLAMP also rides on its order's report, which stores the clamped figures."""
+        if event.kind != "FUNDING":
+            return
+        domain, paid = self.venue.catalogue.get(event.symbol).domain, event.detail["paid"]
+        held = event.detail["qty"]
+        for b in self.open_brackets(event.symbol):  # each position's share, for its trade's P&L
+            if b.domain is domain and held:
+                b.funding += paid * b.side.sign * b.open_qty / held
+        self.ledger.funding(domain, event)
+        self.on_funding(domain, event.symbol, paid)
 
     def _dispatch_fill(self, order: OrderHandle, fill: Fill) -> None:
         order.fill = fill

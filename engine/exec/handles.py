@@ -125,6 +125,7 @@ class BracketHandle:
     exit_fills: list[Fill] = field(default_factory=list)
     exit_reason: str = ""  # the exits that closed it, in fill order: `take_profit+stop_loss`
     exit_whys: dict[str, str] = field(default_factory=dict)  # market exit order id -> why it was sent
+    funding: float = 0.0  # perp funding this position paid while open (received: negative)
     nonce: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     _ids: Any = field(default=None, repr=False, compare=False)  # order_id_prefix of this bracket's intent

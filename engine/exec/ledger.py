@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from engine.domain import Fill
+from engine.domain import Domain, Fill
 from state.batch import INTENT_COLUMNS
+from state.journal import funding_key
 
 if TYPE_CHECKING:
+    from adapters.base import VenueEvent
     from engine.exec.handles import OrderHandle
     from engine.run.book import DomainBook
 
@@ -21,6 +23,12 @@ FINAL = frozenset({"filled", "canceled", "rejected", "expired"})
 # A status only moves forward; final ones never change (as Store.record_ack enforces).
 _QTY, _PRICE = INTENT_COLUMNS.index("qty"), INTENT_COLUMNS.index("price")
 RANK = {"intent": 0, "unknown": 0, "accepted": 1, "triggered": 2, "partially_filled": 3}
+
+
+def funding_reason(event: "VenueEvent") -> str:
+    paid = event.detail["paid"]
+    return (f"funding {event.detail['rate']:+.6%} on {event.detail['qty']:g} {event.symbol}: "
+            f"{'paid' if paid > 0 else 'received'} {abs(paid):.6g}")
 
 
 class StoreLedger:
@@ -45,6 +53,10 @@ class StoreLedger:
         # Already stored means a re-processed bar after a crash: idempotent by fill id.
         if result.recorded and result.realized_pnl:
             self.store.credit(order.domain, self.mode, result.realized_pnl, f"fill {fill.fill_id}", realized=True)
+
+    def funding(self, domain: Domain, event: "VenueEvent") -> None:
+        # Idempotent by symbol and funding time: a re-processed bar after a crash hears it again.
+        self.store.record_funding(domain, self.mode, event.symbol, event.ts, event.detail, funding_reason(event))
 
     def journal(self, kind: str, key: str, payload: dict, reason: str = "") -> None:
         self.store.journal(kind, key, payload, reason=reason)
@@ -117,6 +129,11 @@ class BufferedLedger:
         self._update(order, oid, "partially_filled", filled)
         self.journal("fill", fill.fill_id, {"order": fill.client_order_id, "qty": fill.qty, "price": fill.price,
                                             "fee": fill.fee})
+
+    def funding(self, domain: Domain, event: "VenueEvent") -> None:
+        """Journaled now; the wallet and position move with the book, written at the next flush."""
+        self.journal("funding", funding_key(event.symbol, event.ts),
+                     {"symbol": event.symbol, "domain": domain.value, "mode": self.mode, **event.detail}, funding_reason(event))
 
     def journal(self, kind: str, key: str, payload: dict, reason: str = "") -> None:
         self._append(kind, key, self._text(payload), reason)

@@ -97,7 +97,8 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     session.execution = Execution(interp, session.bound["order"], session.bound["bracket"], venue, session.ledger,
                                   clock,
                                   multiplier=lambda s: venue.catalogue.get(s).multiplier, on_closed=runner.on_closed,
-                                  on_fill=runner.on_fill)
+                                  on_fill=runner.on_fill, on_funding=runner.on_funding)
+    venue.on_event = session.execution.on_venue_event
     runner.decider = decider
     runner.decider.holding = lambda symbol, d: any(b.side.sign == d for b in session.execution.open_brackets(symbol))
     runner.active_symbols = active

@@ -58,6 +58,14 @@ class DomainBook:
         self.balance += pnl
         return pnl
 
+    def pay_funding(self, symbol: str, paid: float) -> None:
+        """A perp funding payment (negative: received): out of the balance and into the
+        position's realized P&L, as the venue's ledger books it."""
+        self.balance -= paid
+        pos = self.positions.get(symbol)
+        if pos is not None:
+            self.positions[symbol] = Position(pos.qty, pos.avg_price, pos.realized_pnl - paid, pos.opened_ts)
+
     def mark(self, symbol: str, price: float) -> None:
         self.marks[symbol] = price
 

@@ -107,7 +107,8 @@ def bracket_data(b: BracketHandle) -> dict:
             "strategy": b.strategy, "ts": b.ts, "tags": list(b.tags), "entry": b.entry.id if b.entry else None,
             "legs": {k: o.id for k, o in b.legs.items()}, "exits": [o.id for o in b.exits],
             "entry_fills": plain(b.entry_fills), "exit_fills": plain(b.exit_fills),
-            "exit_reason": b.exit_reason, "exit_whys": b.exit_whys, "nonce": b.nonce, "extra": b.extra}
+            "exit_reason": b.exit_reason, "exit_whys": b.exit_whys, "funding": b.funding, "nonce": b.nonce,
+            "extra": b.extra}
 
 
 def restore_handles(execution: Any, orders: list[dict], brackets: list[dict], snapshots: dict) -> None:
@@ -117,7 +118,8 @@ def restore_handles(execution: Any, orders: list[dict], brackets: list[dict], sn
     for d in brackets:
         b = BracketHandle(execution, d["id"], d["symbol"], Domain(d["domain"]), Side(d["side"]), d["strategy"],
                           d["ts"], tuple(d["tags"]), exit_reason=d["exit_reason"],
-                          exit_whys=d.get("exit_whys", {}), nonce=d["nonce"], extra=d["extra"])
+                          exit_whys=d.get("exit_whys", {}), funding=d.get("funding", 0.0), nonce=d["nonce"],
+                          extra=d["extra"])
         b.entry_fills = [fill(f) for f in d["entry_fills"]]
         b.exit_fills = [fill(f) for f in d["exit_fills"]]
         b.instance = interp.restore(execution.bracket_machine, snapshots["bracket"][b.id], host=b)

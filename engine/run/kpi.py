@@ -1,7 +1,7 @@
 """Run KPIs: per-trade figures from closed trades, risk figures from an equity curve.
 
 Definitions (docs/run-report.md repeats them):
-  * trades: closed round trips; win_rate: share with pnl > 0 (pnl is net of fees).
+  * trades: closed round trips; win_rate: share with pnl > 0 (pnl is net of fees and funding).
   * profit_factor: gross profit / gross loss, in money.
   * expectancy: mean pnl per trade, in money.
   * sharpe, sortino: from the simple returns between consecutive equity samples,
@@ -51,6 +51,7 @@ class Kpis:
     gross_profit: float
     gross_loss: float  # positive amount
     fees: float
+    funding: float  # perp funding these trades paid (received: negative), already inside their pnl
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +84,7 @@ def kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float) -> 
         gross_profit=gross_profit,
         gross_loss=gross_loss,
         fees=sum(t.fees for t in trades),
+        funding=sum(t.funding for t in trades),
     )
 
 

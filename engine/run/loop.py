@@ -438,6 +438,11 @@ class Runner:
             book.apply(fill, multiplier)
             book.mark(fill.symbol, fill.price)
 
+    def on_funding(self, domain: Domain, symbol: str, paid: float) -> None:
+        book = self.session.books.get(domain)
+        if book is not None:
+            book.pay_funding(symbol, paid)
+
     def on_closed(self, b: BracketHandle) -> None:
         ses = self.session
         if not b.entry_fills:
@@ -455,14 +460,14 @@ class Runner:
         entry_px = paid / qty
         exit_px = got / out if out else entry_px
         mult = self._instrument(b.symbol).multiplier
-        pnl = b.side.sign * (exit_px - entry_px) * min(qty, out) * mult - fees
+        pnl = b.side.sign * (exit_px - entry_px) * min(qty, out) * mult - fees - b.funding
         book = ses.books[b.domain]
         exit_ts = ses.clock.now() if last is None else last
         book.trade_closed(exit_ts, pnl, self.risk.sizing.ladder.window)
         trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, qty, b.ts, entry_px, exit_ts, exit_px,
                             pnl, fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags,
                             b.extra.get("model_version"),
-                            b.entry.id if b.entry else "")
+                            b.entry.id if b.entry else "", b.funding)
         self.trades.append(trade)
         ses.ledger.journal("trade", b.id, trade.as_dict(), reason=trade.exit_reason)
         ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())

@@ -12,7 +12,8 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class ClosedTrade:
-    """One round trip, entry to exit. `pnl` is net of `fees` (what the wallet was credited)."""
+    """One round trip, entry to exit. `pnl` is net of `fees` and perp `funding` (what the wallet
+    was credited)."""
 
     domain: str
     mode: str
@@ -30,6 +31,7 @@ class ClosedTrade:
     exploration: bool = False  # seed 001: exploration trades are measured apart
     model_version: str | None = None
     client_order_id: str = ""  # the entry order's id, to find it in the audit journal
+    funding: float = 0.0  # perp funding paid while open (received: negative)
 
     def as_dict(self) -> dict:
         """Flat fields (dataclasses.asdict deep-copies through recursion: 23 us against 2 us)."""

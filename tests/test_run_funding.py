@@ -1,0 +1,128 @@
+"""Perp funding: the venue's payments reach the engine's books, the store and the trades,
+once each across a resume; a perp traded without real funding rates is said so."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from engine.domain import Domain
+from engine.run.assemble import funding_gaps
+from run_support import ENV, Scenario, _flips, base_config, drive, full_series, specset, window, write_env_override
+
+
+def series(symbol: str, start: float, end: float, domain: Domain = Domain.CRYPTO_PERP) -> SimpleNamespace:
+    return SimpleNamespace(symbol=symbol, domain=domain, ts=np.arange(start, end, 300.0))
+
+
+def test_a_perp_without_covering_rates_gets_a_note() -> None:
+    rates = {"XRP-PERP": [(t, 1e-4) for t in np.arange(0.0, 86400 * 10, 8 * 3600)]}
+    assert funding_gaps([series("XRP-PERP", 3600, 86400 * 9)], rates) == []
+    [note] = funding_gaps([series("BTC-PERP", 3600, 86400 * 9)], rates)
+    assert "BTC-PERP" in note and "not accrued" in note
+    assert funding_gaps([series("XRP-PERP", 86400 * 9, 86400 * 20)], rates)  # runs past the last rate
+    assert funding_gaps([series("ETH/BTC", 0, 600, Domain.CRYPTO_SPOT)], {}) == []  # spot pays no funding
+
+
+# -- funding reaches the engine's books, the store and the trades -------------------------
+# XRP-PERP 15m bars from 17 Nov 2021, 05:30 for ~3 days: eight 8-hourly real funding rates fall due.
+FUNDED = Scenario(stage=3, datasets=("crypto_perp/XRP-PERP-5m",), offset=200, bars=300, seed=11,
+                  partial_fill_prob=0.3, slippage_bps=5.0, max_hold_s=48 * 3600.0, flip_every=8)
+
+
+@pytest.fixture(scope="module")
+def overrides(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_env_override(tmp_path_factory.mktemp("specs"), wallet=1_000_000.0)
+
+
+def _funding_rows(db: Path) -> list:
+    from state.store import Store
+
+    with Store.open(path=str(db)) as store:
+        return store.journal_entries(kind="funding")
+
+
+@pytest.mark.parametrize("durability", ["batch", "full"])
+def test_funding_moves_the_books_the_wallet_and_the_trades(durability: str, overrides: Path, tmp_path: Path) -> None:
+    """The venue's funding payments reach the engine: its books hold the venue's cash on every
+    bar (checked after each step), the stored wallet holds its fills' P&L less the journaled
+    funding (checked at each checkpoint), and each trade carries the funding of its holding."""
+    checker = drive(replace(FUNDED, durability=durability), tmp_path, overrides)
+    for kind in ("ledger", "wallet"):
+        assert kind not in checker.violations, checker.report(kind)
+    rows = _funding_rows(tmp_path / "engine.db")
+    assert len(rows) >= 3, "the scenario must hold positions over funding times, or it proves nothing"
+    assert len({r.key for r in rows}) == len(rows), "a funding payment was booked twice"
+    runner = checker.runner
+    carried = sum(b.funding for b in runner.session.execution.open_brackets())
+    assert math.isclose(sum(t.funding for t in runner.trades) + carried, sum(r.payload["paid"] for r in rows),
+                        rel_tol=1e-9, abs_tol=1e-9)
+    assert any(t.funding for t in runner.trades)
+
+
+def _assembled(work: Path, overrides: Path, durability: str, resume: bool = False):
+    from engine.run.assemble import assemble
+    from engine.run.optin import route
+
+    specs = specset(str(overrides))
+    cfg = base_config().model_copy(update={
+        "db": str(work / "engine.db"), "env": ENV, "seed": FUNDED.seed, "checkpoint_every": 50,
+        "durability": durability, "venue": {"partial_fill_prob": FUNDED.partial_fill_prob}})
+    modes = dict(specs.machines["rollout"].states["stage_3"].attrs["domains"])
+    routing = route(3, modes, config_enabled=False, live_flag=False, paper_flag=True)
+    [name] = FUNDED.datasets
+    s = window(full_series(name, specs.extra["risk"].brackets.atr_window), FUNDED.offset, FUNDED.bars)
+    s = dataclasses.replace(s, signal=_flips(len(s), FUNDED.flip_every, FUNDED.seed))
+    return assemble(cfg, specs, 3, routing, work / "run", series=[s], venue_path=work / "paper-venue.db",
+                    resume=resume)
+
+
+def _stored(work: Path) -> dict:
+    from state.store import Store
+
+    with Store.open(path=str(work / "engine.db")) as store:
+        return {"wallets": sorted((w.domain, round(w.balance, 9)) for w in store.wallets()),
+                "positions": sorted((p.symbol, round(p.qty, 9), round(p.realized_pnl, 9)) for p in store.positions()),
+                "fills": sorted(f.fill_id for f in store.fills()),
+                "funding": sorted((r.key, r.payload["paid"]) for r in store.journal_entries(kind="funding"))}
+
+
+class Stopped(Exception):
+    """The process ends here, as a kill would end it: nothing after this runs."""
+
+
+def _finish(runner) -> None:
+    runner.run()
+    runner.session.store.close()
+    runner.session.venue.close()
+
+
+@pytest.mark.parametrize("durability", ["batch", "full"])
+def test_a_resumed_run_books_each_funding_payment_once(durability: str, overrides: Path, tmp_path: Path) -> None:
+    """Stopped between checkpoints and resumed, the run re-processes bars whose funding the
+    venue answers again from its log: the wallet, positions and funding rows end as an
+    uninterrupted run's, no payment twice (a `full` store booked some already)."""
+    clean, stopped = tmp_path / "clean", tmp_path / "stopped"
+    _finish(_assembled(clean, overrides, durability))
+    first = _assembled(stopped, overrides, durability)
+    step = first.step
+
+    def crashing_step(s, i) -> None:  # past two checkpoints and a funding time, between checkpoints
+        if first.bars >= 137:
+            raise Stopped
+        step(s, i)
+
+    first.step = crashing_step
+    with pytest.raises(Stopped):
+        first.run()
+    first.session.store.close()
+    first.session.venue.close()
+    _finish(_assembled(stopped, overrides, durability, resume=True))
+    want = _stored(clean)
+    assert want["funding"], "the run must pay funding, or the comparison proves nothing"
+    assert _stored(stopped) == want
