@@ -1,14 +1,17 @@
 """`engine select`: rank symbols/timeframes and write the top-K active set.
 
     engine select [--top-k 5] [--min-trades 25] [--metrics FILE] [--registry var/models]
-                  [--state var/state.db] [--out var/active_symbols.json]
+                  [--data NAME ...] [--store var/store] [--state var/state.db]
+                  [--out var/active_symbols.json]
 
 Metrics come from --metrics (a JSON list of {symbol, tf, trades, winrate,
-profit_factor, sharpe, sortino, max_drawdown, ...}) or, by default, from the
-out-of-sample walk-forward trades of every bundled data set: the active
-registered model's stored validation trades when there is one, else a fresh
-walk-forward run (nothing is registered). The active set goes to the state
-store kv key "active_symbols" (with --state) or to a JSON file.
+profit_factor, sharpe, sortino, max_drawdown, ...}) or from the out-of-sample
+walk-forward trades of each --data set (bundled names, or series imported with
+`engine data import` named `store:SYMBOL@TF` and read from --store; by default
+every bundled data set): the active registered model's stored validation
+trades when there is one, else a fresh walk-forward run (nothing is registered).
+The active set goes to the state store kv key "active_symbols" (with --state) or
+to a JSON file.
 """
 from __future__ import annotations
 
@@ -18,13 +21,18 @@ import sys
 import time
 from pathlib import Path
 
+from engine.commands.data import DEFAULT_STORE
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, help="symbols to keep (default: specs/ml/selection.yaml)")
     parser.add_argument("--min-trades", type=int, help="fewest trades a candidate needs (default: the spec)")
     parser.add_argument("--metrics", help="JSON file with precomputed metrics instead of evaluating data")
     parser.add_argument("--registry", help="model registry root (default: specs/ml/filter.yaml)")
-    parser.add_argument("--data", nargs="*", help="bundled data-set names to evaluate (default: all)")
+    parser.add_argument("--data", nargs="*", help="bundled data-set names or imported series store:SYMBOL@TF "
+                                                  "to evaluate (default: every bundled data set)")
+    parser.add_argument("--store", default=DEFAULT_STORE,
+                        help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
     parser.add_argument("--state", help="state store (SQLite path); default: write a JSON file")
     parser.add_argument("--out", help="JSON file for the active set when no --state (default: the spec)")
 
@@ -70,14 +78,14 @@ def _evaluate(console, args: argparse.Namespace) -> list[dict]:
     with console.status("evaluating") as status:
         for name in names:
             status.update(f"evaluating {name}")
-            row, note = _evaluate_one(name, args.registry)
+            row, note = _evaluate_one(name, args.registry, args.store)
             console.print(f"{name}: {note}")
             if row is not None:
                 rows.append(row)
     return rows
 
 
-def _evaluate_one(name: str, registry_root: str | None) -> tuple[dict | None, str]:
+def _evaluate_one(name: str, registry_root: str | None, store_root: str) -> tuple[dict | None, str]:
     import pandas as pd
 
     from strategies import selection as sel
@@ -87,7 +95,7 @@ def _evaluate_one(name: str, registry_root: str | None) -> tuple[dict | None, st
     from strategies.ml.registry import ModelRegistry
 
     cfg = load_spec("filter", MLConfig)
-    symbol, tf, bars = dataset.load(name)
+    symbol, tf, bars = dataset.load(name, store_root=store_root)
     registry = ModelRegistry(registry_root or cfg.registry_root)
     version = registry.active_version(symbol, tf)
     if version is not None:

@@ -1,7 +1,10 @@
 """`engine train ml|rl`: train the XGBoost signal filter with purged walk-forward validation.
 
-    engine train ml --symbol ETH/BTC --tf 5m [--data NAME_OR_PATH] [--registry var/models]
-                    [--activate] [--state var/state.db]
+    engine train ml --symbol ETH/BTC --tf 5m [--data NAME_OR_PATH] [--store var/store]
+                    [--registry var/models] [--activate] [--state var/state.db]
+
+--data is a bundled data set, a series imported with `engine data import` (named
+`store:SYMBOL@TF` as in a run config's datasets, read from --store) or a bars file.
 
 Progress is shown per walk-forward fold; metrics are printed per fold and
 overall; the model refit on all samples is registered as the next version.
@@ -14,14 +17,19 @@ import argparse
 import sys
 import time
 
+from engine.commands.data import DEFAULT_STORE
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     ml = sub.add_parser("ml", help="XGBoost signal filter (features, triple-barrier labels, walk-forward)")
     ml.add_argument("--symbol", required=True, help="engine symbol, e.g. ETH/BTC, or a bundled data-set name")
     ml.add_argument("--tf", required=True, help="bar timeframe of the data, e.g. 5m, 1h")
-    ml.add_argument("--data", help="bundled data-set name (engine data list --bundled) or a bars file; "
+    ml.add_argument("--data", help="bundled data-set name (engine data list --bundled), an imported series "
+                                   "store:SYMBOL@TF (engine data list) or a bars file; "
                                    "default: the bundled data set of --symbol/--tf")
+    ml.add_argument("--store", default=DEFAULT_STORE,
+                    help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
     ml.add_argument("--registry", help="model registry root (default: registry_root in specs/ml/filter.yaml)")
     ml.add_argument("--spec", help="ML spec file (default specs/ml/filter.yaml)")
     ml.add_argument("--activate", action="store_true", help="make the new version active")
@@ -45,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from engine.commands.console import console as make_console
+    from engine.data.timeframes import canonical_tf
     from strategies.ml import dataset
     from strategies.ml.config import MLConfig, load_model, load_spec
     from strategies.ml.model import fit
@@ -52,10 +61,10 @@ def _train(args: argparse.Namespace) -> int:
 
     console = make_console()
     cfg = load_model(args.spec, MLConfig) if args.spec else load_spec("filter", MLConfig)
-    symbol, tf, bars = dataset.load(args.data or args.symbol, args.tf)
+    symbol, tf, bars = dataset.load(args.data or args.symbol, args.tf, args.store)
     if args.data:  # explicit data: register under the symbol asked for
         symbol = args.symbol
-    if tf != args.tf:
+    if tf != canonical_tf(args.tf):  # 60m asks for the 1h bars a store holds
         raise ValueError(f"data is {tf} bars but --tf is {args.tf}")
     console.print(f"[bold]{symbol} {tf}[/]: {len(bars)} bars {bars.index[0]} .. {bars.index[-1]}")
 

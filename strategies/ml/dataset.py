@@ -1,11 +1,13 @@
-"""Bars in, a training table out: bundled data sets (engine.data.bundled) or files, and
-features joined to labels."""
+"""Bars in, a training table out: bundled data sets (engine.data.bundled), series imported
+into the parquet store (`store:SYMBOL@TF`, resolved as a run config's data sets are) or
+files, and features joined to labels."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
 
+from engine.data.store import DEFAULT_ROOT
 from strategies.ml.config import MLConfig, RegimeConfig
 from strategies.ml.features import build_features
 from strategies.ml.labels import make_labels
@@ -32,20 +34,41 @@ def resolve(name: str, tf: str | None = None) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def load(name_or_path: str, tf: str | None = None) -> tuple[str, str, pd.DataFrame]:
-    """(symbol, tf, bars) for a bundled data set or a bars file."""
-    from engine.data import bundled
+def load(name_or_path: str, tf: str | None = None,
+         store_root: str | Path = DEFAULT_ROOT) -> tuple[str, str, pd.DataFrame]:
+    """(symbol, tf, bars) for a bundled data set, a `store:SYMBOL@TF` series or a bars file."""
+    from engine.data import bundled, sources
     from engine.data.loader import load_bars
 
+    if name_or_path.startswith(sources.STORE_PREFIX):
+        return _load_stored(name_or_path, tf, Path(store_root))
     name = resolve(name_or_path, tf)
     if name is not None:
         d = bundled.get(name)
         return d.symbol, d.tf, bundled.load(name)
     if not Path(name_or_path).exists():
         raise KeyError(f"no bundled data set or file {name_or_path!r}; "
-                       f"bundled: {', '.join(bar_datasets())}")
+                       f"bundled: {', '.join(bar_datasets())}; or an imported series as store:SYMBOL@TF")
     bars = load_bars(name_or_path, tf=tf)
     return Path(name_or_path).name.split("-")[0], bars.attrs.get("tf") or tf or "?", bars
+
+
+def _load_stored(name: str, tf: str | None, store_root: Path) -> tuple[str, str, pd.DataFrame]:
+    """An imported series, checked by the run config's own resolver: a bad name, a series the
+    store does not hold or one of another timeframe than asked is a DataError at the store root."""
+    from engine.data import sources
+    from engine.data.errors import DataError
+    from engine.data.store import ParquetStore
+    from engine.data.timeframes import canonical_tf
+
+    try:
+        src = sources.describe(sources.check_name(name), store_root)
+    except sources.SourceError as e:
+        raise DataError(str(store_root), 1, str(e), e.hint, code="DATA_STORE") from None
+    if tf is not None and canonical_tf(tf) != src.tf:
+        raise DataError(str(store_root), 1, f"{name} holds {src.tf} bars, not {tf}",
+                        f"pass --tf {src.tf}; {ParquetStore(store_root).holding()}", code="DATA_STORE")
+    return src.symbol, src.tf, sources.load(src.name, store_root)
 
 
 def training_frame(bars: pd.DataFrame, cfg: MLConfig,
