@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DEFAULT_STORE = "var/store"
+from engine.data import DEFAULT_STORE
+
 CATALOGUE = "adapters/paper/contracts.yaml"
 
 

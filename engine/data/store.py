@@ -18,10 +18,11 @@ from urllib.parse import quote, unquote
 
 import pandas as pd
 
+from engine.data import DEFAULT_STORE
 from engine.data.errors import DataError
 from engine.data.timeframes import canonical_tf
 
-DEFAULT_ROOT = Path("var/store")
+DEFAULT_ROOT = Path(DEFAULT_STORE)
 # Letters and digits first, then the punctuation real symbols use (ETH/BTC, BTC-PERP, ES.c.0).
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:+-]{0,63}$")
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from engine.data import DEFAULT_STORE
 from engine.diagnostics import Diagnostic, Severity, SpecError
 
 DEFAULTS = "defaults.yaml"
@@ -43,7 +44,7 @@ class DomainData(_Strict):
     datasets: list[Annotated[str, AfterValidator(_dataset)]] = []
     primary: Timeframe
     confirm: Timeframe
-    store: str = "var/store"  # the folder `engine data import --store` wrote, for store: data sets
+    store: str = DEFAULT_STORE  # the folder `engine data import --store` wrote, for store: data sets
 
 
 class StrategyUse(_Strict):
