@@ -132,11 +132,39 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise Refused(str(e), 1) from None
     except FileNotFoundError as e:
         raise Refused(str(e), 2) from None
+    _check_env(cfg.env, specs, args.config)
     if routing.live_domains:
         raise Refused(f"live trading in {', '.join(routing.live_domains)} needs a live venue adapter "
                       "(Bybit, IBKR, MT5), and none is connected in this build; refusing rather than guessing. "
                       f"Use `{_paper_command(args)}`.", 1)
     return cfg, specs, routing
+
+
+def _check_env(env: str, specs: Any, config: str | None) -> None:
+    """The config's `env:` must be a declared environment: under any other name no env override
+    would apply, silently."""
+    from engine.diagnostics import Diagnostic, Severity
+    from engine.spec.params import declared_envs, unknown_env_hint
+
+    if env not in declared_envs(specs):
+        raise SpecError([Diagnostic(_env_pos(config), Severity.ERROR, "CONFIG_ENV",
+                                    f"env `{env}` is not a declared environment", unknown_env_hint(specs, env))])
+
+
+def _env_pos(config: str | None) -> Any:
+    """Where `env:` is set: the user's config file when it sets it, else the embedded defaults."""
+    from importlib import resources
+
+    from engine.run.config import DEFAULTS
+    from engine.spec.yamlio import parse_yaml
+
+    if config is not None:
+        doc, _ = parse_yaml(Path(config).read_text(encoding="utf-8"), config)
+        if doc is not None and isinstance(doc.data, dict) and "env" in doc.data:
+            return doc.pos_of(("env",))
+    text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
+    doc, _ = parse_yaml(text, f"engine/run/{DEFAULTS}")
+    return doc.pos_of(("env",))
 
 
 def _config(path: str | None) -> Any:
