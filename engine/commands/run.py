@@ -77,15 +77,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from state.db import ENV_VAR
-    from state.runlock import EngineRunning, RunLock, local_folder
+    from state.runlock import EngineRunning, RunLock, run_folder
 
     cfg, specs, routing = _inputs(args)
     url = os.environ.get(ENV_VAR) or f"sqlite:///{cfg.db}"
     parsed = _parse_url(url)
-    folder = local_folder(url, Path(cfg.db).parent)
+    folder = run_folder(url)
     file = _sqlite_file(parsed)
     if args.resume and file is not None and not file.is_file():  # and make no empty store, nor its folder
         raise Refused(f"nothing to resume: no store at {file}; start a run without --resume", 2)
+    _check_reachable(parsed)
     try:
         lock = RunLock.acquire(folder)
     except EngineRunning as e:
@@ -186,6 +187,24 @@ def _parse_url(url: str) -> Any:
         return parse_store_url(url)
     except CommandError as e:
         raise Refused(str(e), 2) from None
+
+
+def _check_reachable(parsed: Any) -> None:
+    """The store's dialect and driver load, and a server store answers, before the run lock's file
+    is made: a bad URL leaves nothing behind. (The saved run is read under the lock.)"""
+    from sqlalchemy import create_engine
+
+    from engine.commands.status import driver_error
+
+    try:
+        engine = create_engine(parsed)  # imports the dialect and its driver
+        try:
+            if parsed.get_backend_name() != "sqlite":  # a SQLite file is made, or read, under the lock
+                engine.connect().close()
+        finally:
+            engine.dispose()
+    except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
+        raise Refused(str(driver_error(parsed, e)), 2) from None
 
 
 def _sqlite_file(parsed: Any) -> Path | None:
