@@ -5,6 +5,7 @@ An OS lock (flock) on `engine.lock` is held for the whole run; `engine status`, 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -15,16 +16,24 @@ from typing import IO
 
 from sqlalchemy.engine import make_url
 
+from state.db import DEFAULT_PATH
+
 LOCK_FILE = "engine.lock"
 LOCK_TRIES, LOCK_PAUSE_S = 40, 0.025  # ~1 s: a status/kill probe holds the lock for microseconds
 
 
-def local_folder(url: str, default: Path) -> Path:
-    """Where a run's local files live (paper venue, run lock, archive): the SQLite file's folder,
-    else `default` (a server database has no folder; var/, or the one of the config's `db`)."""
+def run_folder(url: str) -> Path:
+    """Where the run on the store at `url` keeps its local files (run lock, paper venue, archive):
+    the one rule `engine run`, `status`, `kill` and `promote` share. A SQLite store's folder; for
+    a server database, a folder of its own under var/, named by the URL without its password or
+    driver, so that only what names the store places its lock (a second store gets a second lock)."""
     parsed = make_url(url)
-    name = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    return Path(name).parent if name and name != ":memory:" else default
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        name = parsed.database
+        return Path(name).parent if name and name != ":memory:" else DEFAULT_PATH.parent
+    store = parsed.set(drivername=backend).render_as_string(hide_password=True)  # password: "***"
+    return DEFAULT_PATH.parent / f"{backend}-{hashlib.sha256(store.encode()).hexdigest()[:12]}"
 
 
 @dataclass(frozen=True, slots=True)

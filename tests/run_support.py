@@ -47,8 +47,8 @@ DATASETS: dict[str, tuple[str, str, str]] = {
 
 # -- specs, config, data ---------------------------------------------------------------
 def write_env_override(folder: Path, wallet: float, values: dict | None = None) -> Path:
-    """specs/overrides/env_paper.yaml under env `invariants`, plus the paper wallet and any
-    other machine parameters in `values` ({machine: {param: value}}).
+    """specs/overrides/env_paper.yaml under env `invariants` (declared beside it), plus the paper
+    wallet and any other machine parameters in `values` ({machine: {param: value}}).
 
     With the spec default wallet (1000) only BTC-quoted spot clears the venues' minimum
     lots; a bigger wallet lets perps and forex (the domains that go short) trade too.
@@ -64,6 +64,9 @@ def write_env_override(folder: Path, wallet: float, values: dict | None = None) 
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "env_invariants.yaml", "w", encoding="utf-8") as f:
         yaml.dump(doc, f)
+    envs = {"kind": "environments", "environments": {ENV: "the run env of the tests under tests/"}}
+    with open(folder / "environments_tests.yaml", "w", encoding="utf-8") as f:  # a run may select only a declared env
+        yaml.dump(envs, f)
     return folder
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from state.db import resolve_url
-from state.runlock import EngineRunning, RunLock
+from state.runlock import EngineRunning, RunLock, run_folder
 from state.store import Store
 from state_support import fill, order
 
@@ -211,6 +212,7 @@ def test_a_fresh_run_refuses_a_postgresql_store_that_holds_a_run(tmp_path: Path)
         password = make_url(PG_URL).password
         assert not password or str(password) not in second.stderr
     finally:
+        shutil.rmtree(ROOT / run_folder(url), ignore_errors=True)  # the run's lock and paper venue
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()

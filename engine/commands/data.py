@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("--tf", required=True, type=_timeframe,
                      help="bar timeframe, e.g. 1m, 5m, 1h; must match the file's bar spacing")
     imp.add_argument("--ask", metavar="ASK_FILE", help="FILE holds bid bars and ASK_FILE the ask bars")
+    imp.add_argument("--label", choices=("open", "close"), default="open",
+                     help="which end of each bar the file's timestamps mark (default open); close-stamped bars "
+                          "are stored one timeframe earlier, as the engine indexes bars by their open")
     imp.add_argument("--store", default=DEFAULT_STORE, help=f"store root (default {DEFAULT_STORE})")
     ls = sub.add_parser("list", help="list stored series (or --bundled datasets)")
     ls.add_argument("--store", default=DEFAULT_STORE, help=f"store root (default {DEFAULT_STORE})")
@@ -78,11 +81,12 @@ def _print_warnings(warnings: list) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from engine.data.bundled import to_open
     from engine.data.store import ParquetStore
 
     store = ParquetStore(args.store)
     _print_warnings(_symbol_warnings(args.symbol, store))
-    df = _load(args, args.symbol)
+    df = to_open(_load(args, args.symbol), args.tf, args.label)
     _print_warnings(df.attrs.get("warnings", []))
     source = df.attrs["source"]
     result = store.write(df, args.symbol, args.tf)

@@ -77,15 +77,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from state.db import ENV_VAR
-    from state.runlock import EngineRunning, RunLock, local_folder
+    from state.runlock import EngineRunning, RunLock, run_folder
 
     cfg, specs, routing = _inputs(args)
     url = os.environ.get(ENV_VAR) or f"sqlite:///{cfg.db}"
     parsed = _parse_url(url)
-    folder = local_folder(url, Path(cfg.db).parent)
+    folder = run_folder(url)
     file = _sqlite_file(parsed)
     if args.resume and file is not None and not file.is_file():  # and make no empty store, nor its folder
         raise Refused(f"nothing to resume: no store at {file}; start a run without --resume", 2)
+    _check_reachable(parsed)
     try:
         lock = RunLock.acquire(folder)
     except EngineRunning as e:
@@ -132,11 +133,39 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise Refused(str(e), 1) from None
     except FileNotFoundError as e:
         raise Refused(str(e), 2) from None
+    _check_env(cfg.env, specs, args.config)
     if routing.live_domains:
         raise Refused(f"live trading in {', '.join(routing.live_domains)} needs a live venue adapter "
                       "(Bybit, IBKR, MT5), and none is connected in this build; refusing rather than guessing. "
                       f"Use `{_paper_command(args)}`.", 1)
     return cfg, specs, routing
+
+
+def _check_env(env: str, specs: Any, config: str | None) -> None:
+    """The config's `env:` must be a declared environment: under any other name no env override
+    would apply, silently."""
+    from engine.diagnostics import Diagnostic, Severity
+    from engine.spec.params import declared_envs, unknown_env_hint
+
+    if env not in declared_envs(specs):
+        raise SpecError([Diagnostic(_env_pos(config), Severity.ERROR, "CONFIG_ENV",
+                                    f"env `{env}` is not a declared environment", unknown_env_hint(specs, env))])
+
+
+def _env_pos(config: str | None) -> Any:
+    """Where `env:` is set: the user's config file when it sets it, else the embedded defaults."""
+    from importlib import resources
+
+    from engine.run.config import DEFAULTS
+    from engine.spec.yamlio import parse_yaml
+
+    if config is not None:
+        doc, _ = parse_yaml(Path(config).read_text(encoding="utf-8"), config)
+        if doc is not None and isinstance(doc.data, dict) and "env" in doc.data:
+            return doc.pos_of(("env",))
+    text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
+    doc, _ = parse_yaml(text, f"engine/run/{DEFAULTS}")
+    return doc.pos_of(("env",))
 
 
 def _config(path: str | None) -> Any:
@@ -158,6 +187,24 @@ def _parse_url(url: str) -> Any:
         return parse_store_url(url)
     except CommandError as e:
         raise Refused(str(e), 2) from None
+
+
+def _check_reachable(parsed: Any) -> None:
+    """The store's dialect and driver load, and a server store answers, before the run lock's file
+    is made: a bad URL leaves nothing behind. (The saved run is read under the lock.)"""
+    from sqlalchemy import create_engine
+
+    from engine.commands.status import driver_error
+
+    try:
+        engine = create_engine(parsed)  # imports the dialect and its driver
+        try:
+            if parsed.get_backend_name() != "sqlite":  # a SQLite file is made, or read, under the lock
+                engine.connect().close()
+        finally:
+            engine.dispose()
+    except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
+        raise Refused(str(driver_error(parsed, e)), 2) from None
 
 
 def _sqlite_file(parsed: Any) -> Path | None:

@@ -105,10 +105,9 @@ def open_existing_store(db: str | None, *, readonly: bool = False) -> Iterator[A
 
 def running_engine(db: str | None) -> Any:
     """The engine running on this store (its pid and start, from the run lock), or None."""
-    from state.db import DEFAULT_PATH
-    from state.runlock import RunLock, local_folder
+    from state.runlock import RunLock, run_folder
 
-    return RunLock.holder(local_folder(store_url(db), DEFAULT_PATH.parent))
+    return RunLock.holder(run_folder(store_url(db)))
 
 
 def when_applied(db: str | None) -> str:

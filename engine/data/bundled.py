@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from engine.diagnostics import did_you_mean
 from engine.domain import Domain
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ROOT = Path(__file__).with_name("bundled")
 Loader = Literal["bars", "bid_ask", "funding"]
@@ -73,7 +76,6 @@ def get(name: str) -> Dataset:
 def load(name: str):
     """The dataset as a validated frame indexed by bar open (pandas is imported only here)."""
     from engine.data import loader
-    from engine.data.timeframes import parse_tf
 
     d = get(name)
     if d.loader == "funding":
@@ -82,8 +84,16 @@ def load(name: str):
         df = loader.load_bid_ask(d.paths[0], d.paths[1], d.symbol, d.tf)
     else:
         df = loader.load_bars(d.paths[0], d.symbol, d.tf)
-    if d.label == "close":
-        df.index = df.index - parse_tf(d.tf)  # to the bar's open; warnings keep the file's lines
+    return to_open(df, d.tf, d.label)
+
+
+def to_open(df: pd.DataFrame, tf: str, label: Label) -> pd.DataFrame:
+    """Bars indexed by their open: close-stamped ones (`label` close) shifted back one `tf`.
+    The frame's warnings keep the file's lines. Also `engine data import --label close`."""
+    from engine.data.timeframes import parse_tf
+
+    if label == "close":
+        df.index = df.index - parse_tf(tf)
     return df
 
 

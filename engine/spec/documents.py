@@ -26,6 +26,7 @@ DOCUMENT_KINDS: dict[str, str] = {
     "allowlists": "strategies.ml.config:AllowlistsConfig",
     "selection": "strategies.ml.config:SelectionConfig",
     "exploration": "strategies.ml.config:ExplorationConfig",
+    "environments": "engine.spec.models:EnvironmentsModel",
 }
 
 

@@ -214,7 +214,7 @@ class CatalogueModel(Strict):
 class OverridesModel(Strict):
     kind: Literal["overrides"]
     scope: Literal["stage", "env"]
-    key: str = Field(min_length=1, description='stage number ("2") or environment name (prod)')
+    key: str = Field(min_length=1, description='stage number ("2") or environment name (paper), as declared')
     values: dict[Ident, dict[Ident, Any]] = {}
 
     @model_validator(mode="after")
@@ -222,6 +222,14 @@ class OverridesModel(Strict):
         if self.scope == "stage" and not self.key.isdigit():
             raise ValueError(f'a stage key is a stage number such as "2", not `{self.key}`')
         return self
+
+
+class EnvironmentsModel(Strict):
+    """The run environments: what a run config's `env:` may select and a `scope: env` override
+    may target (a misspelt key would otherwise never apply, silently)."""
+
+    kind: Literal["environments"]
+    environments: dict[Ident, str] = Field(min_length=1, description="environment name -> what runs in it")
 
 
 def model_for_kind(kind: str) -> type[Strict]:

@@ -8,6 +8,7 @@ from engine.spec.durations import parse_duration
 from engine.spec.ir import KINDS, Overrides, Param, SpecSet
 
 _NUMERIC = ("float", "money", "fraction")
+ENVIRONMENTS_KIND = "environments"  # the document declaring the env names (specs/overrides/environments.yaml)
 STAGE_PREFIX = "stage_"  # rollout state `stage_N` is what a `scope: stage` override with `key: N` tunes
 
 
@@ -69,8 +70,8 @@ def _show(param: Param, bound: float) -> str:
 
 
 def check_overrides(specset: SpecSet) -> list[Diagnostic]:
-    """PARAM_BOUNDS for bad defaults and override values, UNRESOLVED_OVERRIDE for unknown names
-    and stages, OVERRIDE_CONFLICT for two files setting one value differently."""
+    """PARAM_BOUNDS for bad defaults and override values, UNRESOLVED_OVERRIDE for unknown names,
+    stages and environments, OVERRIDE_CONFLICT for two files setting one value differently."""
     out = []
     for m in specset.machines.values():
         for p in m.params.values():
@@ -78,7 +79,7 @@ def check_overrides(specset: SpecSet) -> list[Diagnostic]:
             if problem:
                 out.append(_err(p.pos, "PARAM_BOUNDS", f"default of `{m.name}.{p.name}` {problem}"))
     for o in specset.overrides:
-        out += _stage_key(specset, o)
+        out += _stage_key(specset, o) + _env_key(specset, o)
         for machine, values in o.values.items():
             out += _values(specset, o, machine, values)
     return out + _conflicts(specset)
@@ -95,6 +96,31 @@ def _stage_key(specset: SpecSet, o: Overrides) -> list[Diagnostic]:
         return []
     return [_err(o.key_pos or o.pos, "UNRESOLVED_OVERRIDE", f"stage `{o.key}` is not a stage of `{rollout.name}`",
                  f"stages in {rollout.path}: {', '.join(keys) or '(none)'}")]
+
+
+def declared_envs(specset: SpecSet) -> list[str]:
+    """Every environment the `kind: environments` documents of the set declare."""
+    docs = [specset.extra[n] for n, kind in specset.extra_kinds.items() if kind == ENVIRONMENTS_KIND]
+    return list(dict.fromkeys(name for doc in docs for name in doc.environments))
+
+
+def unknown_env_hint(specset: SpecSet, key: str) -> str:
+    """Did you mean, and the declared environments (where to add one)."""
+    known = declared_envs(specset)
+    listed = f"known envs: {', '.join(known) or '(none)'} (declare one in specs/overrides/environments.yaml)"
+    close = did_you_mean(key, known)
+    return f"{close} {listed}" if close else listed
+
+
+def _env_key(specset: SpecSet, o: Overrides) -> list[Diagnostic]:
+    """An override for an environment no run can select would never apply. Unchecked in a set
+    that declares none (a fragment; a whole tree without one is MISSING_DOCUMENT) or whose
+    declaration failed to load (that file says why)."""
+    known = declared_envs(specset)
+    if o.scope != "env" or not known or o.key in known or specset.may_define((ENVIRONMENTS_KIND,)):
+        return []
+    return [_err(o.key_pos or o.pos, "UNRESOLVED_OVERRIDE", f"env `{o.key}` is not a declared environment",
+                 unknown_env_hint(specset, o.key))]
 
 
 def _values(specset: SpecSet, o: Overrides, machine: str, values: Mapping[str, Any]) -> list[Diagnostic]:

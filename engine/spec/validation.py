@@ -13,6 +13,7 @@ from engine.spec.ir import SpecSet
 REQUIRED_DOCUMENTS: tuple[tuple[str, str | None, str], ...] = (
     ("risk", "risk", "specs/risk/risk.yaml"),
     ("strategy", None, "a strategy file under specs/strategies/ (the run config's `strategy.file`)"),
+    ("environments", None, "specs/overrides/environments.yaml (the env names a run config may select)"),
 )
 
 
