@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.domain import Side, slot_init
+from engine.domain import DUST, Side, slot_init
 
 FLAT_EPS = 1e-12
 
@@ -34,7 +34,7 @@ def apply_fill(book: Book, side: Side, qty: float, price: float, fee: float, ts:
     pnl = closing * (price - book.avg_price) * (1 if held > 0 else -1) * multiplier - fee
     realized = book.realized_pnl + pnl
     new_qty = held + signed
-    if abs(new_qty) <= FLAT_EPS:
+    if abs(new_qty) <= FLAT_EPS or abs(new_qty) <= DUST * abs(held):  # float dust of lot-sized fills
         return Book(0.0, 0.0, realized, None), pnl
     if (new_qty > 0) != (held > 0):  # flipped: the remainder opens at this price
         return Book(new_qty, price, realized, ts), pnl

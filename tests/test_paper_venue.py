@@ -425,3 +425,33 @@ def test_a_leg_without_a_working_entry_is_refused():
     orphan = v.submit(order(v, "sl", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=XRP[0].low - 0.01,
                             parent_id="no-such-entry"))
     assert orphan.status is S.REJECTED and "reduce-only" in orphan.reason
+
+
+def test_a_whole_position_closes_below_the_minimum_notional():
+    """A reduce-only order that closes all of a position passes whatever it is worth; part of a
+    position, or an opening order, is held to the minimum (else a remnant could never close)."""
+    from dataclasses import replace
+
+    from adapters.paper.clamp import conform
+    from adapters.paper.catalogue import Catalogue
+
+    inst = Catalogue.load().get("XRP-PERP")
+    close = OrderRequest("c", "XRP-PERP", Side.BUY, 3.2, OrderType.MARKET, Role.EXIT, "q:1", 5.0, None, True)
+    price = inst.min_notional / 10  # 3.2 units are worth 0.32 minimums
+    assert conform(close, inst, price, 5.0, held=-3.2).request is not None
+    assert conform(close, inst, price, 5.0, held=-6.4).request is None  # part of the position
+    assert conform(close, inst, price, 5.0, held=3.2).request is None  # would open, not close
+    assert conform(replace(close, reduce_only=False, role=Role.ENTRY), inst, price, 5.0, held=-3.2).request is None
+
+
+def test_lot_sized_fills_that_close_a_position_leave_no_dust():
+    """10839.7 + 3722.2 - 14561.9 is 1.8e-12 in floats: that is no position."""
+    from adapters.paper.catalogue import Catalogue
+    from adapters.paper.ledger import Ledger
+    from engine.domain import Fill
+
+    inst = Catalogue.load().get("XRP-PERP")
+    ledger = Ledger({d: 1e6 for d in Domain})
+    for i, (side, qty) in enumerate([(Side.SELL, 10839.7), (Side.SELL, 3722.2), (Side.BUY, 14561.9)]):
+        ledger.apply_fill(Fill("c", f"f{i}", "XRP-PERP", side, qty, 1.0, 0.0, float(i), "q", "taker"), inst)
+    assert not ledger.positions["XRP-PERP"].is_open and ledger.qty("XRP-PERP") == 0.0

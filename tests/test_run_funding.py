@@ -16,8 +16,11 @@ from engine.run.assemble import funding_gaps
 from run_support import ENV, Scenario, _flips, base_config, drive, full_series, specset, window, write_env_override
 
 
-def series(symbol: str, start: float, end: float, domain: Domain = Domain.CRYPTO_PERP) -> SimpleNamespace:
-    return SimpleNamespace(symbol=symbol, domain=domain, ts=np.arange(start, end, 300.0))
+def series(symbol: str, start: float, end: float, domain: Domain = Domain.CRYPTO_PERP,
+           fit_from: float | None = None) -> SimpleNamespace:
+    """Bars from `start` (traded) to `end`, after fit-window bars from `fit_from` if given."""
+    ts = np.arange(start if fit_from is None else fit_from, end, 300.0)
+    return SimpleNamespace(symbol=symbol, domain=domain, ts=ts, start=int(np.searchsorted(ts, start)))
 
 
 def test_a_perp_without_covering_rates_gets_a_note() -> None:
@@ -25,7 +28,10 @@ def test_a_perp_without_covering_rates_gets_a_note() -> None:
     assert funding_gaps([series("XRP-PERP", 3600, 86400 * 9)], rates) == []
     [note] = funding_gaps([series("BTC-PERP", 3600, 86400 * 9)], rates)
     assert "BTC-PERP" in note and "not accrued" in note
-    assert funding_gaps([series("XRP-PERP", 86400 * 9, 86400 * 20)], rates)  # runs past the last rate
+    [part] = funding_gaps([series("XRP-PERP", 86400 * 9, 86400 * 20)], rates)  # runs past the last rate
+    assert "only part" in part
+    # The strategy's fit window may start before the rates: only the traded bars must be covered.
+    assert funding_gaps([series("XRP-PERP", 3600, 86400 * 9, fit_from=-86400 * 5)], rates) == []
     assert funding_gaps([series("ETH/BTC", 0, 600, Domain.CRYPTO_SPOT)], {}) == []  # spot pays no funding
 
 

@@ -53,3 +53,11 @@ def test_multiplier_scales_realized_pnl() -> None:
 def test_impossible_fills_are_refused(q, p) -> None:
     with pytest.raises(ValueError):
         apply_fill(Book(), Side.BUY, q, p, 0.0, 0.0)
+
+
+def test_lot_sized_fills_that_close_a_position_leave_no_dust() -> None:
+    """10839.7 + 3722.2 - 14561.9 is 1.8e-12 in floats: the book is flat, not holding dust."""
+    book, _ = apply_fill(Book(), Side.SELL, 10839.7, 1.0, 0.0, 0.0)
+    book, _ = apply_fill(book, Side.SELL, 3722.2, 1.0, 0.0, 1.0)
+    book, _ = apply_fill(book, Side.BUY, 14561.9, 1.0, 0.0, 2.0)
+    assert book.qty == 0.0 and book.opened_ts is None

@@ -95,8 +95,11 @@ class Clamped(NamedTuple):  # a tuple: built for every order, read once by the v
     reason: str = ""
 
 
-def conform(req: OrderRequest, inst: Instrument, ref_price: float, ts: float) -> Clamped:
-    """ref_price prices market orders for the notional check (the quote's ask for a buy, bid for a sell)."""
+def conform(req: OrderRequest, inst: Instrument, ref_price: float, ts: float, held: float = 0.0) -> Clamped:
+    """ref_price prices market orders for the notional check (the quote's ask for a buy, bid for a sell).
+    `held`: the signed position; a reduce-only order that closes all of it is exempt from the
+    minimum notional (a whole position closes whatever it is worth; part of one is held to the
+    minimum as any order is), or a remnant under the minimum could never be closed."""
     if req.qty <= 0 or (req.price is not None and req.price <= 0):
         return Clamped(None, None, f"qty and price must be positive (qty={req.qty}, price={req.price})")
     if req.type is not _MARKET and req.price is None:
@@ -112,7 +115,8 @@ def conform(req: OrderRequest, inst: Instrument, ref_price: float, ts: float) ->
     reason = ""
     if qty <= 0:
         reason = f"qty {req.qty:g} is below the step {inst.step:g} of {inst.symbol}"
-    elif notional < inst.min_notional:
+    elif notional < inst.min_notional and not (req.reduce_only and held * req.side.sign < 0
+                                               and qty >= abs(held) - inst.step / 2):
         reason = (f"notional {notional:g} is below the minimum {inst.min_notional:g} of {inst.symbol} "
                   f"(qty {qty:g} x price {price if price is not None else ref_price:g})")
     event = None

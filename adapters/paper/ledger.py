@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.domain import Domain, Fill, Instrument, Position
+from engine.domain import DUST, Domain, Fill, Instrument, Position
 
 _EPS = 1e-12
 
@@ -36,7 +36,7 @@ class Ledger:
             closing = min(abs(signed), abs(pos.qty))
             realized = closing * (fill.price - pos.avg_price) * (1 if pos.qty > 0 else -1) * inst.multiplier
             rest = pos.qty + signed
-            if abs(rest) < _EPS:
+            if abs(rest) < _EPS or abs(rest) <= DUST * abs(pos.qty):  # float dust of lot-sized fills
                 pos.qty, pos.avg_price, pos.opened_ts = 0.0, 0.0, None
             elif rest * pos.qty < 0:  # flipped: the remainder opens at the fill price
                 pos.qty, pos.avg_price, pos.opened_ts = rest, fill.price, fill.ts

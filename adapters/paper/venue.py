@@ -364,7 +364,7 @@ class PaperVenue:
         if quote is None:
             return self._reject(req, why)
         now = self._bars[req.symbol].ts
-        clamped = conform(req, inst, quote.ask if req.side is _BUY else quote.bid, now)
+        clamped = conform(req, inst, quote.ask if req.side is _BUY else quote.bid, now, self.ledger.qty(req.symbol))
         if clamped.event is not None:
             self._emit(clamped.event)
         if clamped.request is None:

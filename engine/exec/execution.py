@@ -43,6 +43,7 @@ class Execution:
         self._outbox: deque[tuple[Instance, str, Mapping[str, Any] | None]] = deque()
         self._seq = 0
         self.refused = 0  # orders the venue rejected (each also journaled as a `rejection`)
+        self.faults: list[str] = []  # what execution cannot resolve, for the run to raise to the kill machine
         self._steps: dict[str, tuple[float, bool]] = {}  # symbol -> (lot step, whole?): the catalogue is fixed
         self._mults: dict[str, float] = {}  # symbol -> contract multiplier, for the same reason
         # Orders whose bracket is not open (or that have none): only they, or a bracket that
@@ -174,6 +175,12 @@ class Execution:
 
     def journal_amend(self, order: OrderHandle, qty: float, price: float | None, reason: str) -> None:
         self.ledger.amend(order, qty, price, reason)
+
+    def fault(self, reason: str) -> None:
+        """Raised to the kill machine (`fault`) by the run once the current batch is handled:
+        not from inside it, where the broadcast would reach brackets mid-transition."""
+        self.ledger.journal("fault", "execution", {"text": reason}, reason=reason)
+        self.faults.append(reason)
 
     def note(self, kind: str, key: str, text: str) -> None:
         self.ledger.journal(kind, key, {"text": text}, reason=text)

@@ -132,7 +132,10 @@ class BracketHandle:
 
     @property
     def open_qty(self) -> float:
-        return sum(f.qty for f in self.entry_fills) - sum(f.qty for f in self.exit_fills)
+        """On the lot grid: a float sum of lot-sized fills (10839.7 + 3722.2) less the exit that
+        closed them leaves 1.8e-12, which would keep the bracket open for ever."""
+        return self.execution.on_step(self.symbol, sum(f.qty for f in self.entry_fills)
+                                      - sum(f.qty for f in self.exit_fills))
 
     def _order(self, side: Side, qty: float, type_: OrderType, role: Role, price: float | None,
                reduce_only: bool) -> OrderHandle:
@@ -266,8 +269,13 @@ class BracketHandle:
                 elif status is _REJECTED:
                     ex.post(self.instance, "leg_rejected", {"leg": leg, "reason": reason or "venue rejected it"})
                 return
-        if status is _REJECTED and any(o is order for o in self.exits) and self.open_qty <= 1e-12:
-            ex.post(self.instance, "position_closed")
+        if status is _REJECTED and any(o is order for o in self.exits):
+            left = self.open_qty
+            if left <= 1e-12:
+                ex.post(self.instance, "position_closed")
+            else:  # nothing else will close these units: stop opening risk and say why (fail closed)
+                ex.fault(f"the venue refused the exit of {left:g} {self.symbol} ({reason}): the position "
+                         "stays open with no order to close it")
 
     def _live_legs(self) -> list[OrderHandle]:
         return [o for o in self.legs.values() if self.execution.is_live(o)]

@@ -44,12 +44,16 @@ def funding_gaps(series: list, funding: dict[str, list[tuple[float, float]]]) ->
     and the operator must know the P&L lacks it (seed 004 accrues it, live and paper)."""
     out = []
     for s in series:
-        if s.domain is not Domain.CRYPTO_PERP or len(s.ts) == 0:
+        if s.domain is not Domain.CRYPTO_PERP or len(s.ts) <= s.start:
             continue
+        first, last = s.ts[s.start], s.ts[-1]  # the traded bars (those before s.start only fit the strategy)
         rates = funding.get(s.symbol, [])
-        if not rates or rates[0][0] > s.ts[0] or rates[-1][0] < s.ts[-1] - 8 * 3600:
+        if not rates:
             out.append(f"no funding rates cover {s.symbol}'s bars in the bundled data: its funding is not "
                        "accrued, so its P&L leaves out the funding cost")
+        elif rates[0][0] > first or rates[-1][0] < last - 8 * 3600:
+            out.append(f"the bundled funding rates of {s.symbol} cover only part of its traded bars: funding "
+                       "outside them is not accrued, so its P&L leaves that cost out")
     return out
 
 

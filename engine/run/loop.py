@@ -154,6 +154,8 @@ class Runner:
             ses._relay([r for r in fired if r.machine == self._kill_machine])
         ex = ses.execution
         ex.on_reports(ses.venue.on_bar(bar))
+        if ex.faults:
+            self._raise_faults()
         book = ses.books.get(s.domain)
         if book is None:
             return
@@ -167,6 +169,8 @@ class Runner:
         if ex.brackets:
             self._engine_exits(s, t)
         self._decide(s, i, t)
+        if ex.faults:
+            self._raise_faults()
         if ses.flatten_pending and not ex.brackets:
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
@@ -437,6 +441,12 @@ class Runner:
         if book is not None:
             book.apply(fill, multiplier)
             book.mark(fill.symbol, fill.price)
+
+    def _raise_faults(self) -> None:
+        ses = self.session
+        faults, ses.execution.faults = ses.execution.faults, []
+        for reason in faults:
+            ses.send(ses.kill, "fault", {"reason": reason})
 
     def on_funding(self, domain: Domain, symbol: str, paid: float) -> None:
         book = self.session.books.get(domain)
