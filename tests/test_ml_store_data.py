@@ -96,3 +96,13 @@ def test_select_unknown_stored_series_is_a_diagnostic(tmp_path, store, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"{store}:1:1: error DATA_STORE the store {store} has no ETH/BTC 5m series")
     assert "hint: it holds XRP-PERP@5m" in err and not out.exists()
+
+
+def test_train_refuses_another_symbols_stored_bars(tmp_path, store, spec, capsys):
+    """A data set names its symbol: a model of XRP-PERP's bars registered as ETH/BTC's would
+    filter ETH/BTC's entries in a run."""
+    code = main(["train", "ml", "--symbol", "ETH/BTC", "--registry", str(tmp_path / "reg"), "--spec", str(spec),
+                 "--data", "store:XRP-PERP@5m", "--tf", "5m", "--store", str(store)])
+    assert code == 1
+    assert "holds XRP-PERP bars, not ETH/BTC" in capsys.readouterr().err
+    assert not (tmp_path / "reg").exists() or not any((tmp_path / "reg").rglob("*.json"))

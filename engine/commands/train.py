@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from engine.commands.data import DEFAULT_STORE
 
@@ -62,8 +63,11 @@ def _train(args: argparse.Namespace) -> int:
     console = make_console()
     cfg = load_model(args.spec, MLConfig) if args.spec else load_spec("filter", MLConfig)
     symbol, tf, bars = dataset.load(args.data or args.symbol, args.tf, args.store)
-    if args.data:  # explicit data: register under the symbol asked for
+    if args.data and Path(args.data).is_file():  # a bars file names no symbol: register under --symbol
         symbol = args.symbol
+    elif args.data and symbol != args.symbol:  # a data set names its own: another's model would filter it
+        raise ValueError(f"{args.data} holds {symbol} bars, not {args.symbol}: pass --symbol {symbol}, "
+                         f"or --data naming {args.symbol}'s bars")
     if tf != canonical_tf(args.tf):  # 60m asks for the 1h bars a store holds
         raise ValueError(f"data is {tf} bars but --tf is {args.tf}")
     console.print(f"[bold]{symbol} {tf}[/]: {len(bars)} bars {bars.index[0]} .. {bars.index[-1]}")
