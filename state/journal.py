@@ -6,7 +6,9 @@ PostgreSQL; other databases rely on the Store having no such call).
 """
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections import deque
+from typing import Any, Iterable
 
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlmodel import Session
@@ -69,3 +71,39 @@ def entries(session: Session, kind: str | None = None, key: str | None = None,
     if key is not None:
         query = query.where(JournalEntry.key == key)
     return list(session.scalars(query.order_by(JournalEntry.seq).limit(limit)))
+
+
+class Repeats:
+    """The journal rows committed after the checkpoint a run resumes from. A `full` store
+    commits each fact as it happens, so a crash before the next checkpoint leaves rows that the
+    resumed run, re-processing those bars, makes again: `take` finds such a row, so that each
+    fact is written once. A fact is a row's kind, key, reason and payload, less what the store
+    derives from its own state: an ack's `stored` status, which a replay finds already ahead.
+    A resume row is never a repeat: each start is an event of its own."""
+
+    def __init__(self, rows: Iterable[JournalEntry]) -> None:
+        self._seqs: dict[tuple[str, str, str, str], deque[int]] = {}
+        for e in rows:
+            if e.kind != "resume":
+                self._seqs.setdefault(_fact(e.kind, e.key, e.payload, e.reason), deque()).append(e.seq)
+
+    def __bool__(self) -> bool:
+        return bool(self._seqs)
+
+    def take(self, kind: str, key: str, payload: dict[str, Any], reason: str) -> int | None:
+        """The seq of the earliest stored row of this fact not taken yet, else None."""
+        fact = _fact(kind, key, json.loads(json_text(payload)), reason)
+        seqs = self._seqs.get(fact)
+        if seqs is None:
+            return None
+        seq = seqs.popleft()
+        if not seqs:
+            del self._seqs[fact]
+        return seq
+
+
+def _fact(kind: str, key: str, decoded: dict[str, Any], reason: str) -> tuple[str, str, str, str]:
+    """`decoded` as one text whichever encoder wrote the stored row (orjson or json.dumps)."""
+    if kind == "ack":
+        decoded = {k: v for k, v in decoded.items() if k != "stored"}
+    return kind, key, reason, json.dumps(decoded)

@@ -89,6 +89,7 @@ class Store:
         self._session = Session(engine, expire_on_commit=False)
         self._depth = 0  # open units: commits wait for the outermost
         self._pending = 0  # units written since the last commit
+        self._repeats: journal.Repeats | None = None  # see replaying()
 
     @classmethod
     def open(cls, url: str | None = None, path: str | None = None,
@@ -207,8 +208,17 @@ class Store:
             yield from rows
             after = rows[-1].seq
 
+    def replaying(self, after_seq: int) -> None:
+        """A run resumes from the checkpoint whose journal row is `after_seq`: the rows after it
+        that its re-processing makes again are not written twice (journal.Repeats)."""
+        self._repeats = journal.Repeats(self.journal_entries(after_seq=after_seq))
+
     def _append(self, kind: str, key: str, payload: dict[str, Any], spec_hash: str = "",
                 reason: str = "") -> int:
+        if self._repeats:
+            seq = self._repeats.take(kind, key, payload, reason)
+            if seq is not None:
+                return seq
         return journal.append(self._session, self._clock(), kind, key, payload,
                               spec_hash or self.spec_hash, reason)
 

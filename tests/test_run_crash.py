@@ -31,6 +31,7 @@ data:
 venue: {{partial_fill_prob: 0.3}}
 """
 KILLS = 20
+PER_START = {"resume", "ml", "kv"}  # what each start journals (a resumed run has more), and state, not facts
 
 
 def _cmd(work: Path, *extra: str) -> list[str]:
@@ -75,10 +76,12 @@ def _state(work: Path) -> dict:
                        for f in store.fills())
         positions = sorted((p.symbol, p.domain, round(p.qty, 9), round(p.avg_price, 12)) for p in store.positions())
         wallets = sorted((w.domain, w.mode, round(w.balance, 6)) for w in store.wallets())
+        journal = [(e.kind, e.key, e.payload, e.reason) for e in store.iter_journal() if e.kind not in PER_START]
     # The audit trail too: records a crash left after the last checkpoint are set aside and
     # re-made by the resumed run, so the trail reads as one uninterrupted run's.
     audit = (work / "run" / "audit.jsonl").read_bytes()
-    return {"orders": orders, "fills": fills, "positions": positions, "wallets": wallets, "audit": audit}
+    return {"orders": orders, "fills": fills, "positions": positions, "wallets": wallets, "audit": audit,
+            "journal": journal}
 
 
 # batch: facts land with each checkpoint; full: each fact is committed as it happens, so a

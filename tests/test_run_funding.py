@@ -1,5 +1,6 @@
 """Perp funding: the venue's payments reach the engine's books, the store and the trades,
-once each across a resume; a perp traded without real funding rates is said so."""
+once each across a resume; a perp traded without real funding rates is said so. A resumed
+run journals every fact once, as an uninterrupted run does."""
 from __future__ import annotations
 
 import dataclasses
@@ -132,3 +133,45 @@ def test_a_resumed_run_books_each_funding_payment_once(durability: str, override
     want = _stored(clean)
     assert want["funding"], "the run must pay funding, or the comparison proves nothing"
     assert _stored(stopped) == want
+
+
+
+PER_START = {"resume", "ml", "kv"}  # what each start journals (a resumed run has more), and state, not facts
+
+
+def _facts(work: Path, upto_checkpoint: bool = False) -> list:
+    """The journal's facts (kind, key, payload, reason), in order; or only those up to the last
+    checkpoint."""
+    from engine.run.checkpoint import KEY
+    from state.store import Store
+
+    with Store.open(path=str(work / "engine.db")) as store:
+        upto = store.get_json(KEY)["journal_seq"] if upto_checkpoint else math.inf
+        return [(e.kind, e.key, e.payload, e.reason) for e in store.iter_journal()
+                if e.kind not in PER_START and e.seq <= upto]
+
+
+@pytest.mark.parametrize("durability", ["batch", "full"])
+def test_a_resumed_run_journals_each_fact_once(durability: str, overrides: Path, tmp_path: Path) -> None:
+    """A `full` store commits each journal row as it happens: the rows a crash left after the
+    last checkpoint are made again by the resumed run, and must not be there twice."""
+    clean, stopped = tmp_path / "clean", tmp_path / "stopped"
+    _finish(_assembled(clean, overrides, durability))
+    first = _assembled(stopped, overrides, durability)
+    step = first.step
+
+    def crashing_step(s, i) -> None:  # 37 rows past a checkpoint, with orders and trades in them
+        if first.bars >= 137:
+            raise Stopped
+        step(s, i)
+
+    first.step = crashing_step
+    with pytest.raises(Stopped):
+        first.run()
+    first.session.store.close()
+    first.session.venue.close()
+    if durability == "full":
+        past = _facts(stopped)[len(_facts(stopped, upto_checkpoint=True)):]
+        assert {"trade", "ack"} <= {kind for kind, *_ in past}, "facts must follow the checkpoint, or this proves nothing"
+    _finish(_assembled(stopped, overrides, durability, resume=True))
+    assert _facts(stopped) == _facts(clean)

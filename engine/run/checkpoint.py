@@ -215,6 +215,7 @@ def load(runner: Any, data: dict) -> None:
     runner.gate_kpis = {Domain(d): RunningKpis(**k) for d, k in data["gate_kpis"].items()}
     runner._last_risk_equity = data["last_risk_equity"]
     upto = data["journal_seq"]
+    store.replaying(upto)
     runner.trades = [trade_from(e.payload) for e in store.journal_entries("trade") if e.seq < upto]
     for e in store.journal_entries("equity"):
         if e.seq <= upto:
