@@ -106,7 +106,8 @@ def _symbol_warnings(symbol: str, store: Any) -> list:
     if symbol not in Catalogue.load():
         out.append(Diagnostic(Pos(CATALOGUE, 1, 1), Severity.WARNING, "DATA_SYMBOL",
                               f"symbol {symbol!r} is not in the contract catalogue: the paper venue cannot trade it",
-                              "add its contract to the catalogue before naming it in a run config"))
+                              f"add its contract (domain, kind, tick, step, min_notional) to {CATALOGUE} before "
+                              "naming it in a run config"))
     twins = sorted({s.symbol for s in store.list() if s.symbol != symbol and s.symbol.lower() == symbol.lower()})
     if twins:
         out.append(Diagnostic(Pos(str(store.root), 1, 1), Severity.WARNING, "DATA_SYMBOL",
