@@ -95,3 +95,9 @@ def test_bundled_close_labelled_bars_are_indexed_by_open():
     assert df["open"].iloc[0] == raw["open"].iloc[0]
     assert bundled.load("crypto_perp/BTC-PERP-1m").index[0] == pd.Timestamp("2021-12-31 23:00", tz="UTC")
     assert bundled.get("forex/GBPUSD-1m").label == "open"
+
+
+@pytest.mark.parametrize("name", ["store: ETH/BTC@5m", "store:ETH/BTC @ 5m", "store:  ETH/BTC@5m "])
+def test_spaces_around_a_stored_names_parts_are_dropped(tmp_path, store, name):
+    path = config(tmp_path, f"data:\n  crypto_spot:\n    datasets: ['{name}']\n    store: {store}\n")
+    assert load_config(path).data["crypto_spot"].datasets == ["store:ETH/BTC@5m"]

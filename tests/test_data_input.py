@@ -186,6 +186,7 @@ def test_unknown_and_case_twin_symbols_warn(tmp_path, capsys):
     rc, _, err = cli(capsys, "data", "import", path, "--symbol", "btc-perp", "--tf", "1m", "--store", store)
     assert rc == 0
     assert "adapters/paper/contracts.yaml:1:1: warning DATA_SYMBOL symbol 'btc-perp' is not in the contract" in err
+    assert "hint: add its contract (domain, kind, tick, step, min_notional) to adapters/paper/contracts.yaml" in err
     assert f"{store}:1:1: warning DATA_SYMBOL symbol 'btc-perp' differs only in case from stored 'BTC-PERP'" in err
 
 

@@ -3,6 +3,7 @@ import json
 from ml_helpers import random_bars
 
 from engine.cli import main
+from strategies.ml.registry import slug
 
 
 def test_train_rl_is_not_in_this_issue(capsys):
@@ -23,9 +24,9 @@ def test_train_ml_registers_versions(tmp_path, capsys):
     assert "registered TEST 5m v1" in out and "AUC" in out and "all" in out
     assert main(args) == 0
     assert "v2" in capsys.readouterr().out
-    manifest = json.loads((tmp_path / "reg" / "TEST" / "5m" / "v2" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "reg" / slug("TEST") / "5m" / "v2" / "manifest.json").read_text())
     assert len(manifest["data_hash"]) == 64 and manifest["features"] and manifest["metrics"]["folds"]
-    assert json.loads((tmp_path / "reg" / "TEST" / "5m" / "index.json").read_text())["active"] == 1
+    assert json.loads((tmp_path / "reg" / slug("TEST") / "5m" / "index.json").read_text())["active"] == 1
 
 
 def test_train_ml_bad_spec_is_a_positioned_error(tmp_path, capsys):

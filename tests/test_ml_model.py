@@ -8,7 +8,7 @@ from strategies.ml.config import (DecayConfig, FeatureConfig, LabelConfig, MLCon
 from strategies.ml.dataset import training_frame
 from strategies.ml.decay import DecayTracker
 from strategies.ml.model import auc, choose_threshold, evaluate, fit, oos_trades, predict, run_walk_forward, sides
-from strategies.ml.registry import ModelRegistry, frame_hash
+from strategies.ml.registry import ModelRegistry, frame_hash, slug
 
 CFG = MLConfig(kind="ml", features=FeatureConfig(higher_timeframes=["1h"]),
                labels=LabelConfig(horizon=6, vol_window=20),
@@ -81,7 +81,7 @@ def test_registry_versions_active_and_load_by_version(tmp_path, data, result):
     v2 = reg.register("ETH/BTC", "5m", booster, manifest)
     assert (v1, v2) == (1, 2)
     assert reg.active_version("ETH/BTC", "5m") == 1 and kv["ml/active/ETH/BTC/5m"] == {"version": 1}
-    (tmp_path / "ETH_BTC" / "5m" / "v9").mkdir()  # a stray newer folder must never be picked
+    (tmp_path / slug("ETH/BTC") / "5m" / "v9").mkdir()  # a stray newer folder must never be picked
     loaded = reg.load("ETH/BTC", "5m")
     assert loaded.version == 1 and loaded.manifest["created_at"].startswith("2023-11-14")
     assert np.allclose(predict(loaded.booster, X.iloc[:20]), predict(booster, X.iloc[:20]))

@@ -89,9 +89,9 @@ def _import(args: argparse.Namespace) -> int:
     df = to_open(_load(args, args.symbol), args.tf, args.label)
     _print_warnings(df.attrs.get("warnings", []))
     source = df.attrs["source"]
-    result = store.write(df, args.symbol, args.tf)
+    result = store.write(df, args.symbol, args.tf, args.label)
     if result.differed:
-        _print_warnings([_differed(result, df, source)])
+        _print_warnings([_differed(result, df, source, store.folder(args.symbol, args.tf))])
     print(f"{args.symbol} {args.tf}: {result.rows} rows imported, {result.replaced} stored bars replaced "
           f"({result.differed} with other values), {result.days_written} days written -> {args.store}")
     return 0
@@ -106,7 +106,8 @@ def _symbol_warnings(symbol: str, store: Any) -> list:
     if symbol not in Catalogue.load():
         out.append(Diagnostic(Pos(CATALOGUE, 1, 1), Severity.WARNING, "DATA_SYMBOL",
                               f"symbol {symbol!r} is not in the contract catalogue: the paper venue cannot trade it",
-                              "add its contract to the catalogue before naming it in a run config"))
+                              f"add its contract (domain, kind, tick, step, min_notional) to {CATALOGUE} before "
+                              "naming it in a run config"))
     twins = sorted({s.symbol for s in store.list() if s.symbol != symbol and s.symbol.lower() == symbol.lower()})
     if twins:
         out.append(Diagnostic(Pos(str(store.root), 1, 1), Severity.WARNING, "DATA_SYMBOL",
@@ -115,7 +116,7 @@ def _symbol_warnings(symbol: str, store: Any) -> list:
     return out
 
 
-def _differed(result: Any, df: Any, source: str):
+def _differed(result: Any, df: Any, source: str, folder: Path):
     from engine.data.loader import bar_line
     from engine.diagnostics import Diagnostic, Pos, Severity
 
@@ -123,7 +124,9 @@ def _differed(result: Any, df: Any, source: str):
     return Diagnostic(Pos(source, line, 1), Severity.WARNING, "DATA_REPLACED",
                       f"{result.differed} stored bar(s) had other values and were replaced by this file's, "
                       f"the first at {result.first_differed}",
-                      "overlapping imports keep the newest file's bars; re-import the old file to undo")
+                      "overlapping imports keep the newest file's bars: re-importing the old file brings back "
+                      f"the bars it holds, not the store as it was; to start over remove {folder} and import "
+                      "the files again")
 
 
 def _check(args: argparse.Namespace) -> int:

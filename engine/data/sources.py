@@ -31,10 +31,11 @@ class Source:
 
 
 def store_key(name: str) -> tuple[str, str] | None:
-    """(symbol, tf) of a `store:SYMBOL@TF` name, None for a bundled name."""
+    """(symbol, tf) of a `store:SYMBOL@TF` name, None for a bundled name. Spaces around the
+    parts are dropped (`store: ETH/BTC@5m`): no symbol or timeframe holds one."""
     if not name.startswith(STORE_PREFIX):
         return None
-    symbol, at, tf = name[len(STORE_PREFIX):].rpartition("@")
+    symbol, at, tf = (part.strip() for part in name[len(STORE_PREFIX):].rpartition("@"))
     if not at or not symbol or not tf:
         raise SourceError(f"bad stored data set {name!r}: write it as store:SYMBOL@TF, e.g. store:ETH/BTC@5m")
     return symbol, tf

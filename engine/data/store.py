@@ -7,6 +7,12 @@ import writes no day at all). A series keeps one set of columns: a write with ot
 columns is refused rather than leaving NaN bid/ask/volume in the merged days. The
 timeframe is stored under its canonical name (`60m` is `1h`). Each day file is
 replaced atomically.
+
+Bars are stored by their open whatever the file's stamps, and a series records the
+`--label` its files were imported with (a `label` file beside its days): a write under the
+other label, or one whose bars equal the stored bars one bar away, is refused before
+anything is written. Either would store the same bars again one bar apart, which no
+later import can undo (a replaced bar comes back, a bar only the shifted file had stays).
 """
 from __future__ import annotations
 
@@ -20,9 +26,10 @@ import pandas as pd
 
 from engine.data import DEFAULT_STORE
 from engine.data.errors import DataError
-from engine.data.timeframes import canonical_tf
+from engine.data.timeframes import canonical_tf, parse_tf
 
 DEFAULT_ROOT = Path(DEFAULT_STORE)
+_LABEL_FILE = "label"
 # Letters and digits first, then the punctuation real symbols use (ETH/BTC, BTC-PERP, ES.c.0).
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:+-]{0,63}$")
 
@@ -58,12 +65,19 @@ class ParquetStore:
     def __init__(self, root: str | Path = DEFAULT_ROOT):
         self.root = Path(root)
 
-    def _dir(self, symbol: str, tf: str) -> Path:
+    def folder(self, symbol: str, tf: str) -> Path:
+        """The series' folder: removing it removes the series."""
         # quote() keeps `ETH/BTC` a single path segment
         return self.root / f"symbol={quote(symbol, safe='')}" / f"tf={quote(canonical_tf(tf), safe='')}"
 
     def _days(self, symbol: str, tf: str) -> list[Path]:
-        return sorted(self._dir(symbol, tf).glob("date=*/part.parquet"))
+        return sorted(self.folder(symbol, tf).glob("date=*/part.parquet"))
+
+    def label(self, symbol: str, tf: str) -> str | None:
+        """The label the series' files were imported with; None for a new series (or one stored
+        before labels were recorded)."""
+        path = self.folder(symbol, tf) / _LABEL_FILE
+        return path.read_text(encoding="utf-8").strip() if path.exists() else None
 
     def columns(self, symbol: str, tf: str) -> list[str] | None:
         """The stored series' columns, or None when nothing is stored."""
@@ -72,15 +86,20 @@ class ParquetStore:
         days = self._days(symbol, tf)
         return [c for c in pq.read_schema(days[0]).names if c != "ts" and not c.startswith("__")] if days else None
 
-    def write(self, df: pd.DataFrame, symbol: str, tf: str) -> ImportResult:
+    def write(self, df: pd.DataFrame, symbol: str, tf: str, label: str = "open") -> ImportResult:
+        """Merge open-stamped bars `df` into the series; `label` is what the file's stamps marked."""
         check_symbol(symbol)
         source = str(df.attrs.get("source", "<frame>"))
         self._check_columns(df, symbol, tf, source)
+        self._check_label(symbol, tf, label, source)
         # A frame without attrs: they hold Diagnostics, which pandas deep-copies on every copy,
         # groupby and concat (minutes for a file with many gap warnings).
         df = pd.DataFrame(df, copy=False)
+        self._check_shift(df, symbol, tf, label, source)
+        base = self.folder(symbol, tf)
         try:
-            return self._write_days(df, self._dir(symbol, tf))
+            _record_label(base, label)
+            return self._write_days(df, base)
         except OSError as e:
             raise DataError(str(self.root), 1, f"cannot write the store: {e.strerror or e} ({e.filename or self.root})",
                             "--store must name a folder you can create and write to") from None
@@ -92,6 +111,38 @@ class ParquetStore:
                             f"{canonical_tf(tf)} series' {stored}; merging them would leave missing values",
                             "import it under another symbol or timeframe, or give the same columns "
                             "(a bid file needs its --ask file)")
+
+    def _check_label(self, symbol: str, tf: str, label: str, source: str) -> None:
+        stored = self.label(symbol, tf)
+        if stored is not None and stored != label:
+            raise DataError(source, 1, f"the stored {symbol} {canonical_tf(tf)} series was imported with --label "
+                            f"{stored}, this file with --label {label}; nothing was written",
+                            f"a series keeps one stamp convention, so a mislabelled file cannot store its bars "
+                            f"again one bar apart: import with --label {stored}, or remove "
+                            f"{self.folder(symbol, tf)} and import the whole series again", code="DATA_LABEL")
+
+    def _check_shift(self, df: pd.DataFrame, symbol: str, tf: str, label: str, source: str) -> None:
+        """Refuse bars that are the stored bars one bar away: the file is stamped at the other end."""
+        if df.empty:
+            return
+        step = parse_tf(tf)
+        lo, hi = df.index[0] - step, df.index[-1] + step
+        old = [f for f in (_read(p) for p in self._days(symbol, tf) if _day_in(p, lo, hi)) if f is not None]
+        if not old:
+            return
+        stored = pd.concat(old)
+        same = _matching(stored, df, pd.Timedelta(0))[0]
+        for offset, word in ((step, "later"), (-step, "earlier")):
+            hits, near = _matching(stored, df, offset)
+            # Quiet bars equal their neighbours too, but then also the stored bar at their own stamp.
+            if hits > same and 2 * hits >= near:
+                other = "close" if label == "open" else "open"
+                raise DataError(source, 1, f"{hits} of this file's bars equal the stored {symbol} {canonical_tf(tf)} "
+                                f"bar one bar {word}: it is stamped at the other end of its bars than the stored "
+                                "series; nothing was written",
+                                f"import it with --label {other}, or, if the stored series is the mislabelled one, "
+                                f"remove {self.folder(symbol, tf)} and import the whole series again",
+                                code="DATA_SHIFTED")
 
     def _write_days(self, df: pd.DataFrame, base: Path) -> ImportResult:
         replaced = differed = days_written = 0
@@ -126,7 +177,7 @@ class ParquetStore:
             df = df[df.index >= lo]
         if hi is not None:
             df = df[df.index < hi]
-        df.attrs.update(symbol=symbol, tf=canonical_tf(tf), source=str(self._dir(symbol, tf)), warnings=[])
+        df.attrs.update(symbol=symbol, tf=canonical_tf(tf), source=str(self.folder(symbol, tf)), warnings=[])
         return df
 
     def list(self) -> list[Series]:
@@ -153,6 +204,22 @@ def _read(path: Path) -> pd.DataFrame | None:
     df = pd.read_parquet(path)
     df.index = df.index.as_unit("ns")
     return df
+
+
+def _record_label(base: Path, label: str) -> None:
+    path = base / _LABEL_FILE
+    if not path.exists():
+        base.mkdir(parents=True, exist_ok=True)
+        path.write_text(label + "\n", encoding="utf-8")
+
+
+def _matching(stored: pd.DataFrame, df: pd.DataFrame, offset: pd.Timedelta) -> tuple[int, int]:
+    """How many incoming bars equal the stored bar at their stamp + offset, and how many have one there."""
+    at = df.index + offset
+    held = at.isin(stored.index)
+    mine = df[held]
+    theirs = stored.loc[at[held], df.columns].set_axis(mine.index)
+    return len(mine) - len(_changed(mine, theirs)), len(mine)
 
 
 def _rows(path: Path) -> int:

@@ -14,7 +14,7 @@ import math
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from engine.run.kpi import Kpis, split_kpis
 from engine.run.result import ClosedTrade, RunResult
@@ -22,11 +22,51 @@ from engine.run.result import ClosedTrade, RunResult
 FORMAT = 1
 REPORT, TRADES, EQUITY, AUDIT, JOURNAL = "report.json", "trades.csv", "equity.png", "audit.jsonl", "journal.jsonl"
 TRADE_COLUMNS = tuple(f.name for f in dataclasses.fields(ClosedTrade))
+MIXED = "mixed"  # a domain whose symbols quote in different currencies
 
 
-def write_run_dir(result: RunResult, journal: Iterable[Any] = ()) -> dict[str, Path]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunSetting:
+    """What produced a run besides its specs: the run config's environment and the overrides
+    that applied, and the currency each domain's money is counted in (a BTC-quoted pair's
+    wallet of 1,000 is 1,000 BTC-units, not dollars)."""
+
+    env: str
+    config: str | None  # the --config file; None: the embedded defaults
+    overrides: tuple[str, ...]  # files of the env and stage overrides applied
+    quotes: Mapping[str, str | None]  # domain -> quote currency, MIXED, or None when unknown
+
+
+def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunSetting:
+    """The setting of a run from its session (specs, cfg, stage) and its bar series."""
+    from adapters.paper.catalogue import Catalogue
+
+    applied = {("env", session.cfg.env), ("stage", str(session.stage))}
+    overrides = tuple(sorted(o.path for o in session.specs.overrides if (o.scope, o.key) in applied))
+    symbols: dict[str, set[str]] = {}
+    for s in series:
+        symbols.setdefault(s.domain.value, set()).add(s.symbol)
+    cat = Catalogue.load()
+    return RunSetting(session.cfg.env, config, overrides, {d: _quote(syms, cat) for d, syms in symbols.items()})
+
+
+def _quote(symbols: set[str], cat: Any) -> str | None:
+    """The currency the symbols quote in; MIXED when they differ, None when not known."""
+    quotes = {_quote_of(s, cat) for s in symbols}
+    return MIXED if len(quotes) > 1 else next(iter(quotes), None)
+
+
+def _quote_of(symbol: str, cat: Any) -> str | None:
+    """After the '/' of the symbol, or of its contract's underlying (BTC-PERP quotes as BTC/USD)."""
+    pair = symbol if "/" in symbol else cat.get(symbol).underlying if symbol in cat else None
+    return pair.rpartition("/")[2] or None if pair else None
+
+
+def write_run_dir(result: RunResult, journal: Iterable[Any] = (),
+                  setting: RunSetting | None = None) -> dict[str, Path]:
     """Write the report files into result.run_dir; returns {"report"|"trades"|"equity"|"journal"
-    |"audit": path}. `journal` is the store's journal (state.models.JournalEntry rows).
+    |"audit": path}. `journal` is the store's journal (state.models.JournalEntry rows);
+    without `setting` the report's environment and quotes are null.
 
     "audit" is present only when the loop wrote audit.jsonl; report.json says
     `files.audit: null` otherwise, so a missing journal is visible, not silent.
@@ -34,13 +74,13 @@ def write_run_dir(result: RunResult, journal: Iterable[Any] = ()) -> dict[str, P
     run_dir = Path(result.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     files = {"trades": write_trades_csv(result.trades, run_dir / TRADES),
-             "equity": write_equity_png(result, run_dir / EQUITY),
+             "equity": write_equity_png(result, run_dir / EQUITY, _quotes(setting)),
              "journal": write_journal(journal, run_dir / JOURNAL)}
     audit = run_dir / AUDIT
     if audit.is_file():
         files["audit"] = audit
     report = run_dir / REPORT
-    _write_atomic(report, json.dumps(report_dict(result, files), indent=2, allow_nan=False) + "\n")
+    _write_atomic(report, json.dumps(report_dict(result, files, setting), indent=2, allow_nan=False) + "\n")
     return {"report": report, **files}
 
 
@@ -63,18 +103,25 @@ def domain_kpis(result: RunResult) -> dict[str, dict[str, Kpis]]:
             for d, dr in result.domains.items()}
 
 
-def report_dict(result: RunResult, files: dict[str, Path]) -> dict[str, Any]:
+def _quotes(setting: RunSetting | None) -> Mapping[str, str | None]:
+    return setting.quotes if setting else {}
+
+
+def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting | None = None) -> dict[str, Any]:
     per_domain = domain_kpis(result)
     elapsed = result.finished - result.started
+    quotes = _quotes(setting)
     return _clean({
         "format": FORMAT,
         "stage": result.stage,
+        "environment": {"env": setting.env, "config": setting.config, "overrides": list(setting.overrides)}
+        if setting else None,
         "started": _iso(result.started),
         "finished": _iso(result.finished),
         "elapsed_s": elapsed,
         "bars": result.bars,
         "bars_per_second": result.bars / elapsed if elapsed > 0 else None,
-        "domains": {d: {"mode": dr.mode, "start_balance": dr.start_balance,
+        "domains": {d: {"mode": dr.mode, "quote": quotes.get(d), "start_balance": dr.start_balance,
                         "end_balance": dr.end_balance, "open_positions": dr.open_positions,
                         "kpis": per_domain[d]["exploitation"].as_dict(),
                         "exploration_kpis": per_domain[d]["exploration"].as_dict()}
@@ -114,15 +161,16 @@ def write_trades_csv(trades: list[ClosedTrade], path: Path) -> Path:
     return path
 
 
-def write_equity_png(result: RunResult, path: Path) -> Path:
-    equity_figure(result).savefig(path, format="png")
+def write_equity_png(result: RunResult, path: Path, quotes: Mapping[str, str | None] | None = None) -> Path:
+    equity_figure(result, quotes).savefig(path, format="png")
     return path
 
 
-def equity_figure(result: RunResult) -> Any:
+def equity_figure(result: RunResult, quotes: Mapping[str, str | None] | None = None) -> Any:
     """One panel per domain, each on its own time axis: the bundled domains' data come from
     different years, and one shared axis squeezed each domain's curve into a sliver of it.
-    A domain with no curve gets a flat start-to-end line over the run's span."""
+    A domain with no curve gets a flat start-to-end line over the run's span. `quotes`
+    labels each panel's money (domain -> currency)."""
     from matplotlib import dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -147,15 +195,17 @@ def equity_figure(result: RunResult) -> Any:
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.ticklabel_format(axis="y", useOffset=False, style="plain")  # balances, not offsets from 1e3
-        ax.set_ylabel("equity")
+        unit = _unit((quotes or {}).get(domain))
+        ax.set_ylabel(f"equity ({unit})" if unit else "equity")
         ax.grid(True, alpha=0.3)
     ax.set_xlabel("time (UTC)")
     fig.tight_layout()
     return fig
 
 
-def print_kpi_table(result: RunResult, console: Any) -> None:
-    """KPIs per domain (exploration on its own row), then the kill, gate and rejection summary."""
+def print_kpi_table(result: RunResult, console: Any, setting: RunSetting | None = None) -> None:
+    """KPIs per domain (exploration on its own row), then the kill, gate and rejection summary.
+    With `setting`, each end balance says its currency."""
     from rich.table import Table
 
     from engine.commands.console import add_columns
@@ -165,7 +215,8 @@ def print_kpi_table(result: RunResult, console: Any) -> None:
                         "expectancy", "end balance"], left=("domain",))
     for domain, split in domain_kpis(result).items():
         dr = result.domains[domain]
-        table.add_row(f"{domain} ({dr.mode})", *_kpi_cells(split["exploitation"]), f"{dr.end_balance:,.2f}")
+        table.add_row(f"{domain} ({dr.mode})", *_kpi_cells(split["exploitation"]),
+                      f"{dr.end_balance:,.2f} {_unit(_quotes(setting).get(domain))}".rstrip())
         if split["exploration"].trades:
             table.add_row("  exploration", *_kpi_cells(split["exploration"]), "", style="dim")
     console.print(table)
@@ -181,6 +232,11 @@ def print_kpi_table(result: RunResult, console: Any) -> None:
         console.print("rejected orders: " + ", ".join(f"{rule} {n}" for rule, n in top))
     if result.venue_rejections:
         console.print(f"orders the venue refused: {result.venue_rejections} (journal kind `rejection` has why)")
+
+
+def _unit(quote: str | None) -> str:
+    """How a domain's money is labelled: its quote currency, '' when not known."""
+    return "mixed quotes" if quote == MIXED else quote or ""
 
 
 def _kpi_cells(k: Kpis) -> list[str]:

@@ -1,4 +1,9 @@
-"""Versioned model registry: <root>/<symbol>/<tf>/v<N>/{model.json, manifest.json, oos_trades.json}.
+"""Versioned model registry: <root>/symbol=<S>/<tf>/v<N>/{model.json, manifest.json, oos_trades.json}.
+
+<S> is the symbol percent-encoded as in the data store (symbol=ETH%2FBTC), one folder per
+symbol: the former folder name (ETH_BTC) was shared by ETH/BTC, ETH_BTC and ETH-BTC, so one
+could load another's model. A folder under the former name (which never holds '=') is still
+used by the symbol its index names.
 
 A model is always loaded BY VERSION. Versions and the active one are recorded
 in <root>/<symbol>/<tf>/index.json and, when a state store is given (anything
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
+from urllib.parse import quote
 
 
 class KV(Protocol):
@@ -27,8 +33,18 @@ class KV(Protocol):
 
 
 def slug(symbol: str) -> str:
-    """A file-system-safe symbol: 'XRP/USDT:USDT' -> 'XRP_USDT_USDT'."""
+    """A symbol's folder name, one per symbol: 'XRP/USDT:USDT' -> 'symbol=XRP%2FUSDT%3AUSDT'
+    (the prefix also keeps '.' and '..' from naming the root or its parent)."""
+    return "symbol=" + quote(symbol, safe="")
+
+
+def _former_slug(symbol: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", symbol).strip("_")
+
+
+def _indexed_symbol(folder: Path) -> str | None:
+    index = folder / "index.json"
+    return json.loads(index.read_text())["symbol"] if index.exists() else None
 
 
 def frame_hash(*frames: Any) -> str:
@@ -74,7 +90,12 @@ class ModelRegistry:
 
     # -- paths and index ------------------------------------------------------------------
     def _dir(self, symbol: str, tf: str) -> Path:
-        return self.root / slug(symbol) / tf
+        path = self.root / slug(symbol) / tf
+        former = self.root / _former_slug(symbol) / tf
+        # Models registered before the folder name was injective stay where they are.
+        if not path.exists() and _indexed_symbol(former) == symbol:
+            return former
+        return path
 
     def _index(self, symbol: str, tf: str) -> dict[str, Any]:
         path = self._dir(symbol, tf) / "index.json"
