@@ -101,3 +101,27 @@ def test_bundled_close_labelled_bars_are_indexed_by_open():
 def test_spaces_around_a_stored_names_parts_are_dropped(tmp_path, store, name):
     path = config(tmp_path, f"data:\n  crypto_spot:\n    datasets: ['{name}']\n    store: {store}\n")
     assert load_config(path).data["crypto_spot"].datasets == ["store:ETH/BTC@5m"]
+
+
+def test_a_stored_symbol_without_a_contract_says_where_to_add_one(tmp_path):
+    root = tmp_path / "store"
+    ParquetStore(root).write(bundled.load("crypto_spot/ETH_BTC-5m"), "DOGE/BTC", "5m")
+    path = config(tmp_path, f"data:\n  crypto_spot:\n    datasets: ['store:DOGE/BTC@5m']\n    store: {root}\n")
+    (text,) = diags(path)
+    assert text.startswith(f"{path}:3:16: error CONFIG_DATA store:DOGE/BTC@5m: DOGE/BTC is not in "
+                           "adapters/paper/contracts.yaml")
+    assert "hint: add its contract there (domain: crypto_spot, kind, tick, step, min_notional)" in text
+
+
+def test_the_catalogue_names_its_file_for_an_unknown_symbol():
+    from adapters.paper.catalogue import DEFAULT_PATH, Catalogue, UnknownSymbol
+
+    with pytest.raises(UnknownSymbol, match=f"DOGE/BTC' is not in the contract catalogue \\({DEFAULT_PATH}: add"):
+        Catalogue.load().get("DOGE/BTC")
+
+
+def test_an_unquoted_store_name_with_a_space_gets_a_quoting_hint(tmp_path):
+    path = config(tmp_path, "data:\n  crypto_spot:\n    datasets:\n      - store: ETH/BTC@5m\n")
+    (text,) = diags(path)
+    assert text.startswith(f"{path}:4:9: error SCHEMA_TYPE") and "must be a string, not a mapping" in text
+    assert "hint: quote it to make it a string: 'store: ETH/BTC@5m'" in text

@@ -20,20 +20,22 @@ class UnknownSymbol(KeyError):
 
 
 class Catalogue:
-    def __init__(self, instruments: dict[str, Instrument]):
+    def __init__(self, instruments: dict[str, Instrument], path: str | Path | None = None):
         self._by_symbol = dict(instruments)
+        self._path = path  # named in errors: where a missing contract goes
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_PATH) -> "Catalogue":
         data = YAML(typ="safe").load(Path(path).read_text()) or {}
-        return cls({sym: _instrument(str(sym), spec, path) for sym, spec in data.items()})
+        return cls({sym: _instrument(str(sym), spec, path) for sym, spec in data.items()}, path)
 
     def get(self, symbol: str) -> Instrument:
         try:
             return self._by_symbol[symbol]
         except KeyError:
             hint = did_you_mean(symbol, self._by_symbol) or f"known: {', '.join(self._by_symbol)}"
-            raise UnknownSymbol(f"symbol {symbol!r} is not in the contract catalogue; {hint}") from None
+            where = f" ({self._path}: add its contract there)" if self._path else ""
+            raise UnknownSymbol(f"symbol {symbol!r} is not in the contract catalogue{where}; {hint}") from None
 
     def __contains__(self, symbol: str) -> bool:
         return symbol in self._by_symbol

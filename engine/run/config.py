@@ -141,10 +141,14 @@ def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
         except SourceError as e:
             out.append(_error(doc.pos_of([*at, "datasets", i]), str(e), e.hint or ""))
             continue
-        if src.domain is None or src.domain.value != dom:
-            where = f"trades in {src.domain.value}" if src.domain else "is not in adapters/paper/contracts.yaml"
-            out.append(_error(doc.pos_of([*at, "datasets", i]), f"{name}: {src.symbol} {where}, not {dom}",
-                              "list it under its own domain (the contract catalogue says which)"))
+        if src.domain is None:
+            out.append(_error(doc.pos_of([*at, "datasets", i]),
+                              f"{name}: {src.symbol} is not in adapters/paper/contracts.yaml",
+                              f"add its contract there (domain: {dom}, kind, tick, step, min_notional)"))
+        elif src.domain.value != dom:
+            out.append(_error(doc.pos_of([*at, "datasets", i]), f"{name}: {src.symbol} trades in "
+                              f"{src.domain.value}, not {dom}", "list it under its own domain (the contract "
+                              "catalogue, adapters/paper/contracts.yaml, says which)"))
         for key in ("primary", "confirm"):
             tf = getattr(dd, key)
             if tf_seconds(tf) % tf_seconds(src.tf):

@@ -389,6 +389,9 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any) -> Diagnostic:
 def _type_hint(kind: str, value: Any) -> str | None:
     if kind == "string_type" and isinstance(value, (int, float, bool)):
         return "quote it to make it a string"
+    if kind == "string_type" and isinstance(value, dict) and len(value) == 1:
+        [(key, item)] = value.items()  # `- store: X` unquoted: YAML reads a colon and a space as a mapping
+        return f"quote it to make it a string: '{key}: {item}'"
     if kind in ("int_type", "float_type", "bool_type") and isinstance(value, str):
         return "remove the quotes"
     return None
