@@ -171,6 +171,7 @@ class Instrument:
     strike: float | None = None
     option_right: str | None = None  # call | put
     underlying: str | None = None
+    quote: str | None = None  # the currency its prices and P&L are in (catalogue's `quote`)
 
 
 _EXACT_INT = 2.0 ** 53  # below it, a whole step times an int is an exact whole float

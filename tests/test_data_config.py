@@ -125,3 +125,13 @@ def test_an_unquoted_store_name_with_a_space_gets_a_quoting_hint(tmp_path):
     (text,) = diags(path)
     assert text.startswith(f"{path}:4:9: error SCHEMA_TYPE") and "must be a string, not a mapping" in text
     assert "hint: quote it to make it a string: 'store: ETH/BTC@5m'" in text
+
+
+def test_a_contract_must_name_its_quote_currency(tmp_path):
+    from adapters.paper.catalogue import Catalogue
+
+    path = tmp_path / "contracts.yaml"
+    path.write_text("DOGE/BTC: {domain: crypto_spot, kind: spot, tick: 0.00000001, step: 1, min_notional: 0.001}\n")
+    with pytest.raises(ValueError, match="DOGE/BTC: quote .* is required"):
+        Catalogue.load(path)
+    assert Catalogue.load().get("XRP-PERP").quote == "USDT"

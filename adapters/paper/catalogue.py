@@ -11,7 +11,7 @@ from engine.domain import Domain, Instrument
 
 DEFAULT_PATH = Path(__file__).with_name("contracts.yaml")
 _FIELDS = {"domain", "kind", "tick", "step", "min_notional", "multiplier", "expiry", "strike",
-           "option_right", "underlying"}
+           "option_right", "underlying", "quote"}
 
 
 class UnknownSymbol(KeyError):
@@ -51,8 +51,11 @@ def _instrument(symbol: str, spec: dict, path: str | Path) -> Instrument:
     for key in ("tick", "step"):
         if not float(spec.get(key, 0)) > 0:
             raise ValueError(f"{path}: {symbol}: {key} must be > 0")
+    if not spec.get("quote"):  # money in an unnamed currency would be summed with another's
+        raise ValueError(f"{path}: {symbol}: quote (the currency its prices are in, e.g. USD) is required")
     return Instrument(symbol=symbol, domain=Domain(spec["domain"]), tick=float(spec["tick"]),
                       step=float(spec["step"]), min_notional=float(spec.get("min_notional", 0)),
                       multiplier=float(spec.get("multiplier", 1)), kind=spec.get("kind", "spot"),
                       expiry=spec.get("expiry"), strike=spec.get("strike"),
-                      option_right=spec.get("option_right"), underlying=spec.get("underlying"))
+                      option_right=spec.get("option_right"), underlying=spec.get("underlying"),
+                      quote=str(spec["quote"]))

@@ -57,9 +57,7 @@ def _quote(symbols: set[str], cat: Any) -> str | None:
 
 
 def _quote_of(symbol: str, cat: Any) -> str | None:
-    """After the '/' of the symbol, or of its contract's underlying (BTC-PERP quotes as BTC/USD)."""
-    pair = symbol if "/" in symbol else cat.get(symbol).underlying if symbol in cat else None
-    return pair.rpartition("/")[2] or None if pair else None
+    return cat.get(symbol).quote if symbol in cat else None
 
 
 def write_run_dir(result: RunResult, journal: Iterable[Any] = (),
