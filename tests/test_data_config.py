@@ -135,3 +135,13 @@ def test_a_contract_must_name_its_quote_currency(tmp_path):
     with pytest.raises(ValueError, match="DOGE/BTC: quote .* is required"):
         Catalogue.load(path)
     assert Catalogue.load().get("XRP-PERP").quote == "USDT"
+
+
+def test_a_domain_trades_one_quote_currency(tmp_path):
+    """One wallet per domain counts one currency: USD/JPY's JPY P&L must not land in the wallet
+    GBP/USD's USD P&L does."""
+    path = config(tmp_path, "data:\n  forex:\n    datasets: [forex/GBPUSD-1m, forex/USDJPY-1m]\n")
+    (text,) = diags(path)
+    assert text.startswith(f"{path}:3:33: error CONFIG_DATA forex/USDJPY-1m quotes in JPY, but forex/GBPUSD-1m "
+                           "quotes in USD")
+    load_config(config(tmp_path, "data:\n  forex:\n    datasets: [forex/USDJPY-1m]\n"))  # alone, it is a run

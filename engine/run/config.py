@@ -135,12 +135,21 @@ def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
 
     out: list[Diagnostic] = []
     at = ["data", dom]
+    quotes: dict[str, str] = {}  # quote currency -> the first data set quoting in it
     for i, name in enumerate(dd.datasets):
         try:
             src = describe(name, dd.store)
         except SourceError as e:
             out.append(_error(doc.pos_of([*at, "datasets", i]), str(e), e.hint or ""))
             continue
+        quote = _quote(src.symbol)
+        if quote is not None and quotes and quote not in quotes:
+            first, other = next(iter(quotes.items()))
+            out.append(_error(doc.pos_of([*at, "datasets", i]), f"{name} quotes in {quote}, but {other} quotes "
+                              f"in {first}: {dom}'s one wallet counts one currency",
+                              "trade symbols of another quote currency in a run of their own"))
+        elif quote is not None:
+            quotes.setdefault(quote, name)
         if src.domain is None:
             out.append(_error(doc.pos_of([*at, "datasets", i]),
                               f"{name}: {src.symbol} is not in adapters/paper/contracts.yaml",
@@ -155,6 +164,13 @@ def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
                 out.append(_error(doc.pos_of([*at, key]), f"cannot make {tf} bars from {name}'s {src.tf} bars",
                                   f"use a whole multiple of {src.tf}"))
     return out
+
+
+def _quote(symbol: str) -> str | None:
+    from adapters.paper.catalogue import Catalogue
+
+    cat = Catalogue.load()
+    return cat.get(symbol).quote if symbol in cat else None
 
 
 def _error(pos: Any, message: str, hint: str) -> Diagnostic:
