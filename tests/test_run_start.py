@@ -60,7 +60,7 @@ def saved(saved_once: Path, tmp_path: Path) -> Path:
 
 def test_a_second_engine_is_refused_and_the_running_ones_store_left_alone(saved: Path) -> None:
     before = files(saved)
-    with RunLock.acquire(saved):  # what a running `engine run` holds on its store's folder
+    with RunLock.acquire(f"sqlite:///{saved / 'engine.db'}"):  # what a running `engine run` holds on its store
         for extra in ((), ("--resume",)):
             done = run_in(saved, *extra)
             assert done.returncode == 1, done.stderr
@@ -76,8 +76,8 @@ def test_two_fresh_runs_on_a_sqlite_engine_db_url_archive_the_store_and_the_venu
     for n in (1, 2):
         done = run_in(tmp_path, "--max-bars", "60", "--run-dir", str(tmp_path / f"run{n}"), env=env)
         assert done.returncode == 0, done.stderr[-2000:]
-    [archived] = (tmp_path / "db" / "archive").iterdir()
-    assert {"x.db", "paper-venue.db"} <= {p.name for p in archived.iterdir()}
+    [archived] = (tmp_path / "db" / "x.db-archive").iterdir()
+    assert {"x.db", "x.db-paper-venue.db"} <= {p.name for p in archived.iterdir()}
     assert (tmp_path / "run1" / "report.json").read_text().count('"stage"') == 1
     assert not (tmp_path / "engine.db").exists()
 

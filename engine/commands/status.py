@@ -105,9 +105,9 @@ def open_existing_store(db: str | None, *, readonly: bool = False) -> Iterator[A
 
 def running_engine(db: str | None) -> Any:
     """The engine running on this store (its pid and start, from the run lock), or None."""
-    from state.runlock import RunLock, run_folder
+    from state.runlock import RunLock
 
-    return RunLock.holder(run_folder(store_url(db)))
+    return RunLock.holder(store_url(db))
 
 
 def when_applied(db: str | None) -> str:
