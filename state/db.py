@@ -1,7 +1,11 @@
 """Where the store lives and how durable each commit is.
 
-Precedence: an explicit URL, then an explicit SQLite path, then the
-ENGINE_DB_URL environment variable, then var/engine.db.
+Every command (`engine run`, `status`, `kill`, `promote`) finds its store by one rule,
+`store_url`: the command line's `--db`, then the ENGINE_DB_URL environment variable,
+then the run config's `db` (`--config`), then var/engine.db. `--db` and the config's
+`db` take a SQLite file or a database URL (anything with `://`); ENGINE_DB_URL a URL.
+(`Store.open`'s own arguments, `resolve_url`: an explicit URL, then an explicit SQLite
+path, then ENGINE_DB_URL, then var/engine.db.)
 
 SQLite runs in WAL mode so `engine status` / `engine kill` in another terminal
 read and write while the engine runs. Durability "full" fsyncs every commit
@@ -38,6 +42,17 @@ ENV_VAR = "ENGINE_DB_URL"
 BUSY_TIMEOUT_MS = 30_000
 BATCH_PAGE_SIZE = 16_384
 BATCH_CACHE_KIB = 16_384
+
+
+def store_url(flag: str | None = None, config_db: str | None = None) -> str:
+    """The store a command acts on: `flag` (--db), else $ENGINE_DB_URL, else `config_db` (the
+    run config's `db`), else var/engine.db; a path becomes its sqlite:/// URL."""
+    def as_url(db: str) -> str:
+        return db if "://" in db else f"sqlite:///{db}"
+
+    if flag:
+        return as_url(flag)
+    return os.environ.get(ENV_VAR) or as_url(config_db or str(DEFAULT_PATH))
 
 
 def resolve_url(url: str | None = None, path: str | os.PathLike | None = None) -> str:

@@ -43,7 +43,7 @@ def test_status_finds_the_lock_of_a_server_store(tmp_path: Path, monkeypatch: py
     url = "postgresql://u:pw@db.example/trading"
     monkeypatch.setenv("ENGINE_DB_URL", url)
     with RunLock.acquire(url):
-        holder = running_engine(None)
+        holder = running_engine(url)
     assert holder is not None and holder.pid == os.getpid()
 
 
@@ -51,8 +51,7 @@ def test_status_finds_the_lock_of_a_server_store(tmp_path: Path, monkeypatch: py
                                  "postgresql://x:s3cret@127.0.0.1:1/db"])
 def test_a_refused_store_url_leaves_no_file_behind(tmp_path: Path, url: str) -> None:
     url = url.format(tmp=tmp_path)
-    done = _engine("run", "--stage", "1", "--no-progress", "--db", str(tmp_path / "engine.db"),
-                   "--run-dir", str(tmp_path / "run"), url=url, tmp=tmp_path)
+    done = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=url, tmp=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.startswith("engine run: ") and "Traceback" not in done.stderr and "s3cret" not in done.stderr
     assert list(tmp_path.iterdir()) == []
@@ -74,16 +73,16 @@ def _pg_schema_url() -> tuple[str, object, str]:
 
 
 def test_run_and_kill_agree_on_the_lock_of_a_postgresql_store(tmp_path: Path) -> None:
-    """An engine holds the lock of a PostgreSQL store: a second run on it is refused (whatever its
-    --db) and `engine kill` says the running engine takes the command."""
+    """An engine holds the lock of a PostgreSQL store: a second run on it is refused and `engine
+    kill` says the running engine takes the command."""
     from sqlalchemy import text
 
     url, admin, schema = _pg_schema_url()
     folder = ROOT / run_files(url).folder
     try:
         with RunLock.acquire(url):
-            run = _engine("run", "--stage", "1", "--no-progress", "--db", str(tmp_path / "x" / "engine.db"),
-                          "--run-dir", str(tmp_path / "run"), url=url, tmp=tmp_path)
+            run = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=url,
+                          tmp=tmp_path)
             kill = _engine("kill", "--mode", "close-only", url=url, tmp=tmp_path)
         assert run.returncode == 1 and f"already running (pid {os.getpid()}" in run.stderr, run.stderr[-2000:]
         assert kill.returncode == 0 and f"the running engine (pid {os.getpid()}" in kill.stdout, kill.stderr

@@ -203,7 +203,7 @@ def test_a_fresh_run_refuses_a_postgresql_store_that_holds_a_run(tmp_path: Path)
     url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
     env = {**os.environ, "ENGINE_DB_URL": url, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "engine.cli", "run", "--stage", "1", "--no-progress", "--max-bars", "60",
-           "--db", str(tmp_path / "engine.db"), "--run-dir", str(tmp_path / "run")]
+           "--run-dir", str(tmp_path / "run")]
     try:
         first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert first.returncode == 0, first.stderr[-2000:]

@@ -8,7 +8,6 @@ a second engine off the same store.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import time
@@ -55,7 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--live", action="store_true", help="opt in to live legs (also needs config and env)")
     p.add_argument("--paper", action="store_true", help="route the stage's live legs to the paper venue")
     p.add_argument("--specs", nargs="*", default=["specs"], help="spec folders (default: specs)")
-    p.add_argument("--db", help="state database file (default from config: var/engine.db)")
+    p.add_argument("--db", help="state database: a SQLite file or a database URL (default: $ENGINE_DB_URL, "
+                                "else the config's db, var/engine.db)")
     p.add_argument("--run-dir", help="where to write the run's outputs (default: runs/<stage>-<time>)")
     p.add_argument("--max-bars", type=int, help="stop after this many bars (smoke runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -76,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from state.db import ENV_VAR
     from adapters.base import VenueError
+    from state.db import store_url
     from state.runlock import EngineRunning, RunLock, run_files
 
     cfg, specs, routing = _inputs(args)
-    url = os.environ.get(ENV_VAR) or f"sqlite:///{cfg.db}"
+    url = store_url(args.db, cfg.db)
     parsed = _parse_url(url)
     file = _sqlite_file(parsed)
     if args.resume and file is not None and not file.is_file():  # and make no empty store, nor its folder
@@ -121,13 +121,11 @@ def _paper_command(args: argparse.Namespace) -> str:
 
 # -- checks before anything is written ---------------------------------------------------
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """Config (--db applied), specs and the stage's routing; Refused or SpecError otherwise."""
+    """Config, specs and the stage's routing; Refused or SpecError otherwise."""
     from engine.run.optin import OptInError, route
     from engine.run.session import RefusedToStart, load_specset
 
     cfg = _config(args.config)
-    if args.db:
-        cfg = cfg.model_copy(update={"db": args.db})
     try:
         specs = load_specset(args.specs)
         modes = dict(specs.machines["rollout"].states[f"stage_{args.stage}"].attrs.get("domains", {}))
@@ -300,7 +298,7 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
     from engine.run.session import RefusedToStart
 
     build = partial(assemble, cfg, specs, args.stage, routing, run_dir, venue_path=local.venue, series=series,
-                    notes=notes)
+                    notes=notes, url=parsed.render_as_string(hide_password=False))
     try:
         return build(resume=True) if args.resume else _fresh(build, _local_files(parsed, local.venue), local.archive)
     except FileNotFoundError as e:
