@@ -29,9 +29,10 @@ checkpoints: 72k -> 37k writes, 48k -> 12k reads; ~10% of their CPU).
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -63,6 +64,14 @@ def resolve_url(url: str | None = None, path: str | os.PathLike | None = None) -
     db = Path(path) if path is not None else DEFAULT_PATH
     db.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{db}"
+
+
+def connect_args(url: str, wait_s: float | None) -> dict[str, Any]:
+    """Driver arguments that bound how long connecting to a server store waits (libpq's
+    connect_timeout: whole seconds, at least 1); none for SQLite or without a bound."""
+    if wait_s is None or make_url(url).get_driver_name() not in ("psycopg2", "psycopg"):
+        return {}
+    return {"connect_timeout": max(1, math.ceil(wait_s))}
 
 
 def make_engine(url: str, durability: Durability) -> Engine:

@@ -1,7 +1,9 @@
 """One engine per store: the run lock, and where a run's local files live.
 
-An OS lock (flock) on the store's lock file is held for the whole run; `engine status`, `kill`
-and `promote` probe it to say whether an engine will act on what they post.
+An OS lock (flock) on the store's lock file is held for the whole run; on a PostgreSQL store
+also a session advisory lock inside the database, which every spelling of its URL reaches.
+`engine status`, `kill` and `promote` probe both to say whether an engine will act on what
+they post.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy.engine import make_url
 
@@ -22,6 +24,8 @@ LOCK_FILE = "engine.lock"
 VENUE_FILE = "paper-venue.db"
 ARCHIVE_DIR = "archive"
 LOCK_TRIES, LOCK_PAUSE_S = 40, 0.025  # ~1 s: a status/kill probe holds the lock for microseconds
+PROBE_WAIT_S = 5.0  # a lock probe on a server store fails rather than hang
+APP_NAME = "stagecraft-engine"  # the advisory lock's connection names its engine: "<APP_NAME> pid N since T"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +66,7 @@ def run_files(url: str) -> RunFiles:
 
 @dataclass(frozen=True, slots=True)
 class Holder:
-    """Who holds a run lock, as its file says."""
+    """Who holds a run lock, as its file (or the lock's database connection) says."""
     pid: int | None
     since: str
 
@@ -79,16 +83,28 @@ class EngineRunning(Exception):
 class RunLock:
     """One engine at a time per store. An OS lock (flock) on the store's lock file, held for the
     whole run: the kernel drops it when the process ends, however it ends, so a SIGKILLed run
-    never leaves a stale lock; the file's text (pid, start) is only for people."""
+    never leaves a stale lock; the file's text (pid, start) is only for people. A PostgreSQL
+    store is also locked inside the database (ServerLock): the file lock is keyed by the URL's
+    text, and two spellings of one database (localhost, 127.0.0.1, another cwd) are one store."""
 
-    def __init__(self, file: IO[str]) -> None:
+    def __init__(self, file: IO[str], server: "ServerLock | None") -> None:
         self._file = file
+        self._server = server
 
     @classmethod
     def acquire(cls, url: str) -> "RunLock":
-        return cls(_lock_file(run_files(url).lock))
+        file = _lock_file(run_files(url).lock)
+        try:
+            server = ServerLock.acquire(url) if make_url(url).get_backend_name() == "postgresql" else None
+        except BaseException:
+            file.truncate(0)
+            file.close()
+            raise
+        return cls(file, server)
 
     def release(self) -> None:
+        if self._server is not None:
+            self._server.release()
         self._file.truncate(0)  # a finished run leaves no holder behind
         self._file.close()  # closing drops the flock
 
@@ -101,7 +117,10 @@ class RunLock:
     @staticmethod
     def holder(url: str) -> Holder | None:
         """The engine running on the store at `url`, or None. Never waits on the lock."""
-        return _file_holder(run_files(url).lock)
+        found = _file_holder(run_files(url).lock)
+        if found is None and make_url(url).get_backend_name() == "postgresql":
+            return ServerLock.holder(url)
+        return found
 
 
 def _lock_file(path: Path) -> IO[str]:
@@ -141,6 +160,90 @@ def _file_holder(path: Path) -> Holder | None:
         except BlockingIOError:
             return _read_holder(file)
         return None  # closing the file releases the probe's lock
+
+
+class ServerLock:
+    """A PostgreSQL session advisory lock, held on a connection of its own for the whole run.
+    Advisory locks are per database; the key also names the schema the store's tables live in
+    (the URL's search_path), so two stores in two schemas of one database are two locks. The
+    server drops it when the connection ends, however the engine ends."""
+
+    def __init__(self, engine: Any, conn: Any) -> None:
+        self._engine, self._conn = engine, conn
+
+    @classmethod
+    def acquire(cls, url: str) -> "ServerLock":
+        from sqlalchemy import text
+
+        engine = _lock_engine(url)
+        try:
+            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")  # never idle in a transaction
+            key = _advisory_key(conn)
+            conn.execute(text("SELECT set_config('application_name', :name, false)"),
+                         {"name": f"{APP_NAME} pid {os.getpid()} since {_now_iso()}"})
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+                holder = _server_holder(conn, key) or Holder(None, "?")
+                conn.close()
+                raise EngineRunning(holder)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, conn)
+
+    def release(self) -> None:
+        self._conn.close()  # ending the session drops its advisory locks
+        self._engine.dispose()
+
+    @staticmethod
+    def holder(url: str) -> Holder | None:
+        engine = _lock_engine(url)
+        try:
+            with engine.connect() as conn:
+                return _server_holder(conn, _advisory_key(conn))
+        finally:
+            engine.dispose()
+
+
+def _lock_engine(url: str) -> Any:
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from state.db import connect_args
+
+    return create_engine(url, poolclass=NullPool, connect_args=connect_args(url, PROBE_WAIT_S))
+
+
+def _advisory_key(conn: Any) -> int:
+    """A signed 64-bit key for the store's schema in this database."""
+    from sqlalchemy import text
+
+    schema = conn.execute(text("SELECT coalesce(current_schema(), '')")).scalar()
+    digest = hashlib.sha256(f"stagecraft run lock {schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _server_holder(conn: Any, key: int) -> Holder | None:
+    """The session holding the advisory lock `key` in this database, from pg_locks (a bigint key
+    shows as classid = its high 32 bits, objid = its low ones, objsubid = 1)."""
+    from sqlalchemy import text
+
+    row = conn.execute(text(
+        "SELECT l.pid, a.application_name FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid::bigint = :hi "
+        "AND l.objid::bigint = :lo AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+        {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}).first()
+    if row is None:
+        return None
+    return _parse_app_name(row.application_name or "")
+
+
+def _parse_app_name(name: str) -> Holder:
+    """The engine's pid and start from its lock connection's application_name (another user's
+    session may hide it: then who holds the lock is unknown, not that it is held)."""
+    words = name.split()
+    if len(words) == 5 and words[0] == APP_NAME and words[1] == "pid" and words[2].isdigit():
+        return Holder(int(words[2]), words[4])
+    return Holder(None, "?")
 
 
 def _read_holder(file: IO[str]) -> Holder:

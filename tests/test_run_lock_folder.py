@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from engine.commands.status import running_engine
 from state.runlock import RunLock, run_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,15 +35,6 @@ def test_a_server_store_has_a_folder_of_its_own_whatever_the_driver_or_password(
     others = {run_files("postgresql://u@db.example:5432/other").folder,
               run_files("postgresql://u@db.example:5432/trading?options=-csearch_path%3Ds2").folder}
     assert len(others | {one}) == 3  # another store, another lock
-
-
-def test_status_finds_the_lock_of_a_server_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    url = "postgresql://u:pw@db.example/trading"
-    monkeypatch.setenv("ENGINE_DB_URL", url)
-    with RunLock.acquire(url):
-        holder = running_engine(url)
-    assert holder is not None and holder.pid == os.getpid()
 
 
 @pytest.mark.parametrize("url", ["mysql://x/y", "nosuchdriver://x/y", "sqlite+nosuchdriver:///{tmp}/x.db",
