@@ -74,16 +74,19 @@ def connect_args(url: str, wait_s: float | None) -> dict[str, Any]:
     return {"connect_timeout": max(1, math.ceil(wait_s))}
 
 
-def make_engine(url: str, durability: Durability) -> Engine:
+def make_engine(url: str, durability: Durability, wait_s: float | None = None) -> Engine:
+    """`wait_s` bounds every wait of its connections (an operator command beside a running
+    engine): SQLite's busy timeout (default 30 s); on PostgreSQL connecting, lock_timeout and
+    statement_timeout (default: none)."""
     if durability not in ("full", "batch"):
         raise ValueError(f"durability must be 'full' or 'batch', not {durability!r}")
     if make_url(url).get_backend_name() == "sqlite":
-        return _sqlite_engine(url, durability)
-    return _server_engine(url, durability)
+        return _sqlite_engine(url, durability, BUSY_TIMEOUT_MS if wait_s is None else int(wait_s * 1000))
+    return _server_engine(url, durability, wait_s)
 
 
-def _sqlite_engine(url: str, durability: Durability) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+def _sqlite_engine(url: str, durability: Durability, busy_ms: int) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": busy_ms / 1000})
     sync = "FULL" if durability == "full" else "NORMAL"
 
     @event.listens_for(engine, "connect")
@@ -96,7 +99,7 @@ def _sqlite_engine(url: str, durability: Durability) -> Engine:
             cur.execute(f"PRAGMA cache_size=-{BATCH_CACHE_KIB}")  # negative: KiB, whatever the page size
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={sync}")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -106,16 +109,27 @@ def _sqlite_engine(url: str, durability: Durability) -> Engine:
     return engine
 
 
-def _server_engine(url: str, durability: Durability) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True)
-    if durability == "batch" and engine.dialect.name == "postgresql":
+def _server_engine(url: str, durability: Durability, wait_s: float | None) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args(url, wait_s))
+    settings = _pg_settings(durability, wait_s) if engine.dialect.name == "postgresql" else []
+    if settings:
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record) -> None:
-            # Batch mode trades the last commits on a crash for throughput, as on SQLite.
             cur = dbapi_conn.cursor()
-            cur.execute("SET synchronous_commit = off")
+            for setting in settings:
+                cur.execute(setting)
             cur.close()
             dbapi_conn.commit()
 
     return engine
+
+
+def _pg_settings(durability: Durability, wait_s: float | None) -> list[str]:
+    """Session settings: batch mode trades the last commits on a crash for throughput, as on
+    SQLite; a bounded wait fails a lock or a statement after `wait_s` rather than hang."""
+    out = ["SET synchronous_commit = off"] if durability == "batch" else []
+    if wait_s is not None:
+        ms = max(1, int(wait_s * 1000))
+        out += [f"SET lock_timeout = {ms}", f"SET statement_timeout = {ms}"]
+    return out

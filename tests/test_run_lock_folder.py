@@ -67,8 +67,11 @@ def test_run_and_kill_agree_on_the_lock_of_a_postgresql_store(tmp_path: Path) ->
     kill` says the running engine takes the command."""
     from sqlalchemy import text
 
+    from state.store import Store
+
     url, admin, schema = _pg_schema_url()
     folder = ROOT / run_files(url).folder
+    Store.open(url=url).close()  # the tables the running engine made
     try:
         with RunLock.acquire(url):
             run = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=url,

@@ -93,20 +93,27 @@ def driver_error(url: Any, e: BaseException) -> CommandError:
                         f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}")
 
 
-def _busy(e: BaseException) -> bool:
-    from sqlalchemy.exc import OperationalError
+PG_TIMEOUTS = ("55P03", "57014")  # lock_not_available (lock_timeout), query_canceled (statement_timeout)
 
-    return isinstance(e, OperationalError) and "locked" in str(e.orig)
+
+def _busy(e: BaseException) -> bool:
+    """A wait for the engine's locks ran out: SQLite's busy timeout, PostgreSQL's lock or
+    statement timeout."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(e, DBAPIError):
+        return False
+    return "locked" in str(e.orig) or getattr(e.orig, "pgcode", None) in PG_TIMEOUTS
 
 
 @contextmanager
 def open_existing_store(url: str, *, readonly: bool = False) -> Iterator[Any]:
     """The Store at `url` (command_store_url); CommandError when no run created it yet, or when
-    it cannot be used. `readonly` never waits on the engine's write lock (status);
-    otherwise a write waits at most WRITE_WAIT_S for it (kill, promote)."""
+    it cannot be used. `readonly` never waits on the engine's write lock (status); otherwise
+    no wait is over WRITE_WAIT_S (kill, promote), and no DDL queues behind the engine."""
     from sqlalchemy.exc import DBAPIError
 
-    from state.store import Store
+    from state.store import NoStore, Store
 
     parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -114,7 +121,9 @@ def open_existing_store(url: str, *, readonly: bool = False) -> Iterator[Any]:
         if path in ("", ":memory:") or not Path(path).is_file():
             raise CommandError(f"{NO_RUN} (no store at {path or url})")
     try:
-        store = Store.open_readonly(url) if readonly else Store.open(url=url, wait_s=WRITE_WAIT_S)
+        store = Store.open_readonly(url) if readonly else Store.open_existing(url, wait_s=WRITE_WAIT_S)
+    except NoStore as e:
+        raise CommandError(f"{NO_RUN} ({e})") from None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise driver_error(parsed, e) from None
     try:
