@@ -1,7 +1,11 @@
 """Where the store lives and how durable each commit is.
 
-Precedence: an explicit URL, then an explicit SQLite path, then the
-ENGINE_DB_URL environment variable, then var/engine.db.
+Every command (`engine run`, `status`, `kill`, `promote`) finds its store by one rule,
+`store_url`: the command line's `--db`, then the ENGINE_DB_URL environment variable,
+then the run config's `db` (`--config`), then var/engine.db. `--db` and the config's
+`db` take a SQLite file or a database URL (anything with `://`); ENGINE_DB_URL a URL.
+(`Store.open`'s own arguments, `resolve_url`: an explicit URL, then an explicit SQLite
+path, then ENGINE_DB_URL, then var/engine.db.)
 
 SQLite runs in WAL mode so `engine status` / `engine kill` in another terminal
 read and write while the engine runs. Durability "full" fsyncs every commit
@@ -25,9 +29,10 @@ checkpoints: 72k -> 37k writes, 48k -> 12k reads; ~10% of their CPU).
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -40,6 +45,17 @@ BATCH_PAGE_SIZE = 16_384
 BATCH_CACHE_KIB = 16_384
 
 
+def store_url(flag: str | None = None, config_db: str | None = None) -> str:
+    """The store a command acts on: `flag` (--db), else $ENGINE_DB_URL, else `config_db` (the
+    run config's `db`), else var/engine.db; a path becomes its sqlite:/// URL."""
+    def as_url(db: str) -> str:
+        return db if "://" in db else f"sqlite:///{db}"
+
+    if flag:
+        return as_url(flag)
+    return os.environ.get(ENV_VAR) or as_url(config_db or str(DEFAULT_PATH))
+
+
 def resolve_url(url: str | None = None, path: str | os.PathLike | None = None) -> str:
     if url:
         return url
@@ -50,16 +66,27 @@ def resolve_url(url: str | None = None, path: str | os.PathLike | None = None) -
     return f"sqlite:///{db}"
 
 
-def make_engine(url: str, durability: Durability) -> Engine:
+def connect_args(url: str, wait_s: float | None) -> dict[str, Any]:
+    """Driver arguments that bound how long connecting to a server store waits (libpq's
+    connect_timeout: whole seconds, at least 1); none for SQLite or without a bound."""
+    if wait_s is None or make_url(url).get_driver_name() not in ("psycopg2", "psycopg"):
+        return {}
+    return {"connect_timeout": max(1, math.ceil(wait_s))}
+
+
+def make_engine(url: str, durability: Durability, wait_s: float | None = None) -> Engine:
+    """`wait_s` bounds every wait of its connections (an operator command beside a running
+    engine): SQLite's busy timeout (default 30 s); on PostgreSQL connecting, lock_timeout and
+    statement_timeout (default: none)."""
     if durability not in ("full", "batch"):
         raise ValueError(f"durability must be 'full' or 'batch', not {durability!r}")
     if make_url(url).get_backend_name() == "sqlite":
-        return _sqlite_engine(url, durability)
-    return _server_engine(url, durability)
+        return _sqlite_engine(url, durability, BUSY_TIMEOUT_MS if wait_s is None else int(wait_s * 1000))
+    return _server_engine(url, durability, wait_s)
 
 
-def _sqlite_engine(url: str, durability: Durability) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+def _sqlite_engine(url: str, durability: Durability, busy_ms: int) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": busy_ms / 1000})
     sync = "FULL" if durability == "full" else "NORMAL"
 
     @event.listens_for(engine, "connect")
@@ -72,7 +99,7 @@ def _sqlite_engine(url: str, durability: Durability) -> Engine:
             cur.execute(f"PRAGMA cache_size=-{BATCH_CACHE_KIB}")  # negative: KiB, whatever the page size
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={sync}")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -82,16 +109,27 @@ def _sqlite_engine(url: str, durability: Durability) -> Engine:
     return engine
 
 
-def _server_engine(url: str, durability: Durability) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True)
-    if durability == "batch" and engine.dialect.name == "postgresql":
+def _server_engine(url: str, durability: Durability, wait_s: float | None) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args(url, wait_s))
+    settings = _pg_settings(durability, wait_s) if engine.dialect.name == "postgresql" else []
+    if settings:
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record) -> None:
-            # Batch mode trades the last commits on a crash for throughput, as on SQLite.
             cur = dbapi_conn.cursor()
-            cur.execute("SET synchronous_commit = off")
+            for setting in settings:
+                cur.execute(setting)
             cur.close()
             dbapi_conn.commit()
 
     return engine
+
+
+def _pg_settings(durability: Durability, wait_s: float | None) -> list[str]:
+    """Session settings: batch mode trades the last commits on a crash for throughput, as on
+    SQLite; a bounded wait fails a lock or a statement after `wait_s` rather than hang."""
+    out = ["SET synchronous_commit = off"] if durability == "batch" else []
+    if wait_s is not None:
+        ms = max(1, int(wait_s * 1000))
+        out += [f"SET lock_timeout = {ms}", f"SET statement_timeout = {ms}"]
+    return out

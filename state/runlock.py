@@ -1,7 +1,9 @@
-"""One engine per store: the run lock, and the folder a run's local files live in.
+"""One engine per store: the run lock, and where a run's local files live.
 
-An OS lock (flock) on `engine.lock` is held for the whole run; `engine status`, `kill` and
-`promote` probe it to say whether an engine will act on what they post.
+An OS lock (flock) on the store's lock file is held for the whole run; on a PostgreSQL store
+also a session advisory lock inside the database, which every spelling of its URL reaches.
+`engine status`, `kill` and `promote` probe both to say whether an engine will act on what
+they post.
 """
 from __future__ import annotations
 
@@ -12,33 +14,59 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy.engine import make_url
 
 from state.db import DEFAULT_PATH
 
 LOCK_FILE = "engine.lock"
+VENUE_FILE = "paper-venue.db"
+ARCHIVE_DIR = "archive"
 LOCK_TRIES, LOCK_PAUSE_S = 40, 0.025  # ~1 s: a status/kill probe holds the lock for microseconds
+PROBE_WAIT_S = 5.0  # a lock probe on a server store fails rather than hang
+APP_NAME = "stagecraft-engine"  # the advisory lock's connection names its engine: "<APP_NAME> pid N since T"
 
 
-def run_folder(url: str) -> Path:
-    """Where the run on the store at `url` keeps its local files (run lock, paper venue, archive):
-    the one rule `engine run`, `status`, `kill` and `promote` share. A SQLite store's folder; for
-    a server database, a folder of its own under var/, named by the URL without its password or
-    driver, so that only what names the store places its lock (a second store gets a second lock)."""
+@dataclass(frozen=True, slots=True)
+class RunFiles:
+    """Where the run on one store keeps its local files: the one rule `engine run`, `status`,
+    `kill` and `promote` share (state.runlock.run_files)."""
+    folder: Path
+    prefix: str  # put before each file's name, so that stores sharing a folder share no file
+
+    @property
+    def lock(self) -> Path:
+        return self.folder / f"{self.prefix}{LOCK_FILE}"
+
+    @property
+    def venue(self) -> Path:
+        return self.folder / f"{self.prefix}{VENUE_FILE}"
+
+    @property
+    def archive(self) -> Path:
+        return self.folder / f"{self.prefix}{ARCHIVE_DIR}"
+
+
+def run_files(url: str) -> RunFiles:
+    """A SQLite store's files lie beside it, named after it as SQLite names its own (`x.db` ->
+    `x.db-engine.lock`, `x.db-paper-venue.db`, `x.db-archive/`); a store named engine.db (the
+    default's name) keeps the plain names (`engine.lock`, `paper-venue.db`, `archive/`), which
+    runs saved before this rule resume from. A server database gets a folder of its own under
+    var/, named by the URL without its password or driver."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         name = parsed.database
-        return Path(name).parent if name and name != ":memory:" else DEFAULT_PATH.parent
+        file = Path(name) if name and name != ":memory:" else DEFAULT_PATH
+        return RunFiles(file.parent, "" if file.name == DEFAULT_PATH.name else f"{file.name}-")
     store = parsed.set(drivername=backend).render_as_string(hide_password=True)  # password: "***"
-    return DEFAULT_PATH.parent / f"{backend}-{hashlib.sha256(store.encode()).hexdigest()[:12]}"
+    return RunFiles(DEFAULT_PATH.parent / f"{backend}-{hashlib.sha256(store.encode()).hexdigest()[:12]}", "")
 
 
 @dataclass(frozen=True, slots=True)
 class Holder:
-    """Who holds a run lock, as its file says."""
+    """Who holds a run lock, as its file (or the lock's database connection) says."""
     pid: int | None
     since: str
 
@@ -53,36 +81,30 @@ class EngineRunning(Exception):
 
 
 class RunLock:
-    """One engine at a time per folder of local files: an OS lock (flock) on `engine.lock`,
-    held for the whole run. The kernel drops it when the process ends, however it ends, so a
-    SIGKILLed run never leaves a stale lock; the file's text (pid, start) is only for people."""
+    """One engine at a time per store. An OS lock (flock) on the store's lock file, held for the
+    whole run: the kernel drops it when the process ends, however it ends, so a SIGKILLed run
+    never leaves a stale lock; the file's text (pid, start) is only for people. A PostgreSQL
+    store is also locked inside the database (ServerLock): the file lock is keyed by the URL's
+    text, and two spellings of one database (localhost, 127.0.0.1, another cwd) are one store."""
 
-    def __init__(self, file: IO[str]) -> None:
+    def __init__(self, file: IO[str], server: "ServerLock | None") -> None:
         self._file = file
+        self._server = server
 
     @classmethod
-    def acquire(cls, folder: Path) -> "RunLock":
-        import fcntl
-
-        folder.mkdir(parents=True, exist_ok=True)
-        file = open(folder / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
-        for _ in range(LOCK_TRIES):
-            try:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:  # an engine, or a status probe about to let go: ask again
-                time.sleep(LOCK_PAUSE_S)
-        else:
-            holder = _read_holder(file)
+    def acquire(cls, url: str) -> "RunLock":
+        file = _lock_file(run_files(url).lock)
+        try:
+            server = ServerLock.acquire(url) if make_url(url).get_backend_name() == "postgresql" else None
+        except BaseException:
+            file.truncate(0)
             file.close()
-            raise EngineRunning(holder)
-        file.seek(0)
-        file.truncate()
-        file.write(json.dumps({"pid": os.getpid(), "since": _now_iso()}) + "\n")
-        file.flush()
-        return cls(file)
+            raise
+        return cls(file, server)
 
     def release(self) -> None:
+        if self._server is not None:
+            self._server.release()
         self._file.truncate(0)  # a finished run leaves no holder behind
         self._file.close()  # closing drops the flock
 
@@ -93,20 +115,135 @@ class RunLock:
         self.release()
 
     @staticmethod
-    def holder(folder: Path) -> Holder | None:
-        """The engine running from `folder`, or None. Probes with a shared lock, never waits."""
-        import fcntl
+    def holder(url: str) -> Holder | None:
+        """The engine running on the store at `url`, or None. Never waits on the lock."""
+        found = _file_holder(run_files(url).lock)
+        if found is None and make_url(url).get_backend_name() == "postgresql":
+            return ServerLock.holder(url)
+        return found
 
+
+def _lock_file(path: Path) -> IO[str]:
+    """The lock file, flocked and naming this process; EngineRunning when another holds it."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+    for _ in range(LOCK_TRIES):
         try:
-            file = open(folder / LOCK_FILE, encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        with file:
-            try:
-                fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return _read_holder(file)
-            return None  # closing the file releases the probe's lock
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:  # an engine, or a status probe about to let go: ask again
+            time.sleep(LOCK_PAUSE_S)
+    else:
+        holder = _read_holder(file)
+        file.close()
+        raise EngineRunning(holder)
+    file.seek(0)
+    file.truncate()
+    file.write(json.dumps({"pid": os.getpid(), "since": _now_iso()}) + "\n")
+    file.flush()
+    return file
+
+
+def _file_holder(path: Path) -> Holder | None:
+    """Probes with a shared lock, never waits."""
+    import fcntl
+
+    try:
+        file = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    with file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(file)
+        return None  # closing the file releases the probe's lock
+
+
+class ServerLock:
+    """A PostgreSQL session advisory lock, held on a connection of its own for the whole run.
+    Advisory locks are per database; the key also names the schema the store's tables live in
+    (the URL's search_path), so two stores in two schemas of one database are two locks. The
+    server drops it when the connection ends, however the engine ends."""
+
+    def __init__(self, engine: Any, conn: Any) -> None:
+        self._engine, self._conn = engine, conn
+
+    @classmethod
+    def acquire(cls, url: str) -> "ServerLock":
+        from sqlalchemy import text
+
+        engine = _lock_engine(url)
+        try:
+            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")  # never idle in a transaction
+            key = _advisory_key(conn)
+            conn.execute(text("SELECT set_config('application_name', :name, false)"),
+                         {"name": f"{APP_NAME} pid {os.getpid()} since {_now_iso()}"})
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+                holder = _server_holder(conn, key) or Holder(None, "?")
+                conn.close()
+                raise EngineRunning(holder)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, conn)
+
+    def release(self) -> None:
+        self._conn.close()  # ending the session drops its advisory locks
+        self._engine.dispose()
+
+    @staticmethod
+    def holder(url: str) -> Holder | None:
+        engine = _lock_engine(url)
+        try:
+            with engine.connect() as conn:
+                return _server_holder(conn, _advisory_key(conn))
+        finally:
+            engine.dispose()
+
+
+def _lock_engine(url: str) -> Any:
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from state.db import connect_args
+
+    return create_engine(url, poolclass=NullPool, connect_args=connect_args(url, PROBE_WAIT_S))
+
+
+def _advisory_key(conn: Any) -> int:
+    """A signed 64-bit key for the store's schema in this database."""
+    from sqlalchemy import text
+
+    schema = conn.execute(text("SELECT coalesce(current_schema(), '')")).scalar()
+    digest = hashlib.sha256(f"stagecraft run lock {schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _server_holder(conn: Any, key: int) -> Holder | None:
+    """The session holding the advisory lock `key` in this database, from pg_locks (a bigint key
+    shows as classid = its high 32 bits, objid = its low ones, objsubid = 1)."""
+    from sqlalchemy import text
+
+    row = conn.execute(text(
+        "SELECT l.pid, a.application_name FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid::bigint = :hi "
+        "AND l.objid::bigint = :lo AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+        {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}).first()
+    if row is None:
+        return None
+    return _parse_app_name(row.application_name or "")
+
+
+def _parse_app_name(name: str) -> Holder:
+    """The engine's pid and start from its lock connection's application_name (another user's
+    session may hide it: then who holds the lock is unknown, not that it is held)."""
+    words = name.split()
+    if len(words) == 5 and words[0] == APP_NAME and words[1] == "pid" and words[2].isdigit():
+        return Holder(int(words[2]), words[4])
+    return Holder(None, "?")
 
 
 def _read_holder(file: IO[str]) -> Holder:

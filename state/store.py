@@ -22,14 +22,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, fields
 from enum import Enum
-from functools import lru_cache, partial
+from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, bindparam, create_engine, event, select, update
+from sqlalchemy import Engine, bindparam, create_engine, select, update
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
@@ -53,6 +53,10 @@ READ_WAIT_S = 5.0  # a WAL reader waits only while SQLite recovers a crashed wri
 
 class StoreError(Exception):
     """A write the store refuses; nothing was changed."""
+
+
+class NoStore(StoreError):
+    """No run has made the store's tables yet."""
 
 
 class InsufficientFunds(StoreError):
@@ -97,13 +101,11 @@ class Store:
              clock: Callable[[], float] = time.time, spec_hash: str = "",
              wait_s: float | None = None) -> "Store":
         """The store at `url` (else `path`, $ENGINE_DB_URL, var/engine.db), its tables made or
-        brought up to date. `wait_s` bounds how long SQLite waits for another writer's lock
-        (default 30 s): an operator command fails in seconds rather than hang behind the engine."""
+        brought up to date. `wait_s` bounds how long a connection waits for another's lock
+        (state.db.make_engine; SQLite's default 30 s)."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        engine = make_engine(resolve_url(url, path), durability)
-        if wait_s is not None and engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", partial(_busy_timeout, wait_s))  # after make_engine's own
+        engine = make_engine(resolve_url(url, path), durability, wait_s)
         with engine.begin() as conn:
             SQLModel.metadata.create_all(conn, tables=TABLES)
             journal.install_append_only(engine, conn)
@@ -112,13 +114,22 @@ class Store:
         return cls(engine, durability, batch_size, clock, spec_hash)
 
     @classmethod
+    def open_existing(cls, url: str, *, wait_s: float) -> "Store":
+        """The store an engine made, for an operator command (kill, promote): no tables made or
+        brought up to date, as that DDL would queue behind the running engine's open transaction
+        (on PostgreSQL, and every later statement on those tables behind it); no connect, lock
+        or statement waits over `wait_s`. NoStore when no run made its tables."""
+        return cls(_made_engine(url, wait_s), "full", 1, time.time, "")
+
+    @classmethod
     def open_readonly(cls, url: str) -> "Store":
         """A store that only reads, for `engine status` and the checks before a run: no tables
         made, and on SQLite a read-only connection with no BEGIN IMMEDIATE, so it never waits on
-        the running engine's write lock (WAL readers see the last commit)."""
+        the running engine's write lock (WAL readers see the last commit). A server store's
+        waits are bounded too, and NoStore says no run made its tables."""
         parsed = make_url(url)
         if parsed.get_backend_name() != "sqlite":
-            return cls(make_engine(url, "full"), "full", 1, time.time, "")
+            return cls(_made_engine(url, READ_WAIT_S), "full", 1, time.time, "")
         target = f"file:{quote(str(Path(parsed.database or '').resolve()))}?mode=ro"
         engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(target, uri=True, timeout=READ_WAIT_S,
                                                                             check_same_thread=False))
@@ -595,10 +606,21 @@ class Store:
         return self._all(select(ControlRow).order_by(ControlRow.id))
 
 
-def _busy_timeout(seconds: float, dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
-    cur.close()
+def _made_engine(url: str, wait_s: float) -> Engine:
+    """An engine on the store at `url`, no wait over `wait_s`; NoStore when no run made its tables."""
+    from sqlalchemy import inspect
+
+    engine = make_engine(url, "full", wait_s)
+    try:
+        with engine.connect() as conn:
+            made = inspect(conn).has_table(ControlRow.__tablename__)
+    except BaseException:
+        engine.dispose()
+        raise
+    if not made:
+        engine.dispose()
+        raise NoStore(f"no store tables in {engine.url.render_as_string(hide_password=True)}")
+    return engine
 
 
 def _drop_retired_indexes(conn: Any) -> None:

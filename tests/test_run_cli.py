@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGE2 = {"crypto_spot": "live", "crypto_perp": "off", "forex": "off", "forex_options": "off"}
 
 
-def _engine(tmp: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def _engine(tmp: Path, *args: str, env: dict | None = None, db: bool = True) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in ("ENGINE_DB_URL", ENV_VAR)}
-    return subprocess.run([sys.executable, "-m", "engine.cli", "run", *args, "--db", str(tmp / "engine.db"),
+    where = ["--db", str(tmp / "engine.db")] if db else []  # --db beats ENGINE_DB_URL
+    return subprocess.run([sys.executable, "-m", "engine.cli", "run", *args, *where,
                            "--run-dir", str(tmp / "run"), "--no-progress"], cwd=ROOT, capture_output=True,
                           text=True, env={**base, **(env or {})}, timeout=600)
 
@@ -92,7 +93,7 @@ def test_stage_3_refuses_entries_under_one_lot_in_the_risk_chain(tmp_path: Path)
 @pytest.mark.parametrize("url", ["garbage", "nosuchdriver://x/y", "postgresql://x:s3cret@127.0.0.1:1/db",
                                  "postgresql+psycopg2://x:s3cret@127.0.0.1:1/db"])
 def test_a_bad_engine_db_url_is_one_line_with_the_password_masked(tmp_path: Path, url: str) -> None:
-    done = _engine(tmp_path, "--stage", "1", env={"ENGINE_DB_URL": url})
+    done = _engine(tmp_path, "--stage", "1", env={"ENGINE_DB_URL": url}, db=False)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.startswith("engine run: ") and done.stderr.count("\n") == 1
     assert "s3cret" not in done.stderr and "Traceback" not in done.stderr and "sqlalche.me" not in done.stderr

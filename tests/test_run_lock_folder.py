@@ -1,4 +1,4 @@
-"""Where a run keeps its lock (state.runlock.run_folder): one rule for `engine run`, `status`,
+"""Where a run keeps its lock (state.runlock.run_files): one rule for `engine run`, `status`,
 `kill` and `promote`; and a store URL that is refused leaves no file behind."""
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.commands.status import running_engine
-from state.runlock import RunLock, run_folder
+from state.runlock import RunLock, run_files
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("ENGINE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -25,38 +24,28 @@ def _engine(*args: str, url: str, tmp: Path) -> subprocess.CompletedProcess:
 
 
 def test_a_sqlite_store_keeps_its_lock_beside_it() -> None:
-    assert run_folder("sqlite:///runs/a/engine.db") == Path("runs/a")
-    assert run_folder("sqlite:///engine.db") == Path(".")
+    assert run_files("sqlite:///runs/a/engine.db").folder == Path("runs/a")
+    assert run_files("sqlite:///engine.db").folder == Path(".")
 
 
 def test_a_server_store_has_a_folder_of_its_own_whatever_the_driver_or_password() -> None:
-    one = run_folder("postgresql://u:pw1@db.example:5432/trading")
-    assert one == run_folder("postgresql+psycopg2://u:pw2@db.example:5432/trading")
+    one = run_files("postgresql://u:pw1@db.example:5432/trading").folder
+    assert one == run_files("postgresql+psycopg2://u:pw2@db.example:5432/trading").folder
     assert one.parent == Path("var") and "pw" not in str(one)
-    others = {run_folder("postgresql://u@db.example:5432/other"),
-              run_folder("postgresql://u@db.example:5432/trading?options=-csearch_path%3Ds2")}
+    others = {run_files("postgresql://u@db.example:5432/other").folder,
+              run_files("postgresql://u@db.example:5432/trading?options=-csearch_path%3Ds2").folder}
     assert len(others | {one}) == 3  # another store, another lock
-
-
-def test_status_finds_the_lock_of_a_server_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    url = "postgresql://u:pw@db.example/trading"
-    monkeypatch.setenv("ENGINE_DB_URL", url)
-    with RunLock.acquire(run_folder(url)):
-        holder = running_engine(None)
-    assert holder is not None and holder.pid == os.getpid()
 
 
 @pytest.mark.parametrize("url", ["mysql://x/y", "nosuchdriver://x/y", "sqlite+nosuchdriver:///{tmp}/x.db",
                                  "postgresql://x:s3cret@127.0.0.1:1/db"])
 def test_a_refused_store_url_leaves_no_file_behind(tmp_path: Path, url: str) -> None:
     url = url.format(tmp=tmp_path)
-    done = _engine("run", "--stage", "1", "--no-progress", "--db", str(tmp_path / "engine.db"),
-                   "--run-dir", str(tmp_path / "run"), url=url, tmp=tmp_path)
+    done = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=url, tmp=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.startswith("engine run: ") and "Traceback" not in done.stderr and "s3cret" not in done.stderr
     assert list(tmp_path.iterdir()) == []
-    assert not (ROOT / run_folder(url) / "engine.lock").exists()
+    assert not (ROOT / run_files(url).lock).exists()
 
 
 def _pg_schema_url() -> tuple[str, object, str]:
@@ -74,16 +63,19 @@ def _pg_schema_url() -> tuple[str, object, str]:
 
 
 def test_run_and_kill_agree_on_the_lock_of_a_postgresql_store(tmp_path: Path) -> None:
-    """An engine holds the lock of a PostgreSQL store: a second run on it is refused (whatever its
-    --db) and `engine kill` says the running engine takes the command."""
+    """An engine holds the lock of a PostgreSQL store: a second run on it is refused and `engine
+    kill` says the running engine takes the command."""
     from sqlalchemy import text
 
+    from state.store import Store
+
     url, admin, schema = _pg_schema_url()
-    folder = ROOT / run_folder(url)
+    folder = ROOT / run_files(url).folder
+    Store.open(url=url).close()  # the tables the running engine made
     try:
-        with RunLock.acquire(folder):
-            run = _engine("run", "--stage", "1", "--no-progress", "--db", str(tmp_path / "x" / "engine.db"),
-                          "--run-dir", str(tmp_path / "run"), url=url, tmp=tmp_path)
+        with RunLock.acquire(url):
+            run = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=url,
+                          tmp=tmp_path)
             kill = _engine("kill", "--mode", "close-only", url=url, tmp=tmp_path)
         assert run.returncode == 1 and f"already running (pid {os.getpid()}" in run.stderr, run.stderr[-2000:]
         assert kill.returncode == 0 and f"the running engine (pid {os.getpid()}" in kill.stdout, kill.stderr

@@ -60,7 +60,7 @@ def saved(saved_once: Path, tmp_path: Path) -> Path:
 
 def test_a_second_engine_is_refused_and_the_running_ones_store_left_alone(saved: Path) -> None:
     before = files(saved)
-    with RunLock.acquire(saved):  # what a running `engine run` holds on its store's folder
+    with RunLock.acquire(f"sqlite:///{saved / 'engine.db'}"):  # what a running `engine run` holds on its store
         for extra in ((), ("--resume",)):
             done = run_in(saved, *extra)
             assert done.returncode == 1, done.stderr
@@ -72,12 +72,14 @@ def test_two_fresh_runs_on_a_sqlite_engine_db_url_archive_the_store_and_the_venu
     """The venue's catch-up log lives beside the URL's file and is archived with it: the second
     run replays on a fresh venue (it used to die with `replay diverged`, or keep the wallet)."""
     (tmp_path / "db").mkdir()
+    (tmp_path / "run.yaml").write_text(ONE)
     env = {"ENGINE_DB_URL": f"sqlite:///{tmp_path / 'db' / 'x.db'}"}
     for n in (1, 2):
-        done = run_in(tmp_path, "--max-bars", "60", "--run-dir", str(tmp_path / f"run{n}"), env=env)
+        done = engine(tmp_path, "--config", str(tmp_path / "run.yaml"), "--max-bars", "60", "--run-dir",
+                      str(tmp_path / f"run{n}"), env=env)
         assert done.returncode == 0, done.stderr[-2000:]
-    [archived] = (tmp_path / "db" / "archive").iterdir()
-    assert {"x.db", "paper-venue.db"} <= {p.name for p in archived.iterdir()}
+    [archived] = (tmp_path / "db" / "x.db-archive").iterdir()
+    assert {"x.db", "x.db-paper-venue.db"} <= {p.name for p in archived.iterdir()}
     assert (tmp_path / "run1" / "report.json").read_text().count('"stage"') == 1
     assert not (tmp_path / "engine.db").exists()
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from state.db import resolve_url
-from state.runlock import EngineRunning, RunLock, run_folder
+from state.runlock import EngineRunning, RunLock, run_files
 from state.store import Store
 from state_support import fill, order
 
@@ -85,30 +85,32 @@ def test_importing_state_stays_light() -> None:
 
 
 def test_the_run_lock_admits_one_holder_and_names_it(tmp_path: Path) -> None:
-    assert RunLock.holder(tmp_path) is None
-    with RunLock.acquire(tmp_path):
-        holder = RunLock.holder(tmp_path)
+    url = f"sqlite:///{tmp_path}/engine.db"
+    assert RunLock.holder(url) is None
+    with RunLock.acquire(url):
+        holder = RunLock.holder(url)
         assert holder is not None and holder.pid == os.getpid()
         with pytest.raises(EngineRunning, match=f"an engine is already running \\(pid {os.getpid()} since "):
-            RunLock.acquire(tmp_path)
-    assert RunLock.holder(tmp_path) is None
-    RunLock.acquire(tmp_path).release()
+            RunLock.acquire(url)
+    assert RunLock.holder(url) is None
+    RunLock.acquire(url).release()
 
 
 def test_a_sigkilled_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
-    code = ("import sys; from pathlib import Path; from state.runlock import RunLock; "
-            f"lock = RunLock.acquire(Path({str(tmp_path)!r})); print('held', flush=True); sys.stdin.read()")
+    url = f"sqlite:///{tmp_path}/engine.db"
+    code = ("import sys; from state.runlock import RunLock; "
+            f"lock = RunLock.acquire({url!r}); print('held', flush=True); sys.stdin.read()")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert proc.stdout.readline().strip() == "held"
-        holder = RunLock.holder(tmp_path)
+        holder = RunLock.holder(url)
         assert holder is not None and holder.pid == proc.pid
     finally:
         proc.kill()
         proc.wait()
-    assert RunLock.holder(tmp_path) is None  # the file still names the dead pid; the kernel dropped the lock
-    RunLock.acquire(tmp_path).release()
+    assert RunLock.holder(url) is None  # the file still names the dead pid; the kernel dropped the lock
+    RunLock.acquire(url).release()
 
 
 def test_a_readonly_store_reads_past_a_writer_and_writes_nothing(tmp_path: Path) -> None:
@@ -201,7 +203,7 @@ def test_a_fresh_run_refuses_a_postgresql_store_that_holds_a_run(tmp_path: Path)
     url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
     env = {**os.environ, "ENGINE_DB_URL": url, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "engine.cli", "run", "--stage", "1", "--no-progress", "--max-bars", "60",
-           "--db", str(tmp_path / "engine.db"), "--run-dir", str(tmp_path / "run")]
+           "--run-dir", str(tmp_path / "run")]
     try:
         first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert first.returncode == 0, first.stderr[-2000:]
@@ -212,7 +214,7 @@ def test_a_fresh_run_refuses_a_postgresql_store_that_holds_a_run(tmp_path: Path)
         password = make_url(PG_URL).password
         assert not password or str(password) not in second.stderr
     finally:
-        shutil.rmtree(ROOT / run_folder(url), ignore_errors=True)  # the run's lock and paper venue
+        shutil.rmtree(ROOT / run_files(url).folder, ignore_errors=True)  # the run's lock and paper venue
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()

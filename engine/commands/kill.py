@@ -17,7 +17,8 @@ import argparse
 import sys
 
 from engine.commands.status import (KILL_KIND, CommandError, add_db_argument, add_specs_argument,
-                                    load_machine, machine_state, open_existing_store, when_applied)
+                                    command_store_url, load_machine, machine_state, open_existing_store,
+                                    when_applied)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", required=True,
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        with open_existing_store(args.db) as store:
+        url = command_store_url(args)
+        with open_existing_store(url) as store:
             current, _ = machine_state(store, machine.name)
             command_id = store.post_command(cmd.name, {
                 "machine": machine.name, "event": cmd.event, "mode": cmd.name.replace("_", "-"),
@@ -50,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"posted #{command_id}: {cmd.name.replace('_', '-')} -> event `{cmd.event}` of `{machine.name}`"
           f" ({cmd.description})")
-    print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; {when_applied(args.db)} "
+    print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; {when_applied(url)} "
           "(check with `engine status`)")
     return 0

@@ -20,8 +20,8 @@ import sys
 from typing import Any
 
 from engine.commands.status import (ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
-                                    awaits_operator, latest_snapshot, load_machine, load_spec_set, machine_state,
-                                    open_existing_store, when_applied)
+                                    awaits_operator, command_store_url, latest_snapshot, load_machine,
+                                    load_spec_set, machine_state, open_existing_store, when_applied)
 
 COMMAND = "promote"
 
@@ -50,7 +50,8 @@ def _promote(args: argparse.Namespace) -> str:
     cmd = machine.commands.get(COMMAND)
     if cmd is None:
         raise CommandError(f"the `{machine.name}` spec has no `{COMMAND}` command under `commands:`")
-    with open_existing_store(args.db) as store:
+    url = command_store_url(args)
+    with open_existing_store(url) as store:
         state, ctx = machine_state(store, machine.name)
         if state is None:
             raise CommandError(f"no `{machine.name}` snapshot in the store yet: the engine has not run a stage")
@@ -64,7 +65,7 @@ def _promote(args: argparse.Namespace) -> str:
             "machine": machine.name, "event": cmd.event, "expect_state": state,
             "stage": args.stage, "reason": args.reason})
     return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `{machine.name}` "
-            f"(pending: {state} -> {target}); {when_applied(args.db)}")
+            f"(pending: {state} -> {target}); {when_applied(url)}")
 
 
 def _target(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str) -> str:

@@ -8,7 +8,6 @@ a second engine off the same store.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import time
@@ -55,7 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--live", action="store_true", help="opt in to live legs (also needs config and env)")
     p.add_argument("--paper", action="store_true", help="route the stage's live legs to the paper venue")
     p.add_argument("--specs", nargs="*", default=["specs"], help="spec folders (default: specs)")
-    p.add_argument("--db", help="state database file (default from config: var/engine.db)")
+    p.add_argument("--db", help="state database: a SQLite file or a database URL (default: $ENGINE_DB_URL, "
+                                "else the config's db, var/engine.db)")
     p.add_argument("--run-dir", help="where to write the run's outputs (default: runs/<stage>-<time>)")
     p.add_argument("--max-bars", type=int, help="stop after this many bars (smoke runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -76,21 +76,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from state.db import ENV_VAR
-    from state.runlock import EngineRunning, RunLock, run_folder
+    from adapters.base import VenueError
+    from state.db import store_url
+    from state.runlock import EngineRunning, RunLock, run_files
 
     cfg, specs, routing = _inputs(args)
-    url = os.environ.get(ENV_VAR) or f"sqlite:///{cfg.db}"
+    url = store_url(args.db, cfg.db)
     parsed = _parse_url(url)
-    folder = run_folder(url)
     file = _sqlite_file(parsed)
     if args.resume and file is not None and not file.is_file():  # and make no empty store, nor its folder
         raise Refused(f"nothing to resume: no store at {file}; start a run without --resume", 2)
     _check_reachable(parsed)
     try:
-        lock = RunLock.acquire(folder)
+        lock = RunLock.acquire(url)
     except EngineRunning as e:
-        raise Refused(f"{e}: one engine per store ({folder}); stop it or let it finish first", 1) from None
+        where = parsed.render_as_string(hide_password=True)
+        raise Refused(f"{e}: one engine per store ({where}); stop it or let it finish first", 1) from None
     with lock:
         saved = _saved_run(parsed)
         _check_saved(args, cfg, specs, parsed, saved)
@@ -98,11 +99,14 @@ def _run(args: argparse.Namespace) -> int:
         series = _checked_series(cfg, specs, routing, args.stage, notes)
         run_dir = Path(args.run_dir or (saved.run_dir if args.resume and saved else None) or Path(cfg.runs_dir) /
                        f"stage{args.stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
-        runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, folder)
+        local = run_files(url)
+        runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
         try:
             return _execute(args, runner, run_dir, start)
         except FileNotFoundError as e:
             raise Refused(str(e), 2) from None
+        except VenueError as e:  # a resume's catch-up replay that the venue's log does not match
+            raise _venue_mismatch(e, local.venue) from None
 
 
 def _paper_command(args: argparse.Namespace) -> str:
@@ -117,13 +121,11 @@ def _paper_command(args: argparse.Namespace) -> str:
 
 # -- checks before anything is written ---------------------------------------------------
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """Config (--db applied), specs and the stage's routing; Refused or SpecError otherwise."""
+    """Config, specs and the stage's routing; Refused or SpecError otherwise."""
     from engine.run.optin import OptInError, route
     from engine.run.session import RefusedToStart, load_specset
 
     cfg = _config(args.config)
-    if args.db:
-        cfg = cfg.model_copy(update={"db": args.db})
     try:
         specs = load_specset(args.specs)
         modes = dict(specs.machines["rollout"].states[f"stage_{args.stage}"].attrs.get("domains", {}))
@@ -289,27 +291,37 @@ def _checked_series(cfg: Any, specs: Any, routing: Any, stage: int, notes: list[
 
 # -- starting ------------------------------------------------------------------------------
 def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: list[str], parsed: Any,
-              folder: Path) -> Any:
+              local: Any) -> Any:
     """The Runner, resumed or fresh; what assemble refuses becomes one message."""
+    from adapters.base import VenueError
     from engine.run.assemble import assemble
     from engine.run.session import RefusedToStart
 
-    venue = folder / "paper-venue.db"
-    build = partial(assemble, cfg, specs, args.stage, routing, run_dir, venue_path=venue, series=series, notes=notes)
+    build = partial(assemble, cfg, specs, args.stage, routing, run_dir, venue_path=local.venue, series=series,
+                    notes=notes, url=parsed.render_as_string(hide_password=False))
     try:
-        return build(resume=True) if args.resume else _fresh(build, _local_files(parsed, venue), folder)
+        return build(resume=True) if args.resume else _fresh(build, _local_files(parsed, local.venue), local.archive)
     except FileNotFoundError as e:
         raise Refused(str(e), 2) from None
     except RefusedToStart as e:
         raise Refused(str(e), 1) from None
+    except VenueError as e:
+        raise _venue_mismatch(e, local.venue) from None
 
 
-def _fresh(build: Callable[[], Any], files: list[Path], folder: Path) -> Any:
+def _venue_mismatch(e: Exception, venue: Path) -> Refused:
+    """The paper venue's file and the store disagree about the run: one line and the ways out."""
+    return Refused(f"the paper venue's state ({venue}) does not fit the store's saved run: {e}. Was the venue "
+                   "file replaced, or the store moved without it? Put the run's own venue file back and resume, "
+                   "or start afresh without --resume (archives both)", 1)
+
+
+def _fresh(build: Callable[[], Any], files: list[Path], archive: Path) -> Any:
     """A fresh run archives the last run's files first, and puts them back when the config is
     refused once the store is open (ML models, active set: assemble closed the store then)."""
     from engine.run.session import RefusedToStart
 
-    moved = _archive(files, folder)
+    moved = _archive(files, archive)
     try:
         runner = build()
     except (FileNotFoundError, RefusedToStart):
@@ -326,12 +338,12 @@ def _local_files(parsed: Any, venue: Path) -> list[Path]:
     return [Path(f"{b}{suffix}") for b in bases for suffix in ("", "-wal", "-shm")]
 
 
-def _archive(files: list[Path], folder: Path) -> Path | None:
+def _archive(files: list[Path], archive: Path) -> Path | None:
     """A fresh run starts from empty state; the last run's files are kept, never deleted."""
     present = [p for p in files if p.exists()]
     if not present:
         return None
-    dest = folder / "archive" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    dest = archive / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     dest.mkdir(parents=True, exist_ok=True)
     for p in present:
         p.rename(dest / p.name)

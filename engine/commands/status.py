@@ -2,15 +2,15 @@
 
 Reads the state store the running engine writes, read-only: never waiting on the
 engine's write lock (SQLite in WAL mode), never creating a store (with none yet it
-says how to start a run). The helpers here (`add_db_argument`, `open_existing_store`,
-`machine_state`, `load_machine`, `when_applied`) are shared by `engine kill`,
-`engine promote` and `engine run`.
+says how to start a run). It finds the store `engine run` used, given the same `--db`,
+ENGINE_DB_URL and `--config` (state.db.store_url: one rule for every command). The helpers
+here (`add_db_argument`, `command_store_url`, `open_existing_store`, `machine_state`,
+`load_machine`, `when_applied`) are shared by `engine kill`, `engine promote` and `engine run`.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,8 +30,12 @@ class CommandError(Exception):
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH",
-                        help="the engine's SQLite store (default: $ENGINE_DB_URL, else var/engine.db)")
+    parser.add_argument("--db", metavar="PATH|URL",
+                        help="the engine's store: a SQLite file or a database URL (default: $ENGINE_DB_URL, "
+                             "else the --config's db, else var/engine.db)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="the run config `engine run` was given: its `db` names the store when neither "
+                             "--db nor $ENGINE_DB_URL does")
 
 
 def add_specs_argument(parser: argparse.ArgumentParser) -> None:
@@ -39,11 +43,28 @@ def add_specs_argument(parser: argparse.ArgumentParser) -> None:
                         help="spec folder the running engine loaded (default: specs)")
 
 
-def store_url(db: str | None) -> str:
-    """The store's URL: --db, else $ENGINE_DB_URL, else var/engine.db (what `engine run` uses)."""
-    from state.db import DEFAULT_PATH, ENV_VAR
+def command_store_url(args: argparse.Namespace) -> str:
+    """The store `engine run` acts on given the same --db, $ENGINE_DB_URL and --config."""
+    from state.db import store_url
 
-    return f"sqlite:///{db}" if db else os.environ.get(ENV_VAR) or f"sqlite:///{DEFAULT_PATH}"
+    return store_url(args.db, _config_db(args.config))
+
+
+def _config_db(path: str | None) -> str | None:
+    """The run config's `db` (None without a config: the default applies, as for `engine run`)."""
+    from engine.diagnostics import SpecError, render
+    from engine.run.config import load_config
+
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise CommandError(f"--config {path}: no such file; pass the run config `engine run` was given")
+    try:
+        return load_config(path).db
+    except SpecError as e:
+        raise CommandError(render(e.diagnostics)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CommandError(f"--config {path}: cannot read it ({e})") from None
 
 
 def parse_store_url(url: str) -> Any:
@@ -56,7 +77,8 @@ def parse_store_url(url: str) -> Any:
     try:
         return make_url(url)
     except ArgumentError as e:
-        raise CommandError(f"{ENV_VAR} is not a database URL ({e})") from None
+        raise CommandError(f"not a database URL ({e}): --db and {ENV_VAR} take one such as "
+                           "postgresql+psycopg2://user@host/db") from None
 
 
 def driver_error(url: Any, e: BaseException) -> CommandError:
@@ -71,29 +93,37 @@ def driver_error(url: Any, e: BaseException) -> CommandError:
                         f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}")
 
 
-def _busy(e: BaseException) -> bool:
-    from sqlalchemy.exc import OperationalError
+PG_TIMEOUTS = ("55P03", "57014")  # lock_not_available (lock_timeout), query_canceled (statement_timeout)
 
-    return isinstance(e, OperationalError) and "locked" in str(e.orig)
+
+def _busy(e: BaseException) -> bool:
+    """A wait for the engine's locks ran out: SQLite's busy timeout, PostgreSQL's lock or
+    statement timeout."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(e, DBAPIError):
+        return False
+    return "locked" in str(e.orig) or getattr(e.orig, "pgcode", None) in PG_TIMEOUTS
 
 
 @contextmanager
-def open_existing_store(db: str | None, *, readonly: bool = False) -> Iterator[Any]:
-    """The Store at --db, $ENGINE_DB_URL or var/engine.db; CommandError when no run created it
-    yet, or when it cannot be used. `readonly` never waits on the engine's write lock (status);
-    otherwise a write waits at most WRITE_WAIT_S for it (kill, promote)."""
+def open_existing_store(url: str, *, readonly: bool = False) -> Iterator[Any]:
+    """The Store at `url` (command_store_url); CommandError when no run created it yet, or when
+    it cannot be used. `readonly` never waits on the engine's write lock (status); otherwise
+    no wait is over WRITE_WAIT_S (kill, promote), and no DDL queues behind the engine."""
     from sqlalchemy.exc import DBAPIError
 
-    from state.store import Store
+    from state.store import NoStore, Store
 
-    url = store_url(db)
     parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = parsed.database or ""
         if path in ("", ":memory:") or not Path(path).is_file():
             raise CommandError(f"{NO_RUN} (no store at {path or url})")
     try:
-        store = Store.open_readonly(url) if readonly else Store.open(url=url, wait_s=WRITE_WAIT_S)
+        store = Store.open_readonly(url) if readonly else Store.open_existing(url, wait_s=WRITE_WAIT_S)
+    except NoStore as e:
+        raise CommandError(f"{NO_RUN} ({e})") from None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise driver_error(parsed, e) from None
     try:
@@ -103,16 +133,16 @@ def open_existing_store(db: str | None, *, readonly: bool = False) -> Iterator[A
         raise driver_error(parsed, e) from None
 
 
-def running_engine(db: str | None) -> Any:
-    """The engine running on this store (its pid and start, from the run lock), or None."""
-    from state.runlock import RunLock, run_folder
+def running_engine(url: str) -> Any:
+    """The engine running on the store at `url` (its pid and start, from the run lock), or None."""
+    from state.runlock import RunLock
 
-    return RunLock.holder(run_folder(store_url(db)))
+    return RunLock.holder(url)
 
 
-def when_applied(db: str | None) -> str:
+def when_applied(url: str) -> str:
     """What happens to a posted command: the running engine takes it, or it waits for a resume."""
-    holder = running_engine(db)
+    holder = running_engine(url)
     if holder is None:
         return "no engine is running: the command is queued and is applied by the next `engine run --resume`"
     return f"the running engine ({holder}) acts on it at its next bar"
@@ -171,7 +201,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with open_existing_store(args.db, readonly=True) as store:
+        with open_existing_store(command_store_url(args), readonly=True) as store:
             data = collect(store, _machines(args.specs))
     except CommandError as e:
         print(f"engine status: {e}", file=sys.stderr)

@@ -12,10 +12,11 @@ from engine.run.loop import Runner
 from engine.run.market import load_series
 from engine.run.optin import Routing
 from engine.run.signals import active_symbols, build_decider
-from engine.run.session import Session, bind, open_store, spec_hash
+from engine.run.session import Session, bind, spec_hash
 from engine.runtime import Interpreter, JsonlSink, ReplayClock
 from engine.spec.ir import SpecSet
 from engine.spec.params import effective_params
+from state.db import store_url
 
 
 def paper_config(cfg: RunConfig, wallet: float, leverage: dict[str, float]) -> Any:
@@ -59,11 +60,13 @@ def funding_gaps(series: list, funding: dict[str, list[tuple[float, float]]]) ->
 
 def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_dir: Path, *,
              venue_path: Path | None = None, series: list | None = None, notes: list[str] | None = None,
-             resume: bool = False) -> Runner:
+             resume: bool = False, url: str | None = None) -> Runner:
     """A ready-to-run Runner: fresh (the stage activated through the rollout spec), or resumed
-    from the store's last checkpoint. What a bad config can still refuse once the store is open
-    (the ML models, the active set) is checked before anything else is made: the store is closed
-    again on a refusal, and neither the run directory nor the venue's file exists yet."""
+    from the store's last checkpoint, on the store at `url` (default: $ENGINE_DB_URL, else the
+    config's `db`: state.db.store_url without a --db). What a bad config can still refuse once
+    the store is open (the ML models, the active set) is checked before anything else is made:
+    the store is closed again on a refusal, and neither the run directory nor the venue's file
+    exists yet."""
     from adapters.paper.funding import bundled_funding
     from engine.run import checkpoint
 
@@ -75,7 +78,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     hash_ = spec_hash(specs)
     funding = bundled_funding()
     notes += funding_gaps(series, funding)
-    store = open_store(cfg, clock, hash_)
+    store = _open_store(cfg, url or store_url(None, cfg.db), clock, hash_)
     try:
         saved = _saved(store, stage, resume)
         if saved is not None:
@@ -117,6 +120,18 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         session.gates[dom] = interp.create(session.bound["model_promotion"], f"gate:{dom.value}", host=session)
     runner.start()
     return runner
+
+
+def _open_store(cfg: RunConfig, url: str, clock: ReplayClock, hash_: str) -> Any:
+    """The run's store, its folder made for a SQLite file."""
+    from sqlalchemy.engine import make_url
+
+    from state.store import Store
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return Store.open(url=url, durability=cfg.durability, clock=clock.now, spec_hash=hash_)
 
 
 def _saved(store: Any, stage: int, resume: bool) -> dict | None:

@@ -1,0 +1,112 @@
+"""`engine kill` / `promote` / `status` beside a running engine on a PostgreSQL store: they run
+no DDL (which queued behind the engine's open transaction, forever), every wait is bounded,
+and a store no run made is "no run yet". Needs ENGINE_TEST_PG_URL (.ci/run starts a server);
+skips without one."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("ENGINE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+BOUND_S = 30  # a command still waiting by then hangs: the test fails instead of hanging with it
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    """An empty schema on the test server, as a store URL; skips without a server."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    schema = f"stagecraft_ops_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = create_engine(PG_URL, connect_args={"connect_timeout": 2})
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except (OperationalError, ImportError) as exc:
+        pytest.skip(f"no PostgreSQL server at {PG_URL.split('@')[-1]}: {type(exc).__name__}")
+    try:
+        yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def made(url: str) -> str:
+    from state.store import Store
+
+    Store.open(url=url).close()  # the tables, as a run makes them
+    return url
+
+
+def _engine(url: str, *args: str, wait_s: float | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """The command in a process of its own (bounded by BOUND_S), with status.WRITE_WAIT_S set."""
+    code = ("import sys; from engine.commands import status; from engine.cli import main; "
+            + (f"status.WRITE_WAIT_S = {wait_s}; " if wait_s is not None else "")
+            + f"sys.exit(main({[*args, '--specs', str(ROOT / 'specs')]!r}))")
+    env = {**os.environ, "ENGINE_DB_URL": url, "PYTHONPATH": str(ROOT)}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=BOUND_S)
+    return done, time.monotonic() - start
+
+
+@pytest.fixture
+def mid_checkpoint(made: str) -> Iterator[None]:
+    """The engine in the middle of a batch checkpoint: its transaction has written the journal."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(made)
+    conn = engine.connect()
+    tx = conn.begin()
+    conn.execute(text("INSERT INTO journal (ts, kind, key, payload, spec_hash, reason) "
+                      "VALUES (0, 'k', '', '{}', '', '')"))
+    yield
+    tx.rollback()
+    conn.close()
+    engine.dispose()
+
+
+@pytest.mark.parametrize("argv, code, needle", [
+    (("kill", "--mode", "halt"), 0, "posted #1"),
+    (("promote",), 1, "no `rollout` snapshot"),
+])
+def test_operator_commands_beside_an_engine_mid_transaction_do_not_wait_on_it(
+        made: str, mid_checkpoint: None, argv: tuple[str, ...], code: int, needle: str) -> None:
+    done, _ = _engine(made, *argv)
+    assert done.returncode == code and needle in done.stdout + done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+
+
+def test_kill_gives_up_on_a_locked_postgresql_store_within_its_wait(made: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(made)
+    with engine.connect() as conn, conn.begin():
+        conn.execute(text("LOCK TABLE control IN ACCESS EXCLUSIVE MODE"))  # nothing may post now
+        done, took = _engine(made, "kill", "--mode", "halt", wait_s=0.5)
+    engine.dispose()
+    assert done.returncode == 1 and "is busy" in done.stderr and "try again" in done.stderr, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert took < 10
+
+
+@pytest.mark.parametrize("argv", [("status",), ("kill", "--mode", "halt"), ("promote",)])
+def test_a_database_no_run_made_is_no_run_yet_and_stays_empty(url: str, argv: tuple[str, ...]) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    done, _ = _engine(url, *argv)
+    assert done.returncode == 1 and "no run yet" in done.stderr, done.stderr[-2000:]
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert inspect(conn).get_table_names() == []
+    engine.dispose()

@@ -1,0 +1,103 @@
+"""One engine per PostgreSQL store, however its URL is spelled: the run lock is also a session
+advisory lock inside the database (state.runlock.ServerLock), which `engine run` takes and
+`status`/`kill`/`promote` probe. Needs ENGINE_TEST_PG_URL (.ci/run starts a server); skips
+without one."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from state.runlock import EngineRunning, RunLock, run_files
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("ENGINE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+def _with_schema(url: str, schema: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+def _other_spelling(url: str) -> str:
+    """The same database under another host name (localhost for 127.0.0.1, and back)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.set(host="localhost" if parsed.host != "localhost" else "127.0.0.1").render_as_string(
+        hide_password=False)
+
+
+@pytest.fixture
+def schemas() -> Iterator[list[str]]:
+    """Two empty schemas on the test server (two stores); skips without a server."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    names = [f"stagecraft_lock_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    try:
+        admin = create_engine(PG_URL, connect_args={"connect_timeout": 2})
+        with admin.begin() as conn:
+            for name in names:
+                conn.execute(text(f"CREATE SCHEMA {name}"))
+    except (OperationalError, ImportError) as exc:
+        pytest.skip(f"no PostgreSQL server at {PG_URL.split('@')[-1]}: {type(exc).__name__}")
+    try:
+        yield names
+    finally:
+        with admin.begin() as conn:
+            for name in names:
+                conn.execute(text(f"DROP SCHEMA {name} CASCADE"))
+        admin.dispose()
+
+
+def test_two_spellings_of_one_store_are_one_lock(schemas: list[str], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the file locks (one per spelling) land here
+    one = _with_schema(PG_URL, schemas[0])
+    other = _with_schema(_other_spelling(PG_URL), schemas[0])
+    assert run_files(one).lock != run_files(other).lock  # the file lock alone cannot tell
+    assert RunLock.holder(other) is None
+    with RunLock.acquire(one):
+        with pytest.raises(EngineRunning, match=f"already running \\(pid {os.getpid()} since "):
+            RunLock.acquire(other)
+        holder = RunLock.holder(other)
+        assert holder is not None and holder.pid == os.getpid()
+    assert RunLock.holder(other) is None
+    RunLock.acquire(other).release()
+
+
+def test_another_schema_is_another_store(schemas: list[str], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    first, second = (_with_schema(PG_URL, s) for s in schemas)
+    with RunLock.acquire(first), RunLock.acquire(second):
+        assert RunLock.holder(first) is not None and RunLock.holder(second) is not None
+
+
+def _engine(*args: str, url: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ENGINE_DB_URL": url, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_run_and_kill_under_another_spelling_see_the_running_engine(schemas: list[str], tmp_path: Path) -> None:
+    from state.store import Store
+
+    one = _with_schema(PG_URL, schemas[0])
+    other = _with_schema(_other_spelling(PG_URL), schemas[0])
+    Store.open(url=one).close()  # the store's tables, as a run makes them
+    try:
+        with RunLock.acquire(one):
+            run = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=other)
+            kill = _engine("kill", "--mode", "close-only", url=other)
+        assert run.returncode == 1 and f"already running (pid {os.getpid()}" in run.stderr, run.stderr[-2000:]
+        assert kill.returncode == 0 and f"the running engine (pid {os.getpid()}" in kill.stdout, kill.stderr
+    finally:
+        for url in (one, other):
+            shutil.rmtree(ROOT / run_files(url).folder, ignore_errors=True)

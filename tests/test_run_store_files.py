@@ -1,0 +1,76 @@
+"""Two stores in one folder share no local file (state.runlock.run_files): each keeps its own
+paper venue, run lock and archive, so a run on one never clobbers, archives or blocks the
+other's; a venue file that does not fit the store's saved run is one line, not a traceback."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from state.runlock import RunLock, run_files
+
+ROOT = Path(__file__).resolve().parents[1]
+ONE = "data:\n  crypto_spot:\n    datasets: [crypto_spot/ETH_BTC-5m]\n    primary: 15m\n    confirm: 5m\n"
+
+
+def engine_run(work: Path, db: str, *args: str) -> subprocess.CompletedProcess:
+    (work / "run.yaml").write_text(ONE)
+    env = {k: v for k, v in os.environ.items() if k != "ENGINE_DB_URL"}
+    return subprocess.run([sys.executable, "-m", "engine.cli", "run", "--stage", "1", "--no-progress",
+                           "--config", str(work / "run.yaml"), "--db", str(work / "var" / db), *args],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_each_store_names_its_own_files_and_engine_db_keeps_the_plain_names() -> None:
+    default = run_files("sqlite:///var/engine.db")
+    assert (default.lock, default.venue, default.archive) == (
+        Path("var/engine.lock"), Path("var/paper-venue.db"), Path("var/archive"))
+    other = run_files("sqlite:///var/b.db")
+    assert (other.lock, other.venue, other.archive) == (
+        Path("var/b.db-engine.lock"), Path("var/b.db-paper-venue.db"), Path("var/b.db-archive"))
+    assert run_files("sqlite:////abs/x/engine.db").venue == Path("/abs/x/paper-venue.db")
+
+
+def test_two_stores_in_one_folder_hold_two_locks(tmp_path: Path) -> None:
+    a, b = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    with RunLock.acquire(a):
+        assert RunLock.holder(a) is not None and RunLock.holder(b) is None
+        with RunLock.acquire(b):  # a second store is not the running one's
+            assert RunLock.holder(b) is not None
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Stage-1 runs on var/a.db and then var/b.db, each stopped after some bars: both resumable."""
+    work = tmp_path_factory.mktemp("two")
+    for db, bars in (("a.db", "150"), ("b.db", "250")):
+        done = engine_run(work, db, "--max-bars", bars, "--run-dir", str(work / f"run-{db}"))
+        assert done.returncode == 0, done.stderr[-2000:]
+    return work
+
+
+@pytest.fixture
+def work(two_runs: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(two_runs, tmp_path / "w"))
+
+
+def test_a_run_on_another_store_leaves_the_first_resumable(work: Path) -> None:
+    var = work / "var"
+    assert {"a.db-paper-venue.db", "b.db-paper-venue.db"} <= {p.name for p in var.iterdir()}
+    assert not any(p.name.endswith("archive") for p in var.iterdir())  # b's fresh run moved none of a's files
+    done = engine_run(work, "a.db", "--resume", "--max-bars", "300")
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_venue_file_that_does_not_fit_the_store_is_one_line(work: Path) -> None:
+    var = work / "var"
+    shutil.copy(var / "b.db-paper-venue.db", var / "a.db-paper-venue.db")  # another run's venue
+    done = engine_run(work, "a.db", "--resume", "--max-bars", "300")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stderr.startswith("engine run: ") and done.stderr.count("\n") == 1, done.stderr[-2000:]
+    assert "a.db-paper-venue.db" in done.stderr and "without --resume" in done.stderr
+    assert "Traceback" not in done.stderr
