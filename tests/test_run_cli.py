@@ -62,6 +62,7 @@ def test_stage_2_with_paper_runs_and_writes_its_run_directory(tmp_path: Path) ->
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["stage"] == 2 and report["domains"]["crypto_spot"]["mode"] == "paper"
     assert report["final_stage_state"] == "stage_2"
+    assert report["environment"]["env"] == "paper" and report["domains"]["crypto_spot"]["quote"] == "BTC"
     for name in ("report.json", "trades.csv", "equity.png", "audit.jsonl", "journal.jsonl"):
         assert (tmp_path / "run" / name).is_file(), name
 

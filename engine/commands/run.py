@@ -367,7 +367,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     from engine.commands.console import console as make_console
     from engine.run import checkpoint
     from engine.run.progress import RunProgress
-    from engine.run.report import print_kpi_table, write_run_dir
+    from engine.run.report import print_kpi_table, run_setting, write_run_dir
 
     console = make_console()
     store = runner.session.store
@@ -387,10 +387,11 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     finally:  # the audit lines gathered since the last checkpoint reach the file, error or not
         runner.session.interp.sink.flush()
     result = runner.result(started)
-    files = write_run_dir(result, store.iter_journal())
+    setting = run_setting(runner.session, runner.series, args.config)
+    files = write_run_dir(result, store.iter_journal(), setting)
     if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
         store.put_json(FINISHED_KEY, {"run_dir": str(run_dir)})
         store.commit()
-    print_kpi_table(result, console)
+    print_kpi_table(result, console, setting)
     console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
     return 0

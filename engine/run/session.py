@@ -8,7 +8,6 @@ broadcasts to every other machine, as the kill spec's `broadcasts` require.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,14 +146,6 @@ class Session:
 
 def event_declared(inst: Instance, event: str) -> bool:
     return event in inst.bound.machine.events
-
-
-def open_store(cfg: RunConfig, clock: ReplayClock, hash_: str):
-    from state.store import Store
-
-    Path(cfg.db).parent.mkdir(parents=True, exist_ok=True)
-    return Store.open(url=os.environ.get("ENGINE_DB_URL"), path=cfg.db, durability=cfg.durability,
-                      clock=clock.now, spec_hash=hash_)
 
 
 def bind(specs: SpecSet, stage: int, env: str) -> dict[str, BoundMachine]:
