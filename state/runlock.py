@@ -108,6 +108,11 @@ class RunLock:
         self._file.truncate(0)  # a finished run leaves no holder behind
         self._file.close()  # closing drops the flock
 
+    def lost(self) -> str:
+        """Why this run no longer holds its store alone, or "" while it does. The file lock lasts
+        as long as the process; the server lock only as long as its connection."""
+        return self._server.lost() if self._server is not None else ""
+
     def __enter__(self) -> "RunLock":
         return self
 
@@ -189,6 +194,20 @@ class ServerLock:
             engine.dispose()
             raise
         return cls(engine, conn)
+
+    def lost(self) -> str:
+        """Why the lock is gone, or "" while this session holds it. A dropped connection (a
+        server restart, an idle-session timeout) drops the lock, and another engine could start
+        on the store; asking also keeps the session from idling out."""
+        from sqlalchemy import text
+
+        try:
+            held = self._conn.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' "
+                "AND granted")).scalar()
+        except Exception as e:  # noqa: BLE001 - any failure means the lock can no longer be vouched for
+            return f"the store's run lock is lost: its connection failed ({type(e).__name__})"
+        return "" if held else "the store's run lock is lost: its session no longer holds it"
 
     def release(self) -> None:
         self._conn.close()  # ending the session drops its advisory locks

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from state.runlock import EngineRunning, RunLock, run_files
+from state.runlock import EngineRunning, RunLock, ServerLock, run_files
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("ENGINE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -78,6 +78,26 @@ def test_another_schema_is_another_store(schemas: list[str], tmp_path: Path,
     first, second = (_with_schema(PG_URL, s) for s in schemas)
     with RunLock.acquire(first), RunLock.acquire(second):
         assert RunLock.holder(first) is not None and RunLock.holder(second) is not None
+
+
+def test_a_dropped_lock_connection_is_noticed(schemas: list[str], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server restart or an idle-session timeout ends the lock's session, and with it the
+    lock: the run must learn that (it then goes close-only: test_run_lock_lost.py)."""
+    from sqlalchemy import create_engine, text
+
+    monkeypatch.chdir(tmp_path)
+    url = _with_schema(PG_URL, schemas[0])
+    with RunLock.acquire(url) as lock:
+        assert lock.lost() == ""
+        admin = create_engine(PG_URL)
+        with admin.begin() as conn:
+            ended = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                      "WHERE application_name LIKE :me"), {"me": f"% pid {os.getpid()} %"}).all()
+        admin.dispose()
+        assert ended, "the lock's session must have been found"
+        assert "run lock is lost" in lock.lost()
+        assert ServerLock.holder(url) is None  # an engine on another spelling of the URL could start now
 
 
 def _engine(*args: str, url: str) -> subprocess.CompletedProcess:

@@ -101,6 +101,7 @@ def _run(args: argparse.Namespace) -> int:
                        f"stage{args.stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
         local = run_files(url)
         runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
+        runner.lock_lost = lock.lost
         try:
             return _execute(args, runner, run_dir, start)
         except FileNotFoundError as e:

@@ -12,7 +12,7 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -59,6 +59,7 @@ class Runner:
     active_symbols: frozenset[str] | None = None  # the top-K set entries are limited to (None: no selection)
     _booked: tuple = (None, None)
     skip_quiet: bool = True  # apply provably quiet rows at once (off: step every bar; same result, slower)
+    lock_lost: Callable[[], str] | None = None  # why the run no longer holds its store alone ("" if it does)
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk)
@@ -318,6 +319,11 @@ class Runner:
     def poll_commands(self) -> None:
         self._next_poll = wall() + COMMAND_POLL_S
         ses = self.session
+        lost = self.lock_lost() if self.lock_lost is not None else ""
+        if lost:  # another engine may start on this store: open no more risk (close-only), once
+            self.lock_lost = None
+            ses.execution.fault(lost)
+            self._raise_faults()
         for cmd in ses.store.take_commands():
             stale = self._stale(cmd.args)
             if stale:
