@@ -127,8 +127,10 @@ class Runner:
 
     def result(self, started: float) -> RunResult:
         ses = self.session
+        # Open: a bracket still working, or one its machine closed whose late close-out still works.
+        unfinished = [*ses.execution.brackets.values(), *ses.execution.closing.values()]
         domains = {d.value: DomainResult(d.value, b.mode, b.start_balance, b.balance,
-                                         sum(1 for br in ses.execution.brackets.values() if br.domain is d))
+                                         sum(1 for br in unfinished if br.domain is d))
                    for d, b in ses.books.items()}
         for d, b in ses.books.items():
             for k_name, k in split_kpis([t for t in self.trades if t.domain == d.value],
@@ -460,6 +462,9 @@ class Runner:
             book.pay_funding(symbol, paid)
 
     def on_closed(self, b: BracketHandle) -> None:
+        """Record a bracket's trade once no order of it can fill any more (Execution._retire): it
+        holds every entry and exit fill, a late entry fill and its close-out included, so its
+        P&L is what those fills, their fees and the funding moved the wallet by."""
         ses = self.session
         if not b.entry_fills:
             return
@@ -483,7 +488,7 @@ class Runner:
         trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, qty, b.ts, entry_px, exit_ts, exit_px,
                             pnl, fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags,
                             b.extra.get("model_version"),
-                            b.entry.id if b.entry else "", b.funding)
+                            b.entry_fills[0].client_order_id, b.funding)  # (b.entry: None on resume once retired)
         self.trades.append(trade)
         ses.ledger.journal("trade", b.id, trade.as_dict(), reason=trade.exit_reason)
         ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())
