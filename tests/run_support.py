@@ -197,6 +197,8 @@ class CheckingSink:
         self.inner.write(record)
         self.checker.event(f"audit {record.machine}:{record.instance_id} {record.kind} "
                            f"{record.source}->{record.target} on {record.event}")
+        if record.event == "flattened" and record.kind == "transition":
+            self.checker.check_flat()
 
     def flush(self) -> None:
         self.inner.flush()
@@ -320,6 +322,13 @@ class Checker:
             if cover < abs(p.qty) * (1 - 1e-9) - TOL:
                 self.fail("stop", f"{p.symbol} position {p.qty:.12g} is covered by working stops/exits for only "
                                   f"{cover:.12g}" + (" at the end of the bar's step" if strict else ""))
+
+    # -- 1b. `flattened` means flat --------------------------------------------------------
+    def check_flat(self) -> None:
+        """The kill machine hears `flattened` only once no position is left at the venue."""
+        held = [f"{p.symbol} {p.qty:.12g}" for p in self.venue.positions() if abs(p.qty) > TOL]
+        if held:
+            self.fail("flattened", f"`flattened` sent with positions open: {', '.join(held)}")
 
     # -- 2. a stop is never widened ------------------------------------------------------
     def check_stop_never_widens(self) -> None:

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
-from run_support import RunawayRun, Scenario, drive, write_env_override
+from run_support import Scenario, drive, write_env_override
 
 # Datasets that share dates (several series in one run trade side by side; series years
 # apart make the replay clock jump years, see test_a_flatten_across_a_data_gap_terminates).
@@ -237,8 +237,18 @@ def test_every_trade_is_its_brackets_fills(sc: Scenario, overrides: Path) -> Non
     P&L is what each wallet moved by."""
     checker = run(sc, overrides)
     assert "trades" not in checker.violations, checker.report("trades")
+    assert "flattened" not in checker.violations, checker.report("flattened")
+
+
+def test_a_flatten_waits_for_a_late_entry_fills_close_out(overrides: Path) -> None:
+    """A flatten sent as a closed bracket's late entry fill arrives: `flattened` only once those
+    units are out too (the bracket is done, its close-out still working)."""
+    checker = run(replace(LATE_ENTRY_FILL, commands=((190, "flatten"),)), overrides)
+    assert checker.counts["late entry fills"] == 2
+    assert "flattened" not in checker.violations, checker.report("flattened")
 
 
 def test_a_flatten_across_a_data_gap_terminates(overrides: Path) -> None:
     """A flatten reaches `flattened` (then `halted`) instead of re-arming its retry timer for ever."""
-    run(GAP_FLATTEN, overrides)
+    checker = run(GAP_FLATTEN, overrides)
+    assert "flattened" not in checker.violations, checker.report("flattened")

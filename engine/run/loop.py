@@ -174,7 +174,7 @@ class Runner:
         self._decide(s, i, t)
         if ex.faults:
             self._raise_faults()
-        if ses.flatten_pending and not ex.brackets:
+        if ses.flatten_pending and not ex.brackets and not ex.closing:  # a late fill's units still out
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
         domain, eq = s.domain.value, book.equity
