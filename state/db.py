@@ -56,6 +56,20 @@ def store_url(flag: str | None = None, config_db: str | None = None) -> str:
     return os.environ.get(ENV_VAR) or as_url(config_db or str(DEFAULT_PATH))
 
 
+class MemoryStore(ValueError):
+    """An in-memory SQLite URL: no store a run could be resumed, watched or killed from."""
+
+
+def check_persistent(url: str) -> None:
+    """MemoryStore for `sqlite://` and `sqlite:///:memory:`: that store dies with the run, and
+    `engine status`, `kill` and `--resume` would never reach it (they open their own)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise MemoryStore(f"{url} is an in-memory store: nothing of the run would outlive it, and `engine "
+                          "status`, `kill` and `--resume` could never reach it; give --db a SQLite file "
+                          f"(default {DEFAULT_PATH}) or a database server's URL")
+
+
 def resolve_url(url: str | None = None, path: str | os.PathLike | None = None) -> str:
     if url:
         return url

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from sqlalchemy.engine import make_url
 
-from state.db import DEFAULT_PATH
+from state.db import DEFAULT_PATH, check_persistent
 
 LOCK_FILE = "engine.lock"
 VENUE_FILE = "paper-venue.db"
@@ -48,20 +48,40 @@ class RunFiles:
         return self.folder / f"{self.prefix}{ARCHIVE_DIR}"
 
 
-def run_files(url: str) -> RunFiles:
-    """A SQLite store's files lie beside it, named after it as SQLite names its own (`x.db` ->
-    `x.db-engine.lock`, `x.db-paper-venue.db`, `x.db-archive/`); a store named engine.db (the
-    default's name) keeps the plain names (`engine.lock`, `paper-venue.db`, `archive/`), which
-    runs saved before this rule resume from. A server database gets a folder of its own under
-    var/, named by the URL without its password or driver."""
+class NoStoreId(LookupError):
+    """A server store no run has locked yet: it has no id, so no local files either."""
+
+
+def run_files(url: str, *, make: bool = False) -> RunFiles:
+    """A SQLite store's files lie beside its file (symlinks resolved: an alias is the same store),
+    named after it as SQLite names its own (`x.db` -> `x.db-engine.lock`, `x.db-paper-venue.db`,
+    `x.db-archive/`); a store named engine.db (the default's name) keeps the plain names
+    (`engine.lock`, `paper-venue.db`, `archive/`), which runs saved before this rule resume from.
+    A server database gets a folder of its own under var/, named by the id the store keeps
+    (state.store.store_id): every spelling of its URL finds the same folder. Reading the id
+    connects; `make` writes it when missing (`engine run`, under the run lock), else NoStoreId.
+    An in-memory SQLite URL has no files (MemoryStore)."""
+    check_persistent(url)
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        name = parsed.database
-        file = Path(name) if name and name != ":memory:" else DEFAULT_PATH
+        file = Path(parsed.database).resolve()
         return RunFiles(file.parent, "" if file.name == DEFAULT_PATH.name else f"{file.name}-")
-    store = parsed.set(drivername=backend).render_as_string(hide_password=True)  # password: "***"
-    return RunFiles(DEFAULT_PATH.parent / f"{backend}-{hashlib.sha256(store.encode()).hexdigest()[:12]}", "")
+    identity = _store_id(url, make)
+    if identity is None:
+        raise NoStoreId(f"no run has locked {parsed.render_as_string(hide_password=True)} yet")
+    return RunFiles(DEFAULT_PATH.parent / f"{backend}-{identity}", "")
+
+
+def _store_id(url: str, make: bool) -> str | None:
+    from state.store import store_id
+
+    engine = _lock_engine(url)
+    try:
+        with engine.connect() as conn:
+            return store_id(conn.execution_options(isolation_level="AUTOCOMMIT"), make=make)
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +104,8 @@ class RunLock:
     """One engine at a time per store. An OS lock (flock) on the store's lock file, held for the
     whole run: the kernel drops it when the process ends, however it ends, so a SIGKILLed run
     never leaves a stale lock; the file's text (pid, start) is only for people. A PostgreSQL
-    store is also locked inside the database (ServerLock): the file lock is keyed by the URL's
-    text, and two spellings of one database (localhost, 127.0.0.1, another cwd) are one store."""
+    store is first locked inside the database (ServerLock), whatever spelling of its URL a run
+    was given; a run refused there has made no file."""
 
     def __init__(self, file: IO[str], server: "ServerLock | None") -> None:
         self._file = file
@@ -93,12 +113,12 @@ class RunLock:
 
     @classmethod
     def acquire(cls, url: str) -> "RunLock":
-        file = _lock_file(run_files(url).lock)
+        server = ServerLock.acquire(url) if make_url(url).get_backend_name() == "postgresql" else None
         try:
-            server = ServerLock.acquire(url) if make_url(url).get_backend_name() == "postgresql" else None
+            file = _lock_file(run_files(url, make=True).lock)
         except BaseException:
-            file.truncate(0)
-            file.close()
+            if server is not None:
+                server.release()
             raise
         return cls(file, server)
 
@@ -121,11 +141,16 @@ class RunLock:
 
     @staticmethod
     def holder(url: str) -> Holder | None:
-        """The engine running on the store at `url`, or None. Never waits on the lock."""
-        found = _file_holder(run_files(url).lock)
-        if found is None and make_url(url).get_backend_name() == "postgresql":
-            return ServerLock.holder(url)
-        return found
+        """The engine running on the store at `url`, or None. Never waits on the lock. The file
+        lock is asked too: it outlasts a server lock whose connection was dropped."""
+        if make_url(url).get_backend_name() == "postgresql":
+            found = ServerLock.holder(url)
+            if found is not None:
+                return found
+        try:
+            return _file_holder(run_files(url).lock)
+        except NoStoreId:  # no run ever locked it
+            return None
 
 
 def _lock_file(path: Path) -> IO[str]:

@@ -19,7 +19,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, fields
 from enum import Enum
 from functools import lru_cache
@@ -604,6 +604,31 @@ class Store:
 
     def commands(self) -> list[ControlRow]:
         return self._all(select(ControlRow).order_by(ControlRow.id))
+
+
+STORE_ID_KEY = "store/id"
+
+
+def store_id(conn: Any, *, make: bool = False) -> str | None:
+    """The store's own identity: a random id in its kv table, written once (`make`: its kv table
+    made if need be, as `engine run` does first on a server store, under the run lock). Every
+    spelling of a server store's URL (localhost or 127.0.0.1, another driver) reads the same id,
+    so its local files are found by it (state.runlock.run_files). None before it is made. Not
+    journaled: it is no fact of a run. `conn` commits each statement (autocommit)."""
+    import secrets
+
+    from sqlalchemy import inspect, insert
+    from sqlalchemy.exc import IntegrityError
+
+    table = KvRow.__table__
+    found = select(table.c.value).where(table.c.key == STORE_ID_KEY)
+    if not make:
+        return conn.execute(found).scalar() if inspect(conn).has_table(table.name) else None
+    table.create(conn, checkfirst=True)
+    if conn.execute(found).scalar() is None:
+        with suppress(IntegrityError):  # another engine made it this instant: its id stands
+            conn.execute(insert(table).values(key=STORE_ID_KEY, value=secrets.token_hex(8), updated_ts=time.time()))
+    return conn.execute(found).scalar()
 
 
 def _made_engine(url: str, wait_s: float) -> Engine:

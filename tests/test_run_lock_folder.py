@@ -24,17 +24,19 @@ def _engine(*args: str, url: str, tmp: Path) -> subprocess.CompletedProcess:
 
 
 def test_a_sqlite_store_keeps_its_lock_beside_it() -> None:
-    assert run_files("sqlite:///runs/a/engine.db").folder == Path("runs/a")
-    assert run_files("sqlite:///engine.db").folder == Path(".")
+    assert run_files("sqlite:///runs/a/engine.db").folder == Path("runs/a").resolve()
+    assert run_files("sqlite:///engine.db").folder == Path.cwd()
 
 
-def test_a_server_store_has_a_folder_of_its_own_whatever_the_driver_or_password() -> None:
-    one = run_files("postgresql://u:pw1@db.example:5432/trading").folder
-    assert one == run_files("postgresql+psycopg2://u:pw2@db.example:5432/trading").folder
-    assert one.parent == Path("var") and "pw" not in str(one)
-    others = {run_files("postgresql://u@db.example:5432/other").folder,
-              run_files("postgresql://u@db.example:5432/trading?options=-csearch_path%3Ds2").folder}
-    assert len(others | {one}) == 3  # another store, another lock
+def test_a_symlinked_sqlite_store_is_the_store_it_points_at(tmp_path: Path) -> None:
+    """`var/alias.db -> var/cfg.db` is one store: one lock, one venue file, one archive."""
+    (tmp_path / "cfg.db").touch()
+    (tmp_path / "alias.db").symlink_to("cfg.db")
+    real, alias = run_files(f"sqlite:///{tmp_path}/cfg.db"), run_files(f"sqlite:///{tmp_path}/alias.db")
+    assert alias == real and alias.venue == tmp_path.resolve() / "cfg.db-paper-venue.db"
+    with RunLock.acquire(f"sqlite:///{tmp_path}/cfg.db"):
+        holder = RunLock.holder(f"sqlite:///{tmp_path}/alias.db")  # status and kill through the alias
+        assert holder is not None and holder.pid == os.getpid()
 
 
 @pytest.mark.parametrize("url", ["mysql://x/y", "nosuchdriver://x/y", "sqlite+nosuchdriver:///{tmp}/x.db",
@@ -45,7 +47,8 @@ def test_a_refused_store_url_leaves_no_file_behind(tmp_path: Path, url: str) -> 
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.startswith("engine run: ") and "Traceback" not in done.stderr and "s3cret" not in done.stderr
     assert list(tmp_path.iterdir()) == []
-    assert not (ROOT / run_files(url).lock).exists()
+    if url.startswith("sqlite"):  # a server store's folder is named by its id: none was read
+        assert not (ROOT / run_files(url).lock).exists()
 
 
 def _pg_schema_url() -> tuple[str, object, str]:
@@ -70,17 +73,36 @@ def test_run_and_kill_agree_on_the_lock_of_a_postgresql_store(tmp_path: Path) ->
     from state.store import Store
 
     url, admin, schema = _pg_schema_url()
-    folder = ROOT / run_files(url).folder
     Store.open(url=url).close()  # the tables the running engine made
+    folder = None
     try:
         with RunLock.acquire(url):
+            folder = ROOT / run_files(url).folder
             run = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=url,
                           tmp=tmp_path)
             kill = _engine("kill", "--mode", "close-only", url=url, tmp=tmp_path)
         assert run.returncode == 1 and f"already running (pid {os.getpid()}" in run.stderr, run.stderr[-2000:]
         assert kill.returncode == 0 and f"the running engine (pid {os.getpid()}" in kill.stdout, kill.stderr
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_store_is_refused_in_one_line_and_makes_nothing(tmp_path: Path, url: str) -> None:
+    """It would run on the default store's lock and venue files (archiving a crashed run's), and
+    no status, kill or resume could ever reach it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("ENGINE_DB_URL", None)
+    for cmd, code in ((["run", "--stage", "1", "--no-progress", "--specs", str(ROOT / "specs")], 2),
+                      (["status", "--specs", str(ROOT / "specs")], 1)):
+        done = subprocess.run([sys.executable, "-m", "engine.cli", *cmd, "--db", url], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == code, done.stderr[-2000:]
+        assert done.stderr.count("\n") == 1 and "in-memory store" in done.stderr, done.stderr
+        assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="in-memory"):
+        run_files(url)

@@ -61,9 +61,9 @@ def test_two_spellings_of_one_store_are_one_lock(schemas: list[str], tmp_path: P
     monkeypatch.chdir(tmp_path)  # the file locks (one per spelling) land here
     one = _with_schema(PG_URL, schemas[0])
     other = _with_schema(_other_spelling(PG_URL), schemas[0])
-    assert run_files(one).lock != run_files(other).lock  # the file lock alone cannot tell
     assert RunLock.holder(other) is None
     with RunLock.acquire(one):
+        assert run_files(other) == run_files(one)  # named by the store's id, not by the URL's text
         with pytest.raises(EngineRunning, match=f"already running \\(pid {os.getpid()} since "):
             RunLock.acquire(other)
         holder = RunLock.holder(other)
@@ -112,12 +112,30 @@ def test_run_and_kill_under_another_spelling_see_the_running_engine(schemas: lis
     one = _with_schema(PG_URL, schemas[0])
     other = _with_schema(_other_spelling(PG_URL), schemas[0])
     Store.open(url=one).close()  # the store's tables, as a run makes them
+    before = set((ROOT / "var").glob("postgresql-*"))
     try:
         with RunLock.acquire(one):
             run = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=other)
             kill = _engine("kill", "--mode", "close-only", url=other)
         assert run.returncode == 1 and f"already running (pid {os.getpid()}" in run.stderr, run.stderr[-2000:]
         assert kill.returncode == 0 and f"the running engine (pid {os.getpid()}" in kill.stdout, kill.stderr
+        # the refused run made no folder or lock file of its own: only the running engine's is new
+        assert set((ROOT / "var").glob("postgresql-*")) - before == {ROOT / run_files(one).folder}
     finally:
-        for url in (one, other):
-            shutil.rmtree(ROOT / run_files(url).folder, ignore_errors=True)
+        shutil.rmtree(ROOT / run_files(one).folder, ignore_errors=True)
+
+
+def test_a_crashed_run_resumes_under_another_spelling_of_its_url(schemas: list[str], tmp_path: Path) -> None:
+    """The docs say two spellings are one store: its paper venue's file too (found by the
+    store's id), so a stopped run resumes whichever spelling the operator types."""
+    one = _with_schema(PG_URL, schemas[0])
+    other = _with_schema(_other_spelling(PG_URL), schemas[0])
+    run_dir = str(tmp_path / "run")
+    try:
+        first = _engine("run", "--stage", "1", "--no-progress", "--max-bars", "60", "--run-dir", run_dir, url=one)
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert (ROOT / run_files(other).venue).is_file()
+        resumed = _engine("run", "--stage", "1", "--no-progress", "--max-bars", "120", "--resume", url=other)
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+    finally:
+        shutil.rmtree(ROOT / run_files(one).folder, ignore_errors=True)

@@ -26,12 +26,13 @@ def engine_run(work: Path, db: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_each_store_names_its_own_files_and_engine_db_keeps_the_plain_names() -> None:
+    var = Path("var").resolve()
     default = run_files("sqlite:///var/engine.db")
     assert (default.lock, default.venue, default.archive) == (
-        Path("var/engine.lock"), Path("var/paper-venue.db"), Path("var/archive"))
+        var / "engine.lock", var / "paper-venue.db", var / "archive")
     other = run_files("sqlite:///var/b.db")
     assert (other.lock, other.venue, other.archive) == (
-        Path("var/b.db-engine.lock"), Path("var/b.db-paper-venue.db"), Path("var/b.db-archive"))
+        var / "b.db-engine.lock", var / "b.db-paper-venue.db", var / "b.db-archive")
     assert run_files("sqlite:////abs/x/engine.db").venue == Path("/abs/x/paper-venue.db")
 
 

@@ -68,17 +68,23 @@ def _config_db(path: str | None) -> str | None:
 
 
 def parse_store_url(url: str) -> Any:
-    """The parsed URL, or CommandError saying it is none (a bad $ENGINE_DB_URL)."""
+    """The parsed URL, or CommandError saying it is none (a bad $ENGINE_DB_URL) or names no lasting
+    store (in-memory SQLite). Every command reads its store's URL through here."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from state.db import ENV_VAR
+    from state.db import ENV_VAR, MemoryStore, check_persistent
 
     try:
-        return make_url(url)
+        parsed = make_url(url)
     except ArgumentError as e:
         raise CommandError(f"not a database URL ({e}): --db and {ENV_VAR} take one such as "
                            "postgresql+psycopg2://user@host/db") from None
+    try:
+        check_persistent(url)
+    except MemoryStore as e:
+        raise CommandError(str(e)) from None
+    return parsed
 
 
 def driver_error(url: Any, e: BaseException) -> CommandError:
@@ -117,9 +123,8 @@ def open_existing_store(url: str, *, readonly: bool = False) -> Iterator[Any]:
 
     parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
-        path = parsed.database or ""
-        if path in ("", ":memory:") or not Path(path).is_file():
-            raise CommandError(f"{NO_RUN} (no store at {path or url})")
+        if not Path(parsed.database).is_file():
+            raise CommandError(f"{NO_RUN} (no store at {parsed.database})")
     try:
         store = Store.open_readonly(url) if readonly else Store.open_existing(url, wait_s=WRITE_WAIT_S)
     except NoStore as e:
