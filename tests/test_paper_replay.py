@@ -290,10 +290,17 @@ def test_resume_at_outside_the_log_is_refused(tmp_path):
     v.on_bar(XRP[1])
     n = v.sync()
     v.close()
-    with pytest.raises(VenueError, match="holds calls"):
+    with pytest.raises(VenueError, match="has 1 confirmed and 2 in all"):
         PaperVenue.open(path, resume_at=0)  # older than the acknowledged log
-    with pytest.raises(VenueError, match="holds calls"):
+    with pytest.raises(VenueError, match="has 1 confirmed and 2 in all"):
         PaperVenue.open(path, resume_at=n + 1)  # calls the venue never committed: state would be stale
+
+
+def test_a_resume_without_its_venue_file_is_refused_and_makes_none(tmp_path):
+    path = tmp_path / "v.sqlite"
+    with pytest.raises(VenueError, match="no venue file"):
+        PaperVenue.open(path, CFG, resume_at=3)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_in_memory_venue_keeps_no_log():

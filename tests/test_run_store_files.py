@@ -74,4 +74,16 @@ def test_a_venue_file_that_does_not_fit_the_store_is_one_line(work: Path) -> Non
     assert done.returncode == 1, done.stderr[-2000:]
     assert done.stderr.startswith("engine run: ") and done.stderr.count("\n") == 1, done.stderr[-2000:]
     assert "a.db-paper-venue.db" in done.stderr and "without --resume" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "ack(" not in done.stderr and "sync()" not in done.stderr
+
+
+def test_a_resume_without_its_venue_file_is_refused_before_making_one(work: Path) -> None:
+    """The docs say inputs are checked before anything is written: no empty venue file."""
+    var = work / "var"
+    (var / "a.db-paper-venue.db").unlink()
+    before = sorted(p.name for p in work.rglob("*"))
+    done = engine_run(work, "a.db", "--resume", "--max-bars", "300")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stderr.startswith("engine run: ") and done.stderr.count("\n") == 1, done.stderr[-2000:]
+    assert "no venue file" in done.stderr and "Put the run's own venue file back" in done.stderr
+    assert sorted(p.name for p in work.rglob("*")) == before

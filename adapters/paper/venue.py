@@ -109,7 +109,10 @@ class PaperVenue:
         With calls logged since the last `ack()`, the venue starts catching up: the
         engine's next calls are answered from the log. `resume_at` is the count
         `sync()` returned for the engine's checkpoint: calls up to it are skipped,
-        which also covers a crash between the engine's checkpoint commit and `ack()`."""
+        which also covers a crash between the engine's checkpoint commit and `ack()`. A resume
+        needs the file its run wrote: without one it is refused and none is made."""
+        if resume_at is not None and not Path(path).is_file():
+            raise VenueError(f"there is no venue file at {path}")
         state = StateFile(path)
         meta = state.meta()
         if config is None and "config" in meta:
@@ -119,8 +122,8 @@ class PaperVenue:
         saved = meta.get("calls", 0)
         if resume_at is not None and not venue._acked <= resume_at <= saved:
             state.close()
-            raise VenueError(f"the engine resumes after call {resume_at} but the venue holds calls "
-                             f"{venue._acked + 1}..{saved}: checkpoint with n = venue.sync(), then ack(n)")
+            raise VenueError(f"the saved run's checkpoint counts {resume_at} venue calls, where the venue file "
+                             f"has {venue._acked} confirmed and {saved} in all")
         venue._log = CatchUpLog(venue._acked if resume_at is None else resume_at,
                                 state.rows("SELECT last, first, body FROM replay_log ORDER BY last"))
         if meta:

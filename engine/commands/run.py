@@ -312,9 +312,9 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
 
 def _venue_mismatch(e: Exception, venue: Path) -> Refused:
     """The paper venue's file and the store disagree about the run: one line and the ways out."""
-    return Refused(f"the paper venue's state ({venue}) does not fit the store's saved run: {e}. Was the venue "
-                   "file replaced, or the store moved without it? Put the run's own venue file back and resume, "
-                   "or start afresh without --resume (archives both)", 1)
+    return Refused(f"the paper venue's file {venue} does not fit the store's saved run ({e}): was it replaced, "
+                   "or the store moved without it? Put the run's own venue file back and resume, or start "
+                   "afresh without --resume (the saved run is archived)", 1)
 
 
 def _fresh(build: Callable[[], Any], files: list[Path], archive: Path) -> Any:

@@ -85,13 +85,14 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
             clock.set(saved["clock"])
         decider = build_decider(cfg, specs, stage, series, store, notes, resume=saved is not None)
         active = active_symbols(cfg, store, notes, resume=saved is not None)
+        wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
+        # A resume whose venue file is gone is refused here, before the run directory is made.
+        venue = paper_venue(cfg, wallet, venue_path, funding, dict(risk.limits.leverage_caps),
+                            saved["venue_calls"] if saved else None)
     except BaseException:
         store.close()
         raise
     run_dir.mkdir(parents=True, exist_ok=True)
-    wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
-    venue = paper_venue(cfg, wallet, venue_path, funding, dict(risk.limits.leverage_caps),
-                        saved["venue_calls"] if saved else None)
     sink = JsonlSink(run_dir / "audit.jsonl", fsync=cfg.durability == "full")
     if saved is not None and saved.get("audit_offset") is not None:
         sink.resume_at(saved["audit_offset"])
