@@ -10,6 +10,7 @@ import pytest
 
 from engine.cli import main
 from engine.data import bundled
+from engine.data.bundled import to_open
 from engine.data.errors import DataError
 from engine.data.store import ParquetStore
 
@@ -88,3 +89,59 @@ def test_the_replaced_hint_does_not_promise_an_undo(tmp_path: Path, capsys: pyte
     assert _import(store, _csv(tmp_path, "b.csv", opens * [1.01, 1.01, 1.01, 1.01, 1.0]), "open") == 0
     err = capsys.readouterr().err
     assert "DATA_REPLACED" in err and "to undo" not in err and "symbol=XRP%2FETH/tf=5m" in err
+
+
+def _shifted(tmp: Path, minutes: int, label: str = "open") -> tuple[int, str, dict, Path]:
+    """The stored series, then its copy stamped `minutes` off, under --label `label`: (code, stderr, the store
+    before, store)."""
+    import contextlib
+    import io
+
+    opens = _opens()
+    moved = opens.copy()
+    moved.index = moved.index + pd.Timedelta(minutes=minutes)
+    store = tmp / "store"
+    assert _import(store, _csv(tmp, "opens.csv", opens), label) == 0
+    before = _snapshot(store)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = _import(store, _csv(tmp, "moved.csv", moved.iloc[100:]), label)
+    return code, err.getvalue(), before, store
+
+
+def test_a_file_one_bar_late_is_told_it_labels_by_the_close_with_a_way_out_that_is_not_refused(
+        tmp_path: Path) -> None:
+    code, err, before, store = _shifted(tmp_path, 5)
+    assert code == 1 and "error DATA_SHIFTED" in err
+    assert "stamps are one bar later than the stored bars'" in err and "labels its bars by their close" in err
+    assert "re-stamp the file one bar earlier" in err
+    # the old hint: `import it with --label close`, which _check_label refuses on this open-labelled series
+    assert "import it with --label close" not in err
+    assert _snapshot(store) == before
+
+
+def test_a_file_one_bar_early_is_not_told_to_shift_it_further(tmp_path: Path) -> None:
+    code, err, before, store = _shifted(tmp_path, -5)
+    assert code == 1 and "error DATA_SHIFTED" in err
+    assert "stamps are one bar earlier than the stored bars'" in err and "re-stamp the file one bar later" in err
+    assert "--label close" not in err  # that would move its bars one more bar away
+    assert _snapshot(store) == before
+
+
+def test_a_close_labelled_series_is_told_a_file_stamped_at_the_opens(tmp_path: Path) -> None:
+    code, err, _, _ = _shifted(tmp_path, -5, label="close")
+    assert code == 1 and "labels its bars by their open; the series holds close-labelled bars" in err
+
+
+def test_a_series_stored_before_labels_may_take_the_hinted_label(tmp_path: Path) -> None:
+    """With no label recorded, `--label close` is let through, and it is the right one."""
+    opens = _opens()
+    closes = opens.copy()
+    closes.index = closes.index + pd.Timedelta("5min")
+    store = ParquetStore(tmp_path)
+    store.write(opens, "XRP/ETH", "5m")
+    (store.folder("XRP/ETH", "5m") / "label").unlink()  # as a series stored before labels were
+    with pytest.raises(DataError) as e:
+        store.write(closes.iloc[100:], "XRP/ETH", "5m", label="open")
+    assert e.value.hint == "import it with --label close"
+    assert store.write(to_open(closes.iloc[100:], "5m", "close"), "XRP/ETH", "5m", label="close").differed == 0

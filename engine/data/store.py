@@ -136,13 +136,27 @@ class ParquetStore:
             hits, near = _matching(stored, df, offset)
             # Quiet bars equal their neighbours too, but then also the stored bar at their own stamp.
             if hits > same and 2 * hits >= near:
-                other = "close" if label == "open" else "open"
+                what, hint = self._shift_advice(symbol, tf, label, late=offset < pd.Timedelta(0))
                 raise DataError(source, 1, f"{hits} of this file's bars equal the stored {symbol} {canonical_tf(tf)} "
-                                f"bar one bar {word}: it is stamped at the other end of its bars than the stored "
-                                "series; nothing was written",
-                                f"import it with --label {other}, or, if the stored series is the mislabelled one, "
-                                f"remove {self.folder(symbol, tf)} and import the whole series again",
-                                code="DATA_SHIFTED")
+                                f"bar one bar {word}: {what}; nothing was written", hint, code="DATA_SHIFTED")
+
+    def _shift_advice(self, symbol: str, tf: str, label: str, *, late: bool) -> tuple[str, str]:
+        """What a file stamped one bar off the stored bars is, and the way out that _check_label
+        lets through: a series keeps the label it was first imported with, so `--label X` is a
+        way out only for a series that recorded none (stored before labels were)."""
+        off, back = ("later", "earlier") if late else ("earlier", "later")
+        # Stamps one bar later than the opens are the closes, one bar earlier than the closes the opens.
+        fits = {(True, "open"): "close", (False, "close"): "open"}.get((late, label))
+        what = f"this file's stamps are one bar {off} than the stored bars'"
+        what += (f": it labels its bars by their {fits}; the series holds {label}-labelled bars" if fits else
+                 f", which are labelled by their {label} (--label {label})")
+        folder = self.folder(symbol, tf)
+        if fits and self.label(symbol, tf) is None:
+            return what, f"import it with --label {fits}"
+        restamp = f"re-stamp the file one bar {back} (to its bars' {label}s) and import it again"
+        if fits:
+            return what, f"{restamp}, or remove {folder} and import the whole series with --label {fits}"
+        return what, f"{restamp}; if the stored series is the mislabelled one, remove {folder} and import it again"
 
     def _write_days(self, df: pd.DataFrame, base: Path) -> ImportResult:
         replaced = differed = days_written = 0
