@@ -198,3 +198,24 @@ def test_status_without_a_store_says_how_to_start(tmp_path, capsys, monkeypatch)
     assert "no run yet: start one with `engine run --stage 1`" in captured.err
     assert "Traceback" not in captured.err + captured.out
     assert not (tmp_path / "var").exists()
+
+
+def test_status_names_each_wallets_currency(tmp_path, capsys):
+    """A BTC-quoted pair's wallet of 1,000 is 1,000 BTC, not dollars: the quote of the symbols the
+    domain traded (contracts.yaml), "mixed" when they differ, unknown before any trade."""
+    path = tmp_path / "engine.db"
+    with Store.open(path=str(path)) as s:
+        for dom in ("crypto_spot", "forex", "crypto_perp"):
+            s.open_wallet(dom, "paper", 1000.0)
+        s.upsert_position(Position("ETH/BTC", Domain.CRYPTO_SPOT, qty=0.5, avg_price=0.05))
+        s.upsert_position(Position("ADA/BTC", Domain.CRYPTO_SPOT, qty=0.0))  # flat, but it traded in BTC too
+        s.upsert_position(Position("GBP/USD", Domain.FOREX, qty=1000.0, avg_price=1.27))
+        s.upsert_position(Position("USD/JPY", Domain.FOREX, qty=0.0))
+    assert engine("status", "--db", str(path), "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {w["domain"]: w["quote"] for w in data["wallets"]} == {
+        "crypto_spot": "BTC", "forex": "mixed", "crypto_perp": None}
+    assert engine("status", "--db", str(path)) == 0
+    out = capsys.readouterr().out
+    wallets = out[out.index("wallets"):out.index("open positions")]
+    assert "currency" in wallets and "BTC" in wallets and "mixed" in wallets

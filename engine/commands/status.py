@@ -234,18 +234,20 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
     latest_kpis: dict[tuple[str, str], Any] = {}
     for k in store.kpis():  # oldest first: the last one per domain and mode wins
         latest_kpis[(k.domain, k.mode)] = k
+    positions = store.positions()
+    quotes = _quotes(positions)
     return {
         "db": store.url,
         "stage": {"state": stage_state, "stage": stage_ctx.get("stage"),
                   # None: the rollout spec did not load, so nobody can tell
                   "awaiting_confirmation": awaits_operator(rollout, stage_state) if rollout else None},
         "kill": {"mode": kill_state, "tripped_by": kill_ctx.get("tripped_by") or None},
-        "wallets": [{"domain": w.domain, "mode": w.mode, "balance": w.balance,
+        "wallets": [{"domain": w.domain, "mode": w.mode, "quote": quotes.get(w.domain), "balance": w.balance,
                      "start_balance": w.start_balance, "realized_pnl": w.realized_pnl}
                     for w in store.wallets()],
         "positions": [{"domain": p.domain, "mode": p.mode, "symbol": p.symbol, "qty": p.qty,
                        "avg_price": p.avg_price, "realized_pnl": p.realized_pnl, "opened_ts": p.opened_ts}
-                      for p in store.positions() if abs(p.qty) > FLAT],
+                      for p in positions if abs(p.qty) > FLAT],
         "pending_commands": [{"id": c.id, "ts": c.ts, "command": c.command, "args": c.args}
                              for c in store.commands() if c.consumed_ts is None],
         "kpis": [{"domain": k.domain, "mode": k.mode, "stage": k.stage, "ts": k.ts, "trades": k.trades,
@@ -253,6 +255,20 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
                   "profit_factor": k.profit_factor, "expectancy": k.expectancy}
                  for k in latest_kpis.values()],
     }
+
+
+def _quotes(positions: list[Any]) -> dict[str, str | None]:
+    """The currency each domain's wallet counts in, as the run report names it: the quote of the
+    symbols it traded (flat positions too; "mixed" when they differ). A domain that never traded
+    has none here: its wallet's currency shows as unknown."""
+    from adapters.paper.catalogue import Catalogue
+    from engine.run.report import _quote
+
+    symbols: dict[str, set[str]] = {}
+    for p in positions:
+        symbols.setdefault(p.domain, set()).add(p.symbol)
+    cat = Catalogue.load()
+    return {d: _quote(syms, cat) for d, syms in symbols.items()}
 
 
 def render(data: dict[str, Any]) -> None:
@@ -269,7 +285,7 @@ def render(data: dict[str, Any]) -> None:
     console.print(f"kill mode: [bold]{kill['mode'] or 'unknown (no kill snapshot yet)'}[/]{tripped}")
     money, num, pct, text = "{:,.2f}".format, "{:.2f}".format, "{:.1%}".format, str
     _table(console, Table, "wallets", data["wallets"], (
-        ("domain", "domain", text), ("mode", "mode", text), ("balance", "balance", money),
+        ("domain", "domain", text), ("mode", "mode", text), ("quote", "currency", text), ("balance", "balance", money),
         ("start_balance", "start", money), ("realized_pnl", "realised pnl", money)))
     _table(console, Table, "open positions", data["positions"], (
         ("domain", "domain", text), ("mode", "mode", text), ("symbol", "symbol", text),
