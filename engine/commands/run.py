@@ -84,6 +84,9 @@ def _run(args: argparse.Namespace) -> int:
     url = store_url(args.db, cfg.db)
     parsed = _parse_url(url)
     file = _sqlite_file(parsed)
+    if file is not None and file.exists() and not file.is_file():  # a fresh run would archive it whole
+        raise Refused(f"the store {file} is not a file (a folder or a device): name a SQLite file, "
+                      "e.g. --db var/engine.db", 2)
     if args.resume and file is not None and not file.is_file():  # and make no empty store, nor its folder
         raise Refused(f"nothing to resume: no store at {file}; start a run without --resume", 2)
     _check_reachable(parsed)
@@ -341,7 +344,7 @@ def _local_files(parsed: Any, venue: Path) -> list[Path]:
 
 def _archive(files: list[Path], archive: Path) -> Path | None:
     """A fresh run starts from empty state; the last run's files are kept, never deleted."""
-    present = [p for p in files if p.exists()]
+    present = [p for p in files if p.is_file()]  # a store's files only: never a folder or a device
     if not present:
         return None
     dest = archive / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
