@@ -100,10 +100,15 @@ def _run(args: argparse.Namespace) -> int:
         _check_saved(args, cfg, specs, parsed, saved)
         start, notes = time.time(), []
         series = _checked_series(cfg, specs, routing, args.stage, notes)
-        run_dir = Path(args.run_dir or (saved.run_dir if args.resume and saved else None) or Path(cfg.runs_dir) /
-                       f"stage{args.stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+        run_dir = Path(args.run_dir or (saved.run_dir if args.resume and saved else None)
+                       or _new_run_dir(Path(cfg.runs_dir), args.stage))
         local = run_files(url)
-        runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
+        try:
+            runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
+        except Refused:
+            with suppress(OSError):
+                run_dir.rmdir()  # the folder this refused start claimed, if nothing is in it
+            raise
         runner.lock_lost = lock.lost
         try:
             return _execute(args, runner, run_dir, start)
@@ -111,6 +116,21 @@ def _run(args: argparse.Namespace) -> int:
             raise Refused(str(e), 2) from None
         except VenueError as e:  # a resume's catch-up replay that the venue's log does not match
             raise _venue_mismatch(e, local.venue) from None
+
+
+def _new_run_dir(runs: Path, stage: int) -> Path:
+    """A run directory of this run's own, claimed by making it: two runs started in the same
+    second (on two stores) must not write one audit trail."""
+    base = runs / f"stage{stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    runs.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise Refused(f"no free run directory name under {runs} for {base.name}", 1)
 
 
 def _paper_command(args: argparse.Namespace) -> str:
