@@ -321,11 +321,21 @@ class Runner:
     def poll_commands(self) -> None:
         self._next_poll = wall() + COMMAND_POLL_S
         ses = self.session
+        try:
+            self._apply_commands(ses)
+        finally:
+            self._check_lock(ses)
+
+    def _check_lock(self, ses: Session) -> None:
+        """Without its store's run lock, another engine may start on the store: open no more
+        risk. Asked after the commands, so an operator's resume cannot reopen it meanwhile;
+        a resume is undone at each poll until the lock is held again."""
         lost = self.lock_lost() if self.lock_lost is not None else ""
-        if lost:  # another engine may start on this store: open no more risk (close-only), once
-            self.lock_lost = None
+        if lost and ses.entries_allowed:
             ses.execution.fault(lost)
             self._raise_faults()
+
+    def _apply_commands(self, ses: Session) -> None:
         for cmd in ses.store.take_commands():
             stale = self._stale(cmd.args)
             if stale:
