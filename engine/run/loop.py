@@ -404,7 +404,8 @@ class Runner:
                 ex.exit(b, "signal")  # a reversal exits and enters on the same bar
         if not want.enter or any(b.side.sign == want.direction for b in open_):
             if want.refusal is not None:
-                self._refused(s.symbol, *want.refusal, {})
+                side = _BUY if want.direction > 0 else _SELL
+                self._refused(s.symbol, *want.refusal, {"numbers": want.numbers or {}, "side": side.value})
             return
         self._enter(s, i, t, _BUY if want.direction > 0 else _SELL, want)
 
