@@ -31,7 +31,8 @@ def kill_mode(c: Context, lim: Limits) -> Rejection | None:
 def no_short(c: Context, lim: Limits) -> Rejection | None:
     if c.intent.side is _BUY or lim.short_allowed[c.domain]:
         return None
-    return Rejection("no_short", f"{c.domain} cannot go short")
+    return Rejection("no_short", f"{c.domain} cannot go short (risk limits.short_allowed)",
+                     {"side": c.intent.side.value, "domain": c.domain, "short_allowed": False})
 
 
 @guard
