@@ -140,3 +140,10 @@ def test_no_short_rejects_with_the_side_the_domain_and_the_limit(config: RiskCon
                                    entries_allowed=True, active_symbols=None)
     assert d.rejection.rule == "no_short"
     assert d.rejection.numbers == {"side": "sell", "domain": "crypto_spot", "short_allowed": False}
+
+
+def test_a_symbol_outside_the_active_set_is_rejected_with_the_set(config: RiskConfig) -> None:
+    d = RiskChain(config).evaluate(intent(), book(), FX, kill_mode="normal", entries_allowed=True,
+                                   active_symbols=frozenset({"GBP/USD", "USD/JPY"}))
+    assert d.rejection.rule == "active_symbol"
+    assert d.rejection.numbers == {"symbol": "EURUSD", "active": ["GBP/USD", "USD/JPY"]}

@@ -39,7 +39,8 @@ def no_short(c: Context, lim: Limits) -> Rejection | None:
 def active_symbol(c: Context, lim: Limits) -> Rejection | None:
     if c.active_symbols is None or c.intent.symbol in c.active_symbols:
         return None
-    return Rejection("active_symbol", f"{c.intent.symbol} is not in the active top-K set")
+    return Rejection("active_symbol", f"{c.intent.symbol} is not in the active top-K set",
+                     {"symbol": c.intent.symbol, "active": sorted(c.active_symbols)})
 
 
 @guard
