@@ -8,6 +8,7 @@ they post.
 from __future__ import annotations
 
 import hashlib
+from contextlib import suppress
 import json
 import os
 import time
@@ -107,9 +108,10 @@ class RunLock:
     store is first locked inside the database (ServerLock), whatever spelling of its URL a run
     was given; a run refused there has made no file."""
 
-    def __init__(self, file: IO[str], server: "ServerLock | None") -> None:
+    def __init__(self, file: IO[str], server: "ServerLock | None", url: str) -> None:
         self._file = file
         self._server = server
+        self._url = url
 
     @classmethod
     def acquire(cls, url: str) -> "RunLock":
@@ -120,7 +122,7 @@ class RunLock:
             if server is not None:
                 server.release()
             raise
-        return cls(file, server)
+        return cls(file, server, url)
 
     def release(self) -> None:
         if self._server is not None:
@@ -130,8 +132,22 @@ class RunLock:
 
     def lost(self) -> str:
         """Why this run no longer holds its store alone, or "" while it does. The file lock lasts
-        as long as the process; the server lock only as long as its connection."""
-        return self._server.lost() if self._server is not None else ""
+        as long as the process; the server lock only as long as its connection: once lost, it is
+        taken again if no other engine took it meanwhile."""
+        if self._server is None:
+            return ""
+        why = self._server.lost()
+        if not why:
+            return ""
+        with suppress(Exception):  # the lost session's connection may be broken: let it go
+            self._server.release()
+        try:
+            self._server = ServerLock.acquire(self._url)
+        except EngineRunning as e:
+            return f"{why}; {e}"
+        except Exception:  # noqa: BLE001 - the server cannot be reached: still lost
+            return why
+        return ""
 
     def __enter__(self) -> "RunLock":
         return self

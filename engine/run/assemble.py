@@ -11,6 +11,7 @@ from engine.run.config import RunConfig
 from engine.run.loop import Runner
 from engine.run.market import load_series
 from engine.run.optin import Routing
+from engine.run.report import archive_run_files
 from engine.run.signals import active_symbols, build_decider
 from engine.run.session import Session, bind, spec_hash
 from engine.runtime import Interpreter, JsonlSink, ReplayClock
@@ -93,6 +94,10 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         store.close()
         raise
     run_dir.mkdir(parents=True, exist_ok=True)
+    if saved is None:  # a fresh run's audit trail is its own: an earlier run's files in run_dir move aside
+        moved = archive_run_files(run_dir)
+        if moved is not None:
+            notes.append(f"the previous run's files in {run_dir} moved to {moved}")
     sink = JsonlSink(run_dir / "audit.jsonl", fsync=cfg.durability == "full")
     if saved is not None and saved.get("audit_offset") is not None:
         sink.resume_at(saved["audit_offset"])
