@@ -106,8 +106,9 @@ def _run(args: argparse.Namespace) -> int:
         try:
             runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
         except Refused:
-            with suppress(OSError):
-                run_dir.rmdir()  # the folder this refused start claimed, if nothing is in it
+            for made in (run_dir, run_dir.parent):  # what this refused start claimed, if nothing is in it
+                with suppress(OSError):
+                    made.rmdir()
             raise
         runner.lock_lost = lock.lost
         try:
@@ -235,7 +236,7 @@ def _check_reachable(parsed: Any) -> None:
 
 def _sqlite_file(parsed: Any) -> Path | None:
     name = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    return Path(name) if name and name != ":memory:" else None
+    return Path(name).resolve() if name and name != ":memory:" else None  # a symlink: the store it names
 
 
 def _saved_run(parsed: Any) -> SavedRun | None:
