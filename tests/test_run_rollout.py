@@ -84,6 +84,8 @@ def test_a_paper_run_promoted_to_stage_2_trades_the_live_leg_on_paper_with_stage
     assert {w.mode for w in ses.store.wallets()} == {"paper"}
     # specs/overrides/stage_2.yaml: the promoted stage's kill parameters apply at once
     assert (ses.kill.bound.params["daily_loss_limit"], ses.kill.bound.params["cooldown"]) == (0.03, 1800.0)
+    [params] = journal(ses, "params")
+    assert params.payload["kill_modes"] == {"daily_loss_limit": [0.05, 0.03], "cooldown": [900.0, 1800.0]}
     stage_2 = [e for e in journal(ses, "stage") if e.key == "stage_2"][-1].payload
     assert stage_2["domains"]["crypto_spot"] == "paper" and stage_2["spec_domains"]["crypto_spot"] == "live"
     assert ses.entry_block(Domain.CRYPTO_SPOT) == ""
@@ -133,3 +135,11 @@ def test_a_resumed_promoted_run_keeps_its_stage_parameters_and_its_paper_routing
 def test_live_and_paper_together_are_refused() -> None:
     with pytest.raises(OptInError, match="--live and --paper contradict"):
         route(1, {"crypto_spot": "paper"}, config_enabled=True, live_flag=True, paper_flag=True, environ={})
+
+
+def test_engine_run_refuses_live_with_paper_before_writing_anything(tmp_path: Path, capsys) -> None:
+    from engine.cli import main
+
+    assert main(["run", "--stage", "1", "--live", "--paper", "--db", str(tmp_path / "e.db")]) == 1
+    assert "--live and --paper contradict" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

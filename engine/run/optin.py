@@ -20,7 +20,7 @@ STORE_KEY = "run/routing"  # the running engine's routing, for `engine promote` 
 class Routing:
     """Where each domain's orders go for this run."""
 
-    modes: Mapping[str, str]  # domain -> off | paper | live, as the rollout spec says
+    modes: Mapping[str, str]  # domain -> off | paper | live: the start stage's domains, as routed
     live_domains: tuple[str, ...]  # domains that will reach a live venue
     paper_routed: tuple[str, ...]  # live legs sent to the paper venue by --paper
     paper: bool = False  # --paper: a live leg of any stage the run enters goes to the paper venue

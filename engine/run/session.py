@@ -221,7 +221,10 @@ class Session:
                                     reason=f"rollout {before} -> {ro.state}: {_why(name, mode, spec[name])}")
         self.modes = modes
         self._blocked = self._blocks()
-        self.use_stage(ro.ctx.get("stage", self.stage))
+        changed = self.use_stage(ro.ctx.get("stage", self.stage))
+        if changed:
+            self.ledger.journal("params", ro.state, changed,
+                                reason=f"rollout {before} -> {ro.state}: stage {ro.ctx.get('stage')}'s parameters apply")
         for dom in self.books:  # a domain a promotion activated gets its gate
             if dom not in self.gates:
                 self.gates[dom] = self.interp.create(self.bound["model_promotion"], f"gate:{dom.value}", host=self)
@@ -239,12 +242,19 @@ class Session:
                 out[dom] = f"rollout `{state}` trades {dom.value} {mode}; its book here is {book.mode}"
         return out
 
-    def use_stage(self, stage: int) -> None:
+    def use_stage(self, stage: int) -> dict[str, dict]:
         """Every instance runs on `stage`'s bound machines from now on (its parameter overrides):
-        the session's, the execution's new and open orders and brackets. Bound at load."""
+        the session's, the execution's new and open orders and brackets. Bound at load. Returns
+        the parameters that changed: {machine: {name: [old, new]}}."""
         new = self.stages.get(stage)
         if new is None or new is self.bound:
-            return
+            return {}
+        changed = {}
+        for name, b in new.items():
+            was = self.bound[name].params
+            diff = {p: [was[p], v] for p, v in b.params.items() if was[p] != v}
+            if diff:
+                changed[name] = diff
         self.bound = new
         for inst in (self.kill, self.rollout, *self.gates.values()):
             if inst is not None:
@@ -256,6 +266,7 @@ class Session:
                 o.instance.bound = new["order"]
             for b in ex.brackets.values():
                 b.instance.bound = new["bracket"]
+        return changed
 
     def follow_rollout(self) -> None:
         """The rollout instance just made (its initial state) or restored from a checkpoint
