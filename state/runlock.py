@@ -8,6 +8,7 @@ they post.
 from __future__ import annotations
 
 import hashlib
+from contextlib import suppress
 import json
 import os
 import time
@@ -87,9 +88,10 @@ class RunLock:
     store is also locked inside the database (ServerLock): the file lock is keyed by the URL's
     text, and two spellings of one database (localhost, 127.0.0.1, another cwd) are one store."""
 
-    def __init__(self, file: IO[str], server: "ServerLock | None") -> None:
+    def __init__(self, file: IO[str], server: "ServerLock | None", url: str) -> None:
         self._file = file
         self._server = server
+        self._url = url
 
     @classmethod
     def acquire(cls, url: str) -> "RunLock":
@@ -100,7 +102,7 @@ class RunLock:
             file.truncate(0)
             file.close()
             raise
-        return cls(file, server)
+        return cls(file, server, url)
 
     def release(self) -> None:
         if self._server is not None:
@@ -110,8 +112,22 @@ class RunLock:
 
     def lost(self) -> str:
         """Why this run no longer holds its store alone, or "" while it does. The file lock lasts
-        as long as the process; the server lock only as long as its connection."""
-        return self._server.lost() if self._server is not None else ""
+        as long as the process; the server lock only as long as its connection: once lost, it is
+        taken again if no other engine took it meanwhile."""
+        if self._server is None:
+            return ""
+        why = self._server.lost()
+        if not why:
+            return ""
+        with suppress(Exception):  # the lost session's connection may be broken: let it go
+            self._server.release()
+        try:
+            self._server = ServerLock.acquire(self._url)
+        except EngineRunning as e:
+            return f"{why}; {e}"
+        except Exception:  # noqa: BLE001 - the server cannot be reached: still lost
+            return why
+        return ""
 
     def __enter__(self) -> "RunLock":
         return self

@@ -197,6 +197,8 @@ class CheckingSink:
         self.inner.write(record)
         self.checker.event(f"audit {record.machine}:{record.instance_id} {record.kind} "
                            f"{record.source}->{record.target} on {record.event}")
+        if record.event == "flattened" and record.kind == "transition":
+            self.checker.check_flat()
 
     def flush(self) -> None:
         self.inner.flush()
@@ -320,6 +322,13 @@ class Checker:
             if cover < abs(p.qty) * (1 - 1e-9) - TOL:
                 self.fail("stop", f"{p.symbol} position {p.qty:.12g} is covered by working stops/exits for only "
                                   f"{cover:.12g}" + (" at the end of the bar's step" if strict else ""))
+
+    # -- 1b. `flattened` means flat --------------------------------------------------------
+    def check_flat(self) -> None:
+        """The kill machine hears `flattened` only once no position is left at the venue."""
+        held = [f"{p.symbol} {p.qty:.12g}" for p in self.venue.positions() if abs(p.qty) > TOL]
+        if held:
+            self.fail("flattened", f"`flattened` sent with positions open: {', '.join(held)}")
 
     # -- 2. a stop is never widened ------------------------------------------------------
     def check_stop_never_widens(self) -> None:
@@ -468,7 +477,50 @@ class Checker:
                 self.fail("ledger", f"{sym}: the engine's book holds {mine.get(sym, 0.0):g}, the venue "
                                     f"{held.get(sym, 0.0):g}")
 
-    # -- 4. caps at every approved entry ------------------------------------------
+    # -- 4. a trade is its bracket's fills --------------------------------------------
+    def check_trades(self) -> None:
+        """Each closed trade holds its bracket's fills: its entry order's, and those of every
+        order sent for it (legs, exits, the close-out of a late entry fill), all units out,
+        their fees and its funding. With nothing open, the trades' P&L is what the wallets
+        moved by. Read from the store at a checkpoint (every fill is stored by then)."""
+        runner = self.runner
+        store, ex = runner.session.store, runner.session.execution
+        entry_of = {o.client_order_id: o.parent_id or o.client_order_id for o in store.orders()}
+        fills: dict[str, list] = {}  # entry order id -> the fills of its bracket's orders
+        for f in store.fills():
+            fills.setdefault(entry_of.get(f.client_order_id, f.client_order_id), []).append(f)
+        mult = {i.symbol: i.multiplier for i in self.venue.catalogue}
+        self.counts["late entry fills"] = len(store.journal_entries(kind="late_entry_fill"))
+        for t in runner.trades:
+            self._count("trades checked")
+            self._check_trade(t, fills.get(t.client_order_id, []), mult.get(t.symbol, 1.0))
+        # Nothing open: no bracket, no working order (a closed bracket's may still fill), no position.
+        flat = not ex.brackets and not self.venue.open_orders() and all(abs(p.qty) <= TOL for p in store.positions())
+        if not flat:
+            return
+        self._count("flat checkpoints")
+        for w in store.wallets():
+            made = sum(t.pnl for t in runner.trades if (t.domain, t.mode) == (w.domain, w.mode))
+            if not math.isclose(w.balance - w.start_balance, made, rel_tol=1e-9, abs_tol=1e-6):
+                self.fail("trades", f"{w.domain}/{w.mode}: nothing is open, the wallet moved "
+                                    f"{w.balance - w.start_balance!r} and its trades' P&L is {made!r}")
+
+    def _check_trade(self, t: Any, own: list, mult: float) -> None:
+        ins = [f for f in own if f.client_order_id == t.client_order_id]
+        outs = [f for f in own if f.client_order_id != t.client_order_id]
+        q_in, q_out = sum(f.qty for f in ins), sum(f.qty for f in outs)
+        paid, got = sum(f.qty * f.price for f in ins), sum(f.qty * f.price for f in outs)
+        fees = sum(f.fee for f in own)
+        pnl = Side(t.side).sign * (got - paid) * mult - fees - t.funding
+        tol = 1e-9 * max(1.0, paid * mult)  # the trade prices by average prices, this by sums
+        name = f"trade {t.symbol} {t.side} entered {t.entry_ts:.0f} ({t.client_order_id}, {t.exit_reason})"
+        if not _close(q_in, q_out) or not _close(t.qty, q_in):
+            self.fail("trades", f"{name}: records {t.qty:g} units, its fills enter {q_in:g} and exit {q_out:g}")
+        elif not math.isclose(t.pnl, pnl, abs_tol=tol) or not math.isclose(t.fees, fees, abs_tol=tol):
+            self.fail("trades", f"{name}: P&L {t.pnl!r} (fees {t.fees!r}), its {len(own)} fills make "
+                                f"{pnl!r} (fees {fees!r})")
+
+    # -- 5. caps at every approved entry ------------------------------------------
     def check_entry_limits(self, req: OrderRequest) -> None:
         """Against the venue's view: positions, and every entry it still works (sent, not yet
         filled), which will be a position too. Counting filled positions only, two entries sent
@@ -512,7 +564,7 @@ class Checker:
                 out[req.symbol] = out.get(req.symbol, 0.0) + left * marks.get(req.symbol, 0.0) * inst.multiplier
         return out
 
-    # -- 5. close-only never opens ---------------------------------------------------
+    # -- 6. close-only never opens ---------------------------------------------------
     def check_close_only(self, req: OrderRequest) -> None:
         kill = self.runner.session.kill
         self._count(f"entries sent in {kill.state}")
@@ -594,6 +646,7 @@ def drive(sc: Scenario, work: Path, override_dir: Path) -> Checker:
         checker.check_store_wallets()
         checker.check_store_conserves()
         checker.check_store_orders()
+        checker.check_trades()
 
     def watched_step(s, i) -> None:
         n = runner.bars

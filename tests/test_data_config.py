@@ -145,3 +145,12 @@ def test_a_domain_trades_one_quote_currency(tmp_path):
     assert text.startswith(f"{path}:3:33: error CONFIG_DATA forex/USDJPY-1m quotes in JPY, but forex/GBPUSD-1m "
                            "quotes in USD")
     load_config(config(tmp_path, "data:\n  forex:\n    datasets: [forex/USDJPY-1m]\n"))  # alone, it is a run
+
+
+def test_a_future_is_refused_while_its_lifecycle_machine_is_not_driven(tmp_path):
+    """A rule in a spec must be enforced: futures_roll's DTE gate, roll and settlement are not
+    applied by engine run, so a run does not trade a future at all."""
+    path = config(tmp_path, "data:\n  forex:\n    datasets: [futures/6EH4-1m]\n")
+    (text,) = diags(path)
+    assert text.startswith(f"{path}:3:16: error CONFIG_DATA futures/6EH4-1m: 6EH4 is a future: engine run does "
+                           "not drive its lifecycle (specs/orders/futures_roll.yaml) yet")

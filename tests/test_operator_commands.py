@@ -236,3 +236,19 @@ def test_status_without_a_store_says_how_to_start(tmp_path, capsys, monkeypatch)
     assert "no run yet: start one with `engine run --stage 1`" in captured.err
     assert "Traceback" not in captured.err + captured.out
     assert not (tmp_path / "var").exists()
+
+
+def test_kill_warns_when_the_spec_has_no_transition_from_the_saved_mode(db, capsys):
+    # kill_modes is `normal`: the spec's manual_resume leaves only cooldown, close_only and halted.
+    assert engine("kill", "--mode", "resume", "--db", str(db)) == 0
+    assert [c.command for c in taken(db)] == ["resume"]  # posted: the saved mode may be stale
+    err = capsys.readouterr().err
+    assert "warning" in err and "no `manual_resume` transition from `normal`" in err
+
+
+def test_kill_names_the_guard_a_command_waits_on_and_is_quiet_when_it_applies(db, capsys):
+    set_state(db, "kill_modes", "close_only", {"tripped_by": "daily_loss"})
+    assert engine("kill", "--mode", "resume", "--db", str(db)) == 0
+    assert "only when pnl.daily_loss < params.daily_loss_limit" in capsys.readouterr().err
+    assert engine("kill", "--mode", "halt", "--db", str(db)) == 0
+    assert capsys.readouterr().err == ""

@@ -132,3 +132,18 @@ def test_a_contract_multiplier_scales_notional_and_risk(config: RiskConfig) -> N
     assert d.sized.notional == pytest.approx(d.sized.qty * intent(stop_dist=0.01).entry * mult)
     assert d.sized.risk_at_stop <= d.sized.factors["risk_cap"] + 1e-9
     assert d.sized.qty == 3 and d.sized.notional <= config.sizing.base_size_pct * 1e7
+
+
+def test_no_short_rejects_with_the_side_the_domain_and_the_limit(config: RiskConfig) -> None:
+    spot = intent(side=Side.SELL)._replace(domain=Domain.CRYPTO_SPOT)  # spot: short_allowed false in risk.yaml
+    d = RiskChain(config).evaluate(spot, book(domain=Domain.CRYPTO_SPOT), FX, kill_mode="normal",
+                                   entries_allowed=True, active_symbols=None)
+    assert d.rejection.rule == "no_short"
+    assert d.rejection.numbers == {"side": "sell", "domain": "crypto_spot", "short_allowed": False}
+
+
+def test_a_symbol_outside_the_active_set_is_rejected_with_the_set(config: RiskConfig) -> None:
+    d = RiskChain(config).evaluate(intent(), book(), FX, kill_mode="normal", entries_allowed=True,
+                                   active_symbols=frozenset({"GBP/USD", "USD/JPY"}))
+    assert d.rejection.rule == "active_symbol"
+    assert d.rejection.numbers == {"symbol": "EURUSD", "active": ["GBP/USD", "USD/JPY"]}

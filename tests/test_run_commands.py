@@ -9,6 +9,11 @@ SC = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m",), offset=0, bars=50, 
               slippage_bps=0.0, max_hold_s=3600.0)
 
 
+def _commands(ses) -> list:
+    ses.ledger.flush(ses.books.values(), ses.execution.orders.values())
+    return [e for e in ses.store.journal_entries("command") if e.reason]  # (not the rows of posting)
+
+
 def test_a_stale_confirmation_is_not_applied(tmp_path: Path) -> None:
     # The operator confirmed `confirm_stage_2`; the rollout is in stage_1 now (the confirmation
     # came late, or twice): raising operator_confirmed could confirm a later stage unseen.
@@ -27,9 +32,43 @@ def test_a_stale_confirmation_is_not_applied(tmp_path: Path) -> None:
 def test_a_confirmation_of_the_current_state_is_applied(tmp_path: Path) -> None:
     runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
     ses = runner.session
+    ses.send(ses.rollout, "gate_passed", {"domain": "crypto_spot", "phase": "candidate"})
+    assert ses.rollout.state == "confirm_stage_2"
     ses.store.post_command("promote", {"machine": "rollout", "event": "operator_confirmed",
                                        "expect_state": ses.rollout.state, "reason": "operator"})
     runner.poll_commands()
-    ses.ledger.flush(ses.books.values(), ses.execution.orders.values())
-    [row] = [e for e in ses.store.journal_entries("command") if e.reason]
-    assert row.reason == "operator"
+    [row] = _commands(ses)
+    assert row.reason == "operator" and row.payload["moved"] == ["rollout: confirm_stage_2 -> stage_2"]
+
+
+def test_a_kill_command_the_spec_cannot_apply_is_journaled_as_not_applied(tmp_path: Path) -> None:
+    runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    assert ses.kill.state == "normal"
+    ses.store.post_command("resume", {"machine": "kill_modes", "event": "manual_resume", "reason": "operator"})
+    runner.poll_commands()
+    [row] = _commands(ses)
+    assert row.reason == "not applied: kill: no transition for `manual_resume` from `normal`", row.reason
+    assert row.payload["moved"] == [] and ses.kill.state == "normal" and ses.kill_events == []
+
+
+def test_an_applied_kill_command_carries_the_operators_reason(tmp_path: Path) -> None:
+    runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    ses.store.post_command("close_only", {"machine": "kill_modes", "event": "manual_close_only",
+                                          "reason": "venue maintenance"})
+    runner.poll_commands()
+    [row] = _commands(ses)
+    assert row.reason == "venue maintenance" and row.payload["moved"] == ["kill: normal -> close_only"]
+    assert ses.kill_events == [{"ts": ses.clock.now(), "from": "normal", "to": "close_only",
+                                "event": "manual_close_only", "reason": "venue maintenance"}]
+
+
+def test_a_kill_event_says_what_tripped_it(tmp_path: Path) -> None:
+    runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    ses.execution.fault("order book feed lost")
+    runner._raise_faults()
+    ses.send(ses.kill, "manual_resume", inputs=runner.pnl_inputs())
+    assert [(e["to"], e["reason"]) for e in ses.kill_events] == [
+        ("close_only", "fault: order book feed lost"), ("normal", "manual_resume")]

@@ -16,8 +16,8 @@ first violation.
 Scenarios that once broke a rule are pinned with @example (a reversal whose netted
 entry left legs with no position, legs a lot step short, a partly filled stop
 resized below its position, a stop widened by a resize, a fill lost when its
-bracket retired in the same bar, and a flatten that never finished across a gap
-in the data).
+bracket retired in the same bar, a flatten that never finished across a gap
+in the data, and a trade recorded before its late entry fill's close-out).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import pytest
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
-from run_support import RunawayRun, Scenario, drive, write_env_override
+from run_support import Scenario, drive, write_env_override
 
 # Datasets that share dates (several series in one run trade side by side; series years
 # apart make the replay clock jump years, see test_a_flatten_across_a_data_gap_terminates).
@@ -205,6 +205,50 @@ def test_the_engine_books_every_fill_the_venue_makes(sc: Scenario, overrides: Pa
     assert "ledger" not in checker.violations, checker.report("ledger")
 
 
+# -- trades ------------------------------------------------------------------------------
+# An entry's last part fill in the bar its stop filled: the bracket closed, the late units left
+# at market a bar later, and the trade was recorded before (without them, their exit, its fee).
+LATE_ENTRY_FILL = Scenario(stage=1, datasets=("crypto_spot/ADA_BTC-5m",), offset=74, bars=240, seed=2,
+                           partial_fill_prob=0.6, slippage_bps=8.0, max_hold_s=48 * HOUR, flip_every=4,
+                           commands=((200, "flatten"),))
+
+
+@st.composite
+def ending_flat(draw) -> Scenario:
+    """Part fills and flips, and a flatten near the end: the last checkpoints see nothing open."""
+    sc = draw(scenarios(commands=(0, 0), moves=(0, 2), flips=(2, 4, 8)))
+    end = sc.bars * len(sc.datasets)
+    return replace(sc, partial_fill_prob=draw(st.floats(0.2, 0.8)), commands=((end - 30, "flatten"),))
+
+
+def test_a_late_entry_fill_is_booked_into_its_trade(overrides: Path) -> None:
+    """The trade of a bracket whose entry filled after it closed holds those units, their
+    close-out and its fee: its P&L is its fills', and the trades add up to the wallet."""
+    checker = run(LATE_ENTRY_FILL, overrides)
+    assert checker.counts.get("late entry fills", 0) > 0 and checker.counts.get("flat checkpoints", 0) > 0
+    assert "trades" not in checker.violations, checker.report("trades")
+
+
+@settings(max_examples=15, deadline=None, phases=NO_SHRINK)
+@given(sc=ending_flat())
+def test_every_trade_is_its_brackets_fills(sc: Scenario, overrides: Path) -> None:
+    """Each closed trade's units, fees and P&L are those of its bracket's fills (late entry
+    fills and their close-out included) less its funding; with nothing open, the trades'
+    P&L is what each wallet moved by."""
+    checker = run(sc, overrides)
+    assert "trades" not in checker.violations, checker.report("trades")
+    assert "flattened" not in checker.violations, checker.report("flattened")
+
+
+def test_a_flatten_waits_for_a_late_entry_fills_close_out(overrides: Path) -> None:
+    """A flatten sent as a closed bracket's late entry fill arrives: `flattened` only once those
+    units are out too (the bracket is done, its close-out still working)."""
+    checker = run(replace(LATE_ENTRY_FILL, commands=((190, "flatten"),)), overrides)
+    assert checker.counts["late entry fills"] == 2
+    assert "flattened" not in checker.violations, checker.report("flattened")
+
+
 def test_a_flatten_across_a_data_gap_terminates(overrides: Path) -> None:
     """A flatten reaches `flattened` (then `halted`) instead of re-arming its retry timer for ever."""
-    run(GAP_FLATTEN, overrides)
+    checker = run(GAP_FLATTEN, overrides)
+    assert "flattened" not in checker.violations, checker.report("flattened")

@@ -83,21 +83,33 @@ def test_another_schema_is_another_store(schemas: list[str], tmp_path: Path,
 def test_a_dropped_lock_connection_is_noticed(schemas: list[str], tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A server restart or an idle-session timeout ends the lock's session, and with it the
-    lock: the run must learn that (it then goes close-only: test_run_lock_lost.py)."""
-    from sqlalchemy import create_engine, text
-
+    lock: the run takes it again, or learns that another engine has it (the run then stays
+    close-only: test_run_lock_lost.py)."""
     monkeypatch.chdir(tmp_path)
     url = _with_schema(PG_URL, schemas[0])
     with RunLock.acquire(url) as lock:
         assert lock.lost() == ""
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            ended = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                      "WHERE application_name LIKE :me"), {"me": f"% pid {os.getpid()} %"}).all()
-        admin.dispose()
-        assert ended, "the lock's session must have been found"
-        assert "run lock is lost" in lock.lost()
-        assert ServerLock.holder(url) is None  # an engine on another spelling of the URL could start now
+        _end_lock_session()
+        assert lock.lost() == "", "nobody else took it: taken again"
+        holder = ServerLock.holder(url)
+        assert holder is not None and holder.pid == os.getpid()
+        _end_lock_session()
+        other = ServerLock.acquire(_with_schema(_other_spelling(PG_URL), schemas[0]))  # another engine, meanwhile
+        try:
+            assert "run lock is lost" in lock.lost() and "already running" in lock.lost()
+        finally:
+            other.release()
+
+
+def _end_lock_session() -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        ended = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE application_name LIKE :me"), {"me": f"% pid {os.getpid()} %"}).all()
+    admin.dispose()
+    assert ended, "the lock's session must have been found"
 
 
 def _engine(*args: str, url: str) -> subprocess.CompletedProcess:

@@ -74,3 +74,33 @@ def test_a_venue_file_that_does_not_fit_the_store_is_one_line(work: Path) -> Non
     assert done.stderr.startswith("engine run: ") and done.stderr.count("\n") == 1, done.stderr[-2000:]
     assert "a.db-paper-venue.db" in done.stderr and "without --resume" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_store_that_is_a_folder_is_refused_and_nothing_moves(tmp_path: Path) -> None:
+    """A fresh run archives the last run's files: a folder named as the store would be moved
+    away whole (with whatever it holds) and replaced by a new SQLite file."""
+    folder = tmp_path / "var" / "models"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "keep.txt").write_text("keep")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    done = engine_run(tmp_path, "models")
+    assert done.returncode == 2 and "is not a file (a folder or a device)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.name != "run.yaml") == before
+
+
+def test_runs_started_in_one_second_get_a_run_directory_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two stores' runs started in the same second wrote one audit.jsonl, interleaved."""
+    from datetime import datetime, timezone
+
+    import engine.commands.run as run_cmd
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 11, 22, 3, 57, 34, tzinfo=timezone.utc)
+
+    monkeypatch.setattr(run_cmd, "datetime", Frozen)
+    first, second = (run_cmd._new_run_dir(tmp_path / "runs", 1) for _ in range(2))
+    assert (first.name, second.name) == ("stage1-20261122T035734Z", "stage1-20261122T035734Z-2")
+    assert first.is_dir() and second.is_dir()

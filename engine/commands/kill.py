@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from engine.commands.status import (KILL_KIND, CommandError, add_db_argument, add_specs_argument,
                                     command_store_url, load_machine, machine_state, open_existing_store,
                                     when_applied)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", required=True,
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         url = command_store_url(args)
         with open_existing_store(url) as store:
             current, _ = machine_state(store, machine.name)
+            warning = _inapplicable(machine, current, cmd.event)
             command_id = store.post_command(cmd.name, {
                 "machine": machine.name, "event": cmd.event, "mode": cmd.name.replace("_", "-"),
                 "reason": args.reason})
@@ -54,4 +57,25 @@ def run(args: argparse.Namespace) -> int:
           f" ({cmd.description})")
     print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; {when_applied(url)} "
           "(check with `engine status`)")
+    if warning:
+        print(f"engine kill: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _inapplicable(machine: Any, state: str | None, event: str) -> str:
+    """Why the kill spec may not apply `event` in the last saved kill mode, or "". A warning, not
+    a refusal: the saved mode may be older than the running engine's (a tripwire since the last
+    checkpoint), and refusing a restriction on a stale state would keep risk open. The engine
+    journals whether it applied the command."""
+    if state is None or state not in machine.states:
+        return ""
+    config = set(machine.ancestors(state))
+    found = [t for t in machine.transitions
+             if t.event == event and ("*" in t.sources or config & set(t.sources))]
+    if not found:
+        return (f"the kill spec has no `{event}` transition from `{state}` (the last saved kill mode): unless "
+                "the engine's mode changed since, it will not apply this command (the journal says so)")
+    guards = [t.guard.source for t in found if t.guard is not None]
+    if len(guards) == len(found):
+        return f"from `{state}` the spec applies `{event}` only when {' or '.join(guards)}"
+    return ""

@@ -84,6 +84,9 @@ def _run(args: argparse.Namespace) -> int:
     url = store_url(args.db, cfg.db)
     parsed = _parse_url(url)
     file = _sqlite_file(parsed)
+    if file is not None and file.exists() and not file.is_file():  # a fresh run would archive it whole
+        raise Refused(f"the store {file} is not a file (a folder or a device): name a SQLite file, "
+                      "e.g. --db var/engine.db", 2)
     if args.resume and file is not None and not file.is_file():  # and make no empty store, nor its folder
         raise Refused(f"nothing to resume: no store at {file}; start a run without --resume", 2)
     _check_reachable(parsed)
@@ -97,10 +100,15 @@ def _run(args: argparse.Namespace) -> int:
         _check_saved(args, cfg, specs, parsed, saved)
         start, notes = time.time(), []
         series = _checked_series(cfg, specs, routing, args.stage, notes)
-        run_dir = Path(args.run_dir or (saved.run_dir if args.resume and saved else None) or Path(cfg.runs_dir) /
-                       f"stage{args.stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+        run_dir = Path(args.run_dir or (saved.run_dir if args.resume and saved else None)
+                       or _new_run_dir(Path(cfg.runs_dir), args.stage))
         local = run_files(url)
-        runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
+        try:
+            runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
+        except Refused:
+            with suppress(OSError):
+                run_dir.rmdir()  # the folder this refused start claimed, if nothing is in it
+            raise
         runner.lock_lost = lock.lost
         try:
             return _execute(args, runner, run_dir, start)
@@ -108,6 +116,21 @@ def _run(args: argparse.Namespace) -> int:
             raise Refused(str(e), 2) from None
         except VenueError as e:  # a resume's catch-up replay that the venue's log does not match
             raise _venue_mismatch(e, local.venue) from None
+
+
+def _new_run_dir(runs: Path, stage: int) -> Path:
+    """A run directory of this run's own, claimed by making it: two runs started in the same
+    second (on two stores) must not write one audit trail."""
+    base = runs / f"stage{stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    runs.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise Refused(f"no free run directory name under {runs} for {base.name}", 1)
 
 
 def _paper_command(args: argparse.Namespace) -> str:
@@ -341,7 +364,7 @@ def _local_files(parsed: Any, venue: Path) -> list[Path]:
 
 def _archive(files: list[Path], archive: Path) -> Path | None:
     """A fresh run starts from empty state; the last run's files are kept, never deleted."""
-    present = [p for p in files if p.exists()]
+    present = [p for p in files if p.is_file()]  # a store's files only: never a folder or a device
     if not present:
         return None
     dest = archive / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")

@@ -40,6 +40,10 @@ class Execution:
         self.on_funding = on_funding
         self.orders: dict[str, OrderHandle] = {}
         self.brackets: dict[str, BracketHandle] = {}
+        # Brackets their machine closed while an order of theirs still works (a late entry fill's
+        # market close-out, an entry whose cancel is unconfirmed): their trade is recorded once
+        # no order of theirs can fill any more, so that it holds every fill and fee of the bracket.
+        self.closing: dict[str, BracketHandle] = {}
         self._outbox: deque[tuple[Instance, str, Mapping[str, Any] | None]] = deque()
         self._seq = 0
         self.refused = 0  # orders the venue rejected (each also journaled as a `rejection`)
@@ -121,8 +125,9 @@ class Execution:
             return
         domain, paid = self.venue.catalogue.get(event.symbol).domain, event.detail["paid"]
         held = event.detail["qty"]
-        for b in self.open_brackets(event.symbol):  # each position's share, for its trade's P&L
-            if b.domain is domain and held:
+        # Each position's share, for its trade's P&L: a closing bracket's late units pay theirs too.
+        for b in (*self.open_brackets(event.symbol), *self.closing.values()):
+            if b.domain is domain and b.symbol == event.symbol and held:
                 b.funding += paid * b.side.sign * b.open_qty / held
         self.ledger.funding(domain, event)
         self.on_funding(domain, event.symbol, paid)
@@ -193,21 +198,29 @@ class Execution:
                 self.ledger.figures(order, report.qty, report.price)
 
     def _retire(self) -> None:
-        """Forget closed brackets and orders that can no longer change.
+        """Forget closed brackets and orders that can no longer change; record a closed bracket's
+        trade once none of its orders can fill any more.
 
         An order still working when its bracket closes (an entry whose cancel is not yet
-        confirmed) stays tracked, so a fill the venue reports later is still booked."""
+        confirmed, the market close-out of a late entry fill) stays tracked, so a fill the
+        venue reports later is still booked, into the bracket's trade too."""
         done = [b for b in self.brackets.values() if b.instance.done]
         if not done and not self._unbracketed:
             return  # every order belongs to an open bracket: nothing can be forgotten
         for b in done:
             del self.brackets[b.id]
-            self.on_closed(b)
-        brackets, unbracketed = self.brackets, False
+            self.closing[b.id] = b
+        brackets, unbracketed, working = self.brackets, False, set()
         for cid, o in list(self.orders.items()):
             if o.bracket is None or o.bracket.id not in brackets:
                 if self.is_live(o):
                     unbracketed = True
+                    if o.bracket is not None:
+                        working.add(o.bracket.id)
                 else:
                     del self.orders[cid]
         self._unbracketed = unbracketed
+        for bid in [i for i in self.closing if i not in working]:
+            b = self.closing.pop(bid, None)  # None: a nested _retire (on_closed's kill broadcast) took it
+            if b is not None:
+                self.on_closed(b)

@@ -31,14 +31,16 @@ def kill_mode(c: Context, lim: Limits) -> Rejection | None:
 def no_short(c: Context, lim: Limits) -> Rejection | None:
     if c.intent.side is _BUY or lim.short_allowed[c.domain]:
         return None
-    return Rejection("no_short", f"{c.domain} cannot go short")
+    return Rejection("no_short", f"{c.domain} cannot go short (risk limits.short_allowed)",
+                     {"side": c.intent.side.value, "domain": c.domain, "short_allowed": False})
 
 
 @guard
 def active_symbol(c: Context, lim: Limits) -> Rejection | None:
     if c.active_symbols is None or c.intent.symbol in c.active_symbols:
         return None
-    return Rejection("active_symbol", f"{c.intent.symbol} is not in the active top-K set")
+    return Rejection("active_symbol", f"{c.intent.symbol} is not in the active top-K set",
+                     {"symbol": c.intent.symbol, "active": sorted(c.active_symbols)})
 
 
 @guard

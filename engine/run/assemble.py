@@ -11,6 +11,7 @@ from engine.run.config import RunConfig
 from engine.run.loop import Runner
 from engine.run.market import load_series
 from engine.run.optin import STORE_KEY, Routing
+from engine.run.report import archive_run_files
 from engine.run.signals import active_symbols, build_decider
 from engine.run.session import Session, bind_stages, spec_hash
 from engine.runtime import Interpreter, JsonlSink, ReplayClock
@@ -90,6 +91,10 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         store.close()
         raise
     run_dir.mkdir(parents=True, exist_ok=True)
+    if saved is None:  # a fresh run's audit trail is its own: an earlier run's files in run_dir move aside
+        moved = archive_run_files(run_dir)
+        if moved is not None:
+            notes.append(f"the previous run's files in {run_dir} moved to {moved}")
     wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
     venue = paper_venue(cfg, wallet, venue_path, funding, dict(risk.limits.leverage_caps),
                         saved["venue_calls"] if saved else None)

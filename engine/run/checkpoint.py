@@ -16,7 +16,7 @@ import dataclasses
 import gc
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from typing import Any
@@ -111,11 +111,14 @@ def bracket_data(b: BracketHandle) -> dict:
             "extra": b.extra}
 
 
-def restore_handles(execution: Any, orders: list[dict], brackets: list[dict], snapshots: dict) -> None:
-    """Rebuild handles and their machine instances (timers rejoin the interpreter)."""
+def restore_handles(execution: Any, orders: list[dict], brackets: list[dict], snapshots: dict,
+                    closing: Sequence[dict] = ()) -> None:
+    """Rebuild handles and their machine instances (timers rejoin the interpreter); `closing`:
+    brackets whose machine closed while an order of theirs still worked (Execution.closing)."""
     interp = execution.interp
     bmap: dict[str, BracketHandle] = {}
-    for d in brackets:
+    waiting = {d["id"] for d in closing}
+    for d in (*brackets, *closing):
         b = BracketHandle(execution, d["id"], d["symbol"], Domain(d["domain"]), Side(d["side"]), d["strategy"],
                           d["ts"], tuple(d["tags"]), exit_reason=d["exit_reason"],
                           exit_whys=d.get("exit_whys", {}), funding=d.get("funding", 0.0), nonce=d["nonce"],
@@ -124,13 +127,13 @@ def restore_handles(execution: Any, orders: list[dict], brackets: list[dict], sn
         b.exit_fills = [fill(f) for f in d["exit_fills"]]
         b.instance = interp.restore(execution.bracket_machine, snapshots["bracket"][b.id], host=b)
         bmap[b.id] = b
-        execution.brackets[b.id] = b
+        (execution.closing if b.id in waiting else execution.brackets)[b.id] = b
     for d in orders:
         req = request(d["request"])
         o = OrderHandle(execution, req, Domain(d["domain"]), bmap.get(d["bracket"]))
         o.instance = interp.restore(execution.order_machine, snapshots["order"][req.client_order_id], host=o)
         execution.orders[req.client_order_id] = o
-    for d in brackets:
+    for d in (*brackets, *closing):
         b = bmap[d["id"]]
         b.entry = execution.orders.get(d["entry"]) if d["entry"] else None
         b.legs = {k: execution.orders[i] for k, i in d["legs"].items() if i in execution.orders}
@@ -163,10 +166,13 @@ def save(runner: Any) -> None:
             "gate_decisions": ses.gate_decisions, "kill_events": ses.kill_events,
             "books": [book_data(b) for b in ses.books.values()], "gates": [d.value for d in ses.gates],
             "orders": [order_data(o) for o in ex.orders.values()],
-            "brackets": [bracket_data(b) for b in ex.brackets.values()]})
+            "brackets": [bracket_data(b) for b in ex.brackets.values()],
+            # Only when one waits: a checkpoint without stays as it was (load reads it as none).
+            **({"closing": [bracket_data(b) for b in ex.closing.values()]} if ex.closing else {})})
         store.save_snapshots((inst.bound.name, inst.id, inst.bound.machine.spec_hash, interp.snapshot(inst))
                              for inst in [ses.kill, ses.rollout, *ses.gates.values(),
                                           *(b.instance for b in ex.brackets.values()),
+                                          *(b.instance for b in ex.closing.values()),
                                           *(o.instance for o in ex.orders.values())])
     store.commit()
     runner._equity_pending.clear()
@@ -206,7 +212,7 @@ def load(runner: Any, data: dict) -> None:
                                            host=ses) for d in data["gates"]}
     ses.gate_decisions, ses.kill_events = list(data["gate_decisions"]), list(data["kill_events"])
     ses.flatten_pending = data["flatten_pending"]
-    restore_handles(ex, data["orders"], data["brackets"], snaps)
+    restore_handles(ex, data["orders"], data["brackets"], snaps, data.get("closing", []))
     ex._seq, ex.refused = data["seq"], data.get("refused", 0)
     runner.bars, runner._day, runner._peak, runner._day_start = data["cursor"], data["day"], data["peak"], data["day_start"]
     runner.rejections = dict(data["rejections"])

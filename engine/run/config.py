@@ -142,6 +142,10 @@ def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
         except SourceError as e:
             out.append(_error(doc.pos_of([*at, "datasets", i]), str(e), e.hint or ""))
             continue
+        lifecycle = _undriven_lifecycle(src.symbol)
+        if lifecycle:
+            out.append(_error(doc.pos_of([*at, "datasets", i]), f"{name}: {src.symbol} {lifecycle}",
+                              "leave it out of the run's data sets: its roll, expiry and settlement would not happen"))
         quote = _quote(src.symbol)
         if quote is not None and quotes and quote not in quotes:
             first, other = next(iter(quotes.items()))
@@ -164,6 +168,21 @@ def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
                 out.append(_error(doc.pos_of([*at, key]), f"cannot make {tf} bars from {name}'s {src.tf} bars",
                                   f"use a whole multiple of {src.tf}"))
     return out
+
+
+# Instruments whose life past an entry and exit has a machine of its own, which `engine run`
+# does not drive yet: trading one would skip its rules (the DTE gate, the roll, settlement).
+_LIFECYCLES = {"future": "specs/orders/futures_roll.yaml", "option": "specs/orders/option_expiry.yaml"}
+
+
+def _undriven_lifecycle(symbol: str) -> str:
+    """Why a run must not trade `symbol` (its kind's lifecycle machine is not driven), or ""."""
+    from adapters.paper.catalogue import Catalogue
+
+    cat = Catalogue.load()
+    kind = cat.get(symbol).kind if symbol in cat else None
+    spec = _LIFECYCLES.get(kind or "")
+    return f"is a {kind}: engine run does not drive its lifecycle ({spec}) yet" if spec else ""
 
 
 def _quote(symbol: str) -> str | None:

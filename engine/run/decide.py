@@ -18,7 +18,7 @@ import bisect
 import math
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -39,6 +39,7 @@ class Want:
     tags: tuple[str, ...] = ()  # carried by the bracket's orders (e.g. "exploration")
     model_version: str | None = None
     refusal: tuple[str, str] | None = None  # (rule, reason) when an entry was refused here
+    numbers: dict[str, Any] | None = None  # the figures the refusal judged, for the journal
 
 
 @dataclass
@@ -69,9 +70,11 @@ class Decider:
     refusal is recorded once per signal and rule, not once per bar.
     """
 
-    def __init__(self, use: StrategyUse, filters: EntryFilters | None = None, seed: int = 0) -> None:
+    def __init__(self, use: StrategyUse, filters: EntryFilters | None = None, seed: int = 0,
+                 timeframes: dict[str, tuple[str, str]] | None = None) -> None:
         self.use = use
         self.filters = filters
+        self.timeframes = timeframes or {}  # domain -> (primary, confirmation) timeframe: what a refusal names
         self.rng = random.Random(seed)
         # Whether a position in that direction is open on the symbol (no entry then): the filters
         # judge an entry only when it can happen, so each signal is judged and drawn for once.
@@ -97,10 +100,18 @@ class Decider:
             return _HOLD[d]
         if s.confirm[i] == -d:
             return Want(d, False, refusal=self._once(sym, ("confirmation",
-                                                           "the confirmation timeframe points the other way")))
+                                                           "the confirmation timeframe points the other way")),
+                        numbers=self._confirmation(s, target, d, int(s.confirm[i])))
         if self.filters is None:
             return Want(d, True)
         return self._filtered(s, i, t, d)
+
+    def _confirmation(self, s: Series, target: float, d: int, confirm: int) -> dict[str, Any]:
+        """What a confirmation refusal judged: the primary timeframe's target position and the
+        direction the deadband makes of it, against the confirmation bar's direction."""
+        primary, confirm_tf = self.timeframes.get(s.domain.value, (None, None))
+        return {"primary_tf": primary, "signal": target, "deadband": self.use.deadband, "direction": d,
+                "confirm_tf": confirm_tf, "confirm_direction": confirm}
 
     def quiet_bars(self, s: Series, lo: int, hi: int) -> int:
         """How many bars from `lo` provably want nothing new: no entry is armed and the
@@ -150,18 +161,20 @@ class Decider:
         if inp.allowlist is not None:
             why = self._not_allowed(s, t, inp.regime[i], *inp.allowlist)
             if why is not None:  # stays armed: the session or regime may change while the signal holds
-                return Want(d, False, refusal=self._once(sym, ("allowlist", why)))
+                refusal = self._once(sym, ("allowlist", why))
+                numbers = self._allow_numbers(s, t, str(inp.regime[i]), *inp.allowlist) if refusal else None
+                return Want(d, False, refusal=refusal, numbers=numbers)
         if not inp.prob or self.holding(sym, d):
             return Want(d, True)
         version = "+".join(inp.prob)
         exploring = f.exploration is not None and self._explore(str(inp.regime[i]))
-        ok, reason = self._judge(inp, i, d)
+        ok, reason, numbers = self._judge(inp, i, d)
         if exploring:
             return Want(d, True, (f.exploration.tag,), version)
         if ok:
             return Want(d, True, (), version)
         self.armed.pop(sym, None)  # the model judged this signal; the next one is judged afresh
-        return Want(d, False, model_version=version, refusal=("ml_filter", reason))
+        return Want(d, False, model_version=version, refusal=("ml_filter", reason), numbers=numbers)
 
     def _not_allowed(self, s: Series, t: float, regime: str, name: str, allow: "Allowlist") -> str | None:
         from strategies.regime import check_allowlist
@@ -172,28 +185,41 @@ class Decider:
             ok, why = check_allowlist(allow, t, regime, s.domain.value, cfg)
         return None if ok else f"{name}: {why}"
 
+    def _allow_numbers(self, s: Series, t: float, regime: str, name: str, allow: "Allowlist") -> dict[str, Any]:
+        """What an allowlist refusal judged: the bar's sessions, regime and asset against the lists."""
+        from strategies.regime import sessions_at
+
+        return {"allowlist": name, "sessions_open": sessions_at(t, self.filters.regime_cfg), "regime": regime,
+                "symbol": s.symbol, "domain": s.domain.value, "sessions": list(allow.sessions),
+                "regimes": list(allow.regimes), "assets": list(allow.assets)}
+
     def _explore(self, regime: str) -> bool:
         from strategies.exploration import explore
 
         return explore(self.rng, regime, self.filters.exploration)
 
-    def _judge(self, inp: SymbolInputs, i: int, d: int) -> tuple[bool, str]:
-        """(allowed, reason): BUY needs p >= thr, SELL p <= 1 - thr (seed 002), or the ensemble's vote."""
+    def _judge(self, inp: SymbolInputs, i: int, d: int) -> tuple[bool, str, dict[str, Any]]:
+        """(allowed, reason, numbers): BUY needs p >= thr, SELL p <= 1 - thr (seed 002), or the
+        ensemble's vote. A probability that is not there is null in the numbers (strict JSON)."""
         side = "BUY" if d > 0 else "SELL"
         probs = {name: float(p[i]) for name, p in inp.prob.items()}
+        shown = {k: v if math.isfinite(v) else None for k, v in probs.items()}
         if len(probs) > 1:
             from strategies.ensemble import vote
 
             rec = vote(probs, self.filters.ensemble)
-            shown = ", ".join(f"{k}={v:.4f}" for k, v in probs.items())
-            return rec.decision == side, f"ensemble {rec.decision} for {side} ({rec.reason}; {shown})"
+            text = ", ".join(f"{k}={v:.4f}" for k, v in probs.items())
+            return (rec.decision == side, f"ensemble {rec.decision} for {side} ({rec.reason}; {text})",
+                    {"p_up": shown, "method": rec.method, "score": rec.score, "threshold": rec.threshold,
+                     "vote": rec.decision, "side": side})
         (name, p), = probs.items()
         thr = inp.threshold
+        numbers = {"model": name, "p_up": shown[name], "threshold": thr, "side": side}
         if not math.isfinite(p):
-            return False, f"{name}: no probability at this bar (features not warm), threshold {thr}"
+            return False, f"{name}: no probability at this bar (features not warm), threshold {thr}", numbers
         ok = p >= thr if d > 0 else p <= 1.0 - thr
         need = f">= {thr}" if d > 0 else f"<= {1.0 - thr:.4f} (1 - {thr})"
-        return ok, f"{name}: p_up {p:.4f} {'meets' if ok else 'fails'} {side} threshold {need}"
+        return ok, f"{name}: p_up {p:.4f} {'meets' if ok else 'fails'} {side} threshold {need}", numbers
 
     def _once(self, sym: str, refusal: tuple[str, str]) -> tuple[str, str] | None:
         seen = self.reported.setdefault(sym, [])

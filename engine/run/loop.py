@@ -127,8 +127,10 @@ class Runner:
 
     def result(self, started: float) -> RunResult:
         ses = self.session
+        # Open: a bracket still working, or one its machine closed whose late close-out still works.
+        unfinished = [*ses.execution.brackets.values(), *ses.execution.closing.values()]
         domains = {d.value: DomainResult(d.value, b.mode, b.start_balance, b.balance,
-                                         sum(1 for br in ses.execution.brackets.values() if br.domain is d))
+                                         sum(1 for br in unfinished if br.domain is d))
                    for d, b in ses.books.items()}
         for d, b in ses.books.items():
             for k_name, k in split_kpis([t for t in self.trades if t.domain == d.value],
@@ -172,7 +174,7 @@ class Runner:
         self._decide(s, i, t)
         if ex.faults:
             self._raise_faults()
-        if ses.flatten_pending and not ex.brackets:
+        if ses.flatten_pending and not ex.brackets and not ex.closing:  # a late fill's units still out
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
         domain, eq = s.domain.value, book.equity
@@ -319,21 +321,51 @@ class Runner:
     def poll_commands(self) -> None:
         self._next_poll = wall() + COMMAND_POLL_S
         ses = self.session
+        try:
+            self._apply_commands(ses)
+        finally:
+            self._check_lock(ses)
+
+    def _check_lock(self, ses: Session) -> None:
+        """Without its store's run lock, another engine may start on the store: open no more
+        risk. Asked after the commands, so an operator's resume cannot reopen it meanwhile;
+        a resume is undone at each poll until the lock is held again."""
         lost = self.lock_lost() if self.lock_lost is not None else ""
-        if lost:  # another engine may start on this store: open no more risk (close-only), once
-            self.lock_lost = None
+        if lost and ses.entries_allowed:
             ses.execution.fault(lost)
             self._raise_faults()
+
+    def _apply_commands(self, ses: Session) -> None:
         for cmd in ses.store.take_commands():
             stale = self._stale(cmd.args)
             if stale:
                 ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason=f"not applied: {stale}")
                 continue
-            for inst in (ses.kill, ses.rollout, *ses.gates.values()):
-                spec_cmd = inst.bound.machine.commands.get(cmd.command)
-                if spec_cmd is not None:
-                    ses.send(inst, spec_cmd.event, inputs=self.pnl_inputs())
-            ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason="operator")
+            text = cmd.args.get("reason") or "operator"
+            moved, why = self._apply(cmd.command, text)
+            ses.ledger.journal("command", cmd.command, {"args": cmd.args, "moved": moved},
+                               reason=text if moved else "not applied: " + "; ".join(why))
+
+    def _apply(self, command: str, text: str) -> tuple[list[str], list[str]]:
+        """Raise the command's event in every machine whose spec names it; returns the moves it
+        made ("kill_modes: normal -> close_only") and, per machine it left where it was, why (the
+        interpreter's unhandled or guard-error reason): a command the spec cannot apply in the
+        current state must not be journaled as applied."""
+        ses = self.session
+        moved: list[str] = []
+        why: list[str] = []
+        for inst in (ses.kill, ses.rollout, *ses.gates.values()):
+            spec_cmd = inst.bound.machine.commands.get(command)
+            if spec_cmd is None:
+                continue
+            records = ses.send(inst, spec_cmd.event, inputs=self.pnl_inputs(), cause=text)
+            own = [r for r in records if r.instance_id == inst.id and r.event == spec_cmd.event]
+            moved += [f"{inst.id}: {r.source} -> {r.target or r.source}" for r in own if r.kind == "transition"]
+            if not any(r.kind == "transition" for r in own):
+                why += [f"{inst.id}: {r.reason}" for r in own if r.reason] or [f"{inst.id}: no transition fired"]
+        if not moved and not why:
+            why.append(f"no machine's spec has the command `{command}`")
+        return moved, why
 
     def _stale(self, args: dict) -> str:
         """Why a confirmation no longer applies, or "": `engine promote` confirms the state the
@@ -384,7 +416,8 @@ class Runner:
                 ex.exit(b, "signal")  # a reversal exits and enters on the same bar
         if not want.enter or any(b.side.sign == want.direction for b in open_):
             if want.refusal is not None:
-                self._refused(s.symbol, *want.refusal, {})
+                side = _BUY if want.direction > 0 else _SELL
+                self._refused(s.symbol, *want.refusal, {"numbers": want.numbers or {}, "side": side.value})
             return
         self._enter(s, i, t, _BUY if want.direction > 0 else _SELL, want)
 
@@ -464,6 +497,9 @@ class Runner:
             book.pay_funding(symbol, paid)
 
     def on_closed(self, b: BracketHandle) -> None:
+        """Record a bracket's trade once no order of it can fill any more (Execution._retire): it
+        holds every entry and exit fill, a late entry fill and its close-out included, so its
+        P&L is what those fills, their fees and the funding moved the wallet by."""
         ses = self.session
         if not b.entry_fills:
             return
@@ -487,7 +523,7 @@ class Runner:
         trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, qty, b.ts, entry_px, exit_ts, exit_px,
                             pnl, fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags,
                             b.extra.get("model_version"),
-                            b.entry.id if b.entry else "", b.funding)
+                            b.entry_fills[0].client_order_id, b.funding)  # (b.entry: None on resume once retired)
         self.trades.append(trade)
         ses.ledger.journal("trade", b.id, trade.as_dict(), reason=trade.exit_reason)
         ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())

@@ -21,6 +21,9 @@ from engine.run.result import ClosedTrade, RunResult
 
 FORMAT = 1
 REPORT, TRADES, EQUITY, AUDIT, JOURNAL = "report.json", "trades.csv", "equity.png", "audit.jsonl", "journal.jsonl"
+# What a run writes into its directory (the audit trail's crash tail too): what a fresh run moves aside.
+RUN_FILES = (REPORT, TRADES, EQUITY, JOURNAL, AUDIT, f"{AUDIT}.after-crash")
+ARCHIVE_DIR = "archive"
 TRADE_COLUMNS = tuple(f.name for f in dataclasses.fields(ClosedTrade))
 MIXED = "mixed"  # a domain whose symbols quote in different currencies
 
@@ -58,6 +61,20 @@ def _quote(symbols: set[str], cat: Any) -> str | None:
 
 def _quote_of(symbol: str, cat: Any) -> str | None:
     return cat.get(symbol).quote if symbol in cat else None
+
+
+def archive_run_files(run_dir: Path) -> Path | None:
+    """A fresh run starts a new audit trail: the files an earlier run left in `run_dir` move to
+    `run_dir/archive/<time>/` (kept, never deleted), so no trail mixes two runs and the report,
+    journal and audit of one directory always belong together. None when there were none."""
+    present = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
+    if not present:
+        return None
+    dest = run_dir / ARCHIVE_DIR / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    dest.mkdir(parents=True)
+    for p in present:
+        p.rename(dest / p.name)
+    return dest
 
 
 def write_run_dir(result: RunResult, journal: Iterable[Any] = (),

@@ -138,7 +138,8 @@ class Session:
 
     # -- sending, with the kill broadcasts relayed ---------------------------------
     def send(self, inst: Instance, event: str, payload: dict | None = None,
-             inputs: dict | None = None) -> list[Record]:
+             inputs: dict | None = None, cause: str = "") -> list[Record]:
+        """`cause`: the operator's reason for a command's event, which the kill events it makes carry."""
         if inst is self.rollout:
             refused = self._unroutable(event, payload, inputs)
             if refused:
@@ -147,31 +148,39 @@ class Session:
                 return []
         records = self.interp.send(inst, event, payload, inputs)
         if inst is self.kill:
-            self._relay(records)
+            self._relay(records, cause)
         else:
             self._sync_rollout()
         return records
 
-    def _relay(self, records: list[Record]) -> None:
+    def _relay(self, records: list[Record], cause: str = "") -> None:
         """Relay the kill broadcasts in `records`; then the rollout's state governs the run (a
         broadcast demotes it; Runner.step passes the records of due timers here too)."""
         if records:
-            self._broadcast(records)
+            self._broadcast(records, cause)
         self._sync_rollout()
 
-    def _broadcast(self, records: list[Record]) -> None:
+    def _broadcast(self, records: list[Record], cause: str) -> None:
         broadcasts = self._broadcasts
         if broadcasts is None:  # the specs are fixed for the session: the set is made once
             broadcasts = self._broadcasts = frozenset(self.specs.machines["kill_modes"].broadcasts)
         for r in records:
             if r.kind == "transition" and r.target is not None and r.target != r.source:
-                self.kill_events.append({"ts": r.time, "from": r.source, "to": r.target, "event": r.event})
+                self.kill_events.append({"ts": r.time, "from": r.source, "to": r.target, "event": r.event,
+                                         "reason": cause or self._kill_reason(r)})
             if r.event in broadcasts and r.kind == "unhandled":
                 for inst in [self.rollout, *self.gates.values()]:
                     if inst is not None and event_declared(inst, r.event):
                         self.interp.send(inst, r.event)
                 if self.execution is not None:
                     self.execution.broadcast(r.event)
+
+    def _kill_reason(self, r: Record) -> str:
+        """Why the kill machine moved: what its spec says tripped it (ctx `tripped_by`: the rule,
+        or `fault: ` and the fault's reason), else the event that moved it (`cooldown_elapsed`,
+        `day_rolled`: a restriction lifted)."""
+        tripped = self.kill.ctx.get("tripped_by") if self.kill is not None else None
+        return tripped or r.event
 
     @property
     def entries_allowed(self) -> bool:

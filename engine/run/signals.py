@@ -157,8 +157,9 @@ def build_decider(cfg: RunConfig, specs: Any, stage: int, series: list[Series], 
     """The run's Decider with its filters; every choice is written to `notes` and the journal."""
     feeds = _feeds(cfg, series, store, notes, resume)
     allow = {s.symbol: _allowlist(cfg, s.symbol in feeds) for s in series}
+    timeframes = {name: (dd.primary, dd.confirm) for name, dd in cfg.data.items()}
     if not feeds and not any(allow.values()):
-        return Decider(cfg.strategy, seed=cfg.seed)
+        return Decider(cfg.strategy, seed=cfg.seed, timeframes=timeframes)
     from strategies.regime import load_regime_config
 
     regime_cfg = load_regime_config()
@@ -173,7 +174,7 @@ def build_decider(cfg: RunConfig, specs: Any, stage: int, series: list[Series], 
         _note(store, notes, "allowlist", f"entries on {', '.join(syms)} checked against allowlist {name!r} "
                                          "(specs/ml/allowlists.yaml)")
     filters = EntryFilters(inputs, _exploration(cfg, specs, stage, bool(feeds)), _ensemble(feeds), regime_cfg)
-    return Decider(cfg.strategy, filters, seed=cfg.seed)
+    return Decider(cfg.strategy, filters, seed=cfg.seed, timeframes=timeframes)
 
 
 def _note(store: Any, notes: list[str], what: str, text: str, **payload: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -110,17 +111,26 @@ class Interpreter:
         """Fire every timer due at `now` (default: the clock's time), in deadline order.
 
         Each timer event is processed at its own deadline (that is the record's time and
-        the base of timers it starts), so one call may fire a chain of timers correctly."""
+        the base of timers it starts), so one call may fire a chain of timers correctly.
+        A timer that its own firing re-armed (a retry: a self-transition restarting it)
+        fires once per call: the periods it missed up to `now` are coalesced, its next
+        deadline the first of its period after `now`."""
         if self._busy:
             raise RuntimeError("advance() cannot be called from inside a step")
         now = self.clock.now() if now is None else now
         records: list[Record] = []
         heap = self._heap
+        fired: dict[tuple[int, tuple[str, int]], float] = {}  # (instance, timer) -> its deadline fired in this call
         while heap and heap[0][0] <= now:
             deadline, seq, inst, key, event = heapq.heappop(heap)
             timers = inst.timers
             if timers is None or timers.get(key, (0.0, -1))[1] != seq:
                 continue  # cancelled on exit
+            last = fired.get((id(inst), key))
+            if last is not None:
+                self._push(inst, key, _next_after(now, deadline, deadline - last), event)
+                continue
+            fired[(id(inst), key)] = deadline
             del timers[key]
             if not timers:
                 inst.timers = None
@@ -362,3 +372,10 @@ class Interpreter:
     def _valid(entry) -> bool:
         _, seq, inst, key, _ = entry
         return inst.timers is not None and inst.timers.get(key, (0.0, -1))[1] == seq
+
+
+def _next_after(now: float, deadline: float, period: float) -> float:
+    """The first deadline of `period` (from `deadline`) later than `now`."""
+    if period <= 0:
+        return math.nextafter(now, math.inf)
+    return deadline + period * ((now - deadline) // period + 1)
