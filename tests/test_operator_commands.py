@@ -12,6 +12,7 @@ import pytest
 from engine.cli import main
 from engine.commands import status
 from engine.domain import Domain, Position
+from engine.run.optin import STORE_KEY, Routing
 from state.runlock import RunLock
 from state.store import Store
 
@@ -31,7 +32,15 @@ def db(tmp_path: Path) -> Path:
                    sortino=1.4, max_dd=0.03, profit_factor=1.8, expectancy=3.5)
     set_state(path, "rollout", "stage_1", {"stage": 1})
     set_state(path, "kill_modes", "normal", {"tripped_by": ""})
+    set_routing(path, paper=True)  # a run started with --paper: a promoted stage's live legs trade paper
     return path
+
+
+def set_routing(path: Path, paper: bool) -> None:
+    """The routing the running engine stores at start (engine/run/assemble.py)."""
+    modes = {"crypto_spot": "paper", "crypto_perp": "off", "forex": "off", "forex_options": "off"}
+    with Store.open(path=str(path)) as s:
+        s.put_json(STORE_KEY, Routing(modes, (), (), paper).to_json(1))
 
 
 def set_state(path: Path, machine: str, state: str, ctx: dict) -> None:
@@ -122,6 +131,35 @@ def test_promote_confirms_a_pending_promotion(db, capsys):
     assert cmd.args == {"machine": "rollout", "event": "operator_confirmed",
                         "expect_state": "confirm_stage_2", "stage": 2, "reason": "operator"}
     assert "confirm_stage_2" in capsys.readouterr().out
+
+
+def test_promote_says_a_paper_run_trades_the_promoted_live_leg_on_paper(db, capsys):
+    set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
+    assert engine("promote", "--db", str(db)) == 0
+    assert "stage_2 trades crypto_spot live; this run trades it paper (started with --paper)" in capsys.readouterr().out
+    assert len(taken(db)) == 1
+
+
+def test_promote_refuses_a_live_leg_the_running_engine_has_no_opt_in_for(db, capsys):
+    """A stage-1 run started without --paper (it needed none) and without the live opt-in: the
+    engine would refuse stage 2's live crypto spot, so promote refuses it up front."""
+    set_routing(db, paper=False)
+    set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
+    assert engine("promote", "--db", str(db)) == 1
+    err = capsys.readouterr().err
+    assert "stage_2 trades crypto_spot live" in err and "without the live opt-in and without --paper" in err
+    assert taken(db) == []
+    set_state(db, "rollout", "demoted", {"stage": 1, "kill_clear": True})  # back to stage 1: no live leg
+    assert engine("promote", "--db", str(db)) == 0
+
+
+def test_promote_refuses_a_live_leg_when_the_store_does_not_say_how_the_run_routes(db, capsys):
+    with Store.open(path=str(db)) as s:
+        s.put_json(STORE_KEY, None)
+    set_state(db, "rollout", "demoted", {"stage": 2, "kill_clear": True})
+    assert engine("promote", "--db", str(db)) == 1
+    assert "refusing rather than guessing" in capsys.readouterr().err
+    assert taken(db) == []
 
 
 def test_promote_refuses_a_different_stage_than_the_pending_one(db, capsys):

@@ -9,6 +9,11 @@ saved ctx: `demoted` reinstates ctx.stage). The event comes from the rollout spe
 event only while the rollout is still in `expect_state`: a confirmation given for one
 promotion never confirms a later one.
 
+A run opens a live leg only with the triple opt-in (engine/run/optin.py); started with
+--paper, it trades a promoted stage's live legs on the paper venue. The engine refuses
+a promotion into a state with a live leg it can do neither with, and so does this
+command, up front, from the routing the running engine stored (optin.STORE_KEY).
+
     command: "promote"   (the rollout spec's command name)
     args: {"machine": "rollout", "event": "operator_confirmed",
            "expect_state": "confirm_stage_2", "stage": 2 | None, "reason": "operator"}
@@ -61,6 +66,8 @@ def _promote(args: argparse.Namespace) -> str:
         target = _target(spec_set, machine, latest_snapshot(store, machine.name), cmd.event)
         if args.stage is not None and not _is_stage(target, args.stage):
             raise CommandError(f"the pending promotion from `{state}` leads to {target}, not stage {args.stage}")
+        for note in _live_legs(machine, target, store):
+            print(f"note: {note}")
         command_id = store.post_command(cmd.name, {
             "machine": machine.name, "event": cmd.event, "expect_state": state,
             "stage": args.stage, "reason": args.reason})
@@ -95,6 +102,30 @@ def _target(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str) -
         raise CommandError(f"confirming now would not leave `{state}`: no `{event}` transition out of it "
                            f"applies for the saved ctx {dict(ctx)}")
     return inst.state
+
+
+def _live_legs(machine: Any, target: str, store: Any) -> list[str]:
+    """Notes on the target state's live legs, as the running engine routes them; CommandError
+    when it would refuse one (no opt-in, no --paper) or the store does not say how it routes."""
+    from engine.run.optin import STORE_KEY, Routing
+
+    spec = dict(machine.states[target].attrs.get("domains", {}))
+    live = [d for d, m in spec.items() if m == "live"]
+    if not live:
+        return []
+    saved = store.get_json(STORE_KEY)
+    if saved is None:
+        raise CommandError(f"{target} trades {', '.join(live)} live, and the store does not say whether the run "
+                           "has the live opt-in or --paper: refusing rather than guessing")
+    stage, routing = Routing.from_json(saved)
+    modes = routing.state_modes(stage, target, spec)
+    refused = [d for d in live if modes[d] is None]
+    if refused:
+        raise CommandError(f"{target} trades {', '.join(refused)} live, and the running engine was started without "
+                           "the live opt-in and without --paper, so it would refuse the promotion. Restart it with "
+                           "--paper (live legs on the paper venue) or with the triple opt-in")
+    return [f"{target} trades {d} live; this run trades it {modes[d]}"
+            + (" (started with --paper)" if modes[d] == "paper" else "") for d in live]
 
 
 def _is_stage(state: str, n: int) -> bool:

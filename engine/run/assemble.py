@@ -10,10 +10,10 @@ from engine.exec.ledger import BufferedLedger, StoreLedger
 from engine.run.config import RunConfig
 from engine.run.loop import Runner
 from engine.run.market import load_series
-from engine.run.optin import Routing
+from engine.run.optin import STORE_KEY, Routing
 from engine.run.report import archive_run_files
 from engine.run.signals import active_symbols, build_decider
-from engine.run.session import Session, bind, spec_hash
+from engine.run.session import Session, bind_stages, spec_hash
 from engine.runtime import Interpreter, JsonlSink, ReplayClock
 from engine.spec.ir import SpecSet
 from engine.spec.params import effective_params
@@ -83,6 +83,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     try:
         saved = _saved(store, stage, resume)
         if saved is not None:
+            _check_routable(store, specs, stage, routing)
             clock.set(saved["clock"])
         decider = build_decider(cfg, specs, stage, series, store, notes, resume=saved is not None)
         active = active_symbols(cfg, store, notes, resume=saved is not None)
@@ -102,8 +103,9 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     if saved is not None and saved.get("audit_offset") is not None:
         sink.resume_at(saved["audit_offset"])
     interp = Interpreter(clock, sink)
-    session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, bind(specs, stage, cfg.env),
-                      notes=notes)
+    stages = bind_stages(specs, cfg.env)
+    session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, stages[stage], notes=notes,
+                      stages=stages)
     runner = Runner(session, series, risk, cfg.strategy)
     session.ledger = (StoreLedger(store, "paper") if cfg.durability == "full"
                       else BufferedLedger(store, "paper", clock.now, hash_))
@@ -115,15 +117,16 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     runner.decider = decider
     runner.decider.holding = lambda symbol, d: any(b.side.sign == d for b in session.execution.open_brackets(symbol))
     runner.active_symbols = active
+    store.put_json(STORE_KEY, routing.to_json(stage))  # what `engine promote` checks a promotion against
     if saved is not None:
         checkpoint.load(runner, saved)
+        session.follow_rollout()
         store.journal("resume", "run", {"cursor": saved["cursor"]}, reason="resumed from checkpoint")
         return runner
     session.kill = interp.create(session.bound["kill_modes"], "kill", host=session)
     session.rollout = interp.create(session.bound["rollout"], "rollout", host=session)
-    session.send(session.rollout, "activate", {"stage": stage})
-    for dom in session.books:
-        session.gates[dom] = interp.create(session.bound["model_promotion"], f"gate:{dom.value}", host=session)
+    session.follow_rollout()
+    session.send(session.rollout, "activate", {"stage": stage})  # the stage's books and their gates
     runner.start()
     return runner
 
@@ -155,6 +158,22 @@ def _saved(store: Any, stage: int, resume: bool) -> dict | None:
                                 f"`engine run --stage {saved['stage']} --resume`, or start stage {stage} "
                                 "afresh without --resume")
     return saved
+
+
+def _check_routable(store: Any, specs: SpecSet, stage: int, routing: Routing) -> None:
+    """A resumed run continues in the rollout state it saved (a promotion may have moved it on
+    from the start stage): refused when that state has a live leg this start has no opt-in for."""
+    from engine.run.session import RefusedToStart
+
+    snap = store.load_snapshots("rollout").get("rollout")
+    if snap is None:
+        return
+    state = snap.data["state"]
+    domains = specs.machines["rollout"].states[state].attrs.get("domains", {})
+    legs = [d for d, m in routing.state_modes(stage, state, domains).items() if m is None]
+    if legs:
+        raise RefusedToStart(f"the saved run's rollout is in `{state}`, which trades {', '.join(legs)} live: resume "
+                             "it with --paper (live legs on the paper venue) or with the triple opt-in")
 
 
 def stage_series(cfg: RunConfig, routing: Routing, atr_window: int, notes: list[str]) -> list:

@@ -436,6 +436,10 @@ class Runner:
         book = ses.books[dom]
         lev = risk.limits.leverage_caps[domain]
         self.decider.spent(symbol)
+        blocked = ses.entry_block(dom)  # the rollout's state: a domain it has off opens nothing
+        if blocked:
+            self._refused(symbol, "rollout", blocked, {"side": side.value})
+            return
         view = book.risk_view(t, lev, risk.sizing.ladder.window, self._working_entries(dom, book.marks))
         decision = self.chain.evaluate(intent, view, self._instrument(symbol),
                                        kill_mode=ses.kill.state, entries_allowed=ses.entries_allowed,

@@ -1,7 +1,9 @@
 """Live trading needs a triple opt-in (seed 000): config, the `--live` flag and an env var.
 
 Anything short of all three fails closed, with a message naming every switch,
-and `--paper` routes the stage's live legs to the paper venue instead.
+and `--paper` routes the stage's live legs to the paper venue instead: those of the
+stage the run starts in, and those of any stage an operator promotes it to later.
+A run with neither never opens a live leg: the engine refuses a promotion to one.
 """
 from __future__ import annotations
 
@@ -11,15 +13,43 @@ from typing import Mapping
 
 ENV_VAR = "ENABLE_LIVE_TRADING"
 CONFIG_KEY = "execution.trading_enabled"
+STORE_KEY = "run/routing"  # the running engine's routing, for `engine promote` to read
 
 
 @dataclass(frozen=True, slots=True)
 class Routing:
     """Where each domain's orders go for this run."""
 
-    modes: Mapping[str, str]  # domain -> off | paper | live, as the rollout spec says
+    modes: Mapping[str, str]  # domain -> off | paper | live: the start stage's domains, as routed
     live_domains: tuple[str, ...]  # domains that will reach a live venue
     paper_routed: tuple[str, ...]  # live legs sent to the paper venue by --paper
+    paper: bool = False  # --paper: a live leg of any stage the run enters goes to the paper venue
+
+    def leg(self, domain: str, mode: str) -> str | None:
+        """How this run trades `domain` where a rollout state says `mode`: None for a live leg it
+        has no opt-in for (and no --paper), which it must not open."""
+        if mode != "live":
+            return mode
+        if domain in self.live_domains:
+            return "live"
+        return "paper" if self.paper else None
+
+    def state_modes(self, start_stage: int, state: str, spec: Mapping[str, str]) -> dict[str, str | None]:
+        """The modes this run trades a rollout state's `domains` in: the start stage's as routed
+        at start (`modes`), any other state's by `leg`."""
+        if state == f"stage_{start_stage}":
+            return {d: self.modes.get(d, m) for d, m in spec.items()}
+        return {d: self.leg(d, m) for d, m in spec.items()}
+
+    def to_json(self, start_stage: int) -> dict:
+        return {"stage": start_stage, "modes": dict(self.modes), "live": list(self.live_domains),
+                "paper_routed": list(self.paper_routed), "paper": self.paper}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> tuple[int, "Routing"]:
+        """(start stage, routing) as `to_json` stored them."""
+        return data["stage"], cls(dict(data["modes"]), tuple(data["live"]), tuple(data["paper_routed"]),
+                                  data["paper"])
 
 
 class OptInError(Exception):
@@ -31,11 +61,14 @@ def route(stage: int, modes: Mapping[str, str], *, config_enabled: bool, live_fl
     """`paper_command` is the user's command line with --paper, to suggest (default:
     `engine run --stage N --paper`)."""
     env = os.environ if environ is None else environ
+    if live_flag and paper_flag:
+        raise OptInError("--live and --paper contradict each other: --live opts in to live legs, --paper routes "
+                         "them to the paper venue; pass one of them")
     live = tuple(d for d, m in modes.items() if m == "live")
     if not live:
-        return Routing(dict(modes), (), ())
+        return Routing(dict(modes), (), (), paper_flag)
     if paper_flag:
-        return Routing({d: ("paper" if m == "live" else m) for d, m in modes.items()}, (), live)
+        return Routing({d: ("paper" if m == "live" else m) for d, m in modes.items()}, (), live, True)
     missing = []
     if not config_enabled:
         missing.append(f"config: set `{CONFIG_KEY}: true` in your run config (--config FILE)")

@@ -1,9 +1,17 @@
-"""A run session: the stage's machines, bound once, around one store and one venue.
+"""A run session: the machines, bound once per stage, around one store and one venue.
 
 The session is the host of the rollout, kill and gate instances: the actions
 those specs name with provider `engine` (apply_stage, report_gate, notify,
 record_rejection, flatten_all) are its methods. It relays the kill machine's
 broadcasts to every other machine, as the kill spec's `broadcasts` require.
+
+It also makes the rollout's state govern the run. Whenever the rollout enters a
+state, that state's `domains` (routed by the run's opt-in: engine/run/optin.py)
+decide which domains take new entries (a domain `off`, or whose book trades
+another mode, takes none; its open positions keep their stops and may exit), and
+the stage the rollout names in ctx.stage picks the bound machines, so that a
+promoted stage's overrides apply. A transition into a state with a live leg the
+run has no opt-in for is refused before it is made.
 """
 from __future__ import annotations
 
@@ -18,7 +26,7 @@ from engine.exec.execution import Execution
 from engine.run.book import DomainBook
 from engine.run.config import RunConfig
 from engine.run.optin import Routing
-from engine.runtime import (ActionContext, BoundMachine, Instance, Interpreter, Record,
+from engine.runtime import (ActionContext, BoundMachine, Instance, Interpreter, ListSink, Record,
                             ReplayClock, default_registry, missing_implementations)
 from engine.spec.ir import SpecSet
 
@@ -54,6 +62,13 @@ def spec_hash(specs: SpecSet) -> str:
     return h.hexdigest()[:16]
 
 
+class _Inert:
+    """The host of a dry run: every engine action does nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
 @dataclass
 class Session:
     specs: SpecSet
@@ -76,23 +91,29 @@ class Session:
     kill_events: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     flatten_pending: bool = False
+    stages: dict[int, dict[str, BoundMachine]] = field(default_factory=dict)  # bind_stages: per stage, at load
+    modes: dict[str, str | None] = field(default_factory=dict)  # domain -> routed mode of the rollout's state
     _broadcasts: frozenset[str] | None = field(default=None, repr=False)
+    _applied: str | None = field(default=None, repr=False)  # the rollout state `modes` and `bound` follow
+    _blocked: dict[Domain, str] = field(default_factory=dict, repr=False)  # domain -> why it takes no entry
 
     # -- engine-provided actions (specs/catalogue.yaml provider `engine`) -----------
     def apply_stage(self, ctx: ActionContext, paper_wallet_usd: float, exploration_min: float,
                     exploration_max_chop: float) -> None:
-        domains = self.specs.machines["rollout"].states[ctx.instance.state].attrs.get("domains", {})
-        for name, mode in domains.items():
-            routed = self.routing.modes.get(name, mode) if ctx.instance.state == f"stage_{self.stage}" else mode
-            if routed == "off":
-                continue
+        state = ctx.instance.state
+        spec = self.domains_of(state)
+        routed = self.routing.state_modes(self.stage, state, spec)
+        for name, mode in routed.items():
             dom = Domain(name)
-            wallet = self.store.open_wallet(dom, routed, paper_wallet_usd, reason=f"{ctx.instance.state} activates {name}")
-            if dom not in self.books:
-                self.books[dom] = DomainBook(dom, routed, wallet.start_balance, wallet.balance, ctx.now,
-                                             wallet.balance, wallet.balance)
-        self.ledger.journal("stage", ctx.instance.state, {"domains": dict(domains), "exploration_min": exploration_min,
-                                                         "exploration_max_chop": exploration_max_chop},
+            if mode in (None, "off") or dom in self.books:  # a book keeps its wallet; see _sync_rollout
+                continue
+            wallet = self.store.open_wallet(dom, mode, paper_wallet_usd, reason=f"{state} activates {name}")
+            self.books[dom] = DomainBook(dom, mode, wallet.start_balance, wallet.balance, ctx.now,
+                                         wallet.balance, wallet.balance)
+        # What the run trades (a live leg routed to paper by --paper says paper) beside what the spec says.
+        self.ledger.journal("stage", state, {"domains": {d: m or "off" for d, m in routed.items()},
+                                             "spec_domains": dict(spec), "exploration_min": exploration_min,
+                                             "exploration_max_chop": exploration_max_chop},
                             reason="apply_stage")
 
     def report_gate(self, ctx: ActionContext, phase: str, passed: bool) -> None:
@@ -119,14 +140,27 @@ class Session:
     def send(self, inst: Instance, event: str, payload: dict | None = None,
              inputs: dict | None = None, cause: str = "") -> list[Record]:
         """`cause`: the operator's reason for a command's event, which the kill events it makes carry."""
+        if inst is self.rollout:
+            refused = self._unroutable(event, payload, inputs)
+            if refused:
+                self.ledger.journal("rejection", inst.id, {"event": event, "state": inst.state},
+                                    reason=f"not applied: {refused}")
+                return []
         records = self.interp.send(inst, event, payload, inputs)
         if inst is self.kill:
             self._relay(records, cause)
+        else:
+            self._sync_rollout()
         return records
 
     def _relay(self, records: list[Record], cause: str = "") -> None:
-        if not records:
-            return
+        """Relay the kill broadcasts in `records`; then the rollout's state governs the run (a
+        broadcast demotes it; Runner.step passes the records of due timers here too)."""
+        if records:
+            self._broadcast(records, cause)
+        self._sync_rollout()
+
+    def _broadcast(self, records: list[Record], cause: str) -> None:
         broadcasts = self._broadcasts
         if broadcasts is None:  # the specs are fixed for the session: the set is made once
             broadcasts = self._broadcasts = frozenset(self.specs.machines["kill_modes"].broadcasts)
@@ -152,14 +186,137 @@ class Session:
     def entries_allowed(self) -> bool:
         return self.kill is not None and self.kill.has_tag("opens_risk")
 
+    # -- the rollout's state governs the run --------------------------------------------
+    def domains_of(self, state: str) -> dict[str, str]:
+        """The spec's `domains` of a rollout state (domain -> off | paper | live)."""
+        return dict(self.specs.machines["rollout"].states[state].attrs.get("domains", {}))
+
+    def entry_block(self, dom: Domain) -> str:
+        """Why the rollout's state lets `dom` open no new position now ("" if it may)."""
+        self._sync_rollout()
+        return self._blocked.get(dom, "")
+
+    def _unroutable(self, event: str, payload: dict | None, inputs: dict | None) -> str:
+        """Why the rollout must not take `event` ("" if it may): the state it would enter has a
+        live leg this run has no opt-in for. Found by a dry run of the event on a copy of the
+        instance (the engine's own selection; guards real, actions inert)."""
+        ro = self.rollout
+        scratch = Interpreter(ReplayClock(self.clock.now()), ListSink())
+        twin = scratch.restore(ro.bound, self.interp.snapshot(ro), host=_Inert())
+        scratch.send(twin, event, payload, inputs)
+        if twin.state == ro.state:
+            return ""
+        legs = [d for d, m in self.routing.state_modes(self.stage, twin.state, self.domains_of(twin.state)).items()
+                if m is None]
+        if not legs:
+            return ""
+        return (f"{twin.state} trades {', '.join(legs)} live, and this run was started without the live opt-in "
+                f"and without --paper: the rollout stays in `{ro.state}`. Restart the run with --paper (live "
+                "legs on the paper venue) or with the triple opt-in to run that stage")
+
+    def _sync_rollout(self) -> None:
+        """After the rollout moved: apply its new state's domains and its stage's bound machines,
+        each change journaled with its reason."""
+        ro = self.rollout
+        if ro is None or ro.state == self._applied:
+            return
+        before, self._applied = self._applied, ro.state
+        spec = self.domains_of(ro.state)
+        modes = self.routing.state_modes(self.stage, ro.state, spec)
+        for name, mode in modes.items():
+            old = self.modes.get(name, "off")
+            if mode != old:
+                self.ledger.journal("domain", name, {"from": old, "to": mode or "off", "state": ro.state},
+                                    reason=f"rollout {before} -> {ro.state}: {_why(name, mode, spec[name])}")
+        self.modes = modes
+        self._blocked = self._blocks()
+        changed = self.use_stage(ro.ctx.get("stage", self.stage))
+        if changed:
+            self.ledger.journal("params", ro.state, changed,
+                                reason=f"rollout {before} -> {ro.state}: stage {ro.ctx.get('stage')}'s parameters apply")
+        for dom in self.books:  # a domain a promotion activated gets its gate
+            if dom not in self.gates:
+                self.gates[dom] = self.interp.create(self.bound["model_promotion"], f"gate:{dom.value}", host=self)
+
+    def _blocks(self) -> dict[Domain, str]:
+        out = {}
+        state = self._applied
+        for dom, book in self.books.items():
+            mode = self.modes.get(dom.value, "off")
+            if mode is None:
+                out[dom] = f"rollout `{state}` trades {dom.value} live, and this run has no live opt-in for it"
+            elif mode == "off":
+                out[dom] = f"rollout `{state}` has {dom.value} off"
+            elif mode != book.mode:
+                out[dom] = f"rollout `{state}` trades {dom.value} {mode}; its book here is {book.mode}"
+        return out
+
+    def use_stage(self, stage: int) -> dict[str, dict]:
+        """Every instance runs on `stage`'s bound machines from now on (its parameter overrides):
+        the session's, the execution's new and open orders and brackets. Bound at load. Returns
+        the parameters that changed: {machine: {name: [old, new]}}."""
+        new = self.stages.get(stage)
+        if new is None or new is self.bound:
+            return {}
+        changed = {}
+        for name, b in new.items():
+            was = self.bound[name].params
+            diff = {p: [was[p], v] for p, v in b.params.items() if was[p] != v}
+            if diff:
+                changed[name] = diff
+        self.bound = new
+        for inst in (self.kill, self.rollout, *self.gates.values()):
+            if inst is not None:
+                inst.bound = new[inst.bound.name]
+        ex = self.execution
+        if ex is not None:
+            ex.order_machine, ex.bracket_machine = new["order"], new["bracket"]
+            for o in ex.orders.values():
+                o.instance.bound = new["order"]
+            for b in ex.brackets.values():
+                b.instance.bound = new["bracket"]
+        return changed
+
+    def follow_rollout(self) -> None:
+        """The rollout instance just made (its initial state) or restored from a checkpoint
+        governs the run from now on; nothing changed, so nothing is journaled."""
+        ro = self.rollout
+        self._applied = ro.state
+        self.modes = self.routing.state_modes(self.stage, ro.state, self.domains_of(ro.state))
+        self._blocked = self._blocks()
+        self.use_stage(ro.ctx.get("stage", self.stage))
+
+
+def _why(domain: str, mode: str | None, spec_mode: str) -> str:
+    if mode is None:
+        return f"{domain} is live there, and this run has no live opt-in for it: no new entries"
+    if mode == "off":
+        return f"{domain} is off: no new entries; its open positions keep their stops and may exit"
+    if mode != spec_mode:
+        return f"{domain} is {spec_mode} there; this run trades it {mode} (--paper)"
+    return f"{domain} trades {mode}"
+
 
 def event_declared(inst: Instance, event: str) -> bool:
     return event in inst.bound.machine.events
 
 
-def bind(specs: SpecSet, stage: int, env: str) -> dict[str, BoundMachine]:
-    from engine.spec.params import effective_params
+def bind_stages(specs: SpecSet, env: str) -> dict[int, dict[str, BoundMachine]]:
+    """Every stage's machines, bound once at load: a stage-scoped override applies from the
+    moment the rollout enters its stage. Stages with equal parameters share one binding."""
+    from engine.spec.params import STAGE_PREFIX, effective_params
 
-    return {name: BoundMachine.build(specs.machines[name], default_registry,
-                                     effective_params(specs, name, stage=stage, env=env))
-            for name in MACHINES}
+    rollout = specs.machines["rollout"]
+    stages = sorted(int(n.removeprefix(STAGE_PREFIX)) for n in rollout.states
+                    if n.startswith(STAGE_PREFIX) and n.removeprefix(STAGE_PREFIX).isdigit())
+    built: dict[tuple[str, str], BoundMachine] = {}
+    out = {}
+    for stage in stages:
+        out[stage] = {}
+        for name in MACHINES:
+            params = effective_params(specs, name, stage=stage, env=env)
+            key = (name, repr(sorted(params.items())))
+            if key not in built:
+                built[key] = BoundMachine.build(specs.machines[name], default_registry, params)
+            out[stage][name] = built[key]
+    return out

@@ -1,0 +1,145 @@
+"""The rollout's state governs a running replay (engine/run/session.py): its `domains` decide
+which domains take new entries, a promotion never opens a live leg without the opt-in, and a
+promoted stage's parameter overrides apply."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.domain import Domain
+from engine.run.optin import OptInError, route
+from run_support import Checker, Scenario, build, write_env_override
+
+PERPS = Scenario(stage=3, datasets=("crypto_perp/BTC-PERP-1m",), offset=0, bars=400, seed=3, partial_fill_prob=0.0,
+                 slippage_bps=0.0, max_hold_s=1e9, flip_every=8)
+SPOT = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m",), offset=0, bars=60, seed=1, partial_fill_prob=0.0,
+                slippage_bps=0.0, max_hold_s=3600.0)
+
+
+class EntryLog(Checker):
+    """The invariant checker, also noting the bar of each entry sent to the venue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[int, str]] = []
+
+    def before_submit(self, req) -> None:
+        super().before_submit(req)
+        if req.role.value == "entry":
+            self.sent.append((self.runner.bars, req.symbol))
+
+
+def command(runner, name: str, args: dict | None = None) -> None:
+    """What `engine kill` / `engine promote` post, taken at once as the running engine would."""
+    runner.session.store.post_command(name, args)
+    runner.poll_commands()
+
+
+def journal(ses, kind: str) -> list:
+    ses.ledger.flush(ses.books.values(), ses.execution.orders.values())
+    return ses.store.journal_entries(kind)
+
+
+def test_demoted_takes_no_perp_entries_after_the_kill_switch_resumes(tmp_path: Path) -> None:
+    """halt -> rollout stage_3 -> demoted (stage-1 domains: perps off) -> resume: the kill switch
+    allows entries again, the rollout still has perps off until the operator reinstates."""
+    log = EntryLog()
+    runner = build(PERPS, tmp_path, write_env_override(tmp_path / "ovr", wallet=100_000.0), log)
+    ses = runner.session
+    runner.run(limit=100)
+    assert log.sent, "the flips open perp positions before the halt"
+    command(runner, "halt")
+    command(runner, "resume")
+    assert (ses.kill.state, ses.rollout.state) == ("normal", "demoted")
+    resumed_at = runner.bars
+    runner.run()
+    assert [s for bar, s in log.sent if bar >= resumed_at] == []
+    assert runner.rejections.get("rollout", 0) > 0
+    [row] = [e for e in journal(ses, "domain") if e.key == "crypto_perp" and e.payload["to"] == "off"]
+    assert row.payload["state"] == "demoted" and "stage_3 -> demoted" in row.reason
+    assert not log.violations, log.violations  # open positions kept their stops, exits passed
+
+
+def _to_confirm_stage_2(runner) -> None:
+    ses = runner.session
+    ses.send(ses.rollout, "gate_passed", {"domain": "crypto_spot", "phase": "candidate"})
+    assert ses.rollout.state == "confirm_stage_2"
+
+
+def _promote(runner) -> None:
+    command(runner, "promote", {"machine": "rollout", "event": "operator_confirmed",
+                                "expect_state": runner.session.rollout.state, "stage": 2, "reason": "operator"})
+
+
+def test_a_paper_run_promoted_to_stage_2_trades_the_live_leg_on_paper_with_stage_2_parameters(
+        tmp_path: Path) -> None:
+    runner = build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    # run_support.build routes as `engine run --stage 1 --paper` does
+    assert ses.kill.bound.params["daily_loss_limit"] == 0.05
+    _to_confirm_stage_2(runner)
+    _promote(runner)
+    assert ses.rollout.state == "stage_2"
+    assert {w.mode for w in ses.store.wallets()} == {"paper"}
+    # specs/overrides/stage_2.yaml: the promoted stage's kill parameters apply at once
+    assert (ses.kill.bound.params["daily_loss_limit"], ses.kill.bound.params["cooldown"]) == (0.03, 1800.0)
+    [params] = journal(ses, "params")
+    assert params.payload["kill_modes"] == {"daily_loss_limit": [0.05, 0.03], "cooldown": [900.0, 1800.0]}
+    stage_2 = [e for e in journal(ses, "stage") if e.key == "stage_2"][-1].payload
+    assert stage_2["domains"]["crypto_spot"] == "paper" and stage_2["spec_domains"]["crypto_spot"] == "live"
+    assert ses.entry_block(Domain.CRYPTO_SPOT) == ""
+
+
+def test_a_run_without_paper_or_opt_in_refuses_a_promotion_to_a_live_leg(tmp_path: Path) -> None:
+    """A stage-1 run needs neither --paper nor the opt-in; stage 2 trades crypto spot live."""
+    runner = build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    ses.routing = route(1, dict(ses.routing.modes), config_enabled=False, live_flag=False,
+                        paper_flag=False)  # as `engine run --stage 1` routes
+    _to_confirm_stage_2(runner)
+    _promote(runner)
+    assert ses.rollout.state == "confirm_stage_2"
+    assert {w.mode for w in ses.store.wallets()} == {"paper"}
+    assert ses.kill.bound.params["daily_loss_limit"] == 0.05
+    [row] = [e for e in journal(ses, "rejection") if e.key == "rollout"]
+    assert row.reason.startswith("not applied: stage_2 trades crypto_spot live") and "--paper" in row.reason
+
+
+def test_a_resumed_promoted_run_keeps_its_stage_parameters_and_its_paper_routing(tmp_path: Path) -> None:
+    from engine.run.assemble import assemble
+    from engine.run.session import RefusedToStart
+
+    overrides = write_env_override(tmp_path / "ovr", wallet=1000.0)
+    runner = build(SPOT, tmp_path, overrides, Checker())
+    _to_confirm_stage_2(runner)
+    _promote(runner)
+    runner.run(limit=10)
+    ses = runner.session
+    ses.store.close()
+    modes = dict(ses.specs.machines["rollout"].states["stage_1"].attrs["domains"])
+    for paper, refused in ((False, True), (True, False)):
+        routing = route(1, modes, config_enabled=False, live_flag=False, paper_flag=paper)
+        if refused:
+            with pytest.raises(RefusedToStart, match="rollout is in `stage_2`, which trades crypto_spot live"):
+                assemble(ses.cfg, ses.specs, 1, routing, tmp_path / "run", series=runner.series, resume=True)
+            continue
+        again = assemble(ses.cfg, ses.specs, 1, routing, tmp_path / "run", series=runner.series, resume=True)
+        try:
+            assert again.session.rollout.state == "stage_2"
+            assert again.session.kill.bound.params["daily_loss_limit"] == 0.03
+        finally:
+            again.session.store.close()
+
+
+def test_live_and_paper_together_are_refused() -> None:
+    with pytest.raises(OptInError, match="--live and --paper contradict"):
+        route(1, {"crypto_spot": "paper"}, config_enabled=True, live_flag=True, paper_flag=True, environ={})
+
+
+def test_engine_run_refuses_live_with_paper_before_writing_anything(tmp_path: Path, capsys) -> None:
+    from engine.cli import main
+
+    assert main(["run", "--stage", "1", "--live", "--paper", "--db", str(tmp_path / "e.db")]) == 1
+    assert "--live and --paper contradict" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
