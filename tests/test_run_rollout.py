@@ -104,6 +104,8 @@ def test_a_run_without_paper_or_opt_in_refuses_a_promotion_to_a_live_leg(tmp_pat
     assert ses.kill.bound.params["daily_loss_limit"] == 0.05
     [row] = [e for e in journal(ses, "rejection") if e.key == "rollout"]
     assert row.reason.startswith("not applied: stage_2 trades crypto_spot live") and "--paper" in row.reason
+    command = [e for e in journal(ses, "command") if e.key == "promote"][-1]  # the first: its posting
+    assert command.reason == "not applied: rollout: " + row.reason.removeprefix("not applied: ")
 
 
 def test_a_resumed_promoted_run_keeps_its_stage_parameters_and_its_paper_routing(tmp_path: Path) -> None:

@@ -362,7 +362,9 @@ class Runner:
             own = [r for r in records if r.instance_id == inst.id and r.event == spec_cmd.event]
             moved += [f"{inst.id}: {r.source} -> {r.target or r.source}" for r in own if r.kind == "transition"]
             if not any(r.kind == "transition" for r in own):
-                why += [f"{inst.id}: {r.reason}" for r in own if r.reason] or [f"{inst.id}: no transition fired"]
+                refused = [ses.refused] if inst is ses.rollout and ses.refused else []  # never sent: no record
+                why += [f"{inst.id}: {r}" for r in refused + [r.reason for r in own if r.reason]] or [
+                    f"{inst.id}: no transition fired"]
         if not moved and not why:
             why.append(f"no machine's spec has the command `{command}`")
         return moved, why

@@ -91,6 +91,7 @@ class Session:
     kill_events: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     flatten_pending: bool = False
+    refused: str = ""  # why the last event sent to the rollout was refused ("" if it was not)
     stages: dict[int, dict[str, BoundMachine]] = field(default_factory=dict)  # bind_stages: per stage, at load
     modes: dict[str, str | None] = field(default_factory=dict)  # domain -> routed mode of the rollout's state
     _broadcasts: frozenset[str] | None = field(default=None, repr=False)
@@ -141,7 +142,7 @@ class Session:
              inputs: dict | None = None, cause: str = "") -> list[Record]:
         """`cause`: the operator's reason for a command's event, which the kill events it makes carry."""
         if inst is self.rollout:
-            refused = self._unroutable(event, payload, inputs)
+            refused = self.refused = self._unroutable(event, payload, inputs)
             if refused:
                 self.ledger.journal("rejection", inst.id, {"event": event, "state": inst.state},
                                     reason=f"not applied: {refused}")
