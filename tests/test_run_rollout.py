@@ -145,3 +145,18 @@ def test_engine_run_refuses_live_with_paper_before_writing_anything(tmp_path: Pa
     assert main(["run", "--stage", "1", "--live", "--paper", "--db", str(tmp_path / "e.db")]) == 1
     assert "--live and --paper contradict" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stage_override_of_the_wallet_applies_when_that_stage_opens_its_wallets(tmp_path: Path) -> None:
+    """The stage's parameters are in force for its entry actions: apply_stage opened stage 3's
+    wallets with stage 1's paper_wallet_usd, and only then switched."""
+    folder = write_env_override(tmp_path / "ovr", wallet=1000.0)
+    (folder / "stage_3.yaml").write_text("kind: overrides\nscope: stage\nkey: \"3\"\n"
+                                         "values:\n  rollout:\n    paper_wallet_usd: 100000\n")
+    runner = build(PERPS, tmp_path, folder, Checker())
+    ses = runner.session
+    assert {w.domain: w.start_balance for w in ses.store.wallets()} == {"crypto_spot": 100000.0,
+                                                                        "crypto_perp": 100000.0,
+                                                                        "forex": 100000.0}
+    [params] = journal(ses, "params")
+    assert params.payload["rollout"]["paper_wallet_usd"] == [1000.0, 100000.0]

@@ -142,11 +142,13 @@ class Session:
              inputs: dict | None = None, cause: str = "") -> list[Record]:
         """`cause`: the operator's reason for a command's event, which the kill events it makes carry."""
         if inst is self.rollout:
-            refused = self.refused = self._unroutable(event, payload, inputs)
+            twin = self._preview(event, payload, inputs)
+            refused = self.refused = self._unroutable(twin)
             if refused:
                 self.ledger.journal("rejection", inst.id, {"event": event, "state": inst.state},
                                     reason=f"not applied: {refused}")
                 return []
+            self._switch_stage(twin.ctx.get("stage", self.stage), f"rollout {inst.state} -> {twin.state}")
         records = self.interp.send(inst, event, payload, inputs)
         if inst is self.kill:
             self._relay(records, cause)
@@ -197,14 +199,26 @@ class Session:
         self._sync_rollout()
         return self._blocked.get(dom, "")
 
-    def _unroutable(self, event: str, payload: dict | None, inputs: dict | None) -> str:
-        """Why the rollout must not take `event` ("" if it may): the state it would enter has a
-        live leg this run has no opt-in for. Found by a dry run of the event on a copy of the
-        instance (the engine's own selection; guards real, actions inert)."""
+    def _preview(self, event: str, payload: dict | None, inputs: dict | None) -> Instance:
+        """Where the rollout would be after `event`: a dry run on a copy of the instance (the
+        engine's own selection; guards real, actions inert)."""
         ro = self.rollout
         scratch = Interpreter(ReplayClock(self.clock.now()), ListSink())
         twin = scratch.restore(ro.bound, self.interp.snapshot(ro), host=_Inert())
         scratch.send(twin, event, payload, inputs)
+        return twin
+
+    def _switch_stage(self, stage: int, why: str) -> None:
+        """Stage `stage`'s machines from now on, before the rollout enters the state: its entry
+        actions (apply_stage: the paper wallet, exploration) read that stage's parameters."""
+        changed = self.use_stage(stage)
+        if changed:
+            self.ledger.journal("params", f"stage_{stage}", changed, reason=f"{why}: stage {stage}'s parameters apply")
+
+    def _unroutable(self, twin: Instance) -> str:
+        """Why the rollout must not enter the state `twin` reached ("" if it may): that state
+        has a live leg this run has no opt-in for."""
+        ro = self.rollout
         if twin.state == ro.state:
             return ""
         legs = [d for d, m in self.routing.state_modes(self.stage, twin.state, self.domains_of(twin.state)).items()
@@ -231,10 +245,7 @@ class Session:
                                     reason=f"rollout {before} -> {ro.state}: {_why(name, mode, spec[name])}")
         self.modes = modes
         self._blocked = self._blocks()
-        changed = self.use_stage(ro.ctx.get("stage", self.stage))
-        if changed:
-            self.ledger.journal("params", ro.state, changed,
-                                reason=f"rollout {before} -> {ro.state}: stage {ro.ctx.get('stage')}'s parameters apply")
+        self._switch_stage(ro.ctx.get("stage", self.stage), f"rollout {before} -> {ro.state}")  # unless send did
         for dom in self.books:  # a domain a promotion activated gets its gate
             if dom not in self.gates:
                 self.gates[dom] = self.interp.create(self.bound["model_promotion"], f"gate:{dom.value}", host=self)
