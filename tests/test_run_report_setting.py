@@ -48,3 +48,10 @@ def test_the_kpi_table_labels_each_end_balance_with_its_quote(tmp_path: Path) ->
     setting = RunSetting("paper", None, (), {"crypto_spot": "BTC"})
     print_kpi_table(result(tmp_path, [trade(30, T0 + 1)]), Console(file=out, width=160), setting)
     assert "1,030.00 BTC" in out.getvalue() and "$" not in out.getvalue()
+
+
+def test_a_promoted_run_names_the_overrides_of_the_stage_it_reached() -> None:
+    session = SimpleNamespace(cfg=SimpleNamespace(env="paper"), stage=1, specs=load_specset([str(ROOT / "specs")]),
+                              rollout=SimpleNamespace(ctx={"stage": 2}))
+    setting = run_setting(session, _series((Domain.CRYPTO_SPOT, "ETH/BTC")), None)
+    assert [Path(p).name for p in setting.overrides] == ["env_paper.yaml", "stage_2.yaml"]

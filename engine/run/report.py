@@ -44,7 +44,9 @@ def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunS
     """The setting of a run from its session (specs, cfg, stage) and its bar series."""
     from adapters.paper.catalogue import Catalogue
 
-    applied = {("env", session.cfg.env), ("stage", str(session.stage))}
+    ro = getattr(session, "rollout", None)  # a promoted run ends in a later stage, whose overrides applied too
+    stages = {session.stage, ro.ctx.get("stage", session.stage) if ro is not None else session.stage}
+    applied = {("env", session.cfg.env), *(("stage", str(n)) for n in stages)}
     overrides = tuple(sorted(o.path for o in session.specs.overrides if (o.scope, o.key) in applied))
     symbols: dict[str, set[str]] = {}
     for s in series:
