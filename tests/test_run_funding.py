@@ -103,6 +103,24 @@ class Stopped(Exception):
     """The process ends here, as a kill would end it: nothing after this runs."""
 
 
+def _stop_between_checkpoints(work: Path, overrides: Path, durability: str) -> None:
+    """A run stopped as a kill would stop it at row 137: 37 rows past its second checkpoint,
+    past a funding time, with orders and trades since the checkpoint."""
+    first = _assembled(work, overrides, durability)
+    step = first.step
+
+    def crashing_step(s, i) -> None:
+        if first.bars >= 137:
+            raise Stopped
+        step(s, i)
+
+    first.step = crashing_step
+    with pytest.raises(Stopped):
+        first.run()
+    first.session.store.close()
+    first.session.venue.close()
+
+
 def _finish(runner) -> None:
     runner.run()
     runner.session.store.close()
@@ -116,19 +134,7 @@ def test_a_resumed_run_books_each_funding_payment_once(durability: str, override
     uninterrupted run's, no payment twice (a `full` store booked some already)."""
     clean, stopped = tmp_path / "clean", tmp_path / "stopped"
     _finish(_assembled(clean, overrides, durability))
-    first = _assembled(stopped, overrides, durability)
-    step = first.step
-
-    def crashing_step(s, i) -> None:  # past two checkpoints and a funding time, between checkpoints
-        if first.bars >= 137:
-            raise Stopped
-        step(s, i)
-
-    first.step = crashing_step
-    with pytest.raises(Stopped):
-        first.run()
-    first.session.store.close()
-    first.session.venue.close()
+    _stop_between_checkpoints(stopped, overrides, durability)
     _finish(_assembled(stopped, overrides, durability, resume=True))
     want = _stored(clean)
     assert want["funding"], "the run must pay funding, or the comparison proves nothing"
@@ -157,19 +163,7 @@ def test_a_resumed_run_journals_each_fact_once(durability: str, overrides: Path,
     last checkpoint are made again by the resumed run, and must not be there twice."""
     clean, stopped = tmp_path / "clean", tmp_path / "stopped"
     _finish(_assembled(clean, overrides, durability))
-    first = _assembled(stopped, overrides, durability)
-    step = first.step
-
-    def crashing_step(s, i) -> None:  # 37 rows past a checkpoint, with orders and trades in them
-        if first.bars >= 137:
-            raise Stopped
-        step(s, i)
-
-    first.step = crashing_step
-    with pytest.raises(Stopped):
-        first.run()
-    first.session.store.close()
-    first.session.venue.close()
+    _stop_between_checkpoints(stopped, overrides, durability)
     if durability == "full":
         past = _facts(stopped)[len(_facts(stopped, upto_checkpoint=True)):]
         assert {"trade", "ack"} <= {kind for kind, *_ in past}, "facts must follow the checkpoint, or this proves nothing"

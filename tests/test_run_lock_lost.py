@@ -15,6 +15,20 @@ FLIPPING = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m",), offset=0, bar
 LOST = "the store's run lock is lost: its connection failed (OperationalError)"
 
 
+def _run_with_a_resume_at(runner, bar: int) -> None:
+    """Run, with the operator's `engine kill --mode resume` taken at row `bar`."""
+    step = runner.step
+
+    def step_with_resume(s, i) -> None:
+        if runner.bars == bar:
+            runner.session.store.post_command("resume")
+            runner.poll_commands()
+        step(s, i)
+
+    runner.step = step_with_resume
+    runner.run()
+
+
 @pytest.fixture(autouse=True)
 def poll_every_bar(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands (and the lock) are polled by wall time; here at every stepped bar."""
@@ -32,16 +46,7 @@ def test_a_lost_run_lock_makes_the_run_close_only(tmp_path: Path) -> None:
     ses = runner.session
     runner.skip_quiet = False  # step every bar: the poll that finds the loss comes on a given bar
     runner.lock_lost = lambda: LOST if runner.bars >= 200 else ""
-    step = runner.step
-
-    def step_with_resume(s, i) -> None:
-        if runner.bars == 300:
-            ses.store.post_command("resume")
-            runner.poll_commands()
-        step(s, i)
-
-    runner.step = step_with_resume
-    runner.run()
+    _run_with_a_resume_at(runner, 300)
     assert ses.kill.state == "close_only" and ses.kill.ctx["tripped_by"] == f"fault: {LOST}"
     journal = ses.store.journal_entries()
     faults = [e for e in journal if e.kind == "fault"]
@@ -57,16 +62,7 @@ def test_a_lock_taken_again_lets_the_operator_resume(tmp_path: Path) -> None:
     ses = runner.session
     runner.skip_quiet = False
     runner.lock_lost = lambda: LOST if 200 <= runner.bars < 250 else ""  # re-acquired at row 250
-    step = runner.step
-
-    def step_with_resume(s, i) -> None:
-        if runner.bars == 300:
-            ses.store.post_command("resume")
-            runner.poll_commands()
-        step(s, i)
-
-    runner.step = step_with_resume
-    runner.run()
+    _run_with_a_resume_at(runner, 300)
     assert ses.kill.state != "close_only"
     assert len([e for e in ses.store.journal_entries() if e.kind == "fault"]) == 1
     ses.store.close()
