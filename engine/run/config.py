@@ -133,8 +133,11 @@ def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
     from engine.data.sources import SourceError, describe
     from engine.data.timeframes import tf_seconds
 
+    from adapters.paper.catalogue import Catalogue
+
     out: list[Diagnostic] = []
     at = ["data", dom]
+    cat = Catalogue.load()  # once: what each data set's symbol is (its kind, its quote currency)
     quotes: dict[str, str] = {}  # quote currency -> the first data set quoting in it
     for i, name in enumerate(dd.datasets):
         try:
@@ -142,11 +145,11 @@ def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
         except SourceError as e:
             out.append(_error(doc.pos_of([*at, "datasets", i]), str(e), e.hint or ""))
             continue
-        lifecycle = _undriven_lifecycle(src.symbol)
+        lifecycle = _undriven_lifecycle(src.symbol, cat)
         if lifecycle:
             out.append(_error(doc.pos_of([*at, "datasets", i]), f"{name}: {src.symbol} {lifecycle}",
                               "leave it out of the run's data sets: its roll, expiry and settlement would not happen"))
-        quote = _quote(src.symbol)
+        quote = cat.get(src.symbol).quote if src.symbol in cat else None
         if quote is not None and quotes and quote not in quotes:
             first, other = next(iter(quotes.items()))
             out.append(_error(doc.pos_of([*at, "datasets", i]), f"{name} quotes in {quote}, but {other} quotes "
@@ -175,21 +178,11 @@ def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
 _LIFECYCLES = {"future": "specs/orders/futures_roll.yaml", "option": "specs/orders/option_expiry.yaml"}
 
 
-def _undriven_lifecycle(symbol: str) -> str:
+def _undriven_lifecycle(symbol: str, cat: Any) -> str:
     """Why a run must not trade `symbol` (its kind's lifecycle machine is not driven), or ""."""
-    from adapters.paper.catalogue import Catalogue
-
-    cat = Catalogue.load()
     kind = cat.get(symbol).kind if symbol in cat else None
     spec = _LIFECYCLES.get(kind or "")
     return f"is a {kind}: engine run does not drive its lifecycle ({spec}) yet" if spec else ""
-
-
-def _quote(symbol: str) -> str | None:
-    from adapters.paper.catalogue import Catalogue
-
-    cat = Catalogue.load()
-    return cat.get(symbol).quote if symbol in cat else None
 
 
 def _error(pos: Any, message: str, hint: str) -> Diagnostic:
