@@ -103,7 +103,7 @@ class Session:
                     exploration_max_chop: float) -> None:
         state = ctx.instance.state
         spec = self.domains_of(state)
-        routed = self.routing.state_modes(self.stage, state, spec)
+        routed = self.routed(state)
         for name, mode in routed.items():
             dom = Domain(name)
             if mode in (None, "off") or dom in self.books:  # a book keeps its wallet; see _sync_rollout
@@ -194,6 +194,11 @@ class Session:
         """The spec's `domains` of a rollout state (domain -> off | paper | live)."""
         return dict(self.specs.machines["rollout"].states[state].attrs.get("domains", {}))
 
+    def routed(self, state: str) -> dict[str, str | None]:
+        """A rollout state's domains as this run trades them (off, paper, live; None: live
+        without the opt-in this run lacks)."""
+        return self.routing.state_modes(self.stage, state, self.domains_of(state))
+
     def entry_block(self, dom: Domain) -> str:
         """Why the rollout's state lets `dom` open no new position now ("" if it may)."""
         self._sync_rollout()
@@ -221,7 +226,7 @@ class Session:
         ro = self.rollout
         if twin.state == ro.state:
             return ""
-        legs = [d for d, m in self.routing.state_modes(self.stage, twin.state, self.domains_of(twin.state)).items()
+        legs = [d for d, m in self.routed(twin.state).items()
                 if m is None]
         if not legs:
             return ""
@@ -237,7 +242,7 @@ class Session:
             return
         before, self._applied = self._applied, ro.state
         spec = self.domains_of(ro.state)
-        modes = self.routing.state_modes(self.stage, ro.state, spec)
+        modes = self.routed(ro.state)
         for name, mode in modes.items():
             old = self.modes.get(name, "off")
             if mode != old:
@@ -294,7 +299,7 @@ class Session:
         governs the run from now on; nothing changed, so nothing is journaled."""
         ro = self.rollout
         self._applied = ro.state
-        self.modes = self.routing.state_modes(self.stage, ro.state, self.domains_of(ro.state))
+        self.modes = self.routed(ro.state)
         self._blocked = self._blocks()
         self.use_stage(ro.ctx.get("stage", self.stage))
 
