@@ -9,7 +9,7 @@ completion before the next one is stepped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.base import ReportStatus, VenueReport
 from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side, order_id, order_id_prefix
@@ -28,6 +28,7 @@ _FINAL = frozenset(s for s in ReportStatus if s.is_final)
 _SIDES = {s.value: s for s in Side}
 _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
 _ENTRY, _TAKE_PROFIT, _STOP_LOSS, _EXIT = Role.ENTRY, Role.TAKE_PROFIT, Role.STOP_LOSS, Role.EXIT
+_FLAT = 1e-12  # |open qty| at or below this is flat (open_qty is already on the lot grid)
 
 
 @dataclass(slots=True)
@@ -105,6 +106,15 @@ class OrderHandle:
             self.bracket.on_order_done(self, status, report.reason)
 
 
+class Settlement(NamedTuple):
+    qty: float  # entered
+    entry_px: float  # average entry price
+    exit_px: float  # average price of the exits against the position
+    gross: float  # P&L before fees and funding, in the quote currency
+    fees: float
+    last_exit_ts: float | None
+
+
 @dataclass(slots=True)
 class BracketHandle:
     """A position: its entry, its take-profit and stop-loss legs, and exits."""
@@ -132,10 +142,37 @@ class BracketHandle:
 
     @property
     def open_qty(self) -> float:
-        """On the lot grid: a float sum of lot-sized fills (10839.7 + 3722.2) less the exit that
+        """Signed: below zero, exits filled past flat and the position is on the other side (an
+        exit fill on the bracket's own side is the buy-back of such an overfill).
+        On the lot grid: a float sum of lot-sized fills (10839.7 + 3722.2) less the exit that
         closed them leaves 1.8e-12, which would keep the bracket open for ever."""
+        side = self.side
         return self.execution.on_step(self.symbol, sum(f.qty for f in self.entry_fills)
-                                      - sum(f.qty for f in self.exit_fills))
+                                      - sum(f.qty if f.side is not side else -f.qty for f in self.exit_fills))
+
+    def settle(self, multiplier: float) -> "Settlement":
+        """What the bracket's fills made, before funding: its trade's figures."""
+        # One pass per side; each running sum adds in the order sum() would (entry fees, then exit fees).
+        qty = paid = fees = 0
+        for f in self.entry_fills:
+            qty, paid, fees = qty + f.qty, paid + f.qty * f.price, fees + f.fee
+        out = got = back = back_paid = 0
+        last = None  # the last exit fill's time: max() in the same pass
+        side = self.side
+        for f in self.exit_fills:
+            if f.side is side:  # the buy-back of an overfill past flat: it adds to the entry side
+                back, back_paid, fees = back + f.qty, back_paid + f.qty * f.price, fees + f.fee
+            else:
+                out, got, fees = out + f.qty, got + f.qty * f.price, fees + f.fee
+            if last is None or f.ts > last:
+                last = f.ts
+        entry_px = paid / qty
+        exit_px = got / out if out else entry_px
+        if back:  # every unit sold was bought (or the reverse): the result is the cash the fills moved
+            gross = side.sign * (got - paid - back_paid) * multiplier
+        else:
+            gross = side.sign * (exit_px - entry_px) * min(qty, out) * multiplier
+        return Settlement(qty, entry_px, exit_px, gross, fees, last)
 
     def _order(self, side: Side, qty: float, type_: OrderType, role: Role, price: float | None,
                reduce_only: bool) -> OrderHandle:
@@ -208,13 +245,17 @@ class BracketHandle:
 
     def close_position(self, ctx: "ActionContext", reason: str) -> None:
         qty = self.open_qty
-        if qty <= 1e-12:
+        if abs(qty) <= _FLAT:
             ctx.raise_event("position_closed")
             return
         self._close_now(qty, reason)
 
     def _close_now(self, qty: float, reason: str) -> None:
-        order = self._order(self.side.opposite, qty, _MARKET, _EXIT, None, True)
+        """A reduce-only market order for signed `qty`: the position (> 0), or the overfill
+        past flat (< 0), which is bought back on the bracket's own side."""
+        side = self.side.opposite if qty > 0 else self.side
+        qty = abs(qty)
+        order = self._order(side, qty, _MARKET, _EXIT, None, True)
         self.exits.append(order)
         self.exit_whys[order.id] = reason
         self.execution.post(order.instance, "submit", {"qty": qty, "price": 0.0, "reduce_only": True})
@@ -239,10 +280,18 @@ class BracketHandle:
                 leg = name
                 break
         self._exited(leg or self.exit_whys.get(order.id, "exit"))
+        left = self.open_qty
+        if self.instance.done:
+            if left < -_FLAT:  # past flat after the bracket closed: nothing else will undo it (fail closed)
+                ex.note("overfill", self.id, f"exit filled {-left:g} past flat after the bracket closed: closing")
+                self._close_now(left, "exit filled past flat after the bracket closed")
+            return
         if leg is not None:
             ex.post(self.instance, "leg_filled", {"leg": leg, "qty": fill.qty, "price": fill.price})
-        elif self.open_qty <= 1e-12:
+        elif abs(left) <= _FLAT:
             ex.post(self.instance, "position_closed")
+        if left < -_FLAT:
+            ex.post(self.instance, "overfilled", {"qty": -left})
 
     def _exited(self, why: str) -> None:
         """Name the trade after every exit that took part of it, in order: a take-profit that
@@ -271,11 +320,11 @@ class BracketHandle:
                 return
         if status is _REJECTED and any(o is order for o in self.exits):
             left = self.open_qty
-            if left <= 1e-12:
+            if abs(left) <= _FLAT:
                 ex.post(self.instance, "position_closed")
             else:  # nothing else will close these units: stop opening risk and say why (fail closed)
-                ex.fault(f"the venue refused the exit of {left:g} {self.symbol} ({reason}): the position "
-                         "stays open with no order to close it")
+                ex.fault(f"the venue refused the exit of {abs(left):g} {self.symbol} ({reason}): the "
+                         f"{'position' if left > 0 else 'overfill past flat'} stays open with no order to close it")
 
     def _live_legs(self) -> list[OrderHandle]:
         return [o for o in self.legs.values() if self.execution.is_live(o)]

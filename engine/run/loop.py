@@ -505,25 +505,13 @@ class Runner:
         ses = self.session
         if not b.entry_fills:
             return
-        # One pass per side; each running sum adds in the order sum() would (entry fees, then exit fees).
-        qty = paid = fees = 0
-        for f in b.entry_fills:
-            qty, paid, fees = qty + f.qty, paid + f.qty * f.price, fees + f.fee
-        out = got = 0
-        last = None  # the last exit fill's time: max() in the same pass
-        for f in b.exit_fills:
-            out, got, fees = out + f.qty, got + f.qty * f.price, fees + f.fee
-            if last is None or f.ts > last:
-                last = f.ts
-        entry_px = paid / qty
-        exit_px = got / out if out else entry_px
-        mult = self._instrument(b.symbol).multiplier
-        pnl = b.side.sign * (exit_px - entry_px) * min(qty, out) * mult - fees - b.funding
+        s = b.settle(self._instrument(b.symbol).multiplier)
+        pnl = s.gross - s.fees - b.funding
         book = ses.books[b.domain]
-        exit_ts = ses.clock.now() if last is None else last
+        exit_ts = ses.clock.now() if s.last_exit_ts is None else s.last_exit_ts
         book.trade_closed(exit_ts, pnl, self.risk.sizing.ladder.window)
-        trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, qty, b.ts, entry_px, exit_ts, exit_px,
-                            pnl, fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags,
+        trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, s.qty, b.ts, s.entry_px, exit_ts,
+                            s.exit_px, pnl, s.fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags,
                             b.extra.get("model_version"),
                             b.entry_fills[0].client_order_id, b.funding)  # (b.entry: None on resume once retired)
         self.trades.append(trade)

@@ -49,7 +49,20 @@ def test_both_legs_filling_closes_the_overfill(machine):
     b.send("entry_fill", qty=10.0, price=100.0)
     b.send("leg_filled", leg="stop_loss", qty=10.0, price=95.0)
     b.send("leg_filled", leg="take_profit", qty=10.0, price=110.0)
-    assert b.state == "closed" and b.called("close_position")
+    assert b.state == "exiting" and not b.called("close_position")
+    b.send("overfilled", qty=10.0)
+    assert b.state == "flattening" and b.called("close_position") == [{"reason": "exits filled past flat"}]
+    b.send("position_closed")
+    assert b.state == "closed"
+
+
+@pytest.mark.parametrize("qty, state", [(10.0, "closed"), (4.0, "flattening")])
+def test_a_leg_filling_while_flattening_counts_toward_the_exit(machine, qty, state):
+    b = opened(machine)
+    b.send("entry_fill", qty=10.0, price=100.0)
+    b.send("exit", reason="max hold")
+    b.send("leg_filled", leg="stop_loss", qty=qty, price=95.0)
+    assert b.state == state and b.ctx["exited_qty"] == qty
 
 
 def test_partial_exit_shrinks_the_legs(machine):

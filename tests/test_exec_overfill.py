@@ -1,0 +1,123 @@
+"""Exits that fill past flat are bought back: the one-cancels-other race on a venue whose
+cancel arrives too late (both legs fill), through the real order and bracket machines.
+
+The paper venue cancels a sibling leg in the same step and caps reduce-only fills, so it
+cannot overfill; a live venue can. The venue here is a scripted test double that answers
+what a live one would: the late cancel is refused, and each fill is the test's to report."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.base import ReportStatus, VenueReport
+from engine.domain import Domain, Fill, OrderType, Quote, Side
+from engine.exec.execution import Execution
+from engine.exec.handles import BracketHandle
+from engine.risk.types import Intent
+from engine.runtime import BoundMachine, Interpreter, ListSink, ReplayClock, default_registry, missing_implementations
+from engine.spec.loader import load_specs
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+T0 = 1_700_000_000.0
+
+
+class LateCancelVenue:
+    """Accepts every order; refuses a cancel of an order the test marked as already filled."""
+
+    class _Catalogue:
+        def get(self, symbol: str) -> Any:
+            return type("Inst", (), {"step": 1.0, "multiplier": 1.0})()
+
+    def __init__(self) -> None:
+        self.catalogue = self._Catalogue()
+        self.sent: list = []
+        self.filled: set[str] = set()
+
+    def quote(self, symbol: str) -> Quote:
+        return Quote("q1", symbol, T0, 99.9, 100.0, 100.0)
+
+    def submit(self, req) -> VenueReport:
+        self.sent.append(req)
+        return VenueReport(req.client_order_id, ReportStatus.ACCEPTED, qty=req.qty, price=req.price)
+
+    def cancel(self, client_order_id: str) -> VenueReport:
+        if client_order_id in self.filled:
+            return VenueReport(client_order_id, ReportStatus.FILLED, reason="too late: filled", refused=True)
+        return VenueReport(client_order_id, ReportStatus.CANCELED)
+
+
+class Journal:
+    """The ledger's calls, kept (a recorder: the store is not what this test is about)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, tuple]] = []
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kw: self.rows.append((name, args))
+
+
+@pytest.fixture(scope="module")
+def machines() -> dict[str, BoundMachine]:
+    specset, _ = load_specs([SPECS / "orders", SPECS / "catalogue.yaml"])
+    missing_implementations(specset)  # imports the providers that register the actions
+    return {n: BoundMachine.build(specset.machines[n], default_registry) for n in ("order", "bracket")}
+
+
+def _fill(order_id: str, side: Side, qty: float, price: float, n: int) -> VenueReport:
+    fill = Fill(order_id, f"{order_id}-{n}", "X", side, qty, price, 0.0, T0 + n, "q1")
+    return VenueReport(order_id, ReportStatus.FILLED, (fill,), filled_qty=qty)
+
+
+def test_both_legs_filling_buys_back_the_overfill(machines) -> None:
+    venue, closed = LateCancelVenue(), []
+    interp = Interpreter(ReplayClock(T0), ListSink())
+    ex = Execution(interp, machines["order"], machines["bracket"], venue, Journal(), interp.clock,
+                   multiplier=lambda s: 1.0, on_closed=closed.append)
+    quote = venue.quote("X")
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, quote, 95.0, 110.0, T0, "s"), 10.0)
+    ex.on_reports([_fill(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
+    tp, sl = b.legs["take_profit"].id, b.legs["stop_loss"].id
+    venue.filled |= {tp, sl}
+    ex.on_reports([_fill(tp, Side.SELL, 10.0, 110.0, 2), _fill(sl, Side.SELL, 10.0, 95.0, 3)])
+
+    back = venue.sent[-1]
+    assert (back.side, back.qty, back.type, back.reduce_only) == (Side.BUY, 10.0, OrderType.MARKET, True)
+    assert b.open_qty == -10.0 and b.instance.state == "flattening" and not closed
+    ex.on_reports([_fill(back.client_order_id, Side.BUY, 10.0, 96.0, 4)])
+
+    assert b.open_qty == 0.0 and b.instance.state == "closed" and closed == [b]
+    # bought 10 at 100 and 10 at 96, sold 10 at 110 and 10 at 95
+    assert b.settle(1.0).gross == pytest.approx(1100.0 + 950.0 - 1000.0 - 960.0)
+
+
+def test_a_fill_past_flat_after_the_bracket_closed_is_closed_out(machines) -> None:
+    """The market close of a flatten fills after a leg took the whole position."""
+    venue, closed = LateCancelVenue(), []
+    interp = Interpreter(ReplayClock(T0), ListSink())
+    ex = Execution(interp, machines["order"], machines["bracket"], venue, Journal(), interp.clock,
+                   multiplier=lambda s: 1.0, on_closed=closed.append)
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.SELL, venue.quote("X"), 105.0, 90.0, T0, "s"), 10.0)
+    ex.on_reports([_fill(b.entry.id, Side.SELL, 10.0, 100.0, 1)])
+    venue.filled.add(b.legs["stop_loss"].id)
+    ex.exit(b, "max hold")  # the stop's cancel comes too late; a market close goes out
+    close = venue.sent[-1]
+    ex.on_reports([_fill(b.legs["stop_loss"].id, Side.BUY, 10.0, 105.0, 2)])
+    assert b.instance.state == "closed" and not closed  # its market close still works
+    ex.on_reports([_fill(close.client_order_id, Side.BUY, 10.0, 104.0, 3)])
+
+    back = venue.sent[-1]
+    assert (back.side, back.qty, back.reduce_only) == (Side.SELL, 10.0, True)
+    ex.on_reports([_fill(back.client_order_id, Side.SELL, 10.0, 103.0, 4)])
+    assert b.open_qty == 0.0 and closed == [b]
+    assert b.settle(1.0).gross == pytest.approx(1000.0 + 1030.0 - 1050.0 - 1040.0)
+
+
+def test_settle_without_an_overfill_is_the_price_move() -> None:
+    b = BracketHandle(None, "b", "X", Domain.FOREX, Side.SELL, "s", T0)  # type: ignore[arg-type]
+    b.entry_fills = [Fill("e", "e1", "X", Side.SELL, 4.0, 100.0, 0.1, T0, "q")]
+    b.exit_fills = [Fill("x", "x1", "X", Side.BUY, 4.0, 97.5, 0.2, T0 + 9, "q")]
+    s = b.settle(2.0)
+    assert (s.qty, s.entry_px, s.exit_px, s.last_exit_ts) == (4.0, 100.0, 97.5, T0 + 9)
+    assert s.gross == pytest.approx(20.0) and s.fees == pytest.approx(0.3)
