@@ -190,9 +190,9 @@ def _keys(obj: object, prefix: str = "") -> set[str]:
     out = set()
     for k, v in obj.items():
         out.add(k)
-        if k not in ("domains", "rejections", "spec_hashes"):  # their keys are data, not names
+        if k not in ("domains", "rejections", "spec_hashes", "kpis_by_stage"):  # their keys are data, not names
             out |= _keys(v)
-        elif k == "domains":
+        elif k in ("domains", "kpis_by_stage"):
             for dom in v.values():
                 out |= _keys(dom)
     return out

@@ -91,6 +91,32 @@ def test_a_paper_run_promoted_to_stage_2_trades_the_live_leg_on_paper_with_stage
     assert ses.entry_block(Domain.CRYPTO_SPOT) == ""
 
 
+def test_a_promoted_run_keeps_its_kpis_per_stage(tmp_path: Path) -> None:
+    """Each trade counts for the stage whose rules opened it; the store keeps a KPI snapshot
+    per stage and domain, and the report splits the domain's KPIs the same way."""
+    from engine.run.report import report_dict
+
+    flips = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m",), offset=0, bars=400, seed=1,
+                     partial_fill_prob=0.0, slippage_bps=0.0, max_hold_s=3600.0, flip_every=6)
+    runner = build(flips, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    runner.run(limit=200)
+    before = len(runner.trades)
+    _to_confirm_stage_2(runner)
+    _promote(runner)
+    promoted_at = ses.clock.now()
+    runner.run()
+    result = runner.result(0.0)
+    assert [n for _, n in ses.stage_log] == [1, 2] and ses.stage_log[1][0] == promoted_at
+    stages = [t.stage for t in runner.trades]
+    assert before and stages.count(1) >= before and 2 in stages, stages
+    assert all(t.stage == (1 if t.entry_ts < promoted_at else 2) for t in runner.trades)
+    snaps = {k.stage: k.trades for k in ses.store.kpis(domain="crypto_spot")}
+    assert snaps == {1: stages.count(1), 2: stages.count(2)}
+    by_stage = report_dict(result, {})["domains"]["crypto_spot"]["kpis_by_stage"]
+    assert {n: k["trades"] for n, k in by_stage.items()} == {"1": stages.count(1), "2": stages.count(2)}
+
+
 def test_a_run_without_paper_or_opt_in_refuses_a_promotion_to_a_live_leg(tmp_path: Path) -> None:
     """A stage-1 run needs neither --paper nor the opt-in; stage 2 trades crypto spot live."""
     runner = build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
@@ -130,6 +156,7 @@ def test_a_resumed_promoted_run_keeps_its_stage_parameters_and_its_paper_routing
         try:
             assert again.session.rollout.state == "stage_2"
             assert again.session.kill.bound.params["daily_loss_limit"] == 0.03
+            assert [n for _, n in again.session.stage_log] == [1, 2]
         finally:
             again.session.store.close()
 

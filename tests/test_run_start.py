@@ -3,6 +3,7 @@ archives (ENGINE_DB_URL too), what a resume must match (config, specs, an unfini
 that a refused start writes nothing: no archive, no run directory, no empty store."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -80,7 +81,8 @@ def test_two_fresh_runs_on_a_sqlite_engine_db_url_archive_the_store_and_the_venu
         assert done.returncode == 0, done.stderr[-2000:]
     [archived] = (tmp_path / "db" / "x.db-archive").iterdir()
     assert {"x.db", "x.db-paper-venue.db"} <= {p.name for p in archived.iterdir()}
-    assert (tmp_path / "run1" / "report.json").read_text().count('"stage"') == 1
+    report = json.loads((tmp_path / "run1" / "report.json").read_text())  # one report, whole
+    assert report["stage"] == 1 and [s["stage"] for s in report["stages"]] == [1]
     assert not (tmp_path / "engine.db").exists()
 
 

@@ -158,7 +158,7 @@ def save(runner: Any) -> None:
         ledger_rows = ses.ledger.state()
         store.put_json(KEY, {
             "cursor": runner.bars, "clock": ses.clock.now(), "venue_calls": venue_calls, "audit_offset": audit_offset,
-            "journal_seq": seq, "stage": ses.stage,
+            "journal_seq": seq, "stage": ses.stage, "stage_log": ses.stage_log,
             "day": runner._day, "peak": runner._peak, "day_start": runner._day_start,
             "rejections": runner.rejections, "seq": ex._seq, "refused": ex.refused, "decider": runner.decider.state(),
             "ledger": ledger_rows, "gate_kpis": {d.value: k.state() for d, k in runner.gate_kpis.items()},
@@ -212,6 +212,7 @@ def load(runner: Any, data: dict) -> None:
                                            host=ses) for d in data["gates"]}
     ses.gate_decisions, ses.kill_events = list(data["gate_decisions"]), list(data["kill_events"])
     ses.flatten_pending = data["flatten_pending"]
+    ses.stage_log = [(float(t), int(n)) for t, n in data.get("stage_log", ())]
     restore_handles(ex, data["orders"], data["brackets"], snaps, data.get("closing", []))
     ex._seq, ex.refused = data["seq"], data.get("refused", 0)
     runner.bars, runner._day, runner._peak, runner._day_start = data["cursor"], data["day"], data["peak"], data["day_start"]

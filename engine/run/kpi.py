@@ -103,6 +103,26 @@ def split_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: floa
     }
 
 
+def stage_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float,
+               stage_log: Sequence[tuple[float, int]]) -> dict[int, Kpis]:
+    """Exploitation KPIs per rollout stage of one domain: each trade counts for the stage that
+    opened it, each equity sample for the stage in force at its time. `stage_log` holds
+    (from time, stage) pairs in time order. A stage after the first is measured from the
+    equity it started with; a stage entered twice (demoted, then reinstated) is measured
+    over both of its spells."""
+    first = stage_log[0][1]
+    if len(stage_log) < 2:  # most runs: one stage, the whole run
+        return {first: split_kpis(trades, equity, start_balance)["exploitation"]}
+    starts = [t for t, _ in stage_log]
+    groups: dict[int, tuple[list[ClosedTrade], list[tuple[float, float]]]] = {n: ([], []) for _, n in stage_log}
+    for t in trades:
+        groups[first if t.stage is None else t.stage][0].append(t)
+    for point in equity:
+        groups[stage_log[max(bisect.bisect_right(starts, point[0]) - 1, 0)][1]][1].append(point)
+    return {n: split_kpis(ts, curve, start_balance if n == first or not curve else curve[0][1])["exploitation"]
+            for n, (ts, curve) in groups.items()}
+
+
 def trade_curve(trades: Sequence[ClosedTrade], start_balance: float) -> list[tuple[float, float]]:
     """Equity sampled at each exit: start balance plus cumulative realised pnl."""
     ordered = sorted(trades, key=lambda t: t.exit_ts)

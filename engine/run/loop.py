@@ -26,7 +26,7 @@ from engine.run.decide import Decider, Want
 from engine.run.equity import EquityCurve, PointLog
 from engine.run.market import Series, Timeline
 from engine.run.quiet import EquityPath, QuietScreen
-from engine.run.kpi import RunningKpis, split_kpis
+from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import Session
 
@@ -132,16 +132,17 @@ class Runner:
         domains = {d.value: DomainResult(d.value, b.mode, b.start_balance, b.balance,
                                          sum(1 for br in unfinished if br.domain is d))
                    for d, b in ses.books.items()}
+        log = ses.stage_log or [(0.0, ses.stage)]
         for d, b in ses.books.items():
-            for k_name, k in split_kpis([t for t in self.trades if t.domain == d.value],
-                                        self.equity.get(d.value, []), b.start_balance).items():
-                if k_name == "exploitation":
-                    ses.store.put_kpis(stage=ses.stage, domain=d, mode=b.mode, **k.store_fields())
+            per_stage = stage_kpis([t for t in self.trades if t.domain == d.value], self.equity.get(d.value, []),
+                                   b.start_balance, log)
+            for stage, k in per_stage.items():
+                ses.store.put_kpis(stage=stage, domain=d, mode=b.mode, **k.store_fields())
         ses.store.commit()
         hashes = {n: m.spec_hash for n, m in ses.specs.machines.items()}
         return RunResult(ses.stage, ses.run_dir, started, time.time(), self.bars, domains, self.trades, self.equity,
                          ses.gate_decisions, ses.kill_events, self.rejections, ses.execution.refused, hashes,
-                         ses.kill.state, ses.rollout.state)
+                         ses.kill.state, ses.rollout.state, list(log))
 
     def step(self, s: Series, i: int) -> None:
         ses = self.session
@@ -513,7 +514,8 @@ class Runner:
         trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, s.qty, b.ts, s.entry_px, exit_ts,
                             s.exit_px, pnl, s.fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags,
                             b.extra.get("model_version"),
-                            b.entry_fills[0].client_order_id, b.funding)  # (b.entry: None on resume once retired)
+                            b.entry_fills[0].client_order_id, b.funding,  # (b.entry: None on resume once retired)
+                            ses.stage_at(b.ts))
         self.trades.append(trade)
         ses.ledger.journal("trade", b.id, trade.as_dict(), reason=trade.exit_reason)
         ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())

@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from engine.run.kpi import Kpis, split_kpis
+from engine.run.kpi import Kpis, split_kpis, stage_kpis
 from engine.run.result import ClosedTrade, RunResult
 
 FORMAT = 1
@@ -120,12 +120,24 @@ def domain_kpis(result: RunResult) -> dict[str, dict[str, Kpis]]:
             for d, dr in result.domains.items()}
 
 
+def stage_log(result: RunResult) -> list[tuple[float, int]]:
+    """The stages the run went through, (from time, stage); one entry for a run that never moved."""
+    return result.stage_log or [(result.started, result.stage)]
+
+
+def domain_stage_kpis(result: RunResult) -> dict[str, dict[int, Kpis]]:
+    """{domain: {stage: Kpis}}: exploitation KPIs per stage the run went through (kpi.stage_kpis)."""
+    log = stage_log(result)
+    return {d: stage_kpis(result.domain_trades(d), result.equity.get(d, []), dr.start_balance, log)
+            for d, dr in result.domains.items()}
+
+
 def _quotes(setting: RunSetting | None) -> Mapping[str, str | None]:
     return setting.quotes if setting else {}
 
 
 def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting | None = None) -> dict[str, Any]:
-    per_domain = domain_kpis(result)
+    per_domain, per_stage = domain_kpis(result), domain_stage_kpis(result)
     elapsed = result.finished - result.started
     quotes = _quotes(setting)
     return _clean({
@@ -141,8 +153,10 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "domains": {d: {"mode": dr.mode, "quote": quotes.get(d), "start_balance": dr.start_balance,
                         "end_balance": dr.end_balance, "open_positions": dr.open_positions,
                         "kpis": per_domain[d]["exploitation"].as_dict(),
-                        "exploration_kpis": per_domain[d]["exploration"].as_dict()}
+                        "exploration_kpis": per_domain[d]["exploration"].as_dict(),
+                        "kpis_by_stage": {str(n): k.as_dict() for n, k in per_stage[d].items()}}
                     for d, dr in result.domains.items()},
+        "stages": [{"stage": n, "from": _iso(t)} for t, n in stage_log(result)],
         "trade_count": len(result.trades),
         "models": _models(result.trades),
         "gate_decisions": result.gate_decisions,
@@ -230,12 +244,16 @@ def print_kpi_table(result: RunResult, console: Any, setting: RunSetting | None 
     table = Table(title=f"Stage {result.stage}: {result.bars} bars, {len(result.trades)} trades")
     add_columns(table, ["domain", "trades", "win rate", "Sharpe", "Sortino", "max DD", "profit factor",
                         "expectancy", "end balance"], left=("domain",))
+    stages = domain_stage_kpis(result)
     for domain, split in domain_kpis(result).items():
         dr = result.domains[domain]
         table.add_row(f"{domain} ({dr.mode})", *_kpi_cells(split["exploitation"]),
                       f"{dr.end_balance:,.2f} {_unit(_quotes(setting).get(domain))}".rstrip())
         if split["exploration"].trades:
             table.add_row("  exploration", *_kpi_cells(split["exploration"]), "", style="dim")
+        if len(stages[domain]) > 1:  # a promoted (or demoted) run: each stage's share
+            for n, k in stages[domain].items():
+                table.add_row(f"  stage {n}", *_kpi_cells(k), "", style="dim")
     console.print(table)
     console.print(f"stage state: [bold]{result.final_stage_state or '?'}[/]   "
                   f"kill mode: [bold]{result.final_kill_mode or '?'}[/]   "

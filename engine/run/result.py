@@ -32,6 +32,7 @@ class ClosedTrade:
     model_version: str | None = None
     client_order_id: str = ""  # the entry order's id, to find it in the audit journal
     funding: float = 0.0  # perp funding paid while open (received: negative)
+    stage: int | None = None  # the rollout stage whose rules opened it (None: journaled before stages were kept)
 
     def as_dict(self) -> dict:
         """Flat fields (dataclasses.asdict deep-copies through recursion: 23 us against 2 us)."""
@@ -64,6 +65,7 @@ class RunResult:
     spec_hashes: dict[str, str] = field(default_factory=dict)  # machine -> spec hash
     final_kill_mode: str = ""
     final_stage_state: str = ""
+    stage_log: list[tuple[float, int]] = field(default_factory=list)  # (from time, stage) the run went through
 
     def domain_trades(self, domain: str) -> list[ClosedTrade]:
         return [t for t in self.trades if t.domain == domain]

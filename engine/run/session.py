@@ -15,6 +15,7 @@ run has no opt-in for is refused before it is made.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,8 @@ class Session:
     refused: str = ""  # why the last event sent to the rollout was refused ("" if it was not)
     stages: dict[int, dict[str, BoundMachine]] = field(default_factory=dict)  # bind_stages: per stage, at load
     modes: dict[str, str | None] = field(default_factory=dict)  # domain -> routed mode of the rollout's state
+    # (from time, stage): whose rules applied from then on; a promotion or a demotion adds one.
+    stage_log: list[tuple[float, int]] = field(default_factory=list)
     _broadcasts: frozenset[str] | None = field(default=None, repr=False)
     _applied: str | None = field(default=None, repr=False)  # the rollout state `modes` and `bound` follow
     _blocked: dict[Domain, str] = field(default_factory=dict, repr=False)  # domain -> why it takes no entry
@@ -199,6 +202,19 @@ class Session:
         without the opt-in this run lacks)."""
         return self.routing.state_modes(self.stage, state, self.domains_of(state))
 
+    def stage_at(self, ts: float) -> int:
+        """The stage whose rules applied at time `ts` (the start stage before the log begins)."""
+        log = self.stage_log
+        if len(log) < 2:  # a run that never moved
+            return log[0][1] if log else self.stage
+        i = bisect.bisect_right(log, ts, key=lambda e: e[0]) - 1
+        return log[max(i, 0)][1]
+
+    def _log_stage(self) -> None:
+        stage = int(self.rollout.ctx.get("stage", self.stage))
+        if not self.stage_log or self.stage_log[-1][1] != stage:
+            self.stage_log.append((self.clock.now(), stage))
+
     def entry_block(self, dom: Domain) -> str:
         """Why the rollout's state lets `dom` open no new position now ("" if it may)."""
         self._sync_rollout()
@@ -251,6 +267,7 @@ class Session:
         self.modes = modes
         self._blocked = self._blocks()
         self._switch_stage(ro.ctx.get("stage", self.stage), f"rollout {before} -> {ro.state}")  # unless send did
+        self._log_stage()
         for dom in self.books:  # a domain a promotion activated gets its gate
             if dom not in self.gates:
                 self.gates[dom] = self.interp.create(self.bound["model_promotion"], f"gate:{dom.value}", host=self)
@@ -302,6 +319,7 @@ class Session:
         self.modes = self.routed(ro.state)
         self._blocked = self._blocks()
         self.use_stage(ro.ctx.get("stage", self.stage))
+        self._log_stage()  # a resumed run's log came with its checkpoint
 
 
 def _why(domain: str, mode: str | None, spec_mode: str) -> str:
