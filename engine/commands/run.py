@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.diagnostics import SpecError, render
+from engine.spec.contract import MACHINES, STAGES, stage_state
 
 FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
 DIR_KEY = "run/dir"
@@ -48,7 +49,7 @@ class SavedRun:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stage", type=int, required=True, choices=range(1, 6), metavar="N",
+    p.add_argument("--stage", type=int, required=True, choices=STAGES, metavar="N",
                    help="rollout stage 1-5, as specs/rollout/rollout.yaml defines it")
     p.add_argument("--config", help="run config YAML merged over the embedded defaults")
     p.add_argument("--live", action="store_true", help="opt in to live legs (also needs config and env)")
@@ -153,7 +154,8 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     cfg = _config(args.config)
     try:
         specs = load_specset(args.specs)
-        modes = dict(specs.machines["rollout"].states[f"stage_{args.stage}"].attrs.get("domains", {}))
+        # load_specset refused a rollout without this state (ENGINE_CONTRACT)
+        modes = dict(specs.machines["rollout"].states[stage_state(args.stage)].attrs.get("domains", {}))
         routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
                         paper_flag=args.paper, paper_command=_paper_command(args))
     except (OptInError, RefusedToStart) as e:
@@ -244,7 +246,6 @@ def _saved_run(parsed: Any) -> SavedRun | None:
     cannot be opened (bad driver, refused connection) is one line, password masked."""
     from engine.commands.status import driver_error
     from engine.run import checkpoint
-    from engine.run.session import MACHINES
     from state.store import Store
 
     file = _sqlite_file(parsed)

@@ -15,11 +15,11 @@ from engine.domain import Domain, Fill, OrderRequest, on_lot_grid
 from engine.exec.handles import BracketHandle, OrderHandle
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine, Clock, Instance, Interpreter
+from engine.spec.contract import ORDER_DONE_TAG
 
 _REPORT_EVENTS = {ReportStatus.TRIGGERED: "triggered", ReportStatus.CANCELED: "canceled",
                   ReportStatus.EXPIRED: "expired", ReportStatus.REJECTED: "rejected",
                   ReportStatus.UNKNOWN: "ack_timeout"}
-_DONE_STATES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "DENIED"})
 _FINAL = frozenset(s for s in ReportStatus if s.is_final)  # a set: ReportStatus.is_final costs ~500 ns a call
 # The venue's word on an order becomes its stored status. "filled" too: the venue fills the qty it
 # conformed to its lot grid, which a float sum of fills may miss by an ulp of the request's. A part
@@ -36,6 +36,10 @@ class Execution:
                  on_funding: Callable[[Domain, str, float], None] = lambda d, s, p: None) -> None:
         self.interp, self.venue, self.ledger, self.clock = interp, venue, ledger, clock
         self.order_machine, self.bracket_machine = order_machine, bracket_machine
+        # The order spec says where an order is done: a final state, or one tagged `terminal`
+        # (CANCELED: a late fill is still booked, but nothing works). A stage switch rebinds
+        # the same spec with other parameters, so its states, and this set, stay.
+        self._done = done_states(order_machine)
         self.multiplier, self.on_closed, self.on_fill = multiplier, on_closed, on_fill
         self.on_funding = on_funding
         self.orders: dict[str, OrderHandle] = {}
@@ -158,7 +162,7 @@ class Execution:
     # -- queries ------------------------------------------------------------------
     def is_live(self, order: OrderHandle) -> bool:
         inst = order.instance
-        return inst is not None and not inst.done and inst.state not in _DONE_STATES
+        return inst is not None and inst.state not in self._done
 
     def open_brackets(self, symbol: str | None = None) -> list[BracketHandle]:
         if not self.brackets:  # most stepped bars of a replay
@@ -224,3 +228,9 @@ class Execution:
             b = self.closing.pop(bid, None)  # None: a nested _retire (on_closed's kill broadcast) took it
             if b is not None:
                 self.on_closed(b)
+
+
+def done_states(order_machine: BoundMachine) -> frozenset[str]:
+    """The order machine's states where an order can no longer trade (its spec's final states and
+    those tagged ORDER_DONE_TAG; ENGINE_CONTRACT makes every other state say it is live)."""
+    return order_machine.done_leaves | frozenset(s for s, tags in order_machine.tags.items() if ORDER_DONE_TAG in tags)

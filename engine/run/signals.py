@@ -263,9 +263,10 @@ def _allowlist(cfg: RunConfig, ml_on: bool) -> Any:
 
 
 def _exploration(cfg: RunConfig, specs: Any, stage: int, ml_on: bool) -> Any:
-    """The rollout stage's exploration_min / exploration_max_chop (what apply_stage receives);
-    chop regimes and the tag from specs/ml/exploration.yaml. Exploration means trading against
-    the filter, so it is off without one."""
+    """The rollout stage's exploration_min / exploration_max_chop (what apply_stage receives: the
+    only source of the rates; ENGINE_CONTRACT refuses them in specs/ml/exploration.yaml and checks
+    min <= max_chop in every stage and env); chop regimes and the tag from specs/ml/exploration.yaml.
+    Exploration means trading against the filter, so it is off without one."""
     if not (ml_on and cfg.ml.exploration):
         return None
     from engine.spec.params import effective_params

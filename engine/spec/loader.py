@@ -132,7 +132,7 @@ def _from_doc(doc: YamlDoc, path: Path, raw: bytes) -> _Loaded:
         name = doc.data.get("name")
         name = name if isinstance(name, str) else path.stem
         pos = doc.pos_of(("name",)) if "name" in doc.data else doc.pos_of(())
-        return _Loaded(extra=(name, obj, pos, kind), diags=diags + errs)
+        return _Loaded(extra=(name, obj, pos, kind), diags=diags + errs + _set_by_engine(kind, doc))
     obj, errs = models.validate(models.model_for_kind(kind), doc.data, doc)
     diags += errs
     if obj is None:
@@ -144,6 +144,15 @@ def _from_doc(doc: YamlDoc, path: Path, raw: bytes) -> _Loaded:
     builder = _MachineBuilder(doc)
     machine = builder.machine(obj, hashlib.sha256(raw).hexdigest()[:16])
     return _Loaded(machine=machine, diags=diags + builder.diags)
+
+
+def _set_by_engine(kind: str, doc: YamlDoc) -> list[Diagnostic]:
+    """ENGINE_CONTRACT for a key the engine takes from elsewhere: written here it is silently ignored."""
+    from engine.spec.contract import SET_BY_ENGINE
+
+    return [_err(doc.key_pos_of((key,)), "ENGINE_CONTRACT", f"`{key}` of a `kind: {kind}` document is not read: "
+                 f"the engine takes it from {source}", f"delete it here; set {source} instead")
+            for key, source in SET_BY_ENGINE.get(kind, {}).items() if key in doc.data]
 
 
 # --- IR builders -----------------------------------------------------------------

@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from engine.diagnostics import Diagnostic, Pos, Severity, did_you_mean
+from engine.spec.contract import STAGE_PREFIX
 from engine.spec.durations import parse_duration
 from engine.spec.ir import KINDS, Overrides, Param, SpecSet
 
 _NUMERIC = ("float", "money", "fraction")
 ENVIRONMENTS_KIND = "environments"  # the document declaring the env names (specs/overrides/environments.yaml)
-STAGE_PREFIX = "stage_"  # rollout state `stage_N` is what a `scope: stage` override with `key: N` tunes
 
 
 def effective_params(specset: SpecSet, machine_name: str, stage: int | None = None,

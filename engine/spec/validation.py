@@ -17,16 +17,34 @@ REQUIRED_DOCUMENTS: tuple[tuple[str, str | None, str], ...] = (
 )
 
 
-def check_specs(paths: Sequence[str | Path]) -> tuple[SpecSet, list[Diagnostic]]:
-    """The spec set under `paths` (each widened to its whole spec tree) and every diagnostic."""
+def check_specs(paths: Sequence[str | Path], for_run: bool = False) -> tuple[SpecSet, list[Diagnostic]]:
+    """The spec set under `paths` (each widened to its whole spec tree) and every diagnostic.
+
+    `for_run`: the set is to be run, so it must meet the engine's contract even when it is
+    not a whole spec tree with a rollout (which is when `engine validate` checks it)."""
     from engine.spec.files import spec_roots
     from engine.spec.lint import lint
     from engine.spec.loader import load_specs
     from engine.spec.params import check_overrides
 
-    specset, diags = load_specs(spec_roots(paths))
+    roots = spec_roots(paths)
+    specset, diags = load_specs(roots)
     diags += check_overrides(specset) + lint(specset) + missing_documents(specset)
+    diags += engine_contract(specset, roots, for_run)
     return specset, list(dict.fromkeys(diags))  # duplicates dropped
+
+
+def engine_contract(specset: SpecSet, roots: Sequence[str | Path], for_run: bool) -> list[Diagnostic]:
+    """ENGINE_CONTRACT: what `engine run` needs of the machines (engine/spec/contract.py)."""
+    from engine.diagnostics import Pos
+    from engine.spec.lint import contract, safely
+    from engine.spec.lint._context import Context
+
+    if not (for_run or contract.runnable(specset)):
+        return []  # a few machines (a test's, a library's): nothing runs them as a whole
+    rollout = next((m for m in specset.machines.values() if m.kind == "rollout"), None)
+    anchor = rollout.pos if rollout else Pos(specset.catalogue.path or (str(roots[0]) if roots else "specs"))
+    return list(safely(lambda: contract.check(Context(specset), anchor), anchor, contract.check))
 
 
 def missing_documents(specset: SpecSet) -> list[Diagnostic]:

@@ -22,7 +22,7 @@ MACHINE_RULES: tuple[MachineRule, ...] = (
 )
 SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (events.check_specset,)
 
-__all__ = ["lint"]
+__all__ = ["lint", "safely"]
 
 
 def lint(specset: SpecSet) -> list[Diagnostic]:
@@ -30,13 +30,13 @@ def lint(specset: SpecSet) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for m in specset.machines.values():
         for rule in MACHINE_RULES:
-            out.extend(_safely(lambda: rule(cx, m), m.pos, rule))
+            out.extend(safely(lambda: rule(cx, m), m.pos, rule))
     for srule in SPECSET_RULES:
-        out.extend(_safely(lambda: srule(cx), None, srule))
+        out.extend(safely(lambda: srule(cx), None, srule))
     return sorted(dict.fromkeys(out), key=sort_key)
 
 
-def _safely(run: Callable[[], Iterable[Diagnostic]], pos, rule: Callable) -> Iterator[Diagnostic]:
+def safely(run: Callable[[], Iterable[Diagnostic]], pos, rule: Callable) -> Iterator[Diagnostic]:
     from engine.diagnostics import Pos
     try:
         yield from list(run())

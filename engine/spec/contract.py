@@ -1,0 +1,128 @@
+"""What `engine run` needs of the specs: the machines it creates, the events it sends them,
+the tags, context, parameters, commands and state names it reads. The one list of it.
+
+The engine finds these by name, so a spec edit that renames one (CANCELED -> CANCELLED,
+stage_1 -> learn, a dropped `fault` transition) would load and lint clean and then silently
+switch a safety feature off. Lint rule ENGINE_CONTRACT (engine/spec/lint/contract.py) checks
+a spec tree against this list, so `engine validate` refuses such an edit with the spec's
+file:line:col, and `engine run` refuses it up front with the same diagnostics. The engine's
+code reads its names from here where it can; tests/test_engine_contract.py scans engine/ and
+adapters/ for the literal names it sends and reads, so this list cannot fall behind the code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+STAGE_PREFIX = "stage_"  # rollout state `stage_N` is stage N (`engine run --stage N`, `scope: stage` key N)
+STAGES = range(1, 6)  # the stages `engine run --stage N` accepts
+ACTIVATE = "activate"  # the event that starts the rollout in the stage the operator chose
+ORDER_DONE_TAG = "terminal"  # a non-final order state where nothing works any more (Execution.is_live)
+
+
+def stage_state(stage: int) -> str:
+    """The rollout state of stage `stage`."""
+    return f"{STAGE_PREFIX}{stage}"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """An event the engine sends: the payload fields it sends, and when it sends it."""
+
+    fields: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the engine needs of one machine (every mapping: name -> what the engine does with it)."""
+
+    kind: str
+    role: str
+    events: Mapping[str, Sent] = field(default_factory=dict)
+    inputs: Mapping[str, Sent] = field(default_factory=dict)  # input -> fields the engine provides
+    tags: Mapping[str, str] = field(default_factory=dict)  # some state must carry each
+    context: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    commands: Mapping[str, str] = field(default_factory=dict)
+    states: tuple[str, ...] = ()  # entered by name; each by `entered_by` from the initial state
+    entered_by: str | None = None
+    handled_where: Mapping[str, str] = field(default_factory=dict)  # event -> tag of states that must handle it
+    classified_by: tuple[str, ...] = ()  # every non-final, non-initial leaf carries exactly one
+    # (low, high, why): params[low] <= params[high] by default, in every stage and environment
+    param_order: tuple[tuple[str, str, str], ...] = ()
+
+
+_ORDER_FILL = ("qty", "price")
+ENGINE_CONTRACT: Mapping[str, Needs] = {
+    "rollout": Needs(
+        "rollout", "the stage-gated rollout that decides which domains trade",
+        events={ACTIVATE: Sent(("stage",), "at start, to enter the stage of `engine run --stage N`"),
+                "gate_passed": Sent(("domain", "phase"), "when a domain's gate passes (report_gate)")},
+        context={"stage": "the stage whose parameter overrides apply"},
+        params={"exploration_min": "the exploration rate of an ML run",
+                "exploration_max_chop": "the exploration rate of an ML run in chop"},
+        commands={"promote": "`engine promote` posts it"},
+        tags={"awaiting_operator": "`engine status` and `engine promote` show it waits for a confirmation"},
+        states=tuple(stage_state(n) for n in STAGES), entered_by=ACTIVATE,
+        param_order=(("exploration_min", "exploration_max_chop",
+                      "the exploration rate in chop may not be below the minimum (an ML run refuses it)"),)),
+    "kill_modes": Needs(
+        "kill", "the kill switch",
+        events={"fault": Sent(("reason",), "when a run lock is lost or execution cannot resolve an order"),
+                "trade_closed": Sent(("pnl",), "for every closed trade (the losing-streak tripwire)"),
+                "risk_update": Sent((), "every bar, with the inputs `pnl`"),
+                "day_rolled": Sent((), "at each new trading day"),
+                "flattened": Sent((), "once a flatten left nothing open")},
+        inputs={"pnl": Sent(("daily_loss", "drawdown"), "with risk_update, trade_closed and commands")},
+        tags={"opens_risk": "new entries are allowed only in a state carrying it"},
+        context={"tripped_by": "the reason journaled with each kill transition"},
+        handled_where={"fault": "opens_risk"}),
+    "model_promotion": Needs(
+        "gates", "each domain's promotion gate",
+        events={"kpi_update": Sent((), "once a day, with the inputs `kpi`")},
+        inputs={"kpi": Sent(("trades", "sharpe", "max_dd", "win_rate", "baseline_sharpe"), "with kpi_update")}),
+    "order": Needs(
+        "orders", "every order",
+        events={"submit": Sent(("qty", "price", "reduce_only"), "to send an order"),
+                "cancel": Sent((), "to cancel an order"),
+                "amend": Sent(_ORDER_FILL, "to move or resize a leg"),
+                "fill": Sent(_ORDER_FILL, "for every fill the venue reports"),
+                "accepted": Sent((), "when the venue acknowledges"),
+                "rejected": Sent(("reason",), "when the venue refuses an order"),
+                "canceled": Sent((), "when the venue cancels"),
+                "expired": Sent((), "when the order's time in force ran out"),
+                "triggered": Sent((), "when a stop triggers"),
+                "ack_timeout": Sent((), "when the venue's answer is unknown"),
+                "updated": Sent(_ORDER_FILL, "when the venue applied an amend"),
+                "update_rejected": Sent(("reason",), "when the venue refuses an amend"),
+                "cancel_rejected": Sent(("reason",), "when the venue refuses a cancel"),
+                "reconciled": Sent(("status", "filled_qty", "avg_px"), "with the venue's truth")},
+        context={"filled_qty": "what a leg's amend adds to"},
+        # live: working, or protected (unresolved: a fill may still come); done: final, or ORDER_DONE_TAG
+        classified_by=("working", ORDER_DONE_TAG, "protected")),
+    "bracket": Needs(
+        "orders", "every position (entry, take-profit and stop-loss legs)",
+        events={"open": Sent(("side", "qty", "entry_price", "limit_price", "stop", "take_profit"),
+                             "to open a position"),
+                "entry_fill": Sent(_ORDER_FILL, "for each fill of the entry"),
+                "entry_canceled": Sent((), "when the entry is canceled or expires"),
+                "entry_rejected": Sent(("reason",), "when the venue refuses the entry"),
+                "leg_filled": Sent(("leg", "qty", "price"), "for each fill of a leg"),
+                "leg_canceled": Sent(("leg",), "when a leg is canceled or expires"),
+                "leg_rejected": Sent(("leg", "reason"), "when the venue refuses a leg"),
+                "position_closed": Sent((), "when the position is flat"),
+                "overfilled": Sent(("qty",), "when exits filled past flat"),
+                "exit": Sent(("reason",), "for an exit the engine decides (max hold, weekend)"),
+                "price_update": Sent(("price", "atr"), "every bar (breakeven and trailing stop)")},
+        context={"stop": "the stop-loss leg's price", "take_profit": "the take-profit leg's price"},
+        tags={"position_open": "max-hold exits, breakeven and trailing apply only there"}),
+}
+MACHINES: tuple[str, ...] = tuple(ENGINE_CONTRACT)  # every machine `engine run` creates
+
+# Keys of other documents that the engine sets from a machine instead (kind -> key -> source): the
+# exploration rates are per stage, so they are the rollout's parameters (engine/run/signals.py).
+SET_BY_ENGINE: Mapping[str, Mapping[str, str]] = {
+    "exploration": {"min_rate": "the rollout parameter `exploration_min` (per stage)",
+                    "chop_rate": "the rollout parameter `exploration_max_chop` (per stage)"},
+}

@@ -1,0 +1,183 @@
+"""ENGINE_CONTRACT: an ordinary edit of specs/ that breaks what `engine run` relies on by name
+fails `engine validate` at the spec node to fix, and `engine run` refuses it with the same
+diagnostics (engine/spec/contract.py lists what the engine needs)."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from engine.commands.validate import validate
+from engine.diagnostics import Diagnostic, Severity, SpecError
+from engine.spec.validation import check_specs
+
+SPECS = Path(__file__).parents[1] / "specs"
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    shutil.copytree(SPECS, tmp_path / "specs")
+    return tmp_path / "specs"
+
+
+def edit(tree: Path, file: str, old: str, new: str, count: int = 1) -> None:
+    path = tree / file
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {file}"
+    path.write_text(text.replace(old, new) if count == 0 else text.replace(old, new, count))
+
+
+def contract(tree: Path) -> list[str]:
+    """ENGINE_CONTRACT diagnostics as `file:line:col message`."""
+    return [f"{Path(d.pos.file).relative_to(tree).as_posix()}:{d.pos.line}:{d.pos.col} {d.message}"
+            for d in validate([str(tree)])[0] if d.code == "ENGINE_CONTRACT"]
+
+
+def line_of(tree: Path, file: str, pattern: str) -> int:
+    lines = (tree / file).read_text().splitlines()
+    return next(n for n, text in enumerate(lines, 1) if re.search(pattern, text))
+
+
+def test_the_shipped_specs_meet_the_contract():
+    diags, _ = validate([str(SPECS)])
+    assert [d for d in diags if d.code == "ENGINE_CONTRACT"] == []
+
+
+def test_renamed_stage_state_is_refused_by_validate_and_by_run(tree: Path):
+    """stage_1 -> learn validated clean, then `engine run` died with KeyError: 'stage_1'."""
+    edit(tree, "rollout/rollout.yaml", "stage_1", "learn", count=0)
+    (got,) = contract(tree)
+    assert got.startswith(f"rollout/rollout.yaml:{line_of(tree, 'rollout/rollout.yaml', '^states:')}:1 ")
+    assert "no state `stage_1`" in got
+    diags = [d for d in validate([str(tree)])[0] if d.code == "ENGINE_CONTRACT"]
+    assert "`activate` enters `learn`: rename to `stage_1`" in diags[0].hint
+    _run_refuses_with(tree, diags)
+
+
+def _run_refuses_with(tree: Path, expected: list[Diagnostic]) -> None:
+    from engine.run.session import load_specset
+
+    with pytest.raises(SpecError) as e:
+        load_specset([str(tree)])
+    errors = [d for d in validate([str(tree)])[0] if d.severity is Severity.ERROR]
+    assert e.value.diagnostics == errors and set(expected) <= set(e.value.diagnostics)
+
+
+def test_renamed_bracket_tag_is_refused(tree: Path):
+    """position_open drives max-hold exits, breakeven and trailing: renamed, they silently stopped."""
+    edit(tree, "orders/bracket.yaml", "[position_open]", "[pos_open]", count=0)
+    (got,) = contract(tree)
+    assert got.startswith(f"orders/bracket.yaml:{line_of(tree, 'orders/bracket.yaml', '^states:')}:1 ")
+    assert "tag `position_open`" in got
+
+
+def test_kill_fault_must_be_handled_where_entries_open(tree: Path):
+    edit(tree, "kill/kill_modes.yaml", "  - event: fault\n    source: [normal, cooldown]",
+         "  - event: fault\n    source: [cooldown]")
+    (got,) = contract(tree)
+    normal = line_of(tree, "kill/kill_modes.yaml", r"^  normal:")
+    assert got.startswith(f"kill/kill_modes.yaml:{normal}:3 state `normal` carries `opens_risk` and does not "
+                          "handle `fault`")
+
+
+def test_kill_fault_event_removed_is_refused(tree: Path):
+    text = (tree / "kill/kill_modes.yaml").read_text()
+    text = re.sub(r"  fault:\n(    .*\n)+", "", text, count=1)
+    text = re.sub(r"  - event: fault\n(    .*\n)+", "", text, count=1)
+    (tree / "kill/kill_modes.yaml").write_text(text)
+    got = contract(tree)
+    events = line_of(tree, "kill/kill_modes.yaml", "^events:")
+    assert got == [f"kill/kill_modes.yaml:{events}:1 the engine sends `fault` to `kill_modes` when a run lock is "
+                   "lost or execution cannot resolve an order, and `kill_modes` declares no such event"]
+
+
+def test_a_payload_the_engine_does_not_send_is_refused(tree: Path):
+    edit(tree, "kill/kill_modes.yaml", "payload: {pnl: money}", "payload: {pnl: money, fee: money}")
+    (got,) = contract(tree)
+    assert got.startswith(f"kill/kill_modes.yaml:{line_of(tree, 'kill/kill_modes.yaml', '^  trade_closed:')}:3 ")
+    assert "declares payload `fee`" in got
+
+
+def test_a_stage_activate_does_not_enter_is_refused(tree: Path):
+    edit(tree, "rollout/rollout.yaml",
+         "  - {event: activate, source: inactive, target: stage_3, guard: event.stage == 3, "
+         "actions: [{assign: {stage: 3}}]}\n", "")
+    (got,) = contract(tree)
+    assert got.startswith(f"rollout/rollout.yaml:{line_of(tree, 'rollout/rollout.yaml', '^  stage_3:')}:3 "
+                          "no `activate` transition from the initial state enters `stage_3`")
+
+
+def test_renamed_machine_is_refused_at_its_name(tree: Path):
+    """`validate` said 0 errors, `run` said UNRESOLVED_STATE at specs:0:0 with no hint."""
+    edit(tree, "orders/bracket.yaml", "name: bracket", "name: brackets")
+    got = [d for d in validate([str(tree)])[0] if d.code == "ENGINE_CONTRACT"]
+    assert [(d.pos.line, d.pos.col, d.hint) for d in got] == [(2, 7, "did you mean to name this one `bracket`?")]
+    assert "needs a machine named `bracket`" in got[0].message
+    _run_refuses_with(tree, got)
+
+
+def test_run_applies_the_contract_to_any_set_it_is_given(tree: Path):
+    """validate checks a whole tree with a rollout; `engine run` has nothing else to run."""
+    shutil.rmtree(tree / "rollout")
+    for f in (tree / "overrides").glob("*.yaml"):
+        if "stage" in f.name:
+            f.unlink()
+    assert [d for d in check_specs([tree])[1] if d.code == "ENGINE_CONTRACT"] == []
+    (d,) = [d for d in check_specs([tree], for_run=True)[1] if d.code == "ENGINE_CONTRACT"]
+    assert d.message == "`engine run` needs the machines `rollout`, and the spec set lacks them"
+    assert d.pos.file.endswith("catalogue.yaml") and d.hint == "restore specs/rollout/rollout.yaml"
+
+
+def test_an_order_state_must_say_whether_it_is_live(tree: Path):
+    edit(tree, "orders/order.yaml", "    tags: [terminal]\n", "")
+    (got,) = contract(tree)
+    canceled = line_of(tree, "orders/order.yaml", r"^  CANCELED:")
+    assert got.startswith(f"orders/order.yaml:{canceled}:3 state `CANCELED` of `order` must carry exactly one "
+                             "of `working`, `terminal`, `protected` (it has none)")
+
+
+def test_renamed_canceled_state_keeps_the_cancelled_leg_done(tree: Path):
+    """CANCELED -> CANCELLED validated clean and left the cancelled sibling leg live for ever:
+    no trade was recorded and the losing-streak tripwire never ran. Liveness comes from the spec."""
+    from engine.exec.execution import Execution
+    from engine.runtime import BoundMachine, Interpreter, ListSink, ReplayClock, default_registry
+    from engine.runtime import missing_implementations
+
+    edit(tree, "orders/order.yaml", "CANCELED", "CANCELLED", count=0)
+    specs, diags = check_specs([tree])
+    assert [d for d in diags if d.severity is Severity.ERROR] == []
+    missing_implementations(specs)  # registers the providers' actions
+    order, bracket = (BoundMachine.build(specs.machines[n], default_registry) for n in ("order", "bracket"))
+    interp = Interpreter(ReplayClock(0.0), ListSink())
+    ex = Execution(interp, order, bracket, venue=None, ledger=None, clock=interp.clock,
+                   multiplier=lambda s: 1.0, on_closed=lambda b: None)
+    leg = SimpleNamespace(instance=interp.create(order, "o1"))
+    assert ex.is_live(leg)
+    interp.send(leg.instance, "cancel")
+    assert leg.instance.state == "CANCELLED" and not ex.is_live(leg)
+
+
+def test_exploration_min_above_max_chop_is_refused_at_the_default(tree: Path):
+    """An ML run died with a pydantic ValidationError from engine/run/signals.py."""
+    edit(tree, "rollout/rollout.yaml", "    default: 0.10\n    min: 0.10", "    default: 0.30\n    min: 0.10")
+    (got,) = contract(tree)
+    param = line_of(tree, "rollout/rollout.yaml", "^  exploration_min:")
+    assert got.startswith(f"rollout/rollout.yaml:{param}:3 `exploration_min` (0.3) is above `exploration_max_chop` "
+                          "(0.25)")
+
+
+def test_exploration_min_above_max_chop_in_a_stage_is_refused_at_the_override(tree: Path):
+    edit(tree, "overrides/stage_2.yaml", "values:\n", "values:\n  rollout:\n    exploration_min: 0.5\n")
+    (got,) = contract(tree)
+    assert got.startswith("overrides/stage_2.yaml:8:5 `exploration_min` (0.5) is above `exploration_max_chop` "
+                          "(0.25) in stage 2")
+
+
+def test_exploration_rates_are_the_rollout_parameters_only(tree: Path):
+    edit(tree, "ml/exploration.yaml", "tag: exploration", "tag: exploration\nchop_rate: 0.3")
+    (got,) = contract(tree)
+    assert got.startswith(f"ml/exploration.yaml:{line_of(tree, 'ml/exploration.yaml', '^chop_rate')}:1 "
+                          "`chop_rate` of a `kind: exploration` document is not read")
