@@ -185,10 +185,11 @@ class Execution:
     def journal_amend(self, order: OrderHandle, qty: float, price: float | None, reason: str) -> None:
         self.ledger.amend(order, qty, price, reason)
 
-    def fault(self, reason: str) -> None:
+    def fault(self, reason: str, key: str = "execution") -> None:
         """Raised to the kill machine (`fault`) by the run once the current batch is handled:
-        not from inside it, where the broadcast would reach brackets mid-transition."""
-        self.ledger.journal("fault", "execution", {"text": reason}, reason=reason)
+        not from inside it, where the broadcast would reach brackets mid-transition. `key`:
+        what found it (a guard error's machine instance, say)."""
+        self.ledger.journal("fault", key, {"text": reason}, reason=reason)
         self.faults.append(reason)
 
     def note(self, kind: str, key: str, text: str) -> None:

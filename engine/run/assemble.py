@@ -76,7 +76,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     series = series if series is not None else stage_series(cfg, routing, risk.brackets.atr_window, notes)
     t0 = min((float(s.ts[s.start]) for s in series), default=0.0) - 1.0
     clock = ReplayClock(t0)
-    hash_ = spec_hash(specs)
+    hash_ = spec_hash(specs, cfg)
     funding = bundled_funding()
     notes += funding_gaps(series, funding)
     store = _open_store(cfg, url or store_url(None, cfg.db), clock, hash_)

@@ -202,14 +202,14 @@ def load(runner: Any, data: dict) -> None:
     """Restore a runner (and its session) from checkpoint data, inside a freshly assembled run."""
     ses = runner.session
     store, interp, ex = ses.store, ses.interp, ses.execution
-    snaps = {m: {i: row.data for i, row in store.load_snapshots(m).items()} for m in ("kill_modes", "rollout",
-                                                                                   "model_promotion", "order",
-                                                                                   "bracket")}
+    snaps = {m: {i: row.data for i, row in store.load_snapshots(m).items()}
+             for m in ("kill_modes", "rollout", "order", "bracket")}
     ses.kill = interp.restore(ses.bound["kill_modes"], snaps["kill_modes"]["kill"], host=ses)
     ses.rollout = interp.restore(ses.bound["rollout"], snaps["rollout"]["rollout"], host=ses)
     ses.books = {Domain(d["domain"]): book_from(d) for d in data["books"]}
-    ses.gates = {Domain(d): interp.restore(ses.bound["model_promotion"], snaps["model_promotion"][f"gate:{d}"],
-                                           host=ses) for d in data["gates"]}
+    gate = ses.gate_of(ses.rollout.state, ses.rollout.ctx.get("stage", ses.stage))  # the machine its gates run
+    gates = {i: row.data for i, row in store.load_snapshots(gate).items()} if data["gates"] else {}
+    ses.gates = {Domain(d): interp.restore(ses.bound[gate], gates[f"gate:{d}"], host=ses) for d in data["gates"]}
     ses.gate_decisions, ses.kill_events = list(data["gate_decisions"]), list(data["kill_events"])
     ses.flatten_pending = data["flatten_pending"]
     ses.stage_log = [(float(t), int(n)) for t, n in data.get("stage_log", ())]

@@ -139,7 +139,7 @@ class Runner:
             for stage, k in per_stage.items():
                 ses.store.put_kpis(stage=stage, domain=d, mode=b.mode, **k.store_fields())
         ses.store.commit()
-        hashes = {n: m.spec_hash for n, m in ses.specs.machines.items()}
+        hashes = ses.spec_hashes()
         return RunResult(ses.stage, ses.run_dir, started, time.time(), self.bars, domains, self.trades, self.equity,
                          ses.gate_decisions, ses.kill_events, self.rejections, ses.execution.refused, hashes,
                          ses.kill.state, ses.rollout.state, list(log))

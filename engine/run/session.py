@@ -3,7 +3,12 @@
 The session is the host of the rollout, kill and gate instances: the actions
 those specs name with provider `engine` (apply_stage, report_gate, notify,
 record_rejection, flatten_all) are its methods. It relays the kill machine's
-broadcasts to every other machine, as the kill spec's `broadcasts` require.
+broadcasts to every other machine, as the kill spec's `broadcasts` require: every
+broadcast event the kill machine processes (raised by its own actions, whatever it
+does with it itself: nothing, a targetless transition, a transition) is relayed once.
+A guard of any machine of the run that raises is taken as false by the interpreter;
+the session then raises `fault` to the kill machine (fail closed: its spec goes
+close-only), naming the machine, the guard and the error.
 
 It also makes the rollout's state govern the run. Whenever the rollout enters a
 state, that state's `domains` (routed by the run's opt-in: engine/run/optin.py)
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +37,11 @@ from engine.runtime import (ActionContext, BoundMachine, Instance, Interpreter, 
                             ReplayClock, default_registry, missing_implementations)
 from engine.spec.contract import MACHINES
 from engine.spec.ir import SpecSet
+from engine.spec.params import STAGE_PREFIX
+
+# The kill machine's records of a broadcast event that it processed (it raised the event; a
+# guard_error record only says a guard of its own was false, the event's record follows).
+_PROCESSED = frozenset({"transition", "unhandled"})
 
 
 class RefusedToStart(Exception):
@@ -52,11 +63,47 @@ def load_specset(paths: list[str]) -> SpecSet:
     return specs
 
 
-def spec_hash(specs: SpecSet) -> str:
+def spec_hashes(specs: SpecSet, cfg: RunConfig) -> dict[str, str]:
+    """What a run's decisions are made from, each hashed: every machine's spec file (by name),
+    the risk spec (`risk`: trade sizes, limits, brackets), the overrides that can apply to the
+    run (`overrides`: its env's, and every stage's, since a promotion switches to that stage's
+    parameters mid-run) and the strategy config (`strategy`: the run config's `strategy` section
+    and the bytes of the strategy file it names)."""
+    out = {name: m.spec_hash for name, m in specs.machines.items()}
+    out["risk"] = _digest(specs.extra["risk"].model_dump(mode="json"))
+    applied = [_digest([o.scope, o.key, o.values]) for o in specs.overrides  # what they set, not where
+               if o.scope == "stage" or (o.scope, o.key) == ("env", cfg.env)]
+    out["overrides"] = _digest(sorted(applied))
+    out["strategy"] = _digest({"config": cfg.strategy.model_dump(mode="json"),
+                               "file": _file_hash(Path(cfg.strategy.file))})
+    return out
+
+
+def spec_hash(specs: SpecSet, cfg: RunConfig) -> str:
+    """The one hash a run's journal rows carry: of every part `spec_hashes` names."""
     h = hashlib.sha256()
-    for name in sorted(specs.machines):
-        h.update(f"{name}:{specs.machines[name].spec_hash};".encode())
+    for name, part in sorted(spec_hashes(specs, cfg).items()):
+        h.update(f"{name}:{part};".encode())
     return h.hexdigest()[:16]
+
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, default=_plain)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    """Frozen mappings (override values) as dicts; anything else as its text."""
+    return dict(value) if hasattr(value, "items") else str(value)
+
+
+def _file_hash(path: Path) -> str:
+    """The file's sha256, or where it was looked for: a run that read no such file (its series
+    were given) still names the file its config says."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError as e:
+        return f"unreadable {path}: {e.strerror}"
 
 
 class _Inert:
@@ -96,6 +143,9 @@ class Session:
     _broadcasts: frozenset[str] | None = field(default=None, repr=False)
     _applied: str | None = field(default=None, repr=False)  # the rollout state `modes` and `bound` follow
     _blocked: dict[Domain, str] = field(default_factory=dict, repr=False)  # domain -> why it takes no entry
+
+    def __post_init__(self) -> None:
+        self.interp.on_guard_error = self._guard_failed
 
     # -- engine-provided actions (specs/catalogue.yaml provider `engine`) -----------
     def apply_stage(self, ctx: ActionContext, paper_wallet_usd: float, exploration_min: float,
@@ -148,7 +198,10 @@ class Session:
                                     reason=f"not applied: {refused}")
                 return []
             self._switch_stage(twin.ctx.get("stage", self.stage), f"rollout {inst.state} -> {twin.state}")
-        records = self.interp.send(inst, event, payload, inputs)
+        if cause:
+            records = self.interp.send_because(inst, event, f"operator: {cause}", payload, inputs)
+        else:
+            records = self.interp.send(inst, event, payload, inputs)
         if inst is self.kill:
             self._relay(records, cause)
         else:
@@ -170,12 +223,21 @@ class Session:
             if r.kind == "transition" and r.target is not None and r.target != r.source:
                 self.kill_events.append({"ts": r.time, "from": r.source, "to": r.target, "event": r.event,
                                          "reason": cause or self._kill_reason(r)})
-            if r.event in broadcasts and r.kind == "unhandled":
+            if r.event in broadcasts and r.kind in _PROCESSED:
                 for inst in [self.rollout, *self.gates.values()]:
                     if inst is not None and event_declared(inst, r.event):
                         self.interp.send(inst, r.event)
                 if self.execution is not None:
                     self.execution.broadcast(r.event)
+
+    def _guard_failed(self, r: Record) -> None:
+        """The interpreter took a raising guard as false. A run must not trade on a rule it cannot
+        evaluate: the kill machine hears `fault` (close-only in its spec), like any fault execution
+        cannot resolve, once the current batch is done (Runner._raise_faults); one per error."""
+        reason = f"guard error in {r.machine} `{r.instance_id}` on `{r.event}`: {r.reason}"
+        ex = self.execution
+        if ex is not None and reason not in ex.faults:
+            ex.fault(reason, key=r.instance_id)
 
     def _kill_reason(self, r: Record) -> str:
         """Why the kill machine moved: what its spec says tripped it (ctx `tripped_by`: the rule,
@@ -197,6 +259,21 @@ class Session:
         """A rollout state's domains as this run trades them (off, paper, live; None: live
         without the opt-in this run lacks)."""
         return self.routing.state_modes(self.stage, state, self.domains_of(state))
+
+    def gate_of(self, state: str, stage: int) -> str | None:
+        """The gate machine that governs promotion out of rollout state `state`: its `gate:`, else
+        that of the stage it belongs to (`stage_N`, N = the rollout's ctx.stage: a confirm or
+        demoted state waits on its stage's gate), else none (nothing gates it)."""
+        states = self.specs.machines["rollout"].states
+        own = states[state].gate
+        if own is not None:
+            return own
+        home = states.get(f"{STAGE_PREFIX}{stage}")
+        return home.gate if home is not None else None
+
+    def spec_hashes(self) -> dict[str, str]:
+        """What this run's decisions are made from, hashed part by part (see `spec_hashes`)."""
+        return spec_hashes(self.specs, self.cfg)
 
     def stage_at(self, ts: float) -> int:
         """The stage whose rules applied at time `ts` (the start stage before the log begins)."""
@@ -264,9 +341,24 @@ class Session:
         self._blocked = self._blocks()
         self._switch_stage(ro.ctx.get("stage", self.stage), f"rollout {before} -> {ro.state}")  # unless send did
         self._log_stage()
-        for dom in self.books:  # a domain a promotion activated gets its gate
-            if dom not in self.gates:
-                self.gates[dom] = self.interp.create(self.bound["model_promotion"], f"gate:{dom.value}", host=self)
+        self._follow_gate(ro)
+
+    def _follow_gate(self, ro: Instance) -> None:
+        """Each domain with a book has an instance of the gate the rollout's state names (a domain
+        a promotion activated gets one; a stage gated by another machine replaces them: the old
+        ones are retired, so that no timer of theirs reports a pass any more)."""
+        gate = self.gate_of(ro.state, ro.ctx.get("stage", self.stage))
+        if gate is None:
+            return
+        for dom in self.books:
+            old = self.gates.get(dom)
+            if old is not None and old.bound.name == gate:
+                continue
+            if old is not None:
+                self.interp.retire(old)
+                self.ledger.journal("gate_machine", dom.value, {"from": old.bound.name, "to": gate},
+                                    reason=f"rollout `{ro.state}` is gated by {gate}")
+            self.gates[dom] = self.interp.create(self.bound[gate], f"gate:{dom.value}", host=self)
 
     def _blocks(self) -> dict[Domain, str]:
         out = {}
@@ -335,16 +427,17 @@ def event_declared(inst: Instance, event: str) -> bool:
 def bind_stages(specs: SpecSet, env: str) -> dict[int, dict[str, BoundMachine]]:
     """Every stage's machines, bound once at load: a stage-scoped override applies from the
     moment the rollout enters its stage. Stages with equal parameters share one binding."""
-    from engine.spec.params import STAGE_PREFIX, effective_params
+    from engine.spec.params import effective_params
 
     rollout = specs.machines["rollout"]
     stages = sorted(int(n.removeprefix(STAGE_PREFIX)) for n in rollout.states
                     if n.startswith(STAGE_PREFIX) and n.removeprefix(STAGE_PREFIX).isdigit())
+    names = dict.fromkeys([*MACHINES, *(s.gate for s in rollout.states.values() if s.gate is not None)])
     built: dict[tuple[str, str], BoundMachine] = {}
     out = {}
     for stage in stages:
         out[stage] = {}
-        for name in MACHINES:
+        for name in names:
             params = effective_params(specs, name, stage=stage, env=env)
             key = (name, repr(sorted(params.items())))
             if key not in built:

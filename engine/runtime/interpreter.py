@@ -10,7 +10,7 @@ import heapq
 import itertools
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.diagnostics import Pos
@@ -61,6 +61,9 @@ class Interpreter:
         self._live = 0  # pending (not cancelled) timers; the heap may also hold stale ones
         self._busy = False
         self._pending: deque = deque()  # sends made from inside a step, run after it
+        # Called with each guard_error record as it is made: a host that must not trade on a
+        # guard it cannot evaluate hears of it once, without reading every record it is handed.
+        self.on_guard_error: Callable[[Record], None] | None = None
 
     # -- public API -------------------------------------------------------------
 
@@ -107,6 +110,20 @@ class Interpreter:
         finally:
             self._busy = False
 
+    def send_because(self, instance: Instance, event: str, because: str, payload: Mapping[str, Any] | None = None,
+                     inputs: Mapping[str, Any] | None = None) -> list[Record]:
+        """`send` for an event a person caused (an operator command), from outside any step:
+        `because` joins the reason of the transition the event fires in `instance`, so its
+        audit record says why it moved, not only what moved it. `send` itself stays as it is."""
+        if self._busy:  # the event would be queued, and run after this sink is gone
+            raise RuntimeError("send_because() cannot be called from inside a step")
+        sink = self.sink
+        self.sink = _Because(sink, instance.id, event, because)
+        try:
+            return self.send(instance, event, payload, inputs)
+        finally:
+            self.sink = sink
+
     def advance(self, now: float | None = None) -> list[Record]:
         """Fire every timer due at `now` (default: the clock's time), in deadline order.
 
@@ -144,6 +161,14 @@ class Interpreter:
         while heap and not valid(heap[0]):
             heapq.heappop(heap)
         return heap[0][0] if heap else None
+
+    def retire(self, instance: Instance) -> None:
+        """The host forgets `instance`: its pending timers are cancelled and it is done (an
+        event sent to it later is recorded as unhandled). No record is written."""
+        if instance.timers:
+            self._live -= len(instance.timers)
+            instance.timers = None  # its heap entries are stale now (see _valid)
+        instance.done = True
 
     def snapshot(self, instance: Instance) -> dict[str, Any]:
         return snap.to_data(instance)
@@ -210,13 +235,15 @@ class Interpreter:
               now: float, records: list[Record], queue: list) -> None:
         bound = inst.bound
         if inst.done:
-            return self._record(records, inst, inst.state, None, event, now, "unhandled", "instance is done")
+            self._record(records, inst, inst.state, None, event, now, "unhandled", "instance is done")
+            return
         cands = bound.table.get((inst.state, event))
         if cands is None:
             if event in bound.events:
                 return self._emit(records, inst, bound.unhandled[(inst.state, event)].copy(), now)
-            return self._record(records, inst, inst.state, None, event, now, "unhandled",
-                                f"event `{event}` is not declared by `{bound.name}`")
+            self._record(records, inst, inst.state, None, event, now, "unhandled",
+                         f"event `{event}` is not declared by `{bound.name}`")
+            return
         ctx = inst.ctx
         step = None  # made when a guard needs the general way or an action runs
         for cand in cands:
@@ -232,10 +259,12 @@ class Interpreter:
                 if ok:
                     break
             except Exception as e:  # noqa: BLE001 - fail closed: a raising guard is false
-                self._record(records, inst, inst.state, cand.transition.target, event, now, "guard_error",
-                             f"guard `{cand.guard_src}` raised {type(e).__name__}: {e} "
-                             f"({cand.transition.guard.pos if cand.transition.guard else ''})",
-                             self._reads(cand, inst, payload, inputs))
+                r = self._record(records, inst, inst.state, cand.transition.target, event, now, "guard_error",
+                                 f"guard `{cand.guard_src}` raised {type(e).__name__}: {e} "
+                                 f"({cand.transition.guard.pos if cand.transition.guard else ''})",
+                                 self._reads(cand, inst, payload, inputs))
+                if self.on_guard_error is not None:
+                    self.on_guard_error(r)
         else:
             if event in bound.sampled:
                 return None  # a sampled measurement that passes no guard is not a decision
@@ -333,7 +362,7 @@ class Interpreter:
         self.sink.write(r)
 
     def _record(self, records: list[Record], inst: Instance, source: str | None, target: str | None,
-                event: str, now: float, kind: str, reason: str, reads: Mapping[str, Any] = NO_INPUTS) -> None:
+                event: str, now: float, kind: str, reason: str, reads: Mapping[str, Any] = NO_INPUTS) -> Record:
         bound = inst.bound
         # NO_INPUTS rather than EMPTY: a dict the JSON encoder writes natively, without a fallback call.
         r = record_from({"machine": bound.name, "instance_id": inst.id, "source": source, "target": target,
@@ -341,6 +370,7 @@ class Interpreter:
                          "spec_hash": bound.spec_hash, "kind": kind, "reason": reason})
         records.append(r)
         self.sink.write(r)
+        return r
 
     # -- timers ----------------------------------------------------------------------
 
@@ -372,6 +402,26 @@ class Interpreter:
     def _valid(entry) -> bool:
         _, seq, inst, key, _ = entry
         return inst.timers is not None and inst.timers.get(key, (0.0, -1))[1] == seq
+
+
+class _Because:
+    """The sink of a `send_because`: the first transition of `event` in instance `iid` whose
+    record is about to be written gets the person's reason (after the guard that held, if any)."""
+
+    __slots__ = ("inner", "iid", "event", "because")
+
+    def __init__(self, inner: AuditSink, iid: str, event: str, because: str):
+        self.inner, self.iid, self.event, self.because = inner, iid, event, because
+
+    def write(self, r: Record) -> None:
+        if self.because and r.kind == "transition" and r.instance_id == self.iid and r.event == self.event:
+            # Before anything reads it: the record is made with this reason, as if bound so.
+            set_dict(r, {**r.__dict__, "reason": f"{r.reason}; {self.because}" if r.reason else self.because})
+            self.because = ""
+        self.inner.write(r)
+
+    def flush(self) -> None:
+        self.inner.flush()
 
 
 def _next_after(now: float, deadline: float, period: float) -> float:

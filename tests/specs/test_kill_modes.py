@@ -21,7 +21,7 @@ def test_three_losses_start_a_cooldown_that_ends_on_its_timer(machine):
     assert (k.state, k.ctx["consecutive_losses"]) == ("normal", 2)
     k.send("trade_closed", pnl=-1.0)
     assert k.state == "cooldown"
-    assert not k.inst.has_tag("opens_risk") and k.inst.has_tag("exits_allowed")
+    assert not k.inst.has_tag("opens_risk")
     k.wait(k.params["cooldown"] - 1)
     assert k.state == "cooldown"
     k.wait(1)
@@ -46,7 +46,7 @@ def test_daily_loss_goes_close_only_until_the_next_day(machine):
     assert k.state == "close_only" and k.ctx["tripped_by"] == "daily_loss"
     assert raised(records) == ["kill_close_only"]
     assert records[0].guard_inputs == {"pnl.daily_loss": 0.05, "params.daily_loss_limit": 0.05}
-    assert k.inst.has_tag("exits_allowed") and not k.inst.has_tag("opens_risk")
+    assert not k.inst.has_tag("opens_risk")
     assert k.called("notify")
     records = k.send("day_rolled")
     assert k.state == "normal" and raised(records) == ["kill_resume"]
@@ -114,7 +114,6 @@ def test_disaster_and_fault(machine):
     assert k.state == "flatten_all" and k.ctx["tripped_by"] == "disaster"
 
 
-def test_only_normal_opens_risk_and_every_state_lets_exits_pass(specset):
+def test_only_normal_opens_risk(specset):
     m = specset.machines["kill_modes"]
     assert {n for n, s in m.states.items() if "opens_risk" in s.tags} == {"normal"}
-    assert all("exits_allowed" in s.tags for s in m.states.values())
