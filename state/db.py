@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import os
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,12 +89,23 @@ def connect_args(url: str, wait_s: float | None) -> dict[str, Any]:
     return {"connect_timeout": max(1, math.ceil(wait_s))}
 
 
+def with_driver(url: Any) -> str:
+    """`url` naming the PostgreSQL driver that is installed when it names none: SQLAlchemy 2.1
+    reads a plain `postgresql://` as psycopg (3), and with only psycopg2 installed that URL,
+    the one most people write, failed with "No module named 'psycopg'"."""
+    parsed = make_url(url)
+    if parsed.drivername != "postgresql" or find_spec("psycopg") is not None or find_spec("psycopg2") is None:
+        return url if isinstance(url, str) else parsed.render_as_string(hide_password=False)
+    return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
 def make_engine(url: str, durability: Durability, wait_s: float | None = None) -> Engine:
     """`wait_s` bounds every wait of its connections (an operator command beside a running
     engine): SQLite's busy timeout (default 30 s); on PostgreSQL connecting, lock_timeout and
     statement_timeout (default: none)."""
     if durability not in ("full", "batch"):
         raise ValueError(f"durability must be 'full' or 'batch', not {durability!r}")
+    url = with_driver(url)
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, durability, BUSY_TIMEOUT_MS if wait_s is None else int(wait_s * 1000))
     return _server_engine(url, durability, wait_s)

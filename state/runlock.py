@@ -268,8 +268,9 @@ def _lock_engine(url: str) -> Any:
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
-    from state.db import connect_args
+    from state.db import connect_args, with_driver
 
+    url = with_driver(url)
     return create_engine(url, poolclass=NullPool, connect_args=connect_args(url, PROBE_WAIT_S))
 
 

@@ -92,12 +92,16 @@ def test_run_and_kill_agree_on_the_lock_of_a_postgresql_store(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
-def test_an_in_memory_store_is_refused_in_one_line_and_makes_nothing(tmp_path: Path, url: str) -> None:
+def test_an_in_memory_store_is_refused_in_one_line_and_makes_nothing(tmp_path: Path, url: str,
+                                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
     """It would run on the default store's lock and venue files (archiving a crashed run's), and
     no status, kill or resume could ever reach it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("ENGINE_DB_URL", None)
-    for cmd, code in ((["run", "--stage", "1", "--no-progress", "--specs", str(ROOT / "specs")], 2),
+    config = tmp_path_factory.mktemp("config") / "run.yaml"  # the strategy file as seen from this cwd
+    config.write_text(f"strategy: {{file: {ROOT / 'specs/strategies/seed003.yaml'}}}\n")
+    run = ["run", "--stage", "1", "--no-progress", "--specs", str(ROOT / "specs"), "--config", str(config)]
+    for cmd, code in ((run, 2),
                       (["status", "--specs", str(ROOT / "specs")], 1)):
         done = subprocess.run([sys.executable, "-m", "engine.cli", *cmd, "--db", url], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=300)

@@ -163,6 +163,14 @@ def test_run_dir_with_trades(tmp_path):
     assert files["equity"].stat().st_size > 5000
 
 
+def test_kill_and_gate_times_are_iso_8601_utc_in_the_report_only(tmp_path):
+    res = result(tmp_path, [])
+    report = read_report(write_run_dir(res))
+    assert report["kill_events"][0]["ts"] == report["gate_decisions"][0]["ts"] == "2024-01-01T00:00:01+00:00"
+    assert report["stages"][0]["from"].endswith("+00:00")  # the report's other times, spelled alike
+    assert res.kill_events[0]["ts"] == res.gate_decisions[0]["ts"] == T0 + 1  # the run's own data stays epoch
+
+
 def test_the_journal_goes_into_the_run_directory(tmp_path):
     from state.models import JournalEntry
 

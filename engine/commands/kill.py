@@ -5,7 +5,8 @@ written with hyphens on the command line (`close_only` -> `close-only`). The
 command is posted to the state store's control channel under the spec's
 command name; the running engine takes it with `Store.take_commands()` on its
 next bar (with none running, the next `engine run --resume` does) and raises the
-event the spec maps it to (also given in the args):
+event the spec maps it to (also given in the args). A finished run takes no command:
+refused, nothing posted.
 
     command: "close_only"
     args: {"machine": "kill_modes", "event": "manual_close_only", "mode": "close-only",
@@ -19,7 +20,7 @@ from typing import Any
 
 from engine.commands.status import (KILL_KIND, CommandError, add_db_argument, add_specs_argument,
                                     command_store_url, load_machine, machine_state, open_existing_store,
-                                    when_applied)
+                                    refuse_finished, when_applied)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         url = command_store_url(args)
         with open_existing_store(url) as store:
+            refuse_finished(store)
             current, _ = machine_state(store, machine.name)
             warning = _inapplicable(machine, current, cmd.event)
             command_id = store.post_command(cmd.name, {

@@ -26,7 +26,8 @@ from typing import Any
 
 from engine.commands.status import (ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
                                     awaits_operator, command_store_url, latest_snapshot, load_machine,
-                                    load_spec_set, machine_state, open_existing_store, when_applied)
+                                    load_spec_set, machine_state, open_existing_store, refuse_finished,
+                                    when_applied)
 
 COMMAND = "promote"
 
@@ -57,6 +58,7 @@ def _promote(args: argparse.Namespace) -> str:
         raise CommandError(f"the `{machine.name}` spec has no `{COMMAND}` command under `commands:`")
     url = command_store_url(args)
     with open_existing_store(url) as store:
+        refuse_finished(store)
         state, ctx = machine_state(store, machine.name)
         if state is None:
             raise CommandError(f"no `{machine.name}` snapshot in the store yet: the engine has not run a stage")

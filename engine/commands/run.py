@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -58,11 +59,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", help="state database: a SQLite file or a database URL (default: $ENGINE_DB_URL, "
                                 "else the config's db, var/engine.db)")
     p.add_argument("--run-dir", help="where to write the run's outputs (default: runs/<stage>-<time>)")
-    p.add_argument("--max-bars", type=int, help="stop after this many bars (smoke runs)")
+    p.add_argument("--max-bars", type=_bar_count, help="stop after this many bars (smoke runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in the state database (after a crash or a kill -9)")
     p.add_argument("--heartbeat", action="store_true", help=argparse.SUPPRESS)  # a line per bar, for crash tests
+
+
+def _bar_count(text: str) -> int:
+    """--max-bars: a whole number of bars, at least 1 (0 or less would run nothing, silently)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bars; e.g. --max-bars 500") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} bars: give at least 1 (leave --max-bars out to run every bar)")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,6 +108,10 @@ def _run(args: argparse.Namespace) -> int:
     except EngineRunning as e:
         where = parsed.render_as_string(hide_password=True)
         raise Refused(f"{e}: one engine per store ({where}); stop it or let it finish first", 1) from None
+    except OSError as e:  # the store's folder is read-only, full, or no folder at all (/proc)
+        raise Refused(f"cannot make the store's run lock {e.filename or ''}: {e.strerror or e}; a run keeps its "
+                      "lock, paper venue file and archive beside a SQLite store, so give --db a file in a writable "
+                      "folder, e.g. --db var/engine.db", 2) from None
     with lock:
         saved = _saved_run(parsed)
         _check_saved(args, cfg, specs, parsed, saved)
@@ -105,6 +121,7 @@ def _run(args: argparse.Namespace) -> int:
                        or _new_run_dir(Path(cfg.runs_dir), args.stage))
         local = run_files(url)
         try:
+            _check_writable(run_dir, args.resume)  # before a fresh run archives the last run's files
             runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
         except Refused:
             for made in (run_dir, run_dir.parent):  # what this refused start claimed, if nothing is in it
@@ -124,25 +141,59 @@ def _new_run_dir(runs: Path, stage: int) -> Path:
     """A run directory of this run's own, claimed by making it: two runs started in the same
     second (on two stores) must not write one audit trail."""
     base = runs / f"stage{stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-    runs.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 1000):
-        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as e:
+        raise Refused(f"cannot make a run directory under {runs} (the config's runs_dir): {e.strerror or e}; "
+                      "point runs_dir or --run-dir at a writable folder", 2) from None
     raise Refused(f"no free run directory name under {runs} for {base.name}", 1)
+
+
+def _check_writable(run_dir: Path, resume: bool) -> None:
+    """The run can write its files into `run_dir` (made if missing): refused before the last
+    run's files are archived or its audit trail opened, not halfway through starting."""
+    from engine.run.report import AUDIT
+
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir):
+            pass
+        if (run_dir / AUDIT).exists():  # a resume appends to its trail
+            with open(run_dir / AUDIT, "ab"):
+                pass
+    except OSError as e:
+        way = ("make it writable again: a resume continues the audit trail there" if resume
+               else "name a writable folder with --run-dir")
+        raise Refused(f"cannot write into the run directory {run_dir} ({e.strerror or e}): {way}. Nothing was "
+                      "moved or written", 2) from None
 
 
 def _paper_command(args: argparse.Namespace) -> str:
     """The user's command with --paper instead of --live, to suggest: a resumed run must stay
     resumed, and its config, database and specs stay the same."""
-    words = ["engine run", f"--stage {args.stage}", "--paper"]
+    return _command(args, "--paper", resume=args.resume)
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    """The command that continues this run: same stage, routing, config, database and specs
+    (the run directory is the store's)."""
+    routing = "--paper" if args.paper else "--live" if args.live else ""
+    return _command(args, routing, resume=True)
+
+
+def _command(args: argparse.Namespace, routing: str, *, resume: bool) -> str:
+    words = ["engine run", f"--stage {args.stage}", *([routing] if routing else [])]
     words += [f"--{k} {shlex.quote(str(getattr(args, k)))}" for k in ("config", "db") if getattr(args, k)]
     if args.specs != ["specs"]:
         words.append("--specs " + " ".join(map(shlex.quote, args.specs)))
-    return " ".join(words + (["--resume"] if args.resume else []))
+    return " ".join(words + (["--resume"] if resume else []))
 
 
 # -- checks before anything is written ---------------------------------------------------
@@ -224,9 +275,10 @@ def _check_reachable(parsed: Any) -> None:
     from sqlalchemy import create_engine
 
     from engine.commands.status import driver_error
+    from state.db import with_driver
 
     try:
-        engine = create_engine(parsed)  # imports the dialect and its driver
+        engine = create_engine(with_driver(parsed))  # imports the dialect and its driver
         try:
             if parsed.get_backend_name() != "sqlite":  # a SQLite file is made, or read, under the lock
                 engine.connect().close()
@@ -333,6 +385,10 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
         raise Refused(str(e), 1) from None
     except VenueError as e:
         raise _venue_mismatch(e, local.venue) from None
+    except OSError as e:  # a full disk while starting (a resume setting its audit trail's tail aside)
+        raise Refused(f"cannot write {e.filename or run_dir}: {e.strerror or e}; the run did not start, and the "
+                      "store and the last run's files are as they were: free space (or make it writable) and "
+                      "run the same command again", 1) from None
 
 
 def _venue_mismatch(e: Exception, venue: Path) -> Refused:
@@ -350,7 +406,7 @@ def _fresh(build: Callable[[], Any], files: list[Path], archive: Path) -> Any:
     moved = _archive(files, archive)
     try:
         runner = build()
-    except (FileNotFoundError, RefusedToStart):
+    except (OSError, RefusedToStart):  # FileNotFoundError included; a full disk too
         _put_back(moved, files)
         raise
     if moved:
@@ -389,10 +445,18 @@ def _put_back(dest: Path | None, files: list[Path]) -> None:
             dest.parent.rmdir()
 
 
+def _write_failed(e: OSError, args: argparse.Namespace, run_dir: Path) -> Refused:
+    """A run stopped by a write that failed: a checkpoint commits only after the audit trail is
+    on disk, so the store holds the last one whole, and a resume cuts the trail back to it."""
+    where = e.filename or f"into {run_dir}"
+    return Refused(f"cannot write {where}: {e.strerror or e}. The run stopped; its state in the store is intact "
+                   f"up to the last checkpoint. Free space (or make {run_dir} writable) and continue with "
+                   f"`{_resume_command(args)}`", 1)
+
+
 def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: float) -> int:
     from engine.commands.console import console as make_console
     from engine.run import checkpoint
-    from engine.run.progress import RunProgress
     from engine.run.report import print_kpi_table, run_setting, write_run_dir
 
     console = make_console()
@@ -403,6 +467,28 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     runner.heartbeat = args.heartbeat
     for note in runner.session.notes:
         console.print(f"note: {note}")
+    try:
+        _replay(args, runner, console)
+        result = runner.result(started)
+        setting = run_setting(runner.session, runner.series, args.config)
+        files = write_run_dir(result, store.iter_journal(), setting)
+    except FileNotFoundError:  # a missing input, not a failed write: _run says so
+        raise
+    except OSError as e:  # a full disk, a folder made read-only: the store holds the last checkpoint
+        raise _write_failed(e, args, run_dir) from None
+    if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
+        store.put_json(FINISHED_KEY, {"run_dir": str(run_dir)})
+        store.commit()
+    print_kpi_table(result, console, setting)
+    console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
+    return 0
+
+
+def _replay(args: argparse.Namespace, runner: Any, console: Any) -> None:
+    """The bars, with a progress bar; the audit lines gathered since the last checkpoint reach
+    the file, error or not."""
+    from engine.run.progress import RunProgress
+
     total = sum(len(s) - s.start for s in runner.series)
     if args.max_bars:
         total = min(total, args.max_bars)
@@ -410,14 +496,5 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
         with RunProgress(total, enabled=not (args.no_progress or args.heartbeat), console=console) as progress:
             progress.advance(runner.bars)
             runner.run(progress, limit=args.max_bars)
-    finally:  # the audit lines gathered since the last checkpoint reach the file, error or not
+    finally:
         runner.session.interp.sink.flush()
-    result = runner.result(started)
-    setting = run_setting(runner.session, runner.series, args.config)
-    files = write_run_dir(result, store.iter_journal(), setting)
-    if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
-        store.put_json(FINISHED_KEY, {"run_dir": str(run_dir)})
-        store.commit()
-    print_kpi_table(result, console, setting)
-    console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
-    return 0

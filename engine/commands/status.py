@@ -5,7 +5,7 @@ engine's write lock (SQLite in WAL mode), never creating a store (with none yet 
 says how to start a run). It finds the store `engine run` used, given the same `--db`,
 ENGINE_DB_URL and `--config` (state.db.store_url: one rule for every command). The helpers
 here (`add_db_argument`, `command_store_url`, `open_existing_store`, `machine_state`,
-`load_machine`, `when_applied`) are shared by `engine kill`, `engine promote` and `engine run`.
+`load_machine`, `when_applied`, `refuse_finished`) are shared by `engine kill`, `engine promote` and `engine run`.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _config_db(path: str | None) -> str | None:
     if not Path(path).is_file():
         raise CommandError(f"--config {path}: no such file; pass the run config `engine run` was given")
     try:
-        return load_config(path).db
+        return load_config(path, strategy=False).db
     except SpecError as e:
         raise CommandError(render(e.diagnostics)) from None
     except (OSError, UnicodeDecodeError) as e:
@@ -95,8 +95,10 @@ def driver_error(url: Any, e: BaseException) -> CommandError:
                             f"held its write lock for over {WRITE_WAIT_S:g} s (a long checkpoint?); try again "
                             "(`engine status` reads without waiting)")
     cause = getattr(e, "orig", None) or e
+    hint = (f"; the driver {cause.name} is not installed: install it, or name an installed one in the URL "
+            "(e.g. postgresql+psycopg2://)" if isinstance(cause, ModuleNotFoundError) else "")
     return CommandError(f"cannot open the state store {url.render_as_string(hide_password=True)}: "
-                        f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}")
+                        f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}{hint}")
 
 
 PG_TIMEOUTS = ("55P03", "57014")  # lock_not_available (lock_timeout), query_canceled (statement_timeout)
@@ -143,6 +145,18 @@ def running_engine(url: str) -> Any:
     from state.runlock import RunLock
 
     return RunLock.holder(url)
+
+
+def refuse_finished(store: Any) -> None:
+    """CommandError when the store's run finished: no engine would ever take a command posted to
+    it (`engine run --resume` refuses a finished run, and a fresh run archives the store)."""
+    from engine.commands.run import FINISHED_KEY
+
+    finished = store.get_json(FINISHED_KEY)
+    if finished is not None:
+        raise CommandError(f"the run on this store finished (its report is in {finished.get('run_dir', '?')}): "
+                           "no engine will take a command posted to it, so nothing was posted. Give the command "
+                           "to the next run once it is running (`engine status` shows it)")
 
 
 def when_applied(url: str) -> str:

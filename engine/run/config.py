@@ -4,11 +4,13 @@ Errors in a user file are reported as file:line:col diagnostics, like specs.
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
 
 from engine.data import DEFAULT_STORE
 from engine.diagnostics import Diagnostic, Severity, SpecError
@@ -110,21 +112,104 @@ def _parse(text: str, file: str) -> tuple[Any, Any]:
     return doc.data, doc
 
 
-def load_config(path: str | Path | None = None) -> RunConfig:
+def _venue_diagnostics(data: dict[str, Any], doc: Any) -> list[Diagnostic]:
+    """The run config's `venue` section read as the paper venue's settings, so that a bad key or
+    value is reported at its line (the run adds the seed, wallets and leverage caps later).
+    Built here: the paper adapter's package imports numpy, which loading a config need not."""
+    from adapters.paper.config import PaperConfig
+    from engine.spec.models import validate
+
+    venue_check = create_model("VenueCheck", __config__=ConfigDict(extra="ignore"), venue=(PaperConfig, ...))
+    return validate(venue_check, data, doc)[1]
+
+
+def load_config(path: str | Path | None = None, *, strategy: bool = True) -> RunConfig:
+    """The run config; `strategy=False` leaves out checking the strategy file, which only a run
+    reads (from its own folder: an operator command given the config may be elsewhere)."""
     from engine.spec.models import validate
 
     text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
     data, doc = _parse(text, f"engine/run/{DEFAULTS}")
     if path is not None:
         user, doc = _parse(Path(path).read_text(encoding="utf-8"), str(path))
+        _check_user_doc(user, doc)
         data = _merge(data, user or {})
     cfg, diags = validate(RunConfig, data, doc)
+    if not diags:
+        diags = _venue_diagnostics(data, doc) + (_check_strategy(cfg.strategy, doc) if strategy else [])
     if diags:
         raise SpecError(diags)
     diags = [d for dom, dd in cfg.data.items() for d in _check_datasets(dom, dd, doc)]
     if diags:
         raise SpecError(diags)
     return cfg
+
+
+def _check_user_doc(user: Any, doc: Any) -> None:
+    """A user file is a mapping of the defaults' keys, and holds no NaN or infinity: every
+    comparison with NaN is false, so a bound of .nan would silently be no bound, and no
+    setting of a run means infinity."""
+    if user is not None and not isinstance(user, dict):
+        raise SpecError([Diagnostic(doc.pos_of(()), Severity.ERROR, "CONFIG_SHAPE",
+                                    f"a run config is a mapping of keys, not a {_yaml_kind(user)}",
+                                    "write `key: value` lines with the keys of engine/run/defaults.yaml, "
+                                    "e.g. `seed: 7`")])
+    bad = [Diagnostic(doc.pos_of(at), Severity.ERROR, "CONFIG_VALUE",
+                      f"`{'.'.join(map(str, at))}` is {_yaml_number(x)}, not a finite number",
+                      "give a finite number (YAML reads .nan and .inf as not-a-number and infinity)")
+           for at, x in _numbers(user, ()) if not math.isfinite(x)]
+    if bad:
+        raise SpecError(bad)
+
+
+def _numbers(node: Any, at: tuple) -> Iterator[tuple[tuple, float]]:
+    """Every float in a parsed document, with its path."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _numbers(v, (*at, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _numbers(v, (*at, i))
+    elif isinstance(node, float):
+        yield at, node
+
+
+def _yaml_kind(value: Any) -> str:
+    return "list" if isinstance(value, list) else "plain value" if isinstance(value, str) else type(value).__name__
+
+
+def _yaml_number(x: float) -> str:
+    return ".nan" if math.isnan(x) else ".inf" if x > 0 else "-.inf"
+
+
+def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
+    """The strategy file exists, is a valid strategy spec (its own diagnostics, at its lines),
+    and has an enabled entry for each name in `use`: found at load, not mid-fit."""
+    from engine.diagnostics import did_you_mean
+
+    from strategies.config import load_strategy_file
+
+    file = Path(use.file)
+    if not file.is_file():
+        what = "is a directory" if file.is_dir() else "does not exist"
+        return [_error(doc.pos_of(["strategy", "file"]), f"strategy file {use.file} {what}",
+                       "name a strategy spec (kind: strategy), e.g. specs/strategies/seed003.yaml; a relative "
+                       "path is read from the folder engine run runs in", "CONFIG_STRATEGY")]
+    try:
+        entries = {e.id: e for e in load_strategy_file(file).strategies}
+    except (OSError, UnicodeDecodeError) as e:
+        return [_error(doc.pos_of(["strategy", "file"]), f"cannot read strategy file {use.file} ({e})",
+                       "name a readable strategy spec", "CONFIG_STRATEGY")]
+    out = []
+    for i, name in enumerate(use.use):
+        entry = entries.get(name)
+        if entry is None or not entry.enabled:
+            why = "has no entry" if entry is None else "disables the entry"
+            hint = (did_you_mean(name, [k for k, e in entries.items() if e.enabled])
+                    or f"its enabled entries: {', '.join(k for k, e in entries.items() if e.enabled)}")
+            out.append(_error(doc.pos_of(["strategy", "use", i]), f"strategy file {use.file} {why} `{name}`",
+                              hint, "CONFIG_STRATEGY"))
+    return out
 
 
 def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
@@ -185,5 +270,5 @@ def _undriven_lifecycle(symbol: str, cat: Any) -> str:
     return f"is a {kind}: engine run does not drive its lifecycle ({spec}) yet" if spec else ""
 
 
-def _error(pos: Any, message: str, hint: str) -> Diagnostic:
-    return Diagnostic(pos, Severity.ERROR, "CONFIG_DATA", message, hint)
+def _error(pos: Any, message: str, hint: str, code: str = "CONFIG_DATA") -> Diagnostic:
+    return Diagnostic(pos, Severity.ERROR, code, message, hint)

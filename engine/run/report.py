@@ -159,8 +159,8 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "stages": [{"stage": n, "from": _iso(t)} for t, n in stage_log(result)],
         "trade_count": len(result.trades),
         "models": _models(result.trades),
-        "gate_decisions": result.gate_decisions,
-        "kill_events": result.kill_events,
+        "gate_decisions": _timed(result.gate_decisions),
+        "kill_events": _timed(result.kill_events),
         "rejections": dict(sorted(result.rejections.items())),
         "venue_rejections": result.venue_rejections,
         "spec_hashes": dict(sorted(result.spec_hashes.items())),
@@ -169,6 +169,12 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "files": {"report": REPORT, "trades": TRADES, "equity": EQUITY, "journal": JOURNAL,
                   "audit": AUDIT if "audit" in files else None},
     })
+
+
+def _timed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies with `ts` (replay time, epoch seconds in the run and its journal) as ISO 8601 UTC,
+    as every time in report.json is."""
+    return [{**r, "ts": _iso(r["ts"])} if isinstance(r.get("ts"), (int, float)) else r for r in records]
 
 
 def _models(trades: list[ClosedTrade]) -> dict[str, dict[str, int]]:

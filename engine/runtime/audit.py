@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, fields
 from types import SimpleNamespace
 from typing import IO, Any, Protocol, runtime_checkable
@@ -146,6 +147,12 @@ class AuditGap(FileNotFoundError):
     """The audit trail is shorter than a committed checkpoint says it was."""
 
 
+def _named(e: OSError, path: str) -> OSError:
+    """A failed write of the trail (a full disk) as the same kind of OSError naming the file:
+    a write to an open file says only "[Errno 28] No space left on device"."""
+    return e if e.filename else type(e)(e.errno, e.strerror, path)
+
+
 class JsonlSink:
     """Appends one JSON object per line; with fsync=True each record is on disk before
     `write` returns (the audit trail survives a crash at the cost of one fsync per record)."""
@@ -180,10 +187,13 @@ class JsonlSink:
             self.flush()
 
     def flush(self) -> None:
-        self._spill()
-        self._f.flush()
-        if self.fsync:
-            os.fsync(self._f.fileno())
+        try:
+            self._spill()
+            self._f.flush()
+            if self.fsync:
+                os.fsync(self._f.fileno())
+        except OSError as e:
+            raise _named(e, self.path) from None
 
     def _spill(self) -> None:
         if self._lines:
@@ -193,9 +203,12 @@ class JsonlSink:
     def mark(self) -> int:
         """Everything written so far on disk; returns the file's length, which a checkpoint
         keeps so that a resumed run can cut the trail back to it (`resume_at`)."""
-        self._spill()
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._spill()
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as e:
+            raise _named(e, self.path) from None
         return self._f.tell()
 
     def resume_at(self, offset: int) -> None:
@@ -229,7 +242,8 @@ class JsonlSink:
         # after its last checkpoint, without closing its sink), so are the gathered lines.
         f = getattr(self, "_f", None)
         if f is not None and not f.closed and self._lines:
-            f.write(self._lines)
+            with suppress(OSError):  # a full disk: the run said so, and its resume re-makes these lines
+                f.write(self._lines)
 
     def __enter__(self) -> "JsonlSink":
         return self

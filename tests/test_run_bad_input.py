@@ -1,0 +1,245 @@
+"""engine run and the operator commands on bad input and a failing disk: one message with
+file:line:col where there is a file, what is wrong and a hint; never a traceback; nothing of
+the last run moved or lost.
+
+Running as root, chmod does not stop a write: a read-only folder and a full disk are
+simulated by making the file system calls that write under a folder fail as the kernel would.
+"""
+from __future__ import annotations
+
+import builtins
+import errno
+import gc
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.commands.run import FINISHED_KEY
+from state.db import with_driver
+from state.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = str(ROOT / "specs")
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
+
+
+@pytest.fixture(autouse=True)
+def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # the config's relative paths (specs/strategies/...) as a user runs it
+    monkeypatch.delenv("ENGINE_DB_URL", raising=False)
+
+
+def engine_run(tmp: Path, *args: str) -> int:
+    return main(["run", "--stage", "1", "--no-progress", "--db", str(tmp / "e.db"),
+                 "--run-dir", str(tmp / "run"), *args])
+
+
+def config(tmp: Path, text: str) -> Path:
+    path = tmp / "cfg.yaml"
+    path.write_text(text)
+    return path
+
+
+def one_error(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+@contextmanager
+def failing_writes(monkeypatch: pytest.MonkeyPatch, folder: Path, code: int = errno.EROFS) -> Iterator[None]:
+    """Every open for writing, mkdir and rename under `folder` fails with `code`."""
+    folder = folder.resolve()
+
+    def under(path: object) -> bool:
+        if not isinstance(path, (str, bytes, os.PathLike)):  # a file descriptor
+            return False
+        return Path(os.path.abspath(os.fsdecode(path))).is_relative_to(folder)
+
+    def fail(path: object) -> None:
+        raise OSError(code, os.strerror(code), os.fsdecode(path))
+
+    def guard(real, writes):
+        def call(path, *args, **kwargs):
+            if under(path) and writes(*args, **kwargs):
+                fail(path)
+            return real(path, *args, **kwargs)
+        return call
+
+    opens = lambda mode="r", *a, **k: any(c in mode for c in "wax+")  # noqa: E731
+    with monkeypatch.context() as m:
+        m.setattr(builtins, "open", guard(builtins.open, opens))
+        m.setattr(io, "open", guard(io.open, opens))
+        m.setattr(os, "open", guard(os.open, lambda flags, *a, **k: bool(flags & WRITE_FLAGS)))
+        m.setattr(os, "mkdir", guard(os.mkdir, lambda *a, **k: True))
+        m.setattr(os, "rename", guard(os.rename, lambda *a, **k: True))
+        yield
+
+
+# -- the run config ------------------------------------------------------------------
+@pytest.mark.parametrize("text, kind", [("- a\n", "list"), ("hello\n", "plain value")])
+def test_a_config_that_is_no_mapping_is_one_error_at_its_line(tmp_path, capsys, text: str, kind: str) -> None:
+    cfg = config(tmp_path, text)
+    assert engine_run(tmp_path, "--config", str(cfg)) == 1
+    err = one_error(capsys)
+    assert f"{cfg}:1:1: error CONFIG_SHAPE a run config is a mapping of keys, not a {kind}" in err and "hint:" in err
+
+
+@pytest.mark.parametrize("text, where, needle", [
+    ("strategy: {file: nope.yaml}\n", "1:18", "strategy file nope.yaml does not exist"),
+    ("strategy:\n  use: [emavol_24x]\n", "2:9", "has no entry `emavol_24x`"),
+    ("venue: {bogus: 1}\n", "1:9", "unknown key `bogus`"),
+    ("venue:\n  slippage_bps: .nan\n", "2:17", "`venue.slippage_bps` is .nan, not a finite number"),
+    ("strategy:\n  deadband: -.inf\n", "2:13", "`strategy.deadband` is -.inf, not a finite number"),
+])
+def test_a_bad_config_value_is_reported_at_its_line_with_a_hint(tmp_path, capsys, text: str, where: str,
+                                                                needle: str) -> None:
+    cfg = config(tmp_path, text)
+    assert engine_run(tmp_path, "--config", str(cfg)) == 1
+    err = one_error(capsys)
+    assert err.startswith(f"{cfg}:{where}: error ") and needle in err and "\n    hint: " in err, err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "e.db").exists()
+
+
+@pytest.mark.parametrize("bars", ["-5", "0"])
+def test_max_bars_below_one_is_refused_with_a_hint(tmp_path, capsys, bars: str) -> None:
+    with pytest.raises(SystemExit) as done:
+        engine_run(tmp_path, "--max-bars", bars)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and not (tmp_path / "run").exists()
+    assert f"argument --max-bars: {bars} bars: give at least 1 (leave --max-bars out to run every bar)" in err
+
+
+# -- the store -----------------------------------------------------------------------
+def test_a_store_whose_folder_cannot_hold_the_run_lock_is_one_line(tmp_path, capsys) -> None:
+    code = main(["run", "--stage", "1", "--no-progress", "--db", "/proc/e.db", "--run-dir", str(tmp_path / "run")])
+    err = one_error(capsys)
+    assert code == 2 and err.startswith("engine run: cannot make the store's run lock /proc/e.db-engine.lock")
+    assert "--db var/engine.db" in err and err.count("\n") == 1
+
+
+def test_a_read_only_store_folder_is_one_line(tmp_path, monkeypatch, capsys) -> None:
+    with failing_writes(monkeypatch, tmp_path / "ro"):
+        code = main(["run", "--stage", "1", "--no-progress", "--db", str(tmp_path / "ro" / "e.db"),
+                     "--run-dir", str(tmp_path / "run")])
+    err = one_error(capsys)
+    assert code == 2 and "run lock" in err and "Read-only file system" in err
+
+
+def test_a_plain_postgresql_url_uses_the_installed_driver(monkeypatch) -> None:
+    import state.db
+
+    installed = {"psycopg2"}
+    monkeypatch.setattr(state.db, "find_spec", lambda name: object() if name in installed else None)
+    assert with_driver("postgresql://u:s3cret@h:5/db") == "postgresql+psycopg2://u:s3cret@h:5/db"
+    assert with_driver("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
+    installed.add("psycopg")
+    assert with_driver("postgresql://u@h/db") == "postgresql://u@h/db"  # SQLAlchemy's default driver is there
+
+
+def test_a_plain_postgresql_url_reaches_the_server(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ENGINE_DB_URL", "postgresql://x:s3cret@127.0.0.1:1/db")
+    code = main(["run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run")])
+    err = one_error(capsys)
+    assert code == 2 and "No module named" not in err and "s3cret" not in err
+    assert "127.0.0.1" in err and err.count("\n") == 1
+
+
+# -- the run directory ---------------------------------------------------------------
+def test_a_read_only_run_dir_is_refused_before_the_last_run_is_archived(tmp_path, monkeypatch, capsys) -> None:
+    assert engine_run(tmp_path, "--max-bars", "200") == 0
+    with failing_writes(monkeypatch, tmp_path / "ro"):
+        code = engine_run(tmp_path, "--run-dir", str(tmp_path / "ro" / "run"))
+    err = one_error(capsys)
+    assert code == 2 and f"cannot write into the run directory {tmp_path / 'ro' / 'run'}" in err
+    assert "--run-dir" in err and "Nothing was moved or written" in err
+    assert (tmp_path / "e.db").is_file() and (tmp_path / "e.db-paper-venue.db").is_file()
+    assert not (tmp_path / "e.db-archive").exists()
+    assert main(["status", "--db", str(tmp_path / "e.db"), "--specs", SPECS]) == 0
+    assert "stage: stage_1" in capsys.readouterr().out
+
+
+def test_a_resume_into_a_read_only_run_dir_is_refused(tmp_path, monkeypatch, capsys) -> None:
+    assert engine_run(tmp_path, "--max-bars", "200") == 0
+    trail = (tmp_path / "run" / "audit.jsonl").read_bytes()
+    capsys.readouterr()
+    with failing_writes(monkeypatch, tmp_path / "run", errno.EACCES):
+        code = engine_run(tmp_path, "--resume")
+    err = one_error(capsys)
+    assert code == 2 and "Permission denied" in err and "make it writable again" in err
+    assert (tmp_path / "run" / "audit.jsonl").read_bytes() == trail
+
+
+def test_a_full_disk_mid_run_stops_with_one_line_and_the_resume_ends_as_an_uninterrupted_run(
+        tmp_path, monkeypatch, capsys) -> None:
+    calls = []
+
+    def fsync(fd: int) -> None:  # the third checkpoint's audit trail does not reach the disk
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", fsync)
+        code = engine_run(tmp_path, "--max-bars", "1000")
+    err = one_error(capsys)
+    audit = tmp_path / "run" / "audit.jsonl"
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"cannot write {audit}: No space left on device" in err and "state in the store is intact" in err
+    assert f"`engine run --stage 1 --db {tmp_path / 'e.db'} --resume`" in err
+    assert engine_run(tmp_path, "--max-bars", "1000", "--resume") == 0
+    whole = tmp_path / "whole"
+    assert engine_run(whole, "--max-bars", "1000") == 0
+    for name in ("audit.jsonl", "trades.csv"):
+        assert (tmp_path / "run" / name).read_bytes() == (whole / "run" / name).read_bytes(), name
+    ends = [json.loads((t / "run" / "report.json").read_text())["domains"] for t in (tmp_path, whole)]
+    assert ends[0] == ends[1]
+
+
+# -- operator commands on a finished run -------------------------------------------------
+@pytest.mark.parametrize("argv", [["kill", "--mode", "flatten"], ["promote"]])
+def test_a_command_for_a_finished_run_is_refused_and_not_posted(tmp_path, capsys, argv: list[str]) -> None:
+    db = tmp_path / "e.db"
+    with Store.open(path=str(db)) as s:
+        s.put_json(FINISHED_KEY, {"run_dir": "runs/stage1-x"})
+    assert main([*argv, "--db", str(db), "--specs", SPECS]) == 1
+    err = capsys.readouterr().err
+    assert "finished (its report is in runs/stage1-x)" in err and "nothing was posted" in err
+    assert "--resume" not in err.split("(")[0]
+    with Store.open(path=str(db)) as s:
+        assert s.take_commands() == []
+
+
+class _FullDisk(io.RawIOBase):
+    """A file whose every write fails as on a full disk."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_under_the_audit_trail_names_the_file_and_leaves_no_error_behind(tmp_path, monkeypatch) -> None:
+    from engine.runtime.audit import JsonlSink, Record
+
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlSink(path)
+    sink._f.close()
+    sink._f = _FullDisk()
+    sink.write(Record("kill", "kill", "normal", "halted", "halt", {}, 1.0, "h", "transition"))
+    with pytest.raises(OSError) as failed:
+        sink.flush()
+    assert failed.value.errno == errno.ENOSPC and failed.value.filename == str(path)
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    del sink  # its gathered lines cannot reach the disk either: no "Exception ignored" on stderr
+    gc.collect()
+    assert unraisable == []
