@@ -273,3 +273,26 @@ def test_kill_names_the_guard_a_command_waits_on_and_is_quiet_when_it_applies(db
     assert "only when pnl.daily_loss < params.daily_loss_limit" in capsys.readouterr().err
     assert engine("kill", "--mode", "halt", "--db", str(db)) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_status_says_whether_an_engine_runs_and_how_current_its_figures_are(db, capsys):
+    from engine.commands.run import FINISHED_KEY
+    from engine.run.checkpoint import KEY
+
+    assert engine("status", "--db", str(db), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["engine"]["state"] == "never checkpointed"
+    with Store.open(path=str(db)) as s:
+        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0})
+    assert engine("status", "--db", str(db)) == 0
+    out = capsys.readouterr().out
+    assert "not running, the run did not finish" in out and "`engine run --resume`" in out
+    assert "bar 1,200, replay time 2018-01-21 06:15:00 UTC" in out
+    with RunLock.acquire(f"sqlite:///{db}"):
+        assert engine("status", "--db", str(db), "--json") == 0
+        got = json.loads(capsys.readouterr().out)["engine"]
+    assert got["state"] == "running" and str(os.getpid()) in got["holder"]
+    assert got["as_of"] == {"bar": 1200, "time": 1516515300.0}
+    with Store.open(path=str(db)) as s:
+        s.put_json(FINISHED_KEY, {"run_dir": "runs/x"})
+    assert engine("status", "--db", str(db)) == 0
+    assert "engine: the run finished (report in runs/x)" in capsys.readouterr().out

@@ -222,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with open_existing_store(command_store_url(args), readonly=True) as store:
             data = collect(store, _machines(args.specs))
+            data["engine"] = engine_state(store, command_store_url(args))
     except CommandError as e:
         print(f"engine status: {e}", file=sys.stderr)
         return 1
@@ -230,6 +231,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         render(data)
     return 0
+
+
+def engine_state(store: Any, url: str) -> dict[str, Any]:
+    """Whether an engine runs on the store, and how current the figures shown are: a store holds
+    the engine's state as of its last checkpoint (with batch durability, up to `checkpoint_every`
+    bars behind a running engine)."""
+    from engine.commands.run import FINISHED_KEY
+    from engine.run.checkpoint import KEY
+
+    holder = running_engine(url)
+    finished = store.get_json(FINISHED_KEY)
+    saved = store.get_json(KEY) or {}
+    state = "running" if holder is not None else "finished" if finished is not None else (
+        "stopped" if saved else "never checkpointed")
+    return {"state": state, "holder": str(holder) if holder is not None else None,
+            "run_dir": (finished or {}).get("run_dir"),
+            "as_of": {"bar": saved.get("cursor"), "time": saved.get("clock")} if saved else None}
 
 
 def _machines(specs: str) -> dict[str, Any]:
@@ -294,6 +312,9 @@ def render(data: dict[str, Any]) -> None:
     stage, kill = data["stage"], data["kill"]
     awaiting = "  [yellow]awaiting operator confirmation: `engine promote`[/]" if stage["awaiting_confirmation"] else ""
     console.print(f"store: {data['db']}", highlight=False)
+    engine = data.get("engine")
+    if engine is not None:
+        console.print(_engine_line(engine), highlight=False, soft_wrap=True)
     console.print(f"stage: [bold]{stage['state'] or 'unknown (no rollout snapshot yet)'}[/]{awaiting}")
     tripped = f" (tripped by {kill['tripped_by']})" if kill["tripped_by"] else ""
     console.print(f"kill mode: [bold]{kill['mode'] or 'unknown (no kill snapshot yet)'}[/]{tripped}")
@@ -312,6 +333,22 @@ def render(data: dict[str, Any]) -> None:
         ("book", "domain/mode", text), ("trades", "trades", text),
         ("win_rate", "win", pct), ("sharpe", "Sharpe", num), ("sortino", "Sortino", num),
         ("max_dd", "max DD", pct), ("profit_factor", "PF", num), ("expectancy", "expect.", money)))
+
+
+def _engine_line(engine: dict[str, Any]) -> str:
+    as_of = engine["as_of"]
+    when = ("; figures as of its last checkpoint: bar {:,}, replay time {}".format(
+        as_of["bar"], _iso(as_of["time"])) if as_of else "; no checkpoint yet: the figures below are its start")
+    return {"running": f"engine: running ({engine['holder']}){when}",
+            "finished": f"engine: the run finished (report in {engine['run_dir']}){when}",
+            "stopped": f"engine: not running, the run did not finish (continue it with `engine run --resume`){when}",
+            }.get(engine["state"], "engine: no run has checkpointed on this store yet")
+
+
+def _iso(ts: float | None) -> str:
+    from datetime import datetime, timezone
+
+    return "?" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _table(console: Any, table_cls: Any, title: str, rows: list[dict[str, Any]],
