@@ -580,7 +580,8 @@ class Store:
 
     def take_commands(self) -> list[Command]:
         """Claim every unconsumed command, journal each, and commit before returning (a batch
-        left open is committed too, releasing the write lock `engine kill` waits on)."""
+        left open is committed too, releasing the write lock `engine kill` waits on). Inside
+        an atomic() unit (a run's checkpoint) the claim commits with the unit, or not at all."""
         if not self._session.in_transaction() and not self._commands_waiting():
             return []
         with self._unit(commit_now=True):
@@ -588,6 +589,13 @@ class Store:
             for c in taken:
                 self._append("command", c.command, {"id": c.id, "args": c.args, "posted_ts": c.ts})
         return taken
+
+    def commands_waiting(self) -> bool:
+        """Is any command unconsumed? First a batch left open is committed: it holds the write
+        lock `engine kill` waits on to post one."""
+        if self._depth == 0 and self._session.in_transaction():
+            self.commit()
+        return self._commands_waiting()
 
     def _commands_waiting(self) -> bool:
         """Is any command unconsumed? A run polls every 0.25 s and almost never finds one: this

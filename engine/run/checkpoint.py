@@ -26,6 +26,7 @@ from engine.exec.handles import BracketHandle, OrderHandle
 from engine.run.book import DomainBook
 from engine.run.kpi import RunningKpis
 from engine.run.result import ClosedTrade
+from state.control import Command
 from state.ledger import Book as Position
 
 KEY = "run/checkpoint"
@@ -145,7 +146,9 @@ def trade_from(d: dict) -> ClosedTrade:
 
 
 # -- save and load ------------------------------------------------------------------
-def save(runner: Any) -> None:
+def save(runner: Any, take_commands: bool = False) -> None:
+    """Checkpoint the run; `take_commands`: claim the operator's waiting commands in the same
+    transaction, saved as taken and not yet applied (Runner.poll_commands)."""
     ses = runner.session
     store, interp, ex = ses.store, ses.interp, ses.execution
     sync = getattr(ses.venue, "sync", None)  # a durable paper venue: its call count joins the checkpoint
@@ -153,6 +156,8 @@ def save(runner: Any) -> None:
     mark = getattr(interp.sink, "mark", None)  # a file trail: its length joins the checkpoint
     audit_offset = mark() if mark is not None else None
     with _collector_paused(), store.atomic():
+        if take_commands:
+            runner.taken += store.take_commands()
         ses.ledger.flush(ses.books.values(), ex.orders.values())
         seq = store.journal("equity", "points", {"points": runner._equity_pending.triples()})
         ledger_rows = ses.ledger.state()
@@ -168,7 +173,8 @@ def save(runner: Any) -> None:
             "orders": [order_data(o) for o in ex.orders.values()],
             "brackets": [bracket_data(b) for b in ex.brackets.values()],
             # Only when one waits: a checkpoint without stays as it was (load reads it as none).
-            **({"closing": [bracket_data(b) for b in ex.closing.values()]} if ex.closing else {})})
+            **({"closing": [bracket_data(b) for b in ex.closing.values()]} if ex.closing else {}),
+            **({"commands": plain(runner.taken)} if runner.taken else {})})
         store.save_snapshots((inst.bound.name, inst.id, inst.bound.machine.spec_hash, interp.snapshot(inst))
                              for inst in [ses.kill, ses.rollout, *ses.gates.values(),
                                           *(b.instance for b in ex.brackets.values()),
@@ -221,6 +227,7 @@ def load(runner: Any, data: dict) -> None:
     ses.ledger.load(data["ledger"])
     runner.gate_kpis = {Domain(d): RunningKpis(**k) for d, k in data["gate_kpis"].items()}
     runner._last_risk_equity = data["last_risk_equity"]
+    runner.taken = [Command(**c) for c in data.get("commands", ())]
     upto = data["journal_seq"]
     store.replaying(upto)
     runner.trades = [trade_from(e.payload) for e in store.journal_entries("trade") if e.seq < upto]

@@ -1,9 +1,9 @@
 """The replay loop: every bar of every series, in time order, through the machines.
 
 Per bar: clock -> timers -> the venue works resting orders -> marks and
-tripwires -> operator commands -> engine exits (max hold, weekend) -> the
-strategy's decision at the bar's close, through the risk chain, into a
-bracket machine. Decisions use only data up to the bar's close.
+tripwires -> engine exits (max hold, weekend) -> the strategy's decision at the
+bar's close, through the risk chain, into a bracket machine. Decisions use only
+data up to the bar's close. Operator commands are applied between rows.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import Session
+
+if TYPE_CHECKING:
+    from state.control import Command
 
 COMMAND_POLL_S = 0.25  # operator commands (engine kill, promote) are read this often, in wall time
 _BUY, _SELL, _ENTRY = Side.BUY, Side.SELL, Role.ENTRY  # bound once: an Enum class attribute is a slow lookup
@@ -60,6 +63,7 @@ class Runner:
     _booked: tuple = (None, None)
     skip_quiet: bool = True  # apply provably quiet rows at once (off: step every bar; same result, slower)
     lock_lost: Callable[[], str] | None = None  # why the run no longer holds its store alone ("" if it does)
+    taken: list[Command] = field(default_factory=list)  # claimed by the last checkpoint, not yet applied
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk)
@@ -84,6 +88,8 @@ class Runner:
     def run(self, progress=None, limit: int | None = None) -> None:
         """Rows from `bars` on (a resumed run starts after its checkpoint); quiet stretches
         are applied at once (engine/run/quiet.py), the rest stepped one bar at a time."""
+        if self.taken:  # the crashed run checkpointed their claim at this row, then stopped
+            self._apply_taken()
         with _long_lived_heap():
             self._run(progress, limit)
         self.poll_commands()
@@ -109,13 +115,16 @@ class Runner:
             screen = True
 
     def _passed(self, n: int, progress, every: int) -> bool:
-        """Count n rows done; True if that reached a checkpoint."""
+        """Count n rows done, and poll the operator's commands when due; True if that reached
+        a checkpoint."""
         self.bars += n
         if progress is not None:
             progress.advance(n)
         at_checkpoint = self.bars % every == 0
         if at_checkpoint:
             self.checkpoint()
+        if wall() >= self._next_poll and self.poll_commands():
+            at_checkpoint = True
         if self.heartbeat:
             print(f"bar {self.bars}", flush=True)
         return at_checkpoint
@@ -168,8 +177,6 @@ class Runner:
         if ex.brackets:  # nothing open (most stepped rows): no bracket to hear the price
             self._price_update(s, i, close)
         self._tripwires()
-        if wall() >= self._next_poll:
-            self.poll_commands()
         if ex.brackets:
             self._engine_exits(s, t)
         self._decide(s, i, t)
@@ -207,8 +214,6 @@ class Runner:
             self._apply_quiet(cur, end)
             ses.clock.set(ts[end - 1 - k])
         self._record_equity(path, 0, end - k)
-        if wall() >= self._next_poll:
-            self.poll_commands()
         return end
 
     def _apply_quiet(self, a: int, b: int) -> None:
@@ -319,11 +324,35 @@ class Runner:
         self._last_risk_equity = eq
         self.session.send(self.session.kill, "risk_update", inputs=self.pnl_inputs(eq))
 
-    def poll_commands(self) -> None:
+    def poll_commands(self) -> bool:
+        """Take and apply the operator's waiting commands, between two rows; True if it
+        checkpointed (it does when it took any).
+
+        A command is taken by wall time, so a replay of the same rows would not take it at the
+        same point: what it did must be in a checkpoint before a crash can lose it. So the claim
+        commits in a checkpoint of this very row, which also saves the claimed commands as not
+        yet applied; they are applied, and a second checkpoint saves their effect. A crash
+        before the first commit leaves them unclaimed (waiting for the next start); one after it
+        resumes at this row and applies them first (`run`), making the same venue calls, which
+        the venue answers from its catch-up log; one after the second finds them applied. None
+        is lost, none applied twice, and commands are rare enough for two checkpoints each.
+
+        A resumed run takes none while its venue answers from the catch-up log, re-making what
+        the crashed run did after its checkpoint: a command applied in between would change
+        the calls, which the venue refuses as a diverged replay, ending the start (and a start
+        that ends before then leaves them waiting). Past the log the venue is live, and its
+        state is the one the crashed run left."""
+        from engine.run.checkpoint import save
+
         self._next_poll = wall() + COMMAND_POLL_S
         ses = self.session
         try:
-            self._apply_commands(ses)
+            if getattr(ses.venue, "catching_up", False) or not ses.store.commands_waiting():
+                return False
+            save(self, take_commands=True)
+            if self.taken:
+                self._apply_taken()
+            return True
         finally:
             self._check_lock(ses)
 
@@ -336,8 +365,10 @@ class Runner:
             ses.execution.fault(lost)
             self._raise_faults()
 
-    def _apply_commands(self, ses: Session) -> None:
-        for cmd in ses.store.take_commands():
+    def _apply_taken(self) -> None:
+        """Apply the commands the last checkpoint claimed, then checkpoint their effect."""
+        ses = self.session
+        for cmd in self.taken:
             stale = self._stale(cmd.args)
             if stale:
                 ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason=f"not applied: {stale}")
@@ -346,6 +377,8 @@ class Runner:
             moved, why = self._apply(cmd.command, text)
             ses.ledger.journal("command", cmd.command, {"args": cmd.args, "moved": moved},
                                reason=text if moved else "not applied: " + "; ".join(why))
+        self.taken = []
+        self.checkpoint()
 
     def _apply(self, command: str, text: str) -> tuple[list[str], list[str]]:
         """Raise the command's event in every machine whose spec names it; returns the moves it

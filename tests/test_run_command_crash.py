@@ -1,0 +1,138 @@
+"""Operator commands across a crash: a command the engine has taken survives it (applied once,
+never lost), and one queued while the engine is down waits for the resumed run to catch up
+with the crashed one (applying it earlier would change the calls the venue answers from its
+log), and is not consumed by a start that fails before then."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from run_support import write_env_override
+from test_run_funding import Stopped, _assembled, _facts, _finish, _stored
+
+FLATTEN = ("flatten", {"machine": "kill_modes", "event": "manual_flatten", "mode": "flatten", "reason": "operator"})
+CLOSE_ONLY = ("close_only", {"machine": "kill_modes", "event": "manual_close_only", "mode": "close-only",
+                             "reason": "operator"})
+POST_AT, STOP_AT = 112, 137  # rows: the command after the checkpoint at 100, the stop before the one at 150
+
+
+@pytest.fixture(scope="module")
+def overrides(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_env_override(tmp_path_factory.mktemp("specs"), wallet=1_000_000.0)
+
+
+@pytest.fixture(autouse=True)
+def poll_every_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands are polled by wall time; here at every row boundary, so a run takes a command
+    at the same row each time."""
+    import engine.run.loop as loop
+
+    monkeypatch.setattr(loop, "wall", lambda: math.inf)
+
+
+def _posting(runner, command: tuple[str, dict]) -> None:
+    """`engine kill` posts `command` once the run has done POST_AT rows."""
+    step = runner.step
+
+    def step_and_post(s, i) -> None:
+        step(s, i)
+        if runner.bars + 1 >= POST_AT and not runner.session.store.commands():
+            runner.session.store.post_command(*command)
+
+    runner.step = step_and_post
+
+
+def _stopping(runner, at: int) -> None:
+    step = runner.step
+
+    def crashing_step(s, i) -> None:
+        if runner.bars >= at:
+            raise Stopped
+        step(s, i)
+
+    runner.step = crashing_step
+
+
+def _stopped(runner) -> None:
+    with pytest.raises(Stopped):
+        runner.run()
+    runner.session.store.close()
+    runner.session.venue.close()
+
+
+def _crash_on_apply(runner, after: bool) -> None:
+    """Stopped as a kill would stop it while it applies a command it has taken: before the
+    command's event, or after it (the flatten's exits already sent to the venue)."""
+    apply = runner._apply
+
+    def crashing_apply(command: str, text: str):
+        if after:
+            apply(command, text)
+        raise Stopped
+
+    runner._apply = crashing_apply
+
+
+@pytest.mark.parametrize("durability", ["batch", "full"])
+@pytest.mark.parametrize("stop", ["rows later", "before the apply", "after the apply"])
+def test_a_taken_command_survives_a_crash(durability: str, stop: str, overrides: Path, tmp_path: Path) -> None:
+    """Taken at row 112 and the run killed before its next regular checkpoint (150): the resumed
+    run ends as an uninterrupted one with the same command, the flatten applied once."""
+    clean, crashy = tmp_path / "clean", tmp_path / "crashy"
+    runner = _assembled(clean, overrides, durability)
+    _posting(runner, FLATTEN)
+    _finish(runner)
+    want_state = runner.session.kill.state
+    runner = _assembled(crashy, overrides, durability)
+    _posting(runner, FLATTEN)
+    if stop == "rows later":
+        _stopping(runner, STOP_AT)
+    else:
+        _crash_on_apply(runner, after=stop == "after the apply")
+    _stopped(runner)
+    resumed = _assembled(crashy, overrides, durability, resume=True)
+    _finish(resumed)
+    assert want_state == "halted", "the flatten must move the kill machine, or this proves nothing"
+    assert resumed.session.kill.state == want_state
+    assert _stored(crashy) == _stored(clean)
+    assert _facts(crashy) == _facts(clean)
+
+
+def _queue_while_down(work: Path) -> None:
+    from state.store import Store
+
+    with Store.open(path=str(work / "engine.db")) as store:
+        store.post_command(*CLOSE_ONLY)  # `engine kill --mode close-only` with no engine running
+
+
+def _unconsumed(work: Path) -> list:
+    from state.store import Store
+
+    with Store.open(path=str(work / "engine.db")) as store:
+        return [c.command for c in store.commands() if c.consumed_ts is None]
+
+
+@pytest.mark.parametrize("durability", ["batch", "full"])
+def test_a_command_queued_while_down_waits_for_the_catch_up(durability: str, overrides: Path,
+                                                            tmp_path: Path) -> None:
+    """Posted after a kill at row 137, the close-only is applied once the resumed run has re-made
+    what the crashed one did after its checkpoint (row 100): the re-made part is the crashed
+    run's, and a resume stopped before then leaves the command queued for the next."""
+    runner = _assembled(tmp_path, overrides, durability)
+    _stopping(runner, STOP_AT)
+    _stopped(runner)
+    before = _facts(tmp_path)
+    _queue_while_down(tmp_path)
+    failed = _assembled(tmp_path, overrides, durability, resume=True)
+    _stopping(failed, 120)  # ends while still re-making rows 100..137
+    _stopped(failed)
+    assert _unconsumed(tmp_path) == ["close_only"]
+    resumed = _assembled(tmp_path, overrides, durability, resume=True)
+    _finish(resumed)
+    assert _unconsumed(tmp_path) == [] and resumed.session.kill.state == "close_only"
+    after = _facts(tmp_path)
+    assert after[:len(before)] == before, "the crashed run's facts are re-made as they were"
+    [applied] = [i for i, (kind, _, payload, _) in enumerate(after) if kind == "command" and "moved" in payload]
+    assert after[applied][2]["moved"] == ["kill: normal -> close_only"] and applied >= len(before)
