@@ -132,7 +132,7 @@ def test_skipping_quiet_bars_changes_nothing(sc: Scenario, loose: Path) -> None:
 TRIPS = Scenario(3, (PERP,), 0, 300, 5, 0.0, 5.0, 24 * HOUR, size_pct=0.15)
 # Here the daily loss trips on a bar nothing else would step: without the screen the
 # kill machine would only hear of it at the next stepped bar (checked by mutation).
-TRIPS_QUIET = Scenario(3, (PERP,), 400, 300, 5, 0.0, 0.0, 24 * HOUR, size_pct=0.15, flip_every=40)
+TRIPS_QUIET = Scenario(3, (PERP,), 700, 300, 5, 0.0, 0.0, 24 * HOUR, size_pct=0.15, flip_every=40)
 
 
 @st.composite
@@ -215,8 +215,9 @@ def test_the_weekly_close_rule_reads_the_utc_calendar(t: int) -> None:
 
 @st.composite
 def equity_paths(draw):
-    """A runner's state before a stretch, as EquityPath reads it: one or two series of one
-    book, hourly-ish rows across day boundaries, and the day start and peak so far."""
+    """A runner's state before a stretch, as EquityPath reads it: one or two series, of one
+    book or of two (each its own domain, wallet, start of day and peak), hourly-ish rows across
+    day boundaries."""
     from types import SimpleNamespace
 
     from engine.domain import Domain
@@ -225,30 +226,33 @@ def equity_paths(draw):
     from state.ledger import Book as Position
 
     n_series = draw(st.integers(1, 2))
+    domains = [Domain.FOREX, draw(st.sampled_from([Domain.FOREX, Domain.CRYPTO_PERP]))][:n_series]
     n = draw(st.integers(1, 40))
     t0 = draw(st.integers(1_600_000_000, 1_600_200_000)) * 1.0
     price = st.floats(0.5, 2.0)
     series = []
-    for j in range(n_series):
+    for j, dom in enumerate(domains):
         steps = draw(st.lists(st.sampled_from([1800.0, 3600.0, 7200.0, 86400.0]), min_size=n, max_size=n))
         ts = t0 + j + np.cumsum(steps)
         close = np.array(draw(st.lists(price, min_size=n, max_size=n)))
-        series.append(Series(f"S{j}", Domain.FOREX, ts, close, close, close, close, close, None, None,
+        series.append(Series(f"S{j}", dom, ts, close, close, close, close, close, None, None,
                              close, close, close, 0))
-    book = DomainBook(Domain.FOREX, "paper", 1e5, draw(st.floats(-1e3, 1e5)), 0.0, 0.0, 0.0)
+    books = {d: DomainBook(d, "paper", 1e5, draw(st.floats(-1e3, 1e5)), 0.0, 0.0, 0.0) for d in domains}
     for s in series:
         if draw(st.booleans()):
+            book = books[s.domain]
             book.positions[s.symbol] = Position(draw(st.floats(-1e4, 1e4)), draw(price))
             book.marks[s.symbol] = draw(price)
             book.multipliers[s.symbol] = draw(st.sampled_from([1.0, 10.0]))
+    for book in books.values():
+        equity = book.equity
+        book.day_start_equity = draw(st.sampled_from([equity, 0.0, equity * 1.01]))
+        book.peak_equity = draw(st.sampled_from([equity, 0.0, equity * 1.05, 2 * equity]))
     tl = Timeline(series)
     now = float(tl.ts[0]) - draw(st.sampled_from([0.0, 3600.0, 90000.0, -1800.0]))
-    equity = book.equity
-    session = SimpleNamespace(clock=SimpleNamespace(now=lambda: now), books={Domain.FOREX: book})
+    session = SimpleNamespace(clock=SimpleNamespace(now=lambda: now), books=books)
     runner = SimpleNamespace(timeline=tl, booked_series=np.ones(n_series, dtype=bool), session=session,
-                             _day=draw(st.sampled_from([int(now // 86400), -1])), _day_start=draw(st.sampled_from([equity, 0.0, equity * 1.01])),
-                             _peak=draw(st.sampled_from([equity, 0.0, equity * 1.05, 2 * equity])),
-                             total_equity=lambda: equity)
+                             _day=draw(st.sampled_from([int(now // 86400), -1])))
     return runner, len(tl)
 
 
@@ -256,14 +260,15 @@ def equity_paths(draw):
 @given(case=equity_paths())
 def test_the_tripwire_bounds_are_the_largest_daily_loss_and_drawdown(case) -> None:
     """The scalar screen of the kill guards rests on pnl_upper: it answers unless the stretch
-    makes a new peak (finite values here), and then it is exactly the largest daily loss and
-    drawdown the per-row arrays hold."""
+    makes a new peak in some book (finite values here), and then it is exactly the largest daily
+    loss and drawdown the per-row arrays hold."""
     from engine.run.quiet import EquityPath
 
     runner, n = case
     path = EquityPath(runner, 0, n)
     upper = path.pnl_upper()
-    assert (upper is None) == (path.total.max() > runner._peak)
+    books = runner.session.books
+    assert (upper is None) == any(path.by_domain[d].max() > b.peak_equity for d, b in books.items())
     if upper is not None:
         assert upper["daily_loss"] == path.daily_loss().max()
         assert upper["drawdown"] == path.drawdown().max()
@@ -272,28 +277,34 @@ def test_the_tripwire_bounds_are_the_largest_daily_loss_and_drawdown(case) -> No
 @settings(max_examples=300, deadline=None)
 @given(case=equity_paths())
 def test_the_equity_path_is_what_stepping_the_rows_would_measure(case) -> None:
-    """Row by row, as step() would: marks, the book's equity (DomainBook's own arithmetic),
-    the day roll's days and start of day, the running peak, and Runner.pnl_inputs' daily loss
-    and drawdown."""
+    """Row by row, as step() would: marks, each book's equity (DomainBook's own arithmetic),
+    the day roll's days and each book's start of day and running peak, and Runner.pnl_inputs'
+    daily loss and drawdown: the worst book's, each in its own wallet."""
     from engine.run.quiet import EquityPath
 
     runner, n = case
     path = EquityPath(runner, 0, n)
-    tl, (book,) = runner.timeline, runner.session.books.values()
-    marks, day, day_start, peak = dict(book.marks), runner._day, runner._day_start, runner._peak
-    before, new_days = runner.total_equity(), []
+    tl, books = runner.timeline, runner.session.books
+    marks = {d: dict(b.marks) for d, b in books.items()}
+    start = {d: b.day_start_equity for d, b in books.items()}
+    peak = {d: b.peak_equity for d, b in books.items()}
+    before, day, new_days = {d: b.equity for d, b in books.items()}, runner._day, []
     for r in range(n):
         t = max(float(tl.ts[r]), runner.session.clock.now())
         if int(t // 86400) != day:
-            day, day_start = int(t // 86400), before
+            day, start = int(t // 86400), dict(before)
             new_days.append(r)
         s = tl.series[tl.ser[r]]
-        marks[s.symbol] = float(s.close[tl.idx[r]])
-        shadow = dataclasses.replace(book, marks=marks)
-        eq = sum(b.equity for b in (shadow,))
-        peak = max(peak, eq)
-        assert path.by_domain[book.domain][r] == shadow.equity and path.ts[r] == t
-        assert path.daily_loss()[r] == (max(0.0, 1.0 - eq / day_start) if day_start > 0 else 0.0)
-        assert path.drawdown()[r] == (max(0.0, 1.0 - eq / peak) if peak > 0 else 0.0)
-        before = eq
+        marks[s.domain][s.symbol] = float(s.close[tl.idx[r]])
+        daily = dd = 0.0
+        for d, book in books.items():
+            eq = dataclasses.replace(book, marks=marks[d]).equity
+            peak[d] = max(peak[d], eq)
+            assert path.by_domain[d][r] == eq
+            daily = max(daily, max(0.0, 1.0 - eq / start[d]) if start[d] > 0 else 0.0)
+            dd = max(dd, max(0.0, 1.0 - eq / peak[d]) if peak[d] > 0 else 0.0)
+            before[d] = eq
+        assert path.ts[r] == t
+        assert path.daily_loss()[r] == daily
+        assert path.drawdown()[r] == dd
     assert path.new_days() == new_days

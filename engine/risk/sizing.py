@@ -46,11 +46,14 @@ class Sizer:
         return book.trades_closed < self.canary_trades or book.days_active * 86400 < self.canary_s
 
     def kelly(self, book: Book, risk_pct: float) -> float:
-        """Half-Kelly fraction relative to the configured risk, clamped to [floor, 1]."""
+        """Half-Kelly fraction relative to the configured risk, clamped to [floor, 1]. A losing
+        record shrinks the size to the floor, never back to full size: Kelly is negative without
+        wins (w = 0), and without losses (no payoff ratio either) it is w itself, the limit of
+        w - (1 - w) / r as r grows."""
         w, r = book.win_rate, book.payoff_ratio
-        if book.trades_closed < self.kelly_min_trades or not w or not r:
+        if book.trades_closed < self.kelly_min_trades or w is None:
             return 1.0
-        f = self.kelly_fraction * (w - (1.0 - w) / r)
+        f = self.kelly_fraction * (w if r is None else w - (1.0 - w) / r)
         return min(max(f / risk_pct, self.kelly_floor), 1.0) if risk_pct > 0 else self.kelly_floor
 
     def risk_cap(self, equity: float, domain: str, ladder: float) -> float:

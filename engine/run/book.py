@@ -31,13 +31,18 @@ def _unrealized(positions: dict[str, Position], marks: dict[str, float], multipl
 
 @dataclass(slots=True)
 class DomainBook:
+    """One domain's wallet, in its own currency: its daily loss, drawdown and canary clock are
+    its own (seed 000's limits are per account, seed 001's domains independent wallets)."""
+
     domain: Domain
     mode: str
     start_balance: float
     balance: float
+    # When the stage activated the domain, moved on to the domain's first bar (Runner.step):
+    # in replay each domain's data starts at its own date, and its canary days count from there.
     activated_ts: float
-    peak_equity: float
-    day_start_equity: float
+    peak_equity: float  # the highest equity the loop has marked (Runner.pnl_inputs, Runner._record_equity)
+    day_start_equity: float  # the equity at the day roll (Runner._day_roll)
     positions: dict[str, Position] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     multipliers: dict[str, float] = field(default_factory=dict)
@@ -102,7 +107,6 @@ class DomainBook:
         (symbol, unfilled notional) counted as the position it will become, so that entries sent
         on the same bar, or before the last one filled, cannot pass the caps together."""
         eq = self.equity
-        self.peak_equity = max(self.peak_equity, eq)
         payoff = (self.win_sum / self.wins) / (self.loss_sum / self.losses) if self.wins and self.losses else None
         notional = self.open_notional()
         for symbol, pending in working:

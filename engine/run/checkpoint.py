@@ -164,7 +164,7 @@ def save(runner: Any, take_commands: bool = False) -> None:
         store.put_json(KEY, {
             "cursor": runner.bars, "clock": ses.clock.now(), "venue_calls": venue_calls, "audit_offset": audit_offset,
             "journal_seq": seq, "stage": ses.stage, "stage_log": ses.stage_log,
-            "day": runner._day, "peak": runner._peak, "day_start": runner._day_start,
+            "day": runner._day,  # each domain's start of day and peak are its book's
             "rejections": runner.rejections, "seq": ex._seq, "refused": ex.refused, "decider": runner.decider.state(),
             "ledger": ledger_rows, "gate_kpis": {d.value: k.state() for d, k in runner.gate_kpis.items()},
             "last_risk_equity": runner._last_risk_equity, "flatten_pending": ses.flatten_pending,
@@ -221,7 +221,7 @@ def load(runner: Any, data: dict) -> None:
     ses.stage_log = [(float(t), int(n)) for t, n in data.get("stage_log", ())]
     restore_handles(ex, data["orders"], data["brackets"], snaps, data.get("closing", []))
     ex._seq, ex.refused = data["seq"], data.get("refused", 0)
-    runner.bars, runner._day, runner._peak, runner._day_start = data["cursor"], data["day"], data["peak"], data["day_start"]
+    runner.bars, runner._day = data["cursor"], data["day"]
     runner.rejections = dict(data["rejections"])
     runner.decider.load(data["decider"])
     ses.ledger.load(data["ledger"])

@@ -49,12 +49,10 @@ class Runner:
     rejections: dict[str, int] = field(default_factory=dict)
     bars: int = 0
     _day: int = -1
-    _peak: float = 0.0
-    _day_start: float = 0.0
     _kill_machine: str = "kill_modes"
     _instruments: dict = field(default_factory=dict)
     _equity_pending: PointLog = field(default_factory=PointLog)  # recorded since the last checkpoint
-    _last_risk_equity: float | None = None
+    _last_risk_equity: list[float] | None = None  # each book's equity the kill machine last heard of
     _next_poll: float = 0.0
     gate_kpis: dict = field(default_factory=dict)  # Domain -> RunningKpis, what the gates read
     heartbeat: bool = False  # print one line per bar (the crash test reads them)
@@ -73,8 +71,9 @@ class Runner:
             self.decider = Decider(self.use)
 
     def start(self) -> None:
-        """Called once the stage is active (its wallets exist)."""
-        self._peak = self._day_start = self.total_equity()
+        """Called once the stage is active (its wallets exist): each domain's day and peak start here."""
+        for b in self.session.books.values():
+            b.peak_equity = b.day_start_equity = b.equity
 
     @property
     def booked_series(self) -> np.ndarray:
@@ -173,6 +172,8 @@ class Runner:
         if book is None:
             return
         close = bar.close
+        if not book.marks:  # the domain's first bar: its canary days count from here (DomainBook.activated_ts)
+            book.activated_ts = t
         book.mark(s.symbol, close)
         if ex.brackets:  # nothing open (most stepped rows): no bracket to hear the price
             self._price_update(s, i, close)
@@ -198,7 +199,7 @@ class Runner:
         equity, which only the next step and a checkpoint read, are applied once at the end."""
         path = self.quiet.path_over(k, end)
         ses, cur, moved = self.session, k, False
-        ts = path.lists()[0]  # max(ts, clock), as step() sets it (the clock only rose to path.ts)
+        ts = path.times()  # max(ts, clock), as step() sets it (the clock only rose to path.ts)
         for i in path.new_days():  # usually none
             b = k + i
             if b >= end:
@@ -226,11 +227,13 @@ class Runner:
             ses.venue.skip_bars(bar, i1 - i0)
             book = ses.books.get(s.domain)
             if book is not None:
+                if not book.marks:  # as step() would at the domain's first bar
+                    book.activated_ts = max(float(s.ts[i0]), ses.clock.now())
                 book.mark(s.symbol, bar.close)
 
     def _record_equity(self, path: EquityPath, lo: int, hi: int) -> None:
         """One point per booked row of the path's rows [lo, hi), in row order, as step() appends
-        them; and the risk equity and the peak that step() would leave after them."""
+        them; and each book's risk equity and peak that step() would leave after them."""
         booked = path.booked
         if booked is False or hi <= lo:
             return
@@ -246,15 +249,21 @@ class Runner:
             d = domains[0]
             name, e = d.value, path.by_domain[d]
             if booked is True:  # the usual case: every row, as lists the screen may have made already
-                t, totals = path.lists()
+                t, e = path.times(), path.values(d)
                 if lo or hi < len(t):
-                    t, totals = t[lo:hi], totals[lo:hi]
-                e = totals if e is path.total else e[lo:hi].tolist()
+                    t, e = t[lo:hi], e[lo:hi]
             else:
                 rows = lo + booked[lo:hi].nonzero()[0]
-                t, e, totals = path.ts[rows].tolist(), e[rows].tolist(), path.total[rows].tolist()
+                t, e = path.ts[rows].tolist(), e[rows].tolist()
             self._curve(name).extend(t, e)
             self._equity_pending.extend(name, t, e)
+            books = self.session.books
+            if len(books) == 1:  # the usual case: `e` is the one book's equity on every row it sees
+                self._last_risk_equity = [e[-1]]
+                if not path.below_peak:  # (a peak only rises, so a path below it stays below)
+                    book = books[d]
+                    book.peak_equity = max(book.peak_equity, *e)  # pnl_inputs' max(peak, equity), row after row
+                return
         else:
             rows = np.arange(lo, hi) if booked is True else lo + booked[lo:hi].nonzero()[0]
             for r, n in zip(rows.tolist(), tl.ser[path.a + rows].tolist()):
@@ -262,10 +271,20 @@ class Runner:
                 t, e = float(path.ts[r]), float(path.by_domain[d][r])
                 self._curve(d.value).append(t, e)
                 self._equity_pending.append(d.value, t, e)
-            totals = path.total[rows].tolist()
-        self._last_risk_equity = totals[-1]
-        if not path.below_peak:  # (the peak only rises, so a path below it stays below)
-            self._peak = max(self._peak, *totals)  # pnl_inputs' max(peak, equity), row after row
+        self._risk_after(path, slice(lo, hi) if booked is True else lo + booked[lo:hi].nonzero()[0])
+
+    def _risk_after(self, path: EquityPath, rows: slice | np.ndarray) -> None:
+        """Each book's risk equity and peak after the path's booked `rows` (some), as the
+        tripwire of each stepped row leaves them: every book is measured on every row."""
+        books = self.session.books
+        last = rows.stop - 1 if isinstance(rows, slice) else int(rows[-1])
+        self._last_risk_equity = [float(path.by_domain[d][last]) for d in books]
+        if path.below_peak:
+            return
+        for d, book in books.items():
+            top = np.fmax.reduce(path.by_domain[d][rows])  # (NaN rows never raise a peak: fmax skips them)
+            if top > book.peak_equity:
+                book.peak_equity = float(top)
 
     def _curve(self, domain: str) -> EquityCurve:
         curve = self.equity.get(domain)
@@ -274,12 +293,6 @@ class Runner:
         return curve
 
     # -- kill tripwires, day roll, operator ----------------------------------------
-    def total_equity(self) -> float:
-        total = 0  # sum()'s start and order, without a generator
-        for b in self.session.books.values():
-            total += b.equity
-        return total
-
     def _day_roll(self, t: float) -> bool:
         """A new day resets the daily loss and re-measures the gates; True if a machine moved."""
         day = int(t // 86400)
@@ -287,11 +300,8 @@ class Runner:
             return False
         first = self._day < 0
         self._day = day
-        books = self.session.books
-        equities = [b.equity for b in books.values()]
-        self._day_start = sum(equities)  # total_equity(), with each book's equity measured once
-        for (d, b), eq in zip(books.items(), equities):
-            b.day_start_equity = eq
+        for d, b in self.session.books.items():
+            b.day_start_equity = eq = b.equity
             kpis = self.gate_kpis.get(d)  # not setdefault: that builds a RunningKpis per call
             if kpis is None:
                 kpis = self.gate_kpis[d] = RunningKpis()
@@ -301,28 +311,47 @@ class Runner:
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
         return any(r.kind != "unhandled" for r in records)
 
-    def pnl_inputs(self, eq: float | None = None) -> dict:
-        """The kill spec's inputs; `eq` is total_equity() when the caller has it already."""
-        if eq is None:
-            eq = self.total_equity()
+    def pnl_inputs(self, equities: list[float] | None = None) -> dict:
+        """The kill spec's inputs: the worst domain's daily loss and drawdown, each measured in
+        its own wallet and currency (seed 000's limits are per account: summed, a BTC wallet and
+        a USD one would make no number, and three wallets would dilute one's loss three times).
+        `equities`: each book's equity, when the caller has them; every book's peak rises to it."""
+        books = self.session.books.values()
+        if equities is None:
+            equities = [b.equity for b in books]
         # max(a, b) is a unless b > a, and max(0.0, x) is x only when x > 0.0 (NaN: 0.0):
-        # written out as those comparisons, without three calls per bar
-        peak, start = self._peak, self._day_start
-        if eq > peak:
-            peak = self._peak = eq
+        # written out as those comparisons, without calls per book and bar
         daily = dd = 0.0
-        if start > 0 and (x := 1.0 - eq / start) > 0.0:
-            daily = x
-        if peak > 0 and (x := 1.0 - eq / peak) > 0.0:
-            dd = x
+        for b, eq in zip(books, equities):
+            peak, start = b.peak_equity, b.day_start_equity
+            if eq > peak:
+                peak = b.peak_equity = eq
+            if start > 0 and (x := 1.0 - eq / start) > daily:
+                daily = x
+            if peak > 0 and (x := 1.0 - eq / peak) > dd:
+                dd = x
         return {"pnl": {"daily_loss": daily, "drawdown": dd}}
 
     def _tripwires(self) -> None:
-        eq = self.total_equity()
-        if eq == self._last_risk_equity:
+        ses = self.session
+        equities = [b.equity for b in ses.books.values()]
+        if equities == self._last_risk_equity:
             return  # nothing the kill spec's guards read has changed
-        self._last_risk_equity = eq
-        self.session.send(self.session.kill, "risk_update", inputs=self.pnl_inputs(eq))
+        self._last_risk_equity = equities
+        seen = len(ses.kill_events)
+        ses.send(ses.kill, "risk_update", inputs=self.pnl_inputs(equities))
+        for event in ses.kill_events[seen:]:  # (rarely any) the kill machine moved: which domain tripped it
+            event["reason"] += self._worst_domain(event["reason"] == "max_drawdown")
+
+    def _worst_domain(self, drawdown: bool) -> str:
+        """` in DOMAIN (FRACTION)`: the domain with the largest drawdown (or daily loss), for the
+        kill event's reason; the spec's inputs carry the fraction alone."""
+        worst, name = 0.0, ""
+        for d, b in self.session.books.items():
+            ref = b.peak_equity if drawdown else b.day_start_equity
+            if ref > 0 and (x := 1.0 - b.equity / ref) > worst:
+                worst, name = x, d.value
+        return f" in {name} ({worst:.4%})" if name else ""
 
     def poll_commands(self) -> bool:
         """Take and apply the operator's waiting commands, between two rows; True if it
@@ -485,8 +514,15 @@ class Runner:
             self._refused(s.symbol, rej.rule, rej.message, {"numbers": dict(rej.numbers), "side": side.value,
                                                             "factors": dict(decision.sized.factors)})
             return
-        b = ses.execution.open_bracket(intent, float(decision.sized.qty), want.tags)
+        sized = decision.sized
+        b = ses.execution.open_bracket(intent, float(sized.qty), want.tags)
         b.extra["model_version"] = want.model_version
+        # What the size came from, as a rejection's row says it: the entry's intent row (keyed by
+        # `order`) carries only the qty.
+        ses.ledger.journal("sized", b.id, {
+            "symbol": symbol, "side": side.value, "order": b.entry.id if b.entry is not None else None,
+            "qty": sized.qty, "notional": sized.notional, "risk_at_stop": sized.risk_at_stop, "entry": entry,
+            "stop": stop, "take_profit": tp, "factors": sized.factors}, reason="approved")
 
     def _working_entries(self, dom: Domain, marks: dict[str, float]) -> list[tuple[str, float]]:
         """(symbol, unfilled notional at the mark) of each of `dom`'s entry orders still working,

@@ -140,10 +140,11 @@ class QuietScreen:
 
 class EquityPath:
     """Each domain's equity after each row of [a, b), as the books would mark it; valid
-    while no order fills (a quiet stretch), so one path serves its screen and its apply."""
+    while no order fills (a quiet stretch), so one path serves its screen and its apply.
+    The kill inputs it screens are Runner.pnl_inputs': each book's daily loss and drawdown,
+    from its own start of day and peak, and the worst of them."""
 
-    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "total", "below_peak", "_days", "_times",
-                 "_totals")
+    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "below_peak", "_days", "_times", "_lists")
 
     def __init__(self, runner: "Runner", a: int, b: int):
         self.runner, self.a, self.b = runner, a, b
@@ -163,27 +164,21 @@ class EquityPath:
             rows = runner.booked_series[ser]
             count = int(np.count_nonzero(rows))
             self.booked = rows if 0 < count < len(rows) else count > 0
-        if len(books) == 1:  # 0 + x is x but for -0.0, which no use of the total tells apart
-            ((d, book),) = books.items()
-            total = self._domain(book, tl, ser, a, b)
-            self.by_domain = {d: total}
-        else:
-            self.by_domain = {d: self._domain(book, tl, ser, a, b) for d, book in books.items()}
-            total = 0
-            for d in books:  # the order Runner.total_equity adds them in
-                total = total + self.by_domain[d]
-        self.total = total if isinstance(total, np.ndarray) else _filled(b - a, float(total))
-        self.below_peak = False  # known: no row's total exceeds the runner's peak (pnl_upper checks it)
+        self.by_domain = {d: self._domain(book, tl, ser, a, b) for d, book in books.items()}
+        self.below_peak = False  # known: no row's equity exceeds its book's peak (pnl_upper checks it)
         self._days: list[int] | None = None
-        self._totals: list[float] | None = None
+        self._lists: dict = {}  # domain -> its equity as a list (values)
 
-    def lists(self) -> tuple[list[float], list[float]]:
-        """ts and total as lists of floats: Python's min, max and bisect over a short stretch
+    def times(self) -> list[float]:
+        return self._times
+
+    def values(self, domain) -> list[float]:
+        """A domain's equity per row as floats: Python's min, max and bisect over a short stretch
         cost less than numpy's calls, and Runner._record_equity wants Python floats anyway."""
-        totals = self._totals
-        if totals is None:
-            totals = self._totals = self.total.tolist()
-        return self._times, totals
+        out = self._lists.get(domain)
+        if out is None:
+            out = self._lists[domain] = self.by_domain[domain].tolist()
+        return out
 
     @staticmethod
     def _domain(book, tl, ser: np.ndarray | None, a: int, b: int) -> np.ndarray:
@@ -217,61 +212,82 @@ class EquityPath:
 
     def pnl_upper(self) -> dict[str, float] | None:
         """The largest daily loss and drawdown of these rows (what daily_loss() and drawdown()
-        would hold at most), from the lowest equity of each day: both fall as equity rises.
-        None where that is not cheap or not exact: rows without a book, a new peak, non-finite values."""
-        r = self.runner
+        would hold at most), from each book's lowest equity of each day: both fall as equity
+        rises. None where that is not cheap or not exact: rows without a book, a new peak,
+        non-finite values."""
         if self.booked is not True:
             return None
-        total = self.lists()[1]
-        nan = sum(total)  # NaN if any is (or inf - inf): then no answer, as a NaN max would give
-        if nan != nan or not max(total) <= r._peak:
-            return None
+        daily = dd = 0.0
+        for d, book in self.runner.session.books.items():
+            upper = self._book_upper(book, self.values(d))
+            if upper is None:
+                return None
+            daily, dd = max(daily, upper[0]), max(dd, upper[1])
         self.below_peak = True
-        daily, low, prev, start = 0.0, math.inf, 0, r._day_start
-        for i in [*self.new_days(), len(total)]:  # each day's rows [prev, i), its start `start`
+        return {"daily_loss": daily, "drawdown": dd}
+
+    def _book_upper(self, book, eq: list[float]) -> tuple[float, float] | None:
+        pk = book.peak_equity
+        nan = sum(eq)  # NaN if any is (or inf - inf): then no answer, as a NaN max would give
+        if nan != nan or not max(eq) <= pk or not math.isfinite(pk):
+            return None
+        daily, low, prev, start = 0.0, math.inf, 0, book.day_start_equity
+        for i in [*self.new_days(), len(eq)]:  # each day's rows [prev, i), its start `start`
             if i > prev:
-                m = min(total[prev:i]) if prev or i < len(total) else min(total)
+                m = min(eq[prev:i]) if prev or i < len(eq) else min(eq)
                 if not (math.isfinite(m) and math.isfinite(start)):
                     return None
                 daily, low = max(daily, 1.0 - m / start if start > 0 else 0.0), min(low, m)
-            if i < len(total):
-                start = total[i - 1] if i else r.total_equity()
+            if i < len(eq):
+                start = eq[i - 1] if i else book.equity
             prev = i
-        pk = r._peak
-        if not math.isfinite(pk):
-            return None
-        return {"daily_loss": daily, "drawdown": max(0.0, 1.0 - low / pk) if pk > 0 else 0.0}
+        return daily, (max(0.0, 1.0 - low / pk) if pk > 0 else 0.0)
 
     def daily_loss(self) -> np.ndarray:
-        """Per row, Runner.pnl_inputs' daily loss: the start of day is reset by Runner._day_roll
-        to the equity before a new day's first row."""
-        r, total = self.runner, self.total
+        """Per row, Runner.pnl_inputs' daily loss: the largest of the books' (fmax: a NaN one,
+        which pnl_inputs reads as no loss, hides no other)."""
+        return self._worst(self._daily)
+
+    def drawdown(self) -> np.ndarray:
+        """Per row, Runner.pnl_inputs' drawdown: the largest of the books'."""
+        return self._worst(self._drawdown)
+
+    def _worst(self, measure) -> np.ndarray:
+        out = None
+        for d, book in self.runner.session.books.items():
+            x = measure(book, self.by_domain[d])
+            out = x if out is None else np.fmax(out, x)
+        return out if out is not None else np.zeros(self.b - self.a)
+
+    def _daily(self, book, total: np.ndarray) -> np.ndarray:
+        """One book's daily loss per row: its start of day is reset by Runner._day_roll to its
+        equity before a new day's first row."""
         days = self.new_days()
         if not days:
-            ds = r._day_start
+            ds = book.day_start_equity
             return np.maximum(0.0, 1.0 - total / ds) if ds > 0 else np.zeros(len(total))
         ds = np.empty(len(total))
-        start, prev, positive = r._day_start, 0, True
+        start, prev, positive = book.day_start_equity, 0, True
         for i in days:
             ds[prev:i] = start
             positive = positive and (i == 0 or start > 0)
-            start, prev = (float(total[i - 1]) if i else r.total_equity()), i
+            start, prev = (float(total[i - 1]) if i else book.equity), i
         ds[prev:] = start
         if positive and start > 0:
             return np.maximum(0.0, 1.0 - total / ds)
         with np.errstate(divide="ignore", invalid="ignore"):  # rows whose start is not positive read 0
             return np.where(ds > 0, np.maximum(0.0, 1.0 - total / ds), 0.0)
 
-    def drawdown(self) -> np.ndarray:
-        """Per row, Runner.pnl_inputs' drawdown from the running peak of booked rows."""
-        r, total = self.runner, self.total
+    def _drawdown(self, book, total: np.ndarray) -> np.ndarray:
+        """One book's drawdown per row, from its running peak over booked rows (each stepped
+        row's tripwire measures every book)."""
         eq = total if self.booked is True else np.where(self.booked, total, -np.inf)
         top = np.maximum.reduce(eq)
-        if top <= r._peak:  # no new peak in these rows (NaN never passes)
-            pk = r._peak
-            return np.maximum(0.0, 1.0 - total / pk) if pk > 0 else np.zeros(len(total))
-        pk = np.maximum(np.maximum.accumulate(eq), r._peak)
-        if r._peak > 0 and top == top:  # every peak positive: where() would pick the first operand
+        peak = book.peak_equity
+        if top <= peak:  # no new peak in these rows (NaN never passes)
+            return np.maximum(0.0, 1.0 - total / peak) if peak > 0 else np.zeros(len(total))
+        pk = np.maximum(np.maximum.accumulate(eq), peak)
+        if peak > 0 and top == top:  # every peak positive: where() would pick the first operand
             return np.maximum(0.0, 1.0 - total / pk)
         with np.errstate(divide="ignore", invalid="ignore"):  # rows without a positive peak read 0
             return np.where(pk > 0, np.maximum(0.0, 1.0 - total / pk), 0.0)

@@ -1,0 +1,141 @@
+"""Each domain is its own wallet (seed 001) with its own FTMO-style limits (seed 000): the kill
+switch reads the worst domain's daily loss and drawdown in that domain's own currency, a
+domain's canary days start at its first bar, its peak follows every marked bar, and each
+approved entry journals what its size came from."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from engine.domain import Domain
+from engine.risk.config import RiskConfig
+from engine.risk.sizing import Sizer
+from engine.run.book import DomainBook
+from engine.run.loop import Runner
+from run_support import Checker, Scenario, build, write_env_override
+from test_quiet import _tight_kill
+from test_risk_chain import book
+from test_risk_config import spec_data
+
+SPOT, PERP = "crypto_spot/ETH_BTC-5m", "crypto_perp/BTC-PERP-1m"
+HOUR = 3600.0
+
+
+@pytest.fixture(scope="module")
+def loose(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_env_override(tmp_path_factory.mktemp("loose"), wallet=1_000_000.0)
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _tight_kill(tmp_path_factory.mktemp("tight"))
+
+
+def replay(sc: Scenario, overrides: Path, canary_trades: int | None = None, skip: bool = True) -> dict:
+    """Run a scenario; what the tests read of it, and every book the risk chain was shown."""
+    with tempfile.TemporaryDirectory() as work:
+        runner = build(sc, Path(work), overrides, Checker())
+        runner.skip_quiet = skip
+        if canary_trades is not None:  # days alone end the canary, as in QA's repro
+            sizing = runner.risk.sizing
+            canary = sizing.canary.model_copy(update={"trades": canary_trades})
+            runner.risk = runner.risk.model_copy(update={"sizing": sizing.model_copy(update={"canary": canary})})
+            runner.chain = type(runner.chain)(runner.risk)
+        views = []
+        evaluate = runner.chain.evaluate
+
+        def watched(intent, view, *args, **kwargs):
+            views.append((intent.ts, view))
+            return evaluate(intent, view, *args, **kwargs)
+
+        runner.chain.evaluate = watched
+        ses = runner.session
+        try:
+            runner.run()
+            return {"kill": ses.kill_events, "trades": runner.trades, "views": views, "equity": runner.equity,
+                    "books": dict(ses.books), "series": runner.series,
+                    "journal": [(e.kind, e.key, e.payload, e.reason) for e in ses.store.journal_entries()]}
+        finally:
+            ses.store.close()
+
+
+# -- 1: the kill switch reads the worst domain, in its own currency ------------------------
+def test_one_wallet_s_loss_is_not_diluted_by_the_others() -> None:
+    """A BTC-quoted spot wallet 6% down on the day beside two flat USD wallets: the kill spec
+    hears 6%, not a sum of BTC and USD that barely moved."""
+    spot = DomainBook(Domain.CRYPTO_SPOT, "paper", 0.05, 0.047, 0.0, 0.05, 0.05)
+    usd = [DomainBook(d, "paper", 1000.0, 1000.0, 0.0, 1000.0, 1000.0) for d in (Domain.CRYPTO_PERP, Domain.FOREX)]
+    stub = SimpleNamespace(session=SimpleNamespace(books={b.domain: b for b in (spot, *usd)}))
+    pnl = Runner.pnl_inputs(stub)["pnl"]
+    assert pnl["daily_loss"] == pytest.approx(0.06) and pnl["drawdown"] == pytest.approx(0.06)
+
+
+def test_the_same_spot_trades_trip_the_same_limits_at_stage_1_and_stage_3(tight: Path) -> None:
+    """QA's repro: stage 3 adds perp and forex wallets (here without data) to stage 1's spot
+    trades; the spot wallet's daily loss and drawdown trip the kill switch just the same, and the
+    kill event names the domain."""
+    one, three = (replay(Scenario(stage, (SPOT,), 0, 300, 7, 0.0, 0.0, 12 * HOUR, size_pct=0.15, flip_every=40),
+                         tight) for stage in (1, 3))
+    assert [t.as_dict() | {"stage": 0} for t in one["trades"]] == [t.as_dict() | {"stage": 0} for t in three["trades"]]
+    assert three["kill"] == one["kill"]
+    trips = [e for e in one["kill"] if e["event"] == "risk_update"]
+    assert {e["reason"].split(" (")[0] for e in trips} == {"daily_loss in crypto_spot", "max_drawdown in crypto_spot"}
+
+
+# -- 2: Kelly without wins -------------------------------------------------------------------
+@pytest.mark.parametrize("payoff", [None, 0.5, 2.0])
+def test_kelly_without_a_win_shrinks_to_the_floor(payoff: float | None) -> None:
+    sizer = Sizer(RiskConfig.model_validate(spec_data()).sizing)
+    assert sizer.kelly(book(trades_closed=40, win_rate=0.0, payoff_ratio=payoff), 0.005) == sizer.kelly_floor
+
+
+def test_kelly_without_a_loss_is_the_win_rate() -> None:
+    """No payoff ratio for want of losses: Kelly is w (the limit as the ratio grows), not 1.0 by default."""
+    sizer = Sizer(RiskConfig.model_validate(spec_data()).sizing)
+    # (breakeven trades are neither wins nor losses)
+    assert sizer.kelly(book(trades_closed=40, win_rate=0.008, payoff_ratio=None), 0.005) == pytest.approx(0.8)
+    assert sizer.kelly(book(trades_closed=40, win_rate=1.0, payoff_ratio=None), 0.005) == 1.0
+
+
+# -- 3: a domain's canary starts at its first bar --------------------------------------------
+def test_a_domain_whose_data_starts_later_starts_its_canary_then(loose: Path) -> None:
+    """Stage 3 activates spot (data from 2018) and perps (from 2022) at the run's start; the perp
+    wallet's 7 canary days count from its own first bar, so its first entries are canary-sized."""
+    out = replay(Scenario(3, (SPOT, PERP), 0, 300, 7, 0.0, 0.0, 12 * HOUR, flip_every=40), loose, canary_trades=0)
+    first = {s.domain: float(s.ts[s.start]) for s in out["series"]}
+    assert first[Domain.CRYPTO_PERP] - first[Domain.CRYPTO_SPOT] > 365 * 86400
+    assert out["books"][Domain.CRYPTO_PERP].activated_ts == first[Domain.CRYPTO_PERP]
+    assert out["books"][Domain.CRYPTO_SPOT].activated_ts == first[Domain.CRYPTO_SPOT]
+    perp = [p for kind, key, p, _ in out["journal"] if kind == "sized" and p["symbol"].endswith("PERP")]
+    assert perp and all(p["factors"]["canary"] == 1.0 and p["factors"]["size_pct"] == 0.02 for p in perp)
+
+
+# -- 4: the drawdown-recovery peak follows every marked bar ----------------------------------
+@pytest.mark.parametrize("skip", [True, False])
+def test_the_sizer_sees_the_highest_equity_marked_so_far(loose: Path, skip: bool) -> None:
+    """Drawdown recovery reads the peak: one raised only at entry decisions missed the equity
+    highs marked between them (here most entries' peaks were stale)."""
+    out = replay(Scenario(1, (SPOT,), 300, 300, 7, 0.0, 0.0, 12 * HOUR, size_pct=0.15, flip_every=12), loose,
+                 skip=skip)
+    (b,) = out["books"].values()
+    curve = out["equity"][b.domain.value]
+    assert len(out["views"]) > 3
+    for t, view in out["views"]:
+        marked = max([b.start_balance, view.equity, *(e for ts, e in curve if ts < t)])
+        assert view.peak_equity >= marked, (t, view.peak_equity, marked)
+
+
+# -- 5: approved entries journal their size's factors ----------------------------------------
+def test_every_entry_journals_what_its_size_came_from(loose: Path) -> None:
+    out = replay(Scenario(1, (SPOT,), 0, 300, 7, 0.0, 0.0, 12 * HOUR, size_pct=0.15, flip_every=12), loose)
+    intents = {key: p for kind, key, p, _ in out["journal"] if kind == "intent" and p["role"] == "entry"}
+    sized = {p["order"]: (key, p, reason) for kind, key, p, reason in out["journal"] if kind == "sized"}
+    assert intents and set(sized) == set(intents)
+    for order, (key, p, reason) in sized.items():
+        assert reason == "approved" and key.split(":")[1] == p["symbol"] == intents[order]["symbol"]
+        assert p["qty"] == intents[order]["qty"] and p["side"] == intents[order]["side"]
+        assert set(p["factors"]) == {"canary", "size_pct", "ladder", "recovery", "kelly", "risk_cap"}
+        assert p["risk_at_stop"] == pytest.approx(p["qty"] * abs(p["entry"] - p["stop"]))
