@@ -2,6 +2,7 @@
 xgboost and PPO 8-38x slower here) and keep hypothesis deterministic."""
 import os
 import tempfile
+from pathlib import Path
 
 from engine.threads import pin_threads
 
@@ -9,7 +10,24 @@ pin_threads()
 # engine validate's result cache: never the developer's var/cache from inside the suite.
 os.environ.setdefault("ENGINE_CACHE_DIR", tempfile.mkdtemp(prefix="engine-cache-"))
 
+import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=60, database=None)
 settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def loose(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The invariants env with a wallet every domain can trade (tests/run_support.py)."""
+    from run_support import write_env_override
+
+    return write_env_override(tmp_path_factory.mktemp("loose"), wallet=1_000_000.0)
+
+
+@pytest.fixture(scope="session")
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same, plus kill limits a few hundred bars can breach."""
+    from run_support import TIGHT_KILL, write_env_override
+
+    return write_env_override(tmp_path_factory.mktemp("tight"), wallet=1_000_000.0, values=TIGHT_KILL)

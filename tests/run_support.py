@@ -70,6 +70,9 @@ def write_env_override(folder: Path, wallet: float, values: dict | None = None) 
     return folder
 
 
+TIGHT_KILL = {"kill_modes": {"daily_loss_limit": 0.001, "max_drawdown": 0.004, "max_consecutive_losses": 2}}
+
+
 @functools.cache
 def specset(override_dir: str):
     from engine.run.session import load_specset

@@ -17,40 +17,14 @@ from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from run_support import ROOT, Checker, Scenario, build, write_env_override
+from run_support import ROOT, Checker, Scenario, build
 
 SPOT = ("crypto_spot/ETH_BTC-5m", "crypto_spot/LTC_BTC-5m", "crypto_spot/ADA_BTC-5m")
 PERP = "crypto_perp/BTC-PERP-1m"
 HOUR = 3600.0
-
-
-def _tight_kill(folder: Path) -> Path:
-    """The invariants env plus kill limits a few hundred bars can breach."""
-    from ruamel.yaml import YAML
-
-    write_env_override(folder, wallet=1_000_000.0)
-    yaml = YAML(typ="safe")
-    path = folder / "env_invariants.yaml"
-    doc = yaml.load(path.read_text(encoding="utf-8"))
-    doc["values"]["kill_modes"] = {"daily_loss_limit": 0.001, "max_drawdown": 0.004,
-                                   "max_consecutive_losses": 2}
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.dump(doc, f)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def loose(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_env_override(tmp_path_factory.mktemp("loose"), wallet=1_000_000.0)
-
-
-@pytest.fixture(scope="module")
-def tight(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _tight_kill(tmp_path_factory.mktemp("tight"))
 
 
 class Collect:

@@ -15,23 +15,12 @@ from engine.risk.config import RiskConfig
 from engine.risk.sizing import Sizer
 from engine.run.book import DomainBook
 from engine.run.loop import Runner
-from run_support import Checker, Scenario, build, write_env_override
-from test_quiet import _tight_kill
+from run_support import Checker, Scenario, build
 from test_risk_chain import book
 from test_risk_config import spec_data
 
 SPOT, PERP = "crypto_spot/ETH_BTC-5m", "crypto_perp/BTC-PERP-1m"
 HOUR = 3600.0
-
-
-@pytest.fixture(scope="module")
-def loose(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_env_override(tmp_path_factory.mktemp("loose"), wallet=1_000_000.0)
-
-
-@pytest.fixture(scope="module")
-def tight(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _tight_kill(tmp_path_factory.mktemp("tight"))
 
 
 def replay(sc: Scenario, overrides: Path, canary_trades: int | None = None, skip: bool = True) -> dict:
