@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from run_support import write_env_override
-from test_run_funding import Stopped, _assembled, _facts, _finish, _stored
+from resume_support import Stopped, finish_run, funded_run, journal_facts, stored_state
 
 FLATTEN = ("flatten", {"machine": "kill_modes", "event": "manual_flatten", "mode": "flatten", "reason": "operator"})
 CLOSE_ONLY = ("close_only", {"machine": "kill_modes", "event": "manual_close_only", "mode": "close-only",
@@ -81,23 +81,23 @@ def test_a_taken_command_survives_a_crash(durability: str, stop: str, overrides:
     """Taken at row 112 and the run killed before its next regular checkpoint (150): the resumed
     run ends as an uninterrupted one with the same command, the flatten applied once."""
     clean, crashy = tmp_path / "clean", tmp_path / "crashy"
-    runner = _assembled(clean, overrides, durability)
+    runner = funded_run(clean, overrides, durability)
     _posting(runner, FLATTEN)
-    _finish(runner)
+    finish_run(runner)
     want_state = runner.session.kill.state
-    runner = _assembled(crashy, overrides, durability)
+    runner = funded_run(crashy, overrides, durability)
     _posting(runner, FLATTEN)
     if stop == "rows later":
         _stopping(runner, STOP_AT)
     else:
         _crash_on_apply(runner, after=stop == "after the apply")
     _stopped(runner)
-    resumed = _assembled(crashy, overrides, durability, resume=True)
-    _finish(resumed)
+    resumed = funded_run(crashy, overrides, durability, resume=True)
+    finish_run(resumed)
     assert want_state == "halted", "the flatten must move the kill machine, or this proves nothing"
     assert resumed.session.kill.state == want_state
-    assert _stored(crashy) == _stored(clean)
-    assert _facts(crashy) == _facts(clean)
+    assert stored_state(crashy) == stored_state(clean)
+    assert journal_facts(crashy) == journal_facts(clean)
 
 
 def _queue_while_down(work: Path) -> None:
@@ -120,19 +120,19 @@ def test_a_command_queued_while_down_waits_for_the_catch_up(durability: str, ove
     """Posted after a kill at row 137, the close-only is applied once the resumed run has re-made
     what the crashed one did after its checkpoint (row 100): the re-made part is the crashed
     run's, and a resume stopped before then leaves the command queued for the next."""
-    runner = _assembled(tmp_path, overrides, durability)
+    runner = funded_run(tmp_path, overrides, durability)
     _stopping(runner, STOP_AT)
     _stopped(runner)
-    before = _facts(tmp_path)
+    before = journal_facts(tmp_path)
     _queue_while_down(tmp_path)
-    failed = _assembled(tmp_path, overrides, durability, resume=True)
+    failed = funded_run(tmp_path, overrides, durability, resume=True)
     _stopping(failed, 120)  # ends while still re-making rows 100..137
     _stopped(failed)
     assert _unconsumed(tmp_path) == ["close_only"]
-    resumed = _assembled(tmp_path, overrides, durability, resume=True)
-    _finish(resumed)
+    resumed = funded_run(tmp_path, overrides, durability, resume=True)
+    finish_run(resumed)
     assert _unconsumed(tmp_path) == [] and resumed.session.kill.state == "close_only"
-    after = _facts(tmp_path)
+    after = journal_facts(tmp_path)
     assert after[:len(before)] == before, "the crashed run's facts are re-made as they were"
     [applied] = [i for i, (kind, _, payload, _) in enumerate(after) if kind == "command" and "moved" in payload]
     assert after[applied][2]["moved"] == ["kill: normal -> close_only"] and applied >= len(before)

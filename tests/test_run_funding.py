@@ -3,7 +3,6 @@ once each across a resume; a perp traded without real funding rates is said so. 
 run journals every fact once, as an uninterrupted run does."""
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +13,8 @@ import pytest
 
 from engine.domain import Domain
 from engine.run.assemble import funding_gaps
-from run_support import ENV, Scenario, _flips, base_config, drive, full_series, specset, window, write_env_override
+from resume_support import FUNDED, Stopped, finish_run, funded_run, journal_facts, stored_state
+from run_support import drive, write_env_override
 
 
 def series(symbol: str, start: float, end: float, domain: Domain = Domain.CRYPTO_PERP,
@@ -37,11 +37,6 @@ def test_a_perp_without_covering_rates_gets_a_note() -> None:
 
 
 # -- funding reaches the engine's books, the store and the trades -------------------------
-# XRP-PERP 15m bars from 17 Nov 2021, 05:30 for ~3 days: eight 8-hourly real funding rates fall due.
-FUNDED = Scenario(stage=3, datasets=("crypto_perp/XRP-PERP-5m",), offset=200, bars=300, seed=11,
-                  partial_fill_prob=0.3, slippage_bps=5.0, max_hold_s=48 * 3600.0, flip_every=8)
-
-
 @pytest.fixture(scope="module")
 def overrides(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_env_override(tmp_path_factory.mktemp("specs"), wallet=1_000_000.0)
@@ -72,41 +67,10 @@ def test_funding_moves_the_books_the_wallet_and_the_trades(durability: str, over
     assert any(t.funding for t in runner.trades)
 
 
-def _assembled(work: Path, overrides: Path, durability: str, resume: bool = False):
-    from engine.run.assemble import assemble
-    from engine.run.optin import route
-
-    specs = specset(str(overrides))
-    cfg = base_config().model_copy(update={
-        "db": str(work / "engine.db"), "env": ENV, "seed": FUNDED.seed, "checkpoint_every": 50,
-        "durability": durability, "venue": {"partial_fill_prob": FUNDED.partial_fill_prob}})
-    modes = dict(specs.machines["rollout"].states["stage_3"].attrs["domains"])
-    routing = route(3, modes, config_enabled=False, live_flag=False, paper_flag=True)
-    [name] = FUNDED.datasets
-    s = window(full_series(name, specs.extra["risk"].brackets.atr_window), FUNDED.offset, FUNDED.bars)
-    s = dataclasses.replace(s, signal=_flips(len(s), FUNDED.flip_every, FUNDED.seed))
-    return assemble(cfg, specs, 3, routing, work / "run", series=[s], venue_path=work / "paper-venue.db",
-                    resume=resume)
-
-
-def _stored(work: Path) -> dict:
-    from state.store import Store
-
-    with Store.open(path=str(work / "engine.db")) as store:
-        return {"wallets": sorted((w.domain, round(w.balance, 9)) for w in store.wallets()),
-                "positions": sorted((p.symbol, round(p.qty, 9), round(p.realized_pnl, 9)) for p in store.positions()),
-                "fills": sorted(f.fill_id for f in store.fills()),
-                "funding": sorted((r.key, r.payload["paid"]) for r in store.journal_entries(kind="funding"))}
-
-
-class Stopped(Exception):
-    """The process ends here, as a kill would end it: nothing after this runs."""
-
-
 def _stop_between_checkpoints(work: Path, overrides: Path, durability: str) -> None:
     """A run stopped as a kill would stop it at row 137: 37 rows past its second checkpoint,
     past a funding time, with orders and trades since the checkpoint."""
-    first = _assembled(work, overrides, durability)
+    first = funded_run(work, overrides, durability)
     step = first.step
 
     def crashing_step(s, i) -> None:
@@ -121,40 +85,19 @@ def _stop_between_checkpoints(work: Path, overrides: Path, durability: str) -> N
     first.session.venue.close()
 
 
-def _finish(runner) -> None:
-    runner.run()
-    runner.session.store.close()
-    runner.session.venue.close()
-
-
 @pytest.mark.parametrize("durability", ["batch", "full"])
 def test_a_resumed_run_books_each_funding_payment_once(durability: str, overrides: Path, tmp_path: Path) -> None:
     """Stopped between checkpoints and resumed, the run re-processes bars whose funding the
     venue answers again from its log: the wallet, positions and funding rows end as an
     uninterrupted run's, no payment twice (a `full` store booked some already)."""
     clean, stopped = tmp_path / "clean", tmp_path / "stopped"
-    _finish(_assembled(clean, overrides, durability))
+    finish_run(funded_run(clean, overrides, durability))
     _stop_between_checkpoints(stopped, overrides, durability)
-    _finish(_assembled(stopped, overrides, durability, resume=True))
-    want = _stored(clean)
+    finish_run(funded_run(stopped, overrides, durability, resume=True))
+    want = stored_state(clean)
     assert want["funding"], "the run must pay funding, or the comparison proves nothing"
-    assert _stored(stopped) == want
+    assert stored_state(stopped) == want
 
-
-
-PER_START = {"resume", "ml", "kv"}  # what each start journals (a resumed run has more), and state, not facts
-
-
-def _facts(work: Path, upto_checkpoint: bool = False) -> list:
-    """The journal's facts (kind, key, payload, reason), in order; or only those up to the last
-    checkpoint."""
-    from engine.run.checkpoint import KEY
-    from state.store import Store
-
-    with Store.open(path=str(work / "engine.db")) as store:
-        upto = store.get_json(KEY)["journal_seq"] if upto_checkpoint else math.inf
-        return [(e.kind, e.key, e.payload, e.reason) for e in store.iter_journal()
-                if e.kind not in PER_START and e.seq <= upto]
 
 
 @pytest.mark.parametrize("durability", ["batch", "full"])
@@ -162,10 +105,10 @@ def test_a_resumed_run_journals_each_fact_once(durability: str, overrides: Path,
     """A `full` store commits each journal row as it happens: the rows a crash left after the
     last checkpoint are made again by the resumed run, and must not be there twice."""
     clean, stopped = tmp_path / "clean", tmp_path / "stopped"
-    _finish(_assembled(clean, overrides, durability))
+    finish_run(funded_run(clean, overrides, durability))
     _stop_between_checkpoints(stopped, overrides, durability)
     if durability == "full":
-        past = _facts(stopped)[len(_facts(stopped, upto_checkpoint=True)):]
+        past = journal_facts(stopped)[len(journal_facts(stopped, upto_checkpoint=True)):]
         assert {"trade", "ack"} <= {kind for kind, *_ in past}, "facts must follow the checkpoint, or this proves nothing"
-    _finish(_assembled(stopped, overrides, durability, resume=True))
-    assert _facts(stopped) == _facts(clean)
+    finish_run(funded_run(stopped, overrides, durability, resume=True))
+    assert journal_facts(stopped) == journal_facts(clean)

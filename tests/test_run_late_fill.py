@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from resume_support import Stopped
 from run_support import ENV, Scenario, _flips, base_config, full_series, specset, window, write_env_override
 
 # ADA/BTC part fills: an entry's last part fills in the bar its stop fills (see
 # tests/test_run_invariants.py LATE_ENTRY_FILL, the same run without its flatten).
 LATE = Scenario(stage=1, datasets=("crypto_spot/ADA_BTC-5m",), offset=74, bars=240, seed=2,
                 partial_fill_prob=0.6, slippage_bps=8.0, max_hold_s=48 * 3600.0, flip_every=4)
-
-
-class Stopped(Exception):
-    """The process ends here, as a kill would end it: nothing after this runs."""
 
 
 @pytest.fixture(scope="module")
