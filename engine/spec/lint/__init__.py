@@ -11,14 +11,14 @@ from typing import Callable, Iterable, Iterator
 
 from engine.diagnostics import Diagnostic, Severity, sort_key
 from engine.spec.ir import Machine, SpecSet
-from engine.spec.lint import (arguments, checks, conflicts, events, expressions, graph, names, structure,
-                              types)
+from engine.spec.lint import (arguments, checks, conflicts, events, expressions, graph, names, rollout,
+                              structure, types)
 from engine.spec.lint._context import Context
 
 MachineRule = Callable[[Context, Machine], Iterable[Diagnostic]]
 MACHINE_RULES: tuple[MachineRule, ...] = (
     names.check, arguments.check, structure.check, expressions.check, types.check, conflicts.check,
-    graph.check, events.check, checks.check,
+    graph.check, events.check, checks.check, rollout.check,
 )
 SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (events.check_specset,)
 

@@ -63,6 +63,8 @@ LINT_CODES: dict[str, Severity] = {
     "CHECK_REACHABLE_FROM_ALL": E,
     "CHECK_MUST_HANDLE": E,
     "CHECK_UNREACHABLE": E,
+    # the rollout's `live` tag agrees with its `domains`
+    "ROLLOUT_LIVE_TAG": E,
     # what `engine run` needs of the specs (engine/spec/contract.py)
     "ENGINE_CONTRACT": E,
 }
