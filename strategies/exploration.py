@@ -1,4 +1,5 @@
-"""Exploration (seed 001): at least 10% of eligible entries explore, 25% in chop.
+"""Exploration (seed 001): at least `exploration_min` of eligible entries explore (10% in the
+rollout spec), `exploration_max_chop` in chop (25%); each stage may override both.
 
 `explore(rng, regime)` is a seeded Bernoulli draw (pass a `random.Random` or a
 numpy Generator seeded by the run, so a replay makes the same choices).
@@ -8,9 +9,12 @@ figures that promotion gates read.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, TypeVar
 
-from strategies.ml.config import ExplorationConfig, load_spec
+from strategies.ml.config import ExplorationConfig, ExplorationSpec, load_spec
+
+if TYPE_CHECKING:
+    from engine.spec.ir import SpecSet
 
 T = TypeVar("T")
 
@@ -19,36 +23,40 @@ class RNG(Protocol):
     def random(self) -> float: ...
 
 
-def load_exploration_config() -> ExplorationConfig:
-    return load_spec("exploration", ExplorationConfig)
+def exploration_config(specs: "SpecSet", stage: int, env: str) -> ExplorationConfig:
+    """What a run in `stage` and `env` explores with, bound once at load: the rates are the rollout's
+    `exploration_min` / `exploration_max_chop` as that stage and env override them; the chop
+    regimes and the tag are specs/ml/exploration.yaml's."""
+    from engine.spec.params import effective_params
+
+    params = effective_params(specs, "rollout", stage=stage, env=env)
+    doc = load_spec("exploration", ExplorationSpec)
+    return ExplorationConfig(min_rate=params["exploration_min"], chop_rate=params["exploration_max_chop"],
+                             chop_regimes=tuple(doc.chop_regimes), tag=doc.tag)
 
 
-def exploration_rate(regime: str, cfg: ExplorationConfig | None = None) -> float:
-    cfg = cfg or load_exploration_config()
+def exploration_rate(regime: str, cfg: ExplorationConfig) -> float:
     rate = cfg.chop_rate if str(getattr(regime, "value", regime)) in cfg.chop_regimes else cfg.min_rate
     return max(rate, cfg.min_rate)
 
 
-def explore(rng: RNG, regime: str, cfg: ExplorationConfig | None = None) -> bool:
+def explore(rng: RNG, regime: str, cfg: ExplorationConfig) -> bool:
     return rng.random() < exploration_rate(regime, cfg)
 
 
-def tags_for(exploring: bool, cfg: ExplorationConfig | None = None) -> tuple[str, ...]:
+def tags_for(exploring: bool, cfg: ExplorationConfig) -> tuple[str, ...]:
     """Order tags (OrderRequest.tags) marking an exploration entry."""
-    cfg = cfg or load_exploration_config()
     return (cfg.tag,) if exploring else ()
 
 
-def is_exploration(trade: Mapping[str, Any] | Any, cfg: ExplorationConfig | None = None) -> bool:
-    cfg = cfg or load_exploration_config()
+def is_exploration(trade: Mapping[str, Any] | Any, cfg: ExplorationConfig) -> bool:
     tags = trade.get("tags", ()) if isinstance(trade, Mapping) else getattr(trade, "tags", ())
     return cfg.tag in tags
 
 
 def split_kpis(trades: Iterable[T], kpis: Callable[[list[T]], dict[str, Any]],
-               cfg: ExplorationConfig | None = None) -> dict[str, dict[str, Any]]:
+               cfg: ExplorationConfig) -> dict[str, dict[str, Any]]:
     """{'exploitation': kpis(untagged trades), 'exploration': kpis(tagged trades)}."""
-    cfg = cfg or load_exploration_config()
     trades = list(trades)
     explo = [t for t in trades if is_exploration(t, cfg)]
     exploit = [t for t in trades if not is_exploration(t, cfg)]

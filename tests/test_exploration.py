@@ -1,19 +1,14 @@
 import random
 
-import pytest
-from pydantic import ValidationError
-
 from strategies.exploration import exploration_rate, explore, split_kpis, tags_for
 from strategies.ml.config import ExplorationConfig
 
-CFG = ExplorationConfig(kind="exploration")
+CFG = ExplorationConfig(min_rate=0.10, chop_rate=0.25, chop_regimes=("RANGE",), tag="exploration")
 
 
 def test_rates_floor_and_chop():
     assert exploration_rate("TREND_UP", CFG) == 0.10
     assert exploration_rate("RANGE", CFG) == 0.25
-    with pytest.raises(ValidationError):
-        ExplorationConfig(kind="exploration", min_rate=0.05)
 
 
 def test_seeded_decisions_replay_and_match_rates():

@@ -183,7 +183,7 @@ def test_exploration_rate_is_the_stage_rate_and_chop_rate(regime, rate):
 
     n = 8000
     s, inp = _series(n, regime)
-    cfg = ExplorationConfig(kind="exploration", min_rate=0.10, chop_rate=0.25)
+    cfg = ExplorationConfig(min_rate=0.10, chop_rate=0.25, chop_regimes=("RANGE",), tag="exploration")
     decider = Decider(load_config().strategy, EntryFilters({"X": inp}, cfg), seed=11)
     wants = [decider.decide(s, i, float(s.ts[i])) for i in range(n)][1:]  # the first bar may only set the direction
     taken = [w for w in wants if w.enter]
@@ -197,7 +197,7 @@ def test_exploration_draws_resume_from_the_checkpoint():
     from strategies.ml.config import ExplorationConfig
 
     s, inp = _series(400, "RANGE")
-    cfg = ExplorationConfig(kind="exploration")
+    cfg = ExplorationConfig(min_rate=0.10, chop_rate=0.25, chop_regimes=("RANGE",), tag="exploration")
 
     def fresh() -> Decider:
         return Decider(load_config().strategy, EntryFilters({"X": inp}, cfg), seed=5)

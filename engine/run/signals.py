@@ -269,14 +269,9 @@ def _exploration(cfg: RunConfig, specs: Any, stage: int, ml_on: bool) -> Any:
     Exploration means trading against the filter, so it is off without one."""
     if not (ml_on and cfg.ml.exploration):
         return None
-    from engine.spec.params import effective_params
-    from strategies.exploration import load_exploration_config
-    from strategies.ml.config import ExplorationConfig
+    from strategies.exploration import exploration_config
 
-    params = effective_params(specs, "rollout", stage=stage, env=cfg.env)
-    base = load_exploration_config()
-    return ExplorationConfig.model_validate({**base.model_dump(), "min_rate": params["exploration_min"],
-                                             "chop_rate": params["exploration_max_chop"]})
+    return exploration_config(specs, stage, cfg.env)
 
 
 def _ensemble(feeds: dict[str, list[ModelFeed]]) -> Any:

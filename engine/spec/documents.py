@@ -25,7 +25,7 @@ DOCUMENT_KINDS: dict[str, str] = {
     "regime": "strategies.ml.config:RegimeConfig",
     "allowlists": "strategies.ml.config:AllowlistsConfig",
     "selection": "strategies.ml.config:SelectionConfig",
-    "exploration": "strategies.ml.config:ExplorationConfig",
+    "exploration": "strategies.ml.config:ExplorationSpec",
     "environments": "engine.spec.models:EnvironmentsModel",
 }
 

@@ -128,7 +128,7 @@ def _from_doc(doc: YamlDoc, path: Path, raw: bytes) -> _Loaded:
     diags = [folder] if folder else []
     if kind in documents.DOCUMENT_KINDS:
         model = documents.document_model(kind)
-        obj, errs = models.validate(model, documents.prepare(model, doc.data), doc)
+        obj, errs = models.validate(model, documents.prepare(model, _without_set_by_engine(kind, doc.data)), doc)
         name = doc.data.get("name")
         name = name if isinstance(name, str) else path.stem
         pos = doc.pos_of(("name",)) if "name" in doc.data else doc.pos_of(())
@@ -144,6 +144,14 @@ def _from_doc(doc: YamlDoc, path: Path, raw: bytes) -> _Loaded:
     builder = _MachineBuilder(doc)
     machine = builder.machine(obj, hashlib.sha256(raw).hexdigest()[:16])
     return _Loaded(machine=machine, diags=diags + builder.diags)
+
+
+def _without_set_by_engine(kind: str, data: Any) -> Any:
+    """The document without the keys `_set_by_engine` reports, so the schema does not report them twice."""
+    from engine.spec.contract import SET_BY_ENGINE
+
+    taken = SET_BY_ENGINE.get(kind, {})
+    return {k: v for k, v in data.items() if k not in taken} if taken and isinstance(data, dict) else data
 
 
 def _set_by_engine(kind: str, doc: YamlDoc) -> list[Diagnostic]:

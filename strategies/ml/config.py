@@ -231,18 +231,25 @@ class SelectionConfig(_Strict):
     fallback_file: str = "var/active_symbols.json"
 
 
-class ExplorationConfig(_Strict):
-    kind: Literal["exploration"]
-    min_rate: float = Field(0.10, ge=0.10, le=1, description="seed 001: never below 10%")
-    chop_rate: float = Field(0.25, ge=0, le=1)
-    chop_regimes: list[str] = Field(default_factory=lambda: ["RANGE"])
-    tag: str = "exploration"
+class ExplorationSpec(_Strict):
+    """specs/ml/exploration.yaml: the regimes that count as chop, and the tag exploration trades
+    carry. The rates are per stage, so they are the rollout's parameters, never keys here."""
 
-    @model_validator(mode="after")
-    def _chop_not_lower(self) -> "ExplorationConfig":
-        if self.chop_rate < self.min_rate:
-            raise ValueError("chop_rate must be >= min_rate")
-        return self
+    kind: Literal["exploration"]
+    chop_regimes: list[str]
+    tag: str
+
+
+class ExplorationConfig(_Strict):
+    """What a run explores with. No defaults: every value comes from a spec (the rollout stage's
+    `exploration_min` / `exploration_max_chop`, whose bounds and order the rollout spec and
+    ENGINE_CONTRACT enforce, and specs/ml/exploration.yaml), bound once at load by
+    `strategies.exploration.exploration_config`."""
+
+    min_rate: float = Field(ge=0, le=1)
+    chop_rate: float = Field(ge=0, le=1)
+    chop_regimes: tuple[str, ...]
+    tag: str
 
 
 # -- loading ------------------------------------------------------------------------------
