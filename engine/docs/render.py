@@ -6,7 +6,7 @@ from pathlib import Path
 import jinja2
 
 from engine.docs.mermaid import diagram
-from engine.spec.ir import ActionRef, Machine, Param, SpecSet
+from engine.spec.ir import ActionRef, Machine, Overrides, Param, SpecSet
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("engine.docs", "templates"),
@@ -38,15 +38,32 @@ def bounds(p: Param) -> str:
     return f"{lo} x {hi}".strip() if (lo or hi) else ""
 
 
-def machine_page(m: Machine) -> str:
+def overridden(m: Machine, overrides: tuple[Overrides, ...]) -> dict[str, str]:
+    """Parameter -> each override of it, in the order they apply (env, then stage), as a table
+    cell: a reviewer must see what a stage or environment really runs with, not only defaults."""
+    ordered = sorted(overrides, key=lambda o: (o.scope != "env", _stage_order(o.key), o.key))
+    out: dict[str, list[str]] = {}
+    for o in ordered:
+        where = f"env `{o.key}`" if o.scope == "env" else f"stage {o.key}"
+        for name, value in o.values.get(m.name, {}).items():
+            out.setdefault(name, []).append(f"{where}: `{value}` ({o.path or o.pos.file})")
+    return {name: cell("; ".join(parts)) for name, parts in out.items()}
+
+
+def _stage_order(key: str) -> int:
+    return int(key) if key.isdigit() else 0
+
+
+def machine_page(m: Machine, overrides: tuple[Overrides, ...]) -> str:
     tpl = _ENV.get_template("machine.md.j2")
-    return tpl.render(m=m, diagram=diagram(m), cell=cell, actions=actions, bounds=bounds)
+    return tpl.render(m=m, diagram=diagram(m), cell=cell, actions=actions, bounds=bounds,
+                      overridden=overridden(m, overrides))
 
 
 def pages(specs: SpecSet) -> dict[str, str]:
     """Relative path -> content for every generated page, index included."""
     ms = sorted(specs.machines.values(), key=lambda m: (m.kind, m.name))
-    out = {f"{m.kind}/{m.name}.md": machine_page(m) for m in ms}
+    out = {f"{m.kind}/{m.name}.md": machine_page(m, tuple(specs.overrides)) for m in ms}
     out["index.md"] = _ENV.get_template("index.md.j2").render(machines=ms)
     return out
 
