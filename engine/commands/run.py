@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.diagnostics import SpecError, render
-from engine.spec.contract import MACHINES, STAGES, stage_state
+from engine.spec.contract import STAGES, stage_state
 
 FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
 DIR_KEY = "run/dir"
@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
                       "lock, paper venue file and archive beside a SQLite store, so give --db a file in a writable "
                       "folder, e.g. --db var/engine.db", 2) from None
     with lock:
-        saved = _saved_run(parsed)
+        saved = _saved_run(parsed, specs)
         _check_saved(args, cfg, specs, parsed, saved)
         start, notes = time.time(), []
         series = _checked_series(cfg, specs, routing, args.stage, notes)
@@ -293,11 +293,13 @@ def _sqlite_file(parsed: Any) -> Path | None:
     return Path(name).resolve() if name and name != ":memory:" else None  # a symlink: the store it names
 
 
-def _saved_run(parsed: Any) -> SavedRun | None:
-    """The earlier run in the store, read without writing (None: no store file yet). A store that
-    cannot be opened (bad driver, refused connection) is one line, password masked."""
+def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
+    """The earlier run in the store, read without writing (None: no store file yet), with the spec
+    hashes of every machine a run of `specs` hosts. A store that cannot be opened (bad driver,
+    refused connection) is one line, password masked."""
     from engine.commands.status import driver_error
     from engine.run import checkpoint
+    from engine.run.session import hosted_machines
     from state.store import Store
 
     file = _sqlite_file(parsed)
@@ -308,7 +310,8 @@ def _saved_run(parsed: Any) -> SavedRun | None:
         with Store.open_readonly(url) if file is not None else Store.open(url=url) as store:
             return SavedRun(store.get_json(checkpoint.KEY), store.get_json(checkpoint.CONFIG_KEY),
                             store.get_json(FINISHED_KEY), store.get_json(DIR_KEY),
-                            {m: {r.spec_hash for r in store.load_snapshots(m).values()} for m in MACHINES})
+                            {m: {r.spec_hash for r in store.load_snapshots(m).values()}
+                             for m in hosted_machines(specs)})
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise Refused(str(driver_error(parsed, e)), 2) from None
 

@@ -424,6 +424,13 @@ def event_declared(inst: Instance, event: str) -> bool:
     return event in inst.bound.machine.events
 
 
+def hosted_machines(specs: SpecSet) -> tuple[str, ...]:
+    """Every machine a run of `specs` may host: those the engine creates (ENGINE_CONTRACT) and the
+    gate machine of each rollout state (a stage may name a gate of its own)."""
+    rollout = specs.machines["rollout"]
+    return tuple(dict.fromkeys([*MACHINES, *(s.gate for s in rollout.states.values() if s.gate is not None)]))
+
+
 def bind_stages(specs: SpecSet, env: str) -> dict[int, dict[str, BoundMachine]]:
     """Every stage's machines, bound once at load: a stage-scoped override applies from the
     moment the rollout enters its stage. Stages with equal parameters share one binding."""
@@ -432,7 +439,7 @@ def bind_stages(specs: SpecSet, env: str) -> dict[int, dict[str, BoundMachine]]:
     rollout = specs.machines["rollout"]
     stages = sorted(int(n.removeprefix(STAGE_PREFIX)) for n in rollout.states
                     if n.startswith(STAGE_PREFIX) and n.removeprefix(STAGE_PREFIX).isdigit())
-    names = dict.fromkeys([*MACHINES, *(s.gate for s in rollout.states.values() if s.gate is not None)])
+    names = hosted_machines(specs)
     built: dict[tuple[str, str], BoundMachine] = {}
     out = {}
     for stage in stages:
