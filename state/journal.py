@@ -7,6 +7,7 @@ PostgreSQL; other databases rely on the Store having no such call).
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
 from typing import Any, Iterable
 
@@ -83,9 +84,11 @@ class Repeats:
 
     def __init__(self, rows: Iterable[JournalEntry]) -> None:
         self._seqs: dict[tuple[str, str, str, str], deque[int]] = {}
+        self.until = -math.inf  # the time of the latest row: the crashed run had got that far
         for e in rows:
             if e.kind != "resume":
                 self._seqs.setdefault(_fact(e.kind, e.key, e.payload, e.reason), deque()).append(e.seq)
+                self.until = max(self.until, e.ts)
 
     def __bool__(self) -> bool:
         return bool(self._seqs)

@@ -224,6 +224,12 @@ class Store:
         that its re-processing makes again are not written twice (journal.Repeats)."""
         self._repeats = journal.Repeats(self.journal_entries(after_seq=after_seq))
 
+    def remaking(self) -> bool:
+        """Is the resumed run still re-making what the crashed run journaled after its checkpoint?
+        True while rows of it are not made again and the clock has not passed the last of them:
+        bounded by that time, so a row the resumed run never makes again cannot hold it forever."""
+        return bool(self._repeats) and self._clock() <= self._repeats.until
+
     def _append(self, kind: str, key: str, payload: dict[str, Any], spec_hash: str = "",
                 reason: str = "") -> int:
         if self._repeats:

@@ -136,3 +136,24 @@ def test_a_command_queued_while_down_waits_for_the_catch_up(durability: str, ove
     assert after[:len(before)] == before, "the crashed run's facts are re-made as they were"
     [applied] = [i for i, (kind, _, payload, _) in enumerate(after) if kind == "command" and "moved" in payload]
     assert after[applied][2]["moved"] == ["kill: normal -> close_only"] and applied >= len(before)
+
+
+def test_a_command_queued_while_down_waits_for_the_crashed_runs_journal(overrides: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The venue's catch-up log ends at its last commit; the crashed run may have journaled
+    decisions after it with no venue call. With the log taken as over from the start, the
+    command still waits until the resumed run has passed the crashed run's last journaled row:
+    applied at the checkpoint instead, it would change the calls the venue answers from its log."""
+    runner = funded_run(tmp_path, overrides, "full")
+    _stopping(runner, STOP_AT)
+    _stopped(runner)
+    before = journal_facts(tmp_path)
+    _queue_while_down(tmp_path)
+    resumed = funded_run(tmp_path, overrides, "full", resume=True)
+    monkeypatch.setattr(type(resumed.session.venue), "catching_up", property(lambda self: False))
+    finish_run(resumed)
+    assert _unconsumed(tmp_path) == [] and resumed.session.kill.state == "close_only"
+    after = journal_facts(tmp_path)
+    assert after[:len(before)] == before
+    [applied] = [i for i, (kind, _, payload, _) in enumerate(after) if kind == "command" and "moved" in payload]
+    assert applied >= len(before)

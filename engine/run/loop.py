@@ -366,17 +366,20 @@ class Runner:
         the venue answers from its catch-up log; one after the second finds them applied. None
         is lost, none applied twice, and commands are rare enough for two checkpoints each.
 
-        A resumed run takes none while its venue answers from the catch-up log, re-making what
-        the crashed run did after its checkpoint: a command applied in between would change
-        the calls, which the venue refuses as a diverged replay, ending the start (and a start
-        that ends before then leaves them waiting). Past the log the venue is live, and its
-        state is the one the crashed run left."""
+        A resumed run takes none while it re-makes what the crashed run did after its
+        checkpoint: while its venue answers from the catch-up log (a command applied in between
+        would change the calls, which the venue refuses as a diverged replay, ending the start;
+        a start that ends before then leaves them waiting), and while the journal holds rows of
+        the crashed run not made again up to their time (the log ends at the venue's last
+        commit; the bars after it may have journaled decisions with no venue call). Then the
+        venue is live, and its state is the one the crashed run left."""
         from engine.run.checkpoint import save
 
         self._next_poll = wall() + COMMAND_POLL_S
         ses = self.session
         try:
-            if getattr(ses.venue, "catching_up", False) or not ses.store.commands_waiting():
+            if (getattr(ses.venue, "catching_up", False) or ses.store.remaking()
+                    or not ses.store.commands_waiting()):
                 return False
             save(self, take_commands=True)
             if self.taken:
