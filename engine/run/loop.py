@@ -66,6 +66,7 @@ class Runner:
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk)
         self.timeline = Timeline(self.series)
+        self._ends_time = _ends_time(self.timeline)
         self.quiet = QuietScreen(self)
         if self.decider is None:
             self.decider = Decider(self.use)
@@ -186,9 +187,11 @@ class Runner:
         if ses.flatten_pending and not ex.brackets and not ex.closing:  # a late fill's units still out
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
-        domain, eq = s.domain.value, book.equity
-        self._curve(domain).append(t, eq)
-        self._equity_pending.append(domain, t, eq)
+        ends = self._ends_time
+        if ends is None or ends[self.bars]:  # (self.bars: this row) its domain's last row of this time
+            domain, eq = s.domain.value, book.equity
+            self._curve(domain).append(t, eq)
+            self._equity_pending.append(domain, t, eq)
 
     # -- quiet rows, applied at once -------------------------------------------------
     def skip(self, k: int, end: int) -> int:
@@ -232,11 +235,14 @@ class Runner:
                 book.mark(s.symbol, bar.close)
 
     def _record_equity(self, path: EquityPath, lo: int, hi: int) -> None:
-        """One point per booked row of the path's rows [lo, hi), in row order, as step() appends
-        them; and each book's risk equity and peak that step() would leave after them."""
+        """One point per booked row of the path's rows [lo, hi) that is its domain's last row of
+        its time, in row order, as step() appends them; and each book's risk equity and peak
+        that step() would leave after them (those every booked row moves)."""
         booked = path.booked
         if booked is False or hi <= lo:
             return
+        ends = self._ends_time
+        points = booked if ends is None else ends[path.a:path.b] if booked is True else booked & ends[path.a:path.b]
         tl = self.timeline
         if len(self.series) == 1:
             domains = [self.series[0].domain]
@@ -248,24 +254,24 @@ class Runner:
         if len(domains) == 1:
             d = domains[0]
             name, e = d.value, path.by_domain[d]
-            if booked is True:  # the usual case: every row, as lists the screen may have made already
+            if points is True:  # the usual case: every row, as lists the screen may have made already
                 t, e = path.times(), path.values(d)
                 if lo or hi < len(t):
                     t, e = t[lo:hi], e[lo:hi]
             else:
-                rows = lo + booked[lo:hi].nonzero()[0]
+                rows = lo + points[lo:hi].nonzero()[0]
                 t, e = path.ts[rows].tolist(), e[rows].tolist()
             self._curve(name).extend(t, e)
             self._equity_pending.extend(name, t, e)
             books = self.session.books
-            if len(books) == 1:  # the usual case: `e` is the one book's equity on every row it sees
+            if len(books) == 1 and points is booked:  # usual: `e` is the one book's equity on every row it sees
                 self._last_risk_equity = [e[-1]]
                 if not path.below_peak:  # (a peak only rises, so a path below it stays below)
                     book = books[d]
                     book.peak_equity = max(book.peak_equity, *e)  # pnl_inputs' max(peak, equity), row after row
                 return
         else:
-            rows = np.arange(lo, hi) if booked is True else lo + booked[lo:hi].nonzero()[0]
+            rows = np.arange(lo, hi) if points is True else lo + points[lo:hi].nonzero()[0]
             for r, n in zip(rows.tolist(), tl.ser[path.a + rows].tolist()):
                 d = self.series[n].domain
                 t, e = float(path.ts[r]), float(path.by_domain[d][r])
@@ -603,6 +609,24 @@ class Runner:
             if k is not None:
                 records += self.session.send(gate, "kpi_update", inputs=k.inputs())
         return records
+
+
+def _ends_time(tl: Timeline) -> np.ndarray | None:
+    """Per row: is it the last row of its domain at its time? The equity curve takes one point
+    per domain per bar time, once every symbol of that time is marked: a point after each
+    symbol would sample half-marked books and count each bar several times in the returns.
+    None when every row is (one series with rising times)."""
+    if len(tl.series) == 1 and (len(tl.ts) < 2 or bool(np.all(np.diff(tl.ts) > 0))):
+        return None
+    names = sorted({s.domain.value for s in tl.series})
+    dom = np.array([names.index(s.domain.value) for s in tl.series], dtype=np.int64)[tl.ser]
+    order = np.lexsort((np.arange(len(tl.ts)), dom, tl.ts))  # by time, domain, then row
+    ts, d = tl.ts[order], dom[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (ts[1:] != ts[:-1]) | (d[1:] != d[:-1])
+    out = np.zeros(len(order), dtype=bool)
+    out[order[last]] = True
+    return out
 
 
 wall = time.perf_counter  # the wall clock the command poll is timed by (bound: one call a bar, not two)
