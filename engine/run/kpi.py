@@ -191,6 +191,8 @@ class RunningKpis:
 
     Sharpe is of daily equity returns, annualised with sqrt(365) (crypto trades every
     day); max DD is on daily closes; trades and win rate count closed exploitation trades.
+    The daily equity is the book's less the exploration trades' share (Runner._explored):
+    their closed pnl and the open ones' value, so exploration moves no gate figure.
     """
 
     trades: int = 0

@@ -21,6 +21,7 @@ from engine.exec.handles import BracketHandle
 from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
 from engine.risk.types import Intent
+from engine.run.book import DomainBook
 from engine.run.config import StrategyUse
 from engine.run.decide import Decider, Want
 from engine.run.equity import EquityCurve, PointLog
@@ -59,6 +60,8 @@ class Runner:
     decider: Decider | None = None
     active_symbols: frozenset[str] | None = None  # the top-K set entries are limited to (None: no selection)
     _booked: tuple = (None, None)
+    _explore_pnl: dict[str, float] = field(default_factory=dict)  # domain -> closed exploration trades' pnl
+    _explore_seen: int = 0  # closed trades added into _explore_pnl
     skip_quiet: bool = True  # apply provably quiet rows at once (off: step every bar; same result, slower)
     lock_lost: Callable[[], str] | None = None  # why the run no longer holds its store alone ("" if it does)
     taken: list[Command] = field(default_factory=list)  # claimed by the last checkpoint, not yet applied
@@ -311,11 +314,28 @@ class Runner:
             kpis = self.gate_kpis.get(d)  # not setdefault: that builds a RunningKpis per call
             if kpis is None:
                 kpis = self.gate_kpis[d] = RunningKpis()
-            kpis.day(eq)
+            kpis.day(eq - self._explored(d, b))  # the gates measure exploitation alone (seed 001)
         if first:
             return False
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
         return any(r.kind != "unhandled" for r in records)
+
+    def _explored(self, d: Domain, book: DomainBook) -> float:
+        """The exploration trades' share of `book`'s equity: the pnl of those closed and the value
+        at the marks of those still open (their fills' cash, fees and funding, and the units they
+        hold). Exploration must neither flatter nor drag what the promotion gates read."""
+        trades = self.trades
+        if self._explore_seen < len(trades):  # closed trades only grow (a resumed run reloads them all)
+            for t in trades[self._explore_seen:]:
+                if t.exploration:
+                    self._explore_pnl[t.domain] = self._explore_pnl.get(t.domain, 0.0) + t.pnl
+            self._explore_seen = len(trades)
+        ex, explores = self.session.execution, self.decider.explores
+        share = self._explore_pnl.get(d.value, 0.0)
+        for b in (*ex.brackets.values(), *ex.closing.values()):
+            if b.domain is d and explores(b.tags) and b.entry_fills:
+                share += _value(b, book.marks.get(b.symbol), self._instrument(b.symbol).multiplier)
+        return share
 
     def pnl_inputs(self, equities: list[float] | None = None) -> dict:
         """The kill spec's inputs: the worst domain's daily loss and drawdown, each measured in
@@ -588,7 +608,7 @@ class Runner:
         book.trade_closed(exit_ts, pnl, self.risk.sizing.ladder.window)
         first = b.entry_fills[0]  # the trade's entry time is its first fill's (b.ts: the decision's)
         trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, s.qty, first.ts, s.entry_px, exit_ts,
-                            s.exit_px, pnl, s.fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags,
+                            s.exit_px, pnl, s.fees, b.exit_reason or "closed", b.strategy, self.decider.explores(b.tags),
                             b.extra.get("model_version"),
                             first.client_order_id, b.funding,  # (b.entry: None on resume once retired)
                             ses.stage_at(b.ts))
@@ -609,6 +629,17 @@ class Runner:
             if k is not None:
                 records += self.session.send(gate, "kpi_update", inputs=k.inputs())
         return records
+
+
+def _value(b: BracketHandle, mark: float | None, multiplier: float) -> float:
+    """What a bracket's fills made so far, its open units valued at `mark` (else the last fill's
+    price): the cash they moved, less fees and funding, plus the units times the mark."""
+    units = cash = price = 0.0
+    for f in (*b.entry_fills, *b.exit_fills):
+        sign, price = f.side.sign, f.price
+        units += sign * f.qty
+        cash -= sign * f.qty * f.price * multiplier + f.fee
+    return cash - b.funding + units * (price if mark is None else mark) * multiplier
 
 
 def _ends_time(tl: Timeline) -> np.ndarray | None:
