@@ -20,7 +20,7 @@ from engine.domain import Domain, Fill, Role, Side
 from engine.exec.handles import BracketHandle
 from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
-from engine.risk.types import Intent
+from engine.risk.types import Costs, Intent
 from engine.run.book import DomainBook
 from engine.run.config import StrategyUse
 from engine.run.decide import Decider, Want
@@ -52,6 +52,7 @@ class Runner:
     _day: int = -1
     _kill_machine: str = "kill_modes"
     _instruments: dict = field(default_factory=dict)
+    _costs_of: dict = field(default_factory=dict)  # Domain -> the venue's Costs of its fills
     _equity_pending: PointLog = field(default_factory=PointLog)  # recorded since the last checkpoint
     _last_risk_equity: list[float] | None = None  # each book's equity the kill machine last heard of
     _next_poll: float = 0.0
@@ -532,9 +533,10 @@ class Runner:
             self._refused(symbol, "rollout", blocked, {"side": side.value})
             return
         view = book.risk_view(t, lev, risk.sizing.ladder.window, self._working_entries(dom, book.marks))
-        decision = self.chain.evaluate(intent, view, self._instrument(symbol),
-                                       kill_mode=ses.kill.state, entries_allowed=ses.entries_allowed,
-                                       active_symbols=self.active_symbols)
+        inst = self._instrument(symbol)
+        decision = self.chain.evaluate(intent, view, inst, kill_mode=ses.kill.state,
+                                       entries_allowed=ses.entries_allowed, active_symbols=self.active_symbols,
+                                       costs=self._costs(dom))
         if decision.rejection is not None:
             rej = decision.rejection
             self._refused(s.symbol, rej.rule, rej.message, {"numbers": dict(rej.numbers), "side": side.value,
@@ -548,7 +550,8 @@ class Runner:
         ses.ledger.journal("sized", b.id, {
             "symbol": symbol, "side": side.value, "order": b.entry.id if b.entry is not None else None,
             "qty": sized.qty, "notional": sized.notional, "risk_at_stop": sized.risk_at_stop, "entry": entry,
-            "stop": stop, "take_profit": tp, "factors": sized.factors}, reason="approved")
+            "stop": stop, "take_profit": tp, "factors": sized.factors,
+            "loss_at_stop": sized.stop_loss(inst.multiplier)}, reason="approved")
 
     def _working_entries(self, dom: Domain, marks: dict[str, float]) -> list[tuple[str, float]]:
         """(symbol, unfilled notional at the mark) of each of `dom`'s entry orders still working,
@@ -569,6 +572,14 @@ class Runner:
     def _refused(self, symbol: str, rule: str, reason: str, detail: dict) -> None:
         self.rejections[rule] = self.rejections.get(rule, 0) + 1
         self.session.ledger.journal("signal_rejected", symbol, {"rule": rule, **detail}, reason=reason)
+
+    def _costs(self, dom: Domain) -> Costs:
+        """The venue's taker fee and slippage for `dom`'s fills, as fractions (its config's bps)."""
+        c = self._costs_of.get(dom)
+        if c is None:
+            cfg = self.session.venue.config
+            c = self._costs_of[dom] = Costs(cfg.taker_fee_bps[dom] / 1e4, cfg.slippage_bps / 1e4)
+        return c
 
     def _instrument(self, symbol: str):
         inst = self._instruments.get(symbol)
