@@ -20,7 +20,7 @@ class Book(NamedTuple):
 
     domain: Domain
     equity: float  # wallet balance plus unrealised P&L
-    available: float  # cash not tied up as margin
+    available: float  # cash (less any unrealised loss) not tied up as margin by positions or working entries
     peak_equity: float
     trades_closed: int
     days_active: float  # since the stage activated this domain
