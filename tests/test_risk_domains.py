@@ -127,4 +127,7 @@ def test_every_entry_journals_what_its_size_came_from(loose: Path) -> None:
         assert reason == "approved" and key.split(":")[1] == p["symbol"] == intents[order]["symbol"]
         assert p["qty"] == intents[order]["qty"] and p["side"] == intents[order]["side"]
         assert set(p["factors"]) == {"canary", "size_pct", "ladder", "recovery", "kelly", "risk_cap"}
-        assert p["risk_at_stop"] == pytest.approx(p["qty"] * abs(p["entry"] - p["stop"]))
+        loss = p["loss_at_stop"]  # risk_at_stop by cause: the stop distance, then the venue's costs
+        assert loss["stop"] == pytest.approx(p["qty"] * abs(p["entry"] - p["stop"]))
+        assert p["risk_at_stop"] == loss["total"] == pytest.approx(sum(v for k, v in loss.items() if k != "total"))
+        assert loss["fees"] > 0 and loss["spread"] > 0 and loss["total"] <= p["factors"]["risk_cap"] + 1e-9

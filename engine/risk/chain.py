@@ -8,7 +8,7 @@ from engine.domain import Instrument, on_lot_grid
 from engine.risk.config import RiskConfig
 from engine.risk.guards import GUARDS, Guard
 from engine.risk.sizing import Sizer
-from engine.risk.types import Book, Context, Intent, Rejection, Sized
+from engine.risk.types import Book, Context, Costs, Intent, Rejection, Sized
 
 
 class Decision(NamedTuple):
@@ -34,9 +34,11 @@ class RiskChain:
         self._guards: tuple[Guard, ...] = (kill, *(GUARDS[g] for g in config.guards if GUARDS[g] is not kill))
 
     def evaluate(self, intent: Intent, book: Book, instrument: Instrument, *, kill_mode: str,
-                 entries_allowed: bool, active_symbols: frozenset[str] | None) -> Decision:
+                 entries_allowed: bool, active_symbols: frozenset[str] | None, costs: Costs = Costs()) -> Decision:
+        """`costs`: the venue's taker fee and slippage, which a stopped-out entry pays on top of
+        its stop distance (the per-trade risk cap bounds the sum)."""
         domain = intent.domain.value
-        sized = in_lots(self.size(intent, book, domain, instrument.multiplier), instrument)
+        sized = in_lots(self.size(intent, book, domain, instrument.multiplier, costs, instrument.tick), instrument)
         ctx = Context(intent, sized, book, instrument, kill_mode, entries_allowed, active_symbols, domain)
         limits = self._limits
         for fn in self._guards:

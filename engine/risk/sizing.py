@@ -2,8 +2,14 @@
 
 notional   = equity x size% x ladder x recovery x kelly   (size% = 5%, or 2% in canary)
 risk cap   = B x r_A x ladder, or max(T, B x q_A x ladder) once B x r_A x ladder > T  (seed 004)
-qty        = min(notional / (entry x m), risk cap / (stop distance x m)), m the contract multiplier,
-             then put in whole lots by the chain (chain.in_lots)
+qty        = min(notional / (entry x m), risk cap / (worst loss at the stop x m)), m the contract
+             multiplier, then put in whole lots by the chain (chain.in_lots)
+
+The worst loss at the stop is what one unit loses when stopped out (loss_at_stop): the stop
+distance, the exit's half spread, the venue's slippage and tick rounding on both fills and its
+taker fee on both, so a trade that hits its stop loses at most the cap. A gap through the
+stop (filled at the open) or an entry filled after the market moved can still lose more: no
+size bounds them.
 
 Seed 004 writes QtyCap = NotionalCap / P, capping the notional at B x r_A x m. Read that
 way, r_A (2% at most) would always undercut seed 001's 5% base size, which would never
@@ -13,7 +19,10 @@ apply; the issue calls r_A the per-trade risk, so it caps the loss at the stop i
 from __future__ import annotations
 
 from engine.risk.config import Sizing
-from engine.risk.types import Book, Intent, Sized
+from engine.domain import Side
+from engine.risk.types import Book, Costs, Intent, Sized, StopLoss
+
+_NO_COSTS = Costs()
 
 
 class Sizer:
@@ -62,10 +71,12 @@ class Sizer:
             return base
         return max(self.threshold, equity * self.above[domain] * ladder)
 
-    def __call__(self, intent: Intent, book: Book, domain: str, multiplier: float = 1.0) -> Sized:
+    def __call__(self, intent: Intent, book: Book, domain: str, multiplier: float = 1.0,
+                 costs: Costs = _NO_COSTS, tick: float = 0.0) -> Sized:
         """`domain` is intent.domain.value (read once by the caller: Enum.value is slow);
         `multiplier` is the contract's: one contract of 6EH4 is 125,000 EUR, so its notional and
-        its loss at the stop are 125,000 times the price's."""
+        its loss at the stop are 125,000 times the price's. `costs` and `tick` are the venue's
+        and the instrument's: what a stopped-out unit loses besides the stop distance."""
         canary = self.in_canary(book)
         ladder = self.ladder(book.pnl_window)
         equity = book.equity
@@ -76,6 +87,24 @@ class Sizer:
         pct = self.canary_pct if canary else self.base_pct
         notional = max(equity, 0.0) * pct * ladder * recovery * kelly
         cap = self.risk_cap(max(equity, 0.0), domain, ladder)
-        entry, dist = intent.entry * multiplier, intent.stop_distance * multiplier  # per contract
-        qty = 0.0 if entry <= 0 or dist <= 0 else min(notional / entry, cap / dist)
-        return Sized(qty, qty * entry, qty * dist, canary, pct, ladder, recovery, kelly, cap)
+        per_unit = loss_at_stop(intent, costs, tick)
+        entry, loss = intent.entry * multiplier, per_unit.total * multiplier  # per contract
+        qty = 0.0 if entry <= 0 or intent.stop_distance <= 0 else min(notional / entry, cap / loss)
+        return Sized(qty, qty * entry, qty * loss, canary, pct, ladder, recovery, kelly, cap, per_unit)
+
+
+def loss_at_stop(intent: Intent, costs: Costs, tick: float) -> StopLoss:
+    """One unit's loss when its stop fills with the price where the quote left it, as the paper
+    venue fills takers (adapters/paper/pricing.py): the entry at the touch, moved by slippage
+    and rounded a tick against the trader; the exit at the worse of the stop and the mark (a
+    stop inside the spread fires at once), on the far side of a spread as wide as the entry
+    quote's at that price, moved by slippage and rounded a tick; a taker fee on each fill."""
+    sign = 1.0 if intent.side is Side.BUY else -1.0
+    q, entry = intent.quote, intent.entry
+    trigger = min(intent.stop, q.mid) if sign > 0 else max(intent.stop, q.mid)
+    half = q.spread / 2.0 * (max(1.0, trigger / q.mid) if q.mid > 0 else 1.0)  # a modelled spread is in bps
+    exit_px = trigger - sign * half
+    entry_fill = entry * (1.0 + sign * costs.slippage)
+    exit_fill = exit_px * (1.0 - sign * costs.slippage)
+    return StopLoss(stop=abs(entry - trigger), spread=half, slippage=costs.slippage * (entry + exit_px),
+                    ticks=2.0 * tick, fees=costs.fee * (entry_fill + exit_fill))

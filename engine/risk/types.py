@@ -20,7 +20,7 @@ class Book(NamedTuple):
 
     domain: Domain
     equity: float  # wallet balance plus unrealised P&L
-    available: float  # cash not tied up as margin
+    available: float  # cash (less any unrealised loss) not tied up as margin by positions or working entries
     peak_equity: float
     trades_closed: int
     days_active: float  # since the stage activated this domain
@@ -57,10 +57,34 @@ class Intent(NamedTuple):
         return abs(self.entry - self.stop)
 
 
+class Costs(NamedTuple):
+    """What a taker fill costs at the venue, as fractions of its price: the fee on each fill's
+    notional and the slippage each fill is moved against the trader (the paper venue's
+    taker_fee_bps and slippage_bps / 1e4; see engine.risk.sizing.loss_at_stop)."""
+
+    fee: float = 0.0
+    slippage: float = 0.0
+
+
+class StopLoss(NamedTuple):
+    """The worst loss of one unit (price units, before the contract multiplier) stopped out at
+    its stop, by cause; `total` is what the per-trade risk cap bounds."""
+
+    stop: float  # |entry - stop|, entry at the quote's touch
+    spread: float  # the exit's half spread: a stop triggers at a price and fills on the far side
+    slippage: float  # both fills moved against the trader
+    ticks: float  # both fills put on the tick grid against the trader
+    fees: float  # the taker fee on both fills
+
+    @property
+    def total(self) -> float:
+        return self.stop + self.spread + self.slippage + self.ticks + self.fees
+
+
 class Sized(NamedTuple):
     qty: float
     notional: float
-    risk_at_stop: float
+    risk_at_stop: float  # the worst loss at the stop of qty, fees, spread and slippage included
     # The factors behind qty, read only for a rejection's journal row or a test: kept as numbers
     # and made a mapping on request.
     canary: bool
@@ -69,6 +93,14 @@ class Sized(NamedTuple):
     recovery: float
     kelly: float
     risk_cap: float
+    per_unit: StopLoss | None = None  # risk_at_stop's causes per unit (None: nothing to stop out)
+
+    def stop_loss(self, multiplier: float) -> dict[str, float]:
+        """risk_at_stop by cause, in money: the audit record of what the risk cap bounded."""
+        if self.per_unit is None:
+            return {}
+        k = self.qty * multiplier
+        return {**{name: v * k for name, v in self.per_unit._asdict().items()}, "total": self.risk_at_stop}
 
     @property
     def factors(self) -> dict[str, float]:

@@ -86,6 +86,11 @@ class DomainBook:
         return {s: abs(p.qty) * self.marks.get(s, p.avg_price) * self.multipliers.get(s, 1.0)
                 for s, p in self.positions.items() if abs(p.qty) > FLAT_EPS}
 
+    def _entry_notional(self) -> float:
+        """Open positions' notional at their average entry price: the margin base the venue keeps."""
+        return sum(abs(p.qty) * p.avg_price * self.multipliers.get(s, 1.0)
+                   for s, p in self.positions.items() if abs(p.qty) > FLAT_EPS)
+
     def trade_closed(self, ts: float, pnl: float, window: float) -> None:
         self.trades += 1
         if pnl > 0:
@@ -109,9 +114,13 @@ class DomainBook:
         eq = self.equity
         payoff = (self.win_sum / self.wins) / (self.loss_sum / self.losses) if self.wins and self.losses else None
         notional = self.open_notional()
+        held = sum(notional.values())
         for symbol, pending in working:
             notional[symbol] = notional.get(symbol, 0.0) + pending
+        # Available as the venue counts free funds: cash (an unrealised gain is no cash; a loss
+        # is owed) less the margin its positions locked at entry and its working entries hold.
+        margin = (self._entry_notional() + sum(notional.values()) - held) / leverage
         self._trim(now - window)
-        return Book(self.domain, eq, eq - sum(notional.values()) / leverage, self.peak_equity, self.trades,
+        return Book(self.domain, eq, min(self.balance, eq) - margin, self.peak_equity, self.trades,
                     (now - self.activated_ts) / 86400, sum(map(_PNL, self.recent)),
                     self.wins / self.trades if self.trades else None, payoff, len(notional), notional)

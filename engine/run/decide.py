@@ -148,6 +148,11 @@ class Decider:
             got = self._change_cache[key] = (np.flatnonzero(changed).tolist(), held)
         return got
 
+    def explores(self, tags: tuple[str, ...]) -> bool:
+        """Do an entry's tags mark it as exploration (the tag of specs/ml/exploration.yaml)?"""
+        x = self.filters.exploration if self.filters is not None else None
+        return x is not None and x.tag in tags
+
     def spent(self, symbol: str) -> None:
         """Risk has judged the armed entry (approved or not)."""
         self.armed.pop(symbol, None)

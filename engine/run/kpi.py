@@ -4,7 +4,8 @@ Definitions (docs/run-report.md repeats them):
   * trades: closed round trips; win_rate: share with pnl > 0 (pnl is net of fees and funding).
   * profit_factor: gross profit / gross loss, in money.
   * expectancy: mean pnl per trade, in money.
-  * sharpe, sortino: from the simple returns between consecutive equity samples,
+  * sharpe, sortino: from the simple returns between consecutive equity samples
+    (the loop records one per domain per bar time, every symbol of that time marked),
     annualised by the curve's mean sampling rate, sqrt((samples - 1) * year / span),
     with a 365.25-day year (strategies.selection uses the same year and the same
     "per period in this span" rule for trades). Sortino's downside deviation is
@@ -190,6 +191,8 @@ class RunningKpis:
 
     Sharpe is of daily equity returns, annualised with sqrt(365) (crypto trades every
     day); max DD is on daily closes; trades and win rate count closed exploitation trades.
+    The daily equity is the book's less the exploration trades' share (Runner._explored):
+    their closed pnl and the open ones' value, so exploration moves no gate figure.
     """
 
     trades: int = 0

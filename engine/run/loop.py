@@ -20,7 +20,8 @@ from engine.domain import Domain, Fill, Role, Side
 from engine.exec.handles import BracketHandle
 from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
-from engine.risk.types import Intent
+from engine.risk.types import Costs, Intent
+from engine.run.book import DomainBook
 from engine.run.config import StrategyUse
 from engine.run.decide import Decider, Want
 from engine.run.equity import EquityCurve, PointLog
@@ -51,6 +52,7 @@ class Runner:
     _day: int = -1
     _kill_machine: str = "kill_modes"
     _instruments: dict = field(default_factory=dict)
+    _costs_of: dict = field(default_factory=dict)  # Domain -> the venue's Costs of its fills
     _equity_pending: PointLog = field(default_factory=PointLog)  # recorded since the last checkpoint
     _last_risk_equity: list[float] | None = None  # each book's equity the kill machine last heard of
     _next_poll: float = 0.0
@@ -59,6 +61,8 @@ class Runner:
     decider: Decider | None = None
     active_symbols: frozenset[str] | None = None  # the top-K set entries are limited to (None: no selection)
     _booked: tuple = (None, None)
+    _explore_pnl: dict[str, float] = field(default_factory=dict)  # domain -> closed exploration trades' pnl
+    _explore_seen: int = 0  # closed trades added into _explore_pnl
     skip_quiet: bool = True  # apply provably quiet rows at once (off: step every bar; same result, slower)
     lock_lost: Callable[[], str] | None = None  # why the run no longer holds its store alone ("" if it does)
     taken: list[Command] = field(default_factory=list)  # claimed by the last checkpoint, not yet applied
@@ -66,6 +70,7 @@ class Runner:
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk)
         self.timeline = Timeline(self.series)
+        self._ends_time = _ends_time(self.timeline)
         self.quiet = QuietScreen(self)
         if self.decider is None:
             self.decider = Decider(self.use)
@@ -186,9 +191,11 @@ class Runner:
         if ses.flatten_pending and not ex.brackets and not ex.closing:  # a late fill's units still out
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
-        domain, eq = s.domain.value, book.equity
-        self._curve(domain).append(t, eq)
-        self._equity_pending.append(domain, t, eq)
+        ends = self._ends_time
+        if ends is None or ends[self.bars]:  # (self.bars: this row) its domain's last row of this time
+            domain, eq = s.domain.value, book.equity
+            self._curve(domain).append(t, eq)
+            self._equity_pending.append(domain, t, eq)
 
     # -- quiet rows, applied at once -------------------------------------------------
     def skip(self, k: int, end: int) -> int:
@@ -232,11 +239,14 @@ class Runner:
                 book.mark(s.symbol, bar.close)
 
     def _record_equity(self, path: EquityPath, lo: int, hi: int) -> None:
-        """One point per booked row of the path's rows [lo, hi), in row order, as step() appends
-        them; and each book's risk equity and peak that step() would leave after them."""
+        """One point per booked row of the path's rows [lo, hi) that is its domain's last row of
+        its time, in row order, as step() appends them; and each book's risk equity and peak
+        that step() would leave after them (those every booked row moves)."""
         booked = path.booked
         if booked is False or hi <= lo:
             return
+        ends = self._ends_time
+        points = booked if ends is None else ends[path.a:path.b] if booked is True else booked & ends[path.a:path.b]
         tl = self.timeline
         if len(self.series) == 1:
             domains = [self.series[0].domain]
@@ -248,24 +258,24 @@ class Runner:
         if len(domains) == 1:
             d = domains[0]
             name, e = d.value, path.by_domain[d]
-            if booked is True:  # the usual case: every row, as lists the screen may have made already
+            if points is True:  # the usual case: every row, as lists the screen may have made already
                 t, e = path.times(), path.values(d)
                 if lo or hi < len(t):
                     t, e = t[lo:hi], e[lo:hi]
             else:
-                rows = lo + booked[lo:hi].nonzero()[0]
+                rows = lo + points[lo:hi].nonzero()[0]
                 t, e = path.ts[rows].tolist(), e[rows].tolist()
             self._curve(name).extend(t, e)
             self._equity_pending.extend(name, t, e)
             books = self.session.books
-            if len(books) == 1:  # the usual case: `e` is the one book's equity on every row it sees
+            if len(books) == 1 and points is booked:  # usual: `e` is the one book's equity on every row it sees
                 self._last_risk_equity = [e[-1]]
                 if not path.below_peak:  # (a peak only rises, so a path below it stays below)
                     book = books[d]
                     book.peak_equity = max(book.peak_equity, *e)  # pnl_inputs' max(peak, equity), row after row
                 return
         else:
-            rows = np.arange(lo, hi) if booked is True else lo + booked[lo:hi].nonzero()[0]
+            rows = np.arange(lo, hi) if points is True else lo + points[lo:hi].nonzero()[0]
             for r, n in zip(rows.tolist(), tl.ser[path.a + rows].tolist()):
                 d = self.series[n].domain
                 t, e = float(path.ts[r]), float(path.by_domain[d][r])
@@ -305,11 +315,28 @@ class Runner:
             kpis = self.gate_kpis.get(d)  # not setdefault: that builds a RunningKpis per call
             if kpis is None:
                 kpis = self.gate_kpis[d] = RunningKpis()
-            kpis.day(eq)
+            kpis.day(eq - self._explored(d, b))  # the gates measure exploitation alone (seed 001)
         if first:
             return False
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
         return any(r.kind != "unhandled" for r in records)
+
+    def _explored(self, d: Domain, book: DomainBook) -> float:
+        """The exploration trades' share of `book`'s equity: the pnl of those closed and the value
+        at the marks of those still open (their fills' cash, fees and funding, and the units they
+        hold). Exploration must neither flatter nor drag what the promotion gates read."""
+        trades = self.trades
+        if self._explore_seen < len(trades):  # closed trades only grow (a resumed run reloads them all)
+            for t in trades[self._explore_seen:]:
+                if t.exploration:
+                    self._explore_pnl[t.domain] = self._explore_pnl.get(t.domain, 0.0) + t.pnl
+            self._explore_seen = len(trades)
+        ex, explores = self.session.execution, self.decider.explores
+        share = self._explore_pnl.get(d.value, 0.0)
+        for b in (*ex.brackets.values(), *ex.closing.values()):
+            if b.domain is d and explores(b.tags) and b.entry_fills:
+                share += _value(b, book.marks.get(b.symbol), self._instrument(b.symbol).multiplier)
+        return share
 
     def pnl_inputs(self, equities: list[float] | None = None) -> dict:
         """The kill spec's inputs: the worst domain's daily loss and drawdown, each measured in
@@ -509,9 +536,10 @@ class Runner:
             self._refused(symbol, "rollout", blocked, {"side": side.value})
             return
         view = book.risk_view(t, lev, risk.sizing.ladder.window, self._working_entries(dom, book.marks))
-        decision = self.chain.evaluate(intent, view, self._instrument(symbol),
-                                       kill_mode=ses.kill.state, entries_allowed=ses.entries_allowed,
-                                       active_symbols=self.active_symbols)
+        inst = self._instrument(symbol)
+        decision = self.chain.evaluate(intent, view, inst, kill_mode=ses.kill.state,
+                                       entries_allowed=ses.entries_allowed, active_symbols=self.active_symbols,
+                                       costs=self._costs(dom))
         if decision.rejection is not None:
             rej = decision.rejection
             self._refused(s.symbol, rej.rule, rej.message, {"numbers": dict(rej.numbers), "side": side.value,
@@ -525,7 +553,8 @@ class Runner:
         ses.ledger.journal("sized", b.id, {
             "symbol": symbol, "side": side.value, "order": b.entry.id if b.entry is not None else None,
             "qty": sized.qty, "notional": sized.notional, "risk_at_stop": sized.risk_at_stop, "entry": entry,
-            "stop": stop, "take_profit": tp, "factors": sized.factors}, reason="approved")
+            "stop": stop, "take_profit": tp, "factors": sized.factors,
+            "loss_at_stop": sized.stop_loss(inst.multiplier)}, reason="approved")
 
     def _working_entries(self, dom: Domain, marks: dict[str, float]) -> list[tuple[str, float]]:
         """(symbol, unfilled notional at the mark) of each of `dom`'s entry orders still working,
@@ -546,6 +575,14 @@ class Runner:
     def _refused(self, symbol: str, rule: str, reason: str, detail: dict) -> None:
         self.rejections[rule] = self.rejections.get(rule, 0) + 1
         self.session.ledger.journal("signal_rejected", symbol, {"rule": rule, **detail}, reason=reason)
+
+    def _costs(self, dom: Domain) -> Costs:
+        """The venue's taker fee and slippage for `dom`'s fills, as fractions (its config's bps)."""
+        c = self._costs_of.get(dom)
+        if c is None:
+            cfg = self.session.venue.config
+            c = self._costs_of[dom] = Costs(cfg.taker_fee_bps[dom] / 1e4, cfg.slippage_bps / 1e4)
+        return c
 
     def _instrument(self, symbol: str):
         inst = self._instruments.get(symbol)
@@ -585,7 +622,7 @@ class Runner:
         book.trade_closed(exit_ts, pnl, self.risk.sizing.ladder.window)
         first = b.entry_fills[0]  # the trade's entry time is its first fill's (b.ts: the decision's)
         trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, s.qty, first.ts, s.entry_px, exit_ts,
-                            s.exit_px, pnl, s.fees, b.exit_reason or "closed", b.strategy, "exploration" in b.tags,
+                            s.exit_px, pnl, s.fees, b.exit_reason or "closed", b.strategy, self.decider.explores(b.tags),
                             b.extra.get("model_version"),
                             first.client_order_id, b.funding,  # (b.entry: None on resume once retired)
                             ses.stage_at(b.ts))
@@ -606,6 +643,35 @@ class Runner:
             if k is not None:
                 records += self.session.send(gate, "kpi_update", inputs=k.inputs())
         return records
+
+
+def _value(b: BracketHandle, mark: float | None, multiplier: float) -> float:
+    """What a bracket's fills made so far, its open units valued at `mark` (else the last fill's
+    price): the cash they moved, less fees and funding, plus the units times the mark."""
+    units = cash = price = 0.0
+    for f in (*b.entry_fills, *b.exit_fills):
+        sign, price = f.side.sign, f.price
+        units += sign * f.qty
+        cash -= sign * f.qty * f.price * multiplier + f.fee
+    return cash - b.funding + units * (price if mark is None else mark) * multiplier
+
+
+def _ends_time(tl: Timeline) -> np.ndarray | None:
+    """Per row: is it the last row of its domain at its time? The equity curve takes one point
+    per domain per bar time, once every symbol of that time is marked: a point after each
+    symbol would sample half-marked books and count each bar several times in the returns.
+    None when every row is (one series with rising times)."""
+    if len(tl.series) == 1 and (len(tl.ts) < 2 or bool(np.all(np.diff(tl.ts) > 0))):
+        return None
+    names = sorted({s.domain.value for s in tl.series})
+    dom = np.array([names.index(s.domain.value) for s in tl.series], dtype=np.int64)[tl.ser]
+    order = np.lexsort((np.arange(len(tl.ts)), dom, tl.ts))  # by time, domain, then row
+    ts, d = tl.ts[order], dom[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (ts[1:] != ts[:-1]) | (d[1:] != d[:-1])
+    out = np.zeros(len(order), dtype=bool)
+    out[order[last]] = True
+    return out
 
 
 wall = time.perf_counter  # the wall clock the command poll is timed by (bound: one call a bar, not two)
