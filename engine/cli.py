@@ -8,7 +8,14 @@ free of pandas, sqlmodel, torch and xgboost.
 Each command module provides:
     def add_arguments(parser: argparse.ArgumentParser) -> None
     def run(args: argparse.Namespace) -> int
-Exit codes: 0 success, 1 failure (problems found), 2 usage.
+Exit codes, the same for every command (docs/engine-run.md "Exit codes"):
+    0    success
+    1    refused or failed: problems found in a spec, config or data file (file:line:col), a
+         refusal (no opt-in, a finished run, another engine on the store, nothing to resume)
+         or a failure while running
+    2    usage: an unknown option or value, or a path or URL that names nothing usable (missing,
+         a folder for a file, not a database, an unwritable folder)
+    130  interrupted (Ctrl-C)
 """
 from __future__ import annotations
 

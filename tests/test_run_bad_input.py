@@ -193,7 +193,8 @@ def test_a_full_disk_mid_run_stops_with_one_line_and_the_resume_ends_as_an_unint
     audit = tmp_path / "run" / "audit.jsonl"
     assert code == 1 and err.count("\n") == 1, err
     assert f"cannot write {audit}: No space left on device" in err and "state in the store is intact" in err
-    assert f"`engine run --stage 1 --db {tmp_path / 'e.db'} --resume`" in err
+    assert (f"`engine run --stage 1 --db {tmp_path / 'e.db'} --run-dir {tmp_path / 'run'} --max-bars 1000 "
+            "--no-progress --resume`") in err
     assert engine_run(tmp_path, "--max-bars", "1000", "--resume") == 0
     whole = tmp_path / "whole"
     assert engine_run(whole, "--max-bars", "1000") == 0

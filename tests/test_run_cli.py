@@ -36,7 +36,8 @@ def test_stage_2_without_opt_in_names_all_three_switches_and_paper(tmp_path: Pat
 def test_the_paper_suggestion_keeps_resume_and_the_database(tmp_path: Path) -> None:
     done = _engine(tmp_path, "--stage", "2", "--resume")
     assert done.returncode == 1
-    assert f"`engine run --stage 2 --paper --db {tmp_path / 'engine.db'} --resume`" in done.stderr
+    assert (f"`engine run --stage 2 --paper --db {tmp_path / 'engine.db'} --run-dir {tmp_path / 'run'} --no-progress "
+            "--resume`") in done.stderr
 
 
 def test_every_missing_switch_is_named_and_only_those() -> None:

@@ -44,7 +44,7 @@ def test_a_fresh_run_moves_the_earlier_runs_files_aside(tmp_path: Path) -> None:
 
 def test_a_resumed_run_keeps_its_trail(tmp_path: Path) -> None:
     assert _run(tmp_path).returncode == 0
-    done = _run(tmp_path, "--resume")
+    done = _run(tmp_path, "--resume", "--max-bars", "240")  # 120 more bars: a resume at its --max-bars is refused
     assert done.returncode == 0, done.stderr[-2000:]
     assert not (tmp_path / "run" / ARCHIVE_DIR).exists()
     assert _inits(tmp_path / "run" / "audit.jsonl") == 1

@@ -102,7 +102,7 @@ def test_an_in_memory_store_is_refused_in_one_line_and_makes_nothing(tmp_path: P
     config.write_text(f"strategy: {{file: {ROOT / 'specs/strategies/seed003.yaml'}}}\n")
     run = ["run", "--stage", "1", "--no-progress", "--specs", str(ROOT / "specs"), "--config", str(config)]
     for cmd, code in ((run, 2),
-                      (["status", "--specs", str(ROOT / "specs")], 1)):
+                      (["status", "--specs", str(ROOT / "specs")], 2)):
         done = subprocess.run([sys.executable, "-m", "engine.cli", *cmd, "--db", url], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == code, done.stderr[-2000:]

@@ -118,7 +118,7 @@ def test_a_resume_of_a_finished_run_says_so_and_rewrites_nothing(tmp_path: Path)
 def test_a_resume_with_no_store_creates_none(tmp_path: Path) -> None:
     db = tmp_path / "var" / "engine.db"
     done = engine(tmp_path, "--db", str(db), "--resume")
-    assert done.returncode == 2 and "nothing to resume" in done.stderr
+    assert done.returncode == 1 and "nothing to resume" in done.stderr
     assert not db.parent.exists()
 
 

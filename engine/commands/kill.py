@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         machine = load_machine(args.specs, KILL_KIND)
     except CommandError as e:
         print(f"engine kill: {e}", file=sys.stderr)
-        return 1
+        return e.code
     modes = {name.replace("_", "-"): cmd for name, cmd in machine.commands.items()}
     cmd = modes.get(args.mode.replace("_", "-"))
     if cmd is None:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                 "reason": args.reason})
     except CommandError as e:
         print(f"engine kill: {e}", file=sys.stderr)
-        return 1
+        return e.code
     print(f"posted #{command_id}: {cmd.name.replace('_', '-')} -> event `{cmd.event}` of `{machine.name}`"
           f" ({cmd.description})")
     print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; {when_applied(url)} "

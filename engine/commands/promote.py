@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         message = _promote(args)
     except CommandError as e:
         print(f"engine promote: {e}", file=sys.stderr)
-        return 1
+        return e.code
     print(message)
     return 0
 

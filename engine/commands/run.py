@@ -25,10 +25,13 @@ from engine.spec.contract import STAGES, stage_state
 
 FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
 DIR_KEY = "run/dir"
+INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended
+NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
 
 
 class Refused(Exception):
-    """A run that cannot start: one message, and the exit status (1 refused, 2 bad input)."""
+    """A run that cannot start or go on: one message, and the exit status (engine/cli.py's table:
+    1 refused or failed, 2 usage, 130 interrupted)."""
 
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
@@ -86,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
     except Refused as e:
         print(f"engine run: {e}", file=sys.stderr)
         return e.code
+    except KeyboardInterrupt:  # before the first bar: a fresh run put the last run's files back
+        print("engine run: interrupted while starting, before the first bar; run the same command again",
+              file=sys.stderr)
+        return INTERRUPTED
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -101,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
         raise Refused(f"the store {file} is not a file (a folder or a device): name a SQLite file, "
                       "e.g. --db var/engine.db", 2)
     if args.resume and file is not None and not file.is_file():  # and make no empty store, nor its folder
-        raise Refused(f"nothing to resume: no store at {file}; start a run without --resume", 2)
+        raise Refused(f"nothing to resume: no store at {file}; start a run without --resume", 1)
     _check_reachable(parsed)
     try:
         lock = RunLock.acquire(url)
@@ -117,6 +124,7 @@ def _run(args: argparse.Namespace) -> int:
         _check_saved(args, cfg, specs, parsed, saved)
         start, notes = time.time(), []
         series = _checked_series(cfg, specs, routing, args.stage, notes)
+        _check_bars_left(args, saved, sum(len(s) - s.start for s in series))
         run_dir = Path(args.run_dir or (saved.run_dir if args.resume and saved else None)
                        or _new_run_dir(Path(cfg.runs_dir), args.stage))
         local = run_files(url)
@@ -135,6 +143,8 @@ def _run(args: argparse.Namespace) -> int:
             raise Refused(str(e), 2) from None
         except VenueError as e:  # a resume's catch-up replay that the venue's log does not match
             raise _venue_mismatch(e, local.venue) from None
+        except KeyboardInterrupt:
+            raise Refused(_interrupted(args, parsed, len(runner.timeline)), INTERRUPTED) from None
 
 
 def _new_run_dir(runs: Path, stage: int) -> Path:
@@ -177,38 +187,67 @@ def _check_writable(run_dir: Path, resume: bool) -> None:
 
 def _paper_command(args: argparse.Namespace) -> str:
     """The user's command with --paper instead of --live, to suggest: a resumed run must stay
-    resumed, and its config, database and specs stay the same."""
+    resumed, and every other option the user gave stays as given."""
     return _command(args, "--paper", resume=args.resume)
 
 
 def _resume_command(args: argparse.Namespace) -> str:
-    """The command that continues this run: same stage, routing, config, database and specs
-    (the run directory is the store's)."""
+    """The command that continues this run: the user's, with --resume."""
     routing = "--paper" if args.paper else "--live" if args.live else ""
     return _command(args, routing, resume=True)
 
 
 def _command(args: argparse.Namespace, routing: str, *, resume: bool) -> str:
+    """The user's command line rebuilt from its parsed options, so that it can be pasted: every
+    option given (one not at its default), with `routing` and `resume` in place of the user's."""
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    defaults = vars(p.parse_args(["--stage", str(args.stage)]))
     words = ["engine run", f"--stage {args.stage}", *([routing] if routing else [])]
-    words += [f"--{k} {shlex.quote(str(getattr(args, k)))}" for k in ("config", "db") if getattr(args, k)]
-    if args.specs != ["specs"]:
-        words.append("--specs " + " ".join(map(shlex.quote, args.specs)))
+    for dest, value in vars(args).items():
+        if dest in NOT_CARRIED or dest not in defaults or value == defaults[dest]:
+            continue
+        flag = "--" + dest.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, list):
+            words.append(" ".join([flag, *map(shlex.quote, value)]))
+        else:
+            words.append(f"{flag} {shlex.quote(str(value))}")
     return " ".join(words + (["--resume"] if resume else []))
+
+
+def _interrupted(args: argparse.Namespace, parsed: Any, bars: int) -> str:
+    """What a Ctrl-C left, and the command that goes on: the store holds the run as of its last
+    checkpoint (a checkpoint commits whole or not at all), and a resume replays from there."""
+    saved = _saved_run(parsed)
+    point = (saved.checkpoint or {}) if saved is not None else {}
+    if "cursor" not in point:
+        return ("interrupted before the run's first checkpoint, so there is nothing to resume: run the same "
+                "command again (it starts afresh)")
+    if point["cursor"] >= bars:
+        return (f"interrupted after the run's last bar (bar {point['cursor']:,}) was checkpointed; write its "
+                f"report with `{_resume_command(args)}`")
+    return (f"interrupted; the store holds the run up to its last checkpoint (bar {point['cursor']:,} of "
+            f"{bars:,}): continue with `{_resume_command(args)}`")
 
 
 # -- checks before anything is written ---------------------------------------------------
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """Config, specs and the stage's routing; Refused or SpecError otherwise."""
-    from engine.run.optin import OptInError, route
+    from engine.run.optin import NotLive, OptInError, route
     from engine.run.session import RefusedToStart, load_specset
 
     cfg = _config(args.config)
+    _check_specs(args.specs)
     try:
         specs = load_specset(args.specs)
         # load_specset refused a rollout without this state (ENGINE_CONTRACT)
         modes = dict(specs.machines["rollout"].states[stage_state(args.stage)].attrs.get("domains", {}))
         routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
                         paper_flag=args.paper, paper_command=_paper_command(args))
+    except NotLive as e:  # --live for a stage with no live leg: the user misreads the stage
+        raise Refused(str(e), 2) from None
     except (OptInError, RefusedToStart) as e:
         raise Refused(str(e), 1) from None
     except FileNotFoundError as e:
@@ -219,6 +258,14 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
                       "(Bybit, IBKR, MT5), and none is connected in this build; refusing rather than guessing. "
                       f"Use `{_paper_command(args)}`.", 1)
     return cfg, specs, routing
+
+
+def _check_specs(paths: list[str]) -> None:
+    """Every --specs path exists: a missing one is a usage error, as for --config."""
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise Refused(f"--specs {' '.join(missing)}: no such file or folder; pass the spec folder "
+                      "(default: specs)", 2)
 
 
 def _check_env(env: str, specs: Any, config: str | None) -> None:
@@ -334,7 +381,8 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
                           "ENGINE_DB_URL at an empty database", 1)
         return
     if saved is None or saved.checkpoint is None:
-        return  # assemble says there is nothing to resume
+        raise Refused(f"nothing to resume in {where}: no run has checkpointed there; start a run without "
+                      "--resume", 1)
     if saved.finished is not None:
         raise Refused(f"the run in {where} already finished; its report is in {saved.finished['run_dir']}. "
                       f"To run again, {afresh}", 1)
@@ -347,6 +395,16 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
         raise Refused(f"the spec of {', '.join(f'`{m}`' for m in edited)} changed since the saved run's last "
                       "checkpoint, and a resume replays under the specs it started with: put the spec back and "
                       f"resume, or {afresh}", 1)
+
+
+def _check_bars_left(args: argparse.Namespace, saved: SavedRun | None, total: int) -> None:
+    """A resume whose saved run is already at --max-bars replays nothing: refused before
+    anything is written (a checkpoint of no bars would still journal a row)."""
+    cursor = ((saved.checkpoint or {}) if saved is not None else {}).get("cursor", 0)
+    if args.resume and args.max_bars is not None and args.max_bars <= cursor < total:
+        raise Refused(f"the saved run is at bar {cursor:,} already, and --max-bars {args.max_bars} asks for no "
+                      f"more: give a larger --max-bars (the run has {total:,} bars), or leave it out to run them "
+                      "all; nothing was written", 2)
 
 
 def _checked_series(cfg: Any, specs: Any, routing: Any, stage: int, notes: list[str]) -> list:
@@ -374,7 +432,10 @@ def _checked_series(cfg: Any, specs: Any, routing: Any, stage: int, notes: list[
 def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: list[str], parsed: Any,
               local: Any) -> Any:
     """The Runner, resumed or fresh; what assemble refuses becomes one message."""
+    from sqlalchemy.exc import DBAPIError
+
     from adapters.base import VenueError
+    from engine.commands.status import driver_error
     from engine.run.assemble import assemble
     from engine.run.session import RefusedToStart
 
@@ -388,6 +449,8 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
         raise Refused(str(e), 1) from None
     except VenueError as e:
         raise _venue_mismatch(e, local.venue) from None
+    except DBAPIError as e:  # the store opens read-only but not for writing (a side file it cannot make)
+        raise Refused(str(driver_error(parsed, e)), 2) from None
     except OSError as e:  # a full disk while starting (a resume setting its audit trail's tail aside)
         raise Refused(f"cannot write {e.filename or run_dir}: {e.strerror or e}; the run did not start, and the "
                       "store and the last run's files are as they were: free space (or make it writable) and "
@@ -403,13 +466,16 @@ def _venue_mismatch(e: Exception, venue: Path) -> Refused:
 
 def _fresh(build: Callable[[], Any], files: list[Path], archive: Path) -> Any:
     """A fresh run archives the last run's files first, and puts them back when the config is
-    refused once the store is open (ML models, active set: assemble closed the store then)."""
+    refused once the store is open (ML models, active set: assemble closed the store then), the
+    store cannot be written, or the user pressed Ctrl-C."""
+    from sqlalchemy.exc import DBAPIError
+
     from engine.run.session import RefusedToStart
 
     moved = _archive(files, archive)
     try:
         runner = build()
-    except (OSError, RefusedToStart):  # FileNotFoundError included; a full disk too
+    except (OSError, RefusedToStart, DBAPIError, KeyboardInterrupt):  # FileNotFoundError included; a full disk too
         _put_back(moved, files)
         raise
     if moved:
@@ -439,7 +505,8 @@ def _put_back(dest: Path | None, files: list[Path]) -> None:
     """Undo _archive after a refused start: what the refused start made goes, the last run's
     files come back (assemble closed its store before refusing)."""
     for p in files:
-        p.unlink(missing_ok=True)
+        if not p.is_dir():  # a folder in a side file's place was never archived, nor made by the start
+            p.unlink(missing_ok=True)
         if dest is not None and (dest / p.name).exists():
             (dest / p.name).rename(p)
     if dest is not None:
@@ -471,7 +538,10 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     for note in runner.session.notes:
         console.print(f"note: {note}")
     try:
-        _replay(args, runner, console)
+        if _bars_left(runner):
+            _replay(args, runner, console)
+        else:  # the last bar was checkpointed before its report was written: no second checkpoint
+            console.print("note: the saved run had processed its last bar already; writing its report")
         result = runner.result(started)
         setting = run_setting(runner.session, runner.series, args.config)
         files = write_run_dir(result, store.iter_journal(), setting)
@@ -485,6 +555,11 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     print_kpi_table(result, console, setting)
     console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
     return 0
+
+
+def _bars_left(runner: Any) -> bool:
+    """Anything for a run to do: bars, or operator commands its last checkpoint claimed."""
+    return runner.bars < len(runner.timeline) or bool(runner.taken)
 
 
 def _replay(args: argparse.Namespace, runner: Any, console: Any) -> None:

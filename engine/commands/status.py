@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +27,16 @@ FLAT = 1e-12
 WRITE_WAIT_S = 10.0  # how long kill/promote wait for the engine's write lock before saying so
 
 
+REFUSED, USAGE = 1, 2  # exit codes, as engine/cli.py's table says
+
+
 class CommandError(Exception):
-    """A clear, expected refusal: printed as one message, exit 1."""
+    """A clear, expected refusal, printed as one message: exit `code`, REFUSED (1) unless the
+    command line names something unusable (USAGE, 2: a missing file, a bad URL, no database)."""
+
+    def __init__(self, message: str, code: int = REFUSED) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
@@ -58,13 +68,13 @@ def _config_db(path: str | None) -> str | None:
     if path is None:
         return None
     if not Path(path).is_file():
-        raise CommandError(f"--config {path}: no such file; pass the run config `engine run` was given")
+        raise CommandError(f"--config {path}: no such file; pass the run config `engine run` was given", USAGE)
     try:
         return load_config(path, strategy=False).db
     except SpecError as e:
         raise CommandError(render(e.diagnostics)) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise CommandError(f"--config {path}: cannot read it ({e})") from None
+        raise CommandError(f"--config {path}: cannot read it ({e})", USAGE) from None
 
 
 def parse_store_url(url: str) -> Any:
@@ -79,11 +89,11 @@ def parse_store_url(url: str) -> Any:
         parsed = make_url(url)
     except ArgumentError as e:
         raise CommandError(f"not a database URL ({e}): --db and {ENV_VAR} take one such as "
-                           "postgresql+psycopg2://user@host/db") from None
+                           "postgresql+psycopg2://user@host/db", USAGE) from None
     try:
         check_persistent(url)
     except MemoryStore as e:
-        raise CommandError(str(e)) from None
+        raise CommandError(str(e), USAGE) from None
     return parsed
 
 
@@ -95,10 +105,34 @@ def driver_error(url: Any, e: BaseException) -> CommandError:
                             f"held its write lock for over {WRITE_WAIT_S:g} s (a long checkpoint?); try again "
                             "(`engine status` reads without waiting)")
     cause = getattr(e, "orig", None) or e
+    if url.get_backend_name() == "sqlite" and url.database and isinstance(cause, sqlite3.Error):
+        return CommandError(sqlite_problem(Path(url.database), cause), USAGE)
     hint = (f"; the driver {cause.name} is not installed: install it, or name an installed one in the URL "
             "(e.g. postgresql+psycopg2://)" if isinstance(cause, ModuleNotFoundError) else "")
     return CommandError(f"cannot open the state store {url.render_as_string(hide_password=True)}: "
-                        f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}{hint}")
+                        f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}{hint}", USAGE)
+
+
+SIDE_FILES = ("-wal", "-shm")  # SQLite's write-ahead log and its index, beside the store in WAL mode
+
+
+def sqlite_problem(file: Path, cause: Exception) -> str:
+    """One line for a SQLite store that cannot be used: the file at fault (the store, or a side
+    file SQLite keeps beside it), what is wrong with it, and what to do."""
+    said = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    for side in (Path(f"{file}{s}") for s in SIDE_FILES):
+        if side.exists() and not side.is_file():
+            return (f"the state store {file} cannot be opened: its side file {side} is a folder, not a file "
+                    f"(SQLite: {said}); remove that folder (SQLite makes the file again) and run the command again")
+        if side.is_file() and not os.access(side, os.R_OK | os.W_OK):
+            return (f"the state store {file} cannot be opened: its side file {side} cannot be read and written "
+                    f"by this user (SQLite: {said}); give this user access to it (do not delete it: it may "
+                    "hold committed state not yet in the store file) and run the command again")
+    if "not a database" in said or "malformed" in said:
+        return (f"{file} is not a usable SQLite store (SQLite: {said}): point --db at the engine's store "
+                "(default var/engine.db), or move this file away to start a fresh run there")
+    return (f"the state store {file} cannot be opened (SQLite: {said}): check that it, its folder and its "
+            f"side files {file}-wal and {file}-shm (if present) are files this user can read and write")
 
 
 PG_TIMEOUTS = ("55P03", "57014")  # lock_not_available (lock_timeout), query_canceled (statement_timeout)
@@ -172,7 +206,7 @@ def load_spec_set(specs: str) -> Any:
     from engine.spec.loader import load_specs
 
     if not Path(specs).exists():
-        raise CommandError(f"no spec folder {specs!r}: pass --specs DIR")
+        raise CommandError(f"no spec folder {specs!r}: pass --specs DIR", USAGE)
     return load_specs([specs])[0]
 
 
@@ -225,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
             data["engine"] = engine_state(store, command_store_url(args))
     except CommandError as e:
         print(f"engine status: {e}", file=sys.stderr)
-        return 1
+        return e.code
     if args.json:
         print(json.dumps(data, indent=2, default=str))
     else:

@@ -56,6 +56,10 @@ class OptInError(Exception):
     pass
 
 
+class NotLive(OptInError):
+    """--live for a stage that routes no leg live: the user misreads the stage (a usage error)."""
+
+
 def route(stage: int, modes: Mapping[str, str], *, config_enabled: bool, live_flag: bool, paper_flag: bool,
           environ: Mapping[str, str] | None = None, paper_command: str = "") -> Routing:
     """`paper_command` is the user's command line with --paper, to suggest (default:
@@ -65,6 +69,10 @@ def route(stage: int, modes: Mapping[str, str], *, config_enabled: bool, live_fl
         raise OptInError("--live and --paper contradict each other: --live opts in to live legs, --paper routes "
                          "them to the paper venue; pass one of them")
     live = tuple(d for d, m in modes.items() if m == "live")
+    if not live and live_flag:
+        legs = ", ".join(f"{d} {m}" for d, m in modes.items())
+        raise NotLive(f"stage {stage} routes no leg live (its domains in the rollout spec: {legs}), so --live is "
+                      "not needed: leave it out")
     if not live:
         return Routing(dict(modes), (), (), paper_flag)
     if paper_flag:
