@@ -226,9 +226,10 @@ class Store:
 
     def remaking(self) -> bool:
         """Is the resumed run still re-making what the crashed run journaled after its checkpoint?
-        True while rows of it are not made again and the clock has not passed the last of them:
-        bounded by that time, so a row the resumed run never makes again cannot hold it forever."""
-        return bool(self._repeats) and self._clock() <= self._repeats.until
+        True while rows of it are not made again and the clock has not reached the last of them
+        (between rows, the row at that time is done): bounded by that time, so a row the resumed
+        run never makes again (a start's own rows, at the checkpoint's time) cannot hold it."""
+        return bool(self._repeats) and self._clock() < self._repeats.until
 
     def _append(self, kind: str, key: str, payload: dict[str, Any], spec_hash: str = "",
                 reason: str = "") -> int:

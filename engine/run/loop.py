@@ -94,6 +94,9 @@ class Runner:
         are applied at once (engine/run/quiet.py), the rest stepped one bar at a time."""
         if self.taken:  # the crashed run checkpointed their claim at this row, then stopped
             self._apply_taken()
+        # A command queued while no engine ran lands before the first row, not after the
+        # quiet stretch that row may start (up to `checkpoint_every` rows of replay).
+        self.poll_commands()
         with _long_lived_heap():
             self._run(progress, limit)
         self.poll_commands()
