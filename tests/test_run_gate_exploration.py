@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine.run.decide import EntryFilters
-from run_support import Checker, Scenario, build
-from strategies.exploration import load_exploration_config
+from run_support import ENV, Checker, Scenario, build, specset
+from strategies.exploration import exploration_config
 
 
 def _run(loose: Path, explore_every: int) -> tuple:
@@ -19,7 +19,7 @@ def _run(loose: Path, explore_every: int) -> tuple:
     sc = Scenario(1, ("crypto_spot/ETH_BTC-5m",), 0, 1200, 11, 0.0, 5.0, 36 * 3600.0, flip_every=20)
     with tempfile.TemporaryDirectory() as work:
         runner = build(sc, Path(work), loose, Checker())
-        cfg = load_exploration_config()
+        cfg = exploration_config(specset(str(loose)), sc.stage, ENV)
         runner.decider.filters = EntryFilters({}, exploration=cfg)
         decide, n = runner.decider.decide, [0]
 
