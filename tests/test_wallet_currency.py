@@ -168,3 +168,21 @@ def test_engine_validate_prints_a_bad_rate_at_file_line_col(tmp_path, capsys) ->
     path = edited(tmp_path, "    usd: 13853\n", "    usd: -5\n")
     assert main(["validate", str(tmp_path / "specs")]) == 1
     assert f"{path}:{line_of(path, 'usd: -5')}:10: error SCHEMA_VALUE `usd_rates.BTC.usd`" in capsys.readouterr().out
+
+
+def test_engine_status_shows_the_currency_a_wallet_was_funded_in(tmp_path, thousand) -> None:
+    """From the wallet_open row: also for a domain that has not traded yet (no position names a symbol)."""
+    from engine.commands.status import collect
+
+    runner = assembled(tmp_path, thousand, 1, ("crypto_spot/ETH_BTC-5m",))
+    [wallet] = collect(runner.session.store, {})["wallets"]
+    assert (wallet["quote"], wallet["usd_rate"]) == ("BTC", runner.risk.usd_rates["BTC"].usd)
+    runner.session.store.close()
+
+
+def test_a_btc_balance_keeps_its_digits_on_screen() -> None:
+    from engine.run.report import money
+
+    assert money(USD_WALLET / 13853) == "0.07219"  # two decimals made it 0.07, and its P&L -0.00
+    assert money(-0.000119) == "-0.0001190"
+    assert money(1_000_000.0) == "1,000,000.00" and money(0.0) == "0.00"
