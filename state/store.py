@@ -456,8 +456,10 @@ class Store:
     # -- wallets: one per domain and mode; no call moves money between two --
 
     def open_wallet(self, domain: Domain | str, mode: Mode | str, start_balance: float,
-                    reason: str = "") -> WalletRow:
-        """Create a wallet funded once; an existing wallet is returned unchanged."""
+                    reason: str = "", detail: dict[str, Any] | None = None) -> WalletRow:
+        """Create a wallet funded once; an existing wallet is returned unchanged. `detail` goes
+        into the `wallet_open` journal row beside the start balance (the engine's: the wallet's
+        currency and the USD rate it was funded at, which `engine status` reads back)."""
         dom, md = Domain(domain).value, _mode(mode)
         if not math.isfinite(start_balance) or start_balance < 0:
             raise StoreError(f"start balance must be a finite amount >= 0, got {start_balance}")
@@ -467,7 +469,7 @@ class Store:
                 row = WalletRow(domain=dom, mode=md, balance=start_balance,
                                 start_balance=start_balance, updated_ts=self._clock())
                 self._session.add(row)
-                self._append("wallet_open", f"{dom}/{md}", {"start_balance": start_balance},
+                self._append("wallet_open", f"{dom}/{md}", {"start_balance": start_balance, **(detail or {})},
                              reason=reason)
             self._detach(row)
         return row

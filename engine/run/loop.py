@@ -68,7 +68,7 @@ class Runner:
     taken: list[Command] = field(default_factory=list)  # claimed by the last checkpoint, not yet applied
 
     def __post_init__(self) -> None:
-        self.chain = RiskChain(self.risk)
+        self.chain = RiskChain(self.risk, self.session.usd_rates)
         self.timeline = Timeline(self.series)
         self._ends_time = _ends_time(self.timeline)
         self.quiet = QuietScreen(self)

@@ -38,6 +38,8 @@ class RunSetting:
     config: str | None  # the --config file; None: the embedded defaults
     overrides: tuple[str, ...]  # files of the env and stage overrides applied
     quotes: Mapping[str, str | None]  # domain -> quote currency, MIXED, or None when unknown
+    # domain -> {"usd_rate", "rate_source"}: the USD rate its wallet was funded at (engine/run/currency.py)
+    rates: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunSetting:
@@ -52,7 +54,10 @@ def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunS
     for s in series:
         symbols.setdefault(s.domain.value, set()).add(s.symbol)
     cat = Catalogue.load()
-    return RunSetting(session.cfg.env, config, overrides, {d: _quote(syms, cat) for d, syms in symbols.items()})
+    rates = {d.value: {"usd_rate": c.usd_rate, "rate_source": c.source}
+             for d, c in getattr(session, "currencies", {}).items()}
+    return RunSetting(session.cfg.env, config, overrides, {d: _quote(syms, cat) for d, syms in symbols.items()},
+                      rates)
 
 
 def _quote(symbols: set[str], cat: Any) -> str | None:
@@ -136,6 +141,12 @@ def _quotes(setting: RunSetting | None) -> Mapping[str, str | None]:
     return setting.quotes if setting else {}
 
 
+def _rate(setting: RunSetting | None, domain: str) -> Mapping[str, Any]:
+    """The USD rate `domain`'s wallet was funded at, and its source (null when not known)."""
+    rate = setting.rates.get(domain) if setting else None
+    return rate or {"usd_rate": None, "rate_source": None}
+
+
 def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting | None = None) -> dict[str, Any]:
     per_domain, per_stage = domain_kpis(result), domain_stage_kpis(result)
     elapsed = result.finished - result.started
@@ -150,7 +161,9 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "elapsed_s": elapsed,
         "bars": result.bars,
         "bars_per_second": result.bars / elapsed if elapsed > 0 else None,
-        "domains": {d: {"mode": dr.mode, "quote": quotes.get(d), "start_balance": dr.start_balance,
+        "domains": {d: {"mode": dr.mode, "quote": quotes.get(d),
+                        **_rate(setting, d),
+                        "start_balance": dr.start_balance,
                         "end_balance": dr.end_balance, "open_positions": dr.open_positions,
                         "kpis": per_domain[d]["exploitation"].as_dict(),
                         "exploration_kpis": per_domain[d]["exploration"].as_dict(),
@@ -254,7 +267,7 @@ def print_kpi_table(result: RunResult, console: Any, setting: RunSetting | None 
     for domain, split in domain_kpis(result).items():
         dr = result.domains[domain]
         table.add_row(f"{domain} ({dr.mode})", *_kpi_cells(split["exploitation"]),
-                      f"{dr.end_balance:,.2f} {_unit(_quotes(setting).get(domain))}".rstrip())
+                      f"{money(dr.end_balance)} {_unit(_quotes(setting).get(domain))}".rstrip())
         if split["exploration"].trades:
             table.add_row("  exploration", *_kpi_cells(split["exploration"]), "", style="dim")
         if len(stages[domain]) > 1:  # a promoted (or demoted) run: each stage's share
@@ -282,7 +295,15 @@ def _unit(quote: str | None) -> str:
 
 def _kpi_cells(k: Kpis) -> list[str]:
     return [str(k.trades), _pct(k.win_rate), _num(k.sharpe), _num(k.sortino), _pct(k.max_dd),
-            _num(k.profit_factor), _num(k.expectancy)]
+            _num(k.profit_factor), "-" if k.expectancy is None else money(k.expectancy)]
+
+
+def money(x: float) -> str:
+    """An amount to the cent, and one below 1 to 4 significant digits: a wallet counting BTC
+    holds 0.07219, which two decimals would show as 0.07 (and its P&L as -0.00)."""
+    if x == 0 or not math.isfinite(x) or abs(x) >= 1:
+        return f"{x:,.2f}"
+    return f"{x:,.{min(3 - math.floor(math.log10(abs(x))), 12)}f}"
 
 
 def _pct(x: float | None) -> str:
