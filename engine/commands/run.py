@@ -144,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
         except VenueError as e:  # a resume's catch-up replay that the venue's log does not match
             raise _venue_mismatch(e, local.venue) from None
         except KeyboardInterrupt:
-            raise Refused(_interrupted(args, parsed, len(runner.timeline)), INTERRUPTED) from None
+            raise Refused(_interrupted(args, parsed, specs, len(runner.timeline)), INTERRUPTED) from None
 
 
 def _new_run_dir(runs: Path, stage: int) -> Path:
@@ -217,10 +217,10 @@ def _command(args: argparse.Namespace, routing: str, *, resume: bool) -> str:
     return " ".join(words + (["--resume"] if resume else []))
 
 
-def _interrupted(args: argparse.Namespace, parsed: Any, bars: int) -> str:
+def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -> str:
     """What a Ctrl-C left, and the command that goes on: the store holds the run as of its last
     checkpoint (a checkpoint commits whole or not at all), and a resume replays from there."""
-    saved = _saved_run(parsed)
+    saved = _saved_run(parsed, specs)
     point = (saved.checkpoint or {}) if saved is not None else {}
     if "cursor" not in point:
         return ("interrupted before the run's first checkpoint, so there is nothing to resume: run the same "
