@@ -226,9 +226,10 @@ class Store:
 
     def remaking(self) -> bool:
         """Is the resumed run still re-making what the crashed run journaled after its checkpoint?
-        True while rows of it are not made again and the clock has not passed the last of them:
-        bounded by that time, so a row the resumed run never makes again cannot hold it forever."""
-        return bool(self._repeats) and self._clock() <= self._repeats.until
+        True while rows of it are not made again and the clock has not reached the last of them
+        (between rows, the row at that time is done): bounded by that time, so a row the resumed
+        run never makes again (a start's own rows, at the checkpoint's time) cannot hold it."""
+        return bool(self._repeats) and self._clock() < self._repeats.until
 
     def _append(self, kind: str, key: str, payload: dict[str, Any], spec_hash: str = "",
                 reason: str = "") -> int:
@@ -455,8 +456,10 @@ class Store:
     # -- wallets: one per domain and mode; no call moves money between two --
 
     def open_wallet(self, domain: Domain | str, mode: Mode | str, start_balance: float,
-                    reason: str = "") -> WalletRow:
-        """Create a wallet funded once; an existing wallet is returned unchanged."""
+                    reason: str = "", detail: dict[str, Any] | None = None) -> WalletRow:
+        """Create a wallet funded once; an existing wallet is returned unchanged. `detail` goes
+        into the `wallet_open` journal row beside the start balance (the engine's: the wallet's
+        currency and the USD rate it was funded at, which `engine status` reads back)."""
         dom, md = Domain(domain).value, _mode(mode)
         if not math.isfinite(start_balance) or start_balance < 0:
             raise StoreError(f"start balance must be a finite amount >= 0, got {start_balance}")
@@ -466,7 +469,7 @@ class Store:
                 row = WalletRow(domain=dom, mode=md, balance=start_balance,
                                 start_balance=start_balance, updated_ts=self._clock())
                 self._session.add(row)
-                self._append("wallet_open", f"{dom}/{md}", {"start_balance": start_balance},
+                self._append("wallet_open", f"{dom}/{md}", {"start_balance": start_balance, **(detail or {})},
                              reason=reason)
             self._detach(row)
         return row

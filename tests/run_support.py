@@ -546,7 +546,7 @@ class Checker:
             ("exposure_pair", have_pair + new, lim.exposure_pair_pct * eq),
             ("exposure_portfolio", have_all + new, lim.exposure_portfolio_pct * eq),
             ("leverage_cap", have_all + new, lim.leverage_caps[dom] * eq),
-            ("budget", new, _size_budget(book, sizing, eq, req.ts)),
+            ("budget", new, _size_budget(book, sizing, eq, req.ts, ses.usd_rates[dom])),
         ]
         for rule, got, cap in checks:
             if got > cap * (1 + 1e-9) + TOL:
@@ -580,16 +580,17 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
-def _size_budget(book, sizing, equity: float, now: float) -> float:
+def _size_budget(book, sizing, equity: float, now: float, usd_rate: float) -> float:
     """The most an entry may commit: equity x size% (canary or base) x the ladder's multiplier,
-    from specs/risk/risk.yaml (drawdown recovery and Kelly only ever shrink it)."""
+    from specs/risk/risk.yaml (drawdown recovery and Kelly only ever shrink it); the ladder's
+    USD steps in the wallet's currency (`usd_rate`: USD per unit of it)."""
     days = (now - book.activated_ts) / 86400
     canary = book.trades < sizing.canary.trades or days * 86400 < sizing.canary.days
     pct = sizing.canary.size_pct if canary else sizing.base_size_pct
     window = sum(p for ts, p in book.recent if ts >= now - sizing.ladder.window)
     ladder = 1.0
     for step in sizing.ladder.steps:
-        if window >= step.profit_usd:
+        if window >= step.profit_usd / usd_rate:
             ladder = step.multiplier
     lo, hi = sizing.ladder.clamp
     return max(equity, 0.0) * pct * min(max(ladder, lo), hi)
@@ -623,7 +624,7 @@ def build(sc: Scenario, work: Path, override_dir: Path, checker: Checker):
         canary = sizing.canary.model_copy(update={"size_pct": sc.size_pct})
         sizing = sizing.model_copy(update={"base_size_pct": sc.size_pct, "canary": canary})
     runner.risk = runner.risk.model_copy(update={"limits": limits, "sizing": sizing})
-    runner.chain = RiskChain(runner.risk)
+    runner.chain = RiskChain(runner.risk, runner.session.usd_rates)  # in each wallet's currency, as the run's
     ses = runner.session
     ses.venue = ses.execution.venue = CheckingVenue(ses.venue, checker)
     ses.interp.sink = CheckingSink(ses.interp.sink, checker)

@@ -45,6 +45,8 @@ def test_label_open_is_the_default_and_keeps_the_stamps(tmp_path: Path) -> None:
 
 
 def test_an_unknown_label_is_an_argument_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bars = tmp_path / "x.csv"
+    bars.write_text("ts,open,high,low,close\n")
     with pytest.raises(SystemExit) as e:
-        main(["data", "import", "x.csv", "--symbol", "XRP/ETH", "--tf", "5m", "--label", "middle"])
+        main(["data", "import", str(bars), "--symbol", "XRP/ETH", "--tf", "5m", "--label", "middle"])
     assert e.value.code == 2 and "invalid choice: 'middle'" in capsys.readouterr().err

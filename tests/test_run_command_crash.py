@@ -157,3 +157,23 @@ def test_a_command_queued_while_down_waits_for_the_crashed_runs_journal(override
     assert after[:len(before)] == before
     [applied] = [i for i, (kind, _, payload, _) in enumerate(after) if kind == "command" and "moved" in payload]
     assert applied >= len(before)
+
+
+def test_a_command_queued_between_runs_lands_at_the_first_resumed_row(overrides: Path, tmp_path: Path) -> None:
+    """A run stopped at a checkpoint (`--max-bars`), then `engine kill`, then `--resume`: the
+    command is taken before the first resumed row, not after the quiet stretch that follows."""
+    from state.store import Store
+
+    runner = funded_run(tmp_path, overrides, "batch")
+    runner.run(limit=100)
+    finish_time = runner.session.clock.now()
+    runner.session.store.close()
+    runner.session.venue.close()
+    _queue_while_down(tmp_path)
+    resumed = funded_run(tmp_path, overrides, "batch", resume=True)
+    first_row = resumed.bars
+    finish_run(resumed)
+    with Store.open(path=str(tmp_path / "engine.db")) as store:
+        [row] = [e for e in store.journal_entries(kind="command") if "moved" in e.payload]
+    assert first_row == 100 and row.payload["moved"] == ["kill: normal -> close_only"]
+    assert row.ts == finish_time, "taken at the resumed run's first poll, before any row is applied"

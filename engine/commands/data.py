@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.commands.paths import existing_file
 from engine.data import DEFAULT_STORE
 
 CATALOGUE = "adapters/paper/contracts.yaml"
@@ -37,11 +38,11 @@ def _symbol(text: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     imp = sub.add_parser("import", help="validate FILE and merge it into the store (replacing bars at the same times)")
-    imp.add_argument("file", help="CSV (.csv, .csv.gz), feather or parquet bars")
+    imp.add_argument("file", type=existing_file, help="CSV (.csv, .csv.gz), feather or parquet bars")
     imp.add_argument("--symbol", required=True, type=_symbol, help="engine symbol, e.g. ETH/BTC")
     imp.add_argument("--tf", required=True, type=_timeframe,
                      help="bar timeframe, e.g. 1m, 5m, 1h; must match the file's bar spacing")
-    imp.add_argument("--ask", metavar="ASK_FILE", help="FILE holds bid bars and ASK_FILE the ask bars")
+    imp.add_argument("--ask", metavar="ASK_FILE", type=existing_file, help="FILE holds bid bars and ASK_FILE the ask bars")
     imp.add_argument("--label", choices=("open", "close"), default="open",
                      help="which end of each bar the file's timestamps mark (default open); close-stamped bars "
                           "are stored one timeframe earlier, as the engine indexes bars by their open")
@@ -50,9 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ls.add_argument("--store", default=DEFAULT_STORE, help=f"store root (default {DEFAULT_STORE})")
     ls.add_argument("--bundled", action="store_true", help="list the bundled real datasets instead")
     chk = sub.add_parser("check", help="validate FILE without importing it; print gap warnings")
-    chk.add_argument("file")
+    chk.add_argument("file", type=existing_file)
     chk.add_argument("--tf", type=_timeframe, help="bar timeframe (inferred when omitted)")
-    chk.add_argument("--ask", metavar="ASK_FILE")
+    chk.add_argument("--ask", metavar="ASK_FILE", type=existing_file)
 
 
 def run(args: argparse.Namespace) -> int:

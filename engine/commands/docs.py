@@ -5,11 +5,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.commands.paths import existing
 from engine.diagnostics import Severity, render
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="*", default=["specs"], help="spec files or folders (default: specs)")
+    p.add_argument("paths", nargs="*", type=existing, default=["specs"], help="spec files or folders (default: specs)")
     p.add_argument("--out", default="docs/specs", help="output folder (default: docs/specs)")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the docs are stale")
     p.add_argument("--svg", action="store_true", help="also write SVG diagrams (needs graphviz `dot`)")

@@ -22,12 +22,13 @@ import time
 from pathlib import Path
 
 from engine.commands.data import DEFAULT_STORE
+from engine.commands.paths import existing_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, help="symbols to keep (default: specs/ml/selection.yaml)")
     parser.add_argument("--min-trades", type=int, help="fewest trades a candidate needs (default: the spec)")
-    parser.add_argument("--metrics", help="JSON file with precomputed metrics instead of evaluating data")
+    parser.add_argument("--metrics", type=existing_file, help="JSON file with precomputed metrics instead of evaluating data")
     parser.add_argument("--registry", help="model registry root (default: specs/ml/filter.yaml)")
     parser.add_argument("--data", nargs="*", help="bundled data-set names or imported series store:SYMBOL@TF "
                                                   "to evaluate (default: every bundled data set)")
@@ -58,7 +59,7 @@ def _select(args: argparse.Namespace) -> int:
     min_trades = args.min_trades if args.min_trades is not None else cfg.min_trades
     if top < 1 or min_trades < 0:
         raise ValueError("--top-k must be >= 1 and --min-trades >= 0")
-    rows = json.loads(Path(args.metrics).read_text()) if args.metrics else _evaluate(console, args)
+    rows = _read_metrics(Path(args.metrics)) if args.metrics else _evaluate(console, args)
     ranked = sel.rank(rows, cfg, min_trades)
     chosen = sel.top_k(ranked, top)
     active = sel.build_active_set(chosen, cfg, top, min_trades, time.time())
@@ -68,6 +69,25 @@ def _select(args: argparse.Namespace) -> int:
     console.print(f"active symbols ({len(active.symbols)}/{top}): {', '.join(active.symbols) or '(none)'}"
                   f" -> {where}")
     return 0
+
+
+def _read_metrics(path: Path) -> list[dict]:
+    """The --metrics file as rows; bad JSON or a wrong shape is a file:line:col diagnostic."""
+    from engine.diagnostics import Diagnostic, Pos, Severity, SpecError
+
+    def bad(message: str, line: int = 1, col: int = 1) -> SpecError:
+        return SpecError([Diagnostic(Pos(str(path), line, col), Severity.ERROR, "METRICS", message,
+                                     "a JSON list of {symbol, tf, trades, winrate, profit_factor, sharpe, ...}")])
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise bad(f"not valid JSON: {e.msg}", e.lineno, e.colno) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise bad(f"cannot read it: {e.strerror if isinstance(e, OSError) else e}") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("symbol"), str)
+                                             for r in rows):
+        raise bad("not a list of objects that each name a `symbol`")
+    return rows
 
 
 def _evaluate(console, args: argparse.Namespace) -> list[dict]:

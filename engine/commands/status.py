@@ -302,14 +302,16 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
         latest_kpis[(k.domain, k.mode)] = k
     positions = store.positions()
     quotes = _quotes(positions)
+    funded = _funded(store)
     return {
         "db": store.url,
         "stage": {"state": stage_state, "stage": stage_ctx.get("stage"),
                   # None: the rollout spec did not load, so nobody can tell
                   "awaiting_confirmation": awaits_operator(rollout, stage_state) if rollout else None},
         "kill": {"mode": kill_state, "tripped_by": kill_ctx.get("tripped_by") or None},
-        "wallets": [{"domain": w.domain, "mode": w.mode, "quote": quotes.get(w.domain), "balance": w.balance,
-                     "start_balance": w.start_balance, "realized_pnl": w.realized_pnl}
+        "wallets": [{"domain": w.domain, "mode": w.mode, "balance": w.balance, "start_balance": w.start_balance,
+                     "realized_pnl": w.realized_pnl,
+                     **funded.get(f"{w.domain}/{w.mode}", {"quote": quotes.get(w.domain), "usd_rate": None})}
                     for w in store.wallets()],
         "positions": [{"domain": p.domain, "mode": p.mode, "symbol": p.symbol, "qty": p.qty,
                        "avg_price": p.avg_price, "realized_pnl": p.realized_pnl, "opened_ts": p.opened_ts}
@@ -323,10 +325,20 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _funded(store: Any) -> dict[str, dict[str, Any]]:
+    """"domain/mode" -> the currency its wallet counts in and the USD rate it was funded at, as
+    the engine journaled them when it opened the wallet (`wallet_open`)."""
+    out = {}
+    for row in store.journal_entries(kind="wallet_open"):
+        if "currency" in row.payload:  # a wallet opened before the engine journaled its currency has none
+            out[row.key] = {"quote": row.payload["currency"], "usd_rate": row.payload.get("usd_rate")}
+    return out
+
+
 def _quotes(positions: list[Any]) -> dict[str, str | None]:
-    """The currency each domain's wallet counts in, as the run report names it: the quote of the
-    symbols it traded (flat positions too; "mixed" when they differ). A domain that never traded
-    has none here: its wallet's currency shows as unknown."""
+    """For a wallet whose currency was not journaled (an earlier version's run): the currency it
+    counts in, as the run report names it: the quote of the symbols it traded (flat positions too;
+    "mixed" when they differ). A domain that never traded has none here: it shows as unknown."""
     from adapters.paper.catalogue import Catalogue
     from engine.run.report import _quote
 
@@ -341,6 +353,7 @@ def render(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     from engine.commands.console import console as make_console
+    from engine.run.report import money
 
     console = make_console()
     stage, kill = data["stage"], data["kill"]
@@ -352,10 +365,11 @@ def render(data: dict[str, Any]) -> None:
     console.print(f"stage: [bold]{stage['state'] or 'unknown (no rollout snapshot yet)'}[/]{awaiting}")
     tripped = f" (tripped by {kill['tripped_by']})" if kill["tripped_by"] else ""
     console.print(f"kill mode: [bold]{kill['mode'] or 'unknown (no kill snapshot yet)'}[/]{tripped}")
-    money, num, pct, text = "{:,.2f}".format, "{:.2f}".format, "{:.1%}".format, str
+    num, pct, text = "{:.2f}".format, "{:.1%}".format, str
     _table(console, Table, "wallets", data["wallets"], (
         ("domain", "domain", text), ("mode", "mode", text), ("quote", "currency", text), ("balance", "balance", money),
-        ("start_balance", "start", money), ("realized_pnl", "realised pnl", money)))
+        ("start_balance", "start", money), ("realized_pnl", "realised pnl", money),
+        ("usd_rate", "USD rate", "{:,.6g}".format)))
     _table(console, Table, "open positions", data["positions"], (
         ("domain", "domain", text), ("mode", "mode", text), ("symbol", "symbol", text),
         ("qty", "qty", "{:g}".format), ("avg_price", "avg price", "{:,.6g}".format)))

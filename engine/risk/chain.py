@@ -2,7 +2,7 @@
 instrument, then every guard in spec order: the guards judge the order the venue will get."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Mapping, NamedTuple
 
 from engine.domain import Instrument, on_lot_grid
 from engine.risk.config import RiskConfig
@@ -21,12 +21,14 @@ class Decision(NamedTuple):
 
 
 class RiskChain:
-    def __init__(self, config: RiskConfig):
+    def __init__(self, config: RiskConfig, usd_rates: Mapping[str, float] | None = None):
+        """`usd_rates`: domain -> USD per unit of its wallet's currency, which the spec's USD
+        thresholds are converted at (None: every wallet counts USD)."""
         missing = [g for g in config.guards if g not in GUARDS]
         if missing:  # unreachable while config.GuardName and GUARDS agree; guards the guard
             raise ValueError(f"risk guards without implementation: {', '.join(missing)}")
         self.config = config
-        self.size = Sizer(config.sizing)
+        self.size = Sizer(config.sizing, usd_rates)
         self._limits = config.limits
         # The kill switch first, whatever the list says: the schema insists on it, but a config
         # built in code (model_copy) is not validated, and no list may let entries past a kill.

@@ -206,6 +206,34 @@ class Brackets(_Strict):
     take_profit_atr: PerDomain[AtrMultiple]
 
 
+def _currency_code(v: str) -> str:
+    if not (2 <= len(v) <= 10 and v.isascii() and v.isalnum() and v.isupper() and v[0].isalpha()):
+        raise _error("`{code}` is not a currency code", "write it as the contract catalogue's `quote` does: "
+                     "capitals and digits, such as BTC or USDT", code=v)
+    if v == "USD":
+        raise _error("no rate is needed for USD",
+                     "leave it out: the rates are in US dollars, so USD's is 1 by definition")
+    return v
+
+
+def _source(v: str) -> str:
+    if not v.strip():
+        raise _error("the rate has no source", "say where the figure is from: the market, its date and who "
+                     "published it, so that a run's wallets can be audited")
+    return v.strip()
+
+
+CurrencyCode = Annotated[str, AfterValidator(_currency_code)]
+
+
+class UsdRate(_Strict):
+    """What one unit of a wallet currency is worth in US dollars, and where that figure is from."""
+
+    usd: Annotated[float, _within(0.0, 1e9, "US dollars per one unit of the currency, such as 13853 for BTC",
+                                  lo_open=True)]
+    source: Annotated[str, AfterValidator(_source)]
+
+
 GuardName = Literal["kill_mode", "no_short", "active_symbol", "session_hours", "spread_filter", "max_concurrent",
                     "min_size", "exposure_pair", "exposure_portfolio", "leverage_cap", "wallet_available"]
 
@@ -219,6 +247,9 @@ class RiskConfig(_Strict):
     limits: Limits
     brackets: Brackets
     guards: list[GuardName]
+    # Currency -> its USD rate: what converts the specs' USD figures into a wallet that counts
+    # another currency when the run's own data has no rate (engine/run/currency.py).
+    usd_rates: dict[CurrencyCode, UsdRate] = {}
 
     @field_validator("guards")
     @classmethod

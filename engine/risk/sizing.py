@@ -15,11 +15,17 @@ Seed 004 writes QtyCap = NotionalCap / P, capping the notional at B x r_A x m. R
 way, r_A (2% at most) would always undercut seed 001's 5% base size, which would never
 apply; the issue calls r_A the per-trade risk, so it caps the loss at the stop instead
 (specs/risk/risk.yaml says so at per_trade_risk_pct).
+
+The spec's money thresholds (the ladder's profit_usd, percent_sizing_threshold_usd) are US
+dollars; each domain's wallet counts its own currency, so they are converted at that
+domain's USD rate (engine/run/currency.py) before they are compared with its P&L or equity.
 """
 from __future__ import annotations
 
-from engine.risk.config import Sizing
+from typing import Mapping
+
 from engine.domain import Side
+from engine.risk.config import DOMAINS, Sizing
 from engine.risk.types import Book, Costs, Intent, Sized, StopLoss
 
 _NO_COSTS = Costs()
@@ -31,21 +37,27 @@ class Sizer:
 
     __slots__ = ("base_pct", "canary_pct", "canary_trades", "canary_s", "steps", "lo", "hi", "recover_from",
                  "recovery", "kelly_fraction", "kelly_min_trades", "kelly_floor", "risk_pct", "above",
-                 "threshold")
+                 "threshold", "usd_rates", "local")
 
-    def __init__(self, s: Sizing) -> None:
+    def __init__(self, s: Sizing, usd_rates: Mapping[str, float] | None = None) -> None:
+        """`usd_rates`: domain -> USD per unit of its wallet's currency; None: every wallet counts USD."""
         self.base_pct, self.threshold = s.base_size_pct, s.percent_sizing_threshold_usd
         self.canary_pct, self.canary_trades, self.canary_s = s.canary.size_pct, s.canary.trades, s.canary.days
         self.steps = tuple((st.profit_usd, st.multiplier) for st in s.ladder.steps)
+        self.usd_rates = dict.fromkeys(DOMAINS, 1.0) if usd_rates is None else dict(usd_rates)
+        # domain -> (ladder steps, threshold) in its wallet's currency: converted once, read per entry
+        self.local = {d: (tuple((p / r, m) for p, m in self.steps), self.threshold / r)
+                      for d, r in self.usd_rates.items()}
         self.lo, self.hi = s.ladder.clamp
         self.recover_from, self.recovery = s.drawdown_recovery.from_drawdown, s.drawdown_recovery.multiplier
         k = s.kelly
         self.kelly_fraction, self.kelly_min_trades, self.kelly_floor = k.fraction, k.min_trades, k.floor
         self.risk_pct, self.above = dict(s.per_trade_risk_pct), dict(s.percent_sizing_above_threshold)
 
-    def ladder(self, pnl_window: float) -> float:
+    def ladder(self, pnl_window: float, domain: str | None = None) -> float:
+        """The multiplier for `pnl_window`, P&L in `domain`'s wallet currency (None: in USD)."""
         m = 1.0
-        for profit, mult in self.steps:
+        for profit, mult in self.steps if domain is None else self.local[domain][0]:
             if pnl_window >= profit:
                 m = mult
         return min(max(m, self.lo), self.hi)
@@ -67,9 +79,10 @@ class Sizer:
 
     def risk_cap(self, equity: float, domain: str, ladder: float) -> float:
         base = equity * self.risk_pct[domain] * ladder
-        if base <= self.threshold:
+        threshold = self.local[domain][1]
+        if base <= threshold:
             return base
-        return max(self.threshold, equity * self.above[domain] * ladder)
+        return max(threshold, equity * self.above[domain] * ladder)
 
     def __call__(self, intent: Intent, book: Book, domain: str, multiplier: float = 1.0,
                  costs: Costs = _NO_COSTS, tick: float = 0.0) -> Sized:
@@ -78,7 +91,7 @@ class Sizer:
         its loss at the stop are 125,000 times the price's. `costs` and `tick` are the venue's
         and the instrument's: what a stopped-out unit loses besides the stop distance."""
         canary = self.in_canary(book)
-        ladder = self.ladder(book.pnl_window)
+        ladder = self.ladder(book.pnl_window, domain)
         equity = book.equity
         peak = book.peak_equity  # Book.drawdown, inline
         drawdown = 0.0 if peak <= 0 else max(0.0, 1.0 - equity / peak)

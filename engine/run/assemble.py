@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from engine.domain import Domain
 from engine.exec.execution import Execution
@@ -20,22 +20,23 @@ from engine.spec.params import effective_params
 from state.db import store_url
 
 
-def paper_config(cfg: RunConfig, wallet: float, leverage: dict[str, float]) -> Any:
-    """The paper venue's settings: the run's seed and wallets, its margin at the risk spec's
-    leverage caps, under the run config's `venue` keys (pydantic ValidationError on a bad one)."""
+def paper_config(cfg: RunConfig, wallets: Mapping[Domain, float], leverage: dict[str, float]) -> Any:
+    """The paper venue's settings: the run's seed and wallets (domain -> start balance, in its
+    currency), its margin at the risk spec's leverage caps, under the run config's `venue` keys
+    (pydantic ValidationError on a bad one)."""
     from adapters.paper.config import PaperConfig
 
-    return PaperConfig.model_validate({"seed": cfg.seed, "starting_balance": {d.value: wallet for d in Domain},
+    return PaperConfig.model_validate({"seed": cfg.seed, "starting_balance": {d.value: w for d, w in wallets.items()},
                                        "leverage": leverage, **cfg.venue})
 
 
-def paper_venue(cfg: RunConfig, wallet: float, path: Path | None, funding: dict, leverage: dict[str, float],
-                resume_at: int | None = None) -> Any:
+def paper_venue(cfg: RunConfig, wallets: Mapping[Domain, float], path: Path | None, funding: dict,
+                leverage: dict[str, float], resume_at: int | None = None) -> Any:
     """The paper venue, its margin at the risk spec's leverage caps unless the run config's
     `venue` section sets the venue's own."""
     from adapters.paper.venue import PaperVenue
 
-    config = paper_config(cfg, wallet, leverage)
+    config = paper_config(cfg, wallets, leverage)
     if path is None:
         return PaperVenue(config, funding=funding)
     return PaperVenue.open(path, config, funding=funding, resume_at=resume_at)
@@ -75,6 +76,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     notes = notes if notes is not None else []
     series = series if series is not None else stage_series(cfg, routing, risk.brackets.atr_window, notes)
     t0 = min((float(s.ts[s.start]) for s in series), default=0.0) - 1.0
+    currencies = _currencies(series, risk, t0)
     clock = ReplayClock(t0)
     hash_ = spec_hash(specs, cfg)
     funding = bundled_funding()
@@ -87,9 +89,10 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
             clock.set(saved["clock"])
         decider = build_decider(cfg, specs, stage, series, store, notes, resume=saved is not None)
         active = active_symbols(cfg, store, notes, resume=saved is not None)
-        wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
+        usd = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
+        wallets = {d: c.from_usd(usd) for d, c in currencies.items()}
         # A resume whose venue file is gone is refused here, before the run directory is made.
-        venue = paper_venue(cfg, wallet, venue_path, funding, dict(risk.limits.leverage_caps),
+        venue = paper_venue(cfg, wallets, venue_path, funding, dict(risk.limits.leverage_caps),
                             saved["venue_calls"] if saved else None)
     except BaseException:
         store.close()
@@ -105,7 +108,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     interp = Interpreter(clock, sink)
     stages = bind_stages(specs, cfg.env)
     session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, stages[stage], notes=notes,
-                      stages=stages)
+                      stages=stages, currencies=currencies)
     runner = Runner(session, series, risk, cfg.strategy)
     session.ledger = (StoreLedger(store, "paper") if cfg.durability == "full"
                       else BufferedLedger(store, "paper", clock.now, hash_))
@@ -129,6 +132,18 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     session.send(session.rollout, "activate", {"stage": stage})  # the stage's books and their gates
     runner.start()
     return runner
+
+
+def _currencies(series: list, risk: Any, at: float) -> dict:
+    """Each domain's wallet currency and USD rate (engine/run/currency.py); a currency with no
+    rate refuses the run before anything is opened."""
+    from engine.run.currency import NoRate, wallet_currencies
+    from engine.run.session import RefusedToStart
+
+    try:
+        return wallet_currencies(series, risk.usd_rates, at)
+    except NoRate as e:
+        raise RefusedToStart(str(e)) from None
 
 
 def _open_store(cfg: RunConfig, url: str, clock: ReplayClock, hash_: str) -> Any:

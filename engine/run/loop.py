@@ -69,7 +69,7 @@ class Runner:
     taken: list[Command] = field(default_factory=list)  # claimed by the last checkpoint, not yet applied
 
     def __post_init__(self) -> None:
-        self.chain = RiskChain(self.risk)
+        self.chain = RiskChain(self.risk, self.session.usd_rates)
         self.timeline = Timeline(self.series)
         self._ends_time = _ends_time(self.timeline)
         self.quiet = QuietScreen(self)
@@ -95,6 +95,9 @@ class Runner:
         are applied at once (engine/run/quiet.py), the rest stepped one bar at a time."""
         if self.taken:  # the crashed run checkpointed their claim at this row, then stopped
             self._apply_taken()
+        # A command queued while no engine ran lands before the first row, not after the
+        # quiet stretch that row may start (up to `checkpoint_every` rows of replay).
+        self.poll_commands()
         with _long_lived_heap():
             self._run(progress, limit)
         self.poll_commands()

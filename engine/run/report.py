@@ -38,6 +38,8 @@ class RunSetting:
     config: str | None  # the --config file; None: the embedded defaults
     overrides: tuple[str, ...]  # files of the env and stage overrides applied
     quotes: Mapping[str, str | None]  # domain -> quote currency, MIXED, or None when unknown
+    # domain -> {"usd_rate", "rate_source"}: the USD rate its wallet was funded at (engine/run/currency.py)
+    rates: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunSetting:
@@ -52,7 +54,10 @@ def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunS
     for s in series:
         symbols.setdefault(s.domain.value, set()).add(s.symbol)
     cat = Catalogue.load()
-    return RunSetting(session.cfg.env, config, overrides, {d: _quote(syms, cat) for d, syms in symbols.items()})
+    rates = {d.value: {"usd_rate": c.usd_rate, "rate_source": c.source}
+             for d, c in getattr(session, "currencies", {}).items()}
+    return RunSetting(session.cfg.env, config, overrides, {d: _quote(syms, cat) for d, syms in symbols.items()},
+                      rates)
 
 
 def _quote(symbols: set[str], cat: Any) -> str | None:
@@ -147,6 +152,12 @@ def _quotes(setting: RunSetting | None) -> Mapping[str, str | None]:
     return setting.quotes if setting else {}
 
 
+def _rate(setting: RunSetting | None, domain: str) -> Mapping[str, Any]:
+    """The USD rate `domain`'s wallet was funded at, and its source (null when not known)."""
+    rate = setting.rates.get(domain) if setting else None
+    return rate or {"usd_rate": None, "rate_source": None}
+
+
 def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting | None = None) -> dict[str, Any]:
     per_domain, per_stage = domain_kpis(result), domain_stage_kpis(result)
     elapsed = result.finished - result.started
@@ -163,7 +174,9 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "resumed_at_bar": result.resumed_at_bar,
         # This process's rate: a resumed run's earlier bars took another process's time.
         "bars_per_second": (result.bars - result.resumed_at_bar) / elapsed if elapsed > 0 else None,
-        "domains": {d: {"mode": dr.mode, "quote": quotes.get(d), "start_balance": dr.start_balance,
+        "domains": {d: {"mode": dr.mode, "quote": quotes.get(d),
+                        **_rate(setting, d),
+                        "start_balance": dr.start_balance,
                         "end_balance": dr.end_balance, "open_positions": dr.open_positions,
                         "kpis": per_domain[d]["exploitation"].as_dict(),
                         "exploration_kpis": per_domain[d]["exploration"].as_dict(),
@@ -243,7 +256,7 @@ def equity_figure(result: RunResult, quotes: Mapping[str, str | None] | None = N
             locator = mdates.AutoDateLocator()
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        else:  # a line over other domains' time would pass for a wallet that sat still while it traded
+        else:  # a flat line over no time of its own would read as a wallet that sat still while trading
             ax.text(0.5, 0.5, "no bars of this domain in the run", ha="center", va="center", transform=ax.transAxes)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -262,11 +275,11 @@ def _panel_title(domain: str, dr: DomainResult, curve: Sequence[tuple[float, flo
     title says so and gives the cash too."""
     head = f"{domain} ({dr.mode})"
     if not curve:
-        return f"{head}: no data, wallet {dr.start_balance:,.2f}, {trades} closed trades"
-    text = f"{head}: equity {dr.start_balance:,.2f} -> {curve[-1][1]:,.2f}, {trades} closed trades"
+        return f"{head}: no data, wallet {money(dr.start_balance)}, {trades} closed trades"
+    text = f"{head}: equity {money(dr.start_balance)} -> {money(curve[-1][1])}, {trades} closed trades"
     if dr.open_positions:
         n = dr.open_positions
-        text += f"; {n} position{'s' if n > 1 else ''} open, marked at the last bar (cash {dr.end_balance:,.2f})"
+        text += f"; {n} position{'s' if n > 1 else ''} open, marked at the last bar (cash {money(dr.end_balance)})"
     return text
 
 
@@ -284,7 +297,7 @@ def print_kpi_table(result: RunResult, console: Any, setting: RunSetting | None 
     for domain, split in domain_kpis(result).items():
         dr = result.domains[domain]
         table.add_row(f"{domain} ({dr.mode})", *_kpi_cells(split["exploitation"]),
-                      f"{dr.end_balance:,.2f} {_unit(_quotes(setting).get(domain))}".rstrip())
+                      f"{money(dr.end_balance)} {_unit(_quotes(setting).get(domain))}".rstrip())
         if split["exploration"].trades:
             table.add_row("  exploration", *_kpi_cells(split["exploration"]), "", style="dim")
         if len(stages[domain]) > 1:  # a promoted (or demoted) run: each stage's share
@@ -312,7 +325,15 @@ def _unit(quote: str | None) -> str:
 
 def _kpi_cells(k: Kpis) -> list[str]:
     return [str(k.trades), _pct(k.win_rate), _num(k.sharpe), _num(k.sortino), _pct(k.max_dd),
-            _num(k.profit_factor), _num(k.expectancy)]
+            _num(k.profit_factor), "-" if k.expectancy is None else money(k.expectancy)]
+
+
+def money(x: float) -> str:
+    """An amount to the cent, and one below 1 to 4 significant digits: a wallet counting BTC
+    holds 0.07219, which two decimals would show as 0.07 (and its P&L as -0.00)."""
+    if x == 0 or not math.isfinite(x) or abs(x) >= 1:
+        return f"{x:,.2f}"
+    return f"{x:,.{min(3 - math.floor(math.log10(abs(x))), 12)}f}"
 
 
 def _pct(x: float | None) -> str:

@@ -32,6 +32,7 @@ from engine.domain import Domain
 from engine.exec.execution import Execution
 from engine.run.book import DomainBook
 from engine.run.config import RunConfig
+from engine.run.currency import WalletCurrency
 from engine.run.optin import Routing
 from engine.runtime import (ActionContext, BoundMachine, Instance, Interpreter, ListSink, Record,
                             ReplayClock, default_registry, missing_implementations)
@@ -126,6 +127,9 @@ class Session:
     interp: Interpreter
     bound: dict[str, BoundMachine]
     books: dict[Domain, DomainBook] = field(default_factory=dict)
+    # Each domain's wallet currency and USD rate (engine/run/currency.py): the USD figures of the
+    # specs (the paper wallet, the risk thresholds) are converted at it.
+    currencies: dict[Domain, WalletCurrency] = field(default_factory=dict)
     kill: Instance | None = None
     rollout: Instance | None = None
     gates: dict[Domain, Instance] = field(default_factory=dict)
@@ -155,17 +159,21 @@ class Session:
         state = ctx.instance.state
         spec = self.domains_of(state)
         routed = self.routed(state)
+        opened = {}
         for name, mode in routed.items():
             dom = Domain(name)
             if mode in (None, "off") or dom in self.books:  # a book keeps its wallet; see _sync_rollout
                 continue
-            wallet = self.store.open_wallet(dom, mode, paper_wallet_usd, reason=f"{state} activates {name}")
+            opened[name] = funding = {"usd": paper_wallet_usd, **self.currencies[dom].as_dict()}
+            wallet = self.store.open_wallet(dom, mode, self.currencies[dom].from_usd(paper_wallet_usd),
+                                            reason=f"{state} activates {name}", detail=funding)
             self.books[dom] = DomainBook(dom, mode, wallet.start_balance, wallet.balance, ctx.now,
                                          wallet.balance, wallet.balance)
-        # What the run trades (a live leg routed to paper by --paper says paper) beside what the spec says.
+        # What the run trades (a live leg routed to paper by --paper says paper) beside what the spec says,
+        # and each wallet it opened: its USD amount, currency and the rate between them.
         self.ledger.journal("stage", state, {"domains": {d: m or "off" for d, m in routed.items()},
                                              "spec_domains": dict(spec), "exploration_min": exploration_min,
-                                             "exploration_max_chop": exploration_max_chop},
+                                             "exploration_max_chop": exploration_max_chop, "wallets": opened},
                             reason="apply_stage")
 
     def report_gate(self, ctx: ActionContext, phase: str, passed: bool) -> None:
@@ -247,6 +255,12 @@ class Session:
         `day_rolled`: a restriction lifted)."""
         tripped = self.kill.ctx.get("tripped_by") if self.kill is not None else None
         return tripped or r.event
+
+    @property
+    def usd_rates(self) -> dict[str, float]:
+        """Domain -> USD per unit of its wallet's currency: what the risk chain converts the risk
+        spec's USD thresholds at."""
+        return {d.value: c.usd_rate for d, c in self.currencies.items()}
 
     @property
     def entries_allowed(self) -> bool:
