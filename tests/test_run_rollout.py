@@ -107,7 +107,7 @@ def test_a_promoted_run_keeps_its_kpis_per_stage(tmp_path: Path) -> None:
     promoted_at = ses.clock.now()
     runner.run()
     result = runner.result(0.0)
-    assert [n for _, n in ses.stage_log] == [1, 2] and ses.stage_log[1][0] == promoted_at
+    assert [e[1:] for e in ses.stage_log] == [(1, "stage_1"), (2, "stage_2")] and ses.stage_log[1][0] == promoted_at
     stages = [t.stage for t in runner.trades]
     assert before and stages.count(1) >= before and 2 in stages, stages
     in_entry_order = [t.stage for t in sorted(runner.trades, key=lambda t: t.entry_ts)]
@@ -157,7 +157,7 @@ def test_a_resumed_promoted_run_keeps_its_stage_parameters_and_its_paper_routing
         try:
             assert again.session.rollout.state == "stage_2"
             assert again.session.kill.bound.params["daily_loss_limit"] == 0.03
-            assert [n for _, n in again.session.stage_log] == [1, 2]
+            assert [e[1] for e in again.session.stage_log] == [1, 2]
         finally:
             again.session.store.close()
 

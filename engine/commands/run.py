@@ -551,11 +551,24 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     except OSError as e:  # a full disk, a folder made read-only: the store holds the last checkpoint
         raise _write_failed(e, args, run_dir) from None
     if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
-        store.put_json(FINISHED_KEY, {"run_dir": str(run_dir)})
-        store.commit()
+        _mark_finished(store, run_dir, files["journal"])
     print_kpi_table(result, console, setting)
     console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
     return 0
+
+
+def _mark_finished(store: Any, run_dir: Path, journal: Path) -> None:
+    """Mark the run finished, once its files are written, and end the journal's export with that row
+    too: the export then holds every row of the store."""
+    from engine.run.report import append_journal
+
+    store.put_json(FINISHED_KEY, {"run_dir": str(run_dir)})
+    store.commit()
+    try:
+        append_journal(store.journal_entries(key=FINISHED_KEY), journal)
+    except OSError as e:
+        raise Refused(f"cannot write {journal}: {e.strerror or e}. The run finished and its report is written; "
+                      "only the journal export lacks the store's last row (run/finished)", 1) from None
 
 
 def _bars_left(runner: Any) -> bool:

@@ -200,6 +200,8 @@ def stage_series(cfg: RunConfig, routing: Routing, atr_window: int, notes: list[
         if mode == "off":
             continue
         dd = cfg.data[name]
+        if not dd.datasets:  # its wallet still opens: say why it stays at its start balance
+            notes.append(f"{name} is not traded: the run config gives it no data (data.{name}.datasets is empty)")
         for ds in dd.datasets:
             try:
                 out.append(load_series(ds, dd, cfg.strategy, atr_window))

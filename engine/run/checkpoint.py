@@ -218,10 +218,11 @@ def load(runner: Any, data: dict) -> None:
     ses.gates = {Domain(d): interp.restore(ses.bound[gate], gates[f"gate:{d}"], host=ses) for d in data["gates"]}
     ses.gate_decisions, ses.kill_events = list(data["gate_decisions"]), list(data["kill_events"])
     ses.flatten_pending = data["flatten_pending"]
-    ses.stage_log = [(float(t), int(n)) for t, n in data.get("stage_log", ())]
+    ses.stage_log = [(float(e[0]), int(e[1]), e[2] if len(e) > 2 else None) for e in data.get("stage_log", ())]
     restore_handles(ex, data["orders"], data["brackets"], snaps, data.get("closing", []))
     ex._seq, ex.refused = data["seq"], data.get("refused", 0)
     runner.bars, runner._day = data["cursor"], data["day"]
+    runner.resumed_at_bar = runner.bars  # this process's share of `bars` (its report's rate) starts here
     runner.rejections = dict(data["rejections"])
     runner.decider.load(data["decider"])
     ses.ledger.load(data["ledger"])

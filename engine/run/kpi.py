@@ -105,17 +105,17 @@ def split_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: floa
 
 
 def stage_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float,
-               stage_log: Sequence[tuple[float, int]]) -> dict[int, Kpis]:
+               stage_log: Sequence[tuple[float, int, str | None]]) -> dict[int, Kpis]:
     """Exploitation KPIs per rollout stage of one domain: each trade counts for the stage that
     opened it, each equity sample for the stage in force at its time. `stage_log` holds
-    (from time, stage) pairs in time order. A stage after the first is measured from the
-    equity it started with; a stage entered twice (demoted, then reinstated) is measured
-    over both of its spells."""
+    (from time, stage, rollout state) entries in time order. A stage after the first is measured
+    from the equity it started with; a stage with several spells (demoted, then reinstated: the
+    demotion keeps the stage's parameters) is measured over all of them."""
     first = stage_log[0][1]
     if len(stage_log) < 2:  # most runs: one stage, the whole run
         return {first: split_kpis(trades, equity, start_balance)["exploitation"]}
-    starts = [t for t, _ in stage_log]
-    groups: dict[int, tuple[list[ClosedTrade], list[tuple[float, float]]]] = {n: ([], []) for _, n in stage_log}
+    starts = [e[0] for e in stage_log]
+    groups: dict[int, tuple[list[ClosedTrade], list[tuple[float, float]]]] = {e[1]: ([], []) for e in stage_log}
     for t in trades:
         groups[first if t.stage is None else t.stage][0].append(t)
     for point in equity:

@@ -49,6 +49,7 @@ class Runner:
     equity: dict[str, EquityCurve] = field(default_factory=dict)  # domain name -> its points
     rejections: dict[str, int] = field(default_factory=dict)
     bars: int = 0
+    resumed_at_bar: int = 0  # `bars` when this process took the run over (a resume: the checkpoint's)
     _day: int = -1
     _kill_machine: str = "kill_modes"
     _instruments: dict = field(default_factory=dict)
@@ -148,7 +149,7 @@ class Runner:
         domains = {d.value: DomainResult(d.value, b.mode, b.start_balance, b.balance,
                                          sum(1 for br in unfinished if br.domain is d))
                    for d, b in ses.books.items()}
-        log = ses.stage_log or [(0.0, ses.stage)]
+        log = ses.stage_log or [(0.0, ses.stage, None)]
         for d, b in ses.books.items():
             per_stage = stage_kpis([t for t in self.trades if t.domain == d.value], self.equity.get(d.value, []),
                                    b.start_balance, log)
@@ -158,7 +159,7 @@ class Runner:
         hashes = ses.spec_hashes()
         return RunResult(ses.stage, ses.run_dir, started, time.time(), self.bars, domains, self.trades, self.equity,
                          ses.gate_decisions, ses.kill_events, self.rejections, ses.execution.refused, hashes,
-                         ses.kill.state, ses.rollout.state, list(log))
+                         ses.kill.state, ses.rollout.state, list(log), self.resumed_at_bar)
 
     def step(self, s: Series, i: int) -> None:
         ses = self.session

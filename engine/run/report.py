@@ -14,10 +14,10 @@ import math
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from engine.run.kpi import Kpis, split_kpis, stage_kpis
-from engine.run.result import ClosedTrade, RunResult
+from engine.run.result import ClosedTrade, DomainResult, RunResult
 
 FORMAT = 1
 REPORT, TRADES, EQUITY, AUDIT, JOURNAL = "report.json", "trades.csv", "equity.png", "audit.jsonl", "journal.jsonl"
@@ -112,11 +112,21 @@ def write_journal(rows: Iterable[Any], path: Path) -> Path:
     spec hash. It stays with the run directory when the next run archives the database."""
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps({"seq": r.seq, "ts": r.ts, "kind": r.kind, "key": r.key, "reason": r.reason,
-                                "spec_hash": r.spec_hash, "payload": r.payload}, default=str) + "\n")
+        f.writelines(map(_journal_line, rows))
     tmp.replace(path)
     return path
+
+
+def append_journal(rows: Iterable[Any], path: Path) -> None:
+    """Rows journaled after the run directory was written: the `run/finished` mark, which is set
+    only once every file of the run is on disk (a run stopped before it resumes to write them)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.writelines(map(_journal_line, rows))
+
+
+def _journal_line(r: Any) -> str:
+    return json.dumps({"seq": r.seq, "ts": r.ts, "kind": r.kind, "key": r.key, "reason": r.reason,
+                       "spec_hash": r.spec_hash, "payload": r.payload}, default=str) + "\n"
 
 
 def domain_kpis(result: RunResult) -> dict[str, dict[str, Kpis]]:
@@ -125,9 +135,10 @@ def domain_kpis(result: RunResult) -> dict[str, dict[str, Kpis]]:
             for d, dr in result.domains.items()}
 
 
-def stage_log(result: RunResult) -> list[tuple[float, int]]:
-    """The stages the run went through, (from time, stage); one entry for a run that never moved."""
-    return result.stage_log or [(result.started, result.stage)]
+def stage_log(result: RunResult) -> list[tuple[float, int, str | None]]:
+    """The stages the run went through, (from time, stage, rollout state); one entry for a run that
+    never moved."""
+    return result.stage_log or [(result.started, result.stage, None)]
 
 
 def domain_stage_kpis(result: RunResult) -> dict[str, dict[int, Kpis]]:
@@ -160,7 +171,9 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "finished": _iso(result.finished),
         "elapsed_s": elapsed,
         "bars": result.bars,
-        "bars_per_second": result.bars / elapsed if elapsed > 0 else None,
+        "resumed_at_bar": result.resumed_at_bar,
+        # This process's rate: a resumed run's earlier bars took another process's time.
+        "bars_per_second": (result.bars - result.resumed_at_bar) / elapsed if elapsed > 0 else None,
         "domains": {d: {"mode": dr.mode, "quote": quotes.get(d),
                         **_rate(setting, d),
                         "start_balance": dr.start_balance,
@@ -169,7 +182,7 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
                         "exploration_kpis": per_domain[d]["exploration"].as_dict(),
                         "kpis_by_stage": {str(n): k.as_dict() for n, k in per_stage[d].items()}}
                     for d, dr in result.domains.items()},
-        "stages": [{"stage": n, "from": _iso(t)} for t, n in stage_log(result)],
+        "stages": [{"stage": n, "from": _iso(t), "state": state} for t, n, state in stage_log(result)],
         "trade_count": len(result.trades),
         "models": _models(result.trades),
         "gate_decisions": _timed(result.gate_decisions),
@@ -219,7 +232,7 @@ def write_equity_png(result: RunResult, path: Path, quotes: Mapping[str, str | N
 def equity_figure(result: RunResult, quotes: Mapping[str, str | None] | None = None) -> Any:
     """One panel per domain, each on its own time axis: the bundled domains' data come from
     different years, and one shared axis squeezed each domain's curve into a sliver of it.
-    A domain with no curve gets a flat start-to-end line over the run's span. `quotes`
+    A domain with no curve (no bars in the run) gets no line, only a `no data` label. `quotes`
     labels each panel's money (domain -> currency)."""
     from matplotlib import dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -234,16 +247,19 @@ def equity_figure(result: RunResult, quotes: Mapping[str, str | None] | None = N
         ax.text(0.5, 0.5, "no domain traded in this stage", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    span = _span(result)
     for ax, (domain, dr) in zip(fig.subplots(len(domains), 1, squeeze=False)[:, 0], domains):
-        curve = result.equity.get(domain) or [(span[0], dr.start_balance), (span[1], dr.end_balance)]
-        ax.plot([_dt(ts) for ts, _ in curve], [e for _, e in curve], linewidth=1.2)
+        curve = result.equity.get(domain)
         trades = sum(1 for t in result.trades if t.domain == domain)
-        ax.set_title(f"{domain} ({dr.mode}): {dr.start_balance:,.2f} -> {dr.end_balance:,.2f}, "
-                     f"{trades} closed trades", loc="left", fontsize=10)
-        locator = mdates.AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.set_title(_panel_title(domain, dr, curve, trades), loc="left", fontsize=10)
+        if curve:
+            ax.plot([_dt(ts) for ts, _ in curve], [e for _, e in curve], linewidth=1.2)
+            locator = mdates.AutoDateLocator()
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        else:  # a flat line over no time of its own would read as a wallet that sat still while trading
+            ax.text(0.5, 0.5, "no bars of this domain in the run", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
         ax.ticklabel_format(axis="y", useOffset=False, style="plain")  # balances, not offsets from 1e3
         unit = _unit((quotes or {}).get(domain))
         ax.set_ylabel(f"equity ({unit})" if unit else "equity")
@@ -251,6 +267,20 @@ def equity_figure(result: RunResult, quotes: Mapping[str, str | None] | None = N
     ax.set_xlabel("time (UTC)")
     fig.tight_layout()
     return fig
+
+
+def _panel_title(domain: str, dr: DomainResult, curve: Sequence[tuple[float, float]] | None, trades: int) -> str:
+    """`domain (mode)`, its equity from the start balance to the curve's end, its closed trades. The
+    curve is marked to market: with positions still open its end is not the wallet's cash, so the
+    title says so and gives the cash too."""
+    head = f"{domain} ({dr.mode})"
+    if not curve:
+        return f"{head}: no data, wallet {money(dr.start_balance)}, {trades} closed trades"
+    text = f"{head}: equity {money(dr.start_balance)} -> {money(curve[-1][1])}, {trades} closed trades"
+    if dr.open_positions:
+        n = dr.open_positions
+        text += f"; {n} position{'s' if n > 1 else ''} open, marked at the last bar (cash {money(dr.end_balance)})"
+    return text
 
 
 def print_kpi_table(result: RunResult, console: Any, setting: RunSetting | None = None) -> None:
@@ -317,12 +347,6 @@ def _num(x: float | None) -> str:
 def _brief(record: dict[str, Any]) -> str:
     return ", ".join(f"{k}={_iso(v) if k == 'ts' and isinstance(v, (int, float)) else v}"
                      for k, v in record.items())
-
-
-def _span(result: RunResult) -> tuple[float, float]:
-    stamps = [ts for curve in result.equity.values() for ts, _ in curve]
-    stamps += [t.entry_ts for t in result.trades] + [t.exit_ts for t in result.trades]
-    return (min(stamps), max(stamps)) if stamps else (result.started, result.finished)
 
 
 def _dt(ts: float) -> datetime:

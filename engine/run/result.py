@@ -26,7 +26,10 @@ class ClosedTrade:
     exit_price: float
     pnl: float
     fees: float
-    exit_reason: str  # take_profit | stop_loss | flatten | signal | expiry ...
+    # Every exit that took part of it, in fill order, joined by `+`: a leg (take_profit, stop_loss), an
+    # engine exit (signal, max_hold, weekend), a bracket spec's close-out reason (kill switch flatten, ...),
+    # a close-out after the bracket closed; all listed in docs/run-report.md.
+    exit_reason: str
     strategy: str
     exploration: bool = False  # seed 001: exploration trades are measured apart
     model_version: str | None = None
@@ -60,12 +63,13 @@ class RunResult:
     equity: dict[str, Sequence[tuple[float, float]]] = field(default_factory=dict)  # domain -> (ts, equity) points
     gate_decisions: list[dict[str, Any]] = field(default_factory=list)
     kill_events: list[dict[str, Any]] = field(default_factory=list)
-    rejections: dict[str, int] = field(default_factory=dict)  # risk rule -> orders it refused
+    rejections: dict[str, int] = field(default_factory=dict)  # rule -> entries refused (risk chain, rollout, ...)
     venue_rejections: int = 0  # orders the venue refused after the risk chain let them through
     spec_hashes: dict[str, str] = field(default_factory=dict)  # machine -> spec hash
     final_kill_mode: str = ""
     final_stage_state: str = ""
-    stage_log: list[tuple[float, int]] = field(default_factory=list)  # (from time, stage) the run went through
+    stage_log: list[tuple[float, int, str | None]] = field(default_factory=list)  # (from, stage, rollout state)
+    resumed_at_bar: int = 0  # `bars` of the saved run when this process resumed it (0: a fresh run)
 
     def domain_trades(self, domain: str) -> list[ClosedTrade]:
         return [t for t in self.trades if t.domain == domain]

@@ -142,9 +142,11 @@ class Session:
     refused: str = ""  # why the last event sent to the rollout was refused ("" if it was not)
     stages: dict[int, dict[str, BoundMachine]] = field(default_factory=dict)  # bind_stages: per stage, at load
     modes: dict[str, str | None] = field(default_factory=dict)  # domain -> routed mode of the rollout's state
-    # (from time, stage): whose rules applied from then on; a promotion or a demotion adds one.
-    stage_log: list[tuple[float, int]] = field(default_factory=list)
+    # (from time, stage, rollout state): whose rules applied from then on; activation starts it, a
+    # promotion, a demotion by the kill switch and a reinstatement add one (state None: an older checkpoint's).
+    stage_log: list[tuple[float, int, str | None]] = field(default_factory=list)
     _broadcasts: frozenset[str] | None = field(default=None, repr=False)
+    _demotions: frozenset[str] | None = field(default=None, repr=False)  # rollout states a kill broadcast enters
     _applied: str | None = field(default=None, repr=False)  # the rollout state `modes` and `bound` follow
     _blocked: dict[Domain, str] = field(default_factory=dict, repr=False)  # domain -> why it takes no entry
 
@@ -298,9 +300,24 @@ class Session:
         return log[max(i, 0)][1]
 
     def _log_stage(self) -> None:
-        stage = int(self.rollout.ctx.get("stage", self.stage))
-        if not self.stage_log or self.stage_log[-1][1] != stage:
-            self.stage_log.append((self.clock.now(), stage))
+        """A new entry when the stage changes (ctx.stage: whose parameters apply), and when the kill
+        switch demotes the rollout or the operator reinstates it (the stage stays; the demoted state's
+        domains trade). The rollout's initial state comes before `activate`: no stage applies there."""
+        ro = self.rollout
+        if ro.bound.machine.states[ro.state].initial:
+            return
+        stage, demoted = int(ro.ctx.get("stage", self.stage)), self._demoted(ro.state)
+        last = self.stage_log[-1] if self.stage_log else None
+        if last is None or last[1] != stage or self._demoted(last[2]) != demoted:
+            self.stage_log.append((self.clock.now(), stage, ro.state))
+
+    def _demoted(self, state: str | None) -> bool:
+        """Is `state` one a kill broadcast moves the rollout to (its spec's demotion)?"""
+        if self._demotions is None:  # the specs are fixed for the session: the set is made once
+            broadcasts = self.specs.machines["kill_modes"].broadcasts
+            self._demotions = frozenset(t.target for t in self.specs.machines["rollout"].transitions
+                                        if t.event in broadcasts and t.target is not None)
+        return state in self._demotions
 
     def entry_block(self, dom: Domain) -> str:
         """Why the rollout's state lets `dom` open no new position now ("" if it may)."""
