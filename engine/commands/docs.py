@@ -1,45 +1,90 @@
-"""`engine docs`: generate docs/specs from the specs; `--check` fails when they are stale."""
+"""`engine docs`: generate docs/specs from the specs; `--check` fails when they are stale.
+
+Pages always render from the whole spec tree a path lies in (the folder holding catalogue.yaml),
+so a page shows the overrides in specs/overrides whichever path was given. A path inside the
+tree writes (or checks) only the pages of the machines under it; only a whole tree given as a
+folder rewrites the index and removes the pages of deleted specs."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from engine.commands.paths import existing
 from engine.diagnostics import Severity, render
 
+USAGE = 2  # a path that names nothing usable (engine/cli.py's exit codes)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="*", type=existing, default=["specs"], help="spec files or folders (default: specs)")
+    p.add_argument("paths", nargs="*", type=existing, default=["specs"],
+                   help="spec files or folders (default: specs). A path inside a spec tree renders from the "
+                        "whole tree (overrides included) but writes or checks only the pages of its machines; "
+                        "the index and removing the pages of deleted specs need the whole tree")
     p.add_argument("--out", default="docs/specs", help="output folder (default: docs/specs)")
-    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the docs are stale")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if the pages of the given paths are stale")
     p.add_argument("--svg", action="store_true", help="also write SVG diagrams (needs graphviz `dot`)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.docs import dot, render as pages_mod
-    from engine.spec.loader import load_specs
+    from engine.docs import render as pages_mod
+    from engine.spec.files import spec_roots
+    from engine.spec.loader import MACHINE_KINDS, load_specs
 
-    specs, diags = load_specs(args.paths)
+    roots = spec_roots(args.paths)
+    specs, diags = load_specs(roots)
     errors = [d for d in diags if d.severity is Severity.ERROR]
     if errors:
         print(render(errors), file=sys.stderr)
         print("engine docs: fix the spec errors above first (engine validate)", file=sys.stderr)
         return 1
+    machines = {p: _machines_under(specs, p) for p in args.paths}
+    empty = [p for p, ms in machines.items() if not ms]
+    if empty:
+        print(f"engine docs: {', '.join(empty)}: no machine spec there (kinds {', '.join(MACHINE_KINDS)}), so "
+              "no page to write; give a spec folder or machine file, e.g. `engine docs specs`", file=sys.stderr)
+        return USAGE
+    given = {Path(p).resolve() for p in args.paths}
+    whole = all(r.is_dir() and r.resolve() in given for r in roots)  # only then is every page known
+    every = pages_mod.pages(specs)
+    chosen = list({m.name: m for ms in machines.values() for m in ms}.values())  # paths may overlap
+    generated = every if whole else {pages_mod.page_of(m): every[pages_mod.page_of(m)] for m in chosen}
+    code = _check(Path(args.out), generated, whole) if args.check else _write(args, generated, whole, chosen)
+    if not whole:
+        _note_rest(Path(args.out), every, generated)
+    return code
+
+
+def _machines_under(specs: Any, path: str) -> list[Any]:
+    """The machines defined in `path` (a file) or in a file under it (a folder)."""
+    where = Path(path).resolve()
+    return [m for m in specs.machines.values()
+            if (file := Path(m.path).resolve()) == where or where in file.parents]
+
+
+def _check(out: Path, generated: dict[str, str], whole: bool) -> int:
+    from engine.docs.render import stale
+
+    problems = stale(out, generated, prune=whole)
+    for p in problems:
+        print(f"{out / p.split(':')[0]}: stale: {p.split(': ', 1)[1]}", file=sys.stderr)
+    if problems:
+        print("engine docs: generated docs are stale; run `engine docs` and commit", file=sys.stderr)
+        return 1
+    print(f"docs up to date ({len(generated)} pages)")
+    return 0
+
+
+def _write(args: argparse.Namespace, generated: dict[str, str], whole: bool, chosen: list[Any]) -> int:
+    from engine.docs import dot
+    from engine.docs.render import write
+
     out = Path(args.out)
-    generated = pages_mod.pages(specs)
-    if args.check:
-        problems = pages_mod.stale(out, generated)
-        for p in problems:
-            print(f"{out / p.split(':')[0]}: stale: {p.split(': ', 1)[1]}", file=sys.stderr)
-        if problems:
-            print("engine docs: generated docs are stale; run `engine docs` and commit", file=sys.stderr)
-            return 1
-        print(f"docs up to date ({len(generated)} pages)")
-        return 0
-    changed = pages_mod.write(out, generated)
+    changed = write(out, generated, prune=whole)
     if args.svg:
-        for m in specs.machines.values():
+        for m in chosen:
             svg = dot.svg(m)
             if svg is None:
                 print("graphviz `dot` not found: skipped SVG", file=sys.stderr)
@@ -47,3 +92,14 @@ def run(args: argparse.Namespace) -> int:
             (out / m.kind / f"{m.name}.svg").write_text(svg, encoding="utf-8")
     print(f"wrote {len(generated)} pages to {out} ({len(changed)} changed)")
     return 0
+
+
+def _note_rest(out: Path, every: dict[str, str], generated: dict[str, str]) -> None:
+    """A part of the tree was given: say when the pages outside it (the index, another machine's,
+    one of a deleted spec) are stale too, as `engine docs --check` in CI will."""
+    from engine.docs.render import stale
+
+    rest = [p.split(":")[0] for p in stale(out, every) if p.split(":")[0] not in generated]
+    if rest:
+        print(f"note: {len(rest)} other page(s) in {out} are stale too ({', '.join(rest)}): `engine docs` "
+              "regenerates every page", file=sys.stderr)

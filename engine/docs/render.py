@@ -60,29 +60,37 @@ def machine_page(m: Machine, overrides: tuple[Overrides, ...]) -> str:
                       overridden=overridden(m, overrides))
 
 
+def page_of(m: Machine) -> str:
+    """The page of `m`, relative to the output folder."""
+    return f"{m.kind}/{m.name}.md"
+
+
 def pages(specs: SpecSet) -> dict[str, str]:
     """Relative path -> content for every generated page, index included."""
     ms = sorted(specs.machines.values(), key=lambda m: (m.kind, m.name))
-    out = {f"{m.kind}/{m.name}.md": machine_page(m, tuple(specs.overrides)) for m in ms}
+    out = {page_of(m): machine_page(m, tuple(specs.overrides)) for m in ms}
     out["index.md"] = _ENV.get_template("index.md.j2").render(machines=ms)
     return out
 
 
-def write(out_dir: Path, generated: dict[str, str]) -> list[str]:
-    """Write pages; remove stale generated pages; return what changed."""
-    changed = stale(out_dir, generated)
+def write(out_dir: Path, generated: dict[str, str], prune: bool = True) -> list[str]:
+    """Write pages; with `prune` (`generated` is every page), remove the pages no longer
+    generated; return what changed."""
+    changed = stale(out_dir, generated, prune)
     for rel, text in generated.items():
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
-    for rel in _existing(out_dir) - set(generated):
-        (out_dir / rel).unlink()
+    if prune:
+        for rel in _existing(out_dir) - set(generated):
+            (out_dir / rel).unlink()
     return changed
 
 
-def stale(out_dir: Path, generated: dict[str, str]) -> list[str]:
-    """Pages that are missing, different, or no longer generated."""
+def stale(out_dir: Path, generated: dict[str, str], prune: bool = True) -> list[str]:
+    """Pages that are missing, different, or (with `prune`: `generated` is every page) no longer
+    generated."""
     problems = []
     for rel, text in sorted(generated.items()):
         path = out_dir / rel
@@ -90,7 +98,8 @@ def stale(out_dir: Path, generated: dict[str, str]) -> list[str]:
             problems.append(f"{rel}: missing")
         elif path.read_text(encoding="utf-8") != text:
             problems.append(f"{rel}: out of date")
-    problems += [f"{rel}: no longer generated" for rel in sorted(_existing(out_dir) - set(generated))]
+    if prune:
+        problems += [f"{rel}: no longer generated" for rel in sorted(_existing(out_dir) - set(generated))]
     return problems
 
 
