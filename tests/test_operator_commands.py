@@ -67,7 +67,7 @@ def test_kill_posts_exactly_one_command_with_the_spec_event(db, capsys, mode, co
     assert cmd.command == command  # the spec's command name: the loop looks it up in each machine
     assert cmd.args == {"machine": "kill_modes", "event": event, "mode": mode, "reason": "operator"}
     out = capsys.readouterr().out
-    assert event in out and "no engine is running" in out and "`engine run --resume`" in out
+    assert event in out and "no engine is running, and no run has checkpointed on this store" in out
 
 
 def test_kill_names_the_running_engine_that_will_act_on_it(db, capsys):
@@ -282,10 +282,10 @@ def test_status_says_whether_an_engine_runs_and_how_current_its_figures_are(db, 
     assert engine("status", "--db", str(db), "--json") == 0
     assert json.loads(capsys.readouterr().out)["engine"]["state"] == "never checkpointed"
     with Store.open(path=str(db)) as s:
-        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0})
+        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
     assert engine("status", "--db", str(db)) == 0
     out = capsys.readouterr().out
-    assert "not running, the run did not finish" in out and "`engine run --resume`" in out
+    assert "not running, the run did not finish (continue it with `engine run --stage 1 --paper" in out
     assert "bar 1,200, replay time 2018-01-21 06:15:00 UTC" in out
     with RunLock.acquire(f"sqlite:///{db}"):
         assert engine("status", "--db", str(db), "--json") == 0
@@ -296,3 +296,47 @@ def test_status_says_whether_an_engine_runs_and_how_current_its_figures_are(db, 
         s.put_json(FINISHED_KEY, {"run_dir": "runs/x"})
     assert engine("status", "--db", str(db)) == 0
     assert "engine: the run finished (report in runs/x)" in capsys.readouterr().out
+
+
+def _pasted(text: str) -> list[str]:
+    """The `engine run ...` command quoted in `text`, as the shell would split it."""
+    import re
+    import shlex
+
+    command = re.search(r"`(engine run [^`]*)`", text)
+    assert command is not None, text
+    return shlex.split(command.group(1))[2:]
+
+
+def _run_args(argv: list[str]):
+    import argparse
+
+    from engine.commands import run
+
+    parser = argparse.ArgumentParser()
+    run.add_arguments(parser)
+    return parser.parse_args(argv)  # exits (argparse) on what `engine run` would refuse as usage
+
+
+def test_status_kill_and_promote_print_a_resume_command_that_pastes(db, tmp_path, capsys):
+    """`engine run --resume` alone was printed, and `engine run` requires --stage: pasting it failed."""
+    from engine.run.checkpoint import KEY
+
+    with Store.open(path=str(db)) as s:
+        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 2})
+    set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
+    cfg = tmp_path / "run config.yaml"  # a space: the command must quote it
+    cfg.write_text(f"db: {db}\n")
+    assert engine("status", "--config", str(cfg)) == 0
+    assert engine("kill", "--mode", "halt", "--config", str(cfg)) == 0
+    assert engine("promote", "--config", str(cfg)) == 0
+    out = capsys.readouterr().out.split("\n")
+    printed = [_pasted(line) for line in out if "engine run" in line]
+    assert len(printed) == 3 and printed[0] == printed[1] == printed[2]
+    args = _run_args(printed[0])
+    assert (args.stage, args.resume, args.paper, args.live) == (2, True, True, False)
+    assert (args.config, args.db, args.specs) == (str(cfg), None, [SPECS])
+    set_routing(db, paper=False)
+    assert engine("status", "--db", str(db), "--json") == 0
+    args = _run_args(_pasted(f"`{json.loads(capsys.readouterr().out)['engine']['resume']}`"))
+    assert (args.stage, args.paper, args.db, args.config) == (2, False, str(db), None)

@@ -4,7 +4,7 @@ The modes are the `commands:` of the kill spec (specs/kill/kill_modes.yaml),
 written with hyphens on the command line (`close_only` -> `close-only`). The
 command is posted to the state store's control channel under the spec's
 command name; the running engine takes it with `Store.take_commands()` on its
-next bar (with none running, the next `engine run --resume` does) and raises the
+next bar (with none running, the next `engine run --stage N --resume` does) and raises the
 event the spec maps it to (also given in the args). A finished run takes no command:
 refused, nothing posted.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.commands.status import (KILL_KIND, CommandError, add_db_argument, add_specs_argument,
                                     command_store_url, load_machine, machine_state, open_existing_store,
-                                    refuse_finished, when_applied)
+                                    refuse_finished, resume_command, when_applied)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
             refuse_finished(store)
             current, _ = machine_state(store, machine.name)
             warning = _inapplicable(machine, current, cmd.event)
+            resume = resume_command(store, args)
             command_id = store.post_command(cmd.name, {
                 "machine": machine.name, "event": cmd.event, "mode": cmd.name.replace("_", "-"),
                 "reason": args.reason})
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return e.code
     print(f"posted #{command_id}: {cmd.name.replace('_', '-')} -> event `{cmd.event}` of `{machine.name}`"
           f" ({cmd.description})")
-    print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; {when_applied(url)} "
+    print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; {when_applied(url, resume)} "
           "(check with `engine status`)")
     if warning:
         print(f"engine kill: warning: {warning}", file=sys.stderr)

@@ -27,7 +27,7 @@ from typing import Any
 from engine.commands.status import (ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
                                     awaits_operator, command_store_url, latest_snapshot, load_machine,
                                     load_spec_set, machine_state, open_existing_store, refuse_finished,
-                                    when_applied)
+                                    resume_command, when_applied)
 
 COMMAND = "promote"
 
@@ -73,8 +73,9 @@ def _promote(args: argparse.Namespace) -> str:
         command_id = store.post_command(cmd.name, {
             "machine": machine.name, "event": cmd.event, "expect_state": state,
             "stage": args.stage, "reason": args.reason})
+        resume = resume_command(store, args)
     return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `{machine.name}` "
-            f"(pending: {state} -> {target}); {when_applied(url)}")
+            f"(pending: {state} -> {target}); {when_applied(url, resume)}")
 
 
 def _target(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str) -> str:

@@ -193,12 +193,37 @@ def refuse_finished(store: Any) -> None:
                            "to the next run once it is running (`engine status` shows it)")
 
 
-def when_applied(url: str) -> str:
-    """What happens to a posted command: the running engine takes it, or it waits for a resume."""
+def when_applied(url: str, resume: str | None) -> str:
+    """What happens to a posted command: the running engine takes it, or it waits for `resume`
+    (resume_command's; None: no run has checkpointed, so there is nothing to resume yet)."""
     holder = running_engine(url)
-    if holder is None:
-        return "no engine is running: the command is queued and is applied by the next `engine run --resume`"
-    return f"the running engine ({holder}) acts on it at its next bar"
+    if holder is not None:
+        return f"the running engine ({holder}) acts on it at its next bar"
+    if resume is None:
+        return ("no engine is running, and no run has checkpointed on this store: the command is queued until "
+                "a run that checkpoints here is resumed")
+    return f"no engine is running: the command is queued and is applied by `{resume}`"
+
+
+def resume_command(store: Any, args: argparse.Namespace) -> str | None:
+    """The `engine run` command that continues the run saved in `store`, ready to paste: the stage
+    and routing (--paper, --live) the run started with, as the store holds them, and the --db,
+    --config and --specs given here, which name the same store, config and specs for `engine run`
+    (the run folder needs none: a resume finds its own in the store). None before a checkpoint."""
+    from engine.commands.run import _resume_command, add_arguments
+    from engine.run.checkpoint import KEY
+    from engine.run.optin import STORE_KEY
+
+    stage = (store.get_json(KEY) or {}).get("stage")
+    if stage is None:
+        return None
+    routing = store.get_json(STORE_KEY) or {}
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    run_args = parser.parse_args(["--stage", str(stage)])
+    run_args.paper, run_args.live = bool(routing.get("paper")), bool(routing.get("live"))
+    run_args.db, run_args.config, run_args.specs = args.db, args.config, [args.specs]
+    return _resume_command(run_args)
 
 
 def load_spec_set(specs: str) -> Any:
@@ -256,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with open_existing_store(command_store_url(args), readonly=True) as store:
             data = collect(store, _machines(args.specs))
-            data["engine"] = engine_state(store, command_store_url(args))
+            data["engine"] = engine_state(store, command_store_url(args), args)
     except CommandError as e:
         print(f"engine status: {e}", file=sys.stderr)
         return e.code
@@ -267,10 +292,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def engine_state(store: Any, url: str) -> dict[str, Any]:
-    """Whether an engine runs on the store, and how current the figures shown are: a store holds
-    the engine's state as of its last checkpoint (with batch durability, up to `checkpoint_every`
-    bars behind a running engine)."""
+def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Whether an engine runs on the store, how current the figures shown are (a store holds the
+    engine's state as of its last checkpoint: with batch durability, up to `checkpoint_every`
+    bars behind a running engine), and the command that continues a stopped run."""
     from engine.commands.run import FINISHED_KEY
     from engine.run.checkpoint import KEY
 
@@ -281,7 +306,8 @@ def engine_state(store: Any, url: str) -> dict[str, Any]:
         "stopped" if saved else "never checkpointed")
     return {"state": state, "holder": str(holder) if holder is not None else None,
             "run_dir": (finished or {}).get("run_dir"),
-            "as_of": {"bar": saved.get("cursor"), "time": saved.get("clock")} if saved else None}
+            "as_of": {"bar": saved.get("cursor"), "time": saved.get("clock")} if saved else None,
+            "resume": resume_command(store, args) if state == "stopped" else None}
 
 
 def _machines(specs: str) -> dict[str, Any]:
@@ -389,7 +415,7 @@ def _engine_line(engine: dict[str, Any]) -> str:
         as_of["bar"], _iso(as_of["time"])) if as_of else "; no checkpoint yet: the figures below are its start")
     return {"running": f"engine: running ({engine['holder']}){when}",
             "finished": f"engine: the run finished (report in {engine['run_dir']}){when}",
-            "stopped": f"engine: not running, the run did not finish (continue it with `engine run --resume`){when}",
+            "stopped": f"engine: not running, the run did not finish (continue it with `{engine['resume'] or 'engine run --stage N --resume'}`){when}",
             }.get(engine["state"], "engine: no run has checkpointed on this store yet")
 
 
