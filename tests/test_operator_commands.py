@@ -340,3 +340,18 @@ def test_status_kill_and_promote_print_a_resume_command_that_pastes(db, tmp_path
     assert engine("status", "--db", str(db), "--json") == 0
     args = _run_args(_pasted(f"`{json.loads(capsys.readouterr().out)['engine']['resume']}`"))
     assert (args.stage, args.paper, args.db, args.config) == (2, False, str(db), None)
+
+
+def test_the_resume_command_masks_a_database_password() -> None:
+    import argparse
+
+    from engine.run.checkpoint import KEY
+
+    class Saved:
+        def get_json(self, key: str) -> dict | None:
+            return {"stage": 3} if key == KEY else None
+
+    url = "postgresql+psycopg2://engine:s3cret@db.example/engine"
+    args = argparse.Namespace(db=url, config=None, specs="specs")
+    command = status.resume_command(Saved(), args)
+    assert "s3cret" not in command and "engine:***@db.example" in command and command.startswith("engine run --stage 3")
