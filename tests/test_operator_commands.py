@@ -2,6 +2,7 @@
 post on the control channel, when they refuse, and what status shows."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sqlite3
@@ -355,3 +356,15 @@ def test_the_resume_command_masks_a_database_password() -> None:
     args = argparse.Namespace(db=url, config=None, specs="specs")
     command = status.resume_command(Saved(), args)
     assert "s3cret" not in command and "engine:***@db.example" in command and command.startswith("engine run --stage 3")
+
+
+def test_engine_runs_suggested_commands_mask_a_database_password() -> None:
+    """The Ctrl-C hint and the --paper suggestion are built by one function: neither prints a
+    password given in --db."""
+    from engine.commands import run
+
+    parser = argparse.ArgumentParser()
+    run.add_arguments(parser)
+    args = parser.parse_args(["--stage", "2", "--db", "postgresql+psycopg2://engine:s3cret@db.example/engine"])
+    for line in (run.resume_command_of(args), run._paper_command(args)):
+        assert "s3cret" not in line and "engine:***@db.example" in line

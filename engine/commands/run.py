@@ -191,8 +191,8 @@ def _paper_command(args: argparse.Namespace) -> str:
     return _command(args, "--paper", resume=args.resume)
 
 
-def _resume_command(args: argparse.Namespace) -> str:
-    """The command that continues this run: the user's, with --resume."""
+def resume_command_of(args: argparse.Namespace) -> str:
+    """The command that continues this run: the user's, with --resume (also `engine status`'s)."""
     routing = "--paper" if args.paper else "--live" if args.live else ""
     return _command(args, routing, resume=True)
 
@@ -208,6 +208,8 @@ def _command(args: argparse.Namespace, routing: str, *, resume: bool) -> str:
         if dest in NOT_CARRIED or dest not in defaults or value == defaults[dest]:
             continue
         flag = "--" + dest.replace("_", "-")
+        if dest == "db":
+            value = _shown_db(value)
         if value is True:
             words.append(flag)
         elif isinstance(value, list):
@@ -215,6 +217,14 @@ def _command(args: argparse.Namespace, routing: str, *, resume: bool) -> str:
         else:
             words.append(f"{flag} {shlex.quote(str(value))}")
     return " ".join(words + (["--resume"] if resume else []))
+
+
+def _shown_db(db: str) -> str:
+    """--db to print back: a URL's password masked (secrets never reach a log); the operator
+    types it again, or sets ENGINE_DB_URL and leaves --db out."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(db).render_as_string(hide_password=True) if "://" in db else db
 
 
 def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -> str:
@@ -227,9 +237,9 @@ def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -
                 "command again (it starts afresh)")
     if point["cursor"] >= bars:
         return (f"interrupted after the run's last bar (bar {point['cursor']:,}) was checkpointed; write its "
-                f"report with `{_resume_command(args)}`")
+                f"report with `{resume_command_of(args)}`")
     return (f"interrupted; the store holds the run up to its last checkpoint (bar {point['cursor']:,} of "
-            f"{bars:,}): continue with `{_resume_command(args)}`")
+            f"{bars:,}): continue with `{resume_command_of(args)}`")
 
 
 # -- checks before anything is written ---------------------------------------------------
@@ -522,7 +532,7 @@ def _write_failed(e: OSError, args: argparse.Namespace, run_dir: Path) -> Refuse
     where = e.filename or f"into {run_dir}"
     return Refused(f"cannot write {where}: {e.strerror or e}. The run stopped; its state in the store is intact "
                    f"up to the last checkpoint. Free space (or make {run_dir} writable) and continue with "
-                   f"`{_resume_command(args)}`", 1)
+                   f"`{resume_command_of(args)}`", 1)
 
 
 def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: float) -> int:

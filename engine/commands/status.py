@@ -210,7 +210,7 @@ def resume_command(store: Any, args: argparse.Namespace) -> str | None:
     and routing (--paper, --live) the run started with, as the store holds them, and the --db,
     --config and --specs given here, which name the same store, config and specs for `engine run`
     (the run folder needs none: a resume finds its own in the store). None before a checkpoint."""
-    from engine.commands.run import _resume_command, add_arguments
+    from engine.commands.run import add_arguments, resume_command_of
     from engine.run.checkpoint import KEY
     from engine.run.optin import STORE_KEY
 
@@ -222,16 +222,8 @@ def resume_command(store: Any, args: argparse.Namespace) -> str | None:
     add_arguments(parser)
     run_args = parser.parse_args(["--stage", str(stage)])
     run_args.paper, run_args.live = bool(routing.get("paper")), bool(routing.get("live"))
-    run_args.db, run_args.config, run_args.specs = _shown(args.db), args.config, [args.specs]
-    return _resume_command(run_args)
-
-
-def _shown(db: str | None) -> str | None:
-    """--db to print back: a URL's password masked (secrets never reach a log); the operator
-    types it again, or sets ENGINE_DB_URL and leaves --db out."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(db).render_as_string(hide_password=True) if db and "://" in db else db
+    run_args.db, run_args.config, run_args.specs = args.db, args.config, [args.specs]
+    return resume_command_of(run_args)
 
 
 def load_spec_set(specs: str) -> Any:
