@@ -21,7 +21,18 @@ SPECS = str(Path(__file__).resolve().parents[1] / "specs")
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
+def db(unsaved: Path) -> Path:
+    """A run stopped after its checkpoint at bar 1,200 of stage 1: a resume takes commands."""
+    from engine.run.checkpoint import KEY
+
+    with Store.open(path=str(unsaved)) as s:
+        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
+    return unsaved
+
+
+@pytest.fixture
+def unsaved(tmp_path: Path) -> Path:
+    """A run's store before its first checkpoint: no resume can take a command."""
     path = tmp_path / "engine.db"
     with Store.open(path=str(path)) as s:
         s.open_wallet("crypto_spot", "paper", 1000.0)
@@ -68,7 +79,7 @@ def test_kill_posts_exactly_one_command_with_the_spec_event(db, capsys, mode, co
     assert cmd.command == command  # the spec's command name: the loop looks it up in each machine
     assert cmd.args == {"machine": "kill_modes", "event": event, "mode": mode, "reason": "operator"}
     out = capsys.readouterr().out
-    assert event in out and "no engine is running, and no run has checkpointed on this store" in out
+    assert event in out and "no engine is running: the command is queued and is applied by `engine run --stage 1" in out
 
 
 def test_kill_names_the_running_engine_that_will_act_on_it(db, capsys):
@@ -276,10 +287,11 @@ def test_kill_names_the_guard_a_command_waits_on_and_is_quiet_when_it_applies(db
     assert capsys.readouterr().err == ""
 
 
-def test_status_says_whether_an_engine_runs_and_how_current_its_figures_are(db, capsys):
+def test_status_says_whether_an_engine_runs_and_how_current_its_figures_are(unsaved, capsys):
     from engine.commands.run import FINISHED_KEY
     from engine.run.checkpoint import KEY
 
+    db = unsaved
     assert engine("status", "--db", str(db), "--json") == 0
     assert json.loads(capsys.readouterr().out)["engine"]["state"] == "never checkpointed"
     with Store.open(path=str(db)) as s:
@@ -368,3 +380,15 @@ def test_engine_runs_suggested_commands_mask_a_database_password() -> None:
     args = parser.parse_args(["--stage", "2", "--db", "postgresql+psycopg2://engine:s3cret@db.example/engine"])
     for line in (run.resume_command_of(args), run._paper_command(args)):
         assert "s3cret" not in line and "engine:***@db.example" in line
+
+
+@pytest.mark.parametrize("argv", [("kill", "--mode", "close-only"), ("promote",)])
+def test_a_command_no_engine_would_take_is_refused(unsaved, capsys, argv):
+    """No engine runs and no run checkpointed: a fresh run archives the store, so a queued command
+    was lost unseen. Refused, nothing posted; with an engine running it is posted."""
+    set_state(unsaved, "rollout", "confirm_stage_2", {"stage": 1})
+    assert engine(*argv, "--db", str(unsaved)) == 1
+    assert "nothing was posted" in capsys.readouterr().err and taken(unsaved) == []
+    with RunLock.acquire(f"sqlite:///{unsaved}"):
+        assert engine(*argv, "--db", str(unsaved)) == 0
+    assert len(taken(unsaved)) == 1

@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.commands.status import (KILL_KIND, CommandError, add_db_argument, add_specs_argument,
                                     command_store_url, load_machine, machine_state, open_existing_store,
-                                    refuse_finished, resume_command, when_applied)
+                                    refuse_finished, refuse_untaken, resume_command, when_applied)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
             current, _ = machine_state(store, machine.name)
             warning = _inapplicable(machine, current, cmd.event)
             resume = resume_command(store, args)
+            refuse_untaken(url, resume)
             command_id = store.post_command(cmd.name, {
                 "machine": machine.name, "event": cmd.event, "mode": cmd.name.replace("_", "-"),
                 "reason": args.reason})

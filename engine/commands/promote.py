@@ -27,7 +27,7 @@ from typing import Any
 from engine.commands.status import (ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
                                     awaits_operator, command_store_url, latest_snapshot, load_machine,
                                     load_spec_set, machine_state, open_existing_store, refuse_finished,
-                                    resume_command, when_applied)
+                                    refuse_untaken, resume_command, when_applied)
 
 COMMAND = "promote"
 
@@ -68,12 +68,13 @@ def _promote(args: argparse.Namespace) -> str:
         target = _target(spec_set, machine, latest_snapshot(store, machine.name), cmd.event)
         if args.stage is not None and not _is_stage(target, args.stage):
             raise CommandError(f"the pending promotion from `{state}` leads to {target}, not stage {args.stage}")
+        resume = resume_command(store, args)
+        refuse_untaken(url, resume)
         for note in _live_legs(machine, target, store):
             print(f"note: {note}")
         command_id = store.post_command(cmd.name, {
             "machine": machine.name, "event": cmd.event, "expect_state": state,
             "stage": args.stage, "reason": args.reason})
-        resume = resume_command(store, args)
     return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `{machine.name}` "
             f"(pending: {state} -> {target}); {when_applied(url, resume)}")
 

@@ -193,15 +193,21 @@ def refuse_finished(store: Any) -> None:
                            "to the next run once it is running (`engine status` shows it)")
 
 
+def refuse_untaken(url: str, resume: str | None) -> None:
+    """Refuse a command nothing would take: no engine runs on the store and no run checkpointed
+    there (`resume` None), so no resume can apply it and a fresh run archives the store first."""
+    if resume is None and running_engine(url) is None:
+        raise CommandError("no engine is running and no run has checkpointed on this store, so no engine would "
+                           "take the command (a fresh `engine run` archives this store first): nothing was posted. "
+                           "Give the command once the run is running (`engine status` shows it)")
+
+
 def when_applied(url: str, resume: str | None) -> str:
     """What happens to a posted command: the running engine takes it, or it waits for `resume`
-    (resume_command's; None: no run has checkpointed, so there is nothing to resume yet)."""
+    (resume_command's; refuse_untaken has refused one with neither)."""
     holder = running_engine(url)
     if holder is not None:
         return f"the running engine ({holder}) acts on it at its next bar"
-    if resume is None:
-        return ("no engine is running, and no run has checkpointed on this store: the command is queued until "
-                "a run that checkpoints here is resumed")
     return f"no engine is running: the command is queued and is applied by `{resume}`"
 
 
