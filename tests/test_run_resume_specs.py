@@ -92,7 +92,7 @@ def test_a_changed_part_refuses_the_resume_by_name(saved: Path, tmp_path: Path, 
             shutil.move(path, saved / path.name)
     assert done.returncode == 1, done.stderr[-2000:]
     assert named in done.stderr and "changed since the saved run's last checkpoint" in done.stderr
-    assert "undo the edit and resume, or start afresh without --resume" in done.stderr
+    assert "put the spec back and resume, or start afresh without --resume" in done.stderr
     assert "Traceback" not in done.stderr
 
 

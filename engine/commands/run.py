@@ -395,7 +395,7 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
     edited = _edited_specs(saved, cfg, specs)
     if edited:
         raise Refused(f"{'; '.join(edited)} changed since the saved run's last checkpoint, and a resume replays under "
-                      f"the specs it started with: undo {'these edits' if len(edited) > 1 else 'the edit'} and resume, "
+                      f"the specs it started with: put the spec{'s' * (len(edited) > 1)} back and resume, "
                       f"or {afresh}", 1)
 
 
