@@ -25,6 +25,7 @@ from engine.spec.contract import STAGES, stage_state
 
 FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
 DIR_KEY = "run/dir"
+SPECS_KEY = "run/specs"  # session.spec_hashes of the specs a run started with: its parts, so a resume can name one
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
 
@@ -46,6 +47,7 @@ class SavedRun:
     finished: dict | None
     run_dir: str | None
     spec_hashes: dict[str, set[str]] = field(default_factory=dict)  # machine -> its snapshots' spec hashes
+    specs: dict[str, str] | None = None  # SPECS_KEY; None: a run saved before it was stored
 
     @property
     def exists(self) -> bool:
@@ -368,7 +370,7 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
             return SavedRun(store.get_json(checkpoint.KEY), store.get_json(checkpoint.CONFIG_KEY),
                             store.get_json(FINISHED_KEY), store.get_json(DIR_KEY),
                             {m: {r.spec_hash for r in store.load_snapshots(m).values()}
-                             for m in hosted_machines(specs)})
+                             for m in hosted_machines(specs)}, store.get_json(SPECS_KEY))
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise Refused(str(driver_error(parsed, e)), 2) from None
 
@@ -400,11 +402,35 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
     if changed:
         raise Refused(f"the run config differs from the one the saved run started with ({', '.join(changed)}): "
                       f"resume with that config, or {afresh}", 1)
-    edited = sorted(m for m, hashes in saved.spec_hashes.items() if hashes - {specs.machines[m].spec_hash})
+    edited = _edited_specs(saved, cfg, specs)
     if edited:
-        raise Refused(f"the spec of {', '.join(f'`{m}`' for m in edited)} changed since the saved run's last "
-                      "checkpoint, and a resume replays under the specs it started with: put the spec back and "
-                      f"resume, or {afresh}", 1)
+        raise Refused(f"{'; '.join(edited)} changed since the saved run's last checkpoint, and a resume replays under "
+                      f"the specs it started with: put the spec{'s' * (len(edited) > 1)} back and resume, "
+                      f"or {afresh}", 1)
+
+
+# What a part of session.spec_hashes is, to name it; any other part is a machine's spec.
+_PARTS = {"risk": "the risk spec (risk/risk.yaml)",
+          "overrides": "the overrides (overrides/: the env's, or a stage's)",
+          "strategy": "the strategy (the file the config's strategy.file names)"}
+
+
+def _edited_specs(saved: SavedRun, cfg: Any, specs: Any) -> list[str]:
+    """What of the specs differs from the saved run's, in words (none: nothing): every part of
+    session.spec_hashes the run stored when it started; a run saved before they were stored has
+    only its machines' snapshots to compare."""
+    from engine.run.session import spec_hashes
+
+    if saved.specs is None:
+        machines = [m for m, hashes in saved.spec_hashes.items() if hashes - {specs.machines[m].spec_hash}]
+        parts = []
+    else:
+        now = spec_hashes(specs, cfg)
+        changed = [k for k in saved.specs.keys() | now.keys() if saved.specs.get(k) != now.get(k)]
+        machines = [k for k in changed if k not in _PARTS]
+        parts = [_PARTS[k] for k in sorted(changed) if k in _PARTS]
+    named = [f"the spec of {', '.join(f'`{m}`' for m in sorted(machines))}"] if machines else []
+    return named + parts
 
 
 def _check_bars_left(args: argparse.Namespace, saved: SavedRun | None, total: int) -> None:
@@ -545,6 +571,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     store.put_json(DIR_KEY, str(run_dir))
     if not args.resume:  # a resume must find the config it started with (checked before it starts)
         store.put_json(checkpoint.CONFIG_KEY, checkpoint.config_digest(runner.session.cfg))
+        store.put_json(SPECS_KEY, runner.session.spec_hashes())
     runner.heartbeat = args.heartbeat
     for note in runner.session.notes:
         console.print(f"note: {note}")

@@ -10,7 +10,7 @@ import typing
 from typing import Annotated, Any, Callable, Literal, TypeVar
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo,
-                      field_validator)
+                      field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
 from engine.spec.durations import parse_duration
@@ -224,14 +224,40 @@ def _source(v: str) -> str:
 
 
 CurrencyCode = Annotated[str, AfterValidator(_currency_code)]
+_RATE = "US dollars per one unit of the currency, such as 13853 for BTC"
+
+
+def _rate_number(v: object) -> object:
+    """A rate is a YAML number: `true` would read as 1.0 and `"13853"` as 13853, a figure the
+    writer never wrote as one, and a wallet funded at a guessed rate (fail closed)."""
+    if isinstance(v, bool):
+        raise _error("`{value}` is a yes/no value, not a rate", f"write the rate as a number: {_RATE}",
+                     value=str(v).lower())
+    if isinstance(v, str):
+        raise _error("`{value}` is text, not a number", f"write the rate as a plain number (no quotes): {_RATE}",
+                     value=v)
+    if not isinstance(v, (int, float)):
+        raise _error("the rate is not a number", f"write the rate as a plain number: {_RATE}")
+    return v
 
 
 class UsdRate(_Strict):
     """What one unit of a wallet currency is worth in US dollars, and where that figure is from."""
 
-    usd: Annotated[float, _within(0.0, 1e9, "US dollars per one unit of the currency, such as 13853 for BTC",
-                                  lo_open=True)]
+    usd: Annotated[float, BeforeValidator(_rate_number), _within(0.0, 1e9, _RATE, lo_open=True)]
     source: Annotated[str, AfterValidator(_source)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _both(cls, data: Any) -> Any:
+        """Each key missing, said with what to write (the schema's own error has no hint)."""
+        if isinstance(data, dict):
+            if "usd" not in data:
+                raise _error("the rate has no `usd`", f"add `usd:`: {_RATE}")
+            if "source" not in data:
+                raise _error("the rate has no `source`", "add `source:`: where the figure is from (the market, "
+                             "its date and who published it), so that a run's wallets can be audited")
+        return data
 
 
 GuardName = Literal["kill_mode", "no_short", "active_symbol", "session_hours", "spread_filter", "max_concurrent",

@@ -158,6 +158,13 @@ def _rate(setting: RunSetting | None, domain: str) -> Mapping[str, Any]:
     return rate or {"usd_rate": None, "rate_source": None}
 
 
+def _rate_of(result: RunResult, elapsed: float) -> float | None:
+    """This process's bars per second (a resumed run's earlier bars took another process's time);
+    None when it processed none (a resume that only wrote the report): no rate, not a rate of 0."""
+    done = result.bars - result.resumed_at_bar
+    return done / elapsed if done > 0 and elapsed > 0 else None
+
+
 def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting | None = None) -> dict[str, Any]:
     per_domain, per_stage = domain_kpis(result), domain_stage_kpis(result)
     elapsed = result.finished - result.started
@@ -172,8 +179,7 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "elapsed_s": elapsed,
         "bars": result.bars,
         "resumed_at_bar": result.resumed_at_bar,
-        # This process's rate: a resumed run's earlier bars took another process's time.
-        "bars_per_second": (result.bars - result.resumed_at_bar) / elapsed if elapsed > 0 else None,
+        "bars_per_second": _rate_of(result, elapsed),
         "domains": {d: {"mode": dr.mode, "quote": quotes.get(d),
                         **_rate(setting, d),
                         "start_balance": dr.start_balance,

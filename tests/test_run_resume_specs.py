@@ -1,0 +1,110 @@
+"""A resume is refused when any part of what the saved run's decisions are made from changed:
+the risk spec, the overrides, the strategy file, a machine's spec (session.spec_hashes). The
+check compared only the hosted machines' snapshots, so an edited `usd_rates` rate resumed
+silently under the new rate, and an added stage override died as a "diverged" venue file."""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = """data:
+  crypto_spot:
+    datasets: [crypto_spot/ETH_BTC-5m]
+    primary: 15m
+    confirm: 5m
+strategy:
+  file: {strategy}
+"""
+STAGE_3 = """kind: overrides
+scope: stage
+key: "3"
+values:
+  kill_modes:
+    daily_loss_limit: 0.02
+"""
+
+
+def _run(work: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "ENGINE_DB_URL"}
+    return subprocess.run([sys.executable, "-m", "engine.cli", "run", "--stage", "1", "--no-progress",
+                           "--config", str(work / "run.yaml"), "--db", str(work / "engine.db"),
+                           "--specs", str(work / "specs"), *args],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run stopped at --max-bars: a saved run to resume."""
+    work = tmp_path_factory.mktemp("resume-specs")
+    shutil.copytree(ROOT / "specs", work / "specs")
+    strategy = Path(shutil.copy(ROOT / "specs" / "strategies" / "seed003.yaml", work / "strategy.yaml"))
+    (work / "run.yaml").write_text(CONFIG.format(strategy=strategy))
+    first = _run(work, "--max-bars", "120", "--run-dir", str(work / "run"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    return work
+
+
+def _edit_risk(work: Path) -> None:
+    _replace(work / "specs" / "risk" / "risk.yaml", "usd: 13853\n", "usd: 20000\n")
+
+
+def _add_stage_override(work: Path) -> None:
+    (work / "specs" / "overrides" / "stage_3.yaml").write_text(STAGE_3)
+
+
+def _edit_strategy(work: Path) -> None:
+    _replace(work / "strategy.yaml", "    weight: 0.05\n    params: {fast_ema_window: 24,",
+             "    weight: 0.06\n    params: {fast_ema_window: 24,")
+
+
+def _edit_gate(work: Path) -> None:
+    _replace(work / "specs" / "gates" / "model_promotion.yaml", "    default: 100\n", "    default: 50\n")
+
+
+@pytest.mark.parametrize(("edit", "named"), [
+    (_edit_risk, "the risk spec (risk/risk.yaml)"),
+    (_add_stage_override, "the overrides (overrides/"),
+    (_edit_strategy, "the strategy (the file the config's strategy.file names)"),
+    (_edit_gate, "the spec of `model_promotion`"),
+])
+def test_a_changed_part_refuses_the_resume_by_name(saved: Path, tmp_path: Path, edit, named: str) -> None:
+    kept = [Path(shutil.copytree(saved / "specs", tmp_path / "specs")),
+            Path(shutil.copy(saved / "strategy.yaml", tmp_path / "strategy.yaml"))]
+    try:
+        edit(saved)
+        done = _run(saved, "--resume")
+    finally:  # the next case resumes the same saved run (a refused resume writes nothing)
+        shutil.rmtree(saved / "specs")
+        for path in kept:
+            shutil.move(path, saved / path.name)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert named in done.stderr and "changed since the saved run's last checkpoint" in done.stderr
+    assert "put the spec back and resume, or start afresh without --resume" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unchanged_specs_resume_and_an_older_store_is_compared_as_before(saved: Path) -> None:
+    more = _run(saved, "--resume", "--max-bars", "200")
+    assert more.returncode == 0, more.stderr[-2000:]
+    with sqlite3.connect(saved / "engine.db") as db:  # a store saved before the parts were kept
+        assert db.execute("DELETE FROM kv WHERE key = 'run/specs'").rowcount == 1
+    gate = saved / "specs" / "gates" / "model_promotion.yaml"
+    text = gate.read_text()
+    _edit_gate(saved)  # the machines' snapshots still tell this one
+    assert "the spec of `model_promotion`" in _run(saved, "--resume").stderr
+    gate.write_text(text)
+    done = _run(saved, "--resume", "--max-bars", "260")
+    assert done.returncode == 0, done.stderr[-2000:]
