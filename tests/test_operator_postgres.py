@@ -42,9 +42,13 @@ def url() -> Iterator[str]:
 
 @pytest.fixture
 def made(url: str) -> str:
+    """The tables and a checkpoint, as a run makes them (a store without a checkpoint takes no
+    command: no engine would apply it)."""
+    from engine.run.checkpoint import KEY
     from state.store import Store
 
-    Store.open(url=url).close()  # the tables, as a run makes them
+    with Store.open(url=url) as store:
+        store.put_json(KEY, {"cursor": 200, "clock": 1516515300.0, "stage": 1})
     return url
 
 
