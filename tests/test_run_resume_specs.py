@@ -1,7 +1,8 @@
 """A resume is refused when any part of what the saved run's decisions are made from changed:
 the risk spec, the overrides, the strategy file, a machine's spec (session.spec_hashes). The
 check compared only the hosted machines' snapshots, so an edited `usd_rates` rate resumed
-silently under the new rate, and an added stage override died as a "diverged" venue file."""
+silently under the new rate, and an added stage override died as a "diverged" venue file;
+and it read a fixed list of machines, so an edited `gate:` machine of a stage resumed too."""
 from __future__ import annotations
 
 import os
@@ -108,3 +109,21 @@ def test_unchanged_specs_resume_and_an_older_store_is_compared_as_before(saved: 
     gate.write_text(text)
     done = _run(saved, "--resume", "--max-bars", "260")
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_an_edited_gate_machine_of_a_stage_refuses_the_resume(tmp_path: Path) -> None:
+    specs = Path(shutil.copytree(ROOT / "specs", tmp_path / "specs"))
+    gate = specs / "gates" / "crypto_gate.yaml"
+    gate.write_text((specs / "gates" / "model_promotion.yaml").read_text()
+                    .replace("name: model_promotion", "name: crypto_gate", 1))
+    stage_1 = 'domains: &stage_1_domains {crypto_spot: paper, crypto_perp: "off", forex: "off", forex_options: "off"}\n'
+    _replace(specs / "rollout" / "rollout.yaml", stage_1 + "    gate: model_promotion", stage_1 + "    gate: crypto_gate")
+    (tmp_path / "run.yaml").write_text(CONFIG.format(strategy=ROOT / "specs" / "strategies" / "seed003.yaml"))
+    first = _run(tmp_path, "--max-bars", "120", "--run-dir", str(tmp_path / "run"))
+    assert first.returncode == 0, first.stderr[-2000:]
+
+    _replace(gate, "    default: 100\n", "    default: 50\n")  # fewer trades before the gate may pass
+    done = _run(tmp_path, "--resume")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "crypto_gate" in done.stderr and "changed since the saved run's last checkpoint" in done.stderr
+    assert "Traceback" not in done.stderr
