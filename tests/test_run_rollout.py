@@ -188,3 +188,72 @@ def test_a_stage_override_of_the_wallet_applies_when_that_stage_opens_its_wallet
                                                                         "forex": 100000.0}
     [params] = journal(ses, "params")
     assert params.payload["rollout"]["paper_wallet_usd"] == [1000.0, 100000.0]
+
+
+class Operator:
+    """The wall clock of a replay held for the operator: each pause moves it on, and the operator
+    answers (posts a command) at the pause `answers_at`, if given."""
+
+    def __init__(self, runner, answers_at: int | None) -> None:
+        self.runner, self.answers_at, self.now, self.pauses = runner, answers_at, 0.0, 0
+
+    def wall(self) -> float:
+        return self.now
+
+    def pause(self, seconds: float) -> None:
+        self.pauses += 1
+        self.now += seconds
+        if self.pauses == self.answers_at:
+            r = self.runner
+            r.session.store.post_command("promote", {
+                "machine": "rollout", "event": "operator_confirmed", "expect_state": r.session.rollout.state,
+                "stage": 2, "reason": "operator"})
+
+
+def _held_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wait_s: float, answers_at: int | None):
+    import engine.run.loop as loop
+
+    runner = build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    ses.cfg = ses.cfg.model_copy(update={"operator_wait_s": wait_s})
+    op = Operator(runner, answers_at)
+    monkeypatch.setattr(loop, "wall", op.wall)
+    runner.pause = op.pause
+    _to_confirm_stage_2(runner)
+    held_at = ses.clock.now()
+    runner.run()
+    return runner, op, held_at
+
+
+def test_a_replay_holds_where_the_rollout_awaits_the_operator(tmp_path: Path, monkeypatch) -> None:
+    """The confirmation window counts replay time, which a replay passes in a blink: with
+    operator_wait_s the replay stands still there (replay clock and all) until `engine promote`."""
+    runner, op, held_at = _held_run(tmp_path, monkeypatch, wait_s=60.0, answers_at=3)
+    ses = runner.session
+    assert op.pauses == 3 and ses.rollout.state == "stage_2"
+    [(_, _, _), (promoted_at, stage, state)] = ses.stage_log
+    assert (stage, state) == (2, "stage_2")
+    assert promoted_at <= held_at + 300.0, "promoted at the row where the replay held, not later"
+    assert runner.bars == SPOT.bars
+
+
+def test_a_hold_lasts_operator_wait_s_once_and_then_the_replay_goes_on(tmp_path: Path, monkeypatch) -> None:
+    runner, op, _ = _held_run(tmp_path, monkeypatch, wait_s=5.0, answers_at=None)
+    assert op.pauses == 20 and runner.session.rollout.state == "confirm_stage_2"  # 5 s of 0.25 s polls, once
+    assert runner.bars == SPOT.bars
+
+
+def test_without_operator_wait_s_a_replay_does_not_hold(tmp_path: Path, monkeypatch) -> None:
+    runner, op, _ = _held_run(tmp_path, monkeypatch, wait_s=0.0, answers_at=1)
+    assert op.pauses == 0 and runner.session.rollout.state == "confirm_stage_2"
+
+
+def test_operator_wait_s_is_no_change_a_resume_refuses() -> None:
+    """How long a replay holds changes no decision: a run saved before the key existed, or with
+    another value, resumes."""
+    from engine.run.checkpoint import config_changes, config_digest
+    from run_support import base_config
+
+    cfg = base_config()
+    assert "operator_wait_s" not in config_digest(cfg)
+    assert config_changes(config_digest(cfg), cfg.model_copy(update={"operator_wait_s": 30.0})) == []

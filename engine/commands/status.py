@@ -19,9 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.spec.contract import AWAITING_TAG  # states tagged so wait for `engine promote`
+
 NO_RUN = "no run yet: start one with `engine run --stage 1`"
 ROLLOUT_KIND, KILL_KIND = "rollout", "kill"  # spec document kinds; machine names come from the specs
-AWAITING_TAG = "awaiting_operator"  # states tagged so wait for `engine promote` (rollout spec)
 DEFAULT_NAMES = {ROLLOUT_KIND: "rollout", KILL_KIND: "kill_modes"}  # when the specs do not load
 FLAT = 1e-12
 WRITE_WAIT_S = 10.0  # how long kill/promote wait for the engine's write lock before saying so

@@ -31,9 +31,10 @@ from state.ledger import Book as Position
 
 KEY = "run/checkpoint"
 CONFIG_KEY = "run/config"  # {dotted config key: hash of its value}, stored when a run starts
-# Where the store and the outputs live: a resume may find them by other means (--db,
-# ENGINE_DB_URL, the saved run dir) and they do not change what the replay does.
-CONFIG_PLACES = frozenset({"db", "runs_dir"})
+# Keys that do not change what the replay does: where the store and the outputs live (a resume
+# may find them by other means: --db, ENGINE_DB_URL, the saved run dir), and how long the replay
+# holds for the operator (a command it takes is journaled at its row like any other).
+CONFIG_PLACES = frozenset({"db", "runs_dir", "operator_wait_s"})
 
 
 def config_digest(cfg: Any) -> dict[str, str]:

@@ -90,6 +90,7 @@ class RunConfig(_Strict):
     seed: int
     durability: Literal["full", "batch"]
     checkpoint_every: int = Field(ge=1)
+    operator_wait_s: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     data: dict[Literal["crypto_spot", "crypto_perp", "forex", "forex_options"], DomainData]
     strategy: StrategyUse
     venue: dict[str, Any] = {}

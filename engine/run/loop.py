@@ -26,6 +26,7 @@ from engine.run.config import StrategyUse
 from engine.run.decide import Decider, Want
 from engine.run.equity import EquityCurve, PointLog
 from engine.run.market import Series, Timeline
+from engine.spec.contract import AWAITING_TAG
 from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
@@ -67,6 +68,8 @@ class Runner:
     skip_quiet: bool = True  # apply provably quiet rows at once (off: step every bar; same result, slower)
     lock_lost: Callable[[], str] | None = None  # why the run no longer holds its store alone ("" if it does)
     taken: list[Command] = field(default_factory=list)  # claimed by the last checkpoint, not yet applied
+    pause: Callable[[float], None] = time.sleep  # the wall wait of a hold for the operator (_hold)
+    _held: str | None = None  # the awaiting rollout state the replay was last held at
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk, self.session.usd_rates)
@@ -133,9 +136,34 @@ class Runner:
             self.checkpoint()
         if wall() >= self._next_poll and self.poll_commands():
             at_checkpoint = True
+        if self.session.cfg.operator_wait_s and self._hold(progress):
+            at_checkpoint = True
         if self.heartbeat:
             print(f"bar {self.bars}", flush=True)
         return at_checkpoint
+
+    def _hold(self, progress) -> bool:
+        """Hold the replay where the rollout awaits the operator (a state tagged awaiting_operator)
+        for up to `operator_wait_s` of wall time, taking commands: the confirmation window counts
+        replay time, which a fast replay passes in a blink. Held once per such state entered; the
+        replay clock stands still meanwhile. True if a command was taken (a checkpoint was made)."""
+        rollout = self.session.rollout
+        state = rollout.state if rollout is not None and rollout.has_tag(AWAITING_TAG) else None
+        if state is None or state == self._held:
+            self._held = state
+            return False
+        self._held = state
+        wait = self.session.cfg.operator_wait_s
+        if progress is not None:
+            progress.note(f"rollout `{state}` awaits the operator: `engine promote` or `engine decline` "
+                          f"(the replay holds up to {wait:g} s)")
+        deadline, took = wall() + wait, False
+        while rollout.state == state and wall() < deadline:
+            self._next_poll = 0.0
+            took = self.poll_commands() or took
+            if rollout.state == state:
+                self.pause(COMMAND_POLL_S)
+        return took
 
     def checkpoint(self) -> None:
         from engine.run.checkpoint import save

@@ -1,6 +1,6 @@
 """A progress bar for `engine run`: bars processed, total, bars/s.
 
-Disabled: prints nothing at all. On a terminal: a live rich bar, then a final
+Disabled: prints nothing but `note`s for the operator (to stderr). On a terminal: a live rich bar, then a final
 line. Not on a terminal (CI, a pipe, a log file): no bar, only the final line,
 so logs are not flooded with redraws.
 
@@ -9,6 +9,7 @@ every `total / 1000` bars (the refresh thread redraws a few times a second anywa
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +48,13 @@ class RunProgress:
         if self._progress is not None and self.bars - self._pushed >= self._step:
             self._progress.update(self._task, completed=self.bars)
             self._pushed = self.bars
+
+    def note(self, text: str) -> None:
+        """A line for the operator above the bar (stderr with no bar: --no-progress, a pipe)."""
+        if self._console is not None and self.enabled:
+            self._console.print(text, highlight=False)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     @property
     def elapsed(self) -> float:

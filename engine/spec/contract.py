@@ -17,6 +17,7 @@ from typing import Mapping
 STAGE_PREFIX = "stage_"  # rollout state `stage_N` is stage N (`engine run --stage N`, `scope: stage` key N)
 STAGES = range(1, 6)  # the stages `engine run --stage N` accepts
 ACTIVATE = "activate"  # the event that starts the rollout in the stage the operator chose
+AWAITING_TAG = "awaiting_operator"  # a rollout state that waits for `engine promote` or `decline`
 ORDER_DONE_TAG = "terminal"  # a non-final order state where nothing works any more (Execution.is_live)
 
 
@@ -63,7 +64,8 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
         params={"exploration_min": "the exploration rate of an ML run",
                 "exploration_max_chop": "the exploration rate of an ML run in chop"},
         commands={"promote": "`engine promote` posts it"},
-        tags={"awaiting_operator": "`engine status` and `engine promote` show it waits for a confirmation"},
+        tags={AWAITING_TAG: "`engine status` and `engine promote` show it waits for a confirmation; "
+                            "a replay holds there up to `operator_wait_s`"},
         states=tuple(stage_state(n) for n in STAGES), entered_by=ACTIVATE,
         param_order=(("exploration_min", "exploration_max_chop",
                       "the exploration rate in chop may not be below the minimum (an ML run refuses it)"),)),
