@@ -1,6 +1,6 @@
 """report.json says which environment produced a run (the config's env, its file, the overrides
-applied) and what currency each domain's money is in: a BTC-quoted pair's wallet of 1,000 is
-1,000 BTC-units, which the report and the KPI table used to leave unlabelled (docs: USD)."""
+applied) and what currency each domain's money is in: a BTC-quoted pair's wallet counts BTC,
+which the report and the KPI table used to leave unlabelled (docs: USD)."""
 from __future__ import annotations
 
 import io
@@ -55,3 +55,15 @@ def test_a_promoted_run_names_the_overrides_of_the_stage_it_reached() -> None:
                               rollout=SimpleNamespace(ctx={"stage": 2}))
     setting = run_setting(session, _series((Domain.CRYPTO_SPOT, "ETH/BTC")), None)
     assert [Path(p).name for p in setting.overrides] == ["env_paper.yaml", "stage_2.yaml"]
+
+
+def test_a_domain_with_no_series_is_labelled_with_its_wallets_currency() -> None:
+    """Forex opened but not traded (no dataset, or none of its series traded): its wallet counts
+    USD as given, and the report said `quote: null` beside `usd_rate: 1.0`."""
+    from engine.run.currency import USD, WalletCurrency
+
+    session = SimpleNamespace(cfg=SimpleNamespace(env="paper"), stage=3, specs=load_specset([str(ROOT / "specs")]),
+                              currencies={Domain.CRYPTO_SPOT: WalletCurrency("BTC", 13853.0, "usd_rates"),
+                                          Domain.FOREX: WalletCurrency(USD, 1.0, "trades no instrument")})
+    setting = run_setting(session, _series((Domain.CRYPTO_SPOT, "ETH/BTC")), None)
+    assert setting.quotes["crypto_spot"] == "BTC" and setting.quotes["forex"] == "USD"

@@ -32,7 +32,7 @@ MIXED = "mixed"  # a domain whose symbols quote in different currencies
 class RunSetting:
     """What produced a run besides its specs: the run config's environment and the overrides
     that applied, and the currency each domain's money is counted in (a BTC-quoted pair's
-    wallet of 1,000 is 1,000 BTC-units, not dollars)."""
+    wallet counts BTC, opened at the USD amount converted: engine/run/currency.py)."""
 
     env: str
     config: str | None  # the --config file; None: the embedded defaults
@@ -54,10 +54,12 @@ def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunS
     for s in series:
         symbols.setdefault(s.domain.value, set()).add(s.symbol)
     cat = Catalogue.load()
-    rates = {d.value: {"usd_rate": c.usd_rate, "rate_source": c.source}
-             for d, c in getattr(session, "currencies", {}).items()}
-    return RunSetting(session.cfg.env, config, overrides, {d: _quote(syms, cat) for d, syms in symbols.items()},
-                      rates)
+    currencies = getattr(session, "currencies", {})
+    rates = {d.value: {"usd_rate": c.usd_rate, "rate_source": c.source} for d, c in currencies.items()}
+    # A domain with no series counts its wallet in the currency it was opened in (USD, as given).
+    quotes = {d.value: c.currency for d, c in currencies.items()}
+    quotes.update({d: _quote(syms, cat) for d, syms in symbols.items()})
+    return RunSetting(session.cfg.env, config, overrides, quotes, rates)
 
 
 def _quote(symbols: set[str], cat: Any) -> str | None:
