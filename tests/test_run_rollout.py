@@ -196,13 +196,17 @@ class Operator:
 
     def __init__(self, runner, answers_at: int | None) -> None:
         self.runner, self.answers_at, self.now, self.pauses = runner, answers_at, 0.0, 0
+        self.stored: list[str] = []  # the rollout state `engine promote` reads from the store, each pause
 
     def wall(self) -> float:
         return self.now
 
     def pause(self, seconds: float) -> None:
+        from engine.commands.status import latest_snapshot
+
         self.pauses += 1
         self.now += seconds
+        self.stored.append(latest_snapshot(self.runner.session.store, "rollout")["state"])
         if self.pauses == self.answers_at:
             r = self.runner
             r.session.store.post_command("promote", {
@@ -231,6 +235,7 @@ def test_a_replay_holds_where_the_rollout_awaits_the_operator(tmp_path: Path, mo
     runner, op, held_at = _held_run(tmp_path, monkeypatch, wait_s=60.0, answers_at=3)
     ses = runner.session
     assert op.pauses == 3 and ses.rollout.state == "stage_2"
+    assert op.stored == ["confirm_stage_2"] * 3, "checkpointed first: engine promote reads the store"
     [(_, _, _), (promoted_at, stage, state)] = ses.stage_log
     assert (stage, state) == (2, "stage_2")
     assert promoted_at <= held_at + 300.0, "promoted at the row where the replay held, not later"

@@ -146,7 +146,8 @@ class Runner:
         """Hold the replay where the rollout awaits the operator (a state tagged awaiting_operator)
         for up to `operator_wait_s` of wall time, taking commands: the confirmation window counts
         replay time, which a fast replay passes in a blink. Held once per such state entered; the
-        replay clock stands still meanwhile. True if a command was taken (a checkpoint was made)."""
+        replay clock stands still meanwhile. A checkpoint first: `engine promote` reads the state
+        it confirms from the store. True: a checkpoint was made."""
         rollout = self.session.rollout
         state = rollout.state if rollout is not None and rollout.has_tag(AWAITING_TAG) else None
         if state is None or state == self._held:
@@ -154,16 +155,17 @@ class Runner:
             return False
         self._held = state
         wait = self.session.cfg.operator_wait_s
+        self.checkpoint()
         if progress is not None:
             progress.note(f"rollout `{state}` awaits the operator: `engine promote` or `engine decline` "
                           f"(the replay holds up to {wait:g} s)")
-        deadline, took = wall() + wait, False
+        deadline = wall() + wait
         while rollout.state == state and wall() < deadline:
             self._next_poll = 0.0
-            took = self.poll_commands() or took
+            self.poll_commands()
             if rollout.state == state:
                 self.pause(COMMAND_POLL_S)
-        return took
+        return True
 
     def checkpoint(self) -> None:
         from engine.run.checkpoint import save
