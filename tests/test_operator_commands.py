@@ -145,6 +145,21 @@ def test_promote_confirms_a_pending_promotion(db, capsys):
     assert "confirm_stage_2" in capsys.readouterr().out
 
 
+def test_promote_decline_posts_the_specs_decline_command(db, capsys):
+    """The rollout spec's `decline` command had no way in: a pending promotion could only lapse."""
+    set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
+    assert engine("promote", "--decline", "--db", str(db), "--reason", "not yet") == 0
+    [cmd] = taken(db)
+    assert cmd.command == "decline"
+    assert cmd.args == {"machine": "rollout", "event": "operator_rejected", "expect_state": "confirm_stage_2",
+                        "stage": None, "reason": "not yet"}
+    assert "confirm_stage_2 -> stage_1" in capsys.readouterr().out
+    assert engine("promote", "--decline", "--stage", "2", "--db", str(db)) == 2
+    set_state(db, "rollout", "stage_1", {"stage": 1})
+    assert engine("promote", "--decline", "--db", str(db)) == 1
+    assert "nothing awaits confirmation" in capsys.readouterr().err and taken(db) == []
+
+
 def test_promote_says_a_paper_run_trades_the_promoted_live_leg_on_paper(db, capsys):
     set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
     assert engine("promote", "--db", str(db)) == 0

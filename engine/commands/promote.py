@@ -7,7 +7,8 @@ leaves it nowhere, or, with `--stage N`, leads to another stage (its guards read
 saved ctx: `demoted` reinstates ctx.stage). The event comes from the rollout spec's
 `promote` command. The engine takes the command on its next bar and must raise the
 event only while the rollout is still in `expect_state`: a confirmation given for one
-promotion never confirms a later one.
+promotion never confirms a later one. `--decline` posts the spec's `decline` command
+instead, with the same checks: the pending promotion is turned down, not left to lapse.
 
 A run opens a live leg only with the triple opt-in (engine/run/optin.py); started with
 --paper, it trades a promoted stage's live legs on the paper venue. The engine refuses
@@ -27,15 +28,17 @@ from typing import Any
 from engine.commands.status import (ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
                                     awaits_operator, command_store_url, latest_snapshot, load_machine,
                                     load_spec_set, machine_state, open_existing_store, refuse_finished,
-                                    refuse_untaken, resume_command, when_applied)
+                                    refuse_untaken, resume_command, when_applied, USAGE)
 
-COMMAND = "promote"
+COMMAND, DECLINE = "promote", "decline"  # the rollout spec's commands
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_db_argument(parser)
     parser.add_argument("--stage", type=int, metavar="N",
                         help="the stage you mean to promote to; refused when the pending promotion leads elsewhere")
+    parser.add_argument("--decline", action="store_true",
+                        help="decline the pending promotion instead (the rollout spec's `decline` command)")
     parser.add_argument("--reason", default="operator", help="why, for the audit journal (default: operator)")
     add_specs_argument(parser)
 
@@ -53,9 +56,12 @@ def run(args: argparse.Namespace) -> int:
 def _promote(args: argparse.Namespace) -> str:
     spec_set = load_spec_set(args.specs)
     machine = load_machine(args.specs, ROLLOUT_KIND, spec_set)
-    cmd = machine.commands.get(COMMAND)
+    name = DECLINE if args.decline else COMMAND
+    if args.decline and args.stage is not None:
+        raise CommandError("--stage names the stage a confirmation leads to; --decline takes none", USAGE)
+    cmd = machine.commands.get(name)
     if cmd is None:
-        raise CommandError(f"the `{machine.name}` spec has no `{COMMAND}` command under `commands:`")
+        raise CommandError(f"the `{machine.name}` spec has no `{name}` command under `commands:`")
     url = command_store_url(args)
     with open_existing_store(url) as store:
         refuse_finished(store)
@@ -70,7 +76,7 @@ def _promote(args: argparse.Namespace) -> str:
             raise CommandError(f"the pending promotion from `{state}` leads to {target}, not stage {args.stage}")
         resume = resume_command(store, args)
         refuse_untaken(url, resume)
-        for note in _live_legs(machine, target, store):
+        for note in () if args.decline else _live_legs(machine, target, store):
             print(f"note: {note}")
         command_id = store.post_command(cmd.name, {
             "machine": machine.name, "event": cmd.event, "expect_state": state,

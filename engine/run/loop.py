@@ -157,7 +157,7 @@ class Runner:
         wait = self.session.cfg.operator_wait_s
         self.checkpoint()
         if progress is not None:
-            progress.note(f"rollout `{state}` awaits the operator: `engine promote` or `engine decline` "
+            progress.note(f"rollout `{state}` awaits the operator: `engine promote` or `engine promote --decline` "
                           f"(the replay holds up to {wait:g} s)")
         deadline = wall() + wait
         while rollout.state == state and wall() < deadline:
