@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "status": "show stage, kill mode, wallets and open positions",
     "kill": "switch the running engine's kill mode (flatten, close-only, resume)",
     "promote": "confirm a gated promotion to the next stage",
+    "degrade": "send a domain's model back to paper trading (the gate spec's degrade command)",
     "data": "import market data into the day-partitioned parquet store",
     "train": "train a model (ml: XGBoost signal filter, rl: PPO)",
     "select": "rank symbols and write the top-K active set",

@@ -407,3 +407,32 @@ def test_a_command_no_engine_would_take_is_refused(unsaved, capsys, argv):
     with RunLock.acquire(f"sqlite:///{unsaved}"):
         assert engine(*argv, "--db", str(unsaved)) == 0
     assert len(taken(unsaved)) == 1
+
+
+def set_gate(path: Path, domain: str, state: str) -> None:
+    """A domain's gate as the running engine saves it (instance `gate:<domain>`)."""
+    with Store.open(path=str(path)) as s:
+        s.save_snapshot("model_promotion", f"gate:{domain}", "h", {
+            "format": 1, "machine": "model_promotion", "spec_hash": "h", "id": f"gate:{domain}", "state": state,
+            "ctx": {"shadow_done": True, "canary_period_done": False, "degradations": 0}, "done": False,
+            "timers": []})
+
+
+def test_degrade_posts_the_gate_specs_command_for_that_domains_gate_only(db, capsys):
+    """The gate spec's `degrade` command had no way in: an operator could not send a model back."""
+    set_gate(db, "crypto_spot", "canary")
+    assert engine("degrade", "--domain", "crypto_spot", "--db", str(db), "--reason", "slippage too high") == 0
+    [cmd] = taken(db)
+    assert cmd.command == "degrade"
+    assert cmd.args == {"machine": "model_promotion", "instance": "gate:crypto_spot", "event": "degrade_to_paper",
+                        "reason": "slippage too high"}
+    captured = capsys.readouterr()
+    assert "gate:crypto_spot" in captured.out and captured.err == ""
+
+
+def test_degrade_warns_from_a_state_the_spec_does_not_degrade_and_refuses_an_unknown_gate(db, capsys):
+    set_gate(db, "crypto_spot", "paper")
+    assert engine("degrade", "--domain", "crypto_spot", "--db", str(db)) == 0  # posted: the saved state may be old
+    assert "does not degrade from `paper`" in capsys.readouterr().err and len(taken(db)) == 1
+    assert engine("degrade", "--domain", "forex", "--db", str(db)) == 1
+    assert "no gate of forex in the store" in capsys.readouterr().err and taken(db) == []

@@ -262,3 +262,16 @@ def test_operator_wait_s_is_no_change_a_resume_refuses() -> None:
     cfg = base_config()
     assert "operator_wait_s" not in config_digest(cfg)
     assert config_changes(config_digest(cfg), cfg.model_copy(update={"operator_wait_s": 30.0})) == []
+
+
+def test_a_degrade_command_moves_only_the_gate_it_names(tmp_path: Path) -> None:
+    runner = build(PERPS, tmp_path, write_env_override(tmp_path / "ovr", wallet=100_000.0), Checker())
+    gates = runner.session.gates
+    for gate in gates.values():
+        gate.state = "canary"  # as a gate that earned real money would be
+    command(runner, "degrade", {"machine": "model_promotion", "instance": "gate:crypto_perp",
+                                "event": "degrade_to_paper", "reason": "operator"})
+    assert {d.value: g.state for d, g in gates.items()} == {
+        "crypto_spot": "canary", "crypto_perp": "paper", "forex": "canary"}
+    [row] = [e for e in journal(runner.session, "command") if e.key == "degrade" and "moved" in e.payload]
+    assert row.payload["moved"] == ["gate:crypto_perp: canary -> paper"]

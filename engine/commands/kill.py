@@ -20,7 +20,8 @@ from typing import Any
 
 from engine.commands.status import (KILL_KIND, CommandError, add_db_argument, add_specs_argument,
                                     command_store_url, load_machine, machine_state, open_existing_store,
-                                    refuse_finished, refuse_untaken, resume_command, when_applied)
+                                    refuse_finished, refuse_untaken, resume_command, transitions_from,
+                                    when_applied)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,9 +74,7 @@ def _inapplicable(machine: Any, state: str | None, event: str) -> str:
     journals whether it applied the command."""
     if state is None or state not in machine.states:
         return ""
-    config = set(machine.ancestors(state))
-    found = [t for t in machine.transitions
-             if t.event == event and ("*" in t.sources or config & set(t.sources))]
+    found = transitions_from(machine, state, event)
     if not found:
         return (f"the kill spec has no `{event}` transition from `{state}` (the last saved kill mode): unless "
                 "the engine's mode changed since, it will not apply this command (the journal says so)")

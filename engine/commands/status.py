@@ -273,6 +273,12 @@ def machine_state(store: Any, machine: str) -> tuple[str | None, dict[str, Any]]
     return data.get("state"), dict(data.get("ctx") or {})
 
 
+def transitions_from(machine: Any, state: str, event: str) -> list[Any]:
+    """The spec's `event` transitions that can fire from `state` (its own, its parents', `*`)."""
+    config = set(machine.ancestors(state))
+    return [t for t in machine.transitions if t.event == event and ("*" in t.sources or config & set(t.sources))]
+
+
 def awaits_operator(machine: Any, state: str | None) -> bool:
     """Whether `state` waits for an operator confirmation: the spec tags it `awaiting_operator`."""
     return state is not None and state in machine.states and AWAITING_TAG in machine.states[state].tags

@@ -467,23 +467,24 @@ class Runner:
                 ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason=f"not applied: {stale}")
                 continue
             text = cmd.args.get("reason") or "operator"
-            moved, why = self._apply(cmd.command, text)
+            moved, why = self._apply(cmd.command, text, cmd.args.get("instance"))
             ses.ledger.journal("command", cmd.command, {"args": cmd.args, "moved": moved},
                                reason=text if moved else "not applied: " + "; ".join(why))
         self.taken = []
         self.checkpoint()
 
-    def _apply(self, command: str, text: str) -> tuple[list[str], list[str]]:
-        """Raise the command's event in every machine whose spec names it; returns the moves it
-        made ("kill_modes: normal -> close_only") and, per machine it left where it was, why (the
-        interpreter's unhandled or guard-error reason): a command the spec cannot apply in the
-        current state must not be journaled as applied."""
+    def _apply(self, command: str, text: str, only: str | None = None) -> tuple[list[str], list[str]]:
+        """Raise the command's event in every machine whose spec names it (`only`: in that instance
+        alone, e.g. one domain's gate); returns the moves it made ("kill_modes: normal ->
+        close_only") and, per machine it left where it was, why (the interpreter's unhandled or
+        guard-error reason): a command the spec cannot apply in the current state must not be
+        journaled as applied."""
         ses = self.session
         moved: list[str] = []
         why: list[str] = []
         for inst in (ses.kill, ses.rollout, *ses.gates.values()):
             spec_cmd = inst.bound.machine.commands.get(command)
-            if spec_cmd is None:
+            if spec_cmd is None or only not in (None, inst.id):
                 continue
             records = ses.send(inst, spec_cmd.event, inputs=self.pnl_inputs(), cause=text)
             own = [r for r in records if r.instance_id == inst.id and r.event == spec_cmd.event]
