@@ -33,7 +33,7 @@ def test_the_log_keeps_domains_interleaved_in_recorded_order() -> None:
     log.append("forex", 1.0, 10.0)
     log.extend("crypto_spot", [2.0, 3.0], [20.0, 30.0])
     log.append("forex", 4.0, 11.0)
-    assert log.triples() == [("forex", 1.0, 10.0), ("crypto_spot", 2.0, 20.0), ("crypto_spot", 3.0, 30.0),
-                             ("forex", 4.0, 11.0)]
+    assert log.payload() == {"points": [("forex", 1.0, 10.0), ("crypto_spot", 2.0, 20.0), ("crypto_spot", 3.0, 30.0),
+                                        ("forex", 4.0, 11.0)]}  # no share was not 0.0: no `explored`
     log.clear()
-    assert log.triples() == []
+    assert log.payload() == {"points": []}

@@ -10,6 +10,7 @@ import re
 import statistics
 import subprocess
 import sys
+from array import array
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
+from engine.run.equity import EquityCurve
 from engine.run.kpi import kpis, max_drawdown, split_kpis, trade_curve
 from engine.run.progress import RunProgress
 from engine.run.report import TRADE_COLUMNS, equity_figure, print_kpi_table, write_run_dir
@@ -84,13 +86,20 @@ def test_max_drawdown_is_a_fraction_of_the_peak_and_capped_at_one():
 
 def test_exploration_never_mixes_with_exploitation():
     trades = [trade(10, 1), trade(-50, 2, exploration=True)]
-    equity = [(0.0, 1000.0), (1.0, 1010.0), (2.0, 960.0)]  # the wallet saw both trades
+    # The wallet saw both trades; each point keeps the exploration share of it: at 1.5 the
+    # exploration trade is open and 20 down, at 2 it closed 50 down.
+    ts = [0.0, 1.0, 1.5, 2.0]
+    equity = EquityCurve(array("d", ts), array("d", [1000.0, 1010.0, 990.0, 960.0]),
+                         array("d", [0.0, 0.0, -20.0, -50.0]))
     split = split_kpis(trades, equity, 1000.0)
     exploit, explore = split["exploitation"], split["exploration"]
-    assert (exploit.trades, exploit.win_rate, exploit.max_dd) == (1, 1.0, 0.0)
+    assert (exploit.trades, exploit.win_rate, exploit.max_dd) == (1, 1.0, 0.0)  # nor its open loss
     assert exploit.total_return == pytest.approx(0.01)  # the exploration loss is not in it
+    assert exploit.sharpe == kpis([], list(zip(ts, [1000.0, 1010.0, 1010.0, 1010.0])), 1000.0).sharpe
     assert (explore.trades, explore.win_rate, explore.expectancy) == (1, 0.0, -50.0)
-    assert explore.max_dd == pytest.approx(0.05)
+    assert explore.max_dd == pytest.approx(0.05) and explore.total_return == pytest.approx(-0.05)
+    on_share = kpis([], list(zip(ts, [1000.0, 1000.0, 980.0, 950.0])), 1000.0)  # start balance plus the share
+    assert (explore.sharpe, explore.sortino) == (on_share.sharpe, on_share.sortino)
     assert trade_curve(trades[1:], 1000.0) == [(1.5, 1000.0), (2.0, 950.0)]
 
 
@@ -142,7 +151,10 @@ def test_run_dir_with_zero_trades_is_complete_and_parseable(tmp_path):
 def test_run_dir_with_trades(tmp_path):
     trades = [trade(30, T0 + 60), trade(-10, T0 + 120, model_version="xgb-3"),
               trade(-5, T0 + 180, exploration=True)]
-    equity = {"crypto_spot": [(T0 + 60 * i, 1000.0 + e) for i, e in enumerate((0, 30, 20, 15))]}
+    # The last point's equity holds the exploration trade's -5: its share, taken off `kpis`.
+    equity = {"crypto_spot": EquityCurve(array("d", [T0 + 60 * i for i in range(4)]),
+                                         array("d", [1000.0 + e for e in (0, 30, 20, 15)]),
+                                         array("d", [0.0, 0.0, 0.0, -5.0]))}
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "audit.jsonl").write_text('{"kind": "transition"}\n')
     files = write_run_dir(result(tmp_path, trades, equity))

@@ -7,8 +7,9 @@ engine restores the last checkpoint and re-processes the bars after it; the
 engine is deterministic, the venue answers those repeated calls from its
 catch-up log, and the store's writes are idempotent (intents by
 client_order_id, fills by fill_id), so nothing is lost and nothing doubles.
-Closed trades and equity points are journaled; those written after the
-checkpoint are ignored on resume and re-created by the re-processed bars.
+Closed trades and equity points (with their exploration shares) are journaled;
+those written after the checkpoint are ignored on resume and re-created by the
+re-processed bars.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
+from itertools import repeat
 from typing import Any
 
 from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side
@@ -160,7 +162,7 @@ def save(runner: Any, take_commands: bool = False) -> None:
         if take_commands:
             runner.taken += store.take_commands()
         ses.ledger.flush(ses.books.values(), ex.orders.values())
-        seq = store.journal("equity", "points", {"points": runner._equity_pending.triples()})
+        seq = store.journal("equity", "points", runner._equity_pending.payload())
         ledger_rows = ses.ledger.state()
         store.put_json(KEY, {
             "cursor": runner.bars, "clock": ses.clock.now(), "venue_calls": venue_calls, "audit_offset": audit_offset,
@@ -235,5 +237,6 @@ def load(runner: Any, data: dict) -> None:
     runner.trades = [trade_from(e.payload) for e in store.journal_entries("trade") if e.seq < upto]
     for e in store.journal_entries("equity"):
         if e.seq <= upto:
-            for dom, t, eq in e.payload["points"]:
-                runner._curve(dom).append(t, eq)
+            shares = e.payload.get("explored") or repeat(0.0)  # (absent: every share was 0.0)
+            for (dom, t, eq), x in zip(e.payload["points"], shares):
+                runner._curve(dom).append(t, eq, x)

@@ -17,11 +17,12 @@ A figure that does not exist is None, never NaN or infinity: win_rate and
 expectancy with no trade; profit_factor with no losing trade (nothing to divide
 by); sharpe with fewer than two returns or a flat curve; sortino with fewer than
 two returns or no negative return; total_return with a zero start balance.
-max_dd is 0.0 for a curve that never fell.
+max_dd is 0.0 for a curve that never fell. A curve whose values all lie within
+float rounding of one another (FLAT) is flat: it is measured as its first value.
 
 Exploration trades never mix with exploitation ones (seed 001): `split_kpis`
-removes their realised pnl from the exploitation curve and measures them on a
-curve of their own.
+takes their share off the equity curve (each point's, as the promotion gates'
+daily equity does) and measures them on that share alone.
 """
 from __future__ import annotations
 
@@ -33,10 +34,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from engine.run.equity import EquityCurve
 from engine.run.result import ClosedTrade
 from strategies.selection import SECONDS_PER_YEAR
 
 Curve = Sequence[tuple[float, float]]  # (ts, equity), time-ordered
+# Relative spread of a curve's values that is float rounding, not a move: equity less the
+# exploration share sums the same fills in another order, and differs from the start balance
+# by ~1e-16 of it when only exploration traded; a real move of 1e-12 of a wallet is far below
+# any price tick.
+FLAT = 1e-12
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,8 @@ def kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float) -> 
     gross_profit = sum(p for p in pnls if p > 0)
     gross_loss = -sum(p for p in pnls if p < 0)
     values = _values(curve)
+    if values.size and np.ptp(values) <= FLAT * np.max(np.abs(values)):
+        values = np.full(values.size, values[0])
     sharpe, sortino = _ratios(curve, values)
     last = float(values[-1]) if values.size else start_balance
     return Kpis(
@@ -92,16 +101,22 @@ def kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float) -> 
 def split_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float) -> dict[str, Kpis]:
     """{"exploitation": ..., "exploration": ...} for one domain.
 
-    Exploitation is measured on `equity` less the exploration trades' realised
-    pnl (booked at their exit time); exploration on its own closed-trade curve
-    from the same start balance.
+    Each point of an EquityCurve carries the exploration trades' share of its equity
+    (Runner._explored, what the gates take off): the pnl of those closed and the value of
+    those open. Exploitation is measured on the equity less that share, exploration on the
+    start balance plus it: the two curves' moves add up to the domain's. A curve without
+    shares (no exploration trade ever held any, or plain pairs) is all exploitation; the
+    exploration trades, if any, are then measured on their closed-trade curve.
     """
-    explore = sorted((t for t in trades if t.exploration), key=lambda t: t.exit_ts)
+    explore = [t for t in trades if t.exploration]
     exploit = [t for t in trades if not t.exploration]
-    return {
-        "exploitation": kpis(exploit, _without(equity, explore), start_balance),
-        "exploration": kpis(explore, trade_curve(explore, start_balance), start_balance),
-    }
+    x = _shares(equity)
+    if x is None:
+        return {"exploitation": kpis(exploit, equity, start_balance),
+                "exploration": kpis(explore, [], start_balance)}
+    ts = [t for t, _ in equity]
+    return {"exploitation": kpis(exploit, list(zip(ts, (e - s for (_, e), s in zip(equity, x)))), start_balance),
+            "exploration": kpis(explore, list(zip(ts, (start_balance + s for s in x))), start_balance)}
 
 
 def stage_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float,
@@ -109,19 +124,30 @@ def stage_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: floa
     """Exploitation KPIs per rollout stage of one domain: each trade counts for the stage that
     opened it, each equity sample for the stage in force at its time. `stage_log` holds
     (from time, stage, rollout state) entries in time order. A stage after the first is measured
-    from the equity it started with; a stage with several spells (demoted, then reinstated: the
-    demotion keeps the stage's parameters) is measured over all of them."""
+    from the exploitation equity it started with; a stage with several spells (demoted, then
+    reinstated: the demotion keeps the stage's parameters) is measured over all of them."""
     first = stage_log[0][1]
     if len(stage_log) < 2:  # most runs: one stage, the whole run
         return {first: split_kpis(trades, equity, start_balance)["exploitation"]}
     starts = [e[0] for e in stage_log]
-    groups: dict[int, tuple[list[ClosedTrade], list[tuple[float, float]]]] = {e[1]: ([], []) for e in stage_log}
+    groups: dict[int, tuple[list[ClosedTrade], EquityCurve]] = {e[1]: ([], EquityCurve()) for e in stage_log}
     for t in trades:
         groups[first if t.stage is None else t.stage][0].append(t)
-    for point in equity:
-        groups[stage_log[max(bisect.bisect_right(starts, point[0]) - 1, 0)][1]][1].append(point)
-    return {n: split_kpis(ts, curve, start_balance if n == first or not curve else curve[0][1])["exploitation"]
-            for n, (ts, curve) in groups.items()}
+    for (t, e), x in zip(equity, _shares(equity) or itertools.repeat(0.0)):
+        groups[stage_log[max(bisect.bisect_right(starts, t) - 1, 0)][1]][1].append(t, e, x)
+    return {n: split_kpis(own, curve, start_balance if n == first or not curve else _exploited_at_start(curve))
+            ["exploitation"] for n, (own, curve) in groups.items()}
+
+
+def _shares(equity: Curve) -> Sequence[float] | None:
+    """Each point's exploration share (an EquityCurve's), or None where there is none."""
+    return equity.shares() if isinstance(equity, EquityCurve) else None
+
+
+def _exploited_at_start(curve: EquityCurve) -> float:
+    """The first point's equity less its exploration share: what a later stage starts from."""
+    x = curve.shares()
+    return curve.eq[0] - (x[0] if x is not None else 0.0)
 
 
 def trade_curve(trades: Sequence[ClosedTrade], start_balance: float) -> list[tuple[float, float]]:
@@ -175,14 +201,6 @@ def _ratio(num: float, den: float) -> float | None:
     """num / den, or None when den is zero or the quotient overflows (a denormal loss)."""
     q = num / den if den > 0 else math.inf
     return q if math.isfinite(q) else None
-
-
-def _without(equity: Curve, explore: Sequence[ClosedTrade]) -> list[tuple[float, float]]:
-    if not explore:
-        return list(equity)
-    exits = [t.exit_ts for t in explore]
-    cum = [0.0, *itertools.accumulate(t.pnl for t in explore)]
-    return [(ts, e - cum[bisect.bisect_right(exits, ts)]) for ts, e in equity]
 
 
 @dataclass(slots=True)

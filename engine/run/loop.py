@@ -227,9 +227,9 @@ class Runner:
             ses.send(ses.kill, "flattened")
         ends = self._ends_time
         if ends is None or ends[self.bars]:  # (self.bars: this row) its domain's last row of this time
-            domain, eq = s.domain.value, book.equity
-            self._curve(domain).append(t, eq)
-            self._equity_pending.append(domain, t, eq)
+            domain, eq, x = s.domain.value, book.equity, self._explored(s.domain, book)
+            self._curve(domain).append(t, eq, x)
+            self._equity_pending.append(domain, t, eq, x)
 
     # -- quiet rows, applied at once -------------------------------------------------
     def skip(self, k: int, end: int) -> int:
@@ -291,16 +291,18 @@ class Runner:
                 return
         if len(domains) == 1:
             d = domains[0]
-            name, e = d.value, path.by_domain[d]
+            name, e, x = d.value, path.by_domain[d], self._explored_rows(d, path)
             if points is True:  # the usual case: every row, as lists the screen may have made already
                 t, e = path.times(), path.values(d)
                 if lo or hi < len(t):
                     t, e = t[lo:hi], e[lo:hi]
+                x = x if x is None else x[lo:hi].tolist()
             else:
                 rows = lo + points[lo:hi].nonzero()[0]
                 t, e = path.ts[rows].tolist(), e[rows].tolist()
-            self._curve(name).extend(t, e)
-            self._equity_pending.extend(name, t, e)
+                x = x if x is None else x[rows].tolist()
+            self._curve(name).extend(t, e, x)
+            self._equity_pending.extend(name, t, e, x)
             books = self.session.books
             if len(books) == 1 and points is booked:  # usual: `e` is the one book's equity on every row it sees
                 self._last_risk_equity = [e[-1]]
@@ -310,11 +312,13 @@ class Runner:
                 return
         else:
             rows = np.arange(lo, hi) if points is True else lo + points[lo:hi].nonzero()[0]
+            shares = {d: self._explored_rows(d, path) for d in domains}
             for r, n in zip(rows.tolist(), tl.ser[path.a + rows].tolist()):
                 d = self.series[n].domain
-                t, e = float(path.ts[r]), float(path.by_domain[d][r])
-                self._curve(d.value).append(t, e)
-                self._equity_pending.append(d.value, t, e)
+                t, e, x = float(path.ts[r]), float(path.by_domain[d][r]), shares[d]
+                x = 0.0 if x is None else float(x[r])
+                self._curve(d.value).append(t, e, x)
+                self._equity_pending.append(d.value, t, e, x)
         self._risk_after(path, slice(lo, hi) if booked is True else lo + booked[lo:hi].nonzero()[0])
 
     def _risk_after(self, path: EquityPath, rows: slice | np.ndarray) -> None:
@@ -355,10 +359,12 @@ class Runner:
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
         return any(r.kind != "unhandled" for r in records)
 
-    def _explored(self, d: Domain, book: DomainBook) -> float:
+    def _explored(self, d: Domain, book: DomainBook, path: EquityPath | None = None) -> float | np.ndarray:
         """The exploration trades' share of `book`'s equity: the pnl of those closed and the value
         at the marks of those still open (their fills' cash, fees and funding, and the units they
-        hold). Exploration must neither flatter nor drag what the promotion gates read."""
+        hold). Exploration must neither flatter nor drag what the promotion gates read, nor the
+        report's exploitation KPIs (each equity point keeps it). With a quiet `path`: per row of
+        it, each open one valued at that row's mark (a quiet stretch fills and closes nothing)."""
         trades = self.trades
         if self._explore_seen < len(trades):  # closed trades only grow (a resumed run reloads them all)
             for t in trades[self._explore_seen:]:
@@ -369,8 +375,18 @@ class Runner:
         share = self._explore_pnl.get(d.value, 0.0)
         for b in (*ex.brackets.values(), *ex.closing.values()):
             if b.domain is d and explores(b.tags) and b.entry_fills:
-                share += _value(b, book.marks.get(b.symbol), self._instrument(b.symbol).multiplier)
+                mark = book.marks.get(b.symbol)
+                if path is not None and mark is not None:
+                    mark = path.marks(b.symbol, mark)
+                share += _value(b, mark, self._instrument(b.symbol).multiplier)
         return share
+
+    def _explored_rows(self, d: Domain, path: EquityPath) -> np.ndarray | None:
+        """`_explored` per row of a quiet path; None when it is 0.0 on every row (no exploration)."""
+        share = self._explored(d, self.session.books[d], path)
+        if isinstance(share, np.ndarray):
+            return share
+        return None if share == 0.0 else np.full(path.b - path.a, share)
 
     def pnl_inputs(self, equities: list[float] | None = None) -> dict:
         """The kill spec's inputs: the worst domain's daily loss and drawdown, each measured in

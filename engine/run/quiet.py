@@ -144,7 +144,7 @@ class EquityPath:
     The kill inputs it screens are Runner.pnl_inputs': each book's daily loss and drawdown,
     from its own start of day and peak, and the worst of them."""
 
-    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "below_peak", "_days", "_times", "_lists")
+    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "below_peak", "_days", "_times", "_lists", "_ser")
 
     def __init__(self, runner: "Runner", a: int, b: int):
         self.runner, self.a, self.b = runner, a, b
@@ -164,6 +164,7 @@ class EquityPath:
             rows = runner.booked_series[ser]
             count = int(np.count_nonzero(rows))
             self.booked = rows if 0 < count < len(rows) else count > 0
+        self._ser = ser
         self.by_domain = {d: self._domain(book, tl, ser, a, b) for d, book in books.items()}
         self.below_peak = False  # known: no row's equity exceeds its book's peak (pnl_upper checks it)
         self._days: list[int] | None = None
@@ -179,6 +180,11 @@ class EquityPath:
         if out is None:
             out = self._lists[domain] = self.by_domain[domain].tolist()
         return out
+
+    def marks(self, symbol: str, current: float) -> np.ndarray:
+        """The symbol's mark after each row (its last close so far, else `current`), as the
+        book's marks would stand after stepping that row."""
+        return _marks(self.runner.timeline, self._ser, self.a, self.b, symbol, current)
 
     @staticmethod
     def _domain(book, tl, ser: np.ndarray | None, a: int, b: int) -> np.ndarray:
