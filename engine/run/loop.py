@@ -26,11 +26,11 @@ from engine.run.config import StrategyUse
 from engine.run.decide import Decider, Want
 from engine.run.equity import EquityCurve, PointLog
 from engine.run.market import Series, Timeline
-from engine.spec.contract import AWAITING_TAG
 from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import Session
+from engine.spec.contract import AWAITING_TAG
 
 if TYPE_CHECKING:
     from state.control import Command
