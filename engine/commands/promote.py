@@ -30,8 +30,7 @@ from engine.commands.status import (ROLLOUT_KIND, CommandError, add_db_argument,
                                     load_spec_set, machine_state, open_existing_store, refuse_finished,
                                     refuse_untaken, resume_command, when_applied, USAGE)
 
-COMMAND = "promote"  # the rollout spec's commands
-DECLINE_COMMAND = "decline"
+COMMAND, DECLINE = "promote", "decline"  # the rollout spec's commands
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 def _promote(args: argparse.Namespace) -> str:
     spec_set = load_spec_set(args.specs)
     machine = load_machine(args.specs, ROLLOUT_KIND, spec_set)
-    name = DECLINE_COMMAND if args.decline else COMMAND
+    name = DECLINE if args.decline else COMMAND
     if args.decline and args.stage is not None:
         raise CommandError("--stage names the stage a confirmation leads to; --decline takes none", USAGE)
     cmd = machine.commands.get(name)

@@ -63,7 +63,7 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
         context={"stage": "the stage whose parameter overrides apply"},
         params={"exploration_min": "the exploration rate of an ML run",
                 "exploration_max_chop": "the exploration rate of an ML run in chop"},
-        commands={"promote": "`engine promote` posts it", "decline": "`engine promote --decline` posts it"},
+        commands={"promote": "`engine promote` posts it"},
         tags={AWAITING_TAG: "`engine status` and `engine promote` show it waits for a confirmation; "
                             "a replay holds there up to `operator_wait_s`"},
         states=tuple(stage_state(n) for n in STAGES), entered_by=ACTIVATE,
@@ -83,8 +83,7 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
     "model_promotion": Needs(
         "gates", "each domain's promotion gate",
         events={"kpi_update": Sent((), "once a day, with the inputs `kpi`")},
-        inputs={"kpi": Sent(("trades", "sharpe", "max_dd", "win_rate", "baseline_sharpe"), "with kpi_update")},
-        commands={"degrade": "`engine degrade --domain D` posts it for D's gate"}),
+        inputs={"kpi": Sent(("trades", "sharpe", "max_dd", "win_rate", "baseline_sharpe"), "with kpi_update")}),
     "order": Needs(
         "orders", "every order",
         events={"submit": Sent(("qty", "price", "reduce_only"), "to send an order"),
