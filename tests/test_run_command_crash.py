@@ -67,9 +67,9 @@ def _crash_on_apply(runner, after: bool) -> None:
     command's event, or after it (the flatten's exits already sent to the venue)."""
     apply = runner._apply
 
-    def crashing_apply(command: str, text: str):
+    def crashing_apply(command: str, text: str, only: str | None = None):
         if after:
-            apply(command, text)
+            apply(command, text, only)
         raise Stopped
 
     runner._apply = crashing_apply

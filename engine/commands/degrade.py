@@ -21,7 +21,7 @@ from engine.commands.status import (CommandError, add_db_argument, add_specs_arg
                                     resume_command, transitions_from, when_applied)
 from engine.domain import Domain
 
-COMMAND = "degrade"  # the gate spec's command
+DEGRADE = "degrade"  # the gate spec's command; optional: without it, the command is refused
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,9 +59,9 @@ def _degrade(args: argparse.Namespace) -> tuple[str, str]:
                                "run has checkpointed its gate yet (`engine status`)")
         name, snap = max(saved, key=lambda s: s[1].updated_ts)
         machine = spec_set.machines[name]
-        cmd = machine.commands.get(COMMAND)
+        cmd = machine.commands.get(DEGRADE)
         if cmd is None:
-            raise CommandError(f"the `{name}` spec has no `{COMMAND}` command under `commands:`")
+            raise CommandError(f"the `{name}` spec has no `{DEGRADE}` command under `commands:`")
         state = snap.data.get("state")
         resume = resume_command(store, args)
         refuse_untaken(url, resume)

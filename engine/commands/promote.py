@@ -30,7 +30,8 @@ from engine.commands.status import (ROLLOUT_KIND, CommandError, add_db_argument,
                                     load_spec_set, machine_state, open_existing_store, refuse_finished,
                                     refuse_untaken, resume_command, when_applied, USAGE)
 
-COMMAND, DECLINE = "promote", "decline"  # the rollout spec's commands
+COMMAND = "promote"  # the rollout spec's command the engine contract requires
+DECLINE = "decline"  # optional: without it in the spec, --decline is refused, naming the spec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
