@@ -148,10 +148,14 @@ class Decider:
             got = self._change_cache[key] = (np.flatnonzero(changed).tolist(), held)
         return got
 
+    @property
+    def exploring(self) -> bool:
+        """Does this run make exploration entries at all?"""
+        return self.filters is not None and self.filters.exploration is not None
+
     def explores(self, tags: tuple[str, ...]) -> bool:
         """Do an entry's tags mark it as exploration (the tag of specs/ml/exploration.yaml)?"""
-        x = self.filters.exploration if self.filters is not None else None
-        return x is not None and x.tag in tags
+        return self.exploring and self.filters.exploration.tag in tags
 
     def spent(self, symbol: str) -> None:
         """Risk has judged the armed entry (approved or not)."""

@@ -365,6 +365,8 @@ class Runner:
         hold). Exploration must neither flatter nor drag what the promotion gates read, nor the
         report's exploitation KPIs (each equity point keeps it). With a quiet `path`: per row of
         it, each open one valued at that row's mark (a quiet stretch fills and closes nothing)."""
+        if not self.decider.exploring:  # no entry is exploration: nothing to value (the usual replay)
+            return 0.0
         trades = self.trades
         if self._explore_seen < len(trades):  # closed trades only grow (a resumed run reloads them all)
             for t in trades[self._explore_seen:]:
