@@ -14,6 +14,12 @@ from engine.spec.validation import check_specs
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _spec_diags(diags: list) -> list:
+    """Without CONTRACT_NO_RATE: the shipped paper catalogue's XRP/ETH quotes ETH, which the risk
+    spec's usd_rates does not rate (a warning, docs/lint-rules.md), whatever a test edits."""
+    return [d for d in diags if d.code != "CONTRACT_NO_RATE"]
+
+
 def _tree(tmp: Path) -> Path:
     specs = tmp / "specs"
     shutil.copytree(ROOT / "specs", specs)
@@ -22,7 +28,7 @@ def _tree(tmp: Path) -> Path:
 
 def test_the_shipped_overrides_name_declared_environments() -> None:
     specset, diags = check_specs([ROOT / "specs"])
-    assert not diags
+    assert not _spec_diags(diags)
     assert {"paper", "bench"} <= set(declared_envs(specset))
 
 
@@ -31,7 +37,7 @@ def test_a_misspelt_env_key_is_an_error_with_the_known_envs(tmp_path: Path) -> N
     path = specs / "overrides" / "env_paper.yaml"
     path.write_text(path.read_text().replace("key: paper", "key: papr"))
     _, diags = check_specs([specs])
-    [d] = diags
+    [d] = _spec_diags(diags)
     assert (d.code, d.pos.file, d.pos.line, d.pos.col) == ("UNRESOLVED_OVERRIDE", str(path), 5, 6)
     assert "`papr`" in d.message and "did you mean `paper`?" in d.hint and "paper, bench" in d.hint
 
@@ -41,7 +47,7 @@ def test_env_override_values_are_checked_like_stage_ones(tmp_path: Path) -> None
     path = specs / "overrides" / "env_bench.yaml"
     path.write_text(path.read_text().replace("  rollout:", "  rollot:").replace("breakeven_atr", "breakeven_atx"))
     _, diags = check_specs([specs])
-    assert sorted((d.code, d.pos.line) for d in diags) == [("UNRESOLVED_OVERRIDE", 12), ("UNRESOLVED_OVERRIDE", 15)]
+    assert sorted((d.code, d.pos.line) for d in _spec_diags(diags)) == [("UNRESOLVED_OVERRIDE", 12), ("UNRESOLVED_OVERRIDE", 15)]
 
 
 def test_a_run_config_env_that_is_not_declared_is_refused_before_anything_is_written(tmp_path: Path) -> None:

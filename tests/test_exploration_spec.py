@@ -17,6 +17,12 @@ from strategies.ml.config import ExplorationConfig
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 
+def _spec_diags(diags: list) -> list:
+    """Without CONTRACT_NO_RATE: the shipped paper catalogue's XRP/ETH quotes ETH, which the risk
+    spec's usd_rates does not rate (a warning, docs/lint-rules.md), whatever a test edits."""
+    return [d for d in diags if d.code != "CONTRACT_NO_RATE"]
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     return Path(shutil.copytree(SPECS, tmp_path / "specs"))
@@ -61,4 +67,4 @@ def test_the_ten_percent_floor_is_the_specs_and_enforced(tree: Path) -> None:
 def test_a_rate_written_in_the_exploration_document_is_reported_once(tree: Path) -> None:
     _edit(tree / "ml" / "exploration.yaml", "tag: exploration", "tag: exploration\nmin_rate: 0.3")
     _, diags = check_specs([tree])
-    assert [d.code for d in diags] == ["ENGINE_CONTRACT"]
+    assert [d.code for d in _spec_diags(diags)] == ["ENGINE_CONTRACT"]

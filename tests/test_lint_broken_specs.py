@@ -11,7 +11,8 @@ from engine.commands.validate import validate
 from engine.spec.lint.codes import ALL_CODES
 
 ROOT = Path(__file__).parent / "broken_specs"
-DOCS = Path(__file__).parents[1] / "docs" / "lint-rules.md"
+REPO = Path(__file__).parents[1]
+DOCS = REPO / "docs" / "lint-rules.md"
 CASES = sorted(p for p in ROOT.iterdir() if p.is_dir())
 # INTERNAL means a bug in the loader or linter: there is no spec that should produce it.
 NO_EXAMPLE = {"INTERNAL"}
@@ -19,8 +20,13 @@ NO_EXAMPLE = {"INTERNAL"}
 
 def actual(case: Path) -> list[str]:
     diags, _ = validate([str(case)])
-    return sorted(f"{Path(d.pos.file).relative_to(case).as_posix()}:{d.pos.line}:{d.pos.col} {d.code}"
-                  for d in diags)
+    return sorted(f"{_shown(Path(d.pos.file), case)}:{d.pos.line}:{d.pos.col} {d.code}" for d in diags)
+
+
+def _shown(file: Path, case: Path) -> str:
+    """A file of the case relative to it; one outside (the paper venue's contract catalogue) to the repo."""
+    file = file.resolve()
+    return file.relative_to(case.resolve() if file.is_relative_to(case.resolve()) else REPO).as_posix()
 
 
 def expected(case: Path) -> list[str]:

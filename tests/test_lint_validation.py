@@ -18,6 +18,12 @@ from engine.run.session import load_specset
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _spec_diags(diags: list) -> list:
+    """Without CONTRACT_NO_RATE: the shipped paper catalogue's XRP/ETH quotes ETH, which the risk
+    spec's usd_rates does not rate (a warning, docs/lint-rules.md), whatever a test edits."""
+    return [d for d in diags if d.code != "CONTRACT_NO_RATE"]
+
+
 @pytest.fixture
 def specs(tmp_path: Path) -> Path:
     out = tmp_path / "specs"
@@ -64,7 +70,7 @@ def test_engine_run_refuses_a_bad_override_at_its_line_without_a_traceback(specs
 @pytest.mark.parametrize("doc", ["risk/risk.yaml", "strategies/seed003.yaml"])
 def test_engine_run_refuses_a_spec_tree_without_a_document_it_reads(specs: Path, tmp_path: Path, doc: str) -> None:
     (specs / doc).unlink()
-    assert [d.code for d in validate([str(specs)])[0]] == ["MISSING_DOCUMENT"]
+    assert [d.code for d in _spec_diags(validate([str(specs)])[0])] == ["MISSING_DOCUMENT"]
     out = _engine("run", "--stage", "1", "--specs", str(specs), "--db", str(tmp_path / "e.db"),
                   "--run-dir", str(tmp_path / "run"), "--no-progress")
     assert out.returncode == 1 and "Traceback" not in out.stderr and "[Errno" not in out.stderr
@@ -74,7 +80,7 @@ def test_engine_run_refuses_a_spec_tree_without_a_document_it_reads(specs: Path,
 @pytest.mark.parametrize("one", ["kill/kill_modes.yaml", "overrides/stage_2.yaml", "catalogue.yaml"])
 def test_one_file_of_a_clean_tree_validates_clean(specs: Path, one: str) -> None:
     diags, n_files = validate([str(specs / one)])
-    assert diags == [] and n_files == len(list(specs.rglob("*.yaml")))
+    assert _spec_diags(diags) == [] and n_files == len(list(specs.rglob("*.yaml")))
 
 
 def test_one_file_reports_what_its_edit_broke_elsewhere_in_the_tree(specs: Path, monkeypatch) -> None:

@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Iterator
 
 from engine.diagnostics import Diagnostic, Severity, sort_key
 from engine.spec.ir import Machine, SpecSet
-from engine.spec.lint import (arguments, checks, conflicts, events, expressions, graph, names, rollout,
+from engine.spec.lint import (arguments, checks, conflicts, events, expressions, graph, names, rates, rollout,
                               structure, types)
 from engine.spec.lint._context import Context
 
@@ -20,7 +20,7 @@ MACHINE_RULES: tuple[MachineRule, ...] = (
     names.check, arguments.check, structure.check, expressions.check, types.check, conflicts.check,
     graph.check, events.check, checks.check, rollout.check,
 )
-SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (events.check_specset,)
+SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (events.check_specset, rates.check_specset)
 
 __all__ = ["lint", "safely"]
 

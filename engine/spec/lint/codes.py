@@ -67,6 +67,8 @@ LINT_CODES: dict[str, Severity] = {
     "ROLLOUT_LIVE_TAG": E,
     # what `engine run` needs of the specs (engine/spec/contract.py)
     "ENGINE_CONTRACT": E,
+    # a paper contract's quote currency with no USD rate a run could convert at (engine/spec/lint/rates.py)
+    "CONTRACT_NO_RATE": W,
 }
 
 ALL_CODES: dict[str, Severity] = {**LOADER_CODES, **LINT_CODES}

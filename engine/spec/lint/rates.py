@@ -1,0 +1,92 @@
+"""Contracts whose quote currency has no USD rate (CONTRACT_NO_RATE), found before a run is.
+
+A domain's wallet counts its contracts' quote currency, and a run converts the specs' USD
+figures into it (engine/run/currency.py) at the rate of the domain's own USD/XXX bars when it
+trades that series, else at the risk spec's `usd_rates`; a currency with neither refuses the
+run when it starts. The paper venue's catalogue (adapters/paper/contracts.yaml) is read here as
+YAML with positions, not through adapters.paper, whose package imports numpy: `engine validate`
+stays light. A warning, never an error: only a run that trades the contract needs its rate,
+and that run still refuses to start without one (the run config, not the specs, says what
+it trades).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from engine.diagnostics import Diagnostic, Pos
+from engine.run.currency import RATES_HINT, USD
+from engine.spec.ir import SpecSet
+from engine.spec.lint._base import diag
+from engine.spec.lint._context import Context
+
+CONTRACTS = "contracts.yaml"  # the name of adapters/paper/catalogue.py's DEFAULT_PATH, beside it
+RISK = "risk"  # the risk document a run reads its `usd_rates` from (specs.extra["risk"])
+
+
+def contracts_path() -> Path:
+    """The paper venue's contract catalogue, found without running the package's heavy __init__."""
+    spec = importlib.util.find_spec("adapters.paper")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("adapters.paper is not importable: no contract catalogue to check")
+    return Path(spec.origin).with_name(CONTRACTS)
+
+
+def check_specset(cx: Context) -> Iterator[Diagnostic]:
+    yield from check(cx.specset, contracts_path())
+
+
+def check(specset: SpecSet, path: Path) -> Iterator[Diagnostic]:
+    """CONTRACT_NO_RATE for each contract in the catalogue at `path` whose quote currency has
+    no rate a run could convert at (none for a spec set without a risk document)."""
+    risk = specset.extra.get(RISK) if specset.extra_kinds.get(RISK) == RISK else None
+    if risk is None:
+        return
+    from engine.spec.yamlio import parse_yaml
+
+    shown = _shown(path)
+    try:
+        doc, problems = parse_yaml(path.read_text(encoding="utf-8"), shown)
+    except (OSError, UnicodeDecodeError) as e:
+        yield diag(Pos(shown, 1, 1), "CONTRACT_NO_RATE", f"cannot read the contract catalogue ({e}): no "
+                   "contract's quote currency was checked for a USD rate", "restore adapters/paper/contracts.yaml")
+        return
+    if doc is None or problems or not isinstance(doc.data, dict):
+        first = problems[0] if problems else None
+        yield diag(first.pos if first else Pos(shown, 1, 1), "CONTRACT_NO_RATE",
+                   f"the contract catalogue is not a YAML mapping of contracts{f' ({first.message})' if first else ''}: "
+                   "no contract's quote currency was checked for a USD rate", "fix the catalogue's YAML")
+        return
+    rated = {USD, *risk.usd_rates}
+    for symbol, entry in doc.data.items():
+        quote = entry.get("quote") if isinstance(entry, dict) else None
+        if isinstance(quote, str) and quote not in rated and symbol != f"{USD}/{quote}":
+            yield _finding(str(symbol), entry, quote, doc.data, doc.pos_of((symbol, "quote")))
+
+
+def _finding(symbol: str, entry: dict, quote: str, contracts: dict[str, Any], pos: Pos) -> Diagnostic:
+    """One contract without a rate; whether a run could make one from its own data (it trades the
+    USD/XXX contract of the same domain beside it) is the run config's to say, when one exists."""
+    domain, own = entry.get("domain"), f"{USD}/{quote}"
+    twin = contracts.get(own)
+    add = f"add `{quote}: {{usd: <USD per {quote}>, source: <where the figure is from>}}` to {RATES_HINT}"
+    if isinstance(twin, dict) and twin.get("domain") == domain and twin.get("quote") == quote:
+        return diag(pos, "CONTRACT_NO_RATE",
+                    f"{symbol} quotes in {quote}, which has no entry in the risk spec's `usd_rates`: a run trading it "
+                    f"gets a rate only if it also trades {own} in {domain} (the rate of its own bars), which the run "
+                    "config decides, not the specs; without it the run is refused when it starts",
+                    f"{add}, or trade {own} in {domain} beside {symbol}")
+    return diag(pos, "CONTRACT_NO_RATE",
+                f"{symbol} quotes in {quote}, which has no entry in the risk spec's `usd_rates`, and no run can take "
+                f"a rate from its own data (the catalogue has no {own} contract in {domain}): a run trading {symbol} "
+                "is refused when it starts", add)
+
+
+def _shown(path: Path) -> str:
+    """The catalogue's name as diagnostics print it: relative to the working folder when inside it."""
+    try:
+        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd().resolve()) else str(path)
+    except ValueError:  # another drive
+        return str(path)
