@@ -575,6 +575,8 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     runner.heartbeat = args.heartbeat
     for note in runner.session.notes:
         console.print(f"note: {note}")
+    for u in runner.session.untradable:  # the run goes on: the risk chain refuses their entries by its rules
+        console.print(f"warning: {u.message}", markup=False, highlight=False, soft_wrap=True)
     try:
         if _bars_left(runner):
             _replay(args, runner, console)

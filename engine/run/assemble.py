@@ -125,13 +125,26 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         checkpoint.load(runner, saved)
         session.follow_rollout()
         store.journal("resume", "run", {"cursor": saved["cursor"]}, reason="resumed from checkpoint")
+        _preflight(runner, journal=False)  # the run journaled them when it started
         return runner
     session.kill = interp.create(session.bound["kill_modes"], "kill", host=session)
     session.rollout = interp.create(session.bound["rollout"], "rollout", host=session)
     session.follow_rollout()
     session.send(session.rollout, "activate", {"stage": stage})  # the stage's books and their gates
     runner.start()
+    _preflight(runner, journal=True)
     return runner
+
+
+def _preflight(runner: Runner, journal: bool) -> None:
+    """The symbols whose domain's opening wallet can never size an order the venue takes
+    (engine/run/preflight.py), kept for the start's warnings and report.json; each a journal row."""
+    from engine.run.preflight import JOURNAL_KIND, untradable
+
+    ses = runner.session
+    ses.untradable = untradable(runner.series, ses.books, ses.currencies, runner.risk.sizing, ses.venue.catalogue.get)
+    for u in ses.untradable if journal else ():
+        ses.ledger.journal(JOURNAL_KIND, u.symbol, u.as_dict(), reason=u.message)
 
 
 def _currencies(series: list, risk: Any, at: float) -> dict:

@@ -40,6 +40,8 @@ class RunSetting:
     quotes: Mapping[str, str | None]  # domain -> quote currency, MIXED, or None when unknown
     # domain -> {"usd_rate", "rate_source"}: the USD rate its wallet was funded at (engine/run/currency.py)
     rates: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    # the symbols the opening wallets can never trade (engine/run/preflight.py Untradable.as_dict)
+    untradable: tuple[Mapping[str, Any], ...] = ()
 
 
 def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunSetting:
@@ -59,7 +61,8 @@ def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunS
     # A domain with no series counts its wallet in the currency it was opened in (USD, as given).
     quotes = {d.value: c.currency for d, c in currencies.items()}
     quotes.update({d: _quote(syms, cat) for d, syms in symbols.items()})
-    return RunSetting(session.cfg.env, config, overrides, quotes, rates)
+    untradable = tuple(u.as_dict() for u in getattr(session, "untradable", ()))
+    return RunSetting(session.cfg.env, config, overrides, quotes, rates, untradable)
 
 
 def _quote(symbols: set[str], cat: Any) -> str | None:
@@ -191,6 +194,7 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
                         "kpis_by_stage": {str(n): k.as_dict() for n, k in per_stage[d].items()}}
                     for d, dr in result.domains.items()},
         "stages": [{"stage": n, "from": _iso(t), "state": state} for t, n, state in stage_log(result)],
+        "untradable": list(setting.untradable) if setting else None,
         "trade_count": len(result.trades),
         "models": _models(result.trades),
         "gate_decisions": _timed(result.gate_decisions),

@@ -138,6 +138,7 @@ class Session:
     gate_decisions: list[dict] = field(default_factory=list)
     kill_events: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    untradable: list = field(default_factory=list)  # engine/run/preflight.py: symbols the opening wallets never trade
     flatten_pending: bool = False
     refused: str = ""  # why the last event sent to the rollout was refused ("" if it was not)
     stages: dict[int, dict[str, BoundMachine]] = field(default_factory=dict)  # bind_stages: per stage, at load

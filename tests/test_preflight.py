@@ -1,0 +1,107 @@
+"""A stage that activates a domain its opening wallet can never trade says so at start: one warning
+line per symbol, a journal row and report.json's `untradable` (the user found out only from the
+min_size rejections). The run still goes on: the rules are right, this is information."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from adapters.paper.catalogue import Catalogue
+from engine.domain import Domain
+from engine.run.currency import WalletCurrency
+from engine.run.preflight import min_order, untradable
+from engine.spec.loader import load_specs
+from run_support import ENV, write_env_override
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = """\
+data:
+  crypto_spot: {datasets: [crypto_spot/ETH_BTC-5m], primary: 15m, confirm: 5m}
+  crypto_perp: {datasets: [crypto_perp/BTC-PERP-1m], primary: 15m, confirm: 5m}
+  forex: {datasets: [forex/GBPUSD-1m], primary: 15m, confirm: 5m}
+"""
+USD = WalletCurrency("USD", 1.0, "quoted in USD")
+BTC = WalletCurrency("BTC", 13853.0, "usd_rates")
+
+
+@pytest.fixture(scope="module")
+def sizing():
+    specs, _ = load_specs([ROOT / "specs"])
+    return specs.extra["risk"].sizing
+
+
+def _series(symbol: str, domain: Domain, price: float) -> SimpleNamespace:
+    return SimpleNamespace(symbol=symbol, domain=domain, close=[price * 0.9, price], start=1)
+
+
+def _check(sizing, wallet_usd: float, *series: SimpleNamespace) -> dict:
+    currencies = {d: USD for d in Domain} | {Domain.CRYPTO_SPOT: BTC}
+    books = {s.domain: SimpleNamespace(start_balance=currencies[s.domain].from_usd(wallet_usd)) for s in series}
+    return {u.symbol: u for u in untradable(series, books, currencies, sizing, Catalogue.load().get)}
+
+
+def test_the_default_wallet_never_trades_perps_or_forex_but_trades_btc_pairs(sizing) -> None:
+    found = _check(sizing, 1000, _series("ETH/BTC", Domain.CRYPTO_SPOT, 0.09), _series("BTC-PERP", Domain.CRYPTO_PERP,
+                   43272.0), _series("GBP/USD", Domain.FOREX, 1.57036))
+    assert sorted(found) == ["BTC-PERP", "GBP/USD"]
+    perp = found["BTC-PERP"]
+    # 2% canary of $1,000 at ladder 1 = $20 < one 0.001 lot at the first bar's 43,272; the base 5% ($50)
+    # is out of reach: no symbol of the domain can trade in canary, so its canary never ends
+    assert (perp.max_notional, perp.size_param, perp.canary_for_good) == (20.0, "sizing.canary.size_pct", True)
+    assert perp.min_order == pytest.approx(43.272) and perp.needed_wallet_usd == pytest.approx(2163.6)
+    assert "paper_wallet_usd to at least 2,163.60 USD" in perp.message and "BTC-PERP (crypto_perp)" in perp.message
+
+
+def test_a_symbol_that_ends_the_canary_lets_the_base_size_count(sizing) -> None:
+    """A forex symbol whose lot the canary size reaches (125 USD here) can end the canary: past it the
+    base size (5%) is the most sizing gives GBP/USD."""
+    cheap = SimpleNamespace(symbol="6EH4", domain=Domain.FOREX, close=[0.001, 0.001], start=1)  # 125 USD a contract
+    found = _check(sizing, 10_000, cheap, _series("GBP/USD", Domain.FOREX, 1.57036))
+    gbp = found["GBP/USD"]
+    assert (gbp.size_param, gbp.canary_for_good, gbp.max_notional) == ("sizing.base_size_pct", False, 500.0)
+    assert gbp.needed_wallet_usd == pytest.approx(1570.36 / 0.05)
+
+
+def test_the_smallest_order_is_whole_lots_reaching_the_minimum_notional() -> None:
+    cat = Catalogue.load()
+    assert min_order(cat.get("USD/JPY"), 150.0) == pytest.approx(150_000.0)  # one 1,000 lot: 150,000 JPY >= 100,000
+    assert min_order(cat.get("ETH/BTC"), 0.09) == pytest.approx(0.00108)  # 12 lots of 0.001 reach 0.001 BTC
+
+
+def _engine(tmp: Path, overrides: Path | None = None) -> subprocess.CompletedProcess:
+    """A 20-bar stage 3 run of CONFIG; `overrides`: a folder of env overrides, whose env the config selects."""
+    tmp.mkdir()
+    (tmp / "cfg.yaml").write_text(CONFIG + (f"env: {ENV}\n" if overrides else ""))
+    specs = ["--specs", "specs", str(overrides)] if overrides else []
+    base = {k: v for k, v in os.environ.items() if k != "ENGINE_DB_URL"}
+    return subprocess.run([sys.executable, "-m", "engine.cli", "run", "--stage", "3", "--paper", "--config",
+                           str(tmp / "cfg.yaml"), "--max-bars", "20", "--db", str(tmp / "e.db"), "--run-dir",
+                           str(tmp / "run"), "--no-progress", *specs],
+                          cwd=ROOT, capture_output=True, text=True, env=base, timeout=600)
+
+
+def test_a_stage_3_run_warns_of_each_symbol_its_wallets_cannot_trade_and_a_larger_wallet_clears_it(tmp_path):
+    done = _engine(tmp_path / "default")
+    assert done.returncode == 0, done.stderr[-2000:]
+    warned = re.findall(r"^warning: (\S+) \((\w+)\) can never trade at its opening wallet of 1,000.00 USD", done.stdout,
+                        flags=re.M)
+    assert warned == [("BTC-PERP", "crypto_perp"), ("GBP/USD", "forex")], done.stdout
+    report = json.loads((tmp_path / "default" / "run" / "report.json").read_text())
+    assert [u["symbol"] for u in report["untradable"]] == ["BTC-PERP", "GBP/USD"]
+    documented = set(re.findall(r"`([a-z_]+)`", (ROOT / "docs" / "run-report.md").read_text()))
+    assert set(report["untradable"][0]) <= documented
+    rows = [json.loads(line) for line in (tmp_path / "default" / "run" / "journal.jsonl").read_text().splitlines()]
+    assert [(r["key"], r["payload"]["needed_wallet_usd"] > 1000) for r in rows if r["kind"] == "untradable"] == [
+        ("BTC-PERP", True), ("GBP/USD", True)]
+
+    done = _engine(tmp_path / "rich", write_env_override(tmp_path / "overrides", 100_000))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "warning:" not in done.stdout
+    assert json.loads((tmp_path / "rich" / "run" / "report.json").read_text())["untradable"] == []
