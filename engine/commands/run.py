@@ -63,7 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--specs", nargs="*", default=["specs"], help="spec folders (default: specs)")
     p.add_argument("--db", help="state database: a SQLite file or a database URL (default: $ENGINE_DB_URL, "
                                 "else the config's db, var/engine.db)")
-    p.add_argument("--run-dir", help="where to write the run's outputs (default: runs/<stage>-<time>)")
+    p.add_argument("--run-dir", help="where to write the run's outputs (default: "
+                   "<runs_dir>/stage<N>-<UTC time>, e.g. runs/stage1-20260102T030405Z; runs_dir is set in the run config)")
     p.add_argument("--max-bars", type=_bar_count, help="stop after this many bars (smoke runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--resume", action="store_true",
@@ -247,7 +248,7 @@ def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -
 # -- checks before anything is written ---------------------------------------------------
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """Config, specs and the stage's routing; Refused or SpecError otherwise."""
-    from engine.run.optin import NotLive, OptInError, route
+    from engine.run.optin import Misused, OptInError, route
     from engine.run.session import RefusedToStart, load_specset
 
     cfg = _config(args.config)
@@ -258,7 +259,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         modes = dict(specs.machines["rollout"].states[stage_state(args.stage)].attrs.get("domains", {}))
         routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
                         paper_flag=args.paper, paper_command=_paper_command(args))
-    except NotLive as e:  # --live for a stage with no live leg: the user misreads the stage
+    except Misused as e:  # --live with --paper, or for a stage with no live leg: a usage error
         raise Refused(str(e), 2) from None
     except (OptInError, RefusedToStart) as e:
         raise Refused(str(e), 1) from None
