@@ -148,6 +148,20 @@ def test_run_dir_with_zero_trades_is_complete_and_parseable(tmp_path):
     assert files["equity"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+MONEY_KPIS = ("gross_profit", "gross_loss", "fees", "funding")
+
+
+@pytest.mark.parametrize("trades", [[], [trade(30, T0 + 1)]], ids=["no trade", "no exploration trade"])
+def test_money_kpis_are_floats_in_every_block_even_with_no_trade(tmp_path, trades):
+    """A block with no trade (the exploration block of most runs) says 0.0, as the docs type it,
+    not 0, nor -0.0."""
+    dom = read_report(write_run_dir(result(tmp_path, trades)))["domains"]["crypto_spot"]
+    for block in (dom["kpis"], dom["exploration_kpis"], *dom["kpis_by_stage"].values()):
+        for key in MONEY_KPIS:
+            assert isinstance(block[key], float) and math.copysign(1.0, block[key]) == 1.0, (key, block[key])
+    assert (dom["exploration_kpis"]["gross_profit"], dom["exploration_kpis"]["fees"]) == (0.0, 0.0)
+
+
 def test_run_dir_with_trades(tmp_path):
     trades = [trade(30, T0 + 60), trade(-10, T0 + 120, model_version="xgb-3"),
               trade(-5, T0 + 180, exploration=True)]
