@@ -579,11 +579,13 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     for u in runner.session.untradable:  # the run goes on: the risk chain refuses their entries by its rules
         console.print(f"warning: {u.message}", markup=False, highlight=False, soft_wrap=True)
     try:
+        replay_s = None
         if _bars_left(runner):
-            _replay(args, runner, console)
+            replay_s = _replay(args, runner, console)
         else:  # the last bar was checkpointed before its report was written: no second checkpoint
             console.print("note: the saved run had processed its last bar already; writing its report")
         result = runner.result(started)
+        result.replay_s = replay_s
         setting = run_setting(runner.session, runner.series, args.config)
         files = write_run_dir(result, store.iter_journal(), setting)
     except FileNotFoundError:  # a missing input, not a failed write: _run says so
@@ -616,17 +618,18 @@ def _bars_left(runner: Any) -> bool:
     return runner.bars < len(runner.timeline) or bool(runner.taken)
 
 
-def _replay(args: argparse.Namespace, runner: Any, console: Any) -> None:
+def _replay(args: argparse.Namespace, runner: Any, console: Any) -> float:
     """The bars, with a progress bar; the audit lines gathered since the last checkpoint reach
-    the file, error or not."""
+    the file, error or not. Returns the replay loop's seconds, as the progress line said them."""
     from engine.run.progress import RunProgress
 
     total = sum(len(s) - s.start for s in runner.series)
     if args.max_bars:
         total = min(total, args.max_bars)
     try:
-        with RunProgress(total, enabled=not (args.no_progress or args.heartbeat), console=console) as progress:
-            progress.advance(runner.bars)
+        with RunProgress(total, enabled=not (args.no_progress or args.heartbeat), console=console,
+                         start=runner.bars) as progress:
             runner.run(progress, limit=args.max_bars)
     finally:
         runner.session.interp.sink.flush()
+    return progress.elapsed
