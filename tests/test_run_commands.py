@@ -72,3 +72,18 @@ def test_a_kill_event_says_what_tripped_it(tmp_path: Path) -> None:
     ses.send(ses.kill, "manual_resume", inputs=runner.pnl_inputs())
     assert [(e["to"], e["reason"]) for e in ses.kill_events] == [
         ("close_only", "fault: order book feed lost"), ("normal", "manual_resume")]
+
+
+def test_a_flatten_command_row_lists_every_move_it_caused(tmp_path: Path) -> None:
+    """Nothing is open, so the flatten is done at once: the row lists the kill machine's move,
+    the rollout's demotion its broadcast caused and the halt that followed, in that order."""
+    runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    for command, event in (("close_only", "manual_close_only"), ("flatten", "manual_flatten")):
+        ses.store.post_command(command, {"machine": "kill_modes", "event": event, "reason": "drill"})
+        runner.poll_commands()
+    close_only, flatten = _commands(ses)
+    assert close_only.payload["moved"] == ["kill: normal -> close_only"]
+    assert flatten.payload["moved"] == ["kill: close_only -> flatten_all", "rollout: stage_1 -> demoted",
+                                        "kill: flatten_all -> halted"]
+    assert ses.kill.state == "halted" and not ses.flatten_pending

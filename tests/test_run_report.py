@@ -148,6 +148,20 @@ def test_run_dir_with_zero_trades_is_complete_and_parseable(tmp_path):
     assert files["equity"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+MONEY_KPIS = ("gross_profit", "gross_loss", "fees", "funding")
+
+
+@pytest.mark.parametrize("trades", [[], [trade(30, T0 + 1)]], ids=["no trade", "no exploration trade"])
+def test_money_kpis_are_floats_in_every_block_even_with_no_trade(tmp_path, trades):
+    """A block with no trade (the exploration block of most runs) says 0.0, as the docs type it,
+    not 0, nor -0.0."""
+    dom = read_report(write_run_dir(result(tmp_path, trades)))["domains"]["crypto_spot"]
+    for block in (dom["kpis"], dom["exploration_kpis"], *dom["kpis_by_stage"].values()):
+        for key in MONEY_KPIS:
+            assert isinstance(block[key], float) and math.copysign(1.0, block[key]) == 1.0, (key, block[key])
+    assert (dom["exploration_kpis"]["gross_profit"], dom["exploration_kpis"]["fees"]) == (0.0, 0.0)
+
+
 def test_run_dir_with_trades(tmp_path):
     trades = [trade(30, T0 + 60), trade(-10, T0 + 120, model_version="xgb-3"),
               trade(-5, T0 + 180, exploration=True)]
@@ -231,8 +245,10 @@ def test_kpi_table_lists_each_domain_and_the_kill_summary(tmp_path):
                     Console(file=out, width=140))
     text = out.getvalue()
     for needle in ("crypto_spot (paper)", "exploration", "Sharpe", "profit factor", "1,027.00",
-                   "kill mode: normal", "stage_1", "max_positions 3", "orders the venue refused: 2"):
+                   "kill mode: normal", "stage_1", "rejected signals: max_positions 3, min_notional 1",
+                   "orders the venue refused: 2"):
         assert needle in text
+    assert "rejected orders" not in text  # signals refused before any order was sent
 
 
 def test_kpi_table_never_cuts_a_cell_short(tmp_path, monkeypatch):
@@ -276,7 +292,7 @@ def test_progress_off_a_terminal_prints_only_the_final_line():
     with RunProgress(10, console=Console(file=out, force_terminal=False), clock=ticking(0.0, 2.0)) as p:
         for _ in range(10):
             p.advance()
-    assert out.getvalue() == "bars: 10/10 in 2.00s (5 bars/s)\n"
+    assert out.getvalue() == "bars: 10/10 replayed in 2.00s (5 bars/s, replay loop only)\n"
     assert p.rate == 5.0
 
 
@@ -286,7 +302,31 @@ def test_progress_on_a_terminal_draws_a_bar_and_the_final_line():
                      clock=ticking(0.0, 1.0)) as p:
         p.advance(4)
     text = out.getvalue()
-    assert "4/4" in text and "bars: 4/4 in 1.00s (4 bars/s)" in text
+    assert "4/4" in text and "bars: 4/4 replayed in 1.00s (4 bars/s, replay loop only)" in text
+
+
+def test_a_resumed_progress_times_only_the_bars_it_replayed():
+    out = io.StringIO()
+    with RunProgress(10, console=Console(file=out, force_terminal=False), clock=ticking(0.0, 2.0), start=6) as p:
+        p.advance(4)
+    assert out.getvalue() == "bars: 10/10, 4 of them replayed in 2.00s (2 bars/s, replay loop only)\n"
+
+
+def test_the_console_and_the_report_name_the_same_speeds(tmp_path):
+    """The progress line times the replay loop; report.json's elapsed_s the whole run, start-up
+    included. The report carries the progress line's figures as replay_s and
+    replay_bars_per_second, and the console's closing line gives both, each named."""
+    with RunProgress(500, enabled=False, clock=ticking(0.0, 0.5)) as progress:
+        progress.advance(500)
+    run = result(tmp_path, [])  # 500 bars in 2.0s of wall time, start-up included
+    run.replay_s = progress.elapsed
+    report = read_report(write_run_dir(run))
+    assert (report["elapsed_s"], report["bars_per_second"]) == (2.0, 250)
+    assert (report["replay_s"], report["replay_bars_per_second"]) == (0.5, progress.rate) == (0.5, 1000)
+    out = io.StringIO()
+    print_kpi_table(run, Console(file=out, width=200))
+    assert ("run time: 2.00s with start-up, 250 bars/s (report.json elapsed_s); "
+            "replay loop alone: 0.50s, 1,000 bars/s (replay_s)") in out.getvalue()
 
 
 def test_equity_png_gives_each_domain_its_own_time_axis(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.domain import Domain
-from engine.run.optin import OptInError, route
+from engine.run.optin import Misused, route
 from run_support import Checker, Scenario, build, write_env_override
 
 PERPS = Scenario(stage=3, datasets=("crypto_perp/BTC-PERP-1m",), offset=0, bars=400, seed=3, partial_fill_prob=0.0,
@@ -163,14 +163,15 @@ def test_a_resumed_promoted_run_keeps_its_stage_parameters_and_its_paper_routing
 
 
 def test_live_and_paper_together_are_refused() -> None:
-    with pytest.raises(OptInError, match="--live and --paper contradict"):
+    with pytest.raises(Misused, match="--live and --paper contradict"):
         route(1, {"crypto_spot": "paper"}, config_enabled=True, live_flag=True, paper_flag=True, environ={})
 
 
-def test_engine_run_refuses_live_with_paper_before_writing_anything(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("stage", ["1", "3"])  # no live leg, live legs: the flags contradict either way
+def test_engine_run_refuses_live_with_paper_before_writing_anything(tmp_path: Path, capsys, stage: str) -> None:
     from engine.cli import main
 
-    assert main(["run", "--stage", "1", "--live", "--paper", "--db", str(tmp_path / "e.db")]) == 1
+    assert main(["run", "--stage", stage, "--live", "--paper", "--db", str(tmp_path / "e.db")]) == 2  # usage
     assert "--live and --paper contradict" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 

@@ -63,7 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--specs", nargs="*", default=["specs"], help="spec folders (default: specs)")
     p.add_argument("--db", help="state database: a SQLite file or a database URL (default: $ENGINE_DB_URL, "
                                 "else the config's db, var/engine.db)")
-    p.add_argument("--run-dir", help="where to write the run's outputs (default: runs/<stage>-<time>)")
+    p.add_argument("--run-dir", help="where to write the run's outputs (default: "
+                   "<runs_dir>/stage<N>-<UTC time>, e.g. runs/stage1-20260102T030405Z; runs_dir is set in the run config)")
     p.add_argument("--max-bars", type=_bar_count, help="stop after this many bars (smoke runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--resume", action="store_true",
@@ -247,7 +248,7 @@ def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -
 # -- checks before anything is written ---------------------------------------------------
 def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """Config, specs and the stage's routing; Refused or SpecError otherwise."""
-    from engine.run.optin import NotLive, OptInError, route
+    from engine.run.optin import Misused, OptInError, route
     from engine.run.session import RefusedToStart, load_specset
 
     cfg = _config(args.config)
@@ -258,7 +259,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         modes = dict(specs.machines["rollout"].states[stage_state(args.stage)].attrs.get("domains", {}))
         routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
                         paper_flag=args.paper, paper_command=_paper_command(args))
-    except NotLive as e:  # --live for a stage with no live leg: the user misreads the stage
+    except Misused as e:  # --live with --paper, or for a stage with no live leg: a usage error
         raise Refused(str(e), 2) from None
     except (OptInError, RefusedToStart) as e:
         raise Refused(str(e), 1) from None
@@ -578,11 +579,13 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     for u in runner.session.untradable:  # the run goes on: the risk chain refuses their entries by its rules
         console.print(f"warning: {u.message}", markup=False, highlight=False, soft_wrap=True)
     try:
+        replay_s = None
         if _bars_left(runner):
-            _replay(args, runner, console)
+            replay_s = _replay(args, runner, console)
         else:  # the last bar was checkpointed before its report was written: no second checkpoint
             console.print("note: the saved run had processed its last bar already; writing its report")
         result = runner.result(started)
+        result.replay_s = replay_s
         setting = run_setting(runner.session, runner.series, args.config)
         files = write_run_dir(result, store.iter_journal(), setting)
     except FileNotFoundError:  # a missing input, not a failed write: _run says so
@@ -615,17 +618,18 @@ def _bars_left(runner: Any) -> bool:
     return runner.bars < len(runner.timeline) or bool(runner.taken)
 
 
-def _replay(args: argparse.Namespace, runner: Any, console: Any) -> None:
+def _replay(args: argparse.Namespace, runner: Any, console: Any) -> float:
     """The bars, with a progress bar; the audit lines gathered since the last checkpoint reach
-    the file, error or not."""
+    the file, error or not. Returns the replay loop's seconds, as the progress line said them."""
     from engine.run.progress import RunProgress
 
     total = sum(len(s) - s.start for s in runner.series)
     if args.max_bars:
         total = min(total, args.max_bars)
     try:
-        with RunProgress(total, enabled=not (args.no_progress or args.heartbeat), console=console) as progress:
-            progress.advance(runner.bars)
+        with RunProgress(total, enabled=not (args.no_progress or args.heartbeat), console=console,
+                         start=runner.bars) as progress:
             runner.run(progress, limit=args.max_bars)
     finally:
         runner.session.interp.sink.flush()
+    return progress.elapsed

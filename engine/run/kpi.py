@@ -75,8 +75,10 @@ def kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float) -> 
     curve = list(equity) or trade_curve(trades, start_balance)
     pnls = [t.pnl for t in trades]
     n = len(pnls)
-    gross_profit = sum(p for p in pnls if p > 0)
-    gross_loss = -sum(p for p in pnls if p < 0)
+    # Started at 0.0: with no trade the sums are still floats (report.json types them so), and
+    # the losses are summed negated, as -sum() would make a zero -0.0.
+    gross_profit = sum((p for p in pnls if p > 0), 0.0)
+    gross_loss = sum((-p for p in pnls if p < 0), 0.0)
     values = _values(curve)
     if values.size and np.ptp(values) <= FLAT * np.max(np.abs(values)):
         values = np.full(values.size, values[0])
@@ -93,8 +95,8 @@ def kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float) -> 
         total_return=last / start_balance - 1.0 if start_balance else None,
         gross_profit=gross_profit,
         gross_loss=gross_loss,
-        fees=sum(t.fees for t in trades),
-        funding=sum(t.funding for t in trades),
+        fees=sum((t.fees for t in trades), 0.0),
+        funding=sum((t.funding for t in trades), 0.0),
     )
 
 

@@ -30,6 +30,7 @@ from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import Session
+from engine.runtime.audit import AuditSink, Record
 from engine.spec.contract import AWAITING_TAG
 
 if TYPE_CHECKING:
@@ -222,9 +223,8 @@ class Runner:
         self._decide(s, i, t)
         if ex.faults:
             self._raise_faults()
-        if ses.flatten_pending and not ex.brackets and not ex.closing:  # a late fill's units still out
-            ses.flatten_pending = False
-            ses.send(ses.kill, "flattened")
+        if ses.flatten_pending:
+            self._settle_flatten()
         ends = self._ends_time
         if ends is None or ends[self.bars]:  # (self.bars: this row) its domain's last row of this time
             domain, eq, x = s.domain.value, book.equity, self._explored(s.domain, book)
@@ -504,9 +504,13 @@ class Runner:
             spec_cmd = inst.bound.machine.commands.get(command)
             if spec_cmd is None or only not in (None, inst.id):
                 continue
-            records = ses.send(inst, spec_cmd.event, inputs=self.pnl_inputs(), cause=text)
+            with self._moves() as seen:
+                records = ses.send(inst, spec_cmd.event, inputs=self.pnl_inputs(), cause=text)
+                if ses.flatten_pending:  # nothing open to close: the flatten is done now, not at the next bar
+                    self._settle_flatten()
             own = [r for r in records if r.instance_id == inst.id and r.event == spec_cmd.event]
-            moved += [f"{inst.id}: {r.source} -> {r.target or r.source}" for r in own if r.kind == "transition"]
+            moved += [f"{r.instance_id}: {r.source} -> {r.target or r.source}" for r in seen
+                      if r.target is not None or (r.instance_id == inst.id and r.event == spec_cmd.event)]
             if not any(r.kind == "transition" for r in own):
                 refused = [ses.refused] if inst is ses.rollout and ses.refused else []  # never sent: no record
                 why += [f"{inst.id}: {r}" for r in refused + [r.reason for r in own if r.reason]] or [
@@ -514,6 +518,31 @@ class Runner:
         if not moved and not why:
             why.append(f"no machine's spec has the command `{command}`")
         return moved, why
+
+    @contextmanager
+    def _moves(self) -> Iterator[list[Record]]:
+        """The transitions of the kill, rollout and gate instances while the block runs, as their
+        records reach the audit sink: a command's own move and those it set off (the kill
+        machine's broadcasts demoting the rollout, `flattened` halting it), for its journal row.
+        Brackets and orders are left to the audit trail: a flatten moves every one."""
+        ses, interp = self.session, self.session.interp
+        seen: list[Record] = []
+        sink = interp.sink
+        interp.sink = _Tap(sink, seen)
+        try:
+            yield seen
+        finally:
+            interp.sink = sink
+            ids = {i.id for i in (ses.kill, ses.rollout, *ses.gates.values())}
+            seen[:] = [r for r in seen if r.instance_id in ids]
+
+    def _settle_flatten(self) -> None:
+        """Tell the kill machine the flatten is done once nothing is open (a late fill's units
+        still out keep it waiting)."""
+        ses, ex = self.session, self.session.execution
+        if not ex.brackets and not ex.closing:
+            ses.flatten_pending = False
+            ses.send(ses.kill, "flattened")
 
     def _stale(self, args: dict) -> str:
         """Why a confirmation no longer applies, or "": `engine promote` confirms the state the
@@ -728,6 +757,23 @@ def _ends_time(tl: Timeline) -> np.ndarray | None:
 
 
 wall = time.perf_counter  # the wall clock the command poll is timed by (bound: one call a bar, not two)
+
+
+class _Tap:
+    """An audit sink that passes every record on and keeps the transitions (Runner._moves)."""
+
+    __slots__ = ("inner", "seen")
+
+    def __init__(self, inner: AuditSink, seen: list[Record]) -> None:
+        self.inner, self.seen = inner, seen
+
+    def write(self, r: Record) -> None:
+        if r.kind == "transition":
+            self.seen.append(r)
+        self.inner.write(r)
+
+    def flush(self) -> None:
+        self.inner.flush()
 
 
 @contextmanager

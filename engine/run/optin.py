@@ -56,8 +56,12 @@ class OptInError(Exception):
     pass
 
 
-class NotLive(OptInError):
-    """--live for a stage that routes no leg live: the user misreads the stage (a usage error)."""
+class Misused(OptInError):
+    """The routing flags are wrong in themselves, whatever the opt-ins: a usage error (exit 2)."""
+
+
+class NotLive(Misused):
+    """--live for a stage that routes no leg live: the user misreads the stage."""
 
 
 def route(stage: int, modes: Mapping[str, str], *, config_enabled: bool, live_flag: bool, paper_flag: bool,
@@ -66,7 +70,7 @@ def route(stage: int, modes: Mapping[str, str], *, config_enabled: bool, live_fl
     `engine run --stage N --paper`)."""
     env = os.environ if environ is None else environ
     if live_flag and paper_flag:
-        raise OptInError("--live and --paper contradict each other: --live opts in to live legs, --paper routes "
+        raise Misused("--live and --paper contradict each other: --live opts in to live legs, --paper routes "
                          "them to the paper venue; pass one of them")
     live = tuple(d for d, m in modes.items() if m == "live")
     if not live and live_flag:

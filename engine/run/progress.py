@@ -1,5 +1,10 @@
 """A progress bar for `engine run`: bars processed, total, bars/s.
 
+It times the replay loop alone (the bars, operator commands, checkpoints), from entering the
+context to leaving it. Start-up before it (data, strategy fits, opening the store) counts in
+report.json's `elapsed_s` and `bars_per_second`, not here; these figures are its `replay_s` and
+`replay_bars_per_second`. A resumed run's bars before `start` are shown done, not timed.
+
 Disabled: prints nothing but `note`s for the operator (to stderr). On a terminal: a live rich bar, then a final
 line. Not on a terminal (CI, a pipe, a log file): no bar, only the final line,
 so logs are not flooded with redraws.
@@ -17,11 +22,13 @@ from typing import Any
 
 class RunProgress:
     def __init__(self, total: int | None, enabled: bool = True, *, console: Any = None,
-                 description: str = "bars", clock: Callable[[], float] = time.perf_counter) -> None:
+                 description: str = "bars", clock: Callable[[], float] = time.perf_counter,
+                 start: int = 0) -> None:
         self.total = total
         self.enabled = enabled
         self.description = description
-        self.bars = 0
+        self.start = start  # done by the saved run a resume continues: another process's time
+        self.bars = start
         self._clock = clock
         self._console = console
         self._started: float | None = None
@@ -39,7 +46,7 @@ class RunProgress:
             self._console = self._console or Console()
             if self._console.is_terminal:
                 self._progress = _live_bar(self._console)
-                self._task = self._progress.add_task(self.description, total=self.total)
+                self._task = self._progress.add_task(self.description, total=self.total, completed=self.start)
                 self._progress.start()
         return self
 
@@ -65,15 +72,17 @@ class RunProgress:
 
     @property
     def rate(self) -> float | None:
-        """Bars per second since the context was entered; None before any time has passed."""
-        elapsed = self.elapsed
-        return self.bars / elapsed if elapsed > 0 else None
+        """Bars this process replayed per second since the context was entered; None before any
+        time has passed or any bar was replayed (as report.json's rates)."""
+        elapsed, done = self.elapsed, self.bars - self.start
+        return done / elapsed if elapsed > 0 and done > 0 else None
 
     def summary(self) -> str:
         rate = self.rate
         of = f"/{self.total:,}" if self.total is not None else ""
         speed = f"{rate:,.0f} bars/s" if rate is not None else "- bars/s"
-        return f"{self.description}: {self.bars:,}{of} in {self.elapsed:.2f}s ({speed})"
+        resumed = f", {self.bars - self.start:,} of them" if self.start else ""
+        return f"{self.description}: {self.bars:,}{of}{resumed} replayed in {self.elapsed:.2f}s ({speed}, replay loop only)"
 
     def __exit__(self, *exc: object) -> None:
         self._finished = self._clock()

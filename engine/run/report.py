@@ -163,11 +163,11 @@ def _rate(setting: RunSetting | None, domain: str) -> Mapping[str, Any]:
     return rate or {"usd_rate": None, "rate_source": None}
 
 
-def _rate_of(result: RunResult, elapsed: float) -> float | None:
+def _rate_of(result: RunResult, elapsed: float | None) -> float | None:
     """This process's bars per second (a resumed run's earlier bars took another process's time);
     None when it processed none (a resume that only wrote the report): no rate, not a rate of 0."""
     done = result.bars - result.resumed_at_bar
-    return done / elapsed if done > 0 and elapsed > 0 else None
+    return done / elapsed if done > 0 and elapsed else None
 
 
 def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting | None = None) -> dict[str, Any]:
@@ -185,6 +185,8 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "bars": result.bars,
         "resumed_at_bar": result.resumed_at_bar,
         "bars_per_second": _rate_of(result, elapsed),
+        "replay_s": result.replay_s,
+        "replay_bars_per_second": _rate_of(result, result.replay_s),
         "domains": {d: {"mode": dr.mode, "quote": quotes.get(d),
                         **_rate(setting, d),
                         "start_balance": dr.start_balance,
@@ -325,9 +327,26 @@ def print_kpi_table(result: RunResult, console: Any, setting: RunSetting | None 
         console.print(f"  gate: {_brief(decision)}")
     if result.rejections:
         top = sorted(result.rejections.items(), key=lambda kv: (-kv[1], kv[0]))
-        console.print("rejected orders: " + ", ".join(f"{rule} {n}" for rule, n in top))
+        console.print("rejected signals: " + ", ".join(f"{rule} {n}" for rule, n in top)
+                      + " (no order sent; journal kind `signal_rejected` has why)")
     if result.venue_rejections:
         console.print(f"orders the venue refused: {result.venue_rejections} (journal kind `rejection` has why)")
+    console.print(time_line(result), highlight=False)
+
+
+def time_line(result: RunResult) -> str:
+    """The run's time, the replay loop's share beside it: the progress line timed the loop
+    alone, report.json's elapsed_s the whole of it, so both are named (report.json has both)."""
+    elapsed = result.finished - result.started
+    whole = f"run time: {elapsed:.2f}s with start-up{_speed(_rate_of(result, elapsed))} (report.json elapsed_s)"
+    if result.replay_s is None:
+        return whole + "; no bar replayed"
+    return (f"{whole}; replay loop alone: {result.replay_s:.2f}s{_speed(_rate_of(result, result.replay_s))} "
+            "(replay_s)")
+
+
+def _speed(rate: float | None) -> str:
+    return f", {rate:,.0f} bars/s" if rate is not None else ""
 
 
 def _unit(quote: str | None) -> str:

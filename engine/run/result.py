@@ -55,8 +55,8 @@ class DomainResult:
 class RunResult:
     stage: int
     run_dir: Path
-    started: float  # wall clock, epoch seconds
-    finished: float
+    started: float  # wall clock, epoch seconds: this process's start-up begins
+    finished: float  # the result is taken (its files are written after)
     bars: int
     domains: dict[str, DomainResult]
     trades: list[ClosedTrade] = field(default_factory=list)
@@ -70,6 +70,7 @@ class RunResult:
     final_stage_state: str = ""
     stage_log: list[tuple[float, int, str | None]] = field(default_factory=list)  # (from, stage, rollout state)
     resumed_at_bar: int = 0  # `bars` of the saved run when this process resumed it (0: a fresh run)
+    replay_s: float | None = None  # of finished - started, the replay loop's (RunProgress); None: no replay
 
     def domain_trades(self, domain: str) -> list[ClosedTrade]:
         return [t for t in self.trades if t.domain == domain]
