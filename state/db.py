@@ -5,7 +5,8 @@ Every command (`engine run`, `status`, `kill`, `promote`) finds its store by one
 then the run config's `db` (`--config`), then var/engine.db. `--db` and the config's
 `db` take a SQLite file or a database URL (anything with `://`); ENGINE_DB_URL a URL.
 (`Store.open`'s own arguments, `resolve_url`: an explicit URL, then an explicit SQLite
-path, then ENGINE_DB_URL, then var/engine.db.)
+path, then ENGINE_DB_URL, then var/engine.db.) Every URL is read by `parse_url`, which
+refuses one that names no store the engine keeps (BadStoreUrl) without showing it.
 
 SQLite runs in WAL mode so `engine status` / `engine kill` in another terminal
 read and write while the engine runs. Durability "full" fsyncs every commit
@@ -31,12 +32,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 Durability = Literal["full", "batch"]
 DEFAULT_PATH = Path("var") / "engine.db"
@@ -46,15 +49,71 @@ BATCH_PAGE_SIZE = 16_384
 BATCH_CACHE_KIB = 16_384
 
 
+FORMS = ("a store is a SQLite file's path (--db or the config's db: var/engine.db), sqlite:///path/to/file.db "
+         "or postgresql://user[:password]@host[:port]/db")
+BACKENDS = ("sqlite", "postgresql")  # the stores state.runlock can hold alone (a file lock; an advisory lock)
+ALIASES = {"postgres": "postgresql"}  # the spelling libpq and Heroku accept and SQLAlchemy does not
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least: `C:` stays a drive's path
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")  # a scheme, shown; anything else before :// may be a secret
+
+
+class BadStoreUrl(ValueError):
+    """A store value that names no store: what is wrong with it, never its text past the scheme
+    (a URL's user, password or port may be a secret: `admin@db:S3cr3t` is a password typed
+    where the port goes). `what` without the `source` and FORMS, for a config diagnostic."""
+
+    def __init__(self, source: str, what: str) -> None:
+        super().__init__(f"{source}: {what}; {FORMS}")
+        self.what = what
+
+
 def store_url(flag: str | None = None, config_db: str | None = None) -> str:
     """The store a command acts on: `flag` (--db), else $ENGINE_DB_URL, else `config_db` (the
-    run config's `db`), else var/engine.db; a path becomes its sqlite:/// URL."""
-    def as_url(db: str) -> str:
-        return db if "://" in db else f"sqlite:///{db}"
+    run config's `db`), else var/engine.db; a path becomes its sqlite:/// URL. BadStoreUrl
+    for a value that names no store (an empty --db is one: it must not mean the default)."""
+    if flag is not None:
+        return as_store_url(flag, "--db")
+    env = os.environ.get(ENV_VAR)
+    if env:
+        parse_url(env, ENV_VAR)
+        return env
+    return as_store_url(config_db or str(DEFAULT_PATH), "the run config's db")
 
-    if flag:
-        return as_url(flag)
-    return os.environ.get(ENV_VAR) or as_url(config_db or str(DEFAULT_PATH))
+
+def as_store_url(value: str, source: str) -> str:
+    """`value` (--db, the config's `db`) as a URL: a URL as it is, a file path as sqlite:///path.
+    BadStoreUrl when it is empty or a mistyped URL (`htp:/x` would be a folder `htp:`)."""
+    if not value.strip():
+        raise BadStoreUrl(source, "empty (an empty value does not mean the default store)")
+    if "://" in value or SCHEME.match(value):
+        parse_url(value, source)
+        return value
+    return f"sqlite:///{value}"
+
+
+def parse_url(url: str, source: str = "the store URL") -> URL:
+    """The parsed URL of a store the engine keeps; BadStoreUrl naming what is wrong (`source`:
+    where the value came from), showing no more of it than its scheme."""
+    scheme, slashes, _ = url.partition("://")
+    if not slashes:
+        typo = SCHEME.match(url)
+        raise BadStoreUrl(source, f"not a database URL: `{typo.group()}…` lacks the `//` after its scheme (a "
+                          "file whose name has a colon: write it as ./name)" if typo else
+                          "not a database URL (no scheme://)")
+    if not NAME.fullmatch(scheme):
+        raise BadStoreUrl(source, "not a database URL: what comes before its :// is no scheme")
+    backend = scheme.split("+")[0].lower()
+    if backend in ALIASES:
+        raise BadStoreUrl(source, f"`{scheme}://` is not a scheme SQLAlchemy knows: did you mean "
+                          f"`{ALIASES[backend]}{scheme[len(backend):]}://`")
+    if backend not in BACKENDS:
+        raise BadStoreUrl(source, f"`{scheme}://` names no store the engine keeps (SQLite or PostgreSQL)")
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number (int() of its text)
+        raise BadStoreUrl(source, f"not a database URL: `{scheme}://…` has no readable host and port (a port is a "
+                          "number, an IPv6 host is written [::1]; the URL is not shown: it may hold a password)"
+                          ) from None
 
 
 class MemoryStore(ValueError):
@@ -64,7 +123,7 @@ class MemoryStore(ValueError):
 def check_persistent(url: str) -> None:
     """MemoryStore for `sqlite://` and `sqlite:///:memory:`: that store dies with the run, and
     `engine status`, `kill` and `--resume` would never reach it (they open their own)."""
-    parsed = make_url(url)
+    parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise MemoryStore(f"{url} is an in-memory store: nothing of the run would outlive it, and `engine "
                           "status`, `kill` and `--resume` could never reach it; give --db a SQLite file "
@@ -84,7 +143,7 @@ def resolve_url(url: str | None = None, path: str | os.PathLike | None = None) -
 def connect_args(url: str, wait_s: float | None) -> dict[str, Any]:
     """Driver arguments that bound how long connecting to a server store waits (libpq's
     connect_timeout: whole seconds, at least 1); none for SQLite or without a bound."""
-    if wait_s is None or make_url(url).get_driver_name() not in ("psycopg2", "psycopg"):
+    if wait_s is None or parse_url(url).get_driver_name() not in ("psycopg2", "psycopg"):
         return {}
     return {"connect_timeout": max(1, math.ceil(wait_s))}
 
@@ -93,7 +152,7 @@ def with_driver(url: Any) -> str:
     """`url` naming the PostgreSQL driver that is installed when it names none: SQLAlchemy 2.1
     reads a plain `postgresql://` as psycopg (3), and with only psycopg2 installed that URL,
     the one most people write, failed with "No module named 'psycopg'"."""
-    parsed = make_url(url)
+    parsed = url if isinstance(url, URL) else parse_url(url)
     if parsed.drivername != "postgresql" or find_spec("psycopg") is not None or find_spec("psycopg2") is None:
         return url if isinstance(url, str) else parsed.render_as_string(hide_password=False)
     return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
@@ -106,7 +165,7 @@ def make_engine(url: str, durability: Durability, wait_s: float | None = None) -
     if durability not in ("full", "batch"):
         raise ValueError(f"durability must be 'full' or 'batch', not {durability!r}")
     url = with_driver(url)
-    if make_url(url).get_backend_name() == "sqlite":
+    if parse_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, durability, BUSY_TIMEOUT_MS if wait_s is None else int(wait_s * 1000))
     return _server_engine(url, durability, wait_s)
 

@@ -17,9 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy.engine import make_url
-
-from state.db import DEFAULT_PATH, check_persistent
+from state.db import DEFAULT_PATH, check_persistent, parse_url
 
 LOCK_FILE = "engine.lock"
 VENUE_FILE = "paper-venue.db"
@@ -63,7 +61,7 @@ def run_files(url: str, *, make: bool = False) -> RunFiles:
     connects; `make` writes it when missing (`engine run`, under the run lock), else NoStoreId.
     An in-memory SQLite URL has no files (MemoryStore)."""
     check_persistent(url)
-    parsed = make_url(url)
+    parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         file = Path(parsed.database).resolve()
@@ -115,7 +113,7 @@ class RunLock:
 
     @classmethod
     def acquire(cls, url: str) -> "RunLock":
-        server = ServerLock.acquire(url) if make_url(url).get_backend_name() == "postgresql" else None
+        server = ServerLock.acquire(url) if parse_url(url).get_backend_name() == "postgresql" else None
         try:
             file = _lock_file(run_files(url, make=True).lock)
         except BaseException:
@@ -159,7 +157,7 @@ class RunLock:
     def holder(url: str) -> Holder | None:
         """The engine running on the store at `url`, or None. Never waits on the lock. The file
         lock is asked too: it outlasts a server lock whose connection was dropped."""
-        if make_url(url).get_backend_name() == "postgresql":
+        if parse_url(url).get_backend_name() == "postgresql":
             found = ServerLock.holder(url)
             if found is not None:
                 return found

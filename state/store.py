@@ -30,13 +30,12 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Engine, bindparam, create_engine, select, update
-from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 from engine.domain import Domain, Fill, Mode, OrderRequest, Position, Side
 from state import control, journal
 from state.control import Command
-from state.db import Durability, make_engine, resolve_url
+from state.db import Durability, make_engine, parse_url, resolve_url
 from state.batch import FILL_COLUMNS, INTENT_COLUMNS, JOURNAL_COLUMNS, ORDER_UPDATE_COLUMNS, Batch
 from state.ledger import FLAT_EPS, Book, apply_fill
 from state.models import (INTENT, OPEN, TABLES, TERMINAL, ControlRow, FillRow, JournalEntry,
@@ -127,7 +126,7 @@ class Store:
         made, and on SQLite a read-only connection with no BEGIN IMMEDIATE, so it never waits on
         the running engine's write lock (WAL readers see the last commit). A server store's
         waits are bounded too, and NoStore says no run made its tables."""
-        parsed = make_url(url)
+        parsed = parse_url(url)
         if parsed.get_backend_name() != "sqlite":
             return cls(_made_engine(url, READ_WAIT_S), "full", 1, time.time, "")
         target = f"file:{quote(str(Path(parsed.database or '').resolve()))}?mode=ro"

@@ -25,6 +25,7 @@ from engine.spec.contract import STAGES, stage_state
 
 FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
 DIR_KEY = "run/dir"
+CONFIG_FILE_KEY = "run/config_file"  # {"path": the --config the run, or its last resume, was given (None: none)}
 SPECS_KEY = "run/specs"  # session.spec_hashes of the specs a run started with: its parts, so a resume can name one
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
@@ -48,6 +49,7 @@ class SavedRun:
     run_dir: str | None
     spec_hashes: dict[str, set[str]] = field(default_factory=dict)  # machine -> its snapshots' spec hashes
     specs: dict[str, str] | None = None  # SPECS_KEY; None: a run saved before it was stored
+    config_file: dict | None = None  # CONFIG_FILE_KEY; None: a run saved before it was stored
 
     @property
     def exists(self) -> bool:
@@ -100,11 +102,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from adapters.base import VenueError
-    from state.db import store_url
     from state.runlock import EngineRunning, RunLock, run_files
 
-    cfg, specs, routing = _inputs(args)
-    url = store_url(args.db, cfg.db)
+    cfg, url, specs, routing = _inputs(args)
     parsed = _parse_url(url)
     file = _sqlite_file(parsed)
     if file is not None and file.exists() and not file.is_file():  # a fresh run would archive it whole
@@ -134,8 +134,8 @@ def _run(args: argparse.Namespace) -> int:
         try:
             _check_writable(run_dir, args.resume)  # before a fresh run archives the last run's files
             runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
-        except Refused:
-            for made in (run_dir, run_dir.parent):  # what this refused start claimed, if nothing is in it
+        except (Refused, KeyboardInterrupt):
+            for made in (run_dir, run_dir.parent):  # what this start claimed, if nothing is in it
                 with suppress(OSError):
                     made.rmdir()
             raise
@@ -225,9 +225,9 @@ def _command(args: argparse.Namespace, routing: str, *, resume: bool) -> str:
 def _shown_db(db: str) -> str:
     """--db to print back: a URL's password masked (secrets never reach a log); the operator
     types it again, or sets ENGINE_DB_URL and leaves --db out."""
-    from sqlalchemy.engine import make_url
+    from state.db import parse_url
 
-    return make_url(db).render_as_string(hide_password=True) if "://" in db else db
+    return parse_url(db).render_as_string(hide_password=True) if "://" in db else db
 
 
 def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -> str:
@@ -246,12 +246,13 @@ def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -
 
 
 # -- checks before anything is written ---------------------------------------------------
-def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """Config, specs and the stage's routing; Refused or SpecError otherwise."""
+def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any]:
+    """Config, the store's URL, specs and the stage's routing; Refused or SpecError otherwise."""
     from engine.run.optin import Misused, OptInError, route
     from engine.run.session import RefusedToStart, load_specset
 
     cfg = _config(args.config)
+    url = _store_url(args.db, cfg.db)  # checked before a suggested command prints --db back
     _check_specs(args.specs)
     try:
         specs = load_specset(args.specs)
@@ -270,7 +271,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise Refused(f"live trading in {', '.join(routing.live_domains)} needs a live venue adapter "
                       "(Bybit, IBKR, MT5), and none is connected in this build; refusing rather than guessing. "
                       f"Use `{_paper_command(args)}`.", 1)
-    return cfg, specs, routing
+    return cfg, url, specs, routing
 
 
 def _check_specs(paths: list[str]) -> None:
@@ -318,6 +319,16 @@ def _config(path: str | None) -> Any:
         return load_config(path)
     except (OSError, UnicodeDecodeError) as e:
         raise Refused(f"--config {path}: cannot read it ({e})", 2) from None
+
+
+def _store_url(db: str | None, config_db: str) -> str:
+    """state.db.store_url; a value that names no store is a usage error."""
+    from state.db import BadStoreUrl, store_url
+
+    try:
+        return store_url(db, config_db)
+    except BadStoreUrl as e:
+        raise Refused(str(e), 2) from None
 
 
 def _parse_url(url: str) -> Any:
@@ -371,7 +382,8 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
             return SavedRun(store.get_json(checkpoint.KEY), store.get_json(checkpoint.CONFIG_KEY),
                             store.get_json(FINISHED_KEY), store.get_json(DIR_KEY),
                             {m: {r.spec_hash for r in store.load_snapshots(m).values()}
-                             for m in hosted_machines(specs)}, store.get_json(SPECS_KEY))
+                             for m in hosted_machines(specs)}, store.get_json(SPECS_KEY),
+                            store.get_json(CONFIG_FILE_KEY))
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise Refused(str(driver_error(parsed, e)), 2) from None
 
@@ -402,12 +414,20 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
     changed = checkpoint.config_changes(saved.config, cfg) if saved.config is not None else []
     if changed:
         raise Refused(f"the run config differs from the one the saved run started with ({', '.join(changed)}): "
-                      f"resume with that config, or {afresh}", 1)
+                      f"resume with that config{_started_with(saved)}, or {afresh}", 1)
     edited = _edited_specs(saved, cfg, specs)
     if edited:
         raise Refused(f"{'; '.join(edited)} changed since the saved run's last checkpoint, and a resume replays under "
                       f"the specs it started with: put the spec{'s' * (len(edited) > 1)} back and resume, "
                       f"or {afresh}", 1)
+
+
+def _started_with(saved: SavedRun) -> str:
+    """The config file the saved run was given, in words ("" for a run saved before it was stored)."""
+    if saved.config_file is None:
+        return ""
+    path = saved.config_file.get("path")
+    return f" (--config {shlex.quote(path)})" if path else " (it was given no --config: the embedded defaults)"
 
 
 # What a part of session.spec_hashes is, to name it; any other part is a machine's spec.
@@ -570,6 +590,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     console = make_console()
     store = runner.session.store
     store.put_json(DIR_KEY, str(run_dir))
+    store.put_json(CONFIG_FILE_KEY, {"path": args.config})  # the --config a suggested resume names
     if not args.resume:  # a resume must find the config it started with (checked before it starts)
         store.put_json(checkpoint.CONFIG_KEY, checkpoint.config_digest(runner.session.cfg))
         store.put_json(SPECS_KEY, runner.session.spec_hashes())

@@ -55,10 +55,15 @@ def add_specs_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def command_store_url(args: argparse.Namespace) -> str:
-    """The store `engine run` acts on given the same --db, $ENGINE_DB_URL and --config."""
-    from state.db import store_url
+    """The store `engine run` acts on given the same --db, $ENGINE_DB_URL and --config;
+    CommandError (usage) for a value that names no store."""
+    from state.db import BadStoreUrl, store_url
 
-    return store_url(args.db, _config_db(args.config))
+    config_db = _config_db(args.config)
+    try:
+        return store_url(args.db, config_db)
+    except BadStoreUrl as e:
+        raise CommandError(str(e), USAGE) from None
 
 
 def _config_db(path: str | None) -> str | None:
@@ -79,23 +84,15 @@ def _config_db(path: str | None) -> str | None:
 
 
 def parse_store_url(url: str) -> Any:
-    """The parsed URL, or CommandError saying it is none (a bad $ENGINE_DB_URL) or names no lasting
-    store (in-memory SQLite). Every command reads its store's URL through here."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    """The parsed URL (state.db.parse_url), or CommandError (usage) saying it names no store or
+    no lasting one (in-memory SQLite). Every command reads its store's URL through here."""
+    from state.db import BadStoreUrl, MemoryStore, check_persistent, parse_url
 
-    from state.db import ENV_VAR, MemoryStore, check_persistent
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError as e:
-        raise CommandError(f"not a database URL ({e}): --db and {ENV_VAR} take one such as "
-                           "postgresql+psycopg2://user@host/db", USAGE) from None
     try:
         check_persistent(url)
-    except MemoryStore as e:
+        return parse_url(url)
+    except (BadStoreUrl, MemoryStore) as e:
         raise CommandError(str(e), USAGE) from None
-    return parsed
 
 
 def driver_error(url: Any, e: BaseException) -> CommandError:
@@ -213,11 +210,12 @@ def when_applied(url: str, resume: str | None) -> str:
 
 
 def resume_command(store: Any, args: argparse.Namespace) -> str | None:
-    """The `engine run` command that continues the run saved in `store`, ready to paste: the stage
-    and routing (--paper, --live) the run started with, as the store holds them, and the --db,
-    --config and --specs given here, which name the same store, config and specs for `engine run`
-    (the run folder needs none: a resume finds its own in the store). None before a checkpoint."""
-    from engine.commands.run import add_arguments, resume_command_of
+    """The `engine run` command that continues the run saved in `store`, ready to paste: the stage,
+    routing (--paper, --live) and --config the run started with, as the store holds them (a resume
+    given another config is refused), and the --db and --specs given here, which name the same
+    store and specs for `engine run` (the run folder needs none: a resume finds its own in the
+    store). None before a checkpoint."""
+    from engine.commands.run import CONFIG_FILE_KEY, add_arguments, resume_command_of
     from engine.run.checkpoint import KEY
     from engine.run.optin import STORE_KEY
 
@@ -225,12 +223,24 @@ def resume_command(store: Any, args: argparse.Namespace) -> str | None:
     if stage is None:
         return None
     routing = store.get_json(STORE_KEY) or {}
+    started = store.get_json(CONFIG_FILE_KEY)  # None: a run saved before it was stored
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     run_args = parser.parse_args(["--stage", str(stage)])
     run_args.paper, run_args.live = bool(routing.get("paper")), bool(routing.get("live"))
-    run_args.db, run_args.config, run_args.specs = args.db, args.config, [args.specs]
+    run_args.config = started["path"] if started is not None else args.config
+    run_args.db, run_args.specs = _resume_db(store, args, run_args.config), [args.specs]
     return resume_command_of(run_args)
+
+
+def _resume_db(store: Any, args: argparse.Namespace, config: str | None) -> str | None:
+    """--db for a resume: the one given here; the store itself when this command found it through a
+    --config's `db` and the run was given another config (whose `db` may name another store)."""
+    from state.db import ENV_VAR
+
+    if args.db is not None or args.config in (None, config) or os.environ.get(ENV_VAR):
+        return args.db
+    return store.url
 
 
 def load_spec_set(specs: str) -> Any:

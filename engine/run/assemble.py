@@ -1,6 +1,8 @@
 """Put a run together: store, venue, interpreter, the stage's machines, market series."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -11,13 +13,13 @@ from engine.run.config import RunConfig
 from engine.run.loop import Runner
 from engine.run.market import load_series
 from engine.run.optin import STORE_KEY, Routing
-from engine.run.report import archive_run_files
+from engine.run.report import AUDIT, archive_run_files, restore_run_files
 from engine.run.signals import active_symbols, build_decider
 from engine.run.session import Session, bind_stages, spec_hash
 from engine.runtime import Interpreter, JsonlSink, ReplayClock
 from engine.spec.ir import SpecSet
 from engine.spec.params import effective_params
-from state.db import store_url
+from state.db import parse_url, store_url
 
 
 def paper_config(cfg: RunConfig, wallets: Mapping[Domain, float], leverage: dict[str, float]) -> Any:
@@ -97,43 +99,60 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     except BaseException:
         store.close()
         raise
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if saved is None:  # a fresh run's audit trail is its own: an earlier run's files in run_dir move aside
-        moved = archive_run_files(run_dir)
-        if moved is not None:
-            notes.append(f"the previous run's files in {run_dir} moved to {moved}")
-    sink = JsonlSink(run_dir / "audit.jsonl", fsync=cfg.durability == "full")
-    if saved is not None and saved.get("audit_offset") is not None:
-        sink.resume_at(saved["audit_offset"])
-    interp = Interpreter(clock, sink)
-    stages = bind_stages(specs, cfg.env)
-    session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, stages[stage], notes=notes,
-                      stages=stages, currencies=currencies)
-    runner = Runner(session, series, risk, cfg.strategy)
-    session.ledger = (StoreLedger(store, "paper") if cfg.durability == "full"
-                      else BufferedLedger(store, "paper", clock.now, hash_))
-    session.execution = Execution(interp, session.bound["order"], session.bound["bracket"], venue, session.ledger,
-                                  clock,
-                                  multiplier=lambda s: venue.catalogue.get(s).multiplier, on_closed=runner.on_closed,
-                                  on_fill=runner.on_fill, on_funding=runner.on_funding)
-    venue.on_event = session.execution.on_venue_event
-    runner.decider = decider
-    runner.decider.holding = lambda symbol, d: any(b.side.sign == d for b in session.execution.open_brackets(symbol))
-    runner.active_symbols = active
-    store.put_json(STORE_KEY, routing.to_json(stage))  # what `engine promote` checks a promotion against
-    if saved is not None:
-        checkpoint.load(runner, saved)
+    with _audit_trail(run_dir, cfg, saved, notes) as sink:
+        interp = Interpreter(clock, sink)
+        stages = bind_stages(specs, cfg.env)
+        session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, stages[stage], notes=notes,
+                          stages=stages, currencies=currencies)
+        runner = Runner(session, series, risk, cfg.strategy)
+        session.ledger = (StoreLedger(store, "paper") if cfg.durability == "full"
+                          else BufferedLedger(store, "paper", clock.now, hash_))
+        session.execution = Execution(interp, session.bound["order"], session.bound["bracket"], venue,
+                                      session.ledger, clock, multiplier=lambda s: venue.catalogue.get(s).multiplier,
+                                      on_closed=runner.on_closed, on_fill=runner.on_fill, on_funding=runner.on_funding)
+        venue.on_event = session.execution.on_venue_event
+        runner.decider = decider
+        runner.decider.holding = lambda symbol, d: any(b.side.sign == d
+                                                       for b in session.execution.open_brackets(symbol))
+        runner.active_symbols = active
+        store.put_json(STORE_KEY, routing.to_json(stage))  # what `engine promote` checks a promotion against
+        if saved is not None:
+            checkpoint.load(runner, saved)
+            session.follow_rollout()
+            store.journal("resume", "run", {"cursor": saved["cursor"]}, reason="resumed from checkpoint")
+            _preflight(runner, journal=False)  # the run journaled them when it started
+            return runner
+        session.kill = interp.create(session.bound["kill_modes"], "kill", host=session)
+        session.rollout = interp.create(session.bound["rollout"], "rollout", host=session)
         session.follow_rollout()
-        store.journal("resume", "run", {"cursor": saved["cursor"]}, reason="resumed from checkpoint")
-        _preflight(runner, journal=False)  # the run journaled them when it started
+        session.send(session.rollout, "activate", {"stage": stage})  # the stage's books and their gates
+        runner.start()
+        _preflight(runner, journal=True)
         return runner
-    session.kill = interp.create(session.bound["kill_modes"], "kill", host=session)
-    session.rollout = interp.create(session.bound["rollout"], "rollout", host=session)
-    session.follow_rollout()
-    session.send(session.rollout, "activate", {"stage": stage})  # the stage's books and their gates
-    runner.start()
-    _preflight(runner, journal=True)
-    return runner
+
+
+@contextmanager
+def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[str]) -> Iterator[JsonlSink]:
+    """The run's audit trail. A fresh run's is its own: an earlier run's files in run_dir move aside,
+    and come back (the new trail gone) when the start does not get through (Ctrl-C, a refusal), so
+    that the next run does not archive a start that never ran as if it were a run."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    moved = archive_run_files(run_dir) if saved is None else None
+    if moved is not None:
+        notes.append(f"the previous run's files in {run_dir} moved to {moved}")
+    sink = None
+    try:
+        sink = JsonlSink(run_dir / AUDIT, fsync=cfg.durability == "full")
+        if saved is not None and saved.get("audit_offset") is not None:
+            sink.resume_at(saved["audit_offset"])
+        yield sink
+    except BaseException:
+        if saved is None:
+            if sink is not None:
+                with suppress(OSError):  # a full disk: the file goes anyway
+                    sink.close()
+            restore_run_files(run_dir, moved)
+        raise
 
 
 def _preflight(runner: Runner, journal: bool) -> None:
@@ -161,11 +180,9 @@ def _currencies(series: list, risk: Any, at: float) -> dict:
 
 def _open_store(cfg: RunConfig, url: str, clock: ReplayClock, hash_: str) -> Any:
     """The run's store, its folder made for a SQLite file."""
-    from sqlalchemy.engine import make_url
-
     from state.store import Store
 
-    parsed = make_url(url)
+    parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     return Store.open(url=url, durability=cfg.durability, clock=clock.now, spec_hash=hash_)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic_core import PydanticCustomError
 
 from engine.data import DEFAULT_STORE
 from engine.diagnostics import Diagnostic, Severity, SpecError
@@ -39,6 +40,18 @@ def _timeframe(tf: str) -> str:
 
 
 Timeframe = Annotated[str, AfterValidator(_timeframe)]
+
+
+def _store(db: str) -> str:
+    """`db` names a store (state.db.as_store_url): a typo is reported at its line, not as a folder
+    `htp:` made at the run's start, and an empty value does not mean the default store."""
+    from state.db import FORMS, BadStoreUrl, as_store_url
+
+    try:
+        as_store_url(db, "db")
+    except BadStoreUrl as e:
+        raise PydanticCustomError("store_url", e.what, {"hint": FORMS}) from None
+    return db
 
 
 class DomainData(_Strict):
@@ -84,7 +97,7 @@ class MLFilter(_Strict):
 
 class RunConfig(_Strict):
     execution: Execution
-    db: str
+    db: Annotated[str, AfterValidator(_store)]
     runs_dir: str
     env: str
     seed: int

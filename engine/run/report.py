@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import json
 import math
+from contextlib import suppress
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -87,6 +88,20 @@ def archive_run_files(run_dir: Path) -> Path | None:
     for p in present:
         p.rename(dest / p.name)
     return dest
+
+
+def restore_run_files(run_dir: Path, moved: Path | None) -> None:
+    """Undo archive_run_files for a start that never got going: the files it made go (a fresh
+    run's files were all moved aside first, so any there are its own), the earlier run's come back."""
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    if moved is None:
+        return
+    for p in moved.iterdir():
+        p.rename(run_dir / p.name)
+    moved.rmdir()
+    with suppress(OSError):  # the archive folder, if this start made it
+        moved.parent.rmdir()
 
 
 def write_run_dir(result: RunResult, journal: Iterable[Any] = (),

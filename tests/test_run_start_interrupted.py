@@ -1,0 +1,56 @@
+"""Ctrl-C while `engine run` starts (before its first bar) leaves the run directory as it found it:
+the partial audit.jsonl the start made went, and the files of the run before came back from
+archive/, so the next run does not archive a start that never ran as if it were a run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.commands.run import INTERRUPTED
+from engine.run.loop import Runner
+
+ROOT = Path(__file__).resolve().parents[1]
+ONE = "data:\n  crypto_spot:\n    datasets: [crypto_spot/ETH_BTC-5m]\n    primary: 15m\n    confirm: 5m\n"
+
+
+@pytest.fixture(autouse=True)
+def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("ENGINE_DB_URL", raising=False)
+
+
+def _argv(tmp: Path, run_dir: Path) -> list[str]:
+    (tmp / "one.yaml").write_text(ONE)
+    return ["run", "--stage", "1", "--no-progress", "--config", str(tmp / "one.yaml"), "--db", str(tmp / "e.db"),
+            "--run-dir", str(run_dir), "--max-bars", "60"]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_starting_leaves_no_trace_in_the_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    assert main(_argv(tmp_path, run)) == 0
+    before = _files(run)
+    assert "audit.jsonl" in before
+    monkeypatch.setattr(Runner, "start", _interrupt)  # the fresh start's last step: its trail is open
+    capsys.readouterr()
+    assert main(_argv(tmp_path, run)) == INTERRUPTED
+    assert "interrupted while starting" in capsys.readouterr().err
+    assert _files(run) == before and not (run / "archive").exists()  # the earlier run's files, as they were
+    fresh = tmp_path / "runs" / "new"
+    assert main(_argv(tmp_path, fresh)) == INTERRUPTED
+    assert not fresh.exists() and not fresh.parent.exists()  # a run directory of its own: claimed, then given back
+    monkeypatch.undo()
+    monkeypatch.chdir(ROOT)
+    assert main(_argv(tmp_path, run)) == 0
+    [kept] = (run / "archive").iterdir()  # one earlier run archived, not the interrupted start
+    assert _files(kept) == before
