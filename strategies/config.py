@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
 
 from strategies.registry import CLASSES
-
-if TYPE_CHECKING:
-    from engine.diagnostics import Diagnostic, Pos
 
 
 class StrategyEntry(BaseModel):
@@ -76,51 +73,20 @@ def entry_adapter() -> TypeAdapter:
 
 
 def load_strategy_file(path: str | Path) -> StrategyFile:
-    """Parse and validate a strategy file; bad input raises SpecError with file:line:col."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    """Parse and validate a strategy file; bad input raises SpecError with file:line:col.
 
+    Read by the spec loader, as `engine validate` reads it, so that `engine run` refuses a bad
+    file with exactly the diagnostics validate prints (one code path, not two)."""
     from engine.diagnostics import Diagnostic, Pos, Severity, SpecError
+    from engine.spec.loader import load_file
 
-    path = Path(path)
-    try:
-        data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        pos = Pos(str(path), mark.line + 1, mark.column + 1) if mark else Pos(str(path))
-        raise SpecError([Diagnostic(pos, Severity.ERROR, "YAML", str(exc).splitlines()[0])]) from None
-    try:
-        return StrategyFile.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError([_diagnostic(path, data, err) for err in exc.errors()]) from None
-
-
-def _diagnostic(path: Path, data: Any, err: Any) -> "Diagnostic":
-    from engine.diagnostics import Diagnostic, Severity, did_you_mean
-
-    loc = tuple(k for k in err["loc"] if k not in CLASSES)  # drop pydantic's union tags
-    message, hint = err["msg"], None
-    if err["type"] == "union_tag_invalid":
-        tag = err["ctx"]["tag"]
-        loc, message = (*loc, "class"), f"unknown strategy class {tag!r}"
-        hint = did_you_mean(tag, CLASSES) or f"known classes: {', '.join(CLASSES)}"
-    where = ".".join(map(str, loc))
-    return Diagnostic(_position(path, data, loc), Severity.ERROR, "STRATEGY", f"{where}: {message}", hint=hint)
-
-
-def _position(path: Path, data: Any, loc: tuple) -> "Pos":
-    """The position of the deepest YAML key on `loc` that exists."""
-    from engine.diagnostics import Pos
-
-    line, col, node = 0, 0, data
-    for key in loc:
-        lc = getattr(node, "lc", None)
-        try:
-            child = node[key]
-        except (KeyError, IndexError, TypeError):
-            break
-        if lc is not None:
-            line, col = (lc.key(key) if isinstance(key, str) else lc.item(key))[:2]
-            line, col = line + 1, col + 1
-        node = child
-    return Pos(str(path), line, col)
+    loaded = load_file(Path(path))
+    if loaded.diags:
+        raise SpecError(loaded.diags)
+    if loaded.extra is None or loaded.extra[3] != "strategy":
+        kind = (loaded.extra[3] if loaded.extra else loaded.machine.kind if loaded.machine
+                else "catalogue" if loaded.catalogue else "overrides")
+        raise SpecError([Diagnostic(Pos(str(path), 1, 1), Severity.ERROR, "SCHEMA_VALUE",
+                                    f"this is a `kind: {kind}` document, not a strategy spec",
+                                    "name a strategy spec (kind: strategy), e.g. specs/strategies/seed003.yaml")])
+    return loaded.extra[1]

@@ -288,11 +288,19 @@ def test_check_overrides(tmp_path):
     specset, diags = load_specs([tmp_path / "specs"])
     assert diags == []
     found_ = found(check_overrides(specset))
-    assert found_ == [("PARAM_BOUNDS", "km.yaml:7:3"), ("UNRESOLVED_OVERRIDE", "o.yaml:5:3"),
-                      ("UNRESOLVED_OVERRIDE", "o.yaml:7:5"), ("PARAM_BOUNDS", "o.yaml:8:5"),
-                      ("PARAM_BOUNDS", "o.yaml:9:5"), ("PARAM_BOUNDS", "o.yaml:10:5")]
-    hints = [d.hint for d in check_overrides(specset)]
+    # A bad value is reported at the value, with the parameter's real bounds and a value inside them.
+    assert found_ == [("PARAM_BOUNDS", "km.yaml:7:32"), ("UNRESOLVED_OVERRIDE", "o.yaml:5:3"),
+                      ("UNRESOLVED_OVERRIDE", "o.yaml:7:5"), ("PARAM_BOUNDS", "o.yaml:8:12"),
+                      ("PARAM_BOUNDS", "o.yaml:9:15"), ("PARAM_BOUNDS", "o.yaml:10:13")]
+    diags = check_overrides(specset)
+    hints = [d.hint for d in diags]
     assert hints[1] == "did you mean `km`?" and hints[2] == "did you mean `limit`?"
+    assert diags[0].message == "default of `km.losses` `0` is out of bounds: it must be at least 1"
+    assert diags[0].hint == "write an integer of at least 1, e.g. 1"
+    assert diags[3].message == "`km.limit` `0.5` is out of bounds: it must be from 0 to 0.1"
+    assert diags[3].hint.startswith("write a fraction from 0 to 0.1, e.g. 0.05 (declared at ")
+    assert diags[4].hint.startswith("write a duration of at least 1m, e.g. 15m (declared at ")
+    assert diags[5].message == "`km.losses` must be an integer of at least 1, not the number `2.5`"
 
 
 class RiskDoc(BaseModel):

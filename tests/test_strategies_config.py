@@ -42,10 +42,10 @@ def test_config_and_registry_import_without_pandas():
 
 
 @pytest.mark.parametrize("old, new, where, text", [
-    ("fast_ema_window: 48, slow", "fast_window: 48, slow", ":19:14:", "params.fast_window: Extra inputs"),
-    ("class: RevStrategy", "class: RevStrat", ":50:5:", "unknown strategy class 'RevStrat'"),
+    ("fast_ema_window: 48, slow", "fast_window: 48, slow", ":19:14:", "unknown key `fast_window`"),
+    ("class: RevStrategy", "class: RevStrat", ":50:12:", "`strategies.8.class`: unknown value `RevStrat`"),
     ("weight: 0.15\n    params: {fast_ema_window: 48", "weight: -1\n    params: {fast_ema_window: 48",
-     ":36:5:", "weight: Input should be greater than or equal to 0"),
+     ":36:13:", "`strategies.5.weight`: `-1` is out of bounds: it must be at least 0"),
     ("id: rev_6h", "id: wedthu", "", "duplicate strategy id 'wedthu'"),
 ])
 def test_bad_spec_is_reported_with_file_line_col(tmp_path, old, new, where, text):
@@ -59,6 +59,8 @@ def test_bad_spec_is_reported_with_file_line_col(tmp_path, old, new, where, text
     assert text in msg and where in msg, msg
     if "RevStrat" in new:
         assert "did you mean `RevStrategy`?" in msg
+    if "fast_window" in new:
+        assert "did you mean `fast_ema_window`?" in msg
 
 
 def test_registry_maps_every_name_to_a_strategy_with_matching_params():

@@ -68,13 +68,15 @@ def _relabel(d: Diagnostic, file: str, label: str) -> Diagnostic:
 
 
 def _load(ref: str, folder: Path) -> _Side:
-    from engine.spec.loader import load_specs
+    from engine.diagnostics import Severity
+    from engine.spec.validation import check_file
     from engine.spec.yamlio import decode, parse_yaml
 
     path, raw = _read(ref, folder)
-    specs, diags = load_specs([path])  # validates any kind; a broken side is not compared
-    if diags:
-        raise SpecError([_relabel(d, str(path), ref) for d in diags])
+    specs, diags = check_file(path)  # loads and lints any kind; a side with errors is not compared
+    errors = [d for d in diags if d.severity is Severity.ERROR]
+    if errors:
+        raise SpecError([_relabel(d, str(path), ref) for d in errors])
     text, _ = decode(raw, ref)
     doc, _ = parse_yaml(text or "", ref)
     machine = next(iter(specs.machines.values()), None)

@@ -1,7 +1,7 @@
 """`engine validate [PATH...]`: load and lint specs, print every problem as `file:line:col`.
 
 Exit 0 when clean, 1 when there are errors (or warnings with --strict), 2 on
-usage errors such as a path that does not exist. Imports only the spec front
+usage errors such as a path that does not exist or a folder with no spec files. Imports only the spec front
 end and the linter: no pandas, sqlmodel, torch or xgboost, so it starts fast.
 """
 from __future__ import annotations
@@ -25,9 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
-    if missing:
-        for p in missing:
-            print(f"engine validate: no such file or directory: {p}", file=sys.stderr)
+    empty = [p for p in args.paths if Path(p).is_dir() and not _holds_specs(p)]
+    for p in missing:
+        print(f"engine validate: no such file or directory: {p}", file=sys.stderr)
+    for p in empty:  # a wrong folder must not read as a clean one ("0 errors in 0 files")
+        print(f"engine validate: {p} holds no spec files (*.yaml, *.yml)\n"
+              "    hint: name the spec folder or a spec file, e.g. `engine validate specs`", file=sys.stderr)
+    if missing or empty:
         return 2
     diags, n_files = validate(args.paths, use_cache=not args.no_cache)
     errors = sum(d.severity is Severity.ERROR for d in diags)
@@ -46,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
 
         silence_stdout()
     return code
+
+
+def _holds_specs(folder: str) -> bool:
+    from engine.spec.files import spec_files
+
+    return bool(spec_files([folder])[0])
 
 
 def validate(paths: list[str], use_cache: bool = False) -> tuple[list[Diagnostic], int]:

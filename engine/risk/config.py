@@ -250,8 +250,10 @@ class UsdRate(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _both(cls, data: Any) -> Any:
-        """Each key missing, said with what to write (the schema's own error has no hint)."""
-        if isinstance(data, dict):
+        """Each key missing, said with what to write (the schema's own error has no hint). Not
+        with an unknown key beside it: that is likely the missing one misspelt (`sorce:`), and
+        the schema reports it with a did-you-mean."""
+        if isinstance(data, dict) and set(data) <= set(cls.model_fields):
             if "usd" not in data:
                 raise _error("the rate has no `usd`", f"add `usd:`: {_RATE}")
             if "source" not in data:

@@ -197,7 +197,7 @@ def _yaml_number(x: float) -> str:
 
 
 def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
-    """The strategy file exists, is a valid strategy spec (its own diagnostics, at its lines),
+    """The strategy file exists, is a valid strategy spec (validate's diagnostics, at its lines),
     and has an enabled entry for each name in `use`: found at load, not mid-fit."""
     from engine.diagnostics import did_you_mean
 
@@ -209,11 +209,8 @@ def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
         return [_error(doc.pos_of(["strategy", "file"]), f"strategy file {use.file} {what}",
                        "name a strategy spec (kind: strategy), e.g. specs/strategies/seed003.yaml; a relative "
                        "path is read from the folder engine run runs in", "CONFIG_STRATEGY")]
-    try:
-        entries = {e.id: e for e in load_strategy_file(file).strategies}
-    except (OSError, UnicodeDecodeError) as e:
-        return [_error(doc.pos_of(["strategy", "file"]), f"cannot read strategy file {use.file} ({e})",
-                       "name a readable strategy spec", "CONFIG_STRATEGY")]
+    # A bad file raises SpecError with the very diagnostics `engine validate` prints for it.
+    entries = {e.id: e for e in load_strategy_file(file).strategies}
     out = []
     for i, name in enumerate(use.use):
         entry = entries.get(name)

@@ -61,12 +61,10 @@ def atr(df: pd.DataFrame, window: int) -> np.ndarray:
 
 
 def _strategies(use: StrategyUse):
-    from ruamel.yaml import YAML
-
-    from strategies.config import StrategyFile
+    from strategies.config import load_strategy_file
     from strategies.registry import build
 
-    doc = StrategyFile.model_validate(YAML(typ="safe").load(open(use.file, encoding="utf-8")))
+    doc = load_strategy_file(use.file)
     entries = {e.id: e for e in doc.strategies}
     return [build(entries[name]) for name in use.use]
 

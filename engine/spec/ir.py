@@ -261,6 +261,6 @@ class SpecSet:
 
     def may_define(self, kinds: tuple[str, ...], name: str | None = None) -> bool:
         """Whether a file that failed to load may define a document of one of `kinds` (named
-        `name`, when given); a file whose kind cannot be read may be of any kind."""
-        return any((u.kind is None or u.kind in kinds) and (name is None or u.name == name)
+        `name`, when given); a file whose kind or name cannot be read may be of any kind or name."""
+        return any((u.kind is None or u.kind in kinds) and (name is None or u.name in (None, name))
                    for u in self.unloaded)

@@ -22,8 +22,10 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from pydantic import (  # noqa: E402
     AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError,
     model_validator)
+from pydantic.fields import FieldInfo  # noqa: E402
 
 from engine.diagnostics import Diagnostic, Severity, did_you_mean  # noqa: E402
+from engine.spec.bounds import Bounds, yaml_word  # noqa: E402
 from engine.spec.yamlio import YamlDoc  # noqa: E402
 
 MACHINE_KINDS = ("rollout", "orders", "gates", "kill")
@@ -268,19 +270,13 @@ _TYPE_WORDS = {
     "int_type": "an integer", "float_type": "a number", "string_type": "a string",
     "bool_type": "true or false", "dict_type": "a mapping", "model_type": "a mapping",
     "model_attributes_type": "a mapping", "list_type": "a list", "none_required": "empty",
+    "bool_parsing": "true or false",
 }
 
 
-def _yaml_word(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"the boolean `{str(value).lower()}`"
-    if isinstance(value, (int, float)):
-        return f"the number `{value}`"
-    if isinstance(value, str):
-        return f"the string `{value}`"
-    return "a list" if isinstance(value, list) else "a mapping"
+# Errors about a number: its type (strict or parsed from text) or its bounds.
+_BOUND_KINDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+_NUMBER_KINDS = ("int_type", "float_type", "int_parsing", "int_from_float", "float_parsing") + _BOUND_KINDS
 
 
 def _data_path(data: Any, loc: tuple[Any, ...], missing: bool) -> tuple[tuple[Any, ...], bool]:
@@ -315,27 +311,68 @@ def _tag_of(tp: Any) -> str | None:
     return None
 
 
+def _is_tagged(member: Any, part: Any) -> bool:
+    """Whether a union member is the one pydantic's loc names by `part`: its Tag, or for a union
+    discriminated by a field (`Field(discriminator="class_")`) the member whose field is Literal[part]."""
+    if _tag_of(member) == part:
+        return True
+    tp = _unwrap(member)
+    return isinstance(tp, type) and issubclass(tp, BaseModel) and any(
+        typing.get_origin(f.annotation) is Literal and part in typing.get_args(f.annotation)
+        for f in tp.model_fields.values())
+
+
 def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (Union, types.UnionType)
+
+
+def _step(tp: Any, part: Any) -> tuple[Any, FieldInfo | None]:
+    """The annotation one loc part below `tp` (a union tag selects a member), and the model
+    field it is when it is one (whose metadata holds `Field(ge=...)`)."""
+    tp = _unwrap(tp)
+    while _is_union(tp):
+        members = typing.get_args(tp)
+        tagged = [m for m in members if _is_tagged(m, part)]
+        tp = _unwrap(tagged[0] if tagged else next(m for m in members if m is not type(None)))
+        if tagged:
+            return tp, None
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        f = tp.model_fields.get(part)
+        return (f.annotation, f) if f else (Any, None)
+    if typing.get_origin(tp) in (dict, list):
+        return typing.get_args(tp)[-1], None
+    return tp, None
 
 
 def _model_at(tp: Any, loc: tuple[Any, ...]) -> Any:
     """The type that validated the value at `loc`, walking models, dicts, lists and unions."""
     for part in loc:
-        tp = _unwrap(tp)
-        while _is_union(tp):
-            members = typing.get_args(tp)
-            tagged = [m for m in members if _tag_of(m) == part]
-            tp = _unwrap(tagged[0] if tagged else next(m for m in members if m is not type(None)))
-            if tagged:
-                break
-        else:
-            if isinstance(tp, type) and issubclass(tp, BaseModel):
-                f = tp.model_fields.get(part)
-                tp = f.annotation if f else Any
-            elif typing.get_origin(tp) in (dict, list):
-                tp = typing.get_args(tp)[-1]
+        tp, _ = _step(tp, part)
     return _unwrap(tp)
+
+
+def _field_at(model: Any, loc: tuple[Any, ...]) -> tuple[Any, FieldInfo | None]:
+    """The annotation of the value at `loc` (its Annotated metadata kept) and its model field."""
+    tp, field = model, None
+    for part in loc:
+        tp, field = _step(tp, part)
+    return tp, field
+
+
+def _bounds_at(model: Any, loc: tuple[Any, ...]) -> tuple[Bounds, Any]:
+    """The numeric bounds (`Field(ge=1)`, `Annotated[float, Field(gt=0)]`) on the value at `loc`,
+    and the field's default (None without one)."""
+    tp, field = _field_at(model, loc)
+    found = list(field.metadata) if field else []
+    while typing.get_origin(tp) is Annotated:
+        tp, *extra = typing.get_args(tp)
+        found += [c for m in extra for c in (m.metadata if isinstance(m, FieldInfo) else [m])]
+    lo = next((c.ge if hasattr(c, "ge") else c.gt for c in found if hasattr(c, "ge") or hasattr(c, "gt")), None)
+    hi = next((c.le if hasattr(c, "le") else c.lt for c in found if hasattr(c, "le") or hasattr(c, "lt")), None)
+    bounds = Bounds(lo, hi, lo_open=any(hasattr(c, "gt") for c in found),
+                    hi_open=any(hasattr(c, "lt") for c in found), integer=_unwrap(tp) is int)
+    default = field.default if field is not None and isinstance(field.default, (int, float)) else None
+    return bounds, default
 
 
 def allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
@@ -371,9 +408,19 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any) -> Diagnostic:
                   + (f" in `{'.'.join(map(str, path[:-1]))}`" if path[:-1] else ""))
     pos = doc.key_pos_of(path) if is_key else doc.pos_of(path)
     subject = f"key `{path[-1]}`" if is_key else f"`{where}`"
+    if kind in _NUMBER_KINDS:  # a wrong type or out of bounds: say the bounds, hint at a value inside
+        bounds, default = _bounds_at(model, loc)
+        hint = _type_hint(kind, value) or bounds.hint(value, default)
+        if kind in _BOUND_KINDS:
+            return _d(pos, "SCHEMA_VALUE", f"{subject}: `{value}` is out of bounds: it must be {bounds.text()}", hint)
+        return _d(pos, "SCHEMA_TYPE", f"{subject} must be {bounds.what()}, not {yaml_word(value)}", hint)
     if kind in _TYPE_WORDS:
-        return _d(pos, "SCHEMA_TYPE", f"{subject} must be {_TYPE_WORDS[kind]}, not {_yaml_word(value)}",
-                  _type_hint(kind, value))
+        hint = _type_hint(kind, value)
+        if kind == "string_type" and isinstance(value, (int, float, bool)):
+            hint = _quoted_hint(model, loc, value)
+        return _d(pos, "SCHEMA_TYPE", f"{subject} must be {_TYPE_WORDS[kind]}, not {yaml_word(value)}", hint)
+    if kind == "union_tag_invalid":
+        return _tag_diagnostic(e, doc, path, subject)
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'", e.get("ctx", {}).get("expected", ""))
         hint = did_you_mean(str(value), expected) or f"one of: {', '.join(expected)}"
@@ -387,14 +434,51 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any) -> Diagnostic:
 
 
 def _type_hint(kind: str, value: Any) -> str | None:
-    if kind == "string_type" and isinstance(value, (int, float, bool)):
-        return "quote it to make it a string"
     if kind == "string_type" and isinstance(value, dict) and len(value) == 1:
         [(key, item)] = value.items()  # `- store: X` unquoted: YAML reads a colon and a space as a mapping
         return f"quote it to make it a string: '{key}: {item}'"
-    if kind in ("int_type", "float_type", "bool_type") and isinstance(value, str):
+    if kind in ("int_type", "float_type", "bool_type") and isinstance(value, str) and _reads_as(kind, value):
         return "remove the quotes"
+    if kind in ("bool_type", "bool_parsing"):
+        return "write true or false"
     return None
+
+
+def _reads_as(kind: str, text: str) -> bool:
+    """Whether quoted `text` would be a value of the type unquoted (`"5"` for an integer)."""
+    if kind == "bool_type":
+        return text in ("true", "false")
+    try:
+        return float(text) == int(text) if kind == "int_type" else float(text) == float(text)
+    except ValueError:
+        return False
+
+
+def _quoted_hint(model: Any, loc: tuple[Any, ...], value: Any) -> str:
+    """For a YAML number or boolean where text is expected: quote it, when the quoted text would
+    pass the field's own checks; else what those checks say of it (`15` is no timeframe)."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    tp, field = _field_at(model, loc)
+    try:
+        TypeAdapter(Annotated[(tp, *field.metadata)] if field and field.metadata else tp).validate_python(text)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        hint = first.get("ctx", {}).get("hint")
+        why = first["msg"].removeprefix("Value error, ")
+        return hint if isinstance(hint, str) else f"even quoted, it is wrong: {why}"
+    return "quote it to make it a string"
+
+
+def _tag_diagnostic(e: dict[str, Any], doc: YamlDoc, path: tuple[Any, ...], subject: str) -> Diagnostic:
+    """A discriminated union's tag that names no member (`class: RevStrat`), at the tag's key."""
+    ctx = e.get("ctx", {})
+    tag, expected = str(ctx.get("tag")), re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+    value = e.get("input")
+    key = next((k for k in re.findall(r"'([^']*)'", str(ctx.get("discriminator", "")))
+                if isinstance(value, dict) and k in value), None)
+    where = f"`{'.'.join(map(str, (*path, key)))}`" if key else subject
+    hint = did_you_mean(tag, expected) or f"one of: {', '.join(expected)}"
+    return _d(doc.pos_of((*path, key) if key else path), "SCHEMA_VALUE", f"{where}: unknown value `{tag}`", hint)
 
 
 def _d(pos: Any, code: str, message: str, hint: str | None = None) -> Diagnostic:

@@ -1,12 +1,16 @@
 """Effective parameter values (default, then env override, then stage override) and their checks."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from engine.diagnostics import Diagnostic, Pos, Severity, did_you_mean
 from engine.spec.contract import STAGE_PREFIX
-from engine.spec.durations import parse_duration
+from engine.spec.bounds import Bounds, number, yaml_word
+from engine.spec.durations import EXAMPLES, parse_duration
 from engine.spec.ir import KINDS, Overrides, Param, SpecSet
+
+if TYPE_CHECKING:
+    from engine.spec.lint._base import Sources
 
 _NUMERIC = ("float", "money", "fraction")
 ENVIRONMENTS_KIND = "environments"  # the document declaring the env names (specs/overrides/environments.yaml)
@@ -33,55 +37,73 @@ def _seconds(value: Any) -> Any:
     return parse_duration(value) if isinstance(value, str) else value
 
 
-def value_problem(param: Param, value: Any) -> str | None:
-    """Why `value` is not valid for `param` (type, then min/max), or None."""
+def value_problem(param: Param, value: Any) -> tuple[str, str] | None:
+    """Why `value` is not valid for `param` (type, then its bounds) and a hint, or None."""
     t = param.type
-    if t == "duration":
-        if not isinstance(value, str):
-            return f"must be a duration such as 15m, not `{value!r}`"
-        try:
-            number = parse_duration(value)
-        except ValueError as e:
-            return str(e)
-    elif t == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-        return f"must be an integer, not `{value!r}`"
-    elif t in _NUMERIC and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        return f"must be a number, not `{value!r}`"
-    elif t == "bool" and not isinstance(value, bool):
-        return f"must be true or false, not `{value!r}`"
-    elif t == "str" and not isinstance(value, str):
-        return f"must be a string, not `{value!r}`"
-    else:
-        number = value
     if t in ("bool", "str"):
+        ok = isinstance(value, bool) if t == "bool" else isinstance(value, str)
+        return None if ok else (f"must be {_WORDS[t]}, not {yaml_word(value)}", f"write {_WORDS[t]}")
+    bounds = param_bounds(param)
+    show = _span if t == "duration" else number
+    preferred = _seconds_or_none(param.default) if t == "duration" else param.default
+    hint = bounds.hint(value, preferred, show)
+    if t == "duration":
+        try:
+            amount = parse_duration(value) if isinstance(value, str) else None
+        except ValueError as e:  # "`X` is not a duration: <what to write>"
+            return f"`{value}` is not a duration", str(e).partition(" is not a duration: ")[2] or hint
+        if amount is None:
+            return f"must be a duration, not {yaml_word(value)}", f"write {EXAMPLES}"
+    elif isinstance(value, bool) or not isinstance(value, int if t == "int" else (int, float)):
+        return f"must be {bounds.what()}, not {yaml_word(value)}", hint
+    else:
+        amount = value
+    return None if bounds.contains(amount) else (f"`{value}` is out of bounds: it must be {bounds.text(show)}", hint)
+
+
+_WORDS = {"bool": "true or false", "str": "a string"}
+
+
+def param_bounds(param: Param) -> Bounds:
+    """The range a parameter's value must lie in: its min and max, within 0..1 for a fraction."""
+    lo, hi = param.min, param.max
+    if param.type == "fraction":
+        lo, hi = max(lo if lo is not None else 0.0, 0.0), min(hi if hi is not None else 1.0, 1.0)
+    noun = param.type if param.type in ("fraction", "duration") else ""
+    return Bounds(lo, hi, integer=param.type == "int", noun=noun)
+
+
+def _seconds_or_none(value: Any) -> float | None:
+    try:
+        return parse_duration(value)
+    except ValueError:
         return None
-    if t == "fraction" and not 0 <= number <= 1:
-        return f"`{value}` is not a fraction between 0 and 1"
-    if param.min is not None and number < param.min:
-        return f"`{value}` is below the minimum {_show(param, param.min)}"
-    if param.max is not None and number > param.max:
-        return f"`{value}` is above the maximum {_show(param, param.max)}"
-    return None
 
 
-def _show(param: Param, bound: float) -> str:
-    shown = int(bound) if float(bound).is_integer() else bound
-    return f"{shown}s" if param.type == "duration" else str(shown)
+def _span(seconds: float) -> str:
+    """Seconds as a spec writes a duration: 15m, 2h, 90s."""
+    for unit, n in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds and seconds % n == 0:
+            return f"{seconds / n:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def check_overrides(specset: SpecSet) -> list[Diagnostic]:
     """PARAM_BOUNDS for bad defaults and override values, UNRESOLVED_OVERRIDE for unknown names,
     stages and environments, OVERRIDE_CONFLICT for two files setting one value differently."""
-    out = []
+    from engine.spec.lint._base import Sources  # the linter's package imports this module's users
+
+    sources, out = Sources(), []
     for m in specset.machines.values():
         for p in m.params.values():
-            problem = value_problem(p, p.default)
-            if problem:
-                out.append(_err(p.pos, "PARAM_BOUNDS", f"default of `{m.name}.{p.name}` {problem}"))
+            bad = value_problem(p, p.default)
+            if bad:
+                pos = sources.value_pos(p.pos, "default")
+                out.append(_err(pos, "PARAM_BOUNDS", f"default of `{m.name}.{p.name}` {bad[0]}", bad[1]))
     for o in specset.overrides:
         out += _stage_key(specset, o) + _env_key(specset, o)
         for machine, values in o.values.items():
-            out += _values(specset, o, machine, values)
+            out += _values(specset, o, machine, values, sources)
     return out + _conflicts(specset)
 
 
@@ -123,7 +145,8 @@ def _env_key(specset: SpecSet, o: Overrides) -> list[Diagnostic]:
                  unknown_env_hint(specset, o.key))]
 
 
-def _values(specset: SpecSet, o: Overrides, machine: str, values: Mapping[str, Any]) -> list[Diagnostic]:
+def _values(specset: SpecSet, o: Overrides, machine: str, values: Mapping[str, Any],
+            sources: Sources) -> list[Diagnostic]:
     where = o.positions.get(machine, o.pos)
     m = specset.machines.get(machine)
     if m is None:
@@ -138,8 +161,9 @@ def _values(specset: SpecSet, o: Overrides, machine: str, values: Mapping[str, A
         if p is None:
             out.append(_err(pos, "UNRESOLVED_OVERRIDE", f"machine `{machine}` has no parameter `{name}`",
                             did_you_mean(name, m.params) or f"declare it under `parameters` in {m.path}"))
-        elif problem := value_problem(p, value):
-            out.append(_err(pos, "PARAM_BOUNDS", f"`{machine}.{name}` {problem}", f"declared at {p.pos}"))
+        elif bad := value_problem(p, value):
+            out.append(_err(sources.value_pos(pos, name), "PARAM_BOUNDS", f"`{machine}.{name}` {bad[0]}",
+                            f"{bad[1]} (declared at {p.pos})"))
     return out
 
 

@@ -34,6 +34,25 @@ def check_specs(paths: Sequence[str | Path], for_run: bool = False) -> tuple[Spe
     return specset, list(dict.fromkeys(diags))  # duplicates dropped
 
 
+def check_file(path: str | Path) -> tuple[SpecSet, list[Diagnostic]]:
+    """One spec file on its own (a side of `engine diff`, maybe a git version with no tree
+    around it): loaded and linted, with what other files would define (catalogue entries,
+    gates, the machines an override names) unknown rather than missing, so that only the
+    file's own problems are reported."""
+    from dataclasses import replace
+
+    from engine.spec.ir import Unloaded
+    from engine.spec.lint import lint
+    from engine.spec.loader import load_specs
+    from engine.spec.params import check_overrides
+
+    specset, diags = load_specs([path])
+    if diags:
+        return specset, diags
+    fragment = replace(specset, unloaded=(*specset.unloaded, Unloaded("(the rest of the spec tree)", None, None)))
+    return specset, list(dict.fromkeys(check_overrides(fragment) + lint(fragment)))
+
+
 def engine_contract(specset: SpecSet, roots: Sequence[str | Path], for_run: bool) -> list[Diagnostic]:
     """ENGINE_CONTRACT: what `engine run` needs of the machines (engine/spec/contract.py)."""
     from engine.diagnostics import Pos

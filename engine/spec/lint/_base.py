@@ -92,6 +92,17 @@ class Sources:
         return key_pos or start
 
 
+    def value_pos(self, start: Pos, key: str) -> Pos:
+        """Position of the value written after `key:` on the key's line in the node at `start`
+        (else of the key): where a diagnostic about that value points."""
+        at = self.find(start, key)
+        lines = self.lines(start.file)
+        if not 0 < at.line <= len(lines):
+            return at
+        m = re.compile(rf"{re.escape(key)}\s*:[ \t]*(?=\S)").match(_code(lines[at.line - 1]), at.col - 1)
+        return Pos(at.file, at.line, m.end() + 1) if m else at
+
+
 def _code(line: str) -> str:
     """The line without a trailing comment (a `#` after whitespace, outside quotes roughly)."""
     m = re.search(r"\s#", line)

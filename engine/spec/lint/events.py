@@ -6,7 +6,7 @@ import re
 from typing import Iterator
 
 from engine.diagnostics import Diagnostic, did_you_mean
-from engine.spec.ir import Machine, State, Timer
+from engine.spec.ir import Machine, Param, State, Timer
 from engine.spec.lint._base import MAX_TIMER_S, diag, seconds
 from engine.spec.lint._context import Context, raised_event
 
@@ -51,6 +51,10 @@ def _timer(cx: Context, m: Machine, s: State, timer: Timer) -> Iterator[Diagnost
             yield diag(pos, "UNRESOLVED_PARAM",
                        f"timer delay of `{s.name}` names parameter `{ref.group(1)}`, which is not declared",
                        did_you_mean(ref.group(1), m.params, prefix="params.") or "declare it under `parameters`")
+        elif ref:
+            yield diag(pos, "TIMER_BOUNDS", _bad_param_delay(m, s, timer, m.params[ref.group(1)]),
+                       f"fix parameter `{ref.group(1)}` (declared at {m.params[ref.group(1)].pos}), "
+                       "or name a duration parameter")
         else:
             yield diag(pos, "TIMER_BOUNDS", f"timer delay `{timer.delay}` of `{s.name}` is not a duration",
                        did_you_mean(timer.delay.strip(), m.params, prefix="params.")
@@ -61,6 +65,14 @@ def _timer(cx: Context, m: Machine, s: State, timer: Timer) -> Iterator[Diagnost
             yield diag(pos, "TIMER_BOUNDS",
                        f"timer delay of `{s.name}` is {_fmt(value)}{where}; it must be above 0 and at most 30 days",
                        "a timer that never or instantly fires is a bug; use a state without `after`")
+
+
+def _bad_param_delay(m: Machine, s: State, timer: Timer, p: Param) -> str:
+    """Why a delay naming a declared parameter is no duration: the parameter's type, or its default."""
+    head = f"timer delay `{timer.delay}` of `{s.name}` is not a duration"
+    if p.type not in ("duration", "int", "float"):
+        return f"{head}: `{p.name}` is a {p.type} parameter"
+    return f"{head}: the default of `{p.name}`, `{p.default}`, is not one"
 
 
 def _delays(cx: Context, m: Machine, timer: Timer) -> list[tuple[str, float]] | None:
