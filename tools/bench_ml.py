@@ -19,9 +19,6 @@ from engine.threads import pin_threads  # noqa: E402
 
 pin_threads()  # before anything native is imported
 
-import numpy as np  # noqa: E402
-
-from engine.data import bundled  # noqa: E402
 from engine.run.signals import ModelFeed  # noqa: E402
 from strategies.ml import dataset  # noqa: E402
 from strategies.ml.config import MLConfig, load_spec  # noqa: E402
