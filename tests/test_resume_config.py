@@ -76,3 +76,18 @@ def test_a_resume_found_through_another_config_names_the_store(tmp_path: Path, c
     assert main(["status", "--json", "--config", str(finder), "--specs", SPECS]) == 0
     resume = _suggested(json.loads(capsys.readouterr().out)["engine"]["resume"])
     assert "--config" not in resume and resume[resume.index("--db") + 1] == f"sqlite:///{db}"
+
+
+def test_a_resume_names_the_specs_the_run_was_given(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The specs status reads its commands from need not be the run's: the run's own come back."""
+    from engine.commands.run import CONFIG_FILE_KEY
+    from engine.run.checkpoint import KEY
+    from state.store import Store
+
+    db, theirs = tmp_path / "e.db", str(tmp_path / "my specs")
+    with Store.open(path=str(db)) as s:
+        s.put_json(KEY, {"cursor": 120, "clock": 1516515300.0, "stage": 1})
+        s.put_json(CONFIG_FILE_KEY, {"path": None, "specs": [theirs]})
+    assert main(["status", "--json", "--db", str(db), "--specs", SPECS]) == 0
+    resume = _suggested(json.loads(capsys.readouterr().out)["engine"]["resume"])
+    assert resume[resume.index("--specs") + 1] == theirs

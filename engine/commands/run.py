@@ -25,7 +25,8 @@ from engine.spec.contract import STAGES, stage_state
 
 FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
 DIR_KEY = "run/dir"
-CONFIG_FILE_KEY = "run/config_file"  # {"path": the --config the run, or its last resume, was given (None: none)}
+# {"path": the --config the run, or its last resume, was given (None: none), "specs": its --specs}
+CONFIG_FILE_KEY = "run/config_file"
 SPECS_KEY = "run/specs"  # session.spec_hashes of the specs a run started with: its parts, so a resume can name one
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
@@ -590,7 +591,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     console = make_console()
     store = runner.session.store
     store.put_json(DIR_KEY, str(run_dir))
-    store.put_json(CONFIG_FILE_KEY, {"path": args.config})  # the --config a suggested resume names
+    store.put_json(CONFIG_FILE_KEY, {"path": args.config, "specs": args.specs})  # what a suggested resume names
     if not args.resume:  # a resume must find the config it started with (checked before it starts)
         store.put_json(checkpoint.CONFIG_KEY, checkpoint.config_digest(runner.session.cfg))
         store.put_json(SPECS_KEY, runner.session.spec_hashes())

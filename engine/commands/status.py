@@ -211,10 +211,10 @@ def when_applied(url: str, resume: str | None) -> str:
 
 def resume_command(store: Any, args: argparse.Namespace) -> str | None:
     """The `engine run` command that continues the run saved in `store`, ready to paste: the stage,
-    routing (--paper, --live) and --config the run started with, as the store holds them (a resume
-    given another config is refused), and the --db and --specs given here, which name the same
-    store and specs for `engine run` (the run folder needs none: a resume finds its own in the
-    store). None before a checkpoint."""
+    routing (--paper, --live), --config and --specs the run started with, as the store holds them (a
+    resume given another config or edited specs is refused), and the --db given here, which names the
+    same store for `engine run` (the run folder needs none: a resume finds its own in the store).
+    None before a checkpoint."""
     from engine.commands.run import CONFIG_FILE_KEY, add_arguments, resume_command_of
     from engine.run.checkpoint import KEY
     from engine.run.optin import STORE_KEY
@@ -229,7 +229,8 @@ def resume_command(store: Any, args: argparse.Namespace) -> str | None:
     run_args = parser.parse_args(["--stage", str(stage)])
     run_args.paper, run_args.live = bool(routing.get("paper")), bool(routing.get("live"))
     run_args.config = started["path"] if started is not None else args.config
-    run_args.db, run_args.specs = _resume_db(store, args, run_args.config), [args.specs]
+    run_args.db = _resume_db(store, args, run_args.config)
+    run_args.specs = (started or {}).get("specs") or [args.specs]  # a run saved before they were stored: ours
     return resume_command_of(run_args)
 
 
