@@ -5,6 +5,7 @@ log), and is not consumed by a start that fails before then."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -75,16 +76,31 @@ def _crash_on_apply(runner, after: bool) -> None:
     runner._apply = crashing_apply
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(overrides: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, str]]:
+    """Per durability, the uninterrupted run with the flatten taken at row 112, and its kill
+    state: made once, compared with by each way of stopping."""
+    made: dict[str, tuple[Path, str]] = {}
+
+    def clean(durability: str) -> tuple[Path, str]:
+        if durability not in made:
+            work = tmp_path_factory.mktemp(f"clean-{durability}")
+            runner = funded_run(work, overrides, durability)
+            _posting(runner, FLATTEN)
+            finish_run(runner)
+            made[durability] = work, runner.session.kill.state
+        return made[durability]
+    return clean
+
+
 @pytest.mark.parametrize("durability", ["batch", "full"])
 @pytest.mark.parametrize("stop", ["rows later", "before the apply", "after the apply"])
-def test_a_taken_command_survives_a_crash(durability: str, stop: str, overrides: Path, tmp_path: Path) -> None:
+def test_a_taken_command_survives_a_crash(durability: str, stop: str, overrides: Path, tmp_path: Path,
+                                          uninterrupted: Callable[[str], tuple[Path, str]]) -> None:
     """Taken at row 112 and the run killed before its next regular checkpoint (150): the resumed
     run ends as an uninterrupted one with the same command, the flatten applied once."""
-    clean, crashy = tmp_path / "clean", tmp_path / "crashy"
-    runner = funded_run(clean, overrides, durability)
-    _posting(runner, FLATTEN)
-    finish_run(runner)
-    want_state = runner.session.kill.state
+    clean, want_state = uninterrupted(durability)
+    crashy = tmp_path / "crashy"
     runner = funded_run(crashy, overrides, durability)
     _posting(runner, FLATTEN)
     if stop == "rows later":

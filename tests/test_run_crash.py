@@ -7,15 +7,22 @@ parent only waits for a random number of heartbeat lines first (no sleeps),
 and the engine keeps working while the parent reads. A heartbeat follows each
 stepped bar and each quiet stretch applied at once, so kills land mostly where
 orders move, and also in the middle of skipping.
+
+The clean run and the last resume are `python -m engine.cli run` processes (their exit
+status counts); the runs killed on the way are forked by tests/run_zygote.py, which has
+the run's imports loaded already (seconds a start, twenty starts a test).
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -34,9 +41,9 @@ KILLS = 20
 PER_START = {"resume", "ml", "kv"}  # what each start journals (a resumed run has more), and state, not facts
 
 
-def _cmd(work: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "engine.cli", "run", "--stage", "1", "--config", str(work / "run.yaml"),
-            "--db", str(work / "engine.db"), "--run-dir", str(work / "run"), "--heartbeat", *extra]
+def _argv(work: Path, *extra: str) -> list[str]:
+    return ["run", "--stage", "1", "--config", str(work / "run.yaml"), "--db", str(work / "engine.db"),
+            "--run-dir", str(work / "run"), "--heartbeat", *extra]
 
 
 def _env() -> dict[str, str]:
@@ -46,24 +53,38 @@ def _env() -> dict[str, str]:
 
 
 def _run_to_end(work: Path, *extra: str) -> None:
-    done = subprocess.run(_cmd(work, *extra), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "engine.cli", *_argv(work, *extra)], cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def _run_and_kill(work: Path, after_lines: int, *extra: str) -> bool:
+@pytest.fixture
+def zygote(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, IO[str]]]:
+    """tests/run_zygote.py, and the file its children's stderr goes to."""
+    with open(tmp_path / "stderr", "a+") as err:  # appending: reading it moves no writer's offset
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tests/run_zygote.py")], cwd=ROOT, env=_env(),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+        yield proc, err
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+
+
+def _run_and_kill(zygote: tuple[subprocess.Popen, IO[str]], work: Path, after_lines: int, *extra: str) -> bool:
     """Start the engine, SIGKILL it after `after_lines` heartbeats; False if it finished first."""
-    proc = subprocess.Popen(_cmd(work, *extra), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc, err = zygote
+    proc.stdin.write(json.dumps(_argv(work, *extra)) + "\n")
+    proc.stdin.flush()
+    pid = int(proc.stdout.readline().removeprefix("pid "))
     seen = 0
     for line in proc.stdout:
+        if line.startswith("exit "):  # the child has ended: killed, or done before the kill landed
+            err.seek(0)
+            assert int(line.split()[1]) in (-signal.SIGKILL, 0), err.read()[-3000:]
+            return int(line.split()[1]) == -signal.SIGKILL
         seen += line.startswith("bar ")
-        if seen >= after_lines:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True
-    proc.wait()
-    assert proc.returncode == 0, proc.stderr.read()[-3000:]
-    return False
+        if seen == after_lines:
+            os.kill(pid, signal.SIGKILL)  # the zygote has not reaped it yet: the pid is still that engine's
+    raise AssertionError("the zygote ended before its child")
 
 
 def _state(work: Path) -> dict:
@@ -87,7 +108,7 @@ def _state(work: Path) -> dict:
 # batch: facts land with each checkpoint; full: each fact is committed as it happens, so a
 # resumed run meets the orders and fills it made after its checkpoint already stored.
 @pytest.mark.parametrize("durability", ["batch", "full"])
-def test_sigkill_at_random_points_loses_and_duplicates_nothing(durability: str, tmp_path: Path) -> None:
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(durability: str, tmp_path: Path, zygote) -> None:
     clean, crashy = tmp_path / "clean", tmp_path / "crashy"
     for work in (clean, crashy):
         work.mkdir()
@@ -100,7 +121,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(durability: str, 
     kills = 0
     resume: tuple[str, ...] = ()
     while kills < KILLS:
-        if not _run_and_kill(crashy, rng.randint(1, 15), *resume):
+        if not _run_and_kill(zygote, crashy, rng.randint(1, 15), *resume):
             break
         kills += 1
         resume = ("--resume",)

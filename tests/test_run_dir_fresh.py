@@ -8,19 +8,34 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from engine.cli import main
 from engine.run.report import ARCHIVE_DIR, archive_run_files
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE = "data:\n  crypto_spot:\n    datasets: [crypto_spot/ETH_BTC-5m]\n    primary: 15m\n    confirm: 5m\n"
 
 
-def _run(work: Path, *args: str) -> subprocess.CompletedProcess:
+def _argv(work: Path, *args: str) -> list[str]:
     (work / "run.yaml").write_text(ONE)
+    return ["run", "--stage", "1", "--no-progress", "--config", str(work / "run.yaml"),
+            "--db", str(work / "var" / "engine.db"), "--run-dir", str(work / "run"), "--max-bars", "120", *args]
+
+
+def _run(work: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "ENGINE_DB_URL"}
-    return subprocess.run([sys.executable, "-m", "engine.cli", "run", "--stage", "1", "--no-progress",
-                           "--config", str(work / "run.yaml"), "--db", str(work / "var" / "engine.db"),
-                           "--run-dir", str(work / "run"), "--max-bars", "120", *args],
+    return subprocess.run([sys.executable, "-m", "engine.cli", *_argv(work, *args)],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture
+def earlier_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run a test's `engine run` process meets in tmp_path, made in-process (the same
+    entry point, without a second interpreter's imports)."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("ENGINE_DB_URL", raising=False)
+    assert main(_argv(tmp_path)) == 0
 
 
 def _inits(audit: Path) -> int:
@@ -29,9 +44,8 @@ def _inits(audit: Path) -> int:
     return sum(1 for r in rows if r["kind"] == "init" and r["machine"] == "kill_modes")
 
 
+@pytest.mark.usefixtures("earlier_run")
 def test_a_fresh_run_moves_the_earlier_runs_files_aside(tmp_path: Path) -> None:
-    first = _run(tmp_path)
-    assert first.returncode == 0, first.stderr[-2000:]
     run = tmp_path / "run"
     before = {name: (run / name).read_bytes() for name in ("audit.jsonl", "journal.jsonl", "report.json")}
     second = _run(tmp_path)
@@ -42,8 +56,8 @@ def test_a_fresh_run_moves_the_earlier_runs_files_aside(tmp_path: Path) -> None:
     assert "the previous run's files in" in " ".join(second.stdout.split())  # the operator is told
 
 
+@pytest.mark.usefixtures("earlier_run")
 def test_a_resumed_run_keeps_its_trail(tmp_path: Path) -> None:
-    assert _run(tmp_path).returncode == 0
     done = _run(tmp_path, "--resume", "--max-bars", "240")  # 120 more bars: a resume at its --max-bars is refused
     assert done.returncode == 0, done.stderr[-2000:]
     assert not (tmp_path / "run" / ARCHIVE_DIR).exists()

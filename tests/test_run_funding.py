@@ -85,30 +85,32 @@ def _stop_between_checkpoints(work: Path, overrides: Path, durability: str) -> N
     first.session.venue.close()
 
 
-@pytest.mark.parametrize("durability", ["batch", "full"])
-def test_a_resumed_run_books_each_funding_payment_once(durability: str, overrides: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module", params=["batch", "full"])
+def resumed(request: pytest.FixtureRequest, overrides: Path, tmp_path_factory: pytest.TempPathFactory):
+    """An uninterrupted run and one stopped between checkpoints then resumed (the work both
+    resume tests read), and the stopped run's journal facts past its last checkpoint."""
+    durability = request.param
+    clean, stopped = tmp_path_factory.mktemp("clean"), tmp_path_factory.mktemp("stopped")
+    finish_run(funded_run(clean, overrides, durability))
+    _stop_between_checkpoints(stopped, overrides, durability)
+    past = journal_facts(stopped)[len(journal_facts(stopped, upto_checkpoint=True)):]
+    finish_run(funded_run(stopped, overrides, durability, resume=True))
+    return SimpleNamespace(durability=durability, clean=clean, stopped=stopped, past=past)
+
+
+def test_a_resumed_run_books_each_funding_payment_once(resumed: SimpleNamespace) -> None:
     """Stopped between checkpoints and resumed, the run re-processes bars whose funding the
     venue answers again from its log: the wallet, positions and funding rows end as an
     uninterrupted run's, no payment twice (a `full` store booked some already)."""
-    clean, stopped = tmp_path / "clean", tmp_path / "stopped"
-    finish_run(funded_run(clean, overrides, durability))
-    _stop_between_checkpoints(stopped, overrides, durability)
-    finish_run(funded_run(stopped, overrides, durability, resume=True))
-    want = stored_state(clean)
+    want = stored_state(resumed.clean)
     assert want["funding"], "the run must pay funding, or the comparison proves nothing"
-    assert stored_state(stopped) == want
+    assert stored_state(resumed.stopped) == want
 
 
-
-@pytest.mark.parametrize("durability", ["batch", "full"])
-def test_a_resumed_run_journals_each_fact_once(durability: str, overrides: Path, tmp_path: Path) -> None:
+def test_a_resumed_run_journals_each_fact_once(resumed: SimpleNamespace) -> None:
     """A `full` store commits each journal row as it happens: the rows a crash left after the
     last checkpoint are made again by the resumed run, and must not be there twice."""
-    clean, stopped = tmp_path / "clean", tmp_path / "stopped"
-    finish_run(funded_run(clean, overrides, durability))
-    _stop_between_checkpoints(stopped, overrides, durability)
-    if durability == "full":
-        past = journal_facts(stopped)[len(journal_facts(stopped, upto_checkpoint=True)):]
-        assert {"trade", "ack"} <= {kind for kind, *_ in past}, "facts must follow the checkpoint, or this proves nothing"
-    finish_run(funded_run(stopped, overrides, durability, resume=True))
-    assert journal_facts(stopped) == journal_facts(clean)
+    if resumed.durability == "full":
+        assert {"trade", "ack"} <= {kind for kind, *_ in resumed.past}, \
+            "facts must follow the checkpoint, or this proves nothing"
+    assert journal_facts(resumed.stopped) == journal_facts(resumed.clean)

@@ -1,0 +1,66 @@
+"""`engine run`, started many times over without paying its imports each time (tests/test_run_crash.py).
+
+A fresh `python -m engine.cli run` spends seconds importing pandas, scipy, sqlmodel and
+matplotlib before its first bar; twenty restarts of a crash test spent most of their time
+there. This process imports them once, then forks a child per request: the child is a new
+process running `engine.cli.main(argv)` from a pristine copy of this one (nothing has run
+here but imports), so a SIGKILL ends a real engine process wherever it happens to be.
+
+Protocol: each stdin line is a JSON argv (after `engine`). For each, stdout carries the
+child's `pid N`, then whatever the child prints (its heartbeat lines), then `exit RC` once it
+has ended (RC negative: the signal that ended it). The child's stderr is this process's.
+usage: python tests/run_zygote.py  (from the repository root)
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the root, as for `python -m engine.cli` run there
+# What a stage-1 replay imports lazily; a module missing here only costs its child the import.
+import adapters.paper.venue  # noqa: E402,F401
+import engine.commands.run  # noqa: E402,F401
+import engine.run.assemble  # noqa: E402,F401
+import engine.run.report  # noqa: E402,F401
+import matplotlib.backends.backend_agg  # noqa: E402,F401
+import matplotlib.figure  # noqa: E402,F401
+import pandas  # noqa: E402,F401
+import scipy.stats  # noqa: E402,F401
+import sqlmodel  # noqa: E402,F401
+import state.store  # noqa: E402,F401
+import strategies.family.trend  # noqa: E402,F401
+from engine.cli import main  # noqa: E402
+
+
+def _child(argv: list[str]) -> None:
+    """Run the engine; never return into the serving loop."""
+    code = 1
+    try:
+        print(f"pid {os.getpid()}", flush=True)
+        code = main(argv)
+    except SystemExit as stop:  # argparse's --help and usage errors
+        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    except BaseException:  # as the interpreter ends: the traceback, status 1
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def serve() -> None:
+    for line in sys.stdin:
+        argv = json.loads(line)
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(argv)
+        _, status = os.waitpid(pid, 0)
+        print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
+
+
+if __name__ == "__main__":
+    serve()
