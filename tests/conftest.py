@@ -1,6 +1,8 @@
 """Test-wide settings: pin native threads (2 shared cores; spinning threads made
 xgboost and PPO 8-38x slower here) and keep hypothesis deterministic."""
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,12 +13,17 @@ pin_threads()
 # there is one: `durability: full` fsyncs every fact, 5x the run time of a resume test on a
 # disk, and no test can observe an fsync (none cuts power; a SIGKILLed process's writes
 # survive in the page cache either way). An explicit TMPDIR is kept.
-SHM = Path("/dev/shm")
-if "TMPDIR" not in os.environ and SHM.is_dir() and os.access(SHM, os.W_OK):
+# Only a roomy one: a container's /dev/shm is often 64 MiB, and the suite's runs write more.
+SHM, SHM_ROOM = Path("/dev/shm"), 2 << 30
+if ("TMPDIR" not in os.environ and SHM.is_dir() and os.access(SHM, os.W_OK)
+        and shutil.disk_usage(SHM).free >= SHM_ROOM):
     os.environ["TMPDIR"] = str(SHM)
     tempfile.tempdir = None  # gettempdir() reads TMPDIR again
-# engine validate's result cache: never the developer's var/cache from inside the suite.
-os.environ.setdefault("ENGINE_CACHE_DIR", tempfile.mkdtemp(prefix="engine-cache-"))
+# engine validate's result cache: never the developer's var/cache from inside the suite; removed
+# at exit (on tmpfs a leftover holds memory).
+if "ENGINE_CACHE_DIR" not in os.environ:
+    os.environ["ENGINE_CACHE_DIR"] = tempfile.mkdtemp(prefix="engine-cache-")
+    atexit.register(shutil.rmtree, os.environ["ENGINE_CACHE_DIR"], True)
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
