@@ -49,3 +49,22 @@ def test_a_changed_validator_source_is_a_miss(tmp_path: Path) -> None:
         assert cache.key(files) != before
     finally:
         os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_an_unreadable_contract_catalogue_is_a_warning_and_restoring_it_is_a_miss(tmp_path, monkeypatch) -> None:
+    """The cache key reads every file it covers: a missing (or folder) adapters/paper/contracts.yaml
+    must not be a traceback but CONTRACT_NO_RATE's own warning, cached or not."""
+    from engine.commands.validate import validate
+    from engine.spec.lint import rates
+
+    monkeypatch.setenv("ENGINE_CACHE_DIR", str(tmp_path / "cache"))
+    catalogue = tmp_path / "contracts.yaml"
+    monkeypatch.setattr(rates, "contracts_path", lambda: catalogue)
+    for make in (lambda: None, catalogue.mkdir):
+        make()
+        for _ in range(2):  # a miss, then a hit
+            diags = validate([str(ROOT / "specs")], use_cache=True)[0]
+            assert [d.message.startswith("cannot read the contract catalogue") for d in diags] == [True], diags
+    catalogue.rmdir()
+    shutil.copy(ROOT / "adapters" / "paper" / "contracts.yaml", catalogue)
+    assert not any("cannot read" in d.message for d in validate([str(ROOT / "specs")], use_cache=True)[0])

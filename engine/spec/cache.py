@@ -27,12 +27,21 @@ def key(files: list[Path]) -> str:
     h = hashlib.sha256()
     for f in files:
         h.update(f"{f}\0".encode())
-        h.update(f.read_bytes())
+        h.update(_content(f))
     for pkg in CODE:
         for src in sorted((ROOT / pkg).rglob("*.py")):
             st = src.stat()
             h.update(f"{src}:{st.st_size}:{st.st_mtime_ns}\0".encode())
     return h.hexdigest()
+
+
+def _content(f: Path) -> bytes:
+    """A file's bytes; one that cannot be read (gone, a folder) is keyed by why: the checks that
+    read it report it (a cached result says so again), and restoring it is a miss."""
+    try:
+        return f.read_bytes()
+    except OSError as e:
+        return f"\0unreadable: {type(e).__name__}\0".encode()
 
 
 def load(k: str) -> tuple[list[Diagnostic], int] | None:
