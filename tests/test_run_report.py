@@ -162,6 +162,15 @@ def test_money_kpis_are_floats_in_every_block_even_with_no_trade(tmp_path, trade
     assert (dom["exploration_kpis"]["gross_profit"], dom["exploration_kpis"]["fees"]) == (0.0, 0.0)
 
 
+def test_wallet_balances_are_floats_even_when_the_wallet_was_written_as_an_integer(tmp_path):
+    """A USD wallet opens at `paper_wallet_usd` as written (1000, an int); report.json types the
+    balances float (docs/run-report.md). The untradable entries' wallets: tests/test_preflight.py."""
+    res = result(tmp_path, [])
+    res.domains["crypto_spot"] = DomainResult("crypto_spot", "paper", 1000, 1000, 0)
+    dom = read_report(write_run_dir(res))["domains"]["crypto_spot"]
+    assert [type(dom["start_balance"]), type(dom["end_balance"])] == [float, float]
+
+
 def test_run_dir_with_trades(tmp_path):
     trades = [trade(30, T0 + 60), trade(-10, T0 + 120, model_version="xgb-3"),
               trade(-5, T0 + 180, exploration=True)]

@@ -204,8 +204,9 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "replay_bars_per_second": _rate_of(result, result.replay_s),
         "domains": {d: {"mode": dr.mode, "quote": quotes.get(d),
                         **_rate(setting, d),
-                        "start_balance": dr.start_balance,
-                        "end_balance": dr.end_balance, "open_positions": dr.open_positions,
+                        # a USD wallet keeps paper_wallet_usd as written (1000): money is float
+                        "start_balance": float(dr.start_balance),
+                        "end_balance": float(dr.end_balance), "open_positions": dr.open_positions,
                         "kpis": per_domain[d]["exploitation"].as_dict(),
                         "exploration_kpis": per_domain[d]["exploration"].as_dict(),
                         "kpis_by_stage": {str(n): k.as_dict() for n, k in per_stage[d].items()}}
