@@ -74,3 +74,25 @@ def test_an_edit_of_the_catalogue_is_a_cache_miss(tmp_path: Path, monkeypatch) -
                                                   "step: 1000, min_notional: 1000}\n")
     after = validate([str(ROOT / "specs")], use_cache=True)[0]
     assert [d for d in after if re.search(r"GBP/CHF quotes in CHF", d.message)] and len(after) == len(before) + 1
+
+
+def test_the_hint_names_the_risk_spec_file_loaded_and_an_empty_quote_is_its_own_problem(tmp_path: Path) -> None:
+    """Validating another spec folder: the hint names its risk file, not specs/risk/risk.yaml. A contract
+    with an empty (or no) quote has no currency at all, which is not `quotes in , which ...`."""
+    import shutil
+
+    specs = tmp_path / "mine"
+    shutil.copytree(ROOT / "specs", specs)
+    catalogue = tmp_path / "contracts.yaml"
+    catalogue.write_text(
+        "GBP/CHF: {domain: forex, kind: fx, quote: CHF, tick: 0.00001, step: 1000, min_notional: 1000}\n"
+        "EUR/USD: {domain: forex, kind: fx, quote: , tick: 0.00001, step: 1000, min_notional: 1000}\n"
+        "AUD/USD: {domain: forex, kind: fx, quote: ' ', tick: 0.00001, step: 1000, min_notional: 1000}\n"
+        "NZD/USD: {domain: forex, kind: fx, tick: 0.00001, step: 1000, min_notional: 1000}\n")
+    loaded, _ = load_specs([specs])
+    found = {d.pos.line: d for d in rates.check(loaded, catalogue)}
+    assert sorted(found) == [1, 2, 3, 4]
+    assert f"`usd_rates` ({specs / 'risk' / 'risk.yaml'})" in found[1].hint and "specs/risk" not in found[1].hint
+    for line, symbol in ((2, "EUR/USD"), (3, "AUD/USD"), (4, "NZD/USD")):
+        assert found[line].message.startswith(f"{symbol} has no `quote`"), found[line].message
+        assert "quotes in" not in found[line].message and "`quote: USD`" in found[line].hint

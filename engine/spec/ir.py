@@ -257,6 +257,7 @@ class SpecSet:
     overrides: tuple[Overrides, ...] = ()
     extra: Mapping[str, Any] = EMPTY  # other validated documents (risk, strategies), by name
     extra_kinds: Mapping[str, str] = EMPTY  # name -> kind of each document in `extra`
+    extra_pos: Mapping[str, Pos] = EMPTY  # name -> where each document in `extra` is (its file, for hints)
     unloaded: tuple[Unloaded, ...] = ()
 
     def may_define(self, kinds: tuple[str, ...], name: str | None = None) -> bool:

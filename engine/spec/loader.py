@@ -369,6 +369,7 @@ def _assemble(loaded: list[_Loaded]) -> tuple[SpecSet, list[Diagnostic]]:
         overrides=tuple(one.overrides for one in loaded if one.overrides),
         extra=frozen_map({n: obj for n, (obj, _, _) in extra.items()}),
         extra_kinds=frozen_map({n: kind for n, (_, _, kind) in extra.items()}),
+        extra_pos=frozen_map({n: pos for n, (_, pos, _) in extra.items()}),
         unloaded=tuple(one.unloaded for one in loaded if one.unloaded),
     )
     return specset, diags

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from engine.diagnostics import Diagnostic, Pos
-from engine.run.currency import RATES_HINT, USD
+from engine.run.currency import USD
 from engine.spec.ir import SpecSet
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
@@ -59,19 +59,32 @@ def check(specset: SpecSet, path: Path) -> Iterator[Diagnostic]:
                    f"the contract catalogue is not a YAML mapping of contracts{f' ({first.message})' if first else ''}: "
                    "no contract's quote currency was checked for a USD rate", "fix the catalogue's YAML")
         return
-    rated = {USD, *risk.usd_rates}
+    rated, rates_file = {USD, *risk.usd_rates}, _risk_file(specset)
     for symbol, entry in doc.data.items():
-        quote = entry.get("quote") if isinstance(entry, dict) else None
-        if isinstance(quote, str) and quote not in rated and symbol != f"{USD}/{quote}":
-            yield _finding(str(symbol), entry, quote, doc.data, doc.pos_of((symbol, "quote")))
+        if not isinstance(entry, dict):
+            continue
+        quote, pos = entry.get("quote"), doc.pos_of((symbol, "quote"))
+        if quote is None or not str(quote).strip():  # the catalogue refuses it: no currency to rate
+            yield diag(pos, "CONTRACT_NO_RATE", f"{symbol} has no `quote`: the currency its prices, fees and "
+                       "wallet are counted in is unknown, so it has no USD rate, and the paper venue refuses "
+                       "to load the catalogue", "write the currency it quotes in, e.g. `quote: USD`")
+        elif str(quote) not in rated and symbol != f"{USD}/{quote}":
+            yield _finding(str(symbol), entry, str(quote), doc.data, pos, rates_file)
 
 
-def _finding(symbol: str, entry: dict, quote: str, contracts: dict[str, Any], pos: Pos) -> Diagnostic:
+def _risk_file(specset: SpecSet) -> str:
+    """` (FILE)`: the file of the risk document a run reads `usd_rates` from, as loaded; "" when not known."""
+    pos = specset.extra_pos.get(RISK)
+    return f" ({pos.file})" if pos is not None else ""
+
+
+def _finding(symbol: str, entry: dict, quote: str, contracts: dict[str, Any], pos: Pos, rates_file: str) -> Diagnostic:
     """One contract without a rate; whether a run could make one from its own data (it trades the
     USD/XXX contract of the same domain beside it) is the run config's to say, when one exists."""
     domain, own = entry.get("domain"), f"{USD}/{quote}"
     twin = contracts.get(own)
-    add = f"add `{quote}: {{usd: <USD per {quote}>, source: <where the figure is from>}}` to {RATES_HINT}"
+    add = (f"add `{quote}: {{usd: <USD per {quote}>, source: <where the figure is from>}}` to the risk spec's "
+           f"`usd_rates`{rates_file}")
     if isinstance(twin, dict) and twin.get("domain") == domain and twin.get("quote") == quote:
         return diag(pos, "CONTRACT_NO_RATE",
                     f"{symbol} quotes in {quote}, which has no entry in the risk spec's `usd_rates`: a run trading it "
