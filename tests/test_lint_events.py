@@ -35,10 +35,19 @@ def test_timer_bounds():
                                                    {"delay": "soon", "event": "t"},
                                                    {"delay": "params.nope", "event": "t"}]},
                  "b": {"final": True}},
-                [{"event": "t", "source": "a", "target": "b"}], params={"wait": {"type": "duration", "default": "-1m"}})
+                [{"event": "t", "source": "a", "target": "b"}], params={"wait": {"type": "duration", "default": "45d"}})
     ds = lint(specset(m))
     assert [d.code for d in ds] == ["TIMER_BOUNDS"] * 4 + ["UNRESOLVED_PARAM"]
     assert "(default of `params.wait`)" in ds[2].message
+
+
+
+def test_a_parameter_value_that_is_no_valid_value_is_left_to_param_bounds():
+    """`-1m` is no duration to PARAM_BOUNDS (check_overrides); the timer check saying `-60s` too would
+    contradict it: one problem, one message."""
+    m = machine({"a": {"initial": True, "after": {"delay": "params.wait", "event": "t"}}, "b": {"final": True}},
+                [{"event": "t", "source": "a", "target": "b"}], params={"wait": {"type": "duration", "default": "-1m"}})
+    assert only(lint(specset(m)), "TIMER_BOUNDS") == []
 
 
 def test_unused_param_and_event_are_warnings():

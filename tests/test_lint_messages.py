@@ -59,6 +59,37 @@ def test_a_bad_parameter_value_states_the_specs_bounds(specs: Path, value: str, 
     assert message in d.message and d.hint and hint in d.hint
 
 
+ROLLOUT = "rollout/rollout.yaml"
+
+
+def test_inverted_bounds_are_their_own_error_not_a_range_no_value_fits(specs: Path) -> None:
+    file = edit(specs, ROLLOUT, "    default: 0.25\n    min: 0.10\n    max: 1\n", "    default: 0.25\n    min: 0.9\n    max: 0.5\n")
+    [d] = errors(specs, file)
+    assert (d.code, d.pos.line, d.pos.col) == ("PARAM_BOUNDS", 37, 10)
+    assert d.message == "`rollout.exploration_max_chop` has `min` 0.9 above `max` 0.5: no value fits"
+    assert d.hint and "swap them" in d.hint and "from 0.9 to 0.5" not in str(d)
+
+
+def test_a_negative_duration_override_is_one_message(specs: Path) -> None:
+    """PARAM_BOUNDS said `-5m` is not a duration while TIMER_BOUNDS said it is -300s."""
+    file = edit(specs, "overrides/stage_2.yaml", "cooldown: 30m", "cooldown: -5m")
+    found = [d for d in validate([str(specs)])[0] if d.severity.value == "error"]
+    assert [(d.code, d.pos.file, d.message) for d in found] == [
+        ("PARAM_BOUNDS", file, "`kill_modes.cooldown` `-5m` is not a duration")]
+
+
+@pytest.mark.parametrize("value, code, message", [
+    ("0", "PARAM_BOUNDS", "must be a duration, not the number `0`"),
+    ("45d", "TIMER_BOUNDS", "timer delay of `confirm_stage_2`, `confirm_stage_3`, `confirm_stage_4`, "
+     "`confirm_stage_5` and `confirm_options_live` is 45d (default of `params.confirmation_timeout`)"),
+])
+def test_one_timer_shared_by_five_states_is_one_finding(specs: Path, value: str, code: str, message: str) -> None:
+    """The rollout's confirmation states share one `after` (a YAML alias): one position, one error."""
+    edit(specs, ROLLOUT, "    default: 24h\n", f"    default: {value}\n")
+    [d] = [d for d in validate([str(specs)])[0] if d.severity.value == "error"]
+    assert d.code == code and message in d.message
+
+
 @pytest.fixture
 def at_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)

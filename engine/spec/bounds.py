@@ -32,6 +32,14 @@ class Bounds:
         below = self.hi is None or (x < self.hi if self.hi_open else x <= self.hi)
         return above and below
 
+    @property
+    def empty(self) -> bool:
+        """No value fits: a lower bound above the upper one (min and max written the wrong way
+        round), or equal with either end open. Its `text` would read `from 0.9 to 0.5`."""
+        if self.lo is None or self.hi is None:
+            return False
+        return self.lo > self.hi or (self.lo == self.hi and (self.lo_open or self.hi_open))
+
     def text(self, show: Callable[[float], str] = number) -> str:
         """`from 1 to 10`, `at least 1`, `above 0 and below 1`, or "" when unbounded."""
         lo = None if self.lo is None else f"{'above' if self.lo_open else 'at least'} {show(self.lo)}"

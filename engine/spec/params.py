@@ -44,6 +44,8 @@ def value_problem(param: Param, value: Any) -> tuple[str, str] | None:
         ok = isinstance(value, bool) if t == "bool" else isinstance(value, str)
         return None if ok else (f"must be {_WORDS[t]}, not {yaml_word(value)}", f"write {_WORDS[t]}")
     bounds = param_bounds(param)
+    if bounds.empty:
+        bounds = Bounds(integer=bounds.integer, noun=bounds.noun)  # reported once, as empty_bounds says
     show = _span if t == "duration" else number
     preferred = _seconds_or_none(param.default) if t == "duration" else param.default
     hint = bounds.hint(value, preferred, show)
@@ -62,6 +64,20 @@ def value_problem(param: Param, value: Any) -> tuple[str, str] | None:
 
 
 _WORDS = {"bool": "true or false", "str": "a string"}
+
+
+def empty_bounds(param: Param) -> tuple[str, str] | None:
+    """Why no value fits `param`'s `min` and `max` (written the wrong way round, or outside the
+    0..1 of a fraction) and a hint; None when some value does. Values are then checked by type only:
+    each would be told `must be from 0.9 to 0.5`, which no value can be."""
+    if not param_bounds(param).empty:
+        return None
+    lo, hi = param.min, param.max
+    if lo is not None and hi is not None and lo > hi:
+        return f"has `min` {number(lo)} above `max` {number(hi)}: no value fits", "swap them: `min` is the lower bound"
+    written = [f"`{k}` {number(v)}" for k, v in (("min", lo), ("max", hi)) if v is not None]
+    return (f"has {' and '.join(written)}, which leave{'s' * (len(written) == 1)} no fraction from 0 to 1 to fit",
+            "give a fraction's bounds within 0 and 1")
 
 
 def param_bounds(param: Param) -> Bounds:
@@ -96,6 +112,10 @@ def check_overrides(specset: SpecSet) -> list[Diagnostic]:
     sources, out = Sources(), []
     for m in specset.machines.values():
         for p in m.params.values():
+            if empty := empty_bounds(p):
+                key = "min" if p.min is not None else "max"
+                out.append(_err(sources.value_pos(p.pos, key), "PARAM_BOUNDS", f"`{m.name}.{p.name}` {empty[0]}",
+                                empty[1]))
             bad = value_problem(p, p.default)
             if bad:
                 pos = sources.value_pos(p.pos, "default")

@@ -5,18 +5,23 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from engine.diagnostics import Diagnostic, did_you_mean
-from engine.spec.ir import Machine, Param, State, Timer
+from engine.diagnostics import Diagnostic, Pos, did_you_mean
+from engine.spec.ir import Machine, Param, Timer
 from engine.spec.lint._base import MAX_TIMER_S, diag, seconds
 from engine.spec.lint._context import Context, raised_event
+from engine.spec.params import value_problem
 
 _PARAM_REF = re.compile(r"^\s*params\.(\w+)\s*$")
 
 
 def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    # States sharing one `after` (a YAML alias) share its position: one finding names them all.
+    shared: dict[Pos, tuple[Timer, list[str]]] = {}
     for s in m.states.values():
         for timer in s.timers:
-            yield from _timer(cx, m, s, timer)
+            shared.setdefault(timer.pos, (timer, []))[1].append(s.name)
+    for timer, states in shared.values():
+        yield from _timer(cx, m, _names(states), timer)
     yield from _unused_params(cx, m)
     yield from _unused_events(m)
 
@@ -42,41 +47,49 @@ def _broadcasts(cx: Context) -> Iterator[Diagnostic]:
                            f"or list it under `ignores:`", path=(missing[0],))
 
 
-def _timer(cx: Context, m: Machine, s: State, timer: Timer) -> Iterator[Diagnostic]:
+def _names(states: list[str]) -> str:
+    """`a`, or `a`, `b` and `c`: the states a timer delay belongs to."""
+    shown = [f"`{s}`" for s in states]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def _timer(cx: Context, m: Machine, states: str, timer: Timer) -> Iterator[Diagnostic]:
     pos = cx.sources.find(timer.pos, "delay", timer.delay.strip())
     delays = _delays(cx, m, timer)
     if delays is None:
         ref = _PARAM_REF.match(timer.delay)
         if ref and ref.group(1) not in m.params:
             yield diag(pos, "UNRESOLVED_PARAM",
-                       f"timer delay of `{s.name}` names parameter `{ref.group(1)}`, which is not declared",
+                       f"timer delay of {states} names parameter `{ref.group(1)}`, which is not declared",
                        did_you_mean(ref.group(1), m.params, prefix="params.") or "declare it under `parameters`")
         elif ref:
-            yield diag(pos, "TIMER_BOUNDS", _bad_param_delay(m, s, timer, m.params[ref.group(1)]),
+            yield diag(pos, "TIMER_BOUNDS", _bad_param_delay(states, timer, m.params[ref.group(1)]),
                        f"fix parameter `{ref.group(1)}` (declared at {m.params[ref.group(1)].pos}), "
                        "or name a duration parameter")
         else:
-            yield diag(pos, "TIMER_BOUNDS", f"timer delay `{timer.delay}` of `{s.name}` is not a duration",
+            yield diag(pos, "TIMER_BOUNDS", f"timer delay `{timer.delay}` of {states} is not a duration",
                        did_you_mean(timer.delay.strip(), m.params, prefix="params.")
                        or "write a literal such as `15m`, or `params.NAME` naming a duration parameter")
         return
     for where, value in delays:
         if not 0 < value <= MAX_TIMER_S:
             yield diag(pos, "TIMER_BOUNDS",
-                       f"timer delay of `{s.name}` is {_fmt(value)}{where}; it must be above 0 and at most 30 days",
+                       f"timer delay of {states} is {_fmt(value)}{where}; it must be above 0 and at most 30 days",
                        "a timer that never or instantly fires is a bug; use a state without `after`")
 
 
-def _bad_param_delay(m: Machine, s: State, timer: Timer, p: Param) -> str:
+def _bad_param_delay(states: str, timer: Timer, p: Param) -> str:
     """Why a delay naming a declared parameter is no duration: the parameter's type, or its default."""
-    head = f"timer delay `{timer.delay}` of `{s.name}` is not a duration"
+    head = f"timer delay `{timer.delay}` of {states} is not a duration"
     if p.type not in ("duration", "int", "float"):
         return f"{head}: `{p.name}` is a {p.type} parameter"
     return f"{head}: the default of `{p.name}`, `{p.default}`, is not one"
 
 
 def _delays(cx: Context, m: Machine, timer: Timer) -> list[tuple[str, float]] | None:
-    """Every value the delay may take (default, then overrides), or None when unresolvable."""
+    """Every value the delay may take (default, then overrides), or None when unresolvable. A
+    parameter's value outside its own type or bounds is left out: PARAM_BOUNDS reports it at the
+    value, and a second finding here would contradict it (`-5m` is no duration there, -300s here)."""
     ref = _PARAM_REF.match(timer.delay)
     p = m.params.get(ref.group(1)) if ref else None
     if p is None or p.type not in ("duration", "int", "float"):
@@ -85,10 +98,11 @@ def _delays(cx: Context, m: Machine, timer: Timer) -> list[tuple[str, float]] | 
     default = seconds(p.default)
     if default is None:
         return None
-    out = [(f" (default of `params.{p.name}`)", default)]
+    out = [(f" (default of `params.{p.name}`)", default)] if value_problem(p, p.default) is None else []
     for o in cx.specset.overrides:
-        value = seconds(o.values.get(m.name, {}).get(p.name))
-        if value is not None:
+        written = o.values.get(m.name, {}).get(p.name)
+        value = seconds(written)
+        if value is not None and value_problem(p, written) is None:
             out.append((f" (override for {o.scope} {o.key}, {o.path or 'overrides'})", value))
     return out
 
