@@ -156,12 +156,14 @@ def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[
 
 
 def _preflight(runner: Runner, journal: bool) -> None:
-    """The symbols whose domain's opening wallet can never size an order the venue takes
-    (engine/run/preflight.py), kept for the start's warnings and report.json; each a journal row."""
+    """The symbols whose domain's opening wallet cannot size an order the venue takes short of
+    profits (engine/run/preflight.py), kept for the start's warnings and report.json; each a journal row."""
     from engine.run.preflight import JOURNAL_KIND, untradable
 
     ses = runner.session
-    ses.untradable = untradable(runner.series, ses.books, ses.currencies, runner.risk.sizing, ses.venue.catalogue.get)
+    risk = ses.specs.extra_pos.get("risk")  # the file the hint names: the one the run loaded
+    ses.untradable = untradable(runner.series, ses.books, ses.currencies, runner.risk.sizing, ses.venue.catalogue.get,
+                                risk.file if risk else "the risk spec")
     for u in ses.untradable if journal else ():
         ses.ledger.journal(JOURNAL_KIND, u.symbol, u.as_dict(), reason=u.message)
 

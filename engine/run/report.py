@@ -41,7 +41,7 @@ class RunSetting:
     quotes: Mapping[str, str | None]  # domain -> quote currency, MIXED, or None when unknown
     # domain -> {"usd_rate", "rate_source"}: the USD rate its wallet was funded at (engine/run/currency.py)
     rates: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
-    # the symbols the opening wallets can never trade (engine/run/preflight.py Untradable.as_dict)
+    # the symbols the opening wallets cannot trade short of profit (engine/run/preflight.py Untradable.as_dict)
     untradable: tuple[Mapping[str, Any], ...] = ()
 
 
