@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from adapters.base import VenueError
+    from state.db import shown_url
     from state.runlock import EngineRunning, RunLock, run_files
 
     cfg, url, specs, routing = _inputs(args)
@@ -117,8 +118,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         lock = RunLock.acquire(url)
     except EngineRunning as e:
-        where = parsed.render_as_string(hide_password=True)
-        raise Refused(f"{e}: one engine per store ({where}); stop it or let it finish first", 1) from None
+        raise Refused(f"{e}: one engine per store ({shown_url(parsed)}); stop it or let it finish first", 1) from None
     except OSError as e:  # the store's folder is read-only, full, or no folder at all (/proc)
         raise Refused(f"cannot make the store's run lock {e.filename or ''}: {e.strerror or e}; a run keeps its "
                       "lock, paper venue file and archive beside a SQLite store, so give --db a file in a writable "
@@ -226,9 +226,9 @@ def _command(args: argparse.Namespace, routing: str, *, resume: bool) -> str:
 def _shown_db(db: str) -> str:
     """--db to print back: a URL's password masked (secrets never reach a log); the operator
     types it again, or sets ENGINE_DB_URL and leaves --db out."""
-    from state.db import parse_url
+    from state.db import shown_url
 
-    return parse_url(db).render_as_string(hide_password=True) if "://" in db else db
+    return shown_url(db) if "://" in db else db
 
 
 def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -> str:
@@ -393,8 +393,9 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
     """A resume must continue an unfinished run under the same config and specs; a fresh run on a
     server database (nothing to archive) must find it empty."""
     from engine.run import checkpoint
+    from state.db import shown_url
 
-    where = parsed.render_as_string(hide_password=True)
+    where = shown_url(parsed)
     server = _sqlite_file(parsed) is None
     afresh = ("start afresh with ENGINE_DB_URL on an empty database" if server
               else "start afresh without --resume (archives the saved run)")

@@ -96,10 +96,13 @@ def parse_store_url(url: str) -> Any:
 
 
 def driver_error(url: Any, e: BaseException) -> CommandError:
-    """One line for a store that cannot be opened or read: the URL with its password masked and
-    the driver's own message (without SQLAlchemy's statement and help link)."""
+    """One line for a store that cannot be opened or read: the URL as shown to people
+    (state.db.shown_url) and the driver's own message, without SQLAlchemy's statement and help
+    link, and without the URL's secrets should the driver echo them (state.db.scrubbed)."""
+    from state.db import scrubbed, shown_url
+
     if _busy(e):
-        return CommandError(f"the state store {url.render_as_string(hide_password=True)} is busy: the engine has "
+        return CommandError(f"the state store {shown_url(url)} is busy: the engine has "
                             f"held its write lock for over {WRITE_WAIT_S:g} s (a long checkpoint?); try again "
                             "(`engine status` reads without waiting)")
     cause = getattr(e, "orig", None) or e
@@ -107,8 +110,8 @@ def driver_error(url: Any, e: BaseException) -> CommandError:
         return CommandError(sqlite_problem(Path(url.database), cause), USAGE)
     hint = (f"; the driver {cause.name} is not installed: install it, or name an installed one in the URL "
             "(e.g. postgresql+psycopg2://)" if isinstance(cause, ModuleNotFoundError) else "")
-    return CommandError(f"cannot open the state store {url.render_as_string(hide_password=True)}: "
-                        f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}{hint}", USAGE)
+    said = scrubbed(str(cause).splitlines()[0] if str(cause) else "", url)
+    return CommandError(f"cannot open the state store {shown_url(url)}: {type(cause).__name__}: {said}{hint}", USAGE)
 
 
 SIDE_FILES = ("-wal", "-shm")  # SQLite's write-ahead log and its index, beside the store in WAL mode
