@@ -87,7 +87,7 @@ def store_url(flag: str | None = None, config_db: str | None = None) -> str:
 
 
 def as_store_url(value: str, source: str) -> str:
-    """`value` (--db, the config's `db`) as a URL: a URL as it is, a file path as sqlite:///path.
+    """`value` (--db, the config's `db`) as a URL: a URL with its scheme lower-cased, a file path as sqlite:///path.
     BadStoreUrl when it is empty or a mistyped URL (`htp:/x` would be a folder `htp:`)."""
     if not value.strip() or "://" in value or SCHEME.match(value):
         return normal_url(value, source)
@@ -150,8 +150,7 @@ def shown_url(url: URL | str) -> str:
     a key) masked as ***, as secrets never reach a log."""
     parsed = url if isinstance(url, URL) else parse_url(url)
     shown = parsed.set(query={}).render_as_string(hide_password=True)
-    pairs = [(k, MASK if SECRET_PARAM.search(k) else v) for k, vs in parsed.query.items()
-             for v in ((vs,) if isinstance(vs, str) else vs)]
+    pairs = [(k, MASK if SECRET_PARAM.search(k) else v) for k, v in _params(parsed)]
     return f"{shown}?{urlencode(pairs, safe='*')}" if pairs else shown
 
 
@@ -159,12 +158,16 @@ def scrubbed(text: str, url: URL | str) -> str:
     """`text` (a driver's message) with every secret of `url` (its password, secret query values)
     masked, as typed and as percent-encoded: a driver may echo what it was given."""
     parsed = url if isinstance(url, URL) else parse_url(url)
-    secrets = [parsed.password or ""] + [v for k, vs in parsed.query.items() if SECRET_PARAM.search(k)
-                                         for v in ((vs,) if isinstance(vs, str) else vs)]
-    for secret in sorted({str(s) for s in secrets if s}, key=len, reverse=True):  # a longer one first
+    secrets = [str(parsed.password or "")] + [v for k, v in _params(parsed) if SECRET_PARAM.search(k)]
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):  # a longer one first
         for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
             text = text.replace(form, MASK)
     return text
+
+
+def _params(parsed: URL) -> list[tuple[str, str]]:
+    """The URL's query parameters, one pair per value (`?k=1&k=2` holds a tuple under k)."""
+    return [(k, v) for k, vs in parsed.query.items() for v in ((vs,) if isinstance(vs, str) else vs)]
 
 
 class MemoryStore(ValueError):

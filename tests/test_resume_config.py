@@ -112,7 +112,8 @@ def test_a_suggested_resume_pastes_in_another_folder(tmp_path: Path, capsys: pyt
     env = {**{k: v for k, v in os.environ.items() if k != "ENGINE_DB_URL"}, "PYTHONPATH": str(ROOT),
            "PATH": f"{bin_}:{os.environ['PATH']}"}
     first = subprocess.run(["engine", "run", "--stage", "1", "--no-progress", "--config", "run.yaml", "--specs",
-                            "specs", "--max-bars", "120"], cwd=ran, env=env, capture_output=True, text=True, timeout=600)
+                            "specs", "--max-bars", "120"], cwd=ran, env=env, capture_output=True, text=True,
+                           timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]
     monkeypatch.chdir(elsewhere)
     assert main(["status", "--json", "--db", "../the run/var/engine.db", "--specs", SPECS]) == 0
