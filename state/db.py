@@ -6,7 +6,9 @@ then the run config's `db` (`--config`), then var/engine.db. `--db` and the conf
 `db` take a SQLite file or a database URL (anything with `://`); ENGINE_DB_URL a URL.
 (`Store.open`'s own arguments, `resolve_url`: an explicit URL, then an explicit SQLite
 path, then ENGINE_DB_URL, then var/engine.db.) Every URL is read by `parse_url`, which
-refuses one that names no store the engine keeps (BadStoreUrl) without showing it.
+refuses one that names no store the engine keeps (BadStoreUrl) without showing it; its scheme
+is read case-insensitively (RFC 3986), and `shown_url` is how a URL is shown to people (its
+password and secret-looking query values masked), `scrubbed` a driver's message about it.
 
 SQLite runs in WAL mode so `engine status` / `engine kill` in another terminal
 read and write while the engine runs. Durability "full" fsyncs every commit
@@ -36,10 +38,11 @@ import re
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, quote_plus, urlencode
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 Durability = Literal["full", "batch"]
 DEFAULT_PATH = Path("var") / "engine.db"
@@ -55,6 +58,10 @@ BACKENDS = ("sqlite", "postgresql")  # the stores state.runlock can hold alone (
 ALIASES = {"postgres": "postgresql"}  # the spelling libpq and Heroku accept and SQLAlchemy does not
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least: `C:` stays a drive's path
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")  # a scheme, shown; anything else before :// may be a secret
+MASK = "***"  # what a secret is shown as (SQLAlchemy's own mask for a password)
+# Query parameters whose value may be a secret: libpq's password, sslpassword, a token, a key...
+SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
+EMPTY = "empty (an empty value does not mean the default store)"
 
 
 class BadStoreUrl(ValueError):
@@ -75,26 +82,31 @@ def store_url(flag: str | None = None, config_db: str | None = None) -> str:
         return as_store_url(flag, "--db")
     env = os.environ.get(ENV_VAR)
     if env:
-        parse_url(env, ENV_VAR)
-        return env
+        return normal_url(env, ENV_VAR)
     return as_store_url(config_db or str(DEFAULT_PATH), "the run config's db")
 
 
 def as_store_url(value: str, source: str) -> str:
-    """`value` (--db, the config's `db`) as a URL: a URL as it is, a file path as sqlite:///path.
+    """`value` (--db, the config's `db`) as a URL: a URL with its scheme lower-cased, a file path as sqlite:///path.
     BadStoreUrl when it is empty or a mistyped URL (`htp:/x` would be a folder `htp:`)."""
-    if not value.strip():
-        raise BadStoreUrl(source, "empty (an empty value does not mean the default store)")
-    if "://" in value or SCHEME.match(value):
-        parse_url(value, source)
-        return value
+    if not value.strip() or "://" in value or SCHEME.match(value):
+        return normal_url(value, source)
     return f"sqlite:///{value}"
+
+
+def normal_url(url: str, source: str = "the store URL") -> str:
+    """`url` checked (parse_url) with its scheme lower-cased: SQLAlchemy loads no `SQLITE` dialect."""
+    parse_url(url, source)
+    scheme, _, rest = url.partition("://")
+    return f"{scheme.lower()}://{rest}"
 
 
 def parse_url(url: str, source: str = "the store URL") -> URL:
     """The parsed URL of a store the engine keeps; BadStoreUrl naming what is wrong (`source`:
     where the value came from), showing no more of it than its scheme."""
-    scheme, slashes, _ = url.partition("://")
+    if not url.strip():
+        raise BadStoreUrl(source, EMPTY)
+    scheme, slashes, rest = url.partition("://")
     if not slashes:
         typo = SCHEME.match(url)
         raise BadStoreUrl(source, f"not a database URL: `{typo.group()}…` lacks the `//` after its scheme (a "
@@ -109,25 +121,71 @@ def parse_url(url: str, source: str = "the store URL") -> URL:
     if backend not in BACKENDS:
         raise BadStoreUrl(source, f"`{scheme}://` names no store the engine keeps (SQLite or PostgreSQL)")
     try:
-        return make_url(url)
+        parsed = make_url(f"{scheme.lower()}://{rest}")
     except (ArgumentError, ValueError):  # ValueError: a port that is no number (int() of its text)
         raise BadStoreUrl(source, f"not a database URL: `{scheme}://…` has no readable host and port (a port is a "
                           "number, an IPv6 host is written [::1]; the URL is not shown: it may hold a password)"
                           ) from None
+    _check_driver(parsed, scheme, source)
+    return parsed
+
+
+def _check_driver(parsed: URL, scheme: str, source: str) -> None:
+    """BadStoreUrl for a driver SQLAlchemy has no dialect for, or an asyncio one (the engine's
+    connections block): found here, by every command alike, not when a connection is made."""
+    backend = parsed.get_backend_name()
+    try:
+        is_async = parsed.get_dialect().is_async
+    except NoSuchModuleError:
+        is_async = None
+    if is_async is not False:
+        what = "an asyncio driver, and the engine's connections block" if is_async else "no driver SQLAlchemy has"
+        raise BadStoreUrl(source, f"`{scheme}://` names {what}: leave the driver out (`{backend}://`) or name "
+                          f"another (e.g. `{'sqlite+pysqlite' if backend == 'sqlite' else 'postgresql+psycopg2'}://`)")
+
+
+def shown_url(url: URL | str) -> str:
+    """`url` as shown to people (messages, suggested commands, `engine status`): its password and
+    the value of every query parameter whose name looks secret (password, sslpassword, a token,
+    a key) masked as ***, as secrets never reach a log."""
+    parsed = url if isinstance(url, URL) else parse_url(url)
+    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    pairs = [(k, MASK if SECRET_PARAM.search(k) else v) for k, v in _params(parsed)]
+    return f"{shown}?{urlencode(pairs, safe='*')}" if pairs else shown
+
+
+def scrubbed(text: str, url: URL | str) -> str:
+    """`text` (a driver's message) with every secret of `url` (its password, secret query values)
+    masked, as typed and as percent-encoded: a driver may echo what it was given."""
+    parsed = url if isinstance(url, URL) else parse_url(url)
+    secrets = [str(parsed.password or "")] + [v for k, v in _params(parsed) if SECRET_PARAM.search(k)]
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):  # a longer one first
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(form, MASK)
+    return text
+
+
+def _params(parsed: URL) -> list[tuple[str, str]]:
+    """The URL's query parameters, one pair per value (`?k=1&k=2` holds a tuple under k)."""
+    return [(k, v) for k, vs in parsed.query.items() for v in ((vs,) if isinstance(vs, str) else vs)]
 
 
 class MemoryStore(ValueError):
-    """An in-memory SQLite URL: no store a run could be resumed, watched or killed from."""
+    """An in-memory SQLite URL: no store a run could be resumed, watched or killed from. `what`
+    without the hint, for a config diagnostic."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}; give --db a SQLite file (default {DEFAULT_PATH}) or a database server's URL")
+        self.what = what
 
 
-def check_persistent(url: str) -> None:
+def check_persistent(url: str, source: str = "the store URL") -> None:
     """MemoryStore for `sqlite://` and `sqlite:///:memory:`: that store dies with the run, and
     `engine status`, `kill` and `--resume` would never reach it (they open their own)."""
-    parsed = parse_url(url)
+    parsed = parse_url(url, source)
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
-        raise MemoryStore(f"{url} is an in-memory store: nothing of the run would outlive it, and `engine "
-                          "status`, `kill` and `--resume` could never reach it; give --db a SQLite file "
-                          f"(default {DEFAULT_PATH}) or a database server's URL")
+        raise MemoryStore(f"{shown_url(parsed)} is an in-memory store: nothing of the run would outlive it, and "
+                          "`engine status`, `kill` and `--resume` could never reach it")
 
 
 def resolve_url(url: str | None = None, path: str | os.PathLike | None = None) -> str:
@@ -154,7 +212,7 @@ def with_driver(url: Any) -> str:
     the one most people write, failed with "No module named 'psycopg'"."""
     parsed = url if isinstance(url, URL) else parse_url(url)
     if parsed.drivername != "postgresql" or find_spec("psycopg") is not None or find_spec("psycopg2") is None:
-        return url if isinstance(url, str) else parsed.render_as_string(hide_password=False)
+        return normal_url(url) if isinstance(url, str) else parsed.render_as_string(hide_password=False)
     return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 

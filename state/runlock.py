@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from state.db import DEFAULT_PATH, check_persistent, parse_url
+from state.db import DEFAULT_PATH, check_persistent, parse_url, shown_url
 
 LOCK_FILE = "engine.lock"
 VENUE_FILE = "paper-venue.db"
@@ -68,7 +68,7 @@ def run_files(url: str, *, make: bool = False) -> RunFiles:
         return RunFiles(file.parent, "" if file.name == DEFAULT_PATH.name else f"{file.name}-")
     identity = _store_id(url, make)
     if identity is None:
-        raise NoStoreId(f"no run has locked {parsed.render_as_string(hide_password=True)} yet")
+        raise NoStoreId(f"no run has locked {shown_url(parsed)} yet")
     return RunFiles(DEFAULT_PATH.parent / f"{backend}-{identity}", "")
 
 

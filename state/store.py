@@ -35,7 +35,7 @@ from sqlmodel import Session, SQLModel
 from engine.domain import Domain, Fill, Mode, OrderRequest, Position, Side
 from state import control, journal
 from state.control import Command
-from state.db import Durability, make_engine, parse_url, resolve_url
+from state.db import Durability, make_engine, parse_url, resolve_url, shown_url
 from state.batch import FILL_COLUMNS, INTENT_COLUMNS, JOURNAL_COLUMNS, ORDER_UPDATE_COLUMNS, Batch
 from state.ledger import FLAT_EPS, Book, apply_fill
 from state.models import (INTENT, OPEN, TABLES, TERMINAL, ControlRow, FillRow, JournalEntry,
@@ -82,9 +82,9 @@ class FillResult:
 
 class Store:
     def __init__(self, engine: Engine, durability: Durability, batch_size: int,
-                 clock: Callable[[], float], spec_hash: str, shown_url: str | None = None) -> None:
+                 clock: Callable[[], float], spec_hash: str, shown: str | None = None) -> None:
         self.engine = engine
-        self._shown_url = shown_url or engine.url.render_as_string(hide_password=True)
+        self._shown_url = shown or shown_url(engine.url)
         self.durability = durability
         self.batch_size = batch_size
         self.spec_hash = spec_hash
@@ -132,7 +132,7 @@ class Store:
         target = f"file:{quote(str(Path(parsed.database or '').resolve()))}?mode=ro"
         engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(target, uri=True, timeout=READ_WAIT_S,
                                                                             check_same_thread=False))
-        return cls(engine, "full", 1, time.time, "", shown_url=parsed.render_as_string(hide_password=True))
+        return cls(engine, "full", 1, time.time, "", shown=shown_url(parsed))
 
     @property
     def url(self) -> str:
@@ -660,7 +660,7 @@ def _made_engine(url: str, wait_s: float) -> Engine:
         raise
     if not made:
         engine.dispose()
-        raise NoStore(f"no store tables in {engine.url.render_as_string(hide_password=True)}")
+        raise NoStore(f"no store tables in {shown_url(engine.url)}")
     return engine
 
 

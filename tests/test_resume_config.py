@@ -37,8 +37,13 @@ def _engine(*argv: str) -> subprocess.CompletedProcess:
                           env=env, timeout=600)
 
 
-def _suggested(text: str) -> list[str]:
+def _suggested(text: str, folder: Path | None = ROOT) -> list[str]:
+    """The `engine run` arguments of a suggested `cd FOLDER && engine run ...` (run where the run ran;
+    `folder` None: a run stored before its folder was, suggested without the `cd`)."""
     words = shlex.split(text.split("`")[1] if "`" in text else text)
+    if folder is not None:
+        assert words[:3] == ["cd", str(folder), "&&"], text
+        words = words[3:]
     assert words[:2] == ["engine", "run"], text
     return words[1:]
 
@@ -74,8 +79,8 @@ def test_a_resume_found_through_another_config_names_the_store(tmp_path: Path, c
         s.put_json(KEY, {"cursor": 120, "clock": 1516515300.0, "stage": 1})
         s.put_json(CONFIG_FILE_KEY, {"path": None})  # the run was given no --config
     assert main(["status", "--json", "--config", str(finder), "--specs", SPECS]) == 0
-    resume = _suggested(json.loads(capsys.readouterr().out)["engine"]["resume"])
-    assert "--config" not in resume and resume[resume.index("--db") + 1] == f"sqlite:///{db}"
+    resume = _suggested(json.loads(capsys.readouterr().out)["engine"]["resume"], None)
+    assert "--config" not in resume and resume[resume.index("--db") + 1] == str(db)
 
 
 def test_a_resume_names_the_specs_the_run_was_given(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -89,5 +94,36 @@ def test_a_resume_names_the_specs_the_run_was_given(tmp_path: Path, capsys: pyte
         s.put_json(KEY, {"cursor": 120, "clock": 1516515300.0, "stage": 1})
         s.put_json(CONFIG_FILE_KEY, {"path": None, "specs": [theirs]})
     assert main(["status", "--json", "--db", str(db), "--specs", SPECS]) == 0
-    resume = _suggested(json.loads(capsys.readouterr().out)["engine"]["resume"])
+    resume = _suggested(json.loads(capsys.readouterr().out)["engine"]["resume"], None)
     assert resume[resume.index("--specs") + 1] == theirs
+
+
+def test_a_suggested_resume_pastes_in_another_folder(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run given relative --config, --specs and store: the suggestion named them as typed, so
+    pasted in another folder it failed. It runs where the run ran, naming the store from there."""
+    ran, elsewhere, bin_ = tmp_path / "the run", tmp_path / "status", tmp_path / "bin"
+    for folder in (ran, elsewhere, bin_):
+        folder.mkdir()
+    (ran / "specs").symlink_to(SPECS)
+    (ran / "run.yaml").write_text(SLOW)
+    (bin_ / "engine").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m engine.cli "$@"\n')
+    (bin_ / "engine").chmod(0o755)
+    env = {**{k: v for k, v in os.environ.items() if k != "ENGINE_DB_URL"}, "PYTHONPATH": str(ROOT),
+           "PATH": f"{bin_}:{os.environ['PATH']}"}
+    first = subprocess.run(["engine", "run", "--stage", "1", "--no-progress", "--config", "run.yaml", "--specs",
+                            "specs", "--max-bars", "120"], cwd=ran, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    monkeypatch.chdir(elsewhere)
+    assert main(["status", "--json", "--db", "../the run/var/engine.db", "--specs", SPECS]) == 0
+    command = json.loads(capsys.readouterr().out)["engine"]["resume"]
+    resume = _suggested(command, ran)
+    assert resume[resume.index("--config") + 1] == str(ran / "run.yaml")
+    assert resume[resume.index("--db") + 1] == str(ran / "var" / "engine.db")
+    done = subprocess.run(f"{command} --max-bars 240 --no-progress", shell=True, cwd=bin_, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [run_dir] = (ran / "runs").iterdir()  # the run's own folder, continued: resumed, not run afresh
+    assert json.loads((run_dir / "report.json").read_text())["resumed_at_bar"] > 0
+    assert list(bin_.iterdir()) == [bin_ / "engine"]  # nothing made where it was pasted

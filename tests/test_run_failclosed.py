@@ -213,3 +213,13 @@ def test_an_operator_command_s_transition_carries_the_operator_s_reason(tmp_path
     [moved] = [r for r in seen.records if r.event == event and r.kind == "transition"]
     assert moved.reason == "operator: drill 7"
     assert all("drill 7" not in r.reason for r in seen.records if r is not moved)
+
+
+def test_a_command_posted_with_the_default_reason_says_operator_once(tmp_path: Path) -> None:
+    """`engine kill` without --reason posts reason `operator`: the audit said `operator: operator`."""
+    runner = _runner(_specs(tmp_path), tmp_path)
+    seen = ListSink()
+    runner.session.interp.sink = FanoutSink(runner.session.interp.sink, seen)
+    _command(runner, "close_only", reason="operator")
+    [moved] = [r for r in seen.records if r.event == "manual_close_only" and r.kind == "transition"]
+    assert moved.reason == "operator"

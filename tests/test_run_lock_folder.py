@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from state.db import BadStoreUrl
 from state.runlock import RunLock, run_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,8 +48,9 @@ def test_a_refused_store_url_leaves_no_file_behind(tmp_path: Path, url: str) -> 
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.startswith("engine run: ") and "Traceback" not in done.stderr and "s3cret" not in done.stderr
     assert list(tmp_path.iterdir()) == []
-    if url.startswith("sqlite"):  # a server store's folder is named by its id: none was read
-        assert not (ROOT / run_files(url).lock).exists()
+    if url.startswith("sqlite"):  # its files would lie in tmp_path; and every reader refuses its URL alike
+        with pytest.raises(BadStoreUrl):
+            run_files(url)
 
 
 def _pg_schema_url() -> tuple[str, object, str]:

@@ -270,6 +270,15 @@ def test_cli_missing_inputs_are_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2 and "NOREV:specs/kill/kill_modes.yaml" in done.stderr
 
 
+def test_cli_names_a_folder_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A folder was called `no such file`: it exists, and diff takes a file."""
+    from engine.cli import main
+
+    assert main(["diff", str(tmp_path), str(KILL)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: a folder; engine diff compares two spec files" in err and "no such file" not in err, err
+
+
 def test_cli_says_when_only_comments_changed_and_lists_spelled_out_defaults(tmp_path: Path) -> None:
     comment = _edited(tmp_path / "a", KILL, "broadcasts:", "# reviewed\nbroadcasts:")
     done = _engine("diff", str(KILL), str(comment))

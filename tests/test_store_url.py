@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from state.db import BadStoreUrl, parse_url, store_url
+from state.db import BadStoreUrl, parse_url, shown_url, store_url
 from state.runlock import run_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,7 +17,7 @@ SPECS = str(ROOT / "specs")
 SECRET = "S3cr3tPw"
 UNREADABLE = [f"postgresql://admin@dbhost:{SECRET}/prod", f"postgresql://u:{SECRET}@[::1/db"]
 MISTYPED = ["htp:/bad", "sqlite:/var/x.db", "", " ", f"postgres://u:{SECRET}@h/d", f"mysql://u:{SECRET}@h/d",
-            f"u:{SECRET}@h://d"]
+            f"u:{SECRET}@h://d", "sqlite+foo:///x.db", f"POSTGRESQL+asyncpg://u:{SECRET}@h/d"]  # no driver; asyncio
 OPERATOR = [["status"], ["kill", "--mode", "halt"], ["promote"], ["degrade", "--domain", "crypto_spot"]]
 
 
@@ -94,7 +94,8 @@ def test_run_refuses_a_bad_db_and_makes_nothing(tmp_path: Path, capsys: pytest.C
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]  # no var/engine.db, no folder `htp:`
 
 
-@pytest.mark.parametrize("value", UNREADABLE + ["htp:/bad", "", "postgres://u@h/d"])
+@pytest.mark.parametrize("value", UNREADABLE + ["htp:/bad", "", "postgres://u@h/d", "sqlite+foo:///x.db", "sqlite://",
+                                   "sqlite:///:memory:"])  # in memory: nothing would outlive the run
 def test_a_bad_config_db_is_reported_at_its_line(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                  value: str) -> None:
     config = tmp_path / "run.yaml"
@@ -104,3 +105,55 @@ def test_a_bad_config_db_is_reported_at_its_line(tmp_path: Path, capsys: pytest.
         assert code == 1 and f"{config}:2:5: error SCHEMA_VALUE `db`" in err, err
         assert "Traceback" not in err and SECRET not in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]
+
+
+# A URL that opens but fails to connect: nothing listens on port 1 of the loopback.
+REFUSED = [f"postgresql://u@127.0.0.1:1/db?password={SECRET}", f"postgresql://u:{SECRET}@127.0.0.1:1/db",
+           f"postgresql://u@127.0.0.1:1/db?sslmode=prefer&sslpassword={SECRET}"]
+
+
+def test_a_url_is_shown_with_its_password_and_secret_parameters_masked() -> None:
+    url = f"postgresql://u:{SECRET}@h:5/d?sslpassword={SECRET}&api_token={SECRET}&sslmode=require&passwd={SECRET}"
+    assert shown_url(url) == "postgresql://u:***@h:5/d?sslpassword=***&api_token=***&sslmode=require&passwd=***"
+    assert shown_url(parse_url("sqlite:///var/x.db")) == "sqlite:///var/x.db"
+
+
+@pytest.mark.parametrize("argv", [*OPERATOR, ["run"]])
+@pytest.mark.parametrize("url", REFUSED)
+def test_a_store_that_cannot_be_opened_is_named_without_its_secrets(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   argv: list[str], url: str) -> None:
+    """A password given as a query parameter (libpq takes one) was printed as typed."""
+    full = _run_argv(tmp_path, "--paper") if argv == ["run"] else [*argv, "--specs", SPECS]
+    for given in (["--db", url], []):
+        if not given:
+            monkeypatch.setenv("ENGINE_DB_URL", url)
+        err = _one_line(capsys, main([*full, *given]))
+        assert "cannot open the state store postgresql://u" in err and "***" in err and "Connection refused" in err
+
+
+def test_a_driver_message_that_echoes_a_secret_is_scrubbed() -> None:
+    from engine.commands.status import driver_error
+
+    url = parse_url("postgresql://u:p%40ss%2F1@h/d?password=p%40ss%2F2&sslmode=require")  # p@ss/1, p@ss/2
+    said = str(driver_error(url, RuntimeError("bad: password=p@ss/1 p%40ss%2F1 p@ss/2 sslmode=require")))
+    assert "p@ss" not in said and "p%40ss" not in said and "password=*** *** *** sslmode=require" in said, said
+
+
+def test_a_scheme_is_read_in_any_case(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """RFC 3986: `SQLITE:///x.db` passed the check, then SQLAlchemy found no dialect `SQLITE`."""
+    from state.store import Store
+
+    assert store_url("SQLite:///e.db") == "sqlite:///e.db" and store_url("POSTGRESQL://u@h/d") == "postgresql://u@h/d"
+    assert store_url("SQLite+PySQLite:///e.db") == "sqlite+pysqlite:///e.db"
+    with Store.open(url="SQLITE:///e.db") as s:
+        s.open_wallet("crypto_spot", "paper", 1000.0)
+    assert main(["status", "--db", "SQLITE:///e.db", "--specs", SPECS]) == 0, capsys.readouterr().err
+    assert "store: sqlite:///e.db" in capsys.readouterr().out
+
+
+def test_a_blank_environment_url_is_called_empty_as_a_blank_db_is(capsys: pytest.CaptureFixture,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    said = _one_line(capsys, main(["status", "--db", " ", "--specs", SPECS])).split("--db: ", 1)[1]
+    monkeypatch.setenv("ENGINE_DB_URL", " ")
+    assert _one_line(capsys, main(["status", "--specs", SPECS])).split("ENGINE_DB_URL: ", 1)[1] == said

@@ -46,6 +46,9 @@ def _read(ref: str, folder: Path) -> tuple[Path, bytes]:
     """The file `ref` names and its bytes; a git version is written under `folder` first."""
     if Path(ref).exists() or ":" not in ref:
         path = Path(ref)
+        if path.is_dir():
+            raise FileNotFoundError(f"{ref}: a folder; engine diff compares two spec files, each a file or REV:path "
+                                    "from git (e.g. engine diff HEAD:specs/risk/risk.yaml specs/risk/risk.yaml)")
         if not path.is_file():
             raise FileNotFoundError(f"{ref}: no such file")
         return path, path.read_bytes()

@@ -8,6 +8,7 @@ a second engine off the same store.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import tempfile
@@ -25,7 +26,8 @@ from engine.spec.contract import STAGES, stage_state
 
 FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
 DIR_KEY = "run/dir"
-# {"path": the --config the run, or its last resume, was given (None: none), "specs": its --specs}
+# {"path": the --config the run, or its last resume, was given (None: none), "specs": its --specs, both absolute;
+#  "cwd": the folder it ran in}: what `engine status` suggests a resume with (started_with)
 CONFIG_FILE_KEY = "run/config_file"
 SPECS_KEY = "run/specs"  # session.spec_hashes of the specs a run started with: its parts, so a resume can name one
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from adapters.base import VenueError
+    from state.db import shown_url
     from state.runlock import EngineRunning, RunLock, run_files
 
     cfg, url, specs, routing = _inputs(args)
@@ -117,8 +120,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         lock = RunLock.acquire(url)
     except EngineRunning as e:
-        where = parsed.render_as_string(hide_password=True)
-        raise Refused(f"{e}: one engine per store ({where}); stop it or let it finish first", 1) from None
+        raise Refused(f"{e}: one engine per store ({shown_url(parsed)}); stop it or let it finish first", 1) from None
     except OSError as e:  # the store's folder is read-only, full, or no folder at all (/proc)
         raise Refused(f"cannot make the store's run lock {e.filename or ''}: {e.strerror or e}; a run keeps its "
                       "lock, paper venue file and archive beside a SQLite store, so give --db a file in a writable "
@@ -226,9 +228,9 @@ def _command(args: argparse.Namespace, routing: str, *, resume: bool) -> str:
 def _shown_db(db: str) -> str:
     """--db to print back: a URL's password masked (secrets never reach a log); the operator
     types it again, or sets ENGINE_DB_URL and leaves --db out."""
-    from state.db import parse_url
+    from state.db import shown_url
 
-    return parse_url(db).render_as_string(hide_password=True) if "://" in db else db
+    return shown_url(db) if "://" in db else db
 
 
 def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -> str:
@@ -393,8 +395,9 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
     """A resume must continue an unfinished run under the same config and specs; a fresh run on a
     server database (nothing to archive) must find it empty."""
     from engine.run import checkpoint
+    from state.db import shown_url
 
-    where = parsed.render_as_string(hide_password=True)
+    where = shown_url(parsed)
     server = _sqlite_file(parsed) is None
     afresh = ("start afresh with ENGINE_DB_URL on an empty database" if server
               else "start afresh without --resume (archives the saved run)")
@@ -574,6 +577,15 @@ def _put_back(dest: Path | None, files: list[Path]) -> None:
             dest.parent.rmdir()
 
 
+def started_with(args: argparse.Namespace) -> dict[str, Any]:
+    """CONFIG_FILE_KEY's value: what a resume suggested from any folder needs. A run reads its
+    relative paths (--db, the config's strategy file, data and runs_dir, its run directory, a server
+    store's files under var/) from the folder it runs in, so a resume must run there too: the folder,
+    and --config and --specs made absolute, as the message naming them may be read elsewhere."""
+    return {"path": os.path.abspath(args.config) if args.config is not None else None,
+            "specs": [os.path.abspath(s) for s in args.specs], "cwd": os.getcwd()}
+
+
 def _write_failed(e: OSError, args: argparse.Namespace, run_dir: Path) -> Refused:
     """A run stopped by a write that failed: a checkpoint commits only after the audit trail is
     on disk, so the store holds the last one whole, and a resume cuts the trail back to it."""
@@ -591,7 +603,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     console = make_console()
     store = runner.session.store
     store.put_json(DIR_KEY, str(run_dir))
-    store.put_json(CONFIG_FILE_KEY, {"path": args.config, "specs": args.specs})  # what a suggested resume names
+    store.put_json(CONFIG_FILE_KEY, started_with(args))
     if not args.resume:  # a resume must find the config it started with (checked before it starts)
         store.put_json(checkpoint.CONFIG_KEY, checkpoint.config_digest(runner.session.cfg))
         store.put_json(SPECS_KEY, runner.session.spec_hashes())

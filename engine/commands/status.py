@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -96,10 +97,13 @@ def parse_store_url(url: str) -> Any:
 
 
 def driver_error(url: Any, e: BaseException) -> CommandError:
-    """One line for a store that cannot be opened or read: the URL with its password masked and
-    the driver's own message (without SQLAlchemy's statement and help link)."""
+    """One line for a store that cannot be opened or read: the URL as shown to people
+    (state.db.shown_url) and the driver's own message, without SQLAlchemy's statement and help
+    link, and without the URL's secrets should the driver echo them (state.db.scrubbed)."""
+    from state.db import scrubbed, shown_url
+
     if _busy(e):
-        return CommandError(f"the state store {url.render_as_string(hide_password=True)} is busy: the engine has "
+        return CommandError(f"the state store {shown_url(url)} is busy: the engine has "
                             f"held its write lock for over {WRITE_WAIT_S:g} s (a long checkpoint?); try again "
                             "(`engine status` reads without waiting)")
     cause = getattr(e, "orig", None) or e
@@ -107,8 +111,8 @@ def driver_error(url: Any, e: BaseException) -> CommandError:
         return CommandError(sqlite_problem(Path(url.database), cause), USAGE)
     hint = (f"; the driver {cause.name} is not installed: install it, or name an installed one in the URL "
             "(e.g. postgresql+psycopg2://)" if isinstance(cause, ModuleNotFoundError) else "")
-    return CommandError(f"cannot open the state store {url.render_as_string(hide_password=True)}: "
-                        f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}{hint}", USAGE)
+    said = scrubbed(str(cause).splitlines()[0] if str(cause) else "", url)
+    return CommandError(f"cannot open the state store {shown_url(url)}: {type(cause).__name__}: {said}{hint}", USAGE)
 
 
 SIDE_FILES = ("-wal", "-shm")  # SQLite's write-ahead log and its index, beside the store in WAL mode
@@ -210,11 +214,12 @@ def when_applied(url: str, resume: str | None) -> str:
 
 
 def resume_command(store: Any, args: argparse.Namespace) -> str | None:
-    """The `engine run` command that continues the run saved in `store`, ready to paste: the stage,
-    routing (--paper, --live), --config and --specs the run started with, as the store holds them (a
-    resume given another config or edited specs is refused), and the --db given here, which names the
-    same store for `engine run` (the run folder needs none: a resume finds its own in the store).
-    None before a checkpoint."""
+    """The `engine run` command that continues the run saved in `store`, ready to paste in any
+    folder: `cd` to the folder the run ran in (its relative paths are read from there:
+    run.started_with), then the stage, routing (--paper, --live), --config and --specs the run
+    started with, as the store holds them (a resume given another config or edited specs is
+    refused), and the --db that names this store from there (the run folder needs none: a resume
+    finds its own in the store). None before a checkpoint."""
     from engine.commands.run import CONFIG_FILE_KEY, add_arguments, resume_command_of
     from engine.run.checkpoint import KEY
     from engine.run.optin import STORE_KEY
@@ -223,25 +228,41 @@ def resume_command(store: Any, args: argparse.Namespace) -> str | None:
     if stage is None:
         return None
     routing = store.get_json(STORE_KEY) or {}
-    started = store.get_json(CONFIG_FILE_KEY)  # None: a run saved before it was stored
+    started = store.get_json(CONFIG_FILE_KEY) or {}  # {}: a run saved before it was stored
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     run_args = parser.parse_args(["--stage", str(stage)])
     run_args.paper, run_args.live = bool(routing.get("paper")), bool(routing.get("live"))
-    run_args.config = started["path"] if started is not None else args.config
-    run_args.db = _resume_db(store, args, run_args.config)
-    run_args.specs = (started or {}).get("specs") or [args.specs]  # a run saved before they were stored: ours
-    return resume_command_of(run_args)
+    run_args.config = started["path"] if "path" in started else args.config
+    folder = started.get("cwd")
+    run_args.db = _resume_db(store, args, run_args.config, folder)
+    run_args.specs = started.get("specs") or [args.specs]  # a run saved before they were stored: ours
+    command = resume_command_of(run_args)
+    return f"cd {shlex.quote(folder)} && {command}" if folder else command
 
 
-def _resume_db(store: Any, args: argparse.Namespace, config: str | None) -> str | None:
-    """--db for a resume: the one given here; the store itself when this command found it through a
-    --config's `db` and the run was given another config (whose `db` may name another store)."""
+def _resume_db(store: Any, args: argparse.Namespace, config: str | None, folder: str | None) -> str | None:
+    """--db for a resume run in `folder`: the one given here, a SQLite file's made absolute (it was
+    read from this folder); none when $ENGINE_DB_URL names the store, or when the run's folder and
+    config find it as this command did; else the store itself (this command found it through
+    another config's `db`, or from another folder)."""
     from state.db import ENV_VAR
 
-    if args.db is not None or args.config in (None, config) or os.environ.get(ENV_VAR):
-        return args.db
-    return store.url
+    if args.db is not None:
+        return _anywhere(args.db)
+    same = args.config is None or config is not None and os.path.abspath(args.config) == os.path.abspath(config)
+    if os.environ.get(ENV_VAR) or same and folder in (None, os.getcwd()):
+        return None
+    return _anywhere(store.url)
+
+
+def _anywhere(db: str) -> str:
+    """`db` (--db: a SQLite file or a URL) naming the same store from any folder: a SQLite file's
+    path made absolute; a server's URL as it is."""
+    from state.db import store_url
+
+    parsed = parse_store_url(store_url(db))
+    return os.path.abspath(parsed.database) if parsed.get_backend_name() == "sqlite" else db
 
 
 def load_spec_set(specs: str) -> Any:

@@ -43,14 +43,18 @@ Timeframe = Annotated[str, AfterValidator(_timeframe)]
 
 
 def _store(db: str) -> str:
-    """`db` names a store (state.db.as_store_url): a typo is reported at its line, not as a folder
-    `htp:` made at the run's start, and an empty value does not mean the default store."""
-    from state.db import FORMS, BadStoreUrl, as_store_url
+    """`db` names a lasting store (state.db.as_store_url, check_persistent): a typo is reported at
+    its line, not as a folder `htp:` made at the run's start, an empty value does not mean the
+    default store, and an in-memory one (nothing of the run would outlive it) is refused there too."""
+    from state.db import DEFAULT_PATH, FORMS, BadStoreUrl, MemoryStore, as_store_url, check_persistent
 
     try:
-        as_store_url(db, "db")
+        check_persistent(as_store_url(db, "db"), "db")
     except BadStoreUrl as e:
         raise PydanticCustomError("store_url", e.what, {"hint": FORMS}) from None
+    except MemoryStore as e:
+        raise PydanticCustomError("store_url", e.what, {"hint": f"name a SQLite file (default {DEFAULT_PATH}) or "
+                                                                 "a database server's URL"}) from None
     return db
 
 

@@ -29,7 +29,7 @@ from engine.run.market import Series, Timeline
 from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
-from engine.run.session import Session
+from engine.run.session import OPERATOR, Session
 from engine.runtime.audit import AuditSink, Record
 from engine.spec.contract import AWAITING_TAG
 
@@ -484,7 +484,7 @@ class Runner:
             if stale:
                 ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason=f"not applied: {stale}")
                 continue
-            text = cmd.args.get("reason") or "operator"
+            text = cmd.args.get("reason") or OPERATOR
             moved, why = self._apply(cmd.command, text, cmd.args.get("instance"))
             ses.ledger.journal("command", cmd.command, {"args": cmd.args, "moved": moved},
                                reason=text if moved else "not applied: " + "; ".join(why))

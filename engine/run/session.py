@@ -43,6 +43,7 @@ from engine.spec.params import STAGE_PREFIX
 # The kill machine's records of a broadcast event that it processed (it raised the event; a
 # guard_error record only says a guard of its own was false, the event's record follows).
 _PROCESSED = frozenset({"transition", "unhandled"})
+OPERATOR = "operator"  # who causes a command's event; also the reason `engine kill` etc. post by default
 
 
 class RefusedToStart(Exception):
@@ -209,8 +210,9 @@ class Session:
                                     reason=f"not applied: {refused}")
                 return []
             self._switch_stage(twin.ctx.get("stage", self.stage), f"rollout {inst.state} -> {twin.state}")
-        if cause:
-            records = self.interp.send_because(inst, event, f"operator: {cause}", payload, inputs)
+        if cause:  # the default reason is the operator alone: not "operator: operator"
+            because = OPERATOR if cause == OPERATOR else f"{OPERATOR}: {cause}"
+            records = self.interp.send_because(inst, event, because, payload, inputs)
         else:
             records = self.interp.send(inst, event, payload, inputs)
         if inst is self.kill:
