@@ -7,8 +7,8 @@ process running `engine.cli.main(argv)` from a pristine copy of this one (nothin
 here but imports), so a SIGKILL ends a real engine process wherever it happens to be.
 
 Protocol: each stdin line is a JSON argv (after `engine`). For each, stdout carries the
-child's `pid N`, then whatever the child prints (its heartbeat lines), then `exit RC` once it
-has ended (RC negative: the signal that ended it). The child's stderr is this process's.
+child's `pid N`, then whatever the child prints (its heartbeat lines), then an empty line and
+`exit RC` once it has ended (RC negative: the signal that ended it). The child's stderr is this process's.
 usage: python tests/run_zygote.py  (from the repository root)
 """
 from __future__ import annotations
@@ -59,7 +59,8 @@ def serve() -> None:
         if pid == 0:
             _child(argv)
         _, status = os.waitpid(pid, 0)
-        print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
+        # On a line of its own: a child killed mid-line must not glue its last words to this one.
+        print(f"\nexit {os.waitstatus_to_exitcode(status)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,15 @@ the run's imports loaded already (seconds a start, twenty starts a test).
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -38,6 +41,7 @@ data:
 venue: {{partial_fill_prob: 0.3}}
 """
 KILLS = 20
+STALL_S = 120  # one start of a few hundred bars takes seconds
 PER_START = {"resume", "ml", "kv"}  # what each start journals (a resumed run has more), and state, not facts
 
 
@@ -70,21 +74,34 @@ def zygote(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, IO[str]]]:
 
 
 def _run_and_kill(zygote: tuple[subprocess.Popen, IO[str]], work: Path, after_lines: int, *extra: str) -> bool:
-    """Start the engine, SIGKILL it after `after_lines` heartbeats; False if it finished first."""
+    """Start the engine, SIGKILL it after `after_lines` heartbeats; False if it finished first.
+    A start that has not ended after STALL_S fails the test (the watchdog kills the zygote and
+    its child) instead of stalling the suite."""
     proc, err = zygote
     proc.stdin.write(json.dumps(_argv(work, *extra)) + "\n")
     proc.stdin.flush()
     pid = int(proc.stdout.readline().removeprefix("pid "))
-    seen = 0
-    for line in proc.stdout:
-        if line.startswith("exit "):  # the child has ended: killed, or done before the kill landed
-            err.seek(0)
-            assert int(line.split()[1]) in (-signal.SIGKILL, 0), err.read()[-3000:]
-            return int(line.split()[1]) == -signal.SIGKILL
-        seen += line.startswith("bar ")
-        if seen == after_lines:
-            os.kill(pid, signal.SIGKILL)  # the zygote has not reaped it yet: the pid is still that engine's
-    raise AssertionError("the zygote ended before its child")
+    watchdog = threading.Timer(STALL_S, lambda: [_kill(p) for p in (pid, proc.pid)])
+    watchdog.start()
+    seen, tail = 0, collections.deque(maxlen=5)
+    try:
+        for line in proc.stdout:
+            tail.append(line)
+            if line.startswith("exit "):  # the child has ended: killed, or done before the kill landed
+                err.seek(0)
+                assert int(line.split()[1]) in (-signal.SIGKILL, 0), err.read()[-3000:]
+                return int(line.split()[1]) == -signal.SIGKILL
+            seen += line.startswith("bar ")
+            if seen == after_lines:
+                _kill(pid)  # unreaped, the pid is still that engine's; reaped, it ended first: `exit` follows
+    finally:
+        watchdog.cancel()
+    raise AssertionError(f"the zygote ended before its child (stalled {STALL_S}s?); last lines {list(tail)!r}")
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _state(work: Path) -> dict:
