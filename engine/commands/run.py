@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.diagnostics import SpecError, render
+from engine.run import interrupt
 from engine.spec.contract import STAGES, stage_state
 
 FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
@@ -89,18 +90,19 @@ def _bar_count(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except SpecError as e:
-        print(render(e.diagnostics), file=sys.stderr)
-        return 1
-    except Refused as e:
-        print(f"engine run: {e}", file=sys.stderr)
-        return e.code
-    except KeyboardInterrupt:  # before the first bar: a fresh run put the last run's files back
-        print("engine run: interrupted while starting, before the first bar; run the same command again",
-              file=sys.stderr)
-        return INTERRUPTED
+    with interrupt.deferred():  # a Ctrl-C a finalizer swallowed is raised again at interrupt.check()
+        try:
+            return _run(args)
+        except SpecError as e:
+            print(render(e.diagnostics), file=sys.stderr)
+            return 1
+        except Refused as e:
+            print(f"engine run: {e}", file=sys.stderr)
+            return e.code
+        except KeyboardInterrupt:  # before the first bar: a fresh run put the last run's files back
+            print("engine run: interrupted while starting, before the first bar; run the same command again",
+                  file=sys.stderr)
+            return INTERRUPTED
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -136,6 +138,7 @@ def _run(args: argparse.Namespace) -> int:
         local = run_files(url)
         try:
             _check_writable(run_dir, args.resume)  # before a fresh run archives the last run's files
+            interrupt.check()  # a Ctrl-C lost while loading: stop before anything is archived
             runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
         except (Refused, KeyboardInterrupt):
             for made in (run_dir, run_dir.parent):  # what this start claimed, if nothing is in it
@@ -618,6 +621,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
             replay_s = _replay(args, runner, console)
         else:  # the last bar was checkpointed before its report was written: no second checkpoint
             console.print("note: the saved run had processed its last bar already; writing its report")
+        interrupt.check()  # one lost after the replay's last poll: no report of a run the user stopped
         result = runner.result(started)
         result.replay_s = replay_s
         setting = run_setting(runner.session, runner.series, args.config)

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from engine.domain import Domain
 from engine.exec.execution import Execution
 from engine.exec.ledger import BufferedLedger, StoreLedger
+from engine.run import interrupt
 from engine.run.config import RunConfig
 from engine.run.loop import Runner
 from engine.run.market import load_series
@@ -128,6 +129,9 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         session.send(session.rollout, "activate", {"stage": stage})  # the stage's books and their gates
         runner.start()
         _preflight(runner, journal=True)
+        # A Ctrl-C lost while starting is raised inside the audit trail's block, which puts the last
+        # run's files back (a resume's is raised at its first poll_commands: nothing to put back).
+        interrupt.check()
         return runner
 
 

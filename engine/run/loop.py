@@ -21,6 +21,7 @@ from engine.exec.handles import BracketHandle
 from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
 from engine.risk.types import Costs, Intent
+from engine.run import interrupt
 from engine.run.book import DomainBook
 from engine.run.config import StrategyUse
 from engine.run.decide import Decider, Want
@@ -454,6 +455,7 @@ class Runner:
         venue is live, and its state is the one the crashed run left."""
         from engine.run.checkpoint import save
 
+        interrupt.check()  # Ctrl-C is the operator's too: one a finalizer swallowed stops the run here
         self._next_poll = wall() + COMMAND_POLL_S
         ses = self.session
         try:
