@@ -247,6 +247,10 @@ def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -
     if point["cursor"] >= bars:
         return (f"interrupted after the run's last bar (bar {point['cursor']:,}) was checkpointed; write its "
                 f"report with `{resume_command_of(args)}`")
+    if args.max_bars is not None and point["cursor"] >= args.max_bars:  # _check_bars_left refuses that resume
+        more = argparse.Namespace(**{**vars(args), "max_bars": None})
+        return (f"interrupted after bar {point['cursor']:,} (--max-bars) was checkpointed, before the report: "
+                f"continue with `{resume_command_of(more)}` (or a larger --max-bars; {bars:,} bars in all)")
     return (f"interrupted; the store holds the run up to its last checkpoint (bar {point['cursor']:,} of "
             f"{bars:,}): continue with `{resume_command_of(args)}`")
 
