@@ -127,3 +127,19 @@ def test_a_suggested_resume_pastes_in_another_folder(tmp_path: Path, capsys: pyt
     [run_dir] = (ran / "runs").iterdir()  # the run's own folder, continued: resumed, not run afresh
     assert json.loads((run_dir / "report.json").read_text())["resumed_at_bar"] > 0
     assert list(bin_.iterdir()) == [bin_ / "engine"]  # nothing made where it was pasted
+
+
+def test_a_resume_names_the_store_when_the_runs_db_overrode_its_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Run and status in one folder, status finding the default store: the run's --db had beaten
+    its config's `db`, so the config alone would open another store (it was left out)."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "x.yaml"
+    config.write_text(f"db: {tmp_path / 'x.db'}\nstrategy: {{file: {ROOT / 'specs/strategies/seed003.yaml'}}}\n{SLOW}")
+    argv = ["run", "--stage", "1", "--no-progress", "--config", "x.yaml", "--specs", SPECS, "--max-bars", "120"]
+    assert main([*argv, "--db", "var/engine.db"]) == 0
+    capsys.readouterr()
+    assert main(["status", "--json", "--specs", SPECS]) == 0
+    resume = _suggested(json.loads(capsys.readouterr().out)["engine"]["resume"], tmp_path)
+    assert resume[resume.index("--db") + 1] == str(tmp_path / "var" / "engine.db")
+    assert not (tmp_path / "x.db").exists()

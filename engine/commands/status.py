@@ -243,17 +243,29 @@ def resume_command(store: Any, args: argparse.Namespace) -> str | None:
 
 def _resume_db(store: Any, args: argparse.Namespace, config: str | None, folder: str | None) -> str | None:
     """--db for a resume run in `folder`: the one given here, a SQLite file's made absolute (it was
-    read from this folder); none when $ENGINE_DB_URL names the store, or when the run's folder and
-    config find it as this command did; else the store itself (this command found it through
-    another config's `db`, or from another folder)."""
-    from state.db import ENV_VAR
+    read from this folder); none when $ENGINE_DB_URL names the store, or when the run's config,
+    read in its folder, names this very store; else the store itself (the run's own --db had
+    overridden its config, or this command found the store through another config or folder)."""
+    from state.db import ENV_VAR, store_url
 
     if args.db is not None:
         return _anywhere(args.db)
-    same = args.config is None or config is not None and os.path.abspath(args.config) == os.path.abspath(config)
-    if os.environ.get(ENV_VAR) or same and folder in (None, os.getcwd()):
+    if os.environ.get(ENV_VAR):
         return None
-    return _anywhere(store.url)
+    there = folder or os.getcwd()
+    try:
+        named = _located(store_url(None, _config_db(config and os.path.join(there, config))), there)
+    except CommandError:  # the run's config is gone or broken: name the store outright
+        named = None
+    return None if named == _located(store.url, os.getcwd()) else _anywhere(store.url)
+
+
+def _located(url: str, folder: str) -> str:
+    """A store URL as read in `folder`: a SQLite file's absolute path, a server's URL as it is."""
+    parsed = parse_store_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return url
+    return os.path.normpath(os.path.join(folder, parsed.database))
 
 
 def _anywhere(db: str) -> str:
