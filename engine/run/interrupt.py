@@ -71,7 +71,7 @@ def _own_sigint() -> Any:
     return signal.signal(signal.SIGINT, _on_sigint)
 
 
-def _on_sigint(signum: int, frame: FrameType | None) -> None:
+def _on_sigint(_signum: int, _frame: FrameType | None) -> None:
     """Python's default handler, remembering the signal: a KeyboardInterrupt that a library's
     `except BaseException` drops would leave nothing for the unraisable hook to see."""
     global _pending

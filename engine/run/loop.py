@@ -31,7 +31,7 @@ from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import OPERATOR, Session
-from engine.runtime.audit import AuditSink, Record
+from engine.runtime.audit import FanoutSink, ListSink, Record
 from engine.spec.contract import AWAITING_TAG
 
 if TYPE_CHECKING:
@@ -529,14 +529,14 @@ class Runner:
         Brackets and orders are left to the audit trail: a flatten moves every one."""
         ses, interp = self.session, self.session.interp
         seen: list[Record] = []
-        sink = interp.sink
-        interp.sink = _Tap(sink, seen)
+        sink, tap = interp.sink, ListSink()
+        interp.sink = FanoutSink(sink, tap)
         try:
             yield seen
         finally:
             interp.sink = sink
             ids = {i.id for i in (ses.kill, ses.rollout, *ses.gates.values())}
-            seen[:] = [r for r in seen if r.instance_id in ids]
+            seen[:] = [r for r in tap.records if r.kind == "transition" and r.instance_id in ids]
 
     def _settle_flatten(self) -> None:
         """Tell the kill machine the flatten is done once nothing is open (a late fill's units
@@ -759,23 +759,6 @@ def _ends_time(tl: Timeline) -> np.ndarray | None:
 
 
 wall = time.perf_counter  # the wall clock the command poll is timed by (bound: one call a bar, not two)
-
-
-class _Tap:
-    """An audit sink that passes every record on and keeps the transitions (Runner._moves)."""
-
-    __slots__ = ("inner", "seen")
-
-    def __init__(self, inner: AuditSink, seen: list[Record]) -> None:
-        self.inner, self.seen = inner, seen
-
-    def write(self, r: Record) -> None:
-        if r.kind == "transition":
-            self.seen.append(r)
-        self.inner.write(r)
-
-    def flush(self) -> None:
-        self.inner.flush()
 
 
 @contextmanager
