@@ -117,7 +117,7 @@ def test_engine_run_refuses_a_currency_with_no_rate_in_one_line(tmp_path) -> Non
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "no USD rate for BTC, the currency of the crypto_spot wallet" in done.stderr
-    assert "usd_rates" in done.stderr
+    assert f"the risk spec's `usd_rates` ({risk})" in done.stderr  # the file the run loaded, not the default's
 
 
 def test_the_ladder_and_the_threshold_are_converted_into_the_wallets_currency() -> None:

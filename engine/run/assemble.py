@@ -79,7 +79,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     notes = notes if notes is not None else []
     series = series if series is not None else stage_series(cfg, routing, risk.brackets.atr_window, notes)
     t0 = min((float(s.ts[s.start]) for s in series), default=0.0) - 1.0
-    currencies = _currencies(series, risk, t0)
+    currencies = _currencies(series, specs, t0)
     clock = ReplayClock(t0)
     hash_ = spec_hash(specs, cfg)
     funding = bundled_funding()
@@ -172,14 +172,16 @@ def _preflight(runner: Runner, journal: bool) -> None:
         ses.ledger.journal(JOURNAL_KIND, u.symbol, u.as_dict(), reason=u.message)
 
 
-def _currencies(series: list, risk: Any, at: float) -> dict:
+def _currencies(series: list, specs: SpecSet, at: float) -> dict:
     """Each domain's wallet currency and USD rate (engine/run/currency.py); a currency with no
-    rate refuses the run before anything is opened."""
+    rate refuses the run before anything is opened, naming the risk file the run loaded."""
     from engine.run.currency import NoRate, wallet_currencies
     from engine.run.session import RefusedToStart
 
+    where = specs.extra_pos.get("risk")
     try:
-        return wallet_currencies(series, risk.usd_rates, at)
+        return wallet_currencies(series, specs.extra["risk"].usd_rates, at,
+                                 **({"risk_file": where.file} if where else {}))
     except NoRate as e:
         raise RefusedToStart(str(e)) from None
 

@@ -19,7 +19,6 @@ from typing import Any, Iterable, Mapping
 from engine.domain import Domain
 
 USD = "USD"
-RATES_HINT = "the risk spec's `usd_rates` (specs/risk/risk.yaml)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +40,11 @@ class NoRate(Exception):
 
 
 def wallet_currencies(series: Iterable[Any], usd_rates: Mapping[str, Any], at: float,
-                      catalogue: Any = None) -> dict[Domain, WalletCurrency]:
+                      catalogue: Any = None, risk_file: str = "specs/risk/risk.yaml") -> dict[Domain, WalletCurrency]:
     """Every domain's wallet currency and USD rate at time `at` (the run's start). `series`:
     the run's bar series (symbol, domain, ts, close); `usd_rates`: the risk spec's table
-    (currency -> {usd, source}). Raises NoRate, one line naming the currency and the domain."""
+    (currency -> {usd, source}), from `risk_file` (the hint names it). Raises NoRate, one line
+    naming the currency and the domain."""
     from adapters.paper.catalogue import Catalogue
 
     cat = catalogue if catalogue is not None else Catalogue.load()
@@ -54,13 +54,13 @@ def wallet_currencies(series: Iterable[Any], usd_rates: Mapping[str, Any], at: f
     out = {}
     for dom in Domain:
         own = by_domain.get(dom)
-        out[dom] = (_currency(dom, own, usd_rates, at, cat) if own else
+        out[dom] = (_currency(dom, own, usd_rates, at, cat, risk_file) if own else
                     WalletCurrency(USD, 1.0, "trades no instrument in this run: the USD amount as given"))
     return out
 
 
 def _currency(dom: Domain, series: list[Any], usd_rates: Mapping[str, Any], at: float,
-              cat: Any) -> WalletCurrency:
+              cat: Any, risk_file: str) -> WalletCurrency:
     quotes = {s.symbol: _quote(s.symbol, cat) for s in series}
     currencies = set(quotes.values())
     if len(currencies) > 1:
@@ -80,7 +80,7 @@ def _currency(dom: Domain, series: list[Any], usd_rates: Mapping[str, Any], at: 
     if entry is None:
         raise NoRate(f"no USD rate for {currency}, the currency of the {dom.value} wallet "
                      f"({', '.join(sorted(quotes))}): add `{currency}: {{usd: <USD per {currency}>, source: "
-                     f"<where the figure is from>}}` to {RATES_HINT}, or trade a USD/{currency} series in "
+                     f"<where the figure is from>}}` to the risk spec's `usd_rates` ({risk_file}), or trade a USD/{currency} series in "
                      f"{dom.value} beside it")
     return WalletCurrency(currency, float(entry.usd), f"usd_rates: {entry.source}")
 
