@@ -21,7 +21,8 @@ import pytest
 from adapters.paper.catalogue import Catalogue
 from engine.domain import Domain
 from engine.run.currency import WalletCurrency
-from engine.run.preflight import cheapest_order, min_order, untradable
+from engine.risk.sizing import Sizer
+from engine.run.preflight import cheapest_order, untradable
 from engine.spec.loader import load_specs
 from run_support import ENV, write_env_override
 
@@ -46,10 +47,12 @@ def _series(symbol: str, domain: Domain, price: float) -> SimpleNamespace:
     return SimpleNamespace(symbol=symbol, domain=domain, close=[price * 0.9, price], start=1)
 
 
-def _check(sizing, wallet_usd: float, *series: SimpleNamespace) -> dict:
+def _check(sizing, wallet_usd: float, *series: SimpleNamespace, sizer: type[Sizer] = Sizer) -> dict:
+    """What the preflight finds, with a Sizer bound as the run's risk chain binds it (the wallets' USD rates)."""
     currencies = {d: USD for d in Domain} | {Domain.CRYPTO_SPOT: BTC}
     books = {s.domain: SimpleNamespace(start_balance=currencies[s.domain].from_usd(wallet_usd)) for s in series}
-    return {u.symbol: u for u in untradable(series, books, currencies, sizing, Catalogue.load().get, "risk.yaml")}
+    bound = sizer(sizing, {d.value: c.usd_rate for d, c in currencies.items()})
+    return {u.symbol: u for u in untradable(series, books, currencies, bound, Catalogue.load().get, "risk.yaml")}
 
 
 def test_the_default_wallet_never_trades_perps_or_forex_but_trades_btc_pairs(sizing) -> None:
@@ -115,8 +118,24 @@ def test_the_needed_wallet_does_not_depend_on_the_current_one(sizing) -> None:
 
 def test_the_smallest_order_is_whole_lots_reaching_the_minimum_notional() -> None:
     cat = Catalogue.load()
-    assert min_order(cat.get("USD/JPY"), 150.0) == pytest.approx(150_000.0)  # one 1,000 lot: 150,000 JPY >= 100,000
-    assert min_order(cat.get("ETH/BTC"), 0.09) == pytest.approx(0.00108)  # 12 lots of 0.001 reach 0.001 BTC
+    # one 1,000 lot: 150,000 JPY >= 100,000
+    assert cheapest_order(cat.get("USD/JPY"), np.array([150.0]))[1] == pytest.approx(150_000.0)
+    # 12 lots of 0.001 reach 0.001 BTC
+    assert cheapest_order(cat.get("ETH/BTC"), np.array([0.09]))[1] == pytest.approx(0.00108)
+
+
+class _NoCanary(Sizer):
+    """A sizer whose canary never applies: the preflight must follow the rule the run sizes by."""
+
+    def in_canary(self, book) -> bool:
+        return False
+
+
+def test_the_best_size_follows_the_run_sizers_canary_rule(sizing) -> None:
+    """The preflight judged the canary by a copy of Sizer.in_canary's rule, which could drift from it:
+    it asks the run's sizer. Without a canary, BTC-PERP's best case at 60,000 is the base 5% of $1,000."""
+    [perp] = _check(sizing, 1000, _series("BTC-PERP", Domain.CRYPTO_PERP, 60000.0), sizer=_NoCanary).values()
+    assert (perp.size_param, perp.canary_for_good, perp.max_notional) == ("sizing.base_size_pct", False, 50.0)
 
 
 def _engine(tmp: Path, overrides: Path | None = None) -> subprocess.CompletedProcess:

@@ -166,7 +166,7 @@ def _preflight(runner: Runner, journal: bool) -> None:
 
     ses = runner.session
     risk = ses.specs.extra_pos.get("risk")  # the file the hint names: the one the run loaded
-    ses.untradable = untradable(runner.series, ses.books, ses.currencies, runner.risk.sizing, ses.venue.catalogue.get,
+    ses.untradable = untradable(runner.series, ses.books, ses.currencies, runner.chain.size, ses.venue.catalogue.get,
                                 risk.file if risk else "the risk spec")
     for u in ses.untradable if journal else ():
         ses.ledger.journal(JOURNAL_KIND, u.symbol, u.as_dict(), reason=u.message)

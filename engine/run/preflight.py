@@ -31,8 +31,8 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from engine.domain import Domain, Instrument
-from engine.risk.config import Sizing
 from engine.risk.sizing import Sizer
+from engine.risk.types import Book
 from engine.run.currency import WalletCurrency
 
 JOURNAL_KIND = "untradable"
@@ -89,11 +89,11 @@ class Untradable:
 
 
 def untradable(series: Iterable[Any], books: Mapping[Domain, Any], currencies: Mapping[Domain, WalletCurrency],
-               sizing: Sizing, instrument: Callable[[str], Instrument], risk_file: str) -> list[Untradable]:
+               sizer: Sizer, instrument: Callable[[str], Instrument], risk_file: str) -> list[Untradable]:
     """Every symbol of `series` (symbol, domain, close, start; bid where recorded) whose domain has a
     book (its opening wallet: start_balance) and that wallet cannot trade short of profits;
-    `instrument(symbol)` is its contract, `risk_file` the risk spec's file, for the hint."""
-    sizer = Sizer(sizing, {d.value: c.usd_rate for d, c in currencies.items()})
+    `sizer` is the run's (its risk chain's: the same USD rates as `currencies`), `instrument(symbol)`
+    the symbol's contract, `risk_file` the risk spec's file, for the hint."""
     by_domain: dict[Domain, list[tuple[Instrument, float, float]]] = {}
     for s in series:
         if s.domain in books:
@@ -104,8 +104,8 @@ def untradable(series: Iterable[Any], books: Mapping[Domain, Any], currencies: M
     out = []
     for dom, symbols in by_domain.items():
         wallet, ladder = float(books[dom].start_balance), sizer.ladder(0.0, dom.value)
-        canary_max = wallet * sizing.canary.size_pct * ladder
-        pct, param, stuck = _best_size(sizing, any(_reaches(canary_max, m) for _, _, m in symbols))
+        canary_max = wallet * sizer.canary_pct * ladder
+        pct, param, stuck = _best_size(sizer, dom, any(_reaches(canary_max, m) for _, _, m in symbols))
         rate, best = currencies[dom].usd_rate, wallet * pct * ladder
         never = not any(_reaches(best, m) for _, _, m in symbols)
         for inst, price, least in symbols:
@@ -137,31 +137,32 @@ def cheapest_order(inst: Instrument, prices: np.ndarray) -> tuple[float, float] 
     return float(prices[i]), float(orders[i])
 
 
-def min_order(inst: Instrument, price: float) -> float:
-    """The notional of the venue's smallest order at `price`: whole lots, at least one, reaching
-    min_notional (guards.min_size judges the sized order against it)."""
-    return float(_orders(inst, np.array([price], dtype=float))[0])
-
-
 def _orders(inst: Instrument, prices: np.ndarray) -> np.ndarray:
+    """Each price's smallest order: whole lots, at least one, reaching min_notional (guards.min_size
+    judges the sized order against it)."""
     lot = inst.step * prices * inst.multiplier
     with np.errstate(divide="ignore", invalid="ignore"):
         n = np.maximum(1.0, np.ceil(inst.min_notional / lot * (1 - _TOL)))
     return np.where(lot > 0, n * lot, math.inf)
 
 
-def _best_size(s: Sizing, canary_trades: bool) -> tuple[float, str, bool]:
+def _best_size(sizer: Sizer, dom: Domain, canary_trades: bool) -> tuple[float, str, bool]:
     """The largest size fraction the domain can reach, its key, and whether a larger base size is
     out of reach because the canary never ends: it ends once some symbol trades at the canary size
-    (`canary_trades`), or by its days alone when it counts no trades."""
-    c = s.canary
-    if c.trades == 0 and c.days == 0:  # no canary at all
-        return s.base_size_pct, _BASE, False
-    if s.base_size_pct <= c.size_pct:
-        return c.size_pct, _CANARY, False
-    if c.trades == 0 or canary_trades:
-        return s.base_size_pct, _BASE, False
-    return c.size_pct, _CANARY, True
+    (`canary_trades`: then as many trades as it counts can close), or by its days alone when it
+    counts no trades. Asked of the sizer's own rule (Sizer.in_canary), so the two cannot drift."""
+    if not sizer.in_canary(_record(dom, 0, 0.0)):  # no canary at all
+        return sizer.base_pct, _BASE, False
+    if sizer.base_pct <= sizer.canary_pct:
+        return sizer.canary_pct, _CANARY, False
+    if not sizer.in_canary(_record(dom, sizer.canary_trades if canary_trades else 0, math.inf)):
+        return sizer.base_pct, _BASE, False
+    return sizer.canary_pct, _CANARY, True
+
+
+def _record(dom: Domain, trades_closed: int, days_active: float) -> Book:
+    """A book with that record: in_canary reads nothing else."""
+    return Book(dom, 0.0, 0.0, 0.0, trades_closed, days_active, 0.0)
 
 
 def _reaches(notional: float, least: float) -> bool:
