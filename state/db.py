@@ -95,10 +95,9 @@ def as_store_url(value: str, source: str) -> str:
 
 
 def normal_url(url: str, source: str = "the store URL") -> str:
-    """`url` checked (parse_url) with its scheme lower-cased: SQLAlchemy loads no `SQLITE` dialect."""
-    parse_url(url, source)
-    scheme, _, rest = url.partition("://")
-    return f"{scheme.lower()}://{rest}"
+    """`url` checked (parse_url) with its scheme as parse_url read it, lower-cased: SQLAlchemy loads
+    no `SQLITE` dialect. The rest stays as given (a URL rendered again may quote its password)."""
+    return f"{parse_url(url, source).drivername}://{url.partition('://')[2]}"
 
 
 def parse_url(url: str, source: str = "the store URL") -> URL:

@@ -46,3 +46,12 @@ def tight(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from run_support import TIGHT_KILL, write_env_override
 
     return write_env_override(tmp_path_factory.mktemp("tight"), wallet=1_000_000.0, values=TIGHT_KILL)
+
+
+@pytest.fixture
+def at_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repo root as the working folder, no ENGINE_DB_URL or live opt-in (tests/cli_support.py);
+    a module asks for it with `pytestmark = pytest.mark.usefixtures("at_root")`."""
+    from cli_support import at_root as chdir_and_unset
+
+    chdir_and_unset(monkeypatch)

@@ -12,29 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from cli_support import ONE_DATASET, ROOT, engine_env, engine_process
 from engine.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 SPECS = str(ROOT / "specs")
-SLOW = """checkpoint_every: 50
-data:
-  crypto_spot:
-    datasets: [crypto_spot/ETH_BTC-5m]
-    primary: 15m
-    confirm: 5m
-"""  # differs from the embedded defaults: a resume without it is refused
-
-
-@pytest.fixture(autouse=True)
-def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("ENGINE_DB_URL", raising=False)
-
-
-def _engine(*argv: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "ENGINE_DB_URL"}
-    return subprocess.run([sys.executable, "-m", "engine.cli", *argv], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=600)
+pytestmark = pytest.mark.usefixtures("at_root")
 
 
 def _suggested(text: str, folder: Path | None = ROOT) -> list[str]:
@@ -51,9 +33,9 @@ def _suggested(text: str, folder: Path | None = ROOT) -> list[str]:
 def test_status_kill_and_promote_suggest_the_runs_config_and_the_resume_it_names_runs(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     config, db = tmp_path / "slow run.yaml", tmp_path / "e.db"  # a space: the command must quote it
-    config.write_text(SLOW)
-    first = _engine("run", "--stage", "1", "--no-progress", "--config", str(config), "--db", str(db),
-                    "--run-dir", str(tmp_path / "run"), "--max-bars", "120")
+    config.write_text(ONE_DATASET)
+    first = engine_process("run", "--stage", "1", "--no-progress", "--config", str(config), "--db", str(db),
+                           "--run-dir", str(tmp_path / "run"), "--max-bars", "120")
     assert first.returncode == 0, first.stderr[-2000:]
     assert main(["status", "--json", "--db", str(db), "--specs", SPECS]) == 0
     resume = _suggested(json.loads(capsys.readouterr().out)["engine"]["resume"])
@@ -61,9 +43,9 @@ def test_status_kill_and_promote_suggest_the_runs_config_and_the_resume_it_names
     assert main(["kill", "--mode", "close-only", "--db", str(db), "--specs", SPECS]) == 0
     assert str(config) in capsys.readouterr().out  # the command is queued for that resume
     without = [w for i, w in enumerate(resume) if w != "--config" and resume[i - 1] != "--config"]
-    refused = _engine(*without, "--max-bars", "240")
+    refused = engine_process(*without, "--max-bars", "240")
     assert refused.returncode == 1 and f"(--config {shlex.quote(str(config))})" in refused.stderr, refused.stderr
-    done = _engine(*resume, "--max-bars", "240", "--no-progress")
+    done = engine_process(*resume, "--max-bars", "240", "--no-progress")
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -106,11 +88,10 @@ def test_a_suggested_resume_pastes_in_another_folder(tmp_path: Path, capsys: pyt
     for folder in (ran, elsewhere, bin_):
         folder.mkdir()
     (ran / "specs").symlink_to(SPECS)
-    (ran / "run.yaml").write_text(SLOW)
+    (ran / "run.yaml").write_text(ONE_DATASET)
     (bin_ / "engine").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m engine.cli "$@"\n')
     (bin_ / "engine").chmod(0o755)
-    env = {**{k: v for k, v in os.environ.items() if k != "ENGINE_DB_URL"}, "PYTHONPATH": str(ROOT),
-           "PATH": f"{bin_}:{os.environ['PATH']}"}
+    env = engine_env(PYTHONPATH=str(ROOT), PATH=f"{bin_}:{os.environ['PATH']}")
     first = subprocess.run(["engine", "run", "--stage", "1", "--no-progress", "--config", "run.yaml", "--specs",
                             "specs", "--max-bars", "120"], cwd=ran, env=env, capture_output=True, text=True,
                            timeout=600)
@@ -135,7 +116,7 @@ def test_a_resume_names_the_store_when_the_runs_db_overrode_its_config(
     its config's `db`, so the config alone would open another store (it was left out)."""
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "x.yaml"
-    config.write_text(f"db: {tmp_path / 'x.db'}\nstrategy: {{file: {ROOT / 'specs/strategies/seed003.yaml'}}}\n{SLOW}")
+    config.write_text(f"db: {tmp_path / 'x.db'}\nstrategy: {{file: {ROOT / 'specs/strategies/seed003.yaml'}}}\n{ONE_DATASET}")
     argv = ["run", "--stage", "1", "--no-progress", "--config", "x.yaml", "--specs", SPECS, "--max-bars", "120"]
     assert main([*argv, "--db", "var/engine.db"]) == 0
     capsys.readouterr()

@@ -5,7 +5,6 @@ naming the file, and a resume with nothing left to replay journals nothing."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
 import sqlite3
@@ -15,40 +14,21 @@ from pathlib import Path
 
 import pytest
 
+from cli_support import ONE_DATASET, ROOT, engine_env, engine_process
 from engine.cli import main
 from engine.commands.run import FINISHED_KEY
 from engine.run import checkpoint
 from engine.run.optin import ENV_VAR, NotLive, route
 from state.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
-ONE = """checkpoint_every: 50
-data:
-  crypto_spot:
-    datasets: [crypto_spot/ETH_BTC-5m]
-    primary: 15m
-    confirm: 5m
-"""  # 960 bars of one data set, a checkpoint every 50
-
-
-@pytest.fixture(autouse=True)
-def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("ENGINE_DB_URL", raising=False)
-    monkeypatch.delenv(ENV_VAR, raising=False)  # as engine() starts its processes
+pytestmark = pytest.mark.usefixtures("at_root")
 
 
 def argv_in(tmp: Path, *args: str) -> list[str]:
     """`engine run --stage 1` on one data set, its store, config and run directory under `tmp`."""
-    (tmp / "one.yaml").write_text(ONE)
+    (tmp / "one.yaml").write_text(ONE_DATASET)
     return ["run", "--stage", "1", "--config", str(tmp / "one.yaml"), "--db", str(tmp / "e.db"),
             "--run-dir", str(tmp / "run"), *args]
-
-
-def engine(argv: list[str], **kw) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("ENGINE_DB_URL", ENV_VAR)}
-    return subprocess.run([sys.executable, "-m", "engine.cli", *argv], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=600, **kw)
 
 
 def suggested(stderr: str) -> list[str]:
@@ -67,8 +47,7 @@ def equity_rows(db: Path) -> int:
 def test_ctrl_c_names_the_resume_command_and_that_command_ends_as_an_uninterrupted_run(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     argv = argv_in(tmp_path / "a", "--max-bars", "400", "--heartbeat")
-    env = {k: v for k, v in os.environ.items() if k != "ENGINE_DB_URL"}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *argv], cwd=ROOT, env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *argv], cwd=ROOT, env=engine_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     for line in proc.stdout:  # a line per bar: past the first checkpoints, Ctrl-C
         if line.startswith("bar ") and int(line.split()[1]) >= 120:
@@ -81,7 +60,7 @@ def test_ctrl_c_names_the_resume_command_and_that_command_ends_as_an_uninterrupt
     assert resume[-1] == "--resume"
     for given in ("--config", "--db", "--run-dir", "--max-bars"):
         assert argv[argv.index(given) + 1] == resume[resume.index(given) + 1], given
-    done = engine(resume)
+    done = engine_process(*resume)
     assert done.returncode == 0, done.stderr[-2000:]
     (tmp_path / "b").mkdir()  # the uninterrupted reference, in-process: its exit status is not the point
     assert main(argv_in(tmp_path / "b", "--max-bars", "400", "--no-progress")) == 0
@@ -112,12 +91,12 @@ def test_the_stage_s_legs_come_from_the_spec() -> None:
 def test_the_paper_suggestion_keeps_every_option_given_and_runs_as_pasted(tmp_path: Path) -> None:
     argv = argv_in(tmp_path, "--max-bars", "60", "--no-progress", "--specs", str(ROOT / "specs"))
     argv[2] = "2"  # stage 2: crypto spot live
-    done = engine(argv)
+    done = engine_process(*argv)
     assert done.returncode == 1, done.stderr[-2000:]
     paper = suggested(done.stderr.split("Or run ")[1])
     assert paper[:4] == ["run", "--stage", "2", "--paper"]
     assert sorted(paper[4:]) == sorted(argv[3:])
-    pasted = engine(paper)
+    pasted = engine_process(*paper)
     assert pasted.returncode == 0, pasted.stderr[-2000:]
     assert json.loads((tmp_path / "run/report.json").read_text())["bars"] == 60
 

@@ -3,18 +3,17 @@ the earlier files move to `<run dir>/archive/<time>/`, so audit.jsonl never mixe
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_support import engine_process
 from engine.cli import main
 from engine.run.report import ARCHIVE_DIR, archive_run_files
 
-ROOT = Path(__file__).resolve().parents[1]
 ONE = "data:\n  crypto_spot:\n    datasets: [crypto_spot/ETH_BTC-5m]\n    primary: 15m\n    confirm: 5m\n"
+pytestmark = pytest.mark.usefixtures("at_root")
 
 
 def _argv(work: Path, *args: str) -> list[str]:
@@ -24,17 +23,13 @@ def _argv(work: Path, *args: str) -> list[str]:
 
 
 def _run(work: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "ENGINE_DB_URL"}
-    return subprocess.run([sys.executable, "-m", "engine.cli", *_argv(work, *args)],
-                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    return engine_process(*_argv(work, *args))
 
 
 @pytest.fixture
-def earlier_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def earlier_run(tmp_path: Path) -> None:
     """The run a test's `engine run` process meets in tmp_path, made in-process (the same
     entry point, without a second interpreter's imports)."""
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("ENGINE_DB_URL", raising=False)
     assert main(_argv(tmp_path)) == 0
 
 

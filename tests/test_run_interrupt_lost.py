@@ -21,15 +21,13 @@ from engine.commands.run import INTERRUPTED
 from engine.run import loop
 from engine.run.loop import Runner
 
-ROOT = Path(__file__).resolve().parents[1]
 ONE = "data:\n  crypto_spot:\n    datasets: [crypto_spot/ETH_BTC-5m]\n    primary: 15m\n    confirm: 5m\n"
 EVERY = 200  # the embedded defaults' checkpoint_every
+pytestmark = pytest.mark.usefixtures("at_root")
 
 
 @pytest.fixture(autouse=True)
-def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("ENGINE_DB_URL", raising=False)
+def _finalizer_errors_print(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)  # prints as outside pytest (it warns)
 
 

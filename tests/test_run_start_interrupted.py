@@ -7,18 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from cli_support import ROOT
 from engine.cli import main
 from engine.commands.run import INTERRUPTED
 from engine.run.loop import Runner
 
-ROOT = Path(__file__).resolve().parents[1]
 ONE = "data:\n  crypto_spot:\n    datasets: [crypto_spot/ETH_BTC-5m]\n    primary: 15m\n    confirm: 5m\n"
-
-
-@pytest.fixture(autouse=True)
-def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("ENGINE_DB_URL", raising=False)
+pytestmark = pytest.mark.usefixtures("at_root")
 
 
 def _argv(tmp: Path, run_dir: Path) -> list[str]:

@@ -332,20 +332,24 @@ def _config(path: str | None) -> Any:
 
 
 def _store_url(db: str | None, config_db: str) -> str:
-    """state.db.store_url; a value that names no store is a usage error."""
-    from state.db import BadStoreUrl, store_url
+    from engine.commands.status import checked_store_url
 
-    try:
-        return store_url(db, config_db)
-    except BadStoreUrl as e:
-        raise Refused(str(e), 2) from None
+    return _as_refused(checked_store_url, db, config_db)
 
 
 def _parse_url(url: str) -> Any:
-    from engine.commands.status import CommandError, parse_store_url
+    from engine.commands.status import parse_store_url
+
+    return _as_refused(parse_store_url, url)
+
+
+def _as_refused(check: Callable[..., Any], *args: Any) -> Any:
+    """The store checks the operator commands make, as `engine run` refuses: the same message,
+    a usage error (exit 2)."""
+    from engine.commands.status import CommandError
 
     try:
-        return parse_store_url(url)
+        return check(*args)
     except CommandError as e:
         raise Refused(str(e), 2) from None
 

@@ -58,11 +58,16 @@ def add_specs_argument(parser: argparse.ArgumentParser) -> None:
 def command_store_url(args: argparse.Namespace) -> str:
     """The store `engine run` acts on given the same --db, $ENGINE_DB_URL and --config;
     CommandError (usage) for a value that names no store."""
+    return checked_store_url(args.db, _config_db(args.config))
+
+
+def checked_store_url(db: str | None, config_db: str | None) -> str:
+    """state.db.store_url of --db and the run config's `db`; CommandError (usage) for a value that
+    names no store. `engine run`, which has its config loaded, asks this too."""
     from state.db import BadStoreUrl, store_url
 
-    config_db = _config_db(args.config)
     try:
-        return store_url(args.db, config_db)
+        return store_url(db, config_db)
     except BadStoreUrl as e:
         raise CommandError(str(e), USAGE) from None
 
