@@ -62,7 +62,7 @@ def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunS
     # A domain with no series counts its wallet in the currency it was opened in (USD, as given).
     quotes = {d.value: c.currency for d, c in currencies.items()}
     quotes.update({d: _quote(syms, cat) for d, syms in symbols.items()})
-    untradable = tuple(u.as_dict() for u in session.untradable)
+    untradable = tuple(u.as_dict() for u in getattr(session, "untradable", ()))
     return RunSetting(session.cfg.env, config, overrides, quotes, rates, untradable)
 
 
