@@ -52,6 +52,7 @@ class Execution:
         self._seq = 0
         self.refused = 0  # orders the venue rejected (each also journaled as a `rejection`)
         self.faults: list[str] = []  # what execution cannot resolve, for the run to raise to the kill machine
+        self._gaps: set[tuple[str, str, str]] = set()  # (instance, state, event) already raised as a fault
         self._steps: dict[str, tuple[float, bool]] = {}  # symbol -> (lot step, whole?): the catalogue is fixed
         self._mults: dict[str, float] = {}  # symbol -> contract multiplier, for the same reason
         # Orders whose bracket is not open (or that have none): only they, or a bracket that
@@ -97,7 +98,23 @@ class Execution:
         send = self.interp.send
         while self._outbox:
             inst, event, payload = self._outbox.popleft()
+            if not inst.done and inst.bound.drops(inst.state, event):
+                self._dropped(inst, event)
             send(inst, event, payload)
+
+    def _dropped(self, inst: Instance, event: str) -> None:
+        """An event the engine sends that the instance's state neither handles nor `ignores`: the
+        spec has a gap (a bracket would wait for ever for what it dropped), so the run stops opening
+        risk and says where (fail closed); once per instance, state and event."""
+        key = (inst.id, inst.state, event)
+        if key in self._gaps:
+            return
+        self._gaps.add(key)
+        m = inst.bound.machine
+        state = m.states.get(inst.state)
+        where = f"{state.pos.file}:{state.pos.line}:{state.pos.col}" if state is not None else m.path
+        self.fault(f"{m.name} `{inst.id}` in `{inst.state}` ({where}) has no transition for `{event}`, which the "
+                   f"engine sent it, and does not list it under `ignores`", key=inst.id)
 
     def on_reports(self, reports: list[VenueReport]) -> None:
         for r in reports:
@@ -138,8 +155,11 @@ class Execution:
 
     def _dispatch_fill(self, order: OrderHandle, fill: Fill) -> None:
         order.fill = fill
+        inst = order.instance
+        if not inst.done and inst.bound.drops(inst.state, "fill"):
+            self._dropped(inst, "fill")
         try:
-            self.interp.send(order.instance, "fill", {"qty": fill.qty, "price": fill.price})
+            self.interp.send(inst, "fill", {"qty": fill.qty, "price": fill.price})
         finally:
             order.fill = None
         self.pump()

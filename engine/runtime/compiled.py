@@ -409,12 +409,22 @@ class BoundMachine:
     init_record: dict[str, Any]  # the record template of `create` (audit.record_template)
     # (leaf, declared event) -> the record template of that event taken by no transition there
     unhandled: Mapping[tuple[str, str], dict[str, Any]]
+    # (leaf, declared event) that no transition takes, no `ignores` drops and no `sampled` excuses,
+    # in a leaf where the instance is not done: see `drops`
+    gaps: frozenset[tuple[str, str]]
     leaves: frozenset[str]
     done_leaves: frozenset[str]  # top-level final states: an instance there is done
     config: Mapping[str, frozenset[str]]  # leaf -> the leaf and its ancestors (the active set)
     tags: Mapping[str, frozenset[str]]  # leaf -> tags of the active set
     ctx_defaults: Mapping[str, Any]
     ctx_deep: bool  # some default is mutable: each instance needs a deep copy
+
+    def drops(self, leaf: str, event: str) -> bool:
+        """Sent in `leaf`, `event` would be dropped though the spec never said it may be: no
+        transition takes it there, and neither `ignores` nor `sampled: true` excuses it."""
+        if event in self.events:
+            return (leaf, event) in self.gaps
+        return event not in self.machine.ignores and leaf not in self.done_leaves
 
     def new_ctx(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         # mappingproxy.copy() copies the dict beneath (a plain dict), ~7x faster than dict(proxy).
@@ -466,10 +476,12 @@ class _Binder:
         out.initial_leaf = out.initial_entries[-1].name if out.initial_entries else ""
         out.initial_done = self._done(out.initial_leaf)
         out.init_record = self._record(None, out.initial_leaf, "", "init", "")
-        out.unhandled = {(leaf, event): self._record(
-            leaf, None, event, "unhandled",
-            f"no enabled transition for `{event}` from `{leaf}` (guards false)" if (leaf, event) in out.table
-            else f"no transition for `{event}` from `{leaf}`") for leaf in sorted(out.leaves) for event in m.events}
+        out.unhandled = {(leaf, event): self._record(leaf, None, event, "unhandled", self._unhandled(leaf, event))
+                         for leaf in sorted(out.leaves) for event in m.events}
+        # What the spec neither takes nor ignores where it may still act: a sender's fault (Execution)
+        out.gaps = frozenset((leaf, event) for leaf in out.leaves - out.done_leaves for event in m.events
+                             if (leaf, event) not in out.table and event not in out.sampled
+                             and not m.ignores_in(leaf, event))
         if self.diags:
             raise BindError(self.diags)
 
@@ -698,6 +710,14 @@ class _Binder:
         return Candidate(t, source, code, src, reads, actions, tuple(exits), tuple(entries),
                          new_leaf, self._done(new_leaf), forms,
                          self._record(leaf, new_leaf, t.event, "transition", src))
+
+    def _unhandled(self, leaf: str, event: str) -> str:
+        """The reason an unhandled record of `event` in `leaf` gives (docs/spec-format.md, Semantics)."""
+        if (leaf, event) in self.out.table:
+            return f"no enabled transition for `{event}` from `{leaf}` (guards false)"
+        if self.m.ignores_in(leaf, event):
+            return f"`{event}` ignored in `{leaf}` by the spec (`ignores`)"
+        return f"no transition for `{event}` from `{leaf}`"
 
     def _record(self, source: str | None, target: str | None, event: str, kind: str,
                 reason: str) -> dict[str, Any]:

@@ -242,7 +242,8 @@ class Interpreter:
             if event in bound.events:
                 return self._emit(records, inst, bound.unhandled[(inst.state, event)].copy(), now)
             self._record(records, inst, inst.state, None, event, now, "unhandled",
-                         f"event `{event}` is not declared by `{bound.name}`")
+                         f"`{event}` ignored by `{bound.name}` (`ignores`)" if event in bound.machine.ignores
+                         else f"event `{event}` is not declared by `{bound.name}`")
             return
         ctx = inst.ctx
         step = None  # made when a guard needs the general way or an action runs

@@ -28,10 +28,16 @@ def stage_state(stage: int) -> str:
 
 @dataclass(frozen=True)
 class Sent:
-    """An event the engine sends: the payload fields it sends, and when it sends it."""
+    """An event the engine sends: the payload fields it sends, and when it sends it.
+
+    `answers`: the catalogue actions it is the venue's answer to (a cancel's confirmation, a
+    close's flat position). The engine sends it in the state such an action left the instance
+    in, so that state must take it or list it under `ignores` (lint ENGINE_EVENT_UNHANDLED);
+    elsewhere only the run finds out (an event an order or bracket drops there is a fault)."""
 
     fields: tuple[str, ...]
     why: str
+    answers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,17 +95,18 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
         events={"submit": Sent(("qty", "price", "reduce_only"), "to send an order"),
                 "cancel": Sent((), "to cancel an order"),
                 "amend": Sent(_ORDER_FILL, "to move or resize a leg"),
-                "fill": Sent(_ORDER_FILL, "for every fill the venue reports"),
-                "accepted": Sent((), "when the venue acknowledges"),
-                "rejected": Sent(("reason",), "when the venue refuses an order"),
-                "canceled": Sent((), "when the venue cancels"),
+                "fill": Sent(_ORDER_FILL, "for every fill the venue reports", answers=("submit_order",)),
+                "accepted": Sent((), "when the venue acknowledges", answers=("submit_order",)),
+                "rejected": Sent(("reason",), "when the venue refuses an order", answers=("submit_order",)),
+                "canceled": Sent((), "when the venue cancels", answers=("cancel_order",)),
                 "expired": Sent((), "when the order's time in force ran out"),
                 "triggered": Sent((), "when a stop triggers"),
                 "ack_timeout": Sent((), "when the venue's answer is unknown"),
-                "updated": Sent(_ORDER_FILL, "when the venue applied an amend"),
-                "update_rejected": Sent(("reason",), "when the venue refuses an amend"),
-                "cancel_rejected": Sent(("reason",), "when the venue refuses a cancel"),
-                "reconciled": Sent(("status", "filled_qty", "avg_px"), "with the venue's truth")},
+                "updated": Sent(_ORDER_FILL, "when the venue applied an amend", answers=("amend_order",)),
+                "update_rejected": Sent(("reason",), "when the venue refuses an amend", answers=("amend_order",)),
+                "cancel_rejected": Sent(("reason",), "when the venue refuses a cancel", answers=("cancel_order",)),
+                "reconciled": Sent(("status", "filled_qty", "avg_px"), "with the venue's truth",
+                                   answers=("request_reconciliation",))},
         context={"filled_qty": "what a leg's amend adds to"},
         # live: working, or protected (unresolved: a fill may still come); done: final, or ORDER_DONE_TAG
         classified_by=("working", ORDER_DONE_TAG, "protected")),
@@ -107,13 +114,15 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
         "orders", "every position (entry, take-profit and stop-loss legs)",
         events={"open": Sent(("side", "qty", "entry_price", "limit_price", "stop", "take_profit"),
                              "to open a position"),
-                "entry_fill": Sent(_ORDER_FILL, "for each fill of the entry"),
-                "entry_canceled": Sent((), "when the entry is canceled or expires"),
-                "entry_rejected": Sent(("reason",), "when the venue refuses the entry"),
+                "entry_fill": Sent(_ORDER_FILL, "for each fill of the entry", answers=("submit_entry",)),
+                "entry_canceled": Sent((), "when the entry is canceled or expires",
+                                       answers=("submit_entry", "cancel_entry")),
+                "entry_rejected": Sent(("reason",), "when the venue refuses the entry", answers=("submit_entry",)),
                 "leg_filled": Sent(("leg", "qty", "price"), "for each fill of a leg"),
-                "leg_canceled": Sent(("leg",), "when a leg is canceled or expires"),
-                "leg_rejected": Sent(("leg", "reason"), "when the venue refuses a leg"),
-                "position_closed": Sent((), "when the position is flat"),
+                "leg_canceled": Sent(("leg",), "when a leg is canceled or expires",
+                                     answers=("cancel_sibling", "cancel_legs")),
+                "leg_rejected": Sent(("leg", "reason"), "when the venue refuses a leg", answers=("place_legs",)),
+                "position_closed": Sent((), "when the position is flat", answers=("close_position",)),
                 "overfilled": Sent(("qty",), "when exits filled past flat"),
                 "exit": Sent(("reason",), "for an exit the engine decides (max hold, weekend)"),
                 "price_update": Sent(("price", "atr"), "every bar (breakeven and trailing stop)")},

@@ -129,6 +129,7 @@ class State:
     exit: tuple[ActionRef, ...] = ()
     timers: tuple[Timer, ...] = ()
     tags: frozenset[str] = frozenset()
+    ignores: tuple[str, ...] = ()  # events it (and every state inside it) deliberately drops unhandled
     gate: str | None = None  # rollout: the gates/ machine that governs promotion out of here
     attrs: Mapping[str, Any] = EMPTY  # kind-specific data, e.g. rollout `domains`
 
@@ -185,7 +186,7 @@ class Machine:
     checks: tuple[Check, ...] = ()
     commands: Mapping[str, Command] = EMPTY
     broadcasts: tuple[str, ...] = ()  # events every other machine must handle (kill spec)
-    ignores: tuple[str, ...] = ()  # broadcast events this machine deliberately ignores
+    ignores: tuple[str, ...] = ()  # events this machine deliberately drops in every state (kill broadcasts)
 
     @property
     def roots(self) -> tuple[str, ...]:
@@ -203,6 +204,11 @@ class Machine:
             out.append(cur)
             cur = self.states[cur].parent
         return tuple(out)
+
+    def ignores_in(self, state: str, event: str) -> bool:
+        """The spec drops `event` in `state` on purpose: the machine's `ignores` lists it, or the
+        `ignores` of the state or of a state enclosing it does."""
+        return event in self.ignores or any(event in self.states[a].ignores for a in self.ancestors(state))
 
 
 @dataclass(frozen=True, slots=True)

@@ -257,7 +257,7 @@ class _MachineBuilder:
                 continue
             kw["children"] = self.walk_states(s.states, spath + ("states",), name)
             kw.update(description=s.description, initial=s.initial, final=s.final,
-                      tags=frozenset(s.tags), entry=self.actions(s.entry, spath + ("entry",)),
+                      tags=frozenset(s.tags), ignores=tuple(s.ignores), entry=self.actions(s.entry, spath + ("entry",)),
                       exit=self.actions(s.exit, spath + ("exit",)), timers=self.timers(s.after, spath))
             if getattr(s, "gate", None) is not None:
                 kw["gate"] = s.gate

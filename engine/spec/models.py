@@ -142,6 +142,8 @@ class StateModel(Strict):
     initial: bool = False
     final: bool = False
     tags: list[str] = []
+    ignores: list[Ident] = Field(default=[], description="events this state (and every state inside it) deliberately "
+                                                         "drops when no transition takes them")
     entry: list[Action] = []
     exit: list[Action] = []
     after: Timers | None = None

@@ -11,16 +11,17 @@ from typing import Callable, Iterable, Iterator
 
 from engine.diagnostics import Diagnostic, Severity, sort_key
 from engine.spec.ir import Machine, SpecSet
-from engine.spec.lint import (arguments, checks, conflicts, events, expressions, graph, names, rates, rollout,
-                              structure, types)
+from engine.spec.lint import (answers, arguments, checks, conflicts, events, expressions, graph, names, rates,
+                              rollout, senders, structure, types)
 from engine.spec.lint._context import Context
 
 MachineRule = Callable[[Context, Machine], Iterable[Diagnostic]]
 MACHINE_RULES: tuple[MachineRule, ...] = (
     names.check, arguments.check, structure.check, expressions.check, types.check, conflicts.check,
-    graph.check, events.check, checks.check, rollout.check,
+    graph.check, events.check, checks.check, rollout.check, answers.check,
 )
-SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (events.check_specset, rates.check_specset)
+SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (
+    events.check_specset, rates.check_specset, senders.check_specset)
 
 __all__ = ["lint", "safely"]
 

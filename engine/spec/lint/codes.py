@@ -67,6 +67,10 @@ LINT_CODES: dict[str, Severity] = {
     "ROLLOUT_LIVE_TAG": E,
     # what `engine run` needs of the specs (engine/spec/contract.py)
     "ENGINE_CONTRACT": E,
+    # an engine event dropped where the engine sends it (engine/spec/lint/answers.py)
+    "ENGINE_EVENT_UNHANDLED": E,
+    # a transition on an event nothing sends (engine/spec/lint/senders.py)
+    "NEVER_SENT": W,
     # a paper contract's quote currency with no USD rate a run could convert at (engine/spec/lint/rates.py)
     "CONTRACT_NO_RATE": W,
 }

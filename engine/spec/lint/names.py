@@ -55,6 +55,9 @@ def _events(cx: Context, m: Machine) -> Iterator[Diagnostic]:
                                         f"timer of `{s.name}` raises")
         for a in s.entry + s.exit:
             yield from _raise(cx, m, a)
+        for e in s.ignores:
+            if e not in ev:
+                yield _unresolved_event(m, e, cx.sources.find(s.pos, "ignores", e), f"`ignores` of `{s.name}` names")
     for c in m.commands.values():
         if c.event not in ev:
             yield _unresolved_event(m, c.event, cx.sources.find(c.pos, "event", c.event),

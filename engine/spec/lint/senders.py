@@ -1,0 +1,60 @@
+"""NEVER_SENT: a transition of a machine the engine runs waits for an event that nothing sends.
+
+What sends each event is declared, not listed here: the engine's sends (engine/spec/contract.py),
+the machine's operator `commands`, its `raise` actions, its timers (`after`), and the kill
+spec's `broadcasts`, which the engine relays to every other machine. A tripwire on any other
+event (a `margin_call` no code produces) loads and lints clean and can never fire.
+"""
+from __future__ import annotations
+
+from typing import AbstractSet, Iterator
+
+from engine.diagnostics import Diagnostic
+from engine.spec.contract import ENGINE_CONTRACT
+from engine.spec.ir import Machine, SpecSet, Transition
+from engine.spec.lint._base import diag
+from engine.spec.lint._context import Context, raised_event
+
+CODE = "NEVER_SENT"
+
+
+def check_specset(cx: Context) -> Iterator[Diagnostic]:
+    relayed = frozenset(e for m in cx.specset.machines.values() for e in m.broadcasts)
+    for m in cx.specset.machines.values():
+        engine = _engine_sends(cx.specset, m)
+        if engine is None:
+            continue  # a machine `engine run` does not host: who sends to it is unknown here
+        sent = engine | relayed | _own_sends(m)
+        waiting: dict[str, list[Transition]] = {}
+        for t in m.transitions:
+            if t.event not in sent and t.event in m.events:  # an undeclared one is UNRESOLVED_EVENT
+                waiting.setdefault(t.event, []).append(t)
+        for event, ts in waiting.items():
+            t = ts[0]
+            more = f" (nor the {len(ts) - 1} other transition(s) on it)" if len(ts) > 1 else ""
+            yield diag(cx.sources.find(t.pos, "event", event), CODE,
+                       f"nothing sends `{event}` to `{m.name}`, so the transition at line {t.pos.line} never "
+                       f"fires{more}: the engine does not (engine/spec/contract.py), and no command, `raise`, "
+                       f"timer or broadcast does", "map a command to it (`commands:`), raise it from a transition "
+                       "or a timer, or delete the transitions that wait for it")
+
+
+def _engine_sends(specset: SpecSet, m: Machine) -> AbstractSet[str] | None:
+    """What the engine sends `m` (ENGINE_CONTRACT; a gate a rollout state names gets what every
+    gate gets), or None when a run does not host it."""
+    needs = ENGINE_CONTRACT.get(m.name)
+    if needs is not None and needs.kind == m.kind:
+        return frozenset(needs.events)
+    gates = {s.gate for r in specset.machines.values() if r.kind == "rollout" for s in r.states.values()}
+    if m.kind == "gates" and m.name in gates:
+        return frozenset(e for n in ENGINE_CONTRACT.values() if n.kind == "gates" for e in n.events)
+    return None
+
+
+def _own_sends(m: Machine) -> frozenset[str]:
+    """The events `m` sends itself, or an operator does: commands, `raise` actions, timers."""
+    actions = [a for t in m.transitions for a in t.actions]
+    actions += [a for s in m.states.values() for a in s.entry + s.exit]
+    return frozenset({c.event for c in m.commands.values()}
+                     | {timer.event for s in m.states.values() for timer in s.timers}
+                     | {e for a in actions if (e := raised_event(a))})
