@@ -19,11 +19,13 @@ CODE = "NEVER_SENT"
 
 
 def check_specset(cx: Context) -> Iterator[Diagnostic]:
+    if not (cx.specset.catalogue.path or cx.catalogue_unloaded):
+        return  # a few machines, no spec tree (a test's, a library's): nothing runs them as the engine's
     relayed = frozenset(e for m in cx.specset.machines.values() for e in m.broadcasts)
     for m in cx.specset.machines.values():
         engine = _engine_sends(cx.specset, m)
         if engine is None:
-            continue  # a machine `engine run` does not host: who sends to it is unknown here
+            continue  # a machine `engine run` does not host (futures_roll): who sends to it is unknown
         sent = engine | relayed | _own_sends(m)
         waiting: dict[str, list[Transition]] = {}
         for t in m.transitions:

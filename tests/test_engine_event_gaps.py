@@ -1,0 +1,123 @@
+"""An event the engine sends to an order or bracket that its state neither takes nor `ignores`
+is a gap in the spec: the run fails closed (close-only, saying where), and `engine validate`
+finds the gaps it can know (ENGINE_EVENT_UNHANDLED); a transition on an event nothing sends
+is NEVER_SENT. QA: with `leg_canceled` handled from `flattening` instead of `exiting`, brackets
+stayed open for ever while the run went on normal, and a `margin_call` tripwire validated clean."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.commands.validate import validate
+from engine.diagnostics import SpecError
+from run_support import ROOT
+from test_run_failclosed import _replace, _runner, _specs
+
+LEG_CANCELED_FROM_EXITING = "  - event: leg_canceled\n    source: exiting\n"
+
+
+def _tree(tmp: Path) -> Path:
+    root = tmp / "specs"
+    shutil.copytree(ROOT / "specs", root)
+    return root
+
+
+def _codes(root: Path, code: str) -> list[str]:
+    return [f"{Path(d.pos.file).relative_to(root).as_posix()}:{d.pos.line}:{d.pos.col} {d.message}"
+            for d in validate([str(root)])[0] if d.code == code]
+
+
+def _line(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if line.startswith(text))
+
+
+# -- validate ------------------------------------------------------------------------------------
+def test_the_shipped_specs_take_or_ignore_every_answer_the_engine_sends() -> None:
+    assert _codes(ROOT / "specs", "ENGINE_EVENT_UNHANDLED") == []
+
+
+def test_the_qa_edit_is_an_error_at_the_state_that_drops_the_cancel(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    bracket = root / "orders/bracket.yaml"
+    _replace(bracket, LEG_CANCELED_FROM_EXITING, LEG_CANCELED_FROM_EXITING.replace("exiting", "flattening"))
+    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
+    assert got.startswith(f"orders/bracket.yaml:{_line(bracket, '  exiting:')}:3 ")
+    assert "does not take `leg_canceled` in `exiting`" in got and "`cancel_sibling`" in got
+    with pytest.raises(SpecError):  # `engine run` refuses it up front
+        _specs(tmp_path / "run", lambda r: _replace(r / "orders/bracket.yaml", LEG_CANCELED_FROM_EXITING,
+                                                    LEG_CANCELED_FROM_EXITING.replace("exiting", "flattening")))
+
+
+@pytest.mark.parametrize("state, event", [("flattening", "leg_canceled"), ("exiting", "position_closed")])
+def test_each_ignores_entry_of_the_bracket_is_needed(tmp_path: Path, state: str, event: str) -> None:
+    root = _tree(tmp_path)
+    _replace(root / "orders/bracket.yaml", f"    ignores: [{event}]\n", "")
+    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
+    assert f"does not take `{event}` in `{state}`" in got
+
+
+def test_an_ignores_entry_must_name_a_declared_event(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    _replace(root / "orders/bracket.yaml", "    ignores: [leg_canceled]\n", "    ignores: [leg_cancelled]\n")
+    found = _codes(root, "UNRESOLVED_EVENT")
+    assert any("`ignores` of `flattening` names `leg_cancelled`" in f for f in found), found
+
+
+def test_a_tripwire_on_an_event_nothing_sends_is_never_sent(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    kill = root / "kill/kill_modes.yaml"
+    _replace(kill, "  kill_resume:\n", "  margin_call: {description: The broker's margin call.}\n  kill_resume:\n")
+    _replace(kill, "  # Losing streaks.\n",
+             "  - {event: margin_call, source: [normal, cooldown], target: close_only}\n\n  # Losing streaks.\n")
+    [got] = [g for g in _codes(root, "NEVER_SENT") if "margin_call" in g]
+    assert got.startswith(f"kill/kill_modes.yaml:{_line(kill, '  - {event: margin_call')}:13 ")
+
+
+def test_strict_validate_refuses_the_tripwire(tmp_path: Path, capsys) -> None:
+    from engine.cli import main
+
+    root = _tree(tmp_path)
+    kill = root / "kill/kill_modes.yaml"
+    _replace(kill, "  kill_resume:\n", "  margin_call: {}\n  kill_resume:\n")
+    _replace(kill, "  # Losing streaks.\n",
+             "  - {event: margin_call, source: normal, target: close_only}\n\n  # Losing streaks.\n")
+    assert main(["validate", "--no-cache", str(root)]) == 0  # a warning
+    assert main(["validate", "--no-cache", "--strict", str(root)]) == 1
+    assert "warning NEVER_SENT nothing sends `margin_call` to `kill_modes`" in capsys.readouterr().out
+
+
+# -- run time ------------------------------------------------------------------------------------
+def _no_leg_fill_in_protected(root: Path) -> None:
+    """A gap the linter cannot know (a leg fill answers no action): a bracket in `protected` drops it."""
+    for rest in ("    target: exiting\n", "    guard: not covers(event.qty"):
+        _replace(root / "orders/bracket.yaml", f"  - event: leg_filled\n    source: [entry_partial, protected]\n{rest}",
+                 f"  - event: leg_filled\n    source: entry_partial\n{rest}")
+
+
+def test_an_engine_event_a_bracket_drops_is_a_fault_that_names_where(tmp_path: Path) -> None:
+    runner = _runner(_specs(tmp_path, _no_leg_fill_in_protected), tmp_path, bars=400)
+    ses = runner.session
+    runner.run()
+    assert ses.kill.state == "close_only"
+    [reason] = [e["reason"] for e in ses.kill_events if e["event"] == "fault"]
+    assert reason.startswith("fault: bracket `") and "in `protected` (" in reason
+    assert "orders/bracket.yaml:" in reason and "no transition for `leg_filled`" in reason
+    assert runner.rejections["kill_mode"] > 0  # nothing sized afterwards
+    ses.ledger.flush(ses.books.values(), ses.execution.orders.values())
+    faults = ses.store.journal_entries("fault")
+    assert len({f.reason for f in faults}) == len(faults)  # once per instance, state and event
+
+
+def test_an_ignored_event_is_recorded_as_ignored_and_is_no_fault(tmp_path: Path) -> None:
+    runner = _runner(_specs(tmp_path), tmp_path, bars=400)
+    runner.run()
+    assert runner.session.kill.state == "normal" and runner.trades
+    rows = [json.loads(line) for line in (tmp_path / "run" / "audit.jsonl").read_text().splitlines()]
+    ignored = {(r["machine"], r["source"], r["event"]) for r in rows
+               if r["kind"] == "unhandled" and "by the spec (`ignores`)" in r["reason"]}
+    assert ("kill_modes", "normal", "day_rolled") in ignored
+    assert not [r for r in rows if r["machine"] in ("order", "bracket") and r["kind"] == "unhandled"
+                and r["reason"].startswith("no transition")]
