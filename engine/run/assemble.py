@@ -161,15 +161,12 @@ def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[
 
 def _preflight(runner: Runner, journal: bool) -> None:
     """The symbols whose domain's opening wallet cannot size an order the venue takes short of
-    profits (engine/run/preflight.py), kept for the start's warnings and report.json; each a journal row."""
-    from engine.run.preflight import JOURNAL_KIND, untradable
+    profits (engine/run/preflight.py), kept for the start's warnings and report.json."""
+    from engine.run.preflight import check
 
     ses = runner.session
-    risk = ses.specs.extra_pos.get("risk")  # the file the hint names: the one the run loaded
-    ses.untradable = untradable(runner.series, ses.books, ses.currencies, runner.chain.size, ses.venue.catalogue.get,
-                                risk.file if risk else "the risk spec")
-    for u in ses.untradable if journal else ():
-        ses.ledger.journal(JOURNAL_KIND, u.symbol, u.as_dict(), reason=u.message)
+    ses.untradable = check(runner, ses.books, journal)
+    ses.opened.clear()  # all checked: a promotion's later wallets are checked as it opens them
 
 
 def _currencies(series: list, specs: SpecSet, at: float) -> dict:

@@ -140,6 +140,9 @@ class Session:
     kill_events: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     untradable: list = field(default_factory=list)  # engine/run/preflight.py: symbols the opening wallets never trade
+    # Domains whose wallets apply_stage opened since the last untradable check, with the rollout
+    # state that opened them: a promotion's are checked when it lands (Runner._check_opened).
+    opened: list[tuple[Domain, str]] = field(default_factory=list)
     flatten_pending: bool = False
     refused: str = ""  # why the last event sent to the rollout was refused ("" if it was not)
     stages: dict[int, dict[str, BoundMachine]] = field(default_factory=dict)  # bind_stages: per stage, at load
@@ -161,21 +164,22 @@ class Session:
         state = ctx.instance.state
         spec = self.domains_of(state)
         routed = self.routed(state)
-        opened = {}
+        funded = {}
         for name, mode in routed.items():
             dom = Domain(name)
             if mode in (None, "off") or dom in self.books:  # a book keeps its wallet; see _sync_rollout
                 continue
-            opened[name] = funding = {"usd": paper_wallet_usd, **self.currencies[dom].as_dict()}
+            funded[name] = funding = {"usd": paper_wallet_usd, **self.currencies[dom].as_dict()}
             wallet = self.store.open_wallet(dom, mode, self.currencies[dom].from_usd(paper_wallet_usd),
                                             reason=f"{state} activates {name}", detail=funding)
             self.books[dom] = DomainBook(dom, mode, wallet.start_balance, wallet.balance, ctx.now,
                                          wallet.balance, wallet.balance)
+            self.opened.append((dom, state))
         # What the run trades (a live leg routed to paper by --paper says paper) beside what the spec says,
         # and each wallet it opened: its USD amount, currency and the rate between them.
         self.ledger.journal("stage", state, {"domains": {d: m or "off" for d, m in routed.items()},
                                              "spec_domains": dict(spec), "exploration_min": exploration_min,
-                                             "exploration_max_chop": exploration_max_chop, "wallets": opened},
+                                             "exploration_max_chop": exploration_max_chop, "wallets": funded},
                             reason="apply_stage")
 
     def report_gate(self, ctx: ActionContext, phase: str, passed: bool) -> None:
