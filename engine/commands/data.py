@@ -15,6 +15,7 @@ from engine.commands.paths import existing_file
 from engine.data import DEFAULT_STORE
 
 CATALOGUE = "adapters/paper/contracts.yaml"
+GAP = "DATA_GAP"  # the one warning a file can have thousands of (markets close)
 
 
 def _timeframe(text: str) -> str:
@@ -75,10 +76,13 @@ def _load(args: argparse.Namespace, symbol: str | None):
 
 
 def _print_warnings(warnings: list) -> None:
-    for w in warnings[:5]:
+    """Every warning, but at most 5 gap warnings: a file's many gaps must not hide the one that
+    says its quotes are crossed or its bars replaced stored ones."""
+    gaps = [w for w in warnings if w.code == GAP]
+    for w in [w for w in warnings if w.code != GAP] + gaps[:5]:
         print(w.text(), file=sys.stderr)
-    if len(warnings) > 5:
-        print(f"... and {len(warnings) - 5} more warning(s)", file=sys.stderr)
+    if len(gaps) > 5:
+        print(f"... and {len(gaps) - 5} more gap warning(s)", file=sys.stderr)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -109,7 +113,7 @@ def _symbol_warnings(symbol: str, store: Any) -> list:
                               f"symbol {symbol!r} is not in the contract catalogue: the paper venue cannot trade it",
                               f"add its contract (domain, kind, tick, step, min_notional) to {CATALOGUE} before "
                               "naming it in a run config"))
-    twins = sorted({s.symbol for s in store.list() if s.symbol != symbol and s.symbol.lower() == symbol.lower()})
+    twins = sorted(s for s in store.symbols() if s != symbol and s.lower() == symbol.lower())
     if twins:
         out.append(Diagnostic(Pos(str(store.root), 1, 1), Severity.WARNING, "DATA_SYMBOL",
                               f"symbol {symbol!r} differs only in case from stored {', '.join(map(repr, twins))}",
