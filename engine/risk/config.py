@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import typing
-from typing import Annotated, Any, Callable, Literal, TypeVar
+from typing import Annotated, Any, Callable, Literal, NamedTuple, TypeVar
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo,
                       field_validator, model_validator)
@@ -198,6 +198,33 @@ class Limits(_Strict):
         weekday = (np.floor_divide(ts, 86400.0).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
         secs = np.floor(np.mod(ts, 86400.0))
         return (weekday == 4) & (secs >= sess.friday_close_s - self.friday_close_buffer)
+
+
+def _always(lim: Limits) -> bool:
+    return True
+
+
+class Reader(NamedTuple):
+    """Code outside the guard chain that reads a `limits` key: `what` it is, for messages, and
+    `when` it reads it (the weekend exit reads the sessions only while avoid_weekend_carry is on)."""
+
+    what: str
+    when: Callable[[Limits], bool] = _always
+    only: str = ""  # `when` in words, for the message of a limit it does not read
+
+
+_WEEKEND = "the run's weekend exit (engine/run/loop.py, quiet.py)"
+_CARRY = "while avoid_weekend_carry is true"
+# The `limits` keys the run reads itself, whatever the guard chain: a chain without the guard
+# that reads one (engine/risk/guards.py declares each guard's) still applies it, so the linter
+# does not warn of it. tests/test_risk_readers.py scans engine/ so this cannot fall behind.
+RUN_READS: dict[str, Reader] = {
+    "max_hold": Reader("the run's max-hold exit (engine/run/loop.py, quiet.py)"),
+    "avoid_weekend_carry": Reader(_WEEKEND),
+    "sessions": Reader(_WEEKEND, lambda lim: lim.avoid_weekend_carry, _CARRY),
+    "friday_close_buffer": Reader(_WEEKEND, lambda lim: lim.avoid_weekend_carry, _CARRY),
+    "leverage_caps": Reader("the venue's margin and the book's free cash (engine/run/assemble.py, loop.py)"),
+}
 
 
 class Brackets(_Strict):
