@@ -33,6 +33,14 @@ def guard(*limits: str) -> Callable[[Guard], Guard]:
     return register
 
 
+def _money(x: float) -> str:
+    """An amount as the run's report shows one: to the cent, and below 1 to 4 significant digits,
+    so that a wallet counting BTC reads 0.07219, not 0.07 (or a cap of 0.00)."""
+    from engine.run.report import money  # imported on a rejection: engine validate loads this module
+
+    return money(x)
+
+
 @guard()
 def kill_mode(c: Context, lim: Limits) -> Rejection | None:
     """The one check of the kill switch for entries: RiskChain runs it first whatever the list says."""
@@ -107,13 +115,13 @@ def min_size(c: Context, lim: Limits) -> Rejection | None:
     if sized.qty <= 0:
         return Rejection("min_size", f"the sized entry is less than one lot ({inst.step:g} {inst.symbol}, "
                                      f"notional {lot:g})", numbers)
-    return Rejection("min_size", f"size {n:.4f} is below the venue minimum {floor:g}", numbers)
+    return Rejection("min_size", f"size {_money(n)} is below the venue minimum {floor:g}", numbers)
 
 
 def _exposure(rule: str, what: str, have: float, add: float, cap: float) -> Rejection | None:
     if have + add <= cap:
         return None
-    return Rejection(rule, f"{what} exposure would be {have + add:.2f} > cap {cap:.2f}",
+    return Rejection(rule, f"{what} exposure would be {_money(have + add)} > cap {_money(cap)}",
                      {"open": have, "add": add, "cap": cap})
 
 
@@ -135,7 +143,7 @@ def leverage_cap(c: Context, lim: Limits) -> Rejection | None:
     gross = sum(c.book.open_notional.values()) + c.sized.notional
     if c.book.equity > 0 and gross <= lev * c.book.equity:
         return None
-    return Rejection("leverage_cap", f"gross {gross:.2f} exceeds {lev:g}x equity {c.book.equity:.2f}",
+    return Rejection("leverage_cap", f"gross {_money(gross)} exceeds {lev:g}x equity {_money(c.book.equity)}",
                      {"gross": gross, "equity": c.book.equity, "cap": lev})
 
 
@@ -147,5 +155,5 @@ def wallet_available(c: Context, lim: Limits) -> Rejection | None:
     margin = c.sized.notional / lim.leverage_caps[c.domain]
     if margin <= c.book.available:
         return None
-    return Rejection("wallet_available", f"needs {margin:.2f} but only {c.book.available:.2f} is available",
+    return Rejection("wallet_available", f"needs {_money(margin)} but only {_money(c.book.available)} is available",
                      {"margin": margin, "available": c.book.available})
