@@ -5,6 +5,8 @@ domain: a value the run cannot use (a zero leverage cap divides, a missing domai
 on the first entry) is refused here, at its line, rather than mid-run."""
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import typing
 from typing import Annotated, Any, Callable, Literal, NamedTuple, TypeVar
@@ -305,6 +307,13 @@ class RiskConfig(_Strict):
     # Currency -> its USD rate: what converts the specs' USD figures into a wallet that counts
     # another currency when the run's own data has no rate (engine/run/currency.py).
     usd_rates: dict[CurrencyCode, UsdRate] = {}
+
+    def run_hash(self) -> str:
+        """What a run records as `spec_hashes.risk` (engine/run/session.py), and `engine diff`
+        prints beside the file's hash: the validated document hashed, which a comment, a
+        reformatting or a default spelled out in the file leaves as it is."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @field_validator("guards")
     @classmethod

@@ -76,7 +76,7 @@ def spec_hashes(specs: SpecSet, cfg: RunConfig) -> dict[str, str]:
     parameters mid-run) and the strategy config (`strategy`: the run config's `strategy` section
     and the bytes of the strategy file it names)."""
     out = {name: m.spec_hash for name, m in specs.machines.items()}
-    out["risk"] = _digest(specs.extra["risk"].model_dump(mode="json"))
+    out["risk"] = specs.extra["risk"].run_hash()  # `engine diff` prints it for the risk file
     applied = [_digest([o.scope, o.key, o.values]) for o in specs.overrides  # what they set, not where
                if o.scope == "stage" or (o.scope, o.key) == ("env", cfg.env)]
     out["overrides"] = _digest(sorted(applied))
