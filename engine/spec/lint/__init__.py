@@ -14,13 +14,15 @@ from engine.spec.ir import Machine, SpecSet
 from engine.spec.lint import (arguments, checks, conflicts, events, expressions, graph, names, rates, rollout,
                               structure, types)
 from engine.spec.lint._context import Context
+from engine.spec.lint import implemented, risk  # apart: other rule areas edit the import above
 
 MachineRule = Callable[[Context, Machine], Iterable[Diagnostic]]
 MACHINE_RULES: tuple[MachineRule, ...] = (
     names.check, arguments.check, structure.check, expressions.check, types.check, conflicts.check,
     graph.check, events.check, checks.check, rollout.check,
 )
-SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (events.check_specset, rates.check_specset)
+SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (
+    events.check_specset, rates.check_specset, risk.check_specset, implemented.check_specset)
 
 __all__ = ["lint", "safely"]
 
