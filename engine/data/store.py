@@ -20,8 +20,8 @@ claims to be the store's but whose name the store would not write (`date=garbage
 it, as is a day file holding bars of another day than its folder's: either would put bars
 where no read looks, or read them under the wrong day.
 
-An import killed outright (SIGKILL, power loss) cannot put the store back; what it leaves is
-cleaned by the next import of that series (see clear_leftovers).
+An import killed outright (SIGKILL, power loss) cannot put the store back, but it loses no
+day; the next `engine data import` of that series clears what it left (see clear_leftovers).
 
 Bars are stored by their open whatever the file's stamps, and a series records the
 `--label` its files were imported with (a `label` file beside its days): a write under the
@@ -54,7 +54,6 @@ from engine.data.timeframes import canonical_tf, parse_tf
 
 DEFAULT_ROOT = Path(DEFAULT_STORE)
 _LABEL_FILE = "label"
-_DAY = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 # What _commit writes beside a file (`<name><token>.tmp|.old`, token `.<pid>-<8 hex>`).
 _LEFTOVER = re.compile(rf"^(?:part\.parquet|{_LABEL_FILE})\.(\d+)-[0-9a-f]{{8}}\.(?:tmp|old)$")
 T = TypeVar("T")
@@ -289,20 +288,20 @@ class ParquetStore:
 def _day_files(series: Path) -> list[Path]:
     """The series' day files, by day; a `date=` entry not named after a real day is a DataError."""
     for entry in series.glob("date=*"):
-        m = _DAY.match(entry.name)
-        if m is None or not _real_day(m[1]):
+        if not _day_name(entry.name):
             raise DataError(str(entry), 1, f"{entry.name!r} is not a day of the store: the store names a day's "
                             "folder date=YYYY-MM-DD, a real UTC date, and reads no other",
                             "rename it to the day its bars open on (date=2024-01-31) or remove it")
     return sorted(series.glob("date=*/part.parquet"))
 
 
-def _real_day(text: str) -> bool:
+def _day_name(name: str) -> bool:
+    """Whether `name` is date=YYYY-MM-DD of a real day, the one name the store gives a day."""
+    text = name.removeprefix("date=")
     try:
-        date.fromisoformat(text)
+        return date.fromisoformat(text).isoformat() == text  # not 20240131 nor 2024-W05-3
     except ValueError:
         return False
-    return True
 
 
 def _series_names(folder: Path) -> tuple[str, str]:
@@ -440,7 +439,9 @@ def _commit(files: list[tuple[Path, pd.DataFrame | str]]) -> None:
             backup = path.with_name(path.name + token + ".old") if path.exists() else None
             if backup is not None:
                 made.append(backup)
-                shutil.copy2(path, backup)  # a copy: `path` itself is only ever replaced atomically
+                # A copy, never a move: `path` is only ever replaced atomically, so a kill at any
+                # point leaves each day whole, old or new (clear_leftovers then removes the copy).
+                shutil.copy2(path, backup)
             swapped.append((path, backup))
             os.replace(tmp, path)
     except BaseException:
