@@ -91,6 +91,7 @@ def _import(args: argparse.Namespace) -> int:
 
     store = ParquetStore(args.store)
     _print_warnings(_symbol_warnings(args.symbol, store))
+    _print_warnings(_leftovers(store, args.symbol, args.tf))
     df = to_open(_load(args, args.symbol), args.tf, args.label)
     _print_warnings(df.attrs.get("warnings", []))
     source = df.attrs["source"]
@@ -119,6 +120,22 @@ def _symbol_warnings(symbol: str, store: Any) -> list:
                               f"symbol {symbol!r} differs only in case from stored {', '.join(map(repr, twins))}",
                               "symbols are case-sensitive: this makes a separate series"))
     return out
+
+
+def _leftovers(store: Any, symbol: str, tf: str) -> list:
+    """A note on what an import of the series killed outright left behind (removed now): that
+    import may be half in, and only its user can finish it."""
+    from engine.diagnostics import Diagnostic, Pos, Severity
+
+    removed = store.clear_leftovers(symbol, tf)
+    if not removed:
+        return []
+    names = ", ".join(str(p.relative_to(store.root)) for p in removed[:3]) + (", ..." if len(removed) > 3 else "")
+    return [Diagnostic(Pos(str(store.folder(symbol, tf)), 1, 1), Severity.WARNING, "DATA_LEFTOVER",
+                       f"removed {len(removed)} file(s) left by an import of this series that was killed before "
+                       f"it finished ({names})",
+                       "that import may have stored some of its days and not others (each day is whole, old or "
+                       "new): import its file again to complete it")]
 
 
 def _differed(result: Any, df: Any, source: str, folder: Path):

@@ -36,6 +36,9 @@ TIME_COLUMNS = ("ts", "timestamp", "timestamp_utc", "date", "datetime", "time", 
                 "opentime", "date_time", "unnamed: 0")
 EARLIEST, LATEST = "1990-01-01", "2200-01-01"  # outside this a "timestamp" is a counter or a wrong unit
 GAP_FACTOR = 3.0  # a gap wider than this many bar intervals is reported
+# Where every timeframe's grid starts: bars open at whole multiples of the timeframe after it.
+# The one origin for the import's grid check and for resampling (`resample(origin=GRID_ORIGIN)`).
+GRID_ORIGIN = pd.Timestamp("1970-01-01", tz="UTC")
 GRID_HINT = ("the engine resamples on that grid (1d bars open at midnight UTC), so a bar off it would be "
              "merged with later bars: re-stamp the file to its bars' opens on the grid, or pass the --tf its "
              "stamps fit")
@@ -137,18 +140,19 @@ def _check_swapped(crossed: np.ndarray, bars: int, bid_path: Path, ask_path: Pat
 
 def first_off_grid(index: pd.DatetimeIndex, interval: pd.Timedelta) -> int | None:
     """0-based position of the first bar whose open is not on the timeframe's grid: whole
-    multiples of the interval since the epoch (a 1d bar opens at midnight UTC), the bins of
-    engine.data.resample (origin="epoch"). An off-grid bar would be binned with later bars."""
-    off = np.flatnonzero(index.as_unit("ns").asi8 % interval.value)
+    multiples of the interval after GRID_ORIGIN (a 1d bar opens at midnight UTC), the bins of
+    engine.data.resample. An off-grid bar would be binned with later bars."""
+    off = np.flatnonzero((index.as_unit("ns").asi8 - GRID_ORIGIN.value) % interval.value)
     return int(off[0]) if off.size else None
 
 
 def grid_message(ts: pd.Timestamp, interval: pd.Timedelta) -> str:
     """What is wrong with an off-grid bar open `ts` (for the loader and the store)."""
-    on = ts - pd.Timedelta(ts.value % interval.value)  # Timestamp.value: ns since the epoch
+    on = ts - (ts - GRID_ORIGIN) % interval
     past = str(ts - on).removeprefix("0 days ")
     return (f"bar time {ts} is not on the {tf_name(interval)} grid: it is {past} after {on}; "
-            f"{tf_name(interval)} bars open at whole multiples of {tf_name(interval)} since 1970-01-01 00:00 UTC")
+            f"{tf_name(interval)} bars open at whole multiples of {tf_name(interval)} since "
+            f"{GRID_ORIGIN:%Y-%m-%d %H:%M} UTC")
 
 
 def _check_grid(index: pd.DatetimeIndex, interval: pd.Timedelta | None, path: Path) -> None:

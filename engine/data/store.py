@@ -12,6 +12,17 @@ on the timeframe's epoch grid (the loader refuses others), and reading a series 
 that again, so a store an older version filled with off-grid bars is refused, not run.
 A day file that cannot be read is a DataError naming it.
 
+What the store reads is its layout only: `symbol=`, `tf=` and `date=` folders, `part.parquet`
+and `label` files. Anything else under the root (notes, folders without those prefixes, other
+files in a day folder) is not the store's and is ignored by every command alike. A folder that
+claims to be the store's but whose name the store would not write (`date=garbage`,
+`date=2022-13-45`, `tf=60m`, `symbol=` and a name that is not a symbol) is a DataError naming
+it, as is a day file holding bars of another day than its folder's: either would put bars
+where no read looks, or read them under the wrong day.
+
+An import killed outright (SIGKILL, power loss) cannot put the store back, but it loses no
+day; the next `engine data import` of that series clears what it left (see clear_leftovers).
+
 Bars are stored by their open whatever the file's stamps, and a series records the
 `--label` its files were imported with (a `label` file beside its days): a write under the
 other label, or one whose bars equal the stored bars one bar away, is refused before
@@ -28,10 +39,12 @@ import shutil
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote, unquote
 
+import numpy as np
 import pandas as pd
 
 from engine.data import DEFAULT_STORE
@@ -41,6 +54,8 @@ from engine.data.timeframes import canonical_tf, parse_tf
 
 DEFAULT_ROOT = Path(DEFAULT_STORE)
 _LABEL_FILE = "label"
+# What _commit writes beside a file (`<name><token>.tmp|.old`, token `.<pid>-<8 hex>`).
+_LEFTOVER = re.compile(rf"^(?:part\.parquet|{_LABEL_FILE})\.(\d+)-[0-9a-f]{{8}}\.(?:tmp|old)$")
 T = TypeVar("T")
 # Letters and digits first, then the punctuation real symbols use (ETH/BTC, BTC-PERP, ES.c.0).
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:+-]{0,63}$")
@@ -84,7 +99,7 @@ class ParquetStore:
 
     def _days(self, symbol: str, tf: str) -> list[Path]:
         self.check_root()
-        return sorted(self.folder(symbol, tf).glob("date=*/part.parquet"))
+        return _day_files(self.folder(symbol, tf))
 
     def check_root(self) -> None:
         """A store root that is a file holds no series and can take none: say so, not "no series"."""
@@ -200,38 +215,123 @@ class ParquetStore:
 
     def _checked_day(self, path: Path, step: pd.Timedelta, symbol: str, tf: str) -> pd.DataFrame:
         """A stored day whose bars open on the grid: older versions stored off-grid stamps, which
-        resampling would bin with later bars (a bar built from prices after its close)."""
+        resampling would bin with later bars (a bar built from prices after its close). And
+        bars of its folder's day: a file copied or a folder renamed would hide its bars from reads
+        of their day and show them twice, or out of order, to a read of the whole series."""
         df = _read(path)
         i = first_off_grid(df.index, step)
         if i is not None:
             raise DataError(str(path), i + 1, f"stored {grid_message(df.index[i], step)}",
                             f"an older engine stored these bars; remove {self.folder(symbol, tf)} and import the "
                             "series again (the import now refuses off-grid bars)")
+        day = path.parent.name[5:]
+        elsewhere = np.flatnonzero(df.index.normalize() != pd.Timestamp(day, tz="UTC"))
+        if elsewhere.size:
+            raise DataError(str(path), int(elsewhere[0]) + 1, f"stored bar {df.index[elsewhere[0]]} is not of "
+                            f"{day}, the day its folder names: the file was copied or its folder renamed",
+                            f"remove {path.parent} and import the file holding {day} again")
         return df
 
     def list(self) -> list[Series]:
         out = []
         for symbol, tf, tf_dir in self._series():
-            days = sorted(tf_dir.glob("date=*/part.parquet"))
+            days = _day_files(tf_dir)
             rows = sum(_guarded(p, _rows) for p in days)
             out.append(Series(symbol, tf, len(days), rows, days[0].parent.name[5:], days[-1].parent.name[5:]))
         return out
 
     def symbols(self) -> set[str]:
-        """The stored symbols, from folder names alone (a damaged day file does not hide them)."""
-        return {symbol for symbol, _, _ in self._series()}
+        """The stored symbols, from folder names alone: a damaged day file or a misnamed folder
+        does not hide them, nor stop an import of another series (they only feed a warning)."""
+        self.check_root()
+        return {unquote(p.parents[2].name[7:]) for p in self.root.glob("symbol=*/tf=*/date=*/part.parquet")}
 
     def _series(self) -> list[tuple[str, str, Path]]:
-        """(symbol, tf, folder) of each series with at least one day file."""
+        """(symbol, tf, folder) of each series with at least one day file; a DataError for a
+        folder named as the store's that the store would not have written."""
         self.check_root()
-        return [(unquote(d.parent.name[7:]), unquote(d.name[3:]), d) for d in sorted(self.root.glob("symbol=*/tf=*"))
-                if next(d.glob("date=*/part.parquet"), None) is not None]
+        out = []
+        for d in sorted(p for p in self.root.glob("symbol=*/tf=*") if p.is_dir()):
+            symbol, tf = _series_names(d)
+            if _day_files(d):
+                out.append((symbol, tf, d))
+        return out
+
+    def clear_leftovers(self, symbol: str, tf: str) -> list[Path]:
+        """Remove, and return, the files an import of the series killed outright left (its
+        process is gone): its temporary files and its `.old` copies, and the day folders it made.
+
+        No day is lost to such a kill, so nothing needs restoring: _commit copies a stored day to
+        `.old` (it never moves it away) and then renames the new file over it, so `part.parquet`
+        is at every instant the whole old day or the whole new one, and `.old` is never its only
+        copy. What a kill during the swap can leave is some days swapped in and some not; the
+        swapped days hold the stored bars merged with the file's, so importing the file again
+        completes the import (the day's `.old` copy is only the bars that file replaced)."""
+        self.check_root()
+        base = self.folder(symbol, tf)
+        stale = [p for p in sorted((*base.glob(f"{_LABEL_FILE}.*"), *base.glob("date=*/part.parquet.*")))
+                 if (m := _LEFTOVER.match(p.name)) and not _alive(int(m[1]))]
+        for path in stale:
+            path.unlink(missing_ok=True)
+            if path.parent != base:
+                with suppress(OSError):  # a day folder the killed import made holds nothing else
+                    path.parent.rmdir()
+        return stale
 
     def holding(self) -> str:
         """What the store holds, for a hint (folder names only: no day file is read)."""
         held = [f"{symbol}@{tf}" for symbol, tf, _ in self._series()]
         return (f"it holds {', '.join(held)} (engine data list --store {self.root})" if held else
                 f"it holds no series: engine data import FILE --symbol S --tf T --store {self.root}")
+
+
+def _day_files(series: Path) -> list[Path]:
+    """The series' day files, by day; a `date=` entry not named after a real day is a DataError."""
+    for entry in series.glob("date=*"):
+        if not _day_name(entry.name):
+            raise DataError(str(entry), 1, f"{entry.name!r} is not a day of the store: the store names a day's "
+                            "folder date=YYYY-MM-DD, a real UTC date, and reads no other",
+                            "rename it to the day its bars open on (date=2024-01-31) or remove it")
+    return sorted(series.glob("date=*/part.parquet"))
+
+
+def _day_name(name: str) -> bool:
+    """Whether `name` is date=YYYY-MM-DD of a real day, the one name the store gives a day."""
+    text = name.removeprefix("date=")
+    try:
+        return date.fromisoformat(text).isoformat() == text  # not 20240131 nor 2024-W05-3
+    except ValueError:
+        return False
+
+
+def _series_names(folder: Path) -> tuple[str, str]:
+    """The symbol and timeframe a `symbol=S/tf=T` folder holds; a DataError for one the store
+    would not have named so (a read of S@T looks only where folder() says)."""
+    symbol, tf = unquote(folder.parent.name[7:]), unquote(folder.name[3:])
+    try:
+        right = ParquetStore(folder.parent.parent).folder(check_symbol(symbol), tf)
+    except ValueError as e:  # a bad symbol, or a TimeframeError
+        why, hint = str(e), "rename it to symbol=SYMBOL/tf=TIMEFRAME as `engine data import` writes them, or remove it"
+    else:
+        if right == folder:
+            return symbol, canonical_tf(tf)
+        name = f"{right.parent.name}/{right.name}"
+        why, hint = f"the store keeps {symbol} {canonical_tf(tf)} in {name}", f"rename it to {name} or remove it"
+    raise DataError(str(folder), 1, f"{folder.parent.name}/{folder.name} is not a series folder the store reads: "
+                    f"{why}", hint)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (so its temporary files are still in use); True when unsure."""
+    if pid == os.getpid() or os.name != "posix":  # on Windows signal 0 is not a probe
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -339,7 +439,9 @@ def _commit(files: list[tuple[Path, pd.DataFrame | str]]) -> None:
             backup = path.with_name(path.name + token + ".old") if path.exists() else None
             if backup is not None:
                 made.append(backup)
-                shutil.copy2(path, backup)  # a copy: `path` itself is only ever replaced atomically
+                # A copy, never a move: `path` is only ever replaced atomically, so a kill at any
+                # point leaves each day whole, old or new (clear_leftovers then removes the copy).
+                shutil.copy2(path, backup)
             swapped.append((path, backup))
             os.replace(tmp, path)
     except BaseException:
