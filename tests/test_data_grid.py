@@ -13,7 +13,8 @@ import pytest
 from engine.cli import main
 from engine.data import bundled
 from engine.data.errors import DataError
-from engine.data.loader import GRID_ORIGIN, first_off_grid
+from engine.data.bars import GRID_ORIGIN
+from engine.data.loader import first_off_grid
 from engine.data.resample import resample
 from engine.data.store import ParquetStore
 from engine.data.timeframes import parse_tf

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.data.bars import GRID_ORIGIN
 from engine.data.errors import DataError, data_warning
 from engine.data.timeframes import TimeframeError, infer_tf, parse_tf, tf_name
 
@@ -37,8 +38,6 @@ TIME_COLUMNS = ("ts", "timestamp", "timestamp_utc", "date", "datetime", "time", 
 EARLIEST, LATEST = "1990-01-01", "2200-01-01"  # outside this a "timestamp" is a counter or a wrong unit
 GAP_FACTOR = 3.0  # a gap wider than this many bar intervals is reported
 # Where every timeframe's grid starts: bars open at whole multiples of the timeframe after it.
-# The one origin for the import's grid check and for resampling (`resample(origin=GRID_ORIGIN)`).
-GRID_ORIGIN = pd.Timestamp("1970-01-01", tz="UTC")
 GRID_HINT = ("the engine resamples on that grid (1d bars open at midnight UTC), so a bar off it would be "
              "merged with later bars: re-stamp the file to its bars' opens on the grid, or pass the --tf its "
              "stamps fit")

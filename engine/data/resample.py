@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from engine.data.bars import interval_of
+from engine.data.bars import GRID_ORIGIN, interval_of
 from engine.data.errors import DataError
 from engine.data.timeframes import parse_tf
 from engine.domain import Domain
@@ -36,7 +36,7 @@ def resample(df: pd.DataFrame, tf: str) -> pd.DataFrame:
     if target == source:
         return df
     agg = {c: f for c, f in AGG.items() if c in df.columns}
-    bins = df.resample(target, label="left", closed="left", origin="epoch")
+    bins = df.resample(target, label="left", closed="left", origin=GRID_ORIGIN)  # (a Timedelta rule: pandas ignores origin for "1D")
     out, n = bins.agg(agg), bins["open"].count()
     data_end = df.index[-1] + source
     # A bin the data only partly covers at either end is not a bar: its open or close would be wrong,
