@@ -154,3 +154,11 @@ def test_a_future_is_refused_while_its_lifecycle_machine_is_not_driven(tmp_path)
     (text,) = diags(path)
     assert text.startswith(f"{path}:3:16: error CONFIG_DATA futures/6EH4-1m: 6EH4 is a future: engine run does "
                            "not drive its lifecycle (specs/orders/futures_roll.yaml) yet")
+
+
+def test_a_store_that_is_a_file_is_named_so(tmp_path):
+    path = tmp_path / "run.yaml"
+    config(tmp_path, f"data:\n  crypto_spot:\n    datasets: ['store:ETH/BTC@5m']\n    store: {path}\n")
+    (text,) = diags(path)
+    assert text.startswith(f"{path}:3:16: error CONFIG_DATA the store {path} is a file, not a store folder")
+    assert "hint: point store: at the folder `engine data import --store` wrote (default var/store)" in text

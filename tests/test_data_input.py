@@ -128,8 +128,19 @@ def test_store_write_failure_is_a_diagnostic(tmp_path, capsys):
     path = csv(tmp_path, HEADER + "\n".join(ROWS) + "\n")
     blocker = tmp_path / "afile"
     blocker.write_text("")
-    rc, _, err = cli(capsys, "data", "import", path, "--symbol", "BTC-PERP", "--tf", "1m", "--store", str(blocker))
-    assert rc == 1 and err.startswith(f"{blocker}:1:1: error DATA cannot write the store")
+    rc, _, err = cli(capsys, "data", "import", path, "--symbol", "BTC-PERP", "--tf", "1m",
+                     "--store", str(blocker / "store"))
+    assert rc == 1 and err.startswith(f"{blocker / 'store'}:1:1: error DATA cannot write the store")
+    assert "nothing was written" in err and not blocker.read_text()
+
+
+@pytest.mark.parametrize("action", ["import", "list"])
+def test_a_store_that_is_a_file_is_named_so(tmp_path, capsys, action):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    args = [csv(tmp_path, HEADER + "\n".join(ROWS) + "\n"), "--symbol", "X", "--tf", "1m"] if action == "import" else []
+    rc, _, err = cli(capsys, "data", action, *args, "--store", str(blocker))
+    assert rc == 1 and err.startswith(f"{blocker}:1:1: error DATA is a file, not a store folder")
 
 
 def test_merging_other_columns_is_refused(tmp_path):
@@ -201,3 +212,74 @@ def test_messages_show_plain_numbers_and_the_first_problem(tmp_path):
 def test_check_one_bar_says_the_timeframe_is_unknown(tmp_path, capsys):
     rc, out, _ = cli(capsys, "data", "check", csv(tmp_path, HEADER + ROWS[0] + "\n"))
     assert rc == 0 and "1 bar of unknown timeframe" in out and "None" not in out
+
+
+def test_naive_and_offset_timestamps_mixed_are_refused_at_the_first_switch(tmp_path, capsys):
+    """Naive times are read as UTC and offset ones converted: mixed, the series jumps by the offset."""
+    rows = [f"2024-01-02 00:0{i}:00,1.0,1.2,0.9,1.1,10" for i in range(3)]
+    rows += [f"2024-01-01 19:0{i}:00-05:00,1.0,1.2,0.9,1.1,10" for i in range(3, 6)]
+    path = csv(tmp_path, HEADER + "\n".join(rows) + "\n")
+    rc, _, err = cli(capsys, "data", "import", path, "--symbol", "BTC-PERP", "--tf", "1m",
+                     "--store", str(tmp_path / "s"))
+    assert rc == 1 and err.startswith(f"{path}:5:1: error DATA timestamp '2024-01-01 19:03:00-05:00' in column "
+                                      "`timestamp` has a UTC offset, but the first ('2024-01-02 00:00:00', line 2) "
+                                      "has none")
+    assert "hint: give every timestamp an offset, or none" in err and not (tmp_path / "s").exists()
+    flipped = [rows[3], *[r.replace(":00-05:00", ":00+00:00") for r in rows[4:]], "2024-01-02 00:06:00,1,1,1,1,1"]
+    with pytest.raises(DataError, match="has no UTC offset .* but the first .* has one") as e:
+        load_bars(csv(tmp_path, HEADER + "\n".join(flipped) + "\n", "f.csv"))
+    assert e.value.line == 5
+
+
+def test_offsets_that_differ_but_agree_on_the_instant_are_accepted(tmp_path):
+    rows = [f"2024-01-02 00:0{i}:00+00:00,1.0,1.2,0.9,1.1,10" for i in range(3)]
+    rows += [f"2024-01-01T19:0{i}:00-0500,1.0,1.2,0.9,1.1,10" for i in range(3, 5)] + ["2024-01-02 00:05Z,1,1,1,1,1"]
+    df = load_bars(csv(tmp_path, HEADER + "\n".join(rows) + "\n"))
+    assert list(df.index) == list(pd.date_range("2024-01-02", periods=6, freq="1min", tz="UTC"))
+
+
+def test_two_time_columns_that_differ_are_ambiguous(tmp_path):
+    rows = [f"2024-01-02 00:0{i},2024-01-02 00:0{i},1.0,1.2,0.9,1.1,10" for i in range(6)]
+    same = load_bars(csv(tmp_path, "timestamp,date,open,high,low,close,volume\n" + "\n".join(rows) + "\n"))
+    assert same.index[0] == pd.Timestamp("2024-01-02", tz="UTC")  # the same times twice are not ambiguous
+    rows[3] = rows[3].replace(",2024-01-02 00:03,", ",1999-01-01,")
+    path = csv(tmp_path, "timestamp,date,open,high,low,close,volume\n" + "\n".join(rows) + "\n", "b.csv")
+    with pytest.raises(DataError) as e:
+        load_bars(path)
+    assert (e.value.line, e.value.message) == (5, "columns `timestamp` and `date` both look like the bar time and "
+                                                  "differ here ('2024-01-02 00:03' vs '1999-01-01'): which one is "
+                                                  "meant is ambiguous")
+    assert "drop or rename the column that is not the bar time" in e.value.hint
+
+
+def test_a_semicolon_separated_csv_gets_a_separator_hint(tmp_path, capsys):
+    path = csv(tmp_path, (HEADER + "\n".join(ROWS) + "\n").replace(",", ";"))
+    rc, _, err = cli(capsys, "data", "check", path)
+    assert rc == 1 and "error DATA no timestamp column among ['timestamp;open;high;low;close;volume']" in err
+    assert "hint: the header reads as one column: the file looks separated by ';', not commas" in err
+
+
+def _quotes(tmp_path: Path, name: str, closes: list[float], gaps: bool = False) -> str:
+    """1m bars closing at `closes`; with `gaps`, 4 minutes are missing after every 4th bar."""
+    minutes = [i + 4 * (i // 4) if gaps else i for i in range(len(closes))]
+    rows = [f"2024-01-02 {m // 60:02d}:{m % 60:02d},{c},{c + 0.5},{c - 0.5},{c},10" for m, c in zip(minutes, closes)]
+    return csv(tmp_path, HEADER + "\n".join(rows) + "\n", name)
+
+
+def test_bid_and_ask_files_swapped_are_refused(tmp_path, capsys):
+    bid = _quotes(tmp_path, "bid.csv", [1.0] * 6)
+    ask = _quotes(tmp_path, "ask.csv", [1.1, 0.9, 1.1, 1.1, 1.1, 1.1])
+    rc, out, err = cli(capsys, "data", "check", bid, "--ask", ask)
+    assert rc == 0 and "DATA_CROSSED 1 bar(s) close with ask below bid" in err  # a crossed bar: the sampling quirk
+    rc, _, err = cli(capsys, "data", "check", ask, "--ask", bid)
+    assert rc == 1 and err.startswith(f"{bid}:2:1: error DATA_CROSSED 5 of 6 bars close with ask below bid")
+    assert "hint: the files look swapped: FILE is the bid file and --ask the ask file" in err
+    assert "(try bid.csv --ask ask.csv)" in err
+
+
+def test_gap_warnings_do_not_hide_a_crossed_quote(tmp_path, capsys):
+    bid = _quotes(tmp_path, "bid.csv", [1.0] * 32, gaps=True)
+    ask = _quotes(tmp_path, "ask.csv", [0.9] + [1.1] * 31, gaps=True)
+    rc, _, err = cli(capsys, "data", "check", bid, "--ask", ask)
+    assert rc == 0 and err.count("warning DATA_GAP") == 5 and "... and 2 more gap warning(s)" in err
+    assert f"{ask}:2:1: warning DATA_CROSSED 1 bar(s) close with ask below bid" in err

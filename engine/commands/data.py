@@ -15,6 +15,7 @@ from engine.commands.paths import existing_file
 from engine.data import DEFAULT_STORE
 
 CATALOGUE = "adapters/paper/contracts.yaml"
+GAP = "DATA_GAP"  # the one warning a file can have thousands of (markets close)
 
 
 def _timeframe(text: str) -> str:
@@ -75,10 +76,13 @@ def _load(args: argparse.Namespace, symbol: str | None):
 
 
 def _print_warnings(warnings: list) -> None:
-    for w in warnings[:5]:
+    """Every warning, but at most 5 gap warnings: a file's many gaps must not hide the one that
+    says its quotes are crossed or its bars replaced stored ones."""
+    gaps = [w for w in warnings if w.code == GAP]
+    for w in [w for w in warnings if w.code != GAP] + gaps[:5]:
         print(w.text(), file=sys.stderr)
-    if len(warnings) > 5:
-        print(f"... and {len(warnings) - 5} more warning(s)", file=sys.stderr)
+    if len(gaps) > 5:
+        print(f"... and {len(gaps) - 5} more gap warning(s)", file=sys.stderr)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -87,6 +91,7 @@ def _import(args: argparse.Namespace) -> int:
 
     store = ParquetStore(args.store)
     _print_warnings(_symbol_warnings(args.symbol, store))
+    _print_warnings(_leftovers(store, args.symbol, args.tf))
     df = to_open(_load(args, args.symbol), args.tf, args.label)
     _print_warnings(df.attrs.get("warnings", []))
     source = df.attrs["source"]
@@ -109,12 +114,28 @@ def _symbol_warnings(symbol: str, store: Any) -> list:
                               f"symbol {symbol!r} is not in the contract catalogue: the paper venue cannot trade it",
                               f"add its contract (domain, kind, tick, step, min_notional) to {CATALOGUE} before "
                               "naming it in a run config"))
-    twins = sorted({s.symbol for s in store.list() if s.symbol != symbol and s.symbol.lower() == symbol.lower()})
+    twins = sorted(s for s in store.symbols() if s != symbol and s.lower() == symbol.lower())
     if twins:
         out.append(Diagnostic(Pos(str(store.root), 1, 1), Severity.WARNING, "DATA_SYMBOL",
                               f"symbol {symbol!r} differs only in case from stored {', '.join(map(repr, twins))}",
                               "symbols are case-sensitive: this makes a separate series"))
     return out
+
+
+def _leftovers(store: Any, symbol: str, tf: str) -> list:
+    """A note on what an import of the series killed outright left behind (removed now): that
+    import may be half in, and only its user can finish it."""
+    from engine.diagnostics import Diagnostic, Pos, Severity
+
+    removed = store.clear_leftovers(symbol, tf)
+    if not removed:
+        return []
+    names = ", ".join(str(p.relative_to(store.root)) for p in removed[:3]) + (", ..." if len(removed) > 3 else "")
+    return [Diagnostic(Pos(str(store.folder(symbol, tf)), 1, 1), Severity.WARNING, "DATA_LEFTOVER",
+                       f"removed {len(removed)} file(s) left by an import of this series that was killed before "
+                       f"it finished ({names})",
+                       "that import may have stored some of its days and not others (each day is whole, old or "
+                       "new): import its file again to complete it")]
 
 
 def _differed(result: Any, df: Any, source: str, folder: Path):

@@ -5,6 +5,10 @@ OLD and NEW are files, or `REV:path` to read a version from git
 can be compared: a machine on its loaded IR, every other kind (risk, overrides,
 catalogue, strategies, ml, ...) key path by key path. Exit 0 once compared (with or
 without changes), 1 when a side is not a valid spec, 2 when a side cannot be read.
+
+Each side's header carries the hash a run records for it: a machine's spec_hash (of the
+file's bytes, as report.json's `spec_hashes.NAME`), and for a risk document both the file's
+hash and `spec_hashes.risk`, which a run takes of the validated document.
 """
 from __future__ import annotations
 
@@ -31,15 +35,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 class _Side:
     label: str  # as the user named it: a path or REV:path, never a temporary file
     data: Any  # the YAML as plain data
-    spec_hash: str
+    spec_hash: str  # of the file's bytes: a machine's spec_hash, which its run records
     machine: Machine | None
+    risk_hash: str | None = None  # a risk document's `spec_hashes.risk` (of the validated document)
 
     def title(self) -> str:
         data = self.data if isinstance(self.data, dict) else {}
         # A document without a `name` is named by its file's stem, as the loader names it.
         what = f"{data.get('kind', '')} {data.get('name', Path(self.label).stem)}"
         version = f" v{data['version']}" if "version" in data else ""
-        return f"{self.label}  {what}{version} ({self.spec_hash})"
+        return f"{self.label}  {what}{version} ({self.hashes()})"
+
+    def hashes(self) -> str:
+        """The file's hash, labelled with the report.json key a run records it under (a machine's
+        spec_hash is its file's); a risk document's run hash is of the validated document."""
+        if self.machine is not None:
+            return f"spec_hashes.{self.machine.name} {self.spec_hash}"
+        risk = f", spec_hashes.risk {self.risk_hash}" if self.risk_hash is not None else ""
+        return f"file {self.spec_hash}{risk}"
 
 
 def _read(ref: str, folder: Path) -> tuple[Path, bytes]:
@@ -84,7 +97,8 @@ def _load(ref: str, folder: Path) -> _Side:
     doc, _ = parse_yaml(text or "", ref)
     machine = next(iter(specs.machines.values()), None)
     spec_hash = machine.spec_hash if machine else hashlib.sha256(raw).hexdigest()[:16]
-    return _Side(ref, doc.data if doc else None, spec_hash, machine)
+    risk = [v for n, v in specs.extra.items() if specs.extra_kinds.get(n) == "risk"]
+    return _Side(ref, doc.data if doc else None, spec_hash, machine, risk[0].run_hash() if risk else None)
 
 
 def _changes(old: _Side, new: _Side) -> tuple[list[Any], str]:

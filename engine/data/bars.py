@@ -10,6 +10,10 @@ import pandas as pd
 from engine.data.timeframes import infer_tf, parse_tf
 from engine.domain import Bar
 
+# Bars open on whole multiples of their timeframe from here: the one origin of the import's
+# grid check (loader.first_off_grid) and of resampling's bins (resample.resample).
+GRID_ORIGIN = pd.Timestamp("1970-01-01", tz="UTC")
+
 
 def interval_of(df: pd.DataFrame) -> pd.Timedelta:
     tf = df.attrs.get("tf")

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.data.bars import GRID_ORIGIN
 from engine.data.errors import DataError, data_warning
 from engine.data.timeframes import TimeframeError, infer_tf, parse_tf, tf_name
 
@@ -36,6 +37,10 @@ TIME_COLUMNS = ("ts", "timestamp", "timestamp_utc", "date", "datetime", "time", 
                 "opentime", "date_time", "unnamed: 0")
 EARLIEST, LATEST = "1990-01-01", "2200-01-01"  # outside this a "timestamp" is a counter or a wrong unit
 GAP_FACTOR = 3.0  # a gap wider than this many bar intervals is reported
+# Where every timeframe's grid starts: bars open at whole multiples of the timeframe after it.
+GRID_HINT = ("the engine resamples on that grid (1d bars open at midnight UTC), so a bar off it would be "
+             "merged with later bars: re-stamp the file to its bars' opens on the grid, or pass the --tf its "
+             "stamps fit")
 _CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 
 
@@ -74,6 +79,7 @@ def load_bars(path: str | Path, symbol: str | None = None, tf: str | None = None
     _check_order(df.index, path)
     _check_ohlc(df, path)
     interval = _interval(df.index, tf, path)
+    _check_grid(df.index, interval, path)
     df.attrs.update(symbol=symbol, tf=tf_name(interval) if interval is not None else None,
                     source=str(path), warnings=_gaps(df.index, interval, gap_factor, path))
     return df
@@ -108,6 +114,7 @@ def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None 
                         "bid and ask files must cover the same bars, row for row")
     b, a = bid["close"].to_numpy(), ask["close"].to_numpy()
     crossed = np.flatnonzero(a < b)
+    _check_swapped(crossed, len(b), Path(bid_path), Path(ask_path))
     warnings = list(bid.attrs["warnings"])
     if crossed.size:  # real FXCM bid and ask bars are sampled separately: ~1-2% close crossed
         warnings.append(data_warning(str(ask_path), bar_line(Path(ask_path), int(crossed[0])),
@@ -118,6 +125,39 @@ def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None 
     df["bid"], df["ask"] = np.minimum(b, a), np.maximum(b, a)
     df.attrs.update(bid.attrs, warnings=warnings)
     return df
+
+
+def _check_swapped(crossed: np.ndarray, bars: int, bid_path: Path, ask_path: Path) -> None:
+    """Most bars crossed is not the few-percent sampling quirk but a bid file given as the ask."""
+    if 2 * crossed.size <= bars:
+        return
+    raise DataError(str(ask_path), bar_line(ask_path, int(crossed[0])),
+                    f"{crossed.size} of {bars} bars close with ask below bid",
+                    f"the files look swapped: FILE is the bid file and --ask the ask file "
+                    f"(try {ask_path.name} --ask {bid_path.name})", code="DATA_CROSSED")
+
+
+def first_off_grid(index: pd.DatetimeIndex, interval: pd.Timedelta) -> int | None:
+    """0-based position of the first bar whose open is not on the timeframe's grid: whole
+    multiples of the interval after GRID_ORIGIN (a 1d bar opens at midnight UTC), the bins of
+    engine.data.resample. An off-grid bar would be binned with later bars."""
+    off = np.flatnonzero((index.as_unit("ns").asi8 - GRID_ORIGIN.value) % interval.value)
+    return int(off[0]) if off.size else None
+
+
+def grid_message(ts: pd.Timestamp, interval: pd.Timedelta) -> str:
+    """What is wrong with an off-grid bar open `ts` (for the loader and the store)."""
+    on = ts - (ts - GRID_ORIGIN) % interval
+    past = str(ts - on).removeprefix("0 days ")
+    return (f"bar time {ts} is not on the {tf_name(interval)} grid: it is {past} after {on}; "
+            f"{tf_name(interval)} bars open at whole multiples of {tf_name(interval)} since "
+            f"{GRID_ORIGIN:%Y-%m-%d %H:%M} UTC")
+
+
+def _check_grid(index: pd.DatetimeIndex, interval: pd.Timedelta | None, path: Path) -> None:
+    i = first_off_grid(index, interval) if interval is not None else None
+    if i is not None:
+        raise DataError(str(path), bar_line(path, i), grid_message(index[i], interval), GRID_HINT)
 
 
 def load_funding(path: str | Path, symbol: str | None = None) -> pd.DataFrame:
@@ -178,20 +218,70 @@ def _read(path: Path) -> pd.DataFrame:
 def _timestamps(raw: pd.DataFrame, path: Path) -> pd.DatetimeIndex:
     col = next((c for c in TIME_COLUMNS if c in raw.columns), None)
     if col is None:
-        raise DataError(str(path), 1, f"no timestamp column among {list(raw.columns)}",
-                        f"name it one of {', '.join(TIME_COLUMNS[:5])}")
+        raise DataError(str(path), 1, f"no timestamp column among {list(raw.columns)}", _no_time_hint(raw))
     values = raw[col]
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        ts = pd.to_datetime(values, unit=_epoch_unit(values), utc=True, errors="coerce")
-    else:
-        ts = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    ts = _parse_times(values)
     bad = np.flatnonzero(ts.isna().to_numpy())
     if bad.size:
         i = int(bad[0])
         raise DataError(str(path), bar_line(path, i), f"cannot parse timestamp {_show(values.iloc[i])} in column `{col}`",
                         "use ISO 8601 (2024-01-31 13:05:00, UTC unless an offset is given) or epoch s/ms/us/ns")
+    _check_convention(values, col, path)
     _check_range(pd.DatetimeIndex(ts), raw, col, path)
-    return pd.DatetimeIndex(ts).as_unit("ns")
+    index = pd.DatetimeIndex(ts).as_unit("ns")
+    _check_twins(raw, col, index, path)
+    return index
+
+
+def _no_time_hint(raw: pd.DataFrame) -> str:
+    """A header read as one column is a file separated by something other than commas."""
+    names = [str(c) for c in raw.columns]
+    sep = next((s for s in (";", "\t", "|") if len(names) == 1 and s in names[0]), None)
+    if sep is not None:
+        return (f"the header reads as one column: the file looks separated by {sep!r}, not commas; "
+                "save it as a comma-separated CSV")
+    return f"name it one of {', '.join(TIME_COLUMNS[:5])}"
+
+
+def _parse_times(values: pd.Series) -> pd.Series:
+    """UTC times, NaT where a cell is none; numbers are epoch times of the unit their size says."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return pd.to_datetime(values, unit=_epoch_unit(values), utc=True, errors="coerce")
+    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+
+
+# A time of day followed by a UTC offset or zone letter: 00:01:00-05:00, 00:01Z, 00:01:00 +0000, 00:01 UTC.
+_OFFSET = r"\d:\d{2}(?::\d{2}(?:[.,]\d*)?)?\s*(?:z|utc|gmt|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _check_convention(values: pd.Series, col: str, path: Path) -> None:
+    """Naive times are read as UTC and offset ones converted, so a file mixing them mixes two
+    clocks (its bars jump by the offset): refuse at the first row unlike the first one."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return  # epoch numbers and typed times have one convention
+    aware = values.astype(str).str.strip().str.contains(_OFFSET, case=False, regex=True).to_numpy(dtype=bool)
+    flip = np.flatnonzero(aware != aware[0])
+    if not flip.size:
+        return
+    i = int(flip[0])
+    first = f"the first ({_show(values.iloc[0])}, line {bar_line(path, 0)})"
+    what = (f"has a UTC offset, but {first} has none" if aware[i]
+            else f"has no UTC offset (it would be read as UTC), but {first} has one")
+    raise DataError(str(path), bar_line(path, i), f"timestamp {_show(values.iloc[i])} in column `{col}` {what}",
+                    "give every timestamp an offset, or none (read as UTC): mixed, the bars would jump by the "
+                    "offset")
+
+
+def _check_twins(raw: pd.DataFrame, col: str, ts: pd.DatetimeIndex, path: Path) -> None:
+    """A second time column that disagrees with the one read: which is the bar time is a guess."""
+    for other in (c for c in TIME_COLUMNS[:-1] if c in raw.columns and c != col):
+        differ = np.flatnonzero(pd.DatetimeIndex(_parse_times(raw[other])) != ts)  # NaT differs from every time
+        if differ.size:
+            i = int(differ[0])
+            raise DataError(str(path), bar_line(path, i), f"columns `{col}` and `{other}` both look like the bar "
+                            f"time and differ here ({_show(raw[col].iloc[i])} vs {_show(raw[other].iloc[i])}): "
+                            "which one is meant is ambiguous",
+                            f"drop or rename the column that is not the bar time (`{col}` is read when alone)")
 
 
 def _epoch_unit(values: pd.Series) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from engine.data.bars import interval_of
+from engine.data.bars import GRID_ORIGIN, interval_of
 from engine.data.errors import DataError
 from engine.data.timeframes import parse_tf
 from engine.domain import Domain
@@ -36,13 +36,20 @@ def resample(df: pd.DataFrame, tf: str) -> pd.DataFrame:
     if target == source:
         return df
     agg = {c: f for c, f in AGG.items() if c in df.columns}
-    out = df.resample(target, label="left", closed="left", origin="epoch").agg(agg)
-    out = out[out["open"].notna()]  # empty bins are gaps (markets closed), not bars
+    bins = df.resample(target, label="left", closed="left", origin=GRID_ORIGIN)  # (a Timedelta rule: pandas ignores origin for "1D")
+    out, n = bins.agg(agg), bins["open"].count()
     data_end = df.index[-1] + source
-    # A bin the data only partly covers at either end is not a bar: its open or close would be wrong.
-    out = out[(out.index >= df.index[0]) & (out.index + target <= data_end)]
+    # A bin the data only partly covers at either end is not a bar: its open or close would be wrong,
+    # since the market traded before the data starts (or after it ends). Empty bins are gaps (markets
+    # closed), not bars.
+    keep = (n > 0) & (out.index >= df.index[0]) & (out.index + target <= data_end)
+    out, n = out[keep], n[keep]
     out.index.name = "ts"
-    out.attrs = {**df.attrs, "tf": tf, "warnings": []}
+    # A bin missing source bars inside the data is kept, and counted (attrs["partial"]): inside, a
+    # missing source bar is mostly an interval without a trade or quote (real GBP/USD 1m misses
+    # illiquid minutes: 56 of its 504 1h bars), whose bar the others make whole; dropping them would
+    # punch holes in every illiquid series. The run notes the count (engine/run/market.py).
+    out.attrs = {**df.attrs, "tf": tf, "warnings": [], "partial": int((n < target // source).sum())}
     return out
 
 

@@ -68,13 +68,21 @@ def describe(name: str, store_root: str | Path) -> Source:
     if key is None:
         d = bundled.get(name)
         return Source(name, d.symbol, d.domain, d.tf)
+    from engine.data import DEFAULT_STORE
+    from engine.data.errors import DataError
     from engine.data.store import ParquetStore
     from engine.data.timeframes import canonical_tf
 
     symbol, tf = key[0], canonical_tf(key[1])
     store = ParquetStore(store_root)
-    if store.columns(symbol, tf) is None:
-        raise SourceError(f"the store {store_root} has no {symbol} {tf} series", store.holding())
+    if store.root.is_file():
+        raise SourceError(f"the store {store_root} is a file, not a store folder",
+                          f"point store: at the folder `engine data import --store` wrote (default {DEFAULT_STORE})")
+    try:  # a damaged day file: said at the config's line, naming the file
+        if store.columns(symbol, tf) is None:
+            raise SourceError(f"the store {store_root} has no {symbol} {tf} series", store.holding())
+    except DataError as e:
+        raise SourceError(f"{e.file}: {e.message}", e.hint) from None
     return Source(name, symbol, _catalogue_domain(symbol), tf)
 
 

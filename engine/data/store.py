@@ -5,8 +5,23 @@ write wins) and says how many it replaced and how many of those had other values
 so importing the same file twice leaves the store byte-for-byte unchanged (the second
 import writes no day at all). A series keeps one set of columns: a write with other
 columns is refused rather than leaving NaN bid/ask/volume in the merged days. The
-timeframe is stored under its canonical name (`60m` is `1h`). Each day file is
-replaced atomically.
+timeframe is stored under its canonical name (`60m` is `1h`). An import is all or
+nothing: every changed day is written to a temporary file beside its place first, then
+all are swapped in; a failure (or Ctrl-C) on the way puts back what was there. Bars open
+on the timeframe's epoch grid (the loader refuses others), and reading a series checks
+that again, so a store an older version filled with off-grid bars is refused, not run.
+A day file that cannot be read is a DataError naming it.
+
+What the store reads is its layout only: `symbol=`, `tf=` and `date=` folders, `part.parquet`
+and `label` files. Anything else under the root (notes, folders without those prefixes, other
+files in a day folder) is not the store's and is ignored by every command alike. A folder that
+claims to be the store's but whose name the store would not write (`date=garbage`,
+`date=2022-13-45`, `tf=60m`, `symbol=` and a name that is not a symbol) is a DataError naming
+it, as is a day file holding bars of another day than its folder's: either would put bars
+where no read looks, or read them under the wrong day.
+
+An import killed outright (SIGKILL, power loss) cannot put the store back, but it loses no
+day; the next `engine data import` of that series clears what it left (see clear_leftovers).
 
 Bars are stored by their open whatever the file's stamps, and a series records the
 `--label` its files were imported with (a `label` file beside its days): a write under the
@@ -16,20 +31,32 @@ later import can undo (a replaced bar comes back, a bar only the shifted file ha
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
+import secrets
+import shutil
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote, unquote
 
+import numpy as np
 import pandas as pd
 
 from engine.data import DEFAULT_STORE
 from engine.data.errors import DataError
+from engine.data.loader import GRID_HINT, first_off_grid, grid_message
 from engine.data.timeframes import canonical_tf, parse_tf
 
 DEFAULT_ROOT = Path(DEFAULT_STORE)
 _LABEL_FILE = "label"
+# What _commit writes beside a file (`<name><token>.tmp|.old`, token `.<pid>-<8 hex>`).
+_LEFTOVER = re.compile(rf"^(?:part\.parquet|{_LABEL_FILE})\.(\d+)-[0-9a-f]{{8}}\.(?:tmp|old)$")
+T = TypeVar("T")
 # Letters and digits first, then the punctuation real symbols use (ETH/BTC, BTC-PERP, ES.c.0).
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:+-]{0,63}$")
 
@@ -71,7 +98,14 @@ class ParquetStore:
         return self.root / f"symbol={quote(symbol, safe='')}" / f"tf={quote(canonical_tf(tf), safe='')}"
 
     def _days(self, symbol: str, tf: str) -> list[Path]:
-        return sorted(self.folder(symbol, tf).glob("date=*/part.parquet"))
+        self.check_root()
+        return _day_files(self.folder(symbol, tf))
+
+    def check_root(self) -> None:
+        """A store root that is a file holds no series and can take none: say so, not "no series"."""
+        if self.root.is_file():
+            raise DataError(str(self.root), 1, "is a file, not a store folder",
+                            f"name the folder `engine data import --store` wrote (default {DEFAULT_STORE})")
 
     def label(self, symbol: str, tf: str) -> str | None:
         """The label the series' files were imported with; None for a new series (or one stored
@@ -84,12 +118,15 @@ class ParquetStore:
         import pyarrow.parquet as pq
 
         days = self._days(symbol, tf)
-        return [c for c in pq.read_schema(days[0]).names if c != "ts" and not c.startswith("__")] if days else None
+        if not days:
+            return None
+        return [c for c in _guarded(days[0], pq.read_schema).names if c != "ts" and not c.startswith("__")]
 
     def write(self, df: pd.DataFrame, symbol: str, tf: str, label: str = "open") -> ImportResult:
         """Merge open-stamped bars `df` into the series; `label` is what the file's stamps marked."""
         check_symbol(symbol)
         source = str(df.attrs.get("source", "<frame>"))
+        _check_grid(df, parse_tf(tf), source)
         self._check_columns(df, symbol, tf, source)
         self._check_label(symbol, tf, label, source)
         # A frame without attrs: they hold Diagnostics, which pandas deep-copies on every copy,
@@ -97,12 +134,14 @@ class ParquetStore:
         df = pd.DataFrame(df, copy=False)
         self._check_shift(df, symbol, tf, label, source)
         base = self.folder(symbol, tf)
+        days, result = _merged_days(df, base)
         try:
-            _record_label(base, label)
-            return self._write_days(df, base)
+            _commit([*_label_file(base, label), *days])
         except OSError as e:
-            raise DataError(str(self.root), 1, f"cannot write the store: {e.strerror or e} ({e.filename or self.root})",
+            raise DataError(str(self.root), 1, f"cannot write the store: {e.strerror or e} "
+                            f"({e.filename or self.root}); nothing was written",
                             "--store must name a folder you can create and write to") from None
+        return result
 
     def _check_columns(self, df: pd.DataFrame, symbol: str, tf: str, source: str) -> None:
         stored = self.columns(symbol, tf)
@@ -158,32 +197,12 @@ class ParquetStore:
             return what, f"{restamp}, or remove {folder} and import the whole series with --label {fits}"
         return what, f"{restamp}; if the stored series is the mislabelled one, remove {folder} and import it again"
 
-    def _write_days(self, df: pd.DataFrame, base: Path) -> ImportResult:
-        replaced = differed = days_written = 0
-        first: pd.Timestamp | None = None
-        for day, part in df.groupby(df.index.normalize()):
-            path = base / f"date={day:%Y-%m-%d}" / "part.parquet"
-            old = _read(path)
-            if old is not None:
-                same_ts = old.index.intersection(part.index)
-                replaced += len(same_ts)
-                changed = _changed(old.loc[same_ts, part.columns], part.loc[same_ts])
-                differed += len(changed)
-                first = changed[0] if len(changed) and first is None else first
-                merged = pd.concat([old[~old.index.isin(part.index)], part]).sort_index()
-                if _same(old, merged):
-                    continue
-            else:
-                merged = part.sort_index()
-            _write_atomic(merged, path)
-            days_written += 1
-        return ImportResult(len(df), replaced, differed, first, days_written)
-
     def read(self, symbol: str, tf: str, start: str | None = None, end: str | None = None) -> pd.DataFrame:
         """Bars with start <= ts < end (ISO dates or timestamps, UTC)."""
         lo = pd.Timestamp(start, tz="UTC") if start else None
         hi = pd.Timestamp(end, tz="UTC") if end else None
-        frames = [f for f in (_read(p) for p in self._days(symbol, tf) if _day_in(p, lo, hi)) if f is not None]
+        step = parse_tf(tf)
+        frames = [self._checked_day(p, step, symbol, tf) for p in self._days(symbol, tf) if _day_in(p, lo, hi)]
         if not frames:
             raise DataError(str(self.root), 1, f"no stored bars for {symbol} {tf}", self.holding())
         df = pd.concat(frames).sort_index()
@@ -194,37 +213,187 @@ class ParquetStore:
         df.attrs.update(symbol=symbol, tf=canonical_tf(tf), source=str(self.folder(symbol, tf)), warnings=[])
         return df
 
+    def _checked_day(self, path: Path, step: pd.Timedelta, symbol: str, tf: str) -> pd.DataFrame:
+        """A stored day whose bars open on the grid: older versions stored off-grid stamps, which
+        resampling would bin with later bars (a bar built from prices after its close). And
+        bars of its folder's day: a file copied or a folder renamed would hide its bars from reads
+        of their day and show them twice, or out of order, to a read of the whole series."""
+        df = _read(path)
+        i = first_off_grid(df.index, step)
+        if i is not None:
+            raise DataError(str(path), i + 1, f"stored {grid_message(df.index[i], step)}",
+                            f"an older engine stored these bars; remove {self.folder(symbol, tf)} and import the "
+                            "series again (the import now refuses off-grid bars)")
+        day = path.parent.name[5:]
+        elsewhere = np.flatnonzero(df.index.normalize() != pd.Timestamp(day, tz="UTC"))
+        if elsewhere.size:
+            raise DataError(str(path), int(elsewhere[0]) + 1, f"stored bar {df.index[elsewhere[0]]} is not of "
+                            f"{day}, the day its folder names: the file was copied or its folder renamed",
+                            f"remove {path.parent} and import the file holding {day} again")
+        return df
+
     def list(self) -> list[Series]:
         out = []
-        for tf_dir in sorted(self.root.glob("symbol=*/tf=*")):
-            days = sorted(tf_dir.glob("date=*/part.parquet"))
-            if not days:
-                continue
-            rows = sum(_rows(p) for p in days)
-            out.append(Series(unquote(tf_dir.parent.name[7:]), unquote(tf_dir.name[3:]), len(days), rows,
-                              days[0].parent.name[5:], days[-1].parent.name[5:]))
+        for symbol, tf, tf_dir in self._series():
+            days = _day_files(tf_dir)
+            rows = sum(_guarded(p, _rows) for p in days)
+            out.append(Series(symbol, tf, len(days), rows, days[0].parent.name[5:], days[-1].parent.name[5:]))
         return out
 
+    def symbols(self) -> set[str]:
+        """The stored symbols, from folder names alone: a damaged day file or a misnamed folder
+        does not hide them, nor stop an import of another series (they only feed a warning)."""
+        self.check_root()
+        return {unquote(p.parents[2].name[7:]) for p in self.root.glob("symbol=*/tf=*/date=*/part.parquet")}
+
+    def _series(self) -> list[tuple[str, str, Path]]:
+        """(symbol, tf, folder) of each series with at least one day file; a DataError for a
+        folder named as the store's that the store would not have written."""
+        self.check_root()
+        out = []
+        for d in sorted(p for p in self.root.glob("symbol=*/tf=*") if p.is_dir()):
+            symbol, tf = _series_names(d)
+            if _day_files(d):
+                out.append((symbol, tf, d))
+        return out
+
+    def clear_leftovers(self, symbol: str, tf: str) -> list[Path]:
+        """Remove, and return, the files an import of the series killed outright left (its
+        process is gone): its temporary files and its `.old` copies, and the day folders it made.
+
+        No day is lost to such a kill, so nothing needs restoring: _commit copies a stored day to
+        `.old` (it never moves it away) and then renames the new file over it, so `part.parquet`
+        is at every instant the whole old day or the whole new one, and `.old` is never its only
+        copy. What a kill during the swap can leave is some days swapped in and some not; the
+        swapped days hold the stored bars merged with the file's, so importing the file again
+        completes the import (the day's `.old` copy is only the bars that file replaced)."""
+        self.check_root()
+        base = self.folder(symbol, tf)
+        stale = [p for p in sorted((*base.glob(f"{_LABEL_FILE}.*"), *base.glob("date=*/part.parquet.*")))
+                 if (m := _LEFTOVER.match(p.name)) and not _alive(int(m[1]))]
+        for path in stale:
+            path.unlink(missing_ok=True)
+            if path.parent != base:
+                with suppress(OSError):  # a day folder the killed import made holds nothing else
+                    path.parent.rmdir()
+        return stale
+
     def holding(self) -> str:
-        """What the store holds, for a hint."""
-        held = [f"{s.symbol}@{s.tf}" for s in self.list()]
+        """What the store holds, for a hint (folder names only: no day file is read)."""
+        held = [f"{symbol}@{tf}" for symbol, tf, _ in self._series()]
         return (f"it holds {', '.join(held)} (engine data list --store {self.root})" if held else
                 f"it holds no series: engine data import FILE --symbol S --tf T --store {self.root}")
+
+
+def _day_files(series: Path) -> list[Path]:
+    """The series' day files, by day; a `date=` entry not named after a real day is a DataError."""
+    for entry in series.glob("date=*"):
+        if not _day_name(entry.name):
+            raise DataError(str(entry), 1, f"{entry.name!r} is not a day of the store: the store names a day's "
+                            "folder date=YYYY-MM-DD, a real UTC date, and reads no other",
+                            "rename it to the day its bars open on (date=2024-01-31) or remove it")
+    return sorted(series.glob("date=*/part.parquet"))
+
+
+def _day_name(name: str) -> bool:
+    """Whether `name` is date=YYYY-MM-DD of a real day, the one name the store gives a day."""
+    text = name.removeprefix("date=")
+    try:
+        return date.fromisoformat(text).isoformat() == text  # not 20240131 nor 2024-W05-3
+    except ValueError:
+        return False
+
+
+def _series_names(folder: Path) -> tuple[str, str]:
+    """The symbol and timeframe a `symbol=S/tf=T` folder holds; a DataError for one the store
+    would not have named so (a read of S@T looks only where folder() says)."""
+    symbol, tf = unquote(folder.parent.name[7:]), unquote(folder.name[3:])
+    try:
+        right = ParquetStore(folder.parent.parent).folder(check_symbol(symbol), tf)
+    except ValueError as e:  # a bad symbol, or a TimeframeError
+        why, hint = str(e), "rename it to symbol=SYMBOL/tf=TIMEFRAME as `engine data import` writes them, or remove it"
+    else:
+        if right == folder:
+            return symbol, canonical_tf(tf)
+        name = f"{right.parent.name}/{right.name}"
+        why, hint = f"the store keeps {symbol} {canonical_tf(tf)} in {name}", f"rename it to {name} or remove it"
+    raise DataError(str(folder), 1, f"{folder.parent.name}/{folder.name} is not a series folder the store reads: "
+                    f"{why}", hint)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (so its temporary files are still in use); True when unsure."""
+    if pid == os.getpid() or os.name != "posix":  # on Windows signal 0 is not a probe
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def _read(path: Path) -> pd.DataFrame | None:
     if not path.exists():
         return None
-    df = pd.read_parquet(path)
+    df = _guarded(path, pd.read_parquet)
+    if not isinstance(df.index, pd.DatetimeIndex):
+        raise _unreadable(path, "it holds no bar times (its index is not a datetime)")
     df.index = df.index.as_unit("ns")
     return df
 
 
-def _record_label(base: Path, label: str) -> None:
+def _guarded(path: Path, read: Callable[[Path], T]) -> T:
+    """read(path), a damaged day file (truncated, overwritten, not parquet) as a DataError naming it."""
+    import pyarrow as pa
+
+    try:
+        return read(path)
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise _unreadable(path, str(e).strip()) from None
+
+
+def _unreadable(path: Path, why: str) -> DataError:
+    return DataError(str(path), 1, f"cannot read this stored day file: {why}",
+                     f"remove that day's folder ({path.parent}) and import the file holding "
+                     f"{path.parent.name[5:]} again, or remove the series' folder and import it all again")
+
+
+def _check_grid(df: pd.DataFrame, step: pd.Timedelta, source: str) -> None:
+    """The store takes only bars on the grid (engine.data.loader checks files; this, any frame)."""
+    i = first_off_grid(df.index, step)
+    if i is not None:
+        raise DataError(source, 1, grid_message(df.index[i], step) + "; nothing was written", GRID_HINT)
+
+
+def _merged_days(df: pd.DataFrame, base: Path) -> tuple[list[tuple[Path, pd.DataFrame]], ImportResult]:
+    """The day files to write (each merged with the stored day; unchanged days left out), and
+    what the write replaces. Reads only."""
+    replaced = differed = 0
+    first: pd.Timestamp | None = None
+    out: list[tuple[Path, pd.DataFrame]] = []
+    for day, part in df.groupby(df.index.normalize()):
+        path = base / f"date={day:%Y-%m-%d}" / "part.parquet"
+        old = _read(path)
+        if old is None:
+            out.append((path, part.sort_index()))
+            continue
+        same_ts = old.index.intersection(part.index)
+        replaced += len(same_ts)
+        changed = _changed(old.loc[same_ts, part.columns], part.loc[same_ts])
+        differed += len(changed)
+        first = changed[0] if len(changed) and first is None else first
+        merged = pd.concat([old[~old.index.isin(part.index)], part]).sort_index()
+        if not _same(old, merged):
+            out.append((path, merged))
+    return out, ImportResult(len(df), replaced, differed, first, len(out))
+
+
+def _label_file(base: Path, label: str) -> list[tuple[Path, str]]:
+    """The series' label file to write: only for a series that has none yet."""
     path = base / _LABEL_FILE
-    if not path.exists():
-        base.mkdir(parents=True, exist_ok=True)
-        path.write_text(label + "\n", encoding="utf-8")
+    return [] if path.exists() else [(path, label + "\n")]
 
 
 def _matching(stored: pd.DataFrame, df: pd.DataFrame, offset: pd.Timedelta) -> tuple[int, int]:
@@ -258,8 +427,62 @@ def _day_in(path: Path, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> boo
     return (lo is None or day + pd.Timedelta(days=1) > lo) and (hi is None or day < hi)
 
 
-def _write_atomic(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    df.to_parquet(tmp)
-    os.replace(tmp, path)
+def _commit(files: list[tuple[Path, pd.DataFrame | str]]) -> None:
+    """Write every file to a temporary one beside its place, then swap them all in; on any
+    failure, Ctrl-C included, put back what was there and remove what this made."""
+    token = f".{os.getpid()}-{secrets.token_hex(4)}"
+    made: list[Path] = []  # folders, temporary files and backups this commit created, in order
+    swapped: list[tuple[Path, Path | None]] = []  # (file, the backup of what it replaced)
+    try:
+        staged = [(_stage(path, content, token, made), path) for path, content in files]
+        for tmp, path in staged:
+            backup = path.with_name(path.name + token + ".old") if path.exists() else None
+            if backup is not None:
+                made.append(backup)
+                # A copy, never a move: `path` is only ever replaced atomically, so a kill at any
+                # point leaves each day whole, old or new (clear_leftovers then removes the copy).
+                shutil.copy2(path, backup)
+            swapped.append((path, backup))
+            os.replace(tmp, path)
+    except BaseException:
+        _undo(swapped, made)
+        raise
+    for _, backup in swapped:
+        if backup is not None:
+            backup.unlink()
+
+
+def _stage(path: Path, content: pd.DataFrame | str, token: str, made: list[Path]) -> Path:
+    missing: list[Path] = []
+    for folder in (path.parent, *path.parent.parents):
+        if folder.is_dir():
+            break
+        if folder.exists():
+            raise NotADirectoryError(errno.ENOTDIR, "a file is where the store needs a folder", str(folder))
+        missing.append(folder)
+    for folder in reversed(missing):
+        folder.mkdir()
+        made.append(folder)
+    tmp = path.with_name(path.name + token + ".tmp")  # not part.parquet: no reader sees it
+    made.append(tmp)
+    if isinstance(content, str):
+        tmp.write_text(content, encoding="utf-8")
+    else:
+        content.to_parquet(tmp)
+    return tmp
+
+
+def _undo(swapped: list[tuple[Path, Path | None]], made: list[Path]) -> None:
+    """Best effort: each step on its own, so one that fails does not stop the others."""
+    for path, backup in reversed(swapped):
+        with suppress(OSError):
+            if backup is not None:
+                os.replace(backup, path)
+            else:
+                path.unlink(missing_ok=True)
+    for p in reversed(made):  # files before the folders that hold them
+        with suppress(OSError):
+            if p.is_dir():
+                p.rmdir()
+            else:
+                p.unlink(missing_ok=True)

@@ -5,9 +5,11 @@ domain: a value the run cannot use (a zero leverage cap divides, a missing domai
 on the first entry) is refused here, at its line, rather than mid-run."""
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import typing
-from typing import Annotated, Any, Callable, Literal, TypeVar
+from typing import Annotated, Any, Callable, Literal, NamedTuple, TypeVar
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo,
                       field_validator, model_validator)
@@ -200,6 +202,33 @@ class Limits(_Strict):
         return (weekday == 4) & (secs >= sess.friday_close_s - self.friday_close_buffer)
 
 
+def _always(lim: Limits) -> bool:
+    return True
+
+
+class Reader(NamedTuple):
+    """Code outside the guard chain that reads a `limits` key: `what` it is, for messages, and
+    `when` it reads it (the weekend exit reads the sessions only while avoid_weekend_carry is on)."""
+
+    what: str
+    when: Callable[[Limits], bool] = _always
+    only: str = ""  # `when` in words, for the message of a limit it does not read
+
+
+_WEEKEND = "the run's weekend exit (engine/run/loop.py, quiet.py)"
+_CARRY = "while avoid_weekend_carry is true"
+# The `limits` keys the run reads itself, whatever the guard chain: a chain without the guard
+# that reads one (engine/risk/guards.py declares each guard's) still applies it, so the linter
+# does not warn of it. tests/test_risk_readers.py scans engine/ so this cannot fall behind.
+RUN_READS: dict[str, Reader] = {
+    "max_hold": Reader("the run's max-hold exit (engine/run/loop.py, quiet.py)"),
+    "avoid_weekend_carry": Reader(_WEEKEND),
+    "sessions": Reader(_WEEKEND, lambda lim: lim.avoid_weekend_carry, _CARRY),
+    "friday_close_buffer": Reader(_WEEKEND, lambda lim: lim.avoid_weekend_carry, _CARRY),
+    "leverage_caps": Reader("the venue's margin and the book's free cash (engine/run/assemble.py, loop.py)"),
+}
+
+
 class Brackets(_Strict):
     atr_window: Annotated[int, _within(2, 1000, "bars in the ATR, such as 14")]
     stop_atr: PerDomain[AtrMultiple]
@@ -278,6 +307,13 @@ class RiskConfig(_Strict):
     # Currency -> its USD rate: what converts the specs' USD figures into a wallet that counts
     # another currency when the run's own data has no rate (engine/run/currency.py).
     usd_rates: dict[CurrencyCode, UsdRate] = {}
+
+    def run_hash(self) -> str:
+        """What a run records as `spec_hashes.risk` (engine/run/session.py), and `engine diff`
+        prints beside the file's hash: the validated document hashed, which a comment, a
+        reformatting or a default spelled out in the file leaves as it is."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @field_validator("guards")
     @classmethod

@@ -1,5 +1,9 @@
 """The pre-trade guards. specs/risk/*.yaml names them and orders the chain;
-each returns None to pass or a Rejection with the numbers it judged."""
+each returns None to pass or a Rejection with the numbers it judged.
+
+Each guard declares the `limits` keys it reads (`@guard("max_concurrent_positions")`): the linter
+(engine/spec/lint/risk.py) warns of a limit that no guard in the chain reads, and a test runs
+every guard against a Limits that records its reads, so a declaration cannot fall behind."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -11,15 +15,33 @@ from engine.risk.types import Context, Rejection
 
 Guard = Callable[[Context, Limits], "Rejection | None"]
 GUARDS: dict[str, Guard] = {}
+READS: dict[str, frozenset[str]] = {}  # guard -> the `limits` keys it reads
 _BUY = Side.BUY  # bound once: an Enum class attribute is a slow lookup
 
 
-def guard(fn: Guard) -> Guard:
-    GUARDS[fn.__name__] = fn
-    return fn
+def guard(*limits: str) -> Callable[[Guard], Guard]:
+    """Register a guard under its function's name, with the `limits` keys it reads."""
+    unknown = set(limits) - set(Limits.model_fields)
+    if unknown:
+        raise ValueError(f"no such risk limit: {', '.join(sorted(unknown))}")
+
+    def register(fn: Guard) -> Guard:
+        GUARDS[fn.__name__] = fn
+        READS[fn.__name__] = frozenset(limits)
+        return fn
+
+    return register
 
 
-@guard
+def _money(x: float) -> str:
+    """An amount as the run's report shows one: to the cent, and below 1 to 4 significant digits,
+    so that a wallet counting BTC reads 0.07219, not 0.07 (or a cap of 0.00)."""
+    from engine.run.report import money  # imported on a rejection: engine validate loads this module
+
+    return money(x)
+
+
+@guard()
 def kill_mode(c: Context, lim: Limits) -> Rejection | None:
     """The one check of the kill switch for entries: RiskChain runs it first whatever the list says."""
     if c.entries_allowed:
@@ -27,7 +49,7 @@ def kill_mode(c: Context, lim: Limits) -> Rejection | None:
     return Rejection("kill_mode", f"kill mode `{c.kill_mode}` does not open risk", {"mode": c.kill_mode})
 
 
-@guard
+@guard("short_allowed")
 def no_short(c: Context, lim: Limits) -> Rejection | None:
     if c.intent.side is _BUY or lim.short_allowed[c.domain]:
         return None
@@ -35,7 +57,7 @@ def no_short(c: Context, lim: Limits) -> Rejection | None:
                      {"side": c.intent.side.value, "domain": c.domain, "short_allowed": False})
 
 
-@guard
+@guard()
 def active_symbol(c: Context, lim: Limits) -> Rejection | None:
     if c.active_symbols is None or c.intent.symbol in c.active_symbols:
         return None
@@ -43,7 +65,7 @@ def active_symbol(c: Context, lim: Limits) -> Rejection | None:
                      {"symbol": c.intent.symbol, "active": sorted(c.active_symbols)})
 
 
-@guard
+@guard("sessions", "friday_close_buffer")
 def session_hours(c: Context, lim: Limits) -> Rejection | None:
     sess = lim.sessions.get(c.domain)
     if sess is None:
@@ -62,7 +84,7 @@ def session_hours(c: Context, lim: Limits) -> Rejection | None:
     return None
 
 
-@guard
+@guard("spread_max_bps")
 def spread_filter(c: Context, lim: Limits) -> Rejection | None:
     q = c.intent.quote
     bps = 1e4 * q.spread / q.mid if q.mid > 0 else float("inf")
@@ -72,7 +94,7 @@ def spread_filter(c: Context, lim: Limits) -> Rejection | None:
     return Rejection("spread_filter", f"spread {bps:.1f} bps exceeds {cap:g} bps", {"spread_bps": bps, "max_bps": cap})
 
 
-@guard
+@guard("max_concurrent_positions")
 def max_concurrent(c: Context, lim: Limits) -> Rejection | None:
     if c.book.open_positions < lim.max_concurrent_positions:
         return None
@@ -80,7 +102,7 @@ def max_concurrent(c: Context, lim: Limits) -> Rejection | None:
                      {"open": c.book.open_positions, "max": lim.max_concurrent_positions})
 
 
-@guard
+@guard()
 def min_size(c: Context, lim: Limits) -> Rejection | None:
     """The sized qty is in whole lots already (chain.in_lots): zero lots, or a notional under the
     venue's minimum, is too small to send."""
@@ -93,39 +115,39 @@ def min_size(c: Context, lim: Limits) -> Rejection | None:
     if sized.qty <= 0:
         return Rejection("min_size", f"the sized entry is less than one lot ({inst.step:g} {inst.symbol}, "
                                      f"notional {lot:g})", numbers)
-    return Rejection("min_size", f"size {n:.4f} is below the venue minimum {floor:g}", numbers)
+    return Rejection("min_size", f"size {_money(n)} is below the venue minimum {floor:g}", numbers)
 
 
 def _exposure(rule: str, what: str, have: float, add: float, cap: float) -> Rejection | None:
     if have + add <= cap:
         return None
-    return Rejection(rule, f"{what} exposure would be {have + add:.2f} > cap {cap:.2f}",
+    return Rejection(rule, f"{what} exposure would be {_money(have + add)} > cap {_money(cap)}",
                      {"open": have, "add": add, "cap": cap})
 
 
-@guard
+@guard("exposure_pair_pct")
 def exposure_pair(c: Context, lim: Limits) -> Rejection | None:
     return _exposure("exposure_pair", c.intent.symbol, c.book.open_notional.get(c.intent.symbol, 0.0),
                      c.sized.notional, lim.exposure_pair_pct * c.book.equity)
 
 
-@guard
+@guard("exposure_portfolio_pct")
 def exposure_portfolio(c: Context, lim: Limits) -> Rejection | None:
     return _exposure("exposure_portfolio", "portfolio", sum(c.book.open_notional.values()), c.sized.notional,
                      lim.exposure_portfolio_pct * c.book.equity)
 
 
-@guard
+@guard("leverage_caps")
 def leverage_cap(c: Context, lim: Limits) -> Rejection | None:
     lev = lim.leverage_caps[c.domain]
     gross = sum(c.book.open_notional.values()) + c.sized.notional
     if c.book.equity > 0 and gross <= lev * c.book.equity:
         return None
-    return Rejection("leverage_cap", f"gross {gross:.2f} exceeds {lev:g}x equity {c.book.equity:.2f}",
+    return Rejection("leverage_cap", f"gross {_money(gross)} exceeds {lev:g}x equity {_money(c.book.equity)}",
                      {"gross": gross, "equity": c.book.equity, "cap": lev})
 
 
-@guard
+@guard("leverage_caps")
 def wallet_available(c: Context, lim: Limits) -> Rejection | None:
     """The entry's margin against the wallet's free cash (Book.available: cash less the margin
     of open positions at entry and of working entries). Apart from leverage_cap, which judges
@@ -133,5 +155,5 @@ def wallet_available(c: Context, lim: Limits) -> Rejection | None:
     margin = c.sized.notional / lim.leverage_caps[c.domain]
     if margin <= c.book.available:
         return None
-    return Rejection("wallet_available", f"needs {margin:.2f} but only {c.book.available:.2f} is available",
+    return Rejection("wallet_available", f"needs {_money(margin)} but only {_money(c.book.available)} is available",
                      {"margin": margin, "available": c.book.available})

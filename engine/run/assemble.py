@@ -12,7 +12,7 @@ from engine.exec.ledger import BufferedLedger, StoreLedger
 from engine.run import interrupt
 from engine.run.config import RunConfig
 from engine.run.loop import Runner
-from engine.run.market import load_series
+from engine.run.market import data_notes, load_series, partial_bars
 from engine.run.optin import STORE_KEY, Routing
 from engine.run.report import AUDIT, archive_run_files, restore_run_files
 from engine.run.signals import active_symbols, build_decider
@@ -129,6 +129,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         session.send(session.rollout, "activate", {"stage": stage})  # the stage's books and their gates
         runner.start()
         _preflight(runner, journal=True)
+        _journal_data(runner)
         # A Ctrl-C lost while starting is raised inside the audit trail's block, which puts the last
         # run's files back (a resume's is raised at its first poll_commands: nothing to put back).
         interrupt.check()
@@ -161,15 +162,26 @@ def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[
 
 def _preflight(runner: Runner, journal: bool) -> None:
     """The symbols whose domain's opening wallet cannot size an order the venue takes short of
-    profits (engine/run/preflight.py), kept for the start's warnings and report.json; each a journal row."""
-    from engine.run.preflight import JOURNAL_KIND, untradable
+    profits (engine/run/preflight.py), kept for the start's warnings and report.json."""
+    from engine.run.preflight import check
 
     ses = runner.session
-    risk = ses.specs.extra_pos.get("risk")  # the file the hint names: the one the run loaded
-    ses.untradable = untradable(runner.series, ses.books, ses.currencies, runner.chain.size, ses.venue.catalogue.get,
-                                risk.file if risk else "the risk spec")
-    for u in ses.untradable if journal else ():
-        ses.ledger.journal(JOURNAL_KIND, u.symbol, u.as_dict(), reason=u.message)
+    ses.untradable = check(runner, ses.books, journal)
+    ses.opened.clear()  # all checked: a promotion's later wallets are checked as it opens them
+
+
+def _journal_data(runner: Runner) -> None:
+    """A fresh run's journal rows of what its start noted about its data (stage_series): each hole
+    in a series' traded bars (kind `data_gap`) and each series with partial bars (`partial_bars`),
+    as report.json lists them."""
+    ses = runner.session
+    for s in runner.series:
+        for gap in (g.as_dict() for g in s.gaps):
+            ses.ledger.journal("data_gap", s.symbol, gap, reason=f"no bars from {gap['from']} to {gap['to']}")
+        if s.partial:
+            part = partial_bars(s, ses.cfg.data[s.domain.value].primary)
+            ses.ledger.journal("partial_bars", s.symbol, part, reason=f"{s.partial} of {len(s)} {part['tf']} bars "
+                               "made from fewer source bars than they span")
 
 
 def _currencies(series: list, specs: SpecSet, at: float) -> dict:
@@ -245,4 +257,6 @@ def stage_series(cfg: RunConfig, routing: Routing, atr_window: int, notes: list[
                 out.append(load_series(ds, dd, cfg.strategy, atr_window))
             except StrategyError as e:
                 notes.append(f"{ds} is not traded: {e}")
+                continue
+            notes += data_notes(out[-1], dd.primary, dd.note_gaps_over)
     return out

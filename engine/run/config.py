@@ -64,6 +64,11 @@ class DomainData(_Strict):
     primary: Timeframe
     confirm: Timeframe
     store: str = DEFAULT_STORE  # the folder `engine data import --store` wrote, for store: data sets
+    # A hole in a series' traded bars longer than this is noted at the start (report.json data_gaps):
+    # 4d is past the longest regular forex closure (a weekend with a holiday, 3 days), so closures
+    # are not noted; a 24/7 market may set less. Out of model_dump, so out of the config digest a
+    # resume compares (engine/run/checkpoint.py): it changes what the start says, no decision.
+    note_gaps_over: Timeframe = Field("4d", exclude=True)
 
 
 class StrategyUse(_Strict):
@@ -235,16 +240,21 @@ def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
 
     from adapters.paper.catalogue import Catalogue
 
-    out: list[Diagnostic] = []
     at = ["data", dom]
+    out = _check_confirm(dd, doc, at)
     cat = Catalogue.load()  # once: what each data set's symbol is (its kind, its quote currency)
     quotes: dict[str, str] = {}  # quote currency -> the first data set quoting in it
+    seen: dict[str, tuple[int, str]] = {}  # symbol -> the first data set of it (index, name)
     for i, name in enumerate(dd.datasets):
         try:
             src = describe(name, dd.store)
         except SourceError as e:
             out.append(_error(doc.pos_of([*at, "datasets", i]), str(e), e.hint or ""))
             continue
+        if src.symbol in seen:
+            out.append(_listed_twice(src.symbol, name, seen[src.symbol], doc.pos_of([*at, "datasets", i])))
+            continue
+        seen[src.symbol] = (i, name)
         lifecycle = _undriven_lifecycle(src.symbol, cat)
         if lifecycle:
             out.append(_error(doc.pos_of([*at, "datasets", i]), f"{name}: {src.symbol} {lifecycle}",
@@ -271,6 +281,29 @@ def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
                 out.append(_error(doc.pos_of([*at, key]), f"cannot make {tf} bars from {name}'s {src.tf} bars",
                                   f"use a whole multiple of {src.tf}"))
     return out
+
+
+def _listed_twice(symbol: str, name: str, first: tuple[int, str], pos: Any) -> Diagnostic:
+    """A symbol's second data set: the run keys its series, venue, books and positions by symbol,
+    so two series of one symbol would feed one book two bar streams (the venue refuses the second
+    mid-start, after the last run was archived)."""
+    j, first_name = first
+    return _error(pos, f"{symbol} is listed twice: {name} here, and datasets[{j}] ({first_name}) loads it already",
+                  f"keep one data set of {symbol}: a run trades each symbol from one series")
+
+
+def _check_confirm(dd: DomainData, doc: Any, at: list) -> list[Diagnostic]:
+    """The confirmation timeframe is not coarser than the primary: the loop confirms a primary
+    signal with the direction of the last confirmation bar closed by then (engine/run/decide.py),
+    which seed 001 takes from a finer timeframe (crypto 15m/5m, forex 1h/15m); a coarser one is a
+    swapped pair: its last closed bar can be older than the primary bar it is meant to confirm."""
+    from engine.data.timeframes import tf_seconds
+
+    if tf_seconds(dd.confirm) <= tf_seconds(dd.primary):
+        return []
+    return [_error(doc.pos_of([*at, "confirm"]), f"confirm: {dd.confirm} is coarser than primary: {dd.primary}",
+                   f"the confirmation timeframe is the finer one: swap them (primary: {dd.confirm}, "
+                   f"confirm: {dd.primary}), as seed 001 pairs 15m with 5m and 1h with 15m")]
 
 
 # Instruments whose life past an entry and exit has a machine of its own, which `engine run`

@@ -37,6 +37,7 @@ from engine.spec.contract import AWAITING_TAG
 if TYPE_CHECKING:
     from state.control import Command
 
+NO_DATA = "no_data"  # the journal kind of a domain a promotion opened with no data in the run
 COMMAND_POLL_S = 0.25  # operator commands (engine kill, promote) are read this often, in wall time
 _BUY, _SELL, _ENTRY = Side.BUY, Side.SELL, Role.ENTRY  # bound once: an Enum class attribute is a slow lookup
 
@@ -133,6 +134,8 @@ class Runner:
         self.bars += n
         if progress is not None:
             progress.advance(n)
+        if self.session.opened:  # a promotion opened wallets: before the checkpoint holds them
+            self._check_opened(progress)
         at_checkpoint = self.bars % every == 0
         if at_checkpoint:
             self.checkpoint()
@@ -143,6 +146,37 @@ class Runner:
         if self.heartbeat:
             print(f"bar {self.bars}", flush=True)
         return at_checkpoint
+
+    def _check_opened(self, progress) -> None:
+        """Wallets a promotion opened: a domain with no data in the run says it will not trade (a
+        run loads its start stage's domains), one with data gets the start's untradable check
+        (engine/run/preflight.py). Each a warning above the bar and a journal row, as at the start:
+        else the user finds out only from a `no data` panel or the new domains' rejections."""
+        from engine.run.preflight import check
+
+        ses, traded = self.session, {s.domain for s in self.series}
+        stage = int(ses.rollout.ctx.get("stage", ses.stage))  # the promoted one (Session._log_stage)
+        by_state: dict[str, list[Domain]] = {}
+        for dom, state in ses.opened:
+            by_state.setdefault(state, []).append(dom)
+        ses.opened = []
+        for state, domains in by_state.items():
+            for dom in domains:
+                if dom not in traded:
+                    why = (f"rollout `{state}` opened {dom.value}, but this run has no {dom.value} data (a run loads "
+                           f"the data of its start stage's domains): its wallet stays at its opening balance; "
+                           f"`engine run --stage {stage}` trades it")
+                    ses.ledger.journal(NO_DATA, dom.value, {"state": state, "stage": stage}, reason=why)
+                    self._warn(progress, why)
+            found = check(self, [d for d in domains if d in traded], journal=True)
+            ses.untradable += found
+            for u in found:
+                self._warn(progress, f"rollout `{state}` opened {u.domain}: {u.message}")
+
+    @staticmethod
+    def _warn(progress, text: str) -> None:
+        if progress is not None:  # (a run without one, a benchmark or a test, reads the journal)
+            progress.note(f"warning: {text}")
 
     def _hold(self, progress) -> bool:
         """Hold the replay where the rollout awaits the operator (a state tagged awaiting_operator)

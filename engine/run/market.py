@@ -8,12 +8,45 @@ reads row t, exactly what one_step_predict would return on bars[:t+1].
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
 import numpy as np
 import pandas as pd
 
 from engine.domain import Bar, Domain
 from engine.run.config import DomainData, StrategyUse
+
+
+@dataclass(frozen=True, slots=True)
+class DataGap:
+    """A stretch of time without bars inside a series' traded bars: the strategies' indicators and
+    the ATR carry across it as if it were not there, so the run says so at its start."""
+
+    symbol: str
+    start: float  # the close of the last bar before it, epoch seconds
+    end: float  # the open of the first bar after it
+    missing: int  # primary-timeframe bars that would fill it
+
+    def as_dict(self) -> dict[str, Any]:
+        """report.json's `data_gaps` entry, and the payload of its journal row."""
+        return {"symbol": self.symbol, "from": _iso(self.start), "to": _iso(self.end),
+                "length_s": self.end - self.start, "bars_missing": self.missing}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat()
+
+
+def data_gaps(symbol: str, ts: np.ndarray, start: int, step: float, over: float) -> tuple[DataGap, ...]:
+    """The holes longer than `over` seconds between bars closing at `ts` (a bar spans `step`),
+    from the last fitted bar on: the one before the first traded bar starts the indicators it reads.
+    The rule is the loader's gap warning (a step between bars past a limit, engine/data/loader.py),
+    with the limit a length of time: a factor of the bar would note every forex weekend."""
+    ts = ts[max(start - 1, 0):]
+    hole = np.diff(ts) - step
+    return tuple(DataGap(symbol, float(ts[i]), float(ts[i + 1] - step), int(round(hole[i] / step)))
+                 for i in np.flatnonzero(hole > over))
 
 
 @dataclass(slots=True)
@@ -32,6 +65,8 @@ class Series:
     confirm: np.ndarray  # +1 / -1 / 0: direction of the last confirmation-timeframe bar
     atr: np.ndarray
     start: int  # first tradable row: after the in-sample fit window
+    partial: int = 0  # bars resampled from fewer source bars than they span (engine/data/resample.py)
+    gaps: tuple[DataGap, ...] = ()  # holes in the traded bars the run config's note_gaps_over notes
     _last: tuple[int, Bar | None] = field(default=(-1, None), init=False, repr=False, compare=False)
 
     def bar(self, i: int) -> Bar:
@@ -52,6 +87,28 @@ class Series:
 
     def __len__(self) -> int:
         return len(self.ts)
+
+
+def partial_bars(s: Series, tf: str) -> dict[str, Any]:
+    """report.json's `partial_bars` entry of a series, and the payload of its journal row."""
+    return {"symbol": s.symbol, "tf": tf, "partial": s.partial, "bars": len(s)}
+
+
+def data_notes(s: Series, tf: str, over: str) -> list[str]:
+    """The start's notes on a series' data: its holes (the first few; report.json lists all) and
+    its partial bars."""
+    out = []
+    if s.gaps:
+        shown = "; ".join(f"{_iso(g.start)} to {_iso(g.end)} ({pd.Timedelta(seconds=g.end - g.start)}, "
+                          f"{g.missing:,} {tf} bars)" for g in s.gaps[:3])
+        more = f"; and {len(s.gaps) - 3} more (report.json data_gaps)" if len(s.gaps) > 3 else ""
+        out.append(f"{s.symbol}'s traded bars have {len(s.gaps)} hole(s) longer than {over} "
+                   f"(data.{s.domain.value}.note_gaps_over): {shown}{more}; its indicators carry across them")
+    if s.partial:
+        out.append(f"{s.symbol}: {s.partial:,} of its {len(s):,} {tf} bars are made from fewer source bars than "
+                   "they span (source bars missing inside them, as an illiquid market's quiet minutes are); "
+                   "they are kept as bars (report.json partial_bars)")
+    return out
 
 
 def atr(df: pd.DataFrame, window: int) -> np.ndarray:
@@ -85,11 +142,13 @@ def load_series(dataset: str, dd: DomainData, use: StrategyUse, atr_window: int)
     step = pd.Timedelta(dd.primary).total_seconds()
     ts = epoch_seconds(df.index) + step  # the loader indexes by bar open; decisions happen at the close
     has_quotes = "bid" in df.columns
+    start = max(fit_end, 1)
     return Series(meta.symbol, Domain(meta.domain), ts, *(df[c].to_numpy(dtype=float) for c in
                   ("open", "high", "low", "close", "volume")),
                   df["bid"].to_numpy(dtype=float) if has_quotes else None,
                   df["ask"].to_numpy(dtype=float) if has_quotes else None,
-                  signal, np.nan_to_num(confirm), atr(df, atr_window), max(fit_end, 1))
+                  signal, np.nan_to_num(confirm), atr(df, atr_window), start, df.attrs.get("partial", 0),
+                  data_gaps(meta.symbol, ts, start, step, pd.Timedelta(dd.note_gaps_over).total_seconds()))
 
 
 class Timeline:

@@ -116,6 +116,19 @@ def untradable(series: Iterable[Any], books: Mapping[Domain, Any], currencies: M
     return out
 
 
+def check(runner: Any, domains: Iterable[Domain], journal: bool) -> list[Untradable]:
+    """`untradable` for the run's books of `domains`, asked with the run's own sizer (its risk
+    chain's), wallet currencies and contracts; each found is a journal row when `journal` (a
+    resumed run's were journaled when first found)."""
+    ses = runner.session
+    risk = ses.specs.extra_pos.get("risk")  # the file the hint names: the one the run loaded
+    found = untradable(runner.series, {d: ses.books[d] for d in domains}, ses.currencies, runner.chain.size,
+                       ses.venue.catalogue.get, risk.file if risk else "the risk spec")
+    for u in found if journal else ():
+        ses.ledger.journal(JOURNAL_KIND, u.symbol, u.as_dict(), reason=u.message)
+    return found
+
+
 def _traded_prices(s: Any) -> np.ndarray:
     """The prices the symbol may enter at over the rows the run trades: each close, and each bid
     where the data records one (a sell enters at the bid); the positive, finite ones."""

@@ -59,7 +59,7 @@ class RunProgress:
     def note(self, text: str) -> None:
         """A line for the operator above the bar (stderr with no bar: --no-progress, a pipe)."""
         if self._console is not None and self.enabled:
-            self._console.print(text, highlight=False)
+            self._console.print(text, highlight=False, markup=False)
         else:
             print(text, file=sys.stderr, flush=True)
 

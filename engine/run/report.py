@@ -43,6 +43,9 @@ class RunSetting:
     rates: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     # the symbols the opening wallets cannot trade short of profit (engine/run/preflight.py Untradable.as_dict)
     untradable: tuple[Mapping[str, Any], ...] = ()
+    # the holes in the series' traded bars and their partial bars (engine/run/market.py as_dict, partial_bars)
+    data_gaps: tuple[Mapping[str, Any], ...] = ()
+    partial_bars: tuple[Mapping[str, Any], ...] = ()
 
 
 def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunSetting:
@@ -50,6 +53,7 @@ def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunS
     from adapters.paper.catalogue import Catalogue
 
     ro = getattr(session, "rollout", None)  # a promoted run ends in a later stage, whose overrides applied too
+    series = list(series)  # read twice: the quotes, then the data notes
     stages = {session.stage, ro.ctx.get("stage", session.stage) if ro is not None else session.stage}
     applied = {("env", session.cfg.env), *(("stage", str(n)) for n in stages)}
     overrides = tuple(sorted(o.path for o in session.specs.overrides if (o.scope, o.key) in applied))
@@ -63,7 +67,17 @@ def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunS
     quotes = {d.value: c.currency for d, c in currencies.items()}
     quotes.update({d: _quote(syms, cat) for d, syms in symbols.items()})
     untradable = tuple(u.as_dict() for u in getattr(session, "untradable", ()))
-    return RunSetting(session.cfg.env, config, overrides, quotes, rates, untradable)
+    return RunSetting(session.cfg.env, config, overrides, quotes, rates, untradable,
+                      *_data_setting(session.cfg, series))
+
+
+def _data_setting(cfg: Any, series: list[Any]) -> tuple[tuple[Mapping[str, Any], ...], ...]:
+    """report.json's data_gaps and partial_bars: what the start noted of the series' data."""
+    from engine.run.market import partial_bars
+
+    gaps = tuple(g.as_dict() for s in series for g in getattr(s, "gaps", ()))
+    partial = tuple(partial_bars(s, cfg.data[s.domain.value].primary) for s in series if getattr(s, "partial", 0))
+    return gaps, partial
 
 
 def _quote(symbols: set[str], cat: Any) -> str | None:
@@ -213,6 +227,8 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
                     for d, dr in result.domains.items()},
         "stages": [{"stage": n, "from": _iso(t), "state": state} for t, n, state in stage_log(result)],
         "untradable": list(setting.untradable) if setting else None,
+        "data_gaps": list(setting.data_gaps) if setting else None,
+        "partial_bars": list(setting.partial_bars) if setting else None,
         "trade_count": len(result.trades),
         "models": _models(result.trades),
         "gate_decisions": _timed(result.gate_decisions),

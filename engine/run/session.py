@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.diagnostics import Severity, SpecError
+from engine.diagnostics import Severity, SpecError, sort_key
 from engine.domain import Domain
 from engine.exec.execution import Execution
 from engine.run.book import DomainBook
 from engine.run.config import RunConfig
 from engine.run.currency import WalletCurrency
 from engine.run.optin import Routing
-from engine.runtime import (ActionContext, BoundMachine, Instance, Interpreter, ListSink, Record,
-                            ReplayClock, default_registry, missing_implementations)
+from engine.runtime import (PROVIDER_MODULES, ActionContext, BoundMachine, Instance, Interpreter, ListSink, Record,
+                            ReplayClock, default_registry)
 from engine.spec.contract import MACHINES
 from engine.spec.ir import SpecSet
 from engine.spec.params import STAGE_PREFIX
@@ -52,16 +52,20 @@ class RefusedToStart(Exception):
 
 def load_specset(paths: list[str]) -> SpecSet:
     """The spec set to run; raises SpecError on any error `engine validate` reports (the same check,
-    with the engine's contract applied even to a set that is not a whole spec tree with a rollout)."""
+    with the engine's contract applied even to a set that is not a whole spec tree with a rollout),
+    and on a guard or action some machine uses that no provider implements (UNIMPLEMENTED)."""
+    from engine.spec.lint._context import Context
+    from engine.spec.lint.implemented import unimplemented
     from engine.spec.validation import check_specs
 
     specs, diags = check_specs(paths, for_run=True)
     errors = [d for d in diags if d.severity is Severity.ERROR]
     if errors:
         raise SpecError(errors)
-    missing = missing_implementations(specs)
+    # validate checked the light providers only; the run imports every provider it uses
+    missing = sorted(unimplemented(Context(specs), PROVIDER_MODULES), key=sort_key)
     if missing:
-        raise RefusedToStart("specs name actions or guards with no implementation: " + ", ".join(missing))
+        raise SpecError(missing)
     return specs
 
 
@@ -72,7 +76,7 @@ def spec_hashes(specs: SpecSet, cfg: RunConfig) -> dict[str, str]:
     parameters mid-run) and the strategy config (`strategy`: the run config's `strategy` section
     and the bytes of the strategy file it names)."""
     out = {name: m.spec_hash for name, m in specs.machines.items()}
-    out["risk"] = _digest(specs.extra["risk"].model_dump(mode="json"))
+    out["risk"] = specs.extra["risk"].run_hash()  # `engine diff` prints it for the risk file
     applied = [_digest([o.scope, o.key, o.values]) for o in specs.overrides  # what they set, not where
                if o.scope == "stage" or (o.scope, o.key) == ("env", cfg.env)]
     out["overrides"] = _digest(sorted(applied))
@@ -140,6 +144,9 @@ class Session:
     kill_events: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     untradable: list = field(default_factory=list)  # engine/run/preflight.py: symbols the opening wallets never trade
+    # Domains whose wallets apply_stage opened since the last untradable check, with the rollout
+    # state that opened them: a promotion's are checked when it lands (Runner._check_opened).
+    opened: list[tuple[Domain, str]] = field(default_factory=list)
     flatten_pending: bool = False
     refused: str = ""  # why the last event sent to the rollout was refused ("" if it was not)
     stages: dict[int, dict[str, BoundMachine]] = field(default_factory=dict)  # bind_stages: per stage, at load
@@ -161,21 +168,22 @@ class Session:
         state = ctx.instance.state
         spec = self.domains_of(state)
         routed = self.routed(state)
-        opened = {}
+        funded = {}
         for name, mode in routed.items():
             dom = Domain(name)
             if mode in (None, "off") or dom in self.books:  # a book keeps its wallet; see _sync_rollout
                 continue
-            opened[name] = funding = {"usd": paper_wallet_usd, **self.currencies[dom].as_dict()}
+            funded[name] = funding = {"usd": paper_wallet_usd, **self.currencies[dom].as_dict()}
             wallet = self.store.open_wallet(dom, mode, self.currencies[dom].from_usd(paper_wallet_usd),
                                             reason=f"{state} activates {name}", detail=funding)
             self.books[dom] = DomainBook(dom, mode, wallet.start_balance, wallet.balance, ctx.now,
                                          wallet.balance, wallet.balance)
+            self.opened.append((dom, state))
         # What the run trades (a live leg routed to paper by --paper says paper) beside what the spec says,
         # and each wallet it opened: its USD amount, currency and the rate between them.
         self.ledger.journal("stage", state, {"domains": {d: m or "off" for d, m in routed.items()},
                                              "spec_domains": dict(spec), "exploration_min": exploration_min,
-                                             "exploration_max_chop": exploration_max_chop, "wallets": opened},
+                                             "exploration_max_chop": exploration_max_chop, "wallets": funded},
                             reason="apply_stage")
 
     def report_gate(self, ctx: ActionContext, phase: str, passed: bool) -> None:

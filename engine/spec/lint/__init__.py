@@ -11,9 +11,11 @@ from typing import Callable, Iterable, Iterator
 
 from engine.diagnostics import Diagnostic, Severity, sort_key
 from engine.spec.ir import Machine, SpecSet
-from engine.spec.lint import (answers, arguments, checks, conflicts, events, expressions, graph, names, rates,
-                              rollout, senders, structure, types)
+from engine.spec.lint import (arguments, checks, conflicts, events, expressions, graph, names, rates, rollout,
+                              structure, types)
 from engine.spec.lint._context import Context
+from engine.spec.lint import implemented, risk  # apart: other rule areas edit the import above
+from engine.spec.lint import answers, senders  # apart, likewise: the engine's events (ENGINE_CONTRACT)
 
 MachineRule = Callable[[Context, Machine], Iterable[Diagnostic]]
 MACHINE_RULES: tuple[MachineRule, ...] = (
@@ -21,7 +23,8 @@ MACHINE_RULES: tuple[MachineRule, ...] = (
     graph.check, events.check, checks.check, rollout.check, answers.check,
 )
 SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (
-    events.check_specset, rates.check_specset, senders.check_specset)
+    events.check_specset, rates.check_specset, risk.check_specset, implemented.check_specset,
+    senders.check_specset)
 
 __all__ = ["lint", "safely"]
 

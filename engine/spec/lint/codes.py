@@ -73,6 +73,8 @@ LINT_CODES: dict[str, Severity] = {
     "NEVER_SENT": W,
     # a paper contract's quote currency with no USD rate a run could convert at (engine/spec/lint/rates.py)
     "CONTRACT_NO_RATE": W,
+    "RISK_LIMIT_UNREAD": W,  # a risk limit no guard of the chain, nor the run, reads (engine/spec/lint/risk.py)
+    "UNIMPLEMENTED": E,  # a guard or action machines use that no provider implements (engine/spec/lint/implemented.py)
 }
 
 ALL_CODES: dict[str, Severity] = {**LOADER_CODES, **LINT_CODES}

@@ -1,0 +1,59 @@
+"""RISK_LIMIT_UNREAD: a risk limit the spec sets and nothing enforces.
+
+A limit is enforced by the guards of the chain that read it (each declares its reads in
+engine/risk/guards.py) or by the run itself (engine/risk/config.py RUN_READS: the engine's
+exits, the venue's margin). Dropping `max_concurrent` from `guards:` left
+`max_concurrent_positions: 1` in the spec, validated clean, and the run held two positions:
+the spec said one thing and the run did another. Only the risk documents are read here (the
+key's position is taken from the file, which the IR does not keep per key).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from engine.diagnostics import Diagnostic, Pos
+from engine.risk.config import RUN_READS, Reader, RiskConfig
+from engine.risk.guards import READS
+from engine.spec.lint._base import diag
+from engine.spec.lint._context import Context
+from engine.spec.yamlio import parse_yaml
+
+CODE = "RISK_LIMIT_UNREAD"
+KIND = "risk"
+
+
+def check_specset(cx: Context) -> Iterator[Diagnostic]:
+    specset = cx.specset
+    for name, kind in specset.extra_kinds.items():
+        pos = specset.extra_pos.get(name)
+        if kind == KIND and pos is not None:
+            yield from check(specset.extra[name], pos.file)
+
+
+def check(config: RiskConfig, file: str) -> Iterator[Diagnostic]:
+    """Each `limits` key written in `file` that neither a guard of `config.guards` nor the run reads."""
+    try:
+        doc, problems = parse_yaml(Path(file).read_text(encoding="utf-8"), file)
+    except (OSError, UnicodeDecodeError):
+        return  # the loader read it a moment ago; nothing to point at now
+    written = doc.data.get("limits") if doc is not None and not problems and isinstance(doc.data, dict) else None
+    if not isinstance(written, dict):
+        return
+    chain = {key for g in config.guards for key in READS.get(g, ())}
+    limits = config.limits
+    for key, value in written.items():
+        reader = RUN_READS.get(key)
+        if key in chain or value in ({}, None) or (reader is not None and reader.when(limits)):
+            continue
+        guards = [g for g, reads in READS.items() if key in reads]
+        yield _finding(doc.key_pos_of(("limits", key)), key, guards, reader)
+
+
+def _finding(pos: Pos, key: str, guards: list[str], idle: Reader | None) -> Diagnostic:
+    by = f" ({', '.join(guards)})" if guards else ""
+    also = f"; {idle.what} reads it only {idle.only}" if idle else ""
+    add = " or ".join(f"`- {g}`" for g in guards)
+    hint = (f"add {add} to the chain under `guards:`, or remove the limit: as it is, the run does not enforce it"
+            if guards else "remove the limit: as it is, the run does not enforce it")
+    return diag(pos, CODE, f"limits.{key} is set but no guard in the chain reads it{by}{also}", hint)

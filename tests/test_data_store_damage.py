@@ -1,0 +1,118 @@
+"""A damaged store is a diagnostic naming the day file, and an import is all or nothing.
+
+One day file overwritten with garbage used to give a pyarrow traceback in `data import`, `data
+list` and `engine run`; a write that failed part-way (a file where a day folder goes, a full disk,
+Ctrl-C) left some days and the label written. Now each day is written to a temporary file first
+and all are swapped in together; a failure puts the store back as it was."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.cli import main
+from engine.data import bundled
+from engine.data.errors import DataError
+from engine.data.store import ParquetStore
+from engine.diagnostics import SpecError
+from engine.run.config import load_config
+
+SYMBOL, TF = "LTC/BTC", "5m"
+
+
+def _snapshot(root: Path) -> dict[Path, bytes | None]:
+    """Every file's bytes and every folder (None): a left-over temporary file or folder shows."""
+    return {p.relative_to(root): None if p.is_dir() else p.read_bytes() for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def bars() -> pd.DataFrame:
+    df = bundled.load("crypto_spot/LTC_BTC-5m")
+    return df[df.index < pd.Timestamp("2018-01-14", tz="UTC")]  # 4 days, 2018-01-10 .. 13
+
+
+def _damaged(root: Path, bars: pd.DataFrame, day: str) -> Path:
+    ParquetStore(root).write(bars, SYMBOL, TF)
+    path = ParquetStore(root).folder(SYMBOL, TF) / f"date={day}" / "part.parquet"
+    path.write_text("garbage\n")
+    return path
+
+
+def _is_named(err: str, path: Path) -> None:
+    assert err.startswith(f"{path}:1:1: error DATA cannot read this stored day file: ") and "Traceback" not in err
+    assert f"hint: remove that day's folder ({path.parent}) and import the file holding {path.parent.name[5:]}" in err
+
+
+def test_a_damaged_day_file_is_named_by_import_and_list(tmp_path, capsys, bars):
+    day = _damaged(tmp_path, bars, "2018-01-12")
+    file = tmp_path / "bars.csv"
+    bars.rename_axis("timestamp").to_csv(file)
+    capsys.readouterr()
+    assert main(["data", "list", "--store", str(tmp_path)]) == 1
+    _is_named(capsys.readouterr().err, day)
+    assert main(["data", "import", str(file), "--symbol", SYMBOL, "--tf", TF, "--store", str(tmp_path)]) == 1
+    _is_named(capsys.readouterr().err, day)
+    # Another series does not read the damaged one.
+    assert main(["data", "import", str(file), "--symbol", "ETH/BTC", "--tf", TF, "--store", str(tmp_path)]) == 0
+
+
+def test_a_damaged_day_file_is_named_when_a_run_reads_it(tmp_path, capsys, bars):
+    day = _damaged(tmp_path / "store", bars, "2018-01-12")
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"db: {tmp_path / 'engine.db'}\nruns_dir: {tmp_path / 'runs'}\ndata:\n  crypto_spot:\n"
+                   f"    datasets: ['store:{SYMBOL}@{TF}']\n    store: {tmp_path / 'store'}\n")
+    assert main(["run", "--stage", "1", "--no-progress", "--max-bars", "5", "--config", str(cfg)]) == 1
+    _is_named(capsys.readouterr().err, day)
+    first = _damaged(tmp_path / "store", bars.iloc[:10], "2018-01-10")  # the day the config check reads
+    with pytest.raises(SpecError) as e:
+        load_config(cfg)
+    (text,) = [d.text() for d in e.value.diagnostics]
+    assert text.startswith(f"{cfg}:5:16: error CONFIG_DATA {first}: cannot read this stored day file")
+
+
+def test_a_parquet_file_without_bar_times_is_damage_too(tmp_path, bars):
+    day = _damaged(tmp_path, bars, "2018-01-11")
+    pd.DataFrame({"open": [1.0]}).to_parquet(day)
+    with pytest.raises(DataError, match="it holds no bar times") as e:
+        ParquetStore(tmp_path).read(SYMBOL, TF)
+    assert e.value.file == str(day)
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_a_file_where_the_third_day_goes_writes_nothing(tmp_path, capsys, bars, stored):
+    store = ParquetStore(tmp_path / "s")
+    if stored:
+        store.write(bars.iloc[:300], SYMBOL, TF)  # 2018-01-10 and 11, and the label
+    blocker = store.folder(SYMBOL, TF) / "date=2018-01-12"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("")
+    before = _snapshot(store.root)
+    with pytest.raises(DataError) as e:
+        store.write(bars * 1.01, SYMBOL, TF)
+    assert e.value.message.startswith(f"cannot write the store: a file is where the store needs a folder ({blocker})")
+    assert e.value.message.endswith("nothing was written")
+    assert _snapshot(store.root) == before
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failure_while_swapping_days_in_puts_the_store_back(tmp_path, monkeypatch, bars, failure):
+    store = ParquetStore(tmp_path)
+    store.write(bars, SYMBOL, TF)
+    before = _snapshot(tmp_path)
+    replace, calls = os.replace, []
+
+    def third_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise failure
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", third_fails)
+    with pytest.raises((DataError, KeyboardInterrupt)):
+        store.write(bars * 1.01, SYMBOL, TF)  # 4 days, each replacing a stored one
+    monkeypatch.undo()
+    assert len(calls) > 3  # the two days swapped in were put back
+    assert _snapshot(tmp_path) == before
+    assert store.read(SYMBOL, TF).equals(bars)
