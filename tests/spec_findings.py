@@ -11,7 +11,6 @@ from engine.diagnostics import Diagnostic
 KNOWN_NEVER_SENT = frozenset({
     ("model_promotion", "operator_confirmed"),  # no command of the gate maps to it: `engine promote` posts the rollout's
     ("model_promotion", "operator_rejected"),  # likewise `engine decline`
-    ("order", "denied"),  # a pre-trade refusal happens before any order exists
     ("bracket", "move_stop"),  # no strategy or operator command sends it
 })
 

@@ -40,14 +40,13 @@ def test_cancel_refused_returns_to_the_working_state(machine):
     assert o.state == "PARTIALLY_FILLED"
 
 
-def test_reject_and_deny(machine):
+def test_reject(machine):
     o = submitted(machine)
     o.send("rejected", reason="insufficient margin")
     assert o.state == "REJECTED" and o.inst.done
     assert o.called("record_rejection") == [{"reason": "insufficient margin"}]
-    d = machine("order")
-    d.send("denied", reason="spread too wide")
-    assert d.state == "DENIED" and d.inst.done
+    # DENIED: an entry submitted while the kill switch blocks entries (test_kill_denies_new_entries_but_exits_pass);
+    # the risk chain's refusals come before any order exists (journal `signal_rejected`)
 
 
 def test_submit_timeout_goes_unresolved_and_only_reconciliation_leaves(machine):
