@@ -132,7 +132,7 @@ class Store:
         target = f"file:{quote(str(Path(parsed.database or '').resolve()))}?mode=ro"
         engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(target, uri=True, timeout=READ_WAIT_S,
                                                                             check_same_thread=False))
-        return cls(engine, "full", 1, time.time, "", shown=shown_url(parsed))
+        return cls(_with_tables(engine, shown_url(parsed)), "full", 1, time.time, "", shown=shown_url(parsed))
 
     @property
     def url(self) -> str:
@@ -352,6 +352,17 @@ class Store:
             self._append("order", client_order_id, changes, reason=reason)
             self._detach(row)
         return row
+
+    def set_machine_states(self, states: dict[str, str]) -> None:
+        """Orders' machine states (client_order_id -> state) as a checkpoint finds them, in one
+        statement. Not journaled: the machine snapshots saved with the checkpoint, and the audit
+        trail, hold every transition."""
+        if not states:
+            return
+        with self._unit(savepoint=False):
+            self._session.connection().execute(_MACHINE_STATE_UPDATE, [{"b_id": k, "machine_state": v}
+                                                                       for k, v in states.items()])
+        self._session.expire_all()  # an order row the session holds has a stale machine_state
 
     def pending_intents(self) -> list[OrderRequest]:
         """Intents journaled but never acknowledged, oldest first: a restart reconciles these."""
@@ -649,9 +660,16 @@ def store_id(conn: Any, *, make: bool = False) -> str | None:
 
 def _made_engine(url: str, wait_s: float) -> Engine:
     """An engine on the store at `url`, no wait over `wait_s`; NoStore when no run made its tables."""
+    engine = make_engine(url, "full", wait_s)
+    return _with_tables(engine, shown_url(engine.url))
+
+
+def _with_tables(engine: Engine, shown: str) -> Engine:
+    """`engine`, if a run made the store's tables there; else NoStore (disposed). The one test of
+    "no run yet" for every command that opens an existing store: a run killed while it started
+    leaves a file with none (empty, or SQLite's header only), which is no run, not a bad store."""
     from sqlalchemy import inspect
 
-    engine = make_engine(url, "full", wait_s)
     try:
         with engine.connect() as conn:
             made = inspect(conn).has_table(ControlRow.__tablename__)
@@ -660,7 +678,7 @@ def _made_engine(url: str, wait_s: float) -> Engine:
         raise
     if not made:
         engine.dispose()
-        raise NoStore(f"no store tables in {shown_url(engine.url)}")
+        raise NoStore(f"no store tables in {shown}")
     return engine
 
 
@@ -732,6 +750,8 @@ def _advance(current: str, new: str) -> str:
 _ORDER_UPDATE = (update(OrderRow.__table__).where(OrderRow.__table__.c.client_order_id == bindparam("b_id"))
                  .values(status=bindparam("status"), filled_qty=bindparam("filled_qty"),
                          machine_state=bindparam("machine_state")))
+_MACHINE_STATE_UPDATE = (update(OrderRow.__table__).where(OrderRow.__table__.c.client_order_id == bindparam("b_id"))
+                         .values(machine_state=bindparam("machine_state")))
 _FIGURES_UPDATE = (update(OrderRow.__table__).where(OrderRow.__table__.c.client_order_id == bindparam("b_id"))
                    .values(qty=bindparam("qty"), price=bindparam("price")))
 _WALLET_UPDATE = (update(WalletRow.__table__)

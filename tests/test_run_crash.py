@@ -113,7 +113,8 @@ def _state(work: Path) -> dict:
         fills = sorted((f.fill_id, f.client_order_id, round(f.qty, 9), round(f.price, 12), round(f.fee, 12))
                        for f in store.fills())
         positions = sorted((p.symbol, p.domain, round(p.qty, 9), round(p.avg_price, 12)) for p in store.positions())
-        wallets = sorted((w.domain, w.mode, round(w.balance, 6)) for w in store.wallets())
+        # Exactly: the one credit a crash could lose is a fee's, ~1e-6 of the BTC wallet.
+        wallets = sorted((w.domain, w.mode, w.balance, w.realized_pnl) for w in store.wallets())
         journal = [(e.kind, e.key, e.payload, e.reason) for e in store.iter_journal() if e.kind not in PER_START]
     # The audit trail too: records a crash left after the last checkpoint are set aside and
     # re-made by the resumed run, so the trail reads as one uninterrupted run's.

@@ -385,7 +385,7 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
     from engine.commands.status import driver_error
     from engine.run import checkpoint
     from engine.run.session import hosted_machines
-    from state.store import Store
+    from state.store import NoStore, Store
 
     file = _sqlite_file(parsed)
     if file is not None and not file.is_file():
@@ -398,6 +398,8 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
                             {m: {r.spec_hash for r in store.load_snapshots(m).values()}
                              for m in hosted_machines(specs)}, store.get_json(SPECS_KEY),
                             store.get_json(CONFIG_FILE_KEY))
+    except NoStore:  # a file a run killed while starting left without tables: no run, as kill and status say
+        return None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise Refused(str(driver_error(parsed, e)), 2) from None
 

@@ -34,13 +34,16 @@ def funding_reason(event: "VenueEvent") -> str:
 class StoreLedger:
     def __init__(self, store: Any, mode: str) -> None:
         self.store, self.mode = store, mode
+        self._touched: dict[str, "OrderHandle"] = {}  # orders booked since the last flush
 
     def intent(self, order: "OrderHandle") -> None:
         self.store.record_intent(order.request, order.domain, self.mode, machine_state=order.instance.state)
         self.store.commit()  # write-ahead: durable before the venue hears of it
+        self._touched[order.id] = order
 
     def ack(self, order: "OrderHandle", status: str, reason: str) -> None:
         self.store.record_ack(order.id, status, reason=reason)
+        self._touched[order.id] = order
 
     def amend(self, order: "OrderHandle", qty: float, price: float | None, reason: str) -> None:
         self.store.record_amend(order.id, qty, price, reason=reason)
@@ -49,10 +52,14 @@ class StoreLedger:
         self.store.record_amend(order.id, qty, price, journal=False)
 
     def fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
-        result = self.store.record_fill(fill, multiplier=multiplier, settle=False)  # "filled": the venue's ack
-        # Already stored means a re-processed bar after a crash: idempotent by fill id.
-        if result.recorded and result.realized_pnl:
-            self.store.credit(order.domain, self.mode, result.realized_pnl, f"fill {fill.fill_id}", realized=True)
+        # One transaction: a crash between the fill and its credit would lose the credit for
+        # good, as the re-processed bar finds the fill stored (idempotent by fill id) and
+        # books nothing.
+        with self.store.atomic():
+            result = self.store.record_fill(fill, multiplier=multiplier, settle=False)  # "filled": the venue's ack
+            if result.recorded and result.realized_pnl:
+                self.store.credit(order.domain, self.mode, result.realized_pnl, f"fill {fill.fill_id}", realized=True)
+        self._touched[order.id] = order
 
     def funding(self, domain: Domain, event: "VenueEvent") -> None:
         # Idempotent by symbol and funding time: a re-processed bar after a crash hears it again.
@@ -68,8 +75,12 @@ class StoreLedger:
         pass
 
     def flush(self, books: Iterable["DomainBook"], orders: Iterable["OrderHandle"]) -> None:
-        for o in orders:  # the machine state of every live order, for `engine status` and reconciliation
-            self.store.upsert_order(o.id, machine_state=o.instance.state)
+        """The machine state of every order tracked or booked since the last flush, for `engine
+        status` and reconciliation: one retired since then is in its final state. Not journaled:
+        the checkpoint's snapshots and the audit trail hold every transition."""
+        touched, self._touched = self._touched, {}
+        touched.update((o.id, o) for o in orders)
+        self.store.set_machine_states({oid: o.instance.state for oid, o in touched.items()})
 
 
 class BufferedLedger:
@@ -81,6 +92,7 @@ class BufferedLedger:
         self._new, self._text = Batch, json_text
         self.batch = Batch()
         self.rows: dict[str, dict[str, Any]] = {}  # status of orders not yet final, across flushes
+        self._touched: dict[str, "OrderHandle"] = {}  # orders with a row in this batch
         self._ack_texts: dict[str, str] = {}  # an ack's payload text by status: half the journal rows
 
     def intent(self, order: "OrderHandle") -> None:
@@ -95,6 +107,7 @@ class BufferedLedger:
         else:
             b.order_updates[oid] = self.rows[oid] = {"status": "intent", "filled_qty": 0.0,
                                                      "machine_state": order.instance.state}
+            self._touched[oid] = order
         self.journal("intent", oid, {"symbol": r.symbol, "side": side, "qty": r.qty, "role": role,
                                      "quote_id": r.quote_id})
 
@@ -155,6 +168,12 @@ class BufferedLedger:
         for o in orders:
             tracked.add(o.request.client_order_id)
             self._update(o, o.request.client_order_id)
+        # An order retired since the last flush is in its final machine state only now: the
+        # venue's synchronous answer (a cancel's) was booked while it was leaving the last one.
+        for oid, o in self._touched.items():
+            if oid not in tracked:
+                self.rows[oid]["machine_state"] = o.instance.state
+        self._touched = {}
         for book in books:
             if book.balance < 0:
                 raise ValueError(f"{book.domain.value} wallet would go negative ({book.balance:.2f}): refusing to "
@@ -184,3 +203,4 @@ class BufferedLedger:
             row["filled_qty"] = filled_qty
         row["machine_state"] = order.instance.state
         self.batch.order_updates[oid] = row
+        self._touched[oid] = order
