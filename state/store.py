@@ -46,7 +46,6 @@ VENUE_STATUSES = frozenset({"accepted", "rejected", "partially_filled", "filled"
                             "expired", "triggered", "unknown"})
 # Never acknowledged by the venue: what a restart must reconcile.
 PENDING = frozenset({INTENT, "unknown"})
-_ORDER_FIELDS = frozenset({"machine_state", "status", "venue_order_id", "filled_qty"})
 READ_WAIT_S = 5.0  # a WAL reader waits only while SQLite recovers a crashed writer's log
 
 
@@ -335,23 +334,6 @@ class Store:
             self._append("fill", fill.fill_id, {**_jsonable(fill), "realized_pnl": pnl},
                          reason=reason)
         return FillResult(recorded=True, realized_pnl=pnl)
-
-    def upsert_order(self, client_order_id: str, *, reason: str = "", **changes: Any) -> OrderRow:
-        """Update an order's machine_state, status, venue_order_id or filled_qty.
-
-        Orders come into being only through record_intent (write-ahead), so an
-        unknown id raises rather than inserting.
-        """
-        unknown = set(changes) - _ORDER_FIELDS
-        if unknown:
-            raise TypeError(f"upsert_order cannot change {sorted(unknown)}; only {sorted(_ORDER_FIELDS)}")
-        with self._unit():
-            row = self._require_order(client_order_id)
-            for name, value in changes.items():
-                setattr(row, name, value)
-            self._append("order", client_order_id, changes, reason=reason)
-            self._detach(row)
-        return row
 
     def set_machine_states(self, states: dict[str, str]) -> None:
         """Orders' machine states (client_order_id -> state) as a checkpoint finds them, in one

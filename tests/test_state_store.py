@@ -118,16 +118,6 @@ def test_statuses_only_move_forward(store: Store) -> None:
         store.record_ack(req.client_order_id, "teleported")
 
 
-def test_upsert_order_updates_but_never_creates(store: Store) -> None:
-    req = order()
-    with pytest.raises(UnknownOrder):
-        store.upsert_order(req.client_order_id, machine_state="working")
-    store.record_intent(req, "crypto_spot")
-    assert store.upsert_order(req.client_order_id, machine_state="working").machine_state == "working"
-    with pytest.raises(TypeError):
-        store.upsert_order(req.client_order_id, qty=5.0)
-
-
 def test_wallets_never_go_negative(store: Store) -> None:
     store.open_wallet("crypto_spot", "paper", 1000.0)
     assert store.credit("crypto_spot", "paper", -999.5, "fee") == pytest.approx(0.5)
