@@ -4,6 +4,7 @@ tests/conftest.py), from the repo root and without the developer's store or live
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,17 @@ def engine_process(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """`engine ARGV` in a process of its own, its output captured as text."""
     return subprocess.run([sys.executable, "-m", "engine.cli", *argv], cwd=cwd, capture_output=True, text=True,
                           env=engine_env(), timeout=600)
+
+
+def after_word(command: str) -> list[str]:
+    """A suggested command's words after its command word (engine/suggest.py): `engine`, or the
+    interpreter and `-m engine.cli` that engine_process runs the engine with."""
+    words = shlex.split(command)
+    if words[1:3] == ["-m", "engine.cli"]:
+        assert os.path.samefile(words[0], sys.executable), command
+        return words[3:]
+    assert words[0] == "engine", command
+    return words[1:]
 
 
 def at_root(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -222,6 +222,37 @@ def test_promote_refuses_while_the_kill_switch_keeps_the_rollout_demoted(db, cap
     assert taken(db) == []
 
 
+def test_a_refused_promotion_says_what_lifts_the_kill_switch_not_the_raw_ctx(db, capsys):
+    """QA round 14: the refusal printed `saved ctx {... 'kill_clear': False}`. It gives the spec's
+    own reason and, from the kill spec and its saved state, the command that lifts the switch."""
+    set_state(db, "rollout", "demoted", {"stage": 1, "kill_clear": False})
+    set_state(db, "kill_modes", "halted", {"tripped_by": "manual"})
+    assert engine("promote", "--db", str(db)) == 1
+    err = capsys.readouterr().err
+    assert ("confirming now would not leave `demoted`: the kill switch is still engaged (kill mode `halted`): "
+            "`engine kill --mode resume` first (the `rollout` spec: kill switch still engaged: resume it first)") in err
+    assert "ctx" not in err and "kill_clear" not in err
+    set_state(db, "rollout", "confirm_stage_2", {"stage": 1, "kill_clear": False})  # a guard alone refuses it
+    set_state(db, "kill_modes", "close_only", {"tripped_by": "daily_loss"})
+    assert engine("promote", "--db", str(db)) == 1
+    err = capsys.readouterr().err
+    assert "(kill mode `close_only`): `engine kill --mode resume` first (the `rollout` spec: `ctx.kill_clear` is false)" in err
+    set_state(db, "kill_modes", "flatten_all", {"tripped_by": "manual"})  # no command lifts it: wait
+    assert engine("promote", "--db", str(db)) == 1
+    assert "no operator command lifts it from there: wait until the engine moves it on" in capsys.readouterr().err
+    assert taken(db) == []
+
+
+def test_a_refused_decline_says_declining_and_what_answers_instead(db, capsys):
+    """`--decline` on `demoted` said "confirming now would not leave": demoted has no decline at all."""
+    set_state(db, "rollout", "demoted", {"stage": 1, "kill_clear": True})
+    assert engine("promote", "--decline", "--db", str(db)) == 1
+    err = capsys.readouterr().err
+    assert ("declining now would not leave `demoted`: the `rollout` spec has no `operator_rejected` transition out of "
+            "it; it is answered with `engine promote`") in err, err
+    assert taken(db) == []
+
+
 def test_promote_before_any_rollout_snapshot_refuses(tmp_path, capsys):
     path = tmp_path / "engine.db"
     Store.open(path=str(path)).close()

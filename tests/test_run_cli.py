@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_support import after_word
 from engine.run.optin import ENV_VAR, OptInError, route
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,16 +29,18 @@ def test_stage_2_without_opt_in_names_all_three_switches_and_paper(tmp_path: Pat
     done = _engine(tmp_path, "--stage", "2")
     assert done.returncode == 1
     msg = done.stderr
-    for needle in ("execution.trading_enabled: true", "--live", f"{ENV_VAR}=1", "engine run --stage 2 --paper"):
+    for needle in ("execution.trading_enabled: true", "--live", f"{ENV_VAR}=1"):
         assert needle in msg, needle
+    assert after_word(msg.split("Or run `")[1].split("`")[0])[:4] == ["run", "--stage", "2", "--paper"], msg
     assert "Traceback" not in msg and not (tmp_path / "run").exists()
 
 
 def test_the_paper_suggestion_keeps_resume_and_the_database(tmp_path: Path) -> None:
     done = _engine(tmp_path, "--stage", "2", "--resume")
     assert done.returncode == 1
-    assert (f"`engine run --stage 2 --paper --db {tmp_path / 'engine.db'} --run-dir {tmp_path / 'run'} --no-progress "
-            "--resume`") in done.stderr
+    paper = done.stderr.split("Or run `")[1].split("`")[0]
+    assert " ".join(after_word(paper)) == (f"run --stage 2 --paper --db {tmp_path / 'engine.db'} --run-dir "
+                                           f"{tmp_path / 'run'} --no-progress --resume"), done.stderr
 
 
 def test_every_missing_switch_is_named_and_only_those() -> None:

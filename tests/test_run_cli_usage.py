@@ -5,7 +5,6 @@ naming the file, and a resume with nothing left to replay journals nothing."""
 from __future__ import annotations
 
 import json
-import shlex
 import signal
 import sqlite3
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_support import ONE_DATASET, ROOT, engine_env, engine_process
+from cli_support import ONE_DATASET, ROOT, after_word, engine_env, engine_process
 from engine.cli import main
 from engine.commands.run import FINISHED_KEY
 from engine.run import checkpoint
@@ -32,10 +31,8 @@ def argv_in(tmp: Path, *args: str) -> list[str]:
 
 
 def suggested(stderr: str) -> list[str]:
-    """The `engine ...` command a message suggests, as argv after `engine`."""
-    words = shlex.split(stderr.split("`")[1])
-    assert words[0] == "engine"
-    return words[1:]
+    """The `engine ...` command a message suggests, as argv after its command word."""
+    return after_word(stderr.split("`")[1])
 
 
 def equity_rows(db: Path) -> int:

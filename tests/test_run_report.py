@@ -248,6 +248,24 @@ def test_every_report_key_is_documented(tmp_path):
     assert set(TRADE_COLUMNS) <= documented
 
 
+@pytest.mark.usefixtures("at_root")
+def test_the_report_names_the_run_spec_hash_its_journal_rows_carry(tmp_path):
+    """QA round 14: the journal's run-level `spec_hash` was in no report and no doc; one could
+    only rebuild it from engine/run/session.py. report.json has it, made as run-report.md says."""
+    import dataclasses
+    import hashlib
+
+    from engine.run.config import load_config
+    from engine.run.session import load_specset, spec_hash, spec_hashes
+
+    specs, cfg = load_specset([str(ROOT / "specs")]), load_config()
+    parts = spec_hashes(specs, cfg)
+    report = read_report(write_run_dir(dataclasses.replace(result(tmp_path, []), spec_hashes=parts)))
+    assert report["spec_hash"] == spec_hash(specs, cfg)  # what the run's ledger stamps on each journal row
+    by_hand = hashlib.sha256("".join(f"{k}:{v};" for k, v in sorted(report["spec_hashes"].items())).encode())
+    assert report["spec_hash"] == by_hand.hexdigest()[:16]  # the recipe docs/run-report.md gives
+
+
 def test_kpi_table_lists_each_domain_and_the_kill_summary(tmp_path):
     out = io.StringIO()
     print_kpi_table(result(tmp_path, [trade(30, T0 + 1), trade(-3, T0 + 2, exploration=True)]),

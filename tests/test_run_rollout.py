@@ -3,6 +3,7 @@ which domains take new entries, a promotion never opens a live leg without the o
 promoted stage's parameter overrides apply."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from run_support import Checker, Scenario, build, write_env_override
 
 PERPS = Scenario(stage=3, datasets=("crypto_perp/BTC-PERP-1m",), offset=0, bars=400, seed=3, partial_fill_prob=0.0,
                  slippage_bps=0.0, max_hold_s=1e9, flip_every=8)
+TWO_SPOT = dataclasses.replace(PERPS, stage=1, datasets=("crypto_spot/ETH_BTC-5m", "crypto_spot/LTC_BTC-5m"))
 SPOT = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m",), offset=0, bars=60, seed=1, partial_fill_prob=0.0,
                 slippage_bps=0.0, max_hold_s=3600.0)
 
@@ -252,6 +254,63 @@ def test_a_hold_lasts_operator_wait_s_once_and_then_the_replay_goes_on(tmp_path:
 def test_without_operator_wait_s_a_replay_does_not_hold(tmp_path: Path, monkeypatch) -> None:
     runner, op, _ = _held_run(tmp_path, monkeypatch, wait_s=0.0, answers_at=1)
     assert op.pauses == 0 and runner.session.rollout.state == "confirm_stage_2"
+
+
+class Notes:
+    """A progress display that keeps the notes printed above the bar."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+class Scripted(Operator):
+    """An operator who posts `script[n]` (command, args) at pause n, noting at each pause what the
+    engine was doing: (kill mode, a flatten pending, positions open)."""
+
+    def __init__(self, runner, script: dict[int, tuple[str, dict]]) -> None:
+        super().__init__(runner, None)
+        self.script, self.seen = script, []
+
+    def pause(self, seconds: float) -> None:
+        super().pause(seconds)
+        ses = self.runner.session
+        self.seen.append((ses.kill.state, ses.flatten_pending, len(ses.execution.brackets)))
+        if self.pauses in self.script:
+            ses.store.post_command(*self.script[self.pauses])
+
+
+def test_a_hold_comes_once_a_pending_flatten_is_done(tmp_path: Path, monkeypatch) -> None:
+    """QA round 14: a flatten demoted the rollout while a position was open, and the replay held on
+    `demoted` at once: its clock stood still, so the exits never filled, the kill switch stayed in
+    `flatten_all` (no resume applies there) and the hold passed with nothing the operator could do.
+    The hold comes once the position closed; a resume and a reinstatement given then both apply."""
+    import engine.run.loop as loop
+
+    runner = build(TWO_SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=100_000.0), Checker())
+    ses = runner.session
+    while len({b.symbol for b in ses.execution.brackets.values() if b.entry_fills}) < 2:
+        runner.run(limit=runner.bars + 1)  # till both hold a position: a flatten then takes more than a row
+    command(runner, "flatten")
+    assert (ses.kill.state, ses.rollout.state, ses.flatten_pending) == ("flatten_all", "demoted", True)
+    ses.cfg = ses.cfg.model_copy(update={"operator_wait_s": 60.0})
+    op = Scripted(runner, {1: ("resume", {}), 2: ("promote", {
+        "machine": "rollout", "event": "operator_confirmed", "expect_state": "demoted", "stage": 1,
+        "reason": "operator"})})
+    monkeypatch.setattr(loop, "wall", op.wall)
+    runner.pause = op.pause
+    progress = Notes()
+    runner.run(progress)
+    assert op.seen[0] == ("halted", False, 0), "held only once the flatten was done"
+    assert (ses.kill.state, ses.rollout.state, op.pauses) == ("normal", "stage_1", 2)
+    [note] = [n for n in progress.notes if "awaits the operator" in n]
+    assert "`engine promote`" in note and "--decline" not in note, note  # demoted has no decline
+    assert "kill mode `halted`): `engine kill --mode resume` first" in note, note
 
 
 def test_operator_wait_s_is_no_change_a_resume_refuses() -> None:

@@ -4,7 +4,9 @@ Refused unless the rollout machine's stored state is one the spec tags
 `awaiting_operator` (a `confirm_stage_N` state after a passed gate, or `demoted`
 waiting for reinstatement), or when the transition the engine would take from there
 leaves it nowhere, or, with `--stage N`, leads to another stage (its guards read the
-saved ctx: `demoted` reinstates ctx.stage). The event comes from the rollout spec's
+saved ctx: `demoted` reinstates ctx.stage). A refusal says why in the spec's words (the
+reason its rejecting action gives, else the guard that is false) and, with the kill switch
+engaged, the `engine kill` command that lifts it. The event comes from the rollout spec's
 `promote` command. The engine takes the command on its next bar and must raise the
 event only while the rollout is still in `expect_state`: a confirmation given for one
 promotion never confirms a later one. `--decline` posts the spec's `decline` command
@@ -25,9 +27,9 @@ import argparse
 import sys
 from typing import Any
 
-from engine.commands.status import (ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
+from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
                                     awaits_operator, command_store_url, latest_snapshot, load_machine,
-                                    load_spec_set, machine_state, open_existing_store, refuse_finished,
+                                    load_machines, load_spec_set, machine_state, open_existing_store, refuse_finished,
                                     refuse_untaken, resume_command, when_applied, USAGE)
 
 COMMAND = "promote"  # the rollout spec's command the engine contract requires
@@ -72,7 +74,10 @@ def _promote(args: argparse.Namespace) -> str:
         print(f"stage state: {state} (stage {ctx.get('stage', '?')})")
         if not awaits_operator(machine, state):
             raise CommandError(f"nothing awaits confirmation: `{state}` is not waiting for the operator")
-        target = _target(spec_set, machine, latest_snapshot(store, machine.name), cmd.event)
+        target, said = _dry_run(spec_set, machine, latest_snapshot(store, machine.name), cmd.event)
+        if target == state:
+            raise CommandError(_would_not_leave(args.decline, machine, state, cmd.event, said,
+                                                _kill_hint(spec_set, args, store)))
         if args.stage is not None and not _is_stage(target, args.stage):
             raise CommandError(f"the pending promotion from `{state}` leads to {target}, not stage {args.stage}")
         resume = resume_command(store, args)
@@ -86,20 +91,21 @@ def _promote(args: argparse.Namespace) -> str:
             f"(pending: {state} -> {target}); {when_applied(url, resume)}")
 
 
-def _target(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str) -> str:
-    """The state the confirmation leads to: the saved instance, restored into a scratch
-    interpreter with the real guards and inert actions, is sent the event, so selection
-    (priorities, parent states, a guard that raises is false) is the engine's own.
-    CommandError when it would not leave its state."""
+def _dry_run(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str) -> tuple[str, list[str]]:
+    """The state the answer leads to, and the reasons the spec's actions gave on the way (a
+    `record_rejection`'s): the saved instance, restored into a scratch interpreter with the real
+    guards and inert actions, is sent the event, so selection (priorities, parent states, a guard
+    that raises is false) is the engine's own."""
     from engine.runtime import (BindError, BoundMachine, Interpreter, ListSink, Registry, ReplayClock,
                                 default_registry, missing_implementations)
     from engine.spec.params import effective_params
 
     missing_implementations(spec_set)  # imports the providers the machines name, as `engine run` does
+    said: list[str] = []
     registry = Registry()
     registry.guards.update(default_registry.guards)
     for name in default_registry.actions:
-        registry.action(name)(lambda ctx, **kw: None)  # a dry run: nothing happens
+        registry.action(name)(_inert(said))
     ctx = snapshot.get("ctx") or {}
     try:
         bound = BoundMachine.build(machine, registry, effective_params(spec_set, machine.name, stage=ctx.get("stage")))
@@ -107,12 +113,43 @@ def _target(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str) -
         raise CommandError(f"the `{machine.name}` spec does not bind ({e}); run `engine validate`") from None
     interp = Interpreter(ReplayClock(0.0), ListSink())
     inst = interp.restore(bound, snapshot, allow_spec_change=True)  # what the current spec would do
-    state = inst.state
     interp.send(inst, event)
-    if inst.state == state:
-        raise CommandError(f"confirming now would not leave `{state}`: no `{event}` transition out of it "
-                           f"applies for the saved ctx {dict(ctx)}")
-    return inst.state
+    return inst.state, said
+
+
+def _inert(said: list[str]) -> Any:
+    """A dry run's action: does nothing, but keeps the reason a rejecting one gives."""
+    def act(ctx: Any, reason: Any = None, **kw: Any) -> None:
+        if reason:
+            said.append(str(reason))
+    return act
+
+
+def _would_not_leave(decline: bool, machine: Any, state: str, event: str, said: list[str], kill: str) -> str:
+    """Why the answer would leave the rollout where it is, in the spec's words: the reason its
+    rejecting action gives, else the guards that do not hold, else that no transition answers the
+    event there (and what does); then what lifts the kill switch, when it is engaged."""
+    from engine.commands.status import transitions_from
+    from engine.suggest import commands_leaving, promote_command
+
+    head = f"{'declining' if decline else 'confirming'} now would not leave `{state}`"
+    found = transitions_from(machine, state, event)
+    if not found:
+        others = [f"`{c}`" for c in map(promote_command, commands_leaving(machine, state)) if c]
+        return (f"{head}: the `{machine.name}` spec has no `{event}` transition out of it"
+                + (f"; it is answered with {' or '.join(others)}" if others else ""))
+    guards = [f"`{t.guard.source}`" for t in found if t.guard is not None and t.target not in (None, state)]
+    why = ("; ".join(said) or (f"{guards[0]} is false" if len(guards) == 1 else
+                               f"none of {', '.join(guards)} holds" if guards else "no transition applies"))
+    return f"{head}: {kill} (the `{machine.name}` spec: {why})" if kill else f"{head}: {why}"
+
+
+def _kill_hint(spec_set: Any, args: argparse.Namespace, store: Any) -> str:
+    """What lifts the kill switch, from its saved state and its spec ("" when it is not engaged)."""
+    from engine.suggest import kill_engaged
+
+    kill = load_machines(args.specs, KILL_KIND, spec_set=spec_set)[KILL_KIND]
+    return kill_engaged(kill, machine_state(store, kill.name)[0]) if kill is not None else ""
 
 
 def _live_legs(machine: Any, target: str, store: Any) -> list[str]:

@@ -207,12 +207,15 @@ def resume_command_of(args: argparse.Namespace) -> str:
 
 
 def _command(args: argparse.Namespace, routing: str, *, resume: bool) -> str:
-    """The user's command line rebuilt from its parsed options, so that it can be pasted: every
-    option given (one not at its default), with `routing` and `resume` in place of the user's."""
+    """The user's command line rebuilt from its parsed options, so that it can be pasted: the
+    command word that started this engine (engine/suggest.py), every option given (one not at its
+    default), with `routing` and `resume` in place of the user's."""
+    from engine.suggest import engine_command
+
     p = argparse.ArgumentParser()
     add_arguments(p)
     defaults = vars(p.parse_args(["--stage", str(args.stage)]))
-    words = ["engine run", f"--stage {args.stage}", *([routing] if routing else [])]
+    words = [engine_command("run"), f"--stage {args.stage}", *([routing] if routing else [])]
     for dest, value in vars(args).items():
         if dest in NOT_CARRIED or dest not in defaults or value == defaults[dest]:
             continue

@@ -33,6 +33,7 @@ from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import OPERATOR, Session
 from engine.runtime.audit import FanoutSink, ListSink, Record
 from engine.spec.contract import AWAITING_TAG
+from engine.suggest import commands_leaving, kill_engaged, promote_command
 
 if TYPE_CHECKING:
     from state.control import Command
@@ -181,27 +182,53 @@ class Runner:
     def _hold(self, progress) -> bool:
         """Hold the replay where the rollout awaits the operator (a state tagged awaiting_operator)
         for up to `operator_wait_s` of wall time, taking commands: the confirmation window counts
-        replay time, which a fast replay passes in a blink. Held once per such state entered; the
-        replay clock stands still meanwhile. A checkpoint first: `engine promote` reads the state
-        it confirms from the store. True: a checkpoint was made."""
+        replay time, which a fast replay passes in a blink. Held once per such state entered while
+        the operator can act (_actionable); the replay clock stands still meanwhile. A checkpoint
+        first: `engine promote` reads the state it confirms from the store. True: a checkpoint was made."""
         rollout = self.session.rollout
         state = rollout.state if rollout is not None and rollout.has_tag(AWAITING_TAG) else None
-        if state is None or state == self._held:
-            self._held = state
+        if state is None:
+            self._held = None
             return False
+        if state == self._held or not self._actionable():
+            return False  # not yet actionable: held once the engine has moved on (the flatten done)
         self._held = state
         wait = self.session.cfg.operator_wait_s
         self.checkpoint()
         if progress is not None:
-            progress.note(f"rollout `{state}` awaits the operator: `engine promote` or `engine promote --decline` "
-                          f"(the replay holds up to {wait:g} s)")
+            progress.note(self._awaits(state, wait))
         deadline = wall() + wait
         while rollout.state == state and wall() < deadline:
             self._next_poll = 0.0
             self.poll_commands()
-            if rollout.state == state:
-                self.pause(COMMAND_POLL_S)
+            if rollout.state != state:
+                break
+            if not self._actionable():  # the operator started a flatten: held again once it is done
+                self._held = None
+                break
+            self.pause(COMMAND_POLL_S)
         return True
+
+    def _actionable(self) -> bool:
+        """Whether an operator command can move the run on now. Not while a flatten works: its
+        exits fill only as the replay moves, which a hold stops (and the rollout's kill_clear stays
+        false meanwhile); nor while the kill switch is in a state no operator command of its spec
+        leaves (only the engine's own event, `flattened`, does)."""
+        ses = self.session
+        return not ses.flatten_pending and bool(commands_leaving(ses.kill.bound.machine, ses.kill.state))
+
+    def _awaits(self, state: str, wait: float) -> str:
+        """The hold's note: the commands that answer `state` (from the rollout spec), and, when one
+        of them would not move it now (a dry run: guards real), whether the kill switch holds it
+        back and what lifts it."""
+        ses = self.session
+        machine = ses.rollout.bound.machine
+        names = commands_leaving(machine, state)
+        answers = [f"`{c}`" for c in map(promote_command, names) if c]
+        stuck = any(ses._preview(machine.commands[n].event, None, None).state == state for n in names)
+        kill = kill_engaged(ses.kill.bound.machine, ses.kill.state) if stuck else ""
+        return (f"rollout `{state}` awaits the operator: {' or '.join(answers)}" + (f"; {kill}" if kill else "")
+                + f" (the replay holds up to {wait:g} s)")
 
     def checkpoint(self) -> None:
         from engine.run.checkpoint import save

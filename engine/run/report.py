@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import math
 from contextlib import suppress
@@ -236,11 +237,20 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "rejections": dict(sorted(result.rejections.items())),
         "venue_rejections": result.venue_rejections,
         "spec_hashes": dict(sorted(result.spec_hashes.items())),
+        "spec_hash": run_spec_hash(result.spec_hashes),
         "final_kill_mode": result.final_kill_mode,
         "final_stage_state": result.final_stage_state,
         "files": {"report": REPORT, "trades": TRADES, "equity": EQUITY, "journal": JOURNAL,
                   "audit": AUDIT if "audit" in files else None},
     })
+
+
+def run_spec_hash(parts: Mapping[str, str]) -> str:
+    """The run's one spec hash, which every journal row carries (engine/run/session.py
+    `spec_hash`, of the same parts): sha256 of `NAME:HASH;` for each part in name order, joined,
+    its first 16 hex digits."""
+    text = "".join(f"{name}:{part};" for name, part in sorted(parts.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _timed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

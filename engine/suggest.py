@@ -1,0 +1,89 @@
+"""The commands the engine suggests to the operator, written so that they work when pasted: the
+words that start this very engine, and, read from the specs, the operator commands that move a
+machine on from where it is."""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+ENGINE = "engine"  # the console script pyproject.toml installs
+CLI_MODULE = "engine.cli"  # `python -m engine.cli`
+OPENS_RISK = "opens_risk"  # the kill state tag that allows entries: the kill switch is not engaged there
+
+
+def engine_word() -> str:
+    """The words that start the engine as this process was started: `engine` when that name on
+    PATH is this very program; else the script's absolute path (a venv not activated:
+    `.venv/bin/engine` works from any folder, `engine` does not); the absolute interpreter and
+    `-m engine.cli` when run so. `engine` when the engine runs inside another program (a test)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name == CLI_MODULE:
+        return f"{shlex.quote(sys.executable)} -m {CLI_MODULE}"
+    script = sys.argv[0] if sys.argv else ""
+    if Path(script).name != ENGINE:
+        return ENGINE
+    found = shutil.which(ENGINE)
+    return ENGINE if found is not None and _same_file(found, script) else shlex.quote(os.path.abspath(script))
+
+
+def engine_command(*words: str) -> str:
+    """`engine WORDS...` with the command word that works here (engine_word)."""
+    return " ".join([engine_word(), *words])
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def commands_leaving(machine: Any, state: str) -> list[str]:
+    """The spec's operator commands (`commands:`) whose event has a transition out of `state`
+    into another state (a guard may still refuse it)."""
+    from engine.commands.status import transitions_from
+
+    return [name for name, cmd in machine.commands.items()
+            if any(t.target not in (None, state) for t in transitions_from(machine, state, cmd.event))]
+
+
+def kill_release(machine: Any, state: str) -> list[str]:
+    """The kill spec's commands that lead from `state` into a state that allows entries (tag
+    `opens_risk`): what lifts the kill switch from there. None in a state the engine itself must
+    move on (a flatten working: only `flattened` leaves it)."""
+    from engine.commands.status import transitions_from
+
+    return [name for name, cmd in machine.commands.items()
+            if any(t.target is not None and OPENS_RISK in machine.states[t.target].tags
+                   for t in transitions_from(machine, state, cmd.event))]
+
+
+def kill_command(name: str) -> str:
+    """`engine kill --mode NAME`, as `engine kill` spells a kill spec command."""
+    return engine_command("kill", "--mode", name.replace("_", "-"))
+
+
+def kill_engaged(machine: Any, state: str | None) -> str:
+    """Why the kill switch holds a promotion back, and what lifts it ("" when it does not: its
+    state allows entries, or it is unknown)."""
+    if state is None or state not in machine.states or OPENS_RISK in machine.states[state].tags:
+        return ""
+    release = kill_release(machine, state)
+    if release:
+        return (f"the kill switch is still engaged (kill mode `{state}`): "
+                + " or ".join(f"`{kill_command(n)}`" for n in release) + " first")
+    return (f"the kill switch is still engaged (kill mode `{state}`: {machine.states[state].description.strip()}) "
+            "and no operator command lifts it from there: wait until the engine moves it on")
+
+
+def promote_command(name: str) -> str | None:
+    """`engine promote [--decline]` for a rollout spec command; None for one `engine promote`
+    does not post."""
+    from engine.commands.promote import COMMAND, DECLINE
+
+    flags = {COMMAND: (), DECLINE: ("--decline",)}
+    return engine_command("promote", *flags[name]) if name in flags else None
