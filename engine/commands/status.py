@@ -22,7 +22,6 @@ from typing import Any, Callable
 
 from engine.spec.contract import AWAITING_TAG  # states tagged so wait for `engine promote`
 
-NO_RUN = "no run yet: start one with `engine run --stage 1`"
 ROLLOUT_KIND, KILL_KIND = "rollout", "kill"  # spec document kinds; machine names come from the specs
 DEFAULT_NAMES = {ROLLOUT_KIND: "rollout", KILL_KIND: "kill_modes"}  # when the specs do not load
 FLAT = 1e-12
@@ -39,6 +38,13 @@ class CommandError(Exception):
     def __init__(self, message: str, code: int = REFUSED) -> None:
         super().__init__(message)
         self.code = code
+
+
+def no_run() -> str:
+    """What a store with no run says, with the command that starts one (as it works when pasted here)."""
+    from engine.suggest import engine_command
+
+    return f"no run yet: start one with `{engine_command('run', '--stage', '1')}`"
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
@@ -167,11 +173,11 @@ def open_existing_store(url: str, *, readonly: bool = False) -> Iterator[Any]:
     parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
         if not Path(parsed.database).is_file():
-            raise CommandError(f"{NO_RUN} (no store at {parsed.database})")
+            raise CommandError(f"{no_run()} (no store at {parsed.database})")
     try:
         store = Store.open_readonly(url) if readonly else Store.open_existing(url, wait_s=WRITE_WAIT_S)
     except NoStore as e:
-        raise CommandError(f"{NO_RUN} ({e})") from None
+        raise CommandError(f"{no_run()} ({e})") from None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise driver_error(parsed, e) from None
     try:

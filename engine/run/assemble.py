@@ -219,8 +219,10 @@ def _saved(store: Any, stage: int, resume: bool) -> dict | None:
     if saved is None:
         raise FileNotFoundError(f"nothing to resume in {store.url}: start a run without --resume")
     if saved["stage"] != stage:
+        from engine.suggest import engine_command
+
         raise FileNotFoundError(f"the saved run is stage {saved['stage']}, not stage {stage}: resume it with "
-                                f"`engine run --stage {saved['stage']} --resume`, or start stage {stage} "
+                                f"`{engine_command('run', '--stage', str(saved['stage']), '--resume')}`, or start stage {stage} "
                                 "afresh without --resume")
     return saved
 

@@ -154,6 +154,7 @@ class Runner:
         (engine/run/preflight.py). Each a warning above the bar and a journal row, as at the start:
         else the user finds out only from a `no data` panel or the new domains' rejections."""
         from engine.run.preflight import check
+        from engine.suggest import engine_command
 
         ses, traded = self.session, {s.domain for s in self.series}
         stage = int(ses.rollout.ctx.get("stage", ses.stage))  # the promoted one (Session._log_stage)
@@ -166,7 +167,7 @@ class Runner:
                 if dom not in traded:
                     why = (f"rollout `{state}` opened {dom.value}, but this run has no {dom.value} data (a run loads "
                            f"the data of its start stage's domains): its wallet stays at its opening balance; "
-                           f"`engine run --stage {stage}` trades it")
+                           f"`{engine_command('run', '--stage', str(stage))}` trades it")
                     ses.ledger.journal(NO_DATA, dom.value, {"state": state, "stage": stage}, reason=why)
                     self._warn(progress, why)
             found = check(self, [d for d in domains if d in traded], journal=True)

@@ -34,6 +34,7 @@ from engine.run.book import DomainBook
 from engine.run.config import RunConfig
 from engine.run.currency import WalletCurrency
 from engine.run.optin import Routing
+from engine.run.report import run_spec_hash
 from engine.runtime import (PROVIDER_MODULES, ActionContext, BoundMachine, Instance, Interpreter, ListSink, Record,
                             ReplayClock, default_registry)
 from engine.spec.contract import MACHINES
@@ -86,11 +87,9 @@ def spec_hashes(specs: SpecSet, cfg: RunConfig) -> dict[str, str]:
 
 
 def spec_hash(specs: SpecSet, cfg: RunConfig) -> str:
-    """The one hash a run's journal rows carry: of every part `spec_hashes` names."""
-    h = hashlib.sha256()
-    for name, part in sorted(spec_hashes(specs, cfg).items()):
-        h.update(f"{name}:{part};".encode())
-    return h.hexdigest()[:16]
+    """The one hash a run's journal rows carry: of every part `spec_hashes` names, joined as
+    report.json's `spec_hash` documents (engine/run/report.py `run_spec_hash`)."""
+    return run_spec_hash(spec_hashes(specs, cfg))
 
 
 def _digest(data: Any) -> str:
