@@ -9,8 +9,6 @@ from __future__ import annotations
 from engine.diagnostics import Diagnostic
 
 KNOWN_NEVER_SENT = frozenset({
-    ("model_promotion", "operator_confirmed"),  # no command of the gate maps to it: `engine promote` posts the rollout's
-    ("model_promotion", "operator_rejected"),  # likewise `engine decline`
     ("bracket", "move_stop"),  # no strategy or operator command sends it
 })
 

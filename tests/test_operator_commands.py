@@ -467,3 +467,24 @@ def test_degrade_warns_from_a_state_the_spec_does_not_degrade_and_refuses_an_unk
     assert "does not degrade from `paper`" in capsys.readouterr().err and len(taken(db)) == 1
     assert engine("degrade", "--domain", "forex", "--db", str(db)) == 1
     assert "no gate of forex in the store" in capsys.readouterr().err and taken(db) == []
+
+
+def test_promote_domain_answers_that_gate_and_only_in_the_state_the_operator_saw(db, capsys):
+    """NEVER_SENT found it: nothing sent the gate's operator_confirmed, so a model that passed its
+    shadow run waited in awaiting_confirmation for ever and never reached its canary."""
+    set_gate(db, "crypto_spot", "awaiting_confirmation")
+    assert engine("promote", "--domain", "crypto_spot", "--db", str(db), "--reason", "shadow looked fine") == 0
+    assert engine("promote", "--domain", "crypto_spot", "--decline", "--db", str(db)) == 0
+    confirm, decline = taken(db)
+    assert (confirm.command, decline.command) == ("confirm_canary", "decline_canary")
+    assert confirm.args == {"machine": "model_promotion", "instance": "gate:crypto_spot", "event": "operator_confirmed",
+                            "expect_state": "awaiting_confirmation", "reason": "shadow looked fine"}
+    assert decline.args["event"] == "operator_rejected" and "gate:crypto_spot" in capsys.readouterr().out
+
+
+def test_promote_domain_refuses_a_gate_that_awaits_nothing_and_a_stage(db, capsys):
+    set_gate(db, "crypto_spot", "shadow")
+    assert engine("promote", "--domain", "crypto_spot", "--db", str(db)) == 1
+    assert "gate:crypto_spot is in `shadow`" in capsys.readouterr().err and taken(db) == []
+    assert engine("promote", "--domain", "crypto_spot", "--stage", "2", "--db", str(db)) == 2
+    assert "--domain answers a gate" in capsys.readouterr().err and taken(db) == []

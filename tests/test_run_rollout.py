@@ -335,3 +335,22 @@ def test_a_degrade_command_moves_only_the_gate_it_names(tmp_path: Path) -> None:
         "crypto_spot": "canary", "crypto_perp": "paper", "forex": "canary"}
     [row] = [e for e in journal(runner.session, "command") if e.key == "degrade" and "moved" in e.payload]
     assert row.payload["moved"] == ["gate:crypto_perp: canary -> paper"]
+
+
+def test_a_canary_confirmation_moves_only_its_gate_and_never_a_later_wait(tmp_path: Path) -> None:
+    """`engine promote --domain D` posts the gate spec's confirm_canary for gate:D with the state the
+    operator saw; the rollout's promote never reaches a gate (the commands are named apart)."""
+    runner = build(PERPS, tmp_path, write_env_override(tmp_path / "ovr", wallet=100_000.0), Checker())
+    gates = runner.session.gates
+    for gate in gates.values():
+        gate.state = "awaiting_confirmation"  # as after a shadow run that passed
+    posted = {"machine": "model_promotion", "instance": "gate:forex", "event": "operator_confirmed",
+              "expect_state": "awaiting_confirmation", "reason": "operator"}
+    command(runner, "confirm_canary", posted)
+    assert {d.value: g.state for d, g in gates.items()} == {
+        "crypto_spot": "awaiting_confirmation", "crypto_perp": "awaiting_confirmation", "forex": "canary"}
+    gates[Domain.FOREX].state = "paper"  # degraded since: the same confirmation must not apply again
+    command(runner, "confirm_canary", posted)
+    assert gates[Domain.FOREX].state == "paper"
+    stale = [e for e in journal(runner.session, "command") if e.key == "confirm_canary"][-1]
+    assert "model_promotion is in `paper`, the operator confirmed `awaiting_confirmation`" in stale.reason

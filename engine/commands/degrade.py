@@ -45,11 +45,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _degrade(args: argparse.Namespace) -> tuple[str, str]:
+    url = command_store_url(args)
+    name, machine, state, command_id, resume = post_gate_command(args, url, DEGRADE, refuse=False)
+    cmd = machine.commands[DEGRADE]
+    return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `gate:{args.domain}` ({name}, saved state "
+            f"`{state}`); {when_applied(url, resume)}", _inapplicable(machine, state, cmd.event))
+
+
+def post_gate_command(args: argparse.Namespace, url: str, command: str, *,
+                      refuse: bool) -> tuple[str, Any, str | None, int, str | None]:
+    """Post the gate spec's `command` for `args.domain`'s gate instance (`gate:D`) alone; returns
+    the gate machine's name and spec, its saved state, the command's id and the run's resume
+    command. `refuse`: refused, not posted, when the saved state has no transition on the
+    command's event (a confirmation opens risk, so it must not wait for a state it cannot move)."""
     from engine.run.session import hosted_machines
 
     spec_set = load_spec_set(args.specs)
     instance = f"gate:{args.domain}"
-    url = command_store_url(args)
     with open_existing_store(url) as store:
         refuse_finished(store)
         saved = [(name, snap) for name in hosted_machines(spec_set) if name in spec_set.machines
@@ -59,16 +71,21 @@ def _degrade(args: argparse.Namespace) -> tuple[str, str]:
                                "run has checkpointed its gate yet (`engine status`)")
         name, snap = max(saved, key=lambda s: s[1].updated_ts)
         machine = spec_set.machines[name]
-        cmd = machine.commands.get(DEGRADE)
+        cmd = machine.commands.get(command)
         if cmd is None:
-            raise CommandError(f"the `{name}` spec has no `{DEGRADE}` command under `commands:`")
+            raise CommandError(f"the `{name}` spec has no `{command}` command under `commands:`")
         state = snap.data.get("state")
+        if refuse and _inapplicable(machine, state, cmd.event):
+            raise CommandError(f"{instance} is in `{state}`: the `{name}` spec has no `{cmd.event}` transition "
+                               f"there (`{command}` answers a gate that awaits the operator; `engine status` "
+                               "shows each gate)")
         resume = resume_command(store, args)
         refuse_untaken(url, resume)
-        command_id = store.post_command(cmd.name, {"machine": name, "instance": instance, "event": cmd.event,
-                                                   "reason": args.reason})
-    return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `{instance}` ({name}, saved state "
-            f"`{state}`); {when_applied(url, resume)}", _inapplicable(machine, state, cmd.event))
+        posted = {"machine": name, "instance": instance, "event": cmd.event, "reason": args.reason}
+        if refuse:  # applied only in the state the operator answered, never in a later one
+            posted = {**posted, "expect_state": state}
+        command_id = store.post_command(cmd.name, posted)
+    return name, machine, state, command_id, resume
 
 
 def _inapplicable(machine: Any, state: str | None, event: str) -> str:

@@ -12,6 +12,12 @@ event only while the rollout is still in `expect_state`: a confirmation given fo
 promotion never confirms a later one. `--decline` posts the spec's `decline` command
 instead, with the same checks: the pending promotion is turned down, not left to lapse.
 
+`--domain D` answers that domain's model gate instead (specs/gates/model_promotion.yaml): after
+its shadow run a model waits in `awaiting_confirmation` and trades real money at canary size only
+once the operator confirms (the gate spec's `confirm_canary`; `--decline`: `decline_canary`, back
+to paper). Posted for `gate:D` alone, refused when the gate's saved state has no transition on
+the event, and applied only while the gate is still in that state (`expect_state`).
+
 A run opens a live leg only with the triple opt-in (engine/run/optin.py); started with
 --paper, it trades a promoted stage's live legs on the paper venue. The engine refuses
 a promotion into a state with a live leg it can do neither with, and so does this
@@ -31,9 +37,11 @@ from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_d
                                     awaits_operator, command_store_url, latest_snapshot, load_machine,
                                     load_machines, load_spec_set, machine_state, open_existing_store, refuse_finished,
                                     refuse_untaken, resume_command, when_applied, USAGE)
+from engine.domain import Domain
 
 COMMAND = "promote"  # the rollout spec's command the engine contract requires
 DECLINE = "decline"  # optional: without it in the spec, --decline is refused, naming the spec
+GATE_CONFIRM, GATE_DECLINE = "confirm_canary", "decline_canary"  # the gate spec's, for --domain
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the stage you mean to promote to; refused when the pending promotion leads elsewhere")
     parser.add_argument("--decline", action="store_true",
                         help="decline the pending promotion instead (the rollout spec's `decline` command)")
+    parser.add_argument("--domain", choices=[d.value for d in Domain],
+                        help="answer that domain's model gate instead: after its shadow run the model trades real "
+                             "money at canary size only once confirmed (the gate spec's `confirm_canary`; with "
+                             "--decline its `decline_canary`)")
     parser.add_argument("--reason", default="operator", help="why, for the audit journal (default: operator)")
     add_specs_argument(parser)
 
@@ -57,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> str:
+    if args.domain is not None:
+        return _answer_gate(args)
     spec_set = load_spec_set(args.specs)
     machine = load_machine(args.specs, ROLLOUT_KIND, spec_set)
     name = DECLINE if args.decline else COMMAND
@@ -89,6 +103,20 @@ def _promote(args: argparse.Namespace) -> str:
             "stage": args.stage, "reason": args.reason})
     return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `{machine.name}` "
             f"(pending: {state} -> {target}); {when_applied(url, resume)}")
+
+
+def _answer_gate(args: argparse.Namespace) -> str:
+    """`--domain D`: the gate spec's confirm_canary (decline_canary), for that domain's gate alone."""
+    from engine.commands.degrade import post_gate_command
+
+    if args.stage is not None:
+        raise CommandError("--stage names the stage a rollout confirmation leads to; --domain answers a gate", USAGE)
+    url = command_store_url(args)
+    name, machine, state, command_id, resume = post_gate_command(
+        args, url, GATE_DECLINE if args.decline else GATE_CONFIRM, refuse=True)
+    cmd = machine.commands[GATE_DECLINE if args.decline else GATE_CONFIRM]
+    return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `gate:{args.domain}` ({name}, saved state "
+            f"`{state}`); {when_applied(url, resume)}")
 
 
 def _dry_run(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str) -> tuple[str, list[str]]:

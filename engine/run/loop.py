@@ -615,8 +615,9 @@ class Runner:
         if expect is None:
             return ""
         ses = self.session
+        only = args.get("instance")  # one domain's gate among the instances of the gate spec
         inst = next((i for i in (ses.kill, ses.rollout, *ses.gates.values())
-                     if i.bound.name == args.get("machine")), ses.rollout)
+                     if i.bound.name == args.get("machine") and only in (None, i.id)), ses.rollout)
         if inst.state == expect:
             return ""
         return f"{inst.bound.name} is in `{inst.state}`, the operator confirmed `{expect}`"
