@@ -488,3 +488,16 @@ def test_promote_domain_refuses_a_gate_that_awaits_nothing_and_a_stage(db, capsy
     assert "gate:crypto_spot is in `shadow`" in capsys.readouterr().err and taken(db) == []
     assert engine("promote", "--domain", "crypto_spot", "--stage", "2", "--db", str(db)) == 2
     assert "--domain answers a gate" in capsys.readouterr().err and taken(db) == []
+
+
+def test_status_shows_each_gate_and_the_command_a_waiting_one_needs(db, capsys):
+    set_gate(db, "crypto_spot", "awaiting_confirmation")
+    set_gate(db, "forex", "shadow")
+    assert engine("status", "--db", str(db)) == 0
+    out = capsys.readouterr().out
+    assert "gate:crypto_spot (model_promotion) awaits the operator in `awaiting_confirmation`" in out
+    assert "promote --domain crypto_spot` (or `--decline`)" in out and "promote --domain forex" not in out
+    assert engine("status", "--db", str(db), "--json") == 0
+    gates = json.loads(capsys.readouterr().out)["gates"]
+    assert [(g["gate"], g["state"], g["awaiting_confirmation"]) for g in gates] == [
+        ("gate:crypto_spot", "awaiting_confirmation", True), ("gate:forex", "shadow", False)]

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from engine.spec.contract import AWAITING_TAG  # states tagged so wait for `engine promote`
 
-ROLLOUT_KIND, KILL_KIND = "rollout", "kill"  # spec document kinds; machine names come from the specs
+ROLLOUT_KIND, KILL_KIND, GATE_KIND = "rollout", "kill", "gates"  # spec document kinds; machine names come from the specs
 DEFAULT_NAMES = {ROLLOUT_KIND: "rollout", KILL_KIND: "kill_modes"}  # when the specs do not load
 FLAT = 1e-12
 WRITE_WAIT_S = 10.0  # how long kill/promote wait for the engine's write lock before saying so
@@ -379,11 +379,14 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
 
 
 def _machines(specs: str) -> dict[str, Any]:
-    """The rollout and kill machines; None for one the specs do not provide (status still shows the store)."""
+    """The rollout and kill machines (None for one the specs do not provide: status still shows the
+    store), and the gate machines (a list)."""
     try:
-        return load_machines(specs, ROLLOUT_KIND, KILL_KIND)
+        spec_set = load_spec_set(specs)
     except CommandError:
         return {}
+    gates = [m for m in spec_set.machines.values() if m.kind == GATE_KIND]  # a rollout state may name its own
+    return {**load_machines(specs, ROLLOUT_KIND, KILL_KIND, spec_set=spec_set), GATE_KIND: gates}
 
 
 def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
@@ -403,6 +406,9 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
                   # None: the rollout spec did not load, so nobody can tell
                   "awaiting_confirmation": awaits_operator(rollout, stage_state) if rollout else None},
         "kill": {"mode": kill_state, "tripped_by": kill_ctx.get("tripped_by") or None},
+        "gates": [{"gate": iid, "machine": m.name, "state": snap.data.get("state"),
+                   "awaiting_confirmation": awaits_operator(m, snap.data.get("state"))}
+                  for m in machines.get(GATE_KIND) or () for iid, snap in sorted(store.load_snapshots(m.name).items())],
         "wallets": [{"domain": w.domain, "mode": w.mode, "balance": w.balance, "start_balance": w.start_balance,
                      "realized_pnl": w.realized_pnl,
                      **funded.get(f"{w.domain}/{w.mode}", {"quote": quotes.get(w.domain), "usd_rate": None})}
@@ -448,6 +454,7 @@ def render(data: dict[str, Any]) -> None:
 
     from engine.commands.console import console as make_console
     from engine.run.report import money
+    from engine.suggest import engine_command
 
     console = make_console()
     stage, kill = data["stage"], data["kill"]
@@ -459,11 +466,18 @@ def render(data: dict[str, Any]) -> None:
     console.print(f"stage: [bold]{stage['state'] or 'unknown (no rollout snapshot yet)'}[/]{awaiting}")
     tripped = f" (tripped by {kill['tripped_by']})" if kill["tripped_by"] else ""
     console.print(f"kill mode: [bold]{kill['mode'] or 'unknown (no kill snapshot yet)'}[/]{tripped}")
+    for g in data["gates"]:
+        if g["awaiting_confirmation"]:  # a model waits for its canary: real money needs the operator
+            domain = g["gate"].split(":", 1)[-1]
+            console.print(f"[yellow]{g['gate']} ({g['machine']}) awaits the operator in `{g['state']}`: "
+                          f"`{engine_command('promote', '--domain', domain)}` (or `--decline`)[/]", highlight=False)
     num, pct, text = "{:.2f}".format, "{:.1%}".format, str
     _table(console, Table, "wallets", data["wallets"], (
         ("domain", "domain", text), ("mode", "mode", text), ("quote", "currency", text), ("balance", "balance", money),
         ("start_balance", "start", money), ("realized_pnl", "realised pnl", money),
         ("usd_rate", "USD rate", "{:,.6g}".format)))
+    _table(console, Table, "model gates", data["gates"], (
+        ("gate", "gate", text), ("machine", "machine", text), ("state", "state", text)))
     _table(console, Table, "open positions", data["positions"], (
         ("domain", "domain", text), ("mode", "mode", text), ("symbol", "symbol", text),
         ("qty", "qty", "{:g}".format), ("avg_price", "avg price", "{:,.6g}".format)))
