@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from spec_findings import known
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -63,7 +65,8 @@ def test_an_unreadable_contract_catalogue_is_a_warning_and_restoring_it_is_a_mis
     for make in (lambda: None, catalogue.mkdir):
         make()
         for _ in range(2):  # a miss, then a hit
-            diags = validate([str(ROOT / "specs")], use_cache=True)[0]
+            diags = [d for d in validate([str(ROOT / "specs")], use_cache=True)[0]
+                     if d.code != "NEVER_SENT" or not known(d)]  # the shipped specs' known findings
             assert [d.message.startswith("cannot read the contract catalogue") for d in diags] == [True], diags
     catalogue.rmdir()
     shutil.copy(ROOT / "adapters" / "paper" / "contracts.yaml", catalogue)
