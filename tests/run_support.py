@@ -156,6 +156,19 @@ class Scenario:
 
 
 # -- observation points ----------------------------------------------------------------
+class Notes:
+    """A progress display that keeps the notes printed above the bar."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
 class CheckingVenue:
     """The paper venue, watched: each engine call is checked before and after it runs."""
 

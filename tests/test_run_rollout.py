@@ -10,7 +10,7 @@ import pytest
 
 from engine.domain import Domain
 from engine.run.optin import Misused, route
-from run_support import Checker, Scenario, build, write_env_override
+from run_support import Checker, Notes, Scenario, build, write_env_override
 
 PERPS = Scenario(stage=3, datasets=("crypto_perp/BTC-PERP-1m",), offset=0, bars=400, seed=3, partial_fill_prob=0.0,
                  slippage_bps=0.0, max_hold_s=1e9, flip_every=8)
@@ -254,19 +254,6 @@ def test_a_hold_lasts_operator_wait_s_once_and_then_the_replay_goes_on(tmp_path:
 def test_without_operator_wait_s_a_replay_does_not_hold(tmp_path: Path, monkeypatch) -> None:
     runner, op, _ = _held_run(tmp_path, monkeypatch, wait_s=0.0, answers_at=1)
     assert op.pauses == 0 and runner.session.rollout.state == "confirm_stage_2"
-
-
-class Notes:
-    """A progress display that keeps the notes printed above the bar."""
-
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def advance(self, n: int) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
 
 
 class Scripted(Operator):

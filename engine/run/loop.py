@@ -12,7 +12,7 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -74,6 +74,7 @@ class Runner:
     taken: list[Command] = field(default_factory=list)  # claimed by the last checkpoint, not yet applied
     pause: Callable[[float], None] = time.sleep  # the wall wait of a hold for the operator (_hold)
     _held: str | None = None  # the awaiting rollout state the replay was last held at
+    _progress: Any = None  # run()'s progress display, for notes above the bar (None: no display)
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk, self.session.usd_rates)
@@ -100,6 +101,7 @@ class Runner:
     def run(self, progress=None, limit: int | None = None) -> None:
         """Rows from `bars` on (a resumed run starts after its checkpoint); quiet stretches
         are applied at once (engine/run/quiet.py), the rest stepped one bar at a time."""
+        self._progress = progress
         if self.taken:  # the crashed run checkpointed their claim at this row, then stopped
             self._apply_taken()
         # A command queued while no engine ran lands before the first row, not after the
@@ -135,8 +137,8 @@ class Runner:
         self.bars += n
         if progress is not None:
             progress.advance(n)
-        if self.session.opened:  # a promotion opened wallets: before the checkpoint holds them
-            self._check_opened(progress)
+        if self.session.opened:  # a promotion during the row opened wallets: before a checkpoint holds them
+            self._check_opened()
         at_checkpoint = self.bars % every == 0
         if at_checkpoint:
             self.checkpoint()
@@ -148,7 +150,7 @@ class Runner:
             print(f"bar {self.bars}", flush=True)
         return at_checkpoint
 
-    def _check_opened(self, progress) -> None:
+    def _check_opened(self) -> None:
         """Wallets a promotion opened: a domain with no data in the run says it will not trade (a
         run loads its start stage's domains), one with data gets the start's untradable check
         (engine/run/preflight.py). Each a warning above the bar and a journal row, as at the start:
@@ -169,16 +171,15 @@ class Runner:
                            f"the data of its start stage's domains): its wallet stays at its opening balance; "
                            f"`{engine_command('run', '--stage', str(stage))}` trades it")
                     ses.ledger.journal(NO_DATA, dom.value, {"state": state, "stage": stage}, reason=why)
-                    self._warn(progress, why)
+                    self._warn(why)
             found = check(self, [d for d in domains if d in traded], journal=True)
             ses.untradable += found
             for u in found:
-                self._warn(progress, f"rollout `{state}` opened {u.domain}: {u.message}")
+                self._warn(f"rollout `{state}` opened {u.domain}: {u.message}")
 
-    @staticmethod
-    def _warn(progress, text: str) -> None:
-        if progress is not None:  # (a run without one, a benchmark or a test, reads the journal)
-            progress.note(f"warning: {text}")
+    def _warn(self, text: str) -> None:
+        if self._progress is not None:  # (a run without one, a benchmark or a test, reads the journal)
+            self._progress.note(f"warning: {text}")
 
     def _hold(self, progress) -> bool:
         """Hold the replay where the rollout awaits the operator (a state tagged awaiting_operator)
@@ -553,6 +554,8 @@ class Runner:
             ses.ledger.journal("command", cmd.command, {"args": cmd.args, "moved": moved},
                                reason=text if moved else "not applied: " + "; ".join(why))
         self.taken = []
+        if ses.opened:  # a promotion opened wallets: checked at this row, which the checkpoint holds
+            self._check_opened()
         self.checkpoint()
 
     def _apply(self, command: str, text: str, only: str | None = None) -> tuple[list[str], list[str]]:
