@@ -1,5 +1,6 @@
-"""Seed 003 aggregation: a symbol's target is the plain sum of its models' positions,
-rounded to a tenth of capital before sizing (port_rebalance: round(position_pct * 10) / 10)."""
+"""Seed 003 aggregation: a symbol's target is the plain sum of its models' positions. The seed
+rebalances to round(position_pct * 10) / 10 of capital; `engine run` trades the sum's sign
+(engine/run/decide.py, the run config's deadband) and sizes by the risk spec instead."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
@@ -24,8 +25,3 @@ def position_pct_history(models: Iterable[Strategy], bars: "pd.DataFrame") -> "p
 
     frame = pd.concat([m.predict(bars) for m in models], axis=1)
     return frame.sum(axis=1, skipna=False).rename("position_pct")
-
-
-def rebalance_target(position_pct: float) -> float:
-    """round(position_pct * 10) / 10, exactly as the seed (Python's round: ties go to even)."""
-    return round(position_pct * 10) / 10

@@ -16,12 +16,12 @@ SEED = "    weight: 0.05\n    params: {fast_ema_window: 24"  # the first entry, 
 
 MISTAKES = {
     "tab": (SEED, SEED.replace("    weight", "\tweight"), "YAML_SYNTAX", "hint: indent with spaces"),
-    "duplicate key": (SEED, "    weight: 0.05\n" + SEED, "YAML_DUPLICATE_KEY", "first defined at line 14"),
+    "duplicate key": (SEED, "    weight: 0.05\n" + SEED, "YAML_DUPLICATE_KEY", "first defined at line 20"),
     "unclosed brace": ("target_vol: 0.2}\n  - id: emavol_48h", "target_vol: 0.2\n  - id: emavol_48h",
                        "YAML_SYNTAX", "did not find expected ',' or '}'"),
     "misspelt key": ("{fast_ema_window: 24", "{fast_ema_windw: 24", "SCHEMA_UNKNOWN_KEY",
                      "did you mean `fast_ema_window`?"),
-    "bad value": ("{fast_ema_window: 24", "{fast_ema_window: abc", "seed003.yaml:15:31:", "fast_ema_window"),
+    "bad value": ("{fast_ema_window: 24", "{fast_ema_window: abc", "seed003.yaml:21:31:", "fast_ema_window"),
 }
 
 

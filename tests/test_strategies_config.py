@@ -13,7 +13,7 @@ import pytest
 
 from engine.diagnostics import SpecError
 from strategies import blocks
-from strategies.aggregate import position_pct, position_pct_history, rebalance_target
+from strategies.aggregate import position_pct, position_pct_history
 from strategies.base import NotReadyError, Strategy
 from strategies.config import StrategyFile, load_strategy_file
 from strategies.registry import CLASSES, build, build_all, strategy_class
@@ -42,10 +42,10 @@ def test_config_and_registry_import_without_pandas():
 
 
 @pytest.mark.parametrize("old, new, where, text", [
-    ("fast_ema_window: 48, slow", "fast_window: 48, slow", ":19:14:", "unknown key `fast_window`"),
-    ("class: RevStrategy", "class: RevStrat", ":50:12:", "`strategies.8.class`: unknown value `RevStrat`"),
+    ("fast_ema_window: 48, slow", "fast_window: 48, slow", ":25:14:", "unknown key `fast_window`"),
+    ("class: RevStrategy", "class: RevStrat", ":56:12:", "`strategies.8.class`: unknown value `RevStrat`"),
     ("weight: 0.15\n    params: {fast_ema_window: 48", "weight: -1\n    params: {fast_ema_window: 48",
-     ":36:13:", "`strategies.5.weight`: `-1` is out of bounds: it must be at least 0"),
+     ":42:13:", "`strategies.5.weight`: `-1` is out of bounds: it must be at least 0"),
     ("id: rev_6h", "id: wedthu", "", "duplicate strategy id 'wedthu'"),
 ])
 def test_bad_spec_is_reported_with_file_line_col(tmp_path, old, new, where, text):
@@ -78,8 +78,8 @@ def test_build_from_a_plain_mapping_validates_params():
         build({"id": "ema", "class": "EmaVolStrategy", "weight": 0.5, "params": {"fast_window": 6}})
 
 
-def test_emavol_end_to_end_from_yaml_to_a_rebalance_target():
-    """The `engine run` path: spec -> registry -> fit on history -> one step -> seed rounding."""
+def test_emavol_end_to_end_from_yaml_to_a_summed_position():
+    """The `engine run` path: spec -> registry -> fit on history -> one step -> the summed position."""
     doc = load_strategy_file(SEED003)
     models = build_all(doc)
     assert list(models) == [e.id for e in doc.enabled]
@@ -90,7 +90,6 @@ def test_emavol_end_to_end_from_yaml_to_a_rebalance_target():
     pct = position_pct(emavol, df)
     assert pct == pytest.approx(sum(m.predict(df).iloc[-1] for m in emavol), rel=1e-12)
     assert math.isfinite(pct) and pct != 0
-    assert rebalance_target(pct) == round(pct * 10) / 10
     hist = position_pct_history(emavol, df)
     assert hist.iloc[-1] == pytest.approx(pct, rel=1e-12)
 
@@ -101,12 +100,6 @@ def test_aggregate_fails_closed_when_a_model_is_not_ready():
     models = [m.fit(df.iloc[:4000]) for m in build_all(doc).values() if type(m).__name__ == "EmaVolStrategy"]
     with pytest.raises(NotReadyError):
         position_pct(models, df.iloc[:100])
-
-
-@pytest.mark.parametrize("pct, target", [(0.0, 0.0), (0.26, 0.3), (-0.26, -0.3), (0.04, 0.0), (1.749, 1.7),
-                                         (0.25, 0.2), (0.35, 0.4)])  # .5 ties: Python round, as the seed
-def test_rebalance_target_rounds_like_the_seed(pct, target):
-    assert rebalance_target(pct) == target
 
 
 def test_decay_formula_matches_the_seed_including_its_clip():
