@@ -51,6 +51,15 @@ def commands_leaving(machine: Any, state: str) -> list[str]:
             if any(t.target not in (None, state) for t in transitions_from(machine, state, cmd.event))]
 
 
+def opens_risk(machine: Any, state: str) -> bool:
+    """Whether the kill switch allows entries in `state` as the run reads it (Instance.has_tag):
+    the leaf a transition into `state` enters (down its initial children) or a state enclosing
+    that leaf carries OPENS_RISK."""
+    while machine.states[state].children and machine.initial_child(state) is not None:
+        state = machine.initial_child(state)
+    return any(OPENS_RISK in machine.states[a].tags for a in machine.ancestors(state))
+
+
 def kill_release(machine: Any, state: str) -> list[str]:
     """The kill spec's commands that lead from `state` into a state that allows entries (tag
     `opens_risk`): what lifts the kill switch from there. None in a state the engine itself must
@@ -58,7 +67,7 @@ def kill_release(machine: Any, state: str) -> list[str]:
     from engine.commands.status import transitions_from
 
     return [name for name, cmd in machine.commands.items()
-            if any(t.target is not None and OPENS_RISK in machine.states[t.target].tags
+            if any(t.target is not None and opens_risk(machine, t.target)
                    for t in transitions_from(machine, state, cmd.event))]
 
 
@@ -70,7 +79,7 @@ def kill_command(name: str) -> str:
 def kill_engaged(machine: Any, state: str | None) -> str:
     """Why the kill switch holds a promotion back, and what lifts it ("" when it does not: its
     state allows entries, or it is unknown)."""
-    if state is None or state not in machine.states or OPENS_RISK in machine.states[state].tags:
+    if state is None or state not in machine.states or opens_risk(machine, state):
         return ""
     release = kill_release(machine, state)
     if release:

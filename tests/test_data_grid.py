@@ -34,15 +34,18 @@ def _snapshot(root: Path) -> dict[Path, bytes]:
 
 ONE_MOVED = pd.date_range("2024-01-02", periods=10, freq="1min").map(  # the bar at 00:05 moved by 17 s
     lambda t: t + pd.Timedelta(seconds=17) if t.minute == 5 else t)
-CASES = [  # stamps, tf, the first off-grid line, what the message says
-    (pd.date_range("2024-01-02 00:02:30", periods=10, freq="5min"), "5m", 2, "00:02:30 after 2024-01-02 00:00:00"),
-    (ONE_MOVED, "1m", 7, "00:00:17 after 2024-01-02 00:05:00"),
-    (pd.date_range("2024-01-02 22:00", periods=10, freq="1D"), "1d", 2, "22:00:00 after 2024-01-02 00:00:00"),
+RESTAMP = "hint: the engine resamples on that grid (1d bars open at midnight UTC)"
+CASES = [  # stamps, tf, the first off-grid line, what the message says, the hint
+    (pd.date_range("2024-01-02 00:02:30", periods=10, freq="5min"), "5m", 2, "00:02:30 after 2024-01-02 00:00:00",
+     RESTAMP),
+    (ONE_MOVED, "1m", 7, "00:00:17 after 2024-01-02 00:05:00", RESTAMP),
+    (pd.date_range("2024-01-02 22:00", periods=10, freq="1D"), "1d", 2, "22:00:00 after 2024-01-02 00:00:00",
+     "hint: every bar is stamped at 22:00 UTC, a trading session's day"),
 ]
 
 
-@pytest.mark.parametrize("stamps, tf, line, what", CASES)
-def test_a_file_off_the_grid_is_refused_by_check_and_import(tmp_path, capsys, stamps, tf, line, what):
+@pytest.mark.parametrize("stamps, tf, line, what, hint", CASES)
+def test_a_file_off_the_grid_is_refused_by_check_and_import(tmp_path, capsys, stamps, tf, line, what, hint):
     path = _csv(tmp_path, stamps)
     for argv in (["check", path], ["check", path, "--tf", tf],
                  ["import", path, "--symbol", "BTC-PERP", "--tf", tf, "--store", str(tmp_path / "s")]):
@@ -50,7 +53,7 @@ def test_a_file_off_the_grid_is_refused_by_check_and_import(tmp_path, capsys, st
         err = capsys.readouterr().err
         assert f"{path}:{line}:1: error DATA bar time " in err and f"is not on the {tf} grid: it is {what}" in err
         assert f"{tf} bars open at whole multiples of {tf} since 1970-01-01 00:00 UTC" in err
-        assert "hint: the engine resamples on that grid (1d bars open at midnight UTC)" in err
+        assert hint in err
         assert "Traceback" not in err
     assert not (tmp_path / "s").exists()
 
@@ -123,3 +126,33 @@ def test_resample_bins_on_the_grid_the_check_uses(tf):
     assert len(out) and first_off_grid(out.index, parse_tf(tf)) is None
     assert (out.index[0] - GRID_ORIGIN) % parse_tf(tf) == pd.Timedelta(0)
     assert first_off_grid(out.index + pd.Timedelta(minutes=5), parse_tf(tf)) == 0  # the check can fail
+
+
+@pytest.mark.parametrize("start", ["2024-01-01", "2024-01-04"])  # a Monday, a Thursday (on the grid)
+def test_weekly_bars_are_refused_as_unsupported_not_as_off_grid(tmp_path, capsys, start):
+    """A Monday-stamped `--tf 1w` file was refused with advice to re-stamp it: wrong, the grid's
+    weeks start on 1970-01-01's Thursday, which no source's weeks do."""
+    path = _csv(tmp_path, pd.date_range(start, periods=10, freq="7D"))
+    assert main(["data", "import", path, "--symbol", "BTC-PERP", "--tf", "1w", "--store", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}:1:1: error DATA weekly bars (7d) cannot be imported: the engine's weeks start "
+                          "on Thursday")
+    assert "hint: import the daily or intraday bars the weeks were built from" in err and "re-stamp" not in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_daily_bars_of_a_new_york_session_are_told_apart_from_a_moved_bar(tmp_path, capsys):
+    """Daily FX bars stamped at the 17:00 New York close (22:00 UTC, 21:00 in summer) are a session's
+    days: re-stamping them to midnight, as the hint said, would mislabel every bar."""
+    days = pd.date_range("2024-03-04", periods=12, freq="1D")
+    ny = days + pd.Timedelta(hours=17)
+    path = _csv(tmp_path, ny.tz_localize("America/New_York").tz_convert("UTC").tz_localize(None))
+    assert main(["data", "check", path, "--tf", "1d"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:2:1: error DATA bar time 2024-03-04 22:00:00+00:00 is not on the 1d grid" in err
+    assert ("hint: every bar is stamped at 21:00 or 22:00 UTC, a trading session's day (a 17:00 New York close "
+            "is 22:00 UTC, 21:00 in summer), while the store keeps days that open at midnight UTC") in err
+    assert "import the same market's intraday bars (1h, 1m) instead" in err and "re-stamp the file" not in err
+    moved = _csv(tmp_path, days.map(lambda t: t + pd.Timedelta(hours=3) if t.day == 6 else t), "moved.csv")
+    assert main(["data", "check", moved, "--tf", "1d"]) == 1
+    assert "hint: the engine resamples on that grid" in capsys.readouterr().err  # one bar moved: re-stamp it

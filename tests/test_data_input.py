@@ -252,6 +252,30 @@ def test_two_time_columns_that_differ_are_ambiguous(tmp_path):
     assert "drop or rename the column that is not the bar time" in e.value.hint
 
 
+MT5 = ("<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n"
+       + "".join(f"2024.01.02\t{h:02d}:00:00\t1.1042\t1.1045\t1.1038\t1.1043\t1234\t0\t5\n" for h in range(6)))
+
+
+def test_a_metatrader_export_imports_its_date_and_time_columns_as_one_bar_time(tmp_path, capsys):
+    """MetaTrader writes a bar's date and time of day in two columns (tab-separated, <DATE>): they
+    were read as two disagreeing bar times, "ambiguous", with a hint to drop one of them."""
+    path = csv(tmp_path, MT5, "EURUSD_H1.csv")
+    df = load_bars(path)
+    assert list(df.index) == list(pd.date_range("2024-01-02", periods=6, freq="1h", tz="UTC"))
+    assert df.attrs["tf"] == "1h" and list(df.columns) == ["open", "high", "low", "close"]
+    comma = csv(tmp_path, "date,time,open,high,low,close,volume\n"
+                + "".join(f"2024-01-02,00:0{i},1.0,1.2,0.9,1.1,10\n" for i in range(6)), "mt4.csv")
+    assert list(load_bars(comma).index) == list(pd.date_range("2024-01-02", periods=6, freq="1min", tz="UTC"))
+    rc, out, err = cli(capsys, "data", "import", path, "--symbol", "EURUSD", "--tf", "1h", "--store",
+                       str(tmp_path / "s"))
+    assert rc == 0 and "ambiguous" not in err
+    bad = csv(tmp_path, MT5.replace("2024.01.02\t03:00", "2024.13.02\t03:00"), "bad.csv")
+    with pytest.raises(DataError) as e:
+        load_bars(bad)
+    assert (e.value.line, e.value.message) == (5, "cannot parse timestamp '2024-13-02 03:00:00' in column "
+                                                  "`date + time`")
+
+
 def test_a_semicolon_separated_csv_gets_a_separator_hint(tmp_path, capsys):
     path = csv(tmp_path, (HEADER + "\n".join(ROWS) + "\n").replace(",", ";"))
     rc, _, err = cli(capsys, "data", "check", path)

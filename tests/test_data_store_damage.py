@@ -116,3 +116,24 @@ def test_a_failure_while_swapping_days_in_puts_the_store_back(tmp_path, monkeypa
     assert len(calls) > 3  # the two days swapped in were put back
     assert _snapshot(tmp_path) == before
     assert store.read(SYMBOL, TF).equals(bars)
+
+
+def test_a_day_file_removed_between_the_listing_and_the_read_is_a_diagnostic(tmp_path, monkeypatch, bars):
+    """An AttributeError traceback from _checked_day: the day was listed, then gone (an import's
+    undo, the series' folder removed by hand meanwhile). A read without it would have a hole."""
+    import engine.data.store as store_module
+
+    ParquetStore(tmp_path).write(bars, SYMBOL, TF)
+    gone = ParquetStore(tmp_path).folder(SYMBOL, TF) / "date=2018-01-12" / "part.parquet"
+    listed = store_module._day_files
+
+    def then_removed(series: Path) -> list[Path]:
+        days = listed(series)
+        gone.unlink()
+        return days
+
+    monkeypatch.setattr(store_module, "_day_files", then_removed)
+    with pytest.raises(DataError) as err:
+        ParquetStore(tmp_path).read(SYMBOL, TF)
+    assert str(err.value).startswith(f"{gone}:1:1: error DATA this stored day file was removed while it was being read")
+    assert "import the file holding 2018-01-12 again" in str(err.value)

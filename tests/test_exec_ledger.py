@@ -2,12 +2,16 @@
 with statuses that only move forward and fills that add up across flushes."""
 from __future__ import annotations
 
+import gc
+import inspect
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from engine.domain import Domain
 from engine.exec.handles import OrderHandle
-from engine.exec.ledger import BufferedLedger
+from engine.exec.ledger import BufferedLedger, StoreLedger
 from state_support import fill, open_store, order
 
 
@@ -31,6 +35,7 @@ def test_statuses_move_forward_and_fills_add_up_across_flushes(tmp_path: Path) -
         assert ledger.state()[req.client_order_id]["status"] == "partially_filled"  # until the venue says
         ledger.ack(o, "filled", "")
         ledger.ack(o, "accepted", "late")  # a late ack does not undo the fill
+        ledger.retired(o)  # execution forgets it: Execution._retire
         ledger.flush([], [])
         store.commit()
         row = store.order(req.client_order_id)
@@ -63,3 +68,27 @@ def test_stored_qty_and_price_are_the_venues_before_and_after_a_flush(tmp_path: 
         assert (row.qty, row.price) == (1.5, 102.0)
         assert [(e.kind, e.payload) for e in store.journal_entries() if e.kind == "amend"] == [
             ("amend", {"qty": 1.5, "price": 102.0})]
+
+
+@pytest.mark.parametrize("durability", ["batch", "full"])
+def test_a_retired_order_is_freed_before_the_flush_and_stored_in_its_final_state(
+        tmp_path: Path, durability: str) -> None:
+    """Peak memory grew with the checkpoint interval: the ledger kept every handle booked since
+    the last flush (and its instance, bracket and request) to read its final state there."""
+    with open_store(tmp_path, durability) as store:
+        ledger = (BufferedLedger(store, "paper", lambda: 5.0, "h") if durability == "batch"
+                  else StoreLedger(store, "paper"))
+        req = order(1, qty=2.0)
+        o = OrderHandle(None, req, Domain.CRYPTO_SPOT, None, SimpleNamespace(state="NEW"))
+        ledger.intent(o)
+        ledger.ack(o, "accepted", "")
+        ledger.fill(o, fill(req, 1), 1.0)
+        ledger.ack(o, "filled", "")
+        o.instance.state = "FILLED"
+        ledger.retired(o)
+        assert [r for r in gc.get_referrers(o) if not inspect.isframe(r)] == []
+        o.instance.state = "GONE"  # after retirement: not what the store keeps
+        ledger.flush([], [])
+        store.commit()
+        row = store.order(req.client_order_id)
+        assert (row.status, row.filled_qty, row.machine_state) == ("filled", 2.0, "FILLED")

@@ -42,6 +42,11 @@ GRID_HINT = ("the engine resamples on that grid (1d bars open at midnight UTC), 
              "merged with later bars: re-stamp the file to its bars' opens on the grid, or pass the --tf its "
              "stamps fit")
 _CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
+DAY, WEEK = pd.Timedelta(days=1), pd.Timedelta(days=7)
+# A bar's date and its time of day in two columns, as MetaTrader exports them (2024.01.02, 13:05:00).
+_DATE_ONLY = r"\d{4}([-./])\d{1,2}\1\d{1,2}"
+_TIME_ONLY = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+DATE_AND_TIME = "date + time"  # how messages name the two columns read as one
 
 
 def bar_line(path: Path, i: int) -> int:
@@ -79,6 +84,7 @@ def load_bars(path: str | Path, symbol: str | None = None, tf: str | None = None
     _check_order(df.index, path)
     _check_ohlc(df, path)
     interval = _interval(df.index, tf, path)
+    _check_weekly(interval, path)
     _check_grid(df.index, interval, path)
     df.attrs.update(symbol=symbol, tf=tf_name(interval) if interval is not None else None,
                     source=str(path), warnings=_gaps(df.index, interval, gap_factor, path))
@@ -157,7 +163,33 @@ def grid_message(ts: pd.Timestamp, interval: pd.Timedelta) -> str:
 def _check_grid(index: pd.DatetimeIndex, interval: pd.Timedelta | None, path: Path) -> None:
     i = first_off_grid(index, interval) if interval is not None else None
     if i is not None:
-        raise DataError(str(path), bar_line(path, i), grid_message(index[i], interval), GRID_HINT)
+        raise DataError(str(path), bar_line(path, i), grid_message(index[i], interval),
+                        _session_hint(index) if interval % DAY == pd.Timedelta(0) else GRID_HINT)
+
+
+def _check_weekly(interval: pd.Timedelta | None, path: Path) -> None:
+    """Weeks on the grid start on Thursdays (1970-01-01's weekday), where resample bins them, and
+    no source's weeks do: a Monday-stamped file would be refused with advice to re-stamp it, and
+    a re-stamped one would not hold the weeks a run resamples."""
+    if interval is not None and interval % WEEK == pd.Timedelta(0):
+        raise DataError(str(path), 1, f"weekly bars ({tf_name(interval)}) cannot be imported: the engine's "
+                        f"weeks start on Thursday, the weekday of its grid's origin {GRID_ORIGIN:%Y-%m-%d}, "
+                        "not on the Monday or Sunday a source's weeks start",
+                        "import the daily or intraday bars the weeks were built from")
+
+
+def _session_hint(index: pd.DatetimeIndex) -> str:
+    """Daily bars all stamped at one time of day (two, an hour apart: a daylight-saving shift)
+    are a session's days, not UTC days: re-stamping each to midnight would mislabel its prices."""
+    times = sorted((index - index.normalize()).unique())
+    one_session = 0 < len(times) <= 2 and times[0] > pd.Timedelta(0) and times[-1] - times[0] <= pd.Timedelta(hours=1)
+    if not one_session:
+        return GRID_HINT
+    at = " or ".join(f"{str(t).removeprefix('0 days ')[:5]}" for t in times)
+    return (f"every bar is stamped at {at} UTC, a trading session's day (a 17:00 New York close is 22:00 UTC, "
+            "21:00 in summer), while the store keeps days that open at midnight UTC, so re-stamping would "
+            "mislabel every bar's prices: import the same market's intraday bars (1h, 1m) instead, from which "
+            "the engine builds UTC days")
 
 
 def load_funding(path: str | Path, symbol: str | None = None) -> pd.DataFrame:
@@ -200,14 +232,14 @@ def read_table(path: Path) -> pd.DataFrame:
                         "export the bars again; a header alone imports nothing")
     if isinstance(df.index, pd.DatetimeIndex):
         df = df.reset_index(names="ts")
-    df.columns = [str(c).strip().lower() for c in df.columns]
+    df.columns = [str(c).strip().strip("<>").lower() for c in df.columns]  # MetaTrader writes <DATE>
     return df
 
 
 def _read(path: Path) -> pd.DataFrame:
     name = path.name.lower()
     if name.endswith(_CSV):
-        return pd.read_csv(path)
+        return pd.read_csv(path, sep=_separator(path))
     if name.endswith((".feather", ".arrow")):
         return pd.read_feather(path)
     if name.endswith((".parquet", ".pq")):
@@ -215,8 +247,17 @@ def _read(path: Path) -> pd.DataFrame:
     raise DataError(str(path), 1, "unknown file type", "use .csv, .csv.gz, .feather or .parquet")
 
 
+def _separator(path: Path) -> str:
+    """Tabs when the header has tabs and no comma (MetaTrader's export), else commas. Not a
+    semicolon: such files often write decimal commas, and _no_time_hint says to convert them."""
+    with _open_text(str(path)) as f:
+        header = next((line for line in f if line.strip()), "")
+    return "\t" if "\t" in header and "," not in header else ","
+
+
 def _timestamps(raw: pd.DataFrame, path: Path) -> pd.DatetimeIndex:
-    col = next((c for c in TIME_COLUMNS if c in raw.columns), None)
+    raw = _joined_date_and_time(raw)
+    col = next((c for c in (DATE_AND_TIME, *TIME_COLUMNS) if c in raw.columns), None)
     if col is None:
         raise DataError(str(path), 1, f"no timestamp column among {list(raw.columns)}", _no_time_hint(raw))
     values = raw[col]
@@ -231,6 +272,18 @@ def _timestamps(raw: pd.DataFrame, path: Path) -> pd.DatetimeIndex:
     index = pd.DatetimeIndex(ts).as_unit("ns")
     _check_twins(raw, col, index, path)
     return index
+
+
+def _joined_date_and_time(raw: pd.DataFrame) -> pd.DataFrame:
+    """`date` holding only dates and `time` only times of day (a MetaTrader export) as one bar
+    time column: read apart, `date` would be every bar's midnight and `time` today's."""
+    if "date" not in raw.columns or "time" not in raw.columns:
+        return raw
+    date, time = raw["date"].astype(str).str.strip(), raw["time"].astype(str).str.strip()
+    if not (date.str.fullmatch(_DATE_ONLY).all() and time.str.fullmatch(_TIME_ONLY).all()):
+        return raw
+    joined = date.str.replace(r"[./]", "-", regex=True) + " " + time
+    return raw.drop(columns=["date", "time"]).assign(**{DATE_AND_TIME: joined})
 
 
 def _no_time_hint(raw: pd.DataFrame) -> str:

@@ -219,6 +219,11 @@ class ParquetStore:
         bars of its folder's day: a file copied or a folder renamed would hide its bars from reads
         of their day and show them twice, or out of order, to a read of the whole series."""
         df = _read(path)
+        if df is None:  # removed since _days listed it: a read without that day would have a hole
+            raise DataError(str(path), 1, "this stored day file was removed while it was being read (an import "
+                            "that failed and put the store back, or the series' folder removed meanwhile)",
+                            "run the command again once nothing else writes to the store; if that day should be "
+                            f"there, import the file holding {path.parent.name[5:]} again")
         i = first_off_grid(df.index, step)
         if i is not None:
             raise DataError(str(path), i + 1, f"stored {grid_message(df.index[i], step)}",

@@ -244,6 +244,7 @@ class Execution:
                         working.add(o.bracket.id)
                 else:
                     del self.orders[cid]
+                    self.ledger.retired(o)  # its final state, written at the next flush
         self._unbracketed = unbracketed
         for bid in [i for i in self.closing if i not in working]:
             b = self.closing.pop(bid, None)  # None: a nested _retire (on_closed's kill broadcast) took it

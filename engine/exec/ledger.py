@@ -34,16 +34,16 @@ def funding_reason(event: "VenueEvent") -> str:
 class StoreLedger:
     def __init__(self, store: Any, mode: str) -> None:
         self.store, self.mode = store, mode
-        self._touched: dict[str, "OrderHandle"] = {}  # orders booked since the last flush
+        # Final machine states of orders retired since the last flush: states, not handles, so
+        # a retired order and all it references are freed at once, not at the checkpoint.
+        self._final: dict[str, str] = {}
 
     def intent(self, order: "OrderHandle") -> None:
         self.store.record_intent(order.request, order.domain, self.mode, machine_state=order.instance.state)
         self.store.commit()  # write-ahead: durable before the venue hears of it
-        self._touched[order.id] = order
 
     def ack(self, order: "OrderHandle", status: str, reason: str) -> None:
         self.store.record_ack(order.id, status, reason=reason)
-        self._touched[order.id] = order
 
     def amend(self, order: "OrderHandle", qty: float, price: float | None, reason: str) -> None:
         self.store.record_amend(order.id, qty, price, reason=reason)
@@ -59,7 +59,6 @@ class StoreLedger:
             result = self.store.record_fill(fill, multiplier=multiplier, settle=False)  # "filled": the venue's ack
             if result.recorded and result.realized_pnl:
                 self.store.credit(order.domain, self.mode, result.realized_pnl, f"fill {fill.fill_id}", realized=True)
-        self._touched[order.id] = order
 
     def funding(self, domain: Domain, event: "VenueEvent") -> None:
         # Idempotent by symbol and funding time: a re-processed bar after a crash hears it again.
@@ -68,6 +67,11 @@ class StoreLedger:
     def journal(self, kind: str, key: str, payload: dict, reason: str = "") -> None:
         self.store.journal(kind, key, payload, reason=reason)
 
+    def retired(self, order: "OrderHandle") -> None:
+        """Execution forgot `order`: its machine state now is its final one (the venue's synchronous
+        answer, a cancel's, was booked while the order was still leaving the state before)."""
+        self._final[order.id] = order.instance.state
+
     def state(self) -> dict:
         return {}  # the store holds every status already
 
@@ -75,12 +79,12 @@ class StoreLedger:
         pass
 
     def flush(self, books: Iterable["DomainBook"], orders: Iterable["OrderHandle"]) -> None:
-        """The machine state of every order tracked or booked since the last flush, for `engine
-        status` and reconciliation: one retired since then is in its final state. Not journaled:
-        the checkpoint's snapshots and the audit trail hold every transition."""
-        touched, self._touched = self._touched, {}
-        touched.update((o.id, o) for o in orders)
-        self.store.set_machine_states({oid: o.instance.state for oid, o in touched.items()})
+        """The machine state of every order tracked or retired since the last flush, for `engine
+        status` and reconciliation. Not journaled: the checkpoint's snapshots and the audit
+        trail hold every transition."""
+        states, self._final = self._final, {}
+        states.update((o.id, o.instance.state) for o in orders)
+        self.store.set_machine_states(states)
 
 
 class BufferedLedger:
@@ -92,7 +96,6 @@ class BufferedLedger:
         self._new, self._text = Batch, json_text
         self.batch = Batch()
         self.rows: dict[str, dict[str, Any]] = {}  # status of orders not yet final, across flushes
-        self._touched: dict[str, "OrderHandle"] = {}  # orders with a row in this batch
         self._ack_texts: dict[str, str] = {}  # an ack's payload text by status: half the journal rows
 
     def intent(self, order: "OrderHandle") -> None:
@@ -107,7 +110,6 @@ class BufferedLedger:
         else:
             b.order_updates[oid] = self.rows[oid] = {"status": "intent", "filled_qty": 0.0,
                                                      "machine_state": order.instance.state}
-            self._touched[oid] = order
         self.journal("intent", oid, {"symbol": r.symbol, "side": side, "qty": r.qty, "role": role,
                                      "quote_id": r.quote_id})
 
@@ -155,6 +157,12 @@ class BufferedLedger:
         """A journal row (JOURNAL_COLUMNS), its payload already JSON text."""
         self.batch.journal.append((self.now(), kind, key, text, self.spec_hash, reason))
 
+    def retired(self, order: "OrderHandle") -> None:
+        """Execution forgot `order`: its machine state now is its final one (the venue's synchronous
+        answer, a cancel's, was booked while the order was still leaving the state before). Its row
+        holds the state, not the handle, so the order is freed now, not at the next flush."""
+        self._update(order, order.id)
+
     def state(self) -> dict:
         """Statuses of orders still working: part of the run's checkpoint."""
         return self.rows
@@ -168,12 +176,6 @@ class BufferedLedger:
         for o in orders:
             tracked.add(o.request.client_order_id)
             self._update(o, o.request.client_order_id)
-        # An order retired since the last flush is in its final machine state only now: the
-        # venue's synchronous answer (a cancel's) was booked while it was leaving the last one.
-        for oid, o in self._touched.items():
-            if oid not in tracked:
-                self.rows[oid]["machine_state"] = o.instance.state
-        self._touched = {}
         for book in books:
             if book.balance < 0:
                 raise ValueError(f"{book.domain.value} wallet would go negative ({book.balance:.2f}): refusing to "
@@ -203,4 +205,3 @@ class BufferedLedger:
             row["filled_qty"] = filled_qty
         row["machine_state"] = order.instance.state
         self.batch.order_updates[oid] = row
-        self._touched[oid] = order

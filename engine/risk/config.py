@@ -219,7 +219,7 @@ _WEEKEND = "the run's weekend exit (engine/run/loop.py, quiet.py)"
 _CARRY = "while avoid_weekend_carry is true"
 # The `limits` keys the run reads itself, whatever the guard chain: a chain without the guard
 # that reads one (engine/risk/guards.py declares each guard's) still applies it, so the linter
-# does not warn of it. tests/test_risk_readers.py scans engine/ so this cannot fall behind.
+# does not warn of it. tests/test_risk_limits_read.py scans engine/ so this cannot fall behind.
 RUN_READS: dict[str, Reader] = {
     "max_hold": Reader("the run's max-hold exit (engine/run/loop.py, quiet.py)"),
     "avoid_weekend_carry": Reader(_WEEKEND),
