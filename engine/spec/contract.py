@@ -33,11 +33,15 @@ class Sent:
     `answers`: the catalogue actions it is the venue's answer to (a cancel's confirmation, a
     close's flat position). The engine sends it in the state such an action left the instance
     in, so that state must take it or list it under `ignores` (lint ENGINE_EVENT_UNHANDLED);
-    elsewhere only the run finds out (an event an order or bracket drops there is a fault)."""
+    elsewhere only the run finds out (an event an order or bracket drops there is a fault).
+    `refusal`: sent only when the venue refuses the action; an action all of whose answers are
+    refusals (`place_legs`) may never be answered, so no state can count on it to leave
+    (lint IGNORED_ANSWER)."""
 
     fields: tuple[str, ...]
     why: str
     answers: tuple[str, ...] = ()
+    refusal: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,14 +101,17 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "amend": Sent(_ORDER_FILL, "to move or resize a leg"),
                 "fill": Sent(_ORDER_FILL, "for every fill the venue reports", answers=("submit_order",)),
                 "accepted": Sent((), "when the venue acknowledges", answers=("submit_order",)),
-                "rejected": Sent(("reason",), "when the venue refuses an order", answers=("submit_order",)),
+                "rejected": Sent(("reason",), "when the venue refuses an order",
+                                 answers=("submit_order",), refusal=True),
                 "canceled": Sent((), "when the venue cancels", answers=("cancel_order",)),
                 "expired": Sent((), "when the order's time in force ran out"),
                 "triggered": Sent((), "when a stop triggers"),
                 "ack_timeout": Sent((), "when the venue's answer is unknown"),
                 "updated": Sent(_ORDER_FILL, "when the venue applied an amend", answers=("amend_order",)),
-                "update_rejected": Sent(("reason",), "when the venue refuses an amend", answers=("amend_order",)),
-                "cancel_rejected": Sent(("reason",), "when the venue refuses a cancel", answers=("cancel_order",)),
+                "update_rejected": Sent(("reason",), "when the venue refuses an amend",
+                                        answers=("amend_order",), refusal=True),
+                "cancel_rejected": Sent(("reason",), "when the venue refuses a cancel",
+                                        answers=("cancel_order",), refusal=True),
                 "reconciled": Sent(("status", "filled_qty", "avg_px"), "with the venue's truth",
                                    answers=("request_reconciliation",))},
         context={"filled_qty": "what a leg's amend adds to"},
@@ -117,11 +124,13 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "entry_fill": Sent(_ORDER_FILL, "for each fill of the entry", answers=("submit_entry",)),
                 "entry_canceled": Sent((), "when the entry is canceled or expires",
                                        answers=("submit_entry", "cancel_entry")),
-                "entry_rejected": Sent(("reason",), "when the venue refuses the entry", answers=("submit_entry",)),
+                "entry_rejected": Sent(("reason",), "when the venue refuses the entry",
+                                       answers=("submit_entry",), refusal=True),
                 "leg_filled": Sent(("leg", "qty", "price"), "for each fill of a leg"),
                 "leg_canceled": Sent(("leg",), "when a leg is canceled or expires",
                                      answers=("cancel_sibling", "cancel_legs")),
-                "leg_rejected": Sent(("leg", "reason"), "when the venue refuses a leg", answers=("place_legs",)),
+                "leg_rejected": Sent(("leg", "reason"), "when the venue refuses a leg",
+                                     answers=("place_legs",), refusal=True),
                 "position_closed": Sent((), "when the position is flat", answers=("close_position",)),
                 "overfilled": Sent(("qty",), "when exits filled past flat"),
                 "exit": Sent(("reason",), "for an exit the engine decides (max hold, weekend)"),
