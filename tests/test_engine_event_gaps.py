@@ -111,6 +111,22 @@ def test_an_engine_event_a_bracket_drops_is_a_fault_that_names_where(tmp_path: P
     assert len({f.reason for f in faults}) == len(faults)  # once per instance, state and event
 
 
+def _cancel_taken_for_one_leg_only(root: Path) -> None:
+    """QA: a guard on `exiting`'s only way out: a bracket whose stop filled drops its take-profit's cancel."""
+    _replace(root / "orders/bracket.yaml", LEG_CANCELED_FROM_EXITING + "    target: closed\n",
+             LEG_CANCELED_FROM_EXITING + "    target: closed\n    guard: event.leg == 'stop_loss'\n")
+
+
+def test_an_engine_event_every_guard_drops_is_a_fault(tmp_path: Path) -> None:
+    runner = _runner(_specs(tmp_path, _cancel_taken_for_one_leg_only), tmp_path, bars=400)
+    ses = runner.session
+    runner.run()
+    assert ses.kill.state == "close_only"
+    [reason] = [e["reason"] for e in ses.kill_events if e["event"] == "fault"]
+    assert reason.startswith("fault: bracket `") and "in `exiting` (" in reason
+    assert "no enabled transition for `leg_canceled` (every guard was false)" in reason
+
+
 def test_an_ignored_event_is_recorded_as_ignored_and_is_no_fault(tmp_path: Path) -> None:
     runner = _runner(_specs(tmp_path), tmp_path, bars=400)
     runner.run()

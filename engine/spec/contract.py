@@ -19,6 +19,9 @@ STAGES = range(1, 6)  # the stages `engine run --stage N` accepts
 ACTIVATE = "activate"  # the event that starts the rollout in the stage the operator chose
 AWAITING_TAG = "awaiting_operator"  # a rollout state that waits for `engine promote` or `decline`
 ORDER_DONE_TAG = "terminal"  # a non-final order state where nothing works any more (Execution.is_live)
+# A model gate's operator commands (`engine promote --domain D [--decline]`, `engine degrade --domain D`):
+# named apart from the rollout's promote/decline, as a command reaches every machine naming it.
+GATE_CONFIRM, GATE_DECLINE, GATE_DEGRADE = "confirm_canary", "decline_canary", "degrade"
 
 
 def stage_state(stage: int) -> str:
@@ -93,6 +96,9 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
     "model_promotion": Needs(
         "gates", "each domain's promotion gate",
         events={"kpi_update": Sent((), "once a day, with the inputs `kpi`")},
+        commands={GATE_CONFIRM: "`engine promote --domain D` posts it for the domain's gate",
+                  GATE_DECLINE: "`engine promote --domain D --decline` posts it for the domain's gate",
+                  GATE_DEGRADE: "`engine degrade --domain D` posts it for the domain's gate"},
         inputs={"kpi": Sent(("trades", "sharpe", "max_dd", "win_rate", "baseline_sharpe"), "with kpi_update")}),
     "order": Needs(
         "orders", "every order",
