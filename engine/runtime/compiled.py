@@ -483,11 +483,10 @@ class _Binder:
         out.unhandled = {(leaf, event): self._record(leaf, None, event, "unhandled", self._unhandled(leaf, event))
                          for leaf in sorted(out.leaves) for event in m.events}
         # What the spec neither takes nor ignores where it may still act: a sender's fault (Execution)
-        out.gaps = MappingProxyType({
-            (leaf, event): GUARDED if (leaf, event) in out.table else DROPS
-            for leaf in out.leaves - out.done_leaves for event in m.events
-            if event not in out.sampled and not m.ignores_in(leaf, event)
-            and all(c.test is not None for c in out.table.get((leaf, event), ()))})
+        out.gaps = {(leaf, event): GUARDED if (leaf, event) in out.table else DROPS  # a dict: read on every send
+                    for leaf in out.leaves - out.done_leaves for event in m.events
+                    if event not in out.sampled and not m.ignores_in(leaf, event)
+                    and all(c.test is not None for c in out.table.get((leaf, event), ()))}
         if self.diags:
             raise BindError(self.diags)
 
