@@ -63,7 +63,8 @@ def test_the_run_refuses_a_provider_validate_does_not_import_with_the_same_lines
     assert "rl" not in LIGHT
     tree = _tree(tmp_path, "rl")
     found = [d for d in validate([str(tree)])[0] if d.code == "UNIMPLEMENTED"]
-    cat_line, use_line = _line(tree / "catalogue.yaml", "send_sms"), _line(tree / "kill" / "kill_modes.yaml", "send_sms")
+    cat_line = _line(tree / "catalogue.yaml", "send_sms")
+    use_line = _line(tree / "kill" / "kill_modes.yaml", "send_sms")
     assert [(Path(d.pos.file).name, d.pos.line) for d in found] == [("catalogue.yaml", cat_line),
                                                                     ("kill_modes.yaml", use_line)]
     assert all("(there is no module rl.actions)" in d.message for d in found)
@@ -81,7 +82,8 @@ def test_a_provider_without_a_module_is_found_without_importing_it(tmp_path: Pat
     tree = tmp_path / "specs"
     shutil.copytree(ROOT / "specs", tree)
     cat = tree / "catalogue.yaml"
-    cat.write_text(cat.read_text().replace("guards:\n", "guards:\n  in_session: {provider: risk, args: {ts: float}}\n", 1))
+    entry = "  in_session: {provider: risk, args: {ts: float}}\n"
+    cat.write_text(cat.read_text().replace("guards:\n", "guards:\n" + entry, 1))
     kill = tree / "kill" / "kill_modes.yaml"
     use = "guard: pnl.drawdown >= params.max_drawdown\n"
     kill.write_text(kill.read_text().replace(use, "guard: pnl.drawdown >= params.max_drawdown and in_session(1.0)\n"))

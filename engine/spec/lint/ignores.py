@@ -37,7 +37,8 @@ def _entries(cx: Context, ix: MachineIndex, holder: str | None,
             continue
         why = _dead(ix, holder, event)
         if why:
-            yield diag(cx.ignore_pos(m, holder, event), CODE, f"`ignores` of {owner} names `{event}`, but {why}: the entry never applies",
+            yield diag(cx.ignore_pos(m, holder, event), CODE,
+                       f"`ignores` of {owner} names `{event}`, but {why}: the entry never applies",
                        f"delete `{event}` from `ignores`")
 
 
