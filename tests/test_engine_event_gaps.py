@@ -59,6 +59,47 @@ def test_each_ignores_entry_of_the_bracket_is_needed(tmp_path: Path, state: str,
     assert f"does not take `{event}` in `{state}`" in got
 
 
+def test_the_shipped_ignores_entries_are_safe() -> None:
+    assert _codes(ROOT / "specs", "IGNORED_ANSWER") == []
+
+
+def test_ignoring_the_answer_a_state_waits_for_is_an_error_at_the_entry(tmp_path: Path) -> None:
+    """QA: `exiting` ignoring `leg_canceled` (its transition moved to `flattening`) validated clean,
+    and a run booked no trade: every bracket waited in `exiting`, and the kill switch stayed normal."""
+    root = _tree(tmp_path)
+    bracket = root / "orders/bracket.yaml"
+    _replace(bracket, LEG_CANCELED_FROM_EXITING, LEG_CANCELED_FROM_EXITING.replace("exiting", "flattening"))
+    _replace(bracket, "    ignores: [position_closed]\n", "    ignores: [position_closed, leg_canceled]\n")
+    assert _codes(root, "ENGINE_EVENT_UNHANDLED") == []
+    got = _codes(root, "IGNORED_ANSWER")
+    line = _line(bracket, "    ignores: [position_closed, leg_canceled]")
+    assert [g.split(" ")[0] for g in got] == [f"orders/bracket.yaml:{line}:15", f"orders/bracket.yaml:{line}:32"]
+    assert "`exiting` ignores `leg_canceled`, which it waits for" in got[1] and "`cancel_sibling`" in got[1]
+
+
+def test_the_hint_offers_ignores_only_where_dropping_is_safe(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    bracket = root / "orders/bracket.yaml"
+    _replace(bracket, LEG_CANCELED_FROM_EXITING, LEG_CANCELED_FROM_EXITING.replace("exiting", "flattening"))
+    [unsafe] = [d for d in validate([str(root)])[0] if d.code == "ENGINE_EVENT_UNHANDLED"]
+    assert "ignores" not in unsafe.hint
+    root = _tree(tmp_path / "safe")
+    _replace(root / "orders/bracket.yaml", "    ignores: [leg_canceled]\n", "")
+    [safe] = [d for d in validate([str(root)])[0] if d.code == "ENGINE_EVENT_UNHANDLED"]
+    assert "`ignores:`" in safe.hint
+
+
+def test_a_broadcast_the_kill_machine_never_raises_reaches_nobody(tmp_path: Path) -> None:
+    """QA: with every `raise: kill_resume` deleted, the `kill_resume` transitions still counted as sent."""
+    root = _tree(tmp_path)
+    kill = root / "kill/kill_modes.yaml"
+    kill.write_text("".join(line for line in kill.read_text().splitlines(keepends=True)
+                            if line.strip() != "- raise: kill_resume"))
+    got = _codes(root, "NEVER_SENT")
+    assert any(g.startswith("orders/order.yaml:") and "`kill_resume`" in g for g in got), got
+    assert any(g.startswith("rollout/rollout.yaml:") and "`kill_resume`" in g for g in got), got
+
+
 def test_an_ignores_entry_must_name_a_declared_event(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     _replace(root / "orders/bracket.yaml", "    ignores: [leg_canceled]\n", "    ignores: [leg_cancelled]\n")
@@ -109,6 +150,22 @@ def test_an_engine_event_a_bracket_drops_is_a_fault_that_names_where(tmp_path: P
     ses.ledger.flush(ses.books.values(), ses.execution.orders.values())
     faults = ses.store.journal_entries("fault")
     assert len({f.reason for f in faults}) == len(faults)  # once per instance, state and event
+
+
+def _cancel_taken_for_one_leg_only(root: Path) -> None:
+    """QA: a guard on `exiting`'s only way out: a bracket whose stop filled drops its take-profit's cancel."""
+    _replace(root / "orders/bracket.yaml", LEG_CANCELED_FROM_EXITING + "    target: closed\n",
+             LEG_CANCELED_FROM_EXITING + "    target: closed\n    guard: event.leg == 'stop_loss'\n")
+
+
+def test_an_engine_event_every_guard_drops_is_a_fault(tmp_path: Path) -> None:
+    runner = _runner(_specs(tmp_path, _cancel_taken_for_one_leg_only), tmp_path, bars=400)
+    ses = runner.session
+    runner.run()
+    assert ses.kill.state == "close_only"
+    [reason] = [e["reason"] for e in ses.kill_events if e["event"] == "fault"]
+    assert reason.startswith("fault: bracket `") and "in `exiting` (" in reason
+    assert "no enabled transition for `leg_canceled` (every guard was false)" in reason
 
 
 def test_an_ignored_event_is_recorded_as_ignored_and_is_no_fault(tmp_path: Path) -> None:

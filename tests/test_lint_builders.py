@@ -42,7 +42,7 @@ def _states(tree: dict, parent: str | None, lines: _Lines, out: dict[str, State]
             entry=tuple(_action(a, lines) for a in spec.get("entry", ())),
             exit=tuple(_action(a, lines) for a in spec.get("exit", ())),
             timers=tuple(Timer(t["event"], str(t["delay"]), lines.pos()) for t in timers),
-            gate=spec.get("gate"),
+            gate=spec.get("gate"), ignores=tuple(spec.get("ignores", ())),
         )
         _states(kids, name, lines, out)
 

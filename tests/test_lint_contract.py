@@ -74,6 +74,24 @@ def test_renamed_bracket_tag_is_refused(tree: Path):
     assert "tag `position_open`" in got
 
 
+@pytest.mark.parametrize("command", ["confirm_canary", "decline_canary", "degrade"])
+def test_a_renamed_gate_command_is_refused(tree: Path, command: str):
+    """QA: `engine promote --domain` posts confirm_canary by name; renamed in the gate spec, it validated."""
+    edit(tree, "gates/model_promotion.yaml", f"  {command}:", f"  {command}_x:")
+    (got,) = contract(tree)
+    assert got.startswith(f"gates/model_promotion.yaml:{line_of(tree, 'gates/model_promotion.yaml', '^commands:')}:1 ")
+    assert f"command `{command}` of `model_promotion`" in got
+
+
+def test_the_gate_commands_read_their_names_from_the_contract():
+    from engine.commands import degrade, promote
+    from engine.spec.contract import ENGINE_CONTRACT, GATE_CONFIRM, GATE_DECLINE, GATE_DEGRADE
+
+    assert {GATE_CONFIRM, GATE_DECLINE, GATE_DEGRADE} <= set(ENGINE_CONTRACT["model_promotion"].commands)
+    assert (promote.GATE_CONFIRM, promote.GATE_DECLINE, degrade.GATE_DEGRADE) == (GATE_CONFIRM, GATE_DECLINE,
+                                                                                  GATE_DEGRADE)
+
+
 def test_kill_fault_must_be_handled_where_entries_open(tree: Path):
     edit(tree, "kill/kill_modes.yaml", "  - event: fault\n    source: [normal, cooldown]",
          "  - event: fault\n    source: [cooldown]")

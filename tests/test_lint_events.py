@@ -29,6 +29,24 @@ def test_broadcast_handled_via_star_or_ignored():
     assert only(lint(specset(KILL, m)), "UNHANDLED_BROADCAST") == []
 
 
+def test_a_state_level_ignores_satisfies_a_broadcast_in_that_state():
+    """QA: only the machine's `ignores` counted; `idle` listing kill_halt still reported it."""
+    m = machine({"idle": {"initial": True, "ignores": ["kill_halt"]}, "open": {}, "closed": {"final": True}},
+                [{"event": "go", "source": "idle", "target": "open"},
+                 {"event": "kill_halt", "source": "open", "target": "closed"}],
+                events=["go", "kill_halt", "kill_resume"], name="orders", ignores=("kill_resume",))
+    assert only(lint(specset(KILL, m)), "UNHANDLED_BROADCAST") == []
+
+
+def test_an_unhandled_broadcast_path_runs_from_the_initial_state():
+    m = machine({"idle": {"initial": True}, "open": {}, "closed": {"final": True}},
+                [{"event": "go", "source": "idle", "target": "open"},
+                 {"event": "kill_halt", "source": "idle", "target": "closed"}],
+                events=["go", "kill_halt", "kill_resume"], name="orders", ignores=("kill_resume",))
+    [d] = only(lint(specset(KILL, m)), "UNHANDLED_BROADCAST")
+    assert d.path == ("idle", "open")
+
+
 def test_timer_bounds():
     m = machine({"a": {"initial": True, "after": [{"delay": "0s", "event": "t"}, {"delay": "31d", "event": "t"},
                                                    {"delay": "params.wait", "event": "t"},

@@ -56,18 +56,43 @@ def test_a_misspelt_guard_hints_at_the_implemented_name(tmp_path: Path) -> None:
 
 
 def test_the_run_refuses_a_provider_validate_does_not_import_with_the_same_lines(tmp_path: Path) -> None:
-    """`rl` is not light (and has no code yet): validate cannot know; the run reports it as validate would."""
+    """`rl` is not light (and has no code yet): validate finds that its module does not exist,
+    without importing anything; the run reports it at the same lines."""
     from engine.run.session import load_specset
 
     assert "rl" not in LIGHT
     tree = _tree(tmp_path, "rl")
-    assert [d for d in validate([str(tree)])[0] if d.code == "UNIMPLEMENTED"] == []
+    found = [d for d in validate([str(tree)])[0] if d.code == "UNIMPLEMENTED"]
+    cat_line = _line(tree / "catalogue.yaml", "send_sms")
+    use_line = _line(tree / "kill" / "kill_modes.yaml", "send_sms")
+    assert [(Path(d.pos.file).name, d.pos.line) for d in found] == [("catalogue.yaml", cat_line),
+                                                                    ("kill_modes.yaml", use_line)]
+    assert all("(there is no module rl.actions)" in d.message for d in found)
     with pytest.raises(SpecError) as refused:
         load_specset([str(tree)])
     lines = render(refused.value.diagnostics)
-    assert f"catalogue.yaml:{_line(tree / 'catalogue.yaml', 'send_sms')}:3: error UNIMPLEMENTED" in lines
-    assert f"kill_modes.yaml:{_line(tree / 'kill' / 'kill_modes.yaml', 'send_sms')}:9: error UNIMPLEMENTED" in lines
-    assert "cannot import rl.actions" in lines
+    assert f"catalogue.yaml:{cat_line}:3: error UNIMPLEMENTED" in lines
+    assert f"kill_modes.yaml:{use_line}:9: error UNIMPLEMENTED" in lines
+    assert "there is no module rl.actions" in lines
+
+
+def test_a_provider_without_a_module_is_found_without_importing_it(tmp_path: Path) -> None:
+    """QA: a `risk` guard validated clean (engine.risk.actions does not exist) and the run refused.
+    Validate must still import no heavy module, nor the provider packages it only looks up."""
+    tree = tmp_path / "specs"
+    shutil.copytree(ROOT / "specs", tree)
+    cat = tree / "catalogue.yaml"
+    entry = "  in_session: {provider: risk, args: {ts: float}}\n"
+    cat.write_text(cat.read_text().replace("guards:\n", "guards:\n" + entry, 1))
+    kill = tree / "kill" / "kill_modes.yaml"
+    use = "guard: pnl.drawdown >= params.max_drawdown\n"
+    kill.write_text(kill.read_text().replace(use, "guard: pnl.drawdown >= params.max_drawdown and in_session(1.0)\n"))
+    code = ("import sys\nfrom engine.commands.validate import validate\n"
+            f"d = [x for x in validate([{str(tree)!r}])[0] if x.code == 'UNIMPLEMENTED']\n"
+            "print(len(d), 'there is no module engine.risk.actions' in d[0].message)\n"
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {(HEAVY | {'rl'})!r}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split("\n")[:2] == ["2 True", "[]"], out.stdout + out.stderr
 
 
 def test_engine_run_prints_the_lines_without_a_traceback(tmp_path: Path) -> None:

@@ -27,10 +27,40 @@ def test_unresolved_event_everywhere_an_event_is_named():
     msgs = [x.message for x in only(lint(specset(m)), "UNRESOLVED_EVENT")]
     assert len(msgs) == 4, msgs
     assert any("timer" in x and "`tick`" in x for x in msgs)
-    assert any("`raise` `boom`" in x for x in msgs)
+    assert any("`raise` names `boom`, which is not declared under `events`" in x for x in msgs)
     assert any("command `stop`" in x for x in msgs)
     gone = next(d for d in only(lint(specset(m)), "UNRESOLVED_EVENT") if "`gone`" in d.message)
     assert gone.hint == "did you mean `go`?"
+
+
+def test_a_state_ignores_entry_reads_as_a_sentence():
+    m = machine({"a": {"initial": True, "ignores": ["position_close"]}, "b": {"final": True}},
+                [{"event": "position_closed", "source": "a", "target": "b"}])
+    [d] = only(lint(specset(m)), "UNRESOLVED_EVENT")
+    assert d.message == "`ignores` of `a` names `position_close`, which is not declared under `events`"
+    assert d.hint == "did you mean `position_closed`?"
+
+
+KILL = machine({"normal": {"initial": True}, "halted": {}},
+               [{"event": "kill_halt", "source": "normal", "target": "halted"},
+                {"event": "kill_resume", "source": "halted", "target": "normal"}],
+               name="kill", kind="kill", broadcasts=("kill_halt", "kill_resume"))
+
+
+def test_machine_ignores_names_a_declared_event_or_a_kill_broadcast():
+    """QA: `ignores: [kill_resume, margin_call]` passed, and `kill_resme` got no did-you-mean."""
+    def orders(ignores):
+        return machine(OK_STATES, [{"event": "go", "source": "a", "target": "b"},
+                                   {"event": "kill_halt", "source": "a", "target": "b"}],
+                       events=["go", "kill_halt"], name="orders", ignores=ignores)
+    assert only(lint(specset(KILL, orders(("kill_resume",)))), "UNRESOLVED_EVENT") == []
+    ds = only(lint(specset(KILL, orders(("kill_resme", "margin_call")))), "UNRESOLVED_EVENT")
+    assert [d.message for d in ds] == [
+        "`ignores` of `orders` names `kill_resme`, which is neither declared under `events` nor broadcast "
+        "by the kill spec",
+        "`ignores` of `orders` names `margin_call`, which is neither declared under `events` nor broadcast "
+        "by the kill spec"]
+    assert ds[0].hint == "did you mean `kill_resume`?"
 
 
 def test_unresolved_gate_names_gates_machines_only():

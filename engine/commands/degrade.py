@@ -20,8 +20,8 @@ from engine.commands.status import (CommandError, add_db_argument, add_specs_arg
                                     load_spec_set, open_existing_store, refuse_finished, refuse_untaken,
                                     resume_command, transitions_from, when_applied)
 from engine.domain import Domain
+from engine.spec.contract import GATE_DEGRADE
 
-DEGRADE = "degrade"  # the gate spec's command; optional: without it, the command is refused
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _degrade(args: argparse.Namespace) -> tuple[str, str]:
     url = command_store_url(args)
-    name, machine, state, command_id, resume = post_gate_command(args, url, DEGRADE, refuse=False)
-    cmd = machine.commands[DEGRADE]
+    name, machine, state, command_id, resume = post_gate_command(args, url, GATE_DEGRADE, refuse=False)
+    cmd = machine.commands[GATE_DEGRADE]
     return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `gate:{args.domain}` ({name}, saved state "
             f"`{state}`); {when_applied(url, resume)}", _inapplicable(machine, state, cmd.event))
 

@@ -38,10 +38,10 @@ from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_d
                                     load_machines, load_spec_set, machine_state, open_existing_store, refuse_finished,
                                     refuse_untaken, resume_command, when_applied, USAGE)
 from engine.domain import Domain
+from engine.spec.contract import GATE_CONFIRM, GATE_DECLINE
 
 COMMAND = "promote"  # the rollout spec's command the engine contract requires
 DECLINE = "decline"  # optional: without it in the spec, --decline is refused, naming the spec
-GATE_CONFIRM, GATE_DECLINE = "confirm_canary", "decline_canary"  # the gate spec's, for --domain
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from engine.domain import Domain, Fill, OrderRequest, on_lot_grid
 from engine.exec.handles import BracketHandle, OrderHandle
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine, Clock, Instance, Interpreter
+from engine.runtime.compiled import DROPS, GUARDED
 from engine.spec.contract import ORDER_DONE_TAG
 
 _REPORT_EVENTS = {ReportStatus.TRIGGERED: "triggered", ReportStatus.CANCELED: "canceled",
@@ -98,12 +99,20 @@ class Execution:
         send = self.interp.send
         while self._outbox:
             inst, event, payload = self._outbox.popleft()
-            if not inst.done and inst.bound.drops(inst.state, event):
+            gap = 0 if inst.done else inst.bound.drops(inst.state, event)
+            if gap == DROPS:
                 self._dropped(inst, event)
-            send(inst, event, payload)
+            records = send(inst, event, payload)
+            if gap == GUARDED:
+                self._guards_false(inst, event, records)
 
-    def _dropped(self, inst: Instance, event: str) -> None:
-        """An event the engine sends that the instance's state neither handles nor `ignores`: the
+    def _guards_false(self, inst: Instance, event: str, records: list) -> None:
+        """Every transition on `event` in the state was guarded, and none fired: dropped all the same."""
+        if records and not any(r.kind == "transition" for r in records):  # []: queued, not run yet
+            self._dropped(inst, event, guarded=True)
+
+    def _dropped(self, inst: Instance, event: str, guarded: bool = False) -> None:
+        """An event the engine sends that the instance's state neither takes nor `ignores`: the
         spec has a gap (a bracket would wait for ever for what it dropped), so the run stops opening
         risk and says where (fail closed); once per instance, state and event."""
         key = (inst.id, inst.state, event)
@@ -113,8 +122,10 @@ class Execution:
         m = inst.bound.machine
         state = m.states.get(inst.state)
         where = f"{state.pos.file}:{state.pos.line}:{state.pos.col}" if state is not None else m.path
-        self.fault(f"{m.name} `{inst.id}` in `{inst.state}` ({where}) has no transition for `{event}`, which the "
-                   f"engine sent it, and does not list it under `ignores`", key=inst.id)
+        what = (f"no enabled transition for `{event}` (every guard was false)" if guarded
+                else f"no transition for `{event}`")
+        self.fault(f"{m.name} `{inst.id}` in `{inst.state}` ({where}) has {what}, which the engine sent it, "
+                   f"and does not list it under `ignores`", key=inst.id)
 
     def on_reports(self, reports: list[VenueReport]) -> None:
         for r in reports:
@@ -156,12 +167,15 @@ class Execution:
     def _dispatch_fill(self, order: OrderHandle, fill: Fill) -> None:
         order.fill = fill
         inst = order.instance
-        if not inst.done and inst.bound.drops(inst.state, "fill"):
+        gap = 0 if inst.done else inst.bound.drops(inst.state, "fill")
+        if gap == DROPS:
             self._dropped(inst, "fill")
         try:
-            self.interp.send(inst, "fill", {"qty": fill.qty, "price": fill.price})
+            records = self.interp.send(inst, "fill", {"qty": fill.qty, "price": fill.price})
         finally:
             order.fill = None
+        if gap == GUARDED:
+            self._guards_false(inst, "fill", records)
         self.pump()
 
     def broadcast(self, event: str) -> None:

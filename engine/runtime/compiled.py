@@ -37,6 +37,8 @@ def parse_duration(value: Any) -> float:
 
 
 _LEAVES = frozenset({int, float, str, bool, type(None)})  # the common case, checked without ABCs
+# BoundMachine.drops: an event sent in a leaf where no transition takes it, or where every one is guarded
+DROPS, GUARDED = 1, 2
 
 
 class View:
@@ -409,9 +411,10 @@ class BoundMachine:
     init_record: dict[str, Any]  # the record template of `create` (audit.record_template)
     # (leaf, declared event) -> the record template of that event taken by no transition there
     unhandled: Mapping[tuple[str, str], dict[str, Any]]
-    # (leaf, declared event) that no transition takes, no `ignores` drops and no `sampled` excuses,
-    # in a leaf where the instance is not done: see `drops`
-    gaps: frozenset[tuple[str, str]]
+    # (leaf, declared event) -> DROPS (no transition takes it) or GUARDED (every transition that
+    # could is guarded), where no `ignores` drops it, no `sampled` excuses it and the instance is
+    # not done: see `drops`
+    gaps: Mapping[tuple[str, str], int]
     leaves: frozenset[str]
     done_leaves: frozenset[str]  # top-level final states: an instance there is done
     config: Mapping[str, frozenset[str]]  # leaf -> the leaf and its ancestors (the active set)
@@ -419,12 +422,13 @@ class BoundMachine:
     ctx_defaults: Mapping[str, Any]
     ctx_deep: bool  # some default is mutable: each instance needs a deep copy
 
-    def drops(self, leaf: str, event: str) -> bool:
-        """Sent in `leaf`, `event` would be dropped though the spec never said it may be: no
-        transition takes it there, and neither `ignores` nor `sampled: true` excuses it."""
+    def drops(self, leaf: str, event: str) -> int:
+        """Whether `event`, sent in `leaf`, may be dropped though the spec never said it may be
+        (neither `ignores` nor `sampled: true` excuses it): DROPS, no transition takes it there;
+        GUARDED, unless one of the guards there passes; else 0."""
         if event in self.events:
-            return (leaf, event) in self.gaps
-        return event not in self.machine.ignores and leaf not in self.done_leaves
+            return self.gaps.get((leaf, event), 0)
+        return DROPS if event not in self.machine.ignores and leaf not in self.done_leaves else 0
 
     def new_ctx(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         # mappingproxy.copy() copies the dict beneath (a plain dict), ~7x faster than dict(proxy).
@@ -479,9 +483,10 @@ class _Binder:
         out.unhandled = {(leaf, event): self._record(leaf, None, event, "unhandled", self._unhandled(leaf, event))
                          for leaf in sorted(out.leaves) for event in m.events}
         # What the spec neither takes nor ignores where it may still act: a sender's fault (Execution)
-        out.gaps = frozenset((leaf, event) for leaf in out.leaves - out.done_leaves for event in m.events
-                             if (leaf, event) not in out.table and event not in out.sampled
-                             and not m.ignores_in(leaf, event))
+        out.gaps = {(leaf, event): GUARDED if (leaf, event) in out.table else DROPS  # a dict: read on every send
+                    for leaf in out.leaves - out.done_leaves for event in m.events
+                    if event not in out.sampled and not m.ignores_in(leaf, event)
+                    and all(c.test is not None for c in out.table.get((leaf, event), ()))}
         if self.diags:
             raise BindError(self.diags)
 

@@ -19,6 +19,9 @@ STAGES = range(1, 6)  # the stages `engine run --stage N` accepts
 ACTIVATE = "activate"  # the event that starts the rollout in the stage the operator chose
 AWAITING_TAG = "awaiting_operator"  # a rollout state that waits for `engine promote` or `decline`
 ORDER_DONE_TAG = "terminal"  # a non-final order state where nothing works any more (Execution.is_live)
+# A model gate's operator commands (`engine promote --domain D [--decline]`, `engine degrade --domain D`):
+# named apart from the rollout's promote/decline, as a command reaches every machine naming it.
+GATE_CONFIRM, GATE_DECLINE, GATE_DEGRADE = "confirm_canary", "decline_canary", "degrade"
 
 
 def stage_state(stage: int) -> str:
@@ -33,11 +36,15 @@ class Sent:
     `answers`: the catalogue actions it is the venue's answer to (a cancel's confirmation, a
     close's flat position). The engine sends it in the state such an action left the instance
     in, so that state must take it or list it under `ignores` (lint ENGINE_EVENT_UNHANDLED);
-    elsewhere only the run finds out (an event an order or bracket drops there is a fault)."""
+    elsewhere only the run finds out (an event an order or bracket drops there is a fault).
+    `refusal`: sent only when the venue refuses the action; an action all of whose answers are
+    refusals (`place_legs`) may never be answered, so no state can count on it to leave
+    (lint IGNORED_ANSWER)."""
 
     fields: tuple[str, ...]
     why: str
     answers: tuple[str, ...] = ()
+    refusal: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,9 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
     "model_promotion": Needs(
         "gates", "each domain's promotion gate",
         events={"kpi_update": Sent((), "once a day, with the inputs `kpi`")},
+        commands={GATE_CONFIRM: "`engine promote --domain D` posts it for the domain's gate",
+                  GATE_DECLINE: "`engine promote --domain D --decline` posts it for the domain's gate",
+                  GATE_DEGRADE: "`engine degrade --domain D` posts it for the domain's gate"},
         inputs={"kpi": Sent(("trades", "sharpe", "max_dd", "win_rate", "baseline_sharpe"), "with kpi_update")}),
     "order": Needs(
         "orders", "every order",
@@ -97,14 +107,17 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "amend": Sent(_ORDER_FILL, "to move or resize a leg"),
                 "fill": Sent(_ORDER_FILL, "for every fill the venue reports", answers=("submit_order",)),
                 "accepted": Sent((), "when the venue acknowledges", answers=("submit_order",)),
-                "rejected": Sent(("reason",), "when the venue refuses an order", answers=("submit_order",)),
+                "rejected": Sent(("reason",), "when the venue refuses an order",
+                                 answers=("submit_order",), refusal=True),
                 "canceled": Sent((), "when the venue cancels", answers=("cancel_order",)),
                 "expired": Sent((), "when the order's time in force ran out"),
                 "triggered": Sent((), "when a stop triggers"),
                 "ack_timeout": Sent((), "when the venue's answer is unknown"),
                 "updated": Sent(_ORDER_FILL, "when the venue applied an amend", answers=("amend_order",)),
-                "update_rejected": Sent(("reason",), "when the venue refuses an amend", answers=("amend_order",)),
-                "cancel_rejected": Sent(("reason",), "when the venue refuses a cancel", answers=("cancel_order",)),
+                "update_rejected": Sent(("reason",), "when the venue refuses an amend",
+                                        answers=("amend_order",), refusal=True),
+                "cancel_rejected": Sent(("reason",), "when the venue refuses a cancel",
+                                        answers=("cancel_order",), refusal=True),
                 "reconciled": Sent(("status", "filled_qty", "avg_px"), "with the venue's truth",
                                    answers=("request_reconciliation",))},
         context={"filled_qty": "what a leg's amend adds to"},
@@ -117,11 +130,13 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "entry_fill": Sent(_ORDER_FILL, "for each fill of the entry", answers=("submit_entry",)),
                 "entry_canceled": Sent((), "when the entry is canceled or expires",
                                        answers=("submit_entry", "cancel_entry")),
-                "entry_rejected": Sent(("reason",), "when the venue refuses the entry", answers=("submit_entry",)),
+                "entry_rejected": Sent(("reason",), "when the venue refuses the entry",
+                                       answers=("submit_entry",), refusal=True),
                 "leg_filled": Sent(("leg", "qty", "price"), "for each fill of a leg"),
                 "leg_canceled": Sent(("leg",), "when a leg is canceled or expires",
                                      answers=("cancel_sibling", "cancel_legs")),
-                "leg_rejected": Sent(("leg", "reason"), "when the venue refuses a leg", answers=("place_legs",)),
+                "leg_rejected": Sent(("leg", "reason"), "when the venue refuses a leg",
+                                     answers=("place_legs",), refusal=True),
                 "position_closed": Sent((), "when the position is flat", answers=("close_position",)),
                 "overfilled": Sent(("qty",), "when exits filled past flat"),
                 "exit": Sent(("reason",), "for an exit the engine decides (max hold, weekend)"),

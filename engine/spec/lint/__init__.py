@@ -16,11 +16,12 @@ from engine.spec.lint import (arguments, checks, conflicts, events, expressions,
 from engine.spec.lint._context import Context
 from engine.spec.lint import implemented, risk  # apart: other rule areas edit the import above
 from engine.spec.lint import answers, senders  # apart, likewise: the engine's events (ENGINE_CONTRACT)
+from engine.spec.lint import ignores
 
 MachineRule = Callable[[Context, Machine], Iterable[Diagnostic]]
 MACHINE_RULES: tuple[MachineRule, ...] = (
     names.check, arguments.check, structure.check, expressions.check, types.check, conflicts.check,
-    graph.check, events.check, checks.check, rollout.check, answers.check,
+    graph.check, events.check, checks.check, rollout.check, answers.check, ignores.check,
 )
 SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (
     events.check_specset, rates.check_specset, risk.check_specset, implemented.check_specset,

@@ -64,8 +64,9 @@ class Sources:
             return lines[pos.line - 1][pos.col - 1]
         return ""
 
-    def find(self, start: Pos, key: str, value: str | None = None) -> Pos:
-        """Position of `value` after `key:` in the node starting at `start` (else of the key, else start)."""
+    def find(self, start: Pos, key: str, value: str | None = None, skip: int = 0) -> Pos:
+        """Position of `value` after `key:` in the node starting at `start` (else of the key, else
+        start); `skip`: of its occurrence after the first `skip` (a name listed twice)."""
         lines = self.lines(start.file)
         if not 0 < start.line <= len(lines):
             return start
@@ -86,11 +87,18 @@ class Sources:
                 begin = k.end()
             if val_re is None:
                 return key_pos
-            v = val_re.search(text, begin)
-            if v:
-                return Pos(start.file, n, v.start() + 1)
+            for v in val_re.finditer(text, begin):
+                if not skip:
+                    return Pos(start.file, n, v.start() + 1)
+                skip -= 1
         return key_pos or start
 
+    def top(self, file: str, key: str, value: str | None = None, skip: int = 0) -> Pos:
+        """Position of `value` after the top-level `key:` of `file` (a machine's own `ignores`,
+        not a state's), else of the key, else the file's start."""
+        key_re = re.compile(rf"^{re.escape(key)}\s*:")
+        line = next((n for n, text in enumerate(self.lines(file), 1) if key_re.match(text)), None)
+        return file_start(file) if line is None else self.find(Pos(file, line, 1), key, value, skip)
 
     def value_pos(self, start: Pos, key: str) -> Pos:
         """Position of the value written after `key:` on the key's line in the node at `start`

@@ -56,6 +56,13 @@ class Context:
             self._index[m.name] = MachineIndex(m)
         return self._index[m.name]
 
+    def ignore_pos(self, m: Machine, holder: str | None, event: str, skip: int = 0) -> Pos:
+        """Where `event` is written in the `ignores` of state `holder` (None: of the machine);
+        `skip`: its occurrence after the first `skip`."""
+        if holder is None:
+            return self.sources.top(m.path, "ignores", event, skip)
+        return self.sources.find(m.states[holder].pos, "ignores", event, skip)
+
     def sites(self, m: Machine) -> tuple[Site, ...]:
         if m.name not in self._sites:
             self._sites[m.name] = tuple(self._analyse(m))

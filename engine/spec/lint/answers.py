@@ -1,24 +1,31 @@
-"""ENGINE_EVENT_UNHANDLED: a machine the engine runs takes, or deliberately `ignores`, each
-engine event in the states where the engine sends it.
+"""The engine's answers: a machine the engine runs takes each venue answer where the engine
+sends it (ENGINE_EVENT_UNHANDLED), and never `ignores` one it waits for (IGNORED_ANSWER).
 
 Where the engine sends an event is known for the venue's answers (engine/spec/contract.py,
 `Sent.answers`): a cancel's confirmation comes back to the state the cancel left the
 instance in. A bracket waiting in `exiting` for its sibling leg's cancel that does not take
 `leg_canceled` there would wait for ever; at run time such a drop is a fault (close-only),
-and this rule finds it before the run, at the state to fix.
+and these rules find it before the run, at the state to fix.
+
+Ignoring an answer is safe only while another answer still on its way leads out of the state:
+`exiting` may ignore `position_closed` (a late entry fill's close-out) because the sibling's
+cancel, which `cancel_sibling` asked for too, still comes and closes it. An action whose only
+answers are refusals (`place_legs`: `leg_rejected`) may never be answered, so it counts for nothing.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from engine.diagnostics import Diagnostic
-from engine.spec.contract import ENGINE_CONTRACT
+from engine.spec.contract import ENGINE_CONTRACT, Sent
 from engine.spec.ir import Machine
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context, transition_label
 from engine.spec.lint._index import STAR, MachineIndex
 
 CODE = "ENGINE_EVENT_UNHANDLED"
+IGNORED = "IGNORED_ANSWER"
+Asked = dict[str, dict[str, str]]  # leaf -> action run on the way into it (or while in it) -> what ran it
 
 
 def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
@@ -27,33 +34,94 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
         return  # not a machine the engine sends to (ENGINE_CONTRACT reports a wrong kind)
     ix = cx.index(m)
     asked = _asked(ix)
-    for event, sent in needs.events.items():
-        if event not in m.events or m.events[event].sampled:
-            continue  # ENGINE_CONTRACT reports an undeclared event; a sample may pass unseen
-        reported: set[str] = set()
-        for action in sent.answers:
-            for leaf, origin in asked.get(action, ()):
-                if leaf in reported or ix.is_final(leaf) or event in ix.handled(leaf) or m.ignores_in(leaf, event):
-                    continue
-                reported.add(leaf)
-                yield diag(m.states[leaf].pos, CODE,
-                           f"`{m.name}` does not take `{event}` in `{leaf}`, where the engine sends it: {origin} "
-                           f"runs `{action}`, which `{event}` answers",
-                           f"add a transition on `{event}` from `{leaf}` (or an enclosing state), or list it "
-                           f"under `{leaf}`'s `ignores:` if dropping it there is deliberate", path=ix.path_to(leaf))
+    sent = {e: s for e, s in needs.events.items() if e in m.events and not m.events[e].sampled}
+    yield from _unhandled(ix, sent, asked)
+    yield from _ignored(cx, ix, sent, asked)
 
 
-def _asked(ix: MachineIndex) -> dict[str, list[tuple[str, str]]]:
-    """Action -> (leaf the instance waits in once the action ran, what ran it), in document order."""
-    out: dict[str, list[tuple[str, str]]] = {}
+def _unhandled(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked) -> Iterator[Diagnostic]:
+    m = ix.m
+    for event, s in sent.items():  # undeclared: ENGINE_CONTRACT reports it; a sample may pass unseen
+        for leaf in ix.leaves:
+            origin = next((o for a, o in asked.get(leaf, {}).items() if a in s.answers), None)
+            if (origin is None or ix.is_final(leaf) or event in ix.handled(leaf)
+                    or m.ignores_in(leaf, event)):
+                continue
+            action = next(a for a in asked[leaf] if a in s.answers)
+            ignore = (f", or list it under `{leaf}`'s `ignores:` (dropping it there is safe: another answer "
+                      f"still leads out)" if _safe(ix, sent, asked, leaf, event) else "")
+            yield diag(m.states[leaf].pos, CODE,
+                       f"`{m.name}` does not take `{event}` in `{leaf}`, where the engine sends it: {origin} "
+                       f"runs `{action}`, which `{event}` answers",
+                       f"add a transition on `{event}` from `{leaf}` (or an enclosing state){ignore}",
+                       path=ix.path_to(leaf))
+
+
+def _ignored(cx: Context, ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked) -> Iterator[Diagnostic]:
+    """IGNORED_ANSWER: an `ignores` entry drops an answer its state cannot leave without."""
+    m = ix.m
+    entries = [(None, e) for e in m.ignores] + [(s.name, e) for s in m.states.values() for e in s.ignores]
+    for holder, event in dict.fromkeys(entries):
+        if event not in sent:
+            continue
+        under = ix.leaves_set if holder is None else ix.descendant_leaves(holder)
+        for leaf in (n for n in ix.leaves if n in under and not ix.is_final(n)):
+            waited = [(a, o) for a, o in asked.get(leaf, {}).items() if a in sent[event].answers]
+            if not waited or _unguarded(ix, leaf, event) or _safe(ix, sent, asked, leaf, event):
+                continue
+            action, origin = waited[0]
+            yield diag(cx.ignore_pos(m, holder, event), IGNORED,
+                       f"`{holder or m.name}` ignores `{event}`, which {_who(holder, leaf)} waits for: {origin} runs "
+                       f"`{action}`, which `{event}` answers, and no other answer the engine sends there "
+                       f"leads out of `{leaf}`, so an instance would wait there for ever",
+                       f"take `{event}` in `{leaf}` with a transition out of it, and drop it from `ignores`",
+                       path=ix.path_to(leaf))
+            break  # one finding per `ignores` entry
+
+
+def _who(holder: str | None, leaf: str) -> str:
+    return "it" if holder == leaf else f"`{leaf}`"
+
+
+def _safe(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked, leaf: str, event: str) -> bool:
+    """Dropping `event` in `leaf` leaves the instance a way out: another action asked there,
+    one `event` does not answer, is surely answered (not by refusals alone), and one of its
+    answers takes the instance out of `leaf`."""
+    for action in asked.get(leaf, {}):
+        if action in sent[event].answers:
+            continue
+        outs = [f for f, s in sent.items() if action in s.answers]
+        if all(sent[f].refusal for f in outs):
+            continue  # success is silent: it may never be answered
+        if any(_leaves(ix, leaf, f) for f in outs):
+            return True
+    return False
+
+
+def _leaves(ix: MachineIndex, leaf: str, event: str) -> bool:
+    """Some transition on `event` in `leaf` targets another state."""
+    return any(t.event == event and t.target is not None and leaf not in ix.enter(t.target)
+               for h in ix.chain(leaf) for t in ix.holders.get(h, ()))
+
+
+def _unguarded(ix: MachineIndex, leaf: str, event: str) -> bool:
+    """An unguarded transition takes `event` in `leaf`: it always fires, `ignores` never applies."""
+    return any(t.event == event and t.guard is None for h in ix.chain(leaf) for t in ix.holders.get(h, ()))
+
+
+def _asked(ix: MachineIndex) -> Asked:
+    """Leaf -> each action the instance waits on there once it ran -> what ran it (first, in
+    document order): transitions into the leaf, targetless ones in it, and entry actions."""
+    out: Asked = {}
     for t in ix.m.transitions:
         leaves = ix.enter(t.target) if t.target is not None else _sources(ix, t.sources)
         for a in t.actions:
-            out.setdefault(a.name, []).extend((leaf, transition_label(t)) for leaf in sorted(leaves))
+            for leaf in sorted(leaves):
+                out.setdefault(leaf, {}).setdefault(a.name, transition_label(t))
     for s in ix.m.states.values():
         for a in s.entry:
-            out.setdefault(a.name, []).extend((leaf, f"the entry of `{s.name}`")
-                                              for leaf in sorted(ix.descendant_leaves(s.name)))
+            for leaf in sorted(ix.descendant_leaves(s.name)):
+                out.setdefault(leaf, {}).setdefault(a.name, f"the entry of `{s.name}`")
     return out
 
 

@@ -69,6 +69,8 @@ LINT_CODES: dict[str, Severity] = {
     "ENGINE_CONTRACT": E,
     # an engine event dropped where the engine sends it (engine/spec/lint/answers.py)
     "ENGINE_EVENT_UNHANDLED": E,
+    "IGNORED_ANSWER": E,  # an `ignores` entry drops an answer its state waits for (engine/spec/lint/answers.py)
+    "DEAD_IGNORE": W,  # an `ignores` entry that never applies (engine/spec/lint/ignores.py)
     # a transition on an event nothing sends (engine/spec/lint/senders.py)
     "NEVER_SENT": W,
     # a paper contract's quote currency with no USD rate a run could convert at (engine/spec/lint/rates.py)

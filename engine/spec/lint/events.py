@@ -36,15 +36,17 @@ def _broadcasts(cx: Context) -> Iterator[Diagnostic]:
     for m in specs:
         ix = cx.index(m)
         for event, origin in sources.items():
-            if origin == m.name or event in m.ignores:
+            if origin == m.name:
                 continue
-            missing = [leaf for leaf in ix.leaves if not ix.is_final(leaf) and event not in ix.handled(leaf)]
+            missing = [leaf for leaf in ix.leaves if not ix.is_final(leaf) and event not in ix.handled(leaf)
+                       and not m.ignores_in(leaf, event)]
             if missing:
                 shown = ", ".join(f"`{s}`" for s in missing[:5]) + (" ..." if len(missing) > 5 else "")
                 yield diag(m.pos, "UNHANDLED_BROADCAST",
                            f"`{m.name}` does not handle `{event}`, which `{origin}` broadcasts, in {shown}",
                            f"add a transition on `{event}` from \"*\" (declare the event), "
-                           f"or list it under `ignores:`", path=(missing[0],))
+                           f"or list it under `ignores:` (the machine's, or those states')",
+                           path=ix.path_to(missing[0]))
 
 
 def _names(states: list[str]) -> str:

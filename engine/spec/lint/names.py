@@ -23,7 +23,8 @@ def _unresolved_state(m: Machine, name: str, pos: Pos, what: str) -> Diagnostic:
 
 
 def _unresolved_event(m: Machine, name: str, pos: Pos, what: str) -> Diagnostic:
-    return diag(pos, "UNRESOLVED_EVENT", f"{what} `{name}` is not declared under `events`",
+    """`what` names the event: "`ignores` of `exiting` names"."""
+    return diag(pos, "UNRESOLVED_EVENT", f"{what} `{name}`, which is not declared under `events`",
                 did_you_mean(name, m.events) or f"declare it: `events: {{{name}: {{}}}}`")
 
 
@@ -45,7 +46,7 @@ def _events(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     ev = m.events
     for t in m.transitions:
         if t.event not in ev:
-            yield _unresolved_event(m, t.event, cx.sources.find(t.pos, "event", t.event), "event")
+            yield _unresolved_event(m, t.event, cx.sources.find(t.pos, "event", t.event), "a transition takes")
         for a in t.actions:
             yield from _raise(cx, m, a)
     for s in m.states.values():
@@ -57,7 +58,7 @@ def _events(cx: Context, m: Machine) -> Iterator[Diagnostic]:
             yield from _raise(cx, m, a)
         for e in s.ignores:
             if e not in ev:
-                yield _unresolved_event(m, e, cx.sources.find(s.pos, "ignores", e), f"`ignores` of `{s.name}` names")
+                yield _unresolved_event(m, e, cx.ignore_pos(m, s.name, e), f"`ignores` of `{s.name}` names")
     for c in m.commands.values():
         if c.event not in ev:
             yield _unresolved_event(m, c.event, cx.sources.find(c.pos, "event", c.event),
@@ -69,13 +70,29 @@ def _events(cx: Context, m: Machine) -> Iterator[Diagnostic]:
                     yield _unresolved_event(m, e, cx.sources.find(c.pos, c.kind, e), "`must_handle` names")
     for e in m.broadcasts:
         if e not in ev:
-            yield _unresolved_event(m, e, cx.sources.find(file_start(m.path), "broadcasts", e), "broadcast")
+            yield _unresolved_event(m, e, cx.sources.find(file_start(m.path), "broadcasts", e), "`broadcasts` names")
+    yield from _machine_ignores(cx, m)
+
+
+def _machine_ignores(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    """The machine's own `ignores`: its events, or what the kill spec broadcasts to every machine
+    (a machine need not declare a broadcast it drops everywhere)."""
+    relayed = [e for k in cx.specset.machines.values() for e in k.broadcasts]
+    if cx.specset.may_define(("kill",)):
+        return  # the kill spec did not load: any name may be one of its broadcasts
+    for e in m.ignores:
+        if e not in m.events and e not in relayed:
+            yield diag(cx.ignore_pos(m, None, e), "UNRESOLVED_EVENT",
+                       f"`ignores` of `{m.name}` names `{e}`, which is neither declared under `events` "
+                       f"nor broadcast by the kill spec",
+                       did_you_mean(e, [*m.events, *relayed])
+                       or f"declare it (`events: {{{e}: {{}}}}`), or delete it from `ignores`")
 
 
 def _raise(cx: Context, m: Machine, a: ActionRef) -> Iterator[Diagnostic]:
     e = raised_event(a)
     if a.name == "raise" and e is not None and e not in m.events:
-        yield _unresolved_event(m, e, cx.sources.find(a.pos, "raise", e), "`raise`")
+        yield _unresolved_event(m, e, cx.sources.find(a.pos, "raise", e), "`raise` names")
 
 
 def _actions(cx: Context, m: Machine) -> Iterator[Diagnostic]:

@@ -2,8 +2,9 @@
 
 What sends each event is declared, not listed here: the engine's sends (engine/spec/contract.py),
 the machine's operator `commands`, its `raise` actions, its timers (`after`), and the kill
-spec's `broadcasts`, which the engine relays to every other machine. A tripwire on any other
-event (a `margin_call` no code produces) loads and lints clean and can never fire.
+spec's `broadcasts` that the kill machine really gets (one of the above sends it there), which
+the engine relays to every other machine. A tripwire on any other event (a `margin_call` no
+code produces) loads and lints clean and can never fire.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ CODE = "NEVER_SENT"
 def check_specset(cx: Context) -> Iterator[Diagnostic]:
     if not (cx.specset.catalogue.path or cx.catalogue_unloaded):
         return  # a few machines, no spec tree (a test's, a library's): nothing runs them as the engine's
-    relayed = frozenset(e for m in cx.specset.machines.values() for e in m.broadcasts)
+    relayed = _relayed(cx.specset)
     for m in cx.specset.machines.values():
         engine = _engine_sends(cx.specset, m)
         if engine is None:
@@ -39,6 +40,16 @@ def check_specset(cx: Context) -> Iterator[Diagnostic]:
                        f"fires{more}: the engine does not (engine/spec/contract.py), and no command, `raise`, "
                        f"timer or broadcast does", "map a command to it (`commands:`), raise it from a transition "
                        "or a timer, or delete the transitions that wait for it")
+
+
+def _relayed(specset: SpecSet) -> frozenset[str]:
+    """The broadcasts the engine relays: those the kill spec lists and really gets (raises, maps
+    a command or timer to, or is sent by the engine); one it only lists reaches no machine."""
+    out: set[str] = set()
+    for k in specset.machines.values():
+        if k.broadcasts:
+            out |= set(k.broadcasts) & (_own_sends(k) | (_engine_sends(specset, k) or frozenset()))
+    return frozenset(out)
 
 
 def _engine_sends(specset: SpecSet, m: Machine) -> AbstractSet[str] | None:
