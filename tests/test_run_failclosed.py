@@ -223,3 +223,20 @@ def test_a_command_posted_with_the_default_reason_says_operator_once(tmp_path: P
     _command(runner, "close_only", reason="operator")
     [moved] = [r for r in seen.records if r.event == "manual_close_only" and r.kind == "transition"]
     assert moved.reason == "operator"
+
+
+@pytest.mark.parametrize("mode", ["close_only", "halt"])
+def test_a_kill_while_an_entry_works_is_no_fault(tmp_path: Path, mode: str) -> None:
+    """The review found a false fault: the kill broadcast cancels the working entry and the bracket's
+    cancel_entry cancels it too; the second cancel reached CANCELED, which neither took nor ignored
+    it. The order spec now ignores a cancel there and in PENDING_CANCEL (it asks nothing new)."""
+    runner = _runner(_specs(tmp_path), tmp_path, bars=400)
+    ses, every, tl = runner.session, runner.session.cfg.checkpoint_every, runner.timeline
+    ex = ses.execution
+    while not [b for b in ex.brackets.values() if b.entry is not None and ex.is_live(b.entry)]:
+        k = runner.bars
+        assert k < len(tl), "an entry works at some bar of the window"
+        runner.step(runner.series[tl.ser[k]], int(tl.idx[k]))
+        runner._passed(1, None, every)
+    _command(runner, mode)
+    assert ex.faults == [] and not [e for e in ses.kill_events if "fault" in e["reason"]]
