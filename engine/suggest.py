@@ -12,7 +12,6 @@ from typing import Any
 
 ENGINE = "engine"  # the console script pyproject.toml installs
 CLI_MODULE = "engine.cli"  # `python -m engine.cli`
-OPENS_RISK = "opens_risk"  # the kill state tag that allows entries: the kill switch is not engaged there
 
 
 def engine_word() -> str:
@@ -52,12 +51,10 @@ def commands_leaving(machine: Any, state: str) -> list[str]:
 
 
 def opens_risk(machine: Any, state: str) -> bool:
-    """Whether the kill switch allows entries in `state` as the run reads it (Instance.has_tag):
-    the leaf a transition into `state` enters (down its initial children) or a state enclosing
-    that leaf carries OPENS_RISK."""
-    while machine.states[state].children and machine.initial_child(state) is not None:
-        state = machine.initial_child(state)
-    return any(OPENS_RISK in machine.states[a].tags for a in machine.ancestors(state))
+    """Whether the kill switch allows entries in `state` as the run reads it (Instance.has_tag)."""
+    from engine.spec.contract import OPENS_RISK_TAG
+
+    return machine.has_tag(state, OPENS_RISK_TAG)
 
 
 def kill_release(machine: Any, state: str) -> list[str]:

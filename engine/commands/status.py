@@ -335,8 +335,9 @@ def transitions_from(machine: Any, state: str, event: str) -> list[Any]:
 
 
 def awaits_operator(machine: Any, state: str | None) -> bool:
-    """Whether `state` waits for an operator confirmation: the spec tags it `awaiting_operator`."""
-    return state is not None and state in machine.states and AWAITING_TAG in machine.states[state].tags
+    """Whether `state` waits for an operator confirmation: the spec tags it, or a state enclosing
+    it, `awaiting_operator` (as the run reads it: Instance.has_tag)."""
+    return state is not None and state in machine.states and machine.has_tag(state, AWAITING_TAG)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -37,7 +37,7 @@ from engine.run.optin import Routing
 from engine.run.report import run_spec_hash
 from engine.runtime import (PROVIDER_MODULES, ActionContext, BoundMachine, Instance, Interpreter, ListSink, Record,
                             ReplayClock, default_registry)
-from engine.spec.contract import MACHINES
+from engine.spec.contract import MACHINES, OPENS_RISK_TAG
 from engine.spec.ir import SpecSet
 from engine.spec.params import STAGE_PREFIX
 
@@ -274,7 +274,7 @@ class Session:
 
     @property
     def entries_allowed(self) -> bool:
-        return self.kill is not None and self.kill.has_tag("opens_risk")
+        return self.kill is not None and self.kill.has_tag(OPENS_RISK_TAG)
 
     # -- the rollout's state governs the run --------------------------------------------
     def domains_of(self, state: str) -> dict[str, str]:

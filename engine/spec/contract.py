@@ -18,6 +18,7 @@ STAGE_PREFIX = "stage_"  # rollout state `stage_N` is stage N (`engine run --sta
 STAGES = range(1, 6)  # the stages `engine run --stage N` accepts
 ACTIVATE = "activate"  # the event that starts the rollout in the stage the operator chose
 AWAITING_TAG = "awaiting_operator"  # a rollout state that waits for `engine promote` or `decline`
+OPENS_RISK_TAG = "opens_risk"  # a kill state where new entries are allowed: the kill switch is not engaged
 ORDER_DONE_TAG = "terminal"  # a non-final order state where nothing works any more (Execution.is_live)
 # A model gate's operator commands (`engine promote --domain D [--decline]`, `engine degrade --domain D`):
 # named apart from the rollout's promote/decline, as a command reaches every machine naming it.
@@ -90,9 +91,9 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "day_rolled": Sent((), "at each new trading day"),
                 "flattened": Sent((), "once a flatten left nothing open")},
         inputs={"pnl": Sent(("daily_loss", "drawdown"), "with risk_update, trade_closed and commands")},
-        tags={"opens_risk": "new entries are allowed only in a state carrying it"},
+        tags={OPENS_RISK_TAG: "new entries are allowed only in a state carrying it"},
         context={"tripped_by": "the reason journaled with each kill transition"},
-        handled_where={"fault": "opens_risk"}),
+        handled_where={"fault": OPENS_RISK_TAG}),
     "model_promotion": Needs(
         "gates", "each domain's promotion gate",
         events={"kpi_update": Sent((), "once a day, with the inputs `kpi`")},

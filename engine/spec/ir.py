@@ -205,6 +205,13 @@ class Machine:
             cur = self.states[cur].parent
         return tuple(out)
 
+    def has_tag(self, state: str, tag: str) -> bool:
+        """An instance entering `state` would carry `tag` (Instance.has_tag): the leaf it enters
+        (down its initial children) or a state enclosing that leaf carries it."""
+        while self.states[state].children and self.initial_child(state) is not None:
+            state = self.initial_child(state)
+        return any(tag in self.states[a].tags for a in self.ancestors(state))
+
     def ignores_in(self, state: str, event: str) -> bool:
         """The spec drops `event` in `state` on purpose: the machine's `ignores` lists it, or the
         `ignores` of the state or of a state enclosing it does."""
