@@ -205,6 +205,13 @@ def _ratio(num: float, den: float) -> float | None:
     return q if math.isfinite(q) else None
 
 
+# The shadow gate's baseline (model_promotion: `kpi.sharpe >= kpi.baseline_sharpe`). A run has
+# no second model beside the candidate: every exploitation entry of a domain goes through the
+# one decider, so no trades of the domain are a baseline's. The baseline is flat (holding cash,
+# Sharpe 0): the shadow gate asks for a non-negative Sharpe, as its spec's input says.
+FLAT_BASELINE_SHARPE = 0.0
+
+
 @dataclass(slots=True)
 class RunningKpis:
     """What the promotion gates read, kept in O(1) per event so a long replay stays linear.
@@ -213,6 +220,10 @@ class RunningKpis:
     day); max DD is on daily closes; trades and win rate count closed exploitation trades.
     The daily equity is the book's less the exploration trades' share (Runner._explored):
     their closed pnl and the open ones' value, so exploration moves no gate figure.
+
+    They measure one phase of the gate (model_promotion: the KPIs of the model in its
+    current phase): `phase` names it ("machine:state"), and `restart` begins the next one
+    from nothing but the equity it starts at.
     """
 
     trades: int = 0
@@ -223,6 +234,16 @@ class RunningKpis:
     last_equity: float | None = None
     peak: float = 0.0
     max_dd: float = 0.0
+    phase: str | None = None  # None: no gate yet (or a checkpoint from before phases were kept)
+
+    def restart(self, phase: str | None, equity: float | None) -> None:
+        """Measure `phase` from now on: no trade, no return, no drawdown; its curve starts at
+        `equity` (None: at the next daily close)."""
+        self.trades = self.wins = self.days = 0
+        self.ret_sum = self.ret_sq = self.max_dd = 0.0
+        self.last_equity = equity
+        self.peak = equity if equity is not None and equity > 0 else 0.0
+        self.phase = phase
 
     def trade(self, pnl: float) -> None:
         self.trades += 1
@@ -250,7 +271,8 @@ class RunningKpis:
 
     def inputs(self) -> dict[str, Any]:
         return {"kpi": {"trades": self.trades, "sharpe": self.sharpe, "max_dd": self.max_dd,
-                        "win_rate": self.wins / self.trades if self.trades else 0.0, "baseline_sharpe": 0.0}}
+                        "win_rate": self.wins / self.trades if self.trades else 0.0,
+                        "baseline_sharpe": FLAT_BASELINE_SHARPE}}
 
     def state(self) -> dict[str, Any]:
         return asdict(self)

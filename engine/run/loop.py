@@ -62,7 +62,7 @@ class Runner:
     _equity_pending: PointLog = field(default_factory=PointLog)  # recorded since the last checkpoint
     _last_risk_equity: list[float] | None = None  # each book's equity the kill machine last heard of
     _next_poll: float = 0.0
-    gate_kpis: dict = field(default_factory=dict)  # Domain -> RunningKpis, what the gates read
+    gate_kpis: dict = field(default_factory=dict)  # Domain -> RunningKpis, what the gates read (_gate_kpis)
     heartbeat: bool = False  # print one line per bar (the crash test reads them)
     decider: Decider | None = None
     active_symbols: frozenset[str] | None = None  # the top-K set entries are limited to (None: no selection)
@@ -414,10 +414,8 @@ class Runner:
         self._day = day
         for d, b in self.session.books.items():
             b.day_start_equity = eq = b.equity
-            kpis = self.gate_kpis.get(d)  # not setdefault: that builds a RunningKpis per call
-            if kpis is None:
-                kpis = self.gate_kpis[d] = RunningKpis()
-            kpis.day(eq - self._explored(d, b))  # the gates measure exploitation alone (seed 001)
+            # the gates measure exploitation alone (seed 001), in the phase their gate is in now
+            self._gate_kpis(d).day(eq - self._explored(d, b))
         if first:
             return False
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
@@ -780,19 +778,37 @@ class Runner:
         ses.ledger.journal("trade", b.id, trade.as_dict(), reason=trade.exit_reason)
         ses.send(ses.kill, "trade_closed", {"pnl": pnl}, inputs=self.pnl_inputs())
         if not trade.exploration:
-            kpis = self.gate_kpis.get(b.domain)  # not setdefault: that builds a RunningKpis per call
-            if kpis is None:
-                kpis = self.gate_kpis[b.domain] = RunningKpis()
-            kpis.trade(pnl)
+            self._gate_kpis(b.domain).trade(pnl)  # a trade counts for the phase it closed in
 
     def _update_gates(self) -> list:
-        """Gates re-measure once a day: their periods are days, and it keeps long replays linear."""
+        """Gates re-measure once a day: their periods are days, and it keeps long replays linear.
+        Called at the day roll, once each domain's KPIs took the day's equity: a phase its gate
+        enters now (by this update, or by what the kill machine's day_rolled set off) starts
+        from that equity."""
         records = []
         for domain, gate in self.session.gates.items():
             k = self.gate_kpis.get(domain)
             if k is not None:
-                records += self.session.send(gate, "kpi_update", inputs=k.inputs())
+                today = k.last_equity
+                records += self.session.send(gate, "kpi_update", inputs=self._gate_kpis(domain, today).inputs())
+                self._gate_kpis(domain, today)
         return records
+
+    def _gate_kpis(self, d: Domain, equity: float | None = None) -> RunningKpis:
+        """`d`'s gate KPIs, restarted (from `equity`) if its gate is in another phase than the one
+        they measure: the spec's KPIs are the model's in its current phase, so a canary counts
+        no paper trade and a degraded model's drawdown starts again. A phase entered between
+        two day rolls (an operator's command, a kill, a timer) is seen at its first closed
+        trade or day roll and starts at the next daily close: no move of the phase before it
+        leaks in. The phase is checkpointed with the KPIs, so a resumed run restarts alike."""
+        kpis = self.gate_kpis.get(d)  # not setdefault: that builds a RunningKpis per call
+        if kpis is None:
+            kpis = self.gate_kpis[d] = RunningKpis()
+        gate = self.session.gates.get(d)
+        phase = None if gate is None else f"{gate.bound.name}:{gate.state}"
+        if kpis.phase != phase:
+            kpis.restart(phase, equity)
+        return kpis
 
 
 def _value(b: BracketHandle, mark: float | None, multiplier: float) -> float:

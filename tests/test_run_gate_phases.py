@@ -1,0 +1,175 @@
+"""Each model gate measures its current phase alone (specs/gates/model_promotion.yaml, input
+`kpi`: paper trades in paper, shadow trades in shadow, live trades in canary and live): the
+KPIs the loop sends (Runner.gate_kpis) restart whenever the gate's state changes, so a canary
+counts no paper trade and a degraded model's drawdown starts again; a resumed run restarts
+them exactly where an uninterrupted one does."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from engine.domain import Domain
+from engine.run.kpi import RunningKpis
+from run_support import ENV, Scenario, _flips, base_config, full_series, specset, window, write_env_override
+
+SPOT = Domain.CRYPTO_SPOT
+# A candidate gate any 3 paper trades pass and a shadow run of an hour, so a short replay
+# reaches awaiting_confirmation; the canary never has its trades, so it stays until degraded.
+QUICK = {"model_promotion": {"min_trades": 3, "min_sharpe": -1e9, "max_dd": 1.0, "min_win_rate": 0.0,
+                             "shadow_period": "1h", "canary_trades": 1000}}
+SC = Scenario(1, ("crypto_spot/ETH_BTC-5m",), 0, 2400, 11, 0.0, 5.0, 36 * 3600.0, flip_every=20)
+CONFIRM, DEGRADE = 461, 700  # the bars (runner.bars) the operator answers at (_COMMANDS)
+
+
+def _confirm() -> tuple[str, dict]:
+    return "confirm_canary", {"machine": "model_promotion", "instance": "gate:crypto_spot",
+                              "event": "operator_confirmed", "expect_state": "awaiting_confirmation", "reason": "test"}
+
+
+def _degrade() -> tuple[str, dict]:
+    return "degrade", {"machine": "model_promotion", "instance": "gate:crypto_spot",
+                       "event": "degrade_to_paper", "reason": "test"}
+
+
+_COMMANDS = {CONFIRM: ("awaiting_confirmation", _confirm()), DEGRADE: ("canary", _degrade())}
+
+
+def _assembled(work: Path, overrides: Path, resume: bool = False):
+    """SC as `engine run --stage 1 --paper` runs it, on a store and venue under `work`."""
+    from engine.run.assemble import assemble
+    from engine.run.optin import route
+
+    specs = specset(str(overrides))
+    cfg = base_config().model_copy(update={"db": str(work / "engine.db"), "env": ENV, "seed": SC.seed,
+                                           "checkpoint_every": 50})
+    modes = dict(specs.machines["rollout"].states["stage_1"].attrs["domains"])
+    routing = route(1, modes, config_enabled=False, live_flag=False, paper_flag=True)
+    [name] = SC.datasets
+    s = window(full_series(name, specs.extra["risk"].brackets.atr_window), SC.offset, SC.bars)
+    s = dataclasses.replace(s, signal=_flips(len(s), SC.flip_every, SC.seed))
+    return assemble(cfg, specs, 1, routing, work / "run", series=[s], venue_path=work / "paper-venue.db",
+                    resume=resume)
+
+
+@dataclass
+class Heard:
+    """Per kpi_update the gate heard: (bar, state before, state after, the `kpi` sent, the
+    exploitation trades closed since the gate entered the state it was in)."""
+    updates: list = field(default_factory=list)
+    answered: list = field(default_factory=list)  # (gate state, its KPIs, trades closed) per operator answer
+    entered: int = 0  # exploitation trades closed when the gate last changed state
+
+
+def _closed(runner) -> int:
+    return sum(not t.exploration for t in runner.trades)
+
+
+def _drive(runner, heard: Heard, limit: int | None = None) -> dict:
+    """Run (to `limit`), answering as _COMMANDS says; returns the gate KPIs' state at the end."""
+    ses = runner.session
+    send, step = ses.send, runner.step
+
+    def tap(inst, event, payload=None, inputs=None, cause=""):
+        before = inst.state
+        records = send(inst, event, payload, inputs, cause)
+        if inst is ses.gates.get(SPOT):
+            if event == "kpi_update":
+                heard.updates.append((runner.bars, before, inst.state, inputs["kpi"], _closed(runner) - heard.entered))
+            if inst.state != before:
+                heard.entered = _closed(runner)
+        return records
+
+    def stepped(s, i) -> None:
+        want = _COMMANDS.get(runner.bars)
+        if want is not None:
+            state, (name, args) = want
+            assert ses.gates[SPOT].state == state, f"bar {runner.bars}: the replay no longer reaches `{state}` here"
+            ses.store.post_command(name, args)
+            runner.poll_commands()
+            heard.answered.append((ses.gates[SPOT].state, runner._gate_kpis(SPOT).state(), _closed(runner)))
+        step(s, i)
+
+    ses.send, runner.step = tap, stepped
+    runner.skip_quiet = False  # the operator answers at given bars: step every one
+    try:
+        runner.run(limit=limit)
+        return runner.gate_kpis[SPOT].state()
+    finally:
+        ses.store.close()
+        ses.venue.close()
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_env_override(tmp_path_factory.mktemp("quick"), wallet=1_000_000.0, values=QUICK)
+
+
+@pytest.fixture(scope="module")
+def straight(quick: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Heard, dict]:
+    work, heard = tmp_path_factory.mktemp("straight"), Heard()
+    return heard, _drive(_assembled(work, quick), heard)
+
+
+def test_each_kpi_update_counts_the_trades_of_the_gates_current_phase_alone(straight) -> None:
+    heard, _ = straight
+    states = [u[1] for u in heard.updates]
+    assert {"paper", "shadow", "canary"} <= set(states), states
+    # Passed twice: before the canary, and again on 3 new paper trades after its degrade.
+    candidates = [u for u in heard.updates if (u[1], u[2]) == ("paper", "shadow")]
+    assert len(candidates) == 2 and all(u[3]["trades"] >= 3 for u in candidates)
+    assert [u[3]["trades"] for u in heard.updates] == [u[4] for u in heard.updates]
+
+
+def test_a_canary_counts_no_paper_trade(straight) -> None:
+    """The candidate passed on its paper trades; at canary entry none of them counts, and the
+    canary's first update counts only what closed since the operator confirmed it."""
+    heard, _ = straight
+    state, kpis, closed = heard.answered[0]
+    assert state == "canary" and kpis["trades"] == kpis["days"] == 0 and closed >= 3
+    first = next(u for u in heard.updates if u[1] == "canary")
+    assert first[3]["trades"] == first[4] == 0  # none closed before its first day roll
+
+
+def test_a_degraded_models_drawdown_starts_again(straight) -> None:
+    heard, _ = straight
+    state, kpis, _ = heard.answered[1]
+    assert state == "paper" and kpis["max_dd"] == 0.0 and kpis["last_equity"] is None
+    canary = [u for u in heard.updates if u[1] == "canary"]
+    after = next(u for u in heard.updates if u[0] > DEGRADE)
+    assert after[1] == "paper" and max(u[3]["max_dd"] for u in canary) > 0
+    assert after[3]["max_dd"] == 0.0 and after[3]["sharpe"] == 0.0  # one daily close since the degrade
+
+
+def test_a_resumed_run_restarts_each_phase_where_an_uninterrupted_one_does(straight, quick: Path,
+                                                                           tmp_path: Path) -> None:
+    """Stopped just after each operator answer (the gate moved, its KPIs not yet restarted) and
+    within a phase (its KPIs must go on, not restart: the checkpoint holds the phase they
+    measure), then resumed, the run sends the gate the same KPIs."""
+    heard, end = straight
+    again = Heard()
+    for n, limit in enumerate((CONFIRM + 1, 600, DEGRADE + 1, 800, None)):
+        got = _drive(_assembled(tmp_path, quick, resume=n > 0), again, limit)
+    assert [u[:4] for u in again.updates] == [u[:4] for u in heard.updates]
+    assert again.answered == heard.answered and got == end
+
+
+def test_a_restart_keeps_nothing_but_the_equity_it_starts_from() -> None:
+    k = RunningKpis()
+    for eq in (100.0, 80.0, 90.0):
+        k.day(eq)
+    k.trade(5.0)
+    assert k.max_dd == pytest.approx(0.2) and k.trades == 1
+    k.restart("model_promotion:canary", 90.0)
+    assert (k.trades, k.days, k.max_dd, k.sharpe, k.phase) == (0, 0, 0.0, 0.0, "model_promotion:canary")
+    k.day(81.0)
+    assert k.days == 1 and k.max_dd == pytest.approx(0.1)  # from the phase's own start, not the run's peak
+    assert RunningKpis(**k.state()) == k  # what a checkpoint saves restores it, phase included
+
+
+def test_the_shadow_baseline_is_flat() -> None:
+    """No second model runs beside the candidate, so the baseline the shadow gate compares with is
+    holding cash: Sharpe 0 (the spec's input says so)."""
+    assert RunningKpis().inputs()["kpi"]["baseline_sharpe"] == 0.0
