@@ -74,20 +74,26 @@ def test_renamed_bracket_tag_is_refused(tree: Path):
     assert "tag `position_open`" in got
 
 
-@pytest.mark.parametrize("command", ["confirm_canary", "decline_canary", "degrade"])
-def test_a_renamed_gate_command_is_refused(tree: Path, command: str):
+def test_a_renamed_gate_confirmation_is_refused(tree: Path):
     """QA: `engine promote --domain` posts confirm_canary by name; renamed in the gate spec, it validated."""
-    edit(tree, "gates/model_promotion.yaml", f"  {command}:", f"  {command}_x:")
+    edit(tree, "gates/model_promotion.yaml", "  confirm_canary:", "  confirm_canary_x:")
     (got,) = contract(tree)
     assert got.startswith(f"gates/model_promotion.yaml:{line_of(tree, 'gates/model_promotion.yaml', '^commands:')}:1 ")
-    assert f"command `{command}` of `model_promotion`" in got
+    assert "command `confirm_canary` of `model_promotion`" in got
+
+
+@pytest.mark.parametrize("command", ["decline_canary", "degrade"])
+def test_the_gate_decline_and_degrade_commands_stay_optional(tree: Path, command: str):
+    """As the rollout's decline (commit 57b45d6): without them the CLI refuses that use by name."""
+    edit(tree, "gates/model_promotion.yaml", f"  {command}:", f"  {command}_x:")
+    assert contract(tree) == []
 
 
 def test_the_gate_commands_read_their_names_from_the_contract():
     from engine.commands import degrade, promote
     from engine.spec.contract import ENGINE_CONTRACT, GATE_CONFIRM, GATE_DECLINE, GATE_DEGRADE
 
-    assert {GATE_CONFIRM, GATE_DECLINE, GATE_DEGRADE} <= set(ENGINE_CONTRACT["model_promotion"].commands)
+    assert set(ENGINE_CONTRACT["model_promotion"].commands) == {GATE_CONFIRM}
     assert (promote.GATE_CONFIRM, promote.GATE_DECLINE, degrade.GATE_DEGRADE) == (GATE_CONFIRM, GATE_DECLINE,
                                                                                   GATE_DEGRADE)
 

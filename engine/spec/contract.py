@@ -97,9 +97,9 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
     "model_promotion": Needs(
         "gates", "each domain's promotion gate",
         events={"kpi_update": Sent((), "once a day, with the inputs `kpi`")},
-        commands={GATE_CONFIRM: "`engine promote --domain D` posts it for the domain's gate",
-                  GATE_DECLINE: "`engine promote --domain D --decline` posts it for the domain's gate",
-                  GATE_DEGRADE: "`engine degrade --domain D` posts it for the domain's gate"},
+        # GATE_DECLINE and GATE_DEGRADE stay optional, as the rollout's decline: a gate spec without
+        # them refuses `engine promote --domain D --decline` / `engine degrade` by name.
+        commands={GATE_CONFIRM: "`engine promote --domain D` posts it for the domain's gate"},
         inputs={"kpi": Sent(("trades", "sharpe", "max_dd", "win_rate", "baseline_sharpe"), "with kpi_update")}),
     "order": Needs(
         "orders", "every order",
