@@ -59,7 +59,7 @@ class Heard:
     """Per kpi_update the gate heard: (bar, state before, state after, the `kpi` sent, the
     exploitation trades closed since the gate entered the state it was in)."""
     updates: list = field(default_factory=list)
-    answered: list = field(default_factory=list)  # (gate state, its KPIs, trades closed) per operator answer
+    answered: list = field(default_factory=list)  # (gate state, trades closed) per operator answer
     entered: int = 0  # exploitation trades closed when the gate last changed state
 
 
@@ -89,7 +89,7 @@ def _drive(runner, heard: Heard, limit: int | None = None) -> dict:
             assert ses.gates[SPOT].state == state, f"bar {runner.bars}: the replay no longer reaches `{state}` here"
             ses.store.post_command(name, args)
             runner.poll_commands()
-            heard.answered.append((ses.gates[SPOT].state, runner._gate_kpis(SPOT).state(), _closed(runner)))
+            heard.answered.append((ses.gates[SPOT].state, _closed(runner)))
         step(s, i)
 
     ses.send, runner.step = tap, stepped
@@ -127,16 +127,16 @@ def test_a_canary_counts_no_paper_trade(straight) -> None:
     """The candidate passed on its paper trades; at canary entry none of them counts, and the
     canary's first update counts only what closed since the operator confirmed it."""
     heard, _ = straight
-    state, kpis, closed = heard.answered[0]
-    assert state == "canary" and kpis["trades"] == kpis["days"] == 0 and closed >= 3
+    state, closed = heard.answered[0]
+    assert state == "canary" and closed >= 3
     first = next(u for u in heard.updates if u[1] == "canary")
     assert first[3]["trades"] == first[4] == 0  # none closed before its first day roll
 
 
 def test_a_degraded_models_drawdown_starts_again(straight) -> None:
     heard, _ = straight
-    state, kpis, _ = heard.answered[1]
-    assert state == "paper" and kpis["max_dd"] == 0.0 and kpis["last_equity"] is None
+    state, _ = heard.answered[1]
+    assert state == "paper"
     canary = [u for u in heard.updates if u[1] == "canary"]
     after = next(u for u in heard.updates if u[0] > DEGRADE)
     assert after[1] == "paper" and max(u[3]["max_dd"] for u in canary) > 0
@@ -173,3 +173,20 @@ def test_the_shadow_baseline_is_flat() -> None:
     """No second model runs beside the candidate, so the baseline the shadow gate compares with is
     holding cash: Sharpe 0 (the spec's input says so)."""
     assert RunningKpis().inputs()["kpi"]["baseline_sharpe"] == 0.0
+
+
+def test_a_model_that_goes_live_keeps_its_canarys_live_record(tmp_path: Path, monkeypatch) -> None:
+    """The second review: restarting at canary -> live left the live gate an empty record (Sharpe 0,
+    win rate 0) at its first update, so every model that went live was degraded the next day. The
+    spec's `measures` makes canary and live one measurement, the live trades."""
+    values = {"model_promotion": {**QUICK["model_promotion"], "canary_trades": 3, "canary_period": "1h",
+                                  "live_max_dd": 1.0}}
+    monkeypatch.delitem(_COMMANDS, DEGRADE)  # the operator confirms the canary and never degrades it
+    (tmp_path / "q").mkdir()
+    heard = Heard()
+    _drive(_assembled(tmp_path / "w", write_env_override(tmp_path / "q", wallet=1_000_000.0, values=values)), heard)
+    went_live = [u for u in heard.updates if (u[1], u[2]) == ("canary", "live")]
+    assert went_live, "the canary passes its live gates in this replay"
+    first_live = next(u for u in heard.updates if u[1] == "live")
+    assert first_live[3]["trades"] >= went_live[0][3]["trades"] >= 3  # the canary's trades still count
+    assert first_live[2] == "live", first_live

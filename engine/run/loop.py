@@ -795,8 +795,9 @@ class Runner:
         return records
 
     def _gate_kpis(self, d: Domain, equity: float | None = None) -> RunningKpis:
-        """`d`'s gate KPIs, restarted (from `equity`) if its gate is in another phase than the one
-        they measure: the spec's KPIs are the model's in its current phase, so a canary counts
+        """`d`'s gate KPIs, restarted (from `equity`) if its gate is in another phase (its state's
+        `measures`) than the one they measure: the spec's KPIs are the model's in its current
+        phase, so a canary counts
         no paper trade and a degraded model's drawdown starts again. A phase entered between
         two day rolls (an operator's command, a kill, a timer) is seen at its first closed
         trade or day roll and starts at the next daily close: no move of the phase before it
@@ -805,10 +806,16 @@ class Runner:
         if kpis is None:
             kpis = self.gate_kpis[d] = RunningKpis()
         gate = self.session.gates.get(d)
-        phase = None if gate is None else f"{gate.bound.name}:{gate.state}"
+        phase = None if gate is None else f"{gate.bound.name}:{_measures(gate)}"
         if kpis.phase != phase:
             kpis.restart(phase, equity)
         return kpis
+
+
+def _measures(gate) -> str:
+    """The phase whose KPIs the gate's state reads: its spec `measures` (canary and live share the
+    live trades, as model_promotion's input says), else the state itself."""
+    return gate.bound.machine.states[gate.state].attrs.get("measures", gate.state)
 
 
 def _value(b: BracketHandle, mark: float | None, multiplier: float) -> float:

@@ -263,6 +263,8 @@ class _MachineBuilder:
                 kw["gate"] = s.gate
             if getattr(s, "domains", None):
                 kw["attrs"] = frozen_map({"domains": frozen_map(s.domains)})
+            if getattr(s, "measures", None):
+                kw["attrs"] = frozen_map({"measures": s.measures})
         return tuple(names)
 
     def timers(self, after: Any, spath: tuple[Any, ...]) -> tuple[Timer, ...]:

@@ -156,6 +156,13 @@ class RolloutStateModel(StateModel):
     states: dict[Ident, RolloutStateModel | None] = {}
 
 
+class GateStateModel(StateModel):
+    measures: Ident | None = Field(default=None, description=(
+        "the phase whose KPIs the gate reads here (default: the state's name): states naming the same "
+        "phase share one measurement, which restarts when the gate enters a state measuring another"))
+    states: dict[Ident, GateStateModel | None] = {}
+
+
 class TransitionModel(Strict):
     event: Ident
     source: StrOrList = Field(description='a state, a list of states, or "*" (every non-final state)')
@@ -194,8 +201,13 @@ class MachineBase(Strict):
 
 
 class MachineModel(MachineBase):
-    kind: Literal["orders", "gates", "kill"]
+    kind: Literal["orders", "kill"]
     states: dict[Ident, StateModel | None] = Field(min_length=1)
+
+
+class GateMachineModel(MachineBase):
+    kind: Literal["gates"]
+    states: dict[Ident, GateStateModel | None] = Field(min_length=1)
 
 
 class RolloutMachineModel(MachineBase):
@@ -240,6 +252,8 @@ def model_for_kind(kind: str) -> type[Strict]:
     """The model for a built-in kind (a machine kind, catalogue or overrides)."""
     if kind == "rollout":
         return RolloutMachineModel
+    if kind == "gates":
+        return GateMachineModel
     if kind in MACHINE_KINDS:
         return MachineModel
     return {"catalogue": CatalogueModel, "overrides": OverridesModel}[kind]
@@ -250,7 +264,7 @@ def json_schema(kind: str) -> dict[str, Any]:
     from engine.spec.documents import DOCUMENT_KINDS, document_model
 
     members: dict[str, list[Any]] = {
-        "machine": [RolloutMachineModel, MachineModel],
+        "machine": [RolloutMachineModel, GateMachineModel, MachineModel],
         "catalogue": [CatalogueModel],
         "overrides": [OverridesModel],
     }
