@@ -92,3 +92,14 @@ def test_a_retired_order_is_freed_before_the_flush_and_stored_in_its_final_state
         store.commit()
         row = store.order(req.client_order_id)
         assert (row.status, row.filled_qty, row.machine_state) == ("filled", 2.0, "FILLED")
+
+
+def test_an_order_retired_without_an_intent_leaves_no_row(tmp_path: Path) -> None:
+    """The second review: retiring a DENIED order (never sent, no intent) made an `intent` row that
+    every later checkpoint carried for ever."""
+    with open_store(tmp_path, "batch") as store:
+        ledger = BufferedLedger(store, "paper", lambda: 5.0, "h")
+        ledger.retired(OrderHandle(None, order(1, qty=2.0), Domain.CRYPTO_SPOT, None, SimpleNamespace(state="DENIED")))
+        ledger.flush([], [])
+        store.commit()
+        assert ledger.state() == {}

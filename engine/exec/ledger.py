@@ -160,8 +160,11 @@ class BufferedLedger:
     def retired(self, order: "OrderHandle") -> None:
         """Execution forgot `order`: its machine state now is its final one (the venue's synchronous
         answer, a cancel's, was booked while the order was still leaving the state before). Its row
-        holds the state, not the handle, so the order is freed now, not at the next flush."""
-        self._update(order, order.id)
+        holds the state, not the handle, so the order is freed now, not at the next flush. An order
+        never sent (DENIED, or canceled before its submit) has no row, and gets none: one would
+        be carried, as an intent, in every checkpoint."""
+        if order.id in self.rows:
+            self._update(order, order.id)
 
     def state(self) -> dict:
         """Statuses of orders still working: part of the run's checkpoint."""
