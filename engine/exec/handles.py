@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 _SYNC_EVENTS = {ReportStatus.ACCEPTED: "accepted", ReportStatus.REJECTED: "rejected",
                 ReportStatus.CANCELED: "canceled", ReportStatus.EXPIRED: "expired",
                 ReportStatus.TRIGGERED: "triggered"}
+# The venue's status of an order, in the words the order spec's `reconciled` event uses: a
+# working order (acknowledged, part filled, a triggered stop) is `open`; one the venue does not
+# know is `not_found`; `unknown` (the venue cannot tell yet) matches no transition, so the order
+# stays UNRESOLVED and asks again (fail closed).
+_RECONCILED = {ReportStatus.ACCEPTED: "open", ReportStatus.PARTIALLY_FILLED: "open", ReportStatus.TRIGGERED: "open",
+               ReportStatus.FILLED: "filled", ReportStatus.CANCELED: "canceled", ReportStatus.EXPIRED: "expired",
+               ReportStatus.REJECTED: "rejected", ReportStatus.UNKNOWN: "unknown"}
+NOT_FOUND = "not_found"
 # Members bound once: an Enum class attribute costs ~250 ns (EnumType.__getattr__), a global ~30.
 _REJECTED, _CANCELED, _EXPIRED = ReportStatus.REJECTED, ReportStatus.CANCELED, ReportStatus.EXPIRED
 _FINAL = frozenset(s for s in ReportStatus if s.is_final)
@@ -66,13 +74,14 @@ class OrderHandle:
 
     def request_reconciliation(self, ctx: "ActionContext") -> None:
         report = self.execution.venue.order_status(self.id)
-        if report is None:
-            ctx.raise_event("reconciled", {"status": "unknown", "filled_qty": 0.0, "avg_px": 0.0})
+        if report is None:  # the venue does not know the order: it was never placed
+            ctx.raise_event("reconciled", {"status": NOT_FOUND, "filled_qty": 0.0, "avg_px": 0.0})
             return
         fills = report.fills
         qty = sum(f.qty for f in fills)
         avg = sum(f.qty * f.price for f in fills) / qty if qty else 0.0
-        ctx.raise_event("reconciled", {"status": report.status.value, "filled_qty": report.filled_qty, "avg_px": avg})
+        ctx.raise_event("reconciled", {"status": _RECONCILED[report.status], "filled_qty": report.filled_qty,
+                                       "avg_px": avg})
 
     # -- actions (provider engine) --------------------------------------------
     def notify(self, ctx: "ActionContext", text: str) -> None:

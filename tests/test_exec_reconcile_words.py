@@ -1,0 +1,49 @@
+"""`request_reconciliation` answers in the order spec's words (the second review): it sent the
+venue's own status (accepted, partially_filled, triggered), which no `reconciled` guard takes, so
+a working order that went UNRESOLVED never left it."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from adapters.base import ReportStatus
+from engine.domain import Domain
+from engine.exec.handles import OrderHandle
+from engine.spec.loader import load_specs
+from state_support import order
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _answer(report) -> dict:
+    raised: list = []
+    venue = SimpleNamespace(order_status=lambda cid: report)
+    handle = OrderHandle(SimpleNamespace(venue=venue), order(1, qty=2.0), Domain.CRYPTO_SPOT)
+    handle.request_reconciliation(SimpleNamespace(raise_event=lambda e, p: raised.append((e, p))))
+    [(event, payload)] = raised
+    assert event == "reconciled"
+    return payload
+
+
+@pytest.mark.parametrize("status, word", [
+    (ReportStatus.ACCEPTED, "open"), (ReportStatus.PARTIALLY_FILLED, "open"), (ReportStatus.TRIGGERED, "open"),
+    (ReportStatus.FILLED, "filled"), (ReportStatus.CANCELED, "canceled"), (ReportStatus.EXPIRED, "expired"),
+    (ReportStatus.REJECTED, "rejected"), (ReportStatus.UNKNOWN, "unknown")])
+def test_each_venue_status_is_a_word_the_spec_reads(status: ReportStatus, word: str) -> None:
+    assert _answer(SimpleNamespace(status=status, fills=(), filled_qty=0.0))["status"] == word
+
+
+def test_an_order_the_venue_does_not_know_is_not_found() -> None:
+    assert _answer(None) == {"status": "not_found", "filled_qty": 0.0, "avg_px": 0.0}
+
+
+def test_every_word_but_unknown_leaves_unresolved() -> None:
+    """The words above are the ones the order spec's `reconciled` guards compare with."""
+    specs, _ = load_specs([ROOT / "specs"])
+    guards = " ".join(t.guard.source for t in specs.machines["order"].transitions
+                      if t.event == "reconciled" and t.guard is not None)
+    for word in ("open", "filled", "canceled", "expired", "rejected", "not_found"):
+        assert f"'{word}'" in guards
+    assert "'unknown'" not in guards  # fail closed: an order the venue cannot tell about stays UNRESOLVED
