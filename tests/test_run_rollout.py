@@ -340,4 +340,8 @@ def test_a_canary_confirmation_moves_only_its_gate_and_never_a_later_wait(tmp_pa
     command(runner, "confirm_canary", posted)
     assert gates[Domain.FOREX].state == "paper"
     stale = [e for e in journal(runner.session, "command") if e.key == "confirm_canary"][-1]
-    assert "model_promotion is in `paper`, the operator confirmed `awaiting_confirmation`" in stale.reason
+    assert "gate:forex (model_promotion) is in `paper`, the operator confirmed `awaiting_confirmation`" in stale.reason
+    posted = {**posted, "instance": "gate:forex_options"}  # a gate this run does not host: said so, not applied
+    command(runner, "confirm_canary", posted)
+    last = [e for e in journal(runner.session, "command") if e.key == "confirm_canary"][-1]
+    assert "this run hosts no gate:forex_options" in last.reason

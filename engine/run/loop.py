@@ -618,10 +618,13 @@ class Runner:
         ses = self.session
         only = args.get("instance")  # one domain's gate among the instances of the gate spec
         inst = next((i for i in (ses.kill, ses.rollout, *ses.gates.values())
-                     if i.bound.name == args.get("machine") and only in (None, i.id)), ses.rollout)
+                     if i.bound.name == args.get("machine") and only in (None, i.id)), None)
+        if inst is None:  # (the rollout's old fallback named the wrong machine)
+            return f"this run hosts no {only or args.get('machine')}, whose `{expect}` the operator confirmed"
         if inst.state == expect:
             return ""
-        return f"{inst.bound.name} is in `{inst.state}`, the operator confirmed `{expect}`"
+        who = inst.id if inst.id == inst.bound.name else f"{inst.id} ({inst.bound.name})"
+        return f"{who} is in `{inst.state}`, the operator confirmed `{expect}`"
 
     def _price_update(self, s: Series, i: int, close: float) -> None:
         """Each bar's close and ATR reach the open brackets: the spec's breakeven and trailing rules."""
