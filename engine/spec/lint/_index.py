@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable
+from typing import Any, Iterable
 
 from engine.spec.ir import Machine, Transition
 
@@ -53,6 +53,12 @@ class MachineIndex:
     def chain(self, leaf: str) -> tuple[str, ...]:
         """The holders whose transitions apply in `leaf`, in selection order."""
         return self.ancestors(leaf) + (() if self.is_final(leaf) else (STAR,))
+
+    def unguarded(self, leaf: str, event: str) -> Any:
+        """The first unguarded transition that takes `event` in `leaf` (it always fires, so an
+        `ignores` of the event there never applies), or None."""
+        return next((t for h in self.chain(leaf) for t in self.holders.get(h, ())
+                     if t.event == event and t.guard is None), None)
 
     def enter(self, name: str) -> frozenset[str]:
         """Leaves a transition targeting `name` may end in (every child when no initial is marked)."""

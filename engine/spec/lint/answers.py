@@ -67,7 +67,7 @@ def _ignored(cx: Context, ix: MachineIndex, sent: Mapping[str, Sent], asked: Ask
         under = ix.leaves_set if holder is None else ix.descendant_leaves(holder)
         for leaf in (n for n in ix.leaves if n in under and not ix.is_final(n)):
             waited = [(a, o) for a, o in asked.get(leaf, {}).items() if a in sent[event].answers]
-            if not waited or _unguarded(ix, leaf, event) or _safe(ix, sent, asked, leaf, event):
+            if not waited or ix.unguarded(leaf, event) is not None or _safe(ix, sent, asked, leaf, event):
                 continue
             action, origin = waited[0]
             yield diag(cx.ignore_pos(m, holder, event), IGNORED,
@@ -102,11 +102,6 @@ def _leaves(ix: MachineIndex, leaf: str, event: str) -> bool:
     """Some transition on `event` in `leaf` targets another state."""
     return any(t.event == event and t.target is not None and leaf not in ix.enter(t.target)
                for h in ix.chain(leaf) for t in ix.holders.get(h, ()))
-
-
-def _unguarded(ix: MachineIndex, leaf: str, event: str) -> bool:
-    """An unguarded transition takes `event` in `leaf`: it always fires, `ignores` never applies."""
-    return any(t.event == event and t.guard is None for h in ix.chain(leaf) for t in ix.holders.get(h, ()))
 
 
 def _asked(ix: MachineIndex) -> Asked:

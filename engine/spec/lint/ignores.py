@@ -48,15 +48,8 @@ def _dead(ix: MachineIndex, holder: str | None, event: str) -> str | None:
         return f"`{holder}` is final (an instance there is done and takes no event)"
     under = ix.leaves_set if holder is None else ix.descendant_leaves(holder)
     live = [leaf for leaf in ix.leaves if leaf in under and not ix.is_final(leaf)]
-    takers = [_unguarded(ix, leaf, event) for leaf in live]
+    takers = [ix.unguarded(leaf, event) for leaf in live]
     if live and all(takers):
-        line = min(t for t in takers if t is not None)
+        line = min(t.pos.line for t in takers if t is not None)
         return f"the unguarded transition at line {line} takes it there whatever happens"
     return None
-
-
-def _unguarded(ix: MachineIndex, leaf: str, event: str) -> int | None:
-    """The line of an unguarded transition that takes `event` in `leaf`, if any."""
-    return next((t.pos.line for h in ix.chain(leaf) for t in ix.holders.get(h, ())
-                 if t.event == event and t.guard is None), None)
-
