@@ -178,3 +178,22 @@ def test_an_ignored_event_is_recorded_as_ignored_and_is_no_fault(tmp_path: Path)
     assert ("kill_modes", "normal", "day_rolled") in ignored
     assert not [r for r in rows if r["machine"] in ("order", "bracket") and r["kind"] == "unhandled"
                 and r["reason"].startswith("no transition")]
+
+
+def _accepted_refused_by_its_guard(root: Path) -> None:
+    """A guard that never holds on the venue's acknowledgement, which submit_order raises inside the
+    step (no sender of the engine's own posts it): every submitted order stays SUBMITTED."""
+    _replace(root / "orders/order.yaml", "  - event: accepted\n    source: SUBMITTED\n    target: ACCEPTED\n",
+             "  - event: accepted\n    source: SUBMITTED\n    target: ACCEPTED\n    guard: ctx.qty < 0\n")
+
+
+def test_an_answer_an_action_raised_and_the_state_dropped_is_a_fault_too(tmp_path: Path) -> None:
+    """The second review: the gap check saw only what the engine posted, not the events an action
+    raises in the step (accepted, canceled, reconciled...). It reads every unhandled record now."""
+    runner = _runner(_specs(tmp_path, _accepted_refused_by_its_guard), tmp_path, bars=400)
+    ses = runner.session
+    runner.run()
+    assert ses.kill.state == "close_only"
+    [reason] = [e["reason"] for e in ses.kill_events if e["event"] == "fault"]
+    assert "order `" in reason and "in `SUBMITTED` (" in reason
+    assert "no enabled transition for `accepted` (every guard was false)" in reason

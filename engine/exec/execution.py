@@ -15,7 +15,7 @@ from engine.domain import Domain, Fill, OrderRequest, on_lot_grid
 from engine.exec.handles import BracketHandle, OrderHandle
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine, Clock, Instance, Interpreter
-from engine.runtime.compiled import DROPS, GUARDED
+from engine.runtime.compiled import GUARDED
 from engine.spec.contract import ORDER_DONE_TAG
 
 _REPORT_EVENTS = {ReportStatus.TRIGGERED: "triggered", ReportStatus.CANCELED: "canceled",
@@ -54,6 +54,9 @@ class Execution:
         self.refused = 0  # orders the venue rejected (each also journaled as a `rejection`)
         self.faults: list[str] = []  # what execution cannot resolve, for the run to raise to the kill machine
         self._gaps: set[tuple[str, str, str]] = set()  # (instance, state, event) already raised as a fault
+        # The machines whose dropped events are faults (_check), by name: the spec's gaps are the
+        # same in every stage's binding of it.
+        self._hosted = {m.name: m for m in (order_machine, bracket_machine)}
         self._steps: dict[str, tuple[float, bool]] = {}  # symbol -> (lot step, whole?): the catalogue is fixed
         self._mults: dict[str, float] = {}  # symbol -> contract multiplier, for the same reason
         # Orders whose bracket is not open (or that have none): only they, or a bracket that
@@ -96,36 +99,37 @@ class Execution:
             self._outbox.append((instance, event, payload))
 
     def pump(self) -> None:
-        send = self.interp.send
+        send, check = self.interp.send, self._check
         while self._outbox:
             inst, event, payload = self._outbox.popleft()
-            gap = 0 if inst.done else inst.bound.drops(inst.state, event)
-            if gap == DROPS:
-                self._dropped(inst, event)
-            records = send(inst, event, payload)
-            if gap == GUARDED:
-                self._guards_false(inst, event, records)
+            check(send(inst, event, payload))
 
-    def _guards_false(self, inst: Instance, event: str, records: list) -> None:
-        """Every transition on `event` in the state was guarded, and none fired: dropped all the same."""
-        if records and not any(r.kind == "transition" for r in records):  # []: queued, not run yet
-            self._dropped(inst, event, guarded=True)
+    def _check(self, records: list) -> None:
+        """The events an order or bracket dropped in these records (each unhandled one: sent by
+        the engine, or raised by an action of the step) that its state neither takes nor
+        `ignores`, nor `sampled` excuses: the spec has a gap (a bracket would wait for ever for
+        what it dropped, an UNRESOLVED order for the answer it cannot read), so the run stops
+        opening risk and says where (fail closed)."""
+        for r in records:
+            if r.kind == "unhandled":
+                bound = self._hosted.get(r.machine)
+                gap = 0 if bound is None or r.source is None else bound.drops(r.source, r.event)
+                if gap:
+                    self._dropped(bound, r.instance_id, r.source, r.event, guarded=gap == GUARDED)
 
-    def _dropped(self, inst: Instance, event: str, guarded: bool = False) -> None:
-        """An event the engine sends that the instance's state neither takes nor `ignores`: the
-        spec has a gap (a bracket would wait for ever for what it dropped), so the run stops opening
-        risk and says where (fail closed); once per instance, state and event."""
-        key = (inst.id, inst.state, event)
+    def _dropped(self, bound: BoundMachine, iid: str, state: str, event: str, guarded: bool) -> None:
+        """Raised as a fault once per instance, state and event, naming the state's place in the spec."""
+        key = (iid, state, event)
         if key in self._gaps:
             return
         self._gaps.add(key)
-        m = inst.bound.machine
-        state = m.states.get(inst.state)
-        where = f"{state.pos.file}:{state.pos.line}:{state.pos.col}" if state is not None else m.path
+        m = bound.machine
+        st = m.states.get(state)
+        where = f"{st.pos.file}:{st.pos.line}:{st.pos.col}" if st is not None else m.path
         what = (f"no enabled transition for `{event}` (every guard was false)" if guarded
                 else f"no transition for `{event}`")
-        self.fault(f"{m.name} `{inst.id}` in `{inst.state}` ({where}) has {what}, which the engine sent it, "
-                   f"and does not list it under `ignores`", key=inst.id)
+        self.fault(f"{m.name} `{iid}` in `{state}` ({where}) has {what}, which the engine sent it, "
+                   f"and does not list it under `ignores`", key=iid)
 
     def on_reports(self, reports: list[VenueReport]) -> None:
         for r in reports:
@@ -166,16 +170,11 @@ class Execution:
 
     def _dispatch_fill(self, order: OrderHandle, fill: Fill) -> None:
         order.fill = fill
-        inst = order.instance
-        gap = 0 if inst.done else inst.bound.drops(inst.state, "fill")
-        if gap == DROPS:
-            self._dropped(inst, "fill")
         try:
-            records = self.interp.send(inst, "fill", {"qty": fill.qty, "price": fill.price})
+            records = self.interp.send(order.instance, "fill", {"qty": fill.qty, "price": fill.price})
         finally:
             order.fill = None
-        if gap == GUARDED:
-            self._guards_false(inst, "fill", records)
+        self._check(records)
         self.pump()
 
     def broadcast(self, event: str) -> None:

@@ -423,9 +423,9 @@ class BoundMachine:
     ctx_deep: bool  # some default is mutable: each instance needs a deep copy
 
     def drops(self, leaf: str, event: str) -> int:
-        """Whether `event`, sent in `leaf`, may be dropped though the spec never said it may be
-        (neither `ignores` nor `sampled: true` excuses it): DROPS, no transition takes it there;
-        GUARDED, unless one of the guards there passes; else 0."""
+        """Whether `event`, dropped in `leaf`, is a drop the spec never allowed (neither `ignores`
+        nor `sampled: true` excuses it): DROPS, no transition takes it there; GUARDED, transitions
+        take it but all are guarded (a drop there means none held); else 0."""
         if event in self.events:
             return self.gaps.get((leaf, event), 0)
         return DROPS if event not in self.machine.ignores and leaf not in self.done_leaves else 0
