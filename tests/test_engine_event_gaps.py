@@ -131,6 +131,17 @@ def test_strict_validate_refuses_the_tripwire(tmp_path: Path, capsys) -> None:
 
 
 # -- run time ------------------------------------------------------------------------------------
+def _faulted(tmp_path: Path, edit) -> tuple:
+    """A 400-bar run on the specs with `edit` applied: the runner, and the reason of its one fault
+    (the run must have gone close-only)."""
+    runner = _runner(_specs(tmp_path, edit), tmp_path, bars=400)
+    runner.run()
+    ses = runner.session
+    assert ses.kill.state == "close_only"
+    [reason] = [e["reason"] for e in ses.kill_events if e["event"] == "fault"]
+    return runner, reason
+
+
 def _no_leg_fill_in_protected(root: Path) -> None:
     """A gap the linter cannot know (a leg fill answers no action): a bracket in `protected` drops it."""
     for rest in ("    target: exiting\n", "    guard: not covers(event.qty"):
@@ -139,11 +150,8 @@ def _no_leg_fill_in_protected(root: Path) -> None:
 
 
 def test_an_engine_event_a_bracket_drops_is_a_fault_that_names_where(tmp_path: Path) -> None:
-    runner = _runner(_specs(tmp_path, _no_leg_fill_in_protected), tmp_path, bars=400)
+    runner, reason = _faulted(tmp_path, _no_leg_fill_in_protected)
     ses = runner.session
-    runner.run()
-    assert ses.kill.state == "close_only"
-    [reason] = [e["reason"] for e in ses.kill_events if e["event"] == "fault"]
     assert reason.startswith("fault: bracket `") and "in `protected` (" in reason
     assert "orders/bracket.yaml:" in reason and "no transition for `leg_filled`" in reason
     assert runner.rejections["kill_mode"] > 0  # nothing sized afterwards
@@ -159,11 +167,7 @@ def _cancel_taken_for_one_leg_only(root: Path) -> None:
 
 
 def test_an_engine_event_every_guard_drops_is_a_fault(tmp_path: Path) -> None:
-    runner = _runner(_specs(tmp_path, _cancel_taken_for_one_leg_only), tmp_path, bars=400)
-    ses = runner.session
-    runner.run()
-    assert ses.kill.state == "close_only"
-    [reason] = [e["reason"] for e in ses.kill_events if e["event"] == "fault"]
+    _, reason = _faulted(tmp_path, _cancel_taken_for_one_leg_only)
     assert reason.startswith("fault: bracket `") and "in `exiting` (" in reason
     assert "no enabled transition for `leg_canceled` (every guard was false)" in reason
 
@@ -190,10 +194,6 @@ def _accepted_refused_by_its_guard(root: Path) -> None:
 def test_an_answer_an_action_raised_and_the_state_dropped_is_a_fault_too(tmp_path: Path) -> None:
     """The second review: the gap check saw only what the engine posted, not the events an action
     raises in the step (accepted, canceled, reconciled...). It reads every unhandled record now."""
-    runner = _runner(_specs(tmp_path, _accepted_refused_by_its_guard), tmp_path, bars=400)
-    ses = runner.session
-    runner.run()
-    assert ses.kill.state == "close_only"
-    [reason] = [e["reason"] for e in ses.kill_events if e["event"] == "fault"]
+    _, reason = _faulted(tmp_path, _accepted_refused_by_its_guard)
     assert "order `" in reason and "in `SUBMITTED` (" in reason
     assert "no enabled transition for `accepted` (every guard was false)" in reason
