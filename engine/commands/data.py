@@ -36,6 +36,21 @@ def _symbol(text: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _zone(text: str) -> str:
+    from engine.data.loader import parse_zone
+
+    try:
+        return str(parse_zone(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+TZ_HELP = ("the zone of the file's naive times, read in it (daylight saving included) and stored as UTC: an IANA "
+           "name such as Europe/Athens (a MetaTrader server at UTC+2/+3) or America/New_York, or a fixed offset "
+           "such as UTC+02:00; default: naive times are UTC. Refused for a file whose times carry an offset, or "
+           "are epoch numbers")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     imp = sub.add_parser("import", help="validate FILE and merge it into the store (replacing bars at the same times)")
@@ -47,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("--label", choices=("open", "close"), default="open",
                      help="which end of each bar the file's timestamps mark (default open); close-stamped bars "
                           "are stored one timeframe earlier, as the engine indexes bars by their open")
+    imp.add_argument("--tz", metavar="ZONE", type=_zone, help=TZ_HELP)
     imp.add_argument("--store", default=DEFAULT_STORE, help=f"store root (default {DEFAULT_STORE})")
     ls = sub.add_parser("list", help="list stored series (or --bundled datasets)")
     ls.add_argument("--store", default=DEFAULT_STORE, help=f"store root (default {DEFAULT_STORE})")
@@ -55,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     chk.add_argument("file", type=existing_file)
     chk.add_argument("--tf", type=_timeframe, help="bar timeframe (inferred when omitted)")
     chk.add_argument("--ask", metavar="ASK_FILE", type=existing_file)
+    chk.add_argument("--tz", metavar="ZONE", type=_zone, help=TZ_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,8 +88,8 @@ def _load(args: argparse.Namespace, symbol: str | None):
     from engine.data import loader
 
     if args.ask:
-        return loader.load_bid_ask(args.file, args.ask, symbol, args.tf)
-    return loader.load_bars(args.file, symbol, args.tf)
+        return loader.load_bid_ask(args.file, args.ask, symbol, args.tf, tz=args.tz)
+    return loader.load_bars(args.file, symbol, args.tf, tz=args.tz)
 
 
 def _print_warnings(warnings: list) -> None:

@@ -10,6 +10,8 @@ A CSV's place is its line in the file (the header is line 1, so the first bar is
 line 2 unless blank lines come before it: what an editor jumps to); a feather or
 parquet file has no lines, so there it is the bar's row, counted from 1. Problems
 of the file as a whole (type, columns, no bars) are at line 1.
+Naive times are UTC unless a zone is given (`tz`, the CLI's --tz): then they are that
+zone's wall clock, DST included, converted to UTC.
 """
 from __future__ import annotations
 
@@ -17,11 +19,14 @@ import bz2
 import gzip
 import io
 import lzma
+import math
 import re
 import zipfile
+from datetime import timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
 
 import numpy as np
 import pandas as pd
@@ -29,6 +34,7 @@ import pandas as pd
 from engine.data.bars import GRID_ORIGIN
 from engine.data.errors import DataError, data_warning
 from engine.data.timeframes import TimeframeError, infer_tf, parse_tf, tf_name
+from engine.diagnostics import Diagnostic, Pos, Severity, closest
 
 OHLC = ("open", "high", "low", "close")
 # Preferred first; `unnamed: 0` (a CSV written with its index) is the last resort, because a
@@ -42,11 +48,17 @@ GRID_HINT = ("the engine resamples on that grid (1d bars open at midnight UTC), 
              "merged with later bars: re-stamp the file to its bars' opens on the grid, or pass the --tf its "
              "stamps fit")
 _CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
-DAY, WEEK = pd.Timedelta(days=1), pd.Timedelta(days=7)
+HOUR, DAY, WEEK = pd.Timedelta(hours=1), pd.Timedelta(days=1), pd.Timedelta(days=7)
 # A bar's date and its time of day in two columns, as MetaTrader exports them (2024.01.02, 13:05:00).
 _DATE_ONLY = r"\d{4}([-./])\d{1,2}\1\d{1,2}"
 _TIME_ONLY = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
 DATE_AND_TIME = "date + time"  # how messages name the two columns read as one
+_MT_DATE = r"\d{4}\.\d{1,2}\.\d{1,2}"  # MetaTrader's own date format, 2024.01.02
+# A fixed offset as --tz takes it: UTC+02:00, UTC+2, UTC-0530. IANA spells UTC+2 Etc/GMT-2, its sign
+# reversed, which reads wrong; that name is accepted too, meaning what IANA says.
+_FIXED_ZONE = re.compile(r"UTC([+-])(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+MAX_OFFSET = timedelta(hours=14)  # the widest offset any zone has (Kiribati)
+ZONE_EXAMPLES = "an IANA zone name such as Europe/Athens or America/New_York, or a fixed offset such as UTC+02:00"
 
 
 def bar_line(path: Path, i: int) -> int:
@@ -74,21 +86,64 @@ def _open_text(path: str) -> Any:
     return opener(path, "rt", encoding="utf-8", errors="replace")
 
 
+def parse_zone(text: str) -> tzinfo:
+    """The zone --tz names: an IANA zone (DST included) or a fixed UTC+HH:MM offset. ValueError
+    saying what is wrong, with a did-you-mean when a zone's name is close."""
+    text = text.strip()
+    fixed = _FIXED_ZONE.fullmatch(text)
+    if fixed:
+        sign, hours, minutes = fixed[1], int(fixed[2]), int(fixed[3] or 0)
+        offset = (-1 if sign == "-" else 1) * timedelta(hours=hours, minutes=minutes)
+        if minutes >= 60 or abs(offset) > MAX_OFFSET:
+            raise ValueError(f"unknown time zone {text!r}: offsets run from UTC-14:00 to UTC+14:00")
+        return timezone(offset)
+    try:
+        return ZoneInfo(text)
+    except (ValueError, KeyError, OSError):  # a bad key, no such zone, a folder of zones (Europe)
+        raise ValueError(f"unknown time zone {text!r}: {_zone_hint(text)}") from None
+
+
+def _zone_hint(text: str) -> str:
+    if re.fullmatch(r"[+-]\d{1,2}(?::?\d{2})?", text):
+        return f"did you mean `UTC{text}`?"
+    names = available_timezones()
+    by_case = {n.lower(): n for n in names}  # zone names are case-sensitive on Linux, not on macOS
+    match = by_case.get(text.lower()) or closest(text, names)
+    return f"did you mean `{match}`?" if match else f"give {ZONE_EXAMPLES}"
+
+
 def load_bars(path: str | Path, symbol: str | None = None, tf: str | None = None,
-              gap_factor: float = GAP_FACTOR) -> pd.DataFrame:
+              gap_factor: float = GAP_FACTOR, tz: str | None = None) -> pd.DataFrame:
+    """`tz`: the zone of the file's naive times (parse_zone's spelling); None reads them as UTC."""
     path = Path(path)
+    zone = parse_zone(tz) if tz is not None else None
     raw = read_table(path)
-    ts = _timestamps(raw, path)
+    warnings = _metatrader_warning(path, raw) if zone is None else []
+    ts = _timestamps(raw, path, zone)
     cols = _numeric_columns(raw, path, [*OHLC, "volume", "bid", "ask"], required=OHLC)
     df = pd.DataFrame(cols, index=pd.DatetimeIndex(ts, name="ts"))
     _check_order(df.index, path)
     _check_ohlc(df, path)
     interval = _interval(df.index, tf, path)
     _check_weekly(interval, path)
-    _check_grid(df.index, interval, path)
+    _check_grid(df.index, interval, path, zone)
     df.attrs.update(symbol=symbol, tf=tf_name(interval) if interval is not None else None,
-                    source=str(path), warnings=_gaps(df.index, interval, gap_factor, path))
+                    source=str(path), warnings=warnings + _gaps(df.index, interval, gap_factor, path))
     return df
+
+
+def _metatrader_warning(path: Path, raw: pd.DataFrame) -> list[Diagnostic]:
+    """A MetaTrader export read as UTC, when its bars are in the broker's server time: it shows by
+    its header (MT5's <DATE>) or its dates (2024.01.02). No other source is warned about: naive
+    times are UTC in most exports, and a file's own times cannot tell which zone they are in."""
+    dotted = "date" in raw.columns and raw["date"].astype(str).str.strip().str.fullmatch(_MT_DATE).all()
+    if not dotted and "<date>" not in _header(path).lower():
+        return []
+    return [Diagnostic(Pos(str(path), 1, 1), Severity.WARNING, "DATA_TZ",
+                       "a MetaTrader export, read as UTC: MetaTrader stamps bars in the broker's server time "
+                       "(often UTC+2, UTC+3 in summer), so every bar may be stored hours off",
+                       "pass the server's zone: --tz Europe/Athens for a UTC+2/+3 server, --tz UTC+02:00 for "
+                       "one without daylight saving, --tz UTC for one that runs on UTC (no warning then)")]
 
 
 def _interval(index: pd.DatetimeIndex, tf: str | None, path: Path) -> pd.Timedelta | None:
@@ -109,10 +164,10 @@ def _interval(index: pd.DatetimeIndex, tf: str | None, path: Path) -> pd.Timedel
 
 
 def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None = None,
-                 tf: str | None = None) -> pd.DataFrame:
+                 tf: str | None = None, tz: str | None = None) -> pd.DataFrame:
     """Merge separate bid and ask bar files: mid OHLC plus the closing bid/ask."""
-    bid = load_bars(bid_path, symbol, tf)
-    ask = load_bars(ask_path, symbol, tf)
+    bid = load_bars(bid_path, symbol, tf, tz=tz)
+    ask = load_bars(ask_path, symbol, tf, tz=tz)
     if not bid.index.equals(ask.index):
         row = _first_mismatch(bid.index, ask.index)
         raise DataError(str(ask_path), bar_line(Path(ask_path), row),
@@ -151,20 +206,51 @@ def first_off_grid(index: pd.DatetimeIndex, interval: pd.Timedelta) -> int | Non
     return int(off[0]) if off.size else None
 
 
-def grid_message(ts: pd.Timestamp, interval: pd.Timedelta) -> str:
-    """What is wrong with an off-grid bar open `ts` (for the loader and the store)."""
+def grid_message(ts: pd.Timestamp, interval: pd.Timedelta, local: str = "") -> str:
+    """What is wrong with an off-grid bar open `ts` (for the loader and the store); `local` is
+    how the file wrote it, when that was in another zone."""
     on = ts - (ts - GRID_ORIGIN) % interval
     past = str(ts - on).removeprefix("0 days ")
-    return (f"bar time {ts} is not on the {tf_name(interval)} grid: it is {past} after {on}; "
+    return (f"bar time {ts}{local} is not on the {tf_name(interval)} grid: it is {past} after {on}; "
             f"{tf_name(interval)} bars open at whole multiples of {tf_name(interval)} since "
             f"{GRID_ORIGIN:%Y-%m-%d %H:%M} UTC")
 
 
-def _check_grid(index: pd.DatetimeIndex, interval: pd.Timedelta | None, path: Path) -> None:
+def _check_grid(index: pd.DatetimeIndex, interval: pd.Timedelta | None, path: Path, zone: tzinfo | None) -> None:
     i = first_off_grid(index, interval) if interval is not None else None
-    if i is not None:
-        raise DataError(str(path), bar_line(path, i), grid_message(index[i], interval),
-                        _session_hint(index) if interval % DAY == pd.Timedelta(0) else GRID_HINT)
+    if i is None:
+        return
+    local = f" ({index[i].tz_convert(zone):%Y-%m-%d %H:%M} in {zone})" if zone is not None else ""
+    if zone is not None and first_off_grid(_wall(index, zone), interval) is None:
+        hint = _zone_grid_hint(index, interval, zone)
+    else:
+        hint = _session_hint(index) if interval % DAY == pd.Timedelta(0) else GRID_HINT
+    raise DataError(str(path), bar_line(path, i), grid_message(index[i], interval, local), hint)
+
+
+def _wall(index: pd.DatetimeIndex, zone: tzinfo) -> pd.DatetimeIndex:
+    """The bars' times on `zone`'s clock, as the file wrote them."""
+    return index.tz_convert(zone).tz_localize(None).as_unit("ns")
+
+
+def _zone_grid_hint(index: pd.DatetimeIndex, interval: pd.Timedelta, zone: tzinfo) -> str:
+    """Bars on the grid of their own zone (its midnights, its 4h) are that zone's bars: re-stamped
+    to the UTC grid they would carry other hours' prices. Bars of a timeframe dividing both the
+    interval and the zone's offsets convert onto the grid (at most 1h: a zone's offset changes with
+    daylight saving, by an hour, in bars the file does not hold), and the engine builds the rest."""
+    offsets = [int(o) for o in np.unique(_wall(index, zone).asi8 - index.asi8)]
+    shorter = tf_name(pd.Timedelta(math.gcd(interval.value, HOUR.value, *offsets)))
+    tf = tf_name(interval)
+    return (f"the bars open on the {tf} grid in {zone} time, which is {' or '.join(map(_utc_offset, offsets))} "
+            f"in this file, not on the engine's UTC grid, so re-stamping them would mislabel every bar's prices: "
+            f"import the same market's {shorter} bars instead (with the same --tz), from which the engine builds "
+            f"{tf} bars on its grid")
+
+
+def _utc_offset(ns: int) -> str:
+    minutes = ns // 60_000_000_000
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'-' if minutes < 0 else '+'}{hours}{f':{rest:02d}' if rest else ''}"
 
 
 def _check_weekly(interval: pd.Timedelta | None, path: Path) -> None:
@@ -250,12 +336,19 @@ def _read(path: Path) -> pd.DataFrame:
 def _separator(path: Path) -> str:
     """Tabs when the header has tabs and no comma (MetaTrader's export), else commas. Not a
     semicolon: such files often write decimal commas, and _no_time_hint says to convert them."""
-    with _open_text(str(path)) as f:
-        header = next((line for line in f if line.strip()), "")
+    header = _header(path)
     return "\t" if "\t" in header and "," not in header else ","
 
 
-def _timestamps(raw: pd.DataFrame, path: Path) -> pd.DatetimeIndex:
+def _header(path: Path) -> str:
+    """A CSV's first line that is not blank; "" for a feather or parquet file."""
+    if not path.name.lower().endswith(_CSV):
+        return ""
+    with _open_text(str(path)) as f:
+        return next((line for line in f if line.strip()), "")
+
+
+def _timestamps(raw: pd.DataFrame, path: Path, zone: tzinfo | None = None) -> pd.DatetimeIndex:
     raw = _joined_date_and_time(raw)
     col = next((c for c in (DATE_AND_TIME, *TIME_COLUMNS) if c in raw.columns), None)
     if col is None:
@@ -271,7 +364,46 @@ def _timestamps(raw: pd.DataFrame, path: Path) -> pd.DatetimeIndex:
     _check_range(pd.DatetimeIndex(ts), raw, col, path)
     index = pd.DatetimeIndex(ts).as_unit("ns")
     _check_twins(raw, col, index, path)
-    return index
+    return index if zone is None else _in_zone(index, values, col, zone, path)
+
+
+def _in_zone(wall: pd.DatetimeIndex, values: pd.Series, col: str, zone: tzinfo, path: Path) -> pd.DatetimeIndex:
+    """Naive times (read as UTC: `wall` holds their wall clock) read in `zone`, in UTC. A time
+    the zone skips, or one it has twice that the file's order cannot place, is refused."""
+    _check_naive(values, col, zone, path)
+    local = wall.tz_localize(None)
+    skipped = np.flatnonzero(local.tz_localize(zone, ambiguous=np.zeros(len(local), bool), nonexistent="NaT").isna())
+    if skipped.size:
+        i = int(skipped[0])
+        raise DataError(str(path), bar_line(path, i), f"bar time {local[i]} does not exist in {zone} (its "
+                        "clocks skip that hour that day)",
+                        f"the file's clock did not skip it, so it is not {zone} time: pass the zone whose "
+                        "daylight-saving dates the file follows, or a fixed offset such as UTC+02:00")
+    try:  # a sorted file holds a repeated hour twice, the summer one first: pandas places them so
+        return local.tz_localize(zone, ambiguous="infer").tz_convert("UTC").as_unit("ns")
+    except ValueError:
+        twice = local.tz_localize(zone, ambiguous="NaT").isna()
+        unplaced = np.flatnonzero(twice & ~local.duplicated(keep=False))
+        i = int(unplaced[0] if unplaced.size else np.flatnonzero(twice)[0])
+        raise DataError(str(path), bar_line(path, i), f"bar time {local[i]} happens twice in {zone} (its clocks "
+                        "go back that day) and the file does not show which of the two it is",
+                        "a file in that zone holds the repeated times twice, in order: check --tz, or remove "
+                        "this bar") from None
+
+
+def _check_naive(values: pd.Series, col: str, zone: tzinfo, path: Path) -> None:
+    """--tz gives naive times their zone: epoch numbers and times with an offset have one already,
+    and which of the two was meant is a guess. (A file mixing them was refused already.)"""
+    line = bar_line(path, 0)
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        raise DataError(str(path), line, f"timestamps in column `{col}` are epoch numbers, which count from "
+                        f"1970-01-01 UTC: --tz {zone} has no local times to read", "drop --tz")
+    typed = isinstance(values.dtype, pd.DatetimeTZDtype)
+    if typed or (not pd.api.types.is_datetime64_any_dtype(values) and _has_offset(values.iloc[:1])[0]):
+        first = f"'{values.iloc[0]}'" if typed else _show(values.iloc[0])
+        raise DataError(str(path), line, f"timestamp {first} in column `{col}` has a UTC offset and --tz {zone} "
+                        "was given: which one holds is ambiguous",
+                        "drop --tz (an offset says its zone), or remove the offsets from the file")
 
 
 def _joined_date_and_time(raw: pd.DataFrame) -> pd.DataFrame:
@@ -312,7 +444,7 @@ def _check_convention(values: pd.Series, col: str, path: Path) -> None:
     clocks (its bars jump by the offset): refuse at the first row unlike the first one."""
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
         return  # epoch numbers and typed times have one convention
-    aware = values.astype(str).str.strip().str.contains(_OFFSET, case=False, regex=True).to_numpy(dtype=bool)
+    aware = _has_offset(values)
     flip = np.flatnonzero(aware != aware[0])
     if not flip.size:
         return
@@ -323,6 +455,10 @@ def _check_convention(values: pd.Series, col: str, path: Path) -> None:
     raise DataError(str(path), bar_line(path, i), f"timestamp {_show(values.iloc[i])} in column `{col}` {what}",
                     "give every timestamp an offset, or none (read as UTC): mixed, the bars would jump by the "
                     "offset")
+
+
+def _has_offset(values: pd.Series) -> np.ndarray:
+    return values.astype(str).str.strip().str.contains(_OFFSET, case=False, regex=True).to_numpy(dtype=bool)
 
 
 def _check_twins(raw: pd.DataFrame, col: str, ts: pd.DatetimeIndex, path: Path) -> None:
