@@ -2,7 +2,7 @@
 
 The command table is static so that `engine --help` lists every command
 without importing any of them; a command's module (engine/commands/NAME.py)
-is imported only when it runs. That keeps `engine --help` and `engine validate`
+is imported only when it runs (a hyphen in its name is an underscore in the module's). That keeps `engine --help` and `engine validate`
 free of pandas, sqlmodel, torch and xgboost.
 
 Each command module provides:
@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "kill": "switch the running engine's kill mode (flatten, close-only, resume)",
     "promote": "confirm a gated promotion to the next stage",
     "degrade": "send a domain's model back to paper trading (the gate spec's degrade command)",
+    "move-stop": "move the stop of the positions open on a symbol (the bracket spec decides)",
     "data": "import market data into the day-partitioned parquet store",
     "train": "train a model (ml: XGBoost signal filter, rl: PPO)",
     "select": "rank symbols and write the top-K active set",
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv)  # prints help or a usage error and exits
         return 2
     name, rest = argv[0], argv[1:]
-    module = importlib.import_module(f"engine.commands.{name}")
+    module = importlib.import_module(f"engine.commands.{name.replace('-', '_')}")
     parser = argparse.ArgumentParser(prog=f"engine {name}", description=COMMANDS[name])
     module.add_arguments(parser)
     args = parser.parse_args(rest)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from engine.diagnostics import Diagnostic
 
-KNOWN_NEVER_SENT = frozenset({
-    ("bracket", "move_stop"),  # no strategy or operator command sends it
-})
+# (machine, event); none now: `engine move-stop` gave the bracket's move_stop its sender.
+KNOWN_NEVER_SENT: frozenset[tuple[str, str]] = frozenset()
 
 
 def known(d: Diagnostic) -> bool:

@@ -88,7 +88,7 @@ def _promote(args: argparse.Namespace) -> str:
         print(f"stage state: {state} (stage {ctx.get('stage', '?')})")
         if not awaits_operator(machine, state):
             raise CommandError(f"nothing awaits confirmation: `{state}` is not waiting for the operator")
-        target, said = _dry_run(spec_set, machine, latest_snapshot(store, machine.name), cmd.event)
+        target, said = dry_run(spec_set, machine, latest_snapshot(store, machine.name), cmd.event)
         if target == state:
             raise CommandError(_would_not_leave(args.decline, machine, state, cmd.event, said,
                                                 _kill_hint(spec_set, args, store)))
@@ -119,11 +119,12 @@ def _answer_gate(args: argparse.Namespace) -> str:
             f"`{state}`); {when_applied(url, resume)}")
 
 
-def _dry_run(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str) -> tuple[str, list[str]]:
+def dry_run(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str,
+            payload: dict[str, Any] | None = None) -> tuple[str, list[str]]:
     """The state the answer leads to, and the reasons the spec's actions gave on the way (a
     `record_rejection`'s): the saved instance, restored into a scratch interpreter with the real
-    guards and inert actions, is sent the event, so selection (priorities, parent states, a guard
-    that raises is false) is the engine's own."""
+    guards and inert actions, is sent the event (with `payload`), so selection (priorities, parent
+    states, a guard that raises is false) is the engine's own. Also `engine move-stop`'s."""
     from engine.runtime import (BindError, BoundMachine, Interpreter, ListSink, Registry, ReplayClock,
                                 default_registry, missing_implementations)
     from engine.spec.params import effective_params
@@ -141,7 +142,7 @@ def _dry_run(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str) 
         raise CommandError(f"the `{machine.name}` spec does not bind ({e}); run `engine validate`") from None
     interp = Interpreter(ReplayClock(0.0), ListSink())
     inst = interp.restore(bound, snapshot, allow_spec_change=True)  # what the current spec would do
-    interp.send(inst, event)
+    interp.send(inst, event, payload)
     return inst.state, said
 
 

@@ -1,11 +1,12 @@
-"""`engine status`: stage, kill mode, wallets, open positions, pending operator commands, KPIs.
+"""`engine status`: stage, kill mode, wallets, open positions and their stops, pending operator commands, KPIs.
 
 Reads the state store the running engine writes, read-only: never waiting on the
 engine's write lock (SQLite in WAL mode), never creating a store (with none yet it
 says how to start a run). It finds the store `engine run` used, given the same `--db`,
 ENGINE_DB_URL and `--config` (state.db.store_url: one rule for every command). The helpers
 here (`add_db_argument`, `command_store_url`, `open_existing_store`, `machine_state`,
-`load_machine`, `when_applied`, `refuse_finished`) are shared by `engine kill`, `engine promote` and `engine run`.
+`load_machine`, `when_applied`, `refuse_finished`, `open_brackets`) are shared by `engine kill`, `engine promote`,
+`engine degrade`, `engine move-stop` and `engine run`.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from engine.spec.contract import AWAITING_TAG  # states tagged so wait for `engi
 
 ROLLOUT_KIND, KILL_KIND, GATE_KIND = "rollout", "kill", "gates"  # spec document kinds; machine names come from the specs
 DEFAULT_NAMES = {ROLLOUT_KIND: "rollout", KILL_KIND: "kill_modes"}  # when the specs do not load
+BRACKET_MACHINE = "bracket"  # the machine `engine run` hosts every position in (engine/spec/contract.py)
 FLAT = 1e-12
 WRITE_WAIT_S = 10.0  # how long kill/promote wait for the engine's write lock before saying so
 
@@ -328,6 +330,26 @@ def machine_state(store: Any, machine: str) -> tuple[str | None, dict[str, Any]]
     return data.get("state"), dict(data.get("ctx") or {})
 
 
+def open_brackets(store: Any) -> list[dict[str, Any]]:
+    """The brackets open at the engine's last checkpoint, oldest first: each one's id, domain,
+    symbol, side, machine state, and stop and take-profit as its bracket machine holds them
+    (tightened since the entry by breakeven, trailing or `engine move-stop`), and its saved
+    snapshot (`snapshot`). What `engine status` shows and `engine move-stop` names."""
+    from engine.run.checkpoint import KEY
+
+    saved = (store.get_json(KEY) or {}).get("brackets") or []
+    snaps = store.load_snapshots(BRACKET_MACHINE) if saved else {}
+    out = []
+    for d in saved:
+        snap = snaps.get(d["id"])
+        data = snap.data if snap is not None else {}
+        ctx = data.get("ctx") or {}
+        out.append({"bracket": d["id"], "domain": d["domain"], "symbol": d["symbol"], "side": d["side"],
+                    "state": data.get("state"), "stop": ctx.get("stop"), "take_profit": ctx.get("take_profit"),
+                    "snapshot": data})
+    return out
+
+
 def transitions_from(machine: Any, state: str, event: str) -> list[Any]:
     """The spec's `event` transitions that can fire from `state` (its own, its parents', `*`)."""
     config = set(machine.ancestors(state))
@@ -417,6 +439,7 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
         "positions": [{"domain": p.domain, "mode": p.mode, "symbol": p.symbol, "qty": p.qty,
                        "avg_price": p.avg_price, "realized_pnl": p.realized_pnl, "opened_ts": p.opened_ts}
                       for p in positions if abs(p.qty) > FLAT],
+        "brackets": [{k: v for k, v in b.items() if k != "snapshot"} for b in open_brackets(store)],
         "pending_commands": [{"id": c.id, "ts": c.ts, "command": c.command, "args": c.args}
                              for c in store.commands() if c.consumed_ts is None],
         "kpis": [{"domain": k.domain, "mode": k.mode, "stage": k.stage, "ts": k.ts, "trades": k.trades,
@@ -482,14 +505,26 @@ def render(data: dict[str, Any]) -> None:
     _table(console, Table, "open positions", data["positions"], (
         ("domain", "domain", text), ("mode", "mode", text), ("symbol", "symbol", text),
         ("qty", "qty", "{:g}".format), ("avg_price", "avg price", "{:,.6g}".format)))
+    _table(console, Table, "open brackets (move a stop: `engine move-stop --symbol S --stop PRICE`)",
+           data["brackets"], (
+        ("symbol", "symbol", text), ("domain", "domain", text), ("side", "side", text), ("state", "state", text),
+        ("stop", "stop", "{:,.6g}".format), ("take_profit", "take profit", "{:,.6g}".format),
+        ("bracket", "bracket", text)))
     _table(console, Table, "pending operator commands", data["pending_commands"], (
         ("id", "id", text), ("command", "command", text),
-        ("args", "event", lambda a: f"{a.get('machine', '?')}.{a.get('event', '?')}")))
+        ("args", "event", _pending)))
     kpi_rows = [{**k, "book": f"{k['domain']}/{k['mode']}"} for k in data["kpis"]]
     _table(console, Table, "last KPIs", kpi_rows, (
         ("book", "domain/mode", text), ("trades", "trades", text),
         ("win_rate", "win", pct), ("sharpe", "Sharpe", num), ("sortino", "Sortino", num),
         ("max_dd", "max DD", pct), ("profit_factor", "PF", num), ("expectancy", "expect.", money)))
+
+
+def _pending(args: dict[str, Any]) -> str:
+    """A pending command's event, and for `engine move-stop` its symbol and stop."""
+    event = f"{args.get('machine', '?')}.{args.get('event', '?')}"
+    stop = args.get("stop")
+    return f"{event} {args.get('symbol', '?')} -> {stop:g}" if isinstance(stop, (int, float)) else event
 
 
 def _engine_line(engine: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from engine.domain import Domain, Fill, OrderRequest, on_lot_grid
 from engine.exec.handles import BracketHandle, OrderHandle
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine, Clock, Instance, Interpreter
+from engine.runtime.audit import Record
 from engine.runtime.compiled import GUARDED
 from engine.spec.contract import ORDER_DONE_TAG
 
@@ -62,6 +63,7 @@ class Execution:
         # Orders whose bracket is not open (or that have none): only they, or a bracket that
         # closed, give _retire anything to forget.
         self._unbracketed = True
+        self._refusals: list[str] | None = None  # the rejections recorded while an operator's event runs
 
     # -- creating instances -----------------------------------------------------
     def new_order(self, req: OrderRequest, domain: Domain, bracket: BracketHandle | None = None) -> OrderHandle:
@@ -103,6 +105,25 @@ class Execution:
         while self._outbox:
             inst, event, payload = self._outbox.popleft()
             check(send(inst, event, payload))
+
+    def operator_event(self, bracket: BracketHandle, event: str, payload: Mapping[str, Any],
+                       because: str) -> tuple[list[Record], list[str]]:
+        """An operator's event for one bracket (`engine move-stop`), with the operator as the cause of
+        the transition it fires (Interpreter.send_because); then what its actions set off. Returns
+        the bracket's records of the event and the rejections recorded meanwhile (the spec's
+        `record_rejection` reasons). A state that drops the event answers the operator (the run
+        journals it as not applied), not a gap in the spec: only the step's other records are
+        checked as the engine's own."""
+        self._refusals = refusals = []
+        try:
+            records = self.interp.send_because(bracket.instance, event, because, payload)
+            mine = [r.instance_id == bracket.id and r.event == event for r in records]
+            self._check([r for r, m in zip(records, mine) if not m])
+            self.pump()
+        finally:
+            self._refusals = None
+        self._retire()
+        return [r for r, m in zip(records, mine) if m], refusals
 
     def _check(self, records: list) -> None:
         """The events an order or bracket dropped in these records (each unhandled one: sent by
@@ -227,6 +248,8 @@ class Execution:
 
     def note(self, kind: str, key: str, text: str) -> None:
         self.ledger.journal(kind, key, {"text": text}, reason=text)
+        if kind == "rejection" and self._refusals is not None:
+            self._refusals.append(f"{key}: {text}")
 
     def journal_report(self, order: OrderHandle, report: VenueReport) -> None:
         status = _ACKS.get(report.status)

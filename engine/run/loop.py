@@ -30,9 +30,9 @@ from engine.run.market import Series, Timeline
 from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
-from engine.run.session import OPERATOR, Session
+from engine.run.session import OPERATOR, Session, operator_cause
 from engine.runtime.audit import FanoutSink, ListSink, Record
-from engine.spec.contract import AWAITING_TAG
+from engine.spec.contract import AWAITING_TAG, MOVE_STOP
 from engine.suggest import commands_leaving, kill_engaged, promote_command
 
 if TYPE_CHECKING:
@@ -548,8 +548,12 @@ class Runner:
                 ses.ledger.journal("command", cmd.command, {"args": cmd.args}, reason=f"not applied: {stale}")
                 continue
             text = cmd.args.get("reason") or OPERATOR
-            moved, why = self._apply(cmd.command, text, cmd.args.get("instance"))
-            ses.ledger.journal("command", cmd.command, {"args": cmd.args, "moved": moved},
+            if cmd.command == MOVE_STOP:
+                moved, why = self._move_stop(cmd.args, text)
+            else:
+                moved, why = self._apply(cmd.command, text, cmd.args.get("instance"))
+            left = {"not_applied": why} if moved and why else {}  # a part it left (one bracket of two)
+            ses.ledger.journal("command", cmd.command, {"args": cmd.args, "moved": moved, **left},
                                reason=text if moved else "not applied: " + "; ".join(why))
         self.taken = []
         if ses.opened:  # a promotion opened wallets: checked at this row, which the checkpoint holds
@@ -583,6 +587,33 @@ class Runner:
         if not moved and not why:
             why.append(f"no machine's spec has the command `{command}`")
         return moved, why
+
+    def _move_stop(self, args: dict, text: str) -> tuple[list[str], list[str]]:
+        """`engine move-stop`: the operator's stop, sent to each bracket the operator saw open
+        (args `brackets`, from the last checkpoint) that still is; the bracket spec decides (a
+        tighter stop is assigned and amended at the venue, a wider one refused and recorded).
+        Returns the moves (`ID: stop 40000 -> 41000`) and, per bracket left as it was, why: the
+        rejection its spec recorded, the state that has no transition for it, or its closing."""
+        ex = self.session.execution
+        stop = args.get("stop")
+        if isinstance(stop, bool) or not isinstance(stop, (int, float)) or not math.isfinite(stop):
+            return [], [f"the command's stop {stop!r} is not a price"]  # a hand-made row: never a crash loop
+        moved: list[str] = []
+        why: list[str] = []
+        for bid in args.get("brackets", ()):
+            b = ex.brackets.get(bid)
+            if b is None:
+                why.append(f"{bid}: no longer open")
+                continue
+            was = b.instance.ctx["stop"]
+            own, refused = ex.operator_event(b, MOVE_STOP, {"stop": float(stop)}, operator_cause(text))
+            if any(r.kind == "transition" for r in own) and not refused:
+                moved.append(f"{bid}: stop {was:g} -> {b.instance.ctx['stop']:g}")
+            else:
+                why += refused or [f"{bid}: {r.reason}" for r in own if r.reason] or [f"{bid}: no transition fired"]
+        if ex.faults:  # an answer the step dropped (a gap in the order spec): fail closed now, not at the next row
+            self._raise_faults()
+        return moved, why if moved or why else ["the command names no bracket"]
 
     @contextmanager
     def _moves(self) -> Iterator[list[Record]]:

@@ -47,6 +47,12 @@ _PROCESSED = frozenset({"transition", "unhandled"})
 OPERATOR = "operator"  # who causes a command's event; also the reason `engine kill` etc. post by default
 
 
+def operator_cause(cause: str) -> str:
+    """The reason an operator's command gives the transitions it fires: `operator: <text>`, or
+    the operator alone for the default text (not "operator: operator")."""
+    return OPERATOR if cause == OPERATOR else f"{OPERATOR}: {cause}"
+
+
 class RefusedToStart(Exception):
     """The run cannot start safely; the message says why and what to do."""
 
@@ -217,9 +223,8 @@ class Session:
                                     reason=f"not applied: {refused}")
                 return []
             self._switch_stage(twin.ctx.get("stage", self.stage), f"rollout {inst.state} -> {twin.state}")
-        if cause:  # the default reason is the operator alone: not "operator: operator"
-            because = OPERATOR if cause == OPERATOR else f"{OPERATOR}: {cause}"
-            records = self.interp.send_because(inst, event, because, payload, inputs)
+        if cause:
+            records = self.interp.send_because(inst, event, operator_cause(cause), payload, inputs)
         else:
             records = self.interp.send(inst, event, payload, inputs)
         if inst is self.kill:

@@ -23,6 +23,9 @@ ORDER_DONE_TAG = "terminal"  # a non-final order state where nothing works any m
 # A model gate's operator commands (`engine promote --domain D [--decline]`, `engine degrade --domain D`):
 # named apart from the rollout's promote/decline, as a command reaches every machine naming it.
 GATE_CONFIRM, GATE_DECLINE, GATE_DEGRADE = "confirm_canary", "decline_canary", "degrade"
+# `engine move-stop`: the control channel's command, and the event the engine sends each bracket
+# the operator named, with the stop given; the bracket spec decides (tighter: amended, wider: refused).
+MOVE_STOP = "move_stop"
 
 
 def stage_state(stage: int) -> str:
@@ -141,7 +144,8 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "position_closed": Sent((), "when the position is flat", answers=("close_position",)),
                 "overfilled": Sent(("qty",), "when exits filled past flat"),
                 "exit": Sent(("reason",), "for an exit the engine decides (max hold, weekend)"),
-                "price_update": Sent(("price", "atr"), "every bar (breakeven and trailing stop)")},
+                "price_update": Sent(("price", "atr"), "every bar (breakeven and trailing stop)"),
+                MOVE_STOP: Sent(("stop",), "when the operator moves a symbol's stop (`engine move-stop`)")},
         context={"stop": "the stop-loss leg's price", "take_profit": "the take-profit leg's price"},
         tags={"position_open": "max-hold exits, breakeven and trailing apply only there"}),
 }

@@ -1,0 +1,127 @@
+"""`engine move-stop --symbol S --stop PRICE [--domain D]`: move the stop of the positions open on S.
+
+Posted to the state store's control channel like `engine kill`, naming the brackets open on the
+symbol at the engine's last checkpoint (`engine status` lists them with their stops). The running
+engine, or the next `engine run --stage N --resume`, sends each of them still open the bracket
+spec's `move_stop` with the stop given, between two rows, and the spec decides: specs/orders/
+bracket.yaml tightens the stop and amends the venue's stop leg, and refuses a wider one, recorded
+(`stop may not widen`). The engine journals the outcome (kind `command`: `moved`, or `not applied`
+and why) with the operator's reason, which the audit record of each bracket's transition carries.
+A dry run of the bracket spec on each saved bracket warns up front of a stop it would refuse; a
+warning, not a refusal, as with `engine kill`: the saved state may be older than the engine's.
+
+    command: "move_stop"
+    args: {"machine": "bracket", "event": "move_stop", "symbol": "BTC-PERP", "domain": "crypto_perp" | None,
+           "brackets": ["<bracket id>", ...], "stop": 41000.0, "reason": "operator"}
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any
+
+from engine.commands.status import (BRACKET_MACHINE, USAGE, CommandError, add_db_argument, add_specs_argument,
+                                    command_store_url, load_spec_set, open_brackets, open_existing_store,
+                                    refuse_finished, refuse_untaken, resume_command, when_applied)
+from engine.domain import Domain
+from engine.spec.contract import MOVE_STOP
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--symbol", required=True, help="the symbol whose open positions' stop moves (as in "
+                                                        "`engine status`)")
+    parser.add_argument("--stop", required=True, type=_price, metavar="PRICE",
+                        help="the new stop price; the bracket spec takes a tighter one and refuses a wider one")
+    parser.add_argument("--domain", choices=[d.value for d in Domain],
+                        help="only the positions of this domain (default: every domain trading the symbol)")
+    parser.add_argument("--reason", default="operator", help="why, for the audit journal (default: operator)")
+    add_db_argument(parser)
+    add_specs_argument(parser)
+
+
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a price: give a finite number above 0")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        lines, warnings = _move(args)
+    except CommandError as e:
+        print(f"engine move-stop: {e}", file=sys.stderr)
+        return e.code
+    print("\n".join(lines))
+    for w in warnings:
+        print(f"engine move-stop: warning: {w}", file=sys.stderr)
+    return 0
+
+
+def _move(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    _check_symbol(args.symbol, args.domain)
+    spec_set = load_spec_set(args.specs)
+    machine = spec_set.machines.get(BRACKET_MACHINE)
+    if machine is None or MOVE_STOP not in machine.events:
+        raise CommandError(f"the spec set under {args.specs} has no `{BRACKET_MACHINE}` machine taking "
+                           f"`{MOVE_STOP}`; run `engine validate {args.specs}`")
+    url = command_store_url(args)
+    with open_existing_store(url) as store:
+        refuse_finished(store)
+        named = [b for b in open_brackets(store)
+                 if b["symbol"] == args.symbol and args.domain in (None, b["domain"])]
+        if not named:
+            where = f" in {args.domain}" if args.domain else ""
+            raise CommandError(f"nothing is open on {args.symbol}{where} at the engine's last checkpoint: nothing "
+                               "was posted (`engine status` lists the open positions and their stops)")
+        resume = resume_command(store, args)
+        refuse_untaken(url, resume)
+        command_id = store.post_command(MOVE_STOP, {
+            "machine": machine.name, "event": MOVE_STOP, "symbol": args.symbol, "domain": args.domain,
+            "brackets": [b["bracket"] for b in named], "stop": args.stop, "reason": args.reason})
+    lines = [f"posted #{command_id}: {MOVE_STOP} {args.symbol} to {args.stop:g} for {len(named)} bracket(s); "
+             f"{when_applied(url, resume)} (the journal says what it did: `engine status` shows the stops)"]
+    lines += [f"  {b['bracket']} ({b['domain']}, {b['side']}, `{b['state']}`): stop {_num(b['stop'])} -> "
+              f"{args.stop:g}" for b in named]
+    return lines, [w for b in named if (w := _refused(spec_set, machine, b, args.stop))]
+
+
+def _check_symbol(symbol: str, domain: str | None) -> None:
+    """CommandError (usage) for a symbol the contract catalogue does not know, or one of another domain."""
+    from adapters.paper.catalogue import Catalogue, UnknownSymbol
+
+    try:
+        instrument = Catalogue.load().get(symbol)
+    except UnknownSymbol as e:
+        raise CommandError(str(e), USAGE) from None
+    if domain is not None and instrument.domain.value != domain:
+        raise CommandError(f"{symbol} trades in {instrument.domain.value}, not {domain}: drop --domain or "
+                           f"give --domain {instrument.domain.value}", USAGE)
+
+
+def _refused(spec_set: Any, machine: Any, bracket: dict[str, Any], stop: float) -> str:
+    """Why the bracket spec would leave this bracket's stop as it was saved, or "": no `move_stop`
+    transition from its saved state, else the reasons a dry run's rejecting actions give."""
+    from engine.commands.promote import dry_run
+    from engine.commands.status import transitions_from
+
+    data, state = bracket["snapshot"], bracket["state"]
+    if not data or state not in machine.states:
+        return ""
+    if transitions_from(machine, state, MOVE_STOP):
+        why = "; ".join(dry_run(spec_set, machine, data, MOVE_STOP, {"stop": stop})[1])
+    else:
+        why = f"it has no `{MOVE_STOP}` transition from `{state}`"
+    if not why:
+        return ""
+    return (f"{bracket['bracket']}: from its saved state (`{state}`, stop {_num(bracket['stop'])}) the "
+            f"`{machine.name}` spec refuses this: {why}; the engine journals what it does (unless the bracket "
+            "changed since, it is not applied)")
+
+
+def _num(x: Any) -> str:
+    return "?" if x is None else f"{x:g}"

@@ -1,0 +1,209 @@
+"""`engine move-stop` as the running engine applies it (engine/run/loop.py Runner._move_stop): the
+stop reaches each bracket the operator named through the bracket spec, which decides."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.commands import status
+from engine.runtime.audit import FanoutSink, ListSink
+from engine.spec.contract import MOVE_STOP
+from run_support import Checker, Scenario, build, write_env_override
+from state.store import Store
+
+SPECS = str(Path(__file__).resolve().parents[1] / "specs")
+
+SC = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m",), offset=0, bars=200, seed=1, partial_fill_prob=0.0,
+              slippage_bps=0.0, max_hold_s=36000.0, flip_every=10)
+
+
+@pytest.fixture
+def runner(tmp_path: Path):
+    """A run stopped at the first row after which a bracket is `protected` (both legs working)."""
+    runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    while not _protected(runner):
+        assert runner.bars < SC.bars, "no bracket opened"
+        runner.run(limit=runner.bars + 1)
+    return runner
+
+
+def _protected(runner) -> list:
+    return [b for b in runner.session.execution.brackets.values() if b.instance.state == "protected"]
+
+
+def _move(runner, brackets: list[str], stop: float, reason: str = "operator") -> list:
+    """Post the command as `engine move-stop` does, let the run take it; its journal rows."""
+    ses = runner.session
+    ses.store.post_command(MOVE_STOP, {"machine": "bracket", "event": MOVE_STOP, "symbol": "ETH/BTC",
+                                       "brackets": brackets, "stop": stop, "reason": reason})
+    assert runner.poll_commands()
+    ses.ledger.flush(ses.books.values(), ses.execution.orders.values())
+    return [e for e in ses.store.journal_entries("command") if e.reason]
+
+
+def _venue_stop(runner, b) -> float:
+    return runner.session.venue._inner._orders[b.legs["stop_loss"].id].req.price
+
+
+def test_a_tighter_stop_moves_the_brackets_stop_and_the_venues_stop_leg(runner) -> None:
+    [b] = _protected(runner)
+    was, entry = b.instance.ctx["stop"], b.instance.ctx["entry_px"]
+    assert b.side.value == "buy" and was < entry
+    new = round((was + entry) / 2, 6)
+    interp, audit = runner.session.interp, ListSink()
+    interp.sink = FanoutSink(interp.sink, audit)
+    [row] = _move(runner, [b.id], new, reason="news due")
+    assert row.reason == "news due" and row.payload["moved"] == [f"{b.id}: stop {was:g} -> {new:g}"]
+    assert b.instance.ctx["stop"] == new and _venue_stop(runner, b) == pytest.approx(new, abs=1e-6)
+    [amend] = [e for e in runner.session.store.journal_entries("amend") if e.key == b.legs["stop_loss"].id]
+    assert amend.payload["price"] == pytest.approx(new, abs=1e-6)
+    [record] = [r for r in audit.records if r.instance_id == b.id and r.event == MOVE_STOP]
+    assert record.kind == "transition" and record.reason.endswith("operator: news due"), record.reason
+    assert runner.session.kill.state == "normal"  # an operator's command is no fault
+
+
+def test_a_wider_stop_is_refused_by_the_spec_and_journaled(runner) -> None:
+    [b] = _protected(runner)
+    was = b.instance.ctx["stop"]
+    [row] = _move(runner, [b.id], was * 0.9)
+    assert row.payload["moved"] == [] and row.reason == f"not applied: {b.id}: stop may not widen"
+    assert b.instance.ctx["stop"] == was and _venue_stop(runner, b) == pytest.approx(was, abs=1e-6)
+    [rejection] = [e for e in runner.session.store.journal_entries("rejection") if e.key == b.id]
+    assert rejection.reason == "stop may not widen"
+
+
+def test_a_bracket_closed_since_the_operator_saw_it_is_named(runner) -> None:
+    [b] = _protected(runner)
+    [row] = _move(runner, ["s:ETH/BTC:0:99", b.id], b.instance.ctx["stop"] * 1.001)
+    assert row.reason == "operator" and row.payload["not_applied"] == ["s:ETH/BTC:0:99: no longer open"]
+    [row] = _move(runner, ["s:ETH/BTC:0:99"], 1.0)[1:]
+    assert row.reason == "not applied: s:ETH/BTC:0:99: no longer open"
+
+
+def test_a_state_without_a_move_stop_transition_says_so_and_is_no_fault(runner) -> None:
+    [b] = _protected(runner)
+    runner.session.execution.exit(b, "drill")  # flattening: the spec takes no move_stop there
+    assert b.instance.state == "flattening"
+    [row] = _move(runner, [b.id], b.instance.ctx["stop"])
+    assert row.reason.startswith(f"not applied: {b.id}: ") and "move_stop" in row.reason, row.reason
+    assert runner.session.kill.state == "normal" and not runner.session.execution.faults
+
+
+@pytest.mark.parametrize("stop", [None, "41000", float("nan"), True])
+def test_a_hand_made_command_without_a_price_is_not_applied(runner, stop) -> None:
+    [b] = _protected(runner)
+    [row] = _move(runner, [b.id], stop)
+    assert row.reason == f"not applied: the command's stop {stop!r} is not a price"
+
+
+# -- the command line: what `engine move-stop` posts, and when it refuses ----------------------------
+def _cli(runner, *argv: str) -> int:
+    """`engine move-stop ARGV` on the run's store, as of the run's checkpoint now."""
+    runner.checkpoint()
+    return main(["move-stop", *argv, "--db", str(runner.session.cfg.db), "--specs", SPECS])
+
+
+def test_the_command_names_the_open_brackets_and_the_run_moves_their_stop(runner, capsys) -> None:
+    [b] = _protected(runner)
+    was, entry = b.instance.ctx["stop"], b.instance.ctx["entry_px"]
+    new = round((was + entry) / 2, 6)
+    with Store.open_readonly(f"sqlite:///{runner.session.cfg.db}") as s:  # what the operator types from
+        assert [(x["symbol"], x["stop"]) for x in status.collect(s, {})["brackets"]] == [("ETH/BTC", was)]
+    assert _cli(runner, "--symbol", "ETH/BTC", "--stop", str(new), "--reason", "news due") == 0
+    out = capsys.readouterr()
+    assert f"{b.id} (crypto_spot, buy, `protected`): stop {was:g} -> {new:g}" in out.out and out.err == ""
+    assert runner.poll_commands()
+    assert b.instance.ctx["stop"] == new and _venue_stop(runner, b) == pytest.approx(new, abs=1e-6)
+    [row] = [e for e in runner.session.store.journal_entries("command") if e.reason]
+    assert row.reason == "news due" and row.payload["args"]["brackets"] == [b.id]
+
+
+def test_the_command_warns_of_a_wider_stop_and_the_run_refuses_it_through_the_spec(runner, capsys) -> None:
+    [b] = _protected(runner)
+    was = b.instance.ctx["stop"]
+    assert _cli(runner, "--symbol", "ETH/BTC", "--stop", str(was * 0.9)) == 0  # posted: the saved state may be old
+    assert "the `bracket` spec refuses this: stop may not widen" in capsys.readouterr().err
+    assert runner.poll_commands() and b.instance.ctx["stop"] == was
+
+
+@pytest.mark.parametrize("argv, code, said", [
+    (("--symbol", "BTC-PERP", "--stop", "41000"), 1, "nothing is open on BTC-PERP at the engine's last checkpoint"),
+    (("--symbol", "ETH/BTC", "--domain", "forex", "--stop", "0.08"), 2, "ETH/BTC trades in crypto_spot, not forex"),
+    (("--symbol", "BTCUSDT", "--stop", "41000"), 2, "symbol 'BTCUSDT' is not in the contract catalogue"),
+])
+def test_the_command_refuses_a_symbol_with_nothing_open_or_unknown(runner, capsys, argv, code, said) -> None:
+    assert _cli(runner, *argv) == code
+    err = capsys.readouterr().err
+    assert err.startswith("engine move-stop: ") and said in err and "Traceback" not in err
+    assert not runner.session.store.commands_waiting()
+
+
+@pytest.mark.parametrize("argv", [("--symbol", "ETH/BTC"), ("--stop", "1"), ("--symbol", "ETH/BTC", "--stop", "-1"),
+                                  ("--symbol", "ETH/BTC", "--stop", "inf"), ("--symbol", "ETH/BTC", "--stop", "x")])
+def test_usage_errors_exit_2(argv, capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["move-stop", *argv])
+    assert e.value.code == 2 and "engine move-stop: error:" in capsys.readouterr().err
+
+
+# -- a crash: the command taken is applied once, never lost -------------------------------------------
+POST_AT = 112  # the row after which the operator moves the stop (the checkpoint before it: 100)
+
+
+def _posting_move(runner) -> None:
+    """`engine move-stop` posts a tighter stop for the bracket open at POST_AT (or the first one after)."""
+    step = runner.step
+
+    def step_and_post(s, i) -> None:
+        step(s, i)
+        ses = runner.session
+        open_ = [b for b in ses.execution.brackets.values() if b.instance.state == "protected"]
+        if runner.bars + 1 >= POST_AT and open_ and not ses.store.commands():
+            b, ctx = open_[0], open_[0].instance.ctx
+            ses.store.post_command(MOVE_STOP, {"machine": "bracket", "event": MOVE_STOP, "symbol": b.symbol,
+                                               "brackets": [b.id], "stop": (ctx["stop"] + ctx["entry_px"]) / 2,
+                                               "reason": "operator"})
+
+    runner.step = step_and_post
+
+
+def _moves(work: Path) -> list:
+    with Store.open(path=str(work / "engine.db")) as s:
+        return [(e.reason, e.payload["moved"]) for e in s.journal_entries("command") if e.reason]
+
+
+@pytest.mark.parametrize("after", [False, True])
+def test_a_taken_move_stop_survives_a_crash(after: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed while it applies the command (before the stop moved, or after the amend reached the
+    venue): the resumed run applies it once and ends as an uninterrupted one."""
+    import engine.run.loop as loop
+    from resume_support import Stopped, finish_run, funded_run, journal_facts, stored_state
+
+    monkeypatch.setattr(loop, "wall", lambda: math.inf)  # commands polled at every row: the same row each run
+    overrides = write_env_override(tmp_path / "ovr", wallet=1_000_000.0)
+    clean, crashy = tmp_path / "clean", tmp_path / "crashy"
+    runner = funded_run(clean, overrides, "batch")
+    _posting_move(runner)
+    finish_run(runner)
+    runner = funded_run(crashy, overrides, "batch")
+    _posting_move(runner)
+    move = runner._move_stop
+
+    def crashing(args: dict, text: str):
+        if after:
+            move(args, text)
+        raise Stopped
+
+    runner._move_stop = crashing
+    with pytest.raises(Stopped):
+        runner.run()
+    runner.session.store.close()
+    runner.session.venue.close()
+    finish_run(funded_run(crashy, overrides, "batch", resume=True))
+    [(reason, moved)] = _moves(clean)
+    assert reason == "operator" and len(moved) == 1 and " -> " in moved[0]
+    assert _moves(crashy) == _moves(clean)
+    assert stored_state(crashy) == stored_state(clean) and journal_facts(crashy) == journal_facts(clean)
