@@ -25,9 +25,10 @@ day; the next `engine data import` of that series clears what it left (see clear
 
 Bars are stored by their open whatever the file's stamps, and a series records the
 `--label` its files were imported with (a `label` file beside its days): a write under the
-other label, or one whose bars equal the stored bars one bar away, is refused before
-anything is written. Either would store the same bars again one bar apart, which no
-later import can undo (a replaced bar comes back, a bar only the shifted file had stays).
+other label, or one whose bars equal the stored bars one bar away or a zone's offset away
+(the series was stored under another `--tz`, or none), is refused before anything is written.
+Each would store the same bars again apart, which no later import can undo (a replaced bar
+comes back, a bar only the shifted file had stays).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ import shutil
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from itertools import islice
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
@@ -57,6 +59,9 @@ _LABEL_FILE = "label"
 # What _commit writes beside a file (`<name><token>.tmp|.old`, token `.<pid>-<8 hex>`).
 _LEFTOVER = re.compile(rf"^(?:part\.parquet|{_LABEL_FILE})\.(\d+)-[0-9a-f]{{8}}\.(?:tmp|old)$")
 T = TypeVar("T")
+# Zones are UTC-12:00 to UTC+14:00 in quarter hours: the same bars read in two of them are this far apart at most.
+_ZONE_REACH = pd.Timedelta(hours=26)
+_ZONE_STEP = pd.Timedelta(minutes=15)
 # Letters and digits first, then the punctuation real symbols use (ETH/BTC, BTC-PERP, ES.c.0).
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:+-]{0,63}$")
 
@@ -161,23 +166,39 @@ class ParquetStore:
                             f"{self.folder(symbol, tf)} and import the whole series again", code="DATA_LABEL")
 
     def _check_shift(self, df: pd.DataFrame, symbol: str, tf: str, label: str, source: str) -> None:
-        """Refuse bars that are the stored bars one bar away: the file is stamped at the other end."""
+        """Refuse bars that are the stored bars moved: one bar away (the file is stamped at the other
+        end) or by a zone's offset (the series was stored under another --tz or none)."""
         if df.empty:
             return
         step = parse_tf(tf)
-        lo, hi = df.index[0] - step, df.index[-1] + step
+        reach = max(step, _ZONE_REACH)
+        lo, hi = df.index[0] - reach, df.index[-1] + reach
         old = [f for f in (_read(p) for p in self._days(symbol, tf) if _day_in(p, lo, hi)) if f is not None]
         if not old:
             return
-        stored = pd.concat(old)
-        same = _matching(stored, df, pd.Timedelta(0))[0]
-        for offset, word in ((step, "later"), (-step, "earlier")):
-            hits, near = _matching(stored, df, offset)
-            # Quiet bars equal their neighbours too, but then also the stored bar at their own stamp.
-            if hits > same and 2 * hits >= near:
-                what, hint = self._shift_advice(symbol, tf, label, late=offset < pd.Timedelta(0))
-                raise DataError(source, 1, f"{hits} of this file's bars equal the stored {symbol} {canonical_tf(tf)} "
-                                f"bar one bar {word}: {what}; nothing was written", hint, code="DATA_SHIFTED")
+        moved = _moves(pd.concat(old), df, step)
+        if moved:
+            raise self._shift_error(moved, step, symbol, tf, label, source)
+
+    def _shift_error(self, moved: dict[pd.Timedelta, int], step: pd.Timedelta, symbol: str, tf: str, label: str,
+                     source: str) -> DataError:
+        offset, series = next(iter(moved)), f"{symbol} {canonical_tf(tf)}"  # the commonest offset
+        if abs(offset) != step:
+            return DataError(source, 1, f"{_moved_text(moved, series)}: the stored series was imported in another "
+                             "time zone or with another --tz (without one, a file's times are read as UTC); "
+                             "nothing was written",
+                             f"import it with the --tz the series was stored with, or remove "
+                             f"{self.folder(symbol, tf)} and import the whole series again with the right --tz",
+                             code="DATA_SHIFTED")
+        word = "later" if offset > pd.Timedelta(0) else "earlier"
+        what, hint = self._shift_advice(symbol, tf, label, late=offset < pd.Timedelta(0))
+        # Intraday bars of whole hours are also what two zones a bar apart make; days are off the
+        # UTC grid in any zone but UTC, which the loader refuses.
+        if step < pd.Timedelta(days=1) and step % pd.Timedelta(hours=1) == pd.Timedelta(0):
+            what += f"; or the two were read in time zones {step // pd.Timedelta(hours=1)} h apart (--tz)"
+            hint += "; if the stored series was imported with another --tz (or none), import this file with that one"
+        return DataError(source, 1, f"{moved[offset]} of this file's bars equal the stored {series} bar one bar "
+                         f"{word}: {what}; nothing was written", hint, code="DATA_SHIFTED")
 
     def _shift_advice(self, symbol: str, tf: str, label: str, *, late: bool) -> tuple[str, str]:
         """What a file stamped one bar off the stored bars is, and the way out that _check_label
@@ -401,13 +422,57 @@ def _label_file(base: Path, label: str) -> list[tuple[Path, str]]:
     return [] if path.exists() else [(path, label + "\n")]
 
 
-def _matching(stored: pd.DataFrame, df: pd.DataFrame, offset: pd.Timedelta) -> tuple[int, int]:
-    """How many incoming bars equal the stored bar at their stamp + offset, and how many have one there."""
-    at = df.index + offset
-    held = at.isin(stored.index)
-    mine = df[held]
-    theirs = stored.loc[at[held], df.columns].set_axis(mine.index)
-    return len(mine) - len(_changed(mine, theirs)), len(mine)
+def _moves(stored: pd.DataFrame, df: pd.DataFrame, step: pd.Timedelta) -> dict[pd.Timedelta, int]:
+    """{offset: how many of the file's bars equal the stored bar at their stamp + offset} for the (at
+    most 3) commonest offsets a mislabelled file (one bar) or another zone (quarter hours up to
+    _ZONE_REACH) moves bars by, when those bars outnumber the ones equal at their own stamp and are
+    at least half of those with a stored bar at one of these offsets; else empty. Only bars whose
+    values occur once in the file and once in `stored` count: a quiet market's bars equal their
+    neighbours, which says nothing about where they belong. One join on the values, not one
+    comparison per offset."""
+    mine, theirs = _distinct(df, df.columns), _distinct(stored, df.columns)
+    span = stored.index.asi8
+    mine = mine[(mine >= span.min()) & (mine <= span.max())]  # bars past the stored ones are new
+    at = theirs.index.get_indexer(mine.index)
+    found = at >= 0
+    counts = pd.Series(theirs.to_numpy()[at[found]] - mine.to_numpy()[found]).value_counts()
+    same = int(counts.get(0, 0))
+    # Commonest first. A file across a daylight-saving change moves by two offsets; more would be chance.
+    moved = dict(islice(((pd.Timedelta(int(d)), int(n)) for d, n in counts.items()
+                         if d and _moves_by(pd.Timedelta(int(d)), step)), 3))
+    if sum(moved.values()) <= same:
+        return {}
+    stamps = mine.to_numpy()
+    near = np.zeros(len(stamps), dtype=bool)
+    for offset in moved:
+        near |= np.isin(stamps + offset.value, span)
+    return moved if 2 * sum(moved.values()) >= near.sum() else {}
+
+
+def _distinct(frame: pd.DataFrame, columns: pd.Index) -> pd.Series:
+    """Each bar's stamp (ns) by a hash of its values, for the values that occur only once; values
+    as floats, so an integer volume stored as a float is the same bar (NaN equals NaN)."""
+    values = pd.DataFrame(frame[columns].to_numpy(dtype=float))
+    stamps = pd.Series(frame.index.as_unit("ns").asi8, index=pd.util.hash_pandas_object(values, index=False).to_numpy())
+    return stamps[~stamps.index.duplicated(keep=False)]
+
+
+def _moves_by(offset: pd.Timedelta, step: pd.Timedelta) -> bool:
+    """Whether bars `offset` from where they are stored could be one bar off or in another zone."""
+    return abs(offset) == step or (abs(offset) <= _ZONE_REACH and offset % _ZONE_STEP == pd.Timedelta(0))
+
+
+def _moved_text(moved: dict[pd.Timedelta, int], series: str) -> str:
+    """'120 of this file's bars equal the stored S bars 2 h later and 80 3 h later', `moved` most first."""
+    (offset, n), *rest = moved.items()
+    return (f"{n} of this file's bars equal the stored {series} bars {_away(offset)}"
+            + "".join(f" and {k} {_away(o)}" for o, k in rest))
+
+
+def _away(offset: pd.Timedelta) -> str:
+    hours, minutes = divmod(int(abs(offset).total_seconds()) // 60, 60)
+    amount = " ".join(f"{n} {unit}" for n, unit in ((hours, "h"), (minutes, "min")) if n)
+    return f"{amount} {'later' if offset > pd.Timedelta(0) else 'earlier'}"
 
 
 def _rows(path: Path) -> int:
