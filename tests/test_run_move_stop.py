@@ -44,15 +44,24 @@ def _move(runner, brackets: list[str], stop: float, reason: str = "operator") ->
     return [e for e in ses.store.journal_entries("command") if e.reason]
 
 
+def _last_close(runner, b) -> float:
+    return runner.session.books[b.domain].marks[b.symbol]
+
+
+def _tighter(runner, b) -> float:
+    """Half-way from the bracket's stop to the market: tighter, and not one the venue would trigger at once."""
+    return round((b.instance.ctx["stop"] + _last_close(runner, b)) / 2, 6)
+
+
 def _venue_stop(runner, b) -> float:
     return runner.session.venue._inner._orders[b.legs["stop_loss"].id].req.price
 
 
 def test_a_tighter_stop_moves_the_brackets_stop_and_the_venues_stop_leg(runner) -> None:
     [b] = _protected(runner)
-    was, entry = b.instance.ctx["stop"], b.instance.ctx["entry_px"]
-    assert b.side.value == "buy" and was < entry
-    new = round((was + entry) / 2, 6)
+    was = b.instance.ctx["stop"]
+    assert b.side.value == "buy" and was < _last_close(runner, b)
+    new = _tighter(runner, b)
     interp, audit = runner.session.interp, ListSink()
     interp.sink = FanoutSink(interp.sink, audit)
     [row] = _move(runner, [b.id], new, reason="news due")
@@ -108,8 +117,7 @@ def _cli(runner, *argv: str) -> int:
 
 def test_the_command_names_the_open_brackets_and_the_run_moves_their_stop(runner, capsys) -> None:
     [b] = _protected(runner)
-    was, entry = b.instance.ctx["stop"], b.instance.ctx["entry_px"]
-    new = round((was + entry) / 2, 6)
+    was, new = b.instance.ctx["stop"], _tighter(runner, b)
     with Store.open_readonly(f"sqlite:///{runner.session.cfg.db}") as s:  # what the operator types from
         assert [(x["symbol"], x["stop"]) for x in status.collect(s, {})["brackets"]] == [("ETH/BTC", was)]
     assert _cli(runner, "--symbol", "ETH/BTC", "--stop", str(new), "--reason", "news due") == 0
@@ -162,10 +170,10 @@ def _posting_move(runner) -> None:
         ses = runner.session
         open_ = [b for b in ses.execution.brackets.values() if b.instance.state == "protected"]
         if runner.bars + 1 >= POST_AT and open_ and not ses.store.commands():
-            b, ctx = open_[0], open_[0].instance.ctx
+            b = open_[0]
+            stop = (b.instance.ctx["stop"] + _last_close(runner, b)) / 2  # tighter, short of the market
             ses.store.post_command(MOVE_STOP, {"machine": "bracket", "event": MOVE_STOP, "symbol": b.symbol,
-                                               "brackets": [b.id], "stop": (ctx["stop"] + ctx["entry_px"]) / 2,
-                                               "reason": "operator"})
+                                               "brackets": [b.id], "stop": stop, "reason": "operator"})
 
     runner.step = step_and_post
 
