@@ -84,6 +84,19 @@ def test_a_wider_stop_is_refused_by_the_spec_and_journaled(runner) -> None:
     assert rejection.reason == "stop may not widen"
 
 
+@pytest.mark.parametrize("above", [0.0, 0.01])
+def test_a_stop_at_or_beyond_the_market_is_refused_by_the_spec(runner, above: float) -> None:
+    """Tighter than the stop, but at or above a long's last close: the venue would trigger it at once
+    and close the position (an operator's typo). The spec refuses it; the venue's stop leg stays."""
+    [b] = _protected(runner)
+    was, close = b.instance.ctx["stop"], _last_close(runner, b)
+    [row] = _move(runner, [b.id], close * (1 + above))
+    assert row.payload["moved"] == [], row.payload
+    assert row.reason == f"not applied: {b.id}: stop at or beyond the market price: the venue would trigger it at once"
+    assert b.instance.ctx["stop"] == was and _venue_stop(runner, b) == pytest.approx(was, abs=1e-6)
+    assert runner.session.kill.state == "normal" and not runner.session.execution.faults
+
+
 def test_a_bracket_closed_since_the_operator_saw_it_is_named(runner) -> None:
     [b] = _protected(runner)
     [row] = _move(runner, ["s:ETH/BTC:0:99", b.id], b.instance.ctx["stop"] * 1.001)
@@ -135,6 +148,30 @@ def test_the_command_warns_of_a_wider_stop_and_the_run_refuses_it_through_the_sp
     assert _cli(runner, "--symbol", "ETH/BTC", "--stop", str(was * 0.9)) == 0  # posted: the saved state may be old
     assert "the `bracket` spec refuses this: stop may not widen" in capsys.readouterr().err
     assert runner.poll_commands() and b.instance.ctx["stop"] == was
+
+
+def test_the_command_warns_of_a_stop_beyond_the_market_with_the_last_price_it_knows(runner, capsys) -> None:
+    [b] = _protected(runner)
+    close = _last_close(runner, b)
+    assert _cli(runner, "--symbol", "ETH/BTC", "--stop", str(close * 1.01)) == 0
+    err = capsys.readouterr().err
+    assert f"last price {close:g}) the `bracket` spec refuses this: stop at or beyond the market price" in err, err
+    assert runner.poll_commands() and b.instance.ctx["stop"] < close
+
+
+def test_without_a_last_price_the_command_says_the_engine_checks_the_market(runner, capsys) -> None:
+    """A checkpoint without the symbol's mark: the dry run checks what it can (the stop does not
+    widen) and says the market check is the engine's."""
+    [b] = _protected(runner)
+    book = runner.session.books[b.domain]
+    close = book.marks.pop(b.symbol)
+    try:
+        assert _cli(runner, "--symbol", "ETH/BTC", "--stop", str(b.instance.ctx["stop"] * 0.9)) == 0
+    finally:
+        book.mark(b.symbol, close)
+    err = capsys.readouterr().err
+    assert "stop may not widen" in err and "holds no price of ETH/BTC: whether the stop is at or beyond the " \
+        "market is checked when the engine applies it" in err, err
 
 
 @pytest.mark.parametrize("argv, code, said", [
