@@ -97,6 +97,15 @@ def test_a_stop_at_or_beyond_the_market_is_refused_by_the_spec(runner, above: fl
     assert runner.session.kill.state == "normal" and not runner.session.execution.faults
 
 
+def test_without_a_last_close_nothing_is_sent_and_the_row_says_why(runner) -> None:
+    [b] = _protected(runner)
+    was = b.instance.ctx["stop"]
+    runner.session.books[b.domain].marks.pop(b.symbol)
+    [row] = _move(runner, [b.id], was * 1.001)
+    assert row.reason == f"not applied: {b.id}: no price of ETH/BTC yet to check the stop against"
+    assert b.instance.ctx["stop"] == was
+
+
 def test_a_bracket_closed_since_the_operator_saw_it_is_named(runner) -> None:
     [b] = _protected(runner)
     [row] = _move(runner, ["s:ETH/BTC:0:99", b.id], b.instance.ctx["stop"] * 1.001)
