@@ -672,7 +672,7 @@ def drive(sc: Scenario, work: Path, override_dir: Path) -> Checker:
             runner.poll_commands()
             checker.event(f"operator {cmd} -> kill `{ses.kill.state}`")
         for frac in moves.get(n, ()):
-            _move_stops(ses.execution, frac, checker)
+            _move_stops(ses, frac, checker)
         step(s, i)
         if sc.price_updates:
             for b in ses.execution.open_brackets(s.symbol):
@@ -704,8 +704,10 @@ def _flips(n: int, every: int, seed: int):
     return np.repeat(levels, lengths)[:n]
 
 
-def _move_stops(execution, frac: float, checker: Checker) -> None:
-    """A request to move each open position's stop by `frac` of its distance to the entry."""
+def _move_stops(ses, frac: float, checker: Checker) -> None:
+    """A request to move each open position's stop by `frac` of its distance to the entry, with the
+    symbol's last close as the engine sends it (`engine move-stop`)."""
+    execution = ses.execution
     for b in execution.open_brackets():
         ctx = b.instance.ctx
         dist = abs(ctx["entry_px"] - ctx["stop"])
@@ -713,5 +715,6 @@ def _move_stops(execution, frac: float, checker: Checker) -> None:
             continue
         new = ctx["stop"] + b.side.sign * frac * dist
         checker.event(f"move_stop {b.id} {ctx['stop']:g} -> {new:g}")
-        execution.post(b.instance, "move_stop", {"stop": new})
+        price = ses.books[b.domain].marks.get(b.symbol, ctx["entry_px"])
+        execution.post(b.instance, "move_stop", {"stop": new, "price": price})
     execution.pump()

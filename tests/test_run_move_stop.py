@@ -44,15 +44,24 @@ def _move(runner, brackets: list[str], stop: float, reason: str = "operator") ->
     return [e for e in ses.store.journal_entries("command") if e.reason]
 
 
+def _last_close(runner, b) -> float:
+    return runner.session.books[b.domain].marks[b.symbol]
+
+
+def _tighter(runner, b) -> float:
+    """Half-way from the bracket's stop to the market: tighter, and not one the venue would trigger at once."""
+    return round((b.instance.ctx["stop"] + _last_close(runner, b)) / 2, 6)
+
+
 def _venue_stop(runner, b) -> float:
     return runner.session.venue._inner._orders[b.legs["stop_loss"].id].req.price
 
 
 def test_a_tighter_stop_moves_the_brackets_stop_and_the_venues_stop_leg(runner) -> None:
     [b] = _protected(runner)
-    was, entry = b.instance.ctx["stop"], b.instance.ctx["entry_px"]
-    assert b.side.value == "buy" and was < entry
-    new = round((was + entry) / 2, 6)
+    was = b.instance.ctx["stop"]
+    assert b.side.value == "buy" and was < _last_close(runner, b)
+    new = _tighter(runner, b)
     interp, audit = runner.session.interp, ListSink()
     interp.sink = FanoutSink(interp.sink, audit)
     [row] = _move(runner, [b.id], new, reason="news due")
@@ -73,6 +82,28 @@ def test_a_wider_stop_is_refused_by_the_spec_and_journaled(runner) -> None:
     assert b.instance.ctx["stop"] == was and _venue_stop(runner, b) == pytest.approx(was, abs=1e-6)
     [rejection] = [e for e in runner.session.store.journal_entries("rejection") if e.key == b.id]
     assert rejection.reason == "stop may not widen"
+
+
+@pytest.mark.parametrize("above", [0.0, 0.01])
+def test_a_stop_at_or_beyond_the_market_is_refused_by_the_spec(runner, above: float) -> None:
+    """Tighter than the stop, but at or above a long's last close: the venue would trigger it at once
+    and close the position (an operator's typo). The spec refuses it; the venue's stop leg stays."""
+    [b] = _protected(runner)
+    was, close = b.instance.ctx["stop"], _last_close(runner, b)
+    [row] = _move(runner, [b.id], close * (1 + above))
+    assert row.payload["moved"] == [], row.payload
+    assert row.reason == f"not applied: {b.id}: stop at or beyond the market price: the venue would trigger it at once"
+    assert b.instance.ctx["stop"] == was and _venue_stop(runner, b) == pytest.approx(was, abs=1e-6)
+    assert runner.session.kill.state == "normal" and not runner.session.execution.faults
+
+
+def test_without_a_last_close_nothing_is_sent_and_the_row_says_why(runner) -> None:
+    [b] = _protected(runner)
+    was = b.instance.ctx["stop"]
+    runner.session.books[b.domain].marks.pop(b.symbol)
+    [row] = _move(runner, [b.id], was * 1.001)
+    assert row.reason == f"not applied: {b.id}: no price of ETH/BTC yet to check the stop against"
+    assert b.instance.ctx["stop"] == was
 
 
 def test_a_bracket_closed_since_the_operator_saw_it_is_named(runner) -> None:
@@ -108,8 +139,7 @@ def _cli(runner, *argv: str) -> int:
 
 def test_the_command_names_the_open_brackets_and_the_run_moves_their_stop(runner, capsys) -> None:
     [b] = _protected(runner)
-    was, entry = b.instance.ctx["stop"], b.instance.ctx["entry_px"]
-    new = round((was + entry) / 2, 6)
+    was, new = b.instance.ctx["stop"], _tighter(runner, b)
     with Store.open_readonly(f"sqlite:///{runner.session.cfg.db}") as s:  # what the operator types from
         assert [(x["symbol"], x["stop"]) for x in status.collect(s, {})["brackets"]] == [("ETH/BTC", was)]
     assert _cli(runner, "--symbol", "ETH/BTC", "--stop", str(new), "--reason", "news due") == 0
@@ -127,6 +157,30 @@ def test_the_command_warns_of_a_wider_stop_and_the_run_refuses_it_through_the_sp
     assert _cli(runner, "--symbol", "ETH/BTC", "--stop", str(was * 0.9)) == 0  # posted: the saved state may be old
     assert "the `bracket` spec refuses this: stop may not widen" in capsys.readouterr().err
     assert runner.poll_commands() and b.instance.ctx["stop"] == was
+
+
+def test_the_command_warns_of_a_stop_beyond_the_market_with_the_last_price_it_knows(runner, capsys) -> None:
+    [b] = _protected(runner)
+    close = _last_close(runner, b)
+    assert _cli(runner, "--symbol", "ETH/BTC", "--stop", str(close * 1.01)) == 0
+    err = capsys.readouterr().err
+    assert f"last price {close:g}) the `bracket` spec refuses this: stop at or beyond the market price" in err, err
+    assert runner.poll_commands() and b.instance.ctx["stop"] < close
+
+
+def test_without_a_last_price_the_command_says_the_engine_checks_the_market(runner, capsys) -> None:
+    """A checkpoint without the symbol's mark: the dry run checks what it can (the stop does not
+    widen) and says the market check is the engine's."""
+    [b] = _protected(runner)
+    book = runner.session.books[b.domain]
+    close = book.marks.pop(b.symbol)
+    try:
+        assert _cli(runner, "--symbol", "ETH/BTC", "--stop", str(b.instance.ctx["stop"] * 0.9)) == 0
+    finally:
+        book.mark(b.symbol, close)
+    err = capsys.readouterr().err
+    assert "stop may not widen" in err and "holds no price of ETH/BTC: whether the stop is at or beyond the " \
+        "market is checked when the engine applies it" in err, err
 
 
 @pytest.mark.parametrize("argv, code, said", [
@@ -162,10 +216,10 @@ def _posting_move(runner) -> None:
         ses = runner.session
         open_ = [b for b in ses.execution.brackets.values() if b.instance.state == "protected"]
         if runner.bars + 1 >= POST_AT and open_ and not ses.store.commands():
-            b, ctx = open_[0], open_[0].instance.ctx
+            b = open_[0]
+            stop = (b.instance.ctx["stop"] + _last_close(runner, b)) / 2  # tighter, short of the market
             ses.store.post_command(MOVE_STOP, {"machine": "bracket", "event": MOVE_STOP, "symbol": b.symbol,
-                                               "brackets": [b.id], "stop": (ctx["stop"] + ctx["entry_px"]) / 2,
-                                               "reason": "operator"})
+                                               "brackets": [b.id], "stop": stop, "reason": "operator"})
 
     runner.step = step_and_post
 

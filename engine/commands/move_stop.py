@@ -3,12 +3,15 @@
 Posted to the state store's control channel like `engine kill`, naming the brackets open on the
 symbol at the engine's last checkpoint (`engine status` lists them with their stops). The running
 engine, or the next `engine run --stage N --resume`, sends each of them still open the bracket
-spec's `move_stop` with the stop given, between two rows, and the spec decides: specs/orders/
-bracket.yaml tightens the stop and amends the venue's stop leg, and refuses a wider one, recorded
-(`stop may not widen`). The engine journals the outcome (kind `command`: `moved`, or `not applied`
-and why) with the operator's reason, which the audit record of each bracket's transition carries.
-A dry run of the bracket spec on each saved bracket warns up front of a stop it would refuse; a
-warning, not a refusal, as with `engine kill`: the saved state may be older than the engine's.
+spec's `move_stop` with the stop given and the symbol's last close, between two rows, and the spec
+decides: specs/orders/bracket.yaml tightens the stop and amends the venue's stop leg, and refuses,
+recorded, a wider one (`stop may not widen`) and one at or beyond the market, which the venue would
+trigger at once; a stop amend the venue refuses leaves the stop where the venue holds it. The
+engine journals the outcome (kind `command`: `moved`, or `not applied` and why) with the
+operator's reason, which the audit record of each bracket's transition carries. A dry run of the
+bracket spec on each saved bracket, with the last close the checkpoint holds, warns up front of a
+stop it would refuse; a warning, not a refusal, as with `engine kill`: the saved state may be
+older than the engine's.
 
     command: "move_stop"
     args: {"machine": "bracket", "event": "move_stop", "symbol": "BTC-PERP", "domain": "crypto_perp" | None,
@@ -78,6 +81,7 @@ def _move(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             where = f" in {args.domain}" if args.domain else ""
             raise CommandError(f"nothing is open on {args.symbol}{where} at the engine's last checkpoint: nothing "
                                "was posted (`engine status` lists the open positions and their stops)")
+        prices = _last_closes(store)
         resume = resume_command(store, args)
         refuse_untaken(url, resume)
         command_id = store.post_command(MOVE_STOP, {
@@ -87,7 +91,21 @@ def _move(args: argparse.Namespace) -> tuple[list[str], list[str]]:
              f"{when_applied(url, resume)} (the journal says what it did: `engine status` shows the stops)"]
     lines += [f"  {b['bracket']} ({b['domain']}, {b['side']}, `{b['state']}`): stop {_num(b['stop'])} -> "
               f"{args.stop:g}" for b in named]
-    return lines, [w for b in named if (w := _refused(spec_set, machine, b, args.stop))]
+    warnings = [w for b in named if (w := _refused(spec_set, machine, b, args.stop,
+                                                   prices.get((b["domain"], b["symbol"]))))]
+    if any((b["domain"], b["symbol"]) not in prices for b in named):
+        warnings.append(f"the engine's last checkpoint holds no price of {args.symbol}: whether the stop is at "
+                        "or beyond the market is checked when the engine applies it")
+    return lines, warnings
+
+
+def _last_closes(store: Any) -> dict[tuple[str, str], float]:
+    """(domain, symbol) -> the last close the engine had at its last checkpoint (its books' marks):
+    the market the engine sends with `move_stop`, which the spec checks the stop against."""
+    from engine.run.checkpoint import KEY
+
+    books = (store.get_json(KEY) or {}).get("books") or []
+    return {(b["domain"], sym): float(px) for b in books for sym, px in (b.get("marks") or {}).items()}
 
 
 def _check_symbol(symbol: str, domain: str | None) -> None:
@@ -103,9 +121,12 @@ def _check_symbol(symbol: str, domain: str | None) -> None:
                            f"give --domain {instrument.domain.value}", USAGE)
 
 
-def _refused(spec_set: Any, machine: Any, bracket: dict[str, Any], stop: float) -> str:
+def _refused(spec_set: Any, machine: Any, bracket: dict[str, Any], stop: float, price: float | None) -> str:
     """Why the bracket spec would leave this bracket's stop as it was saved, or "": no `move_stop`
-    transition from its saved state, else the reasons a dry run's rejecting actions give."""
+    transition from its saved state, else the reasons a dry run's rejecting actions give. `price`:
+    the symbol's last close at the checkpoint; without one the event lacks it, and a guard reading
+    it is false in the dry run (as in the engine: a guard that raises is false), so only the
+    spec's other rules are checked here."""
     from engine.commands.promote import dry_run
     from engine.commands.status import transitions_from
 
@@ -113,12 +134,14 @@ def _refused(spec_set: Any, machine: Any, bracket: dict[str, Any], stop: float) 
     if not data or state not in machine.states:
         return ""
     if transitions_from(machine, state, MOVE_STOP):
-        why = "; ".join(dry_run(spec_set, machine, data, MOVE_STOP, {"stop": stop})[1])
+        payload = {"stop": stop} if price is None else {"stop": stop, "price": price}
+        why = "; ".join(dry_run(spec_set, machine, data, MOVE_STOP, payload)[1])
     else:
         why = f"it has no `{MOVE_STOP}` transition from `{state}`"
     if not why:
         return ""
-    return (f"{bracket['bracket']}: from its saved state (`{state}`, stop {_num(bracket['stop'])}) the "
+    market = "" if price is None else f", last price {price:g}"
+    return (f"{bracket['bracket']}: from its saved state (`{state}`, stop {_num(bracket['stop'])}{market}) the "
             f"`{machine.name}` spec refuses this: {why}; the engine journals what it does (unless the bracket "
             "changed since, it is not applied)")
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.base import ReportStatus, VenueReport
 from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side, order_id, order_id_prefix
+from engine.spec.contract import STOP_AMEND_REJECTED
 
 if TYPE_CHECKING:
     from engine.exec.execution import Execution
@@ -66,6 +67,8 @@ class OrderHandle:
         report = self.execution.venue.amend(self.id, price=price or None, qty=qty or None)
         if report.status is _REJECTED or report.refused:
             ctx.raise_event("update_rejected", {"reason": report.reason})
+            if self.bracket is not None:
+                self.bracket.on_amend_refused(self, report)
             return
         # The venue's figures, not the ones asked for: it conforms an amend to its grid.
         price = price if report.price is None else report.price
@@ -334,6 +337,15 @@ class BracketHandle:
             else:  # nothing else will close these units: stop opening risk and say why (fail closed)
                 ex.fault(f"the venue refused the exit of {abs(left):g} {self.symbol} ({reason}): the "
                          f"{'position' if left > 0 else 'overfill past flat'} stays open with no order to close it")
+
+    def on_amend_refused(self, order: OrderHandle, report: VenueReport) -> None:
+        """The venue refused to amend a leg. The bracket machine assigned the stop it asked for
+        before the venue answered: for the stop-loss leg, tell it the stop the venue still works
+        (the report's price; else the order's own), so its stop is never one the venue does not hold."""
+        if self.legs.get("stop_loss") is not order:
+            return
+        price = report.price if report.price is not None else float(order.instance.ctx["price"])
+        self.execution.post(self.instance, STOP_AMEND_REJECTED, {"stop": price, "reason": report.reason})
 
     def _live_legs(self) -> list[OrderHandle]:
         return [o for o in self.legs.values() if self.execution.is_live(o)]

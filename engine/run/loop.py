@@ -592,8 +592,10 @@ class Runner:
         """`engine move-stop`: the operator's stop, sent to each bracket the operator saw open
         (args `brackets`, from the last checkpoint) that still is; the bracket spec decides (a
         tighter stop is assigned and amended at the venue, a wider one refused and recorded).
-        Returns the moves (`ID: stop 40000 -> 41000`) and, per bracket left as it was, why: the
-        rejection its spec recorded, the state that has no transition for it, or its closing."""
+        The event carries the symbol's last close, for the spec's check that the stop is not at or
+        beyond the market. Returns the moves (`ID: stop 40000 -> 41000`) and, per bracket left as it
+        was, why: the rejection its spec recorded (the venue's refusal of the amend included), the
+        state that has no transition for it, or its closing."""
         ex = self.session.execution
         stop = args.get("stop")
         if isinstance(stop, bool) or not isinstance(stop, (int, float)) or not math.isfinite(stop):
@@ -605,8 +607,13 @@ class Runner:
             if b is None:
                 why.append(f"{bid}: no longer open")
                 continue
+            price = self._last_close(b)
+            if price is None:  # the spec checks the stop against the market: without one, nothing is sent
+                why.append(f"{bid}: no price of {b.symbol} yet to check the stop against")
+                continue
             was = b.instance.ctx["stop"]
-            own, refused = ex.operator_event(b, MOVE_STOP, {"stop": float(stop)}, operator_cause(text))
+            own, refused = ex.operator_event(b, MOVE_STOP, {"stop": float(stop), "price": price},
+                                             operator_cause(text))
             if any(r.kind == "transition" for r in own) and not refused:
                 moved.append(f"{bid}: stop {was:g} -> {b.instance.ctx['stop']:g}")
             else:
@@ -614,6 +621,11 @@ class Runner:
         if ex.faults:  # an answer the step dropped (a gap in the order spec): fail closed now, not at the next row
             self._raise_faults()
         return moved, why if moved or why else ["the command names no bracket"]
+
+    def _last_close(self, b: BracketHandle) -> float | None:
+        """The last close the engine has for the bracket's symbol (its domain book's mark), or None."""
+        book = self.session.books.get(b.domain)
+        return None if book is None else book.marks.get(b.symbol)
 
     @contextmanager
     def _moves(self) -> Iterator[list[Record]]:

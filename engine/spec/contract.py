@@ -26,6 +26,9 @@ GATE_CONFIRM, GATE_DECLINE, GATE_DEGRADE = "confirm_canary", "decline_canary", "
 # `engine move-stop`: the control channel's command, and the event the engine sends each bracket
 # the operator named, with the stop given; the bracket spec decides (tighter: amended, wider: refused).
 MOVE_STOP = "move_stop"
+# The venue refused an amend of a bracket's stop-loss leg: the bracket hears the stop the venue
+# still works (an amend's ctx.stop was assigned before the venue answered).
+STOP_AMEND_REJECTED = "stop_amend_rejected"
 
 
 def stage_state(stage: int) -> str:
@@ -124,7 +127,8 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                                         answers=("cancel_order",), refusal=True),
                 "reconciled": Sent(("status", "filled_qty", "avg_px"), "with the venue's truth",
                                    answers=("request_reconciliation",))},
-        context={"filled_qty": "what a leg's amend adds to"},
+        context={"filled_qty": "what a leg's amend adds to",
+                 "price": "the stop a leg works at, when the venue's refusal of its amend does not say"},
         # live: working, or protected (unresolved: a fill may still come); done: final, or ORDER_DONE_TAG
         classified_by=("working", ORDER_DONE_TAG, "protected")),
     "bracket": Needs(
@@ -145,7 +149,11 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "overfilled": Sent(("qty",), "when exits filled past flat"),
                 "exit": Sent(("reason",), "for an exit the engine decides (max hold, weekend)"),
                 "price_update": Sent(("price", "atr"), "every bar (breakeven and trailing stop)"),
-                MOVE_STOP: Sent(("stop",), "when the operator moves a symbol's stop (`engine move-stop`)")},
+                MOVE_STOP: Sent(("stop", "price"), "when the operator moves a symbol's stop (`engine move-stop`), "
+                                "with the symbol's last close"),
+                STOP_AMEND_REJECTED: Sent(("stop", "reason"), "when the venue refuses an amend of the stop-loss leg, "
+                                          "with the stop it still works", answers=("amend_stop", "resize_legs"),
+                                          refusal=True)},
         context={"stop": "the stop-loss leg's price", "take_profit": "the take-profit leg's price"},
         tags={"position_open": "max-hold exits, breakeven and trailing apply only there"}),
 }

@@ -1,0 +1,137 @@
+"""A stop amend the venue refuses: the bracket spec had already assigned the stop it asked for, so
+the leg's order reports the refusal (`stop_amend_rejected`) and the bracket takes back the stop the
+venue still works. On the real paper venue and the real order and bracket specs: the venue refuses
+an amend whose notional falls under the instrument's minimum (adapters/paper/clamp.py conform), as
+a short's stop tightened towards a falling market does when the position is near that minimum."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, strategies as st
+
+from adapters.paper import PaperConfig, PaperVenue
+from engine.data import bundled
+from engine.data.bars import iter_bars
+from engine.actions import covers
+from engine.domain import Domain, Side
+from engine.exec.execution import Execution
+from engine.risk.types import Intent
+from engine.runtime import (BoundMachine, Interpreter, ListSink, Registry, ReplayClock, default_registry,
+                            missing_implementations)
+from engine.spec.contract import MOVE_STOP
+from engine.spec.loader import load_specs
+from runtime_support import interp as scratch
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+XRP = list(iter_bars(bundled.load("crypto_perp/XRP-PERP-5m")))
+OPEN_AT, LATER = 280, 300  # XRP-PERP falls from 1.1767 to 1.1324 meanwhile, never above 1.1768
+QTY, STOP, TAKE_PROFIT = 4.3, 1.20, 1.0  # 4.3 x 1.1767 = 5.06: just over XRP-PERP's minimum notional of 5
+TIGHTER = 1.15  # above the market at LATER, below the stop, but 4.3 x 1.15 = 4.945: under the minimum
+
+
+class Journal:
+    """The ledger's calls, kept (the store is not what this test is about)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, tuple, dict]] = []
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kw: self.rows.append((name, args, kw))
+
+    def rejections(self, key: str) -> list[str]:
+        return [kw["reason"] for name, args, kw in self.rows if name == "journal" and args[:2] == ("rejection", key)]
+
+
+@pytest.fixture(scope="module")
+def machines() -> dict[str, BoundMachine]:
+    specset, _ = load_specs([SPECS / "orders", SPECS / "catalogue.yaml"])
+    missing_implementations(specset)  # imports the providers that register the actions
+    return {n: BoundMachine.build(specset.machines[n], default_registry) for n in ("order", "bracket")}
+
+
+@pytest.fixture
+def short(machines) -> tuple[Execution, Any, PaperVenue, Journal]:
+    """A short on XRP-PERP, protected (both legs working), the market fallen since its entry."""
+    venue, journal = PaperVenue(PaperConfig(partial_fill_prob=0.0)), Journal()
+    interp = Interpreter(ReplayClock(XRP[OPEN_AT].ts), ListSink())
+    ex = Execution(interp, machines["order"], machines["bracket"], venue, journal, interp.clock,
+                   multiplier=lambda s: 1.0, on_closed=lambda b: None)
+    venue.on_bar(XRP[OPEN_AT])
+    quote = venue.quote("XRP-PERP")
+    b = ex.open_bracket(Intent("XRP-PERP", Domain.CRYPTO_PERP, Side.SELL, quote, STOP, TAKE_PROFIT, quote.ts, "s"),
+                        QTY)
+    for bar in XRP[OPEN_AT + 1:LATER + 1]:
+        interp.clock.set(bar.ts)
+        ex.on_reports(venue.on_bar(bar))
+    assert b.instance.state == "protected" and b.instance.ctx["stop"] == STOP
+    assert XRP[LATER].close < TIGHTER < STOP
+    return ex, b, venue, journal
+
+
+def _venue_stop(venue: PaperVenue, b) -> float:
+    [leg] = [o.request for o in venue.open_orders() if o.request.client_order_id == b.legs["stop_loss"].id]
+    return leg.price
+
+
+def test_a_stop_move_the_venue_refuses_leaves_the_stop_where_the_venue_holds_it(short) -> None:
+    ex, b, venue, journal = short
+    own, refused = ex.operator_event(b, MOVE_STOP, {"stop": TIGHTER, "price": XRP[LATER].close}, "operator")
+    assert any(r.kind == "transition" for r in own)  # the spec took it as tighter, and asked the venue
+    assert _venue_stop(venue, b) == STOP  # which refused: notional under the minimum
+    assert b.instance.ctx["stop"] == STOP, "the bracket believes a stop the venue does not hold"
+    [why] = journal.rejections(b.id)
+    assert why.startswith("venue refused the stop amend (amend refused: notional") and "minimum" in why
+    assert refused == [f"{b.id}: {why}"]  # what `engine move-stop`'s journal row says it did not apply
+    assert b.legs["stop_loss"].instance.state == "ACCEPTED" and not ex.faults
+
+
+def test_a_trailing_step_the_venue_refuses_leaves_the_stop_where_the_venue_holds_it(short) -> None:
+    ex, b, venue, journal = short
+    entry, price = b.instance.ctx["entry_px"], XRP[LATER].close
+    atr = (entry - price) / 2  # a move of 2 ATR: the trail (1.5 ATR) is active, 1 ATR above the price
+    ex.post(b.instance, "price_update", {"price": price, "atr": atr})
+    ex.pump()
+    assert _venue_stop(venue, b) == STOP and b.instance.ctx["stop"] == STOP
+    assert [w.split(":")[0] for w in journal.rejections(b.id)] == ["venue refused the stop amend (amend refused"]
+    assert not ex.faults
+
+
+def test_a_stop_amend_the_venue_takes_still_moves_the_stop(short) -> None:
+    """The control: a stop whose notional stays over the minimum is amended at the venue."""
+    ex, b, venue, journal = short
+    tighter = 1.17  # 4.3 x 1.17 = 5.03
+    own, refused = ex.operator_event(b, MOVE_STOP, {"stop": tighter, "price": XRP[LATER].close}, "operator")
+    assert refused == [] and b.instance.ctx["stop"] == tighter and _venue_stop(venue, b) == tighter
+
+
+# -- the spec alone: a moved stop is never at or beyond the market ----------------------------------
+@pytest.fixture(scope="module")
+def recorded() -> BoundMachine:
+    """The bracket spec with every action recorded on the instance's host list."""
+    specset, _ = load_specs([SPECS])
+    reg = Registry()
+    reg.guard("covers")(covers)
+    for name in specset.catalogue.actions:
+        reg.action(name)(lambda ctx, _name=name, **kw: ctx.host.append((_name, kw)))
+    return BoundMachine.build(specset.machines["bracket"], reg)
+
+
+@given(side=st.sampled_from([Side.BUY, Side.SELL]), stop=st.floats(80.0, 120.0), price=st.floats(80.0, 120.0))
+def test_a_moved_stop_is_tighter_and_short_of_the_market(recorded: BoundMachine, side: Side, stop: float,
+                                                         price: float) -> None:
+    it, _, _ = scratch()
+    calls: list = []
+    inst = it.create(recorded, "b1", host=calls)
+    was = 100.0 - side.sign * 5.0
+    it.send(inst, "open", {"side": side.value, "qty": 1.0, "entry_price": 100.0, "limit_price": 0.0,
+                           "stop": was, "take_profit": 100.0 + side.sign * 10.0})
+    it.send(inst, "entry_fill", {"qty": 1.0, "price": 100.0})
+    del calls[:]
+    it.send(inst, MOVE_STOP, {"stop": stop, "price": price})
+    amended = [kw["stop"] for name, kw in calls if name == "amend_stop"]
+    if side.sign * (price - stop) > 0 and side.sign * (stop - was) >= 0:  # tighter, and short of the market
+        assert amended == [stop] and inst.ctx["stop"] == stop
+    else:
+        assert amended == [] and inst.ctx["stop"] == was and [n for n, _ in calls] == ["record_rejection"]
