@@ -28,7 +28,8 @@ def config() -> RiskConfig:
 def _sized_at(config: RiskConfig, size_pct: float) -> RiskChain:
     """The shipped chain with every entry sized at `size_pct` of equity (the canary's too)."""
     s = config.sizing
-    sizing = s.model_copy(update={"base_size_pct": size_pct, "canary": s.canary.model_copy(update={"size_pct": size_pct}),
+    canary = s.canary.model_copy(update={"size_pct": size_pct})
+    sizing = s.model_copy(update={"base_size_pct": size_pct, "canary": canary,
                                   "per_trade_risk_pct": dict.fromkeys(s.per_trade_risk_pct, 1.0)})
     return RiskChain(config.model_copy(update={"sizing": sizing}))
 

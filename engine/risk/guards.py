@@ -158,9 +158,10 @@ def leverage_cap(c: Context, lim: Limits) -> Rejection | None:
 
 @guard("leverage_caps")
 def wallet_available(c: Context, lim: Limits) -> Rejection | None:
-    """The entry's margin, at its highest fill (Sized.exposure), against the wallet's free cash (Book.available: cash less the margin
-    of open positions at entry and of working entries). Apart from leverage_cap, which judges
-    marked gross exposure against equity: an unrealised gain raises equity, not cash."""
+    """The entry's margin, at its highest fill (Sized.exposure), against the wallet's free cash
+    (Book.available: cash less the margin of open positions at entry and of working entries).
+    Apart from leverage_cap, which judges marked gross exposure against equity: an unrealised
+    gain raises equity, not cash."""
     margin = c.sized.exposure / lim.leverage_caps[c.domain]
     if margin <= c.book.available:
         return None
