@@ -170,21 +170,24 @@ def test_a_screen_and_the_step_after_it_share_one_bar() -> None:
     assert other.ts == 30.0 and s.bar(1) is not first and s.bar(1) == first
 
 
-@settings(max_examples=200, deadline=None)
-@given(t=st.integers(946_684_800, 2_000_000_000))
-def test_the_weekly_close_rule_reads_the_utc_calendar(t: int) -> None:
-    """One rule serves the per-bar exit (a time) and the screen (arrays): Friday, from the buffer on."""
-    from datetime import datetime, timezone
+@settings(max_examples=300, deadline=None)
+@given(t=st.integers(946_684_800, 2_000_000_000), fill_s=st.sampled_from([0.0, 60.0, 300.0, 900.0, 3600.0, 14400.0]))
+def test_the_weekly_close_rule_reads_the_utc_calendar(t: int, fill_s: float) -> None:
+    """One rule serves the per-bar exit (a time) and the screen (arrays): from the bar close whose
+    next bar (fill_s long, where an order decided then fills) ends at or past the Friday close
+    less the buffer, to the end of Friday."""
+    from datetime import datetime, timedelta, timezone
 
     from run_support import specset
 
     limits = specset(str(ROOT / "specs" / "overrides")).extra["risk"].limits
     domain, sess = next(iter(limits.sessions.items()))
     d = datetime.fromtimestamp(t, tz=timezone.utc)
-    secs = d.hour * 3600 + d.minute * 60 + d.second
-    want = d.weekday() == 4 and secs >= sess.friday_close_s - limits.friday_close_buffer
-    assert bool(limits.near_weekly_close(domain, float(t))) == want
-    assert limits.near_weekly_close(domain, np.array([float(t), float(t)])).tolist() == [want, want]
+    friday = (d - timedelta(days=d.weekday() - 4)).replace(hour=0, minute=0, second=0)
+    cutoff = friday + timedelta(seconds=sess.friday_close_s - limits.friday_close_buffer)
+    want = d + timedelta(seconds=fill_s) >= cutoff and d < friday + timedelta(days=1)
+    assert bool(limits.near_weekly_close(domain, float(t), fill_s)) == want
+    assert limits.near_weekly_close(domain, np.array([float(t), float(t)]), fill_s).tolist() == [want, want]
 
 
 @st.composite

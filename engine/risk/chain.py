@@ -61,4 +61,6 @@ def in_lots(sized: Sized, instrument: Instrument) -> Sized:
     lots = on_lot_grid(qty, step, float(step).is_integer(), down=True)
     if lots == qty:
         return sized
-    return sized._replace(qty=lots, notional=sized.notional * lots / qty, risk_at_stop=sized.risk_at_stop * lots / qty)
+    fill = None if sized.fill_notional is None else sized.fill_notional * lots / qty
+    return sized._replace(qty=lots, notional=sized.notional * lots / qty, risk_at_stop=sized.risk_at_stop * lots / qty,
+                          fill_notional=fill)

@@ -20,6 +20,8 @@ from engine.spec.durations import parse_duration
 DomainName = Literal["crypto_spot", "crypto_perp", "forex", "forex_options"]
 DOMAINS: tuple[str, ...] = typing.get_args(DomainName)
 DAY = 86400.0
+FRIDAY = 4 * DAY  # Friday 00:00 UTC, in seconds from Monday 00:00
+WEEK = 7 * DAY
 T = TypeVar("T")
 
 
@@ -71,6 +73,11 @@ _DURATION = "a duration such as 15m, 2h or 7d"
 Duration = Annotated[float, BeforeValidator(_seconds), _within(0.0, 366 * DAY, _DURATION, lo_open=True, show=_span)]
 DurationOrZero = Annotated[float, BeforeValidator(_seconds), _within(0.0, 366 * DAY, _DURATION, show=_span)]
 Weekday = Annotated[int, _within(0, 6, "0 is Monday, 4 Friday, 6 Sunday")]
+
+
+def week_seconds(ts: Any) -> Any:
+    """Seconds from Monday 00:00 UTC of `ts`'s week (a UTC time or an array): 1970-01-01 was a Thursday."""
+    return (ts + 3 * DAY) % WEEK
 
 
 def _every_domain(v: dict[str, T]) -> dict[str, T]:
@@ -175,6 +182,18 @@ class Session(_Strict):
         hh, _, mm = self.friday_close_utc.partition(":")
         return int(hh) * 3600 + int(mm) * 60
 
+    def cutoff(self, buffer: float) -> float:
+        """The Friday close less `buffer`, in seconds from Monday 00:00 UTC (week_seconds)."""
+        return FRIDAY + self.friday_close_s - buffer
+
+    def closing(self, ts: Any, fill_s: float, buffer: float) -> Any:
+        """Whether an order decided at the bar close `ts` (a UTC time, or an array of them) may still
+        be filling at the cutoff: it fills during the next bar, `fill_s` long, so that bar must end
+        before close - buffer. From the last bar close whose next bar reaches the cutoff to the end
+        of Friday; fill_s 0 asks about the instant `ts` itself."""
+        week = week_seconds(ts)
+        return (week + fill_s >= self.cutoff(buffer)) & (week < FRIDAY + DAY)
+
 
 class Limits(_Strict):
     short_allowed: PerDomain[bool]
@@ -188,18 +207,18 @@ class Limits(_Strict):
     friday_close_buffer: Annotated[float, BeforeValidator(_seconds), _within(0.0, DAY, _DURATION, show=_span)]
     avoid_weekend_carry: bool
 
-    def near_weekly_close(self, domain: str, ts: Any) -> Any:
-        """Inside the Friday close buffer of `domain`'s session, for a UTC time or an array of
-        them (one rule for the per-bar exit and the quiet-bar screen); False without a session."""
+    def near_weekly_close(self, domain: str, ts: Any, fill_s: float) -> Any:
+        """Whether a position must close at the bar close `ts` (a UTC time, or an array of them)
+        so as to be flat a buffer before `domain`'s Friday close: Session.closing, the one rule of
+        the per-bar exit and the quiet-bar screen; `fill_s` is the length of the bar its market
+        exit fills in (the next one). False without a session."""
         import numpy as np
 
         ts = np.asarray(ts, dtype=float)
         sess = self.sessions.get(domain)
         if sess is None:
             return np.zeros(ts.shape, dtype=bool)
-        weekday = (np.floor_divide(ts, 86400.0).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
-        secs = np.floor(np.mod(ts, 86400.0))
-        return (weekday == 4) & (secs >= sess.friday_close_s - self.friday_close_buffer)
+        return sess.closing(ts, fill_s, self.friday_close_buffer)
 
 
 def _always(lim: Limits) -> bool:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from engine.domain import Side
-from engine.risk.config import Limits
+from engine.risk.config import Limits, week_seconds
 from engine.risk.types import Context, Rejection
 
 Guard = Callable[[Context, Limits], "Rejection | None"]
@@ -67,21 +67,28 @@ def active_symbol(c: Context, lim: Limits) -> Rejection | None:
 
 @guard("sessions", "friday_close_buffer")
 def session_hours(c: Context, lim: Limits) -> Rejection | None:
+    """Entries on the session's weekdays only, and none whose fill bar (the next one: a market
+    order decided at a bar's close fills during it) would end past the Friday close less the
+    buffer; open positions are closed by then too when `avoid_weekend_carry` is set (the run loop)."""
     sess = lim.sessions.get(c.domain)
     if sess is None:
         return None
-    t = datetime.fromtimestamp(c.intent.ts, tz=timezone.utc)
+    ts, fill_s = c.intent.ts, c.intent.fill_s
+    t = datetime.fromtimestamp(ts, tz=timezone.utc)
     if t.weekday() not in sess.weekdays:
         return Rejection("session_hours", f"{c.domain} is closed on {t:%A}", {"weekday": t.weekday()})
-    if t.weekday() == 4:
-        # Entries stop a buffer before the weekly close; open positions are closed then too
-        # when `avoid_weekend_carry` is set (the run loop does that).
-        secs = t.hour * 3600 + t.minute * 60 + t.second
-        cutoff = sess.friday_close_s - lim.friday_close_buffer
-        if secs >= cutoff:
-            return Rejection("session_hours", "too close to the Friday close to open a position",
-                             {"seconds_of_day": secs, "cutoff": cutoff})
-    return None
+    buffer = lim.friday_close_buffer
+    if not sess.closing(ts, fill_s, buffer):
+        return None
+    cutoff = ts - week_seconds(ts) + sess.cutoff(buffer)
+    return Rejection("session_hours", f"its fill bar would end at {_utc(ts + fill_s)}, at or past the cutoff "
+                     f"{_utc(cutoff)} (the {sess.friday_close_utc} Friday close less {buffer:g} s)",
+                     {"decided": _utc(ts), "fill_bar_end": _utc(ts + fill_s), "cutoff": _utc(cutoff),
+                      "fill_bar_s": fill_s, "buffer_s": buffer})
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @guard("spread_max_bps")
@@ -118,29 +125,31 @@ def min_size(c: Context, lim: Limits) -> Rejection | None:
     return Rejection("min_size", f"size {_money(n)} is below the venue minimum {floor:g}", numbers)
 
 
-def _exposure(rule: str, what: str, have: float, add: float, cap: float) -> Rejection | None:
+def _exposure(rule: str, what: str, have: float, c: Context, cap: float) -> Rejection | None:
+    """`have` plus the entry at its highest fill (Sized.exposure) against `cap`."""
+    add = c.sized.exposure
     if have + add <= cap:
         return None
     return Rejection(rule, f"{what} exposure would be {_money(have + add)} > cap {_money(cap)}",
-                     {"open": have, "add": add, "cap": cap})
+                     {"open": have, "add": add, "add_at_quote": c.sized.notional, "cap": cap})
 
 
 @guard("exposure_pair_pct")
 def exposure_pair(c: Context, lim: Limits) -> Rejection | None:
-    return _exposure("exposure_pair", c.intent.symbol, c.book.open_notional.get(c.intent.symbol, 0.0),
-                     c.sized.notional, lim.exposure_pair_pct * c.book.equity)
+    return _exposure("exposure_pair", c.intent.symbol, c.book.open_notional.get(c.intent.symbol, 0.0), c,
+                     lim.exposure_pair_pct * c.book.equity)
 
 
 @guard("exposure_portfolio_pct")
 def exposure_portfolio(c: Context, lim: Limits) -> Rejection | None:
-    return _exposure("exposure_portfolio", "portfolio", sum(c.book.open_notional.values()), c.sized.notional,
+    return _exposure("exposure_portfolio", "portfolio", sum(c.book.open_notional.values()), c,
                      lim.exposure_portfolio_pct * c.book.equity)
 
 
 @guard("leverage_caps")
 def leverage_cap(c: Context, lim: Limits) -> Rejection | None:
     lev = lim.leverage_caps[c.domain]
-    gross = sum(c.book.open_notional.values()) + c.sized.notional
+    gross = sum(c.book.open_notional.values()) + c.sized.exposure
     if c.book.equity > 0 and gross <= lev * c.book.equity:
         return None
     return Rejection("leverage_cap", f"gross {_money(gross)} exceeds {lev:g}x equity {_money(c.book.equity)}",
@@ -149,10 +158,11 @@ def leverage_cap(c: Context, lim: Limits) -> Rejection | None:
 
 @guard("leverage_caps")
 def wallet_available(c: Context, lim: Limits) -> Rejection | None:
-    """The entry's margin against the wallet's free cash (Book.available: cash less the margin
-    of open positions at entry and of working entries). Apart from leverage_cap, which judges
-    marked gross exposure against equity: an unrealised gain raises equity, not cash."""
-    margin = c.sized.notional / lim.leverage_caps[c.domain]
+    """The entry's margin, at its highest fill (Sized.exposure), against the wallet's free cash
+    (Book.available: cash less the margin of open positions at entry and of working entries).
+    Apart from leverage_cap, which judges marked gross exposure against equity: an unrealised
+    gain raises equity, not cash."""
+    margin = c.sized.exposure / lim.leverage_caps[c.domain]
     if margin <= c.book.available:
         return None
     return Rejection("wallet_available", f"needs {_money(margin)} but only {_money(c.book.available)} is available",

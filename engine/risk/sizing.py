@@ -22,6 +22,7 @@ domain's USD rate (engine/run/currency.py) before they are compared with its P&L
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 from engine.domain import Side
@@ -103,7 +104,26 @@ class Sizer:
         per_unit = loss_at_stop(intent, costs, tick)
         entry, loss = intent.entry * multiplier, per_unit.total * multiplier  # per contract
         qty = 0.0 if entry <= 0 or intent.stop_distance <= 0 else min(notional / entry, cap / loss)
-        return Sized(qty, qty * entry, qty * loss, canary, pct, ladder, recovery, kelly, cap, per_unit)
+        fill = highest_fill(intent, costs, tick) * multiplier
+        return Sized(qty, qty * entry, qty * loss, canary, pct, ladder, recovery, kelly, cap, per_unit, qty * fill)
+
+
+def highest_fill(intent: Intent, costs: Costs, tick: float) -> float:
+    """The highest price the paper venue fills the entry at, a market order on arrival
+    (adapters/paper/pricing.py): a buy at the quote's ask moved up by slippage and rounded up
+    onto the tick grid; a sell at most at the quote's bid (slippage and the tick move it down).
+    The exposure, leverage and margin caps judge this, so that no fill the cost model makes
+    takes a position past them. The venue fills at the worse of the quote and the next bar's
+    open: a gap (a next open beyond the quote) or a partial fill's remainder filled on a later
+    bar can cost more, and no pre-trade figure bounds them; the symbol's next entry sees the
+    position as it filled."""
+    if intent.side is not Side.BUY:
+        return intent.entry
+    price = intent.entry * (1.0 + costs.slippage)
+    if tick <= 0:
+        return price
+    n = price / tick
+    return price if abs(n - round(n)) < 1e-9 else math.ceil(n) * tick  # on the grid already: as it is
 
 
 def loss_at_stop(intent: Intent, costs: Costs, tick: float) -> StopLoss:

@@ -47,6 +47,7 @@ class Intent(NamedTuple):
     ts: float
     strategy: str
     exploration: bool = False
+    fill_s: float = 0.0  # the length of the bar its market order fills in, the next one (0: at ts itself)
 
     @property
     def entry(self) -> float:
@@ -94,6 +95,14 @@ class Sized(NamedTuple):
     kelly: float
     risk_cap: float
     per_unit: StopLoss | None = None  # risk_at_stop's causes per unit (None: nothing to stop out)
+    # qty at the highest price the venue's cost model fills the entry at (sizing.highest_fill):
+    # what the exposure, leverage and margin caps judge (None: the notional)
+    fill_notional: float | None = None
+
+    @property
+    def exposure(self) -> float:
+        """The most the entry adds to exposure once filled as the venue's cost model fills it."""
+        return self.notional if self.fill_notional is None else self.fill_notional
 
     def stop_loss(self, multiplier: float) -> dict[str, float]:
         """risk_at_stop by cause, in money: the audit record of what the risk cap bounded."""

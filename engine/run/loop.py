@@ -75,10 +75,12 @@ class Runner:
     pause: Callable[[float], None] = time.sleep  # the wall wait of a hold for the operator (_hold)
     _held: str | None = None  # the awaiting rollout state the replay was last held at
     _progress: Any = None  # run()'s progress display, for notes above the bar (None: no display)
+    bar_s: dict[str, float] = field(init=False)  # symbol -> its bar's length: what an order decided at a close fills in
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk, self.session.usd_rates)
         self.timeline = Timeline(self.series)
+        self.bar_s = {s.symbol: bar_length(s.ts) for s in self.series}
         self._ends_time = _ends_time(self.timeline)
         self.quiet = QuietScreen(self)
         if self.decider is None:
@@ -682,14 +684,19 @@ class Runner:
 
     # -- exits the engine decides ----------------------------------------------------
     def _engine_exits(self, s: Series, t: float) -> None:
+        """Exits decided one bar ahead: a market exit decided at this close fills during the next
+        bar, so it goes out now if waiting for that bar's close would hold the position past
+        max_hold or past the Friday cutoff (both fills come a bar after their decision, so the
+        hold is the decisions' difference)."""
         lim, ex = self.risk.limits, self.session.execution
+        fill_s = self.bar_s[s.symbol]
         max_hold, weekend = lim.max_hold, None  # weekend: the same for every bracket, asked once
         for b in ex.open_brackets(s.symbol):
-            if b.instance.has_tag("position_open") and t - b.ts >= max_hold:
+            if b.instance.has_tag("position_open") and t + fill_s - b.ts > max_hold:
                 ex.exit(b, "max_hold")
             elif lim.avoid_weekend_carry:
                 if weekend is None:
-                    weekend = bool(lim.near_weekly_close(s.domain.value, t))
+                    weekend = bool(lim.near_weekly_close(s.domain.value, t, fill_s))
                 if weekend:
                     ex.exit(b, "weekend")
 
@@ -721,7 +728,7 @@ class Runner:
         entry = quote.ask if side is _BUY else quote.bid
         stop = entry - side.sign * br.stop_atr[domain] * atr
         tp = entry + side.sign * br.take_profit_atr[domain] * atr
-        intent = Intent(symbol, dom, side, quote, stop, tp, t, "+".join(self.use.use))
+        intent = Intent(symbol, dom, side, quote, stop, tp, t, "+".join(self.use.use), fill_s=self.bar_s[symbol])
         book = ses.books[dom]
         lev = risk.limits.leverage_caps[domain]
         self.decider.spent(symbol)
@@ -873,6 +880,17 @@ def _value(b: BracketHandle, mark: float | None, multiplier: float) -> float:
         units += sign * f.qty
         cash -= sign * f.qty * f.price * multiplier + f.fee
     return cash - b.funding + units * (price if mark is None else mark) * multiplier
+
+
+def bar_length(ts: np.ndarray) -> float:
+    """A series' bar length: its most common spacing, which weekend and holiday gaps do not
+    move (0 with fewer than two bars: an order is then judged at its decision's instant)."""
+    gaps = np.diff(ts)
+    gaps = gaps[gaps > 0]
+    if not gaps.size:
+        return 0.0
+    values, counts = np.unique(gaps, return_counts=True)
+    return float(values[counts.argmax()])
 
 
 def _ends_time(tl: Timeline) -> np.ndarray | None:

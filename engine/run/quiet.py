@@ -104,10 +104,12 @@ class QuietScreen:
         lim = r.risk.limits
         open_ = b.instance.has_tag("position_open")
         n = i1 - i0
-        if open_ and float(s.ts[i1 - 1]) - b.ts >= lim.max_hold:  # rising with ts: none is due unless the last is
-            n = int((s.ts[i0:i1] - b.ts >= lim.max_hold).argmax())  # Runner._engine_exits' own arithmetic
+        fill_s = r.bar_s[s.symbol]
+        # Rising with ts: none is due unless the last is. Runner._engine_exits' own arithmetic.
+        if open_ and float(s.ts[i1 - 1]) + fill_s - b.ts > lim.max_hold:
+            n = int((s.ts[i0:i1] + fill_s - b.ts > lim.max_hold).argmax())
         if lim.avoid_weekend_carry and s.domain.value in lim.sessions:
-            near = np.flatnonzero(lim.near_weekly_close(s.domain.value, s.ts[i0:i0 + n]))
+            near = np.flatnonzero(lim.near_weekly_close(s.domain.value, s.ts[i0:i0 + n], fill_s))
             n = int(near[0]) if near.size else n
         if not open_ or n == 0:
             return n
