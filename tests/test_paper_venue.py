@@ -7,6 +7,8 @@ from adapters.base import ReportStatus as S
 from adapters.base import Venue
 from adapters.paper import PaperConfig, PaperVenue
 from adapters.paper.funding import bundled_funding
+from adapters.paper.pricing import half_spread
+from adapters.paper.streams import fill_stream
 from adapters.paper.venue import _MEMORY_DROP_EVERY
 from engine.data import bundled
 from engine.data.bars import iter_bars
@@ -72,10 +74,10 @@ def partial_run(seed):
 
 
 def test_partial_fills_are_deterministic_under_a_seed():
-    a, b = partial_run(7), partial_run(7)
+    a, b = partial_run(8), partial_run(8)  # (seed 7 draws six whole fills from XRP-PERP's stream)
     assert a == b
     assert any(status is S.PARTIALLY_FILLED for _, status, _ in a)
-    assert partial_run(8) != a
+    assert partial_run(9) != a
 
 
 def test_limit_orders_are_taker_only_they_fill_only_when_price_trades_through():
@@ -236,18 +238,16 @@ def test_cancel_and_amend():
 def test_every_fill_attempt_takes_two_draws_from_the_seeded_stream():
     # A whole fill discards its fraction draw (random_raw() instead of uniform()): the stream, and
     # so every later partial fill and a restored venue, must not depend on which one it was.
-    import numpy as np
-
     v = PaperVenue(PaperConfig(partial_fill_prob=0.0, seed=3))
     v.on_bar(XRP[0])
     v.submit(order(v, "a", Side.BUY, 100))
     v.submit(order(v, "b", Side.BUY, 50))
     run(v, XRP[1:3])
     assert v.positions()[0].qty == 150  # two whole fills
-    ref = np.random.Generator(np.random.PCG64(3))
+    ref = fill_stream(3, "XRP-PERP")
     for _ in range(2):
         ref.random(), ref.uniform(0.2, 0.8)
-    assert v._rng.bit_generator.state == ref.bit_generator.state
+    assert v._rngs["XRP-PERP"].bit_generator.state == ref.bit_generator.state
 
 
 def test_a_conformed_request_keeps_every_other_field():
@@ -409,7 +409,8 @@ def test_legs_sent_with_their_entry_wait_for_its_fill_then_protect_it():
     sl = order(v, "sl", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=below - 0.01, parent_id="entry")
     tp = order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=XRP[2].low, parent_id="entry")
     assert v.submit(sl).status is S.ACCEPTED and v.submit(tp).status is S.ACCEPTED
-    k = next(k for k in range(3, len(XRP)) if XRP[k].low <= below)
+    half = half_spread(XRP[3], below, NO_PARTIALS.spread_bps[Domain.CRYPTO_PERP])
+    k = next(k for k in range(3, len(XRP)) if XRP[k].low + half < below)  # the ask trades through it
     before = run(v, XRP[3:k])
     assert not [r for r in before if r.client_order_id in ("sl", "tp")]  # the take-profit's price was traded
     run(v, XRP[k:k + 1])

@@ -147,10 +147,12 @@ def test_a_venue_touch_ends_a_quiet_stretch() -> None:
 
     low = np.array([1.0, 0.9, 0.8, 0.95])
     high = low + 0.1
-    assert np.flatnonzero(stop_hit(Side.SELL, 0.8, low, high))[0] == 2
-    assert stop_hit(Side.SELL, 0.8, 0.8, 0.9) and not stop_hit(Side.SELL, 0.8, 0.81, 0.9)
-    assert np.flatnonzero(limit_through(Side.SELL, 1.0, low, high))[0] == 0
-    assert not limit_through(Side.BUY, 0.8, 0.8, 0.9)  # a limit needs price through it
+    assert np.flatnonzero(stop_hit(Side.SELL, 0.8, low, high, 0.0))[0] == 2
+    assert stop_hit(Side.SELL, 0.8, 0.8, 0.9, 0.0) and not stop_hit(Side.SELL, 0.8, 0.81, 0.9, 0.0)
+    assert stop_hit(Side.SELL, 0.8, 0.81, 0.9, 0.02)  # the bid (mid less the half spread) reaches it
+    assert np.flatnonzero(limit_through(Side.SELL, 1.0, low, high, 0.0))[0] == 0
+    assert not limit_through(Side.BUY, 0.8, 0.8, 0.9, 0.0)  # a limit needs price through it
+    assert not limit_through(Side.BUY, 0.81, 0.8, 0.9, 0.02)  # ... its side's: the ask's low is 0.82
 
 
 

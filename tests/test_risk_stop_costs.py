@@ -25,9 +25,9 @@ def _stopped_out_loss(inst: Instrument, side: Side, qty: float, bar: Bar, stop: 
                       spread_bps: float) -> float:
     """Enter at the bar's quote (market, filled at its snapshot), exit at the stop on a bar that
     trades through it without a gap: the loss the wallet books, fees included."""
-    pricer = Pricer(inst, spread_bps, venue.slippage_bps)
+    pricer = Pricer(inst, spread_bps, venue.slippage_bps[inst.domain])
     quote = make_quote(bar, inst, spread_bps)
-    entry = pricer.market(bar, side, quote)
+    entry, _ = pricer.market(bar, side, quote)
     exit_side = Side.SELL if side is Side.BUY else Side.BUY
     hit = Bar(inst.symbol, bar.ts + 60, bar.close, max(bar.close, stop), min(bar.close, stop), stop)
     exit_ = pricer.stop_trigger(hit, exit_side, stop)
@@ -52,7 +52,7 @@ def test_a_stopped_out_entry_loses_at_most_the_cap(domain: Domain, buy: bool, pr
     stop = entry - side.sign * stop_atr * price
     intent = Intent("X", domain, side, quote, stop, entry + side.sign * stop_atr * price, bar.ts, "t")
     book = Book(domain, equity, equity, equity, 100, 30.0, 0.0)
-    costs = Costs(venue.taker_fee_bps[domain] / 1e4, venue.slippage_bps / 1e4)
+    costs = Costs(venue.taker_fee_bps[domain] / 1e4, venue.slippage_bps[domain] / 1e4)
     d = RiskChain(CONFIG).evaluate(intent, book, inst, kill_mode="normal", entries_allowed=True,
                                    active_symbols=None, costs=costs)
     sized = d.sized
@@ -72,7 +72,7 @@ def test_the_cap_binds_on_the_loss_with_costs_not_the_stop_distance() -> None:
     quote = make_quote(bar, inst, venue.spread_bps[Domain.CRYPTO_SPOT])
     intent = Intent("X", Domain.CRYPTO_SPOT, Side.BUY, quote, quote.ask - 45.0, quote.ask + 90.0, bar.ts, "t")
     book = Book(Domain.CRYPTO_SPOT, 10_000.0, 10_000.0, 10_000.0, 100, 30.0, 0.0)
-    costs = Costs(venue.taker_fee_bps[Domain.CRYPTO_SPOT] / 1e4, venue.slippage_bps / 1e4)
+    costs = Costs(venue.taker_fee_bps[Domain.CRYPTO_SPOT] / 1e4, venue.slippage_bps[Domain.CRYPTO_SPOT] / 1e4)
     sized = RiskChain(CONFIG).evaluate(intent, book, inst, kill_mode="normal", entries_allowed=True,
                                        active_symbols=None, costs=costs).sized
     parts = sized.stop_loss(1.0)

@@ -2,19 +2,27 @@
 a config file is an error rather than a silently ignored key."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from engine.domain import Domain
 
 _ALL = {d: 1000.0 for d in Domain}
+Bps = Annotated[float, Field(ge=0)]
+_PER_DOMAIN = ("spread_bps", "taker_fee_bps", "slippage_bps", "leverage")  # a figure for every domain
+_EXAMPLE = "crypto_spot: 8, crypto_perp: 8, forex: 2, forex_options: 8"
 
 
 class PaperConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    slippage_bps: float = Field(8.0, ge=0, description="added against the trader on every taker fill")
+    # Seed 004 gives one figure (PAPER_SLIPPAGE_BPS=8) for every market; a domain may set its own
+    # (8 bps is ~13 pips on GBP/USD, several times its spread). A number sets all domains.
+    slippage_bps: dict[Domain, Bps] = Field(
+        default_factory=lambda: {d: 8.0 for d in Domain},
+        description="added against the trader on every taker fill, per domain (a number: all domains)")
     partial_fill_prob: float = Field(0.2, ge=0, le=1, description="chance a fill attempt fills only part")
     partial_fill_min: float = Field(0.2, gt=0, lt=1, description="smallest fraction a partial fill takes")
     partial_fill_max: float = Field(0.8, gt=0, lt=1, description="largest fraction a partial fill takes")
@@ -36,14 +44,35 @@ class PaperConfig(BaseModel):
     starting_balance: dict[Domain, float] = Field(default_factory=lambda: dict(_ALL))
     funding: bool = Field(True, description="accrue perp funding from the funding-rate data")
 
+    @field_validator("slippage_bps", mode="before")
+    @classmethod
+    def _one_for_all(cls, v: Any) -> Any:
+        """A number is every domain's figure, checked here so that an error points at it."""
+        if isinstance(v, bool) or not isinstance(v, (int, float, Mapping)):
+            raise PydanticCustomError("bps", "must be a number (bps, every domain) or a map of domain -> bps",
+                                      {"hint": f"e.g. 8 or {{{_EXAMPLE}}}"})
+        if isinstance(v, Mapping):
+            return v
+        if v < 0:
+            raise PydanticCustomError("bps", "`{got}` is out of bounds: it must be at least 0 (bps against the trader)",
+                                      {"got": v, "hint": "write 0 for no slippage"})
+        return {d: v for d in Domain}
+
+    @field_validator(*_PER_DOMAIN)
+    @classmethod
+    def _every_domain(cls, v: dict[Domain, float], info: ValidationInfo) -> dict[Domain, float]:
+        missing = sorted(d.value for d in set(Domain) - set(v))
+        if missing:
+            one = ", or one number for all" if info.field_name == "slippage_bps" else ""
+            raise PydanticCustomError("domains", "has no figure for {missing}",
+                                      {"missing": ", ".join(missing),
+                                       "hint": f"give every domain ({', '.join(d.value for d in Domain)}){one}"})
+        return v
+
     @model_validator(mode="after")
     def _ranges(self) -> "PaperConfig":
         if self.partial_fill_min > self.partial_fill_max:
             raise ValueError("partial_fill_min must be <= partial_fill_max")
-        for name in ("spread_bps", "taker_fee_bps", "leverage"):
-            missing = set(Domain) - set(getattr(self, name))
-            if missing:
-                raise ValueError(f"{name} lacks {sorted(d.value for d in missing)}")
         return self
 
     @classmethod
@@ -51,7 +80,7 @@ class PaperConfig(BaseModel):
         """Partial per-domain maps are merged over the defaults."""
         data = dict(data or {})
         base = cls()
-        for key in ("spread_bps", "taker_fee_bps", "leverage", "starting_balance"):
-            if key in data:
+        for key in ("spread_bps", "taker_fee_bps", "slippage_bps", "leverage", "starting_balance"):
+            if isinstance(data.get(key), Mapping):
                 data[key] = {**getattr(base, key), **{Domain(k): v for k, v in data[key].items()}}
         return cls(**data)

@@ -1,5 +1,5 @@
 """The paper venue's durable state in SQLite (WAL, synchronous=FULL): orders,
-fills, positions, cash per domain, the fill RNG state, issued quote ids and
+fills, positions, cash per domain, each symbol's fill RNG state, issued quote ids and
 venue events, and the catch-up log (replay.py). Each state change that
 matters is one committed transaction, together with the log entries of the
 calls up to it, so a restarted process finds exactly what the venue had

@@ -1,8 +1,14 @@
 """Quotes and fill prices from bar data. Harsh by design (seed 004): every
 fill is a taker fill, slippage always goes against the trader, a market order
-pays the worse of its snapshot and the price once latency has passed, resting
-limits fill only when price trades through, stops fill at the worse of their
-trigger and the bar's open."""
+pays the worse of its snapshot and the price once latency has passed.
+
+A bar's OHLC are mid prices; an order trades against one side of the book, so
+every touch rule reads that side: the bid is the mid less the half spread (the
+bar's real closing bid/ask where the data has them, the modelled spread_bps
+otherwise), the ask the mid plus it. A resting sell limit fills only when the
+bid trades through it, a buy limit when the ask does, at the limit. A sell stop
+triggers when the bid reaches it, a buy stop when the ask does, and fills at
+the worse of its trigger and that side's open, moved by slippage."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,14 +44,16 @@ def make_quote(bar: Bar, inst: Instrument, spread_bps: float) -> Quote:
 
 # The touch rules, shared by the per-bar fill (scalars) and the quiet-bar screen (arrays),
 # so that "no order can act on these bars" is exactly "_work would do nothing there".
-def stop_hit(side: Side, trigger: float, low: Any, high: Any) -> Any:
-    """A sell stop triggers when low <= stop, a buy stop when high >= stop."""
-    return low <= trigger if side is _SELL else high >= trigger
+# `half`: the half spread between the mid and the side the order trades against.
+def stop_hit(side: Side, trigger: float, low: Any, high: Any, half: Any) -> Any:
+    """A sell stop triggers when the bid's low (low - half) <= stop, a buy stop when the ask's high >= stop."""
+    return low - half <= trigger if side is _SELL else high + half >= trigger
 
 
-def limit_through(side: Side, limit: float, low: Any, high: Any) -> Any:
-    """A resting limit fills only when price trades through it."""
-    return low < limit if side is _BUY else high > limit
+def limit_through(side: Side, limit: float, low: Any, high: Any, half: Any) -> Any:
+    """A resting limit fills only when its side trades through it: a buy when the ask's low
+    (low + half) < limit, a sell when the bid's high (high - half) > limit."""
+    return low + half < limit if side is _BUY else high - half > limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,18 +73,22 @@ class Pricer:
     def worse(self, a: float, b: float, side: Side) -> float:
         return max(a, b) if side is _BUY else min(a, b)
 
-    def market(self, bar: Bar, side: Side, snapshot: Quote | None) -> float:
+    def market(self, bar: Bar, side: Side, snapshot: Quote | None) -> tuple[float, str]:
+        """The fill price and the id of the quote it came from: the snapshot where its side is
+        the worse (the order pays it), else this bar's."""
         base = self.side_price(bar, bar.open, side)
         if snapshot is not None:
-            base = self.worse(base, snapshot.ask if side is _BUY else snapshot.bid, side)
-        return self.taker(base, side)
+            quoted = snapshot.ask if side is _BUY else snapshot.bid
+            if self.worse(base, quoted, side) == quoted:
+                return self.taker(quoted, side), snapshot.snapshot_id
+        return self.taker(base, side), snapshot_id(bar.symbol, bar.ts)
 
     def stop_trigger(self, bar: Bar, side: Side, trigger: float) -> float | None:
-        """Fill price when the stop triggers in this bar, else None. A sell stop triggers when low <= stop."""
-        if not stop_hit(side, trigger, bar.low, bar.high):
+        """Fill price when the stop triggers in this bar, else None (see stop_hit)."""
+        if not stop_hit(side, trigger, bar.low, bar.high, half_spread(bar, trigger, self.spread_bps)):
             return None
-        base = self.worse(trigger, bar.open, side)  # a gap through the stop fills at the open
-        return self.taker(self.side_price(bar, base, side), side)
+        # The side reached the trigger: it fills there, or at the side's open after a gap through it.
+        return self.taker(self.worse(trigger, self.side_price(bar, bar.open, side), side), side)
 
     def limit(self, bar: Bar, side: Side, limit: float, first_bar: bool) -> float | None:
         """Fill price of a limit in this bar, else None. Never better than the limit for the venue."""
@@ -84,4 +96,5 @@ class Pricer:
             arrival = self.taker(self.side_price(bar, bar.open, side), side)
             if (arrival <= limit) if side is _BUY else (arrival >= limit):
                 return arrival
-        return limit if limit_through(side, limit, bar.low, bar.high) else None
+        through = limit_through(side, limit, bar.low, bar.high, half_spread(bar, limit, self.spread_bps))
+        return limit if through else None

@@ -1,8 +1,10 @@
 """PaperVenue: the local simulator behind adapters.base.Venue. It never reaches
 a network endpoint. Prices come only from the bars it is fed: every order must
 carry the id of a quote this venue issued for the current bar, so no price is
-ever invented. Randomness (partial fills) is a seeded numpy Generator whose
-state is persisted with everything else, so a replay is exact.
+ever invented, and each fill names the quote (bar) its price came from.
+Randomness (partial fills) is one seeded numpy Generator per symbol
+(adapters/paper/streams.py), so one market's fills never depend on another's
+data; their states are persisted with everything else, so a replay is exact.
 
 A durable venue is also replay-safe: it logs each engine-facing call with its
 answer (replay.py) until the engine's `ack()`, and a venue reopened with a
@@ -27,7 +29,8 @@ from adapters.paper.ledger import Ledger
 from adapters.paper.model import WORKING, WorkingOrder, dump, load_fill, load_position, load_quote, load_request
 from adapters.paper.persist import Changes, StateFile
 from adapters.paper.replay import CatchUpLog
-from adapters.paper.pricing import Pricer, limit_through, make_quote, stop_hit
+from adapters.paper.pricing import Pricer, half_spread, limit_through, make_quote, snapshot_id, stop_hit
+from adapters.paper.streams import fill_stream
 from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote, Role, Side
 
 _EPS = 1e-12
@@ -69,12 +72,13 @@ class PaperVenue:
         self._latency_s = cfg.latency_ms / 1000.0
         self._max_quote_age_s, self._funding_on = cfg.max_quote_age_s, cfg.funding
         self._spread_bps, self._fee_bps, self._leverage = cfg.spread_bps, cfg.taker_fee_bps, cfg.leverage
+        self._slippage_bps = cfg.slippage_bps
         self._partial = (cfg.partial_fill_prob, cfg.partial_fill_min, cfg.partial_fill_max)
         self.catalogue = catalogue or Catalogue.load()
         self.on_event = on_event
         self._funding = {s: sorted(v) for s, v in (funding or {}).items()}
         self._state = state
-        self._rng = np.random.Generator(np.random.PCG64(self.config.seed))
+        self._rngs: dict[str, np.random.Generator] = {}  # symbol -> its fill stream, made at its first draw
         self.ledger = Ledger({d: float(self.config.starting_balance.get(d, 0.0)) for d in Domain})
         self._orders: dict[str, WorkingOrder] = {}  # open ones and the latest final ones (HISTORY)
         self._open: dict[str, WorkingOrder] = {}
@@ -305,13 +309,19 @@ class PaperVenue:
     def _untouched(self, o: WorkingOrder, first: Bar, high: np.ndarray, low: np.ndarray) -> int:
         """Bars before the first that would work `o` (the touch rules _work applies)."""
         side, price = o.req.side, o.req.price
+        pricer = self._pricer(self._instruments[first.symbol])
+        # A modelled half spread at the order's price is the same on every bar; a real one is each
+        # bar's own, which high/low do not carry.
+        real = first.bid is not None and first.ask is not None
+        half = 0.0 if real else half_spread(first, price, pricer.spread_bps)
         if o.req.type is _STOP:
-            touch = stop_hit(side, price, low, high)
+            if real:  # a wider spread on a coming bar reaches further: no bound from high/low alone
+                return 0
+            touch = stop_hit(side, price, low, high, half)
         else:
-            if o.bars_worked == 0 and self._pricer(self._instruments[first.symbol]).limit(
-                    first, side, price, first_bar=True) is not None:
+            if o.bars_worked == 0 and pricer.limit(first, side, price, first_bar=True) is not None:
                 return 0  # marketable on arrival (the first bar's own rule)
-            touch = limit_through(side, price, low, high)
+            touch = limit_through(side, price, low, high, half)  # real quotes: the mid's touch, a superset
         first = touch.tobytes().find(1)  # the first touch (a bool is one byte, 0 or 1), or -1
         return len(high) if first < 0 else first
 
@@ -460,7 +470,8 @@ class PaperVenue:
     def _pricer(self, inst: Instrument) -> Pricer:
         p = self._pricers.get(inst.symbol)
         if p is None or p.inst is not inst:
-            p = self._pricers[inst.symbol] = Pricer(inst, self._spread_bps[inst.domain], self.config.slippage_bps)
+            p = self._pricers[inst.symbol] = Pricer(inst, self._spread_bps[inst.domain],
+                                                    self._slippage_bps[inst.domain])
         return p
 
     def _now(self, symbol: str) -> float:
@@ -519,6 +530,8 @@ class PaperVenue:
         return used
 
     def _work(self, o: WorkingOrder, bar: Bar, inst: Instrument, pricer: Pricer) -> list[VenueReport]:
+        """Fill what this bar fills of `o`. The fill names the quote its price came from: this
+        bar's, or a market order's snapshot where that priced it (the order keeps its own)."""
         side, reports = o.req.side, []
         if o.req.type is _STOP and not o.triggered:
             price = pricer.stop_trigger(bar, side, o.req.price)
@@ -532,10 +545,11 @@ class PaperVenue:
                 return []
         else:  # market, or a triggered stop's remainder; the snapshot binds only on arrival
             snapshot = self._issued.get(o.req.quote_id) if o.bars_worked == 0 else None
-            price = pricer.market(bar, side, snapshot)
-        return reports + self._fill(o, bar, inst, price)
+            price, quote_id = pricer.market(bar, side, snapshot)
+            return reports + self._fill(o, bar, inst, price, quote_id)
+        return reports + self._fill(o, bar, inst, price, snapshot_id(bar.symbol, bar.ts))
 
-    def _fill(self, o: WorkingOrder, bar: Bar, inst: Instrument, price: float) -> list[VenueReport]:
+    def _fill(self, o: WorkingOrder, bar: Bar, inst: Instrument, price: float, quote_id: str) -> list[VenueReport]:
         req = o.req
         qty, side = max(req.qty - o.filled_qty, 0.0), req.side  # (o.remaining)
         reduces = req.reduce_only or req.role is not _ENTRY  # _reduces
@@ -548,7 +562,7 @@ class PaperVenue:
         qty = self._maybe_partial(qty, inst)
         fee = qty * price * inst.multiplier * self._fee_bps[inst.domain] / 1e4
         fill = Fill(req.client_order_id, f"{req.client_order_id}-{len(o.fills) + 1}", inst.symbol, side,
-                    qty, price, fee, bar.ts, req.quote_id)
+                    qty, price, fee, bar.ts, quote_id)
         self.ledger.apply_fill(fill, inst)
         o.fills.append(fill)
         o.filled_qty += qty
@@ -569,15 +583,19 @@ class PaperVenue:
         return reports
 
     def _maybe_partial(self, qty: float, inst: Instrument) -> float:
-        # Always draw twice, so the random stream depends only on the sequence of fill attempts.
+        # Always draw twice, so the symbol's stream depends only on its own sequence of fill attempts.
         # A whole fill discards its second draw with random_raw(), which takes the same one 64-bit
         # value from the stream as uniform() (and random()) at a quarter of the cost.
-        rng, (prob, low, high) = self._rng, self._partial
+        rng, (prob, low, high) = self._rngs.get(inst.symbol) or self._stream(inst.symbol), self._partial
         if rng.random() >= prob:
             rng.bit_generator.random_raw()
             return qty
         part = snap(qty * rng.uniform(low, high), inst.step, up=False)
         return part if 0 < part < qty else qty
+
+    def _stream(self, symbol: str) -> np.random.Generator:
+        rng = self._rngs[symbol] = fill_stream(self.config.seed, symbol)
+        return rng
 
     def _cancel_siblings(self, o: WorkingOrder, ts: float) -> list[VenueReport]:
         """One-cancels-other for bracket legs: the first leg to fill cancels the rest."""
@@ -669,7 +687,7 @@ class PaperVenue:
         if self._config_json is None:
             self._config_json = self.config.model_dump(mode="json")
         self._ch.meta.update(
-            config=self._config_json, seq=self._seq, rng=self._rng.bit_generator.state,
+            config=self._config_json, seq=self._seq, rngs={s: g.bit_generator.state for s, g in self._rngs.items()},
             bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done)
         if self._log is not None and not self._log.replay:  # catching up, the state is ahead of `calls`
             self._ch.meta["calls"] = self._log.calls
@@ -699,8 +717,9 @@ class PaperVenue:
         self.ledger.cash.update({Domain(d): c for d, c in st.rows("SELECT domain, cash FROM balances")})
         self._issued = {i: load_quote(json.loads(b)) for i, b in st.rows("SELECT snapshot_id, body FROM quotes")}
         self._seq = meta.get("seq", 0)
-        if "rng" in meta:
-            self._rng.bit_generator.state = meta["rng"]
+        # A file from before the per-symbol streams has one `rng` for all: its symbols start afresh.
+        for symbol, state in meta.get("rngs", {}).items():
+            self._stream(symbol).bit_generator.state = state
         self._bars = {s: Bar(**b) for s, b in meta.get("bars", {}).items()}
         self._funding_done = dict(meta.get("funding_done", {}))
         rows = st.rows("SELECT kind, ts, symbol, detail FROM events ORDER BY seq")

@@ -782,7 +782,7 @@ class Runner:
         c = self._costs_of.get(dom)
         if c is None:
             cfg = self.session.venue.config
-            c = self._costs_of[dom] = Costs(cfg.taker_fee_bps[dom] / 1e4, cfg.slippage_bps / 1e4)
+            c = self._costs_of[dom] = Costs(cfg.taker_fee_bps[dom] / 1e4, cfg.slippage_bps[dom] / 1e4)
         return c
 
     def _instrument(self, symbol: str):

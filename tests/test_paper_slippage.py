@@ -1,0 +1,69 @@
+"""Slippage per domain, as spread_bps and taker_fee_bps are: one figure for every market was
+~13 pips a fill on GBP/USD (the QA pass). A number still sets every domain; a bad value is
+reported at its place in the run config."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.paper import PaperConfig, PaperVenue
+from engine.data import bundled
+from engine.data.bars import iter_bars
+from engine.diagnostics import SpecError
+from engine.domain import Domain, OrderRequest, OrderType, Role, Side
+from engine.run.config import load_config
+
+ETH = list(iter_bars(bundled.load("crypto_spot/ETH_BTC-5m")))[:3]
+GBP = list(iter_bars(bundled.load("forex/GBPUSD-1m")))[:3]
+
+
+def test_a_number_sets_every_domain_and_a_map_sets_each():
+    assert PaperConfig(slippage_bps=3).slippage_bps == {d: 3.0 for d in Domain}
+    assert PaperConfig().slippage_bps == {d: 8.0 for d in Domain}  # seed 004's PAPER_SLIPPAGE_BPS=8
+    merged = PaperConfig.from_mapping({"slippage_bps": {"forex": 1.0}}).slippage_bps
+    assert merged == {**{d: 8.0 for d in Domain}, Domain.FOREX: 1.0}
+
+
+def _market_fill(v: PaperVenue, bars: list, symbol: str, side: Side, qty: float) -> tuple[float, float]:
+    """(fill price, the touch it was taken from) of a market order on the bar after its quote."""
+    v.on_bar(bars[0])
+    q = v.quote(symbol)
+    v.submit(OrderRequest(f"{symbol}-m", symbol, side, qty, OrderType.MARKET, Role.ENTRY, q.snapshot_id, q.ts))
+    (fill,) = [f for r in v.on_bar(bars[1]) for f in r.fills]
+    return fill.price, (q.ask if side is Side.BUY else q.bid)
+
+
+def test_each_domains_fills_slip_by_its_own_figure():
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.0, slippage_bps={**{d.value: 50.0 for d in Domain}, "forex": 0.0}))
+    gbp, gbp_touch = _market_fill(v, GBP, "GBP/USD", Side.BUY, 1000.0)
+    eth, eth_touch = _market_fill(v, ETH, "ETH/BTC", Side.BUY, 0.05)
+    assert gbp == pytest.approx(max(gbp_touch, GBP[1].open + (GBP[1].ask - GBP[1].bid) / 2), abs=1e-5)  # no slip
+    assert eth >= eth_touch * (1 + 50 / 1e4) - 1e-6  # 50 bps against the buyer
+
+
+def _load(tmp_path: Path, venue: str):
+    f = tmp_path / "run.yaml"
+    f.write_text(f"seed: 7\nvenue:\n  slippage_bps: {venue}\n", encoding="utf-8")
+    return load_config(f, strategy=False), str(f)
+
+
+def test_the_run_config_takes_a_map_or_a_number(tmp_path: Path):
+    cfg, _ = _load(tmp_path, "{crypto_spot: 8, crypto_perp: 8, forex: 1.5, forex_options: 8}")
+    assert PaperConfig.model_validate(cfg.venue).slippage_bps[Domain.FOREX] == 1.5
+    cfg, _ = _load(tmp_path, "2")
+    assert PaperConfig.model_validate(cfg.venue).slippage_bps == {d: 2.0 for d in Domain}
+
+
+@pytest.mark.parametrize("value, where, says", [
+    ("-3", "3:17", "`-3` is out of bounds: it must be at least 0"),
+    ("{crypto_spot: 8, crypto_perp: 8, forex: -1, forex_options: 8}", "3:57", "`-1` is out of bounds"),
+    ("{forex: 1}", "3:17", "has no figure for crypto_perp, crypto_spot, forex_options"),
+    ("lots", "3:17", "must be a number (bps, every domain) or a map of domain -> bps"),
+    ("{crypto_spot: 8, crypto_perp: 8, fx: 1, forex_options: 8}", "3:50", "key `fx`: input should be 'crypto_spot'"),
+])
+def test_a_bad_slippage_is_reported_at_its_place(tmp_path: Path, value: str, where: str, says: str):
+    with pytest.raises(SpecError) as err:
+        _load(tmp_path, value)
+    text = str(err.value)
+    assert f"run.yaml:{where}:" in text and says in text and "Traceback" not in text, text
