@@ -81,7 +81,7 @@ def test_an_approved_entry_filled_as_the_venue_fills_it_stays_within_the_caps(
     towards = -side.sign * open_ticks * tick  # a next open no worse than the quote's touch
     mid = intent.quote.mid + towards
     nxt = Bar(inst.symbol, intent.ts + 900, mid, mid, mid, mid, 1.0, bid + towards, ask + towards)
-    fill = Pricer(inst, 0.0, slip_bps).market(nxt, side, intent.quote)
+    fill, _ = Pricer(inst, 0.0, slip_bps).market(nxt, side, intent.quote)
     filled = have * equity + d.sized.qty * fill * inst.multiplier
     lim = config.limits
     for cap in (lim.exposure_pair_pct, lim.exposure_portfolio_pct, lim.leverage_caps[inst.domain.value]):
