@@ -19,7 +19,8 @@ from strategies.registry import CLASSES
 class StrategyEntry(BaseModel):
     """One fitted model; variants of a class (EmaVol at 24/48/96/192 h) are separate entries."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict, as the parameters (strategies/params.py): `enabled: "no"` is no boolean.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique name; models and logs use it.")
     class_: str = Field(alias="class", description="Strategy class name (seed 003 names).")
@@ -45,7 +46,7 @@ AnyEntry = Annotated[Union[ENTRY_MODELS], Field(discriminator="class_")]  # type
 
 
 class StrategyFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     kind: Literal["strategy"]
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")

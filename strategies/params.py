@@ -9,11 +9,20 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
+# The longest window, in bars: more than any data set holds (114 years of hourly bars). A
+# window beyond the data leaves the strategy flat; one beyond 2**31 bars crashes pandas.
+MAX_WINDOW = 1_000_000
+# The largest window multiplier: a multiplied window stays within 2**31 bars.
+MAX_MULTIPLIER = 1_000
+
+
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a YAML number for a number, a YAML boolean for a bool, never one read from text.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     target_vol: float = Field(0.2, gt=0, description="Annualised volatility the in-sample PnL is scaled to.")
-    vol_window: int = Field(24 * 30, ge=4, description="Bars; Rogers-Satchell uses 40% of it (seed).")
+    vol_window: int = Field(24 * 30, ge=4, le=MAX_WINDOW,
+                            description="Bars; Rogers-Satchell uses 40% of it (seed).")
     bars_per_year: float | None = Field(
         None, gt=0, description="Annualisation; None: inferred in fit() from the bar interval.")
 
@@ -26,7 +35,8 @@ class TiltParams(Params):
 
 class DecayParams(TiltParams):
     fit_decay: bool = Field(True, description="Deflate/inflate by the strategy's own recent PnL (seed decay).")
-    decay_span: int = Field(24 * 90, ge=2, description="EWM span of the strategy PnL, bars (seed: 24 x 90).")
+    decay_span: int = Field(24 * 90, ge=2, le=MAX_WINDOW,
+                            description="EWM span of the strategy PnL, bars (seed: 24 x 90).")
 
 
 class VolScaleParams(Params):
@@ -38,44 +48,46 @@ class WedThuParams(Params):
 
 
 class EmaVolParams(DecayParams):
-    fast_ema_window: int = Field(24, ge=1)
-    slow_ema_multiplier: float = Field(4.0, gt=1, description="slow EMA span = fast x this (our choice).")
+    fast_ema_window: int = Field(24, ge=1, le=MAX_WINDOW)
+    slow_ema_multiplier: float = Field(4.0, gt=1, le=MAX_MULTIPLIER,
+                                       description="slow EMA span = fast x this (our choice).")
 
 
 class AccelVolParams(EmaVolParams):
-    diff_multiplier: float = Field(1.0, gt=0, description="diff window = fast_ema_window x this.")
+    diff_multiplier: float = Field(1.0, gt=0, le=MAX_MULTIPLIER, description="diff window = fast_ema_window x this.")
 
 
 class BreakVolParams(DecayParams):
-    breakout_window: int = Field(24 * 5, ge=2)
-    smooth_window: int = Field(24, ge=1)
+    breakout_window: int = Field(24 * 5, ge=2, le=MAX_WINDOW)
+    smooth_window: int = Field(24, ge=1, le=MAX_WINDOW)
 
 
 class BlockVolParams(DecayParams):
-    block_window: int = Field(24 * 5, ge=2)
-    smooth_window: int = Field(24, ge=1)
+    block_window: int = Field(24 * 5, ge=2, le=MAX_WINDOW)
+    smooth_window: int = Field(24, ge=1, le=MAX_WINDOW)
 
 
 class BuySellVolParams(TiltParams):
-    volume_window: int = Field(24, ge=1)
-    smooth_window: int = Field(24, ge=1)
+    volume_window: int = Field(24, ge=1, le=MAX_WINDOW)
+    smooth_window: int = Field(24, ge=1, le=MAX_WINDOW)
 
 
 class RevParams(Params):
-    reversal_window: int = Field(6, ge=1)
+    reversal_window: int = Field(6, ge=1, le=MAX_WINDOW)
     reversal_threshold: float = Field(0.5, ge=0, description="|EMA(returns) / per-bar vol| above which to fade.")
     volume_threshold: float = Field(0.5, ge=0, le=1, description="Min-max volume level in [0, 1] required to fade.")
 
 
 class OrthAlphaParams(Params):
-    forward_window: int = Field(24, ge=1)
-    regression_window: int = Field(24 * 30, ge=10)
-    fast_ema_window: int = Field(24, ge=1, description="Momentum regressor's fast EMA (the seed leaves it implicit).")
-    slow_ema_multiplier: float = Field(4.0, gt=1)
+    forward_window: int = Field(24, ge=1, le=MAX_WINDOW)
+    regression_window: int = Field(24 * 30, ge=10, le=MAX_WINDOW)
+    fast_ema_window: int = Field(24, ge=1, le=MAX_WINDOW,
+                                 description="Momentum regressor's fast EMA (the seed leaves it implicit).")
+    slow_ema_multiplier: float = Field(4.0, gt=1, le=MAX_MULTIPLIER)
     alpha: float = Field(0.5, ge=0, le=1, description="t-value tilt weight.")
     t_full: float = Field(2.0, gt=0, description="|t| of the intercept at which the t tilt reaches 1 (our choice).")
     fit_decay: bool = True
-    decay_span: int = Field(24 * 90, ge=2)
+    decay_span: int = Field(24 * 90, ge=2, le=MAX_WINDOW)
 
 
 class WeightedOrthAlphaParams(OrthAlphaParams):

@@ -77,4 +77,4 @@ def test_allowlists_load_from_yaml_and_errors_have_positions(tmp_path):
     with pytest.raises(SpecError) as e:
         load_model(bad, AllowlistsConfig)
     d = e.value.diagnostics[0]
-    assert (d.pos.line, d.pos.col) == (5, 5) and "TRENDY" in d.message
+    assert (d.pos.line, d.pos.col) == (5, 14) and "TRENDY" in d.message  # at the value, as validate

@@ -56,7 +56,7 @@ BAD = [
      "`brackets.take_profit_atr`: no entry for crypto_spot"),
     ("    crypto_spot: 25\n", "    crypto_spot: -25\n", "crypto_spot: -25",
      "`limits.spread_max_bps.crypto_spot`: -25 is outside [0, 10000]"),
-    ("max_hold: 2d", "max_hold: -5", "max_hold:", "`limits.max_hold`: -5s is outside (0s, 366d]"),
+    ("max_hold: 2d", "max_hold: 400d", "max_hold:", "`limits.max_hold`: 400d is outside (0s, 366d]"),
     ("forex: {weekdays: [0, 1, 2, 3, 4]", "forex: {weekdays: [0, 1, 2, 3, 9]", "forex: {weekdays",
      "`limits.sessions.forex.weekdays.4`: 9 is outside [0, 6]"),
     ("forex: {weekdays: [0, 1, 2, 3, 4]", "forex: {weekdays: []", "forex: {weekdays",

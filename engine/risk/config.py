@@ -15,7 +15,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
-from engine.spec.durations import parse_duration
+from engine.spec.durations import duration_problem, parse_duration
 
 DomainName = Literal["crypto_spot", "crypto_perp", "forex", "forex_options"]
 DOMAINS: tuple[str, ...] = typing.get_args(DomainName)
@@ -56,11 +56,11 @@ def _within(lo: float, hi: float, hint: str, *, lo_open: bool = False,
 
 
 def _seconds(v: object) -> float:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return float(v)
-    if isinstance(v, str):
-        return parse_duration(v)
-    raise ValueError("expected a duration such as 15m, 2h or 7d")
+    """A literal duration, refused as the overrides refuse one: `max_hold: 2` could be 2 seconds
+    or 2 days, and read as seconds it exits every trade after one bar."""
+    if bad := duration_problem(v):
+        raise _error("{what}", bad[1], what=bad[0])
+    return parse_duration(typing.cast(str, v))
 
 
 _PCT = "a fraction: 0.02 is 2%"
@@ -92,13 +92,20 @@ PerDomain = Annotated[dict[DomainName, T], AfterValidator(_every_domain)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a YAML boolean for a bool, a YAML number for a number (an int is fine for a float),
+    # never one read from text: `short_allowed: {crypto_spot: "yes"}` would turn shorting on.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _pair(v: object) -> object:
+    """A YAML list as the tuple a strict model wants (strict takes no list for a tuple)."""
+    return tuple(v) if isinstance(v, list) else v
 
 
 class Canary(_Strict):
     size_pct: Share
     trades: Annotated[int, _within(0, 100_000, "closed trades: seed 001 says 50")]
-    days: DurationOrZero  # 0: the canary ends by its trade count alone
+    days: DurationOrZero  # 0d: the canary ends by its trade count alone
 
 
 class LadderStep(_Strict):
@@ -108,7 +115,7 @@ class LadderStep(_Strict):
 
 class Ladder(_Strict):
     window: Duration
-    clamp: tuple[Multiplier, Multiplier]
+    clamp: Annotated[tuple[Multiplier, Multiplier], BeforeValidator(_pair)]
     steps: list[LadderStep]
 
     @field_validator("clamp")

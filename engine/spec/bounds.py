@@ -13,6 +13,9 @@ _PERCENT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*")
 
 
 def number(x: float) -> str:
+    """`0.05`, `24`; a whole number in full (`1000000`, not `1e+06`), as a spec writes it."""
+    if math.isfinite(x) and x == int(x) and abs(x) < 1e15:
+        return str(int(x))
     return f"{x:g}"
 
 

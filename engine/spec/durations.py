@@ -6,6 +6,9 @@ because "30" could mean seconds or minutes and a spec must not be ambiguous.
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from engine.spec.bounds import yaml_word
 
 UNITS: dict[str, int] = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
@@ -24,6 +27,19 @@ def parse_duration(text: str) -> float:
     if len(set(units)) != len(units) or units != sorted(units, key=order.index):
         raise ValueError(f"`{text}` is not a duration: give each unit once, largest first (e.g. 1h30m)")
     return float(sum(float(n) * UNITS[u] for n, u in parts))
+
+
+def duration_problem(value: Any) -> tuple[str, str] | None:
+    """Why `value` is no literal duration, as (what is wrong, a hint); None when it is one.
+    One wording for every spec that takes a duration: a YAML number (`15`) is refused, as a
+    bare number could be seconds, minutes or days."""
+    if not isinstance(value, str):
+        return f"must be a duration, not {yaml_word(value)}", f"write {EXAMPLES}"
+    try:
+        parse_duration(value)
+    except ValueError as e:  # "`X` is not a duration: <what to write>"
+        return f"`{value}` is not a duration", str(e).partition(" is not a duration: ")[2]
+    return None
 
 
 def looks_like_duration(text: str) -> bool:

@@ -9,6 +9,7 @@ This module imports only pydantic: `engine validate` must stay light.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import types
@@ -501,9 +502,39 @@ def _d(pos: Any, code: str, message: str, hint: str | None = None) -> Diagnostic
     return Diagnostic(pos, Severity.ERROR, code, message, hint)
 
 
+INT64_MAX = 2**63 - 1
+_NEVER = "to mean never or no limit, write a large value such as 1000000"
+
+
+def unrecordable_numbers(data: Any, doc: YamlDoc, at: tuple[Any, ...] = ()) -> list[Diagnostic]:
+    """Numbers a run cannot record, whatever field they are in: an integer beyond 64 bits (the
+    audit log's JSON and the state database hold no larger: the run would crash mid-way) and
+    .inf or .nan (`1e400` reads as .inf; JSON has neither, and no bound or sum means anything
+    with them)."""
+    if isinstance(data, dict):
+        return [d for k, v in data.items() for d in unrecordable_numbers(v, doc, (*at, k))]
+    if isinstance(data, list):
+        return [d for i, v in enumerate(data) for d in unrecordable_numbers(v, doc, (*at, i))]
+    where = ".".join(map(str, at)) or "document"
+    if isinstance(data, int) and not isinstance(data, bool) and abs(data) > INT64_MAX:
+        return [_d(doc.pos_of(at), "SCHEMA_VALUE", f"`{where}`: `{data}` does not fit in a 64-bit integer "
+                   f"(at most {INT64_MAX})", _NEVER)]
+    if isinstance(data, float) and not math.isfinite(data):
+        shown = ".nan" if math.isnan(data) else ".inf" if data > 0 else "-.inf"
+        return [_d(doc.pos_of(at), "SCHEMA_VALUE", f"`{where}` is {shown}, not a finite number",
+                   "give a finite number (YAML reads .nan and .inf as not-a-number and infinity, and a "
+                   f"number beyond 1.8e308, such as 1e400, as infinity); {_NEVER}")]
+    return []
+
+
 def validate(model: Any, data: Any, doc: YamlDoc) -> tuple[Any | None, list[Diagnostic]]:
     """Validate `data` with a model class; (instance, []) or (None, diagnostics)."""
+    unrecordable = unrecordable_numbers(data, doc)
     try:
-        return model.model_validate(data), []
+        obj, diags = model.model_validate(data), []
     except ValidationError as err:
-        return None, schema_diagnostics(err, doc, model)
+        obj, diags = None, schema_diagnostics(err, doc, model)
+    if not unrecordable:
+        return obj, diags
+    seen = {d.pos for d in unrecordable}  # one error per value: this one says more than a bound's
+    return None, unrecordable + [d for d in diags if d.pos not in seen]

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from engine.diagnostics import Diagnostic, Pos, Severity, did_you_mean
 from engine.spec.contract import STAGE_PREFIX
 from engine.spec.bounds import Bounds, number, yaml_word
-from engine.spec.durations import EXAMPLES, parse_duration
+from engine.spec.durations import duration_problem, parse_duration
 from engine.spec.ir import KINDS, Overrides, Param, SpecSet
 
 if TYPE_CHECKING:
@@ -50,12 +50,9 @@ def value_problem(param: Param, value: Any) -> tuple[str, str] | None:
     preferred = _seconds_or_none(param.default) if t == "duration" else param.default
     hint = bounds.hint(value, preferred, show)
     if t == "duration":
-        try:
-            amount = parse_duration(value) if isinstance(value, str) else None
-        except ValueError as e:  # "`X` is not a duration: <what to write>"
-            return f"`{value}` is not a duration", str(e).partition(" is not a duration: ")[2] or hint
-        if amount is None:
-            return f"must be a duration, not {yaml_word(value)}", f"write {EXAMPLES}"
+        if bad := duration_problem(value):
+            return bad[0], bad[1] or hint
+        amount = parse_duration(value)
     elif isinstance(value, bool) or not isinstance(value, int if t == "int" else (int, float)):
         return f"must be {bounds.what()}, not {yaml_word(value)}", hint
     else:

@@ -8,12 +8,17 @@ nor xgboost, so `engine validate` may use it. A bad file is reported as
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, field_validator,
+                      model_validator)
+from pydantic_core import PydanticCustomError
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError
+from engine.spec.durations import duration_problem
+from strategies.params import MAX_WINDOW
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "specs" / "ml"
 
@@ -33,54 +38,52 @@ def duration_seconds(text: str) -> float:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a YAML number for a number, a YAML boolean for a bool, never one read from text
+    # (`threshold: "0.6"`), as in every spec (engine/spec/models.py).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def _check_duration(v: str) -> str:
+def _check_duration(v: object) -> str:
+    """A literal duration; a YAML number (`train: 4`) is refused in the words every spec uses."""
+    if not isinstance(v, str):
+        what, hint = duration_problem(v) or ("", "")
+        raise PydanticCustomError("duration", "{what}", {"what": what, "hint": hint})
     duration_seconds(v)
     return v
+
+
+Duration = Annotated[str, BeforeValidator(_check_duration)]
+Bars = Annotated[int, Field(ge=1, le=MAX_WINDOW)]  # a window in bars: see strategies/params.py
 
 
 # -- ML filter ---------------------------------------------------------------------------
 
 class FeatureConfig(_Strict):
-    higher_timeframes: list[str] = Field(default_factory=lambda: ["1h", "4h"])
-    ema_windows: list[int] = Field(default_factory=lambda: [12, 26, 50])
-    rsi_window: int = Field(14, ge=2)
-    atr_window: int = Field(14, ge=2)
-    adx_window: int = Field(14, ge=2)
-    bb_window: int = Field(20, ge=2)
+    higher_timeframes: list[Duration] = Field(default_factory=lambda: ["1h", "4h"])
+    ema_windows: list[Bars] = Field(default_factory=lambda: [12, 26, 50])
+    rsi_window: int = Field(14, ge=2, le=MAX_WINDOW)
+    atr_window: int = Field(14, ge=2, le=MAX_WINDOW)
+    adx_window: int = Field(14, ge=2, le=MAX_WINDOW)
+    bb_window: int = Field(20, ge=2, le=MAX_WINDOW)
     bb_dev: float = Field(2.0, gt=0)
-    volume_delta_windows: list[int] = Field(default_factory=lambda: [1, 12])
-    return_windows: list[int] = Field(default_factory=lambda: [1, 3, 12])
-
-    @field_validator("higher_timeframes")
-    @classmethod
-    def _tfs(cls, v: list[str]) -> list[str]:
-        for tf in v:
-            _check_duration(tf)
-        return v
+    volume_delta_windows: list[Bars] = Field(default_factory=lambda: [1, 12])
+    return_windows: list[Bars] = Field(default_factory=lambda: [1, 3, 12])
 
 
 class LabelConfig(_Strict):
-    vol_window: int = Field(50, ge=2, description="bars of returns in the rolling volatility")
+    vol_window: int = Field(50, ge=2, le=MAX_WINDOW, description="bars of returns in the rolling volatility")
     upper_k: float = Field(2.0, gt=0, description="upper barrier = upper_k x rolling vol")
     lower_k: float = Field(2.0, gt=0)
-    horizon: int = Field(12, ge=1, description="vertical barrier, in bars")
+    horizon: int = Field(12, ge=1, le=MAX_WINDOW, description="vertical barrier, in bars")
     target: Literal["triple_barrier", "next_return"] = "triple_barrier"
 
 
 class WalkForwardConfig(_Strict):
-    train: str = "4w"
-    test: str = "1w"
-    embargo_bars: int = Field(12, ge=0)
+    train: Duration = "4w"
+    test: Duration = "1w"
+    embargo_bars: int = Field(12, ge=0, le=MAX_WINDOW)
     min_folds: int = Field(4, ge=1, description="scale train/test down (4:1 kept) to get this many folds")
     min_train_samples: int = Field(200, ge=10)
-
-    @field_validator("train", "test")
-    @classmethod
-    def _durations(cls, v: str) -> str:
-        return _check_duration(v)
 
 
 class ModelParams(_Strict):
@@ -112,7 +115,7 @@ class ThresholdConfig(_Strict):
 
 
 class DecayConfig(_Strict):
-    window: int = Field(100, ge=10, description="recent resolved predictions compared to validation")
+    window: int = Field(100, ge=10, le=MAX_WINDOW, description="recent resolved predictions compared to validation")
     min_samples: int = Field(30, ge=1)
     max_hit_rate_drop: float = Field(0.05, ge=0, le=1)
     max_brier_rise: float = Field(0.02, ge=0, le=1)
@@ -156,16 +159,16 @@ class SessionWindow(_Strict):
 
 class RegimeConfig(_Strict):
     kind: Literal["regime"]
-    adx_window: int = Field(14, ge=2)
-    ema_window: int = Field(50, ge=2)
-    slope_bars: int = Field(5, ge=1)
+    adx_window: int = Field(14, ge=2, le=MAX_WINDOW)
+    ema_window: int = Field(50, ge=2, le=MAX_WINDOW)
+    slope_bars: int = Field(5, ge=1, le=MAX_WINDOW)
     trend_adx_min: float = Field(20.0, ge=0)
     range_adx_max: float = Field(18.0, ge=0)
-    bb_window: int = Field(20, ge=2)
+    bb_window: int = Field(20, ge=2, le=MAX_WINDOW)
     bb_dev: float = Field(2.0, gt=0)
     tight_band_quantile: float = Field(0.5, gt=0, lt=1)
-    atr_window: int = Field(14, ge=2)
-    vol_lookback: int = Field(500, ge=20, description="past bars the HIGH_VOL quantile is taken over")
+    atr_window: int = Field(14, ge=2, le=MAX_WINDOW)
+    vol_lookback: int = Field(500, ge=20, le=MAX_WINDOW, description="past bars the HIGH_VOL quantile is taken over")
     high_vol_quantile: float = Field(0.8, gt=0, lt=1)
     sessions: dict[str, SessionWindow] = Field(default_factory=lambda: {
         "asian": SessionWindow(start_hour=23, end_hour=7),
@@ -257,54 +260,24 @@ class ExplorationConfig(_Strict):
 M = TypeVar("M", bound=BaseModel)
 
 
-def _node_pos(root: Any, loc: tuple, file: str) -> Pos:
-    """Walk ruamel's round-trip nodes along a pydantic error location to the closest line:col."""
-    node, line, col = root, 0, 0
-    for key in loc:
-        lc = getattr(node, "lc", None)
-        if lc is None:
-            break
-        try:
-            if isinstance(key, int):
-                line, col = lc.item(key)
-            else:
-                line, col = lc.key(key)
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            break
-    return Pos(file, line + 1 if lc is not None else 0, col + 1 if lc is not None else 0)
-
-
-def load_yaml(path: Path) -> Any:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError
-
-    try:
-        return YAML(typ="rt").load(path.read_text())
-    except MarkedYAMLError as e:
-        mark = e.problem_mark
-        pos = Pos(str(path), mark.line + 1, mark.column + 1) if mark else Pos(str(path))
-        raise SpecError([Diagnostic(pos, Severity.ERROR, "YAML", str(e.problem),
-                                    "check indentation and quoting")]) from None
-    except OSError as e:
-        raise SpecError([Diagnostic(Pos(str(path)), Severity.ERROR, "IO", str(e))]) from None
-
-
 def load_model(path: str | Path, model: type[M]) -> M:
-    """Validate one YAML document against `model`; errors become file:line:col diagnostics."""
-    path = Path(path)
-    data = load_yaml(path)
-    try:
-        return model.model_validate(data if data is not None else {})
-    except ValidationError as e:
-        diags = []
-        for err in e.errors():
-            loc = tuple(err["loc"])
-            where = ".".join(str(p) for p in loc) or "(document)"
-            diags.append(Diagnostic(_node_pos(data, loc, str(path)), Severity.ERROR, "CONFIG",
-                                    f"{where}: {err['msg']}",
-                                    f"see the {model.__name__} fields in strategies/ml/config.py"))
-        raise SpecError(diags) from None
+    """Validate one YAML document against `model`; bad input raises SpecError with file:line:col.
+
+    Read by the spec loader, as `engine validate` reads it, so that a run or `engine train`
+    refuses a bad file with exactly the diagnostics validate prints (one code path, not two)."""
+    from engine.spec.loader import load_file
+
+    loaded = load_file(Path(path))
+    errors = [d for d in loaded.diags if d.severity is Severity.ERROR]
+    if errors:
+        raise SpecError(errors)
+    if loaded.extra is None or not isinstance(loaded.extra[1], model):
+        kind = loaded.extra[3] if loaded.extra else "machine, catalogue or overrides"
+        want = typing.get_args(model.model_fields["kind"].annotation)[0]
+        raise SpecError([Diagnostic(Pos(str(path), 1, 1), Severity.ERROR, "SCHEMA_VALUE",
+                                    f"this is a `kind: {kind}` document, not a `kind: {want}` spec",
+                                    f"name a `kind: {want}` spec, such as one in specs/ml/")])
+    return loaded.extra[1]
 
 
 def load_spec(name: str, model: type[M], spec_dir: Path | None = None) -> M:
