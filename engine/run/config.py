@@ -5,12 +5,12 @@ Errors in a user file are reported as file:line:col diagnostics, like specs.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 
 from engine.data import DEFAULT_STORE
@@ -77,18 +77,10 @@ class StrategyUse(_Strict):
     fit_fraction: float = Field(gt=0, lt=1)
     deadband: float = Field(ge=0)
     # specs/ml/allowlists.yaml entry checked before routing an entry; "auto": ml_filter's
-    # while the ML filter is on, none otherwise; null: none.
+    # while the ML filter is on, none otherwise; null: none. The name is checked against the run's
+    # spec set (load_config's `allowlists`), never by reading the spec file here: a bad allowlists
+    # file is the spec lint's to report, as `engine validate` does.
     allowlist: str | None = "auto"
-
-    @field_validator("allowlist")
-    @classmethod
-    def _known_allowlist(cls, v: str | None) -> str | None:
-        from strategies.regime import load_allowlists
-
-        known = load_allowlists()
-        if v not in (None, "auto") and v not in known:
-            raise ValueError(f"unknown allowlist {v!r}; specs/ml/allowlists.yaml has {', '.join(known)}")
-        return v
 
 
 class ModelRef(_Strict):
@@ -146,9 +138,12 @@ def _venue_diagnostics(data: dict[str, Any], doc: Any) -> list[Diagnostic]:
     return validate(venue_check, data, doc)[1]
 
 
-def load_config(path: str | Path | None = None, *, strategy: bool = True) -> RunConfig:
+def load_config(path: str | Path | None = None, *, strategy: bool = True,
+                allowlists: Collection[str] | None = None) -> RunConfig:
     """The run config; `strategy=False` leaves out checking the strategy file, which only a run
-    reads (from its own folder: an operator command given the config may be elsewhere)."""
+    reads (from its own folder: an operator command given the config may be elsewhere).
+    `allowlists`: the entries of the spec set's allowlists document (engine run passes them once
+    the specs are checked), which `strategy.allowlist` must name; None: not checked."""
     from engine.spec.models import validate
 
     text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
@@ -160,6 +155,7 @@ def load_config(path: str | Path | None = None, *, strategy: bool = True) -> Run
     cfg, diags = validate(RunConfig, data, doc)
     if not diags:
         diags = _venue_diagnostics(data, doc) + (_check_strategy(cfg.strategy, doc) if strategy else [])
+        diags += _check_allowlist(cfg.strategy.allowlist, allowlists, doc)
     if diags:
         raise SpecError(diags)
     diags = [d for dom, dd in cfg.data.items() for d in _check_datasets(dom, dd, doc)]
@@ -230,6 +226,19 @@ def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
             out.append(_error(doc.pos_of(["strategy", "use", i]), f"strategy file {use.file} {why} `{name}`",
                               hint, "CONFIG_STRATEGY"))
     return out
+
+
+def _check_allowlist(name: str | None, known: Collection[str] | None, doc: Any) -> list[Diagnostic]:
+    """`strategy.allowlist` names an entry of the spec set's allowlists document (`known`)."""
+    from engine.diagnostics import did_you_mean
+
+    if known is None or name in (None, "auto") or name in known:
+        return []
+    hint = (did_you_mean(name, known) or (f"its entries: {', '.join(known)}" if known else "")
+            or "add the entry to the spec set's allowlists document (kind: allowlists)")
+    return [_error(doc.pos_of(["strategy", "allowlist"]),
+                   f"unknown allowlist `{name}`: the spec set's allowlists (specs/ml/allowlists.yaml) has no such entry",
+                   f"{hint} (`auto`: ml_filter's while the ML filter is on; null: none)", "CONFIG_STRATEGY")]
 
 
 def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
