@@ -18,7 +18,7 @@ from engine.cli import main
 from engine.commands.run import run_warnings
 from engine.commands.validate import validate
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, render
-from engine.run.config import load_config
+from engine.run.config import check_allowlist, load_config
 
 pytestmark = pytest.mark.usefixtures("at_root")
 
@@ -65,13 +65,15 @@ def test_a_bad_allowlists_file_gets_validates_diagnostics_from_the_run(tmp_path:
 def test_the_config_allowlist_is_checked_against_the_spec_set_only(tmp_path: Path, monkeypatch):
     config = tmp_path / "c.yaml"
     config.write_text("strategy:\n  allowlist: ml_filtr\n")
+    monkeypatch.setattr("strategies.ml.config.SPEC_DIR", tmp_path / "nowhere")  # no spec file is read
+    cfg = load_config(config)
+    assert cfg.strategy.allowlist == "ml_filtr"
     with pytest.raises(SpecError) as e:
-        load_config(config, allowlists=("ml_filter", "mean_reversion"))
+        check_allowlist(cfg, config, ("ml_filter", "mean_reversion"))
     [d] = e.value.diagnostics
     assert (d.pos, d.code) == (Pos(str(config), 2, 14), "CONFIG_STRATEGY")
     assert "unknown allowlist `ml_filtr`" in d.message and "did you mean `ml_filter`?" in d.hint
-    monkeypatch.setattr("strategies.ml.config.SPEC_DIR", tmp_path / "nowhere")  # no spec file is read
-    assert load_config(config).strategy.allowlist == "ml_filtr"
+    check_allowlist(load_config(), None, ())  # `auto` names none
 
 
 def test_the_run_prints_and_records_the_warnings_validate_gives(tmp_path: Path, capsys):

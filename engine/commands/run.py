@@ -265,14 +265,16 @@ def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -
 def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
     """Config, the store's URL, specs, the stage's routing and the specs' warnings (what `engine
     validate` warns of); Refused or SpecError otherwise."""
+    from engine.run.config import check_allowlist
     from engine.run.optin import Misused, OptInError, route
     from engine.run.session import RefusedToStart, allowlist_names, check_specset
 
+    cfg = _config(args.config)
+    url = _store_url(args.db, cfg.db)  # checked before a suggested command prints --db back
     _check_specs(args.specs)
     try:
-        specs, warnings = check_specset(args.specs)  # first: the config names spec entries (its allowlist)
-        cfg = _config(args.config, allowlist_names(specs))
-        url = _store_url(args.db, cfg.db)  # checked before a suggested command prints --db back
+        specs, warnings = check_specset(args.specs)
+        check_allowlist(cfg, args.config, allowlist_names(specs))  # the spec set's, once it is checked
         # load_specset refused a rollout without this state (ENGINE_CONTRACT)
         modes = dict(specs.machines["rollout"].states[stage_state(args.stage)].attrs.get("domains", {}))
         routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
@@ -326,14 +328,14 @@ def _env_pos(config: str | None) -> Any:
     return doc.pos_of(("env",))
 
 
-def _config(path: str | None, allowlists: Any) -> Any:
+def _config(path: str | None) -> Any:
     from engine.run.config import load_config
 
     if path is not None and not Path(path).is_file():
         what = "a directory" if Path(path).is_dir() else "not a file" if Path(path).exists() else "missing"
         raise Refused(f"--config {path}: {what}; pass a YAML run config file (keys as engine/run/defaults.yaml)", 2)
     try:
-        return load_config(path, allowlists=allowlists)
+        return load_config(path)
     except (OSError, UnicodeDecodeError) as e:
         raise Refused(f"--config {path}: cannot read it ({e})", 2) from None
 

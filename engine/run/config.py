@@ -138,12 +138,9 @@ def _venue_diagnostics(data: dict[str, Any], doc: Any) -> list[Diagnostic]:
     return validate(venue_check, data, doc)[1]
 
 
-def load_config(path: str | Path | None = None, *, strategy: bool = True,
-                allowlists: Collection[str] | None = None) -> RunConfig:
+def load_config(path: str | Path | None = None, *, strategy: bool = True) -> RunConfig:
     """The run config; `strategy=False` leaves out checking the strategy file, which only a run
-    reads (from its own folder: an operator command given the config may be elsewhere).
-    `allowlists`: the entries of the spec set's allowlists document (engine run passes them once
-    the specs are checked), which `strategy.allowlist` must name; None: not checked."""
+    reads (from its own folder: an operator command given the config may be elsewhere)."""
     from engine.spec.models import validate
 
     text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
@@ -155,7 +152,6 @@ def load_config(path: str | Path | None = None, *, strategy: bool = True,
     cfg, diags = validate(RunConfig, data, doc)
     if not diags:
         diags = _venue_diagnostics(data, doc) + (_check_strategy(cfg.strategy, doc) if strategy else [])
-        diags += _check_allowlist(cfg.strategy.allowlist, allowlists, doc)
     if diags:
         raise SpecError(diags)
     diags = [d for dom, dd in cfg.data.items() for d in _check_datasets(dom, dd, doc)]
@@ -228,17 +224,30 @@ def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
     return out
 
 
-def _check_allowlist(name: str | None, known: Collection[str] | None, doc: Any) -> list[Diagnostic]:
-    """`strategy.allowlist` names an entry of the spec set's allowlists document (`known`)."""
+def check_allowlist(cfg: RunConfig, path: str | Path | None, known: Collection[str]) -> None:
+    """SpecError unless `strategy.allowlist` names an entry of the spec set's allowlists document
+    (`known`), at its line in the file that sets it: checked once the specs are, so that a bad
+    allowlists file is reported by the spec lint, as `engine validate` reports it."""
+    name = cfg.strategy.allowlist
+    if name in (None, "auto") or name in known:
+        return
+    text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
+    doc = _parse(text, f"engine/run/{DEFAULTS}")[1]
+    if path is not None:
+        user, user_doc = _parse(Path(path).read_text(encoding="utf-8"), str(path))
+        if (user or {}).get("strategy", {}).get("allowlist") is not None:
+            doc = user_doc
+    raise SpecError([_unknown_allowlist(name, known, doc)])
+
+
+def _unknown_allowlist(name: str, known: Collection[str], doc: Any) -> Diagnostic:
     from engine.diagnostics import did_you_mean
 
-    if known is None or name in (None, "auto") or name in known:
-        return []
     hint = (did_you_mean(name, known) or (f"its entries: {', '.join(known)}" if known else "")
             or "add the entry to the spec set's allowlists document (kind: allowlists)")
-    return [_error(doc.pos_of(["strategy", "allowlist"]),
-                   f"unknown allowlist `{name}`: the spec set's allowlists (specs/ml/allowlists.yaml) has no such entry",
-                   f"{hint} (`auto`: ml_filter's while the ML filter is on; null: none)", "CONFIG_STRATEGY")]
+    return _error(doc.pos_of(["strategy", "allowlist"]),
+                  f"unknown allowlist `{name}`: the spec set's allowlists (specs/ml/allowlists.yaml) has no such entry",
+                  f"{hint} (`auto`: ml_filter's while the ML filter is on; null: none)", "CONFIG_STRATEGY")
 
 
 def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:
