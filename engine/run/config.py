@@ -78,7 +78,7 @@ class StrategyUse(_Strict):
     deadband: float = Field(ge=0)
     # specs/ml/allowlists.yaml entry checked before routing an entry; "auto": ml_filter's
     # while the ML filter is on, none otherwise; null: none. The name is checked against the run's
-    # spec set (load_config's `allowlists`), never by reading the spec file here: a bad allowlists
+    # spec set (check_allowlist, once the run has checked it), never by reading the spec file here: a bad allowlists
     # file is the spec lint's to report, as `engine validate` does.
     allowlist: str | None = "auto"
 
