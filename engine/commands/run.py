@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -110,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
     from state.db import shown_url
     from state.runlock import EngineRunning, RunLock, run_files
 
-    cfg, url, specs, routing = _inputs(args)
+    cfg, url, specs, routing, warnings = _inputs(args)
     parsed = _parse_url(url)
     file = _sqlite_file(parsed)
     if file is not None and file.exists() and not file.is_file():  # a fresh run would archive it whole
@@ -132,7 +132,10 @@ def _run(args: argparse.Namespace) -> int:
         _check_saved(args, cfg, specs, parsed, saved)
         start, notes = time.time(), []
         series = _checked_series(cfg, specs, routing, args.stage, notes)
-        _check_bars_left(args, saved, sum(len(s) - s.start for s in series))
+        bars = sum(len(s) - s.start for s in series)
+        if not args.resume and not bars:
+            raise Refused(_nothing_to_trade(args.stage, notes), 1)
+        _check_bars_left(args, saved, bars)
         run_dir = Path(args.run_dir or (saved.run_dir if args.resume and saved else None)
                        or _new_run_dir(Path(cfg.runs_dir), args.stage))
         local = run_files(url)
@@ -147,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
             raise
         runner.lock_lost = lock.lost
         try:
-            return _execute(args, runner, run_dir, start)
+            return _execute(args, runner, run_dir, start, run_warnings(warnings, series))
         except FileNotFoundError as e:
             raise Refused(str(e), 2) from None
         except VenueError as e:  # a resume's catch-up replay that the venue's log does not match
@@ -259,16 +262,19 @@ def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -
 
 
 # -- checks before anything is written ---------------------------------------------------
-def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any]:
-    """Config, the store's URL, specs and the stage's routing; Refused or SpecError otherwise."""
+def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
+    """Config, the store's URL, specs, the stage's routing and the specs' warnings (what `engine
+    validate` warns of); Refused or SpecError otherwise."""
+    from engine.run.config import check_allowlist
     from engine.run.optin import Misused, OptInError, route
-    from engine.run.session import RefusedToStart, load_specset
+    from engine.run.session import RefusedToStart, allowlist_names, check_specset
 
     cfg = _config(args.config)
     url = _store_url(args.db, cfg.db)  # checked before a suggested command prints --db back
     _check_specs(args.specs)
     try:
-        specs = load_specset(args.specs)
+        specs, warnings = check_specset(args.specs)
+        check_allowlist(cfg, args.config, allowlist_names(specs))  # the spec set's, once it is checked
         # load_specset refused a rollout without this state (ENGINE_CONTRACT)
         modes = dict(specs.machines["rollout"].states[stage_state(args.stage)].attrs.get("domains", {}))
         routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
@@ -284,7 +290,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any]:
         raise Refused(f"live trading in {', '.join(routing.live_domains)} needs a live venue adapter "
                       "(Bybit, IBKR, MT5), and none is connected in this build; refusing rather than guessing. "
                       f"Use `{_paper_command(args)}`.", 1)
-    return cfg, url, specs, routing
+    return cfg, url, specs, routing, warnings
 
 
 def _check_specs(paths: list[str]) -> None:
@@ -474,6 +480,25 @@ def _edited_specs(saved: SavedRun, cfg: Any, specs: Any) -> list[str]:
     return named + parts
 
 
+def _nothing_to_trade(stage: int, notes: list[str]) -> str:
+    """Why a fresh run has no bar to trade (every series left out, or none routed), refused before
+    anything is written: a run of no bars would archive the last run and report nothing."""
+    why = "; ".join(notes) or f"stage {stage}'s rollout state routes no domain with data to trade"
+    return (f"nothing to trade: no series of stage {stage} has a bar to trade ({why}); nothing was written. "
+            "Give the run data it can trade: longer data sets (the run config's data.<domain>.datasets), "
+            "strategy windows that fit them (the strategy file's params), or a stage that trades a domain with data")
+
+
+def run_warnings(warnings: list, series: list) -> list:
+    """The specs' warnings that concern this run: all but a contract's missing USD rate
+    (CONTRACT_NO_RATE) for a contract the run does not trade, which `engine validate` warns of
+    for any run that might, and which would otherwise show on every run."""
+    from engine.spec.lint.rates import CODE, about
+
+    traded = {s.symbol for s in series}
+    return [d for d in warnings if d.code != CODE or about(d, traded)]
+
+
 def _check_bars_left(args: argparse.Namespace, saved: SavedRun | None, total: int) -> None:
     """A resume whose saved run is already at --max-bars replays nothing: refused before
     anything is written (a checkpoint of no bars would still journal a row)."""
@@ -611,7 +636,7 @@ def _write_failed(e: OSError, args: argparse.Namespace, run_dir: Path) -> Refuse
                    f"`{resume_command_of(args)}`", 1)
 
 
-def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: float) -> int:
+def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: float, warnings: list) -> int:
     from engine.commands.console import console as make_console
     from engine.run import checkpoint
     from engine.run.report import print_kpi_table, run_setting, write_run_dir
@@ -624,6 +649,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
         store.put_json(checkpoint.CONFIG_KEY, checkpoint.config_digest(runner.session.cfg))
         store.put_json(SPECS_KEY, runner.session.spec_hashes())
     runner.heartbeat = args.heartbeat
+    _show_warnings(warnings, store, console)
     for note in runner.session.notes:
         console.print(f"note: {note}")
     for u in runner.session.untradable:  # the run goes on: the risk chain refuses their entries by its rules
@@ -637,7 +663,8 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
         interrupt.check()  # one lost after the replay's last poll: no report of a run the user stopped
         result = runner.result(started)
         result.replay_s = replay_s
-        setting = run_setting(runner.session, runner.series, args.config)
+        setting = replace(run_setting(runner.session, runner.series, args.config),
+                          spec_warnings=tuple(d.as_dict() for d in warnings))
         files = write_run_dir(result, store.iter_journal(), setting)
     except FileNotFoundError:  # a missing input, not a failed write: _run says so
         raise
@@ -648,6 +675,17 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     print_kpi_table(result, console, setting)
     console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
     return 0
+
+
+def _show_warnings(warnings: list, store: Any, console: Any) -> None:
+    """The specs' warnings, as `engine validate` prints them, once before the first bar, and in the
+    journal (kind `spec`, key `warnings`): what the run was started with, whether or not it is read."""
+    if not warnings:
+        return
+    text = render(warnings)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    store.journal("spec", "warnings", {"warnings": [d.as_dict() for d in warnings]},
+                  reason=f"{len(warnings)} spec warning{'s' * (len(warnings) > 1)} (engine validate)")
 
 
 def _mark_finished(store: Any, run_dir: Path, journal: Path) -> None:

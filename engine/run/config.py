@@ -5,12 +5,12 @@ Errors in a user file are reported as file:line:col diagnostics, like specs.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 
 from engine.data import DEFAULT_STORE
@@ -77,18 +77,10 @@ class StrategyUse(_Strict):
     fit_fraction: float = Field(gt=0, lt=1)
     deadband: float = Field(ge=0)
     # specs/ml/allowlists.yaml entry checked before routing an entry; "auto": ml_filter's
-    # while the ML filter is on, none otherwise; null: none.
+    # while the ML filter is on, none otherwise; null: none. The name is checked against the run's
+    # spec set (check_allowlist, once the run has checked it), never by reading the spec file here: a bad allowlists
+    # file is the spec lint's to report, as `engine validate` does.
     allowlist: str | None = "auto"
-
-    @field_validator("allowlist")
-    @classmethod
-    def _known_allowlist(cls, v: str | None) -> str | None:
-        from strategies.regime import load_allowlists
-
-        known = load_allowlists()
-        if v not in (None, "auto") and v not in known:
-            raise ValueError(f"unknown allowlist {v!r}; specs/ml/allowlists.yaml has {', '.join(known)}")
-        return v
 
 
 class ModelRef(_Strict):
@@ -230,6 +222,32 @@ def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
             out.append(_error(doc.pos_of(["strategy", "use", i]), f"strategy file {use.file} {why} `{name}`",
                               hint, "CONFIG_STRATEGY"))
     return out
+
+
+def check_allowlist(cfg: RunConfig, path: str | Path | None, known: Collection[str]) -> None:
+    """SpecError unless `strategy.allowlist` names an entry of the spec set's allowlists document
+    (`known`), at its line in the file that sets it: checked once the specs are, so that a bad
+    allowlists file is reported by the spec lint, as `engine validate` reports it."""
+    name = cfg.strategy.allowlist
+    if name in (None, "auto") or name in known:
+        return
+    text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
+    doc = _parse(text, f"engine/run/{DEFAULTS}")[1]
+    if path is not None:
+        user, user_doc = _parse(Path(path).read_text(encoding="utf-8"), str(path))
+        if (user or {}).get("strategy", {}).get("allowlist") is not None:
+            doc = user_doc
+    raise SpecError([_unknown_allowlist(name, known, doc)])
+
+
+def _unknown_allowlist(name: str, known: Collection[str], doc: Any) -> Diagnostic:
+    from engine.diagnostics import did_you_mean
+
+    hint = (did_you_mean(name, known) or (f"its entries: {', '.join(known)}" if known else "")
+            or "add the entry to the spec set's allowlists document (kind: allowlists)")
+    return _error(doc.pos_of(["strategy", "allowlist"]),
+                  f"unknown allowlist `{name}`: the spec set's allowlists (specs/ml/allowlists.yaml) has no such entry",
+                  f"{hint} (`auto`: ml_filter's while the ML filter is on; null: none)", "CONFIG_STRATEGY")
 
 
 def _check_datasets(dom: str, dd: DomainData, doc: Any) -> list[Diagnostic]:

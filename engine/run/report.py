@@ -28,6 +28,7 @@ RUN_FILES = (REPORT, TRADES, EQUITY, JOURNAL, AUDIT, f"{AUDIT}.after-crash")
 ARCHIVE_DIR = "archive"
 TRADE_COLUMNS = tuple(f.name for f in dataclasses.fields(ClosedTrade))
 MIXED = "mixed"  # a domain whose symbols quote in different currencies
+SHOWN = 5  # kill events and gate decisions the console lists (report.json has them all)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -47,6 +48,8 @@ class RunSetting:
     # the holes in the series' traded bars and their partial bars (engine/run/market.py as_dict, partial_bars)
     data_gaps: tuple[Mapping[str, Any], ...] = ()
     partial_bars: tuple[Mapping[str, Any], ...] = ()
+    # the spec set's warnings that concern the run, as `engine validate --format json` writes them
+    spec_warnings: tuple[Mapping[str, Any], ...] = ()
 
 
 def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunSetting:
@@ -230,6 +233,7 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "untradable": list(setting.untradable) if setting else None,
         "data_gaps": list(setting.data_gaps) if setting else None,
         "partial_bars": list(setting.partial_bars) if setting else None,
+        "spec_warnings": list(setting.spec_warnings) if setting else None,
         "trade_count": len(result.trades),
         "models": _models(result.trades),
         "gate_decisions": _timed(result.gate_decisions),
@@ -363,10 +367,11 @@ def print_kpi_table(result: RunResult, console: Any, setting: RunSetting | None 
     console.print(f"stage state: [bold]{result.final_stage_state or '?'}[/]   "
                   f"kill mode: [bold]{result.final_kill_mode or '?'}[/]   "
                   f"kill events: {len(result.kill_events)}   gate decisions: {len(result.gate_decisions)}")
-    for event in result.kill_events[-5:]:
-        console.print(f"  kill: {_brief(event)}")
-    for decision in result.gate_decisions[-5:]:
-        console.print(f"  gate: {_brief(decision)}")
+    for what, records in (("kill", result.kill_events), ("gate", result.gate_decisions)):
+        if len(records) > SHOWN:  # the count above is of them all: say the list is cut
+            console.print(f"  (last {SHOWN} of {len(records)} {what} {'events' if what == 'kill' else 'decisions'})")
+        for record in records[-SHOWN:]:
+            console.print(f"  {what}: {_brief(record)}")
     if result.rejections:
         top = sorted(result.rejections.items(), key=lambda kv: (-kv[1], kv[0]))
         console.print("rejected signals: " + ", ".join(f"{rule} {n}" for rule, n in top)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.diagnostics import Severity, SpecError, sort_key
+from engine.diagnostics import Diagnostic, Severity, SpecError, sort_key
 from engine.domain import Domain
 from engine.exec.execution import Execution
 from engine.run.book import DomainBook
@@ -61,6 +61,11 @@ def load_specset(paths: list[str]) -> SpecSet:
     """The spec set to run; raises SpecError on any error `engine validate` reports (the same check,
     with the engine's contract applied even to a set that is not a whole spec tree with a rollout),
     and on a guard or action some machine uses that no provider implements (UNIMPLEMENTED)."""
+    return check_specset(paths)[0]
+
+
+def check_specset(paths: list[str]) -> tuple[SpecSet, list[Diagnostic]]:
+    """load_specset, with the warnings `engine validate` prints for the set (a run shows them)."""
     from engine.spec.lint._context import Context
     from engine.spec.lint.implemented import unimplemented
     from engine.spec.validation import check_specs
@@ -73,7 +78,14 @@ def load_specset(paths: list[str]) -> SpecSet:
     missing = sorted(unimplemented(Context(specs), PROVIDER_MODULES), key=sort_key)
     if missing:
         raise SpecError(missing)
-    return specs
+    return specs, sorted(diags, key=sort_key)
+
+
+def allowlist_names(specs: SpecSet) -> tuple[str, ...]:
+    """The entries of the set's allowlists document (kind: allowlists), which the run config's
+    `strategy.allowlist` may name; none when the set has no such document."""
+    docs = [specs.extra[n] for n, kind in specs.extra_kinds.items() if kind == "allowlists"]
+    return tuple(name for doc in docs for name in doc.strategies)
 
 
 def spec_hashes(specs: SpecSet, cfg: RunConfig) -> dict[str, str]:

@@ -17,6 +17,7 @@ from engine.spec.lint._context import Context
 from engine.spec.lint import implemented, risk  # apart: other rule areas edit the import above
 from engine.spec.lint import answers, senders  # apart, likewise: the engine's events (ENGINE_CONTRACT)
 from engine.spec.lint import ignores
+from engine.spec.lint import ml  # apart, likewise: names in the ML specs
 
 MachineRule = Callable[[Context, Machine], Iterable[Diagnostic]]
 MACHINE_RULES: tuple[MachineRule, ...] = (
@@ -25,7 +26,7 @@ MACHINE_RULES: tuple[MachineRule, ...] = (
 )
 SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (
     events.check_specset, rates.check_specset, risk.check_specset, implemented.check_specset,
-    senders.check_specset)
+    senders.check_specset, ml.check_specset)
 
 __all__ = ["lint", "safely"]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any, Iterator
 
 from engine.diagnostics import Diagnostic, Pos
@@ -22,6 +23,7 @@ from engine.spec.ir import SpecSet
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
 
+CODE = "CONTRACT_NO_RATE"
 CONTRACTS = "contracts.yaml"  # the name of adapters/paper/catalogue.py's DEFAULT_PATH, beside it
 RISK = "risk"  # the risk document a run reads its `usd_rates` from (specs.extra["risk"])
 
@@ -50,12 +52,12 @@ def check(specset: SpecSet, path: Path) -> Iterator[Diagnostic]:
     try:
         doc, problems = parse_yaml(path.read_text(encoding="utf-8"), shown)
     except (OSError, UnicodeDecodeError) as e:
-        yield diag(Pos(shown, 1, 1), "CONTRACT_NO_RATE", f"cannot read the contract catalogue ({e}): no "
+        yield diag(Pos(shown, 1, 1), CODE, f"cannot read the contract catalogue ({e}): no "
                    "contract's quote currency was checked for a USD rate", "restore adapters/paper/contracts.yaml")
         return
     if doc is None or problems or not isinstance(doc.data, dict):
         first = problems[0] if problems else None
-        yield diag(first.pos if first else Pos(shown, 1, 1), "CONTRACT_NO_RATE",
+        yield diag(first.pos if first else Pos(shown, 1, 1), CODE,
                    f"the contract catalogue is not a YAML mapping of contracts{f' ({first.message})' if first else ''}: "
                    "no contract's quote currency was checked for a USD rate", "fix the catalogue's YAML")
         return
@@ -65,11 +67,17 @@ def check(specset: SpecSet, path: Path) -> Iterator[Diagnostic]:
             continue
         quote, pos = entry.get("quote"), doc.pos_of((symbol, "quote"))
         if quote is None or not str(quote).strip():  # the catalogue refuses it: no currency to rate
-            yield diag(pos, "CONTRACT_NO_RATE", f"{symbol} has no `quote`: the currency its prices, fees and "
+            yield diag(pos, CODE, f"{symbol} has no `quote`: the currency its prices, fees and "
                        "wallet are counted in is unknown, so it has no USD rate, and the paper venue refuses "
                        "to load the catalogue", "write the currency it quotes in, e.g. `quote: USD`")
         elif str(quote) not in rated and symbol != f"{USD}/{quote}":
             yield _finding(str(symbol), entry, str(quote), doc.data, pos, rates_file)
+
+
+def about(d: Diagnostic, symbols: Collection[str]) -> bool:
+    """A finding of this check is about one of `symbols`: each contract's begins with its symbol
+    (`_finding`, and the missing `quote`), so a run can keep those of the contracts it trades."""
+    return d.code == CODE and d.message.split(" ", 1)[0] in symbols
 
 
 def _risk_file(specset: SpecSet) -> str:
@@ -86,12 +94,12 @@ def _finding(symbol: str, entry: dict, quote: str, contracts: dict[str, Any], po
     add = (f"add `{quote}: {{usd: <USD per {quote}>, source: <where the figure is from>}}` to the risk spec's "
            f"`usd_rates`{rates_file}")
     if isinstance(twin, dict) and twin.get("domain") == domain and twin.get("quote") == quote:
-        return diag(pos, "CONTRACT_NO_RATE",
+        return diag(pos, CODE,
                     f"{symbol} quotes in {quote}, which has no entry in the risk spec's `usd_rates`: a run trading it "
                     f"gets a rate only if it also trades {own} in {domain} (the rate of its own bars), which the run "
                     "config decides, not the specs; without it the run is refused when it starts",
                     f"{add}, or trade {own} in {domain} beside {symbol}")
-    return diag(pos, "CONTRACT_NO_RATE",
+    return diag(pos, CODE,
                 f"{symbol} quotes in {quote}, which has no entry in the risk spec's `usd_rates`, and no run can take "
                 f"a rate from its own data (the catalogue has no {own} contract in {domain}): a run trading {symbol} "
                 "is refused when it starts", add)

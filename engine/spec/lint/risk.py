@@ -1,4 +1,5 @@
-"""RISK_LIMIT_UNREAD: a risk limit the spec sets and nothing enforces.
+"""RISK_LIMIT_UNREAD: a risk limit the spec sets and nothing enforces; RISK_GUARD_UNUSED: a
+guard the engine provides that the chain leaves out (one a RISK_LIMIT_UNREAD names is left to it).
 
 A limit is enforced by the guards of the chain that read it (each declares its reads in
 engine/risk/guards.py) or by the run itself (engine/risk/config.py RUN_READS: the engine's
@@ -14,12 +15,13 @@ from typing import Iterator
 
 from engine.diagnostics import Diagnostic, Pos
 from engine.risk.config import RUN_READS, Reader, RiskConfig
-from engine.risk.guards import READS
+from engine.risk.guards import GUARDS, READS
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
 from engine.spec.yamlio import parse_yaml
 
 CODE = "RISK_LIMIT_UNREAD"
+GUARD_CODE = "RISK_GUARD_UNUSED"
 KIND = "risk"
 
 
@@ -42,12 +44,17 @@ def check(config: RiskConfig, file: str) -> Iterator[Diagnostic]:
         return
     chain = {key for g in config.guards for key in READS.get(g, ())}
     limits = config.limits
+    named: set[str] = set()  # the guards a finding's hint already says to add
     for key, value in written.items():
         reader = RUN_READS.get(key)
         if key in chain or value in ({}, None) or (reader is not None and reader.when(limits)):
             continue
         guards = [g for g, reads in READS.items() if key in reads]
+        named.update(guards)
         yield _finding(doc.key_pos_of(("limits", key)), key, guards, reader)
+    left_out = [g for g in GUARDS if g not in config.guards and g not in named]
+    if left_out and isinstance(doc.data.get("guards"), list):
+        yield _left_out(doc.key_pos_of(("guards",)), left_out)
 
 
 def _finding(pos: Pos, key: str, guards: list[str], idle: Reader | None) -> Diagnostic:
@@ -57,3 +64,14 @@ def _finding(pos: Pos, key: str, guards: list[str], idle: Reader | None) -> Diag
     hint = (f"add {add} to the chain under `guards:`, or remove the limit: as it is, the run does not enforce it"
             if guards else "remove the limit: as it is, the run does not enforce it")
     return diag(pos, CODE, f"limits.{key} is set but no guard in the chain reads it{by}{also}", hint)
+
+
+def _left_out(pos: Pos, guards: list[str]) -> Diagnostic:
+    """RISK_GUARD_UNUSED: guards the engine provides that the chain leaves out. Those reading no
+    limit (min_size, wallet_available, active_symbol) gave no other sign of being gone: the run
+    then sends entries below the venue's minimum, beyond the free cash, or off the active set."""
+    names = ", ".join(f"`{g}`" for g in guards)
+    return diag(pos, GUARD_CODE, f"the chain leaves out {names} (engine/risk/guards.py): the run does not apply "
+                f"{'it' if len(guards) == 1 else 'them'} to any entry",
+                f"add {' and '.join(f'`- {g}`' for g in guards)} under `guards:`, unless entries are meant to pass "
+                f"unchecked by {'it' if len(guards) == 1 else 'them'}")
