@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, TypeVar
 
-from strategies.ml.config import ExplorationConfig, ExplorationSpec, load_spec
+from strategies.ml.config import ExplorationConfig, ExplorationSpec
 
 if TYPE_CHECKING:
     from engine.spec.ir import SpecSet
@@ -30,7 +30,7 @@ def exploration_config(specs: "SpecSet", stage: int, env: str) -> ExplorationCon
     from engine.spec.params import effective_params
 
     params = effective_params(specs, "rollout", stage=stage, env=env)
-    doc = load_spec("exploration", ExplorationSpec)
+    doc = specs.extra["exploration"]  # the set's (--specs), whose presence a run checked (signals.ml_spec)
     return ExplorationConfig(min_rate=params["exploration_min"], chop_rate=params["exploration_max_chop"],
                              chop_regimes=tuple(doc.chop_regimes), tag=doc.tag)
 

@@ -54,7 +54,6 @@ def test_a_bad_allowlists_file_gets_validates_diagnostics_from_the_run(tmp_path:
         text = text.replace(old, new)
     allow.write_text(text)
     explore.write_text(explore.read_text().replace("[RANGE]", "[RANGES]"))
-    monkeypatch.setattr("strategies.ml.config.SPEC_DIR", specs / "ml")  # what the run's ML code reads
     errors = [d for d in validate([str(specs)])[0] if d.severity is Severity.ERROR]
     assert {d.code for d in errors} == codes | {"ML_UNKNOWN_NAME"}  # RANGES
     assert main(run_argv(tmp_path, "--specs", str(specs))) == 1
@@ -92,6 +91,25 @@ def test_the_run_prints_and_records_the_warnings_validate_gives(tmp_path: Path, 
     assert [r["payload"]["warnings"] for r in rows if r["kind"] == "spec"] == [[d.as_dict() for d in warned]]
 
 
+def test_the_run_trades_with_the_ml_specs_of_its_spec_set(tmp_path: Path, capsys):
+    """The run's allowlist, regimes, ensemble, exploration and selection came from the repo's
+    specs/ml whatever --specs named: an allowlist only the given set has was a KeyError traceback,
+    and a set without a selection spec ran on the repo's."""
+    specs = spec_copy(tmp_path)
+    allow = specs / "ml" / "allowlists.yaml"
+    allow.write_text(allow.read_text().replace("  mean_reversion:", "  mine:"))
+    argv = run_argv(tmp_path, "--specs", str(specs))
+    (tmp_path / "one.yaml").write_text(ONE_DATASET + "strategy:\n  allowlist: mine\n")
+    assert main(argv) == 0
+    assert "checked against allowlist 'mine'" in capsys.readouterr().out
+
+    (specs / "ml" / "selection.yaml").unlink()
+    shutil.rmtree(tmp_path / "run")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "the spec set has no `kind: selection` spec" in err and "Traceback" not in err
+
+
 def test_a_contract_without_a_rate_is_a_run_warning_only_when_the_run_trades_it():
     def finding(symbol: str) -> Diagnostic:
         return Diagnostic(Pos("adapters/paper/contracts.yaml", 1, 1), Severity.WARNING, "CONTRACT_NO_RATE",
@@ -106,7 +124,7 @@ def test_a_fresh_run_with_nothing_to_trade_is_refused_naming_why(tmp_path: Path,
     """It used to run no bar and say the saved run had processed its last bar already, exit 0."""
     strategy = tmp_path / "s.yaml"
     strategy.write_text((ROOT / "specs/strategies/seed003.yaml").read_text()
-                        .replace("vol_window: 720", "vol_window: 100000000"))
+                        .replace("vol_window: 720", "vol_window: 1000000"))
     argv = run_argv(tmp_path)
     (tmp_path / "one.yaml").write_text(ONE_DATASET + f"strategy:\n  file: {strategy}\n")
     assert main(argv) == 1

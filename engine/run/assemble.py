@@ -91,7 +91,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
             _check_routable(store, specs, stage, routing)
             clock.set(saved["clock"])
         decider = build_decider(cfg, specs, stage, series, store, notes, resume=saved is not None)
-        active = active_symbols(cfg, store, notes, resume=saved is not None)
+        active = active_symbols(cfg, specs, store, notes, resume=saved is not None)
         usd = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
         wallets = {d: c.from_usd(usd) for d, c in currencies.items()}
         # A resume whose venue file is gone is refused here, before the run directory is made.

@@ -151,18 +151,28 @@ def regime_live(s: Series, i: int, cfg: Any = None) -> str:
     return str(classify(_primary(s).iloc[: i + 1], cfg).iloc[-1])
 
 
+def ml_spec(specs: Any, kind: str, why: str) -> Any:
+    """The spec set's (--specs) document of `kind`, which `engine validate` checked: never the
+    repo's own copy, which a run given other specs would otherwise trade with unchecked."""
+    from engine.run.session import RefusedToStart
+
+    doc = specs.extra.get(kind)
+    if doc is None:
+        raise RefusedToStart(f"the spec set has no `kind: {kind}` spec, which the run needs {why}: add one "
+                             f"to the --specs folder (the repo's is specs/ml/{kind}.yaml)")
+    return doc
+
+
 # -- building the Decider ------------------------------------------------------------------
 def build_decider(cfg: RunConfig, specs: Any, stage: int, series: list[Series], store: Any,
                   notes: list[str], resume: bool) -> Decider:
     """The run's Decider with its filters; every choice is written to `notes` and the journal."""
     feeds = _feeds(cfg, series, store, notes, resume)
-    allow = {s.symbol: _allowlist(cfg, s.symbol in feeds) for s in series}
+    allow = {s.symbol: _allowlist(cfg, specs, s.symbol in feeds) for s in series}
     timeframes = {name: (dd.primary, dd.confirm) for name, dd in cfg.data.items()}
     if not feeds and not any(allow.values()):
         return Decider(cfg.strategy, seed=cfg.seed, timeframes=timeframes)
-    from strategies.regime import load_regime_config
-
-    regime_cfg = load_regime_config()
+    regime_cfg = ml_spec(specs, "regime", "to classify each bar's regime for its filters")
     inputs = {}
     for s in series:
         mine = feeds.get(s.symbol, [])
@@ -173,7 +183,7 @@ def build_decider(cfg: RunConfig, specs: Any, stage: int, series: list[Series], 
         syms = [sym for sym, a in allow.items() if a and a[0] == name]
         _note(store, notes, "allowlist", f"entries on {', '.join(syms)} checked against allowlist {name!r} "
                                          "(specs/ml/allowlists.yaml)")
-    filters = EntryFilters(inputs, _exploration(cfg, specs, stage, bool(feeds)), _ensemble(feeds), regime_cfg)
+    filters = EntryFilters(inputs, _exploration(cfg, specs, stage, bool(feeds)), _ensemble(specs, feeds), regime_cfg)
     return Decider(cfg.strategy, filters, seed=cfg.seed, timeframes=timeframes)
 
 
@@ -253,13 +263,11 @@ def _load(registry: Any, symbol: str, tf: str, version: int) -> Any:
         raise FileNotFoundError(f"{e} in {registry.root} (ml.symbols in the run config)") from None
 
 
-def _allowlist(cfg: RunConfig, ml_on: bool) -> Any:
-    from strategies.regime import load_allowlists
-
+def _allowlist(cfg: RunConfig, specs: Any, ml_on: bool) -> Any:
     name = cfg.strategy.allowlist
     if name == "auto":
         name = "ml_filter" if ml_on else None
-    return None if name is None else (name, load_allowlists()[name])
+    return None if name is None else (name, ml_spec(specs, "allowlists", f"for the allowlist {name!r}").strategies[name])
 
 
 def _exploration(cfg: RunConfig, specs: Any, stage: int, ml_on: bool) -> Any:
@@ -271,24 +279,23 @@ def _exploration(cfg: RunConfig, specs: Any, stage: int, ml_on: bool) -> Any:
         return None
     from strategies.exploration import exploration_config
 
+    ml_spec(specs, "exploration", "for exploration's chop regimes and tag")
     return exploration_config(specs, stage, cfg.env)
 
 
-def _ensemble(feeds: dict[str, list[ModelFeed]]) -> Any:
+def _ensemble(specs: Any, feeds: dict[str, list[ModelFeed]]) -> Any:
     if not any(len(fs) > 1 for fs in feeds.values()):
         return None
-    from strategies.ensemble import load_ensemble_config
-
-    return load_ensemble_config()
+    return ml_spec(specs, "ensemble", "to combine two models of one symbol")
 
 
 # -- the active top-K set --------------------------------------------------------------------
-def active_symbols(cfg: RunConfig, store: Any, notes: list[str], resume: bool) -> frozenset[str] | None:
+def active_symbols(cfg: RunConfig, specs: Any, store: Any, notes: list[str], resume: bool) -> frozenset[str] | None:
     """The store's active set, else `engine select`'s file (copied into the store so a resume
     sees the same set); None when no selection was made (every symbol may enter)."""
-    from strategies.selection import load_selection_config, read_active_set
+    from strategies.selection import read_active_set
 
-    sel = load_selection_config()
+    sel = ml_spec(specs, "selection", "for the active top-K set (engine select)")
     active = read_active_set(sel, store=store)
     if active is None and not resume:
         path = Path(cfg.ml.active_set_file or sel.fallback_file)
