@@ -2,7 +2,9 @@
 the leg's order reports the refusal (`stop_amend_rejected`) and the bracket takes back the stop the
 venue still works. On the real paper venue and the real order and bracket specs: the venue refuses
 an amend whose notional falls under the instrument's minimum (adapters/paper/clamp.py conform), as
-a short's stop tightened towards a falling market does when the position is near that minimum."""
+a short's stop tightened towards a falling market does when the position is near that minimum and
+the leg is not the whole position (a second short on the symbol). A leg that covers the whole
+position is exempt, on amend as on submit: a small position's stop can still be tightened."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,22 +53,33 @@ def machines() -> dict[str, BoundMachine]:
     return {n: BoundMachine.build(specset.machines[n], default_registry) for n in ("order", "bracket")}
 
 
-@pytest.fixture
-def short(machines) -> tuple[Execution, Any, PaperVenue, Journal]:
-    """A short on XRP-PERP, protected (both legs working), the market fallen since its entry."""
+def _shorts(machines: dict[str, BoundMachine], *qtys: float) -> tuple[Execution, list, PaperVenue, Journal]:
+    """Shorts of these qtys on XRP-PERP, in turn, protected (both legs working), the market fallen since
+    their entry. Each one's legs go on as its entry fills: the first's cover the whole position then."""
     venue, journal = PaperVenue(PaperConfig(partial_fill_prob=0.0)), Journal()
     interp = Interpreter(ReplayClock(XRP[OPEN_AT].ts), ListSink())
     ex = Execution(interp, machines["order"], machines["bracket"], venue, journal, interp.clock,
                    multiplier=lambda s: 1.0, on_closed=lambda b: None)
     venue.on_bar(XRP[OPEN_AT])
-    quote = venue.quote("XRP-PERP")
-    b = ex.open_bracket(Intent("XRP-PERP", Domain.CRYPTO_PERP, Side.SELL, quote, STOP, TAKE_PROFIT, quote.ts, "s"),
-                        QTY)
-    for bar in XRP[OPEN_AT + 1:LATER + 1]:
+    brackets = []
+    for i, bar in enumerate(XRP[OPEN_AT + 1:LATER + 1]):
+        if i < len(qtys):  # one a bar: the next bar fills it
+            quote = venue.quote("XRP-PERP")
+            intent = Intent("XRP-PERP", Domain.CRYPTO_PERP, Side.SELL, quote, STOP, TAKE_PROFIT, quote.ts, "s")
+            brackets.append(ex.open_bracket(intent, qtys[i]))
         interp.clock.set(bar.ts)
         ex.on_reports(venue.on_bar(bar))
-    assert b.instance.state == "protected" and b.instance.ctx["stop"] == STOP
+    assert all(b.instance.state == "protected" and b.instance.ctx["stop"] == STOP for b in brackets)
+    assert venue.ledger.qty("XRP-PERP") == pytest.approx(-sum(qtys))
     assert XRP[LATER].close < TIGHTER < STOP
+    return ex, brackets, venue, journal
+
+
+@pytest.fixture
+def short(machines) -> tuple[Execution, Any, PaperVenue, Journal]:
+    """The first of two shorts on XRP-PERP: its legs cover part of the position, so the venue holds an
+    amend of them to the minimum notional (the second's take-profit is worth more than that)."""
+    ex, (b, _), venue, journal = _shorts(machines, QTY, 10.0)
     return ex, b, venue, journal
 
 
@@ -104,6 +117,15 @@ def test_a_stop_amend_the_venue_takes_still_moves_the_stop(short) -> None:
     tighter = 1.17  # 4.3 x 1.17 = 5.03
     own, refused = ex.operator_event(b, MOVE_STOP, {"stop": tighter, "price": XRP[LATER].close}, "operator")
     assert refused == [] and b.instance.ctx["stop"] == tighter and _venue_stop(venue, b) == tighter
+
+
+def test_a_stop_that_covers_the_whole_position_is_amended_however_small(machines) -> None:
+    """The venue exempts a reduce-only order that closes the whole position from the minimum
+    notional on submit; an amend of the same leg is exempt too (it was refused: 4.945 < 5)."""
+    ex, [b], venue, journal = _shorts(machines, QTY)
+    own, refused = ex.operator_event(b, MOVE_STOP, {"stop": TIGHTER, "price": XRP[LATER].close}, "operator")
+    assert refused == [] and b.instance.ctx["stop"] == TIGHTER and _venue_stop(venue, b) == TIGHTER
+    assert b.legs["stop_loss"].instance.state == "ACCEPTED" and not ex.faults
 
 
 # -- the spec alone: a moved stop is never at or beyond the market ----------------------------------

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.base import ReportStatus, VenueReport
 from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side, order_id, order_id_prefix
-from engine.spec.contract import STOP_AMEND_REJECTED
+from engine.spec.contract import LEG_RESIZE_REJECTED, STOP_AMEND_REJECTED
 
 if TYPE_CHECKING:
     from engine.exec.execution import Execution
@@ -33,6 +33,7 @@ _RECONCILED = {ReportStatus.ACCEPTED: "open", ReportStatus.PARTIALLY_FILLED: "op
 NOT_FOUND = "not_found"
 # Members bound once: an Enum class attribute costs ~250 ns (EnumType.__getattr__), a global ~30.
 _REJECTED, _CANCELED, _EXPIRED = ReportStatus.REJECTED, ReportStatus.CANCELED, ReportStatus.EXPIRED
+_UNKNOWN = ReportStatus.UNKNOWN
 _FINAL = frozenset(s for s in ReportStatus if s.is_final)
 _SIDES = {s.value: s for s in Side}
 _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
@@ -68,7 +69,15 @@ class OrderHandle:
         if report.status is _REJECTED or report.refused:
             ctx.raise_event("update_rejected", {"reason": report.reason})
             if self.bracket is not None:
-                self.bracket.on_amend_refused(self, report)
+                self.bracket.on_amend_refused(self, report, qty)
+            return
+        if report.status is _UNKNOWN:
+            # The venue does not know an order it acknowledged: whatever it did with it (filled,
+            # dropped) is unknown. Not an `updated`: the spec's ambiguous outcome, which parks the
+            # order in UNRESOLVED to reconcile, and no new risk meanwhile (fail closed).
+            self.execution.fault(f"the venue does not know order {self.id} it was asked to amend "
+                                 f"({report.reason}): its exposure is unknown")
+            ctx.raise_event("ack_timeout")
             return
         # The venue's figures, not the ones asked for: it conforms an amend to its grid.
         price = price if report.price is None else report.price
@@ -79,6 +88,8 @@ class OrderHandle:
         report = self.execution.venue.order_status(self.id)
         if report is None:  # the venue does not know the order: it was never placed
             ctx.raise_event("reconciled", {"status": NOT_FOUND, "filled_qty": 0.0, "avg_px": 0.0})
+            if self.bracket is not None:  # a leg the venue does not hold protects nothing: tell its bracket
+                self.bracket.on_order_done(self, _REJECTED, "the venue does not know the order")
             return
         fills = report.fills
         qty = sum(f.qty for f in fills)
@@ -338,10 +349,19 @@ class BracketHandle:
                 ex.fault(f"the venue refused the exit of {abs(left):g} {self.symbol} ({reason}): the "
                          f"{'position' if left > 0 else 'overfill past flat'} stays open with no order to close it")
 
-    def on_amend_refused(self, order: OrderHandle, report: VenueReport) -> None:
-        """The venue refused to amend a leg. The bracket machine assigned the stop it asked for
-        before the venue answered: for the stop-loss leg, tell it the stop the venue still works
-        (the report's price; else the order's own), so its stop is never one the venue does not hold."""
+    def on_amend_refused(self, order: OrderHandle, report: VenueReport, asked: float) -> None:
+        """The venue refused to amend a leg to `asked` units (its total, fills included). One that
+        asked another qty than the leg holds was a resize: the leg now covers more or less than
+        the position, which the bracket spec must answer (LEG_RESIZE_REJECTED). Else, for the
+        stop-loss leg: the bracket machine assigned the stop it asked for before the venue
+        answered, so tell it the stop the venue still works (the report's price; else the
+        order's own), so its stop is never one the venue does not hold."""
+        ex, symbol = self.execution, self.symbol
+        leg = next((name for name, o in self.legs.items() if o is order), None)
+        holds = float(order.instance.ctx["qty"])
+        if leg is not None and asked and ex.on_step(symbol, asked) != ex.on_step(symbol, holds):
+            ex.post(self.instance, LEG_RESIZE_REJECTED, {"leg": leg, "reason": report.reason})
+            return
         if self.legs.get("stop_loss") is not order:
             return
         price = report.price if report.price is not None else float(order.instance.ctx["price"])

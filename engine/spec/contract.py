@@ -29,6 +29,9 @@ MOVE_STOP = "move_stop"
 # The venue refused an amend of a bracket's stop-loss leg: the bracket hears the stop the venue
 # still works (an amend's ctx.stop was assigned before the venue answered).
 STOP_AMEND_REJECTED = "stop_amend_rejected"
+# The venue refused to resize a bracket's leg (an amend of its qty): the leg no longer covers the
+# position, which the bracket spec must answer (the shipped one closes it at market).
+LEG_RESIZE_REJECTED = "leg_resize_rejected"
 
 
 def stage_state(stage: int) -> str:
@@ -128,6 +131,7 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "reconciled": Sent(("status", "filled_qty", "avg_px"), "with the venue's truth",
                                    answers=("request_reconciliation",))},
         context={"filled_qty": "what a leg's amend adds to",
+                 "qty": "what a leg covers, fills included: a refused amend that asked another qty was a resize",
                  "price": "the stop a leg works at, when the venue's refusal of its amend does not say"},
         # live: working, or protected (unresolved: a fill may still come); done: final, or ORDER_DONE_TAG
         classified_by=("working", ORDER_DONE_TAG, "protected")),
@@ -153,7 +157,10 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                                 "with the symbol's last close"),
                 STOP_AMEND_REJECTED: Sent(("stop", "reason"), "when the venue refuses an amend of the stop-loss leg, "
                                           "with the stop it still works", answers=("amend_stop", "resize_legs"),
-                                          refusal=True)},
+                                          refusal=True),
+                LEG_RESIZE_REJECTED: Sent(("leg", "reason"), "when the venue refuses to resize a leg (an amend of "
+                                          "its qty): the leg no longer covers the position",
+                                          answers=("resize_legs", "amend_stop"), refusal=True)},
         context={"stop": "the stop-loss leg's price", "take_profit": "the take-profit leg's price"},
         tags={"position_open": "max-hold exits, breakeven and trailing apply only there"}),
 }

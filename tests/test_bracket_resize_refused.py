@@ -1,0 +1,107 @@
+"""A leg resize the venue refuses (a partial exit shrinks the legs to what is left): the leg then
+covers more or less than the position, so the bracket spec fails closed (`leg_resize_rejected`:
+close at market, cancel the rest) instead of going on with a stop that does not match it.
+
+On the real paper venue and the real order and bracket specs: every fill is half of what is left
+(partial_fill_prob 1), so a short's take-profit, once the falling market reaches it, leaves a
+remainder that halves bar by bar down to dust under XRP-PERP's minimum notional of 5. A leg that
+covers the whole position is exempt from that minimum (adapters/paper/clamp.py conform, on submit
+and amend alike); a second short on the symbol makes the remainder only part of it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.paper import PaperConfig, PaperVenue
+from engine.data import bundled
+from engine.data.bars import iter_bars
+from engine.domain import Domain, Side
+from engine.exec.execution import Execution
+from engine.risk.types import Intent
+from engine.runtime import BoundMachine, Interpreter, ListSink, ReplayClock, default_registry, missing_implementations
+from engine.spec.loader import load_specs
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+XRP = list(iter_bars(bundled.load("crypto_perp/XRP-PERP-5m")))
+OPEN_AT, LATER = 280, 300  # XRP-PERP falls from 1.1767 to 1.1324 meanwhile, never above 1.1768
+STOP = 1.20
+SMALL = (20.0, 1.16)  # qty, take-profit: reached at bar 288, then a partial exit a bar
+OTHER = (10.0, 1.0)  # a second short whose take-profit the market never reaches
+
+
+class Journal:
+    """The ledger's calls, kept (the store is not what this test is about)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, tuple, dict]] = []
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kw: self.rows.append((name, args, kw))
+
+    def rejections(self, key: str) -> list[str]:
+        return [kw["reason"] for name, args, kw in self.rows if name == "journal" and args[:2] == ("rejection", key)]
+
+
+@pytest.fixture(scope="module")
+def machines() -> dict[str, BoundMachine]:
+    specset, _ = load_specs([SPECS / "orders", SPECS / "catalogue.yaml"])
+    missing_implementations(specset)  # imports the providers that register the actions
+    return {n: BoundMachine.build(specset.machines[n], default_registry) for n in ("order", "bracket")}
+
+
+def _run(machines: dict[str, BoundMachine], *shorts: tuple[float, float], check=lambda ex, b: None):
+    """Shorts on XRP-PERP, one a bar (qty, take-profit), stepped to LATER; `check(ex, last)` after each bar."""
+    venue, journal = PaperVenue(PaperConfig(partial_fill_prob=1.0, partial_fill_min=0.5, partial_fill_max=0.5)), Journal()
+    interp = Interpreter(ReplayClock(XRP[OPEN_AT].ts), ListSink())
+    ex = Execution(interp, machines["order"], machines["bracket"], venue, journal, interp.clock,
+                   multiplier=lambda s: 1.0, on_closed=lambda b: None)
+    venue.on_bar(XRP[OPEN_AT])
+    brackets = []
+    for i, bar in enumerate(XRP[OPEN_AT + 1:LATER + 1]):
+        if i < len(shorts):
+            qty, take_profit = shorts[i]
+            quote = venue.quote("XRP-PERP")
+            intent = Intent("XRP-PERP", Domain.CRYPTO_PERP, Side.SELL, quote, STOP, take_profit, quote.ts, "s")
+            brackets.append(ex.open_bracket(intent, qty))
+        interp.clock.set(bar.ts)
+        ex.on_reports(venue.on_bar(bar))
+        check(ex, brackets[-1])
+    return ex, brackets[-1], venue, journal
+
+
+def _working(venue: PaperVenue, b, leg: str) -> float | None:
+    """What the venue's working order of the leg still covers (None: none works)."""
+    cid = b.legs[leg].id
+    left = [o.request.qty - o.filled_qty for o in venue.open_orders() if o.request.client_order_id == cid]
+    return left[0] if left else None
+
+
+def test_a_refused_resize_closes_the_position_instead_of_leaving_a_leg_that_does_not_cover_it(machines) -> None:
+    ex, b, venue, journal = _run(machines, OTHER, SMALL)
+    [why] = journal.rejections(b.id)
+    assert why.startswith("venue refused to resize the stop_loss leg (amend refused: notional") and "minimum" in why
+    assert b.instance.state == "flattening"
+    assert _working(venue, b, "stop_loss") is None and _working(venue, b, "take_profit") is None
+    # The dust left (2.6, under the minimum and not the whole position) cannot be closed at market
+    # either: the venue refuses that close too, and the run stops opening risk and says so.
+    assert b.open_qty == pytest.approx(2.6)
+    [fault] = ex.faults
+    assert fault.startswith("the venue refused the exit of 2.6 XRP-PERP") and "stays open" in fault
+
+
+def test_a_dust_remainder_that_is_the_whole_position_stays_covered(machines) -> None:
+    """The control: alone on the symbol, the legs follow the position down to one lot (each resize
+    exempt from the minimum, as it closes the whole position), and the bracket closes normally."""
+    seen: list[float] = []
+
+    def legs_cover_the_position(ex: Execution, b) -> None:
+        if b.instance.state == "protected":
+            left = b.open_qty
+            assert _working(ex.venue, b, "stop_loss") == pytest.approx(left)
+            assert _working(ex.venue, b, "take_profit") == pytest.approx(left)
+            seen.append(left)
+
+    ex, b, venue, journal = _run(machines, SMALL, check=legs_cover_the_position)
+    assert min(seen) * 1.2 < 5  # the legs covered a remainder worth less than the minimum notional
+    assert b.instance.state == "closed" and journal.rejections(b.id) == [] and not ex.faults
