@@ -9,7 +9,7 @@ from pathlib import Path
 from run_support import ENV, Scenario, _flips, base_config, full_series, specset, window
 
 # XRP-PERP 15m bars from 17 Nov 2021, 05:30 for ~3 days: eight 8-hourly real funding rates fall due.
-FUNDED = Scenario(stage=3, datasets=("crypto_perp/XRP-PERP-5m",), offset=200, bars=300, seed=11,
+FUNDED = Scenario(stage=3, datasets=("crypto_perp/XRP-PERP-5m",), offset=200, bars=300, seed=12,
                   partial_fill_prob=0.3, slippage_bps=5.0, max_hold_s=48 * 3600.0, flip_every=8)
 
 

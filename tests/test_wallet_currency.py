@@ -149,8 +149,8 @@ def test_the_runs_chain_converts_at_the_sessions_rates(tmp_path, thousand) -> No
 
 @pytest.mark.parametrize("old,new,at,message", [
     ("    usd: 13853\n", "    usd: -1\n", "usd: -1", "`usd_rates.BTC.usd`: -1 is outside (0, 1e+09]"),
-    ("    usd: 13853\n", "    usd: .nan\n", "usd: .nan", "`usd_rates.BTC.usd`: nan is outside (0, 1e+09]"),
-    ("    usd: 13853\n", "    usd: .inf\n", "usd: .inf", "`usd_rates.BTC.usd`: inf is outside (0, 1e+09]"),
+    ("    usd: 13853\n", "    usd: .nan\n", "usd: .nan", "`usd_rates.BTC.usd` is .nan, not a finite number"),
+    ("    usd: 13853\n", "    usd: .inf\n", "usd: .inf", "`usd_rates.BTC.usd` is .inf, not a finite number"),
     ("    usd: 13853\n", "    usd: 0\n", "usd: 0", "`usd_rates.BTC.usd`: 0 is outside (0, 1e+09]"),
     ("  BTC:  #", "  btc:  #", "btc:", "key `btc`: `btc` is not a currency code"),
     ("  USDT:  #", "  USD:  #", "  USD:  #", "key `USD`: no rate is needed for USD"),
