@@ -9,45 +9,24 @@ covers the whole position is exempt from that minimum (adapters/paper/clamp.py c
 and amend alike); a second short on the symbol makes the remainder only part of it."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from adapters.paper import PaperConfig, PaperVenue
-from engine.data import bundled
-from engine.data.bars import iter_bars
+from bracket_support import XRP, Journal, order_machines
 from engine.domain import Domain, Side
 from engine.exec.execution import Execution
 from engine.risk.types import Intent
-from engine.runtime import BoundMachine, Interpreter, ListSink, ReplayClock, default_registry, missing_implementations
-from engine.spec.loader import load_specs
+from engine.runtime import BoundMachine, Interpreter, ListSink, ReplayClock
 
-SPECS = Path(__file__).resolve().parents[1] / "specs"
-XRP = list(iter_bars(bundled.load("crypto_perp/XRP-PERP-5m")))
 OPEN_AT, LATER = 280, 300  # XRP-PERP falls from 1.1767 to 1.1324 meanwhile, never above 1.1768
 STOP = 1.20
 SMALL = (20.0, 1.16)  # qty, take-profit: reached at bar 288, then a partial exit a bar
 OTHER = (10.0, 1.0)  # a second short whose take-profit the market never reaches
 
 
-class Journal:
-    """The ledger's calls, kept (the store is not what this test is about)."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, tuple, dict]] = []
-
-    def __getattr__(self, name: str):
-        return lambda *args, **kw: self.rows.append((name, args, kw))
-
-    def rejections(self, key: str) -> list[str]:
-        return [kw["reason"] for name, args, kw in self.rows if name == "journal" and args[:2] == ("rejection", key)]
-
-
 @pytest.fixture(scope="module")
 def machines() -> dict[str, BoundMachine]:
-    specset, _ = load_specs([SPECS / "orders", SPECS / "catalogue.yaml"])
-    missing_implementations(specset)  # imports the providers that register the actions
-    return {n: BoundMachine.build(specset.machines[n], default_registry) for n in ("order", "bracket")}
+    return order_machines()
 
 
 def _run(machines: dict[str, BoundMachine], *shorts: tuple[float, float], check=lambda ex, b: None):

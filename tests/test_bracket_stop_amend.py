@@ -7,50 +7,30 @@ the leg is not the whole position (a second short on the symbol). A leg that cov
 position is exempt, on amend as on submit: a small position's stop can still be tightened."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, strategies as st
 
 from adapters.paper import PaperConfig, PaperVenue
-from engine.data import bundled
-from engine.data.bars import iter_bars
+from bracket_support import SPECS, XRP, Journal, order_machines
 from engine.actions import covers
 from engine.domain import Domain, Side
 from engine.exec.execution import Execution
 from engine.risk.types import Intent
-from engine.runtime import (BoundMachine, Interpreter, ListSink, Registry, ReplayClock, default_registry,
-                            missing_implementations)
+from engine.runtime import BoundMachine, Interpreter, ListSink, Registry, ReplayClock
 from engine.spec.contract import MOVE_STOP
 from engine.spec.loader import load_specs
 from runtime_support import interp as scratch
 
-SPECS = Path(__file__).resolve().parents[1] / "specs"
-XRP = list(iter_bars(bundled.load("crypto_perp/XRP-PERP-5m")))
 OPEN_AT, LATER = 280, 300  # XRP-PERP falls from 1.1767 to 1.1324 meanwhile, never above 1.1768
 QTY, STOP, TAKE_PROFIT = 4.3, 1.20, 1.0  # 4.3 x 1.1767 = 5.06: just over XRP-PERP's minimum notional of 5
 TIGHTER = 1.15  # above the market at LATER, below the stop, but 4.3 x 1.15 = 4.945: under the minimum
 
 
-class Journal:
-    """The ledger's calls, kept (the store is not what this test is about)."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, tuple, dict]] = []
-
-    def __getattr__(self, name: str):
-        return lambda *args, **kw: self.rows.append((name, args, kw))
-
-    def rejections(self, key: str) -> list[str]:
-        return [kw["reason"] for name, args, kw in self.rows if name == "journal" and args[:2] == ("rejection", key)]
-
-
 @pytest.fixture(scope="module")
 def machines() -> dict[str, BoundMachine]:
-    specset, _ = load_specs([SPECS / "orders", SPECS / "catalogue.yaml"])
-    missing_implementations(specset)  # imports the providers that register the actions
-    return {n: BoundMachine.build(specset.machines[n], default_registry) for n in ("order", "bracket")}
+    return order_machines()
 
 
 def _shorts(machines: dict[str, BoundMachine], *qtys: float) -> tuple[Execution, list, PaperVenue, Journal]:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, strategies as st
 
-from engine.cli import main
+from cli_support import cli
 from engine.data import bundled
 from engine.data.errors import DataError
 from engine.data.loader import load_bars
@@ -23,16 +23,6 @@ def csv(tmp_path: Path, text: str, name: str = "bars.csv") -> str:
     p = tmp_path / name
     p.write_text(text)
     return str(p)
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:  # argparse
-        rc = e.code
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err
-    return rc, out.out, out.err
 
 
 @pytest.mark.parametrize("tf", ["7x", "5M", "5min", "99999999999999d", "0m", ""])

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cli_support import cli
 from engine.cli import main
 from engine.data.errors import DataError
 from engine.data.loader import load_bars
@@ -29,16 +30,6 @@ def plain(tmp_path: Path, stamps: list[str], name: str = "bars.csv") -> str:
     p = tmp_path / name
     p.write_text(HEADER + "".join(f"{s},1.0,1.2,0.9,1.1,10\n" for s in stamps))
     return str(p)
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:  # argparse
-        rc = e.code
-    out = capsys.readouterr()
-    assert "Traceback" not in out.err
-    return rc, out.out, out.err
 
 
 def imported(capsys, tmp_path: Path, path: str, tf: str, *extra: str) -> tuple[int, str, list[pd.Timestamp]]:

@@ -1,0 +1,33 @@
+"""What the bracket tests on the real paper venue share: XRP-PERP's bundled bars, the real order
+and bracket machines, and a journal that keeps the ledger's calls."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.data import bundled
+from engine.data.bars import iter_bars
+from engine.runtime import BoundMachine, default_registry, missing_implementations
+from engine.spec.loader import load_specs
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+XRP = list(iter_bars(bundled.load("crypto_perp/XRP-PERP-5m")))
+
+
+class Journal:
+    """The ledger's calls, kept (the store is not what these tests are about)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, tuple, dict]] = []
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kw: self.rows.append((name, args, kw))
+
+    def rejections(self, key: str) -> list[str]:
+        return [kw["reason"] for name, args, kw in self.rows if name == "journal" and args[:2] == ("rejection", key)]
+
+
+def order_machines() -> dict[str, BoundMachine]:
+    """The shipped order and bracket machines, bound with the providers' code."""
+    specset, _ = load_specs([SPECS / "orders", SPECS / "catalogue.yaml"])
+    missing_implementations(specset)  # imports the providers that register the actions
+    return {n: BoundMachine.build(specset.machines[n], default_registry) for n in ("order", "bracket")}
