@@ -3,6 +3,7 @@ and bracket machines, and a journal that keeps the ledger's calls."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from engine.data import bundled
 from engine.data.bars import iter_bars
@@ -31,3 +32,17 @@ def order_machines() -> dict[str, BoundMachine]:
     specset, _ = load_specs([SPECS / "orders", SPECS / "catalogue.yaml"])
     missing_implementations(specset)  # imports the providers that register the actions
     return {n: BoundMachine.build(specset.machines[n], default_registry) for n in ("order", "bracket")}
+
+
+def execution_at(machines: dict[str, BoundMachine], config: Any, start: int) -> tuple[Any, Journal, Any]:
+    """(venue, journal, execution) on a paper venue with `config`, at XRP-PERP's bar `start`."""
+    from adapters.paper import PaperVenue
+    from engine.exec.execution import Execution
+    from engine.runtime import Interpreter, ListSink, ReplayClock
+
+    venue, journal = PaperVenue(config), Journal()
+    interp = Interpreter(ReplayClock(XRP[start].ts), ListSink())
+    ex = Execution(interp, machines["order"], machines["bracket"], venue, journal, interp.clock,
+                   multiplier=lambda s: 1.0, on_closed=lambda b: None)
+    venue.on_bar(XRP[start])
+    return venue, journal, ex

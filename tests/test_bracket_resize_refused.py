@@ -12,11 +12,11 @@ from __future__ import annotations
 import pytest
 
 from adapters.paper import PaperConfig, PaperVenue
-from bracket_support import XRP, Journal, order_machines
+from bracket_support import XRP, execution_at, order_machines
 from engine.domain import Domain, Side
 from engine.exec.execution import Execution
 from engine.risk.types import Intent
-from engine.runtime import BoundMachine, Interpreter, ListSink, ReplayClock
+from engine.runtime import BoundMachine
 
 OPEN_AT, LATER = 280, 300  # XRP-PERP falls from 1.1767 to 1.1324 meanwhile, never above 1.1768
 STOP = 1.20
@@ -31,11 +31,7 @@ def machines() -> dict[str, BoundMachine]:
 
 def _run(machines: dict[str, BoundMachine], *shorts: tuple[float, float], check=lambda ex, b: None):
     """Shorts on XRP-PERP, one a bar (qty, take-profit), stepped to LATER; `check(ex, last)` after each bar."""
-    venue, journal = PaperVenue(PaperConfig(partial_fill_prob=1.0, partial_fill_min=0.5, partial_fill_max=0.5)), Journal()
-    interp = Interpreter(ReplayClock(XRP[OPEN_AT].ts), ListSink())
-    ex = Execution(interp, machines["order"], machines["bracket"], venue, journal, interp.clock,
-                   multiplier=lambda s: 1.0, on_closed=lambda b: None)
-    venue.on_bar(XRP[OPEN_AT])
+    venue, journal, ex = execution_at(machines, PaperConfig(partial_fill_prob=1.0, partial_fill_min=0.5, partial_fill_max=0.5), OPEN_AT)
     brackets = []
     for i, bar in enumerate(XRP[OPEN_AT + 1:LATER + 1]):
         if i < len(shorts):
@@ -43,7 +39,7 @@ def _run(machines: dict[str, BoundMachine], *shorts: tuple[float, float], check=
             quote = venue.quote("XRP-PERP")
             intent = Intent("XRP-PERP", Domain.CRYPTO_PERP, Side.SELL, quote, STOP, take_profit, quote.ts, "s")
             brackets.append(ex.open_bracket(intent, qty))
-        interp.clock.set(bar.ts)
+        ex.clock.set(bar.ts)
         ex.on_reports(venue.on_bar(bar))
         check(ex, brackets[-1])
     return ex, brackets[-1], venue, journal

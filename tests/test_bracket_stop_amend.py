@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, strategies as st
 
 from adapters.paper import PaperConfig, PaperVenue
-from bracket_support import SPECS, XRP, Journal, order_machines
+from bracket_support import SPECS, XRP, Journal, execution_at, order_machines
 from engine.actions import covers
 from engine.domain import Domain, Side
 from engine.exec.execution import Execution
 from engine.risk.types import Intent
-from engine.runtime import BoundMachine, Interpreter, ListSink, Registry, ReplayClock
+from engine.runtime import BoundMachine, Registry
 from engine.spec.contract import MOVE_STOP
 from engine.spec.loader import load_specs
 from runtime_support import interp as scratch
@@ -36,18 +36,14 @@ def machines() -> dict[str, BoundMachine]:
 def _shorts(machines: dict[str, BoundMachine], *qtys: float) -> tuple[Execution, list, PaperVenue, Journal]:
     """Shorts of these qtys on XRP-PERP, in turn, protected (both legs working), the market fallen since
     their entry. Each one's legs go on as its entry fills: the first's cover the whole position then."""
-    venue, journal = PaperVenue(PaperConfig(partial_fill_prob=0.0)), Journal()
-    interp = Interpreter(ReplayClock(XRP[OPEN_AT].ts), ListSink())
-    ex = Execution(interp, machines["order"], machines["bracket"], venue, journal, interp.clock,
-                   multiplier=lambda s: 1.0, on_closed=lambda b: None)
-    venue.on_bar(XRP[OPEN_AT])
+    venue, journal, ex = execution_at(machines, PaperConfig(partial_fill_prob=0.0), OPEN_AT)
     brackets = []
     for i, bar in enumerate(XRP[OPEN_AT + 1:LATER + 1]):
         if i < len(qtys):  # one a bar: the next bar fills it
             quote = venue.quote("XRP-PERP")
             intent = Intent("XRP-PERP", Domain.CRYPTO_PERP, Side.SELL, quote, STOP, TAKE_PROFIT, quote.ts, "s")
             brackets.append(ex.open_bracket(intent, qtys[i]))
-        interp.clock.set(bar.ts)
+        ex.clock.set(bar.ts)
         ex.on_reports(venue.on_bar(bar))
     assert all(b.instance.state == "protected" and b.instance.ctx["stop"] == STOP for b in brackets)
     assert venue.ledger.qty("XRP-PERP") == pytest.approx(-sum(qtys))
