@@ -18,7 +18,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, fields
 from enum import Enum
@@ -531,9 +531,14 @@ class Store:
                     row.spec_hash, row.data, row.updated_ts = h, d, ts
                     self._session.add(row)
 
-    def load_snapshots(self, machine: str) -> dict[str, MachineSnapshot]:
-        rows = self._all(select(MachineSnapshot).where(MachineSnapshot.machine == machine))
-        return {r.instance_id: r for r in rows}
+    def load_snapshots(self, machine: str, ids: Collection[str] | None = None) -> dict[str, MachineSnapshot]:
+        """`machine`'s saved snapshots, or only those of the instances `ids`: the store keeps every
+        instance a run ever saved (a long run's orders and brackets by the ten thousand), while a
+        resume or `engine status` needs the few its checkpoint names."""
+        query = select(MachineSnapshot).where(MachineSnapshot.machine == machine)
+        if ids is not None:
+            query = query.where(MachineSnapshot.instance_id.in_(list(ids)))
+        return {r.instance_id: r for r in self._all(query)}
 
     def put_kpis(self, *, stage: int, domain: Domain | str, mode: Mode | str, trades: int,
                  win_rate: float | None, sharpe: float | None, sortino: float | None, max_dd: float,

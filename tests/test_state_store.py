@@ -186,8 +186,10 @@ def test_a_checkpoints_snapshots_are_saved_together(tmp_path: Path) -> None:
         s.save_snapshots([])
     with open_store(tmp_path) as s:
         orders = s.load_snapshots("order")
+        named = s.load_snapshots("order", ["b", "gone"])  # a checkpoint's open ones, not every one saved
     assert sorted(orders) == ["a", "b"] and orders["a"].spec_hash == "h2"
     assert orders["a"].data["state"] == "filled" and orders["a"].data["px"] != orders["a"].data["px"]  # NaN
+    assert sorted(named) == ["b"] and named["b"].data == {"state": "new"}
 
 
 def test_a_write_inside_a_transaction_is_read_back_there(tmp_path: Path) -> None:

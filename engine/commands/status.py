@@ -338,7 +338,7 @@ def open_brackets(store: Any) -> list[dict[str, Any]]:
     from engine.run.checkpoint import KEY
 
     saved = (store.get_json(KEY) or {}).get("brackets") or []
-    snaps = store.load_snapshots(BRACKET_MACHINE) if saved else {}
+    snaps = store.load_snapshots(BRACKET_MACHINE, [d["id"] for d in saved]) if saved else {}
     out = []
     for d in saved:
         snap = snaps.get(d["id"])

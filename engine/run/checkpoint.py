@@ -211,8 +211,11 @@ def load(runner: Any, data: dict) -> None:
     """Restore a runner (and its session) from checkpoint data, inside a freshly assembled run."""
     ses = runner.session
     store, interp, ex = ses.store, ses.interp, ses.execution
-    snaps = {m: {i: row.data for i, row in store.load_snapshots(m).items()}
-             for m in ("kill_modes", "rollout", "order", "bracket")}
+    # The open orders and brackets the checkpoint names, not every one the run ever saved.
+    saved = {"kill_modes": None, "rollout": None,
+             "order": [d["request"]["client_order_id"] for d in data["orders"]],
+             "bracket": [d["id"] for d in (*data["brackets"], *data.get("closing", ()))]}
+    snaps = {m: {i: row.data for i, row in store.load_snapshots(m, ids).items()} for m, ids in saved.items()}
     ses.kill = interp.restore(ses.bound["kill_modes"], snaps["kill_modes"]["kill"], host=ses)
     ses.rollout = interp.restore(ses.bound["rollout"], snaps["rollout"]["rollout"], host=ses)
     ses.books = {Domain(d["domain"]): book_from(d) for d in data["books"]}
