@@ -4,8 +4,7 @@ Errors in a user file are reported as file:line:col diagnostics, like specs.
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -161,40 +160,17 @@ def load_config(path: str | Path | None = None, *, strategy: bool = True) -> Run
 
 
 def _check_user_doc(user: Any, doc: Any) -> None:
-    """A user file is a mapping of the defaults' keys, and holds no NaN or infinity: every
-    comparison with NaN is false, so a bound of .nan would silently be no bound, and no
-    setting of a run means infinity."""
+    """A user file is a mapping of the defaults' keys. (NaN, infinity and integers past 64 bits are
+    refused with every spec's numbers, by engine.spec.models.validate.)"""
     if user is not None and not isinstance(user, dict):
         raise SpecError([Diagnostic(doc.pos_of(()), Severity.ERROR, "CONFIG_SHAPE",
                                     f"a run config is a mapping of keys, not a {_yaml_kind(user)}",
                                     "write `key: value` lines with the keys of engine/run/defaults.yaml, "
                                     "e.g. `seed: 7`")])
-    bad = [Diagnostic(doc.pos_of(at), Severity.ERROR, "CONFIG_VALUE",
-                      f"`{'.'.join(map(str, at))}` is {_yaml_number(x)}, not a finite number",
-                      "give a finite number (YAML reads .nan and .inf as not-a-number and infinity)")
-           for at, x in _numbers(user, ()) if not math.isfinite(x)]
-    if bad:
-        raise SpecError(bad)
-
-
-def _numbers(node: Any, at: tuple) -> Iterator[tuple[tuple, float]]:
-    """Every float in a parsed document, with its path."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _numbers(v, (*at, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _numbers(v, (*at, i))
-    elif isinstance(node, float):
-        yield at, node
 
 
 def _yaml_kind(value: Any) -> str:
     return "list" if isinstance(value, list) else "plain value" if isinstance(value, str) else type(value).__name__
-
-
-def _yaml_number(x: float) -> str:
-    return ".nan" if math.isnan(x) else ".inf" if x > 0 else "-.inf"
 
 
 def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
