@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from strategies.ml.config import Allowlist, AllowlistsConfig, RegimeConfig, load_spec
 
@@ -35,6 +35,27 @@ class Regime(str, Enum):
 
 def load_regime_config() -> RegimeConfig:
     return load_spec("regime", RegimeConfig)
+
+
+# The RegimeConfig fields regime_flags does not read (sessions are the allowlist's). Every other
+# field shapes a model's regime_* features, so a new field is recorded and compared by default:
+# a needless refusal rather than a silent train/serve skew.
+_NOT_FLAGS = {"kind", "sessions"}
+NOT_RECORDED = "(not recorded)"
+
+
+def flag_settings(cfg: RegimeConfig) -> dict[str, Any]:
+    """The settings regime_flags reads: what `engine train` records beside a model."""
+    return cfg.model_dump(exclude=_NOT_FLAGS)
+
+
+def changed_settings(trained: Mapping[str, Any], cfg: RegimeConfig) -> list[tuple[str, Any, Any]]:
+    """(key, trained value, current value) for every flag setting that differs from `trained`;
+    a key only one side has differs too (its other value is NOT_RECORDED)."""
+    now = flag_settings(cfg)
+    keys = [k for k in now if k in trained] + sorted(set(now) ^ set(trained))
+    return [(k, trained.get(k, NOT_RECORDED), now.get(k, NOT_RECORDED)) for k in keys
+            if trained.get(k, NOT_RECORDED) != now.get(k, NOT_RECORDED)]
 
 
 def load_allowlists() -> dict[str, Allowlist]:

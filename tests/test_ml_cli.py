@@ -1,9 +1,12 @@
 import json
+from pathlib import Path
 
 from ml_helpers import random_bars
 
 from engine.cli import main
 from strategies.ml.registry import slug
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_train_rl_is_not_in_this_issue(capsys):
@@ -27,6 +30,27 @@ def test_train_ml_registers_versions(tmp_path, capsys):
     manifest = json.loads((tmp_path / "reg" / slug("TEST") / "5m" / "v2" / "manifest.json").read_text())
     assert len(manifest["data_hash"]) == 64 and manifest["features"] and manifest["metrics"]["folds"]
     assert json.loads((tmp_path / "reg" / slug("TEST") / "5m" / "index.json").read_text())["active"] == 1
+
+
+def test_train_ml_records_the_regime_spec_it_was_given(tmp_path):
+    data = tmp_path / "TEST-5m.csv"
+    random_bars(2500, seed=8).to_csv(data, index_label="ts")
+    spec = tmp_path / "filter.yaml"
+    spec.write_text("kind: ml\nmodel: {n_estimators: 5}\n"
+                    "walkforward: {train: 2d, test: 12h, min_folds: 3, min_train_samples: 100}\n")
+    regime = tmp_path / "regime.yaml"
+    regime.write_text((ROOT / "specs" / "ml" / "regime.yaml").read_text().replace("ema_window: 50", "ema_window: 30"))
+    assert main(["train", "ml", "--symbol", "TEST", "--tf", "5m", "--data", str(data), "--registry",
+                 str(tmp_path / "reg"), "--spec", str(spec), "--regime", str(regime)]) == 0
+    manifest = json.loads((tmp_path / "reg" / slug("TEST") / "5m" / "v1" / "manifest.json").read_text())
+    assert manifest["regime_config"]["ema_window"] == 30 and "sessions" not in manifest["regime_config"]
+
+
+def test_train_ml_bad_regime_spec_is_a_positioned_error(tmp_path, capsys):
+    regime = tmp_path / "regime.yaml"
+    regime.write_text("kind: regime\nadx_window: 1\n")
+    assert main(["train", "ml", "--symbol", "ETH/BTC", "--tf", "5m", "--regime", str(regime)]) == 1
+    assert f"{regime}:2:13: error SCHEMA_VALUE `adx_window`" in capsys.readouterr().err
 
 
 def test_train_ml_bad_spec_is_a_positioned_error(tmp_path, capsys):

@@ -54,7 +54,7 @@ class LiveFeed:
         fit_end = int(len(self.df) * cfg.strategy.fit_fraction)
         self.strategies = [s.fit(self.df.iloc[:fit_end]) for s in _strategies(cfg.strategy)]
         model = ModelRegistry(registry_root).load(SYMBOL, "5m", 1)
-        self.feed = ModelFeed(f"{SYMBOL}:5m:v1", model, self.native)
+        self.feed = ModelFeed(f"{SYMBOL}:5m:v1", model, self.native, runner.session.specs.extra["regime"])
         self.window = runner.session.specs.extra["risk"].brackets.atr_window
         n = len(replay_series)
         self.series = dataclasses.replace(replay_series, signal=np.full(n, np.nan), atr=np.full(n, np.nan))
@@ -124,9 +124,10 @@ def test_live_probability_equals_the_precomputed_one(registry):  # noqa: F811
     """The model's P(up) at decision times: whole series at once vs only the bars received by then."""
     from engine.data import bundled
     from strategies.ml.registry import ModelRegistry
+    from strategies.regime import load_regime_config
 
     native = bundled.load("crypto_spot/ETH_BTC-5m")
-    feed = ModelFeed("m", ModelRegistry(registry).load(SYMBOL, "5m", 1), native)
+    feed = ModelFeed("m", ModelRegistry(registry).load(SYMBOL, "5m", 1), native, load_regime_config())
     ts = np.array([native.index[k].timestamp() + 300.0 for k in (100, 3000, 4321, len(native) - 1)])
     ts = np.append(ts, ts[-1] - 1800.0)  # inside the last, unfinished 1h/4h bucket
     live = [feed.prob_live(native, t) for t in ts]

@@ -2,9 +2,12 @@
 
     engine train ml --symbol ETH/BTC --tf 5m [--data NAME_OR_PATH] [--store var/store]
                     [--registry var/models] [--activate] [--state var/state.db]
+                    [--spec specs/ml/filter.yaml] [--regime specs/ml/regime.yaml]
 
 --data is a bundled data set, a series imported with `engine data import` (named
 `store:SYMBOL@TF` as in a run config's datasets, read from --store) or a bars file.
+The regime settings the features were built with are recorded in the manifest
+(`regime_config`): `engine run` refuses the model under a regime spec that differs.
 
 Progress is shown per walk-forward fold; metrics are printed per fold and
 overall; the model refit on all samples is registered as the next version.
@@ -33,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
     ml.add_argument("--registry", help="model registry root (default: registry_root in specs/ml/filter.yaml)")
     ml.add_argument("--spec", help="ML spec file (default specs/ml/filter.yaml)")
+    ml.add_argument("--regime", help="regime spec file whose settings the regime features use (default "
+                                     "specs/ml/regime.yaml); recorded with the model, and a run whose "
+                                     "--specs hold other settings refuses the model")
     ml.add_argument("--activate", action="store_true", help="make the new version active")
     ml.add_argument("--state", help="state store (SQLite path) that records the active version")
     sub.add_parser("rl", help="PPO policy (a later issue)")
@@ -56,12 +62,13 @@ def _train(args: argparse.Namespace) -> int:
     from engine.commands.console import console as make_console
     from engine.data.timeframes import canonical_tf
     from strategies.ml import dataset
-    from strategies.ml.config import MLConfig, load_model, load_spec
+    from strategies.ml.config import MLConfig, RegimeConfig, load_model, load_spec
     from strategies.ml.model import fit
     from strategies.ml.registry import ModelRegistry
 
     console = make_console()
     cfg = load_model(args.spec, MLConfig) if args.spec else load_spec("filter", MLConfig)
+    regime = load_model(args.regime, RegimeConfig) if args.regime else load_spec("regime", RegimeConfig)
     symbol, tf, bars = dataset.load(args.data or args.symbol, args.tf, args.store)
     if args.data and Path(args.data).is_file():  # a bars file names no symbol: register under --symbol
         symbol = args.symbol
@@ -73,7 +80,7 @@ def _train(args: argparse.Namespace) -> int:
     console.print(f"[bold]{symbol} {tf}[/]: {len(bars)} bars {bars.index[0]} .. {bars.index[-1]}")
 
     t0 = time.perf_counter()
-    X, labels = dataset.training_frame(bars, cfg)
+    X, labels = dataset.training_frame(bars, cfg, regime)
     t_feat = time.perf_counter() - t0
     console.print(f"features: {X.shape[1]} columns x {len(X)} samples in {t_feat:.2f}s")
 
@@ -88,7 +95,8 @@ def _train(args: argparse.Namespace) -> int:
 
     registry = ModelRegistry(args.registry or cfg.registry_root, store=_open_store(args.state))
     first = not registry.versions(symbol, tf)
-    version = registry.register(symbol, tf, booster, _manifest(cfg, result, X, labels, bars, t_wf + t_fit),
+    manifest = _manifest(cfg, regime, result, X, labels, bars, t_wf + t_fit)
+    version = registry.register(symbol, tf, booster, manifest,
                                 _trades_json(result), activate=args.activate or first)
     active = registry.active_version(symbol, tf)
     console.print(f"timing: features {t_feat:.2f}s, walk-forward {t_wf:.2f}s "
@@ -137,10 +145,11 @@ def _print_metrics(console, result, symbol: str) -> None:
                   f"Brier {o['brier']:.4f}")
 
 
-def _manifest(cfg, result, X, labels, bars, train_seconds: float) -> dict:
+def _manifest(cfg, regime, result, X, labels, bars, train_seconds: float) -> dict:
     import xgboost
 
     from strategies.ml.registry import frame_hash
+    from strategies.regime import flag_settings
 
     return {
         "kind": "xgboost",
@@ -150,6 +159,7 @@ def _manifest(cfg, result, X, labels, bars, train_seconds: float) -> dict:
         "walkforward": cfg.walkforward.model_dump(),
         "features": list(X.columns),
         "feature_config": cfg.features.model_dump(),
+        "regime_config": flag_settings(regime),  # a run refuses the model under other settings
         "threshold": result.threshold,
         "threshold_source": result.threshold_source,
         "metrics": {"overall": result.overall,

@@ -15,6 +15,10 @@ features' causality), but a higher timeframe's last closed bucket is found
 only once the bucket after it exists. The whole series' end is padded the same
 way; where the data has a gap right at `t`, the row is computed the live way. Models are loaded BY VERSION and pinned in the store, so
 a resumed run uses the versions it started with.
+
+A model's regime_* features are computed with the run's (--specs) regime spec, never the
+repo's; a model trained under other regime settings, or one that does not record them, is
+refused at start (train/serve skew would otherwise go unnoticed).
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ class ModelFeed:
     name: str  # "ETH/BTC:5m:v1": what trades, refusals and reports record
     model: Any  # strategies.ml.registry.LoadedModel
     bars: "pd.DataFrame"
+    regime: Any  # the run's RegimeConfig, which _check_regime found equal to the model's training
 
     def probs(self, ts: np.ndarray) -> np.ndarray:
         """P(up) known at each decision time in `ts` (epoch seconds), for the whole series at once."""
@@ -118,7 +123,7 @@ class ModelFeed:
         from strategies.ml.model import predict
 
         cfg = self._features()
-        X = build_features(bars, cfg)
+        X = build_features(bars, cfg, self.regime)
         natr = [c for c in X.columns if c.endswith("natr")]
         warm = X[[f"ema{max(cfg.ema_windows)}_dist", "adx", *natr]].notna().all(axis=1).to_numpy()
         return pd.Series(np.where(warm, predict(self.model.booster, X), np.nan), index=X.index)
@@ -167,7 +172,7 @@ def ml_spec(specs: Any, kind: str, why: str) -> Any:
 def build_decider(cfg: RunConfig, specs: Any, stage: int, series: list[Series], store: Any,
                   notes: list[str], resume: bool) -> Decider:
     """The run's Decider with its filters; every choice is written to `notes` and the journal."""
-    feeds = _feeds(cfg, series, store, notes, resume)
+    feeds = _feeds(cfg, specs, series, store, notes, resume)
     allow = {s.symbol: _allowlist(cfg, specs, s.symbol in feeds) for s in series}
     timeframes = {name: (dd.primary, dd.confirm) for name, dd in cfg.data.items()}
     if not feeds and not any(allow.values()):
@@ -202,7 +207,7 @@ def _dataset_for(cfg: RunConfig, s: Series) -> tuple[Source, str] | None:
     return (src, dd.store) if src is not None else None
 
 
-def _feeds(cfg: RunConfig, series: list[Series], store: Any, notes: list[str],
+def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: list[str],
            resume: bool) -> dict[str, list[ModelFeed]]:
     """symbol -> its models, loaded by version; refuses to start when `ml.enabled: true` lacks one."""
     if cfg.ml.enabled is False:
@@ -226,7 +231,7 @@ def _feeds(cfg: RunConfig, series: list[Series], store: Any, notes: list[str],
             missing.append(f"{s.symbol} {src.tf}")
             continue
         bars = sources.load(src.name, store_root)
-        feeds[s.symbol] = [ModelFeed(f"{s.symbol}:{tf}:v{v}", _load(registry, s.symbol, tf, v), bars)
+        feeds[s.symbol] = [_feed(specs, f"{s.symbol}:{tf}:v{v}", _load(registry, s.symbol, tf, v), bars)
                            for tf, v in refs]
     if missing and cfg.ml.enabled is True:
         raise FileNotFoundError(f"ml.enabled is true but there is no active model for {', '.join(missing)} in "
@@ -242,6 +247,45 @@ def _feeds(cfg: RunConfig, series: list[Series], store: Any, notes: list[str],
         _note(store, notes, "filter", f"ML filter off for {', '.join(missing)}: no active model in "
                                       f"{cfg.ml.registry} (engine train ml --symbol SYMBOL --tf TF)")
     return feeds
+
+
+def _feed(specs: Any, name: str, model: Any, bars: "pd.DataFrame") -> ModelFeed:
+    regime = ml_spec(specs, "regime", "for its models' regime features")
+    where = specs.extra_pos.get("regime")
+    _check_regime(name, model, regime, where.file if where else "the regime spec")
+    return ModelFeed(name, model, bars, regime)
+
+
+def _check_regime(name: str, model: Any, regime: Any, regime_file: str) -> None:
+    """Refuse a model whose regime features were trained under other regime settings than
+    `regime` (from `regime_file`), or under unknown ones (saved before models recorded them)."""
+    from engine.run.session import RefusedToStart
+    from strategies.regime import changed_settings
+
+    retrain = (f"retrain it under {regime_file} and activate it (`engine train ml --symbol {model.symbol} "
+               f"--tf {model.tf} --regime {regime_file} --activate`, with the data and --spec it was trained on)")
+    trained = model.manifest.get("regime_config")
+    if not isinstance(trained, dict):
+        raise RefusedToStart(f"model {name} does not record the regime settings it was trained under (it was "
+                             f"saved before models recorded them), so whether {regime_file} matches them is "
+                             f"unknown and its regime features may differ from training: {retrain}")
+    changed = changed_settings(trained, regime)
+    if changed:
+        diffs = "; ".join(f"`{k}` trained {t}, now {v}" for k, t, v in changed)
+        raise RefusedToStart(f"{_setting_pos(regime_file, changed[0][0])}: model {name} was trained under other "
+                             f"regime settings ({diffs}), so its regime features would differ from training: "
+                             f"{retrain}, or put the trained values back")
+
+
+def _setting_pos(regime_file: str, key: str) -> str:
+    """file:line:col of `key` in the regime spec (the document's start when it is not written out)."""
+    from engine.spec.yamlio import parse_yaml
+
+    try:
+        doc, _ = parse_yaml(Path(regime_file).read_text(encoding="utf-8"), regime_file)
+    except (OSError, UnicodeDecodeError):
+        doc = None  # the loader read it a moment ago; nothing to point at now
+    return str(doc.pos_of((key,))) if doc is not None else f"{regime_file}:1:1"
 
 
 def _refs(cfg: RunConfig, symbol: str, data_tf: str, registry: Any, pinned: dict | None) -> list[tuple[str, int]]:
