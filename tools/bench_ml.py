@@ -25,6 +25,7 @@ from strategies.ml.config import MLConfig, load_spec  # noqa: E402
 from strategies.ml.features import build_features  # noqa: E402
 from strategies.ml.model import fit, run_walk_forward  # noqa: E402
 from strategies.ml.registry import LoadedModel  # noqa: E402
+from strategies.regime import flag_settings, load_regime_config  # noqa: E402
 
 DEFAULT = ["crypto_spot/ETH_BTC-5m", "crypto_spot/LTC_BTC-5m", "crypto_spot/ADA_BTC-5m"]
 LIVE_BARS = 20  # decision times timed on the live path (features rebuilt from the bars so far)
@@ -49,8 +50,10 @@ def bench(name: str, cfg: MLConfig) -> dict:
     t = time.perf_counter()
     booster = fit(X, labels["y"].to_numpy(), cfg.model)
     fit_s = time.perf_counter() - t
-    manifest = {"feature_config": cfg.features.model_dump(), "threshold": result.threshold}
-    feed = ModelFeed(f"{symbol}:{tf}:bench", LoadedModel(symbol, tf, 0, booster, manifest), bars)
+    regime = load_regime_config()
+    manifest = {"feature_config": cfg.features.model_dump(), "threshold": result.threshold,
+                "regime_config": flag_settings(regime)}
+    feed = ModelFeed(f"{symbol}:{tf}:bench", LoadedModel(symbol, tf, 0, booster, manifest), bars, regime)
     step = bars.index[1] - bars.index[0]
     closes = (bars.index[-LIVE_BARS:] + step).asi8 / 1e9
     pre_s = best(lambda: feed.probs(closes), repeat=1)
