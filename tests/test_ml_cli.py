@@ -32,11 +32,12 @@ def test_train_ml_registers_versions(tmp_path, capsys):
     assert json.loads((tmp_path / "reg" / slug("TEST") / "5m" / "index.json").read_text())["active"] == 1
 
 
-def test_train_ml_records_the_regime_spec_it_was_given(tmp_path):
+def test_train_ml_records_the_feature_and_regime_specs_it_was_given(tmp_path):
     data = tmp_path / "TEST-5m.csv"
     random_bars(2500, seed=8).to_csv(data, index_label="ts")
     spec = tmp_path / "filter.yaml"
     spec.write_text("kind: ml\nmodel: {n_estimators: 5}\n"
+                    "features: {macd_fast: 8, macd_signal: 5, volume_mean_window: 30, spread_ratio_window: 20}\n"
                     "walkforward: {train: 2d, test: 12h, min_folds: 3, min_train_samples: 100}\n")
     regime = tmp_path / "regime.yaml"
     regime.write_text((ROOT / "specs" / "ml" / "regime.yaml").read_text().replace("ema_window: 50", "ema_window: 30"))
@@ -44,6 +45,9 @@ def test_train_ml_records_the_regime_spec_it_was_given(tmp_path):
                  str(tmp_path / "reg"), "--spec", str(spec), "--regime", str(regime)]) == 0
     manifest = json.loads((tmp_path / "reg" / slug("TEST") / "5m" / "v1" / "manifest.json").read_text())
     assert manifest["regime_config"]["ema_window"] == 30 and "sessions" not in manifest["regime_config"]
+    recorded = manifest["feature_config"]
+    assert (recorded["macd_fast"], recorded["macd_slow"], recorded["macd_signal"]) == (8, 26, 5)
+    assert (recorded["volume_mean_window"], recorded["spread_ratio_window"]) == (30, 20)
 
 
 def test_train_ml_bad_regime_spec_is_a_positioned_error(tmp_path, capsys):
@@ -69,3 +73,33 @@ def test_select_from_given_metrics(tmp_path, capsys):
     assert main(["select", "--top-k", "5", "--min-trades", "25", "--metrics", str(metrics), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["symbols"] == ["A", "B"]
     assert "ACTIVE" in capsys.readouterr().out
+
+
+def test_select_walks_forward_with_the_given_ml_and_regime_specs(tmp_path, monkeypatch):
+    from strategies.ml import dataset
+
+    data = tmp_path / "TEST-5m.csv"
+    random_bars(2500, seed=8).to_csv(data, index_label="ts")
+    spec = tmp_path / "filter.yaml"
+    spec.write_text("kind: ml\nmodel: {n_estimators: 5}\nfeatures: {macd_fast: 8}\n"
+                    "walkforward: {train: 2d, test: 12h, min_folds: 3, min_train_samples: 100}\n")
+    regime = tmp_path / "regime.yaml"
+    regime.write_text((ROOT / "specs" / "ml" / "regime.yaml").read_text().replace("ema_window: 50", "ema_window: 30"))
+    seen = []
+    real = dataset.training_frame
+    monkeypatch.setattr(dataset, "training_frame", lambda bars, cfg, reg=None: seen.append((cfg, reg))
+                        or real(bars, cfg, reg))
+    out = tmp_path / "active.json"
+    assert main(["select", "--data", str(data), "--registry", str(tmp_path / "reg"), "--out", str(out),
+                 "--spec", str(spec), "--regime", str(regime), "--min-trades", "0"]) == 0
+    [(cfg, reg)] = seen  # no registered model: a fresh walk-forward, under the given specs
+    assert cfg.features.macd_fast == 8 and reg.ema_window == 30
+    assert json.loads(out.read_text())["symbols"] == ["TEST"]
+
+
+def test_select_bad_regime_spec_is_a_positioned_error(tmp_path, capsys):
+    regime = tmp_path / "regime.yaml"
+    regime.write_text("kind: regime\nadx_window: 1\n")
+    assert main(["select", "--data", "crypto_spot/ETH_BTC-5m", "--out", str(tmp_path / "a.json"),
+                 "--regime", str(regime)]) == 1
+    assert f"{regime}:2:13: error SCHEMA_VALUE `adx_window`" in capsys.readouterr().err

@@ -34,7 +34,7 @@ def test_the_check_can_fail_features_after_t_do_move():
     t = 300
     changed = build_features(_perturb(BARS, t, 99), CFG, REGIME)
     assert not changed.iloc[t + 1].equals(BASE.iloc[t + 1])
-    htf = [c for c in BASE.columns if c.startswith("1h_") and "macd" not in c]  # MACD: fixed 26 bars
+    htf = [c for c in BASE.columns if c.startswith("1h_") and "macd" not in c]  # MACD: CFG keeps the 26-bar slow EMA
     assert BASE.iloc[t][htf].notna().all(), "1h features must be warm for the test to mean anything"
     assert not changed.iloc[t + 13:][htf].equals(BASE.iloc[t + 13:][htf])
 

@@ -3,13 +3,15 @@
     engine select [--top-k 5] [--min-trades 25] [--metrics FILE] [--registry var/models]
                   [--data NAME ...] [--store var/store] [--state var/state.db]
                   [--out var/active_symbols.json]
+                  [--spec specs/ml/filter.yaml] [--regime specs/ml/regime.yaml]
 
 Metrics come from --metrics (a JSON list of {symbol, tf, trades, winrate,
 profit_factor, sharpe, sortino, max_drawdown, ...}) or from the out-of-sample
 walk-forward trades of each --data set (bundled names, or series imported with
 `engine data import` named `store:SYMBOL@TF` and read from --store; by default
 every bundled data set): the active registered model's stored validation
-trades when there is one, else a fresh walk-forward run (nothing is registered).
+trades when there is one, else a fresh walk-forward run (nothing is registered) with
+the ML spec --spec and the regime spec --regime, as `engine train ml` takes them.
 The active set goes to the state store kv key "active_symbols" (with --state) or
 to a JSON file.
 """
@@ -20,22 +22,31 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file
+
+if TYPE_CHECKING:
+    from strategies.ml.config import MLConfig, RegimeConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, help="symbols to keep (default: specs/ml/selection.yaml)")
     parser.add_argument("--min-trades", type=int, help="fewest trades a candidate needs (default: the spec)")
     parser.add_argument("--metrics", type=existing_file, help="JSON file with precomputed metrics instead of evaluating data")
-    parser.add_argument("--registry", help="model registry root (default: specs/ml/filter.yaml)")
+    parser.add_argument("--registry", help="model registry root (default: registry_root in the --spec file)")
     parser.add_argument("--data", nargs="*", help="bundled data-set names or imported series store:SYMBOL@TF "
                                                   "to evaluate (default: every bundled data set)")
     parser.add_argument("--store", default=DEFAULT_STORE,
                         help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
     parser.add_argument("--state", help="state store (SQLite path); default: write a JSON file")
     parser.add_argument("--out", help="JSON file for the active set when no --state (default: the spec)")
+    parser.add_argument("--spec", type=existing_file,
+                        help="ML spec file for a fresh walk-forward (default specs/ml/filter.yaml)")
+    parser.add_argument("--regime", type=existing_file,
+                        help="regime spec file whose settings the regime features of a fresh walk-forward use "
+                             "(default specs/ml/regime.yaml), as for `engine train ml --regime`")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,29 +103,32 @@ def _read_metrics(path: Path) -> list[dict]:
 
 def _evaluate(console, args: argparse.Namespace) -> list[dict]:
     from strategies.ml import dataset
+    from strategies.ml.config import MLConfig, RegimeConfig, load_model, load_spec
 
+    # Loaded once, before any data: a bad spec is refused at its file:line:col up front.
+    cfg = load_model(args.spec, MLConfig) if args.spec else load_spec("filter", MLConfig)
+    regime = load_model(args.regime, RegimeConfig) if args.regime else load_spec("regime", RegimeConfig)
     names = args.data or dataset.bar_datasets()
     rows = []
     with console.status("evaluating") as status:
         for name in names:
             status.update(f"evaluating {name}")
-            row, note = _evaluate_one(name, args.registry, args.store)
+            row, note = _evaluate_one(name, args.registry, args.store, cfg, regime)
             console.print(f"{name}: {note}")
             if row is not None:
                 rows.append(row)
     return rows
 
 
-def _evaluate_one(name: str, registry_root: str | None, store_root: str) -> tuple[dict | None, str]:
+def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: MLConfig,
+                  regime: RegimeConfig) -> tuple[dict | None, str]:
     import pandas as pd
 
     from strategies import selection as sel
     from strategies.ml import dataset
-    from strategies.ml.config import MLConfig, load_spec
     from strategies.ml.model import oos_trades, run_walk_forward
     from strategies.ml.registry import ModelRegistry
 
-    cfg = load_spec("filter", MLConfig)
     symbol, tf, bars = dataset.load(name, store_root=store_root)
     registry = ModelRegistry(registry_root or cfg.registry_root)
     version = registry.active_version(symbol, tf)
@@ -124,7 +138,7 @@ def _evaluate_one(name: str, registry_root: str | None, store_root: str) -> tupl
         start, end = pd.Timestamp(t["span"][0]), pd.Timestamp(t["span"][1])
         note = f"validation trades of registered v{version}"
     else:
-        X, labels = dataset.training_frame(bars, cfg)
+        X, labels = dataset.training_frame(bars, cfg, regime)
         try:
             result = run_walk_forward(X, labels, cfg, symbol)
         except ValueError as e:

@@ -8,6 +8,8 @@
 `store:SYMBOL@TF` as in a run config's datasets, read from --store) or a bars file.
 The regime settings the features were built with are recorded in the manifest
 (`regime_config`): `engine run` refuses the model under a regime spec that differs.
+The spec's `features:` section is recorded too (`feature_config`): a run builds the
+model's features from that record, never from its own ML spec.
 
 Progress is shown per walk-forward fold; metrics are printed per fold and
 overall; the model refit on all samples is registered as the next version.

@@ -19,10 +19,14 @@ a resumed run uses the versions it started with.
 A model's regime_* features are computed with the run's (--specs) regime spec, never the
 repo's; a model trained under other regime settings, or one that does not record them, is
 refused at start (train/serve skew would otherwise go unnoticed).
+Every other feature is built from the feature config the model's manifest records (the
+`features:` section it was trained under), never from the run's filter spec, so an edited
+spec cannot skew a trained model; keys a model saved before they existed get the values
+the features had then (strategies.ml.config.recorded_features).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +52,12 @@ class ModelFeed:
     model: Any  # strategies.ml.registry.LoadedModel
     bars: "pd.DataFrame"
     regime: Any  # the run's RegimeConfig, which _check_regime found equal to the model's training
+    features: Any = field(init=False)  # the FeatureConfig the model records: what it was trained on
+
+    def __post_init__(self) -> None:
+        from strategies.ml.config import recorded_features
+
+        self.features = recorded_features(self.model.manifest.get("feature_config"))
 
     def probs(self, ts: np.ndarray) -> np.ndarray:
         """P(up) known at each decision time in `ts` (epoch seconds), for the whole series at once."""
@@ -80,7 +90,7 @@ class ModelFeed:
         from engine.data.timeframes import parse_tf
 
         step = self._step()
-        tfs = [parse_tf(tf) for tf in self._features().higher_timeframes]
+        tfs = [parse_tf(tf) for tf in self.features.higher_timeframes]
         end = max([at + step] + [(at + step).ceil(tf) for tf in tfs if tf > step and tf % step == pd.Timedelta(0)])
         pad = bars.iloc[[-1] * int((end - at) / step)].copy()
         pad.index = pd.date_range(at, periods=len(pad), freq=step, name=bars.index.name).as_unit(bars.index.unit)
@@ -93,16 +103,11 @@ class ModelFeed:
         is also what the indicators need so as not to fail on a short history."""
         from engine.data.timeframes import parse_tf
 
-        cfg = self._features()
+        cfg = self.features
         for tf in [self._step()] + [parse_tf(tf) for tf in cfg.higher_timeframes]:
             if bars.index[bars.index < when.floor(tf)].floor(tf).nunique() - 1 < cfg.atr_window:
                 return False
         return True
-
-    def _features(self) -> Any:
-        from strategies.ml.config import FeatureConfig
-
-        return FeatureConfig.model_validate(self.model.manifest["feature_config"])
 
     def _step(self) -> "pd.Timedelta":
         from engine.data.timeframes import parse_tf
@@ -122,7 +127,7 @@ class ModelFeed:
         from strategies.ml.features import build_features
         from strategies.ml.model import predict
 
-        cfg = self._features()
+        cfg = self.features
         X = build_features(bars, cfg, self.regime)
         natr = [c for c in X.columns if c.endswith("natr")]
         warm = X[[f"ema{max(cfg.ema_windows)}_dist", "adx", *natr]].notna().all(axis=1).to_numpy()
@@ -250,10 +255,28 @@ def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: 
 
 
 def _feed(specs: Any, name: str, model: Any, bars: "pd.DataFrame") -> ModelFeed:
+    """The model's feed; refuses one whose regime settings differ from the run's or whose
+    recorded feature config cannot be built (its features are always built from that record)."""
+    from engine.run.session import RefusedToStart
+
     regime = ml_spec(specs, "regime", "for its models' regime features")
     where = specs.extra_pos.get("regime")
     _check_regime(name, model, regime, where.file if where else "the regime spec")
-    return ModelFeed(name, model, bars, regime)
+    try:
+        return ModelFeed(name, model, bars, regime)
+    except ValueError as e:  # pydantic's ValidationError is one
+        raise RefusedToStart(f"model {name} records a feature config this engine cannot build its features "
+                             f"from ({_first_error(e)}): retrain it (`engine train ml --symbol {model.symbol} "
+                             f"--tf {model.tf} --activate`, with the data and --spec it was trained on)") from None
+
+
+def _first_error(e: ValueError) -> str:
+    from pydantic import ValidationError
+
+    if not isinstance(e, ValidationError):
+        return str(e)
+    err = e.errors()[0]
+    return f"`{'.'.join(map(str, err['loc']))}`: {err['msg']}" if err["loc"] else err["msg"]
 
 
 def _check_regime(name: str, model: Any, regime: Any, regime_file: str) -> None:

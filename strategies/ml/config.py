@@ -12,7 +12,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, field_validator,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator,
                       model_validator)
 from pydantic_core import PydanticCustomError
 
@@ -68,6 +68,40 @@ class FeatureConfig(_Strict):
     bb_dev: float = Field(2.0, gt=0)
     volume_delta_windows: list[Bars] = Field(default_factory=lambda: [1, 12])
     return_windows: list[Bars] = Field(default_factory=lambda: [1, 3, 12])
+    macd_fast: int = Field(12, ge=2, le=MAX_WINDOW)
+    macd_slow: int = Field(26, ge=2, le=MAX_WINDOW, validate_default=True)  # checked against macd_fast
+    macd_signal: Bars = 9
+    volume_mean_window: Bars = Field(48, description="bars of mean volume the volume and OBV deltas are scaled by")
+    spread_ratio_window: Bars = Field(48, description="bars of mean spread the spread_ratio feature divides by")
+
+    @field_validator("macd_slow")
+    @classmethod
+    def _macd_order(cls, v: int, info: ValidationInfo) -> int:
+        # A field validator (not a model one), so validate points at macd_slow itself.
+        fast = info.data.get("macd_fast")
+        if fast is not None and v <= fast:
+            raise ValueError(f"macd_slow ({v}) must exceed macd_fast ({fast})")
+        return v
+
+
+def _pre_spec_values(cfg: FeatureConfig) -> dict[str, int]:
+    """What features.py hard-coded before these were spec keys (ta's MACD defaults, the mean
+    volume over 4 x the longest delta window, a 48-bar mean spread): the features every model
+    saved before then was trained on. History, not a rule: a new model records its own."""
+    return {"macd_fast": 12, "macd_slow": 26, "macd_signal": 9, "spread_ratio_window": 48,
+            "volume_mean_window": 4 * max(cfg.volume_delta_windows)}
+
+
+def recorded_features(recorded: object) -> FeatureConfig:
+    """The FeatureConfig a model's manifest records (`feature_config`), from which a run builds
+    its features. A key the manifest lacks (saved before the key existed) gets the value the
+    features had then, never today's default: the volume mean window followed the model's own
+    volume_delta_windows, which the default 48 matches only for [.., 12]. Raises ValueError."""
+    if not isinstance(recorded, dict):
+        raise ValueError("the manifest records no feature_config")
+    cfg = FeatureConfig.model_validate(recorded)
+    missing = {k: v for k, v in _pre_spec_values(cfg).items() if k not in recorded}
+    return FeatureConfig.model_validate({**recorded, **missing}) if missing else cfg
 
 
 class LabelConfig(_Strict):

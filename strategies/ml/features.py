@@ -55,9 +55,10 @@ def _base(bars: pd.DataFrame, cfg: FeatureConfig) -> dict[str, pd.Series]:
     out["rsi"] = ind.rsi(c, cfg.rsi_window)
     out["natr"] = ind.atr(h, lo, c, cfg.atr_window) / c
     out.update(ind.adx(h, lo, c, cfg.adx_window).to_dict("series"))
-    out.update((k, s / c) for k, s in ind.macd(c).to_dict("series").items())
+    macd = ind.macd(c, cfg.macd_fast, cfg.macd_slow, cfg.macd_signal)
+    out.update((k, s / c) for k, s in macd.to_dict("series").items())
     out.update(ind.bollinger(c, cfg.bb_window, cfg.bb_dev).to_dict("series"))
-    mean_vol = v.rolling(max(cfg.volume_delta_windows) * 4, min_periods=1).mean().replace(0.0, np.nan)
+    mean_vol = v.rolling(cfg.volume_mean_window, min_periods=1).mean().replace(0.0, np.nan)
     obv = ind.obv(c, v)
     for n in cfg.volume_delta_windows:
         out[f"vol_delta{n}"] = v.diff(n) / mean_vol
@@ -70,7 +71,7 @@ def _base(bars: pd.DataFrame, cfg: FeatureConfig) -> dict[str, pd.Series]:
     return out
 
 
-def _spread(bars: pd.DataFrame) -> dict[str, pd.Series]:
+def _spread(bars: pd.DataFrame, cfg: FeatureConfig) -> dict[str, pd.Series]:
     if {"bid", "ask"} <= set(bars.columns):
         mid = (bars["bid"] + bars["ask"]) / 2.0
         rel = (bars["ask"] - bars["bid"]) / mid
@@ -78,11 +79,12 @@ def _spread(bars: pd.DataFrame) -> dict[str, pd.Series]:
         rel = bars["spread"] / bars["close"]
     else:
         return {}
-    return {"spread": rel, "spread_ratio": rel / rel.rolling(48, min_periods=1).mean().replace(0.0, np.nan)}
+    mean = rel.rolling(cfg.spread_ratio_window, min_periods=1).mean().replace(0.0, np.nan)
+    return {"spread": rel, "spread_ratio": rel / mean}
 
 
 def _primary(bars: pd.DataFrame, cfg: FeatureConfig, regime_cfg: RegimeConfig) -> pd.DataFrame:
-    cols = _base(bars, cfg) | _spread(bars)
+    cols = _base(bars, cfg) | _spread(bars, cfg)
     flags = regime_flags(bars, regime_cfg).astype(float)
     cols.update((f"regime_{k}", s) for k, s in flags.items())
     return pd.DataFrame(cols, index=bars.index)

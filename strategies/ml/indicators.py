@@ -60,10 +60,11 @@ def adx(high: pd.Series, low: pd.Series, close: pd.Series, window: int) -> pd.Da
     return out.apply(lambda s: _warm(s, 2 * window))
 
 
-def macd(close: pd.Series) -> pd.DataFrame:
+def macd(close: pd.Series, fast: int, slow: int, signal: int) -> pd.DataFrame:
+    """MACD line (EMA fast - EMA slow), its signal EMA and their difference; NaN while warming."""
     from ta.trend import MACD
 
-    ind = MACD(close)
+    ind = MACD(close, window_slow=slow, window_fast=fast, window_sign=signal)
     return pd.DataFrame({"macd": _quiet(ind.macd), "macd_signal": _quiet(ind.macd_signal),
                          "macd_diff": _quiet(ind.macd_diff)})
 
