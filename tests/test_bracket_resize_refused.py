@@ -57,12 +57,30 @@ def test_a_refused_resize_closes_the_position_instead_of_leaving_a_leg_that_does
     [why] = journal.rejections(b.id)
     assert why.startswith("venue refused to resize the stop_loss leg (amend refused: notional") and "minimum" in why
     assert b.instance.state == "flattening"
-    assert _working(venue, b, "stop_loss") is None and _working(venue, b, "take_profit") is None
     # The dust left (2.6, under the minimum and not the whole position) cannot be closed at market
     # either: the venue refuses that close too, and the run stops opening risk and says so.
     assert b.open_qty == pytest.approx(2.6)
     [fault] = ex.faults
     assert fault.startswith("the venue refused the exit of 2.6 XRP-PERP") and "stays open" in fault
+    # The stop the bracket could not replace still works until the position is flat (fail closed:
+    # never remove protection you cannot replace); the take-profit, which protects nothing, is gone.
+    assert _working(venue, b, "take_profit") is None
+    assert (_working(venue, b, "stop_loss") or 0.0) >= b.open_qty, "a dust remainder is left with no stop at the venue"
+
+
+def test_no_position_is_left_without_a_stop_while_a_refused_flatten_leaves_dust(machines) -> None:
+    """After every bar: whatever the bracket still holds is covered by its working stop or its market
+    close at the venue (the invariant the refused close of the dust used to break)."""
+
+    def covered(ex: Execution, b) -> None:
+        left = b.open_qty
+        if left > 1e-9:
+            cover = sum(o.request.qty - o.filled_qty for o in ex.venue.open_orders()
+                        if o.request.client_order_id in {b.legs["stop_loss"].id, *(x.id for x in b.exits)})
+            assert cover >= left - 1e-9, f"{left:g} of the position has no working stop or close ({b.instance.state})"
+
+    ex, b, venue, journal = _run(machines, OTHER, SMALL, check=covered)
+    assert b.instance.state == "flattening" and ex.faults
 
 
 def test_a_dust_remainder_that_is_the_whole_position_stays_covered(machines) -> None:

@@ -62,5 +62,30 @@ def test_a_refused_leg_closes_the_position_at_once(bracket: BoundMachine) -> Non
     it.send(inst, "leg_rejected", {"leg": "stop_loss", "reason": "reduce-only: no position"})
     assert inst.state == "flattening"
     names = [name for name, _ in calls]
-    assert names[-4:] == ["record_rejection", "cancel_entry", "cancel_legs", "close_position"]
+    assert names[-4:] == ["record_rejection", "cancel_entry", "cancel_sibling", "close_position"]
     assert "stop_loss" in calls[-4][1]["reason"]
+
+
+_FLATTENS = [("leg_rejected", {"leg": "take_profit", "reason": "refused"}),
+             ("leg_resize_rejected", {"leg": "stop_loss", "reason": "amend refused: notional under the minimum"}),
+             ("exit", {"reason": "max hold"}), ("kill_flatten", {})]
+
+
+@pytest.mark.parametrize("event, payload", _FLATTENS, ids=[e for e, _ in _FLATTENS])
+@pytest.mark.parametrize("flat_by", ["position_closed", "leg_filled"])
+def test_a_flatten_keeps_the_stop_until_the_position_is_flat(bracket: BoundMachine, event: str, payload: dict,
+                                                             flat_by: str) -> None:
+    """The venue may refuse the market close (dust under its minimum notional): the stop, which the
+    bracket could not replace, goes only once the position is flat, never on the way into flattening."""
+    it, inst, calls = opened(bracket, 10.0)
+    del calls[:]
+    it.send(inst, event, payload)
+    assert inst.state == "flattening"
+    assert "cancel_legs" not in [n for n, _ in calls]
+    assert [kw["leg"] for n, kw in calls if n == "cancel_sibling"] == ["stop_loss"]  # all but the stop
+    del calls[:]
+    if flat_by == "leg_filled":  # the take-profit filled before its cancel did, and took it all
+        it.send(inst, "leg_filled", {"leg": "take_profit", "qty": 10.0, "price": 110.0})
+    else:
+        it.send(inst, "position_closed")
+    assert inst.state == "closed" and [n for n, _ in calls] == ["cancel_legs"]

@@ -144,6 +144,25 @@ def test_stop_beats_take_profit_when_both_touched_in_one_bar():
     assert not v.positions()
 
 
+def test_a_working_market_close_fills_before_a_stop_the_bar_touches():
+    """A flatten keeps its stop until flat: the market close sent before the bar fills at its open,
+    before the stop (which triggers at the open at the earliest) can take the position at a worse price."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    run(v, XRP[1:3])
+    v.submit(order(v, "entry", Side.BUY, 100))
+    run(v, XRP[3:5])
+    k = next(k for k in range(6, len(XRP)) if XRP[k].low + 0.002 < min(XRP[k].open, XRP[k - 1].low))
+    run(v, XRP[5:k])
+    sl = XRP[k].low + 0.002  # touched inside bar k, under its open and bar k-1's range
+    v.submit(order(v, "sl", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=sl, parent_id="entry",
+                   reduce_only=True))
+    v.submit(order(v, "close", Side.SELL, 100, OrderType.MARKET, Role.EXIT, reduce_only=True))
+    reports = v.on_bar(XRP[k])
+    assert [f.qty for f in fills(reports, "close")] == [100] and not fills(reports, "sl")
+    assert not v.positions()
+
+
 def test_funding_longs_pay_positive_rate_shorts_receive():
     funding = bundled_funding()
     start = next(i for i, b in enumerate(XRP) if b.ts >= funding["XRP-PERP"][0][0] - 3600)

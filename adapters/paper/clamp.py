@@ -99,7 +99,14 @@ def conform(req: OrderRequest, inst: Instrument, ref_price: float, ts: float, he
     """ref_price prices market orders for the notional check (the quote's ask for a buy, bid for a sell).
     `held`: the signed position; a reduce-only order that closes all of it is exempt from the
     minimum notional (a whole position closes whatever it is worth; part of one is held to the
-    minimum as any order is), or a remnant under the minimum could never be closed."""
+    minimum as any order is), or a remnant under the minimum could never be closed.
+    Stricter than the crypto derivatives venues: Binance USD-M exempts every reduce-only order
+    (error -4164 "Order's notional must be no smaller than 5 (unless you choose reduce only)",
+    github.com/sammchardy/python-binance/issues/947, hummingbot/hummingbot#7094) and Bybit every
+    closing order ("Derivatives Trading Rules", 3. Minimum Notional Value/Order Size: closing orders
+    are exempt from the notional value, not from the minimum size). Here part of a netted position
+    (two brackets on a symbol) is held to the minimum, so the bracket spec must survive a refused
+    close: its flatten keeps the stop until the position is flat (specs/orders/bracket.yaml)."""
     if req.qty <= 0 or (req.price is not None and req.price <= 0):
         return Clamped(None, None, f"qty and price must be positive (qty={req.qty}, price={req.price})")
     if req.type is not _MARKET and req.price is None:

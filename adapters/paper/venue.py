@@ -34,7 +34,10 @@ from adapters.paper.streams import fill_stream
 from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote, Role, Side
 
 _EPS = 1e-12
-_PRIORITY = {OrderType.STOP: 0, OrderType.MARKET: 1, OrderType.LIMIT: 2}  # stops first: SL beats TP
+# Market orders first: one that worked into this bar fills at its open, before any stop can trigger
+# (at the open at the earliest), so a flatten's close beats the stop it keeps until flat. Then stops
+# before limits: SL beats TP.
+_PRIORITY = {OrderType.MARKET: 0, OrderType.STOP: 1, OrderType.LIMIT: 2}
 _BRACKET = (Role.TAKE_PROFIT, Role.STOP_LOSS)
 _MEMORY_DROP_EVERY = 256  # bars after which an in-memory venue drops its (unwritten) change set
 # Final orders, issued quotes and venue events a venue keeps as objects: a venue serves its recent
@@ -55,7 +58,7 @@ _CRYPTO_SPOT = Domain.CRYPTO_SPOT
 
 def _work_order(o: WorkingOrder) -> tuple:
     """Exits before entries (a same-bar reversal nets: the old position closes, then the
-    new one opens), stops before limits, then arrival order."""
+    new one opens), market orders, then stops, then limits, then arrival order."""
     return (not (o.req.reduce_only or o.req.role is not _ENTRY), _PRIORITY[o.req.type], o.seq)
 
 

@@ -311,7 +311,10 @@ class BracketHandle:
             return
         if leg is not None:
             ex.post(self.instance, "leg_filled", {"leg": leg, "qty": fill.qty, "price": fill.price})
-        elif abs(left) <= _FLAT:
+        if abs(left) <= _FLAT and (leg is None or self.exits):
+            # Flat: the answer to a close. Also after a leg's fill once a close was sent: a flatten
+            # keeps its stop until flat, and when its close filled in part and the stop took the
+            # rest, the leg's qty alone does not cover the position and nothing else would say so.
             ex.post(self.instance, "position_closed")
         if left < -_FLAT:
             ex.post(self.instance, "overfilled", {"qty": -left})
