@@ -22,7 +22,7 @@ def test_a_parameter_row_lists_the_default_and_each_override_in_the_order_they_a
     specs, _ = load_specs([ROOT / "specs"])
     kill = pages(specs)["kill/kill_modes.md"]
     row = _row(kill, "daily_loss_limit")
-    assert "| `0.05` |" in row
+    assert "| `0.035` |" in row
     env, stage = row.index("env `bench`: `0.5` ("), row.index("stage 2: `0.03` (")
     assert env < stage and "stage_2.yaml)" in row
     assert "stage 2: `30m`" in _row(kill, "cooldown")

@@ -26,12 +26,15 @@ def config() -> RiskConfig:
 
 
 def _sized_at(config: RiskConfig, size_pct: float) -> RiskChain:
-    """The shipped chain with every entry sized at `size_pct` of equity (the canary's too)."""
+    """The shipped chain with every entry sized at `size_pct` of equity (the canary's too), its
+    risk at the stop capped by none of the risk caps (per trade, per day, per sector): the
+    exposure caps alone bound it."""
     s = config.sizing
     canary = s.canary.model_copy(update={"size_pct": size_pct})
     sizing = s.model_copy(update={"base_size_pct": size_pct, "canary": canary,
                                   "per_trade_risk_pct": dict.fromkeys(s.per_trade_risk_pct, 1.0)})
-    return RiskChain(config.model_copy(update={"sizing": sizing}))
+    limits = config.limits.model_copy(update={"daily_risk_budget_pct": 1.0, "sector_risk_pct": 1.0})
+    return RiskChain(config.model_copy(update={"sizing": sizing, "limits": limits}))
 
 
 def _book(domain: Domain, equity: float, have: float = 0.0, symbol: str = "") -> Book:

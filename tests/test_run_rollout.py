@@ -79,7 +79,7 @@ def test_a_paper_run_promoted_to_stage_2_trades_the_live_leg_on_paper_with_stage
     runner = build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
     ses = runner.session
     # run_support.build routes as `engine run --stage 1 --paper` does
-    assert ses.kill.bound.params["daily_loss_limit"] == 0.05
+    assert ses.kill.bound.params["daily_loss_limit"] == 0.035
     _to_confirm_stage_2(runner)
     _promote(runner)
     assert ses.rollout.state == "stage_2"
@@ -87,7 +87,7 @@ def test_a_paper_run_promoted_to_stage_2_trades_the_live_leg_on_paper_with_stage
     # specs/overrides/stage_2.yaml: the promoted stage's kill parameters apply at once
     assert (ses.kill.bound.params["daily_loss_limit"], ses.kill.bound.params["cooldown"]) == (0.03, 1800.0)
     [params] = journal(ses, "params")
-    assert params.payload["kill_modes"] == {"daily_loss_limit": [0.05, 0.03], "cooldown": [900.0, 1800.0]}
+    assert params.payload["kill_modes"] == {"daily_loss_limit": [0.035, 0.03], "cooldown": [900.0, 1800.0]}
     stage_2 = [e for e in journal(ses, "stage") if e.key == "stage_2"][-1].payload
     assert stage_2["domains"]["crypto_spot"] == "paper" and stage_2["spec_domains"]["crypto_spot"] == "live"
     assert ses.entry_block(Domain.CRYPTO_SPOT) == ""
@@ -130,7 +130,7 @@ def test_a_run_without_paper_or_opt_in_refuses_a_promotion_to_a_live_leg(tmp_pat
     _promote(runner)
     assert ses.rollout.state == "confirm_stage_2"
     assert {w.mode for w in ses.store.wallets()} == {"paper"}
-    assert ses.kill.bound.params["daily_loss_limit"] == 0.05
+    assert ses.kill.bound.params["daily_loss_limit"] == 0.035
     [row] = [e for e in journal(ses, "rejection") if e.key == "rollout"]
     assert row.reason.startswith("not applied: stage_2 trades crypto_spot live") and "--paper" in row.reason
     command = [e for e in journal(ses, "command") if e.key == "promote"][-1]  # the first: its posting

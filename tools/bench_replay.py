@@ -12,7 +12,8 @@ and journaled events per second with fsync per commit and in batch mode.
 The benchmark env (specs/overrides/env_bench.yaml) loosens the kill tripwires and
 this script widens the risk limits that backtesting.py does not have (sessions,
 max hold, exposure caps: on a reversal the old position still counts until its
-exit fills), so that both engines take the same trades; fills have no costs.
+exit fills; the daily risk budget and the sector cap), so that both engines take
+the same trades; fills have no costs.
 """
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ def build_ours(df: pd.DataFrame, work: Path):
     specs = load_specset([str(ROOT / "specs")])
     risk = specs.extra["risk"]
     limits = risk.limits.model_copy(update={"sessions": {}, "avoid_weekend_carry": False, "max_hold": 1e12,
-                                            "exposure_pair_pct": 1.0, "exposure_portfolio_pct": 1.0})
+                                            "exposure_pair_pct": 1.0, "exposure_portfolio_pct": 1.0,
+                                            "daily_risk_budget_pct": 1.0, "sector_risk_pct": 1.0})
     brackets = risk.brackets.model_copy(update={"stop_atr": {**risk.brackets.stop_atr, "forex": SL_ATR},
                                                 "take_profit_atr": {**risk.brackets.take_profit_atr, "forex": TP_ATR}})
     risk = risk.model_copy(update={"limits": limits, "brackets": brackets})

@@ -202,6 +202,29 @@ class Session(_Strict):
         return (week + fill_s >= self.cutoff(buffer)) & (week < FRIDAY + DAY)
 
 
+def _name(what: str, hint: str) -> Callable[[str], str]:
+    def check(v: str) -> str:
+        if not v.strip() or v != v.strip():
+            raise _error("`{value}` is not a {what}", hint, value=v, what=what)
+        return v
+
+    return check
+
+
+SectorName = Annotated[str, AfterValidator(_name("sector name", "name the sector, such as usd_fx"))]
+SymbolName = Annotated[str, AfterValidator(_name("symbol", "write the symbol as the contract catalogue "
+                                                           "(adapters/paper/contracts.yaml) does, such as EUR/USD"))]
+
+
+def _some(v: list[str]) -> list[str]:
+    if not v:
+        raise _error("the sector lists no symbol", "list its symbols, or remove the sector")
+    return v
+
+
+Symbols = Annotated[list[SymbolName], AfterValidator(_some)]
+
+
 class Limits(_Strict):
     short_allowed: PerDomain[bool]
     leverage_caps: PerDomain[Leverage]
@@ -213,6 +236,25 @@ class Limits(_Strict):
     sessions: dict[DomainName, Session] = {}  # a domain without one trades around the clock
     friday_close_buffer: Annotated[float, BeforeValidator(_seconds), _within(0.0, DAY, _DURATION, show=_span)]
     avoid_weekend_carry: bool
+    # Seed 000's daily risk budget: the risk at the stop of the day's entries, of start-of-day equity.
+    daily_risk_budget_pct: Share
+    # Seed 000's sector limit: open risk at the stop per sector, of the domain wallet's equity.
+    sector_risk_pct: Share
+    sectors: dict[SectorName, Symbols]
+
+    @field_validator("sectors")
+    @classmethod
+    def _one_sector_each(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        """A symbol in two sectors would be capped by whichever the guard met first."""
+        seen: dict[str, str] = {}
+        for name, symbols in v.items():
+            for symbol in symbols:
+                if symbol in seen:
+                    raise _error("the symbol {symbol} is in sector `{first}` and in `{second}`", "put each symbol in one "
+                                 "sector: its open risk counts against that sector's cap", symbol=symbol,
+                                 first=seen[symbol], second=name)
+                seen[symbol] = name
+        return v
 
     def near_weekly_close(self, domain: str, ts: Any, fill_s: float) -> Any:
         """Whether a position must close at the bar close `ts` (a UTC time, or an array of them)
@@ -318,7 +360,8 @@ class UsdRate(_Strict):
 
 
 GuardName = Literal["kill_mode", "no_short", "active_symbol", "session_hours", "spread_filter", "max_concurrent",
-                    "min_size", "exposure_pair", "exposure_portfolio", "leverage_cap", "wallet_available"]
+                    "min_size", "daily_risk_budget", "sector_risk", "exposure_pair", "exposure_portfolio",
+                    "leverage_cap", "wallet_available"]
 
 
 class RiskConfig(_Strict):

@@ -125,6 +125,49 @@ def min_size(c: Context, lim: Limits) -> Rejection | None:
     return Rejection("min_size", f"size {_money(n)} is below the venue minimum {floor:g}", numbers)
 
 
+@guard("daily_risk_budget_pct")
+def daily_risk_budget(c: Context, lim: Limits) -> Rejection | None:
+    """Seed 000's daily risk budget: the risk at the stop (Sized.risk_at_stop, what the per-trade cap
+    bounds) of the entries the domain opened today, this one's included, within the budget's share
+    of its wallet's start-of-day equity. Spent by entries, never given back by their exits: a day
+    of stopped-out trades could otherwise lose the budget over and over."""
+    book = c.book
+    spent, add = book.day_risk, c.sized.risk_at_stop
+    start = book.equity if book.day_start_equity is None else book.day_start_equity
+    budget = lim.daily_risk_budget_pct * start
+    if spent + add <= budget:
+        return None
+    return Rejection("daily_risk_budget", f"today's risk at the stop would be {_money(spent + add)} > budget "
+                     f"{_money(budget)} ({lim.daily_risk_budget_pct:.2%} of the day's start {_money(start)})",
+                     {"spent": spent, "add": add, "budget": budget, "day_start_equity": start,
+                      "budget_pct": lim.daily_risk_budget_pct})
+
+
+@guard("sector_risk_pct", "sectors")
+def sector_risk(c: Context, lim: Limits) -> Rejection | None:
+    """Seed 000's sector limit: the open risk at the stop of the domain's positions and working
+    entries in the entry's sector (each at the risk its entry was sized at), plus this entry's,
+    within the cap's share of the wallet's equity. A symbol in no sector is a sector of its own."""
+    sector, members = _sector(c.intent.symbol, lim.sectors)
+    have = sum(r for s, r in c.book.open_risk.items() if s in members)
+    add, cap = c.sized.risk_at_stop, lim.sector_risk_pct * c.book.equity
+    if have + add <= cap:
+        return None
+    own = "" if sector in lim.sectors else " (in no sector of limits.sectors: its own)"
+    return Rejection("sector_risk", f"sector `{sector}`{own} open risk at the stop would be {_money(have + add)} > cap "
+                     f"{_money(cap)} ({lim.sector_risk_pct:.2%} of equity)",
+                     {"sector": sector, "open": have, "add": add, "cap": cap, "cap_pct": lim.sector_risk_pct})
+
+
+def _sector(symbol: str, sectors: dict[str, list[str]]) -> tuple[str, list[str]]:
+    """The sector `symbol` is in and its symbols; a symbol in none is a sector of its own (named
+    as the symbol), capped like any other: a symbol left out of the map never escapes the cap."""
+    for name, symbols in sectors.items():
+        if symbol in symbols:
+            return name, symbols
+    return symbol, [symbol]
+
+
 def _exposure(rule: str, what: str, have: float, c: Context, cap: float) -> Rejection | None:
     """`have` plus the entry at its highest fill (Sized.exposure) against `cap`."""
     add = c.sized.exposure

@@ -29,6 +29,12 @@ class Book(NamedTuple):
     payoff_ratio: float | None = None  # average win / average loss
     open_positions: int = 0
     open_notional: Mapping[str, float] = _NONE  # symbol -> |notional|
+    # The daily risk budget's figures: the equity at the day roll (None: the day starts now, at
+    # `equity`) and the risk at the stop of the entries opened since (Sized.risk_at_stop).
+    day_start_equity: float | None = None
+    day_risk: float = 0.0
+    # symbol -> the risk at the stop its open brackets were sized at (positions and working entries)
+    open_risk: Mapping[str, float] = _NONE
 
     @property
     def drawdown(self) -> float:

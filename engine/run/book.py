@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Iterable
+from types import MappingProxyType
+from typing import Iterable, Mapping
 
 from engine.domain import Domain, Fill
 from engine.risk.types import Book
@@ -17,6 +18,7 @@ from state.ledger import FLAT_EPS, Book as Position, apply_fill
 
 
 _PNL = itemgetter(1)  # of a (ts, pnl) entry of `recent`
+_NO_RISK: Mapping[str, float] = MappingProxyType({})  # no open bracket: a default no one can mutate
 
 
 def _unrealized(positions: dict[str, Position], marks: dict[str, float], multipliers: dict[str, float]) -> float:
@@ -43,6 +45,7 @@ class DomainBook:
     activated_ts: float
     peak_equity: float  # the highest equity the loop has marked (Runner.pnl_inputs, Runner._record_equity)
     day_start_equity: float  # the equity at the day roll (Runner._day_roll)
+    day_risk: float = 0.0  # the risk at the stop of the entries sent since the day roll (the daily risk budget)
     positions: dict[str, Position] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     multipliers: dict[str, float] = field(default_factory=dict)
@@ -106,11 +109,12 @@ class DomainBook:
             recent.popleft()
 
     def risk_view(self, now: float, leverage: float, window: float,
-                  working: Iterable[tuple[str, float]] = ()) -> Book:
+                  working: Iterable[tuple[str, float]] = (), open_risk: Mapping[str, float] = _NO_RISK) -> Book:
         """The book the risk chain judges an entry against at `now`: P&L of the trades closed
         within `window` of now (not of the last close), and each working entry in `working`
         (symbol, unfilled notional) counted as the position it will become, so that entries sent
-        on the same bar, or before the last one filled, cannot pass the caps together."""
+        on the same bar, or before the last one filled, cannot pass the caps together.
+        `open_risk`: symbol -> the risk at the stop of its open brackets (the sector cap's)."""
         eq = self.equity
         payoff = (self.win_sum / self.wins) / (self.loss_sum / self.losses) if self.wins and self.losses else None
         notional = self.open_notional()
@@ -123,4 +127,5 @@ class DomainBook:
         self._trim(now - window)
         return Book(self.domain, eq, min(self.balance, eq) - margin, self.peak_equity, self.trades,
                     (now - self.activated_ts) / 86400, sum(map(_PNL, self.recent)),
-                    self.wins / self.trades if self.trades else None, payoff, len(notional), notional)
+                    self.wins / self.trades if self.trades else None, payoff, len(notional), notional,
+                    self.day_start_equity, self.day_risk, open_risk)

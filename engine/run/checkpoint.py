@@ -86,6 +86,7 @@ def fill(d: dict) -> Fill:
 def book_data(b: DomainBook) -> dict:
     return {"domain": b.domain.value, "mode": b.mode, "start_balance": b.start_balance, "balance": b.balance,
             "activated_ts": b.activated_ts, "peak_equity": b.peak_equity, "day_start_equity": b.day_start_equity,
+            "day_risk": b.day_risk,
             "positions": {s: plain(p) for s, p in b.positions.items()}, "marks": b.marks,
             "multipliers": b.multipliers, "recent": [list(x) for x in b.recent],
             "trades": b.trades, "wins": b.wins, "win_sum": b.win_sum, "losses": b.losses, "loss_sum": b.loss_sum}
@@ -93,7 +94,7 @@ def book_data(b: DomainBook) -> dict:
 
 def book_from(d: dict) -> DomainBook:
     b = DomainBook(Domain(d["domain"]), d["mode"], d["start_balance"], d["balance"], d["activated_ts"],
-                   d["peak_equity"], d["day_start_equity"])
+                   d["peak_equity"], d["day_start_equity"], d["day_risk"])
     b.positions = {s: Position(**p) for s, p in d["positions"].items()}
     b.marks, b.multipliers = dict(d["marks"]), dict(d["multipliers"])
     b.trades, b.wins, b.win_sum, b.losses, b.loss_sum = d["trades"], d["wins"], d["win_sum"], d["losses"], d["loss_sum"]

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from state.control import Command
 
 NO_DATA = "no_data"  # the journal kind of a domain a promotion opened with no data in the run
+RISK_AT_STOP = "risk_at_stop"  # a bracket's `extra` key: the risk at the stop it was sized at (the sector cap)
 COMMAND_POLL_S = 0.25  # operator commands (engine kill, promote) are read this often, in wall time
 _BUY, _SELL, _ENTRY = Side.BUY, Side.SELL, Role.ENTRY  # bound once: an Enum class attribute is a slow lookup
 
@@ -416,6 +417,7 @@ class Runner:
         self._day = day
         for d, b in self.session.books.items():
             b.day_start_equity = eq = b.equity
+            b.day_risk = 0.0  # a new daily risk budget
             # the gates measure exploitation alone (seed 001), in the phase their gate is in now
             self._gate_kpis(d).day(eq - self._explored(d, b))
         if first:
@@ -736,7 +738,8 @@ class Runner:
         if blocked:
             self._refused(symbol, "rollout", blocked, {"side": side.value})
             return
-        view = book.risk_view(t, lev, risk.sizing.ladder.window, self._working_entries(dom, book.marks))
+        view = book.risk_view(t, lev, risk.sizing.ladder.window, self._working_entries(dom, book.marks),
+                              self._open_risk(dom))
         inst = self._instrument(symbol)
         decision = self.chain.evaluate(intent, view, inst, kill_mode=ses.kill.state,
                                        entries_allowed=ses.entries_allowed, active_symbols=self.active_symbols,
@@ -749,6 +752,8 @@ class Runner:
         sized = decision.sized
         b = ses.execution.open_bracket(intent, float(sized.qty), want.tags)
         b.extra["model_version"] = want.model_version
+        b.extra[RISK_AT_STOP] = sized.risk_at_stop  # its share of the sector cap while it is open
+        book.day_risk += sized.risk_at_stop  # spent once sent: an exit gives none back
         # What the size came from, as a rejection's row says it: the entry's intent row (keyed by
         # `order`) carries only the qty.
         ses.ledger.journal("sized", b.id, {
@@ -756,6 +761,16 @@ class Runner:
             "qty": sized.qty, "notional": sized.notional, "risk_at_stop": sized.risk_at_stop, "entry": entry,
             "stop": stop, "take_profit": tp, "factors": sized.factors,
             "loss_at_stop": sized.stop_loss(inst.multiplier)}, reason="approved")
+
+    def _open_risk(self, dom: Domain) -> dict[str, float]:
+        """symbol -> the risk at the stop that `dom`'s open brackets (positions and working entries)
+        were sized at: what the sector cap counts. The sized figure, not one re-measured from a
+        stop that trailed since: a gap through the stop can still lose it."""
+        out: dict[str, float] = {}
+        for b in self.session.execution.brackets.values():
+            if b.domain is dom:
+                out[b.symbol] = out.get(b.symbol, 0.0) + b.extra[RISK_AT_STOP]
+        return out
 
     def _working_entries(self, dom: Domain, marks: dict[str, float]) -> list[tuple[str, float]]:
         """(symbol, unfilled notional at the mark) of each of `dom`'s entry orders still working,

@@ -39,13 +39,14 @@ def test_a_win_resets_the_losing_streak(machine):
 
 
 def test_daily_loss_goes_close_only_until_the_next_day(machine):
+    """Seed 000's daily stop: close-only at 3.5%, below the FTMO 5% limit."""
     k = machine("kill_modes")
-    k.send("risk_update", inputs=pnl(daily_loss=0.049))
+    k.send("risk_update", inputs=pnl(daily_loss=0.0349))
     assert k.state == "normal"
-    records = k.send("risk_update", inputs=pnl(daily_loss=0.05))
+    records = k.send("risk_update", inputs=pnl(daily_loss=0.035))
     assert k.state == "close_only" and k.ctx["tripped_by"] == "daily_loss"
     assert raised(records) == ["kill_close_only"]
-    assert records[0].guard_inputs == {"pnl.daily_loss": 0.05, "params.daily_loss_limit": 0.05}
+    assert records[0].guard_inputs == {"pnl.daily_loss": 0.035, "params.daily_loss_limit": 0.035}
     assert not k.inst.has_tag("opens_risk")
     assert k.called("notify")
     records = k.send("day_rolled")
@@ -117,3 +118,33 @@ def test_disaster_and_fault(machine):
 def test_only_normal_opens_risk(specset):
     m = specset.machines["kill_modes"]
     assert {n for n, s in m.states.items() if "opens_risk" in s.tags} == {"normal"}
+
+
+@pytest.mark.parametrize("start", ["normal", "close_only"])
+def test_the_ftmo_daily_limit_flattens_and_halts_until_an_operator_resumes(machine, start):
+    """FTMO's 5% daily loss is the account's hard limit: past the 3.5% stop (entries already
+    stopped) it flattens, then halts; the day roll lifts nothing, and an operator may resume only
+    once the day's loss is back under the daily stop (a new day)."""
+    k = machine("kill_modes")
+    if start == "close_only":
+        k.send("risk_update", inputs=pnl(daily_loss=0.04))
+        k.send("risk_update", inputs=pnl(daily_loss=0.0499))
+        assert (k.state, k.ctx["tripped_by"]) == ("close_only", "daily_loss")
+    records = k.send("risk_update", inputs=pnl(daily_loss=0.05))
+    assert k.state == "flatten_all" and k.ctx["tripped_by"] == "max_daily_loss"
+    assert raised(records) == ["kill_flatten"] and k.called("flatten_all") == [{}]
+    k.send("flattened")
+    k.send("day_rolled")
+    assert k.state == "halted"
+    k.send("manual_resume", inputs=pnl(daily_loss=0.05))
+    assert k.state == "halted"
+    k.send("manual_resume", inputs=OK)
+    assert k.state == "normal"
+
+
+def test_the_day_roll_lifts_the_daily_stop_only(machine):
+    k = machine("kill_modes")
+    k.send("risk_update", inputs=pnl(daily_loss=0.036))
+    assert (k.state, k.ctx["tripped_by"]) == ("close_only", "daily_loss")
+    k.send("day_rolled")
+    assert k.state == "normal" and k.inst.has_tag("opens_risk")

@@ -18,6 +18,7 @@ from engine.spec.lint import implemented, risk  # apart: other rule areas edit t
 from engine.spec.lint import answers, senders  # apart, likewise: the engine's events (ENGINE_CONTRACT)
 from engine.spec.lint import ignores
 from engine.spec.lint import ml  # apart, likewise: names in the ML specs
+from engine.spec.lint import sectors  # apart, likewise: the risk spec's sector map
 
 MachineRule = Callable[[Context, Machine], Iterable[Diagnostic]]
 MACHINE_RULES: tuple[MachineRule, ...] = (
@@ -26,7 +27,7 @@ MACHINE_RULES: tuple[MachineRule, ...] = (
 )
 SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (
     events.check_specset, rates.check_specset, risk.check_specset, implemented.check_specset,
-    senders.check_specset, ml.check_specset)
+    senders.check_specset, ml.check_specset, sectors.check_specset)
 
 __all__ = ["lint", "safely"]
 
