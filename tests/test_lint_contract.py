@@ -205,3 +205,11 @@ def test_exploration_rates_are_the_rollout_parameters_only(tree: Path):
     (got,) = contract(tree)
     assert got.startswith(f"ml/exploration.yaml:{line_of(tree, 'ml/exploration.yaml', '^chop_rate')}:1 "
                           "`chop_rate` of a `kind: exploration` document is not read")
+
+
+def test_daily_stop_above_the_daily_flatten_limit_is_refused(tree: Path):
+    """With the close-only stop above the flatten limit, a bad day flattened without first stopping entries."""
+    edit(tree, "overrides/env_bench.yaml", "    max_daily_loss: 0.5\n", "    max_daily_loss: 0.4\n")
+    (got,) = contract(tree)
+    assert got.startswith("overrides/env_bench.yaml:10:5 `daily_loss_limit` (0.5) is above `max_daily_loss` (0.4)"
+                          " in env `bench`")

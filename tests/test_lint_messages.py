@@ -41,10 +41,10 @@ def errors(specs: Path, file: str) -> list[Diagnostic]:
 def test_a_bad_duration_is_reported_at_its_value_and_the_timer_hint_is_not_itself(specs: Path) -> None:
     file = edit(specs, KILL, "    default: 15m\n", "    default: 15 minutes\n")
     bounds, timer = errors(specs, file)
-    assert (bounds.code, bounds.pos.line, bounds.pos.col) == ("PARAM_BOUNDS", 25, 14)
+    assert (bounds.code, bounds.pos.line, bounds.pos.col) == ("PARAM_BOUNDS", 26, 14)
     assert bounds.hint and "15m" in bounds.hint
     assert timer.code == "TIMER_BOUNDS" and "did you mean" not in (timer.hint or "")
-    assert "`15 minutes`" in timer.message and f"{file}:23:3" in (timer.hint or "")
+    assert "`15 minutes`" in timer.message and f"{file}:24:3" in (timer.hint or "")
 
 
 @pytest.mark.parametrize("value, message, hint", [
@@ -55,7 +55,7 @@ def test_a_bad_duration_is_reported_at_its_value_and_the_timer_hint_is_not_itsel
 def test_a_bad_parameter_value_states_the_specs_bounds(specs: Path, value: str, message: str, hint: str) -> None:
     file = edit(specs, KILL, "    default: 0.05\n    min: 0.001", f"    default: {value}\n    min: 0.001")
     [d] = errors(specs, file)
-    assert (d.code, d.pos.line, d.pos.col) == ("PARAM_BOUNDS", 29, 14)
+    assert (d.code, d.pos.line, d.pos.col) == ("PARAM_BOUNDS", 39, 14)
     assert message in d.message and d.hint and hint in d.hint
 
 

@@ -102,7 +102,11 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
         inputs={"pnl": Sent(("daily_loss", "drawdown"), "with risk_update, trade_closed and commands")},
         tags={OPENS_RISK_TAG: "new entries are allowed only in a state carrying it"},
         context={"tripped_by": "the reason journaled with each kill transition"},
-        handled_where={"fault": OPENS_RISK_TAG}),
+        handled_where={"fault": OPENS_RISK_TAG},
+        # Only where the kill spec has both (it may drop its flatten-level daily limit).
+        param_order=(("daily_loss_limit", "max_daily_loss",
+                      "the day's close-only stop must come before its flatten limit, or a bad day flattens "
+                      "without ever stopping entries first"),)),
     "model_promotion": Needs(
         "gates", "each domain's promotion gate",
         events={"kpi_update": Sent((), "once a day, with the inputs `kpi`")},
