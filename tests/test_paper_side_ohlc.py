@@ -136,3 +136,10 @@ def test_plain_bars_still_read_the_mid_and_the_closing_spread(side: Side):
     stop = 1.29994 if side is Side.SELL else 1.30006
     v = resting(side, OrderType.STOP, stop, first=plain(0))
     assert [p for p, _ in fills(v, plain(1))] == [pytest.approx(stop)]
+
+
+def test_a_logged_bar_call_names_its_sides():
+    # A resumed engine must repeat the very bar: one that differs only in a side's low is another call.
+    from adapters.paper.replay import signature
+
+    assert signature("on_bar", (SPIKE_DOWN,)) != signature("on_bar", (quoted(1),))
