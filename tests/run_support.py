@@ -129,7 +129,8 @@ def window(s, offset: int, bars: int):
     lo = min(s.start + offset, len(s) - 1)
     hi = min(len(s), lo + bars)
     cut = {f.name: getattr(s, f.name)[:hi] for f in dataclasses.fields(s)
-           if f.name in ("ts", "open", "high", "low", "close", "volume", "bid", "ask", "signal", "confirm", "atr")
+           if f.name in ("ts", "open", "high", "low", "close", "volume", "bid", "ask", "sides", "signal", "confirm",
+                         "atr")
            and getattr(s, f.name) is not None}
     return dataclasses.replace(s, **cut, start=lo)
 

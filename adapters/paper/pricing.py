@@ -3,18 +3,23 @@ fill is a taker fill, slippage always goes against the trader, a market order
 pays the worse of its snapshot and the price once latency has passed.
 
 A bar's OHLC are mid prices; an order trades against one side of the book, so
-every touch rule reads that side: the bid is the mid less the half spread (the
-bar's real closing bid/ask where the data has them, the modelled spread_bps
-otherwise), the ask the mid plus it. A resting sell limit fills only when the
-bid trades through it, a buy limit when the ask does, at the limit. A sell stop
-triggers when the bid reaches it, a buy stop when the ask does, and fills at
-the worse of its trigger and that side's open, moved by slippage."""
+every touch rule reads that side. Where the data has each side's own open, high
+and low (a QuotedBar: forex bid and ask files) the rules read them: a sell stop
+triggers when the bid's low reaches it, and so on. Otherwise the bid is the mid
+less the half spread (the bar's real closing bid/ask where the data has them,
+the modelled spread_bps otherwise), the ask the mid plus it. A resting sell
+limit fills only when the bid trades through it, a buy limit when the ask does,
+at the limit. A sell stop triggers when the bid reaches it, a buy stop when the
+ask does, and fills at the worse of its trigger and that side's open, moved by
+slippage. A market order, and a limit marketable on arrival, meet that side's
+open."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
 from adapters.paper.clamp import snap
+from engine.data.quoted import QuotedBar
 from engine.domain import Bar, Instrument, Quote, Side
 
 _BUY, _SELL = Side.BUY, Side.SELL  # bound once: an Enum class attribute is a slow lookup
@@ -66,6 +71,12 @@ class Pricer:
         """The price a taker meets at `price` (a mid/trade price): ask for a buy, bid for a sell."""
         return price + side.sign * half_spread(bar, price, self.spread_bps)
 
+    def side_open(self, bar: Bar, side: Side) -> float:
+        """The price a taker meets at the bar's open: that side's own open where the bar has it."""
+        if bar.__class__ is QuotedBar:
+            return bar.ask_open if side is _BUY else bar.bid_open
+        return self.side_price(bar, bar.open, side)
+
     def taker(self, base: float, side: Side) -> float:
         """base moved against the trader by slippage, onto the tick grid (also against the trader)."""
         return snap(base * (1 + side.sign * self.slippage_bps / 1e4), self.inst.tick, up=side is _BUY)
@@ -76,7 +87,7 @@ class Pricer:
     def market(self, bar: Bar, side: Side, snapshot: Quote | None) -> tuple[float, str]:
         """The fill price and the id of the quote it came from: the snapshot where its side is
         the worse (the order pays it), else this bar's."""
-        base = self.side_price(bar, bar.open, side)
+        base = self.side_open(bar, side)
         if snapshot is not None:
             quoted = snapshot.ask if side is _BUY else snapshot.bid
             if self.worse(base, quoted, side) == quoted:
@@ -85,16 +96,23 @@ class Pricer:
 
     def stop_trigger(self, bar: Bar, side: Side, trigger: float) -> float | None:
         """Fill price when the stop triggers in this bar, else None (see stop_hit)."""
-        if not stop_hit(side, trigger, bar.low, bar.high, half_spread(bar, trigger, self.spread_bps)):
+        if bar.__class__ is QuotedBar:  # the bid's own low, the ask's own high
+            hit = stop_hit(side, trigger, bar.bid_low, bar.ask_high, 0.0)
+        else:
+            hit = stop_hit(side, trigger, bar.low, bar.high, half_spread(bar, trigger, self.spread_bps))
+        if not hit:
             return None
         # The side reached the trigger: it fills there, or at the side's open after a gap through it.
-        return self.taker(self.worse(trigger, self.side_price(bar, bar.open, side), side), side)
+        return self.taker(self.worse(trigger, self.side_open(bar, side), side), side)
 
     def limit(self, bar: Bar, side: Side, limit: float, first_bar: bool) -> float | None:
         """Fill price of a limit in this bar, else None. Never better than the limit for the venue."""
         if first_bar:  # marketable on arrival: a taker fill, capped at the limit
-            arrival = self.taker(self.side_price(bar, bar.open, side), side)
+            arrival = self.taker(self.side_open(bar, side), side)
             if (arrival <= limit) if side is _BUY else (arrival >= limit):
                 return arrival
-        through = limit_through(side, limit, bar.low, bar.high, half_spread(bar, limit, self.spread_bps))
+        if bar.__class__ is QuotedBar:  # the ask's own low, the bid's own high
+            through = limit_through(side, limit, bar.ask_low, bar.bid_high, 0.0)
+        else:
+            through = limit_through(side, limit, bar.low, bar.high, half_spread(bar, limit, self.spread_bps))
         return limit if through else None

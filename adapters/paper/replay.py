@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator
 
 from adapters.base import ReportStatus, VenueError, VenueEvent, VenueReport
 from adapters.paper.model import dump, load_fill, load_quote
+from engine.data.quoted import QuotedBar
 from engine.domain import Quote
 
 Row = tuple[int, int, str]  # (last call, first call, entries) as stored
@@ -33,6 +34,9 @@ def signature(name: str, args: tuple) -> str:
     exact for floats, stable for str enums and frozen dataclasses, and the cheapest."""
     if name == "on_bar":  # the hot path: a bar's fields, without the dataclass repr machinery
         b = args[0]
+        if b.__class__ is QuotedBar:
+            return repr((name, b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume, b.bid, b.ask, b.bid_open,
+                         b.bid_high, b.bid_low, b.ask_open, b.ask_high, b.ask_low))
         return repr((name, b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume, b.bid, b.ask))
     if name == "quiet_bars":  # (first bar, ts, high, low): the bars are named by the first and their count
         return repr((name, args[0].symbol, args[0].ts, len(args[1])))

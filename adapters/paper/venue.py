@@ -31,6 +31,7 @@ from adapters.paper.persist import Changes, StateFile
 from adapters.paper.replay import CatchUpLog
 from adapters.paper.pricing import Pricer, half_spread, limit_through, make_quote, snapshot_id, stop_hit
 from adapters.paper.streams import fill_stream
+from engine.data.quoted import QuotedBar, load_bar
 from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote, Role, Side
 
 _EPS = 1e-12
@@ -54,6 +55,13 @@ _BUY, _SELL = Side.BUY, Side.SELL
 _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
 _ENTRY = Role.ENTRY
 _CRYPTO_SPOT = Domain.CRYPTO_SPOT
+
+
+def _touched_range(bar: Bar, side: Side) -> str:
+    """What a stop's trigger reason names: the side's own extreme where the bar has it."""
+    if bar.__class__ is QuotedBar:
+        return f"bid low {bar.bid_low:g}" if side is _SELL else f"ask high {bar.ask_high:g}"
+    return f"bar low {bar.low:g} high {bar.high:g}"
 
 
 def _work_order(o: WorkingOrder) -> tuple:
@@ -311,6 +319,8 @@ class PaperVenue:
 
     def _untouched(self, o: WorkingOrder, first: Bar, high: np.ndarray, low: np.ndarray) -> int:
         """Bars before the first that would work `o` (the touch rules _work applies)."""
+        if first.__class__ is QuotedBar:  # each side's own range, which may cross the other's: the mid's
+            return 0                      # high/low bound neither side's touch
         side, price = o.req.side, o.req.price
         pricer = self._pricer(self._instruments[first.symbol])
         # A modelled half spread at the order's price is the same on every bar; a real one is each
@@ -543,7 +553,7 @@ class PaperVenue:
             if price is None:
                 return []
             o.triggered, o.status, o.updated_ts = True, _TRIGGERED, bar.ts
-            reports.append(o.report(reason=f"stop {o.req.price:g} touched (bar low {bar.low:g} high {bar.high:g})"))
+            reports.append(o.report(reason=f"stop {o.req.price:g} touched ({_touched_range(bar, side)})"))
         elif o.req.type is _LIMIT:
             price = pricer.limit(bar, side, o.req.price, first_bar=o.bars_worked == 0)
             if price is None:
@@ -725,7 +735,7 @@ class PaperVenue:
         # A file from before the per-symbol streams has one `rng` for all: its symbols start afresh.
         for symbol, state in meta.get("rngs", {}).items():
             self._stream(symbol).bit_generator.state = state
-        self._bars = {s: Bar(**b) for s, b in meta.get("bars", {}).items()}
+        self._bars = {s: load_bar(b) for s, b in meta.get("bars", {}).items()}
         self._funding_done = dict(meta.get("funding_done", {}))
         rows = st.rows("SELECT kind, ts, symbol, detail FROM events ORDER BY seq")
         self._events = [VenueEvent(kind, ts, symbol, json.loads(detail)) for kind, ts, symbol, detail in rows]

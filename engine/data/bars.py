@@ -7,6 +7,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from engine.data.quoted import SIDE_OHLC, QuotedBar
 from engine.data.timeframes import infer_tf, parse_tf
 from engine.domain import Bar
 
@@ -38,7 +39,17 @@ def iter_bars(df: pd.DataFrame, symbol: str | None = None) -> Iterator[Bar]:
     cols = [df[c].to_numpy() for c in ("open", "high", "low", "close")]
     bids = df["bid"].to_numpy() if has_quotes else None
     asks = df["ask"].to_numpy() if has_quotes else None
+    sides = side_rows(df)
     for i, ts in enumerate(close_ts):
-        yield Bar(symbol, float(ts), float(cols[0][i]), float(cols[1][i]), float(cols[2][i]),
-                  float(cols[3][i]), float(volume[i]),
-                  float(bids[i]) if has_quotes else None, float(asks[i]) if has_quotes else None)
+        args = (symbol, float(ts), float(cols[0][i]), float(cols[1][i]), float(cols[2][i]),
+                float(cols[3][i]), float(volume[i]),
+                float(bids[i]) if has_quotes else None, float(asks[i]) if has_quotes else None)
+        yield Bar(*args) if sides is None else QuotedBar(*args, **dict(zip(SIDE_OHLC, sides[i].tolist())))
+
+
+def side_rows(df: pd.DataFrame) -> np.ndarray | None:
+    """Each bar's bid/ask open, high, low as one row (SIDE_OHLC's order), or None when the frame
+    has not all of them: one (n, 6) array, only for data that has them."""
+    if not all(c in df.columns for c in SIDE_OHLC):
+        return None
+    return np.ascontiguousarray(df[list(SIDE_OHLC)].to_numpy(dtype=float))

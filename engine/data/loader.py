@@ -3,7 +3,8 @@
 Every frame returned has a UTC DatetimeIndex named `ts` holding each bar's
 OPEN time (as in the source files); a bar is known only at `ts + interval`
 (see engine.data.bars). Columns are lower-case open/high/low/close/volume,
-plus bid/ask when the data has real quotes. Anything unusable raises
+plus bid/ask (each side's close) when the data has real quotes, and each side's own
+open/high/low (bid_open .. ask_low, engine.data.quoted) when it has them. Anything unusable raises
 DataError (`file:line:col: error DATA what is wrong`); gaps are warnings in
 `df.attrs["warnings"]` (a list of Diagnostic) because markets close.
 A CSV's place is its line in the file (the header is line 1, so the first bar is
@@ -33,6 +34,7 @@ import pandas as pd
 
 from engine.data.bars import GRID_ORIGIN
 from engine.data.errors import DataError, data_warning
+from engine.data.quoted import SIDE_OHLC
 from engine.data.timeframes import TimeframeError, infer_tf, parse_tf, tf_name
 from engine.diagnostics import Diagnostic, Pos, Severity, closest
 
@@ -120,10 +122,11 @@ def load_bars(path: str | Path, symbol: str | None = None, tf: str | None = None
     raw = read_table(path)
     warnings = _metatrader_warning(path, raw) if zone is None else []
     ts = _timestamps(raw, path, zone)
-    cols = _numeric_columns(raw, path, [*OHLC, "volume", "bid", "ask"], required=OHLC)
+    cols = _numeric_columns(raw, path, [*OHLC, "volume", "bid", "ask", *SIDE_OHLC], required=OHLC)
     df = pd.DataFrame(cols, index=pd.DatetimeIndex(ts, name="ts"))
     _check_order(df.index, path)
     _check_ohlc(df, path)
+    check_sides(df, path)
     interval = _interval(df.index, tf, path)
     _check_weekly(interval, path)
     _check_grid(df.index, interval, path, zone)
@@ -165,7 +168,8 @@ def _interval(index: pd.DatetimeIndex, tf: str | None, path: Path) -> pd.Timedel
 
 def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None = None,
                  tf: str | None = None, tz: str | None = None) -> pd.DataFrame:
-    """Merge separate bid and ask bar files: mid OHLC plus the closing bid/ask."""
+    """Merge separate bid and ask bar files: mid OHLC, the closing bid/ask, and each side's own
+    open/high/low (see _sides)."""
     bid = load_bars(bid_path, symbol, tf, tz=tz)
     ask = load_bars(ask_path, symbol, tf, tz=tz)
     if not bid.index.equals(ask.index):
@@ -184,8 +188,52 @@ def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None 
     df = (bid[list(OHLC)] + ask[list(OHLC)]) / 2.0
     df["volume"] = bid["volume"] if "volume" in bid else 0.0
     df["bid"], df["ask"] = np.minimum(b, a), np.maximum(b, a)
+    for name, values in _sides(bid, ask).items():
+        df[name] = values
     df.attrs.update(bid.attrs, warnings=warnings)
     return df
+
+
+def _sides(bid: pd.DataFrame, ask: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each side's open, high and low. Bid and ask bars are sampled apart (see the crossed-close
+    warning), so an open, like a close, can be crossed: the wider side is the ask there, as at the
+    close. Each side's high and low are its own, which may cross the other's (they happen at other
+    instants), widened only to hold that side's open and close: low <= open, close <= high."""
+    b_open, a_open = bid["open"].to_numpy(), ask["open"].to_numpy()
+    b_close, a_close = bid["close"].to_numpy(), ask["close"].to_numpy()
+    bid_open, ask_open = np.minimum(b_open, a_open), np.maximum(b_open, a_open)
+    bid_close, ask_close = np.minimum(b_close, a_close), np.maximum(b_close, a_close)
+    return {"bid_open": bid_open,
+            "bid_high": np.maximum.reduce([bid["high"].to_numpy(), bid_open, bid_close]),
+            "bid_low": np.minimum.reduce([bid["low"].to_numpy(), bid_open, bid_close]),
+            "ask_open": ask_open,
+            "ask_high": np.maximum.reduce([ask["high"].to_numpy(), ask_open, ask_close]),
+            "ask_low": np.minimum.reduce([ask["low"].to_numpy(), ask_open, ask_close])}
+
+
+def check_sides(df: pd.DataFrame, source: str | Path) -> None:
+    """A frame's bid/ask open/high/low, when it has any: all six with both closes, and each side a
+    bar (low <= open, close <= high). Nothing across the sides: a bid high above the ask high, or
+    a bid low above the ask low, is real (the two extremes happen at other instants). Also the
+    store's check of a day it reads."""
+    have = [c for c in SIDE_OHLC if c in df.columns]
+    if not have:
+        return
+    path = Path(source)
+    missing = [c for c in (*SIDE_OHLC, "bid", "ask") if c not in df.columns]
+    if missing:
+        raise DataError(str(path), 1, f"bid/ask columns {', '.join(have)} without {', '.join(missing)}",
+                        f"give all of {', '.join(SIDE_OHLC)}, bid and ask (each side's close), or none of them")
+    for side in ("bid", "ask"):
+        o, h, lo, c = (df[k].to_numpy() for k in (f"{side}_open", f"{side}_high", f"{side}_low", side))
+        bad = np.flatnonzero(~((o > 0) & (c > 0) & (lo > 0) & (lo <= np.minimum(o, c)) & (h >= np.maximum(o, c))))
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(str(path), bar_line(path, i),
+                            f"{side} sanity: {side}_low <= {side}_open, {side} (its close) <= {side}_high fails "
+                            f"or a price is not positive ({side}_open={o[i]:g} {side}_high={h[i]:g} "
+                            f"{side}_low={lo[i]:g} {side}={c[i]:g})",
+                            "each side's open and close lie within its own low and high, all prices > 0")
 
 
 def _check_swapped(crossed: np.ndarray, bars: int, bid_path: Path, ask_path: Path) -> None:

@@ -12,11 +12,12 @@ import pandas as pd
 
 from engine.data.bars import GRID_ORIGIN, interval_of
 from engine.data.errors import DataError
+from engine.data.quoted import SIDE_AGG
 from engine.data.timeframes import parse_tf
 from engine.domain import Domain
 
 AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum",
-       "bid": "last", "ask": "last"}
+       "bid": "last", "ask": "last", **SIDE_AGG}
 
 # Seed 001: crypto 15m primary / 5m confirmation; forex 1h / 15m.
 DEFAULT_TIMEFRAMES: dict[Domain, tuple[str, str]] = {

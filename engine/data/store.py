@@ -52,6 +52,7 @@ import pandas as pd
 from engine.data import DEFAULT_STORE
 from engine.data.errors import DataError
 from engine.data.loader import GRID_HINT, first_off_grid, grid_message
+from engine.data.quoted import SIDE_OHLC
 from engine.data.timeframes import canonical_tf, parse_tf
 
 DEFAULT_ROOT = Path(DEFAULT_STORE)
@@ -153,8 +154,15 @@ class ParquetStore:
         if stored is not None and sorted(stored) != sorted(df.columns):
             raise DataError(source, 1, f"columns {list(df.columns)} differ from the stored {symbol} "
                             f"{canonical_tf(tf)} series' {stored}; merging them would leave missing values",
-                            "import it under another symbol or timeframe, or give the same columns "
-                            "(a bid file needs its --ask file)")
+                            self._columns_hint(stored, df.columns, symbol, tf))
+
+    def _columns_hint(self, stored: list[str], columns: pd.Index, symbol: str, tf: str) -> str:
+        if set(columns) - set(stored) == set(SIDE_OHLC):  # stored by an engine that kept only the closing bid/ask
+            return (f"the stored series has only each side's close (an older engine stored it so): remove "
+                    f"{self.folder(symbol, tf)} and import its bid and ask files again to keep each side's "
+                    "open, high and low")
+        return ("import it under another symbol or timeframe, or give the same columns "
+                "(a bid file needs its --ask file)")
 
     def _check_label(self, symbol: str, tf: str, label: str, source: str) -> None:
         stored = self.label(symbol, tf)

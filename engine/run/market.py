@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from engine.data.quoted import QuotedBar
 from engine.domain import Bar, Domain
 from engine.run.config import DomainData, StrategyUse
 
@@ -67,6 +68,9 @@ class Series:
     start: int  # first tradable row: after the in-sample fit window
     partial: int = 0  # bars resampled from fewer source bars than they span (engine/data/resample.py)
     gaps: tuple[DataGap, ...] = ()  # holes in the traded bars the run config's note_gaps_over notes
+    # Each bar's bid/ask open, high, low (engine.data.quoted.SIDE_OHLC), one row a bar: only for
+    # data that has them (None otherwise, and the bars are plain Bars).
+    sides: np.ndarray | None = None
     _last: tuple[int, Bar | None] = field(default=(-1, None), init=False, repr=False, compare=False)
 
     def bar(self, i: int) -> Bar:
@@ -80,8 +84,14 @@ class Series:
         # ndarray.item(i): the Python float of row i in one call, where float(a[i]) makes a numpy scalar first
         bid = None if self.bid is None else self.bid.item(i)
         ask = None if self.ask is None else self.ask.item(i)
-        bar = Bar(self.symbol, self.ts.item(i), self.open.item(i), self.high.item(i), self.low.item(i),
-                  self.close.item(i), self.volume.item(i), bid, ask)
+        if self.sides is None:
+            bar = Bar(self.symbol, self.ts.item(i), self.open.item(i), self.high.item(i), self.low.item(i),
+                      self.close.item(i), self.volume.item(i), bid, ask)
+        else:
+            bo, bh, bl, ao, ah, al = self.sides[i].tolist()
+            bar = QuotedBar(self.symbol, self.ts.item(i), self.open.item(i), self.high.item(i),
+                            self.low.item(i), self.close.item(i), self.volume.item(i), bid, ask, bid_open=bo,
+                            bid_high=bh, bid_low=bl, ask_open=ao, ask_high=ah, ask_low=al)
         self._last = (i, bar)
         return bar
 
@@ -128,7 +138,7 @@ def _strategies(use: StrategyUse):
 
 def load_series(dataset: str, dd: DomainData, use: StrategyUse, atr_window: int) -> Series:
     from engine.data import sources
-    from engine.data.bars import epoch_seconds
+    from engine.data.bars import epoch_seconds, side_rows
     from engine.data.resample import multi_timeframe
 
     meta = sources.describe(dataset, dd.store)  # the run config checked it names a known domain
@@ -148,7 +158,8 @@ def load_series(dataset: str, dd: DomainData, use: StrategyUse, atr_window: int)
                   df["bid"].to_numpy(dtype=float) if has_quotes else None,
                   df["ask"].to_numpy(dtype=float) if has_quotes else None,
                   signal, np.nan_to_num(confirm), atr(df, atr_window), start, df.attrs.get("partial", 0),
-                  data_gaps(meta.symbol, ts, start, step, pd.Timedelta(dd.note_gaps_over).total_seconds()))
+                  data_gaps(meta.symbol, ts, start, step, pd.Timedelta(dd.note_gaps_over).total_seconds()),
+                  side_rows(df))
 
 
 class Timeline:
