@@ -99,3 +99,31 @@ def test_a_sibling_the_venue_does_not_cancel_is_canceled_by_the_bracket(machines
     assert b.legs["stop_loss"].instance.state == "CANCELED"
     assert b.instance.state == "closed" and closed == [b]
     assert [r for r in interp.sink.records if r.event == "cancel_rejected"] == []
+
+
+def test_a_recorded_bracket_leaves_no_reference_cycles_behind(machines) -> None:
+    """Execution forgets a bracket once its trade is recorded: its handles and machine instances
+    are freed by reference counting then, not left to the cycle collector (a replay's every trade)."""
+    import gc
+
+    venue = NoOcoVenue()
+    interp = Interpreter(ReplayClock(T0), ListSink())
+    ex = Execution(interp, machines["order"], machines["bracket"], venue, Journal(), interp.clock,
+                   multiplier=lambda s: 1.0, on_closed=lambda b: None)
+
+    def trade() -> None:
+        b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), 95.0, 110.0, T0, "s"), 10.0)
+        ex.on_reports([_filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
+        tp, sl = b.legs["take_profit"].id, b.legs["stop_loss"].id  # the venue cancels sl itself: no timer holds it
+        ex.on_reports([_filled(tp, Side.SELL, 10.0, 110.0, 2), VenueReport(sl, ReportStatus.CANCELED)])
+
+    trade()  # the first one also compiles what the machines evaluate lazily
+    gc.collect()
+    gc.disable()
+    try:
+        trade()
+        assert not ex.brackets and not ex.closing and not ex.orders
+        assert interp.next_deadline() is None  # (which drops the heap's stale timers of the orders)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
