@@ -254,9 +254,13 @@ class BracketHandle:
         self.execution.post(leg.instance, "amend", {"qty": total, "price": price})
 
     def cancel_sibling(self, ctx: "ActionContext", leg: str) -> None:
+        # A venue with native one-cancels-other reports the sibling canceled with the leg's fill:
+        # that report, applied next, is the answer (leg_canceled). A venue without it reports no
+        # cancel, so the sibling is canceled here.
+        ex = self.execution
         for name, order in self.legs.items():
-            if name != leg and self.execution.is_live(order):
-                self.execution.post(order.instance, "cancel")
+            if name != leg and ex.is_live(order) and not ex.canceled_in_batch(order):
+                ex.post(order.instance, "cancel")
 
     def cancel_legs(self, ctx: "ActionContext") -> None:
         for order in self._live_legs():

@@ -1,0 +1,129 @@
+"""One-cancels-other: when a leg fills, its sibling is canceled exactly once.
+
+The paper venue cancels the sibling itself and reports it in the same batch as the fill
+(adapters/paper/venue.py `_cancel_siblings`): the bracket's `cancel_sibling` must take that
+report as its answer, not send a cancel the venue can only refuse (a wasted round trip, and a
+`cancel_rejected` in the audit trail of nearly every trade). A venue that does not cancel
+siblings itself reports only the fill: then the bracket cancels the sibling."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapters.base import ReportStatus, VenueReport
+from adapters.paper import PaperConfig
+from bracket_support import XRP, execution_at, order_machines
+from engine.domain import Domain, Fill, Quote, Side
+from engine.exec.execution import Execution
+from engine.risk.types import Intent
+from engine.runtime import BoundMachine, Interpreter, ListSink, ReplayClock
+
+OPEN_AT, LATER = 280, 300  # XRP-PERP falls from 1.1767 to 1.1324 meanwhile, never above 1.1768
+T0 = 1_700_000_000.0
+
+
+@pytest.fixture(scope="module")
+def machines() -> dict[str, BoundMachine]:
+    return order_machines()
+
+
+def test_the_venues_own_sibling_cancel_answers_the_bracket(machines) -> None:
+    venue, _, ex = execution_at(machines, PaperConfig(partial_fill_prob=0.0), OPEN_AT)
+    asked: list[str] = []
+    cancel = venue.cancel
+    venue.cancel = lambda cid: asked.append(cid) or cancel(cid)  # the engine's cancels, counted
+    quote = venue.quote("XRP-PERP")
+    b = ex.open_bracket(Intent("XRP-PERP", Domain.CRYPTO_PERP, Side.SELL, quote, 1.20, 1.16, quote.ts, "s"), 20.0)
+    reports: list[VenueReport] = []
+    for bar in XRP[OPEN_AT + 1:LATER + 1]:
+        ex.clock.set(bar.ts)
+        batch = venue.on_bar(bar)
+        reports += batch
+        ex.on_reports(batch)
+
+    tp, sl = b.legs["take_profit"].id, b.legs["stop_loss"].id
+    assert b.instance.state == "closed" and b.exit_reason == "take_profit"
+    assert [r.status for r in reports if r.client_order_id == sl] == [ReportStatus.CANCELED]
+    assert asked == []  # the venue's one-cancels-other did it: no cancel from us
+    records = ex.interp.sink.records
+    assert [r for r in records if r.event == "cancel_rejected"] == []
+    assert [(r.event, r.target) for r in records if r.instance_id == sl and r.kind == "transition"] == [
+        ("submit", "SUBMITTED"), ("accepted", "ACCEPTED"), ("canceled", "CANCELED")]
+    assert b.legs["take_profit"].instance.state == "FILLED" and tp != sl
+
+
+class NoOcoVenue:
+    """Accepts and cancels every order; a leg's fill is the test's to report, and nothing
+    cancels its sibling but the engine (a venue without native one-cancels-other)."""
+
+    class _Catalogue:
+        def get(self, symbol: str) -> Any:
+            return type("Inst", (), {"step": 1.0, "multiplier": 1.0})()
+
+    def __init__(self) -> None:
+        self.catalogue = self._Catalogue()
+        self.canceled: list[str] = []
+
+    def quote(self, symbol: str) -> Quote:
+        return Quote("q1", symbol, T0, 99.9, 100.0, 100.0)
+
+    def submit(self, req) -> VenueReport:
+        return VenueReport(req.client_order_id, ReportStatus.ACCEPTED, qty=req.qty, price=req.price)
+
+    def cancel(self, client_order_id: str) -> VenueReport:
+        self.canceled.append(client_order_id)
+        return VenueReport(client_order_id, ReportStatus.CANCELED)
+
+
+class Journal:
+    def __getattr__(self, name: str):
+        return lambda *args, **kw: None
+
+
+def _filled(order_id: str, side: Side, qty: float, price: float, n: int) -> VenueReport:
+    fill = Fill(order_id, f"{order_id}-{n}", "X", side, qty, price, 0.0, T0 + n, "q1")
+    return VenueReport(order_id, ReportStatus.FILLED, (fill,), filled_qty=qty)
+
+
+def test_a_sibling_the_venue_does_not_cancel_is_canceled_by_the_bracket(machines) -> None:
+    venue, closed = NoOcoVenue(), []
+    interp = Interpreter(ReplayClock(T0), ListSink())
+    ex = Execution(interp, machines["order"], machines["bracket"], venue, Journal(), interp.clock,
+                   multiplier=lambda s: 1.0, on_closed=closed.append)
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), 95.0, 110.0, T0, "s"), 10.0)
+    ex.on_reports([_filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
+    ex.on_reports([_filled(b.legs["take_profit"].id, Side.SELL, 10.0, 110.0, 2)])
+
+    assert venue.canceled == [b.legs["stop_loss"].id]
+    assert b.legs["stop_loss"].instance.state == "CANCELED"
+    assert b.instance.state == "closed" and closed == [b]
+    assert [r for r in interp.sink.records if r.event == "cancel_rejected"] == []
+
+
+def test_a_recorded_bracket_leaves_no_reference_cycles_behind(machines) -> None:
+    """Execution forgets a bracket once its trade is recorded: its handles and machine instances
+    are freed by reference counting then, not left to the cycle collector (a replay's every trade)."""
+    import gc
+
+    venue = NoOcoVenue()
+    interp = Interpreter(ReplayClock(T0), ListSink())
+    ex = Execution(interp, machines["order"], machines["bracket"], venue, Journal(), interp.clock,
+                   multiplier=lambda s: 1.0, on_closed=lambda b: None)
+
+    def trade() -> None:
+        b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), 95.0, 110.0, T0, "s"), 10.0)
+        ex.on_reports([_filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
+        tp, sl = b.legs["take_profit"].id, b.legs["stop_loss"].id  # the venue cancels sl itself: no timer holds it
+        ex.on_reports([_filled(tp, Side.SELL, 10.0, 110.0, 2), VenueReport(sl, ReportStatus.CANCELED)])
+
+    trade()  # the first one also compiles what the machines evaluate lazily
+    gc.collect()
+    gc.disable()
+    try:
+        trade()
+        assert not ex.brackets and not ex.closing and not ex.orders
+        assert interp.next_deadline() is None  # (which drops the heap's stale timers of the orders)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
