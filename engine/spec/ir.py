@@ -34,6 +34,13 @@ class _Empty(Mapping[str, Any]):
     def __len__(self) -> int:
         return 0
 
+    def get(self, key: str, default: Any = None) -> Any:
+        # Mapping.get raises and catches a KeyError: ~2 us on every lookup of a hot path's default.
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
     def __hash__(self) -> int:
         return 0
 
