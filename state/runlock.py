@@ -1,9 +1,10 @@
-"""One engine per store: the run lock, and where a run's local files live.
+"""One engine per store, and one run per run directory: the run locks, and where a run's local files live.
 
 An OS lock (flock) on the store's lock file is held for the whole run; on a PostgreSQL store
 also a session advisory lock inside the database, which every spelling of its URL reaches.
 `engine status`, `kill` and `promote` probe both to say whether an engine will act on what
-they post.
+they post. A run directory is locked the same way, by a file in it (RunDirLock), so that two runs
+on two stores never write one audit trail.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from state.db import DEFAULT_PATH, check_persistent, parse_url, shown_url
 LOCK_FILE = "engine.lock"
 VENUE_FILE = "paper-venue.db"
 ARCHIVE_DIR = "archive"
+RUN_DIR_LOCK = ".engine-run.lock"  # in a run directory, naming the engine writing there and its store
 LOCK_TRIES, LOCK_PAUSE_S = 40, 0.025  # ~1 s: a status/kill probe holds the lock for microseconds
 PROBE_WAIT_S = 5.0  # a lock probe on a server store fails rather than hang
 APP_NAME = "stagecraft-engine"  # the advisory lock's connection names its engine: "<APP_NAME> pid N since T"
@@ -88,6 +90,7 @@ class Holder:
     """Who holds a run lock, as its file (or the lock's database connection) says."""
     pid: int | None
     since: str
+    store: str | None = None  # a run directory's lock names the store of the run writing there
 
     def __str__(self) -> str:
         return f"pid {self.pid if self.pid is not None else '?'} since {self.since}"
@@ -97,6 +100,47 @@ class EngineRunning(Exception):
     def __init__(self, holder: Holder) -> None:
         super().__init__(f"an engine is already running ({holder})")
         self.holder = holder
+
+
+class RunDirInUse(Exception):
+    """Another engine's run writes into the run directory."""
+
+    def __init__(self, run_dir: Path, holder: Holder) -> None:
+        on = f", on the store {holder.store}" if holder.store else ""
+        super().__init__(f"the run directory {run_dir} is in use by another engine ({holder}{on})")
+        self.holder = holder
+
+
+class RunDirLock:
+    """One run at a time per run directory: a run's report, journal and audit trail are its own,
+    and a second start there would archive them while they are being written. An OS lock (flock)
+    on a file in the directory, held for the whole run (the kernel drops it however the process
+    ends); the file names the holder and its store, and goes when the run lets go."""
+
+    def __init__(self, file: IO[str], path: Path) -> None:
+        self._file, self._path = file, path
+
+    @classmethod
+    def acquire(cls, run_dir: Path, store: str) -> "RunDirLock":
+        """RunDirInUse when another engine holds it; `store` (as shown to people) names this run's."""
+        path = run_dir / RUN_DIR_LOCK
+        try:
+            return cls(_lock_file(path, store=store), path)
+        except EngineRunning as e:
+            raise RunDirInUse(run_dir, e.holder) from None
+
+    def release(self) -> None:
+        """Unlinked while still held, so that a start waiting on it sees it replaced (_lock_file)."""
+        if self._file.closed:
+            return
+        self._path.unlink(missing_ok=True)
+        self._file.close()
+
+    def __enter__(self) -> "RunDirLock":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class RunLock:
@@ -167,27 +211,43 @@ class RunLock:
             return None
 
 
-def _lock_file(path: Path) -> IO[str]:
-    """The lock file, flocked and naming this process; EngineRunning when another holds it."""
+def _lock_file(path: Path, **about: str) -> IO[str]:
+    """The lock file, flocked and naming this process (and `about`); EngineRunning when another
+    holds it. A lock file its holder unlinked as it let go is not the lock any more: open the
+    one at `path` again."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    file = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
-    for _ in range(LOCK_TRIES):
+    for attempt in range(LOCK_TRIES):
+        file = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
         except BlockingIOError:  # an engine, or a status probe about to let go: ask again
+            if attempt == LOCK_TRIES - 1:
+                holder = _read_holder(file)
+                file.close()
+                raise EngineRunning(holder) from None
+            file.close()
             time.sleep(LOCK_PAUSE_S)
-    else:
-        holder = _read_holder(file)
+            continue
+        if _is_at(file, path):
+            break
         file.close()
-        raise EngineRunning(holder)
+    else:  # replaced under it at every try: engines starting and stopping on it all the while
+        raise EngineRunning(Holder(None, "?"))
     file.seek(0)
     file.truncate()
-    file.write(json.dumps({"pid": os.getpid(), "since": _now_iso()}) + "\n")
+    file.write(json.dumps({"pid": os.getpid(), "since": _now_iso(), **about}) + "\n")
     file.flush()
     return file
+
+
+def _is_at(file: IO[str], path: Path) -> bool:
+    """Whether `file` is still the file at `path` (not unlinked or replaced since it was opened)."""
+    try:
+        return os.path.samestat(os.fstat(file.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _file_holder(path: Path) -> Holder | None:
@@ -309,7 +369,7 @@ def _read_holder(file: IO[str]) -> Holder:
     file.seek(0)
     try:
         data = json.loads(file.read())
-        return Holder(int(data["pid"]), str(data["since"]))
+        return Holder(int(data["pid"]), str(data["since"]), data.get("store"))
     except (ValueError, KeyError, TypeError):  # being written this instant
         return Holder(None, "?")
 

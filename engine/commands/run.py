@@ -13,8 +13,8 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -31,13 +31,13 @@ DIR_KEY = "run/dir"
 #  "cwd": the folder it ran in}: what `engine status` suggests a resume with (started_with)
 CONFIG_FILE_KEY = "run/config_file"
 SPECS_KEY = "run/specs"  # session.spec_hashes of the specs a run started with: its parts, so a resume can name one
-INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended
+INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended (SIGTERM: 143)
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
 
 
 class Refused(Exception):
     """A run that cannot start or go on: one message, and the exit status (engine/cli.py's table:
-    1 refused or failed, 2 usage, 130 interrupted)."""
+    1 refused or failed, 2 usage, 130 interrupted, 143 stopped by SIGTERM)."""
 
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
@@ -90,7 +90,7 @@ def _bar_count(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    with interrupt.deferred():  # a Ctrl-C a finalizer swallowed is raised again at interrupt.check()
+    with interrupt.deferred():  # SIGTERM as Ctrl-C; one a finalizer swallowed is raised again at interrupt.check()
         try:
             return _run(args)
         except SpecError as e:
@@ -99,10 +99,10 @@ def run(args: argparse.Namespace) -> int:
         except Refused as e:
             print(f"engine run: {e}", file=sys.stderr)
             return e.code
-        except KeyboardInterrupt:  # before the first bar: a fresh run put the last run's files back
-            print("engine run: interrupted while starting, before the first bar; run the same command again",
-                  file=sys.stderr)
-            return INTERRUPTED
+        except KeyboardInterrupt as e:  # before the first bar: a fresh run put the last run's files back
+            print(f"engine run: {interrupt.stopped(e)} while starting, before the first bar; run the same command "
+                  "again", file=sys.stderr)
+            return interrupt.exit_code(e)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         raise Refused(f"the store {file} is not a file (a folder or a device): name a SQLite file, "
                       "e.g. --db var/engine.db", 2)
     if args.resume and file is not None and not file.is_file():  # and make no empty store, nor its folder
-        raise Refused(f"nothing to resume: no store at {file}; start a run without --resume", 1)
+        raise Refused(f"nothing to resume: no store at {file}{_or_archived(url)} start a run without --resume", 1)
     _check_reachable(parsed)
     try:
         lock = RunLock.acquire(url)
@@ -136,27 +136,77 @@ def _run(args: argparse.Namespace) -> int:
         if not args.resume and not bars:
             raise Refused(_nothing_to_trade(args.stage, notes), 1)
         _check_bars_left(args, saved, bars)
-        run_dir = Path(args.run_dir or (saved.run_dir if args.resume and saved else None)
-                       or _new_run_dir(Path(cfg.runs_dir), args.stage))
+        run_dir = _run_dir(args, cfg, saved)
+        if args.resume:
+            _check_trail(args, parsed, run_dir, saved)
         local = run_files(url)
-        try:
-            _check_writable(run_dir, args.resume)  # before a fresh run archives the last run's files
+        with _claimed(run_dir, args.resume, str(file or shown_url(parsed))):  # the store, as people name it
             interrupt.check()  # a Ctrl-C lost while loading: stop before anything is archived
             runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
-        except (Refused, KeyboardInterrupt):
-            for made in (run_dir, run_dir.parent):  # what this start claimed, if nothing is in it
-                with suppress(OSError):
-                    made.rmdir()
-            raise
-        runner.lock_lost = lock.lost
+            runner.lock_lost = lock.lost
+            try:
+                return _execute(args, runner, run_dir, start, run_warnings(warnings, series))
+            except FileNotFoundError as e:
+                raise Refused(str(e), 2) from None
+            except VenueError as e:  # a resume's catch-up replay that the venue's log does not match
+                raise _venue_mismatch(e, local.venue) from None
+            except KeyboardInterrupt as e:
+                raise Refused(_interrupted(args, parsed, specs, len(runner.timeline), e),
+                              interrupt.exit_code(e)) from None
+
+
+def _run_dir(args: argparse.Namespace, cfg: Any, saved: SavedRun | None) -> Path:
+    """Where the run writes: a resume's own directory (its audit trail goes on there; another
+    --run-dir is refused before anything is written), --run-dir, or a new one under runs_dir."""
+    if args.resume and saved is not None and saved.run_dir is not None:
+        own = saved.run_dir
+        if args.run_dir is not None and Path(args.run_dir).resolve() != _saved_dir(saved):
+            raise Refused(f"this run's directory is {own}, not {args.run_dir}: a resume continues its audit trail "
+                          f"there; drop --run-dir or name it (--run-dir {shlex.quote(own)}). Nothing was written", 2)
+        return Path(args.run_dir or own)
+    return Path(args.run_dir or _new_run_dir(Path(cfg.runs_dir), args.stage))
+
+
+def _saved_dir(saved: SavedRun) -> Path:
+    """The saved run's directory, absolute: a relative one is read from the folder the run ran in."""
+    cwd = (saved.config_file or {}).get("cwd") or os.getcwd()
+    return (Path(cwd) / str(saved.run_dir)).resolve()
+
+
+def _check_trail(args: argparse.Namespace, parsed: Any, run_dir: Path, saved: SavedRun | None) -> None:
+    """A resume cuts the audit trail back to its checkpoint's mark: one shorter than that lost
+    records the store's checkpoint covers, refused before anything is written."""
+    from engine.run.report import AUDIT
+
+    offset = ((saved.checkpoint or {}) if saved is not None else {}).get("audit_offset")
+    audit = run_dir / AUDIT
+    size = audit.stat().st_size if audit.is_file() else 0
+    if offset is not None and size < offset:
+        raise Refused(f"{audit} has {size:,} bytes but the saved run's last checkpoint covers {offset:,}: the audit "
+                      f"trail lost records (was it moved, cut or replaced?); put the run's own {AUDIT} back and "
+                      f"resume, or {_afresh(args, parsed)}. Nothing was written", 1)
+
+
+@contextmanager
+def _claimed(run_dir: Path, resume: bool, store: str) -> Iterator[None]:
+    """The run directory, writable and this run's alone for the block: checked, and locked, before
+    a fresh run archives the last run's files; what a start refused or interrupted made there goes."""
+    from state.runlock import RunDirInUse, RunDirLock
+
+    try:
+        _check_writable(run_dir, resume)
         try:
-            return _execute(args, runner, run_dir, start, run_warnings(warnings, series))
-        except FileNotFoundError as e:
-            raise Refused(str(e), 2) from None
-        except VenueError as e:  # a resume's catch-up replay that the venue's log does not match
-            raise _venue_mismatch(e, local.venue) from None
-        except KeyboardInterrupt:
-            raise Refused(_interrupted(args, parsed, specs, len(runner.timeline)), INTERRUPTED) from None
+            lock = RunDirLock.acquire(run_dir, store)
+        except RunDirInUse as e:
+            raise Refused(f"{e}: one run per run directory, so give this run another --run-dir, or let that run "
+                          "finish first. Nothing was moved or written", 1) from None
+        with lock:
+            yield
+    except (Refused, KeyboardInterrupt):
+        for made in (run_dir, run_dir.parent):  # what this start claimed, if nothing is in it
+            with suppress(OSError):
+                made.rmdir()
+        raise
 
 
 def _new_run_dir(runs: Path, stage: int) -> Path:
@@ -242,22 +292,25 @@ def _shown_db(db: str) -> str:
     return shown_url(db) if "://" in db else db
 
 
-def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int) -> str:
-    """What a Ctrl-C left, and the command that goes on: the store holds the run as of its last
-    checkpoint (a checkpoint commits whole or not at all), and a resume replays from there."""
+def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int, e: KeyboardInterrupt) -> str:
+    """What a Ctrl-C (or SIGTERM) left, and the command that goes on: the store holds the run as of
+    its last checkpoint (a checkpoint commits whole or not at all), and a resume replays from there."""
     saved = _saved_run(parsed, specs)
     point = (saved.checkpoint or {}) if saved is not None else {}
+    stopped = interrupt.stopped(e)
+    if saved is not None and saved.finished is not None:  # its report was written: nothing to resume
+        return f"{stopped} after the run finished; its report is in {saved.finished['run_dir']}"
     if "cursor" not in point:
-        return ("interrupted before the run's first checkpoint, so there is nothing to resume: run the same "
+        return (f"{stopped} before the run's first checkpoint, so there is nothing to resume: run the same "
                 "command again (it starts afresh)")
     if point["cursor"] >= bars:
-        return (f"interrupted after the run's last bar (bar {point['cursor']:,}) was checkpointed; write its "
+        return (f"{stopped} after the run's last bar (bar {point['cursor']:,}) was checkpointed; write its "
                 f"report with `{resume_command_of(args)}`")
     if args.max_bars is not None and point["cursor"] >= args.max_bars:  # _check_bars_left refuses that resume
         more = argparse.Namespace(**{**vars(args), "max_bars": None})
-        return (f"interrupted after bar {point['cursor']:,} (--max-bars) was checkpointed, before the report: "
+        return (f"{stopped} after bar {point['cursor']:,} (--max-bars) was checkpointed, before the report: "
                 f"continue with `{resume_command_of(more)}` (or a larger --max-bars; {bars:,} bars in all)")
-    return (f"interrupted; the store holds the run up to its last checkpoint (bar {point['cursor']:,} of "
+    return (f"{stopped}; the store holds the run up to its last checkpoint (bar {point['cursor']:,} of "
             f"{bars:,}): continue with `{resume_command_of(args)}`")
 
 
@@ -420,23 +473,20 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
     from state.db import shown_url
 
     where = shown_url(parsed)
-    server = _sqlite_file(parsed) is None
-    afresh = ("start afresh with ENGINE_DB_URL on an empty database" if server
-              else "start afresh without --resume (archives the saved run)")
+    afresh = _afresh(args, parsed)
     if not args.resume:
-        if server and saved is not None and saved.exists:
+        if _sqlite_file(parsed) is None and saved is not None and saved.exists:
             stage = (saved.checkpoint or {}).get("stage", "?")
             way = "" if saved.finished else "continue that run with `--resume`, or "
             raise Refused(f"the store {where} already holds a {'finished ' if saved.finished else ''}run "
                           f"(stage {stage}), and a database server's state cannot be archived: {way}point "
-                          "ENGINE_DB_URL at an empty database", 1)
+                          f"{_db_option(args)} at an empty database", 1)
         return
     if saved is None or saved.checkpoint is None:
-        raise Refused(f"nothing to resume in {where}: no run has checkpointed there; start a run without "
-                      "--resume", 1)
+        raise Refused(f"nothing to resume in {where}: no run has checkpointed there"
+                      f"{_or_archived(parsed.render_as_string(hide_password=False))} start a run without --resume", 1)
     if saved.finished is not None:
-        raise Refused(f"the run in {where} already finished; its report is in {saved.finished['run_dir']}. "
-                      f"To run again, {afresh}", 1)
+        raise Refused(f"the run in {where} already finished; {_report_of(saved)}. To run again, {afresh}", 1)
     changed = checkpoint.config_changes(saved.config, cfg) if saved.config is not None else []
     if changed:
         raise Refused(f"the run config differs from the one the saved run started with ({', '.join(changed)}): "
@@ -446,6 +496,39 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
         raise Refused(f"{'; '.join(edited)} changed since the saved run's last checkpoint, and a resume replays under "
                       f"the specs it started with: put the spec{'s' * (len(edited) > 1)} back and resume, "
                       f"or {afresh}", 1)
+
+
+def _afresh(args: argparse.Namespace, parsed: Any) -> str:
+    """How to run again instead of resuming: a SQLite store is archived, a server database's cannot be."""
+    if _sqlite_file(parsed) is None:
+        return f"start afresh with {_db_option(args)} on an empty database"
+    return "start afresh without --resume (archives the saved run)"
+
+
+def _db_option(args: argparse.Namespace) -> str:
+    """What named the store: --db, else ENGINE_DB_URL (a server store is never the config's default)."""
+    return "--db" if args.db else "ENGINE_DB_URL"
+
+
+def _or_archived(url: str) -> str:
+    """The end of a "nothing to resume": where the store's last run went, if a fresh start archived it."""
+    from engine.commands.status import archived_run
+
+    hint = archived_run(url)
+    return f"{hint}; else" if hint else ";"
+
+
+def _report_of(saved: SavedRun) -> str:
+    """Where a finished run's report is, or that it is gone (deleted since: a finished run is not
+    replayed again, so no engine command writes it anew)."""
+    from engine.run.report import REPORT
+
+    run_dir = Path(str(saved.finished["run_dir"]))
+    where = run_dir if run_dir.is_absolute() else Path((saved.config_file or {}).get("cwd") or ".") / run_dir
+    if (where / REPORT).is_file():
+        return f"its report is in {run_dir}"
+    return (f"its report ({run_dir / REPORT}) is gone: a finished run is not replayed again to rewrite it, and the "
+            "store keeps its journal and end state (`engine status`)")
 
 
 def _started_with(saved: SavedRun) -> str:
@@ -570,16 +653,20 @@ def _venue_mismatch(e: Exception, venue: Path) -> Refused:
 def _fresh(build: Callable[[], Any], files: list[Path], archive: Path) -> Any:
     """A fresh run archives the last run's files first, and puts them back when the config is
     refused once the store is open (ML models, active set: assemble closed the store then), the
-    store cannot be written, or the user pressed Ctrl-C."""
+    store cannot be written, or the user pressed Ctrl-C (or sent SIGTERM). The files move all or
+    none, back as well as away: a signal meanwhile waits for the moves to end."""
     from sqlalchemy.exc import DBAPIError
 
     from engine.run.session import RefusedToStart
 
-    moved = _archive(files, archive)
+    with interrupt.held():
+        moved = _archive(files, archive)
     try:
+        interrupt.check()  # a signal while the files moved
         runner = build()
     except (OSError, RefusedToStart, DBAPIError, KeyboardInterrupt):  # FileNotFoundError included; a full disk too
-        _put_back(moved, files)
+        with interrupt.held():
+            _put_back(moved, files)
         raise
     if moved:
         print(f"previous run's state moved to {moved} (use --resume to continue a run instead)")

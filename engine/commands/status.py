@@ -49,6 +49,42 @@ def no_run() -> str:
     return f"no run yet: start one with `{engine_command('run', '--stage', '1')}`"
 
 
+def archived_run(url: str) -> str:
+    """For a store that holds no run: where its last unfinished run is, when a fresh start moved it
+    to the store's archive and did not get through to put it back (killed while starting), and how
+    to restore it; "" when the newest archive holds no unfinished run (a server store has none)."""
+    from state.runlock import run_files
+
+    parsed = parse_store_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return ""
+    file = Path(parsed.database).resolve()
+    local = run_files(url)
+    kept = sorted((d for d in local.archive.glob("*") if (d / file.name).is_file()), key=lambda d: d.name)
+    if not kept or not _unfinished(kept[-1] / file.name):
+        return ""
+    newest, folder = kept[-1], shlex.quote(str(file.parent))
+    left = [f.name for base in (file, local.venue) for f in (base, Path(f"{base}-wal"), Path(f"{base}-shm"))
+            if f.is_file()]
+    aside = f"move the files a start left there ({', '.join(left)}) aside, then " if left else ""
+    return (f"; the store's last run, unfinished, is in its archive {newest} (a fresh start moves it there and "
+            f"was stopped before it put it back): to continue that run, {aside}put it back with "
+            f"`mv {shlex.quote(str(newest))}/* {folder}/` and resume")
+
+
+def _unfinished(file: Path) -> bool:
+    """Whether the SQLite store `file` holds a run that checkpointed and did not finish."""
+    from engine.commands.run import FINISHED_KEY
+    from engine.run.checkpoint import KEY
+    from state.store import Store
+
+    try:
+        with Store.open_readonly(f"sqlite:///{file}") as store:
+            return store.get_json(KEY) is not None and store.get_json(FINISHED_KEY) is None
+    except Exception:  # noqa: BLE001 - an archived file SQLite cannot read restores nothing
+        return False
+
+
 def add_db_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH|URL",
                         help="the engine's store: a SQLite file or a database URL (default: $ENGINE_DB_URL, "
@@ -175,11 +211,11 @@ def open_existing_store(url: str, *, readonly: bool = False) -> Iterator[Any]:
     parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
         if not Path(parsed.database).is_file():
-            raise CommandError(f"{no_run()} (no store at {parsed.database})")
+            raise CommandError(f"{no_run()} (no store at {parsed.database}){archived_run(url)}")
     try:
         store = Store.open_readonly(url) if readonly else Store.open_existing(url, wait_s=WRITE_WAIT_S)
     except NoStore as e:
-        raise CommandError(f"{no_run()} ({e})") from None
+        raise CommandError(f"{no_run()} ({e}){archived_run(url)}") from None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise driver_error(parsed, e) from None
     try:
@@ -398,7 +434,8 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
     return {"state": state, "holder": str(holder) if holder is not None else None,
             "run_dir": (finished or {}).get("run_dir"),
             "as_of": {"bar": saved.get("cursor"), "time": saved.get("clock")} if saved else None,
-            "resume": resume_command(store, args) if state == "stopped" else None}
+            "resume": resume_command(store, args) if state == "stopped" else None,
+            "archived": archived_run(url).removeprefix("; ") if state == "never checkpointed" else ""}
 
 
 def _machines(specs: str) -> dict[str, Any]:
@@ -534,7 +571,8 @@ def _engine_line(engine: dict[str, Any]) -> str:
     return {"running": f"engine: running ({engine['holder']}){when}",
             "finished": f"engine: the run finished (report in {engine['run_dir']}){when}",
             "stopped": f"engine: not running, the run did not finish (continue it with `{engine['resume'] or 'engine run --stage N --resume'}`){when}",
-            }.get(engine["state"], "engine: no run has checkpointed on this store yet")
+            }.get(engine["state"], f"engine: no run has checkpointed on this store yet{'; ' * bool(engine['archived'])}"
+                                   f"{engine['archived']}")
 
 
 def _iso(ts: float | None) -> str:

@@ -1,11 +1,18 @@
-"""A Ctrl-C is never lost. Python raises KeyboardInterrupt wherever the main thread is when SIGINT
-arrives; inside a finalizer (a `__del__`, a weakref or garbage-collector callback) it cannot
-propagate: Python prints "Exception ignored in ..." with a traceback and goes on, and a run would
-archive the last run's files and finish with exit 0 as if no key had been pressed.
+"""A Ctrl-C (SIGINT) or a SIGTERM is never lost, and a SIGTERM stops a run as Ctrl-C does.
 
-While `deferred()` is active, every SIGINT is recorded where it arrives and one that a finalizer
-swallowed prints nothing; `check()` raises it again at a point where the run handles Ctrl-C
-(engine/commands/run.py: exit 130, the resume hint, a start's files put back).
+Python raises KeyboardInterrupt wherever the main thread is when SIGINT arrives; inside a
+finalizer (a `__del__`, a weakref or garbage-collector callback) it cannot propagate: Python
+prints "Exception ignored in ..." with a traceback and goes on, and a run would archive the last
+run's files and finish with exit 0 as if no key had been pressed. A SIGTERM (`kill PID`, a
+supervisor stopping the engine) would end the process at once, without the resume command and
+with a start's archived files not put back.
+
+While `deferred()` is active, SIGTERM raises `Terminated` (a KeyboardInterrupt: every place that
+handles Ctrl-C handles it too), every signal is recorded where it arrives, and one that a
+finalizer swallowed prints nothing; `check()` raises it again at a point where the run handles
+Ctrl-C (engine/commands/run.py: the exit status `exit_code` gives, the resume hint, a start's
+files put back). Inside `held()` a signal is only recorded, for the next check(): a few file moves
+that must happen all or none.
 """
 from __future__ import annotations
 
@@ -19,61 +26,101 @@ from typing import Any
 
 Hook = Callable[[Any], None]  # sys.unraisablehook's type: it takes sys.UnraisableHookArgs
 
-_pending = False  # a SIGINT arrived that no check() has raised yet
+_pending = 0  # the signal (SIGINT, SIGTERM) that arrived and no check() has raised yet; 0: none
+_held = False  # inside held(): record a signal, raise it when the block ends
+
+
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM, stopping the run as a Ctrl-C does."""
+
+
+def exit_code(e: KeyboardInterrupt) -> int:
+    """128 + the signal's number, as a shell reports a process the signal ended: 130 for Ctrl-C,
+    143 for SIGTERM (engine/cli.py's table)."""
+    return 128 + _signal_of(e)
+
+
+def stopped(e: KeyboardInterrupt) -> str:
+    """What stopped the run, in words, to begin its message with."""
+    return "interrupted by SIGTERM" if isinstance(e, Terminated) else "interrupted"
 
 
 def check() -> None:
-    """Raise the KeyboardInterrupt of a Ctrl-C not yet acted on, once; call it where a run can stop."""
+    """Raise the interrupt of a signal not yet acted on, once; call it where a run can stop."""
     global _pending
     if _pending:
-        _pending = False
-        raise KeyboardInterrupt
+        signum, _pending = _pending, 0
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 @contextmanager
 def deferred() -> Iterator[None]:
-    """For the block's duration, record each SIGINT (its KeyboardInterrupt is raised as usual) and
-    silence the traceback of one a finalizer could not raise; the process's handlers come back after."""
+    """For the block's duration, record each SIGINT and SIGTERM (their interrupts are raised as
+    usual) and silence the traceback of one a finalizer could not raise; the process's handlers
+    come back after."""
     global _pending
-    _pending = False
+    _pending = 0
     hook = sys.unraisablehook
     sys.unraisablehook = _silencing_hook(hook)
-    handler = _own_sigint()
+    replaced = _own_signals()
     try:
         yield
     finally:
         sys.unraisablehook = hook
-        if handler is not None:
-            signal.signal(signal.SIGINT, handler)
-        _pending = False
+        for signum, handler in replaced.items():
+            signal.signal(signum, handler)
+        _pending = 0
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """The block runs to its end whatever signal deferred() owns arrives: the signal is only
+    recorded, and the caller's next check() raises it, where it can undo the block whole."""
+    global _held
+    outer, _held = _held, True
+    try:
+        yield
+    finally:
+        _held = outer
+
+
+def _signal_of(e: BaseException | type[BaseException]) -> int:
+    kind = e if isinstance(e, type) else type(e)
+    return signal.SIGTERM if issubclass(kind, Terminated) else signal.SIGINT
 
 
 def _silencing_hook(previous: Hook) -> Hook:
-    """An unraisable hook that records a KeyboardInterrupt silently (check() raises it) and passes
+    """An unraisable hook that records an interrupt silently (check() raises it) and passes
     anything else to `previous`."""
     def hook(unraisable: Any) -> None:
         global _pending
         if issubclass(unraisable.exc_type, KeyboardInterrupt):
-            _pending = True
+            _pending = _signal_of(unraisable.exc_type)
         else:
             previous(unraisable)
     return hook
 
 
-def _own_sigint() -> Any:
-    """Put _on_sigint in place of Python's default SIGINT handler; returns the handler replaced, or
-    None when left alone: a SIGINT ignored (a background job's) or handled by the embedding program
-    stays so, and only the main thread may set one (an in-process caller on another thread)."""
+# The handler each signal must have for deferred() to take it over: another one (a SIGINT ignored
+# by a background job, a handler of the embedding program) stays as it is.
+_DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+
+def _own_signals() -> dict[int, Any]:
+    """Put _on_signal in place of Python's default SIGINT and SIGTERM handling; returns the
+    handlers replaced. Only the main thread may set one (an in-process caller on another thread
+    leaves them alone)."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return None
-    return signal.signal(signal.SIGINT, _on_sigint)
+        return {}
+    return {signum: signal.signal(signum, _on_signal) for signum, default in _DEFAULTS.items()
+            if signal.getsignal(signum) is default}
 
 
-def _on_sigint(_signum: int, _frame: FrameType | None) -> None:
-    """Python's default handler, remembering the signal: a KeyboardInterrupt that a library's
-    `except BaseException` drops would leave nothing for the unraisable hook to see."""
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    """Python's default SIGINT handler, for SIGTERM too, remembering the signal: an interrupt that
+    a library's `except BaseException` drops would leave nothing for the unraisable hook to see.
+    Inside held() it is only remembered."""
     global _pending
-    _pending = True
-    raise KeyboardInterrupt
+    _pending = signum
+    if not _held:
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt

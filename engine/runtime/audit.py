@@ -220,8 +220,9 @@ class JsonlSink:
         self._f.flush()
         size = os.path.getsize(self.path)
         if size < offset:
-            raise AuditGap(f"{self.path} has {size} bytes but the checkpoint covers {offset}: "
-                           "the audit trail lost records; resume refused (start a fresh run)")
+            raise AuditGap(f"{self.path} has {size} bytes but the checkpoint covers {offset}: the audit trail "
+                           "lost records (was it moved, cut or replaced?); resume refused: put the run's own trail "
+                           "back and resume, or start a fresh run")
         if size == offset:
             return
         with open(self.path, "rb") as f, open(f"{self.path}.after-crash", "ab") as tail:
