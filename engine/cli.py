@@ -16,6 +16,7 @@ Exit codes, the same for every command (docs/engine-run.md "Exit codes"):
     2    usage: an unknown option or value, or a path or URL that names nothing usable (missing,
          a folder for a file, not a database, an unwritable folder)
     130  interrupted (Ctrl-C)
+    143  stopped by SIGTERM (engine run handles it as Ctrl-C)
 """
 from __future__ import annotations
 
@@ -76,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as e:  # bad input from any command: file:line:col diagnostics, never a traceback
         print(render(e.diagnostics), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:
+        from engine.run.interrupt import exit_code
+
+        return exit_code(e)
     except BrokenPipeError:  # `engine status --json | head`; a command whose verdict matters
         silence_stdout()      # (validate) catches this itself and returns its real exit code
         return 0
