@@ -56,7 +56,8 @@ _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
 _ENTRY = Role.ENTRY
 _CRYPTO_SPOT = Domain.CRYPTO_SPOT
 # The columns of a quoted series' side rows (engine.data.quoted.SIDE_OHLC) the touch rules read.
-_BID_HIGH, _BID_LOW, _ASK_HIGH, _ASK_LOW = (SIDE_OHLC.index(c) for c in ("bid_high", "bid_low", "ask_high", "ask_low"))
+_BID_HIGH, _BID_LOW, _ASK_HIGH, _ASK_LOW = (SIDE_OHLC.index(c)
+                                              for c in ("bid_high", "bid_low", "ask_high", "ask_low"))
 
 
 def _touched_range(bar: Bar, side: Side) -> str:
