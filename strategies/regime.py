@@ -2,7 +2,8 @@
 
 Regimes, with thresholds from specs/ml/regime.yaml:
   HIGH_VOL    ATR/close in the top 20% of the previous `vol_lookback` bars (the
-              quantile uses only past bars, never the bar being classified);
+              quantile uses only past bars, never the bar being classified, and
+              at least `lookback_min_bars` of them);
   TREND_UP    ADX >= 20 and a rising EMA;   TREND_DOWN: ADX >= 20 and a falling EMA;
   RANGE       ADX < 18 and tight Bollinger bands (width at or below the past median);
   NEUTRAL     anything else, including the indicator warm-up.
@@ -49,10 +50,25 @@ def flag_settings(cfg: RegimeConfig) -> dict[str, Any]:
     return cfg.model_dump(exclude=_NOT_FLAGS)
 
 
+def _pre_spec_values(trained: Mapping[str, Any]) -> dict[str, Any]:
+    """What regime_flags hard-coded before these were spec keys, from the record's own settings:
+    the regime features every model saved before then was trained on. History, not a rule: a
+    new model records its own."""
+    lookback = trained.get("vol_lookback")
+    return {"lookback_min_bars": max(20, lookback // 5)} if type(lookback) is int else {}
+
+
+def trained_settings(recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's recorded `regime_config`, with each key it lacks (saved before the key existed)
+    at the value its features had then, never today's."""
+    return {**_pre_spec_values(recorded), **recorded}
+
+
 def changed_settings(trained: Mapping[str, Any], cfg: RegimeConfig) -> list[tuple[str, Any, Any]]:
-    """(key, trained value, current value) for every flag setting that differs from `trained`;
-    a key only one side has differs too (its other value is NOT_RECORDED)."""
-    now = flag_settings(cfg)
+    """(key, trained value, current value) for every flag setting that differs from `trained`
+    (as trained_settings completes it); a key only one side has differs too (its other value
+    is NOT_RECORDED)."""
+    trained, now = trained_settings(trained), flag_settings(cfg)
     keys = [k for k in now if k in trained] + sorted(set(now) ^ set(trained))
     return [(k, trained.get(k, NOT_RECORDED), now.get(k, NOT_RECORDED)) for k in keys
             if trained.get(k, NOT_RECORDED) != now.get(k, NOT_RECORDED)]
@@ -75,10 +91,10 @@ def regime_flags(bars: "pd.DataFrame", cfg: RegimeConfig | None = None) -> "pd.D
     slope = ema - ema.shift(cfg.slope_bars)
     width = ind.bollinger(c, cfg.bb_window, cfg.bb_dev)["bb_width"]
     natr = ind.atr(h, lo, c, cfg.atr_window) / c
-    min_past = max(20, cfg.vol_lookback // 5)
     # .shift(1): the reference quantiles are taken over strictly earlier bars.
-    tight_ref = width.shift(1).rolling(cfg.vol_lookback, min_periods=min_past).quantile(cfg.tight_band_quantile)
-    vol_ref = natr.shift(1).rolling(cfg.vol_lookback, min_periods=min_past).quantile(cfg.high_vol_quantile)
+    past = {"window": cfg.vol_lookback, "min_periods": cfg.lookback_min_bars}
+    tight_ref = width.shift(1).rolling(**past).quantile(cfg.tight_band_quantile)
+    vol_ref = natr.shift(1).rolling(**past).quantile(cfg.high_vol_quantile)
     trending = adx >= cfg.trend_adx_min
     return pd.DataFrame({
         "trend_up": trending & (slope > 0),

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from ml_helpers import random_bars
 
 from engine.cli import main
@@ -103,3 +104,31 @@ def test_select_bad_regime_spec_is_a_positioned_error(tmp_path, capsys):
     assert main(["select", "--data", "crypto_spot/ETH_BTC-5m", "--out", str(tmp_path / "a.json"),
                  "--regime", str(regime)]) == 1
     assert f"{regime}:2:13: error SCHEMA_VALUE `adx_window`" in capsys.readouterr().err
+
+
+def test_select_reads_the_given_selection_spec(tmp_path, capsys):
+    """`engine run` reads the selection spec from its --specs; select is given the same file."""
+    rows = [{"symbol": s, "tf": "1h", "trades": 30, "sharpe": sh, "profit_factor": 1.5, "max_drawdown": 0.1,
+             "winrate": w} for s, sh, w in [("A", 2.0, 0.3), ("B", 1.0, 0.9)]]
+    metrics = tmp_path / "m.json"
+    metrics.write_text(json.dumps(rows))
+    out = tmp_path / "picked.json"
+    spec = tmp_path / "selection.yaml"
+    spec.write_text(f"kind: selection\ntop_k: 1\nweights: {{winrate: 1.0}}\nfallback_file: {out}\n")
+    assert main(["select", "--metrics", str(metrics), "--selection", str(spec)]) == 0
+    assert json.loads(out.read_text())["symbols"] == ["B"]  # its top_k, its weights, its fallback_file
+    spec.write_text("kind: selection\ntop_k: 0\n")
+    assert main(["select", "--metrics", str(metrics), "--selection", str(spec)]) == 1
+    assert f"{spec}:2:8: error SCHEMA_VALUE `top_k`" in capsys.readouterr().err
+
+
+TRAIN = ["train", "ml", "--symbol", "ETH/BTC", "--tf", "5m"]
+
+
+@pytest.mark.parametrize("command, option", [(TRAIN, "--spec"), (TRAIN, "--regime"), (["select"], "--spec"),
+                                             (["select"], "--regime"), (["select"], "--selection")])
+def test_a_missing_spec_file_is_a_usage_error(tmp_path, capsys, command, option):
+    with pytest.raises(SystemExit) as e:
+        main([*command, option, str(tmp_path / "nope.yaml")])
+    assert e.value.code == 2
+    assert f"argument {option}: {tmp_path / 'nope.yaml'}: no such file or folder" in capsys.readouterr().err

@@ -9,7 +9,8 @@ from strategies.ml.features import build_features
 # Small windows so every feature, the 30m/1h ones included, is warm inside a short frame.
 CFG = FeatureConfig(higher_timeframes=["30m", "1h"], ema_windows=[3, 8], rsi_window=5, atr_window=5,
                     adx_window=5, bb_window=6, volume_delta_windows=[1, 3], return_windows=[1, 3])
-REGIME = RegimeConfig(kind="regime", adx_window=5, ema_window=8, bb_window=6, atr_window=5, vol_lookback=40)
+REGIME = RegimeConfig(kind="regime", adx_window=5, ema_window=8, bb_window=6, atr_window=5, vol_lookback=40,
+                        lookback_min_bars=20)
 BARS = random_bars(400, seed=3, spread=True)
 BASE = build_features(BARS, CFG, REGIME)
 

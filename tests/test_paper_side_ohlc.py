@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from adapters.paper import PaperConfig, PaperVenue
-from engine.data.quoted import QuotedBar
+from engine.data.quoted import SIDE_OHLC, QuotedBar
 from engine.domain import Bar, Domain, OrderRequest, OrderType, Role, Side
 
 SYM = "GBP/USD"
@@ -110,6 +110,42 @@ def test_a_buy_limit_fills_on_an_ask_low_below_the_mid_low():
     v = resting(Side.BUY, OrderType.LIMIT, 1.29970)
     assert v.quiet_bars(crossed, np.array([crossed.ts]), np.array([crossed.high]), np.array([crossed.low])) == 0
     assert [p for p, _ in fills(v, crossed)] == [1.29970]
+
+
+def screen(v: PaperVenue, bars: list[QuotedBar]) -> int:
+    """The venue's quiet screen over `bars`, given as a run gives it: the Series' arrays and side rows."""
+    rows = np.array([[getattr(b, c) for c in SIDE_OHLC] for b in bars])
+    return v.quiet_bars(bars[0], np.array([b.ts for b in bars]), np.array([b.high for b in bars]),
+                        np.array([b.low for b in bars]), rows)
+
+
+# Per resting order, a bar where its side's own extreme reaches it while the mid's range stays
+# clear: for limits the crossed side (the ask's low below the mid's low, the bid's high above
+# the mid's high), for stops a spread that widened inside the bar.
+REACHED_BY_ITS_SIDE = [
+    (Side.BUY, OrderType.LIMIT, 1.29970, {"ask_low": 1.29960, "bid_low": 1.29990}),
+    (Side.SELL, OrderType.LIMIT, 1.30030, {"bid_high": 1.30040, "ask_high": 1.30010}),
+    (Side.SELL, OrderType.STOP, 1.29950, {"bid_low": 1.29940}),
+    (Side.BUY, OrderType.STOP, 1.30050, {"ask_high": 1.30060}),
+]
+
+
+@pytest.mark.parametrize("side,type_,price,reach", REACHED_BY_ITS_SIDE)
+def test_the_quiet_screen_ends_at_the_first_bar_whose_side_reaches_a_resting_order(side, type_, price, reach):
+    v = resting(side, type_, price)
+    bars = [quoted(1), quoted(2), quoted(3, **reach), quoted(4)]
+    b, half = bars[2], (bars[2].ask - bars[2].bid) / 2
+    assert not b.low - half <= price <= b.high + half  # the mid's range and the closing spread miss it
+    assert screen(v, bars) == 2
+    assert screen(v, bars[:2]) == 2  # untouched bars are quiet: skipped, not stepped
+    assert [fills(v, b) for b in bars[:2]] == [[], []] and fills(v, bars[2]) != []  # as stepping finds
+
+
+def test_a_quoted_bar_without_its_side_rows_is_never_quiet_with_an_order_resting():
+    v = resting(Side.BUY, OrderType.LIMIT, 1.29970)
+    bars = [quoted(1), quoted(2)]
+    assert v.quiet_bars(bars[0], np.array([b.ts for b in bars]), np.array([b.high for b in bars]),
+                        np.array([b.low for b in bars])) == 0  # the mids bound neither side
 
 
 def test_a_market_order_meets_the_side_s_own_open():

@@ -126,6 +126,55 @@ def test_tripwires_fire_on_the_same_bar_when_skipping(sc: Scenario, tight: Path)
     _same(sc, tight)
 
 
+# Bid and ask files: quoted bars, whose resting orders read each side's own high and low.
+QUOTED = "forex/GBPUSD-1m"
+QUOTED_FLIPS = Scenario(3, (QUOTED,), 600, 300, 3, 0.3, 0.0, 24 * HOUR, flip_every=12)
+
+
+@st.composite
+def quoted(draw) -> Scenario:
+    return Scenario(stage=3, datasets=(QUOTED,), offset=draw(st.integers(0, 700)), bars=draw(st.integers(150, 300)),
+                    seed=draw(st.integers(0, 2**16)), partial_fill_prob=draw(st.sampled_from((0.0, 0.3))),
+                    slippage_bps=draw(st.floats(0.0, 20.0)), max_hold_s=draw(st.integers(1, 24)) * HOUR,
+                    flip_every=draw(st.sampled_from((0, 12, 40))))
+
+
+@settings(max_examples=4, deadline=None, phases=(Phase.explicit, Phase.generate),
+          suppress_health_check=[HealthCheck.too_slow])
+@example(sc=Scenario(3, (QUOTED,), 0, 300, 7, 0.0, 0.0, 24 * HOUR))
+@example(sc=QUOTED_FLIPS)
+@given(sc=quoted())
+def test_skipping_quiet_bars_of_bid_ask_data_changes_nothing(sc: Scenario, loose: Path) -> None:
+    _same(sc, loose)
+
+
+def test_bid_ask_bars_are_skipped_while_an_order_rests(loose: Path) -> None:
+    """The screen bounds a resting order by its side's own extremes, so a bracket's legs no
+    longer make every quoted bar a step (while the screen read only the mids they did: 0
+    rows skipped, 73 stepped with an order resting)."""
+    with tempfile.TemporaryDirectory() as work:
+        runner = build(QUOTED_FLIPS, Path(work), loose, Checker())
+        venue, skip, step = runner.session.venue, runner.skip, runner.step
+        resting = {"skipped": 0, "stepped": 0}  # rows that began with an order resting
+
+        def skipped(k: int, end: int) -> int:
+            rests = bool(venue.open_orders())
+            reached = skip(k, end)
+            resting["skipped"] += (reached - k) * rests
+            return reached
+
+        def stepped(s, i) -> None:
+            resting["stepped"] += bool(venue.open_orders())
+            step(s, i)
+
+        runner.skip, runner.step = skipped, stepped
+        try:
+            runner.run()
+        finally:
+            runner.session.store.close()
+    assert runner.trades and resting["skipped"] > resting["stepped"], resting
+
+
 def test_most_bars_of_a_calm_replay_are_skipped(loose: Path) -> None:
     """Not a timing: the point of the screen is that it proves most bars quiet."""
     sc = Scenario(1, ("crypto_spot/ETH_BTC-5m",), 0, 300, 7, 0.0, 0.0, 12 * HOUR)

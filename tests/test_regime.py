@@ -9,7 +9,7 @@ from engine.diagnostics import SpecError
 from strategies.ml.config import Allowlist, AllowlistsConfig, RegimeConfig, load_model
 from strategies.regime import Regime, check_allowlist, classify, load_allowlists, regime_flags, sessions_at
 
-CFG = RegimeConfig(kind="regime", vol_lookback=100)
+CFG = RegimeConfig(kind="regime", vol_lookback=100, lookback_min_bars=20)
 
 
 def _ts(hour: int) -> float:

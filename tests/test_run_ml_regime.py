@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_run_ml import MODEL, ROUTING, SYMBOL, registry, run_config  # noqa: F401 (registry is a fixture)
 
@@ -108,3 +109,15 @@ def test_sessions_do_not_shape_the_regime_flags():
     other = cfg.model_copy(update={"sessions": {}})
     assert regime_flags(bars, cfg).equals(regime_flags(bars, other))
     assert flag_settings(cfg) == flag_settings(other)
+
+
+def test_a_model_saved_before_lookback_min_bars_starts_with_identical_features(tmp_path, registry):  # noqa: F811
+    """The key's absence is no difference: the model gets the value its features had then."""
+    old = Path(shutil.copytree(registry, tmp_path / "old"))
+    manifest = old / slug(SYMBOL) / "5m" / "v1" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    assert data["regime_config"].pop("lookback_min_bars") == 100
+    manifest.write_text(json.dumps(data))
+    probs = start(tmp_path / "old-run", old, ROOT / "specs").decider.filters.inputs[SYMBOL].prob[MODEL]
+    now = start(tmp_path / "run", registry, ROOT / "specs").decider.filters.inputs[SYMBOL].prob[MODEL]
+    assert (probs == probs).any() and np.array_equal(probs, now, equal_nan=True)

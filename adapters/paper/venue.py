@@ -31,7 +31,7 @@ from adapters.paper.persist import Changes, StateFile
 from adapters.paper.replay import CatchUpLog
 from adapters.paper.pricing import Pricer, half_spread, limit_through, make_quote, snapshot_id, stop_hit
 from adapters.paper.streams import fill_stream
-from engine.data.quoted import QuotedBar, load_bar
+from engine.data.quoted import SIDE_OHLC, QuotedBar, load_bar
 from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote, Role, Side
 
 _EPS = 1e-12
@@ -55,6 +55,9 @@ _BUY, _SELL = Side.BUY, Side.SELL
 _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
 _ENTRY = Role.ENTRY
 _CRYPTO_SPOT = Domain.CRYPTO_SPOT
+# The columns of a quoted series' side rows (engine.data.quoted.SIDE_OHLC) the touch rules read.
+_BID_HIGH, _BID_LOW, _ASK_HIGH, _ASK_LOW = (SIDE_OHLC.index(c)
+                                              for c in ("bid_high", "bid_low", "ask_high", "ask_low"))
 
 
 def _touched_range(bar: Bar, side: Side) -> str:
@@ -290,15 +293,19 @@ class PaperVenue:
         return (req.role in _BRACKET and req.parent_id in self._open
                 and self.ledger.qty(req.symbol) * req.side.sign >= -_EPS)
 
-    def quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
+    def quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray,
+                   sides: np.ndarray | None = None) -> int:
         """How many of the coming bars of `first.symbol` (`first`, then arrays from it on)
         provably change nothing here: no resting order is touched, none is new, triggered
-        or held, no funding falls due. The engine may pass those bars with `skip_bars`
-        instead of `on_bar` one by one. An engine call like any other (logged): a resumed
-        engine must get the answer the venue gave then, not one from its newer state."""
-        return self._call("quiet_bars", (first, ts, high, low), self._quiet_bars)
+        or held, no funding falls due. `sides`: for quoted bars, their side rows
+        (engine.data.quoted.SIDE_OHLC, one row a bar), which the touch rules then read.
+        The engine may pass those bars with `skip_bars` instead of `on_bar` one by one. An
+        engine call like any other (logged): a resumed engine must get the answer the venue
+        gave then, not one from its newer state."""
+        return self._call("quiet_bars", (first, ts, high, low, sides), self._quiet_bars)
 
-    def _quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray) -> int:
+    def _quiet_bars(self, first: Bar, ts: np.ndarray, high: np.ndarray, low: np.ndarray,
+                    sides: np.ndarray | None = None) -> int:
         n, symbol, t0 = len(ts), first.symbol, first.ts
         for o in self._open.values():
             req = o.req
@@ -310,33 +317,56 @@ class PaperVenue:
                 return 0  # latency, market fills, holds and waiting legs depend on more than a touch
             if n < len(high):  # only once an order has shortened them (a slice is a new view: ~100 ns)
                 high, low = high[:n], low[:n]
-            n = self._untouched(o, first, high, low)  # at most len(high): the min of the bounds so far
+                sides = None if sides is None else sides[:n]
+            n = self._untouched(o, first, high, low, sides)  # at most len(high): the min of the bounds so far
             if n == 0:
                 return 0  # no later order or funding date can lengthen it
         if self._funding_on and self._funding.get(symbol):  # (_bars_before_funding's own first tests)
             n = min(n, self._bars_before_funding(symbol, ts))
         return n
 
-    def _untouched(self, o: WorkingOrder, first: Bar, high: np.ndarray, low: np.ndarray) -> int:
+    def _untouched(self, o: WorkingOrder, first: Bar, high: np.ndarray, low: np.ndarray,
+                   sides: np.ndarray | None) -> int:
         """Bars before the first that would work `o` (the touch rules _work applies)."""
-        if first.__class__ is QuotedBar:  # each side's own range, which may cross the other's: the mid's
-            return 0                      # high/low bound neither side's touch
         side, price = o.req.side, o.req.price
         pricer = self._pricer(self._instruments[first.symbol])
+        if o.req.type is _LIMIT and o.bars_worked == 0 and pricer.limit(first, side, price, True) is not None:
+            return 0  # marketable on arrival (the first bar's own rule)
+        if first.__class__ is QuotedBar:
+            if sides is None:  # each side's range may cross the other's: the mid's bounds neither
+                return 0
+            touch = self._side_touch(o, sides)
+        else:
+            touch = self._mid_touch(o, first, high, low, pricer)
+            if touch is None:
+                return 0
+        at = touch.tobytes().find(1)  # the first touch (a bool is one byte, 0 or 1), or -1
+        return len(high) if at < 0 else at
+
+    @staticmethod
+    def _side_touch(o: WorkingOrder, sides: np.ndarray) -> np.ndarray:
+        """Per bar, whether `o` is worked there, by Pricer's own rules for quoted bars: each side's
+        own extremes, no spread to add (a sell stop: the bid's low; a buy limit: the ask's low)."""
+        side, price = o.req.side, o.req.price
+        if o.req.type is _STOP:
+            return stop_hit(side, price, sides[:, _BID_LOW], sides[:, _ASK_HIGH], 0.0)
+        return limit_through(side, price, sides[:, _ASK_LOW], sides[:, _BID_HIGH], 0.0)
+
+    @staticmethod
+    def _mid_touch(o: WorkingOrder, first: Bar, high: np.ndarray, low: np.ndarray,
+                   pricer: Pricer) -> np.ndarray | None:
+        """Per bar, whether `o` may be worked there, from the mids' high and low; None where they
+        bound nothing (a stop under real quotes)."""
+        side, price = o.req.side, o.req.price
         # A modelled half spread at the order's price is the same on every bar; a real one is each
         # bar's own, which high/low do not carry.
         real = first.bid is not None and first.ask is not None
         half = 0.0 if real else half_spread(first, price, pricer.spread_bps)
         if o.req.type is _STOP:
             if real:  # a wider spread on a coming bar reaches further: no bound from high/low alone
-                return 0
-            touch = stop_hit(side, price, low, high, half)
-        else:
-            if o.bars_worked == 0 and pricer.limit(first, side, price, first_bar=True) is not None:
-                return 0  # marketable on arrival (the first bar's own rule)
-            touch = limit_through(side, price, low, high, half)  # real quotes: the mid's touch, a superset
-        first = touch.tobytes().find(1)  # the first touch (a bool is one byte, 0 or 1), or -1
-        return len(high) if first < 0 else first
+                return None
+            return stop_hit(side, price, low, high, half)
+        return limit_through(side, price, low, high, half)  # real quotes: the mid's touch, a superset
 
     def _bars_before_funding(self, symbol: str, ts: np.ndarray) -> int:
         schedule = self._funding.get(symbol)

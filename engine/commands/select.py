@@ -4,7 +4,11 @@
                   [--data NAME ...] [--store var/store] [--state var/state.db]
                   [--out var/active_symbols.json]
                   [--spec specs/ml/filter.yaml] [--regime specs/ml/regime.yaml]
+                  [--selection specs/ml/selection.yaml]
 
+The selection spec (--selection, default specs/ml/selection.yaml: ranking
+weights, eligibility, top-K, where the active set goes) is the one `engine run`
+reads from the `kind: selection` document of its --specs: give the same file.
 Metrics come from --metrics (a JSON list of {symbol, tf, trades, winrate,
 profit_factor, sharpe, sortino, max_drawdown, ...}) or from the out-of-sample
 walk-forward trades of each --data set (bundled names, or series imported with
@@ -32,8 +36,9 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--top-k", type=int, help="symbols to keep (default: specs/ml/selection.yaml)")
-    parser.add_argument("--min-trades", type=int, help="fewest trades a candidate needs (default: the spec)")
+    parser.add_argument("--top-k", type=int, help="symbols to keep (default: top_k in the --selection file)")
+    parser.add_argument("--min-trades", type=int,
+                        help="fewest trades a candidate needs (default: min_trades in the --selection file)")
     parser.add_argument("--metrics", type=existing_file, help="JSON file with precomputed metrics instead of evaluating data")
     parser.add_argument("--registry", help="model registry root (default: registry_root in the --spec file)")
     parser.add_argument("--data", nargs="*", help="bundled data-set names or imported series store:SYMBOL@TF "
@@ -41,12 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default=DEFAULT_STORE,
                         help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
     parser.add_argument("--state", help="state store (SQLite path); default: write a JSON file")
-    parser.add_argument("--out", help="JSON file for the active set when no --state (default: the spec)")
+    parser.add_argument("--out", help="JSON file for the active set when no --state "
+                                      "(default: fallback_file in the --selection file)")
     parser.add_argument("--spec", type=existing_file,
                         help="ML spec file for a fresh walk-forward (default specs/ml/filter.yaml)")
     parser.add_argument("--regime", type=existing_file,
                         help="regime spec file whose settings the regime features of a fresh walk-forward use "
                              "(default specs/ml/regime.yaml), as for `engine train ml --regime`")
+    parser.add_argument("--selection", type=existing_file,
+                        help="selection spec file: ranking, eligibility, top-K, where the active set goes "
+                             "(default specs/ml/selection.yaml); `engine run` reads the one in its --specs")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,9 +72,10 @@ def run(args: argparse.Namespace) -> int:
 def _select(args: argparse.Namespace) -> int:
     from engine.commands.console import console as make_console
     from strategies import selection as sel
+    from strategies.ml.config import SelectionConfig, load_model
 
     console = make_console()
-    cfg = sel.load_selection_config()
+    cfg = load_model(args.selection, SelectionConfig) if args.selection else sel.load_selection_config()
     top = args.top_k if args.top_k is not None else cfg.top_k
     min_trades = args.min_trades if args.min_trades is not None else cfg.min_trades
     if top < 1 or min_trades < 0:

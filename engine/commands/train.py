@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from engine.commands.data import DEFAULT_STORE
+from engine.commands.paths import existing_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,10 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ml.add_argument("--store", default=DEFAULT_STORE,
                     help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
     ml.add_argument("--registry", help="model registry root (default: registry_root in specs/ml/filter.yaml)")
-    ml.add_argument("--spec", help="ML spec file (default specs/ml/filter.yaml)")
-    ml.add_argument("--regime", help="regime spec file whose settings the regime features use (default "
-                                     "specs/ml/regime.yaml); recorded with the model, and a run whose "
-                                     "--specs hold other settings refuses the model")
+    ml.add_argument("--spec", type=existing_file, help="ML spec file (default specs/ml/filter.yaml)")
+    ml.add_argument("--regime", type=existing_file,
+                    help="regime spec file whose settings the regime features use (default specs/ml/regime.yaml); "
+                         "recorded with the model, and a run whose --specs hold other settings refuses the model")
     ml.add_argument("--activate", action="store_true", help="make the new version active")
     ml.add_argument("--state", help="state store (SQLite path) that records the active version")
     sub.add_parser("rl", help="PPO policy (a later issue)")

@@ -86,7 +86,9 @@ class QuietScreen:
             i1 = i0 + r.decider.quiet_bars(s, i0, i1)
             if i1 == i0:
                 return 0
-        q = ses.venue.quiet_bars(s.bar(i0), s.ts[i0:i1], s.high[i0:i1], s.low[i0:i1])
+        sides = s.sides  # quoted data: each side's own extremes, which the venue's touch rules read
+        q = ses.venue.quiet_bars(s.bar(i0), s.ts[i0:i1], s.high[i0:i1], s.low[i0:i1],
+                                 None if sides is None else sides[i0:i1])
         if q == 0 or not booked:
             return q  # a domain without a book only feeds the venue
         ex = ses.execution

@@ -203,12 +203,24 @@ class RegimeConfig(_Strict):
     tight_band_quantile: float = Field(0.5, gt=0, lt=1)
     atr_window: int = Field(14, ge=2, le=MAX_WINDOW)
     vol_lookback: int = Field(500, ge=20, le=MAX_WINDOW, description="past bars the HIGH_VOL quantile is taken over")
+    lookback_min_bars: int = Field(100, ge=1, le=MAX_WINDOW, validate_default=True,  # checked against vol_lookback
+                                   description="past bars the RANGE and HIGH_VOL quantiles need before they flag a bar")
     high_vol_quantile: float = Field(0.8, gt=0, lt=1)
     sessions: dict[str, SessionWindow] = Field(default_factory=lambda: {
         "asian": SessionWindow(start_hour=23, end_hour=7),
         "eu": SessionWindow(start_hour=7, end_hour=15),
         "us": SessionWindow(start_hour=13, end_hour=21),
     })
+
+    @field_validator("lookback_min_bars")
+    @classmethod
+    def _within_lookback(cls, v: int, info: ValidationInfo) -> int:
+        # A field validator (not a model one), so validate points at lookback_min_bars itself.
+        lookback = info.data.get("vol_lookback")
+        if lookback is not None and v > lookback:
+            raise ValueError(f"lookback_min_bars ({v}) must not exceed vol_lookback ({lookback}), the bars the "
+                             f"quantiles are taken over: set lookback_min_bars to at most {lookback}")
+        return v
 
     @model_validator(mode="after")
     def _hysteresis(self) -> "RegimeConfig":
