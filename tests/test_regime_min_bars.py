@@ -29,12 +29,16 @@ def test_the_key_moves_the_quantile_flags_over_the_warm_up_only():
     assert fewer.iloc[200:].equals(base.iloc[200:])  # past the warm-up both have their quantiles
 
 
+@pytest.mark.parametrize("lookback", [40, 50, 500, 1000])
+def test_a_spec_without_the_key_keeps_the_warm_up_it_had_before_the_key(lookback):
+    """A user's regime spec written before the key: its flags must not move silently to the shipped 100."""
+    cfg = SHIPPED.model_validate({**SHIPPED.model_dump(exclude={"lookback_min_bars"}), "vol_lookback": lookback})
+    assert cfg.lookback_min_bars == max(20, lookback // 5)
+
+
 @pytest.mark.parametrize("body, expected", [
     ("vol_lookback: 50\nlookback_min_bars: 60\n", "F:3:20: error SCHEMA_VALUE `lookback_min_bars`: lookback_min_bars "
                                                   "(60) must not exceed vol_lookback (50)"),
-    ("vol_lookback: 50\n", "F:1:1: error SCHEMA_VALUE `document`: lookback_min_bars (100) must not exceed "
-                           "vol_lookback (50), the bars the quantiles are taken over: set lookback_min_bars to at "
-                           "most 50"),
     ("lookback_min_bars: 0\n", "F:2:20: error SCHEMA_VALUE `lookback_min_bars`: `0` is out of bounds"),
     ("lookback_min_bars: 1.5\n", "F:2:20: error SCHEMA_TYPE `lookback_min_bars` must be an integer"),
 ])

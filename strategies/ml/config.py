@@ -212,6 +212,17 @@ class RegimeConfig(_Strict):
         "us": SessionWindow(start_hour=13, end_hour=21),
     })
 
+    @model_validator(mode="before")
+    @classmethod
+    def _min_bars_as_before(cls, data: typing.Any) -> typing.Any:
+        # A regime spec written before the key existed keeps the warm-up regime_flags hard-coded
+        # then (a fifth of its own vol_lookback, at least 20), not the shipped 100: no silent change.
+        if isinstance(data, dict) and "lookback_min_bars" not in data:
+            lookback = data.get("vol_lookback", 500)
+            if type(lookback) is int:
+                return {**data, "lookback_min_bars": max(20, lookback // 5)}
+        return data
+
     @field_validator("lookback_min_bars")
     @classmethod
     def _within_lookback(cls, v: int, info: ValidationInfo) -> int:
