@@ -245,8 +245,10 @@ def test_the_weekly_close_rule_reads_the_utc_calendar(t: int, fill_s: float) -> 
 def equity_paths(draw):
     """A runner's state before a stretch, as EquityPath reads it: one or two series, of one
     book or of two (each its own domain, wallet, start of day and peak), hourly-ish rows across
-    day boundaries."""
+    day boundaries (some closing exactly at one) of a trading day in one of a few zones."""
     from types import SimpleNamespace
+
+    from engine.risk.tradingday import TradingDays
 
     from engine.domain import Domain
     from engine.run.book import DomainBook
@@ -256,7 +258,7 @@ def equity_paths(draw):
     n_series = draw(st.integers(1, 2))
     domains = [Domain.FOREX, draw(st.sampled_from([Domain.FOREX, Domain.CRYPTO_PERP]))][:n_series]
     n = draw(st.integers(1, 40))
-    t0 = draw(st.integers(1_600_000_000, 1_600_200_000)) * 1.0
+    t0 = draw(st.integers(1_600_000_000, 1_600_200_000) | st.integers(444_400, 444_500).map(lambda h: h * 3600)) * 1.0
     price = st.floats(0.5, 2.0)
     series = []
     for j, dom in enumerate(domains):
@@ -279,8 +281,10 @@ def equity_paths(draw):
     tl = Timeline(series)
     now = float(tl.ts[0]) - draw(st.sampled_from([0.0, 3600.0, 90000.0, -1800.0]))
     session = SimpleNamespace(clock=SimpleNamespace(now=lambda: now), books=books)
+    days = TradingDays(*draw(st.sampled_from([("UTC", "00:00"), ("Europe/Prague", "00:00"),
+                                              ("America/New_York", "17:00")])))
     runner = SimpleNamespace(timeline=tl, booked_series=np.ones(n_series, dtype=bool), session=session,
-                             _day=draw(st.sampled_from([int(now // 86400), -1])))
+                             days=days, _day=draw(st.sampled_from([days.day_of(now), -1])))
     return runner, len(tl)
 
 
@@ -319,8 +323,8 @@ def test_the_equity_path_is_what_stepping_the_rows_would_measure(case) -> None:
     before, day, new_days = {d: b.equity for d, b in books.items()}, runner._day, []
     for r in range(n):
         t = max(float(tl.ts[r]), runner.session.clock.now())
-        if int(t // 86400) != day:
-            day, start = int(t // 86400), dict(before)
+        if runner.days.day_of(t) != day:
+            day, start = runner.days.day_of(t), dict(before)
             new_days.append(r)
         s = tl.series[tl.ser[r]]
         marks[s.domain][s.symbol] = float(s.close[tl.idx[r]])

@@ -117,7 +117,7 @@ def test_the_budget_is_spent_by_the_day_s_entries_and_renewed_by_the_day_roll(lo
     assert out["rejections"].get("daily_risk_budget", 0) > 0
     days: dict[int, list] = {}
     for ts, view, d, _ in seen:
-        days.setdefault(int(ts // DAY), []).append((view, d))
+        days.setdefault(-int(-ts // DAY) - 1, []).append((view, d))  # a UTC day: (its 00:00, the next 00:00]
     assert len(days) >= 3
     for entries in days.values():
         spent = 0.0
@@ -155,8 +155,10 @@ BAD = [
      "`limits.sector_risk_pct`: 1.5 is outside (0, 1]"),
     (LIMIT, LIMIT + "  daily_budget: 0.035\n", "SCHEMA_UNKNOWN_KEY", "daily_budget:", "daily_budget"),
     ("  - sector_risk\n", "  - sector_cap\n", "SCHEMA_VALUE", "- sector_cap", "sector_cap"),
-    (SECTORS, "    usd_fx: [EUR/USD, GBP/USD, USD/JPY, 6EH4, BTC-PERP]", "SCHEMA_VALUE", "crypto_alts:",
-     "`limits.sectors`: the symbol BTC-PERP is in sector `crypto_perps` and in `usd_fx`"),
+    (SECTORS, "    usd_fx: [EUR/USD, GBP/USD, USD/JPY, 6EH4, BTC-PERP]", "SCHEMA_VALUE", "usd_fx:",
+     "`limits.sectors.usd_fx.4`: the symbol BTC-PERP is in sector `crypto_perps` and in `usd_fx`"),
+    (SECTORS, "    usd_fx: [EUR/USD, GBP/USD, USD/JPY, EUR/USD]", "SCHEMA_VALUE", "usd_fx:",
+     "`limits.sectors.usd_fx.3`: the symbol EUR/USD is listed twice in sector `usd_fx`"),
     (SECTORS, "    usd_fx: []", "SCHEMA_VALUE", "usd_fx:", "`limits.sectors.usd_fx`: the sector lists no symbol"),
     (SECTORS, "    usd_fx: [EUR/USD, GBP/USD, USD/JPY, 6EH4, 7]", "SCHEMA_TYPE", "usd_fx:", "usd_fx"),
     (SECTORS, "    usd_fx: [EURUSD, GBP/USD, USD/JPY, 6EH4]", "RISK_SECTOR_SYMBOL", "usd_fx:",
@@ -194,3 +196,35 @@ def test_a_checkpoint_keeps_the_day_s_spent_budget() -> None:
     b.day_risk = 12.5
     again = book_from(book_data(b))
     assert (again.day_start_equity, again.day_risk) == (995.0, 12.5)
+
+
+@pytest.mark.parametrize("new,symbol,message", [
+    ("    usd_fx: [EUR/USD, GBP/USD, USD/JPY, 6EH4, BTC-PERP]", "BTC-PERP", "is in sector `crypto_perps` and in `usd_fx`"),
+    ("    usd_fx: [EUR/USD, GBP/USD, USD/JPY, GBP/USD]", "GBP/USD", "is listed twice in sector `usd_fx`"),
+])
+def test_a_symbol_listed_again_is_reported_at_its_second_listing(tmp_path, new: str, symbol: str, message: str) -> None:
+    path = edited(tmp_path, SECTORS, new)
+    _, diags = load_specs([tmp_path / "specs"])
+    (d,) = [d for d in diags if d.code == "SCHEMA_VALUE"]
+    line = line_of(path, "usd_fx:")
+    assert (d.pos.line, d.pos.col) == (line, path.read_text().splitlines()[line - 1].rindex(symbol) + 1)
+    assert f"the symbol {symbol} {message}" in d.message and d.hint
+
+
+def test_sectors_written_as_a_list_get_a_hint(tmp_path) -> None:
+    """`- usd_fx: [...]` items: each a one-key mapping, the list no sector map."""
+    path = edited(tmp_path, SECTORS, "    - usd_fx: [EUR/USD, GBP/USD, USD/JPY, 6EH4]")
+    path.write_text(path.read_text().replace("    crypto_alts:", "    - crypto_alts:")
+                    .replace("    crypto_perps:", "    - crypto_perps:"))
+    _, diags = load_specs([tmp_path / "specs"])
+    (d,) = [d for d in diags if d.code == "SCHEMA_VALUE"]
+    assert d.message.startswith("`limits.sectors`: the sectors are a list, not a mapping")
+    assert d.hint and "usd_fx: [EUR/USD, GBP/USD]" in d.hint and d.pos.line == line_of(path, "- crypto_alts:")
+
+
+def test_a_sector_symbol_in_the_wrong_case_gets_a_did_you_mean(tmp_path, capsys) -> None:
+    path = edited(tmp_path, "[ETH/BTC, ADA/BTC", "[eth/btc, ADA/BTC")
+    assert main(["validate", str(tmp_path / "specs")]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:{line_of(path, 'crypto_alts:')}:19: error RISK_SECTOR_SYMBOL" in out
+    assert "did you mean `ETH/BTC`, as the catalogue writes it?" in out

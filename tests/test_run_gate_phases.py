@@ -21,7 +21,7 @@ SPOT = Domain.CRYPTO_SPOT
 QUICK = {"model_promotion": {"min_trades": 3, "min_sharpe": -1e9, "max_dd": 1.0, "min_win_rate": 0.0,
                              "shadow_period": "1h", "canary_trades": 1000}}
 SC = Scenario(1, ("crypto_spot/ETH_BTC-5m",), 0, 2400, 11, 0.0, 5.0, 36 * 3600.0, flip_every=20)
-CONFIRM, DEGRADE = 461, 700  # the bars (runner.bars) the operator answers at (_COMMANDS)
+CONFIRM, DEGRADE = 462, 700  # the bars (runner.bars) the operator answers at (_COMMANDS)
 
 
 def _confirm() -> tuple[str, dict]:

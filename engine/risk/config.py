@@ -11,10 +11,11 @@ import math
 import typing
 from typing import Annotated, Any, Callable, Literal, NamedTuple, TypeVar
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from engine.diagnostics import did_you_mean
 from engine.spec.durations import duration_problem, parse_duration
 
 DomainName = Literal["crypto_spot", "crypto_perp", "forex", "forex_options"]
@@ -223,6 +224,48 @@ def _some(v: list[str]) -> list[str]:
 
 
 Symbols = Annotated[list[SymbolName], AfterValidator(_some)]
+_ZONE = "an IANA time zone, such as UTC, Europe/Prague or America/New_York"
+
+
+def _zone(v: str) -> str:
+    """A zone zoneinfo knows, so the run can place every day's start (DST included)."""
+    from zoneinfo import ZoneInfo, available_timezones
+
+    try:
+        ZoneInfo(v)
+    except (ValueError, KeyError, OSError):  # not found: a KeyError; a malformed key or file: a ValueError;
+        # a folder of zones (`Europe`): an OSError
+        raise _error("`{zone}` is not a time zone", did_you_mean(v, available_timezones()) or f"write {_ZONE}",
+                     zone=v) from None
+    return v
+
+
+def _time_of_day(v: str) -> str:
+    hh, colon, mm = v.partition(":")
+    if not (colon and len(hh) == 2 and len(mm) == 2 and hh.isdigit() and mm.isdigit()
+            and int(hh) < 24 and int(mm) < 60):
+        raise _error("`{value}` is not a time of day", 'write it as HH:MM, quoted: "00:00" or "17:00"', value=v)
+    return v
+
+
+class TradingDay(_Strict):
+    """When the book's trading day starts (engine/risk/tradingday.py): its daily loss, daily risk
+    budget and the gates' daily closes all count this day."""
+
+    zone: Annotated[str, AfterValidator(_zone)] = "UTC"
+    starts: Annotated[str, AfterValidator(_time_of_day)] = "00:00"  # the zone's wall-clock time
+
+
+def _listed_again(symbol: str, first: str, sector: str, i: int) -> ValidationError:
+    """The error of `symbol` listed again as item `i` of `sector`, located there (the loc below
+    `sectors`): at the second listing, where the edit that made it likely is."""
+    if first == sector:
+        why = _error("the symbol {symbol} is listed twice in sector `{sector}`", "list it once",
+                     symbol=symbol, sector=sector)
+    else:
+        why = _error("the symbol {symbol} is in sector `{first}` and in `{second}`", "put each symbol in one sector: "
+                     "its open risk counts against that sector's cap", symbol=symbol, first=first, second=sector)
+    return ValidationError.from_exception_data("sectors", [InitErrorDetails(type=why, loc=(sector, i), input=symbol)])
 
 
 class Limits(_Strict):
@@ -241,6 +284,15 @@ class Limits(_Strict):
     # Seed 000's sector limit: open risk at the stop per sector, of the domain wallet's equity.
     sector_risk_pct: Share
     sectors: dict[SectorName, Symbols]
+    trading_day: TradingDay = TradingDay()
+
+    @field_validator("sectors", mode="before")
+    @classmethod
+    def _a_mapping(cls, v: object) -> object:
+        if isinstance(v, list):
+            raise _error("the sectors are a list, not a mapping of sector names to their symbols",
+                         "name each sector: `usd_fx: [EUR/USD, GBP/USD]`, one sector a line under `sectors:`")
+        return v
 
     @field_validator("sectors")
     @classmethod
@@ -248,12 +300,10 @@ class Limits(_Strict):
         """A symbol in two sectors would be capped by whichever the guard met first."""
         seen: dict[str, str] = {}
         for name, symbols in v.items():
-            for symbol in symbols:
-                if symbol in seen:
-                    raise _error("the symbol {symbol} is in sector `{first}` and in `{second}`", "put each symbol in one "
-                                 "sector: its open risk counts against that sector's cap", symbol=symbol,
-                                 first=seen[symbol], second=name)
-                seen[symbol] = name
+            for i, symbol in enumerate(symbols):
+                first = seen.setdefault(symbol, name)
+                if first != name or symbols.index(symbol) != i:
+                    raise _listed_again(symbol, first, name, i)
         return v
 
     def near_weekly_close(self, domain: str, ts: Any, fill_s: float) -> Any:
@@ -294,6 +344,8 @@ RUN_READS: dict[str, Reader] = {
     "sessions": Reader(_WEEKEND, lambda lim: lim.avoid_weekend_carry, _CARRY),
     "friday_close_buffer": Reader(_WEEKEND, lambda lim: lim.avoid_weekend_carry, _CARRY),
     "leverage_caps": Reader("the venue's margin and the book's free cash (engine/run/assemble.py, loop.py)"),
+    "trading_day": Reader("the run's day roll: the daily loss, the daily risk budget, the gates' daily closes "
+                          "(engine/run/loop.py)"),
 }
 
 

@@ -20,6 +20,7 @@ from engine.domain import Domain, Fill, Role, Side
 from engine.exec.handles import BracketHandle
 from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
+from engine.risk.tradingday import TradingDays
 from engine.risk.types import Costs, Intent
 from engine.run import interrupt
 from engine.run.book import DomainBook
@@ -56,7 +57,8 @@ class Runner:
     rejections: dict[str, int] = field(default_factory=dict)
     bars: int = 0
     resumed_at_bar: int = 0  # `bars` when this process took the run over (a resume: the checkpoint's)
-    _day: int = -1
+    _day_n: int = -1  # the trading day of the last row (TradingDays.day_of; -1: no row yet): `_day`
+    _day_end: float = -math.inf  # when that day ends: a row after it rolls the day
     _kill_machine: str = "kill_modes"
     _instruments: dict = field(default_factory=dict)
     _costs_of: dict = field(default_factory=dict)  # Domain -> the venue's Costs of its fills
@@ -77,9 +79,12 @@ class Runner:
     _held: str | None = None  # the awaiting rollout state the replay was last held at
     _progress: Any = None  # run()'s progress display, for notes above the bar (None: no display)
     bar_s: dict[str, float] = field(init=False)  # symbol -> its bar's length: what an order decided at a close fills in
+    days: TradingDays = field(init=False)  # the risk spec's trading day: when _day_roll rolls
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk, self.session.usd_rates)
+        day = self.risk.limits.trading_day
+        self.days = TradingDays(day.zone, day.starts)
         self.timeline = Timeline(self.series)
         self.bar_s = {s.symbol: bar_length(s.ts) for s in self.series}
         self._ends_time = _ends_time(self.timeline)
@@ -266,7 +271,7 @@ class Runner:
         if now > t:  # max(bar.ts, now), without the call
             t = now
         ses.clock.set(t)
-        if t // 86400 != self._day:  # _day_roll's own first test, without the call on most rows
+        if t > self._day_end:  # _day_roll's own first test, without the call on most rows
             self._day_roll(t)
         fired = ses.interp.advance(t)
         if fired:
@@ -408,11 +413,22 @@ class Runner:
         return curve
 
     # -- kill tripwires, day roll, operator ----------------------------------------
+    @property
+    def _day(self) -> int:
+        """The trading day of the last row (what a checkpoint saves and restores)."""
+        return self._day_n
+
+    @_day.setter
+    def _day(self, day: int) -> None:
+        self._day_n, self._day_end = day, self.days.end_of(day) if day >= 0 else -math.inf
+
     def _day_roll(self, t: float) -> bool:
-        """A new day resets the daily loss and re-measures the gates; True if a machine moved."""
-        day = int(t // 86400)
-        if day == self._day:
+        """A new trading day (limits.trading_day) resets the daily loss and the daily risk budget and
+        re-measures the gates; True if a machine moved. Called before the row at `t` marks anything:
+        the day starts from the marks of the rows up to its boundary."""
+        if t <= self._day_end:
             return False
+        day = self.days.day_of(t)
         first = self._day < 0
         self._day = day
         for d, b in self.session.books.items():

@@ -16,7 +16,6 @@ leaves no record either way.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from engine.run.market import Series
 
 FIRST_WINDOW = 32  # rows screened at first; a window found quiet is followed by one 4x longer
-_DAY = 86400.0
 
 
 class QuietScreen:
@@ -208,16 +206,10 @@ class EquityPath:
         return book.balance + unreal
 
     def new_days(self) -> list[int]:
-        """Rows (from a) whose time starts a new day, as Runner._day_roll counts days: ts only
-        grows from the runner's day on (-1 before its first row: times are from 1970 on), and
-        t // 86400 >= d exactly when t >= d * 86400 (both exact)."""
+        """Rows (from a) whose time starts a new trading day, as Runner._day_roll counts days
+        (TradingDays: a day boundary inside the rows rolls at the first row after it)."""
         if self._days is None:
-            ts, day, i, days = self._times, self.runner._day, 0, []
-            if int(ts[-1] // _DAY) != day:  # else the usual case: no new day in these rows
-                while (i := bisect_left(ts, (day + 1) * _DAY, i)) < len(ts):
-                    days.append(i)
-                    day = int(ts[i] // _DAY)
-            self._days = days
+            self._days = self.runner.days.new_days(self._times, self.runner._day)
         return self._days
 
     def pnl_upper(self) -> dict[str, float] | None:

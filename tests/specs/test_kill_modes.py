@@ -148,3 +148,49 @@ def test_the_day_roll_lifts_the_daily_stop_only(machine):
     assert (k.state, k.ctx["tripped_by"]) == ("close_only", "daily_loss")
     k.send("day_rolled")
     assert k.state == "normal" and k.inst.has_tag("opens_risk")
+
+
+@pytest.mark.parametrize("breach,tripped_by", [(pnl(drawdown=0.10), "max_drawdown"),
+                                               (pnl(daily_loss=0.05), "max_daily_loss")])
+def test_a_hard_limit_flattens_what_a_manual_halt_kept_open(machine, breach, tripped_by):
+    """`engine kill --mode halt` leaves positions on their stops; FTMO's limits still bind them:
+    a breach flattens. Once flat, halted stays put however long the breached pnl stays breached
+    (no flatten -> flattened -> halted loop on every bar)."""
+    k = machine("kill_modes")
+    k.send("manual_halt")
+    k.send("risk_update", inputs=pnl(daily_loss=0.0499, drawdown=0.0999))
+    assert (k.state, k.ctx["positions_kept"]) == ("halted", True)
+    records = k.send("risk_update", inputs=breach)
+    assert (k.state, k.ctx["tripped_by"]) == ("flatten_all", tripped_by)
+    assert raised(records) == ["kill_flatten"] and k.called("flatten_all") == [{}]
+    records = k.send("flattened")
+    assert (k.state, k.ctx["positions_kept"]) == ("halted", False) and raised(records) == ["kill_halt"]
+    for _ in range(3):
+        assert raised(k.send("risk_update", inputs=pnl(daily_loss=0.2, drawdown=0.2))) == []
+        assert k.state == "halted"
+    assert k.called("flatten_all") == [{}]
+
+
+def test_a_halt_after_a_flatten_does_not_flatten_again(machine):
+    """The FTMO daily limit flattened and halted: the next day's drawdown breach has nothing to close."""
+    k = machine("kill_modes")
+    k.send("risk_update", inputs=pnl(daily_loss=0.05))
+    k.send("flattened")
+    k.send("day_rolled")
+    k.send("risk_update", inputs=pnl(drawdown=0.12))
+    assert (k.state, k.ctx["tripped_by"]) == ("halted", "max_daily_loss") and k.called("flatten_all") == [{}]
+
+
+@pytest.mark.parametrize("kept", [False, True])
+def test_the_quiet_bar_screen_skips_a_flat_halt_however_breached(machine, kept):
+    """The quiet-bar screen proves with scalars that no risk_update fires in a halt that kept no
+    position (engine/runtime/vector.py none_below), so a halted replay still skips its bars; one
+    that kept positions is screened by its pnl."""
+    from engine.runtime.vector import SampledEvent
+
+    k = machine("kill_modes")
+    k.send("manual_halt")
+    k.ctx["positions_kept"] = kept
+    cands = k.bound.table[("halted", "risk_update")]
+    upper = {"pnl": {"daily_loss": 0.3, "drawdown": 0.3}}
+    assert SampledEvent().none_below(cands, k.bound.globals["params"], k.ctx, {}, upper) is not kept

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-from engine.diagnostics import Diagnostic, did_you_mean
+from engine.diagnostics import Diagnostic, closest
 from engine.risk.config import RiskConfig
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
@@ -74,6 +74,9 @@ def _doc(path: Path) -> YamlDoc | None:
 
 
 def _did_you_mean(symbol: str, contracts: dict[str, Any]) -> str:
+    """The catalogue's nearest symbol, compared in capitals: `eth/btc` is ETH/BTC in the wrong case,
+    which difflib alone scores too far apart to name."""
     add = "write a symbol the catalogue lists, or add its contract to adapters/paper/contracts.yaml"
-    near = did_you_mean(symbol, map(str, contracts))
-    return f"{near[:-1]}, as the catalogue writes it?" if near else add
+    written = {str(c).upper(): str(c) for c in contracts}
+    near = closest(symbol.upper(), written)
+    return f"did you mean `{written[near]}`, as the catalogue writes it?" if near else add
