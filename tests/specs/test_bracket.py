@@ -117,9 +117,11 @@ def test_kill_flatten_closes_the_position(machine):
     assert b.state == "protected" and b.calls[-1][0] == "place_legs"
     b.send("kill_flatten")
     assert b.state == "flattening"
-    assert [n for n, _ in b.calls[-3:]] == ["cancel_entry", "cancel_legs", "close_position"]
+    # The stop keeps working until flat: a close the venue refuses must not leave the position bare.
+    assert b.calls[-3:] == [("cancel_entry", {}), ("cancel_sibling", {"leg": "stop_loss"}),
+                            ("close_position", {"reason": "kill switch flatten"})]
     b.send("position_closed")
-    assert b.state == "closed"
+    assert b.state == "closed" and b.calls[-1] == ("cancel_legs", {})
 
 
 def test_kill_close_only_stops_a_working_entry(machine):
@@ -130,11 +132,12 @@ def test_kill_close_only_stops_a_working_entry(machine):
     assert b.state == "closed" and b.called("cancel_legs") == [{}]
 
 
-def test_an_engine_exit_closes_at_market_and_cancels_the_legs(machine):
+def test_an_engine_exit_closes_at_market_and_cancels_the_stop_once_flat(machine):
     b = opened(machine)
     b.send("entry_fill", qty=10.0, price=100.0)
     b.send("exit", reason="signal flipped")
     assert b.state == "flattening"
-    assert b.called("close_position") == [{"reason": "signal flipped"}] and b.called("cancel_legs")
+    assert b.called("close_position") == [{"reason": "signal flipped"}] and b.called("cancel_legs") == []
+    assert b.called("cancel_sibling") == [{"leg": "stop_loss"}]  # the target goes, the stop stays
     b.send("position_closed")
-    assert b.state == "closed"
+    assert b.state == "closed" and b.called("cancel_legs") == [{}]
