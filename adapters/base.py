@@ -88,9 +88,11 @@ class Venue(Protocol):
         """Paper: advance the simulation by one bar. Live adapters stream and return []."""
         ...
 
-    def quiet_bars(self, first: Bar, ts: Any, high: Any, low: Any) -> int:
+    def quiet_bars(self, first: Bar, ts: Any, high: Any, low: Any, sides: Any = None) -> int:
         """Paper: how many of the coming bars (`first`, then arrays from it on) provably change
-        nothing at the venue, so the engine may pass them with one `skip_bars`. Live: 0."""
+        nothing at the venue, so the engine may pass them with one `skip_bars`. `sides`: for
+        bars with bid/ask OHLC, their side rows (engine.data.quoted.SIDE_OHLC), since a resting
+        order trades on its own side of the book. Live: 0."""
         ...
 
     def skip_bars(self, bar: Bar, n: int) -> None:
