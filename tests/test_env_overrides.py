@@ -48,7 +48,7 @@ def test_env_override_values_are_checked_like_stage_ones(tmp_path: Path) -> None
     path = specs / "overrides" / "env_bench.yaml"
     path.write_text(path.read_text().replace("  rollout:", "  rollot:").replace("breakeven_atr", "breakeven_atx"))
     _, diags = check_specs([specs])
-    assert sorted((d.code, d.pos.line) for d in _spec_diags(diags)) == [("UNRESOLVED_OVERRIDE", 12), ("UNRESOLVED_OVERRIDE", 15)]
+    assert sorted((d.code, d.pos.line) for d in _spec_diags(diags)) == [("UNRESOLVED_OVERRIDE", 13), ("UNRESOLVED_OVERRIDE", 16)]
 
 
 def test_a_run_config_env_that_is_not_declared_is_refused_before_anything_is_written(tmp_path: Path) -> None:
