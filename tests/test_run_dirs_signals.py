@@ -7,12 +7,14 @@ the run finished says so."""
 from __future__ import annotations
 
 import argparse
+import errno
 import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from cli_support import ONE_DATASET, ROOT, after_word, cli, engine_env
 from engine.cli import main
 from engine.commands import run as run_command
 from engine.commands.run import INTERRUPTED
+from engine.run import interrupt
 from state.db import parse_url
 from state.runlock import RUN_DIR_LOCK, run_files
 
@@ -39,6 +42,16 @@ def start_then_sigterm(self, *a, **k):
 Runner.start = start_then_sigterm
 sys.exit(main(sys.argv[1:]))
 """
+# TERM_AT_START, and a Ctrl-C as the stopped start closes its new audit trail (cleaning up).
+CTRL_C_IN_CLEANUP = TERM_AT_START.replace("sys.exit(main", """
+from engine.runtime.audit import JsonlSink
+close = JsonlSink.close
+def close_then_ctrl_c(self, *a, **k):
+    out = close(self, *a, **k)
+    signal.raise_signal(signal.SIGINT)
+    return out
+JsonlSink.close = close_then_ctrl_c
+sys.exit(main""")
 
 
 def _argv(tmp: Path, db: str = "e.db", run: str = "run", *extra: str) -> list[str]:
@@ -135,6 +148,75 @@ def test_a_ctrl_c_while_the_store_moves_to_the_archive_moves_it_all_or_none(tmp_
     assert err == "engine run: interrupted while starting, before the first bar; run the same command again\n"
     assert _files(tmp_path) == before
     assert not (tmp_path / "e.db-archive").exists()
+
+
+def test_a_second_signal_while_a_stopped_start_cleans_up_leaves_the_files_as_they_were(tmp_path: Path) -> None:
+    argv = _argv(tmp_path, "e.db", "run", "--max-bars", "120")
+    assert main(argv) == 0
+    before = _files(tmp_path)
+    start = _engine(argv, CTRL_C_IN_CLEANUP)
+    _, err = start.communicate(timeout=300)
+    assert start.returncode == TERMINATED, err[-2000:]  # the first signal's
+    assert err == "engine run: interrupted by SIGTERM while starting, before the first bar; run the same command again\n"
+    assert _files(tmp_path) == before  # the last run's report, journal and audit back; the dead start's gone
+    assert not (tmp_path / "e.db-archive").exists()
+
+
+def test_a_signal_during_cleanup_is_recorded_not_raised() -> None:
+    cleaned = False
+    with interrupt.deferred(), pytest.raises(KeyboardInterrupt):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        finally:  # a second Ctrl-C here would cut the cleanup short
+            signal.raise_signal(signal.SIGINT)
+            cleaned = True
+    assert cleaned
+
+
+@pytest.mark.parametrize("after", [1, 2])  # the store's archive step, the run directory's
+def test_a_ctrl_c_as_an_archive_step_ends_puts_the_files_back(tmp_path: Path, monkeypatch, capsys,
+                                                                after: int) -> None:
+    argv = _argv(tmp_path, "e.db", "run", "--max-bars", "120")
+    assert main(argv) == 0
+    before = _files(tmp_path)
+    held, blocks = interrupt.held, []
+
+    @contextmanager
+    def held_then_ctrl_c() -> Iterator[None]:  # the signal the moment the block lets signals through again
+        with held():
+            yield
+        blocks.append(1)
+        if len(blocks) == after:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(interrupt, "held", held_then_ctrl_c)
+    rc, _, err = cli(capsys, *argv)
+    assert rc == INTERRUPTED
+    assert err == "engine run: interrupted while starting, before the first bar; run the same command again\n"
+    assert _files(tmp_path) == before
+    assert not (tmp_path / "e.db-archive").exists()
+
+
+@pytest.mark.parametrize("failing", ["e.db-paper-venue.db", "journal.jsonl"])  # the store's second file; the run's
+def test_an_archive_step_whose_move_fails_moves_nothing(tmp_path: Path, monkeypatch, capsys, failing: str) -> None:
+    argv = _argv(tmp_path, "e.db", "run", "--max-bars", "120")
+    assert main(argv) == 0
+    assert (tmp_path / failing).is_file() or (tmp_path / "run" / failing).is_file()
+    before = _files(tmp_path)
+    rename = Path.rename
+
+    def rename_failing(self: Path, target):
+        if self.name == failing and "archive" in str(target):
+            raise OSError(errno.EACCES, "Permission denied", str(self))
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename_failing)
+    rc, _, err = cli(capsys, *argv)
+    assert rc == 1 and err.startswith(f"engine run: cannot write {tmp_path}/"), err
+    assert "the store and the last run's files are as they were" in err
+    assert _files(tmp_path) == before  # true: nothing stayed in an archive
+    assert not (tmp_path / "e.db-archive").exists()
+    assert not any((tmp_path / "run").glob("archive/*"))
 
 
 # -- 2. a store a killed fresh start left in its archive --------------------------------------

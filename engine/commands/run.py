@@ -659,14 +659,17 @@ def _fresh(build: Callable[[], Any], files: list[Path], archive: Path) -> Any:
 
     from engine.run.session import RefusedToStart
 
-    with interrupt.held():
-        moved = _archive(files, archive)
-    try:
+    moved, archived = None, False
+    try:  # opened first: a signal the moment held() ends is raised in here, where the files go back
+        with interrupt.held():
+            moved = _archive(files, archive)
+            archived = True  # else the files are the last run's, where they were: _put_back would delete them
         interrupt.check()  # a signal while the files moved
         runner = build()
     except (OSError, RefusedToStart, DBAPIError, KeyboardInterrupt):  # FileNotFoundError included; a full disk too
-        with interrupt.held():
-            _put_back(moved, files)
+        if archived:
+            with interrupt.held():
+                _put_back(moved, files)
         raise
     if moved:
         print(f"previous run's state moved to {moved} (use --resume to continue a run instead)")
@@ -681,13 +684,19 @@ def _local_files(parsed: Any, venue: Path) -> list[Path]:
 
 def _archive(files: list[Path], archive: Path) -> Path | None:
     """A fresh run starts from empty state; the last run's files are kept, never deleted."""
+    from engine.run.report import move_all
+
     present = [p for p in files if p.is_file()]  # a store's files only: never a folder or a device
     if not present:
         return None
     dest = archive / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     dest.mkdir(parents=True, exist_ok=True)
-    for p in present:
-        p.rename(dest / p.name)
+    try:
+        move_all(present, dest)
+    except OSError:
+        with suppress(OSError):  # the archive folder this run made, if nothing else is in it
+            archive.rmdir()
+        raise
     return dest
 
 

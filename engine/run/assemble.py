@@ -142,19 +142,20 @@ def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[
     and come back (the new trail gone) when the start does not get through (Ctrl-C, a refusal), so
     that the next run does not archive a start that never ran as if it were a run."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with interrupt.held():  # the files move all or none: a signal meanwhile is raised below, and puts them back
-        moved = archive_run_files(run_dir) if saved is None else None
-    if moved is not None:
-        notes.append(f"the previous run's files in {run_dir} moved to {moved}")
-    sink = None
-    try:
+    moved, archived, sink = None, False, None
+    try:  # opened first: a signal the moment held() ends is raised in here, where the files go back
+        with interrupt.held():  # the files move all or none: a signal meanwhile is raised below, and puts them back
+            moved = archive_run_files(run_dir) if saved is None else None
+            archived = True  # else the last run's files are where they were: restore_run_files would delete them
+        if moved is not None:
+            notes.append(f"the previous run's files in {run_dir} moved to {moved}")
         interrupt.check()
         sink = JsonlSink(run_dir / AUDIT, fsync=cfg.durability == "full")
         if saved is not None and saved.get("audit_offset") is not None:
             sink.resume_at(saved["audit_offset"])
         yield sink
     except BaseException:
-        if saved is None:
+        if saved is None and archived:
             if sink is not None:
                 with suppress(OSError):  # a full disk: the file goes anyway
                     sink.close()

@@ -12,7 +12,9 @@ handles Ctrl-C handles it too), every signal is recorded where it arrives, and o
 finalizer swallowed prints nothing; `check()` raises it again at a point where the run handles
 Ctrl-C (engine/commands/run.py: the exit status `exit_code` gives, the resume hint, a start's
 files put back). Inside `held()` a signal is only recorded, for the next check(): a few file moves
-that must happen all or none.
+that must happen all or none. Once an interrupt is raised, later signals are only recorded too: the
+code that handles it (closing files, putting archived ones back) must run to its end, and a second
+Ctrl-C could land where no held() covers it (between an `except` and its `with held()`).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ Hook = Callable[[Any], None]  # sys.unraisablehook's type: it takes sys.Unraisab
 
 _pending = 0  # the signal (SIGINT, SIGTERM) that arrived and no check() has raised yet; 0: none
 _held = False  # inside held(): record a signal, raise it when the block ends
+_raised = False  # an interrupt was raised and is being handled: record later signals, raise none
 
 
 class Terminated(KeyboardInterrupt):
@@ -50,7 +53,7 @@ def check() -> None:
     global _pending
     if _pending:
         signum, _pending = _pending, 0
-        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        _raise(signum)
 
 
 @contextmanager
@@ -58,8 +61,8 @@ def deferred() -> Iterator[None]:
     """For the block's duration, record each SIGINT and SIGTERM (their interrupts are raised as
     usual) and silence the traceback of one a finalizer could not raise; the process's handlers
     come back after."""
-    global _pending
-    _pending = 0
+    global _pending, _raised
+    _pending, _raised = 0, False
     hook = sys.unraisablehook
     sys.unraisablehook = _silencing_hook(hook)
     replaced = _own_signals()
@@ -69,7 +72,7 @@ def deferred() -> Iterator[None]:
         sys.unraisablehook = hook
         for signum, handler in replaced.items():
             signal.signal(signum, handler)
-        _pending = 0
+        _pending, _raised = 0, False
 
 
 @contextmanager
@@ -93,9 +96,9 @@ def _silencing_hook(previous: Hook) -> Hook:
     """An unraisable hook that records an interrupt silently (check() raises it) and passes
     anything else to `previous`."""
     def hook(unraisable: Any) -> None:
-        global _pending
-        if issubclass(unraisable.exc_type, KeyboardInterrupt):
-            _pending = _signal_of(unraisable.exc_type)
+        global _pending, _raised
+        if issubclass(unraisable.exc_type, KeyboardInterrupt):  # never raised after all: the next signal may be
+            _pending, _raised = _signal_of(unraisable.exc_type), False
         else:
             previous(unraisable)
     return hook
@@ -119,8 +122,15 @@ def _own_signals() -> dict[int, Any]:
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
     """Python's default SIGINT handler, for SIGTERM too, remembering the signal: an interrupt that
     a library's `except BaseException` drops would leave nothing for the unraisable hook to see.
-    Inside held() it is only remembered."""
+    Inside held(), or while an interrupt raised earlier is handled, it is only remembered."""
     global _pending
     _pending = signum
-    if not _held:
-        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    if not (_held or _raised):
+        _raise(signum)
+
+
+def _raise(signum: int) -> None:
+    """Raise the signal's interrupt; until deferred() ends, later signals are only recorded."""
+    global _raised
+    _raised = True
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt

@@ -103,9 +103,24 @@ def archive_run_files(run_dir: Path) -> Path | None:
         return None
     dest = run_dir / ARCHIVE_DIR / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     dest.mkdir(parents=True)
-    for p in present:
-        p.rename(dest / p.name)
+    move_all(present, dest)
     return dest
+
+
+def move_all(files: list[Path], dest: Path) -> None:
+    """Move `files` into the new, empty folder `dest`, all or none: when a move fails (a file made
+    read-only, a full disk), those already moved go back and `dest` goes, before the error is raised.
+    A store split from its -wal, or a report from its audit trail, would be worse than either place."""
+    moved: list[Path] = []
+    try:
+        for p in files:
+            p.rename(dest / p.name)
+            moved.append(p)
+    except OSError:
+        for p in reversed(moved):
+            (dest / p.name).rename(p)
+        dest.rmdir()
+        raise
 
 
 def restore_run_files(run_dir: Path, moved: Path | None) -> None:
