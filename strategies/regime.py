@@ -21,6 +21,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Mapping
 
 from strategies.ml.config import Allowlist, AllowlistsConfig, RegimeConfig, load_spec
+from strategies.ml.pre_spec import regime_values_before_keys
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,18 +51,10 @@ def flag_settings(cfg: RegimeConfig) -> dict[str, Any]:
     return cfg.model_dump(exclude=_NOT_FLAGS)
 
 
-def _pre_spec_values(trained: Mapping[str, Any]) -> dict[str, Any]:
-    """What regime_flags hard-coded before these were spec keys, from the record's own settings:
-    the regime features every model saved before then was trained on. History, not a rule: a
-    new model records its own."""
-    lookback = trained.get("vol_lookback")
-    return {"lookback_min_bars": max(20, lookback // 5)} if type(lookback) is int else {}
-
-
 def trained_settings(recorded: Mapping[str, Any]) -> dict[str, Any]:
     """A model's recorded `regime_config`, with each key it lacks (saved before the key existed)
     at the value its features had then, never today's."""
-    return {**_pre_spec_values(recorded), **recorded}
+    return {**regime_values_before_keys(recorded), **recorded}
 
 
 def changed_settings(trained: Mapping[str, Any], cfg: RegimeConfig) -> list[tuple[str, Any, Any]]:

@@ -207,9 +207,32 @@ def test_exploration_rates_are_the_rollout_parameters_only(tree: Path):
                           "`chop_rate` of a `kind: exploration` document is not read")
 
 
+def bench_daily_limits(tree: Path, stop: float, flatten: float) -> None:
+    """Env bench's daily close-only stop and flatten limit, whatever the shipped ones are."""
+    path = tree / "overrides/env_bench.yaml"
+    text = re.sub(r"(?m)^    daily_loss_limit: .*$", f"    daily_loss_limit: {stop}", path.read_text())
+    path.write_text(re.sub(r"(?m)^    max_daily_loss: .*$", f"    max_daily_loss: {flatten}", text))
+
+
 def test_daily_stop_above_the_daily_flatten_limit_is_refused(tree: Path):
     """With the close-only stop above the flatten limit, a bad day flattened without first stopping entries."""
-    edit(tree, "overrides/env_bench.yaml", "    max_daily_loss: 0.5\n", "    max_daily_loss: 0.4\n")
+    bench_daily_limits(tree, 0.5, 0.4)
     (got,) = contract(tree)
     assert got.startswith("overrides/env_bench.yaml:10:5 `daily_loss_limit` (0.5) is above `max_daily_loss` (0.4)"
                           " in env `bench`")
+
+
+def test_daily_stop_at_the_daily_flatten_limit_is_refused(tree: Path):
+    """At equal limits both trip on the same risk_update and the flatten (priority 2) wins over the
+    close-only stop (priority 3): a bad day flattened without first stopping entries."""
+    bench_daily_limits(tree, 0.3, 0.3)
+    (d,) = [d for d in validate([str(tree)])[0] if d.code == "ENGINE_CONTRACT"]
+    assert (Path(d.pos.file), d.pos.line, d.pos.col) == (tree / "overrides/env_bench.yaml", 10, 5)
+    assert d.message.startswith("`daily_loss_limit` (0.3) is equal to `max_daily_loss` (0.3) in env `bench`")
+    assert d.hint == "set `daily_loss_limit` below `max_daily_loss`"
+
+
+def test_exploration_min_may_equal_the_chop_rate(tree: Path):
+    """Not strict: exploring as much in chop as at least is a rate an ML run takes."""
+    edit(tree, "overrides/stage_2.yaml", "values:\n", "values:\n  rollout:\n    exploration_min: 0.25\n")
+    assert contract(tree) == []

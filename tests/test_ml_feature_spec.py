@@ -19,10 +19,10 @@ from engine.cli import main
 from engine.run.session import RefusedToStart
 from engine.run.signals import ModelFeed, _feed
 from strategies.ml import indicators as ind
-from strategies.ml.config import (FeatureConfig, MLConfig, ModelParams, _pre_spec_values, load_spec,
-                                  recorded_features)
+from strategies.ml.config import FeatureConfig, MLConfig, ModelParams, load_spec, recorded_features
 from strategies.ml.features import build_features
 from strategies.ml.model import fit, predict
+from strategies.ml.pre_spec import feature_values_before_keys as _pre_spec_values
 from strategies.ml.registry import LoadedModel
 from strategies.regime import flag_settings
 from test_ml_features import BARS, CFG, REGIME

@@ -297,3 +297,19 @@ def test_a_server_store_s_advice_names_the_option_that_named_it() -> None:
     given = argparse.Namespace(db="postgresql://u@db.example/engine")
     assert "with --db on an empty database" in run_command._afresh(given, parsed)
     assert "with ENGINE_DB_URL on" in run_command._afresh(argparse.Namespace(db=None), parsed)
+
+
+def test_a_resume_s_relative_run_dir_is_read_from_the_folder_the_run_ran_in(tmp_path, monkeypatch):
+    """Resumed from another folder, the run goes on in its own directory, not in one of the same
+    name under the folder it is resumed from (there its trail would look lost)."""
+    from types import SimpleNamespace
+
+    from engine.commands.run import SavedRun, _run_dir
+
+    saved = SavedRun(checkpoint={}, config=None, finished=None, run_dir="runs/s1",
+                     config_file={"cwd": str(tmp_path / "first")})
+    monkeypatch.chdir(tmp_path)
+    args = SimpleNamespace(resume=True, run_dir=None, stage=1)
+    assert _run_dir(args, None, saved) == tmp_path / "first" / "runs" / "s1"
+    args.run_dir = str(tmp_path / "first" / "runs" / "s1")
+    assert _run_dir(args, None, saved) == tmp_path / "first" / "runs" / "s1"

@@ -10,7 +10,7 @@ from engine.diagnostics import Pos
 from engine.runtime import (FanoutSink, JsonlSink, ListSink, NullSink, Record, Registry, ReplayClock,
                             WallClock, missing_implementations)
 from engine.runtime import registry as registry_mod
-from engine.runtime.audit import AuditGap, record_from
+from engine.runtime.audit import AuditGap, record_from, trail_gap
 from engine.spec.ir import Catalogue, CatalogueEntry, SpecSet
 from runtime_support import build, log
 
@@ -147,6 +147,20 @@ def test_jsonl_sink_refuses_a_trail_shorter_than_its_mark(tmp_path):
     path.write_bytes(path.read_bytes()[:-5])
     with JsonlSink(path) as js, pytest.raises(AuditGap, match="lost records"):
         js.resume_at(mark)
+
+
+def test_trail_gap_is_the_one_rule_of_a_trail_shorter_than_its_mark(tmp_path):
+    """`engine run --resume` checks it before anything is written, resume_at when it cuts: same rule, same words."""
+    path = tmp_path / "audit.jsonl"
+    assert trail_gap(path, 0) is None  # no trail and a mark at 0: nothing lost
+    assert trail_gap(path, 10) == (f"{path} has 0 bytes but the saved run's last checkpoint covers 10: the audit "
+                                   "trail lost records (was it moved, cut or replaced?)")
+    path.write_bytes(b"x" * 2000)
+    assert trail_gap(path, 2000) is trail_gap(path, 1999) is None
+    assert trail_gap(path, 2001).startswith(f"{path} has 2,000 bytes but the saved run's last checkpoint covers 2,001")
+    with JsonlSink(path) as js, pytest.raises(AuditGap) as e:
+        js.resume_at(2001)
+    assert str(e.value).startswith(trail_gap(path, 2001) + "; resume refused")
 
 
 def test_record_from_makes_the_same_record(tmp_path):

@@ -124,6 +124,13 @@ DAY = '  trading_day: {zone: UTC, starts: "00:00"}'
     ('  trading_day: {zone: Europe/Prag, starts: "00:00"}', "`Europe/Prag` is not a time zone",
      "did you mean `Europe/Prague`?"),
     ('  trading_day: {zone: Mars/Olympus, starts: "00:00"}', "`Mars/Olympus` is not a time zone", "IANA"),
+    # zoneinfo finds these on this machine (`localtime` is even in available_timezones()), but each
+    # is the machine's: the day would start elsewhere on another one (no deterministic replay).
+    ('  trading_day: {zone: localtime, starts: "00:00"}', "`localtime` is the machine's own zone", "IANA"),
+    ('  trading_day: {zone: Factory, starts: "00:00"}', "`Factory` is the placeholder", "IANA"),
+    ('  trading_day: {zone: posixrules, starts: "00:00"}', "`posixrules` is the machine's default", "IANA"),
+    ('  trading_day: {zone: posix/Europe/Prague, starts: "00:00"}', "not a fixed time zone", "`Europe/Prague`"),
+    ('  trading_day: {zone: right/UTC, starts: "00:00"}', "leap seconds", "write `UTC`"),
     ('  trading_day: {zone: UTC, starts: "24:00"}', "`24:00` is not a time of day", "HH:MM"),
     ('  trading_day: {zone: UTC, starts: "5pm"}', "`5pm` is not a time of day", "HH:MM"),
 ])

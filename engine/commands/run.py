@@ -160,31 +160,29 @@ def _run_dir(args: argparse.Namespace, cfg: Any, saved: SavedRun | None) -> Path
     --run-dir is refused before anything is written), --run-dir, or a new one under runs_dir."""
     if args.resume and saved is not None and saved.run_dir is not None:
         own = saved.run_dir
-        if args.run_dir is not None and Path(args.run_dir).resolve() != _saved_dir(saved):
+        if args.run_dir is not None and Path(args.run_dir).resolve() != _saved_dir(saved, own):
             raise Refused(f"this run's directory is {own}, not {args.run_dir}: a resume continues its audit trail "
                           f"there; drop --run-dir or name it (--run-dir {shlex.quote(own)}). Nothing was written", 2)
-        return Path(args.run_dir or own)
+        return _saved_dir(saved, own)  # from here, a relative one would be another folder than the run's
     return Path(args.run_dir or _new_run_dir(Path(cfg.runs_dir), args.stage))
 
 
-def _saved_dir(saved: SavedRun) -> Path:
-    """The saved run's directory, absolute: a relative one is read from the folder the run ran in."""
+def _saved_dir(saved: SavedRun, run_dir: str) -> Path:
+    """A directory the saved run recorded, absolute: a relative one is read from the folder the run ran in."""
     cwd = (saved.config_file or {}).get("cwd") or os.getcwd()
-    return (Path(cwd) / str(saved.run_dir)).resolve()
+    return (Path(cwd) / run_dir).resolve()
 
 
 def _check_trail(args: argparse.Namespace, parsed: Any, run_dir: Path, saved: SavedRun | None) -> None:
     """A resume cuts the audit trail back to its checkpoint's mark: one shorter than that lost
     records the store's checkpoint covers, refused before anything is written."""
     from engine.run.report import AUDIT
+    from engine.runtime.audit import trail_gap
 
     offset = ((saved.checkpoint or {}) if saved is not None else {}).get("audit_offset")
-    audit = run_dir / AUDIT
-    size = audit.stat().st_size if audit.is_file() else 0
-    if offset is not None and size < offset:
-        raise Refused(f"{audit} has {size:,} bytes but the saved run's last checkpoint covers {offset:,}: the audit "
-                      f"trail lost records (was it moved, cut or replaced?); put the run's own {AUDIT} back and "
-                      f"resume, or {_afresh(args, parsed)}. Nothing was written", 1)
+    if offset is not None and (gap := trail_gap(run_dir / AUDIT, offset)):
+        raise Refused(f"{gap}; put the run's own {AUDIT} back and resume, or {_afresh(args, parsed)}. "
+                      "Nothing was written", 1)
 
 
 @contextmanager
@@ -515,7 +513,7 @@ def _or_archived(url: str) -> str:
     from engine.commands.status import archived_run
 
     hint = archived_run(url)
-    return f"{hint}; else" if hint else ";"
+    return f"; {hint}; else" if hint else ";"
 
 
 def _report_of(saved: SavedRun) -> str:
@@ -524,8 +522,7 @@ def _report_of(saved: SavedRun) -> str:
     from engine.run.report import REPORT
 
     run_dir = Path(str(saved.finished["run_dir"]))
-    where = run_dir if run_dir.is_absolute() else Path((saved.config_file or {}).get("cwd") or ".") / run_dir
-    if (where / REPORT).is_file():
+    if (_saved_dir(saved, str(run_dir)) / REPORT).is_file():
         return f"its report is in {run_dir}"
     return (f"its report ({run_dir / REPORT}) is gone: a finished run is not replayed again to rewrite it, and the "
             "store keeps its journal and end state (`engine status`)")

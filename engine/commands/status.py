@@ -67,9 +67,14 @@ def archived_run(url: str) -> str:
     left = [f.name for base in (file, local.venue) for f in (base, Path(f"{base}-wal"), Path(f"{base}-shm"))
             if f.is_file()]
     aside = f"move the files a start left there ({', '.join(left)}) aside, then " if left else ""
-    return (f"; the store's last run, unfinished, is in its archive {newest} (a fresh start moves it there and "
+    return (f"the store's last run, unfinished, is in its archive {newest} (a fresh start moves it there and "
             f"was stopped before it put it back): to continue that run, {aside}put it back with "
             f"`mv {shlex.quote(str(newest))}/* {folder}/` and resume")
+
+
+def _with_archived(what: str, url: str) -> str:
+    """`what` a store without a run says, and where its last run went, if a fresh start archived it."""
+    return "; ".join(x for x in (what, archived_run(url)) if x)
 
 
 def _unfinished(file: Path) -> bool:
@@ -211,11 +216,11 @@ def open_existing_store(url: str, *, readonly: bool = False) -> Iterator[Any]:
     parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
         if not Path(parsed.database).is_file():
-            raise CommandError(f"{no_run()} (no store at {parsed.database}){archived_run(url)}")
+            raise CommandError(_with_archived(f"{no_run()} (no store at {parsed.database})", url))
     try:
         store = Store.open_readonly(url) if readonly else Store.open_existing(url, wait_s=WRITE_WAIT_S)
     except NoStore as e:
-        raise CommandError(f"{no_run()} ({e}){archived_run(url)}") from None
+        raise CommandError(_with_archived(f"{no_run()} ({e})", url)) from None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise driver_error(parsed, e) from None
     try:
@@ -435,7 +440,7 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
             "run_dir": (finished or {}).get("run_dir"),
             "as_of": {"bar": saved.get("cursor"), "time": saved.get("clock")} if saved else None,
             "resume": resume_command(store, args) if state == "stopped" else None,
-            "archived": archived_run(url).removeprefix("; ") if state == "never checkpointed" else ""}
+            "archived": archived_run(url) if state == "never checkpointed" else ""}
 
 
 def _machines(specs: str) -> dict[str, Any]:

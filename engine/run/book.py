@@ -9,16 +9,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from operator import itemgetter
-from types import MappingProxyType
 from typing import Iterable, Mapping
 
 from engine.domain import Domain, Fill
-from engine.risk.types import Book
+from engine.risk.types import _NONE, Book
 from state.ledger import FLAT_EPS, Book as Position, apply_fill
 
 
 _PNL = itemgetter(1)  # of a (ts, pnl) entry of `recent`
-_NO_RISK: Mapping[str, float] = MappingProxyType({})  # no open bracket: a default no one can mutate
 
 
 def _unrealized(positions: dict[str, Position], marks: dict[str, float], multipliers: dict[str, float]) -> float:
@@ -109,7 +107,7 @@ class DomainBook:
             recent.popleft()
 
     def risk_view(self, now: float, leverage: float, window: float,
-                  working: Iterable[tuple[str, float]] = (), open_risk: Mapping[str, float] = _NO_RISK) -> Book:
+                  working: Iterable[tuple[str, float]] = (), open_risk: Mapping[str, float] = _NONE) -> Book:
         """The book the risk chain judges an entry against at `now`: P&L of the trades closed
         within `window` of now (not of the last close), and each working entry in `working`
         (symbol, unfilled notional) counted as the position it will become, so that entries sent

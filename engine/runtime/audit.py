@@ -147,6 +147,18 @@ class AuditGap(FileNotFoundError):
     """The audit trail is shorter than a committed checkpoint says it was."""
 
 
+def trail_gap(path: str | os.PathLike[str], offset: int) -> str | None:
+    """What is wrong with the audit trail at `path` (none there: 0 bytes) if it is shorter than a
+    checkpoint's mark `offset`: it lost records the checkpoint covers, so no resume may go on
+    from it. None when it reaches the mark. The one rule of `engine run --resume`'s check
+    before anything is written and of `JsonlSink.resume_at`; each adds what to do."""
+    size = os.path.getsize(path) if os.path.isfile(path) else 0
+    if size >= offset:
+        return None
+    return (f"{path} has {size:,} bytes but the saved run's last checkpoint covers {offset:,}: the audit trail "
+            "lost records (was it moved, cut or replaced?)")
+
+
 def _named(e: OSError, path: str) -> OSError:
     """A failed write of the trail (a full disk) as the same kind of OSError naming the file:
     a write to an open file says only "[Errno 28] No space left on device"."""
@@ -218,12 +230,9 @@ class JsonlSink:
         that a committed checkpoint covers: refuse rather than resume with a gap."""
         self._spill()
         self._f.flush()
-        size = os.path.getsize(self.path)
-        if size < offset:
-            raise AuditGap(f"{self.path} has {size} bytes but the checkpoint covers {offset}: the audit trail "
-                           "lost records (was it moved, cut or replaced?); resume refused: put the run's own trail "
-                           "back and resume, or start a fresh run")
-        if size == offset:
+        if gap := trail_gap(self.path, offset):
+            raise AuditGap(f"{gap}; resume refused: put the run's own trail back and resume, or start a fresh run")
+        if os.path.getsize(self.path) == offset:
             return
         with open(self.path, "rb") as f, open(f"{self.path}.after-crash", "ab") as tail:
             f.seek(offset)

@@ -12,7 +12,7 @@ adapters/ for the literal names it sends and reads, so this list cannot fall beh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 STAGE_PREFIX = "stage_"  # rollout state `stage_N` is stage N (`engine run --stage N`, `scope: stage` key N)
 STAGES = range(1, 6)  # the stages `engine run --stage N` accepts
@@ -57,6 +57,17 @@ class Sent:
     refusal: bool = False
 
 
+class Order(NamedTuple):
+    """params[low] <= params[high] in every stage and environment; params[low] < params[high]
+    when `strict`: where equal values make the two rules fire on the same event and the one
+    that must come first loses."""
+
+    low: str
+    high: str
+    why: str
+    strict: bool = False
+
+
 @dataclass(frozen=True)
 class Needs:
     """What the engine needs of one machine (every mapping: name -> what the engine does with it)."""
@@ -73,8 +84,7 @@ class Needs:
     entered_by: str | None = None
     handled_where: Mapping[str, str] = field(default_factory=dict)  # event -> tag of states that must handle it
     classified_by: tuple[str, ...] = ()  # every non-final, non-initial leaf carries exactly one
-    # (low, high, why): params[low] <= params[high] by default, in every stage and environment
-    param_order: tuple[tuple[str, str, str], ...] = ()
+    param_order: tuple[Order, ...] = ()
 
 
 _ORDER_FILL = ("qty", "price")
@@ -90,8 +100,8 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
         tags={AWAITING_TAG: "`engine status` and `engine promote` show it waits for a confirmation; "
                             "a replay holds there up to `operator_wait_s`"},
         states=tuple(stage_state(n) for n in STAGES), entered_by=ACTIVATE,
-        param_order=(("exploration_min", "exploration_max_chop",
-                      "the exploration rate in chop may not be below the minimum (an ML run refuses it)"),)),
+        param_order=(Order("exploration_min", "exploration_max_chop",
+                           "the exploration rate in chop may not be below the minimum (an ML run refuses it)"),)),
     "kill_modes": Needs(
         "kill", "the kill switch",
         events={"fault": Sent(("reason",), "when a run lock is lost or execution cannot resolve an order"),
@@ -103,10 +113,12 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
         tags={OPENS_RISK_TAG: "new entries are allowed only in a state carrying it"},
         context={"tripped_by": "the reason journaled with each kill transition"},
         handled_where={"fault": OPENS_RISK_TAG},
-        # Only where the kill spec has both (it may drop its flatten-level daily limit).
-        param_order=(("daily_loss_limit", "max_daily_loss",
-                      "the day's close-only stop must come before its flatten limit, or a bad day flattens "
-                      "without ever stopping entries first"),)),
+        # Only where the kill spec has both (it may drop its flatten-level daily limit). Strict: at
+        # equal limits both trip on the same risk_update and the flatten (priority 2) wins over
+        # the close-only stop (priority 3).
+        param_order=(Order("daily_loss_limit", "max_daily_loss",
+                           "the day's close-only stop must come before its flatten limit, or a bad day flattens "
+                           "without ever stopping entries first", strict=True),)),
     "model_promotion": Needs(
         "gates", "each domain's promotion gate",
         events={"kpi_update": Sent((), "once a day, with the inputs `kpi`")},

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError
 from engine.spec.durations import duration_problem
+from strategies.ml.pre_spec import feature_values_before_keys, regime_values_before_keys
 from strategies.params import MAX_WINDOW
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "specs" / "ml"
@@ -84,14 +85,6 @@ class FeatureConfig(_Strict):
         return v
 
 
-def _pre_spec_values(cfg: FeatureConfig) -> dict[str, int]:
-    """What features.py hard-coded before these were spec keys (ta's MACD defaults, the mean
-    volume over 4 x the longest delta window, a 48-bar mean spread): the features every model
-    saved before then was trained on. History, not a rule: a new model records its own."""
-    return {"macd_fast": 12, "macd_slow": 26, "macd_signal": 9, "spread_ratio_window": 48,
-            "volume_mean_window": 4 * max(cfg.volume_delta_windows)}
-
-
 def recorded_features(recorded: object) -> FeatureConfig:
     """The FeatureConfig a model's manifest records (`feature_config`), from which a run builds
     its features. A key the manifest lacks (saved before the key existed) gets the value the
@@ -100,7 +93,7 @@ def recorded_features(recorded: object) -> FeatureConfig:
     if not isinstance(recorded, dict):
         raise ValueError("the manifest records no feature_config")
     cfg = FeatureConfig.model_validate(recorded)
-    missing = {k: v for k, v in _pre_spec_values(cfg).items() if k not in recorded}
+    missing = {k: v for k, v in feature_values_before_keys(cfg).items() if k not in recorded}
     return FeatureConfig.model_validate({**recorded, **missing}) if missing else cfg
 
 
@@ -203,8 +196,14 @@ class RegimeConfig(_Strict):
     tight_band_quantile: float = Field(0.5, gt=0, lt=1)
     atr_window: int = Field(14, ge=2, le=MAX_WINDOW)
     vol_lookback: int = Field(500, ge=20, le=MAX_WINDOW, description="past bars the HIGH_VOL quantile is taken over")
-    lookback_min_bars: int = Field(100, ge=1, le=MAX_WINDOW, validate_default=True,  # checked against vol_lookback
-                                   description="past bars the RANGE and HIGH_VOL quantiles need before they flag a bar")
+    # No default of its own: a spec without the key gets the warm-up it had before the key,
+    # derived from its vol_lookback (_min_bars_as_before). None only beside a vol_lookback that
+    # is no integer, whose own error fails the spec (rather than a second one: a missing key).
+    # Checked against vol_lookback.
+    lookback_min_bars: int = Field(None, ge=1, le=MAX_WINDOW,
+                                   description="past bars the RANGE and HIGH_VOL quantiles need before they flag a "
+                                               "bar; without the key, max(20, vol_lookback // 5): the warm-up "
+                                               "regime_flags had before the key (strategies/ml/pre_spec.py)")
     high_vol_quantile: float = Field(0.8, gt=0, lt=1)
     sessions: dict[str, SessionWindow] = Field(default_factory=lambda: {
         "asian": SessionWindow(start_hour=23, end_hour=7),
@@ -216,11 +215,10 @@ class RegimeConfig(_Strict):
     @classmethod
     def _min_bars_as_before(cls, data: typing.Any) -> typing.Any:
         # A regime spec written before the key existed keeps the warm-up regime_flags hard-coded
-        # then (a fifth of its own vol_lookback, at least 20), not the shipped 100: no silent change.
-        if isinstance(data, dict) and "lookback_min_bars" not in data:
-            lookback = data.get("vol_lookback", 500)
-            if type(lookback) is int:
-                return {**data, "lookback_min_bars": max(20, lookback // 5)}
+        # then, from its own vol_lookback, not the shipped value: no silent change.
+        if isinstance(data, dict):
+            lookback = data.get("vol_lookback", cls.model_fields["vol_lookback"].default)
+            return {**regime_values_before_keys({"vol_lookback": lookback}), **data}
         return data
 
     @field_validator("lookback_min_bars")

@@ -182,29 +182,32 @@ def _tags_of(m: Machine, ix: MachineIndex, leaf: str) -> frozenset[str]:
 
 def _param_order(specset: SpecSet, m: Machine, needs: Needs) -> Iterator[Diagnostic]:
     reported: set[Pos] = set()  # one diagnostic per value to fix, not one per setting it shows in
-    for low, high, why in needs.param_order:
+    for low, high, why, strict in needs.param_order:
         if low not in m.params or high not in m.params:
             continue  # the missing parameter is reported above
-        for stage, env, a, b in _inverted(specset, m, low, high):
+        for stage, env, a, b in _inverted(specset, m, low, high, strict):
             pos = (_value_pos(specset, m, low, stage, env) or _value_pos(specset, m, high, stage, env)
                    or m.params[low].pos)
             if pos in reported:
                 continue
             reported.add(pos)
             where = " and ".join(x for x in (f"env `{env}`" if env else "", f"stage {stage}" if stage else "") if x)
-            yield diag(pos, CODE, f"`{low}` ({a}) is above `{high}` ({b})" + (f" in {where}" if where else "")
-                       + f": {why}", f"set `{low}` at most `{high}`")
+            yield diag(pos, CODE, f"`{low}` ({a}) is {'above' if a > b else 'equal to'} `{high}` ({b})"
+                       + (f" in {where}" if where else "") + f": {why}",
+                       f"set `{low}` {'below' if strict else 'at most'} `{high}`")
 
 
-def _inverted(specset: SpecSet, m: Machine, low: str, high: str) -> Iterator[tuple[Any, Any, Any, Any]]:
-    """(stage, env, low's value, high's value) of each setting where low's value is above high's."""
+def _inverted(specset: SpecSet, m: Machine, low: str, high: str,
+              strict: bool) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """(stage, env, low's value, high's value) of each setting where low's value is above high's
+    (or equal to it, when `strict`)."""
     for stage, env in _settings(specset):
         try:
             values = effective_params(specset, m.name, stage=stage, env=env)
         except (TypeError, ValueError):
             continue  # a value that is no duration: PARAM_BOUNDS reports it
         a, b = values[low], values[high]
-        if _number(a) and _number(b) and a > b:
+        if _number(a) and _number(b) and (a >= b if strict else a > b):
             yield stage, env, a, b
 
 
