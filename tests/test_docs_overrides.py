@@ -23,7 +23,7 @@ def test_a_parameter_row_lists_the_default_and_each_override_in_the_order_they_a
     kill = pages(specs)["kill/kill_modes.md"]
     row = _row(kill, "daily_loss_limit")
     assert "| `0.035` |" in row
-    env, stage = row.index("env `bench`: `0.5` ("), row.index("stage 2: `0.03` (")
+    env, stage = row.index("env `bench`: `0.49` ("), row.index("stage 2: `0.03` (")
     assert env < stage and "stage_2.yaml)" in row
     assert "stage 2: `30m`" in _row(kill, "cooldown")
     assert "env `paper`: `2s`" in _row(pages(specs)["orders/order.md"], "ack_timeout")

@@ -132,7 +132,7 @@ def test_the_spec_hash_covers_the_risk_spec_the_overrides_and_the_strategy(tmp_p
     hashes = {spec_hash(s, c) for s, c in ((base, cfg), (riskier, cfg), (stage_2, cfg), (base, other_use))}
     assert len(hashes) == 4
     # Another env's override does not apply to this run: it leaves the hash alone.
-    bench = _specs(tmp_path / "bench", lambda r: _replace(r / "overrides/env_bench.yaml", "daily_loss_limit: 0.5",
+    bench = _specs(tmp_path / "bench", lambda r: _replace(r / "overrides/env_bench.yaml", "daily_loss_limit: 0.49",
                                                           "daily_loss_limit: 0.4"))
     assert spec_hash(bench, cfg) == spec_hash(base, cfg)
 
