@@ -34,6 +34,29 @@ def order_machines() -> dict[str, BoundMachine]:
     return {n: BoundMachine.build(specset.machines[n], default_registry) for n in ("order", "bracket")}
 
 
+T0 = 1_700_000_000.0  # the clock of the fake venues' executions (`execution_on`)
+
+
+def filled(order_id: str, side: Any, qty: float, price: float, n: int) -> Any:
+    """A fake venue's FILLED report of one fill of symbol X, `n` seconds after T0."""
+    from adapters.base import ReportStatus, VenueReport
+    from engine.domain import Fill
+
+    fill = Fill(order_id, f"{order_id}-{n}", "X", side, qty, price, 0.0, T0 + n, "q1")
+    return VenueReport(order_id, ReportStatus.FILLED, (fill,), filled_qty=qty)
+
+
+def execution_on(machines: dict[str, BoundMachine], venue: Any, ledger: Any,
+                 on_closed: Any = lambda b: None) -> Any:
+    """An Execution on a test's fake `venue` at T0, its records in `execution.interp.sink`."""
+    from engine.exec.execution import Execution
+    from engine.runtime import Interpreter, ListSink, ReplayClock
+
+    interp = Interpreter(ReplayClock(T0), ListSink())
+    return Execution(interp, machines["order"], machines["bracket"], venue, ledger, interp.clock,
+                     multiplier=lambda s: 1.0, on_closed=on_closed)
+
+
 def execution_at(machines: dict[str, BoundMachine], config: Any, start: int) -> tuple[Any, Journal, Any]:
     """(venue, journal, execution) on a paper venue with `config`, at XRP-PERP's bar `start`."""
     from adapters.paper import PaperVenue

@@ -13,14 +13,12 @@ import pytest
 
 from adapters.base import ReportStatus, VenueReport
 from adapters.paper import PaperConfig
-from bracket_support import XRP, execution_at, order_machines
-from engine.domain import Domain, Fill, Quote, Side
-from engine.exec.execution import Execution
+from bracket_support import T0, XRP, execution_at, execution_on, filled, order_machines
+from engine.domain import Domain, Quote, Side
 from engine.risk.types import Intent
-from engine.runtime import BoundMachine, Interpreter, ListSink, ReplayClock
+from engine.runtime import BoundMachine
 
 OPEN_AT, LATER = 280, 300  # XRP-PERP falls from 1.1767 to 1.1324 meanwhile, never above 1.1768
-T0 = 1_700_000_000.0
 
 
 @pytest.fixture(scope="module")
@@ -76,29 +74,24 @@ class NoOcoVenue:
         return VenueReport(client_order_id, ReportStatus.CANCELED)
 
 
-class Journal:
+class Quiet:
+    """A ledger that keeps nothing (the store is not what these tests are about)."""
+
     def __getattr__(self, name: str):
         return lambda *args, **kw: None
 
 
-def _filled(order_id: str, side: Side, qty: float, price: float, n: int) -> VenueReport:
-    fill = Fill(order_id, f"{order_id}-{n}", "X", side, qty, price, 0.0, T0 + n, "q1")
-    return VenueReport(order_id, ReportStatus.FILLED, (fill,), filled_qty=qty)
-
-
 def test_a_sibling_the_venue_does_not_cancel_is_canceled_by_the_bracket(machines) -> None:
     venue, closed = NoOcoVenue(), []
-    interp = Interpreter(ReplayClock(T0), ListSink())
-    ex = Execution(interp, machines["order"], machines["bracket"], venue, Journal(), interp.clock,
-                   multiplier=lambda s: 1.0, on_closed=closed.append)
+    ex = execution_on(machines, venue, Quiet(), closed.append)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), 95.0, 110.0, T0, "s"), 10.0)
-    ex.on_reports([_filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
-    ex.on_reports([_filled(b.legs["take_profit"].id, Side.SELL, 10.0, 110.0, 2)])
+    ex.on_reports([filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
+    ex.on_reports([filled(b.legs["take_profit"].id, Side.SELL, 10.0, 110.0, 2)])
 
     assert venue.canceled == [b.legs["stop_loss"].id]
     assert b.legs["stop_loss"].instance.state == "CANCELED"
     assert b.instance.state == "closed" and closed == [b]
-    assert [r for r in interp.sink.records if r.event == "cancel_rejected"] == []
+    assert [r for r in ex.interp.sink.records if r.event == "cancel_rejected"] == []
 
 
 def test_a_recorded_bracket_leaves_no_reference_cycles_behind(machines) -> None:
@@ -107,15 +100,14 @@ def test_a_recorded_bracket_leaves_no_reference_cycles_behind(machines) -> None:
     import gc
 
     venue = NoOcoVenue()
-    interp = Interpreter(ReplayClock(T0), ListSink())
-    ex = Execution(interp, machines["order"], machines["bracket"], venue, Journal(), interp.clock,
-                   multiplier=lambda s: 1.0, on_closed=lambda b: None)
+    ex = execution_on(machines, venue, Quiet())
+    interp = ex.interp
 
     def trade() -> None:
         b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), 95.0, 110.0, T0, "s"), 10.0)
-        ex.on_reports([_filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
+        ex.on_reports([filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
         tp, sl = b.legs["take_profit"].id, b.legs["stop_loss"].id  # the venue cancels sl itself: no timer holds it
-        ex.on_reports([_filled(tp, Side.SELL, 10.0, 110.0, 2), VenueReport(sl, ReportStatus.CANCELED)])
+        ex.on_reports([filled(tp, Side.SELL, 10.0, 110.0, 2), VenueReport(sl, ReportStatus.CANCELED)])
 
     trade()  # the first one also compiles what the machines evaluate lazily
     gc.collect()

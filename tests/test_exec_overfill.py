@@ -6,21 +6,16 @@ cannot overfill; a live venue can. The venue here is a scripted test double that
 what a live one would: the late cancel is refused, and each fill is the test's to report."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.base import ReportStatus, VenueReport
+from bracket_support import T0, execution_on, filled, order_machines
 from engine.domain import Domain, Fill, OrderType, Quote, Side
-from engine.exec.execution import Execution
 from engine.exec.handles import BracketHandle
 from engine.risk.types import Intent
-from engine.runtime import BoundMachine, Interpreter, ListSink, ReplayClock, default_registry, missing_implementations
-from engine.spec.loader import load_specs
-
-SPECS = Path(__file__).resolve().parents[1] / "specs"
-T0 = 1_700_000_000.0
+from engine.runtime import BoundMachine
 
 
 class LateCancelVenue:
@@ -60,32 +55,23 @@ class Journal:
 
 @pytest.fixture(scope="module")
 def machines() -> dict[str, BoundMachine]:
-    specset, _ = load_specs([SPECS / "orders", SPECS / "catalogue.yaml"])
-    missing_implementations(specset)  # imports the providers that register the actions
-    return {n: BoundMachine.build(specset.machines[n], default_registry) for n in ("order", "bracket")}
-
-
-def _fill(order_id: str, side: Side, qty: float, price: float, n: int) -> VenueReport:
-    fill = Fill(order_id, f"{order_id}-{n}", "X", side, qty, price, 0.0, T0 + n, "q1")
-    return VenueReport(order_id, ReportStatus.FILLED, (fill,), filled_qty=qty)
+    return order_machines()
 
 
 def test_both_legs_filling_buys_back_the_overfill(machines) -> None:
     venue, closed = LateCancelVenue(), []
-    interp = Interpreter(ReplayClock(T0), ListSink())
-    ex = Execution(interp, machines["order"], machines["bracket"], venue, Journal(), interp.clock,
-                   multiplier=lambda s: 1.0, on_closed=closed.append)
+    ex = execution_on(machines, venue, Journal(), closed.append)
     quote = venue.quote("X")
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, quote, 95.0, 110.0, T0, "s"), 10.0)
-    ex.on_reports([_fill(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
+    ex.on_reports([filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
     tp, sl = b.legs["take_profit"].id, b.legs["stop_loss"].id
     venue.filled |= {tp, sl}
-    ex.on_reports([_fill(tp, Side.SELL, 10.0, 110.0, 2), _fill(sl, Side.SELL, 10.0, 95.0, 3)])
+    ex.on_reports([filled(tp, Side.SELL, 10.0, 110.0, 2), filled(sl, Side.SELL, 10.0, 95.0, 3)])
 
     back = venue.sent[-1]
     assert (back.side, back.qty, back.type, back.reduce_only) == (Side.BUY, 10.0, OrderType.MARKET, True)
     assert b.open_qty == -10.0 and b.instance.state == "flattening" and not closed
-    ex.on_reports([_fill(back.client_order_id, Side.BUY, 10.0, 96.0, 4)])
+    ex.on_reports([filled(back.client_order_id, Side.BUY, 10.0, 96.0, 4)])
 
     assert b.open_qty == 0.0 and b.instance.state == "closed" and closed == [b]
     # bought 10 at 100 and 10 at 96, sold 10 at 110 and 10 at 95
@@ -95,21 +81,19 @@ def test_both_legs_filling_buys_back_the_overfill(machines) -> None:
 def test_a_fill_past_flat_after_the_bracket_closed_is_closed_out(machines) -> None:
     """The market close of a flatten fills after a leg took the whole position."""
     venue, closed = LateCancelVenue(), []
-    interp = Interpreter(ReplayClock(T0), ListSink())
-    ex = Execution(interp, machines["order"], machines["bracket"], venue, Journal(), interp.clock,
-                   multiplier=lambda s: 1.0, on_closed=closed.append)
+    ex = execution_on(machines, venue, Journal(), closed.append)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.SELL, venue.quote("X"), 105.0, 90.0, T0, "s"), 10.0)
-    ex.on_reports([_fill(b.entry.id, Side.SELL, 10.0, 100.0, 1)])
+    ex.on_reports([filled(b.entry.id, Side.SELL, 10.0, 100.0, 1)])
     venue.filled.add(b.legs["stop_loss"].id)
     ex.exit(b, "max hold")  # the stop's cancel comes too late; a market close goes out
     close = venue.sent[-1]
-    ex.on_reports([_fill(b.legs["stop_loss"].id, Side.BUY, 10.0, 105.0, 2)])
+    ex.on_reports([filled(b.legs["stop_loss"].id, Side.BUY, 10.0, 105.0, 2)])
     assert b.instance.state == "closed" and not closed  # its market close still works
-    ex.on_reports([_fill(close.client_order_id, Side.BUY, 10.0, 104.0, 3)])
+    ex.on_reports([filled(close.client_order_id, Side.BUY, 10.0, 104.0, 3)])
 
     back = venue.sent[-1]
     assert (back.side, back.qty, back.reduce_only) == (Side.SELL, 10.0, True)
-    ex.on_reports([_fill(back.client_order_id, Side.SELL, 10.0, 103.0, 4)])
+    ex.on_reports([filled(back.client_order_id, Side.SELL, 10.0, 103.0, 4)])
     assert b.open_qty == 0.0 and closed == [b]
     assert b.settle(1.0).gross == pytest.approx(1000.0 + 1030.0 - 1050.0 - 1040.0)
 
