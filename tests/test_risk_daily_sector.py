@@ -94,12 +94,20 @@ def _run(loose: Path, **limits: float) -> dict:
         runner.chain = RiskChain(runner.risk, runner.session.usd_rates)
         seen: list = []
         evaluate = runner.chain.evaluate
+        approved: list[float] = []  # the risk each approved entry was sized at, in the order they open
+        sized_at: dict[str, float] = {}  # bracket id -> the chain's own figure, not the bracket's copy
 
         def watched(i, view, *args, **kwargs):
+            brackets = runner.session.execution.brackets.values()
+            for b in brackets:  # each approval opened the next bracket
+                if b.id not in sized_at:
+                    sized_at[b.id] = approved.pop(0)
+            open_: dict[str, float] = {}
+            for b in brackets:
+                open_[b.symbol] = open_.get(b.symbol, 0.0) + sized_at[b.id]
             d = evaluate(i, view, *args, **kwargs)
-            open_ = {}
-            for b in runner.session.execution.brackets.values():
-                open_[b.symbol] = open_.get(b.symbol, 0.0) + b.extra["risk_at_stop"]
+            if d.approved:
+                approved.append(d.sized.risk_at_stop)
             seen.append((i.ts, view, d, open_))
             return d
 

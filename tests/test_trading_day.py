@@ -144,8 +144,10 @@ def test_a_bad_trading_day_is_an_error_at_its_line_with_a_hint(tmp_path, new: st
     assert str(d.pos).startswith(f"{path}:{line_of(path, 'trading_day:')}:") and d.pos.col > 0
 
 
-def test_the_repo_s_trading_day_is_utc_midnight_as_before(tmp_path) -> None:
+def test_under_the_repo_s_specs_the_bar_closing_at_midnight_is_the_earlier_day_s() -> None:
     from test_risk_config import spec_data
 
     day = spec_data()["limits"]["trading_day"]
-    assert (day["zone"], day["starts"]) == ("UTC", "00:00")
+    days = TradingDays(day["zone"], day["starts"])
+    midnight = datetime(2018, 1, 22, tzinfo=timezone.utc).timestamp()
+    assert days.day_of(midnight) == days.day_of(midnight - 900) != days.day_of(midnight + 900)
