@@ -66,10 +66,13 @@ def validate(paths: list[str], use_cache: bool = False) -> tuple[list[Diagnostic
     from engine.spec.files import spec_files, spec_roots
     from engine.spec.lint.rates import contracts_path
 
+    from engine.spec import shipped
+
     roots = spec_roots(paths)
     files = spec_files(roots)[0]
-    # The paper venue's contract catalogue is linted too (CONTRACT_NO_RATE): an edit to it is a miss.
-    k = cache.key([*files, contracts_path()]) if use_cache else ""
+    # The paper venue's contract catalogue is linted too (CONTRACT_NO_RATE), and a missing key's
+    # hint quotes the shipped specs: an edit to either is a miss.
+    k = cache.key([*files, contracts_path(), *shipped.files()]) if use_cache else ""
     hit = cache.load(k) if use_cache else None
     if hit is not None:
         return hit

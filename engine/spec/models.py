@@ -14,6 +14,8 @@ import os
 import re
 import types
 import typing
+from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 # Stagecraft uses no pydantic plugins, and looking for them scans the entry points of every
@@ -402,15 +404,52 @@ def allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
 
 
 def schema_diagnostics(err: ValidationError, doc: YamlDoc, model: Any) -> list[Diagnostic]:
-    """One diagnostic per pydantic error, at the YAML node it is about."""
+    """One diagnostic per pydantic error, at the YAML node it is about. Errors at one node of
+    one code are one (a union's members each refuse the same value), except missing keys: all
+    of a mapping's are at its position and each is a fix of its own, so every one is reported."""
     out: dict[tuple, Diagnostic] = {}
+    shipped = _Shipped(doc)
     for e in err.errors(include_url=False):
-        d = _diagnostic(e, doc, model)
-        out.setdefault((d.pos, d.code), d)
+        d = _diagnostic(e, doc, model, shipped)
+        out.setdefault((d.pos, d.code, d.message if d.code == "SCHEMA_MISSING" else ""), d)
     return list(out.values())
 
 
-def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any) -> Diagnostic:
+class _Shipped:
+    """The shipped document `doc` is a version of (engine/spec/shipped.py), read on first use."""
+
+    def __init__(self, doc: YamlDoc):
+        self.doc = doc
+
+    @cached_property
+    def found(self) -> Any:
+        from engine.spec import shipped
+
+        data = self.doc.data if isinstance(self.doc.data, dict) else {}
+        kind, name = data.get("kind"), data.get("name", Path(self.doc.file).stem)
+        return shipped.document(kind, name) if isinstance(kind, str) and isinstance(name, str) else None
+
+    def example(self, path: tuple[Any, ...]) -> Any:
+        from engine.spec import shipped
+
+        return shipped.example(self.found, path) if self.found else None
+
+
+def _missing_hint(path: tuple[Any, ...], model: Any, loc: tuple[Any, ...], shipped: _Shipped) -> str:
+    """What to add where, with the shipped document's value when it has one (never invented)."""
+    key, parent = path[-1], ".".join(map(str, path[:-1]))
+    where = f"`{parent}`" if parent else "the document"
+    found = shipped.example(path)
+    if found is None:
+        _, field = _field_at(model, loc)
+        about = f": {field.description}" if field is not None and field.description else ""
+        return f"add `{key}:` to {where}{about}"
+    if not found.text:
+        return f"add `{key}:` to {where}: copy it from the shipped {found.where}{found.credit()}"
+    return f"add `{found.text}` to {where}, as the shipped {found.where} has it{found.credit()}"
+
+
+def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any, shipped: _Shipped) -> Diagnostic:
     loc = tuple(e["loc"])
     path, is_key = _data_path(doc.data, loc, e["type"] == "missing")
     where = ".".join(str(p) for p in path) or "document"
@@ -422,7 +461,8 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any) -> Diagnostic:
         return _d(doc.key_pos_of(path), "SCHEMA_UNKNOWN_KEY", f"unknown key `{key}`", hint)
     if kind == "missing":
         return _d(doc.pos_of(path[:-1]), "SCHEMA_MISSING", f"missing required key `{path[-1]}`"
-                  + (f" in `{'.'.join(map(str, path[:-1]))}`" if path[:-1] else ""))
+                  + (f" in `{'.'.join(map(str, path[:-1]))}`" if path[:-1] else ""),
+                  _missing_hint(path, model, loc, shipped))
     pos = doc.key_pos_of(path) if is_key else doc.pos_of(path)
     subject = f"key `{path[-1]}`" if is_key else f"`{where}`"
     if kind in _NUMBER_KINDS:  # a wrong type or out of bounds: say the bounds, hint at a value inside
