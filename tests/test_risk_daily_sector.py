@@ -219,6 +219,18 @@ def test_a_symbol_listed_again_is_reported_at_its_second_listing(tmp_path, new: 
     assert f"the symbol {symbol} {message}" in d.message and d.hint
 
 
+def test_every_symbol_listed_again_is_reported_in_one_run(tmp_path) -> None:
+    """Not the first repeat now and the next once it is fixed: each at its second listing."""
+    path = edited(tmp_path, SECTORS, "    usd_fx: [EUR/USD, GBP/USD, USD/JPY, 6EH4, BTC-PERP, GBP/USD]")
+    _, diags = load_specs([tmp_path / "specs"])
+    found = sorted((d.pos.col, d.message) for d in diags if d.code == "SCHEMA_VALUE")
+    text = path.read_text().splitlines()[line_of(path, "usd_fx:") - 1]
+    assert found == [(text.index("BTC-PERP") + 1, "`limits.sectors.usd_fx.4`: the symbol BTC-PERP is in sector "
+                      "`crypto_perps` and in `usd_fx`"),
+                     (text.rindex("GBP/USD") + 1, "`limits.sectors.usd_fx.5`: the symbol GBP/USD is listed twice "
+                      "in sector `usd_fx`")]
+
+
 def test_sectors_written_as_a_list_get_a_hint(tmp_path) -> None:
     """`- usd_fx: [...]` items: each a one-key mapping, the list no sector map."""
     path = edited(tmp_path, SECTORS, "    - usd_fx: [EUR/USD, GBP/USD, USD/JPY, 6EH4]")

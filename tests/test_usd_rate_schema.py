@@ -41,3 +41,13 @@ def test_a_whole_number_rate_is_still_a_rate(tmp_path) -> None:
     specs, diags = load_specs([tmp_path / "specs"])
     assert not diags
     assert specs.extra["risk"].usd_rates["BTC"].usd == 20000.0
+
+
+def test_a_rate_lacking_both_keys_names_both_in_one_run(tmp_path) -> None:
+    """Not `usd` now and `source` after the user added it: every fix in one run."""
+    path = edited(tmp_path, RATE + SOURCE, "")
+    path.write_text(path.read_text().replace("  BTC:  #", "  BTC: {}  #", 1))
+    _, diags = load_specs([tmp_path / "specs"])
+    [error] = [d for d in diags if d.severity.name == "ERROR"]
+    assert error.message == "`usd_rates.BTC`: the rate has no `usd` and no `source`"
+    assert "US dollars per one unit" in (error.hint or "") and "where the figure is from" in (error.hint or "")

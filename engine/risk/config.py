@@ -281,7 +281,7 @@ class TradingDay(_Strict):
     starts: Annotated[str, AfterValidator(_time_of_day)] = "00:00"  # the zone's wall-clock time
 
 
-def _listed_again(symbol: str, first: str, sector: str, i: int) -> ValidationError:
+def _listed_again(symbol: str, first: str, sector: str, i: int) -> InitErrorDetails:
     """The error of `symbol` listed again as item `i` of `sector`, located there (the loc below
     `sectors`): at the second listing, where the edit that made it likely is."""
     if first == sector:
@@ -290,7 +290,7 @@ def _listed_again(symbol: str, first: str, sector: str, i: int) -> ValidationErr
     else:
         why = _error("the symbol {symbol} is in sector `{first}` and in `{second}`", "put each symbol in one sector: "
                      "its open risk counts against that sector's cap", symbol=symbol, first=first, second=sector)
-    return ValidationError.from_exception_data("sectors", [InitErrorDetails(type=why, loc=(sector, i), input=symbol)])
+    return InitErrorDetails(type=why, loc=(sector, i), input=symbol)
 
 
 class Limits(_Strict):
@@ -324,11 +324,14 @@ class Limits(_Strict):
     def _one_sector_each(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
         """A symbol in two sectors would be capped by whichever the guard met first."""
         seen: dict[str, str] = {}
+        again = []  # every repeat, so one run of `engine validate` names each
         for name, symbols in v.items():
             for i, symbol in enumerate(symbols):
                 first = seen.setdefault(symbol, name)
                 if first != name or symbols.index(symbol) != i:
-                    raise _listed_again(symbol, first, name, i)
+                    again.append(_listed_again(symbol, first, name, i))
+        if again:
+            raise ValidationError.from_exception_data("sectors", again)
         return v
 
     def near_weekly_close(self, domain: str, ts: Any, fill_s: float) -> Any:
@@ -415,6 +418,13 @@ def _rate_number(v: object) -> object:
     return v
 
 
+_RATE_KEYS = {  # each key of a rate, with what to write for it
+    "usd": f"add `usd:`: {_RATE}",
+    "source": "add `source:`: where the figure is from (the market, its date and who published it), so that "
+              "a run's wallets can be audited",
+}
+
+
 class UsdRate(_Strict):
     """What one unit of a wallet currency is worth in US dollars, and where that figure is from."""
 
@@ -424,15 +434,14 @@ class UsdRate(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _both(cls, data: Any) -> Any:
-        """Each key missing, said with what to write (the schema's own error has no hint). Not
-        with an unknown key beside it: that is likely the missing one misspelt (`sorce:`), and
-        the schema reports it with a did-you-mean."""
+        """The keys missing, all in one error (one run names every fix), said with what to write.
+        Not with an unknown key beside it: that is likely the missing one misspelt (`sorce:`),
+        and the schema reports it with a did-you-mean."""
         if isinstance(data, dict) and set(data) <= set(cls.model_fields):
-            if "usd" not in data:
-                raise _error("the rate has no `usd`", f"add `usd:`: {_RATE}")
-            if "source" not in data:
-                raise _error("the rate has no `source`", "add `source:`: where the figure is from (the market, "
-                             "its date and who published it), so that a run's wallets can be audited")
+            lacks = [key for key in _RATE_KEYS if key not in data]
+            if lacks:
+                raise _error("the rate has no {keys}", "; ".join(_RATE_KEYS[key] for key in lacks),
+                             keys=" and no ".join(f"`{key}`" for key in lacks))
         return data
 
 
