@@ -92,6 +92,25 @@ def test_max_drawdown_flattens_then_halts(machine):
     assert k.state == "halted" and raised(records) == ["kill_halt"]
 
 
+def test_an_overdue_flatten_is_resent_every_period_and_announced_once_per_flatten(machine):
+    """Each retry re-sends the flatten (flatten_all, kill_flatten) and counts itself; the operator
+    hears that a flatten started and that it is overdue once each, not at every retry."""
+    k = machine("kill_modes")
+    k.send("manual_flatten")
+    for n in range(3):
+        records = k.wait(k.params["flatten_retry"])
+        assert raised(records) == ["kill_flatten"] and records[0].guard_inputs == {"ctx.flatten_retries": n}
+    assert len(k.called("flatten_all")) == 4 and k.ctx["flatten_retries"] == 3
+    assert [a["text"] for a in k.called("notify")] == [
+        "kill: flatten all, manual", "kill: flatten overdue, re-sending until the venues report flat"]
+    k.send("flattened")
+    assert (k.state, k.ctx["flatten_retries"]) == ("halted", 0)
+    k.send("disaster")  # the next flatten is announced, and so is its own overdue
+    k.wait(k.params["flatten_retry"])
+    assert [a["text"] for a in k.called("notify")][-2:] == [
+        "kill: flatten all, disaster", "kill: flatten overdue, re-sending until the venues report flat"]
+
+
 @pytest.mark.parametrize("start", ["normal", "cooldown", "close_only", "halted"])
 def test_manual_flatten_works_from_every_mode(machine, start):
     k = machine("kill_modes")

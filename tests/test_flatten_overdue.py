@@ -1,0 +1,76 @@
+"""A flatten that cannot complete is re-sent every `flatten_retry` (specs/kill/kill_modes.yaml), at
+most once per bar (docs/spec-format.md, timers), for as long as it takes, and the operator is told
+once: on 15-minute bars a 2-minute retry used to journal two identical notices every bar
+("kill: flatten overdue, re-sending" and the re-entered state's "kill: flatten all, manual").
+
+The close is refused here as the venue refuses a dust close under its minimum notional (docs/
+engine-run.md): the position stays open, so the kill switch stays in `flatten_all`."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from adapters.base import ReportStatus, VenueReport
+from engine.runtime import ListSink
+from engine.runtime.audit import FanoutSink
+from run_support import Checker, Scenario, build, write_env_override
+
+SC = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m",), offset=0, bars=200, seed=1, partial_fill_prob=0.0,
+              slippage_bps=0.0, max_hold_s=1e9, flip_every=8)
+BARS = 12  # stepped with the flatten overdue; each is 15 minutes, the retry 2
+
+
+class RefusesCloses(Checker):
+    """The invariant checker; once `refusing`, the venue refuses every market close (an exit)."""
+
+    refusing = False
+
+    def refuse(self, venue) -> None:
+        inner = venue.submit
+
+        def submit(req):
+            if self.refusing and req.role.value == "exit":
+                self.event(f"venue.submit {req.client_order_id} refused: below the minimum notional")
+                return VenueReport(req.client_order_id, ReportStatus.REJECTED, reason="below the minimum notional",
+                                   refused=True)
+            return inner(req)
+
+        venue.submit = submit
+
+
+def _stuck_flatten(tmp_path: Path):
+    """A run with a position open, a flatten whose close the venue refuses, and BARS bars after it;
+    returns the session, the journal rows and the audit records from the flatten on."""
+    checker = RefusesCloses()
+    runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), checker)
+    ses = runner.session
+    checker.refuse(ses.venue)
+    while not any(b.instance.has_tag("position_open") for b in ses.execution.brackets.values()):
+        assert runner.bars < 150, "the flips open a position"
+        runner.run(limit=runner.bars + 1)
+    ses.ledger.flush(ses.books.values(), ses.execution.orders.values())
+    seq = max(r.seq for r in ses.store.iter_journal())
+    tap = ListSink()
+    ses.interp.sink = FanoutSink(ses.interp.sink, tap)
+    checker.refusing = True
+    ses.store.post_command("flatten")  # what `engine kill --mode flatten` posts
+    runner.poll_commands()
+    runner.run(limit=runner.bars + BARS)
+    ses.ledger.flush(ses.books.values(), ses.execution.orders.values())
+    return ses, [r for r in ses.store.iter_journal() if r.seq > seq], tap.records
+
+
+def test_an_overdue_flatten_is_retried_every_bar_and_announced_once(tmp_path: Path) -> None:
+    ses, rows, audit = _stuck_flatten(tmp_path)
+    assert ses.kill.state == "flatten_all" and ses.flatten_pending, "the refused close left the position open"
+    notices = Counter(r.reason for r in rows if r.kind == "notify" and r.key == ses.kill.id)
+    assert notices == {"kill: flatten all, manual": 1,
+                       "kill: flatten overdue, re-sending until the venues report flat": 1}, notices
+    # Fail closed: never stop trying. One re-send per bar, each a transition record that counts the
+    # re-sends before it, each relayed to the bracket as a kill_flatten again.
+    retries = [r for r in audit if r.machine == "kill_modes" and r.event == "flatten_overdue"]
+    assert [r.kind for r in retries] == ["transition"] * BARS
+    assert [r.guard_inputs["ctx.flatten_retries"] for r in retries] == list(range(BARS))
+    assert ses.kill.ctx["flatten_retries"] == BARS
+    relayed = [r for r in audit if r.machine == "bracket" and r.event == "kill_flatten"]
+    assert len(relayed) == BARS + 1
