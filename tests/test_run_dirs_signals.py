@@ -340,7 +340,7 @@ def test_a_fresh_run_on_another_store_is_refused_a_stopped_run_s_directory(tmp_p
     rc, _, err = cli(capsys, *other)
     assert rc == 1, err
     assert err.startswith(f"engine run: the run directory {tmp_path / 'R'} holds the audit trail of a stopped run "
-                          f"of another store, {tmp_path / 'a.db'} (stage 1, saved at bar 50; "), err
+                          f"of another store, {tmp_path / 'a.db'} (stage 1, saved at bar "), err
     assert "another --run-dir" in err and f"delete {tmp_path / 'R/.engine-run.owner'}" in err
     assert err.endswith("Nothing was moved or written\n") and err.count("\n") == 1
     assert _files(tmp_path / "R") == before and not (tmp_path / "b.db").exists()

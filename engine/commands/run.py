@@ -223,17 +223,15 @@ def _check_owner(run_dir: Path, me: Owner) -> None:
     files alike) leave the directory to this run."""
     from engine.run.owner import OWNER_FILE, UnreadableOwner, read_owner
 
-    file = run_dir / OWNER_FILE
-    give_up = (f"if that run is to be given up, delete {file} and run this command again (the run's files then "
-               f"move to {run_dir / 'archive'}/). Nothing was moved or written")
     try:
         owner = read_owner(run_dir)
     except UnreadableOwner as e:
         raise Refused(f"cannot tell whether the run directory {run_dir} holds a stopped run of another store: its "
-                      f"owner file {file} {e}; give this run another --run-dir, or, "
-                      + give_up.replace("that run is", "no stopped run is"), 1) from None
+                      f"owner file {run_dir / OWNER_FILE} {e}; give this run another --run-dir, or, "
+                      f"{_give_up(run_dir, 'no stopped run needs it')}", 1) from None
     if owner is None or owner.finished or owner.same_store(me):
         return
+    give_up = _give_up(run_dir, "that run is to be given up")
     stopped = _stopped_run(owner, run_dir, give_up)
     if stopped is not None:
         point, resume = stopped
@@ -241,6 +239,16 @@ def _check_owner(run_dir: Path, me: Owner) -> None:
                       f"{owner.store} (stage {point.get('stage', '?')}, saved at bar {point.get('cursor', 0):,}; "
                       "it did not finish): a fresh run here would archive that trail, and the stopped run could "
                       f"not resume. Continue it with `{resume}`, give this run another --run-dir, or, {give_up}", 1)
+
+
+def _give_up(run_dir: Path, when: str) -> str:
+    """The deliberate way past _check_owner, the end of its refusals: without the owner file a fresh
+    run archives the directory's files (into its archive/, kept), and the stopped run's resume
+    would find its trail gone."""
+    from engine.run.owner import OWNER_FILE
+
+    return (f"if {when}, delete {run_dir / OWNER_FILE} and run this command again (the run's files then move "
+            f"to {run_dir / 'archive'}/). Nothing was moved or written")
 
 
 def _stopped_run(owner: Owner, run_dir: Path, give_up: str) -> tuple[dict, str] | None:
@@ -275,7 +283,7 @@ def _stopped_run(owner: Owner, run_dir: Path, give_up: str) -> tuple[dict, str] 
     except Exception as e:  # noqa: BLE001 - fail closed: an unreadable store may hold the run
         raise Refused(f"{unknown}: that store cannot be read ({driver_error(parse_url(url), e)}); make it readable, "
                       f"give this run another --run-dir, or, {give_up}", 1) from None
-    return saved.checkpoint, resume or f"engine run --db {shlex.quote(owner.sqlite)} --resume"
+    return saved.checkpoint, str(resume)  # a checkpoint names its stage: resume_command has the command
 
 
 def _new_run_dir(runs: Path, stage: int) -> Path:
