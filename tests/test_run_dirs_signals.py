@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import shutil
 import signal
 import sqlite3
@@ -313,3 +314,102 @@ def test_a_resume_s_relative_run_dir_is_read_from_the_folder_the_run_ran_in(tmp_
     assert _run_dir(args, None, saved) == tmp_path / "first" / "runs" / "s1"
     args.run_dir = str(tmp_path / "first" / "runs" / "s1")
     assert _run_dir(args, None, saved) == tmp_path / "first" / "runs" / "s1"
+
+
+# -- 5. a stopped run's directory is its own until it finishes ----------------------------------
+STOPPED_BY = {signal.SIGINT: INTERRUPTED, signal.SIGTERM: TERMINATED, signal.SIGKILL: -signal.SIGKILL}
+
+
+@pytest.mark.parametrize("sig", list(STOPPED_BY))
+def test_a_fresh_run_on_another_store_is_refused_a_stopped_run_s_directory(tmp_path: Path, monkeypatch, capsys,
+                                                                          sig: signal.Signals) -> None:
+    """Archived by a run of another store, the stopped run's trail would be gone when it resumes."""
+    stopped = _engine([*_argv(tmp_path, "a.db", "R"), "--heartbeat"])
+    try:
+        _wait_for_bar(stopped, 60)  # past a checkpoint (every 50 bars): a run --resume continues
+        stopped.send_signal(sig)
+        stopped.communicate(timeout=300)
+    finally:
+        stopped.kill()
+    assert stopped.returncode == STOPPED_BY[sig]
+    before = _files(tmp_path / "R")
+    other = _argv(tmp_path, "b.db", "R", "--max-bars", "60")
+    if sig == signal.SIGTERM:  # the other store named by the environment
+        monkeypatch.setenv("ENGINE_DB_URL", "sqlite:///" + other.pop(other.index("--db") + 1))
+        other.remove("--db")
+    rc, _, err = cli(capsys, *other)
+    assert rc == 1, err
+    assert err.startswith(f"engine run: the run directory {tmp_path / 'R'} holds the audit trail of a stopped run "
+                          f"of another store, {tmp_path / 'a.db'} (stage 1, saved at bar "), err
+    assert "another --run-dir" in err and f"delete {tmp_path / 'R/.engine-run.owner'}" in err
+    assert err.endswith("Nothing was moved or written\n") and err.count("\n") == 1
+    assert _files(tmp_path / "R") == before and not (tmp_path / "b.db").exists()
+    folder, resume = err.split("`")[1].split(" && ")  # cd to where the run ran, then its resume
+    assert Path(folder.split(maxsplit=1)[1]) == ROOT and "--db " + str(tmp_path / "a.db") in resume
+    if sig != signal.SIGINT:  # the way on, once
+        return
+    assert main(after_word(resume)) == 0  # the command it names continues the stopped run to its end
+    assert main(other) == 0  # a finished run's directory: the next run archives its files as before
+    [kept] = (tmp_path / "R/archive").iterdir()
+    assert (kept / "report.json").is_file() and (kept / ".engine-run.owner").is_file()
+
+
+def test_a_store_s_own_stopped_run_started_afresh_is_archived_whole(tmp_path: Path, capsys) -> None:
+    """A run stopped at --max-bars is unfinished too: another store's run is refused its directory,
+    its own store may start afresh there (the store and the run's files are archived, as before)."""
+    assert main(_argv(tmp_path, "a.db", "R", "--max-bars", "120")) == 0
+    trail = (tmp_path / "R/audit.jsonl").read_bytes()
+    capsys.readouterr()
+    rc, _, err = cli(capsys, *_argv(tmp_path, "b.db", "R", "--max-bars", "60"))
+    assert rc == 1 and "holds the audit trail of a stopped run of another store" in err, err
+    rc, out, err = cli(capsys, *_argv(tmp_path, "a.db", "R"))
+    assert rc == 0, err
+    assert "previous run's state moved to" in out and "the previous run's files in" in " ".join(out.split())
+    [kept] = (tmp_path / "R/archive").iterdir()
+    assert (kept / "audit.jsonl").read_bytes() == trail
+    assert [p.name for p in (tmp_path / "a.db-archive").iterdir()]  # the stopped run's store, kept
+    assert main(_argv(tmp_path, "b.db", "R", "--max-bars", "60")) == 0  # finished now: free
+
+
+@pytest.mark.parametrize("moved_on", ["store started afresh elsewhere", "store deleted"])
+def test_a_stopped_run_its_store_no_longer_holds_leaves_its_directory(tmp_path: Path, moved_on: str) -> None:
+    assert main(_argv(tmp_path, "a.db", "R", "--max-bars", "120")) == 0
+    if moved_on == "store deleted":
+        for p in [tmp_path / "a.db", *tmp_path.glob("a.db-*")]:
+            p.unlink()
+    else:  # the stopped run is in the store's archive now: a deliberate fresh start gave it up
+        assert main(_argv(tmp_path, "a.db", "R2", "--max-bars", "60")) == 0
+    assert main(_argv(tmp_path, "b.db", "R", "--max-bars", "60")) == 0
+    assert len(list((tmp_path / "R/archive").iterdir())) == 1
+
+
+@pytest.mark.parametrize("unknown", ["owner file not JSON", "owner file unreadable", "server store",
+                                     "store not a database"])
+def test_a_run_directory_whose_owner_cannot_be_told_is_refused_saying_why(tmp_path: Path, capsys,
+                                                                          unknown: str) -> None:
+    assert main(_argv(tmp_path, "a.db", "R", "--max-bars", "120")) == 0
+    owner = tmp_path / "R/.engine-run.owner"
+    if unknown == "owner file not JSON":
+        owner.write_text("{\n")
+    elif unknown == "owner file unreadable":
+        owner.unlink(missing_ok=True)
+        owner.mkdir()  # a folder in its place: no file to read (the tests may run as root, whom modes do not stop)
+    elif unknown == "server store":
+        owner.write_text('{"store": "postgresql://u:***@db/engine", "sqlite": null, "store_id": "postgresql-1a2b", '
+                         '"stage": 1, "since": "2026-01-02T03:04:05+00:00", "finished": false}\n')
+    else:
+        gc.collect()  # the in-process run's last connections: closing, they fold the store's -wal into it
+        (tmp_path / "a.db").write_bytes(b"not a database" * 100)
+    before = _files(tmp_path / "R")
+    capsys.readouterr()
+    rc, _, err = cli(capsys, *_argv(tmp_path, "b.db", "R", "--max-bars", "60"))
+    assert rc == 1, err
+    assert err.startswith(f"engine run: cannot tell whether the run directory {tmp_path / 'R'} holds a stopped "
+                          "run of another store"), err
+    why = {"owner file not JSON": "is not JSON", "owner file unreadable": "cannot be read",
+           "server store": "a server store is not read from here", "store not a database": "cannot be read"}
+    assert why[unknown] in err and f"delete {owner}" in err and err.count("\n") == 1
+    assert _files(tmp_path / "R") == before and not (tmp_path / "b.db").exists()
+    if unknown != "owner file unreadable":  # given up deliberately, as the message says
+        owner.unlink()
+        assert main(_argv(tmp_path, "b.db", "R", "--max-bars", "60")) == 0

@@ -23,6 +23,7 @@ from typing import Any
 
 from engine.diagnostics import SpecError, render
 from engine.run import interrupt
+from engine.run.owner import Owner
 from engine.spec.contract import STAGES, stage_state
 
 FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from adapters.base import VenueError
+    from engine.run.owner import owner_of
     from state.db import shown_url
     from state.runlock import EngineRunning, RunLock, run_files
 
@@ -140,9 +142,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.resume:
             _check_trail(args, parsed, run_dir, saved)
         local = run_files(url)
-        with _claimed(run_dir, args.resume, str(file or shown_url(parsed))):  # the store, as people name it
+        me = owner_of(str(file or shown_url(parsed)), file, None if file else local.folder.name, args.stage)
+        with _claimed(run_dir, args.resume, me):
             interrupt.check()  # a Ctrl-C lost while loading: stop before anything is archived
-            runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local)
+            runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local, me)
             runner.lock_lost = lock.lost
             try:
                 return _execute(args, runner, run_dir, start, run_warnings(warnings, series))
@@ -186,25 +189,101 @@ def _check_trail(args: argparse.Namespace, parsed: Any, run_dir: Path, saved: Sa
 
 
 @contextmanager
-def _claimed(run_dir: Path, resume: bool, store: str) -> Iterator[None]:
+def _claimed(run_dir: Path, resume: bool, me: Owner) -> Iterator[None]:
     """The run directory, writable and this run's alone for the block: checked, and locked, before
-    a fresh run archives the last run's files; what a start refused or interrupted made there goes."""
+    a fresh run archives the last run's files (and, for a fresh run, held by no stopped run of
+    another store); what a start refused or interrupted made there goes."""
     from state.runlock import RunDirInUse, RunDirLock
 
     try:
         _check_writable(run_dir, resume)
         try:
-            lock = RunDirLock.acquire(run_dir, store)
+            lock = RunDirLock.acquire(run_dir, me.store)  # the store, as people name it
         except RunDirInUse as e:
             raise Refused(f"{e}: one run per run directory, so give this run another --run-dir, or let that run "
                           "finish first. Nothing was moved or written", 1) from None
         with lock:
+            if not resume:  # a resume's directory is its own (_run_dir), its trail checked (_check_trail)
+                _check_owner(run_dir, me)
             yield
     except (Refused, KeyboardInterrupt):
         for made in (run_dir, run_dir.parent):  # what this start claimed, if nothing is in it
             with suppress(OSError):
                 made.rmdir()
         raise
+
+
+def _check_owner(run_dir: Path, me: Owner) -> None:
+    """A fresh run would archive the files in `run_dir`: refused when they are the audit trail of
+    a stopped, unfinished run of another store (its resume goes on writing there, and would find
+    its trail gone), or when whose they are cannot be told. The run that wrote them named its
+    store in the owner file (engine/run/owner.py); that store says whether its run is still
+    unfinished there. No owner file (a directory no run wrote since runs left one), a finished
+    run, or this store's own stopped run (a fresh run on a store archives its run, store and
+    files alike) leave the directory to this run."""
+    from engine.run.owner import OWNER_FILE, UnreadableOwner, read_owner
+
+    try:
+        owner = read_owner(run_dir)
+    except UnreadableOwner as e:
+        raise Refused(f"cannot tell whether the run directory {run_dir} holds a stopped run of another store: its "
+                      f"owner file {run_dir / OWNER_FILE} {e}; give this run another --run-dir, or, "
+                      f"{_give_up(run_dir, 'no stopped run needs it')}", 1) from None
+    if owner is None or owner.finished or owner.same_store(me):
+        return
+    give_up = _give_up(run_dir, "that run is to be given up")
+    stopped = _stopped_run(owner, run_dir, give_up)
+    if stopped is not None:
+        point, resume = stopped
+        raise Refused(f"the run directory {run_dir} holds the audit trail of a stopped run of another store, "
+                      f"{owner.store} (stage {point.get('stage', '?')}, saved at bar {point.get('cursor', 0):,}; "
+                      "it did not finish): a fresh run here would archive that trail, and the stopped run could "
+                      f"not resume. Continue it with `{resume}`, give this run another --run-dir, or, {give_up}", 1)
+
+
+def _give_up(run_dir: Path, when: str) -> str:
+    """The deliberate way past _check_owner, the end of its refusals: without the owner file a fresh
+    run archives the directory's files (into its archive/, kept), and the stopped run's resume
+    would find its trail gone."""
+    from engine.run.owner import OWNER_FILE
+
+    return (f"if {when}, delete {run_dir / OWNER_FILE} and run this command again (the run's files then move "
+            f"to {run_dir / 'archive'}/). Nothing was moved or written")
+
+
+def _stopped_run(owner: Owner, run_dir: Path, give_up: str) -> tuple[dict, str] | None:
+    """The owner's unfinished run in `run_dir`, as its store holds it: its checkpoint and the
+    command that resumes it; None when the store holds no such run (no store at that path any
+    more, no checkpoint, a finished run, or a later run of that store that writes elsewhere).
+    A store that cannot be read, or a server store (its URL, password and all, is not kept in the
+    run directory), is refused: whose the directory is cannot be told."""
+    from engine.commands.status import driver_error, resume_command
+    from engine.run import checkpoint
+    from state.db import parse_url
+    from state.store import NoStore, Store
+
+    unknown = f"cannot tell whether the run directory {run_dir} holds a stopped run of another store, {owner.store}"
+    if owner.sqlite is None:
+        raise Refused(f"{unknown}: its run did not mark the directory finished, and a server store is not read "
+                      f"from here. If it stopped, continue it with `engine run --resume` on that store (`engine "
+                      f"status` on it gives the command); else give this run another --run-dir, or, {give_up}", 1)
+    if not Path(owner.sqlite).is_file():
+        return None  # no store there: no run can resume from it
+    url = f"sqlite:///{owner.sqlite}"
+    try:
+        with Store.open_readonly(url) as store:
+            saved = SavedRun(store.get_json(checkpoint.KEY), None, store.get_json(FINISHED_KEY),
+                             store.get_json(DIR_KEY), config_file=store.get_json(CONFIG_FILE_KEY))
+            if (saved.checkpoint is None or saved.finished is not None or saved.run_dir is None
+                    or _saved_dir(saved, saved.run_dir) != run_dir.resolve()):
+                return None
+            resume = resume_command(store, argparse.Namespace(db=owner.sqlite, config=None, specs="specs"))
+    except NoStore:  # a file a killed start left without tables: no run
+        return None
+    except Exception as e:  # noqa: BLE001 - fail closed: an unreadable store may hold the run
+        raise Refused(f"{unknown}: that store cannot be read ({driver_error(parse_url(url), e)}); make it readable, "
+                      f"give this run another --run-dir, or, {give_up}", 1) from None
+    return saved.checkpoint, str(resume)  # a checkpoint names its stage: resume_command has the command
 
 
 def _new_run_dir(runs: Path, stage: int) -> Path:
@@ -613,7 +692,7 @@ def _checked_series(cfg: Any, specs: Any, routing: Any, stage: int, notes: list[
 
 # -- starting ------------------------------------------------------------------------------
 def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: list[str], parsed: Any,
-              local: Any) -> Any:
+              local: Any, me: Owner) -> Any:
     """The Runner, resumed or fresh; what assemble refuses becomes one message."""
     from sqlalchemy.exc import DBAPIError
 
@@ -623,7 +702,7 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
     from engine.run.session import RefusedToStart
 
     build = partial(assemble, cfg, specs, args.stage, routing, run_dir, venue_path=local.venue, series=series,
-                    notes=notes, url=parsed.render_as_string(hide_password=False))
+                    notes=notes, url=parsed.render_as_string(hide_password=False), owner=me)
     try:
         return build(resume=True) if args.resume else _fresh(build, _local_files(parsed, local.venue), local.archive)
     except FileNotFoundError as e:
@@ -737,6 +816,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     console = make_console()
     store = runner.session.store
     store.put_json(DIR_KEY, str(run_dir))
+
     store.put_json(CONFIG_FILE_KEY, started_with(args))
     if not args.resume:  # a resume must find the config it started with (checked before it starts)
         store.put_json(checkpoint.CONFIG_KEY, checkpoint.config_digest(runner.session.cfg))
@@ -784,10 +864,13 @@ def _show_warnings(warnings: list, store: Any, console: Any) -> None:
 def _mark_finished(store: Any, run_dir: Path, journal: Path) -> None:
     """Mark the run finished, once its files are written, and end the journal's export with that row
     too: the export then holds every row of the store."""
+    from engine.run.owner import UnreadableOwner, mark_finished
     from engine.run.report import append_journal
 
     store.put_json(FINISHED_KEY, {"run_dir": str(run_dir)})
     store.commit()
+    with suppress(OSError, UnreadableOwner):  # left unfinished, a SQLite store still says it finished
+        mark_finished(run_dir)
     try:
         append_journal(store.journal_entries(key=FINISHED_KEY), journal)
     except OSError as e:

@@ -14,6 +14,7 @@ from engine.run.config import RunConfig
 from engine.run.loop import Runner
 from engine.run.market import data_notes, load_series, partial_bars
 from engine.run.optin import STORE_KEY, Routing
+from engine.run.owner import OWNER_FILE, Owner, write_owner
 from engine.run.report import AUDIT, archive_run_files, restore_run_files
 from engine.run.signals import active_symbols, build_decider
 from engine.run.session import Session, bind_stages, spec_hash
@@ -65,13 +66,13 @@ def funding_gaps(series: list, funding: dict[str, list[tuple[float, float]]]) ->
 
 def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_dir: Path, *,
              venue_path: Path | None = None, series: list | None = None, notes: list[str] | None = None,
-             resume: bool = False, url: str | None = None) -> Runner:
+             resume: bool = False, url: str | None = None, owner: Owner | None = None) -> Runner:
     """A ready-to-run Runner: fresh (the stage activated through the rollout spec), or resumed
     from the store's last checkpoint, on the store at `url` (default: $ENGINE_DB_URL, else the
     config's `db`: state.db.store_url without a --db). What a bad config can still refuse once
     the store is open (the ML models, the active set) is checked before anything else is made:
     the store is closed again on a refusal, and neither the run directory nor the venue's file
-    exists yet."""
+    exists yet. `owner` names the run in its run directory (engine/run/owner.py)."""
     from adapters.paper.funding import bundled_funding
     from engine.run import checkpoint
 
@@ -100,7 +101,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     except BaseException:
         store.close()
         raise
-    with _audit_trail(run_dir, cfg, saved, notes) as sink:
+    with _audit_trail(run_dir, cfg, saved, notes, owner) as sink:
         interp = Interpreter(clock, sink)
         stages = bind_stages(specs, cfg.env)
         session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, stages[stage], notes=notes,
@@ -137,10 +138,12 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
 
 
 @contextmanager
-def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[str]) -> Iterator[JsonlSink]:
+def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[str],
+                 owner: Owner | None) -> Iterator[JsonlSink]:
     """The run's audit trail. A fresh run's is its own: an earlier run's files in run_dir move aside,
     and come back (the new trail gone) when the start does not get through (Ctrl-C, a refusal), so
-    that the next run does not archive a start that never ran as if it were a run."""
+    that the next run does not archive a start that never ran as if it were a run. The run's owner
+    file goes in with its trail (a resume's too, when a run started before runs left one)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     moved, archived, sink = None, False, None
     try:  # opened first: a signal the moment held() ends is raised in here, where the files go back
@@ -150,6 +153,8 @@ def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[
         if moved is not None:
             notes.append(f"the previous run's files in {run_dir} moved to {moved}")
         interrupt.check()
+        if owner is not None and (saved is None or not (run_dir / OWNER_FILE).exists()):
+            write_owner(run_dir, owner)
         sink = JsonlSink(run_dir / AUDIT, fsync=cfg.durability == "full")
         if saved is not None and saved.get("audit_offset") is not None:
             sink.resume_at(saved["audit_offset"])

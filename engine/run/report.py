@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from engine.run.kpi import Kpis, split_kpis, stage_kpis
+from engine.run.owner import OWNER_FILE
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 
 FORMAT = 1
 REPORT, TRADES, EQUITY, AUDIT, JOURNAL = "report.json", "trades.csv", "equity.png", "audit.jsonl", "journal.jsonl"
-# What a run writes into its directory (the audit trail's crash tail too): what a fresh run moves aside.
-RUN_FILES = (REPORT, TRADES, EQUITY, JOURNAL, AUDIT, f"{AUDIT}.after-crash")
+# What a run writes into its directory (the audit trail's crash tail, the owner file too): what a fresh
+# run moves aside.
+RUN_FILES = (REPORT, TRADES, EQUITY, JOURNAL, AUDIT, f"{AUDIT}.after-crash", OWNER_FILE)
 ARCHIVE_DIR = "archive"
 TRADE_COLUMNS = tuple(f.name for f in dataclasses.fields(ClosedTrade))
 MIXED = "mixed"  # a domain whose symbols quote in different currencies
