@@ -211,7 +211,8 @@ def test_an_operator_command_s_transition_carries_the_operator_s_reason(tmp_path
     ses.interp.sink = FanoutSink(ses.interp.sink, seen)
     _command(runner, command, reason="drill 7")
     [moved] = [r for r in seen.records if r.event == event and r.kind == "transition"]
-    assert moved.reason == "operator: drill 7"
+    # After what the spec says of it (the kill spec's description of the event; unguarded)
+    assert moved.reason == f"Operator command `{command}`; operator: drill 7"
     assert all("drill 7" not in r.reason for r in seen.records if r is not moved)
 
 
@@ -222,7 +223,7 @@ def test_a_command_posted_with_the_default_reason_says_operator_once(tmp_path: P
     runner.session.interp.sink = FanoutSink(runner.session.interp.sink, seen)
     _command(runner, "close_only", reason="operator")
     [moved] = [r for r in seen.records if r.event == "manual_close_only" and r.kind == "transition"]
-    assert moved.reason == "operator"
+    assert moved.reason == "Operator command `close_only`; operator"
 
 
 @pytest.mark.parametrize("mode", ["close_only", "halt"])

@@ -41,3 +41,12 @@ def test_a_trade_closed_by_two_exits_names_both(run_dir: Path) -> None:
     assert all(set(r.split("+")) <= {"take_profit", "stop_loss", "signal", "max_hold", "weekend", "exit",
                                      "late entry fill after the bracket closed"}  # its close-out is in the trade
                or r.startswith("refused") for r in reasons), reasons
+
+
+def test_every_transition_in_the_audit_trail_says_why(run_dir: Path) -> None:
+    """QA found the unguarded transitions' records with an empty reason: the rollout's demotion on a
+    kill broadcast, the kill machine's `flattened`, `cooldown_elapsed`. Each says what the spec
+    says of it now (docs/interpreter.md, Records)."""
+    records = [json.loads(line) for line in (run_dir / "audit.jsonl").read_text().splitlines()]
+    moves = [r for r in records if r["kind"] == "transition"]
+    assert moves and not [r for r in moves if not r["reason"].strip()]

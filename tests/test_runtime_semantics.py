@@ -203,7 +203,7 @@ def test_records_made_from_bound_templates_carry_every_field_of_their_step():
         {**base, "instance_id": "i2", "source": "a", "target": "b", "event": "e", "time": 1007.0,
          "guard_inputs": {"event.x": 2}, "kind": "transition", "reason": "event.x > 1"},
         {**base, "instance_id": "i2", "source": "b", "target": None, "event": "f", "time": 1007.0,
-         "kind": "transition", "reason": ""},
+         "kind": "transition", "reason": "on `f` (unguarded)"},
     ]
     assert [r for o in out for r in o] == it.sink.records[2:]
     assert it.sink.records[2].__dict__ is not it.sink.records[3].__dict__  # each owns its fields

@@ -409,6 +409,8 @@ class BoundMachine:
     initial_leaf: str
     initial_done: bool
     init_record: dict[str, Any]  # the record template of `create` (audit.record_template)
+    # (state, timer index) -> {reason of a transition its event fires: that reason, saying the timer fired}
+    timer_reasons: Mapping[tuple[str, int], Mapping[str, str]]
     # (leaf, declared event) -> the record template of that event taken by no transition there
     unhandled: Mapping[tuple[str, str], dict[str, Any]]
     # (leaf, declared event) -> DROPS (no transition takes it) or GUARDED (every transition that
@@ -474,6 +476,7 @@ class _Binder:
         out.config = {n: frozenset(m.ancestors(n)) for n in out.leaves}
         out.tags = {n: frozenset().union(*(m.states[a].tags for a in m.ancestors(n))) for n in out.leaves}
         out.table = self._table()
+        out.timer_reasons = self._timer_reasons()
         out.initial_entries = self._descend(None)
         out.initial_acts = any(st.entry for st in out.initial_entries)
         out.initial_entering = tuple(st for st in out.initial_entries if st.entry or st.timers)
@@ -673,7 +676,16 @@ class _Binder:
                 inputs, g, params = self.inputs, self.fast_g, self.out.params
                 forms = (Lazy(lambda: fast_value([guard.source], inputs, g)),
                          Lazy(lambda: fast_reads(guard.reads, inputs, g, params)))
-        return guard, forms, self._actions(t.actions, t.event)
+        reason = guard.source if guard is not None else self._unguarded(t)
+        return guard, forms, self._actions(t.actions, t.event), reason
+
+    def _unguarded(self, t: Transition) -> str:
+        """The reason an unguarded transition's record gives: what the spec says of it, the
+        transition's `description`, else its event's, else the event alone (docs/spec-format.md).
+        On one line and without its last full stop: other reasons follow it after `; `."""
+        ev = self.m.events.get(t.event)
+        text = " ".join((t.description or (ev.description if ev is not None else "")).split())
+        return text.removesuffix(".") or f"on `{t.event}` (unguarded)"
 
     def _select(self, leaf, chain, event, by_state, star, bound_t) -> tuple[Candidate, ...]:
         found: list[tuple[str, Transition]] = []
@@ -690,11 +702,11 @@ class _Binder:
         return tuple(self._candidate(leaf, chain, s, t, bound_t[t.index]) for s, t in found)
 
     def _candidate(self, leaf, chain, source, t: Transition, bound) -> Candidate:
-        guard, forms, actions = bound
+        guard, forms, actions, reason = bound
         code, src, reads = (guard.code, guard.source, guard.reads) if guard else (None, "", ())
         if t.target is None:
             return Candidate(t, source, code, src, reads, actions, (), (), leaf, self._done(leaf), forms,
-                             self._record(leaf, None, t.event, "transition", src))
+                             self._record(leaf, None, t.event, "transition", reason))
         if t.target not in self.m.states:
             self.err(t.pos, "TARGET", f"unknown target state `{t.target}`", did_you_mean(t.target, self.m.states))
             return Candidate(t, source, code, src, reads, actions, (), (), leaf, False, forms)
@@ -714,7 +726,24 @@ class _Binder:
         new_leaf = entries[-1].name
         return Candidate(t, source, code, src, reads, actions, tuple(exits), tuple(entries),
                          new_leaf, self._done(new_leaf), forms,
-                         self._record(leaf, new_leaf, t.event, "transition", src))
+                         self._record(leaf, new_leaf, t.event, "transition", reason))
+
+    def _timer_reasons(self) -> dict[tuple[str, int], dict[str, str]]:
+        """For each timer, the reasons of the transitions its event fires (seen from any leaf where
+        its state is active), each led by which timer fired: `after 15m in `cooldown` (params.cooldown)`.
+        The interpreter swaps them in only when the timer fires: a host may send the same event
+        (an order's `ack_timeout` on an unknown venue answer), and then no timer fired."""
+        out = {}
+        for name, st in self.out.states.items():
+            for i, event, delay in st.timers:
+                after, written = durations.format_duration(delay), self.m.states[name].timers[i].delay.strip()
+                timer = f"after {after} in `{name}`" + ("" if written == after else f" ({written})")
+                reasons = {c.record["reason"]: f"{timer}: {c.record['reason']}"
+                           for leaf, active in self.out.config.items() if name in active
+                           for c in self.out.table.get((leaf, event), ()) if c.record is not None}
+                if reasons:
+                    out[(name, i)] = reasons
+        return out
 
     def _unhandled(self, leaf: str, event: str) -> str:
         """The reason an unhandled record of `event` in `leaf` gives (docs/spec-format.md, Semantics)."""

@@ -152,7 +152,16 @@ class Interpreter:
             if not timers:
                 inst.timers = None
             self._live -= 1
-            records += self._top(self._macro, inst, event, EMPTY, EMPTY, deadline)
+            reasons = inst.bound.timer_reasons.get(key)
+            if reasons is None:  # its event fires no transition there
+                records += self._top(self._macro, inst, event, EMPTY, EMPTY, deadline)
+                continue
+            sink = self.sink
+            self.sink = _Timed(sink, inst, event, reasons)
+            try:
+                records += self._top(self._macro, inst, event, EMPTY, EMPTY, deadline)
+            finally:
+                self.sink = sink
         return records
 
     def next_deadline(self) -> float | None:
@@ -419,6 +428,30 @@ class _Because:
             # Before anything reads it: the record is made with this reason, as if bound so.
             set_dict(r, {**r.__dict__, "reason": f"{r.reason}; {self.because}" if r.reason else self.because})
             self.because = ""
+        self.inner.write(r)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+
+class _Timed:
+    """The sink of a timer's firing: the record of what its event did in its instance (the first
+    transition or unhandled one) gets, if a transition, its reason saying which timer fired
+    (BoundMachine.timer_reasons, bound at load: a lookup, no text built here)."""
+
+    __slots__ = ("inner", "inst", "event", "reasons")
+
+    def __init__(self, inner: AuditSink, inst: Instance, event: str, reasons: Mapping[str, str]):
+        self.inner, self.inst, self.event, self.reasons = inner, inst, event, reasons
+
+    def write(self, r: Record) -> None:
+        reasons = self.reasons
+        if (reasons and r.event == self.event and r.instance_id == self.inst.id
+                and r.machine == self.inst.bound.name and r.kind in ("transition", "unhandled")):
+            self.reasons = None
+            reason = reasons.get(r.reason) if r.kind == "transition" else None
+            if reason is not None:  # before anything reads it, as _Because does
+                set_dict(r, {**r.__dict__, "reason": reason})
         self.inner.write(r)
 
     def flush(self) -> None:

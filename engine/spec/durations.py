@@ -29,6 +29,19 @@ def parse_duration(text: str) -> float:
     return float(sum(float(n) * UNITS[u] for n, u in parts))
 
 
+def format_duration(seconds: float) -> str:
+    """`seconds` as a literal duration, largest unit first (900 -> "15m", 5400 -> "1h30m"), which
+    parse_duration reads back; a fraction of a second stays on the seconds ("1m0.5s")."""
+    rest, frac = divmod(float(seconds), 1.0)
+    parts = []
+    for unit, size in UNITS.items():
+        n, rest = divmod(rest, size)
+        n += frac if unit == "s" else 0.0
+        if n:
+            parts.append(f"{n:.6f}".rstrip("0").rstrip(".") + unit)  # to the µs, never an exponent
+    return "".join(parts) or "0s"
+
+
 def duration_problem(value: Any) -> tuple[str, str] | None:
     """Why `value` is no literal duration, as (what is wrong, a hint); None when it is one.
     One wording for every spec that takes a duration: a YAML number (`15`) is refused, as a
