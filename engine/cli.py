@@ -5,6 +5,9 @@ without importing any of them; a command's module (engine/commands/NAME.py)
 is imported only when it runs (a hyphen in its name is an underscore in the module's). That keeps `engine --help` and `engine validate`
 free of pandas, sqlmodel, torch and xgboost.
 
+A command runs with the settings of `.env` in the current directory (engine/envfile.py), the
+real environment winning over them; `engine --help` reads none.
+
 Each command module provides:
     def add_arguments(parser: argparse.ArgumentParser) -> None
     def run(args: argparse.Namespace) -> int
@@ -66,12 +69,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv)  # prints help or a usage error and exits
         return 2
     name, rest = argv[0], argv[1:]
+    from engine import envfile
+    from engine.diagnostics import SpecError, render
+
+    try:  # before the command's module is imported: none of it may see the environment without .env
+        warnings = envfile.load()
+    except SpecError as e:
+        print(render(e.diagnostics), file=sys.stderr)
+        return 1
+    if warnings:
+        print(render(warnings), file=sys.stderr)
     module = importlib.import_module(f"engine.commands.{name.replace('-', '_')}")
     parser = argparse.ArgumentParser(prog=f"engine {name}", description=COMMANDS[name])
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    from engine.diagnostics import SpecError, render
-
     try:
         return int(module.run(args) or 0)
     except SpecError as e:  # bad input from any command: file:line:col diagnostics, never a traceback

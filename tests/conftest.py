@@ -24,6 +24,10 @@ if ("TMPDIR" not in os.environ and SHM.is_dir() and os.access(SHM, os.W_OK)
 if "ENGINE_CACHE_DIR" not in os.environ:
     os.environ["ENGINE_CACHE_DIR"] = tempfile.mkdtemp(prefix="engine-cache-")
     atexit.register(shutil.rmtree, os.environ["ENGINE_CACHE_DIR"], True)
+# A developer's .env (engine/envfile.py: the engine reads the one in the folder it runs in, the
+# repo root for most tests) must not reach the suite's runs: python-dotenv's switch turns it off,
+# for the engine processes the tests start too. tests/test_env_file.py turns it back on.
+os.environ["PYTHON_DOTENV_DISABLED"] = "1"
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402

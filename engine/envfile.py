@@ -1,0 +1,67 @@
+"""The `.env` file: settings and secrets (ENGINE_DB_URL...) kept out of the shell's history.
+
+The `engine` command reads `.env` in the current directory (the folder relative paths such as
+var/engine.db and runs/ are read from, and the one a resume command `cd`s back to), once,
+before a command runs; not the repo root nor any parent folder, so a file is only ever read
+where the user stands. The real environment wins over the file (python-dotenv's
+override=False): an exported ENGINE_DB_URL beats the file's.
+
+The live opt-in is the exception: a file left in a folder must not turn a paper run live, so
+ENABLE_LIVE_TRADING in `.env` is never loaded and a one-line warning says so. A line
+python-dotenv cannot parse fails closed (the store URL may be on it: without it the engine
+would use another store), at `.env:LINE:1`. Nothing here prints a value: they may be secrets.
+PYTHON_DOTENV_DISABLED=1 (python-dotenv's own switch) reads no file.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from engine.diagnostics import Diagnostic, Pos, Severity, SpecError
+from engine.run.optin import ENV_VAR as LIVE
+
+NAME = ".env"
+DISABLE = "PYTHON_DOTENV_DISABLED"  # load_dotenv honours it too; checked first so a disabled file is not parsed
+SYNTAX_HINT = ("write one NAME=value a line (`export NAME=value` and `# comments` are fine); quote a value "
+               "holding spaces, quotes or # (NAME=\"a value\"), and close every quote")
+
+
+def load(folder: Path | None = None) -> list[Diagnostic]:
+    """Put `.env`'s settings (in `folder`, default the current directory) into os.environ where
+    the environment has none; the warnings to show. SpecError for a file that cannot be read."""
+    path = (folder or Path()) / NAME
+    if _disabled() or not path.is_file():
+        return []
+    from dotenv import load_dotenv
+    from dotenv.parser import parse_stream
+
+    bindings = list(parse_stream(io.StringIO(_text(path))))
+    bad = [b.original.line for b in bindings if b.error]
+    if bad:  # the line's text is not shown: it may hold a secret
+        raise SpecError([_at(line, Severity.ERROR, "ENV_FILE_SYNTAX", "cannot read this line as NAME=value",
+                             SYNTAX_HINT) for line in bad])
+    kept = "".join(b.original.string for b in bindings if b.key != LIVE)
+    load_dotenv(stream=io.StringIO(kept), override=False)
+    return [_at(b.original.line, Severity.WARNING, "ENV_FILE_LIVE_IGNORED",
+                f"{LIVE} is ignored here: a file cannot arm live trading; export {LIVE}=1 in the shell that "
+                "runs the engine to opt in") for b in bindings if b.key == LIVE]
+
+
+def _disabled() -> bool:
+    return os.environ.get(DISABLE, "").casefold() in {"1", "true", "t", "yes", "y"}
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError([_at(path.read_bytes().count(b"\n", 0, e.start) + 1, Severity.ERROR, "ENV_FILE_ENCODING",
+                             "not UTF-8 text", "save .env as UTF-8")]) from None
+    except OSError as e:
+        raise SpecError([_at(0, Severity.ERROR, "ENV_FILE_UNREADABLE", f"cannot read it: {e.strerror}",
+                             "fix its permissions, or remove it")]) from None
+
+
+def _at(line: int, severity: Severity, code: str, message: str, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(Pos(NAME, line, 1 if line else 0), severity, code, message, hint)
