@@ -9,12 +9,18 @@ drawdown, average trade, exposure, total return. Ranking uses the composite
 where n() maps a metric linearly onto [0, 1] over its range and clamps, and the
 weights are clamped to >= 0 and normalised to sum to 1 (specs/ml/selection.yaml).
 
-The active set and how the engine must use it:
-  * `ActiveSet.allows_entry(symbol)`: new entries only on active symbols; no
-    active set at all -> no entries (fail closed);
+The active set and how the engine must use it (one rule: engine/run/signals.py
+`active_symbols`, told in docs/engine-run.md "The active set"):
+  * `ActiveSet.allows_entry(symbol)`: new entries only on active symbols (an
+    empty set: no new entries);
   * `ActiveSet.manages(symbol)`: always True. Open positions on a symbol that
     was deselected stay managed (TP/SL, trailing, exits, reconciliation) until
     they close; deselection never orphans or force-closes a position.
+  * no set at all (`read_active_set_file` finds no file where the selection spec's
+    fallback_file points, and the run config names none): no selection was made, and
+    every symbol the run trades may enter, as seed 002 falls back to the configured
+    symbols. A file the run config names that is missing, and any file that is not an
+    active set, refuse the run: never read as "no selection".
 The set is written to the state store kv key "active_symbols" when a store is
 given, else to a JSON file (var/active_symbols.json).
 """
@@ -27,6 +33,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from engine.diagnostics import Pos
 from strategies.ml.config import SelectionConfig, load_spec
 
 PF_CAP = 100.0  # profit factor with no losing trade: capped so it stays finite (and JSON-safe)
@@ -157,8 +166,7 @@ class ActiveSet:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ActiveSet":
-        return cls(tuple(d["symbols"]), d["generated_at"], dict(d.get("criteria", {})),
-                   tuple(d.get("timeframes", ())))
+        return parse_active_set(d, "an active set")
 
 
 def build_active_set(chosen: Sequence[Ranked], cfg: SelectionConfig, top: int, min_trades: int,
@@ -186,16 +194,66 @@ def write_active_set(active: ActiveSet, cfg: SelectionConfig, store: Any = None,
     return str(path)
 
 
+class ActiveSetError(ValueError):
+    """What is wrong with an active set's file (or the store's copy), and the hint. `pos` is in
+    the file itself (bad JSON); None: the setting that names the file is the place to report."""
+
+    def __init__(self, what: str, hint: str, pos: Pos | None = None) -> None:
+        super().__init__(what)
+        self.what, self.hint, self.pos = what, hint, pos
+
+
+class _Recorded(BaseModel):
+    """The keys `engine select` writes (ActiveSet.as_dict) that a run reads; others are ignored."""
+    model_config = ConfigDict(extra="ignore", strict=True)
+    symbols: list[str]
+    generated_at: str
+    criteria: dict[str, Any] = {}
+    timeframes: list[str] = []
+
+
+REWRITE = "write it again with `engine select` (e.g. engine select --top-k 5 --out FILE)"
+
+
+def parse_active_set(data: Any, source: str, pos: Pos | None = None) -> ActiveSet:
+    """`data` (from `source`, for the message) as an active set; ActiveSetError when it is not one."""
+    try:
+        rec = _Recorded.model_validate(data)
+    except ValidationError as e:
+        wrong = "; ".join(f"`{'.'.join(map(str, x['loc'])) or 'the document'}`: {x['msg'].lower()}"
+                          for x in e.errors(include_url=False))
+        raise ActiveSetError(f"{source} is not an active set ({wrong}): it needs `symbols` (a list of "
+                             "symbols) and `generated_at`", REWRITE, pos) from None
+    return ActiveSet(tuple(rec.symbols), rec.generated_at, dict(rec.criteria), tuple(rec.timeframes))
+
+
+def read_active_set_file(path: Path) -> ActiveSet | None:
+    """The active set `engine select` wrote to `path`; None only when nothing is there. A folder,
+    an unreadable file, bad JSON (at its line:col) or another shape is an ActiveSetError."""
+    if not path.exists():
+        return None
+    if path.is_dir():
+        raise ActiveSetError(f"the active set file {path} is a directory, not a file",
+                             "name the JSON file `engine select` writes, e.g. var/active_symbols.json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ActiveSetError(f"cannot read the active set file {path}: "
+                             f"{e.strerror if isinstance(e, OSError) else e}", "make it readable, or " + REWRITE) from None
+    if not text.strip():
+        raise ActiveSetError(f"the active set file {path} is empty", REWRITE, Pos(str(path), 1, 1))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ActiveSetError(f"the active set file {path} is not valid JSON: {e.msg}", REWRITE,
+                             Pos(str(path), e.lineno, e.colno)) from None
+    return parse_active_set(data, f"the active set file {path}", Pos(str(path), 1, 1))
+
+
 def read_active_set(cfg: SelectionConfig, store: Any = None, fallback: Path | None = None) -> ActiveSet | None:
-    """The recorded active set, or None (callers then open no new risk)."""
-    if store is not None:
-        data = store.get_json(cfg.state_key)
-    else:
-        path = fallback or Path(cfg.fallback_file)
-        data = json.loads(path.read_text()) if path.exists() else None
-    return ActiveSet.from_dict(data) if data else None
-
-
-def is_active(symbol: str, active: ActiveSet | None) -> bool:
-    """Entry permission: True only for a symbol in a recorded active set."""
-    return active is not None and active.allows_entry(symbol)
+    """The active set recorded in the store (key `state_key`) or, without a store, in the file
+    (`fallback`, default the spec's fallback_file); None when none is recorded there."""
+    if store is None:
+        return read_active_set_file(fallback or Path(cfg.fallback_file))
+    data = store.get_json(cfg.state_key)
+    return None if data is None else parse_active_set(data, f"the state store's {cfg.state_key!r}")

@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from engine.run.market import Series, Timeline
 from engine.run.optin import Routing
 from engine.run.report import write_run_dir
 from engine.run.session import load_specset
+from engine.spec.ir import SpecSet, frozen_map
 
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOL, MODEL = "ETH/BTC", "ETH/BTC:5m:v1"
@@ -53,7 +55,7 @@ def registry(tmp_path_factory) -> Path:
 def run_config(work: Path, registry: Path, **ml) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     (work / "fast.yaml").write_text(STRATEGY)
-    ml = {"registry": str(registry), "active_set_file": str(work / "active.json"), **ml}
+    ml = {"registry": str(registry), **ml}
     (work / "run.yaml").write_text(json.dumps({
         "db": str(work / "engine.db"), "durability": "batch", "checkpoint_every": 100000,
         "data": {"crypto_spot": {"datasets": ["crypto_spot/ETH_BTC-5m"], "primary": "15m", "confirm": "5m"}},
@@ -65,9 +67,17 @@ def run_config(work: Path, registry: Path, **ml) -> Path:
 ROUTING = Routing({"crypto_spot": "paper", "crypto_perp": "off", "forex": "off", "forex_options": "off"}, (), ())
 
 
+def spec_set(work: Path, tree: Path = ROOT / "specs") -> SpecSet:
+    """The spec set at `tree`, its selection spec's fallback_file `work`/active.json: no active set
+    unless a test writes one there (never a developer's var/active_symbols.json)."""
+    specs = load_specset([str(tree)])
+    sel = specs.extra["selection"].model_copy(update={"fallback_file": str(work / "active.json")})
+    return replace(specs, extra=frozen_map({**specs.extra, "selection": sel}))
+
+
 def make_runner(work: Path, registry: Path, *, series: list | None = None, **ml):
     cfg = load_config(run_config(work, registry, **ml))
-    return assemble(cfg, load_specset([str(ROOT / "specs")]), 1, ROUTING, work / "run", series=series)
+    return assemble(cfg, spec_set(work), 1, ROUTING, work / "run", series=series)
 
 
 def rejected(runner) -> list[tuple[str, str, str]]:

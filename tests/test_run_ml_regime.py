@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_run_ml import MODEL, ROUTING, SYMBOL, registry, run_config  # noqa: F401 (registry is a fixture)
+from test_run_ml import MODEL, ROUTING, SYMBOL, registry, run_config, spec_set  # noqa: F401 (registry: a fixture)
 
 from engine.cli import main
 from engine.run.assemble import assemble
 from engine.run.config import load_config
-from engine.run.session import RefusedToStart, load_specset
+from engine.run.session import RefusedToStart
 from strategies.ml.config import RegimeConfig, load_spec
 from strategies.ml.registry import slug
 from strategies.regime import NOT_RECORDED, changed_settings, flag_settings, regime_flags
@@ -36,7 +36,7 @@ def spec_tree(tmp: Path, old: str = "", new: str = "") -> Path:
 
 
 def start(work: Path, registry: Path, specs: Path):  # noqa: F811
-    return assemble(load_config(run_config(work, registry)), load_specset([str(specs)]), 1, ROUTING, work / "run")
+    return assemble(load_config(run_config(work, registry)), spec_set(work, specs), 1, ROUTING, work / "run")
 
 
 def legacy(tmp: Path, registry: Path) -> Path:  # noqa: F811

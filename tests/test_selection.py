@@ -4,7 +4,7 @@ import math
 import pytest
 
 from strategies.ml.config import SelectionConfig
-from strategies.selection import (ActiveSet, build_active_set, composite_score, exposure, is_active,
+from strategies.selection import (ActiveSet, build_active_set, composite_score, exposure,
                                   normalised_weights, rank, read_active_set, top_k, trade_metrics,
                                   write_active_set)
 
@@ -73,4 +73,4 @@ def test_active_set_semantics_and_persistence(tmp_path):
 
     assert "active_symbols" in write_active_set(active, CFG, store=Store())
     assert ActiveSet.from_dict(kv["active_symbols"]) == active
-    assert not is_active("A", read_active_set(CFG, fallback=tmp_path / "missing.json"))  # fail closed
+    assert read_active_set(CFG, fallback=tmp_path / "missing.json") is None  # no selection made

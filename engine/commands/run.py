@@ -138,6 +138,8 @@ def _run(args: argparse.Namespace) -> int:
         if not args.resume and not bars:
             raise Refused(_nothing_to_trade(args.stage, notes), 1)
         _check_bars_left(args, saved, bars)
+        if not args.resume:  # a resume keeps the set its run started with, in the store
+            _check_active_set(cfg, specs, args.config)
         run_dir = _run_dir(args, cfg, saved)
         if args.resume:
             _check_trail(args, parsed, run_dir, saved)
@@ -206,7 +208,7 @@ def _claimed(run_dir: Path, resume: bool, me: Owner) -> Iterator[None]:
             if not resume:  # a resume's directory is its own (_run_dir), its trail checked (_check_trail)
                 _check_owner(run_dir, me)
             yield
-    except (Refused, KeyboardInterrupt):
+    except BaseException:  # any start-up failure: a refusal, Ctrl-C, a bad input found late, a bug
         for made in (run_dir, run_dir.parent):  # what this start claimed, if nothing is in it
             with suppress(OSError):
                 made.rmdir()
@@ -444,18 +446,9 @@ def _check_env(env: str, specs: Any, config: str | None) -> None:
 
 def _env_pos(config: str | None) -> Any:
     """Where `env:` is set: the user's config file when it sets it, else the embedded defaults."""
-    from importlib import resources
+    from engine.run.config import setting_pos
 
-    from engine.run.config import DEFAULTS
-    from engine.spec.yamlio import parse_yaml
-
-    if config is not None:
-        doc, _ = parse_yaml(Path(config).read_text(encoding="utf-8"), config)
-        if doc is not None and isinstance(doc.data, dict) and "env" in doc.data:
-            return doc.pos_of(("env",))
-    text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
-    doc, _ = parse_yaml(text, f"engine/run/{DEFAULTS}")
-    return doc.pos_of(("env",))
+    return setting_pos(config, ("env",))
 
 
 def _config(path: str | None) -> Any:
@@ -702,7 +695,7 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
     from engine.run.session import RefusedToStart
 
     build = partial(assemble, cfg, specs, args.stage, routing, run_dir, venue_path=local.venue, series=series,
-                    notes=notes, url=parsed.render_as_string(hide_password=False), owner=me)
+                    notes=notes, url=parsed.render_as_string(hide_password=False), owner=me, config=args.config)
     try:
         return build(resume=True) if args.resume else _fresh(build, _local_files(parsed, local.venue), local.archive)
     except FileNotFoundError as e:
@@ -719,6 +712,18 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
                       "run the same command again", 1) from None
 
 
+def _check_active_set(cfg: Any, specs: Any, config: str | None) -> None:
+    """The active set a fresh run would limit entries to (engine/run/signals.py load_active_set):
+    a missing named file or a bad one refused before anything is archived or written."""
+    from engine.run.session import RefusedToStart
+    from engine.run.signals import load_active_set
+
+    try:
+        load_active_set(cfg, specs, config)
+    except RefusedToStart as e:  # the spec set has no selection spec
+        raise Refused(str(e), 1) from None
+
+
 def _venue_mismatch(e: Exception, venue: Path) -> Refused:
     """The paper venue's file and the store disagree about the run: one line and the ways out."""
     return Refused(f"the paper venue's file {venue} does not fit the store's saved run ({e}): was it replaced, "
@@ -727,14 +732,11 @@ def _venue_mismatch(e: Exception, venue: Path) -> Refused:
 
 
 def _fresh(build: Callable[[], Any], files: list[Path], archive: Path) -> Any:
-    """A fresh run archives the last run's files first, and puts them back when the config is
-    refused once the store is open (ML models, active set: assemble closed the store then), the
-    store cannot be written, or the user pressed Ctrl-C (or sent SIGTERM). The files move all or
-    none, back as well as away: a signal meanwhile waits for the moves to end."""
-    from sqlalchemy.exc import DBAPIError
-
-    from engine.run.session import RefusedToStart
-
+    """A fresh run archives the last run's files first, and puts them back whenever the start
+    does not get through: the config refused once the store is open (ML models, active set:
+    assemble closed the store then), a store that cannot be written, Ctrl-C (or SIGTERM), and
+    any other error, so that no failed start leaves the last run in the archive. The files move
+    all or none, back as well as away: a signal meanwhile waits for the moves to end."""
     moved, archived = None, False
     try:  # opened first: a signal the moment held() ends is raised in here, where the files go back
         with interrupt.held():
@@ -742,7 +744,7 @@ def _fresh(build: Callable[[], Any], files: list[Path], archive: Path) -> Any:
             archived = True  # else the files are the last run's, where they were: _put_back would delete them
         interrupt.check()  # a signal while the files moved
         runner = build()
-    except (OSError, RefusedToStart, DBAPIError, KeyboardInterrupt):  # FileNotFoundError included; a full disk too
+    except BaseException:  # whatever stopped the start: _assemble and run() say what
         if archived:
             with interrupt.held():
                 _put_back(moved, files)

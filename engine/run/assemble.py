@@ -66,13 +66,15 @@ def funding_gaps(series: list, funding: dict[str, list[tuple[float, float]]]) ->
 
 def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_dir: Path, *,
              venue_path: Path | None = None, series: list | None = None, notes: list[str] | None = None,
-             resume: bool = False, url: str | None = None, owner: Owner | None = None) -> Runner:
+             resume: bool = False, url: str | None = None, owner: Owner | None = None,
+             config: str | None = None) -> Runner:
     """A ready-to-run Runner: fresh (the stage activated through the rollout spec), or resumed
     from the store's last checkpoint, on the store at `url` (default: $ENGINE_DB_URL, else the
-    config's `db`: state.db.store_url without a --db). What a bad config can still refuse once
-    the store is open (the ML models, the active set) is checked before anything else is made:
-    the store is closed again on a refusal, and neither the run directory nor the venue's file
-    exists yet. `owner` names the run in its run directory (engine/run/owner.py)."""
+    config's `db`: state.db.store_url without a --db); `config` is the run config's file, where
+    a refused active set points. What a bad config can still refuse once the store is open (the
+    ML models, the active set) is checked before anything else is made: the store is closed
+    again on a refusal, and neither the run directory nor the venue's file exists yet. `owner`
+    names the run in its run directory (engine/run/owner.py)."""
     from adapters.paper.funding import bundled_funding
     from engine.run import checkpoint
 
@@ -92,7 +94,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
             _check_routable(store, specs, stage, routing)
             clock.set(saved["clock"])
         decider = build_decider(cfg, specs, stage, series, store, notes, resume=saved is not None)
-        active = active_symbols(cfg, specs, store, notes, resume=saved is not None)
+        active = active_symbols(cfg, specs, store, notes, resume=saved is not None, config=config)
         usd = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
         wallets = {d: c.from_usd(usd) for d, c in currencies.items()}
         # A resume whose venue file is gone is refused here, before the run directory is made.

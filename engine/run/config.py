@@ -83,8 +83,20 @@ class StrategyUse(_Strict):
 
 
 class ModelRef(_Strict):
-    tf: str | None = None  # the model's bar timeframe; None: the data set's own
+    tf: Timeframe | None = None  # the model's bar timeframe; None: the data set's own
     version: int | None = Field(None, ge=1)  # None: the registry's active version
+
+
+def _active_set_file(path: str) -> str:
+    """A file's name (strategies.ml.config.file_name_problem): "" would be read as the working folder."""
+    from strategies.ml.config import file_name_problem
+
+    problem = file_name_problem(path)
+    if problem is not None:
+        raise PydanticCustomError("file_name", "{what}", {"what": problem, "hint": "name the JSON file `engine "
+                                                           "select` writes, or null for specs/ml/selection.yaml's "
+                                                           "fallback_file"})
+    return path
 
 
 class MLFilter(_Strict):
@@ -92,7 +104,9 @@ class MLFilter(_Strict):
     registry: str = "var/models"
     symbols: dict[str, list[ModelRef]] = {}  # symbol -> models (several vote as an ensemble)
     exploration: bool = True
-    active_set_file: str | None = None  # None: specs/ml/selection.yaml's fallback_file
+    # `engine select`'s file a fresh run limits new entries to (engine/run/signals.py active_symbols);
+    # None: specs/ml/selection.yaml's fallback_file, where no file means no selection was made
+    active_set_file: Annotated[str, AfterValidator(_active_set_file)] | None = None
 
 
 class RunConfig(_Strict):
@@ -156,7 +170,45 @@ def load_config(path: str | Path | None = None, *, strategy: bool = True) -> Run
     diags = [d for dom, dd in cfg.data.items() for d in _check_datasets(dom, dd, doc)]
     if diags:
         raise SpecError(diags)
+    diags = _check_pins(cfg, doc)
+    if diags:
+        raise SpecError(diags)
     return cfg
+
+
+def setting_pos(path: str | Path | None, keys: tuple[str, ...]) -> Any:
+    """Where the run config sets `keys`: the user's file when it sets them, else the embedded defaults."""
+    from engine.spec.yamlio import parse_yaml
+
+    if path is not None:
+        doc, _ = parse_yaml(Path(path).read_text(encoding="utf-8"), str(path))
+        if doc is not None and _sets(doc.data, keys):
+            return doc.pos_of(keys)
+    text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
+    doc, _ = parse_yaml(text, f"engine/run/{DEFAULTS}")
+    return doc.pos_of(keys)
+
+
+def _sets(data: Any, keys: tuple[str, ...]) -> bool:
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return False
+        data = data[key]
+    return True
+
+
+def _check_pins(cfg: RunConfig, doc: Any) -> list[Diagnostic]:
+    """Each symbol `ml.symbols` pins models for is one a data set of the run trades: a pin for
+    another (a typo, ETH/BTX for ETH/BTC) would be ignored, and the symbol trade unfiltered."""
+    from engine.data.sources import describe
+    from engine.diagnostics import did_you_mean
+
+    traded = sorted({describe(name, dd.store).symbol for dd in cfg.data.values() for name in dd.datasets})
+    known = f"the run's data sets (data.<domain>.datasets) trade {', '.join(traded) or 'no symbol'}"
+    return [_error(doc.key_pos_of(["ml", "symbols", symbol]),
+                   f"ml.symbols pins models for {symbol}, which no data set of the run trades",
+                   " ".join(filter(None, [did_you_mean(symbol, traded), known])), "CONFIG_ML")
+            for symbol in cfg.ml.symbols if symbol not in traded]
 
 
 def _check_user_doc(user: Any, doc: Any) -> None:

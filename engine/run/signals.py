@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.diagnostics import Pos
 from engine.run.config import RunConfig
 from engine.run.decide import Decider, EntryFilters, SymbolInputs
 from engine.run.market import Series
@@ -302,13 +303,18 @@ def _check_regime(name: str, model: Any, regime: Any, regime_file: str) -> None:
 
 def _setting_pos(regime_file: str, key: str) -> str:
     """file:line:col of `key` in the regime spec (the document's start when it is not written out)."""
+    return str(_key_pos(regime_file, key))
+
+
+def _key_pos(spec_file: str, key: str) -> Pos:
+    """Where a spec file sets a top-level `key` (the document's start when it is not written out)."""
     from engine.spec.yamlio import parse_yaml
 
     try:
-        doc, _ = parse_yaml(Path(regime_file).read_text(encoding="utf-8"), regime_file)
+        doc, _ = parse_yaml(Path(spec_file).read_text(encoding="utf-8"), spec_file)
     except (OSError, UnicodeDecodeError):
         doc = None  # the loader read it a moment ago; nothing to point at now
-    return str(doc.pos_of((key,))) if doc is not None else f"{regime_file}:1:1"
+    return doc.pos_of((key,)) if doc is not None else Pos(spec_file, 1, 1)
 
 
 def _refs(cfg: RunConfig, symbol: str, data_tf: str, registry: Any, pinned: dict | None) -> list[tuple[str, int]]:
@@ -357,21 +363,69 @@ def _ensemble(specs: Any, feeds: dict[str, list[ModelFeed]]) -> Any:
 
 
 # -- the active top-K set --------------------------------------------------------------------
-def active_symbols(cfg: RunConfig, specs: Any, store: Any, notes: list[str], resume: bool) -> frozenset[str] | None:
-    """The store's active set, else `engine select`'s file (copied into the store so a resume
-    sees the same set); None when no selection was made (every symbol may enter)."""
-    from strategies.selection import read_active_set
-
+def active_symbols(cfg: RunConfig, specs: Any, store: Any, notes: list[str], resume: bool,
+                   config: str | None = None) -> frozenset[str] | None:
+    """The symbols new entries are limited to; None: no limit. The one rule (docs/engine-run.md,
+    "The active set"): a resume keeps the set its run started with (the store's copy, or none);
+    a fresh run takes the store's set, else load_active_set's, which it copies into the store so
+    that a resume sees the same set. `config`: the run config's file, where a refusal points."""
     sel = ml_spec(specs, "selection", "for the active top-K set (engine select)")
-    active = read_active_set(sel, store=store)
+    active = _stored_set(sel, store)
     if active is None and not resume:
-        path = Path(cfg.ml.active_set_file or sel.fallback_file)
-        active = read_active_set(sel, fallback=path)
+        active = load_active_set(cfg, specs, config)
         if active is not None:
             store.put_json(sel.state_key, active.as_dict())
     if active is None:
-        _note(store, notes, "active_set", "no active set recorded (engine select): every symbol may enter")
+        _note(store, notes, "active_set", "no active set (no `engine select` file at "
+                                          f"{sel.fallback_file}, and ml.active_set_file names none): "
+                                          "every symbol may enter")
         return None
     _note(store, notes, "active_set", f"entries only on the active set: {', '.join(active.symbols) or '(none)'} "
                                       f"(selected {active.generated_at})", symbols=list(active.symbols))
     return frozenset(active.symbols)
+
+
+def _stored_set(sel: Any, store: Any) -> Any:
+    from engine.run.session import RefusedToStart
+    from strategies.selection import ActiveSetError, read_active_set
+
+    try:
+        return read_active_set(sel, store=store)
+    except ActiveSetError as e:  # the engine wrote it: a damaged store, not a user's input
+        raise RefusedToStart(f"{e.what}; start afresh (the store is archived) or {e.hint}") from None
+
+
+def load_active_set(cfg: RunConfig, specs: Any, config: str | None = None) -> Any:
+    """The active set `engine select` wrote, from the file ml.active_set_file names, else from the
+    selection spec's fallback_file; None only when that default file does not exist (no selection
+    was made). A named file that is missing, and any file that is not an active set, are a
+    SpecError at its line:col (bad JSON) or at the setting that names it."""
+    from engine.diagnostics import Diagnostic, Severity, SpecError
+    from strategies.selection import ActiveSetError, read_active_set_file
+
+    sel = ml_spec(specs, "selection", "for the active top-K set (engine select)")
+    named = cfg.ml.active_set_file
+    path = Path(named if named is not None else sel.fallback_file)
+    try:
+        active = read_active_set_file(path)
+    except ActiveSetError as e:
+        where = e.pos or _naming_pos(specs, config, named)
+        raise SpecError([Diagnostic(where, Severity.ERROR, "ACTIVE_SET", e.what, e.hint)]) from None
+    if active is None and named is not None:
+        raise SpecError([Diagnostic(_naming_pos(specs, config, named), Severity.ERROR, "ACTIVE_SET",
+                                    f"ml.active_set_file names {named}, which does not exist",
+                                    "write it with `engine select --out FILE` (e.g. engine select --top-k 5 --out "
+                                    f"{named}), or remove the key to trade without a selection; the run refuses "
+                                    "rather than let every symbol enter")])
+    return active
+
+
+def _naming_pos(specs: Any, config: str | None, named: str | None) -> Pos:
+    """The setting that names the active set's file: the run config's ml.active_set_file, else the
+    selection spec's fallback_file."""
+    from engine.run.config import setting_pos
+
+    if named is not None:
+        return setting_pos(config, ("ml", "active_set_file"))
+    where = specs.extra_pos.get("selection")
+    return _key_pos(where.file, "fallback_file") if where is not None else Pos("specs/ml/selection.yaml", 1, 1)

@@ -12,8 +12,8 @@ import typing
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo,
+                      field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError
@@ -54,6 +54,28 @@ def _check_duration(v: object) -> str:
 
 
 Duration = Annotated[str, BeforeValidator(_check_duration)]
+
+
+def file_name_problem(path: str) -> str | None:
+    """Why `path` cannot name a file (empty, or a folder: `var/`, `.`), or None. Used for the
+    active set's file here and in the run config (ml.active_set_file): read as a path, "" is
+    the working folder, which a run would try to read as the file."""
+    if not path.strip():
+        return "names no file (it is empty)"
+    if path.endswith(("/", "\\")) or Path(path).name in ("", ".", ".."):
+        return f"names a folder ({path}), not a file"
+    return None
+
+
+def _check_file_name(path: str) -> str:
+    problem = file_name_problem(path)
+    if problem is not None:
+        raise PydanticCustomError("file_name", "{what}", {"what": problem, "hint": "name the JSON file `engine "
+                                                           "select` writes, e.g. var/active_symbols.json"})
+    return path
+
+
+FileName = Annotated[str, AfterValidator(_check_file_name)]
 Bars = Annotated[int, Field(ge=1, le=MAX_WINDOW)]  # a window in bars: see strategies/params.py
 
 
@@ -286,7 +308,7 @@ class SelectionConfig(_Strict):
             "winrate": MetricRange(lo=0.0, hi=1.0),
         })
     state_key: str = "active_symbols"
-    fallback_file: str = "var/active_symbols.json"
+    fallback_file: FileName = "var/active_symbols.json"
 
 
 class ExplorationSpec(_Strict):
