@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-
 import typing
 from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
@@ -30,8 +29,7 @@ QUOTE_HINT = "write the currency its prices, fees and P&L are in, e.g. `quote: U
 
 def _currency(v: str) -> str:
     if not v.strip():  # money in an unnamed currency would be summed with another's
-        raise PydanticCustomError("contract_value", "the quote currency is blank",
-                                  {"hint": QUOTE_HINT})
+        raise PydanticCustomError("contract_value", "the quote currency is blank", {"hint": QUOTE_HINT})
     return v
 
 
@@ -78,7 +76,7 @@ class Checked(NamedTuple):
 
 def read(path: str | Path) -> Checked:
     """The catalogue at `path` ({} for an empty file), or every problem in it."""
-    file = shown(Path(path))
+    file = _shown(Path(path))
     try:
         raw = Path(path).read_bytes()
     except OSError as e:  # as the spec loader says of an unreadable spec file
@@ -89,7 +87,7 @@ def read(path: str | Path) -> Checked:
     return Checked(None, diags, None) if text is None else check(text, file)
 
 
-def shown(path: Path) -> str:
+def _shown(path: Path) -> str:
     """The catalogue's name as diagnostics print it: relative to the working folder when inside it."""
     try:
         return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd().resolve()) else str(path)
@@ -116,9 +114,9 @@ def _validate(doc: YamlDoc) -> tuple[dict[str, Contract] | None, list[Diagnostic
     try:
         contracts, diags = _ADAPTER.validate_python(data), []
     except ValidationError as err:
-        hints = _hints(err, doc)
-        contracts = None
-        diags = [dataclasses.replace(d, hint=hints.get(d.pos, d.hint)) for d in schema_diagnostics(err, doc, CATALOGUE)]
+        hints, contracts = _hints(err, doc), None
+        diags = [dataclasses.replace(d, hint=hints.get(d.pos, d.hint))
+                 for d in schema_diagnostics(err, doc, CATALOGUE)]
     seen = {d.pos for d in unrecordable}
     diags = unrecordable + [d for d in diags if d.pos not in seen]
     return (None, diags) if diags else (contracts, [])

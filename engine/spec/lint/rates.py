@@ -6,9 +6,9 @@ trades that series, else at the risk spec's `usd_rates`; a currency with neither
 run when it starts. The paper venue's catalogue (adapters/paper/contracts.yaml) is read here
 through its schema (engine/contracts.py), with positions, not through adapters.paper, whose
 package imports numpy: `engine validate` stays light. A catalogue its schema refuses is left to
-engine/spec/lint/contracts.py, which says why. A warning, never an error: only a run that trades the contract needs its rate,
-and that run still refuses to start without one (the run config, not the specs, says what
-it trades).
+engine/spec/lint/contracts.py, which says why. A warning, never an error: only a run that
+trades the contract needs its rate, and that run still refuses to start without one (the run
+config, not the specs, says what it trades).
 """
 from __future__ import annotations
 
