@@ -17,7 +17,7 @@ from pathlib import Path
 from collections.abc import Collection
 from typing import Iterator
 
-from engine.contracts import Contract, read
+from engine.contracts import Checked, Contract, read
 from engine.diagnostics import Diagnostic, Pos
 from engine.run.currency import USD
 from engine.spec.ir import SpecSet
@@ -38,16 +38,20 @@ def contracts_path() -> Path:
 
 
 def check_specset(cx: Context) -> Iterator[Diagnostic]:
-    yield from check(cx.specset, contracts_path())
+    yield from _check(cx.specset, cx.contracts)
 
 
 def check(specset: SpecSet, path: Path) -> Iterator[Diagnostic]:
     """CONTRACT_NO_RATE for each contract in the catalogue at `path` whose quote currency has
     no rate a run could convert at (none for a spec set without a risk document)."""
+    yield from _check(specset, read(path))
+
+
+def _check(specset: SpecSet, catalogue: Checked) -> Iterator[Diagnostic]:
     risk = specset.extra.get(RISK) if specset.extra_kinds.get(RISK) == RISK else None
     if risk is None:
         return
-    contracts, _, doc = read(path)
+    contracts, _, doc = catalogue
     if contracts is None or doc is None:
         return  # engine/spec/lint/contracts.py reports why: no contract is known to check
     rated, rates_file = {USD, *risk.usd_rates}, _risk_file(specset)

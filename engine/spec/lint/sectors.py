@@ -11,12 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-from engine.contracts import read
 from engine.diagnostics import Diagnostic, closest
 from engine.risk.config import RiskConfig
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
-from engine.spec.lint import rates
 from engine.spec.yamlio import YamlDoc, parse_yaml
 
 UNKNOWN = "RISK_SECTOR_SYMBOL"
@@ -27,7 +25,7 @@ GUARD = "sector_risk"
 
 def check_specset(cx: Context) -> Iterator[Diagnostic]:
     specset = cx.specset
-    contracts = read(rates.contracts_path()).contracts
+    contracts = cx.contracts.contracts
     if contracts is None:
         return  # engine/spec/lint/contracts.py says what is wrong with the catalogue
     for name, kind in specset.extra_kinds.items():
