@@ -129,10 +129,11 @@ def test_an_unquoted_store_name_with_a_space_gets_a_quoting_hint(tmp_path):
 
 def test_a_contract_must_name_its_quote_currency(tmp_path):
     from adapters.paper.catalogue import Catalogue
+    from engine.diagnostics import SpecError
 
     path = tmp_path / "contracts.yaml"
     path.write_text("DOGE/BTC: {domain: crypto_spot, kind: spot, tick: 0.00000001, step: 1, min_notional: 0.001}\n")
-    with pytest.raises(ValueError, match="DOGE/BTC: quote .* is required"):
+    with pytest.raises(SpecError, match=":1:11: error SCHEMA_MISSING missing required key `quote` in `DOGE/BTC`"):
         Catalogue.load(path)
     assert Catalogue.load().get("XRP-PERP").quote == "USDT"
 

@@ -53,9 +53,9 @@ def test_a_changed_validator_source_is_a_miss(tmp_path: Path) -> None:
         os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-def test_an_unreadable_contract_catalogue_is_a_warning_and_restoring_it_is_a_miss(tmp_path, monkeypatch) -> None:
+def test_an_unreadable_contract_catalogue_is_an_error_and_restoring_it_is_a_miss(tmp_path, monkeypatch) -> None:
     """The cache key reads every file it covers: a missing (or folder) adapters/paper/contracts.yaml
-    must not be a traceback but CONTRACT_NO_RATE's own warning, cached or not."""
+    must not be a traceback but an error at the file (no run could load it), cached or not."""
     from engine.commands.validate import validate
     from engine.spec.lint import rates
 
@@ -67,7 +67,8 @@ def test_an_unreadable_contract_catalogue_is_a_warning_and_restoring_it_is_a_mis
         for _ in range(2):  # a miss, then a hit
             diags = [d for d in validate([str(ROOT / "specs")], use_cache=True)[0]
                      if d.code != "NEVER_SENT" or not known(d)]  # the shipped specs' known findings
-            assert [d.message.startswith("cannot read the contract catalogue") for d in diags] == [True], diags
+            assert [(d.severity.value, d.message.startswith("cannot read the contract catalogue"))
+                    for d in diags] == [("error", True)], diags
     catalogue.rmdir()
     shutil.copy(ROOT / "adapters" / "paper" / "contracts.yaml", catalogue)
     assert not any("cannot read" in d.message for d in validate([str(ROOT / "specs")], use_cache=True)[0])

@@ -4,14 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from ruamel.yaml import YAML
-
-from engine.diagnostics import did_you_mean
+from engine.contracts import Contract, read
+from engine.diagnostics import SpecError, did_you_mean
 from engine.domain import Domain, Instrument
 
 DEFAULT_PATH = Path(__file__).with_name("contracts.yaml")
-_FIELDS = {"domain", "kind", "tick", "step", "min_notional", "multiplier", "expiry", "strike",
-           "option_right", "underlying", "quote"}
 
 
 class UnknownSymbol(KeyError):
@@ -25,9 +22,14 @@ class Catalogue:
         self._path = path  # named in errors: where a missing contract goes
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_PATH) -> "Catalogue":
-        data = YAML(typ="safe").load(Path(path).read_text()) or {}
-        return cls({sym: _instrument(str(sym), spec, path) for sym, spec in data.items()}, path)
+    def load(cls, path: str | Path | None = None) -> "Catalogue":
+        """The catalogue at `path` (DEFAULT_PATH); SpecError with every problem in it, as `engine
+        validate` reports them (engine/contracts.py), so a command stops with them, not a traceback."""
+        path = DEFAULT_PATH if path is None else path
+        contracts, problems, _ = read(path)
+        if contracts is None:
+            raise SpecError(problems)
+        return cls({sym: _instrument(sym, c) for sym, c in contracts.items()}, path)
 
     def get(self, symbol: str) -> Instrument:
         try:
@@ -44,18 +46,7 @@ class Catalogue:
         return iter(self._by_symbol.values())
 
 
-def _instrument(symbol: str, spec: dict, path: str | Path) -> Instrument:
-    unknown = set(spec) - _FIELDS
-    if unknown:
-        raise ValueError(f"{path}: {symbol}: unknown field(s) {sorted(unknown)}")
-    for key in ("tick", "step"):
-        if not float(spec.get(key, 0)) > 0:
-            raise ValueError(f"{path}: {symbol}: {key} must be > 0")
-    if not spec.get("quote"):  # money in an unnamed currency would be summed with another's
-        raise ValueError(f"{path}: {symbol}: quote (the currency its prices are in, e.g. USD) is required")
-    return Instrument(symbol=symbol, domain=Domain(spec["domain"]), tick=float(spec["tick"]),
-                      step=float(spec["step"]), min_notional=float(spec.get("min_notional", 0)),
-                      multiplier=float(spec.get("multiplier", 1)), kind=spec.get("kind", "spot"),
-                      expiry=spec.get("expiry"), strike=spec.get("strike"),
-                      option_right=spec.get("option_right"), underlying=spec.get("underlying"),
-                      quote=str(spec["quote"]))
+def _instrument(symbol: str, c: Contract) -> Instrument:
+    return Instrument(symbol=symbol, domain=Domain(c.domain), tick=c.tick, step=c.step, min_notional=c.min_notional,
+                      multiplier=c.multiplier, kind=c.kind, expiry=c.expiry, strike=c.strike,
+                      option_right=c.option_right, underlying=c.underlying, quote=c.quote)

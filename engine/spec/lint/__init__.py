@@ -19,6 +19,7 @@ from engine.spec.lint import answers, senders  # apart, likewise: the engine's e
 from engine.spec.lint import ignores
 from engine.spec.lint import ml  # apart, likewise: names in the ML specs
 from engine.spec.lint import sectors  # apart, likewise: the risk spec's sector map
+from engine.spec.lint import contracts  # apart, likewise: the paper venue's contract catalogue
 
 MachineRule = Callable[[Context, Machine], Iterable[Diagnostic]]
 MACHINE_RULES: tuple[MachineRule, ...] = (
@@ -27,7 +28,7 @@ MACHINE_RULES: tuple[MachineRule, ...] = (
 )
 SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (
     events.check_specset, rates.check_specset, risk.check_specset, implemented.check_specset,
-    senders.check_specset, ml.check_specset, sectors.check_specset)
+    senders.check_specset, ml.check_specset, sectors.check_specset, contracts.check_specset)
 
 __all__ = ["lint", "safely"]
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Iterator
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Iterator
 
 from engine.diagnostics import Pos
 from engine.spec.expr import Problem, Scope, analyse, parse
 from engine.spec.ir import ActionRef, Expr, Machine, SpecSet, Transition
 from engine.spec.lint._base import Sources
 from engine.spec.lint._index import MachineIndex
+
+if TYPE_CHECKING:
+    from engine.contracts import Checked
 
 BUILTIN_ACTIONS = ("assign", "raise")
 
@@ -45,6 +48,15 @@ class Context:
     @property
     def guards(self) -> frozenset[str]:
         return frozenset(self.specset.catalogue.guards)
+
+    @cached_property
+    def contracts(self) -> Checked:
+        """The paper venue's contract catalogue through its schema, read once for the rules that
+        check it (contracts), compare it with the risk spec (rates, sectors)."""
+        from engine.contracts import read
+        from engine.spec.lint import rates  # its contracts_path, looked up now: tests point it elsewhere
+
+        return read(rates.contracts_path())
 
     @property
     def catalogue_unloaded(self) -> bool:

@@ -3,20 +3,21 @@
 A domain's wallet counts its contracts' quote currency, and a run converts the specs' USD
 figures into it (engine/run/currency.py) at the rate of the domain's own USD/XXX bars when it
 trades that series, else at the risk spec's `usd_rates`; a currency with neither refuses the
-run when it starts. The paper venue's catalogue (adapters/paper/contracts.yaml) is read here as
-YAML with positions, not through adapters.paper, whose package imports numpy: `engine validate`
-stays light. A warning, never an error: only a run that trades the contract needs its rate,
-and that run still refuses to start without one (the run config, not the specs, says what
-it trades).
+run when it starts. The paper venue's catalogue (adapters/paper/contracts.yaml) is read here
+through its schema (engine/contracts.py), with positions, not through adapters.paper, whose
+package imports numpy: `engine validate` stays light. A catalogue its schema refuses is left to
+engine/spec/lint/contracts.py, which says why. A warning, never an error: only a run that
+trades the contract needs its rate, and that run still refuses to start without one (the run
+config, not the specs, says what it trades).
 """
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from collections.abc import Collection
-from typing import Any, Iterator
+from typing import Iterator
 
+from engine.contracts import Checked, Contract, read
 from engine.diagnostics import Diagnostic, Pos
 from engine.run.currency import USD
 from engine.spec.ir import SpecSet
@@ -37,41 +38,26 @@ def contracts_path() -> Path:
 
 
 def check_specset(cx: Context) -> Iterator[Diagnostic]:
-    yield from check(cx.specset, contracts_path())
+    yield from _check(cx.specset, cx.contracts)
 
 
 def check(specset: SpecSet, path: Path) -> Iterator[Diagnostic]:
     """CONTRACT_NO_RATE for each contract in the catalogue at `path` whose quote currency has
     no rate a run could convert at (none for a spec set without a risk document)."""
+    yield from _check(specset, read(path))
+
+
+def _check(specset: SpecSet, catalogue: Checked) -> Iterator[Diagnostic]:
     risk = specset.extra.get(RISK) if specset.extra_kinds.get(RISK) == RISK else None
     if risk is None:
         return
-    from engine.spec.yamlio import parse_yaml
-
-    shown = _shown(path)
-    try:
-        doc, problems = parse_yaml(path.read_text(encoding="utf-8"), shown)
-    except (OSError, UnicodeDecodeError) as e:
-        yield diag(Pos(shown, 1, 1), CODE, f"cannot read the contract catalogue ({e}): no "
-                   "contract's quote currency was checked for a USD rate", "restore adapters/paper/contracts.yaml")
-        return
-    if doc is None or problems or not isinstance(doc.data, dict):
-        first = problems[0] if problems else None
-        yield diag(first.pos if first else Pos(shown, 1, 1), CODE,
-                   f"the contract catalogue is not a YAML mapping of contracts{f' ({first.message})' if first else ''}: "
-                   "no contract's quote currency was checked for a USD rate", "fix the catalogue's YAML")
-        return
+    contracts, _, doc = catalogue
+    if contracts is None or doc is None:
+        return  # engine/spec/lint/contracts.py reports why: no contract is known to check
     rated, rates_file = {USD, *risk.usd_rates}, _risk_file(specset)
-    for symbol, entry in doc.data.items():
-        if not isinstance(entry, dict):
-            continue
-        quote, pos = entry.get("quote"), doc.pos_of((symbol, "quote"))
-        if quote is None or not str(quote).strip():  # the catalogue refuses it: no currency to rate
-            yield diag(pos, CODE, f"{symbol} has no `quote`: the currency its prices, fees and "
-                       "wallet are counted in is unknown, so it has no USD rate, and the paper venue refuses "
-                       "to load the catalogue", "write the currency it quotes in, e.g. `quote: USD`")
-        elif str(quote) not in rated and symbol != f"{USD}/{quote}":
-            yield _finding(str(symbol), entry, str(quote), doc.data, pos, rates_file)
+    for symbol, contract in contracts.items():
+        if contract.quote not in rated and symbol != f"{USD}/{contract.quote}":
+            yield _finding(symbol, contract, contracts, doc.pos_of((symbol, "quote")), rates_file)
 
 
 def about(d: Diagnostic, symbols: Collection[str]) -> bool:
@@ -86,14 +72,15 @@ def _risk_file(specset: SpecSet) -> str:
     return f" ({pos.file})" if pos is not None else ""
 
 
-def _finding(symbol: str, entry: dict, quote: str, contracts: dict[str, Any], pos: Pos, rates_file: str) -> Diagnostic:
+def _finding(symbol: str, contract: Contract, contracts: dict[str, Contract], pos: Pos, rates_file: str) -> Diagnostic:
     """One contract without a rate; whether a run could make one from its own data (it trades the
     USD/XXX contract of the same domain beside it) is the run config's to say, when one exists."""
-    domain, own = entry.get("domain"), f"{USD}/{quote}"
+    quote, domain = contract.quote, contract.domain
+    own = f"{USD}/{quote}"
     twin = contracts.get(own)
     add = (f"add `{quote}: {{usd: <USD per {quote}>, source: <where the figure is from>}}` to the risk spec's "
            f"`usd_rates`{rates_file}")
-    if isinstance(twin, dict) and twin.get("domain") == domain and twin.get("quote") == quote:
+    if twin is not None and twin.domain == domain and twin.quote == quote:
         return diag(pos, CODE,
                     f"{symbol} quotes in {quote}, which has no entry in the risk spec's `usd_rates`: a run trading it "
                     f"gets a rate only if it also trades {own} in {domain} (the rate of its own bars), which the run "
@@ -104,10 +91,3 @@ def _finding(symbol: str, entry: dict, quote: str, contracts: dict[str, Any], po
                 f"a rate from its own data (the catalogue has no {own} contract in {domain}): a run trading {symbol} "
                 "is refused when it starts", add)
 
-
-def _shown(path: Path) -> str:
-    """The catalogue's name as diagnostics print it: relative to the working folder when inside it."""
-    try:
-        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd().resolve()) else str(path)
-    except ValueError:  # another drive
-        return str(path)

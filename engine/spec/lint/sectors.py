@@ -2,8 +2,9 @@
 naming a symbol no contract has (a typo the sector cap would never count, `EURUSD` for
 `EUR/USD`); RISK_SECTOR_MISSING, a contract in no sector, which the sector cap counts as a
 sector of its own (engine/risk/guards.py sector_risk): capped, but not with the symbols it
-moves with. The paper venue's catalogue (adapters/paper/contracts.yaml) is read as YAML with
-positions, as engine/spec/lint/rates.py reads it, so that `engine validate` stays light.
+moves with. The paper venue's catalogue (adapters/paper/contracts.yaml) is read through its
+schema (engine/contracts.py), as engine/spec/lint/rates.py reads it, so that `engine validate`
+stays light.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from engine.diagnostics import Diagnostic, closest
 from engine.risk.config import RiskConfig
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
-from engine.spec.lint.rates import contracts_path
 from engine.spec.yamlio import YamlDoc, parse_yaml
 
 UNKNOWN = "RISK_SECTOR_SYMBOL"
@@ -25,9 +25,9 @@ GUARD = "sector_risk"
 
 def check_specset(cx: Context) -> Iterator[Diagnostic]:
     specset = cx.specset
-    contracts = _contracts(contracts_path())
+    contracts = cx.contracts.contracts
     if contracts is None:
-        return  # CONTRACT_NO_RATE says the catalogue cannot be read
+        return  # engine/spec/lint/contracts.py says what is wrong with the catalogue
     for name, kind in specset.extra_kinds.items():
         pos = specset.extra_pos.get(name)
         if kind == KIND and pos is not None:
@@ -59,13 +59,8 @@ def check(config: RiskConfig, file: str, contracts: dict[str, Any]) -> Iterator[
                        f"add {symbol} to the sector of the markets it moves with, or give it one of its own")
 
 
-def _contracts(path: Path) -> dict[str, Any] | None:
-    doc = _doc(path)
-    return doc.data if doc is not None else None
-
-
 def _doc(path: Path) -> YamlDoc | None:
-    """The YAML mapping at `path`; None when unreadable (the loader, or CONTRACT_NO_RATE, says why)."""
+    """The YAML mapping at `path` (the risk file); None when unreadable (the loader says why)."""
     try:
         doc, problems = parse_yaml(path.read_text(encoding="utf-8"), str(path))
     except (OSError, UnicodeDecodeError):
