@@ -479,7 +479,7 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
         raise Refused(f"nothing to resume in {where}: no run has checkpointed there"
                       f"{_or_archived(parsed.render_as_string(hide_password=False))} start a run without --resume", 1)
     if saved.finished is not None:
-        raise Refused(f"the run in {where} already finished; {_report_of(saved)}. To run again, {afresh}", 1)
+        raise Refused(f"the run in {where} already finished; {_report_of(saved, args)}. To run again, {afresh}", 1)
     _check_stage(args, saved.checkpoint)
     changed = checkpoint.config_changes(saved.config, cfg) if saved.config is not None else []
     if changed:
@@ -522,16 +522,17 @@ def _or_archived(url: str) -> str:
     return f"; {hint}; else" if hint else ";"
 
 
-def _report_of(saved: SavedRun) -> str:
+def _report_of(saved: SavedRun, args: argparse.Namespace) -> str:
     """Where a finished run's report is, or that it is gone (deleted since: a finished run is not
-    replayed again, so no engine command writes it anew)."""
+    replayed again, so no engine command writes it anew) and what shows the store's state."""
     from engine.run.report import REPORT
+    from engine.suggest import Carried
 
     run_dir = Path(str(saved.finished["run_dir"]))
     if (_saved_dir(saved, str(run_dir)) / REPORT).is_file():
         return f"its report is in {run_dir}"
     return (f"its report ({run_dir / REPORT}) is gone: a finished run is not replayed again to rewrite it, and the "
-            "store keeps its journal and end state (`engine status`)")
+            f"store keeps its journal and end state (`{Carried.of(args).command('status')}`)")
 
 
 def _started_with(saved: SavedRun) -> str:
