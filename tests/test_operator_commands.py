@@ -124,7 +124,8 @@ def test_kill_unknown_mode_is_a_usage_error_listing_the_modes(db, capsys):
 def test_kill_without_a_store_refuses_and_creates_none(tmp_path, capsys):
     missing = tmp_path / "var" / "engine.db"
     assert engine("kill", "--mode", "halt", "--db", str(missing)) == 1
-    assert "no run yet: start one with `engine run --stage 1`" in capsys.readouterr().err
+    # started there, with the specs the command was given: `engine run --stage 1` alone used var/engine.db
+    assert f"no run yet: start one with `engine run --stage 1 --specs {SPECS} --db {missing}`" in capsys.readouterr().err
     assert not missing.parent.exists()
 
 
@@ -230,13 +231,15 @@ def test_a_refused_promotion_says_what_lifts_the_kill_switch_not_the_raw_ctx(db,
     assert engine("promote", "--db", str(db)) == 1
     err = capsys.readouterr().err
     assert ("confirming now would not leave `demoted`: the kill switch is still engaged (kill mode `halted`): "
-            "`engine kill --mode resume` first (the `rollout` spec: kill switch still engaged: resume it first)") in err
+            f"`engine kill --mode resume --specs {SPECS} --db {db}` first (the `rollout` spec: kill switch still "
+            "engaged: resume it first)") in err
     assert "ctx" not in err and "kill_clear" not in err
     set_state(db, "rollout", "confirm_stage_2", {"stage": 1, "kill_clear": False})  # a guard alone refuses it
     set_state(db, "kill_modes", "close_only", {"tripped_by": "daily_loss"})
     assert engine("promote", "--db", str(db)) == 1
     err = capsys.readouterr().err
-    assert "(kill mode `close_only`): `engine kill --mode resume` first (the `rollout` spec: `ctx.kill_clear` is false)" in err
+    assert (f"(kill mode `close_only`): `engine kill --mode resume --specs {SPECS} --db {db}` first (the `rollout` "
+            "spec: `ctx.kill_clear` is false)") in err
     set_state(db, "kill_modes", "flatten_all", {"tripped_by": "manual"})  # no command lifts it: wait
     assert engine("promote", "--db", str(db)) == 1
     assert "no operator command lifts it from there: wait until the engine moves it on" in capsys.readouterr().err
@@ -249,7 +252,7 @@ def test_a_refused_decline_says_declining_and_what_answers_instead(db, capsys):
     assert engine("promote", "--decline", "--db", str(db)) == 1
     err = capsys.readouterr().err
     assert ("declining now would not leave `demoted`: the `rollout` spec has no `operator_rejected` transition out of "
-            "it; it is answered with `engine promote`") in err, err
+            f"it; it is answered with `engine promote --specs {SPECS} --db {db}`") in err, err
     assert taken(db) == []
 
 
@@ -291,7 +294,7 @@ def test_status_without_a_store_says_how_to_start(tmp_path, capsys, monkeypatch)
     monkeypatch.chdir(tmp_path)  # default var/engine.db, relative to the working folder
     assert engine("status") == 1
     captured = capsys.readouterr()
-    assert "no run yet: start one with `engine run --stage 1`" in captured.err
+    assert f"no run yet: start one with `engine run --stage 1 --specs {SPECS}`" in captured.err
     assert "Traceback" not in captured.err + captured.out
     assert not (tmp_path / "var").exists()
 
@@ -496,7 +499,8 @@ def test_status_shows_each_gate_and_the_command_a_waiting_one_needs(db, capsys):
     assert engine("status", "--db", str(db)) == 0
     out = capsys.readouterr().out
     assert "gate:crypto_spot (model_promotion) awaits the operator in `awaiting_confirmation`" in out
-    assert "promote --domain crypto_spot` (or `--decline`)" in out and "promote --domain forex" not in out
+    assert f"promote --domain crypto_spot --specs {SPECS} --db {db}` (or `--decline`)" in out
+    assert "promote --domain forex" not in out
     assert engine("status", "--db", str(db), "--json") == 0
     gates = json.loads(capsys.readouterr().out)["gates"]
     assert [(g["gate"], g["state"], g["awaiting_confirmation"]) for g in gates] == [

@@ -44,8 +44,8 @@ def test_a_store_without_tables_reads_as_no_store(tableless: Path) -> None:
 
 
 @pytest.mark.parametrize("argv, said", [
-    (("status",), "no run yet: start one with `engine run --stage 1`"),
-    (("kill", "--mode", "halt"), "no run yet: start one with `engine run --stage 1`"),
+    (("status",), "no run yet: start one with `engine run --stage 1 --specs"),
+    (("kill", "--mode", "halt"), "no run yet: start one with `engine run --stage 1 --specs"),
     (("run", "--stage", "1", "--resume"), "nothing to resume"),
 ])
 def test_status_kill_and_resume_agree_there_is_no_run(argv: tuple[str, ...], said: str, tableless: Path,

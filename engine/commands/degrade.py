@@ -21,6 +21,7 @@ from engine.commands.status import (CommandError, add_db_argument, add_specs_arg
                                     resume_command, transitions_from, when_applied)
 from engine.domain import Domain
 from engine.spec.contract import GATE_DEGRADE
+from engine.suggest import Carried
 
 
 
@@ -61,14 +62,14 @@ def post_gate_command(args: argparse.Namespace, url: str, command: str, *,
     from engine.run.session import hosted_machines
 
     spec_set = load_spec_set(args.specs)
-    instance = f"gate:{args.domain}"
-    with open_existing_store(url) as store:
-        refuse_finished(store)
+    instance, carried = f"gate:{args.domain}", Carried.of(args)
+    with open_existing_store(url, carried) as store:
+        refuse_finished(store, carried)
         saved = [(name, snap) for name in hosted_machines(spec_set) if name in spec_set.machines
                  for iid, snap in store.load_snapshots(name).items() if iid == instance]
         if not saved:
             raise CommandError(f"no gate of {args.domain} in the store: the run's stage does not trade it, or no "
-                               "run has checkpointed its gate yet (`engine status`)")
+                               f"run has checkpointed its gate yet (`{carried.command('status')}`)")
         name, snap = max(saved, key=lambda s: s[1].updated_ts)
         machine = spec_set.machines[name]
         cmd = machine.commands.get(command)
@@ -77,10 +78,10 @@ def post_gate_command(args: argparse.Namespace, url: str, command: str, *,
         state = snap.data.get("state")
         if refuse and _inapplicable(machine, state, cmd.event):
             raise CommandError(f"{instance} is in `{state}`: the `{name}` spec has no `{cmd.event}` transition "
-                               f"there (`{command}` answers a gate that awaits the operator; `engine status` "
-                               "shows each gate)")
+                               f"there (`{command}` answers a gate that awaits the operator; "
+                               f"`{carried.command('status')}` shows each gate)")
         resume = resume_command(store, args)
-        refuse_untaken(url, resume)
+        refuse_untaken(url, resume, carried)
         posted = {"machine": name, "instance": instance, "event": cmd.event, "reason": args.reason}
         if refuse:  # applied only in the state the operator answered, never in a later one
             posted = {**posted, "expect_state": state}

@@ -22,6 +22,7 @@ from engine.commands.status import (KILL_KIND, CommandError, add_db_argument, ad
                                     command_store_url, load_machine, machine_state, open_existing_store,
                                     refuse_finished, refuse_untaken, resume_command, transitions_from,
                                     when_applied)
+from engine.suggest import Carried
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,12 +47,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         url = command_store_url(args)
-        with open_existing_store(url) as store:
-            refuse_finished(store)
+        carried = Carried.of(args)  # after the URL's check: it prints --db back
+        with open_existing_store(url, carried) as store:
+            refuse_finished(store, carried)
             current, _ = machine_state(store, machine.name)
             warning = _inapplicable(machine, current, cmd.event)
             resume = resume_command(store, args)
-            refuse_untaken(url, resume)
+            refuse_untaken(url, resume, carried)
             command_id = store.post_command(cmd.name, {
                 "machine": machine.name, "event": cmd.event, "mode": cmd.name.replace("_", "-"),
                 "reason": args.reason})
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"posted #{command_id}: {cmd.name.replace('_', '-')} -> event `{cmd.event}` of `{machine.name}`"
           f" ({cmd.description})")
     print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; {when_applied(url, resume)} "
-          "(check with `engine status`)")
+          f"(check with `{carried.command('status')}`)")
     if warning:
         print(f"engine kill: warning: {warning}", file=sys.stderr)
     return 0

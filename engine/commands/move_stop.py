@@ -29,6 +29,7 @@ from engine.commands.status import (BRACKET_MACHINE, USAGE, CommandError, add_db
                                     refuse_finished, refuse_untaken, resume_command, when_applied)
 from engine.domain import Domain
 from engine.spec.contract import MOVE_STOP
+from engine.suggest import Carried
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,23 +73,24 @@ def _move(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     if machine is None or MOVE_STOP not in machine.events:
         raise CommandError(f"the spec set under {args.specs} has no `{BRACKET_MACHINE}` machine taking "
                            f"`{MOVE_STOP}`; run `engine validate {args.specs}`")
-    url = command_store_url(args)
-    with open_existing_store(url) as store:
-        refuse_finished(store)
+    url, carried = command_store_url(args), Carried.of(args)
+    with open_existing_store(url, carried) as store:
+        refuse_finished(store, carried)
         named = [b for b in open_brackets(store)
                  if b["symbol"] == args.symbol and args.domain in (None, b["domain"])]
         if not named:
             where = f" in {args.domain}" if args.domain else ""
             raise CommandError(f"nothing is open on {args.symbol}{where} at the engine's last checkpoint: nothing "
-                               "was posted (`engine status` lists the open positions and their stops)")
+                               f"was posted (`{carried.command('status')}` lists the open positions and their stops)")
         prices = _last_closes(store)
         resume = resume_command(store, args)
-        refuse_untaken(url, resume)
+        refuse_untaken(url, resume, carried)
         command_id = store.post_command(MOVE_STOP, {
             "machine": machine.name, "event": MOVE_STOP, "symbol": args.symbol, "domain": args.domain,
             "brackets": [b["bracket"] for b in named], "stop": args.stop, "reason": args.reason})
     lines = [f"posted #{command_id}: {MOVE_STOP} {args.symbol} to {args.stop:g} for {len(named)} bracket(s); "
-             f"{when_applied(url, resume)} (the journal says what it did: `engine status` shows the stops)"]
+             f"{when_applied(url, resume)} (the journal says what it did: `{carried.command('status')}` shows the "
+             "stops)"]
     lines += [f"  {b['bracket']} ({b['domain']}, {b['side']}, `{b['state']}`): stop {_num(b['stop'])} -> "
               f"{args.stop:g}" for b in named]
     warnings = [w for b in named if (w := _refused(spec_set, machine, b, args.stop,

@@ -39,6 +39,7 @@ from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_d
                                     refuse_untaken, resume_command, when_applied, USAGE)
 from engine.domain import Domain
 from engine.spec.contract import GATE_CONFIRM, GATE_DECLINE
+from engine.suggest import Carried
 
 COMMAND = "promote"  # the rollout spec's command the engine contract requires
 DECLINE = "decline"  # optional: without it in the spec, --decline is refused, naming the spec
@@ -79,9 +80,9 @@ def _promote(args: argparse.Namespace) -> str:
     cmd = machine.commands.get(name)
     if cmd is None:
         raise CommandError(f"the `{machine.name}` spec has no `{name}` command under `commands:`")
-    url = command_store_url(args)
-    with open_existing_store(url) as store:
-        refuse_finished(store)
+    url, carried = command_store_url(args), Carried.of(args)
+    with open_existing_store(url, carried) as store:
+        refuse_finished(store, carried)
         state, ctx = machine_state(store, machine.name)
         if state is None:
             raise CommandError(f"no `{machine.name}` snapshot in the store yet: the engine has not run a stage")
@@ -90,12 +91,12 @@ def _promote(args: argparse.Namespace) -> str:
             raise CommandError(f"nothing awaits confirmation: `{state}` is not waiting for the operator")
         target, said = dry_run(spec_set, machine, latest_snapshot(store, machine.name), cmd.event)
         if target == state:
-            raise CommandError(_would_not_leave(args.decline, machine, state, cmd.event, said,
+            raise CommandError(_would_not_leave(args, machine, state, cmd.event, said,
                                                 _kill_hint(spec_set, args, store)))
         if args.stage is not None and not _is_stage(target, args.stage):
             raise CommandError(f"the pending promotion from `{state}` leads to {target}, not stage {args.stage}")
         resume = resume_command(store, args)
-        refuse_untaken(url, resume)
+        refuse_untaken(url, resume, carried)
         for note in () if args.decline else _live_legs(machine, target, store):
             print(f"note: {note}")
         command_id = store.post_command(cmd.name, {
@@ -154,17 +155,19 @@ def _inert(said: list[str]) -> Any:
     return act
 
 
-def _would_not_leave(decline: bool, machine: Any, state: str, event: str, said: list[str], kill: str) -> str:
+def _would_not_leave(args: argparse.Namespace, machine: Any, state: str, event: str, said: list[str],
+                     kill: str) -> str:
     """Why the answer would leave the rollout where it is, in the spec's words: the reason its
     rejecting action gives, else the guards that do not hold, else that no transition answers the
-    event there (and what does); then what lifts the kill switch, when it is engaged."""
+    event there (and what does, on this store); then what lifts the kill switch, when it is engaged."""
     from engine.commands.status import transitions_from
     from engine.suggest import commands_leaving, promote_command
 
-    head = f"{'declining' if decline else 'confirming'} now would not leave `{state}`"
+    head = f"{'declining' if args.decline else 'confirming'} now would not leave `{state}`"
     found = transitions_from(machine, state, event)
     if not found:
-        others = [f"`{c}`" for c in map(promote_command, commands_leaving(machine, state)) if c]
+        others = [f"`{c}`" for c in (promote_command(n, Carried.of(args)) for n in commands_leaving(machine, state))
+                  if c]
         return (f"{head}: the `{machine.name}` spec has no `{event}` transition out of it"
                 + (f"; it is answered with {' or '.join(others)}" if others else ""))
     guards = [f"`{t.guard.source}`" for t in found if t.guard is not None and t.target not in (None, state)]
@@ -174,11 +177,12 @@ def _would_not_leave(decline: bool, machine: Any, state: str, event: str, said: 
 
 
 def _kill_hint(spec_set: Any, args: argparse.Namespace, store: Any) -> str:
-    """What lifts the kill switch, from its saved state and its spec ("" when it is not engaged)."""
+    """What lifts the kill switch, from its saved state and its spec, on this store ("" when it is
+    not engaged)."""
     from engine.suggest import kill_engaged
 
     kill = load_machines(args.specs, KILL_KIND, spec_set=spec_set)[KILL_KIND]
-    return kill_engaged(kill, machine_state(store, kill.name)[0]) if kill is not None else ""
+    return kill_engaged(kill, machine_state(store, kill.name)[0], Carried.of(args)) if kill is not None else ""
 
 
 def _live_legs(machine: Any, target: str, store: Any) -> list[str]:

@@ -34,6 +34,7 @@ CONFIG_FILE_KEY = "run/config_file"
 SPECS_KEY = "run/specs"  # session.spec_hashes of the specs a run started with: its parts, so a resume can name one
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended (SIGTERM: 143)
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
+CARRIED = ("config", "specs", "db")  # written by engine/suggest.py Carried, as every suggested command has them
 
 
 class Refused(Exception):
@@ -109,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from adapters.base import VenueError
     from engine.run.owner import owner_of
+    from engine.suggest import Carried
     from state.db import shown_url
     from state.runlock import EngineRunning, RunLock, run_files
 
@@ -149,6 +151,7 @@ def _run(args: argparse.Namespace) -> int:
             interrupt.check()  # a Ctrl-C lost while loading: stop before anything is archived
             runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local, me)
             runner.lock_lost = lock.lost
+            runner.carried = Carried.of(args)  # what the commands it suggests keep: its store, config, specs
             try:
                 return _execute(args, runner, run_dir, start, run_warnings(warnings, series))
             except FileNotFoundError as e:
@@ -340,35 +343,27 @@ def resume_command_of(args: argparse.Namespace) -> str:
 
 def _command(args: argparse.Namespace, routing: str, *, resume: bool) -> str:
     """The user's command line rebuilt from its parsed options, so that it can be pasted: the
-    command word that started this engine (engine/suggest.py), every option given (one not at its
-    default), with `routing` and `resume` in place of the user's."""
-    from engine.suggest import engine_command
+    command word that started this engine, the config, specs and store as every suggested command
+    carries them (engine/suggest.py Carried), every other option given (one not at its default),
+    with `routing` and `resume` in place of the user's."""
+    from engine.suggest import Carried
 
     p = argparse.ArgumentParser()
     add_arguments(p)
     defaults = vars(p.parse_args(["--stage", str(args.stage)]))
-    words = [engine_command("run"), f"--stage {args.stage}", *([routing] if routing else [])]
+    carried = replace(Carried.of(args), routing=(routing,) if routing else ())
+    words = []
     for dest, value in vars(args).items():
-        if dest in NOT_CARRIED or dest not in defaults or value == defaults[dest]:
+        if dest in NOT_CARRIED or dest in CARRIED or dest not in defaults or value == defaults[dest]:
             continue
         flag = "--" + dest.replace("_", "-")
-        if dest == "db":
-            value = _shown_db(value)
         if value is True:
             words.append(flag)
         elif isinstance(value, list):
             words.append(" ".join([flag, *map(shlex.quote, value)]))
         else:
             words.append(f"{flag} {shlex.quote(str(value))}")
-    return " ".join(words + (["--resume"] if resume else []))
-
-
-def _shown_db(db: str) -> str:
-    """--db to print back: a URL's password masked (secrets never reach a log); the operator
-    types it again, or sets ENGINE_DB_URL and leaves --db out."""
-    from state.db import shown_url
-
-    return shown_url(db) if "://" in db else db
+    return carried.run(args.stage, *words, *(["--resume"] if resume else []))
 
 
 def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int, e: KeyboardInterrupt) -> str:
@@ -556,7 +551,8 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
         raise Refused(f"nothing to resume in {where}: no run has checkpointed there"
                       f"{_or_archived(parsed.render_as_string(hide_password=False))} start a run without --resume", 1)
     if saved.finished is not None:
-        raise Refused(f"the run in {where} already finished; {_report_of(saved)}. To run again, {afresh}", 1)
+        raise Refused(f"the run in {where} already finished; {_report_of(saved, args)}. To run again, {afresh}", 1)
+    _check_stage(args, saved.checkpoint)
     changed = checkpoint.config_changes(saved.config, cfg) if saved.config is not None else []
     if changed:
         raise Refused(f"the run config differs from the one the saved run started with ({', '.join(changed)}): "
@@ -566,6 +562,16 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
         raise Refused(f"{'; '.join(edited)} changed since the saved run's last checkpoint, and a resume replays under "
                       f"the specs it started with: put the spec{'s' * (len(edited) > 1)} back and resume, "
                       f"or {afresh}", 1)
+
+
+def _check_stage(args: argparse.Namespace, checkpoint: dict) -> None:
+    """A resume continues the stage the run was started in (a usage error otherwise): the refusal
+    suggests the user's own command with that stage, every other option kept."""
+    stage = checkpoint.get("stage", args.stage)
+    if stage != args.stage:
+        resume = resume_command_of(argparse.Namespace(**{**vars(args), "stage": stage}))
+        raise Refused(f"the saved run is stage {stage}, not stage {args.stage}: resume it with `{resume}`, or start "
+                      f"stage {args.stage} afresh without --resume", 2)
 
 
 def _afresh(args: argparse.Namespace, parsed: Any) -> str:
@@ -588,16 +594,17 @@ def _or_archived(url: str) -> str:
     return f"; {hint}; else" if hint else ";"
 
 
-def _report_of(saved: SavedRun) -> str:
+def _report_of(saved: SavedRun, args: argparse.Namespace) -> str:
     """Where a finished run's report is, or that it is gone (deleted since: a finished run is not
-    replayed again, so no engine command writes it anew)."""
+    replayed again, so no engine command writes it anew) and what shows the store's state."""
     from engine.run.report import REPORT
+    from engine.suggest import Carried
 
     run_dir = Path(str(saved.finished["run_dir"]))
     if (_saved_dir(saved, str(run_dir)) / REPORT).is_file():
         return f"its report is in {run_dir}"
     return (f"its report ({run_dir / REPORT}) is gone: a finished run is not replayed again to rewrite it, and the "
-            "store keeps its journal and end state (`engine status`)")
+            f"store keeps its journal and end state (`{Carried.of(args).command('status')}`)")
 
 
 def _started_with(saved: SavedRun) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.spec.contract import AWAITING_TAG  # states tagged so wait for `engine promote`
+from engine.suggest import Carried  # the options a suggested command keeps (store, config, specs)
 
 ROLLOUT_KIND, KILL_KIND, GATE_KIND = "rollout", "kill", "gates"  # spec document kinds; machine names come from the specs
 DEFAULT_NAMES = {ROLLOUT_KIND: "rollout", KILL_KIND: "kill_modes"}  # when the specs do not load
@@ -42,11 +43,9 @@ class CommandError(Exception):
         self.code = code
 
 
-def no_run() -> str:
-    """What a store with no run says, with the command that starts one (as it works when pasted here)."""
-    from engine.suggest import engine_command
-
-    return f"no run yet: start one with `{engine_command('run', '--stage', '1')}`"
+def no_run(carried: Carried) -> str:
+    """What a store with no run says, with the command that starts one there (as it works when pasted here)."""
+    return f"no run yet: start one with `{carried.run(1)}`"
 
 
 def archived_run(url: str) -> str:
@@ -205,9 +204,9 @@ def _busy(e: BaseException) -> bool:
 
 
 @contextmanager
-def open_existing_store(url: str, *, readonly: bool = False) -> Iterator[Any]:
-    """The Store at `url` (command_store_url); CommandError when no run created it yet, or when
-    it cannot be used. `readonly` never waits on the engine's write lock (status); otherwise
+def open_existing_store(url: str, carried: Carried, *, readonly: bool = False) -> Iterator[Any]:
+    """The Store at `url` (command_store_url); CommandError when no run created it yet (suggesting
+    the run that starts one, with the command's `carried` options), or when it cannot be used. `readonly` never waits on the engine's write lock (status); otherwise
     no wait is over WRITE_WAIT_S (kill, promote), and no DDL queues behind the engine."""
     from sqlalchemy.exc import DBAPIError
 
@@ -216,11 +215,11 @@ def open_existing_store(url: str, *, readonly: bool = False) -> Iterator[Any]:
     parsed = parse_store_url(url)
     if parsed.get_backend_name() == "sqlite":
         if not Path(parsed.database).is_file():
-            raise CommandError(_with_archived(f"{no_run()} (no store at {parsed.database})", url))
+            raise CommandError(_with_archived(f"{no_run(carried)} (no store at {parsed.database})", url))
     try:
         store = Store.open_readonly(url) if readonly else Store.open_existing(url, wait_s=WRITE_WAIT_S)
     except NoStore as e:
-        raise CommandError(_with_archived(f"{no_run()} ({e})", url)) from None
+        raise CommandError(_with_archived(f"{no_run(carried)} ({e})", url)) from None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise driver_error(parsed, e) from None
     try:
@@ -237,25 +236,26 @@ def running_engine(url: str) -> Any:
     return RunLock.holder(url)
 
 
-def refuse_finished(store: Any) -> None:
-    """CommandError when the store's run finished: no engine would ever take a command posted to
-    it (`engine run --resume` refuses a finished run, and a fresh run archives the store)."""
+def refuse_finished(store: Any, carried: Carried) -> None:
+    """CommandError when the store's run finished (finished_run): no engine would ever take a
+    command posted to it (`engine run --resume` refuses a finished run, and a fresh run archives
+    the store)."""
     from engine.commands.run import FINISHED_KEY
 
     finished = store.get_json(FINISHED_KEY)
     if finished is not None:
         raise CommandError(f"the run on this store finished (its report is in {finished.get('run_dir', '?')}): "
                            "no engine will take a command posted to it, so nothing was posted. Give the command "
-                           "to the next run once it is running (`engine status` shows it)")
+                           f"to the next run once it is running (`{carried.command('status')}` shows it)")
 
 
-def refuse_untaken(url: str, resume: str | None) -> None:
+def refuse_untaken(url: str, resume: str | None, carried: Carried) -> None:
     """Refuse a command nothing would take: no engine runs on the store and no run checkpointed
     there (`resume` None), so no resume can apply it and a fresh run archives the store first."""
     if resume is None and running_engine(url) is None:
         raise CommandError("no engine is running and no run has checkpointed on this store, so no engine would "
                            "take the command (a fresh `engine run` archives this store first): nothing was posted. "
-                           "Give the command once the run is running (`engine status` shows it)")
+                           f"Give the command once the run is running (`{carried.command('status')}` shows it)")
 
 
 def when_applied(url: str, resume: str | None) -> str:
@@ -411,16 +411,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with open_existing_store(command_store_url(args), readonly=True) as store:
+        url = command_store_url(args)
+        carried = Carried.of(args)  # after the URL's check: it prints --db back
+        with open_existing_store(url, carried, readonly=True) as store:
             data = collect(store, _machines(args.specs))
-            data["engine"] = engine_state(store, command_store_url(args), args)
+            data["engine"] = engine_state(store, url, args)
     except CommandError as e:
         print(f"engine status: {e}", file=sys.stderr)
         return e.code
     if args.json:
         print(json.dumps(data, indent=2, default=str))
     else:
-        render(data)
+        render(data, carried)
     return 0
 
 
@@ -455,7 +457,11 @@ def _machines(specs: str) -> dict[str, Any]:
 
 
 def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
-    """Everything `engine status` shows, as JSON-able data."""
+    """Everything `engine status` shows, as JSON-able data. A finished run awaits no confirmation,
+    whatever state it ended in: no engine takes a command posted to it (refuse_finished)."""
+    from engine.commands.run import FINISHED_KEY
+
+    open_run = store.get_json(FINISHED_KEY) is None
     rollout, kill = machines.get(ROLLOUT_KIND), machines.get(KILL_KIND)
     stage_state, stage_ctx = machine_state(store, rollout.name if rollout else DEFAULT_NAMES[ROLLOUT_KIND])
     kill_state, kill_ctx = machine_state(store, kill.name if kill else DEFAULT_NAMES[KILL_KIND])
@@ -469,10 +475,10 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
         "db": store.url,
         "stage": {"state": stage_state, "stage": stage_ctx.get("stage"),
                   # None: the rollout spec did not load, so nobody can tell
-                  "awaiting_confirmation": awaits_operator(rollout, stage_state) if rollout else None},
+                  "awaiting_confirmation": open_run and awaits_operator(rollout, stage_state) if rollout else None},
         "kill": {"mode": kill_state, "tripped_by": kill_ctx.get("tripped_by") or None},
         "gates": [{"gate": iid, "machine": m.name, "state": snap.data.get("state"),
-                   "awaiting_confirmation": awaits_operator(m, snap.data.get("state"))}
+                   "awaiting_confirmation": open_run and awaits_operator(m, snap.data.get("state"))}
                   for m in machines.get(GATE_KIND) or () for iid, snap in sorted(store.load_snapshots(m.name).items())],
         "wallets": [{"domain": w.domain, "mode": w.mode, "balance": w.balance, "start_balance": w.start_balance,
                      "realized_pnl": w.realized_pnl,
@@ -515,28 +521,32 @@ def _quotes(positions: list[Any]) -> dict[str, str | None]:
     return {d: _quote(syms, cat) for d, syms in symbols.items()}
 
 
-def render(data: dict[str, Any]) -> None:
+def render(data: dict[str, Any], carried: Carried) -> None:
+    """The tables of `collect`'s data; the commands it names keep the `carried` options."""
+    from rich.markup import escape
     from rich.table import Table
 
     from engine.commands.console import console as make_console
     from engine.run.report import money
-    from engine.suggest import engine_command
 
     console = make_console()
     stage, kill = data["stage"], data["kill"]
-    awaiting = "  [yellow]awaiting operator confirmation: `engine promote`[/]" if stage["awaiting_confirmation"] else ""
+    awaiting = (f"  [yellow]awaiting operator confirmation: `{escape(carried.command('promote'))}`[/]"
+                if stage["awaiting_confirmation"] else "")
     console.print(f"store: {data['db']}", highlight=False)
     engine = data.get("engine")
     if engine is not None:
         console.print(_engine_line(engine), highlight=False, soft_wrap=True)
-    console.print(f"stage: [bold]{stage['state'] or 'unknown (no rollout snapshot yet)'}[/]{awaiting}")
+    console.print(f"stage: [bold]{stage['state'] or 'unknown (no rollout snapshot yet)'}[/]{awaiting}",
+                  soft_wrap=True)
     tripped = f" (tripped by {kill['tripped_by']})" if kill["tripped_by"] else ""
     console.print(f"kill mode: [bold]{kill['mode'] or 'unknown (no kill snapshot yet)'}[/]{tripped}")
     for g in data["gates"]:
         if g["awaiting_confirmation"]:  # a model waits for its canary: real money needs the operator
             domain = g["gate"].split(":", 1)[-1]
             console.print(f"[yellow]{g['gate']} ({g['machine']}) awaits the operator in `{g['state']}`: "
-                          f"`{engine_command('promote', '--domain', domain)}` (or `--decline`)[/]", highlight=False)
+                          f"`{escape(carried.command('promote', '--domain', domain))}` (or `--decline`)[/]",
+                          highlight=False, soft_wrap=True)  # a command broken over lines does not paste
     num, pct, text = "{:.2f}".format, "{:.1%}".format, str
     _table(console, Table, "wallets", data["wallets"], (
         ("domain", "domain", text), ("mode", "mode", text), ("quote", "currency", text), ("balance", "balance", money),
@@ -547,11 +557,13 @@ def render(data: dict[str, Any]) -> None:
     _table(console, Table, "open positions", data["positions"], (
         ("domain", "domain", text), ("mode", "mode", text), ("symbol", "symbol", text),
         ("qty", "qty", "{:g}".format), ("avg_price", "avg price", "{:,.6g}".format)))
-    _table(console, Table, "open brackets (move a stop: `engine move-stop --symbol S --stop PRICE`)",
-           data["brackets"], (
+    _table(console, Table, "open brackets", data["brackets"], (
         ("symbol", "symbol", text), ("domain", "domain", text), ("side", "side", text), ("state", "state", text),
         ("stop", "stop", "{:,.6g}".format), ("take_profit", "take profit", "{:,.6g}".format),
         ("bracket", "bracket", text)))
+    if data["brackets"]:  # on a line of its own: a table's title would break the command over lines
+        console.print(f"move a stop: `{escape(carried.command('move-stop', '--symbol S --stop PRICE'))}`",
+                      highlight=False, soft_wrap=True)
     _table(console, Table, "pending operator commands", data["pending_commands"], (
         ("id", "id", text), ("command", "command", text),
         ("args", "event", _pending)))

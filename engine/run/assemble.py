@@ -229,12 +229,9 @@ def _saved(store: Any, stage: int, resume: bool) -> dict | None:
     saved = store.get_json(checkpoint.KEY)
     if saved is None:
         raise FileNotFoundError(f"nothing to resume in {store.url}: start a run without --resume")
-    if saved["stage"] != stage:
-        from engine.suggest import engine_command
-
+    if saved["stage"] != stage:  # `engine run` refuses it first, suggesting the user's command with that stage
         raise FileNotFoundError(f"the saved run is stage {saved['stage']}, not stage {stage}: resume it with "
-                                f"`{engine_command('run', '--stage', str(saved['stage']), '--resume')}`, or start stage {stage} "
-                                "afresh without --resume")
+                                f"--stage {saved['stage']}, or start stage {stage} afresh without --resume")
     return saved
 
 

@@ -34,7 +34,7 @@ from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import OPERATOR, Session, operator_cause
 from engine.runtime.audit import FanoutSink, ListSink, Record
 from engine.spec.contract import AWAITING_TAG, MOVE_STOP
-from engine.suggest import commands_leaving, kill_engaged, promote_command
+from engine.suggest import Carried, commands_leaving, kill_engaged, promote_command
 
 if TYPE_CHECKING:
     from state.control import Command
@@ -78,6 +78,7 @@ class Runner:
     pause: Callable[[float], None] = time.sleep  # the wall wait of a hold for the operator (_hold)
     _held: str | None = None  # the awaiting rollout state the replay was last held at
     _progress: Any = None  # run()'s progress display, for notes above the bar (None: no display)
+    carried: Carried = Carried()  # its `engine run` options the commands it suggests keep (store, specs...)
     bar_s: dict[str, float] = field(init=False)  # symbol -> its bar's length: what an order decided at a close fills in
     days: TradingDays = field(init=False)  # the risk spec's trading day: when _day_roll rolls
 
@@ -164,7 +165,6 @@ class Runner:
         (engine/run/preflight.py). Each a warning above the bar and a journal row, as at the start:
         else the user finds out only from a `no data` panel or the new domains' rejections."""
         from engine.run.preflight import check
-        from engine.suggest import engine_command
 
         ses, traded = self.session, {s.domain for s in self.series}
         stage = int(ses.rollout.ctx.get("stage", ses.stage))  # the promoted one (Session._log_stage)
@@ -177,7 +177,7 @@ class Runner:
                 if dom not in traded:
                     why = (f"rollout `{state}` opened {dom.value}, but this run has no {dom.value} data (a run loads "
                            f"the data of its start stage's domains): its wallet stays at its opening balance; "
-                           f"`{engine_command('run', '--stage', str(stage))}` trades it")
+                           f"`{self.carried.run(stage)}` trades it")
                     ses.ledger.journal(NO_DATA, dom.value, {"state": state, "stage": stage}, reason=why)
                     self._warn(why)
             found = check(self, [d for d in domains if d in traded], journal=True)
@@ -234,9 +234,9 @@ class Runner:
         ses = self.session
         machine = ses.rollout.bound.machine
         names = commands_leaving(machine, state)
-        answers = [f"`{c}`" for c in map(promote_command, names) if c]
+        answers = [f"`{c}`" for c in (promote_command(n, self.carried) for n in names) if c]
         stuck = any(ses._preview(machine.commands[n].event, None, None).state == state for n in names)
-        kill = kill_engaged(ses.kill.bound.machine, ses.kill.state) if stuck else ""
+        kill = kill_engaged(ses.kill.bound.machine, ses.kill.state, self.carried) if stuck else ""
         return (f"rollout `{state}` awaits the operator: {' or '.join(answers)}" + (f"; {kill}" if kill else "")
                 + f" (the replay holds up to {wait:g} s)")
 
