@@ -6,9 +6,10 @@ or payload field) and literals carry theirs, so the kind of each sub-expression 
 bottom-up: `pnl.drawdown + 'x'` adds text to a number, `-ctx.reason` negates text, `None < 1`
 orders None. A kind the declarations do not tell (a catalogue guard's result, a list, a
 timestamp) is unknown, and an operation on it is reported only where it fails whatever the
-unknown value is (`x - 'a'`, `None + x`): no finding without a TypeError to back it.
+unknown value is (`x - 'a'`, `None + x`): no finding without a TypeError to back it, but
+for text compared equal to a number, which never raises yet is always false.
 
-A value of an `if`/`else` or an `or` may be of several kinds (`ctx.s if ctx.b else 1`): an
+A value of an `if`/`else`, an `and` or an `or` may be of several kinds (`ctx.s if ctx.b else 1`): an
 operation is reported when one of them would raise, since a guard that raises on some values
 fails on them.
 
