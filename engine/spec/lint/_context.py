@@ -12,6 +12,7 @@ from engine.spec.expr import Problem, Scope, analyse, parse
 from engine.spec.ir import ActionRef, Expr, Machine, SpecSet, Transition
 from engine.spec.lint._base import Sources
 from engine.spec.lint._index import MachineIndex
+from engine.spec.lint.inference import Inferred, declared_types, infer
 
 if TYPE_CHECKING:
     from engine.contracts import Checked
@@ -44,6 +45,8 @@ class Context:
     sources: Sources = field(default_factory=Sources)
     _index: dict[str, MachineIndex] = field(default_factory=dict)
     _sites: dict[str, tuple[Site, ...]] = field(default_factory=dict)
+    _types: dict[tuple[str, str | None], dict[str, str]] = field(default_factory=dict)
+    _inferred: dict[tuple[str, str, str | None], Inferred | None] = field(default_factory=dict)
 
     @property
     def guards(self) -> frozenset[str]:
@@ -74,6 +77,18 @@ class Context:
         if holder is None:
             return self.sources.top(m.path, "ignores", event, skip)
         return self.sources.find(m.states[holder].pos, "ignores", event, skip)
+
+    def inferred(self, m: Machine, e: Expr, event: str | None) -> Inferred | None:
+        """What declarations tell about the value of `e`, read on `event` (None: in an entry or
+        exit); None when it does not parse (reported already)."""
+        key = (m.name, e.source, event)
+        if key not in self._inferred:
+            tree = parsed(e.source)
+            if (m.name, event) not in self._types:
+                self._types[(m.name, event)] = declared_types(m, event)
+            self._inferred[key] = None if tree is None else infer(
+                e.source, tree, self._types[(m.name, event)], self.guards)
+        return self._inferred[key]
 
     def sites(self, m: Machine) -> tuple[Site, ...]:
         if m.name not in self._sites:

@@ -1,6 +1,10 @@
-"""Action arguments match the catalogue: every declared argument given, no other, and a
-literal of the declared type. Code calls the action with these as keywords, so a mismatch
-would otherwise surface only as a TypeError in the middle of a run."""
+"""Action arguments match their declarations: a catalogue action gets every declared argument,
+no other, each of the declared type; `assign` gives each ctx variable a value of its declared
+type. Code calls an action with its arguments as keywords, and a ctx variable of the wrong type
+breaks the next expression that reads it (`'kill: ' + ctx.tripped_by` raises TypeError when
+`tripped_by` holds 5), so a mismatch would otherwise surface only mid-run. A value's type is
+what declarations tell (engine.spec.lint.inference): a literal's, a declared name's, or what an
+expression of them yields; a value whose type they do not tell is not checked."""
 from __future__ import annotations
 
 import ast
@@ -9,26 +13,32 @@ from typing import Iterator
 from engine.diagnostics import Diagnostic, closest
 from engine.spec.ir import ActionRef, CatalogueEntry, Expr, Machine
 from engine.spec.lint._base import diag
-from engine.spec.lint._context import BUILTIN_ACTIONS, Context, parsed, expr_pos
+from engine.spec.lint._context import BUILTIN_ACTIONS, Context, expr_pos, parsed
+from engine.spec.lint.inference import NUMBERS, Kind, word
 
-_NUMBER = (int, float)
-# Catalogue type -> the Python types a literal of it may have, and a word for messages.
-_LITERAL_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    "str": ((str,), "a string"), "bool": ((bool,), "true or false"), "int": ((int,), "an integer"),
-    "float": (_NUMBER, "a number"), "money": (_NUMBER, "a number"), "fraction": (_NUMBER, "a number"),
+# Declared type -> the kinds of value it takes, and a word for messages: a float takes an int,
+# none takes true/false.
+_ACCEPTS: dict[str, tuple[Kind, str]] = {
+    "str": (frozenset({"str"}), "a string"), "bool": (frozenset({"bool"}), "true or false"),
+    "int": (frozenset({"int"}), "an integer"), "float": (NUMBERS, "a number"),
+    "money": (NUMBERS, "a number"), "fraction": (NUMBERS, "a number"),
 }
-
+# How to write a value of a declared type, for hints.
+_HOW = {"str": "; text is quoted inside the YAML value, e.g. \"'done'\"",
+        "int": "; `//` and `round(x)` give integers", "bool": "; a comparison gives true or false, e.g. `ctx.qty > 0`"}
 
 def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
-    refs = [a for t in m.transitions for a in t.actions]
-    refs += [a for s in m.states.values() for a in s.entry + s.exit]
-    for a in refs:
+    refs = [(a, t.event) for t in m.transitions for a in t.actions]
+    refs += [(a, None) for s in m.states.values() for a in s.entry + s.exit]
+    for a, event in refs:
         entry = cx.specset.catalogue.actions.get(a.name)
-        if entry is not None and a.name not in BUILTIN_ACTIONS:
-            yield from _check(cx, a, entry)
+        if a.name == "assign":
+            yield from _check_assign(cx, m, a, event)
+        elif entry is not None and a.name not in BUILTIN_ACTIONS:
+            yield from _check(cx, m, a, entry, event)
 
 
-def _check(cx: Context, a: ActionRef, entry: CatalogueEntry) -> Iterator[Diagnostic]:
+def _check(cx: Context, m: Machine, a: ActionRef, entry: CatalogueEntry, event: str | None) -> Iterator[Diagnostic]:
     declared = ", ".join(f"{k}: {t}" for k, t in entry.args.items()) or "none"
     misspelt = set()  # declared names a misspelling stands for: reported once, as the misspelling
     for name, value in a.args.items():
@@ -38,10 +48,10 @@ def _check(cx: Context, a: ActionRef, entry: CatalogueEntry) -> Iterator[Diagnos
             yield diag(cx.sources.find(a.pos, name), "ACTION_ARGS",
                        f"action `{a.name}` has no argument `{name}`",
                        f"did you mean `{meant}`?" if meant else f"its arguments ({entry.pos}): {declared}")
-        elif isinstance(value, Expr) and (problem := _literal_problem(value, entry.args[name])):
+        elif isinstance(value, Expr) and (problem := _type_problem(cx, m, value, event, entry.args[name])):
             yield diag(expr_pos(cx.sources, value, 0), "ACTION_ARGS",
                        f"argument `{name}` of action `{a.name}` {problem}",
-                       f"declared as `{entry.args[name]}` at {entry.pos}")
+                       f"declared as `{entry.args[name]}` at {entry.pos}{_HOW.get(entry.args[name], '')}")
     missing = [k for k in entry.args if k not in a.args and k not in misspelt]
     if missing:
         yield diag(a.pos, "ACTION_ARGS",
@@ -50,17 +60,38 @@ def _check(cx: Context, a: ActionRef, entry: CatalogueEntry) -> Iterator[Diagnos
                    f"write `{a.name}: {{{', '.join(f'{k}: ...' for k in entry.args)}}}`")
 
 
-def _literal_problem(value: Expr, type_name: str) -> str | None:
-    """Why a literal argument cannot have the declared type; None for non-literals (their
-    type is known only at run time) and for types without a literal check."""
+def _check_assign(cx: Context, m: Machine, a: ActionRef, event: str | None) -> Iterator[Diagnostic]:
+    """An undeclared variable is names.py's finding; here, a declared one gets its type."""
+    for name, value in a.args.items():
+        var = m.context.get(name)
+        if var is None or not isinstance(value, Expr):
+            continue
+        # A variable declared without a default starts as None: None is one of its values.
+        problem = _type_problem(cx, m, value, event, var.type, optional=var.default is None)
+        if problem:
+            yield diag(expr_pos(cx.sources, value, 0), "ACTION_ARGS", f"`assign` of `ctx.{name}` {problem}",
+                       f"`{name}` is declared `{var.type}` at {var.pos}{_HOW.get(var.type, '')}")
+
+
+def _type_problem(cx: Context, m: Machine, value: Expr, event: str | None, type_name: str,
+                  optional: bool = False) -> str | None:
+    """Why `value` cannot be of the declared type; None when it can, or when the declarations
+    do not tell its type (or the type has no check)."""
+    inferred = cx.inferred(m, value, event)
+    if inferred is None or inferred.kind is None or type_name not in _ACCEPTS:
+        return None
+    accepts, want = _ACCEPTS[type_name]
+    kind = inferred.kind - {"none"} if optional else inferred.kind
+    # An int or a float depending on the values (`2 ** ctx.n`, `max(ctx.n, 1.5)`) may be an int.
+    if kind <= accepts or "int" in accepts and "int" in kind and kind <= NUMBERS:
+        return None
+    shown = value.source.strip()
+    return f"must be {want}, not `{shown}`" + ("" if _literal(value) else f" ({word(inferred.kind)})")
+
+
+def _literal(value: Expr) -> bool:
     tree = parsed(value.source)
     node = tree.body if tree is not None else None
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         node = node.operand
-    if not isinstance(node, ast.Constant) or type_name not in _LITERAL_TYPES:
-        return None
-    allowed, word = _LITERAL_TYPES[type_name]
-    v = node.value
-    if isinstance(v, bool) and bool not in allowed or not isinstance(v, allowed):
-        return f"must be {word}, not `{value.source.strip()}`"
-    return None
+    return isinstance(node, ast.Constant)
