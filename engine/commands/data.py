@@ -112,12 +112,23 @@ def _import(args: argparse.Namespace) -> int:
     df = to_open(_load(args, args.symbol), args.tf, args.label)
     _print_warnings(df.attrs.get("warnings", []))
     source = df.attrs["source"]
-    result = store.write(df, args.symbol, args.tf, args.label)
+    result = store.write(df, args.symbol, args.tf, args.label, _command(args))
     if result.differed:
         _print_warnings([_differed(result, df, source, store.folder(args.symbol, args.tf))])
     print(f"{args.symbol} {args.tf}: {result.rows} rows imported, {result.replaced} stored bars replaced "
           f"({result.differed} with other values), {result.days_written} days written -> {args.store}")
     return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    """This import as a command to run again (the file by its full path: it may run from elsewhere)."""
+    import shlex
+
+    words = ["engine", "data", "import", str(Path(args.file).resolve())]
+    words += ["--ask", str(Path(args.ask).resolve())] if args.ask else []
+    words += ["--symbol", args.symbol, "--tf", args.tf, "--label", args.label]
+    words += ["--tz", args.tz] if args.tz else []
+    return shlex.join([*words, "--store", str(args.store)])
 
 
 def _symbol_warnings(symbol: str, store: Any) -> list:
@@ -141,18 +152,25 @@ def _symbol_warnings(symbol: str, store: Any) -> list:
 
 def _leftovers(store: Any, symbol: str, tf: str) -> list:
     """A note on what an import of the series killed outright left behind (removed now): that
-    import may be half in, and only its user can finish it."""
+    import may be half in, and only its user can finish it. Its unfinished marker stays until an
+    import of the series completes."""
     from engine.diagnostics import Diagnostic, Pos, Severity
 
     removed = store.clear_leftovers(symbol, tf)
+    killed = [u for u in store.unfinished(symbol, tf) if not u.running]
+    out = [Diagnostic(Pos(str(u.path), 1, 1), Severity.WARNING, "DATA_UNFINISHED",
+                      f"an import of this series was killed while swapping its days in: {u.command}",
+                      "the series may hold some of its days and not others, and runs refuse it until an import "
+                      "of it completes: if this file is not the one that import read, run that command too")
+           for u in killed]
     if not removed:
-        return []
+        return out
     names = ", ".join(str(p.relative_to(store.root)) for p in removed[:3]) + (", ..." if len(removed) > 3 else "")
     return [Diagnostic(Pos(str(store.folder(symbol, tf)), 1, 1), Severity.WARNING, "DATA_LEFTOVER",
                        f"removed {len(removed)} file(s) left by an import of this series that was killed before "
                        f"it finished ({names})",
                        "that import may have stored some of its days and not others (each day is whole, old or "
-                       "new): import its file again to complete it")]
+                       "new): import its file again to complete it"), *out]
 
 
 def _differed(result: Any, df: Any, source: str, folder: Path):
@@ -190,6 +208,15 @@ def _list(args: argparse.Namespace) -> int:
     if not series:
         print(f"no data under {args.store} (engine data import FILE --symbol S --tf T)")
     for s in series:
-        print(f"{s.symbol:12} {s.tf:4} {s.rows:8} rows {s.days:4} days {s.first} .. {s.last}"
-              f"   (run config: store:{s.symbol}@{s.tf})")
+        print(f"{s.symbol:12} {s.tf:4} {s.rows:8} rows {s.days:4} days {s.first} .. {s.last}   " + _state(s))
     return 0
+
+
+def _state(s: Any) -> str:
+    """How a run names the series, or why a run refuses it."""
+    if s.unfinished is None:
+        return f"(run config: store:{s.symbol}@{s.tf})"
+    if s.unfinished.running:
+        return "INCOMPLETE: an import is swapping its days in right now"
+    return ("INCOMPLETE: an import was killed before it finished; runs refuse it until you re-run: "
+            + s.unfinished.command)

@@ -33,6 +33,11 @@ def run(args: argparse.Namespace) -> int:
     from engine.spec.files import spec_roots
     from engine.spec.loader import MACHINE_KINDS, load_specs
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"engine docs: --out {out} is a file, not a folder; name the folder the pages go in "
+              "(default docs/specs)", file=sys.stderr)
+        return USAGE
     roots = spec_roots(args.paths)
     specs, diags = load_specs(roots)
     errors = [d for d in diags if d.severity is Severity.ERROR]
@@ -51,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
     every = pages_mod.pages(specs)
     chosen = list({m.name: m for ms in machines.values() for m in ms}.values())  # paths may overlap
     generated = every if whole else {pages_mod.page_of(m): every[pages_mod.page_of(m)] for m in chosen}
-    code = _check(Path(args.out), generated, whole) if args.check else _write(args, generated, whole, chosen)
+    try:
+        code = _check(out, generated, whole) if args.check else _write(args, generated, whole, chosen)
+    except OSError as e:  # a folder that cannot be made (/proc/x), no permission, a full disk
+        print(f"engine docs: cannot write to --out {out}: {e.strerror or e} ({e.filename or out}); name a "
+              "folder you can create and write to (default docs/specs)", file=sys.stderr)
+        return 1
     if not whole:
         _note_rest(Path(args.out), every, generated)
     return code

@@ -17,6 +17,7 @@ zone's wall clock, DST included, converted to UTC.
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
 import io
 import lzma
@@ -54,6 +55,7 @@ HOUR, DAY, WEEK = pd.Timedelta(hours=1), pd.Timedelta(days=1), pd.Timedelta(days
 # A bar's date and its time of day in two columns, as MetaTrader exports them (2024.01.02, 13:05:00).
 _DATE_ONLY = r"\d{4}([-./])\d{1,2}\1\d{1,2}"
 _TIME_ONLY = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+_EPOCH = r"[+-]?\d+(?:\.\d*)?"  # a timestamp written as a number (epoch s/ms/us/ns)
 DATE_AND_TIME = "date + time"  # how messages name the two columns read as one
 _MT_DATE = r"\d{4}\.\d{1,2}\.\d{1,2}"  # MetaTrader's own date format, 2024.01.02
 # A fixed offset as --tz takes it: UTC+02:00, UTC+2, UTC-0530. IANA spells UTC+2 Etc/GMT-2, its sign
@@ -365,9 +367,60 @@ def read_table(path: Path) -> pd.DataFrame:
         raise DataError(str(path), 1, "no bars: the file has no data rows",
                         "export the bars again; a header alone imports nothing")
     if isinstance(df.index, pd.DatetimeIndex):
+        _check_index_column(path, [str(c) for c in df.columns])
         df = df.reset_index(names="ts")
-    df.columns = [str(c).strip().strip("<>").lower() for c in df.columns]  # MetaTrader writes <DATE>
+    _check_distinct(path, [str(c) for c in df.columns])
+    df.columns = [_column_key(c) for c in df.columns]
     return df
+
+
+def _column_key(name: object) -> str:
+    """A column's name as the loader matches it: `Close`, ` close ` and MetaTrader's <CLOSE> are `close`."""
+    return str(name).lstrip("\ufeff").strip().strip("<>").lower()
+
+
+def _check_distinct(path: Path, columns: list[str]) -> None:
+    """Two columns of one name as the loader matches names (`close` and `Close`) are one column to
+    it: which holds the bars is a guess, so the file is refused at the second one's header cell."""
+    header = _header_fields(path)
+    names = header if len(header) == len(columns) else columns  # pandas renames a repeated name `close.1`
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        key = _column_key(name)
+        if not key:  # pandas names each empty header cell apart (`unnamed: 3`)
+            continue
+        if key not in seen:
+            seen[key] = i
+            continue
+        first = names[seen[key]]
+        what = (f"the header names column `{name}` twice" if first == name else
+                f"columns `{first}` and `{name}` are the same column (names are matched case-insensitively"
+                + (")" if first.lower() == name.lower() else ", without spaces and MetaTrader's <>)"))
+        raise DataError(str(path), bar_line(path, -1), what,
+                        f"rename or drop one of them: the engine reads one `{key}` column and cannot tell "
+                        "which of the two is meant", col=_header_col(path, header, i))
+
+
+def _check_index_column(path: Path, columns: list[str]) -> None:
+    """A datetime index is read as column `ts`, so a column of that name is a second bar time."""
+    name = next((c for c in columns if _column_key(c) == "ts"), None)
+    if name is not None:
+        raise DataError(str(path), 1, f"the file's datetime index is read as column `ts` and it has a column "
+                        f"`{name}` too (names are matched case-insensitively)",
+                        "drop or rename that column, or store the bar time only once")
+
+
+def _header_fields(path: Path) -> list[str]:
+    """A CSV header's names as written (pandas renames a repeat); [] for a feather or parquet file."""
+    header = _header(path).lstrip("\ufeff").rstrip("\r\n")
+    return next(csv.reader([header], delimiter=_separator(path)), []) if header else []
+
+
+def _header_col(path: Path, fields: list[str], i: int) -> int:
+    """The 1-based character column of header field `i`; 1 when quotes make it a guess."""
+    if not fields or '"' in _header(path):
+        return 1
+    return sum(len(f) + 1 for f in fields[:i]) + 1
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -405,6 +458,7 @@ def _timestamps(raw: pd.DataFrame, path: Path, zone: tzinfo | None = None) -> pd
     ts = _parse_times(values)
     bad = np.flatnonzero(ts.isna().to_numpy())
     if bad.size:
+        _check_forms(values, col, path)
         i = int(bad[0])
         raise DataError(str(path), bar_line(path, i), f"cannot parse timestamp {_show(values.iloc[i])} in column `{col}`",
                         "use ISO 8601 (2024-01-31 13:05:00, UTC unless an offset is given) or epoch s/ms/us/ns")
@@ -413,6 +467,26 @@ def _timestamps(raw: pd.DataFrame, path: Path, zone: tzinfo | None = None) -> pd
     index = pd.DatetimeIndex(ts).as_unit("ns")
     _check_twins(raw, col, index, path)
     return index if zone is None else _in_zone(index, values, col, zone, path)
+
+
+def _check_forms(values: pd.Series, col: str, path: Path) -> None:
+    """A column of both epoch numbers and written-out times is read one way, which garbles the other
+    form: refuse at the first row of the rarer form (the likelier slip), saying the two are mixed."""
+    present = values.notna().to_numpy()
+    epoch = values.astype(str).str.strip().str.fullmatch(_EPOCH).to_numpy(dtype=bool) & present
+    written = present & ~epoch
+    if not epoch.any() or not written.any():
+        return
+    tie = epoch.sum() == written.sum()
+    rare_epoch = bool(epoch.sum() < written.sum() or (tie and written[np.flatnonzero(present)[0]]))
+    rare = epoch if rare_epoch else written
+    i, others = int(np.flatnonzero(rare)[0]), int((written if rare_epoch else epoch).sum())
+    this, other = (("an epoch number", "written-out times") if rare_epoch else
+                   ("a written-out time", "epoch numbers"))
+    raise DataError(str(path), bar_line(path, i), f"column `{col}` mixes epoch numbers and written-out times: "
+                    f"timestamp {_show(values.iloc[i])} is {this}, while {others} of its {int(present.sum())} "
+                    f"timestamps are {other}",
+                    "write every timestamp one way: ISO 8601 (2024-01-31 13:05:00) or epoch s/ms/us/ns, not both")
 
 
 def _in_zone(wall: pd.DatetimeIndex, values: pd.Series, col: str, zone: tzinfo, path: Path) -> pd.DatetimeIndex:
@@ -590,15 +664,21 @@ def _check_ohlc(df: pd.DataFrame, path: Path) -> None:
         (~((o > 0) & (h > 0) & (lo > 0) & (c > 0)), "prices must be positive"),
         (lo > np.minimum(o, c), "low is above open or close"),
         (h < np.maximum(o, c), "high is below open or close"),
-        (df["volume"].to_numpy() < 0 if "volume" in df else np.zeros(len(df), bool), "volume is negative"),
     )
     # The first bad bar, and its first problem in the order above (a negative open is "not positive").
     first = [(int(np.flatnonzero(mask)[0]), k, what) for k, (mask, what) in enumerate(checks) if mask.any()]
-    if first:
+    volume = df["volume"].to_numpy() if "volume" in df else np.zeros(len(df))
+    negative = np.flatnonzero(volume < 0)
+    if first and (not negative.size or min(first)[0] <= negative[0]):
         i, _, what = min(first)
         raise DataError(str(path), bar_line(path, i), f"OHLC sanity: {what} "
                         f"(open={o[i]:g} high={h[i]:g} low={lo[i]:g} close={c[i]:g})",
                         "low <= open, close <= high and all prices > 0")
+    if negative.size:
+        i = int(negative[0])
+        raise DataError(str(path), bar_line(path, i), f"volume is negative (volume={volume[i]:g})",
+                        "a bar's volume is what traded in it, 0 or more (0 when the source has none): "
+                        "repair or drop the row")
 
 
 def _gaps(index: pd.DatetimeIndex, interval: pd.Timedelta | None, factor: float, path: Path) -> list:

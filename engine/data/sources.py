@@ -81,6 +81,7 @@ def describe(name: str, store_root: str | Path) -> Source:
     try:  # a damaged day file: said at the config's line, naming the file
         if store.columns(symbol, tf) is None:
             raise SourceError(f"the store {store_root} has no {symbol} {tf} series", store.holding())
+        store.check_finished(symbol, tf)  # a killed import's half: refused, not traded
     except DataError as e:
         raise SourceError(f"{e.file}: {e.message}", e.hint) from None
     return Source(name, symbol, _catalogue_domain(symbol), tf)

@@ -12,9 +12,9 @@ on the timeframe's epoch grid (the loader refuses others), and reading a series 
 that again, so a store an older version filled with off-grid bars is refused, not run.
 A day file that cannot be read is a DataError naming it.
 
-What the store reads is its layout only: `symbol=`, `tf=` and `date=` folders, `part.parquet`
-and `label` files. Anything else under the root (notes, folders without those prefixes, other
-files in a day folder) is not the store's and is ignored by every command alike. A folder that
+What the store reads is its layout only: `symbol=`, `tf=` and `date=` folders, `part.parquet`,
+`label` and `unfinished.*` files. Anything else under the root (notes, folders without those
+prefixes, other files in a day folder) is not the store's and is ignored by every command alike. A folder that
 claims to be the store's but whose name the store would not write (`date=garbage`,
 `date=2022-13-45`, `tf=60m`, `symbol=` and a name that is not a symbol) is a DataError naming
 it, as is a day file holding bars of another day than its folder's: either would put bars
@@ -22,6 +22,10 @@ where no read looks, or read them under the wrong day.
 
 An import killed outright (SIGKILL, power loss) cannot put the store back, but it loses no
 day; the next `engine data import` of that series clears what it left (see clear_leftovers).
+One killed while swapping its days in may leave some in and some not: it swaps only while an
+`unfinished.<pid>-<hex>` file in the series' folder names the import command, so until an import
+of the series completes, reads refuse the series (a run would trade a partial one) and `engine
+data list` marks it, both naming that command to re-run (see unfinished).
 
 Bars are stored by their open whatever the file's stamps, and a series records the
 `--label` its files were imported with (a `label` file beside its days): a write under the
@@ -59,6 +63,9 @@ DEFAULT_ROOT = Path(DEFAULT_STORE)
 _LABEL_FILE = "label"
 # What _commit writes beside a file (`<name><token>.tmp|.old`, token `.<pid>-<8 hex>`).
 _LEFTOVER = re.compile(rf"^(?:part\.parquet|{_LABEL_FILE})\.(\d+)-[0-9a-f]{{8}}\.(?:tmp|old)$")
+# What _commit writes in the series' folder while it swaps days in (`unfinished.<pid>-<8 hex>`).
+_UNFINISHED = "unfinished"
+_MARKER = re.compile(rf"^{_UNFINISHED}\.(\d+)-[0-9a-f]{{8}}$")
 T = TypeVar("T")
 # Zones are UTC-12:00 to UTC+14:00 in quarter hours: the same bars read in two of them are this far apart at most.
 _ZONE_REACH = pd.Timedelta(hours=26)
@@ -85,6 +92,15 @@ class ImportResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Unfinished:
+    """An import of a series that began swapping its days in and has not finished: `running` when
+    its process is alive (it is swapping now), else it was killed and the series may be partial."""
+    path: Path
+    command: str  # the import command, to run again
+    running: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Series:
     symbol: str
     tf: str
@@ -92,6 +108,7 @@ class Series:
     rows: int
     first: str
     last: str
+    unfinished: Unfinished | None = None  # an import swapping days into it, or killed while doing so
 
 
 class ParquetStore:
@@ -128,8 +145,11 @@ class ParquetStore:
             return None
         return [c for c in _guarded(days[0], pq.read_schema).names if c != "ts" and not c.startswith("__")]
 
-    def write(self, df: pd.DataFrame, symbol: str, tf: str, label: str = "open") -> ImportResult:
-        """Merge open-stamped bars `df` into the series; `label` is what the file's stamps marked."""
+    def write(self, df: pd.DataFrame, symbol: str, tf: str, label: str = "open",
+              command: str | None = None) -> ImportResult:
+        """Merge open-stamped bars `df` into the series; `label` is what the file's stamps marked,
+        `command` the import command that completes the write if it is killed half-way (the
+        series' unfinished marker names it)."""
         check_symbol(symbol)
         source = str(df.attrs.get("source", "<frame>"))
         _check_grid(df, parse_tf(tf), source)
@@ -141,13 +161,41 @@ class ParquetStore:
         self._check_shift(df, symbol, tf, label, source)
         base = self.folder(symbol, tf)
         days, result = _merged_days(df, base)
+        redo = command or (f"engine data import {source} --symbol {symbol} --tf {canonical_tf(tf)} --label {label} "
+                           f"--store {self.root}")
         try:
-            _commit([*_label_file(base, label), *days])
+            _commit([*_label_file(base, label), *days], base, redo)
         except OSError as e:
             raise DataError(str(self.root), 1, f"cannot write the store: {e.strerror or e} "
                             f"({e.filename or self.root}); nothing was written",
                             "--store must name a folder you can create and write to") from None
+        for killed in (u for u in self.unfinished(symbol, tf) if not u.running):  # this import completed it
+            killed.path.unlink(missing_ok=True)
         return result
+
+    def unfinished(self, symbol: str, tf: str) -> list[Unfinished]:
+        """The imports of the series that began swapping days in and have not finished."""
+        self.check_root()
+        out = []
+        for path in sorted(self.folder(symbol, tf).glob(f"{_UNFINISHED}.*")):
+            m = _MARKER.match(path.name)
+            if m and path.is_file():
+                with suppress(OSError):  # removed meanwhile: that import finished
+                    command = path.read_text(encoding="utf-8").strip() or "the import of this series"
+                    out.append(Unfinished(path, command, _alive(int(m[1]))))
+        return out
+
+    def check_finished(self, symbol: str, tf: str) -> None:
+        """A DataError for a series an import is swapping days into, or was killed while doing so:
+        it may hold some of that import's days and not others, which a run must not trade."""
+        for u in self.unfinished(symbol, tf):
+            series = f"{symbol} {canonical_tf(tf)}"
+            if u.running:
+                raise DataError(str(u.path), 1, f"an import is swapping its days into the stored {series} series "
+                                "right now", "run again once it has finished", code="DATA_UNFINISHED")
+            raise DataError(str(u.path), 1, f"an import of the stored {series} series was killed before it "
+                            "finished: the series may hold some of its days and not others",
+                            f"run it again to complete it: {u.command}", code="DATA_UNFINISHED")
 
     def _check_columns(self, df: pd.DataFrame, symbol: str, tf: str, source: str) -> None:
         stored = self.columns(symbol, tf)
@@ -231,6 +279,7 @@ class ParquetStore:
         lo = pd.Timestamp(start, tz="UTC") if start else None
         hi = pd.Timestamp(end, tz="UTC") if end else None
         step = parse_tf(tf)
+        self.check_finished(symbol, tf)
         frames = [self._checked_day(p, step, symbol, tf) for p in self._days(symbol, tf) if _day_in(p, lo, hi)]
         if not frames:
             raise DataError(str(self.root), 1, f"no stored bars for {symbol} {tf}", self.holding())
@@ -271,7 +320,9 @@ class ParquetStore:
         for symbol, tf, tf_dir in self._series():
             days = _day_files(tf_dir)
             rows = sum(_guarded(p, _rows) for p in days)
-            out.append(Series(symbol, tf, len(days), rows, days[0].parent.name[5:], days[-1].parent.name[5:]))
+            unfinished = min(self.unfinished(symbol, tf), key=lambda u: u.running, default=None)  # killed first
+            out.append(Series(symbol, tf, len(days), rows, days[0].parent.name[5:], days[-1].parent.name[5:],
+                              unfinished))
         return out
 
     def symbols(self) -> set[str]:
@@ -505,14 +556,18 @@ def _day_in(path: Path, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> boo
     return (lo is None or day + pd.Timedelta(days=1) > lo) and (hi is None or day < hi)
 
 
-def _commit(files: list[tuple[Path, pd.DataFrame | str]]) -> None:
+def _commit(files: list[tuple[Path, pd.DataFrame | str]], base: Path, command: str) -> None:
     """Write every file to a temporary one beside its place, then swap them all in; on any
-    failure, Ctrl-C included, put back what was there and remove what this made."""
+    failure, Ctrl-C included, put back what was there and remove what this made. While it swaps,
+    an unfinished marker in `base` names `command`: a kill leaves it (see ParquetStore.unfinished)."""
     token = f".{os.getpid()}-{secrets.token_hex(4)}"
     made: list[Path] = []  # folders, temporary files and backups this commit created, in order
     swapped: list[tuple[Path, Path | None]] = []  # (file, the backup of what it replaced)
+    marker = base / f"{_UNFINISHED}{token}"
     try:
         staged = [(_stage(path, content, token, made), path) for path, content in files]
+        if staged:  # written before the first swap: a kill from here on can leave the series part new
+            marker.write_text(command + "\n", encoding="utf-8")
         for tmp, path in staged:
             backup = path.with_name(path.name + token + ".old") if path.exists() else None
             if backup is not None:
@@ -523,8 +578,9 @@ def _commit(files: list[tuple[Path, pd.DataFrame | str]]) -> None:
             swapped.append((path, backup))
             os.replace(tmp, path)
     except BaseException:
-        _undo(swapped, made)
+        _undo(swapped, made, marker)
         raise
+    marker.unlink(missing_ok=True)  # every file swapped in: the backups left are only copies
     for _, backup in swapped:
         if backup is not None:
             backup.unlink()
@@ -550,14 +606,22 @@ def _stage(path: Path, content: pd.DataFrame | str, token: str, made: list[Path]
     return tmp
 
 
-def _undo(swapped: list[tuple[Path, Path | None]], made: list[Path]) -> None:
-    """Best effort: each step on its own, so one that fails does not stop the others."""
+def _undo(swapped: list[tuple[Path, Path | None]], made: list[Path], marker: Path) -> None:
+    """Best effort: each step on its own, so one that fails does not stop the others. The
+    unfinished marker goes only when every swapped file was put back: else the series may be
+    partial, and the marker says so."""
+    restored = True
     for path, backup in reversed(swapped):
-        with suppress(OSError):
+        try:
             if backup is not None:
                 os.replace(backup, path)
             else:
                 path.unlink(missing_ok=True)
+        except OSError:
+            restored = False
+    if restored:
+        with suppress(OSError):
+            marker.unlink(missing_ok=True)
     for p in reversed(made):  # files before the folders that hold them
         with suppress(OSError):
             if p.is_dir():
