@@ -54,8 +54,9 @@ def _working(venue: PaperVenue, b, leg: str) -> float | None:
 
 def test_a_refused_resize_closes_the_position_instead_of_leaving_a_leg_that_does_not_cover_it(machines) -> None:
     ex, b, venue, journal = _run(machines, OTHER, SMALL)
-    [why] = journal.rejections(b.id)
+    why, refused_close = journal.rejections(b.id)
     assert why.startswith("venue refused to resize the stop_loss leg (amend refused: notional") and "minimum" in why
+    assert refused_close.startswith("venue refused the close (notional")  # a kill flatten re-sends it
     assert b.instance.state == "flattening"
     # The dust left (2.6, under the minimum and not the whole position) cannot be closed at market
     # either: the venue refuses that close too, and the run stops opening risk and says so.

@@ -39,8 +39,12 @@ def _bracket(ex: Recorder, exit_qty: float) -> tuple[BracketHandle, object]:
 def test_a_refused_exit_with_units_left_is_a_fault() -> None:
     ex = Recorder()
     b, order = _bracket(ex, 10000.0)
+    b.instance = SimpleNamespace(done=False)
     b.on_order_done(order, ReportStatus.REJECTED, "notional below the minimum")
-    assert ex.faults and "4561.9 XRP-PERP" in ex.faults[0] and "position_closed" not in ex.posted
+    assert ex.faults and "4561.9 XRP-PERP" in ex.faults[0] and ex.posted == ["close_refused"]
+    # A kill flatten's re-send refused again: the bracket hears it, the kill machine heard it once.
+    b.on_order_done(order, ReportStatus.REJECTED, "notional below the minimum")
+    assert len(ex.faults) == 1 and ex.posted == ["close_refused"] * 2
 
 
 def test_float_dust_is_no_open_position() -> None:

@@ -74,3 +74,14 @@ def test_an_overdue_flatten_is_retried_every_bar_and_announced_once(tmp_path: Pa
     assert ses.kill.ctx["flatten_retries"] == BARS
     relayed = [r for r in audit if r.machine == "bracket" and r.event == "kill_flatten"]
     assert len(relayed) == BARS + 1
+
+
+def test_each_retry_re_sends_the_refused_close_and_the_journal_says_so_once(tmp_path: Path) -> None:
+    """The bracket in `flattening` re-sends the close the venue refused at each kill_flatten
+    (specs/orders/bracket.yaml): one order a retry, one rejection row and one fault for them all."""
+    ses, rows, _ = _stuck_flatten(tmp_path)
+    [b] = [b for b in ses.execution.brackets.values() if b.instance.state == "flattening"]
+    assert len(b.exits) == BARS + 1, "the retries did not re-send the refused close"
+    refusals = [r for r in rows if r.kind == "rejection" and r.reason.startswith("venue refused the close")]
+    faults = [r for r in rows if r.kind == "fault" and "refused the exit" in r.reason]
+    assert (len(refusals), len(faults)) == (1, 1)

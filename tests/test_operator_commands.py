@@ -325,7 +325,21 @@ def test_kill_warns_when_the_spec_has_no_transition_from_the_saved_mode(db, caps
     assert engine("kill", "--mode", "resume", "--db", str(db)) == 0
     assert [c.command for c in taken(db)] == ["resume"]  # posted: the saved mode may be stale
     err = capsys.readouterr().err
-    assert "warning" in err and "no `manual_resume` transition from `normal`" in err
+    assert "warning" in err and "ignores `manual_resume` in `normal` (the last saved kill mode) on purpose" in err
+    assert "kill_modes.yaml:" in err  # where the spec says why
+
+
+@pytest.mark.parametrize("state, mode, warned", [
+    ("close_only", "close-only", ""),  # an operator's close-only holds a daily-loss one past the day roll
+    ("halted", "close-only", "ignores `manual_close_only` in `halted`"),
+    ("flatten_all", "halt", "ignores `manual_halt` in `flatten_all`"),
+    ("flatten_all", "resume", "ignores `manual_resume` in `flatten_all`"),
+    ("flatten_all", "flatten", "")])  # re-sent at once
+def test_kill_warns_of_a_command_the_mode_drops_and_of_no_other(db, capsys, state, mode, warned):
+    set_state(db, "kill_modes", state, {"tripped_by": "daily_loss"})
+    assert engine("kill", "--mode", mode, "--db", str(db)) == 0
+    err = capsys.readouterr().err
+    assert (warned in err and "will not apply" in err) if warned else err == ""
 
 
 def test_kill_names_the_guard_a_command_waits_on_and_is_quiet_when_it_applies(db, capsys):

@@ -77,6 +77,11 @@ def _inapplicable(machine: Any, state: str | None, event: str) -> str:
     if state is None or state not in machine.states:
         return ""
     found = transitions_from(machine, state, event)
+    if not found and machine.ignores_in(state, event):
+        pos = machine.states[state].pos
+        return (f"the kill spec ignores `{event}` in `{state}` (the last saved kill mode) on purpose: the mode "
+                f"already restricts as much, or may not be lifted now (why: {pos.file}:{pos.line}); unless the "
+                "engine's mode changed since, it will not apply this command (the journal says so)")
     if not found:
         return (f"the kill spec has no `{event}` transition from `{state}` (the last saved kill mode): unless "
                 "the engine's mode changed since, it will not apply this command (the journal says so)")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.base import ReportStatus, VenueReport
 from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side, order_id, order_id_prefix
-from engine.spec.contract import LEG_RESIZE_REJECTED, STOP_AMEND_REJECTED
+from engine.spec.contract import CLOSE_REFUSED, LEG_RESIZE_REJECTED, STOP_AMEND_REJECTED
 
 if TYPE_CHECKING:
     from engine.exec.execution import Execution
@@ -161,6 +161,7 @@ class BracketHandle:
     funding: float = 0.0  # perp funding this position paid while open (received: negative)
     nonce: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    close_faulted: bool = False  # a refused close raised its fault: the retries' refusals raise none
     _ids: Any = field(default=None, repr=False, compare=False)  # order_id_prefix of this bracket's intent
 
     @property
@@ -352,7 +353,16 @@ class BracketHandle:
             left = self.open_qty
             if abs(left) <= _FLAT:
                 ex.post(self.instance, "position_closed")
-            else:  # nothing else will close these units: stop opening risk and say why (fail closed)
+                return
+            if any(o is not order and ex.is_live(o) for o in self.exits):
+                return  # another close works on: it answers for the position
+            # No order closes these units now: the bracket spec decides what follows (the shipped
+            # one keeps the stop and re-sends the close at the next kill flatten).
+            inst = self.instance
+            if inst is not None and not inst.done:
+                ex.post(inst, CLOSE_REFUSED, {"reason": reason or "venue rejected it"})
+            if not self.close_faulted:  # stop opening risk and say why (fail closed), once per bracket
+                self.close_faulted = True
                 ex.fault(f"the venue refused the exit of {abs(left):g} {self.symbol} ({reason}): the "
                          f"{'position' if left > 0 else 'overfill past flat'} stays open with no order to close it")
 

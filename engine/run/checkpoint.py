@@ -113,7 +113,7 @@ def bracket_data(b: BracketHandle) -> dict:
             "legs": {k: o.id for k, o in b.legs.items()}, "exits": [o.id for o in b.exits],
             "entry_fills": plain(b.entry_fills), "exit_fills": plain(b.exit_fills),
             "exit_reason": b.exit_reason, "exit_whys": b.exit_whys, "funding": b.funding, "nonce": b.nonce,
-            "extra": b.extra}
+            "extra": b.extra, **({"close_faulted": True} if b.close_faulted else {})}
 
 
 def restore_handles(execution: Any, orders: list[dict], brackets: list[dict], snapshots: dict,
@@ -127,7 +127,7 @@ def restore_handles(execution: Any, orders: list[dict], brackets: list[dict], sn
         b = BracketHandle(execution, d["id"], d["symbol"], Domain(d["domain"]), Side(d["side"]), d["strategy"],
                           d["ts"], tuple(d["tags"]), exit_reason=d["exit_reason"],
                           exit_whys=d.get("exit_whys", {}), funding=d.get("funding", 0.0), nonce=d["nonce"],
-                          extra=d["extra"])
+                          extra=d["extra"], close_faulted=d.get("close_faulted", False))
         b.entry_fills = [fill(f) for f in d["entry_fills"]]
         b.exit_fills = [fill(f) for f in d["exit_fills"]]
         b.instance = interp.restore(execution.bracket_machine, snapshots["bracket"][b.id], host=b)

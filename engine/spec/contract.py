@@ -32,6 +32,9 @@ STOP_AMEND_REJECTED = "stop_amend_rejected"
 # The venue refused to resize a bracket's leg (an amend of its qty): the leg no longer covers the
 # position, which the bracket spec must answer (the shipped one closes it at market).
 LEG_RESIZE_REJECTED = "leg_resize_rejected"
+# The venue refused a bracket's market close and no other close of it works: the position stays
+# open, which the bracket spec must answer (the shipped one re-sends it at the next kill flatten).
+CLOSE_REFUSED = "close_refused"
 
 
 def stage_state(stage: int) -> str:
@@ -166,6 +169,8 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "leg_rejected": Sent(("leg", "reason"), "when the venue refuses a leg",
                                      answers=("place_legs",), refusal=True),
                 "position_closed": Sent((), "when the position is flat", answers=("close_position",)),
+                CLOSE_REFUSED: Sent(("reason",), "when the venue refuses a market close and no other close "
+                                    "works: the position stays open", answers=("close_position",), refusal=True),
                 "overfilled": Sent(("qty",), "when exits filled past flat"),
                 "exit": Sent(("reason",), "for an exit the engine decides (max hold, weekend)"),
                 "price_update": Sent(("price", "atr"), "every bar (breakeven and trailing stop)"),
