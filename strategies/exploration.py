@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, TypeVar
 
-from strategies.ml.config import ExplorationConfig, ExplorationSpec
+from strategies.ml.config import ExplorationConfig
 
 if TYPE_CHECKING:
     from engine.spec.ir import SpecSet
