@@ -81,3 +81,10 @@ def test_an_operator_s_reason_follows_the_spec_s():
 def test_a_formatted_duration_reads_back(whole, frac):
     text = format_duration(whole + frac)
     assert parse_duration(text) == whole + frac and format_duration(parse_duration(text)) == text
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.floats(min_value=0.9999996, max_value=0.99999999))
+def test_a_fraction_just_under_a_second_carries_into_the_next_unit(whole, frac):
+    """Printed to the µs, such a fraction is a whole second: 3599.9999999 is "1h", never "59m60s"."""
+    text = format_duration(whole + frac)
+    assert parse_duration(text) == whole + 1 and "60s" not in text

@@ -32,7 +32,9 @@ def parse_duration(text: str) -> float:
 def format_duration(seconds: float) -> str:
     """`seconds` as a literal duration, largest unit first (900 -> "15m", 5400 -> "1h30m"), which
     parse_duration reads back; a fraction of a second stays on the seconds ("1m0.5s")."""
-    rest, frac = divmod(float(seconds), 1.0)
+    # To the µs first: a fraction that would print as "1.000000s" is carried into the minute
+    # instead (3599.9999999 -> "1h", not "59m60s").
+    rest, frac = divmod(round(float(seconds), 6), 1.0)
     parts = []
     for unit, size in UNITS.items():
         n, rest = divmod(rest, size)
