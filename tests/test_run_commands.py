@@ -48,7 +48,8 @@ def test_a_kill_command_the_spec_cannot_apply_is_journaled_as_not_applied(tmp_pa
     ses.store.post_command("resume", {"machine": "kill_modes", "event": "manual_resume", "reason": "operator"})
     runner.poll_commands()
     [row] = _commands(ses)
-    assert row.reason == "not applied: kill: no transition for `manual_resume` from `normal`", row.reason
+    # Dropped on purpose (nothing to resume: the kill spec's `ignores` of `normal`), and said so.
+    assert row.reason == "not applied: kill: `manual_resume` ignored in `normal` by the spec (`ignores`)", row.reason
     assert row.payload["moved"] == [] and ses.kill.state == "normal" and ses.kill_events == []
 
 
