@@ -175,8 +175,8 @@ def test_the_max_drawdown_guard_adding_text_is_an_error(specs: Path) -> None:
 
 
 def test_a_number_assigned_to_tripped_by_is_an_error(specs: Path) -> None:
-    where = _edit(specs, "actions: [{assign: {tripped_by: \"'disaster'\"}}, *announce_flatten]",
-                  "actions: [{assign: {tripped_by: 5}}, *announce_flatten]", "5")
+    where = _edit(specs, "actions: [{assign: {tripped_by: \"'disaster'\", flatten_retries: 0}}, *announce_flatten]",
+                  "actions: [{assign: {tripped_by: 5, flatten_retries: 0}}, *announce_flatten]", "5")
     (d,) = _errors(specs)
     assert (d.code, d.pos.file, d.pos.line, d.pos.col) == ("ACTION_ARGS", *where)
     assert d.message == "`assign` of `ctx.tripped_by` must be a string, not `5`"

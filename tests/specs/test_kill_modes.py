@@ -111,6 +111,19 @@ def test_an_overdue_flatten_is_resent_every_period_and_announced_once_per_flatte
         "kill: flatten all, disaster", "kill: flatten overdue, re-sending until the venues report flat"]
 
 
+@pytest.mark.parametrize("again", ["manual_flatten", "disaster"])
+def test_a_flatten_started_during_an_overdue_one_is_announced_overdue_too(machine, again):
+    """A new flatten counts its own retries: started while one is overdue, it is not silent."""
+    k = machine("kill_modes")
+    k.send("manual_flatten")
+    k.wait(k.params["flatten_retry"])
+    k.send(again)
+    assert k.ctx["flatten_retries"] == 0
+    k.wait(k.params["flatten_retry"])
+    assert [a["text"] for a in k.called("notify")][-1] == "kill: flatten overdue, re-sending until the venues report flat"
+    assert sum(a["text"].startswith("kill: flatten overdue") for a in k.called("notify")) == 2
+
+
 @pytest.mark.parametrize("start", ["normal", "cooldown", "close_only", "halted"])
 def test_manual_flatten_works_from_every_mode(machine, start):
     k = machine("kill_modes")
