@@ -21,6 +21,7 @@ import pytest
 from engine.cli import main
 from engine.data import bundled
 from engine.data.errors import DataError
+from engine.data import store as store_module
 from engine.data.store import ParquetStore
 
 SYMBOL, TF = "LTC/BTC", "5m"
@@ -91,15 +92,18 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_only_files_of_processes_that_are_gone_are_cleared(tmp_path, bars):
+def test_only_files_of_processes_that_are_gone_are_cleared(tmp_path, bars, monkeypatch):
     store = ParquetStore(tmp_path)
     store.write(bars.iloc[:300], SYMBOL, TF)  # 2018-01-10 and 11
     base, dead = store.folder(SYMBOL, TF), _dead_pid()
     stale = [base / "date=2018-01-10" / f"part.parquet.{dead}-0123abcd.old",
              base / "date=2018-01-12" / f"part.parquet.{dead}-0123abcd.tmp",  # in a day folder it made
              base / f"label.{dead}-0123abcd.tmp"]
+    # Our pid, but not a token this process made: a process before a restart (a container's PID 1).
+    stale.append(base / "date=2018-01-11" / f"part.parquet.{os.getpid()}-89abcdef.tmp")
     live = [base / "date=2018-01-11" / f"part.parquet.{os.getpid()}-4567cdef.tmp",  # an import running now
             base / "date=2018-01-11" / "part.parquet.12-not-ours.tmp"]
+    monkeypatch.setattr(store_module, "_OURS", {f".{os.getpid()}-4567cdef"})
     for path in stale + live:
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"half a file")

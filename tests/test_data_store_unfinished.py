@@ -5,11 +5,13 @@ Such an import can leave some of its days in and some not (each day whole): `eng
 showed the partial series as normal and `engine run` traded it, while only the next import of
 the series said anything. Now the swap writes `unfinished.<pid>-<hex>` (naming the import
 command) in the series' folder before its first swap and removes it after its last, so a kill in
-between leaves it: reads refuse the series naming the command, `data list` marks it, and the next
-import that completes removes it."""
+between leaves it: reads refuse the series naming the command, `data list` marks it, and that import,
+run again, removes it when it completes (an import of another file does not: the killed one's
+missing days would still be missing)."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -141,7 +143,7 @@ def test_a_swap_that_cannot_be_undone_leaves_the_mark(tmp_path, monkeypatch, bar
     monkeypatch.undo()
     (unfinished,) = store.unfinished(SYMBOL, TF)
     assert unfinished.command == "engine data import x.csv"
-    with pytest.raises(DataError, match="an import is swapping its days into"):  # this process: alive
+    with pytest.raises(DataError, match="was killed before it finished"):  # it failed: no longer running
         store.read(SYMBOL, TF)
 
 
@@ -150,3 +152,148 @@ def test_a_completed_import_leaves_no_mark(tmp_path, bars):
     store.write(bars, SYMBOL, TF)
     store.write(bars * 1.01, SYMBOL, TF)
     assert store.unfinished(SYMBOL, TF) == [] and store.read(SYMBOL, TF).equals(bars * 1.01)
+
+
+def _other_days(bars: pd.DataFrame, tmp_path: Path) -> Path:
+    """A file of other days than the killed import's (2018-01-14 .. 15)."""
+    df = bundled.load("crypto_spot/LTC_BTC-5m")
+    file = tmp_path / "later.csv"
+    df[(df.index >= "2018-01-14") & (df.index < "2018-01-16")].rename_axis("timestamp").to_csv(file)
+    return file
+
+
+def test_an_import_of_another_file_does_not_clear_the_mark(killed, tmp_path, capsys, bars):
+    """The killed import's days it never swapped in are still missing after another file's import."""
+    command, store = _copy(killed, tmp_path)
+    other = _other_days(bars, tmp_path)
+    capsys.readouterr()
+    assert main(["data", "import", str(other), "--symbol", SYMBOL, "--tf", TF, "--store", str(store.root)]) == 0
+    assert f"killed while swapping its days in: {command}" in capsys.readouterr().err
+    assert [u.command for u in store.unfinished(SYMBOL, TF)] == [command]
+    with pytest.raises(DataError, match="was killed before it finished"):
+        store.read(SYMBOL, TF)
+    # The same file with other options (another --tz) is another import too.
+    store.write(bars.iloc[:10], SYMBOL, TF, command=f"{command} --tz UTC")
+    assert [u.command for u in store.unfinished(SYMBOL, TF)] == [command]
+    store.write(bars, SYMBOL, TF, command=command.replace(str(killed[1]), "elsewhere"))  # the store aside: it
+    assert store.unfinished(SYMBOL, TF) == []
+
+
+def _marker(store: ParquetStore, pid: int, started: int | None) -> Path:
+    path = store.folder(SYMBOL, TF) / f"unfinished.{pid}-0123abcd"
+    path.write_text("engine data import x.csv\n" + (f"started {started}\n" if started is not None else ""))
+    return path
+
+
+def _started(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2:].split()[19])
+
+
+def test_our_own_pid_in_a_marker_we_did_not_write_is_a_killed_import(tmp_path, bars):
+    """A container's import is PID 1 before and after a restart: the marker it left is not ours."""
+    store = ParquetStore(tmp_path)
+    store.write(bars, SYMBOL, TF)
+    _marker(store, os.getpid(), None)
+    (u,) = store.unfinished(SYMBOL, TF)
+    assert (u.running, u.command) == (False, "engine data import x.csv")
+    with pytest.raises(DataError, match="was killed before it finished"):
+        store.read(SYMBOL, TF)
+
+
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/stat").exists(), reason="needs /proc")
+def test_a_live_pid_that_started_at_another_time_is_another_process(tmp_path, bars):
+    store = ParquetStore(tmp_path)
+    store.write(bars, SYMBOL, TF)
+    live, started = os.getppid(), _started(os.getppid())
+    path = _marker(store, live, started + 1)  # the pid was given to another process since
+    assert [u.running for u in store.unfinished(SYMBOL, TF)] == [False]
+    path.unlink()
+    path = _marker(store, live, started)  # that very process: running
+    assert [u.running for u in store.unfinished(SYMBOL, TF)] == [True]
+    with pytest.raises(DataError) as e:
+        store.read(SYMBOL, TF)
+    assert e.value.hint == ("run again once it has finished; if you know no import of it runs (it was killed), "
+                            f"remove {path} and run it again to complete it: engine data import x.csv")
+
+
+def test_an_import_writes_its_start_time_into_the_mark(tmp_path, monkeypatch, bars):
+    store = ParquetStore(tmp_path)
+    store.write(bars, SYMBOL, TF)
+    seen: list[str] = []
+    replace = os.replace
+
+    def read_the_mark(src, dst):
+        seen.extend(p.read_text() for p in store.folder(SYMBOL, TF).glob("unfinished.*"))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", read_the_mark)
+    store.write(bars * 1.01, SYMBOL, TF, command="engine data import x.csv")
+    started = _started(os.getpid()) if Path("/proc/self/stat").exists() else None
+    assert seen[0] == "engine data import x.csv\n" + (f"started {started}\n" if started is not None else "")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a directory is fsynced on POSIX only")
+def test_the_mark_and_its_folder_are_on_disk_before_the_first_swap(tmp_path, monkeypatch, bars):
+    store = ParquetStore(tmp_path)
+    store.write(bars, SYMBOL, TF)
+    synced: set[tuple[int, int]] = set()
+    fsync, replace, checked = os.fsync, os.replace, []
+
+    def record(fd):
+        st = os.fstat(fd)
+        synced.add((st.st_dev, st.st_ino))
+        fsync(fd)
+
+    def check_first(src, dst):
+        if not checked:
+            (marker,) = store.folder(SYMBOL, TF).glob("unfinished.*")
+            checked.append({(p.stat().st_dev, p.stat().st_ino) for p in (marker, marker.parent)} <= synced)
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", record)
+    monkeypatch.setattr(os, "replace", check_first)
+    store.write(bars * 1.01, SYMBOL, TF)
+    assert checked == [True]
+
+
+def test_the_command_to_run_again_names_the_store_by_its_full_path(tmp_path, monkeypatch, bars):
+    file = tmp_path / "my bars.csv"
+    bars.rename_axis("timestamp").to_csv(file)
+    monkeypatch.chdir(tmp_path)
+    commands = []
+    write = ParquetStore.write
+
+    def keep(self, df, symbol, tf, label="open", command=None):
+        commands.append(command)
+        return write(self, df, symbol, tf, label, command)
+
+    monkeypatch.setattr(ParquetStore, "write", keep)
+    assert main(["data", "import", "my bars.csv", "--symbol", SYMBOL, "--tf", TF, "--store", "rel store"]) == 0
+    assert shlex.split(commands[0])[-2:] == ["--store", str(tmp_path / "rel store")]
+    assert shlex.split(commands[0])[3] == str(file)
+
+
+def test_the_fallback_command_is_quoted(tmp_path, monkeypatch, bars):
+    """A frame written without a command: the marker's command is one a shell reads back."""
+    store = ParquetStore(tmp_path / "a store")
+    df = bars.copy()
+    df.attrs["source"] = "my bars.csv"
+    store.write(df, SYMBOL, TF)
+    replace, calls = os.replace, []
+
+    def fails_from_the_second(src, dst):  # the undo's renames fail too: one new day stays in
+        calls.append(dst)
+        if len(calls) >= 2:
+            raise OSError(5, "Input/output error")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fails_from_the_second)
+    df = bars * 1.01
+    df.attrs["source"] = "my bars.csv"
+    with pytest.raises(DataError):
+        store.write(df, SYMBOL, TF)
+    monkeypatch.undo()
+    (u,) = store.unfinished(SYMBOL, TF)
+    assert shlex.split(u.command) == ["engine", "data", "import", "my bars.csv", "--symbol", SYMBOL, "--tf", TF,
+                                      "--label", "open", "--store", str(store.root.resolve())]

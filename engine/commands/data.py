@@ -121,14 +121,15 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _command(args: argparse.Namespace) -> str:
-    """This import as a command to run again (the file by its full path: it may run from elsewhere)."""
+    """This import as a command to run again (the file and the store by their full paths: it may run
+    from elsewhere)."""
     import shlex
 
     words = ["engine", "data", "import", str(Path(args.file).resolve())]
     words += ["--ask", str(Path(args.ask).resolve())] if args.ask else []
     words += ["--symbol", args.symbol, "--tf", args.tf, "--label", args.label]
     words += ["--tz", args.tz] if args.tz else []
-    return shlex.join([*words, "--store", str(args.store)])
+    return shlex.join([*words, "--store", str(Path(args.store).resolve())])
 
 
 def _symbol_warnings(symbol: str, store: Any) -> list:
@@ -152,16 +153,16 @@ def _symbol_warnings(symbol: str, store: Any) -> list:
 
 def _leftovers(store: Any, symbol: str, tf: str) -> list:
     """A note on what an import of the series killed outright left behind (removed now): that
-    import may be half in, and only its user can finish it. Its unfinished marker stays until an
-    import of the series completes."""
+    import may be half in, and only its user can finish it. Its unfinished marker stays until that
+    import is run again and completes (an import of another file does not complete it)."""
     from engine.diagnostics import Diagnostic, Pos, Severity
 
     removed = store.clear_leftovers(symbol, tf)
     killed = [u for u in store.unfinished(symbol, tf) if not u.running]
     out = [Diagnostic(Pos(str(u.path), 1, 1), Severity.WARNING, "DATA_UNFINISHED",
                       f"an import of this series was killed while swapping its days in: {u.command}",
-                      "the series may hold some of its days and not others, and runs refuse it until an import "
-                      "of it completes: if this file is not the one that import read, run that command too")
+                      "the series may hold some of its days and not others, and runs refuse it until that "
+                      "command is run again and completes: an import of another file does not complete it")
            for u in killed]
     if not removed:
         return out

@@ -23,9 +23,12 @@ where no read looks, or read them under the wrong day.
 An import killed outright (SIGKILL, power loss) cannot put the store back, but it loses no
 day; the next `engine data import` of that series clears what it left (see clear_leftovers).
 One killed while swapping its days in may leave some in and some not: it swaps only while an
-`unfinished.<pid>-<hex>` file in the series' folder names the import command, so until an import
-of the series completes, reads refuse the series (a run would trade a partial one) and `engine
-data list` marks it, both naming that command to re-run (see unfinished).
+`unfinished.<pid>-<hex>` file in the series' folder names the import command (and its process's
+start time, so a later process given the same pid, as a container's PID 1 is after a restart, is not
+taken for it), so until that same import (same file and options) is run again and completes, reads
+refuse the series (a run would trade a partial one) and `engine data list` marks it, both naming that
+command to re-run (see unfinished). An import of another file does not complete it: the days the
+killed one never swapped in would still be missing.
 
 Bars are stored by their open whatever the file's stamps, and a series records the
 `--label` its files were imported with (a `label` file beside its days): a write under the
@@ -40,6 +43,7 @@ import errno
 import os
 import re
 import secrets
+import shlex
 import shutil
 from collections.abc import Callable
 from contextlib import suppress
@@ -66,6 +70,10 @@ _LEFTOVER = re.compile(rf"^(?:part\.parquet|{_LABEL_FILE})\.(\d+)-[0-9a-f]{{8}}\
 # What _commit writes in the series' folder while it swaps days in (`unfinished.<pid>-<8 hex>`).
 _UNFINISHED = "unfinished"
 _MARKER = re.compile(rf"^{_UNFINISHED}\.(\d+)-[0-9a-f]{{8}}$")
+# The marker's last line: its process's start time (/proc/<pid>/stat field 22), where known.
+_STARTED = re.compile(r"^started (\d+)$")
+# The tokens of the commits this process is making: only those are ours among files named by our pid.
+_OURS: set[str] = set()
 T = TypeVar("T")
 # Zones are UTC-12:00 to UTC+14:00 in quarter hours: the same bars read in two of them are this far apart at most.
 _ZONE_REACH = pd.Timedelta(hours=26)
@@ -161,16 +169,17 @@ class ParquetStore:
         self._check_shift(df, symbol, tf, label, source)
         base = self.folder(symbol, tf)
         days, result = _merged_days(df, base)
-        redo = command or (f"engine data import {source} --symbol {symbol} --tf {canonical_tf(tf)} --label {label} "
-                           f"--store {self.root}")
+        redo = command or shlex.join(["engine", "data", "import", source, "--symbol", symbol, "--tf",
+                                      canonical_tf(tf), "--label", label, "--store", str(self.root.resolve())])
         try:
             _commit([*_label_file(base, label), *days], base, redo)
         except OSError as e:
             raise DataError(str(self.root), 1, f"cannot write the store: {e.strerror or e} "
                             f"({e.filename or self.root}); nothing was written",
                             "--store must name a folder you can create and write to") from None
-        for killed in (u for u in self.unfinished(symbol, tf) if not u.running):  # this import completed it
-            killed.path.unlink(missing_ok=True)
+        for killed in self.unfinished(symbol, tf):  # those this import, run again, completed
+            if not killed.running and _same_import(killed.command, redo):
+                killed.path.unlink(missing_ok=True)
         return result
 
     def unfinished(self, symbol: str, tf: str) -> list[Unfinished]:
@@ -181,8 +190,11 @@ class ParquetStore:
             m = _MARKER.match(path.name)
             if m and path.is_file():
                 with suppress(OSError):  # removed meanwhile: that import finished
-                    command = path.read_text(encoding="utf-8").strip() or "the import of this series"
-                    out.append(Unfinished(path, command, _alive(int(m[1]))))
+                    lines = path.read_text(encoding="utf-8").strip().splitlines()
+                    started = _STARTED.match(lines.pop()) if lines and _STARTED.match(lines[-1]) else None
+                    command = "\n".join(lines).strip() or "the import of this series"
+                    running = _alive(int(m[1]), path.name[len(_UNFINISHED):], int(started[1]) if started else None)
+                    out.append(Unfinished(path, command, running))
         return out
 
     def check_finished(self, symbol: str, tf: str) -> None:
@@ -192,7 +204,9 @@ class ParquetStore:
             series = f"{symbol} {canonical_tf(tf)}"
             if u.running:
                 raise DataError(str(u.path), 1, f"an import is swapping its days into the stored {series} series "
-                                "right now", "run again once it has finished", code="DATA_UNFINISHED")
+                                "right now", "run again once it has finished; if you know no import of it runs "
+                                f"(it was killed), remove {u.path} and run it again to complete it: {u.command}",
+                                code="DATA_UNFINISHED")
             raise DataError(str(u.path), 1, f"an import of the stored {series} series was killed before it "
                             "finished: the series may hold some of its days and not others",
                             f"run it again to complete it: {u.command}", code="DATA_UNFINISHED")
@@ -355,7 +369,7 @@ class ParquetStore:
         self.check_root()
         base = self.folder(symbol, tf)
         stale = [p for p in sorted((*base.glob(f"{_LABEL_FILE}.*"), *base.glob("date=*/part.parquet.*")))
-                 if (m := _LEFTOVER.match(p.name)) and not _alive(int(m[1]))]
+                 if (m := _LEFTOVER.match(p.name)) and not _alive(int(m[1]), _token(p.name))]
         for path in stale:
             path.unlink(missing_ok=True)
             if path.parent != base:
@@ -406,17 +420,58 @@ def _series_names(folder: Path) -> tuple[str, str]:
                     f"{why}", hint)
 
 
-def _alive(pid: int) -> bool:
-    """Whether process `pid` runs (so its temporary files are still in use); True when unsure."""
-    if pid == os.getpid() or os.name != "posix":  # on Windows signal 0 is not a probe
+def _alive(pid: int, token: str, started: int | None = None) -> bool:
+    """Whether the process that wrote the files of `token` (`.<pid>-<hex>`) runs, so they are still
+    in use; True when unsure. Our own pid is another process's (before a restart, in a container
+    where each is PID 1) unless we made the token; a live `pid` that started at another time than
+    `started` is another process given that pid."""
+    if token in _OURS:
+        return True
+    if pid == os.getpid():
+        return False
+    if os.name != "posix":  # on Windows signal 0 is not a probe
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:  # another user's process: alive
-        return True
-    return True
+        pass
+    now = _start_time(pid)
+    return started is None or now is None or now == started
+
+
+def _start_time(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot, /proc/<pid>/stat field 22); None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        return int(stat[stat.rindex(")") + 2:].split()[19])  # the name, field 2, may hold spaces and ")"
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _token(name: str) -> str:
+    """`.<pid>-<hex>` of a leftover's name (`part.parquet.<pid>-<hex>.tmp`)."""
+    return "." + name.rsplit(".", 2)[-2]
+
+
+def _same_import(marker_command: str, command: str) -> bool:
+    """Whether the marker's command is `command`, the store aside: the marker lies in the store, which
+    may have been named otherwise (a relative path, an older engine's) or moved since."""
+    try:
+        return _without_store(shlex.split(marker_command)) == _without_store(shlex.split(command))
+    except ValueError:  # not a command line: never this one
+        return False
+
+
+def _without_store(words: list[str]) -> list[str]:
+    out, skip = [], False
+    for word in words:
+        if skip or word == "--store" or word.startswith("--store="):
+            skip = word == "--store"
+            continue
+        out.append(word)
+    return out
 
 
 def _read(path: Path) -> pd.DataFrame | None:
@@ -561,13 +616,21 @@ def _commit(files: list[tuple[Path, pd.DataFrame | str]], base: Path, command: s
     failure, Ctrl-C included, put back what was there and remove what this made. While it swaps,
     an unfinished marker in `base` names `command`: a kill leaves it (see ParquetStore.unfinished)."""
     token = f".{os.getpid()}-{secrets.token_hex(4)}"
+    _OURS.add(token)
+    try:
+        _swap(files, base, command, token)
+    finally:
+        _OURS.discard(token)  # from here on a marker it left is a killed (failed) import's
+
+
+def _swap(files: list[tuple[Path, pd.DataFrame | str]], base: Path, command: str, token: str) -> None:
     made: list[Path] = []  # folders, temporary files and backups this commit created, in order
     swapped: list[tuple[Path, Path | None]] = []  # (file, the backup of what it replaced)
     marker = base / f"{_UNFINISHED}{token}"
     try:
         staged = [(_stage(path, content, token, made), path) for path, content in files]
         if staged:  # written before the first swap: a kill from here on can leave the series part new
-            marker.write_text(command + "\n", encoding="utf-8")
+            _write_marker(marker, command)
         for tmp, path in staged:
             backup = path.with_name(path.name + token + ".old") if path.exists() else None
             if backup is not None:
@@ -584,6 +647,22 @@ def _commit(files: list[tuple[Path, pd.DataFrame | str]], base: Path, command: s
     for _, backup in swapped:
         if backup is not None:
             backup.unlink()
+
+
+def _write_marker(marker: Path, command: str) -> None:
+    """The marker, on disk with its directory entry before any swap: after a power loss, a renamed day
+    must not be there without it."""
+    started = _start_time(os.getpid())
+    with marker.open("w", encoding="utf-8") as f:
+        f.write(command + "\n" + (f"started {started}\n" if started is not None else ""))
+        f.flush()
+        os.fsync(f.fileno())
+    if os.name == "posix":  # a directory cannot be opened for fsync on Windows
+        fd = os.open(marker.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _stage(path: Path, content: pd.DataFrame | str, token: str, made: list[Path]) -> Path:
