@@ -23,21 +23,9 @@ from engine.data import bundled
 from engine.data.errors import DataError
 from engine.data import store as store_module
 from engine.data.store import ParquetStore
+from data_support import KILLED_IMPORT  # killed right after its second swap
 
 SYMBOL, TF = "LTC/BTC", "5m"
-# `engine data import`, killed right after it swapped in its second day (of four).
-KILLED_IMPORT = """
-import os, signal, sys
-from engine.cli import main
-replace, swapped = os.replace, []
-def replace_then_die(src, dst):
-    replace(src, dst)
-    swapped.append(dst)
-    if len(swapped) == 2:
-        os.kill(os.getpid(), signal.SIGKILL)
-os.replace = replace_then_die
-main(["data", "import", sys.argv[1], "--symbol", "LTC/BTC", "--tf", "5m", "--store", sys.argv[2]])
-"""
 LEFTOVER = re.compile(r"^part\.parquet\.\d+-[0-9a-f]{8}\.(tmp|old)$")
 
 

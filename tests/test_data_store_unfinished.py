@@ -27,21 +27,9 @@ from engine.data.errors import DataError
 from engine.data.store import ParquetStore
 from engine.diagnostics import SpecError
 from engine.run.config import load_config
+from data_support import KILLED_IMPORT  # killed right after its second swap
 
 SYMBOL, TF = "LTC/BTC", "5m"
-# `engine data import`, killed right after it swapped in its second file (the label, one day) of five.
-KILLED_IMPORT = """
-import os, signal, sys
-from engine.cli import main
-replace, swapped = os.replace, []
-def replace_then_die(src, dst):
-    replace(src, dst)
-    swapped.append(dst)
-    if len(swapped) == 2:
-        os.kill(os.getpid(), signal.SIGKILL)
-os.replace = replace_then_die
-main(["data", "import", sys.argv[1], "--symbol", "LTC/BTC", "--tf", "5m", "--store", sys.argv[2]])
-"""
 
 
 @pytest.fixture(scope="module")
