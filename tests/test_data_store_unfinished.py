@@ -114,18 +114,23 @@ def test_an_import_that_fails_keeps_the_mark(killed, tmp_path, capsys):
     assert [u.command for u in store.unfinished(SYMBOL, TF)] == [command]
 
 
-def test_a_swap_that_cannot_be_undone_leaves_the_mark(tmp_path, monkeypatch, bars):
-    store = ParquetStore(tmp_path)
-    store.write(bars, SYMBOL, TF)
+def fail_renames_from(monkeypatch: pytest.MonkeyPatch, nth: int) -> None:
+    """os.replace raises EIO from its `nth` call on (the swap's and then the undo's renames)."""
     replace, calls = os.replace, []
 
-    def fails_from_the_third(src, dst):  # the undo's renames fail too: two new days stay in
+    def failing(src, dst):
         calls.append(dst)
-        if len(calls) >= 3:
+        if len(calls) >= nth:
             raise OSError(5, "Input/output error")
         replace(src, dst)
 
-    monkeypatch.setattr(os, "replace", fails_from_the_third)
+    monkeypatch.setattr(os, "replace", failing)
+
+
+def test_a_swap_that_cannot_be_undone_leaves_the_mark(tmp_path, monkeypatch, bars):
+    store = ParquetStore(tmp_path)
+    store.write(bars, SYMBOL, TF)
+    fail_renames_from(monkeypatch, 3)  # the undo's renames fail too: two new days stay in
     with pytest.raises(DataError):
         store.write(bars * 1.01, SYMBOL, TF, command="engine data import x.csv")
     monkeypatch.undo()
@@ -268,15 +273,7 @@ def test_the_fallback_command_is_quoted(tmp_path, monkeypatch, bars):
     df = bars.copy()
     df.attrs["source"] = "my bars.csv"
     store.write(df, SYMBOL, TF)
-    replace, calls = os.replace, []
-
-    def fails_from_the_second(src, dst):  # the undo's renames fail too: one new day stays in
-        calls.append(dst)
-        if len(calls) >= 2:
-            raise OSError(5, "Input/output error")
-        replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", fails_from_the_second)
+    fail_renames_from(monkeypatch, 2)  # the undo's renames fail too: one new day stays in
     df = bars * 1.01
     df.attrs["source"] = "my bars.csv"
     with pytest.raises(DataError):
