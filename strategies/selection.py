@@ -21,8 +21,10 @@ The active set and how the engine must use it (one rule: engine/run/signals.py
     every symbol the run trades may enter, as seed 002 falls back to the configured
     symbols. A file the run config names that is missing, and any file that is not an
     active set, refuse the run: never read as "no selection".
-The set is written to the state store kv key "active_symbols" when a store is
-given, else to a JSON file (var/active_symbols.json).
+`engine select` writes the set to a JSON file (var/active_symbols.json), which a fresh
+run reads and copies into its store (kv "active_symbols"); or, with --state, posts it to
+the run in a store, which replaces its copy and journals the change (engine/run/signals.py
+change_active_set).
 """
 from __future__ import annotations
 
@@ -180,12 +182,10 @@ def build_active_set(chosen: Sequence[Ranked], cfg: SelectionConfig, top: int, m
     )
 
 
-def write_active_set(active: ActiveSet, cfg: SelectionConfig, store: Any = None,
-                     fallback: Path | None = None) -> str:
-    """Persist to the store kv (preferred) or the fallback JSON file; returns where it went."""
-    if store is not None:
-        store.put_json(cfg.state_key, active.as_dict())
-        return f"state store key {cfg.state_key!r}"
+def write_active_set(active: ActiveSet, cfg: SelectionConfig, fallback: Path | None = None) -> str:
+    """Write the JSON file a fresh run reads (`fallback`, default the spec's fallback_file); returns
+    where it went. A run's own copy (kv `state_key`) is the engine's to write: at its start, and
+    when it takes `engine select --state`'s set (engine/run/signals.py)."""
     path = fallback or Path(cfg.fallback_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -62,15 +62,5 @@ def test_active_set_semantics_and_persistence(tmp_path):
     data = json.loads(path.read_text())
     assert data["symbols"] == ["A"] and data["criteria"]["min_trades"] == 25 and data["generated_at"]
     assert read_active_set(CFG, fallback=path) == active
-    kv = {}
-
-    class Store:
-        def put_json(self, k, v):
-            kv[k] = v
-
-        def get_json(self, k, default=None):
-            return kv.get(k, default)
-
-    assert "active_symbols" in write_active_set(active, CFG, store=Store())
-    assert ActiveSet.from_dict(kv["active_symbols"]) == active
+    assert ActiveSet.from_dict(active.as_dict()) == active
     assert read_active_set(CFG, fallback=tmp_path / "missing.json") is None  # no selection made

@@ -1,8 +1,8 @@
 """`engine select`: rank symbols/timeframes and write the top-K active set.
 
     engine select [--top-k 5] [--min-trades 25] [--metrics FILE] [--registry var/models]
-                  [--data NAME ...] [--store var/store] [--state var/state.db]
-                  [--out var/active_symbols.json]
+                  [--data NAME ...] [--store var/store] [--state var/engine.db]
+                  [--out var/active_symbols.json] [--reason TEXT]
                   [--spec specs/ml/filter.yaml] [--regime specs/ml/regime.yaml]
                   [--selection specs/ml/selection.yaml]
 
@@ -16,8 +16,16 @@ walk-forward trades of each --data set (bundled names, or series imported with
 every bundled data set): the active registered model's stored validation
 trades when there is one, else a fresh walk-forward run (nothing is registered) with
 the ML spec --spec and the regime spec --regime, as `engine train ml` takes them.
-The active set goes to the state store kv key "active_symbols" (with --state) or
-to a JSON file.
+Where the set goes (docs/engine-run.md, "The active set"):
+  * --out FILE (without --state, default: fallback_file in the --selection file): a JSON file,
+    which a fresh `engine run` reads (the run config's ml.active_set_file, else that fallback_file);
+  * --state DB (a SQLite file or a database URL, as `engine kill --db` takes): the run in that
+    store, through the control channel `engine kill` uses (command `set_active`, the set in its
+    args): the running engine takes it at its next bar, a stopped one at `engine run --resume`;
+    the engine journals the old and the new set and keeps the new one for later resumes. A store
+    with no run that would take it (none, not checkpointed and not running, or finished) is
+    refused, nothing posted: a fresh run archives the store and reads the file instead. Both
+    options: the file is written, then the set posted.
 """
 from __future__ import annotations
 
@@ -25,11 +33,16 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file
+from engine.commands.status import (CommandError, command_store_url, open_existing_store, resume_command,
+                                    running_engine, when_applied)
+from engine.suggest import Carried
 
 if TYPE_CHECKING:
     from strategies.ml.config import MLConfig, RegimeConfig
@@ -45,9 +58,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                   "to evaluate (default: every bundled data set)")
     parser.add_argument("--store", default=DEFAULT_STORE,
                         help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
-    parser.add_argument("--state", help="state store (SQLite path); default: write a JSON file")
-    parser.add_argument("--out", help="JSON file for the active set when no --state "
-                                      "(default: fallback_file in the --selection file)")
+    parser.add_argument("--state", metavar="DB",
+                        help="apply the set to the run in this state store (a SQLite file or a database URL): "
+                             "the running engine takes it at its next bar, a stopped run at `engine run --resume`, "
+                             "and journals the change; refused when no run there would take it (none yet, or "
+                             "finished): a fresh `engine run` reads the --out file instead (give both to do both)")
+    parser.add_argument("--out", metavar="FILE",
+                        help="JSON file for the active set, which a fresh `engine run` reads (its config's "
+                             "ml.active_set_file, else fallback_file in the --selection file: the default "
+                             "without --state)")
+    parser.add_argument("--reason", default="engine select",
+                        help="why, for the audit journal, with --state (default: engine select)")
     parser.add_argument("--spec", type=existing_file,
                         help="ML spec file for a fresh walk-forward (default specs/ml/filter.yaml)")
     parser.add_argument("--regime", type=existing_file,
@@ -64,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
     pin_threads()
     try:
         return _select(args)
+    except CommandError as e:
+        print(f"engine select: {e}", file=sys.stderr)
+        return e.code
     except (KeyError, ValueError, OSError) as e:
         print(f"engine select: {e.args[0] if e.args else e}", file=sys.stderr)
         return 1
@@ -80,16 +104,72 @@ def _select(args: argparse.Namespace) -> int:
     min_trades = args.min_trades if args.min_trades is not None else cfg.min_trades
     if top < 1 or min_trades < 0:
         raise ValueError("--top-k must be >= 1 and --min-trades >= 0")
+    target = _RunTarget(args.state, cfg) if args.state is not None else None
+    if target is not None:
+        target.check()  # before a long evaluation: a store no run would take the set from is refused now
     rows = _read_metrics(Path(args.metrics)) if args.metrics else _evaluate(console, args)
     ranked = sel.rank(rows, cfg, min_trades)
     chosen = sel.top_k(ranked, top)
     active = sel.build_active_set(chosen, cfg, top, min_trades, time.time())
-    where = sel.write_active_set(active, cfg, store=_open_store(args.state),
-                                 fallback=Path(args.out) if args.out else None)
     _print_ranking(console, ranked, {(r.symbol, r.tf) for r in chosen})
-    console.print(f"active symbols ({len(active.symbols)}/{top}): {', '.join(active.symbols) or '(none)'}"
-                  f" -> {where}")
+    listed = f"active symbols ({len(active.symbols)}/{top}): {', '.join(active.symbols) or '(none)'}"
+    if target is None or args.out is not None:
+        where = sel.write_active_set(active, cfg, fallback=Path(args.out) if args.out else None)
+        console.print(f"{listed} -> {where}")
+    if target is not None:
+        console.print(f"{listed} -> {target.post(active, args.reason)}", soft_wrap=True)  # commands to paste: unbroken
     return 0
+
+
+class _RunTarget:
+    """The run in the state store --state names, which `engine select --state` hands its set to
+    through the control channel (as `engine kill` does its mode); refused, with the hint to write
+    the file a fresh run reads, when no run there would ever take it."""
+
+    def __init__(self, db: str, cfg: Any) -> None:
+        self.ns = argparse.Namespace(db=db, config=None, specs="specs")
+        self.url, self.carried = command_store_url(self.ns), Carried.of(self.ns)
+        self.cfg = cfg  # the selection spec: the kv key the run keeps its set in, the default file
+
+    def check(self) -> None:
+        with self._store() as store:
+            self._when_applied(store)
+
+    def post(self, active: Any, reason: str) -> str:
+        """Post the set; what happens to it next (who applies it), and the run's set until then."""
+        from engine.run.signals import SET_ACTIVE
+
+        with self._store() as store:
+            when = self._when_applied(store)
+            now = store.get_json(self.cfg.state_key)
+            command_id = store.post_command(SET_ACTIVE, {"active": active.as_dict(), "reason": reason})
+        was = "none (every symbol may enter)" if now is None else ", ".join(now.get("symbols") or []) or "(none)"
+        return (f"posted #{command_id} ({SET_ACTIVE}) to the run in {self.ns.db}; {when}; its active set until "
+                f"then: {was} (the journal records the change: `{self.carried.command('status')}`)")
+
+    @contextmanager
+    def _store(self) -> Iterator[Any]:
+        try:
+            with open_existing_store(self.url, self.carried) as store:
+                yield store
+        except CommandError as e:
+            raise CommandError(f"--state {self.ns.db}: {e}; nothing was posted. For a fresh run, write the set to "
+                               "the file it reads: `engine select ... --out FILE` with the run config's "
+                               f"ml.active_set_file naming FILE (without that key the run reads "
+                               f"{self.cfg.fallback_file}, the default --out)", e.code) from None
+
+    def _when_applied(self, store: Any) -> str:
+        from engine.commands.run import FINISHED_KEY
+
+        finished = store.get_json(FINISHED_KEY)
+        if finished is not None:
+            raise CommandError(f"the run on this store finished (its report is in {finished.get('run_dir', '?')}): "
+                               "no run will take the set")
+        resume = resume_command(store, self.ns)
+        if resume is None and running_engine(self.url) is None:
+            raise CommandError("no engine is running on this store and no run has checkpointed there, so no run "
+                               "would take the set (a fresh `engine run` archives the store first)")
+        return when_applied(self.url, resume)
 
 
 def _read_metrics(path: Path) -> list[dict]:
@@ -180,10 +260,3 @@ def _print_ranking(console, ranked, chosen: set) -> None:
                       f"{m.get('exposure', 0.0):.0%}", f"{m.get('total_return', 0.0):.1%}", status)
     console.print(table)
 
-
-def _open_store(path: str | None):
-    if path is None:
-        return None
-    from state.store import Store
-
-    return Store.open(path=path)

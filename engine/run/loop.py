@@ -32,6 +32,7 @@ from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import OPERATOR, Session, operator_cause
+from engine.run.signals import SET_ACTIVE, change_active_set
 from engine.runtime.audit import FanoutSink, ListSink, Record
 from engine.spec.contract import AWAITING_TAG, MOVE_STOP
 from engine.suggest import Carried, commands_leaving, kill_engaged, promote_command
@@ -570,6 +571,8 @@ class Runner:
             text = cmd.args.get("reason") or OPERATOR
             if cmd.command == MOVE_STOP:
                 moved, why = self._move_stop(cmd.args, text)
+            elif cmd.command == SET_ACTIVE:
+                moved, why = self._set_active(cmd, text)
             else:
                 moved, why = self._apply(cmd.command, text, cmd.args.get("instance"))
             left = {"not_applied": why} if moved and why else {}  # a part it left (one bracket of two)
@@ -641,6 +644,16 @@ class Runner:
         if ex.faults:  # an answer the step dropped (a gap in the order spec): fail closed now, not at the next row
             self._raise_faults()
         return moved, why if moved or why else ["the command names no bracket"]
+
+    def _set_active(self, cmd: Command, text: str) -> tuple[list[str], list[str]]:
+        """`engine select --state DB`: new entries are limited to the set it chose from this row
+        on (engine/run/signals.py change_active_set); open positions stay managed."""
+        ses = self.session
+        self.active_symbols, moved, why = change_active_set(ses.specs, ses.store, ses.ledger, self.active_symbols,
+                                                            cmd.args, cmd.ts, text)
+        if moved and self._progress is not None:
+            self._progress.note(f"note: {moved[0]} (engine select: {text})")
+        return moved, why
 
     def _last_close(self, b: BracketHandle) -> float | None:
         """The last close the engine has for the bracket's symbol (its domain book's mark), or None."""

@@ -385,6 +385,35 @@ def active_symbols(cfg: RunConfig, specs: Any, store: Any, notes: list[str], res
     return frozenset(active.symbols)
 
 
+SET_ACTIVE = "set_active"  # the control-channel command `engine select --state DB` posts
+
+
+def change_active_set(specs: Any, store: Any, ledger: Any, old: frozenset[str] | None, args: dict[str, Any],
+                      posted_ts: float, reason: str) -> tuple[frozenset[str] | None, list[str], list[str]]:
+    """Apply `engine select --state`'s set (args `active`: ActiveSet.as_dict) to the running run:
+    returns the set entries are limited to from now on, the move ("active set: A, B -> C") and,
+    when not applied, why. The store's copy (kv `state_key`) is replaced, so a resume keeps the
+    new set (the one rule: active_symbols); the journal (kind `ml`, key `active_set`, as at the
+    start) records the old and new set, the selection's time and when the command was posted. A
+    row that is no active set changes nothing (fail closed: the set the run has stays)."""
+    from strategies.selection import ActiveSetError, parse_active_set
+
+    try:
+        new = parse_active_set(args.get("active"), "the command's active set")
+    except ActiveSetError as e:
+        return old, [], [e.what]
+    sel = ml_spec(specs, "selection", "for the active top-K set (engine select)")
+    store.put_json(sel.state_key, new.as_dict())
+    to = frozenset(new.symbols)
+    was = "(no selection: every symbol)" if old is None else ", ".join(sorted(old)) or "(none)"
+    move = f"active set: {was} -> {', '.join(new.symbols) or '(none)'} (selected {new.generated_at})"
+    ledger.journal("ml", "active_set", {
+        "symbols": list(new.symbols), "from": None if old is None else sorted(old),
+        "added": sorted(to - (old or frozenset())), "removed": sorted((old or frozenset()) - to),
+        "generated_at": new.generated_at, "posted_ts": posted_ts}, reason=f"{move}: {reason}")
+    return to, [move], []
+
+
 def _stored_set(sel: Any, store: Any) -> Any:
     from engine.run.session import RefusedToStart
     from strategies.selection import ActiveSetError, read_active_set
