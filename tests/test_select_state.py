@@ -151,3 +151,15 @@ def test_state_and_out_together_write_the_file_and_post(tmp_path: Path) -> None:
     with Store.open(path=str(db)) as s:
         [cmd] = s.take_commands()
     assert cmd.command == SET_ACTIVE and cmd.args["active"]["symbols"] == ["BTC-PERP"]
+
+
+def test_status_shows_a_pending_set(tmp_path: Path, capsys) -> None:
+    from engine.run.checkpoint import KEY
+
+    db = tmp_path / "engine.db"
+    with Store.open(path=str(db)) as s:
+        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
+    assert _select(tmp_path, db, "BTC-PERP", "ETH-PERP") == 0
+    capsys.readouterr()
+    assert main(["status", "--db", str(db)]) == 0
+    assert "active set -> BTC-PERP, ETH-PERP" in capsys.readouterr().out

@@ -575,7 +575,12 @@ def render(data: dict[str, Any], carried: Carried) -> None:
 
 
 def _pending(args: dict[str, Any]) -> str:
-    """A pending command's event, and for `engine move-stop` its symbol and stop."""
+    """A pending command's event, for `engine move-stop` its symbol and stop, and for `engine select
+    --state` the set it gives (`active`: no machine's event)."""
+    active = args.get("active")
+    if isinstance(active, dict):
+        symbols = active.get("symbols")
+        return f"active set -> {', '.join(map(str, symbols)) or '(none)' if isinstance(symbols, list) else '?'}"
     event = f"{args.get('machine', '?')}.{args.get('event', '?')}"
     stop = args.get("stop")
     return f"{event} {args.get('symbol', '?')} -> {stop:g}" if isinstance(stop, (int, float)) else event
