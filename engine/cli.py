@@ -44,7 +44,7 @@ COMMANDS: dict[str, str] = {
     "move-stop": "move the stop of the positions open on a symbol (the bracket spec decides)",
     "data": "import market data into the day-partitioned parquet store",
     "train": "train a model (ml: XGBoost signal filter, rl: PPO)",
-    "select": "rank symbols and write the top-K active set",
+    "select": "rank symbols and write the top-K active set (to a file, or to a run with --state)",
 }
 
 
