@@ -40,6 +40,14 @@ def engine_command(*words: str) -> str:
 DEFAULT_SPECS = "specs"  # --specs when not given, for `engine run` and every operator command
 
 
+def spec_paths(specs: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """--specs as a list of paths: a parsed command line's (one or more), or one path given as a
+    string by a caller that builds its own namespace."""
+    if not specs:
+        return [DEFAULT_SPECS]
+    return [specs] if isinstance(specs, str) else list(specs)
+
+
 @dataclass(frozen=True)
 class Carried:
     """The options every suggested command keeps from the command that suggests it, so that, pasted
@@ -57,8 +65,7 @@ class Carried:
     def of(cls, args: argparse.Namespace) -> Carried:
         """The options of a parsed command line (`engine run`'s or an operator command's)."""
         config, db = getattr(args, "config", None), getattr(args, "db", None)
-        specs = getattr(args, "specs", None) or [DEFAULT_SPECS]
-        specs = [specs] if isinstance(specs, str) else list(specs)
+        specs = spec_paths(getattr(args, "specs", None))
         store = ([f"--config {shlex.quote(config)}"] if config is not None else []) + (
             [" ".join(["--specs", *map(shlex.quote, specs)])] if specs != [DEFAULT_SPECS] else []) + (
             [f"--db {shlex.quote(shown_db(db))}"] if db is not None else [])

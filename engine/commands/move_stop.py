@@ -26,7 +26,7 @@ from typing import Any
 
 from engine.commands.status import (BRACKET_MACHINE, USAGE, CommandError, add_db_argument, add_specs_argument,
                                     command_store_url, load_spec_set, open_brackets, open_existing_store,
-                                    refuse_finished, refuse_untaken, resume_command, when_applied)
+                                    refuse_finished, refuse_untaken, resume_command, shown_specs, when_applied)
 from engine.domain import Domain
 from engine.spec.contract import MOVE_STOP
 from engine.suggest import Carried
@@ -71,8 +71,9 @@ def _move(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     spec_set = load_spec_set(args.specs)
     machine = spec_set.machines.get(BRACKET_MACHINE)
     if machine is None or MOVE_STOP not in machine.events:
-        raise CommandError(f"the spec set under {args.specs} has no `{BRACKET_MACHINE}` machine taking "
-                           f"`{MOVE_STOP}`; run `engine validate {args.specs}`")
+        shown = shown_specs(args.specs)
+        raise CommandError(f"the spec set under {shown} has no `{BRACKET_MACHINE}` machine taking "
+                           f"`{MOVE_STOP}`; run `engine validate {shown}`")
     url, carried = command_store_url(args), Carried.of(args)
     with open_existing_store(url, carried) as store:
         refuse_finished(store, carried)

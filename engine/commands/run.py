@@ -63,12 +63,14 @@ class SavedRun:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from engine.commands.status import add_specs_argument
+
     p.add_argument("--stage", type=int, required=True, choices=STAGES, metavar="N",
                    help="rollout stage 1-5, as specs/rollout/rollout.yaml defines it")
     p.add_argument("--config", help="run config YAML merged over the embedded defaults")
     p.add_argument("--live", action="store_true", help="opt in to live legs (also needs config and env)")
     p.add_argument("--paper", action="store_true", help="route the stage's live legs to the paper venue")
-    p.add_argument("--specs", nargs="*", default=["specs"], help="spec folders (default: specs)")
+    add_specs_argument(p)  # as every operator command takes it: a suggested command carries the run's
     p.add_argument("--db", help="state database: a SQLite file or a database URL (default: $ENGINE_DB_URL, "
                                 "else the config's db, var/engine.db)")
     p.add_argument("--run-dir", help="where to write the run's outputs (default: "
@@ -421,11 +423,13 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
 
 
 def _check_specs(paths: list[str]) -> None:
-    """Every --specs path exists: a missing one is a usage error, as for --config."""
-    missing = [p for p in paths if not Path(p).exists()]
-    if missing:
-        raise Refused(f"--specs {' '.join(missing)}: no such file or folder; pass the spec folder "
-                      "(default: specs)", 2)
+    """Every --specs path exists: a missing one is a usage error, as for --config (and for the
+    operator commands: one rule)."""
+    from engine.commands.status import missing_specs
+
+    problem = missing_specs(paths)
+    if problem:
+        raise Refused(problem, 2)
 
 
 def _check_env(env: str, specs: Any, config: str | None) -> None:

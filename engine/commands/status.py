@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.spec.contract import AWAITING_TAG  # states tagged so wait for `engine promote`
-from engine.suggest import Carried  # the options a suggested command keeps (store, config, specs)
+from engine.suggest import DEFAULT_SPECS, Carried, spec_paths  # the options a suggested command keeps
 
 ROLLOUT_KIND, KILL_KIND, GATE_KIND = "rollout", "kill", "gates"  # spec document kinds; machine names come from the specs
 DEFAULT_NAMES = {ROLLOUT_KIND: "rollout", KILL_KIND: "kill_modes"}  # when the specs do not load
@@ -99,8 +99,12 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_specs_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--specs", default="specs", metavar="DIR",
-                        help="spec folder the running engine loaded (default: specs)")
+    """--specs, one definition for `engine run` and every operator command: a command the run
+    suggests carries the run's folders (engine/suggest.py Carried), and pasted it must take them."""
+    parser.add_argument("--specs", nargs="+", default=[DEFAULT_SPECS], metavar="DIR",
+                        help="spec folders (or files) loaded as one set, a later folder adding the machines and "
+                             "overrides the earlier ones lack; an operator command takes those its run was given "
+                             f"(default: {DEFAULT_SPECS})")
 
 
 def command_store_url(args: argparse.Namespace) -> str:
@@ -290,7 +294,7 @@ def resume_command(store: Any, args: argparse.Namespace) -> str | None:
     run_args.config = started["path"] if "path" in started else args.config
     folder = started.get("cwd")
     run_args.db = _resume_db(store, args, run_args.config, folder)
-    run_args.specs = started.get("specs") or [args.specs]  # a run saved before they were stored: ours
+    run_args.specs = started.get("specs") or spec_paths(args.specs)  # a run saved before they were stored: ours
     command = resume_command_of(run_args)
     return f"cd {shlex.quote(folder)} && {command}" if folder else command
 
@@ -331,27 +335,48 @@ def _anywhere(db: str) -> str:
     return os.path.abspath(parsed.database) if parsed.get_backend_name() == "sqlite" else db
 
 
-def load_spec_set(specs: str) -> Any:
-    """The SpecSet under `specs`; CommandError without the folder."""
+def missing_specs(specs: str | list[str]) -> str:
+    """What is wrong with --specs when a path names nothing ("" when each exists): one rule for
+    `engine run` and every operator command."""
+    missing = [p for p in spec_paths(specs) if not Path(p).exists()]
+    if not missing:
+        return ""
+    return (f"--specs {shown_specs(missing)}: no such file or folder; pass the spec folders the run was given "
+            f"(default: {DEFAULT_SPECS})")
+
+
+def shown_specs(specs: str | list[str]) -> str:
+    """--specs as the user would type it again (each path quoted for the shell)."""
+    return " ".join(map(shlex.quote, spec_paths(specs)))
+
+
+def load_spec_set(specs: str | list[str]) -> Any:
+    """The spec set `engine run --specs` loads from the same paths: all of them, each widened to
+    its whole spec tree (engine.spec.validation.check_specs), so a machine only a later folder
+    holds (a kill spec in an overlay) is the one read; CommandError (usage) for a path that names
+    nothing."""
+    from engine.spec.files import spec_roots
     from engine.spec.loader import load_specs
 
-    if not Path(specs).exists():
-        raise CommandError(f"no spec folder {specs!r}: pass --specs DIR", USAGE)
-    return load_specs([specs])[0]
+    problem = missing_specs(specs)
+    if problem:
+        raise CommandError(problem, USAGE)
+    return load_specs(spec_roots(spec_paths(specs)))[0]
 
 
-def load_machines(specs: str, *kinds: str, spec_set: Any = None) -> dict[str, Any]:
+def load_machines(specs: str | list[str], *kinds: str, spec_set: Any = None) -> dict[str, Any]:
     """{kind: the one machine of that document kind under `specs`, or None}; CommandError without specs."""
     machines = (spec_set or load_spec_set(specs)).machines.values()
     found = {kind: [m for m in machines if m.kind == kind] for kind in kinds}
     return {kind: ms[0] if len(ms) == 1 else None for kind, ms in found.items()}
 
 
-def load_machine(specs: str, kind: str, spec_set: Any = None) -> Any:
+def load_machine(specs: str | list[str], kind: str, spec_set: Any = None) -> Any:
     """The one machine of document `kind` under `specs` (its commands, states, tags)."""
     machine = load_machines(specs, kind, spec_set=spec_set)[kind]
     if machine is None:
-        raise CommandError(f"expected one `{kind}` machine under {specs}; run `engine validate {specs}`")
+        shown = shown_specs(specs)
+        raise CommandError(f"expected one `{kind}` machine under {shown}; run `engine validate {shown}`")
     return machine
 
 
@@ -445,7 +470,7 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
             "archived": archived_run(url) if state == "never checkpointed" else ""}
 
 
-def _machines(specs: str) -> dict[str, Any]:
+def _machines(specs: list[str]) -> dict[str, Any]:
     """The rollout and kill machines (None for one the specs do not provide: status still shows the
     store), and the gate machines (a list)."""
     try:
