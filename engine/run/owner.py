@@ -35,6 +35,14 @@ class Owner:
         return (self.sqlite, self.store_id) == (other.sqlite, other.store_id)
 
 
+# Each field's JSON type: a wrong one would reach a run as a traceback (a number as a path) or
+# as a wrong answer (the string "false" as finished).
+FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "store": str, "sqlite": (str, type(None)), "store_id": (str, type(None)), "stage": int, "since": str,
+    "finished": bool}
+FIELD_WORDS = "store, since: text; sqlite, store_id: text or null; stage: a number; finished: true or false"
+
+
 class UnreadableOwner(Exception):
     """The owner file is there but cannot be read as one: why, in words."""
 
@@ -62,9 +70,15 @@ def read_owner(run_dir: Path) -> Owner | None:
     except TypeError:
         raise UnreadableOwner("is not an owner file (its keys are not "
                               f"{', '.join(Owner.__dataclass_fields__)})") from None
-    if not isinstance(owner.store, str) or (owner.sqlite, owner.store_id) == (None, None):
+    if wrong := [name for name, types in FIELD_TYPES.items() if not _fits(getattr(owner, name), types)]:
+        raise UnreadableOwner(f"is not an owner file ({', '.join(wrong)} of the wrong type; {FIELD_WORDS})")
+    if (owner.sqlite, owner.store_id) == (None, None):
         raise UnreadableOwner("names no store")
     return owner
+
+
+def _fits(value: object, types: type | tuple[type, ...]) -> bool:
+    return isinstance(value, types) and isinstance(value, bool) is (types is bool)  # JSON's true is no stage
 
 
 def write_owner(run_dir: Path, owner: Owner) -> None:
@@ -75,8 +89,9 @@ def write_owner(run_dir: Path, owner: Owner) -> None:
     os.replace(tmp, path)
 
 
-def mark_finished(run_dir: Path) -> None:
-    """The run in `run_dir` finished: nothing resumes there, so any run may take the directory."""
+def mark_finished(run_dir: Path, me: Owner) -> None:
+    """The run in `run_dir` finished: nothing resumes there, so any run may take the directory.
+    Only an owner file that names this run's store: another store's run's is not this run's to mark."""
     owner = read_owner(run_dir)
-    if owner is not None:
+    if owner is not None and owner.same_store(me):
         write_owner(run_dir, replace(owner, finished=True))
