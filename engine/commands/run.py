@@ -31,6 +31,9 @@ DIR_KEY = "run/dir"
 # {"path": the --config the run, or its last resume, was given (None: none), "specs": its --specs, both absolute;
 #  "cwd": the folder it ran in}: what `engine status` suggests a resume with (started_with)
 CONFIG_FILE_KEY = "run/config_file"
+# The run's id (engine/run/owner.py new_run_id), set when it starts fresh and in its run directory's owner
+# file too: a resume proves the directory still its own by it, a copied or moved store as well
+RUN_ID_KEY = "run/id"
 SPECS_KEY = "run/specs"  # session.spec_hashes of the specs a run started with: its parts, so a resume can name one
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended (SIGTERM: 143)
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
@@ -56,6 +59,7 @@ class SavedRun:
     spec_hashes: dict[str, set[str]] = field(default_factory=dict)  # machine -> its snapshots' spec hashes
     specs: dict[str, str] | None = None  # SPECS_KEY; None: a run saved before it was stored
     config_file: dict | None = None  # CONFIG_FILE_KEY; None: a run saved before it was stored
+    run_id: str | None = None  # RUN_ID_KEY; None: a run started before runs had an id
 
     @property
     def exists(self) -> bool:
@@ -109,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from adapters.base import VenueError
-    from engine.run.owner import owner_of
+    from engine.run.owner import new_run_id, owner_of
     from engine.suggest import Carried
     from state.db import shown_url
     from state.runlock import EngineRunning, RunLock, run_files
@@ -147,7 +151,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.resume:
             _check_trail(args, parsed, run_dir, saved)
         local = run_files(url)
-        me = owner_of(str(file or shown_url(parsed)), file, None if file else local.folder.name, args.stage)
+        run_id = saved.run_id if args.resume and saved is not None else new_run_id()
+        me = owner_of(str(file or shown_url(parsed)), file, None if file else local.folder.name, args.stage, run_id)
         with _claimed(run_dir, me, made, _afresh(args, parsed) if args.resume else None):
             interrupt.check()  # a Ctrl-C lost while loading: stop before anything is archived
             runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local, me)
@@ -226,9 +231,12 @@ def _claimed(run_dir: Path, me: Owner, made: list[Path], afresh: str | None) -> 
 
 def _check_still_own(run_dir: Path, me: Owner, afresh: str) -> None:
     """A resume cuts the audit trail in `run_dir` back to its checkpoint's mark: refused when the
-    owner file names another store, a run that took the directory after this one stopped (its
-    owner file deleted to give this run up), whose trail the cut would destroy; or when it cannot
-    be read. No owner file: a run from before runs left one, or a trail no other run wrote."""
+    owner file names another run, one that took the directory after this one stopped (its owner
+    file deleted to give this run up, or this store archived by a fresh run and put back), whose
+    trail the cut would destroy; or when it cannot be read. The run is told by its id, which a
+    store copied or moved keeps (Owner.same_run); an owner file from before runs had an id, by its
+    store's path, and one naming another store is refused with the way on for a copy. No owner
+    file: a run from before runs left one, or a trail no other run wrote."""
     from engine.run.owner import OWNER_FILE, UnreadableOwner, read_owner
 
     try:
@@ -237,10 +245,19 @@ def _check_still_own(run_dir: Path, me: Owner, afresh: str) -> None:
         raise Refused(f"cannot tell whether the audit trail in {run_dir} is still this run's: its owner file "
                       f"{run_dir / OWNER_FILE} {e}; a resume cuts the trail back to its checkpoint. If it is this "
                       f"run's, delete that file and resume again; else {afresh}. Nothing was written", 1) from None
-    if owner is not None and not owner.same_store(me):
-        raise Refused(f"the run directory {run_dir} was taken by a run of another store, {owner.store} (since "
-                      f"{owner.since}), after this run stopped: a resume would cut that run's audit trail back to "
-                      f"this run's checkpoint. This run can no longer resume there; {afresh}. Nothing was written", 1)
+    if owner is None or owner.same_run(me):
+        return
+    if owner.run_id is None:  # whose run it is was written as a store's path, and this store has another
+        raise Refused(f"cannot tell whether the audit trail in {run_dir} is still this run's: its owner file "
+                      f"{run_dir / OWNER_FILE}, written before runs had an id, names another store, {owner.store} "
+                      f"(since {owner.since}), and a resume cuts the trail back to its checkpoint. If this store is "
+                      f"that one copied or moved, delete that file and resume again; else {afresh}. Nothing was "
+                      "written", 1)
+    mine = f"run id {me.run_id}" if me.run_id else "started before runs had an id"
+    raise Refused(f"the run directory {run_dir} was taken by another run, of the store {owner.store} (run id "
+                  f"{owner.run_id}, since {owner.since}), after this run ({mine}) stopped: a resume would cut that "
+                  f"run's audit trail back to this run's checkpoint. This run can no longer resume there; {afresh}. "
+                  "Nothing was written", 1)
 
 
 def _check_owner(run_dir: Path, me: Owner) -> None:
@@ -559,7 +576,7 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
                             store.get_json(FINISHED_KEY), store.get_json(DIR_KEY),
                             {m: {r.spec_hash for r in store.load_snapshots(m).values()}
                              for m in hosted_machines(specs)}, store.get_json(SPECS_KEY),
-                            store.get_json(CONFIG_FILE_KEY))
+                            store.get_json(CONFIG_FILE_KEY), store.get_json(RUN_ID_KEY))
     except NoStore:  # a file a run killed while starting left without tables: no run, as kill and status say
         return None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
@@ -864,6 +881,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
 
     store.put_json(CONFIG_FILE_KEY, started_with(args))
     if not args.resume:  # a resume must find the config it started with (checked before it starts)
+        store.put_json(RUN_ID_KEY, me.run_id)
         store.put_json(checkpoint.CONFIG_KEY, checkpoint.config_digest(runner.session.cfg))
         store.put_json(SPECS_KEY, runner.session.spec_hashes())
     runner.heartbeat = args.heartbeat
