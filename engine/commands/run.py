@@ -31,6 +31,9 @@ DIR_KEY = "run/dir"
 # {"path": the --config the run, or its last resume, was given (None: none), "specs": its --specs, both absolute;
 #  "cwd": the folder it ran in}: what `engine status` suggests a resume with (started_with)
 CONFIG_FILE_KEY = "run/config_file"
+# The run's id (engine/run/owner.py new_run_id), set when it starts fresh and in its run directory's owner
+# file too: a resume proves the directory still its own by it, a copied or moved store as well
+RUN_ID_KEY = "run/id"
 SPECS_KEY = "run/specs"  # session.spec_hashes of the specs a run started with: its parts, so a resume can name one
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended (SIGTERM: 143)
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
@@ -56,6 +59,7 @@ class SavedRun:
     spec_hashes: dict[str, set[str]] = field(default_factory=dict)  # machine -> its snapshots' spec hashes
     specs: dict[str, str] | None = None  # SPECS_KEY; None: a run saved before it was stored
     config_file: dict | None = None  # CONFIG_FILE_KEY; None: a run saved before it was stored
+    run_id: str | None = None  # RUN_ID_KEY; None: a run started before runs had an id
 
     @property
     def exists(self) -> bool:
@@ -111,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from adapters.base import VenueError
-    from engine.run.owner import owner_of
+    from engine.run.owner import new_run_id, owner_of
     from engine.suggest import Carried
     from state.db import shown_url
     from state.runlock import EngineRunning, RunLock, run_files
@@ -144,18 +148,20 @@ def _run(args: argparse.Namespace) -> int:
         _check_bars_left(args, saved, bars)
         if not args.resume:  # a resume keeps the set its run started with, in the store
             _check_active_set(cfg, specs, args.config)
-        run_dir = _run_dir(args, cfg, saved)
+        made: list[Path] = []  # the folders this start makes, the only ones a failed start removes
+        run_dir = _run_dir(args, cfg, saved, made)
         if args.resume:
             _check_trail(args, parsed, run_dir, saved)
         local = run_files(url)
-        me = owner_of(str(file or shown_url(parsed)), file, None if file else local.folder.name, args.stage)
-        with _claimed(run_dir, args.resume, me):
+        run_id = saved.run_id if args.resume and saved is not None else new_run_id()
+        me = owner_of(str(file or shown_url(parsed)), file, None if file else local.folder.name, args.stage, run_id)
+        with _claimed(run_dir, me, made, _afresh(args, parsed) if args.resume else None):
             interrupt.check()  # a Ctrl-C lost while loading: stop before anything is archived
             runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local, me)
             runner.lock_lost = lock.lost
             runner.carried = Carried.of(args)  # what the commands it suggests keep: its store, config, specs
             try:
-                return _execute(args, runner, run_dir, start, run_warnings(warnings, series))
+                return _execute(args, runner, run_dir, start, run_warnings(warnings, series), me)
             except FileNotFoundError as e:
                 raise Refused(str(e), 2) from None
             except VenueError as e:  # a resume's catch-up replay that the venue's log does not match
@@ -165,16 +171,17 @@ def _run(args: argparse.Namespace) -> int:
                               interrupt.exit_code(e)) from None
 
 
-def _run_dir(args: argparse.Namespace, cfg: Any, saved: SavedRun | None) -> Path:
+def _run_dir(args: argparse.Namespace, cfg: Any, saved: SavedRun | None, made: list[Path] | None = None) -> Path:
     """Where the run writes: a resume's own directory (its audit trail goes on there; another
-    --run-dir is refused before anything is written), --run-dir, or a new one under runs_dir."""
+    --run-dir is refused before anything is written), --run-dir, or a new one under runs_dir (its
+    folders added to `made`)."""
     if args.resume and saved is not None and saved.run_dir is not None:
         own = saved.run_dir
         if args.run_dir is not None and Path(args.run_dir).resolve() != _saved_dir(saved, own):
             raise Refused(f"this run's directory is {own}, not {args.run_dir}: a resume continues its audit trail "
                           f"there; drop --run-dir or name it (--run-dir {shlex.quote(own)}). Nothing was written", 2)
         return _saved_dir(saved, own)  # from here, a relative one would be another folder than the run's
-    return Path(args.run_dir or _new_run_dir(Path(cfg.runs_dir), args.stage))
+    return Path(args.run_dir or _new_run_dir(Path(cfg.runs_dir), args.stage, made))
 
 
 def _saved_dir(saved: SavedRun, run_dir: str) -> Path:
@@ -196,28 +203,63 @@ def _check_trail(args: argparse.Namespace, parsed: Any, run_dir: Path, saved: Sa
 
 
 @contextmanager
-def _claimed(run_dir: Path, resume: bool, me: Owner) -> Iterator[None]:
+def _claimed(run_dir: Path, me: Owner, made: list[Path], afresh: str | None) -> Iterator[None]:
     """The run directory, writable and this run's alone for the block: checked, and locked, before
-    a fresh run archives the last run's files (and, for a fresh run, held by no stopped run of
-    another store); what a start refused or interrupted made there goes."""
+    a fresh run archives the last run's files (and held by no stopped run of another store), or
+    before a resume (`afresh`: how to start again instead) cuts its trail back (and still its own);
+    the folders a start refused or interrupted made (`made`, and those made here) go, if empty."""
     from state.runlock import RunDirInUse, RunDirLock
 
+    resume = afresh is not None
     try:
-        _check_writable(run_dir, resume)
+        _check_writable(run_dir, resume, made)
         try:
             lock = RunDirLock.acquire(run_dir, me.store)  # the store, as people name it
         except RunDirInUse as e:
             raise Refused(f"{e}: one run per run directory, so give this run another --run-dir, or let that run "
                           "finish first. Nothing was moved or written", 1) from None
         with lock:
-            if not resume:  # a resume's directory is its own (_run_dir), its trail checked (_check_trail)
+            if afresh is not None:  # its trail's length checked (_check_trail); is it still its trail?
+                _check_still_own(run_dir, me, afresh)
+            else:
                 _check_owner(run_dir, me)
             yield
     except BaseException:  # any start-up failure: a refusal, Ctrl-C, a bad input found late, a bug
-        for made in (run_dir, run_dir.parent):  # what this start claimed, if nothing is in it
+        for folder in sorted(made, key=lambda p: len(p.parts), reverse=True):  # a user's own folders stay
             with suppress(OSError):
-                made.rmdir()
+                folder.rmdir()  # only if nothing is in it
         raise
+
+
+def _check_still_own(run_dir: Path, me: Owner, afresh: str) -> None:
+    """A resume cuts the audit trail in `run_dir` back to its checkpoint's mark: refused when the
+    owner file names another run, one that took the directory after this one stopped (its owner
+    file deleted to give this run up, or this store archived by a fresh run and put back), whose
+    trail the cut would destroy; or when it cannot be read. The run is told by its id, which a
+    store copied or moved keeps (Owner.same_run); an owner file from before runs had an id, by its
+    store's path, and one naming another store is refused with the way on for a copy. No owner
+    file: a run from before runs left one, or a trail no other run wrote."""
+    from engine.run.owner import OWNER_FILE, UnreadableOwner, read_owner
+
+    try:
+        owner = read_owner(run_dir)
+    except UnreadableOwner as e:
+        raise Refused(f"cannot tell whether the audit trail in {run_dir} is still this run's: its owner file "
+                      f"{run_dir / OWNER_FILE} {e}; a resume cuts the trail back to its checkpoint. If it is this "
+                      f"run's, delete that file and resume again; else {afresh}. Nothing was written", 1) from None
+    if owner is None or owner.same_run(me):
+        return
+    if owner.run_id is None:  # whose run it is was written as a store's path, and this store has another
+        raise Refused(f"cannot tell whether the audit trail in {run_dir} is still this run's: its owner file "
+                      f"{run_dir / OWNER_FILE}, written before runs had an id, names another store, {owner.store} "
+                      f"(since {owner.since}), and a resume cuts the trail back to its checkpoint. If this store is "
+                      f"that one copied or moved, delete that file and resume again; else {afresh}. Nothing was "
+                      "written", 1)
+    mine = f"run id {me.run_id}" if me.run_id else "started before runs had an id"
+    raise Refused(f"the run directory {run_dir} was taken by another run, of the store {owner.store} (run id "
+                  f"{owner.run_id}, since {owner.since}), after this run ({mine}) stopped: a resume would cut that "
+                  f"run's audit trail back to this run's checkpoint. This run can no longer resume there; {afresh}. "
+                  "Nothing was written", 1)
 
 
 def _check_owner(run_dir: Path, me: Owner) -> None:
@@ -293,16 +335,18 @@ def _stopped_run(owner: Owner, run_dir: Path, give_up: str) -> tuple[dict, str] 
     return saved.checkpoint, str(resume)  # a checkpoint names its stage: resume_command has the command
 
 
-def _new_run_dir(runs: Path, stage: int) -> Path:
+def _new_run_dir(runs: Path, stage: int, made: list[Path] | None = None) -> Path:
     """A run directory of this run's own, claimed by making it: two runs started in the same
-    second (on two stores) must not write one audit trail."""
+    second (on two stores) must not write one audit trail. The folders it makes go into `made`."""
     base = runs / f"stage{stage}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    made = [] if made is None else made
     try:
-        runs.mkdir(parents=True, exist_ok=True)
+        _make_dir(runs, made)
         for n in range(1, 1000):
             path = base if n == 1 else base.with_name(f"{base.name}-{n}")
             try:
                 path.mkdir()
+                made.append(path)
                 return path
             except FileExistsError:
                 continue
@@ -312,13 +356,21 @@ def _new_run_dir(runs: Path, stage: int) -> Path:
     raise Refused(f"no free run directory name under {runs} for {base.name}", 1)
 
 
-def _check_writable(run_dir: Path, resume: bool) -> None:
-    """The run can write its files into `run_dir` (made if missing): refused before the last
-    run's files are archived or its audit trail opened, not halfway through starting."""
+def _make_dir(folder: Path, made: list[Path]) -> None:
+    """`folder` and its missing parents made, those this call made added to `made`."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    made.extend(missing)
+
+
+def _check_writable(run_dir: Path, resume: bool, made: list[Path]) -> None:
+    """The run can write its files into `run_dir` (made if missing, the folders it made added to
+    `made`): refused before the last run's files are archived or its audit trail opened, not
+    halfway through starting."""
     from engine.run.report import AUDIT
 
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        _make_dir(run_dir, made)
         with tempfile.TemporaryFile(dir=run_dir):
             pass
         if (run_dir / AUDIT).exists():  # a resume appends to its trail
@@ -528,7 +580,7 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
                             store.get_json(FINISHED_KEY), store.get_json(DIR_KEY),
                             {m: {r.spec_hash for r in store.load_snapshots(m).values()}
                              for m in hosted_machines(specs)}, store.get_json(SPECS_KEY),
-                            store.get_json(CONFIG_FILE_KEY))
+                            store.get_json(CONFIG_FILE_KEY), store.get_json(RUN_ID_KEY))
     except NoStore:  # a file a run killed while starting left without tables: no run, as kill and status say
         return None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
@@ -821,7 +873,8 @@ def _write_failed(e: OSError, args: argparse.Namespace, run_dir: Path) -> Refuse
                    f"`{resume_command_of(args)}`", 1)
 
 
-def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: float, warnings: list) -> int:
+def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: float, warnings: list,
+             me: Owner) -> int:
     from engine.commands.console import console as make_console
     from engine.run import checkpoint
     from engine.run.report import print_kpi_table, run_setting, write_run_dir
@@ -832,6 +885,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
 
     store.put_json(CONFIG_FILE_KEY, started_with(args))
     if not args.resume:  # a resume must find the config it started with (checked before it starts)
+        store.put_json(RUN_ID_KEY, me.run_id)
         store.put_json(checkpoint.CONFIG_KEY, checkpoint.config_digest(runner.session.cfg))
         store.put_json(SPECS_KEY, runner.session.spec_hashes())
     runner.heartbeat = args.heartbeat
@@ -857,7 +911,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     except OSError as e:  # a full disk, a folder made read-only: the store holds the last checkpoint
         raise _write_failed(e, args, run_dir) from None
     if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
-        _mark_finished(store, run_dir, files["journal"])
+        _mark_finished(store, run_dir, files["journal"], me)
     print_kpi_table(result, console, setting)
     console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
     return 0
@@ -874,7 +928,7 @@ def _show_warnings(warnings: list, store: Any, console: Any) -> None:
                   reason=f"{len(warnings)} spec warning{'s' * (len(warnings) > 1)} (engine validate)")
 
 
-def _mark_finished(store: Any, run_dir: Path, journal: Path) -> None:
+def _mark_finished(store: Any, run_dir: Path, journal: Path, me: Owner) -> None:
     """Mark the run finished, once its files are written, and end the journal's export with that row
     too: the export then holds every row of the store."""
     from engine.run.owner import UnreadableOwner, mark_finished
@@ -883,7 +937,7 @@ def _mark_finished(store: Any, run_dir: Path, journal: Path) -> None:
     store.put_json(FINISHED_KEY, {"run_dir": str(run_dir)})
     store.commit()
     with suppress(OSError, UnreadableOwner):  # left unfinished, a SQLite store still says it finished
-        mark_finished(run_dir)
+        mark_finished(run_dir, me)
     try:
         append_journal(store.journal_entries(key=FINISHED_KEY), journal)
     except OSError as e:

@@ -14,7 +14,7 @@ from engine.run.config import RunConfig
 from engine.run.loop import Runner
 from engine.run.market import data_notes, load_series, partial_bars
 from engine.run.optin import STORE_KEY, Routing
-from engine.run.owner import OWNER_FILE, Owner, write_owner
+from engine.run.owner import Owner, claim_on_resume, write_owner
 from engine.run.report import AUDIT, archive_run_files, restore_run_files
 from engine.run.signals import active_symbols, build_decider
 from engine.run.session import Session, bind_stages, spec_hash
@@ -145,7 +145,7 @@ def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[
     """The run's audit trail. A fresh run's is its own: an earlier run's files in run_dir move aside,
     and come back (the new trail gone) when the start does not get through (Ctrl-C, a refusal), so
     that the next run does not archive a start that never ran as if it were a run. The run's owner
-    file goes in with its trail (a resume's too, when a run started before runs left one)."""
+    file goes in with its trail (a resume's: engine/run/owner.py claim_on_resume)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     moved, archived, sink = None, False, None
     try:  # opened first: a signal the moment held() ends is raised in here, where the files go back
@@ -155,8 +155,10 @@ def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[
         if moved is not None:
             notes.append(f"the previous run's files in {run_dir} moved to {moved}")
         interrupt.check()
-        if owner is not None and (saved is None or not (run_dir / OWNER_FILE).exists()):
+        if owner is not None and saved is None:
             write_owner(run_dir, owner)
+        elif owner is not None:
+            claim_on_resume(run_dir, owner)
         sink = JsonlSink(run_dir / AUDIT, fsync=cfg.durability == "full")
         if saved is not None and saved.get("audit_offset") is not None:
             sink.resume_at(saved["audit_offset"])
