@@ -160,15 +160,27 @@ def test_a_resumed_run_restarts_each_phase_where_an_uninterrupted_one_does(strai
 
 def test_a_restart_keeps_nothing_but_the_equity_it_starts_from() -> None:
     k = RunningKpis()
-    for eq in (100.0, 80.0, 90.0):
-        k.day(eq)
+    for day, eq in enumerate((100.0, 80.0, 90.0)):
+        k.day(day * 86400.0, eq)
     k.trade(5.0)
     assert k.max_dd == pytest.approx(0.2) and k.trades == 1
-    k.restart("model_promotion:canary", 90.0)
+    k.restart("model_promotion:canary", k.close())
     assert (k.trades, k.days, k.max_dd, k.sharpe, k.phase) == (0, 0, 0.0, 0.0, "model_promotion:canary")
-    k.day(81.0)
+    assert (k.first_ts, k.intervals) == (2 * 86400.0, 0)  # its span starts at that close
+    k.day(3 * 86400.0, 81.0)
     assert k.days == 1 and k.max_dd == pytest.approx(0.1)  # from the phase's own start, not the run's peak
-    assert RunningKpis(**k.state()) == k  # what a checkpoint saves restores it, phase included
+    assert RunningKpis.restored(k.state()) == k  # what a checkpoint saves restores it, phase included
+
+
+def test_a_checkpoint_without_the_closes_times_measures_its_phase_again() -> None:
+    """A checkpoint from before the gate kept its closes' times has no span to annualise its
+    Sharpe by: the phase is measured again (as one from before phases were kept), never
+    annualised by a guessed rate."""
+    k = RunningKpis()
+    for day, eq in enumerate((100.0, 80.0, 90.0)):
+        k.day(day * 86400.0, eq)
+    old = {f: v for f, v in k.state().items() if f not in ("first_ts", "last_ts", "intervals")}
+    assert RunningKpis.restored(old).phase is None  # _gate_kpis restarts a phase it does not know
 
 
 def test_the_shadow_baseline_is_flat() -> None:

@@ -233,7 +233,7 @@ def load(runner: Any, data: dict) -> None:
     runner.rejections = dict(data["rejections"])
     runner.decider.load(data["decider"])
     ses.ledger.load(data["ledger"])
-    runner.gate_kpis = {Domain(d): RunningKpis(**k) for d, k in data["gate_kpis"].items()}
+    runner.gate_kpis = {Domain(d): RunningKpis.restored(k) for d, k in data["gate_kpis"].items()}
     runner._last_risk_equity = data["last_risk_equity"]
     runner.taken = [Command(**c) for c in data.get("commands", ())]
     upto = data["journal_seq"]

@@ -8,7 +8,8 @@ Definitions (docs/run-report.md repeats them):
     (the loop records one per domain per bar time, every symbol of that time marked),
     annualised by the curve's mean sampling rate, sqrt((samples - 1) * year / span),
     with a 365.25-day year (strategies.selection uses the same year and the same
-    "per period in this span" rule for trades). Sortino's downside deviation is
+    "per period in this span" rule for trades; the gates' RunningKpis the same rule for
+    daily closes: sampling_rate). Sortino's downside deviation is
     sqrt(mean(min(r, 0)^2)) over every return, as in strategies.selection.
   * max_dd: largest peak-to-trough fall of the curve, as a fraction of the peak.
   * total_return: last equity / start balance - 1.
@@ -168,7 +169,14 @@ def max_drawdown(curve: Curve) -> float:
 
 def periods_per_year(curve: Curve) -> float | None:
     span = curve[-1][0] - curve[0][0] if len(curve) > 1 else 0.0
-    return (len(curve) - 1) * SECONDS_PER_YEAR / span if span > 0 else None
+    return sampling_rate(len(curve) - 1, span)
+
+
+def sampling_rate(intervals: int, span: float) -> float | None:
+    """Samples per year of a curve with `intervals` gaps over `span` seconds: the one rule that
+    annualises both the report's ratios and the gates' Sharpe (RunningKpis), so that a venue
+    closed at weekends (forex) is annualised by the days it trades, not by 365."""
+    return intervals * SECONDS_PER_YEAR / span if span > 0 else None
 
 
 def _values(curve: Curve) -> np.ndarray:
@@ -193,10 +201,14 @@ def _ratios(curve: Curve, values: np.ndarray) -> tuple[float | None, float | Non
     if returns.size < 2 or per_year is None:
         return None, None
     mu = float(returns.mean())
-    sd = float(returns.std(ddof=1))
     downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
-    scale = math.sqrt(per_year)
-    return _ratio(mu * scale, sd), _ratio(mu * scale, downside)
+    return sharpe_ratio(mu, float(returns.std(ddof=1)), per_year), _ratio(mu * math.sqrt(per_year), downside)
+
+
+def sharpe_ratio(mean: float, sd: float, per_year: float) -> float | None:
+    """The annualised Sharpe of returns with this mean and sample standard deviation, sampled
+    `per_year` times a year (sampling_rate); None where it does not exist (see _ratio)."""
+    return _ratio(mean * math.sqrt(per_year), sd)
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -216,8 +228,10 @@ FLAT_BASELINE_SHARPE = 0.0
 class RunningKpis:
     """What the promotion gates read, kept in O(1) per event so a long replay stays linear.
 
-    Sharpe is of daily equity returns, annualised with sqrt(365) (crypto trades every
-    day); max DD is on daily closes; trades and win rate count closed exploitation trades.
+    Sharpe is of daily equity returns, annualised by the closes' mean sampling rate
+    (sampling_rate, the report's rule: a forex week has fewer daily closes than a crypto
+    one), so on the same closes it is the report's `kpis(...).sharpe`; max DD is on daily
+    closes; trades and win rate count closed exploitation trades.
     The daily equity is the book's less the exploration trades' share (Runner._explored):
     their closed pnl and the open ones' value, so exploration moves no gate figure.
 
@@ -235,27 +249,49 @@ class RunningKpis:
     peak: float = 0.0
     max_dd: float = 0.0
     phase: str | None = None  # None: no gate yet (or a checkpoint from before phases were kept)
+    # The closes' span and the gaps in it: the sampling rate Sharpe is annualised by (days
+    # counts returns only, none from a close at or below zero, as the report's).
+    first_ts: float | None = None
+    last_ts: float | None = None
+    intervals: int = 0
 
-    def restart(self, phase: str | None, equity: float | None) -> None:
+    @classmethod
+    def restored(cls, state: dict[str, Any]) -> RunningKpis:
+        """The KPIs a checkpoint saved (state()). One from before the closes' times were kept
+        has no span to annualise by: its phase is measured again from the next daily close,
+        as one from before phases were kept."""
+        return cls(**state) if "first_ts" in state else cls(**{**state, "phase": None})
+
+    def restart(self, phase: str | None, close: tuple[float, float] | None) -> None:
         """Measure `phase` from now on: no trade, no return, no drawdown; its curve starts at
-        `equity` (None: at the next daily close)."""
-        self.trades = self.wins = self.days = 0
+        the (time, equity) `close` (None: at the next daily close)."""
+        self.trades = self.wins = self.days = self.intervals = 0
         self.ret_sum = self.ret_sq = self.max_dd = 0.0
-        self.last_equity = equity
-        self.peak = equity if equity is not None and equity > 0 else 0.0
+        self.first_ts, self.last_equity = close if close is not None else (None, None)
+        self.last_ts = self.first_ts
+        self.peak = self.last_equity if self.last_equity is not None and self.last_equity > 0 else 0.0
         self.phase = phase
+
+    def close(self) -> tuple[float, float] | None:
+        """The last daily close, (time, equity), or None before the first."""
+        return None if self.last_ts is None or self.last_equity is None else (self.last_ts, self.last_equity)
 
     def trade(self, pnl: float) -> None:
         self.trades += 1
         self.wins += pnl > 0
 
-    def day(self, equity: float) -> None:
-        if self.last_equity:
-            r = equity / self.last_equity - 1.0
-            self.days += 1
-            self.ret_sum += r
-            self.ret_sq += r * r
-        self.last_equity = equity
+    def day(self, ts: float, equity: float) -> None:
+        """The daily close at `ts`: the equity the day ended with."""
+        if self.last_equity is not None:
+            self.intervals += 1
+            if self.last_equity > 0:
+                r = equity / self.last_equity - 1.0
+                self.days += 1
+                self.ret_sum += r
+                self.ret_sq += r * r
+        if self.first_ts is None:
+            self.first_ts = ts
+        self.last_ts, self.last_equity = ts, equity
         if equity > self.peak:  # max(peak, equity): the first unless the second is larger
             self.peak = equity
         if self.peak > 0 and (dd := 1.0 - equity / self.peak) > self.max_dd:
@@ -267,7 +303,10 @@ class RunningKpis:
             return 0.0
         mean = self.ret_sum / self.days
         var = max(self.ret_sq / self.days - mean * mean, 0.0) * self.days / (self.days - 1)
-        return 0.0 if var <= 0 else mean / math.sqrt(var) * math.sqrt(365.0)
+        span = self.last_ts - self.first_ts if self.last_ts is not None and self.first_ts is not None else 0.0
+        per_year = sampling_rate(self.intervals, span)
+        sharpe = None if per_year is None else sharpe_ratio(mean, math.sqrt(var), per_year)
+        return 0.0 if sharpe is None else sharpe
 
     def inputs(self) -> dict[str, Any]:
         return {"kpi": {"trades": self.trades, "sharpe": self.sharpe, "max_dd": self.max_dd,

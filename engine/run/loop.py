@@ -436,7 +436,7 @@ class Runner:
             b.day_start_equity = eq = b.equity
             b.day_risk = 0.0  # a new daily risk budget
             # the gates measure exploitation alone (seed 001), in the phase their gate is in now
-            self._gate_kpis(d).day(eq - self._explored(d, b))
+            self._gate_kpis(d).day(t, eq - self._explored(d, b))  # the close, measured at `t`
         if first:
             return False
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
@@ -886,13 +886,13 @@ class Runner:
         for domain, gate in self.session.gates.items():
             k = self.gate_kpis.get(domain)
             if k is not None:
-                today = k.last_equity
+                today = k.close()
                 records += self.session.send(gate, "kpi_update", inputs=self._gate_kpis(domain, today).inputs())
                 self._gate_kpis(domain, today)
         return records
 
-    def _gate_kpis(self, d: Domain, equity: float | None = None) -> RunningKpis:
-        """`d`'s gate KPIs, restarted (from `equity`) if its gate is in another phase (its state's
+    def _gate_kpis(self, d: Domain, close: tuple[float, float] | None = None) -> RunningKpis:
+        """`d`'s gate KPIs, restarted (from the (time, equity) `close`) if its gate is in another phase (its state's
         `measures`) than the one they measure: the spec's KPIs are the model's in its current
         phase, so a canary counts
         no paper trade and a degraded model's drawdown starts again. A phase entered between
@@ -905,7 +905,7 @@ class Runner:
         gate = self.session.gates.get(d)
         phase = None if gate is None else f"{gate.bound.name}:{_measures(gate)}"
         if kpis.phase != phase:
-            kpis.restart(phase, equity)
+            kpis.restart(phase, close)
         return kpis
 
 
