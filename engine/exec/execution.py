@@ -237,6 +237,16 @@ class Execution:
         self.pump()
         self._retire()
 
+    def price_update(self, symbol: str, price: float, atr: float) -> None:
+        """A bar's close and ATR to each open bracket of `symbol` whose state takes them: the spec
+        says which (breakeven and trailing while the position is open, the re-send of a refused
+        close while flattening); a state with no transition for them is not sent them."""
+        for b in self.open_brackets(symbol):
+            inst = b.instance
+            if inst is not None and (inst.state, "price_update") in inst.bound.table:
+                self.post(inst, "price_update", {"price": price, "atr": atr})
+        self.pump()
+
     # -- queries ------------------------------------------------------------------
     def is_live(self, order: OrderHandle) -> bool:
         inst = order.instance

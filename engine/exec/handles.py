@@ -357,7 +357,7 @@ class BracketHandle:
             if any(o is not order and ex.is_live(o) for o in self.exits):
                 return  # another close works on: it answers for the position
             # No order closes these units now: the bracket spec decides what follows (the shipped
-            # one keeps the stop and re-sends the close at the next kill flatten).
+            # one keeps the stop and re-sends the close at the next bar until flat).
             inst = self.instance
             if inst is not None and not inst.done:
                 ex.post(inst, CLOSE_REFUSED, {"reason": reason or "venue rejected it"})

@@ -703,15 +703,12 @@ class Runner:
         return f"{who} is in `{inst.state}`, the operator confirmed `{expect}`"
 
     def _price_update(self, s: Series, i: int, close: float) -> None:
-        """Each bar's close and ATR reach the open brackets: the spec's breakeven and trailing rules."""
+        """Each bar's close and ATR reach the open brackets: the spec's breakeven and trailing rules,
+        and the re-send of a close the venue refused."""
         atr = s.atr.item(i)
         if not math.isfinite(atr):
             return
-        ex = self.session.execution
-        for b in ex.open_brackets(s.symbol):
-            if b.instance.has_tag("position_open"):
-                ex.post(b.instance, "price_update", {"price": close, "atr": atr})
-        ex.pump()
+        self.session.execution.price_update(s.symbol, close, atr)
 
     # -- exits the engine decides ----------------------------------------------------
     def _engine_exits(self, s: Series, t: float) -> None:

@@ -111,9 +111,9 @@ class QuietScreen:
         if lim.avoid_weekend_carry and s.domain.value in lim.sessions:
             near = np.flatnonzero(lim.near_weekly_close(s.domain.value, s.ts[i0:i0 + n], fill_s))
             n = int(near[0]) if near.size else n
-        if not open_ or n == 0:
+        if n == 0:
             return n
-        inst = b.instance
+        inst = b.instance  # its state's own price_update guards, open or not (a refused close's re-send)
         cands = inst.bound.table.get((inst.state, "price_update"))
         if not cands:
             return n

@@ -173,7 +173,8 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                                     "works: the position stays open", answers=("close_position",), refusal=True),
                 "overfilled": Sent(("qty",), "when exits filled past flat"),
                 "exit": Sent(("reason",), "for an exit the engine decides (max hold, weekend)"),
-                "price_update": Sent(("price", "atr"), "every bar (breakeven and trailing stop)"),
+                "price_update": Sent(("price", "atr"), "every bar to each bracket whose state takes it (breakeven, "
+                                     "trailing stop, the re-send of a refused close)"),
                 MOVE_STOP: Sent(("stop", "price"), "when the operator moves a symbol's stop (`engine move-stop`), "
                                 "with the symbol's last close"),
                 STOP_AMEND_REJECTED: Sent(("stop", "reason"), "when the venue refuses an amend of the stop-loss leg, "
@@ -183,7 +184,7 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                                           "its qty): the leg no longer covers the position",
                                           answers=("resize_legs", "amend_stop"), refusal=True)},
         context={"stop": "the stop-loss leg's price", "take_profit": "the take-profit leg's price"},
-        tags={"position_open": "max-hold exits, breakeven and trailing apply only there"}),
+        tags={"position_open": "max-hold exits apply only there"}),
 }
 MACHINES: tuple[str, ...] = tuple(ENGINE_CONTRACT)  # every machine `engine run` creates
 
