@@ -84,8 +84,15 @@ class Venue(Protocol):
     def amend(self, client_order_id: str, price: float | None = None,
               qty: float | None = None) -> VenueReport: ...
 
+    def open_bar(self, bar: Bar) -> list[VenueReport]:
+        """Paper: advance the simulation to a new bar and work what fills at its open (market
+        orders); the engine answers those fills (a bracket's entry fill resizes its stop) before
+        `on_bar` works the rest of the bar. Live adapters stream and return []."""
+        ...
+
     def on_bar(self, bar: Bar) -> list[VenueReport]:
-        """Paper: advance the simulation by one bar. Live adapters stream and return []."""
+        """Paper: work the rest of the bar `open_bar` opened (resting stops and limits), or, of
+        a bar not opened, the whole bar. Live adapters stream and return []."""
         ...
 
     def quiet_bars(self, first: Bar, ts: Any, high: Any, low: Any, sides: Any = None) -> int:

@@ -154,6 +154,7 @@ class Scenario:
     durability: str = "batch"  # full: a store write (and a credit) per fill; batch: at checkpoints
     flip_every: int = 0  # > 0: a seeded random target (long/flat/short) held ~this many bars replaces
     #                      the strategy's, so that a few hundred bars see many entries and exits
+    late_reports: bool = False  # the venue reports each bar whole, exits first (LateReportingVenue)
 
 
 # -- observation points ----------------------------------------------------------------
@@ -197,11 +198,40 @@ class CheckingVenue:
         self._checker.event(f"venue.cancel {client_order_id} -> {report.status.value} {report.reason}")
         return report
 
+    def open_bar(self, bar) -> list[VenueReport]:
+        before = self._inner.ledger.qty(bar.symbol)
+        reports = self._inner.open_bar(bar)
+        self._checker.after_bar(bar, reports, before, self._inner.ledger.qty(bar.symbol))
+        return reports
+
     def on_bar(self, bar) -> list[VenueReport]:
         before = self._inner.ledger.qty(bar.symbol)
         reports = self._inner.on_bar(bar)
         self._checker.after_bar(bar, reports, before, self._inner.ledger.qty(bar.symbol))
         return reports
+
+
+class LateReportingVenue:
+    """The paper venue as a stream that reports a bar only once it is over, its exits' reports
+    before its entries': nothing at the open to answer, so a stop can fill before the engine
+    hears of the entry fill it should have covered (the paper venue's order before it worked a
+    bar in time order; a live stream may do the same). The fail-closed close-out of an entry
+    fill that comes after its bracket closed (`late_entry_fill`) is reached this way."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def open_bar(self, bar) -> list[VenueReport]:
+        return []
+
+    def on_bar(self, bar) -> list[VenueReport]:
+        reports = self._inner.on_bar(bar)  # the whole bar
+        orders = self._inner._orders
+        return sorted(reports, key=lambda r: r.client_order_id in orders
+                      and orders[r.client_order_id].req.role is Role.ENTRY)
 
 
 class CheckingSink:
@@ -640,6 +670,8 @@ def build(sc: Scenario, work: Path, override_dir: Path, checker: Checker):
     runner.risk = runner.risk.model_copy(update={"limits": limits, "sizing": sizing})
     runner.chain = RiskChain(runner.risk, runner.session.usd_rates)  # in each wallet's currency, as the run's
     ses = runner.session
+    if sc.late_reports:
+        ses.venue = ses.execution.venue = LateReportingVenue(ses.venue)
     ses.venue = ses.execution.venue = CheckingVenue(ses.venue, checker)
     ses.interp.sink = CheckingSink(ses.interp.sink, checker)
     checker.runner = runner

@@ -210,7 +210,7 @@ def test_the_engine_books_every_fill_the_venue_makes(sc: Scenario, overrides: Pa
 # at market a bar later, and the trade was recorded before (without them, their exit, its fee).
 LATE_ENTRY_FILL = Scenario(stage=1, datasets=("crypto_spot/ADA_BTC-5m",), offset=74, bars=240, seed=2,
                            partial_fill_prob=0.6, slippage_bps=8.0, max_hold_s=48 * HOUR, flip_every=4,
-                           commands=((200, "flatten"),))
+                           commands=((200, "flatten"),), late_reports=True)
 
 
 @st.composite
@@ -219,6 +219,15 @@ def ending_flat(draw) -> Scenario:
     sc = draw(scenarios(commands=(0, 0), moves=(0, 2), flips=(2, 4, 8)))
     end = sc.bars * len(sc.datasets)
     return replace(sc, partial_fill_prob=draw(st.floats(0.2, 0.8)), commands=((end - 30, "flatten"),))
+
+
+def test_an_entry_filled_at_the_open_is_covered_by_its_stop(overrides: Path) -> None:
+    """QA D1: the paper venue worked a bracket's stop before its entry's last part, which filled
+    at the bar's open: those units came after the stop-out, with no stop. In time order (the
+    open's fills answered first) the stop covers them: the same run has no late entry fill."""
+    checker = run(replace(LATE_ENTRY_FILL, late_reports=False), overrides)
+    assert checker.counts["trades"] > 0 and checker.counts.get("late entry fills", 0) == 0
+    assert "stop" not in checker.violations, checker.report("stop")
 
 
 def test_a_late_entry_fill_is_booked_into_its_trade(overrides: Path) -> None:

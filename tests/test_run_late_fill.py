@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from resume_support import Stopped
-from run_support import ENV, Scenario, _flips, base_config, full_series, specset, window, write_env_override
+from run_support import (ENV, LateReportingVenue, Scenario, _flips, base_config, full_series, specset, window,
+                         write_env_override)
 
-# ADA/BTC part fills: an entry's last part fills in the bar its stop fills (see
-# tests/test_run_invariants.py LATE_ENTRY_FILL, the same run without its flatten).
+# ADA/BTC part fills: an entry's last part fills in the bar its stop fills, reported after the stop's
+# fill (see tests/test_run_invariants.py LATE_ENTRY_FILL, the same run without its flatten).
 LATE = Scenario(stage=1, datasets=("crypto_spot/ADA_BTC-5m",), offset=74, bars=240, seed=2,
                 partial_fill_prob=0.6, slippage_bps=8.0, max_hold_s=48 * 3600.0, flip_every=4)
 
@@ -37,6 +38,8 @@ def _assembled(work: Path, overrides: Path, resume: bool = False):
     s = dataclasses.replace(s, signal=_flips(len(s), LATE.flip_every, LATE.seed))
     runner = assemble(cfg, specs, 1, routing, work / "run", series=[s], venue_path=work / "paper-venue.db",
                       resume=resume)
+    ses = runner.session
+    ses.venue = ses.execution.venue = LateReportingVenue(ses.venue)
     runner.skip_quiet = False  # every row stepped (the same run): the stop below lands on a row
     return runner
 

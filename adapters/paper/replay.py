@@ -27,12 +27,13 @@ from engine.data.quoted import QuotedBar
 from engine.domain import Quote
 
 Row = tuple[int, int, str]  # (last call, first call, entries) as stored
+_BAR_CALLS = frozenset(("open_bar", "on_bar"))  # a bar in, a list of reports out
 
 
 def signature(name: str, args: tuple) -> str:
     """The call and all its arguments as text, only ever compared, never parsed. repr is
     exact for floats, stable for str enums and frozen dataclasses, and the cheapest."""
-    if name == "on_bar":  # the hot path: a bar's fields, without the dataclass repr machinery
+    if name in _BAR_CALLS:  # the hot path: a bar's fields, without the dataclass repr machinery
         b = args[0]
         if b.__class__ is QuotedBar:
             return repr((name, b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume, b.bid, b.ask, b.bid_open,
@@ -62,7 +63,7 @@ def decode(name: str, text: str) -> tuple[Any, list[VenueEvent]]:
     if "x" in body:
         return VenueError(body["x"]), events
     r = body["r"]
-    if name == "on_bar":
+    if name in _BAR_CALLS:
         return [load_report(d) for d in r], events
     if name == "quote":
         return load_quote(r), events

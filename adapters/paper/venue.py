@@ -35,9 +35,10 @@ from engine.data.quoted import SIDE_OHLC, QuotedBar, load_bar
 from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote, Role, Side
 
 _EPS = 1e-12
-# Market orders first: one that worked into this bar fills at its open, before any stop can trigger
-# (at the open at the earliest), so a flatten's close beats the stop it keeps until flat. Then stops
-# before limits: SL beats TP.
+# A bar is worked in time order, in two phases (open_bar, then on_bar): first the market orders,
+# which fill at its open, then the stops and limits, which trigger inside it. The engine answers
+# the open's fills in between: a bracket's entry remainder filled at the open resizes its stop
+# before that stop can trigger, even on a gap through it. Then stops before limits: SL beats TP.
 _PRIORITY = {OrderType.MARKET: 0, OrderType.STOP: 1, OrderType.LIMIT: 2}
 _BRACKET = (Role.TAKE_PROFIT, Role.STOP_LOSS)
 _MEMORY_DROP_EVERY = 256  # bars after which an in-memory venue drops its (unwritten) change set
@@ -68,8 +69,9 @@ def _touched_range(bar: Bar, side: Side) -> str:
 
 
 def _work_order(o: WorkingOrder) -> tuple:
-    """Exits before entries (a same-bar reversal nets: the old position closes, then the
-    new one opens), market orders, then stops, then limits, then arrival order."""
+    """Within one phase of a bar: exits before entries (a same-bar reversal nets: the old
+    position closes, then the new one opens), market orders, then stops, then limits, then
+    arrival order."""
     return (not (o.req.reduce_only or o.req.role is not _ENTRY), _PRIORITY[o.req.type], o.seq)
 
 
@@ -105,6 +107,7 @@ class PaperVenue:
         self._instruments = {i.symbol: i for i in self.catalogue}  # the catalogue is fixed: one lookup, no raise
         self._multipliers = {i.symbol: i.multiplier for i in self.catalogue}
         self._funding_done: dict[str, float] = {}
+        self._opened: dict[str, float] = {}  # symbol -> the bar whose open is worked, not the rest yet
         self._events: list[VenueEvent] = []
         self._seq = 0
         self._ch = Changes()
@@ -117,7 +120,7 @@ class PaperVenue:
         self._config_json: dict | None = None  # config.model_dump(mode="json"), made once: the config is frozen
         if self._memory:  # nothing to log or commit: these engine calls go straight to the simulator
             self.quote, self.submit, self.cancel = self._quote, self._submit, self._cancel  # type: ignore[method-assign]
-            self.quiet_bars = self._quiet_bars  # type: ignore[method-assign]
+            self.open_bar, self.quiet_bars = self._open_bar, self._quiet_bars  # type: ignore[method-assign]
 
     @classmethod
     def open(cls, path: str | Path, config: PaperConfig | None = None, *, resume_at: int | None = None,
@@ -231,8 +234,18 @@ class PaperVenue:
             self._ch.quotes.append(q)
         return q
 
+    def open_bar(self, bar: Bar) -> list[VenueReport]:
+        """Advance the simulation to a new closed bar and work what fills at its open: funding,
+        then market orders (exits before entries). `on_bar(bar)`
+        then works the rest of the bar: answer these fills first (resize a bracket's legs to a
+        fill of its entry), or a stop would work for less than the position it protects."""
+        if self._memory:
+            return self._open_bar(bar)
+        return self._call("open_bar", (bar,), self._open_bar)
+
     def on_bar(self, bar: Bar) -> list[VenueReport]:
-        """Advance the simulation by one closed bar: funding, then stops, market orders, limits."""
+        """Work the resting stops and limits of the bar `open_bar` opened; of a bar not opened
+        yet, the whole bar (its open first)."""
         if self._memory:
             self._until_drop -= 1
             if not self._until_drop:
@@ -240,16 +253,39 @@ class PaperVenue:
             return self._on_bar(bar)
         return self._call("on_bar", (bar,), self._on_bar)
 
-    def _on_bar(self, bar: Bar) -> list[VenueReport]:
-        inst = self._instruments.get(bar.symbol) or self.catalogue.get(bar.symbol)  # (which raises)
-        prev = self._bars.get(bar.symbol)
+    def _open_bar(self, bar: Bar) -> list[VenueReport]:
+        symbol = bar.symbol
+        inst = self._instruments.get(symbol) or self.catalogue.get(symbol)  # (which raises)
+        prev = self._bars.get(symbol)
         if prev is not None and bar.ts <= prev.ts:
-            raise VenueError(f"{bar.symbol}: bar at {bar.ts} does not follow {prev.ts}; time only moves forward")
-        self._bars[bar.symbol] = bar
+            raise VenueError(f"{symbol}: bar at {bar.ts} does not follow {prev.ts}; time only moves forward")
+        if symbol in self._opened:  # (prev is that bar)
+            raise VenueError(f"{symbol}: the bar at {prev.ts} was opened but not worked: on_bar(bar) first")
+        self._bars[symbol] = bar
+        self._opened[symbol] = bar.ts
         if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
             self._accrue_funding(inst, bar, prev)
+        return self._work_bar(bar, inst, True)
+
+    def _on_bar(self, bar: Bar) -> list[VenueReport]:
+        opened = self._opened.pop(bar.symbol, None)
+        if opened is None:  # not opened: the whole bar, in time order
+            reports = self._open_bar(bar)
+            del self._opened[bar.symbol]
+            return reports + self._work_bar(bar, self._instruments[bar.symbol], False)  # (_open_bar found it)
+        if bar.ts != opened:
+            self._opened[bar.symbol] = opened
+            raise VenueError(f"{bar.symbol}: the bar at {opened} is open; on_bar got the one at {bar.ts}")
+        return self._work_bar(bar, self._instruments[bar.symbol], False)
+
+    def _work_bar(self, bar: Bar, inst: Instrument, at_open: bool) -> list[VenueReport]:
+        """Work one phase of the bar: at its open, the market orders; else the stops and limits
+        (a triggered stop's remainder fills at the open too, but after the engine has answered the
+        open's fills: an entry's last part there makes the stop cover it, and it is not left over
+        once the stop has closed the bracket)."""
         symbol, ts = bar.symbol, bar.ts
-        active = [o for o in self._open.values() if o.req.symbol == symbol and o.active_at < ts]
+        active = [o for o in self._open.values() if o.req.symbol == symbol and o.active_at < ts
+                  and (o.req.type is _MARKET) is at_open]
         if not active:
             return []
         pricer = self._pricers.get(symbol)
@@ -391,6 +427,8 @@ class PaperVenue:
         prev = self._bars.get(bar.symbol)
         if prev is not None and bar.ts <= prev.ts:
             raise VenueError(f"{bar.symbol}: bar at {bar.ts} does not follow {prev.ts}; time only moves forward")
+        if bar.symbol in self._opened:
+            raise VenueError(f"{bar.symbol}: the bar at {prev.ts} was opened but not worked: on_bar(bar) first")
         self._bars[bar.symbol] = bar
         inst = self._instruments.get(bar.symbol) or self.catalogue.get(bar.symbol)
         if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
@@ -733,7 +771,7 @@ class PaperVenue:
             self._config_json = self.config.model_dump(mode="json")
         self._ch.meta.update(
             config=self._config_json, seq=self._seq, rngs={s: g.bit_generator.state for s, g in self._rngs.items()},
-            bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done)
+            bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done, opened=self._opened)
         if self._log is not None and not self._log.replay:  # catching up, the state is ahead of `calls`
             self._ch.meta["calls"] = self._log.calls
         acked = None
@@ -767,6 +805,7 @@ class PaperVenue:
             self._stream(symbol).bit_generator.state = state
         self._bars = {s: load_bar(b) for s, b in meta.get("bars", {}).items()}
         self._funding_done = dict(meta.get("funding_done", {}))
+        self._opened = dict(meta.get("opened", {}))
         rows = st.rows("SELECT kind, ts, symbol, detail FROM events ORDER BY seq")
         self._events = [VenueEvent(kind, ts, symbol, json.loads(detail)) for kind, ts, symbol, detail in rows]
 

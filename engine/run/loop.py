@@ -277,8 +277,11 @@ class Runner:
         fired = ses.interp.advance(t)
         if fired:
             ses._relay([r for r in fired if r.machine == self._kill_machine])
-        ex = ses.execution
-        ex.on_reports(ses.venue.on_bar(bar))
+        ex, venue = ses.execution, ses.venue
+        opened = venue.open_bar(bar)
+        if opened:  # fills at the open, answered before the bar's resting orders are worked: an
+            ex.on_reports(opened)  # entry's fill resizes its bracket's stop before the stop can trigger
+        ex.on_reports(venue.on_bar(bar))
         if ex.faults:
             self._raise_faults()
         book = ses.books.get(s.domain)
