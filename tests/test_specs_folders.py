@@ -158,8 +158,11 @@ def test_every_command_that_takes_specs_takes_them_as_engine_run_does(command: t
         parsed([*command, "--specs"])
 
 
-def test_a_missing_specs_folder_is_named_as_engine_run_names_it(folders: Folders, capsys: pytest.CaptureFixture
-                                                                ) -> None:
-    rc, _, err = cli(capsys, "kill", "--mode", "halt", "--db", str(folders.db), "--specs", str(folders.base),
-                     "no such specs")
+@pytest.mark.parametrize("command", [("kill", "--mode", "halt"), ("status",), ("status", "--json")])
+def test_a_missing_specs_folder_is_named_as_engine_run_names_it(folders: Folders, capsys: pytest.CaptureFixture,
+                                                                command: tuple[str, ...]) -> None:
+    """`engine status` is how an operator decides what to do: a mistyped folder is refused as
+    `engine kill` refuses it, not a status of no gates and nothing awaiting confirmation."""
+    rc, out, err = cli(capsys, *command, "--db", str(folders.db), "--specs", str(folders.base), "no such specs")
     assert rc == 2 and "--specs 'no such specs': no such file or folder" in err, err
+    assert out == ""

@@ -193,7 +193,9 @@ def test_a_suggested_db_url_shows_no_password() -> None:
 def test_a_resume_with_another_stage_suggests_the_users_command_with_the_saved_stage(
         given: Given, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """QA D2 case 3: `resume it with engine run --stage 3 --resume` dropped --paper, --specs, --config
-    and --db. The suggestion, pasted, gets past every check and runs with those options."""
+    and --db. The suggestion, pasted, gets past every check and runs with those options, and with
+    the run's own routing: the --paper this resume added, which the run was not started with, stays
+    out (a resume keeps its run's routing)."""
     import engine.commands.run as run_command
 
     run = ("run", "--no-progress", "--run-dir", str(tmp_path / "run"))
@@ -203,7 +205,7 @@ def test_a_resume_with_another_stage_suggests_the_users_command_with_the_saved_s
     assert rc == 2 and "the saved run is stage 1, not stage 2" in err, err
     [words] = assert_carried(err, given)
     args = parsed(words)
-    assert (args.stage, args.paper, args.resume) == (1, True, True), words
+    assert (args.stage, args.paper, args.resume) == (1, False, True), words
     seen = []
     monkeypatch.setattr(run_command, "_execute", lambda a, runner, *rest: seen.append(runner.carried) or 0)
     rc, _, err = cli(capsys, *words)

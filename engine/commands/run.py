@@ -450,6 +450,8 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
     from engine.run.optin import Misused, OptInError, route
     from engine.run.session import RefusedToStart, allowlist_names, check_specset
 
+    if args.resume:  # first: each misfit would otherwise surface as a config or opt-in error
+        _check_resumable(args)
     cfg = _config(args.config)
     url = _store_url(args.db, cfg.db)  # checked before a suggested command prints --db back
     _check_specs(args.specs)
@@ -608,7 +610,6 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
                       f"{_or_archived(parsed.render_as_string(hide_password=False))} start a run without --resume", 1)
     if saved.finished is not None:
         raise Refused(f"the run in {where} already finished; {_report_of(saved, args)}. To run again, {afresh}", 1)
-    _check_stage(args, saved.checkpoint)
     changed = checkpoint.config_changes(saved.config, cfg) if saved.config is not None else []
     if changed:
         raise Refused(f"the run config differs from the one the saved run started with ({', '.join(changed)}): "
@@ -620,14 +621,79 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
                       f"or {afresh}", 1)
 
 
-def _check_stage(args: argparse.Namespace, checkpoint: dict) -> None:
+def _check_resumable(args: argparse.Namespace) -> None:
+    """A resume fits the stopped run its store holds, checked before the config, specs and opt-ins
+    are read, as each would blame a misfit on something else: the folder the run ran in (from
+    another, the embedded defaults' relative strategy file names nothing), its stage (a stage with
+    live legs asked for opt-ins) and its routing. The store is only read; no store, no checkpoint,
+    a finished run or a store that cannot be read is left to _check_saved, under the run lock."""
+    from engine.commands.status import CommandError, command_store_url, open_existing_store
+    from engine.run import checkpoint
+    from engine.run.optin import STORE_KEY
+    from engine.suggest import Carried
+
+    try:
+        url = command_store_url(args)
+        with open_existing_store(url, Carried.of(args), readonly=True) as store:
+            point, routing = store.get_json(checkpoint.KEY), store.get_json(STORE_KEY)
+            if point is None or store.get_json(FINISHED_KEY) is not None:
+                return
+            _check_folder(args, store)
+    except CommandError:
+        return
+    _check_stage(args, point, routing)
+    _check_routing(args, routing, _parse_url(url))
+
+
+def _check_folder(args: argparse.Namespace, store: Any) -> None:
+    """A resume runs in the folder its run ran in (started_with), while that folder is there: a
+    run reads its relative paths from it. Refused elsewhere, with `engine status`'s command."""
+    from engine.commands.status import resume_command
+
+    folder = (store.get_json(CONFIG_FILE_KEY) or {}).get("cwd")  # none: a run saved before it was stored
+    if folder is None or not os.path.isdir(folder) or os.path.samefile(folder, os.getcwd()):
+        return
+    raise Refused(f"the run was started in {folder}, not here ({os.getcwd()}), and a resume reads the run's "
+                  "relative paths (its config's strategy file, data and runs_dir) from the folder it runs in, as "
+                  f"the run did: resume it from there, `{resume_command(store, args)}`. Nothing was written", 2)
+
+
+def _check_stage(args: argparse.Namespace, checkpoint: dict, routing: dict | None) -> None:
     """A resume continues the stage the run was started in (a usage error otherwise): the refusal
-    suggests the user's own command with that stage, every other option kept."""
+    suggests the user's own command with that stage and the run's routing, every other option kept."""
     stage = checkpoint.get("stage", args.stage)
     if stage != args.stage:
-        resume = resume_command_of(argparse.Namespace(**{**vars(args), "stage": stage}))
+        resume = resume_command_of(_as_saved(args, stage, routing))
         raise Refused(f"the saved run is stage {stage}, not stage {args.stage}: resume it with `{resume}`, or start "
                       f"stage {args.stage} afresh without --resume", 2)
+
+
+def _check_routing(args: argparse.Namespace, routing: dict | None, parsed: Any) -> None:
+    """A resume routes as its run started (optin.STORE_KEY): --paper sends the live legs of the
+    start stage and of any stage the run is promoted to to the paper venue, and `engine promote`
+    checks a promotion against it. Added or dropped on a resume it would change that halfway,
+    silently: refused (a usage error), with the run's own flags. A run stored before its routing
+    was is resumed as given."""
+    if routing is None:
+        return
+    saved = _as_saved(args, args.stage, routing)
+    if (args.paper, args.live) == (saved.paper, saved.live):
+        return
+    raise Refused(f"the saved run was started {_routing_given(saved)}, and a resume keeps the routing its run started with (where "
+                  "the live legs of its stage, and of any stage it is promoted to, go): resume it with "
+                  f"`{resume_command_of(saved)}`, or, to run {_routing_given(args)}, {_afresh(args, parsed)}. "
+                  "Nothing was written", 2)
+
+
+def _routing_given(args: argparse.Namespace) -> str:
+    return "with --paper" if args.paper else "with --live" if args.live else "without --paper or --live"
+
+
+def _as_saved(args: argparse.Namespace, stage: int, routing: dict | None) -> argparse.Namespace:
+    """The user's options at `stage`, with the stored routing's --paper and --live (the user's own
+    for a run stored before its routing was)."""
+    flags = {} if routing is None else {"paper": bool(routing.get("paper")), "live": bool(routing.get("live"))}
+    return argparse.Namespace(**{**vars(args), "stage": stage, **flags})
 
 
 def _afresh(args: argparse.Namespace, parsed: Any) -> str:

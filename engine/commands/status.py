@@ -436,6 +436,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        problem = missing_specs(args.specs)  # as `engine kill` refuses it: else "model gates: none", exit 0
+        if problem:
+            raise CommandError(problem, USAGE)
         url = command_store_url(args)
         carried = Carried.of(args)  # after the URL's check: it prints --db back
         with open_existing_store(url, carried, readonly=True) as store:
@@ -472,11 +475,8 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
 
 def _machines(specs: list[str]) -> dict[str, Any]:
     """The rollout and kill machines (None for one the specs do not provide: status still shows the
-    store), and the gate machines (a list)."""
-    try:
-        spec_set = load_spec_set(specs)
-    except CommandError:
-        return {}
+    store), and the gate machines (a list). A folder that names nothing was refused up front (run)."""
+    spec_set = load_spec_set(specs)
     gates = [m for m in spec_set.machines.values() if m.kind == GATE_KIND]  # a rollout state may name its own
     return {**load_machines(specs, ROLLOUT_KIND, KILL_KIND, spec_set=spec_set), GATE_KIND: gates}
 
