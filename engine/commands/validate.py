@@ -62,17 +62,14 @@ def validate(paths: list[str], use_cache: bool = False) -> tuple[list[Diagnostic
     """Every diagnostic for the specs under `paths` and the file count. A path inside a spec
     tree (a folder holding catalogue.yaml) stands for the whole tree: its references resolve
     there, and an edit to one file can break another (an override of a removed parameter)."""
-    from engine.spec import cache
-    from engine.spec.files import spec_files, spec_roots
-    from engine.spec.lint.rates import contracts_path
+    # Only light modules before the lookup: a hit must not pay for pydantic, the models or the linter.
+    from engine.spec import cache, files as spec_paths, shipped
 
-    from engine.spec import shipped
-
-    roots = spec_roots(paths)
-    files = spec_files(roots)[0]
+    roots = spec_paths.spec_roots(paths)
+    files = spec_paths.spec_files(roots)[0]
     # The paper venue's contract catalogue is linted too (CONTRACT_NO_RATE), and a missing key's
     # hint quotes the shipped specs: an edit to either is a miss.
-    k = cache.key([*files, contracts_path(), *shipped.files()]) if use_cache else ""
+    k = cache.key([*files, spec_paths.contracts_path(), *shipped.files()]) if use_cache else ""
     hit = cache.load(k) if use_cache else None
     if hit is not None:
         return hit
