@@ -43,7 +43,7 @@ COMMANDS: dict[str, str] = {
     "degrade": "send a domain's model back to paper trading (the gate spec's degrade command)",
     "move-stop": "move the stop of the positions open on a symbol (the bracket spec decides)",
     "data": "import market data into the day-partitioned parquet store",
-    "train": "train a model (ml: XGBoost signal filter, rl: PPO)",
+    "train": "train a model (ml: the XGBoost signal filter)",
     "select": "rank symbols and write the top-K active set (to a file, or to a run with --state)",
 }
 
