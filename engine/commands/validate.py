@@ -18,9 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="spec files or folders (default: specs/)")
     parser.add_argument("--format", choices=("text", "json", "github"), default="text",
                         help="text (file:line:col, default), json, or GitHub annotations")
-    parser.add_argument("--strict", action="store_true", help="fail on warnings too")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on warnings too (the shipped specs warn CONTRACT_NO_RATE for XRP/ETH, "
+                             "so --strict exits 1 on them)")
     parser.add_argument("--no-cache", action="store_true",
-                        help="ignore var/cache/validate (results are reused only when no spec or validator file changed)")
+                        help="neither read nor write the result cache ($ENGINE_CACHE_DIR/validate, default "
+                             "var/cache/validate in the engine's checkout, not the current folder); a result "
+                             "is reused only while no spec, contract catalogue or engine source file changed")
 
 
 def run(args: argparse.Namespace) -> int:
