@@ -38,12 +38,12 @@ COMMANDS: dict[str, str] = {
     "diff": "show what changed between two versions of a spec",
     "run": "run a rollout stage on bundled market data (paper venue by default)",
     "status": "show stage, kill mode, wallets and open positions",
-    "kill": "switch the running engine's kill mode (flatten, close-only, resume)",
+    "kill": "switch the running engine's kill mode: a command of the kill spec (shipped: flatten, close-only, halt, resume, disaster)",
     "promote": "confirm a gated promotion to the next stage",
     "degrade": "send a domain's model back to paper trading (the gate spec's degrade command)",
     "move-stop": "move the stop of the positions open on a symbol (the bracket spec decides)",
     "data": "import market data into the day-partitioned parquet store",
-    "train": "train a model (ml: XGBoost signal filter, rl: PPO)",
+    "train": "train a model (ml: the XGBoost signal filter)",
     "select": "rank symbols and write the top-K active set (to a file, or to a run with --state)",
 }
 

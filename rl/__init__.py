@@ -1,5 +1,5 @@
 """Reinforcement learning (PPO via stable-baselines3 on gymnasium, seed 004).
 
-Reserved for the RL issue: `engine train rl` answers "not implemented" until then,
+Reserved: no trainer yet, so `engine train rl` answers "not available yet" (exit 2),
 and no spec names an action of provider `rl` yet.
 """

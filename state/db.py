@@ -148,9 +148,23 @@ def shown_url(url: URL | str) -> str:
     the value of every query parameter whose name looks secret (password, sslpassword, a token,
     a key) masked as ***, as secrets never reach a log."""
     parsed = url if isinstance(url, URL) else parse_url(url)
-    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    shown = _unquoted_file(parsed.set(query={}).render_as_string(hide_password=True), parsed)
     pairs = [(k, MASK if SECRET_PARAM.search(k) else v) for k, v in _params(parsed)]
     return f"{shown}?{urlencode(pairs, safe='*')}" if pairs else shown
+
+
+def _unquoted_file(shown: str, parsed: URL) -> str:
+    """A SQLite URL with its file as the user wrote it (`sqlite:///:memory:`, not SQLAlchemy's
+    `sqlite:///%3Amemory%3A`), where that reads back as the same file; any other URL as rendered."""
+    head = f"{parsed.drivername}:///"
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or not shown.startswith(head):
+        return shown
+    plain = f"{head}{parsed.database}"
+    try:
+        same = make_url(plain).database == parsed.database
+    except (ArgumentError, ValueError):
+        same = False
+    return plain if same else shown
 
 
 def scrubbed(text: str, url: URL | str) -> str:

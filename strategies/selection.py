@@ -38,6 +38,7 @@ from typing import Any, Iterable, Sequence
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from engine.diagnostics import Pos
+from engine.words import counted
 from strategies.ml.config import SelectionConfig, load_spec
 
 PF_CAP = 100.0  # profit factor with no losing trade: capped so it stays finite (and JSON-safe)
@@ -135,7 +136,7 @@ def rank(rows: Iterable[dict[str, Any]], cfg: SelectionConfig, min_trades: int |
         m = {k: v for k, v in row.items() if k not in ("symbol", "tf")}
         ok = m["trades"] >= floor
         out.append(Ranked(row["symbol"], row.get("tf", ""), composite_score(m, cfg), ok,
-                          "ok" if ok else f"{m['trades']} trades < min_trades {floor}", m))
+                          "ok" if ok else f"{counted(m['trades'], 'trade')} < min_trades {floor}", m))
     return sorted(out, key=lambda r: (not r.eligible, -r.score, r.symbol, r.tf))
 
 

@@ -21,7 +21,7 @@ from engine.commands.validate import validate
 from engine.contracts import Contract, Kind, check, read
 from engine.diagnostics import Diagnostic, Severity, SpecError
 from engine.domain import Domain
-from engine.spec.lint import rates
+from engine.spec import files as spec_files
 from engine.spec.models import DomainName
 
 pytestmark = pytest.mark.usefixtures("at_root")
@@ -62,11 +62,11 @@ MISTAKES = {
 
 @pytest.fixture
 def broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Point validate (rates.contracts_path) and every loader of the catalogue at a copy holding `text`."""
+    """Point validate (engine.spec.files.contracts_path) and every loader of the catalogue at a copy holding `text`."""
     def write(text: str) -> Path:
         path = tmp_path / "contracts.yaml"
         path.write_text(text, encoding="utf-8")
-        monkeypatch.setattr(rates, "contracts_path", lambda: path)
+        monkeypatch.setattr(spec_files, "contracts_path", lambda: path)
         monkeypatch.setattr(catalogue_module, "DEFAULT_PATH", path)
         return path
     return write

@@ -9,6 +9,7 @@ from pathlib import Path
 from adapters.paper.catalogue import DEFAULT_PATH
 from engine.commands.validate import validate
 from engine.diagnostics import Severity
+from engine.spec import files as spec_files
 from engine.spec.lint import rates
 from engine.spec.loader import load_specs
 
@@ -63,14 +64,14 @@ def test_a_catalogue_its_schema_refuses_is_left_to_the_schema_check(tmp_path: Pa
 
 
 def test_the_catalogue_linted_is_the_one_a_run_loads() -> None:
-    assert rates.contracts_path().resolve() == DEFAULT_PATH.resolve()
+    assert spec_files.contracts_path().resolve() == DEFAULT_PATH.resolve()
 
 
 def test_an_edit_of_the_catalogue_is_a_cache_miss(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ENGINE_CACHE_DIR", str(tmp_path / "cache"))
     catalogue = tmp_path / "contracts.yaml"
     catalogue.write_text(DEFAULT_PATH.read_text())
-    monkeypatch.setattr(rates, "contracts_path", lambda: catalogue)
+    monkeypatch.setattr(spec_files, "contracts_path", lambda: catalogue)
     before = validate([str(ROOT / "specs")], use_cache=True)[0]
     catalogue.write_text(catalogue.read_text() + "GBP/CHF: {domain: forex, kind: fx, quote: CHF, tick: 0.00001, "
                                                   "step: 1000, min_notional: 1000}\n")

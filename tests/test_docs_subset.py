@@ -32,7 +32,7 @@ def _same_tree(a: Path, b: Path) -> bool:
 def test_a_subfolder_rewrites_its_pages_with_overrides_and_deletes_nothing(out: Path, capsys) -> None:
     (out / "kill" / "kill_modes.md").write_text("edited by hand")
     assert main(["docs", "specs/kill", "--out", str(out)]) == 0
-    assert "wrote 1 pages" in capsys.readouterr().out
+    assert "wrote 1 page to" in capsys.readouterr().out  # not "1 pages" (QA D9)
     assert _same_tree(out, COMMITTED)  # the other pages kept, kill_modes' overrides column filled
     assert "stage 2: `0.03`" in (out / "kill" / "kill_modes.md").read_text()
 

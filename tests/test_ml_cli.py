@@ -10,9 +10,16 @@ from strategies.ml.registry import slug
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_train_rl_is_not_in_this_issue(capsys):
+def test_train_rl_says_it_is_not_available_in_words_a_user_reads(capsys):
+    """QA D5: `engine --help` promised `rl: PPO` and the command answered "not implemented in this
+    issue": rl/ holds no trainer, so help does not offer it and the refusal names what does train."""
     assert main(["train", "rl"]) == 2
-    assert "not implemented" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not available yet" in err and "issue" not in err and "engine train ml" in err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    train = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("train"))
+    assert "ml" in train and "rl" not in train and "PPO" not in train
 
 
 def test_train_ml_registers_versions(tmp_path, capsys):

@@ -156,9 +156,19 @@ def test_the_rejections_key_names_every_rule_that_is_not_a_risk_rule() -> None:
     loop = (ROOT / "engine/run/loop.py").read_text()
     decide = (ROOT / "engine/run/decide.py").read_text()
     rules = {*re.findall(r'_refused\([\w.]+, "(\w+)"', loop), *re.findall(r'_once\(sym, \("(\w+)"', decide)}
-    assert rules >= {"rollout", "confirmation", "allowlist"}
+    rules |= set(re.findall(r'refusal=\("(\w+)"', decide))  # the ML filter's verdict
+    assert rules >= {"rollout", "confirmation", "allowlist", "ml_filter"}
     row = doc_row("rejections")
     assert not {r for r in rules if f"`{r}`" not in row} and "risk rule → number of orders" not in row
+
+
+def test_the_rejections_key_names_every_rule_of_the_risk_chain() -> None:
+    """QA D7: `active_symbol` rejections appeared in report.json and in no doc (the list ended `...`)."""
+    guards = "\n".join(p.read_text() for p in (ROOT / "engine/risk").glob("*.py"))
+    rules = {*re.findall(r'Rejection\(\s*"(\w+)"', guards), *re.findall(r'_exposure\(\s*"(\w+)"', guards)}
+    assert rules >= {"active_symbol", "kill_mode", "exposure_pair"}
+    row = doc_row("rejections")
+    assert {r for r in rules if f"`{r}`" not in row} == set()
 
 
 def test_a_stage_domain_with_no_dataset_gets_a_note() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.commands.paths import existing
 from engine.diagnostics import Severity, render
+from engine.words import counted
 
 USAGE = 2  # a path that names nothing usable (engine/cli.py's exit codes)
 
@@ -83,7 +84,7 @@ def _check(out: Path, generated: dict[str, str], whole: bool) -> int:
     if problems:
         print("engine docs: generated docs are stale; run `engine docs` and commit", file=sys.stderr)
         return 1
-    print(f"docs up to date ({len(generated)} pages)")
+    print(f"docs up to date ({counted(len(generated), 'page')})")
     return 0
 
 
@@ -100,7 +101,7 @@ def _write(args: argparse.Namespace, generated: dict[str, str], whole: bool, cho
                 print("graphviz `dot` not found: skipped SVG", file=sys.stderr)
                 break
             (out / m.kind / f"{m.name}.svg").write_text(svg, encoding="utf-8")
-    print(f"wrote {len(generated)} pages to {out} ({len(changed)} changed)")
+    print(f"wrote {counted(len(generated), 'page')} to {out} ({len(changed)} changed)")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`engine train ml|rl`: train the XGBoost signal filter with purged walk-forward validation.
+"""`engine train ml`: train the XGBoost signal filter (`rl`, a PPO policy, is not available yet) with purged walk-forward validation.
 
     engine train ml --symbol ETH/BTC --tf 5m [--data NAME_OR_PATH] [--store var/store]
                     [--registry var/models] [--activate] [--state var/state.db]
@@ -44,12 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "recorded with the model, and a run whose --specs hold other settings refuses the model")
     ml.add_argument("--activate", action="store_true", help="make the new version active")
     ml.add_argument("--state", help="state store (SQLite path) that records the active version")
-    sub.add_parser("rl", help="PPO policy (a later issue)")
+    sub.add_parser("rl", help="PPO policy: not available yet (exits 2)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.kind == "rl":
-        print("engine train rl: not implemented in this issue (PPO comes later)", file=sys.stderr)
+        print("engine train rl: PPO training is not available yet (rl/ holds no trainer)\n"
+              "    hint: `engine train ml` trains the XGBoost signal filter", file=sys.stderr)
         return 2
     from engine.threads import pin_threads
 

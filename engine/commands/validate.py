@@ -18,9 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="spec files or folders (default: specs/)")
     parser.add_argument("--format", choices=("text", "json", "github"), default="text",
                         help="text (file:line:col, default), json, or GitHub annotations")
-    parser.add_argument("--strict", action="store_true", help="fail on warnings too")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on warnings too (the shipped specs warn CONTRACT_NO_RATE for XRP/ETH, "
+                             "so --strict exits 1 on them)")
     parser.add_argument("--no-cache", action="store_true",
-                        help="ignore var/cache/validate (results are reused only when no spec or validator file changed)")
+                        help="neither read nor write the result cache ($ENGINE_CACHE_DIR/validate, default "
+                             "var/cache/validate in the engine's checkout, not the current folder); a result "
+                             "is reused only while no spec, contract catalogue or engine source file changed")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,17 +66,14 @@ def validate(paths: list[str], use_cache: bool = False) -> tuple[list[Diagnostic
     """Every diagnostic for the specs under `paths` and the file count. A path inside a spec
     tree (a folder holding catalogue.yaml) stands for the whole tree: its references resolve
     there, and an edit to one file can break another (an override of a removed parameter)."""
-    from engine.spec import cache
-    from engine.spec.files import spec_files, spec_roots
-    from engine.spec.lint.rates import contracts_path
+    # Only light modules before the lookup: a hit must not pay for pydantic, the models or the linter.
+    from engine.spec import cache, files as spec_paths, shipped
 
-    from engine.spec import shipped
-
-    roots = spec_roots(paths)
-    files = spec_files(roots)[0]
+    roots = spec_paths.spec_roots(paths)
+    files = spec_paths.spec_files(roots)[0]
     # The paper venue's contract catalogue is linted too (CONTRACT_NO_RATE), and a missing key's
     # hint quotes the shipped specs: an edit to either is a miss.
-    k = cache.key([*files, contracts_path(), *shipped.files()]) if use_cache else ""
+    k = cache.key([*files, spec_paths.contracts_path(), *shipped.files()]) if use_cache else ""
     hit = cache.load(k) if use_cache else None
     if hit is not None:
         return hit

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from engine.run.kpi import Kpis, split_kpis, stage_kpis
 from engine.run.owner import OWNER_FILE
 from engine.run.result import ClosedTrade, DomainResult, RunResult
+from engine.words import counted
 
 FORMAT = 1
 REPORT, TRADES, EQUITY, AUDIT, JOURNAL = "report.json", "trades.csv", "equity.png", "audit.jsonl", "journal.jsonl"
@@ -318,7 +319,7 @@ def equity_figure(result: RunResult, quotes: Mapping[str, str | None] | None = N
     domains = sorted(result.domains.items())
     fig = Figure(figsize=(10, 1.2 + 2.4 * max(1, len(domains))), dpi=100)
     FigureCanvasAgg(fig)  # no pyplot: no global backend switch, no GUI, thread-safe
-    fig.suptitle(f"Stage {result.stage}: equity by domain ({len(result.trades)} closed trades)")
+    fig.suptitle(f"Stage {result.stage}: equity by domain ({counted(len(result.trades), 'closed trade')})")
     if not domains:
         ax = fig.add_subplot()
         ax.text(0.5, 0.5, "no domain traded in this stage", ha="center", va="center", transform=ax.transAxes)
@@ -352,8 +353,8 @@ def _panel_title(domain: str, dr: DomainResult, curve: Sequence[tuple[float, flo
     title says so and gives the cash too."""
     head = f"{domain} ({dr.mode})"
     if not curve:
-        return f"{head}: no data, wallet {money(dr.start_balance)}, {trades} closed trades"
-    text = f"{head}: equity {money(dr.start_balance)} -> {money(curve[-1][1])}, {trades} closed trades"
+        return f"{head}: no data, wallet {money(dr.start_balance)}, {counted(trades, 'closed trade')}"
+    text = f"{head}: equity {money(dr.start_balance)} -> {money(curve[-1][1])}, {counted(trades, 'closed trade')}"
     if dr.open_positions:
         n = dr.open_positions
         text += f"; {n} position{'s' if n > 1 else ''} open, marked at the last bar (cash {money(dr.end_balance)})"
@@ -367,7 +368,7 @@ def print_kpi_table(result: RunResult, console: Any, setting: RunSetting | None 
 
     from engine.commands.console import add_columns
 
-    table = Table(title=f"Stage {result.stage}: {result.bars} bars, {len(result.trades)} trades")
+    table = Table(title=f"Stage {result.stage}: {counted(result.bars, 'bar')}, {counted(len(result.trades), 'trade')}")
     add_columns(table, ["domain", "trades", "win rate", "Sharpe", "Sortino", "max DD", "profit factor",
                         "expectancy", "end balance"], left=("domain",))
     stages = domain_stage_kpis(result)

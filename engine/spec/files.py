@@ -1,7 +1,9 @@
-"""Which files a spec path names: light (pathlib only), so `engine validate` can key its
-cache before importing the loader."""
+"""Which files a spec path names, and the paper venue's contract catalogue the linter reads
+beside them: light (pathlib only), so `engine validate` can key its cache before importing the
+loader or the linter."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Sequence
@@ -44,3 +46,15 @@ def _tree_of(path: Path) -> Path | None:
         if (d / CATALOGUE).is_file():
             return Path(os.path.normpath(start.joinpath(*[".."] * up)))
     return None
+
+
+CONTRACTS = "contracts.yaml"  # the name of adapters/paper/catalogue.py's DEFAULT_PATH, beside it
+
+
+def contracts_path() -> Path:
+    """The paper venue's contract catalogue (CONTRACT_NO_RATE and the contract checks read it),
+    found without running the package's heavy __init__."""
+    spec = importlib.util.find_spec("adapters.paper")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("adapters.paper is not importable: no contract catalogue to check")
+    return Path(spec.origin).with_name(CONTRACTS)

@@ -2,16 +2,18 @@
 document (same kind and name) has at that key, where, and the seeds its comment credits, so a
 user who deleted a key restores the shipped figure instead of guessing one. Nothing is
 invented: a key the shipped document lacks too (or reached through a list, whose items differ)
-gets no value. Light (re and the YAML reader): `engine validate` imports it."""
+gets no value. Light (re; the YAML reader only when a hint reads a document): `engine validate`
+imports it to key its cache, before it knows whether it lints at all."""
 from __future__ import annotations
 
 import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.spec.yamlio import YamlDoc, parse_yaml
+if TYPE_CHECKING:
+    from engine.spec.yamlio import YamlDoc
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "specs"
@@ -47,6 +49,8 @@ def files() -> list[Path]:
 def document(kind: str, name: str) -> tuple[YamlDoc, list[str]] | None:
     """The shipped document of `kind` named `name` (a document without `name:` is named by its
     file's stem), with its lines; None when the repo ships none."""
+    from engine.spec.yamlio import parse_yaml
+
     for path in files():
         try:
             text = path.read_text(encoding="utf-8")

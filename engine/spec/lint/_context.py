@@ -57,9 +57,9 @@ class Context:
         """The paper venue's contract catalogue through its schema, read once for the rules that
         check it (contracts), compare it with the risk spec (rates, sectors)."""
         from engine.contracts import read
-        from engine.spec.lint import rates  # its contracts_path, looked up now: tests point it elsewhere
+        from engine.spec import files  # its contracts_path, looked up now: tests point it elsewhere
 
-        return read(rates.contracts_path())
+        return read(files.contracts_path())
 
     @property
     def catalogue_unloaded(self) -> bool:

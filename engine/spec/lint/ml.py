@@ -97,10 +97,10 @@ def _sessions(specset: SpecSet) -> tuple[str, frozenset[str]] | None:
 def _assets() -> frozenset[str] | None:
     """Domains and the paper venue's contract symbols; None when the catalogue cannot be read
     (CONTRACT_NO_RATE says so)."""
-    from engine.spec.lint.rates import contracts_path
+    from engine.spec import files  # looked up now: tests point contracts_path elsewhere
 
     try:
-        path = contracts_path()
+        path = files.contracts_path()
         doc, problems = parse_yaml(path.read_text(encoding="utf-8"), str(path))
     except (OSError, UnicodeDecodeError, ModuleNotFoundError):
         return None

@@ -12,7 +12,6 @@ config, not the specs, says what it trades).
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from collections.abc import Collection
 from typing import Iterator
@@ -25,16 +24,7 @@ from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
 
 CODE = "CONTRACT_NO_RATE"
-CONTRACTS = "contracts.yaml"  # the name of adapters/paper/catalogue.py's DEFAULT_PATH, beside it
 RISK = "risk"  # the risk document a run reads its `usd_rates` from (specs.extra["risk"])
-
-
-def contracts_path() -> Path:
-    """The paper venue's contract catalogue, found without running the package's heavy __init__."""
-    spec = importlib.util.find_spec("adapters.paper")
-    if spec is None or spec.origin is None:
-        raise ModuleNotFoundError("adapters.paper is not importable: no contract catalogue to check")
-    return Path(spec.origin).with_name(CONTRACTS)
 
 
 def check_specset(cx: Context) -> Iterator[Diagnostic]:
