@@ -345,7 +345,8 @@ class Runner:
                 if not book.marks:  # as step() would at the domain's first bar
                     book.activated_ts = max(float(s.ts[i0]), ses.clock.now())
                 book.mark(s.symbol, bar.close)
-                book.marked_ts = max(float(s.ts[i1 - 1]), ses.clock.now())  # as step() would at that row
+                # as step() leaves it: the latest of its rows (series of one domain end at other rows)
+                book.marked_ts = max(float(s.ts[i1 - 1]), ses.clock.now(), book.marked_ts or -math.inf)
 
     def _record_equity(self, path: EquityPath, lo: int, hi: int) -> None:
         """One point per booked row of the path's rows [lo, hi) that is its domain's last row of
