@@ -53,6 +53,9 @@ class DomainBook:
     losses: int = 0
     loss_sum: float = 0.0  # positive amount
     recent: deque = field(default_factory=deque)  # (ts, pnl) inside the ladder window
+    # When the domain last had a bar (its last mark; None: none yet): a trading day gives its gate a
+    # daily close only if it had one (Runner._day_roll), as the report's curve has points only then.
+    marked_ts: float | None = None
 
     def apply(self, fill: Fill, multiplier: float) -> float:
         pos = self.positions.get(fill.symbol)

@@ -89,7 +89,8 @@ def book_data(b: DomainBook) -> dict:
             "day_risk": b.day_risk,
             "positions": {s: plain(p) for s, p in b.positions.items()}, "marks": b.marks,
             "multipliers": b.multipliers, "recent": [list(x) for x in b.recent],
-            "trades": b.trades, "wins": b.wins, "win_sum": b.win_sum, "losses": b.losses, "loss_sum": b.loss_sum}
+            "trades": b.trades, "wins": b.wins, "win_sum": b.win_sum, "losses": b.losses, "loss_sum": b.loss_sum,
+            "marked_ts": b.marked_ts}
 
 
 def book_from(d: dict) -> DomainBook:
@@ -99,6 +100,7 @@ def book_from(d: dict) -> DomainBook:
     b.marks, b.multipliers = dict(d["marks"]), dict(d["multipliers"])
     b.trades, b.wins, b.win_sum, b.losses, b.loss_sum = d["trades"], d["wins"], d["win_sum"], d["losses"], d["loss_sum"]
     b.recent.extend(tuple(x) for x in d["recent"])
+    b.marked_ts = d.get("marked_ts")  # (absent from older checkpoints: the gate's next close waits for a bar)
     return b
 
 

@@ -291,6 +291,7 @@ class Runner:
         if not book.marks:  # the domain's first bar: its canary days count from here (DomainBook.activated_ts)
             book.activated_ts = t
         book.mark(s.symbol, close)
+        book.marked_ts = t
         if ex.brackets:  # nothing open (most stepped rows): no bracket to hear the price
             self._price_update(s, i, close)
         self._tripwires()
@@ -347,6 +348,8 @@ class Runner:
                 if not book.marks:  # as step() would at the domain's first bar
                     book.activated_ts = max(float(s.ts[i0]), ses.clock.now())
                 book.mark(s.symbol, bar.close)
+                # as step() leaves it: the latest of its rows (series of one domain end at other rows)
+                book.marked_ts = max(float(s.ts[i1 - 1]), ses.clock.now(), book.marked_ts or -math.inf)
 
     def _record_equity(self, path: EquityPath, lo: int, hi: int) -> None:
         """One point per booked row of the path's rows [lo, hi) that is its domain's last row of
@@ -429,7 +432,12 @@ class Runner:
     def _day_roll(self, t: float) -> bool:
         """A new trading day (limits.trading_day) resets the daily loss and the daily risk budget and
         re-measures the gates; True if a machine moved. Called before the row at `t` marks anything:
-        the day starts from the marks of the rows up to its boundary."""
+        the day starts from the marks of the rows up to its boundary.
+        A domain's gate gets a daily close only for a day it had a bar in (its book's marked_ts
+        since its last close), stamped at the end of that day: the day its data last moved, not
+        `t`, which in a run of several domains may lie months or years after its data ended (or
+        before its data starts). So the gate's closes are the domain's own daily equity, sampled
+        as the report's curve is, and its Sharpe's sampling rate is that of the domain's days."""
         if t <= self._day_end:
             return False
         day = self.days.day_of(t)
@@ -439,7 +447,9 @@ class Runner:
             b.day_start_equity = eq = b.equity
             b.day_risk = 0.0  # a new daily risk budget
             # the gates measure exploitation alone (seed 001), in the phase their gate is in now
-            self._gate_kpis(d).day(t, eq - self._explored(d, b))  # the close, measured at `t`
+            k, m = self._gate_kpis(d), b.marked_ts
+            if m is not None and (k.last_ts is None or m > k.last_ts):
+                k.day(self.days.end_of(self.days.day_of(m)), eq - self._explored(d, b))
         if first:
             return False
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
