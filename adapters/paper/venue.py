@@ -96,6 +96,9 @@ class PaperVenue:
         self._state = state
         self._rngs: dict[str, np.random.Generator] = {}  # symbol -> its fill stream, made at its first draw
         self.ledger = Ledger({d: float(self.config.starting_balance.get(d, 0.0)) for d in Domain})
+        # Accounts funded: the config's starting balances, then each `fund` (a run funds every
+        # domain so, when its rollout activates it: engine/run/session.py apply_stage).
+        self._funded = {d for d, v in self.config.starting_balance.items() if v}
         self._orders: dict[str, WorkingOrder] = {}  # open ones and the latest final ones (HISTORY)
         self._open: dict[str, WorkingOrder] = {}
         self._retired: dict[str, VenueReport] = {}  # older final orders: their last report, fills included
@@ -506,6 +509,25 @@ class PaperVenue:
         self._ch.orders[client_order_id] = o
         return o.report(clamp=clamped.event)
 
+    # -- accounts ------------------------------------------------------------------------------
+
+    def fund(self, domain: Domain, amount: float) -> None:
+        """Open `domain`'s account with `amount` (in its currency): once per domain, before it
+        trades. An engine call, logged like an order, so a run that repeats it after a crash is
+        answered from the log rather than funded twice."""
+        return self._call("fund", (domain, amount), self._fund)
+
+    def _fund(self, domain: Domain, amount: float) -> None:
+        if domain in self._funded:
+            raise VenueError(f"the {domain.value} account is funded already "
+                             f"({self.ledger.cash[domain]:g}): an account is funded once")
+        if not 0 <= amount < float("inf"):  # NaN too
+            raise VenueError(f"cannot fund the {domain.value} account with {amount!r}: a finite amount >= 0")
+        self.ledger.cash[domain] = float(amount)
+        self._funded.add(domain)
+        self._ch.balances = True
+        self._ch.meta["funded"] = sorted(d.value for d in self._funded)
+
     # -- state ---------------------------------------------------------------------------------
 
     def open_orders(self) -> list[OpenOrder]:
@@ -806,6 +828,8 @@ class PaperVenue:
         self._bars = {s: load_bar(b) for s, b in meta.get("bars", {}).items()}
         self._funding_done = dict(meta.get("funding_done", {}))
         self._opened = dict(meta.get("opened", {}))
+        if "funded" in meta:  # else a file from before `fund`: its config's balances, as __init__ set
+            self._funded = {Domain(d) for d in meta["funded"]}
         rows = st.rows("SELECT kind, ts, symbol, detail FROM events ORDER BY seq")
         self._events = [VenueEvent(kind, ts, symbol, json.loads(detail)) for kind, ts, symbol, detail in rows]
 

@@ -795,14 +795,11 @@ def _checked_series(cfg: Any, specs: Any, routing: Any, stage: int, notes: list[
     data set names)."""
     from pydantic import ValidationError
 
-    from engine.domain import Domain
     from engine.run.assemble import paper_config, stage_series
-    from engine.spec.params import effective_params
 
     risk = specs.extra["risk"]
-    wallet = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
-    try:  # the venue's settings alone (assemble converts each wallet into its currency)
-        paper_config(cfg, dict.fromkeys(Domain, wallet), dict(risk.limits.leverage_caps))
+    try:  # the venue's settings alone (the rollout's apply_stage funds each account)
+        paper_config(cfg, dict(risk.limits.leverage_caps))
     except ValidationError as e:
         raise Refused("venue: " + "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()),
                       2) from None

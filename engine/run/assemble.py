@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from engine.domain import Domain
 from engine.exec.execution import Execution
@@ -20,27 +20,25 @@ from engine.run.signals import active_symbols, build_decider
 from engine.run.session import Session, bind_stages, spec_hash
 from engine.runtime import Interpreter, JsonlSink, ReplayClock
 from engine.spec.ir import SpecSet
-from engine.spec.params import effective_params
 from state.db import parse_url, store_url
 
 
-def paper_config(cfg: RunConfig, wallets: Mapping[Domain, float], leverage: dict[str, float]) -> Any:
-    """The paper venue's settings: the run's seed and wallets (domain -> start balance, in its
-    currency), its margin at the risk spec's leverage caps, under the run config's `venue` keys
-    (pydantic ValidationError on a bad one)."""
+def paper_config(cfg: RunConfig, leverage: dict[str, float]) -> Any:
+    """The paper venue's settings: the run's seed, its margin at the risk spec's leverage caps,
+    under the run config's `venue` keys (pydantic ValidationError on a bad one). Every account
+    starts unfunded: the rollout's apply_stage funds a domain's when it activates the domain."""
     from adapters.paper.config import PaperConfig
 
-    return PaperConfig.model_validate({"seed": cfg.seed, "starting_balance": {d.value: w for d, w in wallets.items()},
-                                       "leverage": leverage, **cfg.venue})
+    return PaperConfig.model_validate({"seed": cfg.seed, "leverage": leverage, **cfg.venue, "starting_balance": {}})
 
 
-def paper_venue(cfg: RunConfig, wallets: Mapping[Domain, float], path: Path | None, funding: dict,
-                leverage: dict[str, float], resume_at: int | None = None) -> Any:
+def paper_venue(cfg: RunConfig, path: Path | None, funding: dict, leverage: dict[str, float],
+                resume_at: int | None = None) -> Any:
     """The paper venue, its margin at the risk spec's leverage caps unless the run config's
     `venue` section sets the venue's own."""
     from adapters.paper.venue import PaperVenue
 
-    config = paper_config(cfg, wallets, leverage)
+    config = paper_config(cfg, leverage)
     if path is None:
         return PaperVenue(config, funding=funding)
     return PaperVenue.open(path, config, funding=funding, resume_at=resume_at)
@@ -95,10 +93,8 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
             clock.set(saved["clock"])
         decider = build_decider(cfg, specs, stage, series, store, notes, resume=saved is not None)
         active = active_symbols(cfg, specs, store, notes, resume=saved is not None, config=config)
-        usd = effective_params(specs, "rollout", stage=stage, env=cfg.env)["paper_wallet_usd"]
-        wallets = {d: c.from_usd(usd) for d, c in currencies.items()}
         # A resume whose venue file is gone is refused here, before the run directory is made.
-        venue = paper_venue(cfg, wallets, venue_path, funding, dict(risk.limits.leverage_caps),
+        venue = paper_venue(cfg, venue_path, funding, dict(risk.limits.leverage_caps),
                             saved["venue_calls"] if saved else None)
     except BaseException:
         store.close()
@@ -115,7 +111,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
                                       session.ledger, clock, multiplier=lambda s: venue.catalogue.get(s).multiplier,
                                       on_closed=runner.on_closed, on_fill=runner.on_fill, on_funding=runner.on_funding)
         venue.on_event = session.execution.on_venue_event
-        runner.decider = decider
+        runner.decider = session.decider = decider
         runner.decider.holding = lambda symbol, d: any(b.side.sign == d
                                                        for b in session.execution.open_brackets(symbol))
         runner.active_symbols = active

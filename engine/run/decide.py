@@ -157,6 +157,24 @@ class Decider:
         """Do an entry's tags mark it as exploration (the tag of specs/ml/exploration.yaml)?"""
         return self.exploring and self.filters.exploration.tag in tags
 
+    def use_rates(self, min_rate: float, chop_rate: float) -> None:
+        """Explore at these rates from now on: the rollout's apply_stage passes its arguments
+        each time a stage activates (the start, a promotion). A rate outside 0..1 raises ValueError
+        (the action fails: the run stops rather than explore at a rate the spec did not mean); a
+        chop rate below the minimum explores at the minimum (exploration_rate). A run that does not
+        explore ignores them."""
+        if not self.exploring:
+            return
+        from pydantic import ValidationError
+
+        f = self.filters
+        try:
+            f.exploration = f.exploration.model_validate({**f.exploration.model_dump(), "min_rate": min_rate,
+                                                          "chop_rate": chop_rate})
+        except ValidationError as e:
+            raise ValueError("exploration rates: " + "; ".join(f"{x['loc'][0]} {x['input']!r}: {x['msg']}"
+                                                               for x in e.errors())) from None
+
     def spent(self, symbol: str) -> None:
         """Risk has judged the armed entry (approved or not)."""
         self.armed.pop(symbol, None)
@@ -240,11 +258,16 @@ class Decider:
     # -- checkpoint -----------------------------------------------------------------------
     def state(self) -> dict:
         version, internal, gauss = self.rng.getstate()
-        return {"last": self.last, "armed": self.armed, "reported": self.reported,
-                "rng": [version, list(internal), gauss]}
+        out = {"last": self.last, "armed": self.armed, "reported": self.reported,
+               "rng": [version, list(internal), gauss]}
+        if self.exploring:  # the rates the last stage activation set (use_rates): a resume keeps them
+            out["exploration"] = [self.filters.exploration.min_rate, self.filters.exploration.chop_rate]
+        return out
 
     def load(self, data: dict) -> None:
         self.last, self.armed = dict(data["last"]), dict(data["armed"])
         self.reported = {k: list(v) for k, v in data["reported"].items()}
         version, internal, gauss = data["rng"]
         self.rng.setstate((version, tuple(internal), gauss))
+        if "exploration" in data:  # else a checkpoint from before use_rates: the start stage's, as built
+            self.use_rates(*data["exploration"])

@@ -157,6 +157,7 @@ class Session:
     gates: dict[Domain, Instance] = field(default_factory=dict)
     execution: Execution | None = None
     ledger: Any = None
+    decider: Any = None  # engine/run/decide.py: explores at the rates apply_stage passes
     gate_decisions: list[dict] = field(default_factory=list)
     kill_events: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -185,14 +186,18 @@ class Session:
         state = ctx.instance.state
         spec = self.domains_of(state)
         routed = self.routed(state)
+        if self.decider is not None:  # the rates exploration uses from now on: these arguments, as journaled
+            self.decider.use_rates(exploration_min, exploration_max_chop)
         funded = {}
         for name, mode in routed.items():
             dom = Domain(name)
             if mode in (None, "off") or dom in self.books:  # a book keeps its wallet; see _sync_rollout
                 continue
             funded[name] = funding = {"usd": paper_wallet_usd, **self.currencies[dom].as_dict()}
-            wallet = self.store.open_wallet(dom, mode, self.currencies[dom].from_usd(paper_wallet_usd),
-                                            reason=f"{state} activates {name}", detail=funding)
+            amount = self.currencies[dom].from_usd(paper_wallet_usd)
+            # One amount for both: the venue's account first (it may refuse), then the store's wallet.
+            self.venue.fund(dom, amount)
+            wallet = self.store.open_wallet(dom, mode, amount, reason=f"{state} activates {name}", detail=funding)
             self.books[dom] = DomainBook(dom, mode, wallet.start_balance, wallet.balance, ctx.now,
                                          wallet.balance, wallet.balance)
             self.opened.append((dom, state))
