@@ -188,3 +188,16 @@ def test_an_exploration_argument_outside_0_to_1_stops_the_run(tmp_path: Path, ed
     with pytest.raises(ActionError, match="apply_stage") as e:
         build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
     assert "min_rate 2.0" in str(e.value.__cause__)
+
+
+def test_a_run_config_may_not_fund_the_venue_itself(tmp_path: Path) -> None:
+    """The venue's accounts have one source, apply_stage: `venue.starting_balance` is refused at its line."""
+    from engine.diagnostics import SpecError
+    from engine.run.config import load_config
+
+    config = tmp_path / "run.yaml"
+    config.write_text("venue:\n  slippage_bps: 2\n  starting_balance: {forex: 5}\n", encoding="utf-8")
+    with pytest.raises(SpecError) as e:
+        load_config(config, strategy=False)
+    [d] = e.value.diagnostics
+    assert (d.code, d.pos.line) == ("CONFIG_VENUE", 3) and "paper_wallet_usd" in d.hint

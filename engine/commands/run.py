@@ -141,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
         saved = _saved_run(parsed, specs)
         _check_saved(args, cfg, specs, parsed, saved)
         start, notes = time.time(), []
-        series = _checked_series(cfg, specs, routing, args.stage, notes)
+        series = _checked_series(cfg, specs, routing, notes)
         bars = sum(len(s) - s.start for s in series)
         if not args.resume and not bars:
             raise Refused(_nothing_to_trade(args.stage, notes), 1)
@@ -790,7 +790,7 @@ def _check_bars_left(args: argparse.Namespace, saved: SavedRun | None, total: in
                       "all; nothing was written", 2)
 
 
-def _checked_series(cfg: Any, specs: Any, routing: Any, stage: int, notes: list[str]) -> list:
+def _checked_series(cfg: Any, specs: Any, routing: Any, notes: list[str]) -> list:
     """The stage's market series, after the venue settings checked out (load_config checked the
     data set names)."""
     from pydantic import ValidationError

@@ -147,6 +147,13 @@ def _venue_diagnostics(data: dict[str, Any], doc: Any) -> list[Diagnostic]:
     from adapters.paper.config import PaperConfig
     from engine.spec.models import validate
 
+    venue = data.get("venue")
+    if isinstance(venue, dict) and "starting_balance" in venue:  # one source: the rollout's apply_stage
+        return [_error(doc.pos_of(["venue", "starting_balance"]),
+                       "venue.starting_balance is not a run setting: each paper account starts at the rollout's "
+                       "apply_stage argument `paper_wallet_usd` when its stage activates the domain",
+                       "remove it; set the rollout parameter paper_wallet_usd (specs/rollout/rollout.yaml, or an "
+                       "env or stage override) instead", "CONFIG_VENUE")]
     venue_check = create_model("VenueCheck", __config__=ConfigDict(extra="ignore"), venue=(PaperConfig, ...))
     return validate(venue_check, data, doc)[1]
 
