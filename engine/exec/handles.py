@@ -8,7 +8,7 @@ completion before the next one is stepped.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.base import ReportStatus, VenueReport
@@ -56,9 +56,14 @@ class OrderHandle:
 
     # -- actions (provider adapters) ------------------------------------------
     def submit_order(self, ctx: "ActionContext", qty: float, price: float, reduce_only: bool) -> None:
-        ex = self.execution
+        ex, req = self.execution, self.request
+        # What the order spec passes is what is sent (price 0: a market order, no price): the
+        # request the bracket built is only the draft (its id, side, type, role and tags stand).
+        qty, price = ex.on_step(req.symbol, qty), price or None
+        if qty != req.qty or price != req.price or reduce_only != req.reduce_only:
+            self.request = req = replace(req, qty=qty, price=price, reduce_only=bool(reduce_only))
         ex.journal_intent(self)  # write-ahead: committed before the venue hears of it
-        report = ex.venue.submit(self.request)
+        report = ex.venue.submit(req)
         self._answer(ctx, report)
 
     def cancel_order(self, ctx: "ActionContext") -> None:
@@ -110,6 +115,8 @@ class OrderHandle:
         fill = self.fill
         if fill is None:  # a reconciliation fill without venue detail: nothing to book
             return
+        if qty != fill.qty or price != fill.price:  # the order spec's figures are what is booked
+            fill = replace(fill, qty=qty, price=price)
         self.execution.book_fill(self, fill)
         if self.bracket is not None:
             self.bracket.on_order_fill(self, fill)

@@ -423,6 +423,10 @@ class BoundMachine:
     tags: Mapping[str, frozenset[str]]  # leaf -> tags of the active set
     ctx_defaults: Mapping[str, Any]
     ctx_deep: bool  # some default is mutable: each instance needs a deep copy
+    # The host methods its hosted actions call (hosted.py), in their slot order, each with where
+    # the spec first names it; every instance binds them at creation (Instance.hosted).
+    hosted: tuple[tuple[str, Pos], ...]
+    host_fns: dict[type, tuple[Callable[..., None], ...]]  # bind_host's cache, by host class
 
     def drops(self, leaf: str, event: str) -> int:
         """Whether `event`, dropped in `leaf`, is a drop the spec never allowed (neither `ignores`
@@ -453,6 +457,7 @@ class _Binder:
         self.registry = registry
         self.params_in = params
         self.diags: list[Diagnostic] = []
+        self.hosted: dict[str, tuple[int, Pos]] = {}  # host method -> (its slot in Instance.hosted, where named)
 
     def err(self, pos: Pos, code: str, message: str, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(pos, Severity.ERROR, code, f"{self.m.name}: {message}", hint))
@@ -490,6 +495,8 @@ class _Binder:
                     for leaf in out.leaves - out.done_leaves for event in m.events
                     if event not in out.sampled and not m.ignores_in(leaf, event)
                     and all(c.test is not None for c in out.table.get((leaf, event), ()))}
+        out.hosted = tuple((name, pos) for name, (_, pos) in self.hosted.items())
+        out.host_fns = {}
         if self.diags:
             raise BindError(self.diags)
 
@@ -586,7 +593,14 @@ class _Binder:
                              did_you_mean(k, self.m.context, "ctx."))
             return _assign(args)
         fn = self.registry.actions.get(ref.name)
-        return _call(fn, args) if fn else None
+        if fn is None:
+            return None
+        method = getattr(fn, "host_method", None)
+        if method is None:
+            return _call(fn, args)
+        # The first place the spec names it: where a host that lacks it is told to look.
+        slot = self.hosted.setdefault(method, (len(self.hosted), ref.pos))[0]
+        return _call_hosted(slot, args)
 
     def _raise(self, ref: ActionRef) -> Callable[[Step], None] | None:
         name = _raised_event(ref, self.m)
@@ -804,25 +818,31 @@ def _assign(args: _Args) -> Callable[[Step], None]:
 
 
 def _call(fn: Callable[..., None], args: _Args) -> Callable[[Step], None]:
-    fast, general = args.fast, args.general
-    method = getattr(fn, "host_method", None)
-    if method is not None:  # a hosted action (hosted.py): call the host's method, one frame less
-        if not args.names:
-            return lambda step: getattr(step.instance.host, method)(step)
-
-        def run_hosted(step: Step) -> None:
-            inst = step.instance
-            kwargs = (fast.fn or fast.get())(inst.ctx, step.payload, step.inputs)
-            if kwargs is SLOW:
-                kwargs = general(step)
-            getattr(inst.host, method)(step, **kwargs)
-        return run_hosted
     if not args.names:
         return fn  # the step is the ActionContext
 
     def run(step: Step) -> None:
         fn(step, **args.values(step))
     return run
+
+
+def _call_hosted(slot: int, args: _Args) -> Callable[[Step], None]:
+    """A hosted action (hosted.py): the host's method that the instance bound at creation
+    (`Instance.hosted[slot]`, bind_host), called with the host: no lookup by name per call."""
+    fast, general = args.fast, args.general
+    if not args.names:
+        def run_bare(step: Step) -> None:
+            inst = step.instance
+            inst.hosted[slot](inst.host, step)
+        return run_bare
+
+    def run_hosted(step: Step) -> None:
+        inst = step.instance
+        kwargs = (fast.fn or fast.get())(inst.ctx, step.payload, step.inputs)
+        if kwargs is SLOW:
+            kwargs = general(step)
+        inst.hosted[slot](inst.host, step, **kwargs)
+    return run_hosted
 
 
 def _raised_event(ref: ActionRef, m: Machine) -> str | None:

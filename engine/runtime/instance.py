@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.runtime.compiled import BoundMachine
+from engine.runtime.hosted import bind_host
 
 
 class Instance:
@@ -14,7 +15,7 @@ class Instance:
     (deadline, sequence number), or is None when nothing is pending (saves a dict).
     """
 
-    __slots__ = ("bound", "id", "state", "ctx", "done", "host", "timers")
+    __slots__ = ("bound", "id", "state", "ctx", "done", "host", "hosted", "timers")
 
     def __init__(self, bound: BoundMachine, instance_id: str, state: str, ctx: dict[str, Any],
                  host: Any = None, done: bool = False):
@@ -24,6 +25,9 @@ class Instance:
         self.ctx = ctx
         self.done = done
         self.host = host
+        # The host's methods for the spec's hosted actions, bound (and checked) now, not per call.
+        # `host` may be cleared (None) once the instance is forgotten; it is never replaced.
+        self.hosted = bind_host(bound, host, instance_id)
         self.timers: dict[tuple[str, int], tuple[float, int]] | None = None
 
     def in_state(self, name: str) -> bool:
