@@ -625,15 +625,20 @@ def _check_resumable(args: argparse.Namespace) -> None:
     """A resume fits the stopped run its store holds, checked before the config, specs and opt-ins
     are read, as each would blame a misfit on something else: the folder the run ran in (from
     another, the embedded defaults' relative strategy file names nothing), its stage (a stage with
-    live legs asked for opt-ins) and its routing. The store is only read; no store, no checkpoint,
-    a finished run or a store that cannot be read is left to _check_saved, under the run lock."""
+    live legs asked for opt-ins) and its routing. The store is only read; a running engine, no
+    store, no checkpoint, a finished run or a store that cannot be read is left to _check_saved
+    and the run lock."""
     from engine.commands.status import CommandError, command_store_url, open_existing_store
     from engine.run import checkpoint
     from engine.run.optin import STORE_KEY
     from engine.suggest import Carried
 
+    from state.runlock import RunLock
+
     try:
         url = command_store_url(args)
+        if RunLock.holder(url) is not None:  # refused under the run lock; reading would leave a -wal, -shm
+            return
         with open_existing_store(url, Carried.of(args), readonly=True) as store:
             point, routing = store.get_json(checkpoint.KEY), store.get_json(STORE_KEY)
             if point is None or store.get_json(FINISHED_KEY) is not None:
