@@ -892,7 +892,7 @@ def _fresh(build: Callable[[], Any], files: list[Path], local: Any) -> Any:
     all or none, back as well as away: a signal meanwhile waits for the moves to end, and a
     SIGKILL, which cannot wait, leaves the move's record, from which the next command undoes it
     (engine/run/store_archive.py)."""
-    from engine.run.store_archive import archive, put_back
+    from engine.run.store_archive import archive
 
     moved, archived = None, False
     try:  # opened first: a signal the moment held() ends is raised in here, where the files go back
