@@ -9,7 +9,8 @@ on two stores never write one audit trail.
 from __future__ import annotations
 
 import hashlib
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 import json
 import os
 import time
@@ -23,6 +24,7 @@ from state.db import DEFAULT_PATH, check_persistent, parse_url, shown_url
 LOCK_FILE = "engine.lock"
 VENUE_FILE = "paper-venue.db"
 ARCHIVE_DIR = "archive"
+MOVING_SUFFIX = ".moving"  # `archive.moving`: a move of the store's files under way, or cut short
 RUN_DIR_LOCK = ".engine-run.lock"  # in a run directory, naming the engine writing there and its store
 LOCK_TRIES, LOCK_PAUSE_S = 40, 0.025  # ~1 s: a status/kill probe holds the lock for microseconds
 PROBE_WAIT_S = 5.0  # a lock probe on a server store fails rather than hang
@@ -47,6 +49,11 @@ class RunFiles:
     @property
     def archive(self) -> Path:
         return self.folder / f"{self.prefix}{ARCHIVE_DIR}"
+
+    @property
+    def moving(self) -> Path:
+        """The intent record of a move into or out of the archive (engine/run/store_archive.py)."""
+        return self.folder / f"{self.prefix}{ARCHIVE_DIR}{MOVING_SUFFIX}"
 
 
 class NoStoreId(LookupError):
@@ -209,6 +216,22 @@ class RunLock:
             return _file_holder(run_files(url).lock)
         except NoStoreId:  # no run ever locked it
             return None
+
+
+@contextmanager
+def no_engine(url: str) -> Iterator[bool]:
+    """Whether no engine holds the store's run lock, held for the block when so (the store's files
+    may then be moved: no start is moving them itself); False while an engine holds it."""
+    try:
+        file = _lock_file(run_files(url).lock)
+    except EngineRunning:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        file.truncate(0)
+        file.close()
 
 
 def _lock_file(path: Path, **about: str) -> IO[str]:

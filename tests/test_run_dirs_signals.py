@@ -25,6 +25,7 @@ from engine.cli import main
 from engine.commands import run as run_command
 from engine.commands.run import INTERRUPTED
 from engine.run import interrupt
+from engine.run.store_archive import archive
 from state.db import parse_url
 from state.runlock import RUN_DIR_LOCK, run_files
 
@@ -227,7 +228,7 @@ def test_a_store_left_in_its_archive_is_named_where_no_run_is_found(tmp_path: Pa
     assert main(argv) == 0
     url = f"sqlite:///{tmp_path / 'e.db'}"
     local = run_files(url)
-    moved = run_command._archive(run_command._local_files(parse_url(url), local.venue), local.archive)
+    moved = archive(run_command._local_files(parse_url(url), local.venue), local.archive, local.moving).dest
     if started:  # the killed start's own store: tables, no checkpoint
         from state.store import Store
 

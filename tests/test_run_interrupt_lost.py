@@ -100,8 +100,10 @@ def test_ctrl_c_lost_while_starting_stops_the_start_and_leaves_the_last_run_as_i
     assert main(argv) == 0
     before = _state(tmp_path)
     assert "run/audit.jsonl" in before
-    archive, archives = run_command._archive, []
-    monkeypatch.setattr(run_command, "_archive", lambda *a: archives.append(a) or archive(*a))
+    import engine.run.store_archive as store_archive
+
+    archive, archives = store_archive.archive, []
+    monkeypatch.setattr(store_archive, "archive", lambda *a: archives.append(a) or archive(*a))
     monkeypatch.setattr(target, name, _then(getattr(target, name), ctrl_c))
     capsys.readouterr()
     assert main(argv) == INTERRUPTED

@@ -122,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg, url, specs, routing, warnings = _inputs(args)
     parsed = _parse_url(url)
+    _settle_archive(url)
     file = _sqlite_file(parsed)
     if file is not None and file.exists() and not file.is_file():  # a fresh run would archive it whole
         raise Refused(f"the store {file} is not a file (a folder or a device): name a SQLite file, "
@@ -139,6 +140,8 @@ def _run(args: argparse.Namespace) -> int:
                       "folder, e.g. --db var/engine.db", 2) from None
     with lock:
         saved = _saved_run(parsed, specs)
+        if saved is not None and saved.finished is not None:  # before a refused resume, or the archiving
+            _complete_finished(parsed)
         _check_saved(args, cfg, specs, parsed, saved)
         start, notes = time.time(), []
         series = _checked_series(cfg, specs, routing, notes)
@@ -169,6 +172,27 @@ def _run(args: argparse.Namespace) -> int:
             except KeyboardInterrupt as e:
                 raise Refused(_interrupted(args, parsed, specs, len(runner.timeline), e),
                               interrupt.exit_code(e)) from None
+
+
+def _settle_archive(url: str) -> None:
+    """A start killed while it moved the store's files into the archive: undone first, so that the
+    store this run reads (to resume, or to archive) is whole (engine/run/store_archive.py)."""
+    from engine.commands.status import CommandError, settle_archive
+
+    try:
+        settle_archive(url)
+    except CommandError as e:
+        raise Refused(str(e), e.code) from None
+
+
+def _complete_finished(parsed: Any) -> None:
+    """The finished run's directory brought level with its store (engine/run/finished.py)."""
+    from engine.commands.status import complete_finished
+    from state.store import Store
+
+    url = parsed.render_as_string(hide_password=False)
+    with Store.open_readonly(url) as store:
+        complete_finished(store, url)
 
 
 def _run_dir(args: argparse.Namespace, cfg: Any, saved: SavedRun | None, made: list[Path] | None = None) -> Path:
@@ -828,7 +852,7 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
     build = partial(assemble, cfg, specs, args.stage, routing, run_dir, venue_path=local.venue, series=series,
                     notes=notes, url=parsed.render_as_string(hide_password=False), owner=me, config=args.config)
     try:
-        return build(resume=True) if args.resume else _fresh(build, _local_files(parsed, local.venue), local.archive)
+        return build(resume=True) if args.resume else _fresh(build, _local_files(parsed, local.venue), local)
     except FileNotFoundError as e:
         raise Refused(str(e), 2) from None
     except RefusedToStart as e:
@@ -862,26 +886,30 @@ def _venue_mismatch(e: Exception, venue: Path) -> Refused:
                    "afresh without --resume (the saved run is archived)", 1)
 
 
-def _fresh(build: Callable[[], Any], files: list[Path], archive: Path) -> Any:
+def _fresh(build: Callable[[], Any], files: list[Path], local: Any) -> Any:
     """A fresh run archives the last run's files first, and puts them back whenever the start
     does not get through: the config refused once the store is open (ML models, active set:
     assemble closed the store then), a store that cannot be written, Ctrl-C (or SIGTERM), and
     any other error, so that no failed start leaves the last run in the archive. The files move
-    all or none, back as well as away: a signal meanwhile waits for the moves to end."""
+    all or none, back as well as away: a signal meanwhile waits for the moves to end, and a
+    SIGKILL, which cannot wait, leaves the move's record, from which the next command undoes it
+    (engine/run/store_archive.py)."""
+    from engine.run.store_archive import archive
+
     moved, archived = None, False
     try:  # opened first: a signal the moment held() ends is raised in here, where the files go back
         with interrupt.held():
-            moved = _archive(files, archive)
-            archived = True  # else the files are the last run's, where they were: _put_back would delete them
+            moved = archive(files, local.archive, local.moving)
+            archived = True  # else the files are the last run's, where they were: put_back would delete them
         interrupt.check()  # a signal while the files moved
         runner = build()
     except BaseException:  # whatever stopped the start: _assemble and run() say what
         if archived:
             with interrupt.held():
-                _put_back(moved, files)
+                _put_back(moved, files, local.moving)
         raise
     if moved:
-        print(f"previous run's state moved to {moved} (use --resume to continue a run instead)")
+        print(f"previous run's state moved to {moved.dest} (use --resume to continue a run instead)")
     return runner
 
 
@@ -891,36 +919,17 @@ def _local_files(parsed: Any, venue: Path) -> list[Path]:
     return [Path(f"{b}{suffix}") for b in bases for suffix in ("", "-wal", "-shm")]
 
 
-def _archive(files: list[Path], archive: Path) -> Path | None:
-    """A fresh run starts from empty state; the last run's files are kept, never deleted."""
-    from engine.run.report import move_all
+def _put_back(moved: Any, files: list[Path], record: Path) -> None:
+    """Undo the archiving after a refused start: what the refused start made goes, the last run's
+    files (if any) come back (assemble closed its store before refusing)."""
+    from engine.run.store_archive import put_back
 
-    present = [p for p in files if p.is_file()]  # a store's files only: never a folder or a device
-    if not present:
-        return None
-    dest = archive / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        move_all(present, dest)
-    except OSError:
-        with suppress(OSError):  # the archive folder this run made, if nothing else is in it
-            archive.rmdir()
-        raise
-    return dest
-
-
-def _put_back(dest: Path | None, files: list[Path]) -> None:
-    """Undo _archive after a refused start: what the refused start made goes, the last run's
-    files come back (assemble closed its store before refusing)."""
+    if moved is not None:
+        put_back(moved, record)
+        return
     for p in files:
-        if not p.is_dir():  # a folder in a side file's place was never archived, nor made by the start
-            p.unlink(missing_ok=True)
-        if dest is not None and (dest / p.name).exists():
-            (dest / p.name).rename(p)
-    if dest is not None:
-        dest.rmdir()
-        with suppress(OSError):  # the archive folder this run made, if nothing else is in it
-            dest.parent.rmdir()
+        if p.is_file():  # a folder in a side file's place was never archived, nor made by the start
+            p.unlink()
 
 
 def started_with(args: argparse.Namespace) -> dict[str, Any]:

@@ -217,6 +217,7 @@ def open_existing_store(url: str, carried: Carried, *, readonly: bool = False) -
     from state.store import NoStore, Store
 
     parsed = parse_store_url(url)
+    settle_archive(url)
     if parsed.get_backend_name() == "sqlite":
         if not Path(parsed.database).is_file():
             raise CommandError(_with_archived(f"{no_run(carried)} (no store at {parsed.database})", url))
@@ -231,6 +232,30 @@ def open_existing_store(url: str, carried: Carried, *, readonly: bool = False) -
             yield store
     except DBAPIError as e:
         raise driver_error(parsed, e) from None
+
+
+def settle_archive(url: str) -> None:
+    """A start killed while it moved the store's files into the archive: undone before the store is
+    read (engine/run/store_archive.py), saying so on stderr (stdout may be --json)."""
+    from engine.run.store_archive import UnsettledArchive, settle
+
+    try:
+        note = settle(url)
+    except UnsettledArchive as e:
+        raise CommandError(str(e)) from None
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def complete_finished(store: Any, url: str) -> None:
+    """A finished run whose run directory a kill left a step behind (engine/run/finished.py):
+    brought level, saying so on stderr."""
+    from engine.run.finished import complete
+
+    parsed = parse_store_url(url)
+    note = complete(store, Path(parsed.database).resolve() if parsed.get_backend_name() == "sqlite" else None)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def running_engine(url: str) -> Any:
@@ -463,6 +488,8 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
 
     holder = running_engine(url)
     finished = store.get_json(FINISHED_KEY)
+    if finished is not None and holder is None:
+        complete_finished(store, url)
     saved = store.get_json(KEY) or {}
     state = "running" if holder is not None else "finished" if finished is not None else (
         "stopped" if saved else "never checkpointed")

@@ -1,0 +1,176 @@
+"""A real SIGKILL at the exact point where a fresh `engine run` used to leave the audit trail split:
+between the renames that archive the last run's store (engine.db moved, its -wal, with every commit
+since SQLite's last checkpoint, not yet), and between the store's `run/finished` commit and the run
+directory's owner file and journal export. Every command that opens the store puts it right, and
+says so (engine/run/store_archive.py, engine/run/finished.py); tests/kill_at.py places the kill."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.run.store_archive import archive, settle
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = """
+durability: full
+checkpoint_every: 7
+data:
+  crypto_spot:
+    datasets: [crypto_spot/ETH_BTC-5m]
+    primary: 15m
+    confirm: 5m
+venue: {partial_fill_prob: 0.3}
+"""
+STORE_FILES = ("engine.db", "engine.db-wal", "engine.db-shm", "paper-venue.db", "paper-venue.db-wal",
+               "paper-venue.db-shm")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "ENGINE_DB_URL"}
+    env["OMP_NUM_THREADS"] = "1"
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _run_args(work: Path, *extra: str) -> list[str]:
+    return ["run", "--stage", "1", "--config", str(work / "run.yaml"), "--db", str(work / "engine.db"),
+            "--run-dir", str(work / "run"), "--no-progress", *extra]
+
+
+def _engine(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, env=_env(), capture_output=True,
+                          text=True, timeout=300)
+
+
+def _killed_at(point: str, n: int, *args: str) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "tests/kill_at.py"), point, str(n), "--", *args], cwd=ROOT,
+                          env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+
+
+def _facts(db: Path) -> tuple:
+    """What the stopped run's store holds: its checkpoint's bar, orders, fills and journal rows."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+        point = json.loads(c.execute("select value from kv where key = 'run/checkpoint'").fetchone()[0])
+        return (point["cursor"], *(c.execute(f"select count(*) from {t}").fetchone()[0]  # noqa: S608
+                                   for t in ("orders", "fills", "journal")))
+
+
+@pytest.fixture
+def split(tmp_path: Path) -> tuple[Path, tuple]:
+    """A run SIGKILLed after its 30th checkpoint (its store's commits in engine.db-wal), then a fresh
+    start SIGKILLed right after it moved engine.db into the archive, before the -wal."""
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "run.yaml").write_text(CONFIG)
+    _killed_at("checkpoint", 30, *_run_args(work))
+    assert (work / "engine.db-wal").stat().st_size > 0  # the commits are in the WAL
+    facts = _facts(work / "engine.db")
+    assert facts[1] > 0  # orders to lose
+    _killed_at("archive-rename", 1, *_run_args(work))
+    assert not (work / "engine.db").exists() and (work / "engine.db-wal").is_file()  # split, as QA found it
+    return work, facts
+
+
+def _whole_again(work: Path, facts: tuple) -> None:
+    assert _facts(work / "engine.db") == facts
+    assert not (work / "archive.moving").exists() and not (work / "archive").exists()
+
+
+def test_status_puts_a_split_store_back_and_names_the_stopped_run(split: tuple[Path, tuple]) -> None:
+    work, facts = split
+    done = _engine("status", "--db", str(work / "engine.db"))
+    assert done.returncode == 0, done.stderr
+    assert "note: a start killed while archiving the store left its files split" in done.stderr
+    assert "the run did not finish (continue it with" in done.stdout
+    _whole_again(work, facts)
+    again = _engine("status", "--db", str(work / "engine.db"))  # settled once: no note any more
+    assert again.returncode == 0 and "note:" not in again.stderr
+
+
+def test_resume_puts_a_split_store_back_and_continues_the_run(split: tuple[Path, tuple]) -> None:
+    work, facts = split
+    done = _engine(*_run_args(work, "--resume", "--max-bars", "220"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "note: a start killed while archiving the store left its files split" in done.stderr
+    assert _facts(work / "engine.db")[0] > facts[0]  # went on from the stopped run's checkpoint
+
+
+def test_a_fresh_run_archives_a_split_store_whole_in_one_folder(split: tuple[Path, tuple]) -> None:
+    work, facts = split
+    done = _engine(*_run_args(work, "--max-bars", "20"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "note: a start killed while archiving the store left its files split" in done.stderr
+    (kept,) = (work / "archive").iterdir()
+    assert _facts(kept / "engine.db") == facts
+
+
+def test_a_kill_after_run_finished_is_committed_is_repaired_by_the_refused_resume(tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "run.yaml").write_text(CONFIG.replace("full", "batch"))
+    _killed_at("mark-finished", 1, *_run_args(work))
+    journal, owner = work / "run" / "journal.jsonl", work / "run" / ".engine-run.owner"
+    assert json.loads(journal.read_text().splitlines()[-1])["key"] != "run/finished"  # one row short
+    assert json.loads(owner.read_text())["finished"] is False
+    with open(journal, "rb+") as f:  # and a kill in the middle of a row, as one in append_journal leaves it
+        f.truncate(f.seek(0, os.SEEK_END) - 40)
+    done = _engine(*_run_args(work, "--resume"))
+    assert done.returncode == 1 and "already finished" in done.stderr
+    assert "note: the run finished, but a kill stopped it before its run directory" in done.stderr
+    with sqlite3.connect(work / "engine.db") as c:
+        seqs = [s for (s,) in c.execute("select seq from journal order by seq")]
+    rows = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [r["seq"] for r in rows] == seqs and rows[-1]["key"] == "run/finished"
+    assert json.loads(owner.read_text())["finished"] is True
+    status = _engine("status", "--db", str(work / "engine.db"))  # level now: nothing more to say
+    assert status.returncode == 0 and "note:" not in status.stderr
+
+
+@pytest.mark.parametrize("moved", range(3))
+def test_settle_undoes_a_move_cut_short_anywhere(tmp_path: Path, moved: int, monkeypatch) -> None:
+    """The intent record alone decides: a move cut after any rename (SIGKILL leaves the record), and
+    an undo cut short itself, are undone by the next settle, the store's files back as they were."""
+    files = [tmp_path / name for name in STORE_FILES]
+    last_run = [files[0], files[1], files[3]]  # a store and its -wal, and a venue file; no -shm
+    for p in last_run:
+        p.write_text(p.name)
+    rename, done = Path.rename, [0]
+
+    def cut(self: Path, target: Path) -> Path:
+        if done[0] == moved:
+            raise KeyboardInterrupt  # stands in for the kill: nothing after it in archive() runs
+        done[0] += 1
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", cut)
+    with pytest.raises(KeyboardInterrupt):
+        archive(files, tmp_path / "archive", tmp_path / "archive.moving")
+    monkeypatch.setattr(Path, "rename", rename)
+    files[2].write_text("a start's own")  # the last run had no -shm: one there now is not its, and goes
+    url = f"sqlite:///{files[0]}"
+    assert "put them back" in settle(url)
+    assert sorted(p for p in tmp_path.iterdir() if p.name in STORE_FILES) == sorted(last_run)
+    assert all(p.read_text() == p.name for p in last_run)
+    assert not (tmp_path / "archive").exists() and settle(url) is None
+
+
+def test_settle_undoes_an_undo_cut_short(tmp_path: Path, monkeypatch) -> None:
+    files = [tmp_path / name for name in STORE_FILES[:2]]
+    for p in files:
+        p.write_text(p.name)
+    archive(files, tmp_path / "archive", tmp_path / "archive.moving")  # whole; then as if killed once undone halfway
+    (dest,) = (tmp_path / "archive").iterdir()
+    from engine.run.store_archive import Move, _write
+    _write(tmp_path / "archive.moving", Move(dest, tuple(files), tuple(files)))
+    (dest / files[0].name).rename(files[0])
+    files[1].write_text("a start's own -wal")  # beside the last run's store: its undo must replace it
+    assert "put them back" in settle(f"sqlite:///{files[0]}")
+    assert all(p.read_text() == p.name for p in files)
