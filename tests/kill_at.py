@@ -3,7 +3,8 @@
 
 usage: python tests/kill_at.py POINT N -- ARGS...
 POINT: checkpoint (after the Nth checkpoint the run commits), archive-rename (after the Nth rename
-of a store file into its archive folder), mark-finished (after run/finished is committed, before
+of a store file into its archive folder), run-dir-rename (after the Nth rename of a run directory's
+file into its archive folder), mark-finished (after run/finished is committed, before
 the run directory's owner file and journal export say so; N unused)."""
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def main(argv: list[str]) -> int:
         _after_nth(Runner, "checkpoint", n)
     elif point == "archive-rename":
         _after_nth(Path, "rename", n, lambda src, dest: Path(dest).parent.parent.name.endswith("archive"))
+    elif point == "run-dir-rename":
+        from engine.run.report import RUN_FILES
+        _after_nth(Path, "rename", n, lambda src, dest: Path(dest).parent.parent.name == "archive"
+                   and Path(src).name in RUN_FILES)
     elif point == "mark-finished":
         import engine.run.owner as owner
         owner.mark_finished = lambda *a, **k: _die()

@@ -174,3 +174,24 @@ def test_settle_undoes_an_undo_cut_short(tmp_path: Path, monkeypatch) -> None:
     files[1].write_text("a start's own -wal")  # beside the last run's store: its undo must replace it
     assert "put them back" in settle(f"sqlite:///{files[0]}")
     assert all(p.read_text() == p.name for p in files)
+
+
+def test_a_kill_between_the_run_directorys_renames_is_undone_by_the_next_run(tmp_path: Path) -> None:
+    """A fresh start SIGKILLed between two renames that archive the last run's directory (its report
+    and trades moved, its journal, audit trail and owner file not yet): the next run puts them back
+    together first, so the last run's files are archived whole, in one folder."""
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "run.yaml").write_text(CONFIG.replace("full", "batch"))
+    assert _engine(*_run_args(work, "--max-bars", "20")).returncode == 0
+    last = {p.name: p.read_bytes() for p in (work / "run").iterdir() if p.is_file()}
+    assert {"report.json", "audit.jsonl", ".engine-run.owner"} <= set(last)
+    _killed_at("run-dir-rename", 2, *_run_args(work, "--max-bars", "20"))
+    (cut,) = (work / "run" / "archive").iterdir()
+    assert 0 < len(list(cut.iterdir())) < len(last) and (work / "run" / "audit.jsonl").is_file()  # split
+    done = _engine(*_run_args(work, "--max-bars", "20"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "note: a start killed while archiving the run directory" in done.stderr
+    (kept,) = (work / "run" / "archive").iterdir()
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == last
+

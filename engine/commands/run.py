@@ -153,6 +153,7 @@ def _run(args: argparse.Namespace) -> int:
             _check_active_set(cfg, specs, args.config)
         made: list[Path] = []  # the folders this start makes, the only ones a failed start removes
         run_dir = _run_dir(args, cfg, saved, made)
+        _settle_run_files(run_dir, str(file or shown_url(parsed)))
         if args.resume:
             _check_trail(args, parsed, run_dir, saved)
         local = run_files(url)
@@ -183,6 +184,21 @@ def _settle_archive(url: str) -> None:
         settle_archive(url)
     except CommandError as e:
         raise Refused(str(e), e.code) from None
+
+
+def _settle_run_files(run_dir: Path, store: str) -> None:
+    """A start killed while it moved the run directory's files into its archive: undone before the
+    directory is checked, resumed or archived, so its files are the last run's, together
+    (engine/run/report.py settle_run_files)."""
+    from engine.run.report import settle_run_files
+    from engine.run.store_archive import UnsettledArchive
+
+    try:
+        note = settle_run_files(run_dir, store)
+    except UnsettledArchive as e:
+        raise Refused(str(e), 1) from None
+    if note:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _complete_finished(parsed: Any) -> None:

@@ -149,7 +149,7 @@ def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[
             moved = archive_run_files(run_dir) if saved is None else None
             archived = True  # else the last run's files are where they were: restore_run_files would delete them
         if moved is not None:
-            notes.append(f"the previous run's files in {run_dir} moved to {moved}")
+            notes.append(f"the previous run's files in {run_dir} moved to {moved.dest}")
         interrupt.check()
         if owner is not None and saved is None:
             write_owner(run_dir, owner)

@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import json
 import math
-from contextlib import suppress
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from engine.run.kpi import Kpis, split_kpis, stage_kpis
 from engine.run.owner import OWNER_FILE
 from engine.run.result import ClosedTrade, DomainResult, RunResult
+from engine.run.store_archive import Move, archive, put_back, undo
 from engine.words import counted
 
 FORMAT = 1
@@ -29,6 +29,7 @@ REPORT, TRADES, EQUITY, AUDIT, JOURNAL = "report.json", "trades.csv", "equity.pn
 # run moves aside.
 RUN_FILES = (REPORT, TRADES, EQUITY, JOURNAL, AUDIT, f"{AUDIT}.after-crash", OWNER_FILE)
 ARCHIVE_DIR = "archive"
+MOVING = f"{ARCHIVE_DIR}.moving"  # in the run directory: a move of its files under way, or cut short
 TRADE_COLUMNS = tuple(f.name for f in dataclasses.fields(ClosedTrade))
 MIXED = "mixed"  # a domain whose symbols quote in different currencies
 SHOWN = 5  # kill events and gate decisions the console lists (report.json has them all)
@@ -97,47 +98,44 @@ def _quote_of(symbol: str, cat: Any) -> str | None:
     return cat.get(symbol).quote if symbol in cat else None
 
 
-def archive_run_files(run_dir: Path) -> Path | None:
+def archive_run_files(run_dir: Path) -> Move | None:
     """A fresh run starts a new audit trail: the files an earlier run left in `run_dir` move to
     `run_dir/archive/<time>/` (kept, never deleted), so no trail mixes two runs and the report,
-    journal and audit of one directory always belong together. None when there were none."""
-    present = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
-    if not present:
-        return None
-    dest = run_dir / ARCHIVE_DIR / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    dest.mkdir(parents=True)
-    move_all(present, dest)
-    return dest
+    journal and audit of one directory always belong together. All or none, even under SIGKILL:
+    the move's record (MOVING) lets the next run undo one cut short (settle_run_files). None when
+    there were none."""
+    return archive([run_dir / name for name in RUN_FILES], run_dir / ARCHIVE_DIR, run_dir / MOVING)
 
 
-def move_all(files: list[Path], dest: Path) -> None:
-    """Move `files` into the new, empty folder `dest`, all or none: when a move fails (a file made
-    read-only, a full disk), those already moved go back and `dest` goes, before the error is raised.
-    A store split from its -wal, or a report from its audit trail, would be worse than either place."""
-    moved: list[Path] = []
-    try:
-        for p in files:
-            p.rename(dest / p.name)
-            moved.append(p)
-    except OSError:
-        for p in reversed(moved):
-            (dest / p.name).rename(p)
-        dest.rmdir()
-        raise
-
-
-def restore_run_files(run_dir: Path, moved: Path | None) -> None:
+def restore_run_files(run_dir: Path, moved: Move | None) -> None:
     """Undo archive_run_files for a start that never got going: the files it made go (a fresh
     run's files were all moved aside first, so any there are its own), the earlier run's come back."""
+    if moved is not None:
+        put_back(moved, run_dir / MOVING)
+        return
     for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
-    if moved is None:
-        return
-    for p in moved.iterdir():
-        p.rename(run_dir / p.name)
-    moved.rmdir()
-    with suppress(OSError):  # the archive folder, if this start made it
-        moved.parent.rmdir()
+
+
+def settle_run_files(run_dir: Path, store: str) -> str | None:
+    """Undo an archiving of `run_dir`'s files that a killed start cut short, when no run writes
+    there (the run directory's lock, taken for the moment as `store`'s): one line saying so; None
+    when there was none, or a run holds the directory. UnsettledArchive when it cannot be undone."""
+    from state.runlock import RunDirInUse, RunDirLock
+
+    record = run_dir / MOVING
+    if not record.is_file():
+        return None
+    try:
+        with RunDirLock.acquire(run_dir, store):
+            if not record.is_file():
+                return None
+            move = undo(record)
+    except RunDirInUse:  # that run moves the files itself, and puts them back if it must
+        return None
+    back = ", ".join(p.name for p in move.moved)
+    return (f"a start killed while archiving the run directory {run_dir} left its files split between it and "
+            f"{move.dest}: put them back ({back}), so the last run's report and audit trail are together again")
 
 
 def write_run_dir(result: RunResult, journal: Iterable[Any] = (),

@@ -1,4 +1,4 @@
-"""A fresh run's move of the last run's store files into the archive, all or none even under SIGKILL.
+"""A fresh run's move of the last run's files into the archive, all or none even under SIGKILL.
 
 A SQLite store in WAL mode is two files that only make sense together: `engine.db` and its
 `engine.db-wal`, which holds every commit since the last checkpoint (`-shm` is an index SQLite
@@ -13,6 +13,10 @@ first undoes it (`settle`), putting the store back as the start found it, so `--
 and a next fresh run see the stopped run again. Undoing, not completing: the start that moved the
 files did not get through, and a start that does not get through puts the files back (run.py
 _fresh). Undoing is idempotent, so a kill during it is undone by the next command too.
+
+The run directory's files (report, journal, audit trail, owner file) belong together the same way
+and move the same way, with their own record in the run directory (engine/run/report.py
+archive_run_files, settle_run_files): `undo` is the step both settle with.
 """
 from __future__ import annotations
 
@@ -91,16 +95,23 @@ def settle(url: str) -> str | None:
     with no_engine(url) as idle:
         if not idle or not record.is_file():
             return None
-        move = _read(record)
-        try:
-            put_back(move, record)
-        except OSError as e:
-            raise UnsettledArchive(f"a start killed while moving the store's files to {move.dest} left them split, "
-                                   f"and putting them back failed ({e.filename or ''}: {e.strerror or e}): fix that "
-                                   f"and run the command again; {record} names the moves") from None
+        move = undo(record)
     back = ", ".join(p.name for p in move.moved)
     return (f"a start killed while archiving the store left its files split between {move.files[0].parent} and "
             f"{move.dest}: put them back ({back}), so the store is as that start found it")
+
+
+def undo(record: Path) -> Move:
+    """Undo the move cut short that `record` names (the caller made sure no engine is moving files
+    there now): the move, its files back. UnsettledArchive when it cannot be undone."""
+    move = _read(record)
+    try:
+        put_back(move, record)
+    except OSError as e:
+        raise UnsettledArchive(f"a start killed while moving files to {move.dest} left them split, and putting "
+                               f"them back failed ({e.filename or ''}: {e.strerror or e}): fix that and run the "
+                               f"command again; {record} names the moves") from None
+    return move
 
 
 def _undo(move: Move) -> None:
@@ -140,9 +151,9 @@ def _read(record: Path) -> Move:
         data = json.loads(record.read_text(encoding="utf-8"))
         return Move(Path(data["dest"]), tuple(map(Path, data["files"])), tuple(map(Path, data["moved"])))
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
-        raise UnsettledArchive(f"a start killed while archiving the store left {record}, which names the files it "
-                               f"moved, and it cannot be read ({e}): find the store's files (in its folder and "
-                               f"the newest folder of its archive), put them together beside the store, then "
+        raise UnsettledArchive(f"a start killed while archiving files left {record}, which names the files it "
+                               f"moved, and it cannot be read ({e}): find those files (in {record.parent} and the "
+                               f"newest folder of its archive), put them together in {record.parent}, then "
                                f"delete {record}") from None
 
 
