@@ -2,11 +2,11 @@
 
     bound = BoundMachine.build(machine, default_registry, params)
     interp = Interpreter(ReplayClock(t0), JsonlSink("audit.jsonl"))
-    inst = interp.create(bound, "order-42")
+    inst = interp.create(bound, "order-42", host=handle)  # host: what the spec's hosted actions call
     records = interp.send(inst, "filled", {"qty": 1.0}, inputs={"kpi": {...}})
     interp.advance()                     # fire due timers
     data = interp.snapshot(inst)         # plain JSON-able data
-    inst = interp.restore(bound, data)
+    inst = interp.restore(bound, data, host=handle)
 
 See docs/interpreter.md for the semantics and the measured performance.
 """
