@@ -176,10 +176,11 @@ def test_settle_undoes_an_undo_cut_short(tmp_path: Path, monkeypatch) -> None:
     assert all(p.read_text() == p.name for p in files)
 
 
-def test_a_kill_between_the_run_directorys_renames_is_undone_by_the_next_run(tmp_path: Path) -> None:
-    """A fresh start SIGKILLed between two renames that archive the last run's directory (its report
-    and trades moved, its journal, audit trail and owner file not yet): the next run puts them back
-    together first, so the last run's files are archived whole, in one folder."""
+@pytest.fixture
+def split_run_dir(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """A run's directory, then a fresh start SIGKILLed between two renames that archive it (its report
+    and trades moved, its journal, audit trail and owner file not yet): the work folder, and the run's
+    files as it left them."""
     work = tmp_path / "w"
     work.mkdir()
     (work / "run.yaml").write_text(CONFIG.replace("full", "batch"))
@@ -189,9 +190,29 @@ def test_a_kill_between_the_run_directorys_renames_is_undone_by_the_next_run(tmp
     _killed_at("run-dir-rename", 2, *_run_args(work, "--max-bars", "20"))
     (cut,) = (work / "run" / "archive").iterdir()
     assert 0 < len(list(cut.iterdir())) < len(last) and (work / "run" / "audit.jsonl").is_file()  # split
+    return work, last
+
+
+def test_a_kill_between_the_run_directorys_renames_is_undone_by_the_next_run(
+        split_run_dir: tuple[Path, dict[str, bytes]]) -> None:
+    """The next run puts the last run's files back together first, so they are archived whole, in one folder."""
+    work, last = split_run_dir
     done = _engine(*_run_args(work, "--max-bars", "20"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "note: a start killed while archiving the run directory" in done.stderr
     (kept,) = (work / "run" / "archive").iterdir()
     assert {p.name: p.read_bytes() for p in kept.iterdir()} == last
 
+
+def test_status_puts_a_split_run_directory_back(split_run_dir: tuple[Path, dict[str, bytes]]) -> None:
+    """`engine status` after that kill (its store the killed start's new one, the last run's in the store's
+    archive) puts the last run's directory back together too, so what it points at is whole."""
+    work, last = split_run_dir
+    done = _engine("status", "--db", str(work / "engine.db"))
+    assert done.returncode == 0, done.stderr
+    assert "note: a start killed while archiving the run directory" in done.stderr
+    whole = {p.name: p.read_bytes() for p in (work / "run").iterdir() if p.is_file() and p.name != ".engine-run.lock"}
+    assert whole == last
+    assert not (work / "run" / "archive.moving").exists() and not (work / "run" / "archive").exists()
+    again = _engine("status", "--db", str(work / "engine.db"))  # settled once: no note any more
+    assert again.returncode == 0 and "note:" not in again.stderr

@@ -258,6 +258,61 @@ def complete_finished(store: Any, url: str) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
+def settle_run_dir(store: Any, url: str) -> None:
+    """A start killed while it moved a run directory's files into its archive (engine/run/report.py
+    settle_run_files): undone, saying so on stderr, so that the run status shows has its report and
+    audit trail together. The directory is the store's run's; for a store with no run yet (what a
+    fresh start killed while archiving leaves), that of the last run, in the store's archive: the
+    one the start was moving."""
+    from engine.run.report import settle_run_files
+    from engine.run.store_archive import UnsettledArchive
+    from state.db import shown_url
+
+    run_dir = _run_dir_of(store) or _archived_run_dir(url)
+    if run_dir is None:
+        return
+    parsed = parse_store_url(url)
+    try:
+        note = settle_run_files(run_dir, str(Path(parsed.database).resolve()) if parsed.get_backend_name() == "sqlite"
+                                else shown_url(parsed))
+    except UnsettledArchive as e:
+        raise CommandError(str(e)) from None
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def _run_dir_of(store: Any) -> Path | None:
+    """The directory of the store's run, absolute (a relative one is read from the folder the run
+    ran in); None before a run recorded it."""
+    from engine.commands.run import CONFIG_FILE_KEY, DIR_KEY, FINISHED_KEY
+
+    run_dir = store.get_json(DIR_KEY) or (store.get_json(FINISHED_KEY) or {}).get("run_dir")
+    if not isinstance(run_dir, str):
+        return None
+    cwd = (store.get_json(CONFIG_FILE_KEY) or {}).get("cwd") or os.getcwd()
+    return (Path(cwd) / run_dir).resolve()
+
+
+def _archived_run_dir(url: str) -> Path | None:
+    """The run directory of the last run a fresh start moved into the SQLite store's archive (its
+    newest folder holding the store); None for a server store, or none there."""
+    from state.runlock import run_files
+    from state.store import Store
+
+    parsed = parse_store_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = Path(parsed.database).name
+    kept = sorted((d for d in run_files(url).archive.glob("*") if (d / name).is_file()), key=lambda d: d.name)
+    if not kept:
+        return None
+    try:
+        with Store.open_readonly(f"sqlite:///{kept[-1] / name}") as archived:
+            return _run_dir_of(archived)
+    except Exception:  # noqa: BLE001 - an archived file SQLite cannot read names no directory
+        return None
+
+
 def running_engine(url: str) -> Any:
     """The engine running on the store at `url` (its pid and start, from the run lock), or None."""
     from state.runlock import RunLock
@@ -488,6 +543,7 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
 
     holder = running_engine(url)
     finished = store.get_json(FINISHED_KEY)
+    settle_run_dir(store, url)  # first: a finished run's directory is completed once its files are together
     if finished is not None and holder is None:
         complete_finished(store, url)
     saved = store.get_json(KEY) or {}

@@ -16,7 +16,8 @@ _fresh). Undoing is idempotent, so a kill during it is undone by the next comman
 
 The run directory's files (report, journal, audit trail, owner file) belong together the same way
 and move the same way, with their own record in the run directory (engine/run/report.py
-archive_run_files, settle_run_files): `undo` is the step both settle with.
+archive_run_files, settle_run_files; `engine run` and `engine status` settle them): `undo` is the step both
+settle with.
 """
 from __future__ import annotations
 
