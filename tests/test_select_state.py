@@ -163,3 +163,46 @@ def test_status_shows_a_pending_set(tmp_path: Path, capsys) -> None:
     capsys.readouterr()
     assert main(["status", "--db", str(db)]) == 0
     assert "active set -> BTC-PERP, ETH-PERP" in capsys.readouterr().out
+
+
+class _Notes:
+    """The progress display's lines above the bar (engine/run/progress.py note)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def test_a_set_naming_a_symbol_no_series_trades_is_warned_of_by_select_and_by_the_run(tmp_path: Path,
+                                                                                       capsys) -> None:
+    """A typo'd or foreign symbol in the set is never entered: the run's set silently narrows. `engine
+    select` says so before it posts (the store keeps the run's symbols), and the run when it applies it."""
+    from resume_support import funded_run
+
+    runner = funded_run(tmp_path / "w", write_env_override(tmp_path / "ovr", wallet=1_000_000.0), "full")
+    runner.run(limit=50)
+    [traded] = {s.symbol for s in runner.series}
+    db = tmp_path / "w" / "engine.db"
+    assert _select(tmp_path, db, traded, "NOPE-PERP") == 0
+    said = (f"the active set names NOPE-PERP, which no series of the run trades (it trades {traded}): never "
+            "entered")
+    err = capsys.readouterr().err
+    assert f"engine select: warning: {said}" in err, err
+    runner._progress = notes = _Notes()
+    assert runner.poll_commands()
+    assert runner.active_symbols == frozenset({traded, "NOPE-PERP"})
+    assert [line for line in notes.lines if line.startswith("warning: ")] == [
+        f"warning: {said}; check the symbols, or select from the run's data"]
+    runner.session.ledger.flush(runner.session.books.values(), runner.session.execution.orders.values())
+    assert _changes(db)[-1].payload["not_traded"] == ["NOPE-PERP"]
+
+    assert _select(tmp_path, db, traded) == 0  # only what the run trades: nothing to warn of
+    assert "warning" not in capsys.readouterr().err
+    notes.lines.clear()
+    assert runner.poll_commands()
+    assert not [line for line in notes.lines if line.startswith("warning: ")]
+    assert _changes(db)[-1].payload["not_traded"] == []
+    runner.session.store.close()
+    runner.session.venue.close()

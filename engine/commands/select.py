@@ -24,8 +24,9 @@ Where the set goes (docs/engine-run.md, "The active set"):
     args): the running engine takes it at its next bar, a stopped one at `engine run --resume`;
     the engine journals the old and the new set and keeps the new one for later resumes. A store
     with no run that would take it (none, not checkpointed and not running, or finished) is
-    refused, nothing posted: a fresh run archives the store and reads the file instead. Both
-    options: the file is written, then the set posted.
+    refused, nothing posted: a fresh run archives the store and reads the file instead. A set
+    naming a symbol no series of the run trades (kv run/symbols) is warned of before it is posted:
+    it would never be entered. Both options: the file is written, then the set posted.
 """
 from __future__ import annotations
 
@@ -142,6 +143,7 @@ class _RunTarget:
         with self._store() as store:
             when = self._when_applied(store)
             now = store.get_json(self.cfg.state_key)
+            _warn_not_traded(active.symbols, store)
             command_id = store.post_command(SET_ACTIVE, {"active": active.as_dict(), "reason": reason})
         was = "none (every symbol may enter)" if now is None else ", ".join(now.get("symbols") or []) or "(none)"
         return (f"posted #{command_id} ({SET_ACTIVE}) to the run in {self.ns.db}; {when}; its active set until "
@@ -170,6 +172,20 @@ class _RunTarget:
             raise CommandError("no engine is running on this store and no run has checkpointed there, so no run "
                                "would take the set (a fresh `engine run` archives the store first)")
         return when_applied(self.url, resume)
+
+
+def _warn_not_traded(symbols: list[str], store: Any) -> None:
+    """Warn (stderr) of the set's symbols that no series of the store's run trades, as the run will
+    when it applies the set: a typo'd or foreign symbol would silently narrow what the run trades.
+    Nothing for a run from before runs recorded their symbols (kv SYMBOLS_KEY)."""
+    from engine.run.signals import SYMBOLS_KEY, not_traded, not_traded_warning
+
+    traded = store.get_json(SYMBOLS_KEY)
+    if not isinstance(traded, list):
+        return
+    missing = not_traded(symbols, traded)
+    if missing:
+        print(f"engine select: warning: {not_traded_warning(missing, traded)}", file=sys.stderr)
 
 
 def _read_metrics(path: Path) -> list[dict]:

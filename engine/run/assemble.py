@@ -16,7 +16,7 @@ from engine.run.market import data_notes, load_series, partial_bars
 from engine.run.optin import STORE_KEY, Routing
 from engine.run.owner import Owner, claim_on_resume, write_owner
 from engine.run.report import AUDIT, archive_run_files, restore_run_files
-from engine.run.signals import active_symbols, build_decider
+from engine.run.signals import SYMBOLS_KEY, active_symbols, build_decider
 from engine.run.session import Session, bind_stages, spec_hash
 from engine.runtime import Interpreter, JsonlSink, ReplayClock
 from engine.spec.ir import SpecSet
@@ -116,6 +116,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
                                                        for b in session.execution.open_brackets(symbol))
         runner.active_symbols = active
         store.put_json(STORE_KEY, routing.to_json(stage))  # what `engine promote` checks a promotion against
+        store.put_json(SYMBOLS_KEY, sorted({s.symbol for s in series}))  # what `engine select --state` checks
         if saved is not None:
             checkpoint.load(runner, saved)
             session.follow_rollout()

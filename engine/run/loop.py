@@ -32,7 +32,7 @@ from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import OPERATOR, Session, operator_cause
-from engine.run.signals import SET_ACTIVE, change_active_set
+from engine.run.signals import SET_ACTIVE, change_active_set, not_traded, not_traded_warning
 from engine.runtime.audit import FanoutSink, ListSink, Record
 from engine.spec.contract import AWAITING_TAG, MOVE_STOP
 from engine.suggest import Carried, commands_leaving, kill_engaged, promote_command
@@ -660,12 +660,16 @@ class Runner:
 
     def _set_active(self, cmd: Command, text: str) -> tuple[list[str], list[str]]:
         """`engine select --state DB`: new entries are limited to the set it chose from this row
-        on (engine/run/signals.py change_active_set); open positions stay managed."""
-        ses = self.session
+        on (engine/run/signals.py change_active_set); open positions stay managed. Symbols of the
+        set that no series trades are warned of above the bar (journaled with the change)."""
+        ses, traded = self.session, frozenset(s.symbol for s in self.series)
         self.active_symbols, moved, why = change_active_set(ses.specs, ses.store, ses.ledger, self.active_symbols,
-                                                            cmd.args, cmd.ts, text)
+                                                            cmd.args, cmd.ts, text, traded)
         if moved and self._progress is not None:
             self._progress.note(f"note: {moved[0]} (engine select: {text})")
+        missing = not_traded(sorted(self.active_symbols or ()), traded) if moved else []
+        if missing:
+            self._warn(not_traded_warning(missing, traded))
         return moved, why
 
     def _last_close(self, b: BracketHandle) -> float | None:

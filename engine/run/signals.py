@@ -26,6 +26,7 @@ the features had then (strategies.ml.config.recorded_features).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -386,16 +387,34 @@ def active_symbols(cfg: RunConfig, specs: Any, store: Any, notes: list[str], res
 
 
 SET_ACTIVE = "set_active"  # the control-channel command `engine select --state DB` posts
+# The symbols the run's series trade (set at every start, fixed for the run: a promotion loads no data):
+# what `engine select --state` checks a set against before it posts it.
+SYMBOLS_KEY = "run/symbols"
+
+
+def not_traded(symbols: Iterable[str], traded: Iterable[str]) -> list[str]:
+    """The symbols of an active set that no series of the run trades: never entered, so a set that
+    names one (a typo, a symbol of other data) lets the run trade less than it says."""
+    have = set(traded)
+    return [s for s in symbols if s not in have]
+
+
+def not_traded_warning(missing: list[str], traded: Iterable[str]) -> str:
+    return (f"the active set names {', '.join(missing)}, which no series of the run trades (it trades "
+            f"{', '.join(sorted(traded)) or 'nothing'}): never entered; check the symbols, or select from "
+            "the run's data")
 
 
 def change_active_set(specs: Any, store: Any, ledger: Any, old: frozenset[str] | None, args: dict[str, Any],
-                      posted_ts: float, reason: str) -> tuple[frozenset[str] | None, list[str], list[str]]:
-    """Apply `engine select --state`'s set (args `active`: ActiveSet.as_dict) to the running run:
-    returns the set entries are limited to from now on, the move ("active set: A, B -> C") and,
-    when not applied, why. The store's copy (kv `state_key`) is replaced, so a resume keeps the
-    new set (the one rule: active_symbols); the journal (kind `ml`, key `active_set`, as at the
-    start) records the old and new set, the selection's time and when the command was posted. A
-    row that is no active set changes nothing (fail closed: the set the run has stays)."""
+                      posted_ts: float, reason: str,
+                      traded: frozenset[str]) -> tuple[frozenset[str] | None, list[str], list[str]]:
+    """Apply `engine select --state`'s set (args `active`: ActiveSet.as_dict) to the running run,
+    whose series trade `traded`: returns the set entries are limited to from now on, the move
+    ("active set: A, B -> C") and, when not applied, why. The store's copy (kv `state_key`) is
+    replaced, so a resume keeps the new set (the one rule: active_symbols); the journal (kind `ml`,
+    key `active_set`, as at the start) records the old and new set, the symbols of it no series
+    trades (`not_traded`), the selection's time and when the command was posted. A row that is no
+    active set changes nothing (fail closed: the set the run has stays)."""
     from strategies.selection import ActiveSetError, parse_active_set
 
     try:
@@ -410,7 +429,7 @@ def change_active_set(specs: Any, store: Any, ledger: Any, old: frozenset[str] |
     ledger.journal("ml", "active_set", {
         "symbols": list(new.symbols), "from": None if old is None else sorted(old),
         "added": sorted(to - (old or frozenset())), "removed": sorted((old or frozenset()) - to),
-        "generated_at": new.generated_at, "posted_ts": posted_ts}, reason=f"{move}: {reason}")
+        "not_traded": not_traded(new.symbols, traded), "generated_at": new.generated_at, "posted_ts": posted_ts}, reason=f"{move}: {reason}")
     return to, [move], []
 
 
