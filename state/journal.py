@@ -78,24 +78,26 @@ class Repeats:
     """The journal rows committed after the checkpoint a run resumes from. A `full` store
     commits each fact as it happens, so a crash before the next checkpoint leaves rows that the
     resumed run, re-processing those bars, makes again: `take` finds such a row, so that each
-    fact is written once. A fact is a row's kind, key, reason and payload, less what the store
-    derives from its own state: an ack's `stored` status, which a replay finds already ahead.
+    fact is written once. A fact is a row's kind, key and payload, less what the store derives
+    from its own state: an ack's `stored` status, which a replay finds already ahead. Not its
+    reason: that is prose, and a suggested command in it starts with however the engine was
+    invoked (`engine`, a venv's path), which a resume pasted from `engine status` changes.
     A resume row is never a repeat: each start is an event of its own."""
 
     def __init__(self, rows: Iterable[JournalEntry]) -> None:
-        self._seqs: dict[tuple[str, str, str, str], deque[int]] = {}
+        self._seqs: dict[tuple[str, str, str], deque[int]] = {}
         self.until = -math.inf  # the time of the latest row: the crashed run had got that far
         for e in rows:
             if e.kind != "resume":
-                self._seqs.setdefault(_fact(e.kind, e.key, e.payload, e.reason), deque()).append(e.seq)
+                self._seqs.setdefault(_fact(e.kind, e.key, e.payload), deque()).append(e.seq)
                 self.until = max(self.until, e.ts)
 
     def __bool__(self) -> bool:
         return bool(self._seqs)
 
-    def take(self, kind: str, key: str, payload: dict[str, Any], reason: str) -> int | None:
+    def take(self, kind: str, key: str, payload: dict[str, Any]) -> int | None:
         """The seq of the earliest stored row of this fact not taken yet, else None."""
-        fact = _fact(kind, key, json.loads(json_text(payload)), reason)
+        fact = _fact(kind, key, json.loads(json_text(payload)))
         seqs = self._seqs.get(fact)
         if seqs is None:
             return None
@@ -105,8 +107,8 @@ class Repeats:
         return seq
 
 
-def _fact(kind: str, key: str, decoded: dict[str, Any], reason: str) -> tuple[str, str, str, str]:
+def _fact(kind: str, key: str, decoded: dict[str, Any]) -> tuple[str, str, str]:
     """`decoded` as one text whichever encoder wrote the stored row (orjson or json.dumps)."""
     if kind == "ack":
         decoded = {k: v for k, v in decoded.items() if k != "stored"}
-    return kind, key, reason, json.dumps(decoded)
+    return kind, key, json.dumps(decoded)

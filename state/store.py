@@ -232,7 +232,7 @@ class Store:
     def _append(self, kind: str, key: str, payload: dict[str, Any], spec_hash: str = "",
                 reason: str = "") -> int:
         if self._repeats:
-            seq = self._repeats.take(kind, key, payload, reason)
+            seq = self._repeats.take(kind, key, payload)
             if seq is not None:
                 return seq
         return journal.append(self._session, self._clock(), kind, key, payload,

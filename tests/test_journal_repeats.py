@@ -1,0 +1,44 @@
+"""A resumed run re-makes the rows its crashed run journaled after the last checkpoint; each
+fact is written once (state.journal.Repeats). A fact is what happened (kind, key, payload), not
+the prose around it: a reason embeds a suggested command whose first word depends on how the
+engine was started, so a resume pasted from `engine status` must not write the fact again."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.domain import Domain
+from state.store import Store
+
+NO_DATA = {"state": "stage_4", "stage": 4}
+
+
+def crashed_store(path: Path) -> tuple[Store, int]:
+    store = Store.open(path=str(path), durability="full")
+    store.open_wallet(Domain.FOREX, "paper", 1000.0)
+    checkpoint = store.journal("kv", "run/checkpoint", {"cursor": 1})
+    store.commit()
+    store.journal("no_data", "forex_options", NO_DATA,
+                  reason="rollout opened forex_options: `engine run --stage 4` trades it")
+    store.commit()
+    return store, checkpoint
+
+
+def test_a_fact_re_made_with_another_command_word_in_its_reason_is_not_written_again(tmp_path: Path) -> None:
+    store, checkpoint = crashed_store(tmp_path / "s.db")
+    store.replaying(checkpoint)
+    store.journal("no_data", "forex_options", NO_DATA,
+                  reason="rollout opened forex_options: `/abs/.venv/bin/engine run --stage 4` trades it")
+    store.commit()
+    rows = [e for e in store.journal_entries() if e.kind == "no_data"]
+    store.close()
+    assert len(rows) == 1
+
+
+def test_another_fact_is_still_written(tmp_path: Path) -> None:
+    store, checkpoint = crashed_store(tmp_path / "s.db")
+    store.replaying(checkpoint)
+    store.journal("no_data", "forex_options", {**NO_DATA, "stage": 5}, reason="x")
+    store.commit()
+    rows = [e for e in store.journal_entries() if e.kind == "no_data"]
+    store.close()
+    assert len(rows) == 2
