@@ -43,7 +43,7 @@ from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file
 from engine.commands.status import (CommandError, command_store_url, open_existing_store, resume_command,
                                     running_engine, when_applied)
-from engine.suggest import Carried
+from engine.suggest import DEFAULT_SPECS, Carried
 
 if TYPE_CHECKING:
     from strategies.ml.config import MLConfig, RegimeConfig
@@ -128,7 +128,7 @@ class _RunTarget:
     the file a fresh run reads, when no run there would ever take it."""
 
     def __init__(self, db: str, cfg: Any) -> None:
-        self.ns = argparse.Namespace(db=db, config=None, specs="specs")
+        self.ns = argparse.Namespace(db=db, config=None, specs=[DEFAULT_SPECS])
         self.url, self.carried = command_store_url(self.ns), Carried.of(self.ns)
         self.cfg = cfg  # the selection spec: the kv key the run keeps its set in, the default file
 
