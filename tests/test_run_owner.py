@@ -177,3 +177,17 @@ def test_a_failed_start_removes_only_the_folders_it_made(tmp_path: Path, monkeyp
     assert (tmp_path / "user").is_dir()  # the user's folders stay
     assert run_dir.is_dir() == (made == "R")
     assert not (tmp_path / "new").exists()  # what the start made goes
+
+
+def test_every_owner_field_has_the_type_read_owner_checks() -> None:
+    """read_owner checks each field against FIELD_TYPES: a field added to Owner without it would
+    be read unchecked (`"sqlite": 5` was a traceback)."""
+    import dataclasses
+    import typing
+
+    from engine.run.owner import FIELD_TYPES, Owner
+
+    hints = typing.get_type_hints(Owner)
+    assert set(FIELD_TYPES) == {f.name for f in dataclasses.fields(Owner)}
+    for name, types in FIELD_TYPES.items():
+        assert set(typing.get_args(hints[name]) or (hints[name],)) == set(types if isinstance(types, tuple) else (types,))
