@@ -112,6 +112,27 @@ def test_a_fresh_run_archives_a_split_store_whole_in_one_folder(split: tuple[Pat
     assert _facts(kept / "engine.db") == facts
 
 
+def test_a_kill_while_the_fresh_start_builds_is_undone(tmp_path: Path) -> None:
+    """A fresh start SIGKILLed once both archives are done, before its build returns (its new store and
+    audit trail half made): the moves' records are still there, so `engine status` puts the stopped
+    run's store and directory back, and --resume continues it."""
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "run.yaml").write_text(CONFIG)
+    _killed_at("checkpoint", 30, *_run_args(work))
+    facts, audit = _facts(work / "engine.db"), (work / "run" / "audit.jsonl").read_bytes()
+    _killed_at("built", 1, *_run_args(work))
+    assert (work / "archive.moving").is_file() and (work / "run" / "archive.moving").is_file()
+    done = _engine("status", "--db", str(work / "engine.db"))
+    assert done.returncode == 0, done.stderr
+    assert "the run did not finish (continue it with" in done.stdout
+    _whole_again(work, facts)
+    assert (work / "run" / "audit.jsonl").read_bytes() == audit and not (work / "run" / "archive").exists()
+    resumed = _engine(*_run_args(work, "--resume", "--max-bars", "220"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _facts(work / "engine.db")[0] > facts[0]
+
+
 def test_a_kill_after_run_finished_is_committed_is_repaired_by_the_refused_resume(tmp_path: Path) -> None:
     work = tmp_path / "w"
     work.mkdir()
