@@ -237,3 +237,50 @@ def test_status_puts_a_split_run_directory_back(split_run_dir: tuple[Path, dict[
     assert not (work / "run" / "archive.moving").exists() and not (work / "run" / "archive").exists()
     again = _engine("status", "--db", str(work / "engine.db"))  # settled once: no note any more
     assert again.returncode == 0 and "note:" not in again.stderr
+
+
+@pytest.mark.parametrize("fault", ["corrupt record", "lock cannot be taken"])
+def test_status_warns_of_a_run_directory_it_cannot_settle_and_shows_the_store(tmp_path: Path, fault: str) -> None:
+    """A run directory's move record that cannot be undone (unreadable, or its lock cannot be taken: a
+    read-only folder, here a folder in the lock file's place, as root ignores modes) is a warning: the
+    store was settled first and is whole, so `engine status` still shows it, in --json too."""
+    from state.runlock import RUN_DIR_LOCK
+
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "run.yaml").write_text(CONFIG.replace("full", "batch"))
+    assert _engine(*_run_args(work, "--max-bars", "20")).returncode == 0
+    record = work / "run" / "archive.moving"
+    record.write_text("{not json" if fault == "corrupt record" else json.dumps(
+        {"dest": str(work / "run" / "archive" / "x"), "files": [], "moved": []}))
+    if fault != "corrupt record":
+        (work / "run" / RUN_DIR_LOCK).unlink(missing_ok=True)
+        (work / "run" / RUN_DIR_LOCK).mkdir()
+    done = _engine("status", "--db", str(work / "engine.db"))
+    assert done.returncode == 0, done.stderr
+    assert f"warning: a start killed while archiving files left {record}" in done.stderr
+    assert "Traceback" not in done.stderr and "engine: not running" in done.stdout
+    as_json = _engine("status", "--db", str(work / "engine.db"), "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert str(record) in json.loads(as_json.stdout)["engine"]["warnings"][0]
+    assert record.is_file()  # left for a person to put right, as the warning says
+
+
+def test_settle_names_the_record_when_the_run_lock_cannot_be_taken(tmp_path: Path) -> None:
+    """A store folder where the run lock cannot be made (read-only; here a folder in its place): the
+    record's path in one message, never an OSError's traceback from every operator command."""
+    from engine.run.store_archive import UnsettledArchive
+    from state.runlock import run_files
+
+    files = [tmp_path / name for name in STORE_FILES[:2]]
+    for p in files:
+        p.write_text(p.name)
+    url = f"sqlite:///{files[0]}"
+    local = run_files(url)
+    archive(files, tmp_path / "archive", local.moving)
+    local.lock.unlink(missing_ok=True)
+    local.lock.mkdir()
+    with pytest.raises(UnsettledArchive, match=str(local.moving)):
+        settle(url)
+    local.lock.rmdir()
+    assert "put them back" in settle(url) and all(p.read_text() == p.name for p in files)

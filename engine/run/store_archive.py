@@ -100,13 +100,24 @@ def settle(url: str) -> str | None:
         return None
     if not record.is_file():
         return None
-    with no_engine(url) as idle:
-        if not idle or not record.is_file():
-            return None
-        move = undo(record)
+    try:
+        with no_engine(url) as idle:
+            if not idle or not record.is_file():
+                return None
+            move = undo(record)
+    except OSError as e:  # the run lock cannot be taken (a read-only folder): no one may undo the move now
+        raise locked_out(record, e) from None
     back = ", ".join(p.name for p in move.moved)
     return (f"a start killed while archiving the store left its files split between {move.files[0].parent} and "
             f"{move.dest}: put them back ({back}), so the store is as that start found it")
+
+
+def locked_out(record: Path, e: OSError) -> UnsettledArchive:
+    """The lock a settle takes before undoing `record`'s move could not be taken."""
+    return UnsettledArchive(f"a start killed while archiving files left {record}, and its move cannot be undone: "
+                            f"the lock that keeps an engine from moving them meanwhile cannot be taken "
+                            f"({e.filename or record.parent}: {e.strerror or e}): make {record.parent} writable "
+                            "and run the command again")
 
 
 def undo(record: Path) -> Move:
