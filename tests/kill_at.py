@@ -5,7 +5,8 @@ usage: python tests/kill_at.py POINT N -- ARGS...
 POINT: checkpoint (after the Nth checkpoint the run commits), archive-rename (after the Nth rename
 of a store file into its archive folder), run-dir-rename (after the Nth rename of a run directory's
 file into its archive folder), mark-finished (after run/finished is committed, before
-the run directory's owner file and journal export say so; N unused)."""
+the run directory's owner file and journal export say so; N unused), built (a fresh start's last
+step before its build returns, both archives done: its data journaled; N unused)."""
 from __future__ import annotations
 
 import os
@@ -48,6 +49,10 @@ def main(argv: list[str]) -> int:
     elif point == "mark-finished":
         import engine.run.owner as owner
         owner.mark_finished = lambda *a, **k: _die()
+    elif point == "built":
+        import engine.run.assemble as assemble
+        journal_data = assemble._journal_data
+        assemble._journal_data = lambda runner: (journal_data(runner), _die())
     else:
         raise SystemExit(f"unknown point {point}")
     from engine.cli import main as engine

@@ -112,6 +112,27 @@ def test_a_fresh_run_archives_a_split_store_whole_in_one_folder(split: tuple[Pat
     assert _facts(kept / "engine.db") == facts
 
 
+def test_a_kill_while_the_fresh_start_builds_is_undone(tmp_path: Path) -> None:
+    """A fresh start SIGKILLed once both archives are done, before its build returns (its new store and
+    audit trail half made): the moves' records are still there, so `engine status` puts the stopped
+    run's store and directory back, and --resume continues it."""
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "run.yaml").write_text(CONFIG)
+    _killed_at("checkpoint", 30, *_run_args(work))
+    facts, audit = _facts(work / "engine.db"), (work / "run" / "audit.jsonl").read_bytes()
+    _killed_at("built", 1, *_run_args(work))
+    assert (work / "archive.moving").is_file() and (work / "run" / "archive.moving").is_file()
+    done = _engine("status", "--db", str(work / "engine.db"))
+    assert done.returncode == 0, done.stderr
+    assert "the run did not finish (continue it with" in done.stdout
+    _whole_again(work, facts)
+    assert (work / "run" / "audit.jsonl").read_bytes() == audit and not (work / "run" / "archive").exists()
+    resumed = _engine(*_run_args(work, "--resume", "--max-bars", "220"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _facts(work / "engine.db")[0] > facts[0]
+
+
 def test_a_kill_after_run_finished_is_committed_is_repaired_by_the_refused_resume(tmp_path: Path) -> None:
     work = tmp_path / "w"
     work.mkdir()
@@ -216,3 +237,50 @@ def test_status_puts_a_split_run_directory_back(split_run_dir: tuple[Path, dict[
     assert not (work / "run" / "archive.moving").exists() and not (work / "run" / "archive").exists()
     again = _engine("status", "--db", str(work / "engine.db"))  # settled once: no note any more
     assert again.returncode == 0 and "note:" not in again.stderr
+
+
+@pytest.mark.parametrize("fault", ["corrupt record", "lock cannot be taken"])
+def test_status_warns_of_a_run_directory_it_cannot_settle_and_shows_the_store(tmp_path: Path, fault: str) -> None:
+    """A run directory's move record that cannot be undone (unreadable, or its lock cannot be taken: a
+    read-only folder, here a folder in the lock file's place, as root ignores modes) is a warning: the
+    store was settled first and is whole, so `engine status` still shows it, in --json too."""
+    from state.runlock import RUN_DIR_LOCK
+
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "run.yaml").write_text(CONFIG.replace("full", "batch"))
+    assert _engine(*_run_args(work, "--max-bars", "20")).returncode == 0
+    record = work / "run" / "archive.moving"
+    record.write_text("{not json" if fault == "corrupt record" else json.dumps(
+        {"dest": str(work / "run" / "archive" / "x"), "files": [], "moved": []}))
+    if fault != "corrupt record":
+        (work / "run" / RUN_DIR_LOCK).unlink(missing_ok=True)
+        (work / "run" / RUN_DIR_LOCK).mkdir()
+    done = _engine("status", "--db", str(work / "engine.db"))
+    assert done.returncode == 0, done.stderr
+    assert f"warning: a start killed while archiving files left {record}" in done.stderr
+    assert "Traceback" not in done.stderr and "engine: not running" in done.stdout
+    as_json = _engine("status", "--db", str(work / "engine.db"), "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert str(record) in json.loads(as_json.stdout)["engine"]["warnings"][0]
+    assert record.is_file()  # left for a person to put right, as the warning says
+
+
+def test_settle_names_the_record_when_the_run_lock_cannot_be_taken(tmp_path: Path) -> None:
+    """A store folder where the run lock cannot be made (read-only; here a folder in its place): the
+    record's path in one message, never an OSError's traceback from every operator command."""
+    from engine.run.store_archive import UnsettledArchive
+    from state.runlock import run_files
+
+    files = [tmp_path / name for name in STORE_FILES[:2]]
+    for p in files:
+        p.write_text(p.name)
+    url = f"sqlite:///{files[0]}"
+    local = run_files(url)
+    archive(files, tmp_path / "archive", local.moving)
+    local.lock.unlink(missing_ok=True)
+    local.lock.mkdir()
+    with pytest.raises(UnsettledArchive, match=str(local.moving)):
+        settle(url)
+    local.lock.rmdir()
+    assert "put them back" in settle(url) and all(p.read_text() == p.name for p in files)

@@ -25,7 +25,7 @@ from engine.cli import main
 from engine.commands import run as run_command
 from engine.commands.run import INTERRUPTED
 from engine.run import interrupt
-from engine.run.store_archive import archive
+from engine.run.store_archive import archive, settled
 from state.db import parse_url
 from state.runlock import RUN_DIR_LOCK, run_files
 
@@ -229,6 +229,7 @@ def test_a_store_left_in_its_archive_is_named_where_no_run_is_found(tmp_path: Pa
     url = f"sqlite:///{tmp_path / 'e.db'}"
     local = run_files(url)
     moved = archive(run_command._local_files(parse_url(url), local.venue), local.archive, local.moving).dest
+    settled(local.moving)  # the start got through (its build returned), then was killed before a checkpoint
     if started:  # the killed start's own store: tables, no checkpoint
         from state.store import Store
 

@@ -909,8 +909,10 @@ def _fresh(build: Callable[[], Any], files: list[Path], local: Any) -> Any:
     any other error, so that no failed start leaves the last run in the archive. The files move
     all or none, back as well as away: a signal meanwhile waits for the moves to end, and a
     SIGKILL, which cannot wait, leaves the move's record, from which the next command undoes it
-    (engine/run/store_archive.py)."""
-    from engine.run.store_archive import archive
+    (engine/run/store_archive.py). The record goes once build returns: the start got through, its
+    store and audit trail are the run's (the run directory's record went as build returned), and a
+    kill from here on is a kill of the new run, which `engine status` explains."""
+    from engine.run.store_archive import archive, settled
 
     moved, archived = None, False
     try:  # opened first: a signal the moment held() ends is raised in here, where the files go back
@@ -925,6 +927,7 @@ def _fresh(build: Callable[[], Any], files: list[Path], local: Any) -> Any:
                 _put_back(moved, files, local.moving)
         raise
     if moved:
+        settled(local.moving)
         print(f"previous run's state moved to {moved.dest} (use --resume to continue a run instead)")
     return runner
 

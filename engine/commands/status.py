@@ -258,27 +258,30 @@ def complete_finished(store: Any, url: str) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
-def settle_run_dir(store: Any, url: str) -> None:
+def settle_run_dir(store: Any, url: str) -> str | None:
     """A start killed while it moved a run directory's files into its archive (engine/run/report.py
     settle_run_files): undone, saying so on stderr, so that the run status shows has its report and
     audit trail together. The directory is the store's run's; for a store with no run yet (what a
     fresh start killed while archiving leaves), that of the last run, in the store's archive: the
-    one the start was moving."""
+    one the start was moving. A move that cannot be undone is printed as a warning and returned:
+    the store is whole (it was settled first), so status still shows it."""
     from engine.run.report import settle_run_files
     from engine.run.store_archive import UnsettledArchive
     from state.db import shown_url
 
     run_dir = _run_dir_of(store) or _archived_run_dir(url)
     if run_dir is None:
-        return
+        return None
     parsed = parse_store_url(url)
     try:
         note = settle_run_files(run_dir, str(Path(parsed.database).resolve()) if parsed.get_backend_name() == "sqlite"
                                 else shown_url(parsed))
     except UnsettledArchive as e:
-        raise CommandError(str(e)) from None
+        print(f"warning: {e}", file=sys.stderr)
+        return str(e)
     if note:
         print(f"note: {note}", file=sys.stderr)
+    return None
 
 
 def _run_dir_of(store: Any) -> Path | None:
@@ -543,8 +546,8 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
 
     holder = running_engine(url)
     finished = store.get_json(FINISHED_KEY)
-    settle_run_dir(store, url)  # first: a finished run's directory is completed once its files are together
-    if finished is not None and holder is None:
+    split = settle_run_dir(store, url)  # first: a finished run's directory is completed once its files are together
+    if finished is not None and holder is None and split is None:
         complete_finished(store, url)
     saved = store.get_json(KEY) or {}
     state = "running" if holder is not None else "finished" if finished is not None else (
@@ -553,7 +556,8 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
             "run_dir": (finished or {}).get("run_dir"),
             "as_of": {"bar": saved.get("cursor"), "time": saved.get("clock")} if saved else None,
             "resume": resume_command(store, args) if state == "stopped" else None,
-            "archived": archived_run(url) if state == "never checkpointed" else ""}
+            "archived": archived_run(url) if state == "never checkpointed" else "",
+            "warnings": [split] if split else []}
 
 
 def _machines(specs: list[str]) -> dict[str, Any]:

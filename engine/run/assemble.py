@@ -15,9 +15,10 @@ from engine.run.loop import Runner
 from engine.run.market import data_notes, load_series, partial_bars
 from engine.run.optin import STORE_KEY, Routing
 from engine.run.owner import Owner, claim_on_resume, write_owner
-from engine.run.report import AUDIT, archive_run_files, restore_run_files
+from engine.run.report import AUDIT, MOVING, archive_run_files, restore_run_files
 from engine.run.signals import SYMBOLS_KEY, active_symbols, build_decider
 from engine.run.session import Session, bind_stages, spec_hash
+from engine.run.store_archive import settled
 from engine.runtime import Interpreter, JsonlSink, ReplayClock
 from engine.spec.ir import SpecSet
 from state.db import parse_url, store_url
@@ -142,7 +143,10 @@ def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[
     """The run's audit trail. A fresh run's is its own: an earlier run's files in run_dir move aside,
     and come back (the new trail gone) when the start does not get through (Ctrl-C, a refusal), so
     that the next run does not archive a start that never ran as if it were a run. The run's owner
-    file goes in with its trail (a resume's: engine/run/owner.py claim_on_resume)."""
+    file goes in with its trail (a resume's: engine/run/owner.py claim_on_resume). The move's record
+    stays until the start got through (the block ends: assemble returns), so a SIGKILL before is
+    undone by the next command too; the store's record goes after it (run.py _fresh): a kill between
+    the two leaves the store's move undone and the new trail kept, never a store whose trail is gone."""
     run_dir.mkdir(parents=True, exist_ok=True)
     moved, archived, sink = None, False, None
     try:  # opened first: a signal the moment held() ends is raised in here, where the files go back
@@ -160,6 +164,8 @@ def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[
         if saved is not None and saved.get("audit_offset") is not None:
             sink.resume_at(saved["audit_offset"])
         yield sink
+        if moved is not None:
+            settled(run_dir / MOVING)
     except BaseException:
         if saved is None and archived:
             if sink is not None:

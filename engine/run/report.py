@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from engine.run.kpi import Kpis, split_kpis, stage_kpis
 from engine.run.owner import OWNER_FILE
 from engine.run.result import ClosedTrade, DomainResult, RunResult
-from engine.run.store_archive import Move, archive, put_back, undo
+from engine.run.store_archive import Move, archive, locked_out, put_back, undo
 from engine.words import counted
 
 FORMAT = 1
@@ -133,6 +133,8 @@ def settle_run_files(run_dir: Path, store: str) -> str | None:
             move = undo(record)
     except RunDirInUse:  # that run moves the files itself, and puts them back if it must
         return None
+    except OSError as e:  # its lock cannot be taken (a read-only directory)
+        raise locked_out(record, e) from None
     back = ", ".join(p.name for p in move.moved)
     return (f"a start killed while archiving the run directory {run_dir} left its files split between it and "
             f"{move.dest}: put them back ({back}), so the last run's report and audit trail are together again")

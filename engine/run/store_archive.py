@@ -6,7 +6,8 @@ rebuilds). Moved one by one, a kill between two renames would leave the archive 
 with only its schema and the WAL, with all of the run's orders and fills, at the old path, where
 no command looks for it. So before the first rename an intent record is written and fsynced
 beside the store (state/runlock.py RunFiles.moving: `archive.moving` for `engine.db`), naming
-every file the move concerns, and it goes only once every file is where it belongs. A record
+every file the move concerns, and it goes only once the start that moved the files got through
+(`settled`, called by run.py _fresh once the new run is built). A record
 still there with no engine holding the run lock is a move cut short: every command that opens
 the store (engine/commands/status.py open_existing_store, `engine run` before anything else)
 first undoes it (`settle`), putting the store back as the start found it, so `--resume`, `status`
@@ -45,7 +46,9 @@ class Move:
 
 def archive(files: list[Path], archive_dir: Path, record: Path) -> Move | None:
     """Move the `files` present into a new folder of `archive_dir` (Move.dest), all or none: `record`
-    names the move first, and goes once it is done. None when there was nothing to move."""
+    names the move first, and stays: the caller drops it (`settled`) once its start got through, so
+    that a SIGKILL while the start builds its new files is undone too. None when there was nothing
+    to move."""
     present = tuple(p for p in files if p.is_file())  # a store's files only: never a folder or a device
     if not present:
         return None
@@ -64,9 +67,13 @@ def archive(files: list[Path], archive_dir: Path, record: Path) -> Move | None:
     except OSError:
         put_back(move, record)
         raise
-    record.unlink()
-    _sync(record.parent)
     return move
+
+
+def settled(record: Path) -> None:
+    """The start that moved the files got through: its move is no longer one to undo."""
+    record.unlink(missing_ok=True)
+    _sync(record.parent)
 
 
 def put_back(move: Move, record: Path) -> None:
@@ -93,13 +100,24 @@ def settle(url: str) -> str | None:
         return None
     if not record.is_file():
         return None
-    with no_engine(url) as idle:
-        if not idle or not record.is_file():
-            return None
-        move = undo(record)
+    try:
+        with no_engine(url) as idle:
+            if not idle or not record.is_file():
+                return None
+            move = undo(record)
+    except OSError as e:  # the run lock cannot be taken (a read-only folder): no one may undo the move now
+        raise locked_out(record, e) from None
     back = ", ".join(p.name for p in move.moved)
     return (f"a start killed while archiving the store left its files split between {move.files[0].parent} and "
             f"{move.dest}: put them back ({back}), so the store is as that start found it")
+
+
+def locked_out(record: Path, e: OSError) -> UnsettledArchive:
+    """The lock a settle takes before undoing `record`'s move could not be taken."""
+    return UnsettledArchive(f"a start killed while archiving files left {record}, and its move cannot be undone: "
+                            f"the lock that keeps an engine from moving them meanwhile cannot be taken "
+                            f"({e.filename or record.parent}: {e.strerror or e}): make {record.parent} writable "
+                            "and run the command again")
 
 
 def undo(record: Path) -> Move:
