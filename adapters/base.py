@@ -90,6 +90,12 @@ class Venue(Protocol):
         `on_bar` works the rest of the bar. Live adapters stream and return []."""
         ...
 
+    def works_at_open(self, symbol: str) -> bool:
+        """Paper: whether `open_bar` of the symbol's next bar may fill anything (a market order
+        works on it); where not, the engine calls `on_bar` alone. A function of what the engine
+        has done, so a resumed engine makes the same calls. Live: False."""
+        ...
+
     def on_bar(self, bar: Bar) -> list[VenueReport]:
         """Paper: work the rest of the bar `open_bar` opened (resting stops and limits), or, of
         a bar not opened, the whole bar. Live adapters stream and return []."""

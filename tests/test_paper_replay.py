@@ -37,21 +37,21 @@ def req(coid: str, bar_i: int, side: Side, qty: float, type_=OrderType.MARKET, r
 
 def script() -> list[tuple]:
     """What a deterministic engine would call, checkpoints included; the answers depend on fills."""
-    ops: list[tuple] = [("quote", "XRP-PERP"), ("on_bar", XRP[0]), ("quote", "XRP-PERP"),
+    ops: list[tuple] = [("quote", "XRP-PERP"), ("bar", XRP[0]), ("quote", "XRP-PERP"),
                         ("submit", req("a", 0, Side.BUY, 100.0)),
                         ("submit", req("c", 0, Side.BUY, 12.345, OrderType.LIMIT, price=0.5123456))]  # clamped
-    ops += [("on_bar", b) for b in XRP[1:4]] + [CHECKPOINT]
+    ops += [("bar", b) for b in XRP[1:4]] + [CHECKPOINT]
     ops += [("quote", "XRP-PERP"), ("order_status", "a"),
             ("submit", req("tp", 3, Side.SELL, 100.0, OrderType.LIMIT, Role.TAKE_PROFIT, 1.13, parent_id="a")),
             ("submit", req("sl", 3, Side.SELL, 100.0, OrderType.STOP, Role.STOP_LOSS, 1.08, parent_id="a")),
             ("submit", req("a", 3, Side.BUY, 100.0)),  # a duplicate id: the venue's truth
             ("amend", "c", 1.089, None), ("on_bar", XRP[3])]  # time does not go back: a VenueError
-    ops += [("on_bar", b) for b in XRP[4:9]]
+    ops += [("bar", b) for b in XRP[4:9]]
     ops += [("cancel", "c"), ("cancel", "nope"), ("order_status", "nope"), ("quote", "ETH/BTC")]
-    ops += [("on_bar", b) for b in XRP[9:15]] + [CHECKPOINT]
-    ops += [("on_bar", b) for b in XRP[15:22]] + [("amend", "tp", None, 60.0), ("quote", "XRP-PERP")]
+    ops += [("bar", b) for b in XRP[9:15]] + [CHECKPOINT]
+    ops += [("bar", b) for b in XRP[15:22]] + [("amend", "tp", None, 60.0), ("quote", "XRP-PERP")]
     ops += [("submit", req("b", 21, Side.SELL, 30.0, OrderType.LIMIT, price=1.12))]
-    ops += [("on_bar", b) for b in XRP[22:30]] + [CHECKPOINT] + [("on_bar", b) for b in XRP[30:]]
+    ops += [("bar", b) for b in XRP[22:30]] + [CHECKPOINT] + [("bar", b) for b in XRP[30:]]
     ops += [("order_status", c) for c in ("a", "b", "c", "tp", "sl")]
     return ops
 
@@ -59,11 +59,25 @@ def script() -> list[tuple]:
 OPS = script()
 
 
+def work_bar(v: PaperVenue, bar) -> tuple:
+    """A bar as the engine works it (engine/run/loop.py step): open_bar only where it may fill."""
+    at_open = v.works_at_open(bar.symbol)
+    return at_open, v.open_bar(bar) if at_open else None, v.on_bar(bar)
+
+
 def call(v: PaperVenue, op: tuple) -> Any:
     try:
+        if op[0] == "bar":
+            return work_bar(v, op[1])
         return getattr(v, op[0])(*op[1:])
     except VenueError as e:
         return ("VenueError", str(e))
+    finally:  # the count works_at_open reads is the one a scan of the working orders makes
+        scan: dict[str, int] = {}
+        for o in v._open.values():
+            if o.req.type is OrderType.MARKET:
+                scan[o.req.symbol] = scan.get(o.req.symbol, 0) + 1
+        assert {s: n for s, n in v._open.markets.items() if n} == scan
 
 
 def final_state(v: PaperVenue) -> tuple:
@@ -140,11 +154,45 @@ def assert_same_as(eng: Engine, reference: tuple[list, tuple, list]) -> None:
     assert not eng.venue.catching_up
 
 
+def test_a_bar_is_one_logged_call_unless_a_market_order_works(tmp_path):
+    """open_bar is called (and logged) only on a bar where a market order may fill at the open:
+    a quiet bar costs the durable venue one log entry, not two."""
+    v = PaperVenue.open(tmp_path / "v.sqlite", PaperConfig(partial_fill_prob=0.0), funding=FUNDING)
+    work_bar(v, XRP[0])
+    assert v.calls == 1 and not v.works_at_open("XRP-PERP")
+    v.quote("XRP-PERP")
+    v.submit(req("m", 0, Side.BUY, 10.0))
+    assert v.works_at_open("XRP-PERP") and v.calls == 3  # (the query is not logged)
+    at_open, opened, _ = work_bar(v, XRP[1])
+    assert at_open and [r.status.value for r in opened] == ["filled"] and v.calls == 5
+    assert not v.works_at_open("XRP-PERP")
+    work_bar(v, XRP[2])
+    assert v.calls == 6
+
+
+def test_catching_up_works_at_open_answers_as_the_first_run_did(tmp_path):
+    """While catching up the venue's state is newer than the engine's: the market order has
+    filled there. The answer comes from the log, so the resumed engine calls open_bar again."""
+    v = PaperVenue.open(tmp_path / "v.sqlite", PaperConfig(partial_fill_prob=0.0), funding=FUNDING)
+    work_bar(v, XRP[0])
+    v.quote("XRP-PERP")
+    v.submit(req("m", 0, Side.BUY, 10.0))
+    n = v.sync()
+    v.ack(n)
+    first = work_bar(v, XRP[1])
+    kill(v)
+    v = PaperVenue.open(tmp_path / "v.sqlite", funding=FUNDING, resume_at=n)
+    assert v.catching_up and v._open.markets.get("XRP-PERP", 0) == 0  # (the state: filled)
+    assert work_bar(v, XRP[1]) == first and first[0]
+    assert not v.catching_up and not v.works_at_open("XRP-PERP")
+
+
 def test_the_script_exercises_fills_partials_clamps_funding_and_errors(reference):
     answers, (open_, positions, _, events), _ = reference
-    fills = [f for r in answers if isinstance(r, list) for rep in r for f in rep.fills]
-    assert len(fills) >= 3 and any(r.status.value == "partially_filled" for x in answers if isinstance(x, list)
-                                   for r in x)
+    bars = [a for a in answers if isinstance(a, tuple) and a[0] is not None and a[0] != "VenueError"]
+    reports = [r for _, opened, rest in bars for r in (opened or []) + rest]
+    assert sum(len(r.fills) for r in reports) >= 3 and any(r.status.value == "partially_filled" for r in reports)
+    assert any(at_open for at_open, _, _ in bars) and not all(at_open for at_open, _, _ in bars)
     assert {e.kind for e in events} == {"CLAMP", "FUNDING"}
     assert sum(isinstance(a, tuple) and a[0] == "VenueError" for a in answers) == 3
     assert positions or open_

@@ -29,6 +29,8 @@ def drive(venue: PaperVenue, bars, every: int, checkpoint: int) -> tuple[float, 
     for i, bar in enumerate(bars):
         if i and i % checkpoint == 0:
             venue.ack(venue.sync())
+        if venue.works_at_open(bar.symbol):  # the engine's path (engine/run/loop.py step)
+            n_fills += sum(len(r.fills) for r in venue.open_bar(bar))
         n_fills += sum(len(r.fills) for r in venue.on_bar(bar))
         if i % every == 0:
             q = venue.quote(bar.symbol)

@@ -54,6 +54,38 @@ _SCALARS = frozenset({float, int, str, bool, type(None)})
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+class OpenOrders(dict):
+    """The venue's working orders by client order id, with how many of them are market orders
+    on each symbol: the engine asks that on every bar (`PaperVenue.works_at_open`) to call
+    `open_bar` only where it can fill something, so it is kept here, O(1), not scanned for.
+    Written only by item assignment and `pop` (the venue uses no other mutator)."""
+
+    __slots__ = ("markets",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.markets: dict[str, int] = {}  # symbol -> its working market orders (0s kept)
+
+    def __setitem__(self, coid: str, o: WorkingOrder) -> None:
+        old = self.get(coid)
+        if old is not None:
+            self._count(old, -1)
+        super().__setitem__(coid, o)
+        self._count(o, 1)
+
+    def pop(self, coid: str, default: Any = None) -> Any:
+        if coid not in self:
+            return default
+        o = super().pop(coid)
+        self._count(o, -1)
+        return o
+
+    def _count(self, o: WorkingOrder, n: int) -> None:
+        req = o.req
+        if req.type is OrderType.MARKET:
+            self.markets[req.symbol] = self.markets.get(req.symbol, 0) + n
+
+
 def dump(obj: Any) -> dict[str, Any]:
     """A domain value as JSON-ready data: enum members as their values, tuples as lists.
 

@@ -118,6 +118,11 @@ class CatchUpLog:
     def catching_up(self) -> bool:
         return bool(self.replay)
 
+    def next_call(self) -> str:
+        """The name of the call the log expects next (there is one: `replay` is not empty)."""
+        sig = self.replay[0][1]
+        return sig[2:sig.index("'", 2)]  # repr((name, ...)) starts "('name'"
+
     def record(self, name: str, args: tuple, result: Any, events: tuple[VenueEvent, ...]) -> None:
         # Kept as objects: serialised only if a commit comes before the next ack.
         self.calls += 1

@@ -26,7 +26,7 @@ from adapters.paper.catalogue import Catalogue
 from adapters.paper.clamp import conform, snap
 from adapters.paper.config import PaperConfig
 from adapters.paper.ledger import Ledger
-from adapters.paper.model import WORKING, WorkingOrder, dump, load_fill, load_position, load_quote, load_request
+from adapters.paper.model import WORKING, OpenOrders, WorkingOrder, dump, load_fill, load_position, load_quote, load_request
 from adapters.paper.persist import Changes, StateFile
 from adapters.paper.replay import CatchUpLog
 from adapters.paper.pricing import Pricer, half_spread, limit_through, make_quote, snapshot_id, stop_hit
@@ -100,7 +100,7 @@ class PaperVenue:
         # domain so, when its rollout activates it: engine/run/session.py apply_stage).
         self._funded = {d for d, v in self.config.starting_balance.items() if v}
         self._orders: dict[str, WorkingOrder] = {}  # open ones and the latest final ones (HISTORY)
-        self._open: dict[str, WorkingOrder] = {}
+        self._open = OpenOrders()
         self._retired: dict[str, VenueReport] = {}  # older final orders: their last report, fills included
         self.history = HISTORY
         self._bars: dict[str, Bar] = {}
@@ -256,6 +256,18 @@ class PaperVenue:
             return self._on_bar(bar)
         return self._call("on_bar", (bar,), self._on_bar)
 
+    def works_at_open(self, symbol: str) -> bool:
+        """Whether `open_bar` of the symbol's next bar may fill something (a market order works
+        on it). Where not, `on_bar` alone works that bar exactly as both calls would, and a
+        durable venue logs one call, not two. Not itself logged: while catching up, the answer
+        is the one the engine acted on then, read off the log (was its next call `open_bar`?);
+        live, the state it reads is the one the first run read (calls after the last commit
+        change no orders)."""
+        log = self._log
+        if log is not None and log.replay:
+            return log.next_call() == "open_bar"
+        return self._open.markets.get(symbol, 0) > 0
+
     def _open_bar(self, bar: Bar) -> list[VenueReport]:
         symbol = bar.symbol
         inst = self._instruments.get(symbol) or self.catalogue.get(symbol)  # (which raises)
@@ -268,6 +280,8 @@ class PaperVenue:
         self._opened[symbol] = bar.ts
         if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
             self._accrue_funding(inst, bar, prev)
+        if not self._open.markets.get(symbol):  # no market order: nothing to scan for
+            return []
         return self._work_bar(bar, inst, True)
 
     def _on_bar(self, bar: Bar) -> list[VenueReport]:

@@ -278,9 +278,13 @@ class Runner:
         if fired:
             ses._relay([r for r in fired if r.machine == self._kill_machine])
         ex, venue = ses.execution, ses.venue
-        opened = venue.open_bar(bar)
-        if opened:  # fills at the open, answered before the bar's resting orders are worked: an
-            ex.on_reports(opened)  # entry's fill resizes its bracket's stop before the stop can trigger
+        # Fills at the open, answered before the bar's resting orders are worked: an entry's fill
+        # resizes its bracket's stop before the stop can trigger. Only a market order fills there:
+        # without one, on_bar works the whole bar alone (one venue call, one log entry, not two).
+        if venue.works_at_open(s.symbol):
+            opened = venue.open_bar(bar)
+            if opened:
+                ex.on_reports(opened)
         ex.on_reports(venue.on_bar(bar))
         if ex.faults:
             self._raise_faults()
