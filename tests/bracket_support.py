@@ -14,6 +14,13 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 XRP = list(iter_bars(bundled.load("crypto_perp/XRP-PERP-5m")))
 
 
+class UnitCatalogue:
+    """A test venue's catalogue: every symbol trades in whole units, multiplier 1."""
+
+    def get(self, symbol: str) -> Any:
+        return type("Inst", (), {"step": 1.0, "multiplier": 1.0})()
+
+
 class Journal:
     """The ledger's calls, kept (the store is not what these tests are about)."""
 

@@ -26,6 +26,16 @@ from engine.domain import OrderRequest, Role, Side
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "invariants"  # the run env of these tests: env `paper` plus a wallet that can trade every domain
 TOL = 1e-9
+SPOT_RUN = """
+durability: {durability}
+checkpoint_every: 7
+data:
+  crypto_spot:
+    datasets: [crypto_spot/ETH_BTC-5m]
+    primary: 15m
+    confirm: 5m
+venue: {{partial_fill_prob: 0.3}}
+"""  # a run config the crash tests start `engine run` on: one spot data set, a checkpoint every 7 rows
 EVENTS_PER_STEP = 3000  # a bar's step makes 3-50 events; far more means a loop (a timer re-armed in the past)
 
 

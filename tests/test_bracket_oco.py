@@ -7,13 +7,12 @@ report as its answer, not send a cancel the venue can only refuse (a wasted roun
 siblings itself reports only the fill: then the bracket cancels the sibling."""
 from __future__ import annotations
 
-from typing import Any
 
 import pytest
 
 from adapters.base import ReportStatus, VenueReport
 from adapters.paper import PaperConfig
-from bracket_support import T0, XRP, execution_at, execution_on, filled, order_machines
+from bracket_support import T0, XRP, UnitCatalogue, execution_at, execution_on, filled, order_machines
 from engine.domain import Domain, Quote, Side
 from engine.exec.handles import BracketHandle, OrderHandle
 from engine.runtime.instance import Instance
@@ -57,12 +56,8 @@ class NoOcoVenue:
     """Accepts and cancels every order; a leg's fill is the test's to report, and nothing
     cancels its sibling but the engine (a venue without native one-cancels-other)."""
 
-    class _Catalogue:
-        def get(self, symbol: str) -> Any:
-            return type("Inst", (), {"step": 1.0, "multiplier": 1.0})()
-
     def __init__(self) -> None:
-        self.catalogue = self._Catalogue()
+        self.catalogue = UnitCatalogue()
         self.canceled: list[str] = []
 
     def quote(self, symbol: str) -> Quote:

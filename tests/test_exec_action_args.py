@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from adapters.base import ReportStatus, VenueReport
-from bracket_support import SPECS, T0, execution_on, filled, order_machines
+from bracket_support import SPECS, T0, UnitCatalogue, execution_on, filled, order_machines
 from engine.domain import Domain, Quote, Side
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine, default_registry, missing_implementations
@@ -22,12 +22,8 @@ FILL = "      - record_fill: {qty: event.qty, price: event.price}"
 
 
 class AcceptingVenue:
-    class _Catalogue:
-        def get(self, symbol: str) -> Any:
-            return type("Inst", (), {"step": 1.0, "multiplier": 1.0})()
-
     def __init__(self) -> None:
-        self.catalogue = self._Catalogue()
+        self.catalogue = UnitCatalogue()
         self.sent: list = []
 
     def quote(self, symbol: str) -> Quote:

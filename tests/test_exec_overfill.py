@@ -6,12 +6,11 @@ cannot overfill; a live venue can. The venue here is a scripted test double that
 what a live one would: the late cancel is refused, and each fill is the test's to report."""
 from __future__ import annotations
 
-from typing import Any
 
 import pytest
 
 from adapters.base import ReportStatus, VenueReport
-from bracket_support import T0, execution_on, filled, order_machines
+from bracket_support import T0, UnitCatalogue, execution_on, filled, order_machines
 from engine.domain import Domain, Fill, OrderType, Quote, Side
 from engine.exec.handles import BracketHandle
 from engine.risk.types import Intent
@@ -21,12 +20,8 @@ from engine.runtime import BoundMachine
 class LateCancelVenue:
     """Accepts every order; refuses a cancel of an order the test marked as already filled."""
 
-    class _Catalogue:
-        def get(self, symbol: str) -> Any:
-            return type("Inst", (), {"step": 1.0, "multiplier": 1.0})()
-
     def __init__(self) -> None:
-        self.catalogue = self._Catalogue()
+        self.catalogue = UnitCatalogue()
         self.sent: list = []
         self.filled: set[str] = set()
 

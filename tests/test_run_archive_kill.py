@@ -14,20 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from run_support import SPOT_RUN
 
 from engine.run.store_archive import archive, settle
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = """
-durability: full
-checkpoint_every: 7
-data:
-  crypto_spot:
-    datasets: [crypto_spot/ETH_BTC-5m]
-    primary: 15m
-    confirm: 5m
-venue: {partial_fill_prob: 0.3}
-"""
+CONFIG = SPOT_RUN.format(durability="full")
 STORE_FILES = ("engine.db", "engine.db-wal", "engine.db-shm", "paper-venue.db", "paper-venue.db-wal",
                "paper-venue.db-shm")
 

@@ -28,18 +28,9 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from run_support import SPOT_RUN
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = """
-durability: {durability}
-checkpoint_every: 7
-data:
-  crypto_spot:
-    datasets: [crypto_spot/ETH_BTC-5m]
-    primary: 15m
-    confirm: 5m
-venue: {{partial_fill_prob: 0.3}}
-"""
 KILLS = 20
 STALL_S = 120  # one start of a few hundred bars takes seconds
 PER_START = {"resume", "ml", "kv"}  # what each start journals (a resumed run has more), and state, not facts
@@ -130,7 +121,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(durability: str, 
     clean, crashy = tmp_path / "clean", tmp_path / "crashy"
     for work in (clean, crashy):
         work.mkdir()
-        (work / "run.yaml").write_text(CONFIG.format(durability=durability))
+        (work / "run.yaml").write_text(SPOT_RUN.format(durability=durability))
     _run_to_end(clean)
     expected = _state(clean)
     assert expected["fills"], "the replay must trade, or the comparison proves nothing"
