@@ -511,6 +511,6 @@ def bind_stages(specs: SpecSet, env: str) -> dict[int, dict[str, BoundMachine]]:
             params = effective_params(specs, name, stage=stage, env=env)
             key = (name, repr(sorted(params.items())))
             if key not in built:
-                built[key] = BoundMachine.build(specs.machines[name], default_registry, params)
+                built[key] = BoundMachine.build(specs.machines[name], default_registry, params, specs.catalogue)
             out[stage][name] = built[key]
     return out

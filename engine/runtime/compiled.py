@@ -19,8 +19,9 @@ from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mea
 from engine.runtime.audit import record_template
 from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, guard_calls
 from engine.spec import durations
+from engine.spec.bounds import Bounds
 from engine.spec.expr import BUILTINS, Scope, compile_expr, dotted
-from engine.spec.ir import EMPTY, ActionRef, Machine, Transition
+from engine.spec.ir import EMPTY, ActionRef, Catalogue, Machine, Transition
 
 
 class BindError(SpecError):
@@ -387,10 +388,12 @@ class BoundMachine:
         raise TypeError("use BoundMachine.build(machine, registry, params)")
 
     @classmethod
-    def build(cls, machine: Machine, registry: Registry,
-              params: Mapping[str, Any] | None = None) -> "BoundMachine":
+    def build(cls, machine: Machine, registry: Registry, params: Mapping[str, Any] | None = None,
+              catalogue: Catalogue | None = None) -> "BoundMachine":
+        """`catalogue`: its argument bounds are checked each time an action runs (a value outside
+        raises: the action fails, ActionError), as `engine run` binds; None checks none."""
         self = object.__new__(cls)
-        _Binder(self, machine, registry, params or EMPTY).bind()
+        _Binder(self, machine, registry, params or EMPTY, catalogue).bind()
         return self
 
     # Set by _Binder.bind; listed for readers and type checkers.
@@ -451,10 +454,12 @@ class BoundMachine:
 class _Binder:
     """Does the one-off work of `BoundMachine.build`, collecting every problem before failing."""
 
-    def __init__(self, out: BoundMachine, m: Machine, registry: Registry, params: Mapping[str, Any]):
+    def __init__(self, out: BoundMachine, m: Machine, registry: Registry, params: Mapping[str, Any],
+                 catalogue: Catalogue | None = None):
         self.out = out
         self.m = m
         self.registry = registry
+        self.catalogue = catalogue
         self.params_in = params
         self.diags: list[Diagnostic] = []
         self.hosted: dict[str, tuple[int, Pos]] = {}  # host method -> (its slot in Instance.hosted, where named)
@@ -595,12 +600,23 @@ class _Binder:
         fn = self.registry.actions.get(ref.name)
         if fn is None:
             return None
+        check = self._bounds_check(ref, names)
         method = getattr(fn, "host_method", None)
         if method is None:
-            return _call(fn, args)
+            return _call(fn, args, check)
         # The first place the spec names it: where a host that lacks it is told to look.
         slot = self.hosted.setdefault(method, (len(self.hosted), ref.pos))[0]
-        return _call_hosted(slot, args)
+        return _call_hosted(slot, args, check)
+
+    def _bounds_check(self, ref: ActionRef, names: list[str]) -> Callable[[Mapping], None] | None:
+        """What checks the evaluated arguments of `ref` against the catalogue's bounds of them
+        (lint ARG_BOUNDS checks literals; an expression's value is known only here); None when
+        no argument has bounds."""
+        entry = self.catalogue.actions.get(ref.name) if self.catalogue is not None else None
+        if entry is None:
+            return None
+        bounded = tuple((k, entry.bounds[k], entry.arg_pos.get(k, entry.pos)) for k in names if k in entry.bounds)
+        return _bounds_check(ref.name, bounded) if bounded else None
 
     def _raise(self, ref: ActionRef) -> Callable[[Step], None] | None:
         name = _raised_event(ref, self.m)
@@ -817,24 +833,50 @@ def _assign(args: _Args) -> Callable[[Step], None]:
     return run
 
 
-def _call(fn: Callable[..., None], args: _Args) -> Callable[[Step], None]:
+def _bounds_check(action: str, bounded: tuple[tuple[str, Bounds, Pos], ...]) -> Callable[[Mapping], None]:
+    def check(values: Mapping[str, Any]) -> None:
+        for name, bounds, where in bounded:
+            v = values[name]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not bounds.contains(v):
+                raise ValueError(f"argument `{name}` of `{action}` is {v!r}, out of its bounds: it must be "
+                                 f"{bounds.what()} (declared at {where})")
+    return check
+
+
+def _call(fn: Callable[..., None], args: _Args, check: Callable[[Mapping], None] | None = None,
+          ) -> Callable[[Step], None]:
     if not args.names:
         return fn  # the step is the ActionContext
+    if check is not None:
+        def run_checked(step: Step) -> None:
+            values = args.values(step)
+            check(values)
+            fn(step, **values)
+        return run_checked
 
     def run(step: Step) -> None:
         fn(step, **args.values(step))
     return run
 
 
-def _call_hosted(slot: int, args: _Args) -> Callable[[Step], None]:
+def _call_hosted(slot: int, args: _Args, check: Callable[[Mapping], None] | None = None,
+                 ) -> Callable[[Step], None]:
     """A hosted action (hosted.py): the host's method that the instance bound at creation
-    (`Instance.hosted[slot]`, bind_host), called with the host: no lookup by name per call."""
+    (`Instance.hosted[slot]`, bind_host), called with the host: no lookup by name per call.
+    `check`: raises on arguments outside the catalogue's bounds, before the host sees them."""
     fast, general = args.fast, args.general
     if not args.names:
         def run_bare(step: Step) -> None:
             inst = step.instance
             inst.hosted[slot](inst.host, step)
         return run_bare
+    if check is not None:
+        def run_checked(step: Step) -> None:
+            inst = step.instance
+            values = args.values(step)
+            check(values)
+            inst.hosted[slot](inst.host, step, **values)
+        return run_checked
 
     def run_hosted(step: Step) -> None:
         inst = step.instance

@@ -84,6 +84,15 @@ class Bounds:
         return f"write {self.what(show)}" + (f", e.g. {show(example)}" if example is not None else "")
 
 
+def typed_bounds(type_name: str, lo: float | None, hi: float | None) -> Bounds:
+    """The range a value of a declared type must lie in: `lo` and `hi`, within 0..1 for a
+    fraction; the one reading of a parameter's and a catalogue argument's `min`/`max`."""
+    if type_name == "fraction":
+        lo, hi = max(lo if lo is not None else 0.0, 0.0), min(hi if hi is not None else 1.0, 1.0)
+    noun = type_name if type_name in ("fraction", "duration") else ""
+    return Bounds(lo, hi, integer=type_name == "int", noun=noun)
+
+
 def _round(x: float, bounds: Bounds) -> float:
     """A 1-2-5 number (0.2, 5, 10) near `x` inside `bounds`, which reads better than 0.2505."""
     if x <= 0:

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Iterator, Literal, Mapping
 
 from engine.diagnostics import Pos
+from engine.spec.bounds import Bounds
 
 Kind = Literal["rollout", "orders", "gates", "kill"]
 KINDS: tuple[str, ...] = ("rollout", "orders", "gates", "kill")
@@ -235,6 +236,9 @@ class CatalogueEntry:
     pos: Pos
     description: str = ""
     args: Mapping[str, str] = EMPTY  # arg -> type name
+    # arg -> the range its values must lie in (a declared `min`/`max`, a fraction's 0..1)
+    bounds: Mapping[str, Bounds] = EMPTY
+    arg_pos: Mapping[str, Pos] = EMPTY  # arg -> where the catalogue declares it
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,11 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mean
 from engine.spec import documents
+from engine.spec.bounds import Bounds, typed_bounds
 from engine.spec.durations import looks_like_duration, parse_duration
 from engine.spec.files import spec_files
 from engine.spec.ir import (ActionRef, Catalogue, CatalogueEntry, Check, Command, ContextVar, Event,
@@ -169,10 +170,25 @@ def _catalogue(m: Any, doc: YamlDoc) -> Catalogue:
     def entries(role: str, section: dict[str, Any]) -> dict[str, CatalogueEntry]:
         key = role + "s"
         return {n: CatalogueEntry(n, role, e.provider, doc.key_pos_of((key, n)), e.description,  # type: ignore[arg-type]
-                                  frozen_map(e.args)) for n, e in section.items()}
+                                  *_catalogue_args(e.args, lambda a, n=n: doc.key_pos_of((key, n, "args", a))))
+                for n, e in section.items()}
 
     return Catalogue(frozen_map(entries("guard", m.guards)), frozen_map(entries("action", m.actions)),
                      doc.file)
+
+
+def _catalogue_args(args: dict[str, Any], pos_of: Any) -> tuple[Mapping[str, str], Mapping[str, Bounds],
+                                                                  Mapping[str, Pos]]:
+    """(arg -> type name, arg -> bounds, arg -> position) of an entry's `args`: a type name, or
+    `{type, min, max}`. Bounds are kept for every argument whose values have a range (a declared
+    `min`/`max`, a fraction's 0..1): the linter and the run check values against them."""
+    types, bounds = {}, {}
+    for name, decl in args.items():
+        lo, hi = (None, None) if isinstance(decl, str) else (decl.min, decl.max)
+        types[name] = decl if isinstance(decl, str) else decl.type
+        if lo is not None or hi is not None or types[name] == "fraction":
+            bounds[name] = typed_bounds(types[name], lo, hi)
+    return frozen_map(types), frozen_map(bounds), frozen_map({a: pos_of(a) for a in args})
 
 
 def _overrides(m: Any, doc: YamlDoc) -> Overrides:

@@ -28,7 +28,7 @@ from pydantic import (  # noqa: E402
 from pydantic.fields import FieldInfo  # noqa: E402
 
 from engine.diagnostics import Diagnostic, Severity, did_you_mean  # noqa: E402
-from engine.spec.bounds import Bounds, yaml_word  # noqa: E402
+from engine.spec.bounds import Bounds, typed_bounds, yaml_word  # noqa: E402
 from engine.spec.yamlio import YamlDoc  # noqa: E402
 
 MACHINE_KINDS = ("rollout", "orders", "gates", "kill")
@@ -218,9 +218,39 @@ class RolloutMachineModel(MachineBase):
     states: dict[Ident, RolloutStateModel | None] = Field(min_length=1)
 
 
+_BOUNDED_ARGS = ("float", "int", "money", "fraction")
+
+
+class ArgModel(Strict):
+    """A catalogue argument's long form, `{type: fraction, min: 0.1}`: its type and the bounds
+    every value the spec passes must lie in (lint ARG_BOUNDS; the run refuses a value outside)."""
+
+    type: FieldType
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ArgModel:
+        if (self.min is not None or self.max is not None) and self.type not in _BOUNDED_ARGS:
+            raise ValueError(f"`min`/`max` bound a number: a `{self.type}` argument takes neither "
+                             f"(types with bounds: {', '.join(_BOUNDED_ARGS)})")
+        if typed_bounds(self.type, self.min, self.max).empty:
+            raise ValueError(f"no {self.type} fits `min` {self.min} and `max` {self.max}"
+                             + (" within 0 and 1" if self.type == "fraction" else "")
+                             + ": `min` is the lower bound")
+        return self
+
+
+# A catalogue argument: its type (`qty: float`), or the long form with bounds.
+ArgDecl = Annotated[
+    Union[Annotated[FieldType, Tag("scalar")], Annotated[ArgModel, Tag("map")]],
+    Discriminator(lambda v: "map" if isinstance(v, dict) else "scalar"),
+]
+
+
 class CatalogueEntryModel(Strict):
     provider: Provider
-    args: dict[Ident, FieldType] = {}
+    args: dict[Ident, ArgDecl] = {}
     description: str = ""
 
 

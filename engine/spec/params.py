@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from engine.diagnostics import Diagnostic, Pos, Severity, did_you_mean
 from engine.spec.contract import STAGE_PREFIX
-from engine.spec.bounds import Bounds, number, yaml_word
+from engine.spec.bounds import Bounds, number, typed_bounds, yaml_word
 from engine.spec.durations import duration_problem, parse_duration
 from engine.spec.ir import KINDS, Overrides, Param, SpecSet
 
@@ -79,11 +79,7 @@ def empty_bounds(param: Param) -> tuple[str, str] | None:
 
 def param_bounds(param: Param) -> Bounds:
     """The range a parameter's value must lie in: its min and max, within 0..1 for a fraction."""
-    lo, hi = param.min, param.max
-    if param.type == "fraction":
-        lo, hi = max(lo if lo is not None else 0.0, 0.0), min(hi if hi is not None else 1.0, 1.0)
-    noun = param.type if param.type in ("fraction", "duration") else ""
-    return Bounds(lo, hi, integer=param.type == "int", noun=noun)
+    return typed_bounds(param.type, param.min, param.max)
 
 
 def _seconds_or_none(value: Any) -> float | None:

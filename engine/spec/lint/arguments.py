@@ -11,10 +11,13 @@ import ast
 from typing import Iterator
 
 from engine.diagnostics import Diagnostic, closest
+from engine.spec.bounds import Bounds
+from engine.spec.expr import dotted
 from engine.spec.ir import ActionRef, CatalogueEntry, Expr, Machine
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import BUILTIN_ACTIONS, Context, expr_pos, parsed
 from engine.spec.lint.inference import NUMBERS, Kind, word
+from engine.spec.params import param_bounds
 
 # Declared type -> the kinds of value it takes, and a word for messages: a float takes an int,
 # none takes true/false.
@@ -52,12 +55,62 @@ def _check(cx: Context, m: Machine, a: ActionRef, entry: CatalogueEntry, event: 
             yield diag(expr_pos(cx.sources, value, 0), "ACTION_ARGS",
                        f"argument `{name}` of action `{a.name}` {problem}",
                        f"declared as `{entry.args[name]}` at {entry.pos}{_HOW.get(entry.args[name], '')}")
+        elif isinstance(value, Expr) and name in entry.bounds:
+            yield from _check_bounds(cx, m, a, entry, name, value)
     missing = [k for k in entry.args if k not in a.args and k not in misspelt]
     if missing:
         yield diag(a.pos, "ACTION_ARGS",
                    f"action `{a.name}` is missing argument{'s' * (len(missing) > 1)} "
                    + ", ".join(f"`{k}`" for k in missing),
                    f"write `{a.name}: {{{', '.join(f'{k}: ...' for k in entry.args)}}}`")
+
+
+def _check_bounds(cx: Context, m: Machine, a: ActionRef, entry: CatalogueEntry, name: str,
+                  value: Expr) -> Iterator[Diagnostic]:
+    """ARG_BOUNDS: a literal outside the argument's declared bounds, or a bare `params.NAME`
+    whose own bounds reach outside them (some value PARAM_BOUNDS lets through would be refused);
+    ARG_BOUNDS_UNPROVEN: any other expression, whose values the run alone can check."""
+    bounds, where = entry.bounds[name], entry.arg_pos.get(name, entry.pos)
+    arg, shown, pos = f"argument `{name}` of action `{a.name}`", value.source.strip(), expr_pos(cx.sources, value, 0)
+    must = f"it must be {bounds.what()}"
+    tree = parsed(value.source)
+    literal = _number(tree)
+    ref = dotted(tree.body) if tree is not None else None
+    param = m.params.get(ref.removeprefix("params.")) if ref and ref.startswith("params.") else None
+    if literal is not None:
+        if not bounds.contains(literal):
+            yield diag(pos, "ARG_BOUNDS", f"{arg} is `{shown}`, out of its bounds: {must}",
+                       f"{bounds.hint(literal)} (bounds declared at {where})")
+    elif param is not None:
+        own = param_bounds(param)
+        if not own.empty and not _within(own, bounds):
+            yield diag(pos, "ARG_BOUNDS",
+                       f"{arg} is `{shown}`, which may be {own.what()} (declared at {param.pos}): {must}",
+                       f"give `{m.name}.{param.name}` a `min`/`max` within the argument's bounds "
+                       f"({bounds.text()}, declared at {where})")
+    elif not (ref and ref.startswith("params.")):  # an unknown parameter is UNRESOLVED_PARAM's
+        yield diag(pos, "ARG_BOUNDS_UNPROVEN",
+                   f"{arg} is `{shown}`, which `engine validate` cannot prove lies in its bounds: {must}",
+                   f"a run refuses a value outside them when the action runs (the run stops); pass a literal or "
+                   f"a bare `params.NAME` with `min`/`max` within them to have it checked here "
+                   f"(bounds declared at {where})")
+
+
+def _number(tree: ast.Expression | None) -> float | None:
+    """The value of a literal number (`0.05`, `-1`); None for anything else."""
+    if tree is None or not _literal_node(tree.body):
+        return None
+    value = ast.literal_eval(tree.body)
+    return None if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
+
+
+def _within(inner: Bounds, outer: Bounds) -> bool:
+    """Every value `inner` takes lies in `outer`."""
+    lo = outer.lo is None or inner.lo is not None and (
+        inner.lo > outer.lo or inner.lo == outer.lo and (inner.lo_open or not outer.lo_open))
+    hi = outer.hi is None or inner.hi is not None and (
+        inner.hi < outer.hi or inner.hi == outer.hi and (inner.hi_open or not outer.hi_open))
+    return lo and hi
 
 
 def _check_assign(cx: Context, m: Machine, a: ActionRef, event: str | None) -> Iterator[Diagnostic]:
@@ -91,7 +144,10 @@ def _type_problem(cx: Context, m: Machine, value: Expr, event: str | None, type_
 
 def _literal(value: Expr) -> bool:
     tree = parsed(value.source)
-    node = tree.body if tree is not None else None
+    return tree is not None and _literal_node(tree.body)
+
+
+def _literal_node(node: ast.AST) -> bool:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         node = node.operand
     return isinstance(node, ast.Constant)
