@@ -187,7 +187,21 @@ def test_an_exploration_argument_outside_0_to_1_stops_the_run(tmp_path: Path, ed
     edited("exploration_min: params.exploration_min", "exploration_min: params.exploration_min * 20")
     with pytest.raises(ActionError, match="apply_stage") as e:
         build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
-    assert "min_rate 2.0" in str(e.value.__cause__)
+    assert "`exploration_min` of `apply_stage` is 2.0" in str(e.value.__cause__)  # the catalogue's fraction
+
+
+def test_an_exploration_argument_below_the_catalogue_floor_stops_the_run(tmp_path: Path, edited, exploring) -> None:
+    """The catalogue's `min: 0.10` of apply_stage's exploration_min bounds the value the spec passes
+    (an expression lint cannot prove, here 0.05), not only the parameter: the action fails, as for
+    a rate outside 0..1, and no wallet is opened at a rate the seed forbids."""
+    from engine.runtime import ActionError
+
+    edited("exploration_min: params.exploration_min", "exploration_min: params.exploration_min * 0.5")
+    with pytest.raises(ActionError, match="apply_stage") as e:
+        build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    cause = str(e.value.__cause__)
+    assert "`exploration_min` of `apply_stage` is 0.05" in cause and "from 0.1 to 1" in cause
+    assert "catalogue.yaml:" in cause
 
 
 def test_a_run_config_may_not_fund_the_venue_itself(tmp_path: Path) -> None:
