@@ -23,18 +23,11 @@ from typing import Any
 
 from engine.diagnostics import SpecError, render
 from engine.run import interrupt
+from engine.run.keys import (CHECKPOINT_KEY, CONFIG_DIGEST_KEY, CONFIG_FILE_KEY, DIR_KEY, FINISHED_KEY,
+                              ROUTING_KEY, RUN_ID_KEY, SPECS_KEY)
 from engine.run.owner import Owner
 from engine.spec.contract import STAGES, stage_state
 
-FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
-DIR_KEY = "run/dir"
-# {"path": the --config the run, or its last resume, was given (None: none), "specs": its --specs, both absolute;
-#  "cwd": the folder it ran in}: what `engine status` suggests a resume with (started_with)
-CONFIG_FILE_KEY = "run/config_file"
-# The run's id (engine/run/owner.py new_run_id), set when it starts fresh and in its run directory's owner
-# file too: a resume proves the directory still its own by it, a copied or moved store as well
-RUN_ID_KEY = "run/id"
-SPECS_KEY = "run/specs"  # session.spec_hashes of the specs a run started with: its parts, so a resume can name one
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended (SIGTERM: 143)
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
 CARRIED = ("config", "specs", "db")  # written by engine/suggest.py Carried, as every suggested command has them
@@ -347,7 +340,6 @@ def _stopped_run(owner: Owner, run_dir: Path, give_up: str) -> tuple[dict, str] 
     A store that cannot be read, or a server store (its URL, password and all, is not kept in the
     run directory), is refused: whose the directory is cannot be told."""
     from engine.commands.status import driver_error, resume_command
-    from engine.run import checkpoint
     from state.db import parse_url
     from state.store import NoStore, Store
 
@@ -361,7 +353,7 @@ def _stopped_run(owner: Owner, run_dir: Path, give_up: str) -> tuple[dict, str] 
     url = f"sqlite:///{owner.sqlite}"
     try:
         with Store.open_readonly(url) as store:
-            saved = SavedRun(store.get_json(checkpoint.KEY), None, store.get_json(FINISHED_KEY),
+            saved = SavedRun(store.get_json(CHECKPOINT_KEY), None, store.get_json(FINISHED_KEY),
                              store.get_json(DIR_KEY), config_file=store.get_json(CONFIG_FILE_KEY))
             if (saved.checkpoint is None or saved.finished is not None or saved.run_dir is None
                     or _saved_dir(saved, saved.run_dir) != run_dir.resolve()):
@@ -608,7 +600,6 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
     hashes of every machine a run of `specs` hosts. A store that cannot be opened (bad driver,
     refused connection) is one line, password masked."""
     from engine.commands.status import driver_error
-    from engine.run import checkpoint
     from engine.run.session import hosted_machines
     from state.store import NoStore, Store
 
@@ -618,7 +609,7 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
     url = parsed.render_as_string(hide_password=False)
     try:
         with Store.open_readonly(url) if file is not None else Store.open(url=url) as store:
-            return SavedRun(store.get_json(checkpoint.KEY), store.get_json(checkpoint.CONFIG_KEY),
+            return SavedRun(store.get_json(CHECKPOINT_KEY), store.get_json(CONFIG_DIGEST_KEY),
                             store.get_json(FINISHED_KEY), store.get_json(DIR_KEY),
                             {m: {r.spec_hash for r in store.load_snapshots(m).values()}
                              for m in hosted_machines(specs)}, store.get_json(SPECS_KEY),
@@ -669,8 +660,6 @@ def _check_resumable(args: argparse.Namespace) -> None:
     store, no checkpoint, a finished run or a store that cannot be read is left to _check_saved
     and the run lock."""
     from engine.commands.status import CommandError, command_store_url, open_existing_store
-    from engine.run import checkpoint
-    from engine.run.optin import STORE_KEY
     from engine.suggest import Carried
 
     from state.runlock import RunLock
@@ -680,7 +669,7 @@ def _check_resumable(args: argparse.Namespace) -> None:
         if RunLock.holder(url) is not None:  # refused under the run lock; reading would leave a -wal, -shm
             return
         with open_existing_store(url, Carried.of(args), readonly=True) as store:
-            point, routing = store.get_json(checkpoint.KEY), store.get_json(STORE_KEY)
+            point, routing = store.get_json(CHECKPOINT_KEY), store.get_json(ROUTING_KEY)
             if point is None or store.get_json(FINISHED_KEY) is not None:
                 return
             _check_folder(args, store)
@@ -714,7 +703,7 @@ def _check_stage(args: argparse.Namespace, checkpoint: dict, routing: dict | Non
 
 
 def _check_routing(args: argparse.Namespace, routing: dict | None, parsed: Any) -> None:
-    """A resume routes as its run started (optin.STORE_KEY): --paper sends the live legs of the
+    """A resume routes as its run started (ROUTING_KEY): --paper sends the live legs of the
     start stage and of any stage the run is promoted to to the paper venue, and `engine promote`
     checks a promotion against it. Added or dropped on a resume it would change that halfway,
     silently: refused (a usage error), with the run's own flags. A run stored before its routing
@@ -982,7 +971,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     store.put_json(CONFIG_FILE_KEY, started_with(args))
     if not args.resume:  # a resume must find the config it started with (checked before it starts)
         store.put_json(RUN_ID_KEY, me.run_id)
-        store.put_json(checkpoint.CONFIG_KEY, checkpoint.config_digest(runner.session.cfg))
+        store.put_json(CONFIG_DIGEST_KEY, checkpoint.config_digest(runner.session.cfg))
         store.put_json(SPECS_KEY, runner.session.spec_hashes())
     runner.heartbeat = args.heartbeat
     _show_warnings(warnings, store, console)
