@@ -272,14 +272,11 @@ def _check_still_own(run_dir: Path, me: Owner, afresh: str) -> None:
     store copied or moved keeps (Owner.same_run); an owner file from before runs had an id, by its
     store's path, and one naming another store is refused with the way on for a copy. No owner
     file: a run from before runs left one, or a trail no other run wrote."""
-    from engine.run.owner import OWNER_FILE, UnreadableOwner, read_owner
+    from engine.run.owner import OWNER_FILE
 
-    try:
-        owner = read_owner(run_dir)
-    except UnreadableOwner as e:
-        raise Refused(f"cannot tell whether the audit trail in {run_dir} is still this run's: its owner file "
-                      f"{run_dir / OWNER_FILE} {e}; a resume cuts the trail back to its checkpoint. If it is this "
-                      f"run's, delete that file and resume again; else {afresh}. Nothing was written", 1) from None
+    owner = _read_owner(run_dir, f"the audit trail in {run_dir} is still this run's",
+                        "a resume cuts the trail back to its checkpoint. If it is this run's, delete that file and "
+                        f"resume again; else {afresh}. Nothing was written")
     if owner is None or owner.same_run(me):
         return
     if owner.run_id is None:  # whose run it is was written as a store's path, and this store has another
@@ -303,14 +300,8 @@ def _check_owner(run_dir: Path, me: Owner) -> None:
     unfinished there. No owner file (a directory no run wrote since runs left one), a finished
     run, or this store's own stopped run (a fresh run on a store archives its run, store and
     files alike) leave the directory to this run."""
-    from engine.run.owner import OWNER_FILE, UnreadableOwner, read_owner
-
-    try:
-        owner = read_owner(run_dir)
-    except UnreadableOwner as e:
-        raise Refused(f"cannot tell whether the run directory {run_dir} holds a stopped run of another store: its "
-                      f"owner file {run_dir / OWNER_FILE} {e}; give this run another --run-dir, or, "
-                      f"{_give_up(run_dir, 'no stopped run needs it')}", 1) from None
+    owner = _read_owner(run_dir, f"the run directory {run_dir} holds a stopped run of another store",
+                        f"give this run another --run-dir, or, {_give_up(run_dir, 'no stopped run needs it')}")
     if owner is None or owner.finished or owner.same_store(me):
         return
     give_up = _give_up(run_dir, "that run is to be given up")
@@ -321,6 +312,18 @@ def _check_owner(run_dir: Path, me: Owner) -> None:
                       f"{owner.store} (stage {point.get('stage', '?')}, saved at bar {point.get('cursor', 0):,}; "
                       "it did not finish): a fresh run here would archive that trail, and the stopped run could "
                       f"not resume. Continue it with `{resume}`, give this run another --run-dir, or, {give_up}", 1)
+
+
+def _read_owner(run_dir: Path, unknown: str, way_on: str) -> Owner | None:
+    """The owner file in `run_dir` (None: none); one that cannot be read is refused: whether
+    `unknown` cannot be told, and `way_on`, the refusal's way past it."""
+    from engine.run.owner import OWNER_FILE, UnreadableOwner, read_owner
+
+    try:
+        return read_owner(run_dir)
+    except UnreadableOwner as e:
+        raise Refused(f"cannot tell whether {unknown}: its owner file {run_dir / OWNER_FILE} {e}; {way_on}",
+                      1) from None
 
 
 def _give_up(run_dir: Path, when: str) -> str:
