@@ -24,6 +24,6 @@ def test_every_run_row_name_is_defined_in_keys_only() -> None:
 
 def test_engine_run_takes_no_row_name_from_the_commands() -> None:
     upward = [f"{p.relative_to(ENGINE)}:{n.lineno}" for p, tree in _trees(ENGINE / "run")
-              for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("engine.commands")
-              and any(a.name.endswith("_KEY") for a in n.names)]
+              for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+              and (n.module or "").startswith("engine.commands") and any(a.name.endswith("_KEY") for a in n.names)]
     assert upward == []
