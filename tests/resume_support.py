@@ -57,10 +57,10 @@ PER_START = {"resume", "ml", "kv"}  # what each start journals (a resumed run ha
 def journal_facts(work: Path, upto_checkpoint: bool = False) -> list:
     """The journal's facts (kind, key, payload, reason), in order; or only those up to the last
     checkpoint."""
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY
     from state.store import Store
 
     with Store.open(path=str(work / "engine.db")) as store:
-        upto = store.get_json(KEY)["journal_seq"] if upto_checkpoint else math.inf
+        upto = store.get_json(CHECKPOINT_KEY)["journal_seq"] if upto_checkpoint else math.inf
         return [(e.kind, e.key, e.payload, e.reason) for e in store.iter_journal()
                 if e.kind not in PER_START and e.seq <= upto]

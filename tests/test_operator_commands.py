@@ -13,7 +13,8 @@ import pytest
 from engine.cli import main
 from engine.commands import status
 from engine.domain import Domain, Position
-from engine.run.optin import STORE_KEY, Routing
+from engine.run.keys import ROUTING_KEY
+from engine.run.optin import Routing
 from state.runlock import RunLock
 from state.store import Store
 
@@ -23,10 +24,10 @@ SPECS = str(Path(__file__).resolve().parents[1] / "specs")
 @pytest.fixture
 def db(unsaved: Path) -> Path:
     """A run stopped after its checkpoint at bar 1,200 of stage 1: a resume takes commands."""
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY
 
     with Store.open(path=str(unsaved)) as s:
-        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
+        s.put_json(CHECKPOINT_KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
     return unsaved
 
 
@@ -52,7 +53,7 @@ def set_routing(path: Path, paper: bool) -> None:
     """The routing the running engine stores at start (engine/run/assemble.py)."""
     modes = {"crypto_spot": "paper", "crypto_perp": "off", "forex": "off", "forex_options": "off"}
     with Store.open(path=str(path)) as s:
-        s.put_json(STORE_KEY, Routing(modes, (), (), paper).to_json(1))
+        s.put_json(ROUTING_KEY, Routing(modes, (), (), paper).to_json(1))
 
 
 def set_state(path: Path, machine: str, state: str, ctx: dict) -> None:
@@ -183,7 +184,7 @@ def test_promote_refuses_a_live_leg_the_running_engine_has_no_opt_in_for(db, cap
 
 def test_promote_refuses_a_live_leg_when_the_store_does_not_say_how_the_run_routes(db, capsys):
     with Store.open(path=str(db)) as s:
-        s.put_json(STORE_KEY, None)
+        s.put_json(ROUTING_KEY, None)
     set_state(db, "rollout", "demoted", {"stage": 2, "kill_clear": True})
     assert engine("promote", "--db", str(db)) == 1
     assert "refusing rather than guessing" in capsys.readouterr().err
@@ -351,14 +352,13 @@ def test_kill_names_the_guard_a_command_waits_on_and_is_quiet_when_it_applies(db
 
 
 def test_status_says_whether_an_engine_runs_and_how_current_its_figures_are(unsaved, capsys):
-    from engine.commands.run import FINISHED_KEY
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY, FINISHED_KEY
 
     db = unsaved
     assert engine("status", "--db", str(db), "--json") == 0
     assert json.loads(capsys.readouterr().out)["engine"]["state"] == "never checkpointed"
     with Store.open(path=str(db)) as s:
-        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
+        s.put_json(CHECKPOINT_KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
     assert engine("status", "--db", str(db)) == 0
     out = capsys.readouterr().out
     assert "not running, the run did not finish (continue it with `engine run --stage 1 --paper" in out
@@ -396,10 +396,10 @@ def _run_args(argv: list[str]):
 
 def test_status_kill_and_promote_print_a_resume_command_that_pastes(db, tmp_path, capsys):
     """`engine run --resume` alone was printed, and `engine run` requires --stage: pasting it failed."""
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY
 
     with Store.open(path=str(db)) as s:
-        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 2})
+        s.put_json(CHECKPOINT_KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 2})
     set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
     cfg = tmp_path / "run config.yaml"  # a space: the command must quote it
     cfg.write_text(f"db: {db}\n")
@@ -421,11 +421,11 @@ def test_status_kill_and_promote_print_a_resume_command_that_pastes(db, tmp_path
 def test_the_resume_command_masks_a_database_password() -> None:
     import argparse
 
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY
 
     class Saved:
         def get_json(self, key: str) -> dict | None:
-            return {"stage": 3} if key == KEY else None
+            return {"stage": 3} if key == CHECKPOINT_KEY else None
 
     url = "postgresql+psycopg2://engine:s3cret@db.example/engine"
     args = argparse.Namespace(db=url, config=None, specs="specs")

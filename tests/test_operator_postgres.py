@@ -44,11 +44,11 @@ def url() -> Iterator[str]:
 def made(url: str) -> str:
     """The tables and a checkpoint, as a run makes them (a store without a checkpoint takes no
     command: no engine would apply it)."""
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY
     from state.store import Store
 
     with Store.open(url=url) as store:
-        store.put_json(KEY, {"cursor": 200, "clock": 1516515300.0, "stage": 1})
+        store.put_json(CHECKPOINT_KEY, {"cursor": 200, "clock": 1516515300.0, "stage": 1})
     return url
 
 

@@ -51,14 +51,13 @@ def test_status_kill_and_promote_suggest_the_runs_config_and_the_resume_it_names
 
 def test_a_resume_found_through_another_config_names_the_store(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """Status given a config only to find the store: the run's own config may name another store."""
-    from engine.commands.run import CONFIG_FILE_KEY
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY, CONFIG_FILE_KEY
     from state.store import Store
 
     db, finder = tmp_path / "e.db", tmp_path / "finder.yaml"
     finder.write_text(f"db: {db}\n")
     with Store.open(path=str(db)) as s:
-        s.put_json(KEY, {"cursor": 120, "clock": 1516515300.0, "stage": 1})
+        s.put_json(CHECKPOINT_KEY, {"cursor": 120, "clock": 1516515300.0, "stage": 1})
         s.put_json(CONFIG_FILE_KEY, {"path": None})  # the run was given no --config
     assert main(["status", "--json", "--config", str(finder), "--specs", SPECS]) == 0
     resume = _suggested(json.loads(capsys.readouterr().out)["engine"]["resume"], None)
@@ -67,13 +66,12 @@ def test_a_resume_found_through_another_config_names_the_store(tmp_path: Path, c
 
 def test_a_resume_names_the_specs_the_run_was_given(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The specs status reads its commands from need not be the run's: the run's own come back."""
-    from engine.commands.run import CONFIG_FILE_KEY
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY, CONFIG_FILE_KEY
     from state.store import Store
 
     db, theirs = tmp_path / "e.db", str(tmp_path / "my specs")
     with Store.open(path=str(db)) as s:
-        s.put_json(KEY, {"cursor": 120, "clock": 1516515300.0, "stage": 1})
+        s.put_json(CHECKPOINT_KEY, {"cursor": 120, "clock": 1516515300.0, "stage": 1})
         s.put_json(CONFIG_FILE_KEY, {"path": None, "specs": [theirs]})
     assert main(["status", "--json", "--db", str(db), "--specs", SPECS]) == 0
     resume = _suggested(json.loads(capsys.readouterr().out)["engine"]["resume"], None)

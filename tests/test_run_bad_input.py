@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.commands.run import FINISHED_KEY
+from engine.run.keys import FINISHED_KEY
 from state.db import with_driver
 from state.store import Store
 

@@ -15,8 +15,7 @@ import pytest
 
 from cli_support import ONE_DATASET, ROOT, after_word, engine_env, engine_process
 from engine.cli import main
-from engine.commands.run import FINISHED_KEY
-from engine.run import checkpoint
+from engine.run.keys import CHECKPOINT_KEY, FINISHED_KEY
 from engine.run.optin import ENV_VAR, NotLive, route
 from state.store import Store
 
@@ -138,7 +137,7 @@ def test_a_side_file_that_is_a_folder_is_one_line_naming_it(tmp_path: Path, caps
                                                             side: str) -> None:
     db = tmp_path / "x.db"
     with Store.open(path=str(db)) as s:
-        s.put_json(checkpoint.KEY, {"cursor": 0, "stage": 1})
+        s.put_json(CHECKPOINT_KEY, {"cursor": 0, "stage": 1})
         s.put_json("mine", 1)
     (tmp_path / f"x.db{side}").mkdir()
     where = ["--run-dir", str(tmp_path / "run")] if name == "run" else []

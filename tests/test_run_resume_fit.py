@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from cli_support import ROOT, cli
-from engine.commands.run import CONFIG_FILE_KEY
-from engine.run.checkpoint import KEY
-from engine.run.optin import STORE_KEY, Routing
+from engine.run.keys import CHECKPOINT_KEY, CONFIG_FILE_KEY, ROUTING_KEY
+from engine.run.optin import Routing
 from state.store import Store
 from test_suggest_carried import parsed, suggested
 
@@ -31,14 +30,14 @@ def _stopped(db: Path, *, paper: bool, stage: int = 1, folder: Path = ROOT) -> N
     """A run of `stage` stopped after a checkpoint, started in `folder` with --paper or without."""
     modes = {"crypto_spot": "paper", "crypto_perp": "off", "forex": "off", "forex_options": "off"}
     with Store.open(path=str(db)) as s:
-        s.put_json(KEY, {"cursor": 60, "clock": 1516515300.0, "stage": stage})
-        s.put_json(STORE_KEY, Routing(modes, (), (), paper).to_json(stage))
+        s.put_json(CHECKPOINT_KEY, {"cursor": 60, "clock": 1516515300.0, "stage": stage})
+        s.put_json(ROUTING_KEY, Routing(modes, (), (), paper).to_json(stage))
         s.put_json(CONFIG_FILE_KEY, {"path": None, "specs": [str(ROOT / "specs")], "cwd": str(folder)})
 
 
 def _routing(db: Path) -> dict:
     with Store.open_readonly(f"sqlite:///{db}") as s:
-        return s.get_json(STORE_KEY)
+        return s.get_json(ROUTING_KEY)
 
 
 @pytest.mark.parametrize("paper", [False, True], ids=["started without --paper", "started with --paper"])

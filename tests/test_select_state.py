@@ -108,11 +108,10 @@ def test_a_command_that_is_no_active_set_changes_nothing(tmp_path: Path) -> None
 
 
 def _finished(db: Path) -> None:
-    from engine.commands.run import FINISHED_KEY
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY, FINISHED_KEY
 
     with Store.open(path=str(db)) as s:
-        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
+        s.put_json(CHECKPOINT_KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
         s.put_json(FINISHED_KEY, {"run_dir": "runs/stage1-x"})
 
 
@@ -141,10 +140,10 @@ def test_a_store_no_run_would_take_the_set_from_is_refused_with_the_out_hint(tmp
 
 def test_state_and_out_together_write_the_file_and_post(tmp_path: Path) -> None:
     db = tmp_path / "engine.db"
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY
 
     with Store.open(path=str(db)) as s:
-        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
+        s.put_json(CHECKPOINT_KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
     out = tmp_path / "active.json"
     assert _select(tmp_path, db, "BTC-PERP", extra=("--out", str(out))) == 0
     assert json.loads(out.read_text())["symbols"] == ["BTC-PERP"]
@@ -154,11 +153,11 @@ def test_state_and_out_together_write_the_file_and_post(tmp_path: Path) -> None:
 
 
 def test_status_shows_a_pending_set(tmp_path: Path, capsys) -> None:
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY
 
     db = tmp_path / "engine.db"
     with Store.open(path=str(db)) as s:
-        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
+        s.put_json(CHECKPOINT_KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1})
     assert _select(tmp_path, db, "BTC-PERP", "ETH-PERP") == 0
     capsys.readouterr()
     assert main(["status", "--db", str(db)]) == 0

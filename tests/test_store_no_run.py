@@ -10,7 +10,7 @@ import pytest
 
 from cli_support import ONE_DATASET
 from engine.cli import main
-from engine.run.checkpoint import KEY
+from engine.run.keys import CHECKPOINT_KEY
 from state.store import NoStore, Store
 
 SPECS = str(Path(__file__).resolve().parents[1] / "specs")
@@ -63,4 +63,4 @@ def test_a_fresh_run_starts_on_a_store_without_tables(tableless: Path, tmp_path:
     assert main(["run", "--stage", "1", "--no-progress", "--max-bars", "5", "--config", str(tmp_path / "run.yaml"),
                  "--db", str(tableless), "--run-dir", str(tmp_path / "run")]) == 0
     with Store.open_readonly(f"sqlite:///{tableless}") as store:
-        assert store.get_json(KEY)["cursor"] == 5
+        assert store.get_json(CHECKPOINT_KEY)["cursor"] == 5

@@ -86,11 +86,11 @@ def assert_carried(text: str, given: Given, *, db: bool = True, least: int = 1) 
 def _stopped(db: Path, stage: int = 1, brackets: list | None = None) -> None:
     """A run stopped after a checkpoint at `stage` (a resume takes commands), wallets and states as
     a run leaves them."""
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY
 
     with Store.open(path=str(db)) as s:
         s.open_wallet("crypto_spot", "paper", 1000.0)
-        s.put_json(KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": stage, "brackets": brackets or []})
+        s.put_json(CHECKPOINT_KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": stage, "brackets": brackets or []})
     set_state(db, "rollout", f"stage_{stage}", {"stage": stage})
     set_state(db, "kill_modes", "normal", {"tripped_by": ""})
     set_routing(db, paper=True)
@@ -126,7 +126,7 @@ def _bracket_open(db: Path) -> None:
 
 
 def _finished(db: Path) -> None:
-    from engine.commands.run import FINISHED_KEY
+    from engine.run.keys import FINISHED_KEY
 
     _stopped(db)
     with Store.open(path=str(db)) as s:

@@ -50,11 +50,11 @@ def test_inside_another_program_the_word_is_engine(monkeypatch: pytest.MonkeyPat
 
 def _stopped_run(db: Path) -> None:
     """A store a run checkpointed in and stopped: status suggests its resume."""
-    from engine.run.checkpoint import KEY
+    from engine.run.keys import CHECKPOINT_KEY
     from state.store import Store
 
     with Store.open(path=str(db)) as s:
-        s.put_json(KEY, {"cursor": 120, "clock": 1516515300.0, "stage": 1})
+        s.put_json(CHECKPOINT_KEY, {"cursor": 120, "clock": 1516515300.0, "stage": 1})
 
 
 @pytest.mark.parametrize("on_path", [False, True])

@@ -28,6 +28,7 @@ from engine.commands.status import (BRACKET_MACHINE, USAGE, CommandError, add_db
                                     command_store_url, load_spec_set, open_brackets, open_existing_store,
                                     refuse_finished, refuse_untaken, resume_command, shown_specs, when_applied)
 from engine.domain import Domain
+from engine.run.keys import CHECKPOINT_KEY
 from engine.spec.contract import MOVE_STOP
 from engine.suggest import Carried
 
@@ -105,9 +106,7 @@ def _move(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 def _last_closes(store: Any) -> dict[tuple[str, str], float]:
     """(domain, symbol) -> the last close the engine had at its last checkpoint (its books' marks):
     the market the engine sends with `move_stop`, which the spec checks the stop against."""
-    from engine.run.checkpoint import KEY
-
-    books = (store.get_json(KEY) or {}).get("books") or []
+    books = (store.get_json(CHECKPOINT_KEY) or {}).get("books") or []
     return {(b["domain"], sym): float(px) for b in books for sym, px in (b.get("marks") or {}).items()}
 
 

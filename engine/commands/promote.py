@@ -21,7 +21,7 @@ the event, and applied only while the gate is still in that state (`expect_state
 A run opens a live leg only with the triple opt-in (engine/run/optin.py); started with
 --paper, it trades a promoted stage's live legs on the paper venue. The engine refuses
 a promotion into a state with a live leg it can do neither with, and so does this
-command, up front, from the routing the running engine stored (optin.STORE_KEY).
+command, up front, from the routing the running engine stored (kv ROUTING_KEY).
 
     command: "promote"   (the rollout spec's command name)
     args: {"machine": "rollout", "event": "operator_confirmed",
@@ -38,6 +38,7 @@ from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_d
                                     load_machines, load_spec_set, machine_state, open_existing_store, refuse_finished,
                                     refuse_untaken, resume_command, when_applied, USAGE)
 from engine.domain import Domain
+from engine.run.keys import ROUTING_KEY
 from engine.spec.contract import GATE_CONFIRM, GATE_DECLINE
 from engine.suggest import Carried
 
@@ -188,13 +189,13 @@ def _kill_hint(spec_set: Any, args: argparse.Namespace, store: Any) -> str:
 def _live_legs(machine: Any, target: str, store: Any) -> list[str]:
     """Notes on the target state's live legs, as the running engine routes them; CommandError
     when it would refuse one (no opt-in, no --paper) or the store does not say how it routes."""
-    from engine.run.optin import STORE_KEY, Routing
+    from engine.run.optin import Routing
 
     spec = dict(machine.states[target].attrs.get("domains", {}))
     live = [d for d, m in spec.items() if m == "live"]
     if not live:
         return []
-    saved = store.get_json(STORE_KEY)
+    saved = store.get_json(ROUTING_KEY)
     if saved is None:
         raise CommandError(f"{target} trades {', '.join(live)} live, and the store does not say whether the run "
                            "has the live opt-in or --paper: refusing rather than guessing")

@@ -23,18 +23,11 @@ from typing import Any
 
 from engine.diagnostics import SpecError, render
 from engine.run import interrupt
+from engine.run.keys import (CHECKPOINT_KEY, CONFIG_DIGEST_KEY, CONFIG_FILE_KEY, DIR_KEY, FINISHED_KEY,
+                              ROUTING_KEY, RUN_ID_KEY, SPECS_KEY)
 from engine.run.owner import Owner
 from engine.spec.contract import STAGES, stage_state
 
-FINISHED_KEY = "run/finished"  # {"run_dir": ...}: the run processed its last bar and wrote its report
-DIR_KEY = "run/dir"
-# {"path": the --config the run, or its last resume, was given (None: none), "specs": its --specs, both absolute;
-#  "cwd": the folder it ran in}: what `engine status` suggests a resume with (started_with)
-CONFIG_FILE_KEY = "run/config_file"
-# The run's id (engine/run/owner.py new_run_id), set when it starts fresh and in its run directory's owner
-# file too: a resume proves the directory still its own by it, a copied or moved store as well
-RUN_ID_KEY = "run/id"
-SPECS_KEY = "run/specs"  # session.spec_hashes of the specs a run started with: its parts, so a resume can name one
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended (SIGTERM: 143)
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
 CARRIED = ("config", "specs", "db")  # written by engine/suggest.py Carried, as every suggested command has them
@@ -279,14 +272,11 @@ def _check_still_own(run_dir: Path, me: Owner, afresh: str) -> None:
     store copied or moved keeps (Owner.same_run); an owner file from before runs had an id, by its
     store's path, and one naming another store is refused with the way on for a copy. No owner
     file: a run from before runs left one, or a trail no other run wrote."""
-    from engine.run.owner import OWNER_FILE, UnreadableOwner, read_owner
+    from engine.run.owner import OWNER_FILE
 
-    try:
-        owner = read_owner(run_dir)
-    except UnreadableOwner as e:
-        raise Refused(f"cannot tell whether the audit trail in {run_dir} is still this run's: its owner file "
-                      f"{run_dir / OWNER_FILE} {e}; a resume cuts the trail back to its checkpoint. If it is this "
-                      f"run's, delete that file and resume again; else {afresh}. Nothing was written", 1) from None
+    owner = _read_owner(run_dir, f"the audit trail in {run_dir} is still this run's",
+                        "a resume cuts the trail back to its checkpoint. If it is this run's, delete that file and "
+                        f"resume again; else {afresh}. Nothing was written")
     if owner is None or owner.same_run(me):
         return
     if owner.run_id is None:  # whose run it is was written as a store's path, and this store has another
@@ -310,14 +300,8 @@ def _check_owner(run_dir: Path, me: Owner) -> None:
     unfinished there. No owner file (a directory no run wrote since runs left one), a finished
     run, or this store's own stopped run (a fresh run on a store archives its run, store and
     files alike) leave the directory to this run."""
-    from engine.run.owner import OWNER_FILE, UnreadableOwner, read_owner
-
-    try:
-        owner = read_owner(run_dir)
-    except UnreadableOwner as e:
-        raise Refused(f"cannot tell whether the run directory {run_dir} holds a stopped run of another store: its "
-                      f"owner file {run_dir / OWNER_FILE} {e}; give this run another --run-dir, or, "
-                      f"{_give_up(run_dir, 'no stopped run needs it')}", 1) from None
+    owner = _read_owner(run_dir, f"the run directory {run_dir} holds a stopped run of another store",
+                        f"give this run another --run-dir, or, {_give_up(run_dir, 'no stopped run needs it')}")
     if owner is None or owner.finished or owner.same_store(me):
         return
     give_up = _give_up(run_dir, "that run is to be given up")
@@ -328,6 +312,18 @@ def _check_owner(run_dir: Path, me: Owner) -> None:
                       f"{owner.store} (stage {point.get('stage', '?')}, saved at bar {point.get('cursor', 0):,}; "
                       "it did not finish): a fresh run here would archive that trail, and the stopped run could "
                       f"not resume. Continue it with `{resume}`, give this run another --run-dir, or, {give_up}", 1)
+
+
+def _read_owner(run_dir: Path, unknown: str, way_on: str) -> Owner | None:
+    """The owner file in `run_dir` (None: none); one that cannot be read is refused: whether
+    `unknown` cannot be told, and `way_on`, the refusal's way past it."""
+    from engine.run.owner import OWNER_FILE, UnreadableOwner, read_owner
+
+    try:
+        return read_owner(run_dir)
+    except UnreadableOwner as e:
+        raise Refused(f"cannot tell whether {unknown}: its owner file {run_dir / OWNER_FILE} {e}; {way_on}",
+                      1) from None
 
 
 def _give_up(run_dir: Path, when: str) -> str:
@@ -347,7 +343,6 @@ def _stopped_run(owner: Owner, run_dir: Path, give_up: str) -> tuple[dict, str] 
     A store that cannot be read, or a server store (its URL, password and all, is not kept in the
     run directory), is refused: whose the directory is cannot be told."""
     from engine.commands.status import driver_error, resume_command
-    from engine.run import checkpoint
     from state.db import parse_url
     from state.store import NoStore, Store
 
@@ -361,7 +356,7 @@ def _stopped_run(owner: Owner, run_dir: Path, give_up: str) -> tuple[dict, str] 
     url = f"sqlite:///{owner.sqlite}"
     try:
         with Store.open_readonly(url) as store:
-            saved = SavedRun(store.get_json(checkpoint.KEY), None, store.get_json(FINISHED_KEY),
+            saved = SavedRun(store.get_json(CHECKPOINT_KEY), None, store.get_json(FINISHED_KEY),
                              store.get_json(DIR_KEY), config_file=store.get_json(CONFIG_FILE_KEY))
             if (saved.checkpoint is None or saved.finished is not None or saved.run_dir is None
                     or _saved_dir(saved, saved.run_dir) != run_dir.resolve()):
@@ -608,7 +603,6 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
     hashes of every machine a run of `specs` hosts. A store that cannot be opened (bad driver,
     refused connection) is one line, password masked."""
     from engine.commands.status import driver_error
-    from engine.run import checkpoint
     from engine.run.session import hosted_machines
     from state.store import NoStore, Store
 
@@ -618,7 +612,7 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
     url = parsed.render_as_string(hide_password=False)
     try:
         with Store.open_readonly(url) if file is not None else Store.open(url=url) as store:
-            return SavedRun(store.get_json(checkpoint.KEY), store.get_json(checkpoint.CONFIG_KEY),
+            return SavedRun(store.get_json(CHECKPOINT_KEY), store.get_json(CONFIG_DIGEST_KEY),
                             store.get_json(FINISHED_KEY), store.get_json(DIR_KEY),
                             {m: {r.spec_hash for r in store.load_snapshots(m).values()}
                              for m in hosted_machines(specs)}, store.get_json(SPECS_KEY),
@@ -669,8 +663,6 @@ def _check_resumable(args: argparse.Namespace) -> None:
     store, no checkpoint, a finished run or a store that cannot be read is left to _check_saved
     and the run lock."""
     from engine.commands.status import CommandError, command_store_url, open_existing_store
-    from engine.run import checkpoint
-    from engine.run.optin import STORE_KEY
     from engine.suggest import Carried
 
     from state.runlock import RunLock
@@ -680,7 +672,7 @@ def _check_resumable(args: argparse.Namespace) -> None:
         if RunLock.holder(url) is not None:  # refused under the run lock; reading would leave a -wal, -shm
             return
         with open_existing_store(url, Carried.of(args), readonly=True) as store:
-            point, routing = store.get_json(checkpoint.KEY), store.get_json(STORE_KEY)
+            point, routing = store.get_json(CHECKPOINT_KEY), store.get_json(ROUTING_KEY)
             if point is None or store.get_json(FINISHED_KEY) is not None:
                 return
             _check_folder(args, store)
@@ -714,7 +706,7 @@ def _check_stage(args: argparse.Namespace, checkpoint: dict, routing: dict | Non
 
 
 def _check_routing(args: argparse.Namespace, routing: dict | None, parsed: Any) -> None:
-    """A resume routes as its run started (optin.STORE_KEY): --paper sends the live legs of the
+    """A resume routes as its run started (ROUTING_KEY): --paper sends the live legs of the
     start stage and of any stage the run is promoted to to the paper venue, and `engine promote`
     checks a promotion against it. Added or dropped on a resume it would change that halfway,
     silently: refused (a usage error), with the run's own flags. A run stored before its routing
@@ -982,7 +974,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     store.put_json(CONFIG_FILE_KEY, started_with(args))
     if not args.resume:  # a resume must find the config it started with (checked before it starts)
         store.put_json(RUN_ID_KEY, me.run_id)
-        store.put_json(checkpoint.CONFIG_KEY, checkpoint.config_digest(runner.session.cfg))
+        store.put_json(CONFIG_DIGEST_KEY, checkpoint.config_digest(runner.session.cfg))
         store.put_json(SPECS_KEY, runner.session.spec_hashes())
     runner.heartbeat = args.heartbeat
     _show_warnings(warnings, store, console)

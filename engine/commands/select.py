@@ -43,6 +43,7 @@ from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file
 from engine.commands.status import (CommandError, command_store_url, open_existing_store, resume_command,
                                     running_engine, when_applied)
+from engine.run.keys import FINISHED_KEY, SYMBOLS_KEY
 from engine.suggest import DEFAULT_SPECS, Carried
 
 if TYPE_CHECKING:
@@ -161,8 +162,6 @@ class _RunTarget:
                                f"{self.cfg.fallback_file}, the default --out)", e.code) from None
 
     def _when_applied(self, store: Any) -> str:
-        from engine.commands.run import FINISHED_KEY
-
         finished = store.get_json(FINISHED_KEY)
         if finished is not None:
             raise CommandError(f"the run on this store finished (its report is in {finished.get('run_dir', '?')}): "
@@ -178,7 +177,7 @@ def _warn_not_traded(symbols: list[str], store: Any) -> None:
     """Warn (stderr) of the set's symbols that no series of the store's run trades, as the run will
     when it applies the set: a typo'd or foreign symbol would silently narrow what the run trades.
     Nothing for a run from before runs recorded their symbols (kv SYMBOLS_KEY)."""
-    from engine.run.signals import SYMBOLS_KEY, not_traded, not_traded_warning
+    from engine.run.signals import not_traded, not_traded_warning
 
     traded = store.get_json(SYMBOLS_KEY)
     if not isinstance(traded, list):

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.run.finished import run_dir_of
+from engine.run.keys import CHECKPOINT_KEY, CONFIG_FILE_KEY, FINISHED_KEY, ROUTING_KEY
 from engine.spec.contract import AWAITING_TAG  # states tagged so wait for `engine promote`
 from engine.suggest import DEFAULT_SPECS, Carried, spec_paths  # the options a suggested command keeps
 
@@ -78,13 +80,11 @@ def _with_archived(what: str, url: str) -> str:
 
 def _unfinished(file: Path) -> bool:
     """Whether the SQLite store `file` holds a run that checkpointed and did not finish."""
-    from engine.commands.run import FINISHED_KEY
-    from engine.run.checkpoint import KEY
     from state.store import Store
 
     try:
         with Store.open_readonly(f"sqlite:///{file}") as store:
-            return store.get_json(KEY) is not None and store.get_json(FINISHED_KEY) is None
+            return store.get_json(CHECKPOINT_KEY) is not None and store.get_json(FINISHED_KEY) is None
     except Exception:  # noqa: BLE001 - an archived file SQLite cannot read restores nothing
         return False
 
@@ -269,7 +269,7 @@ def settle_run_dir(store: Any, url: str) -> str | None:
     from engine.run.store_archive import UnsettledArchive
     from state.db import shown_url
 
-    run_dir = _run_dir_of(store) or _archived_run_dir(url)
+    run_dir = run_dir_of(store) or _archived_run_dir(url)
     if run_dir is None:
         return None
     parsed = parse_store_url(url)
@@ -282,18 +282,6 @@ def settle_run_dir(store: Any, url: str) -> str | None:
     if note:
         print(f"note: {note}", file=sys.stderr)
     return None
-
-
-def _run_dir_of(store: Any) -> Path | None:
-    """The directory of the store's run, absolute (a relative one is read from the folder the run
-    ran in); None before a run recorded it."""
-    from engine.commands.run import CONFIG_FILE_KEY, DIR_KEY, FINISHED_KEY
-
-    run_dir = store.get_json(DIR_KEY) or (store.get_json(FINISHED_KEY) or {}).get("run_dir")
-    if not isinstance(run_dir, str):
-        return None
-    cwd = (store.get_json(CONFIG_FILE_KEY) or {}).get("cwd") or os.getcwd()
-    return (Path(cwd) / run_dir).resolve()
 
 
 def _archived_run_dir(url: str) -> Path | None:
@@ -311,7 +299,7 @@ def _archived_run_dir(url: str) -> Path | None:
         return None
     try:
         with Store.open_readonly(f"sqlite:///{kept[-1] / name}") as archived:
-            return _run_dir_of(archived)
+            return run_dir_of(archived)
     except Exception:  # noqa: BLE001 - an archived file SQLite cannot read names no directory
         return None
 
@@ -327,7 +315,6 @@ def refuse_finished(store: Any, carried: Carried) -> None:
     """CommandError when the store's run finished (finished_run): no engine would ever take a
     command posted to it (`engine run --resume` refuses a finished run, and a fresh run archives
     the store)."""
-    from engine.commands.run import FINISHED_KEY
 
     finished = store.get_json(FINISHED_KEY)
     if finished is not None:
@@ -361,14 +348,12 @@ def resume_command(store: Any, args: argparse.Namespace) -> str | None:
     started with, as the store holds them (a resume given another config or edited specs is
     refused), and the --db that names this store from there (the run folder needs none: a resume
     finds its own in the store). None before a checkpoint."""
-    from engine.commands.run import CONFIG_FILE_KEY, add_arguments, resume_command_of
-    from engine.run.checkpoint import KEY
-    from engine.run.optin import STORE_KEY
+    from engine.commands.run import add_arguments, resume_command_of
 
-    stage = (store.get_json(KEY) or {}).get("stage")
+    stage = (store.get_json(CHECKPOINT_KEY) or {}).get("stage")
     if stage is None:
         return None
-    routing = store.get_json(STORE_KEY) or {}
+    routing = store.get_json(ROUTING_KEY) or {}
     started = store.get_json(CONFIG_FILE_KEY) or {}  # {}: a run saved before it was stored
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -484,9 +469,8 @@ def open_brackets(store: Any) -> list[dict[str, Any]]:
     symbol, side, machine state, and stop and take-profit as its bracket machine holds them
     (tightened since the entry by breakeven, trailing or `engine move-stop`), and its saved
     snapshot (`snapshot`). What `engine status` shows and `engine move-stop` names."""
-    from engine.run.checkpoint import KEY
 
-    saved = (store.get_json(KEY) or {}).get("brackets") or []
+    saved = (store.get_json(CHECKPOINT_KEY) or {}).get("brackets") or []
     snaps = store.load_snapshots(BRACKET_MACHINE, [d["id"] for d in saved]) if saved else {}
     out = []
     for d in saved:
@@ -541,15 +525,13 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
     """Whether an engine runs on the store, how current the figures shown are (a store holds the
     engine's state as of its last checkpoint: with batch durability, up to `checkpoint_every`
     bars behind a running engine), and the command that continues a stopped run."""
-    from engine.commands.run import FINISHED_KEY
-    from engine.run.checkpoint import KEY
 
     holder = running_engine(url)
     finished = store.get_json(FINISHED_KEY)
     split = settle_run_dir(store, url)  # first: a finished run's directory is completed once its files are together
     if finished is not None and holder is None and split is None:
         complete_finished(store, url)
-    saved = store.get_json(KEY) or {}
+    saved = store.get_json(CHECKPOINT_KEY) or {}
     state = "running" if holder is not None else "finished" if finished is not None else (
         "stopped" if saved else "never checkpointed")
     return {"state": state, "holder": str(holder) if holder is not None else None,
@@ -571,7 +553,6 @@ def _machines(specs: list[str]) -> dict[str, Any]:
 def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
     """Everything `engine status` shows, as JSON-able data. A finished run awaits no confirmation,
     whatever state it ended in: no engine takes a command posted to it (refuse_finished)."""
-    from engine.commands.run import FINISHED_KEY
 
     open_run = store.get_json(FINISHED_KEY) is None
     rollout, kill = machines.get(ROLLOUT_KIND), machines.get(KILL_KIND)

@@ -11,12 +11,13 @@ from engine.exec.execution import Execution
 from engine.exec.ledger import BufferedLedger, StoreLedger
 from engine.run import interrupt
 from engine.run.config import RunConfig
+from engine.run.keys import CHECKPOINT_KEY, ROUTING_KEY, SYMBOLS_KEY
 from engine.run.loop import Runner
 from engine.run.market import data_notes, load_series, partial_bars
-from engine.run.optin import STORE_KEY, Routing
+from engine.run.optin import Routing
 from engine.run.owner import Owner, claim_on_resume, write_owner
 from engine.run.report import AUDIT, MOVING, archive_run_files, restore_run_files
-from engine.run.signals import SYMBOLS_KEY, active_symbols, build_decider
+from engine.run.signals import active_symbols, build_decider
 from engine.run.session import Session, bind_stages, spec_hash
 from engine.run.store_archive import settled
 from engine.runtime import Interpreter, JsonlSink, ReplayClock
@@ -116,7 +117,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         runner.decider.holding = lambda symbol, d: any(b.side.sign == d
                                                        for b in session.execution.open_brackets(symbol))
         runner.active_symbols = active
-        store.put_json(STORE_KEY, routing.to_json(stage))  # what `engine promote` checks a promotion against
+        store.put_json(ROUTING_KEY, routing.to_json(stage))  # what `engine promote` checks a promotion against
         store.put_json(SYMBOLS_KEY, sorted({s.symbol for s in series}))  # what `engine select --state` checks
         if saved is not None:
             checkpoint.load(runner, saved)
@@ -227,11 +228,9 @@ def _open_store(cfg: RunConfig, url: str, clock: ReplayClock, hash_: str) -> Any
 def _saved(store: Any, stage: int, resume: bool) -> dict | None:
     """The checkpoint a resume continues from (None for a fresh run); refused when there is none
     or it is another stage's."""
-    from engine.run import checkpoint
-
     if not resume:
         return None
-    saved = store.get_json(checkpoint.KEY)
+    saved = store.get_json(CHECKPOINT_KEY)
     if saved is None:
         raise FileNotFoundError(f"nothing to resume in {store.url}: start a run without --resume")
     if saved["stage"] != stage:  # `engine run` refuses it first, suggesting the user's command with that stage

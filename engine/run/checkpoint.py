@@ -26,13 +26,12 @@ from typing import Any
 from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side
 from engine.exec.handles import BracketHandle, OrderHandle
 from engine.run.book import DomainBook
+from engine.run.keys import CHECKPOINT_KEY
 from engine.run.kpi import RunningKpis
 from engine.run.result import ClosedTrade
 from state.control import Command
 from state.ledger import Book as Position
 
-KEY = "run/checkpoint"
-CONFIG_KEY = "run/config"  # {dotted config key: hash of its value}, stored when a run starts
 # Keys that do not change what the replay does: where the store and the outputs live (a resume
 # may find them by other means: --db, ENGINE_DB_URL, the saved run dir), and how long the replay
 # holds for the operator (a command it takes is journaled at its row like any other).
@@ -167,7 +166,7 @@ def save(runner: Any, take_commands: bool = False) -> None:
         ses.ledger.flush(ses.books.values(), ex.orders.values())
         seq = store.journal("equity", "points", runner._equity_pending.payload())
         ledger_rows = ses.ledger.state()
-        store.put_json(KEY, {
+        store.put_json(CHECKPOINT_KEY, {
             "cursor": runner.bars, "clock": ses.clock.now(), "venue_calls": venue_calls, "audit_offset": audit_offset,
             "journal_seq": seq, "stage": ses.stage, "stage_log": ses.stage_log,
             "day": runner._day,  # each domain's start of day and peak are its book's

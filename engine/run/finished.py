@@ -17,6 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from engine.run.keys import CONFIG_FILE_KEY, DIR_KEY, FINISHED_KEY, RUN_ID_KEY
+
 
 def complete(store: Any, sqlite: Path | None) -> str | None:
     """Repair the run directory of the finished run in `store` (a SQLite store's file `sqlite`):
@@ -26,7 +28,7 @@ def complete(store: Any, sqlite: Path | None) -> str | None:
     from engine.run.report import JOURNAL, append_journal
     from state.runlock import RunDirInUse, RunDirLock
 
-    run_dir = _run_dir(store)
+    run_dir = run_dir_of(store) if isinstance(store.get_json(FINISHED_KEY), dict) else None
     if run_dir is None or not (run_dir / JOURNAL).is_file():
         return None
     try:
@@ -57,21 +59,18 @@ def complete(store: Any, sqlite: Path | None) -> str | None:
             f"{rows_said}marked it finished")
 
 
-def _run_dir(store: Any) -> Path | None:
-    """The finished run's directory, absolute: a relative one is read from the folder the run ran in."""
-    from engine.commands.run import CONFIG_FILE_KEY, FINISHED_KEY
-
-    finished = store.get_json(FINISHED_KEY)
-    if not isinstance(finished, dict) or not isinstance(finished.get("run_dir"), str):
+def run_dir_of(store: Any) -> Path | None:
+    """The directory of the store's run, absolute (a relative one is read from the folder the run
+    ran in); None before a run recorded it. A run from before DIR_KEY names it only once finished."""
+    run_dir = store.get_json(DIR_KEY) or (store.get_json(FINISHED_KEY) or {}).get("run_dir")
+    if not isinstance(run_dir, str):
         return None
     cwd = (store.get_json(CONFIG_FILE_KEY) or {}).get("cwd") or os.getcwd()
-    return (Path(cwd) / finished["run_dir"]).resolve()
+    return (Path(cwd) / run_dir).resolve()
 
 
 def _same_run(owner: Any, store: Any, sqlite: Path | None) -> bool:
     """The owner file names the store's run: by run id, or by the store's file for a run from before ids."""
-    from engine.commands.run import RUN_ID_KEY
-
     run_id = store.get_json(RUN_ID_KEY)
     if owner.run_id is not None or run_id is not None:
         return owner.run_id == run_id

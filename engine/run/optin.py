@@ -13,7 +13,6 @@ from typing import Mapping
 
 ENV_VAR = "ENABLE_LIVE_TRADING"
 CONFIG_KEY = "execution.trading_enabled"
-STORE_KEY = "run/routing"  # the running engine's routing, for `engine promote` to read
 
 
 @dataclass(frozen=True, slots=True)

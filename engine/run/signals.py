@@ -36,14 +36,13 @@ import numpy as np
 from engine.diagnostics import Pos
 from engine.run.config import RunConfig
 from engine.run.decide import Decider, EntryFilters, SymbolInputs
+from engine.run.keys import MODELS_KEY
 from engine.run.market import Series
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from engine.data.sources import Source
-
-MODELS_KEY = "run/ml_models"  # symbol -> [[tf, version], ...] the run started with
 
 
 @dataclass
@@ -387,9 +386,6 @@ def active_symbols(cfg: RunConfig, specs: Any, store: Any, notes: list[str], res
 
 
 SET_ACTIVE = "set_active"  # the control-channel command `engine select --state DB` posts
-# The symbols the run's series trade (set at every start, fixed for the run: a promotion loads no data):
-# what `engine select --state` checks a set against before it posts it.
-SYMBOLS_KEY = "run/symbols"
 
 
 def not_traded(symbols: Iterable[str], traded: Iterable[str]) -> list[str]:
