@@ -3,6 +3,7 @@ xgboost and PPO 8-38x slower here) and keep hypothesis deterministic."""
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -28,6 +29,11 @@ if "ENGINE_CACHE_DIR" not in os.environ:
 # repo root for most tests) must not reach the suite's runs: python-dotenv's switch turns it off,
 # for the engine processes the tests start too. tests/test_env_file.py turns it back on.
 os.environ["PYTHON_DOTENV_DISABLED"] = "1"
+# The Ctrl-C tests need Python's SIGINT handler, here and in the engines they start; a suite
+# started in the background by a shell without job control (`make test &` in a script)
+# inherits SIGINT ignored, which exec passes on to every child: restore it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
