@@ -5,6 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
+TEST_WORKERS ?= auto
 
 .PHONY: run test validate docs bench clean
 
@@ -22,7 +23,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/engine validate specs
 	$(BIN)/engine docs --check
-	$(BIN)/python -m pytest
+	# One worker per core (TEST_WORKERS=0: one process); worksteal evens out the long crash and run tests.
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 validate: $(STAMP)
 	$(BIN)/engine validate specs
