@@ -8,6 +8,7 @@ On the real paper venue and the real order and bracket specs, XRP-PERP's bundled
 refuses market closes while `shut` (as it would a market shut, or dust under its minimum notional)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -150,13 +151,9 @@ def test_a_refused_exit_close_is_re_sent_until_flat_never_two_at_once(machines, 
     assert b.instance.ctx["close_refusals"] == venue_shut.refused
 
 
-@pytest.mark.parametrize("reason, max_hold_s, flip_every", [("signal", 1e9, 8), ("max_hold", 3600.0, 60)])
-def test_a_run_re_sends_a_refused_exit_close_each_bar_and_journals_it_once(tmp_path, reason: str, max_hold_s: float,
-                                                                         flip_every: int) -> None:
-    """The run's own bars re-send the refused close of a strategy's exit or a max-hold exit, one a bar,
-    until the venue takes it; the journal has one rejection row and one fault. After a max-hold exit the
-    strategy still wants the side, so the bars after it are quiet but for the re-send: skipping them
-    (engine/run/quiet.py) would skip the re-sends."""
+def _run_flattening(tmp_path, reason: str, max_hold_s: float, flip_every: int):
+    """A run (ETH_BTC 5m, flips every `flip_every` bars) whose position's exit close the venue refused:
+    the runner, the bracket (flattening) and the venue's checker (still refusing)."""
     from run_support import Scenario, build, write_env_override
     from test_flatten_overdue import RefusesCloses
 
@@ -175,6 +172,18 @@ def test_a_run_re_sends_a_refused_exit_close_each_bar_and_journals_it_once(tmp_p
         assert runner.bars < 300 and b.instance.state == "protected", "the position is not exited"
         runner.run(limit=runner.bars + 1)
     assert b.exit_whys[b.exits[0].id] == reason and b.instance.ctx["close_refused"]
+    return runner, b, checker
+
+
+@pytest.mark.parametrize("reason, max_hold_s, flip_every", [("signal", 1e9, 8), ("max_hold", 3600.0, 60)])
+def test_a_run_re_sends_a_refused_exit_close_each_bar_and_journals_it_once(tmp_path, reason: str, max_hold_s: float,
+                                                                         flip_every: int) -> None:
+    """The run's own bars re-send the refused close of a strategy's exit or a max-hold exit, one a bar,
+    until the venue takes it; the journal has one rejection row and one fault. After a max-hold exit the
+    strategy still wants the side, so the bars after it are quiet but for the re-send: skipping them
+    (engine/run/quiet.py) would skip the re-sends."""
+    runner, b, checker = _run_flattening(tmp_path, reason, max_hold_s, flip_every)
+    ses, ex = runner.session, runner.session.execution
     runner.run(limit=runner.bars + 6)
     assert b.instance.state == "flattening" and len(b.exits) == 7, "the run did not re-send the refused close once a bar"
     checker.refusing = False
@@ -186,3 +195,22 @@ def test_a_run_re_sends_a_refused_exit_close_each_bar_and_journals_it_once(tmp_p
     faults = [r for r in rows if r.kind == "fault" and "refused the exit" in r.reason]
     assert (len(refusals), len(faults)) == (1, 1)
     assert b.exit_reason == reason, "the re-sent close lost the exit's reason"
+
+
+@pytest.mark.parametrize("reason, max_hold_s, flip_every", [("signal", 1e9, 8), ("max_hold", 3600.0, 60)])
+def test_a_run_re_sends_a_refused_exit_close_on_bars_whose_atr_is_unknown(tmp_path, reason: str, max_hold_s: float,
+                                                                        flip_every: int) -> None:
+    """A bar without an ATR (NaN: a gap in the data, a window not yet full) still re-sends the refused
+    close: the re-send needs no ATR, and only breakeven and trailing wait for one. The run used to send
+    such a bar no price update at all, so the position stayed open with its exit wanted."""
+    runner, b, checker = _run_flattening(tmp_path, reason, max_hold_s, flip_every)
+    [s] = runner.timeline.series
+    s.atr = np.full_like(s.atr, np.nan)  # every bar from here on (the ones stepped already read theirs)
+    runner.run(limit=runner.bars + 6)
+    assert b.instance.state == "flattening" and len(b.exits) == 7, \
+        "the run did not re-send the refused close on the bars without an ATR"
+    assert b.instance.ctx["close_refusals"] == 7
+    checker.refusing = False
+    runner.run(limit=runner.bars + 2)
+    assert b.instance.done and b.open_qty == 0.0, "the refused exit left the position open"
+    assert b.exit_reason == reason

@@ -725,11 +725,10 @@ class Runner:
 
     def _price_update(self, s: Series, i: int, close: float) -> None:
         """Each bar's close and ATR reach the open brackets: the spec's breakeven and trailing rules,
-        and the re-send of a close the venue refused."""
-        atr = s.atr.item(i)
-        if not math.isfinite(atr):
-            return
-        self.session.execution.price_update(s.symbol, close, atr)
+        and the re-send of a close the venue refused. Sent on every bar, its ATR NaN where it is
+        unknown (the window not full, a gap): the re-send needs none, and the spec's breakeven and
+        trailing guards ask for a known one (specs/orders/bracket.yaml)."""
+        self.session.execution.price_update(s.symbol, close, s.atr.item(i))
 
     # -- exits the engine decides ----------------------------------------------------
     def _engine_exits(self, s: Series, t: float) -> None:
