@@ -276,3 +276,47 @@ def test_settle_names_the_record_when_the_run_lock_cannot_be_taken(tmp_path: Pat
         settle(url)
     local.lock.rmdir()
     assert "put them back" in settle(url) and all(p.read_text() == p.name for p in files)
+
+
+@pytest.fixture(scope="module")
+def finished_short(tmp_path_factory) -> tuple[Path, dict[Path, bytes]]:
+    """A run SIGKILLed once its store's `run/finished` was committed, before its run directory said so:
+    the journal export one row short (and a row cut in the middle), the owner file not finished. Its
+    work folder and those two files' bytes, which each test puts back."""
+    work = tmp_path_factory.mktemp("finished") / "w"
+    work.mkdir()
+    (work / "run.yaml").write_text(CONFIG.replace("full", "batch"))
+    _killed_at("mark-finished", 1, *_run_args(work))
+    journal, owner = work / "run" / "journal.jsonl", work / "run" / ".engine-run.owner"
+    with open(journal, "rb+") as f:
+        f.truncate(f.seek(0, os.SEEK_END) - 40)
+    return work, {journal: journal.read_bytes(), owner: owner.read_bytes()}
+
+
+@pytest.mark.parametrize("command", [
+    ("kill", "--mode", "halt"), ("promote",), ("promote", "--domain", "crypto_spot"),
+    ("degrade", "--domain", "crypto_spot"), ("move-stop", "--symbol", "ETH/BTC", "--stop", "0.05"),
+    ("select", "--metrics", "{metrics}", "--state")], ids=lambda c: "-".join(c[:3:2]))
+def test_an_operator_command_refused_on_a_finished_run_repairs_its_run_directory(
+        finished_short: tuple[Path, dict[Path, bytes]], command: tuple[str, ...]) -> None:
+    """Each operator command refuses a finished run (no engine would take what it posts), and puts its run
+    directory level with the store first, as `engine status` and `engine run` do (settle_finished): they
+    used to refuse and leave the journal export a row short and the owner file unfinished for good."""
+    work, broken = finished_short
+    for path, data in broken.items():
+        path.write_bytes(data)
+    journal, owner = work / "run" / "journal.jsonl", work / "run" / ".engine-run.owner"
+    assert json.loads(owner.read_text())["finished"] is False
+    metrics = work / "metrics.json"
+    metrics.write_text(json.dumps([{"symbol": "ETH/BTC", "tf": "5m", "trades": 40, "sharpe": 2.0, "profit_factor": 1.5,
+                                    "max_drawdown": 0.1, "winrate": 0.5}]))
+    db = str(work / "engine.db")
+    args = [a.format(metrics=metrics) for a in command] + ([db] if command[-1] == "--state" else ["--db", db])
+    done = _engine(*args)
+    assert done.returncode != 0 and "finished" in done.stderr, done.stderr[-2000:]
+    assert "note: the run finished, but a kill stopped it before its run directory" in done.stderr
+    with sqlite3.connect(work / "engine.db") as c:
+        seqs = [s for (s,) in c.execute("select seq from journal order by seq")]
+    rows = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [r["seq"] for r in rows] == seqs and rows[-1]["key"] == "run/finished"
+    assert json.loads(owner.read_text())["finished"] is True

@@ -64,7 +64,7 @@ def post_gate_command(args: argparse.Namespace, url: str, command: str, *,
     spec_set = load_spec_set(args.specs)
     instance, carried = f"gate:{args.domain}", Carried.of(args)
     with open_existing_store(url, carried) as store:
-        refuse_finished(store, carried)
+        refuse_finished(store, url, carried)
         saved = [(name, snap) for name in hosted_machines(spec_set) if name in spec_set.machines
                  for iid, snap in store.load_snapshots(name).items() if iid == instance]
         if not saved:

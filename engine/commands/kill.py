@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         url = command_store_url(args)
         carried = Carried.of(args)  # after the URL's check: it prints --db back
         with open_existing_store(url, carried) as store:
-            refuse_finished(store, carried)
+            refuse_finished(store, url, carried)
             current, _ = machine_state(store, machine.name)
             warning = _inapplicable(machine, current, cmd.event)
             resume = resume_command(store, args)

@@ -77,7 +77,7 @@ def _move(args: argparse.Namespace) -> tuple[list[str], list[str]]:
                            f"`{MOVE_STOP}`; run `engine validate {shown}`")
     url, carried = command_store_url(args), Carried.of(args)
     with open_existing_store(url, carried) as store:
-        refuse_finished(store, carried)
+        refuse_finished(store, url, carried)
         named = [b for b in open_brackets(store)
                  if b["symbol"] == args.symbol and args.domain in (None, b["domain"])]
         if not named:

@@ -83,7 +83,7 @@ def _promote(args: argparse.Namespace) -> str:
         raise CommandError(f"the `{machine.name}` spec has no `{name}` command under `commands:`")
     url, carried = command_store_url(args), Carried.of(args)
     with open_existing_store(url, carried) as store:
-        refuse_finished(store, carried)
+        refuse_finished(store, url, carried)
         state, ctx = machine_state(store, machine.name)
         if state is None:
             raise CommandError(f"no `{machine.name}` snapshot in the store yet: the engine has not run a stage")

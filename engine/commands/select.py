@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file
 from engine.commands.status import (CommandError, command_store_url, open_existing_store, resume_command,
-                                    running_engine, when_applied)
+                                    running_engine, settle_finished, when_applied)
 from engine.run.keys import FINISHED_KEY, SYMBOLS_KEY
 from engine.suggest import DEFAULT_SPECS, Carried
 
@@ -164,6 +164,7 @@ class _RunTarget:
     def _when_applied(self, store: Any) -> str:
         finished = store.get_json(FINISHED_KEY)
         if finished is not None:
+            settle_finished(store, self.url)
             raise CommandError(f"the run on this store finished (its report is in {finished.get('run_dir', '?')}): "
                                "no run will take the set")
         resume = resume_command(store, self.ns)

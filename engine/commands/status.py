@@ -5,8 +5,8 @@ engine's write lock (SQLite in WAL mode), never creating a store (with none yet 
 says how to start a run). It finds the store `engine run` used, given the same `--db`,
 ENGINE_DB_URL and `--config` (state.db.store_url: one rule for every command). The helpers
 here (`add_db_argument`, `command_store_url`, `open_existing_store`, `machine_state`,
-`load_machine`, `when_applied`, `refuse_finished`, `open_brackets`) are shared by `engine kill`, `engine promote`,
-`engine degrade`, `engine move-stop` and `engine run`.
+`load_machine`, `when_applied`, `refuse_finished`, `settle_finished`, `open_brackets`) are shared by
+`engine kill`, `engine promote`, `engine degrade`, `engine move-stop`, `engine select` and `engine run`.
 """
 from __future__ import annotations
 
@@ -258,6 +258,18 @@ def complete_finished(store: Any, url: str) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
+def settle_finished(store: Any, url: str) -> str | None:
+    """The store's run directory put right before a command reads or refuses the run: a move into
+    its archive a kill cut short undone (settle_run_dir), then, for a finished run no engine holds,
+    the steps its finish missed done (complete_finished). Every command that opens a store calls
+    this, so none refuses a finished run and leaves its directory behind. Returns
+    settle_run_dir's warning (the directory is then left as it is)."""
+    split = settle_run_dir(store, url)  # first: a finished run's directory is completed once its files are together
+    if split is None and store.get_json(FINISHED_KEY) is not None and running_engine(url) is None:
+        complete_finished(store, url)
+    return split
+
+
 def settle_run_dir(store: Any, url: str) -> str | None:
     """A start killed while it moved a run directory's files into its archive (engine/run/report.py
     settle_run_files): undone, saying so on stderr, so that the run status shows has its report and
@@ -311,13 +323,14 @@ def running_engine(url: str) -> Any:
     return RunLock.holder(url)
 
 
-def refuse_finished(store: Any, carried: Carried) -> None:
+def refuse_finished(store: Any, url: str, carried: Carried) -> None:
     """CommandError when the store's run finished (finished_run): no engine would ever take a
     command posted to it (`engine run --resume` refuses a finished run, and a fresh run archives
-    the store)."""
+    the store). Its run directory is put right first (settle_finished), as `engine status` would."""
 
     finished = store.get_json(FINISHED_KEY)
     if finished is not None:
+        settle_finished(store, url)
         raise CommandError(f"the run on this store finished (its report is in {finished.get('run_dir', '?')}): "
                            "no engine will take a command posted to it, so nothing was posted. Give the command "
                            f"to the next run once it is running (`{carried.command('status')}` shows it)")
@@ -528,9 +541,7 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
 
     holder = running_engine(url)
     finished = store.get_json(FINISHED_KEY)
-    split = settle_run_dir(store, url)  # first: a finished run's directory is completed once its files are together
-    if finished is not None and holder is None and split is None:
-        complete_finished(store, url)
+    split = settle_finished(store, url)
     saved = store.get_json(CHECKPOINT_KEY) or {}
     state = "running" if holder is not None else "finished" if finished is not None else (
         "stopped" if saved else "never checkpointed")

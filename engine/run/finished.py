@@ -6,8 +6,9 @@ and the `run/finished` row at the end of the journal's export, journal.jsonl. A 
 the commit and those writes leaves the directory one step behind for good: a resume refuses a
 finished run, so no run writes there again. `complete` repairs it from the store, idempotently:
 the rows the export lacks appended (a line a kill cut short first cut off), the owner file marked
-finished. `engine run` (a refused resume, a fresh run before it archives) and `engine status`
-call it whenever they see a finished store.
+finished. `engine run` (a refused resume, a fresh run before it archives), `engine status` and
+every operator command that opens the store (kill, promote, degrade, move-stop, select: through
+engine/commands/status.py settle_finished) call it whenever they see a finished store.
 """
 from __future__ import annotations
 
