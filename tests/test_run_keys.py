@@ -27,3 +27,18 @@ def test_engine_run_takes_no_row_name_from_the_commands() -> None:
               for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
               and (n.module or "").startswith("engine.commands") and any(a.name.endswith("_KEY") for a in n.names)]
     assert upward == []
+
+
+def test_engine_run_imports_nothing_from_the_commands() -> None:
+    """engine/run sits below the CLI layer: what both need (the console, the row names) lives under
+    engine/run or engine/, never in engine/commands, lazy imports inside functions included."""
+    def upward(n: ast.AST) -> bool:
+        if isinstance(n, ast.ImportFrom):  # `from engine import commands` too
+            names = [n.module or "", *(f"{n.module}.{a.name}" for a in n.names)]
+        else:
+            names = [a.name for a in n.names] if isinstance(n, ast.Import) else []
+        return any(m == "engine.commands" or m.startswith("engine.commands.") for m in names)
+
+    found = [f"{p.relative_to(ENGINE)}:{n.lineno}" for p, tree in _trees(ENGINE / "run") for n in ast.walk(tree)
+             if upward(n)]
+    assert found == []

@@ -281,7 +281,7 @@ def test_kpi_table_lists_each_domain_and_the_kill_summary(tmp_path):
 def test_kpi_table_never_cuts_a_cell_short(tmp_path, monkeypatch):
     """Off a terminal (a pipe, a CI log) the console is wide enough for whole cells; on a
     narrow terminal a cell wraps onto a second line: no digit is replaced by an ellipsis."""
-    from engine.commands import console as console_mod
+    from engine import console as console_mod
 
     run = result(tmp_path, [trade(30, T0 + 1), trade(-3, T0 + 2, exploration=True)])
     monkeypatch.setattr("sys.stdout", io.StringIO())  # not a terminal, as under `make run | tee`

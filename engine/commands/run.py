@@ -963,7 +963,7 @@ def _write_failed(e: OSError, args: argparse.Namespace, run_dir: Path) -> Refuse
 
 def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: float, warnings: list,
              me: Owner) -> int:
-    from engine.commands.console import console as make_console
+    from engine.console import console as make_console
     from engine.run import checkpoint
     from engine.run.report import print_kpi_table, run_setting, write_run_dir
 

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _select(args: argparse.Namespace) -> int:
-    from engine.commands.console import console as make_console
+    from engine.console import console as make_console
     from strategies import selection as sel
     from strategies.ml.config import SelectionConfig, load_model
 
@@ -262,7 +262,7 @@ def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: ML
 def _print_ranking(console, ranked, chosen: set) -> None:
     from rich.table import Table
 
-    from engine.commands.console import add_columns
+    from engine.console import add_columns
 
     table = Table(title="symbol ranking (composite score)")
     add_columns(table, ["#", "symbol", "tf", "score", "trades", "win", "PF", "Sharpe", "Sortino", "maxDD", "avg",

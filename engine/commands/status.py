@@ -630,7 +630,7 @@ def render(data: dict[str, Any], carried: Carried) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from engine.commands.console import console as make_console
+    from engine.console import console as make_console
     from engine.run.report import money
 
     console = make_console()

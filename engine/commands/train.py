@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from engine.commands.console import console as make_console
+    from engine.console import console as make_console
     from engine.data.timeframes import canonical_tf
     from strategies.ml import dataset
     from strategies.ml.config import MLConfig, RegimeConfig, load_model, load_spec
@@ -130,7 +130,7 @@ def _fmt(v: float) -> str:
 def _print_metrics(console, result, symbol: str) -> None:
     from rich.table import Table
 
-    from engine.commands.console import add_columns
+    from engine.console import add_columns
 
     table = Table(title=f"walk-forward ({symbol})")
     add_columns(table, ["fold", "train", "purged", "test", "test from", "AUC", "accuracy", "thr", "trades",

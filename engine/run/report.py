@@ -366,7 +366,7 @@ def print_kpi_table(result: RunResult, console: Any, setting: RunSetting | None 
     With `setting`, each end balance says its currency."""
     from rich.table import Table
 
-    from engine.commands.console import add_columns
+    from engine.console import add_columns
 
     table = Table(title=f"Stage {result.stage}: {counted(result.bars, 'bar')}, {counted(len(result.trades), 'trade')}")
     add_columns(table, ["domain", "trades", "win rate", "Sharpe", "Sortino", "max DD", "profit factor",

@@ -1,4 +1,4 @@
-"""The console every command prints its tables on.
+"""The console every command prints its tables on (a run's KPI table too, engine/run/report.py).
 
 Piped or logged output has no screen to fit, yet rich assumes 80 columns there and
 cuts table cells short ("998.…"): a balance or a KPI must never lose digits. Off a
