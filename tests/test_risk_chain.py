@@ -71,22 +71,43 @@ def test_wide_spread_rejected(config: RiskConfig) -> None:
     assert d.rejection.rule == "spread_filter" and d.rejection.numbers["spread_bps"] > 4
 
 
-@given(equity=st.floats(10, 1e6), have=st.floats(0, 1e6), n_open=st.integers(0, 10),
-       dist=st.floats(1e-5, 0.5), price=st.floats(0.5, 2.0), pnl=st.floats(-1e4, 1e4),
+_OTHERS = ("GBPUSD", "USDJPY", "AUDUSD", "USDCAD")
+
+
+@given(equity=st.floats(10, 1e6), have=st.floats(0, 0.4), others=st.lists(st.floats(0, 0.2), max_size=len(_OTHERS)),
+       n_open=st.integers(0, 10), dist=st.floats(1e-5, 0.5), price=st.floats(0.5, 2.0), pnl=st.floats(-1e4, 1e4),
        trades=st.integers(0, 500), win=st.floats(0.0, 1.0))
-def test_approved_entries_never_exceed_a_cap(config: RiskConfig, equity: float, have: float, n_open: int,
-                                             dist: float, price: float, pnl: float, trades: int, win: float) -> None:
+def test_approved_entries_never_exceed_a_cap(config: RiskConfig, equity: float, have: float, others: list[float],
+                                             n_open: int, dist: float, price: float, pnl: float, trades: int,
+                                             win: float) -> None:
+    """Open notional (as shares of equity) in the entry's symbol and spread over others: the
+    portfolio cap can bind while the entry's own symbol is well under the pair cap."""
+    open_notional = {"EURUSD": have * equity, **{s: f * equity for s, f in zip(_OTHERS, others)}}
     b = book(equity=equity, available=equity, peak_equity=equity * 1.1, open_positions=n_open,
-             open_notional={"EURUSD": have}, pnl_window=pnl, trades_closed=trades, win_rate=win, payoff_ratio=1.5)
+             open_notional=open_notional, pnl_window=pnl, trades_closed=trades, win_rate=win, payoff_ratio=1.5)
     d = RiskChain(config).evaluate(intent(price, dist), b, FX, kill_mode="normal",
                                    entries_allowed=True, active_symbols=None)
     if not d.approved:
         return
-    lim = config.limits
-    assert have + d.sized.notional <= lim.exposure_pair_pct * equity + 1e-9
-    assert have + d.sized.notional <= lim.exposure_portfolio_pct * equity + 1e-9
+    lim, add = config.limits, d.sized.exposure
+    assert open_notional["EURUSD"] + add <= lim.exposure_pair_pct * equity + 1e-9
+    assert sum(open_notional.values()) + add <= lim.exposure_portfolio_pct * equity + 1e-9
     assert n_open < lim.max_concurrent_positions
     assert d.sized.risk_at_stop <= d.sized.factors["risk_cap"] + 1e-9
+
+
+def test_the_portfolio_cap_counts_the_open_notional_of_every_symbol(config: RiskConfig) -> None:
+    # 14k GBPUSD + 14k USDJPY open (each under the 15% pair cap) and a 5k EURUSD entry: 33k of a
+    # 100k wallet is over the 30% portfolio cap, although EURUSD alone holds nothing yet.
+    b = book(equity=100_000.0, available=100_000.0, peak_equity=100_000.0,
+             open_notional={"GBPUSD": 14_000.0, "USDJPY": 14_000.0}, open_positions=2)
+    d = RiskChain(config).evaluate(intent(stop_dist=0.05), b, FX, kill_mode="normal", entries_allowed=True,
+                                   active_symbols=None)
+    assert not d.approved and d.rejection.rule == "exposure_portfolio"
+    n = d.rejection.numbers
+    assert n["open"] == pytest.approx(28_000.0) and n["cap"] == pytest.approx(30_000.0)
+    assert n["add"] == pytest.approx(5_000.0, rel=1e-3)
+    assert "portfolio exposure would be" in d.rejection.message
 
 
 PERP = Instrument("BTC-PERP", Domain.CRYPTO_PERP, tick=0.5, step=0.001, min_notional=5.0)
