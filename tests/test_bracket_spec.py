@@ -26,12 +26,14 @@ def bracket() -> BoundMachine:
     return BoundMachine.build(m, reg)
 
 
-def opened(bracket: BoundMachine, qty: float):
+def opened(bracket: BoundMachine, qty: float, side: str = "buy"):
+    """Entry filled at 100, stop 5 away on the loss side, take-profit 10 away on the gain side."""
     it, _, _ = interp()
     calls: list = []
     inst = it.create(bracket, "b1", host=calls)
-    it.send(inst, "open", {"side": "buy", "qty": qty, "entry_price": 100.0, "limit_price": 0.0,
-                           "stop": 95.0, "take_profit": 110.0})
+    sign = 1.0 if side == "buy" else -1.0
+    it.send(inst, "open", {"side": side, "qty": qty, "entry_price": 100.0, "limit_price": 0.0,
+                           "stop": 100.0 - 5.0 * sign, "take_profit": 100.0 + 10.0 * sign})
     it.send(inst, "entry_fill", {"qty": qty, "price": 100.0})
     assert inst.state == "protected"
     return it, inst, calls
@@ -89,3 +91,46 @@ def test_a_flatten_keeps_the_stop_until_the_position_is_flat(bracket: BoundMachi
     else:
         it.send(inst, "position_closed")
     assert inst.state == "closed" and [n for n, _ in calls] == ["cancel_legs"]
+
+
+# Trailing stop (default params: activation 1.5 ATR, distance 1 ATR): at ATR 2 it trails from a
+# 3-point move, 2 points behind the price.
+@pytest.mark.parametrize("side, first, back, trailed", [("buy", 110.0, 104.0, 108.0), ("sell", 90.0, 96.0, 92.0)])
+def test_a_trailing_step_never_moves_the_stop_back(bracket: BoundMachine, side: str, first: float, back: float,
+                                                   trailed: float) -> None:
+    """The price runs on, then falls back part way while still past the activation: the stop the
+    trail reached stays; a trail drawn from the lower price would widen it."""
+    it, inst, calls = opened(bracket, 1.0, side)
+    it.send(inst, "price_update", {"price": first, "atr": 2.0})
+    assert inst.ctx["stop"] == pytest.approx(trailed)
+    it.send(inst, "price_update", {"price": back, "atr": 2.0})
+    assert inst.ctx["stop"] == pytest.approx(trailed)
+    assert [kw["stop"] for n, kw in calls if n == "amend_stop"] == [pytest.approx(trailed)]
+
+
+_ATR = st.one_of(st.floats(0.0, 10.0), st.just(float("nan")))
+
+
+@given(side=st.sampled_from(["buy", "sell"]),
+       updates=st.lists(st.tuples(st.floats(50.0, 150.0), _ATR), min_size=1, max_size=12))
+def test_price_updates_only_ever_tighten_the_stop(bracket: BoundMachine, side: str,
+                                                  updates: list[tuple[float, float]]) -> None:
+    """Over any run of (price, ATR) bars, NaN ATR included: the stop and every amend sent only move
+    towards the gain side, never past the entry's initial risk, and never past the price that moved it."""
+    it, inst, calls = opened(bracket, 1.0, side)
+    sign = 1.0 if side == "buy" else -1.0  # sign * stop only grows
+    initial = inst.ctx["stop"]
+    amended: list[float] = []
+    for price, atr in updates:
+        before, n_calls = inst.ctx["stop"], len(calls)
+        it.send(inst, "price_update", {"price": price, "atr": atr})
+        stop = inst.ctx["stop"]
+        assert inst.state == "protected"
+        assert sign * stop >= sign * before and sign * stop >= sign * initial
+        sent = [kw["stop"] for n, kw in calls[n_calls:] if n == "amend_stop"]
+        if stop != before:
+            assert sent == [stop] and sign * stop <= sign * price  # the stop is not past the market
+        else:
+            assert sent == []
+        amended += sent
+    assert all(sign * b > sign * a for a, b in zip([initial, *amended], amended))
