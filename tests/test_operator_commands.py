@@ -83,6 +83,23 @@ def test_kill_posts_exactly_one_command_with_the_spec_event(db, capsys, mode, co
     assert event in out and "no engine is running: the command is queued and is applied by `engine run --stage 1" in out
 
 
+@pytest.mark.parametrize("mode", ["resume", "close-only"])
+def test_kill_says_a_demoted_rollout_stays_until_the_operator_promotes(db, capsys, mode):
+    """QA (perpidle): after a flatten demoted stage 3, `engine kill --mode resume` said only that
+    entries were allowed again; the perps stayed off (rollout `demoted` allows crypto spot paper)
+    and the operator was not told that only `engine promote` reinstates the stage."""
+    set_state(db, "rollout", "demoted", {"stage": 3, "kill_clear": False})
+    set_state(db, "kill_modes", "halted", {"tripped_by": "operator"})
+    assert engine("kill", "--mode", mode, "--db", str(db)) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "note: rollout stays `demoted` (" in out and "until the operator confirms: `engine promote" in out
+
+
+def test_kill_says_nothing_of_the_rollout_when_it_awaits_no_one(db, capsys):
+    assert engine("kill", "--mode", "resume", "--db", str(db)) == 0
+    assert "rollout stays" not in capsys.readouterr().out
+
+
 def test_kill_names_the_running_engine_that_will_act_on_it(db, capsys):
     with RunLock.acquire(f"sqlite:///{db}"):  # what `engine run` holds while it runs
         assert engine("kill", "--mode", "halt", "--db", str(db)) == 0

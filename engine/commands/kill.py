@@ -18,10 +18,10 @@ import argparse
 import sys
 from typing import Any
 
-from engine.commands.status import (KILL_KIND, CommandError, add_db_argument, add_specs_argument,
-                                    command_store_url, load_machine, machine_state, open_existing_store,
-                                    refuse_finished, refuse_untaken, resume_command, transitions_from,
-                                    when_applied)
+from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
+                                    awaits_operator, command_store_url, load_machine, load_machines, load_spec_set,
+                                    machine_state, open_existing_store, refuse_finished, refuse_untaken,
+                                    resume_command, transitions_from, when_applied)
 from engine.suggest import Carried
 
 
@@ -35,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        machine = load_machine(args.specs, KILL_KIND)
+        spec_set = load_spec_set(args.specs)
+        machine = load_machine(args.specs, KILL_KIND, spec_set)
+        rollout = load_machines(args.specs, ROLLOUT_KIND, spec_set=spec_set)[ROLLOUT_KIND]
     except CommandError as e:
         print(f"engine kill: {e}", file=sys.stderr)
         return e.code
@@ -52,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             refuse_finished(store, url, carried)
             current, _ = machine_state(store, machine.name)
             warning = _inapplicable(machine, current, cmd.event)
+            stage = machine_state(store, rollout.name)[0] if rollout is not None else None
             resume = resume_command(store, args)
             refuse_untaken(url, resume, carried)
             command_id = store.post_command(cmd.name, {
@@ -64,9 +67,19 @@ def run(args: argparse.Namespace) -> int:
           f" ({cmd.description})")
     print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; {when_applied(url, resume)} "
           f"(check with `{carried.command('status')}`)")
+    if awaits_operator(rollout, stage):
+        print(_rollout_waits(rollout, stage, carried))
     if warning:
         print(f"engine kill: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _rollout_waits(rollout: Any, stage: str, carried: Carried) -> str:
+    """Lifting the kill switch does not move the rollout: a stage the kill demoted (or one that
+    waits for a promotion) stays until the operator confirms, which `resume` alone never does."""
+    what = " ".join(rollout.states[stage].description.split())
+    return (f"note: rollout stays `{stage}` ({what}) until the operator confirms: "
+            f"`{carried.command('promote')}`")
 
 
 def _inapplicable(machine: Any, state: str | None, event: str) -> str:
