@@ -297,6 +297,7 @@ class Checker:
     day_risk: dict[Any, float] = field(default_factory=dict)  # domain -> risk at the stop of today's entries
     steps: int = 0
     flatten_from: int | None = None  # the step at whose end the kill machine was first seen flattening
+    unfunded: str = ""  # why the entry being submitted exceeds its wallet's free funds ("" if it does not)
     _busy: bool = False
 
     # -- plumbing --------------------------------------------------------------
@@ -341,10 +342,14 @@ class Checker:
             self.check_entry_limits(req)
             self.check_sized()
             self.size_entry(req)
+            self.unfunded = self.unfunded_by(req)
 
     def after_submit(self, req: OrderRequest, report: VenueReport) -> None:
         if req.role is Role.ENTRY:
             self.entries.add(req.client_order_id)
+            if self.unfunded and report.status.value != "rejected":
+                self.fail("wallet", f"the venue took entry {req.client_order_id} ({req.symbol} {req.side.value} "
+                                    f"{req.qty:g}), which {self.unfunded}")
         self.event(f"venue.submit {req.client_order_id} {req.symbol} {req.role.value} {req.side.value} "
                    f"{req.type.value} qty={req.qty:g} price={req.price} -> {report.status.value} {report.reason}")
 
@@ -458,6 +463,32 @@ class Checker:
             if d is not dom and not _close(cash, before.get(d, 0.0)):
                 self.fail("wallet", f"the {what} ({dom.value}) moved {d.value}'s venue cash "
                                     f"{before.get(d, 0.0)!r} -> {cash!r}")
+
+    def unfunded_by(self, req: OrderRequest) -> str:
+        """Whether an entry needs more than its wallet has free: its margin (notional / the venue's
+        leverage) and fee against the domain's cash less the margin of its positions (at entry)
+        and of the entries it still works (adapters/paper/config.py). A wallet commits no more
+        than it holds."""
+        if req.reduce_only:
+            return ""
+        venue = self.venue
+        inst = venue.catalogue.get(req.symbol)
+        dom, cfg = inst.domain, venue.config
+        lev = cfg.leverage[dom]
+        q = venue.quote(req.symbol)
+        price = req.price if req.price is not None else (q.ask if req.side is Side.BUY else q.bid)
+        notional = req.qty * price * inst.multiplier
+        need = notional / lev + notional * cfg.taker_fee_bps[dom] / 1e4
+        used = sum(abs(p.qty) * p.avg_price * venue.catalogue.get(p.symbol).multiplier / lev
+                   for p in venue.positions() if p.domain is dom)
+        for o in venue.open_orders():
+            r = o.request
+            i = venue.catalogue.get(r.symbol)
+            if r.role is Role.ENTRY and not r.reduce_only and i.domain is dom:
+                at = r.price if r.price is not None else venue._bars[r.symbol].close  # a market entry: the last close
+                used += (r.qty - o.filled_qty) * at * i.multiplier / lev
+        free = venue.balances()[dom] - used
+        return f"needs {need:.6g} (margin + fee) with {free:.6g} free" if need > free * (1 + 1e-9) + 1e-6 else ""
 
     def check_store_wallets(self) -> None:
         """The store's money changes only when the engine books a fill (durability `full`)
