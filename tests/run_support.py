@@ -425,7 +425,7 @@ class Checker:
             out = sum(o.request.qty - o.filled_qty for o in orders if o.request.symbol == p.symbol
                       and o.request.side is closing and o.request.role is Role.EXIT)
             if out < abs(p.qty) * (1 - 1e-9) - TOL:
-                self.fail("flattened", f"{p.symbol} position {p.qty:.12g} has working closes for only {out:.12g} "
+                self.fail("flattened", f"{p.symbol} position {p.qty:.12g} has working closes for only {out:.12g}, "
                                        f"{self.steps - self.flatten_from} step(s) into a flatten, and no bracket "
                                        "flattening it")
 
