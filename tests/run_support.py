@@ -165,6 +165,8 @@ class Scenario:
     flip_every: int = 0  # > 0: a seeded random target (long/flat/short) held ~this many bars replaces
     #                      the strategy's, so that a few hundred bars see many entries and exits
     late_reports: bool = False  # the venue reports each bar whole, exits first (LateReportingVenue)
+    limits: tuple[tuple[str, Any], ...] = ()  # risk.yaml `limits` overrides, so that a cap (or the venue's
+    #                                            funds check behind a loosened chain) binds
 
 
 # -- observation points ----------------------------------------------------------------
@@ -192,7 +194,9 @@ class CheckingVenue:
 
     def submit(self, req: OrderRequest) -> VenueReport:
         self._checker.before_submit(req)
+        cash = self._inner.balances()
         report = self._inner.submit(req)
+        self._checker.own_domain_only(req.symbol, cash, f"submit {req.client_order_id}")
         self._checker.after_submit(req, report)
         return report
 
@@ -203,20 +207,21 @@ class CheckingVenue:
         return report
 
     def cancel(self, client_order_id: str) -> VenueReport:
-        self._checker.before_cancel(client_order_id)
         report = self._inner.cancel(client_order_id)
         self._checker.event(f"venue.cancel {client_order_id} -> {report.status.value} {report.reason}")
         return report
 
     def open_bar(self, bar) -> list[VenueReport]:
-        before = self._inner.ledger.qty(bar.symbol)
+        before, cash = self._inner.ledger.qty(bar.symbol), self._inner.balances()
         reports = self._inner.open_bar(bar)
+        self._checker.own_domain_only(bar.symbol, cash, f"open of a {bar.symbol} bar")
         self._checker.after_bar(bar, reports, before, self._inner.ledger.qty(bar.symbol))
         return reports
 
     def on_bar(self, bar) -> list[VenueReport]:
-        before = self._inner.ledger.qty(bar.symbol)
+        before, cash = self._inner.ledger.qty(bar.symbol), self._inner.balances()
         reports = self._inner.on_bar(bar)
+        self._checker.own_domain_only(bar.symbol, cash, f"{bar.symbol} bar")
         self._checker.after_bar(bar, reports, before, self._inner.ledger.qty(bar.symbol))
         return reports
 
@@ -269,12 +274,12 @@ class Checker:
     Stop grace (two-step placement): an entry is sent bare and its legs go out when the
     engine processes the venue's fill report, within the same bar. A symbol whose entry
     filled (or whose position grew) in this bar's `venue.on_bar` is in grace until the end
-    of that bar's step; so is
-    a symbol whose stop the engine cancels (an exit: cancel the legs, then send a
-    reduce-only market exit). Outside grace, and unconditionally at the end of every
-    step, each open position must be covered by working reduce-only orders on the other
-    side: its stop-loss, or a market exit, which is stronger (it fills on the next bar
-    whatever the price, a stop only if touched).
+    of that bar's step. A stop the engine cancels gets none: an exit keeps the stop working
+    until its close has flattened the position (the venue may refuse the close). Outside
+    grace, and unconditionally at the end of every step, each open position must be
+    covered by working reduce-only orders on the other side: its stop-loss, or a market
+    exit, which is stronger (it fills on the next bar whatever the price, a stop only if
+    touched).
     """
 
     runner: Any = None
@@ -287,6 +292,12 @@ class Checker:
     step_events: int = 0
     entries: set[str] = field(default_factory=set)  # client_order_ids of the entries sent
     counts: dict[str, int] = field(default_factory=dict)
+    sized: list[tuple] = field(default_factory=list)  # entries sent whose risk at the stop is not yet checked
+    day: Any = None  # the run's day (Runner._day) that `day_risk` counts
+    day_risk: dict[Any, float] = field(default_factory=dict)  # domain -> risk at the stop of today's entries
+    steps: int = 0
+    flatten_from: int | None = None  # the step at whose end the kill machine was first seen flattening
+    unfunded: str = ""  # why the entry being submitted exceeds its wallet's free funds ("" if it does not)
     _busy: bool = False
 
     # -- plumbing --------------------------------------------------------------
@@ -329,20 +340,22 @@ class Checker:
         if req.role is Role.ENTRY:
             self.check_close_only(req)
             self.check_entry_limits(req)
+            self.check_sized()
+            self.size_entry(req)
+            self.unfunded = self.unfunded_by(req)
 
     def after_submit(self, req: OrderRequest, report: VenueReport) -> None:
         if req.role is Role.ENTRY:
             self.entries.add(req.client_order_id)
+            if self.unfunded and report.status.value != "rejected":
+                self.fail("wallet", f"the venue took entry {req.client_order_id} ({req.symbol} {req.side.value} "
+                                    f"{req.qty:g}), which {self.unfunded}")
         self.event(f"venue.submit {req.client_order_id} {req.symbol} {req.role.value} {req.side.value} "
                    f"{req.type.value} qty={req.qty:g} price={req.price} -> {report.status.value} {report.reason}")
 
-    def before_cancel(self, client_order_id: str) -> None:
-        for o in self.venue.open_orders():
-            if o.request.client_order_id == client_order_id and o.request.role is Role.STOP_LOSS:
-                self.grace.add(o.request.symbol)
-
     def after_bar(self, bar, reports: list[VenueReport], before: float, after: float) -> None:
         self.store_dirty |= any(r.fills for r in reports)
+        self.check_no_entry_fills_in_close_only(reports)
         entered = any(r.fills and r.client_order_id in self.entries for r in reports)
         if entered or abs(after) > abs(before) + TOL or before * after < 0:
             self.grace.add(bar.symbol)  # new units: their legs go out as the engine reads the fills
@@ -354,10 +367,13 @@ class Checker:
     def end_of_step(self) -> None:
         self.grace.clear()
         self.step_events = 0
+        self.steps += 1
         self.event("end of step")
         self._busy = True
         try:
+            self.check_sized()
             self.check_stops(strict=True)
+            self.check_flatten_closes()
             self.check_books_agree()
             if self.store_dirty:
                 self.check_store_wallets()
@@ -387,6 +403,32 @@ class Checker:
         if held:
             self.fail("flattened", f"`flattened` sent with positions open: {', '.join(held)}")
 
+    def check_flatten_closes(self) -> None:
+        """A flatten closes every position in every domain: from the end of the step after the kill
+        machine was first seen in `flatten_all` on, each open position is covered by working
+        reduce-only closes (exits), or its bracket is flattening (a close the venue refused is
+        re-sent at each bar). Checked at the end of each step."""
+        if self.runner.session.kill.state != "flatten_all":
+            self.flatten_from = None
+            return
+        if self.flatten_from is None:
+            self.flatten_from = self.steps
+            return
+        orders = self.venue.open_orders()
+        flattening = {b.symbol for b in self.runner.session.execution.brackets.values()
+                      if b.instance.state == "flattening"}
+        for p in self.venue.positions():
+            if abs(p.qty) <= TOL or p.symbol in flattening:
+                continue
+            self._count("positions checked in a flatten")
+            closing = Side.SELL if p.qty > 0 else Side.BUY
+            out = sum(o.request.qty - o.filled_qty for o in orders if o.request.symbol == p.symbol
+                      and o.request.side is closing and o.request.role is Role.EXIT)
+            if out < abs(p.qty) * (1 - 1e-9) - TOL:
+                self.fail("flattened", f"{p.symbol} position {p.qty:.12g} has working closes for only {out:.12g}, "
+                                       f"{self.steps - self.flatten_from} step(s) into a flatten, and no bracket "
+                                       "flattening it")
+
     # -- 2. a stop is never widened ------------------------------------------------------
     def check_stop_never_widens(self) -> None:
         for o in self.venue.open_orders():
@@ -412,6 +454,41 @@ class Checker:
         for dom, book in self.runner.session.books.items():
             if book.balance < -TOL:
                 self.fail("wallet", f"in-memory {dom.value} balance is {book.balance:g}")
+
+    def own_domain_only(self, symbol: str, before: dict, what: str) -> None:
+        """A venue call for one symbol (a submit, a bar: its fills, its funding) moves the cash of
+        that symbol's domain only: no domain pays for another's."""
+        dom = self.venue.catalogue.get(symbol).domain
+        for d, cash in self.venue.balances().items():
+            if d is not dom and not _close(cash, before.get(d, 0.0)):
+                self.fail("wallet", f"the {what} ({dom.value}) moved {d.value}'s venue cash "
+                                    f"{before.get(d, 0.0)!r} -> {cash!r}")
+
+    def unfunded_by(self, req: OrderRequest) -> str:
+        """Whether an entry needs more than its wallet has free: its margin (notional / the venue's
+        leverage) and fee against the domain's cash less the margin of its positions (at entry)
+        and of the entries it still works (adapters/paper/config.py). A wallet commits no more
+        than it holds."""
+        if req.reduce_only:
+            return ""
+        venue = self.venue
+        inst = venue.catalogue.get(req.symbol)
+        dom, cfg = inst.domain, venue.config
+        lev = cfg.leverage[dom]
+        q = venue.quote(req.symbol)
+        price = req.price if req.price is not None else (q.ask if req.side is Side.BUY else q.bid)
+        notional = req.qty * price * inst.multiplier
+        need = notional / lev + notional * cfg.taker_fee_bps[dom] / 1e4
+        used = sum(abs(p.qty) * p.avg_price * venue.catalogue.get(p.symbol).multiplier / lev
+                   for p in venue.positions() if p.domain is dom)
+        for o in venue.open_orders():
+            r = o.request
+            i = venue.catalogue.get(r.symbol)
+            if r.role is Role.ENTRY and not r.reduce_only and i.domain is dom:
+                at = r.price if r.price is not None else venue._bars[r.symbol].close  # a market entry: the last close
+                used += (r.qty - o.filled_qty) * at * i.multiplier / lev
+        free = venue.balances()[dom] - used
+        return f"needs {need:.6g} (margin + fee) with {free:.6g} free" if need > free * (1 + 1e-9) + 1e-6 else ""
 
     def check_store_wallets(self) -> None:
         """The store's money changes only when the engine books a fill (durability `full`)
@@ -610,6 +687,45 @@ class Checker:
             self.fail("caps", f"{req.symbol} entry makes {len(held) + (req.symbol not in held)} positions or "
                               f"working entries {sorted(held)} (max {lim.max_concurrent_positions})")
 
+    def size_entry(self, req: OrderRequest) -> None:
+        """The daily risk budget and the sector cap as the entry is sent: its bracket's risk at the
+        stop (what the run sizes it at) is known once the engine has sent it, so it is checked at
+        the next entry or the end of the step (`check_sized`) against what is held now."""
+        from engine.run.loop import RISK_AT_STOP
+
+        runner = self.runner
+        ses, lim = runner.session, runner.risk.limits
+        dom = self.venue.catalogue.get(req.symbol).domain
+        book, brackets = ses.books[dom], ses.execution.brackets.values()
+        if runner._day != self.day:  # the run's day roll: a new budget
+            self.day, self.day_risk = runner._day, {}
+        members = next((m for m in lim.sectors.values() if req.symbol in m), [req.symbol])
+        have = sum(b.extra.get(RISK_AT_STOP, 0.0) for b in brackets if b.domain is dom and b.symbol in members)
+        mine = next((b for b in brackets if b.entry is not None and b.entry.id == req.client_order_id), None)
+        start = book.equity if book.day_start_equity is None else book.day_start_equity
+        if mine is not None:
+            self.sized.append((req, mine, dom, have, lim.sector_risk_pct * book.equity,
+                               lim.daily_risk_budget_pct * start))
+
+    def check_sized(self) -> None:
+        """Today's entries' risk at the stop within the daily budget's share of the day's start
+        equity; the entry's sector's open risk (its brackets', working entries' included) plus
+        its own within the sector cap's share of equity (specs/risk/risk.yaml)."""
+        from engine.run.loop import RISK_AT_STOP
+
+        for req, b, dom, have, cap, budget in self.sized:
+            risk = b.extra.get(RISK_AT_STOP)
+            if risk is None:
+                continue
+            spent = self.day_risk[dom] = self.day_risk.get(dom, 0.0) + risk
+            self._count("entries sized")
+            name = f"{req.symbol} entry {req.client_order_id} (risk at the stop {risk:.6g})"
+            if spent > budget * (1 + 1e-9) + TOL:
+                self.fail("caps", f"{name}: daily_risk_budget: today's risk {spent:.6g} > budget {budget:.6g}")
+            if have + risk > cap * (1 + 1e-9) + TOL:
+                self.fail("caps", f"{name}: sector_risk: its sector's open risk {have + risk:.6g} > cap {cap:.6g}")
+        self.sized.clear()
+
     def _working_entries(self, domain, marks: dict[str, float]) -> dict[str, float]:
         """symbol -> unfilled notional, at the mark, of the entries the venue still works in `domain`."""
         out: dict[str, float] = {}
@@ -628,6 +744,22 @@ class Checker:
         if not kill.has_tag("opens_risk"):
             self.fail("close_only", f"entry {req.client_order_id} ({req.symbol} {req.side.value} {req.qty:g}) "
                                     f"sent to the venue while the kill machine is `{kill.state}`")
+
+
+    def check_no_entry_fills_in_close_only(self, reports: list[VenueReport]) -> None:
+        """Nor does an entry sent before: the kill states that stop entries (their entry raises
+        kill_close_only, kill_flatten or kill_halt in specs/kill/kill_modes.yaml) cancel every
+        working entry, so none fills while the machine is in one."""
+        kill = self.runner.session.kill
+        if kill.state not in STOPS_ENTRIES:
+            return
+        for r in reports:
+            if r.fills and r.client_order_id in self.entries:
+                self.fail("close_only", f"entry {r.client_order_id} filled {sum(f.qty for f in r.fills):g} while "
+                                        f"the kill machine is `{kill.state}`")
+
+
+STOPS_ENTRIES = frozenset({"close_only", "flatten_all", "halted"})  # kill states whose entry cancels entries
 
 
 def _close(a: float, b: float) -> bool:
@@ -673,6 +805,8 @@ def build(sc: Scenario, work: Path, override_dir: Path, checker: Checker):
     limits = runner.risk.limits.model_copy(update={"max_hold": sc.max_hold_s})
     if sc.max_concurrent is not None:
         limits = limits.model_copy(update={"max_concurrent_positions": sc.max_concurrent})
+    if sc.limits:
+        limits = limits.model_copy(update=dict(sc.limits))
     sizing = runner.risk.sizing
     if sc.size_pct is not None:
         canary = sizing.canary.model_copy(update={"size_pct": sc.size_pct})

@@ -17,7 +17,9 @@ Scenarios that once broke a rule are pinned with @example (a reversal whose nett
 entry left legs with no position, legs a lot step short, a partly filled stop
 resized below its position, a stop widened by a resize, a fill lost when its
 bracket retired in the same bar, a flatten that never finished across a gap
-in the data, and a trade recorded before its late entry fill's close-out).
+in the data, and a trade recorded before its late entry fill's close-out); others make a rule
+bind that random draws seldom reach (a close-only while entries work, funding, the daily
+budget and sector caps, a venue funds check behind a loosened chain).
 """
 from __future__ import annotations
 
@@ -82,10 +84,21 @@ def run(sc: Scenario, overrides: Path):
 
 
 # -- invariants that hold ----------------------------------------------------------------
+# Three spot pairs on one clock, random targets, a close-only (then a resume) every 30 bars: an
+# entry sent on one pair's bar still works when the close-only comes, and must not fill.
+CLOSE_ONLY_WORKING = Scenario(stage=1, datasets=SPOT, offset=0, bars=150, seed=3, partial_fill_prob=0.0,
+                              slippage_bps=0.0, max_hold_s=HOUR, flip_every=2,
+                              commands=tuple(c for b in range(20, 450, 30)
+                                             for c in ((b, "close_only"), (b + 6, "resume"))))
+
+
 @settings(max_examples=30, deadline=None)
+@example(sc=CLOSE_ONLY_WORKING)
 @given(sc=scenarios(commands=(1, 5), moves=(0, 0), flips=(2, 4, 8)))
 def test_close_only_never_sends_an_entry(sc: Scenario, overrides: Path) -> None:
-    """While the kill machine's state lacks `opens_risk`, no ENTRY order reaches the venue."""
+    """While the kill machine's state lacks `opens_risk`, no ENTRY order reaches the venue; and
+    while it is in a state that cancels entries (close-only, flatten, halted) none that was
+    working before fills."""
     checker = run(sc, overrides)
     assert "close_only" not in checker.violations, checker.report("close_only")
 
@@ -96,13 +109,23 @@ WORKING_ENTRIES = Scenario(stage=1, datasets=SPOT, offset=0, bars=150, seed=3, p
                            slippage_bps=0.0, max_hold_s=HOUR, flip_every=3, max_concurrent=1)
 
 
+# The same pairs with a daily risk budget, then a sector cap, small enough to bind (the
+# default ones do not in a few hundred bars): the entry that would cross it is refused.
+DAILY_BUDGET = replace(WORKING_ENTRIES, flip_every=2, max_concurrent=None, limits=(("daily_risk_budget_pct", 0.001),))
+SECTOR_CAP = replace(WORKING_ENTRIES, flip_every=2, max_concurrent=None, limits=(("sector_risk_pct", 0.0005),))
+
+
 @settings(max_examples=30, deadline=None)
 @example(sc=WORKING_ENTRIES)
+@example(sc=DAILY_BUDGET)
+@example(sc=SECTOR_CAP)
 @given(sc=scenarios(sizes=(None, 0.1, 0.16, 0.3), flips=(2, 4, 8), concurrency=(None, 1, 2), max_series=3))
 def test_every_approved_entry_respects_budget_and_exposure_caps(sc: Scenario, overrides: Path) -> None:
     """At each entry sent: notional within the size budget, pair and portfolio exposure and
     leverage within specs/risk/risk.yaml's limits, at most max_concurrent_positions; entries
-    still working at the venue count as the positions they will be."""
+    still working at the venue count as the positions they will be. The day's entries' risk
+    at the stop within the daily risk budget, and the entry's sector's open risk within the
+    sector cap."""
     checker = run(sc, overrides)
     assert "caps" not in checker.violations, checker.report("caps")
 
@@ -114,13 +137,29 @@ TWO_SERIES_MARKS = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m", "crypto
                             flip_every=3)
 
 
+# XRP-PERP across its funding times: funding is paid from (and to) the perp wallet alone.
+FUNDING = Scenario(stage=3, datasets=("crypto_perp/XRP-PERP-5m",), offset=100, bars=240, seed=1,
+                   partial_fill_prob=0.3, slippage_bps=5.0, max_hold_s=24 * HOUR, flip_every=6)
+# Entries sized at twice the wallet, the chain's caps loosened so that only the venue's own
+# funds check stands between them and a wallet committing more than it holds.
+UNFUNDED = Scenario(stage=1, datasets=SPOT, offset=0, bars=150, seed=3, partial_fill_prob=0.0, slippage_bps=0.0,
+                    max_hold_s=HOUR, flip_every=2, size_pct=2.0,
+                    limits=(("leverage_caps", {"crypto_spot": 10, "crypto_perp": 3, "forex": 10, "forex_options": 1}),
+                            ("exposure_pair_pct", 10.0), ("exposure_portfolio_pct", 20.0),
+                            ("daily_risk_budget_pct", 1.0), ("sector_risk_pct", 1.0)))
+
+
 @settings(max_examples=30, deadline=None)
 @example(sc=TWO_SERIES_MARKS)
+@example(sc=FUNDING)
+@example(sc=UNFUNDED)
 @given(sc=scenarios(durability=("batch", "full")))
 def test_wallets_never_go_negative_nor_take_another_domains_money(sc: Scenario, overrides: Path) -> None:
-    """Venue cash, in-memory books and stored wallets stay >= 0; each stored credit cites a
-    fill of its own domain and moves exactly its P&L; each stored wallet equals its start
-    plus its own fills' P&L; a domain not in the run keeps its venue cash."""
+    """Venue cash, in-memory books and stored wallets stay >= 0; a venue call for one symbol
+    (its bar, its funding, a submit) moves only its own domain's cash; the venue takes no
+    entry its wallet cannot fund; each stored credit cites a fill of its own domain and moves
+    exactly its P&L; each stored wallet equals its start plus its own fills' P&L; a domain
+    not in the run keeps its venue cash."""
     checker = run(sc, overrides)
     assert "wallet" not in checker.violations, checker.report("wallet")
 
@@ -254,6 +293,15 @@ def test_a_flatten_waits_for_a_late_entry_fills_close_out(overrides: Path) -> No
     units are out too (the bracket is done, its close-out still working)."""
     checker = run(replace(LATE_ENTRY_FILL, commands=((190, "flatten"),)), overrides)
     assert checker.counts["late entry fills"] == 3  # (2 before the per-symbol fill streams)
+    assert "flattened" not in checker.violations, checker.report("flattened")
+
+
+def test_a_flatten_closes_every_position_in_every_domain(overrides: Path) -> None:
+    """A flatten with spot and forex positions open: from the step after it began, every
+    position left is being closed (a working exit, or its bracket flattening)."""
+    sc = replace(GAP_FLATTEN, partial_fill_prob=0.3, slippage_bps=5.0, commands=((150, "flatten"),))
+    checker = run(sc, overrides)
+    assert checker.counts["trades"] > 0
     assert "flattened" not in checker.violations, checker.report("flattened")
 
 
