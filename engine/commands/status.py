@@ -327,7 +327,6 @@ def refuse_finished(store: Any, url: str, carried: Carried) -> None:
     """CommandError when the store's run finished (finished_run): no engine would ever take a
     command posted to it (`engine run --resume` refuses a finished run, and a fresh run archives
     the store). Its run directory is put right first (settle_finished), as `engine status` would."""
-
     finished = store.get_json(FINISHED_KEY)
     if finished is not None:
         settle_finished(store, url)
@@ -482,7 +481,6 @@ def open_brackets(store: Any) -> list[dict[str, Any]]:
     symbol, side, machine state, and stop and take-profit as its bracket machine holds them
     (tightened since the entry by breakeven, trailing or `engine move-stop`), and its saved
     snapshot (`snapshot`). What `engine status` shows and `engine move-stop` names."""
-
     saved = (store.get_json(CHECKPOINT_KEY) or {}).get("brackets") or []
     snaps = store.load_snapshots(BRACKET_MACHINE, [d["id"] for d in saved]) if saved else {}
     out = []
@@ -538,7 +536,6 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
     """Whether an engine runs on the store, how current the figures shown are (a store holds the
     engine's state as of its last checkpoint: with batch durability, up to `checkpoint_every`
     bars behind a running engine), and the command that continues a stopped run."""
-
     holder = running_engine(url)
     finished = store.get_json(FINISHED_KEY)
     split = settle_finished(store, url)
@@ -564,7 +561,6 @@ def _machines(specs: list[str]) -> dict[str, Any]:
 def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
     """Everything `engine status` shows, as JSON-able data. A finished run awaits no confirmation,
     whatever state it ended in: no engine takes a command posted to it (refuse_finished)."""
-
     open_run = store.get_json(FINISHED_KEY) is None
     rollout, kill = machines.get(ROLLOUT_KIND), machines.get(KILL_KIND)
     stage_state, stage_ctx = machine_state(store, rollout.name if rollout else DEFAULT_NAMES[ROLLOUT_KIND])
