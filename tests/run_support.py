@@ -37,6 +37,7 @@ data:
 venue: {{partial_fill_prob: 0.3}}
 """  # a run config the crash tests start `engine run` on: one spot data set, a checkpoint every 7 rows
 EVENTS_PER_STEP = 3000  # a bar's step makes 3-50 events; far more means a loop (a timer re-armed in the past)
+WRITE_AHEAD_READS = 8  # durability-full submits per run whose intent is looked up through a second connection
 
 
 class RunawayRun(AssertionError):
@@ -193,6 +194,7 @@ class CheckingVenue:
         return getattr(self._inner, name)
 
     def submit(self, req: OrderRequest) -> VenueReport:
+        self._checker.check_write_ahead(req)
         self._checker.before_submit(req)
         cash = self._inner.balances()
         report = self._inner.submit(req)
@@ -298,6 +300,7 @@ class Checker:
     steps: int = 0
     flatten_from: int | None = None  # the step at whose end the kill machine was first seen flattening
     unfunded: str = ""  # why the entry being submitted exceeds its wallet's free funds ("" if it does not)
+    write_ahead_reads: int = 0  # submits looked up through a second connection (the first WRITE_AHEAD_READS)
     _busy: bool = False
 
     # -- plumbing --------------------------------------------------------------
@@ -336,6 +339,37 @@ class Checker:
             self._busy = False
 
     # -- venue hooks -------------------------------------------------------------
+    def check_write_ahead(self, req: OrderRequest) -> None:
+        """Write-ahead (issue 3 s8): the venue hears of an order only once its intent is recorded.
+        Durability `full` (engine/exec/ledger.py StoreLedger) commits the intent before the call:
+        a second, read-only connection on the same store already sees the order's row and its
+        `intent` journal entry (looked up for the first WRITE_AHEAD_READS submits of a run; a
+        connection each costs time). Durability `batch` (BufferedLedger) documents that nothing is
+        committed until the next checkpoint, where orders, fills and snapshots land together, so
+        there the intent must only be in the ledger's buffer already."""
+        from engine.exec.ledger import BufferedLedger
+        from state.store import Store
+
+        oid, ledger = req.client_order_id, self.runner.session.execution.ledger
+        self._count("write-ahead checks")
+        if isinstance(ledger, BufferedLedger):
+            if oid not in ledger.rows:
+                self.fail("write-ahead", f"the venue was called with {oid} before its intent was recorded")
+            return
+        if self.write_ahead_reads >= WRITE_AHEAD_READS:
+            return
+        self.write_ahead_reads += 1
+        url = self.runner.session.store.engine.url.render_as_string(hide_password=False)
+        reader = Store.open_readonly(url)
+        try:
+            row, intents = reader.order(oid), reader.journal_entries(kind="intent", key=oid, limit=1)
+        finally:
+            reader.close()
+        if row is None or not intents:
+            self.fail("write-ahead", f"the venue was called with {oid} before its intent was committed "
+                                     f"(order row {'stored' if row else 'missing'}, intent journal entry "
+                                     f"{'stored' if intents else 'missing'}, read through a second connection)")
+
     def before_submit(self, req: OrderRequest) -> None:
         if req.role is Role.ENTRY:
             self.check_close_only(req)

@@ -143,3 +143,29 @@ def test_cli_import_bad_file_prints_message_and_exits_1(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{path}:3:1: error DATA duplicate timestamp" in err and "(same as line 2)" in err
     assert "Traceback" not in err
+
+
+def test_a_gap_of_exactly_the_allowed_factor_is_quiet_and_one_minute_more_is_one_warning_on_its_row(tmp_path):
+    """DATA_GAP is reported for a step wider than GAP_FACTOR bar intervals, not one of exactly that
+    width: in a 1m file, a 3m step (3 x 1m) is no gap, a 4m step is, and the warning names the row
+    after it."""
+    from engine.data.loader import GAP_FACTOR
+
+    def bars(steps_min: list[int]) -> list[str]:
+        t, rows = pd.Timestamp("2024-01-01 00:00"), []
+        for n, step in enumerate([0, 1, 1, *steps_min, 1, 1]):
+            t += pd.Timedelta(minutes=step)
+            rows.append(f"{t:%Y-%m-%d %H:%M},1.0,1.2,0.9,1.1,{n}")
+        return rows
+
+    allowed = int(GAP_FACTOR)
+    assert allowed == GAP_FACTOR  # whole minutes, so the boundary lies on the 1m grid
+    quiet = load_bars(write(tmp_path, bars([allowed]), "quiet.csv"))
+    assert quiet.attrs["tf"] == "1m"
+    assert [w for w in quiet.attrs["warnings"] if w.code == "DATA_GAP"] == []
+
+    path = write(tmp_path, bars([allowed + 1]), "gap.csv")
+    [gap] = [w for w in load_bars(path).attrs["warnings"] if w.code == "DATA_GAP"]
+    # data rows 1-3 are 1m apart, row 4 comes 4m after row 3: line 5 of the file, below the header
+    assert (gap.pos.file, gap.pos.line) == (str(path), 5)
+    assert f"gap of {pd.Timedelta(minutes=allowed + 1)} after 2024-01-01 00:02:00" in gap.message

@@ -62,3 +62,32 @@ def test_a_run_config_env_that_is_not_declared_is_refused_before_anything_is_wri
     assert done.stderr.startswith(f"{cfg}:2:6: error CONFIG_ENV env `papr` is not a declared environment")
     assert "known envs: paper, bench" in done.stderr and "Traceback" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.yaml"]
+
+
+def test_an_env_override_applies_to_its_own_env_and_never_reaches_another() -> None:
+    """Each env gets its own override values and only those: bench's loosened kill tripwires must
+    never reach paper, nor paper's short order timeouts bench. The values are read from the override
+    files themselves, the defaults from the machines' params."""
+    import yaml
+
+    from engine.spec.durations import parse_duration
+    from engine.spec.params import effective_params
+
+    specset, _ = check_specs([ROOT / "specs"])
+    overrides = {env: yaml.safe_load((ROOT / "specs" / "overrides" / f"env_{env}.yaml").read_text())["values"]
+                 for env in ("paper", "bench")}
+    for machine, name in (("kill_modes", "daily_loss_limit"), ("order", "submit_timeout")):
+        default = effective_params(specset, machine)[name]
+        owners = [env for env, vals in overrides.items() if name in vals.get(machine, {})]
+        assert len(owners) == 1, (machine, name, owners)  # one env sets it, the other must keep the default
+        for env, vals in overrides.items():
+            got = effective_params(specset, machine, env=env)[name]
+            if env in owners:
+                raw = vals[machine][name]
+                want = parse_duration(raw) if isinstance(raw, str) else raw
+                assert got == want != default, (machine, name, env, got, want, default)
+            else:
+                assert got == default, (machine, name, env, got, default)
+    bench_dll = overrides["bench"]["kill_modes"]["daily_loss_limit"]
+    assert effective_params(specset, "kill_modes", env="bench")["daily_loss_limit"] == bench_dll
+    assert effective_params(specset, "kill_modes", env="paper")["daily_loss_limit"] < bench_dll

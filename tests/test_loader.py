@@ -281,6 +281,29 @@ def test_effective_params_apply_default_then_env_then_stage(tmp_path):
     assert effective_params(specset, "km", stage=3)["limit"] == 0.05
 
 
+def test_a_value_just_above_max_is_out_of_bounds_and_max_itself_is_in(tmp_path):
+    """`max` is inclusive and exact: no tolerance lets a value a hair above it through, for a
+    default or an override."""
+    params = PARAMS.replace("states:", "  scale: {type: float, default: 2.0000001, max: 2}\nstates:")
+    write(tmp_path, "specs/kill/km.yaml", params)
+    write(tmp_path, "specs/overrides/o.yaml", overrides("env", "prod", "  km: {scale: 2.0000001, limit: 0.1}\n"))
+    specset, diags = load_specs([tmp_path / "specs"])
+    assert diags == []
+    assert found(check_overrides(specset)) == [("PARAM_BOUNDS", "km.yaml:8:33"), ("PARAM_BOUNDS", "o.yaml:5:15")]
+    write(tmp_path, "specs/kill/km.yaml", params.replace("default: 2.0000001", "default: 2"))
+    write(tmp_path, "specs/overrides/o.yaml", overrides("env", "prod", "  km: {scale: 2, limit: 0.1}\n"))
+    specset, diags = load_specs([tmp_path / "specs"])
+    assert diags == [] and check_overrides(specset) == []
+
+
+def test_an_open_upper_bound_rejects_its_own_endpoint():
+    from engine.spec.bounds import Bounds
+
+    below_one = Bounds(0, 1, hi_open=True)
+    assert not below_one.contains(1.0) and below_one.contains(0.999999)
+    assert Bounds(0, 1).contains(1.0) and not Bounds(0, 1).contains(1 + 1e-7)
+
+
 def test_check_overrides(tmp_path):
     write(tmp_path, "specs/kill/km.yaml", PARAMS.replace("default: 3, min: 1", "default: 0, min: 1"))
     write(tmp_path, "specs/overrides/o.yaml", overrides("env", "prod",

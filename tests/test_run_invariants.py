@@ -31,7 +31,7 @@ import pytest
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
-from run_support import Scenario, drive, write_env_override
+from run_support import WRITE_AHEAD_READS, Scenario, drive, write_env_override
 
 # Datasets that share dates (several series in one run trade side by side; series years
 # apart make the replay clock jump years, see test_a_flatten_across_a_data_gap_terminates).
@@ -197,6 +197,20 @@ def test_stored_order_statuses_follow_the_venue(sc: Scenario, overrides: Path) -
     and clamped orders are stored with the venue's qty and price."""
     checker = run(sc, overrides)
     assert "store_orders" not in checker.violations, checker.report("store_orders")
+    assert "write-ahead" not in checker.violations, checker.report("write-ahead")
+
+
+@pytest.mark.parametrize("durability", ["full", "batch"])
+def test_the_venue_hears_of_an_order_only_once_its_intent_is_recorded(durability: str, overrides: Path) -> None:
+    """Write-ahead (issue 3 s8): with durability `full` the order's row and its `intent` journal
+    entry are committed (a second connection sees them) before the venue's submit is called; with
+    `batch`, which commits only at checkpoints (engine/exec/ledger.py), the intent is in the
+    ledger's buffer by then. Checked by the Checker (tests/run_support.py check_write_ahead)."""
+    checker = run(replace(STOP_WIDENED, durability=durability), overrides)
+    assert "write-ahead" not in checker.violations, checker.report("write-ahead")
+    assert checker.counts["write-ahead checks"] > 0
+    assert checker.write_ahead_reads == (min(checker.counts["write-ahead checks"], WRITE_AHEAD_READS)
+                                         if durability == "full" else 0)
 
 
 @settings(max_examples=20, deadline=None, phases=NO_SHRINK)
