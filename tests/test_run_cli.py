@@ -53,6 +53,31 @@ def test_every_missing_switch_is_named_and_only_those() -> None:
     assert paper.modes["crypto_spot"] == "paper" and paper.paper_routed == ("crypto_spot",)
 
 
+@pytest.mark.parametrize("value", ["0", "true", "", "yes", " 1"])
+def test_the_env_opt_in_must_be_exactly_1_not_merely_set(value: str) -> None:
+    # an operator who sets ENABLE_LIVE_TRADING=0 to switch live off must not get live
+    with pytest.raises(OptInError) as e:
+        route(2, STAGE2, config_enabled=True, live_flag=True, paper_flag=False, environ={ENV_VAR: value})
+    msg = str(e.value)
+    assert f"{ENV_VAR}=1" in msg and "trading_enabled" not in msg and "--live" not in msg, msg
+    ok = route(2, STAGE2, config_enabled=True, live_flag=True, paper_flag=False, environ={ENV_VAR: "1"})
+    assert ok.live_domains == ("crypto_spot",)
+
+
+SWITCHES = {"config": "trading_enabled", "flag": "--live", "env": f"{ENV_VAR}=1"}
+
+
+@pytest.mark.parametrize("config,flag,env", [(c, f, v) for c in (False, True) for f in (False, True)
+                                             for v in (False, True) if not (c and f and v)])
+def test_each_missing_opt_in_refuses_and_is_named_alone(config: bool, flag: bool, env: bool) -> None:
+    with pytest.raises(OptInError) as e:
+        route(2, STAGE2, config_enabled=config, live_flag=flag, paper_flag=False,
+              environ={ENV_VAR: "1"} if env else {})
+    msg = str(e.value)
+    for name, present in (("config", config), ("flag", flag), ("env", env)):
+        assert (SWITCHES[name] in msg) == (not present), (name, msg)
+
+
 def test_all_three_opt_ins_still_refuse_without_a_live_adapter(tmp_path: Path) -> None:
     cfg = tmp_path / "live.yaml"
     cfg.write_text("execution: {trading_enabled: true}\n")
