@@ -52,6 +52,16 @@ def test_full_promotion_path(machine):
     assert [c["phase"] for c in g.called("report_gate")] == ["candidate", "canary", "live"]
 
 
+@pytest.mark.parametrize("baseline,moves", [(1.5, False), (1.21, False), (1.2, True), (0.9, True)])
+def test_shadow_needs_the_candidate_at_least_as_good_as_the_live_baseline(machine, baseline, moves):
+    # the candidate's sharpe is 1.2; shadow runs it beside the live baseline (seed 004)
+    g = machine("model_promotion")
+    g.send("kpi_update", inputs=kpi())
+    g.wait(g.params["shadow_period"])
+    g.send("kpi_update", inputs=kpi(baseline_sharpe=baseline))
+    assert g.state == ("awaiting_confirmation" if moves else "shadow")
+
+
 def test_canary_tripwire_degrades_to_paper(machine):
     g = in_canary(machine)
     g.send("kpi_update", inputs=kpi(trades=3, max_dd=0.13))
