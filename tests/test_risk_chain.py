@@ -1,6 +1,7 @@
 """The risk chain: sizing formulas from the seeds, and caps that are never exceeded."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,26 @@ def test_wide_spread_rejected(config: RiskConfig) -> None:
     d = RiskChain(config).evaluate(Intent("EURUSD", Domain.FOREX, Side.BUY, q, 1.09, 1.12, wide.ts, "sma"),
                                    book(), FX, kill_mode="normal", entries_allowed=True, active_symbols=None)
     assert d.rejection.rule == "spread_filter" and d.rejection.numbers["spread_bps"] > 4
+
+
+def test_a_spread_at_the_cap_passes_and_one_just_above_is_refused(config: RiskConfig) -> None:
+    """spread_max_bps is a maximum: a spread of exactly the shipped cap is allowed (the guard says
+    "exceeds"), the next representable spread above it is not. Prices are k/4096 so the bps come out exact."""
+    cap = config.limits.spread_max_bps["forex"]
+
+    def at(bid: float, ask: float):
+        q = Quote("q4", "EURUSD", 1_500_000_000.0, bid, ask, (bid + ask) / 2)
+        i = Intent("EURUSD", Domain.FOREX, Side.BUY, q, q.ask - 0.002, q.ask + 0.004, q.ts, "sma")
+        return q, RiskChain(config).evaluate(i, book(), FX, kill_mode="normal", entries_allowed=True,
+                                             active_symbols=None)
+
+    q, d = at((5000 - cap / 4) / 4096, (5000 + cap / 4) / 4096)
+    assert 1e4 * q.spread / q.mid == cap  # the premise: exactly at the cap, no rounding either way
+    assert d.approved and d.rejection is None
+    q, d = at((5000 - cap / 4) / 4096, math.nextafter((5000 + cap / 4) / 4096, math.inf))
+    assert 1e4 * q.spread / q.mid > cap
+    assert not d.approved and d.rejection.rule == "spread_filter"
+    assert d.rejection.numbers["spread_bps"] > cap and d.rejection.numbers["max_bps"] == cap
 
 
 _OTHERS = ("GBPUSD", "USDJPY", "AUDUSD", "USDCAD")

@@ -93,3 +93,26 @@ def test_max_hold_exits_before_the_next_bar_would_hold_past_it(tmp_path: Path, m
     runner = _run(tmp_path, H, TUE + 10 * H, 8, 2, max_hold=max_hold)
     trade = runner.trades[0]
     assert trade.exit_reason == "max_hold" and trade.exit_ts - trade.entry_ts == held
+
+
+def test_an_entry_whose_fill_bar_ends_exactly_at_the_cutoff_is_refused_and_a_second_earlier_passes() -> None:
+    """"Must end before close - buffer": the boundary itself is refused. With the shipped spec
+    (21:00 close, 2m buffer) a 1m fill bar decided at 20:57:00 ends at 20:58:00, the cutoff."""
+    from types import SimpleNamespace as NS
+
+    from ruamel.yaml import YAML
+
+    from engine.risk.config import RiskConfig
+    from engine.risk.guards import session_hours
+
+    spec = Path(__file__).resolve().parents[1] / "specs" / "risk" / "risk.yaml"
+    lim = RiskConfig.model_validate(YAML(typ="safe").load(spec.read_text())).limits
+    cutoff = FRI + lim.sessions["forex"].friday_close_s - lim.friday_close_buffer
+
+    def decide(ts: float):
+        return session_hours(NS(intent=NS(ts=ts, fill_s=M), domain="forex"), lim)
+
+    at = decide(cutoff - M)
+    assert at is not None and at.rule == "session_hours"
+    assert at.numbers["fill_bar_end"] == at.numbers["cutoff"] == "2024-01-05T20:58:00Z"
+    assert decide(cutoff - M - 1) is None
