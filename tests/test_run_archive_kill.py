@@ -138,11 +138,7 @@ def test_a_kill_after_run_finished_is_committed_is_repaired_by_the_refused_resum
     done = _engine(*_run_args(work, "--resume"))
     assert done.returncode == 1 and "already finished" in done.stderr
     assert "note: the run finished, but a kill stopped it before its run directory" in done.stderr
-    with sqlite3.connect(work / "engine.db") as c:
-        seqs = [s for (s,) in c.execute("select seq from journal order by seq")]
-    rows = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert [r["seq"] for r in rows] == seqs and rows[-1]["key"] == "run/finished"
-    assert json.loads(owner.read_text())["finished"] is True
+    _assert_completed(work, journal, owner)
     status = _engine("status", "--db", str(work / "engine.db"))  # level now: nothing more to say
     assert status.returncode == 0 and "note:" not in status.stderr
 
@@ -315,6 +311,12 @@ def test_an_operator_command_refused_on_a_finished_run_repairs_its_run_directory
     done = _engine(*args)
     assert done.returncode != 0 and "finished" in done.stderr, done.stderr[-2000:]
     assert "note: the run finished, but a kill stopped it before its run directory" in done.stderr
+    _assert_completed(work, journal, owner)
+
+
+def _assert_completed(work: Path, journal: Path, owner: Path) -> None:
+    """The finished run's directory put right: journal.jsonl holds every store row, the last
+    `run/finished`, and the owner file says finished."""
     with sqlite3.connect(work / "engine.db") as c:
         seqs = [s for (s,) in c.execute("select seq from journal order by seq")]
     rows = [json.loads(line) for line in journal.read_text().splitlines()]
