@@ -215,6 +215,29 @@ def test_promote_refuses_a_different_stage_than_the_pending_one(db, capsys):
     assert taken(db) == []
 
 
+def test_promote_refuses_an_answer_whose_action_arguments_leave_the_catalogue_bounds(db, capsys, tmp_path):
+    """The running engine checks apply_stage's exploration rates against the catalogue's floor (0.10,
+    seed 001) and stops on a value below it; the dry run binds the catalogue too, so the promotion
+    that would stop the engine is refused here, with the bound, instead of being posted."""
+    import shutil
+
+    tree = tmp_path / "specs"
+    shutil.copytree(SPECS, tree)
+    rollout = tree / "rollout" / "rollout.yaml"
+    text = rollout.read_text(encoding="utf-8")
+    old = "exploration_min: params.exploration_min\n"
+    assert old in text  # stage 1 keeps 0.10; stage 2's entry passes 0.10 * (2 - 2) = 0
+    rollout.write_text(text.replace(old, "exploration_min: params.exploration_min * (2 - ctx.stage)\n"),
+                       encoding="utf-8")
+    set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
+    assert main(["promote", "--db", str(db), "--specs", str(tree)]) == 1
+    err = capsys.readouterr().err
+    assert "the engine would stop on this command, so it is not posted" in err
+    assert "`exploration_min` of `apply_stage` is 0.0, out of its bounds" in err and "catalogue.yaml:" in err
+    assert taken(db) == []
+    assert engine("promote", "--db", str(db)) == 0  # the shipped spec's rates are in bounds
+
+
 def test_promote_reinstates_after_a_demotion(db, capsys):
     set_state(db, "rollout", "demoted", {"stage": 2, "kill_clear": True})  # spec tags it awaiting_operator
     assert engine("promote", "--db", str(db)) == 0

@@ -126,8 +126,10 @@ def dry_run(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str,
     """The state the answer leads to, and the reasons the spec's actions gave on the way (a
     `record_rejection`'s): the saved instance, restored into a scratch interpreter with the real
     guards and inert actions, is sent the event (with `payload`), so selection (priorities, parent
-    states, a guard that raises is false) is the engine's own. Also `engine move-stop`'s."""
-    from engine.runtime import (BindError, BoundMachine, Interpreter, ListSink, Registry, ReplayClock,
+    states, a guard that raises is false) is the engine's own, and so are the catalogue's bounds on
+    the actions' arguments: a value outside them stops the engine, so the command is refused here
+    (CommandError). Also `engine move-stop`'s."""
+    from engine.runtime import (ActionError, BindError, BoundMachine, Interpreter, ListSink, Registry, ReplayClock,
                                 default_registry, missing_implementations)
     from engine.spec.params import effective_params
 
@@ -139,12 +141,17 @@ def dry_run(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str,
         registry.action(name)(_inert(said))
     ctx = snapshot.get("ctx") or {}
     try:
-        bound = BoundMachine.build(machine, registry, effective_params(spec_set, machine.name, stage=ctx.get("stage")))
+        bound = BoundMachine.build(machine, registry, effective_params(spec_set, machine.name, stage=ctx.get("stage")),
+                                   spec_set.catalogue)
     except BindError as e:
         raise CommandError(f"the `{machine.name}` spec does not bind ({e}); run `engine validate`") from None
     interp = Interpreter(ReplayClock(0.0), ListSink())
     inst = interp.restore(bound, snapshot, allow_spec_change=True)  # what the current spec would do
-    interp.send(inst, event, payload)
+    try:
+        interp.send(inst, event, payload)
+    except ActionError as e:  # bound with the catalogue, as the run binds: the engine would stop on it
+        raise CommandError(f"the engine would stop on this command, so it is not posted: {e}: {e.__cause__}; "
+                           "correct the spec (`engine validate` shows what it can prove)") from None
     return inst.state, said
 
 
