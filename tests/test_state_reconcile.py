@@ -102,6 +102,42 @@ def test_fills_missed_on_an_open_order_are_healed(store: Store) -> None:
     assert store.order(req.client_order_id).filled_qty == 2.0
 
 
+@pytest.mark.parametrize("status", ["accepted", "partially_filled", "triggered"])
+def test_an_order_the_venue_still_works_is_acknowledged_with_its_missed_fills(store: Store, status: str) -> None:
+    """Issue 3: every status the venue reports for a working order (part filled, a triggered
+    stop) is venue truth to record, not an unrecognised one to hold (mutant: partially_filled
+    dropped from the known statuses)."""
+    req = order(qty=2.0)
+    store.record_intent(req, "crypto_spot")
+    store.record_ack(req.client_order_id)
+    missed = [fill(req, 0, qty=1.0)] if status == "partially_filled" else []
+    [d] = reconcile(store, DictVenue({req.client_order_id: Report(status, missed)}))
+    assert (d.venue_status, d.action, d.fills_recorded) == (status, "acknowledged", len(missed))
+    assert store.order(req.client_order_id).status == status
+    assert store.order(req.client_order_id).filled_qty == sum(f.qty for f in missed)
+
+
+def test_decisions_are_committed_before_reconcile_returns_on_a_batch_store(tmp_path: Path) -> None:
+    """Issue 3: reconciliation is journaled and committed before the engine acts on it (a
+    resubmit): a crash right after must find every decision and ack durable, even on a store
+    that batches its commits (mutant: reconcile's commit dropped)."""
+    batch = open_store(tmp_path, durability="batch", batch_size=1000)
+    seen, unseen = order(0), order(1)
+    for r in (seen, unseen):
+        batch.record_intent(r, "crypto_spot")
+    batch.commit()
+    decisions = reconcile(batch, DictVenue({seen.client_order_id: Report("accepted")}))
+    other = Store.open(path=str(tmp_path / "engine.db"))  # what a process started after a crash reads
+    try:
+        assert [(e.key, e.payload["action"]) for e in other.journal_entries(kind="reconcile")] == [
+            (d.client_order_id, d.action) for d in decisions] == [
+            (seen.client_order_id, "acknowledged"), (unseen.client_order_id, "resubmit")]
+        assert other.order(seen.client_order_id).status == "accepted"
+    finally:
+        other.close()
+        batch.close()
+
+
 def test_rejections_are_marked_and_no_longer_pending(store: Store) -> None:
     req = order()
     store.record_intent(req, "crypto_spot")
