@@ -42,3 +42,35 @@ def test_another_fact_is_still_written(tmp_path: Path) -> None:
     rows = [e for e in store.journal_entries() if e.kind == "no_data"]
     store.close()
     assert len(rows) == 2
+
+
+def test_each_start_journals_its_resume_even_after_a_resume_that_crashed(tmp_path: Path) -> None:
+    """Issue 3: a resume is an event of its own, never a repeat. A resumed run that crashed
+    before its next checkpoint left a `resume` row after that checkpoint; the next resume from
+    the same checkpoint makes the very same row and must still write it (mutant: Repeats counts
+    resume rows among the facts to take)."""
+    store, checkpoint = crashed_store(tmp_path / "s.db")
+    store.journal("resume", "run", {"cursor": 1}, reason="resumed from checkpoint")  # the crashed resume's
+    store.commit()
+    store.replaying(checkpoint)
+    store.journal("resume", "run", {"cursor": 1}, reason="resumed from checkpoint")
+    store.commit()
+    rows = store.journal_entries(kind="resume")
+    store.close()
+    assert len(rows) == 2
+
+
+def test_a_fact_made_again_more_often_than_the_crashed_run_made_it_is_written_for_the_extra_times(
+        tmp_path: Path) -> None:
+    """Issue 3 (lose nothing): each stored row stands for one making of its fact. The crashed run
+    made this fact once after its checkpoint; the resumed run, going further, makes it twice: the
+    first is that stored row, the second is new and must be written (mutant: Repeats.take hands
+    out a stored row without using it up)."""
+    store, checkpoint = crashed_store(tmp_path / "s.db")
+    store.replaying(checkpoint)
+    stored = store.journal("no_data", "forex_options", NO_DATA, reason="x")
+    again = store.journal("no_data", "forex_options", NO_DATA, reason="x")
+    store.commit()
+    rows = [e.seq for e in store.journal_entries() if e.kind == "no_data"]
+    store.close()
+    assert rows == [stored, again] and again > stored
