@@ -74,3 +74,30 @@ def test_a_fact_made_again_more_often_than_the_crashed_run_made_it_is_written_fo
     rows = [e.seq for e in store.journal_entries() if e.kind == "no_data"]
     store.close()
     assert rows == [stored, again] and again > stored
+
+
+def test_remaking_holds_until_the_crashed_runs_last_row_is_reached_or_made_again(tmp_path: Path) -> None:
+    """Issue 3: a resumed run takes no operator command while it re-makes what the crashed run
+    journaled after the checkpoint (engine/run/loop.py poll_commands), bounded by that row's time:
+    remaking while the clock is before it and a row is not made again; done at its time, and
+    done once every row is made again (mutants: the bound kept as the earliest time, or `<=`)."""
+    now = [100.0]
+    store = Store.open(path=str(tmp_path / "s.db"), durability="full", clock=lambda: now[0])
+    checkpoint = store.journal("kv", "run/checkpoint", {"cursor": 1})
+    now[0] = 110.0
+    store.journal("no_data", "a", NO_DATA)
+    now[0] = 120.0
+    store.journal("no_data", "b", NO_DATA)
+    store.commit()
+    now[0] = 100.0  # the resumed run's clock starts at its checkpoint's
+    store.replaying(checkpoint)
+    seen = []
+    for t in (100.0, 115.0, 119.999, 120.0, 125.0):
+        now[0] = t
+        seen.append(store.remaking())
+    assert seen == [True, True, True, False, False]
+    now[0] = 101.0
+    store.journal("no_data", "a", NO_DATA)
+    store.journal("no_data", "b", NO_DATA)
+    assert not store.remaking()  # every row made again: done, whatever the clock says
+    store.close()
