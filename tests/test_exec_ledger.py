@@ -103,3 +103,23 @@ def test_an_order_retired_without_an_intent_leaves_no_row(tmp_path: Path) -> Non
         ledger.flush([], [])
         store.commit()
         assert ledger.state() == {}
+
+
+def test_a_final_status_is_never_replaced_by_another(tmp_path: Path) -> None:
+    """Issue 3: an order's final status is the venue's last word, as Store.record_ack keeps it: a
+    cancel answered after the fill (a venue racing a cancel against the fill) leaves it filled,
+    in the ledger's carried state and in the batch written at the flush (mutant: the FINAL
+    check dropped from BufferedLedger._update)."""
+    with open_store(tmp_path, "batch") as store:
+        ledger = BufferedLedger(store, "paper", lambda: 5.0, "h")
+        req = order(1)
+        o = OrderHandle(None, req, Domain.CRYPTO_SPOT, None, SimpleNamespace(state="NEW"))
+        ledger.intent(o)
+        ledger.ack(o, "accepted", "")
+        ledger.fill(o, fill(req, 1), 1.0)
+        ledger.ack(o, "filled", "")
+        ledger.ack(o, "canceled", "late cancel")
+        assert ledger.state()[req.client_order_id]["status"] == "filled"
+        ledger.flush([], [o])
+        store.commit()
+        assert store.order(req.client_order_id).status == "filled"
