@@ -67,14 +67,14 @@ def test_funding_moves_the_books_the_wallet_and_the_trades(durability: str, over
     assert any(t.funding for t in runner.trades)
 
 
-def _stop_between_checkpoints(work: Path, overrides: Path, durability: str) -> None:
+def _stop_between_checkpoints(work: Path, overrides: Path, durability: str, at: int = 137) -> None:
     """A run stopped as a kill would stop it at row 137: 37 rows past its second checkpoint,
     past a funding time, with orders and trades since the checkpoint."""
     first = funded_run(work, overrides, durability)
     step = first.step
 
     def crashing_step(s, i) -> None:
-        if first.bars >= 137:
+        if first.bars >= at:
             raise Stopped
         step(s, i)
 
@@ -91,11 +91,23 @@ def resumed(request: pytest.FixtureRequest, overrides: Path, tmp_path_factory: p
     resume tests read), and the stopped run's journal facts past its last checkpoint."""
     durability = request.param
     clean, stopped = tmp_path_factory.mktemp("clean"), tmp_path_factory.mktemp("stopped")
-    finish_run(funded_run(clean, overrides, durability))
+    clean_end = _finished(funded_run(clean, overrides, durability), clean)
     _stop_between_checkpoints(stopped, overrides, durability)
     past = journal_facts(stopped)[len(journal_facts(stopped, upto_checkpoint=True)):]
-    finish_run(funded_run(stopped, overrides, durability, resume=True))
-    return SimpleNamespace(durability=durability, clean=clean, stopped=stopped, past=past)
+    stopped_end = _finished(funded_run(stopped, overrides, durability, resume=True), stopped)
+    return SimpleNamespace(durability=durability, clean=clean, stopped=stopped, past=past,
+                           clean_end=clean_end, stopped_end=stopped_end)
+
+
+def _finished(runner, work: Path) -> dict:
+    """What a run ends with besides the books: its closed trades, equity curves and stored orders."""
+    from state.store import Store
+
+    finish_run(runner)
+    with Store.open(path=str(work / "engine.db")) as store:
+        orders = sorted((o.client_order_id, o.status, round(o.filled_qty, 9), o.machine_state) for o in store.orders())
+    return {"trades": [replace(t) for t in runner.trades],
+            "equity": {d: list(c) for d, c in runner.equity.items()}, "orders": orders}
 
 
 def test_a_resumed_run_books_each_funding_payment_once(resumed: SimpleNamespace) -> None:
@@ -114,3 +126,37 @@ def test_a_resumed_run_journals_each_fact_once(resumed: SimpleNamespace) -> None
         assert {"trade", "ack"} <= {kind for kind, *_ in resumed.past}, \
             "facts must follow the checkpoint, or this proves nothing"
     assert journal_facts(resumed.stopped) == journal_facts(resumed.clean)
+
+
+def test_a_resumed_run_ends_with_the_trades_equity_and_orders_of_an_uninterrupted_one(
+        resumed: SimpleNamespace) -> None:
+    """Issue 3: a resume restores the last checkpoint and re-makes the rest: its closed trades
+    are the checkpoint's plus the re-made ones (never those the crashed run journaled after it as
+    well), its equity curve keeps the checkpoint's own points, and each stored order ends in the
+    status and fill total of an uninterrupted run (mutants: checkpoint.load reading every trade,
+    the checkpoint's equity row skipped, the buffered ledger's carried statuses not restored)."""
+    want, got = resumed.clean_end, resumed.stopped_end
+    assert want["trades"] and want["orders"], "the run must trade, or the comparison proves nothing"
+    assert got["orders"] == want["orders"]
+    assert got["trades"] == want["trades"]
+    assert got["equity"] == want["equity"]
+
+
+def test_a_resumed_batch_run_carries_on_the_order_statuses_its_checkpoint_saved(overrides: Path,
+                                                                               tmp_path: Path) -> None:
+    """Issue 3: a `batch` run's ledger carries the status and fill total of every order still
+    working across checkpoints; a resume takes them back from the checkpoint, or its next flush
+    writes a working order back as a bare intent with nothing filled (mutant: checkpoint.load
+    not restoring the ledger). Stopped at row 237: the checkpoint at 200 holds working orders."""
+    from engine.run.keys import CHECKPOINT_KEY
+
+    _stop_between_checkpoints(tmp_path, overrides, "batch", at=237)
+    again = funded_run(tmp_path, overrides, "batch", resume=True)
+    try:
+        saved = again.session.store.get_json(CHECKPOINT_KEY)["ledger"]
+        assert {r["status"] for r in saved.values()} & {"accepted", "partially_filled"}, \
+            "orders must be working at the checkpoint, or this proves nothing"
+        assert again.session.ledger.state() == saved
+    finally:
+        again.session.store.close()
+        again.session.venue.close()
