@@ -207,6 +207,18 @@ def test_report_gives_each_domains_start_and_end_balance_apart(tmp_path):
     assert (dom["start_balance"], dom["end_balance"]) == (1000.0, 1020.0)
 
 
+def test_each_domains_kpis_count_its_own_trades_alone(tmp_path):
+    """Seed 001: KPIs per stage and domain, wallets segregated: a forex trade never enters crypto
+    spot's figures, nor the other way round."""
+    res = result(tmp_path, [trade(30, T0 + 60), trade(-10, T0 + 120, domain="forex"),
+                            trade(-20, T0 + 180, domain="forex")])
+    res.domains["forex"] = DomainResult("forex", "paper", 1000.0, 970.0, 0)
+    doms = read_report(write_run_dir(res))["domains"]
+    assert {d: (v["kpis"]["trades"], v["kpis"]["win_rate"]) for d, v in doms.items()} == {
+        "crypto_spot": (1, 1.0), "forex": (2, 0.0)}
+    assert {d: v["kpis_by_stage"]["1"]["trades"] for d, v in doms.items()} == {"crypto_spot": 1, "forex": 2}
+
+
 def test_report_lists_every_kill_event_and_gate_decision_where_the_console_shows_five(tmp_path):
     """docs/run-report.md: `kill_events` and `gate_decisions` hold every one, in order; only the
     console cuts them to the last five."""
