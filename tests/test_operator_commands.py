@@ -344,21 +344,6 @@ def test_status_shows_short_positions_and_the_last_kpi_snapshot_per_domain_and_m
     assert [(k["domain"], k["mode"], k["stage"], k["trades"]) for k in data["kpis"]] == [("crypto_spot", "paper", 2, 3)]
 
 
-def test_a_finished_run_awaits_no_confirmation_whatever_state_it_ended_in(db, capsys):
-    """docs/run-report.md, `engine status --json`: `awaiting_confirmation` is false for a finished
-    run, as no engine takes a command posted to it."""
-    from engine.run.keys import FINISHED_KEY
-
-    set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
-    assert engine("status", "--db", str(db), "--json") == 0
-    assert json.loads(capsys.readouterr().out)["stage"]["awaiting_confirmation"] is True
-    with Store.open(path=str(db)) as s:
-        s.put_json(FINISHED_KEY, {"run_dir": "runs/x"})
-    assert engine("status", "--db", str(db), "--json") == 0
-    assert json.loads(capsys.readouterr().out)["stage"] == {"state": "confirm_stage_2", "stage": 1,
-                                                            "awaiting_confirmation": False}
-
-
 def test_status_lists_as_pending_only_the_commands_no_engine_took(db, capsys):
     """docs/run-report.md: `pending_commands` are the operator commands not yet taken."""
     assert engine("kill", "--mode", "halt", "--db", str(db)) == 0
