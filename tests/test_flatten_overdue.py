@@ -74,6 +74,8 @@ def test_an_overdue_flatten_is_retried_every_bar_and_announced_once(tmp_path: Pa
     assert ses.kill.ctx["flatten_retries"] == BARS
     relayed = [r for r in audit if r.machine == "bracket" and r.event == "kill_flatten"]
     assert len(relayed) == BARS + 1
+    # report.json's kill_events list every kill-switch change: the flatten once, never a re-send.
+    assert [(e["from"], e["to"], e["reason"]) for e in ses.kill_events] == [("normal", "flatten_all", "operator")]
 
 
 def test_each_retry_re_sends_the_refused_close_and_the_journal_says_so_once(tmp_path: Path) -> None:

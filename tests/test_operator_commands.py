@@ -330,6 +330,38 @@ def test_status_json(db, capsys, monkeypatch):
     assert [(k["domain"], k["trades"], k["sharpe"]) for k in data["kpis"]] == [("crypto_spot", 7, 1.1)]
 
 
+def test_status_shows_short_positions_and_the_last_kpi_snapshot_per_domain_and_mode(db, capsys):
+    """Seed 001 / docs/run-report.md: `engine status` shows every open position, a short (perps,
+    forex) as well as a long, and the last KPI snapshot per domain and mode: a promoted run keeps
+    one per stage, and the latest is the one shown."""
+    with Store.open(path=str(db)) as s:
+        s.upsert_position(Position("XRP-PERP", Domain.CRYPTO_PERP, qty=-150.0, avg_price=0.9))
+        s.put_kpis(stage=2, domain="crypto_spot", mode="paper", trades=3, win_rate=0.6, sharpe=0.4,
+                   sortino=0.5, max_dd=0.01, profit_factor=1.2, expectancy=1.0)
+    assert engine("status", "--db", str(db), "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert sorted((p["symbol"], p["qty"]) for p in data["positions"]) == [("BTC/USDT", 0.02), ("XRP-PERP", -150.0)]
+    assert [(k["domain"], k["mode"], k["stage"], k["trades"]) for k in data["kpis"]] == [("crypto_spot", "paper", 2, 3)]
+
+
+def test_status_lists_as_pending_only_the_commands_no_engine_took(db, capsys):
+    """docs/run-report.md: `pending_commands` are the operator commands not yet taken."""
+    assert engine("kill", "--mode", "halt", "--db", str(db)) == 0
+    taken(db)  # the engine took it
+    assert engine("kill", "--mode", "close-only", "--db", str(db)) == 0
+    capsys.readouterr()
+    assert engine("status", "--db", str(db), "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [c["command"] for c in data["pending_commands"]] == ["close_only"]
+
+
+def test_kill_posts_the_operators_reason_for_the_audit(db, capsys):
+    """`engine kill --reason TEXT`: the text goes with the command (its kill event's reason)."""
+    assert engine("kill", "--mode", "halt", "--reason", "exchange outage", "--db", str(db)) == 0
+    [cmd] = taken(db)
+    assert cmd.args["reason"] == "exchange outage"
+
+
 def test_status_without_a_store_says_how_to_start(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("ENGINE_DB_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # default var/engine.db, relative to the working folder

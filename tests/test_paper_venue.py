@@ -475,3 +475,17 @@ def test_lot_sized_fills_that_close_a_position_leave_no_dust():
     for i, (side, qty) in enumerate([(Side.SELL, 10839.7), (Side.SELL, 3722.2), (Side.BUY, 14561.9)]):
         ledger.apply_fill(Fill("c", f"f{i}", "XRP-PERP", side, qty, 1.0, 0.0, float(i), "q", "taker"), inst)
     assert not ledger.positions["XRP-PERP"].is_open and ledger.qty("XRP-PERP") == 0.0
+
+
+def test_a_perp_positions_margin_leaves_crypto_spots_free_funds_alone():
+    """Seed 001: wallets are segregated per domain, no cross-funding. Margin a crypto_perp position
+    ties up counts against the perp account alone; crypto spot keeps all its funds."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[10])
+    v.on_bar(ETH[10])
+    lev = v.config.leverage[Domain.CRYPTO_PERP]
+    v.submit(order(v, "p", Side.BUY, round(0.8 * 1000 * lev / v.quote("XRP-PERP").ask)))  # 80% of the perp account
+    assert fills(v.on_bar(XRP[11]), "p")
+    half = round(0.5 * 1000 / v.quote("ETH/BTC").ask, 2)  # half the spot account
+    spot = v.submit(order(v, "s", Side.BUY, half, symbol="ETH/BTC"))
+    assert spot.status is S.ACCEPTED, spot.reason

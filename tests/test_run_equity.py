@@ -37,3 +37,28 @@ def test_the_log_keeps_domains_interleaved_in_recorded_order() -> None:
                                         ("forex", 4.0, 11.0)]}  # no share was not 0.0: no `explored`
     log.clear()
     assert log.payload() == {"points": []}
+
+
+share = st.sampled_from([0.0, 0.0, -5.0, 2.5])  # mostly 0.0: a run's first exploration share comes late
+batches = st.lists(st.one_of(st.tuples(st.just("append"), st.lists(share, min_size=1, max_size=1)),
+                             st.tuples(st.just("extend"), st.lists(share, max_size=4))), max_size=8)
+
+
+@given(batches)
+def test_each_points_exploration_share_stays_with_its_point(steps) -> None:
+    """Seed 001: exploration trades are measured apart (engine/run/kpi.py split_kpis takes each
+    point's share off it). However points arrive, one at a time or in runs, the share column lines
+    up with the points: all 0.0 reads as no column, else one share per point."""
+    curve, log, shares = EquityCurve(), PointLog(), []
+    for how, xs in steps:
+        ts = [float(len(shares) + i) for i in range(len(xs))]
+        if how == "append":
+            curve.append(ts[0], 1000.0, xs[0])
+            log.append("crypto_spot", ts[0], 1000.0, xs[0])
+        else:
+            curve.extend(ts, [1000.0] * len(xs), xs)
+            log.extend("crypto_spot", ts, [1000.0] * len(xs), xs)
+        shares += xs
+    got = curve.shares()
+    assert (list(got) if got is not None else None) == (shares if any(shares) else None)
+    assert log.payload().get("explored") == (shares if any(shares) else None)

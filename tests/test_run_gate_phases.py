@@ -61,6 +61,7 @@ class Heard:
     updates: list = field(default_factory=list)
     answered: list = field(default_factory=list)  # (gate state, trades closed) per operator answer
     entered: int = 0  # exploitation trades closed when the gate last changed state
+    decisions: list = field(default_factory=list)  # the session's gate decisions (report.json gate_decisions)
 
 
 def _closed(runner) -> int:
@@ -98,6 +99,7 @@ def _drive(runner, heard: Heard, limit: int | None = None) -> dict:
         runner.run(limit=limit)
         return runner.gate_kpis[SPOT].state()
     finally:
+        heard.decisions = list(ses.gate_decisions)
         ses.store.close()
         ses.venue.close()
 
@@ -121,6 +123,15 @@ def test_each_kpi_update_counts_the_trades_of_the_gates_current_phase_alone(stra
     candidates = [u for u in heard.updates if (u[1], u[2]) == ("paper", "shadow")]
     assert len(candidates) == 2 and all(u[3]["trades"] >= 3 for u in candidates)
     assert [u[3]["trades"] for u in heard.updates] == [u[4] for u in heard.updates]
+
+
+def test_every_gate_decision_is_recorded_for_the_report(straight) -> None:
+    """Seed 001: gate decisions are recorded. Each candidate pass that moved the gate (twice in
+    this replay) is one of the run's gate_decisions (report.json), with its domain and phase."""
+    heard, _ = straight
+    passes = [(d["domain"], d["phase"], d["passed"]) for d in heard.decisions if d["passed"]]
+    assert passes.count(("crypto_spot", "candidate", True)) == 2, heard.decisions
+    assert all(isinstance(d["ts"], float) and d["state"] for d in heard.decisions)
 
 
 def test_a_canary_counts_no_paper_trade(straight) -> None:

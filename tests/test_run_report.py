@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -196,6 +197,50 @@ def test_run_dir_with_trades(tmp_path):
     assert [r["model_version"] for r in rows] == ["", "xgb-3", ""]
     assert [r["exploration"] for r in rows] == ["False", "False", "True"]
     assert files["equity"].stat().st_size > 5000
+
+
+def test_report_gives_each_domains_start_and_end_balance_apart(tmp_path):
+    """Seed 001: each domain's wallet starts at its paper amount and profit rolls over into it;
+    report.json keeps both figures (docs/run-report.md, `domains`), never one for the other."""
+    res = result(tmp_path, [trade(30, T0 + 60), trade(-10, T0 + 120)])
+    dom = read_report(write_run_dir(res))["domains"]["crypto_spot"]
+    assert (dom["start_balance"], dom["end_balance"]) == (1000.0, 1020.0)
+
+
+def test_each_domains_kpis_count_its_own_trades_alone(tmp_path):
+    """Seed 001: KPIs per stage and domain, wallets segregated: a forex trade never enters crypto
+    spot's figures, nor the other way round."""
+    res = result(tmp_path, [trade(30, T0 + 60), trade(-10, T0 + 120, domain="forex"),
+                            trade(-20, T0 + 180, domain="forex")])
+    res.domains["forex"] = DomainResult("forex", "paper", 1000.0, 970.0, 0)
+    doms = read_report(write_run_dir(res))["domains"]
+    assert {d: (v["kpis"]["trades"], v["kpis"]["win_rate"]) for d, v in doms.items()} == {
+        "crypto_spot": (1, 1.0), "forex": (2, 0.0)}
+    assert {d: v["kpis_by_stage"]["1"]["trades"] for d, v in doms.items()} == {"crypto_spot": 1, "forex": 2}
+
+
+def test_report_lists_every_kill_event_and_gate_decision_where_the_console_shows_five(tmp_path):
+    """docs/run-report.md: `kill_events` and `gate_decisions` hold every one, in order; only the
+    console cuts them to the last five."""
+    res = result(tmp_path, [])
+    res.kill_events = [{"ts": T0 + i, "from": "normal", "to": "cooldown", "event": "loss", "reason": f"k{i}"}
+                       for i in range(8)]
+    res.gate_decisions = [{"ts": T0 + i, "domain": "crypto_spot", "phase": "candidate", "passed": False,
+                           "state": f"g{i}"} for i in range(7)]
+    report = read_report(write_run_dir(res))
+    assert [e["reason"] for e in report["kill_events"]] == [f"k{i}" for i in range(8)]
+    assert [g["state"] for g in report["gate_decisions"]] == [f"g{i}" for i in range(7)]
+
+
+def test_trades_csv_rows_are_in_exit_order(tmp_path):
+    """docs/run-report.md, trades.csv: one row per closed trade, in exit order (a trade entered
+    first may close last)."""
+    early_in_late_out = dataclasses.replace(trade(30, T0 + 600), entry_ts=T0 + 10, client_order_id="long")
+    late_in_early_out = dataclasses.replace(trade(-10, T0 + 300), entry_ts=T0 + 200, client_order_id="short")
+    files = write_run_dir(result(tmp_path, [early_in_late_out, late_in_early_out]))
+    with files["trades"].open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["client_order_id"] for r in rows] == ["short", "long"]
 
 
 def test_kill_and_gate_times_are_iso_8601_utc_in_the_report_only(tmp_path):

@@ -61,3 +61,16 @@ def test_lot_sized_fills_that_close_a_position_leave_no_dust() -> None:
     book, _ = apply_fill(book, Side.SELL, 3722.2, 1.0, 0.0, 1.0)
     book, _ = apply_fill(book, Side.BUY, 14561.9, 1.0, 0.0, 2.0)
     assert book.qty == 0.0 and book.opened_ts is None
+
+
+@given(st.sampled_from(Side), st.lists(st.tuples(qty, price), min_size=2, max_size=10), st.floats(0.1, 0.9))
+def test_adds_and_partial_exits_keep_the_time_the_position_opened(side, fills, part) -> None:
+    """`engine status` shows a position's opened_ts (docs/run-report.md, positions): the time its
+    first fill opened it, whatever was added later or taken off in part."""
+    book = Book()
+    for i, (q, p) in enumerate(fills):
+        book, _ = apply_fill(book, side, q, p, 0.0, float(i))
+    assert book.opened_ts == 0.0
+    exit_side = Side.SELL if side is Side.BUY else Side.BUY
+    book, _ = apply_fill(book, exit_side, abs(book.qty) * part, fills[0][1], 0.0, 99.0)
+    assert book.opened_ts == 0.0

@@ -104,6 +104,34 @@ def test_a_currency_with_no_rate_refuses_to_start(tmp_path, thousand) -> None:
     assert not (tmp_path / "engine.db").exists()  # refused before the store was opened
 
 
+def bars(symbol: str, domain: Domain, closes: list[float]):
+    """A bar series as wallet_currencies reads one: symbol, domain, times and closes."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(symbol=symbol, domain=domain, ts=[1_700_000_000.0 + 60 * i for i in range(len(closes))],
+                           close=closes)
+
+
+def test_a_domain_whose_symbols_quote_in_two_currencies_is_refused() -> None:
+    """One wallet per domain counts one currency (seed 001: segregated wallets): a forex run of
+    GBP/USD (USD) and USD/JPY (JPY) has no single currency to open it in."""
+    from engine.run.currency import NoRate, wallet_currencies
+
+    series = [bars("GBP/USD", Domain.FOREX, [1.27]), bars("USD/JPY", Domain.FOREX, [110.0])]
+    with pytest.raises(NoRate, match="forex trades symbols quoted in JPY, USD"):
+        wallet_currencies(series, {}, 1_700_000_000.0)
+
+
+@pytest.mark.parametrize("close", [0.0, float("nan")])
+def test_a_usd_xxx_close_that_is_no_price_refuses_the_rate_naming_it(close) -> None:
+    """A wallet funded at a rate made from a zero or NaN close would hold nothing or NaN: refused
+    with the close and its time (docs/run-report.md: the rate comes from the domain's own bars)."""
+    from engine.run.currency import NoRate, wallet_currencies
+
+    with pytest.raises(NoRate, match="USD/JPY close of 2023-11-14 22:13 UTC is"):
+        wallet_currencies([bars("USD/JPY", Domain.FOREX, [close, 110.0])], {}, 1_700_000_000.0)
+
+
 def test_engine_run_refuses_a_currency_with_no_rate_in_one_line(tmp_path) -> None:
     specs = tmp_path / "specs"
     subprocess.run(["cp", "-r", str(ROOT / "specs"), str(specs)], check=True)
