@@ -2,6 +2,8 @@
 the confirmation timeframe (seed 001), checked on the Decider itself."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -35,3 +37,23 @@ def test_a_target_exactly_at_the_deadband_is_flat(deadband):
     assert [w.direction for w in wants] == [-1, 0, 0, 1]
     assert not wants[1].enter and not wants[2].enter and wants[3].enter
     assert round(0.05 * 10) / 10 == 0  # the seed's rounding the 0.05 deadband mirrors
+
+
+def test_the_confirmation_direction_is_the_sign_of_the_last_closed_confirmation_bar():
+    """Seed 001 multi-timeframe confirmation: a series' `confirm` at a primary bar is +1 when the
+    last confirmation bar closed by then ROSE (close > open), -1 when it fell, 0 when flat."""
+    import pandas as pd
+
+    from engine.data import bundled
+    from engine.run.config import DomainData
+    from engine.run.market import load_series
+
+    cfg = load_config()
+    use = cfg.strategy.model_copy(update={"file": str(Path(__file__).resolve().parents[1] / cfg.strategy.file),
+                                     "use": ["emavol_24h"]})
+    s = load_series("crypto_spot/ETH_BTC-5m", DomainData(primary="15m", confirm="5m"), use, 14)
+    five = bundled.load("crypto_spot/ETH_BTC-5m")
+    last5 = pd.to_datetime(s.ts - 300.0, unit="s", utc=True)  # the 5m bar closing with each 15m bar
+    want = np.sign(five["close"] - five["open"]).reindex(last5).to_numpy()
+    assert len(want) > 100 and {-1.0, 1.0} <= set(want)
+    assert (s.confirm == want).all()
