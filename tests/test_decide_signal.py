@@ -57,3 +57,32 @@ def test_the_confirmation_direction_is_the_sign_of_the_last_closed_confirmation_
     want = np.sign(five["close"] - five["open"]).reindex(last5).to_numpy()
     assert len(want) > 100 and {-1.0, 1.0} <= set(want)
     assert (s.confirm == want).all()
+
+
+def _ml_decider(p_up: float, threshold: float, min_rate: float = 0.0) -> Decider:
+    from engine.run.decide import EntryFilters, SymbolInputs
+    from strategies.ml.config import ExplorationConfig
+
+    inp = SymbolInputs(np.full(3, "TREND_UP", dtype=object), {"X:15m:v1": np.full(3, p_up)}, threshold)
+    explo = ExplorationConfig(min_rate=min_rate, chop_rate=min_rate, chop_regimes=("RANGE",), tag="exploration")
+    return Decider(load_config().strategy, EntryFilters({"X": inp}, explo))
+
+
+@pytest.mark.parametrize(("d", "p_up"), [(1, 0.75), (-1, 0.25)])
+def test_the_ml_filter_threshold_is_inclusive_on_both_sides(d, p_up):
+    """Seed 002: BUY needs p_up >= threshold, SELL p_up <= 1 - threshold (both edges pass)."""
+    s = _series([-d, d, d])
+    decider = _ml_decider(p_up, 0.75)
+    decider.decide(s, 0, float(s.ts[0]))
+    want = decider.decide(s, 1, float(s.ts[1]))
+    assert want.enter and want.refusal is None and want.tags == ()
+
+
+def test_an_exploration_draw_tags_the_entry_even_when_the_model_would_take_it():
+    """Seed 001: a drawn exploration entry is taken whatever the model says AND tagged, so the
+    tagged share is the exploration rate (here 100%) and its KPIs are kept apart."""
+    s = _series([-1.0, 1.0, 1.0])
+    decider = _ml_decider(0.9, 0.6, min_rate=1.0)
+    decider.decide(s, 0, float(s.ts[0]))
+    want = decider.decide(s, 1, float(s.ts[1]))
+    assert want.enter and want.tags == ("exploration",)
