@@ -114,6 +114,15 @@ def test_weibull_tilt_is_one_minus_the_cdf():
     assert tilt.iloc[0] == 1.0 and tilt.is_monotonic_decreasing
 
 
+
+def test_vol_tilt_blend_weights_the_tilt_by_alpha():
+    """Seed 003: tilt = (1 - alpha) + alpha x vol_tilt. The default alpha 0.5 is symmetric, so
+    only another alpha tells the weights apart: alpha 0 ignores the tilt, alpha 1 is the tilt."""
+    tilt = pd.Series([0.0, 0.5, 1.0])
+    assert blocks.blend(tilt, 0.2).tolist() == pytest.approx([0.8, 0.9, 1.0])
+    assert blocks.blend(tilt, 0.0).tolist() == [1.0, 1.0, 1.0]
+    assert blocks.blend(tilt, 1.0).tolist() == [0.0, 0.5, 1.0]
+
 def test_rogers_satchell_by_hand():
     idx = pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC")
     df = pd.DataFrame({"open": [1.0, 1.0, 1.0], "high": [1.1, 1.2, 1.0], "low": [0.9, 0.95, 1.0],
