@@ -56,6 +56,16 @@ def test_high_vol_uses_only_past_bars_and_takes_precedence():
 
 
 
+
+def test_high_vol_wins_over_a_trend_or_range_flagged_on_the_same_bar():
+    """Seed 004: HIGH_VOL takes precedence whatever the direction: every bar flagged high_vol
+    is HIGH_VOL even where trend_up, trend_down or range is flagged too."""
+    bars = random_bars(600, seed=0, vol=0.001)
+    flags, regimes = regime_flags(bars, CFG), classify(bars, CFG)
+    for other in ("trend_up", "trend_down", "range"):
+        assert (flags["high_vol"] & flags[other]).any()  # the case the rule is about occurs
+    assert (regimes[flags["high_vol"]] == Regime.HIGH_VOL.value).all()
+
 def test_range_and_high_vol_references_are_quantiles_of_strictly_earlier_bars():
     """Seed 004 regimes: the tight-band (RANGE) and HIGH_VOL references are quantiles over the
     `vol_lookback` bars BEFORE the bar classified, never including it (checked against an
