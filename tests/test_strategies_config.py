@@ -100,6 +100,12 @@ def test_aggregate_fails_closed_when_a_model_is_not_ready():
     models = [m.fit(df.iloc[:4000]) for m in build_all(doc).values() if type(m).__name__ == "EmaVolStrategy"]
     with pytest.raises(NotReadyError):
         position_pct(models, df.iloc[:100])
+    # the history fails closed the same way: NaN wherever ANY model is still warming up, never a partial sum
+    short = df.iloc[:1500]
+    warming = pd.concat([m.predict(short) for m in models], axis=1).isna()
+    some = warming.any(axis=1) & ~warming.all(axis=1)
+    hist = position_pct_history(models, short)
+    assert some.any() and hist[warming.any(axis=1)].isna().all() and hist[~warming.any(axis=1)].notna().all()
 
 
 def test_decay_formula_matches_the_seed_including_its_clip():
