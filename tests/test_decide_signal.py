@@ -2,10 +2,14 @@
 the confirmation timeframe (seed 001), checked on the Decider itself."""
 from __future__ import annotations
 
+import functools
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from engine.domain import Domain
 from engine.run.config import load_config
@@ -22,8 +26,13 @@ def _series(signal: list[float], confirm: list[float] | None = None) -> Series:
                   np.array(signal, dtype=float), np.array(confirm or [0.0] * n, dtype=float), ones, 0)
 
 
+@functools.cache
+def _use():
+    return load_config().strategy
+
+
 def _wants(deadband: float, signal: list[float], confirm: list[float] | None = None) -> list:
-    use = load_config().strategy.model_copy(update={"deadband": deadband})
+    use = _use().model_copy(update={"deadband": deadband})
     decider, s = Decider(use), _series(signal, confirm)
     return [decider.decide(s, i, float(s.ts[i])) for i in range(len(signal))]
 
@@ -86,3 +95,24 @@ def test_an_exploration_draw_tags_the_entry_even_when_the_model_would_take_it():
     decider.decide(s, 0, float(s.ts[0]))
     want = decider.decide(s, 1, float(s.ts[1]))
     assert want.enter and want.tags == ("exploration",)
+
+
+@given(st.lists(st.sampled_from([-2.0, -1.0, 0.0, 1.0, 2.0, math.nan]), min_size=3, max_size=12),
+       st.sampled_from([0.0, 0.05]))
+@example([1.0, 0.0, -2.0], 0.0)  # long, then a no-view 0.0: flat, not a quiet bar
+@example([2.0, 1.0, 1.0], 0.05)  # long, then exactly the deadband: flat
+def test_the_bars_quiet_bars_skips_decide_nothing_at_the_deadband_edge(steps, deadband):
+    """engine/run/quiet.py skips the bars Decider.quiet_bars proves quiet: on each of them, decide
+    must change no direction and arm no entry, also for targets exactly at +-deadband (the
+    skip's direction must read the deadband as decide does)."""
+    signal = [x * deadband if deadband and math.isfinite(x) else x for x in steps]
+    use = _use().model_copy(update={"deadband": deadband})
+    s = _series(signal)
+    for lo in range(1, len(signal)):
+        decider = Decider(use)
+        for i in range(lo):
+            decider.decide(s, i, float(s.ts[i]))
+        last = decider.last.get("X")
+        for i in range(lo, lo + decider.quiet_bars(s, lo, len(signal))):
+            want = decider.decide(s, i, float(s.ts[i]))
+            assert want is None or (want.direction == last and not want.enter), (lo, i)
