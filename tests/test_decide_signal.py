@@ -116,3 +116,16 @@ def test_the_bars_quiet_bars_skips_decide_nothing_at_the_deadband_edge(steps, de
         for i in range(lo, lo + decider.quiet_bars(s, lo, len(signal))):
             want = decider.decide(s, i, float(s.ts[i]))
             assert want is None or (want.direction == last and not want.enter), (lo, i)
+
+
+def test_an_entry_already_held_is_neither_judged_nor_drawn_for():
+    """Seed 001/002: the ML filter and the exploration draw judge an entry only when it can happen.
+    While a position in that direction is open, a new signal is not refused by the model (no
+    journal row) and draws nothing from the run's rng (replays keep the same later draws)."""
+    s = _series([-1.0, 1.0, 1.0])
+    decider = _ml_decider(0.1, 0.6, min_rate=0.5)  # the model would refuse this BUY
+    decider.holding = lambda symbol, direction: True
+    decider.decide(s, 0, float(s.ts[0]))
+    before = decider.rng.getstate()
+    want = decider.decide(s, 1, float(s.ts[1]))
+    assert want.refusal is None and want.tags == () and decider.rng.getstate() == before
