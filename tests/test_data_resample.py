@@ -47,6 +47,19 @@ def test_multi_timeframe_confirmation_is_never_newer_than_primary():
     assert (m["confirm_ts"] + M5 == m.index + M15).all()  # ...and the latest one closed by then
 
 
+
+def test_multi_timeframe_across_a_gap_pairs_an_earlier_confirmation_never_a_later_one():
+    """Seed 001 confirmation timeframe, no lookahead: where the 5m bar closing with a 15m bar is
+    missing (a gap; the 15m bar is kept as partial), the row gets the last 5m bar closed by then,
+    never the next one after the gap (which closes after the primary bar)."""
+    closing = (ETH.index.minute % 15 == 10) & (ETH.index.hour == 12)  # each 12:xx 15m bar's last 5m bar
+    gap = ETH.drop(ETH.index[closing])
+    gap.attrs = dict(ETH.attrs)
+    m = multi_timeframe(gap, "15m", "5m")
+    hit = m.index.hour == 12
+    assert hit.any() and (m["confirm_ts"] + M5 <= m.index + M15).all()
+    assert (m.loc[hit, "confirm_ts"] + M5 * 2 == m.index[hit] + M15).all()  # the bar before the gap
+
 def test_forex_bid_ask_resample_keeps_last_quote():
     fx = bundled.load("forex/GBPUSD-1m")
     h = resample(fx, "1h")

@@ -32,3 +32,11 @@ def test_fail_closed_on_too_few_or_bad_models():
     r = vote({"a": 0.9, "b": float("nan"), "c": None}, W)
     assert r.decision == HOLD and "min_models" in r.reason and r.probabilities["c"] is None
     assert vote({"a": 1.5, "b": 0.9}, W).decision == HOLD
+
+
+def test_majority_half_is_not_a_majority():
+    """Seed 002 majority vote: a side needs MORE than half of the usable models; an even split
+    (2 of 4 BUY, or 1 BUY vs 1 SELL) holds."""
+    r = vote({"a": 0.7, "b": 0.8, "c": 0.5, "d": 0.5}, M)
+    assert r.decision == HOLD and r.score == 0.5
+    assert vote({"a": 0.9, "b": 0.1}, M).decision == HOLD

@@ -11,6 +11,14 @@ def test_rates_floor_and_chop():
     assert exploration_rate("RANGE", CFG) == 0.25
 
 
+
+def test_a_chop_rate_below_the_minimum_explores_at_the_minimum():
+    """Seed 001: at least 10% of entries explore in EVERY regime; a chop rate set below the
+    minimum (ExplorationConfig allows it; Decider.use_rates passes it on) never lowers it."""
+    low_chop = CFG.model_copy(update={"chop_rate": 0.02})
+    assert exploration_rate("RANGE", low_chop) == 0.10
+    assert exploration_rate("TREND_UP", low_chop) == 0.10
+
 def test_seeded_decisions_replay_and_match_rates():
     a = [explore(random.Random(7), "RANGE", CFG) for _ in range(3)]
     assert a == [explore(random.Random(7), "RANGE", CFG) for _ in range(3)]

@@ -59,3 +59,25 @@ def test_next_return_sign_and_binary_target():
     assert nr["label"].iloc[10] == np.sign(bars["close"].iloc[10] - bars["close"].iloc[9])
     y = make_labels(bars, LabelConfig(target="next_return"))["y"]
     assert set(y.dropna().unique()) <= {0.0, 1.0}
+
+
+def test_barrier_width_uses_the_volatility_known_at_t_minus_1():
+    """Seed 004 labels, no lookahead: sigma is the std of the `vol_window` log returns that end
+    at bar t-1 (known when the decision is taken at t's open). Bar t's own big move must not
+    widen the barrier that bar t is then judged against."""
+    bars = _flat_then([(103.0, 100.0, 103.0), (103.1, 102.9, 103.0), (103.1, 102.9, 103.0)])
+    row = triple_barrier(bars, CFG).iloc[30]
+    past = np.log(bars["close"].iloc[:30]).diff().iloc[-CFG.vol_window:]
+    width = past.std() * np.sqrt(CFG.horizon)
+    assert row.label == 1 and np.isclose(row.ret, CFG.upper_k * width)
+
+
+def test_an_unchanged_price_is_not_an_up_label():
+    """The binary target y is 1 only when the price went UP: a vertical-barrier exit or a next
+    bar at exactly the entry price (common in quiet forex minutes) is y = 0, not a rise."""
+    flat = _flat_then([(100.1, 100.1, 100.1)] * 3)  # the path stays at the entry close (100.1)
+    tb = make_labels(flat, CFG).iloc[30]
+    assert tb.label == 0 and tb.ret == 0 and tb.y == 0
+    nr = make_labels(flat, LabelConfig(target="next_return"))
+    assert nr["ret"].iloc[31] == 0 and nr["y"].iloc[31] == 0
+    assert nr["y"].iloc[1] == 1  # ... and a rise is 1 (bar 1 closes 0.1% above bar 0)

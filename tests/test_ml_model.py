@@ -35,6 +35,22 @@ def test_walk_forward_reports_fold_and_overall_metrics(result):
     assert result.threshold in CFG.thresholds.search_grid or result.threshold == 0.52
 
 
+
+def test_each_fold_model_is_fitted_on_past_rows_only(data, monkeypatch):
+    """Seed 004 walk-forward: the model scored on a test fold is fitted on that fold's purged
+    training rows only, all of whose labels end before the fold's first test sample."""
+    import strategies.ml.model as model
+
+    seen, real_fit = [], model.fit
+    monkeypatch.setattr(model, "fit", lambda X, y, params: seen.append(X.index) or real_fit(X, y, params))
+    X, lab = data
+    res = model.run_walk_forward(X, lab, CFG, "TEST")
+    assert len(seen) == len(res.folds) >= 3
+    for rows, fr in zip(seen, res.folds):
+        test_rows = X.index[fr.fold.test_idx]
+        assert rows.equals(X.index[fr.fold.train_idx]) and not rows.isin(test_rows).any()
+        assert (pd.DatetimeIndex(lab["t1"].loc[rows]) < test_rows.min()).all()
+
 def test_training_is_deterministic_with_one_thread(data):
     X, lab = data
     a = predict(fit(X, lab["y"].to_numpy(), CFG.model), X.iloc[:50])

@@ -33,6 +33,19 @@ def test_seed_windows_four_weeks_then_one_week_rolling():
     assert folds[1].test_start - folds[0].test_start == pd.Timedelta("7D")
 
 
+
+def test_training_window_rolls_and_test_folds_do_not_overlap():
+    """Seed 004 'train 4 weeks -> test 1 week, rolling': each fold trains on the 4 weeks before
+    its test window only (not an expanding history), and no sample is tested twice."""
+    t0, t1 = _samples(24 * 7 * 10, 1)
+    folds = walk_forward(t0, t1, WalkForwardConfig(embargo_bars=0, min_folds=1, min_train_samples=10))
+    tested = np.concatenate([f.test_idx for f in folds])
+    assert len(tested) == len(set(tested.tolist()))
+    for f in folds:
+        assert (t0[f.train_idx] >= f.train_start).all() and f.test_start - f.train_start == pd.Timedelta("28D")
+        assert (t0[f.test_idx] >= f.test_start).all() and (t0[f.test_idx] < f.test_end).all()
+    assert len(folds[-1].train_idx) == len(folds[0].train_idx) == 28 * 24
+
 def test_short_data_shrinks_windows_keeping_the_ratio():
     train, test, scale = plan_windows(pd.Timedelta("20D"), WalkForwardConfig(min_folds=4))
     assert scale < 1 and train / test == 4

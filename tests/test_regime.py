@@ -55,6 +55,38 @@ def test_high_vol_uses_only_past_bars_and_takes_precedence():
     assert classify(spike, CFG).iloc[:500].equals(classify(bars, CFG).iloc[:500])
 
 
+
+
+def test_high_vol_wins_over_a_trend_or_range_flagged_on_the_same_bar():
+    """Seed 004: HIGH_VOL takes precedence whatever the direction: every bar flagged high_vol
+    is HIGH_VOL even where trend_up, trend_down or range is flagged too."""
+    bars = random_bars(600, seed=0, vol=0.001)
+    flags, regimes = regime_flags(bars, CFG), classify(bars, CFG)
+    for other in ("trend_up", "trend_down", "range"):
+        assert (flags["high_vol"] & flags[other]).any()  # the case the rule is about occurs
+    assert (regimes[flags["high_vol"]] == Regime.HIGH_VOL.value).all()
+
+def test_range_and_high_vol_references_are_quantiles_of_strictly_earlier_bars():
+    """Seed 004 regimes: the tight-band (RANGE) and HIGH_VOL references are quantiles over the
+    `vol_lookback` bars BEFORE the bar classified, never including it (checked against an
+    explicit window, bar by bar)."""
+    from strategies.ml import indicators as ind
+
+    bars = random_bars(1500, seed=1, vol=0.001)
+    flags = regime_flags(bars, CFG)
+    h, lo, c = bars["high"], bars["low"], bars["close"]
+    adx = ind.adx(h, lo, c, CFG.adx_window)["adx"].to_numpy()
+    width = ind.bollinger(c, CFG.bb_window, CFG.bb_dev)["bb_width"].to_numpy()
+    natr = (ind.atr(h, lo, c, CFG.atr_window) / c).to_numpy()
+    L, t = CFG.vol_lookback, np.arange(150, len(bars))
+    past = np.lib.stride_tricks.sliding_window_view  # row k: bars k .. k+L-1, i.e. the L bars before k+L
+    tight = width[t] <= np.nanquantile(past(width, L)[t - L], CFG.tight_band_quantile, axis=1)
+    high = natr[t] > np.nanquantile(past(natr, L)[t - L], CFG.high_vol_quantile, axis=1)
+    assert (flags["range"].to_numpy()[t] == ((adx[t] < CFG.range_adx_max) & tight)).all()
+    assert (flags["high_vol"].to_numpy()[t] == high).all()
+    assert flags["range"].iloc[150:].any() and not flags["range"].iloc[150:].all()
+    assert flags["high_vol"].iloc[150:].any()
+
 def test_allowlist_refusals_carry_a_reason():
     allow = Allowlist(sessions=["eu"], regimes=["TREND_UP"], assets=["crypto_spot", "EUR/USD"])
     assert check_allowlist(allow, _ts(9), "TREND_UP", "EUR/USD", CFG) == (True, "allowed")

@@ -100,6 +100,12 @@ def test_aggregate_fails_closed_when_a_model_is_not_ready():
     models = [m.fit(df.iloc[:4000]) for m in build_all(doc).values() if type(m).__name__ == "EmaVolStrategy"]
     with pytest.raises(NotReadyError):
         position_pct(models, df.iloc[:100])
+    # the history fails closed the same way: NaN wherever ANY model is still warming up, never a partial sum
+    short = df.iloc[:1500]
+    warming = pd.concat([m.predict(short) for m in models], axis=1).isna()
+    some = warming.any(axis=1) & ~warming.all(axis=1)
+    hist = position_pct_history(models, short)
+    assert some.any() and hist[warming.any(axis=1)].isna().all() and hist[~warming.any(axis=1)].notna().all()
 
 
 def test_decay_formula_matches_the_seed_including_its_clip():
@@ -113,6 +119,15 @@ def test_weibull_tilt_is_one_minus_the_cdf():
     np.testing.assert_allclose(tilt, np.exp(-(v / 0.3) ** 2.0), rtol=1e-12)
     assert tilt.iloc[0] == 1.0 and tilt.is_monotonic_decreasing
 
+
+
+def test_vol_tilt_blend_weights_the_tilt_by_alpha():
+    """Seed 003: tilt = (1 - alpha) + alpha x vol_tilt. The default alpha 0.5 is symmetric, so
+    only another alpha tells the weights apart: alpha 0 ignores the tilt, alpha 1 is the tilt."""
+    tilt = pd.Series([0.0, 0.5, 1.0])
+    assert blocks.blend(tilt, 0.2).tolist() == pytest.approx([0.8, 0.9, 1.0])
+    assert blocks.blend(tilt, 0.0).tolist() == [1.0, 1.0, 1.0]
+    assert blocks.blend(tilt, 1.0).tolist() == [0.0, 0.5, 1.0]
 
 def test_rogers_satchell_by_hand():
     idx = pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC")

@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from strategies import blocks
+from strategies.base import Strategy
 from strategies.cv import (BlockBootstrap, BlockPermutation, choose_params, cv_scores, parameter_grid,
                            pearson_score, sharpe_score)
 from strategies.registry import strategy_class
@@ -72,3 +74,24 @@ def test_grid_points_that_cannot_fit_rank_last():
 
 def test_parameter_grid():
     assert parameter_grid({"a": [1, 2], "b": [3]}) == [{"a": 1, "b": 3}, {"a": 2, "b": 3}]
+
+
+class _LastMove(Strategy):
+    """Holds sign(return of bar t) from t on: causal, but a scorer that pairs the position decided
+    at t with bar t's own return would see it 'predict' that return perfectly."""
+
+    def _position(self, bars: pd.DataFrame) -> pd.Series:
+        self._fitted("unused", lambda: 1.0)  # marks the strategy fitted
+        return np.sign(blocks.returns(bars["close"]))
+
+
+def test_cv_scores_pair_the_position_decided_at_t_minus_1_with_bar_t_return():
+    """Seed 003 strat_cv/strat_scorer, no lookahead: the position known at t-1 is held over bar t.
+    On a random walk, yesterday's move says nothing about today's (|corr| small); scoring the
+    unshifted position would correlate ~0.8 with the returns it already saw."""
+    rng = np.random.default_rng(0)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 2000)))
+    idx = pd.date_range("2024-01-01", periods=2000, freq="h", tz="UTC")
+    df = pd.DataFrame({"open": close, "high": close, "low": close, "close": close}, index=idx)
+    scores = cv_scores(_LastMove(), df, BlockPermutation(n_splits=4, block_size=50, seed=0))
+    assert len(scores) == 4 and max(abs(s) for s in scores) < 0.2, scores
