@@ -17,10 +17,11 @@ from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from run_support import ROOT, Checker, Scenario, build
+from run_support import ROOT, Checker, Scenario, build, write_env_override
 
 SPOT = ("crypto_spot/ETH_BTC-5m", "crypto_spot/LTC_BTC-5m", "crypto_spot/ADA_BTC-5m")
 PERP = "crypto_perp/BTC-PERP-1m"
@@ -146,6 +147,44 @@ def quoted(draw) -> Scenario:
 @given(sc=quoted())
 def test_skipping_quiet_bars_of_bid_ask_data_changes_nothing(sc: Scenario, loose: Path) -> None:
     _same(sc, loose)
+
+
+# Legs that never move (no breakeven, no trailing): a position rides to the Friday close, and
+# its weekend exit, decided on the bar whose next bar (its fill) ends past the cutoff, is the only
+# thing that steps that bar (GBPUSD 15m: Fri 2012-02-17 20:45 is row 226, Fri 02-24 20:45 row 706).
+CALM = {"bracket": {"breakeven_atr": 1e6, "trail_activation_atr": 1e6}}
+WEEKEND = Scenario(3, (QUOTED,), 670, 60, 2, 0.0, 0.0, 48 * HOUR, flip_every=40)
+
+
+@pytest.fixture(scope="module")
+def calm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_env_override(tmp_path_factory.mktemp("calm"), wallet=1_000_000.0, values=CALM)
+
+
+@st.composite
+def fridays(draw) -> Scenario:
+    return Scenario(stage=3, datasets=(QUOTED,), offset=draw(st.sampled_from((160, 180, 190, 640, 660, 670))),
+                    bars=draw(st.integers(50, 70)), seed=draw(st.integers(0, 2**16)),
+                    partial_fill_prob=draw(st.sampled_from((0.0, 0.3))), slippage_bps=0.0,
+                    max_hold_s=48 * HOUR, flip_every=draw(st.sampled_from((40, 80))))
+
+
+@settings(max_examples=2, deadline=None, phases=(Phase.explicit, Phase.generate),
+          suppress_health_check=[HealthCheck.too_slow])
+@example(sc=WEEKEND)
+@example(sc=Scenario(3, (QUOTED,), 190, 60, 3, 0.0, 0.0, 48 * HOUR, flip_every=80))
+@given(sc=fridays())
+def test_a_weekend_exit_falls_on_the_same_bar_when_skipping(sc: Scenario, calm: Path) -> None:
+    """The screen stops at the first bar whose weekend exit is due, by the engine's own rule:
+    its next bar (fill_s) reaching the Friday cutoff. Read at the bar's own time instead, it
+    skipped that bar and the exit went out a bar late, past the cutoff (mutant Q06)."""
+    _same(sc, calm)
+
+
+def test_the_calm_runs_do_exit_for_the_weekend(calm: Path) -> None:
+    """The weekend property is only worth something if its runs do carry a position to Friday's close."""
+    out, _ = replay(WEEKEND, calm, skip=True)
+    assert any(t.exit_reason == "weekend" for t in out["trades"]), out["trades"]
 
 
 def test_bid_ask_bars_are_skipped_while_an_order_rests(loose: Path) -> None:
