@@ -489,3 +489,25 @@ def test_a_perp_positions_margin_leaves_crypto_spots_free_funds_alone():
     half = round(0.5 * 1000 / v.quote("ETH/BTC").ask, 2)  # half the spot account
     spot = v.submit(order(v, "s", Side.BUY, half, symbol="ETH/BTC"))
     assert spot.status is S.ACCEPTED, spot.reason
+
+
+def test_a_limit_marketable_on_arrival_ends_a_quiet_stretch():
+    """quiet_bars applies the first bar's arrival rule as on_bar does: a limit whose price is
+    exactly the ask at the open (no slippage) fills there on arrival, though no price trades
+    through it (the bar opens at its low). Without that check the screen passed the bar and
+    the fill came later or never (mutant P03)."""
+    import dataclasses
+
+    import numpy as np
+
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.0, slippage_bps=0.0))
+    run(v, ETH[:3])
+    first = dataclasses.replace(ETH[3], low=ETH[3].open)
+    pricer = v._pricer(v._instruments[first.symbol])
+    arrival = pricer.taker(pricer.side_open(first, Side.BUY), Side.BUY)
+    v.submit(order(v, "lim", Side.BUY, 1.0, OrderType.LIMIT, price=arrival, symbol="ETH/BTC"))
+    ahead = [first, *ETH[4:20]]
+    ts, high, low = (np.array([getattr(b, f) for b in ahead]) for f in ("ts", "high", "low"))
+    q = v.quiet_bars(first, ts, high, low)
+    assert fills(v.on_bar(first), "lim")  # filled on arrival, at its limit
+    assert q == 0
