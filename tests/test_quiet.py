@@ -379,3 +379,26 @@ def test_the_equity_path_is_what_stepping_the_rows_would_measure(case) -> None:
         assert path.daily_loss()[r] == daily
         assert path.drawdown()[r] == dd
     assert path.new_days() == new_days
+
+
+def test_the_row_a_timer_falls_due_on_is_stepped(tmp_path: Path) -> None:
+    """A quiet stretch ends before the row whose time a pending timer's deadline reaches: step()
+    fires it there (Interpreter.advance) before the row's venue work and decision. A losing
+    streak's cooldown (1h: four 15m rows ahead) falls due exactly at a row's time; read past it
+    (searchsorted side="right"), the screen skipped that row and the timer fired a row late,
+    after the next row's day roll or decision (mutant Q02)."""
+    over = write_env_override(tmp_path / "ov", wallet=1_000_000.0, values={"kill_modes": {"cooldown": "1h"}})
+    runner = build(Scenario(1, ("crypto_spot/ETH_BTC-5m",), 0, 300, 7, 0.0, 0.0, 12 * HOUR), tmp_path, over, Checker())
+    try:
+        runner.run(limit=40)
+        ses, tl, k = runner.session, runner.timeline, runner.bars
+        for _ in range(3):  # max_consecutive_losses (3) losing trades: the kill machine cools down
+            ses.send(ses.kill, "trade_closed", {"pnl": -1.0}, inputs=runner.pnl_inputs())
+        assert ses.kill.state == "cooldown"
+        deadline = ses.interp.next_deadline()
+        due = int(np.searchsorted(tl.ts, deadline))
+        assert tl.ts[due] == deadline and due > k
+        assert runner.quiet.end(k, due) == due  # the rows before it are quiet
+        assert runner.quiet.end(k, len(tl)) == due
+    finally:
+        ses.store.close()
