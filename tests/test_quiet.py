@@ -402,3 +402,22 @@ def test_the_row_a_timer_falls_due_on_is_stepped(tmp_path: Path) -> None:
         assert runner.quiet.end(k, len(tl)) == due
     finally:
         ses.store.close()
+
+
+def test_a_row_closing_at_the_day_s_end_rolls_no_day(tmp_path: Path, loose: Path) -> None:
+    """step() rolls the trading day as the screen's EquityPath.new_days counts days: a row whose
+    time is exactly the day's end (a bar closing at midnight) is the last of that day, and only
+    a later time rolls. Rolled there (`t < _day_end`), a stepped run reset the daily loss a row
+    early (and again on the next row), where a skipped stretch did not (mutant L05)."""
+    runner = build(Scenario(1, ("crypto_spot/ETH_BTC-5m",), 0, 300, 7, 0.0, 0.0, 12 * HOUR), tmp_path, loose, Checker())
+    try:
+        runner.run(limit=10)
+        book = next(iter(runner.session.books.values()))
+        end, book.day_start_equity = runner._day_end, -1.0  # a start of day no roll would leave
+        assert runner.days.new_days([end], runner._day) == []
+        assert runner._day_roll(end) is False and book.day_start_equity == -1.0
+        runner._day_roll(end + 1.0)
+        assert runner.days.new_days([end + 1.0], runner.days.day_of(end)) == [0]
+        assert book.day_start_equity == book.equity  # a later time starts the next day
+    finally:
+        runner.session.store.close()
