@@ -169,7 +169,7 @@ def fridays(draw) -> Scenario:
                     max_hold_s=48 * HOUR, flip_every=draw(st.sampled_from((40, 80))))
 
 
-@settings(max_examples=2, deadline=None, phases=(Phase.explicit, Phase.generate),
+@settings(max_examples=1, deadline=None, phases=(Phase.explicit, Phase.generate),
           suppress_health_check=[HealthCheck.too_slow])
 @example(sc=WEEKEND)
 @example(sc=Scenario(3, (QUOTED,), 190, 60, 3, 0.0, 0.0, 48 * HOUR, flip_every=80))
