@@ -231,3 +231,42 @@ def test_every_kill_broadcast_cancels_a_working_entry_and_spares_an_exit(machine
     exit_ = accepted(machine, reduce_only=True)
     exit_.send(kill)
     assert exit_.state == "ACCEPTED" and exit_.called("cancel_order") == []
+
+
+@pytest.mark.parametrize("then", [[], ["canceled"]])
+def test_a_second_cancel_is_dropped_by_the_spec_not_a_gap(machine, then):
+    """order.yaml `ignores: [cancel]` in PENDING_CANCEL and CANCELED: a kill broadcast and a bracket's
+    cancel_entry both cancel one entry; the second is a deliberate drop, not a gap the run
+    faults on (docs/spec-format.md, Semantics step 3)."""
+    o = accepted(machine)
+    o.send("cancel")
+    for event in then:
+        o.send(event)
+    [r] = o.send("cancel")
+    assert r.kind == "unhandled" and "by the spec (`ignores`)" in r.reason
+    assert o.called("cancel_order") == [{}]
+
+
+def test_a_fill_while_unresolved_is_booked(machine):
+    """order.yaml: a fill arriving in UNRESOLVED is booked (qty, price) before reconciliation."""
+    o = accepted(machine)
+    o.send("cancel")
+    o.wait(o.params["ack_timeout"])
+    o.send("fill", qty=4.0, price=101.0)
+    assert o.state == "UNRESOLVED"
+    assert (o.ctx["filled_qty"], o.ctx["avg_px"]) == (4.0, 101.0)
+    assert o.called("record_fill") == [{"qty": 4.0, "price": 101.0}]
+
+
+@pytest.mark.parametrize("status", ["rejected", "not_found"])
+def test_a_refusal_with_fills_does_not_close_the_order_as_rejected(machine, status):
+    """order.yaml reconciliation: rejected/not_found leaves UNRESOLVED only when nothing filled;
+    a venue answer that contradicts our fills stays unresolved (fail closed)."""
+    o = accepted(machine)
+    o.send("fill", qty=4.0, price=100.0)
+    o.send("cancel")
+    o.wait(o.params["ack_timeout"])
+    o.send("reconciled", status=status, filled_qty=4.0, avg_px=100.0)
+    assert o.state == "UNRESOLVED"
+    o.send("reconciled", status=status, filled_qty=0.0, avg_px=0.0)
+    assert o.state == "REJECTED"
