@@ -59,3 +59,10 @@ def test_every_code_has_a_broken_spec():
 def test_docs_document_exactly_the_codes():
     assert _documented() == set(ALL_CODES)
     assert _covered() <= _documented()
+
+
+def test_each_code_has_the_severity_its_docs_state():
+    """docs/lint-rules.md opens each code's section with `error.` or `warning.`; codes.py must
+    agree (an error demoted to a warning lets a bad spec pass `engine validate`)."""
+    stated = dict(re.findall(r"^### `?([A-Z][A-Z0-9_]+)`?\n(\w+)\.", DOCS.read_text(), flags=re.M))
+    assert {code: sev.value for code, sev in ALL_CODES.items()} == stated

@@ -38,3 +38,11 @@ def test_unreachable_check_prints_shortest_path():
     (d,) = only(ds, "CHECK_UNREACHABLE")
     assert d.path == ("normal", "close_only", "flatten")
     assert "did you mean" in only(ds, "UNRESOLVED_STATE")[0].hint or only(ds, "UNRESOLVED_STATE")[0].hint
+
+
+def test_every_target_of_reachable_from_all_is_checked_not_only_the_first():
+    """CHECK_REACHABLE_FROM_ALL (docs/lint-rules.md): a check lists several targets; each is proved
+    (order.yaml's `reachable_from_all: FILLED` would pass silently if only the first were)."""
+    m = machine(STATES, TS, checks=[{"reachable_from_all": ["halted", "normal"]}])
+    (d,) = only(lint(specset(m)), "CHECK_REACHABLE_FROM_ALL")
+    assert d.message.startswith("`normal` cannot be reached from `close_only`")

@@ -69,3 +69,20 @@ def test_different_sources_or_events_do_not_conflict():
                          {"event": "stop", "source": "a", "target": "c"},
                          {"event": "go", "source": "*", "target": "c"}])
     assert lint(specset(m)) == []
+
+
+@pytest.mark.parametrize("g1,g2", [
+    ("kpi.sharpe >= 1", "kpi.sharpe > 1"),
+    ("kpi.sharpe > 1", "kpi.sharpe >= 1"),
+    ("kpi.sharpe <= 1", "kpi.sharpe < 1"),
+    ("kpi.trades >= 3", "kpi.trades > 3"),
+    ("kpi.sharpe >= params.lim", "kpi.sharpe > params.lim and kpi.sharpe < 3"),
+])
+def test_the_witness_in_the_message_satisfies_both_guards(g1, g2):
+    """NONDETERMINISTIC names values for which both guards hold: they must really hold (a `>`
+    after a `>=` on the same bound makes it exclusive; engine/spec/lint/intervals.py)."""
+    (d,) = _two(g1, g2)
+    example = d.message.split("both guards hold when ")[1].split(")")[0]
+    name, value = example.split(" = ")
+    env = {"kpi": type("K", (), {name.split(".")[1]: float(value)}), "params": type("P", (), {"lim": 1.5})}
+    assert eval(g1, env) and eval(g2, env), d.message

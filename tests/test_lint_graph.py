@@ -69,3 +69,12 @@ def test_no_path_to_final_is_a_warning_with_path():
     assert [(d.message, d.severity.value, d.path) for d in ds] == [
         ("no final state can be reached from `p`", "warning", ("a", "p")),
         ("no final state can be reached from `q`", "warning", ("a", "p", "q"))]
+
+
+def test_final_outgoing_checks_every_source_of_a_transition():
+    """FINAL_OUTGOING: a final state listed after a non-final one in `source: [..]` is still
+    reported (a late fill from FILLED would otherwise lint clean)."""
+    m = machine({"a": {"initial": True}, "b": {"final": True}},
+                [{"event": "go", "source": "a", "target": "b"}, {"event": "back", "source": ["a", "b"], "target": "a"}])
+    [d] = only(lint(specset(m)), "FINAL_OUTGOING")
+    assert d.message == "final state `b` is the source of a transition on `back`"

@@ -75,3 +75,43 @@ def test_kill_blocks_then_resume_allows_opening(machine):
     f.send("kill_resume")
     f.send("open_requested", qty=1.0, dte=20.0)
     assert f.state == "holding"
+
+
+def rolling(machine):
+    f = holding(machine)
+    f.send("dte_update", dte=1.0)
+    assert f.state == "rolling"
+    return f
+
+
+def test_expiry_during_a_roll_settles(machine):
+    """futures_roll: a position still open at expiry is settled (seed 004), mid-roll included."""
+    f = rolling(machine)
+    f.send("expiry_reached", settlement_price=1.0842)
+    assert f.state == "settled" and f.called("settle_position") == [{"price": 1.0842}]
+
+
+def test_a_position_closed_during_a_roll_ends_it(machine):
+    """futures_roll: position_closed from rolling ends the position's life (no more slices)."""
+    f = rolling(machine)
+    f.send("position_closed")
+    assert f.state == "closed"
+    f.wait(f.params["slice_interval"] * 2)
+    assert len(f.called("roll_slice")) == 1
+
+
+def test_close_only_during_a_roll_closes_instead(machine):
+    """futures_roll: kill_close_only mid-roll aborts the roll (the rest would open risk) and closes."""
+    f = rolling(machine)
+    f.send("kill_close_only")
+    assert f.state == "closing"
+    assert f.called("close_position") == [{"reason": "kill switch during a roll"}]
+
+
+def test_flatten_while_flat_blocks_opening(machine):
+    """futures_roll: kill_flatten while flat blocks entries like the other kill modes."""
+    f = machine("futures_roll")
+    f.send("kill_flatten")
+    f.send("open_requested", qty=1.0, dte=20.0)
+    assert f.state == "flat" and f.called("submit_entry") == []
+    assert f.called("record_rejection") == [{"reason": "entries blocked by the kill switch"}]

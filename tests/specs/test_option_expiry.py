@@ -51,3 +51,32 @@ def test_kill_flatten_closes(machine):
     assert o.state == "closing" and o.called("close_position")
     o.send("position_closed")
     assert o.state == "closed"
+
+
+@pytest.mark.parametrize("moneyness, final", [(0.005, "expired"), (0.01, "assigned"), (0.2, "assigned")])
+def test_short_itm_is_assigned_from_the_threshold(machine, moneyness, final):
+    """option_expiry: a short option is assigned when the holder would exercise, by the same
+    threshold rule (seed 004), at the threshold included."""
+    o = holding(machine, qty=-1.0)
+    o.send("expiry_reached", moneyness=moneyness, settlement_price=1.10)
+    assert o.state == final and o.inst.done
+
+
+def test_exercise_books_the_settlement_price(machine):
+    """option_expiry: exercise_option gets the held quantity and the settlement price."""
+    o = holding(machine, qty=2.0)
+    o.send("expiry_reached", moneyness=0.05, settlement_price=1.10)
+    assert o.called("exercise_option") == [{"qty": 2.0, "settlement_price": 1.10}]
+
+
+@pytest.mark.parametrize("kill", ["kill_close_only", "kill_halt", "kill_flatten"])
+def test_kill_blocks_opening_and_resume_allows_it(machine, kill):
+    """option_expiry: every kill mode blocks new option positions until kill_resume."""
+    o = machine("option_expiry")
+    o.send(kill)
+    o.send("open_requested", qty=1.0, dte=10.0, premium=0.02)
+    assert o.state == "flat" and o.called("submit_entry") == []
+    assert o.called("record_rejection") == [{"reason": "entries blocked by the kill switch"}]
+    o.send("kill_resume")
+    o.send("open_requested", qty=1.0, dte=10.0, premium=0.02)
+    assert o.state == "holding"

@@ -144,3 +144,129 @@ def test_kill_cancels_a_working_entry_and_leaves_a_working_exit(machine):
     exit_.send("accepted")
     records = exit_.send("kill_flatten")
     assert exit_.state == "ACCEPTED" and records[-1].kind == "transition"
+
+
+def accepted(machine, **kw):
+    o = submitted(machine, **kw)
+    o.send("accepted")
+    return o
+
+
+def test_a_fill_that_completes_the_order_while_a_cancel_is_in_flight_fills_it(machine):
+    """order.yaml fills: the FILLED transition takes PENDING_CANCEL too (a cancel can lose the race)."""
+    o = accepted(machine)
+    o.send("fill", qty=4.0, price=100.0)
+    o.send("cancel")
+    o.send("fill", qty=6.0, price=100.0)
+    assert o.state == "FILLED" and o.ctx["filled_qty"] == 10.0
+
+
+def test_late_fills_on_a_canceled_order_average_their_prices(machine):
+    """order.yaml &late_fill: avg_px is the size-weighted average over every fill, late ones included."""
+    o = accepted(machine)
+    o.send("cancel")
+    o.send("canceled")
+    o.send("fill", qty=4.0, price=100.0)
+    o.send("fill", qty=6.0, price=110.0)
+    assert o.state == "FILLED" and o.ctx["avg_px"] == pytest.approx(106.0)
+
+
+def test_cancel_while_an_amend_is_pending_is_sent(machine):
+    """order.yaml cancel: PENDING_UPDATE is a working state, so a cancel there goes to the venue."""
+    o = accepted(machine)
+    o.send("amend", qty=12.0, price=99.0)
+    o.send("cancel")
+    assert o.state == "PENDING_CANCEL" and o.called("cancel_order") == [{}]
+
+
+def test_expiry_while_a_cancel_is_pending_ends_the_order(machine):
+    """order.yaml expired: the time in force can run out before the cancel's answer comes."""
+    o = accepted(machine)
+    o.send("cancel")
+    o.send("expired")
+    assert o.state == "EXPIRED" and o.inst.done
+
+
+@pytest.mark.parametrize("answer", ["updated", "update_rejected"])
+def test_an_amend_answer_returns_a_triggered_stop_to_triggered(machine, answer):
+    """order.yaml: `triggered` is remembered (ctx.triggered), and an amend's answer, applied or
+    refused, puts the order back in TRIGGERED, not ACCEPTED."""
+    o = accepted(machine)
+    o.send("triggered")
+    assert o.ctx["triggered"] is True
+    o.send("amend", qty=12.0, price=99.0)
+    o.send(answer, **({"qty": 12.0, "price": 99.0} if answer == "updated" else {"reason": "x"}))
+    assert o.state == "TRIGGERED"
+
+
+@pytest.mark.parametrize("answer", ["updated", "update_rejected", "cancel_rejected"])
+def test_an_answer_after_a_partial_fill_returns_to_partially_filled(machine, answer):
+    """order.yaml: amend/cancel answers on a part-filled order go back to PARTIALLY_FILLED."""
+    o = accepted(machine)
+    o.send("fill", qty=4.0, price=100.0)
+    if answer == "cancel_rejected":
+        o.send("cancel")
+        o.send(answer, reason="x")
+    else:
+        o.send("amend", qty=12.0, price=99.0)
+        o.send(answer, **({"qty": 12.0, "price": 99.0} if answer == "updated" else {"reason": "x"}))
+    assert o.state == "PARTIALLY_FILLED"
+
+
+def test_kill_resume_before_submit_lets_an_entry_through(machine):
+    """order.yaml kill switch: kill_resume lifts entries_blocked in INITIALIZED."""
+    o = machine("order")
+    o.send("kill_halt")
+    o.send("kill_resume")
+    o.send("submit", qty=1.0, price=0.0, reduce_only=False)
+    assert o.state == "SUBMITTED"
+
+
+@pytest.mark.parametrize("kill", ["kill_close_only", "kill_flatten", "kill_halt"])
+def test_every_kill_broadcast_cancels_a_working_entry_and_spares_an_exit(machine, kill):
+    """order.yaml kill switch: each broadcast cancels entries only; reduce-only exits always pass."""
+    entry = accepted(machine)
+    entry.send(kill)
+    assert entry.state == "PENDING_CANCEL" and entry.called("cancel_order") == [{}]
+    exit_ = accepted(machine, reduce_only=True)
+    exit_.send(kill)
+    assert exit_.state == "ACCEPTED" and exit_.called("cancel_order") == []
+
+
+@pytest.mark.parametrize("then", [[], ["canceled"]])
+def test_a_second_cancel_is_dropped_by_the_spec_not_a_gap(machine, then):
+    """order.yaml `ignores: [cancel]` in PENDING_CANCEL and CANCELED: a kill broadcast and a bracket's
+    cancel_entry both cancel one entry; the second is a deliberate drop, not a gap the run
+    faults on (docs/spec-format.md, Semantics step 3)."""
+    o = accepted(machine)
+    o.send("cancel")
+    for event in then:
+        o.send(event)
+    [r] = o.send("cancel")
+    assert r.kind == "unhandled" and "by the spec (`ignores`)" in r.reason
+    assert o.called("cancel_order") == [{}]
+
+
+def test_a_fill_while_unresolved_is_booked(machine):
+    """order.yaml: a fill arriving in UNRESOLVED is booked (qty, price) before reconciliation."""
+    o = accepted(machine)
+    o.send("cancel")
+    o.wait(o.params["ack_timeout"])
+    o.send("fill", qty=4.0, price=101.0)
+    assert o.state == "UNRESOLVED"
+    assert (o.ctx["filled_qty"], o.ctx["avg_px"]) == (4.0, 101.0)
+    assert o.called("record_fill") == [{"qty": 4.0, "price": 101.0}]
+
+
+@pytest.mark.parametrize("status", ["rejected", "not_found"])
+def test_a_refusal_with_fills_does_not_close_the_order_as_rejected(machine, status):
+    """order.yaml reconciliation: rejected/not_found leaves UNRESOLVED only when nothing filled;
+    a venue answer that contradicts our fills stays unresolved (fail closed)."""
+    o = accepted(machine)
+    o.send("fill", qty=4.0, price=100.0)
+    o.send("cancel")
+    o.wait(o.params["ack_timeout"])
+    o.send("reconciled", status=status, filled_qty=4.0, avg_px=100.0)
+    assert o.state == "UNRESOLVED"
+    o.send("reconciled", status=status, filled_qty=0.0, avg_px=0.0)
+    assert o.state == "REJECTED"
