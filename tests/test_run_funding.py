@@ -71,18 +71,24 @@ def _stop_between_checkpoints(work: Path, overrides: Path, durability: str, at: 
     """A run stopped as a kill would stop it at row 137: 37 rows past its second checkpoint,
     past a funding time, with orders and trades since the checkpoint."""
     first = funded_run(work, overrides, durability)
-    step = first.step
+    _stop_when(first, lambda: first.bars >= at)
 
-    def crashing_step(s, i) -> None:
-        if first.bars >= at:
+
+def _stop_when(run, stop) -> None:
+    """`run` run until `stop()` says so before a row (then it raises, as a kill stops it mid-run),
+    and its store and venue closed."""
+    step = run.step
+
+    def stopping_step(s, i) -> None:
+        if stop():
             raise Stopped
         step(s, i)
 
-    first.step = crashing_step
+    run.step = stopping_step
     with pytest.raises(Stopped):
-        first.run()
-    first.session.store.close()
-    first.session.venue.close()
+        run.run()
+    run.session.store.close()
+    run.session.venue.close()
 
 
 @pytest.fixture(scope="module", params=["batch", "full"])
@@ -170,20 +176,16 @@ def test_a_checkpoint_is_committed_before_the_venue_forgets_its_calls(overrides:
     from engine.run.keys import CHECKPOINT_KEY
     from state.store import Store
 
-    run = funded_run(tmp_path, overrides, "batch")
-    step, seen = run.step, []
+    run, seen = funded_run(tmp_path, overrides, "batch"), []
 
-    def stepping(s, i) -> None:
-        if run.bars > 50:  # a checkpoint is behind (every 50 rows): what another process reads now
-            with Store.open_readonly(f"sqlite:///{tmp_path / 'engine.db'}") as other:
-                seen.append(((other.get_json(CHECKPOINT_KEY) or {}).get("cursor"), run.bars // 50 * 50))
-            raise Stopped
-        step(s, i)
+    def read_by_another_process() -> bool:
+        if run.bars <= 50:
+            return False
+        # a checkpoint is behind (every 50 rows): what another process reads now
+        with Store.open_readonly(f"sqlite:///{tmp_path / 'engine.db'}") as other:
+            seen.append(((other.get_json(CHECKPOINT_KEY) or {}).get("cursor"), run.bars // 50 * 50))
+        return True
 
-    run.step = stepping
-    with pytest.raises(Stopped):
-        run.run()
-    run.session.store.close()
-    run.session.venue.close()
+    _stop_when(run, read_by_another_process)
     [(read, last)] = seen
     assert read == last
