@@ -150,7 +150,8 @@ def dry_run(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str,
     try:
         interp.send(inst, event, payload)
     except ActionError as e:  # bound with the catalogue, as the run binds: the engine would stop on it
-        raise CommandError(f"the engine would stop on this command, so it is not posted: {e}: {e.__cause__}; "
+        raise CommandError(f"the engine would stop on this command, so it is not posted: `{e.machine}`'s action "
+                           f"`{e.action}` ({e.phase}, {e.where}) would fail on `{e.event}`: {e.__cause__}; "
                            "correct the spec (`engine validate` shows what it can prove)") from None
     return inst.state, said
 
