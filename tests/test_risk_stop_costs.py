@@ -11,9 +11,10 @@ from ruamel.yaml import YAML
 
 from adapters.paper.config import PaperConfig
 from adapters.paper.pricing import Pricer, make_quote
-from engine.domain import Bar, Domain, Instrument, Side
+from engine.domain import Bar, Domain, Instrument, Quote, Side
 from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
+from engine.risk.sizing import Sizer, loss_at_stop
 from engine.risk.types import Book, Costs, Intent
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "risk" / "risk.yaml"
@@ -81,3 +82,48 @@ def test_the_cap_binds_on_the_loss_with_costs_not_the_stop_distance() -> None:
     assert parts["stop"] < sized.risk_cap - parts["fees"] - parts["slippage"] - parts["spread"] + 1e-9
     assert _stopped_out_loss(inst, Side.BUY, sized.qty, bar, intent.stop, venue,
                              venue.spread_bps[Domain.CRYPTO_SPOT]) <= sized.risk_cap * (1 + 1e-9)
+
+
+# -- QA mutation run mut5f: each cause of loss_at_stop at its exact figure. The property above
+# bounds the venue's loss from above, with the tick term's slack (2 ticks charged, often less
+# rounded): a cause priced slightly low (the exit's half spread not widened, a fill moved the
+# wrong way) hid inside that slack, so these pin the figures themselves.
+def _quoted(side: Side, stop: float) -> Intent:
+    q = Quote("q", "X", 1_500_000_000.0, 99.9, 100.1, 100.0)  # spread 0.2 at a mid of 100
+    return Intent("X", Domain.CRYPTO_PERP, side, q, stop, 100.0 - side.sign * 20.0, q.ts, "t")
+
+
+def test_a_stopped_out_sell_exits_across_a_spread_widened_at_its_stop_price() -> None:
+    """A sell stopped at 110 exits at the ask of a quote as wide in bps as the entry's (0.2 at 100:
+    0.22 at 110), slippage and fees on the entry at the bid and that exit moved against it."""
+    fee, slip = 0.001, 0.0005
+    loss = loss_at_stop(_quoted(Side.SELL, 110.0), Costs(fee, slip), 0.01)
+    exit_px = 110.0 + 0.11
+    assert loss.stop == pytest.approx(110.0 - 99.9)
+    assert loss.spread == pytest.approx(0.11)
+    assert loss.slippage == pytest.approx(slip * (99.9 + exit_px))
+    assert loss.ticks == pytest.approx(0.02)
+    assert loss.fees == pytest.approx(fee * (99.9 * (1 - slip) + exit_px * (1 + slip)))
+
+
+def test_a_stopped_out_buy_exits_at_the_bid_below_its_stop() -> None:
+    """A buy stopped at 90 exits at the bid, half the entry quote's spread under the stop: the
+    bps spread at 90 is narrower than the entry's, and the exit takes no less than the entry's
+    half spread (0.1)."""
+    fee, slip = 0.001, 0.0005
+    loss = loss_at_stop(_quoted(Side.BUY, 90.0), Costs(fee, slip), 0.0)
+    exit_px = 90.0 - 0.1
+    assert loss.spread == pytest.approx(0.1)
+    assert loss.slippage == pytest.approx(slip * (100.1 + exit_px))
+    assert loss.fees == pytest.approx(fee * (100.1 * (1 + slip) + exit_px * (1 - slip)))
+    assert loss.total == pytest.approx(100.1 - 90.0 + 0.1 + loss.slippage + loss.fees)
+
+
+def test_an_entry_with_no_stop_distance_is_not_sized() -> None:
+    """A stop at the entry price gives the per-trade risk cap nothing to divide (the spread and
+    costs alone would size it): the sizer sends nothing rather than a size the stop does not set."""
+    q = Quote("q", "X", 1_500_000_000.0, 99.9, 100.1, 100.0)
+    at_entry = Intent("X", Domain.CRYPTO_PERP, Side.BUY, q, q.ask, 120.0, q.ts, "t")
+    book = Book(Domain.CRYPTO_PERP, 10_000.0, 10_000.0, 10_000.0, 100, 30.0, 0.0)
+    sized = Sizer(CONFIG.sizing)(at_entry, book, "crypto_perp", 1.0, Costs(0.001, 0.0005), 0.1)
+    assert sized.qty == 0.0 and sized.risk_at_stop == 0.0
