@@ -12,7 +12,8 @@ from engine.domain import Domain, Instrument, Quote, Side
 from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
 from engine.risk.sizing import Sizer
-from engine.risk.types import Book, Intent
+from engine.risk.guards import min_size
+from engine.risk.types import Book, Context, Intent
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "risk" / "risk.yaml"
 
@@ -148,6 +149,22 @@ def test_an_entry_smaller_than_one_lot_is_rejected_by_min_size(config: RiskConfi
     assert "less than one lot" in d.rejection.message
 
 
+def test_min_size_admits_a_notional_exactly_at_the_venue_minimum_and_never_zero_lots(config: RiskConfig) -> None:
+    """The venue's min_notional is a floor it accepts (>=); zero lots are refused even where the
+    venue sets no minimum, rather than an order of nothing sent (QA mutation run mut5f G01/G02)."""
+    lim, i = config.limits, perp_intent()
+    sized = Sizer(config.sizing)(i, book(domain=Domain.CRYPTO_PERP), "crypto_perp")
+
+    def judged(qty: float, notional: float, inst: Instrument):
+        s = sized._replace(qty=qty, notional=notional)
+        return min_size(Context(i, s, book(domain=Domain.CRYPTO_PERP), inst, "normal", True, None, "crypto_perp"), lim)
+
+    assert judged(0.001, PERP.min_notional, PERP) is None
+    assert judged(0.001, PERP.min_notional - 0.01, PERP).rule == "min_size"
+    free = Instrument("BTC-PERP", Domain.CRYPTO_PERP, tick=0.5, step=0.001, min_notional=0.0)
+    assert judged(0.0, 0.0, free).rule == "min_size"
+
+
 @given(equity=st.floats(1_000, 1e6), price=st.floats(1_000, 100_000), trades=st.integers(0, 200))
 def test_an_approved_size_is_whole_lots(config: RiskConfig, equity: float, price: float, trades: int) -> None:
     b = book(domain=Domain.CRYPTO_PERP, equity=equity, available=equity, peak_equity=equity, trades_closed=trades)
@@ -174,6 +191,19 @@ def test_a_contract_multiplier_scales_notional_and_risk(config: RiskConfig) -> N
     assert d.sized.notional == pytest.approx(d.sized.qty * intent(stop_dist=0.01).entry * mult)
     assert d.sized.risk_at_stop <= d.sized.factors["risk_cap"] + 1e-9
     assert d.sized.qty == 3 and d.sized.notional <= config.sizing.base_size_pct * 1e7
+
+
+def test_the_risk_cap_bounds_the_loss_of_a_whole_contract(config: RiskConfig) -> None:
+    """Seed 004's per-trade risk cap on a contract: a stop 0.2 under 1.10 loses 25,000 USD per
+    6EH4 contract (x 125,000), so the 0.5% cap of a $10M wallet (50,000) buys 1, not the 3 its 5%
+    notional would (QA mutation run mut5f S14: the loss per unit not times the multiplier)."""
+    b = book(equity=1e7, available=1e7, peak_equity=1e7)
+    d = RiskChain(config).evaluate(intent(stop_dist=0.2), b, EURO_FUTURE, kill_mode="normal",
+                                   entries_allowed=True, active_symbols=None)
+    mult, per_unit = EURO_FUTURE.multiplier, d.sized.per_unit
+    assert d.sized.qty == 1
+    assert d.sized.risk_at_stop == pytest.approx(d.sized.qty * per_unit.total * mult)
+    assert d.sized.qty * intent(stop_dist=0.2).stop_distance * mult <= d.sized.risk_cap
 
 
 def test_no_short_rejects_with_the_side_the_domain_and_the_limit(config: RiskConfig) -> None:
