@@ -105,3 +105,25 @@ def test_a_drawdown_exactly_at_the_threshold_recovers() -> None:
     at = sized(cfg, equity=768.0, peak_equity=peak)
     under = sized(cfg, equity=768.0 + 1 / 64, peak_equity=peak)
     assert at.recovery == cfg.sizing.drawdown_recovery.multiplier and under.recovery == 1.0
+
+
+# -- mut5f S17-S20: seed 004's per-trade risk cap, B x r_A x ladder up to the $1000 threshold T,
+# then max(T, B x q_A x ladder); T in the wallet's currency (crypto_spot: r 2%, q 0.75%) --------
+def test_the_risk_cap_below_the_threshold_is_scaled_by_the_ladder(config: RiskConfig) -> None:
+    assert Sizer(config.sizing).risk_cap(20_000.0, "crypto_spot", 2.0) == pytest.approx(800.0)  # 20k x 2% x 2
+
+
+def test_the_percent_sizing_above_the_threshold_never_drops_below_it(config: RiskConfig) -> None:
+    """Just past T (60k x 2% = 1,200 > 1,000), q_A alone would give 450: the cap stays at T."""
+    assert Sizer(config.sizing).risk_cap(60_000.0, "crypto_spot", 1.0) == pytest.approx(1000.0)
+
+
+def test_the_percent_sizing_above_the_threshold_is_scaled_by_the_ladder(config: RiskConfig) -> None:
+    assert Sizer(config.sizing).risk_cap(200_000.0, "crypto_spot", 2.0) == pytest.approx(3000.0)  # 200k x 0.75% x 2
+
+
+def test_the_threshold_is_compared_in_the_wallets_currency(config: RiskConfig) -> None:
+    """A BTC wallet at $50,000/BTC: T is 0.02 BTC, so 1.5 BTC x 2% = 0.03 BTC is past it and capped
+    at max(0.02, 1.5 x 0.75%) = 0.02 BTC, not left at 0.03 as if T were 1,000 BTC."""
+    s = Sizer(config.sizing, {"crypto_spot": 50_000.0})
+    assert s.risk_cap(1.5, "crypto_spot", 1.0) == pytest.approx(0.02)
