@@ -6,7 +6,7 @@ import pytest
 
 from engine.domain import Domain, Fill, Instrument, Quote, Side
 from engine.risk.guards import leverage_cap, wallet_available
-from engine.risk.types import Context, Intent, Sized
+from engine.risk.types import Book, Context, Intent, Sized
 from engine.run.book import DomainBook
 from test_risk_config import spec_data
 from engine.risk.config import RiskConfig
@@ -43,3 +43,43 @@ def test_an_unrealised_loss_is_owed() -> None:
     lim = RiskConfig.model_validate(spec_data()).limits
     view = _perp_book(90.0).risk_view(T0, 3.0, 7 * 86400.0)  # equity 800: the loss comes off the cash
     assert view.available == pytest.approx(800.0 - 2000.0 / 3.0)
+
+
+# -- QA mutation run mut5f: seed 004's leverage caps at their edges, the entry at its highest fill --
+def _entry(domain: Domain, equity: float, open_notional: float, notional: float, fill: float,
+           available: float | None = None) -> Context:
+    """An entry of `notional` at the quote that the venue's cost model fills at up to `fill`,
+    into a book of `equity` with `open_notional` open on another symbol."""
+    q = Quote("q", PERP.symbol, T0, 99.9, 100.1, 100.0)
+    intent = Intent(PERP.symbol, domain, Side.BUY, q, 90.0, 120.0, T0, "t")
+    sized = Sized(notional / 100.1, notional, 0.0, False, 0.05, 1.0, 1.0, 1.0, 0.0, fill_notional=fill)
+    book = Book(domain, equity, equity if available is None else available, equity, 100, 30.0, 0.0,
+                open_positions=1, open_notional={"OTHER": open_notional})
+    return Context(intent, sized, book, PERP, "normal", True, None, domain.value)
+
+
+@pytest.mark.parametrize("domain,cap", [(Domain.CRYPTO_SPOT, 1.0), (Domain.CRYPTO_PERP, 3.0), (Domain.FOREX, 10.0)])
+def test_seed_004_leverage_caps_admit_gross_exposure_up_to_the_cap_and_no_more(domain: Domain, cap: float) -> None:
+    """crypto_spot 1x, perps 3x, forex 10x of equity, the open positions counted: a gross exactly
+    at the cap passes, a cent over is refused."""
+    lim = RiskConfig.model_validate(spec_data()).limits
+    at_cap = 1000.0 * cap - 500.0
+    assert leverage_cap(_entry(domain, 1000.0, 500.0, at_cap, at_cap), lim) is None
+    rej = leverage_cap(_entry(domain, 1000.0, 500.0, at_cap + 0.01, at_cap + 0.01), lim)
+    assert rej is not None and rej.numbers["cap"] == cap
+
+
+def test_leverage_cap_judges_the_entry_at_its_highest_fill() -> None:
+    """Within 3x at the quote (500 + 2,500), over it as the venue fills it (500 + 2,502)."""
+    lim = RiskConfig.model_validate(spec_data()).limits
+    rej = leverage_cap(_entry(Domain.CRYPTO_PERP, 1000.0, 500.0, 2500.0, 2502.0), lim)
+    assert rej is not None and rej.numbers["gross"] == pytest.approx(3002.0)
+
+
+def test_wallet_available_judges_the_margin_at_the_highest_fill_and_admits_it_all() -> None:
+    """The margin of an entry filled at 1,503 on a 3x perp is 501: 501 of free cash covers it
+    exactly, 500 (the margin at the quote's 1,500) does not."""
+    lim = RiskConfig.model_validate(spec_data()).limits
+    assert wallet_available(_entry(Domain.CRYPTO_PERP, 1000.0, 0.0, 1500.0, 1503.0, available=501.0), lim) is None
+    rej = wallet_available(_entry(Domain.CRYPTO_PERP, 1000.0, 0.0, 1500.0, 1503.0, available=500.0), lim)
+    assert rej is not None and rej.numbers["margin"] == pytest.approx(501.0)
