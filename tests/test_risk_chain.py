@@ -204,6 +204,9 @@ def test_the_risk_cap_bounds_the_loss_of_a_whole_contract(config: RiskConfig) ->
     assert d.sized.qty == 1
     assert d.sized.risk_at_stop == pytest.approx(d.sized.qty * per_unit.total * mult)
     assert d.sized.qty * intent(stop_dist=0.2).stop_distance * mult <= d.sized.risk_cap
+    parts = d.sized.stop_loss(mult)  # the audit record of the cap, by cause, in money (mut5f T02)
+    assert parts["stop"] == pytest.approx(d.sized.qty * per_unit.stop * mult)
+    assert sum(v for k, v in parts.items() if k != "total") == pytest.approx(parts["total"])
 
 
 def test_no_short_rejects_with_the_side_the_domain_and_the_limit(config: RiskConfig) -> None:
