@@ -70,6 +70,17 @@ def test_stored_qty_and_price_are_the_venues_before_and_after_a_flush(tmp_path: 
             ("amend", {"qty": 1.5, "price": 102.0})]
 
 
+def _filled(ledger, req) -> OrderHandle:
+    """An order of `req` booked through `ledger` as the venue answers it: intent, accepted, one
+    fill of its whole quantity, filled."""
+    o = OrderHandle(None, req, Domain.CRYPTO_SPOT, None, SimpleNamespace(state="NEW"))
+    ledger.intent(o)
+    ledger.ack(o, "accepted", "")
+    ledger.fill(o, fill(req, 1), 1.0)
+    ledger.ack(o, "filled", "")
+    return o
+
+
 @pytest.mark.parametrize("durability", ["batch", "full"])
 def test_a_retired_order_is_freed_before_the_flush_and_stored_in_its_final_state(
         tmp_path: Path, durability: str) -> None:
@@ -79,11 +90,7 @@ def test_a_retired_order_is_freed_before_the_flush_and_stored_in_its_final_state
         ledger = (BufferedLedger(store, "paper", lambda: 5.0, "h") if durability == "batch"
                   else StoreLedger(store, "paper"))
         req = order(1, qty=2.0)
-        o = OrderHandle(None, req, Domain.CRYPTO_SPOT, None, SimpleNamespace(state="NEW"))
-        ledger.intent(o)
-        ledger.ack(o, "accepted", "")
-        ledger.fill(o, fill(req, 1), 1.0)
-        ledger.ack(o, "filled", "")
+        o = _filled(ledger, req)
         o.instance.state = "FILLED"
         ledger.retired(o)
         assert [r for r in gc.get_referrers(o) if not inspect.isframe(r)] == []
@@ -113,11 +120,7 @@ def test_a_final_status_is_never_replaced_by_another(tmp_path: Path) -> None:
     with open_store(tmp_path, "batch") as store:
         ledger = BufferedLedger(store, "paper", lambda: 5.0, "h")
         req = order(1)
-        o = OrderHandle(None, req, Domain.CRYPTO_SPOT, None, SimpleNamespace(state="NEW"))
-        ledger.intent(o)
-        ledger.ack(o, "accepted", "")
-        ledger.fill(o, fill(req, 1), 1.0)
-        ledger.ack(o, "filled", "")
+        o = _filled(ledger, req)
         ledger.ack(o, "canceled", "late cancel")
         assert ledger.state()[req.client_order_id]["status"] == "filled"
         ledger.flush([], [o])
