@@ -32,6 +32,17 @@ def test_must_handle_via_ancestor_or_star():
     assert d.path == ("normal",)
 
 
+def test_must_handle_counts_a_states_ignores_as_handled_there():
+    """An `ignores` entry is the spec saying that dropping the event there is meant; only the
+    state that neither takes nor ignores it is reported."""
+    states = {**STATES, "cooldown": {"ignores": ["manual"]}}
+    m = machine(states, TS + [{"event": "manual", "source": "restricted", "target": "normal"}],
+                checks=[{"must_handle": ["manual"]}])
+    (d,) = only(lint(specset(m)), "CHECK_MUST_HANDLE")
+    assert d.message == "`manual` is not handled in `normal`"
+    assert "`normal`'s `ignores:`" in d.hint
+
+
 def test_unreachable_check_prints_shortest_path():
     m = machine(STATES, TS, checks=[{"unreachable": "flatten"}, {"unreachable": "halted_by_mistake"}])
     ds = lint(specset(m))

@@ -38,15 +38,18 @@ def _reachable_from_all(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Dia
 
 
 def _must_handle(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Diagnostic]:
+    """An `ignores` entry counts: it is the spec saying, at the state, that dropping the event is meant."""
     for event in c.args:
         if event not in ix.m.events:
             continue  # UNRESOLVED_EVENT
-        bad = [leaf for leaf in ix.leaves if not ix.is_final(leaf) and event not in ix.handled(leaf)]
+        bad = [leaf for leaf in ix.leaves if not ix.is_final(leaf) and event not in ix.handled(leaf)
+               and not ix.m.ignores_in(leaf, event)]
         if bad:
             yield diag(cx.sources.find(c.pos, c.kind, event), "CHECK_MUST_HANDLE",
                        f"`{event}` is not handled in `{bad[0]}`"
                        + (f" (nor in {len(bad) - 1} other state(s))" if len(bad) > 1 else ""),
-                       f"add a transition on `{event}` from `{bad[0]}`, an enclosing state, or \"*\"",
+                       f"add a transition on `{event}` from `{bad[0]}`, an enclosing state, or \"*\"; or list "
+                       f"it under `{bad[0]}`'s `ignores:` if dropping it there is meant",
                        path=ix.path_to(bad[0]))
 
 
