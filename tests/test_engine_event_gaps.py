@@ -197,3 +197,27 @@ def test_an_answer_an_action_raised_and_the_state_dropped_is_a_fault_too(tmp_pat
     _, reason = _faulted(tmp_path, _accepted_refused_by_its_guard)
     assert "order `" in reason and "in `SUBMITTED` (" in reason
     assert "no enabled transition for `accepted` (every guard was false)" in reason
+
+
+def test_a_live_state_that_drops_a_report_the_venue_sends_on_its_own_is_an_error(tmp_path: Path) -> None:
+    """`Sent.unprompted`: the venue's own cancel can reach an order before its acknowledgement, so
+    SUBMITTED (tagged `working`) must take it; the finding names the state and the report."""
+    root = _tree(tmp_path)
+    order = root / "orders/order.yaml"
+    _replace(order, "source: [PENDING_CANCEL, SUBMITTED, ACCEPTED,", "source: [PENDING_CANCEL, ACCEPTED,")
+    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
+    assert got.startswith(f"orders/order.yaml:{_line(order, '  SUBMITTED:')}:3 ")
+    assert "does not take `canceled` in `SUBMITTED`, which carries `working`" in got
+    _replace(order, "    tags: [working]\n    after: {delay: params.submit_timeout",
+             "    tags: [working]\n    ignores: [canceled]\n    after: {delay: params.submit_timeout")
+    assert _codes(root, "ENGINE_EVENT_UNHANDLED") == []  # an `ignores` entry is a decision, not a gap
+
+
+@pytest.mark.parametrize("event", ["canceled", "expired", "triggered"])
+def test_each_ignores_entry_of_an_unresolved_order_is_needed(tmp_path: Path, event: str) -> None:
+    root = _tree(tmp_path)
+    order = root / "orders/order.yaml"
+    kept = [e for e in ("canceled", "expired", "triggered") if e != event]
+    _replace(order, "    ignores: [canceled, expired, triggered]\n", f"    ignores: [{', '.join(kept)}]\n")
+    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
+    assert f"does not take `{event}` in `UNRESOLVED`, which carries `protected`" in got

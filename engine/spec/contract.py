@@ -52,12 +52,17 @@ class Sent:
     elsewhere only the run finds out (an event an order or bracket drops there is a fault).
     `refusal`: sent only when the venue refuses the action; an action all of whose answers are
     refusals (`place_legs`) may never be answered, so no state can count on it to leave
-    (lint IGNORED_ANSWER)."""
+    (lint IGNORED_ANSWER).
+    `unprompted`: the venue may also send it on its own, whenever the instance is live (a fill, a
+    stop that triggers, the venue's own cancel or expiry: a live venue's report can cross the
+    engine's amend or cancel), so every state carrying one of the machine's `live_tags` must take
+    it or list it under `ignores` (lint ENGINE_EVENT_UNHANDLED)."""
 
     fields: tuple[str, ...]
     why: str
     answers: tuple[str, ...] = ()
     refusal: bool = False
+    unprompted: bool = False
 
 
 class Order(NamedTuple):
@@ -87,6 +92,7 @@ class Needs:
     entered_by: str | None = None
     handled_where: Mapping[str, str] = field(default_factory=dict)  # event -> tag of states that must handle it
     classified_by: tuple[str, ...] = ()  # every non-final, non-initial leaf carries exactly one
+    live_tags: tuple[str, ...] = ()  # states carrying one take or ignore every `unprompted` event
     param_order: tuple[Order, ...] = ()
 
 
@@ -134,13 +140,13 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
         events={"submit": Sent(("qty", "price", "reduce_only"), "to send an order"),
                 "cancel": Sent((), "to cancel an order"),
                 "amend": Sent(_ORDER_FILL, "to move or resize a leg"),
-                "fill": Sent(_ORDER_FILL, "for every fill the venue reports", answers=("submit_order",)),
+                "fill": Sent(_ORDER_FILL, "for every fill the venue reports", answers=("submit_order",), unprompted=True),
                 "accepted": Sent((), "when the venue acknowledges", answers=("submit_order",)),
                 "rejected": Sent(("reason",), "when the venue refuses an order",
                                  answers=("submit_order",), refusal=True),
-                "canceled": Sent((), "when the venue cancels", answers=("cancel_order",)),
-                "expired": Sent((), "when the order's time in force ran out"),
-                "triggered": Sent((), "when a stop triggers"),
+                "canceled": Sent((), "when the venue cancels", answers=("cancel_order",), unprompted=True),
+                "expired": Sent((), "when the order's time in force ran out", unprompted=True),
+                "triggered": Sent((), "when a stop triggers", unprompted=True),
                 "ack_timeout": Sent((), "when the venue's answer is unknown"),
                 "updated": Sent(_ORDER_FILL, "when the venue applied an amend", answers=("amend_order",)),
                 "update_rejected": Sent(("reason",), "when the venue refuses an amend",
@@ -153,7 +159,7 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                  "qty": "what a leg covers, fills included: a refused amend that asked another qty was a resize",
                  "price": "the stop a leg works at, when the venue's refusal of its amend does not say"},
         # live: working, or protected (unresolved: a fill may still come); done: final, or ORDER_DONE_TAG
-        classified_by=("working", ORDER_DONE_TAG, "protected")),
+        classified_by=("working", ORDER_DONE_TAG, "protected"), live_tags=("working", "protected")),
     "bracket": Needs(
         "orders", "every position (entry, take-profit and stop-loss legs)",
         events={"open": Sent(("side", "qty", "entry_price", "limit_price", "stop", "take_profit"),

@@ -199,6 +199,43 @@ def test_an_amend_answer_returns_a_triggered_stop_to_triggered(machine, answer):
     assert o.state == "TRIGGERED"
 
 
+@pytest.mark.parametrize("ask, answer", [("amend", "updated"), ("amend", "update_rejected"),
+                                         ("cancel", "cancel_rejected")])
+def test_a_trigger_that_crosses_an_amend_or_cancel_in_flight_is_remembered(machine, ask, answer):
+    """order.yaml: a live venue's trigger report can cross the engine's amend or cancel; it is
+    taken in the pending state (not dropped: at run time that is a fault, close-only) and the
+    answer returns the order to TRIGGERED, not ACCEPTED."""
+    o = accepted(machine)
+    o.send(ask, **({"qty": 12.0, "price": 99.0} if ask == "amend" else {}))
+    pending = o.state
+    o.send("triggered")
+    assert (o.state, o.ctx["triggered"], o.bound.drops(pending, "triggered")) == (pending, True, 0)
+    o.send(answer, **({"qty": 12.0, "price": 99.0} if answer == "updated" else {"reason": "x"}))
+    assert o.state == "TRIGGERED"
+
+
+@pytest.mark.parametrize("report, state", [("canceled", "CANCELED"), ("expired", "EXPIRED"),
+                                           ("triggered", "TRIGGERED")])
+def test_a_venue_report_before_the_acknowledgement_is_taken(machine, report, state):
+    """order.yaml: the venue's own cancel, expiry or trigger can reach the engine before its
+    acknowledgement of the order; SUBMITTED takes each (lint ENGINE_EVENT_UNHANDLED, `unprompted`)."""
+    o = submitted(machine)
+    o.send(report)
+    assert o.state == state
+
+
+@pytest.mark.parametrize("report", ["canceled", "expired", "triggered"])
+def test_an_unresolved_order_ignores_venue_reports_until_reconciled(machine, report):
+    """order.yaml: UNRESOLVED waits for the reconciliation it asked for; a report that crossed it
+    is ignored on purpose (not a fault), and the reconciliation still decides."""
+    o = submitted(machine)
+    o.wait(o.params["submit_timeout"])
+    o.send(report)
+    assert (o.state, o.bound.drops("UNRESOLVED", report)) == ("UNRESOLVED", 0)
+    o.send("reconciled", status="canceled", filled_qty=0.0, avg_px=0.0)
+    assert o.state == "CANCELED"
+
+
 @pytest.mark.parametrize("answer", ["updated", "update_rejected", "cancel_rejected"])
 def test_an_answer_after_a_partial_fill_returns_to_partially_filled(machine, answer):
     """order.yaml: amend/cancel answers on a part-filled order go back to PARTIALLY_FILLED."""

@@ -102,6 +102,10 @@ class MachineIndex:
                     out.setdefault(s, []).append(t)
         return {k: tuple(v) for k, v in out.items()}
 
+    def tags(self, leaf: str) -> frozenset[str]:
+        """The tags `leaf` carries: its own and every enclosing state's."""
+        return frozenset(t for a in self.ancestors(leaf) for t in self.m.states[a].tags)
+
     def handled(self, leaf: str) -> frozenset[str]:
         """Events some transition could take in `leaf` (own, an ancestor's, or `*`)."""
         return frozenset(t.event for h in self.chain(leaf) for t in self.holders.get(h, ()))

@@ -1,5 +1,6 @@
 """The engine's answers: a machine the engine runs takes each venue answer where the engine
-sends it (ENGINE_EVENT_UNHANDLED), and never `ignores` one it waits for (IGNORED_ANSWER).
+sends it, and each report the venue may send on its own in every live state
+(ENGINE_EVENT_UNHANDLED), and never `ignores` one it waits for (IGNORED_ANSWER).
 
 Where the engine sends an event is known for the venue's answers (engine/spec/contract.py,
 `Sent.answers`): a cancel's confirmation comes back to the state the cancel left the
@@ -36,6 +37,7 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     asked = _asked(ix)
     sent = {e: s for e, s in needs.events.items() if e in m.events and not m.events[e].sampled}
     yield from _unhandled(ix, sent, asked)
+    yield from _unprompted(ix, sent, needs.live_tags)
     yield from _ignored(cx, ix, sent, asked)
 
 
@@ -55,6 +57,25 @@ def _unhandled(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked) -> Iter
                        f"runs `{action}`, which `{event}` answers",
                        f"add a transition on `{event}` from `{leaf}` (or an enclosing state){ignore}",
                        path=ix.path_to(leaf))
+
+
+def _unprompted(ix: MachineIndex, sent: Mapping[str, Sent], live_tags: tuple[str, ...]) -> Iterator[Diagnostic]:
+    """An event the venue sends on its own while the instance is live (`Sent.unprompted`), in a
+    live state that neither takes nor ignores it: at run time a fault, so close-only on a benign
+    race (a stop that triggers while its amend is in flight)."""
+    m = ix.m
+    for leaf in ix.leaves:
+        live = sorted(ix.tags(leaf) & set(live_tags))
+        if not live or ix.is_final(leaf):
+            continue
+        for event, s in sent.items():
+            if s.unprompted and event not in ix.handled(leaf) and not m.ignores_in(leaf, event):
+                yield diag(m.states[leaf].pos, CODE,
+                           f"`{m.name}` does not take `{event}` in `{leaf}`, which carries `{live[0]}`: the venue "
+                           f"sends `{event}` on its own while an order is live ({s.why}), so the run would "
+                           f"drop it there and go close-only",
+                           f"add a transition on `{event}` from `{leaf}` (or an enclosing state), or list it "
+                           f"under `{leaf}`'s `ignores:` if dropping it there is safe", path=ix.path_to(leaf))
 
 
 def _ignored(cx: Context, ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked) -> Iterator[Diagnostic]:

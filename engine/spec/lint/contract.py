@@ -93,7 +93,7 @@ def _events(src: Sources, m: Machine, ix: MachineIndex, needs: Needs) -> Iterato
     for name, tag in needs.handled_where.items():
         if name not in m.events:
             continue
-        missing = [leaf for leaf in ix.leaves if tag in _tags_of(m, ix, leaf) and name not in ix.handled(leaf)]
+        missing = [leaf for leaf in ix.leaves if tag in ix.tags(leaf) and name not in ix.handled(leaf)]
         for leaf in missing:
             yield diag(m.states[leaf].pos, CODE, f"state `{leaf}` carries `{tag}` and does not handle `{name}`, "
                                                  f"which the engine sends {needs.events[name].why}",
@@ -167,17 +167,13 @@ def _classified(m: Machine, ix: MachineIndex, needs: Needs) -> Iterator[Diagnost
     for leaf in ix.leaves:
         if ix.is_final(leaf) or leaf in initial:
             continue
-        got = sorted(_tags_of(m, ix, leaf) & set(needs.classified_by))
+        got = sorted(ix.tags(leaf) & set(needs.classified_by))
         if len(got) != 1:
             yield diag(m.states[leaf].pos, CODE,
                        f"state `{leaf}` of `{m.name}` must carry exactly one of {_list(needs.classified_by)} "
                        f"(it has {_list(got) if got else 'none'}): the engine tells live orders from done ones "
                        f"by them", f"tag it `{needs.classified_by[1]}` if nothing works there any more, else "
                                    f"`{needs.classified_by[0]}`")
-
-
-def _tags_of(m: Machine, ix: MachineIndex, leaf: str) -> frozenset[str]:
-    return frozenset(t for a in ix.ancestors(leaf) for t in m.states[a].tags)
 
 
 def _param_order(specset: SpecSet, m: Machine, needs: Needs) -> Iterator[Diagnostic]:
