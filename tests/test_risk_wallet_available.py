@@ -58,9 +58,10 @@ def _entry(domain: Domain, equity: float, open_notional: float, notional: float,
     return Context(intent, sized, book, PERP, "normal", True, None, domain.value)
 
 
-@pytest.mark.parametrize("domain,cap", [(Domain.CRYPTO_SPOT, 1.0), (Domain.CRYPTO_PERP, 3.0), (Domain.FOREX, 10.0)])
+@pytest.mark.parametrize("domain,cap", [(Domain.CRYPTO_SPOT, 1.0), (Domain.CRYPTO_PERP, 3.0), (Domain.FOREX, 10.0),
+                                        (Domain.FOREX_OPTIONS, 1.0)])
 def test_seed_004_leverage_caps_admit_gross_exposure_up_to_the_cap_and_no_more(domain: Domain, cap: float) -> None:
-    """crypto_spot 1x, perps 3x, forex 10x of equity, the open positions counted: a gross exactly
+    """crypto_spot 1x, perps 3x, forex 10x, forex options 1x of equity, the open positions counted: a gross exactly
     at the cap passes, a cent over is refused."""
     lim = RiskConfig.model_validate(spec_data()).limits
     at_cap = 1000.0 * cap - 500.0
