@@ -72,7 +72,7 @@ def _unprompted(ix: MachineIndex, sent: Mapping[str, Sent], live_tags: tuple[str
             if s.unprompted and event not in ix.handled(leaf) and not m.ignores_in(leaf, event):
                 yield diag(m.states[leaf].pos, CODE,
                            f"`{m.name}` does not take `{event}` in `{leaf}`, which carries `{live[0]}`: the venue "
-                           f"sends `{event}` on its own while an order is live ({s.why}), so the run would "
+                           f"sends `{event}` on its own while `{m.name}` is live ({s.why}), so the run would "
                            f"drop it there and go close-only",
                            f"add a transition on `{event}` from `{leaf}` (or an enclosing state), or list it "
                            f"under `{leaf}`'s `ignores:` if dropping it there is safe", path=ix.path_to(leaf))
