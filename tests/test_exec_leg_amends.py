@@ -1,0 +1,145 @@
+"""What the bracket's leg amends ask of the venue (issue 3, seed 000): a resize after a partial
+fill keeps the stop where breakeven or trailing moved it (a stop only ever tightens), a stop
+move covers the open position (not the entry), a refused amend leaves the bracket's stop where
+the venue says it holds it, and an entry the venue expires ends its bracket. Through the real
+order and bracket machines, on a scripted venue that accepts everything and keeps what it was
+asked."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapters.base import ReportStatus, VenueReport
+from bracket_support import T0, UnitCatalogue, execution_on, order_machines
+from engine.domain import Domain, Fill, Quote, Side
+from engine.risk.types import Intent
+from engine.runtime import BoundMachine
+from engine.spec.contract import MOVE_STOP
+
+STOP, TAKE_PROFIT = 95.0, 110.0
+
+
+class ScriptedVenue:
+    """Accepts every order and amend (or refuses amends, holding `held_price`); keeps each amend."""
+
+    def __init__(self, held_price: float | None = None) -> None:
+        self.catalogue = UnitCatalogue()
+        self.amends: list[tuple[str, float | None, float | None]] = []  # (order id, qty, price)
+        self.held_price = held_price
+
+    def quote(self, symbol: str) -> Quote:
+        return Quote("q1", symbol, T0, 99.9, 100.0, 100.0)
+
+    def submit(self, req) -> VenueReport:
+        return VenueReport(req.client_order_id, ReportStatus.ACCEPTED, qty=req.qty, price=req.price)
+
+    def cancel(self, client_order_id: str) -> VenueReport:
+        return VenueReport(client_order_id, ReportStatus.CANCELED)
+
+    def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
+        self.amends.append((client_order_id, qty, price))
+        if self.held_price is not None:
+            return VenueReport(client_order_id, ReportStatus.ACCEPTED, reason="amend refused", refused=True,
+                               price=self.held_price)
+        return VenueReport(client_order_id, ReportStatus.ACCEPTED, qty=qty or 0.0, price=price)
+
+
+class Ledger:
+    def __getattr__(self, name: str):
+        return lambda *args, **kw: None
+
+
+@pytest.fixture(scope="module")
+def machines() -> dict[str, BoundMachine]:
+    return order_machines()
+
+
+def _fill(order: Any, side: Side, qty: float, price: float, n: int, status: ReportStatus) -> VenueReport:
+    fill = Fill(order.id, f"{order.id}-{n}", "X", side, qty, price, 0.0, T0 + n, "q1")
+    return VenueReport(order.id, status, (fill,), filled_qty=qty)
+
+
+def _long(machines: dict[str, BoundMachine], venue: ScriptedVenue) -> tuple[Any, Any]:
+    ex = execution_on(machines, venue, Ledger())
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), 10.0)
+    return ex, b
+
+
+def _stop_amends(venue: ScriptedVenue, b: Any) -> list[tuple[float | None, float | None]]:
+    return [(q, p) for oid, q, p in venue.amends if oid == b.legs["stop_loss"].id]
+
+
+def test_a_resize_after_a_partial_entry_fill_keeps_the_tightened_stop(machines) -> None:
+    """Partial fills resize the legs, and a stop only ever tightens: the resize of a stop that
+    trailing moved up carries the moved stop, not the one the leg was first sent with."""
+    venue = ScriptedVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 4.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
+    assert b.instance.state == "entry_partial"
+    ex.price_update("X", 103.0, 2.0)  # 1.5 ATR above the entry: the stop trails to 103 - 2
+    moved = b.instance.ctx["stop"]
+    assert moved == 101.0 and _stop_amends(venue, b)[-1] == (4.0, moved)
+    ex.on_reports([_fill(b.entry, Side.BUY, 6.0, 100.0, 2, ReportStatus.FILLED)])
+    assert b.instance.state == "protected"
+    assert _stop_amends(venue, b)[-1] == (10.0, moved), "the resize widened the stop back"
+    tp = [(q, p) for oid, q, p in venue.amends if oid == b.legs["take_profit"].id]
+    assert tp[-1] == (10.0, TAKE_PROFIT)
+
+
+def test_a_stop_move_after_a_partial_exit_covers_the_open_position(machines) -> None:
+    """After the take-profit filled 4 of 10 the position is 6: a stop moved then covers 6, not
+    the 10 entered (a stop over the position would fill past flat)."""
+    venue = ScriptedVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    ex.on_reports([_fill(b.legs["take_profit"], Side.SELL, 4.0, 110.0, 2, ReportStatus.PARTIALLY_FILLED)])
+    assert b.instance.state == "protected" and b.open_qty == 6.0
+    assert _stop_amends(venue, b)[-1] == (6.0, STOP)  # the resize to the position left
+    own, refused = ex.operator_event(b, MOVE_STOP, {"stop": 98.0, "price": 100.0}, "operator")
+    assert not refused and b.instance.ctx["stop"] == 98.0
+    assert _stop_amends(venue, b)[-1] == (6.0, 98.0)
+
+
+def test_a_refused_stop_amend_leaves_the_stop_the_venue_reports_it_holds(machines) -> None:
+    """The venue refused to move the stop and says it holds it at 94.5 (its tick grid, not the
+    95 asked at submit): the bracket's stop is the venue's, never one the venue does not hold."""
+    venue = ScriptedVenue(held_price=94.5)
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    ex.operator_event(b, MOVE_STOP, {"stop": 98.0, "price": 100.0}, "operator")
+    assert b.instance.ctx["stop"] == 94.5
+
+
+def test_an_entry_the_venue_expires_ends_its_bracket(machines) -> None:
+    """An entry that expired unfilled (a day order at the close) is as canceled: the bracket ends
+    and places no legs, rather than wait for ever in entry_working."""
+    venue = ScriptedVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([VenueReport(b.entry.id, ReportStatus.EXPIRED)])
+    assert b.instance.done and not b.legs and not ex.faults
+
+
+class RejectingVenue(ScriptedVenue):
+    def submit(self, req) -> VenueReport:
+        return VenueReport(req.client_order_id, ReportStatus.REJECTED, reason="insufficient margin")
+
+
+def test_an_entry_the_venue_rejects_is_counted_and_ends_its_bracket(machines) -> None:
+    """The run's `venue_rejections` figure is execution.refused: each order the venue refused."""
+    ex, b = _long(machines, RejectingVenue())
+    assert ex.refused == 1 and b.instance.done
+
+
+def test_each_order_id_is_the_hash_of_the_intent_and_its_nonce(machines) -> None:
+    """client_order_id = hash(strategy, symbol, ts, nonce), ts the intent's (a signal of an earlier
+    bar than the clock's): the same intent re-processed after a restart gets the same ids."""
+    from engine.domain import client_order_id
+
+    venue = ScriptedVenue()
+    ex = execution_on(machines, venue, Ledger())
+    ts = T0 - 300.0
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, ts, "s"), 10.0)
+    ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    ids = [b.entry.id, b.legs["take_profit"].id, b.legs["stop_loss"].id]
+    assert ids == [client_order_id("s", "X", ts, f"{b.id}/{n}") for n in (1, 2, 3)]
