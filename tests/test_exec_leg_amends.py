@@ -23,15 +23,17 @@ STOP, TAKE_PROFIT = 95.0, 110.0
 class ScriptedVenue:
     """Accepts every order and amend (or refuses amends, holding `held_price`); keeps each amend."""
 
-    def __init__(self, held_price: float | None = None) -> None:
+    def __init__(self, held_price: float | None = None, tick: float | None = None) -> None:
         self.catalogue = UnitCatalogue()
+        self.sent: list = []
         self.amends: list[tuple[str, float | None, float | None]] = []  # (order id, qty, price)
-        self.held_price = held_price
+        self.held_price, self.tick = held_price, tick
 
     def quote(self, symbol: str) -> Quote:
         return Quote("q1", symbol, T0, 99.9, 100.0, 100.0)
 
     def submit(self, req) -> VenueReport:
+        self.sent.append(req)
         return VenueReport(req.client_order_id, ReportStatus.ACCEPTED, qty=req.qty, price=req.price)
 
     def cancel(self, client_order_id: str) -> VenueReport:
@@ -42,6 +44,8 @@ class ScriptedVenue:
         if self.held_price is not None:
             return VenueReport(client_order_id, ReportStatus.ACCEPTED, reason="amend refused", refused=True,
                                price=self.held_price)
+        if self.tick and price is not None:  # the venue conforms the price to its tick grid
+            price = round(price / self.tick) * self.tick
         return VenueReport(client_order_id, ReportStatus.ACCEPTED, qty=qty or 0.0, price=price)
 
 
@@ -109,6 +113,26 @@ def test_a_refused_stop_amend_leaves_the_stop_the_venue_reports_it_holds(machine
     ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
     ex.operator_event(b, MOVE_STOP, {"stop": 98.0, "price": 100.0}, "operator")
     assert b.instance.ctx["stop"] == 94.5
+
+
+def test_an_amended_stop_is_the_price_the_venue_conformed_it_to(machines) -> None:
+    """The venue conforms an amend to its tick grid: the stop leg's order holds (and a later refused
+    amend hands the bracket back) the venue's 98.5, not the 98.3 asked."""
+    venue = ScriptedVenue(tick=0.5)
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    ex.operator_event(b, MOVE_STOP, {"stop": 98.3, "price": 100.0}, "operator")
+    leg = b.legs["stop_loss"].instance
+    assert leg.state == "ACCEPTED" and leg.ctx["price"] == 98.5
+
+
+def test_a_bracket_qty_off_the_lot_grid_is_rounded_down(machines) -> None:
+    """An entry never grows past what sizing approved: 10.6 units on a 1-unit grid is 10, for the
+    entry and for the bracket that sizes its legs."""
+    venue = ScriptedVenue()
+    ex = execution_on(machines, venue, Ledger())
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), 10.6)
+    assert venue.sent[0].qty == 10.0 and b.instance.ctx["qty"] == 10.0
 
 
 def test_an_entry_the_venue_expires_ends_its_bracket(machines) -> None:
