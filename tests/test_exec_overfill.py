@@ -100,3 +100,25 @@ def test_settle_without_an_overfill_is_the_price_move() -> None:
     s = b.settle(2.0)
     assert (s.qty, s.entry_px, s.exit_px, s.last_exit_ts) == (4.0, 100.0, 97.5, T0 + 9)
     assert s.gross == pytest.approx(20.0) and s.fees == pytest.approx(0.3)
+
+
+def test_an_entry_fill_after_the_bracket_closed_is_closed_out(machines) -> None:
+    """The stop took the 4 units entered and closed the bracket; the entry's cancel came too late
+    and its last 6 units filled in the same batch. Nothing protects them: they leave at once, on a
+    reduce-only market order, and the trade is recorded once that close has filled."""
+    from adapters.base import ReportStatus, VenueReport
+
+    venue, closed = LateCancelVenue(), []
+    ex = execution_on(machines, venue, Journal(), closed.append)
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), 95.0, 110.0, T0, "s"), 10.0)
+    part = Fill(b.entry.id, f"{b.entry.id}-1", "X", Side.BUY, 4.0, 100.0, 0.0, T0 + 1, "q1")
+    ex.on_reports([VenueReport(b.entry.id, ReportStatus.PARTIALLY_FILLED, (part,), filled_qty=4.0)])
+    sl = b.legs["stop_loss"].id
+    venue.filled |= {sl, b.entry.id}
+    ex.on_reports([filled(sl, Side.SELL, 4.0, 95.0, 2), filled(b.entry.id, Side.BUY, 6.0, 99.0, 3)])
+
+    assert b.instance.done and not closed  # its close-out still works
+    out = venue.sent[-1]
+    assert (out.side, out.qty, out.type, out.reduce_only) == (Side.SELL, 6.0, OrderType.MARKET, True)
+    ex.on_reports([filled(out.client_order_id, Side.SELL, 6.0, 98.0, 4)])
+    assert b.open_qty == 0.0 and closed == [b]
