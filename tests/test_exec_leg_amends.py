@@ -60,7 +60,7 @@ def machines() -> dict[str, BoundMachine]:
 
 
 def _fill(order: Any, side: Side, qty: float, price: float, n: int, status: ReportStatus) -> VenueReport:
-    fill = Fill(order.id, f"{order.id}-{n}", "X", side, qty, price, 0.0, T0 + n, "q1")
+    fill = Fill(order.id, f"{order.id}-{n}", order.request.symbol, side, qty, price, 0.0, T0 + n, "q1")
     return VenueReport(order.id, status, (fill,), filled_qty=qty)
 
 
@@ -167,3 +167,16 @@ def test_each_order_id_is_the_hash_of_the_intent_and_its_nonce(machines) -> None
     ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
     ids = [b.entry.id, b.legs["take_profit"].id, b.legs["stop_loss"].id]
     assert ids == [client_order_id("s", "X", ts, f"{b.id}/{n}") for n in (1, 2, 3)]
+
+
+def test_a_price_update_moves_only_its_own_symbols_stops(machines) -> None:
+    """Breakeven and trailing read the bar of the bracket's own symbol: Y's rally moves no stop of X."""
+    venue = ScriptedVenue()
+    ex = execution_on(machines, venue, Ledger())
+    x, y = (ex.open_bracket(Intent(s, Domain.FOREX, Side.BUY, venue.quote(s), STOP, TAKE_PROFIT, T0, "s"), 10.0)
+            for s in ("X", "Y"))
+    ex.on_reports([_fill(x.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED),
+                   _fill(y.entry, Side.BUY, 10.0, 100.0, 2, ReportStatus.FILLED)])
+    ex.price_update("Y", 103.0, 2.0)
+    assert (x.instance.ctx["stop"], y.instance.ctx["stop"]) == (STOP, 101.0)
+    assert not _stop_amends(venue, x)
