@@ -180,3 +180,29 @@ def test_a_price_update_moves_only_its_own_symbols_stops(machines) -> None:
     ex.price_update("Y", 103.0, 2.0)
     assert (x.instance.ctx["stop"], y.instance.ctx["stop"]) == (STOP, 101.0)
     assert not _stop_amends(venue, x)
+
+
+class RefusingVenue(ScriptedVenue):
+    """Accepts orders until `refuse` is set, then rejects every new one."""
+
+    refuse = False
+
+    def submit(self, req) -> VenueReport:
+        if self.refuse:
+            return VenueReport(req.client_order_id, ReportStatus.REJECTED, reason="too many requests")
+        return super().submit(req)
+
+
+def test_a_refused_close_while_another_close_works_is_no_fault(machines) -> None:
+    """A flatten's close of the 4 units entered works; the entry's late 6 units go on a second close,
+    which the venue refuses. The first close still answers for the position: the bracket is not
+    told that no close works (the stop would be re-sent for nothing) and no fault stops the run."""
+    venue = RefusingVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 4.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
+    ex.exit(b, "max hold")
+    assert b.instance.state == "flattening" and len(b.exits) == 1
+    venue.refuse = True
+    ex.on_reports([_fill(b.entry, Side.BUY, 6.0, 100.0, 2, ReportStatus.FILLED)])
+    assert len(b.exits) == 2 and b.exits[1].instance.state == "REJECTED" and ex.is_live(b.exits[0])
+    assert not b.instance.ctx["close_refused"] and not ex.faults
