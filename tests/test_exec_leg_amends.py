@@ -21,13 +21,15 @@ STOP, TAKE_PROFIT = 95.0, 110.0
 
 
 class ScriptedVenue:
-    """Accepts every order and amend (or refuses amends, holding `held_price`); keeps each amend."""
+    """Accepts every order and amend (but the amends of the orders in `refuse`); keeps each amend."""
 
-    def __init__(self, held_price: float | None = None, tick: float | None = None) -> None:
+    def __init__(self, tick: float | None = None, refusal: str = "flag") -> None:
         self.catalogue = UnitCatalogue()
         self.sent: list = []
         self.amends: list[tuple[str, float | None, float | None]] = []  # (order id, qty, price)
-        self.held_price, self.tick = held_price, tick
+        self.tick = tick
+        self.refuse: dict[str, float] = {}  # order id -> the price the venue holds it at, refusing amends
+        self.refusal = refusal  # "flag": ACCEPTED with `refused` set; "status": REJECTED
 
     def quote(self, symbol: str) -> Quote:
         return Quote("q1", symbol, T0, 99.9, 100.0, 100.0)
@@ -41,9 +43,11 @@ class ScriptedVenue:
 
     def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
         self.amends.append((client_order_id, qty, price))
-        if self.held_price is not None:
-            return VenueReport(client_order_id, ReportStatus.ACCEPTED, reason="amend refused", refused=True,
-                               price=self.held_price)
+        held = self.refuse.get(client_order_id)
+        if held is not None:
+            if self.refusal == "status":
+                return VenueReport(client_order_id, ReportStatus.REJECTED, reason="amend refused", price=held)
+            return VenueReport(client_order_id, ReportStatus.ACCEPTED, reason="amend refused", refused=True, price=held)
         if self.tick and price is not None:  # the venue conforms the price to its tick grid
             price = round(price / self.tick) * self.tick
         return VenueReport(client_order_id, ReportStatus.ACCEPTED, qty=qty or 0.0, price=price)
@@ -105,14 +109,42 @@ def test_a_stop_move_after_a_partial_exit_covers_the_open_position(machines) -> 
     assert _stop_amends(venue, b)[-1] == (6.0, 98.0)
 
 
-def test_a_refused_stop_amend_leaves_the_stop_the_venue_reports_it_holds(machines) -> None:
-    """The venue refused to move the stop and says it holds it at 94.5 (its tick grid, not the
-    95 asked at submit): the bracket's stop is the venue's, never one the venue does not hold."""
-    venue = ScriptedVenue(held_price=94.5)
+@pytest.mark.parametrize("refusal", ["flag", "status"])
+def test_a_refused_stop_amend_leaves_the_stop_the_venue_reports_it_holds(machines, refusal: str) -> None:
+    """The venue refused to move the stop (a `refused` answer, or a REJECTED one) and says it holds
+    it at 94.5 (its tick grid, not the 95 asked at submit): the bracket's stop is the venue's,
+    never one the venue does not hold."""
+    venue = ScriptedVenue(refusal=refusal)
     ex, b = _long(machines, venue)
     ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    venue.refuse[b.legs["stop_loss"].id] = 94.5
     ex.operator_event(b, MOVE_STOP, {"stop": 98.0, "price": 100.0}, "operator")
-    assert b.instance.ctx["stop"] == 94.5
+    assert b.instance.ctx["stop"] == 94.5 and b.legs["stop_loss"].instance.ctx["price"] == STOP
+
+
+def test_a_take_profit_amend_the_venue_refuses_leaves_the_stop_alone(machines) -> None:
+    """After the take-profit filled 4 of 10 its resize asks for the qty it holds (4 filled + 6): the
+    venue refuses it (the target stays as it was, which still covers the position). That refusal
+    is the take-profit's: the bracket's stop is not set to the target's price."""
+    venue = ScriptedVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    venue.refuse[b.legs["take_profit"].id] = TAKE_PROFIT
+    ex.on_reports([_fill(b.legs["take_profit"], Side.SELL, 4.0, 110.0, 2, ReportStatus.PARTIALLY_FILLED)])
+    assert b.instance.state == "protected" and b.instance.ctx["stop"] == STOP
+    assert _stop_amends(venue, b)[-1] == (6.0, STOP)
+
+
+def test_a_take_profit_filled_in_parts_is_one_exit(machines) -> None:
+    """The trade is named after each exit that took part of it, once: `take_profit`, however many
+    fills the take-profit took."""
+    venue = ScriptedVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    tp = b.legs["take_profit"]
+    ex.on_reports([_fill(tp, Side.SELL, 4.0, 110.0, 2, ReportStatus.PARTIALLY_FILLED)])
+    ex.on_reports([_fill(tp, Side.SELL, 6.0, 110.0, 3, ReportStatus.FILLED)])
+    assert b.instance.done and b.exit_reason == "take_profit"
 
 
 def test_an_amended_stop_is_the_price_the_venue_conformed_it_to(machines) -> None:

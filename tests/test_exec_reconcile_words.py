@@ -47,3 +47,12 @@ def test_every_word_but_unknown_leaves_unresolved() -> None:
     for word in ("open", "filled", "canceled", "expired", "rejected", "not_found"):
         assert f"'{word}'" in guards
     assert "'unknown'" not in guards  # fail closed: an order the venue cannot tell about stays UNRESOLVED
+
+
+def test_the_filled_qty_is_the_venues_cumulative_figure() -> None:
+    """The venue's filled_qty (cumulative over the order's life, VenueReport) is its word on what the
+    order filled, also when its status report lists only some of the fills: reconciliation passes
+    that figure, not the sum of the fills at hand; the average price is that of the fills listed."""
+    fills = (SimpleNamespace(qty=0.5, price=100.0), SimpleNamespace(qty=0.5, price=102.0))
+    payload = _answer(SimpleNamespace(status=ReportStatus.FILLED, fills=fills, filled_qty=2.0))
+    assert payload == {"status": "filled", "filled_qty": 2.0, "avg_px": 101.0}
