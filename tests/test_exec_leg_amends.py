@@ -238,3 +238,22 @@ def test_a_refused_close_while_another_close_works_is_no_fault(machines) -> None
     ex.on_reports([_fill(b.entry, Side.BUY, 6.0, 100.0, 2, ReportStatus.FILLED)])
     assert len(b.exits) == 2 and b.exits[1].instance.state == "REJECTED" and ex.is_live(b.exits[0])
     assert not b.instance.ctx["close_refused"] and not ex.faults
+
+
+class CancelRefusingVenue(ScriptedVenue):
+    """Answers a cancel with REJECTED (not the `refused` flag): the order is being filled."""
+
+    def cancel(self, client_order_id: str) -> VenueReport:
+        return VenueReport(client_order_id, ReportStatus.REJECTED, reason="order is being filled")
+
+
+def test_a_cancel_the_venue_rejects_leaves_the_order_working(machines) -> None:
+    """A REJECTED answer to a cancel is the cancel's refusal (`cancel_rejected`), not the order's:
+    the entry still works and may fill, so its bracket is not closed as if the entry were gone."""
+    venue = CancelRefusingVenue()
+    ex, b = _long(machines, venue)
+    ex.broadcast("kill_close_only")  # the entry stops: its cancel goes out
+    assert b.entry.instance.state == "ACCEPTED" and ex.is_live(b.entry)
+    assert b.instance.state == "entry_working"
+    ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    assert b.instance.state == "protected" and set(b.legs) == {"take_profit", "stop_loss"}
