@@ -257,3 +257,23 @@ def test_a_cancel_the_venue_rejects_leaves_the_order_working(machines) -> None:
     assert b.instance.state == "entry_working"
     ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
     assert b.instance.state == "protected" and set(b.legs) == {"take_profit", "stop_loss"}
+
+
+class MilliCatalogue:
+    """Every symbol trades in lots of 0.001."""
+
+    def get(self, symbol: str) -> Any:
+        return type("Inst", (), {"step": 0.001, "multiplier": 1.0})()
+
+
+def test_a_resize_covers_the_float_sum_of_the_fills_to_the_nearest_lot(machines) -> None:
+    """Two entry fills on a 0.001 grid add up, in floats, to 117989.75899999999: the legs resize to
+    the position's 117989.759, not a lot short of it (the nearest lot, not the one below)."""
+    venue = ScriptedVenue()
+    venue.catalogue = MilliCatalogue()
+    ex = execution_on(machines, venue, Ledger())
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), 200000.0)
+    ex.on_reports([_fill(b.entry, Side.BUY, 93198.643, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
+    ex.on_reports([_fill(b.entry, Side.BUY, 24791.116, 100.0, 2, ReportStatus.PARTIALLY_FILLED)])
+    assert b.instance.ctx["filled_qty"] == 93198.643 + 24791.116 == 117989.75899999999
+    assert _stop_amends(venue, b)[-1] == (117989.759, STOP)
