@@ -122,3 +122,11 @@ def test_an_entry_fill_after_the_bracket_closed_is_closed_out(machines) -> None:
     assert (out.side, out.qty, out.type, out.reduce_only) == (Side.SELL, 6.0, OrderType.MARKET, True)
     ex.on_reports([filled(out.client_order_id, Side.SELL, 6.0, 98.0, 4)])
     assert b.open_qty == 0.0 and closed == [b]
+
+
+def test_settle_of_a_part_exit_is_the_move_on_the_units_that_left() -> None:
+    """Exits that took 3 of the 4 units entered: the gross is the move on those 3, not on all 4."""
+    b = BracketHandle(None, "b", "X", Domain.FOREX, Side.BUY, "s", T0)  # type: ignore[arg-type]
+    b.entry_fills = [Fill("e", "e1", "X", Side.BUY, 4.0, 100.0, 0.0, T0, "q")]
+    b.exit_fills = [Fill("x", "x1", "X", Side.SELL, 3.0, 102.0, 0.0, T0 + 9, "q")]
+    assert b.settle(2.0).gross == pytest.approx(2.0 * 3.0 * 2.0)
