@@ -126,3 +126,19 @@ def test_a_final_status_is_never_replaced_by_another(tmp_path: Path) -> None:
         ledger.flush([], [o])
         store.commit()
         assert store.order(req.client_order_id).status == "filled"
+
+
+def test_a_resumed_runs_repeated_intent_keeps_the_carried_status_and_fills(tmp_path: Path) -> None:
+    """A resumed run re-processing its bars journals an intent the checkpoint already carries (an
+    accepted order, part filled): its status only moves forward, and its fills still count."""
+    with open_store(tmp_path, "batch") as store:
+        ledger = BufferedLedger(store, "paper", lambda: 5.0, "h")
+        req = order(1, qty=2.0)
+        ledger.load({req.client_order_id: {"status": "partially_filled", "filled_qty": 0.5,
+                                           "machine_state": "PARTIALLY_FILLED"}})
+        o = OrderHandle(None, req, Domain.CRYPTO_SPOT, None, SimpleNamespace(state="PARTIALLY_FILLED"))
+        ledger.intent(o)
+        assert ledger.state()[req.client_order_id] == {"status": "partially_filled", "filled_qty": 0.5,
+                                                       "machine_state": "PARTIALLY_FILLED"}
+        ledger.fill(o, fill(req, 2, qty=1.5), 1.0)
+        assert ledger.state()[req.client_order_id]["filled_qty"] == 2.0
