@@ -102,13 +102,11 @@ def test_settle_without_an_overfill_is_the_price_move() -> None:
     assert s.gross == pytest.approx(20.0) and s.fees == pytest.approx(0.3)
 
 
-def test_an_entry_fill_after_the_bracket_closed_is_closed_out(machines) -> None:
-    """The stop took the 4 units entered and closed the bracket; the entry's cancel came too late
-    and its last 6 units filled in the same batch. Nothing protects them: they leave at once, on a
-    reduce-only market order, and the trade is recorded once that close has filled."""
+def _closed_with_a_late_entry_fill(machines, venue: LateCancelVenue, closed: list) -> tuple:
+    """A long of 10 whose entry filled 4, then, in one batch, its stop took those 4 (closing the
+    bracket) and the entry's last 6 filled, its cancel too late."""
     from adapters.base import ReportStatus, VenueReport
 
-    venue, closed = LateCancelVenue(), []
     ex = execution_on(machines, venue, Journal(), closed.append)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), 95.0, 110.0, T0, "s"), 10.0)
     part = Fill(b.entry.id, f"{b.entry.id}-1", "X", Side.BUY, 4.0, 100.0, 0.0, T0 + 1, "q1")
@@ -116,7 +114,15 @@ def test_an_entry_fill_after_the_bracket_closed_is_closed_out(machines) -> None:
     sl = b.legs["stop_loss"].id
     venue.filled |= {sl, b.entry.id}
     ex.on_reports([filled(sl, Side.SELL, 4.0, 95.0, 2), filled(b.entry.id, Side.BUY, 6.0, 99.0, 3)])
+    return ex, b
 
+
+def test_an_entry_fill_after_the_bracket_closed_is_closed_out(machines) -> None:
+    """The stop took the 4 units entered and closed the bracket; the entry's cancel came too late
+    and its last 6 units filled in the same batch. Nothing protects them: they leave at once, on a
+    reduce-only market order, and the trade is recorded once that close has filled."""
+    venue, closed = LateCancelVenue(), []
+    ex, b = _closed_with_a_late_entry_fill(machines, venue, closed)
     assert b.instance.done and not closed  # its close-out still works
     out = venue.sent[-1]
     assert (out.side, out.qty, out.type, out.reduce_only) == (Side.SELL, 6.0, OrderType.MARKET, True)
@@ -130,3 +136,17 @@ def test_settle_of_a_part_exit_is_the_move_on_the_units_that_left() -> None:
     b.entry_fills = [Fill("e", "e1", "X", Side.BUY, 4.0, 100.0, 0.0, T0, "q")]
     b.exit_fills = [Fill("x", "x1", "X", Side.SELL, 3.0, 102.0, 0.0, T0 + 9, "q")]
     assert b.settle(2.0).gross == pytest.approx(2.0 * 3.0 * 2.0)
+
+
+def test_a_closed_bracket_whose_close_out_works_pays_its_funding(machines) -> None:
+    """Funding moves each position's trade (seed 004): the 6 units of a closed bracket whose
+    close-out still works are held, so their share of the funding is in that bracket's trade."""
+    from adapters.base import VenueEvent
+
+    venue, closed = LateCancelVenue(), []
+    venue.catalogue = type("Catalogue", (), {"get": lambda self, s: type(
+        "Inst", (), {"step": 1.0, "multiplier": 1.0, "domain": Domain.FOREX})()})()
+    ex, b = _closed_with_a_late_entry_fill(machines, venue, closed)
+    assert b.id in ex.closing and b.open_qty == 6.0
+    ex.on_venue_event(VenueEvent("FUNDING", T0 + 4, "X", {"paid": 1.2, "qty": 6.0, "rate": 0.0001}))
+    assert b.funding == pytest.approx(1.2)
