@@ -1,9 +1,10 @@
-"""What the bracket's leg amends ask of the venue (issue 3, seed 000): a resize after a partial
-fill keeps the stop where breakeven or trailing moved it (a stop only ever tightens), a stop
-move covers the open position (not the entry), a refused amend leaves the bracket's stop where
-the venue says it holds it, and an entry the venue expires ends its bracket. Through the real
-order and bracket machines, on a scripted venue that accepts everything and keeps what it was
-asked."""
+"""What a bracket's actions ask of the venue, and what its answers do (issue 3, seed 000): a leg
+resize keeps the stop where breakeven or trailing moved it and covers the position to the nearest
+lot; a stop move covers the open position; a refused amend (flag or REJECTED) leaves the stop
+where the venue holds it, and a take-profit's refusal leaves it alone; a REJECTED cancel leaves the
+order working; an expired entry ends its bracket; a bar's price reaches only its own symbol; a
+refused close while another works is no fault; ids hash the intent. Through the real order and
+bracket machines, on scripted venues that keep what they were asked."""
 from __future__ import annotations
 
 from typing import Any
