@@ -242,10 +242,18 @@ def test_a_refused_close_while_another_close_works_is_no_fault(machines) -> None
 
 
 class CancelRefusingVenue(ScriptedVenue):
-    """Answers a cancel with REJECTED (not the `refused` flag): the order is being filled."""
+    """Answers a cancel of the orders in `busy` (all, when None) with REJECTED (not the `refused`
+    flag): the order is being filled. Keeps each cancel asked."""
+
+    def __init__(self, busy: set[str] | None = None) -> None:
+        super().__init__()
+        self.busy, self.cancels = busy, []
 
     def cancel(self, client_order_id: str) -> VenueReport:
-        return VenueReport(client_order_id, ReportStatus.REJECTED, reason="order is being filled")
+        self.cancels.append(client_order_id)
+        if self.busy is None or client_order_id in self.busy:
+            return VenueReport(client_order_id, ReportStatus.REJECTED, reason="order is being filled")
+        return super().cancel(client_order_id)
 
 
 def test_a_cancel_the_venue_rejects_leaves_the_order_working(machines) -> None:
@@ -278,3 +286,19 @@ def test_a_resize_covers_the_float_sum_of_the_fills_to_the_nearest_lot(machines)
     ex.on_reports([_fill(b.entry, Side.BUY, 24791.116, 100.0, 2, ReportStatus.PARTIALLY_FILLED)])
     assert b.instance.ctx["filled_qty"] == 93198.643 + 24791.116 == 117989.75899999999
     assert _stop_amends(venue, b)[-1] == (117989.759, STOP)
+
+
+def test_a_kill_broadcast_reaches_an_entry_its_closed_bracket_left_working(machines) -> None:
+    """The stop took the 4 units entered and the bracket closed, but the venue refused its entry's
+    cancel: the entry works on, with no bracket. A kill switch broadcast reaches every order still
+    working (the order spec cancels a working entry), so that entry is canceled too."""
+    venue = CancelRefusingVenue(busy=set())
+    ex, b = _long(machines, venue)
+    venue.busy.add(b.entry.id)
+    ex.on_reports([_fill(b.entry, Side.BUY, 4.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
+    ex.on_reports([_fill(b.legs["stop_loss"], Side.SELL, 4.0, 95.0, 2, ReportStatus.FILLED)])
+    assert b.instance.done and b.id not in ex.brackets and ex.is_live(b.entry)
+    assert venue.cancels.count(b.entry.id) == 1
+    venue.busy.clear()
+    ex.broadcast("kill_close_only")
+    assert venue.cancels.count(b.entry.id) == 2 and b.entry.instance.state == "CANCELED"
