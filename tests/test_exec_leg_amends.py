@@ -2,7 +2,8 @@
 resize keeps the stop where breakeven or trailing moved it and covers the position to the nearest
 lot; a stop move covers the open position; a refused amend (flag or REJECTED) leaves the stop
 where the venue holds it, and a take-profit's refusal leaves it alone; a REJECTED cancel leaves the
-order working; an expired entry ends its bracket; a bar's price reaches only its own symbol; a
+order working, and a kill broadcast reaches an entry its closed bracket left working; an
+expired entry ends its bracket; a bar's price reaches only its own symbol; a
 refused close while another works is no fault; ids hash the intent. Through the real order and
 bracket machines, on scripted venues that keep what they were asked."""
 from __future__ import annotations
