@@ -303,3 +303,29 @@ def test_a_kill_broadcast_reaches_an_entry_its_closed_bracket_left_working(machi
     venue.busy.clear()
     ex.broadcast("kill_close_only")
     assert venue.cancels.count(b.entry.id) == 2 and b.entry.instance.state == "CANCELED"
+
+
+@pytest.mark.parametrize("status", [ReportStatus.CANCELED, ReportStatus.EXPIRED])
+def test_an_entry_canceled_with_its_last_fills_in_one_report_protects_what_filled(machines, status) -> None:
+    """A live venue reports a part-filled order its time in force or a cancel ended as one final
+    report carrying the fills (Bybit's PartiallyFilledCanceled): the fills are booked and the
+    bracket still hears that its entry is gone, so it protects the part that filled instead of
+    waiting in entry_partial for fills that never come."""
+    venue = ScriptedVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 4.0, 100.0, 1, status)])
+    assert b.instance.state == "protected" and not ex.faults
+    assert {leg: o.request.qty for leg, o in b.legs.items()} == {"take_profit": 4.0, "stop_loss": 4.0}
+
+
+def test_a_stop_leg_canceled_with_its_last_fills_in_one_report_is_not_silent(machines) -> None:
+    """The same one-report end of a part-filled stop-loss leg: the bracket hears the leg is gone,
+    as it does for a leg cancelled unfilled. The shipped bracket spec has no answer in `protected`
+    for the venue's own cancel of a leg, so the run faults (close-only) and says where, rather than
+    hold the rest of the position with no working stop and nothing said."""
+    venue = ScriptedVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    ex.on_reports([_fill(b.legs["stop_loss"], Side.SELL, 4.0, STOP, 2, ReportStatus.CANCELED)])
+    assert b.open_qty == 6.0
+    assert [f for f in ex.faults if "`protected`" in f and "`leg_canceled`" in f]
