@@ -142,18 +142,18 @@ def _faulted(tmp_path: Path, edit) -> tuple:
     return runner, reason
 
 
-def _no_leg_fill_in_protected(root: Path) -> None:
-    """A gap the linter cannot know (a leg fill answers no action): a bracket in `protected` drops it."""
-    for rest in ("    target: exiting\n", "    guard: not covers(event.qty"):
-        _replace(root / "orders/bracket.yaml", f"  - event: leg_filled\n    source: [entry_partial, protected]\n{rest}",
-                 f"  - event: leg_filled\n    source: entry_partial\n{rest}")
+def _no_exit_in_protected(root: Path) -> None:
+    """A gap the linter cannot know (an exit the engine decides answers no action, and the venue
+    never sends it): a bracket in `protected` drops the strategy's reversal exit."""
+    _replace(root / "orders/bracket.yaml", "  - event: exit\n    source: [entry_working, entry_partial, protected]\n",
+             "  - event: exit\n    source: [entry_working, entry_partial]\n")
 
 
 def test_an_engine_event_a_bracket_drops_is_a_fault_that_names_where(tmp_path: Path) -> None:
-    runner, reason = _faulted(tmp_path, _no_leg_fill_in_protected)
+    runner, reason = _faulted(tmp_path, _no_exit_in_protected)
     ses = runner.session
     assert reason.startswith("fault: bracket `") and "in `protected` (" in reason
-    assert "orders/bracket.yaml:" in reason and "no transition for `leg_filled`" in reason
+    assert "orders/bracket.yaml:" in reason and "no transition for `exit`" in reason
     assert runner.rejections["kill_mode"] > 0  # nothing sized afterwards
     ses.ledger.flush(ses.books.values(), ses.execution.orders.values())
     faults = ses.store.journal_entries("fault")
@@ -221,3 +221,18 @@ def test_each_ignores_entry_of_an_unresolved_order_is_needed(tmp_path: Path, eve
     _replace(order, "    ignores: [canceled, expired, triggered]\n", f"    ignores: [{', '.join(kept)}]\n")
     [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
     assert f"does not take `{event}` in `UNRESOLVED`, which carries `protected`" in got
+
+
+def test_a_bracket_that_drops_the_venues_own_leg_cancel_while_the_position_is_open_is_an_error(
+        tmp_path: Path) -> None:
+    """A leg works while the position is open (tag `position_open`), and the venue may cancel or
+    expire it on its own: without bracket.yaml's `leg_canceled` from [entry_partial, protected]
+    the run would fault there, with the position short of its stop, and validate says so first."""
+    root = _tree(tmp_path)
+    bracket = root / "orders/bracket.yaml"
+    _replace(bracket, "  - event: leg_canceled\n    source: [entry_partial, protected]\n",
+             "  - event: leg_canceled\n    source: [exiting]\n")
+    got = _codes(root, "ENGINE_EVENT_UNHANDLED")
+    assert [g.split(" ", 1)[0] for g in got] == [f"orders/bracket.yaml:{_line(bracket, f'  {s}:')}:3"
+                                                 for s in ("entry_partial", "protected")]
+    assert all("does not take `leg_canceled`" in g and "which carries `position_open`" in g for g in got)

@@ -14,7 +14,7 @@ import pytest
 
 from adapters.base import ReportStatus, VenueReport
 from bracket_support import T0, UnitCatalogue, execution_on, order_machines
-from engine.domain import Domain, Fill, Quote, Side
+from engine.domain import Domain, Fill, OrderType, Quote, Side
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine
 from engine.spec.contract import MOVE_STOP
@@ -318,14 +318,14 @@ def test_an_entry_canceled_with_its_last_fills_in_one_report_protects_what_fille
     assert {leg: o.request.qty for leg, o in b.legs.items()} == {"take_profit": 4.0, "stop_loss": 4.0}
 
 
-def test_a_stop_leg_canceled_with_its_last_fills_in_one_report_is_not_silent(machines) -> None:
+def test_a_stop_leg_canceled_with_its_last_fills_in_one_report_closes_the_rest(machines) -> None:
     """The same one-report end of a part-filled stop-loss leg: the bracket hears the leg is gone,
-    as it does for a leg cancelled unfilled. The shipped bracket spec has no answer in `protected`
-    for the venue's own cancel of a leg, so the run faults (close-only) and says where, rather than
-    hold the rest of the position with no working stop and nothing said."""
+    as it does for a leg cancelled unfilled, and fails closed as for a refused leg (bracket.yaml:
+    `leg_canceled` in `protected`): it closes the rest at market rather than hold it with no stop."""
     venue = ScriptedVenue()
     ex, b = _long(machines, venue)
     ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
     ex.on_reports([_fill(b.legs["stop_loss"], Side.SELL, 4.0, STOP, 2, ReportStatus.CANCELED)])
-    assert b.open_qty == 6.0
-    assert [f for f in ex.faults if "`protected`" in f and "`leg_canceled`" in f]
+    assert (b.instance.state, b.open_qty, ex.faults) == ("flattening", 6.0, [])
+    close = venue.sent[-1]
+    assert (close.side, close.qty, close.type, close.reduce_only) == (Side.SELL, 6.0, OrderType.MARKET, True)

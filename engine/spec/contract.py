@@ -170,9 +170,9 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                                        answers=("submit_entry", "cancel_entry")),
                 "entry_rejected": Sent(("reason",), "when the venue refuses the entry",
                                        answers=("submit_entry",), refusal=True),
-                "leg_filled": Sent(("leg", "qty", "price"), "for each fill of a leg"),
+                "leg_filled": Sent(("leg", "qty", "price"), "for each fill of a leg", unprompted=True),
                 "leg_canceled": Sent(("leg",), "when a leg is canceled or expires",
-                                     answers=("cancel_sibling", "cancel_legs")),
+                                     answers=("cancel_sibling", "cancel_legs"), unprompted=True),
                 "leg_rejected": Sent(("leg", "reason"), "when the venue refuses a leg",
                                      answers=("place_legs",), refusal=True),
                 "position_closed": Sent((), "when the position is flat", answers=("close_position",)),
@@ -191,7 +191,9 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                                           "its qty): the leg no longer covers the position",
                                           answers=("resize_legs", "amend_stop"), refusal=True)},
         context={"stop": "the stop-loss leg's price", "take_profit": "the take-profit leg's price"},
-        tags={"position_open": "max-hold exits apply only there"}),
+        tags={"position_open": "max-hold exits apply only there"},
+        # a leg works while the position is open: its fill, or the venue's own cancel, can come any time
+        live_tags=("position_open",)),
 }
 MACHINES: tuple[str, ...] = tuple(ENGINE_CONTRACT)  # every machine `engine run` creates
 
