@@ -80,6 +80,21 @@ def test_no_trades_and_no_losses_give_none_not_nan():
     assert flat.sharpe is None and flat.sortino is None
 
 
+def test_a_break_even_trade_is_not_a_win():
+    """win_rate is the share of trades with pnl > 0 (docs/run-report.md): a trade that made exactly
+    nothing after fees is not a win (mutation round 6)."""
+    k = kpis([trade(0.0, 1), trade(5.0, 2)], [], 1000.0)
+    assert k.win_rate == 0.5 and k.trades == 2
+
+
+def test_a_single_return_gives_no_sharpe_and_no_sortino():
+    """Sharpe and Sortino need two returns or more (engine/run/kpi.py): one falling step has a
+    downside deviation, but one return is no distribution to take a ratio of (mutation round 6)."""
+    k = kpis([], [(T0, 1000.0), (T0 + 3600, 990.0)], 1000.0)
+    assert (k.sharpe, k.sortino) == (None, None)
+    assert k.max_dd == pytest.approx(0.01)
+
+
 def test_max_drawdown_is_a_fraction_of_the_peak_and_capped_at_one():
     assert max_drawdown([(0, 100.0), (1, 150.0), (2, 75.0), (3, 200.0)]) == pytest.approx(0.5)
     assert max_drawdown([(0, 100.0), (1, -20.0)]) == 1.0
