@@ -74,18 +74,3 @@ def test_a_run_notes_the_hole_in_console_journal_and_report(tmp_path: Path, hole
     assert [r["payload"] for r in rows if r["kind"] == "data_gap"] == [gap]
     documented = set(re.findall(r"`([a-z_]+)`", (ROOT / "docs" / "run-report.md").read_text()))
     assert set(gap) | {k for p in report["partial_bars"] for k in p} <= documented
-
-
-def test_a_runs_series_times_each_bar_at_its_close_never_its_open():
-    """No lookahead in a run: market.load_series indexes by open (the loader's) but times each
-    primary bar at open + primary timeframe, the first moment its close is known (seed 001's
-    pair on the bundled ETH/BTC 5m; mutation round 6)."""
-    from engine.run.market import load_series
-    from run_support import DATASETS, base_config
-
-    _, primary, confirm = DATASETS["crypto_spot/ETH_BTC-5m"]
-    no_model = base_config().strategy.model_copy(update={"use": []})  # the bar times alone, no fit
-    s = load_series("crypto_spot/ETH_BTC-5m", DomainData(primary=primary, confirm=confirm), no_model, 14)
-    df = multi_timeframe(bundled.load("crypto_spot/ETH_BTC-5m"), primary, confirm)
-    assert len(s.ts) == len(df)
-    assert (s.ts == epoch_seconds(df.index) + pd.Timedelta(primary).total_seconds()).all()
