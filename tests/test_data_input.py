@@ -280,6 +280,25 @@ def _quotes(tmp_path: Path, name: str, closes: list[float], gaps: bool = False) 
     return csv(tmp_path, HEADER + "\n".join(rows) + "\n", name)
 
 
+def test_a_tf_finer_than_the_data_is_refused_too(tmp_path):
+    """--tf must be the data's own spacing in both directions: 5m bars given as --tf 1m would be
+    stored as a 1m series with 4 of every 5 minutes missing (mutation round 6)."""
+    rows = [f"2024-01-02 00:{m:02d},1.0,1.5,0.5,1.0,10" for m in range(0, 30, 5)]
+    path = csv(tmp_path, HEADER + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="timeframe 1m does not match the data") as err:
+        load_bars(path, tf="1m")
+    assert err.value.hint.startswith("use --tf 5m")
+
+
+def test_an_import_prints_the_files_gap_warnings(tmp_path, capsys):
+    """Gaps are warnings, not errors (engine/data/loader.py), and `engine data import` shows them as
+    `data check` does: the bars are stored and the holes said (mutation round 6)."""
+    path = _quotes(tmp_path, "gappy.csv", [1.0] * 12, gaps=True)
+    rc, out, err = cli(capsys, "data", "import", path, "--symbol", "X", "--tf", "1m", "--store", str(tmp_path / "s"))
+    assert rc == 0 and "12 rows imported" in out
+    assert err.count("warning DATA_GAP") == 2 and "gap of 0 days 00:05:00" in err
+
+
 def test_bid_and_ask_files_swapped_are_refused(tmp_path, capsys):
     bid = _quotes(tmp_path, "bid.csv", [1.0] * 6)
     ask = _quotes(tmp_path, "ask.csv", [1.1, 0.9, 1.1, 1.1, 1.1, 1.1])

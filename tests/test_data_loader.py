@@ -76,6 +76,12 @@ BAD = [
     ([GOOD[0], "2024-01-01 00:01,1.1,1.3,1.0,abc,11"], 2, "`close` is missing or not a number"),
     ([GOOD[0], "2024-01-01 00:01,-1,1.3,-2,1.2,11"], 2, "positive"),
     ([GOOD[0], "yesterday,1.1,1.3,1.0,1.2,11"], 2, "cannot parse timestamp"),
+    # Each OHLC bound against both open and close, and every price > 0, not >= 0 (mutation round 6).
+    pytest.param([GOOD[0], "2024-01-01 00:01,1.2,1.3,1.15,1.12,11"], 2, "low is above", id="low-above-close-only"),
+    pytest.param([GOOD[0], "2024-01-01 00:01,1.3,1.25,1.0,1.2,11"], 2, "high is below", id="high-below-open-only"),
+    pytest.param([GOOD[0], "2024-01-01 00:01,0,0,0,0,11"], 2, "positive", id="all-zero-prices"),
+    pytest.param([GOOD[0], "2024-01-01 00:01,1.1,1.3,1.0,-1,11"], 2, "positive", id="negative-close-low-above"),
+    pytest.param([GOOD[0], "2024-01-01 00:01,1.1,1.3,1.0,1.2,-0.5"], 2, "volume is negative", id="fractional-negative-volume"),
 ]
 
 

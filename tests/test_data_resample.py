@@ -60,6 +60,41 @@ def test_multi_timeframe_across_a_gap_pairs_an_earlier_confirmation_never_a_late
     assert hit.any() and (m["confirm_ts"] + M5 <= m.index + M15).all()
     assert (m.loc[hit, "confirm_ts"] + M5 * 2 == m.index[hit] + M15).all()  # the bar before the gap
 
+def test_multi_timeframe_never_pairs_a_later_confirmation_even_when_it_is_nearer():
+    """Seed 001, no lookahead: a 15m bar kept with only its first 5m bar (the next two missing)
+    closes at 00:30; the last 5m bar closed by then closed at 00:20, the next one after the gap
+    closes at 00:35, nearer, but after the primary bar's close: the row gets the 00:15 bar."""
+    idx = pd.date_range("2024-01-01", periods=24, freq="5min", tz="UTC", name="ts")
+    df = pd.DataFrame({"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.0, "volume": 1.0}, index=idx)
+    df = df.drop(idx[[4, 5]])  # 00:20 and 00:25
+    df.attrs = {"tf": "5m"}
+    m = multi_timeframe(df, "15m", "5m")
+    t = pd.Timestamp("2024-01-01 00:15", tz="UTC")
+    assert m.loc[t, "confirm_ts"] == t
+    assert (m["confirm_ts"] + M5 <= m.index + M15).all()
+
+
+def test_cannot_resample_to_a_timeframe_that_is_not_a_whole_multiple():
+    """A 15m bar from 10m bars would split a source bar between two targets (or bin it wrongly)."""
+    idx = pd.date_range("2024-01-01", periods=12, freq="10min", tz="UTC", name="ts")
+    df = pd.DataFrame({"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.0, "volume": 1.0}, index=idx)
+    df.attrs = {"tf": "10m"}
+    with pytest.raises(DataError, match="cannot make 15m bars from 10m") as err:
+        resample(df, "15m")
+    assert "whole multiple" in err.value.hint
+
+
+def test_iter_bars_stamps_each_bar_at_its_close_never_its_open():
+    """A frame's index is each bar's open; a Bar is known only once it has closed, so Bar.ts is
+    open + interval (engine/data/bars.py): a replay fed open-stamped bars would act on a bar's
+    close before the bar ended (mutation round 6)."""
+    from engine.data.bars import iter_bars
+
+    bars = list(iter_bars(ETH.iloc[:3]))
+    assert [b.ts for b in bars] == [(t + M5).timestamp() for t in ETH.index[:3]]
+    assert bars[0].close == ETH["close"].iloc[0]
+
+
 def test_forex_bid_ask_resample_keeps_last_quote():
     fx = bundled.load("forex/GBPUSD-1m")
     h = resample(fx, "1h")

@@ -42,3 +42,40 @@ def test_cli_import_twice(tmp_path, capsys):
     assert "DATA_REPLACED" not in out.err
     assert main(["data", "list", "--store", str(tmp_path)]) == 0
     assert "XRP/ETH" in capsys.readouterr().out
+
+
+def test_read_holds_bars_from_start_inclusive_to_end_exclusive_across_days(tmp_path):
+    """ParquetStore.read: start <= ts < end, a start inside a day reads that day's later bars and an
+    end at midnight leaves the next day out (mutation round 6)."""
+    import pandas as pd
+
+    idx = pd.date_range("2024-01-01", periods=48, freq="1h", tz="UTC", name="ts")
+    df = pd.DataFrame({"open": 1.0, "high": 2.0, "low": 0.5, "close": range(1, 49), "volume": 1.0},
+                      index=idx, dtype=float)
+    store = ParquetStore(tmp_path)
+    store.write(df, "X", "1h")
+    got = store.read("X", "1h", start="2024-01-01 05:00", end="2024-01-02")
+    assert got.index[0] == pd.Timestamp("2024-01-01 05:00", tz="UTC")
+    assert got.index[-1] == pd.Timestamp("2024-01-01 23:00", tz="UTC") and len(got) == 19
+    inside = store.read("X", "1h", start="2024-01-01 05:00", end="2024-01-01 10:00")
+    assert list(inside.index.hour) == [5, 6, 7, 8, 9]
+
+
+def test_a_write_with_fewer_columns_than_the_series_is_refused(tmp_path):
+    """A series keeps one set of columns (engine/data/store.py): a file without the stored volume
+    (or bid/ask) merged in would leave NaN in the merged days, so it is refused, naming both sets
+    (mutation round 6)."""
+    import pandas as pd
+    import pytest
+
+    from engine.data.errors import DataError
+
+    idx = pd.date_range("2024-01-01", periods=4, freq="1h", tz="UTC", name="ts")
+    df = pd.DataFrame({"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.0, "volume": 3.0}, index=idx)
+    store = ParquetStore(tmp_path)
+    store.write(df, "X", "1h")
+    later = df.drop(columns="volume")
+    later.index = later.index + pd.Timedelta(hours=4)
+    with pytest.raises(DataError, match="differ from the stored X 1h series"):
+        store.write(later, "X", "1h")
+    assert len(store.read("X", "1h")) == 4 and not store.read("X", "1h").isna().any().any()

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from engine.run.equity import EquityCurve
-from engine.run.kpi import kpis, max_drawdown, split_kpis, trade_curve
+from engine.run.kpi import kpis, max_drawdown, split_kpis, stage_kpis, trade_curve
 from engine.run.progress import RunProgress
 from engine.run.report import TRADE_COLUMNS, equity_figure, print_kpi_table, write_run_dir
 from engine.run.result import ClosedTrade, DomainResult, RunResult
@@ -78,6 +78,33 @@ def test_no_trades_and_no_losses_give_none_not_nan():
     assert winners.max_dd == 0.0 and winners.total_return == pytest.approx(0.012)
     flat = kpis([], [(0, 1000.0), (1, 1000.0), (2, 1000.0)], 1000.0)
     assert flat.sharpe is None and flat.sortino is None
+
+
+def test_a_break_even_trade_is_not_a_win():
+    """win_rate is the share of trades with pnl > 0 (docs/run-report.md): a trade that made exactly
+    nothing after fees is not a win (mutation round 6)."""
+    k = kpis([trade(0.0, 1), trade(5.0, 2)], [], 1000.0)
+    assert k.win_rate == 0.5 and k.trades == 2
+
+
+def test_a_single_return_gives_no_sharpe_and_no_sortino():
+    """Sharpe and Sortino need two returns or more (engine/run/kpi.py): one falling step has a
+    downside deviation, but one return is no distribution to take a ratio of (mutation round 6)."""
+    k = kpis([], [(T0, 1000.0), (T0 + 3600, 990.0)], 1000.0)
+    assert (k.sharpe, k.sortino) == (None, None)
+    assert k.max_dd == pytest.approx(0.01)
+
+
+def test_a_later_stage_is_measured_from_the_equity_it_started_with():
+    """kpis_by_stage (kpi.stage_kpis): a stage after the first starts from the exploitation equity in
+    force when it began, not the run's start balance: stage 2 below made 10 % of its 1100, not 21 %
+    of the opening 1000 (mutation round 6)."""
+    curve = [(0.0, 1000.0), (10.0, 1100.0), (20.0, 1100.0), (30.0, 1210.0)]
+    log = [(0.0, 1, "stage_1"), (15.0, 2, "stage_2")]
+    by = stage_kpis([dataclasses.replace(trade(100.0, 10), stage=1), dataclasses.replace(trade(110.0, 30), stage=2)],
+                    curve, 1000.0, log)
+    assert by[1].total_return == pytest.approx(0.1) and by[2].total_return == pytest.approx(0.1)
+    assert (by[1].trades, by[2].trades) == (1, 1)
 
 
 def test_max_drawdown_is_a_fraction_of_the_peak_and_capped_at_one():
