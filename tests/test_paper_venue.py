@@ -511,3 +511,120 @@ def test_a_limit_marketable_on_arrival_ends_a_quiet_stretch():
     q = v.quiet_bars(first, ts, high, low)
     assert fills(v.on_bar(first), "lim")  # filled on arrival, at its limit
     assert q == 0
+
+
+def test_an_account_is_funded_once_also_across_a_restart(tmp_path):
+    """Rule (PaperVenue.fund, the venue's own state persists): a domain's account is funded once; the
+    venue file remembers which ones were, so a reopened venue refuses a second funding too."""
+    from adapters.base import VenueError
+
+    path = tmp_path / "paper.sqlite"
+    v = PaperVenue.open(path, PaperConfig.from_mapping({"starting_balance": {"forex": 0.0}}))
+    v.fund(Domain.FOREX, 500.0)
+    v.ack()
+    v.close()
+    w = PaperVenue.open(path)
+    with pytest.raises(VenueError, match="funded already"):
+        w.fund(Domain.FOREX, 500.0)
+    assert w.balances()[Domain.FOREX] == 500.0
+    w.close()
+
+
+def test_a_quote_exactly_max_quote_age_old_still_prices_an_order():
+    """Rule (PaperConfig.max_quote_age_s: 'at most this old'): a quote as old as the limit qualifies,
+    one a bar older does not. 5m bars, a 300 s limit: the previous bar's quote is exactly 300 s old."""
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.0, max_quote_age_s=300.0))
+    v.on_bar(XRP[0])
+    one_bar = v.quote("XRP-PERP").snapshot_id
+    v.on_bar(XRP[1])
+    assert v.submit(order(v, "ok", Side.BUY, 50, quote_id=one_bar)).status is S.ACCEPTED
+    v.on_bar(XRP[2])
+    old = v.submit(order(v, "old", Side.BUY, 50, quote_id=one_bar))
+    assert old.status is S.REJECTED and "600s old (max 300s)" in old.reason
+
+
+def test_a_futures_fill_pays_the_taker_fee_on_its_whole_contract_notional():
+    """Rule (fees: taker bps of the notional; catalogue multiplier): one 6EH4 contract is 125,000 EUR,
+    so a 2-contract fill pays 0.2 bps (forex) of 2 x price x 125,000, not of 2 x price."""
+    bars = list(iter_bars(bundled.load("futures/6EH4-1m")))[:2]
+    v = PaperVenue(PaperConfig.from_mapping({"partial_fill_prob": 0.0, "starting_balance": {"forex": 1e6}}))
+    v.on_bar(bars[0])
+    v.submit(order(v, "f", Side.BUY, 2, symbol="6EH4"))
+    (f,) = fills(v.on_bar(bars[1]), "f")
+    assert f.fee == pytest.approx(2 * f.price * 125_000 * 0.2 / 1e4)
+
+
+def test_a_reopened_venue_still_honours_the_quotes_it_issued(tmp_path):
+    """Rule (every order carries the id of a quote this venue issued; its state persists): a quote
+    issued before a restart still prices an order on the same bar after it."""
+    path = tmp_path / "paper.sqlite"
+    v = PaperVenue.open(path, NO_PARTIALS)
+    v.on_bar(XRP[0])
+    q = v.quote("XRP-PERP")
+    v.ack()
+    v.close()
+    w = PaperVenue.open(path)
+    r = w.submit(OrderRequest("a", "XRP-PERP", Side.BUY, 50, OrderType.MARKET, Role.ENTRY, q.snapshot_id, q.ts))
+    assert r.status is S.ACCEPTED, r.reason
+    w.close()
+
+
+def test_funding_off_books_no_payment_across_a_funding_time():
+    """Rule (PaperConfig.funding): with funding off a perp position crossing a funding time pays and
+    receives nothing, though the venue holds the rates (the same crossing as the test above pays)."""
+    funding = bundled_funding()
+    start = next(i for i, b in enumerate(XRP) if b.ts >= funding["XRP-PERP"][0][0] - 3600)
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.0, funding=False), funding=funding)
+    v.on_bar(XRP[start])
+    v.submit(order(v, "f", Side.BUY, 100))
+    run(v, XRP[start + 1:start + 20])
+    (pos,) = v.positions()
+    assert v.events("FUNDING") == [] and "funding_paid" not in pos.extra
+
+
+def test_a_partly_filled_bracket_leg_leaves_its_sibling_working():
+    """Rule (one-cancels-other on a complete fill only): a take-profit that fills in part leaves the
+    stop-loss working over what is left; only the leg that completes cancels the other."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    v.submit(order(v, "e", Side.BUY, 100))
+    run(v, XRP[1:3])
+    px = XRP[2].close
+    v.submit(order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=round(px * 0.9, 4), parent_id="e"))
+    v.submit(order(v, "sl", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=round(px * 0.5, 4), parent_id="e"))
+    v._partial = (1.0, 0.5, 0.5)  # from here every fill attempt takes half: the take-profit fills in part
+    reports = v.on_bar(XRP[3])
+    assert [f.qty for f in fills(reports, "tp")] == [50]
+    assert [o.request.client_order_id for o in v.open_orders()] == ["tp", "sl"]
+    v._partial = (0.0, 0.5, 0.5)
+    reports = v.on_bar(XRP[4])  # the rest fills: now the stop goes
+    assert [f.qty for f in fills(reports, "tp")] == [50] and v.open_orders() == []
+    assert [r.status for r in reports if r.client_order_id == "sl"] == [S.CANCELED]
+
+
+def test_an_order_priced_from_another_symbols_quote_is_rejected():
+    """Rule (no invented price): an order must carry a quote of its own symbol, issued for its bar."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    v.on_bar(ETH[0])
+    eth = v.quote("ETH/BTC").snapshot_id
+    r = v.submit(order(v, "x", Side.BUY, 50, quote_id=eth))
+    assert r.status is S.REJECTED and "is a ETH/BTC quote, not XRP-PERP" in r.reason
+
+
+def test_a_filled_leg_cancels_its_own_brackets_sibling_only():
+    """Rule (one-cancels-other): a take-profit that fills cancels the stop of ITS bracket (same
+    parent_id); another bracket's legs on the same symbol keep working."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    v.submit(order(v, "e1", Side.BUY, 100))
+    v.submit(order(v, "e2", Side.BUY, 100))
+    run(v, XRP[1:3])
+    px = XRP[2].close
+    for b, tp in (("e1", px * 0.9), ("e2", px * 1.5)):  # e1's take-profit is marketable, e2's far away
+        v.submit(order(v, f"tp-{b}", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=round(tp, 4), parent_id=b))
+        v.submit(order(v, f"sl-{b}", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=round(px * 0.5, 4),
+                       parent_id=b))
+    reports = v.on_bar(XRP[3])
+    assert [f.qty for f in fills(reports, "tp-e1")] == [100]
+    assert [o.request.client_order_id for o in v.open_orders()] == ["tp-e2", "sl-e2"]
