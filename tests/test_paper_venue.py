@@ -628,3 +628,31 @@ def test_a_filled_leg_cancels_its_own_brackets_sibling_only():
     reports = v.on_bar(XRP[3])
     assert [f.qty for f in fills(reports, "tp-e1")] == [100]
     assert [o.request.client_order_id for o in v.open_orders()] == ["tp-e2", "sl-e2"]
+
+
+def test_a_working_perp_orders_margin_counts_against_the_perp_account_alone():
+    """Seed 001 (margin per domain): a resting perp entry ties up perp margin before it fills, so a
+    second one over the rest of the perp account is refused, while crypto spot keeps all its funds."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[10])
+    v.on_bar(ETH[10])
+    lev, ask = v.config.leverage[Domain.CRYPTO_PERP], v.quote("XRP-PERP").ask
+    low = round(ask * 0.5, 4)  # a buy limit far under the market: it rests
+    qty = round(0.8 * 1000 * lev / low)  # 80% of the perp account at its limit price
+    assert v.submit(order(v, "p", Side.BUY, qty, OrderType.LIMIT, price=low)).status is S.ACCEPTED
+    again = v.submit(order(v, "p2", Side.BUY, qty, OrderType.LIMIT, price=low))
+    assert again.status is S.REJECTED and "insufficient crypto_perp funds" in again.reason
+    half = round(0.5 * 1000 / v.quote("ETH/BTC").ask, 2)  # half the spot account
+    spot = v.submit(order(v, "s", Side.BUY, half, symbol="ETH/BTC"))
+    assert spot.status is S.ACCEPTED, spot.reason
+
+
+def test_free_funds_must_cover_the_taker_fee_as_well_as_the_margin():
+    """Rule (pre-trade check: margin + taker fee): a spot buy of 99.95% of the account fits its margin
+    (leverage 1) but not with the 10 bps fee on top; 99.8% fits both."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(ETH[10])
+    ask = v.quote("ETH/BTC").ask
+    tight = v.submit(order(v, "t", Side.BUY, round(999.5 / ask, 3), symbol="ETH/BTC"))
+    assert tight.status is S.REJECTED and "(margin + fee)" in tight.reason
+    assert v.submit(order(v, "ok", Side.BUY, round(998.0 / ask, 3), symbol="ETH/BTC")).status is S.ACCEPTED
