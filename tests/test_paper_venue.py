@@ -656,3 +656,23 @@ def test_free_funds_must_cover_the_taker_fee_as_well_as_the_margin():
     tight = v.submit(order(v, "t", Side.BUY, round(999.5 / ask, 3), symbol="ETH/BTC"))
     assert tight.status is S.REJECTED and "(margin + fee)" in tight.reason
     assert v.submit(order(v, "ok", Side.BUY, round(998.0 / ask, 3), symbol="ETH/BTC")).status is S.ACCEPTED
+
+
+def test_a_reduce_only_order_never_adds_to_a_position_on_its_own_side():
+    """Rule (reduce-only): an exit fills only against an opposite position. A sell exit left working
+    after its long was closed and a short was opened must not sell more: it is canceled, not filled."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    v.submit(order(v, "e", Side.BUY, 100))
+    run(v, XRP[1:3])
+    px = XRP[2].close
+    v.submit(order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.EXIT, price=round(px * 1.5, 4), reduce_only=True))
+    v.submit(order(v, "close", Side.SELL, 100, OrderType.MARKET, Role.EXIT, reduce_only=True))
+    run(v, XRP[3:4])
+    v.submit(order(v, "short", Side.SELL, 100))
+    run(v, XRP[4:5])
+    assert [p.qty for p in v.positions()] == [-100]
+    assert v.amend("tp", price=round(px * 0.9, 4)).status is S.ACCEPTED  # now the bid trades through it
+    reports = v.on_bar(XRP[5])
+    assert not fills(reports, "tp") and [r.status for r in reports if r.client_order_id == "tp"] == [S.CANCELED]
+    assert [p.qty for p in v.positions()] == [-100]
