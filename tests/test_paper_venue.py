@@ -676,3 +676,13 @@ def test_a_reduce_only_order_never_adds_to_a_position_on_its_own_side():
     reports = v.on_bar(XRP[5])
     assert not fills(reports, "tp") and [r.status for r in reports if r.client_order_id == "tp"] == [S.CANCELED]
     assert [p.qty for p in v.positions()] == [-100]
+
+
+def test_an_order_of_exactly_the_minimum_notional_is_accepted():
+    """Rule (catalogue min_notional: the smallest notional accepted): XRP-PERP's minimum is 5 USDT;
+    10 at 0.5 is exactly 5 (in floats too) and goes through, 9.9 at 0.5 is refused."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    assert v.submit(order(v, "at", Side.BUY, 10, OrderType.LIMIT, price=0.5)).status is S.ACCEPTED
+    under = v.submit(order(v, "under", Side.BUY, 9.9, OrderType.LIMIT, price=0.5))
+    assert under.status is S.REJECTED and "below the minimum 5" in under.reason
