@@ -513,22 +513,6 @@ def test_a_limit_marketable_on_arrival_ends_a_quiet_stretch():
     assert q == 0
 
 
-def test_an_account_is_funded_once_also_across_a_restart(tmp_path):
-    """Rule (PaperVenue.fund, the venue's own state persists): a domain's account is funded once; the
-    venue file remembers which ones were, so a reopened venue refuses a second funding too."""
-    from adapters.base import VenueError
-
-    path = tmp_path / "paper.sqlite"
-    v = PaperVenue.open(path, PaperConfig.from_mapping({"starting_balance": {"forex": 0.0}}))
-    v.fund(Domain.FOREX, 500.0)
-    v.ack()
-    v.close()
-    w = PaperVenue.open(path)
-    with pytest.raises(VenueError, match="funded already"):
-        w.fund(Domain.FOREX, 500.0)
-    assert w.balances()[Domain.FOREX] == 500.0
-    w.close()
-
 
 def test_a_quote_exactly_max_quote_age_old_still_prices_an_order():
     """Rule (PaperConfig.max_quote_age_s: 'at most this old'): a quote as old as the limit qualifies,
@@ -553,20 +537,6 @@ def test_a_futures_fill_pays_the_taker_fee_on_its_whole_contract_notional():
     (f,) = fills(v.on_bar(bars[1]), "f")
     assert f.fee == pytest.approx(2 * f.price * 125_000 * 0.2 / 1e4)
 
-
-def test_a_reopened_venue_still_honours_the_quotes_it_issued(tmp_path):
-    """Rule (every order carries the id of a quote this venue issued; its state persists): a quote
-    issued before a restart still prices an order on the same bar after it."""
-    path = tmp_path / "paper.sqlite"
-    v = PaperVenue.open(path, NO_PARTIALS)
-    v.on_bar(XRP[0])
-    q = v.quote("XRP-PERP")
-    v.ack()
-    v.close()
-    w = PaperVenue.open(path)
-    r = w.submit(OrderRequest("a", "XRP-PERP", Side.BUY, 50, OrderType.MARKET, Role.ENTRY, q.snapshot_id, q.ts))
-    assert r.status is S.ACCEPTED, r.reason
-    w.close()
 
 
 def test_funding_off_books_no_payment_across_a_funding_time():
@@ -686,3 +656,31 @@ def test_an_order_of_exactly_the_minimum_notional_is_accepted():
     assert v.submit(order(v, "at", Side.BUY, 10, OrderType.LIMIT, price=0.5)).status is S.ACCEPTED
     under = v.submit(order(v, "under", Side.BUY, 9.9, OrderType.LIMIT, price=0.5))
     assert under.status is S.REJECTED and "below the minimum 5" in under.reason
+
+
+HALVES = PaperConfig(partial_fill_prob=1.0, partial_fill_min=0.5, partial_fill_max=0.5)  # every attempt: half
+
+
+def test_an_amend_to_no_more_than_the_filled_qty_is_refused():
+    """Rule (amend): a working order's new qty must stay above what it has filled already."""
+    v = PaperVenue(HALVES)
+    v.on_bar(XRP[0])
+    v.submit(order(v, "b", Side.BUY, 100, OrderType.LIMIT, price=round(XRP[0].close * 1.2, 4)))  # marketable
+    assert [f.qty for f in fills(v.on_bar(XRP[1]), "b")] == [50]
+    same = v.amend("b", qty=50)
+    assert same.refused and "not above the filled 50" in same.reason
+    assert v.amend("b", qty=60).status is S.PARTIALLY_FILLED
+
+
+def test_a_partial_fill_never_takes_more_than_partial_fill_max():
+    """Rule (seeded partial fills, PaperConfig.partial_fill_max): a partial fill is at most that
+    fraction, snapped DOWN onto the step grid: 0.55 of 1.0 XRP-PERP (step 0.1) is 0.5, never 0.6."""
+    v = PaperVenue(PaperConfig(partial_fill_prob=1.0, partial_fill_min=0.55, partial_fill_max=0.55))
+    v.on_bar(XRP[0])
+    px = round(XRP[0].close * 1.2, 4)
+    v.submit(order(v, "b", Side.BUY, 10.0, OrderType.LIMIT, price=px))  # marketable: fills 5.5 of 10
+    (f,) = fills(v.on_bar(XRP[1]), "b")
+    assert f.qty == 5.5
+    v.submit(order(v, "c", Side.BUY, 5.1, OrderType.LIMIT, price=px))  # 0.55 x 5.1 = 2.805: 2.8, not 2.9
+    (g,) = fills(v.on_bar(XRP[2]), "c")
+    assert g.qty == pytest.approx(2.8)
