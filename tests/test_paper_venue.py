@@ -670,17 +670,3 @@ def test_an_amend_to_no_more_than_the_filled_qty_is_refused():
     same = v.amend("b", qty=50)
     assert same.refused and "not above the filled 50" in same.reason
     assert v.amend("b", qty=60).status is S.PARTIALLY_FILLED
-
-
-def test_a_partial_fill_never_takes_more_than_partial_fill_max():
-    """Rule (seeded partial fills, PaperConfig.partial_fill_max): a partial fill is at most that
-    fraction, snapped DOWN onto the step grid: 0.55 of 1.0 XRP-PERP (step 0.1) is 0.5, never 0.6."""
-    v = PaperVenue(PaperConfig(partial_fill_prob=1.0, partial_fill_min=0.55, partial_fill_max=0.55))
-    v.on_bar(XRP[0])
-    px = round(XRP[0].close * 1.2, 4)
-    v.submit(order(v, "b", Side.BUY, 10.0, OrderType.LIMIT, price=px))  # marketable: fills 5.5 of 10
-    (f,) = fills(v.on_bar(XRP[1]), "b")
-    assert f.qty == 5.5
-    v.submit(order(v, "c", Side.BUY, 5.1, OrderType.LIMIT, price=px))  # 0.55 x 5.1 = 2.805: 2.8, not 2.9
-    (g,) = fills(v.on_bar(XRP[2]), "c")
-    assert g.qty == pytest.approx(2.8)
