@@ -658,12 +658,9 @@ def test_an_order_of_exactly_the_minimum_notional_is_accepted():
     assert under.status is S.REJECTED and "below the minimum 5" in under.reason
 
 
-HALVES = PaperConfig(partial_fill_prob=1.0, partial_fill_min=0.5, partial_fill_max=0.5)  # every attempt: half
-
-
 def test_an_amend_to_no_more_than_the_filled_qty_is_refused():
     """Rule (amend): a working order's new qty must stay above what it has filled already."""
-    v = PaperVenue(HALVES)
+    v = PaperVenue(PaperConfig(partial_fill_prob=1.0, partial_fill_min=0.5, partial_fill_max=0.5))  # halves
     v.on_bar(XRP[0])
     v.submit(order(v, "b", Side.BUY, 100, OrderType.LIMIT, price=round(XRP[0].close * 1.2, 4)))  # marketable
     assert [f.qty for f in fills(v.on_bar(XRP[1]), "b")] == [50]
