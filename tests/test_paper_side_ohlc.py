@@ -179,3 +179,21 @@ def test_a_logged_bar_call_names_its_sides():
     from adapters.paper.replay import signature
 
     assert signature("on_bar", (SPIKE_DOWN,)) != signature("on_bar", (quoted(1),))
+
+
+@pytest.mark.parametrize("side,price", [(Side.SELL, 1.29994), (Side.BUY, 1.30006)])
+def test_a_side_that_just_reaches_a_stop_triggers_it(side: Side, price: float):
+    """Rule (pricing.stop_hit, seed 004): a stop triggers when its side REACHES the trigger; quoted(1)'s
+    bid low is exactly 1.29994 and its ask high exactly 1.30006 (no spread arithmetic in between)."""
+    v = resting(side, OrderType.STOP, price)
+    assert [p for p, _ in fills(v, quoted(1))] == [price]
+
+
+@pytest.mark.parametrize("side,price,through", [(Side.BUY, 1.29996, {"ask_low": 1.29995, "bid_low": 1.29993}),
+                                                (Side.SELL, 1.30004, {"bid_high": 1.30005, "ask_high": 1.30007})])
+def test_a_side_that_only_touches_a_limit_leaves_it_resting(side: Side, price: float, through: dict):
+    """Rule (pricing.limit_through, taker-only): a resting limit fills only when its side trades THROUGH
+    it; quoted(1)'s ask low is exactly 1.29996 and its bid high exactly 1.30004: a touch, no fill."""
+    v = resting(side, OrderType.LIMIT, price)
+    assert fills(v, quoted(1)) == []
+    assert [p for p, _ in fills(v, quoted(2, **through))] == [price]

@@ -107,3 +107,26 @@ def test_pricer_rules_by_hand():
     assert p.limit(REACH, Side.SELL, 1.29999, first_bar=False) == 1.29999
     assert p.stop_trigger(REACH, Side.BUY, 1.30019) == pytest.approx(1.30019)  # ask high 1.30020 reaches it
     assert p.stop_trigger(REACH, Side.BUY, 1.30021) is None
+
+
+def test_the_modelled_spread_is_spread_bps_wide_half_on_each_side():
+    """Rule (seed 004, pricing.half_spread): without real bid/ask the quote is spread_bps wide around
+    the close, half on each side (2 bps of 1.3 is 0.00026: bid 1.29987, ask 1.30013), widened
+    outward onto the tick grid; a taker meets the mid moved by that half, not by the whole spread."""
+    v = PaperVenue(MODELLED)
+    b = bar(0, 1.30000, 1.30005, 1.29995)
+    v.on_bar(b)
+    q = v.quote(SYM)
+    assert (q.bid, q.ask) == (pytest.approx(1.29987, abs=1e-9), pytest.approx(1.30013, abs=1e-9))
+    p = Pricer(v.catalogue.get(SYM), 2.0, 0.0)
+    assert p.side_price(b, 1.30000, Side.SELL) == pytest.approx(1.29987, abs=1e-9)
+
+
+def test_a_quote_is_the_real_bid_and_ask_even_where_the_close_is_not_their_mid():
+    """Rule (seed 004: quotes come from the data): where a bar has a real bid/ask the quote IS them,
+    not the close moved by half their spread (the two agree only while the close is their mid; a
+    last-trade close at the ask, as here, tells them apart)."""
+    v = PaperVenue(MODELLED)
+    v.on_bar(bar(0, 1.30000, 1.30005, 1.29995, bid=1.29980, ask=1.30000))
+    q = v.quote(SYM)
+    assert (q.bid, q.ask) == (1.29980, 1.30000)

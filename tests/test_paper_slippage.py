@@ -6,8 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.paper import PaperConfig, PaperVenue
+from adapters.paper.catalogue import Catalogue
+from adapters.paper.pricing import Pricer
 from engine.data import bundled
 from engine.data.bars import iter_bars
 from engine.diagnostics import SpecError
@@ -67,3 +71,19 @@ def test_a_bad_slippage_is_reported_at_its_place(tmp_path: Path, value: str, whe
         _load(tmp_path, value)
     text = str(err.value)
     assert f"run.yaml:{where}:" in text and says in text and "Traceback" not in text, text
+
+
+XRP_PERP = Catalogue.load().get("XRP-PERP")  # tick 0.0001
+
+
+@settings(max_examples=100, deadline=None)
+@given(base=st.floats(0.05, 50.0), bps=st.floats(0.0, 200.0), side=st.sampled_from(Side))
+def test_slippage_and_its_tick_rounding_both_go_against_the_trader(base: float, bps: float, side: Side):
+    """Rule (seed 004, Pricer.taker): a taker fill is the touch moved `bps` against the trader, then put
+    on the tick grid against the trader too: never better than the slipped price, at most a tick worse."""
+    inst = XRP_PERP
+    price = Pricer(inst, 0.0, bps).taker(base, side)
+    slipped = base * (1 + side.sign * bps / 1e4)
+    worse_by = side.sign * (price - slipped)
+    assert -1e-12 <= worse_by < inst.tick + 1e-12
+    assert abs(price / inst.tick - round(price / inst.tick)) < 1e-6  # on the grid

@@ -511,3 +511,159 @@ def test_a_limit_marketable_on_arrival_ends_a_quiet_stretch():
     q = v.quiet_bars(first, ts, high, low)
     assert fills(v.on_bar(first), "lim")  # filled on arrival, at its limit
     assert q == 0
+
+
+
+def test_a_quote_exactly_max_quote_age_old_still_prices_an_order():
+    """Rule (PaperConfig.max_quote_age_s: 'at most this old'): a quote as old as the limit qualifies,
+    one a bar older does not. 5m bars, a 300 s limit: the previous bar's quote is exactly 300 s old."""
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.0, max_quote_age_s=300.0))
+    v.on_bar(XRP[0])
+    one_bar = v.quote("XRP-PERP").snapshot_id
+    v.on_bar(XRP[1])
+    assert v.submit(order(v, "ok", Side.BUY, 50, quote_id=one_bar)).status is S.ACCEPTED
+    v.on_bar(XRP[2])
+    old = v.submit(order(v, "old", Side.BUY, 50, quote_id=one_bar))
+    assert old.status is S.REJECTED and "600s old (max 300s)" in old.reason
+
+
+def test_a_futures_fill_pays_the_taker_fee_on_its_whole_contract_notional():
+    """Rule (fees: taker bps of the notional; catalogue multiplier): one 6EH4 contract is 125,000 EUR,
+    so a 2-contract fill pays 0.2 bps (forex) of 2 x price x 125,000, not of 2 x price."""
+    bars = list(iter_bars(bundled.load("futures/6EH4-1m")))[:2]
+    v = PaperVenue(PaperConfig.from_mapping({"partial_fill_prob": 0.0, "starting_balance": {"forex": 1e6}}))
+    v.on_bar(bars[0])
+    v.submit(order(v, "f", Side.BUY, 2, symbol="6EH4"))
+    (f,) = fills(v.on_bar(bars[1]), "f")
+    assert f.fee == pytest.approx(2 * f.price * 125_000 * 0.2 / 1e4)
+
+
+
+def test_funding_off_books_no_payment_across_a_funding_time():
+    """Rule (PaperConfig.funding): with funding off a perp position crossing a funding time pays and
+    receives nothing, though the venue holds the rates (the same crossing as the test above pays)."""
+    funding = bundled_funding()
+    start = next(i for i, b in enumerate(XRP) if b.ts >= funding["XRP-PERP"][0][0] - 3600)
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.0, funding=False), funding=funding)
+    v.on_bar(XRP[start])
+    v.submit(order(v, "f", Side.BUY, 100))
+    run(v, XRP[start + 1:start + 20])
+    (pos,) = v.positions()
+    assert v.events("FUNDING") == [] and "funding_paid" not in pos.extra
+
+
+def test_a_partly_filled_bracket_leg_leaves_its_sibling_working():
+    """Rule (one-cancels-other on a complete fill only): a take-profit that fills in part leaves the
+    stop-loss working over what is left; only the leg that completes cancels the other."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    v.submit(order(v, "e", Side.BUY, 100))
+    run(v, XRP[1:3])
+    px = XRP[2].close
+    v.submit(order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=round(px * 0.9, 4), parent_id="e"))
+    v.submit(order(v, "sl", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=round(px * 0.5, 4), parent_id="e"))
+    v._partial = (1.0, 0.5, 0.5)  # from here every fill attempt takes half: the take-profit fills in part
+    reports = v.on_bar(XRP[3])
+    assert [f.qty for f in fills(reports, "tp")] == [50]
+    assert [o.request.client_order_id for o in v.open_orders()] == ["tp", "sl"]
+    v._partial = (0.0, 0.5, 0.5)
+    reports = v.on_bar(XRP[4])  # the rest fills: now the stop goes
+    assert [f.qty for f in fills(reports, "tp")] == [50] and v.open_orders() == []
+    assert [r.status for r in reports if r.client_order_id == "sl"] == [S.CANCELED]
+
+
+def test_an_order_priced_from_another_symbols_quote_is_rejected():
+    """Rule (no invented price): an order must carry a quote of its own symbol, issued for its bar."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    v.on_bar(ETH[0])
+    eth = v.quote("ETH/BTC").snapshot_id
+    r = v.submit(order(v, "x", Side.BUY, 50, quote_id=eth))
+    assert r.status is S.REJECTED and "is a ETH/BTC quote, not XRP-PERP" in r.reason
+
+
+def test_a_filled_leg_cancels_its_own_brackets_sibling_only():
+    """Rule (one-cancels-other): a take-profit that fills cancels the stop of ITS bracket (same
+    parent_id); another bracket's legs on the same symbol keep working."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    v.submit(order(v, "e1", Side.BUY, 100))
+    v.submit(order(v, "e2", Side.BUY, 100))
+    run(v, XRP[1:3])
+    px = XRP[2].close
+    for b, tp in (("e1", px * 0.9), ("e2", px * 1.5)):  # e1's take-profit is marketable, e2's far away
+        v.submit(order(v, f"tp-{b}", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=round(tp, 4), parent_id=b))
+        v.submit(order(v, f"sl-{b}", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=round(px * 0.5, 4),
+                       parent_id=b))
+    reports = v.on_bar(XRP[3])
+    assert [f.qty for f in fills(reports, "tp-e1")] == [100]
+    assert [o.request.client_order_id for o in v.open_orders()] == ["tp-e2", "sl-e2"]
+
+
+def test_a_working_perp_orders_margin_counts_against_the_perp_account_alone():
+    """Seed 001 (margin per domain): a resting perp entry ties up perp margin before it fills, so a
+    second one over the rest of the perp account is refused, while crypto spot keeps all its funds."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[10])
+    v.on_bar(ETH[10])
+    lev, ask = v.config.leverage[Domain.CRYPTO_PERP], v.quote("XRP-PERP").ask
+    low = round(ask * 0.5, 4)  # a buy limit far under the market: it rests
+    qty = round(0.8 * 1000 * lev / low)  # 80% of the perp account at its limit price
+    assert v.submit(order(v, "p", Side.BUY, qty, OrderType.LIMIT, price=low)).status is S.ACCEPTED
+    again = v.submit(order(v, "p2", Side.BUY, qty, OrderType.LIMIT, price=low))
+    assert again.status is S.REJECTED and "insufficient crypto_perp funds" in again.reason
+    half = round(0.5 * 1000 / v.quote("ETH/BTC").ask, 2)  # half the spot account
+    spot = v.submit(order(v, "s", Side.BUY, half, symbol="ETH/BTC"))
+    assert spot.status is S.ACCEPTED, spot.reason
+
+
+def test_free_funds_must_cover_the_taker_fee_as_well_as_the_margin():
+    """Rule (pre-trade check: margin + taker fee): a spot buy of 99.95% of the account fits its margin
+    (leverage 1) but not with the 10 bps fee on top; 99.8% fits both."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(ETH[10])
+    ask = v.quote("ETH/BTC").ask
+    tight = v.submit(order(v, "t", Side.BUY, round(999.5 / ask, 3), symbol="ETH/BTC"))
+    assert tight.status is S.REJECTED and "(margin + fee)" in tight.reason
+    assert v.submit(order(v, "ok", Side.BUY, round(998.0 / ask, 3), symbol="ETH/BTC")).status is S.ACCEPTED
+
+
+def test_a_reduce_only_order_never_adds_to_a_position_on_its_own_side():
+    """Rule (reduce-only): an exit fills only against an opposite position. A sell exit left working
+    after its long was closed and a short was opened must not sell more: it is canceled, not filled."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    v.submit(order(v, "e", Side.BUY, 100))
+    run(v, XRP[1:3])
+    px = XRP[2].close
+    v.submit(order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.EXIT, price=round(px * 1.5, 4), reduce_only=True))
+    v.submit(order(v, "close", Side.SELL, 100, OrderType.MARKET, Role.EXIT, reduce_only=True))
+    run(v, XRP[3:4])
+    v.submit(order(v, "short", Side.SELL, 100))
+    run(v, XRP[4:5])
+    assert [p.qty for p in v.positions()] == [-100]
+    assert v.amend("tp", price=round(px * 0.9, 4)).status is S.ACCEPTED  # now the bid trades through it
+    reports = v.on_bar(XRP[5])
+    assert not fills(reports, "tp") and [r.status for r in reports if r.client_order_id == "tp"] == [S.CANCELED]
+    assert [p.qty for p in v.positions()] == [-100]
+
+
+def test_an_order_of_exactly_the_minimum_notional_is_accepted():
+    """Rule (catalogue min_notional: the smallest notional accepted): XRP-PERP's minimum is 5 USDT;
+    10 at 0.5 is exactly 5 (in floats too) and goes through, 9.9 at 0.5 is refused."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[0])
+    assert v.submit(order(v, "at", Side.BUY, 10, OrderType.LIMIT, price=0.5)).status is S.ACCEPTED
+    under = v.submit(order(v, "under", Side.BUY, 9.9, OrderType.LIMIT, price=0.5))
+    assert under.status is S.REJECTED and "below the minimum 5" in under.reason
+
+
+def test_an_amend_to_no_more_than_the_filled_qty_is_refused():
+    """Rule (amend): a working order's new qty must stay above what it has filled already."""
+    v = PaperVenue(PaperConfig(partial_fill_prob=1.0, partial_fill_min=0.5, partial_fill_max=0.5))  # halves
+    v.on_bar(XRP[0])
+    v.submit(order(v, "b", Side.BUY, 100, OrderType.LIMIT, price=round(XRP[0].close * 1.2, 4)))  # marketable
+    assert [f.qty for f in fills(v.on_bar(XRP[1]), "b")] == [50]
+    same = v.amend("b", qty=50)
+    assert same.refused and "not above the filled 50" in same.reason
+    assert v.amend("b", qty=60).status is S.PARTIALLY_FILLED
