@@ -224,13 +224,18 @@ def test_a_venue_report_before_the_acknowledgement_is_taken(machine, report, sta
     assert o.state == state
 
 
-@pytest.mark.parametrize("report", ["canceled", "expired", "triggered"])
-def test_an_unresolved_order_ignores_venue_reports_until_reconciled(machine, report):
-    """order.yaml: UNRESOLVED waits for the reconciliation it asked for; a report that crossed it
-    is ignored on purpose (not a fault), and the reconciliation still decides."""
+@pytest.mark.parametrize("report, payload", [
+    ("canceled", {}), ("expired", {}), ("triggered", {}), ("accepted", {}), ("rejected", {"reason": "x"}),
+    ("updated", {"qty": 10.0, "price": 99.0}), ("update_rejected", {"reason": "x"}),
+    ("cancel_rejected", {"reason": "x"})])
+def test_an_unresolved_order_ignores_venue_reports_until_reconciled(machine, report, payload):
+    """order.yaml: UNRESOLVED waits for the reconciliation it asked for; a report that crossed it,
+    or the late answer to the request that timed out, is ignored on purpose (not a fault: a slow
+    venue's acknowledgement would otherwise put the whole run close-only), and the reconciliation
+    still decides."""
     o = submitted(machine)
     o.wait(o.params["submit_timeout"])
-    o.send(report)
+    o.send(report, **payload)
     assert (o.state, o.bound.drops("UNRESOLVED", report)) == ("UNRESOLVED", 0)
     o.send("reconciled", status="canceled", filled_qty=0.0, avg_px=0.0)
     assert o.state == "CANCELED"

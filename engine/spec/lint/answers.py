@@ -37,7 +37,7 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     asked = _asked(ix)
     sent = {e: s for e, s in needs.events.items() if e in m.events and not m.events[e].sampled}
     yield from _unhandled(ix, sent, asked)
-    yield from _unprompted(ix, sent, needs.live_tags)
+    yield from _unprompted(ix, sent, asked, needs.live_tags)
     yield from _ignored(cx, ix, sent, asked)
 
 
@@ -59,17 +59,20 @@ def _unhandled(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked) -> Iter
                        path=ix.path_to(leaf))
 
 
-def _unprompted(ix: MachineIndex, sent: Mapping[str, Sent], live_tags: tuple[str, ...]) -> Iterator[Diagnostic]:
+def _unprompted(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked,
+                live_tags: tuple[str, ...]) -> Iterator[Diagnostic]:
     """An event the venue sends on its own while the instance is live (`Sent.unprompted`), in a
     live state that neither takes nor ignores it: at run time a fault, so close-only on a benign
-    race (a stop that triggers while its amend is in flight)."""
+    race (a stop that triggers while its amend is in flight). Not where it is also an awaited
+    answer: _unhandled reports it there, naming the request."""
     m = ix.m
     for leaf in ix.leaves:
         live = sorted(ix.tags(leaf) & set(live_tags))
         if not live or ix.is_final(leaf):
             continue
         for event, s in sent.items():
-            if s.unprompted and event not in ix.handled(leaf) and not m.ignores_in(leaf, event):
+            if (s.unprompted and event not in ix.handled(leaf) and not m.ignores_in(leaf, event)
+                    and not set(asked.get(leaf, ())) & set(s.answers)):
                 yield diag(m.states[leaf].pos, CODE,
                            f"`{m.name}` does not take `{event}` in `{leaf}`, which carries `{live[0]}`: the venue "
                            f"sends `{event}` on its own while `{m.name}` is live ({s.why}), so the run would "
@@ -138,7 +141,30 @@ def _asked(ix: MachineIndex) -> Asked:
         for a in s.entry:
             for leaf in sorted(ix.descendant_leaves(s.name)):
                 out.setdefault(leaf, {}).setdefault(a.name, f"the entry of `{s.name}`")
+    _carry_past_timeouts(ix, out)
     return out
+
+
+def _carry_past_timeouts(ix: MachineIndex, asked: Asked) -> None:
+    """A timer's transition (`after:`, an ack timeout) leaves a state without any answer: what was
+    asked there may still be answered after it, in the state it leads to (a late acknowledgement
+    reaching UNRESOLVED), so that state waits for those answers too."""
+    timed = {(leaf, t.event) for leaf in ix.leaves for a in ix.ancestors(leaf) for t in ix.m.states[a].timers}
+    changed = True
+    while changed:  # a chain of timeouts carries the first request to the end
+        changed = False
+        for t in ix.m.transitions:
+            if t.target is None:
+                continue
+            for src in sorted(_sources(ix, t.sources)):
+                if (src, t.event) not in timed:
+                    continue
+                for leaf in sorted(ix.enter(t.target)):
+                    mine = asked.setdefault(leaf, {})
+                    for action, origin in asked.get(src, {}).items():
+                        if action not in mine:
+                            mine[action] = f"{origin} (unanswered when `{t.event}` fired)"
+                            changed = True
 
 
 def _sources(ix: MachineIndex, sources: tuple[str, ...]) -> frozenset[str]:
