@@ -21,6 +21,31 @@ class UnitCatalogue:
         return type("Inst", (), {"step": 1.0, "multiplier": 1.0})()
 
 
+class AcceptingVenue:
+    """A scripted test venue: accepts every order and cancel, keeps each request it was sent, and
+    quotes 99.9/100.0 at T0 (subclasses script refusals and late answers)."""
+
+    def __init__(self) -> None:
+        self.catalogue = UnitCatalogue()
+        self.sent: list = []
+
+    def quote(self, symbol: str) -> Any:
+        from engine.domain import Quote
+
+        return Quote("q1", symbol, T0, 99.9, 100.0, 100.0)
+
+    def submit(self, req: Any) -> Any:
+        from adapters.base import ReportStatus, VenueReport
+
+        self.sent.append(req)
+        return VenueReport(req.client_order_id, ReportStatus.ACCEPTED, qty=req.qty, price=req.price)
+
+    def cancel(self, client_order_id: str) -> Any:
+        from adapters.base import ReportStatus, VenueReport
+
+        return VenueReport(client_order_id, ReportStatus.CANCELED)
+
+
 class Journal:
     """The ledger's calls, kept (the store is not what these tests are about)."""
 

@@ -10,31 +10,14 @@ from typing import Any
 
 import pytest
 
-from adapters.base import ReportStatus, VenueReport
-from bracket_support import SPECS, T0, UnitCatalogue, execution_on, filled, order_machines
-from engine.domain import Domain, Quote, Side
+from bracket_support import SPECS, T0, AcceptingVenue, execution_on, filled, order_machines
+from engine.domain import Domain, Side
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine, default_registry, missing_implementations
 from engine.spec.loader import load_specs
 
 SUBMIT = "      - submit_order: {qty: event.qty, price: event.price, reduce_only: event.reduce_only}"
 FILL = "      - record_fill: {qty: event.qty, price: event.price}"
-
-
-class AcceptingVenue:
-    def __init__(self) -> None:
-        self.catalogue = UnitCatalogue()
-        self.sent: list = []
-
-    def quote(self, symbol: str) -> Quote:
-        return Quote("q1", symbol, T0, 99.9, 100.0, 100.0)
-
-    def submit(self, req) -> VenueReport:
-        self.sent.append(req)
-        return VenueReport(req.client_order_id, ReportStatus.ACCEPTED, qty=req.qty, price=req.price)
-
-    def cancel(self, client_order_id: str) -> VenueReport:
-        return VenueReport(client_order_id, ReportStatus.CANCELED)
 
 
 class Ledger:

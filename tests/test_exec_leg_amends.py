@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from adapters.base import ReportStatus, VenueReport
-from bracket_support import T0, UnitCatalogue, execution_on, order_machines
-from engine.domain import Domain, Fill, OrderType, Quote, Side
+from bracket_support import T0, AcceptingVenue, execution_on, order_machines
+from engine.domain import Domain, Fill, OrderType, Side
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine
 from engine.spec.contract import MOVE_STOP
@@ -22,26 +22,15 @@ from engine.spec.contract import MOVE_STOP
 STOP, TAKE_PROFIT = 95.0, 110.0
 
 
-class ScriptedVenue:
+class ScriptedVenue(AcceptingVenue):
     """Accepts every order and amend (but the amends of the orders in `refuse`); keeps each amend."""
 
     def __init__(self, tick: float | None = None, refusal: str = "flag") -> None:
-        self.catalogue = UnitCatalogue()
-        self.sent: list = []
+        super().__init__()
         self.amends: list[tuple[str, float | None, float | None]] = []  # (order id, qty, price)
         self.tick = tick
         self.refuse: dict[str, float] = {}  # order id -> the price the venue holds it at, refusing amends
         self.refusal = refusal  # "flag": ACCEPTED with `refused` set; "status": REJECTED
-
-    def quote(self, symbol: str) -> Quote:
-        return Quote("q1", symbol, T0, 99.9, 100.0, 100.0)
-
-    def submit(self, req) -> VenueReport:
-        self.sent.append(req)
-        return VenueReport(req.client_order_id, ReportStatus.ACCEPTED, qty=req.qty, price=req.price)
-
-    def cancel(self, client_order_id: str) -> VenueReport:
-        return VenueReport(client_order_id, ReportStatus.CANCELED)
 
     def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
         self.amends.append((client_order_id, qty, price))

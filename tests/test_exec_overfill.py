@@ -10,32 +10,24 @@ from __future__ import annotations
 import pytest
 
 from adapters.base import ReportStatus, VenueReport
-from bracket_support import T0, UnitCatalogue, execution_on, filled, order_machines
-from engine.domain import Domain, Fill, OrderType, Quote, Side
+from bracket_support import T0, AcceptingVenue, execution_on, filled, order_machines
+from engine.domain import Domain, Fill, OrderType, Side
 from engine.exec.handles import BracketHandle
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine
 
 
-class LateCancelVenue:
+class LateCancelVenue(AcceptingVenue):
     """Accepts every order; refuses a cancel of an order the test marked as already filled."""
 
     def __init__(self) -> None:
-        self.catalogue = UnitCatalogue()
-        self.sent: list = []
+        super().__init__()
         self.filled: set[str] = set()
-
-    def quote(self, symbol: str) -> Quote:
-        return Quote("q1", symbol, T0, 99.9, 100.0, 100.0)
-
-    def submit(self, req) -> VenueReport:
-        self.sent.append(req)
-        return VenueReport(req.client_order_id, ReportStatus.ACCEPTED, qty=req.qty, price=req.price)
 
     def cancel(self, client_order_id: str) -> VenueReport:
         if client_order_id in self.filled:
             return VenueReport(client_order_id, ReportStatus.FILLED, reason="too late: filled", refused=True)
-        return VenueReport(client_order_id, ReportStatus.CANCELED)
+        return super().cancel(client_order_id)
 
 
 class Journal:

@@ -552,14 +552,19 @@ def test_funding_off_books_no_payment_across_a_funding_time():
     assert v.events("FUNDING") == [] and "funding_paid" not in pos.extra
 
 
-def test_a_partly_filled_bracket_leg_leaves_its_sibling_working():
-    """Rule (one-cancels-other on a complete fill only): a take-profit that fills in part leaves the
-    stop-loss working over what is left; only the leg that completes cancels the other."""
+def _long_of_100() -> tuple[PaperVenue, float]:
+    """A venue holding a filled long of 100 XRP-PERP (entry `e`), and the close of the bar it filled on."""
     v = PaperVenue(NO_PARTIALS)
     v.on_bar(XRP[0])
     v.submit(order(v, "e", Side.BUY, 100))
     run(v, XRP[1:3])
-    px = XRP[2].close
+    return v, XRP[2].close
+
+
+def test_a_partly_filled_bracket_leg_leaves_its_sibling_working():
+    """Rule (one-cancels-other on a complete fill only): a take-profit that fills in part leaves the
+    stop-loss working over what is left; only the leg that completes cancels the other."""
+    v, px = _long_of_100()
     v.submit(order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=round(px * 0.9, 4), parent_id="e"))
     v.submit(order(v, "sl", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=round(px * 0.5, 4), parent_id="e"))
     v._partial = (1.0, 0.5, 0.5)  # from here every fill attempt takes half: the take-profit fills in part
@@ -631,11 +636,7 @@ def test_free_funds_must_cover_the_taker_fee_as_well_as_the_margin():
 def test_a_reduce_only_order_never_adds_to_a_position_on_its_own_side():
     """Rule (reduce-only): an exit fills only against an opposite position. A sell exit left working
     after its long was closed and a short was opened must not sell more: it is canceled, not filled."""
-    v = PaperVenue(NO_PARTIALS)
-    v.on_bar(XRP[0])
-    v.submit(order(v, "e", Side.BUY, 100))
-    run(v, XRP[1:3])
-    px = XRP[2].close
+    v, px = _long_of_100()
     v.submit(order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.EXIT, price=round(px * 1.5, 4), reduce_only=True))
     v.submit(order(v, "close", Side.SELL, 100, OrderType.MARKET, Role.EXIT, reduce_only=True))
     run(v, XRP[3:4])
