@@ -20,8 +20,28 @@ def _line_of(path: Path, symbol: str) -> int:
     return next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.startswith(f"{symbol}:"))
 
 
-def test_validate_reports_the_shipped_contract_no_run_could_fund() -> None:
-    found = [d for d in validate([str(ROOT / "specs")])[0] if d.code == "CONTRACT_NO_RATE"]
+ETH_RATE = re.compile(r"^  ETH:.*?\n(?=  \S)", re.S | re.M)  # the risk spec's usd_rates.ETH entry
+
+
+def without_eth_rate(specs: Path) -> Path:
+    """A copy of the shipped specs at `specs` whose usd_rates has no ETH entry: XRP/ETH unrated."""
+    import shutil
+
+    shutil.copytree(ROOT / "specs", specs)
+    risk = specs / "risk" / "risk.yaml"
+    text, n = ETH_RATE.subn("", risk.read_text())
+    assert n == 1
+    risk.write_text(text)
+    return specs
+
+
+def test_every_shipped_contract_has_a_usd_rate() -> None:
+    """`engine validate --strict specs` passes on the shipped tree: ETH (XRP/ETH) has a sourced rate."""
+    assert [d for d in validate([str(ROOT / "specs")])[0] if d.code == "CONTRACT_NO_RATE"] == []
+
+
+def test_validate_reports_a_contract_no_run_could_fund(tmp_path: Path) -> None:
+    found = [d for d in validate([str(without_eth_rate(tmp_path / "specs"))])[0] if d.code == "CONTRACT_NO_RATE"]
     [d] = found  # XRP/ETH: ETH is in no usd_rates entry and no USD/ETH contract exists
     assert d.severity is Severity.WARNING and Path(d.pos.file).resolve() == DEFAULT_PATH.resolve()
     line = _line_of(DEFAULT_PATH, "XRP/ETH")

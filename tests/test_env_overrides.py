@@ -10,15 +10,8 @@ from pathlib import Path
 
 from engine.spec.params import declared_envs
 from engine.spec.validation import check_specs
-from spec_findings import known
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _spec_diags(diags: list) -> list:
-    """Without the warnings the shipped specs give on purpose (tests/spec_findings.py), whatever a
-    test edits."""
-    return [d for d in diags if not known(d)]
 
 
 def _tree(tmp: Path) -> Path:
@@ -29,7 +22,7 @@ def _tree(tmp: Path) -> Path:
 
 def test_the_shipped_overrides_name_declared_environments() -> None:
     specset, diags = check_specs([ROOT / "specs"])
-    assert not _spec_diags(diags)
+    assert not diags
     assert {"paper", "bench"} <= set(declared_envs(specset))
 
 
@@ -38,7 +31,7 @@ def test_a_misspelt_env_key_is_an_error_with_the_known_envs(tmp_path: Path) -> N
     path = specs / "overrides" / "env_paper.yaml"
     path.write_text(path.read_text().replace("key: paper", "key: papr"))
     _, diags = check_specs([specs])
-    [d] = _spec_diags(diags)
+    [d] = diags
     assert (d.code, d.pos.file, d.pos.line, d.pos.col) == ("UNRESOLVED_OVERRIDE", str(path), 5, 6)
     assert "`papr`" in d.message and "did you mean `paper`?" in d.hint and "paper, bench" in d.hint
 
@@ -48,7 +41,7 @@ def test_env_override_values_are_checked_like_stage_ones(tmp_path: Path) -> None
     path = specs / "overrides" / "env_bench.yaml"
     path.write_text(path.read_text().replace("  rollout:", "  rollot:").replace("breakeven_atr", "breakeven_atx"))
     _, diags = check_specs([specs])
-    assert sorted((d.code, d.pos.line) for d in _spec_diags(diags)) == [("UNRESOLVED_OVERRIDE", 13), ("UNRESOLVED_OVERRIDE", 16)]
+    assert sorted((d.code, d.pos.line) for d in diags) == [("UNRESOLVED_OVERRIDE", 13), ("UNRESOLVED_OVERRIDE", 16)]
 
 
 def test_a_run_config_env_that_is_not_declared_is_refused_before_anything_is_written(tmp_path: Path) -> None:

@@ -11,17 +11,10 @@ from pydantic import ValidationError
 
 from engine.spec.loader import load_specs
 from engine.spec.validation import check_specs
-from spec_findings import known
 from strategies.exploration import exploration_config, exploration_rate
 from strategies.ml.config import ExplorationConfig
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
-
-
-def _spec_diags(diags: list) -> list:
-    """Without the warnings the shipped specs give on purpose (tests/spec_findings.py), whatever a
-    test edits."""
-    return [d for d in diags if not known(d)]
 
 
 @pytest.fixture
@@ -68,4 +61,4 @@ def test_the_ten_percent_floor_is_the_specs_and_enforced(tree: Path) -> None:
 def test_a_rate_written_in_the_exploration_document_is_reported_once(tree: Path) -> None:
     _edit(tree / "ml" / "exploration.yaml", "tag: exploration", "tag: exploration\nmin_rate: 0.3")
     _, diags = check_specs([tree])
-    assert [d.code for d in _spec_diags(diags)] == ["ENGINE_CONTRACT"]
+    assert [d.code for d in diags] == ["ENGINE_CONTRACT"]

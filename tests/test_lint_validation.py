@@ -14,15 +14,8 @@ import pytest
 from engine.commands.validate import validate
 from engine.diagnostics import Severity, SpecError, render
 from engine.run.session import load_specset
-from spec_findings import known
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _spec_diags(diags: list) -> list:
-    """Without the warnings the shipped specs give on purpose (tests/spec_findings.py), whatever a
-    test edits."""
-    return [d for d in diags if not known(d)]
 
 
 @pytest.fixture
@@ -71,17 +64,17 @@ def test_engine_run_refuses_a_bad_override_at_its_line_without_a_traceback(specs
 @pytest.mark.parametrize("doc", ["risk/risk.yaml", "strategies/seed003.yaml"])
 def test_engine_run_refuses_a_spec_tree_without_a_document_it_reads(specs: Path, tmp_path: Path, doc: str) -> None:
     (specs / doc).unlink()
-    assert [d.code for d in _spec_diags(validate([str(specs)])[0])] == ["MISSING_DOCUMENT"]
+    assert [d.code for d in validate([str(specs)])[0]] == ["MISSING_DOCUMENT"]
     out = _engine("run", "--stage", "1", "--specs", str(specs), "--db", str(tmp_path / "e.db"),
                   "--run-dir", str(tmp_path / "run"), "--no-progress")
     assert out.returncode == 1 and "Traceback" not in out.stderr and "[Errno" not in out.stderr
-    assert "MISSING_DOCUMENT" in out.stderr and f"hint: restore " in out.stderr and f"specs/{doc.split('/')[0]}/" in out.stderr
+    assert "MISSING_DOCUMENT" in out.stderr and "hint: restore " in out.stderr and f"specs/{doc.split('/')[0]}/" in out.stderr
 
 
 @pytest.mark.parametrize("one", ["kill/kill_modes.yaml", "overrides/stage_2.yaml", "catalogue.yaml"])
 def test_one_file_of_a_clean_tree_validates_clean(specs: Path, one: str) -> None:
     diags, n_files = validate([str(specs / one)])
-    assert _spec_diags(diags) == [] and n_files == len(list(specs.rglob("*.yaml")))
+    assert diags == [] and n_files == len(list(specs.rglob("*.yaml")))
 
 
 def test_one_file_reports_what_its_edit_broke_elsewhere_in_the_tree(specs: Path, monkeypatch) -> None:

@@ -19,6 +19,7 @@ from engine.commands.run import run_warnings
 from engine.commands.validate import validate
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, render
 from engine.run.config import check_allowlist, load_config
+from test_contract_rates import without_eth_rate
 
 pytestmark = pytest.mark.usefixtures("at_root")
 
@@ -76,11 +77,12 @@ def test_the_config_allowlist_is_checked_against_the_spec_set_only(tmp_path: Pat
 
 
 def test_the_run_prints_and_records_the_warnings_validate_gives(tmp_path: Path, capsys):
-    specs = spec_copy(tmp_path)
+    specs = without_eth_rate(tmp_path / "specs")  # validate warns of XRP/ETH, which this run does not trade
     risk = specs / "risk" / "risk.yaml"
     risk.write_text(risk.read_text().replace("  - no_short\n", "").replace("  - wallet_available\n", ""))
-    warned = [d for d in validate([str(specs)])[0] if d.code != "CONTRACT_NO_RATE"]
-    assert {d.code for d in warned} == {"RISK_LIMIT_UNREAD", "RISK_GUARD_UNUSED"}
+    given = validate([str(specs)])[0]
+    warned = [d for d in given if d.code != "CONTRACT_NO_RATE"]
+    assert {d.code for d in warned} == {"RISK_LIMIT_UNREAD", "RISK_GUARD_UNUSED"} and len(given) == 3
     assert main(run_argv(tmp_path, "--specs", str(specs), "--max-bars", "20")) == 0
     out = capsys.readouterr().out
     assert out.startswith(render(warned) + "\n") and out.count("RISK_LIMIT_UNREAD") == 1
