@@ -3,7 +3,8 @@ resize keeps the stop where breakeven or trailing moved it and covers the positi
 lot; a stop move covers the open position; a refused amend (flag or REJECTED) leaves the stop
 where the venue holds it, and a take-profit's refusal leaves it alone; a REJECTED cancel leaves the
 order working, and a kill broadcast reaches an entry its closed bracket left working; an
-expired entry ends its bracket; a bar's price reaches only its own symbol; a
+expired entry ends its bracket, and a cancel or expiry report carrying the last fills still reaches it
+(the entry's filled part protected, a lost stop leg closing the rest); a bar's price reaches only its own symbol; a
 refused close while another works is no fault; ids hash the intent. Through the real order and
 bracket machines, on scripted venues that keep what they were asked."""
 from __future__ import annotations

@@ -150,21 +150,18 @@ def _carry_past_timeouts(ix: MachineIndex, asked: Asked) -> None:
     asked there may still be answered after it, in the state it leads to (a late acknowledgement
     reaching UNRESOLVED), so that state waits for those answers too."""
     timed = {(leaf, t.event) for leaf in ix.leaves for a in ix.ancestors(leaf) for t in ix.m.states[a].timers}
+    edges = [(src, leaf, t.event) for t in ix.m.transitions if t.target is not None
+             for src in sorted(_sources(ix, t.sources)) if (src, t.event) in timed
+             for leaf in sorted(ix.enter(t.target))]
     changed = True
     while changed:  # a chain of timeouts carries the first request to the end
         changed = False
-        for t in ix.m.transitions:
-            if t.target is None:
-                continue
-            for src in sorted(_sources(ix, t.sources)):
-                if (src, t.event) not in timed:
-                    continue
-                for leaf in sorted(ix.enter(t.target)):
-                    mine = asked.setdefault(leaf, {})
-                    for action, origin in asked.get(src, {}).items():
-                        if action not in mine:
-                            mine[action] = f"{origin} (unanswered when `{t.event}` fired)"
-                            changed = True
+        for src, leaf, event in edges:
+            mine = asked.setdefault(leaf, {})
+            for action, origin in list(asked.get(src, {}).items()):
+                if action not in mine:
+                    mine[action] = f"{origin} (unanswered when `{event}` fired)"
+                    changed = True
 
 
 def _sources(ix: MachineIndex, sources: tuple[str, ...]) -> frozenset[str]:
