@@ -15,7 +15,7 @@ import pytest
 
 from adapters.base import ReportStatus, VenueReport
 from bracket_support import T0, AcceptingVenue, execution_on, order_machines
-from engine.domain import Domain, Fill, OrderType, Side
+from engine.domain import Domain, Fill, OrderType, Role, Side
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine
 from engine.spec.contract import MOVE_STOP
@@ -319,3 +319,72 @@ def test_a_stop_leg_canceled_with_its_last_fills_in_one_report_closes_the_rest(m
     assert (b.instance.state, b.open_qty, ex.faults) == ("flattening", 6.0, [])
     close = venue.sent[-1]
     assert (close.side, close.qty, close.type, close.reduce_only) == (Side.SELL, 6.0, OrderType.MARKET, True)
+
+
+class UnansweredStopVenue(ScriptedVenue):
+    """Leaves the stop leg's submit unanswered, and cannot tell its status until `known` is set
+    (then: working); keeps each cancel it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.known = False
+        self.cancels: list[str] = []
+
+    def submit(self, req: Any) -> VenueReport:
+        if req.role is not Role.STOP_LOSS:
+            return super().submit(req)
+        self.sent.append(req)
+        return VenueReport(req.client_order_id, ReportStatus.UNKNOWN, reason="no answer")
+
+    def order_status(self, client_order_id: str) -> VenueReport:
+        return VenueReport(client_order_id, ReportStatus.ACCEPTED if self.known else ReportStatus.UNKNOWN)
+
+    def cancel(self, client_order_id: str) -> VenueReport:
+        self.cancels.append(client_order_id)
+        return super().cancel(client_order_id)
+
+
+def _later(ex: Any, seconds: float) -> None:
+    """The order machines' timers due `seconds` on, fired as a run's next bar fires them."""
+    t = ex.clock.now() + seconds
+    ex.clock.set(t)
+    ex.interp.advance(t)
+    ex.pump()
+
+
+def _gaps(ex: Any) -> list[str]:
+    return [f for f in ex.faults if "which the engine sent it" in f]
+
+
+def test_a_resize_of_an_unanswered_stop_leg_goes_out_once_the_venue_says_it_works(machines) -> None:
+    """An entry fill resizes the legs while the stop's own submit is unanswered (SUBMITTED, then
+    UNRESOLVED at its timeout): the order spec keeps the amend and sends it once reconciliation
+    finds the stop working. Dropped, as it was, it was a fault (close-only) and the stop, once
+    known, covered 4 of the 10 units held."""
+    venue = UnansweredStopVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 4.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
+    stop, params = b.legs["stop_loss"].instance, ex.order_machine.params
+    ex.on_reports([_fill(b.entry, Side.BUY, 6.0, 100.0, 2, ReportStatus.FILLED)])
+    assert (stop.state, _stop_amends(venue, b), _gaps(ex)) == ("SUBMITTED", [], [])
+    _later(ex, params["submit_timeout"])
+    assert (stop.state, _stop_amends(venue, b)) == ("UNRESOLVED", [])
+    venue.known = True
+    _later(ex, params["reconcile_overdue"])
+    assert (stop.state, _stop_amends(venue, b), _gaps(ex)) == ("ACCEPTED", [(10.0, STOP)], [])
+
+
+def test_a_cancel_of_an_unresolved_leg_goes_out_once_the_venue_says_it_works(machines) -> None:
+    """The take-profit fills while the stop leg is unresolved: the bracket's cancel of the stop is
+    kept and sent once reconciliation finds it working. Dropped, as it was, it was a fault and the
+    stop worked on at the venue with its position gone."""
+    venue = UnansweredStopVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    stop, params = b.legs["stop_loss"].instance, ex.order_machine.params
+    _later(ex, params["submit_timeout"])
+    ex.on_reports([_fill(b.legs["take_profit"], Side.SELL, 10.0, TAKE_PROFIT, 2, ReportStatus.FILLED)])
+    assert (stop.state, venue.cancels, _gaps(ex)) == ("UNRESOLVED", [], [])
+    venue.known = True
+    _later(ex, params["reconcile_overdue"])
+    assert (stop.state, venue.cancels, _gaps(ex)) == ("CANCELED", [b.legs["stop_loss"].id], [])

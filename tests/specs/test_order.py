@@ -54,7 +54,7 @@ def test_submit_timeout_goes_unresolved_and_only_reconciliation_leaves(machine):
     o.wait(o.params["submit_timeout"])
     assert o.state == "UNRESOLVED"
     assert o.called("request_reconciliation") == [{}]
-    for event in ("accepted", "canceled", "rejected", "expired", "cancel"):
+    for event in ("accepted", "canceled", "rejected", "expired"):
         o.send(event, reason="x") if event == "rejected" else o.send(event)
         assert o.state == "UNRESOLVED", event
     o.wait(o.params["reconcile_overdue"])  # overdue: asks again and alerts, still unresolved
@@ -218,7 +218,7 @@ def test_a_trigger_that_crosses_an_amend_or_cancel_in_flight_is_remembered(machi
                                            ("triggered", "TRIGGERED")])
 def test_a_venue_report_before_the_acknowledgement_is_taken(machine, report, state):
     """order.yaml: the venue's own cancel, expiry or trigger can reach the engine before its
-    acknowledgement of the order; SUBMITTED takes each (lint ENGINE_EVENT_UNHANDLED, `unprompted`)."""
+    acknowledgement of the order; SUBMITTED takes each (lint ENGINE_EVENT_UNHANDLED, `anytime`)."""
     o = submitted(machine)
     o.send(report)
     assert o.state == state
@@ -312,3 +312,98 @@ def test_a_refusal_with_fills_does_not_close_the_order_as_rejected(machine, stat
     assert o.state == "UNRESOLVED"
     o.send("reconciled", status=status, filled_qty=0.0, avg_px=0.0)
     assert o.state == "REJECTED"
+
+
+def _unresolved(machine, **kw):
+    o = submitted(machine, **kw)
+    o.wait(o.params["submit_timeout"])
+    assert o.state == "UNRESOLVED"
+    return o
+
+
+@pytest.mark.parametrize("truth, state, cancels", [("open", "PENDING_CANCEL", 1), ("canceled", "CANCELED", 0),
+                                                   ("filled", "FILLED", 0)])
+def test_a_cancel_while_unresolved_waits_for_the_reconciliation(machine, truth, state, cancels):
+    """order.yaml: a cancel that reaches an unresolved order (a leg whose sibling filled) is kept,
+    not dropped (a fault at run time: close-only, and the leg would work on once reconciled), and
+    goes to the venue once the reconciliation says the order still works."""
+    o = _unresolved(machine)
+    o.send("cancel")
+    assert (o.state, o.called("cancel_order"), o.bound.drops("UNRESOLVED", "cancel")) == ("UNRESOLVED", [], 0)
+    o.send("reconciled", status=truth, filled_qty=10.0 if truth == "filled" else 0.0, avg_px=100.0)
+    assert (o.state, len(o.called("cancel_order"))) == (state, cancels)
+
+
+@pytest.mark.parametrize("kill", ["kill_close_only", "kill_flatten", "kill_halt"])
+@pytest.mark.parametrize("reduce_only, state", [(False, "PENDING_CANCEL"), (True, "ACCEPTED")])
+def test_a_kill_while_an_entry_is_unresolved_cancels_it_once_reconciled(machine, kill, reduce_only, state):
+    """order.yaml kill switch: an unresolved entry may still work at the venue, so a kill broadcast
+    that would cancel a working entry is kept and acted on once the venue says it works (close-only
+    never opens); an exit passes, as in every other state."""
+    o = _unresolved(machine, reduce_only=reduce_only)
+    o.send(kill)
+    o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0)
+    assert o.state == state
+    assert len(o.called("cancel_order")) == (state == "PENDING_CANCEL")
+
+
+def test_an_amend_before_the_acknowledgement_goes_out_with_it_the_latest_winning(machine):
+    """order.yaml: a leg resized (the entry's next fill) or moved before the venue acknowledged it
+    keeps the latest amend and sends it with the acknowledgement (dropped, it was a fault at run
+    time, and the leg would cover less than the position)."""
+    o = submitted(machine, reduce_only=True)
+    o.send("amend", qty=12.0, price=95.0)
+    o.send("amend", qty=14.0, price=96.0)
+    assert (o.state, o.called("amend_order")) == ("SUBMITTED", [])
+    o.send("accepted")
+    assert (o.state, o.called("amend_order")) == ("PENDING_UPDATE", [{"qty": 14.0, "price": 96.0}])
+    o.send("updated", qty=14.0, price=96.0)
+    assert (o.state, o.ctx["amend_wanted"], o.ctx["qty"]) == ("ACCEPTED", False, 14.0)
+
+
+@pytest.mark.parametrize("report, payload, state", [("triggered", {}, "TRIGGERED"),
+                                                    ("fill", {"qty": 4.0, "price": 100.0}, "PARTIALLY_FILLED")])
+def test_an_amend_waiting_for_the_acknowledgement_goes_out_on_a_trigger_or_fill_that_came_first(
+        machine, report, payload, state):
+    """order.yaml: the venue's trigger or part fill can come before its acknowledgement; the amend
+    that waited goes out then, and its answer puts the order where the report left it."""
+    o = submitted(machine, reduce_only=True)
+    o.send("amend", qty=12.0, price=95.0)
+    o.send(report, **payload)
+    assert (o.state, o.called("amend_order")) == ("PENDING_UPDATE", [{"qty": 12.0, "price": 95.0}])
+    o.send("updated", qty=12.0, price=95.0)
+    assert o.state == state
+
+
+@pytest.mark.parametrize("answer, payload", [("updated", {"qty": 10.0, "price": 95.0}),
+                                             ("update_rejected", {"reason": "x"})])
+def test_a_second_amend_while_one_is_in_flight_goes_out_with_its_answer(machine, answer, payload):
+    """order.yaml: a trailing stop moves every bar, faster than a slow venue answers: the move
+    made while an amend is in flight waits (the latest wins) and goes out with the answer."""
+    o = accepted(machine)
+    o.send("amend", qty=10.0, price=95.0)
+    o.send("amend", qty=10.0, price=96.0)
+    o.send("amend", qty=10.0, price=97.0)
+    assert (o.state, len(o.called("amend_order"))) == ("PENDING_UPDATE", 1)
+    o.send(answer, **payload)
+    assert (o.state, o.called("amend_order")[1:]) == ("PENDING_UPDATE", [{"qty": 10.0, "price": 97.0}])
+    o.send("updated", qty=10.0, price=97.0)
+    assert (o.state, o.ctx["price"]) == ("ACCEPTED", 97.0)
+
+
+def test_an_amend_while_unresolved_goes_out_once_the_order_is_known_to_work(machine):
+    """order.yaml: an amend of an unresolved leg waits for the reconciliation, then goes out."""
+    o = _unresolved(machine, reduce_only=True)
+    o.send("amend", qty=12.0, price=95.0)
+    assert (o.state, o.called("amend_order")) == ("UNRESOLVED", [])
+    o.send("reconciled", status="open", filled_qty=2.0, avg_px=100.0)
+    assert (o.state, o.called("amend_order"), o.ctx["filled_qty"]) == (
+        "PENDING_UPDATE", [{"qty": 12.0, "price": 95.0}], 2.0)
+
+
+def test_an_amend_of_an_order_being_canceled_is_dropped_by_the_spec(machine):
+    """order.yaml PENDING_CANCEL `ignores: [amend]`: the cancel's answer decides; the amend is moot."""
+    o = accepted(machine)
+    o.send("cancel")
+    o.send("amend", qty=12.0, price=95.0)
+    assert (o.state, o.called("amend_order"), o.bound.drops("PENDING_CANCEL", "amend")) == ("PENDING_CANCEL", [], 0)
