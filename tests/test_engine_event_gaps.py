@@ -200,7 +200,7 @@ def test_an_answer_an_action_raised_and_the_state_dropped_is_a_fault_too(tmp_pat
 
 
 def test_a_live_state_that_drops_a_report_the_venue_sends_on_its_own_is_an_error(tmp_path: Path) -> None:
-    """`Sent.unprompted`: the venue's own cancel can reach an order before its acknowledgement, so
+    """`Sent.anytime`: the venue's own cancel can reach an order before its acknowledgement, so
     SUBMITTED (tagged `working`) must take it; the finding names the state and the report."""
     root = _tree(tmp_path)
     order = root / "orders/order.yaml"
@@ -211,6 +211,22 @@ def test_a_live_state_that_drops_a_report_the_venue_sends_on_its_own_is_an_error
     _replace(order, "    tags: [working]\n    after: {delay: params.submit_timeout",
              "    tags: [working]\n    ignores: [canceled]\n    after: {delay: params.submit_timeout")
     assert _codes(root, "ENGINE_EVENT_UNHANDLED") == []  # an `ignores` entry is a decision, not a gap
+
+
+@pytest.mark.parametrize("event, spec, gap, state", [
+    ("cancel", "  - event: cancel\n    source: UNRESOLVED\n", "  - event: cancel\n    source: []\n", "UNRESOLVED"),
+    ("amend", "    ignores: [cancel, amend]\n", "    ignores: [cancel]\n", "PENDING_CANCEL")])
+def test_a_live_state_that_drops_the_engines_own_amend_or_cancel_is_an_error(
+        tmp_path: Path, event: str, spec: str, gap: str, state: str) -> None:
+    """`Sent.anytime`: a bracket amends or cancels a leg whatever the leg's state (a resize while the
+    venue has not answered the last request, a cancel once the sibling filled while the leg is
+    unresolved), so every live state takes or ignores both; validate names the state that does not."""
+    root = _tree(tmp_path)
+    order = root / "orders/order.yaml"
+    _replace(order, spec, gap)
+    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
+    assert got.startswith(f"orders/order.yaml:{_line(order, f'  {state}:')}:3 ")
+    assert f"does not take `{event}` in `{state}`, which carries `" in got
 
 
 UNRESOLVED_IGNORES = ("canceled", "expired", "triggered", "accepted", "rejected", "updated", "update_rejected",

@@ -53,16 +53,18 @@ class Sent:
     `refusal`: sent only when the venue refuses the action; an action all of whose answers are
     refusals (`place_legs`) may never be answered, so no state can count on it to leave
     (lint IGNORED_ANSWER).
-    `unprompted`: the venue may also send it on its own, whenever the instance is live (a fill, a
-    stop that triggers, the venue's own cancel or expiry: a live venue's report can cross the
-    engine's amend or cancel), so every state carrying one of the machine's `live_tags` must take
-    it or list it under `ignores` (lint ENGINE_EVENT_UNHANDLED)."""
+    `anytime`: it may come whenever the instance is live, whatever its state: a report the venue
+    sends on its own (a fill, a stop that triggers, the venue's own cancel or expiry: a live
+    venue's report can cross the engine's amend or cancel), or a request the engine makes of an
+    order without knowing its state (a bracket amends or cancels a leg while the leg's last
+    request is still unanswered). So every state carrying one of the machine's `live_tags` must
+    take it or list it under `ignores` (lint ENGINE_EVENT_UNHANDLED)."""
 
     fields: tuple[str, ...]
     why: str
     answers: tuple[str, ...] = ()
     refusal: bool = False
-    unprompted: bool = False
+    anytime: bool = False
 
 
 class Order(NamedTuple):
@@ -92,7 +94,7 @@ class Needs:
     entered_by: str | None = None
     handled_where: Mapping[str, str] = field(default_factory=dict)  # event -> tag of states that must handle it
     classified_by: tuple[str, ...] = ()  # every non-final, non-initial leaf carries exactly one
-    live_tags: tuple[str, ...] = ()  # states carrying one take or ignore every `unprompted` event
+    live_tags: tuple[str, ...] = ()  # states carrying one take or ignore every `anytime` event
     param_order: tuple[Order, ...] = ()
 
 
@@ -138,16 +140,19 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
     "order": Needs(
         "orders", "every order",
         events={"submit": Sent(("qty", "price", "reduce_only"), "to send an order"),
-                "cancel": Sent((), "to cancel an order"),
-                "amend": Sent(_ORDER_FILL, "to move or resize a leg"),
+                "cancel": Sent((), "to cancel an order: a bracket cancels a leg whose sibling filled, a kill its "
+                               "entries, whatever request of theirs is still unanswered", anytime=True),
+                "amend": Sent(_ORDER_FILL, "to move or resize a leg: a trailing stop moves each bar, an entry's "
+                              "next fill resizes the legs, whether or not the venue answered the last request",
+                              anytime=True),
                 "fill": Sent(_ORDER_FILL, "for every fill the venue reports", answers=("submit_order",),
-                             unprompted=True),
+                             anytime=True),
                 "accepted": Sent((), "when the venue acknowledges", answers=("submit_order",)),
                 "rejected": Sent(("reason",), "when the venue refuses an order",
                                  answers=("submit_order",), refusal=True),
-                "canceled": Sent((), "when the venue cancels", answers=("cancel_order",), unprompted=True),
-                "expired": Sent((), "when the order's time in force ran out", unprompted=True),
-                "triggered": Sent((), "when a stop triggers", unprompted=True),
+                "canceled": Sent((), "when the venue cancels", answers=("cancel_order",), anytime=True),
+                "expired": Sent((), "when the order's time in force ran out", anytime=True),
+                "triggered": Sent((), "when a stop triggers", anytime=True),
                 "ack_timeout": Sent((), "when the venue's answer is unknown"),
                 "updated": Sent(_ORDER_FILL, "when the venue applied an amend", answers=("amend_order",)),
                 "update_rejected": Sent(("reason",), "when the venue refuses an amend",
@@ -170,9 +175,9 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                                        answers=("submit_entry", "cancel_entry")),
                 "entry_rejected": Sent(("reason",), "when the venue refuses the entry",
                                        answers=("submit_entry",), refusal=True),
-                "leg_filled": Sent(("leg", "qty", "price"), "for each fill of a leg", unprompted=True),
+                "leg_filled": Sent(("leg", "qty", "price"), "for each fill of a leg", anytime=True),
                 "leg_canceled": Sent(("leg",), "when a leg is canceled or expires",
-                                     answers=("cancel_sibling", "cancel_legs"), unprompted=True),
+                                     answers=("cancel_sibling", "cancel_legs"), anytime=True),
                 "leg_rejected": Sent(("leg", "reason"), "when the venue refuses a leg",
                                      answers=("place_legs",), refusal=True),
                 "position_closed": Sent((), "when the position is flat", answers=("close_position",)),

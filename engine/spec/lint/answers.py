@@ -1,5 +1,6 @@
 """The engine's answers: a machine the engine runs takes each venue answer where the engine
-sends it, and each report the venue may send on its own in every live state
+sends it, and each event that may come at any time (a report the venue sends on its own, a
+leg's amend or cancel) in every live state
 (ENGINE_EVENT_UNHANDLED), and never `ignores` one it waits for (IGNORED_ANSWER).
 
 Where the engine sends an event is known for the venue's answers (engine/spec/contract.py,
@@ -37,7 +38,7 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     asked = _asked(ix)
     sent = {e: s for e, s in needs.events.items() if e in m.events and not m.events[e].sampled}
     yield from _unhandled(ix, sent, asked)
-    yield from _unprompted(ix, sent, asked, needs.live_tags)
+    yield from _anytime(ix, sent, asked, needs.live_tags)
     yield from _ignored(cx, ix, sent, asked)
 
 
@@ -59,24 +60,25 @@ def _unhandled(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked) -> Iter
                        path=ix.path_to(leaf))
 
 
-def _unprompted(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked,
-                live_tags: tuple[str, ...]) -> Iterator[Diagnostic]:
-    """An event the venue sends on its own while the instance is live (`Sent.unprompted`), in a
-    live state that neither takes nor ignores it: at run time a fault, so close-only on a benign
-    race (a stop that triggers while its amend is in flight). Not where it is also an awaited
-    answer: _unhandled reports it there, naming the request."""
+def _anytime(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked,
+             live_tags: tuple[str, ...]) -> Iterator[Diagnostic]:
+    """An event that may come whenever the instance is live (`Sent.anytime`), in a live state
+    that neither takes nor ignores it: at run time a fault, so close-only on a benign race (a
+    stop that triggers while its amend is in flight, a trailing stop's next move before the
+    venue answered the last). Not where it is also an awaited answer: _unhandled reports it
+    there, naming the request."""
     m = ix.m
     for leaf in ix.leaves:
         live = sorted(ix.tags(leaf) & set(live_tags))
         if not live or ix.is_final(leaf):
             continue
         for event, s in sent.items():
-            if (s.unprompted and event not in ix.handled(leaf) and not m.ignores_in(leaf, event)
+            if (s.anytime and event not in ix.handled(leaf) and not m.ignores_in(leaf, event)
                     and not set(asked.get(leaf, ())) & set(s.answers)):
                 yield diag(m.states[leaf].pos, CODE,
-                           f"`{m.name}` does not take `{event}` in `{leaf}`, which carries `{live[0]}`: the venue "
-                           f"sends `{event}` on its own while `{m.name}` is live ({s.why}), so the run would "
-                           f"drop it there and go close-only",
+                           f"`{m.name}` does not take `{event}` in `{leaf}`, which carries `{live[0]}`: `{event}` "
+                           f"can come whenever `{m.name}` is live ({s.why}), so the run would drop it there "
+                           f"and go close-only",
                            f"add a transition on `{event}` from `{leaf}` (or an enclosing state), or list it "
                            f"under `{leaf}`'s `ignores:` if dropping it there is safe", path=ix.path_to(leaf))
 
