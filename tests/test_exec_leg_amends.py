@@ -295,17 +295,36 @@ def test_a_kill_broadcast_reaches_an_entry_its_closed_bracket_left_working(machi
     assert venue.cancels.count(b.entry.id) == 2 and b.entry.instance.state == "CANCELED"
 
 
-@pytest.mark.parametrize("status", [ReportStatus.CANCELED, ReportStatus.EXPIRED])
+@pytest.mark.parametrize("status", [ReportStatus.CANCELED, ReportStatus.EXPIRED, ReportStatus.REJECTED])
 def test_an_entry_canceled_with_its_last_fills_in_one_report_protects_what_filled(machines, status) -> None:
-    """A live venue reports a part-filled order its time in force or a cancel ended as one final
-    report carrying the fills (Bybit's PartiallyFilledCanceled): the fills are booked and the
-    bracket still hears that its entry is gone, so it protects the part that filled instead of
-    waiting in entry_partial for fills that never come."""
+    """A live venue reports a part-filled order that its time in force, a cancel or its own refusal
+    ended as one final report carrying the fills (Bybit's PartiallyFilledCanceled, and its Rejected
+    with cumExecQty 50 of 100: ws_account_order_partially_filled_rejected.json): the fills are
+    booked and the bracket still hears that its entry is gone, so it protects the part that filled
+    instead of waiting in entry_partial for fills that never come. The refusal was a fault too
+    (close-only): no working order state took `rejected`."""
     venue = ScriptedVenue()
     ex, b = _long(machines, venue)
     ex.on_reports([_fill(b.entry, Side.BUY, 4.0, 100.0, 1, status)])
-    assert b.instance.state == "protected" and not ex.faults
+    assert (b.instance.state, b.entry.instance.state, ex.faults) == ("protected", "CANCELED" if status is not
+                                                                      ReportStatus.EXPIRED else "EXPIRED", [])
     assert {leg: o.request.qty for leg, o in b.legs.items()} == {"take_profit": 4.0, "stop_loss": 4.0}
+
+
+def test_a_stop_the_venue_refuses_at_its_trigger_closes_the_position(machines) -> None:
+    """A venue can refuse an order it acknowledged (a conditional order refused when it triggers):
+    the stop leg is gone, so the bracket fails closed as for a leg refused at once (bracket.yaml
+    `leg_rejected`: close at market). The order spec dropped `rejected` after the acknowledgement:
+    a fault (close-only), and the bracket held the position with no stop."""
+    venue = ScriptedVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    stop = b.legs["stop_loss"]
+    ex.on_reports([VenueReport(stop.id, ReportStatus.TRIGGERED),
+                   VenueReport(stop.id, ReportStatus.REJECTED, reason="insufficient balance")])
+    assert (stop.instance.state, b.instance.state, ex.faults) == ("REJECTED", "flattening", [])
+    close = venue.sent[-1]
+    assert (close.side, close.qty, close.type, close.reduce_only) == (Side.SELL, 10.0, OrderType.MARKET, True)
 
 
 def test_a_stop_leg_canceled_with_its_last_fills_in_one_report_closes_the_rest(machines) -> None:

@@ -24,6 +24,7 @@ _REPORT_EVENTS = {ReportStatus.TRIGGERED: "triggered", ReportStatus.CANCELED: "c
                   ReportStatus.UNKNOWN: "ack_timeout"}
 _FINAL = frozenset(s for s in ReportStatus if s.is_final)  # a set: ReportStatus.is_final costs ~500 ns a call
 _GONE = frozenset({ReportStatus.CANCELED, ReportStatus.EXPIRED})  # ended by the venue, the rest unfilled
+_UNFILLED_REST = _GONE | {ReportStatus.REJECTED}  # a final report with fills that leaves part of the order unfilled
 # The venue's word on an order becomes its stored status. "filled" too: the venue fills the qty it
 # conformed to its lot grid, which a float sum of fills may miss by an ulp of the request's. A part
 # fill's status comes with its quantities (ledger.fill); an ack timeout is not the venue's word.
@@ -194,9 +195,10 @@ class Execution:
         if self._outbox:
             self.pump()
         self.journal_report(order, r)
-        # A final report with fills ends the order too when the venue cancelled or expired the
-        # rest (a live venue's PartiallyFilledCanceled): the bracket must hear its entry is gone.
-        if order.bracket is not None and r.status in _FINAL and (not r.fills or r.status in _GONE):
+        # A final report with fills ends the order too when the venue cancelled, expired or
+        # refused the rest (Bybit's PartiallyFilledCanceled, or Rejected with cumExecQty > 0):
+        # the bracket must hear its entry or leg is gone.
+        if order.bracket is not None and r.status in _FINAL and (not r.fills or r.status in _UNFILLED_REST):
             order.bracket.on_order_done(order, r.status, r.reason)
             self.pump()
 

@@ -343,7 +343,8 @@ class BracketHandle:
         """A child order ended without (more) fills: tell the bracket machine."""
         ex = self.execution
         if order is self.entry:
-            if status is _CANCELED or status is _EXPIRED:
+            # A refusal of the rest of a part-filled entry ends it as a cancel does: what filled stands.
+            if status is _CANCELED or status is _EXPIRED or self.entry_fills:
                 ex.post(self.instance, "entry_canceled")
             elif status is _REJECTED:
                 ex.post(self.instance, "entry_rejected", {"reason": "venue rejected the entry"})

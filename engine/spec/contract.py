@@ -148,8 +148,9 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "fill": Sent(_ORDER_FILL, "for every fill the venue reports", answers=("submit_order",),
                              anytime=True),
                 "accepted": Sent((), "when the venue acknowledges", answers=("submit_order",)),
-                "rejected": Sent(("reason",), "when the venue refuses an order",
-                                 answers=("submit_order",), refusal=True),
+                "rejected": Sent(("reason",), "when the venue refuses an order, also one it acknowledged: a stop "
+                                 "refused at its trigger, the rest of a part-filled order",
+                                 answers=("submit_order",), refusal=True, anytime=True),
                 "canceled": Sent((), "when the venue cancels", answers=("cancel_order",), anytime=True),
                 "expired": Sent((), "when the order's time in force ran out", anytime=True),
                 "triggered": Sent((), "when a stop triggers", anytime=True),

@@ -407,3 +407,20 @@ def test_an_amend_of_an_order_being_canceled_is_dropped_by_the_spec(machine):
     o.send("cancel")
     o.send("amend", qty=12.0, price=95.0)
     assert (o.state, o.called("amend_order"), o.bound.drops("PENDING_CANCEL", "amend")) == ("PENDING_CANCEL", [], 0)
+
+
+@pytest.mark.parametrize("before", [[], ["triggered"], ["amend"], ["cancel"]])
+@pytest.mark.parametrize("filled, state", [(0.0, "REJECTED"), (4.0, "CANCELED")])
+def test_a_venue_refusal_after_the_acknowledgement_ends_the_order(machine, before, filled, state):
+    """order.yaml `rejected` in the acknowledged states: a venue can refuse an order it acknowledged
+    (a stop refused at its trigger; the rest of a part-filled order, Bybit's Rejected with
+    cumExecQty > 0). Unfilled it is REJECTED; part filled, the rest is gone and the fills stand, as
+    for a cancel (CANCELED: a late fill is still booked). Dropped, as it was, it was a fault."""
+    o = accepted(machine)
+    if filled:
+        o.send("fill", qty=filled, price=100.0)
+    for event in before:
+        o.send(event, **({"qty": 10.0, "price": 99.0} if event == "amend" else {}))
+    o.send("rejected", reason="insufficient balance")
+    assert o.state == state
+    assert o.called("record_rejection")[-1]["reason"].endswith("insufficient balance")
