@@ -424,3 +424,19 @@ def test_a_venue_refusal_after_the_acknowledgement_ends_the_order(machine, befor
     o.send("rejected", reason="insufficient balance")
     assert o.state == state
     assert o.called("record_rejection")[-1]["reason"].endswith("insufficient balance")
+
+
+@pytest.mark.parametrize("ask, payload, action, state", [
+    ("cancel", {}, "cancel_order", "PENDING_CANCEL"),
+    ("amend", {"qty": 12.0, "price": 95.0}, "amend_order", "PENDING_UPDATE")])
+def test_a_request_whose_answer_timed_out_is_sent_again_if_the_order_still_works(machine, ask, payload, action, state):
+    """order.yaml ack_timeout from PENDING_CANCEL / PENDING_UPDATE: an unanswered cancel or amend may
+    have been lost; when the reconciliation finds the order still working it is sent again (an amend
+    with the same figures: asking what is already applied changes nothing). Without this the order
+    rested working after the engine asked to cancel it (found by tests/specs/test_order_races.py)."""
+    o = accepted(machine)
+    o.send(ask, **payload)
+    o.wait(o.params["ack_timeout"])
+    assert o.state == "UNRESOLVED"
+    o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0)
+    assert o.state == state and o.called(action) == [payload, payload]
