@@ -473,3 +473,20 @@ def test_the_venue_file_commits_durably():
         st = StateFile(Path(d) / "v.sqlite")
         assert st.rows("PRAGMA journal_mode") == [("wal",)] and st.rows("PRAGMA synchronous") == [(2,)]
         st.close()
+
+
+def test_ack_n_keeps_the_calls_made_after_n(tmp_path):
+    """Rule (CatchUpLog.ack): ack(n) forgets calls up to n only; a call made between the engine's
+    sync() and its ack(n) is past its checkpoint, and a resume at n must still find it logged."""
+    path = tmp_path / "v.sqlite"
+    v = PaperVenue.open(path, CFG)
+    v.on_bar(XRP[0])
+    n = v.sync()
+    v.quote("XRP-PERP")  # after the checkpoint's count, before its ack
+    v.ack(n)
+    v.submit(req("a", 0, Side.BUY, 100.0))
+    assert log_rows(path) == [(n + 1, n + 2)]
+    kill(v)
+    w = PaperVenue.open(path, resume_at=n)
+    assert w.quote("XRP-PERP").snapshot_id == snapshot_id("XRP-PERP", XRP[0].ts)
+    assert w.submit(req("a", 0, Side.BUY, 100.0)).status.value == "accepted" and not w.catching_up
