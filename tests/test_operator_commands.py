@@ -432,6 +432,14 @@ def test_kill_names_the_guard_a_command_waits_on_and_is_quiet_when_it_applies(db
     assert capsys.readouterr().err == ""
 
 
+def test_kill_posts_without_a_warning_when_the_saved_mode_is_not_in_the_spec(db, capsys):
+    """Rule (kill.py _inapplicable): a saved kill mode the spec no longer has (a store from an
+    older spec) says nothing of what the spec would do: the command is posted, no warning."""
+    set_state(db, "kill_modes", "retired_mode", {"tripped_by": "operator"})
+    assert engine("kill", "--mode", "resume", "--db", str(db)) == 0
+    assert [c.command for c in taken(db)] == ["resume"] and capsys.readouterr().err == ""
+
+
 def test_kill_names_no_guard_when_an_unguarded_transition_applies_the_command(db, tmp_path, capsys):
     """Rule (kill.py _inapplicable): the guard warning is for a command that applies only when
     a guard holds; where the spec also has an unguarded transition for it from the saved mode, it
