@@ -227,3 +227,30 @@ def test_a_command_posted_after_the_last_poll_is_applied_before_the_run_ends(
     _posting(runner, FLATTEN)
     finish_run(runner)
     assert _unconsumed(tmp_path) == [] and runner.session.kill.state == "flatten_all"  # (no row left to close in)
+
+
+def test_a_command_taken_after_a_quiet_stretch_survives_a_crash(overrides: Path, tmp_path: Path) -> None:
+    """Rule (Runner._passed, poll_commands' True): a poll that took a command checkpointed, so the
+    row after it is screened again, as a run resumed at that checkpoint screens it; stepped
+    instead, the crashed run's venue calls (on_bar) and the resumed run's (quiet_bars) differ,
+    and the resume fails as a diverged replay. Here `engine kill` is typed during a quiet stretch."""
+    runner = funded_run(tmp_path, overrides, "batch")
+    skip, posted, [s] = runner.skip, [], runner.series
+
+    def skip_and_post(k: int, end: int) -> int:
+        reached = skip(k, end)
+        # A stretch the venue ended (the strategy keeps its side): screening its last row again
+        # asks the venue (quiet_bars), a logged call the stepped row never made.
+        venue_ended = runner.decider.quiet_bars(s, reached + s.start, reached + s.start + 1) > 0
+        if reached >= POST_AT and venue_ended and not posted:
+            posted.append(reached)
+            runner.session.store.post_command(*CLOSE_ONLY)
+        return reached
+
+    runner.skip = skip_and_post
+    _stopping(runner, STOP_AT)
+    _stopped(runner)
+    assert posted and posted[0] < STOP_AT and _unconsumed(tmp_path) == []  # taken after the stretch
+    resumed = funded_run(tmp_path, overrides, "batch", resume=True)
+    finish_run(resumed)
+    assert resumed.session.kill.state == "close_only"
