@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -81,6 +82,14 @@ def test_kill_posts_exactly_one_command_with_the_spec_event(db, capsys, mode, co
     assert cmd.args == {"machine": "kill_modes", "event": event, "mode": mode, "reason": "operator"}
     out = capsys.readouterr().out
     assert event in out and "no engine is running: the command is queued and is applied by `engine run --stage 1" in out
+
+
+def test_kill_takes_a_mode_written_with_the_specs_underscore(db):
+    """Rule (kill.py): the modes are the kill spec's command names, written with hyphens; the
+    spec's own spelling (`close_only`, as in the docs and the journal) names the same command."""
+    assert engine("kill", "--mode", "close_only", "--db", str(db)) == 0
+    [cmd] = taken(db)
+    assert cmd.command == "close_only" and cmd.args["mode"] == "close-only"
 
 
 @pytest.mark.parametrize("mode", ["resume", "close-only"])
@@ -421,6 +430,32 @@ def test_kill_names_the_guard_a_command_waits_on_and_is_quiet_when_it_applies(db
     assert "only when pnl.daily_loss < params.daily_loss_limit" in capsys.readouterr().err
     assert engine("kill", "--mode", "halt", "--db", str(db)) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_kill_posts_without_a_warning_when_the_saved_mode_is_not_in_the_spec(db, capsys):
+    """Rule (kill.py _inapplicable): a saved kill mode the spec no longer has (a store from an
+    older spec) says nothing of what the spec would do: the command is posted, no warning."""
+    set_state(db, "kill_modes", "retired_mode", {"tripped_by": "operator"})
+    assert engine("kill", "--mode", "resume", "--db", str(db)) == 0
+    assert [c.command for c in taken(db)] == ["resume"] and capsys.readouterr().err == ""
+
+
+def test_kill_names_no_guard_when_an_unguarded_transition_applies_the_command(db, tmp_path, capsys):
+    """Rule (kill.py _inapplicable): the guard warning is for a command that applies only when
+    a guard holds; where the spec also has an unguarded transition for it from the saved mode, it
+    always applies, and saying it waits on a guard would mislead the operator."""
+    specs = tmp_path / "specs"
+    shutil.copytree(SPECS, specs)
+    kill = specs / "kill" / "kill_modes.yaml"
+    guarded = "    guard: pnl.daily_loss < params.daily_loss_limit and pnl.drawdown < params.max_drawdown\n"
+    text = kill.read_text()
+    assert text.count(guarded) == 1
+    fallback = ("  - event: manual_resume\n    source: close_only\n    target: halted\n"
+                "    description: Outside the limits, a resume halts (a test's spec).\n")
+    kill.write_text(text.replace("\nchecks:\n", "\n" + fallback + "\nchecks:\n", 1))
+    set_state(db, "kill_modes", "close_only", {"tripped_by": "daily_loss"})
+    assert main(["kill", "--mode", "resume", "--db", str(db), "--specs", str(specs)]) == 0
+    assert capsys.readouterr().err == ""  # (from cooldown, guarded alone, it is named: the test above)
 
 
 def test_status_says_whether_an_engine_runs_and_how_current_its_figures_are(unsaved, capsys):

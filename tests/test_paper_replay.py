@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.base import VenueError
+from adapters.base import ReportStatus, VenueError, VenueReport
 from adapters.paper import PaperConfig, PaperVenue
 from adapters.paper.funding import bundled_funding
+from adapters.paper.model import dump
+from adapters.paper.persist import StateFile
 from adapters.paper.pricing import snapshot_id
 from engine.data import bundled
 from engine.data.bars import iter_bars
+from engine.data.quoted import QuotedBar
 from engine.domain import OrderRequest, OrderType, Role, Side
 
 FUNDING = bundled_funding()
@@ -358,3 +363,130 @@ def test_an_in_memory_venue_keeps_no_log():
     v.ack()
     with pytest.raises(VenueError, match="no market data"):
         v.quote("ETH/BTC")
+
+
+# -- the log's own checks: what it is asked again must be what it answered ----------------------
+
+def _quoted(b) -> QuotedBar:
+    """`b` as a quoted bar: its own side OHLC, a spread of 2e-4 around the mid."""
+    sides = dict(bid_open=b.open - 1e-4, bid_high=b.high - 1e-4, bid_low=b.low - 1e-4,
+                 ask_open=b.open + 1e-4, ask_high=b.high + 1e-4, ask_low=b.low + 1e-4)
+    return QuotedBar(**{**dump(b), "bid": b.close - 1e-4, "ask": b.close + 1e-4, **sides})
+
+
+def _logged_then_reopened(path: Path, first) -> PaperVenue:
+    """A venue that answered on_bar(first), committed it and was killed: reopened at call 0."""
+    v = PaperVenue.open(path, CFG)
+    v.on_bar(first)
+    v.sync()
+    kill(v)
+    return PaperVenue.open(path, resume_at=0)
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["bar", "quoted bar"])
+def test_a_replayed_bar_that_differs_in_any_field_diverges(tmp_path, quoted):
+    """Rule (replay.py signature): the log answers a call only if it is the call it logged, every
+    argument alike. A bar that differs in any one field (a volume, one side's low: other data
+    under the resumed engine) must fail closed, not get the first bar's answer."""
+    first = _quoted(XRP[0]) if quoted else XRP[0]
+    fields = [f for f in dump(first) if f != "symbol"]
+    assert _logged_then_reopened(tmp_path / "same.sqlite", first).on_bar(first) == []  # the same bar: answered
+    for i, name in enumerate(fields):
+        v = _logged_then_reopened(tmp_path / f"{i}.sqlite", first)
+        was = getattr(first, name)
+        other = replace(first, **{name: 1.0 if was is None else was + 1e-3})  # (a plain bar's bid, ask: None)
+        with pytest.raises(VenueError, match="replay diverged at call 1"):
+            v.on_bar(other)
+        v.close()
+
+
+def test_a_replayed_quiet_bars_over_another_stretch_diverges(tmp_path):
+    """Rule: quiet_bars is logged by its first bar and the stretch's length; asked again over a
+    shorter stretch, the logged count (of the longer one) must not be answered."""
+    path, bars = tmp_path / "v.sqlite", XRP[1:11]
+    ts, high, low = (np.array([getattr(b, f) for b in bars]) for f in ("ts", "high", "low"))
+    v = PaperVenue.open(path, CFG)
+    v.on_bar(XRP[0])
+    assert v.quiet_bars(bars[0], ts, high, low) == len(bars)
+    v.sync()
+    kill(v)
+    w = PaperVenue.open(path, resume_at=0)
+    w.on_bar(XRP[0])
+    with pytest.raises(VenueError, match="replay diverged at call 2"):
+        w.quiet_bars(bars[0], ts[:5], high[:5], low[:5])
+
+
+def _two_commits(path: Path) -> None:
+    """A venue whose log holds two committed rows, calls 1..3 and 4 (the fill at the open), none acknowledged; killed."""
+    v = PaperVenue.open(path, CFG)
+    v.on_bar(XRP[0])
+    v.quote("XRP-PERP")
+    v.submit(req("a", 0, Side.BUY, 100.0))
+    work_bar(v, XRP[1])
+    assert log_rows(path) == [(1, 3), (4, 4)]
+    kill(v)
+
+
+def test_a_log_missing_its_first_calls_fails_closed(tmp_path):
+    """Rule (CatchUpLog): the log must go on from the call the engine resumes after; one that
+    starts later lost calls the engine will make again, and answering them live would act twice."""
+    path = tmp_path / "v.sqlite"
+    _two_commits(path)
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM replay_log WHERE last = 3")
+    with pytest.raises(VenueError, match="replay log starts at call 4, the engine resumes after call 0"):
+        PaperVenue.open(path, resume_at=0)
+
+
+def test_a_damaged_log_row_fails_closed(tmp_path):
+    """Rule (_entries): a row must hold one signature and one response per call it names; a
+    truncated row would end the catch-up early and answer the rest live."""
+    path = tmp_path / "v.sqlite"
+    _two_commits(path)
+    with sqlite3.connect(path) as db:
+        [(body,)] = db.execute("SELECT body FROM replay_log WHERE last = 3").fetchall()
+        db.execute("UPDATE replay_log SET body = ? WHERE last = 3", ("\n".join(body.split("\n")[:4]),))
+    with pytest.raises(VenueError, match=r"replay log row 1\.\.3 is damaged: 4 lines"):
+        PaperVenue.open(path, resume_at=0)
+
+
+def test_the_log_keeps_the_answer_given_not_what_the_caller_made_of_it(tmp_path):
+    """Rule (CatchUpLog.record): a quiet call's answer waits in memory for the next commit, and
+    the engine owns the list it got (it may extend it with the next call's reports): the log must
+    replay the list as answered."""
+    path = tmp_path / "v.sqlite"
+    v = PaperVenue.open(path, CFG)
+    answered = v.on_bar(XRP[0])  # changes nothing durable: no commit yet
+    assert answered == []
+    answered.append(VenueReport("engine-side", ReportStatus.ACCEPTED))  # the engine's list now
+    v.quote("XRP-PERP")
+    v.submit(req("a", 0, Side.BUY, 100.0))  # the commit that writes the log
+    kill(v)
+    w = PaperVenue.open(path, resume_at=0)
+    assert w.on_bar(XRP[0]) == []
+
+
+def test_the_venue_file_commits_durably():
+    """Rule (persist.py): each commit survives a power cut (WAL with synchronous=FULL; NORMAL may
+    lose the last commits, which the engine's checkpoint already counts as made)."""
+    with tempfile.TemporaryDirectory() as d:
+        st = StateFile(Path(d) / "v.sqlite")
+        assert st.rows("PRAGMA journal_mode") == [("wal",)] and st.rows("PRAGMA synchronous") == [(2,)]
+        st.close()
+
+
+def test_ack_n_keeps_the_calls_made_after_n(tmp_path):
+    """Rule (CatchUpLog.ack): ack(n) forgets calls up to n only; a call made between the engine's
+    sync() and its ack(n) is past its checkpoint, and a resume at n must still find it logged."""
+    path = tmp_path / "v.sqlite"
+    v = PaperVenue.open(path, CFG)
+    v.on_bar(XRP[0])
+    n = v.sync()
+    v.quote("XRP-PERP")  # after the checkpoint's count, before its ack
+    v.ack(n)
+    v.submit(req("a", 0, Side.BUY, 100.0))
+    assert log_rows(path) == [(n + 1, n + 2)]
+    kill(v)
+    w = PaperVenue.open(path, resume_at=n)
+    assert w.quote("XRP-PERP").snapshot_id == snapshot_id("XRP-PERP", XRP[0].ts)
+    assert w.submit(req("a", 0, Side.BUY, 100.0)).status.value == "accepted" and not w.catching_up

@@ -193,3 +193,64 @@ def test_a_command_queued_between_runs_lands_at_the_first_resumed_row(overrides:
         [row] = [e for e in store.journal_entries(kind="command") if "moved" in e.payload]
     assert first_row == 100 and row.payload["moved"] == ["kill: normal -> close_only"]
     assert row.ts == finish_time, "taken at the resumed run's first poll, before any row is applied"
+
+
+def test_an_applied_command_is_checkpointed_at_the_row_it_was_taken(overrides: Path, tmp_path: Path) -> None:
+    """Rule (Runner._apply_taken): a second checkpoint saves a command's effect at once, not at the
+    next regular checkpoint (150): the store then says the kill mode the operator asked for (what
+    `engine status` and the next `engine kill` read), and a crash rows later resumes with the
+    command applied, not still taken and waiting to be applied."""
+    from engine.commands.status import machine_state
+    from engine.run.keys import CHECKPOINT_KEY
+    from state.store import Store
+
+    runner = funded_run(tmp_path, overrides, "batch")
+    _posting(runner, FLATTEN)
+    _stopping(runner, STOP_AT)
+    _stopped(runner)
+    with Store.open(path=str(tmp_path / "engine.db")) as store:
+        saved = store.get_json(CHECKPOINT_KEY)
+        assert "commands" not in saved and POST_AT <= saved["cursor"] < STOP_AT
+        assert machine_state(store, "kill_modes")[0] in ("flatten_all", "halted")
+
+
+def test_a_command_posted_after_the_last_poll_is_applied_before_the_run_ends(
+        overrides: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rule (Runner.run): polls are due by wall time, so a command posted after the last poll
+    that came due would find the run finished, and no engine ever takes a command posted to a
+    finished run: the run polls once more at its end. Here the wall clock stands still, so no
+    poll comes due after the run's first one."""
+    import engine.run.loop as loop
+
+    monkeypatch.setattr(loop, "wall", lambda: 0.0)
+    runner = funded_run(tmp_path, overrides, "batch")
+    _posting(runner, FLATTEN)
+    finish_run(runner)
+    assert _unconsumed(tmp_path) == [] and runner.session.kill.state == "flatten_all"  # (no row left to close in)
+
+
+def test_a_command_taken_after_a_quiet_stretch_survives_a_crash(overrides: Path, tmp_path: Path) -> None:
+    """Rule (Runner._passed, poll_commands' True): a poll that took a command checkpointed, so the
+    row after it is screened again, as a run resumed at that checkpoint screens it; stepped
+    instead, the crashed run's venue calls (on_bar) and the resumed run's (quiet_bars) differ,
+    and the resume fails as a diverged replay. Here `engine kill` is typed during a quiet stretch."""
+    runner = funded_run(tmp_path, overrides, "batch")
+    skip, posted, [s] = runner.skip, [], runner.series
+
+    def skip_and_post(k: int, end: int) -> int:
+        reached = skip(k, end)
+        # A stretch the venue ended (the strategy keeps its side): screening its last row again
+        # asks the venue (quiet_bars), a logged call the stepped row never made.
+        venue_ended = runner.decider.quiet_bars(s, reached + s.start, reached + s.start + 1) > 0
+        if reached >= POST_AT and venue_ended and not posted:
+            posted.append(reached)
+            runner.session.store.post_command(*CLOSE_ONLY)
+        return reached
+
+    runner.skip = skip_and_post
+    _stopping(runner, STOP_AT)
+    _stopped(runner)
+    assert posted and posted[0] < STOP_AT and _unconsumed(tmp_path) == []  # taken after the stretch
+    resumed = funded_run(tmp_path, overrides, "batch", resume=True)
+    finish_run(resumed)
+    assert resumed.session.kill.state == "close_only"

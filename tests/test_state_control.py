@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from state_support import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +67,12 @@ def test_a_poll_commits_a_batch_left_open_and_skips_the_claim_when_nothing_waits
     assert [c.args for c in engine.take_commands()] == [{"mode": "flatten"}]
     for s in (engine, other):
         s.close()
+
+
+def test_a_command_without_a_name_is_refused_and_not_posted(tmp_path: Path) -> None:
+    """Rule (control.post): the loop applies a command by its name; a nameless one could only be
+    journaled as not applied, so it is refused where it is posted, and nothing waits."""
+    with open_store(tmp_path) as s:
+        with pytest.raises(ValueError, match="a command needs a name"):
+            s.post_command("", {"mode": "flatten"})
+        assert s.commands() == [] and s.take_commands() == []
