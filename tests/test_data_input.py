@@ -96,6 +96,12 @@ def test_a_sparse_file_s_timeframe_is_its_most_common_spacing(tmp_path):
     assert df.attrs["tf"] == "1h"
 
 
+def test_two_bars_are_enough_to_tell_the_timeframe(tmp_path):
+    """infer_tf needs two bars, one spacing (mut7b U04: three)."""
+    df = load_bars(csv(tmp_path, HEADER + "2024-01-02 00:00,1,1.2,0.9,1.1,10\n2024-01-02 01:00,1,1.2,0.9,1.1,10\n"))
+    assert df.attrs["tf"] == "1h"
+
+
 def test_dates_past_2200_are_refused_with_the_line(tmp_path):
     path = csv(tmp_path, HEADER + "2024-01-01,1,2,0.5,1.5,10\n2262-06-01,1,2,0.5,1.5,10\n")
     with pytest.raises(DataError, match="outside 1990-01-01 .. 2200-01-01") as err:

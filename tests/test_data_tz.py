@@ -158,3 +158,38 @@ def test_help_names_tz(capsys):
         with pytest.raises(SystemExit):
             main(["data", action, "--help"])
         assert "--tz ZONE" in capsys.readouterr().out
+
+
+def test_times_typed_with_a_zone_and_tz_are_refused_as_ambiguous(tmp_path):
+    """A parquet column typed with a zone says its zone as an offset written out does: --tz on it
+    is refused, not applied on top (mut7b U01: the typed check dropped, bars shifted by 2-3 h)."""
+    path = tmp_path / "bars.parquet"
+    ts = pd.date_range("2024-01-02", periods=2, freq="1h", tz="Europe/Athens")
+    pd.DataFrame({"timestamp": ts, "open": 1.0, "high": 1.2, "low": 0.9, "close": 1.1}).to_parquet(path)
+    with pytest.raises(DataError, match=r"has a UTC offset and --tz Europe/Athens was given"):
+        load_bars(path, tz="Europe/Athens")
+
+
+def test_a_bid_and_an_ask_file_are_both_read_in_the_zone(tmp_path):
+    """load_bid_ask gives --tz to both files: they align, in UTC (mut7b U05: the ask read as UTC)."""
+    from engine.data.loader import load_bid_ask
+
+    stamps = ["2024-07-01 00:00", "2024-07-01 01:00", "2024-07-01 02:00"]
+    df = load_bid_ask(plain(tmp_path, stamps, "bid.csv"), plain(tmp_path, stamps, "ask.csv"), tz="UTC+02:00")
+    assert list(df.index) == utc("2024-06-30 22:00", 3)
+
+
+def test_the_command_an_import_records_to_run_again_keeps_its_tz(tmp_path, capsys, monkeypatch):
+    """A killed import is completed by re-running its recorded command: without --tz it would
+    store the bars hours off (mut7b U07: --tz left out of the command)."""
+    seen = []
+    write = ParquetStore.write
+
+    def spy(self, df, symbol, tf, label="open", command=None):
+        seen.append(command)
+        return write(self, df, symbol, tf, label, command)
+
+    monkeypatch.setattr(ParquetStore, "write", spy)
+    path = mt5(tmp_path, ["2024-07-01 00:00", "2024-07-01 01:00", "2024-07-01 02:00"])
+    assert imported(capsys, tmp_path, path, "1h", "--tz", "Europe/Athens")[0] == 0
+    assert len(seen) == 1 and " --tz Europe/Athens " in seen[0]

@@ -162,6 +162,7 @@ DAY = '  trading_day: {zone: UTC, starts: "00:00"}'
     ('  trading_day: {zone: right/UTC, starts: "00:00"}', "leap seconds", "write `UTC`"),
     ('  trading_day: {zone: UTC, starts: "24:00"}', "`24:00` is not a time of day", "HH:MM"),
     ('  trading_day: {zone: UTC, starts: "5pm"}', "`5pm` is not a time of day", "HH:MM"),
+    ('  trading_day: {zone: UTC, starts: "9:15"}', "`9:15` is not a time of day", "HH:MM"),  # mut7b U03
 ])
 def test_a_bad_trading_day_is_an_error_at_its_line_with_a_hint(tmp_path, new: str, message: str, hint: str) -> None:
     from engine.spec.loader import load_specs
