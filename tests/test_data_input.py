@@ -13,7 +13,7 @@ from engine.data import bundled
 from engine.data.errors import DataError
 from engine.data.loader import load_bars
 from engine.data.store import ParquetStore
-from engine.data.timeframes import TimeframeError, canonical_tf
+from engine.data.timeframes import TimeframeError, canonical_tf, tf_seconds
 
 HEADER = "timestamp,open,high,low,close,volume\n"
 ROWS = [f"2024-01-02 00:0{i},1.0,1.2,0.9,1.1,10" for i in range(6)]
@@ -65,6 +65,41 @@ def test_epoch_unit_by_magnitude(tmp_path, stamp, unit):
     rows = [f"{stamp + i * step},1.0,1.2,0.9,1.1,10" for i in range(3)]
     df = load_bars(csv(tmp_path, HEADER + "\n".join(rows) + "\n"))
     assert df.index[0] == pd.Timestamp("2024-01-02", tz="UTC") and df.attrs["tf"] == "1m"
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("at", ["1990-01-01", "2001-09-08", "2199-12-31 23:50"])
+def test_every_epoch_time_from_1990_to_2200_reads_in_its_own_unit(tmp_path, at, unit):
+    """_epoch_unit's thresholds (1e11, 1e14, 1e17) split the four units' 1990..2200 ranges, so the
+    first and last instants written in any unit read back: 2001 in ms (1.0e12) is ms, not seconds
+    of year 33000 (mut7b L09: seconds up to 1e12)."""
+    start = int(pd.Timestamp(at).timestamp())
+    scale = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit]
+    rows = [f"{(start + i * 60) * scale},1.0,1.2,0.9,1.1,10" for i in range(3)]
+    df = load_bars(csv(tmp_path, HEADER + "\n".join(rows) + "\n"))
+    assert df.index[0] == pd.Timestamp(at, tz="UTC") and df.attrs["tf"] == "1m"
+
+
+def test_a_timeframe_of_a_year_is_the_longest():
+    """tf_seconds: more than 0 and at most a year (366 days) (mut7b F01: a year itself refused)."""
+    assert tf_seconds("366d") == 366 * 86400 and canonical_tf("8784h") == "366d"
+    with pytest.raises(TimeframeError, match="at most a year"):
+        tf_seconds("367d")
+
+
+def test_a_sparse_file_s_timeframe_is_its_most_common_spacing(tmp_path):
+    """infer_tf takes the mode of the spacings, not the median: an illiquid hourly market with
+    bars missing (spacings 1h 1h 2h 3h 4h, median 2h) is 1h bars (mut7b F03: median)."""
+    stamps = ["2024-01-02 00:00", "2024-01-02 01:00", "2024-01-02 02:00", "2024-01-02 04:00", "2024-01-02 07:00",
+              "2024-01-02 11:00"]
+    df = load_bars(csv(tmp_path, HEADER + "".join(f"{s},1.0,1.2,0.9,1.1,10\n" for s in stamps)))
+    assert df.attrs["tf"] == "1h"
+
+
+def test_two_bars_are_enough_to_tell_the_timeframe(tmp_path):
+    """infer_tf needs two bars, one spacing (mut7b U04: three)."""
+    df = load_bars(csv(tmp_path, HEADER + "2024-01-02 00:00,1,1.2,0.9,1.1,10\n2024-01-02 01:00,1,1.2,0.9,1.1,10\n"))
+    assert df.attrs["tf"] == "1h"
 
 
 def test_dates_past_2200_are_refused_with_the_line(tmp_path):

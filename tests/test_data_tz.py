@@ -63,10 +63,19 @@ def test_a_fixed_offset_zone_has_no_dst(tmp_path, capsys):
     assert list(load_bars(path, tz="UTC-5").index) == utc("2024-07-01 05:00", 3)
 
 
+@pytest.mark.parametrize("zone, first", [("UTC+14:00", "2024-06-30 10:00"), ("UTC-14:00", "2024-07-01 14:00")])
+def test_the_widest_offsets_are_zones(tmp_path, zone, first):
+    """parse_zone takes offsets up to 14 h either way (Kiribati's UTC+14 is a real server clock;
+    mut7b L03: the bound itself refused)."""
+    path = plain(tmp_path, ["2024-07-01 00:00", "2024-07-01 01:00"])
+    assert list(load_bars(path, tz=zone).index) == utc(first, 2)
+
+
 @pytest.mark.parametrize("zone, hint", [("Europe/Athen", "did you mean `Europe/Athens`?"),
                                         ("europe/athens", "did you mean `Europe/Athens`?"),
                                         ("+02:00", "did you mean `UTC+02:00`?"),
                                         ("UTC+25", "offsets run from UTC-14:00 to UTC+14:00"),
+                                        ("UTC+02:60", "offsets run from UTC-14:00 to UTC+14:00"),
                                         ("../etc/passwd", "an IANA zone name such as Europe/Athens")])
 def test_an_unknown_zone_is_a_usage_error_with_a_hint(tmp_path, capsys, zone, hint):
     path = plain(tmp_path, ["2024-01-02 00:00", "2024-01-02 00:01"])
@@ -100,6 +109,13 @@ def test_a_dst_change_the_file_does_not_follow_is_refused_at_its_line(tmp_path):
     assert (e.value.line, e.value.message) == (3, "bar time 2024-10-27 03:00:00 happens twice in Europe/Athens "
                                                   "(its clocks go back that day) and the file does not show which "
                                                   "of the two it is")
+    # Two autumns: 2023's repeated hour is there twice (placed), 2024's once: the error is at 2024's
+    # (mut7b L06: it named the first of 2023's placed pair, line 3).
+    years = plain(tmp_path, ["2023-10-29 02:00", "2023-10-29 03:00", "2023-10-29 03:00", "2023-10-29 04:00",
+                             "2024-10-27 02:00", "2024-10-27 03:00", "2024-10-27 04:00"], "years.csv")
+    with pytest.raises(DataError) as e:
+        load_bars(years, tz="Europe/Athens")
+    assert e.value.line == 7 and e.value.message.startswith("bar time 2024-10-27 03:00:00 happens twice")
     skipped = mt5(tmp_path, ["2024-03-31 02:00", "2024-03-31 03:00", "2024-03-31 04:00"], "skip.csv")
     with pytest.raises(DataError) as e:
         load_bars(skipped, tz="Europe/Athens")
@@ -142,3 +158,38 @@ def test_help_names_tz(capsys):
         with pytest.raises(SystemExit):
             main(["data", action, "--help"])
         assert "--tz ZONE" in capsys.readouterr().out
+
+
+def test_times_typed_with_a_zone_and_tz_are_refused_as_ambiguous(tmp_path):
+    """A parquet column typed with a zone says its zone as an offset written out does: --tz on it
+    is refused, not applied on top (mut7b U01: the typed check dropped, bars shifted by 2-3 h)."""
+    path = tmp_path / "bars.parquet"
+    ts = pd.date_range("2024-01-02", periods=2, freq="1h", tz="Europe/Athens")
+    pd.DataFrame({"timestamp": ts, "open": 1.0, "high": 1.2, "low": 0.9, "close": 1.1}).to_parquet(path)
+    with pytest.raises(DataError, match=r"has a UTC offset and --tz Europe/Athens was given"):
+        load_bars(path, tz="Europe/Athens")
+
+
+def test_a_bid_and_an_ask_file_are_both_read_in_the_zone(tmp_path):
+    """load_bid_ask gives --tz to both files: they align, in UTC (mut7b U05: the ask read as UTC)."""
+    from engine.data.loader import load_bid_ask
+
+    stamps = ["2024-07-01 00:00", "2024-07-01 01:00", "2024-07-01 02:00"]
+    df = load_bid_ask(plain(tmp_path, stamps, "bid.csv"), plain(tmp_path, stamps, "ask.csv"), tz="UTC+02:00")
+    assert list(df.index) == utc("2024-06-30 22:00", 3)
+
+
+def test_the_command_an_import_records_to_run_again_keeps_its_tz(tmp_path, capsys, monkeypatch):
+    """A killed import is completed by re-running its recorded command: without --tz it would
+    store the bars hours off (mut7b U07: --tz left out of the command)."""
+    seen = []
+    write = ParquetStore.write
+
+    def spy(self, df, symbol, tf, label="open", command=None):
+        seen.append(command)
+        return write(self, df, symbol, tf, label, command)
+
+    monkeypatch.setattr(ParquetStore, "write", spy)
+    path = mt5(tmp_path, ["2024-07-01 00:00", "2024-07-01 01:00", "2024-07-01 02:00"])
+    assert imported(capsys, tmp_path, path, "1h", "--tz", "Europe/Athens")[0] == 0
+    assert len(seen) == 1 and " --tz Europe/Athens " in seen[0]

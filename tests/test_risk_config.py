@@ -61,6 +61,10 @@ BAD = [
      "`limits.sessions.forex.weekdays.4`: 9 is outside [0, 6]"),
     ("forex: {weekdays: [0, 1, 2, 3, 4]", "forex: {weekdays: []", "forex: {weekdays",
      "`limits.sessions.forex.weekdays`: no weekday listed"),
+    # mut7b S06: 24:00 is no time of a Friday (the weekly cutoff would fall on Saturday 00:00).
+    ('forex: {weekdays: [0, 1, 2, 3, 4], friday_close_utc: "21:00"}',
+     'forex: {weekdays: [0, 1, 2, 3, 4], friday_close_utc: "24:00"}', "forex: {weekdays",
+     '`limits.sessions.forex.friday_close_utc`: expected HH:MM (quote it: "21:00")'),
     ("max_concurrent_positions: 5", "max_concurrent_positions: 0", "max_concurrent_positions:",
      "`limits.max_concurrent_positions`: 0 is outside [1, 1000]"),
     ("atr_window: 14", "atr_window: 1", "atr_window:", "`brackets.atr_window`: 1 is outside [2, 1000]"),

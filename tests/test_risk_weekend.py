@@ -116,3 +116,56 @@ def test_an_entry_whose_fill_bar_ends_exactly_at_the_cutoff_is_refused_and_a_sec
     assert at is not None and at.rule == "session_hours"
     assert at.numbers["fill_bar_end"] == at.numbers["cutoff"] == "2024-01-05T20:58:00Z"
     assert decide(cutoff - M - 1) is None
+
+
+def _shipped_limits():
+    from ruamel.yaml import YAML
+
+    from engine.risk.config import RiskConfig
+
+    spec = Path(__file__).resolve().parents[1] / "specs" / "risk" / "risk.yaml"
+    return RiskConfig.model_validate(YAML(typ="safe").load(spec.read_text())).limits
+
+
+def _session_guard(lim, ts: float, fill_s: float = M):
+    from types import SimpleNamespace as NS
+
+    from engine.risk.guards import session_hours
+
+    return session_hours(NS(intent=NS(ts=ts, fill_s=fill_s), domain="forex"), lim)
+
+
+@pytest.mark.parametrize("day, name", [(5, "Saturday"), (6, "Sunday")])
+def test_an_entry_on_a_weekday_the_session_does_not_list_is_refused(day: int, name: str) -> None:
+    """Forex lists Monday..Friday: a weekend entry is refused by its weekday, though no Friday
+    cutoff covers it (mut7b S07: only weekdays 0-4 were checked)."""
+    at = _session_guard(_shipped_limits(), FRI + (day - 4) * 86400 + 12 * H)
+    assert at is not None and at.message == f"forex is closed on {name}" and at.numbers == {"weekday": day}
+
+
+def test_the_session_s_weekday_is_the_utc_one_whatever_the_host_s_zone() -> None:
+    """Sunday 23:00 UTC is Monday 13:00 on a host at UTC+14: still Sunday for the session (a replay
+    decides the same on every machine; mut7b S03: the weekday in the host's local time)."""
+    import os
+    import time
+
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Pacific/Kiritimati"
+    time.tzset()
+    try:
+        at = _session_guard(_shipped_limits(), FRI + 2 * 86400 + 23 * H)
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+    assert at is not None and at.message == "forex is closed on Sunday"
+
+
+def test_the_weekly_close_window_ends_with_friday() -> None:
+    """Session.closing runs from the last bar close whose fill bar reaches the cutoff to the end
+    of Friday: the last second of Friday is in it, Saturday 00:00 is not (mut7b S01: `<=`)."""
+    lim = _shipped_limits()
+    sat = FRI + 86400
+    assert list(lim.near_weekly_close("forex", [sat - 1, sat, sat + 1], 0.0)) == [True, False, False]

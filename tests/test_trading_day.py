@@ -53,6 +53,27 @@ def test_the_boundaries_are_the_zone_s_wall_clock_start() -> None:
     assert NEW_YORK.end_of(NEW_YORK.day_of(at("2024-07-15T12:00"))) == at("2024-07-15T21:00")  # 17:00 EDT
 
 
+def test_a_start_time_s_minutes_move_the_boundary() -> None:
+    """An NSE-style day starting 09:15 Kolkata (UTC+5:30) ends at 03:45 UTC, not at 03:30: the
+    start's minutes are part of the wall-clock time (mut7b T05: minutes dropped)."""
+    kolkata = TradingDays("Asia/Kolkata", "09:15")
+    day = kolkata.day_of(at("2024-01-15T12:00"))
+    assert (kolkata.end_of(day - 1), kolkata.end_of(day)) == (at("2024-01-15T03:45"), at("2024-01-16T03:45"))
+    assert kolkata.day_of(at("2024-01-16T03:45")) == day and kolkata.day_of(at("2024-01-16T03:46")) == day + 1
+
+
+def test_a_start_time_a_dst_change_repeats_or_skips_reads_the_offset_before_it() -> None:
+    """`_end_of`'s fold 0: New York's 01:30 happens twice on 2024-11-03 (EDT, then EST) and the
+    day starts at the first (05:30 UTC), so that day lasts 25 hours; 02:30 does not exist on
+    2024-03-10 and reads as EST, 07:30 UTC (mut7b T08: fold 1, the second/later offset)."""
+    repeated = TradingDays("America/New_York", "01:30")
+    day = repeated.day_of(at("2024-11-02T12:00"))
+    assert repeated.end_of(day) == at("2024-11-03T05:30")
+    assert repeated.end_of(day + 1) - repeated.end_of(day) == 25 * 3600
+    skipped = TradingDays("America/New_York", "02:30")
+    assert skipped.end_of(skipped.day_of(at("2024-03-09T12:00"))) == at("2024-03-10T07:30")
+
+
 @settings(max_examples=200, deadline=None)
 @given(days=st.sampled_from([UTC, PRAGUE, NEW_YORK, TradingDays("Asia/Kolkata", "09:15")]),
        start=st.integers(1_500_000_000, 1_800_000_000), steps=st.lists(st.sampled_from([0, 900, 3600, 86400, 90000]),
@@ -141,6 +162,7 @@ DAY = '  trading_day: {zone: UTC, starts: "00:00"}'
     ('  trading_day: {zone: right/UTC, starts: "00:00"}', "leap seconds", "write `UTC`"),
     ('  trading_day: {zone: UTC, starts: "24:00"}', "`24:00` is not a time of day", "HH:MM"),
     ('  trading_day: {zone: UTC, starts: "5pm"}', "`5pm` is not a time of day", "HH:MM"),
+    ('  trading_day: {zone: UTC, starts: "9:15"}', "`9:15` is not a time of day", "HH:MM"),  # mut7b U03
 ])
 def test_a_bad_trading_day_is_an_error_at_its_line_with_a_hint(tmp_path, new: str, message: str, hint: str) -> None:
     from engine.spec.loader import load_specs
