@@ -14,3 +14,19 @@ def replace_then_die(src, dst):
 os.replace = replace_then_die
 main(["data", "import", sys.argv[1], "--symbol", "LTC/BTC", "--tf", "5m", "--store", sys.argv[2]])
 """
+
+
+def recorded_commands(monkeypatch) -> list:
+    """The re-run command each ParquetStore.write of the test is given (what a killed import's
+    completion runs), kept in the list returned; the writes still happen."""
+    from engine.data.store import ParquetStore
+
+    commands: list = []
+    write = ParquetStore.write
+
+    def keep(self, df, symbol, tf, label="open", command=None):
+        commands.append(command)
+        return write(self, df, symbol, tf, label, command)
+
+    monkeypatch.setattr(ParquetStore, "write", keep)
+    return commands

@@ -27,7 +27,7 @@ from engine.data.errors import DataError
 from engine.data.store import ParquetStore
 from engine.diagnostics import SpecError
 from engine.run.config import load_config
-from data_support import KILLED_IMPORT  # killed right after its second swap
+from data_support import KILLED_IMPORT, recorded_commands  # KILLED_IMPORT: killed right after its second swap
 
 SYMBOL, TF = "LTC/BTC", "5m"
 
@@ -254,14 +254,7 @@ def test_the_command_to_run_again_names_the_store_by_its_full_path(tmp_path, mon
     file = tmp_path / "my bars.csv"
     bars.rename_axis("timestamp").to_csv(file)
     monkeypatch.chdir(tmp_path)
-    commands = []
-    write = ParquetStore.write
-
-    def keep(self, df, symbol, tf, label="open", command=None):
-        commands.append(command)
-        return write(self, df, symbol, tf, label, command)
-
-    monkeypatch.setattr(ParquetStore, "write", keep)
+    commands = recorded_commands(monkeypatch)
     assert main(["data", "import", "my bars.csv", "--symbol", SYMBOL, "--tf", TF, "--store", "rel store"]) == 0
     assert shlex.split(commands[0])[-2:] == ["--store", str(tmp_path / "rel store")]
     assert shlex.split(commands[0])[3] == str(file)

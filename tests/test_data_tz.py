@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from cli_support import cli
+from data_support import recorded_commands
 from engine.cli import main
 from engine.data.errors import DataError
 from engine.data.loader import load_bars
@@ -182,14 +183,7 @@ def test_a_bid_and_an_ask_file_are_both_read_in_the_zone(tmp_path):
 def test_the_command_an_import_records_to_run_again_keeps_its_tz(tmp_path, capsys, monkeypatch):
     """A killed import is completed by re-running its recorded command: without --tz it would
     store the bars hours off (mut7b U07: --tz left out of the command)."""
-    seen = []
-    write = ParquetStore.write
-
-    def spy(self, df, symbol, tf, label="open", command=None):
-        seen.append(command)
-        return write(self, df, symbol, tf, label, command)
-
-    monkeypatch.setattr(ParquetStore, "write", spy)
+    seen = recorded_commands(monkeypatch)
     path = mt5(tmp_path, ["2024-07-01 00:00", "2024-07-01 01:00", "2024-07-01 02:00"])
     assert imported(capsys, tmp_path, path, "1h", "--tz", "Europe/Athens")[0] == 0
     assert len(seen) == 1 and " --tz Europe/Athens " in seen[0]
