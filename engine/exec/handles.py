@@ -33,6 +33,8 @@ _RECONCILED = {ReportStatus.ACCEPTED: "open", ReportStatus.PARTIALLY_FILLED: "op
 NOT_FOUND = "not_found"
 # Members bound once: an Enum class attribute costs ~250 ns (EnumType.__getattr__), a global ~30.
 _REJECTED, _CANCELED, _EXPIRED = ReportStatus.REJECTED, ReportStatus.CANCELED, ReportStatus.EXPIRED
+# How a venue ends an order short of its qty: a close ended so leaves units no order closes.
+_UNFILLED_REST = frozenset({_REJECTED, _CANCELED, _EXPIRED})
 _UNKNOWN = ReportStatus.UNKNOWN
 _FINAL = frozenset(s for s in ReportStatus if s.is_final)
 _SIDES = {s.value: s for s in Side}
@@ -357,7 +359,7 @@ class BracketHandle:
                 elif status is _REJECTED:
                     ex.post(self.instance, "leg_rejected", {"leg": leg, "reason": reason or "venue rejected it"})
                 return
-        if status is _REJECTED and any(o is order for o in self.exits):
+        if status in _UNFILLED_REST and any(o is order for o in self.exits):  # refused, cancelled or expired
             left = self.open_qty
             if abs(left) <= _FLAT:
                 ex.post(self.instance, "position_closed")
