@@ -380,3 +380,24 @@ def test_a_stop_leg_filled_in_full_before_its_resize_leaves_no_position_unprotec
     ex.on_reports([_fill(stop, 1.0, STOP, 3, ReportStatus.FILLED)])
     assert stop.instance.state == "FILLED" and b.open_qty == 9.0
     assert b.instance.state not in PROTECTING, "9 units held with no stop"
+
+
+def test_a_close_refused_while_another_works_is_sent_again_once_that_one_is_done(machines) -> None:
+    """A flatten's close of the 4 units entered works; the entry's late 6 units go on a second
+    close, which the venue refuses: the first close answers for the position while it works. Once
+    it has filled its 4, 6 units are left with no close: the bracket hears `close_refused` and the
+    next bar re-sends the close. Nothing told it (the walk found it): it waited in flattening."""
+    venue = RaceVenue()
+    ex = execution_on(machines, venue, Ledger())
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    ex.on_reports([_fill(b.entry, 4.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
+    ex.exit(b, "max hold")
+    venue.mood = "refuse"
+    ex.on_reports([_fill(b.entry, 6.0, 100.0, 2, ReportStatus.FILLED)])
+    venue.mood = "ok"
+    assert not b.instance.ctx["close_refused"]
+    ex.on_reports([_fill(b.exits[0], 4.0, 99.0, 3, ReportStatus.FILLED)])
+    assert (b.instance.state, b.open_qty, b.instance.ctx["close_refused"]) == ("flattening", 6.0, True)
+    ex.price_update("X", 99.0, 2.0)
+    again = venue.sent[-1]
+    assert (len(b.exits), again.side, again.qty, again.reduce_only) == (3, Side.SELL, 6.0, True)

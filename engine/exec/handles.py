@@ -332,6 +332,18 @@ class BracketHandle:
             ex.post(self.instance, "position_closed")
         if left < -_FLAT:
             ex.post(self.instance, "overfilled", {"qty": -left})
+        elif left > _FLAT and leg is None and self._last_close_done(order):
+            # A close refused (or ended short) while this one worked was left to it; this one
+            # is done and units are left that no order closes.
+            self._unclosed(left, "a close the venue refused while another worked")
+
+    def _last_close_done(self, order: OrderHandle) -> bool:
+        """`order`, an exit whose fill is being booked, is now filled (its machine is still in the
+        transition that booked it) and no other exit works."""
+        ex, ctx = self.execution, order.instance.ctx
+        if ex.on_step(self.symbol, float(ctx["filled_qty"])) < ex.on_step(self.symbol, float(ctx["qty"])):
+            return False
+        return not any(o is not order and ex.is_live(o) for o in self.exits)
 
     def _exited(self, why: str) -> None:
         """Name the trade after every exit that took part of it, in order: a take-profit that
@@ -365,16 +377,20 @@ class BracketHandle:
                 ex.post(self.instance, "position_closed")
                 return
             if any(o is not order and ex.is_live(o) for o in self.exits):
-                return  # another close works on: it answers for the position
-            # No order closes these units now: the bracket spec decides what follows (the shipped
-            # one keeps the stop and re-sends the close at the next bar until flat).
-            inst = self.instance
-            if inst is not None and not inst.done:
-                ex.post(inst, CLOSE_REFUSED, {"reason": reason or "venue rejected it"})
-            if not self.close_faulted:  # stop opening risk and say why (fail closed), once per bracket
-                self.close_faulted = True
-                ex.fault(f"the venue refused the exit of {abs(left):g} {self.symbol} ({reason}): the "
-                         f"{'position' if left > 0 else 'overfill past flat'} stays open with no order to close it")
+                return  # another close works on: it answers for the position (until it is done)
+            self._unclosed(left, reason or "venue rejected it")
+
+    def _unclosed(self, left: float, reason: str) -> None:
+        """No order closes the `left` units now: the bracket spec decides what follows (the shipped
+        one keeps the stop and re-sends the close at the next bar until flat)."""
+        inst = self.instance
+        if inst is not None and not inst.done:
+            self.execution.post(inst, CLOSE_REFUSED, {"reason": reason})
+        if not self.close_faulted:  # stop opening risk and say why (fail closed), once per bracket
+            self.close_faulted = True
+            self.execution.fault(
+                f"the venue refused the exit of {abs(left):g} {self.symbol} ({reason}): the "
+                f"{'position' if left > 0 else 'overfill past flat'} stays open with no order to close it")
 
     def on_amend_refused(self, order: OrderHandle, report: VenueReport, asked: float) -> None:
         """The venue refused to amend a leg to `asked` units (its total, fills included). One that
