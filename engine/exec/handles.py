@@ -322,6 +322,8 @@ class BracketHandle:
             if left < -_FLAT:  # past flat after the bracket closed: nothing else will undo it (fail closed)
                 ex.note("overfill", self.id, f"exit filled {-left:g} past flat after the bracket closed: closing")
                 self._close_now(left, "exit filled past flat after the bracket closed")
+            elif left > _FLAT and leg is None and self._last_close_done(order):  # as below; the fault says so
+                self._unclosed(left, "a close the venue refused while another worked")
             return
         if leg is not None:
             ex.post(self.instance, "leg_filled", {"leg": leg, "qty": fill.qty, "price": fill.price})
