@@ -311,10 +311,12 @@ def test_a_fill_while_unresolved_is_booked(machine):
     assert o.called("record_fill") == [{"qty": 4.0, "price": 101.0}]
 
 
-@pytest.mark.parametrize("status", ["rejected", "not_found"])
+@pytest.mark.parametrize("status", ["not_found"])
 def test_a_refusal_with_fills_does_not_close_the_order_as_rejected(machine, status):
-    """order.yaml reconciliation: rejected/not_found leaves UNRESOLVED only when nothing filled;
-    a venue answer that contradicts our fills stays unresolved (fail closed)."""
+    """order.yaml reconciliation: not_found leaves UNRESOLVED only when nothing filled; a venue
+    answer that contradicts our fills stays unresolved (fail closed). (`rejected` with fills does
+    not contradict them: the venue refused the rest, and the order ends CANCELED, as its report
+    would: test_a_reconciliation_that_finds_the_rest_refused_after_fills_ends_the_order_canceled.)"""
     o = accepted(machine)
     o.send("fill", qty=4.0, price=100.0)
     o.send("cancel")
