@@ -33,6 +33,8 @@ _RECONCILED = {ReportStatus.ACCEPTED: "open", ReportStatus.PARTIALLY_FILLED: "op
 NOT_FOUND = "not_found"
 # Members bound once: an Enum class attribute costs ~250 ns (EnumType.__getattr__), a global ~30.
 _REJECTED, _CANCELED, _EXPIRED = ReportStatus.REJECTED, ReportStatus.CANCELED, ReportStatus.EXPIRED
+# How a venue ends an order short of its qty: a close ended so leaves units no order closes.
+_UNFILLED_REST = frozenset({_REJECTED, _CANCELED, _EXPIRED})
 _UNKNOWN = ReportStatus.UNKNOWN
 _FINAL = frozenset(s for s in ReportStatus if s.is_final)
 _SIDES = {s.value: s for s in Side}
@@ -320,6 +322,8 @@ class BracketHandle:
             if left < -_FLAT:  # past flat after the bracket closed: nothing else will undo it (fail closed)
                 ex.note("overfill", self.id, f"exit filled {-left:g} past flat after the bracket closed: closing")
                 self._close_now(left, "exit filled past flat after the bracket closed")
+            elif left > _FLAT and leg is None and self._last_close_done(order):  # as below; the fault says so
+                self._unclosed(left, "a close the venue refused while another worked")
             return
         if leg is not None:
             ex.post(self.instance, "leg_filled", {"leg": leg, "qty": fill.qty, "price": fill.price})
@@ -330,6 +334,18 @@ class BracketHandle:
             ex.post(self.instance, "position_closed")
         if left < -_FLAT:
             ex.post(self.instance, "overfilled", {"qty": -left})
+        elif left > _FLAT and leg is None and self._last_close_done(order):
+            # A close refused (or ended short) while this one worked was left to it; this one
+            # is done and units are left that no order closes.
+            self._unclosed(left, "a close the venue refused while another worked")
+
+    def _last_close_done(self, order: OrderHandle) -> bool:
+        """`order`, an exit whose fill is being booked, is now filled (its machine is still in the
+        transition that booked it) and no other exit works."""
+        ex, ctx = self.execution, order.instance.ctx
+        if ex.on_step(self.symbol, float(ctx["filled_qty"])) < ex.on_step(self.symbol, float(ctx["qty"])):
+            return False
+        return not any(o is not order and ex.is_live(o) for o in self.exits)
 
     def _exited(self, why: str) -> None:
         """Name the trade after every exit that took part of it, in order: a take-profit that
@@ -357,22 +373,26 @@ class BracketHandle:
                 elif status is _REJECTED:
                     ex.post(self.instance, "leg_rejected", {"leg": leg, "reason": reason or "venue rejected it"})
                 return
-        if status is _REJECTED and any(o is order for o in self.exits):
+        if status in _UNFILLED_REST and any(o is order for o in self.exits):  # refused, cancelled or expired
             left = self.open_qty
             if abs(left) <= _FLAT:
                 ex.post(self.instance, "position_closed")
                 return
             if any(o is not order and ex.is_live(o) for o in self.exits):
-                return  # another close works on: it answers for the position
-            # No order closes these units now: the bracket spec decides what follows (the shipped
-            # one keeps the stop and re-sends the close at the next bar until flat).
-            inst = self.instance
-            if inst is not None and not inst.done:
-                ex.post(inst, CLOSE_REFUSED, {"reason": reason or "venue rejected it"})
-            if not self.close_faulted:  # stop opening risk and say why (fail closed), once per bracket
-                self.close_faulted = True
-                ex.fault(f"the venue refused the exit of {abs(left):g} {self.symbol} ({reason}): the "
-                         f"{'position' if left > 0 else 'overfill past flat'} stays open with no order to close it")
+                return  # another close works on: it answers for the position (until it is done)
+            self._unclosed(left, reason or "venue rejected it")
+
+    def _unclosed(self, left: float, reason: str) -> None:
+        """No order closes the `left` units now: the bracket spec decides what follows (the shipped
+        one keeps the stop and re-sends the close at the next bar until flat)."""
+        inst = self.instance
+        if inst is not None and not inst.done:
+            self.execution.post(inst, CLOSE_REFUSED, {"reason": reason})
+        if not self.close_faulted:  # stop opening risk and say why (fail closed), once per bracket
+            self.close_faulted = True
+            self.execution.fault(
+                f"the venue refused the exit of {abs(left):g} {self.symbol} ({reason}): the "
+                f"{'position' if left > 0 else 'overfill past flat'} stays open with no order to close it")
 
     def on_amend_refused(self, order: OrderHandle, report: VenueReport, asked: float) -> None:
         """The venue refused to amend a leg to `asked` units (its total, fills included). One that

@@ -75,6 +75,17 @@ def test_reconciliation_adopts_the_venue_truth(machine, status, filled, final):
     assert o.state == final
 
 
+def test_a_reconciliation_that_finds_the_rest_refused_after_fills_ends_the_order_canceled(machine):
+    """The venue's truth for an unresolved order: `rejected` with 4 of 10 filled (Bybit's Rejected
+    with cumExecQty > 0). It ends the order as the report would (CANCELED, the fills stand),
+    instead of being dropped (a fault) and the order asking again for ever."""
+    o = submitted(machine)
+    o.wait(o.params["submit_timeout"])
+    records = o.send("reconciled", status="rejected", filled_qty=4.0, avg_px=100.0)
+    assert (o.state, o.ctx["filled_qty"]) == ("CANCELED", 4.0)
+    assert not [r for r in records if r.kind == "unhandled"]
+
+
 def test_an_unknown_reconciliation_status_stays_unresolved(machine):
     o = submitted(machine)
     o.wait(o.params["submit_timeout"])
@@ -300,10 +311,12 @@ def test_a_fill_while_unresolved_is_booked(machine):
     assert o.called("record_fill") == [{"qty": 4.0, "price": 101.0}]
 
 
-@pytest.mark.parametrize("status", ["rejected", "not_found"])
+@pytest.mark.parametrize("status", ["not_found"])
 def test_a_refusal_with_fills_does_not_close_the_order_as_rejected(machine, status):
-    """order.yaml reconciliation: rejected/not_found leaves UNRESOLVED only when nothing filled;
-    a venue answer that contradicts our fills stays unresolved (fail closed)."""
+    """order.yaml reconciliation: not_found leaves UNRESOLVED only when nothing filled; a venue
+    answer that contradicts our fills stays unresolved (fail closed). (`rejected` with fills does
+    not contradict them: the venue refused the rest, and the order ends CANCELED, as its report
+    would: test_a_reconciliation_that_finds_the_rest_refused_after_fills_ends_the_order_canceled.)"""
     o = accepted(machine)
     o.send("fill", qty=4.0, price=100.0)
     o.send("cancel")

@@ -1,0 +1,430 @@
+"""Execution: whatever a live venue and the engine do to one bracket, in whatever order, the real
+order and bracket machines take it, and the position stays protected (hypothesis over random walks).
+
+tests/specs/test_order_races.py walks one order machine alone; this walks one long bracket through
+the real engine code (Execution, OrderHandle, BracketHandle) on a scripted venue that keeps the
+truth of every order it was sent. Each step is drawn from what the venue can legitimately do given
+its orders now (fill part or all of a working order's rest, trigger the stop, cancel, expire or
+refuse a working order on its own, end one with a final report carrying its last fills) or from
+what the engine does (a bar's price that trails the stop, an exit, a kill broadcast, the clock
+moving on so that timers fire); the venue answers the engine's requests of that step as drawn:
+at once, never (UNKNOWN: it got the request, or lost it), or with a refusal, and it sometimes
+cannot tell an order's status when asked. After every step: no event was dropped (a fault at run
+time: the whole run close-only), a position in entry_partial or protected has a stop-loss leg the
+venue works (or one the engine is still waiting to hear about), a closed bracket leaves no position
+unless a close of it works, the stop never widens, no order fills past its qty and the engine's
+fills are the venue's, and after a kill broadcast only reduce-only orders go out.
+
+What it found, each with its own test below: a reconciliation finding the rest of a part-filled
+order refused was dropped (order.yaml, fixed); a close the venue cancelled or expired short of its
+qty, or one refused while another close worked, left units no order closed and nothing re-sent
+(handles.py, fixed); gap 1, an amend answered UNKNOWN re-sent in an endless loop, and gap 2, a leg
+filled in full before its resize, leaving the position without a stop (strict xfails: not fixed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.base import ReportStatus, VenueReport
+from bracket_support import T0, AcceptingVenue, execution_on, order_machines
+from engine.domain import Domain, Fill, OrderRequest, Role, Side
+from engine.risk.types import Intent
+from engine.runtime import BoundMachine
+
+STOP, TAKE_PROFIT, QTY = 95.0, 110.0, 10.0
+KILLS = ("kill_close_only", "kill_flatten", "kill_halt", "kill_resume")
+# How the venue answers the engine's requests of one step: at once (ok), with a refusal, or never:
+# `unknown` (it did what was asked, the answer was lost) or `lost` (the request never reached it).
+MOODS = ("ok", "ok", "ok", "ok", "refuse", "unknown", "lost")
+PROTECTING = ("entry_partial", "protected")  # a position here must have its stop at the venue
+UNAWARE = ("SUBMITTED", "UNRESOLVED", "PENDING_UPDATE", "PENDING_CANCEL")  # the engine awaits the venue's word
+
+
+@dataclass
+class Held:
+    """One order as the venue holds it: the truth the engine's view is checked against."""
+
+    req: OrderRequest
+    qty: float
+    price: float | None
+    filled: float = 0.0
+    alive: bool = True
+    triggered: bool = False
+    end: ReportStatus | None = None
+
+    @property
+    def left(self) -> float:
+        return self.qty - self.filled
+
+
+class RaceVenue(AcceptingVenue):
+    """Keeps every order it holds (`book`) and answers each request as `mood` says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.book: dict[str, Held] = {}
+        self.mood = "ok"
+        self.knows = True  # False: order_status cannot tell yet (UNKNOWN)
+        # The orders the step's mood already answered: an order's later requests in the same step
+        # are answered at once. A venue that answers an order's every amend UNKNOWN while its
+        # status says it works makes the engine re-send the amend in one endless synchronous loop
+        # (gap 1 of the report: order.yaml re-sends a kept amend on reconciliation, and
+        # amend_order raises ack_timeout at once): the walk hung there.
+        self.answered: set[str] = set()
+
+    def _mood(self, cid: str) -> str:
+        if cid in self.answered:
+            return "ok"
+        self.answered.add(cid)
+        return self.mood
+
+    def _report(self, cid: str, status: ReportStatus, **kw: Any) -> VenueReport:
+        return VenueReport(cid, status, **kw)
+
+    def submit(self, req: OrderRequest) -> VenueReport:
+        self.sent.append(req)
+        cid = req.client_order_id
+        mood = self._mood(cid)
+        if mood == "refuse":
+            return self._report(cid, ReportStatus.REJECTED, reason="insufficient margin")
+        if mood != "lost":
+            self.book[cid] = Held(req, req.qty, req.price)
+        if mood in ("unknown", "lost"):
+            return self._report(cid, ReportStatus.UNKNOWN, reason="no answer")
+        return self._report(cid, ReportStatus.ACCEPTED, qty=req.qty, price=req.price)
+
+    def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
+        o, mood = self.book.get(client_order_id), self._mood(client_order_id)
+        if o is None or not o.alive or mood == "refuse" or (qty is not None and qty <= o.filled):
+            held = o.price if o is not None else None
+            return self._report(client_order_id, ReportStatus.REJECTED, reason="amend refused", price=held)
+        if mood == "lost":
+            return self._report(client_order_id, ReportStatus.UNKNOWN, reason="no answer")
+        o.qty, o.price = qty if qty is not None else o.qty, price if price is not None else o.price
+        if mood == "unknown":
+            return self._report(client_order_id, ReportStatus.UNKNOWN, reason="no answer")
+        return self._report(client_order_id, ReportStatus.ACCEPTED, qty=o.qty, price=o.price)
+
+    def cancel(self, client_order_id: str) -> VenueReport:
+        o, mood = self.book.get(client_order_id), self._mood(client_order_id)
+        if o is None or not o.alive or mood == "refuse":
+            return self._report(client_order_id, ReportStatus.REJECTED, reason="order not working")
+        if mood != "lost":
+            o.alive, o.end = False, ReportStatus.CANCELED
+        if mood in ("unknown", "lost"):
+            return self._report(client_order_id, ReportStatus.UNKNOWN, reason="no answer")
+        return self._report(client_order_id, ReportStatus.CANCELED)
+
+    def order_status(self, client_order_id: str) -> VenueReport | None:
+        if not self.knows:
+            return self._report(client_order_id, ReportStatus.UNKNOWN, reason="cannot tell yet")
+        o = self.book.get(client_order_id)
+        if o is None:
+            return None
+        if o.alive:
+            status = (ReportStatus.PARTIALLY_FILLED if o.filled else
+                      ReportStatus.TRIGGERED if o.triggered else ReportStatus.ACCEPTED)
+        else:
+            status = ReportStatus.FILLED if o.left <= 0 else o.end
+        return self._report(client_order_id, status, filled_qty=o.filled, qty=o.qty, price=o.price)
+
+
+class Ledger:
+    def __getattr__(self, name: str):
+        return lambda *args, **kw: None
+
+
+@pytest.fixture(scope="module")
+def machines() -> dict[str, BoundMachine]:
+    return order_machines()
+
+
+def _handles(b: Any) -> dict[str, Any]:
+    """The bracket's orders by id (entry, legs, exits): a closed bracket's too."""
+    orders = [b.entry, *b.legs.values(), *b.exits]
+    return {o.id: o for o in orders if o is not None}
+
+
+def _venue_steps(venue: RaceVenue) -> list[tuple]:
+    """What the venue may do on its own now, to the orders it works."""
+    out: list[tuple] = []
+    for cid, o in venue.book.items():
+        if not o.alive:
+            continue
+        out += [("fill", cid), ("gone", cid), ("final", cid) if o.left > 1 else ("fill", cid)]
+        if o.req.role is Role.STOP_LOSS and not o.triggered:
+            out.append(("trigger", cid))
+    return out
+
+
+ENGINE_STEPS = [("price",), ("price",), ("exit",), ("kill",), ("wait",)]
+
+
+def _fill_price(o: Held) -> float:
+    return o.price if o.price is not None else 100.0
+
+
+def _venue_does(ex: Any, venue: RaceVenue, step: tuple, data: Any, n: int) -> str:
+    kind, cid = step
+    o = venue.book[cid]
+    if kind == "trigger":
+        o.triggered = True
+        ex.on_reports([VenueReport(cid, ReportStatus.TRIGGERED)])
+        return f"{o.req.role.value} triggered"
+    if kind == "gone":
+        status = data.draw(st.sampled_from([ReportStatus.CANCELED, ReportStatus.EXPIRED, ReportStatus.REJECTED]))
+        o.alive, o.end = False, status
+        ex.on_reports([VenueReport(cid, status, reason="venue's own", filled_qty=o.filled)])
+        return f"{o.req.role.value} {status.value} by the venue"
+    if kind == "final":
+        qty = float(data.draw(st.integers(1, int(o.left) - 1)))
+        status = data.draw(st.sampled_from([ReportStatus.CANCELED, ReportStatus.EXPIRED, ReportStatus.REJECTED]))
+    else:
+        qty = float(data.draw(st.integers(1, int(o.left))))
+        status = ReportStatus.FILLED if qty == o.left else ReportStatus.PARTIALLY_FILLED
+    o.filled += qty
+    if status is not ReportStatus.PARTIALLY_FILLED:
+        o.alive, o.end = False, status
+    fill = Fill(cid, f"{cid}-{n}", o.req.symbol, o.req.side, qty, _fill_price(o), 0.0, T0 + n, "q1")
+    ex.on_reports([VenueReport(cid, status, (fill,), filled_qty=o.filled, reason="venue's own")])
+    return f"{o.req.role.value} {status.value} with a fill of {qty:g}"
+
+
+def _engine_does(ex: Any, b: Any, venue: RaceVenue, step: tuple, data: Any) -> str:
+    kind = step[0]
+    if kind == "price":
+        price = data.draw(st.sampled_from([99.0, 101.0, 102.0, 103.0, 104.0, 106.0, 109.0]))
+        ex.price_update("X", price, 2.0)
+        return f"price {price:g}"
+    if kind == "exit":
+        ex.exit(b, "max hold")
+        return "exit"
+    if kind == "kill":
+        event = data.draw(st.sampled_from(KILLS))
+        ex.broadcast(event)
+        return event
+    seconds = data.draw(st.sampled_from([11.0, 61.0]))
+    t = ex.clock.now() + seconds
+    ex.clock.set(t)
+    fired = ex.interp.advance(t)
+    ex.pump()
+    # A reconciliation the venue cannot answer yet (`unknown`) is dropped on purpose (order.yaml
+    # `reconciled`): the order stays UNRESOLVED and asks again.
+    dropped = [(r.machine, r.source, r.event) for r in fired
+               if r.kind == "unhandled" and r.machine in ex._hosted and r.source is not None
+               and ex._hosted[r.machine].drops(r.source, r.event)
+               and (venue.knows or (r.source, r.event) != ("UNRESOLVED", "reconciled"))]
+    assert not dropped, f"a timer's step dropped {dropped}"
+    return f"wait {seconds:g}s"
+
+
+class Watch:
+    """What the checks remember across steps."""
+
+    def __init__(self) -> None:
+        self.stop_held = STOP  # the highest stop the venue has held
+        self.killed_at: int | None = None  # how many orders were sent before the first kill
+        self.faults = 0  # the faults already checked
+
+
+def _unanswerable(fault: str) -> bool:
+    """A reconciliation the venue could not answer yet (`unknown`): dropped on purpose (order.yaml
+    `reconciled`): the order stays UNRESOLVED, asks again, and the run goes close-only meanwhile."""
+    return "in `UNRESOLVED`" in fault and "`reconciled`" in fault
+
+
+def _check(ex: Any, b: Any, venue: RaceVenue, watch: Watch, log: list[str]) -> None:
+    where = " -> ".join(log)
+    new, watch.faults = ex.faults[watch.faults:], len(ex.faults)
+    gaps = [f for f in new if "which the engine sent it" in f and (venue.knows or not _unanswerable(f))]
+    assert not gaps, f"{where}\n{gaps}"
+    handles = _handles(b)
+    for cid, o in venue.book.items():
+        assert o.filled <= o.qty, f"{where}\n{cid} filled past its qty"
+        h = handles.get(cid)
+        if h is not None:
+            got = h.instance.ctx["filled_qty"]
+            assert got == o.filled, f"{where}\n{o.req.role.value} filled {o.filled:g} at the venue, {got:g} booked"
+    state, pos = b.instance.state, b.open_qty
+    stop = b.legs.get("stop_loss")
+    held = venue.book.get(stop.id) if stop is not None else None
+    if held is not None and held.price is not None:
+        assert held.price >= watch.stop_held, f"{where}\nthe venue's stop widened to {held.price:g}"
+        watch.stop_held = held.price
+    if state in PROTECTING and pos > 0:
+        assert b.instance.ctx["stop"] >= watch.stop_held, f"{where}\nthe bracket's stop is below the venue's"
+        working = held is not None and held.alive
+        unaware = stop is not None and stop.instance.state in UNAWARE
+        # Gap 2 of the report, not fixed: a leg the venue holds at a size its resize has not yet
+        # reached (the resize waits for the leg's unanswered submit, or its amend went unanswered)
+        # can fill in full for less than the position; the bracket hears a partial exit and
+        # stays protected with no stop.
+        undersized = stop is not None and stop.instance.state == "FILLED"
+        assert working or unaware or undersized, f"{where}\na position of {pos:g} in {state} with no stop at the venue"
+    if state == "flattening" and pos > 0:
+        closing = any(_closing(venue, o) for o in b.exits) or b.instance.ctx["close_refused"]
+        assert closing, f"{where}\nflattening a position of {pos:g} with no close working and none to re-send"
+    if b.instance.done and pos > 0:
+        # A close of a closed bracket's late fills the venue refused: the engine raises a fault
+        # (close-only) and nothing re-sends it (reported: handles.py, not a spec's gap).
+        closing = any(_closing(venue, o) for o in b.exits)
+        refused = any("the venue refused the exit" in f for f in ex.faults)
+        assert closing or refused, f"{where}\nthe bracket closed with a position of {pos:g} and no close working"
+    if watch.killed_at is not None:
+        late = [r for r in venue.sent[watch.killed_at:] if r.role is Role.ENTRY or not r.reduce_only]
+        assert not late, f"{where}\nan entry went out after a kill broadcast"
+
+
+def _closing(venue: RaceVenue, order: Any) -> bool:
+    """A close the venue works, or one the engine still awaits the venue's word on (sent with no
+    answer yet: a timeout and a reconciliation will tell)."""
+    held = venue.book.get(order.id)
+    return (held is not None and held.alive) or order.instance.state in UNAWARE
+
+
+def _settled(ex: Any, b: Any, venue: RaceVenue) -> bool:
+    return (b.instance.done and not any(o.alive for o in venue.book.values())
+            and not any(ex.is_live(o) for o in _handles(b).values()))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_no_venue_and_engine_interleaving_leaves_a_position_unprotected(machines, data) -> None:
+    venue, watch = RaceVenue(), Watch()
+    ex = execution_on(machines, venue, Ledger())
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    log = ["open"]
+    _check(ex, b, venue, watch, log)
+    for n in range(1, data.draw(st.integers(1, 30), label="steps") + 1):
+        if _settled(ex, b, venue):
+            break
+        step = data.draw(st.sampled_from(_venue_steps(venue) + ENGINE_STEPS), label="step")
+        venue.mood, venue.answered = data.draw(st.sampled_from(MOODS), label="mood"), set()
+        venue.knows = data.draw(st.sampled_from([True, True, True, False]), label="status known")
+        before = len(venue.sent)
+        if step[0] in ("fill", "gone", "final", "trigger"):
+            what = _venue_does(ex, venue, step, data, n)
+        else:
+            what = _engine_does(ex, b, venue, step, data)
+            if step[0] == "kill" and what != "kill_resume" and watch.killed_at is None:
+                watch.killed_at = before
+        mood = "" if venue.mood == "ok" else f" [{venue.mood}{'' if venue.knows else ', status unknown'}]"
+        log.append(f"{what}{mood} => {b.instance.state}")
+        _check(ex, b, venue, watch, log)
+
+
+def _fill(order: Any, qty: float, price: float, n: int, status: ReportStatus) -> VenueReport:
+    fill = Fill(order.id, f"{order.id}-{n}", "X", order.request.side, qty, price, 0.0, T0 + n, "q1")
+    return VenueReport(order.id, status, (fill,), filled_qty=qty)
+
+
+@pytest.mark.parametrize("status", [ReportStatus.CANCELED, ReportStatus.EXPIRED])
+def test_a_close_the_venue_ends_part_filled_is_sent_again(machines, status) -> None:
+    """A flatten's market close of 10 that the venue ends after 4 (its own cancel or expiry of the
+    rest, one report with the fill) leaves 6 units no order closes, as a refused close does: the
+    bracket hears `close_refused` and the next bar re-sends the close. Only a REJECTED close told
+    it (the walk above found it): the bracket waited in flattening for a close that no longer
+    worked, and a closed bracket's late close-out ended so left its units with no fault."""
+    venue = RaceVenue()
+    ex = execution_on(machines, venue, Ledger())
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    ex.on_reports([_fill(b.entry, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    ex.exit(b, "max hold")
+    ex.on_reports([_fill(b.exits[0], 4.0, 99.0, 2, status)])
+    assert (b.instance.state, b.open_qty, b.instance.ctx["close_refused"]) == ("flattening", 6.0, True)
+    ex.price_update("X", 99.0, 2.0)
+    again = venue.sent[-1]
+    assert (len(b.exits), again.side, again.qty, again.reduce_only) == (2, Side.SELL, 6.0, True)
+
+
+class AmendTimeoutVenue(RaceVenue):
+    """Answers every amend UNKNOWN (it times out) while order_status says the order works; gives
+    up after 50 amends in one step so that the engine's loop shows as a failure, not a hang."""
+
+    amends = 0
+
+    def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
+        self.amends += 1
+        if self.amends > 50:
+            raise AssertionError(f"{self.amends} amends of one stop in one step: the engine loops")
+        return VenueReport(client_order_id, ReportStatus.UNKNOWN, reason="timeout")
+
+
+@pytest.mark.xfail(strict=True, reason="gap 1 (not fixed): an amend answered UNKNOWN is re-sent at once, forever")
+def test_an_amend_the_venue_never_answers_is_not_resent_in_a_loop(machines) -> None:
+    """amend_order reads an UNKNOWN answer as `ack_timeout` at once: UNRESOLVED, whose entry asks
+    the venue's status; `open` with the amend kept sends it again (order.yaml `reconciled`), in the
+    same step. A venue whose amends time out while its status query answers hangs the engine."""
+    venue = AmendTimeoutVenue()
+    ex = execution_on(machines, venue, Ledger())
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    ex.on_reports([_fill(b.entry, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    ex.price_update("X", 103.0, 2.0)  # the stop trails to 101: its amend times out
+    assert venue.amends == 1
+
+
+@pytest.mark.xfail(strict=True, reason="gap 2 (not fixed): a leg filled in full for less than the position")
+def test_a_stop_leg_filled_in_full_before_its_resize_leaves_no_position_unprotected(machines) -> None:
+    """The entry fills 1 of 10 and the legs go out for 1; their submits are not answered (the venue
+    holds them). The entry fills the other 9: the resize waits for the legs' answers (order.yaml
+    keeps the amend). The venue fills the stop's whole 1: the bracket hears a partial exit and
+    stays `protected` with 9 units and no stop, where a leg gone for good should fail closed (as
+    `leg_canceled` does: close at market)."""
+    venue = RaceVenue()
+    ex = execution_on(machines, venue, Ledger())
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    venue.mood = "unknown"
+    ex.on_reports([_fill(b.entry, 1.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
+    venue.mood = "ok"
+    ex.on_reports([_fill(b.entry, 9.0, 100.0, 2, ReportStatus.FILLED)])
+    stop = b.legs["stop_loss"]
+    ex.on_reports([_fill(stop, 1.0, STOP, 3, ReportStatus.FILLED)])
+    assert stop.instance.state == "FILLED" and b.open_qty == 9.0
+    assert b.instance.state not in PROTECTING, "9 units held with no stop"
+
+
+def test_a_close_refused_while_another_works_is_sent_again_once_that_one_is_done(machines) -> None:
+    """A flatten's close of the 4 units entered works; the entry's late 6 units go on a second
+    close, which the venue refuses: the first close answers for the position while it works. Once
+    it has filled its 4, 6 units are left with no close: the bracket hears `close_refused` and the
+    next bar re-sends the close. Nothing told it (the walk found it): it waited in flattening."""
+    venue = RaceVenue()
+    ex = execution_on(machines, venue, Ledger())
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    ex.on_reports([_fill(b.entry, 4.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
+    ex.exit(b, "max hold")
+    venue.mood = "refuse"
+    ex.on_reports([_fill(b.entry, 6.0, 100.0, 2, ReportStatus.FILLED)])
+    venue.mood = "ok"
+    assert not b.instance.ctx["close_refused"]
+    ex.on_reports([_fill(b.exits[0], 4.0, 99.0, 3, ReportStatus.FILLED)])
+    assert (b.instance.state, b.open_qty, b.instance.ctx["close_refused"]) == ("flattening", 6.0, True)
+    ex.price_update("X", 99.0, 2.0)
+    again = venue.sent[-1]
+    assert (len(b.exits), again.side, again.qty, again.reduce_only) == (3, Side.SELL, 6.0, True)
+
+
+def test_a_closed_brackets_refused_late_close_out_is_a_fault_once_the_other_is_done(machines) -> None:
+    """The bracket closed before its entry filled (its cancel unanswered); the entry's late 3 units
+    go on a close-out that works, its late 1 on one the venue refuses, left to the first. Once
+    the first has filled its 3, 1 unit is left that no order closes and no bracket re-sends: a
+    fault (close-only) says so, as for a lone refused close-out. It went unsaid."""
+    venue = RaceVenue()
+    ex = execution_on(machines, venue, Ledger())
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    venue.mood, venue.answered = "lost", set()
+    ex.exit(b, "max hold")
+    venue.mood, venue.answered = "ok", set()
+    assert b.instance.done and ex.is_live(b.entry)
+    ex.on_reports([_fill(b.entry, 3.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
+    venue.mood = "refuse"
+    ex.on_reports([_fill(b.entry, 1.0, 100.0, 2, ReportStatus.PARTIALLY_FILLED)])
+    venue.mood = "ok"
+    assert not ex.faults
+    ex.on_reports([_fill(b.exits[0], 3.0, 99.0, 3, ReportStatus.FILLED)])
+    assert b.open_qty == 1.0 and [f for f in ex.faults if "the venue refused the exit of 1 X" in f]
