@@ -327,6 +327,8 @@ class BracketHandle:
             return
         if leg is not None:
             ex.post(self.instance, "leg_filled", {"leg": leg, "qty": fill.qty, "price": fill.price})
+            if left > _FLAT and self._filled_in_full(order):  # a leg sized before the last entry fill's resize
+                ex.post(self.instance, "leg_spent", {"leg": leg})
         if abs(left) <= _FLAT and (leg is None or self.exits):
             # Flat: the answer to a close. Also after a leg's fill once a close was sent: a flatten
             # keeps its stop until flat, and when its close filled in part and the stop took the
@@ -340,12 +342,15 @@ class BracketHandle:
             self._unclosed(left, "a close the venue refused while another worked")
 
     def _last_close_done(self, order: OrderHandle) -> bool:
-        """`order`, an exit whose fill is being booked, is now filled (its machine is still in the
-        transition that booked it) and no other exit works."""
+        """`order`, an exit whose fill is being booked, is now filled and no other exit works."""
+        return self._filled_in_full(order) and not any(o is not order and self.execution.is_live(o)
+                                                       for o in self.exits)
+
+    def _filled_in_full(self, order: OrderHandle) -> bool:
+        """`order`, whose fill is being booked, is now filled (its machine is still in the transition
+        that booked it: its ctx has the fill, its state not yet)."""
         ex, ctx = self.execution, order.instance.ctx
-        if ex.on_step(self.symbol, float(ctx["filled_qty"])) < ex.on_step(self.symbol, float(ctx["qty"])):
-            return False
-        return not any(o is not order and ex.is_live(o) for o in self.exits)
+        return ex.on_step(self.symbol, float(ctx["filled_qty"])) >= ex.on_step(self.symbol, float(ctx["qty"]))
 
     def _exited(self, why: str) -> None:
         """Name the trade after every exit that took part of it, in order: a take-profit that

@@ -179,6 +179,8 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "leg_filled": Sent(("leg", "qty", "price"), "for each fill of a leg", anytime=True),
                 "leg_canceled": Sent(("leg",), "when a leg is canceled or expires",
                                      answers=("cancel_sibling", "cancel_legs"), anytime=True),
+                "leg_spent": Sent(("leg",), "when a leg filled in full short of the open position (its resize "
+                                  "still on its way)", anytime=True),
                 "leg_rejected": Sent(("leg", "reason"), "when the venue refuses a leg",
                                      answers=("place_legs",), refusal=True),
                 "position_closed": Sent((), "when the position is flat", answers=("close_position",)),

@@ -141,3 +141,18 @@ def test_an_engine_exit_closes_at_market_and_cancels_the_stop_once_flat(machine)
     assert b.called("cancel_sibling") == [{"leg": "stop_loss"}]  # the target goes, the stop stays
     b.send("position_closed")
     assert b.state == "closed" and b.called("cancel_legs") == [{}]
+
+
+@pytest.mark.parametrize("leg", ["stop_loss", "take_profit"])
+def test_a_leg_spent_short_of_the_position_closes_the_rest(machine, leg):
+    """bracket.yaml `leg_spent`: a leg filled in full while part of the position is open (an entry
+    fill's resize still on its way to the venue) leaves the rest without that leg: fail closed as for
+    a refused leg (close at market, the take-profit cancelled, a working stop kept until flat)."""
+    b = opened(machine, params={"two_step_placement": True})
+    b.send("entry_fill", qty=1.0, price=100.0)
+    b.send("entry_fill", qty=9.0, price=100.0)
+    b.send("leg_filled", leg=leg, qty=1.0, price=95.0 if leg == "stop_loss" else 110.0)
+    assert b.state == "protected"  # a partial exit, as far as the fill tells
+    b.send("leg_spent", leg=leg)
+    assert b.state == "flattening" and b.called("cancel_sibling")[-1] == {"leg": "stop_loss"}
+    assert b.called("close_position") == [{"reason": "bracket leg filled short of the position"}]

@@ -453,3 +453,15 @@ def test_a_request_whose_answer_timed_out_is_sent_again_if_the_order_still_works
     assert o.state == "UNRESOLVED"
     o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0)
     assert o.state == state and o.called(action) == [payload, payload]
+
+
+def test_an_amend_kept_by_a_timeout_is_sent_again_once(machine):
+    """order.yaml ack_timeout from PENDING_UPDATE, `amend_resent`: the re-sent amend unanswered too
+    is not kept again, so a venue that never answers amends is not asked for ever (with a venue
+    that answers the amend `unknown` at once and its status `open`, that loop ran inside one step)."""
+    o = accepted(machine)
+    o.send("amend", qty=10.0, price=95.0)
+    for _ in range(2):
+        o.wait(o.params["ack_timeout"])
+        o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0)
+    assert o.state == "ACCEPTED" and len(o.called("amend_order")) == 2 and not o.ctx["amend_resent"]
