@@ -407,3 +407,20 @@ def test_a_cancel_of_an_unresolved_leg_goes_out_once_the_venue_says_it_works(mac
     venue.known = True
     _later(ex, params["reconcile_overdue"])
     assert (stop.state, venue.cancels, _gaps(ex)) == ("CANCELED", [b.legs["stop_loss"].id], [])
+
+
+@pytest.mark.parametrize("end", [ReportStatus.EXPIRED, ReportStatus.REJECTED])
+def test_a_fill_for_an_order_the_spec_has_ended_is_booked_and_fails_closed(machines, end) -> None:
+    """A late fill racing the venue's expiry or refusal of the take-profit (order.yaml: EXPIRED and
+    REJECTED are final, unlike CANCELED): the order's machine takes nothing more, and the fill was
+    dropped without a word, the books short of the venue. It is booked, its bracket hears it (the
+    units it closed leave the position), and the run goes close-only (a fault)."""
+    venue = ScriptedVenue()
+    ex, b = _long(machines, venue)
+    ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    tp = b.legs["take_profit"]
+    ex.on_reports([VenueReport(tp.id, end, reason="x")])
+    assert tp.instance.done and b.open_qty == 10.0
+    ex.on_reports([_fill(tp, Side.SELL, 4.0, TAKE_PROFIT, 2, ReportStatus.PARTIALLY_FILLED)])
+    assert b.open_qty == 6.0
+    assert [f for f in ex.faults if f.startswith("the venue reports a fill of 4 X for order")]

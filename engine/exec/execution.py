@@ -218,12 +218,28 @@ class Execution:
         self.on_funding(domain, event.symbol, paid)
 
     def _dispatch_fill(self, order: OrderHandle, fill: Fill) -> None:
+        if order.instance is not None and order.instance.done:
+            self._fill_past_done(order, fill)
+            return
         order.fill = fill
         try:
             records = self.interp.send(order.instance, "fill", {"qty": fill.qty, "price": fill.price})
         finally:
             order.fill = None
         self._check(records)
+        self.pump()
+
+    def _fill_past_done(self, order: OrderHandle, fill: Fill) -> None:
+        """A fill the venue reports for an order its spec has ended (FILLED, EXPIRED, REJECTED: a
+        late fill racing an expiry or a refusal, or one past the qty the order was known to have).
+        The fill is real: dropped, the books would be short of the venue. So it is booked and its
+        bracket hears it (an exit past flat is closed), and the run stops opening risk, since the
+        order's state said nothing more could fill."""
+        self.fault(f"the venue reports a fill of {fill.qty:g} {fill.symbol} for order {order.id}, which is "
+                   f"{order.instance.state} and can fill no more: booked as the venue reports it", key=order.id)
+        self.book_fill(order, fill)
+        if order.bracket is not None:
+            order.bracket.on_order_fill(order, fill)
         self.pump()
 
     def broadcast(self, event: str) -> None:
