@@ -32,11 +32,11 @@ def _answer(report) -> dict:
     (ReportStatus.FILLED, "filled"), (ReportStatus.CANCELED, "canceled"), (ReportStatus.EXPIRED, "expired"),
     (ReportStatus.REJECTED, "rejected"), (ReportStatus.UNKNOWN, "unknown")])
 def test_each_venue_status_is_a_word_the_spec_reads(status: ReportStatus, word: str) -> None:
-    assert _answer(SimpleNamespace(status=status, fills=(), filled_qty=0.0))["status"] == word
+    assert _answer(SimpleNamespace(status=status, fills=(), filled_qty=0.0, qty=2.0))["status"] == word
 
 
 def test_an_order_the_venue_does_not_know_is_not_found() -> None:
-    assert _answer(None) == {"status": "not_found", "filled_qty": 0.0, "avg_px": 0.0}
+    assert _answer(None) == {"status": "not_found", "filled_qty": 0.0, "avg_px": 0.0, "qty": 0.0}
 
 
 def test_every_word_but_unknown_leaves_unresolved() -> None:
@@ -54,5 +54,13 @@ def test_the_filled_qty_is_the_venues_cumulative_figure() -> None:
     order filled, also when its status report lists only some of the fills: reconciliation passes
     that figure, not the sum of the fills at hand; the average price is that of the fills listed."""
     fills = (SimpleNamespace(qty=0.5, price=100.0), SimpleNamespace(qty=0.5, price=102.0))
-    payload = _answer(SimpleNamespace(status=ReportStatus.FILLED, fills=fills, filled_qty=2.0))
-    assert payload == {"status": "filled", "filled_qty": 2.0, "avg_px": 101.0}
+    payload = _answer(SimpleNamespace(status=ReportStatus.FILLED, fills=fills, filled_qty=2.0, qty=2.0))
+    assert payload == {"status": "filled", "filled_qty": 2.0, "avg_px": 101.0, "qty": 2.0}
+
+
+def test_the_qty_is_the_venues_so_a_lost_amends_change_is_adopted() -> None:
+    """An amend whose answer was lost may have changed the order's qty at the venue: reconciliation
+    passes the venue's qty, which the order spec adopts (else the order's fills are judged against a
+    qty the venue does not hold: FILLED early, and the venue's later fills past it)."""
+    payload = _answer(SimpleNamespace(status=ReportStatus.ACCEPTED, fills=(), filled_qty=0.0, qty=12.0))
+    assert payload["qty"] == 12.0

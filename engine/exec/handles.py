@@ -94,15 +94,17 @@ class OrderHandle:
     def request_reconciliation(self, ctx: "ActionContext") -> None:
         report = self.execution.venue.order_status(self.id)
         if report is None:  # the venue does not know the order: it was never placed
-            ctx.raise_event("reconciled", {"status": NOT_FOUND, "filled_qty": 0.0, "avg_px": 0.0})
+            ctx.raise_event("reconciled", {"status": NOT_FOUND, "filled_qty": 0.0, "avg_px": 0.0, "qty": 0.0})
             if self.bracket is not None:  # a leg the venue does not hold protects nothing: tell its bracket
                 self.bracket.on_order_done(self, _REJECTED, "the venue does not know the order")
             return
         fills = report.fills
         qty = sum(f.qty for f in fills)
         avg = sum(f.qty * f.price for f in fills) / qty if qty else 0.0
+        # Its qty too: an amend whose answer was lost may have changed it, and the order's fills
+        # are judged against it (a qty short of the venue's would end the order FILLED early).
         ctx.raise_event("reconciled", {"status": _RECONCILED[report.status], "filled_qty": report.filled_qty,
-                                       "avg_px": avg})
+                                       "avg_px": avg, "qty": report.qty})
 
     # -- actions (provider engine) --------------------------------------------
     def notify(self, ctx: "ActionContext", text: str) -> None:

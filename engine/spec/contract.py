@@ -160,7 +160,7 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                                         answers=("amend_order",), refusal=True),
                 "cancel_rejected": Sent(("reason",), "when the venue refuses a cancel",
                                         answers=("cancel_order",), refusal=True),
-                "reconciled": Sent(("status", "filled_qty", "avg_px"), "with the venue's truth",
+                "reconciled": Sent(("status", "filled_qty", "avg_px", "qty"), "with the venue's truth",
                                    answers=("request_reconciliation",))},
         context={"filled_qty": "what a leg's amend adds to",
                  "qty": "what a leg covers, fills included: a refused amend that asked another qty was a resize",

@@ -59,7 +59,7 @@ def test_submit_timeout_goes_unresolved_and_only_reconciliation_leaves(machine):
         assert o.state == "UNRESOLVED", event
     o.wait(o.params["reconcile_overdue"])  # overdue: asks again and alerts, still unresolved
     assert o.state == "UNRESOLVED" and len(o.called("request_reconciliation")) == 2
-    o.send("reconciled", status="open", filled_qty=3.0, avg_px=99.5)
+    o.send("reconciled", status="open", filled_qty=3.0, avg_px=99.5, qty=0.0)
     assert o.state == "PARTIALLY_FILLED"
     assert (o.ctx["filled_qty"], o.ctx["avg_px"]) == (3.0, 99.5)
 
@@ -71,7 +71,7 @@ def test_submit_timeout_goes_unresolved_and_only_reconciliation_leaves(machine):
 def test_reconciliation_adopts_the_venue_truth(machine, status, filled, final):
     o = submitted(machine)
     o.wait(o.params["submit_timeout"])
-    o.send("reconciled", status=status, filled_qty=filled, avg_px=100.0)
+    o.send("reconciled", status=status, filled_qty=filled, avg_px=100.0, qty=0.0)
     assert o.state == final
 
 
@@ -81,7 +81,7 @@ def test_a_reconciliation_that_finds_the_rest_refused_after_fills_ends_the_order
     instead of being dropped (a fault) and the order asking again for ever."""
     o = submitted(machine)
     o.wait(o.params["submit_timeout"])
-    records = o.send("reconciled", status="rejected", filled_qty=4.0, avg_px=100.0)
+    records = o.send("reconciled", status="rejected", filled_qty=4.0, avg_px=100.0, qty=0.0)
     assert (o.state, o.ctx["filled_qty"]) == ("CANCELED", 4.0)
     assert not [r for r in records if r.kind == "unhandled"]
 
@@ -89,7 +89,7 @@ def test_a_reconciliation_that_finds_the_rest_refused_after_fills_ends_the_order
 def test_an_unknown_reconciliation_status_stays_unresolved(machine):
     o = submitted(machine)
     o.wait(o.params["submit_timeout"])
-    o.send("reconciled", status="garbled", filled_qty=0.0, avg_px=0.0)
+    o.send("reconciled", status="garbled", filled_qty=0.0, avg_px=0.0, qty=0.0)
     assert o.state == "UNRESOLVED"
 
 
@@ -248,7 +248,7 @@ def test_an_unresolved_order_ignores_venue_reports_until_reconciled(machine, rep
     o.wait(o.params["submit_timeout"])
     o.send(report, **payload)
     assert (o.state, o.bound.drops("UNRESOLVED", report)) == ("UNRESOLVED", 0)
-    o.send("reconciled", status="canceled", filled_qty=0.0, avg_px=0.0)
+    o.send("reconciled", status="canceled", filled_qty=0.0, avg_px=0.0, qty=0.0)
     assert o.state == "CANCELED"
 
 
@@ -321,9 +321,9 @@ def test_a_refusal_with_fills_does_not_close_the_order_as_rejected(machine, stat
     o.send("fill", qty=4.0, price=100.0)
     o.send("cancel")
     o.wait(o.params["ack_timeout"])
-    o.send("reconciled", status=status, filled_qty=4.0, avg_px=100.0)
+    o.send("reconciled", status=status, filled_qty=4.0, avg_px=100.0, qty=0.0)
     assert o.state == "UNRESOLVED"
-    o.send("reconciled", status=status, filled_qty=0.0, avg_px=0.0)
+    o.send("reconciled", status=status, filled_qty=0.0, avg_px=0.0, qty=0.0)
     assert o.state == "REJECTED"
 
 
@@ -343,7 +343,7 @@ def test_a_cancel_while_unresolved_waits_for_the_reconciliation(machine, truth, 
     o = _unresolved(machine)
     o.send("cancel")
     assert (o.state, o.called("cancel_order"), o.bound.drops("UNRESOLVED", "cancel")) == ("UNRESOLVED", [], 0)
-    o.send("reconciled", status=truth, filled_qty=10.0 if truth == "filled" else 0.0, avg_px=100.0)
+    o.send("reconciled", status=truth, filled_qty=10.0 if truth == "filled" else 0.0, avg_px=100.0, qty=0.0)
     assert (o.state, len(o.called("cancel_order"))) == (state, cancels)
 
 
@@ -355,7 +355,7 @@ def test_a_kill_while_an_entry_is_unresolved_cancels_it_once_reconciled(machine,
     never opens); an exit passes, as in every other state."""
     o = _unresolved(machine, reduce_only=reduce_only)
     o.send(kill)
-    o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0)
+    o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0, qty=0.0)
     assert o.state == state
     assert len(o.called("cancel_order")) == (state == "PENDING_CANCEL")
 
@@ -409,7 +409,7 @@ def test_an_amend_while_unresolved_goes_out_once_the_order_is_known_to_work(mach
     o = _unresolved(machine, reduce_only=True)
     o.send("amend", qty=12.0, price=95.0)
     assert (o.state, o.called("amend_order")) == ("UNRESOLVED", [])
-    o.send("reconciled", status="open", filled_qty=2.0, avg_px=100.0)
+    o.send("reconciled", status="open", filled_qty=2.0, avg_px=100.0, qty=0.0)
     assert (o.state, o.called("amend_order"), o.ctx["filled_qty"]) == (
         "PENDING_UPDATE", [{"qty": 12.0, "price": 95.0}], 2.0)
 
@@ -451,7 +451,7 @@ def test_a_request_whose_answer_timed_out_is_sent_again_if_the_order_still_works
     o.send(ask, **payload)
     o.wait(o.params["ack_timeout"])
     assert o.state == "UNRESOLVED"
-    o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0)
+    o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0, qty=0.0)
     assert o.state == state and o.called(action) == [payload, payload]
 
 
@@ -463,5 +463,17 @@ def test_an_amend_kept_by_a_timeout_is_sent_again_once(machine):
     o.send("amend", qty=10.0, price=95.0)
     for _ in range(2):
         o.wait(o.params["ack_timeout"])
-        o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0)
+        o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0, qty=0.0)
     assert o.state == "ACCEPTED" and len(o.called("amend_order")) == 2 and not o.ctx["amend_resent"]
+
+
+@pytest.mark.parametrize("told, qty", [(12.0, 12.0), (0.0, 10.0)])
+def test_a_reconciliation_adopts_the_venues_qty_when_it_says(machine, told, qty):
+    """order.yaml `reconciled` qty: an amend whose answer was lost may have resized the order at the
+    venue; the order takes the venue's qty (0: the venue does not say, the order keeps its own), so
+    its fills are judged against what the venue holds (a leg of 12 is not FILLED after 10)."""
+    o = accepted(machine)
+    o.send("amend", qty=12.0, price=99.0)
+    o.wait(o.params["ack_timeout"])
+    o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0, qty=told)
+    assert o.ctx["qty"] == qty

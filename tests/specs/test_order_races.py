@@ -53,7 +53,7 @@ def _payload(event: str, o: Any, draw: Any) -> dict:
     if event == "reconciled":
         status = draw(st.sampled_from(["open", "filled", "canceled", "expired", "rejected", "not_found"]))
         filled = QTY if status == "filled" else 0.0 if status in ("rejected", "not_found") else ctx["filled_qty"]
-        return {"status": status, "filled_qty": filled, "avg_px": 100.0}
+        return {"status": status, "filled_qty": filled, "avg_px": 100.0, "qty": draw(st.sampled_from([0.0, ctx["qty"]]))}
     return {}
 
 
