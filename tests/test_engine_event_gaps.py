@@ -215,7 +215,7 @@ def test_a_live_state_that_drops_a_report_the_venue_sends_on_its_own_is_an_error
 
 @pytest.mark.parametrize("event, spec, gap, state", [
     ("cancel", "  - event: cancel\n    source: UNRESOLVED\n", "  - event: cancel\n    source: []\n", "UNRESOLVED"),
-    ("amend", "    ignores: [cancel, amend, accepted", "    ignores: [cancel, accepted", "PENDING_CANCEL")])
+    ("amend", "    ignores: [cancel, amend, updated", "    ignores: [cancel, updated", "PENDING_CANCEL")])
 def test_a_live_state_that_drops_the_engines_own_amend_or_cancel_is_an_error(
         tmp_path: Path, event: str, spec: str, gap: str, state: str) -> None:
     """`Sent.anytime`: a bracket amends or cancels a leg whatever the leg's state (a resize while the

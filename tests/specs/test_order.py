@@ -477,3 +477,20 @@ def test_a_reconciliation_adopts_the_venues_qty_when_it_says(machine, told, qty)
     o.wait(o.params["ack_timeout"])
     o.send("reconciled", status="open", filled_qty=0.0, avg_px=0.0, qty=told)
     assert o.ctx["qty"] == qty
+
+
+@pytest.mark.parametrize("acked, state", [(False, "SUBMITTED"), (True, "ACCEPTED")])
+def test_a_cancel_refused_before_the_acknowledgement_does_not_make_the_order_working(machine, acked, state):
+    """order.yaml cancel_rejected, ctx.acked: a cancel sent before the venue acknowledged the order,
+    refused (the venue may not hold it: a submit lost on its way), went back to ACCEPTED: an order
+    the venue never said it holds counted as working (a stop leg believed to protect). It waits for
+    the acknowledgement again, its timeout reconciling; one acknowledged meanwhile works on."""
+    o = submitted(machine, reduce_only=True)
+    o.send("cancel")
+    if acked:
+        o.send("accepted")
+    o.send("cancel_rejected", reason="order not found")
+    assert o.state == state
+    if not acked:
+        o.wait(o.params["submit_timeout"])
+        assert o.state == "UNRESOLVED"
