@@ -20,7 +20,11 @@ order refused was dropped (order.yaml, fixed); a close the venue cancelled or ex
 qty, or one refused while another close worked, left units no order closed and nothing re-sent
 (handles.py, fixed); an amend answered UNKNOWN re-sent in an endless loop (order.yaml: a kept
 amend is kept once), and a leg filled in full before its resize, leaving the position without a
-stop (bracket.yaml `leg_spent`: the rest is closed).
+stop (bracket.yaml `leg_spent`: the rest is closed); with every request of a step answered
+alike, a reconciliation that kept the order's old qty after an amend whose answer was lost (the
+venue's later fills reached an order already FILLED), and a cancel refused before the venue
+acknowledged the order that made it count as working (order.yaml: the venue's qty adopted,
+ctx.acked).
 """
 from __future__ import annotations
 
@@ -71,18 +75,6 @@ class RaceVenue(AcceptingVenue):
         self.book: dict[str, Held] = {}
         self.mood = "ok"
         self.knows = True  # False: order_status cannot tell yet (UNKNOWN)
-        # The orders the step's mood already answered: an order's later requests in the same step
-        # are answered at once. A venue that answers an order's every amend UNKNOWN while its
-        # status says it works makes the engine re-send the amend in one endless synchronous loop
-        # (gap 1 of the report: order.yaml re-sends a kept amend on reconciliation, and
-        # amend_order raises ack_timeout at once): the walk hung there.
-        self.answered: set[str] = set()
-
-    def _mood(self, cid: str) -> str:
-        if cid in self.answered:
-            return "ok"
-        self.answered.add(cid)
-        return self.mood
 
     def _report(self, cid: str, status: ReportStatus, **kw: Any) -> VenueReport:
         return VenueReport(cid, status, **kw)
@@ -90,7 +82,7 @@ class RaceVenue(AcceptingVenue):
     def submit(self, req: OrderRequest) -> VenueReport:
         self.sent.append(req)
         cid = req.client_order_id
-        mood = self._mood(cid)
+        mood = self.mood
         if mood == "refuse":
             return self._report(cid, ReportStatus.REJECTED, reason="insufficient margin")
         if mood != "lost":
@@ -100,7 +92,7 @@ class RaceVenue(AcceptingVenue):
         return self._report(cid, ReportStatus.ACCEPTED, qty=req.qty, price=req.price)
 
     def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
-        o, mood = self.book.get(client_order_id), self._mood(client_order_id)
+        o, mood = self.book.get(client_order_id), self.mood
         if o is None or not o.alive or mood == "refuse" or (qty is not None and qty <= o.filled):
             held = o.price if o is not None else None
             return self._report(client_order_id, ReportStatus.REJECTED, reason="amend refused", price=held)
@@ -112,7 +104,7 @@ class RaceVenue(AcceptingVenue):
         return self._report(client_order_id, ReportStatus.ACCEPTED, qty=o.qty, price=o.price)
 
     def cancel(self, client_order_id: str) -> VenueReport:
-        o, mood = self.book.get(client_order_id), self._mood(client_order_id)
+        o, mood = self.book.get(client_order_id), self.mood
         if o is None or not o.alive or mood == "refuse":
             return self._report(client_order_id, ReportStatus.REJECTED, reason="order not working")
         if mood != "lost":
@@ -300,7 +292,7 @@ def test_no_venue_and_engine_interleaving_leaves_a_position_unprotected(machines
         if _settled(ex, b, venue):
             break
         step = data.draw(st.sampled_from(_venue_steps(venue) + ENGINE_STEPS), label="step")
-        venue.mood, venue.answered = data.draw(st.sampled_from(MOODS), label="mood"), set()
+        venue.mood = data.draw(st.sampled_from(MOODS), label="mood")
         venue.knows = data.draw(st.sampled_from([True, True, True, False]), label="status known")
         before = len(venue.sent)
         if step[0] in ("fill", "gone", "final", "trigger"):
@@ -412,9 +404,9 @@ def test_a_closed_brackets_refused_late_close_out_is_a_fault_once_the_other_is_d
     venue = RaceVenue()
     ex = execution_on(machines, venue, Ledger())
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
-    venue.mood, venue.answered = "lost", set()
+    venue.mood = "lost"
     ex.exit(b, "max hold")
-    venue.mood, venue.answered = "ok", set()
+    venue.mood = "ok"
     assert b.instance.done and ex.is_live(b.entry)
     ex.on_reports([_fill(b.entry, 3.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
     venue.mood = "refuse"
@@ -423,3 +415,39 @@ def test_a_closed_brackets_refused_late_close_out_is_a_fault_once_the_other_is_d
     assert not ex.faults
     ex.on_reports([_fill(b.exits[0], 3.0, 99.0, 3, ReportStatus.FILLED)])
     assert b.open_qty == 1.0 and [f for f in ex.faults if "the venue refused the exit of 1 X" in f]
+
+
+def test_a_close_the_reconciliation_finds_canceled_is_sent_again(machines) -> None:
+    """A flatten's close goes unanswered and its reconciliation cannot tell yet (UNRESOLVED); the
+    venue cancels it meanwhile, a report UNRESOLVED ignores (the reconciliation decides). The
+    bracket was told at once and re-sent a close, which the venue cancelled too: with the first
+    still UNRESOLVED it counted as working, so nothing re-sent again, and when the reconciliation
+    found the first canceled nobody told the bracket: it waited in flattening for ever (the walk
+    found it). Now the bracket hears of an order's end from the reconciliation, not from a report
+    the order spec ignored."""
+    venue = RaceVenue()
+    ex = execution_on(machines, venue, Ledger())
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    ex.on_reports([_fill(b.entry, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    venue.mood = "unknown"
+    ex.exit(b, "max hold")
+    venue.mood, venue.knows = "ok", False
+    _wait(ex, 11.0)
+    close = b.exits[0]
+    assert close.instance.state == "UNRESOLVED"
+    venue.book[close.id].alive = False
+    venue.book[close.id].end = ReportStatus.CANCELED
+    ex.on_reports([VenueReport(close.id, ReportStatus.CANCELED, reason="venue's own")])
+    assert not b.instance.ctx["close_refused"]  # UNRESOLVED: the reconciliation decides
+    venue.knows = True
+    _wait(ex, 61.0)
+    assert (close.instance.state, b.instance.ctx["close_refused"]) == ("CANCELED", True)
+    ex.price_update("X", 99.0, 2.0)
+    assert len(b.exits) == 2 and venue.sent[-1].qty == 10.0 and venue.sent[-1].reduce_only
+
+
+def _wait(ex: Any, seconds: float) -> None:
+    t = ex.clock.now() + seconds
+    ex.clock.set(t)
+    ex.interp.advance(t)
+    ex.pump()

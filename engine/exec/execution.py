@@ -197,8 +197,10 @@ class Execution:
         self.journal_report(order, r)
         # A final report with fills ends the order too when the venue cancelled, expired or
         # refused the rest (Bybit's PartiallyFilledCanceled, or Rejected with cumExecQty > 0):
-        # the bracket must hear its entry or leg is gone.
-        if order.bracket is not None and r.status in _FINAL and (not r.fills or r.status in _UNFILLED_REST):
+        # the bracket must hear its entry or leg is gone. Not while the order spec holds the
+        # order live (UNRESOLVED ignores such a report): the reconciliation decides, and tells it.
+        if (order.bracket is not None and r.status in _FINAL and (not r.fills or r.status in _UNFILLED_REST)
+                and not self.is_live(order)):
             order.bracket.on_order_done(order, r.status, r.reason)
             self.pump()
 

@@ -105,6 +105,8 @@ class OrderHandle:
         # are judged against it (a qty short of the venue's would end the order FILLED early).
         ctx.raise_event("reconciled", {"status": _RECONCILED[report.status], "filled_qty": report.filled_qty,
                                        "avg_px": avg, "qty": report.qty})
+        if self.bracket is not None and report.status in _UNFILLED_REST:  # its bracket hears, as from the venue's report
+            self.bracket.on_order_done(self, report.status, report.reason or "found ended by reconciliation")
 
     # -- actions (provider engine) --------------------------------------------
     def notify(self, ctx: "ActionContext", text: str) -> None:
