@@ -33,8 +33,10 @@ _RECONCILED = {ReportStatus.ACCEPTED: "open", ReportStatus.PARTIALLY_FILLED: "op
 NOT_FOUND = "not_found"
 # Members bound once: an Enum class attribute costs ~250 ns (EnumType.__getattr__), a global ~30.
 _REJECTED, _CANCELED, _EXPIRED = ReportStatus.REJECTED, ReportStatus.CANCELED, ReportStatus.EXPIRED
-# How a venue ends an order short of its qty: a close ended so leaves units no order closes.
-_UNFILLED_REST = frozenset({_REJECTED, _CANCELED, _EXPIRED})
+# How a venue ends an order short of its qty (cancelled, expired or refused): a final report of
+# one of these, with fills or not, leaves part of the order unfilled; a close ended so leaves
+# units no order closes.
+ENDED_SHORT = frozenset({_REJECTED, _CANCELED, _EXPIRED})
 _UNKNOWN = ReportStatus.UNKNOWN
 _FINAL = frozenset(s for s in ReportStatus if s.is_final)
 _SIDES = {s.value: s for s in Side}
@@ -105,7 +107,7 @@ class OrderHandle:
         # are judged against it (a qty short of the venue's would end the order FILLED early).
         ctx.raise_event("reconciled", {"status": _RECONCILED[report.status], "filled_qty": report.filled_qty,
                                        "avg_px": avg, "qty": report.qty})
-        if self.bracket is not None and report.status in _UNFILLED_REST:  # its bracket hears, as from the venue's report
+        if self.bracket is not None and report.status in ENDED_SHORT:  # its bracket hears, as from the venue's report
             self.bracket.on_order_done(self, report.status, report.reason or "found ended by reconciliation")
 
     # -- actions (provider engine) --------------------------------------------
@@ -382,7 +384,7 @@ class BracketHandle:
                 elif status is _REJECTED:
                     ex.post(self.instance, "leg_rejected", {"leg": leg, "reason": reason or "venue rejected it"})
                 return
-        if status in _UNFILLED_REST and any(o is order for o in self.exits):  # refused, cancelled or expired
+        if status in ENDED_SHORT and any(o is order for o in self.exits):  # refused, cancelled or expired
             left = self.open_qty
             if abs(left) <= _FLAT:
                 ex.post(self.instance, "position_closed")
