@@ -78,14 +78,22 @@ def filled(order_id: str, side: Any, qty: float, price: float, n: int) -> Any:
     return VenueReport(order_id, ReportStatus.FILLED, (fill,), filled_qty=qty)
 
 
-def execution_on(machines: dict[str, BoundMachine], venue: Any, ledger: Any,
+class NullLedger:
+    """A ledger that keeps nothing (the store is not what these tests are about)."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kw: None
+
+
+def execution_on(machines: dict[str, BoundMachine], venue: Any, ledger: Any = None,
                  on_closed: Any = lambda b: None) -> Any:
-    """An Execution on a test's fake `venue` at T0, its records in `execution.interp.sink`."""
+    """An Execution on a test's fake `venue` at T0 (ledger: a NullLedger unless given), its records
+    in `execution.interp.sink`."""
     from engine.exec.execution import Execution
     from engine.runtime import Interpreter, ListSink, ReplayClock
 
     interp = Interpreter(ReplayClock(T0), ListSink())
-    return Execution(interp, machines["order"], machines["bracket"], venue, ledger, interp.clock,
+    return Execution(interp, machines["order"], machines["bracket"], venue, ledger or NullLedger(), interp.clock,
                      multiplier=lambda s: 1.0, on_closed=on_closed)
 
 

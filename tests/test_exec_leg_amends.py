@@ -45,11 +45,6 @@ class ScriptedVenue(AcceptingVenue):
         return VenueReport(client_order_id, ReportStatus.ACCEPTED, qty=qty or 0.0, price=price)
 
 
-class Ledger:
-    def __getattr__(self, name: str):
-        return lambda *args, **kw: None
-
-
 @pytest.fixture(scope="module")
 def machines() -> dict[str, BoundMachine]:
     return order_machines()
@@ -61,7 +56,7 @@ def _fill(order: Any, side: Side, qty: float, price: float, n: int, status: Repo
 
 
 def _long(machines: dict[str, BoundMachine], venue: ScriptedVenue) -> tuple[Any, Any]:
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), 10.0)
     return ex, b
 
@@ -154,7 +149,7 @@ def test_a_bracket_qty_off_the_lot_grid_is_rounded_down(machines) -> None:
     """An entry never grows past what sizing approved: 10.6 units on a 1-unit grid is 10, for the
     entry and for the bracket that sizes its legs."""
     venue = ScriptedVenue()
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), 10.6)
     assert venue.sent[0].qty == 10.0 and b.instance.ctx["qty"] == 10.0
 
@@ -185,7 +180,7 @@ def test_each_order_id_is_the_hash_of_the_intent_and_its_nonce(machines) -> None
     from engine.domain import client_order_id
 
     venue = ScriptedVenue()
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     ts = T0 - 300.0
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, ts, "s"), 10.0)
     ex.on_reports([_fill(b.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED)])
@@ -196,7 +191,7 @@ def test_each_order_id_is_the_hash_of_the_intent_and_its_nonce(machines) -> None
 def test_a_price_update_moves_only_its_own_symbols_stops(machines) -> None:
     """Breakeven and trailing read the bar of the bracket's own symbol: Y's rally moves no stop of X."""
     venue = ScriptedVenue()
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     x, y = (ex.open_bracket(Intent(s, Domain.FOREX, Side.BUY, venue.quote(s), STOP, TAKE_PROFIT, T0, "s"), 10.0)
             for s in ("X", "Y"))
     ex.on_reports([_fill(x.entry, Side.BUY, 10.0, 100.0, 1, ReportStatus.FILLED),
@@ -271,7 +266,7 @@ def test_a_resize_covers_the_float_sum_of_the_fills_to_the_nearest_lot(machines)
     the position's 117989.759, not a lot short of it (the nearest lot, not the one below)."""
     venue = ScriptedVenue()
     venue.catalogue = MilliCatalogue()
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), 200000.0)
     ex.on_reports([_fill(b.entry, Side.BUY, 93198.643, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
     ex.on_reports([_fill(b.entry, Side.BUY, 24791.116, 100.0, 2, ReportStatus.PARTIALLY_FILLED)])

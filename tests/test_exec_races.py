@@ -127,11 +127,6 @@ class RaceVenue(AcceptingVenue):
         return self._report(client_order_id, status, filled_qty=o.filled, qty=o.qty, price=o.price)
 
 
-class Ledger:
-    def __getattr__(self, name: str):
-        return lambda *args, **kw: None
-
-
 @pytest.fixture(scope="module")
 def machines() -> dict[str, BoundMachine]:
     return order_machines()
@@ -284,7 +279,7 @@ def _settled(ex: Any, b: Any, venue: RaceVenue) -> bool:
 @given(data=st.data())
 def test_no_venue_and_engine_interleaving_leaves_a_position_unprotected(machines, data) -> None:
     venue, watch = RaceVenue(), Watch()
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
     log = ["open"]
     _check(ex, b, venue, watch, log)
@@ -319,7 +314,7 @@ def test_a_close_the_venue_ends_part_filled_is_sent_again(machines, status) -> N
     it (the walk above found it): the bracket waited in flattening for a close that no longer
     worked, and a closed bracket's late close-out ended so left its units with no fault."""
     venue = RaceVenue()
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
     ex.on_reports([_fill(b.entry, 10.0, 100.0, 1, ReportStatus.FILLED)])
     ex.exit(b, "max hold")
@@ -349,7 +344,7 @@ def test_an_amend_the_venue_never_answers_is_sent_again_once_not_for_ever(machin
     same step. Kept again, a venue whose amends time out while its status query answers hung the
     engine (the walk found it); the amend a timeout kept is kept once (ctx.amend_resent)."""
     venue = AmendTimeoutVenue()
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
     ex.on_reports([_fill(b.entry, 10.0, 100.0, 1, ReportStatus.FILLED)])
     ex.price_update("X", 103.0, 2.0)  # the stop trails to 101: its amend times out, and once more
@@ -363,7 +358,7 @@ def test_a_stop_leg_filled_in_full_before_its_resize_leaves_no_position_unprotec
     stayed `protected` with 9 units and no stop (the walk found it). Now it hears `leg_spent` and
     fails closed as for a refused leg: the rest is closed at market."""
     venue = RaceVenue()
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
     venue.mood = "unknown"
     ex.on_reports([_fill(b.entry, 1.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
@@ -381,7 +376,7 @@ def test_a_close_refused_while_another_works_is_sent_again_once_that_one_is_done
     it has filled its 4, 6 units are left with no close: the bracket hears `close_refused` and the
     next bar re-sends the close. Nothing told it (the walk found it): it waited in flattening."""
     venue = RaceVenue()
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
     ex.on_reports([_fill(b.entry, 4.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
     ex.exit(b, "max hold")
@@ -402,7 +397,7 @@ def test_a_closed_brackets_refused_late_close_out_is_a_fault_once_the_other_is_d
     the first has filled its 3, 1 unit is left that no order closes and no bracket re-sends: a
     fault (close-only) says so, as for a lone refused close-out. It went unsaid."""
     venue = RaceVenue()
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
     venue.mood = "lost"
     ex.exit(b, "max hold")
@@ -426,7 +421,7 @@ def test_a_close_the_reconciliation_finds_canceled_is_sent_again(machines) -> No
     found it). Now the bracket hears of an order's end from the reconciliation, not from a report
     the order spec ignored."""
     venue = RaceVenue()
-    ex = execution_on(machines, venue, Ledger())
+    ex = execution_on(machines, venue)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
     ex.on_reports([_fill(b.entry, 10.0, 100.0, 1, ReportStatus.FILLED)])
     venue.mood = "unknown"
