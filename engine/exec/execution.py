@@ -110,6 +110,18 @@ class Execution:
             inst, event, payload = self._outbox.popleft()
             check(send(inst, event, payload))
 
+    def advance(self, now: float) -> list[Record]:
+        """Fire the timers due at `now` (every machine's: the interpreter holds them all). An order's
+        or bracket's drop in a timer's step is a fault as in a sent event's: a submit whose ack timed
+        out reconciles at once, and a reconciliation the venue cannot answer yet is dropped on
+        purpose (`unknown`) so that the run goes close-only: its exposure is unknown. Then what
+        the steps' actions posted is sent. Returns the steps' records (the kill machine's too)."""
+        fired = self.interp.advance(now)
+        if fired:
+            self._check(fired)
+            self.pump()
+        return fired
+
     def operator_event(self, bracket: BracketHandle, event: str, payload: Mapping[str, Any],
                        because: str) -> tuple[list[Record], list[str]]:
         """An operator's event for one bracket (`engine move-stop`), with the operator as the cause of

@@ -274,7 +274,7 @@ class Runner:
         ses.clock.set(t)
         if t > self._day_end:  # _day_roll's own first test, without the call on most rows
             self._day_roll(t)
-        fired = ses.interp.advance(t)
+        fired = ses.execution.advance(t)
         if fired:
             ses._relay([r for r in fired if r.machine == self._kill_machine])
         ex, venue = ses.execution, ses.venue
