@@ -1,7 +1,7 @@
 """Execution: whatever a live venue and the engine do to one bracket, in whatever order, the real
 order and bracket machines take it, and the position stays protected (hypothesis over random walks).
 
-tests/specs/test_order_races.py walks one order machine alone; this walks one long bracket through
+tests/specs/test_order_races.py walks one order machine alone; this walks one bracket, long or short, through
 the real engine code (Execution, OrderHandle, BracketHandle) on a scripted venue that keeps the
 truth of every order it was sent. Each step is drawn from what the venue can legitimately do given
 its orders now (fill part or all of a working order's rest, trigger the stop, cancel, expire or
@@ -186,7 +186,8 @@ def _venue_does(ex: Any, venue: RaceVenue, step: tuple, data: Any, n: int) -> st
 def _engine_does(ex: Any, b: Any, venue: RaceVenue, step: tuple, data: Any) -> str:
     kind = step[0]
     if kind == "price":
-        price = data.draw(st.sampled_from([99.0, 101.0, 102.0, 103.0, 104.0, 106.0, 109.0]))
+        up = data.draw(st.sampled_from([-1.0, 1.0, 2.0, 3.0, 4.0, 6.0, 9.0]))  # in the position's favour
+        price = 100.0 + b.side.sign * up
         ex.price_update("X", price, 2.0)
         return f"price {price:g}"
     if kind == "exit":
@@ -204,8 +205,9 @@ def _engine_does(ex: Any, b: Any, venue: RaceVenue, step: tuple, data: Any) -> s
 class Watch:
     """What the checks remember across steps."""
 
-    def __init__(self) -> None:
-        self.stop_held = STOP  # the highest stop the venue has held
+    def __init__(self, side: Side) -> None:
+        self.sign = side.sign  # +1 long: a stop only rises; -1 short: it only falls
+        self.stop_held = STOP if side is Side.BUY else 200.0 - STOP  # the tightest stop the venue has held
         self.killed_at: int | None = None  # how many orders were sent before the first kill
         self.faults = 0  # the faults already checked
 
@@ -232,10 +234,10 @@ def _check(ex: Any, b: Any, venue: RaceVenue, watch: Watch, log: list[str]) -> N
     stop = b.legs.get("stop_loss")
     held = venue.book.get(stop.id) if stop is not None else None
     if held is not None and held.price is not None:
-        assert held.price >= watch.stop_held, f"{where}\nthe venue's stop widened to {held.price:g}"
+        assert watch.sign * (held.price - watch.stop_held) >= 0, f"{where}\nthe venue's stop widened to {held.price:g}"
         watch.stop_held = held.price
     if state in PROTECTING and pos > 0:
-        assert b.instance.ctx["stop"] >= watch.stop_held, f"{where}\nthe bracket's stop is below the venue's"
+        assert watch.sign * (b.instance.ctx["stop"] - watch.stop_held) >= 0, f"{where}\nthe bracket's stop is looser than the venue's"
         working = held is not None and held.alive
         unaware = stop is not None and stop.instance.state in UNAWARE
         assert working or unaware, f"{where}\na position of {pos:g} in {state} with no stop at the venue"
@@ -266,11 +268,12 @@ def _settled(ex: Any, b: Any, venue: RaceVenue) -> bool:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_no_venue_and_engine_interleaving_leaves_a_position_unprotected(machines, data) -> None:
-    venue, watch = RaceVenue(), Watch()
+@given(data=st.data(), side=st.sampled_from([Side.BUY, Side.SELL]))
+def test_no_venue_and_engine_interleaving_leaves_a_position_unprotected(machines, data, side) -> None:
+    venue, watch = RaceVenue(), Watch(side)
     ex = execution_on(machines, venue)
-    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    stop, take_profit = (STOP, TAKE_PROFIT) if side is Side.BUY else (200.0 - STOP, 200.0 - TAKE_PROFIT)
+    b = ex.open_bracket(Intent("X", Domain.FOREX, side, venue.quote("X"), stop, take_profit, T0, "s"), QTY)
     log = ["open"]
     _check(ex, b, venue, watch, log)
     for n in range(1, data.draw(st.integers(1, 30), label="steps") + 1):
