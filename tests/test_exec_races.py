@@ -205,9 +205,9 @@ def _engine_does(ex: Any, b: Any, venue: RaceVenue, step: tuple, data: Any) -> s
 class Watch:
     """What the checks remember across steps."""
 
-    def __init__(self, side: Side) -> None:
-        self.sign = side.sign  # +1 long: a stop only rises; -1 short: it only falls
-        self.stop_held = STOP if side is Side.BUY else 200.0 - STOP  # the tightest stop the venue has held
+    def __init__(self, b: Any) -> None:
+        self.sign = b.side.sign  # +1 long: a stop only rises; -1 short: it only falls
+        self.stop_held = float(b.instance.ctx["stop"])  # the tightest stop the venue has held
         self.killed_at: int | None = None  # how many orders were sent before the first kill
         self.faults = 0  # the faults already checked
 
@@ -270,10 +270,8 @@ def _settled(ex: Any, b: Any, venue: RaceVenue) -> bool:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), side=st.sampled_from([Side.BUY, Side.SELL]))
 def test_no_venue_and_engine_interleaving_leaves_a_position_unprotected(machines, data, side) -> None:
-    venue, watch = RaceVenue(), Watch(side)
-    ex = execution_on(machines, venue)
-    stop, take_profit = (STOP, TAKE_PROFIT) if side is Side.BUY else (200.0 - STOP, 200.0 - TAKE_PROFIT)
-    b = ex.open_bracket(Intent("X", Domain.FOREX, side, venue.quote("X"), stop, take_profit, T0, "s"), QTY)
+    venue, ex, b = _opened(machines, RaceVenue(), side)
+    watch = Watch(b)
     log = ["open"]
     _check(ex, b, venue, watch, log)
     for n in range(1, data.draw(st.integers(1, 30), label="steps") + 1):
@@ -294,6 +292,14 @@ def test_no_venue_and_engine_interleaving_leaves_a_position_unprotected(machines
         _check(ex, b, venue, watch, log)
 
 
+def _opened(machines: dict[str, BoundMachine], venue: Any, side: Side = Side.BUY) -> tuple[Any, Any, Any]:
+    """(venue, execution, bracket): a bracket of QTY opened on `venue`, its stop and target on the
+    position's side of 100 (STOP and TAKE_PROFIT for a long, mirrored for a short)."""
+    ex = execution_on(machines, venue)
+    stop, take_profit = (STOP, TAKE_PROFIT) if side is Side.BUY else (200.0 - STOP, 200.0 - TAKE_PROFIT)
+    return venue, ex, ex.open_bracket(Intent("X", Domain.FOREX, side, venue.quote("X"), stop, take_profit, T0, "s"), QTY)
+
+
 def _fill(order: Any, qty: float, price: float, n: int, status: ReportStatus) -> VenueReport:
     fill = Fill(order.id, f"{order.id}-{n}", "X", order.request.side, qty, price, 0.0, T0 + n, "q1")
     return VenueReport(order.id, status, (fill,), filled_qty=qty)
@@ -306,9 +312,7 @@ def test_a_close_the_venue_ends_part_filled_is_sent_again(machines, status) -> N
     bracket hears `close_refused` and the next bar re-sends the close. Only a REJECTED close told
     it (the walk above found it): the bracket waited in flattening for a close that no longer
     worked, and a closed bracket's late close-out ended so left its units with no fault."""
-    venue = RaceVenue()
-    ex = execution_on(machines, venue)
-    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    venue, ex, b = _opened(machines, RaceVenue())
     ex.on_reports([_fill(b.entry, 10.0, 100.0, 1, ReportStatus.FILLED)])
     ex.exit(b, "max hold")
     ex.on_reports([_fill(b.exits[0], 4.0, 99.0, 2, status)])
@@ -336,9 +340,7 @@ def test_an_amend_the_venue_never_answers_is_sent_again_once_not_for_ever(machin
     the venue's status; `open` with the amend kept sends it again (order.yaml `reconciled`), in the
     same step. Kept again, a venue whose amends time out while its status query answers hung the
     engine (the walk found it); the amend a timeout kept is kept once (ctx.amend_resent)."""
-    venue = AmendTimeoutVenue()
-    ex = execution_on(machines, venue)
-    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    venue, ex, b = _opened(machines, AmendTimeoutVenue())
     ex.on_reports([_fill(b.entry, 10.0, 100.0, 1, ReportStatus.FILLED)])
     ex.price_update("X", 103.0, 2.0)  # the stop trails to 101: its amend times out, and once more
     assert venue.amends == 2 and b.legs["stop_loss"].instance.state == "ACCEPTED"
@@ -350,9 +352,7 @@ def test_a_stop_leg_filled_in_full_before_its_resize_leaves_no_position_unprotec
     keeps the amend). The venue fills the stop's whole 1: the bracket heard a partial exit and
     stayed `protected` with 9 units and no stop (the walk found it). Now it hears `leg_spent` and
     fails closed as for a refused leg: the rest is closed at market."""
-    venue = RaceVenue()
-    ex = execution_on(machines, venue)
-    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    venue, ex, b = _opened(machines, RaceVenue())
     venue.mood = "unknown"
     ex.on_reports([_fill(b.entry, 1.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
     venue.mood = "ok"
@@ -368,9 +368,7 @@ def test_a_close_refused_while_another_works_is_sent_again_once_that_one_is_done
     close, which the venue refuses: the first close answers for the position while it works. Once
     it has filled its 4, 6 units are left with no close: the bracket hears `close_refused` and the
     next bar re-sends the close. Nothing told it (the walk found it): it waited in flattening."""
-    venue = RaceVenue()
-    ex = execution_on(machines, venue)
-    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    venue, ex, b = _opened(machines, RaceVenue())
     ex.on_reports([_fill(b.entry, 4.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)])
     ex.exit(b, "max hold")
     venue.mood = "refuse"
@@ -389,9 +387,7 @@ def test_a_closed_brackets_refused_late_close_out_is_a_fault_once_the_other_is_d
     go on a close-out that works, its late 1 on one the venue refuses, left to the first. Once
     the first has filled its 3, 1 unit is left that no order closes and no bracket re-sends: a
     fault (close-only) says so, as for a lone refused close-out. It went unsaid."""
-    venue = RaceVenue()
-    ex = execution_on(machines, venue)
-    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    venue, ex, b = _opened(machines, RaceVenue())
     venue.mood = "lost"
     ex.exit(b, "max hold")
     venue.mood = "ok"
@@ -413,9 +409,7 @@ def test_a_close_the_reconciliation_finds_canceled_is_sent_again(machines) -> No
     found the first canceled nobody told the bracket: it waited in flattening for ever (the walk
     found it). Now the bracket hears of an order's end from the reconciliation, not from a report
     the order spec ignored."""
-    venue = RaceVenue()
-    ex = execution_on(machines, venue)
-    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), QTY)
+    venue, ex, b = _opened(machines, RaceVenue())
     ex.on_reports([_fill(b.entry, 10.0, 100.0, 1, ReportStatus.FILLED)])
     venue.mood = "unknown"
     ex.exit(b, "max hold")
