@@ -179,7 +179,8 @@ def save(runner: Any, take_commands: bool = False) -> None:
             "brackets": [bracket_data(b) for b in ex.brackets.values()],
             # Only when one waits: a checkpoint without stays as it was (load reads it as none).
             **({"closing": [bracket_data(b) for b in ex.closing.values()]} if ex.closing else {}),
-            **({"commands": plain(runner.taken)} if runner.taken else {})})
+            **({"commands": plain(runner.taken)} if runner.taken else {}),
+            **({"disagreed": [[*k, v] for k, v in runner.disagreed.items()]} if runner.disagreed else {})})
         store.save_snapshots((inst.bound.name, inst.id, inst.bound.machine.spec_hash, interp.snapshot(inst))
                              for inst in [ses.kill, ses.rollout, *ses.gates.values(),
                                           *(b.instance for b in ex.brackets.values()),
@@ -237,6 +238,7 @@ def load(runner: Any, data: dict) -> None:
     runner.gate_kpis = {Domain(d): RunningKpis.restored(k) for d, k in data["gate_kpis"].items()}
     runner._last_risk_equity = data["last_risk_equity"]
     runner.taken = [Command(**c) for c in data.get("commands", ())]
+    runner.disagreed = {(d, s): text for d, s, text in data.get("disagreed", ())}
     upto = data["journal_seq"]
     store.replaying(upto)
     runner.trades = [trade_from(e.payload) for e in store.journal_entries("trade") if e.seq < upto]

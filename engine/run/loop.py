@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from engine.domain import Domain, Fill, Role, Side
+from engine.exec.agreement import disagreements
 from engine.exec.handles import BracketHandle
 from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
@@ -82,6 +83,9 @@ class Runner:
     carried: Carried = Carried()  # its `engine run` options the commands it suggests keep (store, specs...)
     bar_s: dict[str, float] = field(init=False)  # symbol -> its bar's length: what an order decided at a close fills in
     days: TradingDays = field(init=False)  # the risk spec's trading day: when _day_roll rolls
+    # (domain, symbol) -> what the last check found the venue holding apart from the books
+    # (_check_positions): checkpointed, so a resumed run raises no fault the run had raised.
+    disagreed: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk, self.session.usd_rates)
@@ -244,7 +248,22 @@ class Runner:
     def checkpoint(self) -> None:
         from engine.run.checkpoint import save
 
+        self._check_positions()
         save(self)
+
+    def _check_positions(self) -> None:
+        """Fail closed on books the venue disagrees with (engine/exec/agreement.py): a fault for
+        each disagreement the last check did not find, so a lasting one is raised once."""
+        ses = self.session
+        ex = ses.execution
+        books = {d: {s: p.qty for s, p in b.positions.items()} for d, b in ses.books.items()}
+        found = disagreements(books, ses.venue.positions(), ex.on_step)
+        for (domain, symbol), text in found.items():
+            if self.disagreed.get((domain, symbol)) != text:
+                ex.fault(text, key=f"positions:{domain}:{symbol}")
+        self.disagreed = found
+        if ex.faults:
+            self._raise_faults()
 
     def result(self, started: float) -> RunResult:
         ses = self.session
