@@ -33,7 +33,10 @@ class Batch:
     figures: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # id -> (qty, price) at the venue
     positions: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)  # (symbol, domain, mode)
     wallets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (domain, mode) -> balance, pnl
+    # (qty, client_order_id, fill_id): a fill added to an order row written already, whose ledger
+    # row is gone (a late fill of a retired order); added once, with its fill, by fill_id.
+    late_fills: list[tuple[float, str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any((self.journal, self.intents, self.order_updates, self.fills, self.figures, self.positions,
-                    self.wallets))
+                    self.wallets, self.late_fills))

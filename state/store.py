@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, bindparam, create_engine, select, update
+from sqlalchemy import Engine, bindparam, create_engine, select, text, update
 from sqlmodel import Session, SQLModel
 
 from engine.domain import Domain, Fill, Mode, OrderRequest, Position, Side
@@ -762,6 +762,8 @@ def _write_core(conn: Any, batch: Batch) -> None:
         conn.execute(_ORDER_UPDATE, [{"b_id": k, **v} for k, v in batch.order_updates.items()])
     if batch.figures:
         conn.execute(_FIGURES_UPDATE, [{"b_id": k, "qty": q, "price": p} for k, (q, p) in batch.figures.items()])
+    if batch.late_fills:
+        conn.execute(_LATE_FILL, [{"qty": q, "oid": o, "fid": f} for q, o, f in batch.late_fills])
     if batch.fills:
         conn.execute(_insert_ignore(conn, FillRow, ["fill_id"]), [dict(zip(FILL_COLUMNS, row)) for row in batch.fills])
 
@@ -780,6 +782,11 @@ _COMMAND_WAITING = "SELECT 1 FROM control WHERE consumed_ts IS NULL LIMIT 1"
 _NEW_ORDER = {"status": INTENT, "filled_qty": 0.0, "machine_state": ""}  # an intent with no update
 _SQLITE_ORDER_UPDATE = "UPDATE orders SET status = ?, filled_qty = ?, machine_state = ? WHERE client_order_id = ?"
 _SQLITE_FIGURES_UPDATE = "UPDATE orders SET qty = ?, price = ? WHERE client_order_id = ?"
+# Batch.late_fills, before the fills go in: a fill already stored (by fill_id) adds nothing again.
+_LATE_FILL_SQL = ("UPDATE orders SET filled_qty = filled_qty + {q} WHERE client_order_id = {o} "
+                  "AND NOT EXISTS (SELECT 1 FROM fills WHERE fills.fill_id = {f})")
+_SQLITE_LATE_FILL = _LATE_FILL_SQL.format(q="?", o="?", f="?")
+_LATE_FILL = text(_LATE_FILL_SQL.format(q=":qty", o=":oid", f=":fid"))
 _ORDER_COLUMNS = INTENT_COLUMNS + ORDER_UPDATE_COLUMNS
 _ORDER_UPDATE_ROW = itemgetter(*ORDER_UPDATE_COLUMNS)
 _TAGS, _REDUCE_ONLY = INTENT_COLUMNS.index("tags"), INTENT_COLUMNS.index("reduce_only")
@@ -822,6 +829,8 @@ def _write_rows(cur: Any, batch: Batch) -> None:
         cur.executemany(_SQLITE_ORDER_UPDATE, [(*_ORDER_UPDATE_ROW(v), k) for k, v in updates.items()])
     if batch.figures:
         cur.executemany(_SQLITE_FIGURES_UPDATE, [(qty, price, k) for k, (qty, price) in batch.figures.items()])
+    if batch.late_fills:
+        cur.executemany(_SQLITE_LATE_FILL, batch.late_fills)
     if batch.fills:
         _insert(cur, "fills", FILL_COLUMNS, list(chain.from_iterable(batch.fills)), "ON CONFLICT (fill_id) DO NOTHING")
 

@@ -91,16 +91,20 @@ def test_the_sqlite_path_stores_what_sqlalchemy_core_stores(tmp_path: Path) -> N
     partial = _batch("p", 2)
     partial.order_updates.pop("p-1")  # an intent with no update yet: inserted as it is
     partial.order_updates["x-0"] = {"status": "canceled", "filled_qty": 0.0, "machine_state": "GONE"}
+    # A late fill of the canceled order, written twice (its fill_id makes it once).
+    late = Batch(fills=[("x-0-late", "x-0", "EUR/USD", "buy", 0.5, 1.1, 0.0, 9.0, "q", "taker")],
+                 late_fills=[(0.5, "x-0", "x-0-late")])
     stored = []
     for name, path in (("core", _write_core), ("sqlite", _write_sqlite)):
         (tmp_path / name).mkdir()
         with open_store(tmp_path / name, "batch") as s:
-            for b in (_batch("x", 3, "accepted"), _batch("y", 2), partial):
+            for b in (_batch("x", 3, "accepted"), _batch("y", 2), partial, late, late):
                 _write(s, b, path)
         stored.append(_stored(tmp_path / name))
     assert _same(stored[0], stored[1])
     status = {r["client_order_id"]: r["status"] for r in stored[1]["orders"]}
     assert (status["x-0"], status["p-1"], status["p-0"]) == ("canceled", "intent", "filled")
+    assert {r["client_order_id"]: r["filled_qty"] for r in stored[1]["orders"]}["x-0"] == 0.5
     assert math.isnan(stored[1]["journal"][0]["payload"]["px"]) and stored[1]["orders"][1]["tags"] == ["t", 1]
 
 

@@ -7,7 +7,7 @@ happen: the specs do. This module only carries events and calls the venue.
 """
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any, Callable, Mapping
 
 from adapters.base import ReportStatus, Venue, VenueEvent, VenueReport
@@ -17,13 +17,17 @@ from engine.risk.types import Intent
 from engine.runtime import BoundMachine, Clock, Instance, Interpreter
 from engine.runtime.audit import Record
 from engine.runtime.compiled import GUARDED
-from engine.spec.contract import ORDER_DONE_TAG
+from engine.spec.contract import ADOPT, ORDER_DONE_TAG
 
 _REPORT_EVENTS = {ReportStatus.TRIGGERED: "triggered", ReportStatus.CANCELED: "canceled",
                   ReportStatus.EXPIRED: "expired", ReportStatus.REJECTED: "rejected",
                   ReportStatus.UNKNOWN: "ack_timeout"}
 _FINAL = frozenset(s for s in ReportStatus if s.is_final)  # a set: ReportStatus.is_final costs ~500 ns a call
 _GONE = frozenset({ReportStatus.CANCELED, ReportStatus.EXPIRED})  # ended by the venue, the rest unfilled
+# Retired orders kept for a fill the venue reports late (Execution._late_fill): a live venue's
+# fill report trails the order's cancel by seconds at most, while a replay retires ~10 orders
+# a trade; one further back is found by the check of the books against the venue's positions.
+RETIRED_KEPT = 256
 # The venue's word on an order becomes its stored status. "filled" too: the venue fills the qty it
 # conformed to its lot grid, which a float sum of fills may miss by an ulp of the request's. A part
 # fill's status comes with its quantities (ledger.fill); an ack timeout is not the venue's word.
@@ -51,6 +55,7 @@ class Execution:
         # market close-out, an entry whose cancel is unconfirmed): their trade is recorded once
         # no order of theirs can fill any more, so that it holds every fill and fee of the bracket.
         self.closing: dict[str, BracketHandle] = {}
+        self.retired: OrderedDict[str, OrderHandle] = OrderedDict()  # the last RETIRED_KEPT forgotten
         self._outbox: deque[tuple[Instance, str, Mapping[str, Any] | None]] = deque()
         self._seq = 0
         self.refused = 0  # orders the venue rejected (each also journaled as a `rejection`)
@@ -195,7 +200,10 @@ class Execution:
     def _on_report(self, r: VenueReport) -> None:
         order = self.orders.get(r.client_order_id)
         if order is None:
-            return  # an order from before a restart that reconciliation already settled
+            gone = self.retired.get(r.client_order_id)
+            for fill in r.fills if gone is not None else ():
+                self._late_fill(gone, fill)
+            return  # else an order this run never held (a resumed run's books are checked at checkpoints)
         for fill in r.fills:
             self._dispatch_fill(order, fill)
         event = _REPORT_EVENTS.get(r.status)
@@ -255,6 +263,26 @@ class Execution:
             order.bracket.on_order_fill(order, fill)
         self.pump()
 
+    def _late_fill(self, order: OrderHandle, fill: Fill) -> None:
+        """A fill the venue reports for an order retired with its closed bracket (it raced the
+        order's cancel, expiry or refusal, and came after the bracket's trade was recorded). The
+        fill is real: it is booked, the run stops opening risk, and a new bracket takes the
+        units, which nothing protects (the bracket spec's `adopt`: the shipped one closes them)."""
+        self.fault(f"the venue reports a fill of {fill.qty:g} {fill.symbol} for order {order.id}, whose bracket "
+                   f"had closed: booked as the venue reports it, and a new bracket closes the units", key=order.id)
+        self.ledger.late_fill(order, fill, self._multiplier(fill.symbol))
+        self.on_fill(order.domain, fill, self._multiplier(fill.symbol))
+        self._seq += 1
+        req = order.request
+        bid = f"adopted:{fill.symbol}:{fill.ts:.0f}:{self._seq}"
+        b = BracketHandle(self, bid, fill.symbol, order.domain, fill.side, req.strategy, self.clock.now(), req.tags)
+        b.instance = self.interp.create(self.bracket_machine, bid, host=b)
+        b.entry_fills.append(fill)
+        self.brackets[bid] = b
+        self.post(b.instance, ADOPT, {"side": fill.side.value, "qty": fill.qty, "price": fill.price,
+                                      "reason": f"a late fill of order {order.id}"})
+        self.pump()
+
     def broadcast(self, event: str) -> None:
         """A kill broadcast reaches every bracket and every order still working."""
         for b in list(self.brackets.values()):
@@ -292,13 +320,17 @@ class Execution:
 
     # -- the book and the journal (called by handles) -----------------------------
     def book_fill(self, order: OrderHandle, fill: Fill) -> None:
-        mult = self._mults.get(fill.symbol)
-        if mult is None:
-            mult = self._mults[fill.symbol] = self.multiplier(fill.symbol)
+        mult = self._multiplier(fill.symbol)
         self.ledger.fill(order, fill, mult)
         # Always applied to the in-memory book: after a resume it was restored from before
         # this fill, even when the store already has it (idempotent by fill id).
         self.on_fill(order.domain, fill, mult)
+
+    def _multiplier(self, symbol: str) -> float:
+        mult = self._mults.get(symbol)
+        if mult is None:
+            mult = self._mults[symbol] = self.multiplier(symbol)
+        return mult
 
     def journal_intent(self, order: OrderHandle) -> None:
         self.ledger.intent(order)
@@ -348,12 +380,20 @@ class Execution:
                 else:
                     del self.orders[cid]
                     self.ledger.retired(o)  # its final state, written at the next flush
+                    self._keep_retired(o)
         self._unbracketed = unbracketed
         for bid in [i for i in self.closing if i not in working]:
             b = self.closing.pop(bid, None)  # None: a nested _retire (on_closed's kill broadcast) took it
             if b is not None:
                 self.on_closed(b)
                 _unlink(b)
+
+
+    def _keep_retired(self, o: OrderHandle) -> None:
+        kept = self.retired
+        kept[o.id] = o
+        if len(kept) > RETIRED_KEPT:
+            kept.popitem(last=False)
 
 
 def _unlink(b: BracketHandle) -> None:

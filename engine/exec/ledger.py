@@ -60,6 +60,10 @@ class StoreLedger:
             if result.recorded and result.realized_pnl:
                 self.store.credit(order.domain, self.mode, result.realized_pnl, f"fill {fill.fill_id}", realized=True)
 
+    def late_fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
+        """A fill for an order execution retired: added to its row, whose final status stands."""
+        self.fill(order, fill, multiplier)
+
     def funding(self, domain: Domain, event: "VenueEvent") -> None:
         # Idempotent by symbol and funding time: a re-processed bar after a crash hears it again.
         self.store.record_funding(domain, self.mode, event.symbol, event.ts, event.detail, funding_reason(event))
@@ -134,16 +138,29 @@ class BufferedLedger:
             self.batch.figures[order.id] = (qty, price)
 
     def fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
-        self.batch.fills.append((fill.fill_id, fill.client_order_id, fill.symbol, fill.side.value, fill.qty, fill.price,
-                                 fill.fee, fill.ts, fill.quote_id, fill.liquidity))
         oid = order.id
         row = self.rows.get(oid)
         filled = (0.0 if row is None else row["filled_qty"]) + fill.qty
         # "filled" is the venue's word (Execution.journal_report): an amended leg's request qty
         # is stale, and the venue fills what it conformed to its grid, not the float requested.
         self._update(order, oid, "partially_filled", filled)
+        self._fill_row(fill)
+
+    def _fill_row(self, fill: Fill) -> None:
+        self.batch.fills.append((fill.fill_id, fill.client_order_id, fill.symbol, fill.side.value, fill.qty, fill.price,
+                                 fill.fee, fill.ts, fill.quote_id, fill.liquidity))
         self.journal("fill", fill.fill_id, {"order": fill.client_order_id, "qty": fill.qty, "price": fill.price,
                                             "fee": fill.fee})
+
+    def late_fill(self, order: "OrderHandle", fill: Fill, multiplier: float) -> None:
+        """A fill for an order execution retired: added to its row, whose final status stands. A
+        row already written and forgotten (the status of an order written with its final one is
+        not kept, state()) takes the fill's qty in the store, as Store.record_fill adds it."""
+        if order.id in self.rows:
+            self.fill(order, fill, multiplier)
+            return
+        self._fill_row(fill)
+        self.batch.late_fills.append((fill.qty, order.id, fill.fill_id))
 
     def funding(self, domain: Domain, event: "VenueEvent") -> None:
         """Journaled now; the wallet and position move with the book, written at the next flush."""

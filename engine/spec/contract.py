@@ -35,6 +35,10 @@ LEG_RESIZE_REJECTED = "leg_resize_rejected"
 # The venue refused a bracket's market close and no other close of it works: the position stays
 # open, which the bracket spec must answer (the shipped one re-sends it at the next kill flatten).
 CLOSE_REFUSED = "close_refused"
+# A fill the venue reports for an order whose bracket closed (it raced the order's cancel, expiry
+# or refusal): a new bracket takes the units, which the bracket spec must answer (the shipped one
+# closes them at market).
+ADOPT = "adopt"
 
 
 def stage_state(stage: int) -> str:
@@ -188,6 +192,8 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                                     "works: the position stays open", answers=("close_position",), refusal=True),
                 "overfilled": Sent(("qty",), "when exits filled past flat"),
                 "exit": Sent(("reason",), "for an exit the engine decides (max hold, weekend)"),
+                ADOPT: Sent(("side", "qty", "price", "reason"), "to a new bracket for the units of a fill the venue "
+                            "reports for an order of a closed bracket, which nothing protects"),
                 "price_update": Sent(("price", "atr"), "every bar to each bracket whose state takes it (breakeven, "
                                      "trailing stop, the re-send of a refused close)"),
                 MOVE_STOP: Sent(("stop", "price"), "when the operator moves a symbol's stop (`engine move-stop`), "
