@@ -12,18 +12,26 @@ from adapters.base import ReportStatus
 from engine.domain import Domain
 from engine.exec.handles import OrderHandle
 from engine.spec.loader import load_specs
-from state_support import order
+from state_support import fill, order
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _answer(report) -> dict:
+REQ = order(1, qty=2.0)
+
+
+def _raised(report, booked: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
     raised: list = []
     venue = SimpleNamespace(order_status=lambda cid: report)
-    handle = OrderHandle(SimpleNamespace(venue=venue), order(1, qty=2.0), Domain.CRYPTO_SPOT)
+    handle = OrderHandle(SimpleNamespace(venue=venue), REQ, Domain.CRYPTO_SPOT)
+    handle.fill_ids.update(booked)
     handle.request_reconciliation(SimpleNamespace(raise_event=lambda e, p: raised.append((e, p))))
-    [(event, payload)] = raised
-    assert event == "reconciled"
+    return raised
+
+
+def _answer(report) -> dict:
+    *fills, (event, payload) = _raised(report)
+    assert event == "reconciled" and all(e == "fill" for e, _ in fills)
     return payload
 
 
@@ -53,7 +61,7 @@ def test_the_filled_qty_is_the_venues_cumulative_figure() -> None:
     """The venue's filled_qty (cumulative over the order's life, VenueReport) is its word on what the
     order filled, also when its status report lists only some of the fills: reconciliation passes
     that figure, not the sum of the fills at hand; the average price is that of the fills listed."""
-    fills = (SimpleNamespace(qty=0.5, price=100.0), SimpleNamespace(qty=0.5, price=102.0))
+    fills = (fill(REQ, 1, qty=0.5, price=100.0), fill(REQ, 2, qty=0.5, price=102.0))
     payload = _answer(SimpleNamespace(status=ReportStatus.FILLED, fills=fills, filled_qty=2.0, qty=2.0))
     assert payload == {"status": "filled", "filled_qty": 2.0, "avg_px": 101.0, "qty": 2.0}
 
@@ -64,3 +72,14 @@ def test_the_qty_is_the_venues_so_a_lost_amends_change_is_adopted() -> None:
     qty the venue does not hold: FILLED early, and the venue's later fills past it)."""
     payload = _answer(SimpleNamespace(status=ReportStatus.ACCEPTED, fills=(), filled_qty=0.0, qty=12.0))
     assert payload["qty"] == 12.0
+
+
+def test_the_venues_fills_the_engine_has_not_booked_come_first_as_fills() -> None:
+    """A fill the venue made and never reported (an order gone UNRESOLVED) reaches the order machine
+    as a `fill` before the venue's truth, so that it is booked and its bracket hears it; one the
+    engine booked already is not raised again."""
+    fills = (fill(REQ, 1, qty=0.5, price=100.0), fill(REQ, 2, qty=1.5, price=102.0))
+    report = SimpleNamespace(status=ReportStatus.FILLED, fills=fills, filled_qty=2.0, qty=2.0)
+    assert [e for e, _ in _raised(report)] == ["fill", "fill", "reconciled"]
+    raised = _raised(report, booked=(fills[0].fill_id,))
+    assert raised[:-1] == [("fill", {"qty": 1.5, "price": 102.0})] and raised[-1][0] == "reconciled"

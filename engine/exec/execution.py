@@ -202,7 +202,8 @@ class Execution:
         if order is None:
             gone = self.retired.get(r.client_order_id)
             for fill in r.fills if gone is not None else ():
-                self._late_fill(gone, fill)
+                if fill.fill_id not in gone.fill_ids:
+                    self._late_fill(gone, fill)
             return  # else an order this run never held (a resumed run's books are checked at checkpoints)
         for fill in r.fills:
             self._dispatch_fill(order, fill)
@@ -239,6 +240,8 @@ class Execution:
         self.on_funding(domain, event.symbol, paid)
 
     def _dispatch_fill(self, order: OrderHandle, fill: Fill) -> None:
+        if fill.fill_id in order.fill_ids:
+            return  # booked already: a reconciliation found it before this report came
         if order.instance is not None and order.instance.done:
             self._fill_past_done(order, fill)
             return
@@ -270,6 +273,7 @@ class Execution:
         units, which nothing protects (the bracket spec's `adopt`: the shipped one closes them)."""
         self.fault(f"the venue reports a fill of {fill.qty:g} {fill.symbol} for order {order.id}, whose bracket "
                    f"had closed: booked as the venue reports it, and a new bracket closes the units", key=order.id)
+        order.fill_ids.add(fill.fill_id)
         self.ledger.late_fill(order, fill, self._multiplier(fill.symbol))
         self.on_fill(order.domain, fill, self._multiplier(fill.symbol))
         self._seq += 1
@@ -321,6 +325,7 @@ class Execution:
     # -- the book and the journal (called by handles) -----------------------------
     def book_fill(self, order: OrderHandle, fill: Fill) -> None:
         mult = self._multiplier(fill.symbol)
+        order.fill_ids.add(fill.fill_id)
         self.ledger.fill(order, fill, mult)
         # Always applied to the in-memory book: after a resume it was restored from before
         # this fill, even when the store already has it (idempotent by fill id).

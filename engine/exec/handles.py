@@ -54,6 +54,10 @@ class OrderHandle:
     instance: "Instance | None" = None
     fill: Fill | None = None  # the fill being dispatched to the machine right now
     id: str = field(init=False, default="")  # request.client_order_id: read for every journal row
+    # Ids of the fills booked for it (Execution.book_fill): a reconciliation books the venue's
+    # others, and a report repeating one (it trailed the reconciliation that found it) books none.
+    fill_ids: set[str] = field(default_factory=set)
+    found: list[Fill] = field(default_factory=list)  # a reconciliation's unbooked fills, for record_fill
 
     def __post_init__(self) -> None:
         self.id = self.request.client_order_id
@@ -103,6 +107,12 @@ class OrderHandle:
         fills = report.fills
         qty = sum(f.qty for f in fills)
         avg = sum(f.qty * f.price for f in fills) / qty if qty else 0.0
+        # Fills the venue made and never reported (or not yet): each reaches the order machine as a
+        # `fill` before the venue's truth, so that it is booked and its bracket hears it (a filled
+        # entry found so has its legs placed; found by the figures alone, it had none).
+        self.found = [f for f in fills if f.fill_id not in self.fill_ids and f.client_order_id == self.id]
+        for f in self.found:
+            ctx.raise_event("fill", {"qty": f.qty, "price": f.price})
         # Its qty too: an amend whose answer was lost may have changed it, and the order's fills
         # are judged against it (a qty short of the venue's would end the order FILLED early).
         ctx.raise_event("reconciled", {"status": _RECONCILED[report.status], "filled_qty": report.filled_qty,
@@ -121,8 +131,10 @@ class OrderHandle:
     # -- actions (provider state) ---------------------------------------------
     def record_fill(self, ctx: "ActionContext", qty: float, price: float) -> None:
         fill = self.fill
-        if fill is None:  # a reconciliation fill without venue detail: nothing to book
-            return
+        if fill is None:
+            if not self.found:  # a fill event with no venue detail: nothing to book
+                return
+            fill = self.found.pop(0)  # one a reconciliation found, in the order it raised them
         if qty != fill.qty or price != fill.price:  # the order spec's figures are what is booked
             fill = replace(fill, qty=qty, price=price)
         self.execution.book_fill(self, fill)

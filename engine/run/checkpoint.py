@@ -144,6 +144,10 @@ def restore_handles(execution: Any, orders: list[dict], brackets: list[dict], sn
         b.entry = execution.orders.get(d["entry"]) if d["entry"] else None
         b.legs = {k: execution.orders[i] for k, i in d["legs"].items() if i in execution.orders}
         b.exits = [execution.orders[i] for i in d["exits"] if i in execution.orders]
+        for f in (*b.entry_fills, *b.exit_fills):  # what each order has booked (OrderHandle.fill_ids)
+            o = execution.orders.get(f.client_order_id)
+            if o is not None:
+                o.fill_ids.add(f.fill_id)
 
 
 def trade_from(d: dict) -> ClosedTrade:
