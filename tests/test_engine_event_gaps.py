@@ -262,3 +262,33 @@ def test_a_bracket_that_drops_the_venues_own_leg_cancel_while_the_position_is_op
     assert [g.split(" ", 1)[0] for g in got] == [f"orders/bracket.yaml:{_line(bracket, f'  {s}:')}:3"
                                                  for s in ("entry_partial", "protected")]
     assert all("does not take `leg_canceled`" in g and "which carries `position_open`" in g for g in got)
+
+
+CANCELED_IGNORES = ("cancel", "accepted", "updated", "update_rejected", "cancel_rejected", "canceled", "expired",
+                    "rejected", "triggered")
+
+
+@pytest.mark.parametrize("event", CANCELED_IGNORES[1:])
+def test_a_done_state_that_is_not_final_drops_nothing_the_venue_can_send_late(tmp_path: Path, event: str) -> None:
+    """`Sent.late`: CANCELED (tagged `terminal`, not final: a late fill is still booked there) hears
+    the venue's reports of an end it already reported (a cancel confirmed by the answer and again
+    on the stream) and answers that trailed it; without its `ignores` entry the run faulted on a
+    repeated cancel confirmation (the lossy walk, tests/test_exec_races.py, found it)."""
+    root = _tree(tmp_path)
+    order = root / "orders/order.yaml"
+    kept = [e for e in CANCELED_IGNORES if e != event]
+    _replace(order, f"    ignores: [{', '.join(CANCELED_IGNORES)}]\n", f"    ignores: [{', '.join(kept)}]\n")
+    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
+    assert got.startswith(f"orders/order.yaml:{_line(order, '  CANCELED:')}:3 ")
+    assert f"does not take `{event}` in `CANCELED`, which carries `terminal` and is not final" in got
+
+
+def test_a_bracket_that_drops_a_late_entry_fill_while_protected_is_an_error(tmp_path: Path) -> None:
+    """An entry's fill can come after its rest was canceled (the fill raced the cancel, or its
+    report trailed it): the bracket is `protected` then, and must resize its legs to it."""
+    root = _tree(tmp_path)
+    bracket = root / "orders/bracket.yaml"
+    _replace(bracket, "  - event: entry_fill\n    source: protected\n", "  - event: entry_fill\n    source: []\n")
+    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
+    assert got.startswith(f"orders/bracket.yaml:{_line(bracket, '  protected:')}:3 ")
+    assert "does not take `entry_fill` in `protected`, which carries `position_open`" in got

@@ -205,6 +205,7 @@ class Execution:
                 if fill.fill_id not in gone.fill_ids:
                     self._late_fill(gone, fill)
             return  # else an order this run never held (a resumed run's books are checked at checkpoints)
+        was_live = self.is_live(order)  # else its bracket heard of its end already: a repeated report
         for fill in r.fills:
             self._dispatch_fill(order, fill)
         event = _REPORT_EVENTS.get(r.status)
@@ -220,7 +221,7 @@ class Execution:
         # the bracket must hear its entry or leg is gone. Not while the order spec holds the
         # order live (UNRESOLVED ignores such a report): the reconciliation decides, and tells it.
         if (order.bracket is not None and r.status in _FINAL and (not r.fills or r.status in ENDED_SHORT)
-                and not self.is_live(order)):
+                and was_live and not self.is_live(order)):
             order.bracket.on_order_done(order, r.status, r.reason)
             self.pump()
 

@@ -130,11 +130,12 @@ class OrderHandle:
 
     # -- actions (provider state) ---------------------------------------------
     def record_fill(self, ctx: "ActionContext", qty: float, price: float) -> None:
-        fill = self.fill
-        if fill is None:
-            if not self.found:  # a fill event with no venue detail: nothing to book
-                return
-            fill = self.found.pop(0)  # one a reconciliation found, in the order it raised them
+        # One a reconciliation found, in the order it raised them: first, since a reconciliation
+        # can run while a reported fill is being dispatched (its amend answered `unknown`), and
+        # the events it raises come after that fill's own.
+        fill = self.found.pop(0) if self.found else self.fill
+        if fill is None:  # a fill event with no venue detail: nothing to book
+            return
         if qty != fill.qty or price != fill.price:  # the order spec's figures are what is booked
             fill = replace(fill, qty=qty, price=price)
         self.execution.book_fill(self, fill)

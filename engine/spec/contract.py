@@ -62,13 +62,17 @@ class Sent:
     venue's report can cross the engine's amend or cancel), or a request the engine makes of an
     order without knowing its state (a bracket amends or cancels a leg while the leg's last
     request is still unanswered). So every state carrying one of the machine's `live_tags` must
-    take it or list it under `ignores` (lint ENGINE_EVENT_UNHANDLED)."""
+    take it or list it under `ignores` (lint ENGINE_EVENT_UNHANDLED).
+    `late`: the venue may send it after the instance is done too (a final report repeated on
+    another channel, a fill or an answer that trailed the cancel), so every non-final state
+    carrying one of the machine's `late_tags` must take or ignore it as well."""
 
     fields: tuple[str, ...]
     why: str
     answers: tuple[str, ...] = ()
     refusal: bool = False
     anytime: bool = False
+    late: bool = False
 
 
 class Order(NamedTuple):
@@ -99,6 +103,7 @@ class Needs:
     handled_where: Mapping[str, str] = field(default_factory=dict)  # event -> tag of states that must handle it
     classified_by: tuple[str, ...] = ()  # every non-final, non-initial leaf carries exactly one
     live_tags: tuple[str, ...] = ()  # states carrying one take or ignore every `anytime` event
+    late_tags: tuple[str, ...] = ()  # non-final states carrying one take or ignore every `late` event
     param_order: tuple[Order, ...] = ()
 
 
@@ -150,32 +155,35 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                               "next fill resizes the legs, whether or not the venue answered the last request",
                               anytime=True),
                 "fill": Sent(_ORDER_FILL, "for every fill the venue reports", answers=("submit_order",),
-                             anytime=True),
-                "accepted": Sent((), "when the venue acknowledges", answers=("submit_order",)),
+                             anytime=True, late=True),
+                "accepted": Sent((), "when the venue acknowledges", answers=("submit_order",), late=True),
                 "rejected": Sent(("reason",), "when the venue refuses an order, also one it acknowledged: a stop "
                                  "refused at its trigger, the rest of a part-filled order",
-                                 answers=("submit_order",), refusal=True, anytime=True),
-                "canceled": Sent((), "when the venue cancels", answers=("cancel_order",), anytime=True),
-                "expired": Sent((), "when the order's time in force ran out", anytime=True),
-                "triggered": Sent((), "when a stop triggers", anytime=True),
+                                 answers=("submit_order",), refusal=True, anytime=True, late=True),
+                "canceled": Sent((), "when the venue cancels", answers=("cancel_order",), anytime=True, late=True),
+                "expired": Sent((), "when the order's time in force ran out", anytime=True, late=True),
+                "triggered": Sent((), "when a stop triggers", anytime=True, late=True),
                 "ack_timeout": Sent((), "when the venue's answer is unknown"),
-                "updated": Sent(_ORDER_FILL, "when the venue applied an amend", answers=("amend_order",)),
+                "updated": Sent(_ORDER_FILL, "when the venue applied an amend", answers=("amend_order",), late=True),
                 "update_rejected": Sent(("reason",), "when the venue refuses an amend",
-                                        answers=("amend_order",), refusal=True),
+                                        answers=("amend_order",), refusal=True, late=True),
                 "cancel_rejected": Sent(("reason",), "when the venue refuses a cancel",
-                                        answers=("cancel_order",), refusal=True),
+                                        answers=("cancel_order",), refusal=True, late=True),
                 "reconciled": Sent(("status", "filled_qty", "avg_px", "qty"), "with the venue's truth",
                                    answers=("request_reconciliation",))},
         context={"filled_qty": "what a leg's amend adds to",
                  "qty": "what a leg covers, fills included: a refused amend that asked another qty was a resize",
                  "price": "the stop a leg works at, when the venue's refusal of its amend does not say"},
         # live: working, or protected (unresolved: a fill may still come); done: final, or ORDER_DONE_TAG
-        classified_by=("working", ORDER_DONE_TAG, "protected"), live_tags=("working", "protected")),
+        classified_by=("working", ORDER_DONE_TAG, "protected"), live_tags=("working", "protected"),
+        late_tags=(ORDER_DONE_TAG,)),
     "bracket": Needs(
         "orders", "every position (entry, take-profit and stop-loss legs)",
         events={"open": Sent(("side", "qty", "entry_price", "limit_price", "stop", "take_profit"),
                              "to open a position"),
-                "entry_fill": Sent(_ORDER_FILL, "for each fill of the entry", answers=("submit_entry",)),
+                "entry_fill": Sent(_ORDER_FILL, "for each fill of the entry (also one after its rest was canceled: the "
+                                   "fill raced the cancel, or its report trailed it)", answers=("submit_entry",),
+                                   anytime=True),
                 "entry_canceled": Sent((), "when the entry is canceled or expires",
                                        answers=("submit_entry", "cancel_entry")),
                 "entry_rejected": Sent(("reason",), "when the venue refuses the entry",

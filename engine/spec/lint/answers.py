@@ -39,6 +39,7 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     sent = {e: s for e, s in needs.events.items() if e in m.events and not m.events[e].sampled}
     yield from _unhandled(ix, sent, asked)
     yield from _anytime(ix, sent, asked, needs.live_tags)
+    yield from _late(ix, sent, needs.late_tags)
     yield from _ignored(cx, ix, sent, asked)
 
 
@@ -81,6 +82,26 @@ def _anytime(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked,
                            f"and go close-only",
                            f"add a transition on `{event}` from `{leaf}` (or an enclosing state), or list it "
                            f"under `{leaf}`'s `ignores:` if dropping it there is safe", path=ix.path_to(leaf))
+
+
+def _late(ix: MachineIndex, sent: Mapping[str, Sent], late_tags: tuple[str, ...]) -> Iterator[Diagnostic]:
+    """An event the venue may send after the instance is done (`Sent.late`), in a done state that is
+    not final (CANCELED: a late fill is still booked there) and neither takes nor ignores it: at
+    run time a fault, so close-only on a venue repeating its cancel confirmation."""
+    m = ix.m
+    for leaf in ix.leaves:
+        done = sorted(ix.tags(leaf) & set(late_tags))
+        if not done or ix.is_final(leaf):
+            continue
+        for event, s in sent.items():
+            if s.late and event not in ix.handled(leaf) and not m.ignores_in(leaf, event):
+                yield diag(m.states[leaf].pos, CODE,
+                           f"`{m.name}` does not take `{event}` in `{leaf}`, which carries `{done[0]}` and is not "
+                           f"final: the venue can send `{event}` ({s.why}) after the instance is done too (a "
+                           f"report repeated on another channel, or one that trailed the end), so the run would "
+                           f"drop it there and go close-only",
+                           f"list it under `{leaf}`'s `ignores:`, or add a transition on `{event}` from `{leaf}`",
+                           path=ix.path_to(leaf))
 
 
 def _ignored(cx: Context, ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked) -> Iterator[Diagnostic]:
