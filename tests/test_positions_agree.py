@@ -105,3 +105,17 @@ def test_the_disagreements_raised_are_checkpointed(tmp_path: Path, overrides: Pa
     runner.session.venue.close()
     resumed = funded_run(tmp_path, overrides, "batch", resume=True)
     assert resumed.disagreed == raised
+
+
+def test_a_flatten_is_not_done_while_the_venue_holds_units_no_bracket_has(tmp_path: Path, overrides: Path) -> None:
+    """`flattened` is the venue reporting flat (kill_modes.yaml): with units outside every bracket
+    the flatten stays under way, re-sent and overdue, instead of halting as if flat."""
+    runner = _open_position(tmp_path, overrides)
+    ses = runner.session
+    _unheard_fill(runner, 100.0)
+    ses.store.post_command("flatten")
+    runner.poll_commands()
+    runner.run(limit=runner.bars + 30)
+    assert not ses.execution.brackets and not ses.execution.closing, "the bracket's own units closed"
+    assert ses.venue.positions() and ses.kill.state == "flatten_all"
+    assert {f.key for f in _faults(runner)} == {"positions:crypto_perp:XRP-PERP"}  # said at each checkpoint it moved

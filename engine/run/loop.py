@@ -719,9 +719,11 @@ class Runner:
 
     def _settle_flatten(self) -> None:
         """Tell the kill machine the flatten is done once nothing is open (a late fill's units
-        still out keep it waiting)."""
+        still out keep it waiting), at the venue too: units outside every bracket (a fill the
+        engine never heard of, which the positions check reports) are not flat, and kill_modes.yaml's
+        flatten re-sends and tells the operator until the venue reports flat."""
         ses, ex = self.session, self.session.execution
-        if not ex.brackets and not ex.closing:
+        if not ex.brackets and not ex.closing and not ses.venue.positions():
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
 
