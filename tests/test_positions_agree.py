@@ -119,3 +119,31 @@ def test_a_flatten_is_not_done_while_the_venue_holds_units_no_bracket_has(tmp_pa
     assert not ses.execution.brackets and not ses.execution.closing, "the bracket's own units closed"
     assert ses.venue.positions() and ses.kill.state == "flatten_all"
     assert {f.key for f in _faults(runner)} == {"positions:crypto_perp:XRP-PERP"}  # said at each checkpoint it moved
+
+
+def test_a_resumed_run_compares_nothing_while_its_venue_catches_up(tmp_path: Path, overrides: Path) -> None:
+    """The venue's file holds what the crashed run did after its checkpoint: while the resumed run
+    re-makes it, the venue's positions are ahead of the books, and comparing them would raise a
+    fault the uninterrupted run never raised (and the re-made calls would diverge)."""
+    from resume_support import Stopped
+
+    runner = _open_position(tmp_path, overrides)
+    runner.checkpoint()
+    mark = runner.bars
+    step = runner.step
+
+    def crashing(s, i) -> None:  # a crash once the position has moved on since the checkpoint
+        if runner.bars >= mark + 20:
+            raise Stopped
+        step(s, i)
+
+    runner.step = crashing
+    with pytest.raises(Stopped):
+        runner.run()
+    runner.session.store.close()
+    runner.session.venue.close()
+    resumed = funded_run(tmp_path, overrides, "batch", resume=True)
+    ses = resumed.session
+    assert ses.venue.catching_up
+    resumed._check_positions()
+    assert ses.kill.state == "normal" and not ses.execution.faults

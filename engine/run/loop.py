@@ -253,8 +253,12 @@ class Runner:
 
     def _check_positions(self) -> None:
         """Fail closed on books the venue disagrees with (engine/exec/agreement.py): a fault for
-        each disagreement the last check did not find, so a lasting one is raised once."""
+        each disagreement the last check did not find, so a lasting one is raised once. Not
+        while a resumed run's venue answers from its catch-up log: its positions are then the
+        crashed run's, ahead of the books being re-made."""
         ses = self.session
+        if getattr(ses.venue, "catching_up", False):
+            return
         ex = ses.execution
         books = {d: {s: p.qty for s, p in b.positions.items()} for d, b in ses.books.items()}
         found = disagreements(books, ses.venue.positions(), ex.on_step)
@@ -723,7 +727,8 @@ class Runner:
         engine never heard of, which the positions check reports) are not flat, and kill_modes.yaml's
         flatten re-sends and tells the operator until the venue reports flat."""
         ses, ex = self.session, self.session.execution
-        if not ex.brackets and not ex.closing and not ses.venue.positions():
+        if not ex.brackets and not ex.closing and (getattr(ses.venue, "catching_up", False)
+                                                    or not ses.venue.positions()):
             ses.flatten_pending = False
             ses.send(ses.kill, "flattened")
 
