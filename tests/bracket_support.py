@@ -59,11 +59,13 @@ class Journal:
         return [kw["reason"] for name, args, kw in self.rows if name == "journal" and args[:2] == ("rejection", key)]
 
 
-def order_machines() -> dict[str, BoundMachine]:
-    """The shipped order and bracket machines, bound with the providers' code."""
+def order_machines(params: dict[str, dict] | None = None) -> dict[str, BoundMachine]:
+    """The shipped order and bracket machines, bound with the providers' code (`params`: a
+    machine's parameter values, by machine, over its spec's defaults)."""
     specset, _ = load_specs([SPECS / "orders", SPECS / "catalogue.yaml"])
     missing_implementations(specset)  # imports the providers that register the actions
-    return {n: BoundMachine.build(specset.machines[n], default_registry) for n in ("order", "bracket")}
+    return {n: BoundMachine.build(specset.machines[n], default_registry, (params or {}).get(n))
+            for n in ("order", "bracket")}
 
 
 T0 = 1_700_000_000.0  # the clock of the fake venues' executions (`execution_on`)

@@ -252,11 +252,11 @@ def test_each_ignores_entry_of_an_unresolved_order_is_needed(tmp_path: Path, eve
 def test_a_bracket_that_drops_the_venues_own_leg_cancel_while_the_position_is_open_is_an_error(
         tmp_path: Path) -> None:
     """A leg works while the position is open (tag `position_open`), and the venue may cancel or
-    expire it on its own: without bracket.yaml's `leg_canceled` from [entry_partial, protected]
+    expire it on its own: without bracket.yaml's `leg_canceled` from [entry_working, entry_partial, protected]
     the run would fault there, with the position short of its stop, and validate says so first."""
     root = _tree(tmp_path)
     bracket = root / "orders/bracket.yaml"
-    _replace(bracket, "  - event: leg_canceled\n    source: [entry_partial, protected]\n",
+    _replace(bracket, "  - event: leg_canceled\n    source: [entry_working, entry_partial, protected]\n",
              "  - event: leg_canceled\n    source: [exiting]\n")
     got = _codes(root, "ENGINE_EVENT_UNHANDLED")
     assert [g.split(" ", 1)[0] for g in got] == [f"orders/bracket.yaml:{_line(bracket, f'  {s}:')}:3"

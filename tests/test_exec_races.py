@@ -29,6 +29,11 @@ entry fill after the entry's cancel dropped in `protected` (bracket.yaml: the le
 a repeated cancel confirmation dropped in CANCELED and told to the bracket again (order.yaml
 ignores it; execution tells a bracket only of an order that was live), and a fill booked twice
 when a reconciliation ran while another fill was dispatched (handles.py: the found ones first).
+The walk with the legs sent with the entry found a leg cancelled, or filled, before any entry fill
+was heard dropped in `entry_working` (bracket.yaml fails closed), an exit's fill read as an overfill
+while the entry's report was late (execution books the entry's fills first), a reconciliation's
+end told to the bracket before the fills it found (execution.later), and `entry_rejected` dropped
+while flattening.
 """
 from __future__ import annotations
 
@@ -77,6 +82,7 @@ class RaceVenue(AcceptingVenue):
     may hold a fill's report back, to deliver it later in any order."""
 
     lossy = False
+    contingent = False  # the legs go with the entry (bracket.yaml two_step_placement off)
 
     def __init__(self) -> None:
         super().__init__()
@@ -154,10 +160,23 @@ def _venue_steps(venue: RaceVenue) -> list[tuple]:
     for cid, o in venue.book.items():
         if not o.alive:
             continue
-        out += [("fill", cid), ("gone", cid), ("final", cid) if o.left > 1 else ("fill", cid)]
-        if o.req.role is Role.STOP_LOSS and not o.triggered:
+        room = _room(venue, o)
+        out.append(("gone", cid))
+        if room >= 1:
+            out += [("fill", cid), ("final", cid) if room > 1 or o.left > 1 else ("fill", cid)]
+        if o.req.role is Role.STOP_LOSS and not o.triggered and room >= 1:
             out.append(("trigger", cid))
     return out
+
+
+def _room(venue: RaceVenue, o: Held) -> float:
+    """What `o` may fill now: its rest; at a venue holding the legs sent with the entry, a
+    reduce-only order no more than the position (its legs work once the entry fills, sized to it)."""
+    if not venue.contingent or not o.req.reduce_only:
+        return o.left
+    held = sum(h.filled for h in venue.book.values() if h.req.role is Role.ENTRY)
+    out = sum(h.filled for h in venue.book.values() if h.req.reduce_only)
+    return min(o.left, held - out)
 
 
 ENGINE_STEPS = [("price",), ("price",), ("exit",), ("kill",), ("wait",)]
@@ -179,11 +198,12 @@ def _venue_does(ex: Any, venue: RaceVenue, step: tuple, data: Any, n: int) -> st
         o.alive, o.end = False, status
         ex.on_reports([VenueReport(cid, status, reason="venue's own", filled_qty=o.filled)])
         return f"{o.req.role.value} {status.value} by the venue"
+    room = _room(venue, o)
     if kind == "final":
-        qty = float(data.draw(st.integers(1, int(o.left) - 1)))
+        qty = float(data.draw(st.integers(1, int(min(room, o.left - 1)))))
         status = data.draw(st.sampled_from([ReportStatus.CANCELED, ReportStatus.EXPIRED, ReportStatus.REJECTED]))
     else:
-        qty = float(data.draw(st.integers(1, int(o.left))))
+        qty = float(data.draw(st.integers(1, int(room))))
         status = ReportStatus.FILLED if qty == o.left else ReportStatus.PARTIALLY_FILLED
     o.filled += qty
     if status is not ReportStatus.PARTIALLY_FILLED:
@@ -322,6 +342,28 @@ def test_no_venue_and_engine_interleaving_leaves_a_position_unprotected(machines
 
 class LossyVenue(RaceVenue):
     lossy = True
+
+
+class ContingentVenue(LossyVenue):
+    contingent = True
+
+
+@pytest.fixture(scope="module")
+def one_step() -> dict[str, BoundMachine]:
+    return order_machines({"bracket": {"two_step_placement": False}})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), side=st.sampled_from([Side.BUY, Side.SELL]))
+def test_with_the_legs_sent_with_the_entry_no_interleaving_leaves_a_position_unprotected(one_step, data,
+                                                                                         side) -> None:
+    """As above (reports held back and repeated too), with bracket.yaml's `two_step_placement` off:
+    the legs go with the entry as contingent orders, which the venue works once the entry fills,
+    sized to the position."""
+    venue, ex, b, watch, log = _walk(one_step, ContingentVenue(), data, side)
+    while venue.withheld:
+        log.append(_deliver(ex, venue, data))
+        _check(ex, b, venue, watch, log)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -557,3 +599,55 @@ def test_a_repeated_cancel_confirmation_is_no_fault_and_tells_the_bracket_nothin
     ex.on_reports([_fill(b.entry, 4.0, 100.0, 1, ReportStatus.CANCELED)])
     ex.on_reports([VenueReport(b.entry.id, ReportStatus.CANCELED, filled_qty=4.0, reason="again")])
     assert not ex.faults and b.instance.state == "protected"
+
+
+# -- found by the walk with the legs sent with the entry (two_step_placement off) ------------------
+def test_a_leg_the_venue_cancels_before_the_entry_fills_ends_the_bracket(one_step) -> None:
+    """With the legs sent with the entry, the venue cancels the take-profit before any fill: the
+    bracket in `entry_working` dropped `leg_canceled` (a fault); now it fails closed as for a
+    refused leg: the entry is cancelled, nothing is open."""
+    venue, ex, b = _opened(one_step, ContingentVenue())
+    tp = b.legs["take_profit"]
+    venue.book[tp.id].alive = False
+    ex.on_reports([VenueReport(tp.id, ReportStatus.CANCELED, reason="venue's own")])
+    assert not _gaps(ex) and b.instance.state == "closed" and not venue.book[b.entry.id].alive
+
+
+def test_a_legs_fill_before_the_entrys_report_books_the_entrys_fills_first(one_step) -> None:
+    """The entry filled 10 and its report is late; the take-profit sent with it fills 10 and says
+    so first. Booked alone, it read as 10 sold past flat (an `overfilled` buy-back of a position
+    the venue does not hold, and `leg_filled` dropped in `entry_working`); the venue's fills of
+    the entry are booked first, and the trade closes flat."""
+    venue, ex, b = _opened(one_step, ContingentVenue())
+    entry, tp = venue.book[b.entry.id], venue.book[b.legs["take_profit"].id]
+    late = _fill(b.entry, 10.0, 100.0, 1, ReportStatus.FILLED)
+    entry.filled, entry.alive, entry.fills = 10.0, False, list(late.fills)
+    done = _fill(b.legs["take_profit"], 10.0, TAKE_PROFIT, 2, ReportStatus.FILLED)
+    tp.filled, tp.alive, tp.fills = 10.0, False, list(done.fills)
+    ex.on_reports([done])
+    assert not _gaps(ex) and b.open_qty == 0.0 and b.instance.state in ("exiting", "closed")
+    assert not [r for r in venue.sent if r.role is Role.EXIT], "no buy-back of a phantom overfill"
+    ex.on_reports([late])  # booked already
+    assert b.open_qty == 0.0 and len(b.entry_fills) == 1
+
+
+def _gaps(ex: Any) -> list[str]:
+    return [f for f in ex.faults if "which the engine sent it" in f]
+
+
+def test_a_reconciliation_finding_fills_and_an_end_tells_the_bracket_of_the_fills_first(one_step) -> None:
+    """The entry filled 1 (report late); a kill cancels the rest, answer lost; the timeout's
+    reconciliation finds the fill and the cancel. The bracket heard `entry_canceled` before the
+    fill (closed, with 1 unit no order closed: the walk found it); now the fill comes first, and the
+    1 unit is protected."""
+    venue, ex, b = _opened(one_step, ContingentVenue())
+    entry = venue.book[b.entry.id]
+    late = _fill(b.entry, 1.0, 100.0, 1, ReportStatus.PARTIALLY_FILLED)
+    entry.filled, entry.fills = 1.0, list(late.fills)
+    venue.mood = "unknown"
+    ex.broadcast("kill_close_only")
+    venue.mood = "ok"
+    _wait(ex, 61.0)
+    assert not _gaps(ex) and b.entry.instance.state == "CANCELED"
+    assert (b.instance.state, b.open_qty) == ("protected", 1.0)
+    assert {venue.book[o.id].qty for o in b.legs.values()} == {1.0}

@@ -127,6 +127,9 @@ def test_load_machine_gives_the_same_ir(tmp_path: Path):
 REPO_SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 
+_SOME = {"str": "", "int": 1, "bool": False, "float": 1.0}
+
+
 def test_every_machine_under_specs_binds_and_stays_in_leaves():
     specset, _ = load_specs([REPO_SPECS])
     reg = Registry()
@@ -141,7 +144,8 @@ def test_every_machine_under_specs_binds_and_stays_in_leaves():
         it, clock, _ = interp()
         inst = it.create(bound, "smoke")
         for event in sorted(m.events) * 2:
-            it.send(inst, event)
+            # Each field a value of its declared type: an action may read any (bracket `adopt`).
+            it.send(inst, event, {k: _SOME.get(t, 1.0) for k, t in m.events[event].payload.items()})
             clock.advance(3600)
             it.advance()
             assert inst.state in bound.leaves

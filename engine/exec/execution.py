@@ -73,6 +73,7 @@ class Execution:
         # The venue batch on_reports applies, and the index of its first report not yet applied.
         self._batch: list[VenueReport] | tuple = ()
         self._next = 0
+        self._later: list[Callable[[], None]] = []  # run once the step under way is over (later)
 
     # -- creating instances -----------------------------------------------------
     def new_order(self, req: OrderRequest, domain: Domain, bracket: BracketHandle | None = None) -> OrderHandle:
@@ -146,6 +147,11 @@ class Execution:
         self._retire()
         return [r for r, m in zip(records, mine) if m], refusals
 
+    def later(self, fn: Callable[[], None]) -> None:
+        """Run `fn` once the machine step under way is over, its raised events taken (every send
+        is followed by _check)."""
+        self._later.append(fn)
+
     def _check(self, records: list) -> None:
         """The events an order or bracket dropped in these records (each unhandled one: sent by
         the engine, or raised by an action of the step) that its state neither takes nor
@@ -158,6 +164,10 @@ class Execution:
                 gap = 0 if bound is None or r.source is None else bound.drops(r.source, r.event)
                 if gap:
                     self._dropped(bound, r.instance_id, r.source, r.event, guarded=gap == GUARDED)
+        if self._later:
+            later, self._later = self._later, []
+            for fn in later:
+                fn()
 
     def _dropped(self, bound: BoundMachine, iid: str, state: str, event: str, guarded: bool) -> None:
         """Raised as a fault once per instance, state and event, naming the state's place in the spec."""
@@ -243,6 +253,11 @@ class Execution:
     def _dispatch_fill(self, order: OrderHandle, fill: Fill) -> None:
         if fill.fill_id in order.fill_ids:
             return  # booked already: a reconciliation found it before this report came
+        b = order.bracket
+        if b is not None and b.entry is not None and order is not b.entry and self.is_live(b.entry):
+            self._entry_first(b, fill)
+            if fill.fill_id in order.fill_ids:
+                return  # what that set off reconciled this order too, and booked the fill
         if order.instance is not None and order.instance.done:
             self._fill_past_done(order, fill)
             return
@@ -253,6 +268,18 @@ class Execution:
             order.fill = None
         self._check(records)
         self.pump()
+
+    def _entry_first(self, b: BracketHandle, fill: Fill) -> None:
+        """An exit's fill past the position the engine knows, while the entry still works: the
+        entry's own fill report is late (a venue works legs sent with the entry once it fills,
+        and each order's stream arrives apart). The venue's fills of the entry are booked first,
+        so the exit closes a position the books hold, not an overfill past flat."""
+        if self.on_step(b.symbol, b.open_qty - fill.qty) >= 0:
+            return
+        report = self.venue.order_status(b.entry.id)
+        for f in () if report is None else report.fills:
+            if f.fill_id not in b.entry.fill_ids and f.client_order_id == b.entry.id:
+                self._dispatch_fill(b.entry, f)
 
     def _fill_past_done(self, order: OrderHandle, fill: Fill) -> None:
         """A fill the venue reports for an order its spec has ended (FILLED, EXPIRED, REJECTED: a

@@ -118,7 +118,10 @@ class OrderHandle:
         ctx.raise_event("reconciled", {"status": _RECONCILED[report.status], "filled_qty": report.filled_qty,
                                        "avg_px": avg, "qty": report.qty})
         if self.bracket is not None and report.status in ENDED_SHORT:  # its bracket hears, as from the venue's report
-            self.bracket.on_order_done(self, report.status, report.reason or "found ended by reconciliation")
+            # Once the step is over: after the fills found above, or an entry's would reach a
+            # bracket its cancel had closed (and no order close the units).
+            bracket, status, why = self.bracket, report.status, report.reason or "found ended by reconciliation"
+            self.execution.later(lambda: bracket.on_order_done(self, status, why))
 
     # -- actions (provider engine) --------------------------------------------
     def notify(self, ctx: "ActionContext", text: str) -> None:
