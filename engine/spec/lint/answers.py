@@ -69,19 +69,14 @@ def _anytime(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked,
     venue answered the last). Not where it is also an awaited answer: _unhandled reports it
     there, naming the request."""
     m = ix.m
-    for leaf in ix.leaves:
-        live = sorted(ix.tags(leaf) & set(live_tags))
-        if not live or ix.is_final(leaf):
-            continue
-        for event, s in sent.items():
-            if (s.anytime and event not in ix.handled(leaf) and not m.ignores_in(leaf, event)
-                    and not set(asked.get(leaf, ())) & set(s.answers)):
-                yield diag(m.states[leaf].pos, CODE,
-                           f"`{m.name}` does not take `{event}` in `{leaf}`, which carries `{live[0]}`: `{event}` "
-                           f"can come whenever `{m.name}` is live ({s.why}), so the run would drop it there "
-                           f"and go close-only",
-                           f"add a transition on `{event}` from `{leaf}` (or an enclosing state), or list it "
-                           f"under `{leaf}`'s `ignores:` if dropping it there is safe", path=ix.path_to(leaf))
+    for leaf, tag, event, s in _untaken(ix, sent, live_tags):
+        if s.anytime and not set(asked.get(leaf, ())) & set(s.answers):
+            yield diag(m.states[leaf].pos, CODE,
+                       f"`{m.name}` does not take `{event}` in `{leaf}`, which carries `{tag}`: `{event}` "
+                       f"can come whenever `{m.name}` is live ({s.why}), so the run would drop it there "
+                       f"and go close-only",
+                       f"add a transition on `{event}` from `{leaf}` (or an enclosing state), or list it "
+                       f"under `{leaf}`'s `ignores:` if dropping it there is safe", path=ix.path_to(leaf))
 
 
 def _late(ix: MachineIndex, sent: Mapping[str, Sent], late_tags: tuple[str, ...]) -> Iterator[Diagnostic]:
@@ -89,19 +84,29 @@ def _late(ix: MachineIndex, sent: Mapping[str, Sent], late_tags: tuple[str, ...]
     not final (CANCELED: a late fill is still booked there) and neither takes nor ignores it: at
     run time a fault, so close-only on a venue repeating its cancel confirmation."""
     m = ix.m
+    for leaf, tag, event, s in _untaken(ix, sent, late_tags):
+        if s.late:
+            yield diag(m.states[leaf].pos, CODE,
+                       f"`{m.name}` does not take `{event}` in `{leaf}`, which carries `{tag}` and is not "
+                       f"final: the venue can send `{event}` ({s.why}) after the instance is done too (a "
+                       f"report repeated on another channel, or one that trailed the end), so the run would "
+                       f"drop it there and go close-only",
+                       f"list it under `{leaf}`'s `ignores:`, or add a transition on `{event}` from `{leaf}`",
+                       path=ix.path_to(leaf))
+
+
+def _untaken(ix: MachineIndex, sent: Mapping[str, Sent],
+             tags: tuple[str, ...]) -> Iterator[tuple[str, str, str, Sent]]:
+    """(leaf, its first of `tags`, event, what sends it) for each non-final leaf carrying one of
+    `tags` and each event the engine sends that the leaf neither takes nor ignores."""
+    m = ix.m
     for leaf in ix.leaves:
-        done = sorted(ix.tags(leaf) & set(late_tags))
-        if not done or ix.is_final(leaf):
+        carried = sorted(ix.tags(leaf) & set(tags))
+        if not carried or ix.is_final(leaf):
             continue
         for event, s in sent.items():
-            if s.late and event not in ix.handled(leaf) and not m.ignores_in(leaf, event):
-                yield diag(m.states[leaf].pos, CODE,
-                           f"`{m.name}` does not take `{event}` in `{leaf}`, which carries `{done[0]}` and is not "
-                           f"final: the venue can send `{event}` ({s.why}) after the instance is done too (a "
-                           f"report repeated on another channel, or one that trailed the end), so the run would "
-                           f"drop it there and go close-only",
-                           f"list it under `{leaf}`'s `ignores:`, or add a transition on `{event}` from `{leaf}`",
-                           path=ix.path_to(leaf))
+            if event not in ix.handled(leaf) and not m.ignores_in(leaf, event):
+                yield leaf, carried[0], event, s
 
 
 def _ignored(cx: Context, ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked) -> Iterator[Diagnostic]:
