@@ -6,6 +6,8 @@ import dataclasses
 import math
 from pathlib import Path
 
+import pytest
+
 from run_support import ENV, Scenario, _flips, base_config, full_series, specset, window
 
 # XRP-PERP 15m bars from 17 Nov 2021, 05:30 for ~3 days: eight 8-hourly real funding rates fall due.
@@ -43,6 +45,23 @@ def stored_state(work: Path) -> dict:
 
 class Stopped(Exception):
     """The process ends here, as a kill would end it: nothing after this runs."""
+
+
+def stop_when(run, stop) -> None:
+    """`run` run until `stop()` says so before a row (then it raises, as a kill stops it mid-run),
+    and its store and venue closed."""
+    step = run.step
+
+    def stopping_step(s, i) -> None:
+        if stop():
+            raise Stopped
+        step(s, i)
+
+    run.step = stopping_step
+    with pytest.raises(Stopped):
+        run.run()
+    run.session.store.close()
+    run.session.venue.close()
 
 
 def finish_run(runner) -> None:

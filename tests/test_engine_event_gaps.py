@@ -34,6 +34,13 @@ def _line(path: Path, text: str) -> int:
     return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if line.startswith(text))
 
 
+def _one_gap_at(root: Path, spec: Path, state: str) -> str:
+    """The tree's only ENGINE_EVENT_UNHANDLED finding, which must be at `state` of `spec`."""
+    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
+    assert got.startswith(f"{spec.relative_to(root).as_posix()}:{_line(spec, f'  {state}:')}:3 "), got
+    return got
+
+
 # -- validate ------------------------------------------------------------------------------------
 def test_the_shipped_specs_take_or_ignore_every_answer_the_engine_sends() -> None:
     assert _codes(ROOT / "specs", "ENGINE_EVENT_UNHANDLED") == []
@@ -43,8 +50,7 @@ def test_the_qa_edit_is_an_error_at_the_state_that_drops_the_cancel(tmp_path: Pa
     root = _tree(tmp_path)
     bracket = root / "orders/bracket.yaml"
     _replace(bracket, LEG_CANCELED_FROM_EXITING, LEG_CANCELED_FROM_EXITING.replace("exiting", "flattening"))
-    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
-    assert got.startswith(f"orders/bracket.yaml:{_line(bracket, '  exiting:')}:3 ")
+    got = _one_gap_at(root, bracket, "exiting")
     assert "does not take `leg_canceled` in `exiting`" in got and "`cancel_sibling`" in got
     with pytest.raises(SpecError):  # `engine run` refuses it up front
         _specs(tmp_path / "run", lambda r: _replace(r / "orders/bracket.yaml", LEG_CANCELED_FROM_EXITING,
@@ -205,8 +211,7 @@ def test_a_live_state_that_drops_a_report_the_venue_sends_on_its_own_is_an_error
     root = _tree(tmp_path)
     order = root / "orders/order.yaml"
     _replace(order, "source: [PENDING_CANCEL, SUBMITTED, ACCEPTED,", "source: [PENDING_CANCEL, ACCEPTED,")
-    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
-    assert got.startswith(f"orders/order.yaml:{_line(order, '  SUBMITTED:')}:3 ")
+    got = _one_gap_at(root, order, "SUBMITTED")
     assert "does not take `canceled` in `SUBMITTED`, which carries `working`" in got
     _replace(order, "    tags: [working]\n    after: {delay: params.submit_timeout",
              "    tags: [working]\n    ignores: [canceled]\n    after: {delay: params.submit_timeout")
@@ -224,8 +229,7 @@ def test_a_live_state_that_drops_the_engines_own_amend_or_cancel_is_an_error(
     root = _tree(tmp_path)
     order = root / "orders/order.yaml"
     _replace(order, spec, gap)
-    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
-    assert got.startswith(f"orders/order.yaml:{_line(order, f'  {state}:')}:3 ")
+    got = _one_gap_at(root, order, state)
     assert f"does not take `{event}` in `{state}`, which carries `" in got
 
 
@@ -278,8 +282,7 @@ def test_a_done_state_that_is_not_final_drops_nothing_the_venue_can_send_late(tm
     order = root / "orders/order.yaml"
     kept = [e for e in CANCELED_IGNORES if e != event]
     _replace(order, f"    ignores: [{', '.join(CANCELED_IGNORES)}]\n", f"    ignores: [{', '.join(kept)}]\n")
-    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
-    assert got.startswith(f"orders/order.yaml:{_line(order, '  CANCELED:')}:3 ")
+    got = _one_gap_at(root, order, "CANCELED")
     assert f"does not take `{event}` in `CANCELED`, which carries `terminal` and is not final" in got
 
 
@@ -289,6 +292,5 @@ def test_a_bracket_that_drops_a_late_entry_fill_while_protected_is_an_error(tmp_
     root = _tree(tmp_path)
     bracket = root / "orders/bracket.yaml"
     _replace(bracket, "  - event: entry_fill\n    source: protected\n", "  - event: entry_fill\n    source: []\n")
-    [got] = _codes(root, "ENGINE_EVENT_UNHANDLED")
-    assert got.startswith(f"orders/bracket.yaml:{_line(bracket, '  protected:')}:3 ")
+    got = _one_gap_at(root, bracket, "protected")
     assert "does not take `entry_fill` in `protected`, which carries `position_open`" in got

@@ -125,23 +125,12 @@ def test_a_resumed_run_compares_nothing_while_its_venue_catches_up(tmp_path: Pat
     """The venue's file holds what the crashed run did after its checkpoint: while the resumed run
     re-makes it, the venue's positions are ahead of the books, and comparing them would raise a
     fault the uninterrupted run never raised (and the re-made calls would diverge)."""
-    from resume_support import Stopped
+    from resume_support import stop_when
 
     runner = _open_position(tmp_path, overrides)
     runner.checkpoint()
     mark = runner.bars
-    step = runner.step
-
-    def crashing(s, i) -> None:  # a crash once the position has moved on since the checkpoint
-        if runner.bars >= mark + 20:
-            raise Stopped
-        step(s, i)
-
-    runner.step = crashing
-    with pytest.raises(Stopped):
-        runner.run()
-    runner.session.store.close()
-    runner.session.venue.close()
+    stop_when(runner, lambda: runner.bars >= mark + 20)  # a crash once the position has moved on
     resumed = funded_run(tmp_path, overrides, "batch", resume=True)
     ses = resumed.session
     assert ses.venue.catching_up

@@ -13,7 +13,7 @@ import pytest
 
 from engine.domain import Domain
 from engine.run.assemble import funding_gaps
-from resume_support import FUNDED, Stopped, finish_run, funded_run, journal_facts, stored_state
+from resume_support import FUNDED, finish_run, funded_run, journal_facts, stop_when, stored_state
 from run_support import drive, write_env_override
 
 
@@ -71,24 +71,7 @@ def _stop_between_checkpoints(work: Path, overrides: Path, durability: str, at: 
     """A run stopped as a kill would stop it at row 137: 37 rows past its second checkpoint,
     past a funding time, with orders and trades since the checkpoint."""
     first = funded_run(work, overrides, durability)
-    _stop_when(first, lambda: first.bars >= at)
-
-
-def _stop_when(run, stop) -> None:
-    """`run` run until `stop()` says so before a row (then it raises, as a kill stops it mid-run),
-    and its store and venue closed."""
-    step = run.step
-
-    def stopping_step(s, i) -> None:
-        if stop():
-            raise Stopped
-        step(s, i)
-
-    run.step = stopping_step
-    with pytest.raises(Stopped):
-        run.run()
-    run.session.store.close()
-    run.session.venue.close()
+    stop_when(first, lambda: first.bars >= at)
 
 
 @pytest.fixture(scope="module", params=["batch", "full"])
@@ -186,6 +169,6 @@ def test_a_checkpoint_is_committed_before_the_venue_forgets_its_calls(overrides:
             seen.append(((other.get_json(CHECKPOINT_KEY) or {}).get("cursor"), run.bars // 50 * 50))
         return True
 
-    _stop_when(run, read_by_another_process)
+    stop_when(run, read_by_another_process)
     [(read, last)] = seen
     assert read == last
