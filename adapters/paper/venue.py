@@ -111,6 +111,9 @@ class PaperVenue:
         self._multipliers = {i.symbol: i.multiplier for i in self.catalogue}
         self._funding_done: dict[str, float] = {}
         self._opened: dict[str, float] = {}  # symbol -> the bar whose open is worked, not the rest yet
+        # symbol -> when that bar opened (the last bar's close): what the engine sends in answer to the
+        # open's fills is sent then, and works the rest of the bar (_submit).
+        self._opened_from: dict[str, float] = {}
         self._events: list[VenueEvent] = []
         self._seq = 0
         self._ch = Changes()
@@ -278,6 +281,7 @@ class PaperVenue:
             raise VenueError(f"{symbol}: the bar at {prev.ts} was opened but not worked: on_bar(bar) first")
         self._bars[symbol] = bar
         self._opened[symbol] = bar.ts
+        self._opened_from[symbol] = bar.ts if prev is None else prev.ts
         if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
             self._accrue_funding(inst, bar, prev)
         if not self._open.markets.get(symbol):  # no market order: nothing to scan for
@@ -285,14 +289,14 @@ class PaperVenue:
         return self._work_bar(bar, inst, True)
 
     def _on_bar(self, bar: Bar) -> list[VenueReport]:
-        opened = self._opened.pop(bar.symbol, None)
+        opened = self._opened.get(bar.symbol)
         if opened is None:  # not opened: the whole bar, in time order
             reports = self._open_bar(bar)
-            del self._opened[bar.symbol]
+            del self._opened[bar.symbol], self._opened_from[bar.symbol]
             return reports + self._work_bar(bar, self._instruments[bar.symbol], False)  # (_open_bar found it)
         if bar.ts != opened:
-            self._opened[bar.symbol] = opened
             raise VenueError(f"{bar.symbol}: the bar at {opened} is open; on_bar got the one at {bar.ts}")
+        del self._opened[bar.symbol], self._opened_from[bar.symbol]
         return self._work_bar(bar, self._instruments[bar.symbol], False)
 
     def _work_bar(self, bar: Bar, inst: Instrument, at_open: bool) -> list[VenueReport]:
@@ -475,6 +479,10 @@ class PaperVenue:
         if quote is None:
             return self._reject(req, why)
         now = self._bars[req.symbol].ts
+        # Sent in answer to fills at a bar's open (a bracket's legs once its entry filled there), an
+        # order is sent at that open and works the rest of the bar: a live stop works from the fill
+        # on, and a bar's whole range lies after its open. Else it arrives after the bar it saw.
+        sent = self._opened_from.get(req.symbol, now)
         clamped = conform(req, inst, quote.ask if req.side is _BUY else quote.bid, now, self.ledger.qty(req.symbol))
         if clamped.event is not None:
             self._emit(clamped.event)
@@ -484,7 +492,7 @@ class PaperVenue:
         if why:
             return self._reject(clamped.request, why, clamped.event)
         self._seq += 1
-        o = WorkingOrder(clamped.request, self._seq, _ACCEPTED, now + self._latency_s, "", 0.0, 0, False, now, [])
+        o = WorkingOrder(clamped.request, self._seq, _ACCEPTED, sent + self._latency_s, "", 0.0, 0, False, now, [])
         coid = req.client_order_id
         self._orders[coid] = self._open[coid] = self._ch.orders[coid] = o  # (_track: it is working)
         return o.report(clamp=clamped.event)
@@ -807,7 +815,8 @@ class PaperVenue:
             self._config_json = self.config.model_dump(mode="json")
         self._ch.meta.update(
             config=self._config_json, seq=self._seq, rngs={s: g.bit_generator.state for s, g in self._rngs.items()},
-            bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done, opened=self._opened)
+            bars={s: dump(b) for s, b in self._bars.items()}, funding_done=self._funding_done, opened=self._opened,
+            opened_from=self._opened_from)
         if self._log is not None and not self._log.replay:  # catching up, the state is ahead of `calls`
             self._ch.meta["calls"] = self._log.calls
         acked = None
@@ -842,6 +851,8 @@ class PaperVenue:
         self._bars = {s: load_bar(b) for s, b in meta.get("bars", {}).items()}
         self._funding_done = dict(meta.get("funding_done", {}))
         self._opened = dict(meta.get("opened", {}))
+        # A file from before `opened_from`: an order sent at that open works from the next bar, as then.
+        self._opened_from = {s: meta.get("opened_from", {}).get(s, ts) for s, ts in self._opened.items()}
         if "funded" in meta:  # else a file from before `fund`: its config's balances, as __init__ set
             self._funded = {Domain(d) for d in meta["funded"]}
         rows = st.rows("SELECT kind, ts, symbol, detail FROM events ORDER BY seq")
