@@ -4,8 +4,9 @@ Both run an SMA(10)/SMA(30) crossover whose entries carry a 1.5 x ATR(14) stop
 and a 3 x ATR(14) take-profit, on the EURUSD hourly series tiled to N bars with
 continuous prices (every other copy time-reversed, so the tiles join exactly). Ours sends every order through the order and bracket
 machines, with the risk chain and paper fills on and the store journaling in
-batch mode. Prints bars/s for both, the ratio, both trade counts, peak memory,
-and journaled events per second with fsync per commit and in batch mode.
+batch mode. Prints bars/s for both, the ratio, both trade counts, how many trades
+agree one for one (side, entry bar and exit bar), peak memory, and journaled
+events per second with fsync per commit and in batch mode.
 
     python tools/bench_replay.py [--bars 1000000] [--skip-peer] [--rounds N]
 
@@ -13,7 +14,10 @@ The benchmark env (specs/overrides/env_bench.yaml) loosens the kill tripwires an
 this script widens the risk limits that backtesting.py does not have (sessions,
 max hold, exposure caps: on a reversal the old position still counts until its
 exit fills; the daily risk budget and the sector cap), so that both engines take
-the same trades; fills have no costs.
+the same trades; fills have no costs. Both put stops and targets on the instrument's
+tick grid. Where a trade still differs, the paper venue's harsher rules decide it: a
+market order pays the worse of the signal bar's close and the next open, a quote is
+at least a tick wide, and a target fills only when the price trades through it.
 """
 from __future__ import annotations
 
@@ -37,6 +41,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 FAST, SLOW, ATR_N, SL_ATR, TP_ATR = 10, 30, 14, 1.5, 3.0
+TICK = 1e-5  # EUR/USD's in adapters/paper/contracts.yaml
+BAR_S = 3600.0
+Trade = tuple[str, float, float]  # side, entry bar's and exit bar's open time (epoch s)
 
 
 def tiled_eurusd(n: int) -> pd.DataFrame:
@@ -70,8 +77,9 @@ def run_ours(df: pd.DataFrame, work: Path) -> dict:
     journaled = runner.session.store.journal_entries()[-1].seq if runner.bars else 0
     # backtesting.py's finalize_trades counts a position still open at the end as a trade; so do we.
     still_open = sum(1 for b in runner.session.execution.brackets.values() if b.entry_fills)
+    closed: list[Trade] = [(t.side, t.entry_ts - BAR_S, t.exit_ts - BAR_S) for t in runner.trades]  # close -> open
     return {"bars": runner.bars, "setup_s": t1 - t0, "run_s": t2 - t1, "cpu_s": c2 - c1,
-            "trades": len(runner.trades) + still_open,
+            "trades": len(runner.trades) + still_open, "closed": closed,
             "peak_rss_mib": rss, "journal_rows": journaled}
 
 
@@ -114,6 +122,9 @@ def run_peer(df: pd.DataFrame) -> dict:
     from backtesting import Backtest, Strategy
     from backtesting.lib import crossover
 
+    def on_tick(x: float) -> float:
+        return round(x / TICK) * TICK
+
     def sma(x, n):
         return pd.Series(x).rolling(n).mean()
 
@@ -135,10 +146,10 @@ def run_peer(df: pd.DataFrame) -> dict:
                 return
             if crossover(self.fast, self.slow):
                 self.position.close()
-                self.buy(size=0.05, sl=price - SL_ATR * a, tp=price + TP_ATR * a)
+                self.buy(size=0.05, sl=on_tick(price - SL_ATR * a), tp=on_tick(price + TP_ATR * a))
             elif crossover(self.slow, self.fast):
                 self.position.close()
-                self.sell(size=0.05, sl=price + SL_ATR * a, tp=price - TP_ATR * a)
+                self.sell(size=0.05, sl=on_tick(price + SL_ATR * a), tp=on_tick(price - TP_ATR * a))
 
     data = df.rename(columns=str.capitalize)
     bt = Backtest(data, SmaCross, cash=1_000_000, commission=0.0, finalize_trades=True)
@@ -147,7 +158,16 @@ def run_peer(df: pd.DataFrame) -> dict:
         t0, c0 = time.perf_counter(), time.process_time()
         stats = bt.run()
         t1, c1 = time.perf_counter(), time.process_time()
-    return {"bars": len(df), "run_s": t1 - t0, "cpu_s": c1 - c0, "trades": int(stats["# Trades"])}
+    t = stats._trades
+    closed: list[Trade] = [("buy" if size > 0 else "sell", entry.timestamp(), exit_.timestamp())
+                           for size, entry, exit_ in zip(t.Size, t.EntryTime, t.ExitTime)]
+    return {"bars": len(df), "run_s": t1 - t0, "cpu_s": c1 - c0, "trades": int(stats["# Trades"]), "closed": closed}
+
+
+def one_for_one(ours: list[Trade], peer: list[Trade]) -> int:
+    """How many of our closed trades the peer made too, in turn: same side, entry bar and exit bar
+    (the peer's list also holds the position finalize_trades closed at the end)."""
+    return sum(a == b for a, b in zip(ours, peer))
 
 
 def journal_rates(n: int = 2000) -> dict:
@@ -194,6 +214,9 @@ def bench_round(df: pd.DataFrame, skip_peer: bool) -> tuple[float, float] | None
           f" {peer['trades']:,} trades")
     print(f"ratio ours/backtesting.py: {wall:.2f}x ({cpu:.2f}x in CPU time)   trade counts: {ours['trades']:,} vs"
           f" {peer['trades']:,} ({'agree' if ours['trades'] == peer['trades'] else 'differ'})")
+    same = one_for_one(ours["closed"], peer["closed"])
+    print(f"one for one: {same:,} of our {len(ours['closed']):,} closed trades have the peer's side, entry bar and exit"
+          f" bar ({same / max(1, len(ours['closed'])):.1%})")
     return wall, cpu
 
 
