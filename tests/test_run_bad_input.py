@@ -108,6 +108,16 @@ def test_a_bad_config_value_is_reported_at_its_line_with_a_hint(tmp_path, capsys
     assert not (tmp_path / "run").exists() and not (tmp_path / "e.db").exists()
 
 
+def test_the_default_strategy_file_outside_the_checkout_points_at_the_engines_own(tmp_path, monkeypatch,
+                                                                                  capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert engine_run(tmp_path) == 1
+    err = one_error(capsys)
+    shipped = ROOT / "specs" / "strategies" / "seed003.yaml"
+    assert "strategy file specs/strategies/seed003.yaml does not exist" in err
+    assert f"hint: {shipped} is the engine's own: run in {ROOT}, or give that path" in err
+
+
 @pytest.mark.parametrize("bars", ["-5", "0"])
 def test_max_bars_below_one_is_refused_with_a_hint(tmp_path, capsys, bars: str) -> None:
     with pytest.raises(SystemExit) as done:

@@ -80,6 +80,18 @@ def test_missing_path_is_a_usage_error(tmp_path, capsys):
     assert rc == 2 and "no such file or directory" in err and out == ""
 
 
+def test_the_default_specs_outside_the_checkout_point_at_the_engines_own(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = _run(capsys)
+    assert rc == 2 and f"hint: {REPO / 'specs'} is the engine's own: run in {REPO}" in err
+
+
+def test_a_missing_path_the_checkout_lacks_too_gets_no_such_hint(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = _run(capsys, "no_such_specs")
+    assert rc == 2 and "hint" not in err
+
+
 def test_every_problem_in_one_pass(tmp_path, capsys):
     for case in ("UNRESOLVED_EVENT", "TRAP_STATE", "YAML_SYNTAX"):
         src = BROKEN / case / "orders" / "m.yaml"

@@ -421,8 +421,11 @@ def missing_specs(specs: str | list[str]) -> str:
     missing = [p for p in spec_paths(specs) if not Path(p).exists()]
     if not missing:
         return ""
+    from engine.spec.shipped import elsewhere
+
+    hint = "; ".join(filter(None, map(elsewhere, missing)))
     return (f"--specs {shown_specs(missing)}: no such file or folder; pass the spec folders the run was given "
-            f"(default: {DEFAULT_SPECS})")
+            f"(default: {DEFAULT_SPECS})" + (f"\n    hint: {hint}" if hint else ""))
 
 
 def shown_specs(specs: str | list[str]) -> str:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from engine.diagnostics import Diagnostic, Severity, render
+from engine.spec.shipped import elsewhere
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     empty = [p for p in args.paths if Path(p).is_dir() and not _holds_specs(p)]
     for p in missing:
-        print(f"engine validate: no such file or directory: {p}", file=sys.stderr)
+        hint = elsewhere(p)
+        print(f"engine validate: no such file or directory: {p}" + (f"\n    hint: {hint}" if hint else ""),
+              file=sys.stderr)
     for p in empty:  # a wrong folder must not read as a clean one ("0 errors in 0 files")
         print(f"engine validate: {p} holds no spec files (*.yaml, *.yml)\n"
               "    hint: name the spec folder or a spec file, e.g. `engine validate specs`", file=sys.stderr)

@@ -241,10 +241,12 @@ def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
 
     file = Path(use.file)
     if not file.is_file():
+        from engine.spec.shipped import elsewhere
+
         what = "is a directory" if file.is_dir() else "does not exist"
         return [_error(doc.pos_of(["strategy", "file"]), f"strategy file {use.file} {what}",
-                       "name a strategy spec (kind: strategy), e.g. specs/strategies/seed003.yaml; a relative "
-                       "path is read from the folder engine run runs in", "CONFIG_STRATEGY")]
+                       elsewhere(file) or "name a strategy spec (kind: strategy), e.g. specs/strategies/seed003.yaml; "
+                       "a relative path is read from the folder engine run runs in", "CONFIG_STRATEGY")]
     # A bad file raises SpecError with the very diagnostics `engine validate` prints for it.
     entries = {e.id: e for e in load_strategy_file(file).strategies}
     out = []

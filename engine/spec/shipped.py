@@ -39,6 +39,16 @@ class Example:
         return f" (seed{'s' * (len(self.seeds) > 1)} {', '.join(self.seeds)})"
 
 
+def elsewhere(path: str | Path) -> str:
+    """A hint for a relative path that names nothing here but names the repo's own file or
+    folder (specs/, a shipped strategy spec): the engine was started outside its checkout.
+    Not a fallback: which folder is meant stays the user's call ("" when it is no such case)."""
+    path = Path(path)
+    if path.is_absolute() or path.exists() or not (ROOT / path).exists():
+        return ""
+    return f"{ROOT / path} is the engine's own: run in {ROOT}, or give that path"
+
+
 def files() -> list[Path]:
     """The shipped spec files: what the hints read, so `engine validate`'s cache keys them too."""
     from engine.spec.files import spec_files
