@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 from engine.data import bundled
 from engine.data.errors import DataError
-from engine.data.resample import DEFAULT_TIMEFRAMES, multi_timeframe, resample
-from engine.domain import Domain
+from engine.data.resample import multi_timeframe, resample
 
 ETH = bundled.load("crypto_spot/ETH_BTC-5m")
 M15 = pd.Timedelta("15min")
@@ -41,8 +40,7 @@ def test_partial_leading_bin_is_dropped():
 
 
 def test_multi_timeframe_confirmation_is_never_newer_than_primary():
-    primary, confirm = DEFAULT_TIMEFRAMES[Domain.CRYPTO_SPOT]
-    m = multi_timeframe(ETH, primary, confirm)
+    m = multi_timeframe(ETH, "15m", "5m")  # crypto's pair (seed 001; engine/run/defaults.yaml)
     assert (m["confirm_ts"] + M5 <= m.index + M15).all()
     assert (m["confirm_ts"] + M5 == m.index + M15).all()  # ...and the latest one closed by then
 
@@ -101,7 +99,7 @@ def test_forex_bid_ask_resample_keeps_last_quote():
     t = h.index[1]
     window = fx[(fx.index >= t) & (fx.index < t + pd.Timedelta("1h"))]
     assert h.loc[t, "bid"] == window["bid"].iloc[-1] and h.loc[t, "ask"] == window["ask"].iloc[-1]
-    m = multi_timeframe(fx, *DEFAULT_TIMEFRAMES[Domain.FOREX])
+    m = multi_timeframe(fx, "1h", "15m")  # forex's pair
     assert {"confirm_close", "confirm_bid"} <= set(m.columns)
 
 

@@ -95,7 +95,3 @@ def to_open(df: pd.DataFrame, tf: str, label: Label) -> pd.DataFrame:
     if label == "close":
         df.index = df.index - parse_tf(tf)
     return df
-
-
-def funding_for(symbol: str) -> Dataset | None:
-    return next((d for d in DATASETS.values() if d.loader == "funding" and d.symbol == symbol), None)

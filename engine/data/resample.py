@@ -14,19 +14,9 @@ from engine.data.bars import GRID_ORIGIN, interval_of
 from engine.data.errors import DataError
 from engine.data.quoted import SIDE_AGG
 from engine.data.timeframes import parse_tf
-from engine.domain import Domain
 
 AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum",
        "bid": "last", "ask": "last", **SIDE_AGG}
-
-# Seed 001: crypto 15m primary / 5m confirmation; forex 1h / 15m.
-DEFAULT_TIMEFRAMES: dict[Domain, tuple[str, str]] = {
-    Domain.CRYPTO_SPOT: ("15m", "5m"),
-    Domain.CRYPTO_PERP: ("15m", "5m"),
-    Domain.FOREX: ("1h", "15m"),
-    Domain.FOREX_OPTIONS: ("1h", "15m"),
-}
-
 
 def resample(df: pd.DataFrame, tf: str) -> pd.DataFrame:
     target, source = parse_tf(tf), interval_of(df)
