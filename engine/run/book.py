@@ -79,10 +79,6 @@ class DomainBook:
         self.marks[symbol] = price
 
     @property
-    def unrealized(self) -> float:
-        return _unrealized(self.positions, self.marks, self.multipliers)
-
-    @property
     def equity(self) -> float:
         return self.balance + _unrealized(self.positions, self.marks, self.multipliers)
 

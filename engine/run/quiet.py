@@ -191,7 +191,7 @@ class EquityPath:
     @staticmethod
     def _domain(book, tl, ser: np.ndarray | None, a: int, b: int) -> np.ndarray:
         unreal = None
-        for sym, p in book.positions.items():  # book.unrealized's order and arithmetic, per row
+        for sym, p in book.positions.items():  # book.py _unrealized's order and arithmetic, per row
             if abs(p.qty) <= FLAT_EPS:
                 continue
             mark = _marks(tl, ser, a, b, sym, book.marks.get(sym, p.avg_price))

@@ -52,9 +52,6 @@ class Scope:
     roots: Mapping[str, frozenset[str] | None]
     functions: frozenset[str] = frozenset()
 
-    def with_functions(self, names: frozenset[str]) -> "Scope":
-        return Scope(self.roots, self.functions | names)
-
 
 @dataclass(frozen=True, slots=True)
 class Compiled:

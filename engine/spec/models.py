@@ -44,12 +44,6 @@ DomainMode = Literal["off", "paper", "live"]
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
-def _shape(value: Any) -> str:
-    if isinstance(value, dict):
-        return "map"
-    return "list" if isinstance(value, list) else "scalar"
-
-
 def _scalar_tag(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"

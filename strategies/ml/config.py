@@ -27,7 +27,6 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d|w)$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 REGIMES = ("TREND_UP", "TREND_DOWN", "RANGE", "HIGH_VOL", "NEUTRAL")
-SESSIONS = ("asian", "eu", "us")
 
 
 def duration_seconds(text: str) -> float:
