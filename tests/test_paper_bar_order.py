@@ -70,7 +70,6 @@ def test_a_gap_through_the_stop_stops_the_whole_position_at_the_open() -> None:
     assert fill.qty == 27 and v.ledger.qty(ADA) == 0 and fill.price < gap.open  # at the open, slipped
 
 
-
 def entered_at_the_open(v: PaperVenue, bar: Bar) -> float:
     """The entry filled at `bar`'s open, `bar`'s rest not worked yet: the engine answers now."""
     v.on_bar(SIGNAL)
@@ -115,6 +114,7 @@ def test_a_restarted_venue_still_knows_when_the_opened_bar_opened(tmp_path) -> N
     v = PaperVenue.open(tmp_path / "paper.db")
     send_stop(v, got)
     assert filled(v.on_bar(FALLS), "stop") == got
+
 
 @st.composite
 def paths(draw) -> list[Bar]:

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +42,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 FAST, SLOW, ATR_N, SL_ATR, TP_ATR = 10, 30, 14, 1.5, 3.0
-TICK = 1e-5  # EUR/USD's in adapters/paper/contracts.yaml
 BAR_S = 3600.0
 Trade = tuple[str, float, float]  # side, entry bar's and exit bar's open time (epoch s)
 
@@ -122,8 +122,12 @@ def run_peer(df: pd.DataFrame) -> dict:
     from backtesting import Backtest, Strategy
     from backtesting.lib import crossover
 
+    from adapters.paper.catalogue import Catalogue
+
+    tick = Catalogue.load().get("EUR/USD").tick  # the paper venue's grid for it
+
     def on_tick(x: float) -> float:
-        return round(x / TICK) * TICK
+        return round(x / tick) * tick
 
     def sma(x, n):
         return pd.Series(x).rolling(n).mean()
@@ -165,9 +169,10 @@ def run_peer(df: pd.DataFrame) -> dict:
 
 
 def one_for_one(ours: list[Trade], peer: list[Trade]) -> int:
-    """How many of our closed trades the peer made too, in turn: same side, entry bar and exit bar
-    (the peer's list also holds the position finalize_trades closed at the end)."""
-    return sum(a == b for a, b in zip(ours, peer))
+    """How many of our closed trades the peer made too: same side, entry bar and exit bar (the
+    peer's list also holds the position finalize_trades closed at the end). Matched as sets, so
+    one trade only one side made does not shift every later pair out of step."""
+    return sum((Counter(ours) & Counter(peer)).values())
 
 
 def journal_rates(n: int = 2000) -> dict:
