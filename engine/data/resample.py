@@ -18,6 +18,7 @@ from engine.data.timeframes import parse_tf
 AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum",
        "bid": "last", "ask": "last", **SIDE_AGG}
 
+
 def resample(df: pd.DataFrame, tf: str) -> pd.DataFrame:
     target, source = parse_tf(tf), interval_of(df)
     if target < source or target % source:
