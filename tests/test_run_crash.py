@@ -82,8 +82,10 @@ def _run_and_kill(zygote: tuple[subprocess.Popen, IO[str]], work: Path, after_li
                 err.seek(0)
                 assert int(line.split()[1]) in (-signal.SIGKILL, 0), err.read()[-3000:]
                 return int(line.split()[1]) == -signal.SIGKILL
-            seen += line.startswith("bar ")
-            if seen == after_lines:
+            if not line.startswith("bar "):
+                continue
+            seen += 1
+            if seen == after_lines:  # once: a second kill could reach a reaped child's pid, reused
                 _kill(pid)  # unreaped, the pid is still that engine's; reaped, it ended first: `exit` follows
     finally:
         watchdog.cancel()
@@ -134,10 +136,10 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(durability: str, 
             break
         kills += 1
         resume = ("--resume",)
+    assert kills >= KILLS, f"the replay ran to its end after {kills} kills: too short for {KILLS}"
     _run_to_end(crashy, *resume)
     got = _state(crashy)
 
-    assert kills >= KILLS
     ids = [o[0] for o in got["orders"]]
     assert len(ids) == len(set(ids)), "a client_order_id was used twice"
     assert got["audit"], "the run must leave an audit trail"
