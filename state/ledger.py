@@ -25,11 +25,12 @@ def apply_fill(book: Book, side: Side, qty: float, price: float, fee: float, ts:
         raise ValueError(f"a fill needs qty > 0 and price > 0, got qty={qty} price={price}")
     held = book.qty
     signed = side.sign * qty
-    if abs(held) <= FLAT_EPS or (held > 0) == (signed > 0):
+    if abs(held) <= FLAT_EPS:  # opens at its price exactly: q * price / q may miss it by an ulp
+        return Book(signed, price, book.realized_pnl + -fee, ts), -fee
+    if (held > 0) == (signed > 0):
         total = abs(held) + qty
         avg = (abs(held) * book.avg_price + qty * price) / total
-        opened = book.opened_ts if abs(held) > FLAT_EPS else ts
-        return Book(held + signed, avg, book.realized_pnl + -fee, opened), -fee
+        return Book(held + signed, avg, book.realized_pnl + -fee, book.opened_ts), -fee
     closing = min(qty, abs(held))
     pnl = closing * (price - book.avg_price) * (1 if held > 0 else -1) * multiplier - fee
     realized = book.realized_pnl + pnl

@@ -29,6 +29,17 @@ def test_a_round_trip_realises_the_positions_signed_pnl(opening, closing, pnl):
     assert book.qty(PERP.symbol) == 0.0
 
 
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+def test_a_round_trip_at_one_price_realises_nothing(side):
+    """A position opens at its fill's price exactly (91.5 * p / 91.5 is p less an ulp), so closing
+    at that price realises 0, not float dust that counts as a win or a loss."""
+    book = Ledger({Domain.CRYPTO_PERP: 1000.0})
+    book.apply_fill(fill(side, 91.5, 90.49787388297626), PERP)
+    assert book.positions[PERP.symbol].avg_price == 90.49787388297626
+    assert book.apply_fill(fill(side.opposite, 91.5, 90.49787388297626, k=1), PERP) == 0.0
+    assert book.cash[Domain.CRYPTO_PERP] == 1000.0
+
+
 def test_a_flip_realises_the_closed_part_and_opens_the_rest_at_the_fill():
     book = Ledger({Domain.CRYPTO_PERP: 1000.0})
     book.apply_fill(fill(Side.SELL, 10, 100.0), PERP)

@@ -42,11 +42,11 @@ class Ledger:
                 pos.qty, pos.avg_price, pos.opened_ts = rest, fill.price, fill.ts
             else:
                 pos.qty = rest
+        elif not pos.is_open:  # opens at the fill's price exactly: q * price / q may miss it by an ulp
+            pos.qty, pos.avg_price, pos.opened_ts = signed, fill.price, fill.ts
         else:
             total = pos.qty + signed
             pos.avg_price = (pos.avg_price * abs(pos.qty) + fill.price * abs(signed)) / abs(total)
-            if not pos.is_open:
-                pos.opened_ts = fill.ts
             pos.qty = total
         pos.realized_pnl += realized - fill.fee
         self.cash[inst.domain] += realized - fill.fee
