@@ -39,6 +39,9 @@ import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=60, database=None)
+# New draws each seed (`--hypothesis-profile=hunt --hypothesis-seed=N`): the ci profile's are
+# always the same, so it never meets what they miss. Each test keeps its own example count.
+settings.register_profile("hunt", deadline=None, max_examples=60, database=None)
 settings.load_profile("ci")
 
 
