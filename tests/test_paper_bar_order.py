@@ -164,19 +164,16 @@ def test_every_position_is_covered_after_each_bar_and_its_stop_out_is_its_risk(p
             for leg in ("stop", "tp"):
                 v.amend(leg, qty=got)
         rest = v.on_bar(bar)
-        exits += [(r.client_order_id, f, bar.open) for r in rest if r.client_order_id in ("stop", "tp") for f in r.fills]
+        exits += [(r.client_order_id, f, bar.open) for r in rest if r.client_order_id in ("stop", "tp")
+                  for f in r.fills]
         if legs and filled(rest, "stop") and v.ledger.qty(ADA) == 0:
-            # A partly filled stop may finish bars later: every unit bought left through a leg, and
-            # each stop fill at the stop or at the open of a bar that opened past it, slipped.
+            # A partly filled stop may finish bars later. Every unit bought left through a leg, and
+            # each stop fill was at the stop or at the open of a bar that opened past it, slipped:
+            # so the stop-out lost at most its risk at the stop plus the gap and slippage of its fills.
             assert sum(f.qty for _, f, _ in exits) == got
-            paid = sum(f.qty * f.price for f in entry) / got
-            stops = [(f, opened_at) for leg, f, opened_at in exits if leg == "stop"]
-            for f, opened_at in stops:
-                assert min(STOP, opened_at) * (1 - 20e-4) <= f.price
-            # So the stop-out lost at most its risk at the stop plus the gap and slippage of its fills.
-            loss = sum(f.qty * (paid - f.price) for f, _ in stops)
-            stopped = sum(f.qty for f, _ in stops)
-            assert loss <= stopped * (paid - STOP) + sum(f.qty * max(0.0, STOP - f.price) for f, _ in stops) + 1e-15
+            for leg, f, opened_at in exits:
+                if leg == "stop":
+                    assert min(STOP, opened_at) * (1 - 20e-4) <= f.price
             return
         held = v.ledger.qty(ADA)
         if held > 0 and any(o.request.client_order_id == "stop" for o in v.open_orders()):
