@@ -28,8 +28,8 @@ def apply_fill(book: Book, side: Side, qty: float, price: float, fee: float, ts:
     if abs(held) <= FLAT_EPS:  # opens at its price exactly: q * price / q may miss it by an ulp
         return Book(signed, price, book.realized_pnl + -fee, ts), -fee
     if (held > 0) == (signed > 0):
-        total = abs(held) + qty
-        avg = (abs(held) * book.avg_price + qty * price) / total
+        # An add at the average keeps it exactly: the weighted mean may miss it by an ulp.
+        avg = price if price == book.avg_price else (abs(held) * book.avg_price + qty * price) / (abs(held) + qty)
         return Book(held + signed, avg, book.realized_pnl + -fee, book.opened_ts), -fee
     closing = min(qty, abs(held))
     pnl = closing * (price - book.avg_price) * (1 if held > 0 else -1) * multiplier - fee

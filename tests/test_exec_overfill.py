@@ -6,8 +6,9 @@ cannot overfill; a live venue can. The venue here is a scripted test double that
 what a live one would: the late cancel is refused, and each fill is the test's to report."""
 from __future__ import annotations
 
-
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from adapters.base import ReportStatus, VenueReport
 from bracket_support import T0, AcceptingVenue, execution_on, filled, order_machines
@@ -92,6 +93,19 @@ def test_settle_without_an_overfill_is_the_price_move() -> None:
     s = b.settle(2.0)
     assert (s.qty, s.entry_px, s.exit_px, s.last_exit_ts) == (4.0, 100.0, 97.5, T0 + 9)
     assert s.gross == pytest.approx(20.0) and s.fees == pytest.approx(0.3)
+
+
+@given(st.sampled_from([Side.BUY, Side.SELL]), st.lists(st.floats(0.01, 100), min_size=1, max_size=5),
+       st.lists(st.floats(0.01, 100), min_size=1, max_size=5), st.floats(0.01, 500))
+@example(side=Side.BUY, ins=[90.0, 2.0], outs=[92.0], price=118.64)  # (90p + 2p) / 92 is p plus an ulp
+def test_a_trade_in_and_out_at_one_price_settles_to_nothing(side, ins, outs, price) -> None:
+    """However its entry and exits split, a trade filled at one price throughout averages to that
+    price on both sides and makes exactly 0: float dust would count as a win or a loss."""
+    b = BracketHandle(None, "b", "X", Domain.FOREX, side, "s", T0)  # type: ignore[arg-type]
+    b.entry_fills = [Fill("e", f"e{k}", "X", side, q, price, 0.0, T0, "q") for k, q in enumerate(ins)]
+    b.exit_fills = [Fill("x", f"x{k}", "X", side.opposite, q, price, 0.0, T0 + 1, "q") for k, q in enumerate(outs)]
+    s = b.settle(2.0)
+    assert (s.entry_px, s.exit_px, s.gross) == (price, price, 0.0)
 
 
 def _closed_with_a_late_entry_fill(machines, venue: LateCancelVenue, closed: list) -> tuple:

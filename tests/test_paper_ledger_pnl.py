@@ -4,7 +4,7 @@ caught only by the funding run tests; these check it where it is computed."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from adapters.paper.ledger import Ledger
@@ -37,6 +37,19 @@ def test_a_round_trip_at_one_price_realises_nothing(side):
     book.apply_fill(fill(side, 91.5, 90.49787388297626), PERP)
     assert book.positions[PERP.symbol].avg_price == 90.49787388297626
     assert book.apply_fill(fill(side.opposite, 91.5, 90.49787388297626, k=1), PERP) == 0.0
+    assert book.cash[Domain.CRYPTO_PERP] == 1000.0
+
+
+@given(st.sampled_from([Side.BUY, Side.SELL]), st.lists(st.floats(1, 100), min_size=2, max_size=6),
+       st.floats(0.01, 500))
+@example(side=Side.BUY, parts=[90.0, 2.0], price=118.64)  # (90p + 2p) / 92 is p plus an ulp
+def test_a_position_built_and_closed_at_one_price_realises_nothing(side, parts, price):
+    """An add at the position's average keeps it exactly, so closing there realises 0."""
+    book = Ledger({Domain.CRYPTO_PERP: 1000.0})
+    for k, q in enumerate(parts):
+        book.apply_fill(fill(side, q, price, k=k), PERP)
+    assert book.positions[PERP.symbol].avg_price == price
+    assert book.apply_fill(fill(side.opposite, abs(book.qty(PERP.symbol)), price, k=9), PERP) == 0.0
     assert book.cash[Domain.CRYPTO_PERP] == 1000.0
 
 

@@ -38,6 +38,18 @@ def test_round_trip_pnl_and_fees(q, entry, exit_, fee) -> None:
     assert (book.qty, book.avg_price, book.opened_ts) == (0.0, 0.0, None)
 
 
+@given(st.sampled_from(Side), st.lists(qty, min_size=2, max_size=6), price)
+# (90 * p + 2 * p) / 92 is p plus an ulp: closing at p realised float dust, a win or a loss.
+@example(side=Side.BUY, parts=[90.0, 2.0], p=118.64)
+def test_a_position_built_and_closed_at_one_price_realises_nothing(side, parts, p) -> None:
+    book = Book()
+    for q in parts:
+        book, _ = apply_fill(book, side, q, p, 0.0, 1.0)
+    assert book.avg_price == p
+    book, pnl = apply_fill(book, side.opposite, abs(book.qty), p, 0.0, 2.0)
+    assert (pnl, book.realized_pnl, book.qty) == (0.0, 0.0, 0.0)
+
+
 def test_a_flip_reopens_at_the_fill_price() -> None:
     book, _ = apply_fill(Book(), Side.BUY, 1.0, 100.0, 0.0, 1.0)
     book, pnl = apply_fill(book, Side.SELL, 3.0, 110.0, 0.0, 2.0)

@@ -46,7 +46,8 @@ class Ledger:
             pos.qty, pos.avg_price, pos.opened_ts = signed, fill.price, fill.ts
         else:
             total = pos.qty + signed
-            pos.avg_price = (pos.avg_price * abs(pos.qty) + fill.price * abs(signed)) / abs(total)
+            if fill.price != pos.avg_price:  # an add at the average keeps it: the weighted mean may miss by an ulp
+                pos.avg_price = (pos.avg_price * abs(pos.qty) + fill.price * abs(signed)) / abs(total)
             pos.qty = total
         pos.realized_pnl += realized - fill.fee
         self.cash[inst.domain] += realized - fill.fee

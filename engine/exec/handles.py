@@ -160,6 +160,14 @@ class OrderHandle:
             self.bracket.on_order_done(self, status, report.reason)
 
 
+def _one_price(fills: list[Fill]) -> float | None:
+    """The price all the fills share, if they share one. Their average is then that price exactly:
+    the quotient of the sums may miss it by an ulp, and a round trip at one price would realise
+    float dust that counts as a win or a loss."""
+    price = fills[0].price if fills else None
+    return price if all(f.price == price for f in fills) else None
+
+
 class Settlement(NamedTuple):
     qty: float  # entered
     entry_px: float  # average entry price
@@ -221,8 +229,8 @@ class BracketHandle:
                 out, got, fees = out + f.qty, got + f.qty * f.price, fees + f.fee
             if last is None or f.ts > last:
                 last = f.ts
-        entry_px = paid / qty
-        exit_px = got / out if out else entry_px
+        entry_px = _one_price(self.entry_fills) or paid / qty
+        exit_px = (_one_price([f for f in self.exit_fills if f.side is not side]) or got / out) if out else entry_px
         if back:  # every unit sold was bought (or the reverse): the result is the cash the fills moved
             gross = side.sign * (got - paid - back_paid) * multiplier
         else:
