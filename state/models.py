@@ -16,10 +16,8 @@ from sqlmodel import Field, SQLModel
 from engine.domain import Domain, OrderRequest, OrderType, Position, Role, Side
 
 INTENT = "intent"
-# Terminal statuses never change again; reconciliation and acks respect that.
+# Terminal statuses never change again; acks respect that.
 TERMINAL = frozenset({"filled", "canceled", "rejected", "expired"})
-# Statuses whose order may still fill at the venue.
-OPEN = frozenset({"accepted", "partially_filled", "triggered"})
 
 
 def _json() -> Any:
@@ -240,4 +238,4 @@ RETIRED_INDEXES = ("ix_journal_ts", "ix_journal_kind", "ix_journal_key", "ix_ord
 TABLES = [t.__table__ for t in (OrderRow, FillRow, PositionRow, WalletRow, MachineSnapshot,
                                  JournalEntry, KpiSnapshot, ControlRow, KvRow)]
 __all__ = ["OrderRow", "FillRow", "PositionRow", "WalletRow", "MachineSnapshot", "JournalEntry",
-           "KpiSnapshot", "ControlRow", "KvRow", "TABLES", "INTENT", "TERMINAL", "OPEN", "json_text"]
+           "KpiSnapshot", "ControlRow", "KvRow", "TABLES", "INTENT", "TERMINAL", "json_text"]

@@ -38,7 +38,7 @@ from state.control import Command
 from state.db import Durability, make_engine, parse_url, resolve_url, shown_url
 from state.batch import FILL_COLUMNS, INTENT_COLUMNS, JOURNAL_COLUMNS, ORDER_UPDATE_COLUMNS, Batch
 from state.ledger import FLAT_EPS, Book, apply_fill
-from state.models import (INTENT, OPEN, TABLES, TERMINAL, ControlRow, FillRow, JournalEntry,
+from state.models import (INTENT, TABLES, TERMINAL, ControlRow, FillRow, JournalEntry,
                           KpiSnapshot, KvRow, MachineSnapshot, OrderRow, PositionRow, RETIRED_INDEXES, WalletRow,
                           json_text)
 
@@ -349,9 +349,6 @@ class Store:
     def pending_intents(self) -> list[OrderRequest]:
         """Intents journaled but never acknowledged, oldest first: a restart reconciles these."""
         return [r.to_request() for r in self._orders_where(OrderRow.status.in_(PENDING))]
-
-    def open_orders(self) -> list[OrderRow]:
-        return self._orders_where(OrderRow.status.in_(OPEN))
 
     def order(self, client_order_id: str) -> OrderRow | None:
         with self._read():
