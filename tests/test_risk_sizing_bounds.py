@@ -107,6 +107,21 @@ def test_a_drawdown_exactly_at_the_threshold_recovers() -> None:
     assert at.recovery == cfg.sizing.drawdown_recovery.multiplier and under.recovery == 1.0
 
 
+def test_recovery_and_kelly_shrink_the_lot_when_the_risk_cap_binds(config: RiskConfig) -> None:
+    """A stop this wide (0.3 on 1.10) makes the per-trade risk cap, not the wallet fraction, set
+    the lot: recovery and the Kelly floor must shrink it all the same ("automatic lot reduction",
+    seed 000), not only the wallet fraction that no longer binds."""
+    k, r = config.sizing.kelly, config.sizing.drawdown_recovery
+    s, wide = Sizer(config.sizing), intent(stop_dist=0.3)
+    full = s(wide, book(), "forex")
+    assert full.qty * full.per_unit.total == pytest.approx(full.risk_cap)  # the cap binds,
+    assert full.qty < 1000.0 * full.size_pct / wide.entry  # not the wallet fraction
+    drawn = s(wide, book(equity=1000.0, peak_equity=1000.0 / (1 - 2 * r.from_drawdown)), "forex")
+    losing = s(wide, book(win_rate=0.1, payoff_ratio=0.5, trades_closed=k.min_trades), "forex")
+    assert drawn.qty == pytest.approx(full.qty * r.multiplier)
+    assert losing.kelly == k.floor and losing.qty == pytest.approx(full.qty * k.floor)
+
+
 # -- mut5f S17-S20: seed 004's per-trade risk cap, B x r_A x ladder up to the $1000 threshold T,
 # then max(T, B x q_A x ladder); T in the wallet's currency (crypto_spot: r 2%, q 0.75%) --------
 def test_the_risk_cap_below_the_threshold_is_scaled_by_the_ladder(config: RiskConfig) -> None:

@@ -1,9 +1,13 @@
 """Position sizing: seed 001's wallet fractions with seed 004's per-asset risk cap.
 
-notional   = equity x size% x ladder x recovery x kelly   (size% = 5%, or 2% in canary)
+notional   = equity x size% x ladder   (size% = 5%, or 2% in canary)
 risk cap   = B x r_A x ladder, or max(T, B x q_A x ladder) once B x r_A x ladder > T  (seed 004)
-qty        = min(notional / (entry x m), risk cap / (worst loss at the stop x m)), m the contract
-             multiplier, then put in whole lots by the chain (chain.in_lots)
+qty        = min(notional / (entry x m), risk cap / (worst loss at the stop x m)) x recovery x kelly,
+             m the contract multiplier, then put in whole lots by the chain (chain.in_lots)
+
+Drawdown recovery and half-Kelly scale the lot whichever of the two bounds it: applied to the
+notional alone, a wide stop (the risk cap binding) would leave the lot as large in a drawdown
+as out of one, and seed 000's "automatic lot reduction" would not happen.
 
 The worst loss at the stop is what one unit loses when stopped out (loss_at_stop): the stop
 distance, the exit's half spread, the venue's slippage and tick rounding on both fills and its
@@ -99,11 +103,11 @@ class Sizer:
         recovery = self.recovery if drawdown >= self.recover_from else 1.0
         kelly = self.kelly(book, self.risk_pct[domain])
         pct = self.canary_pct if canary else self.base_pct
-        notional = max(equity, 0.0) * pct * ladder * recovery * kelly
+        notional = max(equity, 0.0) * pct * ladder
         cap = self.risk_cap(max(equity, 0.0), domain, ladder)
         per_unit = loss_at_stop(intent, costs, tick)
         entry, loss = intent.entry * multiplier, per_unit.total * multiplier  # per contract
-        qty = 0.0 if entry <= 0 or intent.stop_distance <= 0 else min(notional / entry, cap / loss)
+        qty = 0.0 if entry <= 0 or intent.stop_distance <= 0 else min(notional / entry, cap / loss) * recovery * kelly
         fill = highest_fill(intent, costs, tick) * multiplier
         return Sized(qty, qty * entry, qty * loss, canary, pct, ladder, recovery, kelly, cap, per_unit, qty * fill)
 
