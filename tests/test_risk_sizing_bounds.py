@@ -40,6 +40,18 @@ def test_canary_holds_until_the_canary_days_pass(config: RiskConfig, short_by: f
     assert not on_time.canary and on_time.size_pct == config.sizing.base_size_pct
 
 
+def test_early_profit_does_not_raise_a_canarys_size(config: RiskConfig) -> None:
+    """Seed 001's canary is 2% of the wallet: a profitable first week (the ladder at 2x) leaves it
+    at 2%, in its wallet fraction and in its risk cap; once the canary is over the ladder applies."""
+    c, top = config.sizing.canary, config.sizing.ladder.steps[-1]
+    rich = dict(pnl_window=top.profit_usd, days_active=c.days / DAY)
+    canary = sized(config, trades_closed=c.trades - 1, **rich)
+    after = sized(config, trades_closed=c.trades, **rich)
+    assert canary.canary and canary.ladder == 1.0 and canary.size_pct == c.size_pct
+    assert not after.canary and after.ladder == top.multiplier > 1.0
+    assert canary.risk_cap == pytest.approx(after.risk_cap / top.multiplier)
+
+
 # -- S04/S05: the ladder's multiplier stays inside its clamp -----------------------------------
 def clamped(clamp: list[float], steps: list[dict] | None = None) -> Sizer:
     data = spec_data()

@@ -1,6 +1,6 @@
 """Position sizing: seed 001's wallet fractions with seed 004's per-asset risk cap.
 
-notional   = equity x size% x ladder   (size% = 5%, or 2% in canary)
+notional   = equity x size% x ladder   (size% = 5%, or 2% in canary, where the ladder only shrinks)
 risk cap   = B x r_A x ladder, or max(T, B x q_A x ladder) once B x r_A x ladder > T  (seed 004)
 qty        = min(notional / (entry x m), risk cap / (worst loss at the stop x m)) x recovery x kelly,
              m the contract multiplier, then put in whole lots by the chain (chain.in_lots)
@@ -67,6 +67,11 @@ class Sizer:
                 m = mult
         return min(max(m, self.lo), self.hi)
 
+    @staticmethod
+    def canary_ladder(ladder: float) -> float:
+        """The ladder in canary: a canary's size is seed 001's 2%, which early profit does not raise."""
+        return min(ladder, 1.0)
+
     def in_canary(self, book: Book) -> bool:
         # "first 50 trades or 7 days": stay in canary until both are behind us (fail closed).
         return book.trades_closed < self.canary_trades or book.days_active * 86400 < self.canary_s
@@ -97,6 +102,8 @@ class Sizer:
         and the instrument's: what a stopped-out unit loses besides the stop distance."""
         canary = self.in_canary(book)
         ladder = self.ladder(book.pnl_window, domain)
+        if canary and ladder > 1.0:  # (canary_ladder, inline)
+            ladder = 1.0
         equity = book.equity
         peak = book.peak_equity  # Book.drawdown, inline
         drawdown = 0.0 if peak <= 0 else max(0.0, 1.0 - equity / peak)

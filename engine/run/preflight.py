@@ -104,8 +104,9 @@ def untradable(series: Iterable[Any], books: Mapping[Domain, Any], currencies: M
     out = []
     for dom, symbols in by_domain.items():
         wallet, ladder = float(books[dom].start_balance), sizer.ladder(0.0, dom.value)
-        canary_max = wallet * sizer.canary_pct * ladder
+        canary_max = wallet * sizer.canary_pct * sizer.canary_ladder(ladder)
         pct, param, stuck = _best_size(sizer, dom, any(_reaches(canary_max, m) for _, _, m in symbols))
+        ladder = sizer.canary_ladder(ladder) if param == _CANARY else ladder
         rate, best = currencies[dom].usd_rate, wallet * pct * ladder
         never = not any(_reaches(best, m) for _, _, m in symbols)
         for inst, price, least in symbols:
