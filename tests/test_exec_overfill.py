@@ -156,3 +156,70 @@ def test_a_closed_bracket_whose_close_out_works_pays_its_funding(machines) -> No
     assert b.id in ex.closing and b.open_qty == 6.0
     ex.on_venue_event(VenueEvent("FUNDING", T0 + 4, "X", {"paid": 1.2, "qty": 6.0, "rate": 0.0001}))
     assert b.funding == pytest.approx(1.2)
+
+
+def _part(order_id: str, side: Side, qty: float, price: float, n: int,
+          status: ReportStatus = ReportStatus.PARTIALLY_FILLED) -> VenueReport:
+    f = Fill(order_id, f"{order_id}-{n}", "X", side, qty, price, 0.0, T0 + n, "q1")
+    return VenueReport(order_id, status, (f,), filled_qty=qty)
+
+
+def _long(machines, venue: LateCancelVenue, entered: float = 10.0) -> tuple:
+    ex = execution_on(machines, venue, Journal(), lambda b: None)
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), 95.0, 110.0, T0, "s"), 10.0)
+    ex.on_reports([_part(b.entry.id, Side.BUY, entered, 100.0, 1,
+                         ReportStatus.FILLED if entered == 10.0 else ReportStatus.PARTIALLY_FILLED)])
+    return ex, b
+
+
+def _working(ex, b, side: Side) -> list[float]:
+    return [o.request.qty for o in b.exits if o.request.side is side and ex.is_live(o)]
+
+
+@pytest.mark.parametrize("close_first", [True, False])
+def test_a_stop_that_fills_after_part_of_the_flattens_close_is_bought_back(machines, close_first: bool) -> None:
+    """Flattening (max hold): its market close fills 6 of 10, then the stop kept for it fills all
+    10, or the other way round. Either way 6 were sold past flat and are bought back; the stop's
+    fill alone must not close the bracket (its 10 covered the position it was sized for)."""
+    venue = LateCancelVenue()
+    ex, b = _long(machines, venue)
+    ex.exit(b, "max hold")
+    close, sl = b.exits[0], b.legs["stop_loss"]
+    reports = [_part(close.id, Side.SELL, 6.0, 99.0, 2), filled(sl.id, Side.SELL, 10.0, 95.0, 3)]
+    for r in reports if close_first else reports[::-1]:
+        ex.on_reports([r])
+    # (stop first: it left the position flat and closed the bracket; the close's 6 come after)
+    assert b.open_qty == -6.0 and b.instance.state == ("flattening" if close_first else "closed")
+    assert _working(ex, b, Side.BUY) == [6.0]
+
+
+def test_a_late_entry_fill_while_a_close_works_closes_only_the_new_units(machines) -> None:
+    """Flattening with a close of the 4 units entered still working; the entry's last 6 fill (its
+    cancel came too late). The close for them is 6: 10 would close the first 4 twice."""
+    venue = LateCancelVenue()
+    ex, b = _long(machines, venue, entered=4.0)
+    venue.filled.add(b.entry.id)
+    ex.exit(b, "max hold")
+    assert _working(ex, b, Side.SELL) == [4.0]
+    ex.on_reports([filled(b.entry.id, Side.BUY, 6.0, 100.0, 2)])
+    assert b.open_qty == 10.0 and _working(ex, b, Side.SELL) == [4.0, 6.0]
+
+
+def test_fills_past_flat_after_the_close_are_bought_back_once(machines) -> None:
+    """The stop took all 10 and closed the bracket while its flatten's close (10) still worked;
+    that close then fills 4, then 6, past flat. The buy-backs are 4 and then 6, not 4 and 10: each
+    nets what is already being bought back, and once they fill the position is flat."""
+    venue = LateCancelVenue()
+    ex, b = _long(machines, venue)
+    sl = b.legs["stop_loss"]
+    venue.filled.add(sl.id)
+    ex.exit(b, "max hold")
+    close = b.exits[0]
+    ex.on_reports([filled(sl.id, Side.SELL, 10.0, 95.0, 2)])
+    assert b.instance.state == "closed"
+    ex.on_reports([_part(close.id, Side.SELL, 4.0, 94.0, 3)])
+    ex.on_reports([_part(close.id, Side.SELL, 6.0, 94.0, 4, ReportStatus.FILLED)])
+    assert _working(ex, b, Side.BUY) == [4.0, 6.0]
+    for n, o in enumerate([o for o in b.exits if ex.is_live(o)], start=5):
+        ex.on_reports([_part(o.id, Side.BUY, o.request.qty, 95.0, n, ReportStatus.FILLED)])
+    assert b.open_qty == 0.0 and not ex.faults

@@ -651,3 +651,15 @@ def test_a_reconciliation_finding_fills_and_an_end_tells_the_bracket_of_the_fill
     assert not _gaps(ex) and b.entry.instance.state == "CANCELED"
     assert (b.instance.state, b.open_qty) == ("protected", 1.0)
     assert {venue.book[o.id].qty for o in b.legs.values()} == {1.0}
+
+
+def test_a_stop_moved_before_the_entry_fills_moves_at_the_venue(one_step) -> None:
+    """With the legs sent with the entry and nothing filled, an operator tightens the stop. The amend
+    keeps the leg's qty (the entry's): sized by the position, 0, the order refused it, and the
+    venue worked the old stop while the bracket held the new one."""
+    venue, ex, b = _opened(one_step, ContingentVenue())
+    sl = b.legs["stop_loss"]
+    tighter = STOP + 2.0
+    _, refused = ex.operator_event(b, "move_stop", {"stop": tighter, "price": 100.0}, "operator")
+    assert not refused and b.instance.ctx["stop"] == tighter
+    assert (venue.book[sl.id].price, venue.book[sl.id].qty) == (tighter, QTY)

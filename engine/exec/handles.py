@@ -160,6 +160,13 @@ class OrderHandle:
             self.bracket.on_order_done(self, status, report.reason)
 
 
+def _rest(order: OrderHandle) -> float:
+    """What a working order may still fill: its qty less its fills (its machine's, which hold a
+    fill being booked already)."""
+    ctx = order.instance.ctx
+    return float(ctx["qty"]) - float(ctx.get("filled_qty", 0.0))
+
+
 def _one_price(fills: list[Fill]) -> float | None:
     """The price all the fills share, if they share one. Their average is then that price exactly:
     the quotient of the sums may miss it by an ulp, and a round trip at one price would realise
@@ -279,7 +286,10 @@ class BracketHandle:
     def amend_stop(self, ctx: "ActionContext", stop: float) -> None:
         leg = self.legs.get("stop_loss")
         if leg is not None and self.execution.is_live(leg):
-            self._amend(leg, self.open_qty, stop)
+            # Before any entry fill, legs sent with the entry cover the entry's qty: the stop
+            # moves and keeps it (the position's qty, 0, would be an amend the order refuses).
+            held = self.open_qty
+            self._amend(leg, held if held > _FLAT else _rest(leg), stop)
 
     def _level(self, leg: str) -> float:
         """The leg's price as the bracket machine holds it now (tightened by breakeven or trailing)."""
@@ -315,7 +325,18 @@ class BracketHandle:
         if abs(qty) <= _FLAT:
             ctx.raise_event("position_closed")
             return
-        self._close_now(qty, reason)
+        self._close_rest(qty, reason)
+
+    def _close_rest(self, qty: float, reason: str) -> None:
+        """Close signed `qty` less what the closes still working in its direction will take: a
+        late entry fill while a close works, or a second fill past flat while a buy-back works,
+        gets an order for the difference only, so no unit is closed twice. Closes working the
+        other way are left: each fill of theirs past flat is bought back as it is reported."""
+        ex, closing = self.execution, self.side.opposite if qty > 0 else self.side
+        working = sum(_rest(o) for o in self.exits if o.request.side is closing and ex.is_live(o))
+        rest = ex.on_step(self.symbol, qty - working if qty > 0 else qty + working)
+        if (rest > _FLAT) if qty > 0 else (rest < -_FLAT):
+            self._close_now(rest, reason)
 
     def _close_now(self, qty: float, reason: str) -> None:
         """A reduce-only market order for signed `qty`: the position (> 0), or the overfill
@@ -351,7 +372,7 @@ class BracketHandle:
         if self.instance.done:
             if left < -_FLAT:  # past flat after the bracket closed: nothing else will undo it (fail closed)
                 ex.note("overfill", self.id, f"exit filled {-left:g} past flat after the bracket closed: closing")
-                self._close_now(left, "exit filled past flat after the bracket closed")
+                self._close_rest(left, "exit filled past flat after the bracket closed")
             elif left > _FLAT and leg is None and self._last_close_done(order):  # as below; the fault says so
                 self._unclosed(left, "a close the venue refused while another worked")
             return
