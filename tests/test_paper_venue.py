@@ -12,7 +12,7 @@ from adapters.paper.streams import fill_stream
 from adapters.paper.venue import _MEMORY_DROP_EVERY
 from engine.data import bundled
 from engine.data.bars import iter_bars
-from engine.domain import Domain, OrderRequest, OrderType, Role, Side
+from engine.domain import Bar, Domain, OrderRequest, OrderType, Role, Side
 
 XRP = list(iter_bars(bundled.load("crypto_perp/XRP-PERP-5m")))
 ETH = list(iter_bars(bundled.load("crypto_spot/ETH_BTC-5m")))
@@ -203,6 +203,21 @@ def test_spot_cannot_short_and_reduce_only_needs_a_position():
     assert exit_.status is S.REJECTED and "reduce-only" in exit_.reason
     broke = v.submit(order(v, "b", Side.BUY, 50_000.0, symbol="ETH/BTC"))
     assert broke.status is S.REJECTED and "insufficient crypto_spot funds" in broke.reason
+
+
+@pytest.mark.parametrize("first", [{"coid": "exit", "reduce_only": True}, {"coid": "sell1"}])
+def test_spot_cannot_go_short_when_a_sell_fills_after_another(first):
+    """Holding 1 ETH/BTC, two sells of 1 are each within the holding when sent (an exit and an
+    entry, or two entries): the second finds nothing left when it fills and is canceled."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(ETH[0])
+    v.submit(order(v, "buy", Side.BUY, 1.0, symbol="ETH/BTC"))
+    v.on_bar(ETH[1])
+    v.submit(order(v, first["coid"], Side.SELL, 1.0, symbol="ETH/BTC", reduce_only=first.get("reduce_only", False)))
+    assert v.submit(order(v, "sell2", Side.SELL, 1.0, symbol="ETH/BTC")).status is S.ACCEPTED
+    reports = run(v, ETH[2:4])
+    assert v.ledger.qty("ETH/BTC") == 0.0 and not fills(reports, "sell2")
+    assert "cannot go short" in v.order_status("sell2").reason
 
 
 def test_latency_orders_wait_for_the_next_bar():
@@ -668,3 +683,24 @@ def test_an_amend_to_no_more_than_the_filled_qty_is_refused():
     same = v.amend("b", qty=50)
     assert same.refused and "not above the filled 50" in same.reason
     assert v.amend("b", qty=60).status is S.PARTIALLY_FILLED
+
+
+def test_a_stop_sent_with_a_limit_entry_works_the_bar_the_entry_fills_in():
+    """Legs sent with a buy limit at 0.98: the bar opens at 1.00 and falls to 0.95. Any path from
+    1.00 to 0.95 passes the limit before the stop at 0.96, so the entry and then its stop fill in
+    that bar; left dormant for it, the stop missed the touch and the next bar's rise to the
+    take-profit turned a loss into a win."""
+    sym = "XRP-PERP"
+    bars = [Bar(sym, 1_000_000.0, 1.00, 1.001, 0.999, 1.00), Bar(sym, 1_000_300.0, 1.00, 1.001, 0.95, 0.99),
+            Bar(sym, 1_000_600.0, 0.99, 1.06, 0.985, 1.05)]
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(bars[0])
+    for coid, side, type_, role, price in (("entry", Side.BUY, OrderType.LIMIT, Role.ENTRY, 0.98),
+                                           ("sl", Side.SELL, OrderType.STOP, Role.STOP_LOSS, 0.96),
+                                           ("tp", Side.SELL, OrderType.LIMIT, Role.TAKE_PROFIT, 1.05)):
+        parent = {} if role is Role.ENTRY else {"parent_id": "entry", "reduce_only": True}
+        assert v.submit(order(v, coid, side, 100, type_, role, price=price, **parent)).status is S.ACCEPTED
+    first = v.on_bar(bars[1])
+    assert [f.price for f in fills(first, "entry")] == [0.98] and fills(first, "sl")
+    assert fills(first, "sl")[0].price <= 0.96 and v.ledger.qty(sym) == 0.0
+    assert not fills(v.on_bar(bars[2]), "tp")

@@ -315,6 +315,7 @@ class PaperVenue:
         reports: list[VenueReport] = []
         if len(active) > 1:
             active.sort(key=_work_order)
+        dormant: list[WorkingOrder] = []
         for o in active:
             if o.status not in WORKING:  # (o.working) an earlier order's fill may have ended it
                 continue
@@ -323,12 +324,26 @@ class PaperVenue:
                 if self._held(o, symbol):  # (only entries wait)
                     continue
             elif req.parent_id in self._open and self._dormant(o):  # (_dormant's own first test)
+                if req.type is _STOP and self._open[req.parent_id].req.type is _LIMIT:
+                    dormant.append(o)
                 continue
-            before = (o.status, o.filled_qty, o.bars_worked == 0)
-            reports += self._work(o, bar, inst, pricer)
-            if before != (o.status, o.filled_qty, False):  # a quiet bar on a resting order needs no write
-                self._ch.orders[o.req.client_order_id] = o
-            o.bars_worked += 1
+            reports += self._work_one(o, bar, inst, pricer)
+        for o in dormant:
+            # A stop sent with a limit entry that filled in this phase: the bar's range beyond the
+            # stop came after that fill (from above a buy limit down to a low under its stop, the
+            # price passes the limit first), so the stop works on it now, not from the next bar.
+            # Not a take-profit (the high it needs may have come first), nor a stop entry's stop
+            # (the low may have come before the breakout).
+            if o.status in WORKING and not self._dormant(o):
+                reports += self._work_one(o, bar, inst, pricer)
+        return reports
+
+    def _work_one(self, o: WorkingOrder, bar: Bar, inst: Instrument, pricer: Pricer) -> list[VenueReport]:
+        before = (o.status, o.filled_qty, o.bars_worked == 0)
+        reports = self._work(o, bar, inst, pricer)
+        if before != (o.status, o.filled_qty, False):  # a quiet bar on a resting order needs no write
+            self._ch.orders[o.req.client_order_id] = o
+        o.bars_worked += 1
         return reports
 
     def _held(self, o: WorkingOrder, symbol: str) -> bool:
@@ -686,6 +701,13 @@ class PaperVenue:
             if available <= _EPS:
                 return [self._finish(o, _CANCELED, "reduce-only: no position left to reduce", bar.ts)]
             qty = min(qty, available)
+        elif side is _SELL and inst.domain is _CRYPTO_SPOT:
+            # Spot cannot go short when it fills either: since its submit, another sell (an exit,
+            # a second entry) may have taken the units it was checked against.
+            held = self.ledger.qty(inst.symbol)
+            if held <= _EPS:
+                return [self._finish(o, _CANCELED, "crypto spot cannot go short: nothing left to sell", bar.ts)]
+            qty = min(qty, held)
         qty = self._maybe_partial(qty, inst)
         fee = qty * price * inst.multiplier * self._fee_bps[inst.domain] / 1e4
         fill = Fill(req.client_order_id, f"{req.client_order_id}-{len(o.fills) + 1}", inst.symbol, side,
