@@ -1,6 +1,7 @@
 """The paper venue on real bundled bars: harsh, deterministic, no invented prices."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from adapters.base import ReportStatus as S
@@ -704,3 +705,39 @@ def test_a_stop_sent_with_a_limit_entry_works_the_bar_the_entry_fills_in():
     assert [f.price for f in fills(first, "entry")] == [0.98] and fills(first, "sl")
     assert fills(first, "sl")[0].price <= 0.96 and v.ledger.qty(sym) == 0.0
     assert not fills(v.on_bar(bars[2]), "tp")
+
+
+def _funding_events(skip: bool, open_k: int, close_k: int | None) -> list:
+    """A long of 100 XRP-PERP bought at bar open_k's open (sold at close_k's), over bars 0-11 around
+    the first funding time (bar 6 closes at it), each worked or, where the venue says so, skipped."""
+    funding = bundled_funding()
+    t = funding["XRP-PERP"][0][0]
+    k = next(i for i, b in enumerate(XRP) if b.ts == t)
+    bars = XRP[k - 6:k + 6]
+    ts, high, low = (np.array([getattr(b, f) for b in bars]) for f in ("ts", "high", "low"))
+    v = PaperVenue(NO_PARTIALS, funding=funding)
+    i = 0
+    while i < len(bars):
+        if i == open_k:  # sent after bar i - 1: it fills at bar i's open
+            v.submit(order(v, "long", Side.BUY, 100))
+        if i == close_k:
+            v.submit(order(v, "out", Side.SELL, 100, role=Role.EXIT, reduce_only=True))
+        sends = [j - i for j in (open_k, close_k) if j is not None and j > i]  # (the engine's own stops)
+        n = min([v.quiet_bars(bars[i], ts[i:], high[i:], low[i:]), *sends]) if skip else 0
+        if n:
+            v.skip_bars(bars[i + n - 1], n)
+            i += n
+        else:
+            v.on_bar(bars[i])
+            i += 1
+    return [(e.ts, e.detail["qty"], e.detail["mark"]) for e in v.events("FUNDING")]
+
+
+@pytest.mark.parametrize("open_k, close_k, held", [(1, None, True), (6, None, True), (1, 6, False), (7, None, False)])
+def test_funding_is_due_on_the_position_held_at_its_time(open_k: int, close_k: int | None, held: bool) -> None:
+    """Bar 6 closes at the funding time. A long bought at its open (5 minutes before) is held then
+    and pays; one sold at its open, or bought at the next bar's, does not. Skipping quiet bars
+    books the same funding, at the same mark, as working each bar."""
+    worked = _funding_events(False, open_k, close_k)
+    assert bool(worked) is held and all(qty == 100 for _, qty, _ in worked)
+    assert _funding_events(True, open_k, close_k) == worked

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -241,8 +242,9 @@ class PaperVenue:
         return q
 
     def open_bar(self, bar: Bar) -> list[VenueReport]:
-        """Advance the simulation to a new closed bar and work what fills at its open: funding,
-        then market orders (exits before entries). `on_bar(bar)`
+        """Advance the simulation to a new closed bar and work what fills at its open: the
+        funding due by the close of the bar before (on the position held then), then market
+        orders (exits before entries). `on_bar(bar)`
         then works the rest of the bar: answer these fills first (resize a bracket's legs to a
         fill of its entry), or a stop would work for less than the position it protects."""
         if self._memory:
@@ -283,7 +285,7 @@ class PaperVenue:
         self._opened[symbol] = bar.ts
         self._opened_from[symbol] = bar.ts if prev is None else prev.ts
         if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
-            self._accrue_funding(inst, bar, prev)
+            self._accrue_funding(inst, prev)
         if not self._open.markets.get(symbol):  # no market order: nothing to scan for
             return []
         return self._work_bar(bar, inst, True)
@@ -444,9 +446,16 @@ class PaperVenue:
         schedule = self._funding.get(symbol)
         if not self._funding_on or not schedule or self.catalogue.get(symbol).kind != "perp":
             return len(ts)
-        done = self._funding_done.get(symbol, self._bars[symbol].ts if symbol in self._bars else -np.inf)
-        nxt = bisect.bisect_right(schedule, (done, float("inf")))
-        return len(ts) if nxt >= len(schedule) else int(np.searchsorted(ts, schedule[nxt][0], side="left"))
+        # Funding at F falls due at the open of the bar after the one that closes at or past F
+        # (_accrue_funding): at the coming bar's open if the last bar worked closed past it.
+        done = self._funding_done.get(symbol, -math.inf)
+        nxt = bisect.bisect_right(schedule, (done, math.inf))
+        if nxt >= len(schedule):
+            return len(ts)
+        due = schedule[nxt][0]
+        if symbol in self._bars and self._bars[symbol].ts >= due:
+            return 0
+        return min(len(ts), int(np.searchsorted(ts, due, side="left")) + 1)
 
     def skip_bars(self, bar: Bar, n: int) -> None:
         """Pass n quiet bars of `bar.symbol` ending with `bar` (see quiet_bars): the same state
@@ -467,8 +476,8 @@ class PaperVenue:
             raise VenueError(f"{bar.symbol}: the bar at {prev.ts} was opened but not worked: on_bar(bar) first")
         self._bars[bar.symbol] = bar
         inst = self._instruments.get(bar.symbol) or self.catalogue.get(bar.symbol)
-        if inst.kind == "perp":  # only perps accrue funding (_accrue_funding's own first test)
-            self._accrue_funding(inst, bar, prev)
+        if inst.kind == "perp":  # the first skipped bar's open; quiet: none falls due at the others'
+            self._accrue_funding(inst, prev)
         for o in self._open.values():
             if o.req.symbol == bar.symbol and o.status in WORKING:  # (o.working)
                 if o.bars_worked == 0:  # as on_bar writes an order on its first bar worked
@@ -758,22 +767,26 @@ class PaperVenue:
         self._ch.orders[o.req.client_order_id] = o
         return o.report()
 
-    def _accrue_funding(self, inst: Instrument, bar: Bar, prev: Bar | None) -> None:
+    def _accrue_funding(self, inst: Instrument, prev: Bar | None) -> None:
+        """At a bar's open, the funding due by the close of the bar before (`prev`), on the
+        position held then: every fill of that bar came before its close, and none of this bar
+        yet. Booked at the bar that closes at a funding time, it charged a position closed at
+        that bar's open and missed one opened there."""
         schedule = self._funding.get(inst.symbol)
-        if not self._funding_on or inst.kind != "perp" or not schedule:
+        if not self._funding_on or inst.kind != "perp" or not schedule or prev is None:
             return
-        start = self._funding_done.get(inst.symbol, prev.ts if prev else bar.ts)
-        lo = bisect.bisect_right(schedule, (start, float("inf")))
-        hi = bisect.bisect_right(schedule, (bar.ts, float("inf")))
+        start = self._funding_done.get(inst.symbol, -math.inf)  # none before: nothing was held
+        lo = bisect.bisect_right(schedule, (start, math.inf))
+        hi = bisect.bisect_right(schedule, (prev.ts, math.inf))
         for ts, rate in schedule[lo:hi]:
             qty = self.ledger.qty(inst.symbol)
-            paid = self.ledger.apply_funding(inst, rate, bar.close)
+            paid = self.ledger.apply_funding(inst, rate, prev.close)
             if paid:
                 self._emit(VenueEvent("FUNDING", ts, inst.symbol,
-                                      {"rate": rate, "qty": qty, "mark": bar.close, "paid": paid}))
+                                      {"rate": rate, "qty": qty, "mark": prev.close, "paid": paid}))
                 self._ch.positions[inst.symbol] = self.ledger.positions[inst.symbol]
                 self._ch.balances = True
-        self._funding_done[inst.symbol] = bar.ts
+        self._funding_done[inst.symbol] = prev.ts
 
     def _reject(self, req: OrderRequest, reason: str, clamp: VenueEvent | None = None) -> VenueReport:
         o = WorkingOrder(req, self._next_seq(), _REJECTED, 0.0, reason, updated_ts=self._now(req.symbol))
