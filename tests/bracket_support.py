@@ -18,7 +18,7 @@ class UnitCatalogue:
     """A test venue's catalogue: every symbol trades in whole units, multiplier 1."""
 
     def get(self, symbol: str) -> Any:
-        return type("Inst", (), {"step": 1.0, "multiplier": 1.0})()
+        return type("Inst", (), {"step": 1.0, "multiplier": 1.0, "min_notional": 0.0})()
 
 
 class AcceptingVenue:

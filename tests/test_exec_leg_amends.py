@@ -258,7 +258,7 @@ class MilliCatalogue:
     """Every symbol trades in lots of 0.001."""
 
     def get(self, symbol: str) -> Any:
-        return type("Inst", (), {"step": 0.001, "multiplier": 1.0})()
+        return type("Inst", (), {"step": 0.001, "multiplier": 1.0, "min_notional": 0.0})()
 
 
 def test_a_resize_covers_the_float_sum_of_the_fills_to_the_nearest_lot(machines) -> None:

@@ -151,7 +151,7 @@ def test_a_closed_bracket_whose_close_out_works_pays_its_funding(machines) -> No
 
     venue, closed = LateCancelVenue(), []
     venue.catalogue = type("Catalogue", (), {"get": lambda self, s: type(
-        "Inst", (), {"step": 1.0, "multiplier": 1.0, "domain": Domain.FOREX})()})()
+        "Inst", (), {"step": 1.0, "multiplier": 1.0, "min_notional": 0.0, "domain": Domain.FOREX})()})()
     ex, b = _closed_with_a_late_entry_fill(machines, venue, closed)
     assert b.id in ex.closing and b.open_qty == 6.0
     ex.on_venue_event(VenueEvent("FUNDING", T0 + 4, "X", {"paid": 1.2, "qty": 6.0, "rate": 0.0001}))

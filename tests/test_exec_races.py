@@ -663,3 +663,37 @@ def test_a_stop_moved_before_the_entry_fills_moves_at_the_venue(one_step) -> Non
     _, refused = ex.operator_event(b, "move_stop", {"stop": tighter, "price": 100.0}, "operator")
     assert not refused and b.instance.ctx["stop"] == tighter
     assert (venue.book[sl.id].price, venue.book[sl.id].qty) == (tighter, QTY)
+
+
+def _venue_fill(ex: Any, venue: RaceVenue, cid: str, qty: float, status: ReportStatus, n: int,
+                withhold: bool = False) -> None:
+    """The venue fills `qty` of `cid` and reports it (or holds the report back)."""
+    o = venue.book[cid]
+    o.filled += qty
+    if status is not ReportStatus.PARTIALLY_FILLED:
+        o.alive, o.end = False, status
+    f = Fill(cid, f"{cid}-{n}", "X", o.req.side, qty, _fill_price(o), 0.0, T0 + n, "q1")
+    o.fills.append(f)
+    r = VenueReport(cid, status, (f,), filled_qty=o.filled, reason="venue's own")
+    if withhold:
+        venue.withheld.append(r)
+    else:
+        ex.on_reports([r])
+
+
+def test_units_an_entry_fill_leaves_open_behind_the_close_are_closed(one_step) -> None:
+    """The entry filled 1 and the take-profit took it (its cancel of the stop unanswered: exiting);
+    the entry's last fill is held back. The timer step reconciles both: the stop's cancel closes
+    the bracket, and the entry fill found, queued behind it, was dropped by the closed bracket:
+    1 unit open, no order, no fault. Once closed with units open, the bracket closes them."""
+    venue, ex, b = _opened(one_step, ContingentVenue())
+    entry, tp = b.entry.id, b.legs["take_profit"].id
+    _venue_fill(ex, venue, entry, 1.0, ReportStatus.PARTIALLY_FILLED, 1)
+    venue.mood = "lost"
+    _venue_fill(ex, venue, tp, 1.0, ReportStatus.FILLED, 2)
+    venue.mood = "ok"
+    assert b.instance.state == "exiting" and b.open_qty == 0.0
+    _venue_fill(ex, venue, entry, 1.0, ReportStatus.CANCELED, 3, withhold=True)
+    _wait(ex, 11.0)
+    assert b.instance.done and b.open_qty == 1.0
+    assert any(_closing(venue, o) and o.request.qty == 1.0 for o in b.exits), "1 unit open and no close"

@@ -110,6 +110,20 @@ class Execution:
         if instance is not None:  # no payload stays None: Interpreter.send reads it as empty
             self._outbox.append((instance, event, payload))
 
+    def post_latest(self, instance: Instance | None, event: str, payload: Mapping[str, Any] | None,
+                    supersedes: frozenset[str]) -> None:
+        """Post `event`, dropping the events of `supersedes` still queued for `instance`: a later
+        word on the same fact (a position flat, then past flat, as the fills of one venue answer
+        are booked in turn) replaces the earlier one, which would otherwise act first."""
+        if instance is None:
+            return
+        box = self._outbox
+        if any(i is instance and e in supersedes for i, e, _ in box):
+            keep = [x for x in box if not (x[0] is instance and x[1] in supersedes)]
+            box.clear()
+            box.extend(keep)
+        box.append((instance, event, payload))
+
     def pump(self) -> None:
         send, check = self.interp.send, self._check
         while self._outbox:
@@ -126,6 +140,7 @@ class Execution:
         if fired:
             self._check(fired)
             self.pump()
+            self._retire()  # a timer's step can close a bracket, as a report's can
         return fired
 
     def operator_event(self, bracket: BracketHandle, event: str, payload: Mapping[str, Any],
@@ -403,6 +418,7 @@ class Execution:
         for b in done:
             del self.brackets[b.id]
             self.closing[b.id] = b
+            self._close_left_open(b)
         brackets, unbracketed, working = self.brackets, False, set()
         for cid, o in list(self.orders.items()):
             if o.bracket is None or o.bracket.id not in brackets:
@@ -421,6 +437,16 @@ class Execution:
                 self.on_closed(b)
                 _unlink(b)
 
+
+    def _close_left_open(self, b: BracketHandle) -> None:
+        """A bracket that closed with units open and no order closing them: what told it of them
+        (an entry fill a reconciliation found, queued behind the cancel that closed it) came
+        after its close. Nothing protects them, so they leave at market now (fail closed)."""
+        left = b.open_qty
+        if left and not any(self.is_live(o) for o in b.exits):
+            self.note("left_open", b.id, f"closed with {left:g} {b.symbol} open: closing them at market")
+            b.close_rest(left, "units open when the bracket closed")
+            self.pump()
 
     def _keep_retired(self, o: OrderHandle) -> None:
         kept = self.retired

@@ -43,6 +43,7 @@ _SIDES = {s.value: s for s in Side}
 _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
 _ENTRY, _TAKE_PROFIT, _STOP_LOSS, _EXIT = Role.ENTRY, Role.TAKE_PROFIT, Role.STOP_LOSS, Role.EXIT
 _FLAT = 1e-12  # |open qty| at or below this is flat (open_qty is already on the lot grid)
+_POSITION_WORDS = frozenset({"position_closed", "overfilled"})  # what a bracket is told of its position
 
 
 @dataclass(slots=True)
@@ -162,9 +163,10 @@ class OrderHandle:
 
 def _rest(order: OrderHandle) -> float:
     """What a working order may still fill: its qty less its fills (its machine's, which hold a
-    fill being booked already)."""
+    fill being booked already). One whose submit still waits in the outbox has no qty in its
+    machine yet: it is the request's."""
     ctx = order.instance.ctx
-    return float(ctx["qty"]) - float(ctx.get("filled_qty", 0.0))
+    return float(ctx["qty"] or order.request.qty) - float(ctx.get("filled_qty", 0.0))
 
 
 def _one_price(fills: list[Fill]) -> float | None:
@@ -325,9 +327,9 @@ class BracketHandle:
         if abs(qty) <= _FLAT:
             ctx.raise_event("position_closed")
             return
-        self._close_rest(qty, reason)
+        self.close_rest(qty, reason)
 
-    def _close_rest(self, qty: float, reason: str) -> None:
+    def close_rest(self, qty: float, reason: str) -> None:
         """Close signed `qty` less what the closes still working in its direction will take: a
         late entry fill while a close works, or a second fill past flat while a buy-back works,
         gets an order for the difference only, so no unit is closed twice. Closes working the
@@ -335,8 +337,19 @@ class BracketHandle:
         ex, closing = self.execution, self.side.opposite if qty > 0 else self.side
         working = sum(_rest(o) for o in self.exits if o.request.side is closing and ex.is_live(o))
         rest = ex.on_step(self.symbol, qty - working if qty > 0 else qty + working)
-        if (rest > _FLAT) if qty > 0 else (rest < -_FLAT):
-            self._close_now(rest, reason)
+        if not ((rest > _FLAT) if qty > 0 else (rest < -_FLAT)):
+            return
+        if working and self._under_minimum(rest):
+            # Too small to stand alone, a venue would refuse it (and the run fault); a close of
+            # the whole position is exempt there, and reduce-only: the venue fills no more of it
+            # than the working close has left.
+            rest = qty
+        self._close_now(rest, reason)
+
+    def _under_minimum(self, qty: float) -> bool:
+        venue = self.execution.venue
+        inst = venue.catalogue.get(self.symbol)
+        return abs(qty) * venue.quote(self.symbol).mid * inst.multiplier < inst.min_notional
 
     def _close_now(self, qty: float, reason: str) -> None:
         """A reduce-only market order for signed `qty`: the position (> 0), or the overfill
@@ -372,7 +385,7 @@ class BracketHandle:
         if self.instance.done:
             if left < -_FLAT:  # past flat after the bracket closed: nothing else will undo it (fail closed)
                 ex.note("overfill", self.id, f"exit filled {-left:g} past flat after the bracket closed: closing")
-                self._close_rest(left, "exit filled past flat after the bracket closed")
+                self.close_rest(left, "exit filled past flat after the bracket closed")
             elif left > _FLAT and leg is None and self._last_close_done(order):  # as below; the fault says so
                 self._unclosed(left, "a close the venue refused while another worked")
             return
@@ -384,9 +397,9 @@ class BracketHandle:
             # Flat: the answer to a close. Also after a leg's fill once a close was sent: a flatten
             # keeps its stop until flat, and when its close filled in part and the stop took the
             # rest, the leg's qty alone does not cover the position and nothing else would say so.
-            ex.post(self.instance, "position_closed")
-        if left < -_FLAT:
-            ex.post(self.instance, "overfilled", {"qty": -left})
+            ex.post_latest(self.instance, "position_closed", None, _POSITION_WORDS)
+        if left < -_FLAT:  # (after a `position_closed` still queued: the fills of one answer, in turn)
+            ex.post_latest(self.instance, "overfilled", {"qty": -left}, _POSITION_WORDS)
         elif left > _FLAT and leg is None and self._last_close_done(order):
             # A close refused (or ended short) while this one worked was left to it; this one
             # is done and units are left that no order closes.
