@@ -132,22 +132,31 @@ class MinNotionalVenue(Venue):
         return super().submit(req)
 
 
-def test_a_rest_too_small_to_close_alone_closes_the_whole_position(machines) -> None:
-    """A close of 8 works when the entry's last 2 fill (its cancel too late). A close of the 2
-    alone is under the venue's minimum, refused, and a fault once the 8 filled; the whole
-    position's close (10, reduce-only) is exempt, and the venue fills no more than is held."""
+@pytest.mark.parametrize("other", [0.0, 10.0])  # units another bracket holds at the venue
+def test_a_rest_too_small_to_close_alone_is_closed_once_the_venue_takes_it(machines, other: float) -> None:
+    """A close of 8 works when the entry's last 2 fill (its cancel too late). The close for them is
+    2, under the venue's minimum and refused; never the whole 10, which with another bracket's
+    units at the venue (reduce-only caps at its net position) would sell those. Once the 8
+    filled, a fault says so and the bar's re-send closes the 2, the whole position by then."""
     venue = MinNotionalVenue()
     ex = execution_on(machines, venue)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), 95.0, 110.0, T0, "s"), 10.0)
     part = Fill(b.entry.id, f"{b.entry.id}-1", "X", Side.BUY, 8.0, 100.0, 0.0, T0 + 1, "q1")
     ex.on_reports([VenueReport(b.entry.id, ReportStatus.PARTIALLY_FILLED, (part,), filled_qty=8.0)])
-    venue.held = 8.0
+    venue.held = 8.0 + other
     venue.filled.add(b.entry.id)
     ex.exit(b, "max hold")
     ex.on_reports([filled(b.entry.id, Side.BUY, 2.0, 100.0, 2)])
-    venue.held = 10.0
-    closes = [o for o in b.exits if ex.is_live(o)]
-    assert [o.request.qty for o in closes] == [8.0, 10.0]
-    ex.on_reports([filled(closes[0].id, Side.SELL, 8.0, 99.0, 3)])
-    ex.on_reports([filled(closes[1].id, Side.SELL, 2.0, 99.0, 4)])
-    assert b.open_qty == 0.0 and b.instance.state == "closed" and not ex.faults
+    venue.held = 10.0 + other
+    sells = [r.qty for r in venue.sent if r.side is Side.SELL and r.role is Role.EXIT]
+    assert sells == [8.0, 2.0] and [o.request.qty for o in b.exits if ex.is_live(o)] == [8.0]
+    first = b.exits[0]
+    ex.on_reports([filled(first.id, Side.SELL, 8.0, 99.0, 3)])
+    venue.held = 2.0 + other
+    assert b.open_qty == 2.0 and ex.faults and "refused the exit of 2" in ex.faults[0]
+    if other:
+        return  # part of the venue's position: refused again until the other bracket is flat
+    ex.price_update("X", 99.0, 1.0)
+    (again,) = [o for o in b.exits if ex.is_live(o)]
+    ex.on_reports([filled(again.id, Side.SELL, 2.0, 99.0, 4)])
+    assert b.open_qty == 0.0 and b.instance.state == "closed"

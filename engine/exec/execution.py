@@ -439,13 +439,12 @@ class Execution:
 
 
     def _close_left_open(self, b: BracketHandle) -> None:
-        """A bracket that closed with units open and no order closing them: what told it of them
-        (an entry fill a reconciliation found, queued behind the cancel that closed it) came
+        """A bracket that closed with units open that no working order closes: what told it of
+        them (an entry fill a reconciliation found, queued behind the cancel that closed it) came
         after its close. Nothing protects them, so they leave at market now (fail closed)."""
         left = b.open_qty
-        if left and not any(self.is_live(o) for o in b.exits):
+        if left and b.close_rest(left, "units open when the bracket closed"):  # what no working close takes
             self.note("left_open", b.id, f"closed with {left:g} {b.symbol} open: closing them at market")
-            b.close_rest(left, "units open when the bracket closed")
             self.pump()
 
     def _keep_retired(self, o: OrderHandle) -> None:

@@ -329,27 +329,23 @@ class BracketHandle:
             return
         self.close_rest(qty, reason)
 
-    def close_rest(self, qty: float, reason: str) -> None:
-        """Close signed `qty` less what the closes still working in its direction will take: a
-        late entry fill while a close works, or a second fill past flat while a buy-back works,
-        gets an order for the difference only, so no unit is closed twice. Closes working the
-        other way are left: each fill of theirs past flat is bought back as it is reported."""
+    def close_rest(self, qty: float, reason: str) -> bool:
+        """Close signed `qty` less what the closes still working in its direction will take; True
+        if an order went out. A late entry fill while a close works, or a second fill past flat
+        while a buy-back works, gets an order for the difference only, so no unit is closed
+        twice. Closes working the other way are left: each fill of theirs past flat is bought
+        back as it is reported."""
         ex, closing = self.execution, self.side.opposite if qty > 0 else self.side
         working = sum(_rest(o) for o in self.exits if o.request.side is closing and ex.is_live(o))
         rest = ex.on_step(self.symbol, qty - working if qty > 0 else qty + working)
-        if not ((rest > _FLAT) if qty > 0 else (rest < -_FLAT)):
-            return
-        if working and self._under_minimum(rest):
-            # Too small to stand alone, a venue would refuse it (and the run fault); a close of
-            # the whole position is exempt there, and reduce-only: the venue fills no more of it
-            # than the working close has left.
-            rest = qty
-        self._close_now(rest, reason)
-
-    def _under_minimum(self, qty: float) -> bool:
-        venue = self.execution.venue
-        inst = venue.catalogue.get(self.symbol)
-        return abs(qty) * venue.quote(self.symbol).mid * inst.multiplier < inst.min_notional
+        if (rest > _FLAT) if qty > 0 else (rest < -_FLAT):
+            # Only the rest, even one under the venue's minimum notional: the position is the
+            # venue's net of every bracket on the symbol, so a reduce-only close of this
+            # bracket's whole position could take another bracket's units. A venue that refuses
+            # the rest gets it again once the working close is done (a fault says so meanwhile).
+            self._close_now(rest, reason)
+            return True
+        return False
 
     def _close_now(self, qty: float, reason: str) -> None:
         """A reduce-only market order for signed `qty`: the position (> 0), or the overfill
