@@ -66,6 +66,7 @@ class Runner:
     _costs_of: dict = field(default_factory=dict)  # Domain -> the venue's Costs of its fills
     _equity_pending: PointLog = field(default_factory=PointLog)  # recorded since the last checkpoint
     _last_risk_equity: list[float] | None = None  # each book's equity the kill machine last heard of
+    _risk_bound: Any = None  # the kill machine's bound (its stage's limits) _tripwires last measured with
     _next_poll: float = 0.0
     gate_kpis: dict = field(default_factory=dict)  # Domain -> RunningKpis, what the gates read (_gate_kpis)
     heartbeat: bool = False  # print one line per bar (the crash test reads them)
@@ -536,6 +537,11 @@ class Runner:
 
     def _tripwires(self) -> None:
         ses = self.session
+        bound = ses.kill.bound
+        if bound is not self._risk_bound:  # another stage's kill parameters: its limits may be tighter
+            if self._risk_bound is not None:
+                self._last_risk_equity = None  # so measure again, equity moved or not
+            self._risk_bound = bound
         equities = [b.equity for b in ses.books.values()]
         if equities == self._last_risk_equity:
             return  # nothing the kill spec's guards read has changed
