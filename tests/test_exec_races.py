@@ -681,11 +681,11 @@ def _venue_fill(ex: Any, venue: RaceVenue, cid: str, qty: float, status: ReportS
         ex.on_reports([r])
 
 
-def test_units_an_entry_fill_leaves_open_behind_the_close_are_closed(one_step) -> None:
-    """The entry filled 1 and the take-profit took it (its cancel of the stop unanswered: exiting);
-    the entry's last fill is held back. The timer step reconciles both: the stop's cancel closes
-    the bracket, and the entry fill found, queued behind it, was dropped by the closed bracket:
-    1 unit open, no order, no fault. Once closed with units open, the bracket closes them."""
+def _closed_behind_a_late_entry_fill(one_step, late: float) -> tuple[Any, Any, Any]:
+    """The entry filled 1 and the take-profit took it (its cancel of the stop unanswered: exiting),
+    then the entry filled `late` more (reported: closed out at once) and its last 1 (held back).
+    The timer step reconciles both: the stop's cancel closes the bracket, and the entry fill
+    found, queued behind it, reached the closed bracket."""
     venue, ex, b = _opened(one_step, ContingentVenue())
     entry, tp = b.entry.id, b.legs["take_profit"].id
     _venue_fill(ex, venue, entry, 1.0, ReportStatus.PARTIALLY_FILLED, 1)
@@ -693,24 +693,24 @@ def test_units_an_entry_fill_leaves_open_behind_the_close_are_closed(one_step) -
     _venue_fill(ex, venue, tp, 1.0, ReportStatus.FILLED, 2)
     venue.mood = "ok"
     assert b.instance.state == "exiting" and b.open_qty == 0.0
-    _venue_fill(ex, venue, entry, 1.0, ReportStatus.CANCELED, 3, withhold=True)
+    if late:
+        _venue_fill(ex, venue, entry, late, ReportStatus.PARTIALLY_FILLED, 3)
+    _venue_fill(ex, venue, entry, 1.0, ReportStatus.CANCELED, 4, withhold=True)
     _wait(ex, 11.0)
+    return venue, ex, b
+
+
+def test_units_an_entry_fill_leaves_open_behind_the_close_are_closed(one_step) -> None:
+    """Dropped, it left 1 unit open, no order, no fault. Once closed with units open, the bracket
+    closes them."""
+    venue, ex, b = _closed_behind_a_late_entry_fill(one_step, 0.0)
     assert b.instance.done and b.open_qty == 1.0
     assert any(_closing(venue, o) and o.request.qty == 1.0 for o in b.exits), "1 unit open and no close"
 
 
 def test_units_left_open_beside_a_working_close_out_are_closed_too(one_step) -> None:
-    """As above, with an earlier late entry fill of 2 (while exiting) whose close-out still works
-    when the bracket closes: the 1 unit found behind the close gets its own close, netted against
-    that one, so the closes working cover the 3 open, not the 2 alone."""
-    venue, ex, b = _opened(one_step, ContingentVenue())
-    entry, tp = b.entry.id, b.legs["take_profit"].id
-    _venue_fill(ex, venue, entry, 1.0, ReportStatus.PARTIALLY_FILLED, 1)
-    venue.mood = "lost"
-    _venue_fill(ex, venue, tp, 1.0, ReportStatus.FILLED, 2)
-    venue.mood = "ok"
-    _venue_fill(ex, venue, entry, 2.0, ReportStatus.PARTIALLY_FILLED, 3)
-    _venue_fill(ex, venue, entry, 1.0, ReportStatus.CANCELED, 4, withhold=True)
-    _wait(ex, 11.0)
+    """With the close-out of the 2 still working: the 1 unit found behind the close gets its own
+    close, netted against that one, so the closes working cover the 3 open, not the 2 alone."""
+    venue, ex, b = _closed_behind_a_late_entry_fill(one_step, 2.0)
     assert b.instance.done and b.open_qty == 3.0
     assert sorted(o.request.qty for o in b.exits if _closing(venue, o)) == [1.0, 2.0]
