@@ -62,6 +62,20 @@ def test_shadow_needs_the_candidate_at_least_as_good_as_the_live_baseline(machin
     assert g.state == ("awaiting_confirmation" if moves else "shadow")
 
 
+@pytest.mark.parametrize("max_dd, state", [(0.08, "awaiting_confirmation"), (0.081, "paper")])
+def test_a_shadow_breach_while_awaiting_the_operator_degrades(machine, max_dd, state):
+    """The shadow run is measured until the operator answers: past the candidate drawdown limit
+    meanwhile, it degrades to paper, and no confirmation sends it to real money."""
+    g = machine("model_promotion")
+    g.send("kpi_update", inputs=kpi())
+    g.wait(g.params["shadow_period"])
+    g.send("kpi_update", inputs=kpi())
+    assert g.state == "awaiting_confirmation"
+    g.send("kpi_update", inputs=kpi(max_dd=max_dd))
+    g.send("operator_confirmed")
+    assert g.state == ("canary" if state == "awaiting_confirmation" else "paper")
+
+
 def test_canary_tripwire_degrades_to_paper(machine):
     g = in_canary(machine)
     g.send("kpi_update", inputs=kpi(trades=3, max_dd=0.13))
