@@ -57,10 +57,10 @@ def set_routing(path: Path, paper: bool) -> None:
         s.put_json(ROUTING_KEY, Routing(modes, (), (), paper).to_json(1))
 
 
-def set_state(path: Path, machine: str, state: str, ctx: dict) -> None:
+def set_state(path: Path, machine: str, state: str, ctx: dict, timers: tuple[dict, ...] = ()) -> None:
     with Store.open(path=str(path)) as s:
         s.save_snapshot(machine, machine, "h", {"format": 1, "machine": machine, "spec_hash": "h", "id": machine,
-                                                "state": state, "ctx": ctx, "done": False, "timers": []})
+                                                "state": state, "ctx": ctx, "done": False, "timers": list(timers)})
 
 
 def engine(*argv: str) -> int:
@@ -164,12 +164,14 @@ def test_promote_is_refused_when_nothing_awaits_confirmation(db, capsys):
 
 
 def test_promote_confirms_a_pending_promotion(db, capsys):
-    set_state(db, "rollout", "confirm_stage_2", {"stage": 1})
+    expiry = {"state": "confirm_stage_2", "index": 0, "event": "confirmation_expired", "deadline": 1.7e9}
+    set_state(db, "rollout", "confirm_stage_2", {"stage": 1}, (expiry,))
     assert engine("promote", "--db", str(db), "--stage", "2") == 0
     [cmd] = taken(db)
     assert cmd.command == "promote"
-    assert cmd.args == {"machine": "rollout", "event": "operator_confirmed",
-                        "expect_state": "confirm_stage_2", "stage": 2, "reason": "operator"}
+    # the stay the operator saw: its expiry timer's deadline (a later stay there has another one)
+    assert cmd.args == {"machine": "rollout", "event": "operator_confirmed", "expect_state": "confirm_stage_2",
+                        "expect_timers": [1.7e9], "stage": 2, "reason": "operator"}
     assert "confirm_stage_2" in capsys.readouterr().out
 
 
@@ -180,7 +182,7 @@ def test_promote_decline_posts_the_specs_decline_command(db, capsys):
     [cmd] = taken(db)
     assert cmd.command == "decline"
     assert cmd.args == {"machine": "rollout", "event": "operator_rejected", "expect_state": "confirm_stage_2",
-                        "stage": None, "reason": "not yet"}
+                        "expect_timers": [], "stage": None, "reason": "not yet"}
     assert "confirm_stage_2 -> stage_1" in capsys.readouterr().out
     assert engine("promote", "--decline", "--stage", "2", "--db", str(db)) == 2
     set_state(db, "rollout", "stage_1", {"stage": 1})
@@ -602,7 +604,8 @@ def test_promote_domain_answers_that_gate_and_only_in_the_state_the_operator_saw
     confirm, decline = taken(db)
     assert (confirm.command, decline.command) == ("confirm_canary", "decline_canary")
     assert confirm.args == {"machine": "model_promotion", "instance": "gate:crypto_spot", "event": "operator_confirmed",
-                            "expect_state": "awaiting_confirmation", "reason": "shadow looked fine"}
+                            "expect_state": "awaiting_confirmation", "expect_timers": [],
+                            "reason": "shadow looked fine"}
     assert decline.args["event"] == "operator_rejected" and "gate:crypto_spot" in capsys.readouterr().out
 
 

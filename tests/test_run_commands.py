@@ -41,6 +41,31 @@ def test_a_confirmation_of_the_current_state_is_applied(tmp_path: Path) -> None:
     assert row.reason == "operator" and row.payload["moved"] == ["rollout: confirm_stage_2 -> stage_2"]
 
 
+def test_a_confirmation_of_a_lapsed_stay_does_not_confirm_the_next(tmp_path: Path) -> None:
+    """The operator confirms a pending stage 2; before the engine takes it, that promotion lapses
+    and a new gate pass asks again. The state has the same name, but the confirmation answered
+    the earlier stay: the timers the state armed on entry (what `engine promote` reads off the
+    snapshot it shows) tell the two apart, and the later promotion still waits."""
+    from engine.commands.status import state_timers
+    from engine.runtime.snapshot import to_data
+
+    runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    ses.send(ses.rollout, "gate_passed", {"domain": "crypto_spot", "phase": "candidate"})
+    seen = state_timers(to_data(ses.rollout))
+    assert seen
+    ses.store.post_command("promote", {"machine": "rollout", "event": "operator_confirmed", "expect_state":
+                                       "confirm_stage_2", "expect_timers": seen, "reason": "operator"})
+    ses.clock.set(seen[0])
+    ses.send(ses.rollout, "confirmation_expired")
+    ses.send(ses.rollout, "gate_passed", {"domain": "crypto_spot", "phase": "candidate"})
+    assert ses.rollout.state == "confirm_stage_2" and state_timers(to_data(ses.rollout)) != seen
+    runner.poll_commands()
+    assert ses.rollout.state == "confirm_stage_2"
+    [row] = _commands(ses)
+    assert "came back since the operator confirmed it" in row.reason
+
+
 def test_a_kill_command_the_spec_cannot_apply_is_journaled_as_not_applied(tmp_path: Path) -> None:
     runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
     ses = runner.session

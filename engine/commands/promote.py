@@ -8,8 +8,9 @@ saved ctx: `demoted` reinstates ctx.stage). A refusal says why in the spec's wor
 reason its rejecting action gives, else the guard that is false) and, with the kill switch
 engaged, the `engine kill` command that lifts it. The event comes from the rollout spec's
 `promote` command. The engine takes the command on its next bar and must raise the
-event only while the rollout is still in `expect_state`: a confirmation given for one
-promotion never confirms a later one. `--decline` posts the spec's `decline` command
+event only while the rollout is still in `expect_state`, in the same stay there (the
+deadlines of the timers it armed on entry, `expect_timers`): a confirmation given for one
+promotion never confirms a later one, even one that lapsed and came back. `--decline` posts the spec's `decline` command
 instead, with the same checks: the pending promotion is turned down, not left to lapse.
 
 `--domain D` answers that domain's model gate instead (specs/gates/model_promotion.yaml): after
@@ -25,7 +26,8 @@ command, up front, from the routing the running engine stored (kv ROUTING_KEY).
 
     command: "promote"   (the rollout spec's command name)
     args: {"machine": "rollout", "event": "operator_confirmed",
-           "expect_state": "confirm_stage_2", "stage": 2 | None, "reason": "operator"}
+           "expect_state": "confirm_stage_2", "expect_timers": [deadline, ...],
+           "stage": 2 | None, "reason": "operator"}
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from typing import Any
 from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
                                     awaits_operator, command_store_url, latest_snapshot, load_machine,
                                     load_machines, load_spec_set, machine_state, open_existing_store, refuse_finished,
-                                    refuse_untaken, resume_command, when_applied, USAGE)
+                                    refuse_untaken, resume_command, state_timers, when_applied, USAGE)
 from engine.domain import Domain
 from engine.run.keys import ROUTING_KEY
 from engine.spec.contract import GATE_CONFIRM, GATE_DECLINE
@@ -102,6 +104,7 @@ def _promote(args: argparse.Namespace) -> str:
             print(f"note: {note}")
         command_id = store.post_command(cmd.name, {
             "machine": machine.name, "event": cmd.event, "expect_state": state,
+            "expect_timers": state_timers(latest_snapshot(store, machine.name)),
             "stage": args.stage, "reason": args.reason})
     return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `{machine.name}` "
             f"(pending: {state} -> {target}); {when_applied(url, resume)}")

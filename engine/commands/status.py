@@ -471,6 +471,14 @@ def latest_snapshot(store: Any, machine: str) -> dict[str, Any] | None:
     return max(snaps.values(), key=lambda s: (s.updated_ts, s.instance_id)).data
 
 
+def state_timers(data: dict[str, Any] | None) -> list[float]:
+    """The deadlines of the timers a saved snapshot's state armed on entry: together with the
+    state, they tell one stay in it from a later one (a confirmation that lapsed and came back)."""
+    if not data:
+        return []
+    return sorted(float(t["deadline"]) for t in data.get("timers") or () if t.get("state") == data.get("state"))
+
+
 def machine_state(store: Any, machine: str) -> tuple[str | None, dict[str, Any]]:
     """(state, ctx) of the most recently saved snapshot of `machine`, or (None, {}) before any."""
     data = latest_snapshot(store, machine)

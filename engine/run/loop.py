@@ -750,10 +750,14 @@ class Runner:
                      if i.bound.name == args.get("machine") and only in (None, i.id)), None)
         if inst is None:  # (the rollout's old fallback named the wrong machine)
             return f"this run hosts no {only or args.get('machine')}, whose `{expect}` the operator confirmed"
-        if inst.state == expect:
-            return ""
         who = inst.id if inst.id == inst.bound.name else f"{inst.id} ({inst.bound.name})"
-        return f"{who} is in `{inst.state}`, the operator confirmed `{expect}`"
+        if inst.state != expect:
+            return f"{who} is in `{inst.state}`, the operator confirmed `{expect}`"
+        seen = args.get("expect_timers")
+        if seen is not None and sorted(d for (st, _), (d, *_) in (inst.timers or {}).items() if st == expect) != seen:
+            return (f"{who} left `{expect}` and came back since the operator confirmed it: that confirmation "
+                    f"answered the earlier stay, not this one")
+        return ""
 
     def _price_update(self, s: Series, i: int, close: float) -> None:
         """Each bar's close and ATR reach the open brackets: the spec's breakeven and trailing rules,
