@@ -10,8 +10,9 @@ engaged, the `engine kill` command that lifts it. The event comes from the rollo
 `promote` command. The engine takes the command on its next bar and must raise the
 event only while the rollout is still in `expect_state`, in the same stay there (the
 deadlines of the timers it armed on entry, `expect_timers`): a confirmation given for one
-promotion never confirms a later one, even one that lapsed and came back. `--decline` posts the spec's `decline` command
-instead, with the same checks: the pending promotion is turned down, not left to lapse.
+promotion never confirms a later one, even one that lapsed and came back. `--decline`
+posts the spec's `decline` command instead, with the same checks: the pending promotion
+is turned down, not left to lapse.
 
 `--domain D` answers that domain's model gate instead (specs/gates/model_promotion.yaml): after
 its shadow run a model waits in `awaiting_confirmation` and trades real money at canary size only

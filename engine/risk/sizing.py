@@ -102,8 +102,8 @@ class Sizer:
         and the instrument's: what a stopped-out unit loses besides the stop distance."""
         canary = self.in_canary(book)
         ladder = self.ladder(book.pnl_window, domain)
-        if canary and ladder > 1.0:  # (canary_ladder, inline)
-            ladder = 1.0
+        if canary:
+            ladder = self.canary_ladder(ladder)
         equity = book.equity
         peak = book.peak_equity  # Book.drawdown, inline
         drawdown = 0.0 if peak <= 0 else max(0.0, 1.0 - equity / peak)
