@@ -76,18 +76,43 @@ def bar_line(path: Path, i: int) -> int:
 
 @lru_cache(maxsize=8)
 def _csv_lines(path: str, _mtime: int, _size: int) -> tuple[int, ...]:
-    """1-based numbers of the lines read_csv reads (header first): it skips blank ones."""
+    """1-based line on which each record read_csv reads starts (header first). It skips blank
+    lines, and a quoted field may span lines, so records are counted as csv reads them."""
+    starts, end = [], 0
     with _open_text(path) as f:
-        return tuple(n for n, text in enumerate(f, 1) if text.strip())
+        reader = csv.reader(f, delimiter=_separator(Path(path)))
+        for fields in reader:
+            if any(field.strip() for field in fields):
+                starts.append(end + 1)
+            end = reader.line_num
+    return tuple(starts)
+
+
+def _parser_line(path: Path, n: int) -> int:
+    """The file line of pandas' "line n": it counts lines, header and blank ones included, but
+    not the line breaks inside a quoted field."""
+    inside, end = 0, 0
+    with _open_text(str(path)) as f:
+        reader = csv.reader(f, delimiter=_separator(path))
+        for _ in reader:
+            if end + 1 - inside >= n:
+                return n + inside
+            inside += reader.line_num - end - 1
+            end = reader.line_num
+    return n + inside
 
 
 def _open_text(path: str) -> Any:
     name = path.lower()
     if name.endswith(".zip"):
         with zipfile.ZipFile(path) as z:  # pandas reads a zip's only member
-            return io.StringIO(z.read(z.namelist()[0]).decode("utf-8", errors="replace"))
+            members = z.namelist()
+            if len(members) != 1:
+                raise DataError(path, 1, f"the zip holds {len(members)} files, not one",
+                                "zip the bars file alone, or unzip it and import the file itself")
+            return io.StringIO(z.read(members[0]).decode("utf-8", errors="replace"))
     opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(name).suffix, open)
-    return opener(path, "rt", encoding="utf-8", errors="replace")
+    return opener(path, "rt", encoding="utf-8", errors="replace", newline="")
 
 
 def parse_zone(text: str) -> tzinfo:
@@ -162,8 +187,8 @@ def _interval(index: pd.DatetimeIndex, tf: str | None, path: Path) -> pd.Timedel
         raise DataError(str(path), 1, str(e), "pass the data's bar interval") from None
     if inferred is not None and inferred != interval:
         n = int((np.diff(index.asi8) == inferred.value).sum())
-        raise DataError(str(path), 1, f"timeframe {tf.strip()} does not match the data: most bars "
-                        f"({n} of {len(index) - 1} steps) are {tf_name(inferred)} apart",
+        raise DataError(str(path), 1, f"timeframe {tf.strip()} does not match the data: its bars are "
+                        f"{tf_name(inferred)} apart ({n} of {len(index) - 1} steps exactly, the rest gaps)",
                         f"use --tf {tf_name(inferred)} (or resample the file first)")
     return interval
 
@@ -214,14 +239,15 @@ def _sides(bid: pd.DataFrame, ask: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def check_sides(df: pd.DataFrame, source: str | Path) -> None:
-    """A frame's bid/ask open/high/low, when it has any: all six with both closes, and each side a
-    bar (low <= open, close <= high). Nothing across the sides: a bid high above the ask high, or
-    a bid low above the ask low, is real (the two extremes happen at other instants). Also the
-    store's check of a day it reads."""
+    """A frame's quotes, when it has any: the closing bid and ask together (check_quotes), and the
+    bid/ask open/high/low all six or none, each side a bar (low <= open, close <= high). Nothing
+    across the sides' extremes: a bid high above the ask high, or a bid low above the ask low, is
+    real (the two extremes happen at other instants)."""
+    path = Path(source)
+    check_quotes(df, path)
     have = [c for c in SIDE_OHLC if c in df.columns]
     if not have:
         return
-    path = Path(source)
     missing = [c for c in (*SIDE_OHLC, "bid", "ask") if c not in df.columns]
     if missing:
         raise DataError(str(path), 1, f"bid/ask columns {', '.join(have)} without {', '.join(missing)}",
@@ -236,6 +262,36 @@ def check_sides(df: pd.DataFrame, source: str | Path) -> None:
                             f"or a price is not positive ({side}_open={o[i]:g} {side}_high={h[i]:g} "
                             f"{side}_low={lo[i]:g} {side}={c[i]:g})",
                             "each side's open and close lie within its own low and high, all prices > 0")
+
+
+def check_quotes(df: pd.DataFrame, path: Path) -> None:
+    """The closing bid and ask the paper venue prices from: both or neither, positive, not crossed,
+    and touching the bar's range. A quote that fails would fill orders at prices the market never
+    showed: a crossed one buys below the mid."""
+    have = [c for c in ("bid", "ask") if c in df.columns]
+    if len(have) == 1:
+        other = "ask" if have == ["bid"] else "bid"
+        raise DataError(str(path), 1, f"column `{have[0]}` without `{other}`",
+                        "give the closing bid and ask together, or neither (a spread model prices the bars)")
+    if not have:
+        return
+    b, a = df["bid"].to_numpy(), df["ask"].to_numpy()
+    lo, h = df["low"].to_numpy(), df["high"].to_numpy()
+    checks = ((~((b > 0) & (a > 0)), "a quote is not positive", "bid and ask are prices, > 0"),
+              (b > a, "bid is above ask (a crossed quote)", _CROSSED_HINT),
+              ((b > h) | (a < lo), "the quote lies outside the bar's low..high",
+               "bid <= high and ask >= low: is the quote in another unit or of another market?"))
+    first = [(int(np.flatnonzero(mask)[0]), k) for k, (mask, _, _) in enumerate(checks) if mask.any()]
+    if not first:
+        return
+    i, k = min(first)
+    _, what, hint = checks[k]
+    raise DataError(str(path), bar_line(path, i), f"{what} (bid={b[i]:g} ask={a[i]:g} low={lo[i]:g} "
+                    f"high={h[i]:g})", hint)
+
+
+_CROSSED_HINT = ("a single file's bid and ask are one snapshot, bid <= ask; bid and ask sampled apart "
+                 "are imported as two files (FILE --ask ASK_FILE), which takes the wider side")
 
 
 def _check_swapped(crossed: np.ndarray, bars: int, bid_path: Path, ask_path: Path) -> None:
@@ -357,10 +413,12 @@ def read_table(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         df = pd.DataFrame()
     except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))  # pandas counts the file's lines, header included
-        raise DataError(str(path), int(m.group(1)) if m else 1, f"cannot parse CSV: {str(e).strip()}",
+        m = re.search(r"line (\d+)", str(e))
+        line = _parser_line(path, int(m.group(1))) if m else 1
+        what = re.sub(r"line \d+", f"line {line}", str(e).strip().removeprefix("Error tokenizing data. C error: "))
+        raise DataError(str(path), line, f"cannot parse CSV: {what}",
                         "every row needs the same number of fields as the header") from None
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as e:
         raise DataError(str(path), 1, f"cannot read file: {e}",
                         "is it a complete, uncorrupted CSV/feather/parquet file?") from None
     if df.empty:
@@ -630,8 +688,8 @@ def _numeric_columns(raw: pd.DataFrame, path: Path, wanted: list[str],
         if c not in raw.columns:
             continue
         values = pd.to_numeric(raw[c], errors="coerce").to_numpy(dtype="float64")
-        if c == "volume" and np.isnan(values).all():
-            values = np.zeros(len(values))  # e.g. mark-price files carry no volume at all
+        if c == "volume" and raw[c].isna().all():
+            values = np.zeros(len(values))  # e.g. mark-price files carry an empty volume column
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             i = int(bad[0])

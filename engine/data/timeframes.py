@@ -65,8 +65,15 @@ def tf_name(delta: "pd.Timedelta | int") -> str:
 
 
 def infer_tf(index: "pd.DatetimeIndex") -> "pd.Timedelta | None":
-    """The most common spacing (the median hides nothing on weekend-gapped forex)."""
+    """The bar interval: the most common spacing (the median hides nothing on weekend-gapped
+    forex), unless a sparse market's gaps outnumber its whole steps. Then the shortest spacing,
+    when every spacing is a whole multiple of it (1m bars with quiet minutes missing are 1m bars
+    even where 2m steps are the most common)."""
     if len(index) < 2:
         return None
     diffs = index.to_series().diff().dropna()
-    return diffs.mode().iloc[0]
+    common, shortest = diffs.mode().iloc[0], diffs.min()
+    steps = diffs.to_numpy().astype("int64")
+    if (steps % common.value).any() and shortest.value > 0 and not (steps % shortest.value).any():
+        return shortest
+    return common

@@ -1,0 +1,104 @@
+"""Files the loader must refuse with a place and a hint, never a traceback or a silent guess:
+damaged archives, quotes a fill could not have come from, unreadable volumes, and the lines
+of rows after a quoted field that spans lines."""
+from __future__ import annotations
+
+import io
+import lzma
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from engine.data.errors import DataError
+from engine.data.loader import load_bars
+
+HEADER = "timestamp,open,high,low,close,volume"
+ROWS = ["2024-01-01 00:00,100,101,99,100.5,10", "2024-01-01 00:05,100.5,101,99,100,11",
+        "2024-01-01 00:10,100,102,99.5,101,12"]
+
+
+def csv(tmp_path: Path, lines: list[str], name: str = "bars.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("name, data", [("bars.csv.xz", b"not xz at all"), ("bars.csv.zip", b"not a zip"),
+                                        ("bars.csv.xz", lzma.compress(b"x" * 100)[:20])])
+def test_a_damaged_archive_is_a_data_error(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(DataError, match="cannot read file") as err:
+        load_bars(path)
+    assert err.value.line == 1
+
+
+def test_a_zip_without_exactly_one_file_is_refused(tmp_path):
+    path = tmp_path / "bars.csv.zip"
+    with zipfile.ZipFile(path, "w"):
+        pass
+    with pytest.raises(DataError, match="holds 0 files"):
+        load_bars(path)
+    buf = io.StringIO("\n".join([HEADER, *ROWS]) + "\n").getvalue()
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.csv", buf)
+        z.writestr("b.csv", buf)
+    with pytest.raises(DataError, match="holds 2 files"):
+        load_bars(path)
+
+
+@pytest.mark.parametrize("bid, ask, what", [
+    ("100.6", "100.4", "crossed"), ("0", "100.5", "not positive"), ("-5", "100.5", "not positive"),
+    ("10050", "10060", "outside the bar's low..high"), ("1.005", "1.006", "outside the bar's low..high")])
+def test_a_quote_no_fill_could_come_from_is_refused_at_its_line(tmp_path, bid, ask, what):
+    rows = [r + ",100.4,100.6" for r in ROWS]
+    rows[1] = ROWS[1] + f",{bid},{ask}"
+    with pytest.raises(DataError, match=what) as err:
+        load_bars(csv(tmp_path, [HEADER + ",bid,ask", *rows]))
+    assert err.value.line == 3
+
+
+def test_one_side_of_a_quote_alone_is_refused(tmp_path):
+    with pytest.raises(DataError, match="column `bid` without `ask`"):
+        load_bars(csv(tmp_path, [HEADER + ",bid", *(r + ",100.4" for r in ROWS)]))
+
+
+def test_good_quotes_load(tmp_path):
+    df = load_bars(csv(tmp_path, [HEADER + ",bid,ask", *(r + ",100.4,100.6" for r in ROWS)]))
+    assert (df["ask"] - df["bid"]).round(9).eq(0.2).all()
+
+
+def test_a_volume_column_of_text_is_refused_not_read_as_zero(tmp_path):
+    rows = [r.rsplit(",", 1)[0] + ',"1,234"' for r in ROWS]
+    with pytest.raises(DataError, match="`volume` is missing or not a number") as err:
+        load_bars(csv(tmp_path, [HEADER, *rows]))
+    assert err.value.line == 2
+
+
+def test_an_empty_volume_column_is_no_volume(tmp_path):
+    rows = [r.rsplit(",", 1)[0] + "," for r in ROWS]
+    assert load_bars(csv(tmp_path, [HEADER, *rows]))["volume"].eq(0).all()
+
+
+def test_a_sparse_market_s_bars_are_its_shortest_whole_step(tmp_path):
+    """Minutes without a trade have no bar: 2m steps outnumber 1m ones, and the file is 1m bars,
+    with or without --tf (gaps warn; they do not refuse)."""
+    minutes = [0, 2, 4, 5, 7, 10, 12, 14, 15, 18]
+    rows = [f"2024-01-01 00:{m:02d},100,101,99,100.5,1" for m in minutes]
+    path = csv(tmp_path, [HEADER, *rows])
+    assert load_bars(path).attrs["tf"] == "1m"
+    assert load_bars(path, tf="1m").attrs["tf"] == "1m"
+    with pytest.raises(DataError, match="its bars are 1m apart"):
+        load_bars(path, tf="2m")
+
+
+def test_rows_after_a_field_spanning_lines_are_placed_on_their_own_line(tmp_path):
+    lines = [HEADER + ",note", ROWS[0] + ',"halted', 'resumed"', ROWS[1] + ",x"]
+    close_below_low = "2024-01-01 00:10,100,102,99.5,99,12,y"
+    with pytest.raises(DataError, match="OHLC sanity") as err:
+        load_bars(csv(tmp_path, [*lines, close_below_low]))
+    assert err.value.line == 5
+    with pytest.raises(DataError, match="Expected 7 fields in line 5") as err:
+        load_bars(csv(tmp_path, [*lines, ROWS[2] + ",y,extra"], "ragged.csv"))
+    assert err.value.line == 5
