@@ -107,6 +107,19 @@ def test_a_later_stage_is_measured_from_the_equity_it_started_with():
     assert (by[1].trades, by[2].trades) == (1, 1)
 
 
+def test_the_bar_a_promotion_follows_is_the_old_stage_s_last():
+    """A promotion is taken after a bar and stamped with that bar's time: the bar's move is the old
+    stage's, and the new stage starts from the equity it left. The stages' returns chain to the
+    run's, with no bar in neither (review 8: the 1000 -> 950 bar below counted for no stage)."""
+    curve = [(0.0, 1000.0), (10.0, 1000.0), (20.0, 950.0), (30.0, 950.0), (40.0, 1045.0)]
+    log = [(-1.0, 1, "stage_1"), (20.0, 2, "stage_2")]
+    by = stage_kpis([dataclasses.replace(trade(-50.0, 20), stage=1)], curve, 1000.0, log)
+    assert by[1].total_return == pytest.approx(-0.05) and by[1].max_dd == pytest.approx(0.05)
+    assert by[2].total_return == pytest.approx(0.1)
+    whole = kpis([], curve, 1000.0).total_return
+    assert (1 + by[1].total_return) * (1 + by[2].total_return) - 1 == pytest.approx(whole)
+
+
 def test_max_drawdown_is_a_fraction_of_the_peak_and_capped_at_one():
     assert max_drawdown([(0, 100.0), (1, 150.0), (2, 75.0), (3, 200.0)]) == pytest.approx(0.5)
     assert max_drawdown([(0, 100.0), (1, -20.0)]) == 1.0

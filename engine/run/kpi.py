@@ -126,9 +126,11 @@ def stage_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: floa
                stage_log: Sequence[tuple[float, int, str | None]]) -> dict[int, Kpis]:
     """Exploitation KPIs per rollout stage of one domain: each trade counts for the stage that
     opened it, each equity sample for the stage in force at its time. `stage_log` holds
-    (from time, stage, rollout state) entries in time order. A stage after the first is measured
-    from the exploitation equity it started with; a stage with several spells (demoted, then
-    reinstated: the demotion keeps the stage's parameters) is measured over all of them."""
+    (from time, stage, rollout state) entries in time order. A change is taken after the bar
+    stamped with its time, so that bar's sample is the old stage's last. A stage after the
+    first is measured from the exploitation equity it started with, the old stage's last
+    sample; a stage with several spells (demoted, then reinstated: the demotion keeps the
+    stage's parameters) is measured over all of them."""
     first = stage_log[0][1]
     if len(stage_log) < 2:  # most runs: one stage, the whole run
         return {first: split_kpis(trades, equity, start_balance)["exploitation"]}
@@ -136,8 +138,13 @@ def stage_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: floa
     groups: dict[int, tuple[list[ClosedTrade], EquityCurve]] = {e[1]: ([], EquityCurve()) for e in stage_log}
     for t in trades:
         groups[first if t.stage is None else t.stage][0].append(t)
+    last: tuple[float, float, float] | None = None
     for (t, e), x in zip(equity, _shares(equity) or itertools.repeat(0.0)):
-        groups[stage_log[max(bisect.bisect_right(starts, t) - 1, 0)][1]][1].append(t, e, x)
+        curve = groups[stage_log[max(bisect.bisect_left(starts, t) - 1, 0)][1]][1]
+        if not curve and last is not None:
+            curve.append(*last)  # where the stage began: its first bar's move is its own
+        curve.append(t, e, x)
+        last = (t, e, x)
     return {n: split_kpis(own, curve, start_balance if n == first or not curve else _exploited_at_start(curve))
             ["exploitation"] for n, (own, curve) in groups.items()}
 
