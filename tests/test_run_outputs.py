@@ -71,6 +71,23 @@ def test_a_demotion_by_the_kill_switch_adds_an_entry_for_the_stage_whose_paramet
     assert list(report["domains"]["crypto_spot"]["kpis_by_stage"]) == ["1"]
 
 
+def test_open_positions_are_positions_held_not_brackets(tmp_path: Path) -> None:
+    """report.json's `open_positions` is what the domain holds at the end (docs/run-report.md), and
+    equity.png's title says so: an entry sent at the last bar, not yet filled, holds nothing
+    (review 8: it counted brackets, so it said 1)."""
+    sc = Scenario(stage=1, datasets=(*SPOT, "crypto_spot/LTC_BTC-5m"), offset=0, bars=400, seed=1,
+                  partial_fill_prob=0.0, slippage_bps=0.0, max_hold_s=3600.0, flip_every=6)
+    runner = build(sc, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    runner.run(limit=276)
+    ses = runner.session
+    [working] = ses.execution.brackets.values()
+    assert working.instance.state == "entry_working" and not ses.venue.positions()
+    assert runner.result(0.0).domains["crypto_spot"].open_positions == 0
+    runner.run(limit=277)  # the entry filled at the next bar's open
+    assert runner.result(0.0).domains["crypto_spot"].open_positions == 1
+    ses.store.close()
+
+
 def test_a_reinstatement_adds_an_entry_and_a_pending_confirmation_none(tmp_path: Path) -> None:
     sc = Scenario(stage=1, datasets=SPOT, offset=0, bars=60, seed=1, partial_fill_prob=0.0, slippage_bps=0.0,
                   max_hold_s=3600.0)

@@ -82,6 +82,11 @@ class DomainBook:
     def equity(self) -> float:
         return self.balance + _unrealized(self.positions, self.marks, self.multipliers)
 
+    @property
+    def held(self) -> int:
+        """How many symbols the domain holds: one position each, whatever brackets make it up."""
+        return sum(1 for p in self.positions.values() if abs(p.qty) > FLAT_EPS)
+
     def open_notional(self) -> dict[str, float]:
         return {s: abs(p.qty) * self.marks.get(s, p.avg_price) * self.multipliers.get(s, 1.0)
                 for s, p in self.positions.items() if abs(p.qty) > FLAT_EPS}

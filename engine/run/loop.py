@@ -272,10 +272,7 @@ class Runner:
 
     def result(self, started: float) -> RunResult:
         ses = self.session
-        # Open: a bracket still working, or one its machine closed whose late close-out still works.
-        unfinished = [*ses.execution.brackets.values(), *ses.execution.closing.values()]
-        domains = {d.value: DomainResult(d.value, b.mode, b.start_balance, b.balance,
-                                         sum(1 for br in unfinished if br.domain is d))
+        domains = {d.value: DomainResult(d.value, b.mode, b.start_balance, b.balance, b.held)
                    for d, b in ses.books.items()}
         log = ses.stage_log or [(0.0, ses.stage, None)]
         for d, b in ses.books.items():
