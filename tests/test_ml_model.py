@@ -73,9 +73,28 @@ def test_threshold_falls_back_to_table_without_enough_trades():
 def test_oos_trades_hold_one_position_at_a_time():
     idx = pd.date_range("2024-01-01", periods=4, freq="1h", tz="UTC")
     oos = pd.DataFrame({"prob": [0.9, 0.9, 0.1, 0.9], "ret": [0.01, 0.02, -0.03, 0.01],
-                        "t1": idx[[2, 2, 3, 3]]}, index=idx)
-    trades = oos_trades(oos, 0.6)
+                        "t1": idx[[2, 2, 3, 3]], "thr": 0.6}, index=idx)
+    trades = oos_trades(oos)
     assert list(trades.index) == [idx[0], idx[3]]  # 01:00 and 02:00 fall inside the first trade
+
+
+def test_validation_trades_do_not_depend_on_later_outcomes(data, result):
+    """Each fold trades at the threshold chosen on the folds before it: rewriting the last folds'
+    outcomes so that another threshold wins changes no earlier fold's validation trade (review 8:
+    one threshold tuned on every fold's outcomes, later weeks' included, decided them all)."""
+    X, lab = data
+    last = result.oos[result.oos["fold"] >= result.oos["fold"].max() - 1]  # the very last is short
+    grid = CFG.thresholds.search_grid
+    favoured = max(grid) if result.threshold != max(grid) else min(grid)
+    taken, loose = sides(last["prob"].to_numpy(), favoured), sides(last["prob"].to_numpy(), min(grid))
+    rewritten = lab.copy()
+    rewritten.loc[last.index, "ret"] = np.where(taken != 0, taken, np.where(loose != 0, -loose, 0.0))
+    other = run_walk_forward(X, rewritten, CFG, "TEST")
+    assert other.threshold != result.threshold  # the rewrite does move the model's threshold
+    before = result.oos.index < last.index[0]
+    assert oos_trades(result.oos[before]).equals(oos_trades(other.oos[before]))
+    assert (result.oos.loc[before, "thr"] == other.oos.loc[before, "thr"]).all()
+    assert result.oos.groupby("fold")["thr"].first().iloc[0] == 0.52  # the first fold: the table value
 
 
 def test_registry_versions_active_and_load_by_version(tmp_path, data, result):

@@ -249,7 +249,7 @@ def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: ML
             result = run_walk_forward(X, labels, cfg, symbol)
         except ValueError as e:
             return None, f"skipped ({e})"
-        trades = oos_trades(result.oos, result.threshold)
+        trades = oos_trades(result.oos)
         ts, ret, t1 = trades.index, trades["ret"].tolist(), pd.DatetimeIndex(trades["t1"])
         start, end = result.oos.index[0], result.oos.index[-1]
         note = f"walk-forward over {len(result.folds)} folds (no registered model)"

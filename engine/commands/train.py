@@ -180,7 +180,7 @@ def _manifest(cfg, regime, result, X, labels, bars, train_seconds: float) -> dic
 def _trades_json(result) -> dict:
     from strategies.ml.model import oos_trades
 
-    trades = oos_trades(result.oos, result.threshold)
+    trades = oos_trades(result.oos)
     return {"ts": [t.isoformat() for t in trades.index], "t1": [t.isoformat() for t in trades["t1"]],
             "side": trades["side"].astype(int).tolist(), "ret": trades["ret"].astype(float).tolist(),
             "span": [result.oos.index[0].isoformat(), result.oos.index[-1].isoformat()]}

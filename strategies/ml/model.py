@@ -7,10 +7,14 @@ makes training bit-for-bit reproducible.
 Decision rule per row (the symmetric rule of seed 002): BUY when p >= thr,
 SELL when p <= 1 - thr, no trade otherwise. A trade's outcome is side x the
 label's return (`ret`); "precision" is the share of trades on the right side.
-The threshold is chosen on the out-of-fold validation predictions (the
+The model's threshold is chosen on the out-of-fold validation predictions (the
 `search_grid` value with the largest summed trade return among those with at
 least `min_trades` trades); when none qualifies, the symbol's table value
-from specs/ml/filter.yaml stands.
+from specs/ml/filter.yaml stands. The validation figures themselves (the
+overall metrics, the validation trades `engine select` ranks by) trade each
+fold at the threshold chosen the same way on the folds before it (the first
+at the table value): a threshold tuned on a fold's own outcomes, or on later
+weeks', would make them look better than any live trading could.
 """
 from __future__ import annotations
 
@@ -74,8 +78,12 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
 
 
 def evaluate(prob: np.ndarray, y: np.ndarray, ret: np.ndarray, thr: float) -> dict[str, float]:
+    return _scores(prob, y, ret, thr, sides(prob, thr))
+
+
+def _scores(prob: np.ndarray, y: np.ndarray, ret: np.ndarray, thr: float, side: np.ndarray) -> dict[str, float]:
+    """The metrics of trading `side` per row; `thr` is the threshold they are reported under."""
     prob, y, ret = (np.asarray(a, dtype=float) for a in (prob, y, ret))
-    side = sides(prob, thr)
     traded = side != 0
     pnl = side[traded] * ret[traded]
     right = (side[traded] > 0) == (y[traded] > 0.5)
@@ -121,8 +129,9 @@ class WalkForwardResult:
 
 def run_walk_forward(X: pd.DataFrame, labels: pd.DataFrame, cfg: MLConfig, symbol: str,
                      on_fold: Callable[[FoldResult, int], None] | None = None) -> WalkForwardResult:
-    """Train/test over purged walk-forward folds; metrics per fold use the table threshold,
-    the overall metrics the threshold chosen on all out-of-fold predictions."""
+    """Train/test over purged walk-forward folds; metrics per fold use the table threshold, the
+    overall metrics each fold's walk-forward threshold (column `thr` of `oos`), and the result's
+    threshold, for the model's use after its data, is chosen on every fold."""
     folds = walk_forward(X.index, pd.DatetimeIndex(labels["t1"]), cfg.walkforward)
     if not folds:
         raise ValueError(f"not enough data for a walk-forward fold ({len(X)} samples; "
@@ -135,22 +144,33 @@ def run_walk_forward(X: pd.DataFrame, labels: pd.DataFrame, cfg: MLConfig, symbo
         prob = predict(booster, X.iloc[fold.test_idx])
         res = FoldResult(fold, evaluate(prob, y[fold.test_idx], ret[fold.test_idx], table_thr))
         results.append(res)
+        walked = _threshold(parts, cfg, table_thr)[0]  # before this fold joins `parts`
         parts.append(pd.DataFrame({"prob": prob, "y": y[fold.test_idx], "ret": ret[fold.test_idx],
-                                   "t1": labels["t1"].iloc[fold.test_idx].to_numpy(), "fold": fold.number},
-                                  index=X.index[fold.test_idx]))
+                                   "t1": labels["t1"].iloc[fold.test_idx].to_numpy(), "fold": fold.number,
+                                   "thr": walked}, index=X.index[fold.test_idx]))
         if on_fold:
             on_fold(res, len(folds))
     oos = pd.concat(parts)
-    thr, source = choose_threshold(oos["prob"].to_numpy(), oos["y"].to_numpy(), oos["ret"].to_numpy(),
-                                   cfg.thresholds.search_grid, cfg.thresholds.min_trades, table_thr)
-    overall = evaluate(oos["prob"].to_numpy(), oos["y"].to_numpy(), oos["ret"].to_numpy(), thr)
+    thr, source = _threshold(parts, cfg, table_thr)
+    prob = oos["prob"].to_numpy()
+    overall = _scores(prob, oos["y"].to_numpy(), oos["ret"].to_numpy(), thr, sides(prob, oos["thr"].to_numpy()))
     return WalkForwardResult(results, oos, thr, source, overall)
 
 
-def oos_trades(oos: pd.DataFrame, thr: float) -> pd.DataFrame:
-    """The validation trades at `thr`, one position at a time: a signal is taken only once the
-    previous trade has exited (at its label's t1). Columns side, ret (side x label return), t1."""
-    side = sides(oos["prob"].to_numpy(), thr)
+def _threshold(parts: list[pd.DataFrame], cfg: MLConfig, table_thr: float) -> tuple[float, str]:
+    """The threshold chosen on the validation predictions of `parts` (the table value on none)."""
+    if not parts:
+        return table_thr, "table value (no earlier validation fold)"
+    past = pd.concat(parts)
+    return choose_threshold(past["prob"].to_numpy(), past["y"].to_numpy(), past["ret"].to_numpy(),
+                            cfg.thresholds.search_grid, cfg.thresholds.min_trades, table_thr)
+
+
+def oos_trades(oos: pd.DataFrame) -> pd.DataFrame:
+    """The validation trades, each row at its fold's walk-forward threshold (`thr`), one position
+    at a time: a signal is taken only once the previous trade has exited (at its label's t1).
+    Columns side, ret (side x label return), t1."""
+    side = sides(oos["prob"].to_numpy(), oos["thr"].to_numpy())
     rows, busy_until = [], None
     for ts, s, r, t1 in zip(oos.index, side, oos["ret"].to_numpy(), oos["t1"]):
         if s == 0 or (busy_until is not None and ts <= busy_until):
