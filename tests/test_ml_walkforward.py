@@ -53,6 +53,19 @@ def test_short_data_shrinks_windows_keeping_the_ratio():
     assert len(walk_forward(t0, t1, WalkForwardConfig(min_folds=4, min_train_samples=10))) >= 4
 
 
+@given(embargo=st.integers(0, 30))
+def test_embargo_leaves_a_gap_before_each_test_window(embargo):
+    """No training label ends within `embargo_bars` bars before its test window (review 8: in a
+    forward walk the embargo dropped nothing, whatever its value)."""
+    t0, t1 = _samples(24 * 7 * 6, 3)
+    folds = walk_forward(t0, t1, WalkForwardConfig(embargo_bars=embargo, min_folds=1, min_train_samples=10))
+    assert folds
+    for f in folds:
+        gap = t0[f.test_idx].min() - t1[f.train_idx].max()
+        assert gap > pd.Timedelta(hours=embargo)
+        assert gap <= pd.Timedelta(hours=embargo + 1)  # and no more than that is dropped
+
+
 def test_embargo_drops_samples_just_after_the_test_window():
     t0, t1 = _samples(100, 1)
     everything = np.ones(100, bool)

@@ -5,12 +5,13 @@ windows roll forward by `test`. Two leak guards, after López de Prado:
   * purge:   a training sample whose label horizon [t0, t1] reaches into the
              test window [test_start, test_end] is dropped (its label would
              have seen test-period prices);
-  * embargo: training samples starting within `embargo_bars` bars after a test
-             window are dropped too (serially correlated features leak across
-             the boundary). In a purely forward walk no training sample lies
-             after its test window; the rule matters to any window layout that
-             puts training data after a test fold, and `purged_train_mask`
-             enforces it for all of them.
+  * embargo: `embargo_bars` bars around the test window that no training label
+             may reach (serially correlated features and returns leak across the
+             boundary). In this forward walk it is the gap between the last
+             training label and the test window, as a model trained, then put to
+             work a while later, would see; `purged_train_mask` also drops
+             samples starting that close after a test window, for any layout that
+             trains on data after a test fold.
 Bundled data sets are shorter than 4 + 1 weeks: `plan_windows` then shrinks both
 windows by the same factor (4:1 kept) so that `min_folds` folds fit.
 """
@@ -46,7 +47,8 @@ def plan_windows(span: pd.Timedelta, cfg: WalkForwardConfig) -> tuple[pd.Timedel
 def purged_train_mask(t0: pd.DatetimeIndex, t1: pd.DatetimeIndex, candidate: np.ndarray,
                       test_start: pd.Timestamp, test_end: pd.Timestamp,
                       embargo_end: pd.Timestamp) -> np.ndarray:
-    """`candidate` minus samples whose [t0, t1] overlaps the test window or that start in the embargo."""
+    """`candidate` minus samples whose [t0, t1] overlaps [test_start, test_end] (the caller moves
+    test_start back by the embargo before the window) or that start in the embargo after it."""
     overlaps = (t0 <= test_end) & (t1 >= test_start)
     embargoed = (t0 > test_end) & (t0 <= embargo_end)
     return candidate & ~np.asarray(overlaps) & ~np.asarray(embargoed)
@@ -67,7 +69,8 @@ def walk_forward(t0: pd.DatetimeIndex, t1: pd.DatetimeIndex, cfg: WalkForwardCon
         window = np.asarray((t0 >= test_start - train_len) & (t0 < test_start))
         # the test window ends where its last label does
         last_t1 = t1[in_test].max() if in_test.any() else test_end
-        keep = purged_train_mask(t0, t1, window, test_start, last_t1, last_t1 + bar * cfg.embargo_bars)
+        embargo = bar * cfg.embargo_bars
+        keep = purged_train_mask(t0, t1, window, test_start - embargo, last_t1, last_t1 + embargo)
         if in_test.any() and keep.sum() >= cfg.min_train_samples:
             folds.append(Fold(len(folds) + 1, np.flatnonzero(keep), np.flatnonzero(in_test),
                               test_start - train_len, test_start, test_end, int(window.sum() - keep.sum())))
