@@ -65,3 +65,11 @@ def test_bad_input_is_a_clear_error():
         build_features(BARS.drop(columns=["volume"]), CFG, REGIME)
     with pytest.raises(ValueError, match="sorted"):
         build_features(BARS.iloc[::-1], CFG, REGIME)
+
+
+def test_a_history_shorter_than_a_higher_timeframe_s_warm_up_is_nan_not_a_crash():
+    """600 5m bars hold 12 closed 4h bars, fewer than the ATR's 14: the 4h features are warm-up
+    NaN (review 8: ta's ATR indexed past the end, and engine select died with a traceback)."""
+    bars = random_bars(600, seed=3)
+    X = build_features(bars, FeatureConfig(higher_timeframes=["4h"]), REGIME)
+    assert X["4h_natr"].isna().all() and X["natr"].notna().any()

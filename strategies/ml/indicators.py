@@ -45,6 +45,8 @@ def rsi(close: pd.Series, window: int) -> pd.Series:
 def atr(high: pd.Series, low: pd.Series, close: pd.Series, window: int) -> pd.Series:
     from ta.volatility import AverageTrueRange
 
+    if len(close) < window:  # ta indexes past the end on short series
+        return pd.Series(np.nan, index=close.index)
     return _warm(_quiet(lambda: AverageTrueRange(high, low, close, window).average_true_range()), window - 1)
 
 
