@@ -138,9 +138,11 @@ class Store:
         return self._shown_url
 
     def close(self) -> None:
-        self.commit()
-        self._session.close()
-        self.engine.dispose()
+        try:
+            self.commit()
+        finally:  # a store that failed its commit still lets go of its file
+            self._session.close()
+            self.engine.dispose()
 
     def __enter__(self) -> "Store":
         return self
@@ -185,9 +187,12 @@ class Store:
     def _read(self) -> Iterator[Session]:
         try:
             yield self._session
-        finally:
+        except BaseException:
             if self._depth == 0 and self._pending == 0:
-                self.commit()  # end the read transaction so other writers are not kept waiting
+                self._session.rollback()  # a failed read leaves nothing to keep, and no commit would take
+            raise
+        if self._depth == 0 and self._pending == 0:
+            self.commit()  # end the read transaction so other writers are not kept waiting
 
     def _detach(self, *rows: SQLModel) -> None:
         self._session.flush()

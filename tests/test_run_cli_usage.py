@@ -5,6 +5,7 @@ naming the file, and a resume with nothing left to replay journals nothing."""
 from __future__ import annotations
 
 import json
+import random
 import signal
 import sqlite3
 import subprocess
@@ -181,3 +182,23 @@ def test_a_resume_after_the_last_bar_writes_the_report_without_another_checkpoin
     assert again["domains"] == report["domains"] and again["bars"] == report["bars"]
     assert main(argv_in(tmp_path, "--no-progress", "--resume")) == 1
     assert "already finished" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["kill", "status"])
+def test_a_store_with_damaged_pages_is_one_line_naming_it(tmp_path: Path, capsys, name: str) -> None:
+    """A store a bad disk or a torn copy damaged: SQLite reads it, then a page fails (review 8: a
+    failed read was committed, and `engine kill` died on SQLAlchemy's PendingRollbackError)."""
+    db = tmp_path / "x.db"
+    with Store.open(path=str(db)) as s:
+        s.put_json(CHECKPOINT_KEY, {"cursor": 0, "stage": 1})
+        for i in range(400):
+            s.journal("note", f"k{i}", {"text": "x" * 200})
+    data = bytearray(db.read_bytes())
+    rng = random.Random(5)
+    for page in range(2, len(data) // 4096, 3):
+        data[page * 4096 + 8:page * 4096 + 100] = bytes(rng.randrange(256) for _ in range(92))
+    db.write_bytes(bytes(data))
+    assert main([*COMMANDS[name], "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"{db} is not a usable SQLite store" in err
