@@ -125,7 +125,8 @@ def test_the_spec_hash_covers_the_risk_spec_the_overrides_and_the_strategy(tmp_p
                                                             "cooldown: 45m"))
     other_use = cfg.model_copy(update={"strategy": cfg.strategy.model_copy(update={"use": ["emavol_24h"]})})
     parts = spec_hashes(base, cfg)
-    assert set(parts) == set(base.machines) | {"risk", "overrides", "strategy"}
+    assert set(parts) == set(base.machines) | {"risk", "overrides", "strategy", "allowlists", "ensemble",
+                                               "exploration", "regime", "selection"}
     assert {k for k, v in spec_hashes(riskier, cfg).items() if parts[k] != v} == {"risk"}
     assert {k for k, v in spec_hashes(stage_2, cfg).items() if parts[k] != v} == {"overrides"}
     assert {k for k, v in spec_hashes(base, other_use).items() if parts[k] != v} == {"strategy"}

@@ -1,5 +1,6 @@
 """A resume is refused when any part of what the saved run's decisions are made from changed:
-the risk spec, the overrides, the strategy file, a machine's spec (session.spec_hashes). The
+the risk spec, the overrides, the strategy file, a machine's spec, an ML spec the run's
+entries are filtered by (session.spec_hashes; review 8: the regime and allowlists were not). The
 check compared only the hosted machines' snapshots, so an edited `usd_rates` rate resumed
 silently under the new rate, and an added stage override died as a "diverged" venue file;
 and it read a fixed list of machines, so an edited `gate:` machine of a stage resumed too."""
@@ -75,8 +76,13 @@ def _edit_gate(work: Path) -> None:
     _replace(work / "specs" / "gates" / "model_promotion.yaml", "    default: 100\n", "    default: 50\n")
 
 
+def _edit_regime(work: Path) -> None:
+    _replace(work / "specs" / "ml" / "regime.yaml", "trend_adx_min: 20 ", "trend_adx_min: 25 ")
+
+
 @pytest.mark.parametrize(("edit", "named"), [
     (_edit_risk, "the risk spec (risk/risk.yaml)"),
+    (_edit_regime, "the regime spec (ml/regime.yaml)"),
     (_add_stage_override, "the overrides (overrides/"),
     (_edit_strategy, "the strategy (the file the config's strategy.file names)"),
     (_edit_gate, "the spec of `model_promotion`"),

@@ -784,16 +784,17 @@ def _edited_specs(saved: SavedRun, cfg: Any, specs: Any) -> list[str]:
     """What of the specs differs from the saved run's, in words (none: nothing): every part of
     session.spec_hashes the run stored when it started; a run saved before they were stored has
     only its machines' snapshots to compare."""
-    from engine.run.session import spec_hashes
+    from engine.run.session import RUN_ML_KINDS, spec_hashes
 
     if saved.specs is None:
         machines = [m for m, hashes in saved.spec_hashes.items() if hashes - {specs.machines[m].spec_hash}]
         parts = []
     else:
         now = spec_hashes(specs, cfg)
+        named = {**_PARTS, **{kind: f"the {kind} spec (ml/{kind}.yaml)" for kind in RUN_ML_KINDS}}
         changed = [k for k in saved.specs.keys() | now.keys() if saved.specs.get(k) != now.get(k)]
-        machines = [k for k in changed if k not in _PARTS]
-        parts = [_PARTS[k] for k in sorted(changed) if k in _PARTS]
+        machines = [k for k in changed if k not in named]
+        parts = [named[k] for k in sorted(changed) if k in named]
     named = [f"the spec of {', '.join(f'`{m}`' for m in sorted(machines))}"] if machines else []
     return named + parts
 

@@ -88,14 +88,25 @@ def allowlist_names(specs: SpecSet) -> tuple[str, ...]:
     return tuple(name for doc in docs for name in doc.strategies)
 
 
+# The ML documents a run's entries are filtered by (engine/run/signals.py ml_spec): allowlists,
+# regimes, exploration, the ensemble of two models, the active set. The `ml` filter spec is
+# not among them: a run builds a model's features from its manifest, never from that spec.
+RUN_ML_KINDS = ("allowlists", "ensemble", "exploration", "regime", "selection")
+
+
 def spec_hashes(specs: SpecSet, cfg: RunConfig) -> dict[str, str]:
     """What a run's decisions are made from, each hashed: every machine's spec file (by name),
     the risk spec (`risk`: trade sizes, limits, brackets), the overrides that can apply to the
     run (`overrides`: its env's, and every stage's, since a promotion switches to that stage's
-    parameters mid-run) and the strategy config (`strategy`: the run config's `strategy` section
-    and the bytes of the strategy file it names)."""
+    parameters mid-run), the strategy config (`strategy`: the run config's `strategy` section
+    and the bytes of the strategy file it names) and each ML spec the run reads (RUN_ML_KINDS,
+    by kind, as validated)."""
     out = {name: m.spec_hash for name, m in specs.machines.items()}
     out["risk"] = specs.extra["risk"].run_hash()  # `engine diff` prints it for the risk file
+    for kind in RUN_ML_KINDS:
+        docs = [specs.extra[n].model_dump(mode="json") for n, k in sorted(specs.extra_kinds.items()) if k == kind]
+        if docs:
+            out[kind] = _digest(docs)
     applied = [_digest([o.scope, o.key, o.values]) for o in specs.overrides  # what they set, not where
                if o.scope == "stage" or (o.scope, o.key) == ("env", cfg.env)]
     out["overrides"] = _digest(sorted(applied))
