@@ -1,8 +1,10 @@
 """The write-ahead journal: an append-only log of every decision and fact.
 
-Rows are only ever inserted; on SQLite triggers make UPDATE and DELETE fail,
-so even code that bypasses the Store cannot rewrite history (SQLite and
-PostgreSQL; other databases rely on the Store having no such call).
+Rows are only ever inserted; triggers make UPDATE, DELETE, an insert over an
+existing row (SQLite's INSERT OR REPLACE, whose implicit delete fires no delete
+trigger) and TRUNCATE fail, so even code that bypasses the Store cannot rewrite
+history (SQLite and PostgreSQL; other databases rely on the Store having no such
+call).
 """
 from __future__ import annotations
 
@@ -22,12 +24,16 @@ _SQLITE_APPEND_ONLY = [
        BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END""",
     """CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
        BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END""",
+    # The engine's inserts name no seq (NEW.seq is then -1 here): one rowid lookup that finds nothing.
+    """CREATE TRIGGER IF NOT EXISTS journal_no_replace BEFORE INSERT ON journal
+       WHEN EXISTS (SELECT 1 FROM journal WHERE seq = NEW.seq)
+       BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END""",
 ]
 
 _POSTGRES_APPEND_ONLY = [
     """CREATE OR REPLACE FUNCTION journal_append_only() RETURNS trigger LANGUAGE plpgsql AS
        $$ BEGIN RAISE EXCEPTION 'journal is append-only'; END $$""",
-    """CREATE OR REPLACE TRIGGER journal_append_only BEFORE UPDATE OR DELETE ON journal
+    """CREATE OR REPLACE TRIGGER journal_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON journal
        FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only()""",
 ]
 

@@ -224,13 +224,16 @@ def test_journal_is_append_only(store: Store, tmp_path: Path) -> None:
     e = store.journal_entries(kind="decision")[1]
     assert (e.payload, e.spec_hash, e.reason) == ({"i": 1}, "h", "why")
     with sqlite3.connect(tmp_path / "engine.db") as conn:
-        for sql in ("UPDATE journal SET reason = 'rewritten'", "DELETE FROM journal"):
+        replace = (f"INSERT OR REPLACE INTO journal (seq, ts, kind, key, payload, spec_hash, reason) "
+                   f"VALUES ({seqs[1]}, 0, 'decision', 'k', '{{}}', 'h', 'rewritten')")
+        for sql in ("UPDATE journal SET reason = 'rewritten'", "DELETE FROM journal", replace,
+                    replace.replace("INSERT OR REPLACE", "REPLACE")):
             with pytest.raises(sqlite3.DatabaseError, match="append-only"):
                 conn.execute(sql)
     with pytest.raises(DBAPIError):
         with store.engine.begin() as conn:  # a second connection, bypassing the Store
             conn.execute(text("DELETE FROM journal"))
-    assert len(store.journal_entries()) == 3
+    assert [e.reason for e in store.journal_entries()] == ["why"] * 3
 
 
 def test_batch_mode_commits_every_n_units_or_on_commit(tmp_path: Path) -> None:
