@@ -133,3 +133,34 @@ def test_an_edited_gate_machine_of_a_stage_refuses_the_resume(tmp_path: Path) ->
     assert done.returncode == 1, done.stderr[-2000:]
     assert "crypto_gate" in done.stderr and "changed since the saved run's last checkpoint" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_resume_on_other_bars_is_refused(tmp_path: Path) -> None:
+    """A store series a daily import lengthened after the run stopped: the strategy was fitted on a
+    share of the bars and the checkpoint counts rows of their timeline, so a resume on the longer
+    series went on silently from a state it never made (review 8: fills matched neither run)."""
+    import pandas as pd
+
+    bars = pd.read_feather(ROOT / "engine/data/bundled/crypto_spot/ETH_BTC-5m.feather")
+    bars.iloc[:4000].to_csv(tmp_path / "first.csv", index=False)
+    bars.iloc[4000:].to_csv(tmp_path / "rest.csv", index=False)
+
+    def data_import(name: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "engine.cli", "data", "import", str(tmp_path / name),
+                               "--symbol", "ETH/BTC", "--tf", "5m", "--store", str(tmp_path / "bars")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    data_import("first.csv")
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    config = CONFIG.format(strategy=ROOT / "specs" / "strategies" / "seed003.yaml")
+    config = config.replace("[crypto_spot/ETH_BTC-5m]", '["store:ETH/BTC@5m"]')
+    config = config.replace("    confirm: 5m\n", f"    confirm: 5m\n    store: {tmp_path / 'bars'}\n")
+    (tmp_path / "run.yaml").write_text(config)
+    first = _run(tmp_path, "--max-bars", "120", "--run-dir", str(tmp_path / "run"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    data_import("rest.csv")
+    done = _run(tmp_path, "--resume")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "the run's data changed since it started (crypto_spot/ETH/BTC: 1333 bars" in done.stderr
+    assert "Traceback" not in done.stderr

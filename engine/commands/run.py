@@ -23,7 +23,7 @@ from typing import Any
 
 from engine.diagnostics import SpecError, render
 from engine.run import interrupt
-from engine.run.keys import (CHECKPOINT_KEY, CONFIG_DIGEST_KEY, CONFIG_FILE_KEY, DIR_KEY, FINISHED_KEY,
+from engine.run.keys import (CHECKPOINT_KEY, CONFIG_DIGEST_KEY, CONFIG_FILE_KEY, DATA_KEY, DIR_KEY, FINISHED_KEY,
                               ROUTING_KEY, RUN_ID_KEY, SPECS_KEY)
 from engine.run.owner import Owner
 from engine.spec.contract import STAGES, stage_state
@@ -53,6 +53,7 @@ class SavedRun:
     specs: dict[str, str] | None = None  # SPECS_KEY; None: a run saved before it was stored
     config_file: dict | None = None  # CONFIG_FILE_KEY; None: a run saved before it was stored
     run_id: str | None = None  # RUN_ID_KEY; None: a run started before runs had an id
+    data: dict[str, dict] | None = None  # DATA_KEY; None: a run saved before it was stored
 
     @property
     def exists(self) -> bool:
@@ -142,6 +143,8 @@ def _run(args: argparse.Namespace) -> int:
         if not args.resume and not bars:
             raise Refused(_nothing_to_trade(args.stage, notes), 1)
         _check_bars_left(args, saved, bars)
+        if args.resume:
+            _check_data(args, parsed, saved, series)
         if not args.resume:  # a resume keeps the set its run started with, in the store
             _check_active_set(cfg, specs, args.config)
         made: list[Path] = []  # the folders this start makes, the only ones a failed start removes
@@ -616,7 +619,7 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
                             store.get_json(FINISHED_KEY), store.get_json(DIR_KEY),
                             {m: {r.spec_hash for r in store.load_snapshots(m).values()}
                              for m in hosted_machines(specs)}, store.get_json(SPECS_KEY),
-                            store.get_json(CONFIG_FILE_KEY), store.get_json(RUN_ID_KEY))
+                            store.get_json(CONFIG_FILE_KEY), store.get_json(RUN_ID_KEY), store.get_json(DATA_KEY))
     except NoStore:  # a file a run killed while starting left without tables: no run, as kill and status say
         return None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
@@ -653,6 +656,34 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
         raise Refused(f"{'; '.join(edited)} changed since the saved run's last checkpoint, and a resume replays under "
                       f"the specs it started with: put the spec{'s' * (len(edited) > 1)} back and resume, "
                       f"or {afresh}", 1)
+
+
+def _fingerprints(series: list) -> dict[str, dict]:
+    from engine.run.market import fingerprint
+
+    return {f"{s.domain.value}/{s.symbol}": fingerprint(s) for s in series}
+
+
+def _check_data(args: argparse.Namespace, parsed: Any, saved: SavedRun | None, series: list) -> None:
+    """A resume replays the bars its run started with: the strategy was fitted on a share of them
+    and the checkpoint's cursor counts rows of their timeline. Other bars (a store series that a
+    daily import lengthened, another data set) would go on silently from a state they never made."""
+    if saved is None or saved.data is None:
+        return
+    now = _fingerprints(series)
+    changed = sorted(k for k in saved.data.keys() | now.keys() if saved.data.get(k) != now.get(k))
+    if not changed:
+        return
+    what = "; ".join(f"{k}: {_bars_said(saved.data.get(k))} then, {_bars_said(now.get(k))} now" for k in changed)
+    raise Refused(f"the run's data changed since it started ({what}), and a resume replays the bars the run "
+                  f"started with: put that data back (the config's datasets, the store's series) and resume, "
+                  f"or {_afresh(args, parsed)}", 1)
+
+
+def _bars_said(p: dict | None) -> str:
+    if p is None:
+        return "no series"
+    return f"{p['bars']} bars {p['first']} .. {p['last']} (hash {p['hash']})"
 
 
 def _check_resumable(args: argparse.Namespace) -> None:
@@ -977,6 +1008,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
         store.put_json(RUN_ID_KEY, me.run_id)
         store.put_json(CONFIG_DIGEST_KEY, checkpoint.config_digest(runner.session.cfg))
         store.put_json(SPECS_KEY, runner.session.spec_hashes())
+        store.put_json(DATA_KEY, _fingerprints(runner.series))
     runner.heartbeat = args.heartbeat
     _show_warnings(warnings, store, console)
     for note in runner.session.notes:

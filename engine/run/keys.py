@@ -19,6 +19,11 @@ SPECS_KEY = "run/specs"
 """session.spec_hashes of the specs the run started with: its parts, so a resume can name one.
 Written by engine/commands/run.py on a fresh start."""
 
+DATA_KEY = "run/data"
+"""{"DOMAIN/SYMBOL": market.fingerprint of its series} of the bars the run started with: a resume
+replays the same bars or is refused (engine/commands/run.py). Written by engine/commands/run.py on a
+fresh start."""
+
 RUN_ID_KEY = "run/id"
 """The run's id (engine/run/owner.py new_run_id), in its run directory's owner file too: a resume
 proves the directory still its own by it, a copied or moved store as well. Written by
