@@ -77,6 +77,19 @@ def test_a_venue_file_that_does_not_fit_the_store_is_one_line(work: Path) -> Non
     assert "Traceback" not in done.stderr and "ack(" not in done.stderr and "sync()" not in done.stderr
 
 
+def test_another_run_s_venue_file_is_refused_even_when_its_counts_fit(work: Path) -> None:
+    """A venue file is checked by its run, not only by its call counts: another run's file with as
+    many calls (review 8: one run at other fees) resumed, and the venue's cash and the store's
+    wallet parted without a word."""
+    var = work / "var"
+    done = engine_run(work, "c.db", "--max-bars", "150", "--run-dir", str(work / "run-c"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    shutil.copy(var / "c.db-paper-venue.db", var / "a.db-paper-venue.db")
+    done = engine_run(work, "a.db", "--resume", "--max-bars", "300")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "a.db-paper-venue.db does not fit the store's saved run (the venue file is run " in done.stderr
+
+
 def test_a_resume_without_its_venue_file_is_refused_before_making_one(work: Path) -> None:
     """The docs say inputs are checked before anything is written: no empty venue file."""
     var = work / "var"

@@ -131,14 +131,15 @@ class PaperVenue:
 
     @classmethod
     def open(cls, path: str | Path, config: PaperConfig | None = None, *, resume_at: int | None = None,
-             **kwargs) -> "PaperVenue":
+             run_id: str | None = None, **kwargs) -> "PaperVenue":
         """Open (or create) the venue whose state lives in the SQLite file `path`.
 
         With calls logged since the last `ack()`, the venue starts catching up: the
         engine's next calls are answered from the log. `resume_at` is the count
         `sync()` returned for the engine's checkpoint: calls up to it are skipped,
         which also covers a crash between the engine's checkpoint commit and `ack()`. A resume
-        needs the file its run wrote: without one it is refused and none is made."""
+        needs the file its run wrote: without one, or with another run's (`run_id`, which a new
+        file keeps), it is refused and none is made."""
         if resume_at is not None and not Path(path).is_file():
             raise VenueError(f"there is no venue file at {path}")
         state = StateFile(path)
@@ -147,7 +148,10 @@ class PaperVenue:
             config = PaperConfig.model_validate(meta["config"])
         venue = cls(config, state=state, **kwargs)
         venue._acked = venue._acked_saved = meta.get("acked", 0)
-        saved = meta.get("calls", 0)
+        saved, theirs = meta.get("calls", 0), meta.get("run_id")
+        if resume_at is not None and None not in (run_id, theirs) and theirs != run_id:
+            state.close()
+            raise VenueError(f"the venue file is run {theirs}'s, not the saved run {run_id}'s")
         if resume_at is not None and not venue._acked <= resume_at <= saved:
             state.close()
             raise VenueError(f"the saved run's checkpoint counts {resume_at} venue calls, where the venue file "
@@ -158,6 +162,8 @@ class PaperVenue:
             venue._restore(meta)
         else:
             venue._ch.balances = True
+            if run_id is not None:
+                venue._ch.meta["run_id"] = run_id
             venue._commit()
         return venue
 

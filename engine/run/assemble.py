@@ -35,15 +35,15 @@ def paper_config(cfg: RunConfig, leverage: dict[str, float]) -> Any:
 
 
 def paper_venue(cfg: RunConfig, path: Path | None, funding: dict, leverage: dict[str, float],
-                resume_at: int | None = None) -> Any:
+                resume_at: int | None = None, run_id: str | None = None) -> Any:
     """The paper venue, its margin at the risk spec's leverage caps unless the run config's
-    `venue` section sets the venue's own."""
+    `venue` section sets the venue's own; its file names the run (`run_id`) that made it."""
     from adapters.paper.venue import PaperVenue
 
     config = paper_config(cfg, leverage)
     if path is None:
         return PaperVenue(config, funding=funding)
-    return PaperVenue.open(path, config, funding=funding, resume_at=resume_at)
+    return PaperVenue.open(path, config, funding=funding, resume_at=resume_at, run_id=run_id)
 
 
 def funding_gaps(series: list, funding: dict[str, list[tuple[float, float]]]) -> list[str]:
@@ -97,7 +97,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         active = active_symbols(cfg, specs, store, notes, resume=saved is not None, config=config)
         # A resume whose venue file is gone is refused here, before the run directory is made.
         venue = paper_venue(cfg, venue_path, funding, dict(risk.limits.leverage_caps),
-                            saved["venue_calls"] if saved else None)
+                            saved["venue_calls"] if saved else None, owner.run_id if owner else None)
     except BaseException:
         store.close()
         raise
