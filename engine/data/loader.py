@@ -27,7 +27,7 @@ import zipfile
 from datetime import timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from zoneinfo import ZoneInfo, available_timezones
 
 import numpy as np
@@ -76,30 +76,30 @@ def bar_line(path: Path, i: int) -> int:
 
 @lru_cache(maxsize=8)
 def _csv_lines(path: str, _mtime: int, _size: int) -> tuple[int, ...]:
-    """1-based line on which each record read_csv reads starts (header first). It skips blank
-    lines, and a quoted field may span lines, so records are counted as csv reads them."""
-    starts, end = [], 0
-    with _open_text(path) as f:
-        reader = csv.reader(f, delimiter=_separator(Path(path)))
-        for fields in reader:
-            if any(field.strip() for field in fields):
-                starts.append(end + 1)
-            end = reader.line_num
-    return tuple(starts)
+    """1-based line on which each record read_csv reads starts (header first): it skips blank ones."""
+    return tuple(first for first, _, blank in _records(Path(path)) if not blank)
 
 
 def _parser_line(path: Path, n: int) -> int:
     """The file line of pandas' "line n": it counts lines, header and blank ones included, but
     not the line breaks inside a quoted field."""
-    inside, end = 0, 0
+    inside = 0
+    for first, spans, _ in _records(path):
+        if first - inside >= n:
+            break
+        inside += spans - 1
+    return n + inside
+
+
+def _records(path: Path) -> Iterator[tuple[int, int, bool]]:
+    """(first line, lines spanned, blank) of each record as csv reads them: a quoted field may
+    span lines."""
+    end = 0
     with _open_text(str(path)) as f:
         reader = csv.reader(f, delimiter=_separator(path))
-        for _ in reader:
-            if end + 1 - inside >= n:
-                return n + inside
-            inside += reader.line_num - end - 1
+        for fields in reader:
+            yield end + 1, reader.line_num - end, not any(field.strip() for field in fields)
             end = reader.line_num
-    return n + inside
 
 
 def _open_text(path: str) -> Any:
