@@ -1034,8 +1034,22 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
         _mark_finished(store, run_dir, files["journal"], me)
     print_kpi_table(result, console, setting)
+    _show_decay(result.model_decay, console)
     console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
     return 0
+
+
+def _show_decay(decay: dict[str, dict], console: Any) -> None:
+    """One line per model: a warning with the command to retrain one whose live figures decayed."""
+    for name, d in decay.items():
+        if d["retrain"]:
+            symbol, tf, _ = name.rsplit(":", 2)
+            console.print(f"warning: model {name} has decayed ({d['reason']}; {d['samples']} resolved predictions): "
+                          f"retrain it (`engine train ml --symbol {symbol} --tf {tf} --activate`)",
+                          markup=False, highlight=False, soft_wrap=True)
+        else:
+            console.print(f"model {name}: {d['reason']} ({d['samples']} resolved predictions after its "
+                          "training data)", markup=False, highlight=False, soft_wrap=True)
 
 
 def _show_warnings(warnings: list, store: Any, console: Any) -> None:

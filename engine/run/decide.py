@@ -58,6 +58,7 @@ class EntryFilters:
     exploration: "ExplorationConfig | None" = None
     ensemble: "EnsembleConfig | None" = None  # votes when a symbol has several models
     regime_cfg: "RegimeConfig | None" = None  # trading sessions
+    models: tuple = ()  # the engine.run.signals.ModelFeed whose probabilities `inputs` hold: what decays
 
 
 _HOLD = {d: Want(d, False) for d in (-1, 0, 1)}  # nothing new wanted (most bars): one immutable value each

@@ -33,7 +33,7 @@ from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import OPERATOR, Session, operator_cause
-from engine.run.signals import SET_ACTIVE, change_active_set, not_traded, not_traded_warning
+from engine.run.signals import SET_ACTIVE, change_active_set, model_decay, not_traded, not_traded_warning
 from engine.runtime.audit import FanoutSink, ListSink, Record
 from engine.spec.contract import AWAITING_TAG, MOVE_STOP
 from engine.suggest import Carried, commands_leaving, kill_engaged, promote_command
@@ -280,11 +280,12 @@ class Runner:
                                    b.start_balance, log)
             for stage, k in per_stage.items():
                 ses.store.put_kpis(stage=stage, domain=d, mode=b.mode, **k.store_fields())
+        decay = model_decay(self.decider.filters, ses.specs, ses.clock.now(), ses.store)
         ses.store.commit()
         hashes = ses.spec_hashes()
         return RunResult(ses.stage, ses.run_dir, started, time.time(), self.bars, domains, self.trades, self.equity,
                          ses.gate_decisions, ses.kill_events, self.rejections, ses.execution.refused, hashes,
-                         ses.kill.state, ses.rollout.state, list(log), self.resumed_at_bar)
+                         ses.kill.state, ses.rollout.state, list(log), self.resumed_at_bar, model_decay=decay)
 
     def step(self, s: Series, i: int) -> None:
         ses = self.session

@@ -254,6 +254,7 @@ def report_dict(result: RunResult, files: dict[str, Path], setting: RunSetting |
         "spec_warnings": list(setting.spec_warnings) if setting else None,
         "trade_count": len(result.trades),
         "models": _models(result.trades),
+        "model_decay": result.model_decay,
         "gate_decisions": _timed(result.gate_decisions),
         "kill_events": _timed(result.kill_events),
         "rejections": dict(sorted(result.rejections.items())),

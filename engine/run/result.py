@@ -71,6 +71,7 @@ class RunResult:
     stage_log: list[tuple[float, int, str | None]] = field(default_factory=list)  # (from, stage, rollout state)
     resumed_at_bar: int = 0  # `bars` of the saved run when this process resumed it (0: a fresh run)
     replay_s: float | None = None  # of finished - started, the replay loop's (RunProgress); None: no replay
+    model_decay: dict[str, dict] = field(default_factory=dict)  # model name -> its decay status (report.json)
 
     def domain_trades(self, domain: str) -> list[ClosedTrade]:
         return [t for t in self.trades if t.domain == domain]

@@ -26,6 +26,7 @@ the features had then (strategies.ml.config.recorded_features).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class ModelFeed:
     bars: "pd.DataFrame"
     regime: Any  # the run's RegimeConfig, which _check_regime found equal to the model's training
     features: Any = field(init=False)  # the FeatureConfig the model records: what it was trained on
+    _prob: "pd.Series | None" = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         from strategies.ml.config import recorded_features
@@ -64,13 +66,35 @@ class ModelFeed:
         """P(up) known at each decision time in `ts` (epoch seconds), for the whole series at once."""
         import pandas as pd
 
-        bars = self._at_model_tf(self.bars)
-        prob = self._predict(self._padded(bars, bars.index[-1] + self._step()))
+        prob = self._series_probs()
         at = pd.to_datetime(np.asarray(ts, dtype=float), unit="s", utc=True).round("s")
         out = prob.reindex(at).to_numpy(dtype=float)
         for k in np.flatnonzero(~at.isin(prob.index)):  # a gap at the decision: as a live feed would
             out[k] = self.prob_live(self.bars, float(ts[k]))
         return out
+
+    def _series_probs(self) -> "pd.Series":
+        """P(up) per model-timeframe bar of the whole series, computed once (features are causal)."""
+        if self._prob is None:
+            bars = self._at_model_tf(self.bars)
+            self._prob = self._predict(self._padded(bars, bars.index[-1] + self._step()))
+        return self._prob
+
+    def decay(self, until: float, cfg: Any) -> Any:
+        """The model's decay status (strategies.ml.decay) at `until` (epoch seconds): its
+        predictions after its training data whose labels, by the labels config it was trained
+        with, are known by then, against its validation hit rate and Brier score."""
+        import pandas as pd
+
+        from strategies.ml.config import LabelConfig
+        from strategies.ml.decay import decay_status, resolved
+        from strategies.ml.labels import make_labels
+
+        manifest = self.model.manifest
+        labels = make_labels(self._at_model_tf(self.bars), LabelConfig(**manifest["labels"]))
+        rows = resolved(self._series_probs().reindex(labels.index), labels, self._step(),
+                        pd.Timestamp(manifest["data"]["end"]), pd.Timestamp(until, unit="s", tz="UTC"))
+        return decay_status(rows, self.model.threshold, manifest, cfg)
 
     def prob_live(self, received: "pd.DataFrame", t: float) -> float:
         """P(up) at decision time `t` from the bars a live feed has received (only those closed by t count)."""
@@ -174,6 +198,25 @@ def ml_spec(specs: Any, kind: str, why: str) -> Any:
     return doc
 
 
+def model_decay(filters: EntryFilters | None, specs: Any, until: float, store: Any) -> dict[str, dict]:
+    """Each model's decay status at `until`, journaled (kind `ml`, key `decay`), by the decay
+    settings of the spec set's `kind: ml` spec (the defaults without one). It flags a model for
+    retraining and decides nothing, so it is no part of the run's spec hash."""
+    from strategies.ml.config import DecayConfig
+
+    docs = [specs.extra[n] for n, kind in sorted(specs.extra_kinds.items()) if kind == "ml"]
+    cfg = docs[0].decay if docs else DecayConfig()
+    out = {}
+    for feed in filters.models if filters is not None else ():
+        overall = feed.model.manifest["metrics"]["overall"]
+        status = {**feed.decay(until, cfg).as_dict(), "validation_hit_rate": overall["precision"],
+                  "validation_brier": overall["brier"]}
+        out[feed.name] = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in status.items()}
+        text = f"model {feed.name}: {'retrain: ' if out[feed.name]['retrain'] else ''}{out[feed.name]['reason']}"
+        store.journal("ml", "decay", {"model": feed.name, **out[feed.name]}, reason=text)
+    return out
+
+
 # -- building the Decider ------------------------------------------------------------------
 def build_decider(cfg: RunConfig, specs: Any, stage: int, series: list[Series], store: Any,
                   notes: list[str], resume: bool) -> Decider:
@@ -194,7 +237,8 @@ def build_decider(cfg: RunConfig, specs: Any, stage: int, series: list[Series], 
         syms = [sym for sym, a in allow.items() if a and a[0] == name]
         _note(store, notes, "allowlist", f"entries on {', '.join(syms)} checked against allowlist {name!r} "
                                          "(specs/ml/allowlists.yaml)")
-    filters = EntryFilters(inputs, _exploration(cfg, specs, stage, bool(feeds)), _ensemble(specs, feeds), regime_cfg)
+    filters = EntryFilters(inputs, _exploration(cfg, specs, stage, bool(feeds)), _ensemble(specs, feeds), regime_cfg,
+                           tuple(f for fs in feeds.values() for f in fs))
     return Decider(cfg.strategy, filters, seed=cfg.seed, timeframes=timeframes)
 
 

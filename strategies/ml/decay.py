@@ -5,13 +5,22 @@ threshold, Brier score). As live/recent predictions resolve, `DecayTracker`
 keeps the last `window` of them; once `min_samples` are in, a hit rate more
 than `max_hit_rate_drop` below validation, or a Brier score more than
 `max_brier_rise` above it, flags the model for retraining (with the reason).
+
+`resolved` picks what a run may count: predictions made after the model's
+training data (earlier ones are in-sample) whose label is known by then.
 """
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from strategies.ml.config import DecayConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,9 @@ class DecayStatus:
     samples: int
     hit_rate: float | None
     brier: float | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 class DecayTracker:
@@ -56,3 +68,23 @@ class DecayTracker:
         if brier is not None and brier - self.baseline_brier > self.cfg.max_brier_rise:
             reasons.append(f"Brier {brier:.4f} > validation {self.baseline_brier:.4f} + {self.cfg.max_brier_rise}")
         return DecayStatus(bool(reasons), "; ".join(reasons) or "within tolerance", n, hit, brier)
+
+
+def resolved(prob: "pd.Series", labels: "pd.DataFrame", step: "pd.Timedelta", after: "pd.Timestamp",
+             until: "pd.Timestamp") -> "pd.DataFrame":
+    """Rows (prob, y) of the predictions made after `after` (the model's last training bar) whose
+    label's exit bar (`t1`, a bar open) had closed by `until`, in time order; rows without a
+    prediction or a label (warm-up, the data's end) are left out."""
+    known = (prob.index > after) & (labels["t1"] + step <= until).to_numpy() \
+        & np.isfinite(prob.to_numpy()) & labels["y"].notna().to_numpy()
+    return labels.loc[known, ["y"]].assign(prob=prob[known])
+
+
+def decay_status(rows: "pd.DataFrame", threshold: float, manifest: dict, cfg: DecayConfig) -> DecayStatus:
+    """The tracker's status after `rows` (from `resolved`), each traded as the model's threshold says."""
+    from strategies.ml.model import sides
+
+    tracker = DecayTracker.from_manifest(manifest, cfg)
+    for p, y, side in zip(rows["prob"].to_numpy(), rows["y"].to_numpy(), sides(rows["prob"].to_numpy(), threshold)):
+        tracker.record(float(p), bool(y > 0.5), int(side))
+    return tracker.status()
