@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.diagnostics import Pos
 from engine.words import counted
@@ -89,6 +89,23 @@ def trade_metrics(log_returns: Sequence[float], span_seconds: float,
         "exposure": exposure if exposure is not None else 0.0,
         "total_return": equity - 1.0,
     }
+
+
+class MetricsRow(BaseModel):
+    """One row of `engine select --metrics`: what ranking and the table read, each a finite number
+    in its range (an infinite Sharpe would outrank every real row)."""
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
+    symbol: str
+    tf: str = ""
+    trades: int = Field(ge=0)
+    winrate: float = Field(ge=0, le=1)
+    profit_factor: float = Field(ge=0)
+    sharpe: float
+    max_drawdown: float = Field(ge=0, le=1)
+    sortino: float = 0.0
+    avg_trade: float = 0.0
+    exposure: float = Field(0.0, ge=0, le=1)
+    total_return: float = 0.0
 
 
 def exposure(intervals: Iterable[tuple[float, float]], span_seconds: float) -> float:

@@ -139,3 +139,72 @@ def test_a_missing_spec_file_is_a_usage_error(tmp_path, capsys, command, option)
         main([*command, option, str(tmp_path / "nope.yaml")])
     assert e.value.code == 2
     assert f"argument {option}: {tmp_path / 'nope.yaml'}: no such file or folder" in capsys.readouterr().err
+
+
+GOOD = {"symbol": "LTC/BTC", "tf": "5m", "trades": 30, "winrate": 0.6, "profit_factor": 1.5, "sharpe": 1.2,
+        "max_drawdown": 0.05}
+
+
+@pytest.mark.parametrize("text, said", [
+    ('[{"symbol": "ETH/BTC", "tf": "5m", "trades": 30, "winrate": 0.1, "profit_factor": Infinity, "sharpe": 1,'
+     ' "max_drawdown": 0.9}]', ":1:83: error METRICS `Infinity` is not a number"),
+    ('[\n  {"symbol": "ETH/BTC", "tf": "5m",\n   "trades": "thirty"}\n]', ":3:14: error METRICS row 1: `trades`"),
+    ('[{"symbol": "ETH/BTC"}]', ":1:2: error METRICS row 1: `trades`: field required"),
+    ('[{"symbol": "ETH/BTC", "trades": 30, "winrate": 1.5, "profit_factor": 1, "sharpe": 1, "max_drawdown": 0}]',
+     "row 1: `winrate`: input should be less than or equal to 1"),
+])
+def test_select_refuses_a_metrics_row_it_cannot_rank_at_its_line(tmp_path, capsys, text, said):
+    """An infinite Sharpe outranked every real row and became the active set; a text where a number
+    goes was a TypeError traceback; a missing metric was `engine select: trades`."""
+    metrics = tmp_path / "m.json"
+    metrics.write_text(text[:-1] + f", {json.dumps(GOOD)}]")  # beside a sane row
+    out = tmp_path / "active.json"
+    assert main(["select", "--metrics", str(metrics), "--top-k", "1", "--out", str(out)]) == 1
+    assert (f"{metrics}{said}" if said.startswith(":") else said) in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("out, said", [("adir", "--out {d}/adir is a folder"),
+                                       ("afile/x.json", "--out {d}/afile/x.json: {d}/afile is a file, not a folder")])
+def test_select_out_that_cannot_be_a_file_is_a_usage_error_in_words(tmp_path, capsys, out, said):
+    """They printed `engine select: 21` and `engine select: 17`, bare errno values."""
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("")
+    metrics = tmp_path / "m.json"
+    metrics.write_text(json.dumps([GOOD]))
+    assert main(["select", "--metrics", str(metrics), "--out", str(tmp_path / out)]) == 2
+    assert said.format(d=tmp_path) in capsys.readouterr().err
+
+
+def test_select_state_url_never_shows_its_password(tmp_path, capsys):
+    metrics = tmp_path / "m.json"
+    metrics.write_text(json.dumps([GOOD]))
+    assert main(["select", "--metrics", str(metrics), "--state", "postgresql://u:s3cretpw@127.0.0.1:1/x"]) != 0
+    err = capsys.readouterr().err
+    assert "--state postgresql://u:***@127.0.0.1:1/x" in err and "s3cretpw" not in err
+
+
+@pytest.mark.parametrize("state, said", [
+    ("postgresql://u:s3cretpw@127.0.0.1:1/x", "cannot open the state store postgresql://u:***@127.0.0.1:1/x"),
+    ("notdb.db", "notdb.db is not a usable SQLite store"),
+    ("adir", "the state store adir cannot be opened"),
+])
+def test_train_state_that_cannot_be_opened_is_refused_before_training(tmp_path, capsys, monkeypatch, state, said):
+    """A URL became folders named after it (its password in a file name), exit 0; a folder or a
+    file that is no database was a traceback after the whole training."""
+    from strategies.ml import dataset
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "notdb.db").write_text("hello")
+    monkeypatch.setattr(dataset, "load", lambda *a, **k: pytest.fail("trained before the store was checked"))
+    assert main([*TRAIN, "--registry", "reg", "--state", state]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "s3cretpw" not in err and "Traceback" not in err
+    assert {p.name for p in tmp_path.iterdir()} == {"adir", "notdb.db"}  # nothing made
+
+
+def test_train_registry_that_is_a_file_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    assert main([*TRAIN, "--registry", str(tmp_path / "afile")]) == 2
+    assert f"--registry {tmp_path}/afile: {tmp_path}/afile is a file, not a folder" in capsys.readouterr().err

@@ -44,7 +44,7 @@ from engine.commands.paths import existing_file
 from engine.commands.status import (CommandError, command_store_url, open_existing_store, resume_command,
                                     running_engine, settle_finished, when_applied)
 from engine.run.keys import FINISHED_KEY, SYMBOLS_KEY
-from engine.suggest import DEFAULT_SPECS, Carried
+from engine.suggest import DEFAULT_SPECS, Carried, shown_db
 
 if TYPE_CHECKING:
     from strategies.ml.config import MLConfig, RegimeConfig
@@ -90,8 +90,16 @@ def run(args: argparse.Namespace) -> int:
     except CommandError as e:
         print(f"engine select: {e}", file=sys.stderr)
         return e.code
-    except (KeyError, ValueError, OSError) as e:
-        print(f"engine select: {e.args[0] if e.args else e}", file=sys.stderr)
+    except OSError as e:  # the --out file, the registry, the data store
+        where = f" {e.filename}" if e.filename else ""
+        print(f"engine select: cannot use{where}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"engine select: {e}", file=sys.stderr)
+        return 1
+    except KeyError as e:  # a registered model's files without a key this engine reads
+        print(f"engine select: no {e} in what was read (a model registered by an older engine? retrain it "
+              "with `engine train ml`)", file=sys.stderr)
         return 1
 
 
@@ -105,7 +113,9 @@ def _select(args: argparse.Namespace) -> int:
     top = args.top_k if args.top_k is not None else cfg.top_k
     min_trades = args.min_trades if args.min_trades is not None else cfg.min_trades
     if top < 1 or min_trades < 0:
-        raise ValueError("--top-k must be >= 1 and --min-trades >= 0")
+        raise CommandError("--top-k must be >= 1 and --min-trades >= 0", 2)
+    if args.out is not None:
+        _check_out(Path(args.out))
     target = _RunTarget(args.state, cfg) if args.state is not None else None
     if target is not None:
         target.check()  # before a long evaluation: a store no run would take the set from is refused now
@@ -121,6 +131,15 @@ def _select(args: argparse.Namespace) -> int:
     if target is not None:
         console.print(f"{listed} -> {target.post(active, args.reason)}", soft_wrap=True)  # commands to paste: unbroken
     return 0
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an --out that cannot be a file before anything is evaluated."""
+    if out.is_dir():
+        raise CommandError(f"--out {out} is a folder: name the JSON file to write the active set to", 2)
+    above = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if above is not None:
+        raise CommandError(f"--out {out}: {above} is a file, not a folder", 2)
 
 
 class _RunTarget:
@@ -147,7 +166,7 @@ class _RunTarget:
             _warn_not_traded(active.symbols, store)
             command_id = store.post_command(SET_ACTIVE, {"active": active.as_dict(), "reason": reason})
         was = "none (every symbol may enter)" if now is None else ", ".join(now.get("symbols") or []) or "(none)"
-        return (f"posted #{command_id} ({SET_ACTIVE}) to the run in {self.ns.db}; {when}; its active set until "
+        return (f"posted #{command_id} ({SET_ACTIVE}) to the run in {shown_db(self.ns.db)}; {when}; its active set until "
                 f"then: {was} (the journal records the change: `{self.carried.command('status')}`)")
 
     @contextmanager
@@ -156,7 +175,7 @@ class _RunTarget:
             with open_existing_store(self.url, self.carried) as store:
                 yield store
         except CommandError as e:
-            raise CommandError(f"--state {self.ns.db}: {e}; nothing was posted. For a fresh run, write the set to "
+            raise CommandError(f"--state {shown_db(self.ns.db)}: {e}; nothing was posted. For a fresh run, write the set to "
                                "the file it reads: `engine select ... --out FILE` with the run config's "
                                f"ml.active_set_file naming FILE (without that key the run reads "
                                f"{self.cfg.fallback_file}, the default --out)", e.code) from None
@@ -189,22 +208,55 @@ def _warn_not_traded(symbols: list[str], store: Any) -> None:
 
 
 def _read_metrics(path: Path) -> list[dict]:
-    """The --metrics file as rows; bad JSON or a wrong shape is a file:line:col diagnostic."""
+    """The --metrics file as rows (strategies.selection.MetricsRow); bad JSON, a wrong shape or a
+    bad value is a file:line:col diagnostic."""
+    from pydantic import ValidationError
+
     from engine.diagnostics import Diagnostic, Pos, Severity, SpecError
+    from engine.spec.yamlio import parse_yaml
+    from strategies.selection import MetricsRow
 
     def bad(message: str, line: int = 1, col: int = 1) -> SpecError:
         return SpecError([Diagnostic(Pos(str(path), line, col), Severity.ERROR, "METRICS", message,
-                                     "a JSON list of {symbol, tf, trades, winrate, profit_factor, sharpe, ...}")])
+                                     "a JSON list of {symbol, tf, trades, winrate, profit_factor, sharpe, "
+                                     "max_drawdown, ...}, each a finite number")])
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        rows = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise bad(f"not valid JSON: {e.msg}", e.lineno, e.colno) from None
+    except _Constant as e:
+        line, col = _where(text, e.args[0])
+        raise bad(f"`{e.args[0]}` is not a number (JSON has no infinities or NaN)", line, col) from None
     except (OSError, UnicodeDecodeError) as e:
         raise bad(f"cannot read it: {e.strerror if isinstance(e, OSError) else e}") from None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("symbol"), str)
-                                             for r in rows):
-        raise bad("not a list of objects that each name a `symbol`")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise bad("not a list of objects")
+    doc = None
+    for i, row in enumerate(rows):
+        try:
+            MetricsRow.model_validate(row)
+        except ValidationError as e:
+            err = e.errors(include_url=False)[0]
+            doc = doc or parse_yaml(text, str(path))[0]  # JSON is YAML: its positions, once needed
+            at = doc.pos_of([i, *err["loc"]]) if doc else Pos(str(path), 1, 1)
+            what = f"`{'.'.join(map(str, err['loc']))}`" if err["loc"] else "the row"
+            raise bad(f"row {i + 1}: {what}: {err['msg'].lower()}", at.line, at.col) from None
     return rows
+
+
+class _Constant(ValueError):
+    """A JSON constant Python's json takes but JSON has not: Infinity, -Infinity, NaN."""
+
+
+def _no_constant(name: str) -> float:
+    raise _Constant(name)
+
+
+def _where(text: str, token: str) -> tuple[int, int]:
+    at = text.find(token)
+    line = text.count("\n", 0, at) + 1
+    return line, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
 def _evaluate(console, args: argparse.Namespace) -> list[dict]:

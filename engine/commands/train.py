@@ -21,7 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file
@@ -43,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="regime spec file whose settings the regime features use (default specs/ml/regime.yaml); "
                          "recorded with the model, and a run whose --specs hold other settings refuses the model")
     ml.add_argument("--activate", action="store_true", help="make the new version active")
-    ml.add_argument("--state", help="state store (SQLite path) that records the active version")
+    ml.add_argument("--state", metavar="DB", help="state store that records the active version (a SQLite file or "
+                                                  "a database URL, as `engine kill --db` takes)")
     sub.add_parser("rl", help="PPO policy: not available yet (exits 2)")
 
 
@@ -55,8 +59,13 @@ def run(args: argparse.Namespace) -> int:
     from engine.threads import pin_threads
 
     pin_threads()
+    from engine.commands.status import CommandError
+
     try:
         return _train(args)
+    except CommandError as e:
+        print(f"engine train ml: {e}", file=sys.stderr)
+        return e.code
     except (KeyError, ValueError, LookupError) as e:
         print(f"engine train ml: {e.args[0] if e.args else e}", file=sys.stderr)
         return 1
@@ -64,15 +73,23 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from engine.console import console as make_console
-    from engine.data.timeframes import canonical_tf
-    from strategies.ml import dataset
     from strategies.ml.config import MLConfig, RegimeConfig, load_model, load_spec
-    from strategies.ml.model import fit
     from strategies.ml.registry import ModelRegistry
 
     console = make_console()
     cfg = load_model(args.spec, MLConfig) if args.spec else load_spec("filter", MLConfig)
     regime = load_model(args.regime, RegimeConfig) if args.regime else load_spec("regime", RegimeConfig)
+    root = Path(args.registry or cfg.registry_root)
+    _check_registry(root)
+    with _open_store(args.state) as store:  # both refused before the training, not after it
+        return _train_into(args, console, cfg, regime, ModelRegistry(root, store=store))
+
+
+def _train_into(args: argparse.Namespace, console, cfg, regime, registry) -> int:
+    from engine.data.timeframes import canonical_tf
+    from strategies.ml import dataset
+    from strategies.ml.model import fit
+
     symbol, tf, bars = dataset.load(args.data or args.symbol, args.tf, args.store)
     if args.data and Path(args.data).is_file():  # a bars file names no symbol: register under --symbol
         symbol = args.symbol
@@ -97,7 +114,6 @@ def _train(args: argparse.Namespace) -> int:
     booster = fit(X, labels["y"].to_numpy(), cfg.model)
     t_fit = time.perf_counter() - t0
 
-    registry = ModelRegistry(args.registry or cfg.registry_root, store=_open_store(args.state))
     first = not registry.versions(symbol, tf)
     manifest = _manifest(cfg, regime, result, X, labels, bars, t_wf + t_fit)
     version = registry.register(symbol, tf, booster, manifest,
@@ -186,9 +202,36 @@ def _trades_json(result) -> dict:
             "span": [result.oos.index[0].isoformat(), result.oos.index[-1].isoformat()]}
 
 
-def _open_store(path: str | None):
-    if path is None:
-        return None
+def _check_registry(root: Path) -> None:
+    """Refuse a registry root that cannot be a folder."""
+    from engine.commands.status import USAGE, CommandError
+
+    blocked = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise CommandError(f"--registry {root}: {blocked} is a file, not a folder: name the registry's folder "
+                           "(default: registry_root in specs/ml/filter.yaml)", USAGE)
+
+
+@contextmanager
+def _open_store(db: str | None) -> Iterator[Any]:
+    """The --state store (made if missing, as a run makes its own), or None; a value that names no
+    store, or one that cannot be opened, is one line (engine.commands.status.CommandError)."""
+    if db is None:
+        yield None
+        return
+    from sqlalchemy.exc import DBAPIError
+
+    from engine.commands.status import checked_store_url, driver_error, parse_store_url
     from state.store import Store
 
-    return Store.open(path=path)
+    url = checked_store_url(db, None)
+    parsed = parse_store_url(url)
+    try:
+        store = Store.open(url=url)
+    except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
+        raise driver_error(parsed, e) from None
+    try:
+        with store:
+            yield store
+    except DBAPIError as e:
+        raise driver_error(parsed, e) from None
