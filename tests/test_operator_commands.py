@@ -629,3 +629,22 @@ def test_status_shows_each_gate_and_the_command_a_waiting_one_needs(db, capsys):
     gates = json.loads(capsys.readouterr().out)["gates"]
     assert [(g["gate"], g["state"], g["awaiting_confirmation"]) for g in gates] == [
         ("gate:crypto_spot", "awaiting_confirmation", True), ("gate:forex", "shadow", False)]
+
+
+@pytest.mark.parametrize("command", [("status",), ("kill", "--mode", "flatten")])
+def test_a_store_an_engine_is_still_starting_on_says_so(tmp_path, capsys, command):
+    """While a starting engine holds the run lock, before its tables exist, these said `no run yet:
+    start one with engine run ...`, a command that cannot start while that engine holds the lock."""
+    db = tmp_path / "engine.db"
+    with RunLock.acquire(f"sqlite:///{db}"):
+        assert engine(*command, "--db", str(db)) == 1
+    err = capsys.readouterr().err
+    assert f"an engine (pid {os.getpid()} since " in err and "give the command again in a moment" in err
+    assert "no run yet" not in err
+
+
+def test_a_folder_for_the_store_is_a_usage_error(tmp_path, capsys):
+    """It said `no run yet: start one with engine run --stage 1 --db DIR`, exit 1; that run refuses a folder."""
+    (tmp_path / "adir").mkdir()
+    assert engine("status", "--db", str(tmp_path / "adir")) == 2
+    assert f"{tmp_path / 'adir'} is a folder, not a state store" in capsys.readouterr().err

@@ -73,6 +73,16 @@ def archived_run(url: str) -> str:
             f"`mv {shlex.quote(str(newest))}/* {folder}/` and resume")
 
 
+def _no_store(why: str, url: str, carried: Carried) -> str:
+    """What a command finding no run's tables says: an engine that holds the run lock is still
+    starting (archiving the last run, loading data) and makes them soon; else no run yet."""
+    engine = running_engine(url)
+    if engine is not None:
+        return (f"an engine ({engine}) is starting a run on this store and has not made its tables yet ({why}): "
+                "give the command again in a moment")
+    return _with_archived(f"{no_run(carried)} ({why})", url)
+
+
 def _with_archived(what: str, url: str) -> str:
     """`what` a store without a run says, and where its last run went, if a fresh start archived it."""
     return "; ".join(x for x in (what, archived_run(url)) if x)
@@ -219,12 +229,15 @@ def open_existing_store(url: str, carried: Carried, *, readonly: bool = False) -
     parsed = parse_store_url(url)
     settle_archive(url)
     if parsed.get_backend_name() == "sqlite":
+        if Path(parsed.database).is_dir():
+            raise CommandError(f"{parsed.database} is a folder, not a state store: name the store's file "
+                               "(default var/engine.db)", USAGE)
         if not Path(parsed.database).is_file():
-            raise CommandError(_with_archived(f"{no_run(carried)} (no store at {parsed.database})", url))
+            raise CommandError(_no_store(f"no store at {parsed.database}", url, carried))
     try:
         store = Store.open_readonly(url) if readonly else Store.open_existing(url, wait_s=WRITE_WAIT_S)
     except NoStore as e:
-        raise CommandError(_with_archived(f"{no_run(carried)} ({e})", url)) from None
+        raise CommandError(_no_store(str(e), url, carried)) from None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise driver_error(parsed, e) from None
     try:
