@@ -53,7 +53,7 @@ def test_a_dotenv_does_not_arm_live_trading_and_says_so(here: Path, capsys: pyte
                                     "execution: {trading_enabled: true}\n")
     code, _, err = cli(capsys, "run", "--stage", "2", "--live", "--config", "live.yaml", "--specs", SPECS,
                        "--db", str(here / "engine.db"), "--run-dir", str(here / "run"), "--no-progress")
-    assert code == 1 and f"environment: export {LIVE}=1" in err, err
+    assert code == 1 and f"environment: `export {LIVE}=1` in this shell: MISSING" in err, err
     warning = f".env:2:1: warning ENV_FILE_LIVE_IGNORED {LIVE} is ignored here: a file cannot arm live trading"
     assert [line for line in err.splitlines() if ".env" in line][0].startswith(warning), err
     assert LIVE not in os.environ and os.environ["ENGINE_TEST_OTHER"] == "x"

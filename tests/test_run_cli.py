@@ -43,10 +43,14 @@ def test_the_paper_suggestion_keeps_resume_and_the_database(tmp_path: Path) -> N
                                            f"{tmp_path / 'run'} --no-progress --resume"), done.stderr
 
 
-def test_every_missing_switch_is_named_and_only_those() -> None:
+def test_the_refusal_names_all_three_switches_and_marks_the_missing_one() -> None:
     with pytest.raises(OptInError) as e:
         route(2, STAGE2, config_enabled=True, live_flag=False, paper_flag=False, environ={ENV_VAR: "1"})
-    assert "--live" in str(e.value) and "trading_enabled" not in str(e.value) and ENV_VAR not in str(e.value)
+    lines = str(e.value).splitlines()
+    assert lines[1].startswith("  - config: `execution.trading_enabled: true`") and lines[1].endswith(": set")
+    assert "--live" in lines[2] and lines[2].endswith(": MISSING")
+    assert f"export {ENV_VAR}=1" in lines[3] and lines[3].endswith(": set")
+    assert "--paper" in lines[4]
     ok = route(2, STAGE2, config_enabled=True, live_flag=True, paper_flag=False, environ={ENV_VAR: "1"})
     assert ok.live_domains == ("crypto_spot",)
     paper = route(2, STAGE2, config_enabled=False, live_flag=False, paper_flag=True, environ={})
@@ -58,8 +62,8 @@ def test_the_env_opt_in_must_be_exactly_1_not_merely_set(value: str) -> None:
     # an operator who sets ENABLE_LIVE_TRADING=0 to switch live off must not get live
     with pytest.raises(OptInError) as e:
         route(2, STAGE2, config_enabled=True, live_flag=True, paper_flag=False, environ={ENV_VAR: value})
-    msg = str(e.value)
-    assert f"{ENV_VAR}=1" in msg and "trading_enabled" not in msg and "--live" not in msg, msg
+    env = [line for line in str(e.value).splitlines() if f"export {ENV_VAR}=1" in line]
+    assert env == [f"  - environment: `export {ENV_VAR}=1` in this shell (it is {value!r}: only `1` opts in): MISSING"]
     ok = route(2, STAGE2, config_enabled=True, live_flag=True, paper_flag=False, environ={ENV_VAR: "1"})
     assert ok.live_domains == ("crypto_spot",)
 
@@ -69,13 +73,14 @@ SWITCHES = {"config": "trading_enabled", "flag": "--live", "env": f"{ENV_VAR}=1"
 
 @pytest.mark.parametrize("config,flag,env", [(c, f, v) for c in (False, True) for f in (False, True)
                                              for v in (False, True) if not (c and f and v)])
-def test_each_missing_opt_in_refuses_and_is_named_alone(config: bool, flag: bool, env: bool) -> None:
+def test_each_missing_opt_in_refuses_and_is_marked_among_the_three(config: bool, flag: bool, env: bool) -> None:
     with pytest.raises(OptInError) as e:
         route(2, STAGE2, config_enabled=config, live_flag=flag, paper_flag=False,
               environ={ENV_VAR: "1"} if env else {})
     msg = str(e.value)
     for name, present in (("config", config), ("flag", flag), ("env", env)):
-        assert (SWITCHES[name] in msg) == (not present), (name, msg)
+        [line] = [line for line in msg.splitlines() if SWITCHES[name] in line]
+        assert line.endswith(": set" if present else ": MISSING"), (name, msg)
 
 
 def test_all_three_opt_ins_still_refuse_without_a_live_adapter(tmp_path: Path) -> None:

@@ -80,16 +80,14 @@ def route(stage: int, modes: Mapping[str, str], *, config_enabled: bool, live_fl
         return Routing(dict(modes), (), (), paper_flag)
     if paper_flag:
         return Routing({d: ("paper" if m == "live" else m) for d, m in modes.items()}, (), live, True)
-    missing = []
-    if not config_enabled:
-        missing.append(f"config: set `{CONFIG_KEY}: true` in your run config (--config FILE)")
-    if not live_flag:
-        missing.append("flag: pass --live")
-    if env.get(ENV_VAR) != "1":
-        missing.append(f"environment: export {ENV_VAR}=1")
-    if missing:
-        lines = "\n".join(f"  - {m}" for m in missing)
+    value = env.get(ENV_VAR)
+    switches = [(config_enabled, f"config: `{CONFIG_KEY}: true` in the run config (--config FILE)"),
+                (live_flag, "flag: --live on the command line"),
+                (value == "1", f"environment: `export {ENV_VAR}=1` in this shell"
+                               + (f" (it is {value!r}: only `1` opts in)" if value not in (None, "1") else ""))]
+    if not all(on for on, _ in switches):
+        lines = "\n".join(f"  - {what}: {'set' if on else 'MISSING'}" for on, what in switches)
         raise OptInError(
-            f"stage {stage} trades live in {', '.join(live)}, which needs all three opt-ins; missing:\n{lines}\n"
+            f"stage {stage} trades live in {', '.join(live)}, which needs all three opt-ins:\n{lines}\n"
             f"Or run `{paper_command or f'engine run --stage {stage} --paper'}` to route the live legs to the paper venue.")
     return Routing(dict(modes), live, ())
