@@ -119,6 +119,9 @@ def parse_url(url: str, source: str = "the store URL") -> URL:
                           f"`{ALIASES[backend]}{scheme[len(backend):]}://`")
     if backend not in BACKENDS:
         raise BadStoreUrl(source, f"`{scheme}://` names no store the engine keeps (SQLite or PostgreSQL)")
+    if rest.partition("?")[0].count("@") > 1:  # SQLAlchemy splits at the first: the rest would show as the host
+        raise BadStoreUrl(source, f"not a database URL: `{scheme}://…` has more than one `@`; an `@` in a password is "
+                          "written %40 (the URL is not shown: it may hold a password)")
     try:
         parsed = make_url(f"{scheme.lower()}://{rest}")
     except (ArgumentError, ValueError):  # ValueError: a port that is no number (int() of its text)

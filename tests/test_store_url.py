@@ -15,7 +15,8 @@ from state.runlock import run_files
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = str(ROOT / "specs")
 SECRET = "S3cr3tPw"
-UNREADABLE = [f"postgresql://admin@dbhost:{SECRET}/prod", f"postgresql://u:{SECRET}@[::1/db"]
+UNREADABLE = [f"postgresql://admin@dbhost:{SECRET}/prod", f"postgresql://u:{SECRET}@[::1/db",
+              f"postgresql://engine:p@{SECRET}@127.0.0.1:9/engine"]  # a raw @: SQLAlchemy's host is "S3cr3tPw@127..."
 MISTYPED = ["htp:/bad", "sqlite:/var/x.db", "", " ", f"postgres://u:{SECRET}@h/d", f"mysql://u:{SECRET}@h/d",
             f"u:{SECRET}@h://d", "sqlite+foo:///x.db", f"POSTGRESQL+asyncpg://u:{SECRET}@h/d"]  # no driver; asyncio
 OPERATOR = [["status"], ["kill", "--mode", "halt"], ["promote"], ["degrade", "--domain", "crypto_spot"]]
