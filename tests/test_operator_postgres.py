@@ -114,3 +114,26 @@ def test_a_database_no_run_made_is_no_run_yet_and_stays_empty(url: str, argv: tu
     with engine.connect() as conn:
         assert inspect(conn).get_table_names() == []
     engine.dispose()
+
+
+def test_a_resume_through_the_run_config_names_no_db_when_its_url_has_a_password(made, tmp_path, monkeypatch,
+                                                                                   capsys) -> None:
+    """The run's config names the store with a password: the suggested resume needs no --db. It was
+    compared with the store's shown URL (password masked), never matched, and the resume got
+    `--db 'postgresql+psycopg2://postgres:***@...'`, which cannot connect when pasted."""
+    from engine.cli import main
+    from engine.run.keys import CONFIG_FILE_KEY
+    from state.store import Store
+
+    secret = made.replace("://postgres@", "://postgres:pw-not-checked@", 1)  # the test server trusts loopback
+    assert secret != made
+    config = tmp_path / "run.yaml"
+    config.write_text(f'db: "{secret}"\n')
+    with Store.open(url=secret) as store:
+        store.put_json(CONFIG_FILE_KEY, {"path": str(config), "specs": [str(ROOT / "specs")], "cwd": str(tmp_path)})
+    monkeypatch.delenv("ENGINE_DB_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["status", "--config", str(config), "--specs", str(ROOT / "specs")]) == 0
+    out = capsys.readouterr().out
+    resume = out.split("--resume")[0].rsplit("`", 1)[-1]
+    assert "engine run --stage 1" in resume and "--db" not in resume, out

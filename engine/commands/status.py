@@ -408,7 +408,8 @@ def _resume_db(store: Any, args: argparse.Namespace, config: str | None, folder:
         named = _located(store_url(None, _config_db(config and os.path.join(there, config))), there)
     except CommandError:  # the run's config is gone or broken: name the store outright
         named = None
-    return None if named == _located(store.url, os.getcwd()) else _anywhere(store.url)
+    # The URL this command opened, not store.url: that one is shown to people, its password masked.
+    return None if named == _located(command_store_url(args), os.getcwd()) else _anywhere(store.url)
 
 
 def _located(url: str, folder: str) -> str:
