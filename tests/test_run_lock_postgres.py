@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("ENGINE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
+def _config(folder: Path) -> str:
+    """A run config that runs from `folder` (the embedded defaults' strategy file is relative to the repo)."""
+    (folder / "run.yaml").write_text(f"strategy: {{file: {ROOT / 'specs/strategies/seed003.yaml'}}}\n")
+    return str(folder / "run.yaml")
+
+
 def _with_schema(url: str, schema: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
 
@@ -151,3 +157,46 @@ def test_a_crashed_run_resumes_under_another_spelling_of_its_url(schemas: list[s
         assert resumed.returncode == 0, resumed.stderr[-2000:]
     finally:
         shutil.rmtree(ROOT / run_files(one).folder, ignore_errors=True)
+
+
+def test_a_resume_on_a_server_that_cannot_be_reached_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The resume's fit check asked the server's run lock outside any handler: two tracebacks."""
+    from engine.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ENGINE_DB_URL", raising=False)
+    url = "postgresql+psycopg2://eng:S3cr3tPw@127.0.0.1:9/engine"  # loopback, nothing listens on port 9
+    assert main(["run", "--stage", "1", "--resume", "--db", url, "--specs", str(ROOT / "specs"),
+                 "--config", _config(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("engine run: cannot open the state store postgresql+psycopg2://eng:***@127.0.0.1:9/engine")
+    assert "Traceback" not in err and "S3cr3tPw" not in err
+
+
+def test_a_role_that_may_not_make_tables_is_one_line_with_a_hint(schemas: list[str], tmp_path: Path,
+                                                                 monkeypatch, capsys) -> None:
+    """PostgreSQL 15 lets no role create in a database it does not own: a ProgrammingError traceback."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from engine.cli import main
+
+    role = f"stagecraft_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"GRANT USAGE ON SCHEMA {schemas[0]} TO {role}"))  # usage, no CREATE
+    try:
+        url = _with_schema(make_url(PG_URL).set(username=role).render_as_string(hide_password=False), schemas[0])
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.delenv("ENGINE_DB_URL", raising=False)
+        assert main(["run", "--stage", "1", "--db", url, "--max-bars", "5", "--no-progress",
+                     "--specs", str(ROOT / "specs"), "--config", _config(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert "InsufficientPrivilege: permission denied for schema" in err and "a database it owns" in err
+        assert "Traceback" not in err
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"REVOKE ALL ON SCHEMA {schemas[0]} FROM {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()

@@ -108,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from adapters.base import VenueError
+    from engine.commands.status import driver_error
     from engine.run.owner import new_run_id, owner_of
     from engine.suggest import Carried
     from state.db import shown_url
@@ -128,6 +131,9 @@ def _run(args: argparse.Namespace) -> int:
         lock = RunLock.acquire(url)
     except EngineRunning as e:
         raise Refused(f"{e}: one engine per store ({shown_url(parsed)}); stop it or let it finish first", 1) from None
+    except DBAPIError as e:  # a server store whose role may not make the engine's tables there
+        said = driver_error(parsed, e)
+        raise Refused(str(said), said.code) from None
     except OSError as e:  # the store's folder is read-only, full, or no folder at all (/proc)
         raise Refused(f"cannot make the store's run lock {e.filename or ''}: {e.strerror or e}; a run keeps its "
                       "lock, paper venue file and archive beside a SQLite store, so give --db a file in a writable "
@@ -702,6 +708,11 @@ def _check_resumable(args: argparse.Namespace) -> None:
         url = command_store_url(args)
         if RunLock.holder(url) is not None:  # refused under the run lock; reading would leave a -wal, -shm
             return
+    except CommandError:
+        return
+    except Exception:  # noqa: BLE001 - a server that cannot be reached: the run lock's one line says so
+        return
+    try:
         with open_existing_store(url, Carried.of(args), readonly=True) as store:
             point, routing = store.get_json(CHECKPOINT_KEY), store.get_json(ROUTING_KEY)
             if point is None or store.get_json(FINISHED_KEY) is not None:

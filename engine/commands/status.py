@@ -177,7 +177,10 @@ def driver_error(url: Any, e: BaseException) -> CommandError:
     if url.get_backend_name() == "sqlite" and url.database and isinstance(cause, sqlite3.Error):
         return CommandError(sqlite_problem(Path(url.database), cause), USAGE)
     hint = (f"; the driver {cause.name} is not installed: install it, or name an installed one in the URL "
-            "(e.g. postgresql+psycopg2://)" if isinstance(cause, ModuleNotFoundError) else "")
+            "(e.g. postgresql+psycopg2://)" if isinstance(cause, ModuleNotFoundError) else
+            "; the store's role may not make the engine's tables there: give it a database it owns "
+            "(CREATE DATABASE engine OWNER role), or a schema it may create in"
+            if getattr(cause, "pgcode", None) == INSUFFICIENT_PRIVILEGE else "")
     said = scrubbed(str(cause).splitlines()[0] if str(cause) else "", url)
     return CommandError(f"cannot open the state store {shown_url(url)}: {type(cause).__name__}: {said}{hint}", USAGE)
 
@@ -204,6 +207,7 @@ def sqlite_problem(file: Path, cause: Exception) -> str:
             f"side files {file}-wal and {file}-shm (if present) are files this user can read and write")
 
 
+INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE: CREATE on a schema the role may not create in
 PG_TIMEOUTS = ("55P03", "57014")  # lock_not_available (lock_timeout), query_canceled (statement_timeout)
 
 
