@@ -164,3 +164,15 @@ def test_the_readme_tour_quotes_what_validate_prints(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=env, timeout=120)
     printed = [line.strip() for line in done.stdout.splitlines()]
     assert done.returncode == 1 and [q for q in quoted if q not in printed] == [], done.stdout
+
+
+def test_a_run_config_that_is_not_utf8_is_an_error_at_its_first_bad_byte(at_root: None, tmp_path: Path) -> None:
+    """It was `--config FILE: cannot read it ('utf-8' codec can't decode ...)`, exit 2, no line:col, no hint."""
+    from engine.run.config import load_config
+
+    config = tmp_path / "c.yaml"
+    config.write_bytes("seed: 7\nnote: caf\xe4\n".encode("latin-1"))
+    with pytest.raises(SpecError) as e:
+        load_config(config, strategy=False)
+    [d] = e.value.diagnostics
+    assert d.text().startswith(f"{config}:2:10: error YAML_SYNTAX file is not valid UTF-8") and d.hint

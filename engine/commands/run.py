@@ -556,7 +556,7 @@ def _config(path: str | None) -> Any:
         raise Refused(f"--config {path}: {what}; pass a YAML run config file (keys as engine/run/defaults.yaml)", 2)
     try:
         return load_config(path)
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise Refused(f"--config {path}: cannot read it ({e})", 2) from None
 
 

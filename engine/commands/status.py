@@ -147,7 +147,7 @@ def _config_db(path: str | None) -> str | None:
         return load_config(path, strategy=False).db
     except SpecError as e:
         raise CommandError(render(e.diagnostics)) from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise CommandError(f"--config {path}: cannot read it ({e})", USAGE) from None
 
 

@@ -166,7 +166,7 @@ def load_config(path: str | Path | None = None, *, strategy: bool = True) -> Run
     text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
     data, doc = _parse(text, f"engine/run/{DEFAULTS}")
     if path is not None:
-        user, doc = _parse(Path(path).read_text(encoding="utf-8"), str(path))
+        user, doc = _parse(_read(Path(path)), str(path))
         _check_user_doc(user, doc)
         data = _merge(data, user or {})
     cfg, diags = validate(RunConfig, data, doc)
@@ -181,6 +181,16 @@ def load_config(path: str | Path | None = None, *, strategy: bool = True) -> Run
     if diags:
         raise SpecError(diags)
     return cfg
+
+
+def _read(path: Path) -> str:
+    """The config file's text; bytes that are not UTF-8 are an error at the first of them, as in a spec."""
+    from engine.spec.yamlio import decode
+
+    text, diags = decode(path.read_bytes(), str(path))
+    if text is None:
+        raise SpecError(diags)
+    return text
 
 
 def setting_pos(path: str | Path | None, keys: tuple[str, ...]) -> Any:
