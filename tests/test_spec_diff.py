@@ -279,6 +279,15 @@ def test_cli_names_a_folder_a_folder(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert f"{tmp_path}: a folder; engine diff compares two spec files" in err and "no such file" not in err, err
 
 
+def test_cli_names_a_git_folder_a_folder(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`git show REV:folder` lists the folder's entries: they were parsed as YAML (SCHEMA_TYPE, exit 1)."""
+    from engine.cli import main
+
+    monkeypatch.chdir(KILL.parents[2])  # the repo: git reads its history
+    assert main(["diff", "HEAD:specs", str(KILL)]) == 2
+    assert "HEAD:specs: a folder in git; engine diff compares two spec files" in capsys.readouterr().err
+
+
 def test_cli_says_when_only_comments_changed_and_lists_spelled_out_defaults(tmp_path: Path) -> None:
     comment = _edited(tmp_path / "a", KILL, "broadcasts:", "# reviewed\nbroadcasts:")
     done = _engine("diff", str(KILL), str(comment))

@@ -66,6 +66,10 @@ def _read(ref: str, folder: Path) -> tuple[Path, bytes]:
             raise FileNotFoundError(f"{ref}: no such file")
         return path, path.read_bytes()
     rev, _, rel = ref.partition(":")
+    kind = subprocess.run(["git", "cat-file", "-t", f"{rev}:{rel}"], capture_output=True)
+    if kind.returncode == 0 and kind.stdout.strip() != b"blob":  # `git show` would list a folder's entries
+        raise FileNotFoundError(f"{ref}: a folder in git; engine diff compares two spec files (e.g. engine diff "
+                                "HEAD:specs/risk/risk.yaml specs/risk/risk.yaml)")
     done = subprocess.run(["git", "show", f"{rev}:{rel}"], capture_output=True)
     if done.returncode != 0:
         raise FileNotFoundError(f"{ref}: {done.stderr.decode(errors='replace').strip() or 'not found in git'}")
