@@ -130,3 +130,18 @@ def test_runs_started_in_one_second_get_a_run_directory_each(tmp_path: Path, mon
     first, second = (run_cmd._new_run_dir(tmp_path / "runs", 1) for _ in range(2))
     assert (first.name, second.name) == ("stage1-20261122T035734Z", "stage1-20261122T035734Z-2")
     assert first.is_dir() and second.is_dir()
+
+
+def test_a_fresh_run_says_which_operator_commands_the_archived_run_never_took(work: Path) -> None:
+    """A flatten posted to a stopped run is applied by its --resume; a fresh run archived it without a word."""
+    from state.store import Store
+
+    with Store.open(path=str(work / "var" / "a.db")) as store:
+        store.post_command("flatten", {"machine": "kill_modes", "event": "manual_flatten", "reason": "stop all"})
+    done = engine_run(work, "a.db", "--max-bars", "20", "--run-dir", str(work / "fresh"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert ("engine run: warning: the store's last run never took 1 operator command posted to it "
+            "(#1 flatten (stop all)); this fresh run archived that run") in done.stderr
+    with Store.open(path=str(work / "var" / "a.db")) as store:
+        [row] = store.journal_entries("command", "not_taken")
+    assert row.payload["commands"][0]["command"] == "flatten" and "never took" in row.reason

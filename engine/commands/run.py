@@ -27,6 +27,7 @@ from engine.run.keys import (CHECKPOINT_KEY, CONFIG_DIGEST_KEY, CONFIG_FILE_KEY,
                               ROUTING_KEY, RUN_ID_KEY, SPECS_KEY)
 from engine.run.owner import Owner
 from engine.spec.contract import STAGES, stage_state
+from engine.words import counted
 
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended (SIGTERM: 143)
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
@@ -54,6 +55,7 @@ class SavedRun:
     config_file: dict | None = None  # CONFIG_FILE_KEY; None: a run saved before it was stored
     run_id: str | None = None  # RUN_ID_KEY; None: a run started before runs had an id
     data: dict[str, dict] | None = None  # DATA_KEY; None: a run saved before it was stored
+    untaken: list[dict] = field(default_factory=list)  # operator commands posted that no engine took yet
 
     @property
     def exists(self) -> bool:
@@ -164,6 +166,8 @@ def _run(args: argparse.Namespace) -> int:
         with _claimed(run_dir, me, made, _afresh(args, parsed) if args.resume else None):
             interrupt.check()  # a Ctrl-C lost while loading: stop before anything is archived
             runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local, me)
+            if not args.resume and saved is not None:
+                _drop_untaken(saved.untaken, runner.session.store)
             runner.lock_lost = lock.lost
             runner.carried = Carried.of(args)  # what the commands it suggests keep: its store, config, specs
             try:
@@ -625,11 +629,28 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
                             store.get_json(FINISHED_KEY), store.get_json(DIR_KEY),
                             {m: {r.spec_hash for r in store.load_snapshots(m).values()}
                              for m in hosted_machines(specs)}, store.get_json(SPECS_KEY),
-                            store.get_json(CONFIG_FILE_KEY), store.get_json(RUN_ID_KEY), store.get_json(DATA_KEY))
+                            store.get_json(CONFIG_FILE_KEY), store.get_json(RUN_ID_KEY), store.get_json(DATA_KEY),
+                            [{"id": c.id, "command": c.command, "posted": c.ts, "reason": c.args.get("reason")}
+                             for c in store.commands() if c.consumed_ts is None])
     except NoStore:  # a file a run killed while starting left without tables: no run, as kill and status say
         return None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise Refused(str(driver_error(parsed, e)), 2) from None
+
+
+def _drop_untaken(untaken: list[dict], store: Any) -> None:
+    """Say (stderr, and the new run's journal: kind `command`, key `not_taken`) which operator
+    commands the archived run never took: a fresh run starts from the spec's initial kill mode,
+    so a flatten or halt posted for the old run does not apply to it unless posted again."""
+    if not untaken:
+        return
+    listed = ", ".join(f"#{c['id']} {c['command']}" + (f" ({c['reason']})" if c.get("reason") else "")
+                       for c in untaken)
+    text = (f"the store's last run never took {counted(len(untaken), 'operator command')} posted to it ({listed}); "
+            "this fresh run archived that run with them and does not apply them: post again what still applies "
+            "(`engine kill --mode ...`)")
+    print(f"engine run: warning: {text}", file=sys.stderr)
+    store.journal("command", "not_taken", {"commands": untaken}, reason=text)
 
 
 def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, saved: SavedRun | None) -> None:
