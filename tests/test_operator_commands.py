@@ -648,3 +648,18 @@ def test_a_folder_for_the_store_is_a_usage_error(tmp_path, capsys):
     (tmp_path / "adir").mkdir()
     assert engine("status", "--db", str(tmp_path / "adir")) == 2
     assert f"{tmp_path / 'adir'} is a folder, not a state store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [("kill", "--mode", "halt"), ("status",)])
+def test_an_operator_command_from_a_folder_without_specs_reads_the_runs(db, tmp_path, monkeypatch, capsys, command):
+    """From another folder `engine kill` was refused (`--specs specs: no such file`) before it read the
+    store, which records the spec folders its run was started with."""
+    from engine.run.keys import CONFIG_FILE_KEY
+
+    with Store.open(path=str(db)) as s:
+        s.put_json(CONFIG_FILE_KEY, {"path": None, "specs": [SPECS], "cwd": str(tmp_path)})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main([*command, "--db", str(db)]) == 0, capsys.readouterr().err
+    assert f"--specs {SPECS}" in capsys.readouterr().out

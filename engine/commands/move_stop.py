@@ -24,9 +24,10 @@ import math
 import sys
 from typing import Any
 
-from engine.commands.status import (BRACKET_MACHINE, USAGE, CommandError, add_db_argument, add_specs_argument,
+from engine.commands.status import (BRACKET_MACHINE, CommandError, USAGE, add_db_argument, add_specs_argument,
                                     command_store_url, load_spec_set, open_brackets, open_existing_store,
-                                    refuse_finished, refuse_untaken, resume_command, shown_specs, when_applied)
+                                    refuse_finished, refuse_untaken, resume_command, shown_specs, use_run_specs,
+                                    when_applied)
 from engine.domain import Domain
 from engine.run.keys import CHECKPOINT_KEY
 from engine.spec.contract import MOVE_STOP
@@ -56,6 +57,7 @@ def _price(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    use_run_specs(args)
     try:
         lines, warnings = _move(args)
     except CommandError as e:

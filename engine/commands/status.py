@@ -114,7 +114,8 @@ def add_specs_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--specs", nargs="+", default=[DEFAULT_SPECS], metavar="DIR",
                         help="spec folders (or files) loaded as one set, a later folder adding the machines and "
                              "overrides the earlier ones lack; an operator command takes those its run was given "
-                             f"(default: {DEFAULT_SPECS})")
+                             f"(default: {DEFAULT_SPECS}; for an operator command in a folder without one, those "
+                             "the store's run was started with)")
 
 
 def command_store_url(args: argparse.Namespace) -> str:
@@ -433,6 +434,28 @@ def _anywhere(db: str) -> str:
     return os.path.abspath(parsed.database) if parsed.get_backend_name() == "sqlite" else db
 
 
+def use_run_specs(args: argparse.Namespace) -> None:
+    """--specs left at its default in a folder that has no `specs`: the spec folders the store's
+    run was started with (kv run/config_file), when they are all there. So `engine kill` works
+    from any folder, on the machines the engine itself reads; anything else is left as it is, for
+    missing_specs to refuse."""
+    if spec_paths(args.specs) != [DEFAULT_SPECS] or Path(DEFAULT_SPECS).exists():
+        return
+    from state.store import Store
+
+    try:
+        url = command_store_url(args)
+        parsed = parse_store_url(url)
+        if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).is_file():
+            return
+        with Store.open_readonly(url) as store:
+            recorded = (store.get_json(CONFIG_FILE_KEY) or {}).get("specs")
+    except Exception:  # noqa: BLE001 - no readable store: the command's own open says why
+        return
+    if recorded and all(Path(p).exists() for p in recorded):
+        args.specs = list(recorded)
+
+
 def missing_specs(specs: str | list[str]) -> str:
     """What is wrong with --specs when a path names nothing ("" when each exists): one rule for
     `engine run` and every operator command."""
@@ -542,6 +565,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    use_run_specs(args)
     try:
         problem = missing_specs(args.specs)  # as `engine kill` refuses it: else "model gates: none", exit 0
         if problem:
