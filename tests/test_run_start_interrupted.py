@@ -49,3 +49,37 @@ def test_ctrl_c_while_starting_leaves_no_trace_in_the_run_directory(tmp_path: Pa
     assert main(_argv(tmp_path, run)) == 0
     [kept] = (run / "archive").iterdir()  # one earlier run archived, not the interrupted start
     assert _files(kept) == before
+
+
+def test_ctrl_c_as_a_fresh_start_gets_through_never_parts_a_store_from_its_trail(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run directory's move record was settled inside assemble, the store's after it returned:
+    Ctrl-C between the two left the store's record, so the next command put the last run's store
+    back beside the new start's audit trail, and its resume was refused (its trail was in archive/)."""
+    import json
+    import os
+    import signal
+    import sqlite3
+
+    from engine.run import assemble, store_archive
+    from engine.run.keys import CHECKPOINT_KEY
+    from state.runlock import run_files
+
+    run = tmp_path / "run"
+    assert main(_argv(tmp_path, run)) == 0  # stopped at --max-bars: a run that can resume
+    store_record, real = run_files(f"sqlite:///{tmp_path / 'e.db'}").moving, store_archive.settled
+
+    def settled(record: Path) -> None:
+        if Path(record) == store_record:  # right after the run directory's record went
+            os.kill(os.getpid(), signal.SIGINT)
+        real(record)
+    monkeypatch.setattr(store_archive, "settled", settled)
+    monkeypatch.setattr(assemble, "settled", settled)
+    assert main(_argv(tmp_path, run)) == INTERRUPTED
+    monkeypatch.undo()
+    monkeypatch.chdir(ROOT)
+    main(["status", "--db", str(tmp_path / "e.db"), "--specs", str(ROOT / "specs")])  # settles what a start left
+    with sqlite3.connect(tmp_path / "e.db") as db:
+        row = db.execute("SELECT value FROM kv WHERE key = ?", (CHECKPOINT_KEY,)).fetchone()
+    covered = json.loads(row[0]).get("audit_offset") or 0 if row else 0
+    assert (run / "audit.jsonl").stat().st_size >= covered  # the store's checkpoint is of this trail

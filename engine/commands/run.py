@@ -965,25 +965,30 @@ def _fresh(build: Callable[[], Any], files: list[Path], local: Any) -> Any:
     any other error, so that no failed start leaves the last run in the archive. The files move
     all or none, back as well as away: a signal meanwhile waits for the moves to end, and a
     SIGKILL, which cannot wait, leaves the move's record, from which the next command undoes it
-    (engine/run/store_archive.py). The record goes once build returns: the start got through, its
-    store and audit trail are the run's (the run directory's record went as build returned), and a
-    kill from here on is a kill of the new run, which `engine status` explains."""
+    (engine/run/store_archive.py). The record goes as the start gets through, with the run
+    directory's (assemble's `on_started`, signals held): its store and audit trail are the run's,
+    and a kill from there on is a kill of the new run, which `engine status` explains."""
     from engine.run.store_archive import archive, settled
 
-    moved, archived = None, False
+    moved, archived, started = None, False, False
+
+    def on_started() -> None:  # with the run directory's record, signals held (assemble)
+        nonlocal started
+        settled(local.moving)
+        started = True
+
     try:  # opened first: a signal the moment held() ends is raised in here, where the files go back
         with interrupt.held():
             moved = archive(files, local.archive, local.moving)
             archived = True  # else the files are the last run's, where they were: put_back would delete them
         interrupt.check()  # a signal while the files moved
-        runner = build()
+        runner = build(on_started=on_started)
     except BaseException:  # whatever stopped the start: _assemble and run() say what
-        if archived:
+        if archived and not started:  # once started, store and trail are the new run's: nothing to undo
             with interrupt.held():
                 _put_back(moved, files, local.moving)
         raise
     if moved:
-        settled(local.moving)
         print(f"previous run's state moved to {moved.dest} (use --resume to continue a run instead)")
     return runner
 

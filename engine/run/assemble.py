@@ -1,7 +1,7 @@
 """Put a run together: store, venue, interpreter, the stage's machines, market series."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -67,14 +67,16 @@ def funding_gaps(series: list, funding: dict[str, list[tuple[float, float]]]) ->
 def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_dir: Path, *,
              venue_path: Path | None = None, series: list | None = None, notes: list[str] | None = None,
              resume: bool = False, url: str | None = None, owner: Owner | None = None,
-             config: str | None = None) -> Runner:
+             config: str | None = None, on_started: Callable[[], None] | None = None) -> Runner:
     """A ready-to-run Runner: fresh (the stage activated through the rollout spec), or resumed
     from the store's last checkpoint, on the store at `url` (default: $ENGINE_DB_URL, else the
     config's `db`: state.db.store_url without a --db); `config` is the run config's file, where
     a refused active set points. What a bad config can still refuse once the store is open (the
     ML models, the active set) is checked before anything else is made: the store is closed
     again on a refusal, and neither the run directory nor the venue's file exists yet. `owner`
-    names the run in its run directory (engine/run/owner.py)."""
+    names the run in its run directory (engine/run/owner.py). `on_started` runs as the start gets
+    through, with the run directory's move record settled, no signal between them (run.py _fresh
+    settles the store's move record there)."""
     from adapters.paper.funding import bundled_funding
     from engine.run import checkpoint
 
@@ -101,7 +103,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     except BaseException:
         store.close()
         raise
-    with _audit_trail(run_dir, cfg, saved, notes, owner) as sink:
+    with _audit_trail(run_dir, cfg, saved, notes, owner, on_started) as sink:
         interp = Interpreter(clock, sink)
         stages = bind_stages(specs, cfg.env)
         session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, stages[stage], notes=notes,
@@ -140,14 +142,14 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
 
 @contextmanager
 def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[str],
-                 owner: Owner | None) -> Iterator[JsonlSink]:
+                 owner: Owner | None, on_started: Callable[[], None] | None = None) -> Iterator[JsonlSink]:
     """The run's audit trail. A fresh run's is its own: an earlier run's files in run_dir move aside,
     and come back (the new trail gone) when the start does not get through (Ctrl-C, a refusal), so
     that the next run does not archive a start that never ran as if it were a run. The run's owner
     file goes in with its trail (a resume's: engine/run/owner.py claim_on_resume). The move's record
     stays until the start got through (the block ends: assemble returns), so a SIGKILL before is
-    undone by the next command too; the store's record goes after it (run.py _fresh): a kill between
-    the two leaves the store's move undone and the new trail kept, never a store whose trail is gone."""
+    undone by the next command too. The store's record (run.py _fresh, through `on_started`) goes
+    with it, a signal meanwhile held: a store put back beside the new run's trail could not resume."""
     run_dir.mkdir(parents=True, exist_ok=True)
     moved, archived, sink = None, False, None
     try:  # opened first: a signal the moment held() ends is raised in here, where the files go back
@@ -165,8 +167,11 @@ def _audit_trail(run_dir: Path, cfg: RunConfig, saved: dict | None, notes: list[
         if saved is not None and saved.get("audit_offset") is not None:
             sink.resume_at(saved["audit_offset"])
         yield sink
-        if moved is not None:
-            settled(run_dir / MOVING)
+        with interrupt.held():  # both records or neither; a signal now is raised at the run's first check
+            if moved is not None:
+                settled(run_dir / MOVING)
+            if on_started is not None:
+                on_started()
     except BaseException:
         if saved is None and archived:
             if sink is not None:
