@@ -127,3 +127,7 @@ class Venue(Protocol):
 
 class VenueError(Exception):
     """The venue cannot answer (e.g. no market data yet for a symbol): fail closed."""
+
+
+class VenueFileError(VenueError):
+    """The paper venue's own file cannot be read: what SQLite said."""

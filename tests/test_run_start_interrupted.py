@@ -83,3 +83,61 @@ def test_ctrl_c_as_a_fresh_start_gets_through_never_parts_a_store_from_its_trail
         row = db.execute("SELECT value FROM kv WHERE key = ?", (CHECKPOINT_KEY,)).fetchone()
     covered = json.loads(row[0]).get("audit_offset") or 0 if row else 0
     assert (run / "audit.jsonl").stat().st_size >= covered  # the store's checkpoint is of this trail
+
+
+def test_a_write_the_venue_file_refuses_mid_run_is_one_line_with_the_resume(tmp_path: Path, monkeypatch, capsys):
+    """A full disk or a read-only file under the venue's SQLite file was a 37-line sqlite3 traceback."""
+    import sqlite3
+
+    from adapters.paper.persist import StateFile
+
+    calls = []
+
+    def flush(self, *a, **k):
+        calls.append(1)
+        if len(calls) > 2:  # the run's checkpoint: the writes while starting go through
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, *a, **k)
+    real = StateFile.flush
+    monkeypatch.setattr(StateFile, "flush", flush)
+    assert main(_argv(tmp_path, tmp_path / "run")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("engine run: cannot write the paper venue's file ") and "Traceback" not in err
+    assert "(OperationalError: disk I/O error). The run stopped" in err and "--resume`" in err
+
+
+def test_a_write_the_store_refuses_mid_run_is_one_line_with_the_resume(tmp_path: Path, monkeypatch, capsys):
+    """A checkpoint the store could not commit was a 64-line SQLAlchemy traceback."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from engine.run import checkpoint
+
+    def save(*a, **k):
+        raise OperationalError("COMMIT", {}, sqlite3.OperationalError("database or disk is full"))
+    monkeypatch.setattr(checkpoint, "save", save)
+    assert main(_argv(tmp_path, tmp_path / "run")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"engine run: cannot write the state store sqlite:///{tmp_path / 'e.db'}")
+    assert "(OperationalError: database or disk is full)" in err and "--resume`" in err and "Traceback" not in err
+
+
+def test_a_write_the_venue_file_refuses_while_starting_is_one_line(tmp_path: Path, monkeypatch, capsys):
+    """The stage's activation writes the wallets to the venue's file: refused, it was an ActionError traceback."""
+    import sqlite3
+
+    from adapters.paper.persist import StateFile
+
+    calls, real = [], StateFile.flush
+
+    def flush(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:  # apply_stage's, as the rollout activates the stage
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(self, *a, **k)
+    monkeypatch.setattr(StateFile, "flush", flush)
+    assert main(_argv(tmp_path, tmp_path / "run")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("engine run: cannot write the paper venue's file ") and "Traceback" not in err
+    assert "(OperationalError: database or disk is full); the run did not start" in err

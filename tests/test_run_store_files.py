@@ -145,3 +145,15 @@ def test_a_fresh_run_says_which_operator_commands_the_archived_run_never_took(wo
     with Store.open(path=str(work / "var" / "a.db")) as store:
         [row] = store.journal_entries("command", "not_taken")
     assert row.payload["commands"][0]["command"] == "flatten" and "never took" in row.reason
+
+
+def test_a_damaged_venue_file_refuses_the_resume_in_one_line(work: Path) -> None:
+    """Garbage in the venue's file ended the resume in a sqlite3.DatabaseError traceback."""
+    venue = run_files(f"sqlite:///{work / 'var' / 'a.db'}").venue
+    venue.write_bytes(b"\x13" * 8192)
+    for side in ("-wal", "-shm"):
+        Path(f"{venue}{side}").unlink(missing_ok=True)
+    done = engine_run(work, "a.db", "--resume")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert (f"engine run: the paper venue's file {venue} cannot be used (SQLite: file is not a database)"
+            in done.stderr)

@@ -16,13 +16,14 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from adapters.base import EventHook, OpenOrder, ReportStatus, VenueError, VenueEvent, VenueReport
+from adapters.base import EventHook, OpenOrder, ReportStatus, VenueError, VenueEvent, VenueFileError, VenueReport
 from adapters.paper.catalogue import Catalogue
 from adapters.paper.clamp import conform, snap
 from adapters.paper.config import PaperConfig
@@ -142,8 +143,11 @@ class PaperVenue:
         file keeps), it is refused and none is made."""
         if resume_at is not None and not Path(path).is_file():
             raise VenueError(f"there is no venue file at {path}")
-        state = StateFile(path)
-        meta = state.meta()
+        try:
+            state = StateFile(path)
+            meta = state.meta()
+        except sqlite3.Error as e:  # damaged, another program's SQLite file, a side file that is a folder
+            raise VenueFileError(f"SQLite: {e}") from None
         if config is None and "config" in meta:
             config = PaperConfig.model_validate(meta["config"])
         venue = cls(config, state=state, **kwargs)
@@ -614,6 +618,11 @@ class PaperVenue:
     def events(self, kind: str | None = None) -> list[VenueEvent]:
         """The venue's recent events (at least the last `history`; a durable venue's file keeps all)."""
         return [e for e in self._events if kind is None or e.kind == kind]
+
+    @property
+    def file(self) -> Path | None:
+        """The SQLite file the venue keeps its state in (None: an in-memory venue)."""
+        return self._state.path if self._state is not None else None
 
     def close(self) -> None:
         if self._state is not None:

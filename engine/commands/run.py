@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import sqlite3
 import sys
 import tempfile
 import time
@@ -916,10 +917,11 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
     """The Runner, resumed or fresh; what assemble refuses becomes one message."""
     from sqlalchemy.exc import DBAPIError
 
-    from adapters.base import VenueError
+    from adapters.base import VenueError, VenueFileError
     from engine.commands.status import driver_error
     from engine.run.assemble import assemble
     from engine.run.session import RefusedToStart
+    from engine.runtime.interpreter import ActionError
 
     build = partial(assemble, cfg, specs, args.stage, routing, run_dir, venue_path=local.venue, series=series,
                     notes=notes, url=parsed.render_as_string(hide_password=False), owner=me, config=args.config)
@@ -929,6 +931,16 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
         raise Refused(str(e), 2) from None
     except RefusedToStart as e:
         raise Refused(str(e), 1) from None
+    except ActionError as e:  # an action's write refused while starting (the stage's wallets at the venue)
+        if not isinstance(e.__cause__, sqlite3.Error):
+            raise
+        raise Refused(f"cannot write the paper venue's file {local.venue} ({type(e.__cause__).__name__}: "
+                      f"{e.__cause__}); the run did not start, and the store and the last run's files are as they "
+                      "were: free space (or make the file writable) and run the same command again", 1) from None
+    except VenueFileError as e:
+        raise Refused(f"the paper venue's file {local.venue} cannot be used ({e}): it is damaged, or a side file "
+                      f"({local.venue.name}-wal, -shm) is not a file this user can read and write. A resume needs the "
+                      "run's own venue file: put it back and resume, or start afresh without --resume", 1) from None
     except VenueError as e:
         raise _venue_mismatch(e, local.venue) from None
     except DBAPIError as e:  # the store opens read-only but not for writing (a side file it cannot make)
@@ -1021,6 +1033,21 @@ def started_with(args: argparse.Namespace) -> dict[str, Any]:
             "specs": [os.path.abspath(s) for s in args.specs], "cwd": os.getcwd()}
 
 
+def _file_failed(e: Exception, args: argparse.Namespace, runner: Any) -> Refused:
+    """A write the state store (SQLAlchemy's DBAPIError) or the paper venue's file (sqlite3) refused
+    mid-run: a full disk, a file made read-only. The store commits a checkpoint whole or not at all,
+    and the venue's file its changes, so a resume goes on from the last checkpoint."""
+    from state.db import scrubbed
+
+    store = runner.session.store
+    cause = getattr(e, "orig", None) or e
+    said = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    what = f"the state store {store.url}" if cause is not e else f"the paper venue's file {runner.session.venue.file}"
+    return Refused(f"cannot write {what} ({type(cause).__name__}: {scrubbed(said, store.engine.url)}). The run stopped; "
+                   "its state is intact up to the last checkpoint. Free space (or make the file writable) and "
+                   f"continue with `{resume_command_of(args)}`", 1)
+
+
 def _write_failed(e: OSError, args: argparse.Namespace, run_dir: Path) -> Refused:
     """A run stopped by a write that failed: a checkpoint commits only after the audit trail is
     on disk, so the store holds the last one whole, and a resume cuts the trail back to it."""
@@ -1032,6 +1059,8 @@ def _write_failed(e: OSError, args: argparse.Namespace, run_dir: Path) -> Refuse
 
 def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: float, warnings: list,
              me: Owner) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from engine.console import console as make_console
     from engine.run import checkpoint
     from engine.run.report import print_kpi_table, run_setting, write_run_dir
@@ -1068,6 +1097,8 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
         raise
     except OSError as e:  # a full disk, a folder made read-only: the store holds the last checkpoint
         raise _write_failed(e, args, run_dir) from None
+    except (DBAPIError, sqlite3.Error) as e:  # the store's or the venue's file refused a write mid-run
+        raise _file_failed(e, args, runner) from None
     if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
         _mark_finished(store, run_dir, files["journal"], me)
     print_kpi_table(result, console, setting)
