@@ -85,3 +85,35 @@ def test_a_hit_imports_neither_the_linter_nor_pydantic(tmp_path: Path) -> None:
     assert miss.startswith("0 [") and "pydantic" in miss, miss  # the probe sees a miss's imports
     hit = run()
     assert hit.stdout.splitlines()[-1] == "0 []", hit.stdout + hit.stderr
+
+
+def test_an_rl_source_is_validator_code_too(tmp_path: Path) -> None:
+    """The lint asks whether rl.actions provides an action; deleting it left a cached OK."""
+    from engine.spec import cache
+
+    assert "rl" in cache.CODE
+    files = sorted((ROOT / "specs").rglob("*.yaml"))
+    before = cache.key(files)
+    src = ROOT / "rl" / "__init__.py"
+    stat = src.stat()
+    os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    try:
+        assert cache.key(files) != before
+    finally:
+        os.utime(src, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_the_same_file_in_another_kind_folder_is_a_miss(tmp_path: Path) -> None:
+    """The key held the path as given and the bytes: `m.yaml` (kind orders) checked in orders/ was
+    cached as OK, and the same bytes under kill/ got that OK (SPEC_KIND_FOLDER unreported)."""
+    text = ("kind: orders\nname: m\nversion: 1\nevents: {go: {}}\nstates:\n  a: {initial: true}\n"
+            "  b: {final: true}\ntransitions:\n  - {event: go, source: a, target: b}\n")
+    for kind in ("orders", "kill"):
+        (tmp_path / kind).mkdir()
+        (tmp_path / kind / "m.yaml").write_text(text)
+    env = {**os.environ, "ENGINE_CACHE_DIR": str(tmp_path / "cache")}
+    done = [subprocess.run([sys.executable, "-m", "engine.cli", "validate", "m.yaml"], cwd=tmp_path / kind,
+                           env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+            for kind in ("orders", "kill")]
+    assert done[0].returncode == 0, done[0].stdout
+    assert done[1].returncode == 1 and "SPEC_KIND_FOLDER" in done[1].stdout

@@ -75,7 +75,7 @@ def validate(paths: list[str], use_cache: bool = False) -> tuple[list[Diagnostic
     files = spec_paths.spec_files(roots)[0]
     # The paper venue's contract catalogue is linted too (CONTRACT_NO_RATE), and a missing key's
     # hint quotes the shipped specs: an edit to either is a miss.
-    k = cache.key([*files, spec_paths.contracts_path(), *shipped.files()]) if use_cache else ""
+    k = cache.key([*files, spec_paths.contracts_path(), *shipped.files()], roots) if use_cache else ""
     hit = cache.load(k) if use_cache else None
     if hit is not None:
         return hit

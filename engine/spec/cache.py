@@ -1,8 +1,8 @@
 """A result cache for `engine validate`, so the edit-validate loop pays for pydantic only when
 something changed (like ruff's and mypy's caches).
 
-The key covers the bytes of every spec file and the size and mtime of every source
-file of the packages that validate specs (engine, strategies): any edit, checkout or
+The key covers the name, place and bytes of every spec file and the size and mtime of every
+source file of the packages whose code the lint reads (CODE): any edit, checkout or
 upgrade of the validator is a miss. Entries live under var/cache/validate (or
 $ENGINE_CACHE_DIR); deleting them is always safe.
 """
@@ -16,17 +16,19 @@ from pathlib import Path
 from engine.diagnostics import Diagnostic, Pos, Severity
 
 ROOT = Path(__file__).resolve().parents[2]
-CODE = ("engine", "strategies", "adapters", "state")  # the lint reads the actions adapters/ and state/ implement
+CODE = ("engine", "strategies", "adapters", "state", "rl")  # the lint reads the actions each provider implements
 
 
 def _dir() -> Path:
     return Path(os.environ.get("ENGINE_CACHE_DIR", ROOT / "var" / "cache")) / "validate"
 
 
-def key(files: list[Path]) -> str:
+def key(files: list[Path], roots: list[str] | tuple[str, ...] = ()) -> str:
+    """`roots`: the paths validated, as given (a path that is no spec file is reported by name)."""
     h = hashlib.sha256()
-    for f in files:
-        h.update(f"{f}\0".encode())
+    h.update("\0".join(map(str, roots)).encode() + b"\1")
+    for f in files:  # as named (what the diagnostics say) and where it is (its folder decides its kind)
+        h.update(f"{f}\0{f.resolve()}\0".encode())
         h.update(_content(f))
     for pkg in CODE:
         for src in sorted((ROOT / pkg).rglob("*.py")):
