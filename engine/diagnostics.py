@@ -50,8 +50,8 @@ class Diagnostic:
     def github(self) -> str:
         level = "error" if self.severity is Severity.ERROR else "warning"
         msg = self.message + (f" -- hint: {self.hint}" if self.hint else "")
-        return (f"::{level} file={self.pos.file},line={self.pos.line},col={self.pos.col},"
-                f"title={self.code}::{msg}")
+        return (f"::{level} file={_gh_property(self.pos.file)},line={self.pos.line},col={self.pos.col},"
+                f"title={_gh_property(self.code)}::{_gh_data(msg)}")
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -66,6 +66,16 @@ class SpecError(Exception):
     def __init__(self, diagnostics: Sequence[Diagnostic]):
         self.diagnostics = list(diagnostics)
         super().__init__("\n".join(d.text() for d in self.diagnostics))
+
+
+def _gh_data(text: str) -> str:
+    """A workflow command's message, escaped as GitHub's toolkit does: a line break in a key's
+    name must not start a command of its own (`::error file=...::forged`)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:

@@ -78,3 +78,14 @@ def test_diff_names_states_transitions_guards_and_parameters(tmp_path: Path) -> 
     cli = _engine("diff", str(src), str(new))
     assert cli.returncode == 0 and "max_consecutive_losses" in cli.stdout
     assert diff(load_machine(src), load_machine(src)) == []
+
+
+def test_a_stage_override_keyed_by_a_digit_int_cannot_read_does_not_crash_the_pages(tmp_path: Path) -> None:
+    """`"²"` passes str.isdigit(), and int() of it raised: engine docs was a traceback, where
+    validate reports the key (UNRESOLVED_OVERRIDE)."""
+    specs = tmp_path / "specs"
+    shutil.copytree(ROOT / "specs", specs)
+    stage2 = specs / "overrides" / "stage_2.yaml"
+    stage2.write_text(stage2.read_text().replace('key: "2"', 'key: "²"'))
+    loaded, _ = load_specs([specs])
+    assert "²" in {o.key for o in loaded.overrides} and pages(loaded)

@@ -125,3 +125,13 @@ def test_validate_does_not_import_heavy_modules():
 def test_help_does_not_import_heavy_modules():
     proc = _heavy_after("main(['--help'])")
     assert "HEAVY []" in proc.stdout and "validate" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_github_format_escapes_a_line_break_so_no_message_forges_a_command(tmp_path, capsys):
+    spec = tmp_path / "orders" / "m.yaml"
+    spec.parent.mkdir()
+    spec.write_text('kind: orders\nname: m\nversion: 1\n"x\\n::error file=README.md,line=1::forged": 1\n')
+    rc, out, _ = _run(capsys, "--format", "github", str(spec))
+    lines = [x for x in out.splitlines() if x.startswith("::")]
+    assert rc == 1 and lines and not any("file=README.md" in x.split("::")[1] for x in lines)
+    assert "%0A::error file=README.md" in out

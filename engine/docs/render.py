@@ -51,7 +51,7 @@ def overridden(m: Machine, overrides: tuple[Overrides, ...]) -> dict[str, str]:
 
 
 def _stage_order(key: str) -> int:
-    return int(key) if key.isdigit() else 0
+    return int(key) if key.isascii() and key.isdigit() else 0  # "²" is a digit int() cannot read
 
 
 def machine_page(m: Machine, overrides: tuple[Overrides, ...]) -> str:
