@@ -237,3 +237,11 @@ def test_exploration_min_may_equal_the_chop_rate(tree: Path):
     """Not strict: exploring as much in chop as at least is a rate an ML run takes."""
     edit(tree, "overrides/stage_2.yaml", "values:\n", "values:\n  rollout:\n    exploration_min: 0.25\n")
     assert contract(tree) == []
+
+
+def test_a_raise_validate_passes_is_one_the_run_binds(tree: Path):
+    """validate stripped every quote off a raised name, the binding read it as a Python literal:
+    `raise: "'kill_close_only"` (one stray quote) validated clean and the run refused to bind it."""
+    edit(tree, "kill/kill_modes.yaml", "- raise: kill_close_only", "- raise: \"'kill_close_only\"")
+    errors = [d for d in validate([str(tree)])[0] if d.severity is Severity.ERROR]
+    assert [d.code for d in errors] == ["UNRESOLVED_EVENT"] and "`'kill_close_only`" in errors[0].message

@@ -888,16 +888,6 @@ def _call_hosted(slot: int, args: _Args, check: Callable[[Mapping], None] | None
 
 
 def _raised_event(ref: ActionRef, m: Machine) -> str | None:
-    """The event a `raise` names: `{event: NAME}` (bare or quoted) or `{NAME: ...}`."""
-    expr = ref.args.get("event") or ref.args.get("name")
-    if expr is not None:
-        text = expr.source.strip()
-        try:
-            text = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            pass
-        return text if isinstance(text, str) and text in m.events else None
-    if len(ref.args) == 1:
-        (only,) = ref.args
-        return only if only in m.events else None
-    return None
+    """The declared event a `raise` names (ActionRef.raised), or None."""
+    name = ref.raised()
+    return name if name in m.events else None

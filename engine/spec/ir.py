@@ -8,6 +8,7 @@ later stage can report `file:line:col`.
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterator, Literal, Mapping
@@ -112,6 +113,21 @@ class ActionRef:
     name: str
     pos: Pos
     args: Mapping[str, Expr] = EMPTY
+
+    def raised(self) -> str | None:
+        """The event a `raise` names, read one way for the lint and the binding: `{event: NAME}`
+        or `{name: NAME}` (bare, or quoted as a Python string literal), or `{NAME: ...}`."""
+        if self.name != "raise":
+            return None
+        expr = self.args.get("event") or self.args.get("name")
+        if expr is not None:
+            text = expr.source.strip()
+            try:
+                text = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                pass
+            return text if isinstance(text, str) else None
+        return next(iter(self.args)) if len(self.args) == 1 else None
 
 
 @dataclass(frozen=True, slots=True)

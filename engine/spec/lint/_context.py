@@ -133,11 +133,7 @@ def action_exprs(a: ActionRef) -> Iterator[tuple[str, Expr]]:
 
 
 def raised_event(a: ActionRef) -> str | None:
-    if a.name != "raise" or not a.args:
-        return None
-    v = a.args.get("event", next(iter(a.args.values())))
-    text = v.source if isinstance(v, Expr) else str(v)
-    return text.strip().strip("'\"")
+    return a.raised()  # as the binding reads it (engine/runtime/compiled.py): validate passes what binds
 
 
 def _analysed(source: str, scope: Scope) -> tuple:
