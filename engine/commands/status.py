@@ -227,8 +227,6 @@ def open_existing_store(url: str, carried: Carried, *, readonly: bool = False) -
     """The Store at `url` (command_store_url); CommandError when no run created it yet (suggesting
     the run that starts one, with the command's `carried` options), or when it cannot be used. `readonly` never waits on the engine's write lock (status); otherwise
     no wait is over WRITE_WAIT_S (kill, promote), and no DDL queues behind the engine."""
-    from sqlalchemy.exc import DBAPIError
-
     from state.store import NoStore, Store
 
     parsed = parse_store_url(url)
@@ -239,10 +237,26 @@ def open_existing_store(url: str, carried: Carried, *, readonly: bool = False) -
                                "(default var/engine.db)", USAGE)
         if not Path(parsed.database).is_file():
             raise CommandError(_no_store(f"no store at {parsed.database}", url, carried))
+
+    def opened() -> Any:
+        try:
+            return Store.open_readonly(url) if readonly else Store.open_existing(url, wait_s=WRITE_WAIT_S)
+        except NoStore as e:
+            raise CommandError(_no_store(str(e), url, carried)) from None
+    with driver_guarded(parsed, opened) as store:
+        yield store
+
+
+@contextmanager
+def driver_guarded(parsed: Any, opened: Callable[[], Any]) -> Iterator[Any]:
+    """The store `opened` returns, used in the block and closed after it; a driver error opening
+    or using it is one line (driver_error), a CommandError passes as it is."""
+    from sqlalchemy.exc import DBAPIError
+
     try:
-        store = Store.open_readonly(url) if readonly else Store.open_existing(url, wait_s=WRITE_WAIT_S)
-    except NoStore as e:
-        raise CommandError(_no_store(str(e), url, carried)) from None
+        store = opened()
+    except CommandError:
+        raise
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
         raise driver_error(parsed, e) from None
     try:

@@ -219,19 +219,9 @@ def _open_store(db: str | None) -> Iterator[Any]:
     if db is None:
         yield None
         return
-    from sqlalchemy.exc import DBAPIError
-
-    from engine.commands.status import checked_store_url, driver_error, parse_store_url
+    from engine.commands.status import checked_store_url, driver_guarded, parse_store_url
     from state.store import Store
 
     url = checked_store_url(db, None)
-    parsed = parse_store_url(url)
-    try:
-        store = Store.open(url=url)
-    except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
-        raise driver_error(parsed, e) from None
-    try:
-        with store:
-            yield store
-    except DBAPIError as e:
-        raise driver_error(parsed, e) from None
+    with driver_guarded(parse_store_url(url), lambda: Store.open(url=url)) as store:
+        yield store
