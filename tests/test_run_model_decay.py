@@ -20,7 +20,7 @@ from rich.console import Console
 from engine.cli import main
 from engine.commands.run import _show_decay
 from engine.data import sources
-from tests.test_run_ml import FILTER, MODEL, SYMBOL, finish, make_runner
+from tests.test_run_ml import FILTER, MODEL, SYMBOL, finish, make_runner, registry  # noqa: F401 - a fixture
 
 HALF = FILTER.replace("train: 4w", "train: 2w")
 
@@ -41,13 +41,9 @@ def _manifest(registry: Path) -> Path:
     return next(registry.rglob("manifest.json"))
 
 
-def test_predictions_inside_the_training_data_are_not_counted(tmp_path):
-    """Trained on every bar the run replays: nothing out of sample, so nothing to judge yet."""
-    reg = tmp_path / "reg"
-    (tmp_path / "filter.yaml").write_text(FILTER)
-    assert main(["train", "ml", "--symbol", SYMBOL, "--tf", "5m", "--registry", str(reg),
-                 "--spec", str(tmp_path / "filter.yaml")]) == 0
-    decay = finish(make_runner(tmp_path / "w", reg))["model_decay"][MODEL]
+def test_predictions_inside_the_training_data_are_not_counted(tmp_path, registry):
+    """Trained on every bar the run replays (test_run_ml's registry): nothing out of sample, so nothing to judge yet."""
+    decay = finish(make_runner(tmp_path, registry))["model_decay"][MODEL]
     assert decay["samples"] == 0 and not decay["retrain"] and decay["reason"] == "warming up (0/30 samples)"
 
 

@@ -16,9 +16,9 @@ import argparse
 import sys
 from typing import Any
 
-from engine.commands.status import (CommandError, add_db_argument, add_specs_argument, command_store_url, load_spec_set,
-                                    open_existing_store, refuse_finished, refuse_untaken, resume_command, state_timers,
-                                    transitions_from, use_run_specs, when_applied)
+from engine.commands.status import (CommandError, add_db_argument, add_specs_argument, command_store_url,
+                                    load_spec_set, open_existing_store, refuse_finished, refuse_untaken,
+                                    resume_command, state_timers, transitions_from, use_run_specs, when_applied)
 from engine.domain import Domain
 from engine.spec.contract import GATE_DEGRADE
 from engine.suggest import Carried

@@ -18,10 +18,10 @@ import argparse
 import sys
 from typing import Any
 
-from engine.commands.status import (CommandError, KILL_KIND, ROLLOUT_KIND, add_db_argument, add_specs_argument,
+from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
                                     awaits_operator, command_store_url, load_machine, load_machines, load_spec_set,
-                                    machine_state, open_existing_store, refuse_finished, refuse_untaken, resume_command,
-                                    transitions_from, use_run_specs, when_applied)
+                                    machine_state, open_existing_store, refuse_finished, refuse_untaken,
+                                    resume_command, transitions_from, use_run_specs, when_applied)
 from engine.suggest import Carried
 
 

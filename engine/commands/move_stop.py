@@ -24,7 +24,7 @@ import math
 import sys
 from typing import Any
 
-from engine.commands.status import (BRACKET_MACHINE, CommandError, USAGE, add_db_argument, add_specs_argument,
+from engine.commands.status import (BRACKET_MACHINE, USAGE, CommandError, add_db_argument, add_specs_argument,
                                     command_store_url, load_spec_set, open_brackets, open_existing_store,
                                     refuse_finished, refuse_untaken, resume_command, shown_specs, use_run_specs,
                                     when_applied)

@@ -36,10 +36,10 @@ import argparse
 import sys
 from typing import Any
 
-from engine.commands.status import (CommandError, KILL_KIND, ROLLOUT_KIND, USAGE, add_db_argument, add_specs_argument,
-                                    awaits_operator, command_store_url, latest_snapshot, load_machine, load_machines,
-                                    load_spec_set, machine_state, open_existing_store, refuse_finished, refuse_untaken,
-                                    resume_command, state_timers, use_run_specs, when_applied)
+from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
+                                    awaits_operator, command_store_url, latest_snapshot, load_machine,
+                                    load_machines, load_spec_set, machine_state, open_existing_store, refuse_finished,
+                                    refuse_untaken, resume_command, state_timers, use_run_specs, when_applied, USAGE)
 from engine.domain import Domain
 from engine.run.keys import ROUTING_KEY
 from engine.spec.contract import GATE_CONFIRM, GATE_DECLINE

@@ -730,9 +730,7 @@ def _check_resumable(args: argparse.Namespace) -> None:
         url = command_store_url(args)
         if RunLock.holder(url) is not None:  # refused under the run lock; reading would leave a -wal, -shm
             return
-    except CommandError:
-        return
-    except Exception:  # noqa: BLE001 - a server that cannot be reached: the run lock's one line says so
+    except Exception:  # noqa: BLE001 - a bad URL, a server that cannot be reached: the start says so in one line
         return
     try:
         with open_existing_store(url, Carried.of(args), readonly=True) as store:

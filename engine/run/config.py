@@ -198,7 +198,7 @@ def setting_pos(path: str | Path | None, keys: tuple[str, ...]) -> Any:
     from engine.spec.yamlio import parse_yaml
 
     if path is not None:
-        doc, _ = parse_yaml(Path(path).read_text(encoding="utf-8"), str(path))
+        doc, _ = parse_yaml(_read(Path(path)), str(path))
         if doc is not None and _sets(doc.data, keys):
             return doc.pos_of(keys)
     text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
@@ -281,7 +281,7 @@ def check_allowlist(cfg: RunConfig, path: str | Path | None, known: Collection[s
     text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
     doc = _parse(text, f"engine/run/{DEFAULTS}")[1]
     if path is not None:
-        user, user_doc = _parse(Path(path).read_text(encoding="utf-8"), str(path))
+        user, user_doc = _parse(_read(Path(path)), str(path))
         if (user or {}).get("strategy", {}).get("allowlist") is not None:
             doc = user_doc
     raise SpecError([_unknown_allowlist(name, known, doc)])
