@@ -42,6 +42,9 @@ def _lint(guard: str | None = None, assign: dict | None = None, actions: list | 
     t["actions"] = ([{"assign": assign}] if assign else []) + (actions or [])
     m = machine(STATES, [t], context=CONTEXT, inputs=INPUTS, params=PARAMS, events=EVENTS)
     ss = specset(m, guards=("covers",))
+    covers = CatalogueEntry("covers", "guard", "engine", Pos("catalogue.yaml", 1, 1),
+                            args=frozen_map({"qty": "float", "need": "float"}))
+    ss = type(ss)(machines=ss.machines, catalogue=Catalogue(frozen_map({"covers": covers}), ss.catalogue.actions))
     if catalogue:
         entries = {n: CatalogueEntry(n, "action", "engine", Pos("catalogue.yaml", 1, 1), args=frozen_map(a))
                    for n, a in catalogue.items()}
@@ -91,7 +94,7 @@ def test_a_mix_of_kinds_is_reported_at_the_offending_operand(guard: str, at: str
     "pnl.drawdown + 1 > params.limit", "ctx.s + 'x' == 'ax'", "ctx.b + 1 > 0", "ctx.s in ('a', 'b')",
     "'a' in ctx.s", "ctx.s == None", "ctx.opt is None", "round(pnl.drawdown, 2) > 0", "max(ctx.i, 1.5) > 0",
     "-ctx.b < 0", "not ctx.s", "abs(event.qty) >= ctx.f", "(ctx.i if ctx.b else ctx.f) < 2 ** 3",
-    "covers(ctx.s) + 1 > 0",  # a catalogue guard's result: not told by declarations
+    "covers(ctx.s, 1) + 1 > 0",  # a catalogue guard's result: not told by declarations
 ])
 def test_operations_the_declarations_allow_pass(guard: str) -> None:
     assert _lint(guard) == []

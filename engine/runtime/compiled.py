@@ -477,7 +477,10 @@ class _Binder:
         out.globals = self._globals()
         self.fast_g = fast_globals(out.globals, out.params)
         self.inputs = frozenset(m.inputs)
-        out.ctx_defaults = MappingProxyType({k: v.default for k, v in m.context.items()})
+        # A duration reads as seconds everywhere, as duration parameters do (lint CONTEXT_DEFAULT).
+        out.ctx_defaults = MappingProxyType({
+            k: durations.parse_duration(v.default) if v.type == "duration" and isinstance(v.default, str)
+            else v.default for k, v in m.context.items()})
         out.ctx_deep = any(not isinstance(v, (int, float, str, bool, type(None)))
                            for v in out.ctx_defaults.values())
         out.states = {n: self._state(n) for n in m.states}

@@ -1,6 +1,6 @@
-"""Action arguments match their declarations: a catalogue action gets every declared argument,
-no other, each of the declared type; `assign` gives each ctx variable a value of its declared
-type. Code calls an action with its arguments as keywords, and a ctx variable of the wrong type
+"""Arguments and values match their declarations: a catalogue action gets every declared argument,
+no other, each of the declared type; a catalogue guard is called with its declared arguments;
+`assign`, and a variable's default, give each ctx variable a value of its declared type. Code calls an action with its arguments as keywords, and a ctx variable of the wrong type
 breaks the next expression that reads it (`'kill: ' + ctx.tripped_by` raises TypeError when
 `tripped_by` holds 5), so a mismatch would otherwise surface only mid-run. A value's type is
 what declarations tell (engine.spec.lint.inference): a literal's, a declared name's, or what an
@@ -11,7 +11,8 @@ import ast
 from typing import Iterator
 
 from engine.diagnostics import Diagnostic, closest
-from engine.spec.bounds import Bounds
+from engine.spec.bounds import Bounds, yaml_word
+from engine.spec.durations import duration_problem
 from engine.spec.expr import dotted
 from engine.spec.ir import ActionRef, CatalogueEntry, Expr, Machine
 from engine.spec.lint._base import diag
@@ -31,6 +32,8 @@ _HOW = {"str": "; text is quoted inside the YAML value, e.g. \"'done'\"",
         "int": "; `//` and `round(x)` give integers", "bool": "; a comparison gives true or false, e.g. `ctx.qty > 0`"}
 
 def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    yield from _check_defaults(cx, m)
+    yield from _check_guard_calls(cx, m)
     refs = [(a, t.event) for t in m.transitions for a in t.actions]
     refs += [(a, None) for s in m.states.values() for a in s.entry + s.exit]
     for a, event in refs:
@@ -124,6 +127,69 @@ def _check_assign(cx: Context, m: Machine, a: ActionRef, event: str | None) -> I
         if problem:
             yield diag(expr_pos(cx.sources, value, 0), "ACTION_ARGS", f"`assign` of `ctx.{name}` {problem}",
                        f"`{name}` is declared `{var.type}` at {var.pos}{_HOW.get(var.type, '')}")
+
+
+def _check_guard_calls(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    """A catalogue guard called with arguments its declaration lacks raises TypeError at every
+    evaluation, and a guard that raises is false and sends the run close-only."""
+    guards = cx.specset.catalogue.guards
+    for site in cx.sites(m):
+        tree = site.tree
+        for call in ast.walk(tree) if tree is not None else ():
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in guards:
+                entry = guards[call.func.id]
+                if problem := _call_problem(call, list(entry.args)):
+                    declared = ", ".join(f"{k}: {t}" for k, t in entry.args.items()) or "none"
+                    yield diag(expr_pos(cx.sources, site.expr, call.col_offset), "GUARD_ARGS",
+                               f"guard `{call.func.id}` {problem} in the {site.where}",
+                               f"it is declared at {entry.pos} with arguments ({declared})")
+
+
+def _call_problem(call: ast.Call, declared: list[str]) -> str | None:
+    """How a call's arguments miss the declared ones (Python's own binding rules); None if they fit."""
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return "is called with `*` or `**`, whose arguments cannot be checked"
+    if len(call.args) > len(declared):
+        return f"takes {len(declared)} argument(s) but is given {len(call.args)}"
+    bound = declared[:len(call.args)]
+    for k in call.keywords:
+        if k.arg not in declared:
+            meant = closest(k.arg, [d for d in declared if d not in bound])
+            return f"has no argument `{k.arg}`" + (f" (did you mean `{meant}`?)" if meant else "")
+        if k.arg in bound:
+            return f"is given argument `{k.arg}` twice"
+        bound.append(k.arg)
+    missing = [d for d in declared if d not in bound]
+    return f"is missing argument(s) {', '.join(f'`{d}`' for d in missing)}" if missing else None
+
+
+# A context type -> the Python types its default may have (a duration's is checked by duration_problem).
+_DEFAULT_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,), "bool": (bool,), "int": (int,), "float": (int, float), "money": (int, float),
+    "fraction": (int, float), "timestamp": (int, float), "list": (list,), "map": (dict,)}
+
+
+def _check_defaults(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    """A default is the value every instance starts with, so one of the wrong type fails the first
+    guard that reads it (`ctx.losses + 1` with `default: "0"`), on every event, for the whole run."""
+    for var in m.context.values():
+        value = var.default
+        if value is None:
+            continue  # declared without a default: the variable starts as None, which assign may replace
+        if var.type == "duration":
+            bad = duration_problem(value)
+        elif isinstance(value, bool) and var.type != "bool" or not isinstance(value, _DEFAULT_TYPES[var.type]):
+            want = _ACCEPTS[var.type][1] if var.type in _ACCEPTS else f"a {var.type}"
+            bad = (f"must be {want}, not {yaml_word(value)}", f"write {_EXAMPLE.get(var.type, want)}")
+        else:
+            bad = None
+        if bad:
+            yield diag(cx.sources.value_pos(var.pos, "default"), "CONTEXT_DEFAULT",
+                       f"the default of context variable `{var.name}` (declared `{var.type}`) {bad[0]}", bad[1])
+
+
+_EXAMPLE = {"int": "a whole number without quotes, e.g. `default: 0`", "bool": "`default: false`",
+            "str": "text, e.g. `default: \"\"`", "list": "`default: []`", "map": "`default: {}`"}
 
 
 def _type_problem(cx: Context, m: Machine, value: Expr, event: str | None, type_name: str,
