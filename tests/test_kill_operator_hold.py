@@ -125,3 +125,15 @@ def test_a_run_journals_the_operator_s_close_only_as_applied_and_the_day_roll_ke
     [row] = [r for r in ses.store.iter_journal() if r.seq > seq and r.kind == "command" and "moved" in r.payload]
     assert row.reason == "keep it past the day roll" and row.payload["moved"] == ["kill: close_only -> close_only"]
     assert (ses.kill.state, ses.kill.ctx["tripped_by"]) == ("close_only", "manual") and not ses.entries_allowed
+
+
+@pytest.mark.parametrize("command", ["manual_flatten", "manual_halt"])
+def test_a_quiet_sample_where_no_transition_takes_it_leaves_no_record(kill: BoundMachine, command: str) -> None:
+    """`risk_update` is sampled: a sample that decides nothing is dropped without a record
+    (docs/spec-format.md), also in a state with no `risk_update` transition at all. Each bar of a
+    run flattening or halted wrote one `unhandled` record before."""
+    it, _, sink = interp()
+    inst = it.create(kill, "kill", host=[])
+    it.send(inst, command, inputs=CALM)
+    before = len(sink.records)
+    assert it.send(inst, "risk_update", inputs=CALM) == [] and len(sink.records) == before

@@ -248,6 +248,8 @@ class Interpreter:
             return
         cands = bound.table.get((inst.state, event))
         if cands is None:
+            if event in bound.sampled:
+                return None  # a sample where no transition takes it decides nothing either
             if event in bound.events:
                 return self._emit(records, inst, bound.unhandled[(inst.state, event)].copy(), now)
             self._record(records, inst, inst.state, None, event, now, "unhandled",
