@@ -86,3 +86,19 @@ def test_cancelled_timers_are_swept_from_the_heap():
         it.send(inst, "arm")
         it.send(inst, "disarm")
     assert len(it._heap) < 3000
+
+
+def test_timers_handing_over_between_states_each_fire_over_one_long_advance():
+    """Only a timer its own firing re-arms (a retry) is coalesced (tests/test_timer_catch_up.py);
+    `a` -> `b` -> `a` by two timers is a chain: one advance over 9 minutes fires all nine, as nine
+    1-minute advances do. It stopped after two before."""
+    m = build({"a": {"initial": True, "after": [(60, "to_b")]}, "b": {"after": [(60, "to_a")]}},
+              [{"event": "to_b", "source": "a", "target": "b"}, {"event": "to_a", "source": "b", "target": "a"}])
+    bound = BoundMachine.build(m, registry())
+    runs = []
+    for stops in ([540.0], [60.0 * k for k in range(1, 10)]):
+        it, clock, _ = interp(start=0.0)
+        inst = it.create(bound, "t")
+        recs = [r for t in stops for r in it.advance(t)]
+        runs.append(([r.time for r in recs], inst.state, it.next_deadline()))
+    assert runs[0] == runs[1] == ([60.0 * k for k in range(1, 10)], "b", 600.0)

@@ -131,38 +131,47 @@ class Interpreter:
         the base of timers it starts), so one call may fire a chain of timers correctly.
         A timer that its own firing re-armed (a retry: a self-transition restarting it)
         fires once per call: the periods it missed up to `now` are coalesced, its next
-        deadline the first of its period after `now`."""
+        deadline the first of its period after `now`. A timer armed again by a later step
+        (states handing over to each other by timers) is no retry and fires each time."""
         if self._busy:
             raise RuntimeError("advance() cannot be called from inside a step")
         now = self.clock.now() if now is None else now
         records: list[Record] = []
         heap = self._heap
-        fired: dict[tuple[int, tuple[str, int]], float] = {}  # (instance, timer) -> its deadline fired in this call
+        # (instance, timer) -> the deadline it fired at in this call, and the arming its own firing
+        # left (a retry), if any: only that arming is coalesced; one a later step made (a chain
+        # a -> b -> a) fires at its deadline, as a live run would fire it.
+        fired: dict[tuple[int, tuple[str, int]], float] = {}
+        retries: dict[tuple[int, tuple[str, int]], int] = {}
         while heap and heap[0][0] <= now:
             deadline, seq, inst, key, event = heapq.heappop(heap)
             timers = inst.timers
             if timers is None or timers.get(key, (0.0, -1))[1] != seq:
                 continue  # cancelled on exit
-            last = fired.get((id(inst), key))
-            if last is not None:
-                self._push(inst, key, _next_after(now, deadline, deadline - last), event)
+            at = (id(inst), key)
+            if retries.get(at) == seq:
+                self._push(inst, key, _next_after(now, deadline, deadline - fired[at]), event)
                 continue
-            fired[(id(inst), key)] = deadline
+            fired[at] = deadline
             del timers[key]
             if not timers:
                 inst.timers = None
             self._live -= 1
-            reasons = inst.bound.timer_reasons.get(key)
-            if reasons is None:  # its event fires no transition there
-                records += self._top(self._macro, inst, event, EMPTY, EMPTY, deadline)
-                continue
-            sink = self.sink
-            self.sink = _Timed(sink, inst, event, reasons)
-            try:
-                records += self._top(self._macro, inst, event, EMPTY, EMPTY, deadline)
-            finally:
-                self.sink = sink
+            records += self._fire_timer(inst, key, event, deadline)
+            if inst.timers and key in inst.timers:
+                retries[at] = inst.timers[key][1]
         return records
+
+    def _fire_timer(self, inst: Instance, key: tuple[str, int], event: str, deadline: float) -> list[Record]:
+        reasons = inst.bound.timer_reasons.get(key)
+        if reasons is None:  # its event fires no transition there
+            return self._top(self._macro, inst, event, EMPTY, EMPTY, deadline)
+        sink = self.sink
+        self.sink = _Timed(sink, inst, event, reasons)
+        try:
+            return self._top(self._macro, inst, event, EMPTY, EMPTY, deadline)
+        finally:
+            self.sink = sink
 
     def next_deadline(self) -> float | None:
         """The earliest pending timer's deadline (a host's sleep target), or None."""
