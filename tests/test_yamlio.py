@@ -56,6 +56,19 @@ def test_syntax_errors_have_the_parser_position(text, where):
     assert codes(text) == [("YAML_SYNTAX", where)]
 
 
+@pytest.mark.parametrize("text,says", [
+    ("a: 1\nb: !!int abc\n", "`abc` cannot be read as a YAML int"),
+    ("a: 1\nb: !!float x\n", "`x` cannot be read as a YAML float"),
+    ("a: 1\nb: !!bool maybe\n", "`maybe` cannot be read as a YAML bool"),
+    ("a: 1\nb: " + "9" * 5000 + "\n", "an integer of 5000 digits is too long"),
+])
+def test_a_scalar_the_constructor_cannot_read_is_a_syntax_error_at_it(text, says):
+    """These were INTERNAL ("a bug in the loader") at 1:1: the constructor's ValueError or
+    KeyError names no place."""
+    _, diags = parse_yaml(text, "f.yaml")
+    assert [(d.code, str(d.pos)) for d in diags] == [("YAML_SYNTAX", "f.yaml:2:4")] and says in diags[0].message
+
+
 def test_every_duplicate_key_is_reported_at_its_second_occurrence():
     text = "a: 1\nb:\n  x: 1\n  x: 2\na: 3\n"
     doc, diags = parse_yaml(text, "f.yaml")

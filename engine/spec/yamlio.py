@@ -125,6 +125,21 @@ def _check_aliases(root: Node) -> None:
     size(root)
 
 
+class _Unreadable(Exception):
+    """A scalar the constructor could not turn into a value."""
+
+    def __init__(self, node: ScalarNode, cause: BaseException):
+        tag = node.tag.rsplit(":", 1)[-1]
+        short = node.value if len(node.value) <= 40 else f"{node.value[:20]}...({len(node.value)} characters)"
+        if isinstance(cause, ValueError) and "digits" in str(cause):
+            super().__init__(f"an integer of {len(node.value)} digits is too long to read")
+            self.hint = "a spec's numbers are short; quote it if it is text"
+        else:
+            super().__init__(f"`{short}` cannot be read as a YAML {tag}")
+            self.hint = f"write a valid {tag}, or drop the `!!{tag}` tag"
+        self.mark = node.start_mark
+
+
 class _Builder:
     """Walks the composed node graph into plain data, recording positions and problems."""
 
@@ -155,7 +170,12 @@ class _Builder:
             return node.value
         with warnings.catch_warnings():  # ruamel warns that `1e3` is not YAML 1.1: we read 1.2
             warnings.simplefilter("ignore", MantissaNoDotYAML1_1Warning)
-            return self.constructor.construct_object(node)
+            try:
+                return self.constructor.construct_object(node)
+            except (ValueError, KeyError, TypeError, OverflowError) as e:
+                # An explicit tag on text it cannot read (`!!int abc`, `!!bool maybe`), or an
+                # integer past Python's 4,300-digit limit: the constructor's error names no place.
+                raise _Unreadable(node, e) from None
 
     def check_implicit(self, node: ScalarNode) -> None:
         v = node.value
@@ -290,6 +310,8 @@ def parse_yaml(text: str, file: str) -> tuple[YamlDoc | None, list[Diagnostic]]:
                              "use fewer anchors and aliases; a spec never needs this many")]
     except (YAMLError, RecursionError) as e:
         return None, [_syntax(file, text, e)]
+    except _Unreadable as e:
+        return None, [_error(file, e.mark, "YAML_SYNTAX", f"invalid YAML: {e}", e.hint)]
     diags = sorted(builder.diags.values(), key=lambda d: (d.pos.line, d.pos.col, d.code))
     return YamlDoc(file, data, builder.index), diags
 
