@@ -176,3 +176,18 @@ def test_a_run_config_that_is_not_utf8_is_an_error_at_its_first_bad_byte(at_root
         load_config(config, strategy=False)
     [d] = e.value.diagnostics
     assert d.text().startswith(f"{config}:2:10: error YAML_SYNTAX file is not valid UTF-8") and d.hint
+
+
+@pytest.mark.parametrize("key, shown, word", [
+    ("1.5", "1.5", "the number `1.5`"), ("null", "null", "nothing (null)"),
+    ("2024-01-01", "2024-01-01", "the date `2024-01-01`"), ("true", "true", "the boolean `true`"),
+])
+def test_a_key_yaml_reads_as_no_string_is_reported_at_the_key_as_written(specs: Path, key: str, shown: str,
+                                                                          word: str) -> None:
+    """Pydantic names a float, null or date key by its repr and a boolean one as 1: the error went
+    to the enclosing `events:` line and read "key `events` ... not a mapping" for a date."""
+    file = edit(specs, KILL, "events:\n  trade_closed:", f"events:\n  {key}: {{}}\n  trade_closed:")
+    line = Path(file).read_text().splitlines().index(f"  {key}: {{}}") + 1
+    (d,) = errors(specs, file)
+    assert (d.code, d.pos.line, d.pos.col) == ("SCHEMA_TYPE", line, 3)
+    assert d.message == f"key `{shown}` must be a string, not {word}"

@@ -4,6 +4,7 @@ suggest, so that a bad value's message states the real bounds and its hint a val
 Light (no pydantic): the spec linter and the schema's error messages both use it."""
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from dataclasses import dataclass
@@ -112,4 +113,6 @@ def yaml_word(value: Any) -> str:
         return f"the number `{value}`"
     if isinstance(value, str):
         return f"the string `{value}`"
+    if isinstance(value, (datetime.date, datetime.datetime)):  # YAML reads an unquoted 2024-01-01 as one
+        return f"the date `{value.isoformat()}`"
     return "a list" if isinstance(value, list) else "a mapping"

@@ -9,6 +9,8 @@ This module imports only pydantic: `engine validate` must stay light.
 """
 from __future__ import annotations
 
+import datetime
+import json
 import math
 import os
 import re
@@ -332,14 +334,34 @@ def _data_path(data: Any, loc: tuple[Any, ...], missing: bool) -> tuple[tuple[An
     for i, part in enumerate(loc):
         if part == "[key]":
             return tuple(path), True
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
+        if isinstance(cur, dict) and (key := _yaml_key(cur, part)) is not _NO_KEY:
+            part, cur = key, cur[key]
         elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             cur = cur[part]
         elif not (missing and i == len(loc) - 1):
             continue  # a union tag
         path.append(part)
     return tuple(path), False
+
+
+_NO_KEY = object()
+
+
+def _as_written(key: Any) -> str:
+    """A key as the spec writes it: `null`, `true`, `2024-01-01`, not Python's None, True, date."""
+    if key is None or isinstance(key, bool):
+        return json.dumps(key)
+    return key.isoformat() if isinstance(key, (datetime.date, datetime.datetime)) else str(key)
+
+
+def _yaml_key(mapping: dict[Any, Any], part: Any) -> Any:
+    """The key of `mapping` that pydantic's loc element `part` stands for, or _NO_KEY. A loc
+    names a float, null or date key by its repr (`'1.5'`, `'None'`) and a boolean one as an int."""
+    exact = next((k for k in mapping if type(k) is type(part) and k == part), _NO_KEY)
+    if exact is not _NO_KEY:
+        return exact
+    return next((k for k in mapping if isinstance(k, bool) and k == part
+                 or not isinstance(k, (str, int)) and repr(k) == part), _NO_KEY)
 
 
 def _unwrap(tp: Any) -> Any:
@@ -476,7 +498,7 @@ def _missing_hint(path: tuple[Any, ...], model: Any, loc: tuple[Any, ...], shipp
 def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any, shipped: _Shipped) -> Diagnostic:
     loc = tuple(e["loc"])
     path, is_key = _data_path(doc.data, loc, e["type"] == "missing")
-    where = ".".join(str(p) for p in path) or "document"
+    where = ".".join(_as_written(p) for p in path) or "document"
     kind, value = e["type"], e.get("input")
     if kind == "extra_forbidden":
         key = path[-1]
@@ -488,7 +510,7 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any, shipped: _Shipped) 
                   + (f" in `{'.'.join(map(str, path[:-1]))}`" if path[:-1] else ""),
                   _missing_hint(path, model, loc, shipped))
     pos = doc.key_pos_of(path) if is_key else doc.pos_of(path)
-    subject = f"key `{path[-1]}`" if is_key else f"`{where}`"
+    subject = f"key `{_as_written(path[-1])}`" if is_key else f"`{where}`"
     if kind in _NUMBER_KINDS:  # a wrong type or out of bounds: say the bounds, hint at a value inside
         bounds, default = _bounds_at(model, loc)
         hint = _type_hint(kind, value) or bounds.hint(value, default)
