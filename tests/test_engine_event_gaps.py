@@ -106,6 +106,14 @@ def test_a_broadcast_the_kill_machine_never_raises_reaches_nobody(tmp_path: Path
     assert any(g.startswith("rollout/rollout.yaml:") and "`kill_resume`" in g for g in got), got
 
 
+def test_a_kill_spec_that_fails_to_load_leaves_only_its_own_error(tmp_path: Path) -> None:
+    """Which broadcasts the kill spec relays is unknown while it does not load: 13 NEVER_SENT
+    warnings on orders and rollout transitions came with its one YAML error before."""
+    root = _tree(tmp_path)
+    (root / "kill/kill_modes.yaml").write_text("kind: kill\nname: [oops\n")
+    assert [d.code for d in validate([str(root)])[0]] == ["YAML_SYNTAX"]
+
+
 def test_an_ignores_entry_must_name_a_declared_event(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     _replace(root / "orders/bracket.yaml", "    ignores: [leg_canceled]\n", "    ignores: [leg_cancelled]\n")

@@ -22,6 +22,8 @@ CODE = "NEVER_SENT"
 def check_specset(cx: Context) -> Iterator[Diagnostic]:
     if not (cx.specset.catalogue.path or cx.catalogue_unloaded):
         return  # a few machines, no spec tree (a test's, a library's): nothing runs them as the engine's
+    if cx.specset.may_define(("kill",)):
+        return  # the kill spec failed to load: which broadcasts it relays, to every machine, is unknown
     relayed = _relayed(cx.specset)
     for m in cx.specset.machines.values():
         engine = _engine_sends(cx.specset, m)
