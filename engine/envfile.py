@@ -42,10 +42,35 @@ def load(folder: Path | None = None) -> list[Diagnostic]:
         raise SpecError([_at(line, Severity.ERROR, "ENV_FILE_SYNTAX", "cannot read this line as NAME=value",
                              SYNTAX_HINT) for line in bad])
     kept = "".join(b.original.string for b in bindings if b.key != LIVE)
+    _loaded.update((b.key, b.value) for b in bindings if b.key and b.key != LIVE and b.key not in os.environ)
     load_dotenv(stream=io.StringIO(kept), override=False)
     return [_at(b.original.line, Severity.WARNING, "ENV_FILE_LIVE_IGNORED",
                 f"{LIVE} is ignored here: a file cannot arm live trading; export {LIVE}=1 in the shell that "
                 "runs the engine to opt in") for b in bindings if b.key == LIVE]
+
+
+# The names load() put into os.environ: a command that suggests another one run in another folder
+# (a resume `cd`s to the run's folder) must not count on them there.
+_loaded: dict[str, str | None] = {}
+
+
+def from_file(name: str) -> bool:
+    """Whether os.environ's `name` came from this folder's `.env`, not from the shell."""
+    return name in _loaded and os.environ.get(name) == _loaded[name]
+
+
+def value_in(folder: Path, name: str) -> str | None:
+    """`name` as a command run in `folder` would read it from that folder's `.env` (None: the file
+    has no such line, or there is no readable file)."""
+    path = folder / NAME
+    if _disabled() or not path.is_file():
+        return None
+    from dotenv import dotenv_values
+
+    try:
+        return dotenv_values(stream=io.StringIO(_text(path))).get(name) or None
+    except SpecError:
+        return None
 
 
 def _disabled() -> bool:

@@ -37,7 +37,7 @@ import os
 import re
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 from urllib.parse import quote, quote_plus, urlencode
 
 from sqlalchemy import Engine, create_engine, event
@@ -74,13 +74,14 @@ class BadStoreUrl(ValueError):
         self.what = what
 
 
-def store_url(flag: str | None = None, config_db: str | None = None) -> str:
-    """The store a command acts on: `flag` (--db), else $ENGINE_DB_URL, else `config_db` (the
-    run config's `db`), else var/engine.db; a path becomes its sqlite:/// URL. BadStoreUrl
-    for a value that names no store (an empty --db is one: it must not mean the default)."""
+def store_url(flag: str | None = None, config_db: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The store a command acts on: `flag` (--db), else $ENGINE_DB_URL (of `environ`, default
+    os.environ), else `config_db` (the run config's `db`), else var/engine.db; a path becomes its
+    sqlite:/// URL. BadStoreUrl for a value that names no store (an empty --db is one: it must
+    not mean the default)."""
     if flag is not None:
         return as_store_url(flag, "--db")
-    env = os.environ.get(ENV_VAR)
+    env = (os.environ if environ is None else environ).get(ENV_VAR)
     if env:
         return normal_url(env, ENV_VAR)
     return as_store_url(config_db or str(DEFAULT_PATH), "the run config's db")

@@ -663,3 +663,34 @@ def test_an_operator_command_from_a_folder_without_specs_reads_the_runs(db, tmp_
     monkeypatch.chdir(elsewhere)
     assert main([*command, "--db", str(db)]) == 0, capsys.readouterr().err
     assert f"--specs {SPECS}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["operator .env", "run folder .env too", "shell"])
+def test_a_resume_found_through_this_folders_env_names_its_store(db, tmp_path, capsys, monkeypatch, where):
+    """ENGINE_DB_URL read from `.env` here does not follow the resume's `cd` to the run's folder:
+    the printed resume had no --db, so pasted it opened the run folder's default store ("nothing
+    to resume") and a queued kill was never applied. A shell export, or the same line in the run
+    folder's `.env`, goes with it: no --db then."""
+    from engine import envfile
+    from engine.run.keys import CONFIG_FILE_KEY
+
+    run_dir, op = tmp_path / "run", tmp_path / "op"
+    run_dir.mkdir()
+    op.mkdir()
+    with Store.open(path=str(db)) as s:
+        s.put_json(CONFIG_FILE_KEY, {"specs": [SPECS], "cwd": str(run_dir)})
+    line = f"ENGINE_DB_URL=sqlite:///{db}\n"
+    (op / ".env").write_text(line)
+    if where == "run folder .env too":
+        (run_dir / ".env").write_text(line)
+    monkeypatch.setattr(envfile, "_loaded", {})
+    monkeypatch.delenv("PYTHON_DOTENV_DISABLED")  # tests/conftest.py turns .env off for the suite
+    monkeypatch.setenv("ENGINE_DB_URL", f"sqlite:///{db}")  # so that teardown removes what .env sets
+    if where != "shell":
+        monkeypatch.delenv("ENGINE_DB_URL")
+    monkeypatch.chdir(op)
+    assert engine("status", "--specs", SPECS, "--json") == 0
+    resume = json.loads(capsys.readouterr().out)["engine"]["resume"]
+    assert resume.startswith(f"cd {run_dir} && ")
+    args = _run_args(_pasted(f"`{resume.split(' && ', 1)[1]}`"))
+    assert args.resume and args.db == (str(db) if where == "operator .env" else None), resume

@@ -413,19 +413,23 @@ def resume_command(store: Any, args: argparse.Namespace) -> str | None:
 
 def _resume_db(store: Any, args: argparse.Namespace, config: str | None, folder: str | None) -> str | None:
     """--db for a resume run in `folder`: the one given here, a SQLite file's made absolute (it was
-    read from this folder); none when $ENGINE_DB_URL names the store, or when the run's config,
-    read in its folder, names this very store; else the store itself (the run's own --db had
-    overridden its config, or this command found the store through another config or folder)."""
-    from state.db import ENV_VAR, store_url
+    read from this folder); none when the shell's $ENGINE_DB_URL names the store (the pasted
+    command gets it too), or when what a run in `folder` reads (its `.env`'s ENGINE_DB_URL, else
+    its config) names this very store; else the store itself (the run's own --db had overridden
+    its config, or this command found the store through another config, folder or `.env`)."""
+    from engine import envfile
+    from state.db import ENV_VAR, BadStoreUrl, store_url
 
     if args.db is not None:
         return _anywhere(args.db)
-    if os.environ.get(ENV_VAR):
+    if os.environ.get(ENV_VAR) and not envfile.from_file(ENV_VAR):
         return None
     there = folder or os.getcwd()
+    folder_env = envfile.value_in(Path(there), ENV_VAR)
     try:
-        named = _located(store_url(None, _config_db(config and os.path.join(there, config))), there)
-    except CommandError:  # the run's config is gone or broken: name the store outright
+        named = _located(store_url(None, _config_db(config and os.path.join(there, config)),
+                                   environ={ENV_VAR: folder_env} if folder_env else {}), there)
+    except (CommandError, BadStoreUrl):  # the run's config or .env is gone or broken: name the store outright
         named = None
     # The URL this command opened, not store.url: that one is shown to people, its password masked.
     return None if named == _located(command_store_url(args), os.getcwd()) else _anywhere(store.url)
