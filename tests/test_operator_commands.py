@@ -694,3 +694,15 @@ def test_a_resume_found_through_this_folders_env_names_its_store(db, tmp_path, c
     assert resume.startswith(f"cd {run_dir} && ")
     args = _run_args(_pasted(f"`{resume.split(' && ', 1)[1]}`"))
     assert args.resume and args.db == (str(db) if where == "operator .env" else None), resume
+
+
+def test_promote_on_a_store_that_lost_its_snapshots_says_it_is_damaged(db, capsys) -> None:
+    """SQLite may read a damaged page as no rows, without raising: a store with a checkpoint but
+    no rollout snapshot (every checkpoint saves one) was told "the engine has not run a stage"."""
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("DELETE FROM machine_snapshots")
+    conn.close()
+    assert engine("promote", "--db", str(db)) == 1
+    err = capsys.readouterr().err
+    assert "has a checkpoint but no `rollout` snapshot" in err and "damaged" in err, err

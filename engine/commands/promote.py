@@ -38,7 +38,7 @@ from typing import Any
 
 from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
                                     awaits_operator, command_store_url, latest_snapshot, load_machine,
-                                    load_machines, load_spec_set, machine_state, open_existing_store, refuse_finished,
+                                    load_machines, load_spec_set, machine_state, no_snapshot, open_existing_store, refuse_finished,
                                     refuse_untaken, resume_command, state_timers, use_run_specs, when_applied, USAGE)
 from engine.domain import Domain
 from engine.run.keys import ROUTING_KEY
@@ -90,7 +90,7 @@ def _promote(args: argparse.Namespace) -> str:
         refuse_finished(store, url, carried)
         state, ctx = machine_state(store, machine.name)
         if state is None:
-            raise CommandError(f"no `{machine.name}` snapshot in the store yet: the engine has not run a stage")
+            raise CommandError(no_snapshot(store, machine.name))
         print(f"stage state: {state} (stage {ctx.get('stage', '?')})")
         if not awaits_operator(machine, state):
             raise CommandError(f"nothing awaits confirmation: `{state}` is not waiting for the operator")

@@ -546,6 +546,16 @@ def machine_state(store: Any, machine: str) -> tuple[str | None, dict[str, Any]]
     return data.get("state"), dict(data.get("ctx") or {})
 
 
+def no_snapshot(store: Any, machine: str) -> str:
+    """Why `machine` has no saved state: no stage has run, or, when a checkpoint is saved (every
+    checkpoint saves every machine's snapshot with it), a store that lost rows, which SQLite may
+    read from a damaged page without raising: said as such, not as a run that never started."""
+    if store.get_json(CHECKPOINT_KEY) is None:
+        return f"no `{machine}` snapshot in the store yet: the engine has not run a stage"
+    return (f"the store has a checkpoint but no `{machine}` snapshot, which every checkpoint saves: it is "
+            f"damaged or was changed by hand; check it (SQLite: `PRAGMA integrity_check`) or restore a backup")
+
+
 def open_brackets(store: Any) -> list[dict[str, Any]]:
     """The brackets open at the engine's last checkpoint, oldest first: each one's id, domain,
     symbol, side, machine state, and stop and take-profit as its bracket machine holds them
