@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from strategies import blocks
-from strategies.base import MissingColumnsError, NotFittedError, NotReadyError, Side
+from strategies.base import MissingColumnsError, NotFittedError, NotReadyError, Side, StrategyError
 from test_strategies_cases import CASES, bars, make
 
 NAMES = sorted(CASES)
@@ -122,3 +122,17 @@ def test_emavol_is_long_in_an_uptrend():
     ok = pos.notna() & gap.notna() & (gap != 0)
     assert (np.sign(pos[ok]) == np.sign(gap[ok])).mean() == 1.0
     assert math.isfinite(s.state_["weibull_scale"]) and s.state_["weibull_scale"] > 0
+
+
+@pytest.mark.parametrize("name", ["OrthAlphaStrategy", "WeightedOrthAlphaStrategy"])
+def test_orthalpha_on_fewer_rows_than_its_regression_window_fails_closed(name):
+    """Half a window of complete rows but less than a whole one: statsmodels indexed past the end
+    (a bare IndexError, which no fail-closed handler catches). Now too little history, and not
+    ready yet while replaying."""
+    df = bars("eurusd_1h")
+    short = make(name, regression_window=1440)
+    with pytest.raises(StrategyError):
+        short.fit(df.iloc[:1300])
+    ready = make(name, regression_window=1440).fit(df.iloc[:4000])
+    with pytest.raises(NotReadyError):
+        ready.one_step_predict(df.iloc[:1300])

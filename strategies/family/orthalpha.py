@@ -30,10 +30,11 @@ class OrthAlphaStrategy(VolTargetStrategy):
                           min_nobs=self.params.regression_window // 2, missing="drop").fit(reset=1)
 
     def _intercept(self, y: pd.Series, x: pd.DataFrame, per_bar_start: pd.Series) -> tuple[pd.Series, pd.Series]:
-        """Rolling intercept and its t-value; all NaN while too few complete rows exist
-        (statsmodels refuses a sample with none, and every window would be NaN anyway)."""
+        """Rolling intercept and its t-value; all NaN while too few complete rows exist, or fewer
+        rows than one window (statsmodels refuses a sample with none, indexes past the end of one
+        shorter than the window, and every window would be NaN anyway)."""
         complete = int((y.notna() & x.notna().all(axis=1) & per_bar_start.notna()).sum())
-        if complete < self.params.regression_window // 2:
+        if complete < self.params.regression_window // 2 or len(y) < self.params.regression_window:
             nan = pd.Series(np.nan, index=y.index)
             return nan, nan
         res = self._regression(y, x, per_bar_start)
