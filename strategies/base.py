@@ -72,12 +72,17 @@ class Strategy(ABC):
     # -- the interface -------------------------------------------------------------------
 
     def fit(self, bars: "pd.DataFrame", sample: np.ndarray | None = None) -> Self:
-        """Fit in-sample statistics on `bars` (optionally only on the row positions `sample`)."""
+        """Fit in-sample statistics on `bars` (optionally only on the row positions `sample`).
+        A fit that fails leaves the strategy unfitted, not half-fitted: its statistics are kept
+        only once every one of them is computed (a previous fit's are dropped too)."""
         bars = self._frame(bars)
         self.state_ = {}
         self._fit_rows = np.arange(len(bars)) if sample is None else np.asarray(sample, dtype=int)
         try:
             self._position(bars)
+        except BaseException:
+            self.state_ = {}
+            raise
         finally:
             self._fit_rows = None
         return self

@@ -136,3 +136,15 @@ def test_orthalpha_on_fewer_rows_than_its_regression_window_fails_closed(name):
     ready = make(name, regression_window=1440).fit(df.iloc[:4000])
     with pytest.raises(NotReadyError):
         ready.one_step_predict(df.iloc[:1300])
+
+
+def test_a_failed_fit_leaves_the_strategy_unfitted():
+    """A fit failing part-way kept the statistics computed before the failure: `fitted` was True
+    and predict raised KeyError, which is no StrategyError; also on a strategy fitted before."""
+    df = bars("eurusd_1h")
+    s = make("EmaVolStrategy").fit(df.iloc[:N_FIT])
+    with pytest.raises(StrategyError):
+        s.fit(df.iloc[:40])
+    assert not s.fitted
+    with pytest.raises(NotFittedError):
+        s.one_step_predict(df)
