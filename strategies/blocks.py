@@ -26,6 +26,21 @@ def returns(close: pd.Series) -> pd.Series:
     return close.pct_change(fill_method=None)
 
 
+def bars_per_year(index: pd.Index, rows: np.ndarray) -> float:
+    """Bars a year as the data has them at the row positions `rows` (the in-sample ones): each
+    step from one of them to the next row, over the calendar time those steps take. A market
+    closed at weekends (forex) has about 6,200 hourly bars a year, not 8,766: annualised by its
+    bar interval, a target volatility of 20% came out near 17% a calendar year. The run's KPIs
+    annualise the same way (engine/run/kpi.py sampling_rate)."""
+    bar_seconds(index)  # a DatetimeIndex, increasing, of two rows or more
+    rows = np.sort(np.asarray(rows))
+    steps = np.diff(rows) == 1  # a sample of blocks (cv): only the steps inside a block
+    seconds = np.diff(index.asi8[rows])[steps].sum() / 1e9
+    if seconds <= 0:
+        raise ValueError("the in-sample rows hold no two consecutive bars to measure bars a year by")
+    return float(steps.sum() * SECONDS_PER_YEAR / seconds)
+
+
 def rogers_satchell(bars: pd.DataFrame, window: int, bars_per_year: float) -> pd.Series:
     """Annualised Rogers-Satchell volatility: sqrt(rolling mean of the per-bar RS variance)."""
     o, h, lo, c = (np.log(bars[k]) for k in ("open", "high", "low", "close"))

@@ -24,7 +24,7 @@ class Params(BaseModel):
     vol_window: int = Field(24 * 30, ge=4, le=MAX_WINDOW,
                             description="Bars; Rogers-Satchell uses 40% of it (seed).")
     bars_per_year: float | None = Field(
-        None, gt=0, description="Annualisation; None: inferred in fit() from the bar interval.")
+        None, gt=0, description="Annualisation; None: the in-sample bars a calendar year (fewer where a market closes).")
 
 
 class TiltParams(Params):

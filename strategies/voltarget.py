@@ -33,7 +33,7 @@ class VolTargetStrategy(Strategy):
 
     def _bars_per_year(self, bars: pd.DataFrame) -> float:
         return self._fitted("bars_per_year", lambda: self.params.bars_per_year
-                            or blocks.SECONDS_PER_YEAR / blocks.bar_seconds(bars.index))
+                            or blocks.bars_per_year(bars.index, self._fit_rows))
 
     def _vol(self, bars: pd.DataFrame) -> pd.Series:
         """Annualised Rogers-Satchell volatility."""

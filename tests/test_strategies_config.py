@@ -142,10 +142,16 @@ def test_rogers_satchell_by_hand():
     assert flat.isna().all()  # no usable vol: no position, never an infinite one
 
 
-def test_bars_per_year_is_inferred_from_the_bar_interval():
+def test_bars_per_year_is_what_the_in_sample_bars_have_a_calendar_year():
     df = bars("ethbtc_5m").iloc[:2000]
     s = strategy_class("VolScaleStrategy")({"vol_window": 96}).fit(df)
     assert s.state_["bars_per_year"] == pytest.approx(365.25 * 24 * 12)
+    # Forex closes at weekends: about 6,200 hourly bars a year, not the 8,766 its interval gives,
+    # which left the realised volatility near 17% a calendar year for a 20% target.
+    fx = bars("eurusd_1h").iloc[:4000]
+    days = (fx.index[-1] - fx.index[0]).total_seconds() / 86_400
+    s = strategy_class("VolScaleStrategy")({"vol_window": 96}).fit(fx)
+    assert s.state_["bars_per_year"] == pytest.approx((len(fx) - 1) / days * 365.25) and s.state_["bars_per_year"] < 6_500
     fixed = strategy_class("VolScaleStrategy")({"vol_window": 96, "bars_per_year": 252 * 24}).fit(df)
     assert fixed.state_["bars_per_year"] == 252 * 24
 
