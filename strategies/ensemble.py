@@ -40,7 +40,8 @@ def load_ensemble_config() -> EnsembleConfig:
 
 
 def _side(p: float, thr: float) -> str:
-    return BUY if p >= thr else SELL if p <= 1.0 - thr else HOLD
+    # At threshold 0.5 a score of exactly 0.5 meets both sides: undecided, so neither.
+    return BUY if p >= thr and p > 0.5 else SELL if p <= 1.0 - thr and p < 0.5 else HOLD
 
 
 def vote(probabilities: Mapping[str, float], cfg: EnsembleConfig | None = None) -> VoteRecord:

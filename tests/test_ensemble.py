@@ -40,3 +40,14 @@ def test_majority_half_is_not_a_majority():
     r = vote({"a": 0.7, "b": 0.8, "c": 0.5, "d": 0.5}, M)
     assert r.decision == HOLD and r.score == 0.5
     assert vote({"a": 0.9, "b": 0.1}, M).decision == HOLD
+
+
+def test_at_threshold_one_half_an_undecided_score_holds():
+    """threshold 0.5 is allowed; a score of exactly 0.5 met both sides and BUY, checked first,
+    won: `_judge` then let a BUY entry through on a coin toss and refused a SELL one."""
+    for method in ("weighted", "majority"):
+        cfg = EnsembleConfig(kind="ensemble", method=method, threshold=0.5, min_models=2)
+        assert vote({"a": 0.5, "b": 0.5}, cfg).decision == HOLD
+        assert vote({"a": 0.51, "b": 0.6}, cfg).decision == BUY
+        assert vote({"a": 0.49, "b": 0.4}, cfg).decision == SELL
+    assert vote({"a": 0.3, "b": 0.7}, EnsembleConfig(kind="ensemble", threshold=0.5)).decision == HOLD
