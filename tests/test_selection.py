@@ -64,3 +64,12 @@ def test_active_set_semantics_and_persistence(tmp_path):
     assert read_active_set(CFG, fallback=path) == active
     assert ActiveSet.from_dict(active.as_dict()) == active
     assert read_active_set(CFG, fallback=tmp_path / "missing.json") is None  # no selection made
+
+
+def test_a_range_left_out_keeps_its_default():
+    """Overriding only `ranges.sharpe` dropped the others while the default weights still named
+    them: validate passed and `engine select` failed with a KeyError on profit_factor."""
+    cfg = SelectionConfig.model_validate({"kind": "selection", "ranges": {"sharpe": {"lo": -2.0, "hi": 4.0}}})
+    assert (cfg.ranges["sharpe"].lo, cfg.ranges["profit_factor"]) == (-2.0, CFG.ranges["profit_factor"])
+    row = {"trades": 30, "winrate": 0.5, "profit_factor": 1.5, "sharpe": 1.0, "max_drawdown": 0.1}
+    assert math.isfinite(composite_score(row, cfg))

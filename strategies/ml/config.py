@@ -300,14 +300,19 @@ class SelectionConfig(_Strict):
     weights: dict[Literal["sharpe", "profit_factor", "max_drawdown", "winrate"], float] = Field(
         default_factory=lambda: {"sharpe": 0.5, "profit_factor": 0.3, "max_drawdown": 0.2, "winrate": 0.0})
     ranges: dict[Literal["sharpe", "profit_factor", "max_drawdown", "winrate"], MetricRange] = Field(
-        default_factory=lambda: {
-            "sharpe": MetricRange(lo=-1.0, hi=3.0),
-            "profit_factor": MetricRange(lo=0.0, hi=3.0),
-            "max_drawdown": MetricRange(lo=0.0, hi=0.5),
-            "winrate": MetricRange(lo=0.0, hi=1.0),
-        })
+        default_factory=lambda: dict(_RANGES),
+        description="a metric's range left out keeps its default: every weighted metric needs one")
     state_key: str = "active_symbols"
     fallback_file: FileName = "var/active_symbols.json"
+
+    @field_validator("ranges")
+    @classmethod
+    def _with_defaults(cls, v: dict[str, MetricRange]) -> dict[str, MetricRange]:
+        return {**_RANGES, **v}
+
+
+_RANGES = {"sharpe": MetricRange(lo=-1.0, hi=3.0), "profit_factor": MetricRange(lo=0.0, hi=3.0),
+           "max_drawdown": MetricRange(lo=0.0, hi=0.5), "winrate": MetricRange(lo=0.0, hi=1.0)}
 
 
 class ExplorationSpec(_Strict):
