@@ -54,9 +54,12 @@ def rs_window(vol_window: int) -> int:
     return max(2, round(vol_window * RS_WINDOW_FRACTION))
 
 
-def ewm_standardise(s: pd.Series, span: float, clip: float = 2.0) -> pd.Series:
-    """s / its EWM std, clipped: the seed's standardisation (not demeaned, so the sign survives)."""
-    std = s.ewm(span=span, min_periods=max(2, int(span) // 2)).std()
+def ewm_standardise(s: pd.Series, window: float, clip: float = 2.0) -> pd.Series:
+    """s / its EWM std, clipped: the seed's standardisation (not demeaned, so the sign survives).
+    The seed writes `s.ewm(vol_window).std()`, and pandas' first argument is the centre of mass:
+    decay 1 / (1 + window), twice the memory of a span of `window`, which the seed writes as
+    `span=` wherever it means one."""
+    std = s.ewm(com=window, min_periods=max(2, int(window) // 2)).std()
     return (s / std.where(std > 0)).clip(-clip, clip)
 
 

@@ -129,6 +129,16 @@ def test_vol_tilt_blend_weights_the_tilt_by_alpha():
     assert blocks.blend(tilt, 0.0).tolist() == [1.0, 1.0, 1.0]
     assert blocks.blend(tilt, 1.0).tolist() == [0.0, 0.5, 1.0]
 
+def test_standardisation_is_the_seeds_ewm_of_vol_window_as_pandas_reads_it():
+    """Seed 003: `s / s.ewm(vol_window).std()`, clip +-2; pandas' first argument is `com`. The
+    code used span=vol_window: half the memory (mean difference 0.03 on EURUSD emavol_24h)."""
+    s = pd.Series(np.sin(np.arange(400) / 7.0) + np.arange(400) / 100.0)
+    seed = (s / s.ewm(48).std()).clip(-2, 2)
+    ours = blocks.ewm_standardise(s, 48)
+    assert ours.iloc[24:].to_numpy() == pytest.approx(seed.iloc[24:].to_numpy(), rel=1e-12)
+    assert ours.iloc[:23].isna().all()  # warm-up: half the window
+
+
 def test_rogers_satchell_by_hand():
     idx = pd.date_range("2024-01-01", periods=3, freq="h", tz="UTC")
     df = pd.DataFrame({"open": [1.0, 1.0, 1.0], "high": [1.1, 1.2, 1.0], "low": [0.9, 0.95, 1.0],
