@@ -21,7 +21,9 @@ class BreakVolStrategy(VolTargetStrategy):
         p = self.params
         close = bars["close"]
         h, lo = _range(close, p.breakout_window)
-        rng = (h - lo).where(h > lo)  # a flat window has no breakout
+        # A flat window has no range to place the close in: no new value, and the smoothing keeps
+        # its last one, as the seed's 0 / 0 in pandas does (an EWM skips NaN).
+        rng = (h - lo).where(h > lo)
         s = ((close - (h + lo) / 2) / rng * 2).ewm(span=p.smooth_window, min_periods=1).mean()
         return s * self._tilt(vol)
 
