@@ -124,3 +124,24 @@ def test_a_recorded_bracket_leaves_no_reference_cycles_behind(machines) -> None:
         assert all(o.bracket is None and o.instance.host is None for o in ex.retired.values())
     finally:
         gc.enable()
+
+
+def test_a_trade_a_take_profit_began_and_the_stop_finished_names_both(machines) -> None:
+    """The take-profit fills 4 of 10, the stop the other 6: the trade's exit reason names both,
+    in fill order (the default stage-1 run held such a trade before its strategy's maths changed)."""
+    from engine.domain import Fill
+
+    class AmendingVenue(NoOcoVenue):
+        def amend(self, client_order_id: str, price: float | None = None, qty: float | None = None) -> VenueReport:
+            return VenueReport(client_order_id, ReportStatus.ACCEPTED, qty=qty, price=price)
+
+    venue, closed = AmendingVenue(), []
+    ex = execution_on(machines, venue, Quiet(), closed.append)
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), 95.0, 110.0, T0, "s"), 10.0)
+    ex.on_reports([filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
+    tp, sl = b.legs["take_profit"].id, b.legs["stop_loss"].id
+    part = Fill(tp, f"{tp}-2", "X", Side.SELL, 4.0, 110.0, 0.0, T0 + 2, "q1")
+    ex.on_reports([VenueReport(tp, ReportStatus.PARTIALLY_FILLED, (part,), filled_qty=4.0)])
+    ex.on_reports([filled(sl, Side.SELL, 6.0, 95.0, 3)])
+    assert b.instance.state == "closed" and closed == [b]
+    assert b.exit_reason == "take_profit+stop_loss"
