@@ -110,6 +110,8 @@ def test_a_promoted_run_keeps_its_kpis_per_stage(tmp_path: Path) -> None:
     runner.run()
     result = runner.result(0.0)
     assert [e[1:] for e in ses.stage_log] == [(1, "stage_1"), (2, "stage_2")] and ses.stage_log[1][0] == promoted_at
+    # The promotion came after the bar at promoted_at: an entry decided there had stage 1's rules.
+    assert (ses.stage_at(promoted_at), ses.stage_at(promoted_at + 1.0)) == (1, 2)
     stages = [t.stage for t in runner.trades]
     assert before and stages.count(1) >= before and 2 in stages, stages
     in_entry_order = [t.stage for t in sorted(runner.trades, key=lambda t: t.entry_ts)]

@@ -335,11 +335,14 @@ class Session:
         return spec_hashes(self.specs, self.cfg)
 
     def stage_at(self, ts: float) -> int:
-        """The stage whose rules applied at time `ts` (the start stage before the log begins)."""
+        """The stage whose rules applied at time `ts` (the start stage before the log begins). A
+        change is logged at the time of the bar it was taken after, so that bar is the old stage's
+        last, as the report's equity split counts it (kpi.py): an entry decided there, before an
+        `engine promote` applied between bars, was opened by the old stage's rules."""
         log = self.stage_log
         if len(log) < 2:  # a run that never moved
             return log[0][1] if log else self.stage
-        i = bisect.bisect_right(log, ts, key=lambda e: e[0]) - 1
+        i = bisect.bisect_left(log, ts, key=lambda e: e[0]) - 1
         return log[max(i, 0)][1]
 
     def _log_stage(self) -> None:
