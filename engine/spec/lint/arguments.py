@@ -1,7 +1,8 @@
 """Arguments and values match their declarations: a catalogue action gets every declared argument,
 no other, each of the declared type; a catalogue guard is called with its declared arguments;
-`assign`, and a variable's default, give each ctx variable a value of its declared type. Code calls an action with its arguments as keywords, and a ctx variable of the wrong type
-breaks the next expression that reads it (`'kill: ' + ctx.tripped_by` raises TypeError when
+`assign`, and a variable's default, give each ctx variable a value of its declared type. Code
+calls an action with its arguments as keywords, and a ctx variable of the wrong type breaks the
+next expression that reads it (`'kill: ' + ctx.tripped_by` raises TypeError when
 `tripped_by` holds 5), so a mismatch would otherwise surface only mid-run. A value's type is
 what declarations tell (engine.spec.lint.inference): a literal's, a declared name's, or what an
 expression of them yields; a value whose type they do not tell is not checked."""
@@ -44,8 +45,12 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
             yield from _check(cx, m, a, entry, event)
 
 
+def _declared(entry: CatalogueEntry) -> str:
+    return ", ".join(f"{k}: {t}" for k, t in entry.args.items()) or "none"
+
+
 def _check(cx: Context, m: Machine, a: ActionRef, entry: CatalogueEntry, event: str | None) -> Iterator[Diagnostic]:
-    declared = ", ".join(f"{k}: {t}" for k, t in entry.args.items()) or "none"
+    declared = _declared(entry)
     misspelt = set()  # declared names a misspelling stands for: reported once, as the misspelling
     for name, value in a.args.items():
         if name not in entry.args:
@@ -139,10 +144,9 @@ def _check_guard_calls(cx: Context, m: Machine) -> Iterator[Diagnostic]:
             if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in guards:
                 entry = guards[call.func.id]
                 if problem := _call_problem(call, list(entry.args)):
-                    declared = ", ".join(f"{k}: {t}" for k, t in entry.args.items()) or "none"
                     yield diag(expr_pos(cx.sources, site.expr, call.col_offset), "GUARD_ARGS",
                                f"guard `{call.func.id}` {problem} in the {site.where}",
-                               f"it is declared at {entry.pos} with arguments ({declared})")
+                               f"it is declared at {entry.pos} with arguments ({_declared(entry)})")
 
 
 def _call_problem(call: ast.Call, declared: list[str]) -> str | None:
