@@ -7,7 +7,8 @@ gate machines, and the order/bracket handles for `notify` and `record_rejection`
 from engine.runtime import default_registry
 from engine.runtime.hosted import hosted
 
-hosted(default_registry, "apply_stage", "report_gate", "notify", "record_rejection", "flatten_all")
+hosted(default_registry, "apply_stage", "report_gate", "restate_gate", "recall_gates", "notify", "record_rejection",
+       "flatten_all")
 
 
 # Relative slack for a sum of fills: each float addition may be off by one unit in the last

@@ -75,7 +75,7 @@ def used_by_engine() -> set[tuple[str, str, str]]:
 
 def declared() -> dict[str, set[str]]:
     needs = ENGINE_CONTRACT.values()
-    return {"event": {e for n in needs for e in n.events}, "tag": {t for n in needs for t in n.tags}
+    return {"event": {e for n in needs for e in (*n.events, *n.optional_events)}, "tag": {t for n in needs for t in n.tags}
             | {t for n in needs for t in n.classified_by}, "context": {c for n in needs for c in n.context},
             "command": {c for n in needs for c in n.commands}}
 

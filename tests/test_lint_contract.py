@@ -89,6 +89,24 @@ def test_the_gate_decline_and_degrade_commands_stay_optional(tree: Path, command
     assert contract(tree) == []
 
 
+def test_a_gate_without_recall_validates_and_a_rollout_recall_reaches_no_machine(tree: Path):
+    """`recall` is optional: a gate spec without it keeps offering what it passed once (no error, and
+    the rollout's timer that asks for it is no NEVER_SENT either)."""
+    text = (tree / "gates/model_promotion.yaml").read_text()
+    text = re.sub(r"  recall:\n(    .*\n)+", "", text, count=1)
+    text = re.sub(r"  - event: recall\n(    .*\n)+", "", text)
+    (tree / "gates/model_promotion.yaml").write_text(text.replace("kill_resume, recall]", "kill_resume]"))
+    diags, _ = validate([str(tree)])
+    assert [(d.code, d.message) for d in diags if d.severity is Severity.ERROR or d.code == "NEVER_SENT"] == []
+
+
+def test_a_recall_payload_the_engine_does_not_send_is_refused(tree: Path):
+    edit(tree, "gates/model_promotion.yaml", "  recall:\n", "  recall:\n    payload: {why: str}\n")
+    (got,) = contract(tree)
+    assert got.startswith(f"gates/model_promotion.yaml:{line_of(tree, 'gates/model_promotion.yaml', '^  recall:')}:3 ")
+    assert "declares payload `why`" in got
+
+
 def test_the_gate_commands_read_their_names_from_the_contract():
     from engine.commands import degrade, promote
     from engine.spec.contract import ENGINE_CONTRACT, GATE_CONFIRM, GATE_DECLINE, GATE_DEGRADE

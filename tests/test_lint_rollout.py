@@ -32,8 +32,9 @@ def _edit(tree: Path, old: str, new: str) -> int:
 
 
 def test_a_live_stage_without_the_tag_fails_validate(tree: Path) -> None:
-    line = _edit(tree, "    gate: model_promotion\n    tags: [live]\n    entry: *apply_stage\n  confirm_stage_4:",
-                 "    gate: model_promotion\n    entry: *apply_stage\n  confirm_stage_4:")
+    line = _edit(tree, "    gate: model_promotion\n    tags: [live]\n    after: *reoffer_timer\n    entry: *apply_stage\n"
+                       "  confirm_stage_4:",
+                 "    gate: model_promotion\n    after: *reoffer_timer\n    entry: *apply_stage\n  confirm_stage_4:")
     done = _validate(tree)
     assert done.returncode == 1, done.stdout
     domains = line - 1  # stage_3's `domains:` is the line above its gate

@@ -347,3 +347,70 @@ def test_a_canary_confirmation_moves_only_its_gate_and_never_a_later_wait(tmp_pa
     command(runner, "confirm_canary", posted)
     last = [e for e in journal(runner.session, "command") if e.key == "confirm_canary"][-1]
     assert "this run hosts no gate:forex_options" in last.reason
+
+
+# -- a promotion that was not taken is offered again while its model stands past the gate -------
+LONG_SPOT = dataclasses.replace(SPOT, bars=120)  # 120 rows of 15 minutes: 30 h of replay time
+REOFFER = {"rollout": {"reoffer_after": "4h"}}
+
+
+def _gate_journal(ses) -> list:
+    return [e.payload for e in journal(ses, "gate")]
+
+
+def _decline(runner) -> None:
+    command(runner, "decline", {"machine": "rollout", "event": "operator_rejected",
+                                "expect_state": "confirm_stage_2", "reason": "operator"})
+    assert runner.session.rollout.state == "stage_1"
+
+
+@pytest.mark.parametrize("answer", ["decline", "lapse"])
+def test_a_promotion_not_taken_is_offered_again_after_reoffer_after(tmp_path: Path, answer: str) -> None:
+    """Before, a declined or lapsed promotion was never offered again: the gate had left the phase
+    whose pass offers it, and the rollout stayed in stage 1 for good."""
+    values = {"rollout": {**REOFFER["rollout"], "confirmation_timeout": "2h"}}
+    runner = build(LONG_SPOT, tmp_path, write_env_override(tmp_path / "ovr", 1000.0, values), Checker())
+    ses = runner.session
+    runner.run(limit=30)
+    ses.gates[Domain.CRYPTO_SPOT].state = "shadow"  # as after its candidate pass
+    _to_confirm_stage_2(runner)
+    if answer == "decline":
+        _decline(runner)
+    while ses.rollout.state != "stage_1":  # the 2 h window runs out
+        runner.run(limit=runner.bars + 1)
+    back_at = ses.clock.now()
+    runner.run(limit=runner.bars + 12)  # 3 hours: inside reoffer_after
+    assert ses.rollout.state == "stage_1"
+    runner.run(limit=runner.bars + 6)
+    assert ses.rollout.state == "confirm_stage_2"
+    [restated] = [g for g in _gate_journal(ses) if g.get("restated")]
+    assert restated["phase"] == "candidate" and restated["ts"] - back_at == pytest.approx(14400.0, abs=900.0)
+    assert ses.gate_decisions == []  # a restatement is no new gate decision
+
+
+def test_a_declined_promotion_is_not_offered_again_once_its_model_was_degraded(tmp_path: Path) -> None:
+    runner = build(LONG_SPOT, tmp_path, write_env_override(tmp_path / "ovr", 1000.0, REOFFER), Checker())
+    ses = runner.session
+    runner.run(limit=30)
+    ses.gates[Domain.CRYPTO_SPOT].state = "shadow"
+    _to_confirm_stage_2(runner)
+    _decline(runner)
+    command(runner, "degrade", {"machine": "model_promotion", "instance": "gate:crypto_spot",
+                                "event": "degrade_to_paper", "reason": "operator"})
+    runner.run(limit=runner.bars + 40)  # 10 hours, past reoffer_after
+    assert ses.rollout.state == "stage_1"
+    assert [g for g in _gate_journal(ses) if g.get("restated")] == []
+
+
+def test_a_pass_the_kill_switch_held_back_is_offered_once_it_resumes(tmp_path: Path) -> None:
+    """Before, a gate that passed while close-only held promotions back was never offered: the
+    rollout dropped its one gate_passed."""
+    runner = build(LONG_SPOT, tmp_path, write_env_override(tmp_path / "ovr", 1000.0), Checker())
+    ses = runner.session
+    runner.run(limit=30)
+    command(runner, "close_only")
+    ses.gates[Domain.CRYPTO_SPOT].state = "shadow"
+    ses.send(ses.rollout, "gate_passed", {"domain": "crypto_spot", "phase": "candidate"})
+    assert (ses.rollout.state, ses.rollout.ctx["pass_held"]) == ("stage_1", True)
+    command(runner, "resume")
+    assert (ses.rollout.state, ses.rollout.ctx["pass_held"]) == ("confirm_stage_2", False)

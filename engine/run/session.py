@@ -1,8 +1,8 @@
 """A run session: the machines, bound once per stage, around one store and one venue.
 
 The session is the host of the rollout, kill and gate instances: the actions
-those specs name with provider `engine` (apply_stage, report_gate, notify,
-record_rejection, flatten_all) are its methods. It relays the kill machine's
+those specs name with provider `engine` (apply_stage, report_gate, restate_gate,
+recall_gates, notify, record_rejection, flatten_all) are its methods. It relays the kill machine's
 broadcasts to every other machine, as the kill spec's `broadcasts` require: every
 broadcast event the kill machine processes (raised by its own actions, whatever it
 does with it itself: nothing, a targetless transition, a transition) is relayed once.
@@ -226,6 +226,20 @@ class Session:
         self.ledger.journal("gate", domain, decision, reason=f"{phase} {'passed' if passed else 'failed'}")
         if passed and self.rollout is not None:
             self.send(self.rollout, "gate_passed", {"domain": domain, "phase": phase})
+
+    def restate_gate(self, ctx: ActionContext, phase: str) -> None:
+        # Not a gate decision: the gate decided this when it passed; the rollout asked again.
+        domain = ctx.instance.id.split(":", 1)[1]
+        self.ledger.journal("gate", domain, {"ts": ctx.now, "domain": domain, "phase": phase, "passed": True,
+                                             "state": ctx.instance.state, "restated": True},
+                            reason=f"{phase} still passed (asked again)")
+        if self.rollout is not None:
+            self.send(self.rollout, "gate_passed", {"domain": domain, "phase": phase})
+
+    def recall_gates(self, ctx: ActionContext) -> None:
+        for gate in self.gates.values():
+            if event_declared(gate, "recall"):
+                self.send(gate, "recall")
 
     def notify(self, ctx: ActionContext, text: str) -> None:
         self.notes.append(text)

@@ -93,6 +93,8 @@ class Needs:
     kind: str
     role: str
     events: Mapping[str, Sent] = field(default_factory=dict)
+    # Sent only to a machine that declares it: a spec may leave out what it does not need.
+    optional_events: Mapping[str, Sent] = field(default_factory=dict)
     inputs: Mapping[str, Sent] = field(default_factory=dict)  # input -> fields the engine provides
     tags: Mapping[str, str] = field(default_factory=dict)  # some state must carry each
     context: Mapping[str, str] = field(default_factory=dict)
@@ -142,6 +144,8 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
     "model_promotion": Needs(
         "gates", "each domain's promotion gate",
         events={"kpi_update": Sent((), "once a day, with the inputs `kpi`")},
+        optional_events={"recall": Sent((), "when the rollout asks for the passes a model stands by "
+                                            "(recall_gates); without it a declined promotion is not offered again")},
         # GATE_DECLINE and GATE_DEGRADE stay optional, as the rollout's decline: a gate spec without
         # them refuses `engine promote --domain D --decline` / `engine degrade` by name.
         commands={GATE_CONFIRM: "`engine promote --domain D` posts it for the domain's gate"},

@@ -75,8 +75,10 @@ def _machine(cx: Context, m: Machine, needs: Needs) -> Iterator[Diagnostic]:
 
 def _events(src: Sources, m: Machine, ix: MachineIndex, needs: Needs) -> Iterator[Diagnostic]:
     handled = {t.event for t in m.transitions}
-    for name, sent in needs.events.items():
+    for name, sent in {**needs.events, **needs.optional_events}.items():
         ev = m.events.get(name)
+        if ev is None and name in needs.optional_events:
+            continue
         if ev is None:
             yield diag(_key(src, m, "events"), CODE,
                        f"the engine sends `{name}` to `{m.name}` {sent.why}, and `{m.name}` declares no such event",

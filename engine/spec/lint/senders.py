@@ -59,10 +59,11 @@ def _engine_sends(specset: SpecSet, m: Machine) -> AbstractSet[str] | None:
     gate gets), or None when a run does not host it."""
     needs = ENGINE_CONTRACT.get(m.name)
     if needs is not None and needs.kind == m.kind:
-        return frozenset(needs.events)
+        return frozenset({*needs.events, *needs.optional_events})
     gates = {s.gate for r in specset.machines.values() if r.kind == "rollout" for s in r.states.values()}
     if m.kind == "gates" and m.name in gates:
-        return frozenset(e for n in ENGINE_CONTRACT.values() if n.kind == "gates" for e in n.events)
+        return frozenset(e for n in ENGINE_CONTRACT.values() if n.kind == "gates"
+                         for e in (*n.events, *n.optional_events))
     return None
 
 
