@@ -414,3 +414,23 @@ def test_a_pass_the_kill_switch_held_back_is_offered_once_it_resumes(tmp_path: P
     assert (ses.rollout.state, ses.rollout.ctx["pass_held"]) == ("stage_1", True)
     command(runner, "resume")
     assert (ses.rollout.state, ses.rollout.ctx["pass_held"]) == ("confirm_stage_2", False)
+
+
+def test_only_the_pass_a_stage_promotes_on_is_held_and_a_demotion_drops_it(tmp_path: Path) -> None:
+    """Before, any pass during close-only set pass_held and a demotion kept it: a later resume (the
+    next trading day's, after a daily-loss close-only) offered a declined promotion at once."""
+    runner = build(LONG_SPOT, tmp_path, write_env_override(tmp_path / "ovr", 1000.0), Checker())
+    ses = runner.session
+    runner.run(limit=30)
+    command(runner, "close_only")
+    ses.gates[Domain.CRYPTO_SPOT].state = "established"
+    ses.send(ses.rollout, "gate_passed", {"domain": "crypto_spot", "phase": "live"})  # stage 1 promotes on no live pass
+    assert ses.rollout.ctx["pass_held"] is False
+    ses.send(ses.rollout, "gate_passed", {"domain": "crypto_spot", "phase": "candidate"})
+    assert ses.rollout.ctx["pass_held"] is True
+    command(runner, "halt")
+    assert (ses.rollout.state, ses.rollout.ctx["pass_held"]) == ("demoted", False)
+    command(runner, "resume")
+    command(runner, "promote", {"machine": "rollout", "event": "operator_confirmed", "expect_state": "demoted",
+                                "stage": 1, "reason": "operator"})
+    assert ses.rollout.state == "stage_1"  # reinstated; asked again reoffer_after after it, not at once
