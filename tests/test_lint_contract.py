@@ -100,6 +100,17 @@ def test_a_gate_without_recall_validates_and_a_rollout_recall_reaches_no_machine
     assert [(d.code, d.message) for d in diags if d.severity is Severity.ERROR or d.code == "NEVER_SENT"] == []
 
 
+def test_a_gate_recall_no_rollout_asks_for_is_never_sent(tree: Path):
+    """The engine sends `recall` only as recall_gates' effect: a rollout that names it nowhere leaves
+    the gate's recall transitions dead (before, NEVER_SENT counted `recall` as always sent)."""
+    edit(tree, "rollout/rollout.yaml", "    actions: [recall_gates]\n", "    actions: []\n")
+    edit(tree, "rollout/rollout.yaml", "pass_held: false}}, recall_gates]", "pass_held: false}}]")
+    diags, _ = validate([str(tree)])
+    [(pos, message)] = [(d.pos, d.message) for d in diags if d.code == "NEVER_SENT"]
+    assert "nothing sends `recall` to `model_promotion`" in message
+    assert pos.line == line_of(tree, "gates/model_promotion.yaml", "^  - event: recall")
+
+
 def test_a_recall_payload_the_engine_does_not_send_is_refused(tree: Path):
     edit(tree, "gates/model_promotion.yaml", "  recall:\n", "  recall:\n    payload: {why: str}\n")
     (got,) = contract(tree)

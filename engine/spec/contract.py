@@ -73,6 +73,7 @@ class Sent:
     refusal: bool = False
     anytime: bool = False
     late: bool = False
+    via: str = ""  # sent only as this catalogue action's effect: never while no machine names it
 
 
 class Order(NamedTuple):
@@ -145,7 +146,8 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
         "gates", "each domain's promotion gate",
         events={"kpi_update": Sent((), "once a day, with the inputs `kpi`")},
         optional_events={"recall": Sent((), "when the rollout asks for the passes a model stands by "
-                                            "(recall_gates); without it a declined promotion is not offered again")},
+                                            "(recall_gates); without it a declined promotion is not offered again",
+                                        via="recall_gates")},
         # GATE_DECLINE and GATE_DEGRADE stay optional, as the rollout's decline: a gate spec without
         # them refuses `engine promote --domain D --decline` / `engine degrade` by name.
         commands={GATE_CONFIRM: "`engine promote --domain D` posts it for the domain's gate"},

@@ -255,6 +255,7 @@ class CatalogueEntry:
     # arg -> the range its values must lie in (a declared `min`/`max`, a fraction's 0..1)
     bounds: Mapping[str, Bounds] = EMPTY
     arg_pos: Mapping[str, Pos] = EMPTY  # arg -> where the catalogue declares it
+    kinds: tuple[Kind, ...] = ()  # the kinds of machine that may name it; empty: any
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,7 +170,8 @@ def _catalogue(m: Any, doc: YamlDoc) -> Catalogue:
     def entries(role: str, section: dict[str, Any]) -> dict[str, CatalogueEntry]:
         key = role + "s"
         return {n: CatalogueEntry(n, role, e.provider, doc.key_pos_of((key, n)), e.description,  # type: ignore[arg-type]
-                                  *_catalogue_args(e.args, lambda a, n=n: doc.key_pos_of((key, n, "args", a))))
+                                  *_catalogue_args(e.args, lambda a, n=n: doc.key_pos_of((key, n, "args", a))),
+                                  tuple(e.kinds))
                 for n, e in section.items()}
 
     return Catalogue(frozen_map(entries("guard", m.guards)), frozen_map(entries("action", m.actions)),

@@ -247,6 +247,8 @@ ArgDecl = Annotated[
 class CatalogueEntryModel(Strict):
     provider: Provider
     args: dict[Ident, ArgDecl] = {}
+    # The kinds of machine that may name it (none: any). Its host does the right thing only there.
+    kinds: list[Literal["rollout", "orders", "gates", "kill"]] = []
     description: str = ""
 
 

@@ -39,6 +39,7 @@ LINT_CODES: dict[str, Severity] = {
     "ACTION_ARGS": E,
     "GUARD_ARGS": E,  # a catalogue guard called with arguments its declaration lacks (engine/spec/lint/arguments.py)
     "CONTEXT_DEFAULT": E,  # a context variable's default not of its declared type (engine/spec/lint/arguments.py)
+    "ACTION_KIND": E,  # an action named in a kind of machine its catalogue entry's `kinds` leaves out (scope.py)
     "ARG_BOUNDS": E,  # an action argument outside the catalogue's bounds for it (engine/spec/lint/arguments.py)
     "ARG_BOUNDS_UNPROVEN": W,  # an argument expression whose bounds lint cannot prove (the run checks it)
     # initial and final states

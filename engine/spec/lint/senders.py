@@ -56,15 +56,23 @@ def _relayed(specset: SpecSet) -> frozenset[str]:
 
 def _engine_sends(specset: SpecSet, m: Machine) -> AbstractSet[str] | None:
     """What the engine sends `m` (ENGINE_CONTRACT; a gate a rollout state names gets what every
-    gate gets), or None when a run does not host it."""
+    gate gets), or None when a run does not host it. An event the engine sends only as an
+    action's effect counts while some machine names that action."""
     needs = ENGINE_CONTRACT.get(m.name)
-    if needs is not None and needs.kind == m.kind:
-        return frozenset({*needs.events, *needs.optional_events})
-    gates = {s.gate for r in specset.machines.values() if r.kind == "rollout" for s in r.states.values()}
-    if m.kind == "gates" and m.name in gates:
-        return frozenset(e for n in ENGINE_CONTRACT.values() if n.kind == "gates"
-                         for e in (*n.events, *n.optional_events))
-    return None
+    if needs is None or needs.kind != m.kind:
+        gates = {s.gate for r in specset.machines.values() if r.kind == "rollout" for s in r.states.values()}
+        if m.kind != "gates" or m.name not in gates:
+            return None
+        needs = next(n for n in ENGINE_CONTRACT.values() if n.kind == "gates")
+    named = _named_actions(specset)
+    return frozenset(e for e, sent in {**needs.events, **needs.optional_events}.items()
+                     if not sent.via or sent.via in named)
+
+
+def _named_actions(specset: SpecSet) -> frozenset[str]:
+    return frozenset(a.name for k in specset.machines.values()
+                     for a in [*(a for t in k.transitions for a in t.actions),
+                               *(a for s in k.states.values() for a in s.entry + s.exit)])
 
 
 def _own_sends(m: Machine) -> frozenset[str]:
