@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.docs import render as pages_mod
     from engine.spec.files import spec_roots
-    from engine.spec.loader import MACHINE_KINDS, load_specs
+    from engine.spec.loader import MACHINE_KINDS
+    from engine.spec.validation import check_specs
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -40,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
               "(default docs/specs)", file=sys.stderr)
         return USAGE
     roots = spec_roots(args.paths)
-    specs, diags = load_specs(roots)
+    # What validate refuses, never a page: a reviewer would approve a diagram of a spec that cannot run
+    # (a misspelt target draws a state of its own).
+    specs, diags = check_specs(args.paths)
     errors = [d for d in diags if d.severity is Severity.ERROR]
     if errors:
         print(render(errors), file=sys.stderr)

@@ -1,12 +1,14 @@
 """Markdown pages for every machine, from the IR only (never from raw YAML)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
 from engine.docs.mermaid import diagram
-from engine.spec.ir import ActionRef, Machine, Overrides, Param, SpecSet
+from engine.spec.ir import ActionRef, Machine, Overrides, Param, SpecSet, State
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("engine.docs", "templates"),
@@ -38,7 +40,36 @@ def bounds(p: Param) -> str:
     return f"{lo} x {hi}".strip() if (lo or hi) else ""
 
 
-def overridden(m: Machine, overrides: tuple[Overrides, ...]) -> dict[str, str]:
+def literal(value: Any) -> str:
+    """A value as YAML writes it (`false`, `null`, `""`), not as Python prints it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return '""' if value == "" else str(value)
+
+
+def names(items: tuple[str, ...]) -> str:
+    return ", ".join(f"`{i}`" for i in items)
+
+
+def domains(s: State) -> str:
+    """A rollout state's domains and what each trades: the routing a promotion changes."""
+    return ", ".join(f"{d}: {mode}" for d, mode in s.attrs.get("domains", {}).items())
+
+
+def shown(path: str, root: Path | None) -> str:
+    """`path` as the spec tree's folder names it (specs/rollout/rollout.yaml), however the tree was
+    given on the command line: a page must not change with the spelling of the path."""
+    if root is not None:
+        try:
+            return Path(path).resolve().relative_to(root.parent).as_posix()
+        except ValueError:
+            pass
+    return Path(path).as_posix()
+
+
+def overridden(m: Machine, overrides: tuple[Overrides, ...], root: Path | None = None) -> dict[str, str]:
     """Parameter -> each override of it, in the order they apply (env, then stage), as a table
     cell: a reviewer must see what a stage or environment really runs with, not only defaults."""
     ordered = sorted(overrides, key=lambda o: (o.scope != "env", _stage_order(o.key), o.key))
@@ -46,7 +77,7 @@ def overridden(m: Machine, overrides: tuple[Overrides, ...]) -> dict[str, str]:
     for o in ordered:
         where = f"env `{o.key}`" if o.scope == "env" else f"stage {o.key}"
         for name, value in o.values.get(m.name, {}).items():
-            out.setdefault(name, []).append(f"{where}: `{value}` ({o.path or o.pos.file})")
+            out.setdefault(name, []).append(f"{where}: `{value}` ({shown(o.path or o.pos.file, root)})")
     return {name: cell("; ".join(parts)) for name, parts in out.items()}
 
 
@@ -54,10 +85,12 @@ def _stage_order(key: str) -> int:
     return int(key) if key.isascii() and key.isdigit() else 0  # "²" is a digit int() cannot read
 
 
-def machine_page(m: Machine, overrides: tuple[Overrides, ...]) -> str:
+def machine_page(m: Machine, overrides: tuple[Overrides, ...], root: Path | None = None) -> str:
     tpl = _ENV.get_template("machine.md.j2")
-    return tpl.render(m=m, diagram=diagram(m), cell=cell, actions=actions, bounds=bounds,
-                      overridden=overridden(m, overrides))
+    text = tpl.render(m=m, diagram=diagram(m), cell=cell, actions=actions, bounds=bounds, names=names,
+                      domains=domains, literal=literal, rollout=m.kind == "rollout", source=shown(m.path, root),
+                      overridden=overridden(m, overrides, root))
+    return re.sub(r"\n{3,}", "\n\n", text)  # the optional sections leave runs of blank lines
 
 
 def page_of(m: Machine) -> str:
@@ -68,7 +101,8 @@ def page_of(m: Machine) -> str:
 def pages(specs: SpecSet) -> dict[str, str]:
     """Relative path -> content for every generated page, index included."""
     ms = sorted(specs.machines.values(), key=lambda m: (m.kind, m.name))
-    out = {page_of(m): machine_page(m, tuple(specs.overrides)) for m in ms}
+    root = Path(specs.catalogue.path).resolve().parent if specs.catalogue.path else None
+    out = {page_of(m): machine_page(m, tuple(specs.overrides), root) for m in ms}
     out["index.md"] = _ENV.get_template("index.md.j2").render(machines=ms)
     return out
 
