@@ -131,6 +131,8 @@ def test_load_machine_and_its_errors(tmp_path):
      ("SCHEMA_VALUE", "f.yaml:4:10"), None),
     ("kind: rollout\nname: m\nversion: 1\nstates: {a: {domains: {forex: 'on'}}}\n",
      ("SCHEMA_VALUE", "f.yaml:4:31"), None),
+    ("kind: kill\nname: m\nversion: 1\nstates: {a: {}}\ntransitions:\n  - {event: e, source: [], target: a}\n",
+     ("SCHEMA_VALUE", "f.yaml:6:24"), None),  # a transition from no state never fires
     ("- kind: kill\n", ("SCHEMA_TYPE", "f.yaml:1:1"), None),
     ("kind: overrides\nscope: stage\nkey: 2\n", ("SCHEMA_TYPE", "f.yaml:3:6"), "quote it to make it a string"),
 ])

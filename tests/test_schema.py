@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -54,3 +55,35 @@ def test_loading_specs_imports_nothing_heavy(tmp_path):
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+ROOT = Path(__file__).parents[1]
+SPECS = sorted((ROOT / "specs").rglob("*.yaml"))
+
+
+def _part(s: dict, ref: str) -> dict:
+    """The all-in-one schema narrowed to one definition, its `$defs` kept for the references."""
+    return {"$schema": s["$schema"], "$defs": s["$defs"], "$ref": ref}
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.relative_to(ROOT).as_posix() for p in SPECS])
+def test_every_shipped_spec_meets_the_schema_an_editor_checks_it_with(capsys, path):
+    """An editor's YAML language server flagged valid specs: `assign: {stage: 1}` (an integer
+    matched both `integer` and `number` of a oneOf) and `max_hold: '2d'` (a duration advertised as
+    a number, which validate refuses)."""
+    from jsonschema import Draft202012Validator
+    from ruamel.yaml import YAML
+
+    s = schema(capsys)
+    doc = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    checker = Draft202012Validator(_part(s, s["discriminator"]["mapping"][doc["kind"]]))
+    assert [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in checker.iter_errors(doc)] == []
+
+
+def test_the_schema_refuses_a_bare_number_for_a_duration(capsys):
+    from jsonschema import Draft202012Validator
+
+    s = schema(capsys)
+    limits = s["$defs"]["RiskConfig"]["properties"]["limits"]["$ref"]
+    hold = Draft202012Validator({**_part(s, limits + "/properties/max_hold")})
+    assert (hold.is_valid("2d"), hold.is_valid(172800)) == (True, False)

@@ -12,7 +12,7 @@ import typing
 from typing import Annotated, Any, Callable, Literal, NamedTuple, TypeVar
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
-                      field_validator, model_validator)
+                      WithJsonSchema, field_validator, model_validator)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from engine.diagnostics import did_you_mean
@@ -71,8 +71,13 @@ Multiplier = Annotated[float, _within(0.0, 10.0, "a multiple of the size: 1 leav
 AtrMultiple = Annotated[float, _within(0.0, 20.0, "a multiple of the ATR, such as 1.5", lo_open=True)]
 Bps = Annotated[float, _within(0.0, 10_000.0, "basis points of the mid price: 25 is 0.25%")]
 _DURATION = "a duration such as 15m, 2h or 7d"
-Duration = Annotated[float, BeforeValidator(_seconds), _within(0.0, 366 * DAY, _DURATION, lo_open=True, show=_span)]
-DurationOrZero = Annotated[float, BeforeValidator(_seconds), _within(0.0, 366 * DAY, _DURATION, show=_span)]
+# What a spec writes, for `engine schema`: a duration string (a bare number is refused, see _seconds).
+_DURATION_SCHEMA = WithJsonSchema({"type": "string", "pattern": r"^(?:\d+(?:\.\d+)?[wdhms])+$",
+                                   "description": _DURATION})
+Duration = Annotated[float, BeforeValidator(_seconds), _within(0.0, 366 * DAY, _DURATION, lo_open=True, show=_span),
+                     _DURATION_SCHEMA]
+DurationOrZero = Annotated[float, BeforeValidator(_seconds), _within(0.0, 366 * DAY, _DURATION, show=_span),
+                           _DURATION_SCHEMA]
 Weekday = Annotated[int, _within(0, 6, "0 is Monday, 4 Friday, 6 Sunday")]
 
 
@@ -302,7 +307,8 @@ class Limits(_Strict):
     max_hold: Duration
     spread_max_bps: PerDomain[Bps]
     sessions: dict[DomainName, Session] = {}  # a domain without one trades around the clock
-    friday_close_buffer: Annotated[float, BeforeValidator(_seconds), _within(0.0, DAY, _DURATION, show=_span)]
+    friday_close_buffer: Annotated[float, BeforeValidator(_seconds), _within(0.0, DAY, _DURATION, show=_span),
+                                   _DURATION_SCHEMA]
     avoid_weekend_carry: bool
     # Seed 000's daily risk budget: the risk at the stop of the day's entries, of start-of-day equity.
     daily_risk_budget_pct: Share

@@ -26,7 +26,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from pydantic import (  # noqa: E402
     AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError,
-    model_validator)
+    WithJsonSchema, model_validator)
 from pydantic.fields import FieldInfo  # noqa: E402
 
 from engine.diagnostics import Diagnostic, Severity, did_you_mean  # noqa: E402
@@ -57,9 +57,11 @@ ExprValue = Annotated[
     Union[Annotated[str, Tag("str")], Annotated[bool, Tag("bool")],
           Annotated[int, Tag("int")], Annotated[float, Tag("float")]],
     Discriminator(_scalar_tag),
+    # JSON Schema's `number` takes an integer too: as a oneOf of the four, `1` matched two and failed.
+    WithJsonSchema({"type": ["string", "boolean", "number"]}),
 ]
 StrOrList = Annotated[
-    Union[Annotated[str, Tag("scalar")], Annotated[list[str], Tag("list")]],
+    Union[Annotated[str, Tag("scalar")], Annotated[list[str], Field(min_length=1), Tag("list")]],
     Discriminator(lambda v: "list" if isinstance(v, list) else "scalar"),
 ]
 
