@@ -297,3 +297,25 @@ def test_cli_says_when_only_comments_changed_and_lists_spelled_out_defaults(tmp_
     done = _engine("diff", str(KILL), str(spelled))
     assert "(the loaded machines are equal; the YAML differs:)" in done.stdout
     assert "  + events.risk_update.payload: {}\n" in done.stdout
+
+
+def test_deleting_the_first_of_two_transitions_on_one_edge_removes_that_one(tmp_path: Path) -> None:
+    """They were matched by position: the second was reported removed (with no detail) and the
+    first edited into it, naming the wrong rule as deleted."""
+    from engine.spec.diff import diff
+    from engine.spec.loader import load_machine
+
+    src = Path(__file__).resolve().parents[1] / "specs" / "kill" / "kill_modes.yaml"
+    counter = """  - event: trade_closed
+    source: normal
+    guard: event.pnl < 0 and ctx.consecutive_losses + 1 < params.max_consecutive_losses
+    priority: 2
+    actions: [{assign: {consecutive_losses: ctx.consecutive_losses + 1}}]
+"""
+    text = src.read_text()
+    assert counter in text
+    new = tmp_path / "kill_modes.yaml"
+    new.write_text(text.replace(counter, "", 1))
+    [change] = [str(c) for c in diff(load_machine(src), load_machine(new))]
+    assert change.startswith("- transition normal --trade_closed--> (internal): guard 'event.pnl < 0 and "
+                             "ctx.consecutive_losses + 1 < params.max_consecutive_losses'"), change

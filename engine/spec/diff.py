@@ -173,18 +173,52 @@ def _transition_name(k: tuple) -> str:
     return f"{k[1]} --{k[0]}--> {k[2]}" + (f" #{k[3] + 1}" if k[3] else "")
 
 
-def _keyed(ts: tuple[Transition, ...]) -> dict[str, Transition]:
-    out: dict[tuple, Transition] = {}
-    for t in ts:
-        base = (t.event, ",".join(t.sources), t.target or "(internal)")
-        n = sum(1 for k in out if k[:3] == base)
-        out[base + (n,)] = t
-    return {_transition_name(k): t for k, t in out.items()}
+def _keyed(old: tuple[Transition, ...], new: tuple[Transition, ...]) -> tuple[dict[str, Transition],
+                                                                             dict[str, Transition]]:
+    """Both versions' transitions by name: `source --event--> target`, `#n` among those sharing it.
+    Among those, an unchanged one keeps its name whatever moved around it (deleting the first of two
+    is that one removed, not the second removed and the first edited); the rest pair in order."""
+    groups: dict[tuple, tuple[list[Transition], list[Transition]]] = {}
+    for side, ts in enumerate((old, new)):
+        for t in ts:
+            groups.setdefault((t.event, ",".join(t.sources), t.target or "(internal)"), ([], []))[side].append(t)
+    a: dict[str, Transition] = {}
+    b: dict[str, Transition] = {}
+    for base, (olds, news) in groups.items():
+        pairs = _pairs(olds, news)
+        for i, t in enumerate(olds):
+            a[_transition_name(base + (i,))] = t
+        extra = len(olds)
+        for j, t in enumerate(news):
+            i = pairs.get(j)
+            if i is None:
+                i, extra = extra, extra + 1
+            b[_transition_name(base + (i,))] = t
+    return a, b
+
+
+def _pairs(olds: list[Transition], news: list[Transition]) -> dict[int, int]:
+    """New index -> the old index it is a version of: identical ones first, then the rest in order."""
+    sig = [(_short(t.guard), _short(t.actions), t.priority) for t in olds]
+    free = list(range(len(olds)))
+    pairs: dict[int, int] = {}
+    for j, t in enumerate(news):
+        same_as = next((i for i in free if sig[i] == (_short(t.guard), _short(t.actions), t.priority)), None)
+        if same_as is not None:
+            pairs[j] = same_as
+            free.remove(same_as)
+    for j in range(len(news)):
+        if j not in pairs and free:
+            pairs[j] = free.pop(0)
+    return pairs
 
 
 def _transitions(old: tuple[Transition, ...], new: tuple[Transition, ...]) -> Iterable[Change]:
-    a, b = _keyed(old), _keyed(new)
-    yield from _named("transition", a, b, _TRANSITION_SKIP)
+    a, b = _keyed(old, new)
+    for change in _named("transition", a, b, _TRANSITION_SKIP):
+        if change.op == "removed":  # what was removed, as an added one shows what was added
+            change = dataclasses.replace(change, detail=_summary(a[change.subject], _TRANSITION_SKIP))
+        yield change
     # Document order is the priority among transitions of one event: a swap changes which fires.
     for event in dict.fromkeys(t.event for t in new):
         before = [n for n, t in a.items() if t.event == event and n in b]
