@@ -41,6 +41,16 @@ def _one_gap_at(root: Path, spec: Path, state: str) -> str:
     return got
 
 
+def _drop_transition(spec: Path, head: str) -> None:
+    """Delete the transition that starts with `head`, up to the next one."""
+    text = spec.read_text()
+    assert text.count(head) == 1, head
+    start = text.index(head)
+    end = text.find("\n  - ", start + len(head))
+    assert end != -1, "the last transition: nothing after it to stop at"
+    spec.write_text(text[:start] + text[end + 1:])
+
+
 # -- validate ------------------------------------------------------------------------------------
 def test_the_shipped_specs_take_or_ignore_every_answer_the_engine_sends() -> None:
     assert _codes(ROOT / "specs", "ENGINE_EVENT_UNHANDLED") == []
@@ -227,7 +237,7 @@ def test_a_live_state_that_drops_a_report_the_venue_sends_on_its_own_is_an_error
 
 
 @pytest.mark.parametrize("event, spec, gap, state", [
-    ("cancel", "  - event: cancel\n    source: UNRESOLVED\n", "  - event: cancel\n    source: []\n", "UNRESOLVED"),
+    ("cancel", "  - event: cancel\n    source: UNRESOLVED\n", "", "UNRESOLVED"),
     ("amend", "    ignores: [cancel, amend, updated", "    ignores: [cancel, updated", "PENDING_CANCEL")])
 def test_a_live_state_that_drops_the_engines_own_amend_or_cancel_is_an_error(
         tmp_path: Path, event: str, spec: str, gap: str, state: str) -> None:
@@ -236,7 +246,10 @@ def test_a_live_state_that_drops_the_engines_own_amend_or_cancel_is_an_error(
     unresolved), so every live state takes or ignores both; validate names the state that does not."""
     root = _tree(tmp_path)
     order = root / "orders/order.yaml"
-    _replace(order, spec, gap)
+    if gap:
+        _replace(order, spec, gap)
+    else:
+        _drop_transition(order, spec)
     got = _one_gap_at(root, order, state)
     assert f"does not take `{event}` in `{state}`, which carries `" in got
 
@@ -299,6 +312,6 @@ def test_a_bracket_that_drops_a_late_entry_fill_while_protected_is_an_error(tmp_
     report trailed it): the bracket is `protected` then, and must resize its legs to it."""
     root = _tree(tmp_path)
     bracket = root / "orders/bracket.yaml"
-    _replace(bracket, "  - event: entry_fill\n    source: protected\n", "  - event: entry_fill\n    source: []\n")
+    _drop_transition(bracket, "  - event: entry_fill\n    source: protected\n")
     got = _one_gap_at(root, bracket, "protected")
     assert "does not take `entry_fill` in `protected`, which carries `position_open`" in got
