@@ -220,21 +220,21 @@ class Session:
                             reason="apply_stage")
 
     def report_gate(self, ctx: ActionContext, phase: str, passed: bool) -> None:
-        domain = ctx.instance.id.split(":", 1)[1]
-        decision = {"ts": ctx.now, "domain": domain, "phase": phase, "passed": passed, "state": ctx.instance.state}
+        decision = self._gate_row(ctx, phase, passed, f"{phase} {'passed' if passed else 'failed'}")
         self.gate_decisions.append(decision)
-        self.ledger.journal("gate", domain, decision, reason=f"{phase} {'passed' if passed else 'failed'}")
-        if passed and self.rollout is not None:
-            self.send(self.rollout, "gate_passed", {"domain": domain, "phase": phase})
 
     def restate_gate(self, ctx: ActionContext, phase: str) -> None:
-        # Not a gate decision: the gate decided this when it passed; the rollout asked again.
+        # Journaled, not a gate decision: the gate decided this when it passed; the rollout asked again.
+        self._gate_row(ctx, phase, True, f"{phase} still passed (asked again)", restated=True)
+
+    def _gate_row(self, ctx: ActionContext, phase: str, passed: bool, reason: str, **extra: Any) -> dict:
+        """Journal a gate's report (kind `gate`) and relay a pass to the rollout as gate_passed."""
         domain = ctx.instance.id.split(":", 1)[1]
-        self.ledger.journal("gate", domain, {"ts": ctx.now, "domain": domain, "phase": phase, "passed": True,
-                                             "state": ctx.instance.state, "restated": True},
-                            reason=f"{phase} still passed (asked again)")
-        if self.rollout is not None:
+        row = {"ts": ctx.now, "domain": domain, "phase": phase, "passed": passed, "state": ctx.instance.state, **extra}
+        self.ledger.journal("gate", domain, row, reason=reason)
+        if passed and self.rollout is not None:
             self.send(self.rollout, "gate_passed", {"domain": domain, "phase": phase})
+        return row
 
     def recall_gates(self, ctx: ActionContext) -> None:
         for gate in self.gates.values():

@@ -199,11 +199,14 @@ def _keyed(old: tuple[Transition, ...], new: tuple[Transition, ...]) -> tuple[di
 
 def _pairs(olds: list[Transition], news: list[Transition]) -> dict[int, int]:
     """New index -> the old index it is a version of: identical ones first, then the rest in order."""
-    sig = [(_short(t.guard), _short(t.actions), t.priority) for t in olds]
+    def sig(t: Transition) -> tuple:
+        return _short(t.guard), _short(t.actions), t.priority
+
+    olds_sig = [sig(t) for t in olds]
     free = list(range(len(olds)))
     pairs: dict[int, int] = {}
     for j, t in enumerate(news):
-        same_as = next((i for i in free if sig[i] == (_short(t.guard), _short(t.actions), t.priority)), None)
+        same_as = next((i for i in free if olds_sig[i] == sig(t)), None)
         if same_as is not None:
             pairs[j] = same_as
             free.remove(same_as)

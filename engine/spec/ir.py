@@ -216,6 +216,12 @@ class Machine:
     def roots(self) -> tuple[str, ...]:
         return tuple(n for n, s in self.states.items() if s.parent is None)
 
+    @property
+    def action_refs(self) -> tuple[ActionRef, ...]:
+        """Every action the machine names: on its transitions, then in its states' entries and exits."""
+        return (*(a for t in self.transitions for a in t.actions),
+                *(a for s in self.states.values() for a in s.entry + s.exit))
+
     def initial_child(self, parent: str | None) -> str | None:
         kids = self.roots if parent is None else self.states[parent].children
         return next((k for k in kids if self.states[k].initial), None)

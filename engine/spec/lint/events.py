@@ -132,9 +132,7 @@ def _unused_events(m: Machine) -> Iterator[Diagnostic]:
     used |= {timer.event for s in m.states.values() for timer in s.timers}
     used |= {c.event for c in m.commands.values()}
     used |= set(m.broadcasts)
-    actions = [a for t in m.transitions for a in t.actions]
-    actions += [a for s in m.states.values() for a in s.entry + s.exit]
-    used |= {e for a in actions if (e := raised_event(a))}
+    used |= {e for a in m.action_refs if (e := raised_event(a))}
     for name, e in m.events.items():
         if name not in used:
             yield diag(e.pos, "UNUSED_EVENT", f"event `{name}` is declared but never used",

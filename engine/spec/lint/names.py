@@ -97,9 +97,7 @@ def _raise(cx: Context, m: Machine, a: ActionRef) -> Iterator[Diagnostic]:
 
 def _actions(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     known = cx.specset.catalogue.actions
-    refs = [a for t in m.transitions for a in t.actions]
-    refs += [a for s in m.states.values() for a in s.entry + s.exit]
-    for a in refs:
+    for a in m.action_refs:
         if a.name == "assign":
             for var in a.args:
                 if var not in m.context:

@@ -20,9 +20,7 @@ CODE = "ACTION_KIND"
 
 def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     actions = cx.specset.catalogue.actions
-    refs = [a for t in m.transitions for a in t.actions]
-    refs += [a for s in m.states.values() for a in s.entry + s.exit]
-    for a in refs:
+    for a in m.action_refs:
         entry = actions.get(a.name)
         if entry is None or not entry.kinds or m.kind in entry.kinds:
             continue

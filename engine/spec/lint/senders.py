@@ -24,9 +24,10 @@ def check_specset(cx: Context) -> Iterator[Diagnostic]:
         return  # a few machines, no spec tree (a test's, a library's): nothing runs them as the engine's
     if cx.specset.may_define(("kill",)):
         return  # the kill spec failed to load: which broadcasts it relays, to every machine, is unknown
-    relayed = _relayed(cx.specset)
+    named = frozenset(a.name for k in cx.specset.machines.values() for a in k.action_refs)
+    relayed = _relayed(cx.specset, named)
     for m in cx.specset.machines.values():
-        engine = _engine_sends(cx.specset, m)
+        engine = _engine_sends(cx.specset, m, named)
         if engine is None:
             continue  # a machine `engine run` does not host (futures_roll): who sends to it is unknown
         sent = engine | relayed | _own_sends(m)
@@ -44,41 +45,32 @@ def check_specset(cx: Context) -> Iterator[Diagnostic]:
                        "or a timer, or delete the transitions that wait for it")
 
 
-def _relayed(specset: SpecSet) -> frozenset[str]:
+def _relayed(specset: SpecSet, named: AbstractSet[str]) -> frozenset[str]:
     """The broadcasts the engine relays: those the kill spec lists and really gets (raises, maps
     a command or timer to, or is sent by the engine); one it only lists reaches no machine."""
     out: set[str] = set()
     for k in specset.machines.values():
         if k.broadcasts:
-            out |= set(k.broadcasts) & (_own_sends(k) | (_engine_sends(specset, k) or frozenset()))
+            out |= set(k.broadcasts) & (_own_sends(k) | (_engine_sends(specset, k, named) or frozenset()))
     return frozenset(out)
 
 
-def _engine_sends(specset: SpecSet, m: Machine) -> AbstractSet[str] | None:
+def _engine_sends(specset: SpecSet, m: Machine, named: AbstractSet[str]) -> AbstractSet[str] | None:
     """What the engine sends `m` (ENGINE_CONTRACT; a gate a rollout state names gets what every
     gate gets), or None when a run does not host it. An event the engine sends only as an
-    action's effect counts while some machine names that action."""
+    action's effect counts while some machine names that action (`named`: every action named)."""
     needs = ENGINE_CONTRACT.get(m.name)
     if needs is None or needs.kind != m.kind:
         gates = {s.gate for r in specset.machines.values() if r.kind == "rollout" for s in r.states.values()}
         if m.kind != "gates" or m.name not in gates:
             return None
         needs = next(n for n in ENGINE_CONTRACT.values() if n.kind == "gates")
-    named = _named_actions(specset)
     return frozenset(e for e, sent in {**needs.events, **needs.optional_events}.items()
                      if not sent.via or sent.via in named)
 
 
-def _named_actions(specset: SpecSet) -> frozenset[str]:
-    return frozenset(a.name for k in specset.machines.values()
-                     for a in [*(a for t in k.transitions for a in t.actions),
-                               *(a for s in k.states.values() for a in s.entry + s.exit)])
-
-
 def _own_sends(m: Machine) -> frozenset[str]:
     """The events `m` sends itself, or an operator does: commands, `raise` actions, timers."""
-    actions = [a for t in m.transitions for a in t.actions]
-    actions += [a for s in m.states.values() for a in s.entry + s.exit]
     return frozenset({c.event for c in m.commands.values()}
                      | {timer.event for s in m.states.values() for timer in s.timers}
-                     | {e for a in actions if (e := raised_event(a))})
+                     | {e for a in m.action_refs if (e := raised_event(a))})
