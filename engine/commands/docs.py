@@ -60,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
     every = pages_mod.pages(specs)
     chosen = list({m.name: m for ms in machines.values() for m in ms}.values())  # paths may overlap
     generated = every if whole else {pages_mod.page_of(m): every[pages_mod.page_of(m)] for m in chosen}
+    drawn = {pages_mod.page_of(m): m for m in (specs.machines.values() if whole else chosen)}
     try:
-        code = _check(out, generated, whole) if args.check else _write(args, generated, whole, chosen)
+        code = _check(out, generated, drawn, whole) if args.check else _write(args, generated, drawn, whole)
     except OSError as e:  # a folder that cannot be made (/proc/x), no permission, a full disk
         print(f"engine docs: cannot write to --out {out}: {e.strerror or e} ({e.filename or out}); name a "
               "folder you can create and write to (default docs/specs)", file=sys.stderr)
@@ -78,10 +79,11 @@ def _machines_under(specs: Any, path: str) -> list[Any]:
             if (file := Path(m.path).resolve()) == where or where in file.parents]
 
 
-def _check(out: Path, generated: dict[str, str], whole: bool) -> int:
+def _check(out: Path, generated: dict[str, str], drawn: dict[str, Any], whole: bool) -> int:
+    from engine.docs.dot import stale_svgs
     from engine.docs.render import stale
 
-    problems = stale(out, generated, prune=whole)
+    problems = stale(out, generated, prune=whole) + stale_svgs(out, drawn, prune=whole)
     for p in problems:
         print(f"{out / p.split(':')[0]}: stale: {p.split(': ', 1)[1]}", file=sys.stderr)
     if problems:
@@ -91,19 +93,25 @@ def _check(out: Path, generated: dict[str, str], whole: bool) -> int:
     return 0
 
 
-def _write(args: argparse.Namespace, generated: dict[str, str], whole: bool, chosen: list[Any]) -> int:
+def _write(args: argparse.Namespace, generated: dict[str, str], drawn: dict[str, Any], whole: bool) -> int:
     from engine.docs import dot
     from engine.docs.render import write
 
     out = Path(args.out)
     changed = write(out, generated, prune=whole)
+    if whole:
+        dot.prune_svgs(out, drawn)
     if args.svg:
-        for m in chosen:
+        for page, m in drawn.items():
             svg = dot.svg(m)
             if svg is None:
                 print("graphviz `dot` not found: skipped SVG", file=sys.stderr)
                 break
-            (out / m.kind / f"{m.name}.svg").write_text(svg, encoding="utf-8")
+            (out / dot.svg_of(page)).write_text(svg, encoding="utf-8")
+    else:
+        for problem in dot.stale_svgs(out, drawn, prune=False):
+            print(f"note: {out / problem.split(':')[0]} is stale: `engine docs --svg` redraws it, or delete it",
+                  file=sys.stderr)
     print(f"wrote {counted(len(generated), 'page')} to {out} ({len(changed)} changed)")
     return 0
 
