@@ -12,6 +12,13 @@ on the timeframe's epoch grid (the loader refuses others), and reading a series 
 that again, so a store an older version filled with off-grid bars is refused, not run.
 A day file that cannot be read is a DataError naming it.
 
+One import of a series at a time, and no read of it meanwhile: both hold the series' lock file
+(`.locks/<symbol>@<tf>.lock` under the root) for their whole course. Two imports at once would each
+merge their bars into the days as they read them, and the later swap would drop the other's bars;
+a read between two swaps would mix old days and new. One that cannot have the lock within
+LOCK_WAIT_S is refused (DATA_BUSY), nothing written. A read of a store this user cannot write
+(no lock file can be made there) reads without it, and checks for a running import before and after.
+
 What the store reads is its layout only: `symbol=`, `tf=` and `date=` folders, `part.parquet`,
 `label` and `unfinished.*` files. Anything else under the root (notes, folders without those
 prefixes, other files in a day folder) is not the store's and is ignored by every command alike. A folder that
@@ -45,13 +52,13 @@ import re
 import secrets
 import shlex
 import shutil
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import islice
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -65,6 +72,8 @@ from engine.data.timeframes import canonical_tf, parse_tf
 
 DEFAULT_ROOT = Path(DEFAULT_STORE)
 _LABEL_FILE = "label"
+_LOCKS = ".locks"
+LOCK_WAIT_S = 30.0  # how long an import or a read waits for another import of the series to finish
 # What _commit writes beside a file (`<name><token>.tmp|.old`, token `.<pid>-<8 hex>`).
 _LEFTOVER = re.compile(rf"^(?:part\.parquet|{_LABEL_FILE})\.(\d+)-[0-9a-f]{{8}}\.(?:tmp|old)$")
 # What _commit writes in the series' folder while it swaps days in (`unfinished.<pid>-<8 hex>`).
@@ -161,6 +170,11 @@ class ParquetStore:
         check_symbol(symbol)
         source = str(df.attrs.get("source", "<frame>"))
         _check_grid(df, parse_tf(tf), source)
+        with self._locked(symbol, tf):
+            return self._write(df, symbol, tf, label, source, command)
+
+    def _write(self, df: pd.DataFrame, symbol: str, tf: str, label: str, source: str,
+               command: str | None) -> ImportResult:
         self._check_columns(df, symbol, tf, source)
         self._check_label(symbol, tf, label, source)
         # A frame without attrs: they hold Diagnostics, which pandas deep-copies on every copy,
@@ -293,8 +307,10 @@ class ParquetStore:
         lo = pd.Timestamp(start, tz="UTC") if start else None
         hi = pd.Timestamp(end, tz="UTC") if end else None
         step = parse_tf(tf)
-        self.check_finished(symbol, tf)
-        frames = [self._checked_day(p, step, symbol, tf) for p in self._days(symbol, tf) if _day_in(p, lo, hi)]
+        with self._locked(symbol, tf, reading=True):
+            self.check_finished(symbol, tf)
+            frames = [self._checked_day(p, step, symbol, tf) for p in self._days(symbol, tf) if _day_in(p, lo, hi)]
+            self.check_finished(symbol, tf)  # unlocked (a read-only store), an import may have begun meanwhile
         if not frames:
             raise DataError(str(self.root), 1, f"no stored bars for {symbol} {tf}", self.holding())
         df = pd.concat(frames).sort_index()
@@ -304,6 +320,41 @@ class ParquetStore:
             df = df[df.index < hi]
         df.attrs.update(symbol=symbol, tf=canonical_tf(tf), source=str(self.folder(symbol, tf)), warnings=[])
         return df
+
+    @contextmanager
+    def _locked(self, symbol: str, tf: str, reading: bool = False) -> Iterator[None]:
+        """The series' lock held for the block; DATA_BUSY when another import keeps it past LOCK_WAIT_S."""
+        lock = self._lock(symbol, tf, reading)
+        try:
+            yield
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _lock(self, symbol: str, tf: str, reading: bool) -> Any:
+        """The series' lock, acquired; None for a read of nothing stored (no lock file, nor store
+        folder, made by a read) or of a store this user cannot write (check_finished then guards it)."""
+        from filelock import FileLock, Timeout
+
+        if reading and not self.folder(symbol, tf).is_dir():
+            return None
+        path = self.root / _LOCKS / f"{quote(symbol, safe='')}@{quote(canonical_tf(tf), safe='')}.lock"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(path, timeout=LOCK_WAIT_S)
+            lock.acquire()
+        except Timeout:
+            raise DataError(str(path), 1, f"another import of {symbol} {canonical_tf(tf)} has held the series for "
+                            f"{LOCK_WAIT_S:g} s{'' if reading else '; nothing was written'}",
+                            "run this again once that import has finished (an import waits for another, so "
+                            "none loses the other's bars)", code="DATA_BUSY") from None
+        except OSError as e:
+            if reading:
+                return None
+            raise DataError(str(self.root), 1, f"cannot write the store: {e.strerror or e} "
+                            f"({e.filename or self.root}); nothing was written",
+                            "--store must name a folder you can create and write to") from None
+        return lock
 
     def _checked_day(self, path: Path, step: pd.Timedelta, symbol: str, tf: str) -> pd.DataFrame:
         """A stored day whose bars open on the grid: older versions stored off-grid stamps, which
