@@ -95,7 +95,10 @@ def _model(manifest_features: dict) -> LoadedModel:
     X = build_features(BARS, RECORDED, REGIME)
     y = (X["macd_diff"].fillna(0.0) > 0).to_numpy(dtype=float)
     booster = fit(X, y, ModelParams(n_estimators=5, max_depth=2, min_child_weight=1.0, subsample=1.0))
-    manifest = {"feature_config": manifest_features, "threshold": 0.5, "regime_config": flag_settings(REGIME)}
+    manifest = {"feature_config": manifest_features, "threshold": 0.5, "regime_config": flag_settings(REGIME),
+                # recorded as trained before BARS so every bar is judged (ml.in_sample): these tests check
+                # which features a run builds, not what the model scores
+                "data": {"end": (BARS.index[0] - pd.Timedelta(days=1)).isoformat()}}
     return LoadedModel("TEST", "5m", 1, booster, manifest)
 
 
@@ -130,3 +133,12 @@ def test_a_model_saved_before_the_keys_starts_and_predicts_as_it_did():
     ts = BARS.index[200:].as_unit("s").asi8.astype(float)
     np.testing.assert_array_equal(_feed(specs, "TEST:5m:v1", legacy, BARS).probs(ts),
                                   predict(model.booster, build_features(BARS, trained, REGIME))[200:])
+
+
+def test_a_model_trained_on_features_the_data_cannot_give_refuses_to_start():
+    """A spread-trained model on bars without bid/ask was a ValueError traceback at the first decision."""
+    specs = SimpleNamespace(extra={"regime": REGIME}, extra_pos={})
+    model = _model(RECORDED.model_dump())  # trained on BARS, whose bid/ask give the spread features
+    with pytest.raises(RefusedToStart, match=r"trained on features the run's TEST data cannot give "
+                                             r"\(spread, spread_ratio\)"):
+        _feed(specs, "TEST:5m:v1", model, BARS.drop(columns=["bid", "ask"]))

@@ -115,7 +115,7 @@ def test_registry_versions_active_and_load_by_version(tmp_path, data, result):
     v1 = reg.register("ETH/BTC", "5m", booster, manifest, activate=True)
     v2 = reg.register("ETH/BTC", "5m", booster, manifest)
     assert (v1, v2) == (1, 2)
-    assert reg.active_version("ETH/BTC", "5m") == 1 and kv["ml/active/ETH/BTC/5m"] == {"version": 1}
+    assert reg.active_version("ETH/BTC", "5m") == 1 and kv[f"ml/active/{tmp_path.resolve()}/ETH/BTC/5m"] == {"version": 1}
     (tmp_path / slug("ETH/BTC") / "5m" / "v9").mkdir()  # a stray newer folder must never be picked
     loaded = reg.load("ETH/BTC", "5m")
     assert loaded.version == 1 and loaded.manifest["created_at"].startswith("2023-11-14")

@@ -157,12 +157,22 @@ def test_a_start_that_fails_after_archiving_puts_the_last_run_back(saved: Path, 
 
 
 def test_a_run_with_an_active_set_limits_entries_and_says_so(saved: Path, capsys: pytest.CaptureFixture) -> None:
-    (saved / "a.json").write_text(json.dumps({"symbols": ["LTC/BTC"], "generated_at": "2026-01-01"}))
+    (saved / "a.json").write_text(json.dumps({"symbols": ["ETH/BTC", "LTC/BTC"], "generated_at": "2026-01-01"}))
     (saved / "run.yaml").write_text(ONE_DATASET + f"ml: {{active_set_file: {saved / 'a.json'}}}\n")
     rc, out, err = cli(capsys, "run", "--stage", "1", "--no-progress", "--config", str(saved / "run.yaml"), "--db",
                        str(saved / "e2.db"), "--run-dir", str(saved / "run2"), "--max-bars", "60")
     assert rc == 0, err
-    assert "note: entries only on the active set: LTC/BTC" in out
+    assert "note: entries only on the active set: ETH/BTC, LTC/BTC" in out
+    assert "the active set names LTC/BTC, which no series of the run trades (it trades ETH/BTC)" in out + err
+
+
+def test_an_active_set_naming_no_symbol_the_run_trades_refuses_it(saved: Path, capsys: pytest.CaptureFixture) -> None:
+    """It ran to the end with 0 trades and no word: every entry refused as off the active set."""
+    (saved / "a.json").write_text(json.dumps({"symbols": ["LTC/BTC"], "generated_at": "2026-01-01"}))
+    before = _files(saved)
+    rc, err = _run(capsys, saved, f"ml: {{active_set_file: {saved / 'a.json'}}}\n")
+    assert rc == 1 and "error ACTIVE_SET the active set names LTC/BTC, none of which the run trades" in err, err
+    assert _files(saved) == before
 
 
 # -- paths that name no file ---------------------------------------------------------------

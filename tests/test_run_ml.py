@@ -42,13 +42,22 @@ FILTER = ("kind: ml\nmodel: {n_estimators: 20}\n"
           "walkforward: {train: 4w, test: 1w, min_folds: 3, min_train_samples: 200}\n")
 
 
+def _middle() -> str:
+    """The first bar the runs trade (fit_fraction 0.5): models are trained on the bars before it,
+    as a run judges no bar its model learnt from (ml.in_sample: refuse)."""
+    from engine.data import bundled
+
+    bars = bundled.load("crypto_spot/ETH_BTC-5m")
+    return bars.index[len(bars) // 2].isoformat()
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> Path:
-    """`engine train ml` on bundled ETH/BTC 5m into a temporary registry (v1, active)."""
+    """`engine train ml` on the first half of bundled ETH/BTC 5m into a temporary registry (v1, active)."""
     work = tmp_path_factory.mktemp("registry")
     (work / "filter.yaml").write_text(FILTER)
     assert main(["train", "ml", "--symbol", SYMBOL, "--tf", "5m", "--registry", str(work / "reg"),
-                 "--spec", str(work / "filter.yaml")]) == 0
+                 "--spec", str(work / "filter.yaml"), "--until", _middle()]) == 0
     return work / "reg"
 
 
@@ -153,7 +162,7 @@ def test_two_models_vote_as_an_ensemble(tmp_path, registry):
     shutil.copytree(registry, reg)
     (tmp_path / "other.yaml").write_text(FILTER.replace("n_estimators: 20", "n_estimators: 10, seed: 3"))
     assert main(["train", "ml", "--symbol", SYMBOL, "--tf", "5m", "--registry", str(reg),
-                 "--spec", str(tmp_path / "other.yaml")]) == 0
+                 "--spec", str(tmp_path / "other.yaml"), "--until", _middle()]) == 0
     runner = make_runner(tmp_path, reg, symbols={SYMBOL: [{"version": 1}, {"version": 2}]})
     runner.run()
     assert {t.model_version for t in runner.trades} <= {f"{MODEL}+{SYMBOL}:5m:v2"}
@@ -165,7 +174,7 @@ def test_exploration_trades_are_tagged_and_measured_apart(tmp_path, registry):
     runner = make_runner(tmp_path, registry)
     cfg = runner.decider.filters.exploration
     assert (cfg.min_rate, cfg.chop_rate) == (0.10, 0.25)  # the rollout stage's exploration_min / _max_chop
-    runner.decider.filters.exploration = cfg.model_copy(update={"min_rate": 0.5, "chop_rate": 0.5})
+    runner.decider.filters.exploration = cfg.model_copy(update={"min_rate": 0.3, "chop_rate": 0.3})
     report = finish(runner)
     explo = [t for t in runner.trades if t.exploration]
     exploit = [t for t in runner.trades if not t.exploration]

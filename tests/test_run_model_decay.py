@@ -20,7 +20,7 @@ from rich.console import Console
 from engine.cli import main
 from engine.commands.run import _show_decay
 from engine.data import sources
-from tests.test_run_ml import FILTER, MODEL, SYMBOL, finish, make_runner, registry  # noqa: F401 - a fixture
+from tests.test_run_ml import FILTER, MODEL, SYMBOL, finish, make_runner
 
 HALF = FILTER.replace("train: 4w", "train: 2w")
 
@@ -37,13 +37,24 @@ def half_registry(tmp_path_factory) -> Path:
     return work / "reg"
 
 
+@pytest.fixture(scope="module")
+def full_registry(tmp_path_factory) -> Path:
+    """A model trained on every bar a run replays (v1, active)."""
+    work = tmp_path_factory.mktemp("full")
+    (work / "filter.yaml").write_text(FILTER)
+    assert main(["train", "ml", "--symbol", SYMBOL, "--tf", "5m", "--registry", str(work / "reg"),
+                 "--spec", str(work / "filter.yaml")]) == 0
+    return work / "reg"
+
+
 def _manifest(registry: Path) -> Path:
     return next(registry.rglob("manifest.json"))
 
 
-def test_predictions_inside_the_training_data_are_not_counted(tmp_path, registry):
-    """Trained on every bar the run replays (test_run_ml's registry): nothing out of sample, so nothing to judge yet."""
-    decay = finish(make_runner(tmp_path, registry))["model_decay"][MODEL]
+def test_predictions_inside_the_training_data_are_not_counted(tmp_path, full_registry):
+    """Trained on every bar the run replays, and let judge them (ml.in_sample: allow): nothing out of
+    sample, so nothing to judge yet."""
+    decay = finish(make_runner(tmp_path, full_registry, in_sample="allow"))["model_decay"][MODEL]
     assert decay["samples"] == 0 and not decay["retrain"] and decay["reason"] == "warming up (0/30 samples)"
 
 

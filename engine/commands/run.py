@@ -155,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.resume:
             _check_data(args, parsed, saved, series)
         if not args.resume:  # a resume keeps the set its run started with, in the store
-            _check_active_set(cfg, specs, args.config)
+            _check_active_set(cfg, specs, args.config, series, notes)
         made: list[Path] = []  # the folders this start makes, the only ones a failed start removes
         run_dir = _run_dir(args, cfg, saved, made)
         _settle_run_files(run_dir, str(file or shown_url(parsed)))
@@ -949,16 +949,19 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
                       "run the same command again", 1) from None
 
 
-def _check_active_set(cfg: Any, specs: Any, config: str | None) -> None:
+def _check_active_set(cfg: Any, specs: Any, config: str | None, series: list, notes: list[str]) -> None:
     """The active set a fresh run would limit entries to (engine/run/signals.py load_active_set):
-    a missing named file or a bad one refused before anything is archived or written."""
+    a missing named file, a bad one, or one naming no symbol the run trades refused before
+    anything is archived or written; one naming some it does not trade is a note."""
     from engine.run.session import RefusedToStart
-    from engine.run.signals import load_active_set
+    from engine.run.signals import check_active_set_traded
 
     try:
-        load_active_set(cfg, specs, config)
+        warning = check_active_set_traded(cfg, specs, {s.symbol for s in series}, config)
     except RefusedToStart as e:  # the spec set has no selection spec
         raise Refused(str(e), 1) from None
+    if warning:
+        notes.append(warning)
 
 
 def _venue_mismatch(e: Exception, venue: Path) -> Refused:

@@ -285,13 +285,16 @@ def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: ML
     from strategies import selection as sel
     from strategies.ml import dataset
     from strategies.ml.model import oos_trades, run_walk_forward
-    from strategies.ml.registry import ModelRegistry
+    from strategies.ml.registry import ModelRegistry, RegistryError
 
     symbol, tf, bars = dataset.load(name, store_root=store_root)
     registry = ModelRegistry(registry_root or cfg.registry_root)
-    version = registry.active_version(symbol, tf)
-    if version is not None:
-        t = registry.oos_trades(symbol, tf, version)
+    try:  # a model a run would refuse is ranked on nothing: it is left out, and the note says why
+        version = registry.active_version(symbol, tf)
+        t = registry.oos_trades(symbol, tf, registry.load(symbol, tf, version).version) if version else None
+    except RegistryError as e:
+        return None, f"skipped (its registered model cannot be used: {e})"
+    if version is not None and t is not None:
         ts, t1, ret = pd.DatetimeIndex(t["ts"]), pd.DatetimeIndex(t["t1"]), t["ret"]
         start, end = pd.Timestamp(t["span"][0]), pd.Timestamp(t["span"][1])
         note = f"validation trades of registered v{version}"

@@ -1,6 +1,6 @@
 """`engine train ml`: train the XGBoost signal filter (`rl`, a PPO policy, is not available yet) with purged walk-forward validation.
 
-    engine train ml --symbol ETH/BTC --tf 5m [--data NAME_OR_PATH] [--store var/store]
+    engine train ml --symbol ETH/BTC --tf 5m [--data NAME_OR_PATH] [--store var/store] [--until DATE]
                     [--registry var/models] [--activate] [--state var/state.db]
                     [--spec specs/ml/filter.yaml] [--regime specs/ml/regime.yaml]
 
@@ -13,6 +13,9 @@ model's features from that record, never from its own ML spec.
 
 Progress is shown per walk-forward fold; metrics are printed per fold and
 overall; the model refit on all samples is registered as the next version.
+--until trains on the bars that open before DATE only: `engine run` judges no bar a
+model was trained on (ml.in_sample), so a model meant for a replay of the same data
+is trained on the bars before those the replay trades.
 A first version becomes active; later ones only with --activate (promotion is
 a gate decision, not a side effect of training). Native threads are pinned to 1.
 """
@@ -38,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ml.add_argument("--data", help="bundled data-set name (engine data list --bundled), an imported series "
                                    "store:SYMBOL@TF (engine data list) or a bars file; "
                                    "default: the bundled data set of --symbol/--tf")
+    ml.add_argument("--until", metavar="DATE", type=_utc_time,
+                    help="train on the bars that open before DATE (UTC, e.g. 2018-01-20): a run judges no bar "
+                         "its model was trained on, so train before the bars you replay")
     ml.add_argument("--store", default=DEFAULT_STORE,
                     help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
     ml.add_argument("--registry", help="model registry root (default: registry_root in specs/ml/filter.yaml)")
@@ -98,6 +104,9 @@ def _train_into(args: argparse.Namespace, console, cfg, regime, registry) -> int
                          f"or --data naming {args.symbol}'s bars")
     if tf != canonical_tf(args.tf):  # 60m asks for the 1h bars a store holds
         raise ValueError(f"data is {tf} bars but --tf is {args.tf}")
+    bars = _before(bars, args.until)
+    first = not registry.versions(symbol, tf)  # a damaged index is refused now, not after the training
+    registry.active_version(symbol, tf)
     console.print(f"[bold]{symbol} {tf}[/]: {len(bars)} bars {bars.index[0]} .. {bars.index[-1]}")
 
     t0 = time.perf_counter()
@@ -114,7 +123,6 @@ def _train_into(args: argparse.Namespace, console, cfg, regime, registry) -> int
     booster = fit(X, labels["y"].to_numpy(), cfg.model)
     t_fit = time.perf_counter() - t0
 
-    first = not registry.versions(symbol, tf)
     manifest = _manifest(cfg, regime, result, X, labels, bars, t_wf + t_fit)
     version = registry.register(symbol, tf, booster, manifest,
                                 _trades_json(result), activate=args.activate or first)
@@ -124,6 +132,30 @@ def _train_into(args: argparse.Namespace, console, cfg, regime, registry) -> int
     console.print(f"registered [bold]{symbol} {tf} v{version}[/] under {registry.root} "
                   f"(active: v{active}{'' if active == version else '; pass --activate to switch'})")
     return 0
+
+
+def _utc_time(text: str) -> Any:
+    import pandas as pd
+
+    try:
+        when = pd.Timestamp(text)
+        if when is pd.NaT:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date or time (e.g. 2018-01-20 or "
+                                         "2018-01-20T12:00)") from None
+    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+
+
+def _before(bars: Any, until: Any) -> Any:
+    if until is None:
+        return bars
+    kept = bars[bars.index < until]
+    if kept.empty:
+        raise ValueError(f"no bars open before --until {until.isoformat()} (the data starts "
+                         f"{bars.index[0].isoformat()})")
+    kept.attrs = dict(bars.attrs)
+    return kept
 
 
 def _walk_forward_with_progress(console, X, labels, cfg, symbol):

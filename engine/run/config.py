@@ -104,6 +104,9 @@ class MLFilter(_Strict):
     registry: str = "var/models"
     symbols: dict[str, list[ModelRef]] = {}  # symbol -> models (several vote as an ensemble)
     exploration: bool = True
+    # refuse: no judgement on a bar a model was trained on (its manifest's data.end); allow: judge it
+    # anyway (a smoke test of the plumbing: its KPIs are in-sample, and the run says so)
+    in_sample: Literal["refuse", "allow"] = "refuse"
     # `engine select`'s file a fresh run limits new entries to (engine/run/signals.py active_symbols);
     # None: specs/ml/selection.yaml's fallback_file, where no file means no selection was made
     active_set_file: Annotated[str, AfterValidator(_active_set_file)] | None = None

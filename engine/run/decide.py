@@ -24,7 +24,7 @@ import numpy as np
 
 from engine.domain import slot_init
 from engine.run.config import StrategyUse
-from engine.run.market import Series
+from engine.run.market import Series, iso
 
 if TYPE_CHECKING:
     from strategies.ml.config import Allowlist, EnsembleConfig, ExplorationConfig, RegimeConfig
@@ -50,6 +50,8 @@ class SymbolInputs:
     prob: dict[str, "np.ndarray"] = field(default_factory=dict)  # model name -> P(up) per row (NaN: none)
     threshold: float = 0.5  # the single model's per-symbol threshold (an ensemble uses its own)
     allowlist: "tuple[str, Allowlist] | None" = None  # (name, allowlist) checked before routing
+    # model name -> when the last bar it was trained on closed: no probability up to then (ml.in_sample)
+    trained_until: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -196,7 +198,7 @@ class Decider:
             return Want(d, True)
         version = "+".join(inp.prob)
         exploring = f.exploration is not None and self._explore(str(inp.regime[i]))
-        ok, reason, numbers = self._judge(inp, i, d)
+        ok, reason, numbers = self._judge(inp, i, t, d)
         if exploring:
             return Want(d, True, (f.exploration.tag,), version)
         if ok:
@@ -226,7 +228,7 @@ class Decider:
 
         return explore(self.rng, regime, self.filters.exploration)
 
-    def _judge(self, inp: SymbolInputs, i: int, d: int) -> tuple[bool, str, dict[str, Any]]:
+    def _judge(self, inp: SymbolInputs, i: int, t: float, d: int) -> tuple[bool, str, dict[str, Any]]:
         """(allowed, reason, numbers): BUY needs p >= thr, SELL p <= 1 - thr (seed 002), or the
         ensemble's vote. A probability that is not there is null in the numbers (strict JSON)."""
         side = "BUY" if d > 0 else "SELL"
@@ -243,6 +245,9 @@ class Decider:
         (name, p), = probs.items()
         thr = inp.threshold
         numbers = {"model": name, "p_up": shown[name], "threshold": thr, "side": side}
+        if not math.isfinite(p) and t <= inp.trained_until.get(name, -math.inf):
+            return False, (f"{name}: trained on this bar's outcome (its training data ends "
+                           f"{iso(inp.trained_until[name])}): no in-sample judgement (ml.in_sample)"), numbers
         if not math.isfinite(p):
             return False, f"{name}: no probability at this bar (features not warm), threshold {thr}", numbers
         ok = p >= thr if d > 0 else p <= 1.0 - thr

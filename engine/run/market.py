@@ -31,11 +31,11 @@ class DataGap:
 
     def as_dict(self) -> dict[str, Any]:
         """report.json's `data_gaps` entry, and the payload of its journal row."""
-        return {"symbol": self.symbol, "from": _iso(self.start), "to": _iso(self.end),
+        return {"symbol": self.symbol, "from": iso(self.start), "to": iso(self.end),
                 "length_s": self.end - self.start, "bars_missing": self.missing}
 
 
-def _iso(ts: float) -> str:
+def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat()
 
 
@@ -126,7 +126,7 @@ def data_notes(s: Series, tf: str, over: str) -> list[str]:
     its partial bars."""
     out = []
     if s.gaps:
-        shown = "; ".join(f"{_iso(g.start)} to {_iso(g.end)} ({pd.Timedelta(seconds=g.end - g.start)}, "
+        shown = "; ".join(f"{iso(g.start)} to {iso(g.end)} ({pd.Timedelta(seconds=g.end - g.start)}, "
                           f"{g.missing:,} {tf} bars)" for g in s.gaps[:3])
         more = f"; and {len(s.gaps) - 3} more (report.json data_gaps)" if len(s.gaps) > 3 else ""
         out.append(f"{s.symbol}'s traded bars have {len(s.gaps)} hole(s) longer than {over} "

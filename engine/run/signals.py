@@ -38,7 +38,7 @@ from engine.diagnostics import Pos
 from engine.run.config import RunConfig
 from engine.run.decide import Decider, EntryFilters, SymbolInputs
 from engine.run.keys import MODELS_KEY
-from engine.run.market import Series
+from engine.run.market import Series, iso
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +54,7 @@ class ModelFeed:
     model: Any  # strategies.ml.registry.LoadedModel
     bars: "pd.DataFrame"
     regime: Any  # the run's RegimeConfig, which _check_regime found equal to the model's training
+    refuse_in_sample: bool = True  # ml.in_sample: no probability where the model learnt the bar's outcome
     features: Any = field(init=False)  # the FeatureConfig the model records: what it was trained on
     _prob: "pd.Series | None" = field(default=None, init=False, repr=False)
 
@@ -71,7 +72,23 @@ class ModelFeed:
         out = prob.reindex(at).to_numpy(dtype=float)
         for k in np.flatnonzero(~at.isin(prob.index)):  # a gap at the decision: as a live feed would
             out[k] = self.prob_live(self.bars, float(ts[k]))
+        if self.refuse_in_sample:
+            out[np.asarray(ts, dtype=float) <= self.trained_until] = np.nan
         return out
+
+    @property
+    def trained_until(self) -> float:
+        """When the last bar the model was trained on closed (epoch seconds): a judgement at or
+        before it would score the model on a bar whose outcome it learnt, which flatters a replay's
+        KPIs and the gates that read them."""
+        import pandas as pd
+
+        return (pd.Timestamp(self.model.manifest["data"]["end"]) + self._step()).timestamp()
+
+    def prepare(self) -> None:
+        """Build the features and probabilities now, at the start: a feature the data cannot give
+        (MissingFeatures) refuses the run before its first bar, not in the middle of it."""
+        self._series_probs()
 
     def _series_probs(self) -> "pd.Series":
         """P(up) per model-timeframe bar of the whole series, computed once (features are causal)."""
@@ -232,7 +249,8 @@ def build_decider(cfg: RunConfig, specs: Any, stage: int, series: list[Series], 
         mine = feeds.get(s.symbol, [])
         if mine or allow[s.symbol]:
             inputs[s.symbol] = SymbolInputs(regimes(s, regime_cfg), {f.name: f.probs(s.ts) for f in mine},
-                                            mine[0].model.threshold if len(mine) == 1 else 0.5, allow[s.symbol])
+                                            mine[0].model.threshold if len(mine) == 1 else 0.5, allow[s.symbol],
+                                            {f.name: f.trained_until for f in mine if f.refuse_in_sample})
     for name in sorted({a[0] for a in allow.values() if a}):
         syms = [sym for sym, a in allow.items() if a and a[0] == name]
         _note(store, notes, "allowlist", f"entries on {', '.join(syms)} checked against allowlist {name!r} "
@@ -281,8 +299,8 @@ def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: 
             missing.append(f"{s.symbol} {src.tf}")
             continue
         bars = sources.load(src.name, store_root)
-        feeds[s.symbol] = [_feed(specs, f"{s.symbol}:{tf}:v{v}", _load(registry, s.symbol, tf, v), bars)
-                           for tf, v in refs]
+        feeds[s.symbol] = [_feed(specs, f"{s.symbol}:{tf}:v{v}", _load(registry, s.symbol, tf, v), bars,
+                                 cfg.ml.in_sample == "refuse") for tf, v in refs]
     if missing and cfg.ml.enabled is True:
         raise FileNotFoundError(f"ml.enabled is true but there is no active model for {', '.join(missing)} in "
                                 f"{cfg.ml.registry}: train one (engine train ml --symbol SYMBOL --tf TF) "
@@ -296,23 +314,50 @@ def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: 
     if missing:
         _note(store, notes, "filter", f"ML filter off for {', '.join(missing)}: no active model in "
                                       f"{cfg.ml.registry} (engine train ml --symbol SYMBOL --tf TF)")
+    _note_in_sample(store, notes, series, feeds)
     return feeds
 
 
-def _feed(specs: Any, name: str, model: Any, bars: "pd.DataFrame") -> ModelFeed:
+def _note_in_sample(store: Any, notes: list[str], series: list[Series], feeds: dict[str, list[ModelFeed]]) -> None:
+    """Say which models were trained on bars the run replays, and what that does to their judgements."""
+    for s in series:
+        for f in feeds.get(s.symbol, []):
+            if s.start < len(s.ts) and s.ts[s.start] <= f.trained_until:  # the bars it trades, not its fit
+                what = ("its judgements up to then are refused (ml.in_sample: refuse); train it with `engine "
+                        "train ml --until` a date before the bars you replay" if f.refuse_in_sample else
+                        "it judges them anyway (ml.in_sample: allow), so the KPIs up to then are in-sample: a "
+                        "test of the plumbing, not a backtest")
+                _note(store, notes, "in_sample", f"model {f.name} was trained on {s.symbol} bars up to "
+                                                 f"{iso(f.trained_until)}: {what}",
+                      model=f.name, trained_until=f.trained_until, refused=f.refuse_in_sample)
+
+
+def _feed(specs: Any, name: str, model: Any, bars: "pd.DataFrame", refuse_in_sample: bool = True) -> ModelFeed:
     """The model's feed; refuses one whose regime settings differ from the run's or whose
     recorded feature config cannot be built (its features are always built from that record)."""
     from engine.run.session import RefusedToStart
+    from strategies.ml.model import MissingFeatures
 
     regime = ml_spec(specs, "regime", "for its models' regime features")
     where = specs.extra_pos.get("regime")
     _check_regime(name, model, regime, where.file if where else "the regime spec")
+    if refuse_in_sample and not isinstance((model.manifest.get("data") or {}).get("end"), str):
+        raise RefusedToStart(f"model {name} records no training span (its manifest's data.end), so the run cannot "
+                             "tell the bars it learnt from: retrain it (engine train ml), or set ml.in_sample: "
+                             "allow in the run config to judge every bar")
     try:
-        return ModelFeed(name, model, bars, regime)
+        feed = ModelFeed(name, model, bars, regime, refuse_in_sample)
     except ValueError as e:  # pydantic's ValidationError is one
         raise RefusedToStart(f"model {name} records a feature config this engine cannot build its features "
                              f"from ({_first_error(e)}): retrain it (`engine train ml --symbol {model.symbol} "
                              f"--tf {model.tf} --activate`, with the data and --spec it was trained on)") from None
+    try:
+        feed.prepare()
+    except MissingFeatures as e:
+        raise RefusedToStart(f"model {name} was trained on features the run's {model.symbol} data cannot give "
+                             f"({', '.join(e.names)}): run it on data like its training data's (bid/ask bars for a "
+                             "spread-trained model), or train one on this data") from None
+    return feed
 
 
 def _first_error(e: ValueError) -> str:
@@ -367,15 +412,30 @@ def _refs(cfg: RunConfig, symbol: str, data_tf: str, registry: Any, pinned: dict
     out = []
     for ref in cfg.ml.symbols.get(symbol) or [None]:
         tf = (ref.tf if ref is not None else None) or data_tf
-        version = (ref.version if ref is not None else None) or registry.active_version(symbol, tf)
+        version = (ref.version if ref is not None else None) or _active(registry, symbol, tf)
         if version is not None:
             out.append((tf, int(version)))
     return out
 
 
+def _active(registry: Any, symbol: str, tf: str) -> int | None:
+    from engine.run.session import RefusedToStart
+    from strategies.ml.registry import RegistryError
+
+    try:
+        return registry.active_version(symbol, tf)
+    except RegistryError as e:
+        raise RefusedToStart(f"the model registry: {e}") from None
+
+
 def _load(registry: Any, symbol: str, tf: str, version: int) -> Any:
+    from engine.run.session import RefusedToStart
+    from strategies.ml.registry import RegistryError
+
     try:
         return registry.load(symbol, tf, version)
+    except RegistryError as e:
+        raise RefusedToStart(f"model {symbol}:{tf}:v{version}: {e}") from None
     except LookupError as e:
         raise FileNotFoundError(f"{e} in {registry.root} (ml.symbols in the run config)") from None
 
@@ -506,6 +566,26 @@ def load_active_set(cfg: RunConfig, specs: Any, config: str | None = None) -> An
                                     f"{named}), or remove the key to trade without a selection; the run refuses "
                                     "rather than let every symbol enter")])
     return active
+
+
+def check_active_set_traded(cfg: RunConfig, specs: Any, traded: Iterable[str], config: str | None = None) -> str | None:
+    """A fresh run's active set against the symbols its series trade: an ACTIVE_SET error when it
+    names symbols and the run trades none of them (it would enter nothing, silently); the
+    not_traded warning when it names some the run does not trade; else None."""
+    from engine.diagnostics import Diagnostic, Severity, SpecError
+
+    active = load_active_set(cfg, specs, config)
+    missing = not_traded(active.symbols, traded) if active is not None else []
+    if not missing:
+        return None
+    if len(missing) < len(active.symbols):
+        return not_traded_warning(missing, traded)
+    named = cfg.ml.active_set_file
+    raise SpecError([Diagnostic(_naming_pos(specs, config, named), Severity.ERROR, "ACTIVE_SET",
+                                f"the active set names {', '.join(missing)}, none of which the run trades (it "
+                                f"trades {', '.join(sorted(traded)) or 'nothing'}): it would enter nothing",
+                                "select from the run's data (engine select --data NAME ... --out FILE), or name "
+                                "another file in ml.active_set_file")])
 
 
 def _naming_pos(specs: Any, config: str | None, named: str | None) -> Pos:

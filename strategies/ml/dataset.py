@@ -23,13 +23,14 @@ def bar_datasets() -> list[str]:
 def resolve(name: str, tf: str | None = None) -> str | None:
     """A bundled data-set name from a name, its short form (ETH_BTC-5m) or a symbol (+ tf)."""
     from engine.data.bundled import DATASETS
+    from engine.data.timeframes import canonical_tf
 
     names = bar_datasets()
     if name in DATASETS:
         return name
     short = [n for n in names if n.split("/", 1)[1].lower() == name.lower()]
     by_symbol = [n for n in names if DATASETS[n].symbol.lower() == name.lower()
-                 and (tf is None or DATASETS[n].tf == tf)]
+                 and (tf is None or DATASETS[n].tf == canonical_tf(tf))]  # 60m is 1h
     found = short or by_symbol
     return found[0] if len(found) == 1 else None
 

@@ -50,13 +50,21 @@ def fit(X: pd.DataFrame, y: np.ndarray, p: ModelParams) -> Any:
     return xgb.train(booster_params(p), dtrain, num_boost_round=p.n_estimators)
 
 
+class MissingFeatures(ValueError):
+    """Features the model was trained on that the data cannot give (a spread-trained model on bars without bid/ask)."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        super().__init__(f"features missing for this model: {names[:5]}")
+
+
 def predict(booster: Any, X: pd.DataFrame) -> np.ndarray:
     """P(up) per row; columns are matched by name to the booster's feature list."""
     xgb = _xgb()
     names = booster.feature_names or list(X.columns)
     missing = [c for c in names if c not in X.columns]
     if missing:
-        raise ValueError(f"features missing for this model: {missing[:5]}")
+        raise MissingFeatures(missing)
     dm = xgb.DMatrix(X[names].to_numpy(dtype=np.float32), feature_names=names, nthread=1)
     return booster.predict(dm)
 

@@ -8,10 +8,13 @@ used by the symbol its index names.
 A model is always loaded BY VERSION. Versions and the active one are recorded
 in <root>/<symbol>/<tf>/index.json and, when a state store is given (anything
 with put_json/get_json, e.g. state.store.Store), under the kv key
-"ml/active/<symbol>/<tf>" too; the store wins when both exist. Nothing here
+"ml/active/<root>/<symbol>/<tf>" too. When both name an active version and they
+differ (one was activated without the other), neither is taken: a RegistryError. Nothing here
 picks "the newest file on disk". Without an active version, `load` refuses
 (fail closed). Writes go to a temporary name and are renamed into place, so a
-crash never leaves a half-written version behind.
+crash never leaves a half-written version behind. A registry file that cannot be read, or a
+version folder the index does not know (a crash between the two), is a RegistryError naming the
+file and what to do, never a guess.
 """
 from __future__ import annotations
 
@@ -24,7 +27,22 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, unquote
+
+
+class RegistryError(LookupError):
+    """A registry file that cannot be used: the message names it, the hint says what to do."""
+
+    def __init__(self, path: Path, what: str, hint: str):
+        self.path, self.what, self.hint = path, what, hint
+        super().__init__(f"{path}: {what}; {hint}")
+
+
+def _read_json(path: Path, what: str, hint: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:  # missing, unreadable, not JSON (JSONDecodeError is a ValueError)
+        raise RegistryError(path, f"cannot read the {what}: {getattr(e, 'strerror', None) or e}", hint) from None
 
 
 class KV(Protocol):
@@ -44,7 +62,21 @@ def _former_slug(symbol: str) -> str:
 
 def _indexed_symbol(folder: Path) -> str | None:
     index = folder / "index.json"
-    return json.loads(index.read_text())["symbol"] if index.exists() else None
+    return _checked_index(index).get("symbol") if index.exists() else None
+
+
+_INDEX_HINT = ("it lists the model line's versions and the active one; restore it from a backup, or move the "
+               "folder aside and train again (engine train ml)")
+
+
+def _checked_index(path: Path) -> dict[str, Any]:
+    index = _read_json(path, "model index", _INDEX_HINT)
+    if not (isinstance(index, dict) and isinstance(index.get("versions"), list)
+            and all(isinstance(v, int) for v in index["versions"])
+            and (index.get("active") is None or isinstance(index.get("active"), int))):
+        raise RegistryError(path, "not a model index (it needs `versions`: a list of numbers, and `active`)",
+                            _INDEX_HINT)
+    return index
 
 
 def frame_hash(*frames: Any) -> str:
@@ -101,26 +133,32 @@ class ModelRegistry:
         path = self._dir(symbol, tf) / "index.json"
         if not path.exists():
             return {"symbol": symbol, "tf": tf, "versions": [], "active": None}
-        return json.loads(path.read_text())
+        return _checked_index(path)
 
     def _store_key(self, symbol: str, tf: str) -> str:
-        return f"ml/active/{symbol}/{tf}"
+        return f"ml/active/{self.root.resolve()}/{symbol}/{tf}"  # two registries never share a record
 
     def versions(self, symbol: str, tf: str) -> list[int]:
         return list(self._index(symbol, tf)["versions"])
 
     def active_version(self, symbol: str, tf: str) -> int | None:
-        if self.store is not None:
-            value = self.store.get_json(self._store_key(symbol, tf))
-            if value is not None:
-                return int(value["version"])
-        return self._index(symbol, tf)["active"]
+        indexed = self._index(symbol, tf)["active"]
+        value = self.store.get_json(self._store_key(symbol, tf)) if self.store is not None else None
+        stored = int(value["version"]) if value is not None else None
+        if stored is not None and indexed is not None and stored != indexed:
+            raise RegistryError(self._dir(symbol, tf) / "index.json",
+                                f"{symbol} {tf}: the index says v{indexed} is active, the state store v{stored} (one "
+                                "was activated without the other)",
+                                "pin the version you mean in the run config's ml.symbols, or train and activate "
+                                "one with the store given (engine train ml ... --activate --state DB)")
+        return stored if stored is not None else indexed
 
     def entries(self) -> Iterator[tuple[str, str]]:
         """(symbol, tf) for every model line that has an index."""
         for index in sorted(self.root.glob("*/*/index.json")):
-            data = json.loads(index.read_text())
-            yield data["symbol"], data["tf"]
+            data = _checked_index(index)
+            yield data.get("symbol", unquote(index.parents[1].name.removeprefix("symbol="))), \
+                data.get("tf", index.parent.name)
 
     # -- writing --------------------------------------------------------------------------
     def register(self, symbol: str, tf: str, booster: Any, manifest: dict[str, Any],
@@ -129,7 +167,9 @@ class ModelRegistry:
         base = self._dir(symbol, tf)
         base.mkdir(parents=True, exist_ok=True)
         index = self._index(symbol, tf)
-        version = max(index["versions"], default=0) + 1
+        # Past any version folder too: one a crash left unindexed must not be renamed over (that fails).
+        on_disk = [int(p.name[1:]) for p in base.glob("v*") if p.name[1:].isdigit()]
+        version = max([*index["versions"], *on_disk], default=0) + 1
         created = datetime.fromtimestamp(self.clock(), tz=timezone.utc).isoformat()
         full = {**manifest, "symbol": symbol, "tf": tf, "version": version, "created_at": created}
         tmp = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=base))
@@ -154,10 +194,23 @@ class ModelRegistry:
 
     # -- reading --------------------------------------------------------------------------
     def manifest(self, symbol: str, tf: str, version: int) -> dict[str, Any]:
-        return json.loads((self._dir(symbol, tf) / f"v{version}" / "manifest.json").read_text())
+        path = self.manifest_path(symbol, tf, version)
+        found = _read_json(path, "model manifest", self._retrain(symbol, tf))
+        if not isinstance(found, dict):
+            raise RegistryError(path, "not a model manifest (a JSON object)", self._retrain(symbol, tf))
+        return found
+
+    def manifest_path(self, symbol: str, tf: str, version: int) -> Path:
+        return self._dir(symbol, tf) / f"v{version}" / "manifest.json"
 
     def oos_trades(self, symbol: str, tf: str, version: int) -> dict[str, list]:
-        return json.loads((self._dir(symbol, tf) / f"v{version}" / "oos_trades.json").read_text())
+        path = self._dir(symbol, tf) / f"v{version}" / "oos_trades.json"
+        return _read_json(path, "model's out-of-sample trades", self._retrain(symbol, tf))
+
+    @staticmethod
+    def _retrain(symbol: str, tf: str) -> str:
+        return (f"train a new version (engine train ml --symbol {symbol} --tf {tf} --activate), or pin "
+                "another in the run config's ml.symbols")
 
     def load(self, symbol: str, tf: str, version: int | None = None) -> LoadedModel:
         """The given version, or the recorded active one; never a guess."""
@@ -169,6 +222,13 @@ class ModelRegistry:
             raise LookupError(f"{symbol} {tf}: version v{version} is not registered")
         from strategies.ml.model import _xgb
 
-        booster = _xgb().Booster(params={"nthread": 1})
-        booster.load_model(str(self._dir(symbol, tf) / f"v{version}" / "model.json"))
-        return LoadedModel(symbol, tf, version, booster, self.manifest(symbol, tf, version))
+        manifest = self.manifest(symbol, tf, version)
+        path = self._dir(symbol, tf) / f"v{version}" / "model.json"
+        xgb = _xgb()
+        booster = xgb.Booster(params={"nthread": 1})
+        try:
+            booster.load_model(str(path))
+        except xgb.core.XGBoostError as e:  # missing, truncated, not a model
+            why = str(e).strip().splitlines()[0][:200]
+            raise RegistryError(path, f"cannot load the model: {why}", self._retrain(symbol, tf)) from None
+        return LoadedModel(symbol, tf, version, booster, manifest)
