@@ -16,7 +16,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from engine.diagnostics import Diagnostic, Pos, Severity
@@ -39,16 +39,39 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     domain: DomainName
-    kind: Kind = "spot"
+    kind: Kind  # no default: an expiring contract read as spot would be traded past its expiry
     quote: Annotated[str, AfterValidator(_currency)]
     tick: float = Field(gt=0)
     step: float = Field(gt=0)
     min_notional: float = Field(default=0.0, ge=0)
     multiplier: float = Field(default=1.0, gt=0)
-    expiry: float | None = Field(default=None, gt=0)
-    strike: float | None = Field(default=None, gt=0)
-    option_right: Literal["call", "put"] | None = None
+    expiry: float | None = Field(default=None, gt=0, validate_default=True)
+    strike: float | None = Field(default=None, gt=0, validate_default=True)
+    option_right: Literal["call", "put"] | None = Field(default=None, validate_default=True)
     underlying: str | None = None
+
+    @field_validator("expiry", "strike", "option_right")
+    @classmethod
+    def _fits_kind(cls, v: object, info: ValidationInfo) -> object:
+        """A future needs its expiry, an option its expiry, strike and right; no other kind has
+        them. Either mistake would let a run trade an expiring contract as one that never expires."""
+        kind = info.data.get("kind")
+        if kind is None:  # the kind itself is wrong: that error says so
+            return v
+        name, needs = str(info.field_name), _LIFE_KEYS.get(kind, ())
+        if v is None and name in needs:
+            raise PydanticCustomError("contract_value", f"a contract of kind {kind} needs `{name}`",
+                                      {"hint": _WRITE[name]})
+        if v is not None and name not in needs:
+            raise PydanticCustomError("contract_value", f"`{name}` belongs to a future or an option, and this "
+                                      f"contract is of kind {kind}", {"hint": _NOT_EXPIRING})
+        return v
+
+
+# The keys an expiring contract's lifecycle (specs/orders/futures_roll.yaml, option_expiry.yaml) reads.
+_LIFE_KEYS = {"future": ("expiry",), "option": ("expiry", "strike", "option_right")}
+_NOT_EXPIRING = ("write `kind: future` or `kind: option` if it expires (engine run then refuses it until it drives "
+                 "that lifecycle), else remove the key")
 
 
 CATALOGUE = dict[str, Contract]
@@ -64,7 +87,9 @@ _WRITE = {"domain": f"write its domain, one of {', '.join(typing.get_args(Domain
           "min_notional": "write the smallest order value the venue accepts, in the quote currency (0: none)",
           "multiplier": "write the units one contract stands for, above 0 (1 for spot and fx)",
           "expiry": "write its last trading time in epoch seconds, e.g. `expiry: 1710771360`",
-          "strike": "write its strike price, above 0"}
+          "strike": "write its strike price, above 0",
+          "option_right": "write `option_right: call` or `option_right: put`",
+          "kind": "write its kind, one of spot, perp, fx, future, option (it decides the lifecycle a run drives)"}
 _RETYPED = ("missing", "greater_than", "greater_than_equal", "float_type", "float_parsing")
 
 

@@ -169,3 +169,20 @@ def test_a_contract_model_is_what_the_venue_builds_its_instrument_from() -> None
     from engine.domain import Instrument
 
     assert set(Contract.model_fields) == set(Instrument.__dataclass_fields__) - {"symbol"}
+
+
+@pytest.mark.parametrize("line, said", [
+    ("X: {domain: forex, quote: USD, tick: 1, step: 1, multiplier: 50, expiry: 1710771360}",
+     "1:4: error SCHEMA_MISSING missing required key `kind` in `X`"),
+    ("X: {domain: forex, kind: spot, quote: USD, tick: 1, step: 1, expiry: 1710771360}",
+     "error SCHEMA_VALUE `X.expiry`: `expiry` belongs to a future or an option, and this contract is of kind spot"),
+    ("X: {domain: forex, kind: future, quote: USD, tick: 1, step: 1}",
+     "error SCHEMA_VALUE `X`: a contract of kind future needs `expiry`"),
+    ("X: {domain: forex_options, kind: option, quote: USD, tick: 1, step: 1, expiry: 1710771360, strike: 1.1}",
+     "error SCHEMA_VALUE `X`: a contract of kind option needs `option_right`"),
+])
+def test_an_expiring_contract_cannot_pass_for_one_that_never_expires(line: str, said: str) -> None:
+    """A contract with an expiry and no kind was read as spot: a run traded it, and nothing closed it
+    at expiry (runs refuse futures and options only by kind)."""
+    problems = check(line + "\n", "c.yaml").problems
+    assert any(said in d.text() for d in problems), [d.text() for d in problems]
