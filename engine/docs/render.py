@@ -8,6 +8,7 @@ from typing import Any
 import jinja2
 
 from engine.docs.mermaid import diagram
+from engine.spec.contract import contract_of
 from engine.spec.ir import ActionRef, Machine, Overrides, Param, SpecSet, State
 
 _ENV = jinja2.Environment(
@@ -85,9 +86,12 @@ def _stage_order(key: str) -> int:
     return int(key) if key.isascii() and key.isdigit() else 0  # "²" is a digit int() cannot read
 
 
-def machine_page(m: Machine, overrides: tuple[Overrides, ...], root: Path | None = None) -> str:
+def machine_page(m: Machine, overrides: tuple[Overrides, ...], root: Path | None = None,
+                 run: bool = True) -> str:
+    """`run`: `engine run` hosts instances of `m` (engine/spec/contract.py contract_of); a page of
+    one it does not says so first, as a reviewer must not take a linted rule for an enforced one."""
     tpl = _ENV.get_template("machine.md.j2")
-    text = tpl.render(m=m, diagram=diagram(m), cell=cell, actions=actions, bounds=bounds, names=names,
+    text = tpl.render(m=m, run=run, diagram=diagram(m), cell=cell, actions=actions, bounds=bounds, names=names,
                       domains=domains, literal=literal, rollout=m.kind == "rollout", source=shown(m.path, root),
                       overridden=overridden(m, overrides, root))
     return re.sub(r"\n{3,}", "\n\n", text)  # the optional sections leave runs of blank lines
@@ -102,7 +106,7 @@ def pages(specs: SpecSet) -> dict[str, str]:
     """Relative path -> content for every generated page, index included."""
     ms = sorted(specs.machines.values(), key=lambda m: (m.kind, m.name))
     root = Path(specs.catalogue.path).resolve().parent if specs.catalogue.path else None
-    out = {page_of(m): machine_page(m, tuple(specs.overrides), root) for m in ms}
+    out = {page_of(m): machine_page(m, tuple(specs.overrides), root, contract_of(specs, m) is not None) for m in ms}
     out["index.md"] = _ENV.get_template("index.md.j2").render(machines=ms)
     return out
 

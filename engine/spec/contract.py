@@ -12,7 +12,10 @@ adapters/ for the literal names it sends and reads, so this list cannot fall beh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, NamedTuple
+from typing import TYPE_CHECKING, Mapping, NamedTuple
+
+if TYPE_CHECKING:
+    from engine.spec.ir import Machine, SpecSet
 
 STAGE_PREFIX = "stage_"  # rollout state `stage_N` is stage N (`engine run --stage N`, `scope: stage` key N)
 STAGES = range(1, 6)  # the stages `engine run --stage N` accepts
@@ -231,3 +234,16 @@ SET_BY_ENGINE: Mapping[str, Mapping[str, str]] = {
     "exploration": {"min_rate": "the rollout parameter `exploration_min` (per stage)",
                     "chop_rate": "the rollout parameter `exploration_max_chop` (per stage)"},
 }
+
+
+def contract_of(specset: "SpecSet", m: "Machine") -> Needs | None:
+    """What the engine sends and provides `m` when `engine run` hosts it; None when no run does
+    (futures_roll, option_expiry: runs refuse those instruments' data, engine/run/config.py). A
+    gate a rollout state names gets what every gate gets."""
+    needs = ENGINE_CONTRACT.get(m.name)
+    if needs is not None and needs.kind == m.kind:
+        return needs
+    gates = {s.gate for r in specset.machines.values() if r.kind == "rollout" for s in r.states.values()}
+    if m.kind != "gates" or m.name not in gates:
+        return None
+    return next(n for n in ENGINE_CONTRACT.values() if n.kind == "gates")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import AbstractSet, Iterator
 
 from engine.diagnostics import Diagnostic
-from engine.spec.contract import ENGINE_CONTRACT
+from engine.spec.contract import contract_of
 from engine.spec.ir import Machine, SpecSet, Transition
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context, raised_event
@@ -59,12 +59,9 @@ def _engine_sends(specset: SpecSet, m: Machine, named: AbstractSet[str]) -> Abst
     """What the engine sends `m` (ENGINE_CONTRACT; a gate a rollout state names gets what every
     gate gets), or None when a run does not host it. An event the engine sends only as an
     action's effect counts while some machine names that action (`named`: every action named)."""
-    needs = ENGINE_CONTRACT.get(m.name)
-    if needs is None or needs.kind != m.kind:
-        gates = {s.gate for r in specset.machines.values() if r.kind == "rollout" for s in r.states.values()}
-        if m.kind != "gates" or m.name not in gates:
-            return None
-        needs = next(n for n in ENGINE_CONTRACT.values() if n.kind == "gates")
+    needs = contract_of(specset, m)
+    if needs is None:
+        return None
     return frozenset(e for e, sent in {**needs.events, **needs.optional_events}.items()
                      if not sent.via or sent.via in named)
 
