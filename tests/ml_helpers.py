@@ -19,3 +19,13 @@ def random_bars(n: int = 600, seed: int = 0, freq: str = "5min", start: str = "2
         half = rng.uniform(0.0001, 0.0005, n) * close
         df["bid"], df["ask"] = close - half, close + half
     return df
+
+
+class MemoryKV(dict):
+    """A state store's kv, in memory: what ModelRegistry records an activation in."""
+
+    def put_json(self, key: str, value: object) -> None:
+        self[key] = value
+
+    def get_json(self, key: str, default: object = None) -> object:
+        return self.get(key, default)

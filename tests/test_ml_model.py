@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from ml_helpers import random_bars
+from ml_helpers import MemoryKV, random_bars
 
 from strategies.ml.config import (DecayConfig, FeatureConfig, LabelConfig, MLConfig, ModelParams,
                                   ThresholdConfig, WalkForwardConfig)
@@ -100,16 +100,8 @@ def test_validation_trades_do_not_depend_on_later_outcomes(data, result):
 def test_registry_versions_active_and_load_by_version(tmp_path, data, result):
     X, lab = data
     booster = fit(X, lab["y"].to_numpy(), CFG.model)
-    kv: dict = {}
-
-    class Store:
-        def put_json(self, k, v):
-            kv[k] = v
-
-        def get_json(self, k, default=None):
-            return kv.get(k, default)
-
-    reg = ModelRegistry(tmp_path, store=Store(), clock=lambda: 1_700_000_000.0)
+    kv = MemoryKV()
+    reg = ModelRegistry(tmp_path, store=kv, clock=lambda: 1_700_000_000.0)
     manifest = {"features": list(X.columns), "threshold": result.threshold,
                 "metrics": {"overall": result.overall}, "data_hash": frame_hash(X, lab[["y"]])}
     v1 = reg.register("ETH/BTC", "5m", booster, manifest, activate=True)

@@ -61,6 +61,15 @@ def registry(tmp_path_factory) -> Path:
     return work / "reg"
 
 
+def train_on_every_bar(tmp_path_factory) -> Path:
+    """ETH/BTC 5m trained on every bar a run replays (v1, active): in sample for all of them."""
+    work = tmp_path_factory.mktemp("full")
+    (work / "filter.yaml").write_text(FILTER)
+    assert main(["train", "ml", "--symbol", SYMBOL, "--tf", "5m", "--registry", str(work / "reg"),
+                 "--spec", str(work / "filter.yaml")]) == 0
+    return work / "reg"
+
+
 def run_config(work: Path, registry: Path, **ml) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     (work / "fast.yaml").write_text(STRATEGY)

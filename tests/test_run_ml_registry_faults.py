@@ -16,19 +16,15 @@ from engine.cli import main
 from engine.run.session import RefusedToStart
 from strategies.ml import dataset
 from strategies.ml.registry import ModelRegistry, RegistryError, slug
-from tests.test_run_ml import FILTER, MODEL, SYMBOL, _middle, make_runner, rejected
+from ml_helpers import MemoryKV
+from tests.test_run_ml import FILTER, MODEL, SYMBOL, _middle, make_runner, rejected, train_on_every_bar
 
 LINE = slug(SYMBOL) + "/5m"
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    """ETH/BTC 5m trained on every bar a run replays (v1, active)."""
-    work = tmp_path_factory.mktemp("full")
-    (work / "filter.yaml").write_text(FILTER)
-    assert main(["train", "ml", "--symbol", SYMBOL, "--tf", "5m", "--registry", str(work / "reg"),
-                 "--spec", str(work / "filter.yaml")]) == 0
-    return work / "reg"
+    return train_on_every_bar(tmp_path_factory)
 
 
 def test_a_run_judges_no_bar_its_model_was_trained_on(tmp_path, trained):
@@ -109,20 +105,12 @@ def test_a_version_folder_a_crash_left_unindexed_is_not_renamed_over(tmp_path):
 
 def test_a_store_activation_the_index_contradicts_is_refused(tmp_path):
     """`--activate` without `--state` left the store's older choice in place, and the store won."""
-    kv: dict = {}
-
-    class Store:
-        def put_json(self, k, v):
-            kv[k] = v
-
-        def get_json(self, k, default=None):
-            return kv.get(k, default)
-
-    ModelRegistry(tmp_path, store=Store()).register("ETH/BTC", "5m", Booster(), {"threshold": 0.5}, activate=True)
+    kv = MemoryKV()
+    ModelRegistry(tmp_path, store=kv).register("ETH/BTC", "5m", Booster(), {"threshold": 0.5}, activate=True)
     ModelRegistry(tmp_path).register("ETH/BTC", "5m", Booster(), {"threshold": 0.5}, activate=True)
     with pytest.raises(RegistryError, match="the index says v2 is active, the state store v1"):
-        ModelRegistry(tmp_path, store=Store()).active_version("ETH/BTC", "5m")
-    assert ModelRegistry(tmp_path / "other", store=Store()).active_version("ETH/BTC", "5m") is None
+        ModelRegistry(tmp_path, store=kv).active_version("ETH/BTC", "5m")
+    assert ModelRegistry(tmp_path / "other", store=kv).active_version("ETH/BTC", "5m") is None
 
 
 def test_train_finds_bundled_data_by_any_name_of_its_timeframe():

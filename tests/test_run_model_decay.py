@@ -20,7 +20,7 @@ from rich.console import Console
 from engine.cli import main
 from engine.commands.run import _show_decay
 from engine.data import sources
-from tests.test_run_ml import FILTER, MODEL, SYMBOL, finish, make_runner
+from tests.test_run_ml import FILTER, MODEL, SYMBOL, finish, make_runner, train_on_every_bar
 
 HALF = FILTER.replace("train: 4w", "train: 2w")
 
@@ -39,12 +39,7 @@ def half_registry(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def full_registry(tmp_path_factory) -> Path:
-    """A model trained on every bar a run replays (v1, active)."""
-    work = tmp_path_factory.mktemp("full")
-    (work / "filter.yaml").write_text(FILTER)
-    assert main(["train", "ml", "--symbol", SYMBOL, "--tf", "5m", "--registry", str(work / "reg"),
-                 "--spec", str(work / "filter.yaml")]) == 0
-    return work / "reg"
+    return train_on_every_bar(tmp_path_factory)
 
 
 def _manifest(registry: Path) -> Path:
