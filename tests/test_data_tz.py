@@ -176,7 +176,9 @@ def test_a_bid_and_an_ask_file_are_both_read_in_the_zone(tmp_path):
     from engine.data.loader import load_bid_ask
 
     stamps = ["2024-07-01 00:00", "2024-07-01 01:00", "2024-07-01 02:00"]
-    df = load_bid_ask(plain(tmp_path, stamps, "bid.csv"), plain(tmp_path, stamps, "ask.csv"), tz="UTC+02:00")
+    ask = Path(plain(tmp_path, stamps, "ask.csv"))
+    ask.write_text(ask.read_text().replace(",1.1,10", ",1.15,10"))  # a spread: the same prices twice are refused
+    df = load_bid_ask(plain(tmp_path, stamps, "bid.csv"), str(ask), tz="UTC+02:00")
     assert list(df.index) == utc("2024-06-30 22:00", 3)
 
 

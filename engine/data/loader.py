@@ -24,8 +24,10 @@ import lzma
 import math
 import re
 import zipfile
+from contextlib import closing
 from datetime import timedelta, timezone, tzinfo
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator
 from zoneinfo import ZoneInfo, available_timezones
@@ -47,9 +49,9 @@ TIME_COLUMNS = ("ts", "timestamp", "timestamp_utc", "date", "datetime", "time", 
 EARLIEST, LATEST = "1990-01-01", "2200-01-01"  # outside this a "timestamp" is a counter or a wrong unit
 GAP_FACTOR = 3.0  # a gap wider than this many bar intervals is reported
 # Where every timeframe's grid starts: bars open at whole multiples of the timeframe after it.
-GRID_HINT = ("the engine resamples on that grid (1d bars open at midnight UTC), so a bar off it would be "
-             "merged with later bars: re-stamp the file to its bars' opens on the grid, or pass the --tf its "
-             "stamps fit")
+_GRID_WHY = ("the engine resamples on that grid (1d bars open at midnight UTC), so a bar off it would be "
+             "merged with later bars")
+GRID_HINT = f"{_GRID_WHY}: re-stamp the file to its bars' opens on the grid, or pass the --tf its stamps fit"
 _CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 HOUR, DAY, WEEK = pd.Timedelta(hours=1), pd.Timedelta(days=1), pd.Timedelta(days=7)
 # A bar's date and its time of day in two columns, as MetaTrader exports them (2024.01.02, 13:05:00).
@@ -77,29 +79,39 @@ def bar_line(path: Path, i: int) -> int:
 @lru_cache(maxsize=8)
 def _csv_lines(path: str, _mtime: int, _size: int) -> tuple[int, ...]:
     """1-based line on which each record read_csv reads starts (header first): it skips blank ones."""
-    return tuple(first for first, _, blank in _records(Path(path)) if not blank)
+    return tuple(first for first, _, blank, _ in _records(Path(path)) if not blank)
 
 
 def _parser_line(path: Path, n: int) -> int:
     """The file line of pandas' "line n": it counts lines, header and blank ones included, but
     not the line breaks inside a quoted field."""
     inside = 0
-    for first, spans, _ in _records(path):
+    for first, spans, _, _ in _records(path):
         if first - inside >= n:
             break
         inside += spans - 1
     return n + inside
 
 
-def _records(path: Path) -> Iterator[tuple[int, int, bool]]:
-    """(first line, lines spanned, blank) of each record as csv reads them: a quoted field may
-    span lines."""
-    end = 0
+def _records(path: Path) -> Iterator[tuple[int, int, bool, int]]:
+    """(first line, lines spanned, blank, fields) of each record as csv reads them: a quoted field
+    may span lines. Blank is what read_csv skips: a line of nothing but spaces and tabs (other than
+    the separator). A row of empty fields (`,,,,,` or `""`) is read, as a bar of missing values."""
+    sep, end, last = _separator(path), 0, [""]
+    space = " \t\r\n".replace(sep, "")
     with _open_text(str(path)) as f:
-        reader = csv.reader(f, delimiter=_separator(path))
+        reader = csv.reader(_remembering(f, last), delimiter=sep)
         for fields in reader:
-            yield end + 1, reader.line_num - end, not any(field.strip() for field in fields)
+            spans = reader.line_num - end
+            yield end + 1, spans, spans == 1 and not last[0].strip(space), len(fields)
             end = reader.line_num
+
+
+def _remembering(lines: Iterator[str], last: list[str]) -> Iterator[str]:
+    """`lines`, each kept in last[0] as it is read: csv.reader does not give a record's text."""
+    for line in lines:
+        last[0] = line
+        yield line
 
 
 def _open_text(path: str) -> Any:
@@ -177,7 +189,9 @@ def _metatrader_warning(path: Path, raw: pd.DataFrame) -> list[Diagnostic]:
 
 
 def _interval(index: pd.DatetimeIndex, tf: str | None, path: Path) -> pd.Timedelta | None:
-    """The bar interval: `tf` when given, which must be the data's own spacing."""
+    """The bar interval: `tf` when given, which must be the data's own spacing. infer_tf does not
+    let one stray step decide it, so an hourly file with a stray 10:01 bar matches --tf 1h and
+    _check_grid refuses that bar at its line (a 1m suggestion would store hourly bars as 1m ones)."""
     inferred = infer_tf(index)
     if not tf:
         return inferred
@@ -197,6 +211,7 @@ def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None 
                  tf: str | None = None, tz: str | None = None) -> pd.DataFrame:
     """Merge separate bid and ask bar files: mid OHLC, the closing bid/ask, and each side's own
     open/high/low (see _sides)."""
+    _check_two_files(Path(bid_path), Path(ask_path))
     bid = load_bars(bid_path, symbol, tf, tz=tz)
     ask = load_bars(ask_path, symbol, tf, tz=tz)
     if not bid.index.equals(ask.index):
@@ -207,6 +222,7 @@ def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None 
     b, a = bid["close"].to_numpy(), ask["close"].to_numpy()
     crossed = np.flatnonzero(a < b)
     _check_swapped(crossed, len(b), Path(bid_path), Path(ask_path))
+    _check_spread(b, a, Path(bid_path), Path(ask_path))
     warnings = list(bid.attrs["warnings"])
     if crossed.size:  # real FXCM bid and ask bars are sampled separately: ~1-2% close crossed
         warnings.append(data_warning(str(ask_path), bar_line(Path(ask_path), int(crossed[0])),
@@ -304,6 +320,25 @@ def _check_swapped(crossed: np.ndarray, bars: int, bid_path: Path, ask_path: Pat
                     f"(try {ask_path.name} --ask {bid_path.name})", code="DATA_CROSSED")
 
 
+def _check_two_files(bid_path: Path, ask_path: Path) -> None:
+    """The bid file given as its own ask would be quotes with no spread: every fill at the bid."""
+    if bid_path.exists() and ask_path.exists() and bid_path.samefile(ask_path):
+        raise DataError(str(ask_path), 1, f"the ask file is the bid file {bid_path.name} itself",
+                        "FILE is the bid bars and --ask the ask bars of the same market: give the ask file "
+                        "(or drop --ask: a spread model prices bars without quotes)")
+
+
+def _check_spread(b: np.ndarray, a: np.ndarray, bid_path: Path, ask_path: Path) -> None:
+    """No bar whose ask closes above its bid is no spread anywhere: the same prices twice (a copy
+    of the bid file), not an ask file, and every fill at the bid."""
+    if (a > b).any():
+        return
+    raise DataError(str(ask_path), 1, f"no bar of {len(b)} closes with ask above bid ({int((a == b).sum())} close "
+                    f"equal to {bid_path.name}'s): the quotes would have no spread anywhere",
+                    "give the market's ask bars as --ask (is this file a copy of the bid file?), or drop --ask "
+                    "(a spread model prices bars without quotes)")
+
+
 def first_off_grid(index: pd.DatetimeIndex, interval: pd.Timedelta) -> int | None:
     """0-based position of the first bar whose open is not on the timeframe's grid: whole
     multiples of the interval after GRID_ORIGIN (a 1d bar opens at midnight UTC), the bins of
@@ -331,7 +366,19 @@ def _check_grid(index: pd.DatetimeIndex, interval: pd.Timedelta | None, path: Pa
         hint = _zone_grid_hint(index, interval, zone)
     else:
         hint = _session_hint(index) if interval % DAY == pd.Timedelta(0) else GRID_HINT
+        hint = _stray_hint(index, interval) if hint is GRID_HINT else hint
     raise DataError(str(path), bar_line(path, i), grid_message(index[i], interval, local), hint)
+
+
+def _stray_hint(index: pd.DatetimeIndex, interval: pd.Timedelta) -> str:
+    """Few bars off a grid the rest are on are stray rows (extra or mis-stamped): the --tf their
+    stamps fit would store every other bar as a far shorter one, so only they are to be fixed."""
+    off = int(np.count_nonzero((index.as_unit("ns").asi8 - GRID_ORIGIN.value) % interval.value))
+    if 2 * off >= len(index):
+        return GRID_HINT
+    are = "is" if off == 1 else "are"
+    return (f"{_GRID_WHY}: {off} of the file's {len(index)} bars {are} off it and the rest on it, so those "
+            "are stray rows (extra or mis-stamped): re-stamp or drop them")
 
 
 def _wall(index: pd.DatetimeIndex, zone: tzinfo) -> pd.DatetimeIndex:
@@ -484,12 +531,50 @@ def _header_col(path: Path, fields: list[str], i: int) -> int:
 def _read(path: Path) -> pd.DataFrame:
     name = path.name.lower()
     if name.endswith(_CSV):
-        return pd.read_csv(path, sep=_separator(path))
+        return _read_csv(path)
     if name.endswith((".feather", ".arrow")):
         return pd.read_feather(path)
     if name.endswith((".parquet", ".pq")):
         return pd.read_parquet(path)
     raise DataError(str(path), 1, "unknown file type", "use .csv, .csv.gz, .feather or .parquet")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """index_col=False: rows with more fields than the header would make read_csv take their
+    first field as an index and shift every column's values one to the left. An extra field at
+    the rows' end (a trailing comma) is dropped when it is empty in every row, else refused."""
+    sep = _separator(path)
+    names, extra = _extra_fields(path)
+    if names < 2:  # a header read as one column is another separator's file: _no_time_hint says so
+        return pd.read_csv(path, sep=sep)
+    if extra > 0:
+        _check_extra_empty(path, pd.read_csv(path, sep=sep, dtype=str), names, extra)
+    return pd.read_csv(path, sep=sep, index_col=False, usecols=range(names) if extra > 0 else None)
+
+
+def _extra_fields(path: Path) -> tuple[int, int]:
+    """The header's fields, and how many more the first row has: read_csv sizes the frame by them."""
+    with closing(_records(path)) as records:
+        widths = list(islice((width for _, _, blank, width in records if not blank), 2))
+    return (widths[0], widths[1] - widths[0]) if len(widths) == 2 else (0, 0)
+
+
+def _check_extra_empty(path: Path, shifted: pd.DataFrame, names: int, extra: int) -> None:
+    """`shifted`: read_csv's frame (as text) with `extra` fields taken as its index, so each row's
+    last `extra` fields are its last columns. A value there has no column to go in: refuse its row."""
+    tail = shifted.iloc[:, -min(extra, names):].fillna("")
+    held = tail.apply(lambda col: col.str.strip() != "").any(axis=1).to_numpy()
+    if extra >= names:  # more extra fields than names: some are in the index, not a trailing comma
+        held = np.ones(len(tail), dtype=bool)
+    if not held.any():
+        return
+    i = int(np.flatnonzero(held)[0])
+    more = "one more field" if extra == 1 else f"{extra} more fields"
+    raise DataError(str(path), bar_line(path, i), f"row has {more} than the header ({names} names): "
+                    f"{', '.join(map(_show, tail.iloc[i]))} at its end has no column",
+                    "the header names fewer columns than the rows hold: name the missing one (a row-number "
+                    "column's is a leading comma), or remove the extra field (a trailing separator is read when "
+                    "every row has it and nothing after it)")
 
 
 def _separator(path: Path) -> str:

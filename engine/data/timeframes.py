@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -68,12 +69,34 @@ def infer_tf(index: "pd.DatetimeIndex") -> "pd.Timedelta | None":
     """The bar interval: the most common spacing (the median hides nothing on weekend-gapped
     forex), unless a sparse market's gaps outnumber its whole steps. Then the shortest spacing,
     when every spacing is a whole multiple of it (1m bars with quiet minutes missing are 1m bars
-    even where 2m steps are the most common)."""
+    even where 2m steps are the most common) and it is not one stray step among steps nearly all
+    far longer (an hourly file with one extra 10:01 bar is 1h bars with a bar off its grid, not 1m
+    bars: as 1m, each hourly bar would be known 59 minutes before it closed)."""
     if len(index) < 2:
         return None
     diffs = index.to_series().diff().dropna()
     common, shortest = diffs.mode().iloc[0], diffs.min()
     steps = diffs.to_numpy().astype("int64")
-    if (steps % common.value).any() and shortest.value > 0 and not (steps % shortest.value).any():
+    if (steps % common.value).any() and shortest.value > 0 and not (steps % shortest.value).any() \
+            and not far_apart(steps, shortest.value):
         return shortest
     return common
+
+
+# A step this many intervals long, or longer, is a gap (the loader warns of gaps past 3 intervals).
+FAR_STEPS, NEARLY_ALL = 3, 0.9
+
+
+def far_apart(steps: "np.ndarray", interval: int) -> bool:
+    """Nearly all `steps` (int ns) FAR_STEPS intervals long or longer, the most common one too:
+    bars far longer than `interval`, which would be stored as bars of it. Not real gaps: forex
+    weekends, a daily market's holidays, an illiquid market's quiet minutes (its most common step
+    is still a bar or two)."""
+    import numpy as np
+
+    if not len(steps) or interval <= 0:
+        return False
+    values, counts = np.unique(steps, return_counts=True)
+    common = values[np.argmax(counts)]  # the shortest of those tied, as Series.mode
+    far = np.count_nonzero(steps >= FAR_STEPS * interval)
+    return bool(common >= FAR_STEPS * interval and far >= NEARLY_ALL * len(steps))
