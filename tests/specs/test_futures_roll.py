@@ -115,3 +115,12 @@ def test_flatten_while_flat_blocks_opening(machine):
     f.send("open_requested", qty=1.0, dte=20.0)
     assert f.state == "flat" and f.called("submit_entry") == []
     assert f.called("record_rejection") == [{"reason": "entries blocked by the kill switch"}]
+
+
+def test_a_close_not_filled_by_expiry_is_settled(machine):
+    """expiry_reached in `closing` was unhandled: the future was never settled."""
+    f = holding(machine)
+    f.send("kill_flatten")
+    assert f.state == "closing"
+    f.send("expiry_reached", settlement_price=1.0842)
+    assert f.state == "settled" and f.called("settle_position") == [{"price": 1.0842}]

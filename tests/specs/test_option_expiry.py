@@ -80,3 +80,14 @@ def test_kill_blocks_opening_and_resume_allows_it(machine, kill):
     o.send("kill_resume")
     o.send("open_requested", qty=1.0, dte=10.0, premium=0.02)
     assert o.state == "holding"
+
+
+@pytest.mark.parametrize("qty, final, action", [(1.0, "exercised", "exercise_option"), (-1.0, "assigned", "assign_option")])
+def test_a_close_not_filled_by_expiry_still_exercises_or_is_assigned(machine, qty, final, action):
+    """expiry_reached in `closing` (a kill flatten whose close had not filled) was unhandled: an ITM
+    short option was never assigned, and the position was left as if still closing."""
+    o = holding(machine, qty=qty)
+    o.send("kill_flatten")
+    assert o.state == "closing"
+    o.send("expiry_reached", moneyness=0.2, settlement_price=1.2)
+    assert o.state == final and o.called(action) == [{"qty": 1.0, "settlement_price": 1.2}]
