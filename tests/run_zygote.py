@@ -6,9 +6,11 @@ there. This process imports them once, then forks a child per request: the child
 process running `engine.cli.main(argv)` from a pristine copy of this one (nothing has run
 here but imports), so a SIGKILL ends a real engine process wherever it happens to be.
 
-Protocol: each stdin line is a JSON argv (after `engine`). For each, stdout carries the
+Protocol: each stdin line is a JSON argv (after `engine`), or {"argv": ARGV, "kill": [POINT, N]}: the
+child SIGKILLs itself at that point (tests/crash_points.py). For each, stdout carries the
 child's `pid N`, then whatever the child prints (its heartbeat lines), then an empty line and
 `exit RC` once it has ended (RC negative: the signal that ended it). The child's stderr is this process's.
+Every child has tests/crash_points.py's tap on its paper venue: the submissions the venue heard.
 usage: python tests/run_zygote.py  (from the repository root)
 """
 from __future__ import annotations
@@ -34,12 +36,20 @@ import state.store  # noqa: E402,F401
 import strategies.family.trend  # noqa: E402,F401
 from engine.cli import main  # noqa: E402
 
+sys.path.append(str(Path(__file__).resolve().parent))  # tests/, after the root: crash_points
+import crash_points  # noqa: E402
 
-def _child(argv: list[str]) -> None:
+crash_points.install_tap()
+
+
+def _child(argv: list[str] | dict) -> None:
     """Run the engine; never return into the serving loop."""
     code = 1
     try:
         print(f"pid {os.getpid()}", flush=True)
+        if isinstance(argv, dict):
+            crash_points.install(*argv["kill"])
+            argv = argv["argv"]
         code = main(argv)
     except SystemExit as stop:  # argparse's --help and usage errors
         code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
