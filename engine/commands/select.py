@@ -291,10 +291,12 @@ def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: ML
     registry = ModelRegistry(registry_root or cfg.registry_root)
     try:  # a model a run would refuse is ranked on nothing: it is left out, and the note says why
         version = registry.active_version(symbol, tf)
-        t = registry.oos_trades(symbol, tf, registry.load(symbol, tf, version).version) if version else None
+        if version is not None:
+            registry.load(symbol, tf, version)
+            t = registry.oos_trades(symbol, tf, version)
     except RegistryError as e:
         return None, f"skipped (its registered model cannot be used: {e})"
-    if version is not None and t is not None:
+    if version is not None:
         ts, t1, ret = pd.DatetimeIndex(t["ts"]), pd.DatetimeIndex(t["t1"]), t["ret"]
         start, end = pd.Timestamp(t["span"][0]), pd.Timestamp(t["span"][1])
         note = f"validation trades of registered v{version}"

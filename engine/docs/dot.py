@@ -112,15 +112,20 @@ def stale_svgs(out_dir: Path, machines: dict[str, Machine], prune: bool) -> list
             found = _STAMP.search(path.read_text(encoding="utf-8", errors="replace"))
             if found is None or found.group(1) != stamp(m):
                 problems.append(f"{svg_of(page)}: out of date (engine docs --svg redraws it)")
-    if prune and out_dir.exists():
-        wanted = {svg_of(p) for p in machines}
-        problems += [f"{rel}: no longer generated" for rel in
-                     sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.svg")) if rel not in wanted]
+    if prune:
+        problems += [f"{rel}: no longer generated" for rel in _orphans(out_dir, machines)]
     return problems
 
 
 def prune_svgs(out_dir: Path, machines: dict[str, Machine]) -> None:
+    for rel in _orphans(out_dir, machines):
+        (out_dir / rel).unlink()
+
+
+def _orphans(out_dir: Path, machines: dict[str, Machine]) -> list[str]:
+    """The SVGs under `out_dir` (relative, sorted) that no machine of `machines` draws."""
+    if not out_dir.exists():
+        return []
     wanted = {svg_of(p) for p in machines}
-    for p in out_dir.rglob("*.svg") if out_dir.exists() else ():
-        if p.relative_to(out_dir).as_posix() not in wanted:
-            p.unlink()
+    return [rel for rel in sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.svg"))
+            if rel not in wanted]
