@@ -22,6 +22,21 @@ def test_parse_forbidden_name():
     assert (d.code, d.hint) == ("EXPR_NAME", "did you mean `kpi.sharpe`?")
 
 
+def test_a_field_of_a_scalar_is_an_unknown_name():
+    """`ctx.n.x` on an int, `kpi.sharpe.foo` on a float: validate passed both, and the run then
+    raised in the guard (AttributeError) or compared a method to a number (always false)."""
+    for read, declared in (("kpi.sharpe.foo > 0", "float"), ("ctx.n.upper == 0", "int")):
+        (d,) = _guard(read)
+        root = read.split(".")[0] + "." + read.split(".")[1]
+        assert d.code == "EXPR_NAME" and f"`{root}` is declared `{declared}`" in d.message, d.message
+
+
+def test_a_map_field_may_be_read_deeper():
+    m = machine(STATES, [{"event": "go", "source": "a", "target": "b", "guard": "ctx.seen.btc > 0"}],
+                context={"seen": {"type": "map", "default": {}}})
+    assert lint(specset(m)) == []
+
+
 def test_event_payload_only_visible_for_its_transition():
     m = machine({"a": {"initial": True, "entry": [{"assign": {"n": "event.qty"}}]}, "b": {"final": True}},
                 [{"event": "fill", "source": "a", "target": "b", "guard": "event.qty > 0"}],

@@ -193,7 +193,7 @@ def test_the_shipped_specs_stay_clean() -> None:
 # --- the property: what the lint passes does not raise TypeError --------------------------------
 
 _ROOTS = ("ctx", "pnl", "params", "event")
-_SCOPE = Scope({r: frozenset(k.split(".")[1] for k in DECLARED if k.startswith(r + ".")) for r in _ROOTS})
+_SCOPE = Scope({r: {k.split(".")[1]: t for k, t in DECLARED.items() if k.startswith(r + ".")} for r in _ROOTS})
 _FINE = (ZeroDivisionError, OverflowError, ValueError)  # not TypeErrors: bad values, not bad types
 
 

@@ -560,14 +560,7 @@ class _Binder:
     # -- expressions and actions ---------------------------------------------
 
     def _scope(self, event: str | None) -> Scope:
-        m = self.m
-        roots: dict[str, frozenset[str] | None] = {
-            name: (frozenset(i.fields) or None) for name, i in m.inputs.items()}
-        roots["params"] = frozenset(m.params)
-        roots["ctx"] = frozenset(m.context)
-        ev = m.events.get(event) if event else None
-        roots["event"] = frozenset(ev.payload) if ev is not None else None
-        return Scope(roots, frozenset(self.registry.guards))
+        return Scope(self.m.expr_roots(event), frozenset(self.registry.guards))
 
     def _compile(self, source: str, pos: Pos, scope: Scope):
         try:
@@ -652,7 +645,7 @@ class _Binder:
                 return None
         # An expression over parameters (`params.cooldown`): evaluated here, against the bound
         # params, so that overrides apply (the loader's delay_s only knows the default).
-        c = self._compile(text, pos, Scope({"params": frozenset(self.m.params)}))
+        c = self._compile(text, pos, Scope({"params": self.m.expr_roots(None)["params"]}))
         if c is None:
             return None
         try:

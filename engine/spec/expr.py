@@ -47,9 +47,10 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What an expression may see: root -> declared fields (None: any public field)."""
+    """What an expression may see: root -> declared field -> type name (None: any public field).
+    Only a `map` field has fields of its own, so `ctx.streak.count` on an `int` is unknown."""
 
-    roots: Mapping[str, frozenset[str] | None]
+    roots: Mapping[str, Mapping[str, str] | None]
     functions: frozenset[str] = frozenset()
 
 
@@ -182,6 +183,11 @@ def _check_path(path: str, scope: Scope, col: int) -> Problem | None:
     if field not in fields:
         return Problem("EXPR_NAME", f"unknown name `{root}.{field}`", col,
                        did_you_mean(field, fields, prefix=f"{root}."))
+    deeper = rest.split(".")[1:]
+    if deeper and fields[field] != "map":
+        return Problem("EXPR_NAME", f"unknown name `{root}.{field}.{deeper[0]}` (`{root}.{field}` is "
+                       f"declared `{fields[field]}`, which has no fields)", col,
+                       f"read `{root}.{field}` itself, or declare it `map`")
     return None
 
 

@@ -222,6 +222,16 @@ class Machine:
         return (*(a for t in self.transitions for a in t.actions),
                 *(a for s in self.states.values() for a in s.entry + s.exit))
 
+    def expr_roots(self, event: str | None) -> dict[str, Mapping[str, str] | None]:
+        """The names an expression read on `event` may use, each with its declared fields and their
+        types (None: an event the machine does not declare, reported elsewhere)."""
+        roots: dict[str, Mapping[str, str] | None] = {name: i.fields for name, i in self.inputs.items()}
+        roots["params"] = {n: p.type for n, p in self.params.items()}
+        roots["ctx"] = {n: v.type for n, v in self.context.items()}
+        ev = self.events.get(event) if event else None
+        roots["event"] = ev.payload if ev is not None else (None if event else EMPTY)
+        return roots
+
     def initial_child(self, parent: str | None) -> str | None:
         kids = self.roots if parent is None else self.states[parent].children
         return next((k for k in kids if self.states[k].initial), None)

@@ -96,15 +96,12 @@ class Context:
         return self._sites[m.name]
 
     def _analyse(self, m: Machine) -> Iterator[Site]:
-        base = {"params": frozenset(m.params), "ctx": frozenset(m.context),
-                **{i.name: frozenset(i.fields) for i in m.inputs.values()}}
-        scopes: dict[str | None, Scope] = {None: Scope({**base, "event": frozenset()}, self.guards)}
+        scopes: dict[str | None, Scope] = {}
         memo: dict[tuple[str, str | None], tuple] = {}  # specs repeat argument texts a lot
 
         def site(e: Expr, where: str, event: str | None, guard: bool = False) -> Site:
             if event not in scopes:
-                ev = m.events.get(event) if event else None
-                scopes[event] = Scope({**base, "event": frozenset(ev.payload) if ev else None}, self.guards)
+                scopes[event] = Scope(m.expr_roots(event), self.guards)
             key = (e.source, event)
             if key not in memo:
                 memo[key] = _analysed(e.source, scopes[event])
