@@ -11,8 +11,9 @@ from collections import OrderedDict, deque
 from typing import Any, Callable, Mapping
 
 from adapters.base import ReportStatus, Venue, VenueEvent, VenueReport
-from engine.domain import Domain, Fill, OrderRequest, on_lot_grid
+from engine.domain import Bar, Domain, Fill, OrderRequest, on_lot_grid
 from engine.exec.handles import ENDED_SHORT, BracketHandle, OrderHandle
+from engine.exec.plausible import outside_bar, unbookable
 from engine.risk.types import Intent
 from engine.runtime import BoundMachine, Clock, Instance, Interpreter
 from engine.runtime.audit import Record
@@ -40,8 +41,10 @@ class Execution:
                  venue: Venue, ledger: Any, clock: Clock, *,
                  multiplier: Callable[[str], float], on_closed: Callable[[BracketHandle], None],
                  on_fill: Callable[[Domain, Fill, float], None] = lambda d, f, m: None,
-                 on_funding: Callable[[Domain, str, float], None] = lambda d, s, p: None) -> None:
+                 on_funding: Callable[[Domain, str, float], None] = lambda d, s, p: None,
+                 fill_price_band: float = 0.1) -> None:
         self.interp, self.venue, self.ledger, self.clock = interp, venue, ledger, clock
+        self.fill_price_band = fill_price_band  # the risk spec's limits.fill_price_band
         self.order_machine, self.bracket_machine = order_machine, bracket_machine
         # The order spec says where an order is done: a final state, or one tagged `terminal`
         # (CANCELED: a late fill is still booked, but nothing works). A stage switch rebinds
@@ -73,6 +76,7 @@ class Execution:
         # The venue batch on_reports applies, and the index of its first report not yet applied.
         self._batch: list[VenueReport] | tuple = ()
         self._next = 0
+        self._bar: Bar | None = None  # the bar the batch's fills were reported in, to judge their prices
         self._later: list[Callable[[], None]] = []  # run once the step under way is over (later)
 
     # -- creating instances -----------------------------------------------------
@@ -198,14 +202,16 @@ class Execution:
         self.fault(f"{m.name} `{iid}` in `{state}` ({where}) has {what}, which the engine sent it, "
                    f"and does not list it under `ignores`", key=iid)
 
-    def on_reports(self, reports: list[VenueReport]) -> None:
-        outer, self._batch = (self._batch, self._next), reports
+    def on_reports(self, reports: list[VenueReport], bar: Bar | None = None) -> None:
+        """Apply a batch of the venue's reports; `bar`: the bar they were reported in, if any."""
+        outer, self._batch = (self._batch, self._next, self._bar), reports
+        self._bar = bar
         try:
             for i, r in enumerate(reports):
                 self._next = i + 1
                 self._on_report(r)
         finally:
-            self._batch, self._next = outer
+            self._batch, self._next, self._bar = outer
         # Only after the whole batch: one bar can hold a leg's fill that closes the bracket
         # and the entry's last fill, which must still reach its order (see on_order_fill).
         self._retire()
@@ -224,14 +230,15 @@ class Execution:
 
     def _on_report(self, r: VenueReport) -> None:
         order = self.orders.get(r.client_order_id)
+        fills = self._believable(r) if r.fills else ()
         if order is None:
             gone = self.retired.get(r.client_order_id)
-            for fill in r.fills if gone is not None else ():
+            for fill in fills if gone is not None else ():
                 if fill.fill_id not in gone.fill_ids:
                     self._late_fill(gone, fill)
             return  # else an order this run never held (a resumed run's books are checked at checkpoints)
         was_live = self.is_live(order)  # else its bracket heard of its end already: a repeated report
-        for fill in r.fills:
+        for fill in fills:
             self._dispatch_fill(order, fill)
         event = _REPORT_EVENTS.get(r.status)
         if event == "rejected":
@@ -264,6 +271,27 @@ class Execution:
                 b.funding += paid * b.side.sign * b.open_qty / held
         self.ledger.funding(domain, event)
         self.on_funding(domain, event.symbol, paid)
+
+    def _believable(self, r: VenueReport) -> tuple[Fill, ...] | list[Fill]:
+        """The report's fills the books can take. One whose figures cannot be booked is left out;
+        one priced far outside its bar is booked as the venue reports it (the venue's cash moved).
+        Both are faults: the run stops opening risk until an operator has looked."""
+        fills = r.fills
+        if all(unbookable(f) is None and outside_bar(f, self._bar, self.fill_price_band) is None for f in fills):
+            return fills
+        kept = []
+        for f in fills:
+            why = unbookable(f)
+            if why is not None:
+                self.fault(f"the venue reports fill {f.fill_id} of order {r.client_order_id} ({f.symbol}) with "
+                           f"{why}: not booked, so the books and the venue disagree on it", key=r.client_order_id)
+                continue
+            why = outside_bar(f, self._bar, self.fill_price_band)
+            if why is not None:
+                self.fault(f"the venue reports fill {f.fill_id} of order {r.client_order_id} ({f.symbol}) at an "
+                           f"implausible price: {why}; booked as the venue reports it", key=r.client_order_id)
+            kept.append(f)
+        return kept
 
     def _dispatch_fill(self, order: OrderHandle, fill: Fill) -> None:
         if fill.fill_id in order.fill_ids:

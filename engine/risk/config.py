@@ -316,6 +316,8 @@ class Limits(_Strict):
     sector_risk_pct: Share
     sectors: dict[SectorName, Symbols]
     trading_day: TradingDay = TradingDay()
+    # How far beyond its bar's range a fill's price may be before it is a fault (engine/exec/plausible.py).
+    fill_price_band: Share = 0.1
 
     @field_validator("sectors", mode="before")
     @classmethod
@@ -380,6 +382,7 @@ RUN_READS: dict[str, Reader] = {
     "leverage_caps": Reader("the venue's margin and the book's free cash (engine/run/assemble.py, loop.py)"),
     "trading_day": Reader("the run's day roll: the daily loss, the daily risk budget, the gates' daily closes "
                           "(engine/run/loop.py)"),
+    "fill_price_band": Reader("the check of each venue fill against its bar (engine/exec/plausible.py)"),
 }
 
 

@@ -113,7 +113,8 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
                           else BufferedLedger(store, "paper", clock.now, hash_))
         session.execution = Execution(interp, session.bound["order"], session.bound["bracket"], venue,
                                       session.ledger, clock, multiplier=lambda s: venue.catalogue.get(s).multiplier,
-                                      on_closed=runner.on_closed, on_fill=runner.on_fill, on_funding=runner.on_funding)
+                                      on_closed=runner.on_closed, on_fill=runner.on_fill, on_funding=runner.on_funding,
+                                      fill_price_band=risk.limits.fill_price_band)
         venue.on_event = session.execution.on_venue_event
         runner.decider = session.decider = decider
         runner.decider.holding = lambda symbol, d: any(b.side.sign == d

@@ -306,8 +306,8 @@ class Runner:
         if venue.works_at_open(s.symbol):
             opened = venue.open_bar(bar)
             if opened:
-                ex.on_reports(opened)
-        ex.on_reports(venue.on_bar(bar))
+                ex.on_reports(opened, bar)
+        ex.on_reports(venue.on_bar(bar), bar)
         if ex.faults:
             self._raise_faults()
         book = ses.books.get(s.domain)
