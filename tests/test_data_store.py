@@ -20,7 +20,8 @@ def test_reimport_is_idempotent_and_overlap_last_write_wins(tmp_path):
     assert (again.replaced, again.differed, again.days_written) == (3000, 0, 0)
     assert snapshot(tmp_path) == before
     overlap = df.iloc[2500:].copy()
-    overlap.loc[overlap.index[0], "close"] = overlap["close"].iloc[0] * 1.01
+    for column in ("close", "high"):  # a bar the import would take: its close stays within its high
+        overlap.loc[overlap.index[0], column] = overlap[column].iloc[0] * 1.01
     r = store.write(overlap, "LTC/BTC", "5m")
     assert (r.replaced, r.differed, r.first_differed) == (500, 1, overlap.index[0])
     back = store.read("LTC/BTC", "5m")
@@ -50,7 +51,7 @@ def test_read_holds_bars_from_start_inclusive_to_end_exclusive_across_days(tmp_p
     import pandas as pd
 
     idx = pd.date_range("2024-01-01", periods=48, freq="1h", tz="UTC", name="ts")
-    df = pd.DataFrame({"open": 1.0, "high": 2.0, "low": 0.5, "close": range(1, 49), "volume": 1.0},
+    df = pd.DataFrame({"open": 1.0, "high": 50.0, "low": 0.5, "close": range(1, 49), "volume": 1.0},
                       index=idx, dtype=float)
     store = ParquetStore(tmp_path)
     store.write(df, "X", "1h")

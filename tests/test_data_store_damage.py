@@ -139,3 +139,22 @@ def test_a_day_file_removed_between_the_listing_and_the_read_is_a_diagnostic(tmp
         ParquetStore(tmp_path).read(SYMBOL, TF)
     assert str(err.value).startswith(f"{gone}:1:1: error DATA this stored day file was removed while it was being read")
     assert "import the file holding 2018-01-12 again" in str(err.value)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"open": 0.0, "high": 0.0, "low": 0.0, "close": 0.0}, "OHLC sanity: prices must be positive"),
+    ({"high": float("inf")}, "`high` is not a number (inf)"),
+    ({"close": float("nan")}, "`close` is not a number (nan)"),
+])
+def test_a_day_file_changed_after_its_import_is_refused_at_its_row(tmp_path, bars, change, message):
+    """The import checks the prices once; a day file edited or damaged since was read back
+    unchecked, and the paper venue filled a stop at its price of 0 (a traceback, on every resume)."""
+    ParquetStore(tmp_path).write(bars, SYMBOL, TF)
+    path = ParquetStore(tmp_path).folder(SYMBOL, TF) / "date=2018-01-12" / "part.parquet"
+    day = pd.read_parquet(path)
+    for column, value in change.items():
+        day.iloc[96, day.columns.get_loc(column)] = value
+    day.to_parquet(path)
+    with pytest.raises(DataError) as e:
+        ParquetStore(tmp_path).read(SYMBOL, TF)
+    assert str(e.value).startswith(f"{path}:97:1: error DATA {message}")

@@ -784,6 +784,20 @@ def _numeric_columns(raw: pd.DataFrame, path: Path, wanted: list[str],
     return out
 
 
+def check_values(df: pd.DataFrame, path: Path) -> None:
+    """The checks of a file's prices, for bars read back from somewhere the import checked once
+    (a stored day): a file edited or damaged since would otherwise trade a price of 0, or inf."""
+    for c in (*OHLC, "volume", "bid", "ask", *SIDE_OHLC):
+        if c in df.columns:
+            bad = np.flatnonzero(~np.isfinite(df[c].to_numpy(dtype="float64")))
+            if bad.size:
+                i = int(bad[0])
+                raise DataError(str(path), bar_line(path, i), f"`{c}` is not a number ({df[c].iloc[i]})",
+                                "the file was changed after it was imported: import the source file again")
+    _check_ohlc(df, path)
+    check_sides(df, path)
+
+
 def _check_order(index: pd.DatetimeIndex, path: Path) -> None:
     step = np.diff(index.asi8)
     back = np.flatnonzero(step < 0)

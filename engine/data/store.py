@@ -66,7 +66,7 @@ import pandas as pd
 
 from engine.data import DEFAULT_STORE
 from engine.data.errors import DataError
-from engine.data.loader import GRID_HINT, first_off_grid, grid_message
+from engine.data.loader import GRID_HINT, check_values, first_off_grid, grid_message
 from engine.data.quoted import SIDE_OHLC
 from engine.data.timeframes import canonical_tf, parse_tf
 
@@ -360,7 +360,8 @@ class ParquetStore:
         """A stored day whose bars open on the grid: older versions stored off-grid stamps, which
         resampling would bin with later bars (a bar built from prices after its close). And
         bars of its folder's day: a file copied or a folder renamed would hide its bars from reads
-        of their day and show them twice, or out of order, to a read of the whole series."""
+        of their day and show them twice, or out of order, to a read of the whole series. And
+        prices the import would take: a day file changed since would trade a price of 0."""
         df = _read(path)
         if df is None:  # removed since _days listed it: a read without that day would have a hole
             raise DataError(str(path), 1, "this stored day file was removed while it was being read (an import "
@@ -378,6 +379,7 @@ class ParquetStore:
             raise DataError(str(path), int(elsewhere[0]) + 1, f"stored bar {df.index[elsewhere[0]]} is not of "
                             f"{day}, the day its folder names: the file was copied or its folder renamed",
                             f"remove {path.parent} and import the file holding {day} again")
+        check_values(df, path)
         return df
 
     def list(self) -> list[Series]:
