@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Engine, bindparam, create_engine, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel
 
 from engine.domain import Domain, Fill, Mode, OrderRequest, Position, Side
@@ -812,7 +813,10 @@ def _write_sqlite(conn: Any, batch: Batch) -> None:
     # The driver's own cursor, in the session's transaction: SQLAlchemy's per-statement work
     # would be paid per statement of rows.
     with closing(conn.connection.driver_connection.cursor()) as cur:
-        _write_rows(cur, batch)
+        try:
+            _write_rows(cur, batch)
+        except sqlite3.Error as e:  # as SQLAlchemy raises it: a caller tells the store's file from others'
+            raise DBAPIError(None, None, e) from e
 
 
 def _write_rows(cur: Any, batch: Batch) -> None:

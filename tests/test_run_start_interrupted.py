@@ -141,3 +141,35 @@ def test_a_write_the_venue_file_refuses_while_starting_is_one_line(tmp_path: Pat
     err = capsys.readouterr().err
     assert err.startswith("engine run: cannot write the paper venue's file ") and "Traceback" not in err
     assert "(OperationalError: database or disk is full); the run did not start" in err
+
+
+def test_a_write_the_venue_file_refuses_inside_an_order_action_is_one_line(tmp_path: Path, monkeypatch, capsys):
+    """The venue's file full as it takes a submit: the error came wrapped in the interpreter's
+    ActionError, which the run did not look inside, so it ended in a traceback."""
+    import sqlite3
+
+    from adapters.paper.venue import PaperVenue
+
+    def submit(self, req):
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr(PaperVenue, "submit", submit)
+    assert main([*_argv(tmp_path, tmp_path / "run")[:-1], "3000"]) == 1  # past the first entry
+    err = capsys.readouterr().err
+    assert err.startswith("engine run: cannot write the paper venue's file ") and "Traceback" not in err
+    assert "(OperationalError: database or disk is full). The run stopped" in err and "--resume`" in err
+
+
+def test_a_batch_the_store_refuses_names_the_store_not_the_venue(tmp_path: Path, monkeypatch, capsys):
+    """The store's batch writer uses the driver's own cursor, whose sqlite3 error was blamed on the
+    paper venue's file."""
+    import sqlite3
+
+    import state.store
+
+    def rows(cur, batch):
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr(state.store, "_write_rows", rows)
+    assert main(_argv(tmp_path, tmp_path / "run")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"engine run: cannot write the state store sqlite:///{tmp_path / 'e.db'}"), err
+    assert "Traceback" not in err

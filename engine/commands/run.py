@@ -1049,6 +1049,16 @@ def _file_failed(e: Exception, args: argparse.Namespace, runner: Any) -> Refused
                    f"continue with `{resume_command_of(args)}`", 1)
 
 
+def _root_cause(e: BaseException) -> BaseException:
+    """What an action raised, under the interpreter's ActionErrors (an action's event may run
+    another instance's action, which wraps it again)."""
+    from engine.runtime.interpreter import ActionError
+
+    while isinstance(e, ActionError) and e.__cause__ is not None:
+        e = e.__cause__
+    return e
+
+
 def _write_failed(e: OSError, args: argparse.Namespace, run_dir: Path) -> Refused:
     """A run stopped by a write that failed: a checkpoint commits only after the audit trail is
     on disk, so the store holds the last one whole, and a resume cuts the trail back to it."""
@@ -1064,6 +1074,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
 
     from engine.console import console as make_console
     from engine.run import checkpoint
+    from engine.runtime.interpreter import ActionError
     from engine.run.report import print_kpi_table, run_setting, write_run_dir
 
     console = make_console()
@@ -1100,6 +1111,13 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
         raise _write_failed(e, args, run_dir) from None
     except (DBAPIError, sqlite3.Error) as e:  # the store's or the venue's file refused a write mid-run
         raise _file_failed(e, args, runner) from None
+    except ActionError as e:  # the same refusals, met inside a spec's action (the venue's file, on a submit)
+        cause = _root_cause(e)
+        if isinstance(cause, (DBAPIError, sqlite3.Error)):
+            raise _file_failed(cause, args, runner) from None
+        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
+            raise _write_failed(cause, args, run_dir) from None
+        raise
     if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
         _mark_finished(store, run_dir, files["journal"], me)
     print_kpi_table(result, console, setting)

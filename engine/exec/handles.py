@@ -38,6 +38,9 @@ _REJECTED, _CANCELED, _EXPIRED = ReportStatus.REJECTED, ReportStatus.CANCELED, R
 # units no order closes.
 ENDED_SHORT = frozenset({_REJECTED, _CANCELED, _EXPIRED})
 _UNKNOWN = ReportStatus.UNKNOWN
+# A request that raised one of these may or may not have reached the venue: a lost answer, which
+# the order spec's timers handle. Anything else a venue raises is a fault of the adapter's own.
+_NO_ANSWER = (TimeoutError, ConnectionError)
 _FINAL = frozenset(s for s in ReportStatus if s.is_final)
 _SIDES = {s.value: s for s in Side}
 _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
@@ -72,14 +75,19 @@ class OrderHandle:
         if qty != req.qty or price != req.price or reduce_only != req.reduce_only:
             self.request = req = replace(req, qty=qty, price=price, reduce_only=bool(reduce_only))
         ex.journal_intent(self)  # write-ahead: committed before the venue hears of it
-        report = ex.venue.submit(req)
-        self._answer(ctx, report)
+        report = self._ask("submit", ex.venue.submit, req)
+        if report is not None:
+            self._answer(ctx, report)
 
     def cancel_order(self, ctx: "ActionContext") -> None:
-        self._answer(ctx, self.execution.venue.cancel(self.id), refused="cancel_rejected")
+        report = self._ask("cancel", self.execution.venue.cancel, self.id)
+        if report is not None:
+            self._answer(ctx, report, refused="cancel_rejected")
 
     def amend_order(self, ctx: "ActionContext", qty: float, price: float) -> None:
-        report = self.execution.venue.amend(self.id, price=price or None, qty=qty or None)
+        report = self._ask("amend", self.execution.venue.amend, self.id, price=price or None, qty=qty or None)
+        if report is None:
+            return
         if report.status is _REJECTED or report.refused:
             ctx.raise_event("update_rejected", {"reason": report.reason})
             if self.bracket is not None:
@@ -99,7 +107,11 @@ class OrderHandle:
         ctx.raise_event("updated", {"qty": report.qty, "price": price})
 
     def request_reconciliation(self, ctx: "ActionContext") -> None:
-        report = self.execution.venue.order_status(self.id)
+        try:
+            report = self.execution.venue.order_status(self.id)
+        except _NO_ANSWER as e:  # asked again when the spec's UNRESOLVED timer says so
+            self._unanswered("status request", e)
+            return
         if report is None:  # the venue does not know the order: it was never placed
             ctx.raise_event("reconciled", {"status": NOT_FOUND, "filled_qty": 0.0, "avg_px": 0.0, "qty": 0.0})
             if self.bracket is not None:  # a leg the venue does not hold protects nothing: tell its bracket
@@ -123,6 +135,20 @@ class OrderHandle:
             # bracket its cancel had closed (and no order close the units).
             bracket, status, why = self.bracket, report.status, report.reason or "found ended by reconciliation"
             self.execution.later(lambda: bracket.on_order_done(self, status, why))
+
+    def _ask(self, what: str, call: Any, *args: Any, **kw: Any) -> VenueReport | None:
+        """The venue's answer to a request, or None when the request raised a network error: it
+        may or may not have reached the venue, so no answer is made up. The order stays in the
+        state the spec put it in, whose timer (`ack_timeout`) sends it to be reconciled."""
+        try:
+            return call(*args, **kw)
+        except _NO_ANSWER as e:
+            self._unanswered(what, e)
+            return None
+
+    def _unanswered(self, what: str, e: Exception) -> None:
+        self.execution.fault(f"the venue did not answer the {what} of order {self.id} ({type(e).__name__}: {e}): "
+                             "what it did is unknown until the order is reconciled", key=self.id)
 
     # -- actions (provider engine) --------------------------------------------
     def notify(self, ctx: "ActionContext", text: str) -> None:
@@ -259,6 +285,20 @@ class BracketHandle:
         req = OrderRequest(order_id(self._ids, f"{self.id}/{self.nonce}"), symbol, side, qty, type_, role,
                            quote.snapshot_id, ex.clock.now(), price, reduce_only, self.strategy, parent, self.tags)
         return ex.new_order(req, self.domain, self)
+
+    def _ask(self, what: str, call: Any, *args: Any, **kw: Any) -> VenueReport | None:
+        """The venue's answer to a request, or None when the request raised a network error: it
+        may or may not have reached the venue, so no answer is made up. The order stays in the
+        state the spec put it in, whose timer (`ack_timeout`) sends it to be reconciled."""
+        try:
+            return call(*args, **kw)
+        except _NO_ANSWER as e:
+            self._unanswered(what, e)
+            return None
+
+    def _unanswered(self, what: str, e: Exception) -> None:
+        self.execution.fault(f"the venue did not answer the {what} of order {self.id} ({type(e).__name__}: {e}): "
+                             "what it did is unknown until the order is reconciled", key=self.id)
 
     # -- actions (provider engine) --------------------------------------------
     def notify(self, ctx: "ActionContext", text: str) -> None:
