@@ -87,3 +87,20 @@ def test_slippage_and_its_tick_rounding_both_go_against_the_trader(base: float, 
     worse_by = side.sign * (price - slipped)
     assert -1e-12 <= worse_by < inst.tick + 1e-12
     assert abs(price / inst.tick - round(price / inst.tick)) < 1e-6  # on the grid
+
+
+@pytest.mark.parametrize("text, where, says", [
+    ("seed: -3\n", "1:7", "`seed`: `-3` is out of bounds: it must be at least 0"),
+    ("seed: 7\nvenue: {seed: -1}\n", "2:15", "`venue.seed`: `-1` is out of bounds"),
+    ("seed: 7\nvenue: {leverage: {crypto_spot: 0}}\n", "2:33", "`venue.leverage.crypto_spot`: `0` is out of bounds"),
+    ("seed: 7\nvenue: {taker_fee_bps: {crypto_spot: -50}}\n", "2:38", "`venue.taker_fee_bps.crypto_spot`: `-50` is out of bounds"),
+    ("seed: 7\nvenue: {spread_bps: {forex: -30}}\n", "2:29", "`venue.spread_bps.forex`: `-30` is out of bounds"),
+])
+def test_venue_figures_that_cannot_be_are_refused_at_their_place(tmp_path: Path, text: str, where: str, says: str):
+    """Each was taken: a negative seed and a zero leverage crashed the run at its first fill (and
+    every resume), and a -50 bps fee turned a losing run's Sharpe from -12.75 to +6.81."""
+    f = tmp_path / "run.yaml"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as err:
+        load_config(f, strategy=False)
+    assert f"run.yaml:{where}: error SCHEMA_VALUE {says}" in str(err.value), str(err.value)

@@ -29,15 +29,15 @@ class PaperConfig(BaseModel):
     latency_ms: int = Field(250, ge=0, description="sim time before a new order is worked")
     max_quote_age_s: float = Field(2.0, ge=0, description="an order's quote may be at most this old "
                                    "(bar data: only the current bar's snapshot qualifies)")
-    seed: int = Field(0, description="seed of the fill randomness (deterministic replays)")
-    spread_bps: dict[Domain, float] = Field(
+    seed: int = Field(0, ge=0, description="seed of the fill randomness (deterministic replays)")
+    spread_bps: dict[Domain, Bps] = Field(
         default_factory=lambda: {Domain.CRYPTO_SPOT: 10.0, Domain.CRYPTO_PERP: 4.0,
                                  Domain.FOREX: 1.5, Domain.FOREX_OPTIONS: 30.0},
         description="modelled full spread where the data has no real bid/ask")
-    taker_fee_bps: dict[Domain, float] = Field(
+    taker_fee_bps: dict[Domain, Bps] = Field(
         default_factory=lambda: {Domain.CRYPTO_SPOT: 10.0, Domain.CRYPTO_PERP: 5.5,
                                  Domain.FOREX: 0.2, Domain.FOREX_OPTIONS: 10.0})
-    leverage: dict[Domain, float] = Field(
+    leverage: dict[Domain, Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: {Domain.CRYPTO_SPOT: 1.0, Domain.CRYPTO_PERP: 3.0,
                                  Domain.FOREX: 10.0, Domain.FOREX_OPTIONS: 1.0},
         description="margin = notional / leverage when checking free funds")

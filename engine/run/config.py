@@ -117,7 +117,7 @@ class RunConfig(_Strict):
     db: Annotated[str, AfterValidator(_store)]
     runs_dir: str
     env: str
-    seed: int
+    seed: int = Field(ge=0)  # numpy's SeedSequence takes no negative seed
     durability: Literal["full", "batch"]
     checkpoint_every: int = Field(ge=1)
     operator_wait_s: float = Field(default=0.0, ge=0, allow_inf_nan=False)
