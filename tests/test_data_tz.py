@@ -87,6 +87,19 @@ def test_an_unknown_zone_is_a_usage_error_with_a_hint(tmp_path, capsys, zone, hi
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("zone, hint", [("localtime", "an IANA zone name such as Europe/Athens"),
+                                        ("posix/Europe/Athens", "write `Europe/Athens`"),
+                                        ("right/UTC", "write `UTC`"), ("Factory", "a fixed offset")])
+def test_a_zone_of_the_machine_is_refused(tmp_path, capsys, zone, hint):
+    """zoneinfo finds these on the machine: the same file and command stored 09:00 UTC on one
+    host and 06:00 UTC on a host whose own zone is Europe/Athens."""
+    path = plain(tmp_path, ["2024-01-02 00:00", "2024-01-02 00:01"])
+    rc, _, err = cli(capsys, "data", "import", path, "--symbol", "EUR/USD", "--tf", "1m",
+                     "--store", str(tmp_path / "s"), "--tz", zone)
+    assert rc == 2 and f"argument --tz: `{zone}` is " in err and "not a zone of the time zone database" in err
+    assert hint in err and not (tmp_path / "s").exists()
+
+
 def test_offset_times_with_tz_are_refused_as_ambiguous(tmp_path, capsys):
     path = plain(tmp_path, ["2024-01-02 00:00+02:00", "2024-01-02 00:01+02:00"])
     rc, _, err = cli(capsys, "data", "import", path, "--symbol", "EUR/USD", "--tf", "1m", "--tz", "Europe/Athens",

@@ -37,6 +37,7 @@ import pandas as pd
 
 from engine.data.bars import GRID_ORIGIN
 from engine.data.errors import DataError, data_warning
+from engine.zones import database_name, host_zone
 from engine.data.quoted import SIDE_OHLC
 from engine.data.timeframes import TimeframeError, infer_tf, parse_tf, tf_name
 from engine.diagnostics import Diagnostic, Pos, Severity, closest
@@ -138,6 +139,10 @@ def parse_zone(text: str) -> tzinfo:
         if minutes >= 60 or abs(offset) > MAX_OFFSET:
             raise ValueError(f"unknown time zone {text!r}: offsets run from UTC-14:00 to UTC+14:00")
         return timezone(offset)
+    if why := host_zone(text):
+        bare = database_name(text)
+        raise ValueError(f"`{text}` is {why}, not a zone of the time zone database: the bars would be stored at other times on "
+                         f"another machine; {f'write `{bare}`' if bare else f'give {ZONE_EXAMPLES}'}")
     try:
         return ZoneInfo(text)
     except (ValueError, KeyError, OSError):  # a bad key, no such zone, a folder of zones (Europe)

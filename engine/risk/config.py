@@ -16,6 +16,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from engine.diagnostics import did_you_mean
+from engine.zones import database_name, host_zone
 from engine.spec.durations import duration_problem, parse_duration
 
 DomainName = Literal["crypto_spot", "crypto_perp", "forex", "forex_options"]
@@ -232,33 +233,13 @@ Symbols = Annotated[list[SymbolName], AfterValidator(_some)]
 _ZONE = "an IANA time zone, such as UTC, Europe/Prague or America/New_York"
 
 
-# Names zoneinfo may find that are the host's, not the time zone database's: the day boundary
-# and the daily limits would move from machine to machine, and a replay with them.
-_HOST_ZONES = {
-    "localtime": "the machine's own zone",
-    "posixrules": "the machine's default rules for POSIX TZ strings",
-    "Factory": "the placeholder of a machine with no zone set",
-}
-_HOST_PREFIXES = {
-    "posix/": "a copy of the database some machines install",
-    "right/": "a variant counting leap seconds that some machines install",
-}
-
-
-def _host_zone(v: str) -> str:
-    """What makes `v` depend on the machine, or "" for a database zone."""
-    if v in _HOST_ZONES:
-        return _HOST_ZONES[v]
-    return next((why for prefix, why in _HOST_PREFIXES.items() if v.startswith(prefix)), "")
-
-
 def _zone(v: str) -> str:
     """A zone zoneinfo knows, so the run can place every day's start (DST included), and the
     same zone on every machine (deterministic replay)."""
     from zoneinfo import ZoneInfo, available_timezones
 
-    if why := _host_zone(v):
-        bare = v.partition("/")[2] if "/" in v else ""
+    if why := host_zone(v):
+        bare = database_name(v)
         raise _error("`{zone}` is {why}, not a fixed time zone: the day would start at a different time on another "
                      "machine", f"write `{bare}`" if bare else f"write {_ZONE}", zone=v, why=why)
     try:
