@@ -104,3 +104,22 @@ def test_the_same_file_in_another_kind_folder_is_a_miss(tmp_path: Path) -> None:
             for kind in ("orders", "kill")]
     assert done[0].returncode == 0, done[0].stdout
     assert done[1].returncode == 1 and "SPEC_KIND_FOLDER" in done[1].stdout
+
+
+def test_what_stands_in_a_spec_files_place_and_cannot_be_read_is_an_error(tmp_path: Path) -> None:
+    """A dangling link, a link loop or a folder named like a spec file was left out without a word:
+    `engine validate` passed and the run went on without the override it replaced."""
+    specs, cache = tmp_path / "specs", tmp_path / "cache"
+    shutil.copytree(ROOT / "specs", specs)
+    overrides = specs / "overrides"
+    (overrides / "env_paper.yaml").unlink()
+    (overrides / "env_paper.yaml").symlink_to(tmp_path / "gone.yaml")
+    (overrides / "a.yaml").symlink_to("b.yaml")
+    (overrides / "b.yaml").symlink_to("a.yaml")
+    (overrides / "folder.yaml").mkdir()
+    for extra in ((), ("--no-cache",)):
+        out = _validate(specs, cache, *extra)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        for name, why in (("env_paper", "No such file or directory"), ("a", "Too many levels of symbolic links"),
+                          ("b", "Too many levels of symbolic links"), ("folder", "Is a directory")):
+            assert f"{overrides / name}.yaml:1:1: error INTERNAL cannot read the file: {why}" in out.stdout

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from engine.diagnostics import Diagnostic, Pos, Severity
+from engine.spec.files import resolved
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = ("engine", "strategies", "adapters", "state", "rl")  # the lint reads the actions each provider implements
@@ -28,7 +29,7 @@ def key(files: list[Path], roots: list[str] | tuple[str, ...] = ()) -> str:
     h = hashlib.sha256()
     h.update("\0".join(map(str, roots)).encode() + b"\1")
     for f in files:  # as named (what the diagnostics say) and where it is (its folder decides its kind)
-        h.update(f"{f}\0{f.resolve()}\0".encode())
+        h.update(f"{f}\0{resolved(f)}\0".encode())
         h.update(_content(f))
     for pkg in CODE:
         for src in sorted((ROOT / pkg).rglob("*.py")):

@@ -17,16 +17,31 @@ def spec_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Diagnostic
     diags: list[Diagnostic] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = [f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file()
+            found = [f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and _a_spec_or_broken(f)
                      and not any(part.startswith(".") for part in f.relative_to(p).parts)]
             for f in sorted(found):
-                out.setdefault(f.resolve(), f)
+                out.setdefault(resolved(f), f)
         elif p.is_file():
             out.setdefault(p.resolve(), p)
         else:
             diags.append(Diagnostic(Pos(str(p), 1, 1), Severity.ERROR, "INTERNAL", f"no such file or directory: {p}",
                                     "pass spec files or folders, e.g. `engine validate specs/`"))
     return list(out.values()), diags
+
+
+def _a_spec_or_broken(f: Path) -> bool:
+    """A spec file, or what stands in the place of one and cannot be read (a dangling link, a link
+    loop, a folder named like a file): left out silently, its rules would silently not apply.
+    The loader reports it as a file it cannot read."""
+    return f.is_file() or f.is_dir() or (f.is_symlink() and not f.exists())
+
+
+def resolved(f: Path) -> Path:
+    """Where `f` leads; a link loop stands for itself (its readers report it)."""
+    try:
+        return f.resolve()
+    except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError on a loop, 3.13 OSError
+        return f
 
 
 CATALOGUE = "catalogue.yaml"  # marks the root of a spec tree (specs/catalogue.yaml)
