@@ -126,7 +126,7 @@ def test_the_spec_hash_covers_the_risk_spec_the_overrides_and_the_strategy(tmp_p
     other_use = cfg.model_copy(update={"strategy": cfg.strategy.model_copy(update={"use": ["emavol_24h"]})})
     parts = spec_hashes(base, cfg)
     assert set(parts) == set(base.machines) | {"risk", "overrides", "strategy", "allowlists", "ensemble",
-                                               "exploration", "regime", "selection"}
+                                               "exploration", "regime", "selection", "contracts"}
     assert {k for k, v in spec_hashes(riskier, cfg).items() if parts[k] != v} == {"risk"}
     assert {k for k, v in spec_hashes(stage_2, cfg).items() if parts[k] != v} == {"overrides"}
     assert {k for k, v in spec_hashes(base, other_use).items() if parts[k] != v} == {"strategy"}
@@ -136,6 +136,26 @@ def test_the_spec_hash_covers_the_risk_spec_the_overrides_and_the_strategy(tmp_p
     bench = _specs(tmp_path / "bench", lambda r: _replace(r / "overrides/env_bench.yaml", "daily_loss_limit: 0.49",
                                                           "daily_loss_limit: 0.4"))
     assert spec_hash(bench, cfg) == spec_hash(base, cfg)
+
+
+def test_the_spec_hash_covers_the_contract_catalogue_and_a_resume_checks_it(tmp_path: Path, monkeypatch) -> None:
+    """Its lot steps size entries (ETH/BTC's 0.001 made 0.002: every trade 0.015 became 0.014),
+    but no hash held it, and a run resumed under an edited catalogue mixed both in one journal."""
+    import engine.run.session as session
+    from engine.commands.run import SavedRun, _edited_specs
+    from engine.spec.files import contracts_path
+
+    cfg, specs = base_config(), _specs(tmp_path / "base")
+    parts = session.spec_hashes(specs, cfg)
+    edited = tmp_path / "contracts.yaml"
+    edited.write_text(contracts_path().read_text().replace("step: 0.001", "step: 0.002", 1))
+    monkeypatch.setattr(session, "contracts_path", lambda: edited)
+    now = session.spec_hashes(specs, cfg)
+    assert {k for k, v in now.items() if parts[k] != v} == {"contracts"}
+    saved = SavedRun(None, None, None, None, specs=parts)
+    assert _edited_specs(saved, cfg, specs) == ["the contract catalogue (adapters/paper/contracts.yaml)"]
+    before = SavedRun(None, None, None, None, specs={k: v for k, v in now.items() if k != "contracts"})
+    assert _edited_specs(before, cfg, specs) == [], "a run saved before the catalogue was hashed resumes"
 
 
 def test_journal_rows_and_the_report_carry_the_run_hashes(tmp_path: Path) -> None:

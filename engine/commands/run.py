@@ -839,7 +839,8 @@ def _started_with(saved: SavedRun) -> str:
 # What a part of session.spec_hashes is, to name it; any other part is a machine's spec.
 _PARTS = {"risk": "the risk spec (risk/risk.yaml)",
           "overrides": "the overrides (overrides/: the env's, or a stage's)",
-          "strategy": "the strategy (the file the config's strategy.file names)"}
+          "strategy": "the strategy (the file the config's strategy.file names)",
+          "contracts": "the contract catalogue (adapters/paper/contracts.yaml)"}
 
 
 def _edited_specs(saved: SavedRun, cfg: Any, specs: Any) -> list[str]:
@@ -854,7 +855,8 @@ def _edited_specs(saved: SavedRun, cfg: Any, specs: Any) -> list[str]:
     else:
         now = spec_hashes(specs, cfg)
         named = {**_PARTS, **{kind: f"the {kind} spec (ml/{kind}.yaml)" for kind in RUN_ML_KINDS}}
-        changed = [k for k in saved.specs.keys() | now.keys() if saved.specs.get(k) != now.get(k)]
+        changed = [k for k in saved.specs.keys() | now.keys() if saved.specs.get(k) != now.get(k)
+                   and (k in saved.specs or k != "contracts")]  # a run saved before the catalogue was hashed
         machines = [k for k in changed if k not in named]
         parts = [named[k] for k in sorted(changed) if k in named]
     named = [f"the spec of {', '.join(f'`{m}`' for m in sorted(machines))}"] if machines else []

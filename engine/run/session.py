@@ -38,6 +38,7 @@ from engine.run.report import run_spec_hash
 from engine.runtime import (PROVIDER_MODULES, ActionContext, BoundMachine, Instance, Interpreter, ListSink, Record,
                             ReplayClock, default_registry)
 from engine.spec.contract import MACHINES, OPENS_RISK_TAG
+from engine.spec.files import contracts_path
 from engine.spec.ir import SpecSet
 from engine.spec.params import STAGE_PREFIX
 
@@ -99,8 +100,9 @@ def spec_hashes(specs: SpecSet, cfg: RunConfig) -> dict[str, str]:
     the risk spec (`risk`: trade sizes, limits, brackets), the overrides that can apply to the
     run (`overrides`: its env's, and every stage's, since a promotion switches to that stage's
     parameters mid-run), the strategy config (`strategy`: the run config's `strategy` section
-    and the bytes of the strategy file it names) and each ML spec the run reads (RUN_ML_KINDS,
-    by kind, as validated)."""
+    and the bytes of the strategy file it names), each ML spec the run reads (RUN_ML_KINDS,
+    by kind, as validated) and the paper venue's contract catalogue (`contracts`: its lot steps
+    and minimum notionals size and refuse entries)."""
     out = {name: m.spec_hash for name, m in specs.machines.items()}
     out["risk"] = specs.extra["risk"].run_hash()  # `engine diff` prints it for the risk file
     for kind in RUN_ML_KINDS:
@@ -112,6 +114,7 @@ def spec_hashes(specs: SpecSet, cfg: RunConfig) -> dict[str, str]:
     out["overrides"] = _digest(sorted(applied))
     out["strategy"] = _digest({"config": cfg.strategy.model_dump(mode="json"),
                                "file": _file_hash(Path(cfg.strategy.file))})
+    out["contracts"] = _file_hash(contracts_path())
     return out
 
 
