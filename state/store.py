@@ -94,6 +94,14 @@ class Store:
         self._pending = 0  # units written since the last commit
         self._repeats: journal.Repeats | None = None  # see replaying()
 
+    @property
+    def file(self) -> Path | None:
+        """The SQLite file the store is kept in (None: a server's store, or one in memory)."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        return Path(url.database)
+
     @classmethod
     def open(cls, url: str | None = None, path: str | None = None,
              durability: Durability = "full", *, batch_size: int = 500,

@@ -173,3 +173,39 @@ def test_a_batch_the_store_refuses_names_the_store_not_the_venue(tmp_path: Path,
     err = capsys.readouterr().err
     assert err.startswith(f"engine run: cannot write the state store sqlite:///{tmp_path / 'e.db'}"), err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("name, what", [("e.db", "the state store's file"),
+                                        ("e.db-paper-venue.db", "the paper venue's file")])
+def test_a_state_file_removed_under_the_run_stops_it_at_the_next_checkpoint(tmp_path: Path, monkeypatch, capsys,
+                                                                            name: str, what: str):
+    """The run wrote on into the removed (still open) file, traded on and exited 0, its state gone."""
+    from engine.run import checkpoint
+
+    real, calls = checkpoint.save, []
+
+    def save(runner, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            (tmp_path / name).unlink()
+        return real(runner, *a, **k)
+    monkeypatch.setattr(checkpoint, "save", save)
+    argv = _argv(tmp_path, tmp_path / "run")
+    assert main(argv[:argv.index("--max-bars")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"engine run: {what} ") and f"{name} was removed while the run was writing to it" in err
+    assert "Traceback" not in err and len(calls) == 2, "stopped at the checkpoint that found it"
+
+
+def test_held_files_tell_a_replaced_file_from_the_same_one(tmp_path: Path):
+    from engine.run.held import FileReplaced, HeldFiles
+
+    f = tmp_path / "state.db"
+    f.write_text("a")
+    held = HeldFiles({"the file": f, "a server store": None})
+    f.write_text("b")  # written in place: the same file
+    held.check()
+    (tmp_path / "new.db").write_text("c")
+    (tmp_path / "new.db").replace(f)
+    with pytest.raises(FileReplaced, match="state.db was replaced by another file"):
+        held.check()

@@ -921,6 +921,7 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
     from engine.commands.status import driver_error
     from engine.run.assemble import assemble
     from engine.run.session import RefusedToStart
+    from engine.run.held import FileReplaced
     from engine.runtime.interpreter import ActionError
 
     build = partial(assemble, cfg, specs, args.stage, routing, run_dir, venue_path=local.venue, series=series,
@@ -1054,6 +1055,7 @@ def _file_failed(e: Exception, args: argparse.Namespace, runner: Any) -> Refused
 def _root_cause(e: BaseException) -> BaseException:
     """What an action raised, under the interpreter's ActionErrors (an action's event may run
     another instance's action, which wraps it again)."""
+    from engine.run.held import FileReplaced
     from engine.runtime.interpreter import ActionError
 
     while isinstance(e, ActionError) and e.__cause__ is not None:
@@ -1076,6 +1078,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
 
     from engine.console import console as make_console
     from engine.run import checkpoint
+    from engine.run.held import FileReplaced
     from engine.runtime.interpreter import ActionError
     from engine.run.report import print_kpi_table, run_setting, write_run_dir
 
@@ -1113,6 +1116,8 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
         raise _write_failed(e, args, run_dir) from None
     except (DBAPIError, sqlite3.Error) as e:  # the store's or the venue's file refused a write mid-run
         raise _file_failed(e, args, runner) from None
+    except FileReplaced as e:
+        raise Refused(str(e), 1) from None
     except ActionError as e:  # the same refusals, met inside a spec's action (the venue's file, on a submit)
         cause = _root_cause(e)
         if isinstance(cause, (DBAPIError, sqlite3.Error)):

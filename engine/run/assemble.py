@@ -11,6 +11,7 @@ from engine.exec.execution import Execution
 from engine.exec.ledger import BufferedLedger, StoreLedger
 from engine.run import interrupt
 from engine.run.config import RunConfig
+from engine.run.held import HeldFiles
 from engine.run.keys import CHECKPOINT_KEY, ROUTING_KEY, SYMBOLS_KEY
 from engine.run.loop import Runner
 from engine.run.market import data_notes, load_series, partial_bars
@@ -108,6 +109,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         stages = bind_stages(specs, cfg.env)
         session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, stages[stage], notes=notes,
                           stages=stages, currencies=currencies)
+        session.held = HeldFiles({"the state store's file": store.file, "the paper venue's file": venue.file})
         runner = Runner(session, series, risk, cfg.strategy)
         session.ledger = (StoreLedger(store, "paper") if cfg.durability == "full"
                           else BufferedLedger(store, "paper", clock.now, hash_))

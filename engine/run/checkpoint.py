@@ -159,6 +159,8 @@ def save(runner: Any, take_commands: bool = False) -> None:
     """Checkpoint the run; `take_commands`: claim the operator's waiting commands in the same
     transaction, saved as taken and not yet applied (Runner.poll_commands)."""
     ses = runner.session
+    if ses.held is not None:
+        ses.held.check()
     store, interp, ex = ses.store, ses.interp, ses.execution
     sync = getattr(ses.venue, "sync", None)  # a durable paper venue: its call count joins the checkpoint
     venue_calls = sync() if sync is not None else 0

@@ -33,6 +33,7 @@ from engine.exec.execution import Execution
 from engine.run.book import DomainBook
 from engine.run.config import RunConfig
 from engine.run.currency import WalletCurrency
+from engine.run.held import HeldFiles
 from engine.run.optin import Routing
 from engine.run.report import run_spec_hash
 from engine.runtime import (PROVIDER_MODULES, ActionContext, BoundMachine, Instance, Interpreter, ListSink, Record,
@@ -182,6 +183,7 @@ class Session:
     flatten_pending: bool = False
     refused: str = ""  # why the last event sent to the rollout was refused ("" if it was not)
     stages: dict[int, dict[str, BoundMachine]] = field(default_factory=dict)  # bind_stages: per stage, at load
+    held: HeldFiles | None = None  # the store's and the venue's files, checked at each checkpoint
     modes: dict[str, str | None] = field(default_factory=dict)  # domain -> routed mode of the rollout's state
     # (from time, stage, rollout state): whose rules applied from then on; activation starts it, a
     # promotion, a demotion by the kill switch and a reinstatement add one (state None: an older checkpoint's).
