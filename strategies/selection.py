@@ -33,9 +33,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Annotated, Any, Iterable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from engine.diagnostics import Pos
 from engine.words import counted
@@ -221,13 +221,41 @@ class ActiveSetError(ValueError):
         self.what, self.hint, self.pos = what, hint, pos
 
 
+def _a_time(v: str) -> str:
+    datetime.fromisoformat(v)  # ValueError: pydantic reports it at the key
+    return v
+
+
 class _Recorded(BaseModel):
     """The keys `engine select` writes (ActiveSet.as_dict) that a run reads; others are ignored."""
     model_config = ConfigDict(extra="ignore", strict=True)
     symbols: list[str]
-    generated_at: str
+    generated_at: Annotated[str, AfterValidator(_a_time)]  # ISO 8601, as `engine select` writes it
     criteria: dict[str, Any] = {}
     timeframes: list[str] = []
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: json.loads keeps the last of two, so a
+    hand-edited `"symbols": []` below the real list would silently stop every entry."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen.add(key)
+    return dict(pairs)
+
+
+def _second(text: str, key: str, path: Path) -> Pos:
+    """Where `key` is written the second time (the one json.loads would have kept)."""
+    quoted = json.dumps(key)
+    at = text.find(quoted, text.find(quoted) + 1)
+    line = text.count("\n", 0, at) + 1
+    return Pos(str(path), line, at - (text.rfind("\n", 0, at) + 1) + 1)
 
 
 REWRITE = "write it again with `engine select` (e.g. engine select --top-k 5 --out FILE)"
@@ -261,10 +289,13 @@ def read_active_set_file(path: Path) -> ActiveSet | None:
     if not text.strip():
         raise ActiveSetError(f"the active set file {path} is empty", REWRITE, Pos(str(path), 1, 1))
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise ActiveSetError(f"the active set file {path} is not valid JSON: {e.msg}", REWRITE,
                              Pos(str(path), e.lineno, e.colno)) from None
+    except _DuplicateKey as e:
+        raise ActiveSetError(f"the active set file {path} has the key `{e}` twice, and which one holds would be a "
+                             "guess", "keep one of them, or " + REWRITE, _second(text, str(e), path)) from None
     return parse_active_set(data, f"the active set file {path}", Pos(str(path), 1, 1))
 
 

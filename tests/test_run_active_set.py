@@ -212,3 +212,17 @@ def test_a_pin_s_timeframe_is_checked_at_load(tmp_path: Path) -> None:
     assert d.text().startswith(f"{config}:9:20: error SCHEMA_VALUE `ml.symbols.ETH/BTC.0.tf`: bad timeframe '5x'")
     config = _config(tmp_path, "ml:\n  symbols:\n    ETH/BTC: [{tf: 60m, version: 3}]\n")
     assert load_config(config).ml.symbols["ETH/BTC"][0].tf == "1h"  # the registry's name of the timeframe
+
+
+def test_an_active_set_file_with_a_key_twice_is_refused_at_the_second(tmp_path: Path) -> None:
+    """json.loads keeps the last: `"symbols": []` below the real list ran to 0 trades, exit 0."""
+    from strategies.selection import ActiveSetError, read_active_set_file
+
+    f = tmp_path / "as.json"
+    f.write_text('{"symbols": ["ETH/BTC"],\n "generated_at": "2024-01-01T00:00:00+00:00",\n "symbols": []}')
+    with pytest.raises(ActiveSetError) as e:
+        read_active_set_file(f)
+    assert (e.value.pos.line, e.value.pos.col) == (3, 2) and "the key `symbols` twice" in e.value.what
+    f.write_text('{"symbols": ["ETH/BTC"], "generated_at": "not a time"}')
+    with pytest.raises(ActiveSetError, match="`generated_at`: value error, invalid isoformat string"):
+        read_active_set_file(f)
