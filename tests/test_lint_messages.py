@@ -99,14 +99,14 @@ def at_root(monkeypatch: pytest.MonkeyPatch) -> None:
     ("execution: {trading_enabled: yes please}", "must be true or false, not the string `yes please`",
      "write true or false"),
     ("checkpoint_every: 0", "`0` is out of bounds: it must be at least 1", "write an integer of at least 1"),
-    ("seed: five", "`seed` must be an integer, not the string `five`", "write an integer"),
+    ("seed: five", "`seed` must be an integer of at least 0, not the string `five`", "write an integer"),
     ("strategy: {fit_fraction: 5%}", "not the string `5%`", "write 0.05 for 5%"),
     ("data: {crypto_spot: {primary: 15}}", "must be a string, not the number `15`", "5m, 15m, 1h"),
     # the live switch and the rest took any value pydantic could coerce: "yes", "on", 1 armed live trading
     ('execution: {trading_enabled: "yes"}', "must be true or false, not the string `yes`", "write true or false"),
     ("execution: {trading_enabled: 1}", "must be true or false, not the number `1`", "write true or false"),
     ("checkpoint_every: true", "not the boolean `true`", "write an integer of at least 1"),
-    ('seed: "7"', "`seed` must be an integer, not the string `7`", "remove the quotes"),
+    ('seed: "7"', "`seed` must be an integer of at least 0, not the string `7`", "remove the quotes"),
 ])
 def test_a_bad_run_config_value_gets_its_bounds_and_a_valid_value(at_root: None, tmp_path: Path, text: str,
                                                                   message: str, hint: str) -> None:

@@ -131,3 +131,36 @@ def test_every_entry_journals_what_its_size_came_from(loose: Path) -> None:
         assert loss["stop"] == pytest.approx(p["qty"] * abs(p["entry"] - p["stop"]))
         assert p["risk_at_stop"] == loss["total"] == pytest.approx(sum(v for k, v in loss.items() if k != "total"))
         assert loss["fees"] > 0 and loss["spread"] > 0 and loss["total"] <= p["factors"]["risk_cap"] + 1e-9
+        # Why it was entered, as a refusal's row says why not (the audit had only `approved`).
+        assert p["signal"]["direction"] == (1 if p["side"] == "buy" else -1)
+        assert abs(p["signal"]["signal"]) > p["signal"]["deadband"]
+
+
+def test_every_exit_the_engine_decides_journals_why(loose: Path) -> None:
+    """A reversal's exit, a max-hold exit: the bracket spec's `exit` transition names no reason, so
+    the audit said only "close the position at market"; the reason came with the trade row, once
+    the exit filled."""
+    out = replay(Scenario(1, (SPOT,), 0, 1000, 7, 0.0, 0.0, 1 * HOUR, size_pct=0.15, flip_every=4), loose)
+    exits = [(key, reason) for kind, key, p, reason in out["journal"] if kind == "exit"]
+    assert {reason for _, reason in exits} == {"signal", "max_hold"}
+    sized = {key for kind, key, p, _ in out["journal"] if kind == "sized"}
+    assert {key for key, _ in exits} <= sized, "keyed by the bracket its entry opened"
+
+
+def test_an_entry_without_a_usable_atr_is_a_recorded_refusal(loose: Path) -> None:
+    """No ATR, no stop: the entry was dropped without a row, so 13 trades became 0 unexplained."""
+    with tempfile.TemporaryDirectory() as work:
+        runner = build(Scenario(1, (SPOT,), 0, 300, 7, 0.0, 0.0, 12 * HOUR, size_pct=0.15, flip_every=12),
+                       Path(work), loose, Checker())
+        for s in runner.series:
+            s.atr.setflags(write=True)
+            s.atr[:] = 0.0  # a flat series' ATR
+        try:
+            runner.run()
+            rows = [(e.payload, e.reason) for e in runner.session.store.journal_entries()
+                    if e.kind == "signal_rejected" and e.payload["rule"] == "atr"]
+        finally:
+            runner.session.store.close()
+    assert rows and runner.rejections["atr"] == len(rows) and not runner.trades
+    p, reason = rows[0]
+    assert p["numbers"] == {"atr": 0.0} and reason.startswith("the ATR is 0: ")

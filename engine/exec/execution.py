@@ -369,6 +369,9 @@ class Execution:
         self._retire()
 
     def exit(self, bracket: BracketHandle, reason: str) -> None:
+        """Close a bracket's position at market for a reason the engine decided (`signal`,
+        `max_hold`, `weekend`): journaled here, as the bracket spec's `exit` names none."""
+        self.ledger.journal("exit", bracket.id, {"symbol": bracket.symbol}, reason=reason)
         self.post(bracket.instance, "exit", {"reason": reason})
         self.pump()
         self._retire()

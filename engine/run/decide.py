@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -105,9 +105,12 @@ class Decider:
             return Want(d, False, refusal=self._once(sym, ("confirmation",
                                                            "the confirmation timeframe points the other way")),
                         numbers=self._confirmation(s, target, d, int(s.confirm[i])))
+        # An entry's row says what signal it came from, as a refusal's does (one dict per entry).
+        why = self._confirmation(s, target, d, int(s.confirm[i]))
         if self.filters is None:
-            return Want(d, True)
-        return self._filtered(s, i, t, d)
+            return Want(d, True, numbers=why)
+        want = self._filtered(s, i, t, d)
+        return replace(want, numbers=why) if want.enter and want.numbers is None else want
 
     def _confirmation(self, s: Series, target: float, d: int, confirm: int) -> dict[str, Any]:
         """What a confirmation refusal judged: the primary timeframe's target position and the

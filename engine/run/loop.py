@@ -802,7 +802,9 @@ class Runner:
     def _enter(self, s: Series, i: int, t: float, side: Side, want: Want) -> None:
         ses = self.session
         atr = s.atr.item(i)
-        if not math.isfinite(atr) or atr <= 0:
+        if not math.isfinite(atr) or atr <= 0:  # a flat or broken series: no stop can be placed
+            self._refused(s.symbol, "atr", f"the ATR is {atr:g}: the bracket's stop and target need a positive "
+                          "one", {"numbers": {"atr": atr}, "side": side.value})
             return
         symbol, dom, risk = s.symbol, s.domain, self.risk
         quote = ses.venue.quote(symbol)
@@ -840,7 +842,7 @@ class Runner:
             "symbol": symbol, "side": side.value, "order": b.entry.id if b.entry is not None else None,
             "qty": sized.qty, "notional": sized.notional, "risk_at_stop": sized.risk_at_stop, "entry": entry,
             "stop": stop, "take_profit": tp, "factors": sized.factors,
-            "loss_at_stop": sized.stop_loss(inst.multiplier)}, reason="approved")
+            "loss_at_stop": sized.stop_loss(inst.multiplier), "signal": want.numbers or {}}, reason="approved")
 
     def _open_risk(self, dom: Domain) -> dict[str, float]:
         """symbol -> the risk at the stop that `dom`'s open brackets (positions and working entries)
