@@ -286,20 +286,6 @@ class BracketHandle:
                            quote.snapshot_id, ex.clock.now(), price, reduce_only, self.strategy, parent, self.tags)
         return ex.new_order(req, self.domain, self)
 
-    def _ask(self, what: str, call: Any, *args: Any, **kw: Any) -> VenueReport | None:
-        """The venue's answer to a request, or None when the request raised a network error: it
-        may or may not have reached the venue, so no answer is made up. The order stays in the
-        state the spec put it in, whose timer (`ack_timeout`) sends it to be reconciled."""
-        try:
-            return call(*args, **kw)
-        except _NO_ANSWER as e:
-            self._unanswered(what, e)
-            return None
-
-    def _unanswered(self, what: str, e: Exception) -> None:
-        self.execution.fault(f"the venue did not answer the {what} of order {self.id} ({type(e).__name__}: {e}): "
-                             "what it did is unknown until the order is reconciled", key=self.id)
-
     # -- actions (provider engine) --------------------------------------------
     def notify(self, ctx: "ActionContext", text: str) -> None:
         self.execution.note("notify", self.id, text)
