@@ -69,6 +69,7 @@ def order_machines(params: dict[str, dict] | None = None) -> dict[str, BoundMach
 
 
 T0 = 1_700_000_000.0  # the clock of the fake venues' executions (`execution_on`)
+BAND = 0.10  # the shipped risk spec's limits.fill_price_band
 
 
 def filled(order_id: str, side: Any, qty: float, price: float, n: int) -> Any:
@@ -96,7 +97,7 @@ def execution_on(machines: dict[str, BoundMachine], venue: Any, ledger: Any = No
 
     interp = Interpreter(ReplayClock(T0), ListSink())
     return Execution(interp, machines["order"], machines["bracket"], venue, ledger or NullLedger(), interp.clock,
-                     multiplier=lambda s: 1.0, on_closed=on_closed)
+                     multiplier=lambda s: 1.0, on_closed=on_closed, fill_price_band=BAND)
 
 
 def execution_at(machines: dict[str, BoundMachine], config: Any, start: int) -> tuple[Any, Journal, Any]:
@@ -108,6 +109,6 @@ def execution_at(machines: dict[str, BoundMachine], config: Any, start: int) -> 
     venue, journal = PaperVenue(config), Journal()
     interp = Interpreter(ReplayClock(XRP[start].ts), ListSink())
     ex = Execution(interp, machines["order"], machines["bracket"], venue, journal, interp.clock,
-                   multiplier=lambda s: 1.0, on_closed=lambda b: None)
+                   multiplier=lambda s: 1.0, on_closed=lambda b: None, fill_price_band=BAND)
     venue.on_bar(XRP[start])
     return venue, journal, ex

@@ -37,7 +37,7 @@ def _checkpoint(ex: Execution) -> dict:
 def _resumed(ex: Execution, venue, saved: dict) -> Execution:
     interp = Interpreter(ReplayClock(ex.clock.now()), ListSink())
     back = Execution(interp, ex.order_machine, ex.bracket_machine, venue, bs.Journal(), interp.clock,
-                     multiplier=lambda s: 1.0, on_closed=lambda b: None)
+                     multiplier=lambda s: 1.0, on_closed=lambda b: None, fill_price_band=bs.BAND)
     restore_handles(back, saved["orders"], saved["brackets"], saved["snapshots"])
     back._seq = saved["seq"]
     return back

@@ -37,7 +37,7 @@ def _flattening(machines):
     venue, closed = CancelsKept(), []
     interp = Interpreter(ReplayClock(T0), ListSink())
     ex = Execution(interp, machines["order"], machines["bracket"], venue, Journal(), interp.clock,
-                   multiplier=lambda s: 1.0, on_closed=closed.append)
+                   multiplier=lambda s: 1.0, on_closed=closed.append, fill_price_band=0.10)
     b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), 95.0, 110.0, T0, "s"), 10.0)
     ex.on_reports([_part(b.entry.id, Side.BUY, 10.0, 100.0, 1, left=False)])
     ex.exit(b, "max hold")

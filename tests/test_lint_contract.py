@@ -206,7 +206,7 @@ def test_renamed_canceled_state_keeps_the_cancelled_leg_done(tree: Path):
     order, bracket = (BoundMachine.build(specs.machines[n], default_registry) for n in ("order", "bracket"))
     interp = Interpreter(ReplayClock(0.0), ListSink())
     ex = Execution(interp, order, bracket, venue=None, ledger=None, clock=interp.clock,
-                   multiplier=lambda s: 1.0, on_closed=lambda b: None)
+                   multiplier=lambda s: 1.0, on_closed=lambda b: None, fill_price_band=0.10)
     quiet = type("Quiet", (), {name: lambda self, ctx, **args: None for name, _ in order.hosted})  # the order's host
     leg = SimpleNamespace(instance=interp.create(order, "o1", host=quiet()))
     assert ex.is_live(leg)

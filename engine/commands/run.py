@@ -921,7 +921,6 @@ def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: lis
     from engine.commands.status import driver_error
     from engine.run.assemble import assemble
     from engine.run.session import RefusedToStart
-    from engine.run.held import FileReplaced
     from engine.runtime.interpreter import ActionError
 
     build = partial(assemble, cfg, specs, args.stage, routing, run_dir, venue_path=local.venue, series=series,
@@ -1055,7 +1054,6 @@ def _file_failed(e: Exception, args: argparse.Namespace, runner: Any) -> Refused
 def _root_cause(e: BaseException) -> BaseException:
     """What an action raised, under the interpreter's ActionErrors (an action's event may run
     another instance's action, which wraps it again)."""
-    from engine.run.held import FileReplaced
     from engine.runtime.interpreter import ActionError
 
     while isinstance(e, ActionError) and e.__cause__ is not None:

@@ -42,7 +42,7 @@ class Execution:
                  multiplier: Callable[[str], float], on_closed: Callable[[BracketHandle], None],
                  on_fill: Callable[[Domain, Fill, float], None] = lambda d, f, m: None,
                  on_funding: Callable[[Domain, str, float], None] = lambda d, s, p: None,
-                 fill_price_band: float = 0.1) -> None:
+                 fill_price_band: float) -> None:
         self.interp, self.venue, self.ledger, self.clock = interp, venue, ledger, clock
         self.fill_price_band = fill_price_band  # the risk spec's limits.fill_price_band
         self.order_machine, self.bracket_machine = order_machine, bracket_machine
@@ -272,15 +272,12 @@ class Execution:
         self.ledger.funding(domain, event)
         self.on_funding(domain, event.symbol, paid)
 
-    def _believable(self, r: VenueReport) -> tuple[Fill, ...] | list[Fill]:
+    def _believable(self, r: VenueReport) -> list[Fill]:
         """The report's fills the books can take. One whose figures cannot be booked is left out;
         one priced far outside its bar is booked as the venue reports it (the venue's cash moved).
         Both are faults: the run stops opening risk until an operator has looked."""
-        fills = r.fills
-        if all(unbookable(f) is None and outside_bar(f, self._bar, self.fill_price_band) is None for f in fills):
-            return fills
         kept = []
-        for f in fills:
+        for f in r.fills:
             why = unbookable(f)
             if why is not None:
                 self.fault(f"the venue reports fill {f.fill_id} of order {r.client_order_id} ({f.symbol}) with "

@@ -298,7 +298,7 @@ class Limits(_Strict):
     sectors: dict[SectorName, Symbols]
     trading_day: TradingDay = TradingDay()
     # How far beyond its bar's range a fill's price may be before it is a fault (engine/exec/plausible.py).
-    fill_price_band: Share = 0.1
+    fill_price_band: Share
 
     @field_validator("sectors", mode="before")
     @classmethod
