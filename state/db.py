@@ -77,12 +77,12 @@ class BadStoreUrl(ValueError):
 def store_url(flag: str | None = None, config_db: str | None = None, environ: Mapping[str, str] | None = None) -> str:
     """The store a command acts on: `flag` (--db), else $ENGINE_DB_URL (of `environ`, default
     os.environ), else `config_db` (the run config's `db`), else var/engine.db; a path becomes its
-    sqlite:/// URL. BadStoreUrl for a value that names no store (an empty --db is one: it must
-    not mean the default)."""
+    sqlite:/// URL. BadStoreUrl for a value that names no store (an empty --db or $ENGINE_DB_URL is
+    one: `ENGINE_DB_URL=$PGURL` with $PGURL unset must not run on the default SQLite file)."""
     if flag is not None:
         return as_store_url(flag, "--db")
     env = (os.environ if environ is None else environ).get(ENV_VAR)
-    if env:
+    if env is not None:
         return normal_url(env, ENV_VAR)
     return as_store_url(config_db or str(DEFAULT_PATH), "the run config's db")
 

@@ -106,3 +106,14 @@ def test_train_refuses_another_symbols_stored_bars(tmp_path, store, spec, capsys
     assert code == 1
     assert "holds XRP-PERP bars, not ETH/BTC" in capsys.readouterr().err
     assert not (tmp_path / "reg").exists() or not any((tmp_path / "reg").rglob("*.json"))
+
+
+@pytest.mark.parametrize("tf, said", [
+    ("7m", "XRP-PERP is bundled at 1h, 5m, not 7m: give --tf 1h or 5m, or its bars at 7m as --data"),
+    ("1m", "XRP-PERP is bundled at 1h, 5m, not 1m: give --tf 1h or 5m"),
+])
+def test_train_at_a_timeframe_the_symbol_is_not_bundled_at_blames_the_timeframe(tmp_path, spec, capsys, tf, said):
+    """The symbol was right: the message used to call it no data set at all."""
+    assert train(spec, tmp_path / "reg", "--tf", tf) == 1
+    err = capsys.readouterr().err
+    assert said in err and "no bundled data set" not in err and not (tmp_path / "reg").exists()

@@ -156,5 +156,6 @@ def test_a_scheme_is_read_in_any_case(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_a_blank_environment_url_is_called_empty_as_a_blank_db_is(capsys: pytest.CaptureFixture,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     said = _one_line(capsys, main(["status", "--db", " ", "--specs", SPECS])).split("--db: ", 1)[1]
-    monkeypatch.setenv("ENGINE_DB_URL", " ")
-    assert _one_line(capsys, main(["status", "--specs", SPECS])).split("ENGINE_DB_URL: ", 1)[1] == said
+    for blank in (" ", ""):  # "": `ENGINE_DB_URL=$PGURL` with PGURL unset read as no URL: the default file
+        monkeypatch.setenv("ENGINE_DB_URL", blank)
+        assert _one_line(capsys, main(["status", "--specs", SPECS])).split("ENGINE_DB_URL: ", 1)[1] == said

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.commands.paths import existing_file
+from engine.commands.paths import existing_file, named
 from engine.data import DEFAULT_STORE
 
 CATALOGUE = "adapters/paper/contracts.yaml"
@@ -63,9 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="which end of each bar the file's timestamps mark (default open); close-stamped bars "
                           "are stored one timeframe earlier, as the engine indexes bars by their open")
     imp.add_argument("--tz", metavar="ZONE", type=_zone, help=TZ_HELP)
-    imp.add_argument("--store", default=DEFAULT_STORE, help=f"store root (default {DEFAULT_STORE})")
+    imp.add_argument("--store", default=DEFAULT_STORE, type=named, help=f"store root (default {DEFAULT_STORE})")
     ls = sub.add_parser("list", help="list stored series (or --bundled datasets)")
-    ls.add_argument("--store", default=DEFAULT_STORE, help=f"store root (default {DEFAULT_STORE})")
+    ls.add_argument("--store", default=DEFAULT_STORE, type=named, help=f"store root (default {DEFAULT_STORE})")
     ls.add_argument("--bundled", action="store_true", help="list the bundled real datasets instead")
     chk = sub.add_parser("check", help="validate FILE without importing it; print gap warnings")
     chk.add_argument("file", type=existing_file)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.commands.paths import existing
+from engine.commands.paths import existing, named
 from engine.diagnostics import Severity, render
 from engine.words import counted
 
@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="spec files or folders (default: specs). A path inside a spec tree renders from the "
                         "whole tree (overrides included) but writes or checks only the pages of its machines; "
                         "the index and removing the pages of deleted specs need the whole tree")
-    p.add_argument("--out", default="docs/specs", help="output folder (default: docs/specs)")
+    p.add_argument("--out", default="docs/specs", type=named, help="output folder (default: docs/specs)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if the pages of the given paths are stale")
     p.add_argument("--svg", action="store_true", help="also write SVG diagrams (needs graphviz `dot`)")

@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from engine.commands.paths import named
 from engine.diagnostics import SpecError, render
 from engine.run import interrupt
 from engine.run.keys import (CHECKPOINT_KEY, CONFIG_DIGEST_KEY, CONFIG_FILE_KEY, DATA_KEY, DIR_KEY, FINISHED_KEY,
@@ -68,13 +69,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--stage", type=int, required=True, choices=STAGES, metavar="N",
                    help="rollout stage 1-5, as specs/rollout/rollout.yaml defines it")
-    p.add_argument("--config", help="run config YAML merged over the embedded defaults")
+    p.add_argument("--config", type=named, help="run config YAML merged over the embedded defaults")
     p.add_argument("--live", action="store_true", help="opt in to live legs (also needs config and env)")
     p.add_argument("--paper", action="store_true", help="route the stage's live legs to the paper venue")
     add_specs_argument(p)  # as every operator command takes it: a suggested command carries the run's
     p.add_argument("--db", help="state database: a SQLite file or a database URL (default: $ENGINE_DB_URL, "
                                 "else the config's db, var/engine.db)")
-    p.add_argument("--run-dir", help="where to write the run's outputs (default: "
+    p.add_argument("--run-dir", type=named, help="where to write the run's outputs (default: "
                    "<runs_dir>/stage<N>-<UTC time>, e.g. runs/stage1-20260102T030405Z; runs_dir is set in the run config)")
     p.add_argument("--max-bars", type=_bar_count, help="stop after this many bars (smoke runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.commands.data import DEFAULT_STORE
-from engine.commands.paths import existing_file
+from engine.commands.paths import existing_file, named
 from engine.commands.status import (CommandError, command_store_url, open_existing_store, resume_command,
                                     running_engine, settle_finished, when_applied)
 from engine.run.keys import FINISHED_KEY, SYMBOLS_KEY
@@ -55,17 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-trades", type=int,
                         help="fewest trades a candidate needs (default: min_trades in the --selection file)")
     parser.add_argument("--metrics", type=existing_file, help="JSON file with precomputed metrics instead of evaluating data")
-    parser.add_argument("--registry", help="model registry root (default: registry_root in the --spec file)")
+    parser.add_argument("--registry", type=named, help="model registry root (default: registry_root in the --spec file)")
     parser.add_argument("--data", nargs="*", help="bundled data-set names or imported series store:SYMBOL@TF "
                                                   "to evaluate (default: every bundled data set)")
-    parser.add_argument("--store", default=DEFAULT_STORE,
+    parser.add_argument("--store", default=DEFAULT_STORE, type=named,
                         help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
     parser.add_argument("--state", metavar="DB",
                         help="apply the set to the run in this state store (a SQLite file or a database URL): "
                              "the running engine takes it at its next bar, a stopped run at `engine run --resume`, "
                              "and journals the change; refused when no run there would take it (none yet, or "
                              "finished): a fresh `engine run` reads the --out file instead (give both to do both)")
-    parser.add_argument("--out", metavar="FILE",
+    parser.add_argument("--out", metavar="FILE", type=named,
                         help="JSON file for the active set, which a fresh `engine run` reads (its config's "
                              "ml.active_set_file, else fallback_file in the --selection file: the default "
                              "without --state)")

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.commands.paths import named
 from engine.run.finished import run_dir_of
 from engine.run.keys import CHECKPOINT_KEY, CONFIG_FILE_KEY, FINISHED_KEY, ROUTING_KEY
 from engine.spec.contract import AWAITING_TAG  # states tagged so wait for `engine promote`
@@ -103,7 +104,7 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH|URL",
                         help="the engine's store: a SQLite file or a database URL (default: $ENGINE_DB_URL, "
                              "else the --config's db, else var/engine.db)")
-    parser.add_argument("--config", metavar="FILE",
+    parser.add_argument("--config", metavar="FILE", type=named,
                         help="the run config `engine run` was given: its `db` names the store when neither "
                              "--db nor $ENGINE_DB_URL does")
 
@@ -111,7 +112,7 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
 def add_specs_argument(parser: argparse.ArgumentParser) -> None:
     """--specs, one definition for `engine run` and every operator command: a command the run
     suggests carries the run's folders (engine/suggest.py Carried), and pasted it must take them."""
-    parser.add_argument("--specs", nargs="+", default=[DEFAULT_SPECS], metavar="DIR",
+    parser.add_argument("--specs", nargs="+", default=[DEFAULT_SPECS], metavar="DIR", type=named,
                         help="spec folders (or files) loaded as one set, a later folder adding the machines and "
                              "overrides the earlier ones lack; an operator command takes those its run was given "
                              f"(default: {DEFAULT_SPECS}; for an operator command in a folder without one, those "

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.commands.data import DEFAULT_STORE
-from engine.commands.paths import existing_file
+from engine.commands.paths import existing_file, named
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,9 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ml.add_argument("--until", metavar="DATE", type=_utc_time,
                     help="train on the bars that open before DATE (UTC, e.g. 2018-01-20): a run judges no bar "
                          "its model was trained on, so train before the bars you replay")
-    ml.add_argument("--store", default=DEFAULT_STORE,
+    ml.add_argument("--store", default=DEFAULT_STORE, type=named,
                     help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
-    ml.add_argument("--registry", help="model registry root (default: registry_root in specs/ml/filter.yaml)")
+    ml.add_argument("--registry", type=named, help="model registry root (default: registry_root in specs/ml/filter.yaml)")
     ml.add_argument("--spec", type=existing_file, help="ML spec file (default specs/ml/filter.yaml)")
     ml.add_argument("--regime", type=existing_file,
                     help="regime spec file whose settings the regime features use (default specs/ml/regime.yaml); "

@@ -10,12 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.commands.paths import named
 from engine.diagnostics import Diagnostic, Severity, render
 from engine.spec.shipped import elsewhere
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", default=["specs"], metavar="PATH",
+    parser.add_argument("paths", nargs="*", default=["specs"], metavar="PATH", type=named,
                         help="spec files or folders (default: specs/)")
     parser.add_argument("--format", choices=("text", "json", "github"), default="text",
                         help="text (file:line:col, default), json, or GitHub annotations")

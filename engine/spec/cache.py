@@ -21,7 +21,8 @@ CODE = ("engine", "strategies", "adapters", "state", "rl")  # the lint reads the
 
 
 def _dir() -> Path:
-    return Path(os.environ.get("ENGINE_CACHE_DIR", ROOT / "var" / "cache")) / "validate"
+    # Empty is unset: the cache is safe to drop, and `validate/` in whatever folder is current is not
+    return Path(os.environ.get("ENGINE_CACHE_DIR") or ROOT / "var" / "cache") / "validate"
 
 
 def key(files: list[Path], roots: list[str] | tuple[str, ...] = ()) -> str:

@@ -48,10 +48,24 @@ def load(name_or_path: str, tf: str | None = None,
         d = bundled.get(name)
         return d.symbol, d.tf, bundled.load(name)
     if not Path(name_or_path).exists():
-        raise KeyError(f"no bundled data set or file {name_or_path!r}; "
-                       f"bundled: {', '.join(bar_datasets())}; or an imported series as store:SYMBOL@TF")
+        raise KeyError(_unknown(name_or_path, tf))
     bars = load_bars(name_or_path, tf=tf)
     return Path(name_or_path).name.split("-")[0], bars.attrs.get("tf") or tf or "?", bars
+
+
+def _unknown(name: str, tf: str | None) -> str:
+    """Why `name` found nothing: a symbol bundled at other timeframes than `tf` names those, as
+    the symbol itself is right."""
+    from engine.data.bundled import DATASETS
+
+    other = sorted({DATASETS[n].tf for n in bar_datasets() if DATASETS[n].symbol.lower() == name.lower()})
+    if other and tf is None:
+        return f"{name} is bundled at {', '.join(other)}: say which with --tf {' or '.join(other)}"
+    if other:
+        return (f"{name} is bundled at {', '.join(other)}, not {tf}: give --tf {' or '.join(other)}, or its bars "
+                f"at {tf} as --data (a file, or store:{name}@{tf} after `engine data import`)")
+    return (f"no bundled data set or file {name!r}; bundled: {', '.join(bar_datasets())}; "
+            "or an imported series as store:SYMBOL@TF")
 
 
 def _load_stored(name: str, tf: str | None, store_root: Path) -> tuple[str, str, pd.DataFrame]:
