@@ -12,8 +12,9 @@ TEST_WORKERS ?= auto
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# torch first, pinned: the CPU build; anything else pulls gigabytes of CUDA wheels.
-	$(BIN)/pip install -q torch==2.13.0
+	# torch first, pinned, from PyTorch's CPU index: PyPI's torch==2.13.0 is the CUDA build, gigabytes
+	# of nvidia wheels. A local wheel (pip's find-links) of the same pin is taken as well.
+	$(BIN)/pip install -q torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
