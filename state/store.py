@@ -361,7 +361,8 @@ class Store:
         self._session.expire_all()  # an order row the session holds has a stale machine_state
 
     def pending_intents(self) -> list[OrderRequest]:
-        """Intents journaled but never acknowledged, oldest first: a restart reconciles these."""
+        """Intents journaled but never acknowledged, oldest first: after a crash, the orders whose fate
+        only the venue knows (a resume reconciles them through their order machines' snapshots)."""
         return [r.to_request() for r in self._orders_where(OrderRow.status.in_(PENDING))]
 
     def order(self, client_order_id: str) -> OrderRow | None:

@@ -25,8 +25,10 @@ GBP = list(iter_bars(bundled.load("forex/GBPUSD-1m")))[:3]
 def test_a_number_sets_every_domain_and_a_map_sets_each():
     assert PaperConfig(slippage_bps=3).slippage_bps == {d: 3.0 for d in Domain}
     assert PaperConfig().slippage_bps == {d: 8.0 for d in Domain}  # seed 004's PAPER_SLIPPAGE_BPS=8
-    merged = PaperConfig.from_mapping({"slippage_bps": {"forex": 1.0}}).slippage_bps
-    assert merged == {**{d: 8.0 for d in Domain}, Domain.FOREX: 1.0}
+    each = {d.value: 8.0 for d in Domain} | {"forex": 1.0}
+    assert PaperConfig(slippage_bps=each).slippage_bps == {**{d: 8.0 for d in Domain}, Domain.FOREX: 1.0}
+    with pytest.raises(ValueError, match="has no figure for crypto_perp, crypto_spot, forex_options"):
+        PaperConfig(slippage_bps={"forex": 1.0})  # a domain left out is not quietly the default
 
 
 def _market_fill(v: PaperVenue, bars: list, symbol: str, side: Side, qty: float) -> tuple[float, float]:

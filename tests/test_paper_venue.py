@@ -14,6 +14,7 @@ from adapters.paper.venue import _MEMORY_DROP_EVERY
 from engine.data import bundled
 from engine.data.bars import iter_bars
 from engine.domain import Bar, Domain, OrderRequest, OrderType, Role, Side
+from paper_support import paper_config
 
 XRP = list(iter_bars(bundled.load("crypto_perp/XRP-PERP-5m")))
 ETH = list(iter_bars(bundled.load("crypto_spot/ETH_BTC-5m")))
@@ -547,7 +548,7 @@ def test_a_futures_fill_pays_the_taker_fee_on_its_whole_contract_notional():
     """Rule (fees: taker bps of the notional; catalogue multiplier): one 6EH4 contract is 125,000 EUR,
     so a 2-contract fill pays 0.2 bps (forex) of 2 x price x 125,000, not of 2 x price."""
     bars = list(iter_bars(bundled.load("futures/6EH4-1m")))[:2]
-    v = PaperVenue(PaperConfig.from_mapping({"partial_fill_prob": 0.0, "starting_balance": {"forex": 1e6}}))
+    v = PaperVenue(paper_config(partial_fill_prob=0.0, starting_balance={"forex": 1e6}))
     v.on_bar(bars[0])
     v.submit(order(v, "f", Side.BUY, 2, symbol="6EH4"))
     (f,) = fills(v.on_bar(bars[1]), "f")

@@ -16,6 +16,7 @@ from engine.risk.chain import RiskChain
 from engine.risk.config import RiskConfig
 from engine.risk.sizing import Sizer, loss_at_stop
 from engine.risk.types import Book, Costs, Intent
+from paper_support import paper_config
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "risk" / "risk.yaml"
 CONFIG = RiskConfig.model_validate(YAML(typ="safe").load(SPEC.read_text()))
@@ -43,8 +44,7 @@ def _stopped_out_loss(inst: Instrument, side: Side, qty: float, bar: Bar, stop: 
 def test_a_stopped_out_entry_loses_at_most_the_cap(domain: Domain, buy: bool, price: float, stop_atr: float,
                                                    equity: float, slippage: float, fee: float,
                                                    spread: float) -> None:
-    venue = PaperConfig.from_mapping({"slippage_bps": slippage, "taker_fee_bps": {domain.value: fee},
-                                      "spread_bps": {domain.value: spread}})
+    venue = paper_config(slippage_bps=slippage, taker_fee_bps={domain.value: fee}, spread_bps={domain.value: spread})
     inst = Instrument("X", domain, tick=price * 1e-5, step=1e-6, min_notional=0.0)
     bar = Bar("X", 1_500_000_000.0, price, price, price, price)
     side = Side.BUY if buy else Side.SELL

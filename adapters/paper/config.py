@@ -74,13 +74,3 @@ class PaperConfig(BaseModel):
         if self.partial_fill_min > self.partial_fill_max:
             raise ValueError("partial_fill_min must be <= partial_fill_max")
         return self
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None) -> "PaperConfig":
-        """Partial per-domain maps are merged over the defaults."""
-        data = dict(data or {})
-        base = cls()
-        for key in ("spread_bps", "taker_fee_bps", "slippage_bps", "leverage", "starting_balance"):
-            if isinstance(data.get(key), Mapping):
-                data[key] = {**getattr(base, key), **{Domain(k): v for k, v in data[key].items()}}
-        return cls(**data)
