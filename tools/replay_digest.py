@@ -26,6 +26,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import bench_replay  # noqa: E402  (pins threads on import)
 
+# The checkpoint interval every digest so far was taken at: checkpoints add journal rows.
+CHECKPOINT_EVERY = 100_000
 # Row columns that carry no decision: surrogate keys.
 _SKIP = {"id"}
 
@@ -38,7 +40,7 @@ def digests(bars: int, venue_history: int | None = None) -> dict[str, str]:
     df = bench_replay.tiled_eurusd(bars)
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
-        runner = bench_replay.build_ours(df, work)
+        runner = bench_replay.build_ours(df, work, CHECKPOINT_EVERY)
         if venue_history is not None:
             runner.session.venue.history = venue_history
         runner.run()
