@@ -112,7 +112,7 @@ def full_series(dataset: str, atr_window: int):
     if dataset in UNFITTED:
         return _unfitted_series(dataset, DomainData(primary=primary, confirm=confirm), atr_window)
     cfg = base_config()
-    use = cfg.strategy.model_copy(update={"file": str(ROOT / cfg.strategy.file)})
+    use = cfg.strategy.model_copy(update={"file": str(ROOT / "specs" / "strategies" / f"{cfg.strategy.spec}.yaml")})
     return load_series(dataset, DomainData(primary=primary, confirm=confirm), use, atr_window)
 
 

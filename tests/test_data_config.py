@@ -76,7 +76,7 @@ def test_store_series_timeframe_is_canonical_and_loads(tmp_path, store):
     cfg = load_config(path)
     dd = cfg.data["crypto_spot"]
     assert dd.datasets == ["store:ETH/BTC@5m"]
-    use = cfg.strategy.model_copy(update={"file": str(ROOT / cfg.strategy.file)})
+    use = cfg.strategy.model_copy(update={"file": str(ROOT / "specs" / "strategies" / f"{cfg.strategy.spec}.yaml")})
     mine = load_series("store:ETH/BTC@5m", dd, use, 14)
     ref = load_series("crypto_spot/ETH_BTC-5m", dd, use, 14)
     assert (mine.symbol, mine.domain) == ("ETH/BTC", Domain.CRYPTO_SPOT)

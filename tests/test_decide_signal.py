@@ -58,7 +58,8 @@ def test_the_confirmation_direction_is_the_sign_of_the_last_closed_confirmation_
     from engine.run.market import load_series
 
     cfg = load_config()
-    use = cfg.strategy.model_copy(update={"file": str(Path(__file__).resolve().parents[1] / cfg.strategy.file),
+    use = cfg.strategy.model_copy(update={"file": str(Path(__file__).resolve().parents[1] / "specs" / "strategies"
+                                                     / f"{cfg.strategy.spec}.yaml"),
                                      "use": ["emavol_24h"]})
     s = load_series("crypto_spot/ETH_BTC-5m", DomainData(primary="15m", confirm="5m"), use, 14)
     five = bundled.load("crypto_spot/ETH_BTC-5m")

@@ -13,6 +13,7 @@ import gc
 import io
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,6 +96,8 @@ def test_a_config_that_is_no_mapping_is_one_error_at_its_line(tmp_path, capsys, 
 @pytest.mark.parametrize("text, where, needle", [
     ("strategy: {file: nope.yaml}\n", "1:18", "strategy file nope.yaml does not exist"),
     ("strategy:\n  use: [emavol_24x]\n", "2:9", "has no entry `emavol_24x`"),
+    ("strategy: {spec: seed03}\n", "1:18", "the spec set has no strategy spec `seed03`"),
+    ("strategy: {spec: null}\n", "1:11", "the strategy section names no strategy"),
     ("venue: {bogus: 1}\n", "1:9", "unknown key `bogus`"),
     ("venue:\n  slippage_bps: .nan\n", "2:17", "`venue.slippage_bps` is .nan, not a finite number"),
     ("strategy:\n  deadband: -.inf\n", "2:13", "`strategy.deadband` is -.inf, not a finite number"),
@@ -108,14 +111,33 @@ def test_a_bad_config_value_is_reported_at_its_line_with_a_hint(tmp_path, capsys
     assert not (tmp_path / "run").exists() and not (tmp_path / "e.db").exists()
 
 
-def test_the_default_strategy_file_outside_the_checkout_points_at_the_engines_own(tmp_path, monkeypatch,
-                                                                                  capsys) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert engine_run(tmp_path) == 1
+def test_the_strategy_traded_is_the_one_in_specs_not_the_run_folders(tmp_path, monkeypatch, capsys) -> None:
+    """An edit to --specs DIR's strategy spec was linted, then ignored: the run traded
+    specs/strategies/seed003.yaml of the folder it ran in."""
+    monkeypatch.chdir(ROOT)
+    tree = tmp_path / "specs"
+    shutil.copytree(ROOT / "specs", tree)
+    mine = tree / "strategies" / "seed003.yaml"
+    text = mine.read_text()
+    mine.write_text(text.replace("  - id: emavol_48h\n", "  - id: emavol_48h\n    enabled: false\n", 1))
+    assert engine_run(tmp_path, "--specs", str(tree)) == 1
     err = one_error(capsys)
-    shipped = ROOT / "specs" / "strategies" / "seed003.yaml"
-    assert "strategy file specs/strategies/seed003.yaml does not exist" in err
-    assert f"hint: {shipped} is the engine's own: run in {ROOT}, or give that path" in err
+    assert err.startswith(f"engine/run/defaults.yaml:{_use_line()}:") and f"strategy file {mine} disables the entry `emavol_48h`" in err
+
+
+def _use_line() -> str:
+    lines = (ROOT / "engine" / "run" / "defaults.yaml").read_text().splitlines()
+    row = next(i for i, line in enumerate(lines, 1) if line.startswith("  use: "))
+    return f"{row}:{lines[row - 1].index('emavol_48h') + 1}"
+
+
+def test_a_run_in_another_folder_trades_the_strategy_of_its_specs(tmp_path, monkeypatch, capsys) -> None:
+    """The default strategy is the --specs set's `seed003`, found wherever the run stands: it was
+    specs/strategies/seed003.yaml read from the run's folder, which held none here."""
+    monkeypatch.chdir(tmp_path)
+    assert engine_run(tmp_path, "--specs", str(ROOT / "specs"), "--max-bars", "5") == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["spec_hashes"]["strategy"]
 
 
 @pytest.mark.parametrize("bars", ["-5", "0"])

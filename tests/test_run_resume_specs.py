@@ -84,7 +84,7 @@ def _edit_regime(work: Path) -> None:
     (_edit_risk, "the risk spec (risk/risk.yaml)"),
     (_edit_regime, "the regime spec (ml/regime.yaml)"),
     (_add_stage_override, "the overrides (overrides/"),
-    (_edit_strategy, "the strategy (the file the config's strategy.file names)"),
+    (_edit_strategy, "the strategy (the strategy spec the config's strategy section names)"),
     (_edit_gate, "the spec of `model_promotion`"),
 ])
 def test_a_changed_part_refuses_the_resume_by_name(saved: Path, tmp_path: Path, edit, named: str) -> None:

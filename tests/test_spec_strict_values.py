@@ -101,9 +101,7 @@ def test_the_run_refuses_it_in_the_same_words(tmp_path, capsys, monkeypatch, fil
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("ENGINE_DB_URL", raising=False)
     tree, path = edited(tmp_path, file, old, new)
-    config = tmp_path / "run.yaml"  # the run reads its strategy file from the config, not from --specs
-    config.write_text(f"strategy:\n  file: {tree / 'strategies' / 'seed003.yaml'}\n")
-    code = main(["run", "--stage", "1", "--no-progress", "--specs", str(tree), "--config", str(config),
+    code = main(["run", "--stage", "1", "--no-progress", "--specs", str(tree),
                  "--db", str(tmp_path / "e.db"), "--run-dir", str(tmp_path / "run"), "--max-bars", "50"])
     err = capsys.readouterr().err
     assert code != 0 and "Traceback" not in err

@@ -496,7 +496,7 @@ def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int, e
 def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
     """Config, the store's URL, specs, the stage's routing and the specs' warnings (what `engine
     validate` warns of); Refused or SpecError otherwise."""
-    from engine.run.config import check_allowlist
+    from engine.run.config import check_allowlist, with_strategy
     from engine.run.optin import Misused, OptInError, route
     from engine.run.session import RefusedToStart, allowlist_names, check_specset
 
@@ -508,6 +508,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
     try:
         specs, warnings = check_specset(args.specs)
         check_allowlist(cfg, args.config, allowlist_names(specs))  # the spec set's, once it is checked
+        cfg = with_strategy(cfg, args.config, specs)  # the set's strategy spec, unless the config names a file
         # load_specset refused a rollout without this state (ENGINE_CONTRACT)
         modes = dict(specs.machines["rollout"].states[stage_state(args.stage)].attrs.get("domains", {}))
         routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
@@ -718,7 +719,7 @@ def _bars_said(p: dict | None) -> str:
 def _check_resumable(args: argparse.Namespace) -> None:
     """A resume fits the stopped run its store holds, checked before the config, specs and opt-ins
     are read, as each would blame a misfit on something else: the folder the run ran in (from
-    another, the embedded defaults' relative strategy file names nothing), its stage (a stage with
+    another, the default relative --specs names nothing), its stage (a stage with
     live legs asked for opt-ins) and its routing. The store is only read; a running engine, no
     store, no checkpoint, a finished run or a store that cannot be read is left to _check_saved
     and the run lock."""
@@ -754,7 +755,7 @@ def _check_folder(args: argparse.Namespace, store: Any) -> None:
     if folder is None or not os.path.isdir(folder) or os.path.samefile(folder, os.getcwd()):
         return
     raise Refused(f"the run was started in {folder}, not here ({os.getcwd()}), and a resume reads the run's "
-                  "relative paths (its config's strategy file, data and runs_dir) from the folder it runs in, as "
+                  "relative paths (its --specs, data and runs_dir) from the folder it runs in, as "
                   f"the run did: resume it from there, `{resume_command(store, args)}`. Nothing was written", 2)
 
 
@@ -840,7 +841,7 @@ def _started_with(saved: SavedRun) -> str:
 # What a part of session.spec_hashes is, to name it; any other part is a machine's spec.
 _PARTS = {"risk": "the risk spec (risk/risk.yaml)",
           "overrides": "the overrides (overrides/: the env's, or a stage's)",
-          "strategy": "the strategy (the file the config's strategy.file names)",
+          "strategy": "the strategy (the strategy spec the config's strategy section names)",
           "contracts": "the contract catalogue (adapters/paper/contracts.yaml)"}
 
 
@@ -1030,7 +1031,7 @@ def _put_back(moved: Any, files: list[Path], record: Path) -> None:
 
 def started_with(args: argparse.Namespace) -> dict[str, Any]:
     """CONFIG_FILE_KEY's value: what a resume suggested from any folder needs. A run reads its
-    relative paths (--db, the config's strategy file, data and runs_dir, its run directory, a server
+    relative paths (--db, --specs, the config's data and runs_dir, its run directory, a server
     store's files under var/) from the folder it runs in, so a resume must run there too: the folder,
     and --config and --specs made absolute, as the message naming them may be read elsewhere."""
     return {"path": os.path.abspath(args.config) if args.config is not None else None,

@@ -36,6 +36,9 @@ from state.ledger import Book as Position
 # may find them by other means: --db, ENGINE_DB_URL, the saved run dir), and how long the replay
 # holds for the operator (a command it takes is journaled at its row like any other).
 CONFIG_PLACES = frozenset({"db", "runs_dir", "operator_wait_s"})
+# Which strategy spec the config names and where it lies: the spec hash holds what it says
+# (session.spec_hashes), and a resume checks that, so the same specs moved elsewhere still resume.
+RESOLVED = frozenset({"strategy.spec", "strategy.file"})
 
 
 def config_digest(cfg: Any) -> dict[str, str]:
@@ -47,7 +50,7 @@ def config_digest(cfg: Any) -> dict[str, str]:
         if isinstance(value, dict):  # an empty one adds nothing: setting a key in it names that key
             for k, v in value.items():
                 walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif prefix not in CONFIG_PLACES:
+        elif prefix not in CONFIG_PLACES | RESOLVED:
             flat[prefix] = value
 
     walk("", cfg.model_dump(mode="json"))
@@ -57,7 +60,7 @@ def config_digest(cfg: Any) -> dict[str, str]:
 def config_changes(saved: dict[str, str], cfg: Any) -> list[str]:
     """The config keys whose value differs from the saved digest's (added or removed ones too)."""
     now = config_digest(cfg)
-    return sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
+    return sorted(k for k in (saved.keys() - RESOLVED) | now.keys() if saved.get(k) != now.get(k))
 
 
 def plain(obj: Any) -> Any:

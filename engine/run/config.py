@@ -71,7 +71,10 @@ class DomainData(_Strict):
 
 
 class StrategyUse(_Strict):
-    file: str
+    # The strategy traded: the spec set's document named `spec` (what `engine validate` checked
+    # with the rest of --specs), or a spec file `file` outside the set, which wins when given.
+    spec: str | None
+    file: str | None
     use: list[str] = Field(min_length=1)
     fit_fraction: float = Field(gt=0, lt=1)
     deadband: float = Field(ge=0)
@@ -198,15 +201,7 @@ def _read(path: Path) -> str:
 
 def setting_pos(path: str | Path | None, keys: tuple[str, ...]) -> Any:
     """Where the run config sets `keys`: the user's file when it sets them, else the embedded defaults."""
-    from engine.spec.yamlio import parse_yaml
-
-    if path is not None:
-        doc, _ = parse_yaml(_read(Path(path)), str(path))
-        if doc is not None and _sets(doc.data, keys):
-            return doc.pos_of(keys)
-    text = resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8")
-    doc, _ = parse_yaml(text, f"engine/run/{DEFAULTS}")
-    return doc.pos_of(keys)
+    return _setting_doc(path, keys).pos_of(keys)
 
 
 def _sets(data: Any, keys: tuple[str, ...]) -> bool:
@@ -252,6 +247,10 @@ def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
 
     from strategies.config import load_strategy_file
 
+    if use.file is None:  # the spec set's document: checked once the specs are (check_strategy)
+        return [] if use.spec is not None else [_error(doc.pos_of(["strategy"]), "the strategy section names no "
+                                                       "strategy", "give `spec` (a strategy spec's name in --specs, "
+                                                       "e.g. seed003) or `file`", "CONFIG_STRATEGY")]
     file = Path(use.file)
     if not file.is_file():
         from engine.spec.shipped import elsewhere
@@ -261,7 +260,14 @@ def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
                        elsewhere(file) or "name a strategy spec (kind: strategy), e.g. specs/strategies/seed003.yaml; "
                        "a relative path is read from the folder engine run runs in", "CONFIG_STRATEGY")]
     # A bad file raises SpecError with the very diagnostics `engine validate` prints for it.
-    entries = {e.id: e for e in load_strategy_file(file).strategies}
+    return _check_entries(use, use.file, load_strategy_file(file), doc)
+
+
+def _check_entries(use: StrategyUse, where: str, strategy: Any, doc: Any) -> list[Diagnostic]:
+    """An enabled entry of the strategy spec `strategy` (at `where`) for each name in `use`."""
+    from engine.diagnostics import did_you_mean
+
+    entries = {e.id: e for e in strategy.strategies}
     out = []
     for i, name in enumerate(use.use):
         entry = entries.get(name)
@@ -269,9 +275,46 @@ def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
             why = "has no entry" if entry is None else "disables the entry"
             hint = (did_you_mean(name, [k for k, e in entries.items() if e.enabled])
                     or f"its enabled entries: {', '.join(k for k, e in entries.items() if e.enabled)}")
-            out.append(_error(doc.pos_of(["strategy", "use", i]), f"strategy file {use.file} {why} `{name}`",
+            out.append(_error(doc.pos_of(["strategy", "use", i]), f"strategy file {where} {why} `{name}`",
                               hint, "CONFIG_STRATEGY"))
     return out
+
+
+def with_strategy(cfg: RunConfig, path: str | Path | None, specs: Any) -> RunConfig:
+    """`cfg` with `strategy.file` the file it trades: its own `file`, else the file of the spec
+    set's strategy document `strategy.spec` (so `--specs DIR` trades DIR's strategy, as it runs
+    DIR's machines and risk). SpecError at the config's line when the set has no such document,
+    or the document lacks an entry `use` names."""
+    use = cfg.strategy
+    if use.file is not None:
+        return cfg
+    kinds = specs.extra_kinds
+    known = sorted(n for n, k in kinds.items() if k == "strategy")
+    if kinds.get(use.spec) != "strategy":
+        from engine.diagnostics import did_you_mean
+
+        hint = did_you_mean(use.spec, known) or (f"its strategy specs: {', '.join(known)}" if known else
+                                                 "add a strategy spec (kind: strategy) to --specs, as "
+                                                 "specs/strategies/seed003.yaml")
+        raise SpecError([_error(_setting_doc(path, ("strategy", "spec")).pos_of(["strategy", "spec"]),
+                                f"the spec set has no strategy spec `{use.spec}`", hint, "CONFIG_STRATEGY")])
+    where = specs.extra_pos[use.spec].file
+    diags = _check_entries(use, where, specs.extra[use.spec], _setting_doc(path, ("strategy", "use")))
+    if diags:
+        raise SpecError(diags)
+    return cfg.model_copy(update={"strategy": use.model_copy(update={"file": where})})
+
+
+def _setting_doc(path: str | Path | None, keys: tuple[str, ...]) -> Any:
+    """The parsed config document that sets `keys`: the user's file when it does, else the defaults."""
+    from engine.spec.yamlio import parse_yaml
+
+    if path is not None:
+        doc, _ = parse_yaml(_read(Path(path)), str(path))
+        if doc is not None and _sets(doc.data, keys):
+            return doc
+    return parse_yaml(resources.files("engine.run").joinpath(DEFAULTS).read_text(encoding="utf-8"),
+                      f"engine/run/{DEFAULTS}")[0]
 
 
 def check_allowlist(cfg: RunConfig, path: str | Path | None, known: Collection[str]) -> None:

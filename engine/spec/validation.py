@@ -12,7 +12,7 @@ from engine.spec.ir import SpecSet
 # kind, the name it must have (None: any), and where it normally lives.
 REQUIRED_DOCUMENTS: tuple[tuple[str, str | None, str], ...] = (
     ("risk", "risk", "specs/risk/risk.yaml"),
-    ("strategy", None, "a strategy file under specs/strategies/ (the run config's `strategy.file`)"),
+    ("strategy", None, "a strategy spec under specs/strategies/ (the run config's `strategy.spec` names it)"),
     ("environments", None, "specs/overrides/environments.yaml (the env names a run config may select)"),
 )
 
