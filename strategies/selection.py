@@ -39,14 +39,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from engine.diagnostics import Pos
 from engine.words import counted
-from strategies.ml.config import SelectionConfig, load_spec
+from strategies.ml.config import SelectionConfig
 
 PF_CAP = 100.0  # profit factor with no losing trade: capped so it stays finite (and JSON-safe)
 SECONDS_PER_YEAR = 365.25 * 86400
-
-
-def load_selection_config() -> SelectionConfig:
-    return load_spec("selection", SelectionConfig)
 
 
 def _mean(xs: Sequence[float]) -> float:

@@ -198,7 +198,8 @@ def test_train_state_that_cannot_be_opened_is_refused_before_training(tmp_path, 
     (tmp_path / "adir").mkdir()
     (tmp_path / "notdb.db").write_text("hello")
     monkeypatch.setattr(dataset, "load", lambda *a, **k: pytest.fail("trained before the store was checked"))
-    assert main([*TRAIN, "--registry", "reg", "--state", state]) == 2
+    here = [f"--{k}={ROOT / 'specs' / 'ml' / f}" for k, f in (("spec", "filter.yaml"), ("regime", "regime.yaml"))]
+    assert main([*TRAIN, *here, "--registry", "reg", "--state", state]) == 2
     err = capsys.readouterr().err
     assert said in err and "s3cretpw" not in err and "Traceback" not in err
     assert {p.name for p in tmp_path.iterdir()} == {"adir", "notdb.db"}  # nothing made

@@ -41,7 +41,9 @@ def spec(tmp_path) -> Path:
 
 
 def train(spec: Path, registry: Path, *args: str) -> int:
-    return main(["train", "ml", "--symbol", "XRP-PERP", "--registry", str(registry), "--spec", str(spec), *args])
+    regime = Path(__file__).resolve().parents[1] / "specs" / "ml" / "regime.yaml"  # a test may run elsewhere
+    return main(["train", "ml", "--symbol", "XRP-PERP", "--registry", str(registry), "--spec", str(spec),
+                 "--regime", str(regime), *args])
 
 
 def test_train_on_a_stored_series(tmp_path, store, spec, capsys):

@@ -105,11 +105,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _select(args: argparse.Namespace) -> int:
     from engine.console import console as make_console
+    from engine.commands.ml_specs import ml_spec
     from strategies import selection as sel
-    from strategies.ml.config import SelectionConfig, load_model
+    from strategies.ml.config import SelectionConfig
 
     console = make_console()
-    cfg = load_model(args.selection, SelectionConfig) if args.selection else sel.load_selection_config()
+    cfg = ml_spec(args.selection, "selection", SelectionConfig, "--selection")
     top = args.top_k if args.top_k is not None else cfg.top_k
     min_trades = args.min_trades if args.min_trades is not None else cfg.min_trades
     if top < 1 or min_trades < 0:
@@ -261,11 +262,12 @@ def _where(text: str, token: str) -> tuple[int, int]:
 
 def _evaluate(console, args: argparse.Namespace) -> list[dict]:
     from strategies.ml import dataset
-    from strategies.ml.config import MLConfig, RegimeConfig, load_model, load_spec
+    from engine.commands.ml_specs import ml_spec
+    from strategies.ml.config import MLConfig, RegimeConfig
 
     # Loaded once, before any data: a bad spec is refused at its file:line:col up front.
-    cfg = load_model(args.spec, MLConfig) if args.spec else load_spec("filter", MLConfig)
-    regime = load_model(args.regime, RegimeConfig) if args.regime else load_spec("regime", RegimeConfig)
+    cfg = ml_spec(args.spec, "filter", MLConfig, "--spec")
+    regime = ml_spec(args.regime, "regime", RegimeConfig, "--regime")
     names = args.data or dataset.bar_datasets()
     rows = []
     with console.status("evaluating") as status:

@@ -79,12 +79,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from engine.console import console as make_console
-    from strategies.ml.config import MLConfig, RegimeConfig, load_model, load_spec
+    from engine.commands.ml_specs import ml_spec
+    from strategies.ml.config import MLConfig, RegimeConfig
     from strategies.ml.registry import ModelRegistry
 
     console = make_console()
-    cfg = load_model(args.spec, MLConfig) if args.spec else load_spec("filter", MLConfig)
-    regime = load_model(args.regime, RegimeConfig) if args.regime else load_spec("regime", RegimeConfig)
+    cfg = ml_spec(args.spec, "filter", MLConfig, "--spec")
+    regime = ml_spec(args.regime, "regime", RegimeConfig, "--regime")
     root = Path(args.registry or cfg.registry_root)
     _check_registry(root)
     with _open_store(args.state) as store:  # both refused before the training, not after it

@@ -104,7 +104,7 @@ def _active_set_file(path: str) -> str:
 
 class MLFilter(_Strict):
     enabled: bool | Literal["auto"] = "auto"  # auto: on for symbols with an active registered model
-    registry: str = "var/models"
+    registry: str | None = None  # None: the spec set's `kind: ml` spec's registry_root (signals.registry_root)
     symbols: dict[str, list[ModelRef]] = {}  # symbol -> models (several vote as an ensemble)
     exploration: bool = True
     # refuse: no judgement on a bar a model was trained on (its manifest's data.end); allow: judge it

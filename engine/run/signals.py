@@ -275,6 +275,18 @@ def _dataset_for(cfg: RunConfig, s: Series) -> tuple[Source, str] | None:
     return (src, dd.store) if src is not None else None
 
 
+def registry_root(cfg: RunConfig, specs: Any) -> str:
+    """Where the run's models are: the run config's `ml.registry`, else the registry_root of the
+    spec set's `kind: ml` spec, where `engine train ml` writes them (one setting, not two that
+    can disagree and leave the filter off with a note)."""
+    from strategies.ml.config import MLConfig
+
+    if cfg.ml.registry is not None:
+        return cfg.ml.registry
+    docs = [specs.extra[n] for n, kind in sorted(specs.extra_kinds.items()) if kind == "ml"]
+    return (docs[0] if docs else MLConfig()).registry_root
+
+
 def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: list[str],
            resume: bool) -> dict[str, list[ModelFeed]]:
     """symbol -> its models, loaded by version; refuses to start when `ml.enabled: true` lacks one."""
@@ -284,7 +296,8 @@ def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: 
     from engine.data import sources
     from strategies.ml.registry import ModelRegistry
 
-    registry = ModelRegistry(cfg.ml.registry, store=store)
+    root = registry_root(cfg, specs)
+    registry = ModelRegistry(root, store=store)
     pinned = store.get_json(MODELS_KEY) if resume else None
     feeds: dict[str, list[ModelFeed]] = {}
     missing: list[str] = []
@@ -303,7 +316,7 @@ def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: 
                                  cfg.ml.in_sample == "refuse") for tf, v in refs]
     if missing and cfg.ml.enabled is True:
         raise FileNotFoundError(f"ml.enabled is true but there is no active model for {', '.join(missing)} in "
-                                f"{cfg.ml.registry}: train one (engine train ml --symbol SYMBOL --tf TF) "
+                                f"{root}: train one (engine train ml --symbol SYMBOL --tf TF) "
                                 "or set ml.enabled: auto")
     if not resume:
         store.put_json(MODELS_KEY, {sym: [[f.model.tf, f.model.version] for f in fs] for sym, fs in feeds.items()})
@@ -313,7 +326,7 @@ def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: 
         _note(store, notes, "filter", f"ML filter on for {on}", models={k: [f.name for f in v] for k, v in feeds.items()})
     if missing:
         _note(store, notes, "filter", f"ML filter off for {', '.join(missing)}: no active model in "
-                                      f"{cfg.ml.registry} (engine train ml --symbol SYMBOL --tf TF)")
+                                      f"{root} (engine train ml --symbol SYMBOL --tf TF)")
     _note_in_sample(store, notes, series, feeds)
     return feeds
 
