@@ -4,6 +4,7 @@ Friday close less the buffer, an entry whose fill bar would reach it is refused,
 never holds a position past its limit (QA: an exit decided at the close itself filled after it)."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def _run(tmp: Path, bar_s: float, first_close: float, n: int, long_from: int, cl
     sess = risk.limits.sessions["forex"].model_copy(update={"friday_close_utc": close_utc})
     limits = risk.limits.model_copy(update={"sessions": {**risk.limits.sessions, "forex": sess}, "max_hold": max_hold})
     risk = risk.model_copy(update={"limits": limits})
-    specs = type(specs)(specs.machines, specs.catalogue, specs.overrides, {**specs.extra, "risk": risk})
+    specs = dataclasses.replace(specs, extra={**specs.extra, "risk": risk})  # keeps its kinds and places
     cfg = base_config().model_copy(update={"db": str(tmp / "engine.db"), "env": ENV,
                                            "venue": {"partial_fill_prob": 0.0, "slippage_bps": 0.0}})
     ts = first_close + bar_s * np.arange(n)

@@ -3,6 +3,7 @@ wallet, the risk thresholds) are converted into it at a rate the run's data or t
 gives, recorded in the journal; a currency with no rate refuses to start."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -36,7 +37,7 @@ def assembled(work: Path, overrides: Path, stage: int, datasets: tuple[str, ...]
 
     specs = specset(str(overrides))
     if risk is not None:
-        specs = type(specs)(specs.machines, specs.catalogue, specs.overrides, {**specs.extra, "risk": risk})
+        specs = dataclasses.replace(specs, extra={**specs.extra, "risk": risk})  # keeps its kinds and places
     cfg = base_config().model_copy(update={"db": str(work / "engine.db"), "env": ENV})
     modes = dict(specs.machines["rollout"].states[f"stage_{stage}"].attrs["domains"])
     routing = route(stage, modes, config_enabled=False, live_flag=False, paper_flag=True)

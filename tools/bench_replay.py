@@ -27,6 +27,7 @@ at least a tick wide, and a target fills only when the price trades through it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import statistics
 import sys
@@ -113,7 +114,7 @@ def build_ours(df: pd.DataFrame, work: Path, checkpoint_every: int | None = None
     brackets = risk.brackets.model_copy(update={"stop_atr": {**risk.brackets.stop_atr, "forex": SL_ATR},
                                                 "take_profit_atr": {**risk.brackets.take_profit_atr, "forex": TP_ATR}})
     risk = risk.model_copy(update={"limits": limits, "brackets": brackets})
-    specs = type(specs)(specs.machines, specs.catalogue, specs.overrides, {**specs.extra, "risk": risk})
+    specs = dataclasses.replace(specs, extra={**specs.extra, "risk": risk})  # keeps its kinds and places
 
     close = df["close"].to_numpy()
     ts = epoch_seconds(df.index) + 3600.0
