@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from adapters.base import ReportStatus, VenueReport
+from engine.domain import Domain, Position
 from engine.runtime import ListSink
 from engine.runtime.audit import FanoutSink
 from run_support import Checker, Scenario, build, write_env_override
@@ -87,3 +88,22 @@ def test_each_retry_re_sends_the_refused_close_and_the_journal_says_so_once(tmp_
     refusals = [r for r in rows if r.kind == "rejection" and r.reason.startswith("venue refused the close")]
     faults = [r for r in rows if r.kind == "fault" and "refused the exit" in r.reason]
     assert (len(refusals), len(faults)) == (1, 1)
+
+
+def test_a_flatten_is_not_done_while_the_venue_holds_units_no_bracket_owns(tmp_path: Path) -> None:
+    """With no bracket left, the venue's own positions decide: units the engine never heard of
+    keep the flatten pending (re-sent, announced) instead of a halt that leaves them unprotected.
+    A mutation that skipped the venue's check survived the suite."""
+    runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    runner.run(limit=3)
+    assert not ses.execution.brackets
+    stray = Position("ETH/BTC", Domain.CRYPTO_SPOT, 0.5, 0.05)
+    ses.venue.positions = lambda: [stray]  # what the venue reports: not flat
+    ses.store.post_command("flatten")
+    runner.poll_commands()
+    runner.run(limit=runner.bars + 2)
+    assert (ses.kill.state, ses.flatten_pending) == ("flatten_all", True)
+    ses.venue.positions = lambda: []  # flat at last: the flatten is done
+    runner.run(limit=runner.bars + 2)
+    assert (ses.kill.state, ses.flatten_pending) == ("halted", False)

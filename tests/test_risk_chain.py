@@ -73,6 +73,14 @@ def test_wide_spread_rejected(config: RiskConfig) -> None:
     assert d.rejection.rule == "spread_filter" and d.rejection.numbers["spread_bps"] > 4
 
 
+def test_a_quote_with_no_mid_is_refused_as_a_spread_beyond_any_cap(config: RiskConfig) -> None:
+    """No spread can be measured against a mid of 0: fail closed (a mutant reading it as 0 bps survived)."""
+    q = Quote("q3", "EURUSD", 1_500_000_000.0, 0.0, 0.0, 0.0)
+    d = RiskChain(config).evaluate(Intent("EURUSD", Domain.FOREX, Side.BUY, q, 1.09, 1.12, q.ts, "sma"),
+                                   book(), FX, kill_mode="normal", entries_allowed=True, active_symbols=None)
+    assert not d.approved and d.rejection.rule == "spread_filter" and d.rejection.numbers["spread_bps"] == math.inf
+
+
 def test_a_spread_at_the_cap_passes_and_one_just_above_is_refused(config: RiskConfig) -> None:
     """spread_max_bps is a maximum: a spread of exactly the shipped cap is allowed (the guard says
     "exceeds"), the next representable spread above it is not. Prices are k/4096 so the bps come out exact."""

@@ -96,6 +96,18 @@ def test_max_hold_exits_before_the_next_bar_would_hold_past_it(tmp_path: Path, m
     assert trade.exit_reason == "max_hold" and trade.exit_ts - trade.entry_ts == held
 
 
+@pytest.mark.parametrize("n", [5, 8])  # 5: max_hold falls due on the series' last row, the end of a quiet stretch
+def test_quiet_replay_sends_the_max_hold_exit_at_the_row_stepped_replay_does(tmp_path: Path, n: int) -> None:
+    """Skipping quiet rows must not skip the row a hold falls due at (engine/run/quiet.py): a
+    mutation that left the fill bar out of the screen's hold survived the suite, and quiet replay
+    then held one bar past max_hold, or never exited at the end of the data."""
+    exits = []
+    for skip in (False, True):
+        runner = _run(tmp_path / str(skip), H, TUE + 10 * H, n, 2, max_hold=2 * H, skip_quiet=skip)
+        exits.append([r.ts for r in _rows(runner, "intent") if r.payload["role"] == "exit"])
+    assert exits[0] and exits[1] == exits[0]
+
+
 def test_an_entry_whose_fill_bar_ends_exactly_at_the_cutoff_is_refused_and_a_second_earlier_passes() -> None:
     """"Must end before close - buffer": the boundary itself is refused. With the shipped spec
     (21:00 close, 2m buffer) a 1m fill bar decided at 20:57:00 ends at 20:58:00, the cutoff."""
