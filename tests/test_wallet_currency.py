@@ -101,7 +101,7 @@ def test_a_currency_with_no_rate_refuses_to_start(tmp_path, thousand) -> None:
     message = str(err.value)
     assert "\n" not in message
     assert message.startswith("no USD rate for BTC, the currency of the crypto_spot wallet (ETH/BTC): add `BTC: ")
-    assert "the risk spec's `usd_rates` (specs/risk/risk.yaml)" in message
+    assert f"the risk spec's `usd_rates` ({specset(str(thousand)).extra_pos['risk'].file})" in message
     assert not (tmp_path / "engine.db").exists()  # refused before the store was opened
 
 
