@@ -28,6 +28,8 @@ SPECS = str(Path(__file__).resolve().parents[1] / "specs")
     ["select", "--registry", ""],
     ["train", "ml", "--symbol", "ETH/BTC", "--tf", "5m", "--store", ""],
     ["train", "ml", "--symbol", "ETH/BTC", "--tf", "5m", "--registry", ""],
+    ["train", "ml", "--symbol", "ETH/BTC", "--tf", "5m", "--data", ""],  # trained on the bundled default
+    ["select", "--data", "store:ETH/BTC@5m", ""],
 ], ids=lambda argv: " ".join(a or "''" for a in argv))
 def test_an_empty_path_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture, argv: list[str]) -> None:

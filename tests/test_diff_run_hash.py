@@ -16,7 +16,8 @@ from engine.run.session import load_specset, spec_hashes
 ROOT = Path(__file__).resolve().parents[1]
 RISK = ROOT / "specs" / "risk" / "risk.yaml"
 KILL = ROOT / "specs" / "kill" / "kill_modes.yaml"
-CFG = SimpleNamespace(env="paper", strategy=SimpleNamespace(model_dump=lambda mode, exclude=(): {}, file="none.yaml"))
+CFG = SimpleNamespace(env="paper", strategy=SimpleNamespace(model_dump=lambda mode, exclude=(): {}, file="none.yaml"),
+                      ml=SimpleNamespace(registry="var/models"))
 
 
 def _header(old: Path, new: Path, side: int = 0) -> str:

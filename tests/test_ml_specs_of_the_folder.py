@@ -50,15 +50,54 @@ def test_a_folder_without_them_is_told_which_option_to_give(tmp_path: Path, monk
     assert not (tmp_path / "var").exists()
 
 
-def test_the_run_finds_models_where_the_spec_set_puts_them(tmp_path: Path) -> None:
-    from engine.run.signals import registry_root
-
+def _moved(tmp_path: Path) -> Path:
+    """A copy of the specs whose ML spec keeps its models in var/models_v2."""
     tree = tmp_path / "specs"
     shutil.copytree(ROOT / "specs", tree)
     spec = tree / "ml" / "filter.yaml"
     spec.write_text(spec.read_text().replace("registry_root: var/models", "registry_root: var/models_v2", 1))
-    cfg = load_config()
-    assert registry_root(cfg, load_specset([str(ROOT / "specs")])) == "var/models"
-    assert registry_root(cfg, load_specset([str(tree)])) == "var/models_v2"
+    return tree
+
+
+def _registry(cfg, tree: Path) -> str:
+    from engine.run.config import with_specs
+
+    return with_specs(cfg, None, load_specset([str(tree)])).ml.registry
+
+
+def test_the_run_finds_models_where_the_spec_set_puts_them(tmp_path: Path) -> None:
+    tree, cfg = _moved(tmp_path), load_config()
+    assert _registry(cfg, ROOT / "specs") == "var/models" and _registry(cfg, tree) == "var/models_v2"
     own = cfg.model_copy(update={"ml": cfg.ml.model_copy(update={"registry": "elsewhere"})})
-    assert registry_root(own, load_specset([str(tree)])) == "elsewhere"  # the run config's, when it names one
+    assert _registry(own, tree) == "elsewhere"  # the run config's, when it names one
+
+
+def test_a_registry_root_moved_under_a_stopped_run_is_a_change_its_resume_refuses(tmp_path: Path) -> None:
+    """Resolved into the config its digest holds: else the resume loaded other models under the
+    same names (another v1, another threshold). A run saved when the config held var/models itself
+    resumes under the shipped spec."""
+    from engine.run.checkpoint import config_changes, config_digest
+    from engine.run.config import with_specs
+
+    cfg = load_config()
+    saved = config_digest(with_specs(cfg, None, load_specset([str(ROOT / "specs")])))
+    assert config_changes(saved, with_specs(cfg, None, load_specset([str(_moved(tmp_path))]))) == ["ml.registry"]
+    before = config_digest(cfg.model_copy(update={"ml": cfg.ml.model_copy(update={"registry": "var/models"})}))
+    assert config_changes(before, with_specs(cfg, None, load_specset([str(ROOT / "specs")]))) == []
+
+
+def test_the_runs_training_hint_trains_where_the_run_looks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.run.config import with_specs
+    from engine.run.signals import train_command
+
+    monkeypatch.chdir(ROOT)
+    cfg = load_config()
+    shipped = load_specset(["specs"])
+    assert train_command(with_specs(cfg, None, shipped), shipped) == "engine train ml --symbol SYMBOL --tf TF"
+    tree = _moved(tmp_path)
+    moved = load_specset([str(tree)])
+    assert train_command(with_specs(cfg, None, moved), moved, "ETH/BTC", "5m", activate=True) == (
+        f"engine train ml --symbol ETH/BTC --tf 5m --spec {tree}/ml/filter.yaml --regime {tree}/ml/regime.yaml "
+        "--activate")
+    own = cfg.model_copy(update={"ml": cfg.ml.model_copy(update={"registry": "elsewhere"})})
+    assert train_command(own, shipped).endswith("--registry elsewhere")

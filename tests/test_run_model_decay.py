@@ -71,13 +71,15 @@ def test_a_model_worse_than_its_validation_is_flagged_for_retraining(tmp_path, h
     manifest = json.loads(_manifest(reg).read_text())
     manifest["metrics"]["overall"]["brier"] = 0.1  # far better than any ETH/BTC 5m model predicts
     _manifest(reg).write_text(json.dumps(manifest))
-    decay = finish(make_runner(tmp_path, reg))["model_decay"][MODEL]
+    runner = make_runner(tmp_path, reg)
+    decay = finish(runner)["model_decay"][MODEL]
     assert decay["retrain"] and decay["reason"].startswith("Brier ") and "> validation 0.1000 + 0.02" in decay["reason"]
     console = Console(record=True, width=400, file=io.StringIO())
-    _show_decay({MODEL: decay}, console)
+    _show_decay({MODEL: decay}, console, runner.session)
     line = console.export_text()
+    # the run's registry is not its ML spec's registry_root: the command trains into the run's
     assert line.startswith(f"warning: model {MODEL} has decayed (Brier ") \
-        and "`engine train ml --symbol ETH/BTC --tf 5m --activate`" in line
+        and f"`engine train ml --symbol ETH/BTC --tf 5m --registry {reg} --activate`" in line
 
 
 def test_only_labels_known_by_the_run_s_end_count():

@@ -1,5 +1,5 @@
 """The strategy a run trades is the `kind: strategy` spec of its --specs set that the run
-config's `strategy.spec` names (engine/run/config.py with_strategy), hashed by its bytes: the
+config's `strategy.spec` names (engine/run/config.py with_specs), hashed by its bytes: the
 run traded specs/strategies/seed003.yaml of whatever folder it ran in, so an edit to --specs
 DIR's copy was linted and then ignored."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from engine.diagnostics import SpecError
 from engine.run.checkpoint import config_changes, config_digest
-from engine.run.config import load_config, with_strategy
+from engine.run.config import load_config, with_specs
 from engine.run.session import load_specset, spec_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def _tree(where: Path) -> Path:
 
 def test_the_config_names_the_sets_strategy_and_the_file_is_the_sets_copy(tmp_path: Path) -> None:
     tree = _tree(tmp_path / "mine")
-    cfg = with_strategy(load_config(), None, load_specset([str(tree)]))
+    cfg = with_specs(load_config(), None, load_specset([str(tree)]))
     assert Path(cfg.strategy.file) == tree / "strategies" / "seed003.yaml"
 
 
@@ -32,7 +32,7 @@ def test_a_file_the_config_names_wins_over_the_set(tmp_path: Path) -> None:
     own = tmp_path / "own.yaml"
     shutil.copy(ROOT / "specs" / "strategies" / "seed003.yaml", own)
     cfg = load_config().model_copy(update={"strategy": load_config().strategy.model_copy(update={"file": str(own)})})
-    assert with_strategy(cfg, None, load_specset([str(ROOT / "specs")])).strategy.file == str(own)
+    assert with_specs(cfg, None, load_specset([str(ROOT / "specs")])).strategy.file == str(own)
 
 
 def test_a_set_without_that_strategy_is_refused_naming_what_it_has(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_a_set_without_that_strategy_is_refused_naming_what_it_has(tmp_path: Pat
     text = (tree / "strategies" / "other.yaml").read_text().replace("name: seed003", "name: other", 1)
     (tree / "strategies" / "other.yaml").write_text(text)
     with pytest.raises(SpecError) as e:
-        with_strategy(load_config(), None, load_specset([str(tree)]))
+        with_specs(load_config(), None, load_specset([str(tree)]))
     [d] = e.value.diagnostics
     assert d.message == "the spec set has no strategy spec `seed003`" and "other" in d.hint
     assert str(d.pos).startswith("engine/run/defaults.yaml:")
@@ -59,9 +59,9 @@ def test_the_hash_is_of_the_strategys_bytes_not_its_folder(tmp_path: Path) -> No
 
 def test_a_resume_does_not_read_where_the_strategy_lies_as_a_config_change(tmp_path: Path) -> None:
     """The spec hash checks what the strategy says; a run saved naming the file outright resumes."""
-    cfg = load_config()
+    cfg = with_specs(load_config(), None, load_specset([str(ROOT / "specs")]))
     saved = {**config_digest(cfg), "strategy.file": "0" * 16}
-    moved = with_strategy(cfg, None, load_specset([str(_tree(tmp_path / "a"))]))
+    moved = with_specs(load_config(), None, load_specset([str(_tree(tmp_path / "a"))]))
     assert config_changes(saved, moved) == []
     other = moved.model_copy(update={"strategy": moved.strategy.model_copy(update={"deadband": 0.5})})
     assert config_changes(saved, other) == ["strategy.deadband"]

@@ -103,7 +103,7 @@ def build_ours(df: pd.DataFrame, work: Path, checkpoint_every: int | None = None
     cfg = load_config()
     cfg = cfg.model_copy(update={
         "db": str(work / "engine.db"), "env": "bench", "durability": "batch",
-        "checkpoint_every": checkpoint_every or cfg.checkpoint_every,
+        "checkpoint_every": cfg.checkpoint_every if checkpoint_every is None else checkpoint_every,
         "venue": {"slippage_bps": 0.0, "partial_fill_prob": 0.0, "spread_bps": {d.value: 0.0 for d in Domain},
                   "taker_fee_bps": {d.value: 0.0 for d in Domain}}})
     specs = load_specset([str(ROOT / "specs")])
@@ -234,6 +234,13 @@ def bench_round(df: pd.DataFrame, skip_peer: bool, checkpoint_every: int | None)
     return wall, cpu
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text}: a count of bars, 1 or more")
+    return n
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bars", type=int, default=1_000_000)
@@ -241,7 +248,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1,
                     help="alternate ours and the peer this many times; the median ratio is the figure "
                          "(a shared machine's speed drifts by tens of percent within a minute)")
-    ap.add_argument("--checkpoint-every", type=int, metavar="C",
+    ap.add_argument("--checkpoint-every", type=_positive, metavar="C",
                     help="bars between checkpoints, each one batch transaction (default: the run config's)")
     args = ap.parse_args()
     df = tiled_eurusd(args.bars)

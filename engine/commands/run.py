@@ -496,7 +496,7 @@ def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int, e
 def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
     """Config, the store's URL, specs, the stage's routing and the specs' warnings (what `engine
     validate` warns of); Refused or SpecError otherwise."""
-    from engine.run.config import check_allowlist, with_strategy
+    from engine.run.config import check_allowlist, with_specs
     from engine.run.optin import Misused, OptInError, route
     from engine.run.session import RefusedToStart, allowlist_names, check_specset
 
@@ -508,7 +508,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
     try:
         specs, warnings = check_specset(args.specs)
         check_allowlist(cfg, args.config, allowlist_names(specs))  # the spec set's, once it is checked
-        cfg = with_strategy(cfg, args.config, specs)  # the set's strategy spec, unless the config names a file
+        cfg = with_specs(cfg, args.config, specs)  # the set's strategy and registry, unless the config names its own
         # load_specset refused a rollout without this state (ENGINE_CONTRACT)
         modes = dict(specs.machines["rollout"].states[stage_state(args.stage)].attrs.get("domains", {}))
         routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
@@ -679,8 +679,10 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
         raise Refused(f"the run in {where} already finished; {_report_of(saved, args)}. To run again, {afresh}", 1)
     changed = checkpoint.config_changes(saved.config, cfg) if saved.config is not None else []
     if changed:
+        spec = ("; a config without ml.registry reads it from the ML spec's registry_root, so put that back too"
+                if "ml.registry" in changed else "")
         raise Refused(f"the run config differs from the one the saved run started with ({', '.join(changed)}): "
-                      f"resume with that config{_started_with(saved)}, or {afresh}", 1)
+                      f"resume with that config{_started_with(saved)}{spec}, or {afresh}", 1)
     edited = _edited_specs(saved, cfg, specs)
     if edited:
         raise Refused(f"{'; '.join(edited)} changed since the saved run's last checkpoint, and a resume replays under "
@@ -1128,18 +1130,22 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     if runner.bars >= len(runner.timeline):  # every bar done (not a --max-bars stop): nothing left to resume
         _mark_finished(store, run_dir, files["journal"], me)
     print_kpi_table(result, console, setting)
-    _show_decay(result.model_decay, console)
+    _show_decay(result.model_decay, console, runner.session)
     console.print(f"run directory: {run_dir}  ({', '.join(sorted(files))})")
     return 0
 
 
-def _show_decay(decay: dict[str, dict], console: Any) -> None:
-    """One line per model: a warning with the command to retrain one whose live figures decayed."""
+def _show_decay(decay: dict[str, dict], console: Any, session: Any) -> None:
+    """One line per model: a warning with the command to retrain one whose live figures decayed,
+    as the run's config and specs would load it."""
+    from engine.run.signals import train_command
+
+    train = partial(train_command, session.cfg, session.specs)
     for name, d in decay.items():
         if d["retrain"]:
             symbol, tf, _ = name.rsplit(":", 2)
             console.print(f"warning: model {name} has decayed ({d['reason']}; {d['samples']} resolved predictions): "
-                          f"retrain it (`engine train ml --symbol {symbol} --tf {tf} --activate`)",
+                          f"retrain it (`{train(symbol, tf, activate=True)}`)",
                           markup=False, highlight=False, soft_wrap=True)
         else:
             console.print(f"model {name}: {d['reason']} ({d['samples']} resolved predictions after its "

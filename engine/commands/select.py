@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fewest trades a candidate needs (default: min_trades in the --selection file)")
     parser.add_argument("--metrics", type=existing_file, help="JSON file with precomputed metrics instead of evaluating data")
     parser.add_argument("--registry", type=named, help="model registry root (default: registry_root in the --spec file)")
-    parser.add_argument("--data", nargs="*", help="bundled data-set names or imported series store:SYMBOL@TF "
+    parser.add_argument("--data", nargs="*", type=named, help="bundled data-set names or imported series store:SYMBOL@TF "
                                                   "to evaluate (default: every bundled data set)")
     parser.add_argument("--store", default=DEFAULT_STORE, type=named,
                         help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")

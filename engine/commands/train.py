@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ml = sub.add_parser("ml", help="XGBoost signal filter (features, triple-barrier labels, walk-forward)")
     ml.add_argument("--symbol", required=True, help="engine symbol, e.g. ETH/BTC, or a bundled data-set name")
     ml.add_argument("--tf", required=True, help="bar timeframe of the data, e.g. 5m, 1h")
-    ml.add_argument("--data", help="bundled data-set name (engine data list --bundled), an imported series "
+    ml.add_argument("--data", type=named, help="bundled data-set name (engine data list --bundled), an imported series "
                                    "store:SYMBOL@TF (engine data list) or a bars file; "
                                    "default: the bundled data set of --symbol/--tf")
     ml.add_argument("--until", metavar="DATE", type=_utc_time,

@@ -10,7 +10,7 @@ from engine.domain import Domain
 from engine.exec.execution import Execution
 from engine.exec.ledger import BufferedLedger, StoreLedger
 from engine.run import interrupt
-from engine.run.config import RunConfig, with_strategy
+from engine.run.config import RunConfig, with_specs
 from engine.run.held import HeldFiles
 from engine.run.keys import CHECKPOINT_KEY, ROUTING_KEY, SYMBOLS_KEY
 from engine.run.loop import Runner
@@ -81,7 +81,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     from adapters.paper.funding import bundled_funding
     from engine.run import checkpoint
 
-    cfg = with_strategy(cfg, config, specs)  # a no-op for `engine run`, which resolved it before its checks
+    cfg = with_specs(cfg, config, specs)  # a no-op for `engine run`, which resolved it before its checks
     risk = specs.extra["risk"]
     notes = notes if notes is not None else []
     series = series if series is not None else stage_series(cfg, routing, risk.brackets.atr_window, notes)

@@ -104,7 +104,7 @@ def _active_set_file(path: str) -> str:
 
 class MLFilter(_Strict):
     enabled: bool | Literal["auto"] = "auto"  # auto: on for symbols with an active registered model
-    registry: str | None = None  # None: the spec set's `kind: ml` spec's registry_root (signals.registry_root)
+    registry: str | None = None  # None: the spec set's `kind: ml` spec's registry_root (with_specs)
     symbols: dict[str, list[ModelRef]] = {}  # symbol -> models (several vote as an ensemble)
     exploration: bool = True
     # refuse: no judgement on a bar a model was trained on (its manifest's data.end); allow: judge it
@@ -280,7 +280,27 @@ def _check_entries(use: StrategyUse, where: str, strategy: Any, doc: Any) -> lis
     return out
 
 
-def with_strategy(cfg: RunConfig, path: str | Path | None, specs: Any) -> RunConfig:
+def with_specs(cfg: RunConfig, path: str | Path | None, specs: Any) -> RunConfig:
+    """`cfg` with what it leaves to the spec set named outright: the strategy file it trades
+    (_with_strategy) and its model registry (`ml.registry`, else the set's ML spec's
+    registry_root, where `engine train ml` writes): the config digest a resume compares then
+    holds what the run used, so a registry_root edited under a stopped run is a config change,
+    not other models loaded under the same names."""
+    cfg = _with_strategy(cfg, path, specs)
+    if cfg.ml.registry is not None:
+        return cfg
+    return cfg.model_copy(update={"ml": cfg.ml.model_copy(update={"registry": spec_registry_root(specs)})})
+
+
+def spec_registry_root(specs: Any) -> str:
+    """The registry_root of the spec set's `kind: ml` spec (the schema's default without one)."""
+    from strategies.ml.config import MLConfig
+
+    docs = [specs.extra[n] for n, kind in sorted(specs.extra_kinds.items()) if kind == "ml"]
+    return (docs[0] if docs else MLConfig()).registry_root
+
+
+def _with_strategy(cfg: RunConfig, path: str | Path | None, specs: Any) -> RunConfig:
     """`cfg` with `strategy.file` the file it trades: its own `file`, else the file of the spec
     set's strategy document `strategy.spec` (so `--specs DIR` trades DIR's strategy, as it runs
     DIR's machines and risk). SpecError at the config's line when the set has no such document,

@@ -31,7 +31,7 @@ from engine.diagnostics import Diagnostic, Severity, SpecError, sort_key
 from engine.domain import Domain
 from engine.exec.execution import Execution
 from engine.run.book import DomainBook
-from engine.run.config import RunConfig, with_strategy
+from engine.run.config import RunConfig, with_specs
 from engine.run.currency import WalletCurrency
 from engine.run.held import HeldFiles
 from engine.run.optin import Routing
@@ -104,7 +104,7 @@ def spec_hashes(specs: SpecSet, cfg: RunConfig) -> dict[str, str]:
     and the bytes of the strategy file it names), each ML spec the run reads (RUN_ML_KINDS,
     by kind, as validated) and the paper venue's contract catalogue (`contracts`: its lot steps
     and minimum notionals size and refuse entries)."""
-    cfg = with_strategy(cfg, None, specs)
+    cfg = with_specs(cfg, None, specs)
     out = {name: m.spec_hash for name, m in specs.machines.items()}
     out["risk"] = specs.extra["risk"].run_hash()  # `engine diff` prints it for the risk file
     for kind in RUN_ML_KINDS:

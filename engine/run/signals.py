@@ -275,16 +275,27 @@ def _dataset_for(cfg: RunConfig, s: Series) -> tuple[Source, str] | None:
     return (src, dd.store) if src is not None else None
 
 
-def registry_root(cfg: RunConfig, specs: Any) -> str:
-    """Where the run's models are: the run config's `ml.registry`, else the registry_root of the
-    spec set's `kind: ml` spec, where `engine train ml` writes them (one setting, not two that
-    can disagree and leave the filter off with a note)."""
-    from strategies.ml.config import MLConfig
+def train_command(cfg: RunConfig, specs: Any, symbol: str = "SYMBOL", tf: str = "TF", activate: bool = False) -> str:
+    """The `engine train ml` that trains a model this run would load: with the run's own ML and
+    regime spec files where they are not the command's default (specs/ml/ here), and its
+    registry where the run config names another than that ML spec's."""
+    import shlex
 
-    if cfg.ml.registry is not None:
-        return cfg.ml.registry
-    docs = [specs.extra[n] for n, kind in sorted(specs.extra_kinds.items()) if kind == "ml"]
-    return (docs[0] if docs else MLConfig()).registry_root
+    from engine.run.config import spec_registry_root
+
+    words = ["engine", "train", "ml", "--symbol", symbol, "--tf", tf]
+    for option, kind in (("--spec", "ml"), ("--regime", "regime")):
+        names = [n for n, k in sorted(specs.extra_kinds.items()) if k == kind]
+        file = specs.extra_pos[names[0]].file if names else None
+        if file is not None and not _same_file(file, Path("specs") / "ml" / f"{'filter' if kind == 'ml' else kind}.yaml"):
+            words += [option, file]
+    if cfg.ml.registry != spec_registry_root(specs):
+        words += ["--registry", cfg.ml.registry]
+    return shlex.join(words + (["--activate"] if activate else []))
+
+
+def _same_file(a: str, b: Path) -> bool:
+    return Path(a).resolve() == b.resolve()
 
 
 def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: list[str],
@@ -296,7 +307,7 @@ def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: 
     from engine.data import sources
     from strategies.ml.registry import ModelRegistry
 
-    root = registry_root(cfg, specs)
+    root = cfg.ml.registry  # resolved at the start (engine/run/config.py with_specs)
     registry = ModelRegistry(root, store=store)
     pinned = store.get_json(MODELS_KEY) if resume else None
     feeds: dict[str, list[ModelFeed]] = {}
@@ -316,7 +327,7 @@ def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: 
                                  cfg.ml.in_sample == "refuse") for tf, v in refs]
     if missing and cfg.ml.enabled is True:
         raise FileNotFoundError(f"ml.enabled is true but there is no active model for {', '.join(missing)} in "
-                                f"{root}: train one (engine train ml --symbol SYMBOL --tf TF) "
+                                f"{root}: train one ({train_command(cfg, specs)}) "
                                 "or set ml.enabled: auto")
     if not resume:
         store.put_json(MODELS_KEY, {sym: [[f.model.tf, f.model.version] for f in fs] for sym, fs in feeds.items()})
@@ -326,7 +337,7 @@ def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: 
         _note(store, notes, "filter", f"ML filter on for {on}", models={k: [f.name for f in v] for k, v in feeds.items()})
     if missing:
         _note(store, notes, "filter", f"ML filter off for {', '.join(missing)}: no active model in "
-                                      f"{root} (engine train ml --symbol SYMBOL --tf TF)")
+                                      f"{root} ({train_command(cfg, specs)})")
     _note_in_sample(store, notes, series, feeds)
     return feeds
 
