@@ -176,10 +176,12 @@ class Store:
     def _unit(self, commit_now: bool = False, savepoint: bool = True) -> Iterator[None]:
         self._depth += 1
         try:
-            if savepoint:
+            # One savepoint per outermost unit: a unit inside another (a checkpoint's writes, a
+            # fill and its credit) is undone with it, as no caller goes on past its failure.
+            if savepoint and self._depth == 1:
                 with self._session.begin_nested():
                     yield
-            else:  # a single statement is atomic on its own
+            else:  # a single statement, or a unit inside one that has its savepoint
                 yield
         except BaseException:
             self._depth -= 1
@@ -884,8 +886,8 @@ def _insert_sql(table: str, columns: tuple[str, ...], rows: int, conflict: str) 
     return f"INSERT OR FAIL INTO {table} ({', '.join(columns)}) VALUES {values} {conflict}"
 
 
-def _dialect_insert(conn: Any, model: Any) -> Any:
-    if conn.dialect.name == "postgresql":
+def _dialect_insert(dialect: str, model: Any) -> Any:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
         return pg_insert(model.__table__)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -893,10 +895,17 @@ def _dialect_insert(conn: Any, model: Any) -> Any:
 
 
 def _insert_ignore(conn: Any, model: Any, keys: list[str]) -> Any:
-    return _dialect_insert(conn, model).on_conflict_do_nothing(index_elements=keys)
+    return _dialect_insert(conn.dialect.name, model).on_conflict_do_nothing(index_elements=keys)
 
 
 def _upsert(conn: Any, model: Any, keys: list[str]) -> Any:
-    stmt = _dialect_insert(conn, model)
+    return _upsert_of(conn.dialect.name, model, tuple(keys))
+
+
+@lru_cache(maxsize=None)
+def _upsert_of(dialect: str, model: Any, keys: tuple[str, ...]) -> Any:
+    """Built once per table: building it again cost each checkpoint ~0.4 ms (SQLAlchemy caches
+    only its compiled form)."""
+    stmt = _dialect_insert(dialect, model)
     cols = {c.name: stmt.excluded[c.name] for c in model.__table__.columns if c.name not in keys}
-    return stmt.on_conflict_do_update(index_elements=keys, set_=cols)
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=cols)
