@@ -104,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _select(args: argparse.Namespace) -> int:
-    from engine.console import console as make_console
     from engine.commands.ml_specs import ml_spec
+    from engine.console import console as make_console
     from strategies import selection as sel
     from strategies.ml.config import SelectionConfig
 
@@ -261,8 +261,8 @@ def _where(text: str, token: str) -> tuple[int, int]:
 
 
 def _evaluate(console, args: argparse.Namespace) -> list[dict]:
-    from strategies.ml import dataset
     from engine.commands.ml_specs import ml_spec
+    from strategies.ml import dataset
     from strategies.ml.config import MLConfig, RegimeConfig
 
     # Loaded once, before any data: a bad spec is refused at its file:line:col up front.

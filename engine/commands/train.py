@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from engine.console import console as make_console
     from engine.commands.ml_specs import ml_spec
+    from engine.console import console as make_console
     from strategies.ml.config import MLConfig, RegimeConfig
     from strategies.ml.registry import ModelRegistry
 

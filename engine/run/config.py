@@ -247,7 +247,7 @@ def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
 
     from strategies.config import load_strategy_file
 
-    if use.file is None:  # the spec set's document: checked once the specs are (check_strategy)
+    if use.file is None:  # the spec set's document: checked once the specs are (with_specs)
         return [] if use.spec is not None else [_error(doc.pos_of(["strategy"]), "the strategy section names no "
                                                        "strategy", "give `spec` (a strategy spec's name in --specs, "
                                                        "e.g. seed003) or `file`", "CONFIG_STRATEGY")]

@@ -284,18 +284,13 @@ def train_command(cfg: RunConfig, specs: Any, symbol: str = "SYMBOL", tf: str = 
     from engine.run.config import spec_registry_root
 
     words = ["engine", "train", "ml", "--symbol", symbol, "--tf", tf]
-    for option, kind in (("--spec", "ml"), ("--regime", "regime")):
-        names = [n for n, k in sorted(specs.extra_kinds.items()) if k == kind]
-        file = specs.extra_pos[names[0]].file if names else None
-        if file is not None and not _same_file(file, Path("specs") / "ml" / f"{'filter' if kind == 'ml' else kind}.yaml"):
-            words += [option, file]
+    for option, kind, default in (("--spec", "ml", "filter.yaml"), ("--regime", "regime", "regime.yaml")):
+        files = [specs.extra_pos[n].file for n, k in sorted(specs.extra_kinds.items()) if k == kind]
+        if files and Path(files[0]).resolve() != (Path("specs") / "ml" / default).resolve():
+            words += [option, files[0]]
     if cfg.ml.registry != spec_registry_root(specs):
         words += ["--registry", cfg.ml.registry]
     return shlex.join(words + (["--activate"] if activate else []))
-
-
-def _same_file(a: str, b: Path) -> bool:
-    return Path(a).resolve() == b.resolve()
 
 
 def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: list[str],
