@@ -48,9 +48,14 @@ def test_each_domains_fills_slip_by_its_own_figure():
     assert eth >= eth_touch * (1 + 50 / 1e4) - 1e-6  # 50 bps against the buyer
 
 
-def _load(tmp_path: Path, venue: str):
+def _written(tmp_path: Path, text: str) -> Path:
     f = tmp_path / "run.yaml"
-    f.write_text(f"seed: 7\nvenue:\n  slippage_bps: {venue}\n", encoding="utf-8")
+    f.write_text(text, encoding="utf-8")
+    return f
+
+
+def _load(tmp_path: Path, venue: str):
+    f = _written(tmp_path, f"seed: 7\nvenue:\n  slippage_bps: {venue}\n")
     return load_config(f, strategy=False), str(f)
 
 
@@ -101,8 +106,6 @@ def test_slippage_and_its_tick_rounding_both_go_against_the_trader(base: float, 
 def test_venue_figures_that_cannot_be_are_refused_at_their_place(tmp_path: Path, text: str, where: str, says: str):
     """Each was taken: a negative seed and a zero leverage crashed the run at its first fill (and
     every resume), and a -50 bps fee turned a losing run's Sharpe from -12.75 to +6.81."""
-    f = tmp_path / "run.yaml"
-    f.write_text(text, encoding="utf-8")
     with pytest.raises(SpecError) as err:
-        load_config(f, strategy=False)
+        load_config(_written(tmp_path, text), strategy=False)
     assert f"run.yaml:{where}: error SCHEMA_VALUE {says}" in str(err.value), str(err.value)
