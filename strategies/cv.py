@@ -15,13 +15,16 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from strategies import blocks
 from strategies.base import Strategy, StrategyError
+
+if TYPE_CHECKING:
+    from strategies.config import Tuning
 
 Split = tuple[np.ndarray, np.ndarray]
 Scorer = Callable[[pd.Series, pd.Series], float]
@@ -31,6 +34,20 @@ def _blocks(n: int, block_size: int) -> list[np.ndarray]:
     if block_size < 2 or n < 2 * block_size:
         raise ValueError(f"need block_size >= 2 and at least two blocks: n={n}, block_size={block_size}")
     return [np.arange(i, min(i + block_size, n)) for i in range(0, n, block_size)]
+
+
+def too_short(n: int, cv: "BlockBootstrap | BlockPermutation") -> str | None:
+    """Why `n` rows cannot be split by `cv` (None: they can), for the caller to say and skip."""
+    needed = max(2, cv.n_splits) if isinstance(cv, BlockPermutation) else 2
+    if n >= 2 * cv.block_size and -(-n // cv.block_size) >= needed:  # blocks: the last one may be short
+        return None
+    return f"fewer than the {needed} blocks of {cv.block_size} bars its splits need"
+
+
+def from_spec(tuning: "Tuning") -> "BlockBootstrap | BlockPermutation":
+    """The splitter a strategy spec's `tuning:` section names."""
+    kind = BlockBootstrap if tuning.method == "bootstrap" else BlockPermutation
+    return kind(n_splits=tuning.splits, block_size=tuning.block_size, seed=tuning.seed)
 
 
 @dataclass(frozen=True)
@@ -108,25 +125,44 @@ def parameter_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any
 
 
 def choose_params(cls: type[Strategy], grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
-                  bars: pd.DataFrame, cv: BlockBootstrap | BlockPermutation,
-                  scorer: str | Scorer = "pearson",
-                  base_params: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The grid point with the best mean CV score, and every point's mean/std/n scores.
+                  frames: Mapping[str, pd.DataFrame], cv: BlockBootstrap | BlockPermutation,
+                  scorer: str | Scorer = "pearson", base_params: Mapping[str, Any] | None = None,
+                  on_point: Callable[[], None] | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The grid point with the best mean CV score, pooled over the splits of every frame (the
+    parameters are shared by every symbol they trade), and each point's mean/std/n, the frames
+    it scored on (`sets`) and its mean per frame.
 
-    Candidates whose fit fails or whose scores are all NaN rank last; ties keep grid order."""
+    Only a point scored on every frame can win: one whose windows outgrow a short frame would
+    otherwise be judged on the longer frames alone, against points judged on all. Points whose
+    fit fails or whose scores are all NaN rank last; ties keep grid order. `on_point` is called
+    after each grid point (progress)."""
+    points = parameter_grid(grid)
     rows = []
-    for point in parameter_grid(grid):
+    for point in points:
         params = {**(base_params or {}), **point}
-        try:
-            scores = np.asarray(cv_scores(cls(params), bars, cv, scorer), dtype=float)
-        except StrategyError:  # e.g. windows too long for a split's rows: this point cannot win
-            scores = np.array([math.nan])
-        finite = scores[np.isfinite(scores)]
-        rows.append({**point, "mean": float(finite.mean()) if len(finite) else math.nan,
-                     "std": float(finite.std(ddof=1)) if len(finite) > 1 else math.nan,
-                     "n": int(len(finite))})
+        per_frame = {name: _scores(cls, params, bars, cv, scorer) for name, bars in frames.items()}
+        means = {f"mean {name}": _summary(s)["mean"] for name, s in per_frame.items()}
+        rows.append({**point, **_summary(np.concatenate(list(per_frame.values()))),
+                     "sets": sum(m == m for m in means.values()), **means})  # m == m: not NaN
+        if on_point is not None:
+            on_point()
     table = pd.DataFrame(rows)
-    if table["mean"].isna().all():
-        raise ValueError(f"{cls.__name__}: no grid point produced a finite score")
-    best = int(table["mean"].fillna(-np.inf).to_numpy().argmax())
-    return parameter_grid(grid)[best], table
+    ranked = table["mean"].where(table["sets"] == len(frames))
+    if ranked.isna().all():
+        raise ValueError(f"{cls.__name__}: no grid point produced a finite score on every frame")
+    return points[int(ranked.fillna(-np.inf).to_numpy().argmax())], table
+
+
+def _scores(cls: type[Strategy], params: Mapping[str, Any], bars: pd.DataFrame,
+            cv: BlockBootstrap | BlockPermutation, scorer: str | Scorer) -> np.ndarray:
+    try:
+        return np.asarray(cv_scores(cls(params), bars, cv, scorer), dtype=float)
+    except StrategyError:  # e.g. windows too long for a split's rows: this point cannot win
+        return np.array([math.nan])
+
+
+def _summary(scores: np.ndarray) -> dict[str, float | int]:
+    finite = scores[np.isfinite(scores)]
+    return {"mean": float(finite.mean()) if len(finite) else math.nan,
+            "std": float(finite.std(ddof=1)) if len(finite) > 1 else math.nan,
+            "n": int(len(finite))}

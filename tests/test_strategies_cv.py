@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from strategies import blocks
 from strategies.base import Strategy
-from strategies.cv import (BlockBootstrap, BlockPermutation, choose_params, cv_scores, parameter_grid,
-                           pearson_score, sharpe_score)
+from strategies.config import Tuning
+from strategies.cv import (SCORERS, BlockBootstrap, BlockPermutation, choose_params, cv_scores, from_spec,
+                           parameter_grid, pearson_score, sharpe_score, too_short)
 from strategies.registry import strategy_class
 from test_strategies_cases import bars
 
@@ -55,11 +56,11 @@ def test_choose_params_is_the_best_mean_and_reproducible():
     grid = {"fast_ema_window": [6, 24], "alpha": [0.0, 0.5]}
     cv = BlockBootstrap(n_splits=4, block_size=200, seed=7)
     base = {"vol_window": 96, "decay_span": 200}
-    best, table = choose_params(cls, grid, df, cv, base_params=base)
+    best, table = choose_params(cls, grid, {"eurusd": df}, cv, base_params=base)
     assert len(table) == 4 and list(table.columns[:2]) == ["fast_ema_window", "alpha"]
     top = table.loc[table["mean"].idxmax()]
     assert best == {"fast_ema_window": int(top["fast_ema_window"]), "alpha": float(top["alpha"])}
-    assert choose_params(cls, grid, df, cv, base_params=base)[1].equals(table)
+    assert choose_params(cls, grid, {"eurusd": df}, cv, base_params=base)[1].equals(table)
     scores = cv_scores(cls({**base, **best}), df, cv, "sharpe")
     assert len(scores) >= 3 and np.isfinite(scores).all()
 
@@ -67,9 +68,41 @@ def test_choose_params_is_the_best_mean_and_reproducible():
 def test_grid_points_that_cannot_fit_rank_last():
     df = bars("eurusd_1h").iloc[:1200]
     cls = strategy_class("VolScaleStrategy")
-    best, table = choose_params(cls, [{"vol_window": 96}, {"vol_window": 5000}], df,
+    best, table = choose_params(cls, [{"vol_window": 96}, {"vol_window": 5000}], {"eurusd": df},
                                 BlockPermutation(n_splits=3, block_size=100, seed=0), scorer="sharpe")
     assert best == {"vol_window": 96} and np.isnan(table["mean"].iloc[1])
+
+
+def test_a_point_scored_on_some_frames_only_cannot_win():
+    """A window too long for the short frame leaves that point judged on the long frame alone:
+    it must not beat points judged on both, however well it scores there."""
+    long, short = bars("eurusd_1h").iloc[:2500], bars("eurusd_1h").iloc[2500:2900]
+    cls = strategy_class("VolScaleStrategy")
+    cv = BlockBootstrap(n_splits=4, block_size=100, seed=0)
+    grid = [{"vol_window": 24}, {"vol_window": 600}]
+    alone = choose_params(cls, grid, {"long": long}, cv)[1]
+    assert alone["mean"].iloc[1] > alone["mean"].iloc[0]  # on the long frame alone, 600 wins
+    best, table = choose_params(cls, grid, {"long": long, "short": short}, cv)
+    assert list(table["sets"]) == [2, 1] and np.isnan(table["mean short"].iloc[1])
+    assert table["mean"].iloc[1] > table["mean"].iloc[0] and best == {"vol_window": 24}
+
+
+def test_frames_too_short_for_the_splits_are_named_before_splitting():
+    boot, perm = BlockBootstrap(block_size=100), BlockPermutation(n_splits=5, block_size=100)
+    assert too_short(200, boot) is None and "2 blocks of 100" in too_short(199, boot)
+    assert too_short(401, perm) is None and "5 blocks of 100" in too_short(400, perm)
+    for n, cv in [(200, boot), (401, perm)]:
+        assert list(cv.split(n))  # what too_short passes, split takes
+    for n, cv in [(199, boot), (400, perm)]:
+        with pytest.raises(ValueError):
+            list(cv.split(n))
+
+
+def test_the_spec_names_the_splitter_and_a_known_scorer():
+    t = Tuning(method="permutation", splits=3, block_size=50, seed=4, scorer="sharpe")
+    assert from_spec(t) == BlockPermutation(n_splits=3, block_size=50, seed=4)
+    assert from_spec(t.model_copy(update={"method": "bootstrap"})) == BlockBootstrap(3, 50, 4)
+    assert set(Tuning.model_fields["scorer"].annotation.__args__) == set(SCORERS)
 
 
 def test_parameter_grid():
