@@ -45,6 +45,8 @@ COMMANDS: dict[str, str] = {
     "data": "import market data into the day-partitioned parquet store",
     "train": "train a model (ml: the XGBoost signal filter)",
     "select": "rank symbols and write the top-K active set (to a file, or to a run with --state)",
+    "tune": "choose strategy parameters by block cross-validation on the bars a run fits on "
+            "(--write: set them in the spec)",
 }
 
 

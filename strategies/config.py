@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
 
+from strategies.params import MAX_WINDOW
 from strategies.registry import CLASSES
 
 
@@ -28,6 +29,50 @@ class StrategyEntry(BaseModel):
     enabled: bool = Field(True, description="Disabled entries are validated but not built.")
     description: str = ""
     params: BaseModel
+    tune: BaseModel | None = None
+
+    @property
+    def grid(self) -> dict[str, list[Any]]:
+        """The `tune:` grid as parameter -> candidate values (empty without one)."""
+        return {} if self.tune is None else self.tune.model_dump(exclude_none=True)
+
+    @model_validator(mode="after")
+    def _tuned_are_set(self) -> "StrategyEntry":
+        # The run trades `params`: a tuned parameter left to its default there would be a value
+        # no spec states, and `engine tune --write` would have no place to put the winner.
+        unset = [key for key in self.grid if key not in self.params.model_fields_set]
+        if unset:
+            raise ValueError(f"{self.id}: tuned parameter(s) {', '.join(unset)} not set in `params`: write "
+                             "the value the run uses there, as a candidate of `tune:` or not")
+        return self
+
+
+class Tuning(BaseModel):
+    """How `engine tune` cross-validates the `tune:` grids (seed 003 strat_cv): blocks of
+    contiguous bars, so that serial dependence survives inside a block."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    method: Literal["bootstrap", "permutation"] = Field(
+        description="bootstrap: score on the blocks a draw with replacement left out; permutation: "
+                    "shuffled blocked k-fold")
+    splits: int = Field(ge=2, le=1000, description="Draws (bootstrap) or folds (permutation).")
+    block_size: int = Field(ge=2, le=MAX_WINDOW, description="Bars per block.")
+    seed: int = Field(ge=0, description="Every split is reproducible from it.")
+    scorer: Literal["pearson", "sharpe"] = Field(
+        description="pearson: correlation of the position with the next bar's return (seed 003 "
+                    "strat_scorer); sharpe: per-bar Sharpe of the position's PnL")
+
+
+def _grid_model(name: str, params_model: type[BaseModel]) -> type[BaseModel]:
+    """`tune:` of a `name` entry: a list of candidates per parameter, each checked as the
+    parameter itself is (type and bounds), so a bad candidate fails validation at its line."""
+    fields: dict[str, Any] = {}
+    for key, info in params_model.model_fields.items():
+        item = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[key] = (list[item] | None, Field(None, min_length=1))  # type: ignore[valid-type]
+    return create_model(f"{name}Grid", __config__=ConfigDict(extra="forbid", frozen=True, strict=True),
+                        **fields)
 
 
 def _entry_model(name: str, params_model: type[BaseModel]) -> type[StrategyEntry]:
@@ -36,6 +81,9 @@ def _entry_model(name: str, params_model: type[BaseModel]) -> type[StrategyEntry
         __base__=StrategyEntry,
         class_=(Literal[name], Field(alias="class")),
         params=(params_model, Field(default_factory=params_model)),
+        tune=(_grid_model(name, params_model) | None, Field(
+            None, description="Candidates per parameter that `engine tune` cross-validates "
+                              "(the file's `tuning:` section says how)")),
     )
 
 
@@ -52,6 +100,7 @@ class StrategyFile(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     version: int = Field(ge=1)
     description: str = ""
+    tuning: Tuning | None = None
     strategies: list[AnyEntry] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -61,6 +110,14 @@ class StrategyFile(BaseModel):
             if e.id in seen:
                 raise ValueError(f"duplicate strategy id {e.id!r}")
             seen.add(e.id)
+        return self
+
+    @model_validator(mode="after")
+    def _tuned_how(self) -> "StrategyFile":
+        tuned = [e.id for e in self.strategies if e.tune is not None]
+        if tuned and self.tuning is None:
+            raise ValueError(f"{', '.join(tuned)} carry `tune:` grids but the file has no `tuning:` section "
+                             "(method, splits, block_size, seed, scorer) to say how `engine tune` scores them")
         return self
 
     @property

@@ -12,16 +12,16 @@ from engine.commands.validate import validate
 from engine.diagnostics import render
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = "    weight: 0.05\n    params: {fast_ema_window: 24"  # the first entry, emavol_24h (lines 14-15)
+SEED = "    weight: 0.05\n    params: {fast_ema_window: 24"  # the first entry, emavol_24h (lines 30-31)
 
 MISTAKES = {
     "tab": (SEED, SEED.replace("    weight", "\tweight"), "YAML_SYNTAX", "hint: indent with spaces"),
-    "duplicate key": (SEED, "    weight: 0.05\n" + SEED, "YAML_DUPLICATE_KEY", "first defined at line 20"),
-    "unclosed brace": ("target_vol: 0.2}\n  - id: emavol_48h", "target_vol: 0.2\n  - id: emavol_48h",
+    "duplicate key": (SEED, "    weight: 0.05\n" + SEED, "YAML_DUPLICATE_KEY", "first defined at line 30"),
+    "unclosed brace": ("target_vol: 0.2}\n  - id: emavol_192h", "target_vol: 0.2\n  - id: emavol_192h",
                        "YAML_SYNTAX", "did not find expected ',' or '}'"),
     "misspelt key": ("{fast_ema_window: 24", "{fast_ema_windw: 24", "SCHEMA_UNKNOWN_KEY",
                      "did you mean `fast_ema_window`?"),
-    "bad value": ("{fast_ema_window: 24", "{fast_ema_window: abc", "seed003.yaml:21:31:", "fast_ema_window"),
+    "bad value": ("{fast_ema_window: 24", "{fast_ema_window: abc", "seed003.yaml:31:31:", "fast_ema_window"),
 }
 
 

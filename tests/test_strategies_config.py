@@ -42,10 +42,10 @@ def test_config_and_registry_import_without_pandas():
 
 
 @pytest.mark.parametrize("old, new, where, text", [
-    ("fast_ema_window: 48, slow", "fast_window: 48, slow", ":25:14:", "unknown key `fast_window`"),
-    ("class: RevStrategy", "class: RevStrat", ":56:12:", "`strategies.8.class`: unknown value `RevStrat`"),
+    ("fast_ema_window: 48, slow", "fast_window: 48, slow", ":36:14:", "unknown key `fast_window`"),
+    ("class: RevStrategy", "class: RevStrat", ":68:12:", "`strategies.8.class`: unknown value `RevStrat`"),
     ("weight: 0.15\n    params: {fast_ema_window: 48", "weight: -1\n    params: {fast_ema_window: 48",
-     ":42:13:", "`strategies.5.weight`: `-1` is out of bounds: it must be at least 0"),
+     ":54:13:", "`strategies.5.weight`: `-1` is out of bounds: it must be at least 0"),
     ("id: rev_6h", "id: wedthu", "", "duplicate strategy id 'wedthu'"),
 ])
 def test_bad_spec_is_reported_with_file_line_col(tmp_path, old, new, where, text):

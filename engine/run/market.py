@@ -153,14 +153,28 @@ def _strategies(use: StrategyUse):
     return [build(entries[name]) for name in use.use]
 
 
+def run_bars(dataset: str, dd: DomainData) -> pd.DataFrame:
+    """A data set's bars as a run trades them: its domain's primary timeframe, with the
+    `confirm_*` columns of the confirmation timeframe."""
+    from engine.data import sources
+    from engine.data.resample import multi_timeframe
+
+    return multi_timeframe(sources.load(dataset, dd.store), dd.primary, dd.confirm)
+
+
+def fit_rows(n: int, fit_fraction: float) -> int:
+    """How many of a series' first bars its strategies are fitted on; a run trades the rest
+    (and `engine tune` scores candidates on these alone)."""
+    return int(n * fit_fraction)
+
+
 def load_series(dataset: str, dd: DomainData, use: StrategyUse, atr_window: int) -> Series:
     from engine.data import sources
     from engine.data.bars import epoch_seconds, side_rows
-    from engine.data.resample import multi_timeframe
 
     meta = sources.describe(dataset, dd.store)  # the run config checked it names a known domain
-    df = multi_timeframe(sources.load(dataset, dd.store), dd.primary, dd.confirm)
-    fit_end = int(len(df) * use.fit_fraction)
+    df = run_bars(dataset, dd)
+    fit_end = fit_rows(len(df), use.fit_fraction)
     signal = np.zeros(len(df))
     for strat in _strategies(use):
         strat.fit(df.iloc[:fit_end])

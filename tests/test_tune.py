@@ -1,0 +1,158 @@
+"""`engine tune`: block cross-validation of a strategy entry's `tune:` grid on the bars a run
+fits on, and --write, which sets the winners in the spec and changes nothing else."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.spec.rewrite import ChangedMeanwhile, NotInPlace, copy_values
+from engine.spec.validation import check_specs
+
+ROOT = Path(__file__).resolve().parents[1]
+PERP = "crypto_perp/BTC-PERP-1m"  # the one default data set every shipped candidate scores on
+LINE_48H = "    params: {fast_ema_window: 48, slow_ema_multiplier: 4, vol_window: 720, target_vol: 0.2}\n"
+
+
+def spec_tree(tmp: Path, old: str = "", new: str = "") -> Path:
+    tree = Path(shutil.copytree(ROOT / "specs", tmp / "specs"))
+    if old:
+        path = tree / "strategies" / "seed003.yaml"
+        text = path.read_text()
+        assert text.count(old) == 1
+        path.write_text(text.replace(old, new))
+    return tree
+
+
+def strategy_file(tree: Path) -> Path:
+    return tree / "strategies" / "seed003.yaml"
+
+
+def tune(tree: Path, *args: str) -> int:
+    return main(["tune", "--specs", str(tree), *args])
+
+
+def test_the_table_names_the_winner_and_nothing_is_written_without_write(tmp_path, capsys):
+    tree = spec_tree(tmp_path)
+    before = strategy_file(tree).read_bytes()
+    assert tune(tree, "--entry", "emavol_48h", "--data", PERP) == 0
+    out = capsys.readouterr().out
+    assert "emavol_48h (EmaVolStrategy): mean pearson score per candidate" in out
+    assert "emavol_48h: slow_ema_multiplier 4 -> 6" in out and "pass --write" in out
+    assert strategy_file(tree).read_bytes() == before
+
+
+def test_write_changes_the_winning_value_alone_and_a_second_run_finds_it_set(tmp_path, capsys):
+    tree = spec_tree(tmp_path)
+    before = strategy_file(tree).read_text()
+    assert tune(tree, "--entry", "emavol_48h", "--data", PERP, "--write") == 0
+    assert "emavol_48h.params.slow_ema_multiplier 4 -> 6" in capsys.readouterr().out
+    after = strategy_file(tree).read_text()
+    assert after == before.replace(LINE_48H, LINE_48H.replace("multiplier: 4,", "multiplier: 6,"))
+    assert [d for d in check_specs([tree])[1] if d.severity.name == "ERROR"] == []
+    assert tune(tree, "--entry", "emavol_48h", "--data", PERP, "--write") == 0
+    assert "unchanged, the spec's params already win" in capsys.readouterr().out
+    assert strategy_file(tree).read_text() == after
+
+
+def test_only_a_candidate_scored_on_every_data_set_wins(tmp_path, capsys):
+    """On the crypto spot sets' in-sample bars only multiplier 2 fits emavol_48h: 6, best on
+    BTC-PERP alone, must not win on that one set's score."""
+    tree = spec_tree(tmp_path)
+    assert tune(tree, "--entry", "emavol_48h", "--data", PERP, "crypto_spot/ETH_BTC-5m") == 0
+    assert "emavol_48h: slow_ema_multiplier 4 -> 2" in capsys.readouterr().out
+
+
+def test_a_data_set_too_short_for_the_blocks_is_left_out_and_said(tmp_path, capsys):
+    tree = spec_tree(tmp_path)
+    assert tune(tree, "--entry", "emavol_24h", "--data", PERP, "forex/GBPUSD-1m") == 0
+    out = capsys.readouterr().out
+    assert "forex/GBPUSD-1m: left out: 252 in-sample 1h bars, fewer than the 2 blocks of 168 bars" in out
+    assert tune(tree, "--data", "forex/GBPUSD-1m") == 1
+    assert "no data set has enough in-sample bars" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, code, said", [
+    (["--entry", "nope"], 2, "--entry nope: no such entry in"),
+    (["--entry", "wedthu"], 1, "--entry wedthu: no `tune:` grid in"),
+    (["--data", "forex/EURUSD-1h"], 2, "--data forex/EURUSD-1h: not a data set of the run config"),
+    (["--config", "none.yaml"], 2, "--config none.yaml: no such file"),
+])
+def test_bad_arguments_are_one_line(tmp_path, capsys, args, code, said):
+    assert tune(spec_tree(tmp_path), *args) == code
+    err = capsys.readouterr().err
+    assert err.startswith(f"engine tune: {said}") and "Traceback" not in err
+
+
+def test_a_spec_without_grids_says_how_to_add_one(tmp_path, capsys):
+    tree = spec_tree(tmp_path)
+    path = strategy_file(tree)
+    path.write_text("".join(line for line in path.read_text().splitlines(True) if "    tune: " not in line))
+    assert tune(tree) == 1
+    assert "has a `tune:` grid: add one to an entry" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("old, new, where, said", [
+    ("tune: {slow_ema_multiplier: [2, 3, 4, 6]}   #", "tune: {slow_ema_multiplier: [2, 1, 4]}   #",
+     ":32:", "`strategies.0.tune.slow_ema_multiplier.1`: `1` is out of bounds: it must be above 1"),
+    ("tune: {slow_ema_multiplier: [2, 3, 4, 6]}   #", "tune: {slow_ema_multiplier: [2, '3']}   #",
+     ":32:", "must be a number above 1"),
+    ("tune: {slow_ema_multiplier: [2, 3, 4, 6]}   #", "tune: {slow_ema_multipler: [2]}   #",
+     ":32:", "did you mean `slow_ema_multiplier`?"),
+    ("tune: {slow_ema_multiplier: [2, 3, 4, 6]}   #", "tune: {slow_ema_multiplier: []}   #",
+     ":32:", "`strategies.0.tune.slow_ema_multiplier`"),
+    ("tune: {slow_ema_multiplier: [2, 3, 4, 6]}   #", "tune: {alpha: [0.2, 0.5]}   #",
+     ":28:", "emavol_24h: tuned parameter(s) alpha not set in `params`"),
+    ("  seed: 0\n", "  seed: -1\n", ":23:", "`tuning.seed`: `-1` is out of bounds"),
+    ("  scorer: pearson ", "  scorer: spearman ", ":24:", "`tuning.scorer`"),
+])
+def test_a_bad_grid_or_tuning_fails_validation_at_its_line(tmp_path, old, new, where, said):
+    tree = spec_tree(tmp_path, old, new)
+    errors = [d for d in check_specs([tree])[1] if d.severity.name == "ERROR"]
+    assert len(errors) == 1 and said in errors[0].message + (errors[0].hint or "")
+    assert f"seed003.yaml{where}" in f"{Path(errors[0].pos.file).name}:{errors[0].pos.line}:"
+
+
+def test_grids_without_a_tuning_section_fail_validation(tmp_path):
+    tree = spec_tree(tmp_path)
+    path = strategy_file(tree)
+    text = path.read_text()
+    start, end = text.index("tuning:\n"), text.index("strategies:\n")
+    path.write_text(text[:start] + text[end:])
+    errors = [d for d in check_specs([tree])[1] if d.severity.name == "ERROR"]
+    assert len(errors) == 1 and "carry `tune:` grids but the file has no `tuning:` section" in errors[0].message
+
+
+# -- engine.spec.rewrite: the decision alone lands in the file -----------------------------------
+def test_copy_values_replaces_the_value_text_only(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("a: {p: 4, q: 5}  # kept\nb:\n  - 7\n  -   8.50\n")
+    path.chmod(0o640)
+    copy_values(path, path.read_bytes(), [(("a", "q"), ("b", 1)), (("b", 0), ("a", "p"))])
+    assert path.read_text() == "a: {p: 4, q: 8.50}  # kept\nb:\n  - 4\n  -   8.50\n"
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("move", [(("y", "p"), ("z", 0)),   # an alias: writing it would edit the anchor
+                                  (("x",), ("z", 0)),       # the anchor itself: its aliases would change
+                                  (("z", 1), ("y", "p")),   # copying from an alias
+                                  (("w", "k"), ("z", 0))])  # a value a merge key brings in
+def test_copy_values_refuses_what_is_not_written_in_place(tmp_path, move):
+    path = tmp_path / "s.yaml"
+    text = "x: &a 4\ny: {p: *a, q: 5}\nz: [1, 2]\nm: &m {k: 1}\nw: {<<: *m, j: 2}\n"
+    path.write_text(text)
+    with pytest.raises(NotInPlace):
+        copy_values(path, path.read_bytes(), [move])
+    assert path.read_text() == text
+
+
+def test_copy_values_refuses_a_file_edited_since_it_was_read(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("a: 1\nb: 2\n")
+    read = path.read_bytes()
+    path.write_text("a: 1\nb: 3\n")
+    with pytest.raises(ChangedMeanwhile):
+        copy_values(path, read, [(("a",), ("b",))])
+    assert path.read_text() == "a: 1\nb: 3\n"
