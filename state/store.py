@@ -404,20 +404,6 @@ class Store:
 
     # -- positions -----------------------------------------------------------
 
-    def upsert_position(self, position: Position, mode: Mode | str = "paper", reason: str = "") -> None:
-        """Set a position outright (venue truth on reconcile, settlement); fills move it themselves."""
-        key = (position.symbol, Domain(position.domain).value, _mode(mode))
-        with self._unit():
-            row = self._session.get(PositionRow, key) or PositionRow(
-                symbol=key[0], domain=key[1], mode=key[2])
-            row.qty, row.avg_price = position.qty, position.avg_price
-            row.realized_pnl, row.opened_ts = position.realized_pnl, position.opened_ts
-            row.extra = dict(position.extra)
-            self._session.add(row)
-            self._append("position", "/".join(key),
-                         {"qty": row.qty, "avg_price": row.avg_price,
-                          "realized_pnl": row.realized_pnl}, reason=reason)
-
     def position(self, symbol: str, domain: Domain | str, mode: Mode | str = "paper") -> Position:
         with self._read() as s:
             row = s.get(PositionRow, (symbol, Domain(domain).value, _mode(mode)))
@@ -521,10 +507,6 @@ class Store:
         return balance
 
     # -- machine snapshots, KPIs, key-value ----------------------------------
-
-    def save_snapshot(self, machine: str, instance_id: str, spec_hash: str,
-                      data: dict[str, Any]) -> None:
-        self.save_snapshots([(machine, instance_id, spec_hash, data)])
 
     def save_snapshots(self, snapshots: Iterable[tuple[str, str, str, dict[str, Any]]]) -> None:
         """Store (machine, instance_id, spec_hash, data) snapshots together, each replacing its

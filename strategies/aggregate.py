@@ -11,16 +11,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def position_pct(models: Iterable[Strategy], bars: "pd.DataFrame") -> float:
-    """Sum of every model's latest position (strat_weight already applied by each model).
-
-    A model that is not ready raises NotReadyError: the caller fails closed rather than
-    trading a partial sum."""
-    return float(sum(m.one_step_predict(bars) for m in models))
-
-
 def position_pct_history(models: Iterable[Strategy], bars: "pd.DataFrame") -> "pd.Series":
-    """The same sum over history; NaN wherever any model is still warming up."""
+    """Sum of every model's position (strat_weight already applied by each model) at every bar;
+    NaN wherever any model is still warming up: the caller fails closed rather than trading a
+    partial sum."""
     import pandas as pd
 
     frame = pd.concat([m.predict(bars) for m in models], axis=1)

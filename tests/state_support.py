@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.domain import Fill, OrderRequest, OrderType, Role, Side, client_order_id
+from engine.domain import Domain, Fill, OrderRequest, OrderType, Position, Role, Side, client_order_id
+from state.models import PositionRow
 from state.store import Store
 
 
@@ -33,3 +34,15 @@ def fill(req: OrderRequest, k: int = 0, qty: float | None = None, price: float =
          fee: float = 0.0) -> Fill:
     return Fill(req.client_order_id, f"{req.client_order_id}-{k}", req.symbol, req.side,
                 req.qty if qty is None else qty, price, fee, req.ts + k, req.quote_id)
+
+
+def put_position(store: Store, position: Position, mode: str = "paper") -> None:
+    """Set a position outright, as a test's starting point: the engine moves positions by fills
+    only (Store.record_fill)."""
+    key = (position.symbol, Domain(position.domain).value, mode)
+    with store._unit():
+        row = store._session.get(PositionRow, key) or PositionRow(symbol=key[0], domain=key[1], mode=key[2])
+        row.qty, row.avg_price = position.qty, position.avg_price
+        row.realized_pnl, row.opened_ts = position.realized_pnl, position.opened_ts
+        row.extra = dict(position.extra)
+        store._session.add(row)

@@ -18,6 +18,7 @@ from engine.run.keys import ROUTING_KEY
 from engine.run.optin import Routing
 from state.runlock import RunLock
 from state.store import Store
+from state_support import put_position
 
 SPECS = str(Path(__file__).resolve().parents[1] / "specs")
 
@@ -40,8 +41,8 @@ def unsaved(tmp_path: Path) -> Path:
         s.open_wallet("crypto_spot", "paper", 1000.0)
         s.credit("crypto_spot", "paper", 25.0, "trade closed", realized=True)
         s.open_wallet("forex", "paper", 1000.0)
-        s.upsert_position(Position("BTC/USDT", Domain.CRYPTO_SPOT, qty=0.02, avg_price=42_000.0))
-        s.upsert_position(Position("ETH/USDT", Domain.CRYPTO_SPOT, qty=0.0))  # flat: not shown
+        put_position(s, Position("BTC/USDT", Domain.CRYPTO_SPOT, qty=0.02, avg_price=42_000.0))
+        put_position(s, Position("ETH/USDT", Domain.CRYPTO_SPOT, qty=0.0))  # flat: not shown
         s.put_kpis(stage=1, domain="crypto_spot", mode="paper", trades=7, win_rate=0.5, sharpe=1.1,
                    sortino=1.4, max_dd=0.03, profit_factor=1.8, expectancy=3.5)
     set_state(path, "rollout", "stage_1", {"stage": 1})
@@ -59,8 +60,9 @@ def set_routing(path: Path, paper: bool) -> None:
 
 def set_state(path: Path, machine: str, state: str, ctx: dict, timers: tuple[dict, ...] = ()) -> None:
     with Store.open(path=str(path)) as s:
-        s.save_snapshot(machine, machine, "h", {"format": 1, "machine": machine, "spec_hash": "h", "id": machine,
-                                                "state": state, "ctx": ctx, "done": False, "timers": list(timers)})
+        s.save_snapshots([(machine, machine, "h", {"format": 1, "machine": machine, "spec_hash": "h", "id": machine,
+                                                   "state": state, "ctx": ctx, "done": False,
+                                                   "timers": list(timers)})])
 
 
 def engine(*argv: str) -> int:
@@ -346,7 +348,7 @@ def test_status_shows_short_positions_and_the_last_kpi_snapshot_per_domain_and_m
     forex) as well as a long, and the last KPI snapshot per domain and mode: a promoted run keeps
     one per stage, and the latest is the one shown."""
     with Store.open(path=str(db)) as s:
-        s.upsert_position(Position("XRP-PERP", Domain.CRYPTO_PERP, qty=-150.0, avg_price=0.9))
+        put_position(s, Position("XRP-PERP", Domain.CRYPTO_PERP, qty=-150.0, avg_price=0.9))
         s.put_kpis(stage=2, domain="crypto_spot", mode="paper", trades=3, win_rate=0.6, sharpe=0.4,
                    sortino=0.5, max_dd=0.01, profit_factor=1.2, expectancy=1.0)
     assert engine("status", "--db", str(db), "--json") == 0
@@ -390,10 +392,10 @@ def test_status_names_each_wallets_currency(tmp_path, capsys):
     with Store.open(path=str(path)) as s:
         for dom in ("crypto_spot", "forex", "crypto_perp"):
             s.open_wallet(dom, "paper", 1000.0)
-        s.upsert_position(Position("ETH/BTC", Domain.CRYPTO_SPOT, qty=0.5, avg_price=0.05))
-        s.upsert_position(Position("ADA/BTC", Domain.CRYPTO_SPOT, qty=0.0))  # flat, but it traded in BTC too
-        s.upsert_position(Position("GBP/USD", Domain.FOREX, qty=1000.0, avg_price=1.27))
-        s.upsert_position(Position("USD/JPY", Domain.FOREX, qty=0.0))
+        put_position(s, Position("ETH/BTC", Domain.CRYPTO_SPOT, qty=0.5, avg_price=0.05))
+        put_position(s, Position("ADA/BTC", Domain.CRYPTO_SPOT, qty=0.0))  # flat, but it traded in BTC too
+        put_position(s, Position("GBP/USD", Domain.FOREX, qty=1000.0, avg_price=1.27))
+        put_position(s, Position("USD/JPY", Domain.FOREX, qty=0.0))
     assert engine("status", "--db", str(path), "--json") == 0
     data = json.loads(capsys.readouterr().out)
     assert {w["domain"]: w["quote"] for w in data["wallets"]} == {
@@ -569,10 +571,10 @@ def test_a_command_no_engine_would_take_is_refused(unsaved, capsys, argv):
 def set_gate(path: Path, domain: str, state: str) -> None:
     """A domain's gate as the running engine saves it (instance `gate:<domain>`)."""
     with Store.open(path=str(path)) as s:
-        s.save_snapshot("model_promotion", f"gate:{domain}", "h", {
+        s.save_snapshots([("model_promotion", f"gate:{domain}", "h", {
             "format": 1, "machine": "model_promotion", "spec_hash": "h", "id": f"gate:{domain}", "state": state,
             "ctx": {"shadow_done": True, "canary_period_done": False, "degradations": 0}, "done": False,
-            "timers": []})
+            "timers": []})])
 
 
 def test_degrade_posts_the_gate_specs_command_for_that_domains_gate_only(db, capsys):

@@ -154,7 +154,7 @@ def test_postgresql_round_trip() -> None:
             s.post_command("kill", {"mode": "flatten"})
             assert [c.args for c in s.take_commands()] == [{"mode": "flatten"}]
             assert s.take_commands() == []
-            s.save_snapshot("m", "i", "h", {"a": [1, 2]})
+            s.save_snapshots([("m", "i", "h", {"a": [1, 2]})])
             assert s.load_snapshots("m")["i"].data == {"a": [1, 2]}
             s.commit()
         raw = create_engine(url)

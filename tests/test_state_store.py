@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from engine.domain import Domain, Fill, Position, Side
 from state.store import IdCollision, InsufficientFunds, Store, StoreError, UnknownOrder, UnknownWallet
-from state_support import fill, open_store, order
+from state_support import fill, open_store, order, put_position
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_no_call_moves_money_between_two_wallets() -> None:
 def test_positions_round_trip_per_mode(store: Store) -> None:
     pos = Position("EURUSD", Domain.FOREX, qty=-2.0, avg_price=1.1, realized_pnl=3.0,
                    opened_ts=5.0, extra={"roll": 1})
-    store.upsert_position(pos, "live")
+    put_position(store, pos, "live")
     assert store.position("EURUSD", "forex", "live") == pos
     assert store.position("EURUSD", "forex", "paper").qty == 0.0
     assert [(p.symbol, p.mode) for p in store.positions("live")] == [("EURUSD", "live")]
@@ -169,9 +169,9 @@ def test_positions_round_trip_per_mode(store: Store) -> None:
 def test_snapshots_round_trip(tmp_path: Path) -> None:
     data = {"state": "normal.cooldown", "ctx": {"losses": 2, "peak": 1.5}, "timers": [[10.0, "cooldown_elapsed"]]}
     with open_store(tmp_path) as s:
-        s.save_snapshot("kill_modes", "global", "abc123", {"state": "normal"})
-        s.save_snapshot("kill_modes", "global", "abc124", data)
-        s.save_snapshot("order_lifecycle", "sc-1", "def", {"state": "new"})
+        s.save_snapshots([("kill_modes", "global", "abc123", {"state": "normal"})])
+        s.save_snapshots([("kill_modes", "global", "abc124", data)])
+        s.save_snapshots([("order_lifecycle", "sc-1", "def", {"state": "new"})])
     with open_store(tmp_path) as s:
         snaps = s.load_snapshots("kill_modes")
     assert list(snaps) == ["global"]
@@ -180,7 +180,7 @@ def test_snapshots_round_trip(tmp_path: Path) -> None:
 
 def test_a_checkpoints_snapshots_are_saved_together(tmp_path: Path) -> None:
     with open_store(tmp_path, "batch") as s:
-        s.save_snapshot("order", "a", "h1", {"state": "new"})
+        s.save_snapshots([("order", "a", "h1", {"state": "new"})])
         s.save_snapshots([("order", "a", "h2", {"state": "filled", "px": float("nan")}),
                           ("order", "b", "h2", {"state": "new"}), ("kill_modes", "kill", "h3", {})])
         s.save_snapshots([])
@@ -196,11 +196,11 @@ def test_a_write_inside_a_transaction_is_read_back_there(tmp_path: Path) -> None
     """Rows read earlier in the transaction are not served stale after a write."""
     with open_store(tmp_path, "batch") as s:
         s.put_json("k", 1)
-        s.save_snapshot("m", "i", "h", {"v": 1})
+        s.save_snapshots([("m", "i", "h", {"v": 1})])
         with s.atomic():
             assert s.get_json("k") == 1 and s.load_snapshots("m")["i"].data == {"v": 1}
             s.put_json("k", 2)
-            s.save_snapshot("m", "i", "h", {"v": 2})
+            s.save_snapshots([("m", "i", "h", {"v": 2})])
             assert s.get_json("k") == 2 and s.load_snapshots("m")["i"].data == {"v": 2}
         assert [e.payload for e in s.journal_entries("kv")] == [{"value": 1}, {"value": 2}]
 

@@ -13,7 +13,7 @@ import pytest
 
 from engine.diagnostics import SpecError
 from strategies import blocks
-from strategies.aggregate import position_pct, position_pct_history
+from strategies.aggregate import position_pct_history
 from strategies.base import NotReadyError, Strategy
 from strategies.config import StrategyFile, load_strategy_file
 from strategies.registry import CLASSES, build, build_all, strategy_class
@@ -87,8 +87,7 @@ def test_emavol_end_to_end_from_yaml_to_a_summed_position():
     emavol = [m for m in models.values() if type(m).__name__ == "EmaVolStrategy"]
     for m in emavol:
         m.fit(df.iloc[:4000])
-    pct = position_pct(emavol, df)
-    assert pct == pytest.approx(sum(m.predict(df).iloc[-1] for m in emavol), rel=1e-12)
+    pct = sum(m.one_step_predict(df) for m in emavol)  # what a live step would trade
     assert math.isfinite(pct) and pct != 0
     hist = position_pct_history(emavol, df)
     assert hist.iloc[-1] == pytest.approx(pct, rel=1e-12)
@@ -99,7 +98,7 @@ def test_aggregate_fails_closed_when_a_model_is_not_ready():
     doc = load_strategy_file(SEED003)
     models = [m.fit(df.iloc[:4000]) for m in build_all(doc).values() if type(m).__name__ == "EmaVolStrategy"]
     with pytest.raises(NotReadyError):
-        position_pct(models, df.iloc[:100])
+        models[0].one_step_predict(df.iloc[:100])
     # the history fails closed the same way: NaN wherever ANY model is still warming up, never a partial sum
     short = df.iloc[:1500]
     warming = pd.concat([m.predict(short) for m in models], axis=1).isna()

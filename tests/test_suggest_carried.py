@@ -120,9 +120,9 @@ def _gate_waits(db: Path) -> None:
 def _bracket_open(db: Path) -> None:
     _stopped(db, brackets=[{"id": "b1", "domain": "crypto_spot", "symbol": "ETH/BTC", "side": "long"}])
     with Store.open(path=str(db)) as s:
-        s.save_snapshot("bracket", "b1", "h", {"format": 1, "machine": "bracket", "spec_hash": "h", "id": "b1",
-                                               "state": "open", "ctx": {"stop": 0.05, "take_profit": 0.07},
-                                               "done": False, "timers": []})
+        s.save_snapshots([("bracket", "b1", "h", {"format": 1, "machine": "bracket", "spec_hash": "h", "id": "b1",
+                                                  "state": "open", "ctx": {"stop": 0.05, "take_profit": 0.07},
+                                                  "done": False, "timers": []})])
 
 
 def _finished(db: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,9 @@ import pandas as pd
 from engine.data.quoted import QuotedBar
 from engine.domain import Bar, Domain
 from engine.run.config import DomainData, StrategyUse
+
+if TYPE_CHECKING:
+    from strategies.base import Strategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +147,7 @@ def atr(df: pd.DataFrame, window: int) -> np.ndarray:
     return tr.ewm(alpha=1.0 / window, adjust=False, min_periods=window).mean().to_numpy()
 
 
-def _strategies(use: StrategyUse):
+def _strategies(use: StrategyUse) -> list["Strategy"]:
     from strategies.config import load_strategy_file
     from strategies.registry import build
 
@@ -171,14 +174,13 @@ def fit_rows(n: int, fit_fraction: float) -> int:
 def load_series(dataset: str, dd: DomainData, use: StrategyUse, atr_window: int) -> Series:
     from engine.data import sources
     from engine.data.bars import epoch_seconds, side_rows
+    from strategies.aggregate import position_pct_history
 
     meta = sources.describe(dataset, dd.store)  # the run config checked it names a known domain
     df = run_bars(dataset, dd)
     fit_end = fit_rows(len(df), use.fit_fraction)
-    signal = np.zeros(len(df))
-    for strat in _strategies(use):
-        strat.fit(df.iloc[:fit_end])
-        signal = signal + strat.predict(df).to_numpy(dtype=float)
+    models = [strat.fit(df.iloc[:fit_end]) for strat in _strategies(use)]
+    signal = position_pct_history(models, df).to_numpy(dtype=float)
     confirm = np.sign(df["confirm_close"].to_numpy() - df["confirm_open"].to_numpy())
     step = pd.Timedelta(dd.primary).total_seconds()
     ts = epoch_seconds(df.index) + step  # the loader indexes by bar open; decisions happen at the close
