@@ -44,11 +44,6 @@ def explore(rng: RNG, regime: str, cfg: ExplorationConfig) -> bool:
     return rng.random() < exploration_rate(regime, cfg)
 
 
-def tags_for(exploring: bool, cfg: ExplorationConfig) -> tuple[str, ...]:
-    """Order tags (OrderRequest.tags) marking an exploration entry."""
-    return (cfg.tag,) if exploring else ()
-
-
 def is_exploration(trade: Mapping[str, Any] | Any, cfg: ExplorationConfig) -> bool:
     tags = trade.get("tags", ()) if isinstance(trade, Mapping) else getattr(trade, "tags", ())
     return cfg.tag in tags

@@ -14,7 +14,7 @@ from strategies import params as p
 
 if TYPE_CHECKING:
     from strategies.base import Strategy
-    from strategies.config import StrategyEntry, StrategyFile
+    from strategies.config import StrategyEntry
 
 # name -> (module:attribute, parameter model). Names are the seed 003 class names.
 CLASSES: dict[str, tuple[str, type[BaseModel]]] = {
@@ -50,8 +50,3 @@ def build(entry: "StrategyEntry | Mapping[str, Any]") -> "Strategy":
     assert isinstance(entry, StrategyEntry)
     cls = strategy_class(entry.class_)
     return cls(entry.params, weight=entry.weight, name=entry.id)
-
-
-def build_all(doc: "StrategyFile") -> dict[str, "Strategy"]:
-    """Every enabled entry of a strategy file, keyed by entry id (document order)."""
-    return {e.id: build(e) for e in doc.strategies if e.enabled}

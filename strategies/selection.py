@@ -11,11 +11,11 @@ weights are clamped to >= 0 and normalised to sum to 1 (specs/ml/selection.yaml)
 
 The active set and how the engine must use it (one rule: engine/run/signals.py
 `active_symbols`, told in docs/engine-run.md "The active set"):
-  * `ActiveSet.allows_entry(symbol)`: new entries only on active symbols (an
-    empty set: no new entries);
-  * `ActiveSet.manages(symbol)`: always True. Open positions on a symbol that
-    was deselected stay managed (TP/SL, trailing, exits, reconciliation) until
-    they close; deselection never orphans or force-closes a position.
+  * new entries only on active symbols (an empty set: no new entries), refused by
+    the risk chain's `active_symbol` guard with the set in its numbers;
+  * open positions on a symbol that was deselected stay managed (TP/SL, trailing,
+    exits, reconciliation) until they close; deselection never orphans or
+    force-closes a position.
   * no set at all (`read_active_set_file` finds no file where the selection spec's
     fallback_file points, and the run config names none): no selection was made, and
     every symbol the run trades may enter, as seed 002 falls back to the configured
@@ -169,20 +169,10 @@ class ActiveSet:
     criteria: dict[str, Any] = field(default_factory=dict)
     timeframes: tuple[str, ...] = ()
 
-    def allows_entry(self, symbol: str) -> bool:
-        return symbol in self.symbols
-
-    def manages(self, symbol: str) -> bool:  # noqa: ARG002 - the rule is unconditional by design
-        return True
-
     def as_dict(self) -> dict[str, Any]:
         return {"symbols": list(self.symbols), "generated_at": self.generated_at,
                 "timeframes": list(self.timeframes), "top_k": self.criteria.get("top_k"),
                 "criteria": self.criteria}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ActiveSet":
-        return parse_active_set(d, "an active set")
 
 
 def build_active_set(chosen: Sequence[Ranked], cfg: SelectionConfig, top: int, min_trades: int,

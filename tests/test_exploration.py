@@ -1,6 +1,6 @@
 import random
 
-from strategies.exploration import exploration_rate, explore, split_kpis, tags_for
+from strategies.exploration import exploration_rate, explore, split_kpis
 from strategies.ml.config import ExplorationConfig
 
 CFG = ExplorationConfig(min_rate=0.10, chop_rate=0.25, chop_regimes=("RANGE",), tag="exploration")
@@ -29,7 +29,7 @@ def test_seeded_decisions_replay_and_match_rates():
 
 
 def test_kpis_are_split_by_tag():
-    trades = [{"pnl": 1.0, "tags": tags_for(False, CFG)}, {"pnl": -5.0, "tags": tags_for(True, CFG)},
+    trades = [{"pnl": 1.0, "tags": ()}, {"pnl": -5.0, "tags": (CFG.tag,)},
               {"pnl": 2.0, "tags": ()}]
     kpis = split_kpis(trades, lambda ts: {"n": len(ts), "pnl": sum(t["pnl"] for t in ts)}, CFG)
     assert kpis == {"exploitation": {"n": 2, "pnl": 3.0}, "exploration": {"n": 1, "pnl": -5.0}}

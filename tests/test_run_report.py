@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from engine.run.equity import EquityCurve
-from engine.run.kpi import kpis, max_drawdown, split_kpis, stage_kpis, trade_curve
+from engine.run.kpi import kpis, split_kpis, stage_kpis, trade_curve
 from engine.run.progress import RunProgress
 from engine.run.report import TRADE_COLUMNS, equity_figure, print_kpi_table, write_run_dir
 from engine.run.result import ClosedTrade, DomainResult, RunResult
@@ -121,8 +121,8 @@ def test_the_bar_a_promotion_follows_is_the_old_stage_s_last():
 
 
 def test_max_drawdown_is_a_fraction_of_the_peak_and_capped_at_one():
-    assert max_drawdown([(0, 100.0), (1, 150.0), (2, 75.0), (3, 200.0)]) == pytest.approx(0.5)
-    assert max_drawdown([(0, 100.0), (1, -20.0)]) == 1.0
+    assert kpis([], [(0, 100.0), (1, 150.0), (2, 75.0), (3, 200.0)], 100.0).max_dd == pytest.approx(0.5)
+    assert kpis([], [(0, 100.0), (1, -20.0)], 100.0).max_dd == 1.0
 
 
 def test_exploration_never_mixes_with_exploitation():

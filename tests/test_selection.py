@@ -4,8 +4,8 @@ import math
 import pytest
 
 from strategies.ml.config import SelectionConfig
-from strategies.selection import (ActiveSet, build_active_set, composite_score, exposure,
-                                  normalised_weights, rank, read_active_set, top_k, trade_metrics,
+from strategies.selection import (build_active_set, composite_score, exposure, normalised_weights,
+                                  parse_active_set, rank, read_active_set, top_k, trade_metrics,
                                   write_active_set)
 
 CFG = SelectionConfig(kind="selection")
@@ -55,14 +55,13 @@ def test_rank_filters_min_trades_and_keeps_best_row_per_symbol():
 def test_active_set_semantics_and_persistence(tmp_path):
     chosen = top_k(rank([_row("A", 2, 2, 0.1)], CFG), 5)
     active = build_active_set(chosen, CFG, 5, 25, now=0.0)
-    assert active.allows_entry("A") and not active.allows_entry("B")
-    assert active.manages("B")  # open positions on deselected symbols stay managed
+    assert active.symbols == ("A",)
     path = tmp_path / "active.json"
     write_active_set(active, CFG, fallback=path)
     data = json.loads(path.read_text())
     assert data["symbols"] == ["A"] and data["criteria"]["min_trades"] == 25 and data["generated_at"]
     assert read_active_set(CFG, fallback=path) == active
-    assert ActiveSet.from_dict(active.as_dict()) == active
+    assert parse_active_set(active.as_dict(), "an active set") == active
     assert read_active_set(CFG, fallback=tmp_path / "missing.json") is None  # no selection made
 
 

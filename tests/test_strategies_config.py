@@ -16,7 +16,7 @@ from strategies import blocks
 from strategies.aggregate import position_pct_history
 from strategies.base import NotReadyError, Strategy
 from strategies.config import StrategyFile, load_strategy_file
-from strategies.registry import CLASSES, build, build_all, strategy_class
+from strategies.registry import CLASSES, build, strategy_class
 from test_strategies_cases import bars
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def test_build_from_a_plain_mapping_validates_params():
 def test_emavol_end_to_end_from_yaml_to_a_summed_position():
     """The `engine run` path: spec -> registry -> fit on history -> one step -> the summed position."""
     doc = load_strategy_file(SEED003)
-    models = build_all(doc)
+    models = {e.id: build(e) for e in doc.enabled}
     assert list(models) == [e.id for e in doc.enabled]
     df = bars("eurusd_1h")
     emavol = [m for m in models.values() if type(m).__name__ == "EmaVolStrategy"]
@@ -96,7 +96,7 @@ def test_emavol_end_to_end_from_yaml_to_a_summed_position():
 def test_aggregate_fails_closed_when_a_model_is_not_ready():
     df = bars("eurusd_1h")
     doc = load_strategy_file(SEED003)
-    models = [m.fit(df.iloc[:4000]) for m in build_all(doc).values() if type(m).__name__ == "EmaVolStrategy"]
+    models = [m.fit(df.iloc[:4000]) for m in map(build, doc.enabled) if type(m).__name__ == "EmaVolStrategy"]
     with pytest.raises(NotReadyError):
         models[0].one_step_predict(df.iloc[:100])
     # the history fails closed the same way: NaN wherever ANY model is still warming up, never a partial sum

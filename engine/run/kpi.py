@@ -170,10 +170,6 @@ def trade_curve(trades: Sequence[ClosedTrade], start_balance: float) -> list[tup
     return [(first, start_balance)] + [(t.exit_ts, start_balance + c) for t, c in zip(ordered, cum)]
 
 
-def max_drawdown(curve: Curve) -> float:
-    return _max_dd(_values(curve))
-
-
 def periods_per_year(curve: Curve) -> float | None:
     span = curve[-1][0] - curve[0][0] if len(curve) > 1 else 0.0
     return sampling_rate(len(curve) - 1, span)
