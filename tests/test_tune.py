@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from engine.spec import rewrite
 from engine.spec.rewrite import ChangedMeanwhile, NotInPlace, copy_values
 from engine.spec.validation import check_specs
 
@@ -84,6 +85,20 @@ def test_bad_arguments_are_one_line(tmp_path, capsys, args, code, said):
     assert tune(spec_tree(tmp_path), *args) == code
     err = capsys.readouterr().err
     assert err.startswith(f"engine tune: {said}") and "Traceback" not in err
+
+
+def test_a_spec_folder_that_cannot_be_written_is_one_line_and_the_file_is_kept(tmp_path, capsys, monkeypatch):
+    tree = spec_tree(tmp_path)
+    before = strategy_file(tree).read_bytes()
+
+    def refused(dir: str, **_: object) -> None:  # a read-only folder (this test may run as root)
+        raise PermissionError(13, "Permission denied", dir)
+
+    monkeypatch.setattr(rewrite.tempfile, "mkstemp", refused)
+    assert tune(tree, "--entry", "emavol_48h", "--data", PERP, "--write") == 1
+    err = capsys.readouterr().err
+    assert err == f"engine tune: cannot use {strategy_file(tree).parent}: Permission denied\n"
+    assert strategy_file(tree).read_bytes() == before
 
 
 def test_a_spec_without_grids_says_how_to_add_one(tmp_path, capsys):

@@ -52,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     except CommandError as e:
         print(f"engine tune: {e}", file=sys.stderr)
         return e.code
+    except OSError as e:  # the strategy file, or its folder for --write: nothing was written
+        where = f" {e.filename}" if e.filename else ""
+        print(f"engine tune: cannot use{where}: {e.strerror or e}", file=sys.stderr)
+        return REFUSED
 
 
 @dataclass(frozen=True)
