@@ -40,6 +40,9 @@ class StrategyEntry(BaseModel):
     def _tuned_are_set(self) -> "StrategyEntry":
         # The run trades `params`: a tuned parameter left to its default there would be a value
         # no spec states, and `engine tune --write` would have no place to put the winner.
+        if self.tune is not None and not self.grid:
+            raise ValueError(f"{self.id}: `tune:` names no candidates: list a parameter's candidates there "
+                             "(e.g. `slow_ema_multiplier: [2, 3, 4]`), or remove it")
         unset = [key for key in self.grid if key not in self.params.model_fields_set]
         if unset:
             raise ValueError(f"{self.id}: tuned parameter(s) {', '.join(unset)} not set in `params`: write "

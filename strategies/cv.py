@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from strategies import blocks
-from strategies.base import Strategy, StrategyError
+from strategies.base import Strategy
 
 if TYPE_CHECKING:
     from strategies.config import Tuning
@@ -106,12 +106,18 @@ SCORERS: dict[str, Scorer] = {"pearson": pearson_score, "sharpe": sharpe_score}
 
 def cv_scores(strategy: Strategy, bars: pd.DataFrame, cv: BlockBootstrap | BlockPermutation,
               scorer: str | Scorer = "pearson") -> list[float]:
-    """One score per split: fit on the train rows, score the next-bar PnL on the test rows."""
+    """One score per split: fit on the train rows, score the next-bar PnL on the test rows. A
+    split the strategy cannot be fitted on (too few rows for its windows, a draw of a short
+    last block alone) scores NaN: the other splits still count."""
     score = SCORERS[scorer] if isinstance(scorer, str) else scorer
     ret = blocks.returns(bars["close"])
     out = []
     for train, test in cv.split(len(bars)):
-        held = strategy.fit(bars, sample=train).predict(bars).shift(1)  # held over bar t: decided at t-1
+        try:
+            held = strategy.fit(bars, sample=train).predict(bars).shift(1)  # held over bar t: decided at t-1
+        except ValueError:  # StrategyError, and the blocks' own "no two consecutive bars"
+            out.append(math.nan)
+            continue
         out.append(score(held.iloc[test], ret.iloc[test]))
     return out
 
@@ -128,37 +134,34 @@ def choose_params(cls: type[Strategy], grid: Mapping[str, Sequence[Any]] | Seque
                   frames: Mapping[str, pd.DataFrame], cv: BlockBootstrap | BlockPermutation,
                   scorer: str | Scorer = "pearson", base_params: Mapping[str, Any] | None = None,
                   on_point: Callable[[], None] | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The grid point with the best mean CV score, pooled over the splits of every frame (the
-    parameters are shared by every symbol they trade), and each point's mean/std/n, the frames
-    it scored on (`sets`) and its mean per frame.
+    """The grid point with the best mean CV score over the frames (the parameters are shared by
+    every symbol they trade): the mean of its mean per frame, so each frame weighs the same
+    however many of its splits a point could be scored on. The table has each point's mean,
+    the std and count (`n`) of its split scores, the frames it scored on (`sets`) and its mean
+    per frame (`mean NAME`).
 
-    Only a point scored on every frame can win: one whose windows outgrow a short frame would
-    otherwise be judged on the longer frames alone, against points judged on all. Points whose
-    fit fails or whose scores are all NaN rank last; ties keep grid order. `on_point` is called
-    after each grid point (progress)."""
+    Only a point scored on every frame that any point scored on can win: one whose windows
+    outgrow a short frame would otherwise be judged on the longer frames alone, against points
+    judged on all. A frame no point scored on tells nothing and binds no one. Points with no
+    finite score rank last; ties keep grid order. `on_point` is called after each grid point."""
     points = parameter_grid(grid)
     rows = []
     for point in points:
         params = {**(base_params or {}), **point}
-        per_frame = {name: _scores(cls, params, bars, cv, scorer) for name, bars in frames.items()}
+        per_frame = {name: np.asarray(cv_scores(cls(params), bars, cv, scorer), dtype=float)
+                     for name, bars in frames.items()}
         means = {f"mean {name}": _summary(s)["mean"] for name, s in per_frame.items()}
+        scored = [m for m in means.values() if m == m]  # m == m: not NaN
         rows.append({**point, **_summary(np.concatenate(list(per_frame.values()))),
-                     "sets": sum(m == m for m in means.values()), **means})  # m == m: not NaN
+                     "mean": float(np.mean(scored)) if scored else math.nan, "sets": len(scored), **means})
         if on_point is not None:
             on_point()
     table = pd.DataFrame(rows)
-    ranked = table["mean"].where(table["sets"] == len(frames))
+    scored = sum(table[f"mean {name}"].notna().any() for name in frames)
+    ranked = table["mean"].where(table["sets"] == scored)
     if ranked.isna().all():
-        raise ValueError(f"{cls.__name__}: no grid point produced a finite score on every frame")
+        raise ValueError(f"{cls.__name__}: no grid point produced a finite score")
     return points[int(ranked.fillna(-np.inf).to_numpy().argmax())], table
-
-
-def _scores(cls: type[Strategy], params: Mapping[str, Any], bars: pd.DataFrame,
-            cv: BlockBootstrap | BlockPermutation, scorer: str | Scorer) -> np.ndarray:
-    try:
-        return np.asarray(cv_scores(cls(params), bars, cv, scorer), dtype=float)
-    except StrategyError:  # e.g. windows too long for a split's rows: this point cannot win
-        return np.array([math.nan])
 
 
 def _summary(scores: np.ndarray) -> dict[str, float | int]:

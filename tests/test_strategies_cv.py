@@ -128,3 +128,33 @@ def test_cv_scores_pair_the_position_decided_at_t_minus_1_with_bar_t_return():
     df = pd.DataFrame({"open": close, "high": close, "low": close, "close": close}, index=idx)
     scores = cv_scores(_LastMove(), df, BlockPermutation(n_splits=4, block_size=50, seed=0))
     assert len(scores) == 4 and max(abs(s) for s in scores) < 0.2, scores
+
+
+class _NeedsRows(_LastMove):
+    """Fits only on 300 distinct rows or more, as a strategy whose windows outgrow a split's rows."""
+
+    def fit(self, bars: pd.DataFrame, sample: np.ndarray | None = None) -> "_NeedsRows":
+        if sample is not None and len(np.unique(sample)) < 300:
+            raise ValueError("no two consecutive bars")  # what blocks.bars_per_year says of scattered rows
+        return super().fit(bars, sample)
+
+
+def test_a_split_the_strategy_cannot_fit_scores_nan_and_the_others_still_count():
+    close = 100 * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, 400)))
+    idx = pd.date_range("2024-01-01", periods=400, freq="h", tz="UTC")
+    df = pd.DataFrame({"open": close, "high": close, "low": close, "close": close}, index=idx)
+    scores = cv_scores(_NeedsRows(), df, BlockPermutation(n_splits=4, block_size=50, seed=0))
+    assert np.isnan(scores).sum() == 0  # 300 train rows each: all fit
+    scores = cv_scores(_NeedsRows(), df, BlockBootstrap(n_splits=6, block_size=100, seed=3))
+    assert np.isnan(scores).any() and np.isfinite(scores).any(), scores
+
+
+def test_a_frame_no_point_scores_on_binds_no_point():
+    """A data set too short for every candidate's windows tells nothing: the others still choose."""
+    long, tiny = bars("eurusd_1h").iloc[:2500], bars("eurusd_1h").iloc[2500:2720]
+    cls = strategy_class("VolScaleStrategy")
+    cv = BlockBootstrap(n_splits=4, block_size=100, seed=0)
+    grid = [{"vol_window": 300}, {"vol_window": 600}]  # both longer than the tiny frame
+    alone = choose_params(cls, grid, {"long": long}, cv)[0]
+    best, table = choose_params(cls, grid, {"long": long, "tiny": tiny}, cv)
+    assert table["mean tiny"].isna().all() and best == alone

@@ -8,7 +8,8 @@ candidate scored as the file's `tuning:` section says (method, splits, block siz
 scorer), on the bars a run fits its strategies on: the first `strategy.fit_fraction` of each
 of the config's data sets, at its domain's primary timeframe. The bars a run trades are never
 scored, so a tuned run is still judged out of sample. One winner per entry: the parameters
-are shared by every symbol they trade, so the scores of all data sets are pooled.
+are shared by every symbol they trade, so a candidate's score is the mean of its mean score
+per data set, and it must be scored on every set that any candidate could be scored on.
 
 Nothing changes unless --write is given: then each winner is written into the entry's
 `params` in the strategy file, as the candidate is written in `tune:`, the rest of the file
@@ -169,9 +170,13 @@ def _frames(cfg: Any, names: list[str] | None, splitter: Any, console: Any) -> d
             _say(console, f"{name}: left out: {len(fitted)} in-sample {domains[name].primary} bars, {short}")
             continue
         frames[name] = fitted
+    if not domains:
+        raise CommandError("the run config names no data sets to score on (data.<domain>.datasets)")
     if not frames:
-        raise CommandError("no data set has enough in-sample bars to score on: lower the strategy spec's "
-                           "tuning.block_size, or give the run config longer data sets")
+        fewer = "tuning.block_size" + (" or tuning.splits" if splitter.n_splits > 2 and
+                                       type(splitter).__name__ == "BlockPermutation" else "")
+        raise CommandError(f"no data set has enough in-sample bars for its splits: lower the strategy spec's "
+                           f"{fewer}, or give the run config longer data sets")
     return frames
 
 
@@ -190,7 +195,8 @@ def _choose(entry: "StrategyEntry", index: int, frames: dict[str, "pd.DataFrame"
             best, table = cv.choose_params(strategy_class(entry.class_), grid, frames, splitter, scorer,
                                            entry.params.model_dump(), lambda: progress.advance(task))
         except ValueError as e:  # no candidate scored: nothing to choose
-            raise CommandError(f"{entry.id}: {e} on {', '.join(frames)}") from None
+            raise CommandError(f"{entry.id}: {e} on {', '.join(frames)}: their in-sample bars are too few "
+                               "for its windows") from None
     return Outcome(entry, index, best, table, scorer)
 
 
@@ -203,14 +209,25 @@ def _show(outcome: Outcome, console: Any) -> None:
     now = outcome.entry.params.model_dump()
     stats = list(table.columns[len(keys):])
     view = Table(title=f"{outcome.entry.id} ({outcome.entry.class_}): mean {outcome.scorer} score per candidate")
-    add_columns(view, [*keys, *[c.removeprefix("mean ").rpartition("/")[2] for c in stats], ""])
+    add_columns(view, [*keys, *[_column(c) for c in stats], ""])
     for point, row in zip(outcome.points, table[stats].to_dict("records")):
         best = point == outcome.best
         mark = ("best" if best else "") + (" (now)" if all(point[k] == now[k] for k in keys) else "")
         view.add_row(*[_value(point[k]) for k in keys], *[_fmt(v) for v in row.values()], mark.strip(),
                      style="bold" if best else None)
     console.print(view)
-    _say(console, "n: splits scored; sets: data sets scored on (a candidate must score on all to win)")
+    unscored = [c.removeprefix("mean ") for c in stats if c.startswith("mean ") and table[c].isna().all()]
+    for name in unscored:
+        _say(console, f"{name}: no candidate could be scored on its in-sample bars (too few for the windows): "
+                      "it binds no candidate")
+    _say(console, "n: splits scored; sets: data sets scored on (a candidate must score on every set that any "
+                  "candidate scored on to win)")
+
+
+def _column(stat: str) -> str:
+    """A data set's column: a bundled set without its domain folder, an imported one whole."""
+    name = stat.removeprefix("mean ")
+    return name.split("/", 1)[-1] if stat != name and ":" not in name else name
 
 
 def _say(console: Any, text: str) -> None:
@@ -225,7 +242,9 @@ def _fmt(v: Any) -> str:
 
 
 def _value(v: Any) -> str:
-    """A parameter as the spec writes it: 4, not 4.0."""
+    """A parameter as the spec writes it: 4, not 4.0; true, not True; null, not None."""
+    if isinstance(v, bool) or v is None:
+        return {True: "true", False: "false", None: "null"}[v]
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
@@ -249,14 +268,14 @@ def _write(path: Path, read: bytes, outcomes: list[Outcome], console: Any) -> in
     if not moves:
         _say(console, f"{path}: unchanged, the spec's params already win")
         return 0
-    try:
-        copy_values(path, read, moves)
-        _strategy_doc(path)  # the candidates were checked in `tune:`; checked again in place
+    try:  # the candidates were checked in `tune:`; the new file is checked whole before it replaces the old
+        copy_values(path, read, moves, check=_strategy_doc)
     except (ChangedMeanwhile, NotInPlace) as e:
         raise CommandError(f"{path}: nothing written: {e}", REFUSED) from None
-    except SpecError:
-        path.write_bytes(read)
-        raise
+    except SpecError as e:
+        first = e.diagnostics[0]
+        raise CommandError(f"{path}: nothing written: the rewritten file would not validate (line "
+                           f"{first.pos.line}: {first.message}); set the values by hand", REFUSED) from None
     for o in outcomes:
         for key, (was, now) in o.changes.items():
             _say(console, f"{path}: {o.entry.id}.params.{key} {_value(was)} -> {_value(now)}")
