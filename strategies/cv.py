@@ -151,14 +151,15 @@ def choose_params(cls: type[Strategy], grid: Mapping[str, Sequence[Any]] | Seque
         per_frame = {name: np.asarray(cv_scores(cls(params), bars, cv, scorer), dtype=float)
                      for name, bars in frames.items()}
         means = {f"mean {name}": _summary(s)["mean"] for name, s in per_frame.items()}
-        scored = [m for m in means.values() if m == m]  # m == m: not NaN
-        rows.append({**point, **_summary(np.concatenate(list(per_frame.values()))),
-                     "mean": float(np.mean(scored)) if scored else math.nan, "sets": len(scored), **means})
+        finite = [m for m in means.values() if m == m]  # m == m: not NaN
+        pooled = _summary(np.concatenate(list(per_frame.values())))  # its std and n; the mean is per frame
+        rows.append({**point, "mean": float(np.mean(finite)) if finite else math.nan, "std": pooled["std"],
+                     "n": pooled["n"], "sets": len(finite), **means})
         if on_point is not None:
             on_point()
     table = pd.DataFrame(rows)
-    scored = sum(table[f"mean {name}"].notna().any() for name in frames)
-    ranked = table["mean"].where(table["sets"] == scored)
+    informative = sum(table[f"mean {name}"].notna().any() for name in frames)  # frames any point scored on
+    ranked = table["mean"].where(table["sets"] == informative)
     if ranked.isna().all():
         raise ValueError(f"{cls.__name__}: no grid point produced a finite score")
     return points[int(ranked.fillna(-np.inf).to_numpy().argmax())], table
