@@ -148,12 +148,14 @@ def _entries(doc: "StrategyFile", named_ids: list[str] | None,
 
 
 def _frames(cfg: Any, names: list[str] | None, splitter: Any, console: Any) -> dict[str, "pd.DataFrame"]:
-    """The in-sample bars of each data set, by symbol; sets too short for the splits are said
+    """The in-sample bars of each data set, by its name; sets too short for the splits are said
     and left out."""
     from engine.run.market import fit_rows, run_bars
     from strategies import cv
 
     domains = {ds: dd for dd in cfg.data.values() for ds in dd.datasets}
+    if not domains:
+        raise CommandError("the run config names no data sets to score on (data.<domain>.datasets)")
     unknown = [n for n in names or [] if n not in domains]
     if unknown:
         raise CommandError(f"--data {', '.join(unknown)}: not a data set of the run config; its data sets: "
@@ -170,11 +172,9 @@ def _frames(cfg: Any, names: list[str] | None, splitter: Any, console: Any) -> d
             _say(console, f"{name}: left out: {len(fitted)} in-sample {domains[name].primary} bars, {short}")
             continue
         frames[name] = fitted
-    if not domains:
-        raise CommandError("the run config names no data sets to score on (data.<domain>.datasets)")
     if not frames:
-        fewer = "tuning.block_size" + (" or tuning.splits" if splitter.n_splits > 2 and
-                                       type(splitter).__name__ == "BlockPermutation" else "")
+        fewer = "tuning.block_size" + (" or tuning.splits" if isinstance(splitter, cv.BlockPermutation)
+                                       and splitter.n_splits > 2 else "")
         raise CommandError(f"no data set has enough in-sample bars for its splits: lower the strategy spec's "
                            f"{fewer}, or give the run config longer data sets")
     return frames
