@@ -22,6 +22,7 @@ run: $(STAMP)
 	$(BIN)/engine run --stage 1
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/engine validate specs
 	$(BIN)/engine docs --check
 	# One worker per core (TEST_WORKERS=0: one process); worksteal evens out the long crash and run tests.

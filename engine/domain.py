@@ -52,7 +52,8 @@ def slot_init(cls: type[_T]) -> type[_T]:
             params.append(f.name)
         body.append(f"    _set_{f.name}(self, {value})")
     source = "\n".join([f"def __init__(self, {', '.join(params)}):", *(body or ["    pass"])])
-    exec(compile(source, f"<{cls.__name__}.__init__>", "exec"), names)
+    # The source is built above from the dataclass's own field names, never from input.
+    exec(compile(source, f"<{cls.__name__}.__init__>", "exec"), names)  # noqa: S102
     init = names["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__annotations__ = cls.__init__.__annotations__

@@ -40,8 +40,10 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 from urllib.parse import quote, quote_plus, urlencode
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 Durability = Literal["full", "batch"]
@@ -250,7 +252,7 @@ def _sqlite_engine(url: str, durability: Durability, busy_ms: int) -> Engine:
     sync = "FULL" if durability == "full" else "NORMAL"
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:
+    def _on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy, not pysqlite, decide where transactions begin (savepoints need it).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -263,7 +265,7 @@ def _sqlite_engine(url: str, durability: Durability, busy_ms: int) -> Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
@@ -275,7 +277,7 @@ def _server_engine(url: str, durability: Durability, wait_s: float | None) -> En
     if settings:
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record) -> None:
+        def _on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cur = dbapi_conn.cursor()
             for setting in settings:
                 cur.execute(setting)

@@ -278,7 +278,7 @@ def _file_holder(path: Path) -> Holder | None:
     import fcntl
 
     try:
-        file = open(path, encoding="utf-8")
+        file = open(path, encoding="utf-8")  # noqa: SIM115 - the `with` below: only open() may raise here
     except FileNotFoundError:
         return None
     with file:

@@ -748,11 +748,11 @@ def _write_core(conn: Any, batch: Batch) -> None:
     """Journal, orders and fills through SQLAlchemy Core (PostgreSQL and other servers). The
     batch's JSON texts are decoded for the JSON type to encode (json.loads reads NaN too)."""
     if batch.journal:
-        conn.execute(journal._INSERT, [{**dict(zip(JOURNAL_COLUMNS, row)), "payload": json.loads(row[_PAYLOAD])}
-                                       for row in batch.journal])
+        conn.execute(journal._INSERT, [{**dict(zip(JOURNAL_COLUMNS, row, strict=True)),
+                                        "payload": json.loads(row[_PAYLOAD])} for row in batch.journal])
     if batch.intents:
         conn.execute(_insert_ignore(conn, OrderRow, ["client_order_id"]),
-                     [{**dict(zip(INTENT_COLUMNS, row)), "tags": json.loads(row[_TAGS]), **_NEW_ORDER}
+                     [{**dict(zip(INTENT_COLUMNS, row, strict=True)), "tags": json.loads(row[_TAGS]), **_NEW_ORDER}
                       for row in batch.intents.values()])
     if batch.order_updates:
         conn.execute(_ORDER_UPDATE, [{"b_id": k, **v} for k, v in batch.order_updates.items()])
@@ -761,7 +761,8 @@ def _write_core(conn: Any, batch: Batch) -> None:
     if batch.late_fills:
         conn.execute(_LATE_FILL, [{"qty": q, "oid": o, "fid": f} for q, o, f in batch.late_fills])
     if batch.fills:
-        conn.execute(_insert_ignore(conn, FillRow, ["fill_id"]), [dict(zip(FILL_COLUMNS, row)) for row in batch.fills])
+        conn.execute(_insert_ignore(conn, FillRow, ["fill_id"]),
+                     [dict(zip(FILL_COLUMNS, row, strict=True)) for row in batch.fills])
 
 
 # SQLite: the driver binds the rows itself. SQLAlchemy's per-row parameter processing and

@@ -126,7 +126,7 @@ def parameter_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any
     """{'a': [1, 2], 'b': [3]} -> [{'a': 1, 'b': 3}, {'a': 2, 'b': 3}]; a list of dicts passes through."""
     if isinstance(grid, Mapping):
         keys = list(grid)
-        return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+        return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
     return [dict(g) for g in grid]
 
 

@@ -24,10 +24,10 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the root, as for `python -m engine.cli` run there
 # What a stage-1 replay imports lazily; a module missing here only costs its child the import.
 import adapters.paper.venue  # noqa: E402,F401
-import engine.commands.run  # noqa: E402,F401
-import engine.run.assemble  # noqa: E402,F401
+import engine.commands.run  # noqa: E402
+import engine.run.assemble  # noqa: E402
 import engine.run.report  # noqa: E402,F401
-import matplotlib.backends.backend_agg  # noqa: E402,F401
+import matplotlib.backends.backend_agg  # noqa: E402
 import matplotlib.figure  # noqa: E402,F401
 import pandas  # noqa: E402,F401
 import scipy.stats  # noqa: E402,F401
@@ -53,7 +53,7 @@ def _child(argv: list[str] | dict) -> None:
         code = main(argv)
     except SystemExit as stop:  # argparse's --help and usage errors
         code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
-    except BaseException:  # as the interpreter ends: the traceback, status 1
+    except BaseException:  # noqa: BLE001 - as the interpreter ends: the traceback, status 1
         traceback.print_exc()
     finally:
         sys.stdout.flush()

@@ -16,7 +16,7 @@ def _status_paragraph() -> str:
     return doc.split("- `engine status [--json]`", 1)[1].split("\n- `engine kill", 1)[0]
 
 
-def test_every_key_of_status_json_and_of_its_engine_object_is_documented(unsaved, capsys) -> None:  # noqa: F811
+def test_every_key_of_status_json_and_of_its_engine_object_is_documented(unsaved, capsys) -> None:
     assert engine("status", "--db", str(unsaved), "--json") == 0
     data = json.loads(capsys.readouterr().out)
     documented = set(re.findall(r"`(\w+)`", _status_paragraph()))

@@ -1,7 +1,7 @@
 import pytest
 
 from engine.spec.lint import lint
-from test_lint_builders import machine, only, specset
+from test_lint_builders import machine, specset
 
 STATES = {"a": {"initial": True}, "b": {"final": True}, "c": {"final": True}}
 INPUTS = {"kpi": {"sharpe": "float", "trades": "int", "ok": "bool"}}

@@ -3,7 +3,7 @@ from engine.spec.ir import Expr
 from engine.spec.lint import lint
 from engine.spec.lint._base import Sources
 from engine.spec.lint._context import expr_pos
-from test_lint_builders import machine, only, specset
+from test_lint_builders import machine, specset
 
 STATES = {"a": {"initial": True}, "b": {"final": True}}
 

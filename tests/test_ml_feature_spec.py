@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from ml_helpers import random_bars
 
 from engine.cli import main
 from engine.run.session import RefusedToStart

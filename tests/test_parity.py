@@ -71,7 +71,7 @@ class LiveFeed:
         self.inputs.prob[self.feed.name][i] = self.feed.prob_live(received, t)
 
 
-def window_with_orders(work, registry) -> int:  # noqa: F811
+def window_with_orders(work, registry) -> int:
     """The first tradable row of a window that starts a few bars before a full replay's first order."""
     probe = make_runner(work, registry)
     probe.decider.filters.exploration = explore_often(probe)
@@ -85,7 +85,7 @@ def explore_often(runner):
     return runner.decider.filters.exploration.model_copy(update={"min_rate": 0.5, "chop_rate": 0.5})
 
 
-def test_replay_and_live_feed_make_identical_decisions(tmp_path, registry, short_history):  # noqa: F811
+def test_replay_and_live_feed_make_identical_decisions(tmp_path, registry, short_history):
     start = window_with_orders(tmp_path / "probe", registry)
     series = dataclasses.replace(make_runner(tmp_path / "load", registry).series[0], start=start)
     replay = make_runner(tmp_path / "replay", registry, series=[series])
@@ -120,7 +120,7 @@ def test_replay_and_live_feed_make_identical_decisions(tmp_path, registry, short
     np.testing.assert_array_equal(feed.series.atr[done], series.atr[done])
 
 
-def test_live_probability_equals_the_precomputed_one(registry):  # noqa: F811
+def test_live_probability_equals_the_precomputed_one(registry):
     """The model's P(up) at decision times: whole series at once vs only the bars received by then."""
     from engine.data import bundled
     from strategies.ml.registry import ModelRegistry

@@ -40,7 +40,6 @@ def test_an_unrealised_gain_is_no_free_cash() -> None:
 
 
 def test_an_unrealised_loss_is_owed() -> None:
-    lim = RiskConfig.model_validate(spec_data()).limits
     view = _perp_book(90.0).risk_view(T0, 3.0, 7 * 86400.0)  # equity 800: the loss comes off the cash
     assert view.available == pytest.approx(800.0 - 2000.0 / 3.0)
 

@@ -51,7 +51,7 @@ def _facts(db: Path) -> tuple:
     """What the stopped run's store holds: its checkpoint's bar, orders, fills and journal rows."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
         point = json.loads(c.execute("select value from kv where key = 'run/checkpoint'").fetchone()[0])
-        return (point["cursor"], *(c.execute(f"select count(*) from {t}").fetchone()[0]  # noqa: S608
+        return (point["cursor"], *(c.execute(f"select count(*) from {t}").fetchone()[0]
                                    for t in ("orders", "fills", "journal")))
 
 

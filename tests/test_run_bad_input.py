@@ -74,7 +74,7 @@ def failing_writes(monkeypatch: pytest.MonkeyPatch, folder: Path, code: int = er
             return real(path, *args, **kwargs)
         return call
 
-    opens = lambda mode="r", *a, **k: any(c in mode for c in "wax+")  # noqa: E731
+    opens = lambda mode="r", *a, **k: any(c in mode for c in "wax+")
     with monkeypatch.context() as m:
         m.setattr(builtins, "open", guard(builtins.open, opens))
         m.setattr(io, "open", guard(io.open, opens))

@@ -35,11 +35,11 @@ def spec_tree(tmp: Path, old: str = "", new: str = "") -> Path:
     return tree
 
 
-def start(work: Path, registry: Path, specs: Path):  # noqa: F811
+def start(work: Path, registry: Path, specs: Path):
     return assemble(load_config(run_config(work, registry)), spec_set(work, specs), 1, ROUTING, work / "run")
 
 
-def legacy(tmp: Path, registry: Path) -> Path:  # noqa: F811
+def legacy(tmp: Path, registry: Path) -> Path:
     """A copy of the registry whose v1 was saved before models recorded their regime settings."""
     old = Path(shutil.copytree(registry, tmp / "legacy"))
     manifest = old / slug(SYMBOL) / "5m" / "v1" / "manifest.json"
@@ -49,13 +49,13 @@ def legacy(tmp: Path, registry: Path) -> Path:  # noqa: F811
     return old
 
 
-def test_training_records_the_regime_settings_the_features_read(registry):  # noqa: F811
+def test_training_records_the_regime_settings_the_features_read(registry):
     manifest = json.loads((registry / slug(SYMBOL) / "5m" / "v1" / "manifest.json").read_text())
     assert manifest["regime_config"] == flag_settings(load_spec("regime", RegimeConfig))
     assert "sessions" not in manifest["regime_config"] and manifest["regime_config"]["vol_lookback"] == 500
 
 
-def test_an_edited_regime_spec_refuses_the_model_naming_the_key(tmp_path, registry):  # noqa: F811
+def test_an_edited_regime_spec_refuses_the_model_naming_the_key(tmp_path, registry):
     specs = spec_tree(tmp_path, "adx_window: 14", "adx_window: 21")
     with pytest.raises(RefusedToStart) as e:
         start(tmp_path / "w", registry, specs)
@@ -65,7 +65,7 @@ def test_an_edited_regime_spec_refuses_the_model_naming_the_key(tmp_path, regist
     assert f"--regime {specs / 'ml' / 'regime.yaml'} --activate" in msg and "put the trained values back" in msg
 
 
-def test_the_cli_refuses_in_one_line(tmp_path, registry, capsys, monkeypatch):  # noqa: F811
+def test_the_cli_refuses_in_one_line(tmp_path, registry, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     specs = spec_tree(tmp_path, "high_vol_quantile: 0.8", "high_vol_quantile: 0.9")
     cfg = run_config(tmp_path / "w", registry)
@@ -75,7 +75,7 @@ def test_the_cli_refuses_in_one_line(tmp_path, registry, capsys, monkeypatch):  
     assert "`high_vol_quantile` trained 0.8, now 0.9" in err and "Traceback" not in err
 
 
-def test_unchanged_settings_start_with_the_runs_regime_spec(tmp_path, registry, monkeypatch):  # noqa: F811
+def test_unchanged_settings_start_with_the_runs_regime_spec(tmp_path, registry, monkeypatch):
     """Sessions are no feature setting; the features use the run's spec, never the repo's specs/ml."""
     specs = spec_tree(tmp_path, "us: {start_hour: 13, end_hour: 21}", "us: {start_hour: 12, end_hour: 21}")
     import strategies.ml.config
@@ -87,7 +87,7 @@ def test_unchanged_settings_start_with_the_runs_regime_spec(tmp_path, registry, 
     assert (probs == probs).any()  # computed: some are not NaN
 
 
-def test_a_model_that_does_not_record_its_settings_is_refused(tmp_path, registry):  # noqa: F811
+def test_a_model_that_does_not_record_its_settings_is_refused(tmp_path, registry):
     with pytest.raises(RefusedToStart, match=f"model {MODEL} does not record the regime settings .* saved before "
                                              r".* retrain it under .*engine train ml --symbol ETH/BTC --tf 5m"):
         start(tmp_path / "w", legacy(tmp_path, registry), ROOT / "specs")
@@ -111,7 +111,7 @@ def test_sessions_do_not_shape_the_regime_flags():
     assert flag_settings(cfg) == flag_settings(other)
 
 
-def test_a_model_saved_before_lookback_min_bars_starts_with_identical_features(tmp_path, registry):  # noqa: F811
+def test_a_model_saved_before_lookback_min_bars_starts_with_identical_features(tmp_path, registry):
     """The key's absence is no difference: the model gets the value its features had then."""
     old = Path(shutil.copytree(registry, tmp_path / "old"))
     manifest = old / slug(SYMBOL) / "5m" / "v1" / "manifest.json"

@@ -238,7 +238,7 @@ def test_journal_is_append_only(store: Store, tmp_path: Path) -> None:
 
 def test_batch_mode_commits_every_n_units_or_on_commit(tmp_path: Path) -> None:
     s = open_store(tmp_path, "batch", batch_size=3)
-    count = lambda: _committed(tmp_path, "SELECT count(*) FROM journal")[0][0]  # noqa: E731
+    count = lambda: _committed(tmp_path, "SELECT count(*) FROM journal")[0][0]
     s.journal("a", "", {})
     s.journal("a", "", {})
     assert count() == 0 and len(s.journal_entries()) == 2  # the store reads its own batch

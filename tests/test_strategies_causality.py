@@ -65,7 +65,7 @@ def test_fit_on_in_sample_rows_ignores_later_bars(name, how, seed):
 def test_the_property_can_fail():
     """A deliberately leaky position (tomorrow's close) is caught by the same comparison."""
     df = bars("eurusd_1h").iloc[:200]
-    leaky = lambda d: d["close"].shift(-1)  # noqa: E731
+    leaky = lambda d: d["close"].shift(-1)
     t = 100
     a, b = leaky(df), leaky(_alter(df, t, "scale", 1))
     assert not np.array_equal(a.iloc[: t + 1].to_numpy(), b.iloc[: t + 1].to_numpy(), equal_nan=True)

@@ -82,7 +82,7 @@ def test_a_hit_imports_neither_the_linter_nor_pydantic(tmp_path: Path) -> None:
              "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'ruamel')"
              " or m.startswith(('engine.spec.lint', 'engine.spec.loader', 'engine.spec.models'))))")
     env = {**os.environ, "ENGINE_CACHE_DIR": str(tmp_path)}
-    run = lambda: subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True,  # noqa: E731
+    run = lambda: subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True,
                                  text=True, timeout=120)
     miss = run().stdout.splitlines()[-1]
     assert miss.startswith("0 [") and "pydantic" in miss, miss  # the probe sees a miss's imports

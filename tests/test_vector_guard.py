@@ -26,7 +26,7 @@ def _fires(code, env: dict) -> bool:
     """The scalar guard at one sample; a raising guard counts as firing: the interpreter
     records a guard error, so that sample needs a step as much as a firing one."""
     try:
-        return bool(eval(code, {"__builtins__": {}, **BUILTINS}, env))  # noqa: S307 - test fixture
+        return bool(eval(code, {"__builtins__": {}, **BUILTINS}, env))
     except Exception:  # noqa: BLE001
         return True
 

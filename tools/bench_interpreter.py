@@ -10,23 +10,27 @@ halted; the cycle of five events crosses the hierarchy and one is guarded.
 """
 from __future__ import annotations
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import gc
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.threads import pin_threads  # noqa: E402
+from engine.threads import pin_threads
 
 pin_threads()  # before anything native is imported
 
-from engine.diagnostics import Pos  # noqa: E402
-from engine.runtime import BoundMachine, Interpreter, JsonlSink, NullSink, Registry, ReplayClock  # noqa: E402
-from engine.spec.ir import ContextVar, Event, Expr, Machine, State, Transition  # noqa: E402
+from engine.diagnostics import Pos
+from engine.runtime import BoundMachine, Interpreter, JsonlSink, NullSink, Registry, ReplayClock
+from engine.runtime.audit import AuditSink
+from engine.runtime.instance import Instance
+from engine.spec.ir import ContextVar, Event, Expr, Machine, State, Transition
 
 CYCLE = ["loss", "elapsed", "trip", "flatten", "resume"]
 P = Pos("bench", 1, 1)
@@ -35,7 +39,8 @@ P = Pos("bench", 1, 1)
 # --- the same machine, twice ---------------------------------------------------------
 
 def ir_machine() -> Machine:
-    def st(name, parent=None, children=(), initial=False, final=False):
+    def st(name: str, parent: str | None = None, children: tuple[str, ...] = (), initial: bool = False,
+           final: bool = False) -> State:
         return State(name, P, parent=parent, children=children, initial=initial, final=final)
     states = [st("normal", initial=True), st("cooldown"), st("restricted", children=("closeonly", "flattenall")),
               st("closeonly", "restricted", initial=True), st("flattenall", "restricted"), st("halted", final=True)]
@@ -50,7 +55,7 @@ def ir_machine() -> Machine:
                    transitions=tuple(ts))
 
 
-def pt_machine():
+def pt_machine() -> Any:
     from transitions.extensions import HierarchicalMachine
     states = ["normal", "cooldown", {"name": "restricted", "initial": "closeonly",
                                      "children": ["closeonly", "flattenall"]}, {"name": "halted", "final": True}]
@@ -70,7 +75,7 @@ class Model:
 
 # --- measurements ----------------------------------------------------------------------
 
-def best_rate(fn, n: int, repeats: int = 3) -> float:
+def best_rate(fn: Callable[[int], object], n: int, repeats: int = 3) -> float:
     best = float("inf")
     for _ in range(repeats):
         gc.collect()
@@ -80,7 +85,7 @@ def best_rate(fn, n: int, repeats: int = 3) -> float:
     return n * len(CYCLE) / best
 
 
-def ours_tps(sink) -> float:
+def ours_tps(sink: AuditSink) -> float:
     it = Interpreter(ReplayClock(0.0), sink)
     inst = it.create(BoundMachine.build(ir_machine(), Registry()), "one")
     send = it.send
@@ -104,7 +109,7 @@ def pt_tps() -> float:
     return best_rate(run, 5_000)
 
 
-def per_instance(make, n: int, repeats: int) -> tuple[float, float]:
+def per_instance(make: Callable[[int], object], n: int, repeats: int) -> tuple[float, float]:
     """(µs per instance, bytes per instance) for creating n instances kept alive."""
     us = float("inf")
     for _ in range(repeats):
@@ -123,14 +128,14 @@ def per_instance(make, n: int, repeats: int) -> tuple[float, float]:
     return us, size
 
 
-def ours_make(bound):
-    def make(n: int):
+def ours_make(bound: BoundMachine) -> Callable[[int], object]:
+    def make(n: int) -> tuple[Interpreter, list[Instance]]:
         it = Interpreter(ReplayClock(0.0), NullSink())
         return it, [it.create(bound, f"o{i}") for i in range(n)]
     return make
 
 
-def pt_make(n: int):
+def pt_make(n: int) -> tuple[Any, list[Model]]:
     m = pt_machine()
     models = [Model() for _ in range(n)]
     for x in models:

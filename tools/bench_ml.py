@@ -10,28 +10,29 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.threads import pin_threads  # noqa: E402
+from engine.threads import pin_threads
 
 pin_threads()  # before anything native is imported
 
-from engine.run.signals import ModelFeed  # noqa: E402
-from strategies.ml import dataset  # noqa: E402
-from strategies.ml.config import MLConfig, load_spec  # noqa: E402
-from strategies.ml.features import build_features  # noqa: E402
-from strategies.ml.model import fit, run_walk_forward  # noqa: E402
-from strategies.ml.registry import LoadedModel  # noqa: E402
-from strategies.regime import flag_settings, load_regime_config  # noqa: E402
+from engine.run.signals import ModelFeed
+from strategies.ml import dataset
+from strategies.ml.config import MLConfig, load_spec
+from strategies.ml.features import build_features
+from strategies.ml.model import fit, run_walk_forward
+from strategies.ml.registry import LoadedModel
+from strategies.regime import flag_settings, load_regime_config
 
 DEFAULT = ["crypto_spot/ETH_BTC-5m", "crypto_spot/LTC_BTC-5m", "crypto_spot/ADA_BTC-5m"]
 LIVE_BARS = 20  # decision times timed on the live path (features rebuilt from the bars so far)
 
 
-def best(fn, repeat: int = 3) -> float:
+def best(fn: Callable[[], object], repeat: int = 3) -> float:
     out = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()

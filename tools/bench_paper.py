@@ -21,10 +21,10 @@ from pathlib import Path
 from adapters.paper import PaperVenue
 from engine.data import bundled
 from engine.data.bars import iter_bars
-from engine.domain import OrderRequest, OrderType, Role, Side
+from engine.domain import Bar, OrderRequest, OrderType, Role, Side
 
 
-def drive(venue: PaperVenue, bars, every: int, checkpoint: int) -> tuple[float, float, int]:
+def drive(venue: PaperVenue, bars: list[Bar], every: int, checkpoint: int) -> tuple[float, float, int]:
     t0, c0, n_fills = time.perf_counter(), time.process_time(), 0
     for i, bar in enumerate(bars):
         if i and i % checkpoint == 0:
@@ -40,7 +40,7 @@ def drive(venue: PaperVenue, bars, every: int, checkpoint: int) -> tuple[float, 
     return time.perf_counter() - t0, time.process_time() - c0, n_fills
 
 
-def durable(bars, every: int, checkpoint: int) -> tuple[float, float, int]:
+def durable(bars: list[Bar], every: int, checkpoint: int) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as d:
         venue = PaperVenue.open(Path(d) / "paper.sqlite")
         result = drive(venue, bars, every, checkpoint)

@@ -36,16 +36,20 @@ import time
 import warnings
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.threads import pin_threads  # noqa: E402
+from engine.threads import pin_threads
 
 pin_threads()  # before anything native is imported
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from engine.run.loop import Runner
 
 FAST, SLOW, ATR_N, SL_ATR, TP_ATR = 10, 30, 14, 1.5, 3.0
 BAR_S = 3600.0
@@ -89,7 +93,7 @@ def run_ours(df: pd.DataFrame, work: Path, checkpoint_every: int | None = None) 
             "peak_rss_mib": rss, "journal_rows": journaled, "checkpoint_every": runner.session.cfg.checkpoint_every}
 
 
-def build_ours(df: pd.DataFrame, work: Path, checkpoint_every: int | None = None):
+def build_ours(df: pd.DataFrame, work: Path, checkpoint_every: int | None = None) -> Runner:
     """The benchmark's Runner, assembled and ready to run (setup is timed apart from the run);
     `checkpoint_every` None: the run config's."""
     from engine.data.bars import epoch_seconds
@@ -138,22 +142,22 @@ def run_peer(df: pd.DataFrame) -> dict:
     def on_tick(x: float) -> float:
         return round(x / tick) * tick
 
-    def sma(x, n):
+    def sma(x: np.ndarray, n: int) -> pd.Series:
         return pd.Series(x).rolling(n).mean()
 
-    def atr_ind(h, l, c, n):
+    def atr_ind(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int) -> pd.Series:
         prev = pd.Series(c).shift(1)
-        tr = pd.concat([pd.Series(h) - pd.Series(l), (pd.Series(h) - prev).abs(), (pd.Series(l) - prev).abs()],
+        tr = pd.concat([pd.Series(h) - pd.Series(lo), (pd.Series(h) - prev).abs(), (pd.Series(lo) - prev).abs()],
                        axis=1).max(axis=1)
         return tr.ewm(alpha=1.0 / n, adjust=False, min_periods=n).mean()
 
     class SmaCross(Strategy):
-        def init(self):
+        def init(self) -> None:
             self.fast = self.I(sma, self.data.Close, FAST)
             self.slow = self.I(sma, self.data.Close, SLOW)
             self.atr = self.I(atr_ind, self.data.High, self.data.Low, self.data.Close, ATR_N)
 
-        def next(self):
+        def next(self) -> None:
             price, a = self.data.Close[-1], self.atr[-1]
             if not a > 0:
                 return
@@ -173,7 +177,7 @@ def run_peer(df: pd.DataFrame) -> dict:
         t1, c1 = time.perf_counter(), time.process_time()
     t = stats._trades
     closed: list[Trade] = [("buy" if size > 0 else "sell", entry.timestamp(), exit_.timestamp())
-                           for size, entry, exit_ in zip(t.Size, t.EntryTime, t.ExitTime)]
+                           for size, entry, exit_ in zip(t.Size, t.EntryTime, t.ExitTime, strict=True)]
     return {"bars": len(df), "run_s": t1 - t0, "cpu_s": c1 - c0, "trades": int(stats["# Trades"]), "closed": closed}
 
 

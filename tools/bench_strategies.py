@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.threads import pin_threads  # noqa: E402
+from engine.threads import pin_threads
 
 pin_threads()  # before anything native is imported
 
-from engine.data.loader import load_bars  # noqa: E402
-from strategies.config import load_strategy_file  # noqa: E402
-from strategies.registry import build  # noqa: E402
+from engine.data.loader import load_bars
+from strategies.config import load_strategy_file
+from strategies.registry import build
 
 
-def _ms(fn, repeat: int = 3) -> float:
+def _ms(fn: Callable[[], object], repeat: int = 3) -> float:
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
@@ -43,8 +45,8 @@ def main() -> None:
         if entry.class_ == "BuySellVolStrategy":
             continue  # needs taker_buy_base_vol: no bundled data has it
         s = build(entry)
-        fit = _ms(lambda: s.fit(bars.iloc[:fit_rows]))
-        pred = _ms(lambda: s.one_step_predict(bars))
+        fit = _ms(partial(s.fit, bars.iloc[:fit_rows]))
+        pred = _ms(partial(s.one_step_predict, bars))
         rows.append((entry.id, fit, pred))
     ref = next(p for i, _, p in rows if i.startswith("emavol"))
     for name, fit, pred in rows:

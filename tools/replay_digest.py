@@ -18,13 +18,18 @@ import hashlib
 import json
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-import bench_replay  # noqa: E402  (pins threads on import)
+import bench_replay
+
+if TYPE_CHECKING:
+    from sqlmodel import SQLModel
 
 # The checkpoint interval every digest so far was taken at: checkpoints add journal rows.
 CHECKPOINT_EVERY = 100_000
@@ -32,7 +37,7 @@ CHECKPOINT_EVERY = 100_000
 _SKIP = {"id"}
 
 
-def _rows(rows) -> list:
+def _rows(rows: Iterable[SQLModel]) -> list:
     return [{k: v for k, v in r.model_dump().items() if k not in _SKIP} for r in rows]
 
 

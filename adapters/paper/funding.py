@@ -10,5 +10,5 @@ def bundled_funding() -> dict[str, list[tuple[float, float]]]:
     for d in bundled.DATASETS.values():
         if d.loader == "funding":
             df = bundled.load(d.name)
-            out[d.symbol] = list(zip((df.index.asi8 / 1e9).tolist(), df["rate"].tolist()))
+            out[d.symbol] = list(zip((df.index.asi8 / 1e9).tolist(), df["rate"].tolist(), strict=True))
     return out

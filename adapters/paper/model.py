@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from adapters.base import OpenOrder, ReportStatus, VenueReport
+from adapters.base import OpenOrder, ReportStatus, VenueEvent, VenueReport
 from engine.domain import Domain, Fill, OrderRequest, OrderType, Position, Quote, Role, Side
 
 WORKING = (ReportStatus.ACCEPTED, ReportStatus.PARTIALLY_FILLED, ReportStatus.TRIGGERED)
@@ -32,7 +32,7 @@ class WorkingOrder:
         return self.status in WORKING
 
     def report(self, status: ReportStatus | None = None, fills: tuple[Fill, ...] = (),
-               reason: str | None = None, clamp=None, refused: bool = False) -> VenueReport:
+               reason: str | None = None, clamp: VenueEvent | None = None, refused: bool = False) -> VenueReport:
         req, filled = self.req, self.filled_qty
         remaining = req.qty - filled
         return VenueReport(req.client_order_id, status or self.status, fills,

@@ -165,7 +165,7 @@ def _entries(rows: Iterable[Row]) -> Iterator[tuple[int, str, str]]:
         lines = body.split("\n")
         if len(lines) != 2 * (last - first + 1):
             raise VenueError(f"replay log row {first}..{last} is damaged: {len(lines)} lines")
-        yield from zip(range(first, last + 1), lines[0::2], lines[1::2])
+        yield from zip(range(first, last + 1), lines[0::2], lines[1::2], strict=True)
 
 
 def _short(sig: str, limit: int = 300) -> str:

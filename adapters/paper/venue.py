@@ -132,7 +132,9 @@ class PaperVenue:
 
     @classmethod
     def open(cls, path: str | Path, config: PaperConfig | None = None, *, resume_at: int | None = None,
-             run_id: str | None = None, **kwargs) -> "PaperVenue":
+             run_id: str | None = None, catalogue: Catalogue | None = None,
+             funding: Mapping[str, Iterable[tuple[float, float]]] | None = None,
+             on_event: EventHook | None = None) -> "PaperVenue":
         """Open (or create) the venue whose state lives in the SQLite file `path`.
 
         With calls logged since the last `ack()`, the venue starts catching up: the
@@ -150,7 +152,7 @@ class PaperVenue:
             raise VenueFileError(f"SQLite: {e}") from None
         if config is None and "config" in meta:
             config = PaperConfig.model_validate(meta["config"])
-        venue = cls(config, state=state, **kwargs)
+        venue = cls(config, catalogue, funding, on_event, state)
         venue._acked = venue._acked_saved = meta.get("acked", 0)
         saved, theirs = meta.get("calls", 0), meta.get("run_id")
         if resume_at is not None and None not in (run_id, theirs) and theirs != run_id:

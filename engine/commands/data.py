@@ -9,10 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.commands.paths import existing_file, named
 from engine.data import DEFAULT_STORE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.diagnostics import Diagnostic
 
 CATALOGUE = "adapters/paper/contracts.yaml"
 GAP = "DATA_GAP"  # the one warning a file can have thousands of (markets close)
@@ -84,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _load(args: argparse.Namespace, symbol: str | None):
+def _load(args: argparse.Namespace, symbol: str | None) -> pd.DataFrame:
     from engine.data import loader
 
     if args.ask:
@@ -174,7 +179,7 @@ def _leftovers(store: Any, symbol: str, tf: str) -> list:
                        "new): import its file again to complete it"), *out]
 
 
-def _differed(result: Any, df: Any, source: str, folder: Path):
+def _differed(result: Any, df: pd.DataFrame, source: str, folder: Path) -> Diagnostic:
     from engine.data.loader import bar_line
     from engine.diagnostics import Diagnostic, Pos, Severity
 

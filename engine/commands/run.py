@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.commands.paths import named
 from engine.diagnostics import SpecError, render
@@ -30,6 +30,11 @@ from engine.run.keys import (CHECKPOINT_KEY, CONFIG_DIGEST_KEY, CONFIG_FILE_KEY,
 from engine.run.owner import Owner
 from engine.spec.contract import STAGES, stage_state
 from engine.words import counted
+
+if TYPE_CHECKING:
+    from engine.run.config import RunConfig
+    from engine.run.optin import Routing
+    from engine.spec.ir import SpecSet
 
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended (SIGTERM: 143)
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
@@ -916,8 +921,8 @@ def _checked_series(cfg: Any, specs: Any, routing: Any, notes: list[str]) -> lis
 
 
 # -- starting ------------------------------------------------------------------------------
-def _assemble(args, cfg, specs, routing, run_dir: Path, series: list, notes: list[str], parsed: Any,
-              local: Any, me: Owner) -> Any:
+def _assemble(args: argparse.Namespace, cfg: RunConfig, specs: SpecSet, routing: Routing, run_dir: Path,
+              series: list, notes: list[str], parsed: Any, local: Any, me: Owner) -> Any:
     """The Runner, resumed or fresh; what assemble refuses becomes one message."""
     from sqlalchemy.exc import DBAPIError
 

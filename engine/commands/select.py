@@ -47,7 +47,10 @@ from engine.run.keys import FINISHED_KEY, SYMBOLS_KEY
 from engine.suggest import DEFAULT_SPECS, Carried, shown_db
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from strategies.ml.config import MLConfig, RegimeConfig
+    from strategies.selection import Ranked
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -260,7 +263,7 @@ def _where(text: str, token: str) -> tuple[int, int]:
     return line, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
-def _evaluate(console, args: argparse.Namespace) -> list[dict]:
+def _evaluate(console: Console, args: argparse.Namespace) -> list[dict]:
     from engine.commands.ml_specs import ml_spec
     from strategies.ml import dataset
     from strategies.ml.config import MLConfig, RegimeConfig
@@ -313,12 +316,12 @@ def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: ML
         start, end = result.oos.index[0], result.oos.index[-1]
         note = f"walk-forward over {len(result.folds)} folds (no registered model)"
     span = (end - start).total_seconds()
-    held = zip(ts.as_unit("ns").asi8 / 1e9, t1.as_unit("ns").asi8 / 1e9)  # units differ by source
+    held = zip(ts.as_unit("ns").asi8 / 1e9, t1.as_unit("ns").asi8 / 1e9, strict=True)  # units differ by source
     m = sel.trade_metrics(ret, span, sel.exposure(held, span))
     return {"symbol": symbol, "tf": tf, **m}, note
 
 
-def _print_ranking(console, ranked, chosen: set) -> None:
+def _print_ranking(console: Console, ranked: list[Ranked], chosen: set) -> None:
     from rich.table import Table
 
     from engine.console import add_columns

@@ -27,10 +27,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file, named
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+
+    from strategies.ml.config import MLConfig, RegimeConfig
+    from strategies.ml.model import WalkForwardResult
+    from strategies.ml.registry import ModelRegistry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +100,8 @@ def _train(args: argparse.Namespace) -> int:
         return _train_into(args, console, cfg, regime, ModelRegistry(root, store=store))
 
 
-def _train_into(args: argparse.Namespace, console, cfg, regime, registry) -> int:
+def _train_into(args: argparse.Namespace, console: Console, cfg: MLConfig, regime: RegimeConfig,
+                registry: ModelRegistry) -> int:
     from engine.data.timeframes import canonical_tf
     from strategies.ml import dataset
     from strategies.ml.model import fit
@@ -159,7 +168,8 @@ def _before(bars: Any, until: Any) -> Any:
     return kept
 
 
-def _walk_forward_with_progress(console, X, labels, cfg, symbol):
+def _walk_forward_with_progress(console: Console, X: pd.DataFrame, labels: pd.DataFrame, cfg: MLConfig,
+                                symbol: str) -> WalkForwardResult:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from strategies.ml.model import run_walk_forward
@@ -176,7 +186,7 @@ def _fmt(v: float) -> str:
     return "-" if v != v else f"{v:.3f}"  # NaN
 
 
-def _print_metrics(console, result, symbol: str) -> None:
+def _print_metrics(console: Console, result: WalkForwardResult, symbol: str) -> None:
     from rich.table import Table
 
     from engine.console import add_columns
@@ -198,7 +208,8 @@ def _print_metrics(console, result, symbol: str) -> None:
                   f"Brier {o['brier']:.4f}")
 
 
-def _manifest(cfg, regime, result, X, labels, bars, train_seconds: float) -> dict:
+def _manifest(cfg: MLConfig, regime: RegimeConfig, result: WalkForwardResult, X: pd.DataFrame,
+              labels: pd.DataFrame, bars: pd.DataFrame, train_seconds: float) -> dict:
     import xgboost
 
     from strategies.ml.registry import frame_hash
@@ -226,7 +237,7 @@ def _manifest(cfg, regime, result, X, labels, bars, train_seconds: float) -> dic
     }
 
 
-def _trades_json(result) -> dict:
+def _trades_json(result: WalkForwardResult) -> dict:
     from strategies.ml.model import oos_trades
 
     trades = oos_trades(result.oos)

@@ -210,7 +210,7 @@ def _show(outcome: Outcome, console: Any) -> None:
     stats = list(table.columns[len(keys):])
     view = Table(title=f"{outcome.entry.id} ({outcome.entry.class_}): mean {outcome.scorer} score per candidate")
     add_columns(view, [*keys, *[_column(c) for c in stats], ""])
-    for point, row in zip(outcome.points, table[stats].to_dict("records")):
+    for point, row in zip(outcome.points, table[stats].to_dict("records"), strict=True):
         best = point == outcome.best
         mark = ("best" if best else "") + (" (now)" if all(point[k] == now[k] for k in keys) else "")
         view.add_row(*[_value(point[k]) for k in keys], *[_fmt(v) for v in row.values()], mark.strip(),

@@ -44,7 +44,7 @@ def iter_bars(df: pd.DataFrame, symbol: str | None = None) -> Iterator[Bar]:
         args = (symbol, float(ts), float(cols[0][i]), float(cols[1][i]), float(cols[2][i]),
                 float(cols[3][i]), float(volume[i]),
                 float(bids[i]) if has_quotes else None, float(asks[i]) if has_quotes else None)
-        yield Bar(*args) if sides is None else QuotedBar(*args, **dict(zip(SIDE_OHLC, sides[i].tolist())))
+        yield Bar(*args) if sides is None else QuotedBar(*args, **dict(zip(SIDE_OHLC, sides[i].tolist(), strict=True)))
 
 
 def side_rows(df: pd.DataFrame) -> np.ndarray | None:

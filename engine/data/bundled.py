@@ -73,7 +73,7 @@ def get(name: str) -> Dataset:
     return DATASETS[name]
 
 
-def load(name: str):
+def load(name: str) -> pd.DataFrame:
     """The dataset as a validated frame indexed by bar open (pandas is imported only here)."""
     from engine.data import loader
 

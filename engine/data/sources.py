@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.domain import Domain
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STORE_PREFIX = "store:"
 
@@ -94,7 +98,7 @@ def _catalogue_domain(symbol: str) -> Domain | None:
     return cat.get(symbol).domain if symbol in cat else None
 
 
-def load(name: str, store_root: str | Path):
+def load(name: str, store_root: str | Path) -> pd.DataFrame:
     """The bars of a data set as a validated frame indexed by bar open."""
     from engine.data import bundled
 

@@ -159,12 +159,12 @@ class Execution:
         try:
             records = self.interp.send_because(bracket.instance, event, because, payload)
             mine = [r.instance_id == bracket.id and r.event == event for r in records]
-            self._check([r for r, m in zip(records, mine) if not m])
+            self._check([r for r, m in zip(records, mine, strict=True) if not m])
             self.pump()
         finally:
             self._refusals = None
         self._retire()
-        return [r for r, m in zip(records, mine) if m], refusals
+        return [r for r, m in zip(records, mine, strict=True) if m], refusals
 
     def later(self, fn: Callable[[], None]) -> None:
         """Run `fn` once the machine step under way is over, its raised events taken (every send

@@ -254,5 +254,5 @@ def load(runner: Any, data: dict) -> None:
     for e in store.journal_entries("equity"):
         if e.seq <= upto:
             shares = e.payload.get("explored") or repeat(0.0)  # (absent: every share was 0.0)
-            for (dom, t, eq), x in zip(e.payload["points"], shares):
+            for (dom, t, eq), x in zip(e.payload["points"], shares, strict=False):
                 runner._curve(dom).append(t, eq, x)

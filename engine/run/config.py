@@ -243,7 +243,6 @@ def _yaml_kind(value: Any) -> str:
 def _check_strategy(use: StrategyUse, doc: Any) -> list[Diagnostic]:
     """The strategy file exists, is a valid strategy spec (validate's diagnostics, at its lines),
     and has an enabled entry for each name in `use`: found at load, not mid-fit."""
-    from engine.diagnostics import did_you_mean
 
     from strategies.config import load_strategy_file
 

@@ -14,6 +14,7 @@ from array import array
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -41,13 +42,13 @@ class EquityCurve(Sequence):
     def __len__(self) -> int:
         return len(self.ts)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i: int | slice) -> Any:  # type: ignore[override]
         if isinstance(i, slice):
-            return list(zip(self.ts[i], self.eq[i]))
+            return list(zip(self.ts[i], self.eq[i], strict=True))
         return self.ts[i], self.eq[i]
 
     def __iter__(self) -> Iterator[tuple[float, float]]:
-        return zip(self.ts, self.eq)
+        return zip(self.ts, self.eq, strict=True)
 
 
 @dataclass(slots=True)
@@ -76,7 +77,7 @@ class PointLog:
         """The journal's payload: `points`, (domain, ts, equity) per point, and `explored`, each
         point's exploration share, only when one is not 0.0 (a run without exploration journals
         what it did before the column existed)."""
-        points = {"points": list(zip(self.domain, self.ts, self.eq))}
+        points = {"points": list(zip(self.domain, self.ts, self.eq, strict=True))}
         return {**points, "explored": list(self.explored)} if self.explored else points
 
     def clear(self) -> None:

@@ -118,8 +118,9 @@ def split_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: floa
         return {"exploitation": kpis(exploit, equity, start_balance),
                 "exploration": kpis(explore, [], start_balance)}
     ts = [t for t, _ in equity]
-    return {"exploitation": kpis(exploit, list(zip(ts, (e - s for (_, e), s in zip(equity, x)))), start_balance),
-            "exploration": kpis(explore, list(zip(ts, (start_balance + s for s in x))), start_balance)}
+    exploit_curve = list(zip(ts, (e - s for (_, e), s in zip(equity, x, strict=True)), strict=True))
+    return {"exploitation": kpis(exploit, exploit_curve, start_balance),
+            "exploration": kpis(explore, list(zip(ts, (start_balance + s for s in x), strict=True)), start_balance)}
 
 
 def stage_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: float,
@@ -139,7 +140,7 @@ def stage_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: floa
     for t in trades:
         groups[first if t.stage is None else t.stage][0].append(t)
     last: tuple[float, float, float] | None = None
-    for (t, e), x in zip(equity, _shares(equity) or itertools.repeat(0.0)):
+    for (t, e), x in zip(equity, _shares(equity) or itertools.repeat(0.0), strict=False):
         curve = groups[stage_log[max(bisect.bisect_left(starts, t) - 1, 0)][1]][1]
         if not curve and last is not None:
             curve.append(*last)  # where the stage began: its first bar's move is its own
@@ -167,7 +168,7 @@ def trade_curve(trades: Sequence[ClosedTrade], start_balance: float) -> list[tup
         return []
     first = min(t.entry_ts for t in ordered)
     cum = itertools.accumulate(t.pnl for t in ordered)
-    return [(first, start_balance)] + [(t.exit_ts, start_balance + c) for t, c in zip(ordered, cum)]
+    return [(first, start_balance)] + [(t.exit_ts, start_balance + c) for t, c in zip(ordered, cum, strict=True)]
 
 
 def periods_per_year(curve: Curve) -> float | None:

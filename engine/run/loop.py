@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from engine.domain import Domain, Fill, Role, Side
+from engine.domain import Domain, Fill, Instrument, Role, Side
 from engine.exec.agreement import disagreements
 from engine.exec.handles import BracketHandle
 from engine.risk.chain import RiskChain
@@ -39,6 +39,8 @@ from engine.spec.contract import AWAITING_TAG, MOVE_STOP
 from engine.suggest import Carried, commands_leaving, kill_engaged, promote_command
 
 if TYPE_CHECKING:
+    from engine.run.progress import RunProgress
+    from engine.runtime.instance import Instance
     from state.control import Command
 
 NO_DATA = "no_data"  # the journal kind of a domain a promotion opened with no data in the run
@@ -62,7 +64,7 @@ class Runner:
     _day_n: int = -1  # the trading day of the last row (TradingDays.day_of; -1: no row yet): `_day`
     _day_end: float = -math.inf  # when that day ends: a row after it rolls the day
     _kill_machine: str = "kill_modes"
-    _instruments: dict = field(default_factory=dict)
+    _instruments: dict[str, Instrument] = field(default_factory=dict)
     _costs_of: dict = field(default_factory=dict)  # Domain -> the venue's Costs of its fills
     _equity_pending: PointLog = field(default_factory=PointLog)  # recorded since the last checkpoint
     _last_risk_equity: list[float] | None = None  # each book's equity the kill machine last heard of
@@ -80,7 +82,7 @@ class Runner:
     taken: list[Command] = field(default_factory=list)  # claimed by the last checkpoint, not yet applied
     pause: Callable[[float], None] = time.sleep  # the wall wait of a hold for the operator (_hold)
     _held: str | None = None  # the awaiting rollout state the replay was last held at
-    _progress: Any = None  # run()'s progress display, for notes above the bar (None: no display)
+    _progress: RunProgress | None = None  # run()'s progress display, for notes above the bar (None: no display)
     carried: Carried = Carried()  # its `engine run` options the commands it suggests keep (store, specs...)
     bar_s: dict[str, float] = field(init=False)  # symbol -> its bar's length: what an order decided at a close fills in
     days: TradingDays = field(init=False)  # the risk spec's trading day: when _day_roll rolls
@@ -113,7 +115,7 @@ class Runner:
         return self._booked[1]
 
     # -- the loop -------------------------------------------------------------------
-    def run(self, progress=None, limit: int | None = None) -> None:
+    def run(self, progress: RunProgress | None = None, limit: int | None = None) -> None:
         """Rows from `bars` on (a resumed run starts after its checkpoint); quiet stretches
         are applied at once (engine/run/quiet.py), the rest stepped one bar at a time."""
         self._progress = progress
@@ -127,7 +129,7 @@ class Runner:
         self.poll_commands()
         self.checkpoint()
 
-    def _run(self, progress, limit: int | None) -> None:
+    def _run(self, progress: RunProgress | None, limit: int | None) -> None:
         every = self.session.cfg.checkpoint_every
         tl = self.timeline
         stop = len(tl) if limit is None else min(len(tl), limit)
@@ -146,7 +148,7 @@ class Runner:
             self._passed(1, progress, every)
             screen = True
 
-    def _passed(self, n: int, progress, every: int) -> bool:
+    def _passed(self, n: int, progress: RunProgress | None, every: int) -> bool:
         """Count n rows done, and poll the operator's commands when due; True if that reached
         a checkpoint."""
         self.bars += n
@@ -195,7 +197,7 @@ class Runner:
         if self._progress is not None:  # (a run without one, a benchmark or a test, reads the journal)
             self._progress.note(f"warning: {text}")
 
-    def _hold(self, progress) -> bool:
+    def _hold(self, progress: RunProgress | None) -> bool:
         """Hold the replay where the rollout awaits the operator (a state tagged awaiting_operator)
         for up to `operator_wait_s` of wall time, taking commands: the confirmation window counts
         replay time, which a fast replay passes in a blink. Held once per such state entered while
@@ -418,7 +420,7 @@ class Runner:
         else:
             rows = np.arange(lo, hi) if points is True else lo + points[lo:hi].nonzero()[0]
             shares = {d: self._explored_rows(d, path) for d in domains}
-            for r, n in zip(rows.tolist(), tl.ser[path.a + rows].tolist()):
+            for r, n in zip(rows.tolist(), tl.ser[path.a + rows].tolist(), strict=True):
                 d = self.series[n].domain
                 t, e, x = float(path.ts[r]), float(path.by_domain[d][r]), shares[d]
                 x = 0.0 if x is None else float(x[r])
@@ -523,7 +525,7 @@ class Runner:
         # max(a, b) is a unless b > a, and max(0.0, x) is x only when x > 0.0 (NaN: 0.0):
         # written out as those comparisons, without calls per book and bar
         daily = dd = 0.0
-        for b, eq in zip(books, equities):
+        for b, eq in zip(books, equities, strict=True):
             peak, start = b.peak_equity, b.day_start_equity
             if eq > peak:
                 peak = b.peak_equity = eq
@@ -882,7 +884,7 @@ class Runner:
             c = self._costs_of[dom] = Costs(cfg.taker_fee_bps[dom] / 1e4, cfg.slippage_bps[dom] / 1e4)
         return c
 
-    def _instrument(self, symbol: str):
+    def _instrument(self, symbol: str) -> Instrument:
         inst = self._instruments.get(symbol)
         if inst is None:
             inst = self._instruments[symbol] = self.session.venue.catalogue.get(symbol)
@@ -962,7 +964,7 @@ class Runner:
         return kpis
 
 
-def _measures(gate) -> str:
+def _measures(gate: Instance) -> str:
     """The phase whose KPIs the gate's state reads: its spec `measures` (canary and live share the
     live trades, as model_promotion's input says), else the state itself."""
     return gate.bound.machine.states[gate.state].attrs.get("measures", gate.state)

@@ -216,7 +216,7 @@ class Timeline:
 
     def __iter__(self) -> Iterator[tuple[Series, int]]:
         """(series, bar index) per row, in order."""
-        for n, i in zip(self.ser.tolist(), self.idx.tolist()):
+        for n, i in zip(self.ser.tolist(), self.idx.tolist(), strict=True):
             yield self.series[n], i
 
     def span(self, n: int, a: int, b: int) -> tuple[int, int, int]:

@@ -24,8 +24,15 @@ from engine.runtime.vector import SampledEvent, span
 from state.ledger import FLAT_EPS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from engine.domain import Domain
+    from engine.exec.handles import BracketHandle
     from engine.run.loop import Runner
-    from engine.run.market import Series
+    from engine.run.market import Series, Timeline
+    from engine.run.book import DomainBook
+
+    Measure = Callable[[DomainBook, np.ndarray], np.ndarray]  # one book's worst per row, from its equity
 
 FIRST_WINDOW = 32  # rows screened at first; a window found quiet is followed by one 4x longer
 
@@ -96,7 +103,7 @@ class QuietScreen:
             q = min(q, self._bracket_quiet(s, b, i0, i0 + q))
         return q
 
-    def _bracket_quiet(self, s: "Series", b, i0: int, i1: int) -> int:
+    def _bracket_quiet(self, s: "Series", b: BracketHandle, i0: int, i1: int) -> int:
         r = self.runner
         last = r.decider.last.get(s.symbol)
         if last is not None and b.side.sign != last:
@@ -170,12 +177,12 @@ class EquityPath:
         self.by_domain = {d: self._domain(book, tl, ser, a, b) for d, book in books.items()}
         self.below_peak = False  # known: no row's equity exceeds its book's peak (pnl_upper checks it)
         self._days: list[int] | None = None
-        self._lists: dict = {}  # domain -> its equity as a list (values)
+        self._lists: dict[Domain, list[float]] = {}  # domain -> its equity as a list (values)
 
     def times(self) -> list[float]:
         return self._times
 
-    def values(self, domain) -> list[float]:
+    def values(self, domain: Domain) -> list[float]:
         """A domain's equity per row as floats: Python's min, max and bisect over a short stretch
         cost less than numpy's calls, and Runner._record_equity wants Python floats anyway."""
         out = self._lists.get(domain)
@@ -189,7 +196,7 @@ class EquityPath:
         return _marks(self.runner.timeline, self._ser, self.a, self.b, symbol, current)
 
     @staticmethod
-    def _domain(book, tl, ser: np.ndarray | None, a: int, b: int) -> np.ndarray:
+    def _domain(book: DomainBook, tl: Timeline, ser: np.ndarray | None, a: int, b: int) -> np.ndarray:
         unreal = None
         for sym, p in book.positions.items():  # book.py _unrealized's order and arithmetic, per row
             if abs(p.qty) <= FLAT_EPS:
@@ -228,7 +235,7 @@ class EquityPath:
         self.below_peak = True
         return {"daily_loss": daily, "drawdown": dd}
 
-    def _book_upper(self, book, eq: list[float]) -> tuple[float, float] | None:
+    def _book_upper(self, book: DomainBook, eq: list[float]) -> tuple[float, float] | None:
         pk = book.peak_equity
         nan = sum(eq)  # NaN if any is (or inf - inf): then no answer, as a NaN max would give
         if nan != nan or not max(eq) <= pk or not math.isfinite(pk):
@@ -254,14 +261,14 @@ class EquityPath:
         """Per row, Runner.pnl_inputs' drawdown: the largest of the books'."""
         return self._worst(self._drawdown)
 
-    def _worst(self, measure) -> np.ndarray:
+    def _worst(self, measure: Measure) -> np.ndarray:
         out = None
         for d, book in self.runner.session.books.items():
             x = measure(book, self.by_domain[d])
             out = x if out is None else np.fmax(out, x)
         return out if out is not None else np.zeros(self.b - self.a)
 
-    def _daily(self, book, total: np.ndarray) -> np.ndarray:
+    def _daily(self, book: DomainBook, total: np.ndarray) -> np.ndarray:
         """One book's daily loss per row: its start of day is reset by Runner._day_roll to its
         equity before a new day's first row."""
         days = self.new_days()
@@ -280,7 +287,7 @@ class EquityPath:
         with np.errstate(divide="ignore", invalid="ignore"):  # rows whose start is not positive read 0
             return np.where(ds > 0, np.maximum(0.0, 1.0 - total / ds), 0.0)
 
-    def _drawdown(self, book, total: np.ndarray) -> np.ndarray:
+    def _drawdown(self, book: DomainBook, total: np.ndarray) -> np.ndarray:
         """One book's drawdown per row, from its running peak over booked rows (each stepped
         row's tripwire measures every book)."""
         eq = total if self.booked is True else np.where(self.booked, total, -np.inf)
@@ -305,7 +312,7 @@ def _filled(n: int, value: float) -> np.ndarray:
     return out
 
 
-def _marks(tl, ser: np.ndarray | None, a: int, b: int, symbol: str, current: float) -> np.ndarray:
+def _marks(tl: Timeline, ser: np.ndarray | None, a: int, b: int, symbol: str, current: float) -> np.ndarray:
     """The symbol's mark after each row: its last close so far, else `current` (ser: the rows'
     series, None when the timeline has one)."""
     n = tl.series_of.get(symbol)

@@ -326,7 +326,7 @@ def equity_figure(result: RunResult, quotes: Mapping[str, str | None] | None = N
         ax.text(0.5, 0.5, "no domain traded in this stage", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    for ax, (domain, dr) in zip(fig.subplots(len(domains), 1, squeeze=False)[:, 0], domains):
+    for ax, (domain, dr) in zip(fig.subplots(len(domains), 1, squeeze=False)[:, 0], domains, strict=True):
         curve = result.equity.get(domain)
         trades = sum(1 for t in result.trades if t.domain == domain)
         ax.set_title(_panel_title(domain, dr, curve, trades), loc="left", fontsize=10)

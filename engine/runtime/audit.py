@@ -186,7 +186,7 @@ class JsonlSink:
         # record is written and synced at once.
         self._lines = bytearray()
         self._spill_at = 1 if fsync else _SPILL
-        self._f: IO[bytes] = open(self.path, "ab")
+        self._f: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 - open for the sink's life; close() shuts it
 
     def write(self, record: Record) -> None:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import CodeType, MappingProxyType
 from typing import Any, Callable
 
@@ -20,8 +20,8 @@ from engine.runtime.audit import record_template
 from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, guard_calls
 from engine.spec import durations
 from engine.spec.bounds import Bounds
-from engine.spec.expr import BUILTINS, Scope, compile_expr, dotted
-from engine.spec.ir import EMPTY, ActionRef, Catalogue, Machine, Transition
+from engine.spec.expr import BUILTINS, Compiled, Scope, compile_expr, dotted
+from engine.spec.ir import EMPTY, ActionRef, Catalogue, Expr, Machine, Transition
 
 
 class BindError(SpecError):
@@ -207,7 +207,7 @@ def fast_value(sources: list[str], inputs: frozenset[str], g: dict[str, Any],
     except _NotFast:
         return None
     if keys is not None:
-        body = f"{{{', '.join(f'{k!r}: ({p})' for k, p in zip(keys, parts))}}}"
+        body = f"{{{', '.join(f'{k!r}: ({p})' for k, p in zip(keys, parts, strict=True))}}}"
     else:
         body = f"({parts[0]})"
     return form.function(body, " ; ".join(sources))
@@ -307,6 +307,11 @@ class BoundAction:
         self.name = name
         self.pos = pos
         self.run = run
+
+
+# A transition bound once, whatever leaf it is seen from: its compiled guard, that guard's two
+# fast forms (test, read), its actions and the reason its records give.
+_BoundTransition = tuple[Compiled | None, tuple[Lazy, Lazy] | None, tuple[BoundAction, ...], str]
 
 
 class StateRt:
@@ -522,14 +527,14 @@ class _Binder:
                          did_you_mean(fn, self.registry.guards)
                          or "register it with @registry.guard, or import its provider module")
 
-    def _refs(self):
+    def _refs(self) -> Iterator[ActionRef]:
         for s in self.m.states.values():
             yield from s.entry
             yield from s.exit
         for t in self.m.transitions:
             yield from t.actions
 
-    def _exprs(self):
+    def _exprs(self) -> Iterator[Expr]:
         for t in self.m.transitions:
             if t.guard:
                 yield t.guard
@@ -562,7 +567,7 @@ class _Binder:
     def _scope(self, event: str | None) -> Scope:
         return Scope(self.m.expr_roots(event), frozenset(self.registry.guards))
 
-    def _compile(self, source: str, pos: Pos, scope: Scope):
+    def _compile(self, source: str, pos: Pos, scope: Scope) -> Compiled | None:
         try:
             return compile_expr(source, scope)
         except ValueError as e:
@@ -694,7 +699,7 @@ class _Binder:
                     table[(leaf, event)] = cands
         return table
 
-    def _transition(self, t: Transition) -> tuple:
+    def _transition(self, t: Transition) -> _BoundTransition:
         guard, forms = None, None
         if t.guard is not None:
             guard = self._compile(t.guard.source, t.guard.pos, self._scope(t.event))
@@ -713,7 +718,9 @@ class _Binder:
         text = " ".join((t.description or (ev.description if ev is not None else "")).split())
         return text.removesuffix(".") or f"on `{t.event}` (unguarded)"
 
-    def _select(self, leaf, chain, event, by_state, star, bound_t) -> tuple[Candidate, ...]:
+    def _select(self, leaf: str, chain: tuple[str, ...], event: str,
+                by_state: Mapping[tuple[str, str], list[Transition]], star: Mapping[str, list[Transition]],
+                bound_t: Mapping[int, _BoundTransition]) -> tuple[Candidate, ...]:
         found: list[tuple[str, Transition]] = []
         seen: set[int] = set()
         for s in chain:
@@ -727,7 +734,8 @@ class _Binder:
             found += [(src, t) for t in star.get(event, ()) if t.index not in seen]
         return tuple(self._candidate(leaf, chain, s, t, bound_t[t.index]) for s, t in found)
 
-    def _candidate(self, leaf, chain, source, t: Transition, bound) -> Candidate:
+    def _candidate(self, leaf: str, chain: tuple[str, ...], source: str, t: Transition,
+                   bound: _BoundTransition) -> Candidate:
         guard, forms, actions, reason = bound
         code, src, reads = (guard.code, guard.source, guard.reads) if guard else (None, "", ())
         if t.target is None:
@@ -811,7 +819,7 @@ class _Args:
         return self.general(step) if out is SLOW else out
 
     def general(self, step: Step) -> dict[str, Any]:
-        return dict(zip(self.names, eval(self.code, self.g, step.env())))  # noqa: S307 - AST-whitelisted
+        return dict(zip(self.names, eval(self.code, self.g, step.env()), strict=True))  # noqa: S307 - AST-whitelisted
 
 
 def _assign(args: _Args) -> Callable[[Step], None]:

@@ -27,7 +27,7 @@ def hosted(registry: Registry, *names: str) -> None:
         registry.action(name)(_forwarder(name))
 
 
-def _forwarder(name: str):
+def _forwarder(name: str) -> Callable[..., None]:
     def act(ctx: ActionContext, **args: Any) -> None:
         getattr(ctx.host, name)(ctx, **args)
 

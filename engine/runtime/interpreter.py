@@ -24,6 +24,9 @@ from engine.spec.ir import EMPTY
 _new = object.__new__  # record_from's way past the frozen __init__ (see audit.record_from)
 _COMPACT_MIN = 1024  # heap entries before cancelled timers are worth sweeping out
 _SCALARS = frozenset({int, float, str, bool, type(None)})  # guard inputs recorded as they are
+# An action that raised: it, the phase (entry, exit, transition), where, and what it raised.
+_Failure = tuple[BoundAction, str, str, Exception]
+_TimerEntry = tuple[float, int, Instance, tuple[str, int], str]  # deadline, seq, instance, key, event
 
 
 class ActionError(RuntimeError):
@@ -56,7 +59,7 @@ class Interpreter:
     def __init__(self, clock: Clock, sink: AuditSink):
         self.clock = clock
         self.sink = sink
-        self._heap: list[tuple[float, int, Instance, tuple[str, int], str]] = []
+        self._heap: list[_TimerEntry] = []
         self._seq = itertools.count()
         self._live = 0  # pending (not cancelled) timers; the heap may also hold stale ones
         self._busy = False
@@ -205,7 +208,7 @@ class Interpreter:
     # The common path is short on purpose: send -> _step -> _fire, the guards and arguments in
     # their fast forms (compiled.FastForm), a Step only when an action runs.
 
-    def _top(self, fn, *args) -> list[Record]:
+    def _top(self, fn: Callable[..., None], *args: Any) -> list[Record]:
         """`fn(*args, records)` from outside any step, then the sends its actions made."""
         records: list[Record] = []
         self._busy = True
@@ -327,7 +330,8 @@ class Interpreter:
             self._raise_action_error(inst, event, source, target, fail, records)
         self._emit(records, inst, record, now)
 
-    def _enter(self, inst: Instance, states: tuple[StateRt, ...], step: Step | None, fail, now: float):
+    def _enter(self, inst: Instance, states: tuple[StateRt, ...], step: Step | None, fail: _Failure | None,
+               now: float) -> _Failure | None:
         """Entry actions outermost first; timers start even if an action failed, so the
         instance's timers always match its state."""
         for st in states:
@@ -339,7 +343,7 @@ class Interpreter:
         return fail
 
     @staticmethod
-    def _run(actions: tuple[BoundAction, ...], step: Step, phase: str, where: str | Pos):
+    def _run(actions: tuple[BoundAction, ...], step: Step, phase: str, where: str | Pos) -> _Failure | None:
         """`where`: the state's name, or the transition's position (formatted only on failure)."""
         for a in actions:
             try:
@@ -349,13 +353,14 @@ class Interpreter:
         return None
 
     @staticmethod
-    def _why(fail) -> str:
+    def _why(fail: _Failure | None) -> str:
         if not fail:
             return ""
         a, phase, where, e = fail
         return f"action `{a.name}` ({phase}, {where}) raised {type(e).__name__}: {e}"
 
-    def _raise_action_error(self, inst, event, source, target, fail, records) -> None:
+    def _raise_action_error(self, inst: Instance, event: str, source: str | None, target: str | None,
+                            fail: _Failure, records: list[Record]) -> None:
         a, phase, where, e = fail
         self._pending.clear()
         raise ActionError(inst, event, source, target, a.name, phase, where, records) from e
@@ -420,7 +425,7 @@ class Interpreter:
             heapq.heapify(self._heap)
 
     @staticmethod
-    def _valid(entry) -> bool:
+    def _valid(entry: _TimerEntry) -> bool:
         _, seq, inst, key, _ = entry
         return inst.timers is not None and inst.timers.get(key, (0.0, -1))[1] == seq
 

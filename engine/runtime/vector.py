@@ -85,7 +85,7 @@ def _not(x: Any) -> Any:
     return np.logical_not(t) if isinstance(t, np.ndarray) else not t
 
 
-def _scalar_only(op: str):
+def _scalar_only(op: str) -> Callable[[Any, Any], Any]:
     def check(a: Any, b: Any) -> Any:
         if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
             raise Unvectorizable(f"`{op}` over arrays")
@@ -178,7 +178,7 @@ class _Rewrite(ast.NodeTransformer):
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         self.generic_visit(node)
         parts, left = [], node.left
-        for op, right in zip(node.ops, node.comparators):
+        for op, right in zip(node.ops, node.comparators, strict=True):
             helper = _CMP.get(type(op))
             parts.append(_call(helper, [left, right]) if helper else ast.Compare(left, [op], [right]))
             left = right

@@ -24,14 +24,14 @@ from typing import Annotated, Any, Literal, Union
 # installed distribution: 30-90 ms of `engine validate`. Must be set before any model is built.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from pydantic import (  # noqa: E402
+from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError,
     WithJsonSchema, model_validator)
-from pydantic.fields import FieldInfo  # noqa: E402
+from pydantic.fields import FieldInfo
 
-from engine.diagnostics import Diagnostic, Severity, did_you_mean  # noqa: E402
-from engine.spec.bounds import Bounds, typed_bounds, yaml_word  # noqa: E402
-from engine.spec.yamlio import YamlDoc  # noqa: E402
+from engine.diagnostics import Diagnostic, Severity, did_you_mean
+from engine.spec.bounds import Bounds, typed_bounds, yaml_word
+from engine.spec.yamlio import YamlDoc
 
 MACHINE_KINDS = ("rollout", "orders", "gates", "kill")
 

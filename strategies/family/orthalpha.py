@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from statsmodels.regression.rolling import RollingOLS, RollingWLS
+from statsmodels.regression.rolling import RollingOLS, RollingRegressionResults, RollingWLS
 
 from strategies import blocks, params
 from strategies.voltarget import VolTargetStrategy, ema_gap
@@ -25,7 +25,7 @@ class OrthAlphaStrategy(VolTargetStrategy):
 
     params_model = params.OrthAlphaParams
 
-    def _regression(self, y: pd.Series, x: pd.DataFrame, per_bar_start: pd.Series):
+    def _regression(self, y: pd.Series, x: pd.DataFrame, per_bar_start: pd.Series) -> RollingRegressionResults:
         return RollingOLS(y.to_numpy(), x.to_numpy(), window=self.params.regression_window,
                           min_nobs=self.params.regression_window // 2, missing="drop").fit(reset=1)
 
@@ -58,7 +58,7 @@ class WeightedOrthAlphaStrategy(OrthAlphaStrategy):
 
     params_model = params.WeightedOrthAlphaParams
 
-    def _regression(self, y: pd.Series, x: pd.DataFrame, per_bar_start: pd.Series):
+    def _regression(self, y: pd.Series, x: pd.DataFrame, per_bar_start: pd.Series) -> RollingRegressionResults:
         w = 1.0 / per_bar_start**2
         y = y.where(np.isfinite(w))
         return RollingWLS(y.to_numpy(), x.to_numpy(), window=self.params.regression_window,

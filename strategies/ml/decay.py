@@ -85,6 +85,7 @@ def decay_status(rows: "pd.DataFrame", threshold: float, manifest: dict, cfg: De
     from strategies.ml.model import sides
 
     tracker = DecayTracker.from_manifest(manifest, cfg)
-    for p, y, side in zip(rows["prob"].to_numpy(), rows["y"].to_numpy(), sides(rows["prob"].to_numpy(), threshold)):
+    prob = rows["prob"].to_numpy()
+    for p, y, side in zip(prob, rows["y"].to_numpy(), sides(prob, threshold), strict=True):
         tracker.record(float(p), bool(y > 0.5), int(side))
     return tracker.status()

@@ -180,7 +180,7 @@ def oos_trades(oos: pd.DataFrame) -> pd.DataFrame:
     Columns side, ret (side x label return), t1."""
     side = sides(oos["prob"].to_numpy(), oos["thr"].to_numpy())
     rows, busy_until = [], None
-    for ts, s, r, t1 in zip(oos.index, side, oos["ret"].to_numpy(), oos["t1"]):
+    for ts, s, r, t1 in zip(oos.index, side, oos["ret"].to_numpy(), oos["t1"], strict=True):
         if s == 0 or (busy_until is not None and ts <= busy_until):
             continue
         rows.append((ts, int(s), float(s * r), t1))

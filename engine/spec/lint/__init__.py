@@ -7,9 +7,10 @@ validate` still prints every other problem.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Iterable, Iterator
 
-from engine.diagnostics import Diagnostic, Severity, sort_key
+from engine.diagnostics import Diagnostic, Pos, Severity, sort_key
 from engine.spec.ir import Machine, SpecSet
 from engine.spec.lint import (arguments, checks, conflicts, events, expressions, graph, names, rates, rollout,
                               structure, types)
@@ -39,14 +40,13 @@ def lint(specset: SpecSet) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for m in specset.machines.values():
         for rule in MACHINE_RULES:
-            out.extend(safely(lambda: rule(cx, m), m.pos, rule))
+            out.extend(safely(partial(rule, cx, m), m.pos, rule))
     for srule in SPECSET_RULES:
-        out.extend(safely(lambda: srule(cx), None, srule))
+        out.extend(safely(partial(srule, cx), None, srule))
     return sorted(dict.fromkeys(out), key=sort_key)
 
 
-def safely(run: Callable[[], Iterable[Diagnostic]], pos, rule: Callable) -> Iterator[Diagnostic]:
-    from engine.diagnostics import Pos
+def safely(run: Callable[[], Iterable[Diagnostic]], pos: Pos | None, rule: Callable) -> Iterator[Diagnostic]:
     try:
         yield from list(run())
     except Exception as e:  # noqa: BLE001 - a linter bug must not hide every other finding

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 import importlib.machinery
 import sys
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
 from engine.spec.ir import CatalogueEntry, Machine
@@ -100,7 +100,7 @@ def _exists(module: str) -> bool:
     return True
 
 
-def _find(name: str, path) -> importlib.machinery.ModuleSpec | None:
+def _find(name: str, path: Sequence[str] | None) -> importlib.machinery.ModuleSpec | None:
     """What `import name` would find (every finder, an editable install's too), running nothing."""
     return next((spec for f in sys.meta_path if hasattr(f, "find_spec")
                  and (spec := f.find_spec(name, path)) is not None), None)

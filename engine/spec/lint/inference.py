@@ -180,7 +180,7 @@ class _Walk:
 
     def _Compare(self, node: ast.Compare) -> Kind | None:
         operands = [node.left, *node.comparators]
-        for op, x, y in zip(node.ops, operands, operands[1:]):
+        for op, x, y in zip(node.ops, operands, operands[1:], strict=False):
             kx, ky = self.kind(x), self.kind(y)
             if isinstance(op, (ast.Is, ast.IsNot)):
                 continue
@@ -258,7 +258,7 @@ class _Walk:
                 return self.fail(args[0], f"`{name}` of the single value {self.show(args[0])}",
                                  f"`{name}` takes two values or more, e.g. `{name}(ctx.qty, event.qty)`")
             return STR if kinds[0] == STR else None
-        known = [(a, k) for a, k in zip(args, kinds) if k is not None]
+        known = [(a, k) for a, k in zip(args, kinds, strict=True) if k is not None]
         bad = next((a for a, k in known if "none" in k), None)
         if bad is None and known:
             mixed = [a for a, k in known if "str" in k and k != STR]  # text or a number in one value

@@ -57,7 +57,7 @@ def _collect(node: ast.AST, params: Mapping[str, Any], out: list[Atom]) -> bool:
 
 def _compare(node: ast.Compare, params: Mapping[str, Any], out: list[Atom]) -> bool:
     left = node.left
-    for op, right in zip(node.ops, node.comparators):
+    for op, right in zip(node.ops, node.comparators, strict=True):
         sym = _OPS.get(type(op))
         if sym is None:
             return False
