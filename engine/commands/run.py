@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from engine.run.config import RunConfig
     from engine.run.optin import Routing
     from engine.spec.ir import SpecSet
+    from state.runlock import RunLock
 
 INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports a process the signal ended (SIGTERM: 143)
 NOT_CARRIED = ("stage", "live", "paper", "resume")  # what a suggested command sets itself
@@ -117,37 +118,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import DBAPIError
-
     from adapters.base import VenueError
-    from engine.commands.status import driver_error
     from engine.run.owner import new_run_id, owner_of
     from engine.suggest import Carried
     from state.db import shown_url
-    from state.runlock import EngineRunning, RunLock, run_files
+    from state.runlock import run_files
 
     cfg, url, specs, routing, warnings = _inputs(args)
     parsed = _parse_url(url)
     _settle_archive(url)
     file = _sqlite_file(parsed)
-    if file is not None and file.exists() and not file.is_file():  # a fresh run would archive it whole
-        raise Refused(f"the store {file} is not a file (a folder or a device): name a SQLite file, "
-                      "e.g. --db var/engine.db", 2)
-    if args.resume and file is not None and not file.is_file():  # and make no empty store, nor its folder
-        raise Refused(f"nothing to resume: no store at {file}{_or_archived(url)} start a run without --resume", 1)
+    _check_store_file(args, url, file)
     _check_reachable(parsed)
-    try:
-        lock = RunLock.acquire(url)
-    except EngineRunning as e:
-        raise Refused(f"{e}: one engine per store ({shown_url(parsed)}); stop it or let it finish first", 1) from None
-    except DBAPIError as e:  # a server store whose role may not make the engine's tables there
-        said = driver_error(parsed, e)
-        raise Refused(str(said), said.code) from None
-    except OSError as e:  # the store's folder is read-only, full, or no folder at all (/proc)
-        raise Refused(f"cannot make the store's run lock {e.filename or ''}: {e.strerror or e}; a run keeps its "
-                      "lock, paper venue file and archive beside a SQLite store, so give --db a file in a writable "
-                      "folder, e.g. --db var/engine.db", 2) from None
-    with lock:
+    with _run_lock(url, parsed) as lock:
         saved = _saved_run(parsed, specs)
         if saved is not None and saved.finished is not None:  # before a refused resume, or the archiving
             _complete_finished(parsed)
@@ -186,6 +169,35 @@ def _run(args: argparse.Namespace) -> int:
             except KeyboardInterrupt as e:
                 raise Refused(_interrupted(args, parsed, specs, len(runner.timeline), e),
                               interrupt.exit_code(e)) from None
+
+
+def _check_store_file(args: argparse.Namespace, url: str, file: Path | None) -> None:
+    if file is not None and file.exists() and not file.is_file():  # a fresh run would archive it whole
+        raise Refused(f"the store {file} is not a file (a folder or a device): name a SQLite file, "
+                      "e.g. --db var/engine.db", 2)
+    if args.resume and file is not None and not file.is_file():  # and make no empty store, nor its folder
+        raise Refused(f"nothing to resume: no store at {file}{_or_archived(url)} start a run without --resume", 1)
+
+
+def _run_lock(url: str, parsed: Any) -> RunLock:
+    """The store's run lock, taken; one engine per store."""
+    from sqlalchemy.exc import DBAPIError
+
+    from engine.commands.status import driver_error
+    from state.db import shown_url
+    from state.runlock import EngineRunning, RunLock
+
+    try:
+        return RunLock.acquire(url)
+    except EngineRunning as e:
+        raise Refused(f"{e}: one engine per store ({shown_url(parsed)}); stop it or let it finish first", 1) from None
+    except DBAPIError as e:  # a server store whose role may not make the engine's tables there
+        said = driver_error(parsed, e)
+        raise Refused(str(said), said.code) from None
+    except OSError as e:  # the store's folder is read-only, full, or no folder at all (/proc)
+        raise Refused(f"cannot make the store's run lock {e.filename or ''}: {e.strerror or e}; a run keeps its "
+                      "lock, paper venue file and archive beside a SQLite store, so give --db a file in a writable "
+                      "folder, e.g. --db var/engine.db", 2) from None
 
 
 def _settle_archive(url: str) -> None:
