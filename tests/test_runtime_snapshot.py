@@ -30,7 +30,7 @@ def test_round_trip_mid_way_including_timers():
     it.send(inst, "fill", {"qty": 4.0})
     data = json.loads(json.dumps(it.snapshot(inst)))  # survives JSON
     assert data["state"] == "partial" and data["ctx"] == {"qty": 4.0}
-    assert data["timers"] == [{"state": "open", "index": 0, "event": "timeout", "deadline": 35.0}]
+    assert data["timers"] == [{"state": "open", "index": 0, "event": "timeout", "deadline": 35.0, "seq": 0}]
 
     it2, clock2, _ = interp(start=5.0)
     copy = it2.restore(bound, data)
@@ -41,6 +41,44 @@ def test_round_trip_mid_way_including_timers():
     a, b = it.advance(40), it2.advance(40)
     assert [r.as_dict() for r in a] == [r.as_dict() for r in b] and len(a) == 1
     assert copy.done and inst.done
+
+
+def test_timers_due_at_once_fire_in_the_order_they_were_armed_whatever_the_restore_order():
+    """A resume restores its machines in a fixed order (kill, rollout, gates, orders): a tie in
+    deadlines must still fire as the uninterrupted run fired it, and a timer armed after the
+    restore comes after the restored ones, as it did in that run."""
+    bound = BoundMachine.build(machine(), registry())
+
+    it, clock, sink = interp(start=0.0)
+    made = {i: it.create(bound, i) for i in ("b", "a")}
+    clock.set(5)
+    for inst in made.values():  # b's timer first, then a's: both due at 35
+        it.send(inst, "fill", {"qty": 1.0})
+    saved = {i: json.loads(json.dumps(it.snapshot(inst))) for i, inst in made.items()}
+    late = it.create(bound, "c")
+    it.send(late, "fill", {"qty": 1.0})  # armed after the snapshot, due at 35 too
+    whole = [r.instance_id for r in it.advance(40)]
+
+    it2, clock2, _ = interp(start=5.0)
+    for i in ("a", "b"):  # the other order
+        it2.restore(bound, saved[i])
+    it2.send(it2.create(bound, "c"), "fill", {"qty": 1.0})
+    assert whole == ["b", "a", "c"]
+    assert [r.instance_id for r in it2.advance(40)] == whole
+
+
+def test_a_snapshot_without_timer_numbers_still_restores():
+    bound = BoundMachine.build(machine(), registry())
+    it, clock, _ = interp(start=0.0)
+    inst = it.create(bound, "o1")
+    clock.set(5)
+    it.send(inst, "fill", {"qty": 1.0})
+    data = it.snapshot(inst)
+    for t in data["timers"]:
+        del t["seq"]
+    it2, _, _ = interp(start=5.0)
+    copy = it2.restore(bound, data)
+    assert [r.target for r in it2.advance(40)] == ["closed"] and copy.done
 
 
 def test_a_different_spec_hash_is_refused_unless_migration_is_allowed():

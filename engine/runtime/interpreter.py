@@ -26,7 +26,9 @@ _COMPACT_MIN = 1024  # heap entries before cancelled timers are worth sweeping o
 _SCALARS = frozenset({int, float, str, bool, type(None)})  # guard inputs recorded as they are
 # An action that raised: it, the phase (entry, exit, transition), where, and what it raised.
 _Failure = tuple[BoundAction, str, str, Exception]
-_TimerEntry = tuple[float, int, Instance, tuple[str, int], str]  # deadline, seq, instance, key, event
+# deadline, seq (the arming's order: it breaks a tie in deadlines), a number no other entry has (so
+# that a tie in both never compares instances), instance, key, event
+_TimerEntry = tuple[float, int, int, Instance, tuple[str, int], str]
 
 
 class ActionError(RuntimeError):
@@ -60,7 +62,8 @@ class Interpreter:
         self.clock = clock
         self.sink = sink
         self._heap: list[_TimerEntry] = []
-        self._seq = itertools.count()
+        self._seq = 0  # the next arming's number
+        self._entries = itertools.count()
         self._live = 0  # pending (not cancelled) timers; the heap may also hold stale ones
         self._busy = False
         self._pending: deque = deque()  # sends made from inside a step, run after it
@@ -147,7 +150,7 @@ class Interpreter:
         fired: dict[tuple[int, tuple[str, int]], float] = {}
         retries: dict[tuple[int, tuple[str, int]], int] = {}
         while heap and heap[0][0] <= now:
-            deadline, seq, inst, key, event = heapq.heappop(heap)
+            deadline, seq, _, inst, key, event = heapq.heappop(heap)
             timers = inst.timers
             if timers is None or timers.get(key, (0.0, -1))[1] != seq:
                 continue  # cancelled on exit
@@ -200,8 +203,13 @@ class Interpreter:
         No entry actions run and no record is written: the instance resumes, it does not start."""
         state, ctx, timers = snap.check(bound, data, allow_spec_change)
         inst = Instance(bound, str(data["id"]), state, ctx, host, state in bound.done_leaves)
-        for s, i, deadline in timers:
-            self._push(inst, (s, i), deadline, next(ev for j, ev, _ in bound.states[s].timers if j == i))
+        for s, i, deadline, seq in timers:
+            event = next(ev for j, ev, _ in bound.states[s].timers if j == i)
+            if seq is None:  # a snapshot from before timers kept their number: armed now
+                self._push(inst, (s, i), deadline, event)
+            else:  # its saved number: timers due at once fire in the order they were armed
+                self._push(inst, (s, i), deadline, event, seq)
+                self._seq = max(self._seq, seq + 1)
         return inst
 
     # -- run-to-completion --------------------------------------------------------
@@ -400,14 +408,17 @@ class Interpreter:
 
     # -- timers ----------------------------------------------------------------------
 
-    def _push(self, inst: Instance, key: tuple[str, int], deadline: float, event: str) -> None:
-        seq = next(self._seq)
+    def _push(self, inst: Instance, key: tuple[str, int], deadline: float, event: str,
+              seq: int | None = None) -> None:
+        if seq is None:
+            seq = self._seq
+            self._seq = seq + 1
         if inst.timers is None:
             inst.timers = {}
         if key not in inst.timers:
             self._live += 1
         inst.timers[key] = (deadline, seq)
-        heapq.heappush(self._heap, (deadline, seq, inst, key, event))
+        heapq.heappush(self._heap, (deadline, seq, next(self._entries), inst, key, event))
 
     def _cancel(self, inst: Instance, st: StateRt) -> None:
         timers = inst.timers
@@ -426,7 +437,7 @@ class Interpreter:
 
     @staticmethod
     def _valid(entry: _TimerEntry) -> bool:
-        _, seq, inst, key, _ = entry
+        _, seq, _, inst, key, _ = entry
         return inst.timers is not None and inst.timers.get(key, (0.0, -1))[1] == seq
 
 

@@ -31,8 +31,8 @@ def to_data(inst: Instance) -> dict[str, Any]:
         "state": inst.state,
         "ctx": copy.deepcopy(inst.ctx),
         "done": inst.done,
-        "timers": [{"state": s, "index": i, "event": _timer_event(bound, s, i), "deadline": d}
-                   for (d, _seq), (s, i) in pending],
+        "timers": [{"state": s, "index": i, "event": _timer_event(bound, s, i), "deadline": d, "seq": seq}
+                   for (d, seq), (s, i) in pending],
     }
 
 
@@ -41,8 +41,9 @@ def _timer_event(bound: BoundMachine, state: str, index: int) -> str | None:
 
 
 def check(bound: BoundMachine, data: Mapping[str, Any],
-          allow_spec_change: bool) -> tuple[str, dict[str, Any], list[tuple[str, int, float]]]:
-    """(state, ctx, timers as (state, index, deadline)) from a snapshot, or SnapshotError."""
+          allow_spec_change: bool) -> tuple[str, dict[str, Any], list[tuple[str, int, float, int | None]]]:
+    """(state, ctx, timers as (state, index, deadline, the number of their arming: None in a
+    snapshot older than it)) from a snapshot, or SnapshotError."""
     if data.get("format") != FORMAT:
         raise SnapshotError(f"unsupported snapshot format {data.get('format')!r} (expected {FORMAT})")
     if data.get("machine") != bound.name:
@@ -68,7 +69,7 @@ def _ctx(bound: BoundMachine, saved: Mapping[str, Any], same: bool) -> dict[str,
     return ctx
 
 
-def _timers(bound: BoundMachine, state: str, saved: list, same: bool) -> list[tuple[str, int, float]]:
+def _timers(bound: BoundMachine, state: str, saved: list, same: bool) -> list[tuple[str, int, float, int | None]]:
     out = []
     active = bound.config[state]
     for t in saved:
@@ -77,5 +78,6 @@ def _timers(bound: BoundMachine, state: str, saved: list, same: bool) -> list[tu
         if not ok and same:
             raise SnapshotError(f"snapshot timer {t} does not belong to the active states of `{bound.name}`")
         if ok:
-            out.append((s, i, float(t["deadline"])))
+            seq = t.get("seq")
+            out.append((s, i, float(t["deadline"]), seq if type(seq) is int and seq >= 0 else None))
     return out
