@@ -19,7 +19,8 @@ resized below its position, a stop widened by a resize, a fill lost when its
 bracket retired in the same bar, a flatten that never finished across a gap
 in the data, and a trade recorded before its late entry fill's close-out); others make a rule
 bind that random draws seldom reach (a close-only while entries work, funding, the daily
-budget and sector caps, a venue funds check behind a loosened chain).
+budget, sector and portfolio caps, a venue funds check behind a loosened chain), and fail
+if they stop reaching it.
 """
 from __future__ import annotations
 
@@ -76,11 +77,28 @@ def scenarios(draw, *, commands: tuple[int, int] = (0, 3), moves: tuple[int, int
         flip_every=draw(st.sampled_from(flips)))
 
 
+# A pinned scenario that is there to make a rule bind names the count that shows it did: a
+# scenario that stops reaching its rule (a change of data, sizing or defaults) fails, rather
+# than passing on a check it no longer makes.
+MUST_REACH: list[tuple[Scenario, str]] = []  # (a list: a scenario's limits may hold a dict)
+
+
+def reaching(sc: Scenario, count: str) -> Scenario:
+    MUST_REACH.append((sc, count))
+    return sc
+
+
 def run(sc: Scenario, overrides: Path):
     with tempfile.TemporaryDirectory(dir=SHM if SHM.is_dir() else None) as work:  # tmpfs: fsync is free
         checker = drive(sc, Path(work), overrides)
     assert checker.counts["bars"] > 0 and checker.counts["events"] > 0, "the run did nothing to check"
     return checker
+
+
+def reached(sc: Scenario, checker) -> None:
+    """After the rule's own assertion: a pinned scenario still reaches what it is there for."""
+    for count in (c for s, c in MUST_REACH if s == sc):
+        assert checker.counts.get(count, 0) > 0, f"the scenario no longer reaches {count!r}"
 
 
 # -- invariants that hold ----------------------------------------------------------------
@@ -111,15 +129,24 @@ WORKING_ENTRIES = Scenario(stage=1, datasets=SPOT, offset=0, bars=150, seed=3, p
 
 # The same pairs with a daily risk budget, then a sector cap, small enough to bind (the
 # default ones do not in a few hundred bars): the entry that would cross it is refused.
-DAILY_BUDGET = replace(WORKING_ENTRIES, flip_every=2, max_concurrent=None, limits=(("daily_risk_budget_pct", 0.001),))
-SECTOR_CAP = replace(WORKING_ENTRIES, flip_every=2, max_concurrent=None, limits=(("sector_risk_pct", 0.0005),))
+DAILY_BUDGET = reaching(replace(WORKING_ENTRIES, flip_every=2, max_concurrent=None,
+                                limits=(("daily_risk_budget_pct", 0.001),)), "refused: daily_risk_budget")
+SECTOR_CAP = reaching(replace(WORKING_ENTRIES, flip_every=2, max_concurrent=None,
+                              limits=(("sector_risk_pct", 0.0005),)), "refused: sector_risk")
+# Entries of 12% each (under the 15% pair cap), the daily budget out of the way: a third pair's
+# entry would take the book past the 30% portfolio cap, and is refused.
+PORTFOLIO_CAP = reaching(replace(WORKING_ENTRIES, flip_every=12, max_concurrent=None, size_pct=0.12,
+                                 max_hold_s=48 * HOUR, bars=240, limits=(("daily_risk_budget_pct", 1.0),)),
+                         "refused: exposure_portfolio")
 
 
 @settings(max_examples=30, deadline=None)
 @example(sc=WORKING_ENTRIES)
 @example(sc=DAILY_BUDGET)
 @example(sc=SECTOR_CAP)
-@given(sc=scenarios(sizes=(None, 0.1, 0.16, 0.3), flips=(2, 4, 8), concurrency=(None, 1, 2), max_series=3))
+@example(sc=PORTFOLIO_CAP)
+@given(sc=scenarios(sizes=(None, 0.1, 0.12, 0.14, 0.16, 0.3), flips=(2, 4, 8), concurrency=(None, 1, 2),
+                    max_series=3))
 def test_every_approved_entry_respects_budget_and_exposure_caps(sc: Scenario, overrides: Path) -> None:
     """At each entry sent: notional within the size budget, pair and portfolio exposure and
     leverage within specs/risk/risk.yaml's limits, at most max_concurrent_positions; entries
@@ -128,6 +155,7 @@ def test_every_approved_entry_respects_budget_and_exposure_caps(sc: Scenario, ov
     sector cap."""
     checker = run(sc, overrides)
     assert "caps" not in checker.violations, checker.report("caps")
+    reached(sc, checker)
 
 
 # Two spot series whose lengths differ: the quiet screen once read one symbol's closes at the
@@ -140,13 +168,15 @@ TWO_SERIES_MARKS = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m", "crypto
 # XRP-PERP across its funding times: funding is paid from (and to) the perp wallet alone.
 FUNDING = Scenario(stage=3, datasets=("crypto_perp/XRP-PERP-5m",), offset=100, bars=240, seed=1,
                    partial_fill_prob=0.3, slippage_bps=5.0, max_hold_s=24 * HOUR, flip_every=6)
-# Entries sized at twice the wallet, the chain's caps loosened so that only the venue's own
-# funds check stands between them and a wallet committing more than it holds.
-UNFUNDED = Scenario(stage=1, datasets=SPOT, offset=0, bars=150, seed=3, partial_fill_prob=0.0, slippage_bps=0.0,
-                    max_hold_s=HOUR, flip_every=2, size_pct=2.0,
-                    limits=(("leverage_caps", {"crypto_spot": 10, "crypto_perp": 3, "forex": 10, "forex_options": 1}),
-                            ("exposure_pair_pct", 10.0), ("exposure_portfolio_pct", 20.0),
-                            ("daily_risk_budget_pct", 1.0), ("sector_risk_pct", 1.0)))
+# Large entries held long, the chain's caps loosened so that only the venue's own funds check
+# stands between them and a wallet committing more than it holds: the venue refuses some.
+UNFUNDED = reaching(Scenario(stage=1, datasets=SPOT, offset=0, bars=150, seed=3, partial_fill_prob=0.0,
+                             slippage_bps=0.0, max_hold_s=48 * HOUR, flip_every=8, size_pct=2.0,
+                             limits=(("leverage_caps", {"crypto_spot": 10, "crypto_perp": 3, "forex": 10,
+                                                        "forex_options": 1}),
+                                     ("exposure_pair_pct", 10.0), ("exposure_portfolio_pct", 20.0),
+                                     ("daily_risk_budget_pct", 1.0), ("sector_risk_pct", 1.0))),
+                    "venue refused")
 
 
 @settings(max_examples=30, deadline=None)
@@ -162,6 +192,7 @@ def test_wallets_never_go_negative_nor_take_another_domains_money(sc: Scenario, 
     not in the run keeps its venue cash."""
     checker = run(sc, overrides)
     assert "wallet" not in checker.violations, checker.report("wallet")
+    reached(sc, checker)
 
 
 # -- stops -------------------------------------------------------------------------------
