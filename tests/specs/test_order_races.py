@@ -8,8 +8,9 @@ time an event an order's state neither takes nor ignores is a fault: the whole r
 (engine/exec/execution.py `_check`). `engine validate` checks that statically per state and event
 (ENGINE_EVENT_UNHANDLED); this walks reachable states, so it also finds a state where every guard
 of the transitions that could take an event is false. Also: the order never has two amends in
-flight, and a cancel it was asked for is never lost (the order does not rest working after it
-unless the venue refused the cancel).
+flight, a cancel it was asked for is never lost (the order does not rest working after it
+unless the venue refused the cancel), and an order that ended stays ended: whatever report or
+late answer still arrives, a final one takes nothing and a canceled one only books a late fill.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ ANSWERS = {"submit_order": ("accepted", "rejected"), "amend_order": ("updated", 
 OWN_REPORTS = ("fill", "triggered", "canceled", "expired", "rejected")  # the venue's, whenever it likes
 REQUESTS = ("amend", "cancel", "kill_close_only", "kill_flatten", "kill_halt", "kill_resume")
 RESTING = {"ACCEPTED", "TRIGGERED", "PARTIALLY_FILLED"}  # working, no request in flight
+LATE = tuple(dict.fromkeys(a for answers in ANSWERS.values() for a in answers))  # any answer, however late
 
 
 def _fresh(h: Any, reduce_only: bool) -> Any:
@@ -58,8 +60,11 @@ def _payload(event: str, o: Any, draw: Any) -> dict:
 
 
 def _choices(o: Any, pending: list[str]) -> list[str]:
+    if o.inst.done:  # FILLED, EXPIRED, REJECTED: whatever still arrives changes nothing
+        return [*dict.fromkeys((*OWN_REPORTS, *LATE, *REQUESTS))]
     if o.inst.has_tag("terminal"):  # CANCELED: nothing works any more; a late fill can still come
-        return ["fill"] if o.ctx["qty"] > o.ctx["filled_qty"] else []
+        live = ("fill",) if o.ctx["qty"] > o.ctx["filled_qty"] else ()
+        return [*dict.fromkeys((*live, *(e for e in OWN_REPORTS if e != "fill"), *LATE))]
     out = [e for e in OWN_REPORTS if e != "fill" or o.ctx["qty"] > o.ctx["filled_qty"]]
     out += [*REQUESTS, "wait"]
     out += [a for name in dict.fromkeys(pending) for a in ANSWERS[name]]  # late answers too
@@ -79,9 +84,12 @@ def test_no_interleaving_of_venue_reports_and_engine_requests_is_dropped(machine
     pending, seen, cancel_asked, flight = _requests(o, 0), len(o.calls), False, 0
     for _ in range(data.draw(st.integers(1, 14), label="steps")):
         choices = _choices(o, pending)
-        if o.inst.done or not choices:
+        if not choices:
             break
         event = data.draw(st.sampled_from(choices), label=f"event in {o.state}")
+        if o.inst.done or o.inst.has_tag("terminal"):
+            _check_stays_ended(o, event, data.draw)
+            continue
         if event == "wait":
             records = o.wait(data.draw(st.sampled_from([11.0, 61.0])))
         else:
@@ -101,6 +109,20 @@ def test_no_interleaving_of_venue_reports_and_engine_requests_is_dropped(machine
         assert not dropped, f"{dropped} would be a fault at run time (close-only)"
         assert not (cancel_asked and o.state in RESTING and not new), (
             f"asked to cancel, the order rests in {o.state} with no cancel sent")
+
+
+def _check_stays_ended(o: Any, event: str, draw: Any) -> None:
+    """An order that ended stays ended: a final one takes nothing, a canceled one books a late
+    fill (which may complete it) and ignores every other report and answer. None works again."""
+    before, done = o.state, o.inst.done
+    records = o.send(event, **_payload(event, o, draw))
+    if done:
+        assert o.state == before and o.inst.done, f"{before} left on `{event}` for {o.state}"
+        return
+    assert o.state == "CANCELED" or (event == "fill" and o.state == "FILLED"), (
+        f"a canceled order moved to {o.state} on `{event}`")
+    dropped = [(r.source, r.event) for r in records if r.kind == "unhandled" and o.bound.drops(r.source, r.event)]
+    assert not dropped, f"{dropped} would be a fault at run time (close-only)"
 
 
 def _check_flight(flight: int, event: str, new: list[str], records: list) -> int:
