@@ -301,6 +301,8 @@ class Checker:
     flatten_from: int | None = None  # the step at whose end the kill machine was first seen flattening
     unfunded: str = ""  # why the entry being submitted exceeds its wallet's free funds ("" if it does not)
     write_ahead_reads: int = 0  # submits looked up through a second connection (the first WRITE_AHEAD_READS)
+    legs: dict[str, str] = field(default_factory=dict)  # take-profit and stop-loss orders -> their bracket
+    leg_filled: dict[str, str] = field(default_factory=dict)  # bracket -> its leg that filled in full
     _busy: bool = False
 
     # -- plumbing --------------------------------------------------------------
@@ -379,6 +381,8 @@ class Checker:
             self.unfunded = self.unfunded_by(req)
 
     def after_submit(self, req: OrderRequest, report: VenueReport) -> None:
+        if req.role in (Role.TAKE_PROFIT, Role.STOP_LOSS) and req.parent_id:
+            self.legs[req.client_order_id] = req.parent_id
         if req.role is Role.ENTRY:
             self.entries.add(req.client_order_id)
             if self.unfunded and report.status.value != "rejected":
@@ -389,6 +393,10 @@ class Checker:
 
     def after_bar(self, bar, reports: list[VenueReport], before: float, after: float) -> None:
         self.store_dirty |= any(r.fills for r in reports)
+        for r in reports:
+            if r.status.value == "filled" and r.client_order_id in self.legs:
+                self.leg_filled.setdefault(self.legs[r.client_order_id], r.client_order_id)
+                self._count("legs filled in full")
         self.check_no_entry_fills_in_close_only(reports)
         entered = any(r.fills and r.client_order_id in self.entries for r in reports)
         if entered or abs(after) > abs(before) + TOL or before * after < 0:
@@ -408,6 +416,7 @@ class Checker:
             self.check_sized()
             self.check_stops(strict=True)
             self.check_flatten_closes()
+            self.check_oco()
             self.check_books_agree()
             if self.store_dirty:
                 self.check_store_wallets()
@@ -429,6 +438,15 @@ class Checker:
             if cover < abs(p.qty) * (1 - 1e-9) - TOL:
                 self.fail("stop", f"{p.symbol} position {p.qty:.12g} is covered by working stops/exits for only "
                                   f"{cover:.12g}" + (" at the end of the bar's step" if strict else ""))
+
+    # -- 1a. one cancels the other -------------------------------------------------------------
+    def check_oco(self) -> None:
+        for o in self.venue.open_orders():
+            parent = self.legs.get(o.request.client_order_id)
+            filled = self.leg_filled.get(parent) if parent is not None else None
+            if filled is not None and filled != o.request.client_order_id:
+                self.fail("oco", f"{o.request.symbol} {o.request.role.value} {o.request.client_order_id} works on "
+                                 f"after its sibling {filled} filled in full")
 
     # -- 1b. `flattened` means flat --------------------------------------------------------
     def check_flat(self) -> None:

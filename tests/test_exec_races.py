@@ -90,6 +90,7 @@ class RaceVenue(AcceptingVenue):
         self.mood = "ok"
         self.knows = True  # False: order_status cannot tell yet (UNKNOWN)
         self.withheld: list[VenueReport] = []  # fill reports not delivered yet (the lossy walk)
+        self.cancels: set[str] = set()  # the orders the engine asked to cancel
 
     def _report(self, cid: str, status: ReportStatus, **kw: Any) -> VenueReport:
         return VenueReport(cid, status, **kw)
@@ -119,6 +120,7 @@ class RaceVenue(AcceptingVenue):
         return self._report(client_order_id, ReportStatus.ACCEPTED, qty=o.qty, price=o.price)
 
     def cancel(self, client_order_id: str) -> VenueReport:
+        self.cancels.add(client_order_id)
         o, mood = self.book.get(client_order_id), self.mood
         if o is None or not o.alive or mood == "refuse":
             return self._report(client_order_id, ReportStatus.REJECTED, reason="order not working")
@@ -269,6 +271,18 @@ def _unanswerable(fault: str) -> bool:
     return "in `UNRESOLVED`" in fault and "`reconciled`" in fault
 
 
+def _check_oco(b: Any, venue: RaceVenue, where: str) -> None:
+    """One cancels the other: once the engine knows a leg filled in full, it has asked the venue
+    to cancel the other (this venue, unlike the paper one, cancels no sibling itself)."""
+    for leg in b.legs.values():
+        if leg.instance.state != "FILLED":
+            continue
+        for other in b.legs.values():
+            held = venue.book.get(other.id)
+            if other is not leg and held is not None and held.alive:
+                assert other.id in venue.cancels, f"{where}\n{leg.instance.id} filled; its sibling works on, uncanceled"
+
+
 def _check(ex: Any, b: Any, venue: RaceVenue, watch: Watch, log: list[str]) -> None:
     where = " -> ".join(log)
     new, watch.faults = ex.faults[watch.faults:], len(ex.faults)
@@ -292,6 +306,7 @@ def _check(ex: Any, b: Any, venue: RaceVenue, watch: Watch, log: list[str]) -> N
         if other is not b and other.open_qty:
             closing = any(_closing(venue, o) for o in other.exits) or other.instance.ctx["close_refused"]
             assert other.instance.state == "flattening" and closing, f"{where}\nadopted units left with no close"
+    _check_oco(b, venue, where)
     state, pos = b.instance.state, b.open_qty
     stop = b.legs.get("stop_loss")
     held = venue.book.get(stop.id) if stop is not None else None

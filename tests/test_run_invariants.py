@@ -254,9 +254,11 @@ def test_every_open_position_has_a_working_stop(sc: Scenario, overrides: Path) -
     """Grace (two-step placement): a position whose entry filled in this bar's venue.on_bar, or whose
     stop the engine is cancelling to exit, may lack cover until the end of the bar's step.
     Otherwise, and always at the end of a step, working reduce-only stop-loss (or market
-    exit) orders on the closing side cover the whole venue position."""
+    exit) orders on the closing side cover the whole venue position. And one cancels the other:
+    at the end of a step, no leg works on whose sibling filled in full."""
     checker = run(sc, overrides)
     assert "stop" not in checker.violations, checker.report("stop")
+    assert "oco" not in checker.violations, checker.report("oco")
 
 
 def test_one_step_placement_protects_every_position(tmp_path: Path) -> None:
