@@ -383,6 +383,8 @@ class Checker:
     def after_submit(self, req: OrderRequest, report: VenueReport) -> None:
         if req.role in (Role.TAKE_PROFIT, Role.STOP_LOSS) and req.parent_id:
             self.legs[req.client_order_id] = req.parent_id
+        if req.role is Role.STOP_LOSS:
+            self.stop_from_bracket(req)
         if req.role is Role.ENTRY:
             self.entries.add(req.client_order_id)
             if self.unfunded and report.status.value != "rejected":
@@ -482,6 +484,14 @@ class Checker:
                                        "flattening it")
 
     # -- 2. a stop is never widened ------------------------------------------------------
+    def stop_from_bracket(self, req: OrderRequest) -> None:
+        """A stop leg's first baseline is its bracket's stop (the one its entry was sized at), not
+        the price it reached the venue at: a leg sent wider than that is widened from the start."""
+        b = next((b for b in self.runner.session.execution.brackets.values()
+                  if b.entry is not None and b.entry.id == req.parent_id), None)
+        if b is not None:
+            self.stop_best.setdefault(req.client_order_id, (req.side, float(b.instance.ctx["stop"])))
+
     def check_stop_never_widens(self) -> None:
         for o in self.venue.open_orders():
             r = o.request
