@@ -487,10 +487,9 @@ class Checker:
     def stop_from_bracket(self, req: OrderRequest) -> None:
         """A stop leg's first baseline is its bracket's stop (the one its entry was sized at), not
         the price it reached the venue at: a leg sent wider than that is widened from the start."""
-        b = next((b for b in self.runner.session.execution.brackets.values()
-                  if b.entry is not None and b.entry.id == req.parent_id), None)
-        if b is not None:
-            self.stop_best.setdefault(req.client_order_id, (req.side, float(b.instance.ctx["stop"])))
+        handle = self.runner.session.execution.orders.get(req.client_order_id)
+        if handle is not None and handle.bracket is not None:
+            self.stop_best.setdefault(req.client_order_id, (req.side, float(handle.bracket.instance.ctx["stop"])))
 
     def check_stop_never_widens(self) -> None:
         for o in self.venue.open_orders():

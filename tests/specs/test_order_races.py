@@ -105,10 +105,14 @@ def test_no_interleaving_of_venue_reports_and_engine_requests_is_dropped(machine
         seen = len(o.calls)
         flight = _check_flight(flight, event, new, records)
         pending += new
-        dropped = [(r.source, r.event) for r in records if r.kind == "unhandled" and o.bound.drops(r.source, r.event)]
-        assert not dropped, f"{dropped} would be a fault at run time (close-only)"
+        _check_nothing_dropped(o, records)
         assert not (cancel_asked and o.state in RESTING and not new), (
             f"asked to cancel, the order rests in {o.state} with no cancel sent")
+
+
+def _check_nothing_dropped(o: Any, records: list) -> None:
+    dropped = [(r.source, r.event) for r in records if r.kind == "unhandled" and o.bound.drops(r.source, r.event)]
+    assert not dropped, f"{dropped} would be a fault at run time (close-only)"
 
 
 def _check_stays_ended(o: Any, event: str, draw: Any) -> None:
@@ -121,8 +125,7 @@ def _check_stays_ended(o: Any, event: str, draw: Any) -> None:
         return
     assert o.state == "CANCELED" or (event == "fill" and o.state == "FILLED"), (
         f"a canceled order moved to {o.state} on `{event}`")
-    dropped = [(r.source, r.event) for r in records if r.kind == "unhandled" and o.bound.drops(r.source, r.event)]
-    assert not dropped, f"{dropped} would be a fault at run time (close-only)"
+    _check_nothing_dropped(o, records)
 
 
 def _check_flight(flight: int, event: str, new: list[str], records: list) -> int:
