@@ -1,6 +1,9 @@
 """Selection, callback order, run-to-completion and failure handling, on IR built in Python."""
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import pytest
 
 from engine.runtime import ActionError, BindError, BoundMachine
@@ -157,6 +160,39 @@ def test_a_raising_guard_is_false_and_recorded():
     assert trail(out[0]) == [("guard_error", "a", "b", "e"), ("unhandled", "a", None, "e")]
     assert "ZeroDivisionError" in out[0][0].reason and out[0][0].guard_inputs == {"ctx.n": 4}
     assert inst.state == "a"
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_payload_number_that_is_not_finite_is_refused(bad):
+    """NaN fails every comparison: the guarded transition never held, and the unguarded one after
+    it fired and wrote the NaN into ctx. The event is refused, and the host hears of it."""
+    m = build({"a": {"initial": True}, "hi": {}, "lo": {}},
+              [{"event": "e", "source": "a", "target": "hi", "guard": "event.x >= 1", "priority": 1},
+               {"event": "e", "source": "a", "target": "lo", "priority": 2, "actions": [{"assign": {"x": "event.x"}}]}],
+              events={"e": {"x": "float", "n": "int", "why": "str"}}, context={"x": 0.0})
+    it, _, _ = interp()
+    heard: list = []
+    it.on_guard_error = heard.append
+    inst = it.create(BoundMachine.build(m, registry()), "i1", host=[])
+    out = it.send(inst, "e", {"x": bad, "n": 3, "why": "nan"})
+    assert trail(out) == [("guard_error", "a", None, "e")] and heard == out
+    assert inst.state == "a" and inst.ctx["x"] == 0.0
+    assert out[0].guard_inputs == {"event.x": repr(bad)} and "not a finite number" in out[0].reason
+    it.send(inst, "e", {"x": 0.5, "n": 3, "why": "nan"})  # finite: taken as before
+    assert inst.state == "lo" and inst.ctx["x"] == 0.5
+
+
+def test_a_sampled_payload_may_be_nan():
+    """A sample's NaN is a measurement not yet known (an ATR before its window is full): it is not
+    refused, and a transition that does not compare it still fires."""
+    m = build({"a": {"initial": True}, "b": {}},
+              [{"event": "s", "source": "a", "target": "b", "guard": "event.atr > 0 or event.price > 1"}],
+              events={"s": {"price": "float", "atr": "float"}})
+    m = dataclasses.replace(m, events={"s": dataclasses.replace(m.events["s"], sampled=True)})
+    it, _, _ = interp()
+    inst = it.create(BoundMachine.build(m, registry()), "i1", host=[])
+    assert it.send(inst, "s", {"price": 0.5, "atr": math.nan}) == []  # decided nothing: no record
+    assert trail(it.send(inst, "s", {"price": 2.0, "atr": math.nan})) == [("transition", "a", "b", "s")]
 
 
 def test_missing_input_makes_the_guard_fail_closed():

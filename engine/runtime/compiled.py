@@ -21,7 +21,7 @@ from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, gu
 from engine.spec import durations
 from engine.spec.bounds import Bounds
 from engine.spec.expr import BUILTINS, Compiled, Scope, compile_expr, dotted
-from engine.spec.ir import EMPTY, ActionRef, Catalogue, Expr, Machine, Transition
+from engine.spec.ir import EMPTY, NUMBER_TYPES, ActionRef, Catalogue, Expr, Machine, Transition
 
 
 class BindError(SpecError):
@@ -409,6 +409,9 @@ class BoundMachine:
     globals: dict[str, Any]
     events: frozenset[str]
     sampled: frozenset[str]  # events declared `sampled: true`
+    # event -> its payload fields of a number type, which must be finite: a sampled event's are not
+    # checked, since a measurement not yet known is NaN there and decides nothing (spec-format.md)
+    numbers: Mapping[str, tuple[str, ...]]
     states: Mapping[str, StateRt]
     table: Mapping[tuple[str, str], tuple[Candidate, ...]]
     initial_entries: tuple[StateRt, ...]
@@ -477,6 +480,8 @@ class _Binder:
         out.machine, out.name, out.spec_hash = m, m.name, m.spec_hash
         out.events = frozenset(m.events)
         out.sampled = frozenset(n for n, e in m.events.items() if e.sampled)
+        out.numbers = {n: fields for n, e in m.events.items() if not e.sampled
+                       if (fields := tuple(f for f, t in e.payload.items() if t in NUMBER_TYPES))}
         self._check_names()
         out.params = MappingProxyType(self._params())
         out.globals = self._globals()

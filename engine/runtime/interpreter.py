@@ -31,6 +31,13 @@ _Failure = tuple[BoundAction, str, str, Exception]
 _TimerEntry = tuple[float, int, int, Instance, tuple[str, int], str]
 
 
+def _not_finite(v: Any) -> bool:
+    try:
+        return not math.isfinite(v)
+    except TypeError:  # not a number (or missing): a guard comparing it raises, and says so
+        return False
+
+
 class ActionError(RuntimeError):
     """An action raised. The transition was completed structurally (see docs/interpreter.md):
     the instance is in `state`, its timers match that state, the actions after the failing
@@ -276,6 +283,9 @@ class Interpreter:
                          f"`{event}` ignored by `{bound.name}` (`ignores`)" if event in bound.machine.ignores
                          else f"event `{event}` is not declared by `{bound.name}`")
             return
+        numbers = bound.numbers.get(event)
+        if numbers is not None and self._refused(records, inst, event, payload, numbers, now):
+            return None
         ctx = inst.ctx
         step = None  # made when a guard needs the general way or an action runs
         for cand in cands:
@@ -372,6 +382,23 @@ class Interpreter:
         a, phase, where, e = fail
         self._pending.clear()
         raise ActionError(inst, event, source, target, a.name, phase, where, records) from e
+
+    def _refused(self, records: list[Record], inst: Instance, event: str, payload: Mapping[str, Any],
+                 numbers: tuple[str, ...], now: float) -> bool:
+        """Whether the event is refused for a payload number that is NaN or infinite. Every guard
+        comparing one is false, so the event would fall through to a later transition, or an
+        unguarded one would carry it into ctx: no transition is tried, and a guard_error record
+        says which field (the host hears of it as of any guard error)."""
+        bad = {f"event.{f}": repr(v) for f in numbers if _not_finite(v := payload.get(f))}
+        if not bad:
+            return False
+        where = inst.bound.machine.events[event].pos
+        r = self._record(records, inst, inst.state, None, event, now, "guard_error",
+                         f"payload {', '.join(f'`{k}` = {v}' for k, v in bad.items())} is not a finite number: "
+                         f"`{event}` refused, no transition tried (declared at {where})", bad)
+        if self.on_guard_error is not None:
+            self.on_guard_error(r)
+        return True
 
     @staticmethod
     def _reads(cand: Candidate, inst: Instance, payload: Mapping[str, Any],

@@ -19,6 +19,8 @@ from engine.spec.bounds import Bounds
 Kind = Literal["rollout", "orders", "gates", "kill"]
 KINDS: tuple[str, ...] = ("rollout", "orders", "gates", "kill")
 ParamType = Literal["float", "int", "bool", "str", "duration", "money", "fraction"]
+# Field types whose values are numbers: the interpreter refuses an event whose payload has one NaN or infinite.
+NUMBER_TYPES = frozenset({"float", "int", "duration", "money", "fraction", "timestamp"})
 CheckKind = Literal["reachable_from_all", "must_handle", "unreachable"]
 
 

@@ -124,3 +124,12 @@ def test_a_close_not_filled_by_expiry_is_settled(machine):
     assert f.state == "closing"
     f.send("expiry_reached", settlement_price=1.0842)
     assert f.state == "settled" and f.called("settle_position") == [{"price": 1.0842}]
+
+
+def test_a_nan_quantity_opens_nothing(machine):
+    """The DTE gate reads only `dte`: a NaN qty opened a position, assigned NaN to ctx.qty and
+    sent submit_entry a `sell` (NaN > 0 is false) of NaN. The request is refused now."""
+    f = machine("futures_roll")
+    out = f.send("open_requested", qty=float("nan"), dte=20.0)
+    assert [(r.kind, r.guard_inputs) for r in out] == [("guard_error", {"event.qty": "nan"})]
+    assert f.state == "flat" and f.called("submit_entry") == [] and f.ctx["qty"] == 0.0

@@ -1,4 +1,6 @@
 """option_expiry: the DTE gate, OTM expiry, ITM exercise above the threshold, assignment."""
+import math
+
 import pytest
 
 
@@ -91,3 +93,14 @@ def test_a_close_not_filled_by_expiry_still_exercises_or_is_assigned(machine, qt
     assert o.state == "closing"
     o.send("expiry_reached", moneyness=0.2, settlement_price=1.2)
     assert o.state == final and o.called(action) == [{"qty": 1.0, "settlement_price": 1.2}]
+
+
+@pytest.mark.parametrize("qty", [1.0, -1.0])
+def test_a_nan_moneyness_is_refused_not_dropped(machine, qty):
+    """A NaN moneyness failed all three threshold guards: the expiry was dropped as unhandled, and
+    the option stayed `holding` past its expiry as if nothing had happened. It is refused as a
+    guard error now, which a run turns into a fault (close-only)."""
+    o = holding(machine, qty=qty)
+    out = o.send("expiry_reached", moneyness=math.nan, settlement_price=1.10)
+    assert [(r.kind, r.guard_inputs) for r in out] == [("guard_error", {"event.moneyness": "nan"})]
+    assert o.state == "holding" and not o.inst.done
