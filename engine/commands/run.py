@@ -102,6 +102,9 @@ def _bar_count(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.threads import pin_threads
+
+    pin_threads()  # before numpy and xgboost load: the ML filter predicts on every entry's bar
     with interrupt.deferred():  # SIGTERM as Ctrl-C; one a finalizer swallowed is raised again at interrupt.check()
         try:
             return _run(args)
