@@ -79,7 +79,6 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
     through, with the run directory's move record settled, no signal between them (run.py _fresh
     settles the store's move record there)."""
     from adapters.paper.funding import bundled_funding
-    from engine.run import checkpoint
 
     cfg = with_specs(cfg, config, specs)  # a no-op for `engine run`, which resolved it before its checks
     risk = specs.extra["risk"]
@@ -112,13 +111,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
                           stages=stages, currencies=currencies)
         session.held = HeldFiles({"the state store's file": store.file, "the paper venue's file": venue.file})
         runner = Runner(session, series, risk, cfg.strategy)
-        session.ledger = (StoreLedger(store, "paper") if cfg.durability == "full"
-                          else BufferedLedger(store, "paper", clock.now, hash_))
-        session.execution = Execution(interp, session.bound["order"], session.bound["bracket"], venue,
-                                      session.ledger, clock, multiplier=lambda s: venue.catalogue.get(s).multiplier,
-                                      on_closed=runner.on_closed, on_fill=runner.on_fill, on_funding=runner.on_funding,
-                                      fill_price_band=risk.limits.fill_price_band)
-        venue.on_event = session.execution.on_venue_event
+        _wire(runner, hash_)
         runner.decider = session.decider = decider
         runner.decider.holding = lambda symbol, d: any(b.side.sign == d
                                                        for b in session.execution.open_brackets(symbol))
@@ -126,22 +119,48 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         store.put_json(ROUTING_KEY, routing.to_json(stage))  # what `engine promote` checks a promotion against
         store.put_json(SYMBOLS_KEY, sorted({s.symbol for s in series}))  # what `engine select --state` checks
         if saved is not None:
-            checkpoint.load(runner, saved)
-            session.follow_rollout()
-            store.journal("resume", "run", {"cursor": saved["cursor"]}, reason="resumed from checkpoint")
-            _preflight(runner, journal=False)  # the run journaled them when it started
-            return runner
-        session.kill = interp.create(session.bound["kill_modes"], "kill", host=session)
-        session.rollout = interp.create(session.bound["rollout"], "rollout", host=session)
-        session.follow_rollout()
-        session.send(session.rollout, "activate", {"stage": stage})  # the stage's books and their gates
-        runner.start()
-        _preflight(runner, journal=True)
-        _journal_data(runner)
-        # A Ctrl-C lost while starting is raised inside the audit trail's block, which puts the last
-        # run's files back (a resume's is raised at its first poll_commands: nothing to put back).
-        interrupt.check()
+            _resume(runner, saved)
+        else:
+            _start(runner)
         return runner
+
+
+def _wire(runner: Runner, hash_: str) -> None:
+    """The session's ledger (durability "full": each row committed; "batch": at checkpoints) and
+    its execution, which reports fills and closes to the runner, and hears the venue's events."""
+    session = runner.session
+    store, clock, venue = session.store, session.clock, session.venue
+    session.ledger = (StoreLedger(store, "paper") if session.cfg.durability == "full"
+                      else BufferedLedger(store, "paper", clock.now, hash_))
+    session.execution = Execution(session.interp, session.bound["order"], session.bound["bracket"], venue,
+                                  session.ledger, clock, multiplier=lambda s: venue.catalogue.get(s).multiplier,
+                                  on_closed=runner.on_closed, on_fill=runner.on_fill, on_funding=runner.on_funding,
+                                  fill_price_band=runner.risk.limits.fill_price_band)
+    venue.on_event = session.execution.on_venue_event
+
+
+def _resume(runner: Runner, saved: dict) -> None:
+    from engine.run import checkpoint
+
+    checkpoint.load(runner, saved)
+    runner.session.follow_rollout()
+    runner.session.store.journal("resume", "run", {"cursor": saved["cursor"]}, reason="resumed from checkpoint")
+    _preflight(runner, journal=False)  # the run journaled them when it started
+
+
+def _start(runner: Runner) -> None:
+    """The kill and rollout machines made, and the stage activated through the rollout spec."""
+    session = runner.session
+    session.kill = session.interp.create(session.bound["kill_modes"], "kill", host=session)
+    session.rollout = session.interp.create(session.bound["rollout"], "rollout", host=session)
+    session.follow_rollout()
+    session.send(session.rollout, "activate", {"stage": session.stage})  # the stage's books and their gates
+    runner.start()
+    _preflight(runner, journal=True)
+    _journal_data(runner)
+    # A Ctrl-C lost while starting is raised inside the audit trail's block, which puts the last
+    # run's files back (a resume's is raised at its first poll_commands: nothing to put back).
+    interrupt.check()
 
 
 @contextmanager
