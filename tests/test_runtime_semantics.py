@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from engine.runtime import ActionError, BindError, BoundMachine
@@ -162,7 +164,8 @@ def test_a_raising_guard_is_false_and_recorded():
     assert inst.state == "a"
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, np.float64("nan"), np.float32("inf"),
+                                 Decimal("NaN"), Decimal("sNaN")])
 def test_a_payload_number_that_is_not_finite_is_refused(bad):
     """NaN fails every comparison: the guarded transition never held, and the unguarded one after
     it fired and wrote the NaN into ctx. The event is refused, and the host hears of it."""
@@ -180,6 +183,14 @@ def test_a_payload_number_that_is_not_finite_is_refused(bad):
     assert out[0].guard_inputs == {"event.x": repr(bad)} and "not a finite number" in out[0].reason
     it.send(inst, "e", {"x": 0.5, "n": 3, "why": "nan"})  # finite: taken as before
     assert inst.state == "lo" and inst.ctx["x"] == 0.5
+
+
+def test_a_number_too_large_for_a_float_is_still_a_number():
+    m = build({"a": {"initial": True}, "hi": {}},
+              [{"event": "e", "source": "a", "target": "hi", "guard": "event.n >= 1"}], events={"e": {"n": "int"}})
+    it, _, _ = interp()
+    inst = it.create(BoundMachine.build(m, registry()), "i1", host=[])
+    assert [r.kind for r in it.send(inst, "e", {"n": 10 ** 400})] == ["transition"]
 
 
 def test_a_sampled_payload_may_be_nan():

@@ -32,10 +32,13 @@ _TimerEntry = tuple[float, int, int, Instance, tuple[str, int], str]
 
 
 def _not_finite(v: Any) -> bool:
+    """NaN or infinite; False for what is not a number (a guard comparing it raises, and says so)."""
     try:
         return not math.isfinite(v)
-    except TypeError:  # not a number (or missing): a guard comparing it raises, and says so
+    except (TypeError, OverflowError):  # not a number, or missing; an int too large for a float
         return False
+    except ValueError:  # Decimal's signalling NaN
+        return True
 
 
 class ActionError(RuntimeError):
@@ -284,8 +287,11 @@ class Interpreter:
                          else f"event `{event}` is not declared by `{bound.name}`")
             return
         numbers = bound.numbers.get(event)
-        if numbers is not None and self._refused(records, inst, event, payload, numbers, now):
-            return None
+        if numbers is not None:  # written out, not a call: every report a venue sends comes this way
+            for f in numbers:
+                v = payload.get(f)
+                if (v - v != 0.0) if v.__class__ is float else _not_finite(v):  # NaN/inf minus itself is NaN
+                    return self._refuse(records, inst, event, payload, numbers, now)
         ctx = inst.ctx
         step = None  # made when a guard needs the general way or an action runs
         for cand in cands:
@@ -383,22 +389,19 @@ class Interpreter:
         self._pending.clear()
         raise ActionError(inst, event, source, target, a.name, phase, where, records) from e
 
-    def _refused(self, records: list[Record], inst: Instance, event: str, payload: Mapping[str, Any],
-                 numbers: tuple[str, ...], now: float) -> bool:
-        """Whether the event is refused for a payload number that is NaN or infinite. Every guard
+    def _refuse(self, records: list[Record], inst: Instance, event: str, payload: Mapping[str, Any],
+                numbers: tuple[str, ...], now: float) -> None:
+        """Refuse an event whose payload holds a number that is NaN or infinite. Every guard
         comparing one is false, so the event would fall through to a later transition, or an
         unguarded one would carry it into ctx: no transition is tried, and a guard_error record
         says which field (the host hears of it as of any guard error)."""
         bad = {f"event.{f}": repr(v) for f in numbers if _not_finite(v := payload.get(f))}
-        if not bad:
-            return False
         where = inst.bound.machine.events[event].pos
         r = self._record(records, inst, inst.state, None, event, now, "guard_error",
                          f"payload {', '.join(f'`{k}` = {v}' for k, v in bad.items())} is not a finite number: "
                          f"`{event}` refused, no transition tried (declared at {where})", bad)
         if self.on_guard_error is not None:
             self.on_guard_error(r)
-        return True
 
     @staticmethod
     def _reads(cand: Candidate, inst: Instance, payload: Mapping[str, Any],
