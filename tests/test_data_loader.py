@@ -82,6 +82,12 @@ BAD = [
     pytest.param([GOOD[0], "2024-01-01 00:01,0,0,0,0,11"], 2, "positive", id="all-zero-prices"),
     pytest.param([GOOD[0], "2024-01-01 00:01,1.1,1.3,1.0,-1,11"], 2, "positive", id="negative-close-low-above"),
     pytest.param([GOOD[0], "2024-01-01 00:01,1.1,1.3,1.0,1.2,-0.5"], 2, "volume is negative", id="fractional-negative-volume"),
+    # A whole bar stored in other units passes OHLC sanity; the step from the bar before does not.
+    pytest.param([GOOD[0], "2024-01-01 00:01,110,130,100,120,11", GOOD[2]], 2,
+                 "price jump: the open is 100x the close of the bar before (close=1.1 on ", id="bar-x100"),
+    pytest.param([GOOD[0], "2024-01-01 00:01,0.011,0.013,0.01,0.012,11", GOOD[2]], 2,
+                 "price jump: the open is 1/100 of the close of the bar before", id="bar-divided-by-100"),
+    pytest.param([GOOD[0], "2024-01-01 00:01,11,11,11,11,11"], 2, "the open is 10x the close", id="tenfold-exactly"),
 ]
 
 
@@ -175,3 +181,11 @@ def test_a_gap_of_exactly_the_allowed_factor_is_quiet_and_one_minute_more_is_one
     # data rows 1-3 are 1m apart, row 4 comes 4m after row 3: line 5 of the file, below the header
     assert (gap.pos.file, gap.pos.line) == (str(path), 5)
     assert f"gap of {pd.Timedelta(minutes=allowed + 1)} after 2024-01-01 00:02:00" in gap.message
+
+
+def test_a_step_just_under_tenfold_and_a_tenfold_range_within_a_bar_load(tmp_path):
+    """Only the step between bars is refused: a listing's first minute can span 10x, and a step
+    of 9.99x is a real (if wild) move, not a bar in other units."""
+    rows = ["2024-01-01 00:00,1.0,12.0,1.0,1.1,10", "2024-01-01 00:01,10.98,11.0,10.9,10.95,11"]
+    df = load_bars(write(tmp_path, rows))
+    assert 9.98 < df["open"].iloc[1] / df["close"].iloc[0] < 10 and df["high"].iloc[0] / df["low"].iloc[0] == 12

@@ -51,7 +51,7 @@ def test_read_holds_bars_from_start_inclusive_to_end_exclusive_across_days(tmp_p
     import pandas as pd
 
     idx = pd.date_range("2024-01-01", periods=48, freq="1h", tz="UTC", name="ts")
-    df = pd.DataFrame({"open": 1.0, "high": 50.0, "low": 0.5, "close": range(1, 49), "volume": 1.0},
+    df = pd.DataFrame({"open": [1, *range(1, 48)], "high": 50.0, "low": 0.5, "close": range(1, 49), "volume": 1.0},
                       index=idx, dtype=float)
     store = ParquetStore(tmp_path)
     store.write(df, "X", "1h")

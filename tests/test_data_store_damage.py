@@ -145,14 +145,18 @@ def test_a_day_file_removed_between_the_listing_and_the_read_is_a_diagnostic(tmp
     ({"open": 0.0, "high": 0.0, "low": 0.0, "close": 0.0}, "OHLC sanity: prices must be positive"),
     ({"high": float("inf")}, "`high` is not a number (inf)"),
     ({"close": float("nan")}, "`close` is not a number (nan)"),
-])
+    (lambda bar: bar * 100, "price jump: the open is 99"),  # 100x the bar's own open
+], ids=["zero", "inf", "nan", "bar-x100"])
 def test_a_day_file_changed_after_its_import_is_refused_at_its_row(tmp_path, bars, change, message):
     """The import checks the prices once; a day file edited or damaged since was read back
     unchecked, and the paper venue filled a stop at its price of 0 (a traceback, on every resume)."""
     ParquetStore(tmp_path).write(bars, SYMBOL, TF)
     path = ParquetStore(tmp_path).folder(SYMBOL, TF) / "date=2018-01-12" / "part.parquet"
     day = pd.read_parquet(path)
-    for column, value in change.items():
+    prices = [day.columns.get_loc(c) for c in ("open", "high", "low", "close")]
+    if callable(change):  # the whole bar at once, so OHLC sanity still holds
+        day.iloc[96, prices] = change(day.iloc[96, prices])
+    for column, value in ({} if callable(change) else change).items():
         day.iloc[96, day.columns.get_loc(column)] = value
     day.to_parquet(path)
     with pytest.raises(DataError) as e:

@@ -49,6 +49,12 @@ TIME_COLUMNS = ("ts", "timestamp", "timestamp_utc", "date", "datetime", "time", 
                 "opentime", "date_time", "unnamed: 0")
 EARLIEST, LATEST = "1990-01-01", "2200-01-01"  # outside this a "timestamp" is a counter or a wrong unit
 GAP_FACTOR = 3.0  # a gap wider than this many bar intervals is reported
+# A market opens each bar where the last one closed, give or take a gap: the widest step in the
+# bundled data is 1.19x (GOOG daily, overnight). A tenfold step is a price in other units (cents,
+# pips, a x100 quote) or an unadjusted split, and OHLC sanity cannot see it when the whole bar is
+# scaled, so it is refused rather than traded. Within a bar a tenfold range can be real (a
+# listing's first minute), so only the step between bars is checked.
+JUMP_FACTOR = 10.0
 # Where every timeframe's grid starts: bars open at whole multiples of the timeframe after it.
 _GRID_WHY = ("the engine resamples on that grid (1d bars open at midnight UTC), so a bar off it would be "
              "merged with later bars")
@@ -170,6 +176,7 @@ def load_bars(path: str | Path, symbol: str | None = None, tf: str | None = None
     df = pd.DataFrame(cols, index=pd.DatetimeIndex(ts, name="ts"))
     _check_order(df.index, path)
     _check_ohlc(df, path)
+    _check_jumps(df, path)
     check_sides(df, path)
     interval = _interval(df.index, tf, path)
     _check_weekly(interval, path)
@@ -800,6 +807,7 @@ def check_values(df: pd.DataFrame, path: Path) -> None:
                 raise DataError(str(path), bar_line(path, i), f"`{c}` is not a number ({df[c].iloc[i]})",
                                 "the file was changed after it was imported: import the source file again")
     _check_ohlc(df, path)
+    _check_jumps(df, path)
     check_sides(df, path)
 
 
@@ -814,8 +822,7 @@ def _check_order(index: pd.DatetimeIndex, path: Path) -> None:
     dup = np.flatnonzero(step == 0)
     if dup.size:
         i = int(dup[0]) + 1
-        where = "line" if path.name.lower().endswith(_CSV) else "row"
-        raise DataError(str(path), bar_line(path, i), f"duplicate timestamp {index[i]} (same as {where} "
+        raise DataError(str(path), bar_line(path, i), f"duplicate timestamp {index[i]} (same as {_where(path)} "
                         f"{bar_line(path, i - 1)})",
                         "keep one bar per timestamp")
 
@@ -841,6 +848,26 @@ def _check_ohlc(df: pd.DataFrame, path: Path) -> None:
         raise DataError(str(path), bar_line(path, i), f"volume is negative (volume={volume[i]:g})",
                         "a bar's volume is what traded in it, 0 or more (0 when the source has none): "
                         "repair or drop the row")
+
+
+def _check_jumps(df: pd.DataFrame, path: Path) -> None:
+    """The first bar whose open is JUMP_FACTOR x the close before it, or 1/JUMP_FACTOR. Runs after
+    _check_ohlc, so every price is > 0."""
+    o, c = df["open"].to_numpy(), df["close"].to_numpy()
+    jump = np.flatnonzero(np.abs(np.log(o[1:] / c[:-1])) >= np.log(JUMP_FACTOR))
+    if not jump.size:
+        return
+    i = int(jump[0]) + 1
+    ratio = o[i] / c[i - 1]
+    moved = f"{ratio:.3g}x" if ratio > 1 else f"1/{1 / ratio:.3g} of"
+    raise DataError(str(path), bar_line(path, i), f"price jump: the open is {moved} the close of the bar "
+                    f"before (close={c[i - 1]:g} on {_where(path)} {bar_line(path, i - 1)}, open={o[i]:g})",
+                    f"no market opens {JUMP_FACTOR:g}x away from its last close: a price stored in other units (cents, pips, "
+                    "a x100 quote) or an unadjusted split; repair the bar, or adjust the series for the split")
+
+
+def _where(path: Path) -> str:
+    return "line" if path.name.lower().endswith(_CSV) else "row"
 
 
 def _gaps(index: pd.DatetimeIndex, interval: pd.Timedelta | None, factor: float, path: Path) -> list:
