@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from engine.domain import Bar, Domain, Fill, OrderRequest, Position, Quote, slot_init
+from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, Position, Quote, slot_init
 
 
 class ReportStatus(str, Enum):
@@ -70,10 +70,19 @@ class OpenOrder:
 EventHook = Callable[[VenueEvent], None]
 
 
+class Contracts(Protocol):
+    """What the venue trades, by engine symbol (adapters/paper/catalogue.Catalogue for paper)."""
+
+    def get(self, symbol: str) -> Instrument: ...
+
+
 @runtime_checkable
 class Venue(Protocol):
     name: str
     is_live: bool
+    # The engine sizes on the venue's own lot grid and books funding to the symbol's domain, so
+    # the venue's contracts are part of its interface, not the paper venue's alone.
+    catalogue: Contracts
 
     def quote(self, symbol: str) -> Quote: ...
 
