@@ -104,6 +104,21 @@ def test_wedthu_is_long_before_wednesday_short_before_thursday_else_flat():
     assert (pos[(next_day != 2) & (next_day != 3)] == 0).all()
 
 
+def test_wedthu_vol_is_the_seeds_ewm_of_its_scaled_window():
+    """Seed 003: "separate EWM std for Wed and Thu bars (scaled vol window = vol_window / 7)",
+    written as its other vol windows are, `ewm(window).std()`: pandas' first argument is a
+    centre of mass, not a span (a span halves the memory; positions moved by up to 13%)."""
+    df = bars("eurusd_1h")
+    s = make("WedThuStrategy").fit(df.iloc[:N_FIT])
+    vol = s._vol(df)
+    ret, weekday = blocks.returns(df["close"]), df.index.dayofweek
+    seed = ret[weekday == 2].ewm(s.params.vol_window / 7, min_periods=2).std() * math.sqrt(s._bars_per_year(df))
+    before_wed = (df.index + pd.Timedelta(hours=1)).dayofweek == 2
+    got = vol[before_wed & (weekday == 2)].dropna()  # a Wednesday bar before another: its own day's vol
+    assert len(got) > 100
+    assert np.allclose(got, seed.reindex(got.index), rtol=1e-12)
+
+
 def test_rev_fades_the_move():
     df = bars("ethbtc_5m")
     s = make("RevStrategy").fit(df.iloc[:N_FIT])

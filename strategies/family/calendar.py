@@ -28,10 +28,12 @@ class WedThuStrategy(VolTargetStrategy):
     def _vol(self, bars: pd.DataFrame) -> pd.Series:
         ret = blocks.returns(bars["close"])
         weekday = bars.index.dayofweek
-        span = max(2.0, self.params.vol_window / 7)  # seed: each day is ~1/7 of the bars
+        # The seed's "scaled vol window = vol_window / 7" (each day is ~1/7 of the bars), read as
+        # its other vol windows are: `ewm(window)`, a centre of mass (blocks.ewm_standardise).
+        com = self.params.vol_window / 7
 
         def day_vol(day: int) -> np.ndarray:
-            std = ret[weekday == day].ewm(span=span, min_periods=2).std()
+            std = ret[weekday == day].ewm(com=com, min_periods=2).std()
             return std.reindex(bars.index).ffill().to_numpy()
 
         nxt = self._next_weekday(bars)
