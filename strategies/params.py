@@ -20,7 +20,8 @@ class Params(BaseModel):
     # strict: a YAML number for a number, a YAML boolean for a bool, never one read from text.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    target_vol: float = Field(0.2, gt=0, description="Annualised volatility the in-sample PnL is scaled to.")
+    target_vol: float = Field(0.2, gt=0,
+                              description="Annualised volatility the in-sample PnL is scaled to (our choice).")
     vol_window: int = Field(24 * 30, ge=4, le=MAX_WINDOW,
                             description="Bars; Rogers-Satchell uses 40% of it (seed).")
     bars_per_year: float | None = Field(
@@ -54,37 +55,43 @@ class EmaVolParams(DecayParams):
 
 
 class AccelVolParams(EmaVolParams):
-    diff_multiplier: float = Field(1.0, gt=0, le=MAX_MULTIPLIER, description="diff window = fast_ema_window x this.")
+    diff_multiplier: float = Field(1.0, gt=0, le=MAX_MULTIPLIER,
+                                   description="diff window = fast_ema_window x this (our choice).")
 
 
 class BreakVolParams(DecayParams):
-    breakout_window: int = Field(24 * 5, ge=2, le=MAX_WINDOW)
-    smooth_window: int = Field(24, ge=1, le=MAX_WINDOW)
+    breakout_window: int = Field(24 * 5, ge=2, le=MAX_WINDOW,
+                                 description="Bars of the rolling high and low (our choice).")
+    smooth_window: int = Field(24, ge=1, le=MAX_WINDOW, description="EWM span of the signal (our choice).")
 
 
 class BlockVolParams(DecayParams):
-    block_window: int = Field(24 * 5, ge=2, le=MAX_WINDOW)
-    smooth_window: int = Field(24, ge=1, le=MAX_WINDOW)
+    block_window: int = Field(24 * 5, ge=2, le=MAX_WINDOW, description="Bars of a block's high and low (our choice).")
+    smooth_window: int = Field(24, ge=1, le=MAX_WINDOW, description="EWM span of the signal (our choice).")
 
 
 class BuySellVolParams(TiltParams):
-    volume_window: int = Field(24, ge=1, le=MAX_WINDOW)
-    smooth_window: int = Field(24, ge=1, le=MAX_WINDOW)
+    volume_window: int = Field(24, ge=1, le=MAX_WINDOW,
+                               description="EWM span of the taker-buy and total volume (our choice).")
+    smooth_window: int = Field(24, ge=1, le=MAX_WINDOW, description="EWM span of the signal (our choice).")
 
 
 class RevParams(Params):
-    reversal_window: int = Field(6, ge=1, le=MAX_WINDOW)
-    reversal_threshold: float = Field(0.5, ge=0, description="|EMA(returns) / per-bar vol| above which to fade.")
-    volume_threshold: float = Field(0.5, ge=0, le=1, description="Min-max volume level in [0, 1] required to fade.")
+    reversal_window: int = Field(6, ge=1, le=MAX_WINDOW, description="EMA span of the returns (our choice).")
+    reversal_threshold: float = Field(0.5, ge=0,
+                                      description="|EMA(returns) / per-bar vol| above which to fade (our choice).")
+    volume_threshold: float = Field(0.5, ge=0, le=1,
+                                    description="Min-max volume level in [0, 1] required to fade (our choice).")
 
 
 class OrthAlphaParams(Params):
-    forward_window: int = Field(24, ge=1, le=MAX_WINDOW)
-    regression_window: int = Field(24 * 30, ge=10, le=MAX_WINDOW)
+    forward_window: int = Field(24, ge=1, le=MAX_WINDOW,
+                                description="Bars of the forward return regressed (our choice).")
+    regression_window: int = Field(24 * 30, ge=10, le=MAX_WINDOW, description="Bars of the rolling OLS (our choice).")
     fast_ema_window: int = Field(24, ge=1, le=MAX_WINDOW,
                                  description="Momentum regressor's fast EMA (the seed leaves it implicit).")
-    slow_ema_multiplier: float = Field(4.0, gt=1, le=MAX_MULTIPLIER)
-    alpha: float = Field(0.5, ge=0, le=1, description="t-value tilt weight.")
+    slow_ema_multiplier: float = Field(4.0, gt=1, le=MAX_MULTIPLIER, description="As EmaVol's (our choice).")
+    alpha: float = Field(0.5, ge=0, le=1, description="t-value tilt weight (our choice).")
     t_full: float = Field(2.0, gt=0, description="|t| of the intercept at which the t tilt reaches 1 (our choice).")
     fit_decay: bool = True
     decay_span: int = Field(24 * 90, ge=2, le=MAX_WINDOW)
