@@ -113,6 +113,9 @@ class Canary(_Strict):
     size_pct: Share
     trades: Annotated[int, _within(0, 100_000, "closed trades: seed 001 says 50")]
     days: DurationOrZero  # 0d: the canary ends by its trade count alone
+    # A domain the rollout turns live (paper before, or off after a demotion) starts its canary
+    # again: seed 001's stage 2 trades "live ... canary sizing for first 50 trades or 7 days".
+    restart_on_live: bool = True
 
 
 class LadderStep(_Strict):

@@ -74,7 +74,8 @@ class Sizer:
 
     def in_canary(self, book: Book) -> bool:
         # "first 50 trades or 7 days": stay in canary until both are behind us (fail closed).
-        return book.trades_closed < self.canary_trades or book.days_active * 86400 < self.canary_s
+        trades = book.trades_closed if book.canary_trades is None else book.canary_trades
+        return trades < self.canary_trades or book.days_active * 86400 < self.canary_s
 
     def kelly(self, book: Book, risk_pct: float) -> float:
         """Half-Kelly fraction relative to the configured risk, clamped to [floor, 1]. A losing

@@ -22,8 +22,8 @@ class Book(NamedTuple):
     equity: float  # wallet balance plus unrealised P&L
     available: float  # cash (less any unrealised loss) not tied up as margin by positions or working entries
     peak_equity: float
-    trades_closed: int
-    days_active: float  # since the stage activated this domain
+    trades_closed: int  # all of the domain's closed trades (half-Kelly reads its whole record)
+    days_active: float  # since the domain's canary clock started: its activation, or its turning live
     pnl_window: float  # realised P&L over the ladder window
     win_rate: float | None = None
     payoff_ratio: float | None = None  # average win / average loss
@@ -35,6 +35,7 @@ class Book(NamedTuple):
     day_risk: float = 0.0
     # symbol -> the risk at the stop its open brackets were sized at (positions and working entries)
     open_risk: Mapping[str, float] = _NONE
+    canary_trades: int | None = None  # closed trades since the canary clock started (None: trades_closed)
 
     @property
     def drawdown(self) -> float:

@@ -40,6 +40,7 @@ class DomainBook:
     balance: float
     # When the stage activated the domain, moved on to the domain's first bar (Runner.step):
     # in replay each domain's data starts at its own date, and its canary days count from there.
+    # Moved again when the domain turns live (restart_canary).
     activated_ts: float
     peak_equity: float  # the highest equity the loop has marked (Runner.pnl_inputs, Runner._record_equity)
     day_start_equity: float  # the equity at the day roll (Runner._day_roll)
@@ -56,6 +57,14 @@ class DomainBook:
     # When the domain last had a bar (its last mark; None: none yet): a trading day gives its gate a
     # daily close only if it had one (Runner._day_roll), as the report's curve has points only then.
     marked_ts: float | None = None
+    canary_from: int = 0  # `trades` when the canary clock last started
+
+    def restart_canary(self, now: float) -> bool:
+        """Start the canary clock again at `now`; False when it has just started (nothing to redo)."""
+        if self.trades == self.canary_from and self.activated_ts >= now:
+            return False
+        self.activated_ts, self.canary_from = now, self.trades
+        return True
 
     def apply(self, fill: Fill, multiplier: float) -> float:
         pos = self.positions.get(fill.symbol)
@@ -130,4 +139,4 @@ class DomainBook:
         return Book(self.domain, eq, min(self.balance, eq) - margin, self.peak_equity, self.trades,
                     (now - self.activated_ts) / 86400, sum(map(_PNL, self.recent)),
                     self.wins / self.trades if self.trades else None, payoff, len(notional), notional,
-                    self.day_start_equity, self.day_risk, open_risk)
+                    self.day_start_equity, self.day_risk, open_risk, self.trades - self.canary_from)

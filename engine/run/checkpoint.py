@@ -92,7 +92,7 @@ def book_data(b: DomainBook) -> dict:
             "positions": {s: plain(p) for s, p in b.positions.items()}, "marks": b.marks,
             "multipliers": b.multipliers, "recent": [list(x) for x in b.recent],
             "trades": b.trades, "wins": b.wins, "win_sum": b.win_sum, "losses": b.losses, "loss_sum": b.loss_sum,
-            "marked_ts": b.marked_ts}
+            "marked_ts": b.marked_ts, "canary_from": b.canary_from}
 
 
 def book_from(d: dict) -> DomainBook:
@@ -103,6 +103,7 @@ def book_from(d: dict) -> DomainBook:
     b.trades, b.wins, b.win_sum, b.losses, b.loss_sum = d["trades"], d["wins"], d["win_sum"], d["losses"], d["loss_sum"]
     b.recent.extend(tuple(x) for x in d["recent"])
     b.marked_ts = d.get("marked_ts")  # (absent from older checkpoints: the gate's next close waits for a bar)
+    b.canary_from = d.get("canary_from", 0)  # (absent from older checkpoints: no restart yet)
     return b
 
 

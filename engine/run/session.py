@@ -438,9 +438,24 @@ class Session:
                                     reason=f"rollout {before} -> {ro.state}: {_why(name, mode, spec[name])}")
         self.modes = modes
         self._blocked = self._blocks()
+        if before is not None:
+            self._restart_canaries(before, spec)
         self._switch_stage(ro.ctx.get("stage", self.stage), f"rollout {before} -> {ro.state}")  # unless send did
         self._log_stage()
         self._follow_gate(ro)
+
+    def _restart_canaries(self, before: str, spec: dict[str, str]) -> None:
+        """Risk spec `sizing.canary.restart_on_live`: each domain this rollout move turns live in
+        the spec starts its canary again (a --paper run rehearses the live leg as it would trade)."""
+        if not self.specs.extra["risk"].sizing.canary.restart_on_live:
+            return
+        was, now = self.domains_of(before), self.clock.now()
+        for name, mode in spec.items():
+            book = self.books.get(Domain(name))
+            if mode == "live" and was.get(name) != "live" and book is not None and book.restart_canary(now):
+                self.ledger.journal("canary", name, {"from_trades": book.trades, "state": self._applied},
+                                    reason=f"rollout {before} -> {self._applied}: {name} turns live, its canary "
+                                           "starts again (risk sizing.canary.restart_on_live)")
 
     def _follow_gate(self, ro: Instance) -> None:
         """Each domain with a book has an instance of the gate the rollout's state names (a domain
