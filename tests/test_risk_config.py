@@ -65,7 +65,7 @@ BAD = [
     ('forex: {weekdays: [0, 1, 2, 3, 4], friday_close_utc: "21:00"}',
      'forex: {weekdays: [0, 1, 2, 3, 4], friday_close_utc: "24:00"}', "forex: {weekdays",
      '`limits.sessions.forex.friday_close_utc`: expected HH:MM (quote it: "21:00")'),
-    ("max_concurrent_positions: 5", "max_concurrent_positions: 0", "max_concurrent_positions:",
+    ("max_concurrent_positions: 8", "max_concurrent_positions: 0", "max_concurrent_positions:",
      "`limits.max_concurrent_positions`: 0 is outside [1, 1000]"),
     ("atr_window: 14", "atr_window: 1", "atr_window:", "`brackets.atr_window`: 1 is outside [2, 1000]"),
     ("  - kill_mode\n", "", "- no_short", "`guards`: the chain must start with `kill_mode`"),

@@ -70,7 +70,7 @@ def test_the_shipped_risk_spec_reads_every_limit(tmp_path: Path) -> None:
 
 def test_a_limit_whose_guard_left_the_chain_is_a_warning_at_its_key(tmp_path: Path) -> None:
     [d] = _warnings(tmp_path, ("  - max_concurrent\n", ""),
-                    ("max_concurrent_positions: 5 ", "max_concurrent_positions: 1 "))
+                    ("max_concurrent_positions: 8 ", "max_concurrent_positions: 1 "))
     assert (d.pos.line, d.pos.col) == (_line("max_concurrent_positions"), 3)
     assert d.message == "limits.max_concurrent_positions is set but no guard in the chain reads it (max_concurrent)"
     assert "`- max_concurrent`" in d.hint and d.severity.value == "warning"

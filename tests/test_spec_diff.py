@@ -244,11 +244,11 @@ def _repo(tmp_path: Path, rel: str) -> Path:
 def test_cli_reads_a_git_version_of_a_risk_spec_and_names_it_as_the_user_did(tmp_path: Path) -> None:
     repo = _repo(tmp_path, "risk/risk.yaml")
     path = repo / "specs" / "risk" / "risk.yaml"
-    path.write_text(path.read_text().replace("max_concurrent_positions: 5", "max_concurrent_positions: 6"))
+    path.write_text(path.read_text().replace("max_concurrent_positions: 8", "max_concurrent_positions: 6"))
     done = _engine("diff", "HEAD:specs/risk/risk.yaml", "specs/risk/risk.yaml", cwd=repo)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("--- HEAD:specs/risk/risk.yaml  risk risk v1 (")
-    assert "  ~ limits.max_concurrent_positions: 5 -> 6\n" in done.stdout
+    assert "  ~ limits.max_concurrent_positions: 8 -> 6\n" in done.stdout
     assert "/tmp" not in done.stdout + done.stderr and "old/" not in done.stdout
 
 
