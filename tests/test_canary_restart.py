@@ -47,7 +47,8 @@ def _past_the_canary_then_promoted(tmp_path: Path, restart: bool = True):
         risk = ses.specs.extra["risk"]
         canary = risk.sizing.canary.model_copy(update={"restart_on_live": False})
         sizing = risk.sizing.model_copy(update={"canary": canary})
-        ses.specs = dataclasses.replace(ses.specs, extra={**ses.specs.extra, "risk": risk.model_copy(update={"sizing": sizing})})
+        risk = risk.model_copy(update={"sizing": sizing})
+        ses.specs = dataclasses.replace(ses.specs, extra={**ses.specs.extra, "risk": risk})
     book = ses.books[Domain.CRYPTO_SPOT]
     while book.trades < 50 or ses.clock.now() - book.activated_ts < 7 * 86400:
         assert runner.bars < len(runner.timeline), "the data ran out before the canary was over"

@@ -862,8 +862,9 @@ def _check_jumps(df: pd.DataFrame, path: Path) -> None:
     moved = f"{ratio:.3g}x" if ratio > 1 else f"1/{1 / ratio:.3g} of"
     raise DataError(str(path), bar_line(path, i), f"price jump: the open is {moved} the close of the bar "
                     f"before (close={c[i - 1]:g} on {_where(path)} {bar_line(path, i - 1)}, open={o[i]:g})",
-                    f"no market opens {JUMP_FACTOR:g}x away from its last close: a price stored in other units (cents, pips, "
-                    "a x100 quote) or an unadjusted split; repair the bar, or adjust the series for the split")
+                    f"no market opens {JUMP_FACTOR:g}x away from its last close: a price stored in other units "
+                    "(cents, pips, a x100 quote) or an unadjusted split; repair the bar, or adjust the series for "
+                    "the split")
 
 
 def _where(path: Path) -> str:
