@@ -202,3 +202,53 @@ def test_quiet_stretches_record_the_shares_stepping_would(loose: Path) -> None:
     fast, slow = _curves(loose, skip=True), _curves(loose, skip=False)
     assert len(slow["equity"]) == 2 and all(c.shares() for c in slow["equity"].values()), "both must explore"
     assert fast == slow
+
+
+def _two_pairs(work: Path, loose: Path):
+    """A stage-1 replay of two spot pairs in one domain, the second's bars moved half a bar later,
+    so every row of one pair comes between two of the other's: a quiet stretch then begins with
+    rows before the other pair's first bar in it, whose open exploration position is still worth
+    its mark from before the stretch."""
+    from engine.run.assemble import assemble
+    from engine.run.optin import route
+
+    specs = specset(str(loose))
+    cfg = base_config().model_copy(update={"db": str(work / "engine.db"), "env": ENV, "seed": 5,
+                                           "checkpoint_every": 50})
+    routing = route(1, dict(specs.machines["rollout"].states["stage_1"].attrs["domains"]), config_enabled=False,
+                    live_flag=False, paper_flag=True)
+    atr = specs.extra["risk"].brackets.atr_window
+    eth, ltc = (window(full_series(f"crypto_spot/{p}-5m", atr), 0, 600) for p in ("ETH_BTC", "LTC_BTC"))
+    ltc = dataclasses.replace(ltc, ts=ltc.ts - (ltc.ts[ltc.start] - eth.ts[eth.start]) + 150.0)
+    series = [dataclasses.replace(s, signal=_flips(len(s), 15, n)) for n, s in enumerate((eth, ltc))]
+    runner = assemble(cfg, specs, 1, routing, work / "run", series=series)
+    _tag(runner, 1, loose, _even_day)
+    return runner
+
+
+def _pair_curves(loose: Path, skip: bool) -> dict:
+    with tempfile.TemporaryDirectory() as work:
+        runner = _two_pairs(Path(work), loose)
+        runner.skip_quiet = skip
+        skipped, skip_rows = [], runner.skip
+
+        def counted(k: int, end: int) -> int:
+            skipped.append(end - k)
+            return skip_rows(k, end)
+
+        runner.skip = counted
+        try:
+            runner.run()
+            journal = [e.payload for e in runner.session.store.journal_entries("equity")]
+            return {"equity": runner.equity, "journal": journal, "skipped": sum(skipped)}
+        finally:
+            runner.session.store.close()
+
+
+def test_a_quiet_stretch_values_a_pair_before_its_first_bar_in_it_at_the_earlier_mark(loose: Path) -> None:
+    """Applying a stretch moves the marks to its last row before its points are recorded; a
+    row before a pair's first bar in the stretch must still see that pair's earlier mark."""
+    fast, slow = _pair_curves(loose, skip=True), _pair_curves(loose, skip=False)
+    assert fast["skipped"] and slow["equity"]["crypto_spot"].shares(), "it must skip rows and explore"
+    assert fast["equity"] == slow["equity"]
+    assert fast["journal"] == slow["journal"]

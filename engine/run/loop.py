@@ -501,8 +501,9 @@ class Runner:
         share = self._explore_pnl.get(d.value, 0.0)
         for b in (*ex.brackets.values(), *ex.closing.values()):
             if b.domain is d and explores(b.tags) and b.entry_fills:
-                mark = book.marks.get(b.symbol)
-                if path is not None and mark is not None:
+                if path is None:
+                    mark = book.marks.get(b.symbol)
+                elif (mark := path.marks_before[d].get(b.symbol)) is not None:
                     mark = path.marks(b.symbol, mark)
                 share += _value(b, mark, self._instrument(b.symbol).multiplier)
         return share

@@ -153,7 +153,8 @@ class EquityPath:
     The kill inputs it screens are Runner.pnl_inputs': each book's daily loss and drawdown,
     from its own start of day and peak, and the worst of them."""
 
-    __slots__ = ("runner", "a", "b", "ts", "by_domain", "booked", "below_peak", "_days", "_times", "_lists", "_ser")
+    __slots__ = ("runner", "a", "b", "ts", "by_domain", "marks_before", "booked", "below_peak", "_days", "_times",
+                 "_lists", "_ser")
 
     def __init__(self, runner: "Runner", a: int, b: int):
         self.runner, self.a, self.b = runner, a, b
@@ -175,6 +176,10 @@ class EquityPath:
             self.booked = rows if 0 < count < len(rows) else count > 0
         self._ser = ser
         self.by_domain = {d: self._domain(book, tl, ser, a, b) for d, book in books.items()}
+        # Each book's marks as the path's first row finds them. The loop applies the rows (and so
+        # moves the marks to their last closes) before it records their points, and a row before
+        # a symbol's first bar in the path still sees the mark from before it.
+        self.marks_before = {d: dict(book.marks) for d, book in books.items()}
         self.below_peak = False  # known: no row's equity exceeds its book's peak (pnl_upper checks it)
         self._days: list[int] | None = None
         self._lists: dict[Domain, list[float]] = {}  # domain -> its equity as a list (values)
