@@ -56,6 +56,15 @@ def test_the_gate_sharpe_is_the_reports_on_the_same_closes(calendar) -> None:
     assert _gate(curve).sharpe == pytest.approx(report, rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.parametrize("rate, n", [(0.01, 5), (0.02, 10), (-0.003, 40), (1e-5, 200)])
+def test_equal_returns_have_no_sharpe_rather_than_one_of_rounding(rate: float, n: int) -> None:
+    """A curve moving by the same fraction every day has no spread of returns: its sample
+    deviation is rounding (~1e-18), which made a report Sharpe of ~1e15 while the gate read 0."""
+    curve = [(t, 1000.0 * (1.0 + rate) ** i) for i, t in enumerate(crypto_closes(n))]
+    assert kpis([], curve, 1000.0).sharpe is None
+    assert _gate(curve).sharpe == 0.0
+
+
 def test_forex_closes_are_annualised_by_the_days_the_venue_trades() -> None:
     """~313 closes a year, not 365: the gate's Sharpe is its per-close Sharpe × √313."""
     curve = _curve(forex_closes(125), seed=7)

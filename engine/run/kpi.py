@@ -16,7 +16,8 @@ Definitions (docs/run-report.md repeats them):
 
 A figure that does not exist is None, never NaN or infinity: win_rate and
 expectancy with no trade; profit_factor with no losing trade (nothing to divide
-by); sharpe with fewer than two returns or a flat curve; sortino with fewer than
+by); sharpe with fewer than two returns, a flat curve or returns all equal
+(EQUAL_RETURNS: their deviation is rounding); sortino with fewer than
 two returns or no negative return; total_return with a zero start balance.
 max_dd is 0.0 for a curve that never fell. A curve whose values all lie within
 float rounding of one another (FLAT) is flat: it is measured as its first value.
@@ -209,9 +210,18 @@ def _ratios(curve: Curve, values: np.ndarray) -> tuple[float | None, float | Non
     return sharpe_ratio(mu, float(returns.std(ddof=1)), per_year), _ratio(mu * math.sqrt(per_year), downside)
 
 
+# Returns that agree to within a millionth of their mean are equal ones (a curve rising by exactly
+# 1% a day): their sample deviation is rounding, about 1e-16 of the mean two-pass and 1e-8 in
+# RunningKpis' one pass, and a Sharpe divided by it (~1e15) is noise, not a figure.
+EQUAL_RETURNS = 1e-6
+
+
 def sharpe_ratio(mean: float, sd: float, per_year: float) -> float | None:
     """The annualised Sharpe of returns with this mean and sample standard deviation, sampled
-    `per_year` times a year (sampling_rate); None where it does not exist (see _ratio)."""
+    `per_year` times a year (sampling_rate); None where it does not exist (see _ratio), and for
+    returns that are all equal (EQUAL_RETURNS)."""
+    if sd <= EQUAL_RETURNS * abs(mean):
+        return None
     return _ratio(mean * math.sqrt(per_year), sd)
 
 
