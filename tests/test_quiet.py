@@ -291,6 +291,8 @@ def equity_paths(draw):
 
     from engine.domain import Domain
     from engine.run.book import DomainBook
+    from engine.run.daytimes import bar_day_times, row_day_times
+    from engine.run.loop import bar_length
     from engine.run.market import Series, Timeline
     from state.ledger import Book as Position
 
@@ -322,8 +324,9 @@ def equity_paths(draw):
     session = SimpleNamespace(clock=SimpleNamespace(now=lambda: now), books=books)
     days = TradingDays(*draw(st.sampled_from([("UTC", "00:00"), ("Europe/Prague", "00:00"),
                                               ("America/New_York", "17:00")])))
+    row_day_ts = row_day_times(tl, [bar_day_times(days, s.ts, bar_length(s.ts)) for s in series])
     runner = SimpleNamespace(timeline=tl, booked_series=np.ones(n_series, dtype=bool), session=session,
-                             days=days, _day=draw(st.sampled_from([days.day_of(now), -1])))
+                             days=days, row_day_ts=row_day_ts, _day=draw(st.sampled_from([days.day_of(now), -1])))
     return runner, len(tl)
 
 
@@ -360,10 +363,14 @@ def test_the_equity_path_is_what_stepping_the_rows_would_measure(case) -> None:
     start = {d: b.day_start_equity for d, b in books.items()}
     peak = {d: b.peak_equity for d, b in books.items()}
     before, day, new_days = {d: b.equity for d, b in books.items()}, runner._day, []
+    clock = runner.session.clock.now()
     for r in range(n):
-        t = max(float(tl.ts[r]), runner.session.clock.now())
-        if runner.days.day_of(t) != day:
-            day, start = runner.days.day_of(t), dict(before)
+        t = max(float(tl.ts[r]), clock)
+        # a bar with a day boundary inside it counts in the day it opens in (engine/run/daytimes.py)
+        day_t = t if runner.row_day_ts is None else max(float(runner.row_day_ts[r]), clock)
+        clock = t
+        if runner.days.day_of(day_t) != day:
+            day, start = runner.days.day_of(day_t), dict(before)
             new_days.append(r)
         s = tl.series[tl.ser[r]]
         marks[s.domain][s.symbol] = float(s.close[tl.idx[r]])

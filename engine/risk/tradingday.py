@@ -3,7 +3,8 @@
 A day starts at a wall-clock time of an IANA zone, DST included (FTMO's daily loss resets at
 midnight Prague time, forex's day at 17:00 New York), so a day may last 23 or 25 hours. Times are
 bar closes: a bar belongs to the day it opens in, so the one closing exactly at a boundary is the
-last of the day that ends there, and the next day starts from the marks at the boundary. A day
+last of the day that ends there, and the next day starts from the marks at the boundary (a bar
+with a boundary inside it is judged at that boundary: engine/run/daytimes.py). A day
 is (end of the day before, its own end]: day `d` starts at the start time on local date `d`
 (days since 1970-01-01) and ends at it on date `d + 1`. Light (stdlib only): the run's loop and
 the quiet-bar screen share it, and `engine validate` loads the schema beside it.

@@ -26,6 +26,7 @@ from engine.risk.types import Costs, Intent
 from engine.run import interrupt
 from engine.run.book import DomainBook
 from engine.run.config import StrategyUse
+from engine.run.daytimes import bar_day_times, row_day_times
 from engine.run.decide import Decider, Want
 from engine.run.equity import EquityCurve, PointLog
 from engine.run.market import Series, Timeline
@@ -86,6 +87,10 @@ class Runner:
     carried: Carried = Carried()  # its `engine run` options the commands it suggests keep (store, specs...)
     bar_s: dict[str, float] = field(init=False)  # symbol -> its bar's length: what an order decided at a close fills in
     days: TradingDays = field(init=False)  # the risk spec's trading day: when _day_roll rolls
+    # symbol -> the time each of its bars is judged by for the day (engine/run/daytimes.py), for the
+    # series that have a bar with a day boundary inside it; and the same per timeline row (None: no such bar)
+    day_ts: dict[str, np.ndarray] = field(init=False)
+    row_day_ts: np.ndarray | None = field(init=False)
     # (domain, symbol) -> what the last check found the venue holding apart from the books
     # (_check_positions): checkpointed, so a resumed run raises no fault the run had raised.
     disagreed: dict = field(default_factory=dict)
@@ -96,6 +101,9 @@ class Runner:
         self.days = TradingDays(day.zone, day.starts)
         self.timeline = Timeline(self.series)
         self.bar_s = {s.symbol: bar_length(s.ts) for s in self.series}
+        by_series = [bar_day_times(self.days, s.ts, self.bar_s[s.symbol]) for s in self.series]
+        self.day_ts = {s.symbol: x for s, x in zip(self.series, by_series, strict=True) if x is not None}
+        self.row_day_ts = row_day_times(self.timeline, by_series)
         self._ends_time = _ends_time(self.timeline)
         self.quiet = QuietScreen(self)
         if self.decider is None:
@@ -296,8 +304,11 @@ class Runner:
         if now > t:  # max(bar.ts, now), without the call
             t = now
         ses.clock.set(t)
-        if t > self._day_end:  # _day_roll's own first test, without the call on most rows
-            self._day_roll(t)
+        day_t = t  # the time the row counts in its trading day by: its bar's close, but for a bar
+        if self.day_ts and (x := self.day_ts.get(s.symbol)) is not None:  # with a day boundary inside it
+            day_t = max(float(x[i]), now)
+        if day_t > self._day_end:  # _day_roll's own first test, without the call on most rows
+            self._day_roll(day_t)
         fired = ses.execution.advance(t)
         if fired:
             ses._relay([r for r in fired if r.machine == self._kill_machine])
@@ -319,7 +330,7 @@ class Runner:
         if not book.marks:  # the domain's first bar: its canary days count from here (DomainBook.activated_ts)
             book.activated_ts = t
         book.mark(s.symbol, close)
-        book.marked_ts = t
+        book.marked_ts = day_t
         if ex.brackets:  # nothing open (most stepped rows): no bracket to hear the price
             self._price_update(s, i, close)
         self._tripwires()
@@ -351,24 +362,24 @@ class Runner:
             if b >= end:
                 break
             if b > cur:
-                self._apply_quiet(cur, b)
+                self._apply_quiet(cur, b, path)
             ses.clock.set(ts[i])
             cur = b
-            if self._day_roll(ts[i]):
+            if self._day_roll(path.day_times()[i]):
                 end, moved = b, True
                 break
         if not moved:
-            self._apply_quiet(cur, end)
+            self._apply_quiet(cur, end, path)
             ses.clock.set(ts[end - 1 - k])
         self._record_equity(path, 0, end - k)
         return end
 
-    def _apply_quiet(self, a: int, b: int) -> None:
-        """The venue and the marks after rows [a, b)."""
+    def _apply_quiet(self, a: int, b: int, path: EquityPath) -> None:
+        """The venue and the marks after rows [a, b) of `path`."""
         ses, tl = self.session, self.timeline
         for n in tl.series_in(a, b):
             s = self.series[n]
-            i0, i1, _ = tl.span(n, a, b)
+            i0, i1, at = tl.span(n, a, b)
             bar = s.bar(i1 - 1)
             ses.venue.skip_bars(bar, i1 - i0)
             book = ses.books.get(s.domain)
@@ -377,7 +388,11 @@ class Runner:
                     book.activated_ts = max(float(s.ts[i0]), ses.clock.now())
                 book.mark(s.symbol, bar.close)
                 # as step() leaves it: the latest of its rows (series of one domain end at other rows)
-                book.marked_ts = max(float(s.ts[i1 - 1]), ses.clock.now(), book.marked_ts or -math.inf)
+                if s.symbol in self.day_ts:  # its last row's day time, as step() sets it
+                    row = b - 1 if len(tl.series) == 1 else int(tl.rows_of[n][at + i1 - i0 - 1])
+                    book.marked_ts = path.day_times()[row - path.a]
+                else:
+                    book.marked_ts = max(float(s.ts[i1 - 1]), ses.clock.now(), book.marked_ts or -math.inf)
 
     def _record_equity(self, path: EquityPath, lo: int, hi: int) -> None:
         """One point per booked row of the path's rows [lo, hi) that is its domain's last row of

@@ -154,7 +154,7 @@ class EquityPath:
     from its own start of day and peak, and the worst of them."""
 
     __slots__ = ("runner", "a", "b", "ts", "by_domain", "marks_before", "booked", "below_peak", "_days", "_times",
-                 "_lists", "_ser")
+                 "_day_times", "_clock0", "_lists", "_ser")
 
     def __init__(self, runner: "Runner", a: int, b: int):
         self.runner, self.a, self.b = runner, a, b
@@ -165,7 +165,8 @@ class EquityPath:
         if not times[0] >= now:  # the clock step() would set (ts rise)
             ts = np.maximum(ts, now)
             times = ts.tolist()
-        self.ts, self._times = ts, times
+        self.ts, self._times, self._clock0 = ts, times, now
+        self._day_times: list[float] | None = None
         if len(tl.series) == 1:
             ser = None
             self.booked: np.ndarray | bool = tl.series[0].domain in books  # every row (True) or none
@@ -221,8 +222,22 @@ class EquityPath:
         """Rows (from a) whose time starts a new trading day, as Runner._day_roll counts days
         (TradingDays: a day boundary inside the rows rolls at the first row after it)."""
         if self._days is None:
-            self._days = self.runner.days.new_days(self._times, self.runner._day)
+            self._days = self.runner.days.new_days(self.day_times(), self.runner._day)
         return self._days
+
+    def day_times(self) -> list[float]:
+        """Per row, the time step() judges its trading day by: its time, but for a bar with a day
+        boundary inside it (engine/run/daytimes.py), the later of that boundary and the clock
+        before the row, which is the time of the row before (or the clock the path started at)."""
+        rows = self.runner.row_day_ts
+        if rows is None:
+            return self._times
+        if self._day_times is None:
+            before = np.empty(self.b - self.a)
+            before[0] = self._clock0
+            before[1:] = self.ts[:-1]
+            self._day_times = np.maximum(rows[self.a:self.b], before).tolist()
+        return self._day_times
 
     def pnl_upper(self) -> dict[str, float] | None:
         """The largest daily loss and drawdown of these rows (what daily_loss() and drawdown()

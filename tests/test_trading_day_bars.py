@@ -1,0 +1,83 @@
+"""Bars against the trading day's boundaries (risk spec `limits.trading_day`): a bar belongs to
+the day it opens in, also when the boundary falls inside it (4h bars and a day starting at
+midnight Prague, 23:00 UTC in winter)."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.domain import Domain
+from engine.risk.config import TradingDay
+from engine.risk.tradingday import TradingDays
+from engine.run.daytimes import bar_day_times
+from run_support import ENV, base_config, specset, write_env_override
+
+H = 3600.0
+PRAGUE = TradingDays("Europe/Prague", "00:00")
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
+
+
+def test_a_bar_with_a_boundary_inside_is_judged_at_that_boundary() -> None:
+    closes = at("2024-01-10T00:00") + 4 * H * np.arange(1, 7)  # 04:00 ... 00:00 UTC
+    times = bar_day_times(PRAGUE, closes, 4 * H)
+    assert times is not None
+    assert times.tolist() == [*closes[:5].tolist(), at("2024-01-10T23:00")]  # 20:00 -> 00:00 holds midnight CET
+    assert PRAGUE.day_of(times[-1]) == PRAGUE.day_of(at("2024-01-10T21:00"))  # the day it opens in
+
+
+@pytest.mark.parametrize("days,bar_s", [(PRAGUE, H), (PRAGUE, 15 * 60), (TradingDays("UTC", "00:00"), 4 * H)])
+def test_bars_whose_closes_meet_every_boundary_keep_their_closes(days: TradingDays, bar_s: float) -> None:
+    closes = at("2024-03-29T00:00") + bar_s * np.arange(1, int(6 * 24 * H / bar_s))  # across the spring change
+    assert bar_day_times(days, closes, bar_s) is None
+
+
+def _runner(tmp: Path, bar_s: float, zone: str, starts: str, skip: bool, checkpoint_every: int | None = None):
+    """One EUR/USD series of `bar_s` bars on 2024-01-10/11, long from 04:00 UTC, losing ~0.105% of a
+    $1M wallet by 20:00 and as much again by 22:00 UTC; the daily loss limit is 0.16%."""
+    from engine.run.assemble import assemble
+    from engine.run.market import Series
+    from engine.run.optin import Routing
+
+    specs = specset(str(write_env_override(tmp / "ovr", wallet=1e6, values={"kill_modes": {"daily_loss_limit": 0.0016}})))
+    risk = specs.extra["risk"]
+    limits = risk.limits.model_copy(update={"trading_day": TradingDay(zone=zone, starts=starts)})
+    specs = dataclasses.replace(specs, extra={**specs.extra, "risk": risk.model_copy(update={"limits": limits})})
+    cfg = base_config().model_copy(update={"db": str(tmp / "engine.db"), "env": ENV,
+                                           "venue": {"partial_fill_prob": 0.0, "slippage_bps": 0.0}})
+    if checkpoint_every:
+        cfg = cfg.model_copy(update={"checkpoint_every": checkpoint_every})
+    ts = at("2024-01-10T00:00") + bar_s * np.arange(int(36 * H / bar_s))
+    close = np.where(ts >= at("2024-01-10T22:00"), 0.80, np.where(ts >= at("2024-01-10T20:00"), 0.95, 1.10))
+    signal = np.where(ts >= at("2024-01-10T04:00"), 1.0, 0.0)
+    signal[:2] = 0.0
+    op = np.concatenate([[close[0]], close[:-1]])
+    n = len(ts)
+    series = Series("EUR/USD", Domain.FOREX, ts, op, np.maximum(op, close) + 1e-4, np.minimum(op, close) - 1e-4,
+                    close, np.ones(n), None, None, signal, np.ones(n), np.full(n, 0.3), 1)
+    routing = Routing({"crypto_spot": "off", "crypto_perp": "off", "forex": "paper", "forex_options": "off"}, (), ())
+    runner = assemble(cfg, specs, 3, routing, tmp / "run", series=[series])
+    runner.skip_quiet = skip
+    return runner
+
+
+@pytest.mark.parametrize("skip", [True, False], ids=["skipped", "stepped"])
+@pytest.mark.parametrize("bar_s", [H, 4 * H], ids=["1h", "4h"])
+def test_a_loss_inside_a_prague_day_trips_its_daily_limit_whatever_the_bar(tmp_path: Path, bar_s: float,
+                                                                           skip: bool) -> None:
+    """Both losses fall inside Wednesday (Prague). The 4h bar 20:00 -> 00:00 UTC opens on Wednesday
+    and closes on Thursday: counted in Thursday, it started that day from the 20:00 equity, and
+    Wednesday's 0.21% loss went unseen."""
+    runner = _runner(tmp_path, bar_s, "Europe/Prague", "00:00", skip)
+    try:
+        runner.run()
+    finally:
+        runner.session.store.close()
+    tripped = [e for e in runner.session.kill_events if e.get("to") == "close_only"]
+    assert tripped and "daily_loss" in tripped[0]["reason"]
