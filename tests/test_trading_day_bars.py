@@ -1,6 +1,7 @@
 """Bars against the trading day's boundaries (risk spec `limits.trading_day`): a bar belongs to
 the day it opens in, also when the boundary falls inside it (4h bars and a day starting at
-midnight Prague, 23:00 UTC in winter)."""
+midnight Prague, 23:00 UTC in winter), and a day roll on a checkpoint's row is saved once,
+stepped or skipped."""
 from __future__ import annotations
 
 import dataclasses
@@ -81,3 +82,25 @@ def test_a_loss_inside_a_prague_day_trips_its_daily_limit_whatever_the_bar(tmp_p
         runner.session.store.close()
     tripped = [e for e in runner.session.kill_events if e.get("to") == "close_only"]
     assert tripped and "daily_loss" in tripped[0]["reason"]
+
+
+@pytest.mark.parametrize("skip", [True, False], ids=["skipped", "stepped"])
+def test_a_day_roll_on_a_checkpoint_s_row_is_saved_once(tmp_path: Path, skip: bool) -> None:
+    """1h bars and the New York 17:00 day: the daily loss trips close-only on Wednesday, and the
+    roll at the first row after 22:00 UTC, a checkpoint's row, lifts it. A skipped replay returned
+    from that roll without a row done and saved the same row a second time."""
+    runner = _runner(tmp_path, H, "America/New_York", "17:00", skip, checkpoint_every=22)
+    saved: list[int] = []
+    checkpoint = runner.checkpoint
+
+    def counted() -> None:
+        saved.append(runner.bars)
+        checkpoint()
+
+    runner.checkpoint = counted
+    try:
+        runner.run()
+    finally:
+        runner.session.store.close()
+    assert [e["event"] for e in runner.session.kill_events][:2] == ["risk_update", "day_rolled"]
+    assert saved == [22, 35]  # the checkpoint's row, then the run's end (its 35 rows)

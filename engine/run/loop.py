@@ -164,7 +164,9 @@ class Runner:
             progress.advance(n)
         if self.session.opened:  # a promotion during the row opened wallets: before a checkpoint holds them
             self._check_opened()
-        at_checkpoint = self.bars % every == 0
+        # n is 0 when a quiet stretch's first row rolled the day and moved a machine (skip): that
+        # row is stepped next, and the checkpoint of the rows before it is already saved.
+        at_checkpoint = n > 0 and self.bars % every == 0
         if at_checkpoint:
             self.checkpoint()
         if wall() >= self._next_poll and self.poll_commands():
