@@ -71,6 +71,23 @@ def test_a_demotion_by_the_kill_switch_adds_an_entry_for_the_stage_whose_paramet
     assert list(report["domains"]["crypto_spot"]["kpis_by_stage"]) == ["1"]
 
 
+def test_the_journal_holds_every_kill_event_in_order(tmp_path: Path) -> None:
+    """docs/run-report.md: journal.jsonl holds every kill event, as report.json's `kill_events`
+    lists them; the cooldown and its lifts, which no spec action journals, included."""
+    sc = Scenario(stage=1, datasets=SPOT, offset=0, bars=400, seed=1, partial_fill_prob=0.0, slippage_bps=0.0,
+                  max_hold_s=3600.0, flip_every=6)
+    ovr = write_env_override(tmp_path / "ovr", wallet=1000.0, values={"kill_modes": {"max_drawdown": 0.001}})
+    runner = build(sc, tmp_path, ovr, Checker())
+    ses = runner.session
+    try:
+        runner.run()
+        rows = [(e.ts, e.key, e.payload["from"], e.payload["event"], e.reason) for e in ses.store.journal_entries("kill")]
+    finally:
+        ses.store.close()
+    assert {"cooldown", "flatten_all"} <= {e["to"] for e in ses.kill_events}
+    assert rows == [(e["ts"], e["to"], e["from"], e["event"], e["reason"]) for e in ses.kill_events]
+
+
 def test_open_positions_are_positions_held_not_brackets(tmp_path: Path) -> None:
     """report.json's `open_positions` is what the domain holds at the end (docs/run-report.md), and
     equity.png's title says so: an entry sent at the last bar, not yet filled, holds nothing

@@ -97,6 +97,7 @@ class Runner:
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk, self.session.usd_rates)
+        self.session.kill_detail = self._worst_domain
         day = self.risk.limits.trading_day
         self.days = TradingDays(day.zone, day.starts)
         self.timeline = Timeline(self.series)
@@ -564,10 +565,7 @@ class Runner:
         if equities == self._last_risk_equity:
             return  # nothing the kill spec's guards read has changed
         self._last_risk_equity = equities
-        seen = len(ses.kill_events)
         ses.send(ses.kill, "risk_update", inputs=self.pnl_inputs(equities))
-        for event in ses.kill_events[seen:]:  # (rarely any) the kill machine moved: which domain tripped it
-            event["reason"] += self._worst_domain(event["reason"] == "max_drawdown")
 
     def _worst_domain(self, drawdown: bool) -> str:
         """` in DOMAIN (FRACTION)`: the domain with the largest drawdown (or daily loss), for the

@@ -25,7 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from engine.diagnostics import Diagnostic, Severity, SpecError, sort_key
 from engine.domain import Domain
@@ -178,6 +178,9 @@ class Session:
     decider: Any = None  # engine/run/decide.py: explores at the rates apply_stage passes
     gate_decisions: list[dict] = field(default_factory=list)
     kill_events: list[dict] = field(default_factory=list)
+    # What a `risk_update` trip adds to its kill event's reason: the worst domain and its fraction
+    # (Runner._worst_domain; True: of drawdown), as the spec's inputs carry the fraction alone.
+    kill_detail: Callable[[bool], str] | None = None
     notes: list[str] = field(default_factory=list)
     untradable: list = field(default_factory=list)  # engine/run/preflight.py: symbols the opening wallets never trade
     # Domains whose wallets apply_stage opened since the last untradable check, with the rollout
@@ -296,8 +299,13 @@ class Session:
             broadcasts = self._broadcasts = frozenset(self.specs.machines["kill_modes"].broadcasts)
         for r in records:
             if r.kind == "transition" and r.target is not None and r.target != r.source:
+                reason = cause or self._kill_reason(r)
+                if r.event == "risk_update" and self.kill_detail is not None:
+                    reason += self.kill_detail(reason == "max_drawdown")
                 self.kill_events.append({"ts": r.time, "from": r.source, "to": r.target, "event": r.event,
-                                         "reason": cause or self._kill_reason(r)})
+                                         "reason": reason})
+                self.ledger.journal("kill", r.target, {"from": r.source, "to": r.target, "event": r.event},
+                                    reason=reason)
             if r.event in broadcasts and r.kind in _PROCESSED:
                 for inst in [self.rollout, *self.gates.values()]:
                     if inst is not None and event_declared(inst, r.event):
