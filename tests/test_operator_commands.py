@@ -115,7 +115,7 @@ def test_kill_names_the_running_engine_that_will_act_on_it(db, capsys):
     with RunLock.acquire(f"sqlite:///{db}"):  # what `engine run` holds while it runs
         assert engine("kill", "--mode", "halt", "--db", str(db)) == 0
     out = capsys.readouterr().out
-    assert f"the running engine (pid {os.getpid()} since " in out and "next bar" in out
+    assert f"the running engine (pid {os.getpid()} since " in out and "within a quarter second, between two bars" in out
     assert "no engine is running" not in out
 
 

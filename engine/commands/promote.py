@@ -7,7 +7,7 @@ leaves it nowhere, or, with `--stage N`, leads to another stage (its guards read
 saved ctx: `demoted` reinstates ctx.stage). A refusal says why in the spec's words (the
 reason its rejecting action gives, else the guard that is false) and, with the kill switch
 engaged, the `engine kill` command that lifts it. The event comes from the rollout spec's
-`promote` command. The engine takes the command on its next bar and must raise the
+`promote` command. The engine takes the command between two bars and must raise the
 event only while the rollout is still in `expect_state`, in the same stay there (the
 deadlines of the timers it armed on entry, `expect_timers`): a confirmation given for one
 promotion never confirms a later one, even one that lapsed and came back. `--decline`

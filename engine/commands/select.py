@@ -21,7 +21,8 @@ Where the set goes (docs/engine-run.md, "The active set"):
     which a fresh `engine run` reads (the run config's ml.active_set_file, else that fallback_file);
   * --state DB (a SQLite file or a database URL, as `engine kill --db` takes): the run in that
     store, through the control channel `engine kill` uses (command `set_active`, the set in its
-    args): the running engine takes it at its next bar, a stopped one at `engine run --resume`;
+    args): the running engine takes it within a quarter second, between two bars, a stopped one at
+    `engine run --resume`;
     the engine journals the old and the new set and keeps the new one for later resumes. A store
     with no run that would take it (none, not checkpointed and not running, or finished) is
     refused, nothing posted: a fresh run archives the store and reads the file instead. A set
@@ -65,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
     parser.add_argument("--state", metavar="DB",
                         help="apply the set to the run in this state store (a SQLite file or a database URL): "
-                             "the running engine takes it at its next bar, a stopped run at `engine run --resume`, "
+                             "the running engine takes it within a quarter second, a stopped run at `engine run --resume`, "
                              "and journals the change; refused when no run there would take it (none yet, or "
                              "finished): a fresh `engine run` reads the --out file instead (give both to do both)")
     parser.add_argument("--out", metavar="FILE", type=named,

@@ -382,7 +382,7 @@ def when_applied(url: str, resume: str | None) -> str:
     (resume_command's; refuse_untaken has refused one with neither)."""
     holder = running_engine(url)
     if holder is not None:
-        return f"the running engine ({holder}) acts on it at its next bar"
+        return f"the running engine ({holder}) acts on it within a quarter second, between two bars (a replay may run through many bars first)"
     return f"no engine is running: the command is queued and is applied by `{resume}`"
 
 
