@@ -164,71 +164,37 @@ def test_a_resumed_run_reports_the_kpis_of_an_uninterrupted_one(overrides: Path,
     assert _report(_funded(stopped, overrides, resume=True)) == want
 
 
-def _two_domains(work: Path, loose: Path):
-    """A stage-3 replay of ETH/BTC spot and BTC-PERP side by side, the perp's bars moved onto the
-    spot's times (the bundled sets do not overlap), so quiet stretches hold rows of both domains;
-    seeded random targets flip often."""
+# Two series side by side, each cut to 600 bars, the second's times moved onto the first's (plus
+# `lag` seconds), with seeded random targets that flip often and exploration on even days.
+TWO_DOMAINS = (3, "crypto_spot/ETH_BTC-5m", "crypto_perp/BTC-PERP-1m", 0.0)  # the bundled sets do not overlap
+# Two spot pairs of one domain, the second half a bar later: every row of one comes between two of
+# the other's, so a quiet stretch begins with rows before the other pair's first bar in it.
+TWO_PAIRS = (1, "crypto_spot/ETH_BTC-5m", "crypto_spot/LTC_BTC-5m", 150.0)
+
+
+def _side_by_side(work: Path, loose: Path, case: tuple):
     from engine.run.assemble import assemble
     from engine.run.optin import route
 
+    stage, first, second, lag = case
     specs = specset(str(loose))
     cfg = base_config().model_copy(update={"db": str(work / "engine.db"), "env": ENV, "seed": 5,
                                            "checkpoint_every": 50})
-    routing = route(3, dict(specs.machines["rollout"].states["stage_3"].attrs["domains"]), config_enabled=False,
-                    live_flag=False, paper_flag=True)
+    routing = route(stage, dict(specs.machines["rollout"].states[f"stage_{stage}"].attrs["domains"]),
+                    config_enabled=False, live_flag=False, paper_flag=True)
     atr = specs.extra["risk"].brackets.atr_window
-    spot, perp = (window(full_series(ds, atr), 0, 600) for ds in ("crypto_spot/ETH_BTC-5m", "crypto_perp/BTC-PERP-1m"))
-    perp = dataclasses.replace(perp, ts=perp.ts - (perp.ts[perp.start] - spot.ts[spot.start]))
-    series = [dataclasses.replace(s, signal=_flips(len(s), 15, n)) for n, s in enumerate((spot, perp))]
-    runner = assemble(cfg, specs, 3, routing, work / "run", series=series)
-    _tag(runner, 3, loose, _even_day)
+    a, b = (window(full_series(ds, atr), 0, 600) for ds in (first, second))
+    b = dataclasses.replace(b, ts=b.ts - (b.ts[b.start] - a.ts[a.start]) + lag)
+    series = [dataclasses.replace(s, signal=_flips(len(s), 15, n)) for n, s in enumerate((a, b))]
+    runner = assemble(cfg, specs, stage, routing, work / "run", series=series)
+    _tag(runner, stage, loose, _even_day)
     return runner
 
 
-def _curves(loose: Path, skip: bool) -> dict:
+def _curves(loose: Path, case: tuple, skip: bool) -> dict:
+    """The equity curves and journaled points of a `_side_by_side` replay, and the rows it skipped."""
     with tempfile.TemporaryDirectory() as work:
-        runner = _two_domains(Path(work), loose)
-        runner.skip_quiet = skip
-        try:
-            runner.run()
-            journal = [e.payload for e in runner.session.store.journal_entries("equity")]
-            return {"equity": runner.equity, "journal": journal}
-        finally:
-            runner.session.store.close()
-
-
-def test_quiet_stretches_record_the_shares_stepping_would(loose: Path) -> None:
-    """A quiet stretch values the open exploration positions at each row's mark, as a step does."""
-    fast, slow = _curves(loose, skip=True), _curves(loose, skip=False)
-    assert len(slow["equity"]) == 2 and all(c.shares() for c in slow["equity"].values()), "both must explore"
-    assert fast == slow
-
-
-def _two_pairs(work: Path, loose: Path):
-    """A stage-1 replay of two spot pairs in one domain, the second's bars moved half a bar later,
-    so every row of one pair comes between two of the other's: a quiet stretch then begins with
-    rows before the other pair's first bar in it, whose open exploration position is still worth
-    its mark from before the stretch."""
-    from engine.run.assemble import assemble
-    from engine.run.optin import route
-
-    specs = specset(str(loose))
-    cfg = base_config().model_copy(update={"db": str(work / "engine.db"), "env": ENV, "seed": 5,
-                                           "checkpoint_every": 50})
-    routing = route(1, dict(specs.machines["rollout"].states["stage_1"].attrs["domains"]), config_enabled=False,
-                    live_flag=False, paper_flag=True)
-    atr = specs.extra["risk"].brackets.atr_window
-    eth, ltc = (window(full_series(f"crypto_spot/{p}-5m", atr), 0, 600) for p in ("ETH_BTC", "LTC_BTC"))
-    ltc = dataclasses.replace(ltc, ts=ltc.ts - (ltc.ts[ltc.start] - eth.ts[eth.start]) + 150.0)
-    series = [dataclasses.replace(s, signal=_flips(len(s), 15, n)) for n, s in enumerate((eth, ltc))]
-    runner = assemble(cfg, specs, 1, routing, work / "run", series=series)
-    _tag(runner, 1, loose, _even_day)
-    return runner
-
-
-def _pair_curves(loose: Path, skip: bool) -> dict:
-    with tempfile.TemporaryDirectory() as work:
-        runner = _two_pairs(Path(work), loose)
+        runner = _side_by_side(Path(work), loose, case)
         runner.skip_quiet = skip
         skipped, skip_rows = [], runner.skip
 
@@ -245,10 +211,18 @@ def _pair_curves(loose: Path, skip: bool) -> dict:
             runner.session.store.close()
 
 
+def test_quiet_stretches_record_the_shares_stepping_would(loose: Path) -> None:
+    """A quiet stretch values the open exploration positions at each row's mark, as a step does."""
+    fast, slow = _curves(loose, TWO_DOMAINS, skip=True), _curves(loose, TWO_DOMAINS, skip=False)
+    assert len(slow["equity"]) == 2 and all(c.shares() for c in slow["equity"].values()), "both must explore"
+    assert fast["skipped"]
+    assert (fast["equity"], fast["journal"]) == (slow["equity"], slow["journal"])
+
+
 def test_a_quiet_stretch_values_a_pair_before_its_first_bar_in_it_at_the_earlier_mark(loose: Path) -> None:
     """Applying a stretch moves the marks to its last row before its points are recorded; a
     row before a pair's first bar in the stretch must still see that pair's earlier mark."""
-    fast, slow = _pair_curves(loose, skip=True), _pair_curves(loose, skip=False)
+    fast, slow = _curves(loose, TWO_PAIRS, skip=True), _curves(loose, TWO_PAIRS, skip=False)
     assert fast["skipped"] and slow["equity"]["crypto_spot"].shares(), "it must skip rows and explore"
     assert fast["equity"] == slow["equity"]
     assert fast["journal"] == slow["journal"]
