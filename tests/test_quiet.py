@@ -363,13 +363,12 @@ def test_the_equity_path_is_what_stepping_the_rows_would_measure(case) -> None:
     start = {d: b.day_start_equity for d, b in books.items()}
     peak = {d: b.peak_equity for d, b in books.items()}
     before, day, new_days = {d: b.equity for d, b in books.items()}, runner._day, []
-    clock = runner.session.clock.now()
     for r in range(n):
-        t = max(float(tl.ts[r]), clock)
-        # a bar with a day boundary inside it counts in the day it opens in (engine/run/daytimes.py)
-        day_t = t if runner.row_day_ts is None else max(float(runner.row_day_ts[r]), clock)
-        clock = t
-        if runner.days.day_of(day_t) != day:
+        t = max(float(tl.ts[r]), runner.session.clock.now())
+        # a bar with a day boundary inside it is judged at that boundary (engine/run/daytimes.py)
+        own = t if runner.row_day_ts is None else float(runner.row_day_ts[r])
+        day_t = own if own < tl.ts[r] else t
+        if day < 0 or day_t > runner.days.end_of(day):  # as Runner._day_roll rolls
             day, start = runner.days.day_of(day_t), dict(before)
             new_days.append(r)
         s = tl.series[tl.ser[r]]

@@ -39,24 +39,32 @@ def test_bars_whose_closes_meet_every_boundary_keep_their_closes(days: TradingDa
     assert bar_day_times(days, closes, bar_s) is None
 
 
-def _runner(tmp: Path, bar_s: float, zone: str, starts: str, skip: bool, checkpoint_every: int | None = None):
-    """One EUR/USD series of `bar_s` bars on 2024-01-10/11, long from 04:00 UTC, losing ~0.105% of a
-    $1M wallet by 20:00 and as much again by 22:00 UTC; the daily loss limit is 0.16%."""
+def _wednesday(bar_s: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """`bar_s` bars on 2024-01-10/11, long from 04:00 UTC, losing ~0.105% of a $1M wallet by 20:00
+    and as much again by 22:00 UTC."""
+    ts = at("2024-01-10T00:00") + bar_s * np.arange(int(36 * H / bar_s))
+    close = np.where(ts >= at("2024-01-10T22:00"), 0.80, np.where(ts >= at("2024-01-10T20:00"), 0.95, 1.10))
+    return ts, close, at("2024-01-10T04:00")
+
+
+def _runner(tmp: Path, market: tuple, zone: str, starts: str, skip: bool, checkpoint_every: int | None = None,
+            max_hold: float | None = None):
+    """One EUR/USD series, (bar closes, closes, the time it goes long from); the daily loss limit is 0.16%."""
     from engine.run.assemble import assemble
     from engine.run.market import Series
     from engine.run.optin import Routing
 
     specs = specset(str(write_env_override(tmp / "ovr", wallet=1e6, values={"kill_modes": {"daily_loss_limit": 0.0016}})))
     risk = specs.extra["risk"]
-    limits = risk.limits.model_copy(update={"trading_day": TradingDay(zone=zone, starts=starts)})
+    limits = risk.limits.model_copy(update={"trading_day": TradingDay(zone=zone, starts=starts),
+                                            "max_hold": max_hold or risk.limits.max_hold})
     specs = dataclasses.replace(specs, extra={**specs.extra, "risk": risk.model_copy(update={"limits": limits})})
     cfg = base_config().model_copy(update={"db": str(tmp / "engine.db"), "env": ENV,
                                            "venue": {"partial_fill_prob": 0.0, "slippage_bps": 0.0}})
     if checkpoint_every:
         cfg = cfg.model_copy(update={"checkpoint_every": checkpoint_every})
-    ts = at("2024-01-10T00:00") + bar_s * np.arange(int(36 * H / bar_s))
-    close = np.where(ts >= at("2024-01-10T22:00"), 0.80, np.where(ts >= at("2024-01-10T20:00"), 0.95, 1.10))
-    signal = np.where(ts >= at("2024-01-10T04:00"), 1.0, 0.0)
+    ts, close, long_from = market
+    signal = np.where(ts >= long_from, 1.0, 0.0)
     signal[:2] = 0.0
     op = np.concatenate([[close[0]], close[:-1]])
     n = len(ts)
@@ -75,7 +83,7 @@ def test_a_loss_inside_a_prague_day_trips_its_daily_limit_whatever_the_bar(tmp_p
     """Both losses fall inside Wednesday (Prague). The 4h bar 20:00 -> 00:00 UTC opens on Wednesday
     and closes on Thursday: counted in Thursday, it started that day from the 20:00 equity, and
     Wednesday's 0.21% loss went unseen."""
-    runner = _runner(tmp_path, bar_s, "Europe/Prague", "00:00", skip)
+    runner = _runner(tmp_path, _wednesday(bar_s), "Europe/Prague", "00:00", skip)
     try:
         runner.run()
     finally:
@@ -89,7 +97,7 @@ def test_a_day_roll_on_a_checkpoint_s_row_is_saved_once(tmp_path: Path, skip: bo
     """1h bars and the New York 17:00 day: the daily loss trips close-only on Wednesday, and the
     roll at the first row after 22:00 UTC, a checkpoint's row, lifts it. A skipped replay returned
     from that roll without a row done and saved the same row a second time."""
-    runner = _runner(tmp_path, H, "America/New_York", "17:00", skip, checkpoint_every=22)
+    runner = _runner(tmp_path, _wednesday(H), "America/New_York", "17:00", skip, checkpoint_every=22)
     saved: list[int] = []
     checkpoint = runner.checkpoint
 
@@ -104,3 +112,40 @@ def test_a_day_roll_on_a_checkpoint_s_row_is_saved_once(tmp_path: Path, skip: bo
         runner.session.store.close()
     assert [e["event"] for e in runner.session.kill_events][:2] == ["risk_update", "day_rolled"]
     assert saved == [22, 35]  # the checkpoint's row, then the run's end (its 35 rows)
+
+
+def _records(tmp: Path, market: tuple, skip: bool) -> tuple:
+    """The audit trail, kill events and gates' closes of a run of `market` on the Prague day."""
+    runner = _runner(tmp, market, "Europe/Prague", "00:00", skip, max_hold=30 * 86400.0)  # held through the gap
+    ses = runner.session
+    records, sink = [], ses.interp.sink
+
+    class Kept:
+        def write(self, r) -> None:
+            records.append(r)
+            sink.write(r)
+
+        def flush(self) -> None:
+            sink.flush()
+
+    ses.interp.sink = Kept()
+    try:
+        runner.run()
+    finally:
+        ses.store.close()
+    closes = {d: (k.days, k.last_ts, k.last_equity) for d, k in runner.gate_kpis.items()}
+    return records, ses.kill_events, closes
+
+
+def test_a_roll_that_moves_a_machine_on_a_bar_with_a_boundary_inside_rolls_once(tmp_path: Path) -> None:
+    """4h bars: a loss trips close-only on Tuesday (Prague); after a gap, the bar 20:00 -> 00:00 UTC
+    holds Wednesday's end, and its roll lifts the close-only. A skipped replay stops its stretch at
+    that row with the clock at the bar's close: step() judged the row by that clock, not by the
+    boundary, and rolled the day a second time."""
+    ts = at("2024-01-08T00:00") + 4 * H * np.arange(13)
+    ts = np.concatenate([ts, at("2024-01-11T00:00") + 4 * H * np.arange(4)])
+    close = np.where(ts >= at("2024-01-09T10:00"), 0.80, np.where(ts >= at("2024-01-09T06:00"), 0.95, 1.10))
+    market = (ts, close, at("2024-01-08T04:00"))
+    stepped, skipped = _records(tmp_path / "a", market, False), _records(tmp_path / "b", market, True)
+    assert [e["event"] for e in stepped[1]] == ["risk_update", "day_rolled"]
+    assert skipped == stepped

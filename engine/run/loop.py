@@ -307,9 +307,9 @@ class Runner:
         if now > t:  # max(bar.ts, now), without the call
             t = now
         ses.clock.set(t)
-        day_t = t  # the time the row counts in its trading day by: its bar's close, but for a bar
-        if self.day_ts and (x := self.day_ts.get(s.symbol)) is not None:  # with a day boundary inside it
-            day_t = max(float(x[i]), now)
+        day_t, straddles = t, False  # the time the row counts in its trading day by: its close, but a bar
+        if self.day_ts and (x := self.day_ts.get(s.symbol)) is not None and x[i] < bar.ts:  # with a day
+            day_t, straddles = float(x[i]), True  # boundary inside it at that boundary (engine/run/daytimes.py)
         if day_t > self._day_end:  # _day_roll's own first test, without the call on most rows
             self._day_roll(day_t)
         fired = ses.execution.advance(t)
@@ -333,7 +333,8 @@ class Runner:
         if not book.marks:  # the domain's first bar: its canary days count from here (DomainBook.activated_ts)
             book.activated_ts = t
         book.mark(s.symbol, close)
-        book.marked_ts = day_t
+        # the latest time the book was marked at, as its day counts it (the gates' daily closes)
+        book.marked_ts = max(day_t, book.marked_ts or -math.inf) if straddles else t
         if ex.brackets:  # nothing open (most stepped rows): no bracket to hear the price
             self._price_update(s, i, close)
         self._tripwires()
@@ -365,24 +366,24 @@ class Runner:
             if b >= end:
                 break
             if b > cur:
-                self._apply_quiet(cur, b, path)
+                self._apply_quiet(cur, b)
             ses.clock.set(ts[i])
             cur = b
             if self._day_roll(path.day_times()[i]):
                 end, moved = b, True
                 break
         if not moved:
-            self._apply_quiet(cur, end, path)
+            self._apply_quiet(cur, end)
             ses.clock.set(ts[end - 1 - k])
         self._record_equity(path, 0, end - k)
         return end
 
-    def _apply_quiet(self, a: int, b: int, path: EquityPath) -> None:
-        """The venue and the marks after rows [a, b) of `path`."""
+    def _apply_quiet(self, a: int, b: int) -> None:
+        """The venue and the marks after rows [a, b)."""
         ses, tl = self.session, self.timeline
         for n in tl.series_in(a, b):
             s = self.series[n]
-            i0, i1, at = tl.span(n, a, b)
+            i0, i1, _ = tl.span(n, a, b)
             bar = s.bar(i1 - 1)
             ses.venue.skip_bars(bar, i1 - i0)
             book = ses.books.get(s.domain)
@@ -390,12 +391,12 @@ class Runner:
                 if not book.marks:  # as step() would at the domain's first bar
                     book.activated_ts = max(float(s.ts[i0]), ses.clock.now())
                 book.mark(s.symbol, bar.close)
-                # as step() leaves it: the latest of its rows (series of one domain end at other rows)
-                if s.symbol in self.day_ts:  # its last row's day time, as step() sets it
-                    row = b - 1 if len(tl.series) == 1 else int(tl.rows_of[n][at + i1 - i0 - 1])
-                    book.marked_ts = path.day_times()[row - path.a]
-                else:
-                    book.marked_ts = max(float(s.ts[i1 - 1]), ses.clock.now(), book.marked_ts or -math.inf)
+                # as step() leaves it: the latest of its rows (series of one domain end at other rows),
+                # a last bar with a day boundary inside it at that boundary
+                x = self.day_ts.get(s.symbol) if self.day_ts else None
+                last = max(float(s.ts[i1 - 1]), ses.clock.now()) if x is None or x[i1 - 1] >= s.ts[i1 - 1] \
+                    else float(x[i1 - 1])
+                book.marked_ts = max(last, book.marked_ts or -math.inf)
 
     def _record_equity(self, path: EquityPath, lo: int, hi: int) -> None:
         """One point per booked row of the path's rows [lo, hi) that is its domain's last row of

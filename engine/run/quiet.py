@@ -154,7 +154,7 @@ class EquityPath:
     from its own start of day and peak, and the worst of them."""
 
     __slots__ = ("runner", "a", "b", "ts", "by_domain", "marks_before", "booked", "below_peak", "_days", "_times",
-                 "_day_times", "_clock0", "_lists", "_ser")
+                 "_day_times", "_lists", "_ser")
 
     def __init__(self, runner: "Runner", a: int, b: int):
         self.runner, self.a, self.b = runner, a, b
@@ -165,7 +165,7 @@ class EquityPath:
         if not times[0] >= now:  # the clock step() would set (ts rise)
             ts = np.maximum(ts, now)
             times = ts.tolist()
-        self.ts, self._times, self._clock0 = ts, times, now
+        self.ts, self._times = ts, times
         self._day_times: list[float] | None = None
         if len(tl.series) == 1:
             ser = None
@@ -226,17 +226,17 @@ class EquityPath:
         return self._days
 
     def day_times(self) -> list[float]:
-        """Per row, the time step() judges its trading day by: its time, but for a bar with a day
-        boundary inside it (engine/run/daytimes.py), the later of that boundary and the clock
-        before the row, which is the time of the row before (or the clock the path started at)."""
+        """Per row, the time step() judges its trading day by: its time (max(ts, clock)), but a bar
+        with a day boundary inside it at that boundary (engine/run/daytimes.py). Kept rising, for
+        new_days' search: a row judged before a row ahead of it rolls no day in step() either, as
+        that row's roll went past its time."""
         rows = self.runner.row_day_ts
         if rows is None:
             return self._times
         if self._day_times is None:
-            before = np.empty(self.b - self.a)
-            before[0] = self._clock0
-            before[1:] = self.ts[:-1]
-            self._day_times = np.maximum(rows[self.a:self.b], before).tolist()
+            own = rows[self.a:self.b]
+            judged = np.where(own < self.runner.timeline.ts[self.a:self.b], own, self.ts)
+            self._day_times = np.maximum.accumulate(judged).tolist()
         return self._day_times
 
     def pnl_upper(self) -> dict[str, float] | None:
