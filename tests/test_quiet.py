@@ -291,7 +291,7 @@ def equity_paths(draw):
 
     from engine.domain import Domain
     from engine.run.book import DomainBook
-    from engine.run.daytimes import bar_day_times, row_day_times
+    from engine.run.daytimes import row_day_times
     from engine.run.loop import bar_length
     from engine.run.market import Series, Timeline
     from state.ledger import Book as Position
@@ -324,7 +324,7 @@ def equity_paths(draw):
     session = SimpleNamespace(clock=SimpleNamespace(now=lambda: now), books=books)
     days = TradingDays(*draw(st.sampled_from([("UTC", "00:00"), ("Europe/Prague", "00:00"),
                                               ("America/New_York", "17:00")])))
-    row_day_ts = row_day_times(tl, [bar_day_times(days, s.ts, bar_length(s.ts)) for s in series])
+    row_day_ts = row_day_times(days, tl, {s.symbol: bar_length(s.ts) for s in series})
     runner = SimpleNamespace(timeline=tl, booked_series=np.ones(n_series, dtype=bool), session=session,
                              days=days, row_day_ts=row_day_ts, _day=draw(st.sampled_from([days.day_of(now), -1])))
     return runner, len(tl)

@@ -14,7 +14,7 @@ import pytest
 from engine.domain import Domain
 from engine.risk.config import TradingDay
 from engine.risk.tradingday import TradingDays
-from engine.run.daytimes import bar_day_times
+from engine.run.daytimes import row_day_times, straddles
 from run_support import ENV, base_config, specset, write_env_override
 
 H = 3600.0
@@ -27,16 +27,40 @@ def at(text: str) -> float:
 
 def test_a_bar_with_a_boundary_inside_is_judged_at_that_boundary() -> None:
     closes = at("2024-01-10T00:00") + 4 * H * np.arange(1, 7)  # 04:00 ... 00:00 UTC
-    times = bar_day_times(PRAGUE, closes, 4 * H)
-    assert times is not None
-    assert times.tolist() == [*closes[:5].tolist(), at("2024-01-10T23:00")]  # 20:00 -> 00:00 holds midnight CET
-    assert PRAGUE.day_of(times[-1]) == PRAGUE.day_of(at("2024-01-10T21:00"))  # the day it opens in
+    bounds, held = straddles(PRAGUE, closes, 4 * H)
+    assert (bounds.tolist(), held.tolist()) == ([at("2024-01-10T23:00")], [closes[-1]])  # 20:00 -> 00:00: midnight CET
+    assert PRAGUE.day_of(bounds[0]) == PRAGUE.day_of(at("2024-01-10T21:00"))  # the day it opens in
 
 
 @pytest.mark.parametrize("days,bar_s", [(PRAGUE, H), (PRAGUE, 15 * 60), (TradingDays("UTC", "00:00"), 4 * H)])
-def test_bars_whose_closes_meet_every_boundary_keep_their_closes(days: TradingDays, bar_s: float) -> None:
+def test_bars_whose_closes_meet_every_boundary_hold_none(days: TradingDays, bar_s: float) -> None:
     closes = at("2024-03-29T00:00") + bar_s * np.arange(1, int(6 * 24 * H / bar_s))  # across the spring change
-    assert bar_day_times(days, closes, bar_s) is None
+    assert not straddles(days, closes, bar_s)[0].size
+
+
+def _series(symbol: str, ts: np.ndarray, close: np.ndarray, signal: np.ndarray):
+    from engine.run.market import Series
+
+    op = np.concatenate([[close[0]], close[:-1]])
+    n = len(ts)
+    return Series(symbol, Domain.FOREX, ts, op, np.maximum(op, close) + 1e-4, np.minimum(op, close) - 1e-4,
+                  close, np.ones(n), None, None, signal, np.ones(n), np.full(n, 0.3), 1)
+
+
+def test_rows_of_finer_bars_count_in_the_day_a_coarser_bar_holding_its_end_opened_in() -> None:
+    """A 4h bar 20:00 -> 00:00 UTC holds Wednesday's end (23:00, Prague); the 30m bars that close
+    after 23:00 and up to 00:00 are judged at 23:00 too, so the day rolls after the 4h bar closed."""
+    from engine.run.market import Timeline
+
+    four = at("2024-01-10T00:00") + 4 * H * np.arange(1, 9)
+    half = at("2024-01-10T00:00") + 0.5 * H * np.arange(1, 64)
+    tl = Timeline([_series("EUR/USD", four, np.ones(8), np.zeros(8)), _series("GBP/USD", half, np.ones(63), np.zeros(63))])
+    times = row_day_times(PRAGUE, tl, {"EUR/USD": 4 * H, "GBP/USD": 0.5 * H})
+    assert times is not None
+    moved = {float(t): float(d) for t, d in zip(tl.ts, times, strict=True) if d != t}
+    wed_end = at("2024-01-10T23:00")
+    assert moved == {at("2024-01-10T23:30"): wed_end, at("2024-01-11T00:00"): wed_end}  # (two rows at 00:00)
+    assert sum(1 for t, d in zip(tl.ts, times, strict=True) if d != t) == 3
 
 
 def _wednesday(bar_s: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -48,10 +72,10 @@ def _wednesday(bar_s: float) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def _runner(tmp: Path, market: tuple, zone: str, starts: str, skip: bool, checkpoint_every: int | None = None,
-            max_hold: float | None = None):
-    """One EUR/USD series, (bar closes, closes, the time it goes long from); the daily loss limit is 0.16%."""
+            max_hold: float | None = None, beside: tuple = ()):
+    """One EUR/USD series, (bar closes, closes, the time it goes long from), and the series `beside`
+    it; the daily loss limit is 0.16%."""
     from engine.run.assemble import assemble
-    from engine.run.market import Series
     from engine.run.optin import Routing
 
     specs = specset(str(write_env_override(tmp / "ovr", wallet=1e6, values={"kill_modes": {"daily_loss_limit": 0.0016}})))
@@ -66,24 +90,27 @@ def _runner(tmp: Path, market: tuple, zone: str, starts: str, skip: bool, checkp
     ts, close, long_from = market
     signal = np.where(ts >= long_from, 1.0, 0.0)
     signal[:2] = 0.0
-    op = np.concatenate([[close[0]], close[:-1]])
-    n = len(ts)
-    series = Series("EUR/USD", Domain.FOREX, ts, op, np.maximum(op, close) + 1e-4, np.minimum(op, close) - 1e-4,
-                    close, np.ones(n), None, None, signal, np.ones(n), np.full(n, 0.3), 1)
+    series = [_series("EUR/USD", ts, close, signal), *beside]
     routing = Routing({"crypto_spot": "off", "crypto_perp": "off", "forex": "paper", "forex_options": "off"}, (), ())
-    runner = assemble(cfg, specs, 3, routing, tmp / "run", series=[series])
+    runner = assemble(cfg, specs, 3, routing, tmp / "run", series=series)
     runner.skip_quiet = skip
     return runner
 
 
 @pytest.mark.parametrize("skip", [True, False], ids=["skipped", "stepped"])
-@pytest.mark.parametrize("bar_s", [H, 4 * H], ids=["1h", "4h"])
+@pytest.mark.parametrize("bar_s,beside", [(H, None), (4 * H, None), (4 * H, 0.5 * H), (4 * H, H)],
+                         ids=["1h", "4h", "4h-beside-30m", "4h-beside-1h"])
 def test_a_loss_inside_a_prague_day_trips_its_daily_limit_whatever_the_bar(tmp_path: Path, bar_s: float,
-                                                                           skip: bool) -> None:
+                                                                           beside: float | None, skip: bool) -> None:
     """Both losses fall inside Wednesday (Prague). The 4h bar 20:00 -> 00:00 UTC opens on Wednesday
     and closes on Thursday: counted in Thursday, it started that day from the 20:00 equity, and
-    Wednesday's 0.21% loss went unseen."""
-    runner = _runner(tmp_path, _wednesday(bar_s), "Europe/Prague", "00:00", skip)
+    Wednesday's 0.21% loss went unseen; so it did when a flat series of finer bars beside it rolled
+    the day at its first row after 23:00."""
+    flat = ()
+    if beside:
+        ts = at("2024-01-10T00:00") + beside * np.arange(1, int(36 * H / beside))
+        flat = (_series("GBP/USD", ts, np.full(len(ts), 1.27), np.zeros(len(ts))),)
+    runner = _runner(tmp_path, _wednesday(bar_s), "Europe/Prague", "00:00", skip, beside=flat)
     try:
         runner.run()
     finally:

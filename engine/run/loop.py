@@ -26,7 +26,7 @@ from engine.risk.types import Costs, Intent
 from engine.run import interrupt
 from engine.run.book import DomainBook
 from engine.run.config import StrategyUse
-from engine.run.daytimes import bar_day_times, row_day_times
+from engine.run.daytimes import row_day_times
 from engine.run.decide import Decider, Want
 from engine.run.equity import EquityCurve, PointLog
 from engine.run.market import Series, Timeline
@@ -87,9 +87,7 @@ class Runner:
     carried: Carried = Carried()  # its `engine run` options the commands it suggests keep (store, specs...)
     bar_s: dict[str, float] = field(init=False)  # symbol -> its bar's length: what an order decided at a close fills in
     days: TradingDays = field(init=False)  # the risk spec's trading day: when _day_roll rolls
-    # symbol -> the time each of its bars is judged by for the day (engine/run/daytimes.py), for the
-    # series that have a bar with a day boundary inside it; and the same per timeline row (None: no such bar)
-    day_ts: dict[str, np.ndarray] = field(init=False)
+    # per timeline row, the time its trading day judges it by (engine/run/daytimes.py; None: each row's own)
     row_day_ts: np.ndarray | None = field(init=False)
     # (domain, symbol) -> what the last check found the venue holding apart from the books
     # (_check_positions): checkpointed, so a resumed run raises no fault the run had raised.
@@ -102,9 +100,7 @@ class Runner:
         self.days = TradingDays(day.zone, day.starts)
         self.timeline = Timeline(self.series)
         self.bar_s = {s.symbol: bar_length(s.ts) for s in self.series}
-        by_series = [bar_day_times(self.days, s.ts, self.bar_s[s.symbol]) for s in self.series]
-        self.day_ts = {s.symbol: x for s, x in zip(self.series, by_series, strict=True) if x is not None}
-        self.row_day_ts = row_day_times(self.timeline, by_series)
+        self.row_day_ts = row_day_times(self.days, self.timeline, self.bar_s)
         self._ends_time = _ends_time(self.timeline)
         self.quiet = QuietScreen(self)
         if self.decider is None:
@@ -307,9 +303,10 @@ class Runner:
         if now > t:  # max(bar.ts, now), without the call
             t = now
         ses.clock.set(t)
-        day_t, straddles = t, False  # the time the row counts in its trading day by: its close, but a bar
-        if self.day_ts and (x := self.day_ts.get(s.symbol)) is not None and x[i] < bar.ts:  # with a day
-            day_t, straddles = float(x[i]), True  # boundary inside it at that boundary (engine/run/daytimes.py)
+        day_t, held = t, False  # the time the row counts in its trading day by: its close, but a row
+        rows = self.row_day_ts  # while a bar holds a day boundary at that boundary (engine/run/daytimes.py)
+        if rows is not None and (d := float(rows[self.bars])) < bar.ts:
+            day_t, held = d, True
         if day_t > self._day_end:  # _day_roll's own first test, without the call on most rows
             self._day_roll(day_t)
         fired = ses.execution.advance(t)
@@ -334,7 +331,7 @@ class Runner:
             book.activated_ts = t
         book.mark(s.symbol, close)
         # the latest time the book was marked at, as its day counts it (the gates' daily closes)
-        book.marked_ts = max(day_t, book.marked_ts or -math.inf) if straddles else t
+        book.marked_ts = max(day_t, book.marked_ts or -math.inf) if held else t
         if ex.brackets:  # nothing open (most stepped rows): no bracket to hear the price
             self._price_update(s, i, close)
         self._tripwires()
@@ -383,7 +380,7 @@ class Runner:
         ses, tl = self.session, self.timeline
         for n in tl.series_in(a, b):
             s = self.series[n]
-            i0, i1, _ = tl.span(n, a, b)
+            i0, i1, at = tl.span(n, a, b)
             bar = s.bar(i1 - 1)
             ses.venue.skip_bars(bar, i1 - i0)
             book = ses.books.get(s.domain)
@@ -392,10 +389,12 @@ class Runner:
                     book.activated_ts = max(float(s.ts[i0]), ses.clock.now())
                 book.mark(s.symbol, bar.close)
                 # as step() leaves it: the latest of its rows (series of one domain end at other rows),
-                # a last bar with a day boundary inside it at that boundary
-                x = self.day_ts.get(s.symbol) if self.day_ts else None
-                last = max(float(s.ts[i1 - 1]), ses.clock.now()) if x is None or x[i1 - 1] >= s.ts[i1 - 1] \
-                    else float(x[i1 - 1])
+                # a last row the trading day judges at a boundary at that boundary
+                last = max(float(s.ts[i1 - 1]), ses.clock.now())
+                if self.row_day_ts is not None:
+                    r = b - 1 if len(tl.series) == 1 else int(tl.rows_of[n][at + i1 - i0 - 1])
+                    if (d := float(self.row_day_ts[r])) < s.ts[i1 - 1]:
+                        last = d
                 book.marked_ts = max(last, book.marked_ts or -math.inf)
 
     def _record_equity(self, path: EquityPath, lo: int, hi: int) -> None:
