@@ -4,8 +4,9 @@ The modes are the `commands:` of the kill spec (specs/kill/kill_modes.yaml),
 written with hyphens on the command line (`close_only` -> `close-only`). The
 command is posted to the state store's control channel under the spec's
 command name; the running engine takes it with `Store.take_commands()` between two
-bars, within COMMAND_POLL_S (a quarter second) of wall time (with none running, the next `engine run --stage N --resume` does) and raises the
-event the spec maps it to (also given in the args). A finished run takes no command:
+bars, within COMMAND_POLL_S (a quarter second) of wall time (with none running, the next
+`engine run --stage N --resume` does) and raises the event the spec maps it to (also given
+in the args). A finished run takes no command:
 refused, nothing posted.
 
     command: "close_only"
