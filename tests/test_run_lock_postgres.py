@@ -5,7 +5,6 @@ without one."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -118,45 +117,47 @@ def _end_lock_session() -> None:
     assert ended, "the lock's session must have been found"
 
 
-def _engine(*args: str, url: str) -> subprocess.CompletedProcess:
+def _engine(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The engine in `cwd`, where a server store's folder lands (var/<backend>-<id>): a test's own
+    tmp_path, since another test on another worker makes folders under the checkout's var/ meanwhile."""
     env = {**os.environ, "ENGINE_DB_URL": url, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
 
 
-def test_run_and_kill_under_another_spelling_see_the_running_engine(schemas: list[str], tmp_path: Path) -> None:
+def _run(tmp_path: Path, *args: str) -> list[str]:
+    return ["run", "--stage", "1", "--no-progress", "--specs", str(ROOT / "specs"), "--config", _config(tmp_path), *args]
+
+
+def test_run_and_kill_under_another_spelling_see_the_running_engine(schemas: list[str], tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from state.store import Store
 
+    monkeypatch.chdir(tmp_path)
     one = _with_schema(PG_URL, schemas[0])
     other = _with_schema(_other_spelling(PG_URL), schemas[0])
     Store.open(url=one).close()  # the store's tables, as a run makes them
-    before = set((ROOT / "var").glob("postgresql-*"))
-    try:
-        with RunLock.acquire(one):
-            run = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=other)
-            kill = _engine("kill", "--mode", "close-only", url=other)
-        assert run.returncode == 1 and f"already running (pid {os.getpid()}" in run.stderr, run.stderr[-2000:]
-        assert kill.returncode == 0 and f"the running engine (pid {os.getpid()}" in kill.stdout, kill.stderr
-        # the refused run made no folder or lock file of its own: only the running engine's is new
-        assert set((ROOT / "var").glob("postgresql-*")) - before == {ROOT / run_files(one).folder}
-    finally:
-        shutil.rmtree(ROOT / run_files(one).folder, ignore_errors=True)
+    with RunLock.acquire(one):
+        run = _engine(*_run(tmp_path, "--run-dir", str(tmp_path / "run")), url=other, cwd=tmp_path)
+        kill = _engine("kill", "--mode", "close-only", "--specs", str(ROOT / "specs"), url=other, cwd=tmp_path)
+    assert run.returncode == 1 and f"already running (pid {os.getpid()}" in run.stderr, run.stderr[-2000:]
+    assert kill.returncode == 0 and f"the running engine (pid {os.getpid()}" in kill.stdout, kill.stderr
+    # the refused run made no folder or lock file of its own: only the running engine's is there
+    assert set((tmp_path / "var").glob("postgresql-*")) == {tmp_path / run_files(one).folder}
 
 
-def test_a_crashed_run_resumes_under_another_spelling_of_its_url(schemas: list[str], tmp_path: Path) -> None:
+def test_a_crashed_run_resumes_under_another_spelling_of_its_url(schemas: list[str], tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The docs say two spellings are one store: its paper venue's file too (found by the
     store's id), so a stopped run resumes whichever spelling the operator types."""
+    monkeypatch.chdir(tmp_path)
     one = _with_schema(PG_URL, schemas[0])
     other = _with_schema(_other_spelling(PG_URL), schemas[0])
-    run_dir = str(tmp_path / "run")
-    try:
-        first = _engine("run", "--stage", "1", "--no-progress", "--max-bars", "60", "--run-dir", run_dir, url=one)
-        assert first.returncode == 0, first.stderr[-2000:]
-        assert (ROOT / run_files(other).venue).is_file()
-        resumed = _engine("run", "--stage", "1", "--no-progress", "--max-bars", "120", "--resume", url=other)
-        assert resumed.returncode == 0, resumed.stderr[-2000:]
-    finally:
-        shutil.rmtree(ROOT / run_files(one).folder, ignore_errors=True)
+    first = _engine(*_run(tmp_path, "--max-bars", "60", "--run-dir", str(tmp_path / "run")), url=one, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert run_files(other).venue.is_file()
+    resumed = _engine(*_run(tmp_path, "--max-bars", "120", "--resume"), url=other, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
 
 
 def test_a_resume_on_a_server_that_cannot_be_reached_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
