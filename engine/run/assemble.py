@@ -96,6 +96,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         if saved is not None:
             _check_routable(store, specs, stage, routing)
             clock.set(saved["clock"])
+        stages = bind_stages(specs, cfg.env)  # a binding error refuses the run before its directory is made
         decider = build_decider(cfg, specs, stage, series, store, notes, resume=saved is not None)
         active = active_symbols(cfg, specs, store, notes, resume=saved is not None, config=config)
         # A resume whose venue file is gone is refused here, before the run directory is made.
@@ -106,7 +107,6 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
         raise
     with _audit_trail(run_dir, cfg, saved, notes, owner, on_started) as sink:
         interp = Interpreter(clock, sink)
-        stages = bind_stages(specs, cfg.env)
         session = Session(specs, cfg, stage, routing, run_dir, clock, store, venue, interp, stages[stage], notes=notes,
                           stages=stages, currencies=currencies)
         session.held = HeldFiles({"the state store's file": store.file, "the paper venue's file": venue.file})

@@ -555,14 +555,22 @@ def hosted_machines(specs: SpecSet) -> tuple[str, ...]:
 
 def bind_stages(specs: SpecSet, env: str) -> dict[int, dict[str, BoundMachine]]:
     """Every stage's machines, bound once at load: a stage-scoped override applies from the
-    moment the rollout enters its stage. Stages with equal parameters share one binding."""
+    moment the rollout enters its stage. Stages with equal parameters share one binding. Each
+    binding's hosted actions are checked against its host's class here (host_problems): an
+    order's handle exists only once an order is sent, a gate's host once its stage starts."""
+    from engine.exec.handles import BracketHandle, OrderHandle
+    from engine.runtime.compiled import BindError
+    from engine.runtime.hosted import host_problems
     from engine.spec.params import effective_params
+
+    hosts: dict[str, type] = {"order": OrderHandle, "bracket": BracketHandle}  # the rest are the session's
 
     rollout = specs.machines["rollout"]
     stages = sorted(int(n.removeprefix(STAGE_PREFIX)) for n in rollout.states
                     if n.startswith(STAGE_PREFIX) and n.removeprefix(STAGE_PREFIX).isdigit())
     names = hosted_machines(specs)
     built: dict[tuple[str, str], BoundMachine] = {}
+    problems: dict[Diagnostic, None] = {}  # every stage's binding of a spec finds the same ones
     out = {}
     for stage in stages:
         out[stage] = {}
@@ -571,5 +579,8 @@ def bind_stages(specs: SpecSet, env: str) -> dict[int, dict[str, BoundMachine]]:
             key = (name, repr(sorted(params.items())))
             if key not in built:
                 built[key] = BoundMachine.build(specs.machines[name], default_registry, params, specs.catalogue)
+                problems.update(dict.fromkeys(host_problems(built[key], hosts.get(name, Session))))
             out[stage][name] = built[key]
+    if problems:
+        raise BindError(sorted(problems, key=sort_key))
     return out

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import ast
 import copy
-from collections.abc import Iterator, Mapping
+import inspect
+from collections.abc import Iterable, Iterator, Mapping
 from types import CodeType, MappingProxyType
 from typing import Any, Callable
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mean
 from engine.runtime.audit import record_template
-from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, guard_calls
+from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, guard_calls, qualname
 from engine.spec import durations
 from engine.spec.bounds import Bounds
 from engine.spec.expr import BUILTINS, Compiled, Scope, compile_expr, dotted
@@ -437,6 +438,9 @@ class BoundMachine:
     # The host methods its hosted actions call (hosted.py), in their slot order, each with where
     # the spec first names it; every instance binds them at creation (Instance.hosted).
     hosted: tuple[tuple[str, Pos], ...]
+    # host method -> the argument names of each place the spec calls it, and where: bind_host
+    # checks them against the host's method, once per host class
+    host_args: Mapping[str, tuple[tuple[tuple[str, ...], Pos], ...]]
     host_fns: dict[type, tuple[Callable[..., None], ...]]  # bind_host's cache, by host class
 
     def drops(self, leaf: str, event: str) -> int:
@@ -471,6 +475,8 @@ class _Binder:
         self.params_in = params
         self.diags: list[Diagnostic] = []
         self.hosted: dict[str, tuple[int, Pos]] = {}  # host method -> (its slot in Instance.hosted, where named)
+        # host method -> {(arg names, where)}: a state's entry action is bound once per way in
+        self.host_args: dict[str, dict[tuple[tuple[str, ...], Pos], None]] = {}
 
     def err(self, pos: Pos, code: str, message: str, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(pos, Severity.ERROR, code, f"{self.m.name}: {message}", hint))
@@ -514,6 +520,7 @@ class _Binder:
                     if event not in out.sampled and not m.ignores_in(leaf, event)
                     and all(c.test is not None for c in out.table.get((leaf, event), ()))}
         out.hosted = tuple((name, pos) for name, (_, pos) in self.hosted.items())
+        out.host_args = MappingProxyType({name: tuple(uses) for name, uses in self.host_args.items()})
         out.host_fns = {}
         if self.diags:
             raise BindError(self.diags)
@@ -609,10 +616,19 @@ class _Binder:
         check = self._bounds_check(ref, names)
         method = getattr(fn, "host_method", None)
         if method is None:
+            if (why := refused_args(fn, names, ("ctx",))) is not None:
+                self.err(ref.pos, "ACTION_ARGS", f"action `{ref.name}` is called with {_listed(names)}: "
+                                                 f"{qualname(fn)} {why}", self._args_hint(ref.name))
             return _call(fn, args, check)
         # The first place the spec names it: where a host that lacks it is told to look.
         slot = self.hosted.setdefault(method, (len(self.hosted), ref.pos))[0]
+        self.host_args.setdefault(method, {})[(tuple(names), ref.pos)] = None
         return _call_hosted(slot, args, check)
+
+    def _args_hint(self, name: str) -> str:
+        entry = self.catalogue.actions.get(name) if self.catalogue is not None else None
+        where = f" ({entry.pos})" if entry is not None else ""
+        return f"make the action's catalogue args{where} and its implementation's parameters the same names"
 
     def _bounds_check(self, ref: ActionRef, names: list[str]) -> Callable[[Mapping], None] | None:
         """What checks the evaluated arguments of `ref` against the catalogue's bounds of them
@@ -900,3 +916,24 @@ def _raised_event(ref: ActionRef, m: Machine) -> str | None:
     """The declared event a `raise` names (ActionRef.raised), or None."""
     name = ref.raised()
     return name if name in m.events else None
+
+
+def refused_args(fn: Callable[..., Any], names: Iterable[str], leading: tuple[str, ...]) -> str | None:
+    """Why `fn` cannot be called with these keyword arguments after its `leading` positional ones
+    (the action context; a host method's self as well), or None when it can: a catalogue entry
+    whose args the spec and the implementation name differently fails at load, not when the
+    event that runs it arrives (a kill switch's alert, mid-run)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to check
+        return None
+    try:
+        sig.bind(*leading, **dict.fromkeys(names))
+    except TypeError as e:
+        return f"takes ({', '.join(p for p in sig.parameters)}): {e}"
+    return None
+
+
+def _listed(names: Iterable[str]) -> str:
+    shown = ", ".join(names)
+    return f"args ({shown})" if shown else "no args"

@@ -4,15 +4,17 @@ Order, bracket and engine-level machines are hosted by objects that hold the
 connection the action needs (a venue, the store, the run session). Binding
 `name` this way means: call `ctx.host.name(ctx, **args)`. The machine lists the
 host methods its actions use (BoundMachine.hosted); an instance binds them when
-it is created or restored (`bind_host`), so a host that lacks one fails there,
-at once and loudly, not when the event that runs the action arrives.
+it is created or restored (`bind_host`), so a host that lacks one, or whose method
+does not take the arguments the spec passes, fails there, at once and loudly, not when
+the event that runs the action arrives. A host class known before any instance exists
+(an order's handle) is checked at load (`host_problems`).
 """
 from __future__ import annotations
 
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, Callable
 
-from engine.diagnostics import Diagnostic, Severity
+from engine.diagnostics import Diagnostic, Pos, Severity
 from engine.runtime.registry import ActionContext, Registry
 
 if TYPE_CHECKING:
@@ -57,23 +59,57 @@ def bind_host(bound: "BoundMachine", host: Any, instance_id: str) -> tuple[HostF
         fn = getattr(cls, name, None)
         if isinstance(fn, FunctionType) and not (attrs and name in attrs):
             out.append(fn)
+            missing.extend(_refused(bound, cls, name, fn))
         elif callable(getattr(host, name, None)):
             out.append(_late(name))
             late = True
         else:
-            missing.append(Diagnostic(
-                pos, Severity.ERROR, "HOST",
-                f"{bound.name}: the host of instance `{instance_id}` ({cls.__qualname__}) has no "
-                f"method `{name}`, an action this spec names",
-                f"give {cls.__qualname__} `def {name}(self, ctx, **args)`, or host the instance "
-                f"on the object that provides it"))
-    if missing:
-        from engine.runtime.compiled import BindError
-        raise BindError(missing)
+            missing.append(_missing(bound, f"the host of instance `{instance_id}`", cls, name, pos))
+    _raise(missing)
     fns = tuple(out)
     if attrs is None and not late:
         bound.host_fns[cls] = fns  # nothing per instance can change them: the class's, for every host of it
     return fns
+
+
+def host_problems(bound: "BoundMachine", cls: type) -> list[Diagnostic]:
+    """What bind_host would refuse of a host of class `cls`, found before any instance exists: a
+    method the spec's hosted actions call that the class lacks, or that refuses their arguments."""
+    problems: list[Diagnostic] = []
+    for name, pos in bound.hosted:
+        fn = getattr(cls, name, None)
+        if isinstance(fn, FunctionType):
+            problems.extend(_refused(bound, cls, name, fn))
+        else:
+            problems.append(_missing(bound, "the host class", cls, name, pos))
+    return problems
+
+
+def _refused(bound: "BoundMachine", cls: type, name: str, fn: FunctionType) -> list[Diagnostic]:
+    from engine.runtime.compiled import refused_args
+
+    out = []
+    for names, pos in bound.host_args.get(name, ()):
+        if (why := refused_args(fn, names, ("self", "ctx"))) is not None:
+            shown = f"args ({', '.join(names)})" if names else "no args"
+            out.append(Diagnostic(
+                pos, Severity.ERROR, "ACTION_ARGS",
+                f"{bound.name}: action `{name}` is called with {shown}: {cls.__qualname__}.{name} {why}",
+                f"make the action's catalogue args and {cls.__qualname__}.{name}'s parameters the same names"))
+    return out
+
+
+def _missing(bound: "BoundMachine", who: str, cls: type, name: str, pos: Pos) -> Diagnostic:
+    return Diagnostic(pos, Severity.ERROR, "HOST",
+                      f"{bound.name}: {who} ({cls.__qualname__}) has no method `{name}`, an action this spec names",
+                      f"give {cls.__qualname__} `def {name}(self, ctx, **args)`, or host the instance "
+                      f"on the object that provides it")
+
+
+def _raise(problems: list[Diagnostic]) -> None:
+    if problems:
+        from engine.runtime.compiled import BindError
+        raise BindError(problems)
 
 
 def _late(name: str) -> HostFn:

@@ -92,14 +92,14 @@ class Registry:
     def _add(table: dict[str, Callable], role: str, name: str, fn: Callable) -> Callable:
         old = table.get(name)
         # Re-importing a module (reload, tests) re-registers the same function: allowed.
-        if old is not None and _qualname(old) != _qualname(fn):
-            raise ValueError(f"{role} `{name}` is already provided by {_qualname(old)}; "
-                             f"{_qualname(fn)} cannot provide it too")
+        if old is not None and qualname(old) != qualname(fn):
+            raise ValueError(f"{role} `{name}` is already provided by {qualname(old)}; "
+                             f"{qualname(fn)} cannot provide it too")
         table[name] = fn
         return fn
 
 
-def _qualname(fn: Callable) -> str:
+def qualname(fn: Callable) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
