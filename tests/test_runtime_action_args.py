@@ -52,12 +52,12 @@ def test_a_host_class_whose_method_refuses_the_spec_s_args_is_named_at_each_use(
     found = host_problems(kill, Refuses)
     uses = {n for n, line in enumerate((ROOT / "specs/kill/kill_modes.yaml").read_text().splitlines(), 1)
             if "notify: {text:" in line}
-    assert {d.pos.line for d in found} == uses and len(uses) > 1 and {d.code for d in found} == {"ACTION_ARGS"}
+    assert {d.pos.line for d in found} == uses and len(uses) > 1 and {d.code for d in found} == {"ACTION_SIGNATURE"}
     assert all("Refuses.notify takes (self, ctx, message)" in d.message and "'message'" in d.message for d in found)
 
 
 def test_an_instance_of_such_a_host_is_refused_at_creation(kill: BoundMachine) -> None:
-    with pytest.raises(BindError, match="ACTION_ARGS"):
+    with pytest.raises(BindError, match="ACTION_SIGNATURE"):
         Interpreter(ReplayClock(0.0), ListSink()).create(kill, "kill", host=Refuses())
 
 
@@ -69,7 +69,7 @@ def test_a_registered_function_that_refuses_the_spec_s_args_fails_the_binding(sp
     reg.actions["notify"] = lambda ctx: None  # takes no `text`
     with pytest.raises(BindError) as e:
         BoundMachine.build(specs.machines["kill_modes"], reg, effective_params(specs, "kill_modes", stage=1, env="paper"))
-    assert "ACTION_ARGS" in str(e.value) and "kill_modes.yaml:" in str(e.value) and "`notify`" in str(e.value)
+    assert "ACTION_SIGNATURE" in str(e.value) and "kill_modes.yaml:" in str(e.value) and "`notify`" in str(e.value)
 
 
 def test_engine_run_refuses_a_catalogue_arg_no_host_takes_before_making_its_directory(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_engine_run_refuses_a_catalogue_arg_no_host_takes_before_making_its_dire
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
     errors = [line for line in out.stderr.splitlines() if " error " in line]
-    assert errors and all("error ACTION_ARGS" in line for line in errors), errors[:3]
+    assert errors and all("error ACTION_SIGNATURE" in line for line in errors), errors[:3]
     hosts = {"kill_modes.yaml": "Session", "rollout.yaml": "Session", "order.yaml": "OrderHandle",
              "bracket.yaml": "BracketHandle"}
     for file, host in hosts.items():

@@ -617,7 +617,7 @@ class _Binder:
         method = getattr(fn, "host_method", None)
         if method is None:
             if (why := refused_args(fn, names, ("ctx",))) is not None:
-                self.err(ref.pos, "ACTION_ARGS", f"action `{ref.name}` is called with {_listed(names)}: "
+                self.err(ref.pos, "ACTION_SIGNATURE", f"action `{ref.name}` is called with {_listed(names)}: "
                                                  f"{qualname(fn)} {why}", self._args_hint(ref.name))
             return _call(fn, args, check)
         # The first place the spec names it: where a host that lacks it is told to look.

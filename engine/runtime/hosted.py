@@ -93,7 +93,7 @@ def _refused(bound: "BoundMachine", cls: type, name: str, fn: FunctionType) -> l
         if (why := refused_args(fn, names, ("self", "ctx"))) is not None:
             shown = f"args ({', '.join(names)})" if names else "no args"
             out.append(Diagnostic(
-                pos, Severity.ERROR, "ACTION_ARGS",
+                pos, Severity.ERROR, "ACTION_SIGNATURE",
                 f"{bound.name}: action `{name}` is called with {shown}: {cls.__qualname__}.{name} {why}",
                 f"make the action's catalogue args and {cls.__qualname__}.{name}'s parameters the same names"))
     return out
