@@ -70,6 +70,8 @@ LINT_CODES: dict[str, Severity] = {
     "CHECK_UNREACHABLE": E,
     # the rollout's `live` tag agrees with its `domains`
     "ROLLOUT_LIVE_TAG": E,
+    "STAGE_ASSIGN": E,  # a transition into stage_N assigns another stage number (engine/spec/lint/stage_numbers.py)
+    "AWAITING_UNTAGGED": E,  # a state takes an operator command's event, untagged (engine/spec/lint/awaiting.py)
     # what `engine run` needs of the specs (engine/spec/contract.py)
     "ENGINE_CONTRACT": E,
     # an engine event dropped where the engine sends it (engine/spec/lint/answers.py)
