@@ -1,4 +1,5 @@
-"""Names and references: every state, event, gate and action a machine names exists."""
+"""Names and references: every state, event, gate and action a machine names exists, and every
+phase a gate's state `measures` is one of its states' or shared with another state."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -15,6 +16,7 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     yield from _events(cx, m)
     yield from _actions(cx, m)
     yield from _gates(cx, m)
+    yield from _phases(cx, m)
 
 
 def _unresolved_state(m: Machine, name: str, pos: Pos, what: str) -> Diagnostic:
@@ -117,3 +119,17 @@ def _gates(cx: Context, m: Machine) -> Iterator[Diagnostic]:
             yield diag(cx.sources.find(s.pos, "gate", s.gate), "UNRESOLVED_GATE",
                        f"state `{s.name}` names gate `{s.gate}`, which is no machine under specs/gates/",
                        did_you_mean(s.gate, gates) or f"gate machines: {', '.join(gates) or '(none)'}")
+
+
+def _phases(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    """A phase is a state's name unless `measures` names another. One that is neither a state nor
+    any other state's phase measures its own state alone, as no `measures` would: the mark of a
+    misspelling (`shadw`), which restarted the gate's KPIs where the spec meant to keep them."""
+    named = [phase for s in m.states.values() if (phase := s.attrs.get("measures"))]
+    for s in m.states.values():
+        phase = s.attrs.get("measures")
+        if phase and phase not in m.states and named.count(phase) == 1:
+            yield diag(cx.sources.find(s.pos, "measures", phase), "UNRESOLVED_PHASE",
+                       f"state `{s.name}` measures `{phase}`, which is no state of `{m.name}` and no other "
+                       f"state's phase: the gate would restart its KPIs here for a phase of this state alone",
+                       did_you_mean(phase, m.states) or "name a state whose KPIs this one reads, or drop `measures`")
