@@ -28,9 +28,11 @@ from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError,
     WithJsonSchema, model_validator)
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from engine.diagnostics import Diagnostic, Severity, did_you_mean
 from engine.spec.bounds import Bounds, typed_bounds, yaml_word
+from engine.spec.durations import EXAMPLES
 from engine.spec.yamlio import YamlDoc
 
 MACHINE_KINDS = ("rollout", "orders", "gates", "kill")
@@ -101,8 +103,18 @@ class CommandModel(Strict):
     description: str = ""
 
 
+def _not_bare(text: str) -> str:
+    """A delay of digits alone (`90`, quoted or not) has no unit: seconds, minutes, days?"""
+    if text.strip().replace(".", "", 1).isdigit():
+        raise PydanticCustomError("duration", "`{text}` has no unit", {
+            "text": text.strip(), "hint": f"write {text.strip()}s for seconds or {text.strip()}m for minutes "
+                                          f"(a duration is {EXAMPLES})"})
+    return text
+
+
 class TimerModel(Strict):
-    delay: str = Field(description="a literal duration (15m) or an expression naming a duration parameter")
+    delay: Annotated[str, AfterValidator(_not_bare)] = Field(
+        description="a literal duration (15m) or an expression naming a duration parameter")
     event: Ident
 
 

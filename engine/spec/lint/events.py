@@ -83,18 +83,21 @@ def _timer(cx: Context, m: Machine, states: str, timer: Timer) -> Iterator[Diagn
 def _bad_param_delay(states: str, timer: Timer, p: Param) -> str:
     """Why a delay naming a declared parameter is no duration: the parameter's type, or its default."""
     head = f"timer delay `{timer.delay}` of {states} is not a duration"
-    if p.type not in ("duration", "int", "float"):
-        return f"{head}: `{p.name}` is a {p.type} parameter"
+    if p.type != "duration":
+        unit = f" (unit: {p.unit})" if p.unit else ""
+        return f"{head}: `{p.name}` is a{'n' if p.type[:1] in 'aeiou' else ''} {p.type} parameter{unit}"
     return f"{head}: the default of `{p.name}`, `{p.default}`, is not one"
 
 
 def _delays(cx: Context, m: Machine, timer: Timer) -> list[tuple[str, float]] | None:
     """Every value the delay may take (default, then overrides), or None when unresolvable. A
     parameter's value outside its own type or bounds is left out: PARAM_BOUNDS reports it at the
-    value, and a second finding here would contradict it (`-5m` is no duration there, -300s here)."""
+    value, and a second finding here would contradict it (`-5m` is no duration there, -300s here).
+    Only a duration parameter is a delay: an int or float one (`max_consecutive_losses: 3`, in
+    trades) was read as seconds, as a bare number nowhere else is."""
     ref = _PARAM_REF.match(timer.delay)
     p = m.params.get(ref.group(1)) if ref else None
-    if p is None or p.type not in ("duration", "int", "float"):
+    if p is None or p.type != "duration":
         literal = timer.delay_s if timer.delay_s is not None and not ref else seconds(timer.delay)
         return None if literal is None else [("", literal)]
     default = seconds(p.default)
