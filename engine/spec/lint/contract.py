@@ -128,10 +128,15 @@ def _names(src: Sources, m: Machine, key: str, declared: Any, needed: dict, what
 def _tags(src: Sources, m: Machine, ix: MachineIndex, needs: Needs) -> Iterator[Diagnostic]:
     present = {t for s in m.states.values() for t in s.tags}
     for tag, why in needs.tags.items():
-        if tag not in present:
-            yield diag(_key(src, m, "states"), CODE,
-                       f"no state of `{m.name}` carries the tag `{tag}`, which the engine reads: {why}",
-                       did_you_mean(tag, present) or f"add `tags: [{tag}]` to the states it applies to")
+        if tag in present:
+            continue
+        near = closest(tag, present)
+        # A misspelling is reported where it is written (the first state carrying it), told what to write.
+        at = next((src.find(s.pos, "tags", near) for s in m.states.values() if near in s.tags), None) if near else None
+        yield diag(at or _key(src, m, "states"), CODE,
+                   f"no state of `{m.name}` carries the tag `{tag}`, which the engine reads: {why}",
+                   f"`{near}` is written here: rename it `{tag}`" if near
+                   else f"add `tags: [{tag}]` to the states it applies to")
 
 
 def _states(src: Sources, m: Machine, ix: MachineIndex, needs: Needs) -> Iterator[Diagnostic]:
