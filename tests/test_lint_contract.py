@@ -70,8 +70,12 @@ def test_renamed_bracket_tag_is_refused(tree: Path):
     """position_open drives max-hold exits, breakeven and trailing: renamed, they silently stopped."""
     edit(tree, "orders/bracket.yaml", "[position_open]", "[pos_open]", count=0)
     (got,) = contract(tree)
-    assert got.startswith(f"orders/bracket.yaml:{line_of(tree, 'orders/bracket.yaml', '^states:')}:1 ")
-    assert "tag `position_open`" in got
+    # where the misspelling is first written, not at `states:` (with a hint that read as the typo itself)
+    line = line_of(tree, "orders/bracket.yaml", r"\[pos_open\]")
+    col = (tree / "orders/bracket.yaml").read_text().splitlines()[line - 1].index("pos_open") + 1
+    assert got.startswith(f"orders/bracket.yaml:{line}:{col} ") and "tag `position_open`" in got
+    (hint,) = [d.hint for d in validate([str(tree)])[0] if d.code == "ENGINE_CONTRACT"]
+    assert hint == "`pos_open` is written here: rename it `position_open`"
 
 
 def test_a_renamed_gate_confirmation_is_refused(tree: Path):
@@ -109,6 +113,15 @@ def test_a_gate_recall_no_rollout_asks_for_is_never_sent(tree: Path):
     [(pos, message)] = [(d.pos, d.message) for d in diags if d.code == "NEVER_SENT"]
     assert "nothing sends `recall` to `model_promotion`" in message
     assert pos.line == line_of(tree, "gates/model_promotion.yaml", "^  - event: recall")
+
+
+def test_a_rollout_that_fails_to_load_leaves_the_gate_s_recall_unjudged(tree: Path):
+    """The rollout's schema error alone: the gate's `recall`, sent through the rollout's
+    recall_gates, was also reported as NEVER_SENT with "delete the transitions that wait for it"."""
+    edit(tree, "rollout/rollout.yaml", "domains: &stage_1_domains {crypto_spot: paper,",
+         "domains: &stage_1_domains {crypto_spot: papr,")
+    diags, _ = validate([str(tree)])
+    assert [d.code for d in diags] == ["SCHEMA_VALUE"]
 
 
 def test_a_recall_payload_the_engine_does_not_send_is_refused(tree: Path):

@@ -13,6 +13,7 @@ from typing import AbstractSet, Iterator
 from engine.diagnostics import Diagnostic
 from engine.spec.contract import contract_of
 from engine.spec.ir import Machine, SpecSet, Transition
+from engine.spec.models import MACHINE_KINDS
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context, raised_event
 
@@ -24,7 +25,10 @@ def check_specset(cx: Context) -> Iterator[Diagnostic]:
         return  # a few machines, no spec tree (a test's, a library's): nothing runs them as the engine's
     if cx.specset.may_define(("kill",)):
         return  # the kill spec failed to load: which broadcasts it relays, to every machine, is unknown
-    named = frozenset(a.name for k in cx.specset.machines.values() for a in k.action_refs)
+    # A machine file that failed to load may name any action (the rollout's recall_gates, which
+    # sends gates `recall`): every event the engine sends through an action counts as sent.
+    named = None if cx.specset.may_define(MACHINE_KINDS) else frozenset(
+        a.name for k in cx.specset.machines.values() for a in k.action_refs)
     relayed = _relayed(cx.specset, named)
     for m in cx.specset.machines.values():
         engine = _engine_sends(cx.specset, m, named)
@@ -45,7 +49,7 @@ def check_specset(cx: Context) -> Iterator[Diagnostic]:
                        "or a timer, or delete the transitions that wait for it")
 
 
-def _relayed(specset: SpecSet, named: AbstractSet[str]) -> frozenset[str]:
+def _relayed(specset: SpecSet, named: AbstractSet[str] | None) -> frozenset[str]:
     """The broadcasts the engine relays: those the kill spec lists and really gets (raises, maps
     a command or timer to, or is sent by the engine); one it only lists reaches no machine."""
     out: set[str] = set()
@@ -55,15 +59,16 @@ def _relayed(specset: SpecSet, named: AbstractSet[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-def _engine_sends(specset: SpecSet, m: Machine, named: AbstractSet[str]) -> AbstractSet[str] | None:
+def _engine_sends(specset: SpecSet, m: Machine, named: AbstractSet[str] | None) -> AbstractSet[str] | None:
     """What the engine sends `m` (ENGINE_CONTRACT; a gate a rollout state names gets what every
     gate gets), or None when a run does not host it. An event the engine sends only as an
-    action's effect counts while some machine names that action (`named`: every action named)."""
+    action's effect counts while some machine names that action (`named`: every action named;
+    None: unknown, so it counts)."""
     needs = contract_of(specset, m)
     if needs is None:
         return None
     return frozenset(e for e, sent in {**needs.events, **needs.optional_events}.items()
-                     if not sent.via or sent.via in named)
+                     if not sent.via or named is None or sent.via in named)
 
 
 def _own_sends(m: Machine) -> frozenset[str]:
