@@ -104,6 +104,9 @@ def test_the_run_trades_with_the_ml_specs_of_its_spec_set(tmp_path: Path, capsys
     (tmp_path / "one.yaml").write_text(ONE_DATASET + "strategy:\n  allowlist: mine\n")
     assert main(argv) == 0
     assert "checked against allowlist 'mine'" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (tmp_path / "run/journal.jsonl").read_text().splitlines()]
+    [note] = [r["reason"] for r in rows if r["kind"] == "ml" and r["key"] == "allowlist"]
+    assert note.endswith(f"checked against allowlist 'mine' ({allow})")  # the set's file, not the repo's
 
     (specs / "ml" / "selection.yaml").unlink()
     shutil.rmtree(tmp_path / "run")

@@ -254,10 +254,15 @@ def build_decider(cfg: RunConfig, specs: Any, stage: int, series: list[Series], 
     for name in sorted({a[0] for a in allow.values() if a}):
         syms = [sym for sym, a in allow.items() if a and a[0] == name]
         _note(store, notes, "allowlist", f"entries on {', '.join(syms)} checked against allowlist {name!r} "
-                                         "(specs/ml/allowlists.yaml)")
+                                         f"({_file_of(specs, 'allowlists')})")
     filters = EntryFilters(inputs, _exploration(cfg, specs, stage, bool(feeds)), _ensemble(specs, feeds), regime_cfg,
                            tuple(f for fs in feeds.values() for f in fs))
     return Decider(cfg.strategy, filters, seed=cfg.seed, timeframes=timeframes)
+
+
+def _file_of(specs: Any, kind: str) -> str:
+    """The file of the spec set's document of `kind` (the --specs given, not the repo's)."""
+    return next(specs.extra_pos[n].file for n, k in specs.extra_kinds.items() if k == kind)
 
 
 def _note(store: Any, notes: list[str], what: str, text: str, **payload: Any) -> None:
