@@ -357,6 +357,25 @@ def test_status_shows_short_positions_and_the_last_kpi_snapshot_per_domain_and_m
     assert [(k["domain"], k["mode"], k["stage"], k["trades"]) for k in data["kpis"]] == [("crypto_spot", "paper", 2, 3)]
 
 
+def test_status_marks_the_positions_filled_after_the_last_checkpoint(db, capsys):
+    """With durability full the store commits each fill, while the brackets shown are the last
+    checkpoint's: a run killed after an entry filled showed the position with "open brackets:
+    none" under a header saying every figure was the checkpoint's."""
+    from engine.run.keys import CHECKPOINT_KEY
+
+    with Store.open(path=str(db)) as s:
+        book = {"domain": "crypto_spot", "mode": "paper", "positions": {"BTC/USDT": {"qty": 0.02}}}
+        s.put_json(CHECKPOINT_KEY, {"cursor": 1200, "clock": 1516515300.0, "stage": 1, "books": [book]})
+        put_position(s, Position("XRP-PERP", Domain.CRYPTO_PERP, qty=-150.0, avg_price=0.9))  # filled since
+    assert engine("status", "--db", str(db), "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert sorted((p["symbol"], p["after_checkpoint"]) for p in data["positions"]) == [
+        ("BTC/USDT", False), ("XRP-PERP", True)]
+    assert engine("status", "--db", str(db)) == 0
+    out = capsys.readouterr().out
+    assert "XRP-PERP: filled after the last checkpoint" in out and "BTC/USDT:" not in out
+
+
 def test_status_lists_as_pending_only_the_commands_no_engine_took(db, capsys):
     """docs/run-report.md: `pending_commands` are the operator commands not yet taken."""
     assert engine("kill", "--mode", "halt", "--db", str(db)) == 0

@@ -653,6 +653,7 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
     positions = store.positions()
     quotes = _quotes(positions)
     funded = _funded(store)
+    saved = _saved_qty(store)
     return {
         "db": store.url,
         "stage": {"state": stage_state, "stage": stage_ctx.get("stage"),
@@ -667,7 +668,9 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
                      **funded.get(f"{w.domain}/{w.mode}", {"quote": quotes.get(w.domain), "usd_rate": None})}
                     for w in store.wallets()],
         "positions": [{"domain": p.domain, "mode": p.mode, "symbol": p.symbol, "qty": p.qty,
-                       "avg_price": p.avg_price, "realized_pnl": p.realized_pnl, "opened_ts": p.opened_ts}
+                       "avg_price": p.avg_price, "realized_pnl": p.realized_pnl, "opened_ts": p.opened_ts,
+                       "after_checkpoint": saved is not None
+                       and abs(p.qty - saved.get((p.domain, p.mode, p.symbol), 0.0)) > FLAT}
                       for p in positions if abs(p.qty) > FLAT],
         "brackets": [{k: v for k, v in b.items() if k != "snapshot"} for b in open_brackets(store)],
         "pending_commands": [{"id": c.id, "ts": c.ts, "command": c.command, "args": c.args}
@@ -677,6 +680,16 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
                   "profit_factor": k.profit_factor, "expectancy": k.expectancy}
                  for k in latest_kpis.values()],
     }
+
+
+def _saved_qty(store: Any) -> dict[tuple[str, str, str], float] | None:
+    """(domain, mode, symbol) -> the position's quantity at the last checkpoint (None without one).
+    With durability "full" the store's position rows are committed with each fill, so they can run
+    ahead of the checkpoint the brackets, the kill mode and the KPIs shown come from."""
+    saved = store.get_json(CHECKPOINT_KEY)
+    if saved is None or "books" not in saved:
+        return None
+    return {(b["domain"], b["mode"], s): p["qty"] for b in saved.get("books", ()) for s, p in b["positions"].items()}
 
 
 def _funded(store: Any) -> dict[str, dict[str, Any]]:
@@ -739,6 +752,10 @@ def render(data: dict[str, Any], carried: Carried) -> None:
     _table(console, Table, "open positions", data["positions"], (
         ("domain", "domain", text), ("mode", "mode", text), ("symbol", "symbol", text),
         ("qty", "qty", "{:g}".format), ("avg_price", "avg price", "{:,.6g}".format)))
+    if moved := [p["symbol"] for p in data["positions"] if p["after_checkpoint"]]:
+        console.print(f"[yellow]{', '.join(moved)}: filled after the last checkpoint (the store commits each fill "
+                      f"with durability full); the brackets below are as of that checkpoint, and a resume books "
+                      f"the fills and their brackets[/]", highlight=False)
     _table(console, Table, "open brackets", data["brackets"], (
         ("symbol", "symbol", text), ("domain", "domain", text), ("side", "side", text), ("state", "state", text),
         ("stop", "stop", "{:,.6g}".format), ("take_profit", "take profit", "{:,.6g}".format),
