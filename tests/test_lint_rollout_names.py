@@ -35,32 +35,34 @@ def _edit(tree: Path, old: str, new: str) -> tuple[int, int]:
     return text[:at].count("\n") + 1, at - text.rfind("\n", 0, at)
 
 
-def test_an_activation_into_stage_2_that_assigns_stage_3_fails_validate(tree: Path) -> None:
-    line, col = _edit(tree, "target: stage_2, guard: event.stage == 2, actions: [{assign: {stage: 2}}]",
-                      "target: stage_2, guard: event.stage == 2, actions: [{assign: {stage: 3}}]")
+def _refused(tree: Path, old: str, new: str) -> tuple[str, int, int]:
+    """validate's output on the rollout edited so, which it must refuse; where the edit is."""
+    line, col = _edit(tree, old, new)
     done = _validate(tree)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout
-    assert (f"rollout.yaml:{line}:{col}: error STAGE_ASSIGN the transition into `stage_2` assigns `stage: 3`"
-            in done.stdout), done.stdout
-    assert "hint: assign `stage: 2`, or target `stage_3`" in done.stdout
+    return done.stdout, line, col
+
+
+def test_an_activation_into_stage_2_that_assigns_stage_3_fails_validate(tree: Path) -> None:
+    out, line, col = _refused(tree, "target: stage_2, guard: event.stage == 2, actions: [{assign: {stage: 2}}]",
+                              "target: stage_2, guard: event.stage == 2, actions: [{assign: {stage: 3}}]")
+    assert f"rollout.yaml:{line}:{col}: error STAGE_ASSIGN the transition into `stage_2` assigns `stage: 3`" in out
+    assert "hint: assign `stage: 2`, or target `stage_3`" in out
 
 
 def test_a_confirmation_into_stage_3_that_assigns_stage_2_fails_validate(tree: Path) -> None:
-    _edit(tree, "    target: stage_3\n    guard: ctx.kill_clear\n    actions: [{assign: {stage: 3}}]",
-          "    target: stage_3\n    guard: ctx.kill_clear\n    actions: [{assign: {stage: 2}}]")
-    done = _validate(tree)
-    assert done.returncode == 1 and "STAGE_ASSIGN the transition into `stage_3` assigns `stage: 2`" in done.stdout
+    out, _, _ = _refused(tree, "    target: stage_3\n    guard: ctx.kill_clear\n    actions: [{assign: {stage: 3}}]",
+                         "    target: stage_3\n    guard: ctx.kill_clear\n    actions: [{assign: {stage: 2}}]")
+    assert "STAGE_ASSIGN the transition into `stage_3` assigns `stage: 2`" in out
 
 
 def test_a_misspelt_awaiting_tag_on_a_confirmation_fails_validate(tree: Path) -> None:
-    line, col = _edit(tree, "the operator confirms.\n    domains: *stage_1_domains\n    tags: [awaiting_operator]",
-                      "the operator confirms.\n    domains: *stage_1_domains\n    tags: [awaiting_operatr]")
-    done = _validate(tree)
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout
+    out, line, col = _refused(tree, "the operator confirms.\n    domains: *stage_1_domains\n    tags: [awaiting_operator]",
+                              "the operator confirms.\n    domains: *stage_1_domains\n    tags: [awaiting_operatr]")
     assert (f"rollout.yaml:{line}:{col - len('awaiting_operat')}: error AWAITING_UNTAGGED state `confirm_stage_2` "
-            f"takes `operator_confirmed` (`engine promote`)" in done.stdout), done.stdout
-    assert "hint: did you mean `awaiting_operator`?" in done.stdout
-    assert done.stdout.count("AWAITING_UNTAGGED") == 1  # once per state, though it takes both commands' events
+            f"takes `operator_confirmed` (`engine promote`)" in out), out
+    assert "hint: did you mean `awaiting_operator`?" in out
+    assert out.count("AWAITING_UNTAGGED") == 1  # once per state, though it takes both commands' events
 
 
 def test_the_shipped_rollout_is_clean_of_both(tree: Path) -> None:
