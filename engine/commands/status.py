@@ -689,7 +689,7 @@ def _saved_qty(store: Any) -> dict[tuple[str, str, str], float] | None:
     saved = store.get_json(CHECKPOINT_KEY)
     if saved is None or "books" not in saved:
         return None
-    return {(b["domain"], b["mode"], s): p["qty"] for b in saved.get("books", ()) for s, p in b["positions"].items()}
+    return {(b["domain"], b["mode"], s): p["qty"] for b in saved["books"] for s, p in b["positions"].items()}
 
 
 def _funded(store: Any) -> dict[str, dict[str, Any]]:

@@ -617,8 +617,9 @@ class _Binder:
         method = getattr(fn, "host_method", None)
         if method is None:
             if (why := refused_args(fn, names, ("ctx",))) is not None:
-                self.err(ref.pos, "ACTION_SIGNATURE", f"action `{ref.name}` is called with {_listed(names)}: "
-                                                 f"{qualname(fn)} {why}", self._args_hint(ref.name))
+                self.err(ref.pos, "ACTION_SIGNATURE",
+                         f"action `{ref.name}` is called with {listed_args(names)}: {qualname(fn)} {why}",
+                         self._args_hint(ref.name))
             return _call(fn, args, check)
         # The first place the spec names it: where a host that lacks it is told to look.
         slot = self.hosted.setdefault(method, (len(self.hosted), ref.pos))[0]
@@ -934,6 +935,6 @@ def refused_args(fn: Callable[..., Any], names: Iterable[str], leading: tuple[st
     return None
 
 
-def _listed(names: Iterable[str]) -> str:
+def listed_args(names: Iterable[str]) -> str:
     shown = ", ".join(names)
     return f"args ({shown})" if shown else "no args"

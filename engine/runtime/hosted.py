@@ -86,15 +86,14 @@ def host_problems(bound: "BoundMachine", cls: type) -> list[Diagnostic]:
 
 
 def _refused(bound: "BoundMachine", cls: type, name: str, fn: FunctionType) -> list[Diagnostic]:
-    from engine.runtime.compiled import refused_args
+    from engine.runtime.compiled import listed_args, refused_args
 
     out = []
     for names, pos in bound.host_args.get(name, ()):
         if (why := refused_args(fn, names, ("self", "ctx"))) is not None:
-            shown = f"args ({', '.join(names)})" if names else "no args"
             out.append(Diagnostic(
                 pos, Severity.ERROR, "ACTION_SIGNATURE",
-                f"{bound.name}: action `{name}` is called with {shown}: {cls.__qualname__}.{name} {why}",
+                f"{bound.name}: action `{name}` is called with {listed_args(names)}: {cls.__qualname__}.{name} {why}",
                 f"make the action's catalogue args and {cls.__qualname__}.{name}'s parameters the same names"))
     return out
 
