@@ -107,14 +107,19 @@ def test_unchanged_specs_resume_and_an_older_store_is_compared_as_before(saved: 
     more = _run(saved, "--resume", "--max-bars", "200")
     assert more.returncode == 0, more.stderr[-2000:]
     with sqlite3.connect(saved / "engine.db") as db:  # a store saved before the parts were kept
+        kept = db.execute("SELECT key, value, updated_ts FROM kv WHERE key = 'run/specs'").fetchone()
         assert db.execute("DELETE FROM kv WHERE key = 'run/specs'").rowcount == 1
-    gate = saved / "specs" / "gates" / "model_promotion.yaml"
-    text = gate.read_text()
-    _edit_gate(saved)  # the machines' snapshots still tell this one
-    assert "the spec of `model_promotion`" in _run(saved, "--resume").stderr
-    gate.write_text(text)
-    done = _run(saved, "--resume", "--max-bars", "260")
-    assert done.returncode == 0, done.stderr[-2000:]
+    try:
+        gate = saved / "specs" / "gates" / "model_promotion.yaml"
+        text = gate.read_text()
+        _edit_gate(saved)  # the machines' snapshots still tell this one
+        assert "the spec of `model_promotion`" in _run(saved, "--resume").stderr
+        gate.write_text(text)
+        done = _run(saved, "--resume", "--max-bars", "260")
+        assert done.returncode == 0, done.stderr[-2000:]
+    finally:  # the other cases share the saved run, in whatever order pytest-xdist hands them out
+        with sqlite3.connect(saved / "engine.db") as db:
+            db.execute("INSERT INTO kv (key, value, updated_ts) VALUES (?, ?, ?)", kept)
 
 
 def test_an_edited_gate_machine_of_a_stage_refuses_the_resume(tmp_path: Path) -> None:
