@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -18,10 +17,21 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("ENGINE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
-def _engine(*args: str, url: str, tmp: Path) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run config usable from any folder (the embedded defaults' strategy file is relative to the repo)."""
+    path = tmp_path_factory.mktemp("config") / "run.yaml"
+    path.write_text(f"strategy: {{file: {ROOT / 'specs/strategies/seed003.yaml'}}}\n")
+    return path
+
+
+def _engine(*args: str, url: str, tmp: Path, config: Path) -> subprocess.CompletedProcess:
+    """The engine run in `tmp`, where a server store's folder lands (var/<backend>-<id>), not in the
+    checkout's var/ that other tests on other workers use."""
+    given = ["--config", str(config)] if args[0] == "run" else []
     env = {**os.environ, "ENGINE_DB_URL": url, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args, "--specs", str(ROOT / "specs"), *given],
+                          cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_a_sqlite_store_keeps_its_lock_beside_it() -> None:
@@ -42,9 +52,10 @@ def test_a_symlinked_sqlite_store_is_the_store_it_points_at(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("url", ["mysql://x/y", "nosuchdriver://x/y", "sqlite+nosuchdriver:///{tmp}/x.db",
                                  "postgresql://x:s3cret@127.0.0.1:1/db"])
-def test_a_refused_store_url_leaves_no_file_behind(tmp_path: Path, url: str) -> None:
+def test_a_refused_store_url_leaves_no_file_behind(tmp_path: Path, url: str, config: Path) -> None:
     url = url.format(tmp=tmp_path)
-    done = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=url, tmp=tmp_path)
+    done = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=url, tmp=tmp_path,
+                   config=config)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.startswith("engine run: ") and "Traceback" not in done.stderr and "s3cret" not in done.stderr
     assert list(tmp_path.iterdir()) == []
@@ -67,27 +78,25 @@ def _pg_schema_url() -> tuple[str, object, str]:
     return f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}", admin, schema
 
 
-def test_run_and_kill_agree_on_the_lock_of_a_postgresql_store(tmp_path: Path) -> None:
+def test_run_and_kill_agree_on_the_lock_of_a_postgresql_store(tmp_path: Path, monkeypatch, config: Path) -> None:
     """An engine holds the lock of a PostgreSQL store: a second run on it is refused and `engine
     kill` says the running engine takes the command."""
     from sqlalchemy import text
 
     from state.store import Store
 
+    monkeypatch.chdir(tmp_path)  # the lock's folder lands in tmp_path/var, as the engine's below
     url, admin, schema = _pg_schema_url()
     Store.open(url=url).close()  # the tables the running engine made
-    folder = None
     try:
         with RunLock.acquire(url):
-            folder = ROOT / run_files(url).folder
             run = _engine("run", "--stage", "1", "--no-progress", "--run-dir", str(tmp_path / "run"), url=url,
-                          tmp=tmp_path)
-            kill = _engine("kill", "--mode", "close-only", url=url, tmp=tmp_path)
+                          tmp=tmp_path, config=config)
+            kill = _engine("kill", "--mode", "close-only", url=url, tmp=tmp_path, config=config)
         assert run.returncode == 1 and f"already running (pid {os.getpid()}" in run.stderr, run.stderr[-2000:]
         assert kill.returncode == 0 and f"the running engine (pid {os.getpid()}" in kill.stdout, kill.stderr
+        assert (tmp_path / run_files(url).folder / "engine.lock").exists()
     finally:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()

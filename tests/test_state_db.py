@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from state.db import resolve_url
-from state.runlock import EngineRunning, RunLock, run_files
+from state.runlock import EngineRunning, RunLock
 from state.store import Store
 from state_support import fill, order
 
@@ -203,19 +202,21 @@ def test_a_fresh_run_refuses_a_postgresql_store_that_holds_a_run(tmp_path: Path)
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
     env = {**os.environ, "ENGINE_DB_URL": url, "PYTHONPATH": str(ROOT)}
+    # Run in tmp_path: a server store's folder (its lock, its paper venue) lands in var/ of the
+    # folder the engine runs in, and the checkout's var/ is every worker's.
+    (tmp_path / "run.yaml").write_text(f"strategy: {{file: {ROOT / 'specs/strategies/seed003.yaml'}}}\n")
     cmd = [sys.executable, "-m", "engine.cli", "run", "--stage", "1", "--no-progress", "--max-bars", "60",
-           "--run-dir", str(tmp_path / "run")]
+           "--run-dir", str(tmp_path / "run"), "--specs", str(ROOT / "specs"), "--config", str(tmp_path / "run.yaml")]
     try:
-        first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        first = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert first.returncode == 0, first.stderr[-2000:]
-        second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        second = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert second.returncode == 1
         for needle in ("already holds a run (stage 1)", "--resume", "empty database"):
             assert needle in second.stderr, needle
         password = make_url(PG_URL).password
         assert not password or str(password) not in second.stderr
     finally:
-        shutil.rmtree(ROOT / run_files(url).folder, ignore_errors=True)  # the run's lock and paper venue
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
