@@ -38,10 +38,9 @@ from engine.run.optin import Routing
 from engine.run.report import run_spec_hash
 from engine.runtime import (PROVIDER_MODULES, ActionContext, BoundMachine, Instance, Interpreter, ListSink, Record,
                             ReplayClock, default_registry)
-from engine.spec.contract import MACHINES, OPENS_RISK_TAG
+from engine.spec.contract import MACHINES, OPENS_RISK_TAG, stage_of, stage_state
 from engine.spec.files import contracts_path
 from engine.spec.ir import SpecSet
-from engine.spec.params import STAGE_PREFIX
 
 # The kill machine's records of a broadcast event that it processed (it raised the event; a
 # guard_error record only says a guard of its own was false, the event's record follows).
@@ -357,7 +356,7 @@ class Session:
         own = states[state].gate
         if own is not None:
             return own
-        home = states.get(f"{STAGE_PREFIX}{stage}")
+        home = states.get(stage_state(stage))
         return home.gate if home is not None else None
 
     def spec_hashes(self) -> dict[str, str]:
@@ -566,8 +565,7 @@ def bind_stages(specs: SpecSet, env: str) -> dict[int, dict[str, BoundMachine]]:
     hosts: dict[str, type] = {"order": OrderHandle, "bracket": BracketHandle}  # the rest are the session's
 
     rollout = specs.machines["rollout"]
-    stages = sorted(int(n.removeprefix(STAGE_PREFIX)) for n in rollout.states
-                    if n.startswith(STAGE_PREFIX) and n.removeprefix(STAGE_PREFIX).isdigit())
+    stages = sorted(s for n in rollout.states if (s := stage_of(n)) is not None)
     names = hosted_machines(specs)
     built: dict[tuple[str, str], BoundMachine] = {}
     problems: dict[Diagnostic, None] = {}  # every stage's binding of a spec finds the same ones

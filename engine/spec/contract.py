@@ -49,6 +49,12 @@ def stage_state(stage: int) -> str:
     return f"{STAGE_PREFIX}{stage}"
 
 
+def stage_of(state: str | None) -> int | None:
+    """The stage N of rollout state `stage_N`; None for any other state (`stage_5_options_live`)."""
+    rest = state.removeprefix(STAGE_PREFIX) if state is not None and state.startswith(STAGE_PREFIX) else ""
+    return int(rest) if rest.isdigit() else None
+
+
 @dataclass(frozen=True)
 class Sent:
     """An event the engine sends: the payload fields it sends, and when it sends it.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from engine.diagnostics import Diagnostic
-from engine.spec.contract import STAGE_PREFIX
+from engine.spec.contract import STAGE_PREFIX, stage_of
 from engine.spec.ir import Machine
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
@@ -22,7 +22,7 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     if m.kind != "rollout":
         return
     for t in m.transitions:
-        stage = _stage_of(t.target)
+        stage = stage_of(t.target)
         if stage is None:
             continue
         for ref in t.actions:
@@ -31,11 +31,6 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
                 yield diag(given.pos, CODE, f"the transition into `{t.target}` assigns `stage: {given.source}`: "
                                             f"its stage would run on another stage's parameters",
                            f"assign `stage: {stage}`, or target `{STAGE_PREFIX}{_literal(given.source)}`")
-
-
-def _stage_of(state: str | None) -> int | None:
-    rest = state.removeprefix(STAGE_PREFIX) if state is not None and state.startswith(STAGE_PREFIX) else ""
-    return int(rest) if rest.isdigit() else None
 
 
 def _literal(source: str) -> int | None:
