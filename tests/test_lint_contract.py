@@ -176,6 +176,25 @@ def test_a_stage_activate_does_not_enter_is_refused(tree: Path):
                           "no `activate` transition from the initial state enters `stage_3`")
 
 
+STAGE_6 = """  stage_6:
+    description: Experimental; crypto spot on paper.
+    domains: {crypto_spot: paper, crypto_perp: "off", forex: "off", forex_options: "off"}
+    gate: model_promotion
+    entry: *apply_stage
+  demoted:
+"""
+
+
+def test_a_stage_the_spec_adds_must_be_entered_by_activate(tree: Path):
+    """`engine run --stage 6` sends `activate` with stage 6: a stage_6 it does not enter would
+    leave the rollout in its initial state."""
+    edit(tree, "rollout/rollout.yaml", "  demoted:\n", STAGE_6)
+    edit(tree, "rollout/rollout.yaml", "stage_5_options_live]", "stage_5_options_live, stage_6]")
+    (got,) = contract(tree)
+    assert got.startswith(f"rollout/rollout.yaml:{line_of(tree, 'rollout/rollout.yaml', '^  stage_6:')}:3 "
+                          "no `activate` transition from the initial state enters `stage_6`")
+
+
 def test_renamed_machine_is_refused_at_its_name(tree: Path):
     """`validate` said 0 errors, `run` said UNRESOLVED_STATE at specs:0:0 with no hint."""
     edit(tree, "orders/bracket.yaml", "name: bracket", "name: brackets")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -82,6 +83,30 @@ def test_the_stage_s_legs_come_from_the_spec() -> None:
         route(4, modes, config_enabled=True, live_flag=True, paper_flag=False, environ={ENV_VAR: "1"})
     assert route(4, {"forex": "live"}, config_enabled=True, live_flag=True, paper_flag=False,
                  environ={ENV_VAR: "1"}).live_domains == ("forex",)
+
+
+def test_a_stage_added_in_yaml_runs_and_one_the_spec_lacks_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    """Which stages exist is the rollout spec's to say: argparse once took only 1-5, so a stage_6
+    that validated clean could not be run."""
+    from test_lint_contract import STAGE_6
+
+    specs = tmp_path / "specs"
+    shutil.copytree(ROOT / "specs", specs)
+    rollout = specs / "rollout/rollout.yaml"
+    text = rollout.read_text().replace("  demoted:\n", STAGE_6, 1)
+    five = "  - {event: activate, source: inactive, target: stage_5, guard: event.stage == 5, actions: [{assign: {stage: 5}}]}\n"
+    six = five.replace("5", "6")
+    rollout.write_text(text.replace(five, five + six).replace("stage_5_options_live]", "stage_5_options_live, stage_6]"))
+    argv = argv_in(tmp_path, "--max-bars", "60", "--no-progress", "--specs", str(specs))
+    argv[2] = "7"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "stage 7 is not a stage of the rollout in " in err and "(it defines stages 1, 2, 3, 4, 5, 6)" in err
+    assert not (tmp_path / "e.db").exists() and not (tmp_path / "run").exists()
+    argv[2] = "6"
+    assert main(argv) == 0, capsys.readouterr().err[-2000:]
+    report = json.loads((tmp_path / "run/report.json").read_text())
+    assert (report["stage"], report["final_stage_state"], report["bars"]) == (6, "stage_6", 60)
 
 
 # -- 3. the --paper suggestion pastes ---------------------------------------------------------

@@ -28,7 +28,7 @@ from engine.run import interrupt
 from engine.run.keys import (CHECKPOINT_KEY, CONFIG_DIGEST_KEY, CONFIG_FILE_KEY, DATA_KEY, DIR_KEY, FINISHED_KEY,
                               ROUTING_KEY, RUN_ID_KEY, SPECS_KEY)
 from engine.run.owner import Owner
-from engine.spec.contract import STAGES, stage_state
+from engine.spec.contract import stage_state, stages_of
 from engine.words import counted
 
 if TYPE_CHECKING:
@@ -73,8 +73,8 @@ class SavedRun:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from engine.commands.status import add_specs_argument
 
-    p.add_argument("--stage", type=int, required=True, choices=STAGES, metavar="N",
-                   help="rollout stage 1-5, as specs/rollout/rollout.yaml defines it")
+    p.add_argument("--stage", type=stage_number, required=True, metavar="N",
+                   help="a rollout stage: 1-5, or another stage_N state the rollout spec defines")
     p.add_argument("--config", type=named, help="run config YAML merged over the embedded defaults")
     p.add_argument("--live", action="store_true", help="opt in to live legs (also needs config and env)")
     p.add_argument("--paper", action="store_true", help="route the stage's live legs to the paper venue")
@@ -529,8 +529,7 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
         specs, warnings = check_specset(args.specs)
         check_allowlist(cfg, args.config, allowlist_names(specs))  # the spec set's, once it is checked
         cfg = with_specs(cfg, args.config, specs)  # the set's strategy and registry, unless the config names its own
-        # load_specset refused a rollout without this state (ENGINE_CONTRACT)
-        modes = dict(specs.machines["rollout"].states[stage_state(args.stage)].attrs.get("domains", {}))
+        modes = dict(_stage_of_spec(specs, args.stage).attrs.get("domains", {}))
         routing = route(args.stage, modes, config_enabled=cfg.execution.trading_enabled, live_flag=args.live,
                         paper_flag=args.paper, paper_command=_paper_command(args))
     except Misused as e:  # --live with --paper, or for a stage with no live leg: a usage error
@@ -545,6 +544,25 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
                       "(Bybit, IBKR, MT5), and none is connected in this build; refusing rather than guessing. "
                       f"Use `{_paper_command(args)}`.", 1)
     return cfg, url, specs, routing, warnings
+
+
+def stage_number(text: str) -> int:
+    """A stage is a positive whole number; which stages exist is the rollout spec's to say."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a stage: give a stage number (1 or more), e.g. --stage 1")
+    return int(text)
+
+
+def _stage_of_spec(specs: Any, stage: int) -> Any:
+    """The rollout state of `stage`; a usage error naming the stages the spec defines when it has
+    none (ENGINE_CONTRACT made sure of stages 1-5 and that `activate` enters every stage_N)."""
+    rollout = specs.machines["rollout"]
+    state = rollout.states.get(stage_state(stage))
+    if state is None:
+        have = ", ".join(map(str, stages_of(rollout)))
+        raise Refused(f"stage {stage} is not a stage of the rollout in {rollout.path} (it defines stages {have}): "
+                      f"run one of those, or add a `{stage_state(stage)}` state to the spec", 2)
+    return state
 
 
 def _check_specs(paths: list[str]) -> None:

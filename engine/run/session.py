@@ -38,7 +38,7 @@ from engine.run.optin import Routing
 from engine.run.report import run_spec_hash
 from engine.runtime import (PROVIDER_MODULES, ActionContext, BoundMachine, Instance, Interpreter, ListSink, Record,
                             ReplayClock, default_registry)
-from engine.spec.contract import MACHINES, OPENS_RISK_TAG, stage_of, stage_state
+from engine.spec.contract import MACHINES, OPENS_RISK_TAG, stage_state, stages_of
 from engine.spec.files import contracts_path
 from engine.spec.ir import SpecSet
 
@@ -565,7 +565,7 @@ def bind_stages(specs: SpecSet, env: str) -> dict[int, dict[str, BoundMachine]]:
     hosts: dict[str, type] = {"order": OrderHandle, "bracket": BracketHandle}  # the rest are the session's
 
     rollout = specs.machines["rollout"]
-    stages = sorted(s for n in rollout.states if (s := stage_of(n)) is not None)
+    stages = stages_of(rollout)
     names = hosted_machines(specs)
     built: dict[tuple[str, str], BoundMachine] = {}
     problems: dict[Diagnostic, None] = {}  # every stage's binding of a spec finds the same ones

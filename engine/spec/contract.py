@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from engine.spec.ir import Machine, SpecSet
 
 STAGE_PREFIX = "stage_"  # rollout state `stage_N` is stage N (`engine run --stage N`, `scope: stage` key N)
-STAGES = range(1, 6)  # the stages `engine run --stage N` accepts
+# The stages every rollout spec defines (the issue's five); `engine run --stage N` takes any stage_N
+# state the spec defines, a stage added in YAML too.
+STAGES = range(1, 6)
 ACTIVATE = "activate"  # the event that starts the rollout in the stage the operator chose
 AWAITING_TAG = "awaiting_operator"  # a rollout state that waits for `engine promote` or `decline`
 OPENS_RISK_TAG = "opens_risk"  # a kill state where new entries are allowed: the kill switch is not engaged
@@ -47,6 +49,11 @@ ADOPT = "adopt"
 def stage_state(stage: int) -> str:
     """The rollout state of stage `stage`."""
     return f"{STAGE_PREFIX}{stage}"
+
+
+def stages_of(rollout: Machine) -> list[int]:
+    """The stages a rollout spec defines (its `stage_N` states), in order."""
+    return sorted(s for n in rollout.states if (s := stage_of(n)) is not None)
 
 
 def stage_of(state: str | None) -> int | None:
@@ -112,6 +119,8 @@ class Needs:
     commands: Mapping[str, str] = field(default_factory=dict)
     states: tuple[str, ...] = ()  # entered by name; each by `entered_by` from the initial state
     entered_by: str | None = None
+    # Further states named `<prefix>N` the spec adds: entered by name too (`engine run --stage 6`).
+    numbered: str | None = None
     handled_where: Mapping[str, str] = field(default_factory=dict)  # event -> tag of states that must handle it
     classified_by: tuple[str, ...] = ()  # every non-final, non-initial leaf carries exactly one
     live_tags: tuple[str, ...] = ()  # states carrying one take or ignore every `anytime` event
@@ -131,7 +140,7 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
         commands={"promote": "`engine promote` posts it"},
         tags={AWAITING_TAG: "`engine status` and `engine promote` show it waits for a confirmation; "
                             "a replay holds there up to `operator_wait_s`"},
-        states=tuple(stage_state(n) for n in STAGES), entered_by=ACTIVATE,
+        states=tuple(stage_state(n) for n in STAGES), entered_by=ACTIVATE, numbered=STAGE_PREFIX,
         param_order=(Order("exploration_min", "exploration_max_chop",
                            "the exploration rate in chop may not be below the minimum (an ML run refuses it)"),)),
     "kill_modes": Needs(

@@ -144,12 +144,19 @@ def _states(src: Sources, m: Machine, ix: MachineIndex, needs: Needs) -> Iterato
     if missing:
         yield diag(_key(src, m, "states"), CODE, f"`{m.name}` has no state {_list(missing)}: the engine enters "
                                                  f"{_list(needs.states)} by name", _renamed_hint(m, needs, missing))
-    for name in needs.states:
+    for name in _entered_by_name(m, needs):
         if name in m.states and needs.entered_by and not _entered(ix, needs.entered_by, name):
             yield diag(m.states[name].pos, CODE,
                        f"no `{needs.entered_by}` transition from the initial state enters `{name}`, and the "
                        f"engine starts `{m.name}` there with `{needs.entered_by}`",
                        f"add `{{event: {needs.entered_by}, source: <initial>, target: {name}}}`")
+
+
+def _entered_by_name(m: Machine, needs: Needs) -> list[str]:
+    """The states the engine needs, and those the spec adds under their numbered name."""
+    prefix = needs.numbered
+    added = [n for n in m.states if prefix and n.startswith(prefix) and n[len(prefix):].isdigit()]
+    return list(dict.fromkeys([*needs.states, *added]))
 
 
 def _renamed_hint(m: Machine, needs: Needs, missing: list[str]) -> str:
