@@ -95,6 +95,10 @@ class Domain(_Enum):
     FOREX_OPTIONS = "forex_options"
 
 
+# Domains whose markets sell only what is held (spot): no venue lets an entry there go short.
+SELLS_ONLY_HELD: frozenset[Domain] = frozenset({Domain.CRYPTO_SPOT})
+
+
 class Mode(_Enum):
     OFF = "off"
     PAPER = "paper"

@@ -34,7 +34,8 @@ from adapters.paper.replay import CatchUpLog
 from adapters.paper.pricing import Pricer, half_spread, limit_through, make_quote, snapshot_id, stop_hit
 from adapters.paper.streams import fill_stream
 from engine.data.quoted import SIDE_OHLC, QuotedBar, load_bar
-from engine.domain import Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote, Role, Side
+from engine.domain import (SELLS_ONLY_HELD, Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote,
+                           Role, Side)
 
 _EPS = 1e-12
 # A bar is worked in time order, in two phases (open_bar, then on_bar): first the market orders,
@@ -57,7 +58,6 @@ _ACCEPTED, _REJECTED, _CANCELED, _FILLED, _PARTIAL, _TRIGGERED, _UNKNOWN = (
 _BUY, _SELL = Side.BUY, Side.SELL
 _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
 _ENTRY = Role.ENTRY
-_CRYPTO_SPOT = Domain.CRYPTO_SPOT
 # The columns of a quoted series' side rows (engine.data.quoted.SIDE_OHLC) the touch rules read.
 _BID_HIGH, _BID_LOW, _ASK_HIGH, _ASK_LOW = (SIDE_OHLC.index(c)
                                               for c in ("bid_high", "bid_low", "ask_high", "ask_low"))
@@ -669,7 +669,7 @@ class PaperVenue:
             if held * req.side.sign >= -_EPS and not self._contingent(req):
                 return f"reduce-only {req.side.value} but no opposite position in {req.symbol} (qty {held:g})"
             return ""
-        if inst.domain is _CRYPTO_SPOT and req.side is _SELL and req.qty > held + _EPS:
+        if req.side is _SELL and inst.domain in SELLS_ONLY_HELD and req.qty > held + _EPS:
             return f"crypto spot cannot go short: sell {req.qty:g} but hold {held:g} {req.symbol}"
         lev = self._leverage[inst.domain]
         price = req.price if req.price is not None else (q.ask if req.side is _BUY else q.bid)
@@ -727,7 +727,7 @@ class PaperVenue:
             if available <= _EPS:
                 return [self._finish(o, _CANCELED, "reduce-only: no position left to reduce", bar.ts)]
             qty = min(qty, available)
-        elif side is _SELL and inst.domain is _CRYPTO_SPOT:
+        elif side is _SELL and inst.domain in SELLS_ONLY_HELD:
             # Spot cannot go short when it fills either: since its submit, another sell (an exit,
             # a second entry) may have taken the units it was checked against.
             held = self.ledger.qty(inst.symbol)

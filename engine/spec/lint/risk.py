@@ -1,5 +1,7 @@
 """RISK_LIMIT_UNREAD: a risk limit the spec sets and nothing enforces; RISK_GUARD_UNUSED: a
-guard the engine provides that the chain leaves out (one a RISK_LIMIT_UNREAD names is left to it).
+guard the engine provides that the chain leaves out (one a RISK_LIMIT_UNREAD names is left to it);
+RISK_SHORT_SPOT: shorting allowed in a domain whose markets sell only what is held, so every short
+entry the chain lets through is refused by the venue.
 
 A limit is enforced by the guards of the chain that read it (each declares its reads in
 engine/risk/guards.py) or by the run itself (engine/risk/config.py RUN_READS: the engine's
@@ -14,14 +16,16 @@ from pathlib import Path
 from typing import Iterator
 
 from engine.diagnostics import Diagnostic, Pos
+from engine.domain import SELLS_ONLY_HELD
 from engine.risk.config import RUN_READS, Reader, RiskConfig
 from engine.risk.guards import GUARDS, READS
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
-from engine.spec.yamlio import parse_yaml
+from engine.spec.yamlio import YamlDoc, parse_yaml
 
 CODE = "RISK_LIMIT_UNREAD"
 GUARD_CODE = "RISK_GUARD_UNUSED"
+SPOT_CODE = "RISK_SHORT_SPOT"
 KIND = "risk"
 
 
@@ -55,6 +59,18 @@ def check(config: RiskConfig, file: str) -> Iterator[Diagnostic]:
     left_out = [g for g in GUARDS if g not in config.guards and g not in named]
     if left_out and isinstance(doc.data.get("guards"), list):
         yield _left_out(doc.key_pos_of(("guards",)), left_out)
+    yield from _short_spot(doc, config)
+
+
+def _short_spot(doc: YamlDoc, config: RiskConfig) -> Iterator[Diagnostic]:
+    """RISK_SHORT_SPOT at each `true` for a domain that sells only what it holds."""
+    allowed = config.limits.short_allowed
+    for domain in sorted(SELLS_ONLY_HELD, key=lambda d: d.value):
+        if allowed.get(domain.value) and isinstance(doc.data["limits"].get("short_allowed"), dict):
+            yield diag(doc.pos_of(("limits", "short_allowed", domain.value)), SPOT_CODE,
+                       f"short_allowed lets {domain.value} entries go short, but its markets are spot: a venue sells "
+                       "only what is held, so it refuses every short entry the chain lets through",
+                       f"write `{domain.value}: false`")
 
 
 def _finding(pos: Pos, key: str, guards: list[str], idle: Reader | None) -> Diagnostic:
