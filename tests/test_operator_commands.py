@@ -86,6 +86,27 @@ def test_kill_posts_exactly_one_command_with_the_spec_event(db, capsys, mode, co
     assert event in out and "no engine is running: the command is queued and is applied by `engine run --stage 1" in out
 
 
+def test_kill_and_status_say_when_another_build_started_the_stopped_run(db, capsys):
+    """An upgraded engine may refuse the resume they suggest (a key its schema gained): a close-only
+    queued for it would then never be applied, and nothing said why."""
+    from engine.run.build import code_digest
+    from engine.run.keys import ENGINE_KEY
+
+    note = ("the run was started by another build of the engine, which may read the same files otherwise (its "
+            "defaults and schemas): if this one refuses the resume, resume it with that engine")
+    assert engine("kill", "--mode", "close-only", "--db", str(db)) == 0
+    assert f"--resume`; but {note}" in capsys.readouterr().out  # a store from before builds were kept
+    assert engine("status", "--db", str(db), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["engine"]["other_build"] == note
+    with Store.open(path=str(db)) as s:
+        s.put_json(ENGINE_KEY, code_digest())
+    assert engine("kill", "--mode", "close-only", "--db", str(db)) == 0
+    assert "another build" not in capsys.readouterr().out
+    assert engine("status", "--db", str(db)) == 0
+    out = capsys.readouterr().out
+    assert "engine: not running, the run did not finish" in out and "another build" not in out
+
+
 def test_kill_takes_a_mode_written_with_the_specs_underscore(db):
     """Rule (kill.py): the modes are the kill spec's command names, written with hyphens; the
     spec's own spelling (`close_only`, as in the docs and the journal) names the same command."""

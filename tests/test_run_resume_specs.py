@@ -100,7 +100,35 @@ def test_a_changed_part_refuses_the_resume_by_name(saved: Path, tmp_path: Path, 
     assert done.returncode == 1, done.stderr[-2000:]
     assert named in done.stderr and "changed since the saved run's last checkpoint" in done.stderr
     assert "put the spec back and resume, or start afresh without --resume" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "another build" not in done.stderr  # the same engine: the user's edit
+
+
+def test_a_part_another_build_started_the_run_with_says_the_engine_changed(saved: Path) -> None:
+    """The same risk file read by an upgraded engine can hash otherwise (a key its schema gained):
+    the refusal blamed an edit nobody made."""
+    with sqlite3.connect(saved / "engine.db") as db:
+        (built,) = db.execute("SELECT value FROM kv WHERE key = 'run/engine'").fetchone()
+        db.execute("UPDATE kv SET value = '\"0123456789abcdef\"' WHERE key = 'run/engine'")
+    risk = saved / "specs" / "risk" / "risk.yaml"
+    text = risk.read_text()
+    try:
+        _edit_risk(saved)  # what another engine's reading of the file looks like to this one
+        done = _run(saved, "--resume")
+        _replace(risk, "fill_price_band: 0.1", "fill_price_band: 1.5")  # out of bounds: the schema refuses it
+        invalid = _run(saved, "--resume")
+    finally:
+        risk.write_text(text)
+        with sqlite3.connect(saved / "engine.db") as db:
+            db.execute("UPDATE kv SET value = ? WHERE key = 'run/engine'", (built,))
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert ("the risk spec (risk/risk.yaml) changed since the saved run's last checkpoint as this engine reads them, "
+            "and the run was started by another build of the engine") in done.stderr
+    assert "if you changed nothing, resume the run with that engine; else put the spec back" in done.stderr
+    assert invalid.returncode == 1 and "fill_price_band" in invalid.stderr, invalid.stderr[-2000:]
+    assert invalid.stderr.rstrip().splitlines()[-1] == (
+        "engine run: note: the run was started by another build of the engine, which may read the same files "
+        "otherwise (its defaults and schemas): if the config and specs are the ones it started with, resume the run "
+        "with that engine")
 
 
 def test_unchanged_specs_resume_and_an_older_store_is_compared_as_before(saved: Path) -> None:

@@ -48,17 +48,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _degrade(args: argparse.Namespace) -> tuple[str, str]:
     url = command_store_url(args)
-    name, machine, state, command_id, resume = post_gate_command(args, url, GATE_DEGRADE, refuse=False)
+    name, machine, state, command_id, when = post_gate_command(args, url, GATE_DEGRADE, refuse=False)
     cmd = machine.commands[GATE_DEGRADE]
     return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `gate:{args.domain}` ({name}, saved state "
-            f"`{state}`); {when_applied(url, resume)}", _inapplicable(machine, state, cmd.event))
+            f"`{state}`); {when}", _inapplicable(machine, state, cmd.event))
 
 
 def post_gate_command(args: argparse.Namespace, url: str, command: str, *,
-                      refuse: bool) -> tuple[str, Any, str | None, int, str | None]:
+                      refuse: bool) -> tuple[str, Any, str | None, int, str]:
     """Post the gate spec's `command` for `args.domain`'s gate instance (`gate:D`) alone; returns
-    the gate machine's name and spec, its saved state, the command's id and the run's resume
-    command. `refuse`: refused, not posted, when the saved state has no transition on the
+    the gate machine's name and spec, its saved state, the command's id and what takes it
+    (when_applied). `refuse`: refused, not posted, when the saved state has no transition on the
     command's event (a confirmation opens risk, so it must not wait for a state it cannot move)."""
     from engine.run.session import hosted_machines
 
@@ -87,7 +87,7 @@ def post_gate_command(args: argparse.Namespace, url: str, command: str, *,
         if refuse:  # applied only in the state the operator answered, never in a later one
             posted = {**posted, "expect_state": state, "expect_timers": state_timers(snap.data)}
         command_id = store.post_command(cmd.name, posted)
-    return name, machine, state, command_id, resume
+        return name, machine, state, command_id, when_applied(url, resume, store)
 
 
 def _inapplicable(machine: Any, state: str | None, event: str) -> str:

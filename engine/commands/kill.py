@@ -62,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
             command_id = store.post_command(cmd.name, {
                 "machine": machine.name, "event": cmd.event, "mode": cmd.name.replace("_", "-"),
                 "reason": args.reason})
+            when = when_applied(url, resume, store)
     except CommandError as e:
         print(f"engine kill: {e}", file=sys.stderr)
         return e.code
     print(f"posted #{command_id}: {cmd.name.replace('_', '-')} -> event `{cmd.event}` of `{machine.name}`"
           f" ({cmd.description})")
-    print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; {when_applied(url, resume)} "
+    print(f"kill mode now: {current or 'unknown (no snapshot yet)'}; {when} "
           f"(check with `{carried.command('status')}`)")
     if awaits_operator(rollout, stage):
         print(_rollout_waits(rollout, stage, carried))

@@ -92,8 +92,9 @@ def _move(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         command_id = store.post_command(MOVE_STOP, {
             "machine": machine.name, "event": MOVE_STOP, "symbol": args.symbol, "domain": args.domain,
             "brackets": [b["bracket"] for b in named], "stop": args.stop, "reason": args.reason})
+        when = when_applied(url, resume, store)
     lines = [f"posted #{command_id}: {MOVE_STOP} {args.symbol} to {args.stop:g} for {len(named)} bracket(s); "
-             f"{when_applied(url, resume)} (the journal says what it did: `{carried.command('status')}` shows the "
+             f"{when} (the journal says what it did: `{carried.command('status')}` shows the "
              "stops)"]
     lines += [f"  {b['bracket']} ({b['domain']}, {b['side']}, `{b['state']}`): stop {_num(b['stop'])} -> "
               f"{args.stop:g}" for b in named]

@@ -108,8 +108,9 @@ def _promote(args: argparse.Namespace) -> str:
             "machine": machine.name, "event": cmd.event, "expect_state": state,
             "expect_timers": state_timers(latest_snapshot(store, machine.name)),
             "stage": args.stage, "reason": args.reason})
+        when = when_applied(url, resume, store)
     return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `{machine.name}` "
-            f"(pending: {state} -> {target}); {when_applied(url, resume)}")
+            f"(pending: {state} -> {target}); {when}")
 
 
 def _answer_gate(args: argparse.Namespace) -> str:
@@ -119,11 +120,11 @@ def _answer_gate(args: argparse.Namespace) -> str:
     if args.stage is not None:
         raise CommandError("--stage names the stage a rollout confirmation leads to; --domain answers a gate", USAGE)
     url = command_store_url(args)
-    name, machine, state, command_id, resume = post_gate_command(
+    name, machine, state, command_id, when = post_gate_command(
         args, url, GATE_DECLINE if args.decline else GATE_CONFIRM, refuse=True)
     cmd = machine.commands[GATE_DECLINE if args.decline else GATE_CONFIRM]
     return (f"posted #{command_id}: {cmd.name} -> event `{cmd.event}` of `gate:{args.domain}` ({name}, saved state "
-            f"`{state}`); {when_applied(url, resume)}")
+            f"`{state}`); {when}")
 
 
 def dry_run(spec_set: Any, machine: Any, snapshot: dict[str, Any], event: str,

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from engine.commands.paths import named
 from engine.diagnostics import SpecError, render
 from engine.run import interrupt
-from engine.run.keys import (CHECKPOINT_KEY, CONFIG_DIGEST_KEY, CONFIG_FILE_KEY, DATA_KEY, DIR_KEY, FINISHED_KEY,
-                              ROUTING_KEY, RUN_ID_KEY, SPECS_KEY)
+from engine.run.keys import (CHECKPOINT_KEY, CONFIG_DIGEST_KEY, CONFIG_FILE_KEY, DATA_KEY, DIR_KEY, ENGINE_KEY,
+                              FINISHED_KEY, ROUTING_KEY, RUN_ID_KEY, SPECS_KEY)
 from engine.run.owner import Owner
 from engine.spec.contract import stage_state, stages_of
 from engine.words import counted
@@ -51,6 +51,15 @@ class Refused(Exception):
         self.code = code
 
 
+class OtherBuildSpecError(Exception):
+    """A resume's config or specs this engine refuses, of a run another build of it started: the
+    files may be as the run left them, and only the engine changed."""
+
+    def __init__(self, diagnostics: list, note: str) -> None:
+        super().__init__(note)
+        self.diagnostics, self.note = diagnostics, note
+
+
 @dataclass(frozen=True)
 class SavedRun:
     """What the store holds of an earlier run, read before anything is written."""
@@ -64,6 +73,7 @@ class SavedRun:
     run_id: str | None = None  # RUN_ID_KEY; None: a run started before runs had an id
     data: dict[str, dict] | None = None  # DATA_KEY; None: a run saved before it was stored
     untaken: list[dict] = field(default_factory=list)  # operator commands posted that no engine took yet
+    engine: str | None = None  # ENGINE_KEY; None: a run saved before it was stored
 
     @property
     def exists(self) -> bool:
@@ -110,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
             return _run(args)
         except SpecError as e:
             print(render(e.diagnostics), file=sys.stderr)
+            return 1
+        except OtherBuildSpecError as e:
+            print(render(e.diagnostics), file=sys.stderr)
+            print(f"engine run: note: {e.note}", file=sys.stderr)
             return 1
         except Refused as e:
             print(f"engine run: {e}", file=sys.stderr)
@@ -515,13 +529,25 @@ def _interrupted(args: argparse.Namespace, parsed: Any, specs: Any, bars: int, e
 # -- checks before anything is written ---------------------------------------------------
 def _inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
     """Config, the store's URL, specs, the stage's routing and the specs' warnings (what `engine
-    validate` warns of); Refused or SpecError otherwise."""
+    validate` warns of); Refused, SpecError or OtherBuildSpecError otherwise."""
+    # first: each misfit would otherwise surface as a config or opt-in error
+    other = _check_resumable(args) if args.resume else False
+    try:
+        return _read_inputs(args)
+    except SpecError as e:
+        if not other:
+            raise
+        from engine.run.build import OTHER_BUILD
+
+        raise OtherBuildSpecError(e.diagnostics, f"{OTHER_BUILD}: if the config and specs are the ones it started "
+                                                 "with, resume the run with that engine") from None
+
+
+def _read_inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
     from engine.run.config import check_allowlist, with_specs
     from engine.run.optin import Misused, OptInError, route
     from engine.run.session import RefusedToStart, allowlist_names, check_specset
 
-    if args.resume:  # first: each misfit would otherwise surface as a config or opt-in error
-        _check_resumable(args)
     cfg = _config(args.config)
     url = _store_url(args.db, cfg.db)  # checked before a suggested command prints --db back
     _check_specs(args.specs)
@@ -672,7 +698,7 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
                              for m in hosted_machines(specs)}, store.get_json(SPECS_KEY),
                             store.get_json(CONFIG_FILE_KEY), store.get_json(RUN_ID_KEY), store.get_json(DATA_KEY),
                             [{"id": c.id, "command": c.command, "posted": c.ts, "reason": c.args.get("reason")}
-                             for c in store.commands() if c.consumed_ts is None])
+                             for c in store.commands() if c.consumed_ts is None], store.get_json(ENGINE_KEY))
     except NoStore:  # a file a run killed while starting left without tables: no run, as kill and status say
         return None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
@@ -719,13 +745,24 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
     if changed:
         spec = ("; a config without ml.registry reads it from the ML spec's registry_root, so put that back too"
                 if "ml.registry" in changed else "")
-        raise Refused(f"the run config differs from the one the saved run started with ({', '.join(changed)}): "
-                      f"resume with that config{_started_with(saved)}{spec}, or {afresh}", 1)
+        raise Refused(f"the run config differs from the one the saved run started with ({', '.join(changed)})"
+                      f"{_build_said(saved, 'it') or ':'} resume with that config{_started_with(saved)}{spec}, "
+                      f"or {afresh}", 1)
     edited = _edited_specs(saved, cfg, specs)
     if edited:
-        raise Refused(f"{'; '.join(edited)} changed since the saved run's last checkpoint, and a resume replays under "
-                      f"the specs it started with: put the spec{'s' * (len(edited) > 1)} back and resume, "
-                      f"or {afresh}", 1)
+        raise Refused(f"{'; '.join(edited)} changed since the saved run's last checkpoint"
+                      f"{_build_said(saved, 'them') or ', and a resume replays under the specs it started with:'} "
+                      f"put the spec{'s' * (len(edited) > 1)} back and resume, or {afresh}", 1)
+
+
+def _build_said(saved: SavedRun, it: str) -> str:
+    """Why a config or spec nobody edited can read otherwise now: the engine changed since the run
+    started ("" when it did not)."""
+    from engine.run.build import OTHER_BUILD, other_build
+
+    if not other_build(saved.engine):
+        return ""
+    return f" as this engine reads {it}, and {OTHER_BUILD}: if you changed nothing, resume the run with that engine; else"
 
 
 def _fingerprints(series: list) -> dict[str, dict]:
@@ -756,14 +793,15 @@ def _bars_said(p: dict | None) -> str:
     return f"{p['bars']} bars {p['first']} .. {p['last']} (hash {p['hash']})"
 
 
-def _check_resumable(args: argparse.Namespace) -> None:
+def _check_resumable(args: argparse.Namespace) -> bool:
     """A resume fits the stopped run its store holds, checked before the config, specs and opt-ins
     are read, as each would blame a misfit on something else: the folder the run ran in (from
     another, the default relative --specs names nothing), its stage (a stage with
     live legs asked for opt-ins) and its routing. The store is only read; a running engine, no
     store, no checkpoint, a finished run or a store that cannot be read is left to _check_saved
-    and the run lock."""
+    and the run lock. True: another build of the engine started the stopped run."""
     from engine.commands.status import CommandError, command_store_url, open_existing_store
+    from engine.run.build import other_build
     from engine.suggest import Carried
 
     from state.runlock import RunLock
@@ -771,19 +809,21 @@ def _check_resumable(args: argparse.Namespace) -> None:
     try:
         url = command_store_url(args)
         if RunLock.holder(url) is not None:  # refused under the run lock; reading would leave a -wal, -shm
-            return
+            return False
     except Exception:  # noqa: BLE001 - a bad URL, a server that cannot be reached: the start says so in one line
-        return
+        return False
     try:
         with open_existing_store(url, Carried.of(args), readonly=True) as store:
             point, routing = store.get_json(CHECKPOINT_KEY), store.get_json(ROUTING_KEY)
             if point is None or store.get_json(FINISHED_KEY) is not None:
-                return
+                return False
             _check_folder(args, store)
+            other = other_build(store.get_json(ENGINE_KEY))
     except CommandError:
-        return
+        return False
     _check_stage(args, point, routing)
     _check_routing(args, routing, _parse_url(url))
+    return other
 
 
 def _check_folder(args: argparse.Namespace, store: Any) -> None:
@@ -1118,6 +1158,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
 
     from engine.console import console as make_console
     from engine.run import checkpoint
+    from engine.run.build import code_digest
     from engine.run.held import FileReplaced
     from engine.runtime.interpreter import ActionError
     from engine.run.report import print_kpi_table, run_setting, write_run_dir
@@ -1131,6 +1172,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
         store.put_json(RUN_ID_KEY, me.run_id)
         store.put_json(CONFIG_DIGEST_KEY, checkpoint.config_digest(runner.session.cfg))
         store.put_json(SPECS_KEY, runner.session.spec_hashes())
+        store.put_json(ENGINE_KEY, code_digest())
         store.put_json(DATA_KEY, _fingerprints(runner.series))
     runner.heartbeat = args.heartbeat
     _show_warnings(warnings, store, console)

@@ -195,7 +195,7 @@ class _RunTarget:
         if resume is None and running_engine(self.url) is None:
             raise CommandError("no engine is running on this store and no run has checkpointed there, so no run "
                                "would take the set (a fresh `engine run` archives the store first)")
-        return when_applied(self.url, resume)
+        return when_applied(self.url, resume, store)
 
 
 def _warn_not_traded(symbols: list[str], store: Any) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from engine.commands.paths import named
 from engine.run.finished import run_dir_of
-from engine.run.keys import CHECKPOINT_KEY, CONFIG_FILE_KEY, FINISHED_KEY, ROUTING_KEY
+from engine.run.keys import CHECKPOINT_KEY, CONFIG_FILE_KEY, ENGINE_KEY, FINISHED_KEY, ROUTING_KEY
 from engine.spec.contract import AWAITING_TAG  # states tagged so wait for `engine promote`
 from engine.suggest import DEFAULT_SPECS, Carried, spec_paths  # the options a suggested command keeps
 
@@ -377,13 +377,23 @@ def refuse_untaken(url: str, resume: str | None, carried: Carried) -> None:
                            f"Give the command once the run is running (`{carried.command('status')}` shows it)")
 
 
-def when_applied(url: str, resume: str | None) -> str:
+def when_applied(url: str, resume: str | None, store: Any) -> str:
     """What happens to a posted command: the running engine takes it, or it waits for `resume`
     (resume_command's; refuse_untaken has refused one with neither)."""
     holder = running_engine(url)
     if holder is not None:
         return f"the running engine ({holder}) acts on it within a quarter second, between two bars (a replay may run through many bars first)"
-    return f"no engine is running: the command is queued and is applied by `{resume}`"
+    return f"no engine is running: the command is queued and is applied by `{resume}`{other_build_note(store)}"
+
+
+def other_build_note(store: Any) -> str:
+    """"" or why the suggested resume may be refused: another build of the engine started the run
+    (engine/run/build.py), and this one may read its config or specs otherwise."""
+    from engine.run.build import OTHER_BUILD, other_build
+
+    if not other_build(store.get_json(ENGINE_KEY)):
+        return ""
+    return f"; but {OTHER_BUILD}: if this one refuses the resume, resume it with that engine"
 
 
 def resume_command(store: Any, args: argparse.Namespace) -> str | None:
@@ -628,6 +638,7 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
             "run_dir": (finished or {}).get("run_dir"),
             "as_of": {"bar": saved.get("cursor"), "time": saved.get("clock")} if saved else None,
             "resume": resume_command(store, args) if state == "stopped" else None,
+            "other_build": other_build_note(store).removeprefix("; but ") or None if state == "stopped" else None,
             "archived": archived_run(url) if state == "never checkpointed" else "",
             "warnings": [split] if split else []}
 
@@ -791,7 +802,8 @@ def _engine_line(engine: dict[str, Any]) -> str:
         as_of["bar"], _iso(as_of["time"])) if as_of else "; no checkpoint yet: the figures below are its start")
     return {"running": f"engine: running ({engine['holder']}){when}",
             "finished": f"engine: the run finished (report in {engine['run_dir']}){when}",
-            "stopped": f"engine: not running, the run did not finish (continue it with `{engine['resume'] or 'engine run --stage N --resume'}`){when}",
+            "stopped": f"engine: not running, the run did not finish (continue it with `{engine['resume'] or 'engine run --stage N --resume'}`"
+                       f"{'; ' + engine['other_build'] if engine.get('other_build') else ''}){when}",
             }.get(engine["state"], f"engine: no run has checkpointed on this store yet{'; ' * bool(engine['archived'])}"
                                    f"{engine['archived']}")
 

@@ -14,10 +14,11 @@ import os
 from pathlib import Path
 
 from engine.diagnostics import Diagnostic, Pos, Severity
+from engine.run.build import PACKAGES
 from engine.spec.files import resolved
 
 ROOT = Path(__file__).resolve().parents[2]
-CODE = ("engine", "strategies", "adapters", "state", "rl")  # the lint reads the actions each provider implements
+CODE = PACKAGES  # the lint reads the actions each provider implements
 
 
 def _dir() -> Path:

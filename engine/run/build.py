@@ -1,0 +1,39 @@
+"""The engine's own build: a digest of its code, which a run stores when it starts (ENGINE_KEY).
+
+A resume is refused when its config or specs read differently from the run's start. The same
+files read by an upgraded engine can differ too (a key its defaults gained, a schema that now
+parses a limit otherwise), and the refusal then blamed an edit nobody made. With the run's build
+stored, a refusal and the operator commands that suggest a resume can say the engine changed.
+"""
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# The packages whose code decides what a run does (and what the lint reads: engine/spec/cache.py).
+PACKAGES = ("engine", "strategies", "adapters", "state", "rl")
+_READ = ("*.py", "*.yaml")  # the code, and the defaults and catalogues shipped beside it
+
+
+@cache
+def code_digest() -> str:
+    """sha256 of every code and data file of PACKAGES, by path relative to the checkout: the same
+    build digests alike wherever it is installed."""
+    h = hashlib.sha256()
+    for pkg in PACKAGES:
+        for pattern in _READ:
+            for f in sorted((ROOT / pkg).rglob(pattern)):
+                h.update(f"{f.relative_to(ROOT).as_posix()}\0".encode() + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def other_build(stored: object) -> bool:
+    """The store's run was started by another build than this one (or by one from before builds
+    were stored: `stored` None)."""
+    return stored != code_digest()
+
+
+OTHER_BUILD = ("the run was started by another build of the engine, which may read the same files otherwise "
+               "(its defaults and schemas)")
