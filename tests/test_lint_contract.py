@@ -306,3 +306,13 @@ def test_a_raise_validate_passes_is_one_the_run_binds(tree: Path):
     edit(tree, "kill/kill_modes.yaml", "- raise: kill_close_only", "- raise: \"'kill_close_only\"")
     errors = [d for d in validate([str(tree)])[0] if d.severity is Severity.ERROR]
     assert [d.code for d in errors] == ["UNRESOLVED_EVENT"] and "`'kill_close_only`" in errors[0].message
+
+
+@pytest.mark.parametrize("name, stage", [("stage_6", 6), ("stage_12", 12), ("stage_06", None), ("stage_0", None),
+                                         ("stage_٣", None), ("stage_²", None), ("stage_5_options_live", None)])
+def test_a_stage_is_named_as_engine_run_enters_it(name: str, stage: int | None):
+    """`engine run --stage 6` enters `stage_6`: `stage_06` validated as a sixth stage that the run
+    then refused, listing stage 6 among the stages it has."""
+    from engine.spec.contract import stage_of
+
+    assert stage_of(name) == stage

@@ -92,7 +92,7 @@ def test_kill_and_status_say_when_another_build_started_the_stopped_run(db, caps
     from engine.run.build import code_digest
     from engine.run.keys import ENGINE_KEY
 
-    note = ("the run was started by another build of the engine, which may read the same files otherwise (its "
+    note = ("the run was last started or resumed by another build of the engine, which may read the same files otherwise (its "
             "defaults and schemas): if this one refuses the resume, resume it with that engine")
     assert engine("kill", "--mode", "close-only", "--db", str(db)) == 0
     assert f"--resume`; but {note}" in capsys.readouterr().out  # a store from before builds were kept

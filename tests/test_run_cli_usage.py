@@ -109,6 +109,16 @@ def test_a_stage_added_in_yaml_runs_and_one_the_spec_lacks_is_a_usage_error(tmp_
     assert (report["stage"], report["final_stage_state"], report["bars"]) == (6, "stage_6", 60)
 
 
+@pytest.mark.parametrize("given", ["0", "-1", "+1", "²", "٣", "1.0", ""])
+def test_a_stage_is_a_plain_number_of_1_or_more(capsys, given: str) -> None:
+    """int() reads `٣` as 3, and `²` passes isdigit() but not int(): argparse then printed its own
+    `invalid stage_number value`."""
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--stage", given])
+    assert e.value.code == 2
+    assert f"argument --stage: {given!r} is not a stage: give a stage number (1 or more)" in capsys.readouterr().err
+
+
 # -- 3. the --paper suggestion pastes ---------------------------------------------------------
 def test_the_paper_suggestion_keeps_every_option_given_and_runs_as_pasted(tmp_path: Path) -> None:
     argv = argv_in(tmp_path, "--max-bars", "60", "--no-progress", "--specs", str(ROOT / "specs"))

@@ -122,13 +122,43 @@ def test_a_part_another_build_started_the_run_with_says_the_engine_changed(saved
             db.execute("UPDATE kv SET value = ? WHERE key = 'run/engine'", (built,))
     assert done.returncode == 1, done.stderr[-2000:]
     assert ("the risk spec (risk/risk.yaml) changed since the saved run's last checkpoint as this engine reads them, "
-            "and the run was started by another build of the engine") in done.stderr
+            "and the run was last started or resumed by another build of the engine") in done.stderr
     assert "if you changed nothing, resume the run with that engine; else put the spec back" in done.stderr
     assert invalid.returncode == 1 and "fill_price_band" in invalid.stderr, invalid.stderr[-2000:]
     assert invalid.stderr.rstrip().splitlines()[-1] == (
-        "engine run: note: the run was started by another build of the engine, which may read the same files "
+        "engine run: note: the run was last started or resumed by another build of the engine, which may read the same files "
         "otherwise (its defaults and schemas): if the config and specs are the ones it started with, resume the run "
         "with that engine")
+
+
+def test_a_resume_by_this_build_records_it_and_a_config_it_refuses_gets_the_note(tmp_path: Path) -> None:
+    """The note is about the build that last ran the run: once this one resumed it, it read the
+    run's files alike, and a later refusal is the user's edit. A config this build refuses (a key
+    another build wrote) gets the note too: the store is found from the config's `db` as written."""
+    from engine.run.build import code_digest
+
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    strategy = Path(shutil.copy(ROOT / "specs" / "strategies" / "seed003.yaml", tmp_path / "strategy.yaml"))
+    (tmp_path / "run.yaml").write_text(CONFIG.format(strategy=strategy))
+    assert _run(tmp_path, "--max-bars", "60", "--run-dir", str(tmp_path / "run")).returncode == 0
+    db = tmp_path / "engine.db"
+
+    def built() -> str:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT value FROM kv WHERE key = 'run/engine'").fetchone()[0]
+
+    assert built() == f'"{code_digest()}"'
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE kv SET value = '\"0123456789abcdef\"' WHERE key = 'run/engine'")
+    (tmp_path / "run.yaml").write_text(CONFIG.format(strategy=strategy) + "old_key: 1\n")
+    refused = _run(tmp_path, "--resume")
+    assert refused.returncode == 1 and "unknown key `old_key`" in refused.stderr, refused.stderr[-2000:]
+    assert refused.stderr.rstrip().splitlines()[-1].startswith("engine run: note: the run was last started or "
+                                                              "resumed by another build of the engine")
+    (tmp_path / "run.yaml").write_text(CONFIG.format(strategy=strategy))
+    done = _run(tmp_path, "--resume", "--max-bars", "120")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert built() == f'"{code_digest()}"'
 
 
 def test_unchanged_specs_resume_and_an_older_store_is_compared_as_before(saved: Path) -> None:

@@ -574,9 +574,10 @@ def _read_inputs(args: argparse.Namespace) -> tuple[Any, str, Any, Any, list]:
 
 def stage_number(text: str) -> int:
     """A stage is a positive whole number; which stages exist is the rollout spec's to say."""
-    if not text.strip().isdigit() or int(text) < 1:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a stage: give a stage number (1 or more), e.g. --stage 1")
-    return int(text)
+    return int(digits)
 
 
 def _stage_of_spec(specs: Any, stage: int) -> Any:
@@ -808,9 +809,14 @@ def _check_resumable(args: argparse.Namespace) -> bool:
 
     try:
         url = command_store_url(args)
+    except CommandError:  # a config this build refuses: its diagnostics follow, and say if another build ran it
+        return _other_build_of(args)
+    except Exception:  # noqa: BLE001 - a server that cannot be reached: the start says so in one line
+        return False
+    try:
         if RunLock.holder(url) is not None:  # refused under the run lock; reading would leave a -wal, -shm
             return False
-    except Exception:  # noqa: BLE001 - a bad URL, a server that cannot be reached: the start says so in one line
+    except Exception:  # noqa: BLE001 - as above
         return False
     try:
         with open_existing_store(url, Carried.of(args), readonly=True) as store:
@@ -824,6 +830,29 @@ def _check_resumable(args: argparse.Namespace) -> bool:
     _check_stage(args, point, routing)
     _check_routing(args, routing, _parse_url(url))
     return other
+
+
+def _other_build_of(args: argparse.Namespace) -> bool:
+    """Whether another build ran the stopped run of the store a config that does not validate names
+    (its `db` as written): a key that build wrote or this one dropped is the upgrade case the
+    refusal's note is for. Only read; False when that cannot be told."""
+    from engine.commands.status import checked_store_url
+    from engine.run.build import other_build
+    from engine.spec.yamlio import parse_yaml
+    from state.store import Store
+
+    try:
+        doc, _ = parse_yaml(Path(args.config).read_text(encoding="utf-8"), args.config)
+        db = doc.data.get("db") if doc is not None and isinstance(doc.data, dict) else None
+        url = checked_store_url(args.db, db if isinstance(db, str) else None)
+        file = _sqlite_file(_parse_url(url))
+        if file is None or not file.is_file():
+            return False
+        with Store.open_readonly(url) as store:
+            stopped = store.get_json(CHECKPOINT_KEY) is not None and store.get_json(FINISHED_KEY) is None
+            return stopped and other_build(store.get_json(ENGINE_KEY))
+    except Exception:  # noqa: BLE001 - only a note hangs on it; the config's own errors are what is reported
+        return False
 
 
 def _check_folder(args: argparse.Namespace, store: Any) -> None:
@@ -1168,11 +1197,11 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
     store.put_json(DIR_KEY, str(run_dir))
 
     store.put_json(CONFIG_FILE_KEY, started_with(args))
+    store.put_json(ENGINE_KEY, code_digest())  # a resume's checks passed: this build reads the run's files alike
     if not args.resume:  # a resume must find the config it started with (checked before it starts)
         store.put_json(RUN_ID_KEY, me.run_id)
         store.put_json(CONFIG_DIGEST_KEY, checkpoint.config_digest(runner.session.cfg))
         store.put_json(SPECS_KEY, runner.session.spec_hashes())
-        store.put_json(ENGINE_KEY, code_digest())
         store.put_json(DATA_KEY, _fingerprints(runner.series))
     runner.heartbeat = args.heartbeat
     _show_warnings(warnings, store, console)

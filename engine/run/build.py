@@ -1,4 +1,5 @@
-"""The engine's own build: a digest of its code, which a run stores when it starts (ENGINE_KEY).
+"""The engine's own build: a digest of its code, which a run stores when it starts or resumes
+(ENGINE_KEY).
 
 A resume is refused when its config or specs read differently from the run's start. The same
 files read by an upgraded engine can differ too (a key its defaults gained, a schema that now
@@ -20,20 +21,30 @@ _READ = ("*.py", "*.yaml")  # the code, and the defaults and catalogues shipped 
 @cache
 def code_digest() -> str:
     """sha256 of every code and data file of PACKAGES, by path relative to the checkout: the same
-    build digests alike wherever it is installed."""
+    build digests alike wherever it is installed. Hidden files are an editor's (Emacs's `.#x.py`
+    lock, a dangling link), not the build's; a file that cannot be read is hashed by why, as it
+    never stops the command that asks (status, kill: after the command was posted)."""
     h = hashlib.sha256()
     for pkg in PACKAGES:
         for pattern in _READ:
             for f in sorted((ROOT / pkg).rglob(pattern)):
-                h.update(f"{f.relative_to(ROOT).as_posix()}\0".encode() + f.read_bytes() + b"\0")
+                if not f.name.startswith("."):
+                    h.update(f"{f.relative_to(ROOT).as_posix()}\0".encode() + _bytes(f) + b"\0")
     return h.hexdigest()[:16]
 
 
+def _bytes(f: Path) -> bytes:
+    try:
+        return f.read_bytes()
+    except OSError as e:
+        return f"\0unreadable: {type(e).__name__}\0".encode()
+
+
 def other_build(stored: object) -> bool:
-    """The store's run was started by another build than this one (or by one from before builds
-    were stored: `stored` None)."""
+    """The store's run was last started or resumed by another build than this one (or by one from
+    before builds were stored: `stored` None)."""
     return stored != code_digest()
 
 
-OTHER_BUILD = ("the run was started by another build of the engine, which may read the same files otherwise "
-               "(its defaults and schemas)")
+OTHER_BUILD = ("the run was last started or resumed by another build of the engine, which may read the same files "
+               "otherwise (its defaults and schemas)")

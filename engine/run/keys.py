@@ -25,9 +25,9 @@ replays the same bars or is refused (engine/commands/run.py). Written by engine/
 fresh start."""
 
 ENGINE_KEY = "run/engine"
-"""engine/run/build.py code_digest of the engine that started the run: a refused resume, and the
-operator commands that suggest one, say when the engine changed since. Written by
-engine/commands/run.py on a fresh start."""
+"""engine/run/build.py code_digest of the engine that last started or resumed the run: a refused
+resume, and the operator commands that suggest one, say when the engine changed since. Written by
+engine/commands/run.py at every start and resume, once the resume's checks passed."""
 
 RUN_ID_KEY = "run/id"
 """The run's id (engine/run/owner.py new_run_id), in its run directory's owner file too: a resume

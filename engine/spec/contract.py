@@ -58,8 +58,15 @@ def stages_of(rollout: Machine) -> list[int]:
 
 def stage_of(state: str | None) -> int | None:
     """The stage N of rollout state `stage_N`; None for any other state (`stage_5_options_live`)."""
-    rest = state.removeprefix(STAGE_PREFIX) if state is not None and state.startswith(STAGE_PREFIX) else ""
-    return int(rest) if rest.isdigit() else None
+    return numbered(state, STAGE_PREFIX)
+
+
+def numbered(name: str | None, prefix: str) -> int | None:
+    """N of `<prefix>N`, N written as stage_state writes it (1 or more, ASCII digits, no leading
+    zero: `stage_06` and `stage_0` are names of their own, as `engine run --stage 6` enters
+    `stage_6`); None otherwise."""
+    rest = name.removeprefix(prefix) if name is not None and name.startswith(prefix) else ""
+    return int(rest) if rest.isascii() and rest.isdigit() and rest[0] != "0" else None
 
 
 @dataclass(frozen=True)

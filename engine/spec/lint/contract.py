@@ -10,7 +10,7 @@ import re
 from typing import Any, Iterator
 
 from engine.diagnostics import Diagnostic, Pos, closest, did_you_mean
-from engine.spec.contract import ENGINE_CONTRACT, Needs
+from engine.spec.contract import ENGINE_CONTRACT, Needs, numbered
 from engine.spec.ir import Machine, SpecSet
 from engine.spec.lint._base import Sources, diag
 from engine.spec.lint._context import Context
@@ -155,7 +155,7 @@ def _states(src: Sources, m: Machine, ix: MachineIndex, needs: Needs) -> Iterato
 def _entered_by_name(m: Machine, needs: Needs) -> list[str]:
     """The states the engine needs, and those the spec adds under their numbered name."""
     prefix = needs.numbered
-    added = [n for n in m.states if prefix and n.startswith(prefix) and n[len(prefix):].isdigit()]
+    added = [n for n in m.states if prefix and numbered(n, prefix) is not None]
     return list(dict.fromkeys([*needs.states, *added]))
 
 
