@@ -57,6 +57,22 @@ def test_a_changed_validator_source_is_a_miss(tmp_path: Path, source: str, monke
     assert cache.key(files) != before
 
 
+def test_an_editor_s_lock_link_beside_a_source_is_no_traceback(tmp_path: Path, monkeypatch) -> None:
+    """Emacs keeps `.#files.py`, a dangling link, while a buffer has unsaved edits: the key's stat()
+    of it made `engine validate` a FileNotFoundError traceback."""
+    from engine.spec import cache
+
+    for pkg in cache.CODE:
+        shutil.copytree(ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "ROOT", tmp_path)
+    files = sorted((ROOT / "specs").rglob("*.yaml"))
+    before = cache.key(files)
+    (tmp_path / "engine/spec/.#files.py").symlink_to("nobody@host.1234:1700000000")
+    assert cache.key(files) == before
+    (tmp_path / "engine/spec/gone.py").symlink_to(tmp_path / "nowhere.py")  # one that is no editor's: a miss
+    assert cache.key(files) != before
+
+
 def test_an_unreadable_contract_catalogue_is_an_error_and_restoring_it_is_a_miss(tmp_path, monkeypatch) -> None:
     """The cache key reads every file it covers: a missing (or folder) adapters/paper/contracts.yaml
     must not be a traceback but an error at the file (no run could load it), cached or not."""

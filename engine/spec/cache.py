@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from engine.diagnostics import Diagnostic, Pos, Severity
-from engine.run.build import PACKAGES
+from engine.run.build import PACKAGES, code_files
 from engine.spec.files import resolved
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,11 +33,19 @@ def key(files: list[Path], roots: list[str] | tuple[str, ...] = ()) -> str:
     for f in files:  # as named (what the diagnostics say) and where it is (its folder decides its kind)
         h.update(f"{f}\0{resolved(f)}\0".encode())
         h.update(_content(f))
-    for pkg in CODE:
-        for src in sorted((ROOT / pkg).rglob("*.py")):
-            st = src.stat()
-            h.update(f"{src}:{st.st_size}:{st.st_mtime_ns}\0".encode())
+    for src in code_files(ROOT, ("*.py",)):
+        h.update(f"{src}:{_stamp(src)}\0".encode())
     return h.hexdigest()
+
+
+def _stamp(src: Path) -> str:
+    """Size and mtime; a source that cannot be read (a dangling link) by why: validate reports
+    what the lint makes of it, never a traceback."""
+    try:
+        st = src.stat()
+    except OSError as e:
+        return f"unreadable {type(e).__name__}"
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def _content(f: Path) -> bytes:
