@@ -52,8 +52,8 @@ class Refused(Exception):
 
 
 class OtherBuildSpecError(Exception):
-    """A resume's config or specs this engine refuses, of a run another build of it started: the
-    files may be as the run left them, and only the engine changed."""
+    """A resume's config or specs this engine refuses, of a run another build of it last started or
+    resumed: the files may be as the run left them, and only the engine changed."""
 
     def __init__(self, diagnostics: list, note: str) -> None:
         super().__init__(note)
@@ -73,7 +73,7 @@ class SavedRun:
     run_id: str | None = None  # RUN_ID_KEY; None: a run started before runs had an id
     data: dict[str, dict] | None = None  # DATA_KEY; None: a run saved before it was stored
     untaken: list[dict] = field(default_factory=list)  # operator commands posted that no engine took yet
-    engine: str | None = None  # ENGINE_KEY; None: a run saved before it was stored
+    engine: str | None = None  # ENGINE_KEY: the build that last ran it; None: a run saved before it was stored
 
     @property
     def exists(self) -> bool:
@@ -758,7 +758,7 @@ def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, sa
 
 def _build_said(saved: SavedRun, it: str) -> str:
     """Why a config or spec nobody edited can read otherwise now: the engine changed since the run
-    started ("" when it did not)."""
+    last started or resumed ("" when it did not)."""
     from engine.run.build import OTHER_BUILD, other_build
 
     if not other_build(saved.engine):
@@ -800,7 +800,7 @@ def _check_resumable(args: argparse.Namespace) -> bool:
     another, the default relative --specs names nothing), its stage (a stage with
     live legs asked for opt-ins) and its routing. The store is only read; a running engine, no
     store, no checkpoint, a finished run or a store that cannot be read is left to _check_saved
-    and the run lock. True: another build of the engine started the stopped run."""
+    and the run lock. True: another build of the engine last started or resumed the stopped run."""
     from engine.commands.status import CommandError, command_store_url, open_existing_store
     from engine.run.build import other_build
     from engine.suggest import Carried

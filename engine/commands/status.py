@@ -383,17 +383,18 @@ def when_applied(url: str, resume: str | None, store: Any) -> str:
     holder = running_engine(url)
     if holder is not None:
         return f"the running engine ({holder}) acts on it within a quarter second, between two bars (a replay may run through many bars first)"
-    return f"no engine is running: the command is queued and is applied by `{resume}`{other_build_note(store)}"
+    said = other_build_said(store)
+    return f"no engine is running: the command is queued and is applied by `{resume}`{f'; but {said}' if said else ''}"
 
 
-def other_build_note(store: Any) -> str:
-    """"" or why the suggested resume may be refused: another build of the engine started the run
-    (engine/run/build.py), and this one may read its config or specs otherwise."""
+def other_build_said(store: Any) -> str | None:
+    """None, or why the suggested resume may be refused: another build of the engine last started
+    or resumed the run (engine/run/build.py), and this one may read its config or specs otherwise."""
     from engine.run.build import OTHER_BUILD, other_build
 
     if not other_build(store.get_json(ENGINE_KEY)):
-        return ""
-    return f"; but {OTHER_BUILD}: if this one refuses the resume, resume it with that engine"
+        return None
+    return f"{OTHER_BUILD}: if this one refuses the resume, resume it with that engine"
 
 
 def resume_command(store: Any, args: argparse.Namespace) -> str | None:
@@ -638,7 +639,7 @@ def engine_state(store: Any, url: str, args: argparse.Namespace) -> dict[str, An
             "run_dir": (finished or {}).get("run_dir"),
             "as_of": {"bar": saved.get("cursor"), "time": saved.get("clock")} if saved else None,
             "resume": resume_command(store, args) if state == "stopped" else None,
-            "other_build": other_build_note(store).removeprefix("; but ") or None if state == "stopped" else None,
+            "other_build": other_build_said(store) if state == "stopped" else None,
             "archived": archived_run(url) if state == "never checkpointed" else "",
             "warnings": [split] if split else []}
 

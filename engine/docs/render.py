@@ -92,8 +92,8 @@ def machine_page(m: Machine, overrides: tuple[Overrides, ...], root: Path | None
     one it does not says so first, as a reviewer must not take a linted rule for an enforced one."""
     tpl = _ENV.get_template("machine.md.j2")
     text = tpl.render(m=m, run=run, diagram=diagram(m), cell=cell, actions=actions, bounds=bounds, names=names,
-                      domains=domains, literal=literal, rollout=m.kind == "rollout", gates=m.kind == "gates", source=shown(m.path, root),
-                      overridden=overridden(m, overrides, root))
+                      domains=domains, literal=literal, rollout=m.kind == "rollout", gates=m.kind == "gates",
+                      source=shown(m.path, root), overridden=overridden(m, overrides, root))
     return re.sub(r"\n{3,}", "\n\n", text)  # the optional sections leave runs of blank lines
 
 
