@@ -50,6 +50,13 @@ def test_an_activation_into_stage_2_that_assigns_stage_3_fails_validate(tree: Pa
     assert "hint: assign `stage: 2`, or target `stage_3`" in out
 
 
+def test_a_stage_assigned_a_digit_int_cannot_read_is_no_lint_failure(tree: Path) -> None:
+    """`stage: "²"` passes isdigit() and failed int(): STAGE_ASSIGN itself crashed (INTERNAL)."""
+    out, _, _ = _refused(tree, "target: stage_2, guard: event.stage == 2, actions: [{assign: {stage: 2}}]",
+                         "target: stage_2, guard: event.stage == 2, actions: [{assign: {stage: \"²\"}}]")
+    assert "INTERNAL" not in out and "EXPR_PARSE" in out
+
+
 def test_a_confirmation_into_stage_3_that_assigns_stage_2_fails_validate(tree: Path) -> None:
     out, _, _ = _refused(tree, "    target: stage_3\n    guard: ctx.kill_clear\n    actions: [{assign: {stage: 3}}]",
                          "    target: stage_3\n    guard: ctx.kill_clear\n    actions: [{assign: {stage: 2}}]")

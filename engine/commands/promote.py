@@ -42,7 +42,7 @@ from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_d
                                     refuse_untaken, resume_command, state_timers, use_run_specs, when_applied, USAGE)
 from engine.domain import Domain
 from engine.run.keys import ROUTING_KEY
-from engine.spec.contract import GATE_CONFIRM, GATE_DECLINE
+from engine.spec.contract import GATE_CONFIRM, GATE_DECLINE, stage_state
 from engine.suggest import Carried
 
 COMMAND = "promote"  # the rollout spec's command the engine contract requires
@@ -225,4 +225,4 @@ def _live_legs(machine: Any, target: str, store: Any) -> list[str]:
 
 
 def _is_stage(state: str, n: int) -> bool:
-    return state == f"stage_{n}" or state.startswith(f"stage_{n}_")
+    return state == stage_state(n) or state.startswith(f"{stage_state(n)}_")

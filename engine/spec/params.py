@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping
 
 from engine.diagnostics import Diagnostic, Pos, Severity, did_you_mean
-from engine.spec.contract import STAGE_PREFIX, stage_of
+from engine.spec.contract import stages_of
 from engine.spec.bounds import Bounds, number, typed_bounds, yaml_word
 from engine.spec.durations import duration_problem, parse_duration
 from engine.spec.ir import KINDS, Overrides, Param, SpecSet
@@ -125,7 +125,7 @@ def _stage_key(specset: SpecSet, o: Overrides) -> list[Diagnostic]:
     rollout = next((m for m in specset.machines.values() if m.kind == "rollout"), None)
     if o.scope != "stage" or rollout is None:
         return []
-    keys = [n.removeprefix(STAGE_PREFIX) for n in rollout.states if stage_of(n) is not None]
+    keys = [str(s) for s in stages_of(rollout)]
     if o.key in keys:
         return []
     return [_err(o.key_pos or o.pos, "UNRESOLVED_OVERRIDE", f"stage `{o.key}` is not a stage of `{rollout.name}`",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from engine.diagnostics import Diagnostic
-from engine.spec.contract import STAGE_PREFIX, stage_of
+from engine.spec.contract import stage_of, stage_state
 from engine.spec.ir import Machine
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
@@ -30,10 +30,10 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
             if given is not None and _literal(given.source) not in (None, stage):
                 yield diag(given.pos, CODE, f"the transition into `{t.target}` assigns `stage: {given.source}`: "
                                             f"its stage would run on another stage's parameters",
-                           f"assign `stage: {stage}`, or target `{STAGE_PREFIX}{_literal(given.source)}`")
+                           f"assign `stage: {stage}`, or target `{stage_state(_literal(given.source))}`")
 
 
 def _literal(source: str) -> int | None:
     """The number a literal assigns; None for an expression (its value is known only when it runs)."""
     text = source.strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None  # `²` is a digit int() cannot read
