@@ -36,7 +36,7 @@ from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.session import OPERATOR, Session, operator_cause
 from engine.run.signals import SET_ACTIVE, change_active_set, model_decay, not_traded, not_traded_warning
 from engine.runtime.audit import FanoutSink, ListSink, Record
-from engine.spec.contract import AWAITING_TAG, MOVE_STOP
+from engine.spec.contract import AWAITING_TAG, MOVE_STOP, POSITION_OPEN_TAG
 from engine.suggest import Carried, commands_leaving, kill_engaged, promote_command
 
 if TYPE_CHECKING:
@@ -792,7 +792,7 @@ class Runner:
         fill_s = self.bar_s[s.symbol]
         max_hold, weekend = lim.max_hold, None  # weekend: the same for every bracket, asked once
         for b in ex.open_brackets(s.symbol):
-            if b.instance.has_tag("position_open") and t + fill_s - b.ts > max_hold:
+            if b.instance.has_tag(POSITION_OPEN_TAG) and t + fill_s - b.ts > max_hold:
                 ex.exit(b, "max_hold")
             elif lim.avoid_weekend_carry:
                 if weekend is None:

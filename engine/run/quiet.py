@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.runtime.vector import SampledEvent, span
+from engine.spec.contract import POSITION_OPEN_TAG
 from state.ledger import FLAT_EPS
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class QuietScreen:
         if last is not None and b.side.sign != last:
             return 0  # the strategy exits it on the next bar
         lim = r.risk.limits
-        open_ = b.instance.has_tag("position_open")
+        open_ = b.instance.has_tag(POSITION_OPEN_TAG)
         n = i1 - i0
         fill_s = r.bar_s[s.symbol]
         # Rising with ts: none is due unless the last is. Runner._engine_exits' own arithmetic.

@@ -24,6 +24,11 @@ STAGES = range(1, 6)
 ACTIVATE = "activate"  # the event that starts the rollout in the stage the operator chose
 AWAITING_TAG = "awaiting_operator"  # a rollout state that waits for `engine promote` or `decline`
 OPENS_RISK_TAG = "opens_risk"  # a kill state where new entries are allowed: the kill switch is not engaged
+# A bracket state holding a position the engine may close for its age: max-hold exits reach only
+# brackets in such a state (engine/spec/lint/position_open.py: one entered on ENTRY_FILL and left
+# on EXIT must carry it).
+POSITION_OPEN_TAG = "position_open"
+ENTRY_FILL, EXIT = "entry_fill", "exit"
 ORDER_DONE_TAG = "terminal"  # a non-final order state where nothing works any more (Execution.is_live)
 # A model gate's operator commands (`engine promote --domain D [--decline]`, `engine degrade --domain D`):
 # named apart from the rollout's promote/decline, as a command reaches every machine naming it.
@@ -212,7 +217,7 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
         "orders", "every position (entry, take-profit and stop-loss legs)",
         events={"open": Sent(("side", "qty", "entry_price", "limit_price", "stop", "take_profit"),
                              "to open a position"),
-                "entry_fill": Sent(_ORDER_FILL, "for each fill of the entry (also one after its rest was canceled: the "
+                ENTRY_FILL: Sent(_ORDER_FILL, "for each fill of the entry (also one after its rest was canceled: the "
                                    "fill raced the cancel, or its report trailed it)", answers=("submit_entry",),
                                    anytime=True),
                 "entry_canceled": Sent((), "when the entry is canceled or expires",
@@ -230,7 +235,7 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 CLOSE_REFUSED: Sent(("reason",), "when the venue refuses a market close and no other close "
                                     "works: the position stays open", answers=("close_position",), refusal=True),
                 "overfilled": Sent(("qty",), "when exits filled past flat"),
-                "exit": Sent(("reason",), "for an exit the engine decides (max hold, weekend)"),
+                EXIT: Sent(("reason",), "for an exit the engine decides (max hold, weekend)"),
                 ADOPT: Sent(("side", "qty", "price", "reason"), "to a new bracket for the units of a fill the venue "
                             "reports for an order of a closed bracket, which nothing protects"),
                 "price_update": Sent(("price", "atr"), "every bar to each bracket whose state takes it (breakeven, "
@@ -244,9 +249,9 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                                           "its qty): the leg no longer covers the position",
                                           answers=("resize_legs", "amend_stop"), refusal=True)},
         context={"stop": "the stop-loss leg's price", "take_profit": "the take-profit leg's price"},
-        tags={"position_open": "max-hold exits apply only there"},
+        tags={POSITION_OPEN_TAG: "max-hold exits apply only there"},
         # a leg works while the position is open: its fill, or the venue's own cancel, can come any time
-        live_tags=("position_open",)),
+        live_tags=(POSITION_OPEN_TAG,)),
 }
 MACHINES: tuple[str, ...] = tuple(ENGINE_CONTRACT)  # every machine `engine run` creates
 

@@ -23,12 +23,13 @@ from engine.spec.lint import sectors  # apart, likewise: the risk spec's sector 
 from engine.spec.lint import contracts  # apart, likewise: the paper venue's contract catalogue
 from engine.spec.lint import scope  # apart, likewise: where each hosted action may be named
 from engine.spec.lint import awaiting, stage_numbers  # apart, likewise: the rollout's names the engine reads
+from engine.spec.lint import position_open  # apart, likewise: the bracket's tag the engine reads
 
 MachineRule = Callable[[Context, Machine], Iterable[Diagnostic]]
 MACHINE_RULES: tuple[MachineRule, ...] = (
     names.check, arguments.check, structure.check, expressions.check, types.check, conflicts.check,
     graph.check, events.check, checks.check, rollout.check, answers.check, ignores.check, scope.check,
-    stage_numbers.check, awaiting.check,
+    stage_numbers.check, awaiting.check, position_open.check,
 )
 SPECSET_RULES: tuple[Callable[[Context], Iterable[Diagnostic]], ...] = (
     events.check_specset, rates.check_specset, risk.check_specset, implemented.check_specset,

@@ -73,6 +73,7 @@ LINT_CODES: dict[str, Severity] = {
     "ROLLOUT_LIVE_TAG": E,
     "STAGE_ASSIGN": E,  # a transition into stage_N assigns another stage number (engine/spec/lint/stage_numbers.py)
     "AWAITING_UNTAGGED": E,  # a state takes an operator command's event, untagged (engine/spec/lint/awaiting.py)
+    "POSITION_UNTAGGED": E,  # a bracket state holding a position, untagged (engine/spec/lint/position_open.py)
     # what `engine run` needs of the specs (engine/spec/contract.py)
     "ENGINE_CONTRACT": E,
     # an engine event dropped where the engine sends it (engine/spec/lint/answers.py)
