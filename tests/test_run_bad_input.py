@@ -122,7 +122,12 @@ def test_the_strategy_traded_is_the_one_in_specs_not_the_run_folders(tmp_path, m
     mine.write_text(text.replace("  - id: emavol_48h\n", "  - id: emavol_48h\n    enabled: false\n", 1))
     assert engine_run(tmp_path, "--specs", str(tree)) == 1
     err = one_error(capsys)
-    assert err.startswith(f"engine/run/defaults.yaml:{_use_line()}:") and f"strategy file {mine} disables the entry `emavol_48h`" in err
+    # Reported at the edit, the `enabled: false` of DIR's file: the run's reading of its specs,
+    # not the engine's defaults.yaml, which a user does not edit; the line that trades it is named.
+    at = mine.read_text().splitlines().index("    enabled: false") + 1
+    assert err.startswith(f"{mine}:{at}:14: error CONFIG_STRATEGY `emavol_48h` is disabled here"), err
+    assert f"`strategy.use` trades it (engine/run/defaults.yaml:{_use_line()})" in err
+    assert "hint: set `enabled: true`, or leave `emavol_48h` out of `strategy.use`" in err and "did you mean" not in err
 
 
 def _use_line() -> str:

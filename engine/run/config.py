@@ -270,13 +270,26 @@ def _check_entries(use: StrategyUse, where: str, strategy: Any, doc: Any) -> lis
     out = []
     for i, name in enumerate(use.use):
         entry = entries.get(name)
-        if entry is None or not entry.enabled:
-            why = "has no entry" if entry is None else "disables the entry"
+        asked = doc.pos_of(["strategy", "use", i])
+        if entry is None:
             hint = (did_you_mean(name, [k for k, e in entries.items() if e.enabled])
                     or f"its enabled entries: {', '.join(k for k, e in entries.items() if e.enabled)}")
-            out.append(_error(doc.pos_of(["strategy", "use", i]), f"strategy file {where} {why} `{name}`",
-                              hint, "CONFIG_STRATEGY"))
+            out.append(_error(asked, f"strategy file {where} has no entry `{name}`", hint, "CONFIG_STRATEGY"))
+        elif not entry.enabled:  # reported where it was disabled: the edit to undo, most likely
+            out.append(_error(_enabled_pos(where, strategy.strategies.index(entry)),
+                              f"`{name}` is disabled here, and the run config's `strategy.use` trades it "
+                              f"({asked.file}:{asked.line}:{asked.col})",
+                              f"set `enabled: true`, or leave `{name}` out of `strategy.use` in a run config "
+                              "(--config FILE)", "CONFIG_STRATEGY"))
     return out
+
+
+def _enabled_pos(where: str, index: int) -> Any:
+    """Where the strategy file `where` sets its entry `index`'s `enabled`."""
+    from engine.spec.yamlio import parse_yaml
+
+    doc, _ = parse_yaml(_read(Path(where)), where)  # valid: the spec loader has read it
+    return doc.pos_of(["strategies", index, "enabled"])
 
 
 def with_specs(cfg: RunConfig, path: str | Path | None, specs: Any) -> RunConfig:
