@@ -104,3 +104,14 @@ def test_deep_nesting_is_a_positioned_error_not_a_segfault(tmp_path: Path, neste
     assert out.returncode == 1, out.returncode  # -11 when libyaml's composer overflowed its stack
     assert "error YAML_SYNTAX invalid YAML: nested deeper than 200 levels" in out.stdout
     assert f"{f}:1:1:" not in out.stdout  # positioned at the level that is too deep
+
+
+def test_an_override_of_the_risk_spec_says_no_override_reaches_it(specs: Path) -> None:
+    """Per-stage risk limits are what a trader reaches for; the risk spec is no machine, so the
+    override is refused, and the hint says where its values are set instead."""
+    with (specs / "overrides" / "env_paper.yaml").open("a") as f:
+        f.write("  risk:\n    max_hold: 1h\n")
+    [d] = validate([str(specs)])[0]
+    assert (d.code, d.message) == ("UNRESOLVED_OVERRIDE", "no machine named `risk`")
+    assert d.hint == (f"`risk` is the risk spec ({specs / 'risk' / 'risk.yaml'}), not a machine: overrides set "
+                      "machine parameters only, so its values are set in that file, for every stage and environment")

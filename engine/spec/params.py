@@ -165,7 +165,7 @@ def _values(specset: SpecSet, o: Overrides, machine: str, values: Mapping[str, A
         if specset.may_define(KINDS, machine):
             return []  # its file failed to load and says so already
         return [_err(where, "UNRESOLVED_OVERRIDE", f"no machine named `{machine}`",
-                     did_you_mean(machine, specset.machines))]
+                     _not_a_machine(specset, machine) or did_you_mean(machine, specset.machines))]
     out = []
     for name, value in values.items():
         pos = o.positions.get(f"{machine}.{name}", where)
@@ -177,6 +177,16 @@ def _values(specset: SpecSet, o: Overrides, machine: str, values: Mapping[str, A
             out.append(_err(sources.value_pos(pos, name), "PARAM_BOUNDS", f"`{machine}.{name}` {bad[0]}",
                             f"{bad[1]} (declared at {p.pos})"))
     return out
+
+
+def _not_a_machine(specset: SpecSet, name: str) -> str | None:
+    """The hint for an override of another document of the set (the risk spec's limits, say),
+    which no override reaches: that would be the natural place to look for a per-stage limit."""
+    kind = specset.extra_kinds.get(name)
+    if kind is None:
+        return None
+    return (f"`{name}` is the {kind} spec ({specset.extra_pos[name].file}), not a machine: overrides set machine "
+            f"parameters only, so its values are set in that file, for every stage and environment")
 
 
 def _conflicts(specset: SpecSet) -> list[Diagnostic]:
