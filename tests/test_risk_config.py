@@ -64,7 +64,11 @@ BAD = [
     # mut7b S06: 24:00 is no time of a Friday (the weekly cutoff would fall on Saturday 00:00).
     ('forex: {weekdays: [0, 1, 2, 3, 4], friday_close_utc: "21:00"}',
      'forex: {weekdays: [0, 1, 2, 3, 4], friday_close_utc: "24:00"}', "forex: {weekdays",
-     '`limits.sessions.forex.friday_close_utc`: expected HH:MM (quote it: "21:00")'),
+     '`limits.sessions.forex.friday_close_utc`: `24:00` is not a time of day'),
+    # rev23 F3b: quoted already, it was told to quote it, with no hint; one rule with trading_day.starts
+    ('forex: {weekdays: [0, 1, 2, 3, 4], friday_close_utc: "21:00"}',
+     'forex: {weekdays: [0, 1, 2, 3, 4], friday_close_utc: "9:00"}', "forex: {weekdays",
+     '`limits.sessions.forex.friday_close_utc`: `9:00` is not a time of day'),
     ("max_concurrent_positions: 8", "max_concurrent_positions: 0", "max_concurrent_positions:",
      "`limits.max_concurrent_positions`: 0 is outside [1, 1000]"),
     ("atr_window: 14", "atr_window: 1", "atr_window:", "`brackets.atr_window`: 1 is outside [2, 1000]"),

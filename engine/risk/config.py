@@ -173,9 +173,17 @@ class Sizing(_Strict):
     drawdown_recovery: DrawdownRecovery
 
 
+def _time_of_day(v: str) -> str:
+    hh, colon, mm = v.partition(":")
+    if not (colon and len(hh) == 2 and len(mm) == 2 and hh.isdigit() and mm.isdigit()
+            and int(hh) < 24 and int(mm) < 60):
+        raise _error("`{value}` is not a time of day", 'write it as HH:MM, quoted: "00:00" or "17:00"', value=v)
+    return v
+
+
 class Session(_Strict):
     weekdays: list[Weekday]
-    friday_close_utc: str
+    friday_close_utc: Annotated[str, AfterValidator(_time_of_day)]
 
     @field_validator("weekdays")
     @classmethod
@@ -184,14 +192,6 @@ class Session(_Strict):
             raise _error("no weekday listed", "list the days entries are allowed on, 0 (Monday) to 6 (Sunday)")
         if len(set(v)) != len(v):
             raise _error("a weekday is listed twice", "list each day once")
-        return v
-
-    @field_validator("friday_close_utc")
-    @classmethod
-    def _hhmm(cls, v: str) -> str:
-        hh, _, mm = v.partition(":")
-        if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
-            raise ValueError("expected HH:MM (quote it: \"21:00\")")
         return v
 
     @property
@@ -251,14 +251,6 @@ def _zone(v: str) -> str:
         # a folder of zones (`Europe`): an OSError
         raise _error("`{zone}` is not a time zone", did_you_mean(v, available_timezones()) or f"write {_ZONE}",
                      zone=v) from None
-    return v
-
-
-def _time_of_day(v: str) -> str:
-    hh, colon, mm = v.partition(":")
-    if not (colon and len(hh) == 2 and len(mm) == 2 and hh.isdigit() and mm.isdigit()
-            and int(hh) < 24 and int(mm) < 60):
-        raise _error("`{value}` is not a time of day", 'write it as HH:MM, quoted: "00:00" or "17:00"', value=v)
     return v
 
 
