@@ -49,6 +49,16 @@ def test_a_fill_far_outside_its_bar_is_booked_and_is_a_fault(machines) -> None:
     assert [f.price for f in booked] == [1000.0], "the venue's cash moved: the books follow it"
     (fault,) = ex.faults
     assert "implausible price" in fault and "[98, 101]" in fault and "fill_price_band" in fault
+    assert "more than 10% outside" in fault
+
+
+def test_a_narrow_band_is_told_as_written(machines) -> None:
+    """rev23 F3c: a band of 0.0001 was told as "more than 0% outside" (rounded to a whole percent)."""
+    ex, b, _ = _entry(machines)
+    ex.fill_price_band = 0.0001
+    ex.on_reports([filled(b.entry.id, Side.BUY, 10.0, 101.5, 1)], BAR)
+    (fault,) = ex.faults
+    assert "more than 0.01% outside the bar's range [98, 101]" in fault
 
 
 def test_the_band_is_the_risk_specs(machines) -> None:

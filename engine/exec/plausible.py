@@ -29,5 +29,5 @@ def outside_bar(fill: Fill, bar: Bar | None, band: float) -> str | None:
         low, high = min(low, bar.bid), max(high, bar.ask)
     if low * (1.0 - band) <= fill.price <= high * (1.0 + band):
         return None
-    return (f"price {fill.price:g} is more than {band:.0%} outside the bar's range [{low:g}, {high:g}] "
+    return (f"price {fill.price:g} is more than {band * 100:g}% outside the bar's range [{low:g}, {high:g}] "
             "(risk spec: limits.fill_price_band)")
