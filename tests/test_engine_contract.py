@@ -88,7 +88,7 @@ def test_every_name_the_engine_relies_on_is_in_the_contract():
 def test_the_scan_finds_what_the_qa_report_named():
     """The scan must be able to fail: it sees the names the engine really depends on."""
     found = {(what, name) for what, name, _ in used_by_engine()}
-    assert {("tag", "position_open"), ("event", "fault"), ("event", "cancel_rejected"),
+    assert {("event", "fault"), ("event", "cancel_rejected"),
             ("event", "activate"), ("context", "stop"), ("command", "promote")} <= found
-    # awaiting_operator and opens_risk are no literals outside the contract any more: the code reads
-    # AWAITING_TAG and OPENS_RISK_TAG
+    # awaiting_operator, opens_risk and position_open are no literals outside the contract any more:
+    # the code reads AWAITING_TAG, OPENS_RISK_TAG and POSITION_OPEN_TAG
