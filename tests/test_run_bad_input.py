@@ -125,9 +125,21 @@ def test_the_strategy_traded_is_the_one_in_specs_not_the_run_folders(tmp_path, m
     # Reported at the edit, the `enabled: false` of DIR's file: the run's reading of its specs,
     # not the engine's defaults.yaml, which a user does not edit; the line that trades it is named.
     at = mine.read_text().splitlines().index("    enabled: false") + 1
-    assert err.startswith(f"{mine}:{at}:14: error CONFIG_STRATEGY `emavol_48h` is disabled here"), err
+    assert err.startswith(f"{mine}:{at}:5: error CONFIG_STRATEGY `emavol_48h` is disabled here"), err
     assert f"`strategy.use` trades it (engine/run/defaults.yaml:{_use_line()})" in err
     assert "hint: set `enabled: true`, or leave `emavol_48h` out of `strategy.use`" in err and "did you mean" not in err
+
+
+def test_an_entry_disabled_through_an_alias_is_reported_at_its_own_entry(tmp_path, capsys) -> None:
+    """rev23: `enabled: *off` has the position of its anchor, another entry's line."""
+    mine = tmp_path / "mine.yaml"
+    text = (ROOT / "specs" / "strategies" / "seed003.yaml").read_text()
+    text = text.replace("  - id: emavol_48h\n", "  - id: emavol_48h\n    enabled: &off false\n", 1)
+    mine.write_text(text.replace("  - id: emavol_96h\n", "  - id: emavol_96h\n    enabled: *off\n", 1))
+    cfg = config(tmp_path, f"strategy:\n  file: {mine}\n  use: [emavol_96h]\n")
+    assert engine_run(tmp_path, "--config", str(cfg)) == 1
+    at = mine.read_text().splitlines().index("    enabled: *off") + 1
+    assert one_error(capsys).startswith(f"{mine}:{at}:5: error CONFIG_STRATEGY `emavol_96h` is disabled here")
 
 
 def _use_line() -> str:

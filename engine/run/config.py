@@ -285,11 +285,12 @@ def _check_entries(use: StrategyUse, where: str, strategy: Any, doc: Any) -> lis
 
 
 def _enabled_pos(where: str, index: int) -> Any:
-    """Where the strategy file `where` sets its entry `index`'s `enabled`."""
+    """Where the strategy file `where` sets its entry `index`'s `enabled`: the key, as a value
+    written through an alias (`enabled: *off`) has the position of its anchor."""
     from engine.spec.yamlio import parse_yaml
 
     doc, _ = parse_yaml(_read(Path(where)), where)  # valid: the spec loader has read it
-    return doc.pos_of(["strategies", index, "enabled"])
+    return doc.key_pos_of(["strategies", index, "enabled"])
 
 
 def with_specs(cfg: RunConfig, path: str | Path | None, specs: Any) -> RunConfig:
