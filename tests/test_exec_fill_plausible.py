@@ -59,6 +59,10 @@ def test_a_narrow_band_is_told_as_written(machines) -> None:
     ex.on_reports([filled(b.entry.id, Side.BUY, 10.0, 101.5, 1)], BAR)
     (fault,) = ex.faults
     assert "more than 0.01% outside the bar's range [98, 101]" in fault
+    ex, b, _ = _entry(machines)
+    ex.fill_price_band = 1e-07  # the risk spec's range is (0, 1]
+    ex.on_reports([filled(b.entry.id, Side.BUY, 10.0, 101.5, 1)], BAR)
+    assert "more than 0.00001% outside" in ex.faults[0]
 
 
 def test_the_band_is_the_risk_specs(machines) -> None:

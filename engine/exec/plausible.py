@@ -29,5 +29,11 @@ def outside_bar(fill: Fill, bar: Bar | None, band: float) -> str | None:
         low, high = min(low, bar.bid), max(high, bar.ask)
     if low * (1.0 - band) <= fill.price <= high * (1.0 + band):
         return None
-    return (f"price {fill.price:g} is more than {band * 100:g}% outside the bar's range [{low:g}, {high:g}] "
+    return (f"price {fill.price:g} is more than {_percent(band)} outside the bar's range [{low:g}, {high:g}] "
             "(risk spec: limits.fill_price_band)")
+
+
+def _percent(share: float) -> str:
+    """A share as a plain percentage to 10 places, trailing zeros cut: 0.1 -> "10%", 1e-07 ->
+    "0.00001%" (`:g` writes 1e-05, `:.0%` rounds a narrow band to 0%)."""
+    return f"{share * 100:.10f}".rstrip("0").rstrip(".") + "%"
