@@ -25,8 +25,8 @@ ACTIVATE = "activate"  # the event that starts the rollout in the stage the oper
 AWAITING_TAG = "awaiting_operator"  # a rollout state that waits for `engine promote` or `decline`
 OPENS_RISK_TAG = "opens_risk"  # a kill state where new entries are allowed: the kill switch is not engaged
 # A bracket state holding a position the engine may close for its age: max-hold exits reach only
-# brackets in such a state (engine/spec/lint/position_open.py: one entered on ENTRY_FILL and left
-# on EXIT must carry it).
+# brackets in such a state (engine/spec/lint/position_open.py: every state a position is held in,
+# from one an ENTRY_FILL enters through those an EXIT moves out of, must carry it).
 POSITION_OPEN_TAG = "position_open"
 ENTRY_FILL, EXIT = "entry_fill", "exit"
 ORDER_DONE_TAG = "terminal"  # a non-final order state where nothing works any more (Execution.is_live)
