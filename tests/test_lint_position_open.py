@@ -64,7 +64,6 @@ def _edit(*pairs: tuple[str, str]) -> str:
            "{event: entry_fill, source: protected}\n  - {event: entry_fill, source: trailing, target: hedged}"),
           ("  - {event: exit, source: flattening}\n",
            "  - {event: exit, source: flattening}\n  - {event: exit, source: hedged, target: hedged}\n"
-
            "  - {event: position_closed, source: hedged, target: closed}\n")),
     # The tag on an enclosing state covers its children.
     _edit(("  protected: {tags: [position_open]}\n  trailing: {tags: [position_open]}\n",
