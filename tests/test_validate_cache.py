@@ -141,3 +141,15 @@ def test_what_stands_in_a_spec_files_place_and_cannot_be_read_is_an_error(tmp_pa
         for name, why in (("env_paper", "No such file or directory"), ("a", "Too many levels of symbolic links"),
                           ("b", "Too many levels of symbolic links"), ("folder", "Is a directory")):
             assert f"{overrides / name}.yaml:1:1: error INTERNAL cannot read the file: {why}" in out.stdout
+
+
+def test_another_writer_s_temporary_file_does_not_stop_a_save(tmp_path: Path, monkeypatch) -> None:
+    """Two validators saving one key at once (an editor's and a shell's, two test workers) each
+    write a temporary file of their own: what stands at the other's name is not touched."""
+    from engine.spec import cache
+
+    monkeypatch.setenv("ENGINE_CACHE_DIR", str(tmp_path))
+    (tmp_path / "validate" / "k.tmp").mkdir(parents=True)  # in the way of a shared temporary name
+    cache.save("k", [], 3)
+    assert cache.load("k") == ([], 3)
+    assert sorted(p.name for p in (tmp_path / "validate").iterdir()) == ["k.json", "k.tmp"]

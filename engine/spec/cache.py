@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from engine.diagnostics import Diagnostic, Pos, Severity
@@ -69,10 +70,18 @@ def load(k: str) -> tuple[list[Diagnostic], int] | None:
 
 def save(k: str, diags: list[Diagnostic], n_files: int) -> None:
     d = _dir()
+    text = json.dumps({"files": n_files, "diagnostics": [x.as_dict() for x in diags]})
+    tmp = None
     try:
         d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f"{k}.tmp"
-        tmp.write_text(json.dumps({"files": n_files, "diagnostics": [x.as_dict() for x in diags]}), encoding="utf-8")
+        # A name of its own: two validators saving one key at once (an editor's and a shell's, a
+        # test worker and another) must not write into one temporary file, which one would then
+        # move into place half written, or move from under the other.
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=d, prefix=f"{k}.", suffix=".tmp",
+                                         delete=False) as f:
+            tmp = Path(f.name)
+            f.write(text)
         tmp.replace(d / f"{k}.json")
-    except OSError:
-        pass  # a read-only checkout still validates; it just does not remember
+    except OSError:  # a read-only checkout still validates; it just does not remember
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
