@@ -4,7 +4,9 @@ separate periods (QA: forex 2017-18, crypto spot Jan 2018, perps Jan 2022 in one
 every day roll used to give every gate a close: ~144 closes over 4.4 years, mostly flat, and a
 forex close stamped in 2022, so a sampling rate of ~33 a year and a gate Sharpe unlike the
 report's. Now each gate's closes are its domain's own equity curve (the report's points) taken
-at the last point of each of its trading days, and its Sharpe is `kpis` on those closes."""
+at the last point of each of its trading days, and its Sharpe is `kpis` on those closes. The
+phase a domain opens in starts before them, from the wallet's start balance at the start of the
+domain's first trading day."""
 from __future__ import annotations
 
 import tempfile
@@ -44,7 +46,9 @@ def test_each_gate_closes_its_own_domains_days_as_the_report_samples_them(loose:
                 if d.value not in runner.equity:  # crypto spot: a book, no data, so no day of its own
                     assert gate.close() is None and gate.sharpe == 0.0
                     continue
-                closes = _daily_closes(runner, d.value, gate.first_ts)
+                assert gate.phase == "model_promotion:paper"  # the phase the domain opened in, all along
+                opened = runner.days.end_of(runner.days.day_of(runner.equity[d.value].ts[0]) - 1)
+                closes = [(opened, runner.session.books[d].start_balance), *_daily_closes(runner, d.value, opened)]
                 ends = runner.days.end_of(runner.days.day_of(runner.equity[d.value].ts[-1]))
                 assert gate.last_ts <= ends  # no close after the domain's data ended (forex: in 2022)
                 assert (gate.first_ts, gate.last_ts) == (closes[0][0], closes[-1][0])

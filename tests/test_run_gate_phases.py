@@ -62,6 +62,8 @@ class Heard:
     answered: list = field(default_factory=list)  # (gate state, trades closed) per operator answer
     entered: int = 0  # exploitation trades closed when the gate last changed state
     decisions: list = field(default_factory=list)  # the session's gate decisions (report.json gate_decisions)
+    closes: list = field(default_factory=list)  # per kpi_update, the domain's equity at that day roll
+    start: float = 0.0  # the domain wallet's start balance
 
 
 def _closed(runner) -> int:
@@ -79,6 +81,9 @@ def _drive(runner, heard: Heard, limit: int | None = None) -> dict:
         if inst is ses.gates.get(SPOT):
             if event == "kpi_update":
                 heard.updates.append((runner.bars, before, inst.state, inputs["kpi"], _closed(runner) - heard.entered))
+                book = ses.books[SPOT]
+                heard.closes.append(book.day_start_equity - runner._explored(SPOT, book))
+                heard.start = book.start_balance
             if inst.state != before:
                 heard.entered = _closed(runner)
         return records
@@ -134,6 +139,20 @@ def test_every_gate_decision_is_recorded_for_the_report(straight) -> None:
     assert all(isinstance(d["ts"], float) and d["state"] for d in heard.decisions)
 
 
+def test_the_phase_a_domain_opens_in_is_measured_from_the_wallet_s_start_balance(straight) -> None:
+    """The first phase's curve starts at the start balance, not at the first daily close: the
+    first day's trades move its drawdown and Sharpe as they count in its trades and win rate."""
+    heard, _ = straight
+    (_, before, _, first, _), (_, again, _, second, _) = heard.updates[:2]
+    assert before == again == "paper"  # no restart between them
+    e1, e2 = heard.closes[:2]
+    assert first["max_dd"] == pytest.approx(max(0.0, 1.0 - e1 / heard.start), abs=1e-12)
+    assert second["max_dd"] == pytest.approx(max(0.0, 1.0 - e1 / heard.start, 1.0 - e2 / max(heard.start, e1)),
+                                              abs=1e-12)
+    returns = (e1 / heard.start - 1.0, e2 / e1 - 1.0)  # two daily returns: a Sharpe from the second close on
+    assert second["sharpe"] != 0.0 and (second["sharpe"] > 0) == (sum(returns) > 0), (heard.start, e1, e2)
+
+
 def test_a_canary_counts_no_paper_trade(straight) -> None:
     """The candidate passed on its paper trades; at canary entry none of them counts, and the
     canary's first update counts only what closed since the operator confirmed it."""
@@ -181,6 +200,21 @@ def test_a_restart_keeps_nothing_but_the_equity_it_starts_from() -> None:
     k.day(3 * 86400.0, 81.0)
     assert k.days == 1 and k.max_dd == pytest.approx(0.1)  # from the phase's own start, not the run's peak
     assert RunningKpis.restored(k.state()) == k  # what a checkpoint saves restores it, phase included
+
+
+def test_an_opening_balance_is_the_first_point_and_a_checkpoint_keeps_it_until_then() -> None:
+    k = RunningKpis()
+    k.restart("model_promotion:paper", None)
+    k.opening = 100.0  # as Runner._gate_kpis sets it for the phase a domain opens in
+    k = RunningKpis.restored(k.state())  # a run stopped before its first daily close
+    k.day(86400.0, 90.0, 0.0)
+    assert (k.first_ts, k.days, k.intervals, k.opening) == (0.0, 1, 1, None)
+    assert k.max_dd == pytest.approx(0.1)
+    k.day(2 * 86400.0, 99.0, 86400.0)  # a later day's start adds no point
+    assert (k.first_ts, k.days, k.max_dd) == (0.0, 2, pytest.approx(0.1))
+    k.opening = 100.0
+    k.restart("model_promotion:canary", None)  # a phase entered between day rolls has no opening figure
+    assert k.opening is None
 
 
 def test_a_checkpoint_without_the_closes_times_measures_its_phase_again() -> None:

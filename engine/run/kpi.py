@@ -268,6 +268,10 @@ class RunningKpis:
     first_ts: float | None = None
     last_ts: float | None = None
     intervals: int = 0
+    # The equity the phase opened with while its first daily close is still to come: the wallet's
+    # start balance for the phase a domain opens in (Runner._gate_kpis). That close then has a
+    # return and a drawdown from it (`day`), so a loss on the wallet's first day counts.
+    opening: float | None = None
 
     @classmethod
     def restored(cls, state: dict[str, Any]) -> RunningKpis:
@@ -285,6 +289,7 @@ class RunningKpis:
         self.last_ts = self.first_ts
         self.peak = self.last_equity if self.last_equity is not None and self.last_equity > 0 else 0.0
         self.phase = phase
+        self.opening = None
 
     def close(self) -> tuple[float, float] | None:
         """The last daily close, (time, equity), or None before the first."""
@@ -294,8 +299,15 @@ class RunningKpis:
         self.trades += 1
         self.wins += pnl > 0
 
-    def day(self, ts: float, equity: float) -> None:
-        """The daily close at `ts`: the equity the day ended with."""
+    def day(self, ts: float, equity: float, start: float | None = None) -> None:
+        """The daily close at `ts`: the equity the day ended with. `start`: when that day began,
+        where the equity the phase opened with (`opening`) is the curve's first point."""
+        if self.opening is not None and start is not None:
+            if self.last_equity is None:
+                self.first_ts = self.last_ts = start
+                self.last_equity = self.opening
+                self.peak = max(self.opening, 0.0)
+            self.opening = None
         if self.last_equity is not None:
             self.intervals += 1
             if self.last_equity > 0:

@@ -495,7 +495,8 @@ class Runner:
             # the gates measure exploitation alone (seed 001), in the phase their gate is in now
             k, m = self._gate_kpis(d), b.marked_ts
             if m is not None and (k.last_ts is None or m > k.last_ts):
-                k.day(self.days.end_of(self.days.day_of(m)), eq - self._explored(d, b))
+                day_m = self.days.day_of(m)
+                k.day(self.days.end_of(day_m), eq - self._explored(d, b), self.days.end_of(day_m - 1))
         if first:
             return False
         records = self.session.send(self.session.kill, "day_rolled") + self._update_gates()
@@ -969,14 +970,20 @@ class Runner:
         no paper trade and a degraded model's drawdown starts again. A phase entered between
         two day rolls (an operator's command, a kill, a timer) is seen at its first closed
         trade or day roll and starts at the next daily close: no move of the phase before it
-        leaks in. The phase is checkpointed with the KPIs, so a resumed run restarts alike."""
+        leaks in. The phase the domain opens in starts from the wallet's start balance, at the
+        start of its first day: its first day's trades move its drawdown and Sharpe as they
+        count in its trades and win rate. The phase is checkpointed with the KPIs, so a resumed
+        run restarts alike."""
         kpis = self.gate_kpis.get(d)  # not setdefault: that builds a RunningKpis per call
+        opens = kpis is None
         if kpis is None:
             kpis = self.gate_kpis[d] = RunningKpis()
         gate = self.session.gates.get(d)
         phase = None if gate is None else f"{gate.bound.name}:{_measures(gate)}"
         if kpis.phase != phase:
             kpis.restart(phase, close)
+            if opens and close is None:
+                kpis.opening = self.session.books[d].start_balance
         return kpis
 
 
