@@ -82,3 +82,26 @@ def test_real_gaps_keep_the_bars_own_timeframe(tmp_path, stamps, tf):
     df = load_bars(bars_csv(tmp_path, pd.DatetimeIndex(stamps)))
     assert df.attrs["tf"] == tf
     assert load_bars(bars_csv(tmp_path, pd.DatetimeIndex(stamps), "again.csv"), tf=tf).attrs["tf"] == tf
+
+
+@pytest.mark.parametrize("moved", [0, 16, 39])  # the first bar, one inside, the last
+def test_a_bar_moved_half_a_step_is_refused_at_its_line(tmp_path, moved: int):
+    """5m bars with one moved by 2.5 minutes have steps of 7.5 and 2.5 minutes, all whole multiples
+    of 150s: `--tf 5m` refused the file at 1:1 as 150s bars, its hint's `--tf 150s` imported them,
+    and `engine data check` took them for 150s bars."""
+    stamps = pd.date_range("2024-01-01", periods=40, freq="5min")
+    stamps = stamps.delete(moved).insert(moved, stamps[moved] + pd.Timedelta(seconds=150))
+    assert infer_tf(stamps) == pd.Timedelta(minutes=5)
+    path = bars_csv(tmp_path, stamps)
+    for tf in (None, "5m"):
+        with pytest.raises(DataError, match="is not on the 5m grid") as err:
+            load_bars(path, tf=tf)
+        assert err.value.line == moved + 2 and "1 of the file's 40 bars is off it" in err.value.hint
+        assert "--tf" not in err.value.hint
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "s"])  # a store's frame may come back in another unit
+def test_quiet_minutes_whose_odd_steps_pair_only_somewhere_stay_1m(unit: str):
+    steps = [2, 2, 3, 1, 2, 2, 3, 2, 2, 1, 2, 2] * 10  # 3+1 pairs; the lone 3 and 1 do not
+    stamps = pd.DatetimeIndex(pd.Timestamp("2024-01-02") + pd.to_timedelta(np.cumsum(steps), "min")).as_unit(unit)
+    assert infer_tf(stamps) == pd.Timedelta(minutes=1)

@@ -71,16 +71,34 @@ def infer_tf(index: "pd.DatetimeIndex") -> "pd.Timedelta | None":
     when every spacing is a whole multiple of it (1m bars with quiet minutes missing are 1m bars
     even where 2m steps are the most common) and it is not one stray step among steps nearly all
     far longer (an hourly file with one extra 10:01 bar is 1h bars with a bar off its grid, not 1m
-    bars: as 1m, each hourly bar would be known 59 minutes before it closed)."""
+    bars: as 1m, each hourly bar would be known 59 minutes before it closed), nor a few bars moved
+    off the common step's grid (`displaced`: 5m bars with one at 06:17:30 are not 150s bars)."""
     if len(index) < 2:
         return None
     diffs = index.to_series().diff().dropna()
     common, shortest = diffs.mode().iloc[0], diffs.min()
-    steps = diffs.to_numpy().astype("int64")
+    steps = diffs.to_numpy().astype("timedelta64[ns]").astype("int64")  # in ns, as Timedelta.value: whatever the index's unit
     if (steps % common.value).any() and shortest.value > 0 and not (steps % shortest.value).any() \
-            and not far_apart(steps, shortest.value):
+            and not far_apart(steps, shortest.value) and not displaced(steps, common.value):
         return shortest
     return common
+
+
+def displaced(steps: "np.ndarray", interval: int) -> bool:
+    """Every step that is not a whole number of `interval`s (int ns) lies next to another such step,
+    the two adding up to whole ones, or is the first or the last: bars of `interval` with some stamped
+    off its grid (a moved bar shortens the step before it and lengthens the one after; a moved first
+    or last bar has one step), not bars of a shorter timeframe with quiet ones missing, whose odd
+    steps fall anywhere."""
+    import numpy as np
+
+    odd = np.flatnonzero(steps % interval).tolist()
+    if odd and odd[0] == 0:
+        odd.pop(0)
+    if odd and odd[-1] == len(steps) - 1:
+        odd.pop()
+    pairs = zip(odd[::2], odd[1::2], strict=False)
+    return len(odd) % 2 == 0 and all(k == j + 1 and not (steps[j] + steps[k]) % interval for j, k in pairs)
 
 
 # A step this many intervals long, or longer, is a gap (the loader warns of gaps past 3 intervals).
