@@ -102,3 +102,24 @@ def test_rows_after_a_field_spanning_lines_are_placed_on_their_own_line(tmp_path
     with pytest.raises(DataError, match="Expected 7 fields in line 5") as err:
         load_bars(csv(tmp_path, [*lines, ROWS[2] + ",y,extra"], "ragged.csv"))
     assert err.value.line == 5
+
+
+@pytest.mark.parametrize("name", ["bars.csv", "bars.csv.gz", "bars.csv.zip"])
+def test_a_byte_that_is_not_utf8_is_refused_at_its_line_and_column(tmp_path, name):
+    """A latin-1 é at the end of the second row: it was "cannot read file: 'utf-8' codec can't decode
+    byte 0xe9 in position 11" at 1:1, with a hint asking whether the file was complete."""
+    import gzip
+
+    data = ("\n".join([HEADER, *ROWS]) + "\n").encode().replace(b"100,11\n", b"100,11\xe9\n")
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        data = gzip.compress(data)
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("bars.csv", data)
+    else:
+        path.write_bytes(data)
+    with pytest.raises(DataError, match="not UTF-8 text: byte 0xe9 here does not decode") as err:
+        load_bars(path)
+    assert (err.value.line, err.value.diagnostics[0].pos.col) == (3, len(ROWS[1]) + 1)
+    assert "save the file as UTF-8" in err.value.hint

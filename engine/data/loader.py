@@ -122,16 +122,38 @@ def _remembering(lines: Iterator[str], last: list[str]) -> Iterator[str]:
 
 
 def _open_text(path: str) -> Any:
+    return io.TextIOWrapper(_open_bytes(path), encoding="utf-8", errors="replace", newline="")
+
+
+def _open_bytes(path: str) -> Any:
+    """A CSV's bytes as pandas reads them: decompressed, a zip's only member."""
     name = path.lower()
     if name.endswith(".zip"):
-        with zipfile.ZipFile(path) as z:  # pandas reads a zip's only member
+        with zipfile.ZipFile(path) as z:
             members = z.namelist()
             if len(members) != 1:
                 raise DataError(path, 1, f"the zip holds {len(members)} files, not one",
                                 "zip the bars file alone, or unzip it and import the file itself")
-            return io.StringIO(z.read(members[0]).decode("utf-8", errors="replace"))
+            return io.BytesIO(z.read(members[0]))
     opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(name).suffix, open)
-    return opener(path, "rt", encoding="utf-8", errors="replace", newline="")
+    return opener(path, "rb")
+
+
+def _not_utf8(path: Path) -> DataError:
+    """Where a CSV stops being UTF-8: the first line holding a byte that does not decode, and its
+    character column (the decoder's own position counts bytes from a buffer pandas chose)."""
+    with _open_bytes(str(path)) as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                col = len(raw[:e.start].decode("utf-8")) + 1
+                how = (f"iconv -f latin1 -t utf-8 {path.name} > utf8-{path.name}" if path.suffix.lower() == ".csv"
+                       else "iconv -f latin1 -t utf-8 on the file uncompressed")
+                return DataError(str(path), n, f"not UTF-8 text: byte 0x{raw[e.start]:02x} here does not decode",
+                                 f"save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\"), or convert it, e.g. {how}",
+                                 col=col)
+    return DataError(str(path), 1, "not UTF-8 text", "save the file as UTF-8")  # split across a read: no line
 
 
 def parse_zone(text: str) -> tzinfo:
@@ -471,6 +493,8 @@ def read_table(path: Path) -> pd.DataFrame:
         raise
     except pd.errors.EmptyDataError:
         df = pd.DataFrame()
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     except pd.errors.ParserError as e:
         m = re.search(r"line (\d+)", str(e))
         line = _parser_line(path, int(m.group(1))) if m else 1
