@@ -467,14 +467,47 @@ def allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
 
 def schema_diagnostics(err: ValidationError, doc: YamlDoc, model: Any) -> list[Diagnostic]:
     """One diagnostic per pydantic error, at the YAML node it is about. Errors at one node of
-    one code are one (a union's members each refuse the same value), except missing keys: all
-    of a mapping's are at its position and each is a fix of its own, so every one is reported."""
+    one code are one, except missing keys: all of a mapping's are at its position and each is a
+    fix of its own, so every one is reported. A union's members each refusing the same value
+    (`bool | Literal["auto"]`) are one error naming every choice (`_choices`). Nothing is said
+    inside a mapping whose own key is refused (`crypto_spott:`): the defaults of the key meant
+    would have filled what it lacks, so its missing keys are no fault of their own."""
+    errors = err.errors(include_url=False)
+    paths = [_data_path(doc.data, tuple(e["loc"]), e["type"] == "missing") for e in errors]
+    bad_keys = {path for path, is_key in paths if is_key}
+    by_node: dict[tuple, list[dict[str, Any]]] = {}
+    for e, (path, is_key) in zip(errors, paths, strict=True):
+        if not any(path[:n] in bad_keys for n in range(len(path))):
+            by_node.setdefault((path, is_key, e["type"] == "missing"), []).append(e)
     out: dict[tuple, Diagnostic] = {}
     shipped = _Shipped(doc)
-    for e in err.errors(include_url=False):
-        d = _diagnostic(e, doc, model, shipped)
-        out.setdefault((d.pos, d.code, d.message if d.code == "SCHEMA_MISSING" else ""), d)
+    for (path, is_key, _), group in by_node.items():
+        ds = [_diagnostic(e, doc, model, shipped) for e in group]
+        merged = _choices(group, path, is_key, doc) if len({d.code for d in ds}) > 1 else None
+        for d in [merged] if merged else ds:
+            out.setdefault((d.pos, d.code, d.message if d.code == "SCHEMA_MISSING" else ""), d)
     return list(out.values())
+
+
+def _choices(group: list[dict[str, Any]], path: tuple[Any, ...], is_key: bool, doc: YamlDoc) -> Diagnostic | None:
+    """The union members' refusals of one value as one error: what each member takes, joined;
+    None when a member's refusal is not a kind of value (a bound, a model's own check)."""
+    kinds: list[str] = []
+    for e in group:
+        if e["type"] in ("literal_error", "enum"):
+            kinds += [f"`{x}`" for x in re.findall(r"'([^']*)'", e.get("ctx", {}).get("expected", ""))]
+        elif e["type"] in _TYPE_WORDS:
+            kinds.append(_TYPE_WORDS[e["type"]])
+        else:
+            return None
+    kinds = list(dict.fromkeys(kinds))
+    where = ".".join(_as_written(p) for p in path) or "document"
+    subject = f"key `{_as_written(path[-1])}`" if is_key else f"`{where}`"
+    text = ", ".join(kinds[:-1]) + f", or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+    value = group[0].get("input")
+    hint = did_you_mean(str(value), [k.strip("`") for k in kinds if k.startswith("`")]) or f"write {text}"
+    return _d(doc.key_pos_of(path) if is_key else doc.pos_of(path), "SCHEMA_TYPE",
+              f"{subject} must be {text}, not {yaml_word(value)}", hint)
 
 
 class _Shipped:
@@ -537,10 +570,12 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any, shipped: _Shipped) 
         hint = _type_hint(kind, value)
         if kind == "string_type" and isinstance(value, (int, float, bool)):
             hint = _quoted_hint(model, loc, value)
+        if value is None:  # `key:` with nothing after it
+            hint = "write the value after the colon: a key with nothing after it is null"
         return _d(pos, "SCHEMA_TYPE", f"{subject} must be {_TYPE_WORDS[kind]}, not {yaml_word(value)}", hint)
     if kind == "union_tag_invalid":
         return _tag_diagnostic(e, doc, path, subject)
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):  # an enum's choices are spelled as a Literal's
         expected = re.findall(r"'([^']*)'", e.get("ctx", {}).get("expected", ""))
         hint = did_you_mean(str(value), expected) or f"one of: {', '.join(expected)}"
         return _d(pos, "SCHEMA_VALUE", f"{subject}: `{value}` is not one of {', '.join(expected)}", hint)
