@@ -71,7 +71,7 @@ def test_the_run_config_takes_a_map_or_a_number(tmp_path: Path):
     ("{crypto_spot: 8, crypto_perp: 8, forex: -1, forex_options: 8}", "3:57", "`-1` is out of bounds"),
     ("{forex: 1}", "3:17", "has no figure for crypto_perp, crypto_spot, forex_options"),
     ("lots", "3:17", "must be a number (bps, every domain) or a map of domain -> bps"),
-    ("{crypto_spot: 8, crypto_perp: 8, fx: 1, forex_options: 8}", "3:50", "key `fx`: input should be 'crypto_spot'"),
+    ("{crypto_spot: 8, crypto_perp: 8, fx: 1, forex_options: 8}", "3:50", "key `fx`: `fx` is not one of crypto_spot, crypto_perp, forex, forex_options"),
 ])
 def test_a_bad_slippage_is_reported_at_its_place(tmp_path: Path, value: str, where: str, says: str):
     with pytest.raises(SpecError) as err:
