@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from engine.diagnostics import Diagnostic, Pos, Severity
@@ -69,6 +68,8 @@ def load(k: str) -> tuple[list[Diagnostic], int] | None:
 
 
 def save(k: str, diags: list[Diagnostic], n_files: int) -> None:
+    import tempfile  # 3 ms of imports (random, shutil) that only a miss pays, not a cached validate
+
     d = _dir()
     text = json.dumps({"files": n_files, "diagnostics": [x.as_dict() for x in diags]})
     tmp = None
