@@ -489,13 +489,18 @@ def schema_diagnostics(err: ValidationError, doc: YamlDoc, model: Any) -> list[D
     return list(out.values())
 
 
+def _expected(e: dict[str, Any]) -> list[str]:
+    """The values a Literal or an enum takes, from pydantic's "'a', 'b' or 'c'"."""
+    return re.findall(r"'([^']*)'", e.get("ctx", {}).get("expected", ""))
+
+
 def _choices(group: list[dict[str, Any]], path: tuple[Any, ...], is_key: bool, doc: YamlDoc) -> Diagnostic | None:
     """The union members' refusals of one value as one error: what each member takes, joined;
     None when a member's refusal is not a kind of value (a bound, a model's own check)."""
     kinds: list[str] = []
     for e in group:
         if e["type"] in ("literal_error", "enum"):
-            kinds += [f"`{x}`" for x in re.findall(r"'([^']*)'", e.get("ctx", {}).get("expected", ""))]
+            kinds += [f"`{x}`" for x in _expected(e)]
         elif e["type"] in _TYPE_WORDS:
             kinds.append(_TYPE_WORDS[e["type"]])
         else:
@@ -576,7 +581,7 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any, shipped: _Shipped) 
     if kind == "union_tag_invalid":
         return _tag_diagnostic(e, doc, path, subject)
     if kind in ("literal_error", "enum"):  # an enum's choices are spelled as a Literal's
-        expected = re.findall(r"'([^']*)'", e.get("ctx", {}).get("expected", ""))
+        expected = _expected(e)
         hint = did_you_mean(str(value), expected) or f"one of: {', '.join(expected)}"
         return _d(pos, "SCHEMA_VALUE", f"{subject}: `{value}` is not one of {', '.join(expected)}", hint)
     if kind == "string_pattern_mismatch":
