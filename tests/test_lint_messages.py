@@ -191,3 +191,12 @@ def test_a_key_yaml_reads_as_no_string_is_reported_at_the_key_as_written(specs: 
     (d,) = errors(specs, file)
     assert (d.code, d.pos.line, d.pos.col) == ("SCHEMA_TYPE", line, 3)
     assert d.message == f"key `{shown}` must be a string, not {word}"
+
+
+def test_a_key_written_a_level_too_high_is_told_where_it_belongs(specs: Path) -> None:
+    line = next(x for x in (specs / "risk/risk.yaml").read_text().splitlines(True) if x.startswith("  max_hold:"))
+    file = edit(specs, "risk/risk.yaml", line, "")
+    (specs / "risk/risk.yaml").write_text((specs / "risk/risk.yaml").read_text() + line.lstrip())
+    unknown = [d for d in errors(specs, file) if d.code == "SCHEMA_UNKNOWN_KEY"]
+    assert [(d.message, d.hint) for d in unknown] == [
+        ("unknown key `max_hold`", "`max_hold` belongs under `limits`: move it there")]

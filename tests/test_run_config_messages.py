@@ -40,3 +40,23 @@ def test_nothing_is_said_inside_a_mapping_whose_key_is_refused(tmp_path: Path) -
     """The defaults of `crypto_spot` would have given the misspelt entry its `confirm`."""
     [d] = _diags(tmp_path, "data:\n  crypto_spott:\n    primary: 15m\n")
     assert d.startswith("run.yaml:2:3: error SCHEMA_VALUE key `crypto_spott`") and "did you mean `crypto_spot`?" in d
+
+
+def test_a_refused_key_s_value_is_not_an_error_of_its_own(tmp_path: Path) -> None:
+    """`datasets` under `data` is the mistake; that its string is not a domain's mapping is not another."""
+    assert _diags(tmp_path, "data:\n  datasets: crypto_spot/BTCUSDT-5m\n") == [
+        "run.yaml:2:3: error SCHEMA_VALUE key `datasets`: `datasets` is not one of crypto_spot, crypto_perp, "
+        "forex, forex_options\n"
+        "    hint: `datasets` belongs under `data.<crypto_spot|crypto_perp|forex|forex_options>`: move it there"]
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("datasets: [crypto_spot/BTCUSDT-5m]\n",  # a near name here (`data`) says less than the exact one there
+     "`datasets` belongs under `data.<crypto_spot|crypto_perp|forex|forex_options>`: move it there"),
+    ("execution:\n  durability: full\n", "`durability` belongs at the top level: move it there"),
+    ("ml:\n  deadband: 0.1\n", "`deadband` belongs under `strategy`: move it there"),
+    ("ml:\n  enabledd: true\n", "did you mean `enabled`?"),  # in no other place: the near name here
+])
+def test_a_key_at_the_wrong_depth_is_told_where_it_belongs(tmp_path: Path, text: str, hint: str) -> None:
+    [d] = _diags(tmp_path, text)
+    assert "error SCHEMA_UNKNOWN_KEY" in d and d.endswith(f"hint: {hint}")

@@ -465,19 +465,62 @@ def allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
+def key_homes(model: Any, key: str, limit: int = 3) -> list[str]:
+    """Where in the schema `key` is a key, as YAML paths (`data.<domain>`; "" is the top), shallowest
+    first: a key written at the wrong depth is told where it belongs, not matched to a neighbour."""
+    homes: list[str] = []
+    queue: list[tuple[Any, str]] = [(model, "")]
+    seen: set[Any] = set()
+    while queue and len(homes) < limit:
+        tp, at = queue.pop(0)
+        for member in _members(tp):
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                if member in seen:
+                    continue
+                seen.add(member)
+                if key in member.model_fields:
+                    homes.append(at)
+                queue += [(f.annotation, f"{at}.{name}".lstrip(".")) for name, f in member.model_fields.items()]
+            elif typing.get_origin(member) is dict:
+                kt, vt = typing.get_args(member)
+                queue.append((vt, f"{at}.<{_placeholder(kt)}>".lstrip(".")))
+            elif typing.get_origin(member) is list:
+                queue.append((typing.get_args(member)[0], f"{at}[]"))
+    return homes
+
+
+def _members(tp: Any) -> list[Any]:
+    tp = _unwrap(tp)
+    return [_unwrap(m) for m in typing.get_args(tp) if m is not type(None)] if _is_union(tp) else [tp]
+
+
+def _placeholder(key_type: Any) -> str:
+    """A mapping's key in a path: its choices (`crypto_spot|forex`), its enum's name, or `name`."""
+    tp = _unwrap(key_type)
+    if typing.get_origin(tp) is Literal:
+        return "|".join(map(str, typing.get_args(tp)))
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", tp.__name__).lower() if isinstance(tp, type) and tp is not str else "name"
+
+
+def _homes_hint(model: Any, key: Any) -> str | None:
+    """Where a key refused here is one; its exact name elsewhere says more than a near one here."""
+    homes = [f"under `{h}`" if h else "at the top level" for h in key_homes(model, str(key))]
+    return f"`{key}` belongs {' or '.join(homes)}: move it there" if homes else None
+
+
 def schema_diagnostics(err: ValidationError, doc: YamlDoc, model: Any) -> list[Diagnostic]:
     """One diagnostic per pydantic error, at the YAML node it is about. Errors at one node of
     one code are one, except missing keys: all of a mapping's are at its position and each is a
     fix of its own, so every one is reported. A union's members each refusing the same value
     (`bool | Literal["auto"]`) are one error naming every choice (`_choices`). Nothing is said
-    inside a mapping whose own key is refused (`crypto_spott:`): the defaults of the key meant
-    would have filled what it lacks, so its missing keys are no fault of their own."""
+    about a refused key's value, or inside it (`crypto_spott:`): the value is the key meant's,
+    whose defaults would have filled what it lacks, so its missing keys are no fault of their own."""
     errors = err.errors(include_url=False)
     paths = [_data_path(doc.data, tuple(e["loc"]), e["type"] == "missing") for e in errors]
     bad_keys = {path for path, is_key in paths if is_key}
     by_node: dict[tuple, list[dict[str, Any]]] = {}
     for e, (path, is_key) in zip(errors, paths, strict=True):
-        if not any(path[:n] in bad_keys for n in range(len(path))):
+        if not any(path[:n] in bad_keys for n in range(len(path) + (not is_key))):
             by_node.setdefault((path, is_key, e["type"] == "missing"), []).append(e)
     out: dict[tuple, Diagnostic] = {}
     shipped = _Shipped(doc)
@@ -557,7 +600,8 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any, shipped: _Shipped) 
     if kind == "extra_forbidden":
         key = path[-1]
         allowed = allowed_keys(model, loc[:-1])
-        hint = did_you_mean(str(key), allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else None)
+        hint = _homes_hint(model, key) or did_you_mean(str(key), allowed) \
+            or (f"allowed keys: {', '.join(allowed)}" if allowed else None)
         return _d(doc.key_pos_of(path), "SCHEMA_UNKNOWN_KEY", f"unknown key `{key}`", hint)
     if kind == "missing":
         return _d(doc.pos_of(path[:-1]), "SCHEMA_MISSING", f"missing required key `{path[-1]}`"
@@ -582,7 +626,8 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any, shipped: _Shipped) 
         return _tag_diagnostic(e, doc, path, subject)
     if kind in ("literal_error", "enum"):  # an enum's choices are spelled as a Literal's
         expected = _expected(e)
-        hint = did_you_mean(str(value), expected) or f"one of: {', '.join(expected)}"
+        hint = did_you_mean(str(value), expected) or (is_key and _homes_hint(model, value)) \
+            or f"one of: {', '.join(expected)}"
         return _d(pos, "SCHEMA_VALUE", f"{subject}: `{value}` is not one of {', '.join(expected)}", hint)
     if kind == "string_pattern_mismatch":
         return _d(pos, "SCHEMA_VALUE", f"{subject}: `{value}` is not a valid name",
