@@ -62,6 +62,21 @@ def test_one_wallet_s_loss_is_not_diluted_by_the_others() -> None:
     assert pnl["daily_loss"] == pytest.approx(0.06) and pnl["drawdown"] == pytest.approx(0.06)
 
 
+@pytest.mark.parametrize(("reads", "detail"), [
+    ({"pnl.drawdown": 0.0108, "params.max_drawdown": 0.009}, " in forex (1.0800%)"),
+    ({"pnl.daily_loss": 0.0049, "params.daily_loss_limit": 0.0035}, " in crypto_spot (0.4900%)"),
+    ({"pnl.daily_loss": 0.0049, "pnl.drawdown": 0.0108}, " in forex (drawdown 1.0800%), in crypto_spot (daily_loss 0.4900%)"),
+    ({"ctx.positions_kept": True}, ""),
+])
+def test_a_kill_reason_carries_the_measure_its_guard_read(reads: dict, detail: str) -> None:
+    """rev25: the figure was chosen by the spec's `tripped_by` being "max_drawdown"; a spec that
+    names the trip otherwise got the day's loss for a drawdown trip. The guard's reads say which."""
+    fx = DomainBook(Domain.FOREX, "paper", 1000.0, 1000.0, 0.0, 1000.0 / (1 - 0.0108), 1000.0 / (1 - 0.0020))
+    spot = DomainBook(Domain.CRYPTO_SPOT, "paper", 1000.0, 1000.0, 0.0, 1000.0, 1000.0 / (1 - 0.0049))
+    stub = SimpleNamespace(session=SimpleNamespace(books={b.domain: b for b in (fx, spot)}))
+    assert Runner._worst_domain(stub, reads) == detail
+
+
 def test_the_same_spot_trades_trip_the_same_limits_at_stage_1_and_stage_3(tight: Path) -> None:
     """QA's repro: stage 3 adds perp and forex wallets (here without data) to stage 1's spot
     trades; the spot wallet's daily loss and drawdown trip the kill switch just the same, and the

@@ -12,6 +12,7 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 NO_DATA = "no_data"  # the journal kind of a domain a promotion opened with no data in the run
 RISK_AT_STOP = "risk_at_stop"  # a bracket's `extra` key: the risk at the stop it was sized at (the sector cap)
+PNL_MEASURES = ("drawdown", "daily_loss")  # the kill spec's `pnl` inputs, as pnl_inputs measures them
 COMMAND_POLL_S = 0.25  # operator commands (engine kill, promote) are read this often, in wall time
 _BUY, _SELL, _ENTRY = Side.BUY, Side.SELL, Role.ENTRY  # bound once: an Enum class attribute is a slow lookup
 
@@ -568,15 +570,22 @@ class Runner:
         self._last_risk_equity = equities
         ses.send(ses.kill, "risk_update", inputs=self.pnl_inputs(equities))
 
-    def _worst_domain(self, drawdown: bool) -> str:
-        """` in DOMAIN (FRACTION)`: the domain with the largest drawdown (or daily loss), for the
-        kill event's reason; the spec's inputs carry the fraction alone."""
-        worst, name = 0.0, ""
-        for d, b in self.session.books.items():
-            ref = b.peak_equity if drawdown else b.day_start_equity
-            if ref > 0 and (x := 1.0 - b.equity / ref) > worst:
-                worst, name = x, d.value
-        return f" in {name} ({worst:.4%})" if name else ""
+    def _worst_domain(self, reads: Mapping[str, Any]) -> str:
+        """` in DOMAIN (FRACTION)` for the kill event's reason: the domain with the largest of the
+        measure the tripping guard read (`reads`: its guard_inputs), each one named when it read
+        more, since the spec's inputs carry the fraction alone. Which measure is the guard's to
+        say, whatever the spec names the trip (its `tripped_by`)."""
+        measures = [m for m in PNL_MEASURES if f"pnl.{m}" in reads]
+        parts = []
+        for measure in measures:
+            worst, name = 0.0, ""
+            for d, b in self.session.books.items():
+                ref = b.peak_equity if measure == "drawdown" else b.day_start_equity
+                if ref > 0 and (x := 1.0 - b.equity / ref) > worst:
+                    worst, name = x, d.value
+            if name:
+                parts.append(f" in {name} ({measure + ' ' if len(measures) > 1 else ''}{worst:.4%})")
+        return ",".join(parts)
 
     def poll_commands(self) -> bool:
         """Take and apply the operator's waiting commands, between two rows; True if it

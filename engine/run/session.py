@@ -25,6 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from engine.diagnostics import Diagnostic, Severity, SpecError, sort_key
@@ -178,8 +179,9 @@ class Session:
     gate_decisions: list[dict] = field(default_factory=list)
     kill_events: list[dict] = field(default_factory=list)
     # What a `risk_update` trip adds to its kill event's reason: the worst domain and its fraction
-    # (Runner._worst_domain; True: of drawdown), as the spec's inputs carry the fraction alone.
-    kill_detail: Callable[[bool], str] | None = None
+    # of each measure the firing guard read (Runner._worst_domain, given the record's guard_inputs),
+    # as the spec's inputs carry the fraction alone.
+    kill_detail: Callable[[Mapping[str, Any]], str] | None = None
     notes: list[str] = field(default_factory=list)
     untradable: list = field(default_factory=list)  # engine/run/preflight.py: symbols the opening wallets never trade
     # Domains whose wallets apply_stage opened since the last untradable check, with the rollout
@@ -300,7 +302,7 @@ class Session:
             if r.kind == "transition" and r.target is not None and r.target != r.source:
                 reason = cause or self._kill_reason(r)
                 if r.event == "risk_update" and self.kill_detail is not None:
-                    reason += self.kill_detail(reason == "max_drawdown")
+                    reason += self.kill_detail(r.guard_inputs)
                 self.kill_events.append({"ts": r.time, "from": r.source, "to": r.target, "event": r.event,
                                          "reason": reason})
                 self.ledger.journal("kill", r.target, {"from": r.source, "to": r.target, "event": r.event},
