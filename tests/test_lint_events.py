@@ -76,3 +76,41 @@ def test_unused_param_and_event_are_warnings():
     ds = lint(specset(m))
     assert [(d.code, d.severity.value) for d in ds] == [("UNUSED_PARAM", "warning"), ("UNUSED_EVENT", "warning")]
     assert "`spare_p`" in ds[0].message and "`spare`" in ds[1].message
+
+
+def _gate(degrade_from, **states):
+    """A gate whose tripwire in `live` (and in `b`'s entry) raises `degrade`; `degrade_from` takes it."""
+    return machine({"paper": {"initial": True}, "live": {}, "b": {"entry": [{"raise": "degrade"}]}, **states},
+                   [{"event": "go", "source": "paper", "target": "live"},
+                    {"event": "kpi", "source": "live", "guard": "true", "actions": [{"raise": "degrade"}]},
+                    {"event": "next", "source": "live", "target": "b"},
+                    {"event": "degrade", "source": degrade_from, "target": "paper"}],
+                   events=["go", "kpi", "next", "degrade"], name="gate", kind="gates")
+
+
+def test_a_raised_event_nothing_takes_where_it_is_raised_is_an_error():
+    """rev25: a gate's drawdown tripwire raised `degrade_to_paper` in `established`, which a
+    spec edit had taken out of the degrade's sources: validate passed and the run dropped it."""
+    ds = only(lint(specset(_gate(["b"]))), "UNHANDLED_RAISE")
+    assert [d.message for d in ds] == [
+        "the `kpi` transition at line 7 raises `degrade` and leaves `gate` in `live`, where nothing takes it: "
+        "it would be dropped"]
+    assert ds[0].path == ("paper", "live")
+    entry = only(lint(specset(_gate(["live"]))), "UNHANDLED_RAISE")
+    assert [d.message for d in entry] == [
+        "the entry of `b` raises `degrade` and leaves `gate` in `b`, where nothing takes it: it would be dropped"]
+
+
+def test_a_raised_event_taken_or_ignored_where_it_is_raised_is_no_error():
+    assert only(lint(specset(_gate(["live", "b"]))), "UNHANDLED_RAISE") == []
+    assert only(lint(specset(_gate("*"))), "UNHANDLED_RAISE") == []
+    ignored = _gate(["live"], b={"entry": [{"raise": "degrade"}], "ignores": ["degrade"]})
+    assert only(lint(specset(ignored)), "UNHANDLED_RAISE") == []
+
+
+def test_a_broadcast_the_kill_machine_raises_is_for_the_others():
+    kill = machine({"normal": {"initial": True}, "halted": {}},
+                   [{"event": "trip", "source": "normal", "target": "halted", "actions": [{"raise": "kill_halt"}]},
+                    {"event": "kill_resume", "source": "halted", "target": "normal"}],
+                   name="kill", kind="kill", broadcasts=("kill_halt", "kill_resume"))
+    assert only(lint(specset(kill)), "UNHANDLED_RAISE") == []

@@ -84,6 +84,12 @@ class MachineIndex:
                                 if kids else frozenset({name}))
         return self._desc[name]
 
+    def stays_in(self, sources: tuple[str, ...]) -> frozenset[str]:
+        """The leaves a targetless transition stays in: its sources' (every non-final one for `*`)."""
+        if STAR in sources:
+            return frozenset(leaf for leaf in self.leaves if not self.is_final(leaf))
+        return frozenset().union(*(self.descendant_leaves(s) for s in sources if s in self.m.states))
+
     @cached_property
     def initial_leaves(self) -> frozenset[str] | None:
         """The initial configuration, or None when the top level has no initial state."""

@@ -23,7 +23,7 @@ from engine.spec.contract import ENGINE_CONTRACT, Sent
 from engine.spec.ir import Machine
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context, transition_label
-from engine.spec.lint._index import STAR, MachineIndex
+from engine.spec.lint._index import MachineIndex
 
 CODE = "ENGINE_EVENT_UNHANDLED"
 IGNORED = "IGNORED_ANSWER"
@@ -161,7 +161,7 @@ def _asked(ix: MachineIndex) -> Asked:
     document order): transitions into the leaf, targetless ones in it, and entry actions."""
     out: Asked = {}
     for t in ix.m.transitions:
-        leaves = ix.enter(t.target) if t.target is not None else _sources(ix, t.sources)
+        leaves = ix.enter(t.target) if t.target is not None else ix.stays_in(t.sources)
         for a in t.actions:
             for leaf in sorted(leaves):
                 out.setdefault(leaf, {}).setdefault(a.name, transition_label(t))
@@ -179,7 +179,7 @@ def _carry_past_timeouts(ix: MachineIndex, asked: Asked) -> None:
     reaching UNRESOLVED), so that state waits for those answers too."""
     timed = {(leaf, t.event) for leaf in ix.leaves for a in ix.ancestors(leaf) for t in ix.m.states[a].timers}
     edges = [(src, leaf, t.event) for t in ix.m.transitions if t.target is not None
-             for src in sorted(_sources(ix, t.sources)) if (src, t.event) in timed
+             for src in sorted(ix.stays_in(t.sources)) if (src, t.event) in timed
              for leaf in sorted(ix.enter(t.target))]
     changed = True
     while changed:  # a chain of timeouts carries the first request to the end
@@ -190,10 +190,3 @@ def _carry_past_timeouts(ix: MachineIndex, asked: Asked) -> None:
                 if action not in mine:
                     mine[action] = f"{origin} (unanswered when `{event}` fired)"
                     changed = True
-
-
-def _sources(ix: MachineIndex, sources: tuple[str, ...]) -> frozenset[str]:
-    """The leaves a targetless transition stays in: its sources' (every non-final one for `*`)."""
-    if STAR in sources:
-        return frozenset(leaf for leaf in ix.leaves if not ix.is_final(leaf))
-    return frozenset().union(*(ix.descendant_leaves(s) for s in sources if s in ix.m.states))

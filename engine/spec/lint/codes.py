@@ -61,6 +61,7 @@ LINT_CODES: dict[str, Severity] = {
     "EXPR_TYPE": E,
     # events and timers
     "UNHANDLED_BROADCAST": E,
+    "UNHANDLED_RAISE": E,
     "TIMER_BOUNDS": E,
     # hygiene
     "UNUSED_PARAM": W,

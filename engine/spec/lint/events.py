@@ -1,5 +1,5 @@
-"""Events and timers: broadcasts handled everywhere, timer delays in bounds,
-and declarations nothing uses."""
+"""Events and timers: broadcasts handled everywhere, raised events handled where they are
+raised, timer delays in bounds, and declarations nothing uses."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,7 @@ from typing import Iterator
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
 from engine.spec.ir import Machine, Param, Timer
 from engine.spec.lint._base import MAX_TIMER_S, diag, seconds
-from engine.spec.lint._context import Context, raised_event
+from engine.spec.lint._context import Context, raised_event, transition_label
 from engine.spec.params import value_problem
 
 _PARAM_REF = re.compile(r"^\s*params\.(\w+)\s*$")
@@ -24,6 +24,7 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
         yield from _timer(cx, m, _names(states), timer)
     yield from _unused_params(cx, m)
     yield from _unused_events(m)
+    yield from _unhandled_raises(cx, m)
 
 
 def check_specset(cx: Context) -> Iterator[Diagnostic]:
@@ -47,6 +48,30 @@ def _broadcasts(cx: Context) -> Iterator[Diagnostic]:
                            f"add a transition on `{event}` from \"*\" (declare the event), "
                            f"or list it under `ignores:` (the machine's, or those states')",
                            path=ix.path_to(missing[0]))
+
+
+def _unhandled_raises(cx: Context, m: Machine) -> Iterator[Diagnostic]:
+    """A `raise` is processed in the state its transition (or its state's entry) leaves the
+    instance in: where nothing takes it and nothing `ignores` it, it is dropped, and the rule it
+    carries (a gate's degrade to paper) silently does not apply. A broadcast the machine raises
+    is for the others (the engine relays it): what it does with it itself is its own choice. In a
+    final state the instance is done and takes nothing, raised or not; an undeclared event is
+    UNRESOLVED_EVENT's."""
+    ix = cx.index(m)
+    raisers = [(t.pos, transition_label(t), t.actions,
+                ix.enter(t.target) if t.target is not None else ix.stays_in(t.sources)) for t in m.transitions]
+    raisers += [(s.pos, f"the entry of `{s.name}`", s.entry, ix.descendant_leaves(s.name)) for s in m.states.values()]
+    for pos, who, actions, leaves in raisers:
+        for event in dict.fromkeys(e for a in actions if (e := raised_event(a)) in m.events and e not in m.broadcasts):
+            dropped = [leaf for leaf in sorted(leaves) if not ix.is_final(leaf) and event not in ix.handled(leaf)
+                       and not m.ignores_in(leaf, event)]
+            if dropped:
+                shown = ", ".join(f"`{s}`" for s in dropped)
+                yield diag(pos, "UNHANDLED_RAISE",
+                           f"{who} raises `{event}` and leaves `{m.name}` in {shown}, where nothing takes it: "
+                           "it would be dropped", f"add {shown} to the sources of a transition on `{event}`, "
+                           "or list it under the state's `ignores:` if dropping it is meant",
+                           path=ix.path_to(dropped[0]))
 
 
 def _names(states: list[str]) -> str:
