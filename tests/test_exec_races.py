@@ -729,3 +729,23 @@ def test_units_left_open_beside_a_working_close_out_are_closed_too(one_step) -> 
     venue, ex, b = _closed_behind_a_late_entry_fill(one_step, 2.0)
     assert b.instance.done and b.open_qty == 3.0
     assert sorted(o.request.qty for o in b.exits if _closing(venue, o)) == [1.0, 2.0]
+
+
+def test_a_resize_the_venue_refuses_for_a_leg_it_ended_in_the_same_bar_closes_nothing(machines) -> None:
+    """One bar reaches both legs of a long of 10: the stop fills 4, the target the other 6, and the
+    venue cancels the target's rest (reduce-only: flat). Booking the stop's fill first, the bracket
+    resizes the target to 6; the venue refuses (the target is gone), and the bracket closed the 6
+    at market, units the target's fill, next in the batch, had already closed: the paper venue
+    refused that close (no position) and the whole run went close-only (rev25). The target's
+    report answers for it: no close, no fault."""
+    venue, ex, b = _opened(machines, RaceVenue())
+    ex.on_reports([_fill(b.entry, 10.0, 100.0, 1, ReportStatus.FILLED)])
+    stop, target = b.legs["stop_loss"], b.legs["take_profit"]
+    venue.book[target.id].filled, venue.book[target.id].alive = 6.0, False
+    venue.book[stop.id].filled = 4.0
+    sent = len(venue.sent)
+    ex.on_reports([VenueReport(stop.id, ReportStatus.TRIGGERED), _fill(stop, 4.0, STOP, 2, ReportStatus.PARTIALLY_FILLED),
+                   _fill(target, 6.0, TAKE_PROFIT, 3, ReportStatus.PARTIALLY_FILLED),
+                   VenueReport(target.id, ReportStatus.CANCELED, filled_qty=6.0)])
+    assert venue.sent[sent:] == [] and ex.faults == []
+    assert (b.instance.state, b.open_qty) == ("closed", 0.0)

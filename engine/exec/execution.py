@@ -228,6 +228,18 @@ class Execution:
                 return True
         return False
 
+    def ended_in_batch(self, order: OrderHandle) -> bool:
+        """The batch being applied still holds the venue's report that `order` ended (filled,
+        cancelled, expired or refused). The venue answers a request by the order as it holds it,
+        so a refusal sent meanwhile (an amend of a leg it already filled or cancelled) is explained
+        by that report, applied next, which tells the bracket what became of the leg."""
+        batch, cid = self._batch, order.id
+        for i in range(self._next, len(batch)):
+            r = batch[i]
+            if r.client_order_id == cid and r.status in _FINAL:
+                return True
+        return False
+
     def _on_report(self, r: VenueReport) -> None:
         order = self.orders.get(r.client_order_id)
         fills = self._believable(r) if r.fills else ()

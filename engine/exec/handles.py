@@ -496,6 +496,13 @@ class BracketHandle:
         leg = next((name for name, o in self.legs.items() if o is order), None)
         holds = float(order.instance.ctx["qty"])
         if leg is not None and asked and ex.on_step(symbol, asked) != ex.on_step(symbol, holds):
+            if ex.ended_in_batch(order):
+                # The venue ended the leg in this bar before the resize reached it: that report,
+                # applied next, is the answer (its fills book the position, its end is
+                # leg_canceled), where a close now would close units its fill already closed.
+                ex.note("resize_overtaken", order.id, f"the venue refused to resize the {leg} leg "
+                        f"({report.reason}): its report from this bar, applied next, answers for it")
+                return
             ex.post(self.instance, LEG_RESIZE_REJECTED, {"leg": leg, "reason": report.reason})
             return
         if self.legs.get("stop_loss") is not order:
