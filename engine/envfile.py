@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 from engine.diagnostics import Diagnostic, Pos, Severity, SpecError
 from engine.run.optin import ENV_VAR as LIVE
@@ -37,10 +39,9 @@ def load(folder: Path | None = None) -> list[Diagnostic]:
     from dotenv.parser import parse_stream
 
     bindings = list(parse_stream(io.StringIO(_text(path))))
-    bad = [b.original.line for b in bindings if b.error]
+    bad = [(b.original.line, why) for b in bindings if (why := _refused(b)) is not None]
     if bad:  # the line's text is not shown: it may hold a secret
-        raise SpecError([_at(line, Severity.ERROR, "ENV_FILE_SYNTAX", "cannot read this line as NAME=value",
-                             SYNTAX_HINT) for line in bad])
+        raise SpecError([_at(line, Severity.ERROR, "ENV_FILE_SYNTAX", why, SYNTAX_HINT) for line, why in bad])
     kept = "".join(b.original.string for b in bindings if b.key != LIVE)
     _loaded.update((b.key, b.value) for b in bindings if b.key and b.key != LIVE and b.key not in os.environ)
     load_dotenv(stream=io.StringIO(kept), override=False)
@@ -48,6 +49,24 @@ def load(folder: Path | None = None) -> list[Diagnostic]:
                 f"{LIVE} is ignored here: a file cannot arm live trading; export {LIVE}=1 in the shell that "
                 "runs the engine to opt in") for b in bindings if b.key == LIVE]
 
+
+def _refused(b: Any) -> str | None:
+    """Why a parsed line cannot be loaded as NAME=value, or None. python-dotenv passes over a bare
+    `NAME` (no value: left unset) and a name no variable can have (`"NAME"=...`, a zero-width
+    space), and os.environ refuses a NUL byte: each would leave a setting out, or stop the command
+    with a traceback, where the line may be the store's."""
+    if b.error:
+        return "cannot read this line as NAME=value"
+    if b.key is None or b.key == LIVE:
+        return None  # a blank or comment line; the live opt-in is never loaded (a warning says so)
+    if not _VARIABLE.fullmatch(b.key):
+        return "the name before `=` is not a variable name (letters, digits and _, not starting with a digit)"
+    if b.value is None:
+        return f"`{b.key}` has no `=value`: it would be left unset"
+    return "the value holds a NUL byte, which no environment variable can" if "\0" in b.value else None
+
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # The names load() put into os.environ: a command that suggests another one run in another folder
 # (a resume `cd`s to the run's folder) must not count on them there.

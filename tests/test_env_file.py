@@ -79,6 +79,24 @@ def test_a_line_that_does_not_parse_is_named_at_its_line_without_its_text(here: 
     assert "ENGINE_TEST_OTHER" not in os.environ  # a bad file sets nothing
 
 
+@pytest.mark.parametrize(("line", "why"), [
+    ("ENGINE_DB_URL", "`ENGINE_DB_URL` has no `=value`: it would be left unset"),
+    ("export ENGINE_DB_URL", "`ENGINE_DB_URL` has no `=value`: it would be left unset"),
+    (f'"ENGINE_DB_URL"=postgresql://u:{SECRET}@h/db', "the name before `=` is not a variable name"),
+    (f"ENGINE\u200b_DB_URL=postgresql://u:{SECRET}@h/db", "the name before `=` is not a variable name"),
+    (f"ENGINE_DB_URL=postgresql://u:{SECRET}\0@h/db", "the value holds a NUL byte"),
+])
+def test_a_line_python_dotenv_passes_over_or_the_environment_refuses_stops_the_command(
+        here: Path, capsys: pytest.CaptureFixture, line: str, why: str) -> None:
+    """rev25: python-dotenv reads a bare name as no value and a quoted one as another name, and
+    left the store unset: the command ran on var/engine.db. A NUL byte ended in a traceback."""
+    (here / ".env").write_text(f"A_FINE_LINE=1\n{line}\n")
+    code, out, err = cli(capsys, "status", "--specs", SPECS)
+    assert code == 1 and out == "", out
+    assert err.startswith(f".env:2:1: error ENV_FILE_SYNTAX {why}"), err
+    assert SECRET not in err and not (here / "var").exists()
+
+
 def test_a_dotenv_that_is_not_utf8_is_one_error(here: Path, capsys: pytest.CaptureFixture) -> None:
     (here / ".env").write_bytes(b"A=1\nENGINE_DB_URL=postgresql://u:\xe9t\xe9@h/db\n")
     code, _, err = cli(capsys, "status", "--specs", SPECS)
