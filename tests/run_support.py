@@ -832,7 +832,7 @@ def _size_budget(book, sizing, equity: float, now: float, usd_rate: float) -> fl
     from specs/risk/risk.yaml (drawdown recovery and Kelly only ever shrink it); the ladder's
     USD steps in the wallet's currency (`usd_rate`: USD per unit of it)."""
     days = (now - book.activated_ts) / 86400  # since the canary clock last started (DomainBook.restart_canary)
-    canary = book.trades - book.canary_from < sizing.canary.trades or days * 86400 < sizing.canary.days
+    canary = book.exploited - book.canary_from < sizing.canary.trades or days * 86400 < sizing.canary.days
     pct = sizing.canary.size_pct if canary else sizing.base_size_pct
     window = sum(p for ts, p in book.recent if ts >= now - sizing.ladder.window)
     ladder = 1.0

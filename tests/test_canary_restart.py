@@ -104,3 +104,27 @@ def test_a_restarted_canary_counts_its_own_trades_and_days(config) -> None:
     assert not sizer.in_canary(book.risk_view(later, 1.0, week))
     assert sizer.in_canary(book.risk_view(now + 6 * 86400.0, 1.0, week)), "50 trades, but not 7 days"
     assert book.risk_view(later, 1.0, week).trades_closed == 110
+
+
+def test_exploration_trades_do_not_end_the_canary(config) -> None:
+    """rev25: 50 exploration trades ended a stage-2 canary in which the model had closed none of
+    its own; every later entry was sized at the base 5%. The gate's canary_trades counts
+    exploitation trades only, and so does the sizing canary now; Kelly keeps every trade."""
+    sizer, week = Sizer(config.sizing), 7 * 86400.0
+    book = DomainBook(Domain.CRYPTO_SPOT, "paper", 1000.0, 1000.0, 0.0, 1000.0, 1000.0)
+    for i in range(60):
+        book.trade_closed(float(i), 1.0, week, exploration=True)
+    later = 8 * 86400.0
+    view = book.risk_view(later, 1.0, week)
+    assert sizer.in_canary(view) and (view.canary_trades, view.trades_closed) == (0, 60)
+    for _ in range(50):
+        book.trade_closed(later, 1.0, week)
+    assert not sizer.in_canary(book.risk_view(later, 1.0, week))
+    restored = book_from(book_data(book))
+    assert (restored.exploited, restored.trades) == (50, 110)
+
+
+def test_a_checkpoint_from_before_the_count_reads_every_trade_as_the_canary_s() -> None:
+    data = book_data(DomainBook(Domain.CRYPTO_SPOT, "paper", 1000.0, 1000.0, 0.0, 1000.0, 1000.0))
+    data.pop("exploited")
+    assert book_from({**data, "trades": 12, "canary_from": 12}).exploited == 12

@@ -57,13 +57,17 @@ class DomainBook:
     # When the domain last had a bar (its last mark; None: none yet): a trading day gives its gate a
     # daily close only if it had one (Runner._day_roll), as the report's curve has points only then.
     marked_ts: float | None = None
-    canary_from: int = 0  # `trades` when the canary clock last started
+    # Closed exploitation trades: the canary's count. Exploration trades are measured apart (seed
+    # 001; the gate's canary_trades counts none either), so a stream of them cannot end the canary
+    # of a model that has closed no trade of its own.
+    exploited: int = 0
+    canary_from: int = 0  # `exploited` when the canary clock last started
 
     def restart_canary(self, now: float) -> bool:
         """Start the canary clock again at `now`; False when it has just started (nothing to redo)."""
-        if self.trades == self.canary_from and self.activated_ts >= now:
+        if self.exploited == self.canary_from and self.activated_ts >= now:
             return False
-        self.activated_ts, self.canary_from = now, self.trades
+        self.activated_ts, self.canary_from = now, self.exploited
         return True
 
     def apply(self, fill: Fill, multiplier: float) -> float:
@@ -105,8 +109,9 @@ class DomainBook:
         return sum(abs(p.qty) * p.avg_price * self.multipliers.get(s, 1.0)
                    for s, p in self.positions.items() if abs(p.qty) > FLAT_EPS)
 
-    def trade_closed(self, ts: float, pnl: float, window: float) -> None:
+    def trade_closed(self, ts: float, pnl: float, window: float, exploration: bool = False) -> None:
         self.trades += 1
+        self.exploited += not exploration
         if pnl > 0:
             self.wins, self.win_sum = self.wins + 1, self.win_sum + pnl
         elif pnl < 0:
@@ -139,4 +144,4 @@ class DomainBook:
         return Book(self.domain, eq, min(self.balance, eq) - margin, self.peak_equity, self.trades,
                     (now - self.activated_ts) / 86400, sum(map(_PNL, self.recent)),
                     self.wins / self.trades if self.trades else None, payoff, len(notional), notional,
-                    self.day_start_equity, self.day_risk, open_risk, self.trades - self.canary_from)
+                    self.day_start_equity, self.day_risk, open_risk, self.exploited - self.canary_from)

@@ -92,7 +92,7 @@ def book_data(b: DomainBook) -> dict:
             "positions": {s: plain(p) for s, p in b.positions.items()}, "marks": b.marks,
             "multipliers": b.multipliers, "recent": [list(x) for x in b.recent],
             "trades": b.trades, "wins": b.wins, "win_sum": b.win_sum, "losses": b.losses, "loss_sum": b.loss_sum,
-            "marked_ts": b.marked_ts, "canary_from": b.canary_from}
+            "marked_ts": b.marked_ts, "canary_from": b.canary_from, "exploited": b.exploited}
 
 
 def book_from(d: dict) -> DomainBook:
@@ -104,6 +104,7 @@ def book_from(d: dict) -> DomainBook:
     b.recent.extend(tuple(x) for x in d["recent"])
     b.marked_ts = d.get("marked_ts")  # (absent from older checkpoints: the gate's next close waits for a bar)
     b.canary_from = d.get("canary_from", 0)  # (absent from older checkpoints: no restart yet)
+    b.exploited = d.get("exploited", b.trades)  # (absent from older checkpoints: their canary counted every trade)
     return b
 
 

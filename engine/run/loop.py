@@ -945,10 +945,11 @@ class Runner:
         pnl = s.gross - s.fees - b.funding
         book = ses.books[b.domain]
         exit_ts = ses.clock.now() if s.last_exit_ts is None else s.last_exit_ts
-        book.trade_closed(exit_ts, pnl, self.risk.sizing.ladder.window)
+        exploration = self.decider.explores(b.tags)
+        book.trade_closed(exit_ts, pnl, self.risk.sizing.ladder.window, exploration)
         first = b.entry_fills[0]  # the trade's entry time is its first fill's (b.ts: the decision's)
         trade = ClosedTrade(b.domain.value, book.mode, b.symbol, b.side.value, s.qty, first.ts, s.entry_px, exit_ts,
-                            s.exit_px, pnl, s.fees, b.exit_reason or "closed", b.strategy, self.decider.explores(b.tags),
+                            s.exit_px, pnl, s.fees, b.exit_reason or "closed", b.strategy, exploration,
                             b.extra.get("model_version"),
                             first.client_order_id, b.funding,  # (b.entry: None on resume once retired)
                             ses.stage_at(b.ts))
