@@ -10,9 +10,9 @@ from __future__ import annotations
 import gc
 import math
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np

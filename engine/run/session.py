@@ -23,9 +23,9 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any, Callable
 
 from engine.diagnostics import Diagnostic, Severity, SpecError, sort_key

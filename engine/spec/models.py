@@ -466,7 +466,8 @@ def allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
 
 
 def key_homes(model: Any, key: str, limit: int = 3) -> list[str]:
-    """Where in the schema `key` is a key, as YAML paths (`data.<domain>`; "" is the top), shallowest
+    """Where in the schema `key` is a key, as YAML paths (`data.<crypto_spot|forex>`, a mapping's keys
+    by their choices; "" is the top), shallowest
     first: a key written at the wrong depth is told where it belongs, not matched to a neighbour."""
     homes: list[str] = []
     queue: list[tuple[Any, str]] = [(model, "")]
