@@ -221,22 +221,22 @@ class Execution:
         expired), without fills: a venue's own one-cancels-other cancel of a bracket leg's sibling
         comes with the leg's fill. That report is the answer a cancel would get, and a cancel
         sent now could only be refused (`cancel_rejected`, a wasted round trip)."""
-        batch, cid = self._batch, order.id
-        for i in range(self._next, len(batch)):
-            r = batch[i]
-            if r.client_order_id == cid and not r.fills and r.status in _GONE:
-                return True
-        return False
+        return self._ahead(order, _GONE, with_fills=False)
 
     def ended_in_batch(self, order: OrderHandle) -> bool:
         """The batch being applied still holds the venue's report that `order` ended (filled,
         cancelled, expired or refused). The venue answers a request by the order as it holds it,
         so a refusal sent meanwhile (an amend of a leg it already filled or cancelled) is explained
         by that report, applied next, which tells the bracket what became of the leg."""
+        return self._ahead(order, _FINAL, with_fills=True)
+
+    def _ahead(self, order: OrderHandle, statuses: frozenset[ReportStatus], with_fills: bool) -> bool:
+        """A report of `order` with one of `statuses` (and no fills unless `with_fills`) is still
+        to be applied in the batch under way."""
         batch, cid = self._batch, order.id
         for i in range(self._next, len(batch)):
             r = batch[i]
-            if r.client_order_id == cid and r.status in _FINAL:
+            if r.client_order_id == cid and r.status in statuses and (with_fills or not r.fills):
                 return True
         return False
 
