@@ -64,3 +64,44 @@ def test_the_journal_row_of_a_refused_signal_has_its_numbers_and_side(tmp_path: 
     assert row.payload["rule"] == "confirmation" and row.payload["side"] == "sell"
     assert row.payload["numbers"]["confirm_direction"] == 1 and row.payload["numbers"]["direction"] == -1
     assert row.payload["numbers"]["primary_tf"] is not None  # the run config's timeframes, by domain
+
+
+def _filtered_decider(prob: dict[str, np.ndarray], threshold: float = 0.6, explore_rate: float = 0.0) -> Decider:
+    from strategies.ml.config import EnsembleConfig, ExplorationConfig
+
+    inp = SymbolInputs(np.full(4, "TREND_UP", dtype=object), prob, threshold)
+    exploration = ExplorationConfig(min_rate=explore_rate, chop_rate=explore_rate, chop_regimes=("RANGE",),
+                                    tag="exploration")
+    ensemble = EnsembleConfig(kind="ensemble", method="weighted", threshold=0.5, min_models=2)
+    return Decider(load_config().strategy, EntryFilters({"X": inp}, exploration, ensemble))
+
+
+def test_an_entry_the_model_approves_carries_its_probability_and_verdict() -> None:
+    s = _series([-1.0, 1.0, 1.0, 1.0], [0.0] * 4)
+    decider = _filtered_decider({"X:1h:v1": np.full(4, 0.7)})
+    decider.decide(s, 0, T0)
+    want = decider.decide(s, 1, T0)
+    assert want.enter and want.numbers["direction"] == 1  # the signal's figures stay
+    ml = want.numbers["ml_filter"]
+    assert ml["model"] == "X:1h:v1" and ml["p_up"] == 0.7 and ml["threshold"] == 0.6 and ml["side"] == "BUY"
+    assert "meets BUY threshold" in ml["verdict"] and "explored" not in want.numbers
+
+
+def test_an_entry_an_ensemble_approves_carries_every_vote() -> None:
+    s = _series([-1.0, 1.0, 1.0, 1.0], [0.0] * 4)
+    decider = _filtered_decider({"X:5m:v1": np.full(4, 0.5369), "X:5m:v2": np.full(4, 0.4719)})
+    decider.decide(s, 0, T0)
+    want = decider.decide(s, 1, T0)
+    assert want.enter and want.model_version == "X:5m:v1+X:5m:v2"
+    ml = want.numbers["ml_filter"]
+    assert ml["p_up"] == {"X:5m:v1": 0.5369, "X:5m:v2": 0.4719} and ml["vote"] == "BUY" and ml["side"] == "BUY"
+    assert ml["score"] > 0.5 and ml["threshold"] == 0.5
+
+
+def test_an_exploration_entry_says_the_draw_took_it_and_what_the_model_said() -> None:
+    s = _series([-1.0, 1.0, 1.0, 1.0], [0.0] * 4)
+    decider = _filtered_decider({"X:1h:v1": np.full(4, 0.2)}, explore_rate=1.0)
+    decider.decide(s, 0, T0)
+    want = decider.decide(s, 1, T0)
+    assert want.enter and want.tags == ("exploration",) and want.numbers["explored"] is True
+    assert want.numbers["ml_filter"]["p_up"] == 0.2 and "fails BUY threshold" in want.numbers["ml_filter"]["verdict"]

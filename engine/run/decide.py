@@ -111,7 +111,9 @@ class Decider:
         if self.filters is None:
             return Want(d, True, numbers=why)
         want = self._filtered(s, i, t, d)
-        return replace(want, numbers=why) if want.enter and want.numbers is None else want
+        if not want.enter:
+            return want
+        return replace(want, numbers={**why, **want.numbers} if want.numbers else why)
 
     def _confirmation(self, s: Series, target: float, d: int, confirm: int) -> dict[str, Any]:
         """What a confirmation refusal judged: the primary timeframe's target position and the
@@ -203,10 +205,13 @@ class Decider:
         version = "+".join(inp.prob)
         exploring = f.exploration is not None and self._explore(str(inp.regime[i]))
         ok, reason, numbers = self._judge(inp, i, t, d)
+        # An entry's row keeps the verdict and the figures it came from, as a refusal's does: the
+        # probabilities (each model's, and an ensemble's vote and score), whatever took the entry.
+        judged = {"ml_filter": {**numbers, "verdict": reason}}
         if exploring:
-            return Want(d, True, (f.exploration.tag,), version)
+            return Want(d, True, (f.exploration.tag,), version, numbers={**judged, "explored": True})
         if ok:
-            return Want(d, True, (), version)
+            return Want(d, True, (), version, numbers=judged)
         self.armed.pop(sym, None)  # the model judged this signal; the next one is judged afresh
         return Want(d, False, model_version=version, refusal=("ml_filter", reason), numbers=numbers)
 
