@@ -94,8 +94,8 @@ def spec_set(work: Path, tree: Path = ROOT / "specs") -> SpecSet:
 
 
 def make_runner(work: Path, registry: Path, *, series: list | None = None, **ml):
-    cfg = load_config(run_config(work, registry, **ml))
-    return assemble(cfg, spec_set(work), 1, ROUTING, work / "run", series=series)
+    path = run_config(work, registry, **ml)
+    return assemble(load_config(path), spec_set(work), 1, ROUTING, work / "run", series=series, config=str(path))
 
 
 def rejected(runner) -> list[tuple[str, str, str]]:
@@ -142,6 +142,22 @@ def test_enabled_true_without_model_refuses_to_start(tmp_path):
 def test_pinned_version_that_does_not_exist_refuses_to_start(tmp_path, registry):
     with pytest.raises(FileNotFoundError, match="v7 is not registered"):
         make_runner(tmp_path, registry, symbols={SYMBOL: [{"tf": "5m", "version": 7}]})
+
+
+@pytest.mark.parametrize("pins, says", [
+    ([{"tf": "5m", "version": 1}, {"tf": "5m", "version": 1}], "pins model ETH/BTC:5m:v1 twice"),
+    ([{"version": 1}, {}], "pins model ETH/BTC:5m:v1 twice"),  # the active version, pinned by number too
+    ([{"tf": "1h"}], "pins the active 1h model of ETH/BTC, and"),
+])
+def test_a_pin_that_would_not_filter_as_written_refuses_to_start(tmp_path, registry, pins, says):
+    """One model pinned twice was judged as an ensemble of one at 0.5, not at its threshold; a pin
+    whose timeframe has no model was dropped, and the symbol traded unfiltered."""
+    from engine.diagnostics import SpecError
+
+    with pytest.raises(SpecError) as e:
+        make_runner(tmp_path, registry, symbols={SYMBOL: pins})
+    [d] = e.value.diagnostics
+    assert d.code == "CONFIG_ML" and says in d.message and d.pos.file.endswith("run.yaml")
 
 
 def test_allowlist_refusals_are_recorded_with_the_reason(tmp_path, registry):

@@ -97,7 +97,7 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
             _check_routable(store, specs, stage, routing)
             clock.set(saved["clock"])
         stages = bind_stages(specs, cfg.env)  # a binding error refuses the run before its directory is made
-        decider = build_decider(cfg, specs, stage, series, store, notes, resume=saved is not None)
+        decider = build_decider(cfg, specs, stage, series, store, notes, resume=saved is not None, config=config)
         active = active_symbols(cfg, specs, store, notes, resume=saved is not None, config=config)
         # A resume whose venue file is gone is refused here, before the run directory is made.
         venue = paper_venue(cfg, venue_path, funding, dict(risk.limits.leverage_caps),

@@ -236,9 +236,10 @@ def model_decay(filters: EntryFilters | None, specs: Any, until: float, store: A
 
 # -- building the Decider ------------------------------------------------------------------
 def build_decider(cfg: RunConfig, specs: Any, stage: int, series: list[Series], store: Any,
-                  notes: list[str], resume: bool) -> Decider:
-    """The run's Decider with its filters; every choice is written to `notes` and the journal."""
-    feeds = _feeds(cfg, specs, series, store, notes, resume)
+                  notes: list[str], resume: bool, config: str | None = None) -> Decider:
+    """The run's Decider with its filters; every choice is written to `notes` and the journal.
+    `config`: the run config's file, where a refusal of its `ml.symbols` points."""
+    feeds = _feeds(cfg, specs, series, store, notes, resume, config)
     allow = {s.symbol: _allowlist(cfg, specs, s.symbol in feeds) for s in series}
     timeframes = {name: (dd.primary, dd.confirm) for name, dd in cfg.data.items()}
     if not feeds and not any(allow.values()):
@@ -299,7 +300,7 @@ def train_command(cfg: RunConfig, specs: Any, symbol: str = "SYMBOL", tf: str = 
 
 
 def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: list[str],
-           resume: bool) -> dict[str, list[ModelFeed]]:
+           resume: bool, config: str | None) -> dict[str, list[ModelFeed]]:
     """symbol -> its models, loaded by version; refuses to start when `ml.enabled: true` lacks one."""
     if cfg.ml.enabled is False:
         _note(store, notes, "filter", "ML filter off (ml.enabled: false)")
@@ -318,7 +319,7 @@ def _feeds(cfg: RunConfig, specs: Any, series: list[Series], store: Any, notes: 
             missing.append(f"{s.symbol} (no data set in the run config)")
             continue
         src, store_root = found
-        refs = _refs(cfg, s.symbol, src.tf, registry, pinned)
+        refs = _refs(cfg, specs, s.symbol, src.tf, registry, pinned, config)
         if not refs:
             missing.append(f"{s.symbol} {src.tf}")
             continue
@@ -430,16 +431,39 @@ def _key_pos(spec_file: str, key: str) -> Pos:
     return doc.pos_of((key,)) if doc is not None else Pos(spec_file, 1, 1)
 
 
-def _refs(cfg: RunConfig, symbol: str, data_tf: str, registry: Any, pinned: dict | None) -> list[tuple[str, int]]:
+def _refs(cfg: RunConfig, specs: Any, symbol: str, data_tf: str, registry: Any, pinned: dict | None,
+          config: str | None) -> list[tuple[str, int]]:
+    """(tf, version) of each model `symbol` is judged by: a resume's as its run started, else the
+    run config's pins, else the active model of the data's timeframe, if any. A pin is the user's
+    word that the symbol trades filtered: one that finds no model, or one model pinned twice (one
+    vote twice, judged as an ensemble at its threshold), would trade it otherwise, so it refuses."""
     if pinned is not None:
         return [(tf, int(v)) for tf, v in pinned.get(symbol, [])]
-    out = []
-    for ref in cfg.ml.symbols.get(symbol) or [None]:
-        tf = (ref.tf if ref is not None else None) or data_tf
-        version = (ref.version if ref is not None else None) or _active(registry, symbol, tf)
-        if version is not None:
-            out.append((tf, int(version)))
+    pins = cfg.ml.symbols.get(symbol)
+    if not pins:
+        version = _active(registry, symbol, data_tf)
+        return [] if version is None else [(data_tf, int(version))]
+    out: list[tuple[str, int]] = []
+    for ref in pins:
+        tf = ref.tf or data_tf
+        version = ref.version or _active(registry, symbol, tf)
+        if version is None:
+            _refuse_pin(config, symbol, f"ml.symbols pins the active {tf} model of {symbol}, and {cfg.ml.registry} "
+                        f"has none", f"train one ({train_command(cfg, specs, symbol, tf, activate=True)}) or pin a "
+                        "version the registry holds")
+        if (tf, int(version)) in out:
+            _refuse_pin(config, symbol, f"ml.symbols pins model {symbol}:{tf}:v{version} twice: one model would "
+                        "vote twice", "remove one pin, or pin another version to vote with it")
+        out.append((tf, int(version)))
     return out
+
+
+def _refuse_pin(config: str | None, symbol: str, message: str, hint: str) -> None:
+    from engine.diagnostics import Diagnostic, Severity, SpecError
+    from engine.run.config import setting_pos
+
+    raise SpecError([Diagnostic(setting_pos(config, ("ml", "symbols", symbol)), Severity.ERROR, "CONFIG_ML",
+                                message, hint)])
 
 
 def _active(registry: Any, symbol: str, tf: str) -> int | None:
