@@ -65,6 +65,19 @@ def test_symmetric_sides_and_metrics():
     assert m["trades"] == 2 and m["precision"] == 0.5 and np.isclose(m["total_ret"], -0.01)
 
 
+@pytest.mark.parametrize("grid", [[0.3, 0.55], [0.55, 1.0]])
+def test_a_searched_threshold_is_held_to_the_bounds_of_a_written_one(tmp_path, capsys, grid):
+    """Below 0.5 a probability passes as BUY and as SELL (p >= thr, p <= 1 - thr) while
+    validation counts it as one: the grid may not offer what `default` may not be."""
+    from engine.cli import main
+
+    spec = tmp_path / "filter.yaml"
+    spec.write_text(f"kind: ml\nthresholds:\n  search_grid: [{', '.join(map(str, grid))}]\n")
+    assert main(["validate", str(spec)]) == 1
+    bad = grid.index(0.3 if 0.3 in grid else 1.0)
+    assert f"filter.yaml:3:{17 + 6 * bad}: error SCHEMA_VALUE `thresholds.search_grid.{bad}`" in capsys.readouterr().out
+
+
 def test_threshold_falls_back_to_table_without_enough_trades():
     thr, why = choose_threshold(np.full(10, 0.5), np.ones(10), np.ones(10), [0.55, 0.6], 5, 0.58)
     assert thr == 0.58 and "table" in why

@@ -147,7 +147,10 @@ class ModelParams(_Strict):
 class ThresholdConfig(_Strict):
     default: float = Field(0.55, ge=0.5, lt=1)
     per_symbol: dict[str, float] = Field(default_factory=dict)
-    search_grid: list[float] = Field(default_factory=lambda: [0.51, 0.53, 0.55, 0.57, 0.6, 0.65])
+    # Each in [0.5, 1) as `default` is: below 0.5 a probability could pass as BUY and as SELL (p >= thr
+    # and p <= 1 - thr), while validation counts it as one of them (seed 002's symmetric rule).
+    search_grid: list[Annotated[float, Field(ge=0.5, lt=1)]] = Field(
+        default_factory=lambda: [0.51, 0.53, 0.55, 0.57, 0.6, 0.65])
     min_trades: int = Field(20, ge=1, description="fewest validation trades a searched threshold needs")
 
     @field_validator("per_symbol")
