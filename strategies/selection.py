@@ -168,21 +168,25 @@ class ActiveSet:
     generated_at: str
     criteria: dict[str, Any] = field(default_factory=dict)
     timeframes: tuple[str, ...] = ()
+    # When the last outcome the ranking read ended (ISO; None: not known, as for --metrics): a
+    # run that replays bars before it trades a set chosen on their outcome (engine/run/signals.py).
+    ranked_until: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"symbols": list(self.symbols), "generated_at": self.generated_at,
                 "timeframes": list(self.timeframes), "top_k": self.criteria.get("top_k"),
-                "criteria": self.criteria}
+                "criteria": self.criteria, "ranked_until": self.ranked_until}
 
 
 def build_active_set(chosen: Sequence[Ranked], cfg: SelectionConfig, top: int, min_trades: int,
-                     now: float) -> ActiveSet:
+                     now: float, ranked_until: str | None = None) -> ActiveSet:
     return ActiveSet(
         tuple(r.symbol for r in chosen),
         datetime.fromtimestamp(now, tz=timezone.utc).isoformat(),
         {"top_k": top, "min_trades": min_trades, "weights": normalised_weights(dict(cfg.weights)),
          "ranges": {k: [v.lo, v.hi] for k, v in cfg.ranges.items()}},
         tuple(sorted({r.tf for r in chosen})),
+        ranked_until,
     )
 
 
@@ -219,6 +223,7 @@ class _Recorded(BaseModel):
     generated_at: Annotated[str, AfterValidator(_a_time)]  # ISO 8601, as `engine select` writes it
     criteria: dict[str, Any] = {}
     timeframes: list[str] = []
+    ranked_until: Annotated[str, AfterValidator(_a_time)] | None = None
 
 
 class _DuplicateKey(ValueError):
@@ -256,7 +261,8 @@ def parse_active_set(data: Any, source: str, pos: Pos | None = None) -> ActiveSe
                           for x in e.errors(include_url=False))
         raise ActiveSetError(f"{source} is not an active set ({wrong}): it needs `symbols` (a list of "
                              "symbols) and `generated_at`", REWRITE, pos) from None
-    return ActiveSet(tuple(rec.symbols), rec.generated_at, dict(rec.criteria), tuple(rec.timeframes))
+    return ActiveSet(tuple(rec.symbols), rec.generated_at, dict(rec.criteria), tuple(rec.timeframes),
+                     rec.ranked_until)
 
 
 def read_active_set_file(path: Path) -> ActiveSet | None:

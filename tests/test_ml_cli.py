@@ -105,6 +105,34 @@ def test_select_walks_forward_with_the_given_ml_and_regime_specs(tmp_path, monke
     assert json.loads(out.read_text())["symbols"] == ["TEST"]
 
 
+def test_select_until_ranks_on_nothing_at_or_after_it(tmp_path, monkeypatch):
+    """Without --until, select ranked on every bar, and so on the outcomes a run then replays."""
+    import pandas as pd
+
+    from strategies import selection
+
+    bars = random_bars(2500, seed=8)
+    cut = bars.index[1800]
+    later = bars.copy()
+    later.loc[later.index >= cut, ["open", "high", "low", "close"]] *= 1.05  # other outcomes from the cut on
+    spec = tmp_path / "filter.yaml"
+    spec.write_text("kind: ml\nmodel: {n_estimators: 5}\n"
+                    "walkforward: {train: 2d, test: 12h, min_folds: 3, min_train_samples: 100}\n")
+    ranked = []
+    real = selection.rank
+    monkeypatch.setattr(selection, "rank", lambda rows, *a: ranked.append(rows) or real(rows, *a))
+    for name, frame, until in (("a", bars, cut), ("b", later, cut), ("c", bars, None)):
+        data = tmp_path / name / "TEST-5m.csv"
+        data.parent.mkdir()
+        frame.to_csv(data, index_label="ts")
+        out = tmp_path / name / "active.json"
+        assert main(["select", "--data", str(data), "--registry", str(tmp_path / "reg"), "--out", str(out),
+                     "--spec", str(spec), "--min-trades", "0", *(["--until", cut.isoformat()] if until else [])]) == 0
+        seen = pd.Timestamp(json.loads(out.read_text())["ranked_until"])
+        assert (seen < cut) if until else (seen >= cut)
+    assert ranked[0] == ranked[1] and ranked[0] != ranked[2]
+
+
 def test_select_bad_regime_spec_is_a_positioned_error(tmp_path, capsys):
     regime = tmp_path / "regime.yaml"
     regime.write_text("kind: regime\nadx_window: 1\n")

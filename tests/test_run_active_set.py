@@ -166,6 +166,23 @@ def test_a_run_with_an_active_set_limits_entries_and_says_so(saved: Path, capsys
     assert "the active set names LTC/BTC, which no series of the run trades (it trades ETH/BTC)" in out + err
 
 
+@pytest.mark.parametrize("ranked_until, in_sample", [("2030-01-01T00:00:00+00:00", True), ("2000-01-01T00:00:00", False),
+                                                     (None, False)])
+def test_a_set_ranked_on_the_bars_the_run_trades_is_said_to_be_in_sample(
+        saved: Path, capsys: pytest.CaptureFixture, ranked_until: str | None, in_sample: bool) -> None:
+    """`engine select` ranked on the whole series: the run traded a set chosen on its own outcomes."""
+    (saved / "a.json").write_text(json.dumps({"symbols": ["ETH/BTC"], "generated_at": "2026-01-01",
+                                              "ranked_until": ranked_until}))
+    (saved / "run.yaml").write_text(ONE_DATASET + f"ml: {{active_set_file: {saved / 'a.json'}}}\n")
+    rc, out, err = cli(capsys, "run", "--stage", "1", "--no-progress", "--config", str(saved / "run.yaml"), "--db",
+                       str(saved / "e2.db"), "--run-dir", str(saved / "run2"), "--max-bars", "60")
+    assert rc == 0, err
+    said = "note: the active set was ranked on outcomes up to 2030-01-01T00:00:00+00:00, after this run's first"
+    assert (said in out) is in_sample, out
+    if in_sample:
+        assert "rank with `engine select --until 20" in out
+
+
 def test_an_active_set_naming_no_symbol_the_run_trades_refuses_it(saved: Path, capsys: pytest.CaptureFixture) -> None:
     """It ran to the end with 0 trades and no word: every entry refused as off the active set."""
     (saved / "a.json").write_text(json.dumps({"symbols": ["LTC/BTC"], "generated_at": "2026-01-01"}))

@@ -1,7 +1,7 @@
 """`engine select`: rank symbols/timeframes and write the top-K active set.
 
     engine select [--top-k 5] [--min-trades 25] [--metrics FILE] [--registry var/models]
-                  [--data NAME ...] [--store var/store] [--state var/engine.db]
+                  [--data NAME ...] [--until DATE] [--store var/store] [--state var/engine.db]
                   [--out var/active_symbols.json] [--reason TEXT]
                   [--spec specs/ml/filter.yaml] [--regime specs/ml/regime.yaml]
                   [--selection specs/ml/selection.yaml]
@@ -16,6 +16,9 @@ walk-forward trades of each --data set (bundled names, or series imported with
 every bundled data set): the active registered model's stored validation
 trades when there is one, else a fresh walk-forward run (nothing is registered) with
 the ML spec --spec and the regime spec --regime, as `engine train ml` takes them.
+--until DATE ranks on the bars that open before DATE and the validation trades that end before
+it; the set records the last outcome it was ranked on (`ranked_until`), and a run that replays
+bars before then says that its set was chosen in-sample.
 Where the set goes (docs/engine-run.md, "The active set"):
   * --out FILE (without --state, default: fallback_file in the --selection file): a JSON file,
     which a fresh `engine run` reads (the run config's ml.active_set_file, else that fallback_file);
@@ -42,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file, named
+from engine.commands.until import bars_before, utc_time
 from engine.commands.status import (CommandError, command_store_url, open_existing_store, resume_command,
                                     running_engine, settle_finished, when_applied)
 from engine.run.keys import FINISHED_KEY, SYMBOLS_KEY
@@ -62,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", type=named, help="model registry root (default: registry_root in the --spec file)")
     parser.add_argument("--data", nargs="*", type=named, help="bundled data-set names or imported series store:SYMBOL@TF "
                                                   "to evaluate (default: every bundled data set)")
+    parser.add_argument("--until", metavar="DATE", type=utc_time,
+                        help="rank on the bars that open before DATE (UTC, e.g. 2018-01-20) and on the "
+                             "validation trades that end before it: select before the bars a run replays, "
+                             "as `engine train ml --until` trains")
     parser.add_argument("--store", default=DEFAULT_STORE, type=named,
                         help=f"store root that `engine data import` wrote, for store: data (default {DEFAULT_STORE})")
     parser.add_argument("--state", metavar="DB",
@@ -124,10 +132,10 @@ def _select(args: argparse.Namespace) -> int:
     target = _RunTarget(args.state, cfg) if args.state is not None else None
     if target is not None:
         target.check()  # before a long evaluation: a store no run would take the set from is refused now
-    rows = _read_metrics(Path(args.metrics)) if args.metrics else _evaluate(console, args)
+    rows, read_until = ((_read_metrics(Path(args.metrics)), None) if args.metrics else _evaluate(console, args))
     ranked = sel.rank(rows, cfg, min_trades)
     chosen = sel.top_k(ranked, top)
-    active = sel.build_active_set(chosen, cfg, top, min_trades, time.time())
+    active = sel.build_active_set(chosen, cfg, top, min_trades, time.time(), read_until)
     _print_ranking(console, ranked, {(r.symbol, r.tf) for r in chosen})
     listed = f"active symbols ({len(active.symbols)}/{top}): {', '.join(active.symbols) or '(none)'}"
     if target is None or args.out is not None:
@@ -264,7 +272,8 @@ def _where(text: str, token: str) -> tuple[int, int]:
     return line, at - (text.rfind("\n", 0, at) + 1) + 1
 
 
-def _evaluate(console: Console, args: argparse.Namespace) -> list[dict]:
+def _evaluate(console: Console, args: argparse.Namespace) -> tuple[list[dict], str | None]:
+    """The rows to rank, and the latest bar time any of them read (ISO): what the set has seen."""
     from engine.commands.ml_specs import ml_spec
     from strategies.ml import dataset
     from strategies.ml.config import MLConfig, RegimeConfig
@@ -273,19 +282,21 @@ def _evaluate(console: Console, args: argparse.Namespace) -> list[dict]:
     cfg = ml_spec(args.spec, "filter", MLConfig, "--spec")
     regime = ml_spec(args.regime, "regime", RegimeConfig, "--regime")
     names = args.data or dataset.bar_datasets()
-    rows = []
+    rows, seen = [], []
     with console.status("evaluating") as status:
         for name in names:
             status.update(f"evaluating {name}")
-            row, note = _evaluate_one(name, args.registry, args.store, cfg, regime)
+            row, note, last = _evaluate_one(name, args.registry, args.store, cfg, regime, args.until)
             console.print(f"{name}: {note}")
             if row is not None:
                 rows.append(row)
-    return rows
+                seen.append(last)
+    return rows, max(seen).isoformat() if seen else None
 
 
 def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: MLConfig,
-                  regime: RegimeConfig) -> tuple[dict | None, str]:
+                  regime: RegimeConfig, until: Any = None) -> tuple[dict | None, str, Any]:
+    """(metrics row or None, what was ranked, the last bar time the row read)."""
     import pandas as pd
 
     from strategies import selection as sel
@@ -301,17 +312,23 @@ def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: ML
             registry.load(symbol, tf, version)
             t = registry.oos_trades(symbol, tf, version)
     except RegistryError as e:
-        return None, f"skipped (its registered model cannot be used: {e})"
+        return None, f"skipped (its registered model cannot be used: {e})", None
     if version is not None:
-        ts, t1, ret = pd.DatetimeIndex(t["ts"]), pd.DatetimeIndex(t["t1"]), t["ret"]
+        ts, t1, ret = pd.DatetimeIndex(t["ts"]), pd.DatetimeIndex(t["t1"]), list(t["ret"])
         start, end = pd.Timestamp(t["span"][0]), pd.Timestamp(t["span"][1])
+        if until is not None:  # a trade is known once it has ended
+            kept = t1 < until
+            ts, t1, ret, end = ts[kept], t1[kept], [r for r, k in zip(ret, kept, strict=True) if k], min(end, until)
+        if not len(ts):
+            return None, f"skipped (registered v{version} has no validation trade that ends before --until)", None
         note = f"validation trades of registered v{version}"
     else:
+        bars = bars_before(bars, until)
         X, labels = dataset.training_frame(bars, cfg, regime)
         try:
             result = run_walk_forward(X, labels, cfg, symbol)
         except ValueError as e:
-            return None, f"skipped ({e})"
+            return None, f"skipped ({e})", None
         trades = oos_trades(result.oos)
         ts, ret, t1 = trades.index, trades["ret"].tolist(), pd.DatetimeIndex(trades["t1"])
         start, end = result.oos.index[0], result.oos.index[-1]
@@ -319,7 +336,7 @@ def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: ML
     span = (end - start).total_seconds()
     held = zip(ts.as_unit("ns").asi8 / 1e9, t1.as_unit("ns").asi8 / 1e9, strict=True)  # units differ by source
     m = sel.trade_metrics(ret, span, sel.exposure(held, span))
-    return {"symbol": symbol, "tf": tf, **m}, note
+    return {"symbol": symbol, "tf": tf, **m}, note, t1.max()  # the last outcome the row is ranked on
 
 
 def _print_ranking(console: Console, ranked: list[Ranked], chosen: set) -> None:

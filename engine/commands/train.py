@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file, named
+from engine.commands.until import bars_before, utc_time
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ml.add_argument("--data", type=named, help="bundled data-set name (engine data list --bundled), an imported series "
                                    "store:SYMBOL@TF (engine data list) or a bars file; "
                                    "default: the bundled data set of --symbol/--tf")
-    ml.add_argument("--until", metavar="DATE", type=_utc_time,
+    ml.add_argument("--until", metavar="DATE", type=utc_time,
                     help="train on the bars that open before DATE (UTC, e.g. 2018-01-20): a run judges no bar "
                          "its model was trained on, so train before the bars you replay")
     ml.add_argument("--store", default=DEFAULT_STORE, type=named,
@@ -114,7 +115,7 @@ def _train_into(args: argparse.Namespace, console: Console, cfg: MLConfig, regim
                          f"or --data naming {args.symbol}'s bars")
     if tf != canonical_tf(args.tf):  # 60m asks for the 1h bars a store holds
         raise ValueError(f"data is {tf} bars but --tf is {args.tf}")
-    bars = _before(bars, args.until)
+    bars = bars_before(bars, args.until)
     first = not registry.versions(symbol, tf)  # a damaged index is refused now, not after the training
     registry.active_version(symbol, tf)
     console.print(f"[bold]{symbol} {tf}[/]: {len(bars)} bars {bars.index[0]} .. {bars.index[-1]}")
@@ -142,30 +143,6 @@ def _train_into(args: argparse.Namespace, console: Console, cfg: MLConfig, regim
     console.print(f"registered [bold]{symbol} {tf} v{version}[/] under {registry.root} "
                   f"(active: v{active}{'' if active == version else '; pass --activate to switch'})")
     return 0
-
-
-def _utc_time(text: str) -> Any:
-    import pandas as pd
-
-    try:
-        when = pd.Timestamp(text)
-        if when is pd.NaT:
-            raise ValueError
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date or time (e.g. 2018-01-20 or "
-                                         "2018-01-20T12:00)") from None
-    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-
-
-def _before(bars: Any, until: Any) -> Any:
-    if until is None:
-        return bars
-    kept = bars[bars.index < until]
-    if kept.empty:
-        raise ValueError(f"no bars open before --until {until.isoformat()} (the data starts "
-                         f"{bars.index[0].isoformat()})")
-    kept.attrs = dict(bars.attrs)
-    return kept
 
 
 def _walk_forward_with_progress(console: Console, X: pd.DataFrame, labels: pd.DataFrame, cfg: MLConfig,

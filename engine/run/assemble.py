@@ -98,7 +98,8 @@ def assemble(cfg: RunConfig, specs: SpecSet, stage: int, routing: Routing, run_d
             clock.set(saved["clock"])
         stages = bind_stages(specs, cfg.env)  # a binding error refuses the run before its directory is made
         decider = build_decider(cfg, specs, stage, series, store, notes, resume=saved is not None, config=config)
-        active = active_symbols(cfg, specs, store, notes, resume=saved is not None, config=config)
+        active = active_symbols(cfg, specs, store, notes, resume=saved is not None, config=config,
+                                first_decision=t0 + 1.0)
         # A resume whose venue file is gone is refused here, before the run directory is made.
         venue = paper_venue(cfg, venue_path, funding, dict(risk.limits.leverage_caps),
                             saved["venue_calls"] if saved else None, owner.run_id if owner else None)

@@ -516,11 +516,12 @@ def _ensemble(specs: Any, feeds: dict[str, list[ModelFeed]]) -> Any:
 
 # -- the active top-K set --------------------------------------------------------------------
 def active_symbols(cfg: RunConfig, specs: Any, store: Any, notes: list[str], resume: bool,
-                   config: str | None = None) -> frozenset[str] | None:
+                   config: str | None = None, first_decision: float | None = None) -> frozenset[str] | None:
     """The symbols new entries are limited to; None: no limit. The one rule (docs/engine-run.md,
     "The active set"): a resume keeps the set its run started with (the store's copy, or none);
     a fresh run takes the store's set, else load_active_set's, which it copies into the store so
-    that a resume sees the same set. `config`: the run config's file, where a refusal points."""
+    that a resume sees the same set. `config`: the run config's file, where a refusal points;
+    `first_decision`: when the run decides first (epoch s), which the set's ranking should precede."""
     sel = ml_spec(specs, "selection", "for the active top-K set (engine select)")
     active = _stored_set(sel, store)
     if active is None and not resume:
@@ -534,7 +535,25 @@ def active_symbols(cfg: RunConfig, specs: Any, store: Any, notes: list[str], res
         return None
     _note(store, notes, "active_set", f"entries only on the active set: {', '.join(active.symbols) or '(none)'} "
                                       f"(selected {active.generated_at})", symbols=list(active.symbols))
+    _note_ranked_in_sample(store, notes, active, first_decision)
     return frozenset(active.symbols)
+
+
+def _note_ranked_in_sample(store: Any, notes: list[str], active: Any, first_decision: float | None) -> None:
+    """Say so when the set was ranked on outcomes of bars the run replays: its choice of symbols
+    then rests on what the run is about to trade, and the KPIs flatter it."""
+    from datetime import datetime, timezone
+
+    if active.ranked_until is None or first_decision is None:
+        return
+    until = datetime.fromisoformat(active.ranked_until)
+    if (until if until.tzinfo else until.replace(tzinfo=timezone.utc)).timestamp() < first_decision:
+        return
+    first = iso(first_decision)
+    _note(store, notes, "active_set_in_sample",
+          f"the active set was ranked on outcomes up to {active.ranked_until}, after this run's first decision "
+          f"({first}): its choice of symbols saw bars the run trades, so the KPIs are in-sample; rank with "
+          f"`engine select --until {first[:10]}`", ranked_until=active.ranked_until, first_decision=first)
 
 
 SET_ACTIVE = "set_active"  # the control-channel command `engine select --state DB` posts
