@@ -133,6 +133,30 @@ def test_select_until_ranks_on_nothing_at_or_after_it(tmp_path, monkeypatch):
     assert ranked[0] == ranked[1] and ranked[0] != ranked[2]
 
 
+def test_select_names_a_data_set_it_does_not_know_as_such(tmp_path, capsys):
+    """It was read as a model file's missing key: `no "no bundled data set ..." in what was read`."""
+    assert main(["select", "--data", "FOO/BAR", "--out", str(tmp_path / "a.json"), "--registry",
+                 str(tmp_path / "reg")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("engine select: no bundled data set or file 'FOO/BAR'") and "older engine" not in err
+    assert not (tmp_path / "a.json").exists()
+
+
+@pytest.mark.parametrize("given", ["data", "metrics"])
+def test_select_with_nothing_to_rank_writes_no_empty_set(tmp_path, capsys, given):
+    """It wrote {"symbols": []} with exit 0: a run given that file enters nothing."""
+    out = tmp_path / "a.json"
+    if given == "data":
+        data = tmp_path / "TEST-5m.csv"
+        random_bars(30, seed=8).to_csv(data, index_label="ts")  # too short to walk forward
+        args = ["--data", str(data), "--registry", str(tmp_path / "reg")]
+    else:
+        (tmp_path / "m.json").write_text("[]")
+        args = ["--metrics", str(tmp_path / "m.json")]
+    assert main(["select", *args, "--out", str(out)]) == 1
+    assert "engine select: nothing to rank: " in capsys.readouterr().err and not out.exists()
+
+
 def test_select_bad_regime_spec_is_a_positioned_error(tmp_path, capsys):
     regime = tmp_path / "regime.yaml"
     regime.write_text("kind: regime\nadx_window: 1\n")

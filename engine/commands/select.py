@@ -133,6 +133,9 @@ def _select(args: argparse.Namespace) -> int:
     if target is not None:
         target.check()  # before a long evaluation: a store no run would take the set from is refused now
     rows, read_until = ((_read_metrics(Path(args.metrics)), None) if args.metrics else _evaluate(console, args))
+    if not rows:  # an empty set would stop every entry of the run that reads it, for want of data
+        raise CommandError("nothing to rank: " + ("the --metrics file lists no row" if args.metrics else
+                           "no data set could be evaluated (each was skipped, as said above)") + "; nothing written", 1)
     ranked = sel.rank(rows, cfg, min_trades)
     chosen = sel.top_k(ranked, top)
     active = sel.build_active_set(chosen, cfg, top, min_trades, time.time(), read_until)
@@ -304,7 +307,10 @@ def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: ML
     from strategies.ml.model import oos_trades, run_walk_forward
     from strategies.ml.registry import ModelRegistry, RegistryError
 
-    symbol, tf, bars = dataset.load(name, store_root=store_root)
+    try:
+        symbol, tf, bars = dataset.load(name, store_root=store_root)
+    except KeyError as e:  # no such data set: run() reads a KeyError as a model file's missing key
+        raise ValueError(e.args[0]) from None
     registry = ModelRegistry(registry_root or cfg.registry_root)
     try:  # a model a run would refuse is ranked on nothing: it is left out, and the note says why
         version = registry.active_version(symbol, tf)
