@@ -143,7 +143,10 @@ def choose_params(cls: type[Strategy], grid: Mapping[str, Sequence[Any]] | Seque
     Only a point scored on every frame that any point scored on can win: one whose windows
     outgrow a short frame would otherwise be judged on the longer frames alone, against points
     judged on all. A frame no point scored on tells nothing and binds no one. Points with no
-    finite score rank last; ties keep grid order. `on_point` is called after each grid point."""
+    finite score rank last. Points within a relative 1e-9 of the best tie with it (a scale-free
+    scorer gives a scale parameter's candidates one score, give or take rounding): the current
+    parameters (`base_params`) win a tie they are in, else grid order decides, so a parameter the
+    scorer cannot judge is left as it is. `on_point` is called after each grid point."""
     points = parameter_grid(grid)
     rows = []
     for point in points:
@@ -162,7 +165,10 @@ def choose_params(cls: type[Strategy], grid: Mapping[str, Sequence[Any]] | Seque
     ranked = table["mean"].where(table["sets"] == informative)
     if ranked.isna().all():
         raise ValueError(f"{cls.__name__}: no grid point produced a finite score")
-    return points[int(ranked.fillna(-np.inf).to_numpy().argmax())], table
+    scores = ranked.fillna(-np.inf).to_numpy()
+    tied = [points[i] for i in np.flatnonzero(np.isclose(scores, scores.max(), rtol=1e-9, atol=0.0))]
+    current = {k: base_params[k] for k in tied[0] if base_params and k in base_params}
+    return next((p for p in tied if p == current), tied[0]), table
 
 
 def _summary(scores: np.ndarray) -> dict[str, float | int]:

@@ -65,6 +65,19 @@ def test_choose_params_is_the_best_mean_and_reproducible():
     assert len(scores) >= 3 and np.isfinite(scores).all()
 
 
+@pytest.mark.parametrize("current", [0.1, 0.2, 0.4, 0.3])
+def test_a_tie_keeps_the_current_value_of_a_parameter_the_scorer_cannot_judge(current):
+    """Pearson is scale-free: every target_vol scores alike, and `tune --write` moved 0.2 to the
+    first grid value. A current value outside the grid leaves grid order to decide."""
+    df = bars("eurusd_1h").iloc[:1500]
+    cls = strategy_class("EmaVolStrategy")
+    grid = {"target_vol": [0.1, 0.2, 0.4]}
+    best, table = choose_params(cls, grid, {"eurusd": df}, BlockBootstrap(n_splits=3, block_size=200, seed=7),
+                                base_params={"vol_window": 96, "decay_span": 200, "target_vol": current})
+    assert np.allclose(table["mean"], table["mean"].iloc[0], rtol=1e-9, atol=0.0)
+    assert best == {"target_vol": current if current in grid["target_vol"] else 0.1}
+
+
 def test_grid_points_that_cannot_fit_rank_last():
     df = bars("eurusd_1h").iloc[:1200]
     cls = strategy_class("VolScaleStrategy")
