@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from strategies.ml.config import EnsembleConfig, load_spec
-from strategies.symmetry import sell_line
+from strategies.symmetry import buy_line, sell_line
 
 BUY, SELL, HOLD = "BUY", "SELL", "HOLD"
 
@@ -42,7 +42,7 @@ def load_ensemble_config() -> EnsembleConfig:
 
 def _side(p: float, thr: float) -> str:
     # At threshold 0.5 a score of exactly 0.5 meets both sides: undecided, so neither.
-    return BUY if p >= thr and p > 0.5 else SELL if p <= sell_line(thr) and p < 0.5 else HOLD
+    return BUY if p >= buy_line(thr) and p > 0.5 else SELL if p <= sell_line(thr) and p < 0.5 else HOLD
 
 
 def vote(probabilities: Mapping[str, float], cfg: EnsembleConfig | None = None) -> VoteRecord:

@@ -43,3 +43,15 @@ def test_just_inside_the_lines_is_no_trade(thr: float, decider: Decider) -> None
     assert sides(np.array([inside_buy, inside_sell], dtype=float), thr).tolist() == [0, 0]
     assert not decider._judge(_inputs(float(inside_sell), thr), 0, 0.0, -1)[0]
     assert not decider._judge(_inputs(float(inside_buy), thr), 0, 0.0, +1)[0]
+
+
+@pytest.mark.parametrize("thr", THRESHOLDS)
+@pytest.mark.parametrize("n", [3, 5, 7])
+def test_a_vote_of_models_all_at_the_line_mirrors(thr: float, n: int) -> None:
+    """Three equal-weight models at 0.7 averaged to 0.6999999999999998, a HOLD, while three at
+    0.3 made SELL: a score's rounding may not decide one side and not the other."""
+    mirror = round(1 - thr, 2)
+    cfg = load_ensemble_config().model_copy(update={"threshold": thr, "method": "weighted", "weights": {}})
+    names = [f"m{k}" for k in range(n)]
+    assert vote(dict.fromkeys(names, thr), cfg).decision == "BUY"
+    assert vote(dict.fromkeys(names, mirror), cfg).decision == "SELL"

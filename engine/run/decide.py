@@ -25,7 +25,7 @@ import numpy as np
 from engine.domain import slot_init
 from engine.run.config import StrategyUse
 from engine.run.market import Series, iso
-from strategies.symmetry import sell_line
+from strategies.symmetry import buy_line, sell_line
 
 if TYPE_CHECKING:
     from strategies.ml.config import Allowlist, EnsembleConfig, ExplorationConfig, RegimeConfig
@@ -259,7 +259,7 @@ class Decider:
                            f"{iso(inp.trained_until[name])}): no in-sample judgement (ml.in_sample)"), numbers
         if not math.isfinite(p):
             return False, f"{name}: no probability at this bar (features not warm), threshold {thr}", numbers
-        ok = p >= thr if d > 0 else p <= sell_line(thr)
+        ok = p >= buy_line(thr) if d > 0 else p <= sell_line(thr)
         need = f">= {thr}" if d > 0 else f"<= {1.0 - thr:.4f} (1 - {thr})"
         return ok, f"{name}: p_up {p:.4f} {'meets' if ok else 'fails'} {side} threshold {need}", numbers
 

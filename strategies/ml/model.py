@@ -26,7 +26,7 @@ import pandas as pd
 
 from strategies.ml.config import MLConfig, ModelParams
 from strategies.ml.walkforward import Fold, walk_forward
-from strategies.symmetry import sell_line
+from strategies.symmetry import buy_line, sell_line
 
 
 def _xgb() -> Any:
@@ -73,7 +73,7 @@ def predict(booster: Any, X: pd.DataFrame) -> np.ndarray:
 def sides(prob: np.ndarray, thr: float) -> np.ndarray:
     """+1 BUY, -1 SELL, 0 no trade (the symmetric rule)."""
     prob = np.asarray(prob, dtype=float)
-    return np.where(prob >= thr, 1, np.where(prob <= sell_line(thr), -1, 0))
+    return np.where(prob >= buy_line(thr), 1, np.where(prob <= sell_line(thr), -1, 0))
 
 
 def auc(y: np.ndarray, score: np.ndarray) -> float:
