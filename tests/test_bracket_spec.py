@@ -162,3 +162,24 @@ def test_a_zero_atr_moves_no_stop(bracket: BoundMachine, side: str, price: float
     stop = inst.ctx["stop"]
     it.send(inst, "price_update", {"price": price, "atr": 0.0})
     assert inst.ctx["stop"] == stop and "amend_stop" not in [n for n, _ in calls]
+
+
+def test_a_refused_close_of_a_late_entry_fill_while_exiting_is_re_sent_until_flat(bracket: BoundMachine) -> None:
+    """The take-profit took half, the entry's rest filled in the race and the venue refused its
+    close-out: the bracket closed on the stop's cancel with 0.5 open and nothing to close it."""
+    it, _, _ = interp()
+    calls: list = []
+    inst = it.create(bracket, "b1", host=calls)
+    it.send(inst, "open", {"side": "buy", "qty": 1.0, "entry_price": 100.0, "limit_price": 0.0,
+                           "stop": 95.0, "take_profit": 110.0})
+    it.send(inst, "entry_fill", {"qty": 0.5, "price": 100.0})
+    it.send(inst, "leg_filled", {"leg": "take_profit", "qty": 0.5, "price": 110.0})
+    it.send(inst, "entry_fill", {"qty": 0.5, "price": 100.0})  # the rest, late: closed at market at once
+    it.send(inst, "close_refused", {"reason": "below min notional"})
+    it.send(inst, "leg_canceled", {"leg": "stop_loss"})  # the sibling's cancel confirms
+    assert inst.state == "flattening" and not inst.done
+    closes = [kw["reason"] for name, kw in calls if name == "close_position"]
+    it.send(inst, "price_update", {"price": 101.0, "atr": 1.0})
+    assert [kw["reason"] for name, kw in calls if name == "close_position"] == closes + ["late entry fill while exiting"]
+    it.send(inst, "position_closed", {})
+    assert inst.state == "closed"
