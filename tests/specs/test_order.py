@@ -494,3 +494,15 @@ def test_a_cancel_refused_before_the_acknowledgement_does_not_make_the_order_wor
     if not acked:
         o.wait(o.params["submit_timeout"])
         assert o.state == "UNRESOLVED"
+
+
+@pytest.mark.parametrize("first", [[], ["cancel"]])
+def test_a_fill_for_an_order_never_sent_is_reconciled_not_booked_as_filled(machine, first):
+    """Canceled before its submit, the order had qty 0, so any fill `covers` it: FILLED, with no
+    reconciliation, where one for an order never sent parks it in UNRESOLVED."""
+    o = machine("order")
+    for event in first:
+        o.send(event)
+    o.send("fill", qty=1.0, price=100.0)
+    assert o.state == "UNRESOLVED" and o.called("request_reconciliation") and not o.inst.done
+    assert o.called("record_fill") == [{"qty": 1.0, "price": 100.0}]
