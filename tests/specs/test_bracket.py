@@ -99,6 +99,18 @@ def test_breakeven_then_trailing_only_tighten(machine):
     assert [a["stop"] for a in b.called("amend_stop")] == [100.0, 102.0]
 
 
+@pytest.mark.parametrize("spec, past", [(LONG, 100.5), (SHORT, 99.5)])
+def test_breakeven_at_zero_atr_waits_for_the_price_past_the_entry(machine, spec, past):
+    """breakeven_atr 0 (the bound allows it) moved the stop to the entry with the price at the
+    entry: a stop at the market, which a move_stop there is refused for."""
+    b = opened(machine, spec, params={"breakeven_atr": 0.0})
+    b.send("entry_fill", qty=10.0, price=100.0)
+    b.send("price_update", price=100.0, atr=2.0)
+    assert b.called("amend_stop") == [] and b.ctx["stop"] == spec["stop"]
+    b.send("price_update", price=past, atr=2.0)
+    assert b.called("amend_stop") == [{"stop": 100.0}]
+
+
 def test_short_trailing_stop_moves_down(machine):
     b = opened(machine, SHORT)
     b.send("entry_fill", qty=10.0, price=100.0)
