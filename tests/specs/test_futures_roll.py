@@ -1,4 +1,5 @@
 """futures_roll: the DTE gate on opening, the TWAP roll, settlement at expiry."""
+import pytest
 
 
 def holding(machine, qty=4.0):
@@ -25,11 +26,11 @@ def test_roll_in_twap_slices(machine):
     assert f.state == "holding"
     f.send("dte_update", dte=2.0)
     assert f.state == "rolling" and f.ctx["slices_done"] == 1
-    for _ in range(n - 1):
+    for _ in range(n - 2):
         f.wait(interval)
-    assert f.state == "rolling" and f.ctx["slices_done"] == n
-    f.wait(interval)
-    assert f.state == "holding" and f.ctx["rolls"] == 1
+    assert f.state == "rolling" and f.ctx["slices_done"] == n - 1
+    f.wait(interval)  # the last slice: the position lives in the next contract at once
+    assert f.state == "holding" and f.ctx["rolls"] == 1 and f.ctx["qty"] == 4.0
     slices = f.called("roll_slice")
     assert [s["slice"] for s in slices] == list(range(1, n + 1))
     assert sum(s["qty"] for s in slices) == 4.0
@@ -46,7 +47,7 @@ def test_settlement_at_expiry(machine):
     f = holding(machine)
     f.send("expiry_reached", settlement_price=1.0842)
     assert f.state == "settled" and f.inst.done
-    assert f.called("settle_position") == [{"price": 1.0842}]
+    assert f.called("settle_position") == [{"price": 1.0842, "qty": 4.0}]
 
 
 def test_close_only_turns_a_due_roll_into_a_close(machine):
@@ -84,11 +85,46 @@ def rolling(machine):
     return f
 
 
-def test_expiry_during_a_roll_settles(machine):
-    """futures_roll: a position still open at expiry is settled (seed 004), mid-roll included."""
+@pytest.mark.parametrize("slices", [1, 2, 3])
+def test_expiry_during_a_roll_settles_only_what_it_has_not_rolled(machine, slices):
+    """Mid-roll the machine settled the whole position and ended, with the rolled lots in the next
+    contract left to no machine: nothing rolled, settled or flattened them after."""
     f = rolling(machine)
+    for _ in range(slices - 1):
+        f.wait(f.params["slice_interval"])
     f.send("expiry_reached", settlement_price=1.0842)
-    assert f.state == "settled" and f.called("settle_position") == [{"price": 1.0842}]
+    assert f.state == "holding" and not f.inst.done
+    assert f.called("settle_position") == [{"price": 1.0842, "qty": 4.0 - slices}]
+    assert f.ctx["qty"] == slices and f.ctx["slices_done"] == 0
+    f.send("kill_flatten")
+    assert f.called("close_position") == [{"reason": "kill switch flatten"}]
+
+
+def test_a_roll_aborted_by_the_kill_switch_settles_only_the_front_at_expiry(machine):
+    f = rolling(machine)
+    f.send("kill_close_only")
+    f.send("expiry_reached", settlement_price=1.0842)
+    assert f.state == "closing" and f.called("settle_position") == [{"price": 1.0842, "qty": 3.0}]
+    f.send("position_closed")
+    assert f.state == "closed"
+
+
+def test_a_one_slice_roll_is_done_once_sent(machine):
+    f = machine("futures_roll", params={"roll_slices": 1})
+    f.send("open_requested", qty=4.0, dte=20.0)
+    f.send("dte_update", dte=2.0)
+    assert f.state == "holding" and f.ctx["rolls"] == 1
+    assert f.called("roll_slice") == [{"qty": 4.0, "slice": 1, "slices": 1}]
+
+
+def test_a_dte_update_that_asks_nothing_is_no_fault(machine):
+    """The host sends it at least daily: in every state but a due holding it was a spec gap,
+    which puts a hosted run close-only."""
+    f = holding(machine)
+    for state_of in (lambda: f.send("dte_update", dte=9.0), lambda: f.send("dte_update", dte=2.0),
+                     lambda: f.send("dte_update", dte=1.0)):
+        out = state_of()
+        assert all(r.kind != "unhandled" for r in out), [(r.kind, r.reason) for r in out]
 
 
 def test_a_position_closed_during_a_roll_ends_it(machine):
@@ -123,7 +159,7 @@ def test_a_close_not_filled_by_expiry_is_settled(machine):
     f.send("kill_flatten")
     assert f.state == "closing"
     f.send("expiry_reached", settlement_price=1.0842)
-    assert f.state == "settled" and f.called("settle_position") == [{"price": 1.0842}]
+    assert f.state == "settled" and f.called("settle_position") == [{"price": 1.0842, "qty": 4.0}]
 
 
 def test_a_nan_quantity_opens_nothing(machine):
