@@ -84,15 +84,21 @@ def test_kill_blocks_opening_and_resume_allows_it(machine, kill):
     assert o.state == "holding"
 
 
-@pytest.mark.parametrize("qty, final, action", [(1.0, "exercised", "exercise_option"), (-1.0, "assigned", "assign_option")])
-def test_a_close_not_filled_by_expiry_still_exercises_or_is_assigned(machine, qty, final, action):
-    """expiry_reached in `closing` (a kill flatten whose close had not filled) was unhandled: an ITM
-    short option was never assigned, and the position was left as if still closing."""
+@pytest.mark.parametrize("qty, action", [(1.0, "exercise_option"), (-1.0, "assign_option")])
+@pytest.mark.parametrize("kill", ["kill_flatten", "kill_close_only", "kill_halt"])
+def test_an_exercise_or_assignment_under_a_kill_closes_the_underlying_it_books(machine, qty, action, kill):
+    """expiry_reached in `closing` (a flatten's close not filled by expiry) was unhandled, then
+    exercised or assigned into a final state: the underlying that booked stayed open, new risk
+    while entries were blocked, with no machine left to flatten it."""
     o = holding(machine, qty=qty)
-    o.send("kill_flatten")
-    assert o.state == "closing"
+    o.send(kill)
     o.send("expiry_reached", moneyness=0.2, settlement_price=1.2)
-    assert o.state == final and o.called(action) == [{"qty": 1.0, "settlement_price": 1.2}]
+    assert o.state == "unwinding" and not o.inst.done
+    assert o.called(action) == [{"qty": 1.0, "settlement_price": 1.2}]
+    assert o.called("close_position")[-1]["reason"].endswith("while the kill switch blocks entries")
+    o.send("kill_flatten")
+    o.send("position_closed")
+    assert o.state == "closed"
 
 
 @pytest.mark.parametrize("qty", [1.0, -1.0])
