@@ -93,12 +93,12 @@ def test_a_raised_event_nothing_takes_where_it_is_raised_is_an_error():
     spec edit had taken out of the degrade's sources: validate passed and the run dropped it."""
     ds = only(lint(specset(_gate(["b"]))), "UNHANDLED_RAISE")
     assert [d.message for d in ds] == [
-        "the `kpi` transition at line 7 raises `degrade` and leaves `gate` in `live`, where nothing takes it: "
+        "the `kpi` transition at line 7 raises `degrade` with `gate` in `live`, where nothing takes it: "
         "it would be dropped"]
     assert ds[0].path == ("paper", "live")
     entry = only(lint(specset(_gate(["live"]))), "UNHANDLED_RAISE")
     assert [d.message for d in entry] == [
-        "the entry of `b` raises `degrade` and leaves `gate` in `b`, where nothing takes it: it would be dropped"]
+        "the entry of `b` raises `degrade` with `gate` in `b`, where nothing takes it: it would be dropped"]
 
 
 def test_a_raised_event_taken_or_ignored_where_it_is_raised_is_no_error():
@@ -114,3 +114,22 @@ def test_a_broadcast_the_kill_machine_raises_is_for_the_others():
                     {"event": "kill_resume", "source": "halted", "target": "normal"}],
                    name="kill", kind="kill", broadcasts=("kill_halt", "kill_resume"))
     assert only(lint(specset(kill)), "UNHANDLED_RAISE") == []
+
+
+def _waiting(**waiting):
+    """An order whose `waiting` state times out into `ack_timeout`; `a` takes it, `waiting` may."""
+    return machine({"a": {"initial": True}, "waiting": {"after": {"delay": "10s", "event": "ack_timeout"}, **waiting},
+                    "b": {"final": True}},
+                   [{"event": "go", "source": "a", "target": "waiting"},
+                    {"event": "done", "source": "waiting", "target": "b"},
+                    {"event": "ack_timeout", "source": "a", "target": "b"}],
+                   events=["go", "done", "ack_timeout"], name="m", kind="orders")
+
+
+def test_a_timer_whose_event_nothing_takes_in_its_state_is_an_error():
+    """rev26: the order's SUBMITTED kept `after: ack_timeout` with its transition deleted, and
+    validate passed: the order would wait in SUBMITTED for ever, no reconciliation asked."""
+    [d] = only(lint(specset(_waiting())), "UNHANDLED_RAISE")
+    assert d.message == ("the timer of `waiting` fires `ack_timeout` with `m` in `waiting`, where nothing takes it: "
+                         "it would be dropped")
+    assert only(lint(specset(_waiting(ignores=["ack_timeout"]))), "UNHANDLED_RAISE") == []

@@ -52,23 +52,27 @@ def _broadcasts(cx: Context) -> Iterator[Diagnostic]:
 
 def _unhandled_raises(cx: Context, m: Machine) -> Iterator[Diagnostic]:
     """A `raise` is processed in the state its transition (or its state's entry) leaves the
-    instance in: where nothing takes it and nothing `ignores` it, it is dropped, and the rule it
-    carries (a gate's degrade to paper) silently does not apply. A broadcast the machine raises
-    is for the others (the engine relays it): what it does with it itself is its own choice. In a
-    final state the instance is done and takes nothing, raised or not; an undeclared event is
+    instance in, and a timer's event in any leaf of its state: where nothing takes it and nothing
+    `ignores` it, it is dropped, and the rule it carries (a gate's degrade to paper, an order's
+    answer that never came) silently does not apply. A broadcast the machine raises is for the
+    others (the engine relays it): what it does with it itself is its own choice. In a final
+    state the instance is done and takes nothing, raised or not; an undeclared event is
     UNRESOLVED_EVENT's."""
     ix = cx.index(m)
-    raisers = [(t.pos, transition_label(t), t.actions,
+    raisers = [(t.pos, f"{transition_label(t)} raises", [raised_event(a) for a in t.actions],
                 ix.enter(t.target) if t.target is not None else ix.stays_in(t.sources)) for t in m.transitions]
-    raisers += [(s.pos, f"the entry of `{s.name}`", s.entry, ix.descendant_leaves(s.name)) for s in m.states.values()]
-    for pos, who, actions, leaves in raisers:
-        for event in dict.fromkeys(e for a in actions if (e := raised_event(a)) in m.events and e not in m.broadcasts):
+    raisers += [(s.pos, f"the entry of `{s.name}` raises", [raised_event(a) for a in s.entry],
+                 ix.descendant_leaves(s.name)) for s in m.states.values()]
+    raisers += [(timer.pos, f"the timer of `{s.name}` fires", [timer.event], ix.descendant_leaves(s.name))
+                for s in m.states.values() for timer in s.timers]
+    for pos, who, raised, leaves in raisers:
+        for event in dict.fromkeys(e for e in raised if e in m.events and e not in m.broadcasts):
             dropped = [leaf for leaf in sorted(leaves) if not ix.is_final(leaf) and event not in ix.handled(leaf)
                        and not m.ignores_in(leaf, event)]
             if dropped:
                 shown = ", ".join(f"`{s}`" for s in dropped)
                 yield diag(pos, "UNHANDLED_RAISE",
-                           f"{who} raises `{event}` and leaves `{m.name}` in {shown}, where nothing takes it: "
+                           f"{who} `{event}` with `{m.name}` in {shown}, where nothing takes it: "
                            "it would be dropped", f"add {shown} to the sources of a transition on `{event}`, "
                            "or list it under the state's `ignores:` if dropping it is meant",
                            path=ix.path_to(dropped[0]))
