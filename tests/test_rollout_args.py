@@ -133,7 +133,7 @@ def exploring(monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.run.decide import Decider, EntryFilters
     from strategies.exploration import exploration_config
 
-    def build_decider(cfg, specs, stage, series, store, notes, resume):
+    def build_decider(cfg, specs, stage, series, store, notes, resume, config=None):
         return Decider(cfg.strategy, EntryFilters({}, exploration=exploration_config(specs, stage, cfg.env)),
                        seed=cfg.seed)
     monkeypatch.setattr(assemble, "build_decider", build_decider)
