@@ -11,8 +11,11 @@ and these rules find it before the run, at the state to fix.
 
 Ignoring an answer is safe only while another answer still on its way leads out of the state:
 `exiting` may ignore `position_closed` (a late entry fill's close-out) because the sibling's
-cancel, which `cancel_sibling` asked for too, still comes and closes it. An action whose only
-answers are refusals (`place_legs`: `leg_rejected`) may never be answered, so it counts for nothing.
+cancel, which `cancel_sibling` asked for on the way in, still comes and closes it. Only what is
+asked on every way into the state counts (a late fill's close-out is asked on some visits only),
+or by the state itself on an event the host samples every bar (a refused close re-sent on the
+bar's price update); an action whose only answers are refusals (`place_legs`: `leg_rejected`)
+may never be answered, so it counts for nothing.
 """
 from __future__ import annotations
 
@@ -136,10 +139,10 @@ def _who(holder: str | None, leaf: str) -> str:
 
 
 def _safe(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked, leaf: str, event: str) -> bool:
-    """Dropping `event` in `leaf` leaves the instance a way out: another action asked there,
-    one `event` does not answer, is surely answered (not by refusals alone), and one of its
-    answers takes the instance out of `leaf`."""
-    for action in asked.get(leaf, {}):
+    """Dropping `event` in `leaf` leaves the instance a way out: another action asked on every
+    way into it, one `event` does not answer, is surely answered (not by refusals alone), and one
+    of its answers takes the instance out of `leaf`."""
+    for action in _asked_on_entry(ix, leaf):
         if action in sent[event].answers:
             continue
         outs = [f for f, s in sent.items() if action in s.answers]
@@ -148,6 +151,21 @@ def _safe(ix: MachineIndex, sent: Mapping[str, Sent], asked: Asked, leaf: str, e
         if any(_leaves(ix, leaf, f) for f in outs):
             return True
     return False
+
+
+def _asked_on_entry(ix: MachineIndex, leaf: str) -> list[str]:
+    """The actions surely run in `leaf`: those of every transition that enters it (its start too,
+    for an initial leaf), its states' entry actions, and those it runs itself on a sampled event
+    (sent every bar); in document order."""
+    m = ix.m
+    entry = [a.name for s in reversed(ix.ancestors(leaf)) for a in m.states[s].entry]
+    ways = [[a.name for a in t.actions] for t in m.transitions if t.target is not None and leaf in ix.enter(t.target)]
+    if leaf in (ix.initial_leaves or ()):
+        ways.append([])
+    common = set.intersection(*(set(w) for w in ways)) if ways else set()
+    sampled = [a.name for t in m.transitions if t.target is None and t.event in m.events
+               and m.events[t.event].sampled and leaf in ix.stays_in(t.sources) for a in t.actions]
+    return list(dict.fromkeys(entry + [a for a in (ways[0] if ways else []) if a in common] + sampled))
 
 
 def _leaves(ix: MachineIndex, leaf: str, event: str) -> bool:
