@@ -201,3 +201,37 @@ def test_a_role_that_may_not_make_tables_is_one_line_with_a_hint(schemas: list[s
             conn.execute(text(f"REVOKE ALL ON SCHEMA {schemas[0]} FROM {role}"))
             conn.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
+
+
+def test_a_start_stopped_before_its_first_checkpoint_is_set_aside_by_the_next_fresh_run(
+        schemas: list[str], tmp_path: Path) -> None:
+    """rev26: on a server store the fresh run was refused ("already holds a run, continue it with
+    --resume") and --resume too ("no run has checkpointed there"): no command accepted the store."""
+    import signal
+
+    url = _with_schema(PG_URL, schemas[0])
+    env = {**os.environ, "ENGINE_DB_URL": url, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *_run(tmp_path, "--heartbeat")], cwd=tmp_path,
+                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for line in proc.stdout:  # the first bar: long before the first checkpoint (every 200 bars)
+        if line.startswith("bar "):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.communicate(timeout=120)
+    done = _engine(*_run(tmp_path, "--max-bars", "20"), url=url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = next(line for line in done.stdout.splitlines() if "never checkpointed" in line)
+    aside = said.rsplit(" schema ", 1)[1]
+    assert aside.startswith(f"{schemas[0]}_unstarted_")
+    from state.store import Store
+
+    with Store.open(url=url) as store:  # the new run's rows only: one start, one wallet opening
+        assert len(store.journal_entries("wallet_open")) == 1
+    with Store.open(url=_with_schema(PG_URL, aside)) as old:  # the interrupted start's, as it wrote them
+        assert old.journal_entries("wallet_open") and old.get_json("store/id") is not None
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{aside}" CASCADE'))
+    admin.dispose()

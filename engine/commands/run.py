@@ -172,6 +172,8 @@ def _run(args: argparse.Namespace) -> int:
         me = owner_of(str(file or shown_url(parsed)), file, None if file else local.folder.name, args.stage, run_id)
         with _claimed(run_dir, me, made, _afresh(args, parsed) if args.resume else None):
             interrupt.check()  # a Ctrl-C lost while loading: stop before anything is archived
+            if not args.resume and file is None and saved is not None and saved.checkpoint is None:
+                _set_aside_start(url)
             runner = _assemble(args, cfg, specs, routing, run_dir, series, notes, parsed, local, me)
             if not args.resume and saved is not None:
                 _drop_untaken(saved.untaken, runner.session.store)
@@ -186,6 +188,19 @@ def _run(args: argparse.Namespace) -> int:
             except KeyboardInterrupt as e:
                 raise Refused(_interrupted(args, parsed, specs, len(runner.timeline), e),
                               interrupt.exit_code(e)) from None
+
+
+def _set_aside_start(url: str) -> None:
+    """A server store holding what a start stopped before its first checkpoint wrote (Ctrl-C, a
+    kill): no resume can continue it, so its tables move into a schema of their own, journal and
+    all (state/set_aside.py), and the run starts on empty ones. Under the run lock: no engine
+    writes there meanwhile."""
+    from state.set_aside import set_aside
+
+    moved = set_aside(url)
+    if moved is not None:
+        print(f"the store held a start that never checkpointed: its tables ({moved[1]} rows) were moved to "
+              f"schema {moved[0]}")
 
 
 def _check_store_file(args: argparse.Namespace, url: str, file: Path | None) -> None:
@@ -723,14 +738,15 @@ def _drop_untaken(untaken: list[dict], store: Any) -> None:
 
 def _check_saved(args: argparse.Namespace, cfg: Any, specs: Any, parsed: Any, saved: SavedRun | None) -> None:
     """A resume must continue an unfinished run under the same config and specs; a fresh run on a
-    server database (nothing to archive) must find it empty."""
+    server database (nothing to archive) must find no run there that checkpointed or finished (what
+    a start stopped before its first checkpoint left is set aside: _set_aside_start)."""
     from engine.run import checkpoint
     from state.db import shown_url
 
     where = shown_url(parsed)
     afresh = _afresh(args, parsed)
     if not args.resume:
-        if _sqlite_file(parsed) is None and saved is not None and saved.exists:
+        if _sqlite_file(parsed) is None and saved is not None and (saved.checkpoint is not None or saved.finished):
             stage = (saved.checkpoint or {}).get("stage", "?")
             way = "" if saved.finished else "continue that run with `--resume`, or "
             raise Refused(f"the store {where} already holds a {'finished ' if saved.finished else ''}run "
