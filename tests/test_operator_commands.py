@@ -707,6 +707,19 @@ def test_an_operator_command_from_a_folder_without_specs_reads_the_runs(db, tmp_
     assert f"--specs {SPECS}" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", [("kill", "--mode", "halt"), ("status",), ("promote",), ("degrade", "--domain", "forex"),
+                                     ("move-stop", "--symbol", "X", "--stop", "1")])
+def test_a_store_that_cannot_be_opened_from_a_folder_without_specs_says_so(tmp_path, monkeypatch, capsys, command):
+    """rev26: a store it could not open (a bad password, a closed port) was reported as
+    `--specs specs: no such file or folder`: the look for the run's specs swallowed the error."""
+    bad = tmp_path / "engine.db"
+    bad.write_bytes(b"this is no SQLite database, whatever its name says" * 100)
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "--db", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "--specs" not in err and str(bad) in err, err
+
+
 @pytest.mark.parametrize("where", ["operator .env", "run folder .env too", "shell"])
 def test_a_resume_found_through_this_folders_env_names_its_store(db, tmp_path, capsys, monkeypatch, where):
     """ENGINE_DB_URL read from `.env` here does not follow the resume's `cd` to the run's folder:

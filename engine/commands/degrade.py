@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    use_run_specs(args)
     try:
+        use_run_specs(args)
         message, warning = _degrade(args)
     except CommandError as e:
         print(f"engine degrade: {e}", file=sys.stderr)

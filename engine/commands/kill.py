@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    use_run_specs(args)
     try:
+        use_run_specs(args)
         spec_set = load_spec_set(args.specs)
         machine = load_machine(args.specs, KILL_KIND, spec_set)
         rollout = load_machines(args.specs, ROLLOUT_KIND, spec_set=spec_set)[ROLLOUT_KIND]

@@ -57,8 +57,8 @@ def _price(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    use_run_specs(args)
     try:
+        use_run_specs(args)
         lines, warnings = _move(args)
     except CommandError as e:
         print(f"engine move-stop: {e}", file=sys.stderr)

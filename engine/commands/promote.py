@@ -64,8 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    use_run_specs(args)
     try:
+        use_run_specs(args)
         message = _promote(args)
     except CommandError as e:
         print(f"engine promote: {e}", file=sys.stderr)

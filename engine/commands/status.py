@@ -471,17 +471,22 @@ def use_run_specs(args: argparse.Namespace) -> None:
     missing_specs to refuse."""
     if spec_paths(args.specs) != [DEFAULT_SPECS] or Path(DEFAULT_SPECS).exists():
         return
-    from state.store import Store
+    from state.store import NoStore, Store
 
     try:
         url = command_store_url(args)
         parsed = parse_store_url(url)
-        if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).is_file():
-            return
+    except Exception:  # noqa: BLE001 - a URL that does not parse: the command's own parse says why
+        return
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).is_file():
+        return
+    try:
         with Store.open_readonly(url) as store:
             recorded = (store.get_json(CONFIG_FILE_KEY) or {}).get("specs")
-    except Exception:  # noqa: BLE001 - no readable store: the command's own open says why
+    except NoStore:  # no run made it yet: the command says so, after the --specs it lacks
         return
+    except Exception as e:  # noqa: BLE001 - a store that cannot be opened is that, not a missing --specs
+        raise driver_error(parsed, e) from None
     if recorded and all(Path(p).exists() for p in recorded):
         args.specs = list(recorded)
 
@@ -605,8 +610,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    use_run_specs(args)
     try:
+        use_run_specs(args)
         problem = missing_specs(args.specs)  # as `engine kill` refuses it: else "model gates: none", exit 0
         if problem:
             raise CommandError(problem, USAGE)
