@@ -45,9 +45,9 @@ from typing import TYPE_CHECKING, Any
 
 from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file, named
-from engine.commands.until import bars_before, utc_time
 from engine.commands.status import (CommandError, command_store_url, open_existing_store, resume_command,
                                     running_engine, settle_finished, when_applied)
+from engine.commands.until import bars_before, utc_time
 from engine.run.keys import FINISHED_KEY, SYMBOLS_KEY
 from engine.suggest import DEFAULT_SPECS, Carried, shown_db
 
@@ -293,6 +293,7 @@ def _evaluate(console: Console, args: argparse.Namespace) -> tuple[list[dict], s
             console.print(f"{name}: {note}")
             if row is not None:
                 rows.append(row)
+            if last is not None:
                 seen.append(last)
     return rows, max(seen).isoformat() if seen else None
 
@@ -325,8 +326,8 @@ def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: ML
         if until is not None:  # a trade is known once it has ended
             kept = t1 < until
             ts, t1, ret, end = ts[kept], t1[kept], [r for r, k in zip(ret, kept, strict=True) if k], min(end, until)
-        if not len(ts):
-            return None, f"skipped (registered v{version} has no validation trade that ends before --until)", None
+            if not len(ts):
+                return None, f"skipped (registered v{version} has no validation trade that ends before --until)", None
         note = f"validation trades of registered v{version}"
     else:
         bars = bars_before(bars, until)
@@ -342,7 +343,8 @@ def _evaluate_one(name: str, registry_root: str | None, store_root: str, cfg: ML
     span = (end - start).total_seconds()
     held = zip(ts.as_unit("ns").asi8 / 1e9, t1.as_unit("ns").asi8 / 1e9, strict=True)  # units differ by source
     m = sel.trade_metrics(ret, span, sel.exposure(held, span))
-    return {"symbol": symbol, "tf": tf, **m}, note, t1.max()  # the last outcome the row is ranked on
+    last = t1.max() if len(t1) else None  # the last outcome the row is ranked on (none without trades)
+    return {"symbol": symbol, "tf": tf, **m}, note, last
 
 
 def _print_ranking(console: Console, ranked: list[Ranked], chosen: set) -> None:
