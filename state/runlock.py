@@ -87,7 +87,10 @@ def _store_id(url: str, make: bool) -> str | None:
     engine = _lock_engine(url)
     try:
         with engine.connect() as conn:
-            return store_id(conn.execution_options(isolation_level="AUTOCOMMIT"), make=make)
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            if conn.dialect.name == "postgresql":  # a session locking the kv table makes it fail, not hang
+                conn.exec_driver_sql(f"SET lock_timeout = {int(PROBE_WAIT_S * 1000)}")
+            return store_id(conn, make=make)
     finally:
         engine.dispose()
 

@@ -101,6 +101,24 @@ def test_kill_gives_up_on_a_locked_postgresql_store_within_its_wait(made: str) -
     assert "held its write lock for over 0.5 s" in done.stderr  # its own wait, not the default's; BOUND_S a hang
 
 
+def test_status_on_a_locked_store_says_its_own_wait_and_no_way_out_through_itself(made: str) -> None:
+    """rev26: `engine status` said the engine had held its write lock for over 10 s, after its own
+    5 s reader's wait, and told the user to run `engine status`; with the lock held from the start,
+    its look for the store's id waited with no bound at all (BOUND_S ran out)."""
+    from sqlalchemy import create_engine, text
+
+    code = ("import sys; from state import store; from engine.cli import main; store.READ_WAIT_S = 0.5; "
+            f"sys.exit(main({['status', '--specs', str(ROOT / 'specs')]!r}))")
+    engine = create_engine(made)
+    with engine.connect() as conn, conn.begin():
+        conn.execute(text("LOCK TABLE kv IN ACCESS EXCLUSIVE MODE"))
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "ENGINE_DB_URL": made,
+                              "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=BOUND_S)
+    engine.dispose()
+    assert done.returncode != 0 and "is busy: a lock on it was held for over 0.5 s" in done.stderr, done.stderr[-2000:]
+    assert "`engine status`" not in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("argv", [("status",), ("kill", "--mode", "halt"), ("promote",)])
 def test_a_database_no_run_made_is_no_run_yet_and_stays_empty(url: str, argv: tuple[str, ...]) -> None:
     from sqlalchemy import create_engine, inspect

@@ -165,12 +165,17 @@ def parse_store_url(url: str) -> Any:
         raise CommandError(str(e), USAGE) from None
 
 
-def driver_error(url: Any, e: BaseException) -> CommandError:
+def driver_error(url: Any, e: BaseException, *, reading: bool = False) -> CommandError:
     """One line for a store that cannot be opened or read: the URL as shown to people
     (state.db.shown_url) and the driver's own message, without SQLAlchemy's statement and help
-    link, and without the URL's secrets should the driver echo them (state.db.scrubbed)."""
+    link, and without the URL's secrets should the driver echo them (state.db.scrubbed).
+    `reading`: the command only reads (its wait is a reader's, and `engine status` is no way out)."""
     from state.db import scrubbed, shown_url
+    from state.store import READ_WAIT_S
 
+    if _busy(e) and reading:
+        return CommandError(f"the state store {shown_url(url)} is busy: a lock on it was held for over "
+                            f"{READ_WAIT_S:g} s (by the engine, or another session); try again in a moment")
     if _busy(e):
         return CommandError(f"the state store {shown_url(url)} is busy: the engine has "
                             f"held its write lock for over {WRITE_WAIT_S:g} s (a long checkpoint?); try again "
@@ -244,14 +249,15 @@ def open_existing_store(url: str, carried: Carried, *, readonly: bool = False) -
             return Store.open_readonly(url) if readonly else Store.open_existing(url, wait_s=WRITE_WAIT_S)
         except NoStore as e:
             raise CommandError(_no_store(str(e), url, carried)) from None
-    with driver_guarded(parsed, opened) as store:
+    with driver_guarded(parsed, opened, reading=readonly) as store:
         yield store
 
 
 @contextmanager
-def driver_guarded(parsed: Any, opened: Callable[[], Any]) -> Iterator[Any]:
+def driver_guarded(parsed: Any, opened: Callable[[], Any], *, reading: bool = False) -> Iterator[Any]:
     """The store `opened` returns, used in the block and closed after it; a driver error opening
-    or using it is one line (driver_error), a CommandError passes as it is."""
+    or using it is one line (driver_error; `reading`: the command only reads), a CommandError
+    passes as it is."""
     from sqlalchemy.exc import DBAPIError
 
     try:
@@ -259,12 +265,12 @@ def driver_guarded(parsed: Any, opened: Callable[[], Any]) -> Iterator[Any]:
     except CommandError:
         raise
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
-        raise driver_error(parsed, e) from None
+        raise driver_error(parsed, e, reading=reading) from None
     try:
         with store:
             yield store
     except DBAPIError as e:
-        raise driver_error(parsed, e) from None
+        raise driver_error(parsed, e, reading=reading) from None
 
 
 def settle_archive(url: str) -> None:
@@ -486,7 +492,7 @@ def use_run_specs(args: argparse.Namespace) -> None:
     except NoStore:  # no run made it yet: the command says so, after the --specs it lacks
         return
     except Exception as e:  # noqa: BLE001 - a store that cannot be opened is that, not a missing --specs
-        raise driver_error(parsed, e) from None
+        raise driver_error(parsed, e, reading=True) from None
     if recorded and all(Path(p).exists() for p in recorded):
         args.specs = list(recorded)
 
