@@ -287,7 +287,8 @@ def test_a_metatrader_export_imports_its_date_and_time_columns_as_one_bar_time(t
     path = csv(tmp_path, MT5, "EURUSD_H1.csv")
     df = load_bars(path)
     assert list(df.index) == list(pd.date_range("2024-01-02", periods=6, freq="1h", tz="UTC"))
-    assert df.attrs["tf"] == "1h" and list(df.columns) == ["open", "high", "low", "close"]
+    assert df.attrs["tf"] == "1h" and list(df.columns) == ["open", "high", "low", "close", "volume"]
+    assert (df["volume"] == 1234).all()  # its <TICKVOL>: <VOL> is 0 off exchanges, and a run needs a volume
     comma = csv(tmp_path, "date,time,open,high,low,close,volume\n"
                 + "".join(f"2024-01-02,00:0{i},1.0,1.2,0.9,1.1,10\n" for i in range(6)), "mt4.csv")
     assert list(load_bars(comma).index) == list(pd.date_range("2024-01-02", periods=6, freq="1min", tz="UTC"))

@@ -74,3 +74,15 @@ def test_a_run_notes_the_hole_in_console_journal_and_report(tmp_path: Path, hole
     assert [r["payload"] for r in rows if r["kind"] == "data_gap"] == [gap]
     documented = set(re.findall(r"`([a-z_]+)`", (ROOT / "docs" / "run-report.md").read_text()))
     assert set(gap) | {k for p in report["partial_bars"] for k in p} <= documented
+
+
+def test_a_series_stored_without_volume_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """rev27: a file with no volume column imported cleanly and the run then stopped on a KeyError
+    traceback (engine/run/market.py): a source without volume trades with volume 0."""
+    df = bundled.load("crypto_spot/ETH_BTC-5m").drop(columns=["volume"])
+    ParquetStore(tmp_path / "s").write(df, "ETH/BTC", "5m")
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"data:\n  crypto_spot:\n    datasets: ['store:ETH/BTC@5m']\n    store: {tmp_path / 's'}\n"
+                   "    primary: 15m\n    confirm: 5m\n")
+    assert main(["run", "--stage", "1", "--no-progress", "--config", str(cfg), "--db", str(tmp_path / "e.db"),
+                 "--run-dir", str(tmp_path / "run"), "--max-bars", "60"]) == 0, capsys.readouterr().err

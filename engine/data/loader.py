@@ -194,6 +194,8 @@ def load_bars(path: str | Path, symbol: str | None = None, tf: str | None = None
     raw = read_table(path)
     warnings = _metatrader_warning(path, raw) if zone is None else []
     ts = _timestamps(raw, path, zone)
+    if "volume" not in raw.columns and "tickvol" in raw.columns:  # MetaTrader's: its <VOL> is 0 off exchanges
+        raw = raw.rename(columns={"tickvol": "volume"})
     cols = _numeric_columns(raw, path, [*OHLC, "volume", "bid", "ask", *SIDE_OHLC], required=OHLC)
     df = pd.DataFrame(cols, index=pd.DatetimeIndex(ts, name="ts"))
     _check_order(df.index, path)

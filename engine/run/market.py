@@ -186,8 +186,9 @@ def load_series(dataset: str, dd: DomainData, use: StrategyUse, atr_window: int)
     ts = epoch_seconds(df.index) + step  # the loader indexes by bar open; decisions happen at the close
     has_quotes = "bid" in df.columns
     start = max(fit_end, 1)
+    volume = df["volume"].to_numpy(dtype=float) if "volume" in df else np.zeros(len(df))  # a source without any
     return Series(meta.symbol, Domain(meta.domain), ts, *(df[c].to_numpy(dtype=float) for c in
-                  ("open", "high", "low", "close", "volume")),
+                  ("open", "high", "low", "close")), volume,
                   df["bid"].to_numpy(dtype=float) if has_quotes else None,
                   df["ask"].to_numpy(dtype=float) if has_quotes else None,
                   signal, np.nan_to_num(confirm), atr(df, atr_window), start, df.attrs.get("partial", 0),
