@@ -115,6 +115,19 @@ def test_offset_times_with_tz_are_refused_as_ambiguous(tmp_path, capsys):
     assert e.value.line == 2
 
 
+@pytest.mark.parametrize("stamps", [["20240102T000000+0200", "20240102T000100+0200"], ["20240102T0000Z", "20240102T0001Z"]])
+def test_an_offset_in_iso_basic_format_is_an_offset_too(tmp_path, stamps):
+    """rev27: `20180110T065500+0200` was not seen as an offset: with --tz Europe/Athens every bar was
+    stored two hours early, and a file mixing such times with naive ones passed `data check`."""
+    with pytest.raises(DataError, match="has a UTC offset and --tz Europe/Athens was given") as e:
+        load_bars(plain(tmp_path, stamps), tz="Europe/Athens")
+    assert e.value.line == 2
+    mixed = plain(tmp_path, ["20240102T000000", stamps[1]], "mixed.csv")
+    with pytest.raises(DataError, match="has a UTC offset, but the first") as e:
+        load_bars(mixed)
+    assert e.value.line == 3
+
+
 def test_a_dst_change_the_file_does_not_follow_is_refused_at_its_line(tmp_path):
     """The autumn hour held once could be either of the two; a spring hour the zone skips is not its time."""
     once = mt5(tmp_path, ["2024-10-27 02:00", "2024-10-27 03:00", "2024-10-27 04:00"], "once.csv")

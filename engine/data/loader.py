@@ -738,8 +738,9 @@ def _parse_times(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
 
 
-# A time of day followed by a UTC offset or zone letter: 00:01:00-05:00, 00:01Z, 00:01:00 +0000, 00:01 UTC.
-_OFFSET = r"\d:\d{2}(?::\d{2}(?:[.,]\d*)?)?\s*(?:z|utc|gmt|[+-]\d{2}(?::?\d{2})?)$"
+# A time of day followed by a UTC offset or zone letter: 00:01:00-05:00, 00:01Z, 00:01:00 +0000, 00:01 UTC,
+# and in ISO 8601's basic format too: 20180110T065500+0200, 20180110T0655Z.
+_OFFSET = r"(?:\d:\d{2}(?::\d{2})?|t\d{4}(?:\d{2})?)(?:[.,]\d*)?\s*(?:z|utc|gmt|[+-]\d{2}(?::?\d{2})?)$"
 
 
 def _check_convention(values: pd.Series, col: str, path: Path) -> None:
