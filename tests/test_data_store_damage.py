@@ -162,3 +162,37 @@ def test_a_day_file_changed_after_its_import_is_refused_at_its_row(tmp_path, bar
     with pytest.raises(DataError) as e:
         ParquetStore(tmp_path).read(SYMBOL, TF)
     assert str(e.value).startswith(f"{path}:97:1: error DATA {message}")
+
+
+def test_a_whole_stored_day_in_other_units_is_refused_at_its_first_row(tmp_path, bars):
+    """rev27: a day file scaled x100 whole kept its own bars consistent, and read back unchecked
+    against the day before."""
+    ParquetStore(tmp_path).write(bars, SYMBOL, TF)
+    path = ParquetStore(tmp_path).folder(SYMBOL, TF) / "date=2018-01-12" / "part.parquet"
+    day = pd.read_parquet(path)
+    day[["open", "high", "low", "close"]] *= 100
+    day.to_parquet(path)
+    with pytest.raises(DataError) as e:
+        ParquetStore(tmp_path).read(SYMBOL, TF)
+    assert str(e.value).startswith(f"{path}:1:1: error DATA price jump: the open is 1")
+
+
+@pytest.mark.parametrize("later", [True, False], ids=["appended", "prepended"])
+@pytest.mark.parametrize("cut", ["2018-01-12 00:00", "2018-01-12 07:35"], ids=["at-midnight", "mid-day"])
+def test_a_file_in_other_units_than_the_stored_series_is_refused_at_its_line(tmp_path, capsys, bars, later, cut):
+    """rev27: half a series imported, then the other half x100: both imports passed (each file is
+    consistent in itself) and the run traded x100 prices, or every later read refused the series."""
+    store = tmp_path / "s"
+    first, second = bars[bars.index < cut], bars[bars.index >= cut]
+    kept, scaled = (first, second) if later else (second, first)
+    scaled = scaled.copy()
+    scaled[["open", "high", "low", "close"]] *= 100
+    ParquetStore(store).write(kept, SYMBOL, TF)
+    before = _snapshot(store)
+    file = tmp_path / "x100.csv"
+    scaled.rename_axis("timestamp").to_csv(file)
+    assert main(["data", "import", str(file), "--symbol", SYMBOL, "--tf", TF, "--store", str(store)]) == 1
+    err = capsys.readouterr().err
+    line = 2 if later else len(scaled) + 1  # its first bar, or its last (the stored bar after it jumps)
+    assert err.startswith(f"{file}:{line}:1: error DATA price jump against the stored series: ")
+    assert "nothing was written" in err and _snapshot(store) == before

@@ -877,21 +877,31 @@ def _check_ohlc(df: pd.DataFrame, path: Path) -> None:
                         "repair or drop the row")
 
 
-def _check_jumps(df: pd.DataFrame, path: Path) -> None:
-    """The first bar whose open is JUMP_FACTOR x the close before it, or 1/JUMP_FACTOR. Runs after
-    _check_ohlc, so every price is > 0."""
+JUMP_HINT = (f"no market opens {JUMP_FACTOR:g}x away from its last close: a price stored in other units "
+             "(cents, pips, a x100 quote) or an unadjusted split; repair the bar, or adjust the series for the split")
+
+
+def first_jump(df: pd.DataFrame) -> int | None:
+    """The position of the first bar whose open is JUMP_FACTOR x the close before it, or
+    1/JUMP_FACTOR; None when there is none. Every price must be > 0 (_check_ohlc)."""
     o, c = df["open"].to_numpy(), df["close"].to_numpy()
     jump = np.flatnonzero(np.abs(np.log(o[1:] / c[:-1])) >= np.log(JUMP_FACTOR))
-    if not jump.size:
+    return int(jump[0]) + 1 if jump.size else None
+
+
+def moved_by(df: pd.DataFrame, i: int) -> str:
+    """How far bar `i` opens from the close before it: `100x`, `1/100 of`."""
+    ratio = df["open"].iat[i] / df["close"].iat[i - 1]
+    return f"{ratio:.3g}x" if ratio > 1 else f"1/{1 / ratio:.3g} of"
+
+
+def _check_jumps(df: pd.DataFrame, path: Path) -> None:
+    i = first_jump(df)
+    if i is None:
         return
-    i = int(jump[0]) + 1
-    ratio = o[i] / c[i - 1]
-    moved = f"{ratio:.3g}x" if ratio > 1 else f"1/{1 / ratio:.3g} of"
-    raise DataError(str(path), bar_line(path, i), f"price jump: the open is {moved} the close of the bar "
-                    f"before (close={c[i - 1]:g} on {_where(path)} {bar_line(path, i - 1)}, open={o[i]:g})",
-                    f"no market opens {JUMP_FACTOR:g}x away from its last close: a price stored in other units "
-                    "(cents, pips, a x100 quote) or an unadjusted split; repair the bar, or adjust the series for "
-                    "the split")
+    o, c = df["open"].iat[i], df["close"].iat[i - 1]
+    raise DataError(str(path), bar_line(path, i), f"price jump: the open is {moved_by(df, i)} the close of the bar "
+                    f"before (close={c:g} on {_where(path)} {bar_line(path, i - 1)}, open={o:g})", JUMP_HINT)
 
 
 def _where(path: Path) -> str:

@@ -66,7 +66,8 @@ import pandas as pd
 
 from engine.data import DEFAULT_STORE
 from engine.data.errors import DataError
-from engine.data.loader import GRID_HINT, check_values, first_off_grid, grid_message
+from engine.data.loader import (GRID_HINT, JUMP_HINT, bar_line, check_values, first_jump, first_off_grid,
+                               grid_message, moved_by)
 from engine.data.quoted import SIDE_OHLC
 from engine.data.timeframes import canonical_tf, parse_tf
 
@@ -183,6 +184,7 @@ class ParquetStore:
         self._check_shift(df, symbol, tf, label, source)
         base = self.folder(symbol, tf)
         days, result = _merged_days(df, base)
+        _check_seams(df, days, self._days(symbol, tf), source)
         redo = command or shlex.join(["engine", "data", "import", source, "--symbol", symbol, "--tf",
                                       canonical_tf(tf), "--label", label, "--store", str(self.root.resolve())])
         try:
@@ -314,6 +316,7 @@ class ParquetStore:
         if not frames:
             raise DataError(str(self.root), 1, f"no stored bars for {symbol} {tf}", self.holding())
         df = pd.concat(frames).sort_index()
+        _check_day_seams(df, self.folder(symbol, tf))
         if lo is not None:
             df = df[df.index >= lo]
         if hi is not None:
@@ -581,6 +584,57 @@ def _merged_days(df: pd.DataFrame, base: Path) -> tuple[list[tuple[Path, pd.Data
         if not _same(old, merged):
             out.append((path, merged))
     return out, ImportResult(len(df), replaced, differed, first, len(out))
+
+
+def _check_seams(df: pd.DataFrame, days: list[tuple[Path, pd.DataFrame]], stored: list[Path], source: str) -> None:
+    """The file's bars against the stored bars they will sit next to, as the import checks them
+    against each other: a file in other units (x100, pips) appended to a series is refused at its
+    line, before anything is written. Each day it changes, with the last bar before it and the
+    first stored bar after it."""
+    written = dict(days)
+    order = sorted({*stored, *written}, key=lambda p: p.parent.name)
+    for k, path in enumerate(order):
+        if path not in written:
+            continue
+        parts = [_edge(order[k - 1], written, -1)] if k else []
+        parts.append(written[path])
+        if k + 1 < len(order) and order[k + 1] not in written:
+            parts.append(_edge(order[k + 1], written, 0))
+        seam = pd.concat([p for p in parts if p is not None])
+        i = first_jump(seam)
+        if i is not None:
+            raise _seam_error(df, seam, i, source)
+
+
+def _edge(path: Path, written: dict[Path, pd.DataFrame], at: int) -> pd.DataFrame | None:
+    """The first (`at` 0) or last (-1) bar of a day, as the write leaves it."""
+    day = written.get(path)
+    day = _read(path) if day is None else day
+    return None if day is None or day.empty else day.iloc[[at]]
+
+
+def _seam_error(df: pd.DataFrame, seam: pd.DataFrame, i: int, source: str) -> DataError:
+    at, before = seam.index[i], seam.index[i - 1]
+    mine = at if at in df.index else before
+    line = bar_line(Path(source), df.index.get_loc(mine)) if mine in df.index else 1
+    which = "its open is" if mine == at else "the stored bar after it opens"
+    return DataError(source, line, f"price jump against the stored series: {which} {moved_by(seam, i)} the close "
+                     f"of the bar before ({before}: close={seam['close'].iat[i - 1]:g}, {at}: open="
+                     f"{seam['open'].iat[i]:g}); nothing was written", JUMP_HINT)
+
+
+def _check_day_seams(df: pd.DataFrame, base: Path) -> None:
+    """A day's first bar against the last bar of the day before (a day file edited since, or a
+    series an older engine stored): each day is checked on its own as it is read."""
+    i = first_jump(df)
+    if i is None:
+        return
+    at = df.index[i]
+    path = base / f"date={at:%Y-%m-%d}" / "part.parquet"
+    row = int((df.index[:i] >= at.normalize()).sum()) + 1
+    raise DataError(str(path), row, f"price jump: the open is {moved_by(df, i)} the close of the bar before "
+                    f"({df.index[i - 1]}: close={df['close'].iat[i - 1]:g}, {at}: open={df['open'].iat[i]:g})",
+                    f"{JUMP_HINT}; then import that day's file again")
 
 
 def _label_file(base: Path, label: str) -> list[tuple[Path, str]]:
