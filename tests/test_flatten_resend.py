@@ -46,14 +46,15 @@ def test_a_refused_close_is_re_sent_by_the_next_kill_flatten_and_recorded_once(m
 def test_the_re_sent_close_flattens_the_dust_once_it_is_the_whole_position(machines) -> None:
     ex, dust, venue, _ = _run(machines, OTHER, SMALL)
     other = next(b for b in ex.brackets.values() if b is not dust)
-    # Every fill is half of what is left: the other short's close takes 8 bars, the dust's 6 more.
+    # A market close fills whole (the venue's partial fills are for entries and legs): the other
+    # short's close takes a bar, and the dust's re-sent close the next.
     _kill_flatten_each_bar(ex, venue, 14)
     assert other.instance.state == "closed"
     # Once the other short closed the dust is the whole position: its close is exempt from the
     # minimum notional, and the re-sent one fills. One refusal, one fault, however many re-sends.
     assert dust.instance.state == "closed" and dust.open_qty == 0.0, "the dust stays open, the flatten overdue for good"
     assert not [o for o in venue.open_orders() if o.request.symbol == "XRP-PERP"], "an order outlived the flatten"
-    assert len(dust.exits) > 3 and len(ex.faults) == 1
+    assert len(dust.exits) > 1 and len(ex.faults) == 1
 
 
 def test_a_kill_flatten_leaves_a_working_close_alone(machines) -> None:

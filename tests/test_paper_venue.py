@@ -742,3 +742,17 @@ def test_funding_is_due_on_the_position_held_at_its_time(open_k: int, close_k: i
     worked = _funding_events(False, open_k, close_k)
     assert bool(worked) is held and all(qty == 100 for _, qty, _ in worked)
     assert _funding_events(True, open_k, close_k) == worked
+
+
+def test_a_market_close_fills_whole_where_an_entry_fills_in_part():
+    """rev27: a forex weekend exit (a reduce-only market order) filled 50,000 of 74,000 on Friday
+    and the rest from Sunday's open: the position was carried over the weekend the exit was for.
+    The seeded draw is still made, so every later fill of the symbol's stream is as it was."""
+    v = PaperVenue(PaperConfig(partial_fill_prob=1.0, partial_fill_min=0.5, partial_fill_max=0.5))  # halves
+    v.on_bar(XRP[0])
+    v.submit(order(v, "in", Side.BUY, 100))
+    assert [f.qty for f in fills(v.on_bar(XRP[1]), "in")] == [50]  # an entry: in part
+    v.submit(order(v, "out", Side.SELL, 50, reduce_only=True, role=Role.EXIT))
+    bar = v.on_bar(XRP[2])
+    assert [f.qty for f in fills(bar, "out")] == [50]  # a market close: whole
+    assert [f.qty for f in fills(bar, "in")] == [25]  # the entry's rest still halves

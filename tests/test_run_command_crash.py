@@ -226,7 +226,8 @@ def test_a_command_posted_after_the_last_poll_is_applied_before_the_run_ends(
     runner = funded_run(tmp_path, overrides, "batch")
     _posting(runner, FLATTEN)
     finish_run(runner)
-    assert _unconsumed(tmp_path) == [] and runner.session.kill.state == "flatten_all"  # (no row left to close in)
+    # Taken: flatten_all, or halted at once where nothing was open to close (no row left to close in).
+    assert _unconsumed(tmp_path) == [] and runner.session.kill.state in ("flatten_all", "halted")
 
 
 def test_a_command_taken_after_a_quiet_stretch_survives_a_crash(overrides: Path, tmp_path: Path) -> None:

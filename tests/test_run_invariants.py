@@ -294,7 +294,7 @@ def test_the_engine_books_every_fill_the_venue_makes(sc: Scenario, overrides: Pa
 # -- trades ------------------------------------------------------------------------------
 # An entry's last part fill in the bar its stop filled: the bracket closed, the late units left
 # at market a bar later, and the trade was recorded before (without them, their exit, its fee).
-LATE_ENTRY_FILL = Scenario(stage=1, datasets=("crypto_spot/ADA_BTC-5m",), offset=74, bars=240, seed=2,
+LATE_ENTRY_FILL = Scenario(stage=1, datasets=("crypto_spot/ADA_BTC-5m",), offset=74, bars=240, seed=35,
                            partial_fill_prob=0.6, slippage_bps=8.0, max_hold_s=48 * HOUR, flip_every=4,
                            commands=((200, "flatten"),), late_reports=True)
 

@@ -23,7 +23,8 @@ class PaperConfig(BaseModel):
     slippage_bps: dict[Domain, Bps] = Field(
         default_factory=lambda: {d: 8.0 for d in Domain},
         description="added against the trader on every taker fill, per domain (a number: all domains)")
-    partial_fill_prob: float = Field(0.2, ge=0, le=1, description="chance a fill attempt fills only part")
+    partial_fill_prob: float = Field(0.2, ge=0, le=1, description="chance a fill attempt of an entry or a bracket "
+                                     "leg fills only part (a market close fills whole)")
     partial_fill_min: float = Field(0.2, gt=0, lt=1, description="smallest fraction a partial fill takes")
     partial_fill_max: float = Field(0.8, gt=0, lt=1, description="largest fraction a partial fill takes")
     latency_ms: int = Field(250, ge=0, description="sim time before a new order is worked")

@@ -734,7 +734,11 @@ class PaperVenue:
             if held <= _EPS:
                 return [self._finish(o, _CANCELED, "crypto spot cannot go short: nothing left to sell", bar.ts)]
             qty = min(qty, held)
-        qty = self._maybe_partial(qty, inst)
+        part = self._maybe_partial(qty, inst)  # drawn for every fill: each symbol's stream stays as it was
+        # A market close fills whole: its remainder working on for bars carried a weekend exit (or a
+        # max-hold or flatten close) past the time it had to be flat by. Entries and the bracket's
+        # legs still fill in part.
+        qty = qty if reduces and req.type is _MARKET else part
         fee = qty * price * inst.multiplier * self._fee_bps[inst.domain] / 1e4
         fill = Fill(req.client_order_id, f"{req.client_order_id}-{len(o.fills) + 1}", inst.symbol, side,
                     qty, price, fee, bar.ts, quote_id)
