@@ -121,9 +121,8 @@ def test_a_dte_update_that_asks_nothing_is_no_fault(machine):
     """The host sends it at least daily: in every state but a due holding it was a spec gap,
     which puts a hosted run close-only."""
     f = holding(machine)
-    for state_of in (lambda: f.send("dte_update", dte=9.0), lambda: f.send("dte_update", dte=2.0),
-                     lambda: f.send("dte_update", dte=1.0)):
-        out = state_of()
+    for dte in (9.0, 2.0, 1.0):  # holding not due, then due (on to rolling), then rolling
+        out = f.send("dte_update", dte=dte)
         assert all(r.kind != "unhandled" for r in out), [(r.kind, r.reason) for r in out]
 
 
