@@ -75,11 +75,18 @@ def machine(states: dict, transitions: list[dict] = (), *, name: str = "m", kind
         events=frozen_map({k: Event(k, lines.pos(), payload=frozen_map(v.get("payload", {})))
                            for k, v in events.items()}),
         states=frozen_map(flat), transitions=tuple(ts),
-        checks=tuple(Check(k, tuple([v] if isinstance(v, str) else v), lines.pos())
-                     for c in checks for k, v in c.items()),
+        checks=tuple(_check(k, v, lines) for c in checks for k, v in c.items()),
         commands=frozen_map({k: Command(k, v, lines.pos()) for k, v in (commands or {}).items()}),
         broadcasts=tuple(broadcasts), ignores=tuple(ignores),
     )
+
+
+def _check(kind: str, v: Any, lines: _Lines) -> Check:
+    if kind == "must_act":  # {event, source, action and/or target}
+        src = v["source"]
+        return Check(kind, (v["event"],), lines.pos(), tuple([src] if isinstance(src, str) else src),
+                     v.get("action"), v.get("target"))
+    return Check(kind, tuple([v] if isinstance(v, str) else v), lines.pos())
 
 
 def specset(*machines: Machine, guards: tuple[str, ...] = (), actions: tuple[str, ...] = ()) -> SpecSet:

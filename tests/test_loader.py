@@ -87,8 +87,12 @@ def test_documented_example_round_trips_into_the_ir(tmp_path):
     notify_line = text.splitlines()[at("- notify:") - 1]
     assert notify.args["text"].pos == Pos(str(path), at("- notify:"), notify_line.index("'cooldown'") + 1)
     assert raise_.name == "raise" and raise_.args["event"].source == "kill_close_only"
-    assert [c.kind for c in m.checks] == ["reachable_from_all", "must_handle", "unreachable"]
+    assert [c.kind for c in m.checks] == ["reachable_from_all", "must_handle", "unreachable", "must_act"]
     assert m.checks[1].args == ("manual_flatten",)
+    act = m.checks[3]
+    assert (act.args, act.source, act.action, act.target) == (("manual_flatten",), ("normal", "cooldown"), None,
+                                                              "flatten_all")
+    assert act.describe() == "manual_flatten in normal, cooldown goes to flatten_all"
 
 
 def test_load_machine_and_its_errors(tmp_path):

@@ -22,7 +22,7 @@ from engine.runtime.registry import BUILTIN_ACTIONS, ActionContext, Registry, gu
 from engine.spec import durations
 from engine.spec.bounds import Bounds
 from engine.spec.expr import BUILTINS, Compiled, Scope, compile_expr, dotted
-from engine.spec.ir import EMPTY, NUMBER_TYPES, ActionRef, Catalogue, Expr, Machine, Transition
+from engine.spec.ir import EMPTY, NUMBER_TYPES, ActionRef, Catalogue, Expr, Machine, Transition, selection_order
 
 
 class BindError(SpecError):
@@ -382,11 +382,6 @@ def _split(path: str) -> tuple[str, tuple[str, ...]]:
     return root, tuple(rest)
 
 
-def _order(t: Transition) -> tuple:
-    # Explicit priority first (lower first), unset after any set one, then document order.
-    return (t.priority is None, t.priority or 0, t.index)
-
-
 class BoundMachine:
     """A Machine with everything resolved; immutable once built, shared by all instances."""
 
@@ -710,7 +705,7 @@ class _Binder:
                 elif src in m.states:
                     by_state.setdefault((src, t.event), []).append(t)
         for lst in (*by_state.values(), *star.values()):
-            lst.sort(key=_order)
+            lst.sort(key=selection_order)
         bound_t = {t.index: self._transition(t) for t in m.transitions}
         table = {}
         for leaf in sorted(n for n, s in m.states.items() if not s.children):

@@ -90,7 +90,7 @@ def _short(value: Any) -> str:
     if isinstance(value, Timer):
         return f"after {value.delay} -> {value.event}"
     if isinstance(value, Check):
-        return f"{value.kind}: {', '.join(value.args)}"
+        return f"{value.kind}: {value.describe()}"
     if isinstance(value, (tuple, list)) and any(isinstance(v, (ActionRef, Timer)) for v in value):
         return "[" + ", ".join(map(_short, value)) + "]"
     if isinstance(value, (tuple, list, frozenset, Mapping)) or dataclasses.is_dataclass(value):

@@ -21,7 +21,7 @@ KINDS: tuple[str, ...] = ("rollout", "orders", "gates", "kill")
 ParamType = Literal["float", "int", "bool", "str", "duration", "money", "fraction"]
 # Field types whose values are numbers: the interpreter refuses an event whose payload has one NaN or infinite.
 NUMBER_TYPES = frozenset({"float", "int", "duration", "money", "fraction", "timestamp"})
-CheckKind = Literal["reachable_from_all", "must_handle", "unreachable"]
+CheckKind = Literal["reachable_from_all", "must_handle", "unreachable", "must_act"]
 
 
 
@@ -177,11 +177,28 @@ class Transition:
     description: str = ""
 
 
+def selection_order(t: Transition) -> tuple[bool, int, int]:
+    """Among one state's transitions on one event: explicit priority first (lower first), unset
+    after any set one, then document order (SCXML's)."""
+    return (t.priority is None, t.priority or 0, t.index)
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     kind: CheckKind
-    args: tuple[str, ...]
+    args: tuple[str, ...]  # the states or events it names (must_act: its one event)
     pos: Pos
+    # must_act: the states it holds in, and what a transition on the event must do there
+    source: tuple[str, ...] = ()
+    action: str | None = None
+    target: str | None = None
+
+    def describe(self) -> str:
+        """What it names, as `engine diff` and the docs print it."""
+        if self.kind != "must_act":
+            return ", ".join(self.args)
+        does = ([f"runs {self.action}"] if self.action else []) + ([f"goes to {self.target}"] if self.target else [])
+        return f"{self.args[0]} in {', '.join(self.source)} {' and '.join(does)}"
 
 
 @dataclass(frozen=True, slots=True)

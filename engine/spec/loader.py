@@ -339,8 +339,11 @@ class _MachineBuilder:
 
     def check(self, i: int, c: Any) -> Check:
         (kind,) = c.model_fields_set
-        args = getattr(c, kind)
-        return Check(kind, tuple(args) if isinstance(args, list) else (args,), self.doc.pos_of(("checks", i)))
+        args, pos = getattr(c, kind), self.doc.pos_of(("checks", i))
+        if kind == "must_act":
+            source = tuple(args.source) if isinstance(args.source, list) else (args.source,)
+            return Check(kind, (args.event,), pos, source, args.action, args.target)
+        return Check(kind, tuple(args) if isinstance(args, list) else (args,), pos)
 
 
 # --- the set ---------------------------------------------------------------------

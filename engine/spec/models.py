@@ -186,15 +186,32 @@ class TransitionModel(Strict):
     description: str = ""
 
 
+class MustActModel(Strict):
+    """From each `source` state, some transition on `event` that can run there runs `action`
+    and/or goes to `target`: what the machine must do with the event, not just take it."""
+
+    event: Ident
+    source: StrOrList = Field(description="the states (a compound one: each state inside it) it must hold in")
+    action: Ident | None = Field(default=None, description="an action the transition (or the entry of its target) runs")
+    target: Ident | None = Field(default=None, description="the state the transition goes to (or one inside it)")
+
+    @model_validator(mode="after")
+    def _does_something(self) -> MustActModel:
+        if self.action is None and self.target is None:
+            raise ValueError("`must_act` names an `action`, a `target` or both: what the transition must do")
+        return self
+
+
 class CheckModel(Strict):
     reachable_from_all: StrOrList | None = None
     must_handle: StrOrList | None = None
     unreachable: StrOrList | None = None
+    must_act: MustActModel | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> CheckModel:
         if len(self.model_fields_set) != 1:
-            raise ValueError("a check has exactly one key: reachable_from_all, must_handle or unreachable")
+            raise ValueError("a check has exactly one key: reachable_from_all, must_handle, unreachable or must_act")
         return self
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from engine.diagnostics import Diagnostic
-from engine.spec.ir import Check, Machine
+from engine.spec.ir import Check, Machine, Transition, selection_order
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
 from engine.spec.lint._index import MachineIndex
@@ -20,6 +20,8 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
             yield from _must_handle(cx, ix, c)
         elif c.kind == "unreachable" and ix.initial_leaves is not None:
             yield from _unreachable(cx, ix, c)
+        elif c.kind == "must_act":
+            yield from _must_act(cx, ix, c)
 
 
 def _reachable_from_all(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Diagnostic]:
@@ -62,3 +64,53 @@ def _unreachable(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Diagnostic
             yield diag(cx.sources.find(c.pos, c.kind, target), "CHECK_UNREACHABLE",
                        f"`{target}` is declared unreachable, but a path reaches it",
                        "guard or remove a transition on the path", path=ix.path_to(hit[0]))
+
+
+def _must_act(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Diagnostic]:
+    """Taking the event is not enough (must_handle proves that): a `"*"` no-op takes it too.
+    Some transition that can run in each state must do what the check names."""
+    (event,) = c.args
+    names = [s for s in c.source if s in ix.m.states]
+    if event not in ix.m.events or len(names) < len(c.source) or (c.target and c.target not in ix.m.states):
+        return  # UNRESOLVED_EVENT, UNRESOLVED_STATE
+    leaves = sorted(frozenset().union(*(ix.descendant_leaves(s) for s in names)), key=ix.leaves.index)
+    bad = [leaf for leaf in leaves if not ix.is_final(leaf)
+           and not any(_does(ix, t, c) for t in _can_run(ix, leaf, event))]
+    if bad:
+        listed = next(s for s in names if bad[0] in ix.descendant_leaves(s))
+        what = " and ".join(([f"runs `{c.action}`"] if c.action else []) + ([f"goes to `{c.target}`"] if c.target else []))
+        yield diag(cx.sources.find(c.pos, "source", listed), "CHECK_MUST_ACT",
+                   f"no transition on `{event}` that can run in `{bad[0]}` {what}"
+                   + (f" (nor in {len(bad) - 1} other state(s))" if len(bad) > 1 else ""),
+                   f"give `{bad[0]}` (or an enclosing state) a transition on `{event}` that {what}, ahead of "
+                   f"any unguarded one that takes the event first; or take it out of the check's `source`",
+                   path=ix.path_to(bad[0]))
+
+
+def _can_run(ix: MachineIndex, leaf: str, event: str) -> Iterator[Transition]:
+    """The transitions on `event` the interpreter may select in `leaf`, in its order: the
+    innermost state's first, then each enclosing state's, then `"*"`'s, each by priority and
+    document order, up to the first unguarded one, which always runs."""
+    for holder in ix.chain(leaf):
+        for t in sorted((t for t in ix.holders.get(holder, ()) if t.event == event), key=selection_order):
+            yield t
+            if t.guard is None:
+                return
+
+
+def _does(ix: MachineIndex, t: Transition, c: Check) -> bool:
+    entered = ix.enter(t.target) if t.target is not None else frozenset()
+    if c.target is not None and not (entered and entered <= ix.descendant_leaves(c.target)):
+        return False
+    if c.action is None:
+        return True
+    entries = {a for leaf in entered for s in ix.ancestors(leaf)[:_depth_below(ix, leaf, t.target)]
+               for a in ix.m.states[s].entry}
+    return any(a.name == c.action for a in (*t.actions, *entries))
+
+
+def _depth_below(ix: MachineIndex, leaf: str, target: str | None) -> int:
+    """How many of `leaf`'s ancestors (itself first) a transition to `target` enters: those up to
+    and including `target`."""
+    chain = ix.ancestors(leaf)
+    return chain.index(target) + 1 if target in chain else 0

@@ -70,6 +70,7 @@ LINT_CODES: dict[str, Severity] = {
     "CHECK_REACHABLE_FROM_ALL": E,
     "CHECK_MUST_HANDLE": E,
     "CHECK_UNREACHABLE": E,
+    "CHECK_MUST_ACT": E,
     # the rollout's `live` tag agrees with its `domains`
     "ROLLOUT_LIVE_TAG": E,
     "STAGE_ASSIGN": E,  # a transition into stage_N assigns another stage number (engine/spec/lint/stage_numbers.py)

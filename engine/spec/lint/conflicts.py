@@ -7,7 +7,7 @@ import ast
 from typing import Any, Iterator
 
 from engine.diagnostics import Diagnostic
-from engine.spec.ir import Machine, Transition
+from engine.spec.ir import Machine, Transition, selection_order
 from engine.spec.lint._base import diag, seconds
 from engine.spec.lint._context import Context, Site
 from engine.spec.lint.intervals import atoms, witness
@@ -23,7 +23,7 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
         for t in ts:
             by_event.setdefault(t.event, []).append(t)
         for group in by_event.values():
-            order = sorted(group, key=lambda t: (t.priority is None, t.priority or 0, t.index))
+            order = sorted(group, key=selection_order)
             for j, b in enumerate(order):
                 for a in order[:j]:
                     if b.index in shadowed or (a.index, b.index) in seen:

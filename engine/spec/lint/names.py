@@ -2,7 +2,7 @@
 phase a gate's state `measures` is one of its states' or shared with another state."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from engine.diagnostics import Diagnostic, Pos, did_you_mean
 from engine.spec.ir import ActionRef, Machine
@@ -42,6 +42,10 @@ def _states(cx: Context, m: Machine) -> Iterator[Diagnostic]:
             for s in c.args:
                 if s not in m.states:
                     yield _unresolved_state(m, s, cx.sources.find(c.pos, c.kind, s), f"`{c.kind}` names")
+        for key, names in (("source", c.source), ("target", (c.target,) if c.target else ())):
+            for s in names:
+                if s not in m.states:
+                    yield _unresolved_state(m, s, cx.sources.find(c.pos, key, s), f"`must_act`'s `{key}`")
 
 
 def _events(cx: Context, m: Machine) -> Iterator[Diagnostic]:
@@ -70,6 +74,8 @@ def _events(cx: Context, m: Machine) -> Iterator[Diagnostic]:
             for e in c.args:
                 if e not in ev:
                     yield _unresolved_event(m, e, cx.sources.find(c.pos, c.kind, e), "`must_handle` names")
+        elif c.kind == "must_act" and c.args[0] not in ev:
+            yield _unresolved_event(m, c.args[0], cx.sources.find(c.pos, "event", c.args[0]), "`must_act` names")
     for e in m.broadcasts:
         if e not in ev:
             yield _unresolved_event(m, e, cx.sources.find(file_start(m.path), "broadcasts", e), "`broadcasts` names")
@@ -107,9 +113,16 @@ def _actions(cx: Context, m: Machine) -> Iterator[Diagnostic]:
                                f"`assign` writes `{var}`, which is not declared under `context`",
                                did_you_mean(var, m.context) or f"declare it: `context: {{{var}: {{type: ..., default: ...}}}}`")
         elif a.name not in known and a.name not in BUILTIN_ACTIONS and not cx.catalogue_unloaded:
-            yield diag(a.pos, "UNRESOLVED_ACTION", f"action `{a.name}` is not in the catalogue",
-                       did_you_mean(a.name, [*known, *BUILTIN_ACTIONS])
-                       or "declare it under `actions` in specs/catalogue.yaml")
+            yield _unknown_action(a.name, a.pos, known)
+    for c in m.checks:
+        if c.action is not None and c.action not in known and c.action not in BUILTIN_ACTIONS \
+                and not cx.catalogue_unloaded:
+            yield _unknown_action(c.action, cx.sources.find(c.pos, "action", c.action), known)
+
+
+def _unknown_action(name: str, pos: Pos, known: Mapping[str, object]) -> Diagnostic:
+    return diag(pos, "UNRESOLVED_ACTION", f"action `{name}` is not in the catalogue",
+                did_you_mean(name, [*known, *BUILTIN_ACTIONS]) or "declare it under `actions` in specs/catalogue.yaml")
 
 
 def _gates(cx: Context, m: Machine) -> Iterator[Diagnostic]:
