@@ -319,3 +319,15 @@ def test_deleting_the_first_of_two_transitions_on_one_edge_removes_that_one(tmp_
     [change] = [str(c) for c in diff(load_machine(src), load_machine(new))]
     assert change.startswith("- transition normal --trade_closed--> (internal): guard 'event.pnl < 0 and "
                              "ctx.consecutive_losses + 1 < params.max_consecutive_losses'"), change
+
+
+def test_a_swap_of_two_transitions_of_one_event_is_a_change(tmp_path: Path) -> None:
+    """Document order decides which of two unprioritised transitions fires; they are named by
+    source, event and target, so their order must be read back from the document (rev28: a swap
+    diffed as "the loaded machines are equal")."""
+    head = "kind: kill\nname: m\nversion: 1\nevents: {e: {}}\nstates: {a: {initial: true}, b: {}, c: {}}\ntransitions:\n"
+    to_b, to_c = "  - {event: e, source: a, target: b}\n", "  - {event: e, source: a, target: c}\n"
+    (tmp_path / "old.yaml").write_text(head + to_b + to_c)
+    (tmp_path / "new.yaml").write_text(head + to_c + to_b)
+    changes = [str(c) for c in diff(load_machine(tmp_path / "old.yaml"), load_machine(tmp_path / "new.yaml"))]
+    assert changes == ["~ transition order of `e`: a --e--> b; a --e--> c -> a --e--> c; a --e--> b"]

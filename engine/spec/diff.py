@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from engine.spec.ir import ActionRef, Check, Expr, Machine, Timer, Transition
+from engine.spec.ir import ActionRef, Check, Expr, Machine, Timer, Transition, selection_order
 
 # Machine fields with no behaviour: where the file is, and its byte hash (shown in the header).
 NOT_COMPARED = frozenset({"path", "spec_hash", "pos"})
@@ -222,12 +222,17 @@ def _transitions(old: tuple[Transition, ...], new: tuple[Transition, ...]) -> It
         if change.op == "removed":  # what was removed, as an added one shows what was added
             change = dataclasses.replace(change, detail=_summary(a[change.subject], _TRANSITION_SKIP))
         yield change
-    # Document order is the priority among transitions of one event: a swap changes which fires.
+    # Selection order (priority, then document order) decides which of an event's transitions
+    # fires: a swap is a change. `a` and `b` are grouped by name, so they are sorted back first.
     for event in dict.fromkeys(t.event for t in new):
-        before = [n for n, t in a.items() if t.event == event and n in b]
-        after = [n for n, t in b.items() if t.event == event and n in a]
+        before = [n for n, t in sorted(a.items(), key=_by_selection) if t.event == event and n in b]
+        after = [n for n, t in sorted(b.items(), key=_by_selection) if t.event == event and n in a]
         if before != after:
             yield Change("transition", "changed", f"order of `{event}`", f"{'; '.join(before)} -> {'; '.join(after)}")
+
+
+def _by_selection(item: tuple[str, Transition]) -> tuple[bool, int, int]:
+    return selection_order(item[1])
 
 
 def diff(old: Machine, new: Machine) -> list[Change]:
