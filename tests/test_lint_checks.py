@@ -94,7 +94,7 @@ def test_must_act_does_not_count_a_transition_an_unguarded_earlier_one_always_be
 
 
 def test_must_act_counts_an_action_run_by_the_entry_of_the_state_entered():
-    states = {**STATES, "halted": {"final": True, "entry": ["close_all"]}}
+    states = {**STATES, "halted": {"final": True, "entry": ["close_all", {"notify": {"text": "'halted'"}}]}}
     ts = TS + [{"event": "flatten", "source": ["normal", "cooldown"], "target": "halted"},
                {"event": "flatten", "source": "close_only", "actions": ["notify"]}]
     check = {"event": "flatten", "source": ["normal", "cooldown", "close_only"], "action": "close_all"}

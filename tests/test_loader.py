@@ -138,6 +138,12 @@ def test_load_machine_and_its_errors(tmp_path):
     ("kind: kill\nname: m\nversion: 1\nstates: {a: {}}\ntransitions:\n  - {event: e, source: [], target: a}\n",
      ("SCHEMA_VALUE", "f.yaml:6:24"), None),  # a transition from no state never fires
     ("- kind: kill\n", ("SCHEMA_TYPE", "f.yaml:1:1"), None),
+    ("kind: kill\nname: m\nversion: 1\nstates: {a: {}}\ntransitions:\n  - {event: e, source: ['*', a]}\n",
+     ("SCHEMA_VALUE", "f.yaml:6:24"), 'write `source: "*"` alone, or list the states without it'),
+    ("kind: kill\nname: m\nversion: 1\nstates: {a: {}}\nchecks:\n  - must_handle:\n",
+     ("SCHEMA_TYPE", "f.yaml:6:17"), "write the value after the colon: a key with nothing after it is null"),
+    ("kind: kill\nname: m\nversion: 1\nstates: {a: {}}\nchecks:\n  - must_act: {event: e, source: a}\n",
+     ("SCHEMA_VALUE", "f.yaml:6:15"), None),
     ("kind: overrides\nscope: stage\nkey: 2\n", ("SCHEMA_TYPE", "f.yaml:3:6"), "quote it to make it a string"),
 ])
 def test_schema_diagnostics(tmp_path, body, expected, hint):

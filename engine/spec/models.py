@@ -176,9 +176,19 @@ class GateStateModel(StateModel):
     states: dict[Ident, GateStateModel | None] = {}
 
 
+def _star_alone(source: str | list[str]) -> str | list[str]:
+    """`"*"` in a list beside states would mean every state anyway, and the docs and diagrams
+    read a list as the states it names: it stands alone."""
+    if isinstance(source, list) and "*" in source and len(source) > 1:
+        raise PydanticCustomError("star_in_list", '`"*"` already names every non-final state', {
+            "hint": 'write `source: "*"` alone, or list the states without it'})
+    return source
+
+
 class TransitionModel(Strict):
     event: Ident
-    source: StrOrList = Field(description='a state, a list of states, or "*" (every non-final state)')
+    source: Annotated[StrOrList, AfterValidator(_star_alone)] = Field(
+        description='a state, a list of states, or "*" (every non-final state)')
     target: Ident | None = None
     guard: ExprValue | None = None
     actions: list[Action] = []
@@ -203,10 +213,12 @@ class MustActModel(Strict):
 
 
 class CheckModel(Strict):
-    reachable_from_all: StrOrList | None = None
-    must_handle: StrOrList | None = None
-    unreachable: StrOrList | None = None
-    must_act: MustActModel | None = None
+    # Not Optional: the one key given must have a value (`- must_handle:` alone is a type error
+    # at that key); the None defaults only mark the keys not given, and are never validated.
+    reachable_from_all: StrOrList = None  # type: ignore[assignment]
+    must_handle: StrOrList = None  # type: ignore[assignment]
+    unreachable: StrOrList = None  # type: ignore[assignment]
+    must_act: MustActModel = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one_kind(self) -> CheckModel:

@@ -104,9 +104,9 @@ def _does(ix: MachineIndex, t: Transition, c: Check) -> bool:
         return False
     if c.action is None:
         return True
-    entries = {a for leaf in entered for s in ix.ancestors(leaf)[:_depth_below(ix, leaf, t.target)]
+    entries = {a.name for leaf in entered for s in ix.ancestors(leaf)[:_depth_below(ix, leaf, t.target)]
                for a in ix.m.states[s].entry}
-    return any(a.name == c.action for a in (*t.actions, *entries))
+    return c.action in entries or any(a.name == c.action for a in t.actions)
 
 
 def _depth_below(ix: MachineIndex, leaf: str, target: str | None) -> int:
