@@ -434,3 +434,47 @@ def test_only_the_pass_a_stage_promotes_on_is_held_and_a_demotion_drops_it(tmp_p
     command(runner, "promote", {"machine": "rollout", "event": "operator_confirmed", "expect_state": "demoted",
                                 "stage": 1, "reason": "operator"})
     assert ses.rollout.state == "stage_1"  # reinstated; asked again reoffer_after after it, not at once
+
+
+@pytest.mark.parametrize("how", ["operator", "tripwire"])
+def test_a_degrade_withdraws_the_promotion_its_pass_offered(tmp_path: Path, how: str) -> None:
+    """Before, a model degraded while the rollout waited in confirm_stage_2 left the offer open:
+    `engine promote` then took the run into live-legged stage 2 on a model that stood past
+    nothing (rev28). The gate's degrade reaches the rollout as gate_withdrawn."""
+    runner = build(LONG_SPOT, tmp_path, write_env_override(tmp_path / "ovr", 1000.0), Checker())
+    ses = runner.session
+    runner.run(limit=30)
+    ses.gates[Domain.CRYPTO_SPOT].state = "shadow"  # as after its candidate pass
+    _to_confirm_stage_2(runner)
+    if how == "operator":
+        command(runner, "degrade", {"machine": "model_promotion", "instance": "gate:crypto_spot",
+                                    "event": "degrade_to_paper", "reason": "operator"})
+    else:  # the shadow run broke its drawdown limit
+        kpi = {"trades": 5, "sharpe": 2.0, "max_dd": 0.5, "win_rate": 0.6, "baseline_sharpe": 0.0}
+        ses.send(ses.gates[Domain.CRYPTO_SPOT], "kpi_update", inputs={"kpi": kpi})
+    assert (ses.gates[Domain.CRYPTO_SPOT].state, ses.rollout.state) == ("paper", "stage_1")
+    _promote(runner)
+    assert ses.rollout.state == "stage_1"
+    assert any("promotion withdrawn: crypto_spot model degraded" in n for n in ses.notes)
+
+
+def test_another_domains_degrade_leaves_the_offer_open(tmp_path: Path) -> None:
+    runner = build(LONG_SPOT, tmp_path, write_env_override(tmp_path / "ovr", 1000.0), Checker())
+    ses = runner.session
+    runner.run(limit=30)
+    _to_confirm_stage_2(runner)
+    ses.send(ses.rollout, "gate_withdrawn", {"domain": "forex", "phase": "degraded"})
+    assert ses.rollout.state == "confirm_stage_2"
+
+
+def test_a_gate_that_does_not_pass_records_the_kpis_it_judged(tmp_path: Path) -> None:
+    """Before, a daily kpi_update that passed no guard left `guard_inputs: {}`: nothing in the
+    audit trail said which threshold held the model back, or by how much (rev28)."""
+    runner = build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", 1000.0), Checker())
+    ses = runner.session
+    kpi = {"trades": 2, "sharpe": 0.3, "max_dd": 0.01, "win_rate": 0.5, "baseline_sharpe": 0.0}
+    [record] = ses.send(ses.gates[Domain.CRYPTO_SPOT], "kpi_update", inputs={"kpi": kpi})
+    assert (record.kind, ses.gates[Domain.CRYPTO_SPOT].state) == ("unhandled", "paper")
+    assert {k: v for k, v in record.guard_inputs.items() if k.startswith("kpi.")} == {
+        "kpi.trades": 2, "kpi.sharpe": 0.3, "kpi.max_dd": 0.01, "kpi.win_rate": 0.5}
+    assert record.guard_inputs["params.min_trades"] == 100

@@ -240,12 +240,13 @@ class Session:
         self._gate_row(ctx, phase, True, f"{phase} still passed (asked again)", restated=True)
 
     def _gate_row(self, ctx: ActionContext, phase: str, passed: bool, reason: str, **extra: Any) -> dict:
-        """Journal a gate's report (kind `gate`) and relay a pass to the rollout as gate_passed."""
+        """Journal a gate's report (kind `gate`) and relay it to the rollout: a pass as gate_passed,
+        a degrade (the only report that does not pass) as gate_withdrawn."""
         domain = ctx.instance.id.split(":", 1)[1]
         row = {"ts": ctx.now, "domain": domain, "phase": phase, "passed": passed, "state": ctx.instance.state, **extra}
         self.ledger.journal("gate", domain, row, reason=reason)
-        if passed and self.rollout is not None:
-            self.send(self.rollout, "gate_passed", {"domain": domain, "phase": phase})
+        if self.rollout is not None:
+            self.send(self.rollout, "gate_passed" if passed else "gate_withdrawn", {"domain": domain, "phase": phase})
         return row
 
     def recall_gates(self, ctx: ActionContext) -> None:

@@ -316,7 +316,7 @@ class Interpreter:
         else:
             if event in bound.sampled:
                 return None  # a sampled measurement that passes no guard is not a decision
-            return self._emit(records, inst, bound.unhandled[(inst.state, event)].copy(), now)
+            return self._emit(records, inst, self._refused_by_guards(bound, inst, event, payload, inputs, cands), now)
         self._fire(inst, cand, event, payload, inputs, now, records, queue, step)
 
     def _fire(self, inst: Instance, cand: Candidate, event: str, payload: Mapping[str, Any],
@@ -402,6 +402,19 @@ class Interpreter:
                          f"`{event}` refused, no transition tried (declared at {where})", bad)
         if self.on_guard_error is not None:
             self.on_guard_error(r)
+
+    def _refused_by_guards(self, bound: BoundMachine, inst: Instance, event: str, payload: Mapping[str, Any],
+                           inputs: Mapping[str, Any], cands: tuple[Candidate, ...]) -> dict[str, Any]:
+        """The unhandled record of an event every guard refused, with the values those guards read:
+        what held it back (a gate's KPIs against its thresholds) is then in the audit trail too."""
+        record = bound.unhandled[(inst.state, event)].copy()
+        reads: dict[str, Any] = {}
+        for cand in cands:
+            if cand.guard_reads:
+                reads.update(self._reads(cand, inst, payload, inputs))
+        if reads:
+            record["guard_inputs"] = reads
+        return record
 
     @staticmethod
     def _reads(cand: Candidate, inst: Instance, payload: Mapping[str, Any],

@@ -145,7 +145,9 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
     "rollout": Needs(
         "rollout", "the stage-gated rollout that decides which domains trade",
         events={ACTIVATE: Sent(("stage",), "at start, to enter the stage of `engine run --stage N`"),
-                "gate_passed": Sent(("domain", "phase"), "when a domain's gate passes (report_gate)")},
+                "gate_passed": Sent(("domain", "phase"), "when a domain's gate passes (report_gate)"),
+                "gate_withdrawn": Sent(("domain", "phase"), "when a domain's gate degrades its model (report_gate "
+                                                            "passed: false): a promotion it offered is withdrawn")},
         context={"stage": "the stage whose parameter overrides apply"},
         params={"exploration_min": "the exploration rate of an ML run",
                 "exploration_max_chop": "the exploration rate of an ML run in chop"},
