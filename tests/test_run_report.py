@@ -120,6 +120,15 @@ def test_the_bar_a_promotion_follows_is_the_old_stage_s_last():
     assert (1 + by[1].total_return) * (1 + by[2].total_return) - 1 == pytest.approx(whole)
 
 
+def test_a_stage_before_the_domains_wallet_opened_has_no_kpis():
+    """A domain a later promotion opened has no record in the stages before: before, it got a row of
+    zeros there (0 trades, 0 drawdown), which reads as a flawless record (rev28)."""
+    log = [(0.0, 2, "stage_2"), (15.0, 3, "stage_3")]
+    by = stage_kpis([dataclasses.replace(trade(5.0, 30), stage=3)], [(20.0, 1000.0), (30.0, 1005.0)], 1000.0, log)
+    assert list(by) == [3] and by[3].trades == 1
+    assert stage_kpis([], [], 1000.0, log) == {}
+
+
 def test_max_drawdown_is_a_fraction_of_the_peak_and_capped_at_one():
     assert kpis([], [(0, 100.0), (1, 150.0), (2, 75.0), (3, 200.0)], 100.0).max_dd == pytest.approx(0.5)
     assert kpis([], [(0, 100.0), (1, -20.0)], 100.0).max_dd == 1.0

@@ -253,6 +253,30 @@ def test_a_hold_lasts_operator_wait_s_once_and_then_the_replay_goes_on(tmp_path:
     assert runner.bars == SPOT.bars
 
 
+def test_a_hold_leaves_kpi_snapshots_for_engine_status(tmp_path: Path, monkeypatch) -> None:
+    """Before, snapshots were written only when a run stopped: `engine status` showed `last KPIs:
+    none` while the operator was asked to confirm a promotion (rev28)."""
+    import engine.run.loop as loop
+    from engine.commands.status import collect
+
+    class Looking(Operator):
+        def pause(self, seconds: float) -> None:
+            super().pause(seconds)
+            self.kpis = collect(self.runner.session.store, {})["kpis"]
+
+    runner = build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    ses.cfg = ses.cfg.model_copy(update={"operator_wait_s": 1.0})
+    op = Looking(runner, None)
+    monkeypatch.setattr(loop, "wall", op.wall)
+    runner.pause = op.pause
+    runner.run(limit=30)
+    _to_confirm_stage_2(runner)
+    runner.run(limit=31)
+    [row] = op.kpis
+    assert (row["domain"], row["stage"], row["ts"]) == ("crypto_spot", 1, ses.clock.now())
+
+
 def test_without_operator_wait_s_a_replay_does_not_hold(tmp_path: Path, monkeypatch) -> None:
     runner, op, _ = _held_run(tmp_path, monkeypatch, wait_s=0.0, answers_at=1)
     assert op.pauses == 0 and runner.session.rollout.state == "confirm_stage_2"

@@ -790,8 +790,9 @@ def render(data: dict[str, Any], carried: Carried) -> None:
         ("id", "id", text), ("command", "command", text),
         ("args", "event", _pending)))
     kpi_rows = [{**k, "book": f"{k['domain']}/{k['mode']}"} for k in data["kpis"]]
+    # Snapshots are taken when a run stops or holds for the operator, not at each checkpoint: each says when.
     _table(console, Table, "last KPIs", kpi_rows, (
-        ("book", "domain/mode", text), ("trades", "trades", text),
+        ("book", "domain/mode", text), ("ts", "as of", _iso), ("trades", "trades", text),
         ("win_rate", "win", pct), ("sharpe", "Sharpe", num), ("sortino", "Sortino", num),
         ("max_dd", "max DD", pct), ("profit_factor", "PF", num), ("expectancy", "expect.", money)))
 

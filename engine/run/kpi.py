@@ -132,7 +132,9 @@ def stage_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: floa
     stamped with its time, so that bar's sample is the old stage's last. A stage after the
     first is measured from the exploitation equity it started with, the old stage's last
     sample; a stage with several spells (demoted, then reinstated: the demotion keeps the
-    stage's parameters) is measured over all of them."""
+    stage's parameters) is measured over all of them. A stage in which the domain has neither a
+    trade nor an equity sample (its wallet opened later) is left out: it has no record there, and
+    a row of zeros would read as one."""
     first = stage_log[0][1]
     if len(stage_log) < 2:  # most runs: one stage, the whole run
         return {first: split_kpis(trades, equity, start_balance)["exploitation"]}
@@ -148,7 +150,7 @@ def stage_kpis(trades: Sequence[ClosedTrade], equity: Curve, start_balance: floa
         curve.append(t, e, x)
         last = (t, e, x)
     return {n: split_kpis(own, curve, start_balance if n == first or not curve else _exploited_at_start(curve))
-            ["exploitation"] for n, (own, curve) in groups.items()}
+            ["exploitation"] for n, (own, curve) in groups.items() if own or curve}
 
 
 def _shares(equity: Curve) -> Sequence[float] | None:

@@ -221,6 +221,7 @@ class Runner:
             return False  # not yet actionable: held once the engine has moved on (the flatten done)
         self._held = state
         wait = self.session.cfg.operator_wait_s
+        self.snapshot_kpis()
         self.checkpoint()
         if progress is not None:
             progress.note(self._awaits(state, wait))
@@ -286,17 +287,25 @@ class Runner:
         domains = {d.value: DomainResult(d.value, b.mode, b.start_balance, b.balance, b.held)
                    for d, b in ses.books.items()}
         log = ses.stage_log or [(0.0, ses.stage, None)]
-        for d, b in ses.books.items():
-            per_stage = stage_kpis([t for t in self.trades if t.domain == d.value], self.equity.get(d.value, []),
-                                   b.start_balance, log)
-            for stage, k in per_stage.items():
-                ses.store.put_kpis(stage=stage, domain=d, mode=b.mode, **k.store_fields())
+        self.snapshot_kpis()
         decay = model_decay(self.decider.filters, ses.specs, ses.clock.now(), ses.store)
         ses.store.commit()
         hashes = ses.spec_hashes()
         return RunResult(ses.stage, ses.run_dir, started, time.time(), self.bars, domains, self.trades, self.equity,
                          ses.gate_decisions, ses.kill_events, self.rejections, ses.execution.refused, hashes,
                          ses.kill.state, ses.rollout.state, list(log), self.resumed_at_bar, model_decay=decay)
+
+    def snapshot_kpis(self) -> None:
+        """The store's KPI snapshots per stage and domain, as of now: when the run stops, and where
+        the replay holds for the operator, whom `engine status` then shows the record a promotion is
+        about. Not at every checkpoint: each is measured on the whole equity curve."""
+        ses = self.session
+        log = ses.stage_log or [(0.0, ses.stage, None)]
+        for d, b in ses.books.items():
+            per_stage = stage_kpis([t for t in self.trades if t.domain == d.value], self.equity.get(d.value, []),
+                                   b.start_balance, log)
+            for stage, k in per_stage.items():
+                ses.store.put_kpis(stage=stage, domain=d, mode=b.mode, **k.store_fields())
 
     def step(self, s: Series, i: int) -> None:
         ses = self.session
