@@ -72,3 +72,35 @@ def test_check_fails_on_an_svg_no_spec_draws_and_docs_removes_it(tmp_path: Path)
     assert _engine("docs", str(tree), "--out", str(out)).returncode == 0
     assert not (out / "orders" / "gone.svg").exists()
     assert _engine("docs", "--check", str(tree), "--out", str(out)).returncode == 0
+
+
+def _engine_with_path(path: str, *args: str) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PATH": path, "PYTHON_DOTENV_DISABLED": "1"})
+
+
+def test_svg_without_graphviz_fails_after_writing_the_pages(tmp_path: Path) -> None:
+    """Before, `--svg` without `dot` printed a note and exited 0: the SVGs asked for were not
+    drawn, and CI's --check found the stale one later (rev28)."""
+    tree, out = _svg_tree(tmp_path)
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    done = _engine_with_path(str(empty), "docs", str(tree), "--out", str(out), "--svg")
+    assert done.returncode == 1, done.stderr
+    assert "graphviz `dot` not found: no SVG written (install graphviz" in done.stderr
+    assert "wrote 2 pages" in done.stdout and not (out / "orders" / "m.svg").exists()
+
+
+def test_a_failing_dot_is_reported_with_its_own_message(tmp_path: Path) -> None:
+    """Before, a `dot` that failed gave a CalledProcessError traceback, and its stderr was lost."""
+    tree, out = _svg_tree(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "dot"  # a graphviz that fails, as a broken install does
+    fake.write_text("#!/bin/sh\necho 'Error: <stdin>: syntax error in line 1' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    done = _engine_with_path(str(bin_dir), "docs", str(tree), "--out", str(out), "--svg")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "failed on `m` with exit 3: Error: <stdin>: syntax error in line 1" in done.stderr

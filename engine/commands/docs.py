@@ -101,19 +101,32 @@ def _write(args: argparse.Namespace, generated: dict[str, str], drawn: dict[str,
     changed = write(out, generated, prune=whole)
     if whole:
         dot.prune_svgs(out, drawn)
-    if args.svg:
-        for page, m in drawn.items():
-            svg = dot.svg(m)
-            if svg is None:
-                print("graphviz `dot` not found: skipped SVG", file=sys.stderr)
-                break
-            (out / dot.svg_of(page)).write_text(svg, encoding="utf-8")
-    else:
+    failed = _draw(out, drawn) if args.svg else ""
+    if failed or not args.svg:
         for problem in dot.stale_svgs(out, drawn, prune=False):
             print(f"note: {out / problem.split(':')[0]} is stale: `engine docs --svg` redraws it, or delete it",
                   file=sys.stderr)
     print(f"wrote {counted(len(generated), 'page')} to {out} ({len(changed)} changed)")
+    if failed:  # the pages are written; the SVGs asked for are not, which CI's --check would find
+        print(f"engine docs: {failed}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _draw(out: Path, drawn: dict[str, Any]) -> str:
+    """Write each machine's SVG; why they could not all be drawn, or ""."""
+    from engine.docs import dot
+
+    for page, m in drawn.items():
+        try:
+            svg = dot.svg(m)
+        except dot.DotFailed as e:
+            return f"{e}; no SVG written for it or after it"
+        if svg is None:
+            return ("graphviz `dot` not found: no SVG written (install graphviz, e.g. `apt install graphviz` or "
+                    "`brew install graphviz`, or run `engine docs` without --svg)")
+        (out / dot.svg_of(page)).write_text(svg, encoding="utf-8")
+    return ""
 
 
 def _note_rest(out: Path, every: dict[str, str], generated: dict[str, str]) -> None:

@@ -87,11 +87,20 @@ def stamp(m: Machine) -> str:
     return hashlib.sha256(dot_source(m).encode()).hexdigest()
 
 
+class DotFailed(Exception):
+    """graphviz `dot` ran and failed: its own message says why."""
+
+
 def svg(m: Machine) -> str | None:
+    """The machine drawn by graphviz, stamped with its source's hash; None without `dot`."""
     exe = shutil.which("dot")
     if exe is None:
         return None
-    drawn = subprocess.run([exe, "-Tsvg"], input=dot_source(m), capture_output=True, text=True, check=True).stdout
+    done = subprocess.run([exe, "-Tsvg"], input=dot_source(m), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DotFailed(f"graphviz `dot` ({exe}) failed on `{m.name}` with exit {done.returncode}: "
+                        f"{done.stderr.strip() or '(no message)'}")
+    drawn = done.stdout
     mark = f"<!-- stagecraft dot source sha256:{stamp(m)} -->\n"
     head, sep, rest = drawn.partition("?>\n")  # after the XML declaration, which must come first
     return head + sep + mark + rest if sep else mark + drawn
