@@ -87,3 +87,23 @@ def test_the_schema_refuses_a_bare_number_for_a_duration(capsys):
     limits = s["$defs"]["RiskConfig"]["properties"]["limits"]["$ref"]
     hold = Draft202012Validator({**_part(s, limits + "/properties/max_hold")})
     assert (hold.is_valid("2d"), hold.is_valid(172800)) == (True, False)
+
+
+@pytest.mark.parametrize("edit", [
+    {"checks": [{}]},
+    {"checks": [{"must_handle": ["e"], "unreachable": ["a"]}]},
+    {"checks": [{"must_act": {"event": "e", "source": "a"}}]},
+    {"checks": [{"must_handle": None}]},
+    {"events": {"cool-down": {}}},
+    {"states": {"a": {"initial": True}, "halt-x": {}}},
+], ids=["empty check", "two kinds", "must_act doing nothing", "no value", "event name", "state name"])
+def test_the_schema_refuses_what_validate_refuses(capsys, edit):
+    """rev28: an editor's schema accepted each of these, which the loader refuses."""
+    from jsonschema import Draft202012Validator
+
+    s = schema(capsys)
+    doc = {"kind": "kill", "name": "m", "version": 1, "events": {"e": {}}, "states": {"a": {"initial": True}},
+           "transitions": [{"event": "e", "source": "a"}]}
+    checker = Draft202012Validator(_part(s, s["discriminator"]["mapping"]["kill"]))
+    assert checker.is_valid(doc)
+    assert not checker.is_valid({**doc, **edit})

@@ -200,6 +200,8 @@ class MustActModel(Strict):
     """From each `source` state, some transition on `event` that can run there runs `action`
     and/or goes to `target`: what the machine must do with the event, not just take it."""
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["action"]}, {"required": ["target"]}]})
+
     event: Ident
     source: StrOrList = Field(description="the states (a compound one: each state inside it) it must hold in")
     action: Ident | None = Field(default=None, description="an action the transition (or the entry of its target) runs")
@@ -213,6 +215,7 @@ class MustActModel(Strict):
 
 
 class CheckModel(Strict):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})  # one kind each
     # Not Optional: the one key given must have a value (`- must_handle:` alone is a type error
     # at that key); the None defaults only mark the keys not given, and are never validated.
     reachable_from_all: StrOrList = None  # type: ignore[assignment]
@@ -349,9 +352,23 @@ def json_schema(kind: str) -> dict[str, Any]:
         by_kind = all("kind" in m.model_fields for m in chosen)
         tp = Annotated[Union[tuple(chosen)], Field(discriminator="kind")] if by_kind else Union[tuple(chosen)]
     schema = TypeAdapter(tp).json_schema()
+    _closed_names(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema.setdefault("title", f"Stagecraft {kind} spec")
     return schema
+
+
+def _closed_names(node: Any) -> None:
+    """A map keyed by names (states, events: `patternProperties`) takes no key that is not one, as
+    the loader refuses `cool-down`; pydantic leaves such keys open in the schema."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _closed_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            _closed_names(value)
 
 
 # --- pydantic errors -> diagnostics -------------------------------------------------
