@@ -140,6 +140,8 @@ def test_load_machine_and_its_errors(tmp_path):
     ("- kind: kill\n", ("SCHEMA_TYPE", "f.yaml:1:1"), None),
     ("kind: kill\nname: m\nversion: 1\nstates: {a: {}}\ntransitions:\n  - {event: e, source: ['*', a]}\n",
      ("SCHEMA_VALUE", "f.yaml:6:24"), 'write `source: "*"` alone, or list the states without it'),
+    ("kind: kill\nname: m\nversion: 1\nstates: {a: {}}\ntransitions:\n  - {event: e, source: a, priority: 1.0}\n",
+     ("SCHEMA_TYPE", "f.yaml:6:37"), "write an integer"),  # was "must be a number, not the number 1.0"
     ("kind: kill\nname: m\nversion: 1\nstates: {a: {}}\nchecks:\n  - must_handle:\n",
      ("SCHEMA_TYPE", "f.yaml:6:17"), "write the value after the colon: a key with nothing after it is null"),
     ("kind: kill\nname: m\nversion: 1\nstates: {a: {}}\nchecks:\n  - must_act: {event: e, source: a}\n",

@@ -9,6 +9,7 @@ This module imports only pydantic: `engine validate` must stay light.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import math
@@ -658,6 +659,8 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any, shipped: _Shipped) 
     subject = f"key `{_as_written(path[-1])}`" if is_key else f"`{where}`"
     if kind in _NUMBER_KINDS:  # a wrong type or out of bounds: say the bounds, hint at a value inside
         bounds, default = _bounds_at(model, loc)
+        if kind.startswith("int_") and not bounds.noun:  # pydantic knows the field takes an integer (`priority`)
+            bounds = dataclasses.replace(bounds, integer=True)
         hint = _type_hint(kind, value) or bounds.hint(value, default)
         if kind in _BOUND_KINDS:
             return _d(pos, "SCHEMA_VALUE", f"{subject}: `{value}` is out of bounds: it must be {bounds.text()}", hint)
