@@ -171,6 +171,9 @@ def _no_exit_in_protected(root: Path) -> None:
     never sends it): a bracket in `protected` drops the strategy's reversal exit."""
     _replace(root / "orders/bracket.yaml", "  - event: exit\n    source: [entry_working, entry_partial, protected]\n",
              "  - event: exit\n    source: [entry_working, entry_partial]\n")
+    # and the check that would refuse it up front (CHECK_MUST_ACT): the run's own fault is tested here
+    _replace(root / "orders/bracket.yaml", "source: [entry_working, entry_partial, protected], action: close_position}",
+             "source: [entry_working, entry_partial], action: close_position}")
 
 
 def test_an_engine_event_a_bracket_drops_is_a_fault_that_names_where(tmp_path: Path) -> None:
