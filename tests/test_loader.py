@@ -177,10 +177,16 @@ def test_all_problems_of_a_file_in_one_pass_and_the_file_is_left_out(tmp_path):
     ("specs/kill/x.yaml", "overrides", False),
     ("specs/catalogue.yaml", "catalogue", True),
     ("specs/orders/catalogue.yaml", "catalogue", False),
+    # A tree root (it holds catalogue.yaml) ends the walk: the folders above it are the user's.
+    ("tries/kill/mine/catalogue.yaml", "catalogue", True),
+    ("tries/kill/mine/gates/x.yaml", "gates", True),
+    ("tries/kill/mine/x.yaml", "kill", False),
 ])
 def test_kind_must_match_its_folder(tmp_path, rel, kind, ok):
     body = {"overrides": "kind: overrides\nscope: env\nkey: prod\n",
             "catalogue": "kind: catalogue\n"}.get(kind, MINIMAL.format(name="m").replace("kill", kind))
+    if rel.startswith("tries/") and not rel.endswith("catalogue.yaml"):
+        write(tmp_path, "tries/kill/mine/catalogue.yaml", "kind: catalogue\n")
     _, diags = load_specs([write(tmp_path, rel, body)])
     assert found(diags) == ([] if ok else [("SPEC_KIND_FOLDER", "x.yaml:1:7".replace("x", Path(rel).stem))])
 

@@ -16,7 +16,7 @@ from engine.diagnostics import Diagnostic, Pos, Severity, SpecError, did_you_mea
 from engine.spec import documents
 from engine.spec.bounds import Bounds, typed_bounds
 from engine.spec.durations import looks_like_duration, parse_duration
-from engine.spec.files import spec_files
+from engine.spec.files import CATALOGUE, spec_files
 from engine.spec.ir import (ActionRef, Catalogue, CatalogueEntry, Check, Command, ContextVar, Event,
                             Expr, Input, Machine, Overrides, Param, SpecSet, State, Timer,
                             Transition, Unloaded, frozen_map)
@@ -37,19 +37,22 @@ def _err(pos: Pos, code: str, message: str, hint: str | None = None) -> Diagnost
 # --- finding files ---------------------------------------------------------------
 
 def _folder_problem(path: Path, kind: str, pos: Pos) -> Diagnostic | None:
-    """SPEC_KIND_FOLDER when `kind` contradicts where the file lives."""
+    """SPEC_KIND_FOLDER when `kind` contradicts where the file lives: the kind folders between it
+    and its tree's root (a folder named `specs`, or one holding catalogue.yaml), not the folders
+    above the root, which are the user's (a copy of the specs under ~/tries/kill/mine)."""
     folder, under_specs = None, False
+    if kind == "catalogue":  # it marks its tree's root: only its own folder can be wrong
+        folder = path.resolve().parent.name
+        if folder not in FOLDER_KINDS:
+            return None
+        return _err(pos, "SPEC_KIND_FOLDER", f"a catalogue does not belong in `{folder}/`",
+                    "move it to specs/catalogue.yaml")
     for d in path.resolve().parents:
-        if d.name == SPECS_ROOT:
+        if d.name == SPECS_ROOT or (d / CATALOGUE).is_file():
             under_specs = True
             break
         if folder is None and d.name in FOLDER_KINDS:
             folder = d.name
-    if kind == "catalogue":
-        if folder is None:
-            return None
-        return _err(pos, "SPEC_KIND_FOLDER", f"a catalogue does not belong in `{folder}/`",
-                    "move it to specs/catalogue.yaml")
     if kind not in FOLDER_KINDS or folder == kind or (folder is None and not under_specs):
         return None
     where = f"its folder `{folder}/`" if folder else "a folder outside the kind folders"
