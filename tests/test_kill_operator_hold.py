@@ -125,6 +125,12 @@ def test_a_run_journals_the_operator_s_close_only_as_applied_and_the_day_roll_ke
     [row] = [r for r in ses.store.iter_journal() if r.seq > seq and r.kind == "command" and "moved" in r.payload]
     assert row.reason == "keep it past the day roll" and row.payload["moved"] == ["kill: close_only -> close_only"]
     assert (ses.kill.state, ses.kill.ctx["tripped_by"]) == ("close_only", "manual") and not ses.entries_allowed
+    # report.json's kill events end with the take-over, not the daily loss the day roll would lift (rev28)
+    last = ses.kill_events[-1]
+    assert (last["from"], last["to"], last["event"]) == ("close_only", "close_only", "manual_close_only")
+    assert last["reason"] == "held by manual, was daily_loss (operator: keep it past the day roll)"
+    [kill_row] = [r for r in ses.store.iter_journal() if r.seq > seq and r.kind == "kill"]
+    assert kill_row.payload["tripped_by"] == "manual" and kill_row.payload["was"] == "daily_loss"
 
 
 @pytest.mark.parametrize("command", ["manual_flatten", "manual_halt"])

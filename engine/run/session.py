@@ -278,12 +278,14 @@ class Session:
                                     reason=f"not applied: {refused}")
                 return []
             self._switch_stage(twin.ctx.get("stage", self.stage), f"rollout {inst.state} -> {twin.state}")
+        held_by = inst.ctx.get("tripped_by") if inst is self.kill else None
         if cause:
             records = self.interp.send_because(inst, event, operator_cause(cause), payload, inputs)
         else:
             records = self.interp.send(inst, event, payload, inputs)
         if inst is self.kill:
             self._relay(records, cause)
+            self._note_takeover(records, held_by, cause)
         else:
             self._sync_rollout()
         return records
@@ -314,6 +316,22 @@ class Session:
                         self.interp.send(inst, r.event)
                 if self.execution is not None:
                     self.execution.broadcast(r.event)
+
+    def _note_takeover(self, records: list[Record], held_by: str | None, cause: str) -> None:
+        """A kill event for a change of who holds the mode without a change of mode (an operator's
+        close-only over a daily-loss one): what lifts it changed (the day roll no longer does), and
+        the report's last kill event must not say otherwise."""
+        kill = self.kill
+        moved = [r for r in records if r.kind == "transition" and r.target is not None and r.target != r.source]
+        now_by = kill.ctx.get("tripped_by")
+        if moved or now_by == held_by or not records:
+            return
+        r = records[-1]
+        reason = f"held by {now_by}, was {held_by or 'nobody'}" + (f" ({operator_cause(cause)})" if cause else "")
+        self.kill_events.append({"ts": r.time, "from": kill.state, "to": kill.state, "event": r.event,
+                                 "reason": reason})
+        self.ledger.journal("kill", kill.state, {"from": kill.state, "to": kill.state, "event": r.event,
+                                                 "tripped_by": now_by, "was": held_by}, reason=reason)
 
     def _guard_failed(self, r: Record) -> None:
         """The interpreter took a raising guard as false. A run must not trade on a rule it cannot
