@@ -30,6 +30,12 @@ def post(session: Session, ts: float, command: str, args: dict[str, Any]) -> int
     return int(result.inserted_primary_key[0])
 
 
+def withdraw(session: Session, ts: float, command_id: int) -> bool:
+    result = session.execute(update(ControlRow).where(ControlRow.id == command_id, ControlRow.consumed_ts.is_(None))
+                             .values(consumed_ts=ts))
+    return result.rowcount == 1
+
+
 def take(session: Session, ts: float) -> list[Command]:
     rows = session.execute(
         update(ControlRow)

@@ -580,6 +580,12 @@ class Store:
             command_id = control.post(self._session, self._clock(), command, dict(args or {}))
         return command_id
 
+    def withdraw_command(self, command_id: int) -> bool:
+        """Mark a command taken unless an engine took it first (one UPDATE: never both): True if
+        this withdrew it, so no engine ever will."""
+        with self._unit(commit_now=True):
+            return control.withdraw(self._session, self._clock(), command_id)
+
     def take_commands(self) -> list[Command]:
         """Claim every unconsumed command, journal each, and commit before returning (a batch
         left open is committed too, releasing the write lock `engine kill` waits on). Inside

@@ -761,3 +761,44 @@ def test_promote_on_a_store_that_lost_its_snapshots_says_it_is_damaged(db, capsy
     assert engine("promote", "--db", str(db)) == 1
     err = capsys.readouterr().err
     assert "has a checkpoint but no `rollout` snapshot" in err and "damaged" in err, err
+
+
+# -- a run that finishes: a command it would never take is refused, never lost -----------------
+def test_a_command_to_a_run_past_its_last_poll_is_refused(db, capsys):
+    """rev28: `engine kill` posted while the engine wrote its report was accepted ("the running
+    engine acts on it") and never applied; status listed it as pending for good."""
+    from engine.run.keys import CLOSING_KEY
+
+    with Store.open(path=str(db)) as s:
+        s.put_json(CLOSING_KEY, True)  # as the engine sets it before its last poll
+    assert engine("kill", "--db", str(db), "--mode", "halt") == 1
+    assert "processed its last bar and is writing its report" in capsys.readouterr().err
+    assert taken(db) == []
+
+
+@pytest.mark.parametrize("engine_polls_first", [False, True])
+def test_a_command_that_races_the_last_poll_is_taken_or_withdrawn(db, capsys, monkeypatch, engine_polls_first):
+    """The engine sets the closing mark between the command's first check and its post: either its
+    last poll took the command (applied), or the command is withdrawn and refused: never both,
+    never neither."""
+    from engine.run.keys import CLOSING_KEY
+
+    post = Store.post_command
+
+    def racing(self, name, args=None):  # the engine's mark (and maybe its poll) land right after the post
+        command_id = post(self, name, args)
+        self.put_json(CLOSING_KEY, True)
+        self.commit()
+        if engine_polls_first:
+            assert [c.id for c in self.take_commands()] == [command_id]
+        return command_id
+
+    monkeypatch.setattr(Store, "post_command", racing)
+    code = engine("kill", "--db", str(db), "--mode", "halt")
+    err = capsys.readouterr().err
+    if engine_polls_first:
+        assert code == 0 and "withdrawn" not in err
+    else:
+        assert code == 1 and "so the command was withdrawn (#1)" in err
+    with Store.open(path=str(db)) as s:
+        assert [c for c in s.commands() if c.consumed_ts is None] == []  # nothing left pending for ever

@@ -502,3 +502,18 @@ def test_a_gate_that_does_not_pass_records_the_kpis_it_judged(tmp_path: Path) ->
     assert {k: v for k, v in record.guard_inputs.items() if k.startswith("kpi.")} == {
         "kpi.trades": 2, "kpi.sharpe": 0.3, "kpi.max_dd": 0.01, "kpi.win_rate": 0.5}
     assert record.guard_inputs["params.min_trades"] == 100
+
+
+def test_a_run_marks_itself_closing_before_its_last_poll(tmp_path: Path) -> None:
+    """The mark `engine kill` & co. read to refuse (or withdraw) a command no poll would take."""
+    from engine.run.keys import CLOSING_KEY
+
+    runner = build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    store = runner.session.store
+    polls = runner.poll_commands
+    seen: list = []
+    runner.poll_commands = lambda: (seen.append(store.get_json(CLOSING_KEY)), polls())[1]
+    runner.run(limit=20)
+    assert store.get_json(CLOSING_KEY) is None and set(seen) == {None}  # a --max-bars stop: resumable
+    runner.run()
+    assert seen[-1] is True and store.get_json(CLOSING_KEY) is True

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from engine.commands.status import (CommandError, add_db_argument, add_specs_argument, command_store_url,
-                                    load_spec_set, open_existing_store, refuse_finished, refuse_untaken,
+                                    load_spec_set, open_existing_store, post_while_open, refuse_finished, refuse_untaken,
                                     resume_command, state_timers, transitions_from, use_run_specs, when_applied)
 from engine.domain import Domain
 from engine.spec.contract import GATE_DEGRADE
@@ -86,7 +86,7 @@ def post_gate_command(args: argparse.Namespace, url: str, command: str, *,
         posted = {"machine": name, "instance": instance, "event": cmd.event, "reason": args.reason}
         if refuse:  # applied only in the state the operator answered, never in a later one
             posted = {**posted, "expect_state": state, "expect_timers": state_timers(snap.data)}
-        command_id = store.post_command(cmd.name, posted)
+        command_id = post_while_open(store, url, carried, cmd.name, posted)
         return name, machine, state, command_id, when_applied(url, resume, store)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
                                     awaits_operator, command_store_url, load_machine, load_machines, load_spec_set,
-                                    machine_state, open_existing_store, refuse_finished, refuse_untaken,
+                                    machine_state, open_existing_store, post_while_open, refuse_finished, refuse_untaken,
                                     resume_command, transitions_from, use_run_specs, when_applied)
 from engine.suggest import Carried
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             stage = machine_state(store, rollout.name)[0] if rollout is not None else None
             resume = resume_command(store, args)
             refuse_untaken(url, resume, carried)
-            command_id = store.post_command(cmd.name, {
+            command_id = post_while_open(store, url, carried, cmd.name, {
                 "machine": machine.name, "event": cmd.event, "mode": cmd.name.replace("_", "-"),
                 "reason": args.reason})
             when = when_applied(url, resume, store)

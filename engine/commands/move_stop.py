@@ -26,7 +26,7 @@ from typing import Any
 
 from engine.commands.status import (BRACKET_MACHINE, USAGE, CommandError, add_db_argument, add_specs_argument,
                                     command_store_url, load_spec_set, open_brackets, open_existing_store,
-                                    refuse_finished, refuse_untaken, resume_command, shown_specs, use_run_specs,
+                                    post_while_open, refuse_finished, refuse_untaken, resume_command, shown_specs, use_run_specs,
                                     when_applied)
 from engine.domain import Domain
 from engine.run.keys import CHECKPOINT_KEY
@@ -89,7 +89,7 @@ def _move(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         prices = _last_closes(store)
         resume = resume_command(store, args)
         refuse_untaken(url, resume, carried)
-        command_id = store.post_command(MOVE_STOP, {
+        command_id = post_while_open(store, url, carried, MOVE_STOP, {
             "machine": machine.name, "event": MOVE_STOP, "symbol": args.symbol, "domain": args.domain,
             "brackets": [b["bracket"] for b in named], "stop": args.stop, "reason": args.reason})
         when = when_applied(url, resume, store)

@@ -38,7 +38,7 @@ from typing import Any
 
 from engine.commands.status import (KILL_KIND, ROLLOUT_KIND, CommandError, add_db_argument, add_specs_argument,
                                     awaits_operator, command_store_url, latest_snapshot, load_machine,
-                                    load_machines, load_spec_set, machine_state, no_snapshot, open_existing_store, refuse_finished,
+                                    load_machines, load_spec_set, machine_state, no_snapshot, open_existing_store, post_while_open, refuse_finished,
                                     refuse_untaken, resume_command, state_timers, use_run_specs, when_applied, USAGE)
 from engine.domain import Domain
 from engine.run.keys import ROUTING_KEY
@@ -104,7 +104,7 @@ def _promote(args: argparse.Namespace) -> str:
         refuse_untaken(url, resume, carried)
         for note in () if args.decline else _live_legs(machine, target, store):
             print(f"note: {note}")
-        command_id = store.post_command(cmd.name, {
+        command_id = post_while_open(store, url, carried, cmd.name, {
             "machine": machine.name, "event": cmd.event, "expect_state": state,
             "expect_timers": state_timers(latest_snapshot(store, machine.name)),
             "stage": args.stage, "reason": args.reason})

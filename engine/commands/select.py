@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file, named
-from engine.commands.status import (CommandError, command_store_url, open_existing_store, resume_command,
+from engine.commands.status import (CommandError, command_store_url, open_existing_store, post_while_open, resume_command,
                                     running_engine, settle_finished, when_applied)
 from engine.commands.until import bars_before, utc_time
 from engine.run.keys import FINISHED_KEY, SYMBOLS_KEY
@@ -180,7 +180,8 @@ class _RunTarget:
             when = self._when_applied(store)
             now = store.get_json(self.cfg.state_key)
             _warn_not_traded(active.symbols, store)
-            command_id = store.post_command(SET_ACTIVE, {"active": active.as_dict(), "reason": reason})
+            command_id = post_while_open(store, self.url, self.carried, SET_ACTIVE,
+                                         {"active": active.as_dict(), "reason": reason})
         was = "none (every symbol may enter)" if now is None else ", ".join(now.get("symbols") or []) or "(none)"
         return (f"posted #{command_id} ({SET_ACTIVE}) to the run in {shown_db(self.ns.db)}; {when}; its active set until "
                 f"then: {was} (the journal records the change: `{self.carried.command('status')}`)")

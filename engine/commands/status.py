@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from engine.commands.paths import named
 from engine.run.finished import run_dir_of
-from engine.run.keys import CHECKPOINT_KEY, CONFIG_FILE_KEY, ENGINE_KEY, FINISHED_KEY, ROUTING_KEY
+from engine.run.keys import CHECKPOINT_KEY, CLOSING_KEY, CONFIG_FILE_KEY, ENGINE_KEY, FINISHED_KEY, ROUTING_KEY
 from engine.spec.contract import AWAITING_TAG  # states tagged so wait for `engine promote`
 from engine.suggest import DEFAULT_SPECS, Carried, spec_paths  # the options a suggested command keeps
 
@@ -367,11 +367,28 @@ def refuse_finished(store: Any, url: str, carried: Carried) -> None:
     command posted to it (`engine run --resume` refuses a finished run, and a fresh run archives
     the store). Its run directory is put right first (settle_finished), as `engine status` would."""
     finished = store.get_json(FINISHED_KEY)
+    if finished is None and store.get_json(CLOSING_KEY) is not None:
+        raise CommandError("the run on this store processed its last bar and is writing its report: no engine will "
+                           "take a command posted to it, so nothing was posted. Give the command to the next run "
+                           f"once it is running (`{carried.command('status')}` shows it)")
     if finished is not None:
         settle_finished(store, url)
         raise CommandError(f"the run on this store finished (its report is in {finished.get('run_dir', '?')}): "
                            "no engine will take a command posted to it, so nothing was posted. Give the command "
                            f"to the next run once it is running (`{carried.command('status')}` shows it)")
+
+
+def post_while_open(store: Any, url: str, carried: Carried, name: str, args: dict[str, Any]) -> int:
+    """Post an operator command to a run that will take it. A run that finishes sets CLOSING_KEY
+    before its last poll, so checking after the post settles a race with it: either that poll
+    takes the command, or it is withdrawn here and refused (it was accepted, then never applied)."""
+    refuse_finished(store, url, carried)
+    command_id = store.post_command(name, args)
+    if store.get_json(CLOSING_KEY) is not None and store.withdraw_command(command_id):
+        raise CommandError("the run finished its last bar as the command was posted: it takes no more commands, "
+                           f"so the command was withdrawn (#{command_id}) and nothing applies it. Give it to the "
+                           f"next run once it is running (`{carried.command('status')}` shows it)")
+    return command_id
 
 
 def refuse_untaken(url: str, resume: str | None, carried: Carried) -> None:

@@ -43,6 +43,12 @@ CONFIG_FILE_KEY = "run/config_file"
 both absolute; "cwd": the folder it ran in}: what `engine status` suggests a resume with
 (engine/commands/run.py started_with). Written by engine/commands/run.py at every start and resume."""
 
+CLOSING_KEY = "run/closing"
+"""true: the run processed its last bar and is taking its last operator commands before it writes
+its report. Written by engine/run/loop.py just before that last poll: an operator command posted
+after it would never be taken, so `engine kill` & co. refuse it, or withdraw one that raced it
+(engine/commands/status.py post_while_open)."""
+
 FINISHED_KEY = "run/finished"
 """{"run_dir": ...}: the run processed its last bar and wrote its report. Written by
 engine/commands/run.py once the run's files are written."""

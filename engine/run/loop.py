@@ -31,6 +31,7 @@ from engine.run.daytimes import row_day_times
 from engine.run.decide import Decider, Want
 from engine.run.equity import EquityCurve, PointLog
 from engine.run.market import Series, Timeline
+from engine.run.keys import CLOSING_KEY
 from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
 from engine.run.result import ClosedTrade, DomainResult, RunResult
@@ -133,6 +134,9 @@ class Runner:
         self.poll_commands()
         with _long_lived_heap():
             self._run(progress, limit)
+        if self.bars >= len(self.timeline):  # the last poll: a command posted after it is refused
+            self.session.store.put_json(CLOSING_KEY, True)
+            self.session.store.commit()
         self.poll_commands()
         self.checkpoint()
 
