@@ -1,6 +1,8 @@
 """The paper venue on real bundled bars: harsh, deterministic, no invented prices."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -756,3 +758,22 @@ def test_a_market_close_fills_whole_where_an_entry_fills_in_part():
     bar = v.on_bar(XRP[2])
     assert [f.qty for f in fills(bar, "out")] == [50]  # a market close: whole
     assert [f.qty for f in fills(bar, "in")] == [25]  # the entry's rest still halves
+
+
+def test_a_market_order_sent_inside_a_bar_meets_its_close_not_its_open():
+    """rev28: a flatten decided at 04:45 on another series' row filled a 1h forex position at the
+    04:00 open, a price from before the decision. Sent after the bar opened, the order meets the
+    bar's close, the first price after it; one sent at the open still meets the open."""
+    i = next(k for k in range(11, len(XRP)) if XRP[k].close > XRP[k].open * 1.003 and XRP[k].close > XRP[k - 1].close)
+    bar = XRP[i]
+    for decided, base in ((bar.ts - 150.0, bar.close), (XRP[i - 1].ts, None)):
+        v = PaperVenue(NO_PARTIALS)
+        v.on_bar(XRP[i - 1])
+        req = order(v, "m", Side.BUY, 50)
+        v.submit(dataclasses.replace(req, ts=decided))
+        (fill,) = fills(v.on_bar(bar), "m")
+        ask_at_close = v.quote("XRP-PERP").ask  # this bar's quote: its close and the spread
+        if base is None:  # sent at the bar's open (the last bar's close): the open, or the snapshot if worse
+            assert fill.price < ask_at_close
+        else:
+            assert fill.price >= ask_at_close * (1 + 8 / 1e4) - 1e-4 and fill.quote_id.endswith(str(int(bar.ts * 1000)))

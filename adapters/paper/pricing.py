@@ -12,7 +12,8 @@ limit fills only when the bid trades through it, a buy limit when the ask does,
 at the limit. A sell stop triggers when the bid reaches it, a buy stop when the
 ask does, and fills at the worse of its trigger and that side's open, moved by
 slippage. A market order, and a limit marketable on arrival, meet that side's
-open."""
+open; a market order sent after the bar opened (a decision on another series' row inside
+it: a flatten across domains) meets its close instead, the first price after it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -84,10 +85,12 @@ class Pricer:
     def worse(self, a: float, b: float, side: Side) -> float:
         return max(a, b) if side is _BUY else min(a, b)
 
-    def market(self, bar: Bar, side: Side, snapshot: Quote | None) -> tuple[float, str]:
+    def market(self, bar: Bar, side: Side, snapshot: Quote | None, sent_after_open: bool = False) -> tuple[float, str]:
         """The fill price and the id of the quote it came from: the snapshot where its side is
-        the worse (the order pays it), else this bar's."""
-        base = self.side_open(bar, side)
+        the worse (the order pays it), else this bar's. An order sent after the bar opened (decided
+        on another series' row inside it) cannot meet its open, a price from before it existed: it
+        meets the bar's close, the first price known to come after it."""
+        base = self.side_price(bar, bar.close, side) if sent_after_open else self.side_open(bar, side)
         if snapshot is not None:
             quoted = snapshot.ask if side is _BUY else snapshot.bid
             if self.worse(base, quoted, side) == quoted:

@@ -699,7 +699,8 @@ class PaperVenue:
 
     def _work(self, o: WorkingOrder, bar: Bar, inst: Instrument, pricer: Pricer) -> list[VenueReport]:
         """Fill what this bar fills of `o`. The fill names the quote its price came from: this
-        bar's, or a market order's snapshot where that priced it (the order keeps its own)."""
+        bar's, or a market order's snapshot where that priced it (the order keeps its own). A
+        market order decided after this bar opened (on another series' row) pays its close."""
         side, reports = o.req.side, []
         if o.req.type is _STOP and not o.triggered:
             price = pricer.stop_trigger(bar, side, o.req.price)
@@ -712,8 +713,10 @@ class PaperVenue:
             if price is None:
                 return []
         else:  # market, or a triggered stop's remainder; the snapshot binds only on arrival
-            snapshot = self._issued.get(o.req.quote_id) if o.bars_worked == 0 else None
-            price, quote_id = pricer.market(bar, side, snapshot)
+            first = o.bars_worked == 0
+            snapshot = self._issued.get(o.req.quote_id) if first else None
+            late = first and o.req.ts > self._opened_from.get(bar.symbol, o.req.ts)  # sent inside this bar
+            price, quote_id = pricer.market(bar, side, snapshot, late)
             return reports + self._fill(o, bar, inst, price, quote_id)
         return reports + self._fill(o, bar, inst, price, snapshot_id(bar.symbol, bar.ts))
 
