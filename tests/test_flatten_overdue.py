@@ -107,3 +107,25 @@ def test_a_flatten_is_not_done_while_the_venue_holds_units_no_bracket_owns(tmp_p
     ses.venue.positions = lambda: []  # flat at last: the flatten is done
     runner.run(limit=runner.bars + 2)
     assert (ses.kill.state, ses.flatten_pending) == ("halted", False)
+
+
+
+def test_a_flatten_still_working_at_the_last_row_is_said_not_left_silent(tmp_path: Path) -> None:
+    """rev28: a series that ended with a position open left the run in `flatten_all` for good,
+    re-sending, with nothing on the console or in the journal saying the flatten never finished."""
+    checker = RefusesCloses()
+    runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), checker)
+    ses = runner.session
+    checker.refuse(ses.venue)
+    while not any(b.instance.has_tag("position_open") for b in ses.execution.brackets.values()):
+        runner.run(limit=runner.bars + 1)
+    checker.refusing = True
+    ses.store.post_command("flatten")
+    runner.poll_commands()
+    runner.run()  # to the last row, the close refused throughout
+    ses.ledger.flush(ses.books.values(), ses.execution.orders.values())
+    [row] = ses.store.journal_entries("flatten_unfinished")
+    [held] = ses.venue.positions()
+    assert (row.key, row.payload["qty"]) == (held.symbol, held.qty) and ses.kill.state == "flatten_all"
+    assert "the flatten did not finish: ETH/BTC (crypto_spot) is still" in row.reason
+    assert "so no bar is left to fill its close on" in row.reason

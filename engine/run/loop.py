@@ -30,7 +30,7 @@ from engine.run.config import StrategyUse
 from engine.run.daytimes import row_day_times
 from engine.run.decide import Decider, Want
 from engine.run.equity import EquityCurve, PointLog
-from engine.run.market import Series, Timeline
+from engine.run.market import Series, Timeline, iso
 from engine.run.keys import CLOSING_KEY
 from engine.run.quiet import EquityPath, QuietScreen
 from engine.run.kpi import RunningKpis, stage_kpis
@@ -138,7 +138,25 @@ class Runner:
             self.session.store.put_json(CLOSING_KEY, True)
             self.session.store.commit()
         self.poll_commands()
+        if self.bars >= len(self.timeline):
+            self._unfinished_flatten()
         self.checkpoint()
+
+    def _unfinished_flatten(self) -> None:
+        """A flatten still working when the replay ran out of rows: a position whose series ended
+        has no bar left to fill its close on. Said in the journal and above the bar, not left for
+        the operator to find in a kill mode that never reaches `halted`."""
+        ses = self.session
+        if not ses.flatten_pending:
+            return
+        last = {s.symbol: float(s.ts[-1]) for s in self.series}
+        for p in ses.venue.positions():
+            ended = last.get(p.symbol)
+            why = (f"the flatten did not finish: {p.symbol} ({p.domain.value}) is still {p.qty:g} open, and its data "
+                   + (f"ends at {iso(ended)}, so no bar is left to fill its close on" if ended is not None
+                      else "is not in this run"))
+            ses.ledger.journal("flatten_unfinished", p.symbol, {"qty": p.qty, "data_ends": ended}, reason=why)
+            self._warn(why)
 
     def _run(self, progress: RunProgress | None, limit: int | None) -> None:
         every = self.session.cfg.checkpoint_every
