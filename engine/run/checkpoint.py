@@ -191,7 +191,10 @@ def save(runner: Any, take_commands: bool = False) -> None:
             # Only when one waits: a checkpoint without stays as it was (load reads it as none).
             **({"closing": [bracket_data(b) for b in ex.closing.values()]} if ex.closing else {}),
             **({"commands": plain(runner.taken)} if runner.taken else {}),
-            **({"disagreed": [[*k, v] for k, v in runner.disagreed.items()]} if runner.disagreed else {})})
+            **({"disagreed": [[*k, v] for k, v in runner.disagreed.items()]} if runner.disagreed else {}),
+            # The rollout state the replay finished holding for the operator: a resume holds again
+            # only for one it had not (a kill during the hold, whose checkpoint comes before it).
+            **({"held": runner._held} if runner._held else {})})
         store.save_snapshots((inst.bound.name, inst.id, inst.bound.machine.spec_hash, interp.snapshot(inst))
                              for inst in [ses.kill, ses.rollout, *ses.gates.values(),
                                           *(b.instance for b in ex.brackets.values()),
@@ -250,6 +253,7 @@ def load(runner: Any, data: dict) -> None:
     runner._last_risk_equity = data["last_risk_equity"]
     runner.taken = [Command(**c) for c in data.get("commands", ())]
     runner.disagreed = {(d, s): text for d, s, text in data.get("disagreed", ())}
+    runner._held = data.get("held")
     upto = data["journal_seq"]
     store.replaying(upto)
     runner.trades = [trade_from(e.payload) for e in store.journal_entries("trade") if e.seq < upto]

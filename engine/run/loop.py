@@ -132,6 +132,8 @@ class Runner:
         # A command queued while no engine ran lands before the first row, not after the
         # quiet stretch that row may start (up to `checkpoint_every` rows of replay).
         self.poll_commands()
+        if self.session.cfg.operator_wait_s:  # a resume at a row where the rollout waits holds there, first
+            self._hold(progress)
         with _long_lived_heap():
             self._run(progress, limit)
         if self.bars >= len(self.timeline):  # the last poll: a command posted after it is refused
@@ -241,10 +243,10 @@ class Runner:
             return False
         if state == self._held or not self._actionable():
             return False  # not yet actionable: held once the engine has moved on (the flatten done)
-        self._held = state
         wait = self.session.cfg.operator_wait_s
         self.snapshot_kpis()
-        self.checkpoint()
+        self.checkpoint()  # before _held is set: a kill during the hold leaves a checkpoint that holds again
+        self._held = state
         if progress is not None:
             progress.note(self._awaits(state, wait))
         deadline = wall() + wait
