@@ -272,9 +272,10 @@ def test_a_hold_leaves_kpi_snapshots_for_engine_status(tmp_path: Path, monkeypat
     runner.pause = op.pause
     runner.run(limit=30)
     _to_confirm_stage_2(runner)
+    held_at = ses.clock.now()  # the rollout waits before the next row: the replay holds there
     runner.run(limit=31)
     [row] = op.kpis
-    assert (row["domain"], row["stage"], row["ts"]) == ("crypto_spot", 1, ses.clock.now())
+    assert (row["domain"], row["stage"], row["ts"]) == ("crypto_spot", 1, held_at)
 
 
 def test_without_operator_wait_s_a_replay_does_not_hold(tmp_path: Path, monkeypatch) -> None:
