@@ -24,6 +24,11 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
             yield from _must_act(cx, ix, c)
 
 
+def _nor(bad: list[str], word: str) -> str:
+    """How many failing states the message names besides the first: ` (nor in 2 other state(s))`."""
+    return f" (nor {word} {len(bad) - 1} other state(s))" if len(bad) > 1 else ""
+
+
 def _reachable_from_all(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Diagnostic]:
     starts = ix.reachable_leaves if ix.initial_leaves is not None else frozenset(ix.leaves)
     for target in c.args:
@@ -33,8 +38,7 @@ def _reachable_from_all(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Dia
         bad = [leaf for leaf in ix.leaves if leaf in starts and not ix.is_final(leaf) and leaf not in ok]
         if bad:
             yield diag(cx.sources.find(c.pos, c.kind, target), "CHECK_REACHABLE_FROM_ALL",
-                       f"`{target}` cannot be reached from `{bad[0]}`"
-                       + (f" (nor from {len(bad) - 1} other state(s))" if len(bad) > 1 else ""),
+                       f"`{target}` cannot be reached from `{bad[0]}`" + _nor(bad, "from"),
                        f"add a transition from `{bad[0]}` (or an enclosing state) that leads back to `{target}`",
                        path=ix.path_to(bad[0]))
 
@@ -48,8 +52,7 @@ def _must_handle(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Diagnostic
                and not ix.m.ignores_in(leaf, event)]
         if bad:
             yield diag(cx.sources.find(c.pos, c.kind, event), "CHECK_MUST_HANDLE",
-                       f"`{event}` is not handled in `{bad[0]}`"
-                       + (f" (nor in {len(bad) - 1} other state(s))" if len(bad) > 1 else ""),
+                       f"`{event}` is not handled in `{bad[0]}`" + _nor(bad, "in"),
                        f"add a transition on `{event}` from `{bad[0]}`, an enclosing state, or \"*\"; or list "
                        f"it under `{bad[0]}`'s `ignores:` if dropping it there is meant",
                        path=ix.path_to(bad[0]))
@@ -80,8 +83,7 @@ def _must_act(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Diagnostic]:
         listed = next(s for s in names if bad[0] in ix.descendant_leaves(s))
         what = " and ".join(([f"runs `{c.action}`"] if c.action else []) + ([f"goes to `{c.target}`"] if c.target else []))
         yield diag(cx.sources.find(c.pos, "source", listed), "CHECK_MUST_ACT",
-                   f"no transition on `{event}` that can run in `{bad[0]}` {what}"
-                   + (f" (nor in {len(bad) - 1} other state(s))" if len(bad) > 1 else ""),
+                   f"no transition on `{event}` that can run in `{bad[0]}` {what}" + _nor(bad, "in"),
                    f"give `{bad[0]}` (or an enclosing state) a transition on `{event}` that {what}, ahead of "
                    f"any unguarded one that takes the event first; or take it out of the check's `source`",
                    path=ix.path_to(bad[0]))
