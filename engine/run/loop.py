@@ -136,11 +136,12 @@ class Runner:
             self._hold(progress)
         with _long_lived_heap():
             self._run(progress, limit)
-        if self.bars >= len(self.timeline):  # the last poll: a command posted after it is refused
+        done = self.bars >= len(self.timeline)
+        if done:  # the last poll: a command posted after it is refused
             self.session.store.put_json(CLOSING_KEY, True)
             self.session.store.commit()
         self.poll_commands()
-        if self.bars >= len(self.timeline):
+        if done:
             self._unfinished_flatten()
         self.checkpoint()
 
