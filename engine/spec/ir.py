@@ -197,8 +197,13 @@ class Check:
         """What it names, as `engine diff` and the docs print it."""
         if self.kind != "must_act":
             return ", ".join(self.args)
-        does = ([f"runs {self.action}"] if self.action else []) + ([f"goes to {self.target}"] if self.target else [])
-        return f"{self.args[0]} in {', '.join(self.source)} {' and '.join(does)}"
+        return f"{self.args[0]} in {', '.join(self.source)} {self.demand()}"
+
+    def demand(self, quote: str = "") -> str:
+        """must_act: what a transition must do, `runs close_position and goes to closing`."""
+        q = quote
+        return " and ".join(([f"runs {q}{self.action}{q}"] if self.action else [])
+                            + ([f"goes to {q}{self.target}{q}"] if self.target else []))
 
 
 @dataclass(frozen=True, slots=True)

@@ -335,7 +335,7 @@ class _MachineBuilder:
 
     def transition(self, i: int, t: Any) -> Transition:
         path = ("transitions", i)
-        sources = tuple(t.source) if isinstance(t.source, list) else (t.source,)
+        sources = _names(t.source)
         guard = None if t.guard is None else self.expr(t.guard, path + ("guard",))
         return Transition(i, t.event, sources, t.target, self.doc.pos_of(path), guard,
                           self.actions(t.actions, path + ("actions",)), t.priority, t.description)
@@ -344,9 +344,13 @@ class _MachineBuilder:
         (kind,) = c.model_fields_set
         args, pos = getattr(c, kind), self.doc.pos_of(("checks", i))
         if kind == "must_act":
-            source = tuple(args.source) if isinstance(args.source, list) else (args.source,)
-            return Check(kind, (args.event,), pos, source, args.action, args.target)
-        return Check(kind, tuple(args) if isinstance(args, list) else (args,), pos)
+            return Check(kind, (args.event,), pos, _names(args.source), args.action, args.target)
+        return Check(kind, _names(args), pos)
+
+
+def _names(value: str | list[str]) -> tuple[str, ...]:
+    """A name or a list of names (StrOrList), as a tuple."""
+    return tuple(value) if isinstance(value, list) else (value,)
 
 
 # --- the set ---------------------------------------------------------------------

@@ -81,7 +81,7 @@ def _must_act(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Diagnostic]:
            and not any(_does(ix, t, c) for t in _can_run(ix, leaf, event))]
     if bad:
         listed = next(s for s in names if bad[0] in ix.descendant_leaves(s))
-        what = " and ".join(([f"runs `{c.action}`"] if c.action else []) + ([f"goes to `{c.target}`"] if c.target else []))
+        what = c.demand("`")
         yield diag(cx.sources.find(c.pos, "source", listed), "CHECK_MUST_ACT",
                    f"no transition on `{event}` that can run in `{bad[0]}` {what}" + _nor(bad, "in"),
                    f"give `{bad[0]}` (or an enclosing state) a transition on `{event}` that {what}, ahead of "
