@@ -720,6 +720,22 @@ def test_a_store_that_cannot_be_opened_from_a_folder_without_specs_says_so(tmp_p
     assert "--specs" not in err and str(bad) in err, err
 
 
+@pytest.mark.parametrize("command", [("kill", "--mode", "halt"), ("status",), ("promote",), ("degrade", "--domain", "forex"),
+                                     ("move-stop", "--symbol", "X", "--stop", "1")])
+@pytest.mark.parametrize("made", [False, True], ids=["no file", "no tables"])
+def test_a_store_no_run_made_from_a_folder_without_specs_says_no_run(tmp_path, monkeypatch, capsys, command, made):
+    """A run killed while it started leaves no store (or one without tables): from another folder
+    the commands said `--specs specs: no such file or folder`, not that there is no run there."""
+    none = tmp_path / "engine.db"
+    if made:
+        none.touch()
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "--db", str(none)]) == 1
+    err = capsys.readouterr().err
+    assert "no run yet" in err and "--specs specs" not in err, err
+    assert f"hint: {SPECS} is the engine's own" in err, err
+
+
 @pytest.mark.parametrize("where", ["operator .env", "run folder .env too", "shell"])
 def test_a_resume_found_through_this_folders_env_names_its_store(db, tmp_path, capsys, monkeypatch, where):
     """ENGINE_DB_URL read from `.env` here does not follow the resume's `cd` to the run's folder:

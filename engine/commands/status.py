@@ -491,7 +491,8 @@ def use_run_specs(args: argparse.Namespace) -> None:
     """--specs left at its default in a folder that has no `specs`: the spec folders the store's
     run was started with (kv run/config_file), when they are all there. So `engine kill` works
     from any folder, on the machines the engine itself reads; anything else is left as it is, for
-    missing_specs to refuse."""
+    missing_specs to refuse. A store no run made is said as such, not as a missing --specs: that
+    is the news, and the run it suggests there needs --specs (hint)."""
     if spec_paths(args.specs) != [DEFAULT_SPECS] or Path(DEFAULT_SPECS).exists():
         return
     from state.store import NoStore, Store
@@ -501,17 +502,27 @@ def use_run_specs(args: argparse.Namespace) -> None:
         parsed = parse_store_url(url)
     except Exception:  # noqa: BLE001 - a URL that does not parse: the command's own parse says why
         return
-    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).is_file():
-        return
+    if parsed.get_backend_name() == "sqlite" and Path(parsed.database).is_dir():
+        return  # open_existing_store says what it is
     try:
+        if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).is_file():
+            raise NoStore(f"no store at {parsed.database}")
         with Store.open_readonly(url) as store:
             recorded = (store.get_json(CONFIG_FILE_KEY) or {}).get("specs")
-    except NoStore:  # no run made it yet: the command says so, after the --specs it lacks
-        return
+    except NoStore as e:
+        raise CommandError(_no_store(str(e), url, Carried.of(args)) + _specs_hint(args.specs)) from None
     except Exception as e:  # noqa: BLE001 - a store that cannot be opened is that, not a missing --specs
         raise driver_error(parsed, e, reading=True) from None
     if recorded and all(Path(p).exists() for p in recorded):
         args.specs = list(recorded)
+
+
+def _specs_hint(specs: list[str]) -> str:
+    """A hint line for spec paths that name the engine's own elsewhere ("" when none does)."""
+    from engine.spec.shipped import elsewhere
+
+    hint = "; ".join(filter(None, map(elsewhere, spec_paths(specs))))
+    return f"\n    hint: {hint}" if hint else ""
 
 
 def missing_specs(specs: str | list[str]) -> str:
@@ -520,11 +531,8 @@ def missing_specs(specs: str | list[str]) -> str:
     missing = [p for p in spec_paths(specs) if not Path(p).exists()]
     if not missing:
         return ""
-    from engine.spec.shipped import elsewhere
-
-    hint = "; ".join(filter(None, map(elsewhere, missing)))
     return (f"--specs {shown_specs(missing)}: no such file or folder; pass the spec folders the run was given "
-            f"(default: {DEFAULT_SPECS})" + (f"\n    hint: {hint}" if hint else ""))
+            f"(default: {DEFAULT_SPECS})" + _specs_hint(missing))
 
 
 def shown_specs(specs: str | list[str]) -> str:
