@@ -125,8 +125,11 @@ def test_sell_prices_round_up_buy_prices_round_down():
     assert r.status is S.ACCEPTED and r.clamp.detail["changes"]["price"]["to"] == 1.3001
 
 
-def test_stop_beats_take_profit_when_both_touched_in_one_bar():
-    v = PaperVenue(NO_PARTIALS)
+@pytest.mark.parametrize("partial", [0.0, 1.0], ids=["whole fills", "the stop fills in part"])
+def test_stop_beats_take_profit_when_both_touched_in_one_bar(partial):
+    """rev29: a stop that filled only in part left the take-profit working on the same bar, which
+    then filled at the target: better than the stop-first rule, which takes the worse extreme."""
+    v = PaperVenue(PaperConfig(partial_fill_prob=partial))
     v.on_bar(XRP[0])
     run(v, XRP[1:3])
     v.submit(order(v, "entry", Side.BUY, 100))
@@ -142,10 +145,12 @@ def test_stop_beats_take_profit_when_both_touched_in_one_bar():
     v.submit(order(v, "tp", Side.SELL, 100, OrderType.LIMIT, Role.TAKE_PROFIT, price=tp, parent_id="entry"))
     reports = v.on_bar(bar)
     statuses = {(r.client_order_id, r.status) for r in reports}
-    assert ("sl", S.TRIGGERED) in statuses and ("sl", S.FILLED) in statuses
-    assert ("tp", S.CANCELED) in statuses and not fills(reports, "tp")
-    assert fills(reports, "sl")[0].price <= sl  # the worse outcome for the trader
-    assert not v.positions()
+    assert ("sl", S.TRIGGERED) in statuses and fills(reports, "sl")[0].price <= sl  # the worse outcome
+    assert not fills(reports, "tp")
+    if partial:  # both legs work on, the stop's remainder first
+        assert ("sl", S.PARTIALLY_FILLED) in statuses and v.positions()
+    else:
+        assert ("sl", S.FILLED) in statuses and ("tp", S.CANCELED) in statuses and not v.positions()
 
 
 def test_a_working_market_close_fills_before_a_stop_the_bar_touches():

@@ -330,10 +330,15 @@ class PaperVenue:
         if len(active) > 1:
             active.sort(key=_work_order)
         dormant: list[WorkingOrder] = []
+        stopped: set[str] = set()  # brackets whose stop triggered on this bar
         for o in active:
             if o.status not in WORKING:  # (o.working) an earlier order's fill may have ended it
                 continue
             req = o.req
+            if stopped and req.parent_id in stopped and req.type is _LIMIT:
+                # A bar that reaches both legs stops the trade out, even when the stop fills only
+                # in part: which extreme came first is unknown, and the harsh answer is the stop.
+                continue
             if not (req.reduce_only or req.role is not _ENTRY):
                 if self._held(o, symbol):  # (only entries wait)
                     continue
@@ -342,6 +347,8 @@ class PaperVenue:
                     dormant.append(o)
                 continue
             reports += self._work_one(o, bar, inst, pricer)
+            if o.triggered and req.parent_id and req.role in _BRACKET:
+                stopped.add(req.parent_id)
         for o in dormant:
             # A stop sent with a limit entry that filled in this phase: the bar's range beyond the
             # stop came after that fill (from above a buy limit down to a low under its stop, the
