@@ -58,11 +58,11 @@ def test_a_refused_resize_closes_the_position_instead_of_leaving_a_leg_that_does
     assert why.startswith("venue refused to resize the stop_loss leg (amend refused: notional") and "minimum" in why
     assert refused_close.startswith("venue refused the close (notional")  # a kill flatten re-sends it
     assert b.instance.state == "flattening"
-    # The dust left (2.6, under the minimum and not the whole position) cannot be closed at market
+    # The dust left (2.5, under the minimum and not the whole position) cannot be closed at market
     # either: the venue refuses that close too, and the run stops opening risk and says so.
-    assert b.open_qty == pytest.approx(2.6)
+    assert b.open_qty == pytest.approx(2.5)
     [fault] = ex.faults
-    assert fault.startswith("the venue refused the exit of 2.6 XRP-PERP") and "stays open" in fault
+    assert fault.startswith("the venue refused the exit of 2.5 XRP-PERP") and "stays open" in fault
     # The stop the bracket could not replace still works until the position is flat (fail closed:
     # never remove protection you cannot replace); the take-profit, which protects nothing, is gone.
     assert _working(venue, b, "take_profit") is None

@@ -183,3 +183,20 @@ def test_a_refused_close_of_a_late_entry_fill_while_exiting_is_re_sent_until_fla
     assert [kw["reason"] for name, kw in calls if name == "close_position"] == closes + ["late entry fill while exiting"]
     it.send(inst, "position_closed", {})
     assert inst.state == "closed"
+
+
+@pytest.mark.parametrize("leg", ["stop_loss", "take_profit"])
+def test_a_partial_exit_cancels_the_entrys_rest(bracket: BoundMachine, leg: str) -> None:
+    """rev29: a stop filling in part while the entry's rest still worked left that rest buying,
+    below the stop, for bars, while the stop sold: the trade is leaving, no more of it is bought."""
+    it, _, _ = interp()
+    calls: list = []
+    inst = it.create(bracket, "b1", host=calls)
+    it.send(inst, "open", {"side": "buy", "qty": 10.0, "entry_price": 100.0, "limit_price": 0.0,
+                           "stop": 95.0, "take_profit": 110.0})
+    it.send(inst, "entry_fill", {"qty": 4.0, "price": 100.0})
+    assert inst.state == "entry_partial"
+    it.send(inst, "leg_filled", {"leg": leg, "qty": 1.0, "price": 95.0 if leg == "stop_loss" else 110.0})
+    assert [name for name, _ in calls][-2:] == ["resize_legs", "cancel_entry"]
+    it.send(inst, "entry_canceled", {})
+    assert inst.state == "protected" and inst.ctx["qty"] == 4.0
