@@ -782,3 +782,16 @@ def test_a_market_order_sent_inside_a_bar_meets_its_close_not_its_open():
             assert fill.price < ask_at_close
         else:
             assert fill.price >= ask_at_close * (1 + 8 / 1e4) - 1e-4 and fill.quote_id.endswith(str(int(bar.ts * 1000)))
+
+
+def test_a_market_order_arriving_after_the_bar_opened_meets_its_close():
+    """rev29: with a latency longer than a bar (1,000 s on 5-minute bars) an order sent at one
+    close arrived 100 s into the fourth bar and filled at that bar's open, a price from before it
+    reached the venue (7 of 49 such fills beat the close in the reviewer's run)."""
+    i = next(k for k in range(11, len(XRP)) if XRP[k].close > XRP[k].open * 1.003 and XRP[k].close > XRP[k - 1].close)
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.0, latency_ms=1_000_000))
+    run(v, XRP[i - 6:i - 3])
+    v.submit(order(v, "m", Side.BUY, 50))  # at XRP[i - 4]'s close; active 1,000 s later, inside XRP[i]
+    assert not fills(run(v, XRP[i - 3:i]), "m"), "filled before it arrived"
+    (fill,) = fills(v.on_bar(XRP[i]), "m")
+    assert fill.price >= v.quote("XRP-PERP").ask and fill.quote_id.endswith(str(int(XRP[i].ts * 1000)))

@@ -88,8 +88,9 @@ class Pricer:
     def market(self, bar: Bar, side: Side, snapshot: Quote | None, sent_after_open: bool = False) -> tuple[float, str]:
         """The fill price and the id of the quote it came from: the snapshot where its side is
         the worse (the order pays it), else this bar's. An order sent after the bar opened (decided
-        on another series' row inside it) cannot meet its open, a price from before it existed: it
-        meets the bar's close, the first price known to come after it."""
+        on another series' row inside it), or arriving after it opened (a latency longer than a
+        bar), cannot meet its open, a price from before it reached the venue: it meets the bar's
+        close, the first price known to come after it."""
         base = self.side_price(bar, bar.close, side) if sent_after_open else self.side_open(bar, side)
         if snapshot is not None:
             quoted = snapshot.ask if side is _BUY else snapshot.bid

@@ -722,7 +722,10 @@ class PaperVenue:
         else:  # market, or a triggered stop's remainder; the snapshot binds only on arrival
             first = o.bars_worked == 0
             snapshot = self._issued.get(o.req.quote_id) if first else None
-            late = first and o.req.ts > self._opened_from.get(bar.symbol, o.req.ts)  # sent inside this bar
+            opened = self._opened_from.get(bar.symbol, o.req.ts)
+            # Sent inside this bar, or sent before it and arriving after it opened (a latency longer
+            # than a bar): either way its open is a price from before the order reached the venue.
+            late = first and (o.req.ts > opened or o.req.ts < opened < o.active_at)
             price, quote_id = pricer.market(bar, side, snapshot, late)
             return reports + self._fill(o, bar, inst, price, quote_id)
         return reports + self._fill(o, bar, inst, price, snapshot_id(bar.symbol, bar.ts))
