@@ -33,7 +33,7 @@ def load(folder: Path | None = None) -> list[Diagnostic]:
     """Put `.env`'s settings (in `folder`, default the current directory) into os.environ where
     the environment has none; the warnings to show. SpecError for a file that cannot be read."""
     path = (folder or Path()) / NAME
-    if _disabled() or not path.is_file():
+    if _disabled() or not _present(path):
         return []
     from dotenv import load_dotenv
     from dotenv.parser import parse_stream
@@ -43,8 +43,9 @@ def load(folder: Path | None = None) -> list[Diagnostic]:
     if bad:  # the line's text is not shown: it may hold a secret
         raise SpecError([_at(line, Severity.ERROR, "ENV_FILE_SYNTAX", why, SYNTAX_HINT) for line, why in bad])
     kept = "".join(b.original.string for b in bindings if b.key != LIVE)
-    _loaded.update((b.key, b.value) for b in bindings if b.key and b.key != LIVE and b.key not in os.environ)
+    new = {b.key for b in bindings if b.key and b.key != LIVE and b.key not in os.environ}
     load_dotenv(stream=io.StringIO(kept), override=False)
+    _loaded.update((key, os.environ.get(key)) for key in new)  # as loaded: ${VAR} expanded
     return [_at(b.original.line, Severity.WARNING, "ENV_FILE_LIVE_IGNORED",
                 f"{LIVE} is ignored here: a file cannot arm live trading; export {LIVE}=1 in the shell that "
                 "runs the engine to opt in") for b in bindings if b.key == LIVE]
@@ -61,8 +62,8 @@ def _refused(b: Any) -> str | None:
         return None  # a blank or comment line; the live opt-in is never loaded (a warning says so)
     if not _VARIABLE.fullmatch(b.key):
         return "the name before `=` is not a variable name (letters, digits and _, not starting with a digit)"
-    if b.value is None:
-        return f"`{b.key}` has no `=value`: it would be left unset"
+    if b.value is None:  # not named: a value that slipped onto a line of its own reads as a name
+        return "a line with no `=value`: it would be left unset"
     return "the value holds a NUL byte, which no environment variable can" if "\0" in b.value else None
 
 
@@ -90,6 +91,19 @@ def value_in(folder: Path, name: str) -> str | None:
         return dotenv_values(stream=io.StringIO(_text(path))).get(name) or None
     except SpecError:
         return None
+
+
+def _present(path: Path) -> bool:
+    """Whether there is a `.env` to read. One that is there but is no file (a folder, a link to
+    nothing: a vault moved away) is refused, not passed over: the store's line may be in it, and
+    without it the engine would use another store."""
+    if path.is_file():
+        return True
+    if not os.path.lexists(path):
+        return False
+    what = "a link to nothing" if path.is_symlink() and not path.exists() else "not a file"
+    raise SpecError([_at(0, Severity.ERROR, "ENV_FILE_UNREADABLE", f"cannot read it: {what}",
+                         "point it at the file, or remove it")])
 
 
 def _disabled() -> bool:

@@ -80,8 +80,10 @@ def test_a_line_that_does_not_parse_is_named_at_its_line_without_its_text(here: 
 
 
 @pytest.mark.parametrize(("line", "why"), [
-    ("ENGINE_DB_URL", "`ENGINE_DB_URL` has no `=value`: it would be left unset"),
-    ("export ENGINE_DB_URL", "`ENGINE_DB_URL` has no `=value`: it would be left unset"),
+    ("ENGINE_DB_URL", "a line with no `=value`: it would be left unset"),
+    ("export ENGINE_DB_URL", "a line with no `=value`: it would be left unset"),
+    # rev29: a value that slipped onto a line of its own reads as a name, and was printed
+    (f"sk_live_{SECRET}", "a line with no `=value`: it would be left unset"),
     (f'"ENGINE_DB_URL"=postgresql://u:{SECRET}@h/db', "the name before `=` is not a variable name"),
     (f"ENGINE\u200b_DB_URL=postgresql://u:{SECRET}@h/db", "the name before `=` is not a variable name"),
     (f"ENGINE_DB_URL=postgresql://u:{SECRET}\0@h/db", "the value holds a NUL byte"),
@@ -95,6 +97,34 @@ def test_a_line_python_dotenv_passes_over_or_the_environment_refuses_stops_the_c
     assert code == 1 and out == "", out
     assert err.startswith(f".env:2:1: error ENV_FILE_SYNTAX {why}"), err
     assert SECRET not in err and not (here / "var").exists()
+
+
+@pytest.mark.parametrize("what", ["a link to nothing", "not a file"])
+def test_a_dotenv_that_is_there_but_is_no_file_stops_the_command(here: Path, capsys: pytest.CaptureFixture,
+                                                                 what: str) -> None:
+    """rev29: a `.env` linked to a vault file that moved (or a folder) was passed over in silence,
+    and the run used var/engine.db instead of the store its line named."""
+    if what == "not a file":
+        (here / ".env").mkdir()
+    else:
+        (here / ".env").symlink_to(here / "vault" / "env.moved")
+    code, out, err = cli(capsys, "status", "--specs", SPECS)
+    assert code == 1 and out == "", out
+    assert err.startswith(f".env:0:0: error ENV_FILE_UNREADABLE cannot read it: {what}"), err
+    assert not (here / "var").exists()
+
+
+def test_a_value_that_interpolates_counts_as_the_files(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rev29: `${PWD}` in a `.env` value: the loaded value was compared with the line's text, so a
+    store named that way was taken for the shell's, and the resume suggested elsewhere lacked --db."""
+    from engine import envfile
+
+    monkeypatch.setattr(envfile, "_loaded", {})
+    monkeypatch.setenv("PWD", str(here))
+    (here / ".env").write_text("ENGINE_DB_URL=sqlite:///${PWD}/var/engine.db\n")
+    assert envfile.load() == []
+    assert os.environ["ENGINE_DB_URL"] == f"sqlite:///{here}/var/engine.db"
+    assert envfile.from_file("ENGINE_DB_URL")
 
 
 def test_a_dotenv_that_is_not_utf8_is_one_error(here: Path, capsys: pytest.CaptureFixture) -> None:
