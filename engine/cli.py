@@ -97,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `engine status --json | head`; a command whose verdict matters
         silence_stdout()      # (validate) catches this itself and returns its real exit code
         return 0
+    except OSError as e:  # a path the file system refuses (a name too long...): one line, not a traceback
+        if e.filename is None:
+            raise
+        print(f"engine {name}: cannot use {e.filename}: {e.strerror or e}; name another path", file=sys.stderr)
+        return 1
 
 
 def silence_stdout() -> None:

@@ -94,6 +94,9 @@ def as_store_url(value: str, source: str) -> str:
     BadStoreUrl when it is empty or a mistyped URL (`htp:/x` would be a folder `htp:`)."""
     if not value.strip() or "://" in value or SCHEME.match(value):
         return normal_url(value, source)
+    if "?" in value:  # sqlite:///a?b would store in `a`, reading `b` as options (not shown: it may be a secret)
+        raise BadStoreUrl(source, "a file path holding `?`: in its sqlite:/// URL what follows would be read as "
+                          "options, not as part of the file's name; rename the file")
     return f"sqlite:///{value}"
 
 
@@ -132,7 +135,27 @@ def parse_url(url: str, source: str = "the store URL") -> URL:
                           "number, an IPv6 host is written [::1]; the URL is not shown: it may hold a password)"
                           ) from None
     _check_driver(parsed, scheme, source)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        _check_file_name(parsed.database, source)
+    if parsed.get_backend_name() == "sqlite" and "uri" in parsed.query:
+        raise BadStoreUrl(source, "a SQLite URI filename (`uri=`): SQLite reads the name its own way (`file:`, "
+                          "mode=memory), not where the engine's lock, archive and resume look for the file; name "
+                          "the file plainly: sqlite:///path/to/engine.db")
     return parsed
+
+
+# The engine names files after the store's (state.runlock.run_files: `x.db-paper-venue.db-wal`),
+# and a file system takes at most 255 bytes a name: the store's own keeps room for the longest.
+NAME_MAX, NAMED_AFTER = 255, 32
+
+
+def _check_file_name(database: str, source: str) -> None:
+    """BadStoreUrl for a SQLite file whose name (or a folder's on its path) no file system takes."""
+    parts = [len(os.fsencode(p)) for p in Path(database).parts]
+    if parts and (max(parts) > NAME_MAX or parts[-1] > NAME_MAX - NAMED_AFTER):
+        raise BadStoreUrl(source, f"a SQLite file whose path has a name of {max(parts)} bytes: a file system takes "
+                          f"at most {NAME_MAX}, and the engine names its files after the store's; keep the store's "
+                          f"name to {NAME_MAX - NAMED_AFTER} bytes")
 
 
 def _check_driver(parsed: URL, scheme: str, source: str) -> None:

@@ -282,7 +282,7 @@ def _file_holder(path: Path) -> Holder | None:
 
     try:
         file = open(path, encoding="utf-8")  # noqa: SIM115 - the `with` below: only open() may raise here
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no lock file: a folder in its path is none (a file)
         return None
     with file:
         try:

@@ -186,13 +186,23 @@ class Store:
         except BaseException:
             self._depth -= 1
             if self._depth == 0 and self._pending == 0:
-                self.commit()  # release the write lock; the savepoint undid this unit
+                self._release()
             raise
         self._depth -= 1
         self._pending += 1
         if self._depth == 0 and (commit_now or self.durability == "full"
                                  or self._pending >= self.batch_size):
             self.commit()
+
+    def _release(self) -> None:
+        """End the transaction of a unit that failed (the savepoint undid it), releasing the write
+        lock. Where the connection itself is gone (a server that went away) that commit fails too,
+        and must not hide the error that ended the unit: the transaction is rolled back instead."""
+        try:
+            self.commit()
+        except Exception:  # noqa: BLE001 - the unit's own error is the one raised
+            with suppress(Exception):
+                self._session.rollback()
 
     @contextmanager
     def _read(self) -> Iterator[Session]:

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -101,6 +102,9 @@ def test_a_config_that_is_no_mapping_is_one_error_at_its_line(tmp_path, capsys, 
     ("venue: {bogus: 1}\n", "1:9", "unknown key `bogus`"),
     ("venue:\n  slippage_bps: .nan\n", "2:17", "`venue.slippage_bps` is .nan, not a finite number"),
     ("strategy:\n  deadband: -.inf\n", "2:13", "`strategy.deadband` is -.inf, not a finite number"),
+    # rev29: read as a path, "" is the working folder: the run dir went there, the registry was it
+    ('runs_dir: ""\n', "1:11", "`runs_dir`: names no folder (it is empty)"),
+    ('ml: {registry: " "}\n', "1:16", "`ml.registry`: names no folder (it is empty)"),
 ])
 def test_a_bad_config_value_is_reported_at_its_line_with_a_hint(tmp_path, capsys, text: str, where: str,
                                                                 needle: str) -> None:
@@ -167,6 +171,27 @@ def test_max_bars_below_one_is_refused_with_a_hint(tmp_path, capsys, bars: str) 
 
 
 # -- the store -----------------------------------------------------------------------
+@pytest.mark.parametrize("argv", [["status"], ["kill", "--mode", "halt"], ["promote"],
+                                  ["move-stop", "--symbol", "ETH/BTC", "--stop", "0.05"]])
+def test_a_store_under_a_file_is_no_run_not_a_traceback(tmp_path, capsys, argv: list[str]) -> None:
+    """rev29: --db var/engine.db/state.db with var/engine.db a file: the probe of the run lock beside
+    it raised NotADirectoryError."""
+    (tmp_path / "file").write_text("x")
+    assert main([*argv, "--specs", SPECS, "--db", str(tmp_path / "file" / "state.db")]) == 1
+    assert "no run yet" in one_error(capsys)
+
+
+def test_a_name_the_file_system_refuses_is_one_line(tmp_path, capsys) -> None:
+    """rev29: a 300-byte name for the store or the run directory ended in `OSError: File name too long`."""
+    long = "a" * 300
+    assert main(["status", "--specs", SPECS, "--db", str(tmp_path / long)]) == 2
+    assert "a name of 300 bytes: a file system takes at most 255" in one_error(capsys)
+    assert main(["run", "--stage", "1", "--no-progress", "--db", str(tmp_path / "e.db"), "--run-dir",
+                 str(tmp_path / long), "--max-bars", "5"]) == 1
+    err = one_error(capsys)
+    assert err.startswith("engine run: cannot use ") and "File name too long; name another path" in err, err
+
+
 def test_a_store_whose_folder_cannot_hold_the_run_lock_is_one_line(tmp_path, capsys) -> None:
     code = main(["run", "--stage", "1", "--no-progress", "--db", "/proc/e.db", "--run-dir", str(tmp_path / "run")])
     err = one_error(capsys)
@@ -293,3 +318,27 @@ def test_a_full_disk_under_the_audit_trail_names_the_file_and_leaves_no_error_be
     del sink  # its gathered lines cannot reach the disk either: no "Exception ignored" on stderr
     gc.collect()
     assert unraisable == []
+
+
+@pytest.mark.parametrize("error", ["OperationalError", "PendingRollbackError"])
+def test_a_store_lost_as_the_run_starts_is_one_line(tmp_path, monkeypatch, capsys, error: str) -> None:
+    """rev29: a PostgreSQL server stopped while a run started (its first kv rows, outside the
+    replay's own handling) or left a broken session behind ended in a traceback."""
+    from sqlalchemy import exc
+
+    from engine.run.keys import DIR_KEY
+
+    put = Store.put_json
+
+    def lost(store, key, value):
+        if key != DIR_KEY:  # the first row the run writes once it is assembled
+            return put(store, key, value)
+        if error == "OperationalError":
+            raise exc.OperationalError("INSERT", {}, sqlite3.OperationalError("disk I/O error"))
+        raise exc.PendingRollbackError("Can't reconnect until invalid transaction is rolled back")
+
+    monkeypatch.setattr(Store, "put_json", lost)
+    assert engine_run(tmp_path, "--max-bars", "5") == 1
+    err = one_error(capsys)
+    assert err.startswith(f"engine run: lost the state store sqlite:///{tmp_path / 'e.db'} ({error}: "), err
+    assert "continue with `" in err and err.count("\n") == 1, err

@@ -332,3 +332,18 @@ def test_the_journal_pages_through_in_seq_order(tmp_path) -> None:
         store.commit()
         assert [e.payload["i"] for e in store.iter_journal(page=7)] == list(range(25))
         assert [e.seq for e in store.iter_journal(page=7)] == [e.seq for e in store.journal_entries()]
+
+
+def test_a_unit_that_failed_on_a_lost_connection_raises_its_own_error(store: Store, monkeypatch) -> None:
+    """rev29: with the server gone, the commit that ends a failed unit raised PendingRollbackError,
+    which hid the driver's error: `engine run` then printed a traceback instead of its one line."""
+    from sqlalchemy.exc import OperationalError, PendingRollbackError
+
+    def gone() -> None:
+        raise PendingRollbackError("Can't reconnect until invalid transaction is rolled back")
+
+    lost = OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+    monkeypatch.setattr(store._session, "commit", gone)
+    with pytest.raises(OperationalError) as e, store.atomic():
+        raise lost
+    assert e.value is lost

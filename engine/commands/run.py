@@ -147,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
     file = _sqlite_file(parsed)
     _check_store_file(args, url, file)
     _check_reachable(parsed)
-    with _run_lock(url, parsed) as lock:
+    with _store_lost(parsed, args), _run_lock(url, parsed) as lock:
         saved = _saved_run(parsed, specs)
         if saved is not None and saved.finished is not None:  # before a refused resume, or the archiving
             _complete_finished(parsed)
@@ -1163,6 +1163,40 @@ def started_with(args: argparse.Namespace) -> dict[str, Any]:
             "specs": [os.path.abspath(s) for s in args.specs], "cwd": os.getcwd()}
 
 
+STORE_LOST = ("DBAPIError", "PendingRollbackError")  # sqlalchemy.exc: the driver's errors, a session it broke
+
+
+def _lost(e: BaseException) -> bool:
+    """Whether `e` is the store failing (its server gone, its file refused), not a fault of the engine."""
+    return any(c.__name__ in STORE_LOST for c in type(e).__mro__)
+
+
+@contextmanager
+def _store_lost(parsed: Any, args: argparse.Namespace) -> Iterator[None]:
+    """The store failing where no step of the run says so itself (its server gone while the run
+    starts, or as it winds up): one line, its secrets scrubbed, not a traceback."""
+    from state.db import scrubbed, shown_url
+
+    try:
+        yield
+    except Exception as e:
+        if not _lost(_root_cause(e)):
+            raise
+        e = _root_cause(e)
+        cause = getattr(e, "orig", None) or e
+        said = scrubbed(str(cause).splitlines()[0] if str(cause) else "", parsed)
+        raise Refused(f"lost the state store {shown_url(parsed)} ({type(cause).__name__}: {said}). The run stopped; "
+                      f"its state is intact up to its last checkpoint. {_once_usable(parsed)} continue with "
+                      f"`{resume_command_of(args)}` (`engine status` says whether there is a run to continue)", 1
+                      ) from None
+
+
+def _once_usable(parsed: Any) -> str:
+    """What to put right before a resume: for a server store (`parsed`), its server back; for a file, room or rights."""
+    return ("Once its server answers again," if parsed is not None and parsed.get_backend_name() != "sqlite" else
+            "Free space (or make the file writable), then")
+
+
 def _file_failed(e: Exception, args: argparse.Namespace, runner: Any) -> Refused:
     """A write the state store (SQLAlchemy's DBAPIError) or the paper venue's file (sqlite3) refused
     mid-run: a full disk, a file made read-only. The store commits a checkpoint whole or not at all,
@@ -1172,10 +1206,11 @@ def _file_failed(e: Exception, args: argparse.Namespace, runner: Any) -> Refused
     store = runner.session.store
     cause = getattr(e, "orig", None) or e
     said = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-    what = f"the state store {store.url}" if cause is not e else f"the paper venue's file {runner.session.venue.file}"
+    venue = isinstance(e, sqlite3.Error)  # the venue's file is written through sqlite3, the store through SQLAlchemy
+    what = f"the paper venue's file {runner.session.venue.file}" if venue else f"the state store {store.url}"
+    fix = _once_usable(store.engine.url if not venue else None)
     return Refused(f"cannot write {what} ({type(cause).__name__}: {scrubbed(said, store.engine.url)}). The run stopped; "
-                   "its state is intact up to the last checkpoint. Free space (or make the file writable) and "
-                   f"continue with `{resume_command_of(args)}`", 1)
+                   f"its state is intact up to the last checkpoint. {fix} continue with `{resume_command_of(args)}`", 1)
 
 
 def _root_cause(e: BaseException) -> BaseException:
@@ -1247,7 +1282,7 @@ def _execute(args: argparse.Namespace, runner: Any, run_dir: Path, started: floa
         raise Refused(str(e), 1) from None
     except ActionError as e:  # the same refusals, met inside a spec's action (the venue's file, on a submit)
         cause = _root_cause(e)
-        if isinstance(cause, (DBAPIError, sqlite3.Error)):
+        if _lost(cause) or isinstance(cause, sqlite3.Error):
             raise _file_failed(cause, args, runner) from None
         if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
             raise _write_failed(cause, args, run_dir) from None

@@ -102,9 +102,20 @@ def _active_set_file(path: str) -> str:
     return path
 
 
+def _folder(path: str) -> str:
+    """A folder's name: "" (or blanks) would be read as the working folder, its files written there."""
+    if not path.strip():
+        raise PydanticCustomError("folder_name", "names no folder (it is empty)",
+                                  {"hint": "name the folder, e.g. runs or var/models; `.` if the working folder is meant"})
+    return path
+
+
+Folder = Annotated[str, AfterValidator(_folder)]
+
+
 class MLFilter(_Strict):
     enabled: bool | Literal["auto"] = "auto"  # auto: on for symbols with an active registered model
-    registry: str | None = None  # None: the spec set's `kind: ml` spec's registry_root (with_specs)
+    registry: Folder | None = None  # None: the spec set's `kind: ml` spec's registry_root (with_specs)
     symbols: dict[str, list[ModelRef]] = {}  # symbol -> models (several vote as an ensemble)
     exploration: bool = True
     # refuse: no judgement on a bar a model was trained on (its manifest's data.end); allow: judge it
@@ -118,7 +129,7 @@ class MLFilter(_Strict):
 class RunConfig(_Strict):
     execution: Execution
     db: Annotated[str, AfterValidator(_store)]
-    runs_dir: str
+    runs_dir: Folder
     env: str
     seed: int = Field(ge=0)  # numpy's SeedSequence takes no negative seed
     durability: Literal["full", "batch"]
