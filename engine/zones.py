@@ -2,6 +2,8 @@
 time or a day boundary read in one would move from machine to machine, and a replay with it."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 _HOST_ZONES = {
     "localtime": "the machine's own zone",
     "posixrules": "the machine's default rules for POSIX TZ strings",
@@ -23,3 +25,13 @@ def host_zone(name: str) -> str:
 def database_name(name: str) -> str:
     """The database zone a machine's copy stands for (`posix/Europe/Paris`: `Europe/Paris`), or ""."""
     return name.partition("/")[2] if host_zone(name) and "/" in name else ""
+
+
+UTC_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def utc(ts: float) -> datetime:
+    """The UTC time of `ts` (seconds since the epoch), by arithmetic. datetime.fromtimestamp goes
+    through the C library's gmtime, which on a host whose TZ is a `right/` zone counts leap
+    seconds: every time read 27 s early, a bar at 07:00 taken for one in hour 6."""
+    return UTC_EPOCH + timedelta(seconds=ts)

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Mapping
 
+from engine.zones import utc
 from strategies.ml.config import Allowlist, AllowlistsConfig, RegimeConfig, load_spec
 from strategies.ml.pre_spec import regime_values_before_keys
 
@@ -115,7 +116,7 @@ def _utc_hour(ts: "float | datetime") -> int:
         if ts.tzinfo is None:
             raise ValueError("naive datetime: sessions are defined in UTC, pass an aware datetime")
         return ts.astimezone(timezone.utc).hour
-    return datetime.fromtimestamp(float(ts), tz=timezone.utc).hour
+    return utc(float(ts)).hour
 
 
 def _in_window(hour: int, start: int, end: int) -> bool:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Sequence
 
@@ -39,6 +39,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from engine.diagnostics import Pos
 from engine.words import counted
+from engine.zones import utc
 from strategies.ml.config import SelectionConfig
 
 PF_CAP = 100.0  # profit factor with no losing trade: capped so it stays finite (and JSON-safe)
@@ -182,7 +183,7 @@ def build_active_set(chosen: Sequence[Ranked], cfg: SelectionConfig, top: int, m
                      now: float, ranked_until: str | None = None) -> ActiveSet:
     return ActiveSet(
         tuple(r.symbol for r in chosen),
-        datetime.fromtimestamp(now, tz=timezone.utc).isoformat(),
+        utc(now).isoformat(),
         {"top_k": top, "min_trades": min_trades, "weights": normalised_weights(dict(cfg.weights)),
          "ranges": {k: [v.lo, v.hi] for k, v in cfg.ranges.items()}},
         tuple(sorted({r.tf for r in chosen})),

@@ -847,9 +847,9 @@ def _engine_line(engine: dict[str, Any]) -> str:
 
 
 def _iso(ts: float | None) -> str:
-    from datetime import datetime, timezone
+    from engine.zones import utc
 
-    return "?" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "?" if ts is None else utc(ts).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _table(console: Any, table_cls: Any, title: str, rows: list[dict[str, Any]],

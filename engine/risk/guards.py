@@ -6,12 +6,12 @@ Each guard declares the `limits` keys it reads (`@guard("max_concurrent_position
 every guard against a Limits that records its reads, so a declaration cannot fall behind."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Callable
 
 from engine.domain import Side
 from engine.risk.config import Limits, week_seconds
 from engine.risk.types import Context, Rejection
+from engine.zones import utc
 
 Guard = Callable[[Context, Limits], "Rejection | None"]
 GUARDS: dict[str, Guard] = {}
@@ -74,7 +74,7 @@ def session_hours(c: Context, lim: Limits) -> Rejection | None:
     if sess is None:
         return None
     ts, fill_s = c.intent.ts, c.intent.fill_s
-    t = datetime.fromtimestamp(ts, tz=timezone.utc)
+    t = utc(ts)
     if t.weekday() not in sess.weekdays:
         return Rejection("session_hours", f"{c.domain} is closed on {t:%A}", {"weekday": t.weekday()})
     buffer = lim.friday_close_buffer
@@ -88,7 +88,7 @@ def session_hours(c: Context, lim: Limits) -> Rejection | None:
 
 
 def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @guard("spread_max_bps")

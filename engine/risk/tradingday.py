@@ -17,6 +17,8 @@ from functools import lru_cache
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
+from engine.zones import utc
+
 _EPOCH = date(1970, 1, 1)
 
 
@@ -38,7 +40,7 @@ class TradingDays:
 
     def day_of(self, t: float) -> int:
         """The day the time `t` (seconds, UTC) belongs to: end_of(day - 1) < t <= end_of(day)."""
-        day = (datetime.fromtimestamp(t, self._zone).date() - _EPOCH).days
+        day = (utc(t).astimezone(self._zone).date() - _EPOCH).days
         while t <= self.end_of(day - 1):
             day -= 1
         while t > self.end_of(day):

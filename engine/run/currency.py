@@ -101,6 +101,6 @@ def _close_at(s: Any, at: float) -> tuple[float, float]:
 
 
 def _iso(ts: float) -> str:
-    from datetime import datetime, timezone
+    from engine.zones import utc
 
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return utc(ts).strftime("%Y-%m-%d %H:%M UTC")

@@ -8,7 +8,6 @@ reads row t, exactly what one_step_predict would return on bars[:t+1].
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 from engine.data.quoted import QuotedBar
 from engine.domain import Bar, Domain
 from engine.run.config import DomainData, StrategyUse
+from engine.zones import utc
 
 if TYPE_CHECKING:
     from strategies.base import Strategy
@@ -39,7 +39,7 @@ class DataGap:
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat()
+    return utc(ts).isoformat()
 
 
 def data_gaps(symbol: str, ts: np.ndarray, start: int, step: float, over: float) -> tuple[DataGap, ...]:
@@ -67,7 +67,7 @@ def fingerprint(s: "Series") -> dict[str, Any]:
 
 
 def _utc(t: float) -> str:
-    return datetime.fromtimestamp(float(t), timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return utc(float(t)).strftime("%Y-%m-%d %H:%M")
 
 
 @dataclass(slots=True)

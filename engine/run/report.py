@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -22,6 +22,7 @@ from engine.run.owner import OWNER_FILE
 from engine.run.result import ClosedTrade, DomainResult, RunResult
 from engine.run.store_archive import Move, archive, locked_out, put_back, undo
 from engine.words import counted
+from engine.zones import utc
 
 FORMAT = 1
 REPORT, TRADES, EQUITY, AUDIT, JOURNAL = "report.json", "trades.csv", "equity.png", "audit.jsonl", "journal.jsonl"
@@ -447,7 +448,7 @@ def _brief(record: dict[str, Any]) -> str:
 
 
 def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return utc(ts)
 
 
 def _iso(ts: float) -> str:

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 from urllib.parse import quote, unquote
 
+from engine.zones import utc
+
 
 class RegistryError(LookupError):
     """A registry file that cannot be used: the message names it, the hint says what to do."""
@@ -170,7 +172,7 @@ class ModelRegistry:
         # Past any version folder too: one a crash left unindexed must not be renamed over (that fails).
         on_disk = [int(p.name[1:]) for p in base.glob("v*") if p.name[1:].isdigit()]
         version = max([*index["versions"], *on_disk], default=0) + 1
-        created = datetime.fromtimestamp(self.clock(), tz=timezone.utc).isoformat()
+        created = utc(self.clock()).isoformat()
         full = {**manifest, "symbol": symbol, "tf": tf, "version": version, "created_at": created}
         tmp = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=base))
         booster.save_model(str(tmp / "model.json"))
