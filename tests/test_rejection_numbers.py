@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.domain import Domain
+from engine.domain import Bar, Domain
 from engine.run.config import load_config
 from engine.run.decide import Decider, EntryFilters, SymbolInputs
 from engine.run.market import Series
@@ -105,3 +105,22 @@ def test_an_exploration_entry_says_the_draw_took_it_and_what_the_model_said() ->
     want = decider.decide(s, 1, T0)
     assert want.enter and want.tags == ("exploration",) and want.numbers["explored"] is True
     assert want.numbers["ml_filter"]["p_up"] == 0.2 and "fails BUY threshold" in want.numbers["ml_filter"]["verdict"]
+
+
+def test_a_rollout_refusal_carries_the_state_and_modes_it_read(tmp_path: Path) -> None:
+    """rev29: a signal the rollout's state refused was journaled with its rule and side only: the
+    state, the domain's mode there and its book's were in the reason's text alone."""
+    sc = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m",), offset=0, bars=50, seed=1,
+                  partial_fill_prob=0.0, slippage_bps=0.0, max_hold_s=3600.0)
+    runner = build(sc, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    ses.modes["crypto_spot"] = "off"  # as a rollout state that turns the domain off leaves it
+    ses._blocked = ses._blocks()
+    ses.venue.on_bar(Bar("ETH/BTC", T0, 0.09, 0.09, 0.09, 0.09))  # a quote to price the entry from
+    s = _series([-0.4, 0.7], [0.0, 1.0], symbol="ETH/BTC", domain=Domain.CRYPTO_SPOT)  # turns long, confirmed
+    runner._decide(s, 0, T0)
+    runner._decide(s, 1, T0 + 900)
+    ses.ledger.flush(ses.books.values(), ses.execution.orders.values())
+    [row] = ses.store.journal_entries("signal_rejected")
+    assert row.payload["rule"] == "rollout" and row.reason == "rollout `stage_1` has crypto_spot off"
+    assert row.payload["numbers"] == {"state": "stage_1", "domain": "crypto_spot", "mode": "off", "book": "paper"}

@@ -90,7 +90,7 @@ def test_a_paper_run_promoted_to_stage_2_trades_the_live_leg_on_paper_with_stage
     assert params.payload["kill_modes"] == {"daily_loss_limit": [0.035, 0.03], "cooldown": [900.0, 1800.0]}
     stage_2 = [e for e in journal(ses, "stage") if e.key == "stage_2"][-1].payload
     assert stage_2["domains"]["crypto_spot"] == "paper" and stage_2["spec_domains"]["crypto_spot"] == "live"
-    assert ses.entry_block(Domain.CRYPTO_SPOT) == ""
+    assert ses.entry_block(Domain.CRYPTO_SPOT) == ("", {})
 
 
 def test_a_promoted_run_keeps_its_kpis_per_stage(tmp_path: Path) -> None:

@@ -878,9 +878,9 @@ class Runner:
         book = ses.books[dom]
         lev = risk.limits.leverage_caps[domain]
         self.decider.spent(symbol)
-        blocked = ses.entry_block(dom)  # the rollout's state: a domain it has off opens nothing
+        blocked, numbers = ses.entry_block(dom)  # the rollout's state: a domain it has off opens nothing
         if blocked:
-            self._refused(symbol, "rollout", blocked, {"side": side.value})
+            self._refused(symbol, "rollout", blocked, {"numbers": numbers, "side": side.value})
             return
         view = book.risk_view(t, lev, risk.sizing.ladder.window, self._working_entries(dom, book.marks),
                               self._open_risk(dom))

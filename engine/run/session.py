@@ -198,7 +198,7 @@ class Session:
     _broadcasts: frozenset[str] | None = field(default=None, repr=False)
     _demotions: frozenset[str] | None = field(default=None, repr=False)  # rollout states a kill broadcast enters
     _applied: str | None = field(default=None, repr=False)  # the rollout state `modes` and `bound` follow
-    _blocked: dict[Domain, str] = field(default_factory=dict, repr=False)  # domain -> why it takes no entry
+    _blocked: dict[Domain, tuple[str, dict]] = field(default_factory=dict, repr=False)  # domain -> why none, numbers
 
     def __post_init__(self) -> None:
         self.interp.on_guard_error = self._guard_failed
@@ -415,10 +415,11 @@ class Session:
                                         if t.event in broadcasts and t.target is not None)
         return state in self._demotions
 
-    def entry_block(self, dom: Domain) -> str:
-        """Why the rollout's state lets `dom` open no new position now ("" if it may)."""
+    def entry_block(self, dom: Domain) -> tuple[str, dict]:
+        """Why the rollout's state lets `dom` open no new position now ("" if it may), and the
+        figures a refusal records: the rollout's state, the domain's mode there and its book's."""
         self._sync_rollout()
-        return self._blocked.get(dom, "")
+        return self._blocked.get(dom, ("", {}))
 
     def _preview(self, event: str, payload: dict | None, inputs: dict | None) -> Instance:
         """Where the rollout would be after `event`: a dry run on a copy of the instance (the
@@ -502,17 +503,19 @@ class Session:
                                     reason=f"rollout `{ro.state}` is gated by {gate}")
             self.gates[dom] = self.interp.create(self.bound[gate], f"gate:{dom.value}", host=self)
 
-    def _blocks(self) -> dict[Domain, str]:
+    def _blocks(self) -> dict[Domain, tuple[str, dict]]:
         out = {}
         state = self._applied
         for dom, book in self.books.items():
             mode = self.modes.get(dom.value, "off")
+            numbers = {"state": state, "domain": dom.value, "mode": "live, no opt-in" if mode is None else mode,
+                       "book": book.mode}
             if mode is None:
-                out[dom] = f"rollout `{state}` trades {dom.value} live, and this run has no live opt-in for it"
+                out[dom] = (f"rollout `{state}` trades {dom.value} live, and this run has no live opt-in for it", numbers)
             elif mode == "off":
-                out[dom] = f"rollout `{state}` has {dom.value} off"
+                out[dom] = (f"rollout `{state}` has {dom.value} off", numbers)
             elif mode != book.mode:
-                out[dom] = f"rollout `{state}` trades {dom.value} {mode}; its book here is {book.mode}"
+                out[dom] = (f"rollout `{state}` trades {dom.value} {mode}; its book here is {book.mode}", numbers)
         return out
 
     def use_stage(self, stage: int) -> dict[str, dict]:
