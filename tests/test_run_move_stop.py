@@ -48,9 +48,13 @@ def _last_close(runner, b) -> float:
     return runner.session.books[b.domain].marks[b.symbol]
 
 
+def _bid(runner, b) -> float:
+    return runner.session.venue.quote(b.symbol).bid  # where a long's stop triggers
+
+
 def _tighter(runner, b) -> float:
-    """Half-way from the bracket's stop to the market: tighter, and not one the venue would trigger at once."""
-    return round((b.instance.ctx["stop"] + _last_close(runner, b)) / 2, 6)
+    """Half-way from the bracket's stop to the bid: tighter, and not one the venue would trigger at once."""
+    return round((b.instance.ctx["stop"] + _bid(runner, b)) / 2, 6)
 
 
 def _venue_stop(runner, b) -> float:
@@ -97,10 +101,27 @@ def test_a_stop_at_or_beyond_the_market_is_refused_by_the_spec(runner, above: fl
     assert runner.session.kill.state == "normal" and not runner.session.execution.faults
 
 
-def test_without_a_last_close_nothing_is_sent_and_the_row_says_why(runner) -> None:
+def test_a_stop_inside_the_spread_is_past_the_market(runner) -> None:
+    """rev29: the check compared with the last close, not the bid a long's stop triggers on: a stop
+    between them was accepted, and the next flat bar stopped the trade out at once."""
+    [b] = _protected(runner)
+    was, bid, close = b.instance.ctx["stop"], _bid(runner, b), _last_close(runner, b)
+    assert was < bid < close
+    [row] = _move(runner, [b.id], (bid + close) / 2)
+    assert row.reason == f"not applied: {b.id}: stop at or beyond the market price: the venue would trigger it at once"
+    assert b.instance.ctx["stop"] == was
+
+
+def test_without_a_quote_nothing_is_sent_and_the_row_says_why(runner, monkeypatch) -> None:
+    from adapters.base import VenueError
+
     [b] = _protected(runner)
     was = b.instance.ctx["stop"]
-    runner.session.books[b.domain].marks.pop(b.symbol)
+
+    def none(symbol: str):
+        raise VenueError(f"no market data for {symbol} yet")
+
+    monkeypatch.setattr(runner.session.venue, "quote", none)
     [row] = _move(runner, [b.id], was * 1.001)
     assert row.reason == f"not applied: {b.id}: no price of ETH/BTC yet to check the stop against"
     assert b.instance.ctx["stop"] == was

@@ -721,8 +721,8 @@ class Runner:
         """`engine move-stop`: the operator's stop, sent to each bracket the operator saw open
         (args `brackets`, from the last checkpoint) that still is; the bracket spec decides (a
         tighter stop is assigned and amended at the venue, a wider one refused and recorded).
-        The event carries the symbol's last close, for the spec's check that the stop is not at or
-        beyond the market. Returns the moves (`ID: stop 40000 -> 41000`) and, per bracket left as it
+        The event carries the price the stop triggers on (the bid for a long, the ask for a short),
+        for the spec's check that the stop is not at or beyond the market. Returns the moves (`ID: stop 40000 -> 41000`) and, per bracket left as it
         was, why: the rejection its spec recorded (the venue's refusal of the amend included), the
         state that has no transition for it, or its closing."""
         ex = self.session.execution
@@ -736,7 +736,7 @@ class Runner:
             if b is None:
                 why.append(f"{bid}: no longer open")
                 continue
-            price = self._last_close(b)
+            price = self._stop_side(b)
             if price is None:  # the spec checks the stop against the market: without one, nothing is sent
                 why.append(f"{bid}: no price of {b.symbol} yet to check the stop against")
                 continue
@@ -765,10 +765,17 @@ class Runner:
             self._warn(not_traded_warning(missing, traded))
         return moved, why
 
-    def _last_close(self, b: BracketHandle) -> float | None:
-        """The last close the engine has for the bracket's symbol (its domain book's mark), or None."""
-        book = self.session.books.get(b.domain)
-        return None if book is None else book.marks.get(b.symbol)
+    def _stop_side(self, b: BracketHandle) -> float | None:
+        """Where the bracket's stop would trigger now, at the venue's last quote: the bid for a
+        long (its stop sells), the ask for a short. None before the venue has a bar of the symbol.
+        A stop between the bid and the last close is past the market, not short of it."""
+        from adapters.base import VenueError
+
+        try:
+            quote = self.session.venue.quote(b.symbol)
+        except VenueError:
+            return None
+        return quote.bid if b.side is Side.BUY else quote.ask
 
     @contextmanager
     def _moves(self) -> Iterator[list[Record]]:

@@ -243,7 +243,7 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 "price_update": Sent(("price", "atr"), "every bar to each bracket whose state takes it (breakeven, "
                                      "trailing stop, the re-send of a refused close)"),
                 MOVE_STOP: Sent(("stop", "price"), "when the operator moves a symbol's stop (`engine move-stop`), "
-                                "with the symbol's last close"),
+                                "with the price the stop triggers on: the bid (a long) or ask (a short) of the last quote"),
                 STOP_AMEND_REJECTED: Sent(("stop", "reason"), "when the venue refuses an amend of the stop-loss leg, "
                                           "with the stop it still works", answers=("amend_stop", "resize_legs"),
                                           refusal=True),
