@@ -204,6 +204,25 @@ def test_without_a_last_price_the_command_says_the_engine_checks_the_market(runn
         "market is checked when the engine applies it" in err, err
 
 
+def test_a_bracket_opened_since_the_checkpoint_is_reached_on_a_running_engine(runner, capsys, monkeypatch) -> None:
+    """rev29: a position opened after the last checkpoint (up to `checkpoint_every` bars back) was out
+    of reach: `nothing is open on ETH/BTC at the engine's last checkpoint`, though status listed it.
+    The command names the checkpoint's time; the running engine adds what it opened after it."""
+    [b] = _protected(runner)
+    new = _tighter(runner, b)
+    runner.checkpoint()
+    saved = runner.session.store.get_json(status.CHECKPOINT_KEY)
+    saved["brackets"], saved["clock"] = [], b.ts - 1.0  # as a checkpoint from before the bracket opened
+    runner.session.store.put_json(status.CHECKPOINT_KEY, saved)
+    runner.session.store.commit()
+    monkeypatch.setattr("engine.commands.move_stop.running_engine", lambda url: "pid 1")
+    assert main(["move-stop", "--symbol", "ETH/BTC", "--stop", str(new), "--db", str(runner.session.cfg.db),
+                 "--specs", SPECS]) == 0
+    assert "for 0 bracket(s) and each one the engine opened on it since its last checkpoint" in capsys.readouterr().out
+    assert runner.poll_commands()
+    assert b.instance.ctx["stop"] == new and _venue_stop(runner, b) == pytest.approx(new, abs=1e-6)
+
+
 @pytest.mark.parametrize("argv, code, said", [
     (("--symbol", "BTC-PERP", "--stop", "41000"), 1, "nothing is open on BTC-PERP at the engine's last checkpoint"),
     (("--symbol", "ETH/BTC", "--domain", "forex", "--stop", "0.08"), 2, "ETH/BTC trades in crypto_spot, not forex"),

@@ -1,9 +1,11 @@
 """`engine move-stop --symbol S --stop PRICE [--domain D]`: move the stop of the positions open on S.
 
 Posted to the state store's control channel like `engine kill`, naming the brackets open on the
-symbol at the engine's last checkpoint (`engine status` lists them with their stops). The running
-engine, or the next `engine run --stage N --resume`, sends each of them still open the bracket
-spec's `move_stop` with the stop given and the symbol's last close, between two rows, and the spec
+symbol at the engine's last checkpoint (`engine status` lists them with their stops), and that
+checkpoint's replay time (`since`): a running engine also takes each bracket it opened on the
+symbol after it, which no checkpoint has shown yet. The running engine, or the next
+`engine run --stage N --resume`, sends each of them still open the bracket spec's `move_stop`
+with the stop given and the price the stop triggers on, between two rows, and the spec
 decides: specs/orders/bracket.yaml tightens the stop and amends the venue's stop leg, and refuses,
 recorded, a wider one (`stop may not widen`) and one at or beyond the market, which the venue would
 trigger at once; a stop amend the venue refuses leaves the stop where the venue holds it. The
@@ -15,7 +17,7 @@ older than the engine's.
 
     command: "move_stop"
     args: {"machine": "bracket", "event": "move_stop", "symbol": "BTC-PERP", "domain": "crypto_perp" | None,
-           "brackets": ["<bracket id>", ...], "stop": 41000.0, "reason": "operator"}
+           "brackets": ["<bracket id>", ...], "since": 1700000000.0 | None, "stop": 41000.0, "reason": "operator"}
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from typing import Any
 
 from engine.commands.status import (BRACKET_MACHINE, USAGE, CommandError, add_db_argument, add_specs_argument,
                                     command_store_url, load_spec_set, open_brackets, open_existing_store,
-                                    post_while_open, refuse_finished, refuse_untaken, resume_command, shown_specs, use_run_specs,
-                                    when_applied)
+                                    post_while_open, refuse_finished, refuse_untaken, resume_command, running_engine,
+                                    shown_specs, use_run_specs, when_applied)
 from engine.domain import Domain
 from engine.run.keys import CHECKPOINT_KEY
 from engine.spec.contract import MOVE_STOP
@@ -82,18 +84,21 @@ def _move(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         refuse_finished(store, url, carried)
         named = [b for b in open_brackets(store)
                  if b["symbol"] == args.symbol and args.domain in (None, b["domain"])]
-        if not named:
+        running = running_engine(url) is not None
+        if not named and not running:
             where = f" in {args.domain}" if args.domain else ""
             raise CommandError(f"nothing is open on {args.symbol}{where} at the engine's last checkpoint: nothing "
                                f"was posted (`{carried.command('status')}` lists the open positions and their stops)")
         prices = _last_closes(store)
         resume = resume_command(store, args)
         refuse_untaken(url, resume, carried)
+        since = (store.get_json(CHECKPOINT_KEY) or {}).get("clock") if running else None
         command_id = post_while_open(store, url, carried, MOVE_STOP, {
             "machine": machine.name, "event": MOVE_STOP, "symbol": args.symbol, "domain": args.domain,
-            "brackets": [b["bracket"] for b in named], "stop": args.stop, "reason": args.reason})
+            "brackets": [b["bracket"] for b in named], "since": since, "stop": args.stop, "reason": args.reason})
         when = when_applied(url, resume, store)
-    lines = [f"posted #{command_id}: {MOVE_STOP} {args.symbol} to {args.stop:g} for {len(named)} bracket(s); "
+    newer = " and each one the engine opened on it since its last checkpoint" if running else ""
+    lines = [f"posted #{command_id}: {MOVE_STOP} {args.symbol} to {args.stop:g} for {len(named)} bracket(s){newer}; "
              f"{when} (the journal says what it did: `{carried.command('status')}` shows the "
              "stops)"]
     lines += [f"  {b['bracket']} ({b['domain']}, {b['side']}, `{b['state']}`): stop {_num(b['stop'])} -> "

@@ -731,7 +731,7 @@ class Runner:
             return [], [f"the command's stop {stop!r} is not a price"]  # a hand-made row: never a crash loop
         moved: list[str] = []
         why: list[str] = []
-        for bid in args.get("brackets", ()):
+        for bid in self._named(args):
             b = ex.brackets.get(bid)
             if b is None:
                 why.append(f"{bid}: no longer open")
@@ -764,6 +764,16 @@ class Runner:
         if missing:
             self._warn(not_traded_warning(missing, traded))
         return moved, why
+
+    def _named(self, args: dict) -> list[str]:
+        """The brackets a move-stop command names: those open at the checkpoint the operator saw,
+        then those opened on its symbol (and domain) after it, which no checkpoint had shown
+        (`since`: a running engine's last checkpoint; None: none added)."""
+        named, since = list(args.get("brackets", ())), args.get("since")
+        if isinstance(since, (int, float)) and not isinstance(since, bool):
+            named += [b.id for b in self.session.execution.open_brackets(args.get("symbol"))
+                      if b.ts > since and args.get("domain") in (None, b.domain.value) and b.id not in named]
+        return named
 
     def _stop_side(self, b: BracketHandle) -> float | None:
         """Where the bracket's stop would trigger now, at the venue's last quote: the bid for a
