@@ -168,3 +168,25 @@ def test_a_nan_quantity_opens_nothing(machine):
     out = f.send("open_requested", qty=float("nan"), dte=20.0)
     assert [(r.kind, r.guard_inputs) for r in out] == [("guard_error", {"event.qty": "nan"})]
     assert f.state == "flat" and f.called("submit_entry") == [] and f.ctx["qty"] == 0.0
+
+
+def test_a_partial_close_is_what_rolls_and_settles(machine):
+    """rev29: no event told the machine of a partial close, so a 4-lot position cut to 1 rolled
+    4 lots: new risk opened in the next contract."""
+    f = holding(machine)
+    f.send("position_changed", qty=1.0)
+    f.send("dte_update", dte=2.0)
+    n = f.params["roll_slices"]
+    for _ in range(n - 1):
+        f.wait(f.params["slice_interval"])
+    assert f.state == "holding" and sum(s["qty"] for s in f.called("roll_slice")) == 1.0
+
+
+def test_a_change_mid_roll_closes_the_rest(machine):
+    f = holding(machine)
+    f.send("dte_update", dte=2.0)
+    assert f.state == "rolling"
+    f.send("position_changed", qty=2.0)
+    assert f.state == "closing" and f.called("close_position")[-1]["reason"] == "position changed during a roll"
+    f.wait(f.params["slice_interval"])
+    assert len(f.called("roll_slice")) == 1  # no slice after it
