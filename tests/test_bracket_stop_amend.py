@@ -133,3 +133,26 @@ def test_a_moved_stop_is_tighter_and_short_of_the_market(recorded: BoundMachine,
         assert amended == [stop] and inst.ctx["stop"] == stop
     else:
         assert amended == [] and inst.ctx["stop"] == was and [n for n, _ in calls] == ["record_rejection"]
+
+
+def test_the_brackets_stop_is_the_one_the_venue_put_on_its_grid(machines) -> None:
+    """rev29: the venue worked the stop at 0.091623 (its tick), the bracket kept 0.0916223: status
+    showed a stop the venue did not hold, and a move to 0.0916226 was journaled as moved while
+    nothing changed at the venue. The venue's price reaches the bracket (`stop_conformed`), on
+    placement and on an amend, and a move weighs against it."""
+    venue, _, ex = execution_at(machines, PaperConfig(partial_fill_prob=0.0), OPEN_AT)
+    tick = venue.catalogue.get("XRP-PERP").tick
+    quote = venue.quote("XRP-PERP")
+    off = STOP + tick / 3  # a short's stop (a buy stop): the venue rounds it down, towards the market
+    b = ex.open_bracket(Intent("XRP-PERP", Domain.CRYPTO_PERP, Side.SELL, quote, off, TAKE_PROFIT, quote.ts, "s"),
+                        10.0)
+    bar = XRP[OPEN_AT + 1]
+    ex.clock.set(bar.ts)
+    ex.on_reports(venue.on_bar(bar))
+    held = venue._orders[b.legs["stop_loss"].id].req.price
+    assert held == pytest.approx(STOP) and b.instance.ctx["stop"] == held
+    ex.operator_event(b, MOVE_STOP, {"stop": STOP - tick / 3, "price": bar.close}, "operator")
+    held = venue._orders[b.legs["stop_loss"].id].req.price
+    assert held == pytest.approx(STOP - tick) and b.instance.ctx["stop"] == held
+    ex.operator_event(b, MOVE_STOP, {"stop": held + tick / 3, "price": bar.close}, "operator")
+    assert b.instance.ctx["stop"] == held  # the venue's stop: that move would widen it

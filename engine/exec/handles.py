@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.base import ReportStatus, VenueReport
 from engine.domain import Domain, Fill, OrderRequest, OrderType, Role, Side, order_id, order_id_prefix
-from engine.spec.contract import CLOSE_REFUSED, LEG_RESIZE_REJECTED, STOP_AMEND_REJECTED
+from engine.spec.contract import CLOSE_REFUSED, LEG_RESIZE_REJECTED, STOP_AMEND_REJECTED, STOP_CONFORMED
 
 if TYPE_CHECKING:
     from engine.exec.execution import Execution
@@ -105,6 +105,8 @@ class OrderHandle:
         price = price if report.price is None else report.price
         self.execution.journal_amend(self, report.qty, price, report.reason)
         ctx.raise_event("updated", {"qty": report.qty, "price": price})
+        if self.bracket is not None and report.clamp is not None:
+            self.bracket.on_conformed(self, report.price)
 
     def request_reconciliation(self, ctx: "ActionContext") -> None:
         try:
@@ -185,6 +187,8 @@ class OrderHandle:
         self.execution.journal_report(self, report)
         if self.bracket is not None and status in _FINAL:
             self.bracket.on_order_done(self, status, report.reason)
+        elif self.bracket is not None and report.clamp is not None:
+            self.bracket.on_conformed(self, report.price)
 
 
 def _rest(order: OrderHandle) -> float:
@@ -509,6 +513,15 @@ class BracketHandle:
             return
         price = report.price if report.price is not None else float(order.instance.ctx["price"])
         self.execution.post(self.instance, STOP_AMEND_REJECTED, {"stop": price, "reason": report.reason})
+
+    def on_conformed(self, order: OrderHandle, price: float | None) -> None:
+        """The venue accepted `order` on its own grid (a CLAMP): for the stop-loss leg, tell the
+        bracket machine the stop the venue works, so the stop it shows, journals and weighs a
+        move against is the venue's, not the unrounded one it asked for."""
+        if price is None or self.legs.get("stop_loss") is not order or self.instance is None:
+            return
+        if price != self.instance.ctx.get("stop"):
+            self.execution.post(self.instance, STOP_CONFORMED, {"stop": price})
 
     def _live_legs(self) -> list[OrderHandle]:
         return [o for o in self.legs.values() if self.execution.is_live(o)]

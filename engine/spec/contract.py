@@ -42,6 +42,7 @@ STOP_AMEND_REJECTED = "stop_amend_rejected"
 # The venue refused to resize a bracket's leg (an amend of its qty): the leg no longer covers the
 # position, which the bracket spec must answer (the shipped one closes it at market).
 LEG_RESIZE_REJECTED = "leg_resize_rejected"
+STOP_CONFORMED = "stop_conformed"  # the venue works the stop-loss leg on its price grid, not as asked
 # The venue refused a bracket's market close and no other close of it works: the position stays
 # open, which the bracket spec must answer (the shipped one re-sends it at the next kill flatten).
 CLOSE_REFUSED = "close_refused"
@@ -247,6 +248,9 @@ ENGINE_CONTRACT: Mapping[str, Needs] = {
                 STOP_AMEND_REJECTED: Sent(("stop", "reason"), "when the venue refuses an amend of the stop-loss leg, "
                                           "with the stop it still works", answers=("amend_stop", "resize_legs"),
                                           refusal=True),
+                STOP_CONFORMED: Sent(("stop",), "when the venue accepts the stop-loss leg, or an amend of it, at "
+                                     "another price than asked (its tick grid), with the price it works at",
+                                     answers=("place_legs", "amend_stop")),
                 LEG_RESIZE_REJECTED: Sent(("leg", "reason"), "when the venue refuses to resize a leg (an amend of "
                                           "its qty): the leg no longer covers the position",
                                           answers=("resize_legs", "amend_stop"), refusal=True)},
