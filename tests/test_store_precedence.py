@@ -77,4 +77,9 @@ def test_a_bad_config_for_status_is_one_message_at_its_line(tmp_path: Path, caps
     config = tmp_path / "run.yaml"
     config.write_text("db: [not, a, path]\n")
     code, err = _status(capsys, "--config", str(config))
-    assert code == 1 and f"{config}:1:" in err and "Traceback" not in err
+    assert code == 1 and err.startswith(f"{config}:1:") and "Traceback" not in err  # as `engine run` prints it
+
+
+def test_a_config_folder_is_called_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code, err = _status(capsys, "--config", str(tmp_path))
+    assert code == 2 and f"--config {tmp_path}: a directory; pass the run config file" in err, err

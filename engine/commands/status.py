@@ -137,18 +137,17 @@ def checked_store_url(db: str | None, config_db: str | None) -> str:
 
 
 def _config_db(path: str | None) -> str | None:
-    """The run config's `db` (None without a config: the default applies, as for `engine run`)."""
-    from engine.diagnostics import SpecError, render
+    """The run config's `db` (None without a config: the default applies, as for `engine run`). A
+    config with errors raises them (SpecError: file:line:col, as `engine run` prints them)."""
     from engine.run.config import load_config
 
     if path is None:
         return None
     if not Path(path).is_file():
-        raise CommandError(f"--config {path}: no such file; pass the run config `engine run` was given", USAGE)
+        what = "a directory" if Path(path).is_dir() else "no such file"
+        raise CommandError(f"--config {path}: {what}; pass the run config file `engine run` was given", USAGE)
     try:
         return load_config(path, strategy=False).db
-    except SpecError as e:
-        raise CommandError(render(e.diagnostics)) from None
     except OSError as e:
         raise CommandError(f"--config {path}: cannot read it ({e})", USAGE) from None
 
