@@ -818,6 +818,7 @@ def _check_resumable(args: argparse.Namespace) -> bool:
     store, no checkpoint, a finished run or a store that cannot be read is left to _check_saved
     and the run lock. True: another build of the engine last started or resumed the stopped run."""
     from engine.commands.status import CommandError, command_store_url, open_existing_store
+    from engine.diagnostics import SpecError
     from engine.run.build import other_build
     from engine.suggest import Carried
 
@@ -825,7 +826,7 @@ def _check_resumable(args: argparse.Namespace) -> bool:
 
     try:
         url = command_store_url(args)
-    except CommandError:  # a config this build refuses: its diagnostics follow, and say if another build ran it
+    except (CommandError, SpecError):  # a config this build refuses: its diagnostics follow, and say if another build ran it
         return _other_build_of(args)
     except Exception:  # noqa: BLE001 - a server that cannot be reached: the start says so in one line
         return False
