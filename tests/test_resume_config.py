@@ -64,6 +64,23 @@ def test_a_resume_found_through_another_config_names_the_store(tmp_path: Path, c
     assert "--config" not in resume and resume[resume.index("--db") + 1] == str(db)
 
 
+def test_a_resume_whose_config_is_broken_now_names_the_store(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The run's config, edited since into one this build refuses: the suggestion names the store
+    outright rather than failing on that config (its errors are the resume's to report)."""
+    from engine.run.keys import CHECKPOINT_KEY, CONFIG_FILE_KEY
+    from state.store import Store
+
+    db, broken, finder = tmp_path / "e.db", tmp_path / "run.yaml", tmp_path / "finder.yaml"
+    broken.write_text("db: [not, a, path]\n")
+    finder.write_text(f"db: {db}\n")
+    with Store.open(path=str(db)) as s:
+        s.put_json(CHECKPOINT_KEY, {"cursor": 120, "clock": 1516515300.0, "stage": 1})
+        s.put_json(CONFIG_FILE_KEY, {"path": str(broken)})
+    assert main(["status", "--json", "--config", str(finder), "--specs", SPECS]) == 0
+    resume = _suggested(json.loads(capsys.readouterr().out)["engine"]["resume"], None)
+    assert resume[resume.index("--db") + 1] == str(db)
+
+
 def test_a_resume_names_the_specs_the_run_was_given(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The specs status reads its commands from need not be the run's: the run's own come back."""
     from engine.run.keys import CHECKPOINT_KEY, CONFIG_FILE_KEY

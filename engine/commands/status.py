@@ -452,6 +452,7 @@ def _resume_db(store: Any, args: argparse.Namespace, config: str | None, folder:
     its config) names this very store; else the store itself (the run's own --db had overridden
     its config, or this command found the store through another config, folder or `.env`)."""
     from engine import envfile
+    from engine.diagnostics import SpecError
     from state.db import ENV_VAR, BadStoreUrl, store_url
 
     if args.db is not None:
@@ -463,7 +464,7 @@ def _resume_db(store: Any, args: argparse.Namespace, config: str | None, folder:
     try:
         named = _located(store_url(None, _config_db(config and os.path.join(there, config)),
                                    environ={ENV_VAR: folder_env} if folder_env else {}), there)
-    except (CommandError, BadStoreUrl):  # the run's config or .env is gone or broken: name the store outright
+    except (CommandError, BadStoreUrl, SpecError):  # the run's config or .env is gone or broken: name the store outright
         named = None
     # The URL this command opened, not store.url: that one is shown to people, its password masked.
     return None if named == _located(command_store_url(args), os.getcwd()) else _anywhere(store.url)
