@@ -221,6 +221,8 @@ def test_a_bracket_opened_since_the_checkpoint_is_reached_on_a_running_engine(ru
     assert "for 0 bracket(s) and each one the engine opened on it since its last checkpoint" in capsys.readouterr().out
     assert runner.poll_commands()
     assert b.instance.ctx["stop"] == new and _venue_stop(runner, b) == pytest.approx(new, abs=1e-6)
+    row = _move(runner, [], new, reason="again")[-1]  # nothing named, nothing opened since
+    assert row.reason == "not applied: nothing is open on ETH/BTC"
 
 
 @pytest.mark.parametrize("argv, code, said", [

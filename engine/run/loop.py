@@ -749,7 +749,7 @@ class Runner:
                 why += refused or [f"{bid}: {r.reason}" for r in own if r.reason] or [f"{bid}: no transition fired"]
         if ex.faults:  # an answer the step dropped (a gap in the order spec): fail closed now, not at the next row
             self._raise_faults()
-        return moved, why if moved or why else ["the command names no bracket"]
+        return moved, why if moved or why else [f"nothing is open on {args.get('symbol')}"]
 
     def _set_active(self, cmd: Command, text: str) -> tuple[list[str], list[str]]:
         """`engine select --state DB`: new entries are limited to the set it chose from this row
