@@ -112,6 +112,17 @@ def test_a_stop_inside_the_spread_is_past_the_market(runner) -> None:
     assert b.instance.ctx["stop"] == was
 
 
+def test_a_stop_a_fraction_of_a_tick_short_of_the_market_is_weighed_on_the_grid(runner) -> None:
+    """rev30: the check ran on the stop as asked, then the venue rounded it towards the market onto
+    the bid itself, and the bracket took that price: a flat bar stopped the trade out."""
+    [b] = _protected(runner)
+    was, bid = b.instance.ctx["stop"], _bid(runner, b)
+    tick = runner.session.venue.catalogue.get(b.symbol).tick
+    [row] = _move(runner, [b.id], bid - tick / 3)
+    assert row.reason == f"not applied: {b.id}: stop at or beyond the market price: the venue would trigger it at once"
+    assert b.instance.ctx["stop"] == was
+
+
 def test_without_a_quote_nothing_is_sent_and_the_row_says_why(runner, monkeypatch) -> None:
     from adapters.base import VenueError
 

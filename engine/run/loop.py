@@ -741,7 +741,7 @@ class Runner:
                 why.append(f"{bid}: no price of {b.symbol} yet to check the stop against")
                 continue
             was = b.instance.ctx["stop"]
-            own, refused = ex.operator_event(b, MOVE_STOP, {"stop": float(stop), "price": price},
+            own, refused = ex.operator_event(b, MOVE_STOP, {"stop": self._on_grid(b, float(stop)), "price": price},
                                              operator_cause(text))
             if any(r.kind == "transition" for r in own) and not refused:
                 moved.append(f"{bid}: stop {was:g} -> {b.instance.ctx['stop']:g}")
@@ -774,6 +774,16 @@ class Runner:
             named += [b.id for b in self.session.execution.open_brackets(args.get("symbol"))
                       if b.ts > since and args.get("domain") in (None, b.domain.value) and b.id not in named]
         return named
+
+    def _on_grid(self, b: BracketHandle, stop: float) -> float:
+        """The operator's stop on the instrument's tick grid, rounded towards the market as the venue
+        conforms a stop leg (a long's sells: up; a short's buys: down): the spec weighs the price the
+        venue will work, so a stop a fraction of a tick short of the market is not accepted and then
+        put on it."""
+        from adapters.paper.clamp import snap
+
+        tick = self._instrument(b.symbol).tick
+        return snap(stop, tick, up=b.side is Side.BUY) if tick > 0 else stop
 
     def _stop_side(self, b: BracketHandle) -> float | None:
         """Where the bracket's stop would trigger now, at the venue's last quote: the bid for a
