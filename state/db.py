@@ -94,9 +94,9 @@ def as_store_url(value: str, source: str) -> str:
     BadStoreUrl when it is empty or a mistyped URL (`htp:/x` would be a folder `htp:`)."""
     if not value.strip() or "://" in value or SCHEME.match(value):
         return normal_url(value, source)
-    if "?" in value:  # sqlite:///a?b would store in `a`, reading `b` as options (not shown: it may be a secret)
-        raise BadStoreUrl(source, "a file path holding `?`: in its sqlite:/// URL what follows would be read as "
-                          "options, not as part of the file's name; rename the file")
+    if "?" in value or "%" in value:  # as a sqlite:/// URL: `a?b` stores in `a`, `a%20b` in `a b` (not shown)
+        raise BadStoreUrl(source, "a file path holding `?` or `%`: in its sqlite:/// URL what follows a `?` would be "
+                          "read as options, and `%XX` as an escaped character, not as the file's name; rename the file")
     return f"sqlite:///{value}"
 
 
@@ -141,8 +141,15 @@ def parse_url(url: str, source: str = "the store URL") -> URL:
         raise BadStoreUrl(source, "a SQLite URI filename (`uri=`): SQLite reads the name its own way (`file:`, "
                           "mode=memory), not where the engine's lock, archive and resume look for the file; name "
                           "the file plainly: sqlite:///path/to/engine.db")
+    ignored = sorted(set(parsed.query) - SQLITE_OPTIONS) if parsed.get_backend_name() == "sqlite" else []
+    if ignored:  # mode=ro, cache=shared...: URI filename options, which a plain URL passes over in silence
+        raise BadStoreUrl(source, f"SQLite takes no `{ignored[0]}` option in a plain URL (a URI filename's, which the "
+                          "engine refuses): it would be ignored; name the file alone: sqlite:///path/to/engine.db")
     return parsed
 
+
+# The query options pysqlite's connect() takes in a sqlite:/// URL (SQLAlchemy's pysqlite dialect).
+SQLITE_OPTIONS = frozenset({"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements"})
 
 # The engine names files after the store's (state.runlock.run_files: `x.db-paper-venue.db-wal`),
 # and a file system takes at most 255 bytes a name: the store's own keeps room for the longest.

@@ -57,12 +57,12 @@ def test_postgres_gets_a_hint_not_a_rewrite() -> None:
 
 
 @pytest.mark.parametrize("value", ["sqlite:///file:mem.db?mode=memory&cache=shared&uri=true", "sqlite:///file:st.db?uri=true",
-                                   "backup?2.db", f"x.db?key={SECRET}"])
+                                   "backup?2.db", f"x.db?key={SECRET}", "var/run%2024.db", "sqlite:///x.db?mode=ro"])
 def test_a_sqlite_name_read_other_than_as_a_file_is_refused(value: str, capsys: pytest.CaptureFixture) -> None:
     """rev29: a URI filename ran a whole run on an in-memory store (status then found no run), or
     wrote `st.db` while the lock, archive and resume looked at `file:st.db`; a `?` in a path stored
     the run in `backup` and echoed the rest unmasked."""
-    with pytest.raises(BadStoreUrl, match="URI filename|holding `?`"):
+    with pytest.raises(BadStoreUrl, match="URI filename|holding `?`|no `mode` option"):
         store_url(value)
     _one_line(capsys, main(["status", "--specs", SPECS, "--db", value]))
 
