@@ -81,16 +81,23 @@ def from_file(name: str) -> bool:
 
 def value_in(folder: Path, name: str) -> str | None:
     """`name` as a command run in `folder` would read it from that folder's `.env` (None: the file
-    has no such line, or there is no readable file)."""
+    has no such line, or there is no readable file). Its ${VAR}s are expanded as there: the shell
+    that `cd`s to `folder` has it as $PWD, where this command's would name its own folder."""
     path = folder / NAME
     if _disabled() or not path.is_file():
         return None
     from dotenv import dotenv_values
+    from dotenv.variables import parse_variables
 
     try:
-        return dotenv_values(stream=io.StringIO(_text(path))).get(name) or None
+        raw = dotenv_values(stream=io.StringIO(_text(path)), interpolate=False)
     except SpecError:
         return None
+    value = raw.get(name)
+    if not value:
+        return None
+    there = {**{k: v for k, v in raw.items() if v is not None}, **os.environ, "PWD": str(folder.resolve())}
+    return "".join(atom.resolve(there) for atom in parse_variables(value)) or None
 
 
 def _present(path: Path) -> bool:

@@ -147,3 +147,14 @@ def test_help_reads_no_dotenv(here: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "engine.cli", "--help"], cwd=here, capture_output=True, text=True,
                           env=env, timeout=120)
     assert done.returncode == 0 and "validate" in done.stdout and done.stderr == "", done.stderr
+
+
+def test_a_value_read_for_another_folder_expands_as_there(here: Path) -> None:
+    """rev30: B's status suggested `cd A && engine run ... --resume` without --db, reading A's
+    `ENGINE_DB_URL=sqlite:///${PWD}/var/engine.db` with B's $PWD: pasted, it resumed A's own run."""
+    from engine import envfile
+
+    a = here / "A"
+    a.mkdir()
+    (a / ".env").write_text("ENGINE_DB_URL=sqlite:///${PWD}/var/engine.db\n")
+    assert envfile.value_in(a, "ENGINE_DB_URL") == f"sqlite:///{a.resolve()}/var/engine.db"
