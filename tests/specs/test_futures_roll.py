@@ -190,3 +190,14 @@ def test_a_change_mid_roll_closes_the_rest(machine):
     assert f.state == "closing" and f.called("close_position")[-1]["reason"] == "position changed during a roll"
     f.wait(f.params["slice_interval"])
     assert len(f.called("roll_slice")) == 1  # no slice after it
+
+
+def test_an_expiry_after_a_change_mid_roll_settles_what_the_front_contract_holds(machine):
+    """rev30: the expiry settled a share of the size the roll started with (0.5 of a lot) where the
+    change had said what the front contract holds."""
+    f = holding(machine)
+    f.send("dte_update", dte=2.0)
+    f.wait(f.params["slice_interval"])  # 2 of 4 slices rolled
+    f.send("position_changed", qty=1.0)
+    f.send("expiry_reached", settlement_price=1.08)
+    assert f.called("settle_position") == [{"price": 1.08, "qty": 1.0}]
