@@ -39,6 +39,18 @@ def opened(bracket: BoundMachine, qty: float, side: str = "buy"):
     return it, inst, calls
 
 
+def part_filled(bracket: BoundMachine, qty: float, filled: float):
+    """A long of `qty` at 100 (stop 95, take-profit 110) whose entry filled `filled` so far."""
+    it, _, _ = interp()
+    calls: list = []
+    inst = it.create(bracket, "b1", host=calls)
+    it.send(inst, "open", {"side": "buy", "qty": qty, "entry_price": 100.0, "limit_price": 0.0,
+                           "stop": 95.0, "take_profit": 110.0})
+    it.send(inst, "entry_fill", {"qty": filled, "price": 100.0})
+    assert inst.state == "entry_partial"
+    return it, inst, calls
+
+
 def test_two_legs_that_fill_the_position_between_them_close_it(bracket: BoundMachine) -> None:
     # 1240.69 - 631.42 is 609.2700000000001 in floats: the stop's 609.27 must still close it.
     it, inst, calls = opened(bracket, 1240.69)
@@ -167,12 +179,7 @@ def test_a_zero_atr_moves_no_stop(bracket: BoundMachine, side: str, price: float
 def test_a_refused_close_of_a_late_entry_fill_while_exiting_is_re_sent_until_flat(bracket: BoundMachine) -> None:
     """The take-profit took half, the entry's rest filled in the race and the venue refused its
     close-out: the bracket closed on the stop's cancel with 0.5 open and nothing to close it."""
-    it, _, _ = interp()
-    calls: list = []
-    inst = it.create(bracket, "b1", host=calls)
-    it.send(inst, "open", {"side": "buy", "qty": 1.0, "entry_price": 100.0, "limit_price": 0.0,
-                           "stop": 95.0, "take_profit": 110.0})
-    it.send(inst, "entry_fill", {"qty": 0.5, "price": 100.0})
+    it, inst, calls = part_filled(bracket, 1.0, 0.5)
     it.send(inst, "leg_filled", {"leg": "take_profit", "qty": 0.5, "price": 110.0})
     it.send(inst, "entry_fill", {"qty": 0.5, "price": 100.0})  # the rest, late: closed at market at once
     it.send(inst, "close_refused", {"reason": "below min notional"})
@@ -189,13 +196,7 @@ def test_a_refused_close_of_a_late_entry_fill_while_exiting_is_re_sent_until_fla
 def test_a_partial_exit_cancels_the_entrys_rest(bracket: BoundMachine, leg: str) -> None:
     """rev29: a stop filling in part while the entry's rest still worked left that rest buying,
     below the stop, for bars, while the stop sold: the trade is leaving, no more of it is bought."""
-    it, _, _ = interp()
-    calls: list = []
-    inst = it.create(bracket, "b1", host=calls)
-    it.send(inst, "open", {"side": "buy", "qty": 10.0, "entry_price": 100.0, "limit_price": 0.0,
-                           "stop": 95.0, "take_profit": 110.0})
-    it.send(inst, "entry_fill", {"qty": 4.0, "price": 100.0})
-    assert inst.state == "entry_partial"
+    it, inst, calls = part_filled(bracket, 10.0, 4.0)
     it.send(inst, "leg_filled", {"leg": leg, "qty": 1.0, "price": 95.0 if leg == "stop_loss" else 110.0})
     assert [name for name, _ in calls][-2:] == ["resize_legs", "cancel_entry"]
     it.send(inst, "entry_canceled", {})
