@@ -69,6 +69,8 @@ def replay(sc: Scenario, overrides: Path, skip: bool) -> tuple[dict, int]:
                 "venue": (venue.open_orders(), venue.positions(), venue.balances()),
                 "kill": (ses.kill.state, ses.kill_events),
                 "rejections": runner.rejections,
+                # rev30: as the checkpoint writes it (100000 stepped, 100000.0 skipped differed)
+                "last_risk_equity": repr(runner._last_risk_equity),
             }
         finally:
             ses.store.close()
@@ -427,3 +429,10 @@ def test_a_row_closing_at_the_day_s_end_rolls_no_day(tmp_path: Path, loose: Path
         assert book.day_start_equity == book.equity  # a later time starts the next day
     finally:
         runner.session.store.close()
+
+
+def test_a_whole_dollar_wallet_checkpoints_alike_when_skipping(tmp_path: Path) -> None:
+    """rev30: a wallet given in whole dollars checkpointed last_risk_equity as 100000 when stepping
+    and 100000.0 when skipping: the same run, other bytes."""
+    over = write_env_override(tmp_path / "ov", wallet=100000)
+    _same(Scenario(3, (PERP,), 0, 200, 5, 0.0, 0.0, 24 * HOUR), over)  # a USD wallet: no rate makes it a float

@@ -598,7 +598,7 @@ class Runner:
             if self._risk_bound is not None:
                 self._last_risk_equity = None  # so measure again, equity moved or not
             self._risk_bound = bound
-        equities = [b.equity for b in ses.books.values()]
+        equities = [float(b.equity) for b in ses.books.values()]  # as a quiet stretch writes them: the checkpoint reads alike
         if equities == self._last_risk_equity:
             return  # nothing the kill spec's guards read has changed
         self._last_risk_equity = equities
