@@ -1164,12 +1164,12 @@ def started_with(args: argparse.Namespace) -> dict[str, Any]:
             "specs": [os.path.abspath(s) for s in args.specs], "cwd": os.getcwd()}
 
 
-STORE_LOST = ("DBAPIError", "PendingRollbackError")  # sqlalchemy.exc: the driver's errors, a session it broke
-
-
 def _lost(e: BaseException) -> bool:
-    """Whether `e` is the store failing (its server gone, its file refused), not a fault of the engine."""
-    return any(c.__name__ in STORE_LOST for c in type(e).__mro__)
+    """Whether `e` is the store failing (its server gone, its file refused), not a fault of the
+    engine: a driver's error, or the session one left broken."""
+    from sqlalchemy.exc import DBAPIError, PendingRollbackError
+
+    return isinstance(e, (DBAPIError, PendingRollbackError))
 
 
 @contextmanager
