@@ -135,17 +135,23 @@ def parse_url(url: str, source: str = "the store URL") -> URL:
                           "number, an IPv6 host is written [::1]; the URL is not shown: it may hold a password)"
                           ) from None
     _check_driver(parsed, scheme, source)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite(parsed, source)
+    return parsed
+
+
+def _check_sqlite(parsed: URL, source: str) -> None:
+    """BadStoreUrl for a SQLite URL that SQLite would read otherwise than as the file it names."""
+    if parsed.database:
         _check_file_name(parsed.database, source)
-    if parsed.get_backend_name() == "sqlite" and "uri" in parsed.query:
+    if "uri" in parsed.query:
         raise BadStoreUrl(source, "a SQLite URI filename (`uri=`): SQLite reads the name its own way (`file:`, "
                           "mode=memory), not where the engine's lock, archive and resume look for the file; name "
                           "the file plainly: sqlite:///path/to/engine.db")
-    ignored = sorted(set(parsed.query) - SQLITE_OPTIONS) if parsed.get_backend_name() == "sqlite" else []
+    ignored = sorted(set(parsed.query) - SQLITE_OPTIONS)
     if ignored:  # mode=ro, cache=shared...: URI filename options, which a plain URL passes over in silence
         raise BadStoreUrl(source, f"SQLite takes no `{ignored[0]}` option in a plain URL (a URI filename's, which the "
                           "engine refuses): it would be ignored; name the file alone: sqlite:///path/to/engine.db")
-    return parsed
 
 
 # The query options pysqlite's connect() takes in a sqlite:/// URL (SQLAlchemy's pysqlite dialect).
@@ -274,7 +280,7 @@ def make_engine(url: str, durability: Durability, wait_s: float | None = None) -
     url = with_driver(url)
     if parse_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, durability, BUSY_TIMEOUT_MS if wait_s is None else int(wait_s * 1000))
-    return _server_engine(url, durability, wait_s)
+    return _server_engine(url, wait_s)  # its commits are synchronous in either durability (_pg_settings)
 
 
 def _sqlite_engine(url: str, durability: Durability, busy_ms: int) -> Engine:
@@ -301,9 +307,9 @@ def _sqlite_engine(url: str, durability: Durability, busy_ms: int) -> Engine:
     return engine
 
 
-def _server_engine(url: str, durability: Durability, wait_s: float | None) -> Engine:
+def _server_engine(url: str, wait_s: float | None) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args(url, wait_s))
-    settings = _pg_settings(durability, wait_s) if engine.dialect.name == "postgresql" else []
+    settings = _pg_settings(wait_s) if engine.dialect.name == "postgresql" else []
     if settings:
 
         @event.listens_for(engine, "connect")
@@ -317,14 +323,13 @@ def _server_engine(url: str, durability: Durability, wait_s: float | None) -> En
     return engine
 
 
-def _pg_settings(durability: Durability, wait_s: float | None) -> list[str]:
+def _pg_settings(wait_s: float | None) -> list[str]:
     """Session settings: a bounded wait fails a lock or a statement after `wait_s` rather than
     hang. Commits stay synchronous in batch mode too: they are few (a checkpoint's), and the paper
     venue acknowledges its catch-up log once the checkpoint has committed, so a commit a server
     crash could still lose (synchronous_commit off) left the venue's file ahead of the store, and
     the resume the run promised was refused for good."""
-    out: list[str] = []
-    if wait_s is not None:
-        ms = max(1, int(wait_s * 1000))
-        out += [f"SET lock_timeout = {ms}", f"SET statement_timeout = {ms}"]
-    return out
+    if wait_s is None:
+        return []
+    ms = max(1, int(wait_s * 1000))
+    return [f"SET lock_timeout = {ms}", f"SET statement_timeout = {ms}"]

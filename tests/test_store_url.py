@@ -172,10 +172,9 @@ def test_a_blank_environment_url_is_called_empty_as_a_blank_db_is(capsys: pytest
         assert _one_line(capsys, main(["status", "--specs", SPECS])).split("ENGINE_DB_URL: ", 1)[1] == said
 
 
-@pytest.mark.parametrize("durability", ["full", "batch"])
-def test_a_server_stores_commits_are_durable_in_either_mode(durability: str) -> None:
+def test_a_server_stores_commits_are_durable_in_either_mode() -> None:
     """rev30: batch mode set synchronous_commit off. A PostgreSQL crash then lost a checkpoint the
     paper venue had already acknowledged its log against, and every resume was refused (4 of 4)."""
     from state.db import _pg_settings
 
-    assert not [s for s in _pg_settings(durability, None) + _pg_settings(durability, 2.0) if "synchronous" in s]
+    assert not [s for s in _pg_settings(None) + _pg_settings(2.0) if "synchronous" in s]

@@ -598,7 +598,8 @@ class Runner:
             if self._risk_bound is not None:
                 self._last_risk_equity = None  # so measure again, equity moved or not
             self._risk_bound = bound
-        equities = [float(b.equity) for b in ses.books.values()]  # as a quiet stretch writes them: the checkpoint reads alike
+        # Floats, as a quiet stretch writes them: the checkpoint reads alike, stepped or skipped.
+        equities = [float(b.equity) for b in ses.books.values()]
         if equities == self._last_risk_equity:
             return  # nothing the kill spec's guards read has changed
         self._last_risk_equity = equities
@@ -721,10 +722,11 @@ class Runner:
         """`engine move-stop`: the operator's stop, sent to each bracket the operator saw open
         (args `brackets`, from the last checkpoint) that still is; the bracket spec decides (a
         tighter stop is assigned and amended at the venue, a wider one refused and recorded).
-        The event carries the price the stop triggers on (the bid for a long, the ask for a short),
-        for the spec's check that the stop is not at or beyond the market. Returns the moves (`ID: stop 40000 -> 41000`) and, per bracket left as it
-        was, why: the rejection its spec recorded (the venue's refusal of the amend included), the
-        state that has no transition for it, or its closing."""
+        The event carries the stop on the tick grid and the price it triggers on (the bid for a
+        long, the ask for a short), for the spec's check that the stop is not at or beyond the
+        market. Returns the moves (`ID: stop 40000 -> 41000`) and, per bracket left as it was, why:
+        the rejection its spec recorded (the venue's refusal of the amend included), the state that
+        has no transition for it, or its closing."""
         ex = self.session.execution
         stop = args.get("stop")
         if isinstance(stop, bool) or not isinstance(stop, (int, float)) or not math.isfinite(stop):
