@@ -1176,42 +1176,41 @@ def _lost(e: BaseException) -> bool:
 def _store_lost(parsed: Any, args: argparse.Namespace) -> Iterator[None]:
     """The store failing where no step of the run says so itself (its server gone while the run
     starts, or as it winds up): one line, its secrets scrubbed, not a traceback."""
-    from state.db import scrubbed, shown_url
+    from state.db import shown_url
 
     try:
         yield
     except Exception as e:
         if not _lost(_root_cause(e)):
             raise
-        e = _root_cause(e)
-        cause = getattr(e, "orig", None) or e
-        said = scrubbed(str(cause).splitlines()[0] if str(cause) else "", parsed)
-        raise Refused(f"lost the state store {shown_url(parsed)} ({type(cause).__name__}: {said}). The run stopped; "
-                      f"its state is intact up to its last checkpoint. {_once_usable(parsed)} continue with "
-                      f"`{resume_command_of(args)}` (`engine status` says whether there is a run to continue)", 1
-                      ) from None
+        raise _stopped(f"lost the state store {shown_url(parsed)}", _root_cause(e), parsed, args) from None
 
 
-def _once_usable(parsed: Any) -> str:
-    """What to put right before a resume: for a server store (`parsed`), its server back; for a file, room or rights."""
-    return ("Once its server answers again," if parsed is not None and parsed.get_backend_name() != "sqlite" else
-            "Free space (or make the file writable), then")
+FILE_FIX = "Free space (or make the file writable), then"
+
+
+def _stopped(lead: str, e: BaseException, url: Any, args: argparse.Namespace, fix: str | None = None) -> Refused:
+    """One line for a run a store or file stopped: what failed, the driver's word (the URL's
+    secrets scrubbed), and the resume once it is put right (`fix`; default: by where the store
+    at `url` lives)."""
+    from state.db import scrubbed
+
+    cause = getattr(e, "orig", None) or e
+    said = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    fix = fix or ("Once its server answers again," if url.get_backend_name() != "sqlite" else FILE_FIX)
+    return Refused(f"{lead} ({type(cause).__name__}: {scrubbed(said, url)}). The run stopped; its state is intact "
+                   f"up to the last checkpoint. {fix} continue with `{resume_command_of(args)}`", 1)
 
 
 def _file_failed(e: Exception, args: argparse.Namespace, runner: Any) -> Refused:
     """A write the state store (SQLAlchemy's DBAPIError) or the paper venue's file (sqlite3) refused
     mid-run: a full disk, a file made read-only. The store commits a checkpoint whole or not at all,
     and the venue's file its changes, so a resume goes on from the last checkpoint."""
-    from state.db import scrubbed
-
     store = runner.session.store
-    cause = getattr(e, "orig", None) or e
-    said = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-    venue = isinstance(e, sqlite3.Error)  # the venue's file is written through sqlite3, the store through SQLAlchemy
-    what = f"the paper venue's file {runner.session.venue.file}" if venue else f"the state store {store.url}"
-    fix = _once_usable(store.engine.url if not venue else None)
-    return Refused(f"cannot write {what} ({type(cause).__name__}: {scrubbed(said, store.engine.url)}). The run stopped; "
-                   f"its state is intact up to the last checkpoint. {fix} continue with `{resume_command_of(args)}`", 1)
+    if isinstance(e, sqlite3.Error):  # the venue's file is written through sqlite3, the store through SQLAlchemy
+        return _stopped(f"cannot write the paper venue's file {runner.session.venue.file}", e, store.engine.url, args,
+                        FILE_FIX)
+    return _stopped(f"cannot write the state store {store.url}", e, store.engine.url, args)
 
 
 def _root_cause(e: BaseException) -> BaseException:
