@@ -314,3 +314,13 @@ def test_a_taken_move_stop_survives_a_crash(after: bool, tmp_path: Path, monkeyp
     assert reason == "operator" and len(moved) == 1 and " -> " in moved[0]
     assert _moves(crashy) == _moves(clean)
     assert stored_state(crashy) == stored_state(clean) and journal_facts(crashy) == journal_facts(clean)
+
+
+def test_the_bracket_holds_its_legs_at_the_prices_the_venue_works(runner) -> None:
+    """rev29: the bracket kept the take-profit it asked for, a fraction of a tick off the venue's
+    grid, so status showed a target the venue did not hold. The run puts both exit prices on the
+    instrument's grid before sizing, as the venue conforms them: the legs go out as they are worked."""
+    venue = runner.session.venue._inner
+    for b in _protected(runner):
+        for leg, held in (("take_profit", b.instance.ctx["take_profit"]), ("stop_loss", b.instance.ctx["stop"])):
+            assert b.legs[leg].request.price == held == venue._orders[b.legs[leg].id].req.price

@@ -51,6 +51,13 @@ def snap(x: float, inc: float, up: bool) -> float:
     return float(int(n) * _decimal(inc))
 
 
+def exit_on_grid(price: float, tick: float, side: Side) -> float:
+    """An exit leg's price (a stop or a target) of a `side` position on the grid, as conform puts
+    it: a long's exits sell, so up; a short's buy, so down. A stop thus moves toward the market and
+    a target away from it: neither becomes more aggressive. Unchanged where the tick is not positive."""
+    return snap(price, tick, up=side is Side.BUY) if tick > 0 else price
+
+
 def _decimal_index(x: float, inc: float, up: bool) -> Decimal:
     """The grid index by the decimal rule itself, for quotients float division cannot decide."""
     ratio = Decimal(repr(x)) / _decimal(inc)  # numpy 2 floats repr as np.float64(..): x is a float here

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
+from adapters.paper.clamp import exit_on_grid
 from engine.domain import Domain, Fill, Instrument, Role, Side
 from engine.exec.agreement import disagreements
 from engine.exec.handles import BracketHandle
@@ -778,14 +779,10 @@ class Runner:
         return named
 
     def _on_grid(self, b: BracketHandle, stop: float) -> float:
-        """The operator's stop on the instrument's tick grid, rounded towards the market as the venue
-        conforms a stop leg (a long's sells: up; a short's buys: down): the spec weighs the price the
-        venue will work, so a stop a fraction of a tick short of the market is not accepted and then
-        put on it."""
-        from adapters.paper.clamp import snap
-
-        tick = self._instrument(b.symbol).tick
-        return snap(stop, tick, up=b.side is Side.BUY) if tick > 0 else stop
+        """The operator's stop on the instrument's tick grid, as the venue will work it: the spec
+        weighs that price, so a stop a fraction of a tick short of the market is not accepted and
+        then put on it."""
+        return exit_on_grid(stop, self._instrument(b.symbol).tick, b.side)
 
     def _stop_side(self, b: BracketHandle) -> float | None:
         """Where the bracket's stop would trigger now, at the venue's last quote: the bid for a
@@ -901,8 +898,11 @@ class Runner:
         quote = ses.venue.quote(symbol)
         br, domain = risk.brackets, dom.value
         entry = quote.ask if side is _BUY else quote.bid
-        stop = entry - side.sign * br.stop_atr[domain] * atr
-        tp = entry + side.sign * br.take_profit_atr[domain] * atr
+        # On the venue's grid before sizing: the size, the bracket and status then hold the prices the
+        # legs will work at, not ones the venue's clamp moves by a fraction of a tick.
+        inst = self._instrument(symbol)
+        stop = exit_on_grid(entry - side.sign * br.stop_atr[domain] * atr, inst.tick, side)
+        tp = exit_on_grid(entry + side.sign * br.take_profit_atr[domain] * atr, inst.tick, side)
         intent = Intent(symbol, dom, side, quote, stop, tp, t, "+".join(self.use.use), fill_s=self.bar_s[symbol])
         book = ses.books[dom]
         lev = risk.limits.leverage_caps[domain]
@@ -913,7 +913,6 @@ class Runner:
             return
         view = book.risk_view(t, lev, risk.sizing.ladder.window, self._working_entries(dom, book.marks),
                               self._open_risk(dom))
-        inst = self._instrument(symbol)
         decision = self.chain.evaluate(intent, view, inst, kill_mode=ses.kill.state,
                                        entries_allowed=ses.entries_allowed, active_symbols=self.active_symbols,
                                        costs=self._costs(dom))
