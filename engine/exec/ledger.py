@@ -76,6 +76,11 @@ class StoreLedger:
         answer, a cancel's, was booked while the order was still leaving the state before)."""
         self._final[order.id] = order.instance.state
 
+    @property
+    def pending(self) -> bool:
+        """Whether the next flush has anything to write."""
+        return bool(self._final)
+
     def state(self) -> dict:
         return {}  # the store holds every status already
 
@@ -189,6 +194,11 @@ class BufferedLedger:
 
     def load(self, rows: dict) -> None:
         self.rows = {k: dict(v) for k, v in rows.items()}
+
+    @property
+    def pending(self) -> bool:
+        """Whether the next flush has anything to write."""
+        return bool(self.batch)
 
     def flush(self, books: Iterable["DomainBook"], orders: Iterable["OrderHandle"]) -> None:
         b = self.batch

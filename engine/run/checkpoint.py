@@ -171,6 +171,9 @@ def save(runner: Any, take_commands: bool = False) -> None:
     venue_calls = sync() if sync is not None else 0
     mark = getattr(interp.sink, "mark", None)  # a file trail: its length joins the checkpoint
     audit_offset = mark() if mark is not None else None
+    at = (runner.bars, ses.clock.now(), venue_calls, audit_offset, runner._held)
+    if _unchanged(runner, at, take_commands):
+        return
     with _collector_paused(), store.atomic():
         if take_commands:
             runner.taken += store.take_commands()
@@ -202,10 +205,19 @@ def save(runner: Any, take_commands: bool = False) -> None:
                                           *(o.instance for o in ex.orders.values())])
     store.commit()
     runner._equity_pending.clear()
+    runner.saved = at
     ack = getattr(ses.venue, "ack", None)
     if ack is not None:
         # A crash before this ack is safe: a resumed venue skips to `venue_calls` first.
         ack(venue_calls)
+
+
+def _unchanged(runner: Any, at: tuple, take_commands: bool) -> bool:
+    """Nothing happened since the last checkpoint, which was of this very row (a run whose last
+    row is a checkpoint's ends with another): a second one would only repeat it, with an empty
+    equity row. Known only where the audit trail is a file whose length says no machine moved."""
+    return (at == runner.saved and at[3] is not None and not take_commands and not runner._equity_pending.ts
+            and not runner.session.ledger.pending)
 
 
 @contextmanager
