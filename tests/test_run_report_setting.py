@@ -23,13 +23,16 @@ def _series(*pairs: tuple[Domain, str]) -> list[SimpleNamespace]:
     return [SimpleNamespace(domain=d, symbol=s) for d, s in pairs]
 
 
-def test_the_setting_names_the_env_the_overrides_applied_and_each_domains_quote() -> None:
-    session = SimpleNamespace(cfg=SimpleNamespace(env="bench"), stage=2, specs=load_specset([str(ROOT / "specs")]))
+def test_the_setting_names_the_env_the_overrides_applied_and_each_domains_quote(monkeypatch) -> None:
+    """The files as absolute paths (rev29: as given, `specs/...` read from the run's folder named
+    nothing there)."""
+    monkeypatch.chdir(ROOT)
+    session = SimpleNamespace(cfg=SimpleNamespace(env="bench"), stage=2, specs=load_specset(["specs"]))
     setting = run_setting(session, _series((Domain.CRYPTO_SPOT, "ETH/BTC"), (Domain.CRYPTO_SPOT, "LTC/BTC"),
                                            (Domain.CRYPTO_PERP, "BTC-PERP"), (Domain.FOREX, "USD/JPY"),
                                            (Domain.FOREX, "EUR/USD")), "run.yaml")
-    assert (setting.env, setting.config) == ("bench", "run.yaml")
-    assert [Path(p).name for p in setting.overrides] == ["env_bench.yaml", "stage_2.yaml"]
+    assert (setting.env, setting.config) == ("bench", str(ROOT / "run.yaml"))
+    assert list(setting.overrides) == [str(ROOT / "specs" / "overrides" / n) for n in ("env_bench.yaml", "stage_2.yaml")]
     assert dict(setting.quotes) == {"crypto_spot": "BTC", "crypto_perp": "USD", "forex": "mixed"}
 
 

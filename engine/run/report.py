@@ -43,6 +43,7 @@ class RunSetting:
     wallet counts BTC, opened at the USD amount converted: engine/run/currency.py)."""
 
     env: str
+    # Absolute, as every path the report names: it is read from elsewhere than the run's folder.
     config: str | None  # the --config file; None: the embedded defaults
     overrides: tuple[str, ...]  # files of the env and stage overrides applied
     quotes: Mapping[str, str | None]  # domain -> quote currency, MIXED, or None when unknown
@@ -65,7 +66,8 @@ def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunS
     series = list(series)  # read twice: the quotes, then the data notes
     stages = {session.stage, ro.ctx.get("stage", session.stage) if ro is not None else session.stage}
     applied = {("env", session.cfg.env), *(("stage", str(n)) for n in stages)}
-    overrides = tuple(sorted(o.path for o in session.specs.overrides if (o.scope, o.key) in applied))
+    overrides = tuple(sorted(str(Path(o.path).resolve()) for o in session.specs.overrides
+                             if (o.scope, o.key) in applied))
     symbols: dict[str, set[str]] = {}
     for s in series:
         symbols.setdefault(s.domain.value, set()).add(s.symbol)
@@ -76,6 +78,7 @@ def run_setting(session: Any, series: Iterable[Any], config: str | None) -> RunS
     quotes = {d.value: c.currency for d, c in currencies.items()}
     quotes.update({d: _quote(syms, cat) for d, syms in symbols.items()})
     untradable = tuple(u.as_dict() for u in getattr(session, "untradable", ()))
+    config = None if config is None else str(Path(config).resolve())
     return RunSetting(session.cfg.env, config, overrides, quotes, rates, untradable,
                       *_data_setting(session.cfg, series))
 
