@@ -692,6 +692,18 @@ def test_a_folder_for_the_store_is_a_usage_error(tmp_path, capsys):
     assert f"{tmp_path / 'adir'} is a folder, not a state store" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [("status",), ("kill", "--mode", "flatten")])
+def test_a_store_below_a_file_is_a_usage_error_from_any_folder(tmp_path, monkeypatch, capsys, command):
+    """rev29: `--db afile/x.db` said `no run yet: start one with engine run ... --db afile/x.db`, a run
+    that cannot make its store there; from a folder without specs, that --specs was missing."""
+    (tmp_path / "afile").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert engine(*command, "--db", "afile/sub/x.db") == 2
+    err = capsys.readouterr().err
+    assert "no store can be at afile/sub/x.db: afile is a file, not a folder" in err
+    assert "no run yet" not in err and "--specs" not in err
+
+
 @pytest.mark.parametrize("command", [("kill", "--mode", "halt"), ("status",)])
 def test_an_operator_command_from_a_folder_without_specs_reads_the_runs(db, tmp_path, monkeypatch, capsys, command):
     """From another folder `engine kill` was refused (`--specs specs: no such file`) before it read the

@@ -74,6 +74,20 @@ def archived_run(url: str) -> str:
             f"`mv {shlex.quote(str(newest))}/* {folder}/` and resume")
 
 
+def _check_store_path(database: str) -> None:
+    """CommandError (USAGE) for a SQLite path no store can be at: a folder, or one below a file
+    (no run could start there either, so not "no run yet: start one")."""
+    if Path(database).is_dir():
+        raise CommandError(f"{database} is a folder, not a state store: name the store's file (default var/engine.db)",
+                           USAGE)
+    for parent in Path(database).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CommandError(f"no store can be at {database}: {parent} is a file, not a folder; give --db a file "
+                                   "in a folder (default var/engine.db)", USAGE)
+            return
+
+
 def _no_store(why: str, url: str, carried: Carried) -> str:
     """What a command finding no run's tables says: an engine that holds the run lock is still
     starting (archiving the last run, loading data) and makes them soon; else no run yet."""
@@ -237,9 +251,7 @@ def open_existing_store(url: str, carried: Carried, *, readonly: bool = False) -
     parsed = parse_store_url(url)
     settle_archive(url)
     if parsed.get_backend_name() == "sqlite":
-        if Path(parsed.database).is_dir():
-            raise CommandError(f"{parsed.database} is a folder, not a state store: name the store's file "
-                               "(default var/engine.db)", USAGE)
+        _check_store_path(parsed.database)
         if not Path(parsed.database).is_file():
             raise CommandError(_no_store(f"no store at {parsed.database}", url, carried))
 
@@ -502,8 +514,8 @@ def use_run_specs(args: argparse.Namespace) -> None:
         parsed = parse_store_url(url)
     except Exception:  # noqa: BLE001 - a URL that does not parse: the command's own parse says why
         return
-    if parsed.get_backend_name() == "sqlite" and Path(parsed.database).is_dir():
-        return  # open_existing_store says what it is
+    if parsed.get_backend_name() == "sqlite":
+        _check_store_path(parsed.database)  # before a missing --specs: no folder has what this path lacks
     try:
         if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).is_file():
             raise NoStore(f"no store at {parsed.database}")
