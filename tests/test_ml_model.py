@@ -115,7 +115,7 @@ def test_registry_versions_active_and_load_by_version(tmp_path, data, result):
     booster = fit(X, lab["y"].to_numpy(), CFG.model)
     kv = MemoryKV()
     reg = ModelRegistry(tmp_path, store=kv, clock=lambda: 1_700_000_000.0)
-    manifest = {"features": list(X.columns), "threshold": result.threshold,
+    manifest = {"features": list(X.columns), "threshold": result.threshold, "labels": CFG.labels.model_dump(),
                 "metrics": {"overall": result.overall}, "data_hash": frame_hash(X, lab[["y"]])}
     v1 = reg.register("ETH/BTC", "5m", booster, manifest, activate=True)
     v2 = reg.register("ETH/BTC", "5m", booster, manifest)

@@ -7,6 +7,7 @@ index; `--tf 60m` did not find the bundled 1h data `--tf 1h` finds."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,58 @@ def test_a_damaged_registry_file_refuses_the_run_naming_it(tmp_path, trained, da
     reg = _damaged(trained, tmp_path, damage)
     with pytest.raises(RefusedToStart, match=f"{reg / LINE / file}: cannot "):
         make_runner(tmp_path / "w", reg, in_sample="allow")
+
+
+def _manifest_edited(trained: Path, tmp_path: Path, edit) -> Path:
+    reg = tmp_path / "reg"
+    shutil.copytree(trained, reg)
+    path = reg / LINE / "v1" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+    return reg
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda m: m.update(threshold=0.2), "threshold: Input should be greater than or equal to 0.5 (it is 0.2)"),
+    (lambda m: m.update(threshold=float("nan")), "threshold: Input should be a finite number"),
+    (lambda m: m.pop("threshold"), "threshold: Field required"),
+    (lambda m: m["data"].update(end="garbage"), "data.end: Value error, not an ISO 8601 time"),
+    (lambda m: m.pop("metrics"), "metrics: Field required"),
+    (lambda m: m["metrics"].update(overall={}), "metrics.overall.precision: Field required"),
+    (lambda m: m["labels"].update(horizon="x"), "labels.horizon: Input should be a valid integer"),
+])
+def test_a_manifest_a_run_cannot_act_on_refuses_it_at_the_start(tmp_path, trained, edit, said):
+    """rev31: a threshold under 0.5 passed every entry (a probability is then both BUY and SELL) and
+    NaN reached the journal; a missing field was a traceback, at the start or after the whole replay
+    (metrics, labels) with no report written."""
+    reg = _manifest_edited(trained, tmp_path, edit)
+    with pytest.raises(RefusedToStart, match=f"{reg / LINE / 'v1' / 'manifest.json'}: not a usable model manifest: "):
+        make_runner(tmp_path / "w", reg, in_sample="allow")
+    with pytest.raises(RegistryError) as e:
+        ModelRegistry(reg).load(SYMBOL, "5m")
+    assert said in e.value.what
+
+
+@pytest.mark.parametrize("damage, said", [
+    (lambda line: (line / "index.json").unlink(), "missing, while"),
+    (lambda line: (line / "index.json").write_text(json.dumps({"symbol": SYMBOL, "tf": "5m", "versions": [1],
+                                                               "active": 9})),
+     "the active version v9 is not one of its versions [1]"),
+])
+def test_an_index_lost_or_naming_no_version_it_lists_refuses_the_run_and_training(tmp_path, trained, capsys,
+                                                                                  damage, said):
+    """rev31: a lost index read as a line never trained, so the run traded with the filter off;
+    `active: 9` beside `versions: [1]` was accepted, and training registered v2 under it."""
+    reg = tmp_path / "reg"
+    shutil.copytree(trained, reg)
+    damage(reg / LINE)
+    with pytest.raises(RefusedToStart, match=re.escape(said)):
+        make_runner(tmp_path / "w", reg, in_sample="allow")
+    (tmp_path / "filter.yaml").write_text(FILTER)
+    assert main(["train", "ml", "--symbol", SYMBOL, "--tf", "5m", "--registry", str(reg),
+                 "--spec", str(tmp_path / "filter.yaml")]) == 1
+    assert said in capsys.readouterr().err and not (reg / LINE / "v2").exists()
 
 
 def test_train_refuses_a_damaged_index_before_training(tmp_path, trained, capsys):

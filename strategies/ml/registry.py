@@ -78,7 +78,15 @@ def _checked_index(path: Path) -> dict[str, Any]:
             and (index.get("active") is None or isinstance(index.get("active"), int))):
         raise RegistryError(path, "not a model index (it needs `versions`: a list of numbers, and `active`)",
                             _INDEX_HINT)
+    if index.get("active") is not None and index["active"] not in index["versions"]:
+        raise RegistryError(path, f"the active version v{index['active']} is not one of its versions "
+                            f"{index['versions']}", _INDEX_HINT)
     return index
+
+
+def _version_folders(base: Path) -> list[int]:
+    """The version numbers of the v<N> folders in a model line's folder."""
+    return [int(p.name[1:]) for p in base.glob("v*") if p.name[1:].isdigit() and p.is_dir()]
 
 
 def frame_hash(*frames: Any) -> str:
@@ -134,6 +142,8 @@ class ModelRegistry:
     def _index(self, symbol: str, tf: str) -> dict[str, Any]:
         path = self._dir(symbol, tf) / "index.json"
         if not path.exists():
+            if _version_folders(path.parent):  # the index lost, not a line never trained: no guess
+                raise RegistryError(path, f"missing, while {path.parent} holds model versions", _INDEX_HINT)
             return {"symbol": symbol, "tf": tf, "versions": [], "active": None}
         return _checked_index(path)
 
@@ -170,7 +180,7 @@ class ModelRegistry:
         base.mkdir(parents=True, exist_ok=True)
         index = self._index(symbol, tf)
         # Past any version folder too: one a crash left unindexed must not be renamed over (that fails).
-        on_disk = [int(p.name[1:]) for p in base.glob("v*") if p.name[1:].isdigit()]
+        on_disk = _version_folders(base)
         version = max([*index["versions"], *on_disk], default=0) + 1
         created = utc(self.clock()).isoformat()
         full = {**manifest, "symbol": symbol, "tf": tf, "version": version, "created_at": created}
@@ -200,6 +210,11 @@ class ModelRegistry:
         found = _read_json(path, "model manifest", self._retrain(symbol, tf))
         if not isinstance(found, dict):
             raise RegistryError(path, "not a model manifest (a JSON object)", self._retrain(symbol, tf))
+        from strategies.ml.manifest import manifest_problem
+
+        problem = manifest_problem(found)
+        if problem is not None:
+            raise RegistryError(path, f"not a usable model manifest: {problem}", self._retrain(symbol, tf))
         return found
 
     def manifest_path(self, symbol: str, tf: str, version: int) -> Path:
