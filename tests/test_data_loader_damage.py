@@ -50,7 +50,10 @@ def test_a_zip_without_exactly_one_file_is_refused(tmp_path):
 
 @pytest.mark.parametrize("bid, ask, what", [
     ("100.6", "100.4", "crossed"), ("0", "100.5", "not positive"), ("-5", "100.5", "not positive"),
-    ("10050", "10060", "outside the bar's low..high"), ("1.005", "1.006", "outside the bar's low..high")])
+    ("10050", "10060", "outside the bar's low..high"), ("1.005", "1.006", "outside the bar's low..high"),
+    # rev31: an ask 5x its bid touched the bar and was imported; a stop's sell, the open less half
+    # that spread, then filled below zero.
+    ("100", "505", "the ask is 1.5x the bid or more"), ("66", "99.5", "the ask is 1.5x the bid or more")])
 def test_a_quote_no_fill_could_come_from_is_refused_at_its_line(tmp_path, bid, ask, what):
     rows = [r + ",100.4,100.6" for r in ROWS]
     rows[1] = ROWS[1] + f",{bid},{ask}"

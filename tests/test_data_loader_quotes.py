@@ -63,3 +63,16 @@ def test_zero_spread_everywhere_is_refused_and_one_spread_bar_is_enough(tmp_path
 def test_a_real_bid_and_ask_pair_still_merges():
     df = bundled.load("forex/GBPUSD-1m")
     assert (df["ask"] > df["bid"]).any() and not any("no spread" in w.message for w in df.attrs["warnings"])
+
+
+@pytest.mark.parametrize("col, bar", [("close", "1.001,5.1,0.9,5"), ("open", "5,5.1,0.9,1.101")])
+def test_an_ask_file_whose_bar_is_half_as_high_again_as_the_bids_is_refused_at_its_line(tmp_path, col, bar):
+    """rev31: each file's bars passed alone (an ask bar 5x the bid's is a bar), so the pair imported."""
+    bid = minutes_csv(tmp_path, "bid.csv", 6)
+    lines = minutes_csv(tmp_path, "ask.csv", 6, spread=0.001).read_text().splitlines()
+    lines[4] = f"2024-01-02 00:03,{bar},10"
+    ask = tmp_path / "ask.csv"
+    ask.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=f"the ask's {col} is 5 and the bid's 1") as err:
+        load_bid_ask(bid, ask)
+    assert err.value.line == 5 and "1.5x" in err.value.hint

@@ -795,3 +795,19 @@ def test_a_market_order_arriving_after_the_bar_opened_meets_its_close():
     assert not fills(run(v, XRP[i - 3:i]), "m"), "filled before it arrived"
     (fill,) = fills(v.on_bar(XRP[i]), "m")
     assert fill.price >= v.quote("XRP-PERP").ask and fill.quote_id.endswith(str(int(XRP[i].ts * 1000)))
+
+
+def test_no_fill_at_a_price_that_is_not_positive():
+    """rev31: a bar whose quoted spread was wider than twice its open (an ask in other units) filled
+    a market sell at the open less half of it: -0.09. The loader now refuses such quotes; the venue
+    fills nothing there either, and the order works on to the next bar."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(GBP[5])
+    v.submit(order(v, "buy", Side.BUY, 1000, symbol="GBP/USD"))
+    v.on_bar(GBP[6])
+    v.submit(order(v, "sell", Side.SELL, 1000, symbol="GBP/USD", role=Role.EXIT, reduce_only=True))
+    b = GBP[7]
+    broken = Bar(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume, b.close * 0.9998, b.close * 5)
+    assert fills(v.on_bar(broken), "sell") == []
+    (fill,) = fills(v.on_bar(GBP[8]), "sell")
+    assert fill.price > 0

@@ -55,6 +55,13 @@ GAP_FACTOR = 3.0  # a gap wider than this many bar intervals is reported
 # scaled, so it is refused rather than traded. Within a bar a tenfold range can be real (a
 # listing's first minute), so only the step between bars is checked.
 JUMP_FACTOR = 10.0
+# A quote's ask over its bid: the bundled forex quotes' widest is 1.0018 (USD/JPY), an illiquid
+# market's a few percent. An ask half as high again as the bid is a quote in other units or of
+# another market: the venue would fill at it (a stop's sell at the mid less half of it can go below
+# zero), so it is refused rather than traded.
+SPREAD_FACTOR = 1.5
+_SPREAD_HINT = (f"no market quotes an ask {SPREAD_FACTOR:g}x its bid: is a side in other units, shifted by a row, "
+                "or of another market? Repair the row")
 # Where every timeframe's grid starts: bars open at whole multiples of the timeframe after it.
 _GRID_WHY = ("the engine resamples on that grid (1d bars open at midnight UTC), so a bar off it would be "
              "merged with later bars")
@@ -259,6 +266,7 @@ def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None 
     crossed = np.flatnonzero(a < b)
     _check_swapped(crossed, len(b), Path(bid_path), Path(ask_path))
     _check_spread(b, a, Path(bid_path), Path(ask_path))
+    _check_wide(bid, ask, Path(ask_path))
     warnings = list(bid.attrs["warnings"])
     if crossed.size:  # real FXCM bid and ask bars are sampled separately: ~1-2% close crossed
         warnings.append(data_warning(str(ask_path), bar_line(Path(ask_path), int(crossed[0])),
@@ -314,6 +322,12 @@ def check_sides(df: pd.DataFrame, source: str | Path) -> None:
                             f"or a price is not positive ({side}_open={o[i]:g} {side}_high={h[i]:g} "
                             f"{side}_low={lo[i]:g} {side}={c[i]:g})",
                             "each side's open and close lie within its own low and high, all prices > 0")
+    b, a = df["bid_open"].to_numpy(), df["ask_open"].to_numpy()
+    wide = np.flatnonzero(np.maximum(a, b) >= np.minimum(a, b) * SPREAD_FACTOR)
+    if wide.size:
+        i = int(wide[0])
+        raise DataError(str(path), bar_line(path, i), f"ask_open={a[i]:g} and bid_open={b[i]:g}: one is "
+                        f"{SPREAD_FACTOR:g}x the other or more", _SPREAD_HINT)
 
 
 def check_quotes(df: pd.DataFrame, path: Path) -> None:
@@ -332,7 +346,8 @@ def check_quotes(df: pd.DataFrame, path: Path) -> None:
     checks = ((~((b > 0) & (a > 0)), "a quote is not positive", "bid and ask are prices, > 0"),
               (b > a, "bid is above ask (a crossed quote)", _CROSSED_HINT),
               ((b > h) | (a < lo), "the quote lies outside the bar's low..high",
-               "bid <= high and ask >= low: is the quote in another unit or of another market?"))
+               "bid <= high and ask >= low: is the quote in another unit or of another market?"),
+              (a >= b * SPREAD_FACTOR, f"the ask is {SPREAD_FACTOR:g}x the bid or more", _SPREAD_HINT))
     first = [(int(np.flatnonzero(mask)[0]), k) for k, (mask, _, _) in enumerate(checks) if mask.any()]
     if not first:
         return
@@ -362,6 +377,18 @@ def _check_two_files(bid_path: Path, ask_path: Path) -> None:
         raise DataError(str(ask_path), 1, f"the ask file is the bid file {bid_path.name} itself",
                         "FILE is the bid bars and --ask the ask bars of the same market: give the ask file "
                         "(or drop --ask: a spread model prices bars without quotes)")
+
+
+def _check_wide(bid: pd.DataFrame, ask: pd.DataFrame, ask_path: Path) -> None:
+    """No bar whose ask opens or closes SPREAD_FACTOR x its bid or more (either side the wider: a
+    crossed bar's wider side is its ask). Each file's bars pass on their own; only the pair shows it."""
+    for col in ("open", "close"):
+        b, a = bid[col].to_numpy(), ask[col].to_numpy()
+        wide = np.flatnonzero(np.maximum(a, b) >= np.minimum(a, b) * SPREAD_FACTOR)
+        if wide.size:
+            i = int(wide[0])
+            raise DataError(str(ask_path), bar_line(ask_path, i), f"the ask's {col} is {a[i]:g} and the bid's {b[i]:g}: "
+                            f"one is {SPREAD_FACTOR:g}x the other or more", _SPREAD_HINT)
 
 
 def _check_spread(b: np.ndarray, a: np.ndarray, bid_path: Path, ask_path: Path) -> None:
