@@ -82,6 +82,30 @@ def test_a_parquet_file_without_bar_times_is_damage_too(tmp_path, bars):
     assert e.value.file == str(day)
 
 
+def _naive(d: pd.DataFrame) -> pd.DataFrame:
+    return d.set_axis(d.index.tz_localize(None))
+
+
+@pytest.mark.parametrize("change, line, said", [
+    (_naive, 1, "cannot read this stored day file: its bar times have no zone"),
+    (lambda d: d.assign(volume=d["volume"].astype(str)), 1, "cannot read this stored day file: its column `volume` "
+                                                            "holds"),
+    (lambda d: pd.concat([d.iloc[:13], d.iloc[12:13], d.iloc[13:]]), 14, "repeats the bar before it"),
+    (lambda d: d.iloc[::-1], 2, "is earlier than the bar before it"),
+])
+def test_a_day_file_changed_so_that_no_read_can_trust_it_is_named_by_read_and_import(tmp_path, bars, change, line,
+                                                                                     said):
+    """rev31: a repeated bar was read and traded (resampling counted its volume twice), a reversed
+    day re-sorted; a naive index or a text volume was a traceback in import and run."""
+    day = _damaged(tmp_path, bars, "2018-01-11")
+    change(bars[bars.index.normalize() == pd.Timestamp("2018-01-11", tz="UTC")]).to_parquet(day)
+    for attempt in (lambda: ParquetStore(tmp_path).read(SYMBOL, TF),
+                    lambda: ParquetStore(tmp_path).write(bars * 1.01, SYMBOL, TF)):
+        with pytest.raises(DataError) as e:
+            attempt()
+        assert (e.value.file, e.value.line) == (str(day), line) and said in e.value.message
+
+
 @pytest.mark.parametrize("stored", [False, True])
 def test_a_file_where_the_third_day_goes_writes_nothing(tmp_path, capsys, bars, stored):
     store = ParquetStore(tmp_path / "s")

@@ -536,7 +536,20 @@ def _read(path: Path) -> pd.DataFrame | None:
     df = _guarded(path, pd.read_parquet)
     if not isinstance(df.index, pd.DatetimeIndex):
         raise _unreadable(path, "it holds no bar times (its index is not a datetime)")
-    df.index = df.index.as_unit("ns")
+    if df.index.tz is None:  # the store writes UTC: a naive time could be of any zone
+        raise _unreadable(path, "its bar times have no zone (the store writes them in UTC)")
+    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if text:
+        raise _unreadable(path, f"its column `{text[0]}` holds {df[text[0]].dtype}, not numbers")
+    df.index = df.index.tz_convert("UTC").as_unit("ns")
+    steps = np.diff(df.index.asi8)
+    back = np.flatnonzero(steps <= 0)
+    if back.size:  # a read would show a bar twice (resampling counts its volume twice) or out of order
+        i = int(back[0]) + 1
+        what = "repeats the bar before it" if steps[i - 1] == 0 else "is earlier than the bar before it"
+        raise DataError(str(path), i + 1, f"this stored day file's bar {df.index[i]} {what}: the file was changed "
+                        "after it was imported", f"remove that day's folder ({path.parent}) and import the file "
+                        f"holding {path.parent.name[5:]} again")
     return df
 
 
