@@ -126,3 +126,14 @@ def test_a_byte_that_is_not_utf8_is_refused_at_its_line_and_column(tmp_path, nam
         load_bars(path)
     assert (err.value.line, err.value.diagnostics[0].pos.col) == (3, len(ROWS[1]) + 1)
     assert "save the file as UTF-8" in err.value.hint
+
+
+@pytest.mark.parametrize("tail, line", [("\0" * 200_000, 5), ('2024-01-01 00:15,"100' + "9" * 140_000 + '",1,1,1,1', 5)])
+def test_a_field_past_csvs_limit_is_refused_at_its_line(tmp_path, tail, line):
+    """rev31: `_csv.Error: field larger than field limit (131072)` as a traceback, wherever an error
+    wanted a line number: a crash's NUL tail, or a quote closed 140 kB later."""
+    path = tmp_path / "bars.csv"
+    path.write_text("\n".join([HEADER, *ROWS, tail]) + "\n")
+    with pytest.raises(DataError, match="cannot be read as CSV") as err:
+        load_bars(path)
+    assert err.value.line == line

@@ -115,10 +115,15 @@ def _records(path: Path) -> Iterator[tuple[int, int, bool, int]]:
     space = " \t\r\n".replace(sep, "")
     with _open_text(str(path)) as f:
         reader = csv.reader(_remembering(f, last), delimiter=sep)
-        for fields in reader:
-            spans = reader.line_num - end
-            yield end + 1, spans, spans == 1 and not last[0].strip(space), len(fields)
-            end = reader.line_num
+        try:
+            for fields in reader:
+                spans = reader.line_num - end
+                yield end + 1, spans, spans == 1 and not last[0].strip(space), len(fields)
+                end = reader.line_num
+        except csv.Error as e:  # a field past csv's limit (128 KiB): no bar has one
+            raise DataError(str(path), end + 1, f"the record from this line on cannot be read as CSV ({e})",
+                            "a field this long is a quote opened and never closed, or bytes that are not text "
+                            "(the NUL bytes a crash while writing leaves): repair the file from this line") from None
 
 
 def _remembering(lines: Iterator[str], last: list[str]) -> Iterator[str]:
