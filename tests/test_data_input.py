@@ -80,6 +80,19 @@ def test_every_epoch_time_from_1990_to_2200_reads_in_its_own_unit(tmp_path, at, 
     assert df.index[0] == pd.Timestamp(at, tz="UTC") and df.attrs["tf"] == "1m"
 
 
+@pytest.mark.parametrize("scale, odd, said", [(1, 1000, "is in the year 55972"), (1000, 1 / 1000, "is 1970-01-")])
+def test_one_time_in_another_unit_than_the_rest_is_named_at_its_line(tmp_path, scale, odd, said):
+    """rev31: the unit came from the column's largest value, so one ms stamp among epoch seconds
+    misread every other row and the error named line 2; the mixed row is named now."""
+    start = int(pd.Timestamp("2024-01-02").timestamp())
+    stamps = [(start + i * 60) * scale for i in range(9)]
+    stamps[5] = int(stamps[5] * odd)
+    rows = [f"{t},1.0,1.2,0.9,1.1,10" for t in stamps]
+    with pytest.raises(DataError, match=said) as e:
+        load_bars(csv(tmp_path, HEADER + "\n".join(rows) + "\n"))
+    assert e.value.line == 7
+
+
 def test_a_timeframe_of_a_year_is_the_longest():
     """tf_seconds: more than 0 and at most a year (366 days) (mut7b F01: a year itself refused)."""
     assert tf_seconds("366d") == 366 * 86400 and canonical_tf("8784h") == "366d"

@@ -810,9 +810,11 @@ def _check_twins(raw: pd.DataFrame, col: str, ts: pd.DatetimeIndex, path: Path) 
 
 
 def _epoch_unit(values: pd.Series) -> str:
-    """Epoch seconds, ms, µs or ns, by magnitude: now is ~1.7e9 s, 1.7e12 ms, 1.7e15 µs, 1.7e18 ns."""
-    top = float(values.abs().max())
-    return "s" if top < 1e11 else "ms" if top < 1e14 else "us" if top < 1e17 else "ns"
+    """Epoch seconds, ms, µs or ns, by magnitude: now is ~1.7e9 s, 1.7e12 ms, 1.7e15 µs, 1.7e18 ns.
+    The median's: one row in another unit then reads outside 1990..2200 and is named, not every
+    other row (the maximum's unit misread them all)."""
+    mid = float(values.abs().median())
+    return "s" if mid < 1e11 else "ms" if mid < 1e14 else "us" if mid < 1e17 else "ns"
 
 
 def _check_range(ts: pd.DatetimeIndex, raw: pd.DataFrame, col: str, path: Path) -> None:
@@ -824,8 +826,10 @@ def _check_range(ts: pd.DatetimeIndex, raw: pd.DataFrame, col: str, path: Path) 
     others = [c for c in raw.columns if c != col and ("time" in c or "date" in c)]
     hint = (f"column `{others[0]}` looks like the time; name it `timestamp` (or drop `{col}`)" if others
             else "use ISO 8601 times, or epoch seconds/ms/us/ns since 1970")
+    when = ts[i]
+    day = f"{when:%Y-%m-%d}" if 1 <= when.year <= 9999 else f"in the year {when.year}"  # strftime's range
     raise DataError(str(path), bar_line(path, i), f"timestamp {_show(raw[col].iloc[i])} in column `{col}` is "
-                    f"{ts[i]:%Y-%m-%d}, outside {EARLIEST} .. {LATEST}", hint)
+                    f"{day}, outside {EARLIEST} .. {LATEST}", hint)
 
 
 def _show(value: Any) -> str:
