@@ -137,3 +137,20 @@ def test_a_field_past_csvs_limit_is_refused_at_its_line(tmp_path, tail, line):
     with pytest.raises(DataError, match="cannot be read as CSV") as err:
         load_bars(path)
     assert err.value.line == line
+
+
+def test_a_quote_never_closed_is_named_at_the_line_it_opens_on(tmp_path):
+    """rev31: pandas' `EOF inside string starting at row 2` was reported at line 1, with the hint
+    that every row needs the header's number of fields."""
+    rows = list(ROWS)
+    rows[1] = rows[1].replace(",100.5,", ',"100.5,')
+    with pytest.raises(DataError, match="a quote opened on this line is never closed") as err:
+        load_bars(csv(tmp_path, [HEADER, *rows]))
+    assert err.value.line == 3 and "stray quote" in err.value.hint
+
+
+def test_a_file_without_a_header_says_so(tmp_path):
+    """rev31: a Binance kline CSV (no header) was `the header names column 0.0994766 twice`."""
+    with pytest.raises(DataError, match="the first line holds numbers, not column names") as err:
+        load_bars(csv(tmp_path, ["1515542400000,0.0994766,0.0994766,0.0994766,0.0994766,1.5", *ROWS]))
+    assert err.value.line == 1 and "timestamp,open,high,low,close,volume" in err.value.hint

@@ -107,6 +107,21 @@ def _parser_line(path: Path, n: int) -> int:
     return n + inside
 
 
+def _parse_error(path: Path, text: str) -> DataError:
+    """pandas' tokenizer error at the file's line: it says `line N` (lines read, header included) or,
+    for a quote never closed, `row N` (records before it, header included)."""
+    text = text.strip().removeprefix("Error tokenizing data. C error: ")
+    quote = re.search(r"EOF inside string starting at row (\d+)", text)
+    if quote:
+        line = _parser_line(path, int(quote.group(1)) + 1)
+        return DataError(str(path), line, "cannot parse CSV: a quote opened on this line is never closed",
+                         "remove the stray quote character, or close the quoted field")
+    m = re.search(r"line (\d+)", text)
+    line = _parser_line(path, int(m.group(1))) if m else 1
+    what = re.sub(r"line \d+", f"line {line}", text)
+    return DataError(str(path), line, f"cannot parse CSV: {what}", "every row needs the same number of fields as the header")
+
+
 def _records(path: Path) -> Iterator[tuple[int, int, bool, int]]:
     """(first line, lines spanned, blank, fields) of each record as csv reads them: a quoted field
     may span lines. Blank is what read_csv skips: a line of nothing but spaces and tabs (other than
@@ -530,11 +545,7 @@ def read_table(path: Path) -> pd.DataFrame:
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
     except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))
-        line = _parser_line(path, int(m.group(1))) if m else 1
-        what = re.sub(r"line \d+", f"line {line}", str(e).strip().removeprefix("Error tokenizing data. C error: "))
-        raise DataError(str(path), line, f"cannot parse CSV: {what}",
-                        "every row needs the same number of fields as the header") from None
+        raise _parse_error(path, str(e)) from None
     except (OSError, ValueError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as e:
         raise DataError(str(path), 1, f"cannot read file: {e}",
                         "is it a complete, uncorrupted CSV/feather/parquet file?") from None
@@ -558,6 +569,10 @@ def _check_distinct(path: Path, columns: list[str]) -> None:
     """Two columns of one name as the loader matches names (`close` and `Close`) are one column to
     it: which holds the bars is a guess, so the file is refused at the second one's header cell."""
     header = _header_fields(path)
+    if sum(_is_number(h) for h in header) >= 2:  # a Binance kline file, say: its first line is a bar
+        raise DataError(str(path), 1, "the first line holds numbers, not column names: the file has no header",
+                        "add a header line naming the columns, e.g. timestamp,open,high,low,close,volume "
+                        "(extra columns may keep any name)")
     names = header if len(header) == len(columns) else columns  # pandas renames a repeated name `close.1`
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
@@ -574,6 +589,14 @@ def _check_distinct(path: Path, columns: list[str]) -> None:
         raise DataError(str(path), bar_line(path, -1), what,
                         f"rename or drop one of them: the engine reads one `{key}` column and cannot tell "
                         "which of the two is meant", col=_header_col(path, header, i))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_index_column(path: Path, columns: list[str]) -> None:
