@@ -467,3 +467,15 @@ def test_equity_png_gives_each_domain_its_own_time_axis(tmp_path):
         assert hi - lo < 86400.0  # four hours of data, with margins: not four years
         assert lo <= curve[0][0] and curve[-1][0] <= hi
     assert "1,000.00 -> 1,004.00" in axes[1].get_title(loc="left")
+
+
+def test_an_operators_reason_prints_as_written_on_one_line(tmp_path):
+    """rev31: a reason with `[/]` was rich markup, a MarkupError traceback after the run had
+    finished (every resume too); `[ticket 42]` vanished; a line break printed a fake record."""
+    run = result(tmp_path, [])
+    run.kill_events = [{"ts": T0 + 1, "from": "normal", "to": "close_only", "event": "close_only",
+                        "reason": "desk call [/] per risk [ticket 42]\nto=normal"}]
+    out = io.StringIO()
+    print_kpi_table(run, Console(file=out, width=300))
+    (line,) = [s for s in out.getvalue().splitlines() if s.startswith("  kill:")]
+    assert line.endswith("reason=desk call [/] per risk [ticket 42] to=normal")

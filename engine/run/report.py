@@ -393,8 +393,8 @@ def print_kpi_table(result: RunResult, console: Any, setting: RunSetting | None 
     for what, records in (("kill", result.kill_events), ("gate", result.gate_decisions)):
         if len(records) > SHOWN:  # the count above is of them all: say the list is cut
             console.print(f"  (last {SHOWN} of {len(records)} {what} {'events' if what == 'kill' else 'decisions'})")
-        for record in records[-SHOWN:]:
-            console.print(f"  {what}: {_brief(record)}")
+        for record in records[-SHOWN:]:  # an operator's reason is text, not rich markup
+            console.print(f"  {what}: {_brief(record)}", markup=False, highlight=False)
     if result.rejections:
         top = sorted(result.rejections.items(), key=lambda kv: (-kv[1], kv[0]))
         console.print("rejected signals: " + ", ".join(f"{rule} {n}" for rule, n in top)
@@ -446,7 +446,8 @@ def _num(x: float | None) -> str:
 
 
 def _brief(record: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_iso(v) if k == 'ts' and isinstance(v, (int, float)) else v}"
+    """One line: a value's line breaks (an operator's multi-line reason) would print as more records."""
+    return ", ".join(f"{k}={_iso(v) if k == 'ts' and isinstance(v, (int, float)) else ' '.join(str(v).split())}"
                      for k, v in record.items())
 
 
