@@ -223,9 +223,10 @@ class Store:
     # -- journal -------------------------------------------------------------
 
     def journal(self, kind: str, key: str, payload: dict[str, Any], spec_hash: str = "",
-                reason: str = "") -> int:
+                reason: str = "", ts: float | None = None) -> int:
+        """`ts`: the row's time where it is not the clock's now."""
         with self._unit(savepoint=False):
-            seq = self._append(kind, key, payload, spec_hash, reason)
+            seq = self._append(kind, key, payload, spec_hash, reason, ts)
         return seq
 
     def journal_entries(self, kind: str | None = None, key: str | None = None,
@@ -256,12 +257,12 @@ class Store:
         return bool(self._repeats) and self._clock() < self._repeats.until
 
     def _append(self, kind: str, key: str, payload: dict[str, Any], spec_hash: str = "",
-                reason: str = "") -> int:
+                reason: str = "", ts: float | None = None) -> int:
         if self._repeats:
             seq = self._repeats.take(kind, key, payload)
             if seq is not None:
                 return seq
-        return journal.append(self._session, self._clock(), kind, key, payload,
+        return journal.append(self._session, self._clock() if ts is None else ts, kind, key, payload,
                               spec_hash or self.spec_hash, reason)
 
     # -- orders and fills ----------------------------------------------------

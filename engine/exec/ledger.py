@@ -68,8 +68,9 @@ class StoreLedger:
         # Idempotent by symbol and funding time: a re-processed bar after a crash hears it again.
         self.store.record_funding(domain, self.mode, event.symbol, event.ts, event.detail, funding_reason(event))
 
-    def journal(self, kind: str, key: str, payload: dict, reason: str = "") -> None:
-        self.store.journal(kind, key, payload, reason=reason)
+    def journal(self, kind: str, key: str, payload: dict, reason: str = "", ts: float | None = None) -> None:
+        """`ts`: when it happened, where that is not now (a timer's transition: its deadline)."""
+        self.store.journal(kind, key, payload, reason=reason, ts=ts)
 
     def retired(self, order: "OrderHandle") -> None:
         """Execution forgot `order`: its machine state now is its final one (the venue's synchronous
@@ -172,8 +173,12 @@ class BufferedLedger:
         self.journal("funding", funding_key(event.symbol, event.ts),
                      {"symbol": event.symbol, "domain": domain.value, "mode": self.mode, **event.detail}, funding_reason(event))
 
-    def journal(self, kind: str, key: str, payload: dict, reason: str = "") -> None:
-        self._append(kind, key, self._text(payload), reason)
+    def journal(self, kind: str, key: str, payload: dict, reason: str = "", ts: float | None = None) -> None:
+        """`ts`: when it happened, where that is not now (a timer's transition: its deadline)."""
+        if ts is None:
+            self._append(kind, key, self._text(payload), reason)
+        else:
+            self.batch.journal.append((ts, kind, key, self._text(payload), self.spec_hash, reason))
 
     def _append(self, kind: str, key: str, text: str, reason: str) -> None:
         """A journal row (JOURNAL_COLUMNS), its payload already JSON text."""

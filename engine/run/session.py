@@ -308,8 +308,10 @@ class Session:
                     reason += self.kill_detail(r.guard_inputs)
                 self.kill_events.append({"ts": r.time, "from": r.source, "to": r.target, "event": r.event,
                                          "reason": reason})
+                # At the transition's time: a timer's fires at its deadline, inside the bar whose
+                # close the ledger's clock reads (the audit record and report.json say the same).
                 self.ledger.journal("kill", r.target, {"from": r.source, "to": r.target, "event": r.event},
-                                    reason=reason)
+                                    reason=reason, ts=r.time)
             if r.event in broadcasts and r.kind in _PROCESSED:
                 for inst in [self.rollout, *self.gates.values()]:
                     if inst is not None and event_declared(inst, r.event):
