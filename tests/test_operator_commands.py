@@ -692,6 +692,17 @@ def test_a_folder_for_the_store_is_a_usage_error(tmp_path, capsys):
     assert f"{tmp_path / 'adir'} is a folder, not a state store" in capsys.readouterr().err
 
 
+def test_a_relative_store_path_missed_from_another_folder_names_where_it_looked(tmp_path, monkeypatch, capsys):
+    """rev31: `engine kill --config run.yaml` (db: rel.db) typed in another folder than the run's
+    said `no run yet ... (no store at rel.db)` while that run traded: relative to what was unsaid."""
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert engine("kill", "--mode", "flatten", "--db", "rel.db") == 1
+    err = capsys.readouterr().err
+    assert f"no store at {tmp_path / 'elsewhere' / 'rel.db'}, which `rel.db` names from the current folder" in err
+    assert "a run started in another folder keeps its store there" in err
+
+
 @pytest.mark.parametrize("command", [("status",), ("kill", "--mode", "flatten")])
 def test_a_store_below_a_file_is_a_usage_error_from_any_folder(tmp_path, monkeypatch, capsys, command):
     """rev29: `--db afile/x.db` said `no run yet: start one with engine run ... --db afile/x.db`, a run

@@ -74,6 +74,15 @@ def archived_run(url: str) -> str:
             f"`mv {shlex.quote(str(newest))}/* {folder}/` and resume")
 
 
+def _no_store_at(database: str) -> str:
+    """A relative path is read from the current folder: said, since a run started in another
+    folder with the same --config keeps its store there (a command typed elsewhere misses it)."""
+    if os.path.isabs(database):
+        return f"no store at {database}"
+    return (f"no store at {os.path.abspath(database)}, which `{database}` names from the current folder; a run "
+            "started in another folder keeps its store there: give the command there, or the store's absolute path")
+
+
 def _check_store_path(database: str) -> None:
     """CommandError (USAGE) for a SQLite path no store can be at: a folder, or one below a file
     (no run could start there either, so not "no run yet: start one")."""
@@ -253,7 +262,7 @@ def open_existing_store(url: str, carried: Carried, *, readonly: bool = False) -
     if parsed.get_backend_name() == "sqlite":
         _check_store_path(parsed.database)
         if not Path(parsed.database).is_file():
-            raise CommandError(_no_store(f"no store at {parsed.database}", url, carried))
+            raise CommandError(_no_store(_no_store_at(parsed.database), url, carried))
 
     def opened() -> Any:
         try:
@@ -518,7 +527,7 @@ def use_run_specs(args: argparse.Namespace) -> None:
         _check_store_path(parsed.database)  # before a missing --specs: no folder has what this path lacks
     try:
         if parsed.get_backend_name() == "sqlite" and not Path(parsed.database).is_file():
-            raise NoStore(f"no store at {parsed.database}")
+            raise NoStore(_no_store_at(parsed.database))
         with Store.open_readonly(url) as store:
             recorded = (store.get_json(CONFIG_FILE_KEY) or {}).get("specs")
     except NoStore as e:
