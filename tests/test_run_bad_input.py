@@ -175,10 +175,11 @@ def test_max_bars_below_one_is_refused_with_a_hint(tmp_path, capsys, bars: str) 
                                   ["move-stop", "--symbol", "ETH/BTC", "--stop", "0.05"]])
 def test_a_store_under_a_file_is_no_run_not_a_traceback(tmp_path, capsys, argv: list[str]) -> None:
     """rev29: --db var/engine.db/state.db with var/engine.db a file: the probe of the run lock beside
-    it raised NotADirectoryError."""
+    it raised NotADirectoryError. Then it said `no run yet: start one with engine run ...`, a run
+    that cannot make its store there either: a usage error now (rev30)."""
     (tmp_path / "file").write_text("x")
-    assert main([*argv, "--specs", SPECS, "--db", str(tmp_path / "file" / "state.db")]) == 1
-    assert "no run yet" in one_error(capsys)
+    assert main([*argv, "--specs", SPECS, "--db", str(tmp_path / "file" / "state.db")]) == 2
+    assert f"{tmp_path / 'file'} is a file, not a folder" in one_error(capsys)
 
 
 def test_a_name_the_file_system_refuses_is_one_line(tmp_path, capsys) -> None:
