@@ -92,6 +92,7 @@ class Store:
         self._session = Session(engine, expire_on_commit=False)
         self._depth = 0  # open units: commits wait for the outermost
         self._pending = 0  # units written since the last commit
+        self.units = 0  # units written since it was opened: a checkpoint tells whether anything was
         self._repeats: journal.Repeats | None = None  # see replaying()
 
     @property
@@ -190,6 +191,7 @@ class Store:
             raise
         self._depth -= 1
         self._pending += 1
+        self.units += 1
         if self._depth == 0 and (commit_now or self.durability == "full"
                                  or self._pending >= self.batch_size):
             self.commit()

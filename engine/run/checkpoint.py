@@ -205,7 +205,7 @@ def save(runner: Any, take_commands: bool = False) -> None:
                                           *(o.instance for o in ex.orders.values())])
     store.commit()
     runner._equity_pending.clear()
-    runner.saved = at
+    runner.saved = (at, store.units)
     ack = getattr(ses.venue, "ack", None)
     if ack is not None:
         # A crash before this ack is safe: a resumed venue skips to `venue_calls` first.
@@ -215,9 +215,11 @@ def save(runner: Any, take_commands: bool = False) -> None:
 def _unchanged(runner: Any, at: tuple, take_commands: bool) -> bool:
     """Nothing happened since the last checkpoint, which was of this very row (a run whose last
     row is a checkpoint's ends with another): a second one would only repeat it, with an empty
-    equity row. Known only where the audit trail is a file whose length says no machine moved."""
-    return (at == runner.saved and at[3] is not None and not take_commands and not runner._equity_pending.ts
-            and not runner.session.ledger.pending)
+    equity row. Known only where the audit trail is a file whose length says no machine moved, and
+    the store took no write since (an applied command's effect: the checkpoint claiming it must
+    not stay the last, or a resume applies it again)."""
+    return (runner.saved == (at, runner.session.store.units) and at[3] is not None and not take_commands
+            and not runner._equity_pending.ts and not runner.session.ledger.pending)
 
 
 @contextmanager
