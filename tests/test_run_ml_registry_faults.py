@@ -103,25 +103,29 @@ def test_a_manifest_a_run_cannot_act_on_refuses_it_at_the_start(tmp_path, traine
     assert said in e.value.what
 
 
-@pytest.mark.parametrize("damage, said", [
-    (lambda line: (line / "index.json").unlink(), "missing, while"),
+@pytest.mark.parametrize("damage, said, trains", [
+    (lambda line: (line / "index.json").unlink(), "missing, while", True),
     (lambda line: (line / "index.json").write_text(json.dumps({"symbol": SYMBOL, "tf": "5m", "versions": [1],
                                                                "active": 9})),
-     "the active version v9 is not one of its versions [1]"),
+     "the active version v9 is not one of its versions [1]", False),
 ])
-def test_an_index_lost_or_naming_no_version_it_lists_refuses_the_run_and_training(tmp_path, trained, capsys,
-                                                                                  damage, said):
+def test_an_index_lost_or_naming_no_version_it_lists_refuses_the_run(tmp_path, trained, capsys, damage, said, trains):
     """rev31: a lost index read as a line never trained, so the run traded with the filter off;
-    `active: 9` beside `versions: [1]` was accepted, and training registered v2 under it."""
+    `active: 9` beside `versions: [1]` was accepted, and training registered v2 under it. Training
+    past a lost index starts a new one (rev32: what a crash between a line's first version and its
+    index leaves must not wedge training); the run then uses what it activates."""
     reg = tmp_path / "reg"
     shutil.copytree(trained, reg)
     damage(reg / LINE)
     with pytest.raises(RefusedToStart, match=re.escape(said)):
         make_runner(tmp_path / "w", reg, in_sample="allow")
     (tmp_path / "filter.yaml").write_text(FILTER)
+    capsys.readouterr()
     assert main(["train", "ml", "--symbol", SYMBOL, "--tf", "5m", "--registry", str(reg),
-                 "--spec", str(tmp_path / "filter.yaml")]) == 1
-    assert said in capsys.readouterr().err and not (reg / LINE / "v2").exists()
+                 "--spec", str(tmp_path / "filter.yaml"), "--activate"]) == (0 if trains else 1)
+    assert (reg / LINE / "v2").exists() == trains and (said in capsys.readouterr().err) != trains
+    if trains:
+        assert ModelRegistry(reg).versions(SYMBOL, "5m") == [2] and ModelRegistry(reg).active_version(SYMBOL, "5m") == 2
 
 
 def test_train_refuses_a_damaged_index_before_training(tmp_path, trained, capsys):

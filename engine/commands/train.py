@@ -116,8 +116,7 @@ def _train_into(args: argparse.Namespace, console: Console, cfg: MLConfig, regim
     if tf != canonical_tf(args.tf):  # 60m asks for the 1h bars a store holds
         raise ValueError(f"data is {tf} bars but --tf is {args.tf}")
     bars = bars_before(bars, args.until)
-    first = not registry.versions(symbol, tf)  # a damaged index is refused now, not after the training
-    registry.active_version(symbol, tf)
+    first = registry.first_version(symbol, tf)  # a damaged index is refused now, not after the training
     console.print(f"[bold]{symbol} {tf}[/]: {len(bars)} bars {bars.index[0]} .. {bars.index[-1]}")
 
     t0 = time.perf_counter()

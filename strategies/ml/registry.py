@@ -139,11 +139,15 @@ class ModelRegistry:
             return former
         return path
 
-    def _index(self, symbol: str, tf: str) -> dict[str, Any]:
+    def _index(self, symbol: str, tf: str, registering: bool = False) -> dict[str, Any]:
+        """`registering`: a missing index beside version folders (a crash between a line's first
+        version and its index, or an index lost) starts a new one; a reader refuses it."""
         path = self._dir(symbol, tf) / "index.json"
         if not path.exists():
-            if _version_folders(path.parent):  # the index lost, not a line never trained: no guess
-                raise RegistryError(path, f"missing, while {path.parent} holds model versions", _INDEX_HINT)
+            if not registering and _version_folders(path.parent):  # no guess at which is active
+                raise RegistryError(path, f"missing, while {path.parent} holds model versions",
+                                    "restore it from a backup, or train a new version (engine train ml): it starts "
+                                    "a new index, numbered past the folders there")
             return {"symbol": symbol, "tf": tf, "versions": [], "active": None}
         return _checked_index(path)
 
@@ -178,7 +182,7 @@ class ModelRegistry:
         """Store a new version (v = last registered + 1) and return its number."""
         base = self._dir(symbol, tf)
         base.mkdir(parents=True, exist_ok=True)
-        index = self._index(symbol, tf)
+        index = self._index(symbol, tf, registering=True)
         # Past any version folder too: one a crash left unindexed must not be renamed over (that fails).
         on_disk = _version_folders(base)
         version = max([*index["versions"], *on_disk], default=0) + 1
@@ -194,6 +198,14 @@ class ModelRegistry:
         if activate:
             self.activate(symbol, tf, version)
         return version
+
+    def first_version(self, symbol: str, tf: str) -> bool:
+        """Whether a version registered now would be the first its index lists. Raises now, before
+        a training, what register() would: a damaged index, a store activation it contradicts."""
+        index = self._index(symbol, tf, registering=True)
+        if index["versions"]:
+            self.active_version(symbol, tf)
+        return not index["versions"]
 
     def activate(self, symbol: str, tf: str, version: int) -> None:
         index = self._index(symbol, tf)
