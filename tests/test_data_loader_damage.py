@@ -53,7 +53,7 @@ def test_a_zip_without_exactly_one_file_is_refused(tmp_path):
     ("10050", "10060", "outside the bar's low..high"), ("1.005", "1.006", "outside the bar's low..high"),
     # rev31: an ask 5x its bid touched the bar and was imported; a stop's sell, the open less half
     # that spread, then filled below zero.
-    ("100", "505", "the ask is 1.5x the bid or more"), ("66", "99.5", "the ask is 1.5x the bid or more")])
+    ("100", "505", "half spread reaches the bar's low"), ("1", "250", "half spread reaches the bar's low")])
 def test_a_quote_no_fill_could_come_from_is_refused_at_its_line(tmp_path, bid, ask, what):
     rows = [r + ",100.4,100.6" for r in ROWS]
     rows[1] = ROWS[1] + f",{bid},{ask}"
@@ -154,3 +154,10 @@ def test_a_file_without_a_header_says_so(tmp_path):
     with pytest.raises(DataError, match="the first line holds numbers, not column names") as err:
         load_bars(csv(tmp_path, ["1515542400000,0.0994766,0.0994766,0.0994766,0.0994766,1.5", *ROWS]))
     assert err.value.line == 1 and "timestamp,open,high,low,close,volume" in err.value.hint
+
+
+def test_a_header_with_extra_columns_named_by_numbers_is_a_header(tmp_path):
+    """rev32: extra columns `1,2` (or `NaN,inf`) made the header `numbers, not column names`."""
+    for extra in ("1,2", "NaN,inf"):
+        rows = [r + ",0,0" for r in ROWS]
+        assert len(load_bars(csv(tmp_path, [f"{HEADER},{extra}", *rows]))) == 3

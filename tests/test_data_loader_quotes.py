@@ -65,14 +65,13 @@ def test_a_real_bid_and_ask_pair_still_merges():
     assert (df["ask"] > df["bid"]).any() and not any("no spread" in w.message for w in df.attrs["warnings"])
 
 
-@pytest.mark.parametrize("col, bar", [("close", "1.001,5.1,0.9,5"), ("open", "5,5.1,0.9,1.101")])
-def test_an_ask_file_whose_bar_is_half_as_high_again_as_the_bids_is_refused_at_its_line(tmp_path, col, bar):
-    """rev31: each file's bars passed alone (an ask bar 5x the bid's is a bar), so the pair imported."""
-    bid = minutes_csv(tmp_path, "bid.csv", 6)
-    lines = minutes_csv(tmp_path, "ask.csv", 6, spread=0.001).read_text().splitlines()
-    lines[4] = f"2024-01-02 00:03,{bar},10"
-    ask = tmp_path / "ask.csv"
-    ask.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=f"the ask's {col} is 5 and the bid's 1") as err:
-        load_bid_ask(bid, ask)
-    assert err.value.line == 5 and "1.5x" in err.value.hint
+def test_a_one_tick_quote_at_a_price_of_one_tick_imports(tmp_path):
+    """rev32: a 1.5x bound on ask over bid refused a coin at 1 satoshi quoted 1-2 (and an option's
+    wide quote); only a half spread no fill can be priced from is refused."""
+    from engine.data.loader import load_bars
+
+    bars = "".join(f"2024-01-02 {h:02d}:00,1e-08,2e-08,1e-08,1e-08,5,1e-08,2e-08\n" for h in range(6))
+    path = tmp_path / "sat.csv"
+    path.write_text("timestamp,open,high,low,close,volume,bid,ask\n" + bars)
+    df = load_bars(path)
+    assert (df["ask"] / df["bid"]).eq(2.0).all()

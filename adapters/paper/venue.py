@@ -732,7 +732,7 @@ class PaperVenue:
 
     def _fill(self, o: WorkingOrder, bar: Bar, inst: Instrument, price: float, quote_id: str) -> list[VenueReport]:
         if not price > 0.0:  # a bar's half spread beyond its price (broken quotes): no market fills there
-            return []  # the order works on; the loader refuses such quotes (engine/data/loader.py SPREAD_FACTOR)
+            return []  # the order works on; the loader refuses such quotes (engine/data/loader.py check_quotes)
         req = o.req
         qty, side = max(req.qty - o.filled_qty, 0.0), req.side  # (o.remaining)
         reduces = req.reduce_only or req.role is not _ENTRY  # _reduces

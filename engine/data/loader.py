@@ -55,13 +55,6 @@ GAP_FACTOR = 3.0  # a gap wider than this many bar intervals is reported
 # scaled, so it is refused rather than traded. Within a bar a tenfold range can be real (a
 # listing's first minute), so only the step between bars is checked.
 JUMP_FACTOR = 10.0
-# A quote's ask over its bid: the bundled forex quotes' widest is 1.0018 (USD/JPY), an illiquid
-# market's a few percent. An ask half as high again as the bid is a quote in other units or of
-# another market: the venue would fill at it (a stop's sell at the mid less half of it can go below
-# zero), so it is refused rather than traded.
-SPREAD_FACTOR = 1.5
-_SPREAD_HINT = (f"no market quotes an ask {SPREAD_FACTOR:g}x its bid: is a side in other units, shifted by a row, "
-                "or of another market? Repair the row")
 # Where every timeframe's grid starts: bars open at whole multiples of the timeframe after it.
 _GRID_WHY = ("the engine resamples on that grid (1d bars open at midnight UTC), so a bar off it would be "
              "merged with later bars")
@@ -286,7 +279,6 @@ def load_bid_ask(bid_path: str | Path, ask_path: str | Path, symbol: str | None 
     crossed = np.flatnonzero(a < b)
     _check_swapped(crossed, len(b), Path(bid_path), Path(ask_path))
     _check_spread(b, a, Path(bid_path), Path(ask_path))
-    _check_wide(bid, ask, Path(ask_path))
     warnings = list(bid.attrs["warnings"])
     if crossed.size:  # real FXCM bid and ask bars are sampled separately: ~1-2% close crossed
         warnings.append(data_warning(str(ask_path), bar_line(Path(ask_path), int(crossed[0])),
@@ -342,12 +334,6 @@ def check_sides(df: pd.DataFrame, source: str | Path) -> None:
                             f"or a price is not positive ({side}_open={o[i]:g} {side}_high={h[i]:g} "
                             f"{side}_low={lo[i]:g} {side}={c[i]:g})",
                             "each side's open and close lie within its own low and high, all prices > 0")
-    b, a = df["bid_open"].to_numpy(), df["ask_open"].to_numpy()
-    wide = np.flatnonzero(np.maximum(a, b) >= np.minimum(a, b) * SPREAD_FACTOR)
-    if wide.size:
-        i = int(wide[0])
-        raise DataError(str(path), bar_line(path, i), f"ask_open={a[i]:g} and bid_open={b[i]:g}: one is "
-                        f"{SPREAD_FACTOR:g}x the other or more", _SPREAD_HINT)
 
 
 def check_quotes(df: pd.DataFrame, path: Path) -> None:
@@ -367,7 +353,12 @@ def check_quotes(df: pd.DataFrame, path: Path) -> None:
               (b > a, "bid is above ask (a crossed quote)", _CROSSED_HINT),
               ((b > h) | (a < lo), "the quote lies outside the bar's low..high",
                "bid <= high and ask >= low: is the quote in another unit or of another market?"),
-              (a >= b * SPREAD_FACTOR, f"the ask is {SPREAD_FACTOR:g}x the bid or more", _SPREAD_HINT))
+              # The venue prices a bar's other prices (its open) at the mid less half this spread: a
+              # half spread that reaches the bar's low sells at or below zero. Not a bound on how wide
+              # a quote may be (a coin at 1 satoshi quotes 1-2, an option wider): on what no fill can be.
+              ((a - b) / 2 >= lo, "the quote's half spread reaches the bar's low: a sell priced from it would "
+               "be at or below zero", "is a side in other units, shifted by a row, or of another market? "
+               "Repair the row"))
     first = [(int(np.flatnonzero(mask)[0]), k) for k, (mask, _, _) in enumerate(checks) if mask.any()]
     if not first:
         return
@@ -397,18 +388,6 @@ def _check_two_files(bid_path: Path, ask_path: Path) -> None:
         raise DataError(str(ask_path), 1, f"the ask file is the bid file {bid_path.name} itself",
                         "FILE is the bid bars and --ask the ask bars of the same market: give the ask file "
                         "(or drop --ask: a spread model prices bars without quotes)")
-
-
-def _check_wide(bid: pd.DataFrame, ask: pd.DataFrame, ask_path: Path) -> None:
-    """No bar whose ask opens or closes SPREAD_FACTOR x its bid or more (either side the wider: a
-    crossed bar's wider side is its ask). Each file's bars pass on their own; only the pair shows it."""
-    for col in ("open", "close"):
-        b, a = bid[col].to_numpy(), ask[col].to_numpy()
-        wide = np.flatnonzero(np.maximum(a, b) >= np.minimum(a, b) * SPREAD_FACTOR)
-        if wide.size:
-            i = int(wide[0])
-            raise DataError(str(ask_path), bar_line(ask_path, i), f"the ask's {col} is {a[i]:g} and the bid's {b[i]:g}: "
-                            f"one is {SPREAD_FACTOR:g}x the other or more", _SPREAD_HINT)
 
 
 def _check_spread(b: np.ndarray, a: np.ndarray, bid_path: Path, ask_path: Path) -> None:
@@ -569,7 +548,9 @@ def _check_distinct(path: Path, columns: list[str]) -> None:
     """Two columns of one name as the loader matches names (`close` and `Close`) are one column to
     it: which holds the bars is a guess, so the file is refused at the second one's header cell."""
     header = _header_fields(path)
-    if sum(_is_number(h) for h in header) >= 2:  # a Binance kline file, say: its first line is a bar
+    known = set(TIME_COLUMNS) | set(OHLC) | {"volume"}
+    if sum(_is_number(h) for h in header) >= 2 and not known & {_column_key(h) for h in header}:
+        # a Binance kline file, say: its first line is a bar (a header may name extra columns `1`, `2`)
         raise DataError(str(path), 1, "the first line holds numbers, not column names: the file has no header",
                         "add a header line naming the columns, e.g. timestamp,open,high,low,close,volume "
                         "(extra columns may keep any name)")
@@ -593,10 +574,9 @@ def _check_distinct(path: Path, columns: list[str]) -> None:
 
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        return math.isfinite(float(text))  # `NaN` and `inf` name columns as well as numbers
     except ValueError:
         return False
-    return True
 
 
 def _check_index_column(path: Path, columns: list[str]) -> None:
