@@ -92,7 +92,7 @@ class Store:
         self._session = Session(engine, expire_on_commit=False)
         self._depth = 0  # open units: commits wait for the outermost
         self._pending = 0  # units written since the last commit
-        self.units = 0  # units written since it was opened: a checkpoint tells whether anything was
+        self.units = 0  # units written since it was opened: by it a checkpoint sees whether any was since the last
         self._repeats: journal.Repeats | None = None  # see replaying()
 
     @property

@@ -175,14 +175,11 @@ class BufferedLedger:
 
     def journal(self, kind: str, key: str, payload: dict, reason: str = "", ts: float | None = None) -> None:
         """`ts`: when it happened, where that is not now (a timer's transition: its deadline)."""
-        if ts is None:
-            self._append(kind, key, self._text(payload), reason)
-        else:
-            self.batch.journal.append((ts, kind, key, self._text(payload), self.spec_hash, reason))
+        self._append(kind, key, self._text(payload), reason, ts)
 
-    def _append(self, kind: str, key: str, text: str, reason: str) -> None:
+    def _append(self, kind: str, key: str, text: str, reason: str, ts: float | None = None) -> None:
         """A journal row (JOURNAL_COLUMNS), its payload already JSON text."""
-        self.batch.journal.append((self.now(), kind, key, text, self.spec_hash, reason))
+        self.batch.journal.append((self.now() if ts is None else ts, kind, key, text, self.spec_hash, reason))
 
     def retired(self, order: "OrderHandle") -> None:
         """Execution forgot `order`: its machine state now is its final one (the venue's synchronous

@@ -72,7 +72,8 @@ class Runner:
     _instruments: dict[str, Instrument] = field(default_factory=dict)
     _costs_of: dict = field(default_factory=dict)  # Domain -> the venue's Costs of its fills
     _equity_pending: PointLog = field(default_factory=PointLog)  # recorded since the last checkpoint
-    saved: tuple | None = None  # the last checkpoint's row, clock, venue calls, audit offset and hold
+    # The last checkpoint's (row, clock, venue calls, audit offset, hold) and the store's unit count then.
+    saved: tuple | None = None
     _last_risk_equity: list[float] | None = None  # each book's equity the kill machine last heard of
     _risk_bound: Any = None  # the kill machine's bound (its stage's limits) _tripwires last measured with
     _next_poll: float = 0.0
