@@ -144,12 +144,15 @@ class ModelParams(_Strict):
     seed: int = 7
 
 
+# A probability threshold, in [0.5, 1): below 0.5 a probability could pass as BUY and as SELL (p >= thr
+# and p <= 1 - thr), while validation counts it as one of them (seed 002's symmetric rule).
+Threshold = Annotated[float, Field(ge=0.5, lt=1)]
+
+
 class ThresholdConfig(_Strict):
-    default: float = Field(0.55, ge=0.5, lt=1)
-    per_symbol: dict[str, float] = Field(default_factory=dict)
-    # Each in [0.5, 1) as `default` is: below 0.5 a probability could pass as BUY and as SELL (p >= thr
-    # and p <= 1 - thr), while validation counts it as one of them (seed 002's symmetric rule).
-    search_grid: list[Annotated[float, Field(ge=0.5, lt=1)]] = Field(
+    default: Threshold = 0.55
+    per_symbol: dict[str, float] = Field(default_factory=dict)  # each a Threshold (_bounds: the symbol named)
+    search_grid: list[Threshold] = Field(
         default_factory=lambda: [0.51, 0.53, 0.55, 0.57, 0.6, 0.65])
     min_trades: int = Field(20, ge=1, description="fewest validation trades a searched threshold needs")
 
@@ -188,7 +191,7 @@ class MLConfig(_Strict):
 class EnsembleConfig(_Strict):
     kind: Literal["ensemble"]
     method: Literal["majority", "weighted"] = "weighted"
-    threshold: float = Field(0.6, ge=0.5, lt=1)
+    threshold: Threshold = 0.6
     min_models: int = Field(2, ge=1)
     weights: dict[str, float] = Field(default_factory=dict)
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from strategies.ml.config import LabelConfig
+from strategies.ml.config import LabelConfig, Threshold
 
 
 def _iso_time(text: str) -> str:
@@ -42,8 +42,7 @@ class _Data(_Open):
 
 class Manifest(_Open):
     features: list[str] = Field(min_length=1)
-    # As the threshold spec bounds it (strategies/ml/config.py ThresholdConfig).
-    threshold: float = Field(ge=0.5, lt=1, allow_inf_nan=False)
+    threshold: Annotated[Threshold, Field(allow_inf_nan=False)]  # as the threshold spec bounds it
     labels: LabelConfig
     metrics: _Metrics
     data: _Data | None = None
