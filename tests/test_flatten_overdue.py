@@ -79,6 +79,26 @@ def test_an_overdue_flatten_is_retried_every_bar_and_announced_once(tmp_path: Pa
     assert [(e["from"], e["to"], e["reason"]) for e in ses.kill_events] == [("normal", "flatten_all", "operator")]
 
 
+def test_a_flatten_filled_at_the_next_open_is_done_before_its_retry_falls_due(tmp_path: Path) -> None:
+    """The closes fill at the next bar's open, at the instant they were sent; the 2-minute retry
+    falls due inside that bar. It used to fire first (timers ran at the bar's close, before its
+    open's fills), so every flatten re-sent its closes and told the operator it was overdue."""
+    checker = RefusesCloses()
+    runner = build(SC, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), checker)
+    ses = runner.session
+    while not any(b.instance.has_tag("position_open") for b in ses.execution.brackets.values()):
+        assert runner.bars < 150, "the flips open a position"
+        runner.run(limit=runner.bars + 1)
+    tap = ListSink()
+    ses.interp.sink = FanoutSink(ses.interp.sink, tap)
+    ses.store.post_command("flatten")
+    runner.poll_commands()
+    runner.run(limit=runner.bars + 1)
+    assert (ses.kill.state, ses.flatten_pending, ses.venue.positions()) == ("halted", False, [])
+    kill = [r.event for r in tap.records if r.machine == "kill_modes" and r.kind == "transition"]
+    assert kill == ["manual_flatten", "flattened"], kill
+
+
 def test_each_retry_re_sends_the_refused_close_and_the_journal_says_so_once(tmp_path: Path) -> None:
     """The bracket in `flattening` re-sends the close the venue refused at each kill_flatten
     (specs/orders/bracket.yaml): one order a retry, one rejection row and one fault for them all."""

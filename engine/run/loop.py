@@ -43,6 +43,7 @@ from engine.spec.contract import AWAITING_TAG, MOVE_STOP, POSITION_OPEN_TAG
 from engine.suggest import Carried, commands_leaving, kill_engaged, promote_command
 
 if TYPE_CHECKING:
+    from engine.domain import Bar
     from engine.run.progress import RunProgress
     from engine.runtime.instance import Instance
     from state.control import Command
@@ -348,17 +349,13 @@ class Runner:
             day_t, held = d, True
         if day_t > self._day_end:  # _day_roll's own first test, without the call on most rows
             self._day_roll(day_t)
-        fired = ses.execution.advance(t)
-        if fired:
-            ses._relay([r for r in fired if r.machine == self._kill_machine])
         ex, venue = ses.execution, ses.venue
         # Fills at the open, answered before the bar's resting orders are worked: an entry's fill
         # resizes its bracket's stop before the stop can trigger. Only a market order fills there:
         # without one, on_bar works the whole bar alone (one venue call, one log entry, not two).
         if venue.works_at_open(s.symbol):
-            opened = venue.open_bar(bar)
-            if opened:
-                ex.on_reports(opened, bar)
+            self._open(s, bar)
+        self._advance(t)
         ex.on_reports(venue.on_bar(bar), bar)
         if ex.faults:
             self._raise_faults()
@@ -386,6 +383,25 @@ class Runner:
             domain, eq, x = s.domain.value, book.equity, self._explored(s.domain, book)
             self._curve(domain).append(t, eq, x)
             self._equity_pending.append(domain, t, eq, x)
+
+    def _open(self, s: Series, bar: Bar) -> None:
+        """The bar's open, in time order: the timers due by then, then the market orders filled
+        there. A timer due later in the bar fires after these fills, not before: a flatten's
+        closes fill at the open, so its retry (kill_modes.yaml's flatten_retry, shorter than a
+        bar) finds it done instead of re-sending it and telling the operator it is overdue."""
+        ses = self.session
+        self._advance(bar.ts - self.bar_s[s.symbol])
+        opened = ses.venue.open_bar(bar)
+        if opened:
+            ses.execution.on_reports(opened, bar)
+            if ses.flatten_pending and not ses.execution.faults:
+                self._settle_flatten()
+
+    def _advance(self, t: float) -> None:
+        """Fire the timers due by `t`; the kill machine's steps reach the other machines."""
+        fired = self.session.execution.advance(t)
+        if fired:
+            self.session._relay([r for r in fired if r.machine == self._kill_machine])
 
     # -- quiet rows, applied at once -------------------------------------------------
     def skip(self, k: int, end: int) -> int:
