@@ -86,6 +86,10 @@ def _check(kind: str, v: Any, lines: _Lines) -> Check:
         src = v["source"]
         return Check(kind, (v["event"],), lines.pos(), tuple([src] if isinstance(src, str) else src),
                      v.get("action"), v.get("target"))
+    if kind == "never_widens":  # {field, source, tighter, exempt}
+        src = v["source"]
+        return Check(kind, (v["field"],), lines.pos(), tuple([src] if isinstance(src, str) else src),
+                     tighter=Expr(v["tighter"], lines.pos()), exempt=tuple(v.get("exempt", ())))
     return Check(kind, tuple([v] if isinstance(v, str) else v), lines.pos())
 
 

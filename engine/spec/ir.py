@@ -21,7 +21,7 @@ KINDS: tuple[str, ...] = ("rollout", "orders", "gates", "kill")
 ParamType = Literal["float", "int", "bool", "str", "duration", "money", "fraction"]
 # Field types whose values are numbers: the interpreter refuses an event whose payload has one NaN or infinite.
 NUMBER_TYPES = frozenset({"float", "int", "duration", "money", "fraction", "timestamp"})
-CheckKind = Literal["reachable_from_all", "must_handle", "unreachable", "must_act"]
+CheckKind = Literal["reachable_from_all", "must_handle", "unreachable", "must_act", "never_widens"]
 
 
 
@@ -186,15 +186,21 @@ def selection_order(t: Transition) -> tuple[bool, int, int]:
 @dataclass(frozen=True, slots=True)
 class Check:
     kind: CheckKind
-    args: tuple[str, ...]  # the states or events it names (must_act: its one event)
+    args: tuple[str, ...]  # the states or events it names (must_act: its one event; never_widens: its field)
     pos: Pos
     # must_act: the states it holds in, and what a transition on the event must do there
     source: tuple[str, ...] = ()
     action: str | None = None
     target: str | None = None
+    # never_widens: what a new value must satisfy against the old one, and the events exempt
+    tighter: Expr | None = None
+    exempt: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """What it names, as `engine diff` and the docs print it."""
+        if self.kind == "never_widens" and self.tighter is not None:
+            return (f"{self.args[0]} in {', '.join(self.source)}: {self.tighter.source}"
+                    + (f" (except on {', '.join(self.exempt)})" if self.exempt else ""))
         if self.kind != "must_act":
             return ", ".join(self.args)
         return f"{self.args[0]} in {', '.join(self.source)} {self.demand()}"

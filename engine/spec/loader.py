@@ -345,6 +345,9 @@ class _MachineBuilder:
         args, pos = getattr(c, kind), self.doc.pos_of(("checks", i))
         if kind == "must_act":
             return Check(kind, (args.event,), pos, _names(args.source), args.action, args.target)
+        if kind == "never_widens":
+            tighter = self.expr(args.tighter, ("checks", i, kind, "tighter"))
+            return Check(kind, (args.field,), pos, _names(args.source), tighter=tighter, exempt=tuple(args.exempt))
         return Check(kind, _names(args), pos)
 
 

@@ -215,6 +215,17 @@ class MustActModel(Strict):
         return self
 
 
+class NeverWidensModel(Strict):
+    """In each `source` state, a transition that assigns `field` keeps `tighter` true of the new
+    value against the old (`engine validate` searches for a counterexample); `exempt` events set
+    it to what a venue holds, which is a fact to record, not a decision to prove."""
+
+    field: Ident = Field(description="the context variable, e.g. stop")
+    source: StrOrList = Field(description="the states (a compound one: each state inside it) where it is set")
+    tighter: str = Field(description="true when `new` is no looser than `old`; may read ctx and params")
+    exempt: list[Ident] = Field(default=[], description="events whose transitions are not held to it")
+
+
 class CheckModel(Strict):
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})  # one kind each
     # Not Optional: the one key given must have a value (`- must_handle:` alone is a type error
@@ -223,11 +234,13 @@ class CheckModel(Strict):
     must_handle: StrOrList = None  # type: ignore[assignment]
     unreachable: StrOrList = None  # type: ignore[assignment]
     must_act: MustActModel = None  # type: ignore[assignment]
+    never_widens: NeverWidensModel = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one_kind(self) -> CheckModel:
         if len(self.model_fields_set) != 1:
-            raise ValueError("a check has exactly one key: reachable_from_all, must_handle, unreachable or must_act")
+            raise ValueError("a check has exactly one key: reachable_from_all, must_handle, unreachable, "
+                             "must_act or never_widens")
         return self
 
 

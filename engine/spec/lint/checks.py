@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Iterator
 
 from engine.diagnostics import Diagnostic
-from engine.spec.ir import Check, Machine, Transition, selection_order
+from engine.spec.ir import ActionRef, Check, Machine, Transition, selection_order
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
 from engine.spec.lint._index import MachineIndex
+from engine.spec.lint import widening
 
 
 def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
@@ -22,6 +23,8 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
             yield from _unreachable(cx, ix, c)
         elif c.kind == "must_act":
             yield from _must_act(cx, ix, c)
+        elif c.kind == "never_widens":
+            yield from widening.check(cx, ix, c, _can_run, _entries)
 
 
 def _nor(bad: list[str], word: str) -> str:
@@ -106,9 +109,16 @@ def _does(ix: MachineIndex, t: Transition, c: Check) -> bool:
         return False
     if c.action is None:
         return True
-    entries = {a.name for leaf in entered for s in ix.ancestors(leaf)[:_depth_below(ix, leaf, t.target)]
-               for a in ix.m.states[s].entry}
-    return c.action in entries or any(a.name == c.action for a in t.actions)
+    return any(a.name == c.action for a in (*t.actions, *_entries(ix, t)))
+
+
+def _entries(ix: MachineIndex, t: Transition) -> tuple[ActionRef, ...]:
+    """The entry actions of the states a transition enters, outermost first (as they run)."""
+    if t.target is None:
+        return ()
+    return tuple(a for leaf in ix.enter(t.target)
+                 for s in reversed(ix.ancestors(leaf)[:_depth_below(ix, leaf, t.target)])
+                 for a in ix.m.states[s].entry)
 
 
 def _depth_below(ix: MachineIndex, leaf: str, target: str | None) -> int:

@@ -71,6 +71,7 @@ LINT_CODES: dict[str, Severity] = {
     "CHECK_MUST_HANDLE": E,
     "CHECK_UNREACHABLE": E,
     "CHECK_MUST_ACT": E,
+    "CHECK_NEVER_WIDENS": E,
     # the rollout's `live` tag agrees with its `domains`
     "ROLLOUT_LIVE_TAG": E,
     "STAGE_ASSIGN": E,  # a transition into stage_N assigns another stage number (engine/spec/lint/stage_numbers.py)

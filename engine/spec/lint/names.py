@@ -45,7 +45,7 @@ def _states(cx: Context, m: Machine) -> Iterator[Diagnostic]:
         for key, names in (("source", c.source), ("target", (c.target,) if c.target else ())):
             for s in names:
                 if s not in m.states:
-                    yield _unresolved_state(m, s, cx.sources.find(c.pos, key, s), f"`must_act`'s `{key}`")
+                    yield _unresolved_state(m, s, cx.sources.find(c.pos, key, s), f"`{c.kind}`'s `{key}`")
 
 
 def _events(cx: Context, m: Machine) -> Iterator[Diagnostic]:
@@ -76,6 +76,9 @@ def _events(cx: Context, m: Machine) -> Iterator[Diagnostic]:
                     yield _unresolved_event(m, e, cx.sources.find(c.pos, c.kind, e), "`must_handle` names")
         elif c.kind == "must_act" and c.args[0] not in ev:
             yield _unresolved_event(m, c.args[0], cx.sources.find(c.pos, "event", c.args[0]), "`must_act` names")
+        for e in c.exempt:
+            if e not in ev:
+                yield _unresolved_event(m, e, cx.sources.find(c.pos, "exempt", e), f"`{c.kind}`'s `exempt` names")
     for e in m.broadcasts:
         if e not in ev:
             yield _unresolved_event(m, e, cx.sources.find(file_start(m.path), "broadcasts", e), "`broadcasts` names")
