@@ -201,3 +201,29 @@ def test_an_expiry_after_a_change_mid_roll_settles_what_the_front_contract_holds
     f.send("position_changed", qty=1.0)
     f.send("expiry_reached", settlement_price=1.08)
     assert f.called("settle_position") == [{"price": 1.08, "qty": 1.0}]
+
+
+@pytest.mark.parametrize("stop", ["kill_close_only", "kill_flatten"])
+def test_a_front_contract_that_shrinks_after_a_roll_is_cut_short_settles_what_it_holds(machine, stop):
+    """rev33: after a kill stopped the roll (1 of 4 slices rolled: 3 front, 1 next), the close part
+    filled (position_changed: the front holds 2). The expiry settled 2 * 3/4 = 1.5, scaling the new
+    front size by the slices a second time. The front's 2 settle; the next contract's 1 is closed on."""
+    f = rolling(machine)
+    f.send(stop)
+    f.send("position_changed", qty=2.0)
+    f.send("expiry_reached", settlement_price=1.08)
+    assert f.called("settle_position") == [{"price": 1.08, "qty": 2.0}]
+    assert f.state == "closing" and f.ctx["qty"] == 1.0 and f.ctx["rolled"] == 0.0
+
+
+def test_the_next_contract_s_part_outlives_an_expiry_after_a_change_mid_roll(machine):
+    """rev33: the change mid-roll forgot the slices already rolled, so the expiry settled the front and
+    ended the machine (`settled`) while 2 lots still lived in the next contract, closed by nobody."""
+    f = holding(machine)
+    f.send("dte_update", dte=2.0)
+    f.wait(f.params["slice_interval"])  # 2 of 4 slices rolled
+    f.send("position_changed", qty=1.0)
+    f.send("expiry_reached", settlement_price=1.08)
+    assert f.state == "closing" and f.ctx["qty"] == 2.0
+    f.send("position_closed")
+    assert f.state == "closed"
