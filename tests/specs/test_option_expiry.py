@@ -115,3 +115,15 @@ def test_a_nan_moneyness_is_refused_not_dropped(machine, qty):
     out = o.send("expiry_reached", moneyness=math.nan, settlement_price=1.10)
     assert [(r.kind, r.guard_inputs) for r in out] == [("guard_error", {"event.moneyness": "nan"})]
     assert o.state == "holding" and not o.inst.done
+
+
+@pytest.mark.parametrize("qty, moneyness, action", [(2.0, 0.05, "exercise_option"), (-2.0, 0.05, "assign_option"),
+                                                    (2.0, -0.05, "expire_option")])
+def test_expiry_acts_on_what_a_partial_close_left(machine, qty, moneyness, action):
+    """rev33: the spec took no size change, so a kill's close that filled 1 of 2 contracts before
+    expiry still exercised (or assigned) 2: the underlying booked was twice what was held."""
+    o = holding(machine, qty=qty)
+    o.send("kill_flatten")
+    o.send("position_changed", qty=1.0)
+    o.send("expiry_reached", moneyness=moneyness, settlement_price=1.1)
+    assert [c["qty"] for c in o.called(action)] == [1.0]
