@@ -147,6 +147,9 @@ def test_load_machine_and_its_errors(tmp_path):
     ("kind: kill\nname: m\nversion: 1\nstates: {a: {}}\nchecks:\n  - must_act: {event: e, source: a}\n",
      ("SCHEMA_VALUE", "f.yaml:6:15"), None),
     ("kind: overrides\nscope: stage\nkey: 2\n", ("SCHEMA_TYPE", "f.yaml:3:6"), "quote it to make it a string"),
+    # rev33: at the value's column, with no hint
+    ("kind: kill\nname: m\nversion: 1\nstates: {a: {}}\n1: x\n", ("SCHEMA_VALUE", "f.yaml:5:1"),
+     "keys are text: rename it, quote it (`'1':`), or remove it"),
 ])
 def test_schema_diagnostics(tmp_path, body, expected, hint):
     _, diags = load_specs([write(tmp_path, "f.yaml", body)])

@@ -140,7 +140,7 @@ def test_what_stands_in_a_spec_files_place_and_cannot_be_read_is_an_error(tmp_pa
         assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
         for name, why in (("env_paper", "No such file or directory"), ("a", "Too many levels of symbolic links"),
                           ("b", "Too many levels of symbolic links"), ("folder", "Is a directory")):
-            assert f"{overrides / name}.yaml:1:1: error INTERNAL cannot read the file: {why}" in out.stdout
+            assert f"{overrides / name}.yaml:1:1: error SPEC_UNREADABLE cannot read the file: {why}" in out.stdout
 
 
 def test_another_writer_s_temporary_file_does_not_stop_a_save(tmp_path: Path, monkeypatch) -> None:

@@ -142,3 +142,11 @@ def test_not_utf8():
 def test_never_raises(text):
     doc, diags = parse_yaml(text, "f.yaml")
     assert doc is not None or diags
+
+
+def test_an_undefined_alias_is_named_with_the_anchor_it_was_meant_for():
+    """rev33: the parser's message names no alias, and the hint spoke of indentation."""
+    _, [d] = parse_yaml("a: &announce_flatten {x: 1}\nb: [*announce_flatten]\nc: [1, *announce_flattn]\n", "f.yaml")
+    assert (d.code, str(d.pos)) == ("YAML_SYNTAX", "f.yaml:3:8")
+    assert d.message == "invalid YAML: `*announce_flattn` names no anchor: no `&announce_flattn` is defined before it"
+    assert d.hint == "did you mean `announce_flatten`?"

@@ -6,6 +6,7 @@ one file becomes an INTERNAL diagnostic for that file, and the others still load
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -87,12 +88,22 @@ def _failed(path: Path, diags: list[Diagnostic], text: str | None) -> _Loaded:
     return _Loaded(diags=diags, unloaded=Unloaded(str(path), kind, name))
 
 
+_UNREADABLE = {  # what stands in a spec file's place, and what to do about it
+    errno.EISDIR: "a folder is named like a spec file: rename it so that it does not end in .yaml or .yml",
+    errno.ELOOP: "the link leads back to itself: point it at the spec file it stands for, or remove it",
+    errno.ENOENT: "the link leads nowhere: point it at an existing spec file, or remove it",
+    errno.EACCES: "the file may not be read: give this user read permission",
+}
+
+
 def load_file(path: Path) -> _Loaded:
     file = str(path)
     try:
         raw = path.read_bytes()
     except OSError as e:
-        return _failed(path, [_err(Pos(file, 1, 1), "INTERNAL", f"cannot read the file: {e.strerror}")], None)
+        return _failed(path, [_err(Pos(file, 1, 1), "SPEC_UNREADABLE", f"cannot read the file: {e.strerror}",
+                                   _UNREADABLE.get(e.errno, "make it a readable file, or move it out of the spec folder"))],
+                       None)
     text, diags = decode(raw, file)
     if text is None:
         return _failed(path, diags, raw.decode("utf-8", errors="replace"))

@@ -668,6 +668,10 @@ def _diagnostic(e: dict[str, Any], doc: YamlDoc, model: Any, shipped: _Shipped) 
         return _d(doc.pos_of(path[:-1]), "SCHEMA_MISSING", f"missing required key `{path[-1]}`"
                   + (f" in `{'.'.join(map(str, path[:-1]))}`" if path[:-1] else ""),
                   _missing_hint(path, model, loc, shipped))
+    if kind == "invalid_key":  # `1: x`: YAML reads the key as a number, and no spec key is one
+        key = _as_written(path[-1])
+        return _d(doc.key_pos_of(path), "SCHEMA_VALUE", f"key `{key}` is {yaml_word(value)}, not text",
+                  f"keys are text: rename it, quote it (`'{key}':`), or remove it")
     pos = doc.key_pos_of(path) if is_key else doc.pos_of(path)
     subject = f"key `{_as_written(path[-1])}`" if is_key else f"`{where}`"
     if kind in _NUMBER_KINDS:  # a wrong type or out of bounds: say the bounds, hint at a value inside

@@ -31,7 +31,7 @@ try:  # libyaml via ruamel.yaml.clib: about 15x faster; marks and nodes are the 
 except ImportError:  # pragma: no cover - pure-Python fallback
     CParser = CSafeLoader = None
 
-from engine.diagnostics import Diagnostic, Pos, Severity
+from engine.diagnostics import Diagnostic, Pos, Severity, did_you_mean
 
 MAX_ALIASES = 100  # aliases per document; more is a bomb, not a spec
 MAX_NODES = 100_000  # nodes after alias expansion; stops "few aliases, many levels" bombs
@@ -324,6 +324,11 @@ def _syntax(file: str, text: str, e: BaseException) -> Diagnostic:
         problem = "nested too deeply"
     elif _is_tab(text, mark):
         problem, hint = "a tab in indentation (YAML allows only spaces there)", "indent with spaces"
+    elif problem and "undefined alias" in problem and (name := _alias_at(text, mark)):
+        anchors = list(dict.fromkeys(re.findall(r"&([^\s,\[\]{}]+)", text)))
+        problem = f"`*{name}` names no anchor: no `&{name}` is defined before it"
+        hint = did_you_mean(name, anchors) or (
+            f"anchors defined: {', '.join(anchors)}" if anchors else f"mark the value to repeat with `&{name}` first")
     elif _unclosed_quote(e):
         end = e.problem_mark
         problem = f"this quote is never closed (the text ends at line {end.line + 1})"
@@ -334,6 +339,16 @@ def _syntax(file: str, text: str, e: BaseException) -> Diagnostic:
     message = f"invalid YAML: {problem or str(e).splitlines()[0]}"
     pos = _pos(file, mark) if mark is not None else Pos(file, 1, 1)
     return Diagnostic(pos, Severity.ERROR, "YAML_SYNTAX", message, hint)
+
+
+def _alias_at(text: str, mark: Any) -> str | None:
+    """The alias name written at `mark` (`*announce_flattn`), which the parser's message leaves out."""
+    if mark is None:
+        return None
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    found = re.match(r"\*([^\s,\[\]{}]+)", line[mark.column:])
+    return found.group(1) if found else None
 
 
 def _is_tab(text: str, mark: Any) -> bool:

@@ -25,6 +25,7 @@ LOADER_CODES: dict[str, Severity] = {
     "PARAM_BOUNDS": E,
     "OVERRIDE_CONFLICT": E,
     "MISSING_DOCUMENT": E,  # engine/spec/validation.py: a full set lacks what `engine run` reads
+    "SPEC_UNREADABLE": E,  # a folder, a dangling link or a link loop where a spec file's name is
     "INTERNAL": E,
 }
 
