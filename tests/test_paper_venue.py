@@ -811,3 +811,34 @@ def test_no_fill_at_a_price_that_is_not_positive():
     assert fills(v.on_bar(broken), "sell") == []
     (fill,) = fills(v.on_bar(GBP[8]), "sell")
     assert fill.price > 0
+
+
+def test_an_entry_grown_by_amend_is_checked_for_funds_as_one_sent_at_that_size() -> None:
+    """rev33: amend ran only the clamp, so an entry sent at 10 and amended to 1,000,000 filled a
+    1.2M USDT position on 1,000 USDT of margin that a submit of 1,000,000 is refused."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[10])
+    q = v.quote("XRP-PERP")
+    req = OrderRequest("small", "XRP-PERP", Side.BUY, 10, OrderType.LIMIT, Role.ENTRY, q.snapshot_id, q.ts,
+                       price=q.bid)
+    assert v.submit(req).status is S.ACCEPTED
+    r = v.amend("small", qty=1_000_000)
+    assert r.refused and "insufficient crypto_perp funds" in r.reason and r.qty == 10
+    assert v.amend("small", qty=20).qty == 20, "an amend the funds cover goes through (its own margin counts once)"
+
+
+def test_a_leg_sent_with_its_entry_is_exempt_from_the_minimum_as_a_leg_placed_after_the_fill() -> None:
+    """rev33: priced at its stop, a leg sized to an entry the venue accepted fell under the minimum
+    notional and was refused, tearing down the bracket (one-step placement)."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[280])
+    q, inst = v.quote("XRP-PERP"), v.catalogue.get("XRP-PERP")
+    qty, stop = 4.3, round(q.ask * 0.95, 4)
+    assert qty * q.ask >= inst.min_notional > qty * stop
+    entry = OrderRequest("e", "XRP-PERP", Side.BUY, qty, OrderType.MARKET, Role.ENTRY, q.snapshot_id, q.ts)
+    leg = OrderRequest("s", "XRP-PERP", Side.SELL, qty, OrderType.STOP, Role.STOP_LOSS, q.snapshot_id, q.ts,
+                       price=stop, reduce_only=True, parent_id="e")
+    assert v.submit(entry).status is S.ACCEPTED
+    assert v.submit(leg).status is S.ACCEPTED
+    alone = dataclasses.replace(leg, client_order_id="s2", parent_id=None)
+    assert v.submit(alone).status is S.REJECTED, "with no entry working and nothing held, the minimum applies"

@@ -526,7 +526,7 @@ class PaperVenue:
         # order is sent at that open and works the rest of the bar: a live stop works from the fill
         # on, and a bar's whole range lies after its open. Else it arrives after the bar it saw.
         sent = self._opened_from.get(req.symbol, now)
-        clamped = conform(req, inst, quote.ask if req.side is _BUY else quote.bid, now, self.ledger.qty(req.symbol))
+        clamped = conform(req, inst, quote.ask if req.side is _BUY else quote.bid, now, self._covers(req))
         if clamped.event is not None:
             self._emit(clamped.event)
         if clamped.request is None:
@@ -570,6 +570,11 @@ class PaperVenue:
         if clamped.request is None or clamped.request.qty <= o.filled_qty + _EPS:
             why = clamped.reason or f"new qty {new.qty:g} is not above the filled {o.filled_qty:g}"
             return o.report(reason=f"amend refused: {why}", clamp=clamped.event, refused=True)
+        if not (new.reduce_only or new.role is not _ENTRY):  # an entry amended is checked as one sent
+            rest = replace(clamped.request, qty=clamped.request.qty - o.filled_qty)
+            why = self._pretrade(rest, inst, q, replacing=client_order_id)
+            if why:
+                return o.report(reason=f"amend refused: {why}", clamp=clamped.event, refused=True)
         o.req, o.reason, o.updated_ts = clamped.request, "amended", q.ts
         self._ch.orders[client_order_id] = o
         return o.report(clamp=clamped.event)
@@ -670,7 +675,9 @@ class PaperVenue:
     def _reduces(req: OrderRequest) -> bool:
         return req.reduce_only or req.role is not _ENTRY
 
-    def _pretrade(self, req: OrderRequest, inst: Instrument, q: Quote) -> str:
+    def _pretrade(self, req: OrderRequest, inst: Instrument, q: Quote, replacing: str | None = None) -> str:
+        """Why the venue refuses `req` before it works ("" if it does not); `replacing`: the order an
+        amend changes, whose margin the amended one takes over."""
         held = self.ledger.qty(req.symbol)
         if req.reduce_only or req.role is not _ENTRY:  # (_reduces)
             if held * req.side.sign >= -_EPS and not self._contingent(req):
@@ -682,21 +689,32 @@ class PaperVenue:
         price = req.price if req.price is not None else (q.ask if req.side is _BUY else q.bid)
         notional = req.qty * price * inst.multiplier
         need = notional / lev + notional * self._fee_bps[inst.domain] / 1e4
-        free = self.ledger.cash[inst.domain] - self._margin_in_use(inst.domain, lev)
+        free = self.ledger.cash[inst.domain] - self._margin_in_use(inst.domain, lev, replacing)
         if need > free + _EPS:
             return f"insufficient {inst.domain.value} funds: needs {need:g} (margin + fee), free {free:g}"
         return ""
+
+    def _covers(self, req: OrderRequest) -> float:
+        """The position a reduce-only order's exemption from the minimum notional is judged by: the
+        one held, and for a leg sent with its entry, what that entry opens. Priced at its stop, a
+        leg sized to an entry the venue accepted can fall under the minimum; refusing it tore down
+        the bracket, where a two-step leg placed after the fill is exempt."""
+        held = self.ledger.qty(req.symbol)
+        if self._contingent(req):
+            parent = self._open[req.parent_id]
+            held += parent.remaining * parent.req.side.sign
+        return held
 
     def _contingent(self, req: OrderRequest) -> bool:
         """A take-profit or stop-loss leg whose parent entry, on the other side, still works."""
         parent = self._open.get(req.parent_id) if req.role in _BRACKET and req.parent_id else None
         return parent is not None and parent.req.role is _ENTRY and parent.req.side is not req.side
 
-    def _margin_in_use(self, domain: Domain, lev: float) -> float:
+    def _margin_in_use(self, domain: Domain, lev: float, excluding: str | None = None) -> float:
         used = self.ledger.margin_used(domain, lev, self._multipliers)
-        for o in self._open.values():
+        for coid, o in self._open.items():
             req = o.req
-            if req.reduce_only or req.role is not _ENTRY:  # _reduces: exits tie up no margin
+            if req.reduce_only or req.role is not _ENTRY or coid == excluding:  # _reduces: exits tie up no margin
                 continue
             inst = self.catalogue.get(req.symbol)
             if inst.domain is domain:
