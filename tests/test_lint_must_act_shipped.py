@@ -42,7 +42,7 @@ VARIANTS = {  # name: (file, text, replacement); the text occurs exactly once
   - event: kill_flatten
     source: [holding, rolling]
     target: closing
-    actions: [{close_position: {reason: "'kill switch flatten'"}}]""", """\
+    actions: [*split, {close_position: {reason: "'kill switch flatten'"}}]""", """\
   - event: kill_flatten
     source: [holding, rolling]
     description: ignored"""),

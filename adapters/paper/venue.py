@@ -700,7 +700,7 @@ class PaperVenue:
         leg sized to an entry the venue accepted can fall under the minimum; refusing it tore down
         the bracket, where a two-step leg placed after the fill is exempt."""
         held = self.ledger.qty(req.symbol)
-        if self._contingent(req):
+        if req.qty > abs(held) + _EPS and self._contingent(req):  # more than is held: the rest is the entry's
             parent = self._open[req.parent_id]
             held += parent.remaining * parent.req.side.sign
         return held
