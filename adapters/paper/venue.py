@@ -570,7 +570,7 @@ class PaperVenue:
         if clamped.request is None or clamped.request.qty <= o.filled_qty + _EPS:
             why = clamped.reason or f"new qty {new.qty:g} is not above the filled {o.filled_qty:g}"
             return o.report(reason=f"amend refused: {why}", clamp=clamped.event, refused=True)
-        if not (new.reduce_only or new.role is not _ENTRY):  # an entry amended is checked as one sent
+        if not self._reduces(new):  # an entry amended is checked as one sent
             rest = replace(clamped.request, qty=clamped.request.qty - o.filled_qty)
             why = self._pretrade(rest, inst, q, replacing=client_order_id)
             if why:

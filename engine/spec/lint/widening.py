@@ -15,7 +15,7 @@ import ast
 import math
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from engine.spec.expr import BUILTINS, Scope, analyse, compile_expr, ns
 from engine.spec.ir import NUMBER_TYPES, ActionRef, Check, Expr, Machine, Transition
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from engine.spec.lint._context import Context
     from engine.spec.lint._index import MachineIndex
 
+CanRun = Callable[["MachineIndex", str, str], Iterator[Transition]]  # checks._can_run
+Entries = Callable[["MachineIndex", Transition], tuple[ActionRef, ...]]  # checks._entries
+Candidate = tuple[Transition, tuple[ActionRef, ...]]  # a transition and the assigns it runs
 DRAWS = 400  # per state and event; a loosened guard is found in the first few dozen
 _SEED = 20260101
 
@@ -37,11 +40,10 @@ class _Run:
 
     event: str
     leaf: str
-    candidates: tuple[tuple[Transition, tuple[ActionRef, ...]], ...]
+    candidates: tuple[Candidate, ...]
 
 
-def check(cx: Context, ix: MachineIndex, c: Check,
-          can_run: Any, entries: Any) -> Iterator[Diagnostic]:
+def check(cx: Context, ix: MachineIndex, c: Check, can_run: CanRun, entries: Entries) -> Iterator[Diagnostic]:
     """`can_run(ix, leaf, event)` and `entries(ix, t)` are the checks module's selection order and
     entry actions, shared with must_act."""
     m, (name,) = ix.m, c.args
@@ -87,7 +89,7 @@ def _compile_tighter(m: Machine, c: Check, guards: frozenset[str]) -> Any:
     return compile_expr(c.tighter.source, Scope(roots, guards))
 
 
-def _runs(ix: MachineIndex, c: Check, states: list[str], can_run: Any, entries: Any) -> Iterator[_Run]:
+def _runs(ix: MachineIndex, c: Check, states: list[str], can_run: CanRun, entries: Entries) -> Iterator[_Run]:
     leaves = sorted(frozenset().union(*(ix.descendant_leaves(s) for s in states)), key=ix.leaves.index)
     field = c.args[0]
     for leaf in leaves:
@@ -117,38 +119,35 @@ def _search(m: Machine, run: _Run, field: str, tighter: Any, guards: frozenset[s
     for _ in range(DRAWS):
         values = _draw(m, roots, reads | {f"ctx.{field}"}, strings, rng)
         env = {**BUILTINS, **stubs, **{root: ns(v) for root, v in values.items()}}
-        t = _selected(run, codes, env)
-        if t is None:
+        chosen = _selected(run, codes, env)
+        if chosen is None:
             continue
-        ctx = dict(values.get("ctx", {}))
-        new = _applied(t, run, codes, env, ctx, field)
+        t, assigns = chosen
+        new = _applied(assigns, codes, env, dict(values["ctx"]), field)
         if new is _UNSET:
             continue
         verdict = _eval(tighter, {**BUILTINS, **stubs, "old": values["ctx"][field], "new": new,
-                                  "ctx": ns(values.get("ctx", {})), "params": ns(values.get("params", {}))})
+                                  "ctx": ns(values["ctx"]), "params": ns(values["params"])})
         if verdict is not None and not verdict:
-            used = _reads([e for e in exprs if _owned(e, t, run)], scope) | {f"ctx.{field}"}
-            return t, _shown(values, used), new
+            own = ((t.guard,) if t.guard else ()) + tuple(v for a in assigns for v in a.args.values())
+            return t, _shown(values, _reads(list(own), scope) | {f"ctx.{field}"}), new
     return None
 
 
 _UNSET = object()
 
 
-def _selected(run: _Run, codes: Mapping[int, Any], env: dict[str, Any]) -> Transition | None:
-    for t, _ in run.candidates:
-        if t.guard is None:
-            return t
-        ok = _eval(codes[id(t.guard)], env)
-        if ok:
-            return t
+def _selected(run: _Run, codes: Mapping[int, Any], env: dict[str, Any]) -> Candidate | None:
+    """The transition the interpreter runs on this draw: the first whose guard holds."""
+    for t, assigns in run.candidates:
+        if t.guard is None or _eval(codes[id(t.guard)], env):
+            return t, assigns
     return None
 
 
-def _applied(t: Transition, run: _Run, codes: Mapping[int, Any], env: dict[str, Any],
+def _applied(assigns: tuple[ActionRef, ...], codes: Mapping[int, Any], env: dict[str, Any],
              ctx: dict[str, Any], field: str) -> Any:
-    """`field` after the transition's assigns (each sees ctx as its action began), or _UNSET."""
-    assigns = next(a for u, a in run.candidates if u is t)
+    """`field` after the assigns (each sees ctx as its action began), or _UNSET."""
     if not any(field in a.args for a in assigns):
         return _UNSET
     for a in assigns:
@@ -158,11 +157,6 @@ def _applied(t: Transition, run: _Run, codes: Mapping[int, Any], env: dict[str, 
         ctx.update(new)
         env = {**env, "ctx": ns(ctx)}
     return ctx[field]
-
-
-def _owned(e: Expr, t: Transition, run: _Run) -> bool:
-    assigns = next(a for u, a in run.candidates if u is t)
-    return e is t.guard or any(e is v for a in assigns for v in a.args.values())
 
 
 def _eval(code: Any, env: Mapping[str, Any]) -> Any:
