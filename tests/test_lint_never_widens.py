@@ -90,3 +90,13 @@ def test_a_breakeven_without_its_stop_below_entry_clause_is_caught(tmp_path: Pat
     (d,) = _shipped_with(tmp_path, "params.breakeven_atr * event.atr and ctx.stop < ctx.entry_px\n",
                          "params.breakeven_atr * event.atr\n")
     assert "can widen `stop`" in d.message
+
+
+def test_a_guard_with_an_unknown_name_is_left_to_its_own_diagnostic() -> None:
+    """Re-read: the search compiled every guard and raised on one with an unknown name, which
+    validate printed as INTERNAL beside the EXPR_NAME error that says what is wrong."""
+    m = machine(STATES, BASE + [{"event": "move", "source": "open", "guard": "event.stopp >= ctx.stop",
+                                 "actions": [MOVE]}], events=EVENTS, context=CONTEXT, checks=[{"never_widens": CHECK}])
+    ds = lint(specset(m))
+    assert [d.code for d in ds if d.code in ("INTERNAL", "CHECK_NEVER_WIDENS")] == []
+    assert "EXPR_NAME" in {d.code for d in ds}

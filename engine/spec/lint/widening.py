@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from engine.spec.expr import BUILTINS, Scope, analyse, compile_expr, ns
 from engine.spec.ir import NUMBER_TYPES, ActionRef, Check, Expr, Machine, Transition
 from engine.spec.lint._base import diag
+from engine.spec.lint._context import parsed
 
 if TYPE_CHECKING:
     from engine.diagnostics import Diagnostic
@@ -82,11 +83,11 @@ def check(cx: Context, ix: MachineIndex, c: Check, can_run: CanRun, entries: Ent
 
 
 def _compile_tighter(m: Machine, c: Check, guards: frozenset[str]) -> Any:
-    roots = {"old": None, "new": None, "params": m.expr_roots(None)["params"], "ctx": m.expr_roots(None)["ctx"]}
-    problems, _, _ = analyse(c.tighter.source, Scope(roots, guards))
-    if problems:
-        return problems[0].message
-    return compile_expr(c.tighter.source, Scope(roots, guards))
+    """The compiled `tighter`, or why it cannot be evaluated."""
+    machine = m.expr_roots(None)
+    scope = Scope({"old": None, "new": None, "params": machine["params"], "ctx": machine["ctx"]}, guards)
+    problems, _, _ = analyse(c.tighter.source, scope)
+    return problems[0].message if problems else compile_expr(c.tighter.source, scope)
 
 
 def _runs(ix: MachineIndex, c: Check, states: list[str], can_run: CanRun, entries: Entries) -> Iterator[_Run]:
@@ -110,8 +111,9 @@ def _search(m: Machine, run: _Run, field: str, tighter: Any, guards: frozenset[s
     expressions read, and the value it sets."""
     roots = m.expr_roots(run.event)
     scope = Scope(roots, guards)
-    exprs = [e for t, assigns in run.candidates
-             for e in ((t.guard,) if t.guard else ()) + tuple(v for a in assigns for v in a.args.values())]
+    exprs = [e for cand in run.candidates for e in _exprs(cand)]
+    if any(analyse(e.source, scope)[0] for e in exprs):
+        return None  # nothing to prove until the expressions are right (lint EXPR_* says what is wrong)
     reads = _reads(exprs, scope)
     codes = {id(e): compile_expr(e.source, scope) for e in exprs}
     strings = _strings(exprs)
@@ -129,12 +131,17 @@ def _search(m: Machine, run: _Run, field: str, tighter: Any, guards: frozenset[s
         verdict = _eval(tighter, {**BUILTINS, **stubs, "old": values["ctx"][field], "new": new,
                                   "ctx": ns(values["ctx"]), "params": ns(values["params"])})
         if verdict is not None and not verdict:
-            own = ((t.guard,) if t.guard else ()) + tuple(v for a in assigns for v in a.args.values())
-            return t, _shown(values, _reads(list(own), scope) | {f"ctx.{field}"}), new
+            return t, _shown(values, _reads(_exprs(chosen), scope) | {f"ctx.{field}"}), new
     return None
 
 
 _UNSET = object()
+
+
+def _exprs(cand: Candidate) -> list[Expr]:
+    """A transition's guard and the right-hand sides of its assigns."""
+    t, assigns = cand
+    return ([t.guard] if t.guard else []) + [v for a in assigns for v in a.args.values()]
 
 
 def _selected(run: _Run, codes: Mapping[int, Any], env: dict[str, Any]) -> Candidate | None:
@@ -172,8 +179,8 @@ def _reads(exprs: list[Expr], scope: Scope) -> set[str]:
 
 def _strings(exprs: list[Expr]) -> tuple[str, ...]:
     """The string literals the expressions compare with: the values a `str` field is drawn from."""
-    found = {n.value for e in exprs for n in ast.walk(ast.parse(e.source.strip(), mode="eval"))
-             if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    trees = [t for e in exprs if (t := parsed(e.source)) is not None]  # (all parse: _search checked them)
+    found = {n.value for t in trees for n in ast.walk(t) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     return tuple(sorted(found)) or ("",)
 
 
