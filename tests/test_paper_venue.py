@@ -842,3 +842,32 @@ def test_a_leg_sent_with_its_entry_is_exempt_from_the_minimum_as_a_leg_placed_af
     assert v.submit(leg).status is S.ACCEPTED
     alone = dataclasses.replace(leg, client_order_id="s2", parent_id=None)
     assert v.submit(alone).status is S.REJECTED, "with no entry working and nothing held, the minimum applies"
+
+
+def test_a_limit_arriving_after_the_bar_opened_does_not_fill_at_its_open() -> None:
+    """rev33: with a latency longer than part of a bar, a buy limit that arrived inside a rising
+    bar was "marketable on arrival" at that bar's open, a price from before it reached the venue,
+    where a market order sent with it paid the close. It now meets the close, and rests when
+    that is beyond its limit: the bar's range may lie before its arrival too."""
+    i = next(k for k in range(11, len(XRP)) if XRP[k].close > XRP[k].open * 1.006)
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.0, latency_ms=1_000_000))
+    run(v, XRP[i - 6:i - 3])
+    limit = XRP[i].open * 1.0025  # over the open's ask with slippage, under the close's
+    v.submit(order(v, "lim", Side.BUY, 50, OrderType.LIMIT, price=limit))  # active inside XRP[i]
+    v.submit(order(v, "mkt", Side.BUY, 50))
+    assert not fills(run(v, XRP[i - 3:i]), "lim")
+    reports = v.on_bar(XRP[i])
+    (market,) = fills(reports, "mkt")
+    assert fills(reports, "lim") == [], "filled at the open of the bar it arrived inside"
+    assert market.price > limit, "the market order sent with it paid more than the limit: not marketable"
+
+
+def test_a_limit_arriving_inside_a_bar_fills_at_its_close_when_that_is_marketable() -> None:
+    i = next(k for k in range(11, len(XRP)) if XRP[k].close < XRP[k].open * 0.994)
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.0, latency_ms=1_000_000))
+    run(v, XRP[i - 6:i - 3])
+    v.submit(order(v, "lim", Side.BUY, 50, OrderType.LIMIT, price=XRP[i].open * 0.998))
+    run(v, XRP[i - 3:i])
+    (fill,) = fills(v.on_bar(XRP[i]), "lim")
+    assert fill.price >= v.quote("XRP-PERP").ask, "it met the close (its ask), not a price from before it arrived"
+    assert fill.price <= XRP[i].open * 0.998

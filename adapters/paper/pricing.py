@@ -13,7 +13,8 @@ at the limit. A sell stop triggers when the bid reaches it, a buy stop when the
 ask does, and fills at the worse of its trigger and that side's open, moved by
 slippage. A market order, and a limit marketable on arrival, meet that side's
 open; a market order sent after the bar opened (a decision on another series' row inside
-it: a flatten across domains) meets its close instead, the first price after it."""
+it: a flatten across domains) meets its close instead, the first price after it, and so
+does a limit arriving inside the bar (a latency longer than part of a bar)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -109,12 +110,17 @@ class Pricer:
         # The side reached the trigger: it fills there, or at the side's open after a gap through it.
         return self.taker(self.worse(trigger, self.side_open(bar, side), side), side)
 
-    def limit(self, bar: Bar, side: Side, limit: float, first_bar: bool) -> float | None:
-        """Fill price of a limit in this bar, else None. Never better than the limit for the venue."""
+    def limit(self, bar: Bar, side: Side, limit: float, first_bar: bool, late: bool = False) -> float | None:
+        """Fill price of a limit in this bar, else None. Never better than the limit for the venue.
+        `late`: on its first bar, it arrived after the bar opened (as `market`'s sent_after_open):
+        it meets the close, and the bar's range, which may lie before its arrival, fills nothing."""
         if first_bar:  # marketable on arrival: a taker fill, capped at the limit
-            arrival = self.taker(self.side_open(bar, side), side)
+            base = self.side_price(bar, bar.close, side) if late else self.side_open(bar, side)
+            arrival = self.taker(base, side)
             if (arrival <= limit) if side is _BUY else (arrival >= limit):
                 return arrival
+            if late:
+                return None
         if bar.__class__ is QuotedBar:  # the ask's own low, the bid's own high
             through = limit_through(side, limit, bar.ask_low, bar.bid_high, 0.0)
         else:

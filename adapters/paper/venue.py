@@ -306,12 +306,14 @@ class PaperVenue:
         opened = self._opened.get(bar.symbol)
         if opened is None:  # not opened: the whole bar, in time order
             reports = self._open_bar(bar)
-            del self._opened[bar.symbol], self._opened_from[bar.symbol]
-            return reports + self._work_bar(bar, self._instruments[bar.symbol], False)  # (_open_bar found it)
-        if bar.ts != opened:
+        elif bar.ts != opened:
             raise VenueError(f"{bar.symbol}: the bar at {opened} is open; on_bar got the one at {bar.ts}")
+        else:
+            reports = []
+        # The rest of the bar still knows when it opened: a limit's first bar asks (_late).
+        reports += self._work_bar(bar, self._instruments[bar.symbol], False)  # (_open_bar found it)
         del self._opened[bar.symbol], self._opened_from[bar.symbol]
-        return self._work_bar(bar, self._instruments[bar.symbol], False)
+        return reports
 
     def _work_bar(self, bar: Bar, inst: Instrument, at_open: bool) -> list[VenueReport]:
         """Work one phase of the bar: at its open, the market orders; else the stops and limits
@@ -366,6 +368,13 @@ class PaperVenue:
             self._ch.orders[o.req.client_order_id] = o
         o.bars_worked += 1
         return reports
+
+    def _arrived_late(self, o: WorkingOrder, opened: float) -> bool:
+        """A limit sent before its first bar opened (at `opened`) and arriving inside it (a latency
+        longer than part of a bar): the bar's open and range may lie before it reached the venue.
+        Not one sent at that open in answer to its fills (submit's `sent`), whose `req.ts` is the
+        engine's clock, the bar's stamp: its active_at is exactly opened + latency."""
+        return opened < o.active_at < opened + self._latency_s
 
     def _held(self, o: WorkingOrder, symbol: str) -> bool:
         """An entry against the open position waits while an exit of that position still works.
@@ -423,7 +432,8 @@ class PaperVenue:
         """Bars before the first that would work `o` (the touch rules _work applies)."""
         side, price = o.req.side, o.req.price
         pricer = self._pricer(self._instruments[first.symbol])
-        if o.req.type is _LIMIT and o.bars_worked == 0 and pricer.limit(first, side, price, True) is not None:
+        if o.req.type is _LIMIT and o.bars_worked == 0 and pricer.limit(
+                first, side, price, True, self._arrived_late(o, self._bars[first.symbol].ts)) is not None:
             return 0  # marketable on arrival (the first bar's own rule)
         if first.__class__ is QuotedBar:
             if sides is None:  # each side's range may cross the other's: the mid's bounds neither
@@ -734,7 +744,9 @@ class PaperVenue:
             o.triggered, o.status, o.updated_ts = True, _TRIGGERED, bar.ts
             reports.append(o.report(reason=f"stop {o.req.price:g} touched ({_touched_range(bar, side)})"))
         elif o.req.type is _LIMIT:
-            price = pricer.limit(bar, side, o.req.price, first_bar=o.bars_worked == 0)
+            first = o.bars_worked == 0
+            late = first and self._arrived_late(o, self._opened_from[bar.symbol])
+            price = pricer.limit(bar, side, o.req.price, first, late)
             if price is None:
                 return []
         else:  # market, or a triggered stop's remainder; the snapshot binds only on arrival
