@@ -1,11 +1,14 @@
 """A fill names the quote its price came from, so no price is invented: the bar it filled on
-(or a market order's snapshot, where that priced it), not the quote its order was submitted
-with. The order keeps its own submission quote id. (The QA pass: an ETH/BTC stop amended for
-hours filled carrying its submission quote, 2.5 h older than the bar it filled on.)"""
+(its open's quote, or the bar's own: its close, or the range a stop or limit filled in at its
+own price), or a market order's snapshot where that priced it; not the quote its order was
+submitted with. The order keeps its own submission quote id. (The QA pass: an ETH/BTC stop
+amended for hours filled carrying its submission quote, 2.5 h older than the bar it filled on.
+rev33: a fill at the open named the bar's close quote, and a stop's was never stored.)"""
 from __future__ import annotations
 
 from adapters.base import ReportStatus as S
 from adapters.paper import PaperConfig, PaperVenue
+from adapters.paper.clamp import snap
 from adapters.paper.pricing import half_spread
 from engine.data import bundled
 from engine.data.bars import iter_bars
@@ -25,7 +28,7 @@ def _submit(v: PaperVenue, coid: str, side: Side, type_: OrderType, role: Role, 
     return q.snapshot_id
 
 
-def _run() -> tuple[list[Fill], dict[str, str], list[str]]:
+def _run() -> tuple[PaperVenue, list[Fill], dict[str, str], list[str]]:
     """Market and limit entries, each protected by a stop trailed (amended) every bar and a take-profit."""
     v = PaperVenue(CFG)
     fills: list[Fill] = []
@@ -55,10 +58,10 @@ def _run() -> tuple[list[Fill], dict[str, str], list[str]]:
             for o in working:
                 if o.request.type is OrderType.STOP and o.status is not S.TRIGGERED:
                     v.amend(o.request.client_order_id, price=max(o.request.price, bar.low * 0.997))
-    return fills, submitted, kept
+    return v, fills, submitted, kept
 
 
-FILLS, SUBMITTED, KEPT = _run()
+VENUE, FILLS, SUBMITTED, KEPT = _run()
 
 
 def test_the_run_fills_market_limit_and_trailed_stop_orders():
@@ -77,7 +80,7 @@ def test_every_fill_names_the_bar_whose_prices_bound_it():
     resting limit fills at its limit, which the bar may have passed by far)."""
     spread = CFG.spread_bps[Domain.CRYPTO_SPOT]
     for f in FILLS:
-        symbol, ms = f.quote_id[2:].rsplit(":", 1)
+        symbol, ms = f.quote_id[2:].removesuffix(":open").rsplit(":", 1)
         bar = BY_MS[int(ms)]
         assert symbol == SYM and bar.ts <= f.ts
         half = half_spread(bar, f.price, spread)
@@ -86,8 +89,23 @@ def test_every_fill_names_the_bar_whose_prices_bound_it():
         assert _limit(f.client_order_id) or lo <= f.price <= hi, (f, bar)
 
 
+def test_every_fill_s_price_is_read_off_the_stored_quote_it_names():
+    """The side the fill traded against in the named quote (a taker's price on the tick grid, no
+    slippage here), or, where a stop or limit filled at its own price, that price."""
+    prices = {coid: o.req.price for coid, o in VENUE._orders.items()}  # a stop's last amend: it filled there
+    bases = set()
+    for f in FILLS:
+        q = VENUE._issued[f.quote_id]
+        side = snap(q.ask, TICK, up=True) if f.side is Side.BUY else snap(q.bid, TICK, up=False)
+        own = prices[f.client_order_id]
+        assert f.price == side or (own is not None and f.price == snap(own, TICK, up=f.side is Side.BUY)), (f, q)
+        bases.add(f.quote_id.endswith(":open"))
+    assert bases == {True, False}, "fills at a bar's open and in its range"
+
+
 def test_a_fill_after_an_amended_stop_names_its_own_bar_and_the_order_keeps_its_submission_quote():
     stop_fills = [f for f in FILLS if f.client_order_id.startswith("s")]
-    assert stop_fills and all(f.quote_id == f"q:{SYM}:{int(round(f.ts * 1000))}" for f in stop_fills)
+    assert stop_fills and all(f.quote_id.removesuffix(":open") == f"q:{SYM}:{int(round(f.ts * 1000))}"
+                                for f in stop_fills)
     assert any(SUBMITTED[f.client_order_id] != f.quote_id for f in stop_fills)
     assert set(KEPT) <= {SUBMITTED[f.client_order_id] for f in stop_fills}  # amended, still the submission's

@@ -154,7 +154,7 @@ def test_a_market_order_meets_the_side_s_own_open():
     q = v.quote(SYM)
     v.submit(OrderRequest("o", SYM, Side.BUY, 2000, OrderType.MARKET, Role.ENTRY, q.snapshot_id, q.ts))
     # The ask opened at 1.30040 (mid open less nothing: 1.30001 by the closing spread).
-    assert fills(v, quoted(1, ask_open=1.30040, ask_high=1.30050)) == [(1.30040, f"q:{SYM}:{int((T0 + 60) * 1000)}")]
+    assert fills(v, quoted(1, ask_open=1.30040, ask_high=1.30050)) == [(1.30040, f"q:{SYM}:{int((T0 + 60) * 1000)}:open")]
 
 
 def test_a_reopened_venue_keeps_the_last_bar_s_sides(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.base import ReportStatus as S
 from adapters.paper import PaperConfig, PaperVenue
-from adapters.paper.pricing import Pricer
+from adapters.paper.pricing import BAR, Pricer
 from engine.domain import Bar, Domain, OrderRequest, OrderType, Role, Side
 
 SYM = "GBP/USD"
@@ -104,8 +104,8 @@ def test_pricer_rules_by_hand():
 
     p = Pricer(Catalogue.load().get(SYM), 0.0, 0.0)
     assert p.limit(REACH, Side.SELL, 1.300001, first_bar=False) is None  # bid high 1.30000: not through
-    assert p.limit(REACH, Side.SELL, 1.29999, first_bar=False) == 1.29999
-    assert p.stop_trigger(REACH, Side.BUY, 1.30019) == pytest.approx(1.30019)  # ask high 1.30020 reaches it
+    assert p.limit(REACH, Side.SELL, 1.29999, first_bar=False) == (1.29999, BAR)
+    assert p.stop_trigger(REACH, Side.BUY, 1.30019) == (pytest.approx(1.30019), BAR)  # ask high 1.30020 reaches it
     assert p.stop_trigger(REACH, Side.BUY, 1.30021) is None
 
 

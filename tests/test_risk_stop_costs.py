@@ -32,7 +32,7 @@ def _stopped_out_loss(inst: Instrument, side: Side, qty: float, bar: Bar, stop: 
     entry, _ = pricer.market(bar, side, quote)
     exit_side = Side.SELL if side is Side.BUY else Side.BUY
     hit = Bar(inst.symbol, bar.ts + 60, bar.close, max(bar.close, stop), min(bar.close, stop), stop)
-    exit_ = pricer.stop_trigger(hit, exit_side, stop)
+    exit_, _ = pricer.stop_trigger(hit, exit_side, stop)
     fee = venue.taker_fee_bps[inst.domain] / 1e4
     m = inst.multiplier
     return side.sign * (entry - exit_) * qty * m + fee * (entry + exit_) * qty * m

@@ -25,6 +25,10 @@ from engine.data.quoted import QuotedBar
 from engine.domain import Bar, Instrument, Quote, Side
 
 _BUY, _SELL = Side.BUY, Side.SELL  # bound once: an Enum class attribute is a slow lookup
+# What a fill's price came from, besides a market order's own snapshot (its id): the quote at
+# the bar's open, or the bar's quote (its close), which also names the bar whose range a stop
+# or limit filled in at its own price. The venue issues and stores the quote a fill names.
+OPEN, BAR = "open", "bar"
 
 
 def snapshot_id(symbol: str, ts: float) -> str:
@@ -47,6 +51,18 @@ def make_quote(bar: Bar, inst: Instrument, spread_bps: float) -> Quote:
         if ask <= bid:
             ask = bid + inst.tick
     return Quote(snapshot_id(bar.symbol, bar.ts), bar.symbol, bar.ts, bid, ask, bar.close)
+
+
+def make_open_quote(bar: Bar, spread_bps: float, opened: float) -> Quote:
+    """The quote a taker met at the bar's open (Pricer.side_open's prices): each side's own open
+    where the bar has it, else the open less and plus the half spread. Stamped `opened`, when
+    the bar opened; its id is the bar's with `:open`."""
+    if bar.__class__ is QuotedBar:
+        bid, ask = bar.bid_open, bar.ask_open
+    else:
+        h = half_spread(bar, bar.open, spread_bps)
+        bid, ask = bar.open - h, bar.open + h
+    return Quote(f"{snapshot_id(bar.symbol, bar.ts)}:open", bar.symbol, opened, bid, ask, bar.open)
 
 
 # The touch rules, shared by the per-bar fill (scalars) and the quiet-bar screen (arrays),
@@ -87,7 +103,7 @@ class Pricer:
         return max(a, b) if side is _BUY else min(a, b)
 
     def market(self, bar: Bar, side: Side, snapshot: Quote | None, sent_after_open: bool = False) -> tuple[float, str]:
-        """The fill price and the id of the quote it came from: the snapshot where its side is
+        """The fill price and what it came from (the snapshot's id, OPEN or BAR): the snapshot where its side is
         the worse (the order pays it), else this bar's. An order sent after the bar opened (decided
         on another series' row inside it), or arriving after it opened (a latency longer than a
         bar), cannot meet its open, a price from before it reached the venue: it meets the bar's
@@ -97,10 +113,11 @@ class Pricer:
             quoted = snapshot.ask if side is _BUY else snapshot.bid
             if self.worse(base, quoted, side) == quoted:
                 return self.taker(quoted, side), snapshot.snapshot_id
-        return self.taker(base, side), snapshot_id(bar.symbol, bar.ts)
+        return self.taker(base, side), BAR if sent_after_open else OPEN
 
-    def stop_trigger(self, bar: Bar, side: Side, trigger: float) -> float | None:
-        """Fill price when the stop triggers in this bar, else None (see stop_hit)."""
+    def stop_trigger(self, bar: Bar, side: Side, trigger: float) -> tuple[float, str] | None:
+        """Fill price when the stop triggers in this bar, and what it came from (the trigger
+        touched in the bar, or the side's open past it: BAR or OPEN), else None (see stop_hit)."""
         if bar.__class__ is QuotedBar:  # the bid's own low, the ask's own high
             hit = stop_hit(side, trigger, bar.bid_low, bar.ask_high, 0.0)
         else:
@@ -108,21 +125,25 @@ class Pricer:
         if not hit:
             return None
         # The side reached the trigger: it fills there, or at the side's open after a gap through it.
-        return self.taker(self.worse(trigger, self.side_open(bar, side), side), side)
+        opened = self.side_open(bar, side)
+        if self.worse(trigger, opened, side) == trigger:
+            return self.taker(trigger, side), BAR
+        return self.taker(opened, side), OPEN
 
-    def limit(self, bar: Bar, side: Side, limit: float, first_bar: bool, late: bool = False) -> float | None:
-        """Fill price of a limit in this bar, else None. Never better than the limit for the venue.
+    def limit(self, bar: Bar, side: Side, limit: float, first_bar: bool, late: bool = False) -> tuple[float, str] | None:
+        """Fill price of a limit in this bar and what it came from (OPEN or BAR), else None. Never
+        better than the limit for the venue.
         `late`: on its first bar, it arrived after the bar opened (as `market`'s sent_after_open):
         it meets the close, and the bar's range, which may lie before its arrival, fills nothing."""
         if first_bar:  # marketable on arrival: a taker fill, capped at the limit
             base = self.side_price(bar, bar.close, side) if late else self.side_open(bar, side)
             arrival = self.taker(base, side)
             if (arrival <= limit) if side is _BUY else (arrival >= limit):
-                return arrival
+                return arrival, BAR if late else OPEN
             if late:
                 return None
         if bar.__class__ is QuotedBar:  # the ask's own low, the bid's own high
             through = limit_through(side, limit, bar.ask_low, bar.bid_high, 0.0)
         else:
             through = limit_through(side, limit, bar.low, bar.high, half_spread(bar, limit, self.spread_bps))
-        return limit if through else None
+        return (limit, BAR) if through else None

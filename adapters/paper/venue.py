@@ -31,7 +31,8 @@ from adapters.paper.ledger import Ledger
 from adapters.paper.model import WORKING, OpenOrders, WorkingOrder, dump, load_fill, load_position, load_quote, load_request
 from adapters.paper.persist import Changes, StateFile
 from adapters.paper.replay import CatchUpLog
-from adapters.paper.pricing import Pricer, half_spread, limit_through, make_quote, snapshot_id, stop_hit
+from adapters.paper.pricing import (BAR, OPEN, Pricer, half_spread, limit_through, make_open_quote, make_quote,
+                                    stop_hit)
 from adapters.paper.streams import fill_stream
 from engine.data.quoted import SIDE_OHLC, QuotedBar, load_bar
 from engine.domain import (SELLS_ONLY_HELD, Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote,
@@ -241,17 +242,22 @@ class PaperVenue:
         bar = self._bars.get(symbol)
         if bar is None:
             raise VenueError(f"no market data for {symbol} yet: no quote to price an order from")
-        last = self._quoted.get(symbol)
+        return self._bar_quote(bar, self._instruments.get(symbol) or self.catalogue.get(symbol))
+
+    def _bar_quote(self, bar: Bar, inst: Instrument) -> Quote:
+        last = self._quoted.get(bar.symbol)
         if last is not None and last[0] is bar:  # the same bar always makes the same quote
             q = last[1]
         else:
-            inst = self._instruments.get(symbol) or self.catalogue.get(symbol)
             q = make_quote(bar, inst, self._spread_bps[inst.domain])
-            self._quoted[symbol] = (bar, q)
+            self._quoted[bar.symbol] = (bar, q)
+        self._issue(q)
+        return q
+
+    def _issue(self, q: Quote) -> None:
         if q.snapshot_id not in self._issued:
             self._issued[q.snapshot_id] = q
             self._ch.quotes.append(q)
-        return q
 
     def open_bar(self, bar: Bar) -> list[VenueReport]:
         """Advance the simulation to a new closed bar and work what fills at its open: the
@@ -733,21 +739,22 @@ class PaperVenue:
         return used
 
     def _work(self, o: WorkingOrder, bar: Bar, inst: Instrument, pricer: Pricer) -> list[VenueReport]:
-        """Fill what this bar fills of `o`. The fill names the quote its price came from: this
-        bar's, or a market order's snapshot where that priced it (the order keeps its own). A
+        """Fill what this bar fills of `o`. The fill names the quote its price came from (_priced_from):
+        the bar's open, the bar's (its close, or the range a stop or limit filled in at its own
+        price), or a market order's snapshot where that priced it (the order keeps its own). A
         market order decided after this bar opened (on another series' row) pays its close."""
         side, reports = o.req.side, []
         if o.req.type is _STOP and not o.triggered:
-            price = pricer.stop_trigger(bar, side, o.req.price)
-            if price is None:
+            priced = pricer.stop_trigger(bar, side, o.req.price)
+            if priced is None:
                 return []
             o.triggered, o.status, o.updated_ts = True, _TRIGGERED, bar.ts
             reports.append(o.report(reason=f"stop {o.req.price:g} touched ({_touched_range(bar, side)})"))
         elif o.req.type is _LIMIT:
             first = o.bars_worked == 0
             late = first and self._arrived_late(o, self._opened_from[bar.symbol])
-            price = pricer.limit(bar, side, o.req.price, first, late)
-            if price is None:
+            priced = pricer.limit(bar, side, o.req.price, first, late)
+            if priced is None:
                 return []
         else:  # market, or a triggered stop's remainder; the snapshot binds only on arrival
             first = o.bars_worked == 0
@@ -756,9 +763,19 @@ class PaperVenue:
             # Sent inside this bar, or sent before it and arriving after it opened (a latency longer
             # than a bar): either way its open is a price from before the order reached the venue.
             late = first and (o.req.ts > opened or o.req.ts < opened < o.active_at)
-            price, quote_id = pricer.market(bar, side, snapshot, late)
-            return reports + self._fill(o, bar, inst, price, quote_id)
-        return reports + self._fill(o, bar, inst, price, snapshot_id(bar.symbol, bar.ts))
+            priced = pricer.market(bar, side, snapshot, late)
+        return reports + self._fill(o, bar, inst, priced[0], self._priced_from(bar, inst, priced[1]))
+
+    def _priced_from(self, bar: Bar, inst: Instrument, basis: str) -> str:
+        """The id of the quote a fill's price came from (pricing's OPEN, BAR or a snapshot's id),
+        issued and stored like any other, so that every fill's price is read off a stored quote."""
+        if basis is BAR:
+            return self._bar_quote(bar, inst).snapshot_id
+        if basis is OPEN:
+            q = make_open_quote(bar, self._spread_bps[inst.domain], self._opened_from[bar.symbol])
+            self._issue(q)
+            return q.snapshot_id
+        return basis
 
     def _fill(self, o: WorkingOrder, bar: Bar, inst: Instrument, price: float, quote_id: str) -> list[VenueReport]:
         if not price > 0.0:  # a bar's half spread beyond its price (broken quotes): no market fills there
