@@ -844,6 +844,24 @@ def test_a_leg_sent_with_its_entry_is_exempt_from_the_minimum_as_a_leg_placed_af
     assert v.submit(alone).status is S.REJECTED, "with no entry working and nothing held, the minimum applies"
 
 
+def test_a_leg_sent_with_its_working_entry_can_be_tightened_under_the_minimum() -> None:
+    """rev34: the amend judged the leg by the position held (none yet), so a stop the venue took
+    with its limit entry could not be tightened before the entry filled."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[280])
+    q, inst = v.quote("XRP-PERP"), v.catalogue.get("XRP-PERP")
+    qty = 4.3
+    limit = round(q.bid * 0.99, 4)  # below the market: it works, unfilled
+    stop = round(limit * 0.95, 4)
+    assert qty * limit >= inst.min_notional > qty * stop * 1.01
+    assert v.submit(OrderRequest("e", "XRP-PERP", Side.BUY, qty, OrderType.LIMIT, Role.ENTRY, q.snapshot_id,
+                                 q.ts, price=limit)).status is S.ACCEPTED
+    assert v.submit(OrderRequest("s", "XRP-PERP", Side.SELL, qty, OrderType.STOP, Role.STOP_LOSS, q.snapshot_id,
+                                 q.ts, price=stop, reduce_only=True, parent_id="e")).status is S.ACCEPTED
+    r = v.amend("s", price=round(stop * 1.01, 4))
+    assert not r.refused and r.status is S.ACCEPTED, r.reason
+
+
 def test_a_limit_arriving_after_the_bar_opened_does_not_fill_at_its_open() -> None:
     """rev33: with a latency longer than part of a bar, a buy limit that arrived inside a rising
     bar was "marketable on arrival" at that bar's open, a price from before it reached the venue,

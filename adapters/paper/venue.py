@@ -578,9 +578,10 @@ class PaperVenue:
             return o.report(reason=f"amend refused: order is already {o.status.value}", refused=True)
         inst, q = self.catalogue.get(o.req.symbol), self._quote(o.req.symbol)
         new = replace(o.req, price=o.req.price if price is None else price, qty=o.req.qty if qty is None else qty)
-        # The position, as on submit: a reduce-only leg that covers all of it is exempt from the
-        # minimum notional however it got there, or a stop the venue took could not be tightened.
-        clamped = conform(new, inst, q.ask if new.side is _BUY else q.bid, q.ts, self.ledger.qty(new.symbol))
+        # The position, as on submit (_covers): a reduce-only leg that covers all of it, or what its
+        # working entry opens, is exempt from the minimum notional however it got there, or a stop
+        # the venue took could not be tightened.
+        clamped = conform(new, inst, q.ask if new.side is _BUY else q.bid, q.ts, self._covers(new))
         if clamped.event is not None:
             self._emit(clamped.event)
         if clamped.request is None or clamped.request.qty <= o.filled_qty + _EPS:
