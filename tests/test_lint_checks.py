@@ -83,6 +83,23 @@ def test_must_act_holds_through_an_enclosing_state_and_a_guarded_transition():
     assert only(lint(specset(machine(STATES, ts, checks=[{"must_act": check}]))), "CHECK_MUST_ACT") == []
 
 
+def test_must_act_counts_a_state_s_exit_and_an_enclosing_state_s_entry():
+    """rev34: only a transition's own actions and its target's entry (and below) were counted, where
+    the interpreter also runs the exit actions of the states it leaves and the entry of each
+    enclosing state it enters on the way to the target."""
+    notify = [{"notify": {"text": "'x'"}}]
+    states = {**STATES, "normal": {"initial": True, "exit": notify}}
+    ts = TS + [{"event": "flatten", "source": "normal", "target": "cooldown"}]
+    check = {"event": "flatten", "source": "normal", "action": "notify"}
+    assert only(lint(specset(machine(states, ts, checks=[{"must_act": check}]))), "CHECK_MUST_ACT") == []
+    states = {**STATES, "restricted": {**STATES["restricted"], "entry": notify}}
+    ts = TS + [{"event": "flatten", "source": "normal", "target": "flatten"}]
+    assert only(lint(specset(machine(states, ts, checks=[{"must_act": check}]))), "CHECK_MUST_ACT") == []
+    ts = TS + [{"event": "flatten", "source": "close_only", "target": "flatten"}]  # inside it: not entered again
+    check = {**check, "source": "close_only"}
+    assert len(only(lint(specset(machine(states, ts, checks=[{"must_act": check}]))), "CHECK_MUST_ACT")) == 1
+
+
 def test_must_act_does_not_count_a_transition_an_unguarded_earlier_one_always_beats():
     """Selection order (docs/spec-format.md): the state's own transitions before `"*"`'s, each by
     priority: the acting one after an unguarded no-op never runs."""

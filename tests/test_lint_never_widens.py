@@ -60,6 +60,39 @@ def test_a_target_state_s_entry_assign_is_checked_too() -> None:
     assert "on `move` in `open` can widen `stop`" in d.message
 
 
+def test_a_short_s_branch_written_as_the_else_of_a_side_test_is_tried() -> None:
+    """rev34: a `str` was drawn only from the literals the expressions name, so with `'buy'` alone
+    `ctx.side` was always 'buy' and a widening `else` branch (a short's) was never tried."""
+    guard = "event.stop >= ctx.stop if ctx.side == 'buy' else event.stop >= ctx.stop"
+    (d,) = _lint([{"event": "move", "source": "open", "guard": guard, "actions": [MOVE]}])
+    assert "can widen `stop`" in d.message and "ctx.side='(another value)'" in d.message
+
+
+def test_a_state_s_exit_assign_and_an_enclosing_state_s_entry_assign_are_checked() -> None:
+    """rev34: only a transition's own actions and its target's entry were searched; a state's `exit`
+    and the `entry` of a compound state entered on the way to the target ran unseen (as in
+    must_act, which shares the selection)."""
+    states = {**STATES, "open": {"exit": [{"assign": {"stop": "ctx.stop - 1"}}]}}
+    m = machine(states, BASE, events=EVENTS, context=CONTEXT, checks=[{"never_widens": CHECK}])
+    (d,) = only(lint(specset(m)), "CHECK_NEVER_WIDENS")
+    assert "on `close` in `open` can widen `stop`" in d.message
+    states = {**STATES, "outer": {"entry": [{"assign": {"stop": "ctx.stop - 1"}}], "states": {"inner": {"initial": True}}}}
+    m = machine(states, BASE + [{"event": "move", "source": "open", "target": "inner"}], events=EVENTS,
+                context=CONTEXT, checks=[{"never_widens": CHECK}])
+    (d,) = only(lint(specset(m)), "CHECK_NEVER_WIDENS")
+    assert "on `move` in `open` can widen `stop`" in d.message
+
+
+def test_a_tighter_that_raises_on_a_draw_is_said() -> None:
+    """rev34: a tighter that raised on every short's draw was skipped there: the check proved
+    nothing for shorts and said nothing."""
+    guard = "event.stop >= ctx.stop if ctx.side == 'buy' else event.stop >= ctx.stop"
+    (d,) = _lint([{"event": "move", "source": "open", "guard": guard, "actions": [MOVE]}],
+                 {**CHECK, "tighter": "new >= old if ctx.side == 'buy' else new.x <= old"})
+    assert d.message.startswith("the check's `tighter` cannot be evaluated: AttributeError: 'float' object has no "
+                                "attribute 'x' (with ctx.side=")
+
+
 def test_a_bad_tighter_expression_and_an_unknown_field_are_said() -> None:
     (d,) = _lint([], {**CHECK, "tighter": "new >= olf"})
     assert d.message == "the check's `tighter` cannot be evaluated: unknown name `olf`"

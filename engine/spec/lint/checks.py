@@ -8,7 +8,7 @@ from engine.diagnostics import Diagnostic
 from engine.spec.ir import ActionRef, Check, Machine, Transition, selection_order
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
-from engine.spec.lint._index import MachineIndex
+from engine.spec.lint._index import STAR, MachineIndex
 from engine.spec.lint import widening
 
 
@@ -24,7 +24,7 @@ def check(cx: Context, m: Machine) -> Iterator[Diagnostic]:
         elif c.kind == "must_act":
             yield from _must_act(cx, ix, c)
         elif c.kind == "never_widens":
-            yield from widening.check(cx, ix, c, _can_run, _entries)
+            yield from widening.check(cx, ix, c, _can_run)
 
 
 def _nor(bad: list[str], word: str) -> str:
@@ -81,7 +81,7 @@ def _must_act(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Diagnostic]:
         return  # UNRESOLVED_EVENT, UNRESOLVED_STATE
     leaves = sorted(frozenset().union(*(ix.descendant_leaves(s) for s in names)), key=ix.leaves.index)
     bad = [leaf for leaf in leaves if not ix.is_final(leaf)
-           and not any(_does(ix, t, c) for t in _can_run(ix, leaf, event))]
+           and not any(_does(ix, t, runs, c) for t, runs in _can_run(ix, leaf, event))]
     if bad:
         listed = next(s for s in names if bad[0] in ix.descendant_leaves(s))
         what = c.demand("`")
@@ -92,33 +92,47 @@ def _must_act(cx: Context, ix: MachineIndex, c: Check) -> Iterator[Diagnostic]:
                    path=ix.path_to(bad[0]))
 
 
-def _can_run(ix: MachineIndex, leaf: str, event: str) -> Iterator[Transition]:
+def _can_run(ix: MachineIndex, leaf: str, event: str) -> Iterator[tuple[Transition, tuple[ActionRef, ...]]]:
     """The transitions on `event` the interpreter may select in `leaf`, in its order: the
     innermost state's first, then each enclosing state's, then `"*"`'s, each by priority and
-    document order, up to the first unguarded one, which always runs."""
+    document order, up to the first unguarded one, which always runs. Each with the actions
+    it runs there, in order (_runs)."""
     for holder in ix.chain(leaf):
         for t in sorted((t for t in ix.holders.get(holder, ()) if t.event == event), key=selection_order):
-            yield t
+            yield t, _runs(ix, leaf, leaf if holder == STAR else holder, t)
             if t.guard is None:
                 return
 
 
-def _does(ix: MachineIndex, t: Transition, c: Check) -> bool:
+def _does(ix: MachineIndex, t: Transition, runs: tuple[ActionRef, ...], c: Check) -> bool:
     entered = ix.enter(t.target) if t.target is not None else frozenset()
     if c.target is not None and not (entered and entered <= ix.descendant_leaves(c.target)):
         return False
-    if c.action is None:
-        return True
-    return any(a.name == c.action for a in (*t.actions, *_entries(ix, t)))
+    return c.action is None or any(a.name == c.action for a in runs)
 
 
-def _entries(ix: MachineIndex, t: Transition) -> tuple[ActionRef, ...]:
-    """The entry actions of the states a transition enters, outermost first (as they run)."""
-    if t.target is None:
-        return ()
-    return tuple(a for leaf in ix.enter(t.target)
-                 for s in reversed(ix.ancestors(leaf)[:_depth_below(ix, leaf, t.target)])
-                 for a in ix.m.states[s].entry)
+def _runs(ix: MachineIndex, leaf: str, source: str, t: Transition) -> tuple[ActionRef, ...]:
+    """What `t`, held by `source`, runs when it fires in `leaf`: the exit actions of the states it
+    leaves (innermost first), its own, then the entry actions of the states it enters (outermost
+    first, down to each leaf the target may start in). An SCXML external transition, as
+    engine/runtime/compiled.py builds it: everything below the innermost proper ancestor of
+    both source and target is left, and entered again down to the target."""
+    if t.target is None or t.target not in ix.m.states:
+        return t.actions
+    target_up = ix.ancestors(t.target)
+    domain = next((a for a in ix.ancestors(source)[1:] if a in target_up[1:]), None)
+    states = ix.m.states
+    exits = []
+    for s in ix.ancestors(leaf):
+        if s == domain:
+            break
+        exits += states[s].exit
+    above = target_up[1:target_up.index(domain)] if domain else target_up[1:]  # entered on the way in
+    entries = [a for s in reversed(above) for a in states[s].entry]
+    entries += [a for entered in ix.enter(t.target)
+                for s in reversed(ix.ancestors(entered)[:_depth_below(ix, entered, t.target)])
+                for a in states[s].entry]
+    return (*exits, *t.actions, *entries)
 
 
 def _depth_below(ix: MachineIndex, leaf: str, target: str | None) -> int:

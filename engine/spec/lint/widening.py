@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from engine.spec.lint._context import Context
     from engine.spec.lint._index import MachineIndex
 
-CanRun = Callable[["MachineIndex", str, str], Iterator[Transition]]  # checks._can_run
-Entries = Callable[["MachineIndex", Transition], tuple[ActionRef, ...]]  # checks._entries
+# checks._can_run: the transitions that may run on an event in a leaf, each with the actions it runs
+CanRun = Callable[["MachineIndex", str, str], Iterator[tuple[Transition, tuple[ActionRef, ...]]]]
 Candidate = tuple[Transition, tuple[ActionRef, ...]]  # a transition and the assigns it runs
 DRAWS = 400  # per state and event; a loosened guard is found in the first few dozen
 _SEED = 20260101
@@ -37,16 +37,16 @@ _SEED = 20260101
 @dataclass(frozen=True)
 class _Run:
     """What one event does in one state: the transitions the interpreter may select, in its order,
-    each with the `assign`s it runs (its own actions, then its target's entry actions)."""
+    each with the `assign`s it runs (the states' it leaves, its own, the states' it enters)."""
 
     event: str
     leaf: str
     candidates: tuple[Candidate, ...]
 
 
-def check(cx: Context, ix: MachineIndex, c: Check, can_run: CanRun, entries: Entries) -> Iterator[Diagnostic]:
-    """`can_run(ix, leaf, event)` and `entries(ix, t)` are the checks module's selection order and
-    entry actions, shared with must_act."""
+def check(cx: Context, ix: MachineIndex, c: Check, can_run: CanRun) -> Iterator[Diagnostic]:
+    """`can_run(ix, leaf, event)` is the checks module's selection order and the actions each
+    transition runs, shared with must_act."""
     m, (name,) = ix.m, c.args
     states = [s for s in c.source if s in m.states]
     if name not in m.context:
@@ -63,12 +63,19 @@ def check(cx: Context, ix: MachineIndex, c: Check, can_run: CanRun, entries: Ent
                    "`new >= old if ctx.side == 'buy' else new <= old`")
         return
     rng, seen, reported = random.Random(_SEED), set(), set()
-    for run in _runs(ix, c, states, can_run, entries):
-        key = tuple(t.index for t, _ in run.candidates)
+    strings = _strings([c.tighter])
+    for run in _runs(ix, c, states, can_run):
+        key = tuple((t.index, tuple(map(id, assigns))) for t, assigns in run.candidates)
         if key in seen:
             continue
         seen.add(key)
-        found = _search(m, run, name, tighter, cx.guards, rng)
+        try:
+            found = _search(m, run, name, tighter, cx.guards, strings, rng)
+        except _TighterFailed as e:
+            yield diag(c.tighter.pos, "CHECK_NEVER_WIDENS", f"the check's `tighter` cannot be evaluated: {e}",
+                       "it must give true or false for every value the field and context can take: guard "
+                       "what it cannot take (a zero divisor, a type) inside the expression")
+            return
         if found is not None and found[0].index not in reported:
             t, shown, new = found
             reported.add(t.index)
@@ -90,7 +97,7 @@ def _compile_tighter(m: Machine, c: Check, guards: frozenset[str]) -> Any:
     return problems[0].message if problems else compile_expr(c.tighter.source, scope)
 
 
-def _runs(ix: MachineIndex, c: Check, states: list[str], can_run: CanRun, entries: Entries) -> Iterator[_Run]:
+def _runs(ix: MachineIndex, c: Check, states: list[str], can_run: CanRun) -> Iterator[_Run]:
     leaves = sorted(frozenset().union(*(ix.descendant_leaves(s) for s in states)), key=ix.leaves.index)
     field = c.args[0]
     for leaf in leaves:
@@ -99,16 +106,19 @@ def _runs(ix: MachineIndex, c: Check, states: list[str], can_run: CanRun, entrie
         for event in ix.m.events:
             if event in c.exempt:
                 continue
-            cands = tuple((t, tuple(a for a in (*t.actions, *entries(ix, t)) if a.name == "assign"))
-                          for t in can_run(ix, leaf, event))
+            cands = tuple((t, tuple(a for a in runs if a.name == "assign")) for t, runs in can_run(ix, leaf, event))
             if any(field in a.args for _, assigns in cands for a in assigns):
                 yield _Run(event, leaf, cands)
 
 
-def _search(m: Machine, run: _Run, field: str, tighter: Any, guards: frozenset[str],
+class _TighterFailed(Exception):
+    """The check's `tighter` raised on a draw: it proves nothing there, and says so."""
+
+
+def _search(m: Machine, run: _Run, field: str, tighter: Any, guards: frozenset[str], strings: tuple[str, ...],
             rng: random.Random) -> tuple[Transition, str, Any] | None:
     """The first draw under which the selected transition widens `field`: it, the values its
-    expressions read, and the value it sets."""
+    expressions read, and the value it sets. `strings`: the tighter's own string literals."""
     roots = m.expr_roots(run.event)
     scope = Scope(roots, guards)
     exprs = [e for cand in run.candidates for e in _exprs(cand)]
@@ -116,7 +126,8 @@ def _search(m: Machine, run: _Run, field: str, tighter: Any, guards: frozenset[s
         return None  # nothing to prove until the expressions are right (lint EXPR_* says what is wrong)
     reads = _reads(exprs, scope)
     codes = {id(e): compile_expr(e.source, scope) for e in exprs}
-    strings = _strings(exprs)
+    found = {*_strings(exprs), *strings}
+    strings = tuple(sorted(found if len(found) > 1 else found | {_OTHER}))
     stubs = {g: (lambda *a, **k: rng.random() < 0.5) for g in guards}
     for _ in range(DRAWS):
         values = _draw(m, roots, reads | {f"ctx.{field}"}, strings, rng)
@@ -128,9 +139,13 @@ def _search(m: Machine, run: _Run, field: str, tighter: Any, guards: frozenset[s
         new = _applied(assigns, codes, env, dict(values["ctx"]), field)
         if new is _UNSET:
             continue
-        verdict = _eval(tighter, {**BUILTINS, **stubs, "old": values["ctx"][field], "new": new,
-                                  "ctx": ns(values["ctx"]), "params": ns(values["params"])})
-        if verdict is not None and not verdict:
+        try:
+            verdict = tighter({**BUILTINS, **stubs, "old": values["ctx"][field], "new": new,
+                               "ctx": ns(values["ctx"]), "params": ns(values["params"])})
+        except Exception as e:  # noqa: BLE001 - reported: a check that cannot judge a draw must say so
+            shown = _shown(values, _reads(_exprs(chosen), scope) | {f"ctx.{field}"})
+            raise _TighterFailed(f"{type(e).__name__}: {e} (with {shown}, new={_num(new)})") from None
+        if not verdict:
             return t, _shown(values, _reads(_exprs(chosen), scope) | {f"ctx.{field}"}), new
     return None
 
@@ -177,11 +192,16 @@ def _reads(exprs: list[Expr], scope: Scope) -> set[str]:
     return {r for e in exprs for r in analyse(e.source, scope)[1]}
 
 
+# A `str` value no expression names, drawn where they name one value or none: the `else` of
+# `ctx.side == 'buy'` must be tried too (a short's branch written only as that else). Where they
+# name two or more, each is the others' else.
+_OTHER = "(another value)"
+
+
 def _strings(exprs: list[Expr]) -> tuple[str, ...]:
     """The string literals the expressions compare with: the values a `str` field is drawn from."""
     trees = [t for e in exprs if (t := parsed(e.source)) is not None]  # (all parse: _search checked them)
-    found = {n.value for t in trees for n in ast.walk(t) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-    return tuple(sorted(found)) or ("",)
+    return tuple(n.value for t in trees for n in ast.walk(t) if isinstance(n, ast.Constant) and isinstance(n.value, str))
 
 
 def _draw(m: Machine, roots: Mapping[str, Any], reads: set[str], strings: tuple[str, ...],
