@@ -124,6 +124,16 @@ def test_expiry_acts_on_what_a_partial_close_left(machine, qty, moneyness, actio
     expiry still exercised (or assigned) 2: the underlying booked was twice what was held."""
     o = holding(machine, qty=qty)
     o.send("kill_flatten")
-    o.send("position_changed", qty=1.0)
+    o.send("position_changed", qty=math.copysign(1.0, qty))
     o.send("expiry_reached", moneyness=moneyness, settlement_price=1.1)
+    assert [c["qty"] for c in o.called(action)] == [1.0]
+
+
+@pytest.mark.parametrize("qty, now, action", [(-2.0, 1.0, "exercise_option"), (2.0, -1.0, "assign_option")])
+def test_expiry_acts_on_the_side_held_now(machine, qty, now, action):
+    """rev34: `short` was set only when the position opened, so a short that became long 1 (signed
+    as open_requested's) was assigned as a short at expiry, and a long that became short exercised."""
+    o = holding(machine, qty=qty)
+    o.send("position_changed", qty=now)
+    o.send("expiry_reached", moneyness=0.05, settlement_price=1.1)
     assert [c["qty"] for c in o.called(action)] == [1.0]
