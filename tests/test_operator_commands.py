@@ -408,6 +408,36 @@ def test_status_lists_as_pending_only_the_commands_no_engine_took(db, capsys):
     assert [c["command"] for c in data["pending_commands"]] == ["close_only"]
 
 
+def test_status_lists_a_command_the_stopped_run_claimed_but_never_applied(db, capsys):
+    """rev34: a run killed between the checkpoint that claims a command and the one that applies it
+    leaves it in the checkpoint only (its control row consumed): status said no command was
+    pending, though the resume applies it first."""
+    from engine.run.keys import CHECKPOINT_KEY
+
+    assert engine("kill", "--mode", "flatten", "--db", str(db)) == 0
+    [cmd] = taken(db)
+    with Store.open(path=str(db)) as s:
+        s.put_json(CHECKPOINT_KEY, {**s.get_json(CHECKPOINT_KEY), "commands": [
+            {"id": cmd.id, "ts": cmd.ts, "command": cmd.command, "args": cmd.args}]})
+    assert engine("kill", "--mode", "halt", "--db", str(db)) == 0
+    capsys.readouterr()
+    assert engine("status", "--db", str(db), "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(c["command"], c["claimed"]) for c in data["pending_commands"]] == [("flatten", True), ("halt", False)]
+    assert engine("status", "--db", str(db)) == 0
+    assert "claimed by the stopped run: its resume applies it first" in capsys.readouterr().out
+
+
+def test_a_bad_db_is_said_before_a_missing_specs(tmp_path, capsys, monkeypatch):
+    """rev34: from a folder with no `specs`, `engine kill --db ''` said `--specs specs: no such
+    file or folder`: the --db that names no store is the news."""
+    monkeypatch.chdir(tmp_path)
+    for argv in (["kill", "--mode", "halt"], ["status"], ["promote"], ["move-stop", "--symbol", "X", "--stop", "1"]):
+        assert main([*argv, "--db", "mysql://a/b"]) == 2
+        err = capsys.readouterr().err
+        assert "--db: `mysql://` names no store" in err and "--specs" not in err.split(";")[0], err
+
+
 def test_kill_posts_the_operators_reason_for_the_audit(db, capsys):
     """`engine kill --reason TEXT`: the text goes with the command (its kill event's reason)."""
     assert engine("kill", "--mode", "halt", "--reason", "exchange outage", "--db", str(db)) == 0

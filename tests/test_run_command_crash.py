@@ -175,6 +175,30 @@ def test_a_command_queued_while_down_waits_for_the_crashed_runs_journal(override
     assert applied >= len(before)
 
 
+def test_a_command_queued_while_down_lands_at_the_first_row_after_the_catch_up_whatever_the_wall_clock(
+        overrides: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rev34: a poll declined during the catch-up still set the next one 0.25 s of wall time later,
+    thousands of replayed rows: the command landed where wall time said, once at the run's last
+    row. With no wall time passing at all, it still lands at the first row after the catch-up."""
+    import engine.run.loop as loop
+    from state.store import Store
+
+    runner = funded_run(tmp_path, overrides, "batch")
+    _stopping(runner, STOP_AT)
+    _stopped(runner)
+    _queue_while_down(tmp_path)
+    monkeypatch.setattr(loop, "wall", lambda: 0.0)
+    resumed = funded_run(tmp_path, overrides, "batch", resume=True)
+    rows = []
+    passed = resumed._passed
+    resumed._passed = lambda n, *a: rows.append((resumed.bars + n, resumed.session.clock.now())) or passed(n, *a)
+    finish_run(resumed)
+    with Store.open(path=str(tmp_path / "engine.db")) as store:
+        [row] = [e for e in store.journal_entries(kind="command") if "moved" in e.payload]
+    after = [t for bar, t in rows if bar > STOP_AT]
+    assert row.payload["moved"] == ["kill: normal -> close_only"] and row.ts <= after[0] < rows[-1][1]
+
+
 def test_a_command_queued_between_runs_lands_at_the_first_resumed_row(overrides: Path, tmp_path: Path) -> None:
     """A run stopped at a checkpoint (`--max-bars`), then `engine kill`, then `--resume`: the
     command is taken before the first resumed row, not after the quiet stretch that follows."""

@@ -140,11 +140,11 @@ def test_a_fresh_run_says_which_operator_commands_the_archived_run_never_took(wo
         store.post_command("flatten", {"machine": "kill_modes", "event": "manual_flatten", "reason": "stop all"})
     done = engine_run(work, "a.db", "--max-bars", "20", "--run-dir", str(work / "fresh"))
     assert done.returncode == 0, done.stderr[-2000:]
-    assert ("engine run: warning: the store's last run never took 1 operator command posted to it "
+    assert ("engine run: warning: the store's last run never applied 1 operator command posted to it "
             "(#1 flatten (stop all)); this fresh run archived that run") in done.stderr
     with Store.open(path=str(work / "var" / "a.db")) as store:
         [row] = store.journal_entries("command", "not_taken")
-    assert row.payload["commands"][0]["command"] == "flatten" and "never took" in row.reason
+    assert row.payload["commands"][0]["command"] == "flatten" and "never applied" in row.reason
 
 
 def test_a_damaged_venue_file_refuses_the_resume_in_one_line(work: Path) -> None:

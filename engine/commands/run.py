@@ -698,7 +698,7 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
     """The earlier run in the store, read without writing (None: no store file yet), with the spec
     hashes of every machine a run of `specs` hosts. A store that cannot be opened (bad driver,
     refused connection) is one line, password masked."""
-    from engine.commands.status import driver_error
+    from engine.commands.status import driver_error, pending_commands
     from engine.run.session import hosted_machines
     from state.store import NoStore, Store
 
@@ -713,8 +713,9 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
                             {m: {r.spec_hash for r in store.load_snapshots(m).values()}
                              for m in hosted_machines(specs)}, store.get_json(SPECS_KEY),
                             store.get_json(CONFIG_FILE_KEY), store.get_json(RUN_ID_KEY), store.get_json(DATA_KEY),
-                            [{"id": c.id, "command": c.command, "posted": c.ts, "reason": c.args.get("reason")}
-                             for c in store.commands() if c.consumed_ts is None], store.get_json(ENGINE_KEY))
+                            [{"id": c["id"], "command": c["command"], "posted": c["ts"],
+                              "reason": c["args"].get("reason")} for c in pending_commands(store)],
+                            store.get_json(ENGINE_KEY))
     except NoStore:  # a file a run killed while starting left without tables: no run, as kill and status say
         return None
     except Exception as e:  # noqa: BLE001 - a driver error becomes one line, not a traceback
@@ -723,13 +724,14 @@ def _saved_run(parsed: Any, specs: Any) -> SavedRun | None:
 
 def _drop_untaken(untaken: list[dict], store: Any) -> None:
     """Say (stderr, and the new run's journal: kind `command`, key `not_taken`) which operator
-    commands the archived run never took: a fresh run starts from the spec's initial kill mode,
+    commands the archived run never applied (never took, or claimed and stopped before applying:
+    status.pending_commands): a fresh run starts from the spec's initial kill mode,
     so a flatten or halt posted for the old run does not apply to it unless posted again."""
     if not untaken:
         return
     listed = ", ".join(f"#{c['id']} {c['command']}" + (f" ({c['reason']})" if c.get("reason") else "")
                        for c in untaken)
-    text = (f"the store's last run never took {counted(len(untaken), 'operator command')} posted to it ({listed}); "
+    text = (f"the store's last run never applied {counted(len(untaken), 'operator command')} posted to it ({listed}); "
             "this fresh run archived that run with them and does not apply them: post again what still applies "
             "(`engine kill --mode ...`)")
     print(f"engine run: warning: {text}", file=sys.stderr)

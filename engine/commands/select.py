@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.commands.data import DEFAULT_STORE
 from engine.commands.paths import existing_file, named
-from engine.commands.status import (CommandError, command_store_url, open_existing_store, post_while_open, resume_command,
+from engine.commands.status import (USAGE, CommandError, open_existing_store, post_while_open, resume_command,
                                     running_engine, settle_finished, when_applied)
 from engine.commands.until import bars_before, utc_time
 from engine.run.keys import FINISHED_KEY, SYMBOLS_KEY
@@ -158,6 +158,16 @@ def _check_out(out: Path) -> None:
         raise CommandError(f"--out {out}: {above} is a file, not a folder", 2)
 
 
+def _state_url(db: str) -> str:
+    """--state's store URL, its errors said as --state's (rev34: they named --db, which select lacks)."""
+    from state.db import BadStoreUrl, as_store_url
+
+    try:
+        return as_store_url(db, "--state")
+    except BadStoreUrl as e:
+        raise CommandError(str(e), USAGE) from None
+
+
 class _RunTarget:
     """The run in the state store --state names, which `engine select --state` hands its set to
     through the control channel (as `engine kill` does its mode); refused, with the hint to write
@@ -165,7 +175,7 @@ class _RunTarget:
 
     def __init__(self, db: str, cfg: Any) -> None:
         self.ns = argparse.Namespace(db=db, config=None, specs=[DEFAULT_SPECS])
-        self.url, self.carried = command_store_url(self.ns), Carried.of(self.ns)
+        self.url, self.carried = _state_url(db), Carried.of(self.ns)
         self.cfg = cfg  # the selection spec: the kv key the run keeps its set in, the default file
 
     def check(self) -> None:

@@ -521,7 +521,9 @@ def use_run_specs(args: argparse.Namespace) -> None:
     try:
         url = command_store_url(args)
         parsed = parse_store_url(url)
-    except Exception:  # noqa: BLE001 - a URL that does not parse: the command's own parse says why
+    except CommandError:
+        raise  # a --db that names no store is the news, not a missing --specs (rev34)
+    except Exception:  # noqa: BLE001 - a run config with errors: the command's own read says where
         return
     if parsed.get_backend_name() == "sqlite":
         _check_store_path(parsed.database)  # before a missing --specs: no folder has what this path lacks
@@ -742,13 +744,23 @@ def collect(store: Any, machines: dict[str, Any]) -> dict[str, Any]:
                        and abs(p.qty - saved.get((p.domain, p.mode, p.symbol), 0.0)) > FLAT}
                       for p in positions if abs(p.qty) > FLAT],
         "brackets": [{k: v for k, v in b.items() if k != "snapshot"} for b in open_brackets(store)],
-        "pending_commands": [{"id": c.id, "ts": c.ts, "command": c.command, "args": c.args}
-                             for c in store.commands() if c.consumed_ts is None],
+        "pending_commands": pending_commands(store),
         "kpis": [{"domain": k.domain, "mode": k.mode, "stage": k.stage, "ts": k.ts, "trades": k.trades,
                   "win_rate": k.win_rate, "sharpe": k.sharpe, "sortino": k.sortino, "max_dd": k.max_dd,
                   "profit_factor": k.profit_factor, "expectancy": k.expectancy}
                  for k in latest_kpis.values()],
     }
+
+
+def pending_commands(store: Any) -> list[dict[str, Any]]:
+    """The operator's commands no run has applied: those claimed in the last checkpoint by a run
+    that stopped before applying them (a crash between its two checkpoints: a resume applies them
+    first; `claimed`), then those no run has taken yet. Each `id`, `ts`, `command`, `args`, `claimed`."""
+    saved = store.get_json(CHECKPOINT_KEY) or {}
+    claimed = [{"id": c["id"], "ts": c["ts"], "command": c["command"], "args": c["args"], "claimed": True}
+               for c in saved.get("commands", ())]
+    return claimed + [{"id": c.id, "ts": c.ts, "command": c.command, "args": c.args, "claimed": False}
+                      for c in store.commands() if c.consumed_ts is None]
 
 
 def _saved_qty(store: Any) -> dict[tuple[str, str, str], float] | None:
@@ -834,13 +846,17 @@ def render(data: dict[str, Any], carried: Carried) -> None:
                       highlight=False, soft_wrap=True)
     _table(console, Table, "pending operator commands", data["pending_commands"], (
         ("id", "id", text), ("command", "command", text),
-        ("args", "event", _pending)))
+        ("args", "event", _pending), ("claimed", "taken", _taken)))
     kpi_rows = [{**k, "book": f"{k['domain']}/{k['mode']}"} for k in data["kpis"]]
     # Snapshots are taken when a run stops or holds for the operator, not at each checkpoint: each says when.
     _table(console, Table, "last KPIs", kpi_rows, (
         ("book", "domain/mode", text), ("ts", "as of", _iso), ("trades", "trades", text),
         ("win_rate", "win", pct), ("sharpe", "Sharpe", num), ("sortino", "Sortino", num),
         ("max_dd", "max DD", pct), ("profit_factor", "PF", num), ("expectancy", "expect.", money)))
+
+
+def _taken(claimed: bool) -> str:
+    return "claimed by the stopped run: its resume applies it first" if claimed else "waiting"
 
 
 def _pending(args: dict[str, Any]) -> str:

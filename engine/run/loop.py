@@ -664,11 +664,15 @@ class Runner:
         from engine.run.checkpoint import save
 
         interrupt.check()  # Ctrl-C is the operator's too: one a finalizer swallowed stops the run here
-        self._next_poll = wall() + COMMAND_POLL_S
         ses = self.session
         try:
-            if (getattr(ses.venue, "catching_up", False) or ses.store.remaking()
-                    or not ses.store.commands_waiting()):
+            if getattr(ses.venue, "catching_up", False) or ses.store.remaking():
+                # Asked again at the next row: a command waiting now lands at the first row after
+                # the re-making, the same one on every replay, not one wall time picks (rev34).
+                self._next_poll = 0.0
+                return False
+            self._next_poll = wall() + COMMAND_POLL_S
+            if not ses.store.commands_waiting():
                 return False
             save(self, take_commands=True)
             if self.taken:
