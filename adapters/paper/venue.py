@@ -316,7 +316,7 @@ class PaperVenue:
             raise VenueError(f"{bar.symbol}: the bar at {opened} is open; on_bar got the one at {bar.ts}")
         else:
             reports = []
-        # The rest of the bar still knows when it opened: a limit's first bar asks (_late).
+        # The rest of the bar still knows when it opened: a limit's first bar asks (_arrived_late).
         reports += self._work_bar(bar, self._instruments[bar.symbol], False)  # (_open_bar found it)
         del self._opened[bar.symbol], self._opened_from[bar.symbol]
         return reports
