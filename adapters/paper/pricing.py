@@ -53,18 +53,6 @@ def make_quote(bar: Bar, inst: Instrument, spread_bps: float) -> Quote:
     return Quote(snapshot_id(bar.symbol, bar.ts), bar.symbol, bar.ts, bid, ask, bar.close)
 
 
-def make_open_quote(bar: Bar, spread_bps: float, opened: float) -> Quote:
-    """The quote a taker met at the bar's open (Pricer.side_open's prices): each side's own open
-    where the bar has it, else the open less and plus the half spread. Stamped `opened`, when
-    the bar opened; its id is the bar's with `:open`."""
-    if bar.__class__ is QuotedBar:
-        bid, ask = bar.bid_open, bar.ask_open
-    else:
-        h = half_spread(bar, bar.open, spread_bps)
-        bid, ask = bar.open - h, bar.open + h
-    return Quote(f"{snapshot_id(bar.symbol, bar.ts)}:open", bar.symbol, opened, bid, ask, bar.open)
-
-
 # The touch rules, shared by the per-bar fill (scalars) and the quiet-bar screen (arrays),
 # so that "no order can act on these bars" is exactly "_work would do nothing there".
 # `half`: the half spread between the mid and the side the order trades against.
@@ -94,6 +82,12 @@ class Pricer:
         if bar.__class__ is QuotedBar:
             return bar.ask_open if side is _BUY else bar.bid_open
         return self.side_price(bar, bar.open, side)
+
+    def open_quote(self, bar: Bar, opened: float) -> Quote:
+        """The quote a taker met at the bar's open (side_open's prices), stamped `opened`, when the
+        bar opened; its id is the bar's with `:open`."""
+        return Quote(f"{snapshot_id(bar.symbol, bar.ts)}:open", bar.symbol, opened, self.side_open(bar, _SELL),
+                     self.side_open(bar, _BUY), bar.open)
 
     def taker(self, base: float, side: Side) -> float:
         """base moved against the trader by slippage, onto the tick grid (also against the trader)."""

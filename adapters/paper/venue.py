@@ -31,8 +31,7 @@ from adapters.paper.ledger import Ledger
 from adapters.paper.model import WORKING, OpenOrders, WorkingOrder, dump, load_fill, load_position, load_quote, load_request
 from adapters.paper.persist import Changes, StateFile
 from adapters.paper.replay import CatchUpLog
-from adapters.paper.pricing import (BAR, OPEN, Pricer, half_spread, limit_through, make_open_quote, make_quote,
-                                    stop_hit)
+from adapters.paper.pricing import BAR, OPEN, Pricer, half_spread, limit_through, make_quote, stop_hit
 from adapters.paper.streams import fill_stream
 from engine.data.quoted import SIDE_OHLC, QuotedBar, load_bar
 from engine.domain import (SELLS_ONLY_HELD, Bar, Domain, Fill, Instrument, OrderRequest, OrderType, Position, Quote,
@@ -765,15 +764,15 @@ class PaperVenue:
             # than a bar): either way its open is a price from before the order reached the venue.
             late = first and (o.req.ts > opened or o.req.ts < opened < o.active_at)
             priced = pricer.market(bar, side, snapshot, late)
-        return reports + self._fill(o, bar, inst, priced[0], self._priced_from(bar, inst, priced[1]))
+        return reports + self._fill(o, bar, inst, priced[0], self._priced_from(bar, inst, pricer, priced[1]))
 
-    def _priced_from(self, bar: Bar, inst: Instrument, basis: str) -> str:
+    def _priced_from(self, bar: Bar, inst: Instrument, pricer: Pricer, basis: str) -> str:
         """The id of the quote a fill's price came from (pricing's OPEN, BAR or a snapshot's id),
         issued and stored like any other, so that every fill's price is read off a stored quote."""
         if basis is BAR:
             return self._bar_quote(bar, inst).snapshot_id
         if basis is OPEN:
-            q = make_open_quote(bar, self._spread_bps[inst.domain], self._opened_from[bar.symbol])
+            q = pricer.open_quote(bar, self._opened_from[bar.symbol])
             self._issue(q)
             return q.snapshot_id
         return basis

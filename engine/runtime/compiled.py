@@ -761,19 +761,9 @@ class _Binder:
         if t.target not in self.m.states:
             self.err(t.pos, "TARGET", f"unknown target state `{t.target}`", did_you_mean(t.target, self.m.states))
             return Candidate(t, source, code, src, reads, actions, (), (), leaf, False, forms)
-        # SCXML external transition: the domain is the innermost proper ancestor of both
-        # source and target; everything active below it is exited, then re-entered down to target.
-        target_up = self.m.ancestors(t.target)
-        proper = set(target_up[1:])
-        domain = next((a for a in self.m.ancestors(source)[1:] if a in proper), None)
-        exits = []
-        for s in chain:
-            if s == domain:
-                break
-            exits.append(self.out.states[s])
-        entries = [self.out.states[s] for s in reversed(target_up[:target_up.index(domain)]
-                                                         if domain else target_up)]
-        entries += self._descend(t.target)[1:]
+        left, entered = self.m.external_path(leaf, source, t.target)
+        exits = [self.out.states[s] for s in left]
+        entries = [*(self.out.states[s] for s in entered), *self._descend(t.target)[1:]]
         new_leaf = entries[-1].name
         return Candidate(t, source, code, src, reads, actions, tuple(exits), tuple(entries),
                          new_leaf, self._done(new_leaf), forms,

@@ -275,6 +275,21 @@ class Machine:
             cur = self.states[cur].parent
         return tuple(out)
 
+    def external_path(self, leaf: str, source: str, target: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The states a transition held by `source` leaves when it fires in `leaf` (innermost
+        first) and those it enters down to `target` (outermost first). SCXML's external
+        transition: everything below the innermost proper ancestor of both source and target is
+        left, and entered again down to the target. The interpreter (engine/runtime/compiled.py)
+        and the linter's declared checks read it here."""
+        target_up = self.ancestors(target)
+        domain = next((a for a in self.ancestors(source)[1:] if a in target_up[1:]), None)
+        exits = []
+        for s in self.ancestors(leaf):
+            if s == domain:
+                break
+            exits.append(s)
+        return tuple(exits), tuple(reversed(target_up[:target_up.index(domain)] if domain else target_up))
+
     def has_tag(self, state: str, tag: str) -> bool:
         """An instance entering `state` would carry `tag` (Instance.has_tag): the leaf it enters
         (down its initial children) or a state enclosing that leaf carries it."""

@@ -114,29 +114,17 @@ def _does(ix: MachineIndex, t: Transition, runs: tuple[ActionRef, ...], c: Check
 def _runs(ix: MachineIndex, leaf: str, source: str, t: Transition) -> tuple[ActionRef, ...]:
     """What `t`, held by `source`, runs when it fires in `leaf`: the exit actions of the states it
     leaves (innermost first), its own, then the entry actions of the states it enters (outermost
-    first, down to each leaf the target may start in). An SCXML external transition, as
-    engine/runtime/compiled.py builds it: everything below the innermost proper ancestor of
-    both source and target is left, and entered again down to the target."""
+    first, down to each leaf the target may start in), on the interpreter's path (Machine.external_path)."""
     if t.target is None or t.target not in ix.m.states:
         return t.actions
-    target_up = ix.ancestors(t.target)
-    domain = next((a for a in ix.ancestors(source)[1:] if a in target_up[1:]), None)
     states = ix.m.states
-    exits = []
-    for s in ix.ancestors(leaf):
-        if s == domain:
-            break
-        exits += states[s].exit
-    above = target_up[1:target_up.index(domain)] if domain else target_up[1:]  # entered on the way in
-    entries = [a for s in reversed(above) for a in states[s].entry]
-    entries += [a for entered in ix.enter(t.target)
-                for s in reversed(ix.ancestors(entered)[:_depth_below(ix, entered, t.target)])
-                for a in states[s].entry]
-    return (*exits, *t.actions, *entries)
+    left, entered = ix.m.external_path(leaf, source, t.target)
+    below = [s for start in ix.enter(t.target) for s in reversed(_below(ix, start, t.target))]
+    return (*(a for s in left for a in states[s].exit), *t.actions,
+            *(a for s in (*entered, *below) for a in states[s].entry))
 
 
-def _depth_below(ix: MachineIndex, leaf: str, target: str | None) -> int:
-    """How many of `leaf`'s ancestors (itself first) a transition to `target` enters: those up to
-    and including `target`."""
-    chain = ix.ancestors(leaf)
-    return chain.index(target) + 1 if target in chain else 0
+def _below(ix: MachineIndex, start: str, target: str) -> tuple[str, ...]:
+    """The states under `target` down to `start`, a leaf it starts in (innermost first)."""
+    chain = ix.ancestors(start)
+    return chain[:chain.index(target)] if target in chain else ()
