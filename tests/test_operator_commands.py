@@ -840,9 +840,24 @@ def test_a_command_to_a_run_past_its_last_poll_is_refused(db, capsys):
 
     with Store.open(path=str(db)) as s:
         s.put_json(CLOSING_KEY, True)  # as the engine sets it before its last poll
-    assert engine("kill", "--db", str(db), "--mode", "halt") == 1
+    with RunLock.acquire(f"sqlite:///{db}"):  # ... and still runs
+        assert engine("kill", "--db", str(db), "--mode", "halt") == 1
     assert "processed its last bar and is writing its report" in capsys.readouterr().err
     assert taken(db) == []
+
+
+def test_a_command_to_a_run_killed_past_its_last_poll_waits_for_its_resume(db, capsys):
+    """rev34: a run SIGKILLed after marking itself closing, before its report, left the mark: `engine
+    kill` said the (dead) run "is writing its report" and refused, while `--resume` re-runs from
+    the last checkpoint and polls again."""
+    from engine.run.keys import CLOSING_KEY
+
+    with Store.open(path=str(db)) as s:
+        s.put_json(CLOSING_KEY, True)
+    assert engine("kill", "--db", str(db), "--mode", "halt") == 0
+    err = capsys.readouterr().err
+    assert "writing its report" not in err and "withdrawn" not in err, err
+    assert [c.command for c in taken(db)] == ["halt"]
 
 
 @pytest.mark.parametrize("engine_polls_first", [False, True])
@@ -863,7 +878,8 @@ def test_a_command_that_races_the_last_poll_is_taken_or_withdrawn(db, capsys, mo
         return command_id
 
     monkeypatch.setattr(Store, "post_command", racing)
-    code = engine("kill", "--db", str(db), "--mode", "halt")
+    with RunLock.acquire(f"sqlite:///{db}"):
+        code = engine("kill", "--db", str(db), "--mode", "halt")
     err = capsys.readouterr().err
     if engine_polls_first:
         assert code == 0 and "withdrawn" not in err

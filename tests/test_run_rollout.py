@@ -518,3 +518,19 @@ def test_a_run_marks_itself_closing_before_its_last_poll(tmp_path: Path) -> None
     assert store.get_json(CLOSING_KEY) is None and set(seen) == {None}  # a --max-bars stop: resumable
     runner.run()
     assert seen[-1] is True and store.get_json(CLOSING_KEY) is True
+
+
+def test_a_resumed_run_clears_the_closing_mark_its_killed_run_left(tmp_path: Path) -> None:
+    """rev34: a run killed between its closing mark and its report, then resumed, kept the mark:
+    every `engine kill` was refused ("writing its report") while the resumed run replayed."""
+    from engine.run.keys import CLOSING_KEY
+
+    runner = build(SPOT, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    store = runner.session.store
+    store.put_json(CLOSING_KEY, True)  # what the killed run left
+    store.commit()
+    polls = runner.poll_commands
+    seen: list = []
+    runner.poll_commands = lambda: (seen.append(store.get_json(CLOSING_KEY)), polls())[1]
+    runner.run(limit=20)
+    assert set(seen) == {None} and store.get_json(CLOSING_KEY) is None

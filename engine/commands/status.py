@@ -382,12 +382,22 @@ def running_engine(url: str) -> Any:
     return RunLock.holder(url)
 
 
+def run_closing(store: Any, url: str) -> bool:
+    """The store's run is past its last poll: it set CLOSING_KEY and still runs, or has finished
+    since. A mark left by a run killed after setting it is not: `--resume` re-opens that run (it
+    clears the mark) and its first poll takes what was posted meanwhile. The engine is asked
+    before FINISHED_KEY is read, as a run marks itself finished before it lets go of the store."""
+    if store.get_json(CLOSING_KEY) is None:
+        return False
+    return running_engine(url) is not None or store.get_json(FINISHED_KEY) is not None
+
+
 def refuse_finished(store: Any, url: str, carried: Carried) -> None:
     """CommandError when the store's run finished (finished_run): no engine would ever take a
     command posted to it (`engine run --resume` refuses a finished run, and a fresh run archives
     the store). Its run directory is put right first (settle_finished), as `engine status` would."""
     finished = store.get_json(FINISHED_KEY)
-    if finished is None and store.get_json(CLOSING_KEY) is not None:
+    if finished is None and run_closing(store, url):
         raise CommandError("the run on this store processed its last bar and is writing its report: no engine will "
                            "take a command posted to it, so nothing was posted. Give the command to the next run "
                            f"once it is running (`{carried.command('status')}` shows it)")
@@ -404,7 +414,7 @@ def post_while_open(store: Any, url: str, carried: Carried, name: str, args: dic
     takes the command, or it is withdrawn here and refused (it was accepted, then never applied)."""
     refuse_finished(store, url, carried)
     command_id = store.post_command(name, args)
-    if store.get_json(CLOSING_KEY) is not None and store.withdraw_command(command_id):
+    if run_closing(store, url) and store.withdraw_command(command_id):
         raise CommandError("the run finished its last bar as the command was posted: it takes no more commands, "
                            f"so the command was withdrawn (#{command_id}) and nothing applies it. Give it to the "
                            f"next run once it is running (`{carried.command('status')}` shows it)")

@@ -131,6 +131,7 @@ class Runner:
         """Rows from `bars` on (a resumed run starts after its checkpoint); quiet stretches
         are applied at once (engine/run/quiet.py), the rest stepped one bar at a time."""
         self._progress = progress
+        self._reopen()
         if self.taken:  # the crashed run checkpointed their claim at this row, then stopped
             self._apply_taken()
         # A command queued while no engine ran lands before the first row, not after the
@@ -148,6 +149,14 @@ class Runner:
         if done:
             self._unfinished_flatten()
         self.checkpoint()
+
+    def _reopen(self) -> None:
+        """A run killed after marking itself closing (CLOSING_KEY) is resumed: it polls again, so
+        the mark goes, or `engine kill` & co. would refuse every command while it runs."""
+        store = self.session.store
+        if store.get_json(CLOSING_KEY) is not None:
+            store.put_json(CLOSING_KEY, None)
+            store.commit()
 
     def _unfinished_flatten(self) -> None:
         """A flatten still working when the replay ran out of rows: a position whose series ended
