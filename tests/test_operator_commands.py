@@ -124,7 +124,24 @@ def test_kill_says_a_demoted_rollout_stays_until_the_operator_promotes(db, capsy
     set_state(db, "kill_modes", "halted", {"tripped_by": "operator"})
     assert engine("kill", "--mode", mode, "--db", str(db)) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "note: rollout stays `demoted` (" in out and "until the operator confirms: `engine promote" in out
+    assert "note: rollout stays `demoted` (" in out
+    assert "until the operator confirms, once the engine has applied this command: `engine promote" in out
+
+
+def test_a_promotion_after_a_queued_resume_says_the_resume_is_not_applied_yet(db, capsys):
+    """rev34: after a flatten, `engine kill --mode resume` (queued: no engine running) told the
+    operator to `engine promote`, whose refusal then said to `engine kill --mode resume` first,
+    the command just posted: the dry run reads the kill mode saved before it."""
+    set_state(db, "rollout", "demoted", {"stage": 3, "kill_clear": False})
+    set_state(db, "kill_modes", "halted", {"tripped_by": "operator"})
+    assert engine("kill", "--mode", "resume", "--db", str(db)) == 0
+    capsys.readouterr()
+    assert engine("promote", "--db", str(db)) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("the kill switch is still engaged (kill mode `halted`), and the kill command `resume` (#1) posted for "
+            "it is not applied yet: confirm once the engine has applied it") in err, err
+    assert "engine kill --mode resume" not in err
+    assert [c.command for c in taken(db)] == ["resume"]  # the promotion posted nothing
 
 
 def test_kill_says_nothing_of_the_rollout_when_it_awaits_no_one(db, capsys):

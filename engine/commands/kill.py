@@ -81,8 +81,8 @@ def _rollout_waits(rollout: Any, stage: str, carried: Carried) -> str:
     """Lifting the kill switch does not move the rollout: a stage the kill demoted (or one that
     waits for a promotion) stays until the operator confirms, which `resume` alone never does."""
     what = " ".join(rollout.states[stage].description.split())
-    return (f"note: rollout stays `{stage}` ({what}) until the operator confirms: "
-            f"`{carried.command('promote')}`")
+    return (f"note: rollout stays `{stage}` ({what}) until the operator confirms, once the engine has applied "
+            f"this command: `{carried.command('promote')}`")
 
 
 def _inapplicable(machine: Any, state: str | None, event: str) -> str:

@@ -193,11 +193,23 @@ def _would_not_leave(args: argparse.Namespace, machine: Any, state: str, event: 
 
 def _kill_hint(spec_set: Any, args: argparse.Namespace, store: Any) -> str:
     """What lifts the kill switch, from its saved state and its spec, on this store ("" when it is
-    not engaged)."""
+    not engaged). A kill command posted but not applied yet (a `resume` queued for a stopped run)
+    is named instead: the saved state the dry run reads is from before it."""
+    from engine.commands.status import pending_commands
     from engine.suggest import kill_engaged
 
     kill = load_machines(args.specs, KILL_KIND, spec_set=spec_set)[KILL_KIND]
-    return kill_engaged(kill, machine_state(store, kill.name)[0], Carried.of(args)) if kill is not None else ""
+    if kill is None:
+        return ""
+    state = machine_state(store, kill.name)[0]
+    engaged = kill_engaged(kill, state, Carried.of(args))
+    queued = [c for c in pending_commands(store) if c["args"].get("machine") == kill.name]
+    if not engaged or not queued:
+        return engaged
+    named, many = ", ".join(f"`{c['command']}` (#{c['id']})" for c in queued), len(queued) > 1
+    return (f"the kill switch is still engaged (kill mode `{state}`), and the kill command{'s' * many} {named} "
+            f"posted for it {'are' if many else 'is'} not applied yet: confirm once the engine has applied "
+            f"{'them' if many else 'it'} (`{Carried.of(args).command('status')}` lists what is pending)")
 
 
 def _live_legs(machine: Any, target: str, store: Any) -> list[str]:
