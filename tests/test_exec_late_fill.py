@@ -76,8 +76,8 @@ def test_a_report_without_fills_for_a_retired_order_changes_nothing(machines) ->
 
 
 def test_only_the_last_retired_orders_are_kept(machines) -> None:
-    """A bounded memory: a replay retires ~10 orders a trade; one retired further back is left to
-    the check of the books against the venue's positions (engine/exec/agreement.py)."""
+    """A bounded memory: a replay retires ~10 orders a trade; one retired further back is read from
+    the store (Execution._recall)."""
     ex, b, venue, closed, booked = _closed_by_its_stop(machines)
     first = next(iter(ex.retired))
     for n in range(RETIRED_KEPT):
@@ -117,6 +117,37 @@ def test_the_stored_order_takes_the_late_fill_and_keeps_its_status(machines, dur
     row = store.order(tp.id)
     assert (row.status, row.filled_qty) == ("canceled", 4.0)
     assert [f.qty for f in store.fills(tp.id)] == [4.0]
+    store.close()
+
+
+@pytest.mark.parametrize("durability", ["batch", "full"])
+def test_a_late_fill_of_an_order_retired_before_a_resume_is_booked_from_the_store(machines, durability: str,
+                                                                                 tmp_path: Path) -> None:
+    """rev34: the checkpoint keeps no retired order, so a resumed run dropped a late fill that the
+    uninterrupted run booked (and faulted on). The store holds the order and its fills: the
+    resumed run finds it there, books the fill once, and a repeat of it books nothing."""
+    from engine.exec.ledger import BufferedLedger, StoreLedger
+    from state.store import Store
+
+    store = Store.open(path=str(tmp_path / "engine.db"))
+    store.open_wallet(Domain.FOREX, "paper", 1000.0)
+    venue, booked = AcceptingVenue(), []
+    ledger = (BufferedLedger(store, "paper", lambda: T0, "h") if durability == "batch"
+              else StoreLedger(store, "paper"))
+    ex = execution_on(machines, venue, ledger=ledger)
+    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), 10.0)
+    ex.on_reports([filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
+    tp = b.legs["take_profit"]
+    ex.on_reports([filled(b.legs["stop_loss"].id, Side.SELL, 10.0, STOP, 2)])
+    ex.on_reports([_late(tp, 3.0, 3)])  # booked by the first run, which retired the take-profit
+    _checkpoint(store, ledger, ex)
+    resumed = execution_on(machines, venue, ledger=ledger)  # what a resumed run holds: no retired order
+    resumed.on_fill = lambda d, f, m: booked.append(f)
+    resumed.on_reports([_late(tp, 3.0, 3), _late(tp, 4.0, 4)])  # a repeat of the stored fill, then a new one
+    assert [f.fill_id for f in booked] == [f"{tp.id}-late-4"], "booked once, from the order the store holds"
+    assert len(resumed.faults) == 1 and resumed.brackets, "a fault, and a new bracket closes the units"
+    _checkpoint(store, ledger, resumed)
+    assert sorted(f.qty for f in store.fills(tp.id)) == [3.0, 4.0]
     store.close()
 
 

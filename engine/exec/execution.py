@@ -27,7 +27,7 @@ _FINAL = frozenset(s for s in ReportStatus if s.is_final)  # a set: ReportStatus
 _GONE = frozenset({ReportStatus.CANCELED, ReportStatus.EXPIRED})  # ended by the venue, the rest unfilled
 # Retired orders kept for a fill the venue reports late (Execution._late_fill): a live venue's
 # fill report trails the order's cancel by seconds at most, while a replay retires ~10 orders
-# a trade; one further back is found by the check of the books against the venue's positions.
+# a trade; one further back is read from the store (Execution._recall).
 RETIRED_KEPT = 256
 # The venue's word on an order becomes its stored status. "filled" too: the venue fills the qty it
 # conformed to its lot grid, which a float sum of fills may miss by an ulp of the request's. A part
@@ -244,7 +244,7 @@ class Execution:
         order = self.orders.get(r.client_order_id)
         fills = self._believable(r) if r.fills else ()
         if order is None:
-            gone = self.retired.get(r.client_order_id)
+            gone = (self.retired.get(r.client_order_id) or self._recall(r.client_order_id)) if fills else None
             for fill in fills if gone is not None else ():
                 if fill.fill_id not in gone.fill_ids:
                     self._late_fill(gone, fill)
@@ -345,6 +345,20 @@ class Execution:
         if order.bracket is not None:
             order.bracket.on_order_fill(order, fill)
         self.pump()
+
+    def _recall(self, client_order_id: str) -> OrderHandle | None:
+        """An order no longer in `retired`, from the store: one retired before this process resumed
+        the run (a checkpoint keeps no retired order) or further back than RETIRED_KEPT, so that a
+        resumed run and an uninterrupted one book the same late fills. None for an order the store
+        does not hold (yet: in durability "batch", one sent since the last checkpoint)."""
+        found = self.ledger.recall(client_order_id)
+        if found is None:
+            return None
+        request, domain, fill_ids = found
+        order = OrderHandle(self, request, domain)
+        order.fill_ids.update(fill_ids)
+        self._keep_retired(order)
+        return order
 
     def _late_fill(self, order: OrderHandle, fill: Fill) -> None:
         """A fill the venue reports for an order retired with its closed bracket (it raced the

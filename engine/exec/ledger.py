@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from engine.domain import Domain, Fill
+from engine.domain import Domain, Fill, OrderRequest
 from state.batch import INTENT_COLUMNS
 from state.journal import funding_key
 
@@ -23,6 +23,15 @@ FINAL = frozenset({"filled", "canceled", "rejected", "expired"})
 # A status only moves forward; final ones never change (as Store.record_ack enforces).
 _QTY, _PRICE = INTENT_COLUMNS.index("qty"), INTENT_COLUMNS.index("price")
 RANK = {"intent": 0, "unknown": 0, "accepted": 1, "triggered": 2, "partially_filled": 3}
+
+
+def recall(store: Any, client_order_id: str) -> tuple[OrderRequest, Domain, set[str]] | None:
+    """The order as the store holds it (as sent), its domain, and the ids of the fills stored for it
+    (Execution._recall); None when the store has no such order."""
+    row = store.order(client_order_id)
+    if row is None:
+        return None
+    return row.to_request(), Domain(row.domain), {f.fill_id for f in store.fills(client_order_id)}
 
 
 def funding_reason(event: "VenueEvent") -> str:
@@ -76,6 +85,9 @@ class StoreLedger:
         """Execution forgot `order`: its machine state now is its final one (the venue's synchronous
         answer, a cancel's, was booked while the order was still leaving the state before)."""
         self._final[order.id] = order.instance.state
+
+    def recall(self, client_order_id: str) -> tuple[OrderRequest, Domain, set[str]] | None:
+        return recall(self.store, client_order_id)
 
     @property
     def pending(self) -> bool:
@@ -189,6 +201,10 @@ class BufferedLedger:
         be carried, as an intent, in every checkpoint."""
         if order.id in self.rows:
             self._update(order, order.id)
+
+    def recall(self, client_order_id: str) -> tuple[OrderRequest, Domain, set[str]] | None:
+        """As stored at the last checkpoint: a late fill of an order sent since is not found."""
+        return recall(self.store, client_order_id)
 
     def state(self) -> dict:
         """Statuses of orders still working: part of the run's checkpoint."""
