@@ -149,3 +149,28 @@ def test_a_flatten_still_working_at_the_last_row_is_said_not_left_silent(tmp_pat
     assert (row.key, row.payload["qty"]) == (held.symbol, held.qty) and ses.kill.state == "flatten_all"
     assert "the flatten did not finish: ETH/BTC (crypto_spot) is still" in row.reason
     assert "so no bar is left to fill its close on" in row.reason
+
+
+TWO = Scenario(stage=1, datasets=("crypto_spot/ETH_BTC-5m", "crypto_spot/LTC_BTC-5m"), offset=0, bars=200, seed=1,
+               partial_fill_prob=0.0, slippage_bps=0.0, max_hold_s=1e9, flip_every=8)
+
+
+def test_a_flatten_of_two_symbols_filled_at_the_next_open_is_done_before_its_retry(tmp_path: Path) -> None:
+    """rev34: with two symbols the first's row fired the timers due in the bar (the 2-minute retry)
+    before the second's row filled its close at the same open: each such flatten was told overdue
+    and re-sent. Every open of a bar time now comes before any of its rows' timers."""
+    runner = build(TWO, tmp_path, write_env_override(tmp_path / "ovr", wallet=1000.0), Checker())
+    ses = runner.session
+    while "LTC/BTC" not in {b.symbol for b in ses.execution.brackets.values() if b.instance.has_tag("position_open")}:
+        assert runner.bars < 380, "the flips open a position in the second symbol"
+        runner.run(limit=runner.bars + 1)
+    while runner.timeline.ts[runner.bars] == runner.timeline.ts[runner.bars - 1]:
+        runner.run(limit=runner.bars + 1)  # to a bar time's first row: the flatten is sent at its close
+    tap = ListSink()
+    ses.interp.sink = FanoutSink(ses.interp.sink, tap)
+    ses.store.post_command("flatten")
+    runner.poll_commands()
+    runner.run(limit=runner.bars + 2)  # the next bar time: both symbols' rows
+    assert (ses.kill.state, ses.flatten_pending, ses.venue.positions()) == ("halted", False, [])
+    kill = [r.event for r in tap.records if r.machine == "kill_modes" and r.kind == "transition"]
+    assert kill == ["manual_flatten", "flattened"], kill

@@ -118,10 +118,10 @@ class CatchUpLog:
     def catching_up(self) -> bool:
         return bool(self.replay)
 
-    def next_call(self) -> str:
-        """The name of the call the log expects next (there is one: `replay` is not empty)."""
-        sig = self.replay[0][1]
-        return sig[2:sig.index("'", 2)]  # repr((name, ...)) starts "('name'"
+    def next_opens(self, symbol: str) -> bool:
+        """Whether the call the log expects next is `open_bar` of `symbol`'s bar: with several
+        symbols a bar time's opens may come before its first row's rest (Runner._open_ahead)."""
+        return self.replay[0][1].startswith(repr(("open_bar", symbol))[:-1] + ",")
 
     def record(self, name: str, args: tuple, result: Any, events: tuple[VenueEvent, ...]) -> None:
         # Kept as objects: serialised only if a commit comes before the next ack.

@@ -287,7 +287,7 @@ class PaperVenue:
         change no orders)."""
         log = self._log
         if log is not None and log.replay:
-            return log.next_call() == "open_bar"
+            return log.next_opens(symbol)
         return self._open.markets.get(symbol, 0) > 0
 
     def _open_bar(self, bar: Bar) -> list[VenueReport]:

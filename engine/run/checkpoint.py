@@ -195,6 +195,7 @@ def save(runner: Any, take_commands: bool = False) -> None:
             **({"closing": [bracket_data(b) for b in ex.closing.values()]} if ex.closing else {}),
             **({"commands": plain(runner.taken)} if runner.taken else {}),
             **({"disagreed": [[*k, v] for k, v in runner.disagreed.items()]} if runner.disagreed else {}),
+            **({"opened_ahead": sorted(runner.opened_ahead)} if runner.opened_ahead else {}),
             # The rollout state the replay finished holding for the operator: a resume holds again
             # only for one it had not (a kill during the hold, whose checkpoint comes before it).
             **({"held": runner._held} if runner._held else {})})
@@ -267,6 +268,7 @@ def load(runner: Any, data: dict) -> None:
     runner._last_risk_equity = data["last_risk_equity"]
     runner.taken = [Command(**c) for c in data.get("commands", ())]
     runner.disagreed = {(d, s): text for d, s, text in data.get("disagreed", ())}
+    runner.opened_ahead = set(data.get("opened_ahead", ()))
     runner._held = data.get("held")
     upto = data["journal_seq"]
     store.replaying(upto)

@@ -99,6 +99,9 @@ class Runner:
     # (domain, symbol) -> what the last check found the venue holding apart from the books
     # (_check_positions): checkpointed, so a resumed run raises no fault the run had raised.
     disagreed: dict = field(default_factory=dict)
+    # Rows whose open an earlier row of the same bar time already ran (_open_ahead): checkpointed,
+    # as a checkpoint may fall between the two rows.
+    opened_ahead: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.chain = RiskChain(self.risk, self.session.usd_rates)
@@ -109,6 +112,7 @@ class Runner:
         self.bar_s = {s.symbol: bar_length(s.ts) for s in self.series}
         self.row_day_ts = row_day_times(self.days, self.timeline, self.bar_s)
         self._ends_time = _ends_time(self.timeline)
+        self._tied = _tied(self.timeline)
         self.quiet = QuietScreen(self)
         if self.decider is None:
             self.decider = Decider(self.use)
@@ -182,7 +186,9 @@ class Runner:
         while self.bars < stop:
             k = self.bars
             if self.skip_quiet and screen:
-                end = self.quiet.end(k, min(stop, (k // every + 1) * every))
+                # A row already opened is stepped: its open's fills are in, its bar's rest is not.
+                hi = min(stop, (k // every + 1) * every, *((min(self.opened_ahead),) if self.opened_ahead else ()))
+                end = self.quiet.end(k, hi)
                 if end > k:
                     # A stretch ends at a row that must be stepped, or at a checkpoint. After a
                     # checkpoint the next row is screened again, as a run resumed there does:
@@ -362,8 +368,13 @@ class Runner:
         # Fills at the open, answered before the bar's resting orders are worked: an entry's fill
         # resizes its bracket's stop before the stop can trigger. Only a market order fills there:
         # without one, on_bar works the whole bar alone (one venue call, one log entry, not two).
-        if venue.works_at_open(s.symbol):
+        k = self.bars
+        if k in self.opened_ahead:
+            self.opened_ahead.discard(k)
+        elif venue.works_at_open(s.symbol):
             self._open(s, bar)
+        if self._tied is not None and self._tied[k]:
+            self._open_ahead(k)
         self._advance(t)
         ex.on_reports(venue.on_bar(bar), bar)
         if ex.faults:
@@ -405,6 +416,19 @@ class Runner:
             ses.execution.on_reports(opened, bar)
             if ses.flatten_pending and not ses.execution.faults:
                 self._settle_flatten()
+
+    def _open_ahead(self, k: int) -> None:
+        """The opens of the later rows of row k's bar time, before any of that time's timers
+        fire (the next `_advance`): every bar of a time opens before its close, so a flatten whose
+        closes fill at the next open is done by its retry, whichever symbol's row comes first."""
+        tl, venue, ts = self.timeline, self.session.venue, self.timeline.ts[k]
+        j = k + 1
+        while j < len(tl) and tl.ts[j] == ts:
+            s = self.series[tl.ser[j]]
+            if j not in self.opened_ahead and venue.works_at_open(s.symbol):
+                self._open(s, s.bar(int(tl.idx[j])))
+                self.opened_ahead.add(j)
+            j += 1
 
     def _advance(self, t: float) -> None:
         """Fire the timers due by `t`; the kill machine's steps reach the other machines."""
@@ -1116,6 +1140,13 @@ def bar_length(ts: np.ndarray) -> float:
         return 0.0
     values, counts = np.unique(gaps, return_counts=True)
     return float(values[counts.argmax()])
+
+
+def _tied(tl: Timeline) -> np.ndarray | None:
+    """Per row: does the next row close at the same time (Runner._open_ahead)? None when no row does."""
+    tied = np.zeros(len(tl.ts), dtype=bool)
+    tied[:-1] = tl.ts[1:] == tl.ts[:-1]
+    return tied if tied.any() else None
 
 
 def _ends_time(tl: Timeline) -> np.ndarray | None:
