@@ -880,6 +880,44 @@ def test_a_limit_arriving_after_the_bar_opened_does_not_fill_at_its_open() -> No
     assert market.price > limit, "the market order sent with it paid more than the limit: not marketable"
 
 
+LATE = 1_000_600.0  # orders sent after the bar at 1_000_000 arrive 400 s later, inside this 300 s bar
+
+
+def _late_venue() -> PaperVenue:
+    """A venue whose orders sent now arrive inside the bar closing at LATE (400 s on 300 s bars)."""
+    v = PaperVenue(PaperConfig(partial_fill_prob=0.0, latency_ms=400_000))
+    v.on_bar(Bar("XRP-PERP", 1_000_000.0, 1.0, 1.001, 0.999, 1.0))
+    return v
+
+
+@pytest.mark.parametrize("close, fills_at_close", [(1.00, False), (1.08, True)])
+def test_a_stop_arriving_inside_a_bar_is_judged_by_its_close_alone(close: float, fills_at_close: bool) -> None:
+    """rev35: a buy stop at 1.05 arriving inside a bar that opened at 1.10 triggered on the bar's
+    range and filled at its open, a price from before it reached the venue (a market order sent
+    with it paid the close). Only the close comes after it: past the stop, it fills there."""
+    v = _late_venue()
+    v.submit(order(v, "stop", Side.BUY, 100, OrderType.STOP, price=1.05))
+    run(v, [Bar("XRP-PERP", 1_000_300.0, 1.0, 1.001, 0.999, 1.0)])
+    reports = v.on_bar(Bar("XRP-PERP", LATE, 1.10, 1.12, 0.98, close))
+    got = fills(reports, "stop")
+    assert [f.price >= close for f in got] == ([True] if fills_at_close else []), got
+    if fills_at_close:
+        assert got[0].price < 1.10 and got[0].quote_id == v.quote("XRP-PERP").snapshot_id, "the close's quote"
+
+
+def test_a_stop_sent_with_a_late_entry_does_not_work_the_range_before_it() -> None:
+    """rev35: a limit entry arriving inside a bar filled at its close; its stop, sent with it, then
+    worked the bar's whole range and sold at the open (0.93), before either order existed."""
+    v = _late_venue()
+    v.submit(order(v, "entry", Side.BUY, 100, OrderType.LIMIT, price=1.00))
+    v.submit(order(v, "sl", Side.SELL, 100, OrderType.STOP, Role.STOP_LOSS, price=0.95, parent_id="entry",
+                   reduce_only=True))
+    run(v, [Bar("XRP-PERP", 1_000_300.0, 1.0, 1.001, 0.999, 1.0)])
+    reports = v.on_bar(Bar("XRP-PERP", LATE, 0.93, 1.001, 0.90, 0.99))
+    assert [f.price for f in fills(reports, "entry")] and not fills(reports, "sl")
+    assert v.ledger.qty("XRP-PERP") == 100.0, "the stop rests from the next bar on"
+
+
 def test_a_limit_arriving_inside_a_bar_fills_at_its_close_when_that_is_marketable() -> None:
     i = next(k for k in range(11, len(XRP)) if XRP[k].close < XRP[k].open * 0.994)
     v = PaperVenue(PaperConfig(partial_fill_prob=0.0, latency_ms=1_000_000))

@@ -109,9 +109,15 @@ class Pricer:
                 return self.taker(quoted, side), snapshot.snapshot_id
         return self.taker(base, side), BAR if sent_after_open else OPEN
 
-    def stop_trigger(self, bar: Bar, side: Side, trigger: float) -> tuple[float, str] | None:
+    def stop_trigger(self, bar: Bar, side: Side, trigger: float, late: bool = False) -> tuple[float, str] | None:
         """Fill price when the stop triggers in this bar, and what it came from (the trigger
-        touched in the bar, or the side's open past it: BAR or OPEN), else None (see stop_hit)."""
+        touched in the bar, or the side's open past it: BAR or OPEN), else None (see stop_hit).
+        `late`: on its first bar, it arrived after the bar opened (as `limit`'s): only the bar's
+        close is known to come after it, so the stop triggers there if the close is past it, and
+        fills at that close; the range and the open, which may lie before it, trigger nothing."""
+        if late:
+            close = self.side_price(bar, bar.close, side)
+            return (self.taker(close, side), BAR) if self.worse(close, trigger, side) == close else None
         if bar.__class__ is QuotedBar:  # the bid's own low, the ask's own high
             hit = stop_hit(side, trigger, bar.bid_low, bar.ask_high, 0.0)
         else:

@@ -375,7 +375,7 @@ class PaperVenue:
         return reports
 
     def _arrived_late(self, o: WorkingOrder, opened: float) -> bool:
-        """A limit sent before its first bar opened (at `opened`) and arriving inside it (a latency
+        """A limit or stop sent before its first bar opened (at `opened`) and arriving inside it (a latency
         longer than part of a bar): the bar's open and range may lie before it reached the venue.
         Not one sent at that open in answer to its fills (submit's `sent`), whose `req.ts` is the
         engine's clock, the bar's stamp: its active_at is exactly opened + latency."""
@@ -745,7 +745,8 @@ class PaperVenue:
         market order decided after this bar opened (on another series' row) pays its close."""
         side, reports = o.req.side, []
         if o.req.type is _STOP and not o.triggered:
-            priced = pricer.stop_trigger(bar, side, o.req.price)
+            late = o.bars_worked == 0 and self._arrived_late(o, self._opened_from[bar.symbol])
+            priced = pricer.stop_trigger(bar, side, o.req.price, late)
             if priced is None:
                 return []
             o.triggered, o.status, o.updated_ts = True, _TRIGGERED, bar.ts
