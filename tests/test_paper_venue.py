@@ -827,6 +827,23 @@ def test_an_entry_grown_by_amend_is_checked_for_funds_as_one_sent_at_that_size()
     assert v.amend("small", qty=20).qty == 20, "an amend the funds cover goes through (its own margin counts once)"
 
 
+def test_a_market_order_with_a_price_is_refused_on_submit_and_amend() -> None:
+    """rev35: a market order's notional and margin were judged at the price it carried (0.0001),
+    so a 10M-unit order passed the funds check and filled at the market: equity went to -56,693."""
+    v = PaperVenue(NO_PARTIALS)
+    v.on_bar(XRP[10])
+    q = v.quote("XRP-PERP")
+    priced = OrderRequest("priced", "XRP-PERP", Side.BUY, 10_000_000, OrderType.MARKET, Role.ENTRY, q.snapshot_id,
+                          q.ts, price=0.0001)
+    r = v.submit(priced)
+    assert r.status is S.REJECTED and "a market order takes no price" in r.reason
+    assert v.submit(dataclasses.replace(priced, client_order_id="plain", qty=50, price=None)).status is S.ACCEPTED
+    r = v.amend("plain", qty=10_000_000, price=0.0001)
+    assert r.refused and "a market order takes no price" in r.reason and r.qty == 50
+    run(v, XRP[11:12])
+    assert v.ledger.qty("XRP-PERP") == 50.0
+
+
 def test_a_leg_sent_with_its_entry_is_exempt_from_the_minimum_as_a_leg_placed_after_the_fill() -> None:
     """rev33: priced at its stop, a leg sized to an entry the venue accepted fell under the minimum
     notional and was refused, tearing down the bracket (one-step placement)."""

@@ -118,6 +118,8 @@ def conform(req: OrderRequest, inst: Instrument, ref_price: float, ts: float, he
         return Clamped(None, None, f"qty and price must be positive (qty={req.qty}, price={req.price})")
     if req.type is not _MARKET and req.price is None:
         return Clamped(None, None, f"a {req.type.value} order needs a price")
+    if req.type is _MARKET and req.price is not None:  # its margin and notional would be judged at it
+        return Clamped(None, None, f"a market order takes no price (it fills at the market), not {req.price:g}")
     qty = snap(req.qty, inst.step, up=False)
     price = None if req.price is None else snap(req.price, inst.tick, up=req.side is _SELL)
     changes = {}
