@@ -49,6 +49,15 @@ BAD = [
     ("multiplier: 2.0}", "multiplier: 7.0}", "profit_usd: 200",
      "`sizing.ladder.steps`: step 3 (profit_usd 1000.0): multiplier 7.0 is outside the clamp [0.5, 5.0]"),
     ("window: 7d", "window: 0s", "window:", "`sizing.ladder.window`: 0s is outside (0s, 366d]"),
+    # rev35: a step at a loss sized a small loss down and a larger one back to full size
+    ("profit_usd: 200,", "profit_usd: -500,", "profit_usd: -500",
+     "`sizing.ladder.steps.0.profit_usd`: profit_usd -500.0 is not a profit: the ladder raises size on 7-day "
+     "profit, and below its first step the multiplier is 1.0"),
+    # rev35: pydantic's tuple wording ("missing required key `1`", "at most 2 items")
+    ("clamp: [0.5, 5.0]", "clamp: [0.5]", "clamp:", "`sizing.ladder.clamp`: [0.5] is not a [low, high] pair of multipliers"),
+    ("clamp: [0.5, 5.0]", "clamp: [0.5, 1.0, 5.0]", "clamp:",
+     "`sizing.ladder.clamp`: [0.5, 1.0, 5.0] is not a [low, high] pair of multipliers"),
+    ("clamp: [0.5, 5.0]", "clamp: 5", "clamp:", "`sizing.ladder.clamp`: 5 is not a [low, high] pair of multipliers"),
     ("floor: 0.25", "floor: 0", "floor:", "`sizing.kelly.floor`: 0 is outside (0, 1]"),
     ("stop_atr: {crypto_spot: 1.5", "stop_atr: {crypto_spot: -1.5", "stop_atr:",
      "`brackets.stop_atr.crypto_spot`: -1.5 is outside (0, 20]"),

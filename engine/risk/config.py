@@ -109,6 +109,14 @@ def _pair(v: object) -> object:
     return tuple(v) if isinstance(v, list) else v
 
 
+def _clamp_pair(v: object) -> object:
+    """`[low, high]` as the tuple a strict model wants; anything else said so, not in tuple terms."""
+    if isinstance(v, list) and len(v) == 2:
+        return tuple(v)
+    raise _error("{v} is not a [low, high] pair of multipliers", "write two numbers, as `clamp: [0.5, 5.0]`",
+                 v=v if isinstance(v, (int, float, str)) else list(v) if isinstance(v, (list, tuple)) else type(v).__name__)
+
+
 class Canary(_Strict):
     size_pct: Share
     trades: Annotated[int, _within(0, 100_000, "closed trades: seed 001 says 50")]
@@ -122,10 +130,21 @@ class LadderStep(_Strict):
     profit_usd: float = Field(allow_inf_nan=False)
     multiplier: Multiplier
 
+    @field_validator("profit_usd")
+    @classmethod
+    def _a_profit(cls, v: float) -> float:
+        # Below its first step the ladder is 1.0: a step at a loss would size a small loss down and
+        # a larger one back to full size (seed 004's steps are profits: +$200, +$500, +$1000).
+        if v <= 0:
+            raise _error("profit_usd {v} is not a profit: the ladder raises size on 7-day profit, and below its "
+                         "first step the multiplier is 1.0", "give a profit above 0; size in a drawdown is "
+                         "`drawdown_recovery`'s", v=v)
+        return v
+
 
 class Ladder(_Strict):
     window: Duration
-    clamp: Annotated[tuple[Multiplier, Multiplier], BeforeValidator(_pair)]
+    clamp: Annotated[tuple[Multiplier, Multiplier], BeforeValidator(_clamp_pair)]
     steps: list[LadderStep]
 
     @field_validator("clamp")

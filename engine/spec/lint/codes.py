@@ -91,6 +91,8 @@ LINT_CODES: dict[str, Severity] = {
     "RISK_LIMIT_UNREAD": W,  # a risk limit no guard of the chain, nor the run, reads (engine/spec/lint/risk.py)
     "RISK_GUARD_UNUSED": W,  # a guard the engine provides that the chain leaves out (engine/spec/lint/risk.py)
     "RISK_SHORT_SPOT": W,  # shorting allowed where the markets are spot (engine/spec/lint/risk.py)
+    "RISK_SIZE_OVER_CAP": W,  # a size the exposure cap rejects whole, or a canary over the base (lint/risk.py)
+    "RISK_DOC_UNREAD": W,  # a risk document `engine run` does not read (engine/spec/lint/risk.py)
     "RISK_SECTOR_SYMBOL": E,  # a sector names a symbol the contract catalogue lacks (engine/spec/lint/sectors.py)
     "RISK_SECTOR_MISSING": W,  # a contract in no sector: a sector of its own (engine/spec/lint/sectors.py)
     "ML_UNKNOWN_NAME": E,  # a session, asset or regime an ML spec names that nothing defines (engine/spec/lint/ml.py)

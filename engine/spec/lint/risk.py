@@ -23,9 +23,12 @@ from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
 from engine.spec.yamlio import YamlDoc, parse_yaml
 
+RUN_NAME = "risk"  # the one risk document `engine run` reads (engine/spec/validation.py REQUIRED_DOCUMENTS)
 CODE = "RISK_LIMIT_UNREAD"
 GUARD_CODE = "RISK_GUARD_UNUSED"
 SPOT_CODE = "RISK_SHORT_SPOT"
+SIZE_CODE = "RISK_SIZE_OVER_CAP"
+UNREAD_DOC_CODE = "RISK_DOC_UNREAD"
 KIND = "risk"
 
 
@@ -34,6 +37,10 @@ def check_specset(cx: Context) -> Iterator[Diagnostic]:
     for name, kind in specset.extra_kinds.items():
         pos = specset.extra_pos.get(name)
         if kind == KIND and pos is not None:
+            if name != RUN_NAME:
+                yield diag(pos, UNREAD_DOC_CODE, f"risk document `{name}` is never read: `engine run` reads only the "
+                           f"one named `{RUN_NAME}`, so nothing here sizes or guards an entry",
+                           f"merge it into `{RUN_NAME}` or delete it")
             yield from check(specset.extra[name], pos.file)
 
 
@@ -60,6 +67,30 @@ def check(config: RiskConfig, file: str) -> Iterator[Diagnostic]:
     if left_out and isinstance(doc.data.get("guards"), list):
         yield _left_out(doc.key_pos_of(("guards",)), left_out)
     yield from _short_spot(doc, config)
+    yield from _size_over_cap(doc, config)
+
+
+def _size_over_cap(doc: YamlDoc, config: RiskConfig) -> Iterator[Diagnostic]:
+    """RISK_SIZE_OVER_CAP: a size the sizing section makes that the chain's exposure cap rejects
+    whole (guards reject, they do not shrink an entry): the base size at the ladder's top step, or
+    a canary size over the base (the canary is meant to be the smaller)."""
+    sizing, limits = config.sizing, config.limits
+    if not isinstance(doc.data.get("sizing"), dict):
+        return
+    top = max((s.multiplier for s in sizing.ladder.steps), default=1.0)
+    top = min(max(top, 1.0, sizing.ladder.clamp[0]), sizing.ladder.clamp[1])
+    full = sizing.base_size_pct * top
+    if full >= limits.exposure_pair_pct and "exposure_pair" in config.guards:
+        yield diag(doc.key_pos_of(("sizing", "base_size_pct")), SIZE_CODE,
+                   f"base_size_pct {sizing.base_size_pct:g} x the ladder's top multiplier {top:g} is {full:.2%} of "
+                   f"equity, not under limits.exposure_pair_pct {limits.exposure_pair_pct:.2%}: the chain rejects such "
+                   "an entry whole (exposure_pair), so a domain stops trading once its profit reaches that step",
+                   "lower base_size_pct or the top step's multiplier, or raise exposure_pair_pct")
+    if sizing.canary.size_pct > sizing.base_size_pct:
+        yield diag(doc.key_pos_of(("sizing", "canary", "size_pct")), SIZE_CODE,
+                   f"canary.size_pct {sizing.canary.size_pct:g} is over base_size_pct {sizing.base_size_pct:g}: a new "
+                   "domain's canary trades larger than the domain will once it is proven (seed 001: 2% against 5%)",
+                   "make the canary size the smaller")
 
 
 def _short_spot(doc: YamlDoc, config: RiskConfig) -> Iterator[Diagnostic]:
