@@ -68,6 +68,14 @@ def test_a_short_s_branch_written_as_the_else_of_a_side_test_is_tried() -> None:
     assert "can widen `stop`" in d.message and "ctx.side='(another value)'" in d.message
 
 
+def test_context_only_the_tighter_reads_is_drawn_too() -> None:
+    """rev35: `ctx.side` was drawn only when a transition's own expressions read it; a side-blind
+    guard (`event.stop >= ctx.stop`) was tried on the default side alone, and a short's stop moved
+    from 105 to 120 on a spec that validated clean."""
+    (d,) = _lint([{"event": "move", "source": "open", "guard": "event.stop >= ctx.stop", "actions": [MOVE]}])
+    assert "can widen `stop`" in d.message and "ctx.side='(another value)'" in d.message
+
+
 def test_a_state_s_exit_assign_and_an_enclosing_state_s_entry_assign_are_checked() -> None:
     """rev34: only a transition's own actions and its target's entry were searched; a state's `exit`
     and the `entry` of a compound state entered on the way to the target ran unseen (as in

@@ -63,14 +63,14 @@ def check(cx: Context, ix: MachineIndex, c: Check, can_run: CanRun) -> Iterator[
                    "`new >= old if ctx.side == 'buy' else new <= old`")
         return
     rng, seen, reported = random.Random(_SEED), set(), set()
-    strings = _strings([c.tighter])
+    strings, tighter_reads = _strings([c.tighter]), _attr_reads(c.tighter.source)
     for run in _runs(ix, c, states, can_run):
         key = tuple((t.index, tuple(map(id, assigns))) for t, assigns in run.candidates)
         if key in seen:
             continue
         seen.add(key)
         try:
-            found = _search(m, run, name, tighter, cx.guards, strings, rng)
+            found = _search(m, run, name, (tighter, tighter_reads), cx.guards, strings, rng)
         except _TighterFailed as e:
             yield diag(c.tighter.pos, "CHECK_NEVER_WIDENS", f"the check's `tighter` cannot be evaluated: {e}",
                        "it must give true or false for every value the field and context can take: guard "
@@ -115,16 +115,19 @@ class _TighterFailed(Exception):
     """The check's `tighter` raised on a draw: it proves nothing there, and says so."""
 
 
-def _search(m: Machine, run: _Run, field: str, tighter: Any, guards: frozenset[str], strings: tuple[str, ...],
-            rng: random.Random) -> tuple[Transition, str, Any] | None:
+def _search(m: Machine, run: _Run, field: str, check: tuple[Any, set[str]], guards: frozenset[str],
+            strings: tuple[str, ...], rng: random.Random) -> tuple[Transition, str, Any] | None:
     """The first draw under which the selected transition widens `field`: it, the values its
-    expressions read, and the value it sets. `strings`: the tighter's own string literals."""
+    expressions and the tighter read, and the value it sets. `check`: the tighter and the context
+    it reads, drawn too (a side-blind guard on `ctx.side`, which only the tighter reads, was tried
+    on its default alone); `strings`: the tighter's own string literals."""
+    tighter, tighter_reads = check
     roots = m.expr_roots(run.event)
     scope = Scope(roots, guards)
     exprs = [e for cand in run.candidates for e in _exprs(cand)]
     if any(analyse(e.source, scope)[0] for e in exprs):
         return None  # nothing to prove until the expressions are right (lint EXPR_* says what is wrong)
-    reads = _reads(exprs, scope)
+    reads = _reads(exprs, scope) | tighter_reads
     codes = {id(e): compile_expr(e.source, scope) for e in exprs}
     found = {*_strings(exprs), *strings}
     strings = tuple(sorted(found if len(found) > 1 else found | {_OTHER}))
@@ -143,10 +146,10 @@ def _search(m: Machine, run: _Run, field: str, tighter: Any, guards: frozenset[s
             verdict = tighter({**BUILTINS, **stubs, "old": values["ctx"][field], "new": new,
                                "ctx": ns(values["ctx"]), "params": ns(values["params"])})
         except Exception as e:  # noqa: BLE001 - reported: a check that cannot judge a draw must say so
-            shown = _shown(values, _reads(_exprs(chosen), scope) | {f"ctx.{field}"})
+            shown = _shown(values, _reads(_exprs(chosen), scope) | tighter_reads | {f"ctx.{field}"})
             raise _TighterFailed(f"{type(e).__name__}: {e} (with {shown}, new={_num(new)})") from None
         if not verdict:
-            return t, _shown(values, _reads(_exprs(chosen), scope) | {f"ctx.{field}"}), new
+            return t, _shown(values, _reads(_exprs(chosen), scope) | tighter_reads | {f"ctx.{field}"}), new
     return None
 
 
@@ -196,6 +199,13 @@ def _reads(exprs: list[Expr], scope: Scope) -> set[str]:
 # `ctx.side == 'buy'` must be tried too (a short's branch written only as that else). Where they
 # name two or more, each is the others' else.
 _OTHER = "(another value)"
+
+
+def _attr_reads(source: str) -> set[str]:
+    """The `ctx.x` and `params.x` a tighter reads (it is evaluated with old, new, ctx and params)."""
+    tree = parsed(source)
+    return set() if tree is None else {f"{n.value.id}.{n.attr}" for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                                      and isinstance(n.value, ast.Name) and n.value.id in ("ctx", "params")}
 
 
 def _strings(exprs: list[Expr]) -> tuple[str, ...]:
