@@ -88,15 +88,9 @@ def test_only_the_last_retired_orders_are_kept(machines) -> None:
 
 
 # -- the store: the late fill adds to the order written with its final status ------------------
-def _checkpoint(store: Any, ledger: Any, ex: Any) -> None:
-    with store.atomic():
-        ledger.flush([], ex.orders.values())
-    store.commit()
-
-
-@pytest.mark.parametrize("durability", ["batch", "full"])
-def test_the_stored_order_takes_the_late_fill_and_keeps_its_status(machines, durability: str,
-                                                                    tmp_path: Path) -> None:
+def _stopped_out_on_a_store(machines, durability: str, tmp_path: Path) -> tuple:
+    """(store, venue, ledger, execution, take-profit): a long of 10 its stop closed, on a real
+    SQLite store through the ledger of `durability`; nothing checkpointed yet."""
     from engine.exec.ledger import BufferedLedger, StoreLedger
     from state.store import Store
 
@@ -110,6 +104,19 @@ def test_the_stored_order_takes_the_late_fill_and_keeps_its_status(machines, dur
     ex.on_reports([filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
     tp = b.legs["take_profit"]
     ex.on_reports([filled(b.legs["stop_loss"].id, Side.SELL, 10.0, STOP, 2)])
+    return store, venue, ledger, ex, tp
+
+
+def _checkpoint(store: Any, ledger: Any, ex: Any) -> None:
+    with store.atomic():
+        ledger.flush([], ex.orders.values())
+    store.commit()
+
+
+@pytest.mark.parametrize("durability", ["batch", "full"])
+def test_the_stored_order_takes_the_late_fill_and_keeps_its_status(machines, durability: str,
+                                                                    tmp_path: Path) -> None:
+    store, venue, ledger, ex, tp = _stopped_out_on_a_store(machines, durability, tmp_path)
     _checkpoint(store, ledger, ex)  # the retired take-profit is written, canceled, and forgotten
     assert (store.order(tp.id).status, store.order(tp.id).filled_qty) == ("canceled", 0.0)
     ex.on_reports([_late(tp, 4.0, 3)])
@@ -126,19 +133,8 @@ def test_a_late_fill_of_an_order_retired_before_a_resume_is_booked_from_the_stor
     """rev34: the checkpoint keeps no retired order, so a resumed run dropped a late fill that the
     uninterrupted run booked (and faulted on). The store holds the order and its fills: the
     resumed run finds it there, books the fill once, and a repeat of it books nothing."""
-    from engine.exec.ledger import BufferedLedger, StoreLedger
-    from state.store import Store
-
-    store = Store.open(path=str(tmp_path / "engine.db"))
-    store.open_wallet(Domain.FOREX, "paper", 1000.0)
-    venue, booked = AcceptingVenue(), []
-    ledger = (BufferedLedger(store, "paper", lambda: T0, "h") if durability == "batch"
-              else StoreLedger(store, "paper"))
-    ex = execution_on(machines, venue, ledger=ledger)
-    b = ex.open_bracket(Intent("X", Domain.FOREX, Side.BUY, venue.quote("X"), STOP, TAKE_PROFIT, T0, "s"), 10.0)
-    ex.on_reports([filled(b.entry.id, Side.BUY, 10.0, 100.0, 1)])
-    tp = b.legs["take_profit"]
-    ex.on_reports([filled(b.legs["stop_loss"].id, Side.SELL, 10.0, STOP, 2)])
+    store, venue, ledger, ex, tp = _stopped_out_on_a_store(machines, durability, tmp_path)
+    booked: list = []
     ex.on_reports([_late(tp, 3.0, 3)])  # booked by the first run, which retired the take-profit
     _checkpoint(store, ledger, ex)
     resumed = execution_on(machines, venue, ledger=ledger)  # what a resumed run holds: no retired order
