@@ -21,15 +21,16 @@ from engine.risk.config import RUN_READS, Reader, RiskConfig
 from engine.risk.guards import GUARDS, READS
 from engine.spec.lint._base import diag
 from engine.spec.lint._context import Context
+from engine.spec.validation import REQUIRED_DOCUMENTS
 from engine.spec.yamlio import YamlDoc, parse_yaml
 
-RUN_NAME = "risk"  # the one risk document `engine run` reads (engine/spec/validation.py REQUIRED_DOCUMENTS)
 CODE = "RISK_LIMIT_UNREAD"
 GUARD_CODE = "RISK_GUARD_UNUSED"
 SPOT_CODE = "RISK_SHORT_SPOT"
 SIZE_CODE = "RISK_SIZE_OVER_CAP"
 UNREAD_DOC_CODE = "RISK_DOC_UNREAD"
 KIND = "risk"
+RUN_NAME = next(name for kind, name, _ in REQUIRED_DOCUMENTS if kind == KIND)  # the one `engine run` reads
 
 
 def check_specset(cx: Context) -> Iterator[Diagnostic]:
